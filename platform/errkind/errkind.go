@@ -1,0 +1,51 @@
+// Package errkind holds the kinds of error a domain can return. Domains name
+// them (domain.ErrNotFound = errkind.NotFound) and wrap them with context; the
+// edge (platform/server) maps each kind to a gRPC code and HTTP status once.
+package errkind
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error kinds. Wrap them, never compare error strings.
+var (
+	// NotFound is a missing entity, or one the caller may not see.
+	NotFound = errors.New("not found")
+	// AlreadyExists is a create that collides with an existing entity.
+	AlreadyExists = errors.New("already exists")
+	// Conflict is a concurrent change that lost; the caller may retry.
+	Conflict = errors.New("conflict")
+	// Invalid is a request that breaks a domain rule about its own content.
+	Invalid = errors.New("invalid argument")
+	// FailedPrecondition is a request that is valid but not allowed in the current state.
+	FailedPrecondition = errors.New("failed precondition")
+	// Unauthenticated is a missing or bad credential.
+	Unauthenticated = errors.New("unauthenticated")
+	// PermissionDenied is a known caller without the right to act.
+	PermissionDenied = errors.New("permission denied")
+	// ResourceExhausted is a limit reached, such as a rate limit.
+	ResourceExhausted = errors.New("resource exhausted")
+	// Unavailable is a dependency that cannot be reached right now.
+	Unavailable = errors.New("unavailable")
+)
+
+// FieldError is an Invalid error about one request field. The edge turns it
+// into a field violation (gRPC BadRequest detail, REST problem "errors").
+type FieldError struct {
+	Field       string
+	Description string
+}
+
+// Field returns an Invalid error that names the field at fault.
+func Field(field, description string) error {
+	return &FieldError{Field: field, Description: description}
+}
+
+// Error implements error.
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("invalid %s: %s", e.Field, e.Description)
+}
+
+// Is makes errors.Is(err, Invalid) true for a FieldError.
+func (e *FieldError) Is(target error) bool { return target == Invalid }

@@ -1,0 +1,3 @@
+module github.com/slipway-dev/slipway/services/inventory
+
+go 1.26
