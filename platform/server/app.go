@@ -1,0 +1,425 @@
+// Package server is the runtime every Slipway service shares: one gRPC
+// server and one HTTP server carrying REST, gRPC-Web, Connect, metrics,
+// health, docs and debug endpoints, one interceptor chain for all of them,
+// and one lifecycle that owns start and shutdown.
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"buf.build/go/protovalidate"
+	"connectrpc.com/vanguard"
+	"connectrpc.com/vanguard/vanguardgrpc"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/slipway-dev/slipway/platform/apidocs"
+	"github.com/slipway-dev/slipway/platform/config"
+	"github.com/slipway-dev/slipway/platform/faults"
+	"github.com/slipway-dev/slipway/platform/health"
+	"github.com/slipway-dev/slipway/platform/telemetry"
+)
+
+// Service is one gRPC service the App serves on every protocol.
+type Service struct {
+	Desc *grpc.ServiceDesc
+	Impl any
+	// Gateway registers the service's REST routes, e.g.
+	// inventoryv1.RegisterInventoryServiceHandler.
+	Gateway func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error
+}
+
+// Option configures an App.
+type Option func(*options)
+
+type options struct {
+	services []Service
+	auth     AuthFunc
+	handlers []handlerRoute
+	openapi  []byte
+	checks   map[string]health.Check
+	closers  []closer
+	version  string
+}
+
+type handlerRoute struct {
+	pattern string
+	h       http.Handler
+}
+
+type closer struct {
+	name string
+	fn   func() error
+}
+
+// WithService serves s.
+func WithService(s Service) Option { return func(o *options) { o.services = append(o.services, s) } }
+
+// WithAuth sets the authentication hook every RPC passes through.
+func WithAuth(fn AuthFunc) Option { return func(o *options) { o.auth = fn } }
+
+// WithHTTPHandler serves h at pattern (http.ServeMux syntax) on the HTTP listener.
+func WithHTTPHandler(pattern string, h http.Handler) Option {
+	return func(o *options) { o.handlers = append(o.handlers, handlerRoute{pattern, h}) }
+}
+
+// WithOpenAPI serves doc at /openapi.yaml and renders it at /docs/.
+func WithOpenAPI(doc []byte) Option { return func(o *options) { o.openapi = doc } }
+
+// WithCheck adds a readiness dependency, such as a database ping.
+func WithCheck(name string, fn func(context.Context) error) Option {
+	return func(o *options) { o.checks[name] = fn }
+}
+
+// WithCloser runs fn after both servers have stopped (closers run in reverse
+// order of registration), e.g. to close the database.
+func WithCloser(name string, fn func() error) Option {
+	return func(o *options) { o.closers = append(o.closers, closer{name, fn}) }
+}
+
+// WithVersion sets the version reported by slipway_build_info and /debug/config.
+func WithVersion(v string) Option { return func(o *options) { o.version = v } }
+
+// App is one running service: its servers, health and lifecycle.
+type App struct {
+	base    config.Base
+	logger  *slog.Logger
+	tp      *sdktrace.TracerProvider
+	health  *health.Health
+	faults  *faults.Injector
+	opts    options
+	grpc    *grpc.Server
+	http    *http.Server
+	inproc  *bufconn.Listener
+	gwConn  *grpc.ClientConn
+	started time.Time
+
+	mu      sync.Mutex
+	grpcLis net.Listener
+	httpLis net.Listener
+}
+
+// New builds the servers of one service. cfg is the service's whole config
+// (for /debug/config and its hash); base is the part the platform reads.
+func New(base config.Base, cfg any, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider, opts ...Option) (*App, error) {
+	o := options{checks: map[string]health.Check{}, version: "dev"}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	a := &App{
+		base: base, logger: logger, tp: tp, opts: o,
+		health:  health.New(),
+		faults:  faults.New(base.FaultsEnabled),
+		started: time.Now(),
+	}
+	for name, check := range o.checks {
+		a.health.AddCheck(name, check)
+	}
+
+	metrics, err := newRPCMetrics(reg, base.Service)
+	if err != nil {
+		return nil, fmt.Errorf("register rpc metrics: %w", err)
+	}
+	validator, err := protovalidate.New()
+	if err != nil {
+		return nil, fmt.Errorf("build validator: %w", err)
+	}
+	c := &chain{
+		service: base.Service, logger: logger, metrics: metrics, auth: o.auth,
+		validator: validator, faults: a.faults, rpcTimeout: base.RPCTimeout,
+	}
+	prop := telemetry.Propagator()
+	a.grpc = grpc.NewServer(
+		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(prop))),
+		grpc.ChainUnaryInterceptor(c.unary),
+		grpc.ChainStreamInterceptor(c.stream),
+		grpc.MaxRecvMsgSize(base.MaxMessageBytes),
+		grpc.MaxSendMsgSize(base.MaxMessageBytes),
+	)
+	var names []string
+	for _, s := range o.services {
+		a.grpc.RegisterService(s.Desc, s.Impl)
+		names = append(names, s.Desc.ServiceName)
+	}
+	a.health.Register(names...)
+	healthpb.RegisterHealthServer(a.grpc, a.health.Server())
+	reflection.Register(a.grpc)
+
+	if err := a.registerInfo(reg, cfg); err != nil {
+		return nil, err
+	}
+	handler, err := a.httpHandler(reg, cfg, prop)
+	if err != nil {
+		return nil, err
+	}
+	a.http = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		Protocols:         new(http.Protocols),
+	}
+	a.http.Protocols.SetHTTP1(true)
+	a.http.Protocols.SetUnencryptedHTTP2(true) // h2c, so gRPC clients can use the HTTP port too
+	return a, nil
+}
+
+// httpHandler routes the HTTP listener: platform endpoints by path, REST via
+// grpc-gateway, gRPC-Web and Connect via vanguard. Both protocol paths reach
+// the same *grpc.Server, so they pass through the same interceptor chain.
+func (a *App) httpHandler(reg *prometheus.Registry, cfg any, prop propagation.TextMapPropagator) (http.Handler, error) {
+	a.inproc = bufconn.Listen(1 << 20)
+	conn, err := grpc.NewClient("passthrough:///inproc",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return a.inproc.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(a.tp), otelgrpc.WithPropagators(prop))),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(a.base.MaxMessageBytes), grpc.MaxCallSendMsgSize(a.base.MaxMessageBytes)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("in-process gateway connection: %w", err)
+	}
+	a.gwConn = conn
+	gw := newGatewayMux()
+	for _, s := range a.opts.services {
+		if s.Gateway == nil {
+			continue
+		}
+		if err := s.Gateway(context.Background(), gw, conn); err != nil {
+			return nil, fmt.Errorf("register gateway for %s: %w", s.Desc.ServiceName, err)
+		}
+	}
+	transcoder, err := vanguardgrpc.NewTranscoder(a.grpc,
+		vanguard.WithDefaultServiceOptions(vanguard.WithMaxMessageBufferBytes(uint32(a.base.MaxMessageBytes))))
+	if err != nil {
+		return nil, fmt.Errorf("grpc-web/connect transcoder: %w", err)
+	}
+	rest := otelhttp.NewHandler(gw, "rest", otelhttp.WithTracerProvider(a.tp), otelhttp.WithPropagators(prop),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("GET /healthz", a.health.Live())
+	mux.Handle("GET /readyz", a.health.Readiness())
+	mux.HandleFunc("GET /debug/config", a.debugConfig(cfg))
+	if a.opts.openapi != nil {
+		apidocs.Register(mux, a.opts.openapi)
+	}
+	for _, h := range a.opts.handlers {
+		mux.Handle(h.pattern, h.h)
+	}
+	maxBody := int64(a.base.MaxMessageBytes)
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		protocol := classify(r)
+		r.Header.Set(protocolHeader, protocol)
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		if protocol == "rest" {
+			rest.ServeHTTP(w, r)
+			return
+		}
+		transcoder.ServeHTTP(w, r)
+	}))
+	return cors(a.base.CORSOrigins, mux), nil
+}
+
+// registerInfo exports slipway_config_info{service,hash} and build info.
+func (a *App) registerInfo(reg prometheus.Registerer, cfg any) error {
+	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "slipway_config_info",
+		Help: "Always 1; the hash label is the SHA-256 of the effective config with secrets redacted.",
+	}, []string{"service", "hash"})
+	info.WithLabelValues(a.base.Service, config.Hash(cfg)).Set(1)
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "slipway_build_info",
+		Help: "Always 1; the version of the running binary.",
+	}, []string{"service", "version"})
+	build.WithLabelValues(a.base.Service, a.opts.version).Set(1)
+	for _, c := range []prometheus.Collector{info, build} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("register info metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+func (a *App) debugConfig(cfg any) http.HandlerFunc {
+	body := struct {
+		Service string         `json:"service"`
+		Version string         `json:"version"`
+		Hash    string         `json:"hash"`
+		Config  map[string]any `json:"config"`
+	}{a.base.Service, a.opts.version, config.Hash(cfg), config.Redacted(cfg)}
+	encoded, err := json.MarshalIndent(body, "", "  ")
+	if err != nil {
+		encoded = []byte(`{"error":"config cannot be encoded"}`)
+	}
+	etag := fmt.Sprintf(`"%x"`, sha256.Sum256(encoded))
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("ETag", etag)
+		_, _ = w.Write(append(encoded, '\n'))
+	}
+}
+
+// Health is the App's health object (for tests and custom readiness logic).
+func (a *App) Health() *health.Health { return a.health }
+
+// Faults is the App's fault injector (a no-op unless faults_enabled).
+func (a *App) Faults() *faults.Injector { return a.faults }
+
+// Listen binds both listeners. After it returns, GRPCAddr and HTTPAddr
+// report the bound addresses (useful with port 0).
+func (a *App) Listen() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.grpcLis != nil {
+		return nil
+	}
+	gl, err := net.Listen("tcp", a.base.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("listen grpc on %s: %w", a.base.GRPCAddr, err)
+	}
+	hl, err := net.Listen("tcp", a.base.HTTPAddr)
+	if err != nil {
+		_ = gl.Close()
+		return fmt.Errorf("listen http on %s: %w", a.base.HTTPAddr, err)
+	}
+	a.grpcLis, a.httpLis = gl, hl
+	return nil
+}
+
+// GRPCAddr is the bound gRPC address, or "" before Listen.
+func (a *App) GRPCAddr() string { return addrString(a.grpcLis) }
+
+// HTTPAddr is the bound HTTP address, or "" before Listen.
+func (a *App) HTTPAddr() string { return addrString(a.httpLis) }
+
+func addrString(l net.Listener) string {
+	if l == nil {
+		return ""
+	}
+	return l.Addr().String()
+}
+
+// Run serves until ctx ends, then shuts down in order: NOT_SERVING, drain
+// delay, HTTP and gRPC graceful stop bounded by the shutdown timeout (then a
+// hard stop), closers, telemetry flush. A clean stop returns nil.
+func (a *App) Run(ctx context.Context) error {
+	if err := a.Listen(); err != nil {
+		return err
+	}
+	serveErr := make(chan error, 3)
+	serve := func(name string, fn func() error) {
+		if err := wrapServe(name, fn()); err != nil {
+			serveErr <- err
+		}
+	}
+	go serve("grpc", func() error { return a.grpc.Serve(a.grpcLis) })
+	go serve("grpc in-process", func() error { return a.grpc.Serve(a.inproc) })
+	go serve("http", func() error { return a.http.Serve(a.httpLis) })
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go a.becomeReady(watchCtx)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		a.logger.Info("shutting down", "reason", context.Cause(ctx).Error())
+	case runErr = <-serveErr:
+		a.logger.Error("server failed; shutting down", "error", runErr)
+	}
+	stopWatch()
+	if err := a.shutdown(); err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
+}
+
+// becomeReady waits for every dependency check to pass, then marks the
+// process SERVING and keeps following the checks.
+func (a *App) becomeReady(ctx context.Context) {
+	for {
+		results, ok := a.health.RunChecks(ctx, 2*time.Second)
+		if ok {
+			break
+		}
+		a.logger.Warn("dependencies not ready", "checks", results)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	a.health.Ready()
+	a.logger.Info("serving",
+		"grpc_addr", a.GRPCAddr(), "http_addr", a.HTTPAddr(),
+		"startup_ms", time.Since(a.started).Milliseconds(), "version", a.opts.version)
+	a.health.Watch(ctx, 5*time.Second, 2*time.Second)
+}
+
+func (a *App) shutdown() error {
+	a.health.NotServing()
+	if d := a.base.DrainDelay; d > 0 {
+		a.logger.Info("draining before stop", "delay", d.String())
+		time.Sleep(d)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), a.base.ShutdownTimeout)
+	defer cancel()
+
+	var errs []error
+	// HTTP first: its in-flight REST and gRPC-Web calls still need gRPC.
+	if err := a.http.Shutdown(ctx); err != nil {
+		a.logger.Warn("http graceful stop timed out; closing", "error", err)
+		_ = a.http.Close()
+	}
+	stopped := make(chan struct{})
+	go func() { a.grpc.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		a.logger.Warn("grpc graceful stop timed out; stopping", "timeout", a.base.ShutdownTimeout.String())
+		a.grpc.Stop()
+		<-stopped
+	}
+	_ = a.gwConn.Close()
+	for i := len(a.opts.closers) - 1; i >= 0; i-- {
+		c := a.opts.closers[i]
+		if err := c.fn(); err != nil {
+			errs = append(errs, fmt.Errorf("close %s: %w", c.name, err))
+		}
+	}
+	a.logger.Info("stopped", "uptime", time.Since(a.started).Round(time.Millisecond).String())
+	flushCtx, cancelFlush := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelFlush()
+	if err := a.tp.Shutdown(flushCtx); err != nil {
+		errs = append(errs, fmt.Errorf("flush traces: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+func wrapServe(name string, err error) error {
+	if err == nil || errors.Is(err, grpc.ErrServerStopped) || errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("%s server: %w", name, err)
+}

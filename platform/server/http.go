@@ -1,0 +1,161 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/textproto"
+	"strings"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// Problem is the RFC 9457 body of every REST error.
+type Problem struct {
+	Type      string           `json:"type"`
+	Title     string           `json:"title"`
+	Status    int              `json:"status"`
+	Detail    string           `json:"detail"`
+	Code      string           `json:"code"`
+	RequestID string           `json:"request_id,omitempty"`
+	Errors    []FieldViolation `json:"errors,omitempty"`
+}
+
+// FieldViolation names one invalid field of a request.
+type FieldViolation struct {
+	Field       string `json:"field"`
+	Description string `json:"description"`
+}
+
+// newGatewayMux is the grpc-gateway mux: it forwards the request id and the
+// protocol tag, returns the request id as X-Request-Id, and writes errors as
+// application/problem+json.
+func newGatewayMux() *runtime.ServeMux {
+	return runtime.NewServeMux(
+		runtime.WithIncomingHeaderMatcher(func(key string) (string, bool) {
+			switch strings.ToLower(key) {
+			case RequestIDHeader, protocolHeader:
+				return strings.ToLower(key), true
+			}
+			return runtime.DefaultHeaderMatcher(key)
+		}),
+		runtime.WithOutgoingHeaderMatcher(func(key string) (string, bool) {
+			if key == RequestIDHeader {
+				return textproto.CanonicalMIMEHeaderKey(key), true
+			}
+			return runtime.MetadataHeaderPrefix + key, true
+		}),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
+			Marshaler: &runtime.JSONPb{
+				MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
+				UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
+			},
+		}),
+		runtime.WithErrorHandler(problemErrorHandler),
+	)
+}
+
+func problemErrorHandler(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	st := status.Convert(err)
+	httpStatus := runtime.HTTPStatusFromCode(st.Code())
+	p := Problem{
+		Type:   "about:blank",
+		Title:  http.StatusText(httpStatus),
+		Status: httpStatus,
+		Detail: st.Message(),
+		Code:   strings.ToUpper(codeName(st.Code())),
+	}
+	if md, ok := runtime.ServerMetadataFromContext(ctx); ok {
+		if ids := md.HeaderMD.Get(RequestIDHeader); len(ids) > 0 {
+			p.RequestID = ids[0]
+			w.Header().Set("X-Request-Id", ids[0])
+		}
+	}
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.GetFieldViolations() {
+				p.Errors = append(p.Errors, FieldViolation{Field: v.GetField(), Description: v.GetDescription()})
+			}
+		}
+	}
+	if st.Code() == codes.Unauthenticated {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="slipway"`)
+	}
+	writeProblem(w, r, p)
+}
+
+func writeProblem(w http.ResponseWriter, _ *http.Request, p Problem) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Del("Grpc-Metadata-Content-Type")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// codeName is the canonical upper-snake name of a code, e.g. INVALID_ARGUMENT.
+func codeName(c codes.Code) string {
+	names := map[codes.Code]string{
+		codes.OK: "OK", codes.Canceled: "CANCELLED", codes.Unknown: "UNKNOWN",
+		codes.InvalidArgument: "INVALID_ARGUMENT", codes.DeadlineExceeded: "DEADLINE_EXCEEDED",
+		codes.NotFound: "NOT_FOUND", codes.AlreadyExists: "ALREADY_EXISTS",
+		codes.PermissionDenied: "PERMISSION_DENIED", codes.ResourceExhausted: "RESOURCE_EXHAUSTED",
+		codes.FailedPrecondition: "FAILED_PRECONDITION", codes.Aborted: "ABORTED",
+		codes.OutOfRange: "OUT_OF_RANGE", codes.Unimplemented: "UNIMPLEMENTED",
+		codes.Internal: "INTERNAL", codes.Unavailable: "UNAVAILABLE", codes.DataLoss: "DATA_LOSS",
+		codes.Unauthenticated: "UNAUTHENTICATED",
+	}
+	if n, ok := names[c]; ok {
+		return n
+	}
+	return c.String()
+}
+
+// classify says which protocol an HTTP request speaks. gRPC-Web and Connect
+// address methods as /package.Service/Method; REST paths are the
+// google.api.http routes under /v1/.
+func classify(r *http.Request) string {
+	ct := r.Header.Get("Content-Type")
+	switch {
+	case strings.HasPrefix(ct, "application/grpc-web"):
+		return "grpc-web"
+	case strings.HasPrefix(ct, "application/grpc"):
+		return "grpc-http"
+	case strings.HasPrefix(ct, "application/connect+"), r.Header.Get("Connect-Protocol-Version") != "":
+		return "connect"
+	}
+	if strings.Count(r.URL.Path, "/") == 2 && strings.Contains(r.URL.Path[1:strings.LastIndex(r.URL.Path, "/")+1], ".") {
+		return "connect" // Connect unary: POST /pkg.Service/Method with application/json or application/proto
+	}
+	return "rest"
+}
+
+// cors answers preflights and sets CORS headers for the configured origins
+// only; an origin that is not listed gets no CORS headers, so browsers refuse.
+func cors(allowed []string, next http.Handler) http.Handler {
+	set := make(map[string]bool, len(allowed))
+	for _, o := range allowed {
+		set[strings.TrimRight(o, "/")] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin == "" || !set[origin] {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Add("Vary", "Origin")
+		h.Set("Access-Control-Expose-Headers", "Grpc-Status, Grpc-Message, Grpc-Status-Details-Bin, X-Request-Id, Connect-Protocol-Version")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Grpc-Web, X-User-Agent, Grpc-Timeout, Connect-Protocol-Version, Connect-Timeout-Ms, X-Request-Id, Traceparent, Tracestate")
+			h.Set("Access-Control-Max-Age", "7200")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,223 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"buf.build/go/protovalidate"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/slipway-dev/slipway/platform/faults"
+)
+
+// Metadata keys the platform reads and writes.
+const (
+	// RequestIDHeader carries the request id in both directions.
+	RequestIDHeader = "x-request-id"
+	// protocolHeader is set by the HTTP listener (never trusted from outside)
+	// so metrics and logs can tell REST, gRPC-Web and Connect apart.
+	protocolHeader = "x-slipway-protocol"
+)
+
+type requestIDKey struct{}
+
+// RequestID returns the id of the request ctx belongs to, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// AuthFunc authenticates one RPC and returns the context the handler gets.
+type AuthFunc func(ctx context.Context, fullMethod string) (context.Context, error)
+
+// chain is the one interceptor chain every protocol goes through: native
+// gRPC directly, REST via the in-process gateway connection, gRPC-Web and
+// Connect via the vanguard transcoder. Order, outermost first: request id,
+// metrics, access log, recovery, default deadline, auth, validation, faults.
+type chain struct {
+	service    string
+	logger     *slog.Logger
+	metrics    *rpcMetrics
+	auth       AuthFunc
+	validator  protovalidate.Validator
+	faults     *faults.Injector
+	rpcTimeout time.Duration
+}
+
+func (c *chain) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	ctx, protocol := c.begin(ctx)
+	start := time.Now()
+	c.metrics.inFlight.WithLabelValues(protocol).Inc()
+	defer func() {
+		c.metrics.inFlight.WithLabelValues(protocol).Dec()
+		c.finish(ctx, info.FullMethod, protocol, start, err)
+	}()
+	defer c.recover(ctx, info.FullMethod, &err)
+
+	if c.rpcTimeout > 0 {
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, c.rpcTimeout)
+			defer cancel()
+		}
+	}
+	authed, err := c.authenticate(ctx, info.FullMethod)
+	if err != nil {
+		return nil, Status(err)
+	}
+	ctx = authed
+	if msg, ok := req.(proto.Message); ok && c.validator != nil {
+		if verr := c.validator.Validate(msg); verr != nil {
+			return nil, Status(verr)
+		}
+	}
+	if err = c.faults.Apply(ctx, info.FullMethod); err != nil {
+		return nil, err
+	}
+	resp, err = handler(ctx, req)
+	return resp, Status(err)
+}
+
+func (c *chain) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	ctx, protocol := c.begin(ss.Context())
+	start := time.Now()
+	c.metrics.inFlight.WithLabelValues(protocol).Inc()
+	defer func() {
+		c.metrics.inFlight.WithLabelValues(protocol).Dec()
+		c.finish(ctx, info.FullMethod, protocol, start, err)
+	}()
+	defer c.recover(ctx, info.FullMethod, &err)
+
+	authed, err := c.authenticate(ctx, info.FullMethod)
+	if err != nil {
+		return Status(err)
+	}
+	ctx = authed
+	if err = c.faults.Apply(ctx, info.FullMethod); err != nil {
+		return err
+	}
+	return Status(handler(srv, &wrappedStream{ServerStream: ss, ctx: ctx, validator: c.validator}))
+}
+
+// begin assigns the request id (the caller's, if sane) and echoes it back.
+func (c *chain) begin(ctx context.Context) (context.Context, string) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	id := first(md, RequestIDHeader)
+	if !validRequestID(id) {
+		id = newRequestID()
+	}
+	_ = grpc.SetHeader(ctx, metadata.Pairs(RequestIDHeader, id))
+	protocol := first(md, protocolHeader)
+	switch protocol {
+	case "rest", "grpc-web", "connect", "grpc-http":
+	default:
+		protocol = "grpc"
+	}
+	return context.WithValue(ctx, requestIDKey{}, id), protocol
+}
+
+func (c *chain) authenticate(ctx context.Context, fullMethod string) (context.Context, error) {
+	if c.auth == nil {
+		return ctx, nil
+	}
+	return c.auth(ctx, fullMethod)
+}
+
+func (c *chain) recover(ctx context.Context, fullMethod string, err *error) {
+	if r := recover(); r != nil {
+		c.logger.ErrorContext(ctx, "panic in handler",
+			"method", fullMethod, "panic", fmt.Sprint(r), "stack", string(debug.Stack()),
+			"request_id", RequestID(ctx))
+		*err = status.Error(codes.Internal, "internal error")
+	}
+}
+
+// finish records the RED metrics and writes the access log line.
+func (c *chain) finish(ctx context.Context, fullMethod, protocol string, start time.Time, err error) {
+	elapsed := time.Since(start)
+	svc, method := splitMethod(fullMethod)
+	code := status.Code(err)
+	c.metrics.requests.WithLabelValues(svc, method, code.String(), protocol).Inc()
+	c.metrics.duration.WithLabelValues(svc, method, protocol).Observe(elapsed.Seconds())
+
+	level := slog.LevelInfo
+	switch code {
+	case codes.OK, codes.Canceled:
+	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unimplemented:
+		level = slog.LevelError
+	default:
+		level = slog.LevelWarn
+	}
+	attrs := []any{
+		"method", fullMethod, "code", code.String(), "protocol", protocol,
+		"duration_ms", float64(elapsed.Microseconds()) / 1000, "request_id", RequestID(ctx),
+	}
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		attrs = append(attrs, "peer", p.Addr.String())
+	}
+	if err != nil {
+		attrs = append(attrs, "error", status.Convert(err).Message())
+		if cause := errors.Unwrap(err); cause != nil && code == codes.Internal {
+			attrs = append(attrs, "cause", cause.Error())
+		}
+	}
+	c.logger.Log(ctx, level, "rpc", attrs...)
+}
+
+// wrappedStream gives the handler the chain's context and validates each
+// message the client sends.
+type wrappedStream struct {
+	grpc.ServerStream
+	ctx       context.Context
+	validator protovalidate.Validator
+}
+
+func (w *wrappedStream) Context() context.Context { return w.ctx }
+
+func (w *wrappedStream) RecvMsg(m any) error {
+	if err := w.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	if msg, ok := m.(proto.Message); ok && w.validator != nil {
+		if err := w.validator.Validate(msg); err != nil {
+			return Status(err)
+		}
+	}
+	return nil
+}
+
+func first(md metadata.MD, key string) string {
+	if v := md.Get(key); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, r := range id {
+		if r < 0x21 || r > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,100 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"buf.build/go/protovalidate"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/slipway-dev/slipway/platform/errkind"
+)
+
+// kindCodes maps each domain error kind to its gRPC code, the one place that
+// does (grpc-gateway then maps codes to HTTP statuses).
+var kindCodes = []struct {
+	kind error
+	code codes.Code
+}{
+	{errkind.NotFound, codes.NotFound},
+	{errkind.AlreadyExists, codes.AlreadyExists},
+	{errkind.Conflict, codes.Aborted},
+	{errkind.Invalid, codes.InvalidArgument},
+	{errkind.FailedPrecondition, codes.FailedPrecondition},
+	{errkind.Unauthenticated, codes.Unauthenticated},
+	{errkind.PermissionDenied, codes.PermissionDenied},
+	{errkind.ResourceExhausted, codes.ResourceExhausted},
+	{errkind.Unavailable, codes.Unavailable},
+	{context.DeadlineExceeded, codes.DeadlineExceeded},
+	{context.Canceled, codes.Canceled},
+}
+
+// statusError is a gRPC status that keeps the error it came from, so the
+// access log can record the cause of an Internal error the client never sees.
+type statusError struct {
+	st    *status.Status
+	cause error
+}
+
+func (e *statusError) Error() string              { return e.st.Err().Error() }
+func (e *statusError) GRPCStatus() *status.Status { return e.st }
+func (e *statusError) Unwrap() error              { return e.cause }
+
+// Status turns a domain error into a gRPC status error: its kind picks the
+// code, its text becomes the message, and a field error carries a BadRequest
+// detail. An error of no known kind becomes Internal with a generic message.
+// Errors that already are statuses pass through. Status(nil) is nil.
+func Status(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &se) {
+		return err
+	}
+	var ve *protovalidate.ValidationError
+	if errors.As(err, &ve) {
+		return validationStatus(ve)
+	}
+	for _, kc := range kindCodes {
+		if !errors.Is(err, kc.kind) {
+			continue
+		}
+		st := status.New(kc.code, err.Error())
+		var fe *errkind.FieldError
+		if errors.As(err, &fe) {
+			st = withViolations(st, []*errdetails.BadRequest_FieldViolation{{Field: fe.Field, Description: fe.Description}})
+		}
+		return &statusError{st: st, cause: err}
+	}
+	return &statusError{st: status.New(codes.Internal, "internal error"), cause: err}
+}
+
+func validationStatus(ve *protovalidate.ValidationError) error {
+	violations := make([]*errdetails.BadRequest_FieldViolation, 0, len(ve.Violations))
+	for _, v := range ve.Violations {
+		field := protovalidate.FieldPathString(v.Proto.GetField())
+		if field == "" {
+			field = v.Proto.GetRuleId()
+		}
+		violations = append(violations, &errdetails.BadRequest_FieldViolation{
+			Field:       field,
+			Description: v.Proto.GetMessage(),
+		})
+	}
+	msg := "invalid request"
+	if len(violations) > 0 {
+		msg = "invalid " + violations[0].Field + ": " + violations[0].Description
+	}
+	return &statusError{st: withViolations(status.New(codes.InvalidArgument, msg), violations), cause: ve}
+}
+
+func withViolations(st *status.Status, v []*errdetails.BadRequest_FieldViolation) *status.Status {
+	withDetails, err := st.WithDetails(&errdetails.BadRequest{FieldViolations: v})
+	if err != nil {
+		return st // the detail is a nicety; never lose the error over it
+	}
+	return withDetails
+}
