@@ -294,11 +294,12 @@ func (a *App) Listen() error {
 	if a.grpcLis != nil {
 		return nil
 	}
-	gl, err := net.Listen("tcp", a.base.GRPCAddr)
+	var lc net.ListenConfig
+	gl, err := lc.Listen(context.Background(), "tcp", a.base.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("listen grpc on %s: %w", a.base.GRPCAddr, err)
 	}
-	hl, err := net.Listen("tcp", a.base.HTTPAddr)
+	hl, err := lc.Listen(context.Background(), "tcp", a.base.HTTPAddr)
 	if err != nil {
 		_ = gl.Close()
 		return fmt.Errorf("listen http on %s: %w", a.base.HTTPAddr, err)

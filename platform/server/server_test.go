@@ -125,7 +125,8 @@ func start(t *testing.T, mutate func(*config.Base), opts ...server.Option) *harn
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-h.done:
+		case err := <-h.done:
+			assert.NoError(t, err, "a clean stop returns nil")
 		case <-time.After(10 * time.Second):
 			t.Error("app did not stop")
 		}
