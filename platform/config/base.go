@@ -1,0 +1,150 @@
+package config
+
+import (
+	"errors"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/slipway-dev/slipway/platform/telemetry"
+)
+
+// Base holds the keys every service has. Services embed it inline in their
+// own config struct, so its keys sit at the top level of the YAML file.
+type Base struct {
+	// Service is the service name; set by the service, not configurable.
+	Service string `yaml:"-"`
+	// GRPCAddr is the host:port the native gRPC server listens on.
+	GRPCAddr string `yaml:"grpc_addr" env:"GRPC_ADDR"`
+	// HTTPAddr is the host:port of the HTTP server (REST, gRPC-Web,
+	// Connect, metrics, health).
+	HTTPAddr string `yaml:"http_addr" env:"HTTP_ADDR"`
+	// DatabaseURL picks the store: sqlite://path or postgres://...
+	DatabaseURL string `yaml:"database_url" env:"DATABASE_URL" redact:"url"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level" env:"LOG_LEVEL"`
+	// DrainDelay is how long the service keeps serving after it reports
+	// NOT_SERVING, so load balancers stop routing to it first.
+	DrainDelay time.Duration `yaml:"drain_delay" env:"DRAIN_DELAY"`
+	// ShutdownTimeout bounds the graceful stop before connections are cut.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"SHUTDOWN_TIMEOUT"`
+	// MaxMessageBytes is the largest gRPC message received or sent.
+	MaxMessageBytes int `yaml:"max_message_bytes" env:"GRPC_MAX_MESSAGE_BYTES"`
+	// RPCTimeout is the deadline given to an RPC that arrives without one.
+	RPCTimeout time.Duration `yaml:"rpc_timeout" env:"RPC_DEFAULT_TIMEOUT"`
+	// JWKSURL is where tokens' public keys are fetched from.
+	JWKSURL string `yaml:"jwks_url" env:"AUTH_JWKS_URL"`
+	// CORSOrigins are the browser origins allowed to call the HTTP API.
+	CORSOrigins []string `yaml:"cors_allowed_origins" env:"CORS_ALLOWED_ORIGINS"`
+	// FaultsEnabled turns on fault injection; off in production.
+	FaultsEnabled bool `yaml:"faults_enabled" env:"FAULTS_ENABLED"`
+}
+
+// SetDefaults sets every field to its default for the named service
+// listening on grpcPort and httpPort. The defaults run on a laptop with
+// nothing installed: SQLite under .slipway/data and the user service's JWKS.
+func (b *Base) SetDefaults(service string, grpcPort, httpPort int) {
+	b.Service = service
+	b.GRPCAddr = ":" + strconv.Itoa(grpcPort)
+	b.HTTPAddr = ":" + strconv.Itoa(httpPort)
+	b.DatabaseURL = "sqlite://.slipway/data/" + service + ".db"
+	b.LogLevel = "info"
+	b.DrainDelay = 5 * time.Second
+	b.ShutdownTimeout = 20 * time.Second
+	b.MaxMessageBytes = 4 << 20
+	b.RPCTimeout = 10 * time.Second
+	b.JWKSURL = "http://127.0.0.1:8081/.well-known/jwks.json"
+	b.CORSOrigins = []string{"http://localhost:8080"}
+	b.FaultsEnabled = false
+}
+
+// Validate checks every key and reports all problems at once, each naming
+// the environment variable and the value, e.g.
+// config: GRPC_ADDR="nope": want host:port.
+func (b *Base) Validate() error {
+	var errs []error
+	bad := func(key, value, reason string) {
+		errs = append(errs, &Error{Key: key, Value: value, Reason: reason})
+	}
+	for _, a := range []struct{ key, value string }{
+		{"GRPC_ADDR", b.GRPCAddr},
+		{"HTTP_ADDR", b.HTTPAddr},
+	} {
+		if !isHostPort(a.value) {
+			bad(a.key, a.value, "want host:port")
+		}
+	}
+	if !isDatabaseURL(b.DatabaseURL) {
+		bad("DATABASE_URL", maskURL(b.DatabaseURL), "want sqlite://<path> or postgres://...")
+	}
+	if _, err := telemetry.ParseLevel(b.LogLevel); err != nil {
+		bad("LOG_LEVEL", b.LogLevel, "want debug, info, warn or error")
+	}
+	for _, d := range []struct {
+		key   string
+		value time.Duration
+	}{
+		{"DRAIN_DELAY", b.DrainDelay},
+		{"SHUTDOWN_TIMEOUT", b.ShutdownTimeout},
+		{"RPC_DEFAULT_TIMEOUT", b.RPCTimeout},
+	} {
+		if d.value < 0 {
+			bad(d.key, d.value.String(), "must not be negative")
+		}
+	}
+	if b.MaxMessageBytes <= 0 {
+		bad("GRPC_MAX_MESSAGE_BYTES", strconv.Itoa(b.MaxMessageBytes), "must be greater than 0")
+	}
+	if b.JWKSURL != "" && !isHTTPURL(b.JWKSURL) {
+		bad("AUTH_JWKS_URL", b.JWKSURL, "want an absolute http(s) URL")
+	}
+	for _, o := range b.CORSOrigins {
+		if reason := checkOrigin(o); reason != "" {
+			bad("CORS_ALLOWED_ORIGINS", o, reason)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func isHostPort(s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	return err == nil && n <= 65535
+}
+
+func isDatabaseURL(s string) bool {
+	if path, ok := strings.CutPrefix(s, "sqlite://"); ok {
+		path, _, _ = strings.Cut(path, "?")
+		return path != ""
+	}
+	if !strings.HasPrefix(s, "postgres://") && !strings.HasPrefix(s, "postgresql://") {
+		return false
+	}
+	_, err := url.Parse(s)
+	return err == nil
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// checkOrigin returns why o is not a CORS origin, or "". A wildcard is
+// refused because the API takes bearer tokens from browsers: any site could
+// then call it with a user's token.
+func checkOrigin(o string) string {
+	if strings.Contains(o, "*") {
+		return "wildcard origins are not allowed; list each origin"
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return "want an absolute http(s) origin: scheme://host[:port], no path"
+	}
+	return ""
+}

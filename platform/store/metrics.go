@@ -1,0 +1,52 @@
+package store
+
+import (
+	"database/sql"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// poolCollector reads sql.DBStats at scrape time, so the numbers are never
+// stale and nothing runs between scrapes.
+type poolCollector struct {
+	db           *sql.DB
+	conns        *prometheus.Desc
+	maxOpen      *prometheus.Desc
+	waitCount    *prometheus.Desc
+	waitDuration *prometheus.Desc
+}
+
+func newPoolCollector(db *sql.DB, service string) *poolCollector {
+	labels := prometheus.Labels{"service": service}
+	return &poolCollector{
+		db: db,
+		conns: prometheus.NewDesc("slipway_db_connections",
+			"Connections in the database pool, by state (open = in_use + idle).",
+			[]string{"state"}, labels),
+		maxOpen: prometheus.NewDesc("slipway_db_max_open_connections",
+			"Most connections the pool may open.", nil, labels),
+		waitCount: prometheus.NewDesc("slipway_db_wait_count_total",
+			"Times a query waited for a free connection.", nil, labels),
+		waitDuration: prometheus.NewDesc("slipway_db_wait_duration_seconds_total",
+			"Time spent waiting for a free connection.", nil, labels),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.conns
+	ch <- c.maxOpen
+	ch <- c.waitCount
+	ch <- c.waitDuration
+}
+
+// Collect implements prometheus.Collector.
+func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.db.Stats()
+	ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(s.OpenConnections), "open")
+	ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(s.InUse), "in_use")
+	ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(s.Idle), "idle")
+	ch <- prometheus.MustNewConstMetric(c.maxOpen, prometheus.GaugeValue, float64(s.MaxOpenConnections))
+	ch <- prometheus.MustNewConstMetric(c.waitCount, prometheus.CounterValue, float64(s.WaitCount))
+	ch <- prometheus.MustNewConstMetric(c.waitDuration, prometheus.CounterValue, s.WaitDuration.Seconds())
+}

@@ -1,0 +1,141 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Retry bounds for InTx. Contention clears in milliseconds: five attempts
+// with backoffs of about 10, 20, 40 and 80 ms wait at most 150 ms in all,
+// well inside an RPC deadline, before the error goes back to the caller.
+const (
+	txMaxAttempts = 5
+	txBaseBackoff = 10 * time.Millisecond
+	txMaxBackoff  = 500 * time.Millisecond
+)
+
+// PostgreSQL SQLSTATE codes.
+const (
+	pgSerializationFailure = "40001"
+	pgDeadlockDetected     = "40P01"
+	pgUniqueViolation      = "23505"
+	pgCheckViolation       = "23514"
+)
+
+// InTx runs fn in a transaction and commits it, or rolls it back if fn
+// returns an error or panics. fn's error is returned as is, so domain errors
+// stay comparable with errors.Is.
+//
+// When the transaction loses to a concurrent one (PostgreSQL serialization
+// failure 40001 or deadlock 40P01, SQLite SQLITE_BUSY) it is run again, up
+// to five attempts in all, after a jittered exponential backoff that stops
+// early when ctx is done. fn may therefore run more than once: it must do
+// nothing outside tx that cannot be repeated.
+func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := db.runTx(ctx, fn)
+		if err == nil || !isRetryable(err) {
+			return err
+		}
+		if attempt == txMaxAttempts {
+			return fmt.Errorf("store: transaction gave up after %d attempts: %w", attempt, err)
+		}
+		t := time.NewTimer(backoff(attempt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("store: transaction retry stopped: %w (last error: %w)", ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+// backoff doubles from txBaseBackoff, capped, with "equal jitter": half
+// fixed, half random, so that retries neither collide again nor spin.
+func backoff(attempt int) time.Duration {
+	d := min(txBaseBackoff<<(attempt-1), txMaxBackoff)
+	return d/2 + rand.N(d/2)
+}
+
+func (db *DB) runTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			// On the error path fn's error matters, not the rollback's;
+			// on panic the rollback runs before the panic continues.
+			_ = tx.Rollback()
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	committed = true
+	return nil
+}
+
+// isRetryable reports whether err is a transaction losing to a concurrent
+// one, which a fresh attempt can win.
+func isRetryable(err error) bool {
+	if code, ok := pgCode(err); ok {
+		return code == pgSerializationFailure || code == pgDeadlockDetected
+	}
+	if code, ok := sqliteCode(err); ok {
+		return code&0xff == sqlite3.SQLITE_BUSY // any extended BUSY code
+	}
+	return false
+}
+
+// IsUniqueViolation reports whether err comes from a UNIQUE or PRIMARY KEY
+// constraint, on either dialect. Stores turn it into errkind.AlreadyExists.
+func IsUniqueViolation(err error) bool {
+	if code, ok := pgCode(err); ok {
+		return code == pgUniqueViolation
+	}
+	if code, ok := sqliteCode(err); ok {
+		return code == sqlite3.SQLITE_CONSTRAINT_UNIQUE || code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// IsCheckViolation reports whether err comes from a CHECK constraint, on
+// either dialect, such as stock going below zero.
+func IsCheckViolation(err error) bool {
+	if code, ok := pgCode(err); ok {
+		return code == pgCheckViolation
+	}
+	if code, ok := sqliteCode(err); ok {
+		return code == sqlite3.SQLITE_CONSTRAINT_CHECK
+	}
+	return false
+}
+
+func pgCode(err error) (string, bool) {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code, true
+	}
+	return "", false
+}
+
+func sqliteCode(err error) (int, bool) {
+	var sqErr *sqlite.Error
+	if errors.As(err, &sqErr) {
+		return sqErr.Code(), true
+	}
+	return 0, false
+}
