@@ -40,8 +40,10 @@ gen-openapi: ## one OpenAPI v3 document per service under api/gen/openapi
 	done
 
 .PHONY: gen-go
-gen-go: ## wire_gen.go and mocks (go generate in every service)
-	for svc in $(SERVICES); do (cd services/$$svc && go generate ./...); done
+gen-go: ## wire_gen.go (go tool wire) and mocks (go generate in each domain package)
+	for svc in $(SERVICES); do \
+	  (cd services/$$svc && go tool wire gen ./internal/app && go generate ./internal/domain/...); \
+	done
 
 .PHONY: check-gen
 check-gen: gen ## fail when generated files differ from what is committed

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -152,6 +153,9 @@ func (c *chain) finish(ctx context.Context, fullMethod, protocol string, start t
 	c.metrics.duration.WithLabelValues(svc, method, protocol).Observe(elapsed.Seconds())
 
 	level := slog.LevelInfo
+	if strings.HasPrefix(fullMethod, "/grpc.health.") || strings.HasPrefix(fullMethod, "/grpc.reflection.") {
+		level = slog.LevelDebug // probes every few seconds would drown the access log
+	}
 	switch code {
 	case codes.OK, codes.Canceled:
 	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unimplemented:

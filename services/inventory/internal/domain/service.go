@@ -1,0 +1,311 @@
+package domain
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"time"
+
+	"github.com/slipway-dev/slipway/platform/errkind"
+)
+
+// Paging limits of ListProducts.
+const (
+	DefaultPageSize = 20
+	MaxPageSize     = 100
+)
+
+// Request limits the service enforces itself, so a caller that skips the
+// edge's validation still cannot store nonsense.
+const (
+	maxIDLen     = 128
+	maxItems     = 50
+	maxQuantity  = 1000 // per line, so a merged quantity always fits the API's int32
+	maxReasonLen = 200
+)
+
+// InventoryService owns the catalog, stock levels and reservations.
+type InventoryService struct {
+	store Store
+	now   func() time.Time
+}
+
+// NewInventoryService returns the service over store.
+func NewInventoryService(store Store) *InventoryService {
+	return &InventoryService{store: store, now: time.Now}
+}
+
+// ProductPage is one page of the catalog.
+type ProductPage struct {
+	Products []Product
+	// NextPageToken is "" on the last page.
+	NextPageToken string
+}
+
+// ListProducts pages through the catalog in id order. pageSize 0 means
+// DefaultPageSize and anything above MaxPageSize is capped; pageToken is the
+// NextPageToken of the previous page, "" for the first.
+func (s *InventoryService) ListProducts(ctx context.Context, pageSize int, pageToken string) (ProductPage, error) {
+	switch {
+	case pageSize < 0:
+		return ProductPage{}, errkind.Field("page_size", "must not be negative")
+	case pageSize == 0:
+		pageSize = DefaultPageSize
+	case pageSize > MaxPageSize:
+		pageSize = MaxPageSize
+	}
+	afterID, err := decodePageToken(pageToken)
+	if err != nil {
+		return ProductPage{}, err
+	}
+	// One extra row tells whether another page follows without a count query.
+	products, err := s.store.ListProducts(ctx, afterID, pageSize+1)
+	if err != nil {
+		return ProductPage{}, fmt.Errorf("list products: %w", err)
+	}
+	page := ProductPage{Products: products}
+	if len(products) > pageSize {
+		page.Products = products[:pageSize]
+		page.NextPageToken = encodePageToken(page.Products[pageSize-1].ID)
+	}
+	return page, nil
+}
+
+// encodePageToken makes the opaque token that resumes a listing after id.
+func encodePageToken(id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(id))
+}
+
+func decodePageToken(token string) (string, error) {
+	if token == "" {
+		return "", nil
+	}
+	id, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(id) == 0 || len(id) > maxIDLen {
+		return "", errkind.Field("page_token", "not a next_page_token from a previous page")
+	}
+	return string(id), nil
+}
+
+// GetProduct returns one product with its current stock.
+func (s *InventoryService) GetProduct(ctx context.Context, id string) (Product, error) {
+	if err := checkID("id", id); err != nil {
+		return Product{}, err
+	}
+	p, err := s.store.GetProduct(ctx, id)
+	if err != nil {
+		return Product{}, fmt.Errorf("get product %q: %w", id, err)
+	}
+	return p, nil
+}
+
+// Reserve takes stock for an order: all items or none, in one transaction.
+//
+// It is idempotent by orderID. The same items again (in any order) return
+// the stored reservation without taking stock again; different items under
+// the same order id, or an order that was released (or compensated before
+// its reserve landed), fail with ErrFailedPrecondition.
+//
+// Lines that repeat a product are merged by adding their quantities, so
+// {A×1, A×2} reserves, and compares equal to, {A×3}. An unknown product is
+// ErrNotFound; too little stock is an *InsufficientStockError
+// (ErrFailedPrecondition) naming the product, requested and available units.
+func (s *InventoryService) Reserve(ctx context.Context, orderID string, items []Item) (Reservation, error) {
+	if err := checkID("order_id", orderID); err != nil {
+		return Reservation{}, err
+	}
+	if err := checkItems(items); err != nil {
+		return Reservation{}, err
+	}
+	now := s.timestamp()
+	want := Reservation{
+		OrderID:   orderID,
+		Items:     mergeItems(items),
+		Status:    StatusReserved,
+		CreatedAt: now,
+		UpdatedAt: now,
+	}
+	var got Reservation
+	err := s.store.InTx(ctx, func(ctx context.Context, tx Tx) error {
+		// Claim the order id first: of two concurrent reserves for one
+		// order, the second waits here for the first and then sees it.
+		created, err := tx.CreateReservation(ctx, want)
+		if err != nil {
+			return err
+		}
+		if !created {
+			got, err = existingReservation(ctx, tx, want)
+			return err
+		}
+		for _, it := range want.Items {
+			if err := takeStock(ctx, tx, it.ProductID, it.Quantity, now); err != nil {
+				return err // rolls back the claim and every unit taken so far
+			}
+		}
+		got = want
+		return nil
+	})
+	if err != nil {
+		return Reservation{}, fmt.Errorf("reserve stock for order %s: %w", orderID, err)
+	}
+	return got, nil
+}
+
+// existingReservation decides what a Reserve that found its order id taken
+// returns: the stored reservation when it is the same request, an error
+// otherwise.
+func existingReservation(ctx context.Context, tx Tx, want Reservation) (Reservation, error) {
+	stored, err := tx.GetReservation(ctx, want.OrderID)
+	if err != nil {
+		return Reservation{}, err
+	}
+	switch {
+	case stored.Status == StatusReleased:
+		return Reservation{}, fmt.Errorf("order %s was already released and cannot be reserved again: %w",
+			want.OrderID, ErrFailedPrecondition)
+	case stored.Fingerprint() != want.Fingerprint():
+		return Reservation{}, fmt.Errorf("order %s already holds a reservation for different items: %w",
+			want.OrderID, ErrFailedPrecondition)
+	}
+	return stored, nil
+}
+
+// takeStock removes quantity units of a product, telling a missing product
+// from a short one.
+func takeStock(ctx context.Context, tx Tx, productID string, quantity int64, at time.Time) error {
+	ok, err := tx.TakeStock(ctx, productID, quantity, at)
+	if err != nil || ok {
+		return err
+	}
+	p, err := tx.GetProduct(ctx, productID)
+	if err != nil {
+		return err // ErrNotFound for an unknown product
+	}
+	return &InsufficientStockError{ProductID: productID, Requested: quantity, Available: p.Stock}
+}
+
+// Release returns the stock of an order's reservation and marks it RELEASED.
+// It is idempotent. Releasing an order that was never reserved stores a
+// RELEASED tombstone, so a Reserve that arrives late (an order compensating
+// before its reserve landed) fails instead of holding stock forever.
+func (s *InventoryService) Release(ctx context.Context, orderID string) (Reservation, error) {
+	if err := checkID("order_id", orderID); err != nil {
+		return Reservation{}, err
+	}
+	now := s.timestamp()
+	var got Reservation
+	err := s.store.InTx(ctx, func(ctx context.Context, tx Tx) error {
+		tombstone := Reservation{OrderID: orderID, Status: StatusReleased, CreatedAt: now, UpdatedAt: now}
+		created, err := tx.CreateReservation(ctx, tombstone)
+		if err != nil {
+			return err
+		}
+		if created {
+			got = tombstone
+			return nil
+		}
+		released, err := tx.MarkReleased(ctx, orderID, now)
+		if err != nil {
+			return err
+		}
+		got, err = tx.GetReservation(ctx, orderID)
+		if err != nil || !released {
+			return err // already released: nothing to return
+		}
+		for _, it := range got.Items {
+			ok, err := tx.PutStock(ctx, it.ProductID, it.Quantity, now)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("return %d units of product %q: %w", it.Quantity, it.ProductID, ErrNotFound)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Reservation{}, fmt.Errorf("release stock of order %s: %w", orderID, err)
+	}
+	return got, nil
+}
+
+// AdjustStock adds delta units (removes them when negative) to a product's
+// stock and records why. Only an admin may do it, and stock never goes below
+// zero: a larger removal is an *InsufficientStockError.
+func (s *InventoryService) AdjustStock(ctx context.Context, actor Actor, productID string, delta int64, reason string) (Product, error) {
+	if actor.Role != RoleAdmin {
+		return Product{}, fmt.Errorf("adjust stock: role %q may not adjust stock: %w", actor.Role, ErrPermissionDenied)
+	}
+	if err := checkID("product_id", productID); err != nil {
+		return Product{}, err
+	}
+	if delta == 0 {
+		return Product{}, errkind.Field("delta", "must not be zero")
+	}
+	if len(reason) > maxReasonLen {
+		return Product{}, errkind.Field("reason", fmt.Sprintf("must be at most %d bytes", maxReasonLen))
+	}
+	now := s.timestamp()
+	var got Product
+	err := s.store.InTx(ctx, func(ctx context.Context, tx Tx) error {
+		if delta < 0 {
+			if err := takeStock(ctx, tx, productID, -delta, now); err != nil {
+				return err
+			}
+		} else {
+			ok, err := tx.PutStock(ctx, productID, delta, now)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("product %q: %w", productID, ErrNotFound)
+			}
+		}
+		err := tx.RecordAdjustment(ctx, StockAdjustment{
+			ProductID: productID, Delta: delta, Reason: reason, Actor: actor.Subject, At: now,
+		})
+		if err != nil {
+			return err
+		}
+		got, err = tx.GetProduct(ctx, productID)
+		return err
+	})
+	if err != nil {
+		return Product{}, fmt.Errorf("adjust stock of product %q by %d: %w", productID, delta, err)
+	}
+	return got, nil
+}
+
+// timestamp is now at the precision every supported database keeps, so a
+// stored time reads back equal.
+func (s *InventoryService) timestamp() time.Time {
+	return s.now().UTC().Truncate(time.Microsecond)
+}
+
+func checkID(field, id string) error {
+	switch {
+	case id == "":
+		return errkind.Field(field, "is required")
+	case len(id) > maxIDLen:
+		return errkind.Field(field, fmt.Sprintf("must be at most %d bytes", maxIDLen))
+	}
+	return nil
+}
+
+func checkItems(items []Item) error {
+	switch {
+	case len(items) == 0:
+		return errkind.Field("items", "at least one item is required")
+	case len(items) > maxItems:
+		return errkind.Field("items", fmt.Sprintf("at most %d items are allowed", maxItems))
+	}
+	for i, it := range items {
+		if err := checkID(fmt.Sprintf("items[%d].product_id", i), it.ProductID); err != nil {
+			return err
+		}
+		if it.Quantity < 1 || it.Quantity > maxQuantity {
+			return errkind.Field(fmt.Sprintf("items[%d].quantity", i), fmt.Sprintf("must be from 1 to %d", maxQuantity))
+		}
+	}
+	return nil
+}

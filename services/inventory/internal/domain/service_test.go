@@ -1,0 +1,686 @@
+package domain_test
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/mock/gomock"
+
+	"github.com/slipway-dev/slipway/platform/errkind"
+	"github.com/slipway-dev/slipway/services/inventory/internal/domain"
+	"github.com/slipway-dev/slipway/services/inventory/internal/domain/mock"
+)
+
+var (
+	now      = time.Date(2026, 3, 14, 15, 9, 26, 535897000, time.UTC)
+	earlier  = now.Add(-time.Hour)
+	errStore = fmt.Errorf("connection reset: %w", errkind.Unavailable)
+	admin    = domain.Actor{Subject: "user-1", Role: domain.RoleAdmin}
+	customer = domain.Actor{Subject: "user-2", Role: "customer"}
+)
+
+// fixture is an InventoryService over a scripted store whose InTx runs its
+// function once on a scripted transaction.
+type fixture struct {
+	store *mock.MockStore
+	tx    *mock.MockTx
+	svc   *domain.InventoryService
+}
+
+func newFixture(t *testing.T) fixture {
+	t.Helper()
+	ctrl := gomock.NewController(t)
+	f := fixture{store: mock.NewMockStore(ctrl), tx: mock.NewMockTx(ctrl)}
+	f.svc = domain.NewInventoryService(f.store)
+	f.svc.SetClock(func() time.Time { return now })
+	return f
+}
+
+// expectTx expects one transaction, run on f.tx.
+func (f fixture) expectTx() {
+	f.store.EXPECT().InTx(gomock.Any(), gomock.Any()).
+		DoAndReturn(func(ctx context.Context, fn func(context.Context, domain.Tx) error) error {
+			return fn(ctx, f.tx)
+		})
+}
+
+// assertFieldError checks that err is an Invalid FieldError about field.
+func assertFieldError(t *testing.T, err error, field string) {
+	t.Helper()
+	var fe *errkind.FieldError
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, field, fe.Field)
+	assert.ErrorIs(t, err, domain.ErrInvalid)
+}
+
+func products(ids ...string) []domain.Product {
+	ps := make([]domain.Product, len(ids))
+	for i, id := range ids {
+		ps[i] = domain.Product{ID: id, Name: id, Price: domain.Money{AmountMinor: 100, Currency: "USD"}, Stock: 5}
+	}
+	return ps
+}
+
+func productIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("p-%03d", i)
+	}
+	return ids
+}
+
+func TestListProducts(t *testing.T) {
+	token := func(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }
+	tests := []struct {
+		name      string
+		pageSize  int
+		pageToken string
+		setup     func(f fixture)
+		wantIDs   []string
+		wantNext  string
+		wantField string
+		wantErr   error
+	}{
+		{
+			name: "default page size is 20 and a full page has a next token",
+			setup: func(f fixture) {
+				f.store.EXPECT().ListProducts(gomock.Any(), "", 21).Return(products(productIDs(21)...), nil)
+			},
+			wantIDs:  productIDs(20),
+			wantNext: token("p-019"),
+		},
+		{
+			name:     "the last page has no next token",
+			pageSize: 5,
+			setup: func(f fixture) {
+				f.store.EXPECT().ListProducts(gomock.Any(), "", 6).Return(products("a", "b"), nil)
+			},
+			wantIDs: []string{"a", "b"},
+		},
+		{
+			name:     "a page of exactly page size has no next token",
+			pageSize: 2,
+			setup: func(f fixture) {
+				f.store.EXPECT().ListProducts(gomock.Any(), "", 3).Return(products("a", "b"), nil)
+			},
+			wantIDs: []string{"a", "b"},
+		},
+		{
+			name:     "page size above the maximum is capped at 100",
+			pageSize: 1000,
+			setup: func(f fixture) {
+				f.store.EXPECT().ListProducts(gomock.Any(), "", 101).Return(products("a"), nil)
+			},
+			wantIDs: []string{"a"},
+		},
+		{
+			name:      "the page token resumes after the last id",
+			pageSize:  1,
+			pageToken: token("b"),
+			setup: func(f fixture) {
+				f.store.EXPECT().ListProducts(gomock.Any(), "b", 2).Return(products("c", "d"), nil)
+			},
+			wantIDs:  []string{"c"},
+			wantNext: token("c"),
+		},
+		{
+			name:      "a token that is not base64 is a field error",
+			pageToken: "not base64!",
+			wantField: "page_token",
+		},
+		{
+			name:      "a token of nothing is a field error",
+			pageToken: "=",
+			wantField: "page_token",
+		},
+		{
+			name:      "a negative page size is a field error",
+			pageSize:  -1,
+			wantField: "page_size",
+		},
+		{
+			name: "a store failure is returned",
+			setup: func(f fixture) {
+				f.store.EXPECT().ListProducts(gomock.Any(), "", 21).Return(nil, errStore)
+			},
+			wantErr: errkind.Unavailable,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			if tt.setup != nil {
+				tt.setup(f)
+			}
+			page, err := f.svc.ListProducts(t.Context(), tt.pageSize, tt.pageToken)
+			switch {
+			case tt.wantField != "":
+				assertFieldError(t, err, tt.wantField)
+				return
+			case tt.wantErr != nil:
+				assert.ErrorIs(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			var ids []string
+			for _, p := range page.Products {
+				ids = append(ids, p.ID)
+			}
+			assert.Equal(t, tt.wantIDs, ids)
+			assert.Equal(t, tt.wantNext, page.NextPageToken)
+		})
+	}
+}
+
+func TestGetProduct(t *testing.T) {
+	tests := []struct {
+		name      string
+		id        string
+		setup     func(f fixture)
+		want      domain.Product
+		wantField string
+		wantErr   error
+	}{
+		{
+			name: "found",
+			id:   "a",
+			setup: func(f fixture) {
+				f.store.EXPECT().GetProduct(gomock.Any(), "a").Return(products("a")[0], nil)
+			},
+			want: products("a")[0],
+		},
+		{
+			name: "unknown product is not found",
+			id:   "nope",
+			setup: func(f fixture) {
+				f.store.EXPECT().GetProduct(gomock.Any(), "nope").Return(domain.Product{}, domain.ErrNotFound)
+			},
+			wantErr: domain.ErrNotFound,
+		},
+		{name: "empty id is a field error", wantField: "id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			if tt.setup != nil {
+				tt.setup(f)
+			}
+			got, err := f.svc.GetProduct(t.Context(), tt.id)
+			switch {
+			case tt.wantField != "":
+				assertFieldError(t, err, tt.wantField)
+			case tt.wantErr != nil:
+				assert.ErrorIs(t, err, tt.wantErr)
+			default:
+				require.NoError(t, err)
+				assert.Equal(t, tt.want, got)
+			}
+		})
+	}
+}
+
+func TestReserve(t *testing.T) {
+	reserved := func(items ...domain.Item) domain.Reservation {
+		return domain.Reservation{OrderID: "o-1", Items: items, Status: domain.StatusReserved, CreatedAt: now, UpdatedAt: now}
+	}
+	storedAt := func(r domain.Reservation, at time.Time) domain.Reservation {
+		r.CreatedAt, r.UpdatedAt = at, at
+		return r
+	}
+	a2, b1, b4 := domain.Item{ProductID: "a", Quantity: 2}, domain.Item{ProductID: "b", Quantity: 1}, domain.Item{ProductID: "b", Quantity: 4}
+
+	tests := []struct {
+		name      string
+		orderID   string
+		items     []domain.Item
+		setup     func(f fixture)
+		want      domain.Reservation
+		wantField string
+		wantErr   error
+		check     func(t *testing.T, err error)
+	}{
+		{
+			name:    "a new order takes every item's stock in product order",
+			orderID: "o-1",
+			items:   []domain.Item{b1, a2},
+			setup: func(f fixture) {
+				f.expectTx()
+				gomock.InOrder(
+					f.tx.EXPECT().CreateReservation(gomock.Any(), reserved(a2, b1)).Return(true, nil),
+					f.tx.EXPECT().TakeStock(gomock.Any(), "a", int64(2), now).Return(true, nil),
+					f.tx.EXPECT().TakeStock(gomock.Any(), "b", int64(1), now).Return(true, nil),
+				)
+			},
+			want: reserved(a2, b1),
+		},
+		{
+			name:    "lines repeating a product are merged",
+			orderID: "o-1",
+			items:   []domain.Item{{ProductID: "b", Quantity: 3}, a2, b1},
+			setup: func(f fixture) {
+				f.expectTx()
+				f.tx.EXPECT().CreateReservation(gomock.Any(), reserved(a2, b4)).Return(true, nil)
+				f.tx.EXPECT().TakeStock(gomock.Any(), "a", int64(2), now).Return(true, nil)
+				f.tx.EXPECT().TakeStock(gomock.Any(), "b", int64(4), now).Return(true, nil)
+			},
+			want: reserved(a2, b4),
+		},
+		{
+			name:    "the same items again return the stored reservation without taking stock",
+			orderID: "o-1",
+			items:   []domain.Item{b1, a2},
+			setup: func(f fixture) {
+				f.expectTx()
+				f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(false, nil)
+				f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(storedAt(reserved(a2, b1), earlier), nil)
+			},
+			want: storedAt(reserved(a2, b1), earlier),
+		},
+		{
+			name:    "the same items split into different lines are the same request",
+			orderID: "o-1",
+			items:   []domain.Item{{ProductID: "b", Quantity: 1}, {ProductID: "b", Quantity: 3}, a2},
+			setup: func(f fixture) {
+				f.expectTx()
+				f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(false, nil)
+				f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(storedAt(reserved(a2, b4), earlier), nil)
+			},
+			want: storedAt(reserved(a2, b4), earlier),
+		},
+		{
+			name:    "different items under the same order id fail",
+			orderID: "o-1",
+			items:   []domain.Item{a2},
+			setup: func(f fixture) {
+				f.expectTx()
+				f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(false, nil)
+				f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(storedAt(reserved(a2, b1), earlier), nil)
+			},
+			wantErr: domain.ErrFailedPrecondition,
+			check: func(t *testing.T, err error) {
+				assert.ErrorContains(t, err, "different items")
+			},
+		},
+		{
+			name:    "a released order cannot be reserved again",
+			orderID: "o-1",
+			items:   []domain.Item{a2},
+			setup: func(f fixture) {
+				f.expectTx()
+				f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(false, nil)
+				f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(domain.Reservation{
+					OrderID: "o-1", Status: domain.StatusReleased, CreatedAt: earlier, UpdatedAt: earlier,
+				}, nil)
+			},
+			wantErr: domain.ErrFailedPrecondition,
+			check: func(t *testing.T, err error) {
+				assert.ErrorContains(t, err, "released")
+			},
+		},
+		{
+			name:    "too little stock names the product, requested and available units",
+			orderID: "o-1",
+			items:   []domain.Item{a2, b4},
+			setup: func(f fixture) {
+				f.expectTx()
+				f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(true, nil)
+				f.tx.EXPECT().TakeStock(gomock.Any(), "a", int64(2), now).Return(true, nil)
+				f.tx.EXPECT().TakeStock(gomock.Any(), "b", int64(4), now).Return(false, nil)
+				f.tx.EXPECT().GetProduct(gomock.Any(), "b").Return(domain.Product{ID: "b", Stock: 3}, nil)
+			},
+			wantErr: domain.ErrFailedPrecondition,
+			check: func(t *testing.T, err error) {
+				var ise *domain.InsufficientStockError
+				require.ErrorAs(t, err, &ise)
+				assert.Equal(t, domain.InsufficientStockError{ProductID: "b", Requested: 4, Available: 3}, *ise)
+				assert.ErrorContains(t, err, `insufficient stock for product "b": requested 4, available 3`)
+			},
+		},
+		{
+			name:    "an unknown product is not found",
+			orderID: "o-1",
+			items:   []domain.Item{{ProductID: "ghost", Quantity: 1}},
+			setup: func(f fixture) {
+				f.expectTx()
+				f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(true, nil)
+				f.tx.EXPECT().TakeStock(gomock.Any(), "ghost", int64(1), now).Return(false, nil)
+				f.tx.EXPECT().GetProduct(gomock.Any(), "ghost").
+					Return(domain.Product{}, fmt.Errorf("product %q: %w", "ghost", domain.ErrNotFound))
+			},
+			wantErr: domain.ErrNotFound,
+		},
+		{
+			name:    "a store failure while claiming the order is returned",
+			orderID: "o-1",
+			items:   []domain.Item{a2},
+			setup: func(f fixture) {
+				f.expectTx()
+				f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(false, errStore)
+			},
+			wantErr: errkind.Unavailable,
+		},
+		{
+			name:    "a store failure while taking stock is returned",
+			orderID: "o-1",
+			items:   []domain.Item{a2, b1},
+			setup: func(f fixture) {
+				f.expectTx()
+				f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(true, nil)
+				f.tx.EXPECT().TakeStock(gomock.Any(), "a", int64(2), now).Return(false, errStore)
+			},
+			wantErr: errkind.Unavailable,
+		},
+		{
+			name:    "a failed commit is returned",
+			orderID: "o-1",
+			items:   []domain.Item{a2},
+			setup: func(f fixture) {
+				f.store.EXPECT().InTx(gomock.Any(), gomock.Any()).Return(errStore)
+			},
+			wantErr: errkind.Unavailable,
+		},
+		{name: "order id is required", items: []domain.Item{a2}, wantField: "order_id"},
+		{name: "items are required", orderID: "o-1", wantField: "items"},
+		{
+			name:      "quantity must be positive",
+			orderID:   "o-1",
+			items:     []domain.Item{a2, {ProductID: "b", Quantity: 0}},
+			wantField: "items[1].quantity",
+		},
+		{
+			name:      "quantity is at most 1000 a line",
+			orderID:   "o-1",
+			items:     []domain.Item{{ProductID: "a", Quantity: 1001}},
+			wantField: "items[0].quantity",
+		},
+		{
+			name:      "at most 50 lines",
+			orderID:   "o-1",
+			items:     make([]domain.Item, 51),
+			wantField: "items",
+		},
+		{
+			name:      "product id is required",
+			orderID:   "o-1",
+			items:     []domain.Item{{Quantity: 1}},
+			wantField: "items[0].product_id",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			if tt.setup != nil {
+				tt.setup(f)
+			}
+			got, err := f.svc.Reserve(t.Context(), tt.orderID, tt.items)
+			switch {
+			case tt.wantField != "":
+				assertFieldError(t, err, tt.wantField)
+			case tt.wantErr != nil:
+				assert.ErrorIs(t, err, tt.wantErr)
+				assert.ErrorContains(t, err, "order o-1")
+				if tt.check != nil {
+					tt.check(t, err)
+				}
+			default:
+				require.NoError(t, err)
+				assert.Equal(t, tt.want, got)
+			}
+		})
+	}
+}
+
+func TestRelease(t *testing.T) {
+	a2, b1 := domain.Item{ProductID: "a", Quantity: 2}, domain.Item{ProductID: "b", Quantity: 1}
+	held := domain.Reservation{OrderID: "o-1", Items: []domain.Item{a2, b1}, Status: domain.StatusReserved, CreatedAt: earlier, UpdatedAt: earlier}
+	released := held
+	released.Status, released.UpdatedAt = domain.StatusReleased, now
+
+	tests := []struct {
+		name      string
+		orderID   string
+		setup     func(f fixture)
+		want      domain.Reservation
+		wantField string
+		wantErr   error
+	}{
+		{
+			name:    "a held reservation returns its stock",
+			orderID: "o-1",
+			setup: func(f fixture) {
+				f.expectTx()
+				f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(false, nil)
+				f.tx.EXPECT().MarkReleased(gomock.Any(), "o-1", now).Return(true, nil)
+				f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(released, nil)
+				f.tx.EXPECT().PutStock(gomock.Any(), "a", int64(2), now).Return(true, nil)
+				f.tx.EXPECT().PutStock(gomock.Any(), "b", int64(1), now).Return(true, nil)
+			},
+			want: released,
+		},
+		{
+			name:    "releasing again returns nothing twice",
+			orderID: "o-1",
+			setup: func(f fixture) {
+				f.expectTx()
+				f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(false, nil)
+				f.tx.EXPECT().MarkReleased(gomock.Any(), "o-1", now).Return(false, nil)
+				f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(released, nil)
+			},
+			want: released,
+		},
+		{
+			name:    "an order never reserved leaves a released tombstone",
+			orderID: "o-1",
+			setup: func(f fixture) {
+				f.expectTx()
+				f.tx.EXPECT().CreateReservation(gomock.Any(), domain.Reservation{
+					OrderID: "o-1", Status: domain.StatusReleased, CreatedAt: now, UpdatedAt: now,
+				}).Return(true, nil)
+			},
+			want: domain.Reservation{OrderID: "o-1", Status: domain.StatusReleased, CreatedAt: now, UpdatedAt: now},
+		},
+		{
+			name:    "a store failure while returning stock is returned",
+			orderID: "o-1",
+			setup: func(f fixture) {
+				f.expectTx()
+				f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(false, nil)
+				f.tx.EXPECT().MarkReleased(gomock.Any(), "o-1", now).Return(true, nil)
+				f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(released, nil)
+				f.tx.EXPECT().PutStock(gomock.Any(), "a", int64(2), now).Return(false, errStore)
+			},
+			wantErr: errkind.Unavailable,
+		},
+		{
+			name:    "a product gone from the catalog fails the release rather than lose the stock",
+			orderID: "o-1",
+			setup: func(f fixture) {
+				f.expectTx()
+				f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(false, nil)
+				f.tx.EXPECT().MarkReleased(gomock.Any(), "o-1", now).Return(true, nil)
+				f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(released, nil)
+				f.tx.EXPECT().PutStock(gomock.Any(), "a", int64(2), now).Return(false, nil)
+			},
+			wantErr: domain.ErrNotFound,
+		},
+		{name: "order id is required", wantField: "order_id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			if tt.setup != nil {
+				tt.setup(f)
+			}
+			got, err := f.svc.Release(t.Context(), tt.orderID)
+			switch {
+			case tt.wantField != "":
+				assertFieldError(t, err, tt.wantField)
+			case tt.wantErr != nil:
+				assert.ErrorIs(t, err, tt.wantErr)
+				assert.ErrorContains(t, err, "order o-1")
+			default:
+				require.NoError(t, err)
+				assert.Equal(t, tt.want, got)
+			}
+		})
+	}
+}
+
+func TestAdjustStock(t *testing.T) {
+	after := domain.Product{ID: "a", Name: "A", Stock: 7, UpdatedAt: now}
+	tests := []struct {
+		name      string
+		actor     domain.Actor
+		productID string
+		delta     int64
+		reason    string
+		setup     func(f fixture)
+		want      domain.Product
+		wantField string
+		wantErr   error
+		check     func(t *testing.T, err error)
+	}{
+		{
+			name: "an admin adds stock and the change is recorded", actor: admin, productID: "a", delta: 5, reason: "restock",
+			setup: func(f fixture) {
+				f.expectTx()
+				f.tx.EXPECT().PutStock(gomock.Any(), "a", int64(5), now).Return(true, nil)
+				f.tx.EXPECT().RecordAdjustment(gomock.Any(), domain.StockAdjustment{
+					ProductID: "a", Delta: 5, Reason: "restock", Actor: "user-1", At: now,
+				}).Return(nil)
+				f.tx.EXPECT().GetProduct(gomock.Any(), "a").Return(after, nil)
+			},
+			want: after,
+		},
+		{
+			name: "an admin removes stock", actor: admin, productID: "a", delta: -3, reason: "damaged",
+			setup: func(f fixture) {
+				f.expectTx()
+				f.tx.EXPECT().TakeStock(gomock.Any(), "a", int64(3), now).Return(true, nil)
+				f.tx.EXPECT().RecordAdjustment(gomock.Any(), gomock.Any()).Return(nil)
+				f.tx.EXPECT().GetProduct(gomock.Any(), "a").Return(after, nil)
+			},
+			want: after,
+		},
+		{
+			name: "stock cannot go below zero", actor: admin, productID: "a", delta: -9,
+			setup: func(f fixture) {
+				f.expectTx()
+				f.tx.EXPECT().TakeStock(gomock.Any(), "a", int64(9), now).Return(false, nil)
+				f.tx.EXPECT().GetProduct(gomock.Any(), "a").Return(domain.Product{ID: "a", Stock: 4}, nil)
+			},
+			wantErr: domain.ErrFailedPrecondition,
+			check: func(t *testing.T, err error) {
+				assert.ErrorContains(t, err, `insufficient stock for product "a": requested 9, available 4`)
+			},
+		},
+		{
+			name: "an unknown product is not found", actor: admin, productID: "ghost", delta: 1,
+			setup: func(f fixture) {
+				f.expectTx()
+				f.tx.EXPECT().PutStock(gomock.Any(), "ghost", int64(1), now).Return(false, nil)
+			},
+			wantErr: domain.ErrNotFound,
+		},
+		{
+			name: "a failure to record the change fails the adjustment", actor: admin, productID: "a", delta: 1,
+			setup: func(f fixture) {
+				f.expectTx()
+				f.tx.EXPECT().PutStock(gomock.Any(), "a", int64(1), now).Return(true, nil)
+				f.tx.EXPECT().RecordAdjustment(gomock.Any(), gomock.Any()).Return(errStore)
+			},
+			wantErr: errkind.Unavailable,
+		},
+		{name: "a customer may not adjust stock", actor: customer, productID: "a", delta: 1, wantErr: domain.ErrPermissionDenied},
+		{name: "an anonymous caller may not adjust stock", productID: "a", delta: 1, wantErr: domain.ErrPermissionDenied},
+		{name: "a zero delta is a field error", actor: admin, productID: "a", wantField: "delta"},
+		{name: "product id is required", actor: admin, delta: 1, wantField: "product_id"},
+		{
+			name: "a long reason is a field error", actor: admin, productID: "a", delta: 1,
+			reason: string(make([]byte, 201)), wantField: "reason",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			if tt.setup != nil {
+				tt.setup(f)
+			}
+			got, err := f.svc.AdjustStock(t.Context(), tt.actor, tt.productID, tt.delta, tt.reason)
+			switch {
+			case tt.wantField != "":
+				assertFieldError(t, err, tt.wantField)
+			case tt.wantErr != nil:
+				assert.ErrorIs(t, err, tt.wantErr)
+				if tt.check != nil {
+					tt.check(t, err)
+				}
+			default:
+				require.NoError(t, err)
+				assert.Equal(t, tt.want, got)
+			}
+		})
+	}
+}
+
+func TestFingerprint(t *testing.T) {
+	tests := []struct {
+		name string
+		a, b []domain.Item
+		same bool
+	}{
+		{
+			name: "order does not matter",
+			a:    []domain.Item{{ProductID: "a", Quantity: 1}, {ProductID: "b", Quantity: 2}},
+			b:    []domain.Item{{ProductID: "b", Quantity: 2}, {ProductID: "a", Quantity: 1}},
+			same: true,
+		},
+		{
+			name: "repeated lines equal their sum",
+			a:    []domain.Item{{ProductID: "a", Quantity: 1}, {ProductID: "a", Quantity: 2}},
+			b:    []domain.Item{{ProductID: "a", Quantity: 3}},
+			same: true,
+		},
+		{
+			name: "quantities matter",
+			a:    []domain.Item{{ProductID: "a", Quantity: 1}},
+			b:    []domain.Item{{ProductID: "a", Quantity: 2}},
+		},
+		{
+			name: "products matter",
+			a:    []domain.Item{{ProductID: "a", Quantity: 1}},
+			b:    []domain.Item{{ProductID: "b", Quantity: 1}},
+		},
+		{
+			name: "ids cannot run into quantities",
+			a:    []domain.Item{{ProductID: "a1", Quantity: 1}},
+			b:    []domain.Item{{ProductID: "a", Quantity: 11}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fa, fb := domain.Fingerprint(tt.a), domain.Fingerprint(tt.b)
+			assert.Len(t, fa, 64)
+			if tt.same {
+				assert.Equal(t, fa, fb)
+			} else {
+				assert.NotEqual(t, fa, fb)
+			}
+		})
+	}
+	assert.Empty(t, domain.Fingerprint(nil), "a tombstone has no items and no fingerprint")
+}
+
+// The insufficient-stock error is a FailedPrecondition and nothing else.
+func TestInsufficientStockErrorKind(t *testing.T) {
+	err := fmt.Errorf("wrapped: %w", &domain.InsufficientStockError{ProductID: "a", Requested: 2, Available: 1})
+	assert.ErrorIs(t, err, errkind.FailedPrecondition)
+	assert.False(t, errors.Is(err, errkind.Invalid))
+	assert.False(t, errors.Is(err, errkind.NotFound))
+}

@@ -1,0 +1,519 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Dev-only credentials of the admin account the user service seeds. They are
+// documented and only ever set when the parent environment has none.
+const (
+	devAdminEmail    = "admin@slipway.local"
+	devAdminPassword = "slipway-admin"
+)
+
+// devOptions are the inputs of runDev.
+type devOptions struct {
+	Root         string        // workspace root; "" walks up from Dir to go.work
+	Dir          string        // where that walk starts; "" is the working directory
+	Services     []string      // services to run; empty runs every one that exists
+	Host         string        // listen host
+	GRPCBase     int           // gRPC port of user; order, inventory, notification follow
+	HTTPBase     int           // HTTP port of user; the others follow
+	NoBuild      bool          // run the binaries already in .slipway/bin
+	ReadyTimeout time.Duration // for every service to answer SERVING
+	StopTimeout  time.Duration // between SIGTERM and SIGKILL
+	Color        string        // auto, always or never
+	Stdout       io.Writer
+	Environ      []string        // parent environment; nil is os.Environ()
+	Force        <-chan struct{} // closed: stop waiting for graceful exits
+}
+
+func (o devOptions) withDefaults() devOptions {
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
+	if o.GRPCBase == 0 {
+		o.GRPCBase = defaultGRPCBase
+	}
+	if o.HTTPBase == 0 {
+		o.HTTPBase = defaultHTTPBase
+	}
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = 30 * time.Second
+	}
+	if o.StopTimeout == 0 {
+		o.StopTimeout = 15 * time.Second
+	}
+	if o.Color == "" {
+		o.Color = "auto"
+	}
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	if o.Environ == nil {
+		o.Environ = os.Environ()
+	}
+	return o
+}
+
+func devMain(ctx context.Context, args []string, env *cmdEnv) error {
+	fs := newFlagSet(env.stderr, "dev", "[flags]",
+		"Builds every service that exists (services/<svc>/cmd/<svc>) into .slipway/bin, runs them\n"+
+			"with embedded defaults (SQLite under .slipway/data, dev signing key under .slipway/keys),\n"+
+			"streams their logs with a service prefix, waits until each answers gRPC health SERVING\n"+
+			"and prints where to reach it. Ctrl-C stops them all (SIGTERM, then SIGKILL after\n"+
+			"--stop-timeout; a second Ctrl-C kills at once).\n\n"+
+			"Environment: DATABASE_URL, DRAIN_DELAY, AUTH_JWKS_URL, AUTH_SIGNING_KEY_FILE, ADMIN_EMAIL\n"+
+			"and ADMIN_PASSWORD get dev defaults only when unset, so `DATABASE_URL=postgres://...\n"+
+			"slipway dev` runs on PostgreSQL. SLIPWAY_<SVC>_<NAME> sets NAME for one service only\n"+
+			"(SLIPWAY_INVENTORY_LOG_LEVEL=debug). GRPC_ADDR and HTTP_ADDR always come from the flags.")
+	opts := devOptions{Stdout: env.stdout, Environ: env.environ, Force: env.force}
+	var services string
+	fs.StringVar(&services, "services", "", "comma-separated `list` of services to run (default: every one that exists)")
+	fs.StringVar(&opts.Host, "host", "127.0.0.1", "`host` the services listen on")
+	fs.IntVar(&opts.GRPCBase, "grpc-port-base", defaultGRPCBase, "gRPC `port` of user; order, inventory and notification use the next three")
+	fs.IntVar(&opts.HTTPBase, "http-port-base", defaultHTTPBase, "HTTP `port` of user; order, inventory and notification use the next three")
+	fs.BoolVar(&opts.NoBuild, "no-build", false, "skip the build and run the binaries already in .slipway/bin")
+	fs.DurationVar(&opts.ReadyTimeout, "ready-timeout", 30*time.Second, "how long every service has to answer SERVING")
+	fs.DurationVar(&opts.StopTimeout, "stop-timeout", 15*time.Second, "how long a service has to exit after SIGTERM before SIGKILL")
+	fs.StringVar(&opts.Color, "color", "auto", "`when` to colour the prefixes: auto (only on a terminal, honours NO_COLOR), always or never")
+	fs.StringVar(&opts.Root, "root", "", "workspace `dir` (default: the nearest parent holding go.work)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	for s := range strings.SplitSeq(services, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			opts.Services = append(opts.Services, s)
+		}
+	}
+	if err := opts.validate(); err != nil {
+		return usageError{err}
+	}
+	return runDev(ctx, opts)
+}
+
+func (o devOptions) validate() error {
+	for _, s := range o.Services {
+		if !slices.ContainsFunc(knownServices, func(d serviceDef) bool { return d.Name == s }) {
+			return fmt.Errorf("unknown service %q in --services (known: %s)", s, strings.Join(serviceNames(knownServices), ", "))
+		}
+	}
+	last := knownServices[len(knownServices)-1].GRPCPort - defaultGRPCBase
+	for flag, base := range map[string]int{"--grpc-port-base": o.GRPCBase, "--http-port-base": o.HTTPBase} {
+		if base < 1 || base+last > 65535 {
+			return fmt.Errorf("%s %d: need 1..%d", flag, base, 65535-last)
+		}
+	}
+	switch o.Color {
+	case "", "auto", "always", "never":
+	default:
+		return fmt.Errorf("--color %q: want auto, always or never", o.Color)
+	}
+	if o.ReadyTimeout < 0 || o.StopTimeout < 0 {
+		return errors.New("timeouts must not be negative")
+	}
+	return nil
+}
+
+// devService is one service as dev runs it.
+type devService struct {
+	Name     string
+	GRPCAddr string // listen address
+	HTTPAddr string
+	GRPCDial string // address a client dials (wildcard host replaced)
+	HTTPDial string
+	Binary   string
+	Env      []string
+}
+
+// DocsURL is where the service's API documentation is served.
+func (s devService) DocsURL() string { return "http://" + s.HTTPDial + "/docs" }
+
+// planDev works out the addresses and environment of every service.
+func planDev(root string, defs []serviceDef, opts devOptions) ([]devService, error) {
+	user := knownServices[0]
+	jwksHost, err := dialAddr(net.JoinHostPort(opts.Host, strconv.Itoa(opts.HTTPBase+user.HTTPPort-defaultHTTPBase)))
+	if err != nil {
+		return nil, err
+	}
+	plan := make([]devService, 0, len(defs))
+	for _, d := range defs {
+		s := devService{
+			Name:     d.Name,
+			GRPCAddr: net.JoinHostPort(opts.Host, strconv.Itoa(opts.GRPCBase+d.GRPCPort-defaultGRPCBase)),
+			HTTPAddr: net.JoinHostPort(opts.Host, strconv.Itoa(opts.HTTPBase+d.HTTPPort-defaultHTTPBase)),
+			Binary:   binaryPath(root, d.Name),
+		}
+		if s.GRPCDial, err = dialAddr(s.GRPCAddr); err != nil {
+			return nil, err
+		}
+		if s.HTTPDial, err = dialAddr(s.HTTPAddr); err != nil {
+			return nil, err
+		}
+		s.Env = childEnv(opts.Environ, d.Name, devDefaults(root, d.Name, jwksHost), []envVar{
+			{"GRPC_ADDR", s.GRPCAddr},
+			{"HTTP_ADDR", s.HTTPAddr},
+		})
+		plan = append(plan, s)
+	}
+	return plan, nil
+}
+
+// devDefaults are the embedded-default settings of one service, used when
+// the parent environment does not set them.
+func devDefaults(root, svc, jwksHost string) []envVar {
+	state := filepath.ToSlash(filepath.Join(root, ".slipway"))
+	return []envVar{
+		{"DATABASE_URL", "sqlite://" + state + "/data/" + svc + ".db"},
+		{"DRAIN_DELAY", "0s"},
+		{"AUTH_JWKS_URL", "http://" + jwksHost + "/.well-known/jwks.json"},
+		{"AUTH_SIGNING_KEY_FILE", state + "/keys/user-ed25519.pem"},
+		{"ADMIN_EMAIL", devAdminEmail},
+		{"ADMIN_PASSWORD", devAdminPassword},
+	}
+}
+
+func endpoints(plan []devService) []endpoint {
+	var eps []endpoint
+	for _, s := range plan {
+		eps = append(eps, endpoint{s.Name, "gRPC", s.GRPCAddr}, endpoint{s.Name, "HTTP", s.HTTPAddr})
+	}
+	return eps
+}
+
+func serviceNames(defs []serviceDef) []string {
+	names := make([]string, len(defs))
+	for i, d := range defs {
+		names[i] = d.Name
+	}
+	return names
+}
+
+// runDev builds and runs the services until ctx is cancelled, then stops
+// them. It returns nil when every service stopped cleanly on request.
+func runDev(ctx context.Context, opts devOptions) error {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return usageError{err}
+	}
+	root, err := devRoot(opts)
+	if err != nil {
+		return err
+	}
+	defs, err := selectServices(root, opts.Services)
+	if err != nil {
+		return err
+	}
+	plan, err := planDev(root, defs, opts)
+	if err != nil {
+		return err
+	}
+	names := serviceNames(defs)
+	getenv := func(k string) string { v, _ := lookupEnv(opts.Environ, k); return v }
+	out := newConsole(opts.Stdout, colorEnabled(opts.Color, opts.Stdout, getenv), names...)
+	out.Infof("workspace %s: %s", root, strings.Join(names, ", "))
+
+	if err := checkPortsFree(endpoints(plan)); err != nil {
+		return fmt.Errorf("%w\nstop what holds the port (lsof -i :PORT) or move the services with --grpc-port-base / --http-port-base", err)
+	}
+	for _, dir := range []string{"bin", "data", "keys"} {
+		if err := os.MkdirAll(filepath.Join(root, ".slipway", dir), 0o700); err != nil {
+			return err
+		}
+	}
+
+	buildStart := time.Now()
+	if opts.NoBuild {
+		for _, s := range plan {
+			if _, err := os.Stat(s.Binary); err != nil {
+				return fmt.Errorf("--no-build: no binary for %s: %w", s.Name, err)
+			}
+		}
+	} else {
+		out.Infof("building %d service(s), up to %d at a time", len(plan), min(len(plan), runtime.GOMAXPROCS(0)))
+		if _, err := buildServices(ctx, root, names, opts.Environ, out); err != nil {
+			if ctx.Err() != nil {
+				out.Infof("interrupted during the build")
+				return nil
+			}
+			return err
+		}
+	}
+	buildTook := time.Since(buildStart)
+
+	sup := newSupervisor(out)
+	procs := make(map[string]*process, len(plan))
+	startAt := time.Now()
+	for _, s := range plan {
+		p, err := sup.Start(procSpec{Name: s.Name, Path: s.Binary, Dir: root, Env: s.Env})
+		if err != nil {
+			_ = stopFleet(sup, opts, out)
+			return err
+		}
+		procs[s.Name] = p
+		out.Infof("started %s (pid %d): gRPC %s, HTTP %s", s.Name, p.Pid(), s.GRPCAddr, s.HTTPAddr)
+	}
+
+	readyAt, err := waitFleetReady(ctx, sup, plan, procs, opts, out)
+	if err != nil {
+		stopErr := stopFleet(sup, opts, out)
+		if errors.Is(err, errInterrupted) {
+			return stopErr
+		}
+		return err
+	}
+	out.Block(readyTable(plan, procs, readyAt, startAt, buildTook, opts.NoBuild, getenv))
+
+	select {
+	case <-ctx.Done():
+		out.Infof("stopping %d service(s): SIGTERM, SIGKILL after %s", len(sup.Running()), opts.StopTimeout)
+		return stopFleet(sup, opts, out)
+	case e := <-sup.Exited():
+		out.Infof("%s exited on its own after %s: %s", e.Name, seconds(e.Uptime), e.Describe())
+		showTail(out, procs[e.Name])
+		_ = stopFleet(sup, opts, out)
+		return fmt.Errorf("%s exited unexpectedly: %s", e.Name, e.Describe())
+	}
+}
+
+func devRoot(opts devOptions) (string, error) {
+	if opts.Root != "" {
+		return filepath.Abs(opts.Root)
+	}
+	dir := opts.Dir
+	if dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return "", err
+		}
+		dir = wd
+	}
+	return findWorkspaceRoot(dir)
+}
+
+// selectServices returns the services to run: the existing ones, or the
+// requested subset, each of which must exist.
+func selectServices(root string, want []string) ([]serviceDef, error) {
+	existing, err := existingServices(root)
+	if err != nil {
+		return nil, err
+	}
+	if len(want) == 0 {
+		if len(existing) == 0 {
+			return nil, fmt.Errorf("no services to run: none of %s has a main package under %s",
+				strings.Join(serviceNames(knownServices), ", "), filepath.Join(root, "services", "<svc>", "cmd", "<svc>"))
+		}
+		return existing, nil
+	}
+	var defs []serviceDef
+	for _, d := range existing {
+		if slices.Contains(want, d.Name) {
+			defs = append(defs, d)
+		}
+	}
+	for _, w := range want {
+		if !slices.ContainsFunc(defs, func(d serviceDef) bool { return d.Name == w }) {
+			return nil, fmt.Errorf("service %s does not exist yet: no %s", w, filepath.Join(root, serviceMainDir(w)))
+		}
+	}
+	return defs, nil
+}
+
+// errInterrupted reports that ctx was cancelled while waiting.
+var errInterrupted = errors.New("interrupted")
+
+// waitFleetReady polls every service's gRPC health until all answer SERVING
+// and returns when each did. It fails when a service exits first, or does
+// not answer SERVING within the ready timeout, showing its last log lines.
+func waitFleetReady(ctx context.Context, sup *supervisor, plan []devService, procs map[string]*process, opts devOptions, out *console) (map[string]time.Time, error) {
+	readyCtx, cancel := context.WithTimeout(ctx, opts.ReadyTimeout)
+	defer cancel()
+
+	type result struct {
+		svc devService
+		readiness
+	}
+	results := make(chan result, len(plan))
+	for _, s := range plan {
+		go func() { results <- result{s, pollServing(readyCtx, s.GRPCDial)} }()
+	}
+
+	readyAt := make(map[string]time.Time, len(plan))
+	var late []result
+	for range plan {
+		select {
+		case r := <-results:
+			if r.err != nil {
+				late = append(late, r)
+				continue
+			}
+			readyAt[r.svc.Name] = r.at
+		case e := <-sup.Exited():
+			cancel()
+			out.Infof("%s exited before it was SERVING, after %s: %s", e.Name, seconds(e.Uptime), e.Describe())
+			showTail(out, procs[e.Name])
+			return nil, fmt.Errorf("%s exited before it was ready: %s", e.Name, e.Describe())
+		}
+	}
+	if ctx.Err() != nil {
+		out.Infof("interrupted while waiting for the services to be ready")
+		return nil, errInterrupted
+	}
+	if len(late) > 0 {
+		var names []string
+		for _, r := range late {
+			names = append(names, r.svc.Name)
+			out.Infof("%s did not answer SERVING on %s within %s (last: %v)", r.svc.Name, r.svc.GRPCDial, opts.ReadyTimeout, r.err)
+			showTail(out, procs[r.svc.Name])
+		}
+		return nil, fmt.Errorf("not SERVING within %s: %s", opts.ReadyTimeout, strings.Join(names, ", "))
+	}
+	return readyAt, nil
+}
+
+// readiness is the outcome of pollServing.
+type readiness struct {
+	at  time.Time // when SERVING was first seen
+	err error     // why not, when ctx ended first: the last status or error
+}
+
+// Poll intervals: the start-to-SERVING target is 0.3 s, so the cap bounds
+// how much the reported time can overshoot.
+const (
+	pollFirstDelay = 5 * time.Millisecond
+	pollMaxDelay   = 25 * time.Millisecond
+	pollCallLimit  = time.Second
+)
+
+// pollServing asks addr's gRPC health over and over, with a short backoff,
+// until it answers SERVING or ctx ends.
+func pollServing(ctx context.Context, addr string) readiness {
+	delay := pollFirstDelay
+	var last error = errors.New("not asked yet")
+	for {
+		call, cancel := context.WithTimeout(ctx, pollCallLimit)
+		st, err := checkHealth(call, addr, "")
+		cancel()
+		if err == nil && st == "SERVING" {
+			return readiness{at: time.Now()}
+		}
+		if ctx.Err() == nil {
+			if err == nil {
+				last = fmt.Errorf("health status %s", st)
+			} else {
+				last = fmt.Errorf("%s: %w", st, err)
+			}
+		}
+		timer := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return readiness{err: last}
+		case <-timer.C:
+		}
+		delay = min(2*delay, pollMaxDelay)
+	}
+}
+
+// showTail prints the last lines p wrote, to explain a failure.
+func showTail(out *console, p *process) {
+	if p == nil {
+		return
+	}
+	lines := p.Tail()
+	if len(lines) == 0 {
+		out.Infof("%s wrote nothing", p.Name())
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "last %d line(s) of %s:\n", len(lines), p.Name())
+	for _, l := range lines {
+		b.WriteString("    " + l + "\n")
+	}
+	out.Block(b.String())
+}
+
+// stopFleet stops every running service and reports each exit. It returns
+// an error naming the services that did not exit cleanly.
+func stopFleet(sup *supervisor, opts devOptions, out *console) error {
+	exits := sup.StopAll(opts.StopTimeout, opts.Force)
+	// A service that exited on its own meanwhile is reported as well.
+	for more := true; more; {
+		select {
+		case e := <-sup.Exited():
+			exits = append(exits, e)
+		default:
+			more = false
+		}
+	}
+	var unclean []string
+	for _, e := range exits {
+		if e.Requested {
+			out.Infof("%s stopped in %s: %s", e.Name, seconds(e.StopTook), e.Describe())
+		} else {
+			out.Infof("%s had exited on its own: %s", e.Name, e.Describe())
+		}
+		if !e.Clean() {
+			unclean = append(unclean, fmt.Sprintf("%s (%s)", e.Name, e.Describe()))
+		}
+	}
+	if len(unclean) > 0 {
+		return fmt.Errorf("did not stop cleanly: %s", strings.Join(unclean, ", "))
+	}
+	out.Infof("all services stopped")
+	return nil
+}
+
+// readyTable renders the services, where to reach them and how long each
+// took from process start to SERVING.
+func readyTable(plan []devService, procs map[string]*process, readyAt map[string]time.Time, startAt time.Time, buildTook time.Duration, noBuild bool, getenv func(string) string) string {
+	var b bytes.Buffer
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nSERVICE\tSTATE\tGRPC\tHTTP\tDOCS\tREADY IN")
+	var last time.Time
+	for _, s := range plan {
+		at := readyAt[s.Name]
+		if at.After(last) {
+			last = at
+		}
+		fmt.Fprintf(tw, "%s\tSERVING\t%s\t%s\t%s\t%s\n", s.Name, s.GRPCDial, s.HTTPDial, s.DocsURL(), seconds(at.Sub(procs[s.Name].Started())))
+	}
+	_ = tw.Flush()
+	build := "build " + seconds(buildTook)
+	if noBuild {
+		build = "build skipped"
+	}
+	fmt.Fprintf(&b, "all %d services SERVING in %s (%s)\n", len(plan), seconds(last.Sub(startAt)), build)
+	if db := getenv("DATABASE_URL"); db != "" {
+		fmt.Fprintf(&b, "database: DATABASE_URL from the environment (%s)\n", urlScheme(db))
+	} else {
+		fmt.Fprintln(&b, "database: SQLite files under .slipway/data")
+	}
+	if getenv("ADMIN_EMAIL") == "" && getenv("ADMIN_PASSWORD") == "" {
+		fmt.Fprintf(&b, "admin login (dev only): %s / %s\n", devAdminEmail, devAdminPassword)
+	}
+	fmt.Fprintln(&b, "Ctrl-C stops every service")
+	return b.String()
+}
+
+// urlScheme returns only the scheme of a URL, so no password is printed.
+func urlScheme(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Scheme != "" {
+		return u.Scheme
+	}
+	return "unrecognised URL"
+}

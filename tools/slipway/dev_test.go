@@ -1,0 +1,411 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeWorkspace makes a workspace root holding go.work and an (empty) main
+// package directory for each service, so that dev finds them.
+func fakeWorkspace(t *testing.T, services ...string) string {
+	t.Helper()
+	root := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(root, "go.work"), []byte("go 1.26.0\n"), 0o644))
+	for _, svc := range services {
+		require.NoError(t, os.MkdirAll(filepath.Join(root, serviceMainDir(svc)), 0o755))
+	}
+	return root
+}
+
+// useTestBinaryFor makes the test binary the prebuilt binary of each service
+// (for --no-build), so that the child modes of TestMain play the services.
+func useTestBinaryFor(t *testing.T, root string, services ...string) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(filepath.Join(root, ".slipway", "bin"), 0o755))
+	for _, svc := range services {
+		require.NoError(t, os.Symlink(testExecutable(t), binaryPath(root, svc)))
+	}
+}
+
+// freePortBase returns a port p such that p .. p+n-1 are all free now.
+func freePortBase(t *testing.T, n int) int {
+	t.Helper()
+	for range 50 {
+		base := freePort(t)
+		if base+n > 65535 {
+			continue
+		}
+		var eps []endpoint
+		for i := range n {
+			eps = append(eps, endpoint{"probe", "TCP", "127.0.0.1:" + strconv.Itoa(base+i)})
+		}
+		if checkPortsFree(eps) == nil {
+			return base
+		}
+	}
+	t.Fatalf("no %d consecutive free ports found", n)
+	return 0
+}
+
+// testEnviron is the test's environment without anything that would change
+// what dev gives its children, plus extra.
+func testEnviron(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case k == "DATABASE_URL", k == "DRAIN_DELAY", k == "NO_COLOR",
+			strings.HasPrefix(k, "AUTH_"), strings.HasPrefix(k, "ADMIN_"), strings.HasPrefix(k, "SLIPWAY_"):
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, extra...)
+}
+
+func testDevOptions(t *testing.T, root string, out *syncBuffer, extraEnv ...string) devOptions {
+	t.Helper()
+	grpcBase, httpBase := freePortBase(t, 4), freePortBase(t, 4)
+	for httpBase > grpcBase-4 && httpBase < grpcBase+4 {
+		httpBase = freePortBase(t, 4)
+	}
+	return devOptions{
+		Root:         root,
+		NoBuild:      true,
+		GRPCBase:     grpcBase,
+		HTTPBase:     httpBase,
+		ReadyTimeout: 10 * time.Second,
+		StopTimeout:  5 * time.Second,
+		Color:        "never",
+		Stdout:       out,
+		Environ:      testEnviron(extraEnv...),
+	}
+}
+
+// startDev runs runDev in the background; the returned channel yields its result.
+func startDev(ctx context.Context, opts devOptions) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- runDev(ctx, opts) }()
+	return done
+}
+
+// waitForOutput waits until out contains want, failing early when dev ends.
+func waitForOutput(t *testing.T, out *syncBuffer, done <-chan error, want string) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for !strings.Contains(out.String(), want) {
+		select {
+		case err := <-done:
+			t.Fatalf("dev ended (%v) before writing %q; output:\n%s", err, want, out.String())
+		case <-deadline:
+			t.Fatalf("no %q in the output:\n%s", want, out.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// devResult waits for dev to end.
+func devResult(t *testing.T, done <-chan error, out *syncBuffer) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("dev did not end; output:\n%s", out.String())
+		return nil
+	}
+}
+
+func TestRunDevServesAndStopsCleanly(t *testing.T) {
+	root := fakeWorkspace(t, "user", "inventory")
+	useTestBinaryFor(t, root, "user", "inventory")
+	var out syncBuffer
+	opts := testDevOptions(t, root, &out, childModeEnv+"=serve", childReadyAfterEnv+"=100ms")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+
+	done := startDev(ctx, opts)
+	waitForOutput(t, &out, done, "all 2 services SERVING in")
+
+	inventoryGRPC := "127.0.0.1:" + strconv.Itoa(opts.GRPCBase+2)
+	inventoryHTTP := "127.0.0.1:" + strconv.Itoa(opts.HTTPBase+2)
+	st, err := checkHealth(t.Context(), inventoryGRPC, "")
+	require.NoError(t, err)
+	assert.Equal(t, "SERVING", st)
+
+	got := out.String()
+	assert.Contains(t, got, "(build skipped)")
+	assert.Regexp(t, `inventory\s+SERVING\s+`+inventoryGRPC+`\s+`+inventoryHTTP+`\s+http://`+inventoryHTTP+`/docs\s+\d+\.\d\ds`, got)
+	assert.Contains(t, got, fmt.Sprintf(`inventory | {"msg":"listening","grpc_addr":%q,"database_url":%q,"drain_delay":"0s"}`,
+		inventoryGRPC, "sqlite://"+filepath.ToSlash(root)+"/.slipway/data/inventory.db"),
+		"children log with a padded prefix and get the dev environment")
+	assert.Contains(t, got, "admin login (dev only): admin@slipway.local / slipway-admin")
+	assert.DirExists(t, filepath.Join(root, ".slipway", "data"))
+	assert.DirExists(t, filepath.Join(root, ".slipway", "keys"))
+
+	cancel()
+	require.NoError(t, devResult(t, done, &out), out.String())
+	got = out.String()
+	assert.Contains(t, got, `user      | {"msg":"shutting down"}`)
+	assert.Contains(t, got, "user stopped in")
+	assert.Contains(t, got, "inventory stopped in")
+	assert.Contains(t, got, "all services stopped")
+	_, err = checkHealth(t.Context(), inventoryGRPC, "")
+	assert.Error(t, err, "the service is gone")
+}
+
+func TestRunDevParentDatabaseURLWins(t *testing.T) {
+	root := fakeWorkspace(t, "user")
+	useTestBinaryFor(t, root, "user")
+	var out syncBuffer
+	opts := testDevOptions(t, root, &out, childModeEnv+"=serve", "DATABASE_URL=postgres://dev:secret@localhost/slipway")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+
+	done := startDev(ctx, opts)
+	waitForOutput(t, &out, done, "all 1 services SERVING in")
+	assert.Contains(t, out.String(), `"database_url":"postgres://dev:secret@localhost/slipway"`)
+	assert.Contains(t, out.String(), "database: DATABASE_URL from the environment (postgres)")
+	cancel()
+	require.NoError(t, devResult(t, done, &out))
+}
+
+func TestRunDevFailures(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     []string
+		timeout time.Duration
+		wantErr string
+		wantOut []string
+	}{
+		{
+			name:    "never ready",
+			env:     []string{childModeEnv + "=serve", childReadyAfterEnv + "=never"},
+			timeout: 500 * time.Millisecond,
+			wantErr: "not SERVING within 500ms: user",
+			wantOut: []string{"user did not answer SERVING on", "health status NOT_SERVING", "last 1 line(s) of user:", `{"msg":"listening"`, "user stopped in"},
+		},
+		{
+			name:    "exits before ready",
+			env:     []string{childModeEnv + "=exit"},
+			wantErr: "user exited before it was ready: exit code 3",
+			wantOut: []string{"last 1 line(s) of user:\n    bye"},
+		},
+		{
+			name:    "exits while running",
+			env:     []string{childModeEnv + "=serve", childExitAfterEnv + "=200ms"},
+			wantErr: "user exited unexpectedly: exit code 4",
+			wantOut: []string{"all 1 services SERVING", "user exited on its own after", `{"msg":"crashing"}`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := fakeWorkspace(t, "user")
+			useTestBinaryFor(t, root, "user")
+			var out syncBuffer
+			opts := testDevOptions(t, root, &out, tt.env...)
+			if tt.timeout > 0 {
+				opts.ReadyTimeout = tt.timeout
+			}
+			err := devResult(t, startDev(t.Context(), opts), &out)
+			require.Error(t, err, out.String())
+			assert.Contains(t, err.Error(), tt.wantErr)
+			for _, w := range tt.wantOut {
+				assert.Contains(t, out.String(), w)
+			}
+		})
+	}
+}
+
+func TestRunDevInterruptedBeforeReady(t *testing.T) {
+	root := fakeWorkspace(t, "user")
+	useTestBinaryFor(t, root, "user")
+	var out syncBuffer
+	opts := testDevOptions(t, root, &out, childModeEnv+"=serve", childReadyAfterEnv+"=never")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+
+	done := startDev(ctx, opts)
+	waitForOutput(t, &out, done, `{"msg":"listening"`)
+	cancel()
+	require.NoError(t, devResult(t, done, &out), "an interrupt is a clean stop")
+	assert.Contains(t, out.String(), "interrupted while waiting")
+	assert.Contains(t, out.String(), "user stopped in")
+}
+
+func TestRunDevFailsWhenPortIsTaken(t *testing.T) {
+	root := fakeWorkspace(t, "user", "inventory")
+	var out syncBuffer
+	opts := testDevOptions(t, root, &out)
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(opts.HTTPBase+2))
+	require.NoError(t, err)
+	defer ln.Close()
+
+	err = runDev(t.Context(), opts)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), fmt.Sprintf("port %d for inventory HTTP", opts.HTTPBase+2))
+	assert.Contains(t, err.Error(), "already in use")
+	assert.NotContains(t, err.Error(), "for user", "only the taken port is reported")
+}
+
+func TestRunDevNoServices(t *testing.T) {
+	root := fakeWorkspace(t)
+	var out syncBuffer
+	err := runDev(t.Context(), testDevOptions(t, root, &out))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no services to run")
+
+	opts := testDevOptions(t, fakeWorkspace(t, "user"), &out)
+	opts.Services = []string{"order"}
+	err = runDev(t.Context(), opts)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "service order does not exist yet")
+}
+
+func TestRunDevBuildFailureShowsCompilerOutput(t *testing.T) {
+	root := goWorkspace(t, map[string]string{"user": "package main\n\nfunc main() { undefinedThing() }\n"})
+	var out syncBuffer
+	opts := testDevOptions(t, root, &out)
+	opts.NoBuild = false
+
+	err := runDev(t.Context(), opts)
+	require.Error(t, err)
+	assert.Equal(t, "build failed: user", err.Error())
+	assert.Contains(t, out.String(), "building user (./services/user/cmd/user)")
+	assert.Contains(t, out.String(), "undefined: undefinedThing", "the compiler output is shown")
+}
+
+// goWorkspace makes a real workspace with one stdlib-only module per service
+// whose main is the given source.
+func goWorkspace(t *testing.T, mains map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	work := "go 1.26.0\n\nuse (\n"
+	for svc, src := range mains {
+		dir := filepath.Join(root, "services", svc)
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, "cmd", svc), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/"+svc+"\n\ngo 1.26.0\n"), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "cmd", svc, "main.go"), []byte(src), 0o644))
+		work += "\t./services/" + svc + "\n"
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(root, "go.work"), []byte(work+")\n"), 0o644))
+	return root
+}
+
+func TestBuildServices(t *testing.T) {
+	ok := "package main\n\nfunc main() {}\n"
+	root := goWorkspace(t, map[string]string{"user": ok, "inventory": ok})
+	var out syncBuffer
+
+	results, err := buildServices(t.Context(), root, []string{"user", "inventory"}, os.Environ(), newConsole(&out, false))
+	require.NoError(t, err, out.String())
+	require.Len(t, results, 2)
+	for _, r := range results {
+		assert.FileExists(t, binaryPath(root, r.Service))
+		assert.Positive(t, r.Took)
+		assert.Contains(t, out.String(), "built "+r.Service+" in ")
+	}
+}
+
+func TestPlanDev(t *testing.T) {
+	defs := []serviceDef{knownServices[0], knownServices[2]} // user, inventory
+	tests := []struct {
+		name                      string
+		opts                      devOptions
+		invGRPC, invHTTP, invDial string
+		jwks                      string
+	}{
+		{
+			name:    "defaults",
+			opts:    devOptions{},
+			invGRPC: "127.0.0.1:50053", invHTTP: "127.0.0.1:8083", invDial: "127.0.0.1:8083",
+			jwks: "http://127.0.0.1:8081/.well-known/jwks.json",
+		},
+		{
+			name:    "moved bases on every interface",
+			opts:    devOptions{Host: "0.0.0.0", GRPCBase: 6000, HTTPBase: 7000},
+			invGRPC: "0.0.0.0:6002", invHTTP: "0.0.0.0:7002", invDial: "127.0.0.1:7002",
+			jwks: "http://127.0.0.1:7000/.well-known/jwks.json",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := tt.opts
+			opts.Environ = []string{"PATH=/bin"}
+			plan, err := planDev("/ws", defs, opts.withDefaults())
+			require.NoError(t, err)
+			require.Len(t, plan, 2)
+			inv := plan[1]
+			assert.Equal(t, "inventory", inv.Name)
+			assert.Equal(t, tt.invGRPC, inv.GRPCAddr)
+			assert.Equal(t, tt.invHTTP, inv.HTTPAddr)
+			assert.Equal(t, "http://"+tt.invDial+"/docs", inv.DocsURL())
+			assert.Equal(t, filepath.Join("/ws", ".slipway", "bin", "inventory"), inv.Binary)
+
+			want := map[string]string{
+				"GRPC_ADDR":             tt.invGRPC,
+				"HTTP_ADDR":             tt.invHTTP,
+				"DATABASE_URL":          "sqlite:///ws/.slipway/data/inventory.db",
+				"DRAIN_DELAY":           "0s",
+				"AUTH_JWKS_URL":         tt.jwks,
+				"AUTH_SIGNING_KEY_FILE": "/ws/.slipway/keys/user-ed25519.pem",
+				"ADMIN_EMAIL":           "admin@slipway.local",
+				"ADMIN_PASSWORD":        "slipway-admin",
+				"PATH":                  "/bin",
+			}
+			for k, v := range want {
+				got, _ := lookupEnv(inv.Env, k)
+				assert.Equal(t, v, got, k)
+			}
+		})
+	}
+}
+
+func TestCheckPortsFree(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	taken := ln.Addr().String()
+	_, takenPort, _ := net.SplitHostPort(taken)
+	free := "127.0.0.1:" + strconv.Itoa(freePort(t))
+
+	require.NoError(t, checkPortsFree([]endpoint{{"user", "gRPC", free}}))
+
+	err = checkPortsFree([]endpoint{{"user", "gRPC", free}, {"inventory", "HTTP", taken}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "port "+takenPort+" for inventory HTTP ("+taken+") is already in use")
+	assert.NotContains(t, err.Error(), "user")
+
+	err = checkPortsFree([]endpoint{{"user", "gRPC", free}, {"order", "HTTP", free}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "wanted by both user gRPC and order HTTP")
+}
+
+func TestFindWorkspaceRoot(t *testing.T) {
+	root := fakeWorkspace(t, "user")
+	got, err := findWorkspaceRoot(filepath.Join(root, serviceMainDir("user")))
+	require.NoError(t, err)
+	assert.Equal(t, root, got)
+
+	_, err = findWorkspaceRoot(t.TempDir())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no go.work")
+}
+
+func TestExistingServicesInStartOrder(t *testing.T) {
+	root := fakeWorkspace(t, "inventory", "user")
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "services", "order"), 0o755)) // no cmd/order yet
+	defs, err := existingServices(root)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"user", "inventory"}, serviceNames(defs))
+}
