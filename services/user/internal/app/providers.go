@@ -1,0 +1,102 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	userv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/user/v1"
+	"github.com/slipway-dev/slipway/api/gen/openapi"
+	"github.com/slipway-dev/slipway/platform/auth"
+	"github.com/slipway-dev/slipway/platform/server"
+	platformstore "github.com/slipway-dev/slipway/platform/store"
+	"github.com/slipway-dev/slipway/services/user/internal/config"
+	"github.com/slipway-dev/slipway/services/user/internal/domain"
+	"github.com/slipway-dev/slipway/services/user/internal/rpc"
+	"github.com/slipway-dev/slipway/services/user/internal/store"
+)
+
+// JWKSPath is where the user service publishes the keys its tokens verify with.
+const JWKSPath = "/.well-known/jwks.json"
+
+// openDB opens the configured database and brings its schema up to date.
+func openDB(ctx context.Context, cfg *config.Config, reg *prometheus.Registry, logger *slog.Logger) (*platformstore.DB, func(), error) {
+	db, err := platformstore.Open(ctx, cfg.DatabaseURL, cfg.Service, reg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := db.Migrate(ctx, store.Migrations); err != nil {
+		_ = db.Close()
+		return nil, nil, fmt.Errorf("migrate database: %w", err)
+	}
+	return db, func() {
+		if err := db.Close(); err != nil {
+			logger.Warn("close database", "error", err)
+		}
+	}, nil
+}
+
+// newSigner returns the token signer over the configured key.
+func newSigner(cfg *config.Config) (*auth.Signer, error) {
+	key, err := cfg.SigningPrivateKey()
+	if err != nil {
+		return nil, err
+	}
+	return auth.NewSigner(key, cfg.Issuer, cfg.TokenTTL), nil
+}
+
+// tokenIssuer issues the domain's tokens with the platform's Signer.
+type tokenIssuer struct{ signer *auth.Signer }
+
+func newTokenIssuer(s *auth.Signer) domain.TokenIssuer { return tokenIssuer{signer: s} }
+
+// Issue signs a token whose subject is the account id.
+func (t tokenIssuer) Issue(_ context.Context, u domain.User) (domain.Token, error) {
+	value, expires, err := t.signer.Sign(auth.Claims{Subject: u.ID, Email: u.Email, Role: auth.Role(u.Role)})
+	if err != nil {
+		return domain.Token{}, err
+	}
+	return domain.Token{Value: value, ExpiresAt: expires}, nil
+}
+
+// newUserService returns the domain service with the configured first admin
+// in place, so an operator can sign in as soon as the service serves.
+func newUserService(ctx context.Context, cfg *config.Config, logger *slog.Logger,
+	users domain.UserStore, hasher domain.PasswordHasher, tokens domain.TokenIssuer,
+) (*domain.UserService, error) {
+	svc := domain.NewUserService(users, hasher, tokens)
+	if cfg.AdminEmail == "" {
+		return svc, nil
+	}
+	admin, err := svc.EnsureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword)
+	if err != nil {
+		return nil, fmt.Errorf("ensure admin account: %w", err)
+	}
+	logger.InfoContext(ctx, "admin account ready", "user_id", admin.ID, "email", admin.Email)
+	return svc, nil
+}
+
+// serverOptions is everything the user service adds to the platform server.
+// Its own auth hook trusts its own key directly: no HTTP round trip to itself.
+func serverOptions(cfg *config.Config, h *rpc.Handler, signer *auth.Signer, db *platformstore.DB) []server.Option {
+	verifier := auth.NewKeyVerifier(signer.PublicKey(), cfg.Issuer)
+	return []server.Option{
+		server.WithService(server.Service{
+			Desc:    &userv1.UserService_ServiceDesc,
+			Impl:    h,
+			Gateway: userv1.RegisterUserServiceHandler,
+		}),
+		server.WithAuth(auth.Authenticate(verifier, rpc.Policy)),
+		server.WithHTTPHandler("GET "+JWKSPath, signer.JWKS()),
+		server.WithOpenAPI(openapi.User),
+		server.WithCheck("database", db.Ping),
+	}
+}
+
+// newServer builds the platform server for the whole config.
+func newServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider, opts []server.Option) (*server.App, error) {
+	return server.New(cfg.Base, cfg, logger, reg, tp, opts...)
+}

@@ -1,0 +1,301 @@
+package app_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	userv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/user/v1"
+	"github.com/slipway-dev/slipway/platform/auth"
+	"github.com/slipway-dev/slipway/services/user/internal/app"
+)
+
+// logBuffer collects the service's JSON log lines as they are written.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// find returns the first log line whose msg is msg.
+func (b *logBuffer) find(msg string) (map[string]any, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
+	for sc.Scan() {
+		var line map[string]any
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == msg {
+			return line, true
+		}
+	}
+	return nil, false
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type service struct {
+	grpcAddr, httpAddr string
+	logs               *logBuffer
+	stop               func() error
+}
+
+// startService runs the real entry point on port 0 with an SQLite file and
+// a generated key under a temp dir, and waits until it serves.
+func startService(t *testing.T, extra map[string]string) *service {
+	t.Helper()
+	dir := t.TempDir()
+	env := map[string]string{
+		"GRPC_ADDR":             "127.0.0.1:0",
+		"HTTP_ADDR":             "127.0.0.1:0",
+		"DATABASE_URL":          "sqlite://" + filepath.Join(dir, "user.db"),
+		"AUTH_SIGNING_KEY_FILE": filepath.Join(dir, "keys", "user.pem"),
+		"DRAIN_DELAY":           "0s",
+		"ADMIN_EMAIL":           "admin@example.com",
+		"ADMIN_PASSWORD":        "admin-password",
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &logBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx, nil, func(k string) string { return env[k] }, logs) }()
+
+	var serving map[string]any
+	require.Eventually(t, func() bool {
+		select {
+		case err := <-done:
+			done <- err
+			return true
+		default:
+		}
+		var ok bool
+		serving, ok = logs.find("serving")
+		return ok
+	}, 20*time.Second, 20*time.Millisecond)
+	select {
+	case err := <-done:
+		cancel()
+		t.Fatalf("service stopped before serving: %v\nlogs:\n%s", err, logs)
+	default:
+	}
+
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			return fmt.Errorf("service did not stop")
+		}
+	}
+	t.Cleanup(func() { _ = stop() })
+	return &service{
+		grpcAddr: serving["grpc_addr"].(string),
+		httpAddr: serving["http_addr"].(string),
+		logs:     logs,
+		stop:     stop,
+	}
+}
+
+func TestRunServesEveryProtocol(t *testing.T) {
+	svc := startService(t, nil)
+	ctx := t.Context()
+
+	_, ok := svc.logs.find("admin account ready")
+	assert.True(t, ok, "the configured admin is ensured at start")
+
+	conn, err := grpc.NewClient(svc.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	users := userv1.NewUserServiceClient(conn)
+
+	t.Run("health is SERVING without a token", func(t *testing.T) {
+		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: userv1.UserService_ServiceDesc.ServiceName})
+		require.NoError(t, err)
+		assert.Equal(t, healthpb.HealthCheckResponse_SERVING, resp.GetStatus())
+	})
+
+	var token string
+	t.Run("gRPC: register, login, GetMe", func(t *testing.T) {
+		reg, err := users.Register(ctx, &userv1.RegisterRequest{Email: "grpc@example.com", Password: "correct horse", DisplayName: "G"})
+		require.NoError(t, err)
+		login, err := users.Login(ctx, &userv1.LoginRequest{Email: "grpc@example.com", Password: "correct horse"})
+		require.NoError(t, err)
+		token = login.GetAccessToken()
+		me, err := users.GetMe(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token), &userv1.GetMeRequest{})
+		require.NoError(t, err)
+		assert.Equal(t, reg.GetUser().GetId(), me.GetUser().GetId())
+
+		_, err = users.GetMe(ctx, &userv1.GetMeRequest{})
+		assert.Equal(t, codes.Unauthenticated, status.Code(err))
+	})
+
+	t.Run("an invalid id is InvalidArgument", func(t *testing.T) {
+		_, err := users.GetUser(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token), &userv1.GetUserRequest{Id: "42"})
+		assert.Equal(t, codes.InvalidArgument, status.Code(err))
+	})
+
+	base := "http://" + svc.httpAddr
+	t.Run("REST: register, login, me", func(t *testing.T) {
+		resp := do(t, http.MethodPost, base+"/v1/users", "", `{"email":"rest@example.com","password":"correct horse","displayName":"R"}`)
+		require.Equal(t, http.StatusOK, resp.status, resp.body)
+
+		resp = do(t, http.MethodPost, base+"/v1/sessions", "", `{"email":"rest@example.com","password":"correct horse"}`)
+		require.Equal(t, http.StatusOK, resp.status, resp.body)
+		var session struct {
+			AccessToken string `json:"accessToken"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(resp.body), &session))
+		require.NotEmpty(t, session.AccessToken)
+
+		resp = do(t, http.MethodGet, base+"/v1/me", session.AccessToken, "")
+		require.Equal(t, http.StatusOK, resp.status, resp.body)
+		assert.Contains(t, resp.body, "rest@example.com")
+
+		resp = do(t, http.MethodPost, base+"/v1/sessions", "", `{"email":"rest@example.com","password":"wrong horse"}`)
+		assert.Equal(t, http.StatusUnauthorized, resp.status, resp.body)
+		assert.Contains(t, resp.body, "invalid email or password")
+
+		resp = do(t, http.MethodPost, base+"/v1/users", "", `{"email":"rest@example.com","password":"correct horse","displayName":"R"}`)
+		assert.Equal(t, http.StatusConflict, resp.status, resp.body)
+	})
+
+	t.Run("JWKS verifies the issued tokens", func(t *testing.T) {
+		resp := do(t, http.MethodGet, base+"/.well-known/jwks.json", "", "")
+		require.Equal(t, http.StatusOK, resp.status)
+		assert.Contains(t, resp.header.Get("Cache-Control"), "max-age=")
+
+		v := auth.NewJWKSVerifier(base+"/.well-known/jwks.json", auth.DefaultIssuer, nil)
+		claims, err := v.Verify(ctx, token)
+		require.NoError(t, err)
+		assert.Equal(t, "grpc@example.com", claims.Email)
+	})
+
+	t.Run("admin logs in with the configured password", func(t *testing.T) {
+		login, err := users.Login(ctx, &userv1.LoginRequest{Email: "admin@example.com", Password: "admin-password"})
+		require.NoError(t, err)
+		assert.Equal(t, userv1.Role_ROLE_ADMIN, login.GetUser().GetRole())
+	})
+
+	t.Run("platform endpoints", func(t *testing.T) {
+		openapi := do(t, http.MethodGet, base+"/openapi.yaml", "", "")
+		assert.Equal(t, http.StatusOK, openapi.status)
+		assert.Contains(t, openapi.body, "/v1/sessions")
+
+		ready := do(t, http.MethodGet, base+"/readyz", "", "")
+		assert.Equal(t, http.StatusOK, ready.status, ready.body)
+		assert.Contains(t, ready.body, "database")
+
+		cfg := do(t, http.MethodGet, base+"/debug/config", "", "")
+		assert.Equal(t, http.StatusOK, cfg.status)
+		assert.NotContains(t, cfg.body, "admin-password", "secrets are redacted")
+	})
+
+	require.NoError(t, svc.stop(), "a signal stops the service cleanly")
+}
+
+func TestRunKeepsTheKeyAcrossRestarts(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{
+		"DATABASE_URL":          "sqlite://" + filepath.Join(dir, "user.db"),
+		"AUTH_SIGNING_KEY_FILE": filepath.Join(dir, "user.pem"),
+	}
+	first := startService(t, env)
+	kid1 := jwksKid(t, first.httpAddr)
+	require.NoError(t, first.stop())
+
+	second := startService(t, env)
+	assert.Equal(t, kid1, jwksKid(t, second.httpAddr), "tokens issued before a restart stay valid")
+}
+
+func TestRunRejectsBadConfig(t *testing.T) {
+	tests := map[string]struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		"bad env":         {env: map[string]string{"AUTH_TOKEN_TTL": "forever"}, want: "AUTH_TOKEN_TTL"},
+		"admin half set":  {env: map[string]string{"ADMIN_EMAIL": "a@example.com"}, want: "ADMIN_PASSWORD"},
+		"missing file":    {args: []string{"--config", "/nonexistent/user.yaml"}, want: "user.yaml"},
+		"stray arguments": {args: []string{"serve"}, want: "unexpected arguments"},
+		"unknown flag":    {args: []string{"--nope"}, want: "nope"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := app.Run(t.Context(), tt.args, func(k string) string { return tt.env[k] }, io.Discard)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+func jwksKid(t *testing.T, httpAddr string) string {
+	t.Helper()
+	resp := do(t, http.MethodGet, "http://"+httpAddr+"/.well-known/jwks.json", "", "")
+	require.Equal(t, http.StatusOK, resp.status)
+	var set struct {
+		Keys []struct {
+			Kid string `json:"kid"`
+		} `json:"keys"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(resp.body), &set))
+	require.Len(t, set.Keys, 1)
+	return set.Keys[0].Kid
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func do(t *testing.T, method, url, token, body string) response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
+}

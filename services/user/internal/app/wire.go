@@ -1,0 +1,34 @@
+//go:build wireinject
+
+package app
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/google/wire"
+	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/slipway-dev/slipway/platform/server"
+	"github.com/slipway-dev/slipway/services/user/internal/config"
+	"github.com/slipway-dev/slipway/services/user/internal/password"
+	"github.com/slipway-dev/slipway/services/user/internal/rpc"
+	"github.com/slipway-dev/slipway/services/user/internal/store"
+)
+
+// newApp builds the user service's server and the cleanup that releases
+// what it opened.
+func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider) (*server.App, func(), error) {
+	panic(wire.Build(
+		store.ProviderSet,
+		password.ProviderSet,
+		rpc.ProviderSet,
+		openDB,
+		newSigner,
+		newTokenIssuer,
+		newUserService,
+		serverOptions,
+		newServer,
+	))
+}

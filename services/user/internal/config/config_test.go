@@ -1,0 +1,120 @@
+package config_test
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	platformconfig "github.com/slipway-dev/slipway/platform/config"
+	"github.com/slipway-dev/slipway/services/user/internal/config"
+)
+
+func env(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func TestDefaults(t *testing.T) {
+	c := config.New()
+	require.NoError(t, platformconfig.Load(c, "", env(nil)))
+	assert.Equal(t, "user", c.Service)
+	assert.Equal(t, ":50051", c.GRPCAddr)
+	assert.Equal(t, ":8081", c.HTTPAddr)
+	assert.Equal(t, "sqlite://.slipway/data/user.db", c.DatabaseURL)
+	assert.Equal(t, ".slipway/keys/user-ed25519.pem", c.SigningKeyFile)
+	assert.Equal(t, "slipway", c.Issuer)
+	assert.Equal(t, time.Hour, c.TokenTTL)
+	assert.Empty(t, c.AdminEmail)
+}
+
+func TestLoadFileThenEnvironment(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "user.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("issuer: from-file\ntoken_ttl: 30m\nadmin_email: root@example.com\nadmin_password: from-file-pw\n"), 0o600))
+
+	c := config.New()
+	require.NoError(t, platformconfig.Load(c, path, env(map[string]string{
+		"AUTH_TOKEN_TTL": "2h",
+		"ADMIN_PASSWORD": "from-env-password",
+	})))
+	assert.Equal(t, "from-file", c.Issuer)
+	assert.Equal(t, 2*time.Hour, c.TokenTTL, "the environment wins over the file")
+	assert.Equal(t, "root@example.com", c.AdminEmail)
+	assert.Equal(t, "from-env-password", c.AdminPassword)
+}
+
+func TestValidate(t *testing.T) {
+	seed := base64.StdEncoding.EncodeToString(make([]byte, ed25519.SeedSize))
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string // substring; "" means valid
+	}{
+		{name: "defaults", env: nil},
+		{name: "inline seed", env: map[string]string{"AUTH_SIGNING_KEY": seed}},
+		{name: "admin pair", env: map[string]string{"ADMIN_EMAIL": "a@example.com", "ADMIN_PASSWORD": "long-enough"}},
+		{name: "seed not base64", env: map[string]string{"AUTH_SIGNING_KEY": "!!!"}, wantErr: `AUTH_SIGNING_KEY="<secret>": not base64`},
+		{name: "seed too short", env: map[string]string{"AUTH_SIGNING_KEY": "c2hvcnQ="}, wantErr: "want a 32-byte Ed25519 seed"},
+		{name: "ttl too long", env: map[string]string{"AUTH_TOKEN_TTL": "48h"}, wantErr: `AUTH_TOKEN_TTL="48h0m0s"`},
+		{name: "admin email alone", env: map[string]string{"ADMIN_EMAIL": "a@example.com"}, wantErr: "ADMIN_PASSWORD"},
+		{name: "admin password alone", env: map[string]string{"ADMIN_PASSWORD": "long-enough"}, wantErr: "ADMIN_EMAIL"},
+		{name: "admin password short", env: map[string]string{"ADMIN_EMAIL": "a@example.com", "ADMIN_PASSWORD": "short"}, wantErr: "at least 8"},
+		{name: "base keys still checked", env: map[string]string{"GRPC_ADDR": "nope"}, wantErr: "GRPC_ADDR"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := platformconfig.Load(config.New(), "", env(tt.env))
+			if tt.wantErr == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.wantErr)
+			if v := tt.env["AUTH_SIGNING_KEY"]; v != "" {
+				assert.NotContains(t, err.Error(), v, "a secret never appears in an error")
+			}
+			if v := tt.env["ADMIN_PASSWORD"]; v != "" {
+				assert.NotContains(t, err.Error(), v, "a secret never appears in an error")
+			}
+		})
+	}
+}
+
+func TestSecretsAreRedacted(t *testing.T) {
+	c := config.New()
+	c.SigningKey = "c2VjcmV0"
+	c.AdminPassword = "admin-password"
+	shown := platformconfig.Redacted(c)
+	assert.True(t, strings.HasPrefix(shown["signing_key"].(string), "sha256:"), "%v", shown["signing_key"])
+	assert.True(t, strings.HasPrefix(shown["admin_password"].(string), "sha256:"), "%v", shown["admin_password"])
+	assert.Equal(t, "slipway", shown["issuer"])
+}
+
+func TestSigningPrivateKey(t *testing.T) {
+	t.Run("inline seed wins over the file", func(t *testing.T) {
+		seed := make([]byte, ed25519.SeedSize)
+		seed[0] = 7
+		c := config.New()
+		c.SigningKey = base64.RawURLEncoding.EncodeToString(seed)
+		c.SigningKeyFile = filepath.Join(t.TempDir(), "never-created.pem")
+
+		key, err := c.SigningPrivateKey()
+		require.NoError(t, err)
+		assert.True(t, ed25519.NewKeyFromSeed(seed).Equal(key))
+		assert.NoFileExists(t, c.SigningKeyFile)
+	})
+	t.Run("file is created once and reused", func(t *testing.T) {
+		c := config.New()
+		c.SigningKeyFile = filepath.Join(t.TempDir(), "keys", "user.pem")
+		first, err := c.SigningPrivateKey()
+		require.NoError(t, err)
+		second, err := c.SigningPrivateKey()
+		require.NoError(t, err)
+		assert.True(t, first.Equal(second))
+	})
+}

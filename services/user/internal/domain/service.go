@@ -1,0 +1,266 @@
+package domain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/slipway-dev/slipway/platform/errkind"
+)
+
+// Limits the service enforces itself, so a caller that skips the edge's
+// validation still cannot store nonsense or make hashing expensive.
+const (
+	maxEmailLen       = 254
+	minPasswordLen    = 8
+	maxPasswordLen    = 128
+	maxDisplayNameLen = 64
+)
+
+// UserService owns accounts: registration, login and lookups.
+type UserService struct {
+	store  UserStore
+	hasher PasswordHasher
+	tokens TokenIssuer
+	now    func() time.Time
+	newID  func() (uuid.UUID, error)
+
+	// dummyHash is verified against when a login names an unknown email, so
+	// that answer takes as long as a wrong password and reveals nothing.
+	dummyHash func(ctx context.Context) (string, error)
+}
+
+// NewUserService returns the service over its ports.
+func NewUserService(store UserStore, hasher PasswordHasher, tokens TokenIssuer) *UserService {
+	s := &UserService{store: store, hasher: hasher, tokens: tokens, now: time.Now, newID: uuid.NewV7}
+	var (
+		mu   sync.Mutex
+		hash string
+	)
+	s.dummyHash = func(ctx context.Context) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if hash != "" {
+			return hash, nil
+		}
+		h, err := s.hasher.Hash(ctx, "slipway dummy password, never a real one")
+		if err != nil {
+			return "", err
+		}
+		hash = h
+		return hash, nil
+	}
+	return s
+}
+
+// Register creates a customer account. The email is stored in lower case;
+// one that is already taken is ErrAlreadyExists.
+func (s *UserService) Register(ctx context.Context, r Registration) (User, error) {
+	email, err := normalizeEmail(r.Email)
+	if err != nil {
+		return User{}, err
+	}
+	if err := validatePassword(r.Password); err != nil {
+		return User{}, err
+	}
+	name := strings.TrimSpace(r.DisplayName)
+	if n := utf8.RuneCountInString(name); n == 0 || n > maxDisplayNameLen {
+		return User{}, errkind.Field("display_name", fmt.Sprintf("must have 1 to %d characters", maxDisplayNameLen))
+	}
+	u, err := s.create(ctx, email, r.Password, name, RoleCustomer)
+	if err != nil {
+		return User{}, fmt.Errorf("register: %w", err)
+	}
+	return u, nil
+}
+
+func (s *UserService) create(ctx context.Context, email, password, name string, role Role) (User, error) {
+	id, err := s.newID()
+	if err != nil {
+		return User{}, fmt.Errorf("new user id: %w", err)
+	}
+	hash, err := s.hasher.Hash(ctx, password)
+	if err != nil {
+		return User{}, fmt.Errorf("hash password: %w", err)
+	}
+	u := User{
+		ID:           id.String(),
+		Email:        email,
+		DisplayName:  name,
+		Role:         role,
+		PasswordHash: hash,
+		// Microseconds: what PostgreSQL keeps, so a stored user reads back equal.
+		CreatedAt: s.now().UTC().Truncate(time.Microsecond),
+	}
+	if err := s.store.Create(ctx, u); err != nil {
+		if errors.Is(err, ErrAlreadyExists) {
+			return User{}, fmt.Errorf("email %s: %w", email, ErrAlreadyExists)
+		}
+		return User{}, fmt.Errorf("store user: %w", err)
+	}
+	return u, nil
+}
+
+// Login checks an email and password and issues an access token. A wrong
+// password and an unknown email both return ErrInvalidCredentials, after the
+// same amount of hashing.
+func (s *UserService) Login(ctx context.Context, email, password string) (Session, error) {
+	if len(password) > 4*maxPasswordLen {
+		return Session{}, ErrInvalidCredentials // too long to be any account's password
+	}
+	u, err := s.store.ByEmail(ctx, strings.ToLower(strings.TrimSpace(email)))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		dummy, err := s.dummyHash(ctx)
+		if err != nil {
+			return Session{}, fmt.Errorf("login: dummy hash: %w", err)
+		}
+		if _, err := s.hasher.Verify(ctx, password, dummy); err != nil {
+			return Session{}, fmt.Errorf("login: %w", err)
+		}
+		return Session{}, ErrInvalidCredentials
+	case err != nil:
+		return Session{}, fmt.Errorf("login: %w", err)
+	}
+	ok, err := s.hasher.Verify(ctx, password, u.PasswordHash)
+	if err != nil {
+		return Session{}, fmt.Errorf("login: verify password: %w", err)
+	}
+	if !ok {
+		return Session{}, ErrInvalidCredentials
+	}
+	if s.hasher.NeedsRehash(u.PasswordHash) {
+		// Upgrade to the current parameters while the password is at hand.
+		// Best effort: the login stands either way, and the next one retries.
+		if hash, err := s.hasher.Hash(ctx, password); err == nil {
+			upgraded := u
+			upgraded.PasswordHash = hash
+			if s.store.Update(ctx, upgraded) == nil {
+				u = upgraded
+			}
+		}
+	}
+	token, err := s.tokens.Issue(ctx, u)
+	if err != nil {
+		return Session{}, fmt.Errorf("login: issue token: %w", err)
+	}
+	return Session{Token: token, User: u}, nil
+}
+
+// GetUser returns the account id. Customers may read only their own: any
+// other id is ErrNotFound, so they cannot learn which ids exist. Admins and
+// services may read any account.
+func (s *UserService) GetUser(ctx context.Context, caller Caller, id string) (User, error) {
+	parsed, err := uuid.Parse(id)
+	if err != nil {
+		return User{}, errkind.Field("id", "must be a UUID")
+	}
+	id = parsed.String()
+	switch caller.Role {
+	case RoleAdmin, RoleService:
+	case RoleCustomer:
+		if caller.UserID != id {
+			return User{}, fmt.Errorf("user %s: %w", id, ErrNotFound)
+		}
+	default:
+		return User{}, fmt.Errorf("role %q: %w", caller.Role, errkind.PermissionDenied)
+	}
+	u, err := s.store.ByID(ctx, id)
+	if err != nil {
+		return User{}, fmt.Errorf("user %s: %w", id, err)
+	}
+	return u, nil
+}
+
+// GetMe returns the caller's own account.
+func (s *UserService) GetMe(ctx context.Context, caller Caller) (User, error) {
+	if caller.Role == RoleService {
+		return User{}, fmt.Errorf("a service token has no account: %w", ErrNotFound)
+	}
+	if _, err := uuid.Parse(caller.UserID); err != nil {
+		return User{}, fmt.Errorf("caller %q: %w", caller.UserID, ErrNotFound)
+	}
+	u, err := s.store.ByID(ctx, caller.UserID)
+	if err != nil {
+		return User{}, fmt.Errorf("user %s: %w", caller.UserID, err)
+	}
+	return u, nil
+}
+
+// EnsureAdmin makes the account email an admin whose password is password,
+// creating it if needed. The service calls it at start with the configured
+// first admin, so the configuration stays the source of truth: a changed
+// password there replaces the stored one.
+func (s *UserService) EnsureAdmin(ctx context.Context, email, password string) (User, error) {
+	email, err := normalizeEmail(email)
+	if err != nil {
+		return User{}, fmt.Errorf("admin: %w", err)
+	}
+	if err := validatePassword(password); err != nil {
+		return User{}, fmt.Errorf("admin: %w", err)
+	}
+	u, err := s.store.ByEmail(ctx, email)
+	if errors.Is(err, ErrNotFound) {
+		u, err = s.create(ctx, email, password, "Administrator", RoleAdmin)
+		if err == nil {
+			return u, nil
+		}
+		if !errors.Is(err, ErrAlreadyExists) {
+			return User{}, fmt.Errorf("admin: %w", err)
+		}
+		// Another instance created it meanwhile: promote that one.
+		u, err = s.store.ByEmail(ctx, email)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("admin: %w", err)
+	}
+
+	changed := false
+	if u.Role != RoleAdmin {
+		u.Role, changed = RoleAdmin, true
+	}
+	ok, err := s.hasher.Verify(ctx, password, u.PasswordHash)
+	if err != nil {
+		return User{}, fmt.Errorf("admin: verify password: %w", err)
+	}
+	if !ok {
+		if u.PasswordHash, err = s.hasher.Hash(ctx, password); err != nil {
+			return User{}, fmt.Errorf("admin: hash password: %w", err)
+		}
+		changed = true
+	}
+	if changed {
+		if err := s.store.Update(ctx, u); err != nil {
+			return User{}, fmt.Errorf("admin: update %s: %w", u.ID, err)
+		}
+	}
+	return u, nil
+}
+
+// normalizeEmail returns email trimmed and in lower case, or a field error
+// when it is not a plain address.
+func normalizeEmail(email string) (string, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	if email == "" || len(email) > maxEmailLen {
+		return "", errkind.Field("email", fmt.Sprintf("must have 1 to %d characters", maxEmailLen))
+	}
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != email || addr.Name != "" {
+		return "", errkind.Field("email", "must be an email address")
+	}
+	return email, nil
+}
+
+func validatePassword(password string) error {
+	if n := utf8.RuneCountInString(password); n < minPasswordLen || n > maxPasswordLen {
+		return errkind.Field("password", fmt.Sprintf("must have %d to %d characters", minPasswordLen, maxPasswordLen))
+	}
+	return nil
+}

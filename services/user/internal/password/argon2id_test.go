@@ -1,0 +1,106 @@
+package password
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// cheap keeps the tests fast; the format and checks are the same.
+var cheap = Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+func TestHashVerify(t *testing.T) {
+	ctx := t.Context()
+	h := New(cheap)
+
+	encoded, err := h.Hash(ctx, "correct horse battery staple")
+	require.NoError(t, err)
+	assert.Regexp(t, regexp.MustCompile(`^\$argon2id\$v=19\$m=64,t=1,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$`), encoded)
+
+	again, err := h.Hash(ctx, "correct horse battery staple")
+	require.NoError(t, err)
+	assert.NotEqual(t, encoded, again, "every hash has its own salt")
+
+	tests := []struct {
+		name     string
+		password string
+		want     bool
+	}{
+		{"right password", "correct horse battery staple", true},
+		{"wrong password", "correct horse battery stapler", false},
+		{"empty password", "", false},
+		{"case matters", "Correct horse battery staple", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ok, err := h.Verify(ctx, tt.password, encoded)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, ok)
+		})
+	}
+}
+
+func TestVerifyUsesTheStoredParameters(t *testing.T) {
+	ctx := t.Context()
+	old, err := New(Params{Memory: 128, Time: 2, Threads: 2, SaltLen: 16, KeyLen: 32}).Hash(ctx, "s3cret-password")
+	require.NoError(t, err)
+
+	h := New(cheap)
+	ok, err := h.Verify(ctx, "s3cret-password", old)
+	require.NoError(t, err)
+	assert.True(t, ok, "hashes made with older parameters keep verifying")
+	assert.True(t, h.NeedsRehash(old))
+
+	current, err := h.Hash(ctx, "s3cret-password")
+	require.NoError(t, err)
+	assert.False(t, h.NeedsRehash(current))
+}
+
+func TestVerifyKnownVector(t *testing.T) {
+	// Made by the reference implementation: echo -n password | argon2 somesalt -id -t 2 -m 16 -p 1 -l 32
+	const encoded = "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"
+	ok, err := New(DefaultParams).Verify(t.Context(), "password", encoded)
+	require.NoError(t, err)
+	assert.True(t, ok)
+}
+
+func TestVerifyRejectsMalformedHashes(t *testing.T) {
+	h := New(cheap)
+	valid, err := h.Hash(t.Context(), "password1")
+	require.NoError(t, err)
+	parts := strings.Split(valid, "$")
+
+	tests := map[string]string{
+		"empty":          "",
+		"bcrypt":         "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy",
+		"argon2i":        strings.Replace(valid, "argon2id", "argon2i", 1),
+		"old version":    strings.Replace(valid, "v=19", "v=16", 1),
+		"huge memory":    strings.Join([]string{"", "argon2id", "v=19", "m=4194304,t=1,p=1", parts[4], parts[5]}, "$"),
+		"zero time":      strings.Join([]string{"", "argon2id", "v=19", "m=64,t=0,p=1", parts[4], parts[5]}, "$"),
+		"bad salt":       strings.Join([]string{"", "argon2id", "v=19", "m=64,t=1,p=1", "!!", parts[5]}, "$"),
+		"short hash":     strings.Join([]string{"", "argon2id", "v=19", "m=64,t=1,p=1", parts[4], "AAAA"}, "$"),
+		"missing fields": "$argon2id$v=19$m=64,t=1,p=1",
+	}
+	for name, encoded := range tests {
+		t.Run(name, func(t *testing.T) {
+			ok, err := h.Verify(t.Context(), "password1", encoded)
+			assert.ErrorIs(t, err, ErrMalformedHash)
+			assert.False(t, ok)
+		})
+	}
+}
+
+func TestHashHonoursCancellation(t *testing.T) {
+	h := New(cheap)
+	for range cap(h.slots) {
+		h.slots <- struct{}{} // every slot busy
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := h.Hash(ctx, "password1")
+	assert.ErrorIs(t, err, context.Canceled)
+}
