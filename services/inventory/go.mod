@@ -1,13 +1,13 @@
 module github.com/slipway-dev/slipway/services/inventory
 
-go 1.26.0
+go 1.26.7
 
 require (
 	github.com/google/go-cmp v0.7.0
 	github.com/google/wire v0.7.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/slipway-dev/slipway/api v0.0.0
-	github.com/slipway-dev/slipway/platform v0.0.0-00010101000000-000000000000
+	github.com/slipway-dev/slipway/platform v0.0.0
 	github.com/stretchr/testify v1.12.1
 	go.opentelemetry.io/otel/sdk v1.47.0
 	go.uber.org/mock v0.6.0
