@@ -58,7 +58,9 @@ $(LINT_BIN): tools/lint/go.mod tools/lint/go.sum
 lint: $(LINT_BIN) ## gofmt, go vet and golangci-lint over every module
 	@unformatted=$$(gofmt -l $(MODULES)); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	go vet $(PKGS)
-	for m in $(MODULES); do (cd $$m && $(CURDIR)/$(LINT_BIN) run --config $(CURDIR)/.golangci.yaml ./...); done
+	failed=0; for m in $(MODULES); do \
+	  echo "golangci-lint $$m"; (cd $$m && $(CURDIR)/$(LINT_BIN) run --config $(CURDIR)/.golangci.yaml ./...) || failed=1; \
+	done; exit $$failed
 
 .PHONY: build
 build: ## build every service binary into .slipway/bin

@@ -62,7 +62,7 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // fixed, half random, so that retries neither collide again nor spin.
 func backoff(attempt int) time.Duration {
 	d := min(txBaseBackoff<<(attempt-1), txMaxBackoff)
-	return d/2 + rand.N(d/2)
+	return d/2 + rand.N(d/2) //nolint:gosec // retry jitter needs no cryptographic randomness
 }
 
 func (db *DB) runTx(ctx context.Context, fn func(tx *sql.Tx) error) error {

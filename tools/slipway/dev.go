@@ -248,7 +248,7 @@ func runDev(ctx context.Context, opts devOptions) error {
 		if _, err := buildServices(ctx, root, names, opts.Environ, out); err != nil {
 			if ctx.Err() != nil {
 				out.Infof("interrupted during the build")
-				return nil
+				return nil //nolint:nilerr // an interrupted build is a clean stop, not a failure
 			}
 			return err
 		}
@@ -403,7 +403,7 @@ const (
 // until it answers SERVING or ctx ends.
 func pollServing(ctx context.Context, addr string) readiness {
 	delay := pollFirstDelay
-	var last error = errors.New("not asked yet")
+	last := errors.New("not asked yet")
 	for {
 		call, cancel := context.WithTimeout(ctx, pollCallLimit)
 		st, err := checkHealth(call, addr, "")

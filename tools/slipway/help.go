@@ -55,7 +55,7 @@ func printUsage(w io.Writer) {
 	for _, v := range verbs() {
 		fmt.Fprintf(tw, "  %s\t%s\n", v.name, v.summary)
 	}
-	tw.Flush()
+	_ = tw.Flush()
 	fmt.Fprint(w, "\nRun 'slipway help <verb>' for the flags of a verb.\n"+
 		"Exit codes: 0 ok, 1 check or command failed, 2 usage error.\n")
 }

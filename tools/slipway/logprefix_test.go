@@ -48,15 +48,15 @@ func TestLinePrefixer(t *testing.T) {
 func TestLinePrefixerPadsToLongestName(t *testing.T) {
 	var out bytes.Buffer
 	c := newConsole(&out, false, "user", "notification")
-	newLinePrefixer(c, "user", nil).Write([]byte("u\n"))
-	newLinePrefixer(c, "notification", nil).Write([]byte("n\n"))
+	_, _ = newLinePrefixer(c, "user", nil).Write([]byte("u\n"))
+	_, _ = newLinePrefixer(c, "notification", nil).Write([]byte("n\n"))
 	c.Infof("msg")
 	assert.Equal(t, "user         | u\nnotification | n\nslipway      | msg\n", out.String())
 }
 
 func TestLinePrefixerColours(t *testing.T) {
 	var out bytes.Buffer
-	newLinePrefixer(newConsole(&out, true, "inventory"), "inventory", nil).Write([]byte("x\n"))
+	_, _ = newLinePrefixer(newConsole(&out, true, "inventory"), "inventory", nil).Write([]byte("x\n"))
 	assert.Equal(t, "\x1b[32minventory |\x1b[0m x\n", out.String())
 }
 
@@ -64,7 +64,7 @@ func TestLinePrefixerCutsOverlongLines(t *testing.T) {
 	var out bytes.Buffer
 	lp := newLinePrefixer(newConsole(&out, false, "user"), "user", nil)
 	long := strings.Repeat("x", maxLineBytes+10)
-	lp.Write([]byte(long))
+	_, _ = lp.Write([]byte(long))
 	assert.Equal(t, 1, strings.Count(out.String(), "\n"), "the first maxLineBytes are written without a newline")
 	lp.Flush()
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")

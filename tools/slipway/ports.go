@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -33,7 +34,7 @@ func checkPortsFree(eps []endpoint) error {
 			continue
 		}
 		seen[ep.Addr] = ep
-		ln, err := net.Listen("tcp", ep.Addr)
+		ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", ep.Addr)
 		if err != nil {
 			what := "cannot be bound"
 			if errors.Is(err, syscall.EADDRINUSE) {

@@ -117,7 +117,7 @@ func (s *supervisor) Running() []*process {
 
 // Start starts spec as a child process whose output goes to the console.
 func (s *supervisor) Start(spec procSpec) (*process, error) {
-	cmd := exec.Command(spec.Path, spec.Args...)
+	cmd := exec.Command(spec.Path, spec.Args...) //nolint:noctx // the supervisor stops children with SIGTERM itself; a context would SIGKILL them
 	cmd.Dir = spec.Dir
 	cmd.Env = spec.Env
 	tail := newTailBuffer(tailLines)
