@@ -73,4 +73,4 @@ clean: ## remove local state: databases, keys, binaries
 
 .PHONY: grpcurl
 grpcurl: ## call a service by reflection, e.g. make grpcurl ARGS="-plaintext 127.0.0.1:50053 list"
-	GOWORK=off go tool -modfile=$(CURDIR)/tools/gen/go.mod grpcurl $(ARGS)
+	tools/grpcurl $(ARGS)

@@ -483,14 +483,15 @@ func stopFleet(sup *supervisor, opts devOptions, out *console) error {
 func readyTable(plan []devService, procs map[string]*process, readyAt map[string]time.Time, startAt time.Time, buildTook time.Duration, noBuild bool, getenv func(string) string) string {
 	var b bytes.Buffer
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nSERVICE\tSTATE\tGRPC\tHTTP\tDOCS\tREADY IN")
+	fmt.Fprintln(tw, "\nSERVICE\tSTATE\tGRPC\tHTTP\tDOCS\tDATABASE\tREADY IN")
 	var last time.Time
 	for _, s := range plan {
 		at := readyAt[s.Name]
 		if at.After(last) {
 			last = at
 		}
-		fmt.Fprintf(tw, "%s\tSERVING\t%s\t%s\t%s\t%s\n", s.Name, s.GRPCDial, s.HTTPDial, s.DocsURL(), seconds(at.Sub(procs[s.Name].Started())))
+		fmt.Fprintf(tw, "%s\tSERVING\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.GRPCDial, s.HTTPDial, s.DocsURL(),
+			urlScheme(envValue(s.Env, "DATABASE_URL")), seconds(at.Sub(procs[s.Name].Started())))
 	}
 	_ = tw.Flush()
 	build := "build " + seconds(buildTook)
@@ -498,11 +499,6 @@ func readyTable(plan []devService, procs map[string]*process, readyAt map[string
 		build = "build skipped"
 	}
 	fmt.Fprintf(&b, "all %d services SERVING in %s (%s)\n", len(plan), seconds(last.Sub(startAt)), build)
-	if db := getenv("DATABASE_URL"); db != "" {
-		fmt.Fprintf(&b, "database: DATABASE_URL from the environment (%s)\n", urlScheme(db))
-	} else {
-		fmt.Fprintln(&b, "database: SQLite files under .slipway/data")
-	}
 	if getenv("ADMIN_EMAIL") == "" && getenv("ADMIN_PASSWORD") == "" {
 		fmt.Fprintf(&b, "admin login (dev only): %s / %s\n", devAdminEmail, devAdminPassword)
 	}
@@ -511,6 +507,17 @@ func readyTable(plan []devService, procs map[string]*process, readyAt map[string
 }
 
 // urlScheme returns only the scheme of a URL, so no password is printed.
+// envValue is the value of name in a KEY=VALUE environment, the last one winning.
+func envValue(env []string, name string) string {
+	v := ""
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == name {
+			v = val
+		}
+	}
+	return v
+}
+
 func urlScheme(raw string) string {
 	if u, err := url.Parse(raw); err == nil && u.Scheme != "" {
 		return u.Scheme

@@ -145,7 +145,7 @@ func TestRunDevServesAndStopsCleanly(t *testing.T) {
 
 	got := out.String()
 	assert.Contains(t, got, "(build skipped)")
-	assert.Regexp(t, `inventory\s+SERVING\s+`+inventoryGRPC+`\s+`+inventoryHTTP+`\s+http://`+inventoryHTTP+`/docs\s+\d+\.\d\ds`, got)
+	assert.Regexp(t, `inventory\s+SERVING\s+`+inventoryGRPC+`\s+`+inventoryHTTP+`\s+http://`+inventoryHTTP+`/docs\s+sqlite\s+\d+\.\d\ds`, got)
 	assert.Contains(t, got, fmt.Sprintf(`inventory | {"msg":"listening","grpc_addr":%q,"database_url":%q,"drain_delay":"0s"}`,
 		inventoryGRPC, "sqlite://"+filepath.ToSlash(root)+"/.slipway/data/inventory.db"),
 		"children log with a padded prefix and get the dev environment")
@@ -175,7 +175,7 @@ func TestRunDevParentDatabaseURLWins(t *testing.T) {
 	done := startDev(ctx, opts)
 	waitForOutput(t, &out, done, "all 1 services SERVING in")
 	assert.Contains(t, out.String(), `"database_url":"postgres://dev:secret@localhost/slipway"`)
-	assert.Contains(t, out.String(), "database: DATABASE_URL from the environment (postgres)")
+	assert.Regexp(t, `user\s+SERVING\s+.*/docs\s+postgres\s+`, out.String(), "the table names each service's database")
 	cancel()
 	require.NoError(t, devResult(t, done, &out))
 }

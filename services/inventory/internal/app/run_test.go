@@ -64,6 +64,7 @@ func (b *logBuffer) String() string {
 // service is one inventory process started through app.Run.
 type service struct {
 	grpcAddr, httpAddr string
+	conn               *grpc.ClientConn
 	client             inventoryv1.InventoryServiceClient
 	signer             *auth.Signer
 	logs               *logBuffer
@@ -119,16 +120,23 @@ func start(t *testing.T) *service {
 	conn, err := grpc.NewClient(s.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
+	s.conn = conn
 	s.client = inventoryv1.NewInventoryServiceClient(conn)
 	return s
+}
+
+// token is a bearer token for role, signed with the key the service trusts.
+func (s *service) token(t *testing.T, role auth.Role) string {
+	t.Helper()
+	token, _, err := s.signer.Sign(auth.Claims{Subject: "test-" + string(role), Role: role})
+	require.NoError(t, err)
+	return token
 }
 
 // as is ctx carrying a token for role.
 func (s *service) as(t *testing.T, role auth.Role) context.Context {
 	t.Helper()
-	token, _, err := s.signer.Sign(auth.Claims{Subject: "test-" + string(role), Role: role})
-	require.NoError(t, err)
-	return metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+token)
+	return metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+s.token(t, role))
 }
 
 func TestRunServesTheSeededCatalog(t *testing.T) {

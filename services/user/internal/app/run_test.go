@@ -42,16 +42,26 @@ func (b *logBuffer) Write(p []byte) (int, error) {
 
 // find returns the first log line whose msg is msg.
 func (b *logBuffer) find(msg string) (map[string]any, bool) {
+	lines := b.lines(msg)
+	if len(lines) == 0 {
+		return nil, false
+	}
+	return lines[0], true
+}
+
+// lines returns every log line whose msg is msg, oldest first.
+func (b *logBuffer) lines(msg string) []map[string]any {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	var found []map[string]any
 	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
 	for sc.Scan() {
 		var line map[string]any
 		if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == msg {
-			return line, true
+			found = append(found, line)
 		}
 	}
-	return nil, false
+	return found
 }
 
 func (b *logBuffer) String() string {
