@@ -45,6 +45,12 @@ gen-go: ## wire_gen.go (go tool wire) and mocks (go generate in each domain pack
 	  (cd services/$$svc && go tool wire gen ./internal/app && go generate ./internal/domain/...); \
 	done
 
+.PHONY: check-tidy
+check-tidy: ## fail when any go.mod or go.sum is not tidy
+	failed=0; for m in $(MODULES) tools/gen tools/lint; do \
+	  (cd $$m && GOWORK=off go mod tidy -diff >/dev/null) || { echo "go mod tidy needed in $$m"; failed=1; }; \
+	done; exit $$failed
+
 .PHONY: check-gen
 check-gen: gen ## fail when generated files differ from what is committed
 	@if [ -n "$$(git status --porcelain)" ]; then \
