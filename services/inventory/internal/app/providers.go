@@ -1,7 +1,10 @@
 package app
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -13,11 +16,25 @@ import (
 	platformstore "github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/services/inventory/internal/config"
 	"github.com/slipway-dev/slipway/services/inventory/internal/rpc"
+	"github.com/slipway-dev/slipway/services/inventory/internal/store"
 )
 
-// newVerifier checks tokens against the user service's published keys.
-func newVerifier(cfg *config.Config) auth.Verifier {
-	return auth.NewJWKSVerifier(cfg.JWKSURL, auth.DefaultIssuer, nil)
+// openStore is the inventory store over the migrated database, with the
+// catalog seeded first when configured (seeding only adds missing products,
+// so a restart never resets stock).
+func openStore(ctx context.Context, cfg *config.Config, db *platformstore.DB, logger *slog.Logger) (*store.Store, error) {
+	st := store.New(db)
+	if !cfg.SeedCatalog {
+		return st, nil
+	}
+	n, err := st.SeedCatalog(ctx, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("seed catalog: %w", err)
+	}
+	if n > 0 {
+		logger.InfoContext(ctx, "catalog seeded", "products_added", n)
+	}
+	return st, nil
 }
 
 // newServer serves the inventory handler on every protocol with its auth
@@ -34,6 +51,5 @@ func newServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry
 		server.WithAuth(auth.Authenticate(v, rpc.Policy())),
 		server.WithOpenAPI(openapi.Inventory),
 		server.WithCheck("database", db.Ping),
-		server.WithCloser("database", db.Close),
 	)
 }

@@ -3,12 +3,14 @@
 package app
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/google/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/slipway-dev/slipway/platform/auth"
 	"github.com/slipway-dev/slipway/platform/server"
 	platformstore "github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/services/inventory/internal/config"
@@ -17,15 +19,17 @@ import (
 	"github.com/slipway-dev/slipway/services/inventory/internal/store"
 )
 
-// newApp wires the inventory service over an open, migrated database.
-func newApp(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider,
-	db *platformstore.DB,
-) (*server.App, func(), error) {
+// newApp wires the inventory service: database, store, domain, handlers, server.
+func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider) (*server.App, func(), error) {
 	panic(wire.Build(
+		wire.FieldsOf(new(*config.Config), "Base"),
+		platformstore.ProviderSet,
+		auth.ProviderSet,
 		store.ProviderSet,
 		domain.ProviderSet,
 		rpc.ProviderSet,
-		newVerifier,
+		openStore,
+		wire.Bind(new(domain.Store), new(*store.Store)),
 		newServer,
 	))
 }

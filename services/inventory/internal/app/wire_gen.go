@@ -7,29 +7,43 @@
 package app
 
 import (
+	"context"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/slipway-dev/slipway/platform/auth"
 	"github.com/slipway-dev/slipway/platform/server"
-	"github.com/slipway-dev/slipway/platform/store"
+	store2 "github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/services/inventory/internal/config"
 	"github.com/slipway-dev/slipway/services/inventory/internal/domain"
 	"github.com/slipway-dev/slipway/services/inventory/internal/rpc"
-	store2 "github.com/slipway-dev/slipway/services/inventory/internal/store"
+	"github.com/slipway-dev/slipway/services/inventory/internal/store"
 	"go.opentelemetry.io/otel/sdk/trace"
 	"log/slog"
 )
 
 // Injectors from wire.go:
 
-// newApp wires the inventory service over an open, migrated database.
-func newApp(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *trace.TracerProvider, db *store.DB) (*server.App, func(), error) {
-	storeStore := store2.New(db)
-	inventoryService := domain.NewInventoryService(storeStore)
-	handler := rpc.NewHandler(inventoryService)
-	verifier := newVerifier(cfg)
-	app, err := newServer(cfg, logger, reg, tp, db, handler, verifier)
+// newApp wires the inventory service: database, store, domain, handlers, server.
+func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *trace.TracerProvider) (*server.App, func(), error) {
+	base := cfg.Base
+	migrations := store.ProvideMigrations()
+	db, cleanup, err := store2.Provide(ctx, base, reg, migrations, logger)
 	if err != nil {
 		return nil, nil, err
 	}
+	storeStore, err := openStore(ctx, cfg, db, logger)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	inventoryService := domain.NewInventoryService(storeStore)
+	handler := rpc.NewHandler(inventoryService)
+	verifier := auth.ProvideJWKSVerifier(base)
+	app, err := newServer(cfg, logger, reg, tp, db, handler, verifier)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
 	return app, func() {
+		cleanup()
 	}, nil
 }

@@ -32,8 +32,13 @@ func Migrations() fs.FS {
 	return sub
 }
 
-// ProviderSet provides the Store as the domain's port.
-var ProviderSet = wire.NewSet(New, wire.Bind(new(domain.Store), new(*Store)))
+// ProviderSet provides the inventory migrations to platform/store.Provide.
+// The app provides the *Store itself (seeding the catalog when configured)
+// and binds it to domain.Store.
+var ProviderSet = wire.NewSet(ProvideMigrations)
+
+// ProvideMigrations gives platform/store.Provide the inventory schema.
+func ProvideMigrations() platformstore.Migrations { return Migrations() }
 
 // Store is the inventory's SQL storage.
 type Store struct {

@@ -16,28 +16,10 @@ import (
 	"github.com/slipway-dev/slipway/services/user/internal/config"
 	"github.com/slipway-dev/slipway/services/user/internal/domain"
 	"github.com/slipway-dev/slipway/services/user/internal/rpc"
-	"github.com/slipway-dev/slipway/services/user/internal/store"
 )
 
 // JWKSPath is where the user service publishes the keys its tokens verify with.
 const JWKSPath = "/.well-known/jwks.json"
-
-// openDB opens the configured database and brings its schema up to date.
-func openDB(ctx context.Context, cfg *config.Config, reg *prometheus.Registry, logger *slog.Logger) (*platformstore.DB, func(), error) {
-	db, err := platformstore.Open(ctx, cfg.DatabaseURL, cfg.Service, reg)
-	if err != nil {
-		return nil, nil, fmt.Errorf("open database: %w", err)
-	}
-	if err := db.Migrate(ctx, store.Migrations); err != nil {
-		_ = db.Close()
-		return nil, nil, fmt.Errorf("migrate database: %w", err)
-	}
-	return db, func() {
-		if err := db.Close(); err != nil {
-			logger.Warn("close database", "error", err)
-		}
-	}, nil
-}
 
 // newSigner returns the token signer over the configured key.
 func newSigner(cfg *config.Config) (*auth.Signer, error) {

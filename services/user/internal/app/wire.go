@@ -11,6 +11,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/slipway-dev/slipway/platform/server"
+	platformstore "github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/services/user/internal/config"
 	"github.com/slipway-dev/slipway/services/user/internal/password"
 	"github.com/slipway-dev/slipway/services/user/internal/rpc"
@@ -24,7 +25,8 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		store.ProviderSet,
 		password.ProviderSet,
 		rpc.ProviderSet,
-		openDB,
+		platformstore.ProviderSet,
+		wire.FieldsOf(new(*config.Config), "Base"),
 		newSigner,
 		newTokenIssuer,
 		newUserService,

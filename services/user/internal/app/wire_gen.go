@@ -10,6 +10,7 @@ import (
 	"context"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/slipway-dev/slipway/platform/server"
+	store2 "github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/services/user/internal/config"
 	"github.com/slipway-dev/slipway/services/user/internal/password"
 	"github.com/slipway-dev/slipway/services/user/internal/rpc"
@@ -23,7 +24,9 @@ import (
 // newApp builds the user service's server and the cleanup that releases
 // what it opened.
 func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *trace.TracerProvider) (*server.App, func(), error) {
-	db, cleanup, err := openDB(ctx, cfg, reg, logger)
+	base := cfg.Base
+	migrations := store.ProvideMigrations()
+	db, cleanup, err := store2.Provide(ctx, base, reg, migrations, logger)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -18,7 +18,10 @@ import (
 )
 
 // ProviderSet provides Users as the domain's UserStore.
-var ProviderSet = wire.NewSet(NewUsers, wire.Bind(new(domain.UserStore), new(*Users)))
+var ProviderSet = wire.NewSet(NewUsers, ProvideMigrations, wire.Bind(new(domain.UserStore), new(*Users)))
+
+// ProvideMigrations gives platform/store.Provide the user schema.
+func ProvideMigrations() platformstore.Migrations { return Migrations }
 
 //go:embed migrations
 var migrations embed.FS
