@@ -256,36 +256,64 @@ func TestEveryProtocolGivesTheSameAnswer(t *testing.T) {
 }
 
 func TestLogLinesInsideARequestCarryItsTraceID(t *testing.T) {
-	h := start(t, nil)
-	req, err := http.NewRequest(http.MethodGet, h.baseURL+"/v1/products/mug", nil)
-	require.NoError(t, err)
-	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
-	req.Header.Set("traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-
-	var line map[string]any
-	for _, l := range strings.Split(h.logs.String(), "\n") {
-		if strings.Contains(l, "looking up product") {
-			require.NoError(t, json.Unmarshal([]byte(l), &line))
-		}
+	// Each protocol carries the caller's W3C traceparent its own way.
+	callers := map[string]func(t *testing.T, h *harness, traceparent string){
+		"rest": func(t *testing.T, h *harness, traceparent string) {
+			req, err := http.NewRequest(http.MethodGet, h.baseURL+"/v1/products/mug", nil)
+			require.NoError(t, err)
+			req.Header.Set("traceparent", traceparent)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+		},
+		"grpc": func(t *testing.T, h *harness, traceparent string) {
+			ctx := metadata.AppendToOutgoingContext(context.Background(), "traceparent", traceparent)
+			_, err := inventoryv1.NewInventoryServiceClient(h.grpcConn).GetProduct(ctx, &inventoryv1.GetProductRequest{Id: "mug"})
+			require.NoError(t, err)
+		},
+		"grpc-web": func(t *testing.T, h *harness, traceparent string) {
+			client := connect.NewClient[inventoryv1.GetProductRequest, inventoryv1.GetProductResponse](
+				http.DefaultClient, h.baseURL+"/slipway.inventory.v1.InventoryService/GetProduct", connect.WithGRPCWeb())
+			req := connect.NewRequest(&inventoryv1.GetProductRequest{Id: "mug"})
+			req.Header().Set("traceparent", traceparent)
+			_, err := client.CallUnary(context.Background(), req)
+			require.NoError(t, err)
+		},
 	}
-	require.NotNil(t, line, "handler log line not found in:\n%s", h.logs.String())
-	assert.Equal(t, traceID, line["trace_id"], "the trace continues the caller's traceparent")
-	assert.NotEmpty(t, line["span_id"])
-	assert.Equal(t, "catalog", line["service"])
+	traceIDs := map[string]string{
+		"rest":     "4bf92f3577b34da6a3ce929d0e0e4736",
+		"grpc":     "5bf92f3577b34da6a3ce929d0e0e4736",
+		"grpc-web": "6bf92f3577b34da6a3ce929d0e0e4736",
+	}
+	for protocol, call := range callers {
+		t.Run(protocol, func(t *testing.T) {
+			h := start(t, nil)
+			traceID := traceIDs[protocol]
+			call(t, h, "00-"+traceID+"-00f067aa0ba902b7-01")
 
-	// The server span ends just after the response is written, so wait for it.
-	require.Eventually(t, func() bool {
-		for _, s := range h.spans.GetSpans() {
-			if s.SpanContext.SpanID().String() == line["span_id"] {
-				return s.SpanContext.TraceID().String() == traceID
+			var line map[string]any
+			for _, l := range strings.Split(h.logs.String(), "\n") {
+				if strings.Contains(l, "looking up product") {
+					require.NoError(t, json.Unmarshal([]byte(l), &line))
+				}
 			}
-		}
-		return false
-	}, 2*time.Second, 5*time.Millisecond, "the log line names an exported span of the caller's trace")
+			require.NotNil(t, line, "handler log line not found in:\n%s", h.logs.String())
+			assert.Equal(t, traceID, line["trace_id"], "the trace continues the caller's traceparent")
+			assert.NotEmpty(t, line["span_id"])
+			assert.Equal(t, "catalog", line["service"])
+
+			// The server span ends just after the response is written, so wait for it.
+			require.Eventually(t, func() bool {
+				for _, s := range h.spans.GetSpans() {
+					if s.SpanContext.SpanID().String() == line["span_id"] {
+						return s.SpanContext.TraceID().String() == traceID
+					}
+				}
+				return false
+			}, 2*time.Second, 5*time.Millisecond, "the log line names an exported span of the caller's trace")
+		})
+	}
 }
 
 func TestRequestIDIsEchoedOrMade(t *testing.T) {
