@@ -58,8 +58,19 @@ type options struct {
 	openapi  []byte
 	checks   map[string]health.Check
 	closers  []closer
+	workers  []worker
+	register RegisterFunc
 	version  string
 }
+
+type worker struct {
+	name string
+	run  func(context.Context) error
+}
+
+// RegisterFunc announces the instance at its bound gRPC address (for
+// example in etcd) and returns how to withdraw it.
+type RegisterFunc func(ctx context.Context, grpcAddr string) (deregister func(context.Context) error, err error)
 
 type handlerRoute struct {
 	pattern string
@@ -95,6 +106,17 @@ func WithCheck(name string, fn func(context.Context) error) Option {
 func WithCloser(name string, fn func() error) Option {
 	return func(o *options) { o.closers = append(o.closers, closer{name, fn}) }
 }
+
+// WithWorker runs fn for the life of the App, beside the servers (an outbox
+// relay, an event consumer, a sweeper). Its context ends after the servers
+// have stopped and before the closers run; a worker that fails stops the App.
+func WithWorker(name string, fn func(ctx context.Context) error) Option {
+	return func(o *options) { o.workers = append(o.workers, worker{name, fn}) }
+}
+
+// WithRegistration announces the instance once it is SERVING and withdraws it
+// first thing at shutdown, before the drain delay, so peers stop picking it.
+func WithRegistration(fn RegisterFunc) Option { return func(o *options) { o.register = fn } }
 
 // WithVersion sets the version reported by slipway_build_info and /debug/config.
 func WithVersion(v string) Option { return func(o *options) { o.version = v } }
@@ -328,7 +350,7 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.Listen(); err != nil {
 		return err
 	}
-	serveErr := make(chan error, 3)
+	serveErr := make(chan error, 3+len(a.opts.workers))
 	serve := func(name string, fn func() error) {
 		if err := wrapServe(name, fn()); err != nil {
 			serveErr <- err
@@ -338,19 +360,40 @@ func (a *App) Run(ctx context.Context) error {
 	go serve("grpc in-process", func() error { return a.grpc.Serve(a.inproc) })
 	go serve("http", func() error { return a.http.Serve(a.httpLis) })
 
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	var workers sync.WaitGroup
+	for _, w := range a.opts.workers {
+		workers.Go(func() {
+			if err := w.run(workCtx); err != nil && workCtx.Err() == nil {
+				serveErr <- fmt.Errorf("worker %s: %w", w.name, err)
+			}
+		})
+	}
+
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	go a.becomeReady(watchCtx)
+	deregistered := make(chan func(context.Context) error, 1)
+	go a.becomeReady(watchCtx, deregistered)
 
 	var runErr error
 	select {
 	case <-ctx.Done():
 		a.logger.Info("shutting down", "reason", context.Cause(ctx).Error())
 	case runErr = <-serveErr:
-		a.logger.Error("server failed; shutting down", "error", runErr)
+		a.logger.Error("failed; shutting down", "error", runErr)
 	}
 	stopWatch()
-	if err := a.shutdown(); err != nil && runErr == nil {
+	select {
+	case deregister := <-deregistered:
+		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := deregister(dctx); err != nil {
+			a.logger.Warn("deregister", "error", err)
+		}
+		cancel()
+	default:
+	}
+	if err := a.shutdown(func() { stopWork(); workers.Wait() }); err != nil && runErr == nil {
 		runErr = err
 	}
 	return runErr
@@ -358,7 +401,7 @@ func (a *App) Run(ctx context.Context) error {
 
 // becomeReady waits for every dependency check to pass, then marks the
 // process SERVING and keeps following the checks.
-func (a *App) becomeReady(ctx context.Context) {
+func (a *App) becomeReady(ctx context.Context, deregistered chan<- func(context.Context) error) {
 	for {
 		results, ok := a.health.RunChecks(ctx, 2*time.Second)
 		if ok {
@@ -372,13 +415,21 @@ func (a *App) becomeReady(ctx context.Context) {
 		}
 	}
 	a.health.Ready()
+	if a.opts.register != nil {
+		deregister, err := a.opts.register(ctx, a.GRPCAddr())
+		if err != nil {
+			a.logger.Error("register instance; peers will not find it", "error", err)
+		} else {
+			deregistered <- deregister
+		}
+	}
 	a.logger.Info("serving",
 		"grpc_addr", a.GRPCAddr(), "http_addr", a.HTTPAddr(),
 		"startup_ms", time.Since(a.started).Milliseconds(), "version", a.opts.version)
 	a.health.Watch(ctx, 5*time.Second, 2*time.Second)
 }
 
-func (a *App) shutdown() error {
+func (a *App) shutdown(stopWorkers func()) error {
 	a.health.NotServing()
 	if d := a.base.DrainDelay; d > 0 {
 		a.logger.Info("draining before stop", "delay", d.String())
@@ -403,6 +454,7 @@ func (a *App) shutdown() error {
 		<-stopped
 	}
 	_ = a.gwConn.Close()
+	stopWorkers()
 	for i := len(a.opts.closers) - 1; i >= 0; i-- {
 		c := a.opts.closers[i]
 		if err := c.fn(); err != nil {
