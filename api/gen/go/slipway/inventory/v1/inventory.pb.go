@@ -32,6 +32,9 @@ const (
 	ReservationStatus_RESERVATION_STATUS_UNSPECIFIED ReservationStatus = 0
 	ReservationStatus_RESERVATION_STATUS_RESERVED    ReservationStatus = 1
 	ReservationStatus_RESERVATION_STATUS_RELEASED    ReservationStatus = 2
+	// COMMITTED: the order was placed (inventory consumed OrderPlaced); the
+	// reservation no longer expires.
+	ReservationStatus_RESERVATION_STATUS_COMMITTED ReservationStatus = 3
 )
 
 // Enum value maps for ReservationStatus.
@@ -40,11 +43,13 @@ var (
 		0: "RESERVATION_STATUS_UNSPECIFIED",
 		1: "RESERVATION_STATUS_RESERVED",
 		2: "RESERVATION_STATUS_RELEASED",
+		3: "RESERVATION_STATUS_COMMITTED",
 	}
 	ReservationStatus_value = map[string]int32{
 		"RESERVATION_STATUS_UNSPECIFIED": 0,
 		"RESERVATION_STATUS_RESERVED":    1,
 		"RESERVATION_STATUS_RELEASED":    2,
+		"RESERVATION_STATUS_COMMITTED":   3,
 	}
 )
 
@@ -829,11 +834,12 @@ const file_slipway_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x05delta\x18\x02 \x01(\x03B\x16\xbaH\x13\"\x118\x00\x18\xa0\x8d\x06(\xe0\xf2\xf9\xff\xff\xff\xff\xff\xff\x01R\x05delta\x12 \n" +
 	"\x06reason\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06reason\"N\n" +
 	"\x13AdjustStockResponse\x127\n" +
-	"\aproduct\x18\x01 \x01(\v2\x1d.slipway.inventory.v1.ProductR\aproduct*y\n" +
+	"\aproduct\x18\x01 \x01(\v2\x1d.slipway.inventory.v1.ProductR\aproduct*\x9b\x01\n" +
 	"\x11ReservationStatus\x12\"\n" +
 	"\x1eRESERVATION_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bRESERVATION_STATUS_RESERVED\x10\x01\x12\x1f\n" +
-	"\x1bRESERVATION_STATUS_RELEASED\x10\x022\xa0\x05\n" +
+	"\x1bRESERVATION_STATUS_RELEASED\x10\x02\x12 \n" +
+	"\x1cRESERVATION_STATUS_COMMITTED\x10\x032\xa0\x05\n" +
 	"\x10InventoryService\x12{\n" +
 	"\fListProducts\x12).slipway.inventory.v1.ListProductsRequest\x1a*.slipway.inventory.v1.ListProductsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/products\x12z\n" +
 	"\n" +

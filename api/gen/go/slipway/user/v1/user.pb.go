@@ -31,6 +31,9 @@ const (
 	Role_ROLE_UNSPECIFIED Role = 0
 	Role_ROLE_CUSTOMER    Role = 1
 	Role_ROLE_ADMIN       Role = 2
+	// ROLE_SERVICE is a service account (created from the user service's
+	// config) that other services use to call each other.
+	Role_ROLE_SERVICE Role = 3
 )
 
 // Enum value maps for Role.
@@ -39,11 +42,13 @@ var (
 		0: "ROLE_UNSPECIFIED",
 		1: "ROLE_CUSTOMER",
 		2: "ROLE_ADMIN",
+		3: "ROLE_SERVICE",
 	}
 	Role_value = map[string]int32{
 		"ROLE_UNSPECIFIED": 0,
 		"ROLE_CUSTOMER":    1,
 		"ROLE_ADMIN":       2,
+		"ROLE_SERVICE":     3,
 	}
 )
 
@@ -583,12 +588,13 @@ const file_slipway_user_v1_user_proto_rawDesc = "" +
 	"\x04user\x18\x01 \x01(\v2\x15.slipway.user.v1.UserR\x04user\"\x0e\n" +
 	"\fGetMeRequest\":\n" +
 	"\rGetMeResponse\x12)\n" +
-	"\x04user\x18\x01 \x01(\v2\x15.slipway.user.v1.UserR\x04user*?\n" +
+	"\x04user\x18\x01 \x01(\v2\x15.slipway.user.v1.UserR\x04user*Q\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rROLE_CUSTOMER\x10\x01\x12\x0e\n" +
 	"\n" +
-	"ROLE_ADMIN\x10\x022\x93\x03\n" +
+	"ROLE_ADMIN\x10\x02\x12\x10\n" +
+	"\fROLE_SERVICE\x10\x032\x93\x03\n" +
 	"\vUserService\x12e\n" +
 	"\bRegister\x12 .slipway.user.v1.RegisterRequest\x1a!.slipway.user.v1.RegisterResponse\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/v1/users\x12_\n" +
 	"\x05Login\x12\x1d.slipway.user.v1.LoginRequest\x1a\x1e.slipway.user.v1.LoginResponse\"\x17\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/sessions\x12d\n" +
