@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +35,7 @@ type devOptions struct {
 	Host         string        // listen host
 	GRPCBase     int           // gRPC port of user; order, inventory, notification follow
 	HTTPBase     int           // HTTP port of user; the others follow
+	NATSPort     int           // embedded NATS port; 0 picks a free one
 	NoBuild      bool          // run the binaries already in .slipway/bin
 	ReadyTimeout time.Duration // for every service to answer SERVING
 	StopTimeout  time.Duration // between SIGTERM and SIGKILL
@@ -86,6 +89,7 @@ func devMain(ctx context.Context, args []string, env *cmdEnv) error {
 	fs.StringVar(&services, "services", "", "comma-separated `list` of services to run (default: every one that exists)")
 	fs.StringVar(&opts.Host, "host", "127.0.0.1", "`host` the services listen on")
 	fs.IntVar(&opts.GRPCBase, "grpc-port-base", defaultGRPCBase, "gRPC `port` of user; order, inventory and notification use the next three")
+	fs.IntVar(&opts.NATSPort, "nats-port", 0, "`port` of the embedded NATS JetStream server (0 picks a free one; unused when NATS_URL is set)")
 	fs.IntVar(&opts.HTTPBase, "http-port-base", defaultHTTPBase, "HTTP `port` of user; order, inventory and notification use the next three")
 	fs.BoolVar(&opts.NoBuild, "no-build", false, "skip the build and run the binaries already in .slipway/bin")
 	fs.DurationVar(&opts.ReadyTimeout, "ready-timeout", 30*time.Second, "how long every service has to answer SERVING")
@@ -150,6 +154,20 @@ func planDev(root string, defs []serviceDef, opts devOptions) ([]devService, err
 	if err != nil {
 		return nil, err
 	}
+	// Peers are dialled by gRPC address whether or not they run in this dev
+	// session, so a service started alone still knows where the others live.
+	peers := map[string]string{}
+	for _, d := range knownServices {
+		addr, err := dialAddr(net.JoinHostPort(opts.Host, strconv.Itoa(opts.GRPCBase+d.GRPCPort-defaultGRPCBase)))
+		if err != nil {
+			return nil, err
+		}
+		peers[d.Name] = addr
+	}
+	secret, err := devSecret()
+	if err != nil {
+		return nil, err
+	}
 	plan := make([]devService, 0, len(defs))
 	for _, d := range defs {
 		s := devService{
@@ -164,7 +182,7 @@ func planDev(root string, defs []serviceDef, opts devOptions) ([]devService, err
 		if s.HTTPDial, err = dialAddr(s.HTTPAddr); err != nil {
 			return nil, err
 		}
-		s.Env = childEnv(opts.Environ, d.Name, devDefaults(root, d.Name, jwksHost), []envVar{
+		s.Env = childEnv(opts.Environ, d.Name, devDefaults(root, d.Name, jwksHost, peers, secret), []envVar{
 			{"GRPC_ADDR", s.GRPCAddr},
 			{"HTTP_ADDR", s.HTTPAddr},
 		})
@@ -175,7 +193,11 @@ func planDev(root string, defs []serviceDef, opts devOptions) ([]devService, err
 
 // devDefaults are the embedded-default settings of one service, used when
 // the parent environment does not set them.
-func devDefaults(root, svc, jwksHost string) []envVar {
+//
+// The order service calls inventory with a service account that the user
+// service creates from SERVICE_ACCOUNTS; dev makes its password afresh on
+// every run (secret), so nothing reusable is written anywhere.
+func devDefaults(root, svc, jwksHost string, peers map[string]string, secret string) []envVar {
 	state := filepath.ToSlash(filepath.Join(root, ".slipway"))
 	return []envVar{
 		{"DATABASE_URL", "sqlite://" + state + "/data/" + svc + ".db"},
@@ -184,7 +206,20 @@ func devDefaults(root, svc, jwksHost string) []envVar {
 		{"AUTH_SIGNING_KEY_FILE", state + "/keys/user-ed25519.pem"},
 		{"ADMIN_EMAIL", devAdminEmail},
 		{"ADMIN_PASSWORD", devAdminPassword},
+		{"SERVICE_ACCOUNTS", "order:" + secret},
+		{"SERVICE_ACCOUNT_PASSWORD", secret},
+		{"USER_ADDR", peers["user"]},
+		{"INVENTORY_ADDR", peers["inventory"]},
 	}
+}
+
+// devSecret is a random password for the dev session's service account.
+func devSecret() (string, error) {
+	var b [18]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("service account secret: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
 func endpoints(plan []devService) []endpoint {
@@ -230,10 +265,24 @@ func runDev(ctx context.Context, opts devOptions) error {
 	if err := checkPortsFree(endpoints(plan)); err != nil {
 		return fmt.Errorf("%w\nstop what holds the port (lsof -i :PORT) or move the services with --grpc-port-base / --http-port-base", err)
 	}
-	for _, dir := range []string{"bin", "data", "keys"} {
+	for _, dir := range []string{"bin", "data", "keys", "nats"} {
 		if err := os.MkdirAll(filepath.Join(root, ".slipway", dir), 0o700); err != nil {
 			return err
 		}
+	}
+
+	if _, set := lookupEnv(opts.Environ, "NATS_URL"); !set {
+		b, err := startBroker(root, opts.Host, opts.NATSPort)
+		if err != nil {
+			return err
+		}
+		defer b.Stop()
+		for i := range plan {
+			plan[i].Env = setEnv(plan[i].Env, "NATS_URL", b.URL())
+		}
+		out.Infof("embedded NATS JetStream at %s (data in .slipway/nats)", b.URL())
+	} else {
+		out.Infof("NATS from the environment: %s", getenv("NATS_URL"))
 	}
 
 	buildStart := time.Now()
