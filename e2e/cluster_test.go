@@ -329,13 +329,6 @@ func (c *cluster) stop(svc string) {
 	}
 }
 
-// restart stops svc and starts it again with the same environment.
-func (c *cluster) restart(svc string) {
-	c.t.Helper()
-	c.stop(svc)
-	c.start(svc)
-}
-
 func (c *cluster) stopAll() {
 	for i := len(services) - 1; i >= 0; i-- {
 		c.stop(services[i])
@@ -368,4 +361,3 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
-
