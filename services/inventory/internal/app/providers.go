@@ -6,17 +6,24 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	apievents "github.com/slipway-dev/slipway/api/events"
 	inventoryv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/inventory/v1"
 	"github.com/slipway-dev/slipway/api/gen/openapi"
 	"github.com/slipway-dev/slipway/platform/auth"
+	"github.com/slipway-dev/slipway/platform/events"
 	"github.com/slipway-dev/slipway/platform/server"
 	platformstore "github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/services/inventory/internal/config"
+	"github.com/slipway-dev/slipway/services/inventory/internal/domain"
+	"github.com/slipway-dev/slipway/services/inventory/internal/orderevents"
 	"github.com/slipway-dev/slipway/services/inventory/internal/rpc"
 	"github.com/slipway-dev/slipway/services/inventory/internal/store"
+	"github.com/slipway-dev/slipway/services/inventory/internal/sweeper"
 )
 
 // openStore is the inventory store over the migrated database, with the
@@ -37,10 +44,65 @@ func openStore(ctx context.Context, cfg *config.Config, db *platformstore.DB, lo
 	return st, nil
 }
 
+// domainOptions configures the domain from the config: how long a
+// reservation holds its stock before it expires.
+func domainOptions(cfg *config.Config) []domain.Option {
+	return []domain.Option{domain.WithReservationTTL(cfg.ReservationTTL)}
+}
+
+// broker is the service's NATS connection and its JetStream context.
+type broker struct {
+	nc *nats.Conn
+	js jetstream.JetStream
+}
+
+// openBroker connects to NATS and makes sure the streams the service reads
+// from (ORDERS) and dead-letters to (DEADLETTER) exist, so it can start
+// before the order service has ever published. The cleanup closes the
+// connection, after the consumer has stopped.
+func openBroker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*broker, func(), error) {
+	nc, js, err := events.Connect(ctx, cfg.NATSURL, config.Service, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	streams := []struct{ name, subjects string }{
+		{apievents.StreamOrders, apievents.SubjectsOrders},
+		{apievents.StreamDeadLetter, apievents.SubjectsDeadLetter},
+	}
+	for _, s := range streams {
+		if err := events.EnsureStream(ctx, js, s.name, []string{s.subjects}); err != nil {
+			nc.Close()
+			return nil, nil, err
+		}
+	}
+	return &broker{nc: nc, js: js}, nc.Close, nil
+}
+
+// newConsumer is the durable consumer "inventory" of the order events, with
+// the inbox table it dedupes by created first.
+func newConsumer(ctx context.Context, db *platformstore.DB, b *broker, h *orderevents.Handler,
+	logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider,
+) (*events.Consumer, error) {
+	if err := events.EnsureSchema(ctx, db); err != nil {
+		return nil, fmt.Errorf("events schema: %w", err)
+	}
+	return events.NewConsumer(db, b.js, events.ConsumerConfig{
+		Stream:   apievents.StreamOrders,
+		Durable:  orderevents.Durable,
+		Subjects: orderevents.Subjects,
+	}, h.Handle, logger, reg, tp)
+}
+
+// newSweeper is the reservation sweeper at the configured interval.
+func newSweeper(cfg *config.Config, inventory *domain.InventoryService, logger *slog.Logger, reg *prometheus.Registry) (*sweeper.Sweeper, error) {
+	return sweeper.New(inventory, cfg.ReservationSweepInterval, logger, reg)
+}
+
 // newServer serves the inventory handler on every protocol with its auth
-// policy, and ties the database to readiness and shutdown.
+// policy, runs the order events consumer and the reservation sweeper beside
+// it, and ties the database and NATS to readiness and shutdown.
 func newServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider,
-	db *platformstore.DB, h *rpc.Handler, v auth.Verifier,
+	db *platformstore.DB, b *broker, h *rpc.Handler, v auth.Verifier, consumer *events.Consumer, sweep *sweeper.Sweeper,
 ) (*server.App, error) {
 	return server.New(cfg.Base, cfg, logger, reg, tp,
 		server.WithService(server.Service{
@@ -51,5 +113,8 @@ func newServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry
 		server.WithAuth(auth.Authenticate(v, rpc.Policy())),
 		server.WithOpenAPI(openapi.Inventory),
 		server.WithCheck("database", db.Ping),
+		server.WithCheck("nats", events.Check(b.nc)),
+		server.WithWorker("order-events", consumer.Run),
+		server.WithWorker("reservation-sweeper", sweep.Run),
 	)
 }

@@ -27,6 +27,7 @@ import (
 	inventoryv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/inventory/v1"
 	"github.com/slipway-dev/slipway/platform/auth"
 	"github.com/slipway-dev/slipway/services/inventory/internal/app"
+	"github.com/slipway-dev/slipway/services/inventory/internal/natstest"
 )
 
 // logBuffer collects the service's log lines as they are written.
@@ -64,14 +65,16 @@ func (b *logBuffer) String() string {
 // service is one inventory process started through app.Run.
 type service struct {
 	grpcAddr, httpAddr string
+	natsURL            string
 	conn               *grpc.ClientConn
 	client             inventoryv1.InventoryServiceClient
 	signer             *auth.Signer
 	logs               *logBuffer
 }
 
-// start runs the service on SQLite with ports 0 and a JWKS it controls, and
-// stops it (asserting a clean stop) when the test ends.
+// start runs the service on SQLite with ports 0, a JWKS it controls and an
+// embedded NATS JetStream, and stops it (asserting a clean stop) when the
+// test ends.
 func start(t *testing.T) *service {
 	t.Helper()
 	_, key, err := ed25519.GenerateKey(nil)
@@ -80,12 +83,15 @@ func start(t *testing.T) *service {
 	jwks := httptest.NewServer(signer.JWKS())
 	t.Cleanup(jwks.Close)
 
+	natsURL := natstest.Start(t)
+
 	env := map[string]string{
 		"GRPC_ADDR":     "127.0.0.1:0",
 		"HTTP_ADDR":     "127.0.0.1:0",
 		"DATABASE_URL":  "sqlite://" + filepath.Join(t.TempDir(), "inventory.db"),
 		"AUTH_JWKS_URL": jwks.URL,
 		"DRAIN_DELAY":   "0s",
+		"NATS_URL":      natsURL,
 	}
 	logs := &logBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -101,7 +107,7 @@ func start(t *testing.T) *service {
 		}
 	})
 
-	s := &service{signer: signer, logs: logs}
+	s := &service{signer: signer, logs: logs, natsURL: natsURL}
 	deadline := time.After(15 * time.Second)
 	for {
 		if line, ok := logs.find("serving"); ok {
@@ -217,6 +223,13 @@ func TestRunRefusesBadStarts(t *testing.T) {
 		{name: "a config file that is missing", args: []string{"--config", "/nonexistent/inventory.yaml"}, wantErr: "inventory.yaml"},
 		{name: "a bad database url", env: map[string]string{"DATABASE_URL": "mysql://db"}, wantErr: "DATABASE_URL"},
 		{name: "a bad seed flag", env: map[string]string{"INVENTORY_SEED_CATALOG": "maybe"}, wantErr: "INVENTORY_SEED_CATALOG"},
+		{name: "a bad nats url", env: map[string]string{"NATS_URL": "http://nats"}, wantErr: "NATS_URL"},
+		{name: "a zero reservation ttl", env: map[string]string{"RESERVATION_TTL": "0s"}, wantErr: "RESERVATION_TTL"},
+		{
+			name:    "no nats to connect to",
+			env:     map[string]string{"NATS_URL": "nats://127.0.0.1:1", "DATABASE_URL": "sqlite://" + filepath.Join(t.TempDir(), "inventory.db")},
+			wantErr: "nats",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

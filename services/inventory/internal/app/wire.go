@@ -15,11 +15,13 @@ import (
 	platformstore "github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/services/inventory/internal/config"
 	"github.com/slipway-dev/slipway/services/inventory/internal/domain"
+	"github.com/slipway-dev/slipway/services/inventory/internal/orderevents"
 	"github.com/slipway-dev/slipway/services/inventory/internal/rpc"
 	"github.com/slipway-dev/slipway/services/inventory/internal/store"
 )
 
-// newApp wires the inventory service: database, store, domain, handlers, server.
+// newApp wires the inventory service: database, store, NATS, domain, order
+// events consumer, reservation sweeper, handlers, server.
 func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider) (*server.App, func(), error) {
 	panic(wire.Build(
 		wire.FieldsOf(new(*config.Config), "Base"),
@@ -28,8 +30,15 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		store.ProviderSet,
 		domain.ProviderSet,
 		rpc.ProviderSet,
+		orderevents.ProviderSet,
 		openStore,
 		wire.Bind(new(domain.Store), new(*store.Store)),
+		wire.Bind(new(orderevents.TxBinder), new(*store.Store)),
+		wire.Bind(new(prometheus.Registerer), new(*prometheus.Registry)),
+		domainOptions,
+		openBroker,
+		newConsumer,
+		newSweeper,
 		newServer,
 	))
 }

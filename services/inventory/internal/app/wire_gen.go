@@ -14,6 +14,7 @@ import (
 	store2 "github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/services/inventory/internal/config"
 	"github.com/slipway-dev/slipway/services/inventory/internal/domain"
+	"github.com/slipway-dev/slipway/services/inventory/internal/orderevents"
 	"github.com/slipway-dev/slipway/services/inventory/internal/rpc"
 	"github.com/slipway-dev/slipway/services/inventory/internal/store"
 	"go.opentelemetry.io/otel/sdk/trace"
@@ -22,7 +23,8 @@ import (
 
 // Injectors from wire.go:
 
-// newApp wires the inventory service: database, store, domain, handlers, server.
+// newApp wires the inventory service: database, store, NATS, domain, order
+// events consumer, reservation sweeper, handlers, server.
 func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *trace.TracerProvider) (*server.App, func(), error) {
 	base := cfg.Base
 	migrations := store.ProvideMigrations()
@@ -30,20 +32,47 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 	if err != nil {
 		return nil, nil, err
 	}
-	storeStore, err := openStore(ctx, cfg, db, logger)
+	appBroker, cleanup2, err := openBroker(ctx, cfg, logger)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	inventoryService := domain.NewInventoryService(storeStore)
+	storeStore, err := openStore(ctx, cfg, db, logger)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	v := domainOptions(cfg)
+	inventoryService := domain.NewInventoryService(storeStore, v...)
 	handler := rpc.NewHandler(inventoryService)
 	verifier := auth.ProvideJWKSVerifier(base)
-	app, err := newServer(cfg, logger, reg, tp, db, handler, verifier)
+	ordereventsHandler, err := orderevents.NewHandler(inventoryService, storeStore, logger, reg)
 	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	consumer, err := newConsumer(ctx, db, appBroker, ordereventsHandler, logger, reg, tp)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	sweeper, err := newSweeper(cfg, inventoryService, logger, reg)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	app, err := newServer(cfg, logger, reg, tp, db, appBroker, handler, verifier, consumer, sweeper)
+	if err != nil {
+		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	return app, func() {
+		cleanup2()
 		cleanup()
 	}, nil
 }

@@ -3,6 +3,11 @@
 package config
 
 import (
+	"errors"
+	"net/url"
+	"strings"
+	"time"
+
 	platformconfig "github.com/slipway-dev/slipway/platform/config"
 )
 
@@ -15,6 +20,13 @@ const (
 	DefaultHTTPPort = 8083
 )
 
+// Defaults of the inventory's own keys.
+const (
+	DefaultNATSURL                  = "nats://127.0.0.1:4222"
+	DefaultReservationTTL           = 15 * time.Minute
+	DefaultReservationSweepInterval = 30 * time.Second
+)
+
 // Config is the inventory service's configuration.
 type Config struct {
 	platformconfig.Base `yaml:",inline"`
@@ -23,18 +35,80 @@ type Config struct {
 	// never changes a product that exists, so it is safe on every start;
 	// a shop with its own catalog turns it off.
 	SeedCatalog bool `yaml:"seed_catalog" env:"INVENTORY_SEED_CATALOG"`
+	// NATSURL is the NATS JetStream server (comma separated for a cluster)
+	// whose ORDERS stream the service consumes.
+	NATSURL string `yaml:"nats_url" env:"NATS_URL" redact:"url"`
+	// ReservationTTL is how long a reservation holds its stock before the
+	// sweeper releases it, unless the order's OrderPlaced commits it first.
+	// Keep it well above how late an OrderPlaced may arrive (relay and
+	// broker outages included): a later one finds its stock released.
+	ReservationTTL time.Duration `yaml:"reservation_ttl" env:"RESERVATION_TTL"`
+	// ReservationSweepInterval is how often each instance releases the
+	// expired reservations.
+	ReservationSweepInterval time.Duration `yaml:"reservation_sweep_interval" env:"RESERVATION_SWEEP_INTERVAL"`
 }
 
 // Default returns the configuration with every default set.
 func Default() *Config {
-	c := &Config{SeedCatalog: true}
+	c := &Config{
+		SeedCatalog:              true,
+		NATSURL:                  DefaultNATSURL,
+		ReservationTTL:           DefaultReservationTTL,
+		ReservationSweepInterval: DefaultReservationSweepInterval,
+	}
 	c.SetDefaults(Service, DefaultGRPCPort, DefaultHTTPPort)
 	return c
 }
 
-// Validate reports the first invalid setting.
+// Validate checks the Base keys and the service's own, reporting every
+// problem at once.
 func (c *Config) Validate() error {
-	return c.Base.Validate()
+	errs := []error{c.Base.Validate()}
+	bad := func(key, value, reason string) {
+		errs = append(errs, &platformconfig.Error{Key: key, Value: value, Reason: reason})
+	}
+	if !isNATSURL(c.NATSURL) {
+		bad("NATS_URL", maskedNATSURL(c.NATSURL), "want nats://host:port (comma separated for a cluster)")
+	}
+	if c.ReservationTTL <= 0 {
+		bad("RESERVATION_TTL", c.ReservationTTL.String(), "must be positive")
+	}
+	if c.ReservationSweepInterval <= 0 {
+		bad("RESERVATION_SWEEP_INTERVAL", c.ReservationSweepInterval.String(), "must be positive")
+	}
+	return errors.Join(errs...)
+}
+
+// isNATSURL reports whether s is a comma separated list of nats:// (or
+// tls://, ws://, wss://) server URLs with a host.
+func isNATSURL(s string) bool {
+	if strings.TrimSpace(s) == "" {
+		return false
+	}
+	for _, part := range strings.Split(s, ",") {
+		u, err := url.Parse(strings.TrimSpace(part))
+		if err != nil || u.Host == "" {
+			return false
+		}
+		switch u.Scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// maskedNATSURL hides credentials in a NATS URL shown in an error.
+func maskedNATSURL(s string) string {
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			u.User = url.User("xxxxx")
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // Load returns the configuration from its defaults, the YAML file at path

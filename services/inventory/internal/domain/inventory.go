@@ -44,11 +44,18 @@ type Product struct {
 // ReservationStatus is where a reservation is in its life.
 type ReservationStatus string
 
-// Reservation statuses. A reservation is created RESERVED and ends RELEASED;
-// a Release for an order never reserved creates a RELEASED tombstone.
+// Reservation statuses. A reservation is created RESERVED, holding its stock
+// until it expires. The order's OrderPlaced commits it (COMMITTED: the stock
+// stays taken and never expires); a release (the order cancelled or
+// compensated) or its expiry makes it RELEASED and returns the stock. A
+// Release for an order never reserved creates a RELEASED tombstone.
+//
+//	RESERVED --commit--> COMMITTED --release--> RELEASED
+//	RESERVED --release or expiry--------------> RELEASED
 const (
-	StatusReserved ReservationStatus = "RESERVED"
-	StatusReleased ReservationStatus = "RELEASED"
+	StatusReserved  ReservationStatus = "RESERVED"
+	StatusCommitted ReservationStatus = "COMMITTED"
+	StatusReleased  ReservationStatus = "RELEASED"
 )
 
 // Item is a quantity of one product.
@@ -59,9 +66,13 @@ type Item struct {
 
 // Reservation is the stock held for one order, keyed by the order id.
 type Reservation struct {
-	OrderID   string
-	Items     []Item // one line per product, sorted by product id
-	Status    ReservationStatus
+	OrderID string
+	Items   []Item // one line per product, sorted by product id
+	Status  ReservationStatus
+	// ExpiresAt is when a RESERVED reservation that was never committed
+	// gives its stock back. It is zero for one that never expires: a
+	// commit clears it, and reservations made before expiry existed have none.
+	ExpiresAt time.Time
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -101,6 +112,17 @@ func mergeItems(items []Item) []Item {
 	slices.SortFunc(merged, func(a, b Item) int { return strings.Compare(a.ProductID, b.ProductID) })
 	return merged
 }
+
+// ErrReleased is the error of committing a reservation that is already
+// released: its stock went back because the order was cancelled, or because
+// the reservation expired before the order's OrderPlaced arrived (events
+// delayed beyond the TTL). errors.Is(err, ErrFailedPrecondition) is true.
+var ErrReleased error = releasedError{}
+
+type releasedError struct{}
+
+func (releasedError) Error() string        { return "reservation already released" }
+func (releasedError) Is(target error) bool { return target == ErrFailedPrecondition }
 
 // InsufficientStockError is the FailedPrecondition a Reserve or AdjustStock
 // gets when a product has fewer units than it asks to take.

@@ -24,15 +24,39 @@ const (
 	maxReasonLen = 200
 )
 
+// DefaultReservationTTL is how long a reservation holds its stock when no
+// WithReservationTTL is given: long enough for an order to store itself and
+// its OrderPlaced to arrive, short enough that an order that never completes
+// does not hold stock for long.
+const DefaultReservationTTL = 15 * time.Minute
+
+// expireBatch is how many expired reservations ExpireReservations reads at a
+// time; each of them is then released in a transaction of its own.
+const expireBatch = 100
+
 // InventoryService owns the catalog, stock levels and reservations.
 type InventoryService struct {
 	store Store
+	ttl   time.Duration
 	now   func() time.Time
 }
 
+// Option configures an InventoryService.
+type Option func(*InventoryService)
+
+// WithReservationTTL sets how long a reservation that is not committed holds
+// its stock before ExpireReservations gives it back.
+func WithReservationTTL(ttl time.Duration) Option {
+	return func(s *InventoryService) { s.ttl = ttl }
+}
+
 // NewInventoryService returns the service over store.
-func NewInventoryService(store Store) *InventoryService {
-	return &InventoryService{store: store, now: time.Now}
+func NewInventoryService(store Store, opts ...Option) *InventoryService {
+	s := &InventoryService{store: store, ttl: DefaultReservationTTL, now: time.Now}
+	for _, opt := range opts {
+		opt(s)
+	}
+	return s
 }
 
 // ProductPage is one page of the catalog.
@@ -100,6 +124,8 @@ func (s *InventoryService) GetProduct(ctx context.Context, id string) (Product, 
 }
 
 // Reserve takes stock for an order: all items or none, in one transaction.
+// The reservation expires after the service's reservation TTL unless the
+// order's OrderPlaced commits it first (see Commit and ExpireReservations).
 //
 // It is idempotent by orderID. The same items again (in any order) return
 // the stored reservation without taking stock again; different items under
@@ -122,6 +148,7 @@ func (s *InventoryService) Reserve(ctx context.Context, orderID string, items []
 		OrderID:   orderID,
 		Items:     mergeItems(items),
 		Status:    StatusReserved,
+		ExpiresAt: now.Add(s.ttl),
 		CreatedAt: now,
 		UpdatedAt: now,
 	}
@@ -184,7 +211,8 @@ func takeStock(ctx context.Context, tx Tx, productID string, quantity int64, at 
 	return &InsufficientStockError{ProductID: productID, Requested: quantity, Available: p.Stock}
 }
 
-// Release returns the stock of an order's reservation and marks it RELEASED.
+// Release returns the stock of an order's reservation, whether RESERVED or
+// COMMITTED (an order cancelled after it was placed), and marks it RELEASED.
 // It is idempotent. Releasing an order that was never reserved stores a
 // RELEASED tombstone, so a Reserve that arrives late (an order compensating
 // before its reserve landed) fails instead of holding stock forever.
@@ -195,38 +223,185 @@ func (s *InventoryService) Release(ctx context.Context, orderID string) (Reserva
 	now := s.timestamp()
 	var got Reservation
 	err := s.store.InTx(ctx, func(ctx context.Context, tx Tx) error {
-		tombstone := Reservation{OrderID: orderID, Status: StatusReleased, CreatedAt: now, UpdatedAt: now}
-		created, err := tx.CreateReservation(ctx, tombstone)
-		if err != nil {
-			return err
-		}
-		if created {
-			got = tombstone
-			return nil
-		}
-		released, err := tx.MarkReleased(ctx, orderID, now)
-		if err != nil {
-			return err
-		}
-		got, err = tx.GetReservation(ctx, orderID)
-		if err != nil || !released {
-			return err // already released: nothing to return
-		}
-		for _, it := range got.Items {
-			ok, err := tx.PutStock(ctx, it.ProductID, it.Quantity, now)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return fmt.Errorf("return %d units of product %q: %w", it.Quantity, it.ProductID, ErrNotFound)
-			}
-		}
-		return nil
+		var err error
+		got, err = release(ctx, tx, orderID, now)
+		return err
 	})
 	if err != nil {
 		return Reservation{}, fmt.Errorf("release stock of order %s: %w", orderID, err)
 	}
 	return got, nil
+}
+
+// ReleaseInTx is Release inside tx, a transaction the caller began and
+// commits: an event consumer's, so the release commits together with the
+// record that the event was handled.
+func (s *InventoryService) ReleaseInTx(ctx context.Context, tx Tx, orderID string) (Reservation, error) {
+	if err := checkID("order_id", orderID); err != nil {
+		return Reservation{}, err
+	}
+	r, err := release(ctx, tx, orderID, s.timestamp())
+	if err != nil {
+		return Reservation{}, fmt.Errorf("release stock of order %s: %w", orderID, err)
+	}
+	return r, nil
+}
+
+func release(ctx context.Context, tx Tx, orderID string, now time.Time) (Reservation, error) {
+	tombstone := Reservation{OrderID: orderID, Status: StatusReleased, CreatedAt: now, UpdatedAt: now}
+	created, err := tx.CreateReservation(ctx, tombstone)
+	if err != nil {
+		return Reservation{}, err
+	}
+	if created {
+		return tombstone, nil
+	}
+	released, err := tx.MarkReleased(ctx, orderID, now)
+	if err != nil {
+		return Reservation{}, err
+	}
+	r, err := tx.GetReservation(ctx, orderID)
+	if err != nil || !released {
+		return r, err // already released: nothing to return
+	}
+	return r, putBack(ctx, tx, r.Items, now)
+}
+
+// putBack returns the units of items to their products. A product that left
+// the catalog fails it, rather than lose the stock silently.
+func putBack(ctx context.Context, tx Tx, items []Item, now time.Time) error {
+	for _, it := range items {
+		ok, err := tx.PutStock(ctx, it.ProductID, it.Quantity, now)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("return %d units of product %q: %w", it.Quantity, it.ProductID, ErrNotFound)
+		}
+	}
+	return nil
+}
+
+// Commit marks the order's reservation COMMITTED: the order was placed, so
+// its stock stays taken and the reservation no longer expires. It is
+// idempotent: a COMMITTED reservation stays as it is. A reservation that is
+// already RELEASED (the order was cancelled, or it expired before the
+// order's OrderPlaced arrived) is left released and the error wraps
+// ErrReleased; an order never reserved is ErrNotFound.
+func (s *InventoryService) Commit(ctx context.Context, orderID string) (Reservation, error) {
+	if err := checkID("order_id", orderID); err != nil {
+		return Reservation{}, err
+	}
+	now := s.timestamp()
+	var got Reservation
+	err := s.store.InTx(ctx, func(ctx context.Context, tx Tx) error {
+		var err error
+		got, err = commit(ctx, tx, orderID, now)
+		return err
+	})
+	if err != nil {
+		return Reservation{}, fmt.Errorf("commit reservation of order %s: %w", orderID, err)
+	}
+	return got, nil
+}
+
+// CommitInTx is Commit inside tx, a transaction the caller began and
+// commits: an event consumer's, so the commit happens together with the
+// record that the event was handled.
+func (s *InventoryService) CommitInTx(ctx context.Context, tx Tx, orderID string) (Reservation, error) {
+	if err := checkID("order_id", orderID); err != nil {
+		return Reservation{}, err
+	}
+	r, err := commit(ctx, tx, orderID, s.timestamp())
+	if err != nil {
+		return Reservation{}, fmt.Errorf("commit reservation of order %s: %w", orderID, err)
+	}
+	return r, nil
+}
+
+func commit(ctx context.Context, tx Tx, orderID string, now time.Time) (Reservation, error) {
+	if _, err := tx.MarkCommitted(ctx, orderID, now); err != nil {
+		return Reservation{}, err
+	}
+	r, err := tx.GetReservation(ctx, orderID)
+	if err != nil {
+		return Reservation{}, err // ErrNotFound for an order never reserved
+	}
+	if r.Status == StatusReleased {
+		return Reservation{}, fmt.Errorf("released at %s: %w", r.UpdatedAt.Format(time.RFC3339), ErrReleased)
+	}
+	return r, nil
+}
+
+// ExpireReservations releases every RESERVED reservation whose expiry has
+// passed, returning its stock, and reports how many it released.
+//
+// It reads the expired reservations in batches and releases each one in a
+// transaction of its own, guarded in the statement (only a RESERVED
+// reservation past its expiry moves), so two instances sweeping at once, or
+// a sweep racing a commit or a release, return the stock exactly once. A
+// transaction locks one reservation and then its products in id order, as
+// Reserve and Release do, so sweeping cannot deadlock with them; and one
+// reservation that cannot be released (its product left the catalog) does
+// not hold back the rest: it is counted in the returned error and retried on
+// the next sweep.
+func (s *InventoryService) ExpireReservations(ctx context.Context) (int, error) {
+	now := s.timestamp()
+	var (
+		expired, failed int
+		firstErr        error
+		after           string
+	)
+	for {
+		ids, err := s.store.ExpiredReservations(ctx, now, after, expireBatch)
+		if err != nil {
+			return expired, fmt.Errorf("expire reservations: %w", err)
+		}
+		for _, id := range ids {
+			if ctx.Err() != nil {
+				return expired, fmt.Errorf("expire reservations: %w", context.Cause(ctx))
+			}
+			ok, err := s.expire(ctx, id, now)
+			switch {
+			case err != nil:
+				failed++
+				if firstErr == nil {
+					firstErr = fmt.Errorf("order %s: %w", id, err)
+				}
+			case ok:
+				expired++
+			}
+		}
+		if len(ids) < expireBatch {
+			break
+		}
+		after = ids[len(ids)-1]
+	}
+	if failed > 0 {
+		return expired, fmt.Errorf("expire reservations: %d of them failed, the first: %w", failed, firstErr)
+	}
+	return expired, nil
+}
+
+// expire releases one expired reservation and reports whether this call did
+// (false when another sweeper, a commit or a release got there first).
+func (s *InventoryService) expire(ctx context.Context, orderID string, now time.Time) (bool, error) {
+	var expired bool
+	err := s.store.InTx(ctx, func(ctx context.Context, tx Tx) error {
+		var err error
+		if expired, err = tx.MarkExpired(ctx, orderID, now); err != nil || !expired {
+			return err
+		}
+		r, err := tx.GetReservation(ctx, orderID)
+		if err != nil {
+			return err
+		}
+		return putBack(ctx, tx, r.Items, now)
+	})
+	if err != nil {
+		return false, err
+	}
+	return expired, nil
 }
 
 // AdjustStock adds delta units (removes them when negative) to a product's

@@ -21,6 +21,7 @@ var (
 	now      = time.Date(2026, 3, 14, 15, 9, 26, 535897000, time.UTC)
 	earlier  = now.Add(-time.Hour)
 	errStore = fmt.Errorf("connection reset: %w", errkind.Unavailable)
+	ttl      = 10 * time.Minute // the fixture's reservation TTL, not the default
 	admin    = domain.Actor{Subject: "user-1", Role: domain.RoleAdmin}
 	customer = domain.Actor{Subject: "user-2", Role: "customer"}
 )
@@ -37,7 +38,7 @@ func newFixture(t *testing.T) fixture {
 	t.Helper()
 	ctrl := gomock.NewController(t)
 	f := fixture{store: mock.NewMockStore(ctrl), tx: mock.NewMockTx(ctrl)}
-	f.svc = domain.NewInventoryService(f.store)
+	f.svc = domain.NewInventoryService(f.store, domain.WithReservationTTL(ttl))
 	f.svc.SetClock(func() time.Time { return now })
 	return f
 }
@@ -227,7 +228,7 @@ func TestGetProduct(t *testing.T) {
 
 func TestReserve(t *testing.T) {
 	reserved := func(items ...domain.Item) domain.Reservation {
-		return domain.Reservation{OrderID: "o-1", Items: items, Status: domain.StatusReserved, CreatedAt: now, UpdatedAt: now}
+		return domain.Reservation{OrderID: "o-1", Items: items, Status: domain.StatusReserved, ExpiresAt: now.Add(ttl), CreatedAt: now, UpdatedAt: now}
 	}
 	storedAt := func(r domain.Reservation, at time.Time) domain.Reservation {
 		r.CreatedAt, r.UpdatedAt = at, at
@@ -683,4 +684,227 @@ func TestInsufficientStockErrorKind(t *testing.T) {
 	assert.ErrorIs(t, err, errkind.FailedPrecondition)
 	assert.False(t, errors.Is(err, errkind.Invalid))
 	assert.False(t, errors.Is(err, errkind.NotFound))
+}
+
+func TestReserveExpiresAfterTheDefaultTTL(t *testing.T) {
+	ctrl := gomock.NewController(t)
+	store, tx := mock.NewMockStore(ctrl), mock.NewMockTx(ctrl)
+	svc := domain.NewInventoryService(store)
+	svc.SetClock(func() time.Time { return now })
+	store.EXPECT().InTx(gomock.Any(), gomock.Any()).DoAndReturn(func(ctx context.Context, fn func(context.Context, domain.Tx) error) error {
+		return fn(ctx, tx)
+	})
+	tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(true, nil)
+	tx.EXPECT().TakeStock(gomock.Any(), "a", int64(1), now).Return(true, nil)
+
+	r, err := svc.Reserve(t.Context(), "o-1", []domain.Item{{ProductID: "a", Quantity: 1}})
+	require.NoError(t, err)
+	assert.Equal(t, now.Add(15*time.Minute), r.ExpiresAt)
+}
+
+func TestCommit(t *testing.T) {
+	items := []domain.Item{{ProductID: "a", Quantity: 2}}
+	committed := domain.Reservation{OrderID: "o-1", Items: items, Status: domain.StatusCommitted, CreatedAt: earlier, UpdatedAt: now}
+	released := domain.Reservation{OrderID: "o-1", Items: items, Status: domain.StatusReleased, ExpiresAt: earlier.Add(ttl), CreatedAt: earlier, UpdatedAt: earlier.Add(ttl)}
+
+	tests := []struct {
+		name      string
+		orderID   string
+		setup     func(f fixture)
+		want      domain.Reservation
+		wantField string
+		wantErr   error
+	}{
+		{
+			name:    "a held reservation is committed and no longer expires",
+			orderID: "o-1",
+			setup: func(f fixture) {
+				gomock.InOrder(
+					f.tx.EXPECT().MarkCommitted(gomock.Any(), "o-1", now).Return(true, nil),
+					f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(committed, nil),
+				)
+			},
+			want: committed,
+		},
+		{
+			name:    "committing again changes nothing",
+			orderID: "o-1",
+			setup: func(f fixture) {
+				f.tx.EXPECT().MarkCommitted(gomock.Any(), "o-1", now).Return(false, nil)
+				f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(committed, nil)
+			},
+			want: committed,
+		},
+		{
+			name:    "a released reservation stays released",
+			orderID: "o-1",
+			setup: func(f fixture) {
+				f.tx.EXPECT().MarkCommitted(gomock.Any(), "o-1", now).Return(false, nil)
+				f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(released, nil)
+			},
+			wantErr: domain.ErrReleased,
+		},
+		{
+			name:    "an order never reserved is not found",
+			orderID: "o-1",
+			setup: func(f fixture) {
+				f.tx.EXPECT().MarkCommitted(gomock.Any(), "o-1", now).Return(false, nil)
+				f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(domain.Reservation{}, domain.ErrNotFound)
+			},
+			wantErr: domain.ErrNotFound,
+		},
+		{
+			name:    "a store failure is returned",
+			orderID: "o-1",
+			setup: func(f fixture) {
+				f.tx.EXPECT().MarkCommitted(gomock.Any(), "o-1", now).Return(false, errStore)
+			},
+			wantErr: errkind.Unavailable,
+		},
+		{name: "order id is required", wantField: "order_id"},
+	}
+	// Commit runs in a transaction of its own; CommitInTx in the caller's.
+	calls := map[string]func(f fixture, ctx context.Context, orderID string) (domain.Reservation, error){
+		"own transaction": func(f fixture, ctx context.Context, orderID string) (domain.Reservation, error) {
+			if orderID != "" {
+				f.expectTx()
+			}
+			return f.svc.Commit(ctx, orderID)
+		},
+		"caller's transaction": func(f fixture, ctx context.Context, orderID string) (domain.Reservation, error) {
+			return f.svc.CommitInTx(ctx, f.tx, orderID)
+		},
+	}
+	for callName, call := range calls {
+		for _, tt := range tests {
+			t.Run(callName+"/"+tt.name, func(t *testing.T) {
+				f := newFixture(t)
+				if tt.setup != nil {
+					tt.setup(f)
+				}
+				got, err := call(f, t.Context(), tt.orderID)
+				switch {
+				case tt.wantField != "":
+					assertFieldError(t, err, tt.wantField)
+				case tt.wantErr != nil:
+					assert.ErrorIs(t, err, tt.wantErr)
+					assert.ErrorContains(t, err, "order o-1")
+				default:
+					require.NoError(t, err)
+					assert.Equal(t, tt.want, got)
+				}
+			})
+		}
+	}
+}
+
+func TestErrReleasedIsAFailedPrecondition(t *testing.T) {
+	err := fmt.Errorf("commit: %w", domain.ErrReleased)
+	assert.ErrorIs(t, err, domain.ErrFailedPrecondition)
+	assert.False(t, errors.Is(err, domain.ErrNotFound))
+}
+
+// ReleaseInTx does what Release does, on the caller's transaction: a
+// COMMITTED reservation (an order cancelled after it was placed) gives its
+// stock back too.
+func TestReleaseInTx(t *testing.T) {
+	a2 := domain.Item{ProductID: "a", Quantity: 2}
+	released := domain.Reservation{OrderID: "o-1", Items: []domain.Item{a2}, Status: domain.StatusReleased, CreatedAt: earlier, UpdatedAt: now}
+
+	t.Run("a committed reservation returns its stock", func(t *testing.T) {
+		f := newFixture(t) // no InTx is expected: the caller owns the transaction
+		gomock.InOrder(
+			f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(false, nil),
+			f.tx.EXPECT().MarkReleased(gomock.Any(), "o-1", now).Return(true, nil),
+			f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(released, nil),
+			f.tx.EXPECT().PutStock(gomock.Any(), "a", int64(2), now).Return(true, nil),
+		)
+		got, err := f.svc.ReleaseInTx(t.Context(), f.tx, "o-1")
+		require.NoError(t, err)
+		assert.Equal(t, released, got)
+	})
+	t.Run("a failure is returned for the caller to roll back", func(t *testing.T) {
+		f := newFixture(t)
+		f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(false, errStore)
+		_, err := f.svc.ReleaseInTx(t.Context(), f.tx, "o-1")
+		assert.ErrorIs(t, err, errkind.Unavailable)
+		assert.ErrorContains(t, err, "order o-1")
+	})
+	t.Run("order id is required", func(t *testing.T) {
+		f := newFixture(t)
+		_, err := f.svc.ReleaseInTx(t.Context(), f.tx, "")
+		assertFieldError(t, err, "order_id")
+	})
+}
+
+func TestExpireReservations(t *testing.T) {
+	a1 := domain.Item{ProductID: "a", Quantity: 1}
+	expiredOf := func(id string) domain.Reservation {
+		return domain.Reservation{OrderID: id, Items: []domain.Item{a1}, Status: domain.StatusReleased, ExpiresAt: earlier, CreatedAt: earlier, UpdatedAt: now}
+	}
+
+	t.Run("each expired reservation is released once in its own transaction", func(t *testing.T) {
+		f := newFixture(t)
+		f.store.EXPECT().ExpiredReservations(gomock.Any(), now, "", 100).Return([]string{"o-1", "o-2", "o-3"}, nil)
+		f.store.EXPECT().InTx(gomock.Any(), gomock.Any()).Times(3).
+			DoAndReturn(func(ctx context.Context, fn func(context.Context, domain.Tx) error) error { return fn(ctx, f.tx) })
+		f.tx.EXPECT().MarkExpired(gomock.Any(), "o-1", now).Return(true, nil)
+		f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(expiredOf("o-1"), nil)
+		f.tx.EXPECT().PutStock(gomock.Any(), "a", int64(1), now).Return(true, nil)
+		// Another sweeper, a commit or a release got to o-2 first.
+		f.tx.EXPECT().MarkExpired(gomock.Any(), "o-2", now).Return(false, nil)
+		// o-3's product left the catalog: it fails alone and is retried next time.
+		f.tx.EXPECT().MarkExpired(gomock.Any(), "o-3", now).Return(true, nil)
+		f.tx.EXPECT().GetReservation(gomock.Any(), "o-3").Return(expiredOf("o-3"), nil)
+		f.tx.EXPECT().PutStock(gomock.Any(), "a", int64(1), now).Return(false, nil)
+
+		n, err := f.svc.ExpireReservations(t.Context())
+		assert.Equal(t, 1, n)
+		assert.ErrorIs(t, err, domain.ErrNotFound)
+		assert.ErrorContains(t, err, "1 of them failed")
+		assert.ErrorContains(t, err, "order o-3")
+	})
+	t.Run("a full batch is followed by the next one", func(t *testing.T) {
+		f := newFixture(t)
+		ids := productIDs(100)
+		gomock.InOrder(
+			f.store.EXPECT().ExpiredReservations(gomock.Any(), now, "", 100).Return(ids, nil),
+			f.store.EXPECT().ExpiredReservations(gomock.Any(), now, "p-099", 100).Return([]string{"p-100"}, nil),
+		)
+		f.store.EXPECT().InTx(gomock.Any(), gomock.Any()).Times(101).
+			DoAndReturn(func(ctx context.Context, fn func(context.Context, domain.Tx) error) error { return fn(ctx, f.tx) })
+		f.tx.EXPECT().MarkExpired(gomock.Any(), gomock.Any(), now).Times(101).Return(true, nil)
+		f.tx.EXPECT().GetReservation(gomock.Any(), gomock.Any()).Times(101).Return(domain.Reservation{Items: []domain.Item{a1}}, nil)
+		f.tx.EXPECT().PutStock(gomock.Any(), "a", int64(1), now).Times(101).Return(true, nil)
+
+		n, err := f.svc.ExpireReservations(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, 101, n)
+	})
+	t.Run("nothing expired", func(t *testing.T) {
+		f := newFixture(t)
+		f.store.EXPECT().ExpiredReservations(gomock.Any(), now, "", 100).Return(nil, nil)
+		n, err := f.svc.ExpireReservations(t.Context())
+		require.NoError(t, err)
+		assert.Zero(t, n)
+	})
+	t.Run("a failure to list is returned", func(t *testing.T) {
+		f := newFixture(t)
+		f.store.EXPECT().ExpiredReservations(gomock.Any(), now, "", 100).Return(nil, errStore)
+		_, err := f.svc.ExpireReservations(t.Context())
+		assert.ErrorIs(t, err, errkind.Unavailable)
+	})
+	t.Run("a cancelled sweep stops between reservations", func(t *testing.T) {
+		f := newFixture(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		f.store.EXPECT().ExpiredReservations(gomock.Any(), now, "", 100).Return([]string{"o-1", "o-2"}, nil)
+		f.store.EXPECT().InTx(gomock.Any(), gomock.Any()).
+			DoAndReturn(func(ctx context.Context, fn func(context.Context, domain.Tx) error) error { return fn(ctx, f.tx) })
+		f.tx.EXPECT().MarkExpired(gomock.Any(), "o-1", now).DoAndReturn(func(context.Context, string, time.Time) (bool, error) {
+			cancel()
+			return false, nil
+		})
+		_, err := f.svc.ExpireReservations(ctx)
+		assert.ErrorIs(t, err, context.Canceled)
+	})
 }

@@ -15,6 +15,10 @@ type Store interface {
 	ListProducts(ctx context.Context, afterID string, limit int) ([]Product, error)
 	// GetProduct returns the product or an error wrapping ErrNotFound.
 	GetProduct(ctx context.Context, id string) (Product, error)
+	// ExpiredReservations returns the order ids of up to limit RESERVED
+	// reservations whose expiry is before now, with an order id greater than
+	// afterOrderID ("" for the first batch), in order id order.
+	ExpiredReservations(ctx context.Context, now time.Time, afterOrderID string, limit int) ([]string, error)
 	// InTx runs fn in one transaction: committed when fn returns nil, rolled
 	// back otherwise. fn may run more than once when the database asks for a
 	// retry (serialization failure, deadlock, busy), so it must have no effect
@@ -45,8 +49,16 @@ type Tx interface {
 	// GetReservation returns the reservation of the order or an error
 	// wrapping ErrNotFound.
 	GetReservation(ctx context.Context, orderID string) (Reservation, error)
-	// MarkReleased moves a RESERVED reservation to RELEASED and reports
-	// whether it did; it reports false for any other state, so of two
+	// MarkReleased moves a RESERVED or COMMITTED reservation to RELEASED and
+	// reports whether it did; it reports false for a RELEASED one, so of two
 	// concurrent releases only one returns the stock.
 	MarkReleased(ctx context.Context, orderID string, at time.Time) (bool, error)
+	// MarkCommitted moves a RESERVED reservation to COMMITTED, clearing its
+	// expiry, and reports whether it did; it reports false for any other
+	// state, so a commit and a concurrent expiry or release cannot both win.
+	MarkCommitted(ctx context.Context, orderID string, at time.Time) (bool, error)
+	// MarkExpired moves a RESERVED reservation whose expiry is before now to
+	// RELEASED and reports whether it did. The guard is in the statement, so
+	// of two sweepers (or a sweeper and a commit) only one wins.
+	MarkExpired(ctx context.Context, orderID string, now time.Time) (bool, error)
 }

@@ -122,8 +122,9 @@ func productProto(p domain.Product) *inventoryv1.Product {
 }
 
 var statusProto = map[domain.ReservationStatus]inventoryv1.ReservationStatus{
-	domain.StatusReserved: inventoryv1.ReservationStatus_RESERVATION_STATUS_RESERVED,
-	domain.StatusReleased: inventoryv1.ReservationStatus_RESERVATION_STATUS_RELEASED,
+	domain.StatusReserved:  inventoryv1.ReservationStatus_RESERVATION_STATUS_RESERVED,
+	domain.StatusCommitted: inventoryv1.ReservationStatus_RESERVATION_STATUS_COMMITTED,
+	domain.StatusReleased:  inventoryv1.ReservationStatus_RESERVATION_STATUS_RELEASED,
 }
 
 func reservationProto(r domain.Reservation) *inventoryv1.Reservation {

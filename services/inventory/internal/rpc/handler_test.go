@@ -30,6 +30,13 @@ var updated = time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
 // holding two products.
 func newHandler(t *testing.T) *rpc.Handler {
 	t.Helper()
+	h, _ := newHandlerAndDomain(t)
+	return h
+}
+
+// newHandlerAndDomain is newHandler and the domain service it calls.
+func newHandlerAndDomain(t *testing.T) (*rpc.Handler, *domain.InventoryService) {
+	t.Helper()
 	db := storetest.Open(t, "sqlite")
 	require.NoError(t, db.Migrate(t.Context(), store.Migrations()))
 	s := store.New(db)
@@ -38,7 +45,8 @@ func newHandler(t *testing.T) *rpc.Handler {
 		domain.Product{ID: "tea", Name: "Tea", Price: domain.Money{AmountMinor: 450, Currency: "USD"}, Stock: 10, UpdatedAt: updated},
 	)
 	require.NoError(t, err)
-	return rpc.NewHandler(domain.NewInventoryService(s))
+	svc := domain.NewInventoryService(s)
+	return rpc.NewHandler(svc), svc
 }
 
 // assertCode checks err is a gRPC status with code, and returns it.
@@ -124,6 +132,28 @@ func TestReserveAndRelease(t *testing.T) {
 
 	_, err = h.Reserve(ctx, &inventoryv1.ReserveRequest{OrderId: "o-1", Items: items})
 	assertCode(t, err, codes.FailedPrecondition)
+}
+
+// Every status of a reservation's life reaches the client, COMMITTED (set
+// by the order's OrderPlaced, not by an RPC) included.
+func TestReservationStatuses(t *testing.T) {
+	h, svc := newHandlerAndDomain(t)
+	ctx := t.Context()
+	req := &inventoryv1.ReserveRequest{OrderId: "o-1", Items: []*inventoryv1.ReservationItem{{ProductId: "tea", Quantity: 1}}}
+	status := func() inventoryv1.ReservationStatus {
+		t.Helper()
+		got, err := h.Reserve(ctx, req)
+		require.NoError(t, err)
+		return got.GetReservation().GetStatus()
+	}
+
+	assert.Equal(t, inventoryv1.ReservationStatus_RESERVATION_STATUS_RESERVED, status())
+	_, err := svc.Commit(ctx, "o-1")
+	require.NoError(t, err)
+	assert.Equal(t, inventoryv1.ReservationStatus_RESERVATION_STATUS_COMMITTED, status(), "a repeated Reserve returns the committed reservation")
+	released, err := h.Release(ctx, &inventoryv1.ReleaseRequest{OrderId: "o-1"})
+	require.NoError(t, err)
+	assert.Equal(t, inventoryv1.ReservationStatus_RESERVATION_STATUS_RELEASED, released.GetReservation().GetStatus())
 }
 
 func TestAdjustStock(t *testing.T) {

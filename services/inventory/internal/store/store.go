@@ -112,6 +112,31 @@ func (s *Store) AddProducts(ctx context.Context, ps ...domain.Product) (int, err
 	return added, err
 }
 
+// ExpiredReservations implements domain.Store. Times compare correctly on
+// both dialects: PostgreSQL compares TIMESTAMPTZ, and on SQLite every time
+// is written in UTC in one textual layout whose order is time order.
+func (s *Store) ExpiredReservations(ctx context.Context, now time.Time, afterOrderID string, limit int) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT order_id FROM reservations
+		WHERE status = $1 AND expires_at < $2 AND order_id > $3 ORDER BY order_id LIMIT $4`,
+		string(domain.StatusReserved), now.UTC(), afterOrderID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list expired reservations: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("list expired reservations: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list expired reservations: %w", err)
+	}
+	return ids, nil
+}
+
 // InTx implements domain.Store on platform store's InTx, which retries
 // serialization failures, deadlocks and a busy SQLite.
 func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx domain.Tx) error) error {
@@ -119,6 +144,11 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx domain
 		return fn(ctx, txStore{tx: tx})
 	})
 }
+
+// Tx is domain.Tx over tx, a transaction someone else began on this store's
+// database and will commit or roll back: the event consumer's, so that an
+// event's effect commits in the same transaction as its inbox row.
+func (s *Store) Tx(tx *sql.Tx) domain.Tx { return txStore{tx: tx} }
 
 // txStore is domain.Tx on one SQL transaction.
 type txStore struct {
@@ -169,9 +199,9 @@ func (t txStore) RecordAdjustment(ctx context.Context, a domain.StockAdjustment)
 // second transaction inserting the same order id wait for the first and
 // then insert nothing, rather than fail.
 func (t txStore) CreateReservation(ctx context.Context, r domain.Reservation) (bool, error) {
-	res, err := t.tx.ExecContext(ctx, `INSERT INTO reservations (order_id, status, fingerprint, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (order_id) DO NOTHING`,
-		r.OrderID, string(r.Status), r.Fingerprint(), r.CreatedAt.UTC(), r.UpdatedAt.UTC())
+	res, err := t.tx.ExecContext(ctx, `INSERT INTO reservations (order_id, status, fingerprint, expires_at, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (order_id) DO NOTHING`,
+		r.OrderID, string(r.Status), r.Fingerprint(), nullTime(r.ExpiresAt), r.CreatedAt.UTC(), r.UpdatedAt.UTC())
 	if err != nil {
 		return false, fmt.Errorf("create reservation of order %s: %w", r.OrderID, err)
 	}
@@ -193,10 +223,13 @@ func (t txStore) CreateReservation(ctx context.Context, r domain.Reservation) (b
 // GetReservation implements domain.Tx.
 func (t txStore) GetReservation(ctx context.Context, orderID string) (domain.Reservation, error) {
 	r := domain.Reservation{OrderID: orderID}
-	var status string
+	var (
+		status    string
+		expiresAt sql.NullTime
+	)
 	err := t.tx.QueryRowContext(ctx,
-		`SELECT status, created_at, updated_at FROM reservations WHERE order_id = $1`, orderID,
-	).Scan(&status, &r.CreatedAt, &r.UpdatedAt)
+		`SELECT status, expires_at, created_at, updated_at FROM reservations WHERE order_id = $1`, orderID,
+	).Scan(&status, &expiresAt, &r.CreatedAt, &r.UpdatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return domain.Reservation{}, fmt.Errorf("reservation of order %s: %w", orderID, domain.ErrNotFound)
 	}
@@ -205,6 +238,9 @@ func (t txStore) GetReservation(ctx context.Context, orderID string) (domain.Res
 	}
 	r.Status = domain.ReservationStatus(status)
 	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
+	if expiresAt.Valid {
+		r.ExpiresAt = expiresAt.Time.UTC()
+	}
 
 	rows, err := t.tx.QueryContext(ctx,
 		`SELECT product_id, quantity FROM reservation_items WHERE order_id = $1 ORDER BY product_id`, orderID)
@@ -229,10 +265,35 @@ func (t txStore) GetReservation(ctx context.Context, orderID string) (domain.Res
 // second release wait for the first and then change nothing.
 func (t txStore) MarkReleased(ctx context.Context, orderID string, at time.Time) (bool, error) {
 	res, err := t.tx.ExecContext(ctx,
-		`UPDATE reservations SET status = $1, updated_at = $2 WHERE order_id = $3 AND status = $4`,
-		string(domain.StatusReleased), at.UTC(), orderID, string(domain.StatusReserved))
+		`UPDATE reservations SET status = $1, updated_at = $2 WHERE order_id = $3 AND status IN ($4, $5)`,
+		string(domain.StatusReleased), at.UTC(), orderID, string(domain.StatusReserved), string(domain.StatusCommitted))
 	if err != nil {
 		return false, fmt.Errorf("release reservation of order %s: %w", orderID, err)
+	}
+	return oneRow(res)
+}
+
+// MarkCommitted implements domain.Tx.
+func (t txStore) MarkCommitted(ctx context.Context, orderID string, at time.Time) (bool, error) {
+	res, err := t.tx.ExecContext(ctx,
+		`UPDATE reservations SET status = $1, expires_at = NULL, updated_at = $2 WHERE order_id = $3 AND status = $4`,
+		string(domain.StatusCommitted), at.UTC(), orderID, string(domain.StatusReserved))
+	if err != nil {
+		return false, fmt.Errorf("commit reservation of order %s: %w", orderID, err)
+	}
+	return oneRow(res)
+}
+
+// MarkExpired implements domain.Tx. A second sweeper's UPDATE of the same
+// row waits for the first to commit and then, finding it RELEASED, changes
+// nothing: the stock comes back once. The expiry stays on the row as a
+// record of why it was released.
+func (t txStore) MarkExpired(ctx context.Context, orderID string, now time.Time) (bool, error) {
+	res, err := t.tx.ExecContext(ctx,
+		`UPDATE reservations SET status = $1, updated_at = $2 WHERE order_id = $3 AND status = $4 AND expires_at < $2`,
+		string(domain.StatusReleased), now.UTC(), orderID, string(domain.StatusReserved))
+	if err != nil {
+		return false, fmt.Errorf("expire reservation of order %s: %w", orderID, err)
 	}
 	return oneRow(res)
 }
@@ -254,6 +315,14 @@ func scanProduct(row interface{ Scan(...any) error }) (domain.Product, error) {
 	err := row.Scan(&p.ID, &p.Name, &p.Description, &p.Price.AmountMinor, &p.Price.Currency, &p.Stock, &p.UpdatedAt)
 	p.UpdatedAt = p.UpdatedAt.UTC()
 	return p, err
+}
+
+// nullTime is t in UTC for a nullable column, NULL for the zero time.
+func nullTime(t time.Time) sql.NullTime {
+	if t.IsZero() {
+		return sql.NullTime{}
+	}
+	return sql.NullTime{Time: t.UTC(), Valid: true}
 }
 
 // oneRow reports whether a statement changed a row.

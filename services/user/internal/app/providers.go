@@ -45,19 +45,30 @@ func (t tokenIssuer) Issue(_ context.Context, u domain.User) (domain.Token, erro
 }
 
 // newUserService returns the domain service with the configured first admin
-// in place, so an operator can sign in as soon as the service serves.
+// and service accounts in place, so an operator can sign in and peers can
+// log in as soon as the service serves.
 func newUserService(ctx context.Context, cfg *config.Config, logger *slog.Logger,
 	users domain.UserStore, hasher domain.PasswordHasher, tokens domain.TokenIssuer,
 ) (*domain.UserService, error) {
 	svc := domain.NewUserService(users, hasher, tokens)
-	if cfg.AdminEmail == "" {
-		return svc, nil
+	if cfg.AdminEmail != "" {
+		admin, err := svc.EnsureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword)
+		if err != nil {
+			return nil, fmt.Errorf("ensure admin account: %w", err)
+		}
+		logger.InfoContext(ctx, "admin account ready", "user_id", admin.ID, "email", admin.Email)
 	}
-	admin, err := svc.EnsureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword)
+	accounts, err := cfg.ServiceAccountList()
 	if err != nil {
-		return nil, fmt.Errorf("ensure admin account: %w", err)
+		return nil, err
 	}
-	logger.InfoContext(ctx, "admin account ready", "user_id", admin.ID, "email", admin.Email)
+	for _, a := range accounts {
+		u, err := svc.EnsureServiceAccount(ctx, a.Name, a.Password)
+		if err != nil {
+			return nil, fmt.Errorf("ensure service account %s: %w", a.Name, err)
+		}
+		logger.InfoContext(ctx, "service account ready", "name", a.Name, "user_id", u.ID, "email", u.Email)
+	}
 	return svc, nil
 }
 

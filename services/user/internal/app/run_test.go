@@ -257,11 +257,12 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		"bad env":         {env: map[string]string{"AUTH_TOKEN_TTL": "forever"}, want: "AUTH_TOKEN_TTL"},
-		"admin half set":  {env: map[string]string{"ADMIN_EMAIL": "a@example.com"}, want: "ADMIN_PASSWORD"},
-		"missing file":    {args: []string{"--config", "/nonexistent/user.yaml"}, want: "user.yaml"},
-		"stray arguments": {args: []string{"serve"}, want: "unexpected arguments"},
-		"unknown flag":    {args: []string{"--nope"}, want: "nope"},
+		"bad env":          {env: map[string]string{"AUTH_TOKEN_TTL": "forever"}, want: "AUTH_TOKEN_TTL"},
+		"admin half set":   {env: map[string]string{"ADMIN_EMAIL": "a@example.com"}, want: "ADMIN_PASSWORD"},
+		"service accounts": {env: map[string]string{"SERVICE_ACCOUNTS": "order"}, want: "SERVICE_ACCOUNTS"},
+		"missing file":     {args: []string{"--config", "/nonexistent/user.yaml"}, want: "user.yaml"},
+		"stray arguments":  {args: []string{"serve"}, want: "unexpected arguments"},
+		"unknown flag":     {args: []string{"--nope"}, want: "nope"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -270,6 +271,62 @@ func TestRunRejectsBadConfig(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.want)
 		})
 	}
+}
+
+func TestRunEnsuresServiceAccounts(t *testing.T) {
+	const first, second = "first-5ecret-pw", "second-5ecret-pw"
+	dir := t.TempDir()
+	env := map[string]string{
+		"DATABASE_URL":          "sqlite://" + filepath.Join(dir, "user.db"),
+		"AUTH_SIGNING_KEY_FILE": filepath.Join(dir, "user.pem"),
+		"SERVICE_ACCOUNTS":      "order:" + first + ",notification:other-5ecret-pw",
+	}
+	svc := startService(t, env)
+	ready := svc.logs.lines("service account ready")
+	require.Len(t, ready, 2, "every configured account is ensured at start")
+	assert.Equal(t, "order", ready[0]["name"])
+	assert.Equal(t, "order@service.slipway.local", ready[0]["email"])
+	assert.NotContains(t, svc.logs.String(), "5ecret", "no password reaches the log")
+
+	conn, err := grpc.NewClient(svc.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	users := userv1.NewUserServiceClient(conn)
+	ctx := t.Context()
+
+	login, err := users.Login(ctx, &userv1.LoginRequest{Email: "order@service.slipway.local", Password: first})
+	require.NoError(t, err)
+	assert.Equal(t, userv1.Role_ROLE_SERVICE, login.GetUser().GetRole())
+	claims, err := auth.NewJWKSVerifier("http://"+svc.httpAddr+"/.well-known/jwks.json", auth.DefaultIssuer, nil).
+		Verify(ctx, login.GetAccessToken())
+	require.NoError(t, err)
+	assert.Equal(t, auth.RoleService, claims.Role, "the token carries role service")
+	assert.Equal(t, login.GetUser().GetId(), claims.Subject)
+
+	me, err := users.GetMe(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+login.GetAccessToken()), &userv1.GetMeRequest{})
+	require.NoError(t, err)
+	assert.Equal(t, "order@service.slipway.local", me.GetUser().GetEmail())
+
+	_, err = users.Register(ctx, &userv1.RegisterRequest{Email: "billing@service.slipway.local", Password: "correct horse", DisplayName: "B"})
+	assert.Equal(t, codes.InvalidArgument, status.Code(err), "registration cannot create a service account")
+
+	cfg := do(t, http.MethodGet, "http://"+svc.httpAddr+"/debug/config", "", "")
+	require.Equal(t, http.StatusOK, cfg.status)
+	assert.NotContains(t, cfg.body, "5ecret", "SERVICE_ACCOUNTS is a secret")
+	require.NoError(t, svc.stop())
+
+	// A rotated password in the configuration replaces the stored one.
+	env["SERVICE_ACCOUNTS"] = "order:" + second
+	svc = startService(t, env)
+	conn2, err := grpc.NewClient(svc.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn2.Close()
+	users = userv1.NewUserServiceClient(conn2)
+	_, err = users.Login(ctx, &userv1.LoginRequest{Email: "order@service.slipway.local", Password: first})
+	assert.Equal(t, codes.Unauthenticated, status.Code(err), "the old password stops working")
+	again, err := users.Login(ctx, &userv1.LoginRequest{Email: "order@service.slipway.local", Password: second})
+	require.NoError(t, err)
+	assert.Equal(t, login.GetUser().GetId(), again.GetUser().GetId(), "the same account")
 }
 
 func jwksKid(t *testing.T, httpAddr string) string {

@@ -1,5 +1,6 @@
 // Package config is the user service's configuration: the platform's Base
-// keys plus the keys of token signing and the first admin.
+// keys plus the keys of token signing, the first admin and the service
+// accounts.
 package config
 
 import (
@@ -7,8 +8,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slipway-dev/slipway/platform/auth"
 	"github.com/slipway-dev/slipway/platform/config"
@@ -44,7 +47,33 @@ type Config struct {
 	// at every start: created, or promoted and given this password.
 	AdminEmail    string `yaml:"admin_email" env:"ADMIN_EMAIL"`
 	AdminPassword string `yaml:"admin_password" env:"ADMIN_PASSWORD" secret:"true"`
+	// ServiceAccounts are the accounts other services log in with, as
+	// "name:password,name:password" (e.g. "order:<secret>"). Each is ensured
+	// at every start with email <name>@service.slipway.local and role
+	// service; a changed password replaces the stored one.
+	ServiceAccounts string `yaml:"service_accounts" env:"SERVICE_ACCOUNTS" secret:"true"`
 }
+
+// ServiceAccount is one configured service account. It prints and logs as
+// its name only, so the password cannot leak through a log line.
+type ServiceAccount struct {
+	Name     string
+	Password string
+}
+
+// String implements fmt.Stringer without the password.
+func (a ServiceAccount) String() string { return a.Name }
+
+// LogValue implements slog.LogValuer without the password.
+func (a ServiceAccount) LogValue() slog.Value { return slog.StringValue(a.Name) }
+
+// Limits of a service account, as the user domain enforces them; checked
+// here too so a bad SERVICE_ACCOUNTS fails at load, naming the key.
+const (
+	maxServiceNameLen = 63
+	minPasswordLen    = 8
+	maxPasswordLen    = 128
+)
 
 // New returns the configuration with every default set.
 func New() *Config {
@@ -87,7 +116,61 @@ func (c *Config) Validate() error {
 	case c.AdminPassword != "" && len([]rune(c.AdminPassword)) < 8:
 		bad("ADMIN_PASSWORD", secretShown, "must have at least 8 characters")
 	}
+	if _, err := c.ServiceAccountList(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// ServiceAccountList parses ServiceAccounts: comma-separated name:password
+// entries, spaces around an entry ignored, empty entries skipped. A name is
+// 1 to 63 lower-case letters, digits and dashes starting with a letter, and
+// appears once; a password has 8 to 128 characters and may contain ':'. An
+// error names SERVICE_ACCOUNTS and the entry's position, never a password
+// (nor the text of an entry that may be one).
+func (c *Config) ServiceAccountList() ([]ServiceAccount, error) {
+	bad := func(reason string, args ...any) error {
+		return &config.Error{Key: "SERVICE_ACCOUNTS", Value: secretShown, Reason: fmt.Sprintf(reason, args...)}
+	}
+	var accounts []ServiceAccount
+	seen := make(map[string]bool)
+	for i, entry := range strings.Split(c.ServiceAccounts, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		n := i + 1
+		name, password, ok := strings.Cut(entry, ":")
+		switch {
+		case !ok:
+			return nil, bad("entry %d: want name:password", n)
+		case !validServiceName(name):
+			return nil, bad("entry %d: want a name of 1 to %d lower-case letters, digits and dashes, starting with a letter, before the ':'",
+				n, maxServiceNameLen)
+		case seen[name]:
+			return nil, bad("entry %d: service account %q appears twice", n, name)
+		}
+		if l := utf8.RuneCountInString(password); l < minPasswordLen || l > maxPasswordLen {
+			return nil, bad("entry %d (%s): password must have %d to %d characters", n, name, minPasswordLen, maxPasswordLen)
+		}
+		seen[name] = true
+		accounts = append(accounts, ServiceAccount{Name: name, Password: password})
+	}
+	return accounts, nil
+}
+
+// validServiceName reports whether name can name a service account (it
+// becomes the local part of the account's email).
+func validServiceName(name string) bool {
+	if name == "" || len(name) > maxServiceNameLen || name[0] < 'a' || name[0] > 'z' {
+		return false
+	}
+	for _, r := range name {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // SigningPrivateKey returns the key tokens are signed with: SigningKey when

@@ -3,6 +3,7 @@ package config_test
 import (
 	"crypto/ed25519"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,4 +118,65 @@ func TestSigningPrivateKey(t *testing.T) {
 		require.NoError(t, err)
 		assert.True(t, first.Equal(second))
 	})
+}
+
+func TestServiceAccountList(t *testing.T) {
+	tests := []struct {
+		name    string
+		value   string
+		want    []config.ServiceAccount
+		wantErr string // substring; "" means valid
+	}{
+		{name: "none", value: ""},
+		{name: "one", value: "order:xyzzy-7f3q", want: []config.ServiceAccount{{Name: "order", Password: "xyzzy-7f3q"}}},
+		{
+			name:  "several, spaces and empty entries ignored",
+			value: " order:xyzzy-7f3q , notification:plugh-2k9w,",
+			want:  []config.ServiceAccount{{Name: "order", Password: "xyzzy-7f3q"}, {Name: "notification", Password: "plugh-2k9w"}},
+		},
+		{name: "a password may hold a colon", value: "order:pass:word:1", want: []config.ServiceAccount{{Name: "order", Password: "pass:word:1"}}},
+		{name: "no colon", value: "xyzzy-7f3q", wantErr: "entry 1: want name:password"},
+		{name: "password and name swapped", value: "xyzzy-7F3Q:order", wantErr: "entry 1: want a name"},
+		{name: "no name", value: ":xyzzy-7f3q", wantErr: "entry 1: want a name"},
+		{name: "a name in upper case", value: "order:xyzzy-7f3q,Billing:xyzzy-7f3q", wantErr: "entry 2: want a name"},
+		{name: "a short password", value: "order:xyzzy", wantErr: "entry 1 (order): password must have 8 to 128 characters"},
+		{name: "a name twice", value: "order:xyzzy-7f3q,order:plugh-2k9w", wantErr: `entry 2: service account "order" appears twice`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := config.New()
+			c.ServiceAccounts = tt.value
+			got, err := c.ServiceAccountList()
+
+			loadErr := platformconfig.Load(config.New(), "", env(map[string]string{"SERVICE_ACCOUNTS": tt.value}))
+			if tt.wantErr == "" {
+				require.NoError(t, err)
+				assert.Equal(t, tt.want, got)
+				assert.NoError(t, loadErr)
+				return
+			}
+			for _, err := range []error{err, loadErr} {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), "SERVICE_ACCOUNTS")
+				assert.Contains(t, err.Error(), tt.wantErr)
+				for _, secret := range []string{"xyzzy", "plugh"} {
+					assert.NotContains(t, err.Error(), secret, "a password never appears in an error")
+				}
+			}
+		})
+	}
+}
+
+func TestServiceAccountsAreSecret(t *testing.T) {
+	c := config.New()
+	c.ServiceAccounts = "order:xyzzy-7f3q"
+	shown := platformconfig.Redacted(c)
+	assert.True(t, strings.HasPrefix(shown["service_accounts"].(string), "sha256:"), "%v", shown["service_accounts"])
+
+	accounts, err := c.ServiceAccountList()
+	require.NoError(t, err)
+	require.Len(t, accounts, 1)
+	for _, s := range []string{fmt.Sprint(accounts[0]), fmt.Sprintf("%+v", accounts), accounts[0].LogValue().String()} {
+		assert.Equal(t, "order", strings.Trim(s, "[]"), "an account prints as its name")
+	}
 }

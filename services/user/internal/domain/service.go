@@ -61,11 +61,16 @@ func NewUserService(store UserStore, hasher PasswordHasher, tokens TokenIssuer) 
 }
 
 // Register creates a customer account. The email is stored in lower case;
-// one that is already taken is ErrAlreadyExists.
+// one that is already taken is ErrAlreadyExists. An address in
+// ServiceAccountDomain is refused: only the configuration makes service
+// accounts.
 func (s *UserService) Register(ctx context.Context, r Registration) (User, error) {
 	email, err := normalizeEmail(r.Email)
 	if err != nil {
 		return User{}, err
+	}
+	if strings.HasSuffix(email, "@"+ServiceAccountDomain) {
+		return User{}, errkind.Field("email", "is reserved for service accounts")
 	}
 	if err := validatePassword(r.Password); err != nil {
 		return User{}, err
@@ -179,11 +184,8 @@ func (s *UserService) GetUser(ctx context.Context, caller Caller, id string) (Us
 	return u, nil
 }
 
-// GetMe returns the caller's own account.
+// GetMe returns the caller's own account, a service account's too.
 func (s *UserService) GetMe(ctx context.Context, caller Caller) (User, error) {
-	if caller.Role == RoleService {
-		return User{}, fmt.Errorf("a service token has no account: %w", ErrNotFound)
-	}
 	if _, err := uuid.Parse(caller.UserID); err != nil {
 		return User{}, fmt.Errorf("caller %q: %w", caller.UserID, ErrNotFound)
 	}
@@ -206,42 +208,88 @@ func (s *UserService) EnsureAdmin(ctx context.Context, email, password string) (
 	if err := validatePassword(password); err != nil {
 		return User{}, fmt.Errorf("admin: %w", err)
 	}
+	u, err := s.ensure(ctx, email, password, "Administrator", RoleAdmin)
+	if err != nil {
+		return User{}, fmt.Errorf("admin: %w", err)
+	}
+	return u, nil
+}
+
+// EnsureServiceAccount makes ServiceAccountEmail(name) a service account
+// (RoleService) whose password is password, creating it if needed. The
+// service calls it at start for every configured account, so the
+// configuration is the source of truth: rotating a password there replaces
+// the stored one at the next start. A name is 1 to 63 lower-case letters,
+// digits and dashes, starting with a letter.
+func (s *UserService) EnsureServiceAccount(ctx context.Context, name, password string) (User, error) {
+	if !validServiceName(name) {
+		return User{}, fmt.Errorf("service account %q: %w", name,
+			errkind.Field("name", "want 1 to 63 lower-case letters, digits and dashes, starting with a letter"))
+	}
+	if err := validatePassword(password); err != nil {
+		return User{}, fmt.Errorf("service account %s: %w", name, err)
+	}
+	u, err := s.ensure(ctx, ServiceAccountEmail(name), password, name, RoleService)
+	if err != nil {
+		return User{}, fmt.Errorf("service account %s: %w", name, err)
+	}
+	return u, nil
+}
+
+// ensure makes the account email have role and password, creating it (with
+// displayName) when there is none. Of two instances starting together, the
+// one whose create loses updates the account the other created.
+func (s *UserService) ensure(ctx context.Context, email, password, displayName string, role Role) (User, error) {
 	u, err := s.store.ByEmail(ctx, email)
 	if errors.Is(err, ErrNotFound) {
-		u, err = s.create(ctx, email, password, "Administrator", RoleAdmin)
+		u, err = s.create(ctx, email, password, displayName, role)
 		if err == nil {
 			return u, nil
 		}
 		if !errors.Is(err, ErrAlreadyExists) {
-			return User{}, fmt.Errorf("admin: %w", err)
+			return User{}, err
 		}
-		// Another instance created it meanwhile: promote that one.
+		// Another instance created it meanwhile: bring that one in line.
 		u, err = s.store.ByEmail(ctx, email)
 	}
 	if err != nil {
-		return User{}, fmt.Errorf("admin: %w", err)
+		return User{}, err
 	}
 
 	changed := false
-	if u.Role != RoleAdmin {
-		u.Role, changed = RoleAdmin, true
+	if u.Role != role {
+		u.Role, changed = role, true
 	}
 	ok, err := s.hasher.Verify(ctx, password, u.PasswordHash)
 	if err != nil {
-		return User{}, fmt.Errorf("admin: verify password: %w", err)
+		return User{}, fmt.Errorf("verify password: %w", err)
 	}
 	if !ok {
 		if u.PasswordHash, err = s.hasher.Hash(ctx, password); err != nil {
-			return User{}, fmt.Errorf("admin: hash password: %w", err)
+			return User{}, fmt.Errorf("hash password: %w", err)
 		}
 		changed = true
 	}
 	if changed {
 		if err := s.store.Update(ctx, u); err != nil {
-			return User{}, fmt.Errorf("admin: update %s: %w", u.ID, err)
+			return User{}, fmt.Errorf("update %s: %w", u.ID, err)
 		}
 	}
 	return u, nil
+}
+
+// validServiceName reports whether name can be a service account's name,
+// which becomes the local part of its email.
+func validServiceName(name string) bool {
+	if name == "" || len(name) > 63 || name[0] < 'a' || name[0] > 'z' {
+		return false
+	}
+	for _, r := range name {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // normalizeEmail returns email trimmed and in lower case, or a field error

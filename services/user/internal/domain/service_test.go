@@ -303,7 +303,8 @@ func TestGetMe(t *testing.T) {
 		{name: "customer", caller: domain.Caller{UserID: self, Role: domain.RoleCustomer}, reach: true},
 		{name: "admin", caller: domain.Caller{UserID: self, Role: domain.RoleAdmin}, reach: true},
 		{name: "deleted account", caller: domain.Caller{UserID: self, Role: domain.RoleCustomer}, reach: true, storeErr: domain.ErrNotFound, want: domain.ErrNotFound},
-		{name: "service has no account", caller: domain.Caller{UserID: "order", Role: domain.RoleService}, want: domain.ErrNotFound},
+		{name: "service account reads itself", caller: domain.Caller{UserID: self, Role: domain.RoleService}, reach: true},
+		{name: "a service subject that is no account id", caller: domain.Caller{UserID: "order", Role: domain.RoleService}, want: domain.ErrNotFound},
 		{name: "subject not a uuid", caller: domain.Caller{UserID: "x", Role: domain.RoleCustomer}, want: domain.ErrNotFound},
 		{name: "store failure", caller: domain.Caller{UserID: self, Role: domain.RoleCustomer}, reach: true, storeErr: errDisk, want: errDisk},
 	}
@@ -428,4 +429,156 @@ func TestEnsureAdminRejectsABadConfig(t *testing.T) {
 	assert.ErrorIs(t, err, errkind.Invalid)
 	_, err = f.svc.EnsureAdmin(t.Context(), "admin@example.com", "short")
 	assert.ErrorIs(t, err, errkind.Invalid)
+}
+
+func TestEnsureServiceAccount(t *testing.T) {
+	const name, email, pw = "order", "order@service.slipway.local", "service-password"
+	h := cheapHasher()
+	inPlace := account(t, h, domain.RoleService, pw)
+	inPlace.Email, inPlace.DisplayName = email, name
+	rotated := account(t, h, domain.RoleService, "old-service-password")
+	rotated.Email, rotated.DisplayName = email, name
+	customer := inPlace
+	customer.Role = domain.RoleCustomer
+
+	tests := []struct {
+		name       string
+		setup      func(f *fixture)
+		wantCreate bool // whether a new account is stored
+		wantUpdate bool // whether the stored account is updated
+		want       error
+	}{
+		{
+			name: "creates the account",
+			setup: func(f *fixture) {
+				f.store.EXPECT().ByEmail(gomock.Any(), email).Return(domain.User{}, domain.ErrNotFound)
+			},
+			wantCreate: true,
+		},
+		{
+			name: "already in place changes nothing",
+			setup: func(f *fixture) {
+				f.store.EXPECT().ByEmail(gomock.Any(), email).Return(inPlace, nil)
+			},
+		},
+		{
+			name: "a rotated password replaces the stored one",
+			setup: func(f *fixture) {
+				f.store.EXPECT().ByEmail(gomock.Any(), email).Return(rotated, nil)
+			},
+			wantUpdate: true,
+		},
+		{
+			name: "an account of another role at the address becomes the service",
+			setup: func(f *fixture) {
+				f.store.EXPECT().ByEmail(gomock.Any(), email).Return(customer, nil)
+			},
+			wantUpdate: true,
+		},
+		{
+			name: "another instance created it first",
+			setup: func(f *fixture) {
+				gomock.InOrder(
+					f.store.EXPECT().ByEmail(gomock.Any(), email).Return(domain.User{}, domain.ErrNotFound),
+					f.store.EXPECT().Create(gomock.Any(), gomock.Any()).Return(domain.ErrAlreadyExists),
+					f.store.EXPECT().ByEmail(gomock.Any(), email).Return(rotated, nil),
+				)
+			},
+			wantUpdate: true,
+		},
+		{
+			name: "store failure",
+			setup: func(f *fixture) {
+				f.store.EXPECT().ByEmail(gomock.Any(), email).Return(domain.User{}, errDisk)
+			},
+			want: errDisk,
+		},
+		{
+			name: "update failure",
+			setup: func(f *fixture) {
+				f.store.EXPECT().ByEmail(gomock.Any(), email).Return(rotated, nil)
+				f.store.EXPECT().Update(gomock.Any(), gomock.Any()).Return(errDisk)
+			},
+			want: errDisk,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, h)
+			tt.setup(f)
+			var stored, updated domain.User
+			if tt.wantCreate {
+				f.store.EXPECT().Create(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, u domain.User) error {
+					stored = u
+					return nil
+				})
+			}
+			if tt.wantUpdate {
+				f.store.EXPECT().Update(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, u domain.User) error {
+					updated = u
+					return nil
+				})
+			}
+
+			u, err := f.svc.EnsureServiceAccount(t.Context(), name, pw)
+
+			if tt.want != nil {
+				assert.ErrorIs(t, err, tt.want)
+				assert.ErrorContains(t, err, "service account order")
+				assert.NotContains(t, err.Error(), pw)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, domain.RoleService, u.Role)
+			assert.Equal(t, email, u.Email)
+			ok, err := h.Verify(t.Context(), pw, u.PasswordHash)
+			require.NoError(t, err)
+			assert.True(t, ok, "the configured password logs in")
+			switch {
+			case tt.wantCreate:
+				assert.Equal(t, u, stored)
+				assert.Equal(t, name, u.DisplayName)
+			case tt.wantUpdate:
+				assert.Equal(t, u, updated)
+			}
+		})
+	}
+}
+
+func TestEnsureServiceAccountRejectsABadConfig(t *testing.T) {
+	tests := []struct {
+		name, account, password, field string
+	}{
+		{name: "empty name", account: "", password: "service-password", field: "name"},
+		{name: "upper case", account: "Order", password: "service-password", field: "name"},
+		{name: "an address, not a name", account: "order@example.com", password: "service-password", field: "name"},
+		{name: "leading digit", account: "1order", password: "service-password", field: "name"},
+		{name: "too long", account: strings.Repeat("a", 64), password: "service-password", field: "name"},
+		{name: "short password", account: "order", password: "short", field: "password"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, nil) // the store is never reached
+			_, err := f.svc.EnsureServiceAccount(t.Context(), tt.account, tt.password)
+			require.ErrorIs(t, err, errkind.Invalid)
+			var fe *errkind.FieldError
+			require.ErrorAs(t, err, &fe)
+			assert.Equal(t, tt.field, fe.Field)
+			assert.NotContains(t, err.Error(), tt.password)
+		})
+	}
+}
+
+func TestRegisterRefusesServiceAddresses(t *testing.T) {
+	for _, email := range []string{"order@service.slipway.local", " Order@SERVICE.slipway.local"} {
+		t.Run(email, func(t *testing.T) {
+			f := newFixture(t, nil) // the store is never reached
+			_, err := f.svc.Register(t.Context(), domain.Registration{Email: email, Password: "correct horse", DisplayName: "Order"})
+			require.ErrorIs(t, err, errkind.Invalid)
+			var fe *errkind.FieldError
+			require.ErrorAs(t, err, &fe)
+			assert.Equal(t, "email", fe.Field)
+			assert.Contains(t, fe.Description, "reserved")
+		})
+	}
 }

@@ -27,13 +27,22 @@ func (credentialsError) Is(target error) bool { return target == errkind.Unauthe
 // Role is what a caller may do.
 type Role string
 
-// Roles. Accounts are customers or admins; RoleService is another Slipway
-// service calling with its own token, never an account.
+// Roles. People are customers or admins. RoleService is another Slipway
+// service: a service account the user service ensures from its
+// configuration (EnsureServiceAccount), never one that registers.
 const (
 	RoleCustomer Role = "customer"
 	RoleAdmin    Role = "admin"
 	RoleService  Role = "service"
 )
+
+// ServiceAccountDomain is the email domain of service accounts: the account
+// of service "order" is order@service.slipway.local. Registration refuses
+// it, so no customer can take a service's address.
+const ServiceAccountDomain = "service.slipway.local"
+
+// ServiceAccountEmail is the email of the service account name.
+func ServiceAccountEmail(name string) string { return name + "@" + ServiceAccountDomain }
 
 // User is an account.
 type User struct {
@@ -48,7 +57,7 @@ type User struct {
 
 // Caller is the verified identity behind a request.
 type Caller struct {
-	UserID string // the account id, or the service name for RoleService
+	UserID string // the account id (a service account's too)
 	Role   Role
 }
 

@@ -116,6 +116,8 @@ func roleToProto(r domain.Role) userv1.Role {
 		return userv1.Role_ROLE_CUSTOMER
 	case domain.RoleAdmin:
 		return userv1.Role_ROLE_ADMIN
+	case domain.RoleService:
+		return userv1.Role_ROLE_SERVICE
 	}
 	return userv1.Role_ROLE_UNSPECIFIED
 }

@@ -42,6 +42,45 @@ func (m *MockStore) EXPECT() *MockStoreMockRecorder {
 	return m.recorder
 }
 
+// ExpiredReservations mocks base method.
+func (m *MockStore) ExpiredReservations(ctx context.Context, now time.Time, afterOrderID string, limit int) ([]string, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "ExpiredReservations", ctx, now, afterOrderID, limit)
+	ret0, _ := ret[0].([]string)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// ExpiredReservations indicates an expected call of ExpiredReservations.
+func (mr *MockStoreMockRecorder) ExpiredReservations(ctx, now, afterOrderID, limit any) *MockStoreExpiredReservationsCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "ExpiredReservations", reflect.TypeOf((*MockStore)(nil).ExpiredReservations), ctx, now, afterOrderID, limit)
+	return &MockStoreExpiredReservationsCall{Call: call}
+}
+
+// MockStoreExpiredReservationsCall wrap *gomock.Call
+type MockStoreExpiredReservationsCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockStoreExpiredReservationsCall) Return(arg0 []string, arg1 error) *MockStoreExpiredReservationsCall {
+	c.Call = c.Call.Return(arg0, arg1)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockStoreExpiredReservationsCall) Do(f func(context.Context, time.Time, string, int) ([]string, error)) *MockStoreExpiredReservationsCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockStoreExpiredReservationsCall) DoAndReturn(f func(context.Context, time.Time, string, int) ([]string, error)) *MockStoreExpiredReservationsCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
 // GetProduct mocks base method.
 func (m *MockStore) GetProduct(ctx context.Context, id string) (domain.Product, error) {
 	m.ctrl.T.Helper()
@@ -295,6 +334,84 @@ func (c *MockTxGetReservationCall) Do(f func(context.Context, string) (domain.Re
 
 // DoAndReturn rewrite *gomock.Call.DoAndReturn
 func (c *MockTxGetReservationCall) DoAndReturn(f func(context.Context, string) (domain.Reservation, error)) *MockTxGetReservationCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
+// MarkCommitted mocks base method.
+func (m *MockTx) MarkCommitted(ctx context.Context, orderID string, at time.Time) (bool, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "MarkCommitted", ctx, orderID, at)
+	ret0, _ := ret[0].(bool)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// MarkCommitted indicates an expected call of MarkCommitted.
+func (mr *MockTxMockRecorder) MarkCommitted(ctx, orderID, at any) *MockTxMarkCommittedCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "MarkCommitted", reflect.TypeOf((*MockTx)(nil).MarkCommitted), ctx, orderID, at)
+	return &MockTxMarkCommittedCall{Call: call}
+}
+
+// MockTxMarkCommittedCall wrap *gomock.Call
+type MockTxMarkCommittedCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockTxMarkCommittedCall) Return(arg0 bool, arg1 error) *MockTxMarkCommittedCall {
+	c.Call = c.Call.Return(arg0, arg1)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockTxMarkCommittedCall) Do(f func(context.Context, string, time.Time) (bool, error)) *MockTxMarkCommittedCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockTxMarkCommittedCall) DoAndReturn(f func(context.Context, string, time.Time) (bool, error)) *MockTxMarkCommittedCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
+// MarkExpired mocks base method.
+func (m *MockTx) MarkExpired(ctx context.Context, orderID string, now time.Time) (bool, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "MarkExpired", ctx, orderID, now)
+	ret0, _ := ret[0].(bool)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// MarkExpired indicates an expected call of MarkExpired.
+func (mr *MockTxMockRecorder) MarkExpired(ctx, orderID, now any) *MockTxMarkExpiredCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "MarkExpired", reflect.TypeOf((*MockTx)(nil).MarkExpired), ctx, orderID, now)
+	return &MockTxMarkExpiredCall{Call: call}
+}
+
+// MockTxMarkExpiredCall wrap *gomock.Call
+type MockTxMarkExpiredCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockTxMarkExpiredCall) Return(arg0 bool, arg1 error) *MockTxMarkExpiredCall {
+	c.Call = c.Call.Return(arg0, arg1)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockTxMarkExpiredCall) Do(f func(context.Context, string, time.Time) (bool, error)) *MockTxMarkExpiredCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockTxMarkExpiredCall) DoAndReturn(f func(context.Context, string, time.Time) (bool, error)) *MockTxMarkExpiredCall {
 	c.Call = c.Call.DoAndReturn(f)
 	return c
 }
