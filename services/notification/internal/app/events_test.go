@@ -1,0 +1,264 @@
+package app_test
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	apievents "github.com/slipway-dev/slipway/api/events"
+	moneyv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/money/v1"
+	notificationv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/notification/v1"
+	orderv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/order/v1"
+	"github.com/slipway-dev/slipway/services/notification/internal/orderevents"
+)
+
+const (
+	userA = "0198c0de-0000-7000-8000-00000000000a"
+	userB = "0198c0de-0000-7000-8000-00000000000b"
+)
+
+func orderPlaced(eventID, orderID, userID string) *orderv1.OrderPlaced {
+	return &orderv1.OrderPlaced{
+		EventId: eventID, OrderId: orderID, UserId: userID,
+		Items: []*orderv1.OrderItem{
+			{ProductId: "kenya-nyeri-250g", Name: "Kenya Nyeri 250 g", Quantity: 1},
+			{ProductId: "chemex-6-cup", Name: "Chemex 6 cup", Quantity: 1},
+		},
+		Total:      &moneyv1.Money{Currency: "USD", AmountMinor: 7990},
+		OccurredAt: timestamppb.Now(),
+	}
+}
+
+// protocol is one way a client reaches the service.
+type protocol string
+
+const (
+	grpcProtocol    protocol = "grpc"
+	restProtocol    protocol = "rest"
+	grpcWebProtocol protocol = "grpc-web"
+)
+
+var protocols = []protocol{grpcProtocol, restProtocol, grpcWebProtocol}
+
+// list calls ListMyNotifications over p as token ("" for none) and returns
+// the response, or nil and the call's code.
+func (s *service) list(t *testing.T, p protocol, token string, req *notificationv1.ListMyNotificationsRequest) (*notificationv1.ListMyNotificationsResponse, codes.Code) {
+	t.Helper()
+	switch p {
+	case grpcProtocol:
+		ctx := t.Context()
+		if token != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+		}
+		resp, err := s.client.ListMyNotifications(ctx, req)
+		if err != nil {
+			st, ok := status.FromError(err)
+			require.True(t, ok, "a gRPC status: %v", err)
+			return nil, st.Code()
+		}
+		return resp, codes.OK
+	case grpcWebProtocol:
+		client := connect.NewClient[notificationv1.ListMyNotificationsRequest, notificationv1.ListMyNotificationsResponse](
+			http.DefaultClient, "http://"+s.httpAddr+notificationv1.NotificationService_ListMyNotifications_FullMethodName, connect.WithGRPCWeb())
+		creq := connect.NewRequest(req)
+		if token != "" {
+			creq.Header().Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.CallUnary(t.Context(), creq)
+		if err != nil {
+			var ce *connect.Error
+			require.True(t, errors.As(err, &ce), "a connect error: %v", err)
+			return nil, codes.Code(ce.Code())
+		}
+		return resp.Msg, codes.OK
+	case restProtocol:
+		q := url.Values{}
+		if req.GetPageSize() != 0 {
+			q.Set("page_size", strconv.Itoa(int(req.GetPageSize())))
+		}
+		if req.GetPageToken() != "" {
+			q.Set("page_token", req.GetPageToken())
+		}
+		hreq, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+s.httpAddr+"/v1/notifications?"+q.Encode(), nil)
+		require.NoError(t, err)
+		if token != "" {
+			hreq.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(hreq)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		switch resp.StatusCode {
+		case http.StatusOK:
+			var out notificationv1.ListMyNotificationsResponse
+			require.NoError(t, protojson.Unmarshal(body, &out), "%s", body)
+			return &out, codes.OK
+		case http.StatusUnauthorized:
+			return nil, codes.Unauthenticated
+		case http.StatusBadRequest:
+			return nil, codes.InvalidArgument
+		}
+		t.Fatalf("REST answered %d: %s", resp.StatusCode, body)
+	}
+	t.Fatalf("unknown protocol %q", p)
+	return nil, codes.Unknown
+}
+
+// notifications lists all of userID's notifications over gRPC.
+func (s *service) notifications(t *testing.T, userID string) []*notificationv1.Notification {
+	t.Helper()
+	resp, code := s.list(t, grpcProtocol, s.token(t, userID), &notificationv1.ListMyNotificationsRequest{PageSize: 100})
+	require.Equal(t, codes.OK, code)
+	return resp.GetNotifications()
+}
+
+// TestOrderEventsBecomeNotificationsExactlyOnce drives the consumer with
+// real JetStream messages: each event becomes one notification for its
+// user, whatever is published or delivered again, and each user sees only
+// their own, alike over gRPC, REST and gRPC-Web.
+func TestOrderEventsBecomeNotificationsExactlyOnce(t *testing.T) {
+	s := start(t, nil)
+	waitProcessed := func(t *testing.T, result string, n float64) {
+		t.Helper()
+		waitFor(t, strconv.FormatFloat(n, 'f', -1, 64)+" "+result+" messages", func() bool { return s.processed(t, result) >= n })
+	}
+
+	s.publish(t, apievents.SubjectOrderPlaced, "evt-a1", orderPlaced("evt-a1", "ord_a1", userA))
+	waitProcessed(t, "ok", 1)
+	got := s.notifications(t, userA)
+	require.Len(t, got, 1)
+	placedA := got[0]
+	assert.Equal(t, notificationv1.NotificationKind_NOTIFICATION_KIND_ORDER_PLACED, placedA.GetKind())
+	assert.Equal(t, "Order placed", placedA.GetTitle())
+	assert.Equal(t, "Your order ord_a1 for 2 items totalling USD 79.90 is placed.", placedA.GetBody())
+	assert.Equal(t, userA, placedA.GetUserId())
+	assert.Equal(t, "ord_a1", placedA.GetOrderId())
+	assert.Equal(t, "evt-a1", placedA.GetEventId())
+	_, ok := s.logs.find("notification sent")
+	assert.True(t, ok, "the default sender writes a log line")
+
+	s.publish(t, apievents.SubjectOrderPlaced, "evt-b1", orderPlaced("evt-b1", "ord_b1", userB))
+	waitProcessed(t, "ok", 2)
+
+	t.Run("the same event under a new message id adds nothing", func(t *testing.T) {
+		s.publish(t, apievents.SubjectOrderPlaced, "evt-a1-published-again", orderPlaced("evt-a1", "ord_a1", userA))
+		waitProcessed(t, "ok", 3)
+		assert.Empty(t, cmp.Diff([]*notificationv1.Notification{placedA}, s.notifications(t, userA), protocmp.Transform()))
+	})
+
+	s.publish(t, apievents.SubjectOrderCancelled, "evt-a2", &orderv1.OrderCancelled{
+		EventId: "evt-a2", OrderId: "ord_a1", UserId: userA,
+		Items: []*orderv1.OrderItem{{ProductId: "chemex-6-cup", Quantity: 1}, {ProductId: "kenya-nyeri-250g", Quantity: 1}},
+	})
+	waitProcessed(t, "ok", 4)
+	wantA := s.notifications(t, userA)
+	require.Len(t, wantA, 2)
+	assert.Equal(t, "Your order ord_a1 for 2 items is cancelled.", wantA[0].GetBody(), "newest first")
+	assert.Empty(t, cmp.Diff(placedA, wantA[1], protocmp.Transform()))
+	wantB := s.notifications(t, userB)
+	require.Len(t, wantB, 1)
+
+	t.Run("redelivering everything adds nothing", func(t *testing.T) {
+		require.NoError(t, s.js.DeleteConsumer(t.Context(), apievents.StreamOrders, orderevents.Durable))
+		// The consumer recreates its durable, which delivers the stream from
+		// the start: four messages, each already in the inbox.
+		waitProcessed(t, "duplicate", 4)
+		assert.Empty(t, cmp.Diff(wantA, s.notifications(t, userA), protocmp.Transform()))
+		assert.Empty(t, cmp.Diff(wantB, s.notifications(t, userB), protocmp.Transform()))
+		assert.Zero(t, s.processed(t, "error"))
+	})
+
+	for _, p := range protocols {
+		t.Run("over "+string(p)+" each user sees only their own", func(t *testing.T) {
+			for _, u := range []struct {
+				id   string
+				want []*notificationv1.Notification
+			}{{userA, wantA}, {userB, wantB}} {
+				resp, code := s.list(t, p, s.token(t, u.id), &notificationv1.ListMyNotificationsRequest{})
+				require.Equal(t, codes.OK, code)
+				assert.Empty(t, cmp.Diff(u.want, resp.GetNotifications(), protocmp.Transform()), "user %s", u.id)
+				for _, n := range resp.GetNotifications() {
+					assert.Equal(t, u.id, n.GetUserId())
+				}
+			}
+
+			first, code := s.list(t, p, s.token(t, userA), &notificationv1.ListMyNotificationsRequest{PageSize: 1})
+			require.Equal(t, codes.OK, code)
+			require.NotEmpty(t, first.GetNextPageToken())
+			second, code := s.list(t, p, s.token(t, userA), &notificationv1.ListMyNotificationsRequest{PageSize: 1, PageToken: first.GetNextPageToken()})
+			require.Equal(t, codes.OK, code)
+			assert.Empty(t, cmp.Diff(wantA, append(first.GetNotifications(), second.GetNotifications()...), protocmp.Transform()), "pages")
+			assert.Empty(t, second.GetNextPageToken())
+
+			// User B following user A's page token still sees only B's.
+			resp, code := s.list(t, p, s.token(t, userB), &notificationv1.ListMyNotificationsRequest{PageToken: first.GetNextPageToken()})
+			require.Equal(t, codes.OK, code)
+			for _, n := range resp.GetNotifications() {
+				assert.Equal(t, userB, n.GetUserId())
+			}
+
+			_, code = s.list(t, p, "", &notificationv1.ListMyNotificationsRequest{})
+			assert.Equal(t, codes.Unauthenticated, code, "no token")
+			_, code = s.list(t, p, s.token(t, userA), &notificationv1.ListMyNotificationsRequest{PageSize: 101})
+			assert.Equal(t, codes.InvalidArgument, code, "page_size above 100")
+		})
+	}
+}
+
+// TestAFailedSendIsSentAgainOnRedelivery shows the order of storing and
+// sending: a webhook failure rolls the notification back, the event comes
+// again, and in the end there is one notification, sent.
+func TestAFailedSendIsSentAgainOnRedelivery(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		posts []*http.Request
+		body  [][]byte
+	)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		posts, body = append(posts, r), append(body, b)
+		if len(posts) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(hook.Close)
+	s := start(t, map[string]string{"NOTIFY_WEBHOOK_URL": hook.URL + "/hook", "NOTIFY_WEBHOOK_MAX_ATTEMPTS": "1"})
+
+	start := time.Now()
+	s.publish(t, apievents.SubjectOrderPlaced, "evt-a1", orderPlaced("evt-a1", "ord_a1", userA))
+	waitFor(t, "the redelivered event", func() bool { return s.processed(t, "ok") >= 1 })
+	assert.Equal(t, float64(1), s.processed(t, "error"), "the first delivery failed")
+	assert.GreaterOrEqual(t, time.Since(start), 500*time.Millisecond, "redelivered after the consumer's retry delay")
+
+	got := s.notifications(t, userA)
+	require.Len(t, got, 1)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, posts, 2)
+	for _, p := range posts {
+		assert.Equal(t, "evt-a1", p.Header.Get("Idempotency-Key"))
+	}
+	assert.Contains(t, string(body[1]), `"id":"`+got[0].GetId()+`"`, "the stored notification is the one sent")
+}

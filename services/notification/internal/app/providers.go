@@ -1,0 +1,100 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	apievents "github.com/slipway-dev/slipway/api/events"
+	notificationv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/notification/v1"
+	"github.com/slipway-dev/slipway/api/gen/openapi"
+	"github.com/slipway-dev/slipway/platform/auth"
+	"github.com/slipway-dev/slipway/platform/events"
+	"github.com/slipway-dev/slipway/platform/server"
+	platformstore "github.com/slipway-dev/slipway/platform/store"
+	"github.com/slipway-dev/slipway/services/notification/internal/config"
+	"github.com/slipway-dev/slipway/services/notification/internal/domain"
+	"github.com/slipway-dev/slipway/services/notification/internal/orderevents"
+	"github.com/slipway-dev/slipway/services/notification/internal/rpc"
+	"github.com/slipway-dev/slipway/services/notification/internal/sender"
+)
+
+// broker is the service's NATS connection and its JetStream context.
+type broker struct {
+	nc *nats.Conn
+	js jetstream.JetStream
+}
+
+// openBroker connects to NATS and makes sure the streams the service reads
+// from (ORDERS) and dead-letters to (DEADLETTER) exist, so it can start
+// before the order service has ever published. The cleanup closes the
+// connection, after the consumer has stopped.
+func openBroker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*broker, func(), error) {
+	nc, js, err := events.Connect(ctx, cfg.NATSURL, config.Service, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	streams := []struct{ name, subjects string }{
+		{apievents.StreamOrders, apievents.SubjectsOrders},
+		{apievents.StreamDeadLetter, apievents.SubjectsDeadLetter},
+	}
+	for _, s := range streams {
+		if err := events.EnsureStream(ctx, js, s.name, []string{s.subjects}); err != nil {
+			nc.Close()
+			return nil, nil, err
+		}
+	}
+	return &broker{nc: nc, js: js}, nc.Close, nil
+}
+
+// newSender is the webhook sender when NOTIFY_WEBHOOK_URL is set, else the
+// log sender.
+func newSender(cfg *config.Config, logger *slog.Logger) domain.Sender {
+	if cfg.WebhookURL == "" {
+		return sender.NewLogSender(logger)
+	}
+	return sender.NewWebhookSender(cfg.WebhookURL, logger,
+		sender.WithTimeout(cfg.WebhookTimeout),
+		sender.WithMaxAttempts(cfg.WebhookMaxAttempts),
+	)
+}
+
+// newConsumer is the durable consumer "notification" of the order events,
+// with the inbox table it dedupes by created first.
+func newConsumer(ctx context.Context, db *platformstore.DB, b *broker, h *orderevents.Handler,
+	logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider,
+) (*events.Consumer, error) {
+	if err := events.EnsureSchema(ctx, db); err != nil {
+		return nil, fmt.Errorf("events schema: %w", err)
+	}
+	return events.NewConsumer(db, b.js, events.ConsumerConfig{
+		Stream:   apievents.StreamOrders,
+		Durable:  orderevents.Durable,
+		Subjects: orderevents.Subjects,
+	}, h.Handle, logger, reg, tp)
+}
+
+// newServer serves the notification handler on every protocol with its
+// auth policy, runs the order events consumer beside it, and ties the
+// database and NATS to readiness.
+func newServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider,
+	db *platformstore.DB, b *broker, h *rpc.Handler, v auth.Verifier, consumer *events.Consumer,
+) (*server.App, error) {
+	return server.New(cfg.Base, cfg, logger, reg, tp,
+		server.WithService(server.Service{
+			Desc:    &notificationv1.NotificationService_ServiceDesc,
+			Impl:    h,
+			Gateway: notificationv1.RegisterNotificationServiceHandler,
+		}),
+		server.WithAuth(auth.Authenticate(v, rpc.Policy())),
+		server.WithOpenAPI(openapi.Notification),
+		server.WithCheck("database", db.Ping),
+		server.WithCheck("nats", events.Check(b.nc)),
+		server.WithWorker("order-events", consumer.Run),
+	)
+}

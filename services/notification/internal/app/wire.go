@@ -1,0 +1,40 @@
+//go:build wireinject
+
+package app
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/google/wire"
+	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/slipway-dev/slipway/platform/auth"
+	"github.com/slipway-dev/slipway/platform/server"
+	platformstore "github.com/slipway-dev/slipway/platform/store"
+	"github.com/slipway-dev/slipway/services/notification/internal/config"
+	"github.com/slipway-dev/slipway/services/notification/internal/domain"
+	"github.com/slipway-dev/slipway/services/notification/internal/orderevents"
+	"github.com/slipway-dev/slipway/services/notification/internal/rpc"
+	"github.com/slipway-dev/slipway/services/notification/internal/store"
+)
+
+// newApp wires the notification service: database, store, NATS, domain,
+// sender, order events consumer, handlers, server.
+func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider) (*server.App, func(), error) {
+	panic(wire.Build(
+		wire.FieldsOf(new(*config.Config), "Base"),
+		platformstore.ProviderSet,
+		auth.ProviderSet,
+		store.ProviderSet,
+		domain.ProviderSet,
+		rpc.ProviderSet,
+		orderevents.ProviderSet,
+		wire.Bind(new(orderevents.TxBinder), new(*store.Store)),
+		newSender,
+		openBroker,
+		newConsumer,
+		newServer,
+	))
+}

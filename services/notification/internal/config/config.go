@@ -1,0 +1,139 @@
+// Package config is the notification service's configuration: the
+// platform's common keys plus its own (the NATS server it consumes from and
+// the webhook it sends through), with defaults < YAML file < environment.
+package config
+
+import (
+	"errors"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	platformconfig "github.com/slipway-dev/slipway/platform/config"
+)
+
+// Service is the notification service's name in logs, metrics, traces and
+// file names.
+const Service = "notification"
+
+// Default ports of the notification service.
+const (
+	DefaultGRPCPort = 50054
+	DefaultHTTPPort = 8084
+)
+
+// Defaults of the service's own keys.
+const (
+	DefaultNATSURL            = "nats://127.0.0.1:4222"
+	DefaultWebhookTimeout     = 5 * time.Second
+	DefaultWebhookMaxAttempts = 4
+)
+
+// Bounds of the webhook keys. A send that keeps failing takes up to
+// attempts × timeout plus backoff; the event consumer's 30 s ack wait must
+// cover it, or the event is delivered again while it still runs.
+const (
+	minWebhookTimeout     = 100 * time.Millisecond
+	maxWebhookTimeout     = 30 * time.Second
+	maxWebhookMaxAttempts = 10
+	maxWebhookBudget      = 25 * time.Second
+)
+
+// Config is the notification service's configuration.
+type Config struct {
+	platformconfig.Base `yaml:",inline"`
+
+	// NATSURL is the NATS JetStream server (comma separated for a cluster)
+	// whose ORDERS stream the service consumes.
+	NATSURL string `yaml:"nats_url" env:"NATS_URL" redact:"url"`
+	// WebhookURL, when set, is where every notification is POSTed as JSON;
+	// when empty, notifications are written to the log. It is a secret:
+	// webhook URLs usually carry their credential in the path or query.
+	WebhookURL string `yaml:"webhook_url" env:"NOTIFY_WEBHOOK_URL" secret:"true"`
+	// WebhookTimeout bounds one webhook attempt.
+	WebhookTimeout time.Duration `yaml:"webhook_timeout" env:"NOTIFY_WEBHOOK_TIMEOUT"`
+	// WebhookMaxAttempts is how many attempts a send makes before it fails
+	// (and the event is delivered again later).
+	WebhookMaxAttempts int `yaml:"webhook_max_attempts" env:"NOTIFY_WEBHOOK_MAX_ATTEMPTS"`
+}
+
+// Default returns the configuration with every default set.
+func Default() *Config {
+	c := &Config{
+		NATSURL:            DefaultNATSURL,
+		WebhookTimeout:     DefaultWebhookTimeout,
+		WebhookMaxAttempts: DefaultWebhookMaxAttempts,
+	}
+	c.SetDefaults(Service, DefaultGRPCPort, DefaultHTTPPort)
+	return c
+}
+
+// Validate checks the Base keys and the service's own, reporting every
+// problem at once.
+func (c *Config) Validate() error {
+	errs := []error{c.Base.Validate()}
+	bad := func(key, value, reason string) {
+		errs = append(errs, &platformconfig.Error{Key: key, Value: value, Reason: reason})
+	}
+	if !isNATSURL(c.NATSURL) {
+		bad("NATS_URL", maskedNATSURL(c.NATSURL), "want nats://host:port (comma separated for a cluster)")
+	}
+	if c.WebhookURL != "" {
+		if u, err := url.Parse(c.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("NOTIFY_WEBHOOK_URL", "<secret>", "want an absolute http(s) URL")
+		}
+	}
+	if c.WebhookTimeout < minWebhookTimeout || c.WebhookTimeout > maxWebhookTimeout {
+		bad("NOTIFY_WEBHOOK_TIMEOUT", c.WebhookTimeout.String(), "want between "+minWebhookTimeout.String()+" and "+maxWebhookTimeout.String())
+	}
+	if c.WebhookMaxAttempts < 1 || c.WebhookMaxAttempts > maxWebhookMaxAttempts {
+		bad("NOTIFY_WEBHOOK_MAX_ATTEMPTS", strconv.Itoa(c.WebhookMaxAttempts), "want 1 to "+strconv.Itoa(maxWebhookMaxAttempts))
+	} else if budget := time.Duration(c.WebhookMaxAttempts) * c.WebhookTimeout; c.WebhookURL != "" && budget > maxWebhookBudget {
+		bad("NOTIFY_WEBHOOK_MAX_ATTEMPTS", strconv.Itoa(c.WebhookMaxAttempts),
+			"attempts × NOTIFY_WEBHOOK_TIMEOUT is "+budget.String()+"; keep it within "+maxWebhookBudget.String()+" so a send ends inside the consumer's 30s ack wait")
+	}
+	return errors.Join(errs...)
+}
+
+// isNATSURL reports whether s is a comma separated list of nats:// (or
+// tls://, ws://, wss://) server URLs with a host.
+func isNATSURL(s string) bool {
+	if strings.TrimSpace(s) == "" {
+		return false
+	}
+	for _, part := range strings.Split(s, ",") {
+		u, err := url.Parse(strings.TrimSpace(part))
+		if err != nil || u.Host == "" {
+			return false
+		}
+		switch u.Scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// maskedNATSURL hides credentials in a NATS URL shown in an error.
+func maskedNATSURL(s string) string {
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			u.User = url.User("xxxxx")
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// Load returns the configuration from its defaults, the YAML file at path
+// ("" for none) and getenv, validated.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	c := Default()
+	if err := platformconfig.Load(c, path, getenv); err != nil {
+		return nil, err
+	}
+	return c, nil
+}

@@ -1,0 +1,7 @@
+package domain
+
+import "github.com/google/wire"
+
+// ProviderSet provides the NotificationService; the store package provides
+// NotificationStore and the app picks the Sender.
+var ProviderSet = wire.NewSet(NewNotificationService)

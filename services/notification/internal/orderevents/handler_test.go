@@ -1,0 +1,186 @@
+package orderevents_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	apievents "github.com/slipway-dev/slipway/api/events"
+	moneyv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/money/v1"
+	orderv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/order/v1"
+	"github.com/slipway-dev/slipway/platform/events"
+	platformstore "github.com/slipway-dev/slipway/platform/store"
+	"github.com/slipway-dev/slipway/platform/store/storetest"
+	"github.com/slipway-dev/slipway/services/notification/internal/domain"
+	"github.com/slipway-dev/slipway/services/notification/internal/orderevents"
+	"github.com/slipway-dev/slipway/services/notification/internal/store"
+)
+
+// sender records what it sent, or fails when err is set.
+type sender struct {
+	err  error
+	sent []domain.Notification
+}
+
+func (s *sender) Send(_ context.Context, n domain.Notification) error {
+	if s.err != nil {
+		return s.err
+	}
+	s.sent = append(s.sent, n)
+	return nil
+}
+
+// env is a handler over the real domain and a fresh SQLite store.
+type env struct {
+	db      *platformstore.DB
+	store   *store.Store
+	sender  *sender
+	handler *orderevents.Handler
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	db := storetest.Open(t, platformstore.SQLite)
+	require.NoError(t, db.Migrate(t.Context(), store.Migrations()))
+	e := &env{db: db, store: store.New(db), sender: &sender{}}
+	e.handler = orderevents.NewHandler(domain.NewNotificationService(e.store, e.sender), e.store, slog.New(slog.DiscardHandler))
+	return e
+}
+
+// deliver runs the handler on a message in a transaction, as the consumer
+// does, and returns its error (the transaction rolled back on error).
+func (e *env) deliver(t *testing.T, messageID, subject string, payload proto.Message) error {
+	t.Helper()
+	data, err := proto.Marshal(payload)
+	require.NoError(t, err)
+	return e.deliverRaw(t, events.Message{ID: messageID, Subject: subject, Data: data, Delivery: 1})
+}
+
+func (e *env) deliverRaw(t *testing.T, m events.Message) error {
+	t.Helper()
+	return e.db.InTx(t.Context(), func(tx *sql.Tx) error { return e.handler.Handle(t.Context(), tx, m) })
+}
+
+func (e *env) stored(t *testing.T, userID string) []domain.Notification {
+	t.Helper()
+	ns, err := e.store.ListByUser(t.Context(), userID, "", 100)
+	require.NoError(t, err)
+	return ns
+}
+
+func placed() *orderv1.OrderPlaced {
+	return &orderv1.OrderPlaced{
+		EventId: "evt-1", OrderId: "ord_1", UserId: "user-a",
+		Items: []*orderv1.OrderItem{
+			{ProductId: "mug", Name: "Mug", Quantity: 1},
+			{ProductId: "tea", Name: "Tea", Quantity: 1},
+		},
+		Total:      &moneyv1.Money{Currency: "USD", AmountMinor: 7990},
+		OccurredAt: timestamppb.New(time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)),
+	}
+}
+
+func TestOrderPlacedBecomesOneNotification(t *testing.T) {
+	e := newEnv(t)
+	require.NoError(t, e.deliver(t, "evt-1", apievents.SubjectOrderPlaced, placed()))
+
+	got := e.stored(t, "user-a")
+	require.Len(t, got, 1)
+	n := got[0]
+	assert.Equal(t, domain.KindOrderPlaced, n.Kind)
+	assert.Equal(t, "Order placed", n.Title)
+	assert.Equal(t, "Your order ord_1 for 2 items totalling USD 79.90 is placed.", n.Body)
+	assert.Equal(t, "evt-1", n.EventID)
+	assert.Equal(t, "ord_1", n.OrderID)
+	assert.Equal(t, []domain.Notification{n}, e.sender.sent, "sent once, as stored")
+
+	t.Run("the same event under another message id is acknowledged and changes nothing", func(t *testing.T) {
+		require.NoError(t, e.deliver(t, "another-message-id", apievents.SubjectOrderPlaced, placed()))
+		assert.Equal(t, []domain.Notification{n}, e.stored(t, "user-a"))
+		assert.Len(t, e.sender.sent, 1, "not sent again")
+	})
+}
+
+func TestOrderCancelledBecomesANotification(t *testing.T) {
+	e := newEnv(t)
+	err := e.deliver(t, "evt-2", apievents.SubjectOrderCancelled, &orderv1.OrderCancelled{
+		EventId: "evt-2", OrderId: "ord_1", UserId: "user-a",
+		Items:  []*orderv1.OrderItem{{ProductId: "mug", Quantity: 2}},
+		Reason: "changed my mind",
+	})
+	require.NoError(t, err)
+	got := e.stored(t, "user-a")
+	require.Len(t, got, 1)
+	assert.Equal(t, domain.KindOrderCancelled, got[0].Kind)
+	assert.Equal(t, "Order cancelled", got[0].Title)
+	assert.Equal(t, "Your order ord_1 for 2 items is cancelled. Reason: changed my mind.", got[0].Body)
+}
+
+func TestEventsThatFailAreRolledBack(t *testing.T) {
+	errSend := errors.New("webhook answered 503")
+	invalid := placed()
+	invalid.UserId = ""
+	tests := []struct {
+		name    string
+		message func(t *testing.T) events.Message
+		sendErr error
+		wantErr string
+	}{
+		{
+			name: "a failed send",
+			message: func(t *testing.T) events.Message {
+				data, err := proto.Marshal(placed())
+				require.NoError(t, err)
+				return events.Message{ID: "evt-1", Subject: apievents.SubjectOrderPlaced, Data: data}
+			},
+			sendErr: errSend,
+			wantErr: "webhook answered 503",
+		},
+		{
+			name: "a payload that is not an OrderPlaced",
+			message: func(*testing.T) events.Message {
+				return events.Message{ID: "evt-1", Subject: apievents.SubjectOrderPlaced, Data: []byte("\xff\xff not protobuf")}
+			},
+			wantErr: "decode",
+		},
+		{
+			name: "an invalid event",
+			message: func(t *testing.T) events.Message {
+				data, err := proto.Marshal(invalid)
+				require.NoError(t, err)
+				return events.Message{ID: "evt-1", Subject: apievents.SubjectOrderPlaced, Data: data}
+			},
+			wantErr: "user_id",
+		},
+		{
+			name: "a subject it does not handle",
+			message: func(t *testing.T) events.Message {
+				data, err := proto.Marshal(placed())
+				require.NoError(t, err)
+				return events.Message{ID: "evt-1", Subject: "slipway.order.shipped", Data: data}
+			},
+			wantErr: "slipway.order.shipped",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.sender.err = tt.sendErr
+			err := e.deliverRaw(t, tt.message(t))
+			assert.ErrorContains(t, err, tt.wantErr)
+			assert.Empty(t, e.stored(t, "user-a"), "nothing stays stored")
+
+			e.sender.err = nil
+			require.NoError(t, e.deliver(t, "evt-1", apievents.SubjectOrderPlaced, placed()), "the event is handled when it comes again")
+			assert.Len(t, e.stored(t, "user-a"), 1)
+		})
+	}
+}
