@@ -1,0 +1,33 @@
+// Command order serves the Slipway order service: orders, their status and
+// the events they publish.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/slipway-dev/slipway/services/order/internal/app"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := app.Run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	stop()
+	os.Exit(code(err))
+}
+
+// code is the process exit code for Run's result.
+func code(err error) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	default:
+		fmt.Fprintln(os.Stderr, "order:", err)
+		return 1
+	}
+}

@@ -1,0 +1,441 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	apievents "github.com/slipway-dev/slipway/api/events"
+	orderv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/order/v1"
+	"github.com/slipway-dev/slipway/platform/auth"
+	"github.com/slipway-dev/slipway/platform/discovery"
+	"github.com/slipway-dev/slipway/platform/discovery/etcdtest"
+	platformstore "github.com/slipway-dev/slipway/platform/store"
+)
+
+// The two customers of these tests, new on every run: the NATS server may
+// be shared with earlier runs.
+var (
+	alice = uuid.NewString()
+	bob   = uuid.NewString()
+)
+
+// orderView is an order reduced to what must read the same whichever
+// protocol placed it: ids, keys and times differ by protocol.
+type orderView struct {
+	UserID string
+	Status orderv1.OrderStatus
+	Items  []string // "product×quantity@unit=line currency"
+	Total  string
+}
+
+func viewOf(o *orderv1.Order) orderView {
+	v := orderView{
+		UserID: o.GetUserId(),
+		Status: o.GetStatus(),
+		Total:  fmt.Sprintf("%d %s", o.GetTotal().GetAmountMinor(), o.GetTotal().GetCurrency()),
+	}
+	for _, it := range o.GetItems() {
+		v.Items = append(v.Items, fmt.Sprintf("%s×%d@%d=%d %s", it.GetProductId(), it.GetQuantity(),
+			it.GetUnitPrice().GetAmountMinor(), it.GetLineTotal().GetAmountMinor(), it.GetLineTotal().GetCurrency()))
+	}
+	return v
+}
+
+func line(product string, quantity int32) *orderv1.LineItem {
+	return &orderv1.LineItem{ProductId: product, Quantity: quantity}
+}
+
+// TestCreateOrderOnEveryProtocol places the same order over gRPC, REST and
+// gRPC-Web and checks that each answers as expected and all answer alike,
+// for the happy path and the errors a client can cause.
+func TestCreateOrderOnEveryProtocol(t *testing.T) {
+	s := start(t, nil)
+	token := s.token(t, alice, auth.RoleCustomer)
+	// Lines that repeat a product are merged; prices come from inventory.
+	items := []*orderv1.LineItem{line("kenya-nyeri-250g", 2), line("paper-filters", 1), line("kenya-nyeri-250g", 1)}
+	want := orderView{
+		UserID: alice,
+		Status: orderv1.OrderStatus_ORDER_STATUS_PLACED,
+		Items:  []string{"kenya-nyeri-250g×3@1450=4350 USD", "paper-filters×1@699=699 USD"},
+		Total:  "5049 USD",
+	}
+
+	type answer struct {
+		Order  orderView
+		Failed failure
+	}
+	transcripts := map[protocol]map[string]answer{}
+	for _, p := range protocols {
+		t.Run(string(p), func(t *testing.T) {
+			c := caller{protocol: p, s: s, token: token}
+			key := "key-" + string(p) + "-0001"
+			got := map[string]answer{}
+			step := func(name string, wantAnswer answer, call func(t *testing.T) answer) {
+				t.Run(name, func(t *testing.T) {
+					a := call(t)
+					got[name] = a
+					assert.Equal(t, wantAnswer, a)
+				})
+			}
+
+			var placed *orderv1.Order
+			step("create", answer{Order: want}, func(t *testing.T) answer {
+				resp, f := c.createOrder(t, &orderv1.CreateOrderRequest{IdempotencyKey: key, Items: items})
+				placed = resp.GetOrder()
+				if placed != nil {
+					_, err := uuid.Parse(placed.GetId())
+					assert.NoError(t, err, "the id is a UUID")
+					assert.Equal(t, key, placed.GetIdempotencyKey())
+				}
+				return answer{Order: viewOf(placed), Failed: f}
+			})
+			require.NotNil(t, placed)
+			step("create again with the same key", answer{Order: want}, func(t *testing.T) answer {
+				resp, f := c.createOrder(t, &orderv1.CreateOrderRequest{IdempotencyKey: key, Items: items})
+				assert.Equal(t, placed.GetId(), resp.GetOrder().GetId(), "the same order")
+				return answer{Order: viewOf(resp.GetOrder()), Failed: f}
+			})
+			step("get", answer{Order: want}, func(t *testing.T) answer {
+				resp, f := c.getOrder(t, placed.GetId())
+				return answer{Order: viewOf(resp.GetOrder()), Failed: f}
+			})
+			step("the key with other items", answer{Order: viewOf(nil), Failed: failure{Code: codes.FailedPrecondition}}, func(t *testing.T) answer {
+				resp, f := c.createOrder(t, &orderv1.CreateOrderRequest{IdempotencyKey: key, Items: []*orderv1.LineItem{line("chemex-6-cup", 1)}})
+				return answer{Order: viewOf(resp.GetOrder()), Failed: f}
+			})
+			unknown := failure{Code: codes.InvalidArgument, Fields: []string{"items[1].product_id"}}
+			step("an unknown product", answer{Order: viewOf(nil), Failed: unknown}, func(t *testing.T) answer {
+				resp, f := c.createOrder(t, &orderv1.CreateOrderRequest{IdempotencyKey: key + "-unknown",
+					Items: []*orderv1.LineItem{line("paper-filters", 1), line("unicorn-beans", 1)}})
+				return answer{Order: viewOf(resp.GetOrder()), Failed: f}
+			})
+			mixed := failure{Code: codes.InvalidArgument, Fields: []string{"items[1].product_id"}}
+			step("two currencies", answer{Order: viewOf(nil), Failed: mixed}, func(t *testing.T) answer {
+				resp, f := c.createOrder(t, &orderv1.CreateOrderRequest{IdempotencyKey: key + "-mixed",
+					Items: []*orderv1.LineItem{line("paper-filters", 1), line("hand-grinder-eu", 1)}})
+				return answer{Order: viewOf(resp.GetOrder()), Failed: f}
+			})
+			step("too little stock", answer{Order: viewOf(nil), Failed: failure{Code: codes.FailedPrecondition}}, func(t *testing.T) answer {
+				resp, f := c.createOrder(t, &orderv1.CreateOrderRequest{IdempotencyKey: key + "-short",
+					Items: []*orderv1.LineItem{line("hand-grinder-eu", 6)}})
+				return answer{Order: viewOf(resp.GetOrder()), Failed: f}
+			})
+			zero := failure{Code: codes.InvalidArgument, Fields: []string{"items[0].quantity"}}
+			step("a zero quantity is refused before the handler", answer{Order: viewOf(nil), Failed: zero}, func(t *testing.T) answer {
+				resp, f := c.createOrder(t, &orderv1.CreateOrderRequest{IdempotencyKey: key + "-zero", Items: []*orderv1.LineItem{line("paper-filters", 0)}})
+				return answer{Order: viewOf(resp.GetOrder()), Failed: f}
+			})
+			step("without a token", answer{Order: viewOf(nil), Failed: failure{Code: codes.Unauthenticated}}, func(t *testing.T) answer {
+				anonymous := caller{protocol: p, s: s}
+				resp, f := anonymous.createOrder(t, &orderv1.CreateOrderRequest{IdempotencyKey: key + "-anon", Items: items})
+				return answer{Order: viewOf(resp.GetOrder()), Failed: f}
+			})
+			step("a garbage page token", answer{Order: viewOf(nil), Failed: failure{Code: codes.InvalidArgument, Fields: []string{"page_token"}}}, func(t *testing.T) answer {
+				_, f := c.listMyOrders(t, &orderv1.ListMyOrdersRequest{PageToken: "not a token!"})
+				return answer{Order: viewOf(nil), Failed: f}
+			})
+			transcripts[p] = got
+		})
+	}
+	t.Run("every protocol answers alike", func(t *testing.T) {
+		first := transcripts[protocols[0]]
+		require.NotEmpty(t, first)
+		for _, p := range protocols[1:] {
+			assert.Equal(t, first, transcripts[p], "%s answered differently from %s", p, protocols[0])
+		}
+	})
+	t.Run("each protocol's order was reserved once", func(t *testing.T) {
+		holds, returns := s.inventory.counts()
+		assert.Equal(t, len(protocols), holds, "%s", s.inventory)
+		assert.Zero(t, returns)
+		assert.Equal(t, int64(100-3*len(protocols)), s.inventory.stock("kenya-nyeri-250g"))
+	})
+	t.Run("the listing pages through all of them, newest first", func(t *testing.T) {
+		for _, p := range protocols {
+			c := caller{protocol: p, s: s, token: token}
+			var keys []string
+			req := &orderv1.ListMyOrdersRequest{PageSize: 2}
+			for range 5 {
+				resp, f := c.listMyOrders(t, req)
+				require.Equal(t, codes.OK, f.Code)
+				for _, o := range resp.GetOrders() {
+					keys = append(keys, o.GetIdempotencyKey())
+				}
+				if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
+					break
+				}
+			}
+			assert.Equal(t, []string{"key-grpc-web-0001", "key-rest-0001", "key-grpc-0001"}, keys, p)
+		}
+	})
+}
+
+// OWASP API1 (broken object level authorization): on every protocol, user B
+// can neither read, cancel nor list user A's order, and cannot tell it
+// exists.
+func TestOrdersAreTheirOwnersOnly(t *testing.T) {
+	s := start(t, nil)
+	aliceToken, bobToken := s.token(t, alice, auth.RoleCustomer), s.token(t, bob, auth.RoleCustomer)
+	resp, err := s.client.CreateOrder(s.as(t, alice), &orderv1.CreateOrderRequest{
+		IdempotencyKey: "alice-key-0001", Items: []*orderv1.LineItem{line("chemex-6-cup", 1)},
+	})
+	require.NoError(t, err)
+	id := resp.GetOrder().GetId()
+
+	for _, p := range protocols {
+		t.Run(string(p), func(t *testing.T) {
+			b := caller{protocol: p, s: s, token: bobToken}
+			_, f := b.getOrder(t, id)
+			assert.Equal(t, failure{Code: codes.NotFound}, f, "get")
+			_, missing := b.getOrder(t, uuid.NewString())
+			assert.Equal(t, missing, f, "exactly like an order that does not exist")
+
+			_, f = b.cancelOrder(t, &orderv1.CancelOrderRequest{Id: id, Reason: "not mine"})
+			assert.Equal(t, failure{Code: codes.NotFound}, f, "cancel")
+
+			list, f := b.listMyOrders(t, &orderv1.ListMyOrdersRequest{})
+			require.Equal(t, failure{}, f, "list")
+			assert.Empty(t, list.GetOrders())
+
+			a := caller{protocol: p, s: s, token: aliceToken}
+			got, f := a.getOrder(t, id)
+			require.Equal(t, failure{}, f)
+			assert.Equal(t, orderv1.OrderStatus_ORDER_STATUS_PLACED, got.GetOrder().GetStatus(), "bob's cancel changed nothing")
+		})
+	}
+	t.Run("an admin may read it but not cancel it", func(t *testing.T) {
+		c := caller{protocol: grpcProtocol, s: s, token: s.token(t, "admin-1", auth.RoleAdmin)}
+		got, f := c.getOrder(t, id)
+		require.Equal(t, failure{}, f)
+		assert.Equal(t, alice, got.GetOrder().GetUserId())
+		_, f = c.cancelOrder(t, &orderv1.CancelOrderRequest{Id: id})
+		assert.Equal(t, failure{Code: codes.NotFound}, f)
+	})
+	_, returns := s.inventory.counts()
+	assert.Zero(t, returns, "no stock was released")
+}
+
+// The order belongs to the token's user whatever the request says: no
+// request field, header or service token places an order for someone else.
+func TestAnOrderBelongsToTheTokensUser(t *testing.T) {
+	s := start(t, nil)
+	bobToken := s.token(t, bob, auth.RoleCustomer)
+
+	t.Run("a user_id in a REST body is ignored", func(t *testing.T) {
+		body := fmt.Sprintf(`{"idempotency_key":"bob-key-rest-0001","user_id":%q,"userId":%q,"items":[{"product_id":"paper-filters","quantity":1}]}`, alice, alice)
+		var resp orderv1.CreateOrderResponse
+		f := restCall(t, s.httpAddr, http.MethodPost, "/v1/orders", bobToken, []byte(body), &resp)
+		require.Equal(t, failure{}, f)
+		assert.Equal(t, bob, resp.GetOrder().GetUserId())
+	})
+	t.Run("a customer naming another user in the on-behalf-of header", func(t *testing.T) {
+		ctx := metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+bobToken, auth.OnBehalfOfHeader, alice)
+		resp, err := s.client.CreateOrder(ctx, &orderv1.CreateOrderRequest{
+			IdempotencyKey: "bob-key-grpc-0001", Items: []*orderv1.LineItem{line("paper-filters", 1)},
+		})
+		require.NoError(t, err)
+		assert.Equal(t, bob, resp.GetOrder().GetUserId())
+	})
+	t.Run("a service acting for another user has no orders", func(t *testing.T) {
+		ctx := metadata.AppendToOutgoingContext(t.Context(),
+			"authorization", "Bearer "+s.token(t, "notification", auth.RoleService), auth.OnBehalfOfHeader, alice)
+		_, err := s.client.CreateOrder(ctx, &orderv1.CreateOrderRequest{
+			IdempotencyKey: "svc-key-grpc-0001", Items: []*orderv1.LineItem{line("paper-filters", 1)},
+		})
+		assert.Equal(t, codes.PermissionDenied, status.Code(err))
+	})
+
+	aliceOrders, err := s.client.ListMyOrders(s.as(t, alice), &orderv1.ListMyOrdersRequest{})
+	require.NoError(t, err)
+	assert.Empty(t, aliceOrders.GetOrders(), "nothing was placed for alice")
+	bobOrders, err := s.client.ListMyOrders(s.as(t, bob), &orderv1.ListMyOrdersRequest{})
+	require.NoError(t, err)
+	assert.Len(t, bobOrders.GetOrders(), 2)
+
+	s.inventory.mu.Lock()
+	defer s.inventory.mu.Unlock()
+	assert.Equal(t, []string{bob, bob}, s.inventory.onBehalfOf,
+		"inventory saw the order service's token acting for the token's user")
+}
+
+func TestConcurrentCreateOrderWithOneKey(t *testing.T) {
+	s := start(t, nil)
+	req := &orderv1.CreateOrderRequest{IdempotencyKey: "one-key-0001", Items: []*orderv1.LineItem{line("chemex-6-cup", 2)}}
+	const n = 20
+	ids := make(chan string, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			resp, err := s.client.CreateOrder(s.as(t, alice), req)
+			if assert.NoError(t, err) {
+				ids <- resp.GetOrder().GetId()
+			}
+		})
+	}
+	wg.Wait()
+	close(ids)
+	var first string
+	for id := range ids {
+		if first == "" {
+			first = id
+		}
+		assert.Equal(t, first, id, "every duplicate answers with one order")
+	}
+	holds, returns := s.inventory.counts()
+	assert.Equal(t, 1, holds, "stock was reserved once")
+	assert.Zero(t, returns)
+	assert.Equal(t, int64(98), s.inventory.stock("chemex-6-cup"))
+
+	list, err := s.client.ListMyOrders(s.as(t, alice), &orderv1.ListMyOrdersRequest{})
+	require.NoError(t, err)
+	assert.Len(t, list.GetOrders(), 1)
+
+	_, err = s.client.CreateOrder(s.as(t, alice), &orderv1.CreateOrderRequest{
+		IdempotencyKey: req.GetIdempotencyKey(), Items: []*orderv1.LineItem{line("chemex-6-cup", 3)},
+	})
+	assert.Equal(t, codes.FailedPrecondition, status.Code(err), "the key with other items")
+	holds, _ = s.inventory.counts()
+	assert.Equal(t, 1, holds)
+}
+
+// When the order cannot be stored after inventory reserved its stock, the
+// reservation is released: stock returns to where it was.
+func TestCompensationReturnsTheStock(t *testing.T) {
+	s := start(t, nil)
+	before := s.inventory.stock("chemex-6-cup")
+
+	// Inject the failure: the lines' table disappears under the running service.
+	db, err := platformstore.Open(t.Context(), "sqlite://"+s.dbPath, "test", nil)
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.ExecContext(t.Context(), `DROP TABLE order_items`)
+	require.NoError(t, err)
+
+	resp, err := s.client.CreateOrder(s.as(t, alice), &orderv1.CreateOrderRequest{
+		IdempotencyKey: "doomed-key-0001", Items: []*orderv1.LineItem{line("chemex-6-cup", 3)},
+	})
+	require.Equal(t, codes.Internal, status.Code(err), "%v", resp)
+	assert.Equal(t, "internal error", status.Convert(err).Message(), "the cause stays in the log")
+
+	holds, returns := s.inventory.counts()
+	assert.Equal(t, 1, holds, "the stock was reserved")
+	assert.Equal(t, 1, returns, "and released again")
+	assert.Equal(t, before, s.inventory.stock("chemex-6-cup"))
+	line, ok := s.logs.find("compensated: released the reservation of an order that failed to store")
+	require.True(t, ok, "the compensation is logged\n%s", s.logs)
+	assert.NotEmpty(t, line["order_id"])
+	assert.Contains(t, line["cause"], "order_items")
+}
+
+// The outbox relay publishes each event to NATS with the event id as
+// Nats-Msg-Id, and the trace context of the request in the headers.
+func TestEventsArePublished(t *testing.T) {
+	s := start(t, nil)
+	since := time.Now().Add(-time.Second)
+	resp, err := s.client.CreateOrder(s.as(t, alice), &orderv1.CreateOrderRequest{
+		IdempotencyKey: "evented-key-0001", Items: []*orderv1.LineItem{line("kenya-nyeri-250g", 2), line("paper-filters", 1)},
+	})
+	require.NoError(t, err)
+	o := resp.GetOrder()
+	_, err = s.client.CancelOrder(s.as(t, alice), &orderv1.CancelOrderRequest{Id: o.GetId(), Reason: "too much coffee"})
+	require.NoError(t, err)
+	assert.Equal(t, int64(100), s.inventory.stock("kenya-nyeri-250g"), "cancel released the stock")
+
+	nc, err := nats.Connect(s.natsURL)
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	cons, err := js.OrderedConsumer(t.Context(), apievents.StreamOrders, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{apievents.SubjectsOrders},
+		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
+		OptStartTime:   &since,
+	})
+	require.NoError(t, err)
+
+	// The shared server carries other tests' events too: keep this order's.
+	var placed, cancelled []jetstream.Msg
+	deadline := time.Now().Add(15 * time.Second)
+	for (len(placed) == 0 || len(cancelled) == 0) && time.Now().Before(deadline) {
+		msg, err := cons.Next(jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			continue
+		}
+		switch msg.Subject() {
+		case apievents.SubjectOrderPlaced:
+			var ev orderv1.OrderPlaced
+			require.NoError(t, proto.Unmarshal(msg.Data(), &ev))
+			if ev.GetOrderId() == o.GetId() {
+				placed = append(placed, msg)
+				assert.Equal(t, alice, ev.GetUserId())
+				assert.Equal(t, int64(3599), ev.GetTotal().GetAmountMinor())
+				assert.Len(t, ev.GetItems(), 2)
+				assert.Equal(t, ev.GetEventId(), msg.Headers().Get(nats.MsgIdHdr), "Nats-Msg-Id is the event id")
+			}
+		case apievents.SubjectOrderCancelled:
+			var ev orderv1.OrderCancelled
+			require.NoError(t, proto.Unmarshal(msg.Data(), &ev))
+			if ev.GetOrderId() == o.GetId() {
+				cancelled = append(cancelled, msg)
+				assert.Equal(t, "too much coffee", ev.GetReason())
+				assert.Equal(t, ev.GetEventId(), msg.Headers().Get(nats.MsgIdHdr))
+			}
+		}
+	}
+	require.Len(t, placed, 1, "one OrderPlaced\n%s", s.logs)
+	require.Len(t, cancelled, 1, "one OrderCancelled")
+	assert.NotEqual(t, placed[0].Headers().Get(nats.MsgIdHdr), cancelled[0].Headers().Get(nats.MsgIdHdr))
+	for _, msg := range append(placed, cancelled...) {
+		assert.True(t, strings.HasPrefix(msg.Headers().Get("traceparent"), "00-"), "the request's trace travels with the event")
+	}
+}
+
+// With DISCOVERY=etcd the service finds its peers by name in etcd (their
+// static addresses here lead nowhere) and registers itself there.
+func TestDiscoveryThroughEtcd(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	cli := etcd.Client(t)
+	s := start(t, func(peers string) map[string]string {
+		for _, name := range []string{"inventory", "user"} {
+			deregister, err := discovery.Register(t.Context(), cli, name, peers, 10*time.Second)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = deregister(context.Background()) })
+		}
+		return map[string]string{
+			"DISCOVERY":      "etcd://" + etcd.Endpoint,
+			"INVENTORY_ADDR": "127.0.0.1:1",
+			"USER_ADDR":      "127.0.0.1:1",
+		}
+	})
+	resp, err := s.client.CreateOrder(s.as(t, alice), &orderv1.CreateOrderRequest{
+		IdempotencyKey: "etcd-key-0001", Items: []*orderv1.LineItem{line("paper-filters", 1)},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, alice, resp.GetOrder().GetUserId())
+
+	assert.EventuallyWithT(t, func(c *assert.CollectT) {
+		got, err := cli.Get(t.Context(), discovery.Prefix+"order/", clientv3.WithPrefix())
+		require.NoError(c, err)
+		var keys []string
+		for _, kv := range got.Kvs {
+			keys = append(keys, string(kv.Key))
+		}
+		assert.Equal(c, []string{discovery.Prefix + "order/" + s.grpcAddr}, keys)
+	}, 10*time.Second, 50*time.Millisecond, "the instance registers once it serves")
+}

@@ -1,0 +1,177 @@
+// Package config is the order service's configuration: the platform's common
+// keys plus its own (the event broker, its peers and the service account it
+// calls them with), with defaults < YAML file < environment.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/slipway-dev/slipway/platform/config"
+	"github.com/slipway-dev/slipway/platform/discovery"
+)
+
+// Service is the order service's name in logs, metrics, traces and file names.
+const Service = "order"
+
+// Default ports of the order service.
+const (
+	DefaultGRPCPort = 50052
+	DefaultHTTPPort = 8082
+)
+
+// ServiceAccountDomain is the email domain of service accounts: a service
+// logs in as <name>@ServiceAccountDomain.
+const ServiceAccountDomain = "service.slipway.local"
+
+// minPasswordLen is the shortest password the user service accepts for a
+// service account.
+const minPasswordLen = 8
+
+// secretShown stands in for a secret value in error messages.
+const secretShown = "<secret>"
+
+// Config is the order service's configuration.
+type Config struct {
+	config.Base `yaml:",inline"`
+
+	// NATSURL is the NATS JetStream server the outbox relay publishes to
+	// (comma separated for a cluster).
+	NATSURL string `yaml:"nats_url" env:"NATS_URL"`
+	// InventoryAddr and UserAddr are the peers' gRPC addresses when
+	// Discovery is static; with etcd the peers are found by service name.
+	InventoryAddr string `yaml:"inventory_addr" env:"INVENTORY_ADDR"`
+	UserAddr      string `yaml:"user_addr" env:"USER_ADDR"`
+	// Discovery is "static" or "etcd://host:2379[,host:2379]".
+	Discovery string `yaml:"discovery" env:"DISCOVERY"`
+	// AdvertiseAddr is the gRPC address registered in etcd, the one peers
+	// dial (in Kubernetes, the pod IP and port). When empty, the bound gRPC
+	// address is registered, with an unspecified host ("[::]", "0.0.0.0")
+	// replaced by the machine's host name.
+	AdvertiseAddr string `yaml:"advertise_addr" env:"ADVERTISE_ADDR"`
+	// PeerTimeout is the deadline of each call to a peer that has none
+	// shorter already.
+	PeerTimeout time.Duration `yaml:"peer_timeout" env:"PEER_TIMEOUT"`
+	// ServiceAccountName and ServiceAccountPassword are the account the
+	// order service logs in with (as <name>@service.slipway.local) to call
+	// inventory; the user service creates it from its SERVICE_ACCOUNTS.
+	ServiceAccountName     string `yaml:"service_account_name" env:"SERVICE_ACCOUNT_NAME"`
+	ServiceAccountPassword string `yaml:"service_account_password" env:"SERVICE_ACCOUNT_PASSWORD" secret:"true"`
+}
+
+// Default returns the configuration with every default set.
+func Default() *Config {
+	c := &Config{
+		NATSURL:            "nats://127.0.0.1:4222",
+		InventoryAddr:      "127.0.0.1:50053",
+		UserAddr:           "127.0.0.1:50051",
+		Discovery:          string(discovery.Static),
+		PeerTimeout:        3 * time.Second,
+		ServiceAccountName: Service,
+	}
+	c.SetDefaults(Service, DefaultGRPCPort, DefaultHTTPPort)
+	return c
+}
+
+// Validate checks the Base keys and the service's own, reporting every
+// problem at once.
+func (c *Config) Validate() error {
+	errs := []error{c.Base.Validate()}
+	bad := func(key, value, reason string) {
+		errs = append(errs, &config.Error{Key: key, Value: value, Reason: reason})
+	}
+	if reason := checkNATSURL(c.NATSURL); reason != "" {
+		bad("NATS_URL", c.NATSURL, reason)
+	}
+	if _, _, err := discovery.ParseDiscovery(c.Discovery); err != nil {
+		bad("DISCOVERY", c.Discovery, `want "static" or "etcd://host:port[,host:port...]"`)
+	}
+	for _, a := range []struct{ key, value string }{
+		{"INVENTORY_ADDR", c.InventoryAddr},
+		{"USER_ADDR", c.UserAddr},
+	} {
+		if !isTarget(a.value) {
+			bad(a.key, a.value, "want host:port or a gRPC target such as dns:///host:port")
+		}
+	}
+	if c.AdvertiseAddr != "" && !isDialable(c.AdvertiseAddr) {
+		bad("ADVERTISE_ADDR", c.AdvertiseAddr, "want host:port with a host peers can dial")
+	}
+	if c.PeerTimeout <= 0 || c.PeerTimeout > time.Minute {
+		bad("PEER_TIMEOUT", c.PeerTimeout.String(), "want more than 0 and at most 1m")
+	}
+	if c.ServiceAccountName == "" || strings.ContainsAny(c.ServiceAccountName, "@ \t\n") {
+		bad("SERVICE_ACCOUNT_NAME", c.ServiceAccountName, "want a name without '@' or spaces")
+	}
+	if c.ServiceAccountPassword == "" {
+		bad("SERVICE_ACCOUNT_PASSWORD", "", "must be set: the order service calls inventory with its service account")
+	} else if len([]rune(c.ServiceAccountPassword)) < minPasswordLen {
+		bad("SERVICE_ACCOUNT_PASSWORD", secretShown, fmt.Sprintf("must have at least %d characters", minPasswordLen))
+	}
+	return errors.Join(errs...)
+}
+
+// ServiceAccountEmail is the email the order service logs in with.
+func (c *Config) ServiceAccountEmail() string {
+	return c.ServiceAccountName + "@" + ServiceAccountDomain
+}
+
+// Load returns the configuration from its defaults, the YAML file at path
+// ("" for none) and getenv, validated.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	c := Default()
+	if err := config.Load(c, path, getenv); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// checkNATSURL returns why s is not a list of NATS server URLs, or "".
+func checkNATSURL(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "must not be empty"
+	}
+	for u := range strings.SplitSeq(s, ",") {
+		parsed, err := url.Parse(strings.TrimSpace(u))
+		if err != nil || parsed.Host == "" {
+			return "want nats://host:port (comma separated for a cluster)"
+		}
+		switch parsed.Scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			return "want the nats, tls, ws or wss scheme"
+		}
+	}
+	return ""
+}
+
+// isTarget accepts host:port or a URI-style gRPC target (scheme:///...).
+func isTarget(s string) bool {
+	if s == "" || strings.ContainsAny(s, " \t\n") {
+		return false
+	}
+	if strings.Contains(s, ":///") {
+		return true
+	}
+	host, port, err := net.SplitHostPort(s)
+	return err == nil && host != "" && port != ""
+}
+
+// isDialable accepts host:port with a numeric port and a host that is
+// neither empty nor unspecified.
+func isDialable(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		return false
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsUnspecified()
+}

@@ -1,0 +1,115 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	platformconfig "github.com/slipway-dev/slipway/platform/config"
+	"github.com/slipway-dev/slipway/services/order/internal/config"
+)
+
+// env is a getenv over m with the one key every start needs.
+func env(m map[string]string) func(string) string {
+	return func(k string) string {
+		if v, ok := m[k]; ok {
+			return v
+		}
+		if k == "SERVICE_ACCOUNT_PASSWORD" {
+			return "s3cret-password"
+		}
+		return ""
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := config.Load("", env(nil))
+	require.NoError(t, err)
+	assert.Equal(t, "order", c.Service)
+	assert.Equal(t, ":50052", c.GRPCAddr)
+	assert.Equal(t, ":8082", c.HTTPAddr)
+	assert.Equal(t, "nats://127.0.0.1:4222", c.NATSURL)
+	assert.Equal(t, "127.0.0.1:50053", c.InventoryAddr)
+	assert.Equal(t, "127.0.0.1:50051", c.UserAddr)
+	assert.Equal(t, "static", c.Discovery)
+	assert.Equal(t, 3*time.Second, c.PeerTimeout)
+	assert.Equal(t, "order@service.slipway.local", c.ServiceAccountEmail())
+}
+
+func TestEnvironmentWinsOverTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "order.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(strings.Join([]string{
+		"nats_url: nats://file:4222",
+		"inventory_addr: inventory:50053",
+		"peer_timeout: 2s",
+		"service_account_name: orders-eu",
+	}, "\n")), 0o600))
+	c, err := config.Load(path, env(map[string]string{
+		"NATS_URL":       "nats://env:4222,nats://env2:4222",
+		"DISCOVERY":      "etcd://etcd-1:2379,etcd-2:2379",
+		"PEER_TIMEOUT":   "750ms",
+		"USER_ADDR":      "dns:///user:50051",
+		"ADVERTISE_ADDR": "10.0.0.7:50052",
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, "nats://env:4222,nats://env2:4222", c.NATSURL)
+	assert.Equal(t, "inventory:50053", c.InventoryAddr)
+	assert.Equal(t, "dns:///user:50051", c.UserAddr)
+	assert.Equal(t, "etcd://etcd-1:2379,etcd-2:2379", c.Discovery)
+	assert.Equal(t, 750*time.Millisecond, c.PeerTimeout)
+	assert.Equal(t, "10.0.0.7:50052", c.AdvertiseAddr)
+	assert.Equal(t, "orders-eu@service.slipway.local", c.ServiceAccountEmail())
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name, key, value string
+		wantErr          string // "" for valid
+	}{
+		{name: "no password", key: "SERVICE_ACCOUNT_PASSWORD", value: "", wantErr: "SERVICE_ACCOUNT_PASSWORD"},
+		{name: "a short password", key: "SERVICE_ACCOUNT_PASSWORD", value: "short", wantErr: "at least 8"},
+		{name: "a nats url of another scheme", key: "NATS_URL", value: "http://127.0.0.1:4222", wantErr: "NATS_URL"},
+		{name: "an empty nats url", key: "NATS_URL", value: " ", wantErr: "NATS_URL"},
+		{name: "an unknown discovery", key: "DISCOVERY", value: "consul://x", wantErr: "DISCOVERY"},
+		{name: "etcd without endpoints", key: "DISCOVERY", value: "etcd://", wantErr: "DISCOVERY"},
+		{name: "etcd", key: "DISCOVERY", value: "etcd://127.0.0.1:2379"},
+		{name: "an inventory address without a port", key: "INVENTORY_ADDR", value: "inventory", wantErr: "INVENTORY_ADDR"},
+		{name: "an inventory gRPC target", key: "INVENTORY_ADDR", value: "dns:///inventory:50053"},
+		{name: "a zero peer timeout", key: "PEER_TIMEOUT", value: "0s", wantErr: "PEER_TIMEOUT"},
+		{name: "a peer timeout over a minute", key: "PEER_TIMEOUT", value: "2m", wantErr: "PEER_TIMEOUT"},
+		{name: "a service account with a domain", key: "SERVICE_ACCOUNT_NAME", value: "order@evil", wantErr: "SERVICE_ACCOUNT_NAME"},
+		{name: "an unspecified advertise host", key: "ADVERTISE_ADDR", value: "0.0.0.0:50052", wantErr: "ADVERTISE_ADDR"},
+		{name: "a base key", key: "GRPC_ADDR", value: "nope", wantErr: "GRPC_ADDR"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load("", env(map[string]string{tt.key: tt.value}))
+			if tt.wantErr == "" {
+				assert.NoError(t, err)
+				return
+			}
+			assert.ErrorContains(t, err, tt.wantErr)
+		})
+	}
+	t.Run("every problem at once, the password never shown", func(t *testing.T) {
+		_, err := config.Load("", env(map[string]string{"NATS_URL": "x", "SERVICE_ACCOUNT_PASSWORD": "tiny"}))
+		require.Error(t, err)
+		assert.ErrorContains(t, err, "NATS_URL")
+		assert.ErrorContains(t, err, "SERVICE_ACCOUNT_PASSWORD")
+		assert.NotContains(t, err.Error(), "tiny")
+	})
+}
+
+func TestTheServiceAccountPasswordIsRedacted(t *testing.T) {
+	c, err := config.Load("", env(nil))
+	require.NoError(t, err)
+	redacted := platformconfig.Redacted(c)
+	assert.Equal(t, "order", redacted["service_account_name"])
+	assert.NotContains(t, redacted["service_account_password"], "s3cret")
+	assert.True(t, strings.HasPrefix(redacted["service_account_password"].(string), "sha256:"))
+}

@@ -1,0 +1,450 @@
+package domain
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/slipway-dev/slipway/platform/errkind"
+)
+
+// Paging limits of ListMyOrders.
+const (
+	DefaultPageSize = 20
+	MaxPageSize     = 100
+)
+
+// Request limits the service enforces itself, so a caller that skips the
+// edge's validation still cannot store nonsense. They match the API's.
+const (
+	minKeyLen       = 8
+	maxKeyLen       = 128
+	maxIDLen        = 64
+	maxItems        = 50
+	maxQuantity     = 1000 // per product, after merging repeated lines
+	maxReasonLen    = 200
+	maxPageTokenLen = 512
+)
+
+// compensationTimeout bounds the work after a failed store: checking the
+// order is really missing and releasing its stock. It runs on a context of
+// its own, since the request's may be the reason the store failed.
+const compensationTimeout = 5 * time.Second
+
+// OrderService places, reads and cancels orders. Every method acts for the
+// Actor it is given, which the edge takes from the verified token.
+type OrderService struct {
+	orders OrderStore
+	stock  StockReserver
+	logger *slog.Logger
+	now    func() time.Time
+}
+
+// NewOrderService returns the service over its ports.
+func NewOrderService(orders OrderStore, stock StockReserver, logger *slog.Logger) *OrderService {
+	return &OrderService{orders: orders, stock: stock, logger: logger, now: time.Now}
+}
+
+// CreateOrder places an order of items for actor, idempotently by key.
+//
+// Lines that repeat a product are merged, as inventory merges them, so
+// {A×1, A×2} orders (and compares equal to) {A×3}. The order id is derived
+// from (actor, key): if actor already placed an order with key, the same
+// items return that order without reserving again and other items fail with
+// ErrFailedPrecondition. Prices come from inventory, totals are computed
+// here, and every line must share one currency.
+//
+// Stock is reserved first, then the order and its OrderPlaced event are
+// stored in one transaction. A concurrent duplicate that loses the insert
+// returns the winner's order. If storing fails otherwise, the reservation is
+// released, unless the order turns out to be stored after all.
+func (s *OrderService) CreateOrder(ctx context.Context, actor Actor, key string, items []Item) (Order, error) {
+	if err := checkActor(actor); err != nil {
+		return Order{}, err
+	}
+	if err := checkKey(key); err != nil {
+		return Order{}, err
+	}
+	merged, firstLine, err := checkItems(items)
+	if err != nil {
+		return Order{}, err
+	}
+	fingerprint := Fingerprint(merged)
+
+	existing, err := s.orders.ByKey(ctx, actor.Subject, key)
+	switch {
+	case err == nil:
+		return sameRequest(existing, fingerprint)
+	case !errors.Is(err, ErrNotFound):
+		return Order{}, fmt.Errorf("look up idempotency key: %w", err)
+	}
+
+	ids := make([]string, len(merged))
+	for i, it := range merged {
+		ids[i] = it.ProductID
+	}
+	prices, err := s.stock.Prices(ctx, ids)
+	if err != nil {
+		return Order{}, fmt.Errorf("price order items: %w", err)
+	}
+	lines, total, err := priceItems(merged, firstLine, prices)
+	if err != nil {
+		return Order{}, err
+	}
+
+	now := s.timestamp()
+	o := Order{
+		ID:             OrderID(actor.Subject, key),
+		UserID:         actor.Subject,
+		Status:         StatusPlaced,
+		Items:          lines,
+		Total:          total,
+		IdempotencyKey: key,
+		Fingerprint:    fingerprint,
+		CreatedAt:      now,
+		UpdatedAt:      now,
+	}
+	if err := s.stock.Reserve(ctx, o.ID, merged); err != nil {
+		// No compensation: the reservation's outcome may be unknown (a
+		// timeout), a retry with the key must still be able to complete it,
+		// and inventory expires a reservation whose order never commits.
+		return Order{}, fmt.Errorf("reserve stock for order %s: %w", o.ID, err)
+	}
+
+	err = s.orders.Place(ctx, o, OrderPlaced{EventID: newEventID(), Order: o, OccurredAt: now})
+	switch {
+	case err == nil:
+		s.logger.InfoContext(ctx, "order placed", "order_id", o.ID, "user_id", o.UserID,
+			"total_minor", o.Total.AmountMinor, "currency", o.Total.Currency)
+		return o, nil
+	case errors.Is(err, ErrAlreadyExists):
+		// A concurrent duplicate committed first; its reservation is the
+		// one both requests share.
+		winner, err := s.orders.ByKey(ctx, actor.Subject, key)
+		if err != nil {
+			return Order{}, fmt.Errorf("read order %s placed concurrently: %w", o.ID, err)
+		}
+		return sameRequest(winner, fingerprint)
+	}
+	s.compensate(ctx, o.ID, err)
+	return Order{}, fmt.Errorf("store order %s: %w", o.ID, err)
+}
+
+// sameRequest returns the stored order when a repeated request asks for the
+// same items, and ErrFailedPrecondition when it reuses the key for others.
+func sameRequest(stored Order, fingerprint string) (Order, error) {
+	if stored.Fingerprint != fingerprint {
+		return Order{}, fmt.Errorf("idempotency key %q was used with different items (order %s): %w",
+			stored.IdempotencyKey, stored.ID, ErrFailedPrecondition)
+	}
+	return stored, nil
+}
+
+// compensate releases the stock reserved for an order that failed to store,
+// but only once the store says the order is not there: a concurrent
+// duplicate, or a commit whose answer was lost, may have stored it, and its
+// reservation must stay. When the store cannot say, the reservation is left
+// to inventory, which expires reservations whose order never commits.
+func (s *OrderService) compensate(ctx context.Context, orderID string, cause error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), compensationTimeout)
+	defer cancel()
+	log := s.logger.With("order_id", orderID, "cause", cause.Error())
+	_, err := s.orders.Get(ctx, orderID)
+	switch {
+	case err == nil:
+		log.WarnContext(ctx, "order store failed but the order is stored; reservation kept")
+		return
+	case !errors.Is(err, ErrNotFound):
+		log.ErrorContext(ctx, "order store failed and the order cannot be read back; reservation left to expire in inventory",
+			"error", err.Error())
+		return
+	}
+	if err := s.stock.Release(ctx, orderID); err != nil {
+		log.ErrorContext(ctx, "compensation failed: reservation not released; it expires in inventory",
+			"error", err.Error())
+		return
+	}
+	log.WarnContext(ctx, "compensated: released the reservation of an order that failed to store")
+}
+
+// priceItems turns merged items into priced order lines and their total.
+// firstLine maps a product to its first line in the request: the order's
+// currency is that of the request's first line, and an error names the
+// earliest line at fault, as the client sent it.
+func priceItems(merged []Item, firstLine map[string]int, prices map[string]Price) ([]OrderItem, Money, error) {
+	inRequestOrder := slices.Clone(merged)
+	slices.SortFunc(inRequestOrder, func(a, b Item) int { return firstLine[a.ProductID] - firstLine[b.ProductID] })
+	var currency string
+	for _, it := range inRequestOrder {
+		field := fmt.Sprintf("items[%d].product_id", firstLine[it.ProductID])
+		p, ok := prices[it.ProductID]
+		switch {
+		case !ok:
+			return nil, Money{}, errkind.Field(field, fmt.Sprintf("unknown product %q", it.ProductID))
+		case currency == "":
+			currency = p.Unit.Currency
+		case p.Unit.Currency != currency:
+			return nil, Money{}, errkind.Field(field, fmt.Sprintf(
+				"product %q is priced in %s, the order's first item in %s; an order has one currency",
+				it.ProductID, p.Unit.Currency, currency))
+		}
+	}
+
+	lines := make([]OrderItem, len(merged))
+	total := Money{Currency: currency}
+	for i, it := range merged {
+		p := prices[it.ProductID]
+		lineTotal, ok := multiply(p.Unit.AmountMinor, it.Quantity)
+		if ok {
+			total.AmountMinor, ok = add(total.AmountMinor, lineTotal)
+		}
+		if !ok {
+			return nil, Money{}, fmt.Errorf("price of %d × %q (%d %s) is out of range: %w",
+				it.Quantity, it.ProductID, p.Unit.AmountMinor, p.Unit.Currency, ErrFailedPrecondition)
+		}
+		lines[i] = OrderItem{
+			ProductID: it.ProductID,
+			Name:      p.Name,
+			Quantity:  it.Quantity,
+			UnitPrice: p.Unit,
+			LineTotal: Money{AmountMinor: lineTotal, Currency: currency},
+		}
+	}
+	return lines, total, nil
+}
+
+// multiply is a × b for non-negative amounts, reporting false on overflow.
+func multiply(a, b int64) (int64, bool) {
+	if a < 0 || b < 0 || (b != 0 && a > math.MaxInt64/b) {
+		return 0, false
+	}
+	return a * b, true
+}
+
+// add is a + b for non-negative amounts, reporting false on overflow.
+func add(a, b int64) (int64, bool) {
+	if b > math.MaxInt64-a {
+		return 0, false
+	}
+	return a + b, true
+}
+
+// GetOrder returns one order. Customers see only their own: anyone else's
+// order is ErrNotFound, exactly like a missing one, so its existence is not
+// revealed. Admins may read any order.
+func (s *OrderService) GetOrder(ctx context.Context, actor Actor, id string) (Order, error) {
+	if err := checkActor(actor); err != nil {
+		return Order{}, err
+	}
+	if err := checkID("id", id); err != nil {
+		return Order{}, err
+	}
+	o, err := s.orders.Get(ctx, id)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return Order{}, fmt.Errorf("get order %s: %w", id, err)
+	}
+	if err != nil || (o.UserID != actor.Subject && actor.Role != RoleAdmin) {
+		return Order{}, notFound(id)
+	}
+	return o, nil
+}
+
+// notFound is the one answer for an order that is missing or not the
+// caller's.
+func notFound(id string) error {
+	return fmt.Errorf("order %s: %w", id, ErrNotFound)
+}
+
+// OrderPage is one page of a user's orders.
+type OrderPage struct {
+	Orders []Order
+	// NextPageToken is "" on the last page.
+	NextPageToken string
+}
+
+// ListMyOrders pages through actor's own orders, newest first. pageSize 0
+// means DefaultPageSize and anything above MaxPageSize is capped; pageToken
+// is the NextPageToken of the previous page, "" for the first.
+func (s *OrderService) ListMyOrders(ctx context.Context, actor Actor, pageSize int, pageToken string) (OrderPage, error) {
+	if err := checkActor(actor); err != nil {
+		return OrderPage{}, err
+	}
+	switch {
+	case pageSize < 0:
+		return OrderPage{}, errkind.Field("page_size", "must not be negative")
+	case pageSize == 0:
+		pageSize = DefaultPageSize
+	case pageSize > MaxPageSize:
+		pageSize = MaxPageSize
+	}
+	after, err := decodePageToken(pageToken)
+	if err != nil {
+		return OrderPage{}, err
+	}
+	// One extra row tells whether another page follows without a count query.
+	orders, err := s.orders.ListByUser(ctx, actor.Subject, after, pageSize+1)
+	if err != nil {
+		return OrderPage{}, fmt.Errorf("list orders of user %s: %w", actor.Subject, err)
+	}
+	page := OrderPage{Orders: orders}
+	if len(orders) > pageSize {
+		page.Orders = orders[:pageSize]
+		last := page.Orders[pageSize-1]
+		page.NextPageToken = encodePageToken(Cursor{CreatedAt: last.CreatedAt, ID: last.ID})
+	}
+	return page, nil
+}
+
+// encodePageToken makes the opaque token that resumes a listing after c.
+func encodePageToken(c Cursor) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.CreatedAt.UnixMicro(), 10) + "/" + c.ID))
+}
+
+func decodePageToken(token string) (Cursor, error) {
+	if token == "" {
+		return Cursor{}, nil
+	}
+	bad := errkind.Field("page_token", "not a next_page_token from a previous page")
+	if len(token) > maxPageTokenLen {
+		return Cursor{}, bad
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return Cursor{}, bad
+	}
+	micros, id, ok := strings.Cut(string(raw), "/")
+	if !ok || id == "" || len(id) > maxIDLen {
+		return Cursor{}, bad
+	}
+	us, err := strconv.ParseInt(micros, 10, 64)
+	if err != nil || us < 0 {
+		return Cursor{}, bad
+	}
+	return Cursor{CreatedAt: time.UnixMicro(us).UTC(), ID: id}, nil
+}
+
+// CancelOrder cancels one of actor's orders while it is PLACED, storing the
+// change and its OrderCancelled event in one transaction, then releases the
+// order's stock. Anyone else's order is ErrNotFound; an order no longer
+// PLACED is ErrFailedPrecondition.
+//
+// The release is best effort: inventory also releases the stock when it
+// consumes OrderCancelled, so a failed call here loses nothing.
+func (s *OrderService) CancelOrder(ctx context.Context, actor Actor, id, reason string) (Order, error) {
+	if err := checkActor(actor); err != nil {
+		return Order{}, err
+	}
+	if err := checkID("id", id); err != nil {
+		return Order{}, err
+	}
+	if len(reason) > maxReasonLen {
+		return Order{}, errkind.Field("reason", fmt.Sprintf("must be at most %d bytes", maxReasonLen))
+	}
+	o, err := s.orders.Get(ctx, id)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return Order{}, fmt.Errorf("get order %s: %w", id, err)
+	}
+	if err != nil || o.UserID != actor.Subject {
+		return Order{}, notFound(id)
+	}
+	if o.Status != StatusPlaced {
+		return Order{}, cannotCancel(o)
+	}
+
+	now := s.timestamp()
+	o.Status, o.CancelReason, o.UpdatedAt = StatusCancelled, reason, now
+	cancelled, err := s.orders.Cancel(ctx, OrderCancelled{EventID: newEventID(), Order: o, Reason: reason, OccurredAt: now})
+	if err != nil {
+		return Order{}, fmt.Errorf("cancel order %s: %w", id, err)
+	}
+	if !cancelled {
+		// A concurrent cancel won between the read and the update.
+		current, err := s.orders.Get(ctx, id)
+		if err != nil {
+			return Order{}, fmt.Errorf("cancel order %s: %w", id, err)
+		}
+		return Order{}, cannotCancel(current)
+	}
+	s.logger.InfoContext(ctx, "order cancelled", "order_id", id, "user_id", o.UserID)
+
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), compensationTimeout)
+	defer cancel()
+	if err := s.stock.Release(rctx, id); err != nil {
+		s.logger.WarnContext(ctx, "release after cancel failed; inventory releases when it consumes OrderCancelled",
+			"order_id", id, "error", err.Error())
+	}
+	return o, nil
+}
+
+func cannotCancel(o Order) error {
+	return fmt.Errorf("order %s is %s; only a %s order can be cancelled: %w",
+		o.ID, o.Status, StatusPlaced, ErrFailedPrecondition)
+}
+
+// timestamp is now at the precision every supported database keeps, so a
+// stored time reads back equal.
+func (s *OrderService) timestamp() time.Time {
+	return s.now().UTC().Truncate(time.Microsecond)
+}
+
+// checkActor admits the accounts that own orders: customers and admins.
+func checkActor(a Actor) error {
+	switch {
+	case a.Subject == "":
+		return fmt.Errorf("no authenticated user: %w", ErrUnauthenticated)
+	case a.Role != RoleCustomer && a.Role != RoleAdmin:
+		return fmt.Errorf("role %q has no orders; orders belong to customer and admin accounts: %w", a.Role, ErrPermissionDenied)
+	}
+	return nil
+}
+
+func checkKey(key string) error {
+	if len(key) < minKeyLen || len(key) > maxKeyLen {
+		return errkind.Field("idempotency_key", fmt.Sprintf("must be %d to %d bytes", minKeyLen, maxKeyLen))
+	}
+	return nil
+}
+
+func checkID(field, id string) error {
+	switch {
+	case id == "":
+		return errkind.Field(field, "is required")
+	case len(id) > maxIDLen:
+		return errkind.Field(field, fmt.Sprintf("must be at most %d bytes", maxIDLen))
+	}
+	return nil
+}
+
+// checkItems checks each line and returns the lines merged per product
+// (with each product's first line) once every merged quantity is in range.
+func checkItems(items []Item) ([]Item, map[string]int, error) {
+	switch {
+	case len(items) == 0:
+		return nil, nil, errkind.Field("items", "at least one item is required")
+	case len(items) > maxItems:
+		return nil, nil, errkind.Field("items", fmt.Sprintf("at most %d items are allowed", maxItems))
+	}
+	for i, it := range items {
+		if err := checkID(fmt.Sprintf("items[%d].product_id", i), it.ProductID); err != nil {
+			return nil, nil, err
+		}
+		if it.Quantity < 1 || it.Quantity > maxQuantity {
+			return nil, nil, errkind.Field(fmt.Sprintf("items[%d].quantity", i), fmt.Sprintf("must be from 1 to %d", maxQuantity))
+		}
+	}
+	merged, firstLine := mergeItems(items)
+	for _, it := range merged {
+		if it.Quantity > maxQuantity {
+			return nil, nil, errkind.Field(fmt.Sprintf("items[%d].quantity", firstLine[it.ProductID]),
+				fmt.Sprintf("product %q is ordered %d times over its lines; at most %d", it.ProductID, it.Quantity, maxQuantity))
+		}
+	}
+	return merged, firstLine, nil
+}
