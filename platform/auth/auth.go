@@ -42,6 +42,23 @@ type Claims struct {
 	Role    Role
 	// ExpiresAt is when the token stops being accepted; set by Sign and Verify.
 	ExpiresAt time.Time
+	// OnBehalfOf is the end user a service caller acts for, from the
+	// OnBehalfOfHeader. Authenticate sets it only for callers with
+	// RoleService; it is never part of a token.
+	OnBehalfOf string
+}
+
+// OnBehalfOfHeader is the metadata key in which a service names the end user
+// it calls for. Authenticate trusts it from RoleService callers only.
+const OnBehalfOfHeader = "x-slipway-on-behalf-of"
+
+// Actor returns whom a call acts for: the end user a service named in
+// OnBehalfOf, else the caller itself.
+func Actor(c Claims) string {
+	if c.OnBehalfOf != "" {
+		return c.OnBehalfOf
+	}
+	return c.Subject
 }
 
 type claimsKey struct{}

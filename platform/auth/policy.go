@@ -77,9 +77,12 @@ func (p Policy) Rule(fullMethod string) Rule {
 // Authenticate is the hook the server chain calls for every RPC on every
 // protocol. It reads "authorization: Bearer <jwt>" from the incoming
 // metadata, verifies it with v, applies p's rule for fullMethod and returns
-// ctx carrying the claims. Its errors are gRPC statuses: Unauthenticated for a
-// missing or bad token, PermissionDenied for a role the rule refuses, and
-// Unavailable when the keys to verify with cannot be fetched.
+// ctx carrying the claims. A caller with RoleService may name the end user it
+// acts for in OnBehalfOfHeader, which becomes Claims.OnBehalfOf; from any
+// other caller the header is ignored, so a customer cannot act for someone
+// else. Its errors are gRPC statuses: Unauthenticated for a missing or bad
+// token, PermissionDenied for a role the rule refuses, and Unavailable when
+// the keys to verify with cannot be fetched.
 func Authenticate(v Verifier, p Policy) func(ctx context.Context, fullMethod string) (context.Context, error) {
 	return func(ctx context.Context, fullMethod string) (context.Context, error) {
 		rule := p.Rule(fullMethod)
@@ -89,7 +92,7 @@ func Authenticate(v Verifier, p Policy) func(ctx context.Context, fullMethod str
 			// and never fail the call because of a stale one.
 			if found {
 				if c, err := v.Verify(ctx, token); err == nil {
-					ctx = WithClaims(ctx, c)
+					ctx = WithClaims(ctx, onBehalfOf(ctx, c))
 				}
 			}
 			return ctx, nil
@@ -107,8 +110,25 @@ func Authenticate(v Verifier, p Policy) func(ctx context.Context, fullMethod str
 		if !rule.allows(c.Role) {
 			return ctx, status.Errorf(codes.PermissionDenied, "%s requires the %s rule; role %q is not allowed", fullMethod, rule, c.Role)
 		}
-		return WithClaims(ctx, c), nil
+		return WithClaims(ctx, onBehalfOf(ctx, c)), nil
 	}
+}
+
+// onBehalfOf fills c.OnBehalfOf from the incoming metadata when c is a
+// service; any other caller's header is dropped.
+func onBehalfOf(ctx context.Context, c Claims) Claims {
+	c.OnBehalfOf = ""
+	if c.Role != RoleService {
+		return c
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	for _, value := range md.Get(OnBehalfOfHeader) {
+		if value = strings.TrimSpace(value); value != "" {
+			c.OnBehalfOf = value
+			break
+		}
+	}
+	return c
 }
 
 // bearer returns the token of the first "authorization: Bearer" entry.
