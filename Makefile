@@ -5,9 +5,9 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-MODULES      := api platform services/user services/inventory tools/slipway
+MODULES      := api platform services/user services/order services/inventory services/notification tools/slipway e2e
 PKGS         := $(addsuffix /...,$(addprefix ./,$(MODULES)))
-SERVICES     := user inventory
+SERVICES     := user order inventory notification
 GEN_TOOL     := GOWORK=off go tool -modfile=$(CURDIR)/tools/gen/go.mod
 LINT_BIN     := .slipway/bin/golangci-lint
 TEST_FORMAT  ?= testname
