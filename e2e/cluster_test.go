@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -220,16 +221,18 @@ type cluster struct {
 	procs   map[string]*process
 	secret  string
 	keyFile string
+	extra   []string // environment every service gets on top of baseEnv
 }
 
 // startCluster starts NATS, a trace receiver and the four services, each
 // on port 0, and waits until every one is SERVING.
-func startCluster(t *testing.T) *cluster {
+func startCluster(t *testing.T, extraEnv ...string) *cluster {
 	t.Helper()
 	c := &cluster{
 		t: t, nats: startBroker(t), dbs: newDatabases(t), otlp: startOTLPReceiver(t),
 		env: map[string][]string{}, procs: map[string]*process{},
 		secret: randomHex(t, 12), keyFile: filepath.Join(t.TempDir(), "user-ed25519.pem"),
+		extra: extraEnv,
 	}
 	for _, svc := range services {
 		c.start(svc)
@@ -264,11 +267,17 @@ func (c *cluster) baseEnv(svc string) []string {
 	case "order":
 		env = append(env, "SERVICE_ACCOUNT_PASSWORD="+c.secret)
 	}
-	return env
+	return append(env, c.extra...)
 }
 
 // start runs svc and waits for its "serving" log line.
 func (c *cluster) start(svc string) *process {
+	c.t.Helper()
+	return c.startAs(svc, svc)
+}
+
+// startAs runs another instance of svc under name (e.g. "inventory-2").
+func (c *cluster) startAs(name, svc string) *process {
 	t := c.t
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, svc))
@@ -277,7 +286,7 @@ func (c *cluster) start(svc string) *process {
 	require.NoError(t, err)
 	cmd.Stderr = cmd.Stdout
 	require.NoError(t, cmd.Start())
-	p := &process{name: svc, cmd: cmd, logs: &logLines{}, exited: make(chan struct{})}
+	p := &process{name: name, cmd: cmd, logs: &logLines{}, exited: make(chan struct{})}
 	serving := make(chan map[string]any, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -305,7 +314,7 @@ func (c *cluster) start(svc string) *process {
 		_ = cmd.Process.Kill()
 		t.Fatalf("%s not serving after 30s:\n%s", svc, p.logs)
 	}
-	c.procs[svc] = p
+	c.procs[name] = p
 	return p
 }
 
@@ -330,6 +339,11 @@ func (c *cluster) stop(svc string) {
 }
 
 func (c *cluster) stopAll() {
+	for name := range c.procs {
+		if !slices.Contains(services, name) {
+			c.stop(name)
+		}
+	}
 	for i := len(services) - 1; i >= 0; i-- {
 		c.stop(services[i])
 	}

@@ -40,6 +40,14 @@ type Base struct {
 	CORSOrigins []string `yaml:"cors_allowed_origins" env:"CORS_ALLOWED_ORIGINS"`
 	// FaultsEnabled turns on fault injection; off in production.
 	FaultsEnabled bool `yaml:"faults_enabled" env:"FAULTS_ENABLED"`
+	// Discovery is how peers are found and how this instance announces
+	// itself: "static" (peer addresses from config) or
+	// "etcd://host:2379[,host:2379]" (leases and the etcd gRPC resolver).
+	Discovery string `yaml:"discovery" env:"DISCOVERY"`
+	// AdvertiseAddr is the gRPC address registered in etcd, the one peers
+	// dial (in Kubernetes, the pod IP and port). When empty, the bound
+	// address is registered with an unspecified host replaced by the host name.
+	AdvertiseAddr string `yaml:"advertise_addr" env:"ADVERTISE_ADDR"`
 }
 
 // SetDefaults sets every field to its default for the named service
@@ -58,6 +66,8 @@ func (b *Base) SetDefaults(service string, grpcPort, httpPort int) {
 	b.JWKSURL = "http://127.0.0.1:8081/.well-known/jwks.json"
 	b.CORSOrigins = []string{"http://localhost:8080"}
 	b.FaultsEnabled = false
+	b.Discovery = "static"
+	b.AdvertiseAddr = ""
 }
 
 // Validate checks every key and reports all problems at once, each naming
@@ -105,7 +115,42 @@ func (b *Base) Validate() error {
 			bad("CORS_ALLOWED_ORIGINS", o, reason)
 		}
 	}
+	if !isDiscovery(b.Discovery) {
+		bad("DISCOVERY", b.Discovery, `want "static" or "etcd://host:port[,host:port...]"`)
+	}
+	if b.AdvertiseAddr != "" && !isDialable(b.AdvertiseAddr) {
+		bad("ADVERTISE_ADDR", b.AdvertiseAddr, "want host:port with a host peers can dial")
+	}
 	return errors.Join(errs...)
+}
+
+// isDialable is host:port with a host a peer can reach: not empty, and not
+// an unspecified address such as 0.0.0.0 or [::].
+func isDialable(s string) bool {
+	host, _, err := net.SplitHostPort(s)
+	if err != nil || !isHostPort(s) || host == "" {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsUnspecified()
+}
+
+// isDiscovery accepts what platform/discovery.ParseDiscovery understands;
+// that parser gives the detailed error at start.
+func isDiscovery(s string) bool {
+	if s == "" || s == "static" {
+		return true
+	}
+	hosts, ok := strings.CutPrefix(s, "etcd://")
+	if !ok || hosts == "" {
+		return false
+	}
+	for _, h := range strings.Split(hosts, ",") {
+		if !isHostPort(h) {
+			return false
+		}
+	}
+	return true
 }
 
 func isHostPort(s string) bool {

@@ -25,6 +25,7 @@ func TestSetDefaults(t *testing.T) {
 		RPCTimeout:      10 * time.Second,
 		JWKSURL:         "http://127.0.0.1:8081/.well-known/jwks.json",
 		CORSOrigins:     []string{"http://localhost:8080"},
+		Discovery:       "static",
 	}, b)
 	assert.NoError(t, b.Validate(), "the defaults must be valid")
 }
@@ -42,6 +43,19 @@ func TestBaseValidate(t *testing.T) {
 		{name: "zero durations", mutate: func(b *config.Base) { b.DrainDelay, b.ShutdownTimeout, b.RPCTimeout = 0, 0, 0 }},
 		{name: "https origins with port", mutate: func(b *config.Base) { b.CORSOrigins = []string{"https://shop.example.com", "http://127.0.0.1:3000"} }},
 		{name: "no jwks url", mutate: func(b *config.Base) { b.JWKSURL = "" }},
+		{name: "etcd discovery", mutate: func(b *config.Base) {
+			b.Discovery, b.AdvertiseAddr = "etcd://etcd-0:2379,etcd-1:2379", "10.0.0.7:50051"
+		}},
+		{
+			name:    "discovery scheme",
+			mutate:  func(b *config.Base) { b.Discovery = "consul://c:8500" },
+			wantErr: []string{`config: DISCOVERY="consul://c:8500": want "static" or "etcd://host:port[,host:port...]"`},
+		},
+		{
+			name:    "unspecified advertise host",
+			mutate:  func(b *config.Base) { b.AdvertiseAddr = "0.0.0.0:50051" },
+			wantErr: []string{`config: ADVERTISE_ADDR="0.0.0.0:50051": want host:port with a host peers can dial`},
+		},
 		{
 			name:    "grpc addr without port",
 			mutate:  func(b *config.Base) { b.GRPCAddr = "nope" },

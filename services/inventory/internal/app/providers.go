@@ -15,6 +15,7 @@ import (
 	inventoryv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/inventory/v1"
 	"github.com/slipway-dev/slipway/api/gen/openapi"
 	"github.com/slipway-dev/slipway/platform/auth"
+	"github.com/slipway-dev/slipway/platform/discovery"
 	"github.com/slipway-dev/slipway/platform/events"
 	"github.com/slipway-dev/slipway/platform/server"
 	platformstore "github.com/slipway-dev/slipway/platform/store"
@@ -102,9 +103,10 @@ func newSweeper(cfg *config.Config, inventory *domain.InventoryService, logger *
 // policy, runs the order events consumer and the reservation sweeper beside
 // it, and ties the database and NATS to readiness and shutdown.
 func newServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider,
-	db *platformstore.DB, b *broker, h *rpc.Handler, v auth.Verifier, consumer *events.Consumer, sweep *sweeper.Sweeper,
+	db *platformstore.DB, b *broker, h *rpc.Handler, v auth.Verifier, consumer *events.Consumer, sweep *sweeper.Sweeper, p *discovery.Peers,
 ) (*server.App, error) {
 	return server.New(cfg.Base, cfg, logger, reg, tp,
+		server.WithRegistration(p.Registration()),
 		server.WithService(server.Service{
 			Desc:    &inventoryv1.InventoryService_ServiceDesc,
 			Impl:    h,

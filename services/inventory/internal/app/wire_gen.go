@@ -10,6 +10,7 @@ import (
 	"context"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/slipway-dev/slipway/platform/auth"
+	"github.com/slipway-dev/slipway/platform/discovery"
 	"github.com/slipway-dev/slipway/platform/server"
 	store2 "github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/services/inventory/internal/config"
@@ -65,13 +66,21 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		cleanup()
 		return nil, nil, err
 	}
-	app, err := newServer(cfg, logger, reg, tp, db, appBroker, handler, verifier, consumer, sweeper)
+	peers, cleanup3, err := discovery.NewPeers(base, tp)
 	if err != nil {
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
+	app, err := newServer(cfg, logger, reg, tp, db, appBroker, handler, verifier, consumer, sweeper, peers)
+	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	return app, func() {
+		cleanup3()
 		cleanup2()
 		cleanup()
 	}, nil

@@ -14,6 +14,7 @@ import (
 	notificationv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/notification/v1"
 	"github.com/slipway-dev/slipway/api/gen/openapi"
 	"github.com/slipway-dev/slipway/platform/auth"
+	"github.com/slipway-dev/slipway/platform/discovery"
 	"github.com/slipway-dev/slipway/platform/events"
 	"github.com/slipway-dev/slipway/platform/server"
 	platformstore "github.com/slipway-dev/slipway/platform/store"
@@ -83,9 +84,10 @@ func newConsumer(ctx context.Context, db *platformstore.DB, b *broker, h *ordere
 // auth policy, runs the order events consumer beside it, and ties the
 // database and NATS to readiness.
 func newServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider,
-	db *platformstore.DB, b *broker, h *rpc.Handler, v auth.Verifier, consumer *events.Consumer,
+	db *platformstore.DB, b *broker, h *rpc.Handler, v auth.Verifier, consumer *events.Consumer, p *discovery.Peers,
 ) (*server.App, error) {
 	return server.New(cfg.Base, cfg, logger, reg, tp,
+		server.WithRegistration(p.Registration()),
 		server.WithService(server.Service{
 			Desc:    &notificationv1.NotificationService_ServiceDesc,
 			Impl:    h,

@@ -11,6 +11,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/slipway-dev/slipway/platform/auth"
+	"github.com/slipway-dev/slipway/platform/discovery"
 	"github.com/slipway-dev/slipway/platform/server"
 	platformstore "github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/services/notification/internal/config"
@@ -24,6 +25,7 @@ import (
 // sender, order events consumer, handlers, server.
 func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider) (*server.App, func(), error) {
 	panic(wire.Build(
+		discovery.ProviderSet,
 		wire.FieldsOf(new(*config.Config), "Base"),
 		platformstore.ProviderSet,
 		auth.ProviderSet,

@@ -4,16 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
-	"os"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"google.golang.org/grpc"
 
 	apievents "github.com/slipway-dev/slipway/api/events"
 	inventoryv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/inventory/v1"
@@ -31,100 +27,11 @@ import (
 	"github.com/slipway-dev/slipway/services/order/internal/store"
 )
 
-// Discovery timings: how long start waits for etcd, and the lease of this
-// instance's registration (a crashed instance drops out within it).
-const (
-	etcdDialTimeout = 5 * time.Second
-	registrationTTL = 10 * time.Second
-)
-
-// peers dials the services the order service calls: at their configured
-// addresses, or by name through etcd when DISCOVERY selects it.
-type peers struct {
-	cfg  *config.Config
-	tp   *sdktrace.TracerProvider
-	etcd *clientv3.Client // nil with static discovery
-	// resolve is the etcd resolver dial option; nil with static discovery.
-	resolve grpc.DialOption
-}
-
-// newPeers connects to etcd when DISCOVERY asks for it; the cleanup closes
-// the etcd client after the App has deregistered.
-func newPeers(cfg *config.Config, tp *sdktrace.TracerProvider) (*peers, func(), error) {
-	p := &peers{cfg: cfg, tp: tp}
-	mode, endpoints, err := discovery.ParseDiscovery(cfg.Discovery)
-	if err != nil {
-		return nil, nil, err
-	}
-	if mode != discovery.Etcd {
-		return p, func() {}, nil
-	}
-	cli, err := discovery.NewEtcdClient(endpoints, etcdDialTimeout)
-	if err != nil {
-		return nil, nil, err
-	}
-	if p.resolve, err = discovery.Resolver(cli); err != nil {
-		_ = cli.Close()
-		return nil, nil, err
-	}
-	p.etcd = cli
-	return p, func() { _ = cli.Close() }, nil
-}
-
-// dial returns a connection to service: through etcd when configured,
-// else at staticAddr. Every call is traced and has the peer timeout.
-func (p *peers) dial(service, staticAddr string, opts ...client.Option) (*grpc.ClientConn, error) {
-	target := staticAddr
-	opts = append([]client.Option{client.WithTracerProvider(p.tp), client.WithTimeout(p.cfg.PeerTimeout)}, opts...)
-	if p.etcd != nil {
-		target = discovery.Target(service)
-		opts = append(opts, client.WithDialOptions(p.resolve))
-	}
-	conn, err := client.Dial(target, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", service, err)
-	}
-	return conn, nil
-}
-
-// register returns the App's registration in etcd, or nil with static
-// discovery.
-func (p *peers) register() server.RegisterFunc {
-	if p.etcd == nil {
-		return nil
-	}
-	return func(ctx context.Context, grpcAddr string) (func(context.Context) error, error) {
-		addr, err := advertised(p.cfg.AdvertiseAddr, grpcAddr)
-		if err != nil {
-			return nil, err
-		}
-		return discovery.Register(ctx, p.etcd, config.Service, addr, registrationTTL)
-	}
-}
-
-// advertised is the address peers dial: the configured one, else the bound
-// one with an unspecified host replaced by the host name.
-func advertised(configured, bound string) (string, error) {
-	if configured != "" {
-		return configured, nil
-	}
-	host, port, err := net.SplitHostPort(bound)
-	if err != nil {
-		return "", fmt.Errorf("advertised address of %q: %w", bound, err)
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		if host, err = os.Hostname(); err != nil {
-			return "", fmt.Errorf("advertised address: set ADVERTISE_ADDR: %w", err)
-		}
-	}
-	return net.JoinHostPort(host, port), nil
-}
-
 // newUserClient dials the user service, which the order service calls only
 // to log its service account in.
-func newUserClient(p *peers) (userv1.UserServiceClient, func(), error) {
+func newUserClient(cfg *config.Config, p *discovery.Peers) (userv1.UserServiceClient, func(), error) {
 	// Login issues a fresh token each time: repeating it is harmless.
-	conn, err := p.dial("user", p.cfg.UserAddr, client.WithRetry(userv1.UserService_Login_FullMethodName))
+	conn, err := p.Dial("user", cfg.UserAddr, client.WithTimeout(cfg.PeerTimeout), client.WithRetry(userv1.UserService_Login_FullMethodName))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -147,8 +54,9 @@ func newTokenSource(cfg *config.Config, users userv1.UserServiceClient) client.T
 // newInventoryClient dials inventory as the order service's account. Every
 // method the order service calls is idempotent (Reserve and Release by
 // order id), so each is retried on UNAVAILABLE.
-func newInventoryClient(p *peers, tokens client.TokenSource) (inventoryv1.InventoryServiceClient, func(), error) {
-	conn, err := p.dial("inventory", p.cfg.InventoryAddr,
+func newInventoryClient(cfg *config.Config, p *discovery.Peers, tokens client.TokenSource) (inventoryv1.InventoryServiceClient, func(), error) {
+	conn, err := p.Dial("inventory", cfg.InventoryAddr,
+		client.WithTimeout(cfg.PeerTimeout),
 		client.WithTokenSource(tokens),
 		client.WithRetry(
 			inventoryv1.InventoryService_GetProduct_FullMethodName,
@@ -202,7 +110,7 @@ func openStore(db *platformstore.DB, relay *events.Relay) *store.Store {
 // policy; ties the database and NATS to readiness, runs the relay beside
 // the servers and registers the instance when discovery is etcd.
 func newServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider,
-	db *platformstore.DB, h *rpc.Handler, v auth.Verifier, b *broker, relay *events.Relay, p *peers,
+	db *platformstore.DB, h *rpc.Handler, v auth.Verifier, b *broker, relay *events.Relay, p *discovery.Peers,
 ) (*server.App, error) {
 	opts := []server.Option{
 		server.WithService(server.Service{
@@ -215,9 +123,7 @@ func newServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry
 		server.WithCheck("database", db.Ping),
 		server.WithCheck("nats", events.Check(b.nc)),
 		server.WithWorker("outbox-relay", relay.Run),
-	}
-	if register := p.register(); register != nil {
-		opts = append(opts, server.WithRegistration(register))
+		server.WithRegistration(p.Registration()),
 	}
 	return server.New(cfg.Base, cfg, logger, reg, tp, opts...)
 }

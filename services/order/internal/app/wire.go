@@ -11,6 +11,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/slipway-dev/slipway/platform/auth"
+	"github.com/slipway-dev/slipway/platform/discovery"
 	"github.com/slipway-dev/slipway/platform/server"
 	platformstore "github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/services/order/internal/config"
@@ -31,7 +32,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		stock.ProviderSet,
 		domain.ProviderSet,
 		rpc.ProviderSet,
-		newPeers,
+		discovery.ProviderSet,
 		newUserClient,
 		newTokenSource,
 		newInventoryClient,

@@ -10,6 +10,7 @@ import (
 	"context"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/slipway-dev/slipway/platform/auth"
+	"github.com/slipway-dev/slipway/platform/discovery"
 	"github.com/slipway-dev/slipway/platform/server"
 	store2 "github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/services/order/internal/config"
@@ -44,13 +45,13 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		return nil, nil, err
 	}
 	storeStore := openStore(db, relay)
-	appPeers, cleanup3, err := newPeers(cfg, tp)
+	peers, cleanup3, err := discovery.NewPeers(base, tp)
 	if err != nil {
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	userServiceClient, cleanup4, err := newUserClient(appPeers)
+	userServiceClient, cleanup4, err := newUserClient(cfg, peers)
 	if err != nil {
 		cleanup3()
 		cleanup2()
@@ -58,7 +59,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		return nil, nil, err
 	}
 	tokenSource := newTokenSource(cfg, userServiceClient)
-	inventoryServiceClient, cleanup5, err := newInventoryClient(appPeers, tokenSource)
+	inventoryServiceClient, cleanup5, err := newInventoryClient(cfg, peers, tokenSource)
 	if err != nil {
 		cleanup4()
 		cleanup3()
@@ -70,7 +71,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 	orderService := domain.NewOrderService(storeStore, reserver, logger)
 	handler := rpc.NewHandler(orderService)
 	verifier := auth.ProvideJWKSVerifier(base)
-	app, err := newServer(cfg, logger, reg, tp, db, handler, verifier, appBroker, relay, appPeers)
+	app, err := newServer(cfg, logger, reg, tp, db, handler, verifier, appBroker, relay, peers)
 	if err != nil {
 		cleanup5()
 		cleanup4()

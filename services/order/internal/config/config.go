@@ -8,12 +8,10 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/slipway-dev/slipway/platform/config"
-	"github.com/slipway-dev/slipway/platform/discovery"
 )
 
 // Service is the order service's name in logs, metrics, traces and file names.
@@ -44,16 +42,9 @@ type Config struct {
 	// (comma separated for a cluster).
 	NATSURL string `yaml:"nats_url" env:"NATS_URL"`
 	// InventoryAddr and UserAddr are the peers' gRPC addresses when
-	// Discovery is static; with etcd the peers are found by service name.
+	// DISCOVERY is static; with etcd the peers are found by service name.
 	InventoryAddr string `yaml:"inventory_addr" env:"INVENTORY_ADDR"`
 	UserAddr      string `yaml:"user_addr" env:"USER_ADDR"`
-	// Discovery is "static" or "etcd://host:2379[,host:2379]".
-	Discovery string `yaml:"discovery" env:"DISCOVERY"`
-	// AdvertiseAddr is the gRPC address registered in etcd, the one peers
-	// dial (in Kubernetes, the pod IP and port). When empty, the bound gRPC
-	// address is registered, with an unspecified host ("[::]", "0.0.0.0")
-	// replaced by the machine's host name.
-	AdvertiseAddr string `yaml:"advertise_addr" env:"ADVERTISE_ADDR"`
 	// PeerTimeout is the deadline of each call to a peer that has none
 	// shorter already.
 	PeerTimeout time.Duration `yaml:"peer_timeout" env:"PEER_TIMEOUT"`
@@ -70,7 +61,6 @@ func Default() *Config {
 		NATSURL:            "nats://127.0.0.1:4222",
 		InventoryAddr:      "127.0.0.1:50053",
 		UserAddr:           "127.0.0.1:50051",
-		Discovery:          string(discovery.Static),
 		PeerTimeout:        3 * time.Second,
 		ServiceAccountName: Service,
 	}
@@ -88,9 +78,6 @@ func (c *Config) Validate() error {
 	if reason := checkNATSURL(c.NATSURL); reason != "" {
 		bad("NATS_URL", c.NATSURL, reason)
 	}
-	if _, _, err := discovery.ParseDiscovery(c.Discovery); err != nil {
-		bad("DISCOVERY", c.Discovery, `want "static" or "etcd://host:port[,host:port...]"`)
-	}
 	for _, a := range []struct{ key, value string }{
 		{"INVENTORY_ADDR", c.InventoryAddr},
 		{"USER_ADDR", c.UserAddr},
@@ -98,9 +85,6 @@ func (c *Config) Validate() error {
 		if !isTarget(a.value) {
 			bad(a.key, a.value, "want host:port or a gRPC target such as dns:///host:port")
 		}
-	}
-	if c.AdvertiseAddr != "" && !isDialable(c.AdvertiseAddr) {
-		bad("ADVERTISE_ADDR", c.AdvertiseAddr, "want host:port with a host peers can dial")
 	}
 	if c.PeerTimeout <= 0 || c.PeerTimeout > time.Minute {
 		bad("PEER_TIMEOUT", c.PeerTimeout.String(), "want more than 0 and at most 1m")
@@ -160,18 +144,4 @@ func isTarget(s string) bool {
 	}
 	host, port, err := net.SplitHostPort(s)
 	return err == nil && host != "" && port != ""
-}
-
-// isDialable accepts host:port with a numeric port and a host that is
-// neither empty nor unspecified.
-func isDialable(s string) bool {
-	host, port, err := net.SplitHostPort(s)
-	if err != nil || host == "" {
-		return false
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip == nil || !ip.IsUnspecified()
 }

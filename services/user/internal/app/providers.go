@@ -11,6 +11,7 @@ import (
 	userv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/user/v1"
 	"github.com/slipway-dev/slipway/api/gen/openapi"
 	"github.com/slipway-dev/slipway/platform/auth"
+	"github.com/slipway-dev/slipway/platform/discovery"
 	"github.com/slipway-dev/slipway/platform/server"
 	platformstore "github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/services/user/internal/config"
@@ -90,6 +91,6 @@ func serverOptions(cfg *config.Config, h *rpc.Handler, signer *auth.Signer, db *
 }
 
 // newServer builds the platform server for the whole config.
-func newServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider, opts []server.Option) (*server.App, error) {
-	return server.New(cfg.Base, cfg, logger, reg, tp, opts...)
+func newServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider, opts []server.Option, p *discovery.Peers) (*server.App, error) {
+	return server.New(cfg.Base, cfg, logger, reg, tp, append(opts, server.WithRegistration(p.Registration()))...)
 }

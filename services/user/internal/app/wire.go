@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/slipway-dev/slipway/platform/discovery"
 	"github.com/slipway-dev/slipway/platform/server"
 	platformstore "github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/services/user/internal/config"
@@ -22,6 +23,7 @@ import (
 // what it opened.
 func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider) (*server.App, func(), error) {
 	panic(wire.Build(
+		discovery.ProviderSet,
 		store.ProviderSet,
 		password.ProviderSet,
 		rpc.ProviderSet,

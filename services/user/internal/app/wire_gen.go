@@ -9,6 +9,7 @@ package app
 import (
 	"context"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/slipway-dev/slipway/platform/discovery"
 	"github.com/slipway-dev/slipway/platform/server"
 	store2 "github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/services/user/internal/config"
@@ -45,12 +46,19 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 	}
 	handler := rpc.NewHandler(userService)
 	v := serverOptions(cfg, handler, signer, db)
-	app, err := newServer(cfg, logger, reg, tp, v)
+	peers, cleanup2, err := discovery.NewPeers(base, tp)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
+	app, err := newServer(cfg, logger, reg, tp, v, peers)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	return app, func() {
+		cleanup2()
 		cleanup()
 	}, nil
 }
