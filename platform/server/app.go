@@ -33,6 +33,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/slipway-dev/slipway/platform/apidocs"
+	"github.com/slipway-dev/slipway/platform/buildinfo"
 	"github.com/slipway-dev/slipway/platform/config"
 	"github.com/slipway-dev/slipway/platform/faults"
 	"github.com/slipway-dev/slipway/platform/health"
@@ -118,7 +119,8 @@ func WithWorker(name string, fn func(ctx context.Context) error) Option {
 // first thing at shutdown, before the drain delay, so peers stop picking it.
 func WithRegistration(fn RegisterFunc) Option { return func(o *options) { o.register = fn } }
 
-// WithVersion sets the version reported by slipway_build_info and /debug/config.
+// WithVersion overrides the version reported by slipway_build_info and
+// /debug/config (buildinfo.Version by default).
 func WithVersion(v string) Option { return func(o *options) { o.version = v } }
 
 // App is one running service: its servers, health and lifecycle.
@@ -143,7 +145,7 @@ type App struct {
 // New builds the servers of one service. cfg is the service's whole config
 // (for /debug/config and its hash); base is the part the platform reads.
 func New(base config.Base, cfg any, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider, opts ...Option) (*App, error) {
-	o := options{checks: map[string]health.Check{}, version: "dev"}
+	o := options{checks: map[string]health.Check{}, version: buildinfo.Version}
 	for _, opt := range opts {
 		opt(&o)
 	}
