@@ -108,7 +108,8 @@ type ConsumerConfig struct {
 // fails too, the message, its headers and the reason are published to
 // DeadLetterSubject and the message is terminated.
 //
-// Metrics: slipway_consumer_processed_total{consumer,result=ok|duplicate|error|dead_lettered}
+// Metrics: slipway_consumer_processed_total{consumer,result=ok|duplicate|error|dead_lettered},
+// slipway_consumer_redeliveries_total{consumer}
 // and slipway_consumer_lag{consumer} (messages not yet acknowledged: pending
 // plus in flight, refreshed every 5 s).
 type Consumer struct {
@@ -125,6 +126,7 @@ type Consumer struct {
 
 	ok, duplicate, failed, deadLettered prometheus.Counter
 	lag                                 prometheus.Gauge
+	redelivered                         prometheus.Counter
 }
 
 // NewConsumer checks cfg, fills its defaults and returns a consumer; Run
@@ -177,7 +179,15 @@ func NewConsumer(db *store.DB, js jetstream.JetStream, cfg ConsumerConfig, h Han
 	if err != nil {
 		return nil, fmt.Errorf("events: new consumer %s: %w", cfg.Durable, err)
 	}
+	redeliveries, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "slipway_consumer_redeliveries_total",
+		Help: "Messages delivered to the consumer again (after a failure, an ack timeout or a consumer reset).",
+	}, []string{"consumer"}))
+	if err != nil {
+		return nil, fmt.Errorf("events: new consumer %s: %w", cfg.Durable, err)
+	}
 	return &Consumer{
+		redelivered:  redeliveries.WithLabelValues(cfg.Durable),
 		db:           db,
 		js:           js,
 		cfg:          cfg,
@@ -296,6 +306,9 @@ func (c *Consumer) handle(ctx context.Context, jm jetstream.Msg) {
 		Data:     jm.Data(),
 		Header:   hdr,
 		Delivery: md.NumDelivered,
+	}
+	if m.Delivery > 1 {
+		c.redelivered.Inc()
 	}
 	if m.ID == "" {
 		m.ID = fmt.Sprintf("%s:%d", md.Stream, md.Sequence.Stream)

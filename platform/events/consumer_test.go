@@ -216,6 +216,7 @@ func testConsumer(t *testing.T, d store.Dialect, url string) {
 		assert.Equal(t, []string{"e1#1", "e1#2", "e1#3"}, rec.Calls())
 		assert.InDelta(t, 2, counter(c.failed), 0)
 		assert.Zero(t, counter(c.deadLettered))
+		assert.InDelta(t, 2, counter(c.redelivered), 0, "deliveries 2 and 3 are redeliveries")
 		assert.Equal(t, 3, queryInt(t, e.db, "SELECT delivery FROM effects WHERE event_id = 'e1'"),
 			"only the successful delivery's write is kept")
 	})
