@@ -24,6 +24,7 @@ type Health struct {
 
 	mu       sync.Mutex
 	checks   map[string]Check
+	optional map[string]bool // checks reported but not required for readiness
 	services []string
 	ready    bool // Ready was called and NotServing was not
 	serving  bool // the status last published to grpc health
@@ -31,7 +32,7 @@ type Health struct {
 
 // New returns a Health with every service NOT_SERVING.
 func New() *Health {
-	h := &Health{srv: health.NewServer(), checks: map[string]Check{}}
+	h := &Health{srv: health.NewServer(), checks: map[string]Check{}, optional: map[string]bool{}}
 	h.srv.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	return h
 }
@@ -44,6 +45,16 @@ func (h *Health) AddCheck(name string, check Check) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.checks[name] = check
+}
+
+// AddOptionalCheck adds a dependency that /readyz reports but readiness
+// does not require: one whose loss degrades the service without stopping it,
+// such as the event broker behind a transactional outbox.
+func (h *Health) AddOptionalCheck(name string, check Check) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.checks[name] = check
+	h.optional[name] = true
 }
 
 // Register declares the services whose status follows the overall one, so a
@@ -99,17 +110,22 @@ func (h *Health) publish(serving bool) {
 type CheckResult struct {
 	Name     string `json:"name"`
 	OK       bool   `json:"ok"`
+	Optional bool   `json:"optional,omitempty"`
 	Error    string `json:"error,omitempty"`
 	Duration string `json:"duration"`
 }
 
 // RunChecks runs every check concurrently, each bounded by timeout, and
-// returns the results sorted by name and whether all passed.
+// returns the results sorted by name and whether every required one passed.
 func (h *Health) RunChecks(ctx context.Context, timeout time.Duration) ([]CheckResult, bool) {
 	h.mu.Lock()
 	checks := make(map[string]Check, len(h.checks))
 	for k, v := range h.checks {
 		checks[k] = v
+	}
+	optional := make(map[string]bool, len(h.optional))
+	for k, v := range h.optional {
+		optional[k] = v
 	}
 	h.mu.Unlock()
 
@@ -122,7 +138,7 @@ func (h *Health) RunChecks(ctx context.Context, timeout time.Duration) ([]CheckR
 			defer cancel()
 			start := time.Now()
 			err := check(cctx)
-			r := CheckResult{Name: name, OK: err == nil, Duration: time.Since(start).Round(time.Microsecond).String()}
+			r := CheckResult{Name: name, OK: err == nil, Optional: optional[name], Duration: time.Since(start).Round(time.Microsecond).String()}
 			if err != nil {
 				r.Error = err.Error()
 			}
@@ -135,7 +151,7 @@ func (h *Health) RunChecks(ctx context.Context, timeout time.Duration) ([]CheckR
 	sort.Slice(results, func(i, j int) bool { return results[i].Name < results[j].Name })
 	ok := true
 	for _, r := range results {
-		ok = ok && r.OK
+		ok = ok && (r.OK || r.Optional)
 	}
 	return results, ok
 }
@@ -170,8 +186,9 @@ func (h *Health) Live() http.Handler {
 	})
 }
 
-// Readiness is the /readyz handler: 200 only when Ready and every check
-// passes, 503 otherwise, with each check's result in the body.
+// Readiness is the /readyz handler: 200 only when Ready and every required
+// check passes, 503 otherwise, with each check's result in the body (status
+// "degraded" when only optional checks fail).
 func (h *Health) Readiness() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		results, ok := h.RunChecks(r.Context(), 2*time.Second)
@@ -183,6 +200,11 @@ func (h *Health) Readiness() http.Handler {
 			Checks []CheckResult `json:"checks"`
 		}{Status: "ready", Checks: results}
 		code := http.StatusOK
+		for _, r := range results {
+			if !r.OK {
+				body.Status = "degraded"
+			}
+		}
 		switch {
 		case !ready:
 			body.Status, code = "not_serving", http.StatusServiceUnavailable

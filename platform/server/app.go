@@ -58,6 +58,7 @@ type options struct {
 	handlers []handlerRoute
 	openapi  []byte
 	checks   map[string]health.Check
+	optional map[string]health.Check
 	closers  []closer
 	workers  []worker
 	register RegisterFunc
@@ -100,6 +101,12 @@ func WithOpenAPI(doc []byte) Option { return func(o *options) { o.openapi = doc 
 // WithCheck adds a readiness dependency, such as a database ping.
 func WithCheck(name string, fn func(context.Context) error) Option {
 	return func(o *options) { o.checks[name] = fn }
+}
+
+// WithOptionalCheck adds a dependency /readyz reports ("degraded") without
+// taking the instance out of rotation, e.g. the broker behind an outbox.
+func WithOptionalCheck(name string, fn func(context.Context) error) Option {
+	return func(o *options) { o.optional[name] = fn }
 }
 
 // WithCloser runs fn after both servers have stopped (closers run in reverse
@@ -145,7 +152,7 @@ type App struct {
 // New builds the servers of one service. cfg is the service's whole config
 // (for /debug/config and its hash); base is the part the platform reads.
 func New(base config.Base, cfg any, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider, opts ...Option) (*App, error) {
-	o := options{checks: map[string]health.Check{}, version: buildinfo.Version}
+	o := options{checks: map[string]health.Check{}, optional: map[string]health.Check{}, version: buildinfo.Version}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -157,6 +164,9 @@ func New(base config.Base, cfg any, logger *slog.Logger, reg *prometheus.Registr
 	}
 	for name, check := range o.checks {
 		a.health.AddCheck(name, check)
+	}
+	for name, check := range o.optional {
+		a.health.AddOptionalCheck(name, check)
 	}
 
 	metrics, err := newRPCMetrics(reg, base.Service)

@@ -96,7 +96,7 @@ func newServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry
 		server.WithAuth(auth.Authenticate(v, rpc.Policy())),
 		server.WithOpenAPI(openapi.Notification),
 		server.WithCheck("database", db.Ping),
-		server.WithCheck("nats", events.Check(b.nc)),
+		server.WithOptionalCheck("nats", events.Check(b.nc)), // the outbox and durable consumers ride out a broker outage
 		server.WithWorker("order-events", consumer.Run),
 	)
 }

@@ -236,7 +236,7 @@ func TestRunServesWithItsDependencies(t *testing.T) {
 		resp.Body.Close()
 		assert.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", path, body)
 		if path == "/readyz" {
-			assert.Contains(t, string(body), `"nats"`, "NATS is a readiness dependency")
+			assert.Contains(t, string(body), `"nats"`, "NATS is reported by readiness")
 			assert.Contains(t, string(body), `"database"`)
 		}
 	}
@@ -247,13 +247,16 @@ func TestRunServesWithItsDependencies(t *testing.T) {
 			assert.NoError(t, err, name)
 		}
 	})
-	t.Run("NATS going away takes the service out of rotation", func(t *testing.T) {
+	t.Run("NATS going away degrades the service but keeps it in rotation", func(t *testing.T) {
 		s.nats.Shutdown()
-		waitFor(t, "/readyz to fail", func() bool {
+		waitFor(t, "/readyz to report NATS down", func() bool {
 			resp, err := http.Get("http://" + s.httpAddr + "/readyz")
 			require.NoError(t, err)
+			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			return resp.StatusCode == http.StatusServiceUnavailable
+			// Reads keep working without the broker; the consumer catches up
+			// when it returns, so the instance stays ready.
+			return resp.StatusCode == http.StatusOK && strings.Contains(string(body), `"status":"degraded"`)
 		})
 	})
 }

@@ -121,7 +121,7 @@ func newServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry
 		server.WithAuth(auth.Authenticate(v, rpc.Policy())),
 		server.WithOpenAPI(openapi.Order),
 		server.WithCheck("database", db.Ping),
-		server.WithCheck("nats", events.Check(b.nc)),
+		server.WithOptionalCheck("nats", events.Check(b.nc)), // the outbox and durable consumers ride out a broker outage
 		server.WithWorker("outbox-relay", relay.Run),
 		server.WithRegistration(p.Registration()),
 	}
