@@ -1,0 +1,320 @@
+package server_test
+
+// Benchmarks of the platform's request path, over real loopback TCP:
+//
+//   - BenchmarkUnary: one unary RPC (inventory GetProduct answered from
+//     memory) on a bare grpc-go server and on the platform server with its
+//     whole chain (request id, metrics, access log, recovery, deadline, auth,
+//     protovalidate, faults, otelgrpc tracing). One call at a time, so ns/op
+//     is the latency of a call and the difference is the chain's cost.
+//   - BenchmarkProtocols: the same call on the platform server over native
+//     gRPC, REST (grpc-gateway, JSON over HTTP/1.1 keep-alive) and gRPC-Web
+//     (vanguard, connect-go client), from many goroutines at once, so ns/op is
+//     the inverse of throughput (req/s is reported too).
+//
+// Sub-benchmarks are named key=value so benchstat can put them side by side:
+//
+//	benchstat -col /server bench.txt     # platform vs bare: the overhead
+//	benchstat -col /protocol bench.txt   # rest and grpc-web vs grpc
+//
+// Client and server share the process, so every ns/op includes the client's
+// cost of the protocol as well as the server's. Besides wall time, each
+// benchmark reports cpu-ns/op, the process's CPU time (user and system) per
+// call: on a busy machine wall time also measures the wait for a CPU, while
+// CPU time per call is what bounds throughput on a dedicated one.
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	inventoryv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/inventory/v1"
+	moneyv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/money/v1"
+	"github.com/slipway-dev/slipway/platform/auth"
+	"github.com/slipway-dev/slipway/platform/config"
+	"github.com/slipway-dev/slipway/platform/server"
+	"github.com/slipway-dev/slipway/platform/telemetry"
+)
+
+const benchProductID = "espresso-blend-1kg"
+
+// fixedProduct answers GetProduct with one product from memory, so the
+// benchmarks measure the transport and the chain, not a handler.
+type fixedProduct struct {
+	inventoryv1.UnimplementedInventoryServiceServer
+	resp *inventoryv1.GetProductResponse
+}
+
+func newFixedProduct() *fixedProduct {
+	return &fixedProduct{resp: &inventoryv1.GetProductResponse{Product: &inventoryv1.Product{
+		Id: benchProductID, Name: "Espresso blend, 1 kg", Description: "Dark roast for espresso",
+		Price: &moneyv1.Money{Currency: "EUR", AmountMinor: 2450}, Stock: 60,
+	}}}
+}
+
+func (f *fixedProduct) GetProduct(context.Context, *inventoryv1.GetProductRequest) (*inventoryv1.GetProductResponse, error) {
+	return f.resp, nil
+}
+
+// benchBare serves the product on a grpc-go server with no options at all.
+func benchBare(b *testing.B) string {
+	b.Helper()
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	inventoryv1.RegisterInventoryServiceServer(srv, newFixedProduct())
+	go func() { _ = srv.Serve(ln) }()
+	b.Cleanup(srv.Stop)
+	return ln.Addr().String()
+}
+
+// benchPlatform serves the product on server.New as a service builds it:
+// JSON access log at info (written to io.Discard), a tracer provider from an
+// empty environment (sampling on, no exporter), a fresh Prometheus registry
+// and the auth hook with GetProduct public, as in the inventory service.
+func benchPlatform(b *testing.B) *server.App {
+	b.Helper()
+	var base config.Base
+	base.SetDefaults("bench", 0, 0)
+	base.GRPCAddr, base.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
+	base.DrainDelay = 0
+	base.ShutdownTimeout = 5 * time.Second
+
+	ctx := context.Background()
+	logger := telemetry.NewLogger(io.Discard, base.Service, slog.LevelInfo)
+	tp, shutdown, err := telemetry.NewTracerProvider(ctx, base.Service, func(string) string { return "" })
+	if err != nil {
+		b.Fatal(err)
+	}
+	policy := auth.Policy{inventoryv1.InventoryService_GetProduct_FullMethodName: auth.Public}
+	app, err := server.New(base, &base, logger, telemetry.NewRegistry(), tp,
+		server.WithService(server.Service{
+			Desc: &inventoryv1.InventoryService_ServiceDesc, Impl: newFixedProduct(),
+			Gateway: inventoryv1.RegisterInventoryServiceHandler,
+		}),
+		server.WithAuth(auth.Authenticate(auth.ProvideJWKSVerifier(base), policy)),
+	)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := app.Listen(); err != nil {
+		b.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- app.Run(runCtx) }()
+	b.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Errorf("platform server stop: %v", err)
+		}
+		_ = shutdown(ctx)
+	})
+
+	conn := benchDial(b, app.GRPCAddr())
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			return app
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("platform server not SERVING after 10s: %v %v", resp.GetStatus(), err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func benchDial(b *testing.B, addr string) *grpc.ClientConn {
+	b.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// benchHTTPClient keeps enough idle connections for every goroutine of a
+// parallel benchmark, so REST and gRPC-Web reuse connections as browsers do.
+func benchHTTPClient(b *testing.B) *http.Client {
+	b.Helper()
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 256
+	b.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+// benchCall makes one GetProduct call and checks the answer.
+type benchCall func(ctx context.Context) error
+
+func grpcCall(conn *grpc.ClientConn) benchCall {
+	client := inventoryv1.NewInventoryServiceClient(conn)
+	req := &inventoryv1.GetProductRequest{Id: benchProductID}
+	return func(ctx context.Context) error {
+		resp, err := client.GetProduct(ctx, req)
+		return checkProduct(resp, err)
+	}
+}
+
+func restCall(hc *http.Client, baseURL string) benchCall {
+	url := baseURL + "/v1/products/" + benchProductID
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return &statusError{resp.Status, string(body)}
+		}
+		var out inventoryv1.GetProductResponse
+		if err := protojson.Unmarshal(body, &out); err != nil {
+			return err
+		}
+		return checkProduct(&out, nil)
+	}
+}
+
+func grpcWebCall(hc *http.Client, baseURL string) benchCall {
+	client := connect.NewClient[inventoryv1.GetProductRequest, inventoryv1.GetProductResponse](
+		hc, baseURL+"/"+inventoryv1.InventoryService_ServiceDesc.ServiceName+"/GetProduct", connect.WithGRPCWeb())
+	return func(ctx context.Context) error {
+		resp, err := client.CallUnary(ctx, connect.NewRequest(&inventoryv1.GetProductRequest{Id: benchProductID}))
+		if err != nil {
+			return err
+		}
+		return checkProduct(resp.Msg, nil)
+	}
+}
+
+type statusError struct{ status, body string }
+
+func (e *statusError) Error() string { return "HTTP " + e.status + ": " + e.body }
+
+type wrongProductError struct{ got string }
+
+func (e *wrongProductError) Error() string { return "wrong product " + e.got }
+
+func checkProduct(resp *inventoryv1.GetProductResponse, err error) error {
+	if err != nil {
+		return err
+	}
+	if id := resp.GetProduct().GetId(); id != benchProductID {
+		return &wrongProductError{id}
+	}
+	return nil
+}
+
+// runSerial makes b.N calls one after the other.
+func runSerial(b *testing.B, call benchCall) {
+	b.Helper()
+	ctx := context.Background()
+	if err := call(ctx); err != nil { // warm the connection up
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	cpu := startCPUMeter()
+	for b.Loop() {
+		if err := call(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpu.report(b)
+}
+
+// benchParallelism is goroutines per GOMAXPROCS in BenchmarkProtocols: enough
+// callers to keep the server busy while others wait on the network.
+const benchParallelism = 8
+
+// runParallel makes b.N calls from GOMAXPROCS*benchParallelism goroutines
+// and reports the throughput.
+func runParallel(b *testing.B, call benchCall) {
+	b.Helper()
+	ctx := context.Background()
+	if err := call(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetParallelism(benchParallelism)
+	b.ResetTimer()
+	cpu := startCPUMeter()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := call(ctx); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	cpu.report(b)
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+}
+
+// cpuMeter measures the process's CPU time from its start to report.
+type cpuMeter struct {
+	start time.Duration
+	ok    bool
+}
+
+func startCPUMeter() cpuMeter {
+	start, ok := processCPUTime()
+	return cpuMeter{start, ok}
+}
+
+// report adds cpu-ns/op: CPU time per call, client and server together.
+func (m cpuMeter) report(b *testing.B) {
+	end, ok := processCPUTime()
+	if m.ok && ok && b.N > 0 {
+		b.ReportMetric(float64(end-m.start)/float64(b.N), "cpu-ns/op")
+	}
+}
+
+// BenchmarkUnary compares one unary call on a bare grpc-go server with the
+// same call through the platform's whole chain.
+func BenchmarkUnary(b *testing.B) {
+	b.Run("server=bare", func(b *testing.B) {
+		runSerial(b, grpcCall(benchDial(b, benchBare(b))))
+	})
+	b.Run("server=platform", func(b *testing.B) {
+		app := benchPlatform(b)
+		runSerial(b, grpcCall(benchDial(b, app.GRPCAddr())))
+	})
+}
+
+// BenchmarkProtocols makes the same call on the platform server over each
+// protocol a client may use.
+func BenchmarkProtocols(b *testing.B) {
+	b.Run("protocol=grpc", func(b *testing.B) {
+		app := benchPlatform(b)
+		runParallel(b, grpcCall(benchDial(b, app.GRPCAddr())))
+	})
+	b.Run("protocol=rest", func(b *testing.B) {
+		app := benchPlatform(b)
+		runParallel(b, restCall(benchHTTPClient(b), "http://"+app.HTTPAddr()))
+	})
+	b.Run("protocol=grpc-web", func(b *testing.B) {
+		app := benchPlatform(b)
+		runParallel(b, grpcWebCall(benchHTTPClient(b), "http://"+app.HTTPAddr()))
+	})
+}
