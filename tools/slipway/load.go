@@ -1,0 +1,694 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Caps that keep a run bounded in count and time: at most 5000 requests a
+// second for ten minutes, three million in all.
+const (
+	loadMaxRate        = 5000
+	loadMaxDuration    = 10 * time.Minute
+	loadMaxInflight    = 10000
+	loadMaxTimeout     = time.Minute // the histogram's top
+	loadMaxWarmup      = time.Minute
+	loadMaxUsers       = 1000
+	loadMaxBody        = 1 << 20
+	loadDefaultDataDir = ".slipway/load"
+)
+
+// Scenarios.
+const (
+	loadScenarioOrder = "create-order"
+	loadScenarioRPC   = "rpc"
+	loadScenarioHTTP  = "http"
+)
+
+// loadOptions are the inputs of runLoad.
+type loadOptions struct {
+	Scenario    string        // create-order, rpc or http
+	Rate        float64       // intended requests per second
+	Duration    time.Duration // how long requests are sent
+	MaxInflight int           // concurrency cap
+	Timeout     time.Duration // per request
+	Warmup      time.Duration // sent at the same rate before the measured run, not counted
+
+	// create-order
+	Users            int
+	Protocol         string // grpc or rest
+	UserAddr         string
+	OrderAddr        string
+	InventoryAddr    string
+	NotificationAddr string
+	OrderHTTPAddr    string
+	Restock          bool
+
+	// rpc and http
+	Method  string   // rpc: full method name; http: GET, POST...
+	Data    string   // rpc: request in protojson
+	Addr    string   // rpc: gRPC address; "" is the method's service default
+	URL     string   // http
+	Body    string   // http; @file reads a file
+	Headers []string // "Name: value", gRPC metadata for rpc
+
+	Out          string   // JSON result path; the HTML report goes beside it
+	MaxErrorRate *float64 // nil: no gate
+	JSON         bool
+	Quiet        bool   // no progress line
+	Dir          string // where the default --out is resolved; "" is the working directory
+	Command      string // the command line, recorded in the result
+	Stdout       io.Writer
+	Stderr       io.Writer
+	Environ      []string
+}
+
+func loadMain(ctx context.Context, args []string, env *cmdEnv) error {
+	fs := newFlagSet(env.stderr, "load", "[--scenario create-order|rpc|http] [--rate 50] [--duration 20s] [flags]",
+		"An open-model load generator: requests are due at a fixed rate (--rate) for --duration,\n"+
+			"whatever the server does, and each latency runs from the request's intended send time to\n"+
+			"its answer, so a stall shows in the figures instead of slowing the generator down (no\n"+
+			"coordinated omission). At most --max-inflight requests are in flight; one that finds them\n"+
+			"all busy waits, still timed from its intended time, and counts as a late start.\n\n"+
+			"Scenarios:\n"+
+			"  create-order  registers --users users and logs them in, picks products with the stock\n"+
+			"                for the run (topping it up as the admin, ADMIN_EMAIL/ADMIN_PASSWORD or the\n"+
+			"                dev admin, unless --restock=false), then calls CreateOrder for a random\n"+
+			"                user with a fresh idempotency key and one unit of a random product.\n"+
+			"  rpc           any unary method of the API by full name, with --data as its request:\n"+
+			"                --method slipway.inventory.v1.InventoryService/ListProducts --data '{\"page_size\":3}'\n"+
+			"  http          any REST call: --url http://127.0.0.1:8083/v1/products [--method GET]\n"+
+			"                [--body JSON|@file] [--header 'Name: value']\n\n"+
+			"Traffic goes to loopback only (127.0.0.0/8, [::1]); other targets are refused.\n"+
+			"Prints p50, p90, p99, p99.9, max, mean, the achieved rate and errors by gRPC code (REST\n"+
+			"statuses mapped to codes), and writes a JSON result and a standalone HTML report. Exits 0\n"+
+			"when the run completed, errors or not; --max-error-rate makes it exit 1 above a rate.")
+	opts := loadOptions{Stdout: env.stdout, Stderr: env.stderr, Environ: env.environ}
+	fs.StringVar(&opts.Scenario, "scenario", loadScenarioOrder, "`name` of the scenario: create-order, rpc or http")
+	fs.Float64Var(&opts.Rate, "rate", 50, fmt.Sprintf("intended `requests` per second (at most %d)", loadMaxRate))
+	fs.DurationVar(&opts.Duration, "duration", 20*time.Second, fmt.Sprintf("how long requests are sent (at most %s)", loadMaxDuration))
+	fs.IntVar(&opts.MaxInflight, "max-inflight", 256, "at most this many `requests` in flight")
+	fs.DurationVar(&opts.Warmup, "warmup", 0, fmt.Sprintf("send at the same rate for this long first, and leave it out of the figures (at most %s)", loadMaxWarmup))
+	fs.DurationVar(&opts.Timeout, "timeout", 10*time.Second, fmt.Sprintf("per-request timeout (at most %s); also how long the run waits for stragglers", loadMaxTimeout))
+	fs.IntVar(&opts.Users, "users", 20, "create-order: how many `users` to register beforehand")
+	fs.StringVar(&opts.Protocol, "protocol", "grpc", "create-order: call CreateOrder over `grpc` or rest")
+	fs.StringVar(&opts.UserAddr, "user-addr", "127.0.0.1:50051", "gRPC `address` of the user service")
+	fs.StringVar(&opts.OrderAddr, "order-addr", "127.0.0.1:50052", "gRPC `address` of the order service")
+	fs.StringVar(&opts.InventoryAddr, "inventory-addr", "127.0.0.1:50053", "gRPC `address` of the inventory service")
+	fs.StringVar(&opts.NotificationAddr, "notification-addr", "127.0.0.1:50054", "gRPC `address` of the notification service")
+	fs.StringVar(&opts.OrderHTTPAddr, "order-http-addr", "127.0.0.1:8082", "create-order with --protocol rest: HTTP `address` of the order service")
+	fs.BoolVar(&opts.Restock, "restock", true, "create-order: when stock is short for the run, top it up as the admin (AdjustStock)")
+	fs.StringVar(&opts.Method, "method", "", "rpc: full method `name` (pkg.Service/Method); http: HTTP method (default GET)")
+	fs.StringVar(&opts.Data, "data", "{}", "rpc: the request message as `json` (protojson)")
+	fs.StringVar(&opts.Addr, "addr", "", "rpc: gRPC `address` (default: the --<service>-addr of the method's service)")
+	fs.StringVar(&opts.URL, "url", "", "http: the `url`, on loopback")
+	fs.StringVar(&opts.Body, "body", "", "http: request `body`, or @file to read it from a file")
+	fs.Func("header", "rpc and http: a `Name: value` header or gRPC metadata entry (repeatable)", func(s string) error {
+		opts.Headers = append(opts.Headers, s)
+		return nil
+	})
+	fs.StringVar(&opts.Out, "out", "", "JSON result `path`; the HTML report goes beside it (default .slipway/load/<scenario>-<time>.json)")
+	fs.Func("max-error-rate", "exit 1 when the error rate is above this `fraction` (0.01 is 1%); off unless set", func(s string) error {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return err
+		}
+		opts.MaxErrorRate = &v
+		return nil
+	})
+	fs.BoolVar(&opts.JSON, "json", false, "print the JSON result on stdout instead of the table")
+	fs.BoolVar(&opts.Quiet, "quiet", false, "no progress on stderr")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if err := loadCheckScenarioFlags(opts.Scenario, set); err != nil {
+		return usageError{err}
+	}
+	opts.Command = loadCommandLine(args)
+	return runLoad(ctx, opts)
+}
+
+// loadScenarioFlags lists the flags that belong to one scenario only, so a
+// flag given to another is reported rather than ignored.
+var loadScenarioFlags = map[string][]string{
+	loadScenarioOrder: {"users", "protocol", "order-http-addr", "restock"},
+	loadScenarioRPC:   {"data", "addr"},
+	loadScenarioHTTP:  {"url", "body"},
+}
+
+func loadCheckScenarioFlags(scenario string, set map[string]bool) error {
+	for sc, names := range loadScenarioFlags {
+		if sc == scenario {
+			continue
+		}
+		for _, name := range names {
+			if set[name] {
+				return fmt.Errorf("--%s is for --scenario %s, not %s", name, sc, scenario)
+			}
+		}
+	}
+	if scenario == loadScenarioOrder && (set["method"] || set["header"]) {
+		return fmt.Errorf("--method and --header are for --scenario rpc or http, not %s", scenario)
+	}
+	return nil
+}
+
+// loadCommandLine renders args as a shell command line, for the record.
+// Header values are left out: they are often tokens.
+func loadCommandLine(args []string) string {
+	parts := []string{"slipway", "load"}
+	header := false
+	for _, a := range args {
+		switch name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "="); {
+		case header:
+			a = loadRedactHeader(a)
+		case strings.HasPrefix(a, "-") && name == "header" && hasValue:
+			a = a[:len(a)-len(value)] + loadRedactHeader(value)
+		}
+		header = a == "--header" || a == "-header"
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`{}*?;&|<>()#!") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
+}
+
+// loadRedactHeader keeps the name of a "Name: value" header only.
+func loadRedactHeader(h string) string {
+	name, _, _ := strings.Cut(h, ":")
+	return name + ": REDACTED"
+}
+
+// withDefaults fills in the names and addresses left empty; numbers are
+// the caller's to set (flags have their defaults), and validate rejects a zero.
+func (o loadOptions) withDefaults() loadOptions {
+	if o.Scenario == "" {
+		o.Scenario = loadScenarioOrder
+	}
+	if o.Protocol == "" {
+		o.Protocol = "grpc"
+	}
+	for _, a := range []struct {
+		p   *string
+		def string
+	}{
+		{&o.UserAddr, "127.0.0.1:50051"}, {&o.OrderAddr, "127.0.0.1:50052"},
+		{&o.InventoryAddr, "127.0.0.1:50053"}, {&o.NotificationAddr, "127.0.0.1:50054"},
+		{&o.OrderHTTPAddr, "127.0.0.1:8082"},
+	} {
+		if *a.p == "" {
+			*a.p = a.def
+		}
+	}
+	if o.Data == "" {
+		o.Data = "{}"
+	}
+	if o.Scenario == loadScenarioHTTP && o.Method == "" {
+		o.Method = http.MethodGet
+	}
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	if o.Stderr == nil {
+		o.Stderr = io.Discard
+	}
+	return o
+}
+
+// validate checks the options and puts every address in dialable form.
+func (o *loadOptions) validate() error {
+	switch o.Scenario {
+	case loadScenarioOrder, loadScenarioRPC, loadScenarioHTTP:
+	default:
+		return fmt.Errorf("--scenario %q: want create-order, rpc or http", o.Scenario)
+	}
+	if !(o.Rate > 0 && o.Rate <= loadMaxRate) {
+		return fmt.Errorf("--rate %v: want more than 0 and at most %d per second", o.Rate, loadMaxRate)
+	}
+	if o.Duration <= 0 || o.Duration > loadMaxDuration {
+		return fmt.Errorf("--duration %s: want more than 0 and at most %s", o.Duration, loadMaxDuration)
+	}
+	if (loadSchedule{Rate: o.Rate, Duration: o.Duration}).Len() == 0 {
+		return fmt.Errorf("--rate %v for --duration %s sends no request", o.Rate, o.Duration)
+	}
+	if o.MaxInflight < 1 || o.MaxInflight > loadMaxInflight {
+		return fmt.Errorf("--max-inflight %d: want 1 to %d", o.MaxInflight, loadMaxInflight)
+	}
+	if o.Warmup < 0 || o.Warmup > loadMaxWarmup {
+		return fmt.Errorf("--warmup %s: want 0 to %s", o.Warmup, loadMaxWarmup)
+	}
+	if o.Timeout <= 0 || o.Timeout > loadMaxTimeout {
+		return fmt.Errorf("--timeout %s: want more than 0 and at most %s", o.Timeout, loadMaxTimeout)
+	}
+	if r := o.MaxErrorRate; r != nil && !(*r >= 0 && *r <= 1) {
+		return fmt.Errorf("--max-error-rate %v: want a fraction from 0 to 1", *r)
+	}
+	if o.Out != "" && !strings.EqualFold(filepath.Ext(o.Out), ".json") {
+		return fmt.Errorf("--out %q: want a .json path (the HTML report goes beside it)", o.Out)
+	}
+	if _, err := loadParseHeaders(o.Headers); err != nil {
+		return err
+	}
+	var err error
+	switch o.Scenario {
+	case loadScenarioOrder:
+		if o.Users < 1 || o.Users > loadMaxUsers {
+			return fmt.Errorf("--users %d: want 1 to %d", o.Users, loadMaxUsers)
+		}
+		if o.Protocol != "grpc" && o.Protocol != "rest" {
+			return fmt.Errorf("--protocol %q: want grpc or rest", o.Protocol)
+		}
+		for _, a := range []struct {
+			flag string
+			p    *string
+		}{
+			{"--user-addr", &o.UserAddr}, {"--order-addr", &o.OrderAddr},
+			{"--inventory-addr", &o.InventoryAddr}, {"--order-http-addr", &o.OrderHTTPAddr},
+		} {
+			if *a.p, err = loadLoopbackAddr(a.flag, *a.p); err != nil {
+				return err
+			}
+		}
+	case loadScenarioRPC:
+		if o.Method == "" {
+			return errors.New("--scenario rpc needs --method, the full name of a method (slipway.inventory.v1.InventoryService/ListProducts)")
+		}
+		if o.Addr != "" {
+			if o.Addr, err = loadLoopbackAddr("--addr", o.Addr); err != nil {
+				return err
+			}
+		}
+	case loadScenarioHTTP:
+		if o.URL == "" {
+			return errors.New("--scenario http needs --url, such as http://127.0.0.1:8083/v1/products")
+		}
+		u, err := loadLoopbackURL(o.URL)
+		if err != nil {
+			return err
+		}
+		o.URL = u.String()
+		if o.Method != strings.ToUpper(o.Method) || strings.ContainsAny(o.Method, " \t/:") {
+			return fmt.Errorf("--method %q: want an HTTP method such as GET or POST", o.Method)
+		}
+	}
+	return nil
+}
+
+// loadParseHeaders parses "Name: value" flags.
+func loadParseHeaders(raw []string) (http.Header, error) {
+	h := http.Header{}
+	for _, kv := range raw {
+		k, v, ok := strings.Cut(kv, ":")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" || strings.ContainsAny(k, " \t") {
+			return nil, fmt.Errorf("--header %q: want Name: value", kv)
+		}
+		h.Add(k, v)
+	}
+	return h, nil
+}
+
+// loadBuilt is a scenario ready to run.
+type loadBuilt struct {
+	target     loadTarget
+	describe   string                // what each request is, for people
+	setup      *loadSetup            // what the setup did, for the result
+	background func(context.Context) // runs alongside the load, if set
+	close      func()
+}
+
+// loadSetup is what a scenario prepared before the run.
+type loadSetup struct {
+	Users    int          `json:"users,omitempty"`
+	Products int          `json:"products,omitempty"`
+	Restock  *loadRestock `json:"restock,omitempty"`
+}
+
+// buildLoadScenario prepares the scenario of opts for planned requests.
+func buildLoadScenario(ctx context.Context, opts loadOptions, planned int) (*loadBuilt, error) {
+	headers, err := loadParseHeaders(opts.Headers)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	switch opts.Scenario {
+	case loadScenarioRPC:
+		methods, err := loadMethods()
+		if err != nil {
+			return nil, err
+		}
+		m, err := loadFindMethod(methods, opts.Method)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		addr := opts.Addr
+		if addr == "" {
+			addr = map[string]string{
+				"user": opts.UserAddr, "order": opts.OrderAddr,
+				"inventory": opts.InventoryAddr, "notification": opts.NotificationAddr,
+			}[m.Service]
+			if addr, err = loadLoopbackAddr("--"+m.Service+"-addr", addr); err != nil {
+				return nil, usageError{err}
+			}
+		}
+		conn, err := loadDialGRPC(addr)
+		if err != nil {
+			return nil, err
+		}
+		t, err := newLoadRPCTarget(conn, m, opts.Data, headers)
+		if err != nil {
+			_ = conn.Close()
+			return nil, usageError{err}
+		}
+		return &loadBuilt{target: t, describe: m.FullName + " on " + addr + " (gRPC)", close: func() { _ = conn.Close() }}, nil
+
+	case loadScenarioHTTP:
+		var body []byte
+		if opts.Body != "" {
+			if body, err = loadReadBody(opts.Body); err != nil {
+				return nil, usageError{err}
+			}
+		}
+		if body != nil && headers.Get("Content-Type") == "" {
+			headers.Set("Content-Type", "application/json")
+		}
+		client := loadHTTPClient(opts.MaxInflight)
+		t := &loadHTTPTarget{client: client, method: opts.Method, url: opts.URL, body: body, headers: headers}
+		return &loadBuilt{target: t, describe: opts.Method + " " + opts.URL, close: client.CloseIdleConnections}, nil
+
+	default:
+		// The admin that `slipway dev` seeds: its variables, else its defaults.
+		environ := loadEnviron(opts.Environ)
+		adminEmail, adminPassword := devAdminEmail, devAdminPassword
+		if v, _ := lookupEnv(environ, "ADMIN_EMAIL"); v != "" {
+			adminEmail = v
+		}
+		if v, _ := lookupEnv(environ, "ADMIN_PASSWORD"); v != "" {
+			adminPassword = v
+		}
+		s, err := newLoadOrderScenario(ctx, loadOrderOptions{
+			UserAddr: opts.UserAddr, InventoryAddr: opts.InventoryAddr, OrderAddr: opts.OrderAddr,
+			OrderHTTPAddr: opts.OrderHTTPAddr, Protocol: opts.Protocol,
+			Users: opts.Users, Orders: planned, Restock: opts.Restock,
+			AdminEmail: adminEmail, AdminPassword: adminPassword,
+			MaxInflight: opts.MaxInflight, Log: opts.Stderr,
+		})
+		if err != nil {
+			return nil, err
+		}
+		describe := "CreateOrder on " + opts.OrderAddr + " (gRPC)"
+		if opts.Protocol == "rest" {
+			describe = "CreateOrder as POST http://" + opts.OrderHTTPAddr + "/v1/orders (REST)"
+		}
+		setup := &loadSetup{Users: len(s.accounts), Products: len(s.products)}
+		if s.restock.Units > 0 {
+			setup.Restock = &s.restock
+		}
+		return &loadBuilt{target: s, describe: describe, setup: setup, background: s.keepTokens, close: s.Close}, nil
+	}
+}
+
+func loadEnviron(environ []string) []string {
+	if environ == nil {
+		return os.Environ()
+	}
+	return environ
+}
+
+// loadReadBody returns the body flag's value, or the file it names with @.
+func loadReadBody(v string) ([]byte, error) {
+	path, ok := strings.CutPrefix(v, "@")
+	if !ok {
+		if len(v) > loadMaxBody {
+			return nil, fmt.Errorf("--body: longer than %d bytes", loadMaxBody)
+		}
+		return []byte(v), nil
+	}
+	f, err := os.Open(path) //nolint:gosec // G304: reading the file the user named is the point
+	if err != nil {
+		return nil, fmt.Errorf("--body: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, loadMaxBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("--body: %w", err)
+	}
+	if len(b) > loadMaxBody {
+		return nil, fmt.Errorf("--body %s: larger than %d bytes", path, loadMaxBody)
+	}
+	return b, nil
+}
+
+// runLoad prepares the scenario, runs the schedule, writes the JSON result
+// and the HTML report, and prints the figures. It returns nil when the run
+// completed, whatever the errors, unless the error-rate gate is exceeded.
+func runLoad(ctx context.Context, opts loadOptions) error {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return usageError{err}
+	}
+	sched := loadSchedule{Rate: opts.Rate, Duration: opts.Duration}
+	warmup := loadSchedule{Rate: opts.Rate, Duration: opts.Warmup}
+	planned := sched.Len()
+	outJSON, outHTML, err := loadOutPaths(opts)
+	if err != nil {
+		return err
+	}
+
+	built, err := buildLoadScenario(ctx, opts, planned+warmup.Len())
+	if err != nil {
+		return err
+	}
+	defer built.close()
+	if !opts.Quiet {
+		fmt.Fprintf(opts.Stderr, "load: %d × %s at %s/s for %s (at most %d in flight)\n",
+			planned, built.describe, loadFormatRate(opts.Rate), opts.Duration, opts.MaxInflight)
+	}
+
+	bgCtx, stopBG := context.WithCancel(ctx)
+	defer stopBG()
+	if built.background != nil {
+		go built.background(bgCtx)
+	}
+	var warm *loadWarmup
+	if warmup.Len() > 0 {
+		if warm, err = runLoadWarmup(ctx, opts, warmup, built.target, planned); err != nil {
+			return err
+		}
+	}
+
+	rec := newLoadRecorder()
+	engine := &loadEngine{
+		Schedule: sched, MaxInflight: opts.MaxInflight, Timeout: opts.Timeout,
+		Drain: opts.Timeout, Target: built.target, Recorder: rec,
+	}
+	progCtx, stopProgress := context.WithCancel(ctx)
+	defer stopProgress()
+	progress := newLoadProgress(opts.Stderr, opts.Duration, planned)
+	if !opts.Quiet {
+		go progress.run(progCtx, rec)
+	}
+	startedAt := time.Now()
+	info := engine.Run(ctx)
+	stopProgress()
+	progress.wait(!opts.Quiet)
+	stopBG()
+
+	sum := rec.summary(info)
+	res := loadResult{
+		Scenario:    opts.Scenario,
+		StartedAt:   startedAt.UTC(),
+		FinishedAt:  info.End.UTC(),
+		Interrupted: info.Interrupted,
+		HardStopped: info.HardStopped,
+		Config:      loadConfigOf(opts, built.describe),
+		Setup:       built.setup,
+		Warmup:      warm,
+		Totals:      sum.Totals,
+		Latency:     sum.Latency,
+		Errors:      sum.Errors,
+		HTTPStatus:  sum.HTTPStatus,
+		Timeline:    sum.Timeline,
+		Histogram:   sum.Histogram,
+		Report:      loadFiles{JSON: outJSON, HTML: outHTML},
+	}
+	var gateErr error
+	if opts.MaxErrorRate != nil {
+		res.Gate = &loadGate{MaxErrorRate: *opts.MaxErrorRate, Passed: res.Totals.ErrorRate <= *opts.MaxErrorRate}
+		if !res.Gate.Passed {
+			gateErr = fmt.Errorf("error rate %.2f%% (%d of %d) is above --max-error-rate %.2f%%",
+				100*res.Totals.ErrorRate, res.Totals.Errors, res.Totals.Completed, 100*res.Gate.MaxErrorRate)
+		}
+	}
+
+	writeErr := writeLoadFiles(res)
+	if opts.JSON {
+		enc := json.NewEncoder(opts.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return err
+		}
+	} else {
+		printLoad(opts.Stdout, res)
+	}
+	switch {
+	case writeErr != nil:
+		return writeErr
+	case info.Interrupted:
+		return fmt.Errorf("interrupted after %s: the figures cover %d of %d requests", seconds(info.End.Sub(info.Start)), res.Totals.Completed, planned)
+	}
+	return gateErr
+}
+
+// runLoadWarmup sends the warm-up schedule and summarises it apart. Its
+// requests carry the sequence numbers after the measured run's, so keys
+// stay unique.
+func runLoadWarmup(ctx context.Context, opts loadOptions, s loadSchedule, target loadTarget, offset int) (*loadWarmup, error) {
+	rec := newLoadRecorder()
+	e := &loadEngine{
+		Schedule: s, MaxInflight: opts.MaxInflight, Timeout: opts.Timeout, Drain: opts.Timeout, Recorder: rec,
+		Target: loadTargetFunc(func(ctx context.Context, seq int) loadOutcome { return target.Do(ctx, offset+seq) }),
+	}
+	info := e.Run(ctx)
+	if info.Interrupted {
+		return nil, errors.New("interrupted during the warm-up")
+	}
+	sum := rec.summary(info)
+	w := &loadWarmup{
+		Duration: opts.Warmup.String(), Requests: sum.Totals.Completed, Errors: sum.Totals.Errors,
+		P50: sum.Latency.P50, P99: sum.Latency.P99,
+	}
+	if !opts.Quiet {
+		fmt.Fprintf(opts.Stderr, "warm-up: %d requests in %s, %d errors, p50 %sms, p99 %sms (left out of the figures)\n",
+			w.Requests, w.Duration, w.Errors, loadFormatMS(w.P50), loadFormatMS(w.P99))
+	}
+	return w, nil
+}
+
+// loadOutPaths returns where the JSON result and the HTML report go.
+func loadOutPaths(opts loadOptions) (string, string, error) {
+	out := opts.Out
+	if out == "" {
+		dir := opts.Dir
+		if dir == "" {
+			wd, err := os.Getwd()
+			if err != nil {
+				return "", "", err
+			}
+			dir = wd
+		}
+		if root, err := findWorkspaceRoot(dir); err == nil {
+			dir = root
+		}
+		name := opts.Scenario + "-" + time.Now().UTC().Format("20060102T150405Z") + ".json"
+		out = filepath.Join(dir, loadDefaultDataDir, name)
+	}
+	return out, strings.TrimSuffix(out, filepath.Ext(out)) + ".html", nil
+}
+
+func loadConfigOf(opts loadOptions, describe string) loadConfig {
+	c := loadConfig{
+		Rate:        opts.Rate,
+		Duration:    opts.Duration.String(),
+		Warmup:      opts.Warmup.String(),
+		DurationSec: opts.Duration.Seconds(),
+		MaxInflight: opts.MaxInflight,
+		Timeout:     opts.Timeout.String(),
+		Target:      describe,
+		Command:     opts.Command,
+	}
+	switch opts.Scenario {
+	case loadScenarioOrder:
+		c.Users, c.Protocol = opts.Users, opts.Protocol
+	case loadScenarioRPC:
+		c.Method, c.Protocol = opts.Method, "grpc"
+	case loadScenarioHTTP:
+		c.Method, c.URL, c.Protocol = opts.Method, opts.URL, "http"
+	}
+	return c
+}
+
+func loadFormatRate(r float64) string { return strconv.FormatFloat(r, 'f', -1, 64) }
+
+// printLoad writes the human summary of a run.
+func printLoad(w io.Writer, res loadResult) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	t := res.Totals
+	fmt.Fprintf(tw, "scenario\t%s: %s\n", res.Scenario, res.Config.Target)
+	if w := res.Warmup; w != nil {
+		fmt.Fprintf(tw, "warm-up\t%d requests in %s, %d errors, p99 %sms: not counted below\n", w.Requests, w.Duration, w.Errors, loadFormatMS(w.P99))
+	}
+	if s := res.Setup; s != nil {
+		line := fmt.Sprintf("%d users, %d products", s.Users, s.Products)
+		if s.Restock != nil {
+			line += fmt.Sprintf(", restocked %d units as %s", s.Restock.Units, s.Restock.As)
+		}
+		fmt.Fprintf(tw, "setup\t%s\n", line)
+	}
+	fmt.Fprintf(tw, "schedule\t%s/s for %s = %d requests, at most %d in flight, timeout %s\n",
+		loadFormatRate(res.Config.Rate), res.Config.Duration, t.Planned, res.Config.MaxInflight, res.Config.Timeout)
+	fmt.Fprintf(tw, "requests\t%d sent, %d done, %d ok, %d errors (%.2f%%)\n", t.Sent, t.Completed, t.OK, t.Errors, 100*t.ErrorRate)
+	fmt.Fprintf(tw, "rate\t%.1f/s achieved, %.1f/s ok throughput, %.1fs elapsed\n", t.AchievedRate, t.Throughput, t.ElapsedSec)
+	fmt.Fprintf(tw, "late starts\t%d (max start lag %sms, in-flight cap hit %d times)\n", t.LateStarts, loadFormatMS(t.MaxStartLag), t.CapHits)
+	l := res.Latency
+	fmt.Fprintf(tw, "latency ms\tp50 %s  p90 %s  p99 %s  p99.9 %s  max %s  mean %s\n",
+		loadFormatMS(l.P50), loadFormatMS(l.P90), loadFormatMS(l.P99), loadFormatMS(l.P999), loadFormatMS(l.Max), loadFormatMS(l.Mean))
+	_ = tw.Flush()
+	if len(res.Errors) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "ERROR CODE\tCOUNT\tFIRST MESSAGE")
+		for _, e := range res.Errors {
+			fmt.Fprintf(tw, "%s\t%d\t%s\n", e.Code, e.Count, loadOneLine(e.Example, 100))
+		}
+		_ = tw.Flush()
+	}
+	switch {
+	case res.Interrupted:
+		fmt.Fprintln(w, "\ninterrupted: the figures cover part of the schedule")
+	case res.HardStopped:
+		fmt.Fprintf(w, "\nthe run hit its hard stop (duration + timeout) with requests still queued: they count as %s\n", loadCodeNotSent)
+	}
+	if g := res.Gate; g != nil {
+		verdict := "PASS"
+		if !g.Passed {
+			verdict = "FAIL"
+		}
+		fmt.Fprintf(w, "\ngate: error rate %.2f%% <= %.2f%%: %s\n", 100*t.ErrorRate, 100*g.MaxErrorRate, verdict)
+	}
+	fmt.Fprintf(w, "\nresult %s\nreport %s\n", res.Report.JSON, res.Report.HTML)
+}
+
+// loadFormatMS prints milliseconds with three significant digits at least.
+func loadFormatMS(ms float64) string {
+	switch {
+	case ms >= 100:
+		return strconv.FormatFloat(ms, 'f', 0, 64)
+	case ms >= 10:
+		return strconv.FormatFloat(ms, 'f', 1, 64)
+	case ms >= 1:
+		return strconv.FormatFloat(ms, 'f', 2, 64)
+	}
+	return strconv.FormatFloat(ms, 'f', 3, 64)
+}
+
+func loadOneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = s[:n] + "..."
+	}
+	return s
+}

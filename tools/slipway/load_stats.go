@@ -1,0 +1,374 @@
+package main
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// HDR histogram bounds: latencies in microseconds from 1µs to 60s, to three
+// significant digits (a recorded value is off by at most 0.1%).
+const (
+	loadHistMin    = 1
+	loadHistMax    = int64(60 * time.Second / time.Microsecond)
+	loadHistDigits = 3
+)
+
+func newLoadHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(loadHistMin, loadHistMax, loadHistDigits)
+}
+
+// loadMicros converts a latency to the histogram's unit, clamped to its range.
+func loadMicros(d time.Duration) int64 {
+	return min(max(d.Microseconds(), loadHistMin), loadHistMax)
+}
+
+// loadRecorder collects the outcome of every request: one histogram for the
+// run, one per second of the schedule (by intended send time, so a stall is
+// charted when the requests were due), error counts by code, and the live
+// counters of the progress line. It is safe for concurrent use.
+type loadRecorder struct {
+	Live loadCounters
+
+	mu      sync.Mutex
+	start   time.Time
+	sched   loadSchedule
+	all     *hdrhistogram.Histogram
+	window  *hdrhistogram.Histogram // completions since the last progress tick
+	seconds []loadSecond
+	codes   map[string]*loadCodeCount
+	status  map[int]int64 // HTTP statuses of REST calls
+	sum     time.Duration
+	max     time.Duration
+
+	late, capHits       int64
+	maxLag              time.Duration
+	firstSent, lastSent time.Time
+	lastDone            time.Time
+}
+
+// loadSecond is one second of the schedule. Its histogram exists only while
+// requests due in that second are outstanding: once the last one ends, its
+// percentiles are kept and the histogram dropped, so a ten-minute run does
+// not hold six hundred of them.
+type loadSecond struct {
+	planned, count, errors int64
+	hist                   *hdrhistogram.Histogram
+	p50, p99, max          int64 // microseconds, set when closed
+	closed                 bool
+}
+
+// loadCodeCount is how many requests ended with one code, and the first
+// message seen for it.
+type loadCodeCount struct {
+	count   int64
+	example string
+}
+
+func newLoadRecorder() *loadRecorder {
+	return &loadRecorder{
+		all:    newLoadHistogram(),
+		window: newLoadHistogram(),
+		codes:  map[string]*loadCodeCount{},
+		status: map[int]int64{},
+	}
+}
+
+// begin fixes the start and the schedule, which tells how many requests each
+// second expects.
+func (r *loadRecorder) begin(start time.Time, s loadSchedule) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.start, r.sched = start, s
+	n := s.Len()
+	if n == 0 {
+		return
+	}
+	r.seconds = make([]loadSecond, int(s.At(n-1)/time.Second)+1)
+	for i := range n {
+		r.seconds[s.At(i)/time.Second].planned++
+	}
+}
+
+// sent notes that a request started lag after its intended time; capHit
+// says it found every slot busy.
+func (r *loadRecorder) sent(at time.Time, lag time.Duration, capHit bool) {
+	r.Live.Sent.Add(1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.firstSent.IsZero() {
+		r.firstSent = at
+	}
+	r.lastSent = at
+	if lag > loadLateStart || capHit {
+		r.late++
+	}
+	if capHit {
+		r.capHits++
+	}
+	r.maxLag = max(r.maxLag, lag)
+}
+
+// record adds the outcome of request seq, which took latency from its
+// intended send time to its end.
+func (r *loadRecorder) record(seq int, latency time.Duration, out loadOutcome) {
+	us := loadMicros(latency)
+	failed := out.Code != loadCodeOK
+	r.Live.Done.Add(1)
+	if failed {
+		r.Live.Errors.Add(1)
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lastDone = time.Now()
+	_ = r.all.RecordValue(us) // in range: loadMicros clamps
+	_ = r.window.RecordValue(us)
+	r.sum += latency
+	r.max = max(r.max, latency)
+	if out.HTTPStatus != 0 {
+		r.status[out.HTTPStatus]++
+	}
+	if failed {
+		c := r.codes[out.Code]
+		if c == nil {
+			c = &loadCodeCount{example: out.Message}
+			r.codes[out.Code] = c
+		}
+		c.count++
+	}
+	if b := int(r.sched.At(seq) / time.Second); b < len(r.seconds) {
+		s := &r.seconds[b]
+		if s.hist == nil && !s.closed {
+			s.hist = newLoadHistogram()
+		}
+		if s.hist != nil {
+			_ = s.hist.RecordValue(us)
+		}
+		s.count++
+		if failed {
+			s.errors++
+		}
+		if s.count >= s.planned {
+			s.close()
+		}
+	}
+}
+
+func (s *loadSecond) close() {
+	if s.closed {
+		return
+	}
+	if s.hist != nil {
+		s.p50 = s.hist.ValueAtQuantile(50)
+		s.p99 = s.hist.ValueAtQuantile(99)
+		s.max = s.hist.Max()
+	}
+	s.hist, s.closed = nil, true
+}
+
+// finish closes the seconds an interrupted run left open.
+func (r *loadRecorder) finish() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range r.seconds {
+		r.seconds[i].close()
+	}
+}
+
+// loadTick is a snapshot for the progress line.
+type loadTick struct {
+	Sent, Done, Errors int64
+	WindowP99          time.Duration // p99 of the requests that ended since the previous tick
+	WindowCount        int64
+}
+
+// tick returns the live counts and the p99 of the last window, and starts a
+// new window.
+func (r *loadRecorder) tick() loadTick {
+	t := loadTick{Sent: r.Live.Sent.Load(), Done: r.Live.Done.Load(), Errors: r.Live.Errors.Load()}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t.WindowCount = r.window.TotalCount()
+	t.WindowP99 = time.Duration(r.window.ValueAtQuantile(99)) * time.Microsecond
+	r.window.Reset()
+	return t
+}
+
+// loadLatency is a latency summary in milliseconds.
+type loadLatency struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p99_9"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+	Min  float64 `json:"min"`
+}
+
+// loadTotals are the run's counts and rates.
+type loadTotals struct {
+	Planned      int     `json:"planned"`
+	Sent         int64   `json:"sent"`
+	Completed    int64   `json:"completed"`
+	OK           int64   `json:"ok"`
+	Errors       int64   `json:"errors"`
+	ErrorRate    float64 `json:"error_rate"`
+	LateStarts   int64   `json:"late_starts"`
+	CapHits      int64   `json:"inflight_cap_hits"`
+	MaxStartLag  float64 `json:"max_start_lag_ms"`
+	AchievedRate float64 `json:"achieved_rate"` // sends per second, first to last send
+	Throughput   float64 `json:"throughput"`    // OK answers per second, start to last answer
+	ElapsedSec   float64 `json:"elapsed_s"`
+}
+
+// loadErrorCount is one row of the error breakdown.
+type loadErrorCount struct {
+	Code    string `json:"code"`
+	Count   int64  `json:"count"`
+	Example string `json:"example,omitempty"`
+}
+
+// loadTimelineSecond is one second of the timeline.
+type loadTimelineSecond struct {
+	Second int     `json:"second"`
+	Count  int64   `json:"count"`
+	Errors int64   `json:"errors"`
+	P50    float64 `json:"p50_ms"`
+	P99    float64 `json:"p99_ms"`
+	Max    float64 `json:"max_ms"`
+}
+
+// loadHistogramBin is one bar of the latency histogram: requests whose
+// latency was in [From, To) milliseconds.
+type loadHistogramBin struct {
+	From  float64 `json:"from_ms"`
+	To    float64 `json:"to_ms"`
+	Count int64   `json:"count"`
+}
+
+// loadSummary is everything the recorder measured.
+type loadSummary struct {
+	Totals     loadTotals
+	Latency    loadLatency
+	Errors     []loadErrorCount
+	HTTPStatus map[string]int64
+	Timeline   []loadTimelineSecond
+	Histogram  []loadHistogramBin
+}
+
+func loadRound2(v float64) float64 { return math.Round(v*100) / 100 }
+
+func loadMS(us int64) float64 { return math.Round(float64(us)) / 1000 }
+
+func loadDurMS(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
+
+// summary computes the run's figures.
+func (r *loadRecorder) summary(info loadRunInfo) loadSummary {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var s loadSummary
+	t := &s.Totals
+	t.Planned = r.sched.Len()
+	t.Sent = r.Live.Sent.Load()
+	t.Completed = r.all.TotalCount()
+	t.Errors = r.Live.Errors.Load()
+	t.OK = t.Completed - t.Errors
+	if t.Completed > 0 {
+		t.ErrorRate = float64(t.Errors) / float64(t.Completed)
+	}
+	t.LateStarts, t.CapHits = r.late, r.capHits
+	t.MaxStartLag = loadDurMS(r.maxLag)
+	if t.Sent > 1 {
+		if span := r.lastSent.Sub(r.firstSent).Seconds(); span > 0 {
+			t.AchievedRate = loadRound2(float64(t.Sent-1) / span)
+		}
+	}
+	if !r.lastDone.IsZero() {
+		if span := r.lastDone.Sub(r.start).Seconds(); span > 0 {
+			t.Throughput = loadRound2(float64(t.OK) / span)
+		}
+	}
+	if !info.End.IsZero() {
+		t.ElapsedSec = math.Round(info.End.Sub(info.Start).Seconds()*1000) / 1000
+	}
+
+	if t.Completed > 0 {
+		s.Latency = loadLatency{
+			P50:  loadMS(r.all.ValueAtQuantile(50)),
+			P90:  loadMS(r.all.ValueAtQuantile(90)),
+			P99:  loadMS(r.all.ValueAtQuantile(99)),
+			P999: loadMS(r.all.ValueAtQuantile(99.9)),
+			Min:  loadMS(r.all.Min()),
+			Max:  loadDurMS(r.max),
+			Mean: loadDurMS(r.sum / time.Duration(t.Completed)),
+		}
+		// A percentile is the top of its HDR bucket, which can pass the
+		// exact maximum by the bucket's width (0.1%); no percentile may.
+		for _, p := range []*float64{&s.Latency.P50, &s.Latency.P90, &s.Latency.P99, &s.Latency.P999} {
+			*p = min(*p, s.Latency.Max)
+		}
+	}
+
+	s.Errors = make([]loadErrorCount, 0, len(r.codes))
+	for code, c := range r.codes {
+		s.Errors = append(s.Errors, loadErrorCount{Code: code, Count: c.count, Example: c.example})
+	}
+	slices.SortFunc(s.Errors, func(a, b loadErrorCount) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Code, b.Code))
+	})
+	if len(r.status) > 0 {
+		s.HTTPStatus = make(map[string]int64, len(r.status))
+		for code, n := range r.status {
+			s.HTTPStatus[strconv.Itoa(code)] = n
+		}
+	}
+
+	s.Timeline = make([]loadTimelineSecond, len(r.seconds))
+	for i, sec := range r.seconds {
+		s.Timeline[i] = loadTimelineSecond{
+			Second: i, Count: sec.count, Errors: sec.errors,
+			P50: loadMS(sec.p50), P99: loadMS(sec.p99), Max: loadMS(sec.max),
+		}
+	}
+	s.Histogram = loadBins(r.all)
+	return s
+}
+
+// loadBinsPerDecade is the resolution of the latency histogram: bins grow
+// by a factor of 10^(1/10), about 26%, so every decade of latency gets the
+// same width on a log axis.
+const loadBinsPerDecade = 10
+
+// loadBins regroups the HDR histogram's fine buckets into log-spaced bins
+// from the fastest to the slowest request.
+func loadBins(h *hdrhistogram.Histogram) []loadHistogramBin {
+	if h.TotalCount() == 0 {
+		return nil
+	}
+	edge := func(k int) float64 { return math.Pow(10, float64(k)/loadBinsPerDecade) } // microseconds
+	index := func(us int64) int { return int(math.Floor(math.Log10(float64(us)) * loadBinsPerDecade)) }
+	lo, hi := index(max(h.Min(), 1)), index(max(h.Max(), 1))
+	counts := make([]int64, hi-lo+1)
+	for _, bar := range h.Distribution() {
+		if bar.Count == 0 {
+			continue
+		}
+		k := min(max(index(max(bar.From, 1)), lo), hi)
+		counts[k-lo] += bar.Count
+	}
+	bins := make([]loadHistogramBin, len(counts))
+	for i, c := range counts {
+		bins[i] = loadHistogramBin{
+			From:  math.Round(edge(lo+i)) / 1000,
+			To:    math.Round(edge(lo+i+1)) / 1000,
+			Count: c,
+		}
+	}
+	return bins
+}
