@@ -1,0 +1,357 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// readyOptions are the inputs of runReady.
+type readyOptions struct {
+	SLOPath    string        // the thresholds, deploy/slo.yaml
+	Window     time.Duration // what the figures are measured over
+	Targets    []readyTarget // scrape mode: whose /metrics to read
+	Prometheus string        // Prometheus mode: base URL of its HTTP API
+	Timeout    time.Duration // per scrape or query
+	JSON       bool
+	Stdout     io.Writer
+	Progress   io.Writer // where the wait for the window is reported; nil: nowhere
+	Live       bool      // Progress is a terminal: redraw one line every second
+
+	// Tests inject the clock: now stamps each scrape and Prometheus query, and
+	// wait spends the window between the two scrapes.
+	now  func() time.Time
+	wait func(ctx context.Context, d time.Duration) error
+}
+
+// Result words of a check.
+const (
+	resultPass = "PASS"
+	resultFail = "FAIL"
+)
+
+// readyCheck is one objective for one service; the rows of the report.
+type readyCheck struct {
+	Metric    string   `json:"metric"`
+	Service   string   `json:"service"`
+	Op        string   `json:"op"`
+	Threshold float64  `json:"threshold"`
+	Unit      string   `json:"unit"`
+	Observed  *float64 `json:"observed"` // null: nothing to measure (N/A) or no data
+	Result    string   `json:"result"`   // PASS or FAIL
+	Note      string   `json:"note,omitempty"`
+}
+
+// readyReport is what runReady reports; it is also the --json document.
+type readyReport struct {
+	SLO             string        `json:"slo"`
+	SLOVersion      int           `json:"slo_version"`
+	Source          string        `json:"source"` // "scrape" or "prometheus"
+	Prometheus      string        `json:"prometheus,omitempty"`
+	Targets         []readyTarget `json:"targets,omitempty"`
+	Window          string        `json:"window"`
+	MeasuredSeconds float64       `json:"measured_seconds,omitempty"` // scrape mode: time between the two scrapes
+	Pass            bool          `json:"pass"`
+	Failed          []string      `json:"failed,omitempty"` // metric/service of every FAIL
+	Checks          []readyCheck  `json:"checks"`
+	Warnings        []string      `json:"warnings,omitempty"`
+}
+
+// measurement is what either mode measured: per metric and service a value,
+// NaN when the ratio had nothing to divide.
+type measurement struct {
+	Services []string                      // every service seen, in report order
+	Values   map[string]map[string]float64 // metric -> service -> value
+	Measured time.Duration                 // scrape mode: between the scrapes
+	Warnings []string
+	// Unmeasured explains a service in an objective's scope that was not
+	// measured at all; NoData is added to the note of a metric without data.
+	Unmeasured string
+	NoData     string
+}
+
+func (m *measurement) set(metric, service string, v float64) {
+	if m.Values == nil {
+		m.Values = map[string]map[string]float64{}
+	}
+	if m.Values[metric] == nil {
+		m.Values[metric] = map[string]float64{}
+	}
+	m.Values[metric][service] = v
+}
+
+func readyMain(ctx context.Context, args []string, env *cmdEnv) error {
+	fs := newFlagSet(env.stderr, "ready", "[--window 30s] [--targets svc=host:port,...] [--prometheus URL] [--slo file] [--json]",
+		"The SLO baseline gate: checks the thresholds of deploy/slo.yaml (CPU, p99 latency, idle\n"+
+			"database connections, error rate, outbox age) for every service over a window, prints\n"+
+			"METRIC | SERVICE | THRESHOLD | OBSERVED | RESULT and exits 1 naming every metric that fails.\n\n"+
+			"By default it scrapes each service's /metrics at the start and at the end of the window and\n"+
+			"computes the figures from the two samples as PromQL's increase() and histogram_quantile()\n"+
+			"would. With --prometheus it asks Prometheus instead, with PromQL over [window]; the error\n"+
+			"rate is 1 - deploy/promql/success_rate.promql, the query the Argo Rollouts analysis uses.")
+	opts := readyOptions{Stdout: env.stdout, Progress: env.stderr, Live: isTerminal(env.stderr)}
+	targets := ""
+	fs.StringVar(&opts.SLOPath, "slo", "", "thresholds `file` (default deploy/slo.yaml of the workspace)")
+	fs.DurationVar(&opts.Window, "window", 30*time.Second, "measure over this `duration`")
+	fs.StringVar(&targets, "targets", defaultReadyTargets(), "scrape mode: comma-separated `svc=host:port` (or svc=URL) of each service's /metrics")
+	fs.StringVar(&opts.Prometheus, "prometheus", "", "ask the Prometheus at this `URL` instead of scraping")
+	fs.DurationVar(&opts.Timeout, "timeout", 10*time.Second, "give up on one scrape or query after this `duration`")
+	fs.BoolVar(&opts.JSON, "json", false, "print the report as JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	targetsSet := false
+	fs.Visit(func(f *flag.Flag) { targetsSet = targetsSet || f.Name == "targets" })
+	if targetsSet && opts.Prometheus != "" {
+		return usageErrorf("--targets and --prometheus exclude each other: scrape the services or ask Prometheus")
+	}
+	if opts.Prometheus == "" {
+		var err error
+		if opts.Targets, err = parseReadyTargets(targets); err != nil {
+			return usageError{err}
+		}
+	}
+	if opts.SLOPath == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return err
+		}
+		root, err := findWorkspaceRoot(wd)
+		if err != nil {
+			return usageErrorf("no --slo given and %v", err)
+		}
+		opts.SLOPath = filepath.Join(root, "deploy", "slo.yaml")
+	}
+	return runReady(ctx, opts)
+}
+
+func (o readyOptions) validate() error {
+	switch {
+	case o.Window < time.Second:
+		return fmt.Errorf("--window %s: want at least 1s", o.Window)
+	case o.Window%time.Millisecond != 0:
+		return fmt.Errorf("--window %s: want whole milliseconds", o.Window)
+	case o.Timeout <= 0:
+		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
+	case o.Prometheus == "" && len(o.Targets) == 0:
+		return fmt.Errorf("nothing to measure: give --targets or --prometheus")
+	}
+	if o.Prometheus != "" {
+		u, err := url.Parse(o.Prometheus)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--prometheus %q: want an http(s) URL such as http://127.0.0.1:9090", o.Prometheus)
+		}
+	}
+	return nil
+}
+
+// runReady measures every objective of the SLO file, prints the report and
+// returns an error naming each failed check, or nil when all pass.
+func runReady(ctx context.Context, opts readyOptions) error {
+	if opts.Timeout == 0 {
+		opts.Timeout = 10 * time.Second
+	}
+	if opts.now == nil {
+		opts.now = time.Now
+	}
+	if opts.wait == nil {
+		opts.wait = func(ctx context.Context, d time.Duration) error {
+			return waitWindow(ctx, d, opts.Progress, opts.Live)
+		}
+	}
+	if err := opts.validate(); err != nil {
+		return usageError{err}
+	}
+	slo, err := loadSLO(opts.SLOPath)
+	if err != nil {
+		return err
+	}
+
+	report := readyReport{SLO: opts.SLOPath, SLOVersion: slo.Version, Window: opts.Window.String()}
+	var m measurement
+	if opts.Prometheus != "" {
+		report.Source, report.Prometheus = "prometheus", opts.Prometheus
+		m, err = measurePrometheus(ctx, opts, slo)
+	} else {
+		report.Source, report.Targets = "scrape", opts.Targets
+		m, err = measureScrape(ctx, opts)
+		report.MeasuredSeconds = math.Round(m.Measured.Seconds()*1000) / 1000
+	}
+	if err != nil {
+		return err
+	}
+	report.Warnings = m.Warnings
+	report.Checks = evaluateSLO(slo, m)
+	report.Pass = true
+	var failed []string
+	for _, c := range report.Checks {
+		if c.Result != resultPass {
+			report.Pass = false
+			report.Failed = append(report.Failed, c.Metric+"/"+c.Service)
+			failed = append(failed, fmt.Sprintf("%s (%s: %s)", c.Metric, c.Service, failureDetail(c)))
+		}
+	}
+
+	if opts.JSON {
+		enc := json.NewEncoder(opts.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(report); err != nil {
+			return err
+		}
+	} else {
+		printReady(opts.Stdout, report)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d checks failed: %s", len(failed), len(report.Checks), strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// evaluateSLO turns a measurement into one check per objective and service
+// in its scope.
+func evaluateSLO(slo sloFile, m measurement) []readyCheck {
+	var checks []readyCheck
+	for _, o := range slo.Objectives {
+		def := sloMetrics[o.Metric]
+		scope := o.Services
+		if len(scope) == 0 {
+			scope = m.Services
+		}
+		for _, svc := range scope {
+			c := readyCheck{Metric: o.Metric, Service: svc, Op: o.Op, Threshold: o.Threshold, Unit: def.Unit, Result: resultFail}
+			v, ok := m.Values[o.Metric][svc]
+			switch {
+			case !slices.Contains(m.Services, svc):
+				c.Note = "no data: " + m.Unmeasured
+			case !ok || (math.IsNaN(v) && def.NotApplicable == ""):
+				c.Note = "no data: needs " + def.Needs
+				if m.NoData != "" {
+					c.Note += "; " + m.NoData
+				}
+			case math.IsNaN(v):
+				c.Result, c.Note = resultPass, def.NotApplicable
+			default:
+				c.Observed = &v
+				if o.Holds(v) {
+					c.Result = resultPass
+				}
+			}
+			checks = append(checks, c)
+		}
+	}
+	return checks
+}
+
+func failureDetail(c readyCheck) string {
+	if c.Observed == nil {
+		return c.Note
+	}
+	return fmt.Sprintf("%s, want %s", formatFigure(c.Unit, *c.Observed), formatThreshold(c))
+}
+
+func printReady(w io.Writer, r readyReport) {
+	source := fmt.Sprintf("scraped %d target(s) %s apart", len(r.Targets), seconds(time.Duration(r.MeasuredSeconds*float64(time.Second))))
+	if r.Source == "prometheus" {
+		source = fmt.Sprintf("Prometheus %s over [%s]", r.Prometheus, r.Window)
+	}
+	fmt.Fprintf(w, "SLO %s (version %d), %s\n\n", r.SLO, r.SLOVersion, source)
+	var table bytes.Buffer
+	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "METRIC\tSERVICE\tTHRESHOLD\tOBSERVED\tRESULT\tNOTE")
+	for _, c := range r.Checks {
+		observed := "-"
+		if c.Observed != nil {
+			observed = formatFigure(c.Unit, *c.Observed)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Metric, c.Service, formatThreshold(c), observed, c.Result, c.Note)
+	}
+	_ = tw.Flush()
+	for line := range strings.Lines(table.String()) {
+		fmt.Fprintln(w, strings.TrimRight(line, " \n")) // an empty NOTE leaves padding behind
+	}
+	for _, warning := range r.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warning)
+	}
+	if r.Pass {
+		fmt.Fprintf(w, "\nready: all %d checks PASS\n", len(r.Checks))
+	} else {
+		fmt.Fprintf(w, "\nready: %d of %d checks FAIL: %s\n", len(r.Failed), len(r.Checks), strings.Join(r.Failed, ", "))
+	}
+}
+
+func formatThreshold(c readyCheck) string {
+	if c.Unit == unitRatio {
+		// Rounded so 0.005 prints as 0.5% rather than 0.5000000000000001%.
+		return c.Op + " " + strconv.FormatFloat(math.Round(c.Threshold*1e8)/1e6, 'f', -1, 64) + "%"
+	}
+	return c.Op + " " + formatFigure(c.Unit, c.Threshold)
+}
+
+// formatFigure prints a ratio as a percentage and seconds as a duration.
+func formatFigure(unit string, v float64) string {
+	if unit == unitRatio {
+		return fmt.Sprintf("%.2f%%", v*100)
+	}
+	d := time.Duration(v * float64(time.Second))
+	switch {
+	case v >= 1e3:
+		return d.Round(time.Second).String()
+	case v >= 1:
+		return d.Round(time.Millisecond).String()
+	default:
+		return d.Round(10 * time.Microsecond).String()
+	}
+}
+
+// waitWindow waits d, showing how much of it has passed: on a terminal a line
+// redrawn every second, elsewhere one line when the wait starts.
+func waitWindow(ctx context.Context, d time.Duration, w io.Writer, live bool) error {
+	if w != nil && !live {
+		fmt.Fprintf(w, "ready: measuring for %s\n", d)
+	}
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	start := time.Now()
+	for {
+		if w != nil && live {
+			fmt.Fprintf(w, "\rready: measuring %s / %s ", time.Since(start).Round(time.Second), d)
+		}
+		select {
+		case <-ctx.Done():
+			if w != nil && live {
+				fmt.Fprintln(w)
+			}
+			return fmt.Errorf("interrupted %s into the %s window", time.Since(start).Round(time.Second), d)
+		case <-deadline.C:
+			if w != nil && live {
+				fmt.Fprint(w, "\r\x1b[K")
+			}
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
