@@ -2,6 +2,8 @@ module github.com/slipway-dev/slipway/tools/lint
 
 go 1.26.7
 
+toolchain go1.26.8
+
 tool github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
 require (

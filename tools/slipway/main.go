@@ -53,6 +53,13 @@ func verbs() []verb {
 	return []verb{
 		{"dev", "build and run every service with a prefixed log stream until Ctrl-C", devMain},
 		{"probe", "gRPC health probe (exit 0 when SERVING) for compose and Kubernetes", probeMain},
+		{"debug", "run one service under Delve (headless dlv on 127.0.0.1:2345, or --dap) for an editor to attach", debugMain},
+		{"drift", "compare the config declared in git with running services and Kubernetes objects", driftMain},
+		{"ready", "SLO baseline gate: check deploy/slo.yaml over a window (scrape /metrics or --prometheus)", readyMain},
+		{"load", "open-model load generator: fixed arrival rate, HDR latencies, JSON and HTML report", loadMain},
+		{"scan", "govulncheck every module against a local vulnerability database; CycloneDX SBOM per service", scanMain},
+		{"bench", "measure start to SERVING per service and change to callable (hot reload, with air as the peer)", benchMain},
+		{"doctor", "check this machine against what Slipway and CI need: one OK/WARN/FAIL row per check, with the fix", doctorMain},
 		{"help", "show this help, or the flags of one verb: slipway help <verb>", helpMain},
 	}
 }
