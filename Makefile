@@ -51,6 +51,70 @@ cover-check: ## fail when total statement coverage is below COVER_MIN percent
 	echo "total coverage $$total% (gate $(COVER_MIN)%)"; \
 	awk -v t="$$total" -v m="$(COVER_MIN)" 'BEGIN { exit !(t + 0 >= m + 0) }' || { echo "coverage below the gate"; exit 1; }
 
+# Benchmarks: go test -bench over every workspace package that defines one
+# (today platform/server and the inventory and order stores). BENCHTIME is per
+# benchmark and run: the default keeps a local run to a few minutes; raise it
+# and BENCH_COUNT for numbers worth quoting (BENCHTIME=1s BENCH_COUNT=10).
+# benchstat needs 6 runs for a confidence interval, hence the count.
+BENCH        ?= .
+BENCH_COUNT  ?= 6
+BENCHTIME    ?= 200ms
+BENCH_DIR    := .slipway/bench
+BENCHSTAT    := cd $(CURDIR)/tools/gen && GOWORK=off go tool benchstat
+# BENCH_PKGS prints the directory of every package, in the workspace of the
+# current directory, with a Benchmark function (nothing, and status 1, if none).
+BENCH_PKGS   := go list -m -f '{{.Dir}}' | xargs grep -rlE --include='*_test.go' '^func Benchmark' | while read -r f; do dirname "$$f"; done | sort -u
+BENCH_TEST   := go test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME)
+
+.PHONY: bench
+bench: ## run the Go benchmarks (BENCH_COUNT x BENCHTIME) into .slipway/bench/go-<sha>.txt and summarise them with benchstat
+	@mkdir -p $(BENCH_DIR)
+	@pkgs=$$($(BENCH_PKGS) || true); [ -n "$$pkgs" ] || { echo "bench: no Benchmark functions in the workspace"; exit 1; }; \
+	out=$(BENCH_DIR)/go-$$(git rev-parse --short HEAD)$$([ -z "$$(git status --porcelain)" ] || echo -dirty).txt; \
+	echo "go test -bench '$(BENCH)' -count $(BENCH_COUNT) -benchtime $(BENCHTIME):" $$(echo $$pkgs | sed "s|$(CURDIR)/||g"); \
+	$(BENCH_TEST) -count $(BENCH_COUNT) $$pkgs | tee $$out; \
+	echo; echo "raw results: $$out"; \
+	($(BENCHSTAT) $$(basename $$out .txt)=$(CURDIR)/$$out); \
+	if grep -q '^BenchmarkUnary/server=' $$out; then \
+	  echo; echo "platform chain against bare grpc-go (delta = overhead):"; \
+	  ($(BENCHSTAT) -filter '.name:Unary' -col /server $(CURDIR)/$$out); fi; \
+	if grep -q '^BenchmarkProtocols/protocol=' $$out; then \
+	  echo; echo "REST and gRPC-Web against native gRPC on the platform server:"; \
+	  ($(BENCHSTAT) -filter '.name:Protocols' -col /protocol $(CURDIR)/$$out); fi
+
+.PHONY: benchcmp
+benchcmp: ## benchstat of the benchmarks at BASE (a git worktree) against this tree, runs interleaved: make benchcmp BASE=HEAD~1
+	@[ -n "$(BASE)" ] || { echo "usage: make benchcmp BASE=<git ref> [BENCH_COUNT=$(BENCH_COUNT)] [BENCHTIME=$(BENCHTIME)] [BENCH=regexp]" >&2; exit 2; }
+	@base_sha=$$(git rev-parse --verify --quiet --short '$(BASE)^{commit}') || { echo "benchcmp: BASE=$(BASE) is not a commit" >&2; exit 2; }; \
+	head_sha=$$(git rev-parse --short HEAD)$$([ -z "$$(git status --porcelain)" ] || echo -dirty); \
+	wt=$(CURDIR)/$(BENCH_DIR)/base-$$(printf '%s' '$(BASE)' | tr -c 'A-Za-z0-9._-' '_'); \
+	dir=$(CURDIR)/$(BENCH_DIR)/cmp; mkdir -p $$dir; : > $$dir/base.txt; : > $$dir/head.txt; \
+	git worktree remove --force $$wt 2>/dev/null || rm -rf $$wt; git worktree prune; \
+	trap "git worktree remove --force '$$wt' 2>/dev/null || rm -rf '$$wt'; git worktree prune" EXIT; \
+	git worktree add --quiet --detach $$wt $$base_sha; \
+	base_pkgs=$$(cd $$wt && { GOWORK=auto $(BENCH_PKGS) || true; }); head_pkgs=$$($(BENCH_PKGS) || true); \
+	[ -n "$$base_pkgs" ] || echo "benchcmp: BASE $(BASE) ($$base_sha) has no Benchmark functions"; \
+	[ -n "$$head_pkgs" ] || echo "benchcmp: this tree ($$head_sha) has no Benchmark functions"; \
+	for i in $$(seq $(BENCH_COUNT)); do \
+	  if [ -n "$$base_pkgs" ]; then echo "run $$i/$(BENCH_COUNT): BASE $(BASE) ($$base_sha)"; \
+	    (cd $$wt && GOWORK=auto $(BENCH_TEST) -count 1 $$base_pkgs) >> $$dir/base.txt || \
+	      { tail -n 30 $$dir/base.txt; echo "benchcmp: the benchmarks at BASE failed" >&2; exit 1; }; fi; \
+	  if [ -n "$$head_pkgs" ]; then echo "run $$i/$(BENCH_COUNT): HEAD $$head_sha"; \
+	    $(BENCH_TEST) -count 1 $$head_pkgs >> $$dir/head.txt || \
+	      { tail -n 30 $$dir/head.txt; echo "benchcmp: the benchmarks of this tree failed" >&2; exit 1; }; fi; \
+	done; \
+	names() { awk '/^Benchmark/ { sub(/-[0-9]+$$/, "", $$1); print $$1 }' "$$1" | sort -u; }; \
+	common=$$(comm -12 <(names $$dir/base.txt) <(names $$dir/head.txt) | wc -l); \
+	echo; echo "raw results: $(BENCH_DIR)/cmp/base.txt ($(BASE) = $$base_sha), $(BENCH_DIR)/cmp/head.txt ($$head_sha)"; \
+	if [ "$$common" -eq 0 ]; then \
+	  echo "benchcmp: no benchmark exists both at BASE $(BASE) ($$base_sha) and in this tree ($$head_sha): nothing to compare."; \
+	  echo "(Benchmarks added since BASE have no baseline; compare against a commit that has them.)"; \
+	  if [ -s $$dir/head.txt ]; then echo; echo "this tree alone:"; ($(BENCHSTAT) head=$$dir/head.txt); fi; \
+	else \
+	  echo "$$common benchmark(s) in common; one present on one side only shows no delta."; \
+	  ($(BENCHSTAT) base=$$dir/base.txt head=$$dir/head.txt); \
+	fi
+
 .PHONY: gen
 gen: gen-proto gen-openapi gen-go ## regenerate everything generated (CI checks it leaves no diff)
 
