@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -40,9 +41,13 @@ type devOptions struct {
 	ReadyTimeout time.Duration // for every service to answer SERVING
 	StopTimeout  time.Duration // between SIGTERM and SIGKILL
 	Color        string        // auto, always or never
+	NoWatch      bool          // no hot reload (it is off with NoBuild as well)
+	Debounce     time.Duration // hot reload waits for the tree to be quiet this long
 	Stdout       io.Writer
-	Environ      []string        // parent environment; nil is os.Environ()
-	Force        <-chan struct{} // closed: stop waiting for graceful exits
+	Environ      []string           // parent environment; nil is os.Environ()
+	Force        <-chan struct{}    // closed: stop waiting for graceful exits
+	OnWatch      func()             // called once hot reload watches the tree (bench, tests)
+	OnReload     func(reloadReport) // called after every service reload, failed or not
 }
 
 func (o devOptions) withDefaults() devOptions {
@@ -64,6 +69,9 @@ func (o devOptions) withDefaults() devOptions {
 	if o.Color == "" {
 		o.Color = "auto"
 	}
+	if o.Debounce == 0 {
+		o.Debounce = defaultDebounce
+	}
 	if o.Stdout == nil {
 		o.Stdout = os.Stdout
 	}
@@ -80,6 +88,11 @@ func devMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"streams their logs with a service prefix, waits until each answers gRPC health SERVING\n"+
 			"and prints where to reach it. Ctrl-C stops them all (SIGTERM, then SIGKILL after\n"+
 			"--stop-timeout; a second Ctrl-C kills at once).\n\n"+
+			"Hot reload: dev then watches the workspace and, once it has been quiet for --debounce,\n"+
+			"rebuilds only the services a change affects (from the package graph of each service's\n"+
+			"main), replaces each process and waits for SERVING. A build error is shown and the old\n"+
+			"process keeps serving. A .proto change under api/proto regenerates the code first\n"+
+			"(make gen-proto gen-openapi). --no-watch or --no-build turn it off.\n\n"+
 			"Environment: DATABASE_URL, DRAIN_DELAY, AUTH_JWKS_URL, AUTH_SIGNING_KEY_FILE, ADMIN_EMAIL\n"+
 			"and ADMIN_PASSWORD get dev defaults only when unset, so `DATABASE_URL=postgres://...\n"+
 			"slipway dev` runs on PostgreSQL. SLIPWAY_<SVC>_<NAME> sets NAME for one service only\n"+
@@ -91,7 +104,9 @@ func devMain(ctx context.Context, args []string, env *cmdEnv) error {
 	fs.IntVar(&opts.GRPCBase, "grpc-port-base", defaultGRPCBase, "gRPC `port` of user; order, inventory and notification use the next three")
 	fs.IntVar(&opts.NATSPort, "nats-port", 0, "`port` of the embedded NATS JetStream server (0 picks a free one; unused when NATS_URL is set)")
 	fs.IntVar(&opts.HTTPBase, "http-port-base", defaultHTTPBase, "HTTP `port` of user; order, inventory and notification use the next three")
-	fs.BoolVar(&opts.NoBuild, "no-build", false, "skip the build and run the binaries already in .slipway/bin")
+	fs.BoolVar(&opts.NoBuild, "no-build", false, "skip the build and run the binaries already in .slipway/bin (no hot reload)")
+	fs.BoolVar(&opts.NoWatch, "no-watch", false, "no hot reload: do not watch the workspace for changes")
+	fs.DurationVar(&opts.Debounce, "debounce", defaultDebounce, "hot reload waits until no file has changed for this `duration`")
 	fs.DurationVar(&opts.ReadyTimeout, "ready-timeout", 30*time.Second, "how long every service has to answer SERVING")
 	fs.DurationVar(&opts.StopTimeout, "stop-timeout", 15*time.Second, "how long a service has to exit after SIGTERM before SIGKILL")
 	fs.StringVar(&opts.Color, "color", "auto", "`when` to colour the prefixes: auto (only on a terminal, honours NO_COLOR), always or never")
@@ -127,7 +142,7 @@ func (o devOptions) validate() error {
 	default:
 		return fmt.Errorf("--color %q: want auto, always or never", o.Color)
 	}
-	if o.ReadyTimeout < 0 || o.StopTimeout < 0 {
+	if o.ReadyTimeout < 0 || o.StopTimeout < 0 || o.Debounce < 0 {
 		return errors.New("timeouts must not be negative")
 	}
 	return nil
@@ -327,16 +342,68 @@ func runDev(ctx context.Context, opts devOptions) error {
 	}
 	out.Block(readyTable(plan, procs, readyAt, startAt, buildTook, opts.NoBuild, getenv))
 
-	select {
-	case <-ctx.Done():
-		out.Infof("stopping %d service(s): SIGTERM, SIGKILL after %s", len(sup.Running()), opts.StopTimeout)
-		return stopFleet(sup, opts, out)
-	case e := <-sup.Exited():
-		out.Infof("%s exited on its own after %s: %s", e.Name, seconds(e.Uptime), e.Describe())
-		showTail(out, procs[e.Name])
-		_ = stopFleet(sup, opts, out)
-		return fmt.Errorf("%s exited unexpectedly: %s", e.Name, e.Describe())
+	// Without hot reload a service that dies ends dev; with it, the others
+	// keep running and the next change that affects it starts it again.
+	var (
+		reload  *reloader
+		batches <-chan []fileChange
+	)
+	if !opts.NoWatch && !opts.NoBuild {
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		reload, batches, err = startHotReload(watchCtx, root, names, plan, procs, sup, opts, out)
+		if err != nil {
+			out.Infof("hot reload is off: %v", err)
+		}
 	}
+	for {
+		select {
+		case <-ctx.Done():
+			out.Infof("stopping %d service(s): SIGTERM, SIGKILL after %s", len(sup.Running()), opts.StopTimeout)
+			return stopFleet(sup, opts, out)
+		case e := <-sup.Exited():
+			if reload == nil {
+				out.Infof("%s exited on its own after %s: %s", e.Name, seconds(e.Uptime), e.Describe())
+				showTail(out, procs[e.Name])
+				_ = stopFleet(sup, opts, out)
+				return fmt.Errorf("%s exited unexpectedly: %s", e.Name, e.Describe())
+			}
+			if reload.ownExit(e.Name) {
+				continue
+			}
+			out.Infof("%s exited on its own after %s: %s", e.Name, seconds(e.Uptime), e.Describe())
+			showTail(out, reload.procs[e.Name])
+			out.Infof("the other services keep running; save a fix and dev rebuilds and restarts %s", e.Name)
+		case changes := <-batches:
+			reload.Reload(ctx, changes)
+		}
+	}
+}
+
+// startHotReload learns which packages each service is built from, then
+// watches the workspace. The returned channel delivers the batches of
+// changed files that matter.
+func startHotReload(ctx context.Context, root string, names []string, plan []devService, procs map[string]*process, sup *supervisor, opts devOptions, out *console) (*reloader, <-chan []fileChange, error) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return nil, nil, fmt.Errorf("find the go command: %w", err)
+	}
+	start := time.Now()
+	graph, err := loadServiceGraph(ctx, goBin, root, names, opts.Environ)
+	if err != nil {
+		return nil, nil, fmt.Errorf("package graph: %w", err)
+	}
+	w, err := newWatcher(root, graph.Relevant, opts.Debounce, func(err error) { out.Infof("hot reload: watch error: %v", err) })
+	if err != nil {
+		return nil, nil, fmt.Errorf("watch %s: %w", root, err)
+	}
+	go w.Run(ctx)
+	out.Infof("hot reload on: watching %d directories; the services are built from %d workspace packages (go list took %s); --no-watch turns it off",
+		w.Dirs(), graph.Packages(), seconds(time.Since(start)))
+	if opts.OnWatch != nil {
+		opts.OnWatch()
+	}
+	return newReloader(root, goBin, graph, sup, out, opts, plan, procs), w.Batches(), nil
 }
 
 func devRoot(opts devOptions) (string, error) {

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -150,6 +152,7 @@ func TestRunDevServesAndStopsCleanly(t *testing.T) {
 		inventoryGRPC, "sqlite://"+filepath.ToSlash(root)+"/.slipway/data/inventory.db"),
 		"children log with a padded prefix and get the dev environment")
 	assert.Contains(t, got, "admin login (dev only): admin@slipway.local / slipway-admin")
+	assert.NotContains(t, got, "hot reload", "--no-build runs prebuilt binaries: nothing to rebuild")
 	assert.DirExists(t, filepath.Join(root, ".slipway", "data"))
 	assert.DirExists(t, filepath.Join(root, ".slipway", "keys"))
 
@@ -408,4 +411,231 @@ func TestExistingServicesInStartOrder(t *testing.T) {
 	defs, err := existingServices(root)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"user", "inventory"}, serviceNames(defs))
+}
+
+// grpcWorkspace makes a workspace of one module holding the main package of
+// svc. The module requires what this module requires (but the workspace's
+// own modules), with this module's go.sum, so the main can import grpc and
+// the build needs only the module cache.
+func grpcWorkspace(t *testing.T, svc, mainSrc string) string {
+	t.Helper()
+	gomod, err := os.ReadFile("go.mod")
+	require.NoError(t, err)
+	gosum, err := os.ReadFile("go.sum")
+	require.NoError(t, err)
+	mod := "module example.com/" + svc + "\n"
+	goLine := "go 1.26.0"
+	inReplace := false
+	for line := range strings.SplitSeq(string(gomod), "\n") {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(trimmed, "module "):
+			continue
+		case trimmed == "replace (":
+			inReplace = true
+			continue
+		case inReplace:
+			inReplace = trimmed != ")"
+			continue
+		case strings.HasPrefix(trimmed, "replace "), strings.Contains(trimmed, "github.com/slipway-dev/"):
+			continue // the workspace's modules are not part of this one
+		case strings.HasPrefix(trimmed, "go "):
+			goLine = trimmed
+		}
+		mod += line + "\n"
+	}
+
+	root := t.TempDir()
+	dir := filepath.Join(root, "services", svc)
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "cmd", svc), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte(mod), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.sum"), gosum, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "cmd", svc, "main.go"), []byte(mainSrc), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "go.work"), []byte(goLine+"\n\nuse ./services/"+svc+"\n"), 0o644))
+	return root
+}
+
+// fakeServiceSource is the main of a tiny service: gRPC health SERVING on
+// GRPC_ADDR, its version over HTTP on HTTP_ADDR, and "version <v>" on start.
+func fakeServiceSource(version string) string {
+	return `package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+const version = "` + version + `"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	grpcLis, err := net.Listen("tcp", os.Getenv("GRPC_ADDR"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	httpLis, err := net.Listen("tcp", os.Getenv("HTTP_ADDR"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	srv := grpc.NewServer()
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	go srv.Serve(grpcLis)
+	web := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, version)
+	})}
+	go web.Serve(httpLis)
+	fmt.Println("version " + version)
+	<-ctx.Done()
+	web.Close()
+	srv.GracefulStop()
+}
+`
+}
+
+// httpBody GETs url and returns the body.
+func httpBody(t *testing.T, url string) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(body)
+}
+
+// nextReload waits for dev's next reload report.
+func nextReload(t *testing.T, reports <-chan reloadReport, done <-chan error, out *syncBuffer) reloadReport {
+	t.Helper()
+	select {
+	case r := <-reports:
+		return r
+	case err := <-done:
+		t.Fatalf("dev ended (%v) before reloading; output:\n%s", err, out.String())
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("no reload; output:\n%s", out.String())
+	}
+	return reloadReport{}
+}
+
+func TestRunDevHotReload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a gRPC service three times")
+	}
+	root := grpcWorkspace(t, "inventory", fakeServiceSource("v1"))
+	var out syncBuffer
+	opts := testDevOptions(t, root, &out, "GOWORK="+filepath.Join(root, "go.work"))
+	opts.NoBuild = false
+	opts.Debounce = 50 * time.Millisecond
+	opts.ReadyTimeout = 30 * time.Second
+	watching := make(chan struct{})
+	opts.OnWatch = func() { close(watching) }
+	reports := make(chan reloadReport, 16)
+	opts.OnReload = func(r reloadReport) { reports <- r }
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+
+	done := startDev(ctx, opts)
+	select {
+	case <-watching:
+	case err := <-done:
+		t.Fatalf("dev ended (%v) before watching; output:\n%s", err, out.String())
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("dev is not watching; output:\n%s", out.String())
+	}
+	assert.Contains(t, out.String(), "hot reload on: watching")
+	url := "http://127.0.0.1:" + strconv.Itoa(opts.HTTPBase+2) + "/"
+	assert.Equal(t, "v1", httpBody(t, url))
+
+	// An edit: the new build replaces the process. The test file saved with
+	// it is no reason to rebuild and is not named.
+	cmdDir := filepath.Join(root, serviceMainDir("inventory"))
+	require.NoError(t, os.WriteFile(filepath.Join(cmdDir, "main_test.go"), []byte("package main\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(cmdDir, "main.go"), []byte(fakeServiceSource("v2")), 0o644))
+	r := nextReload(t, reports, done, &out)
+	require.NoError(t, r.Err, out.String())
+	assert.Equal(t, "inventory", r.Service)
+	assert.Equal(t, []string{"services/inventory/cmd/inventory/main.go"}, r.Files)
+	assert.Positive(t, r.Build)
+	assert.Positive(t, r.Ready)
+	assert.GreaterOrEqual(t, r.Total, r.Build+r.Ready)
+	assert.Equal(t, "v2", httpBody(t, url), "the new code answers")
+	assert.Regexp(t, `services/inventory/cmd/inventory/main.go changed: rebuilding inventory`, out.String())
+	assert.Regexp(t, `inventory reloaded in \d+\.\d\ds \(build \d+\.\d\ds, ready \d+\.\d\ds\)`, out.String())
+	assert.Contains(t, out.String(), "inventory | version v2")
+	assert.FileExists(t, binaryPath(root, "inventory"))
+	assert.NoFileExists(t, binaryPath(root, "inventory")+".next", "the new build was renamed over the binary")
+
+	// A broken edit: the compiler's message, and the old process serves on.
+	broken := strings.Replace(fakeServiceSource("v3"), "\tdefer stop()\n", "\tdefer stop()\n\tundefinedThing()\n", 1)
+	require.NoError(t, os.WriteFile(filepath.Join(cmdDir, "main.go"), []byte(broken), 0o644))
+	r = nextReload(t, reports, done, &out)
+	require.Error(t, r.Err)
+	assert.Contains(t, r.Err.Error(), "build inventory")
+	assert.Contains(t, out.String(), "build of inventory failed after")
+	assert.Contains(t, out.String(), "the running inventory keeps serving the old code")
+	assert.Contains(t, out.String(), "undefined: undefinedThing", "the compiler's message is shown")
+	assert.Equal(t, "v2", httpBody(t, url), "the old process keeps serving")
+	assert.NotContains(t, out.String(), "inventory | version v3")
+
+	// An edit that builds but dies at start is reported once; dev keeps
+	// watching, and the next edit starts the service again.
+	crashing := strings.Replace(fakeServiceSource("v4"), "\tdefer stop()\n", "\tdefer stop()\n\tfmt.Println(\"crashing\")\n\tos.Exit(3)\n", 1)
+	require.NoError(t, os.WriteFile(filepath.Join(cmdDir, "main.go"), []byte(crashing), 0o644))
+	r = nextReload(t, reports, done, &out)
+	require.Error(t, r.Err)
+	assert.Contains(t, r.Err.Error(), "it exited before it was SERVING: exit code 3")
+	assert.Contains(t, out.String(), "inventory was rebuilt but is not serving")
+	assert.Contains(t, out.String(), "inventory | crashing")
+	require.NoError(t, os.WriteFile(filepath.Join(cmdDir, "main.go"), []byte(fakeServiceSource("v5")), 0o644))
+	r = nextReload(t, reports, done, &out)
+	require.NoError(t, r.Err, out.String())
+	assert.Equal(t, "v5", httpBody(t, url))
+	assert.NotContains(t, out.String(), "inventory exited on its own", "the reload reported the crash; dev does not again")
+
+	cancel()
+	require.NoError(t, devResult(t, done, &out), out.String())
+	select {
+	case r := <-reports:
+		t.Fatalf("unexpected reload: %+v", r)
+	default:
+	}
+}
+
+func TestRunDevNoWatch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a gRPC service")
+	}
+	root := grpcWorkspace(t, "inventory", fakeServiceSource("v1"))
+	var out syncBuffer
+	opts := testDevOptions(t, root, &out, "GOWORK="+filepath.Join(root, "go.work"))
+	opts.NoBuild = false
+	opts.NoWatch = true
+	opts.Debounce = 50 * time.Millisecond
+	opts.OnWatch = func() { t.Error("--no-watch watched") }
+	opts.OnReload = func(r reloadReport) { t.Errorf("--no-watch reloaded: %+v", r) }
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+
+	done := startDev(ctx, opts)
+	waitForOutput(t, &out, done, "all 1 services SERVING in")
+	require.NoError(t, os.WriteFile(filepath.Join(root, serviceMainDir("inventory"), "main.go"), []byte(fakeServiceSource("v2")), 0o644))
+	time.Sleep(500 * time.Millisecond)
+	assert.Equal(t, "v1", httpBody(t, "http://127.0.0.1:"+strconv.Itoa(opts.HTTPBase+2)+"/"))
+	assert.NotContains(t, out.String(), "hot reload")
+	cancel()
+	require.NoError(t, devResult(t, done, &out), out.String())
 }

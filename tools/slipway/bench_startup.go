@@ -1,0 +1,431 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// defaultBenchPostgresURL is the PostgreSQL the tests use when
+// POSTGRES_TEST_URL is unset.
+const defaultBenchPostgresURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// startupOptions are the inputs of runBenchStartup.
+type startupOptions struct {
+	benchOptions
+	Services   []string // empty: every one that exists
+	Postgres   string   // server URL; "" tries POSTGRES_TEST_URL, then the local default
+	NoPostgres bool
+	Timeout    time.Duration // per start
+}
+
+func benchStartupMain(ctx context.Context, args []string, env *cmdEnv) error {
+	fs := newFlagSet(env.stderr, "bench startup", "[flags]",
+		"Builds every service into .slipway/bench/bin, then starts each one --runs times and measures\n"+
+			"from process start to gRPC health SERVING (the service's \"serving\" log line, checked with\n"+
+			"a health call). It runs on SQLite in a temporary directory and, when PostgreSQL answers\n"+
+			"(--postgres, else POSTGRES_TEST_URL, else "+defaultBenchPostgresURL+"),\n"+
+			"on a temporary database per service, dropped afterwards. The services get an embedded\n"+
+			"NATS JetStream and dead peer and JWKS addresses (they dial and fetch lazily).\n"+
+			"The first run of each service migrates an empty database; every run counts.")
+	opts := startupOptions{benchOptions: benchOptions{Stdout: env.stdout, Stderr: env.stderr, Environ: env.environ,
+		Command: commandLine(append([]string{"bench", "startup"}, args...)...)}}
+	var services string
+	fs.IntVar(&opts.Runs, "runs", 10, "starts per service and database")
+	fs.StringVar(&services, "services", "", "comma-separated `list` of services (default: every one that exists)")
+	fs.StringVar(&opts.Postgres, "postgres", "", "PostgreSQL server `URL` to create the temporary databases on; it must answer")
+	fs.BoolVar(&opts.NoPostgres, "no-postgres", false, "measure on SQLite only")
+	fs.DurationVar(&opts.Timeout, "timeout", 30*time.Second, "how long one start may take before it counts as failed")
+	fs.BoolVar(&opts.JSON, "json", false, "print the JSON document instead of the table")
+	fs.StringVar(&opts.Root, "root", "", "workspace `dir` (default: the nearest parent holding go.work)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	for s := range strings.SplitSeq(services, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			opts.Services = append(opts.Services, s)
+		}
+	}
+	for _, s := range opts.Services {
+		if !slices.ContainsFunc(knownServices, func(d serviceDef) bool { return d.Name == s }) {
+			return usageErrorf("unknown service %q in --services (known: %s)", s, strings.Join(serviceNames(knownServices), ", "))
+		}
+	}
+	if opts.Runs < 1 || opts.Timeout <= 0 {
+		return usageErrorf("--runs and --timeout must be positive")
+	}
+	if opts.Postgres != "" && opts.NoPostgres {
+		return usageErrorf("--postgres and --no-postgres exclude each other")
+	}
+	return runBenchStartup(ctx, opts)
+}
+
+// startupReport is the JSON document of bench startup.
+type startupReport struct {
+	Benchmark string          `json:"benchmark"`
+	Started   time.Time       `json:"started"`
+	Command   string          `json:"command"`
+	Machine   benchMachine    `json:"machine"`
+	Runs      int             `json:"runs"`
+	TargetMS  float64         `json:"target_ms"`
+	SeedMS    float64         `json:"seed_ms"`
+	Results   []startupResult `json:"results"`
+	Skipped   []string        `json:"skipped,omitempty"`
+}
+
+// startupResult is one service on one database.
+type startupResult struct {
+	Service  string    `json:"service"`
+	Database string    `json:"database"`
+	Samples  []float64 `json:"samples_ms"` // process start to SERVING, in run order
+	MedianMS float64   `json:"median_ms"`
+	MinMS    float64   `json:"min_ms"`
+	P90MS    float64   `json:"p90_ms"`
+	MaxMS    float64   `json:"max_ms"`
+	FirstMS  float64   `json:"first_ms"` // the first run, on an empty database
+	// SelfMedianMS is the median of the startup_ms the service logs itself
+	// (from its own start, so without the exec and the runtime's start).
+	SelfMedianMS float64 `json:"self_reported_median_ms"`
+}
+
+// runBenchStartup measures start to SERVING of every service.
+func runBenchStartup(ctx context.Context, opts startupOptions) error {
+	root, err := benchRoot(opts.Root)
+	if err != nil {
+		return err
+	}
+	defs, err := selectServices(root, opts.Services)
+	if err != nil {
+		return err
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return fmt.Errorf("find the go command: %w", err)
+	}
+	rep := startupReport{Benchmark: "startup", Started: time.Now().UTC(), Command: opts.Command,
+		Runs: opts.Runs, TargetMS: msFloat(startupTarget), SeedMS: msFloat(startupSeed)}
+	rep.Machine = newBenchMachine(ctx, goBin, root, opts.Environ)
+
+	binDir := filepath.Join(root, ".slipway", "bench", "bin")
+	if err := os.MkdirAll(binDir, 0o750); err != nil {
+		return err
+	}
+	for _, d := range defs {
+		opts.progress("building %s into .slipway/bench/bin", d.Name)
+		b := buildBinary(ctx, goBin, root, d.Name, filepath.Join(binDir, d.Name), opts.Environ)
+		if b.Err != nil {
+			return fmt.Errorf("build %s: %w\n%s", d.Name, b.Err, b.Output)
+		}
+	}
+
+	tmp, err := os.MkdirTemp("", "slipway-bench-startup-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	for _, dir := range []string{"data", "keys"} {
+		if err := os.MkdirAll(filepath.Join(tmp, dir), 0o700); err != nil {
+			return err
+		}
+	}
+	broker, err := startBroker(tmp, "127.0.0.1", 0)
+	if err != nil {
+		return err
+	}
+	defer broker.Stop()
+	secret, err := devSecret() // 24 characters
+	if err != nil {
+		return err
+	}
+
+	databases := []string{"sqlite"}
+	pgURL, skipped, err := postgresServer(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if pgURL != "" {
+		databases = append(databases, "postgres")
+	} else {
+		rep.Skipped = append(rep.Skipped, "postgres: "+skipped)
+		opts.progress("PostgreSQL skipped: %s", skipped)
+	}
+
+	logPath := filepath.Join(root, ".slipway", "bench", "startup-"+benchStamp(rep.Started)+".log")
+	logFile, err := os.Create(logPath) //nolint:gosec // our own state directory
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	for _, db := range databases {
+		for _, d := range defs {
+			res, err := benchStartService(ctx, opts, d.Name, db, pgURL, filepath.Join(binDir, d.Name), tmp, broker.URL(), secret, logFile)
+			if err != nil {
+				return fmt.Errorf("%s on %s: %w (its output is in %s)", d.Name, db, err, relPath(root, logPath))
+			}
+			rep.Results = append(rep.Results, res)
+		}
+	}
+
+	path, err := writeBenchJSON(root, rep.Benchmark, rep.Started, rep)
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		return printJSON(opts.Stdout, rep)
+	}
+	fmt.Fprint(opts.Stdout, startupTable(rep))
+	fmt.Fprintf(opts.Stdout, "wrote %s (service output in %s)\n", relPath(root, path), relPath(root, logPath))
+	return nil
+}
+
+// benchStartService starts one service opts.Runs times on one database.
+func benchStartService(ctx context.Context, opts startupOptions, svc, db, pgURL, bin, tmp, natsURL, secret string, log io.Writer) (startupResult, error) {
+	dbURL := "sqlite://" + filepath.ToSlash(filepath.Join(tmp, "data", svc+".db"))
+	if db == "postgres" {
+		u, drop, err := createBenchDatabase(ctx, pgURL, "slipway_bench_"+svc)
+		if err != nil {
+			return startupResult{}, err
+		}
+		defer drop()
+		dbURL = u
+	}
+	env := []envVar{
+		{"GRPC_ADDR", "127.0.0.1:0"},
+		{"HTTP_ADDR", "127.0.0.1:0"},
+		{"DATABASE_URL", dbURL},
+		{"DRAIN_DELAY", "0s"},
+		{"LOG_LEVEL", "info"},
+		{"NATS_URL", natsURL},
+		// Nothing answers on port 9: the services fetch keys and dial
+		// peers lazily, so the start does not wait for them.
+		{"AUTH_JWKS_URL", "http://127.0.0.1:9/.well-known/jwks.json"},
+		{"AUTH_SIGNING_KEY_FILE", filepath.Join(tmp, "keys", "user-ed25519.pem")},
+		{"SERVICE_ACCOUNT_PASSWORD", secret},
+		{"USER_ADDR", "127.0.0.1:9"},
+		{"INVENTORY_ADDR", "127.0.0.1:9"},
+	}
+	environ := minimalEnviron(opts.Environ)
+	for _, e := range env {
+		environ = setEnv(environ, e.Key, e.Value)
+	}
+
+	res := startupResult{Service: svc, Database: db}
+	var took, self []time.Duration
+	for i := range opts.Runs {
+		fmt.Fprintf(log, "=== %s on %s, run %d\n", svc, db, i+1)
+		s, err := startOnce(ctx, bin, environ, log, opts.Timeout)
+		if err != nil {
+			return res, fmt.Errorf("run %d: %w", i+1, err)
+		}
+		took = append(took, s.took)
+		self = append(self, s.self)
+		res.Samples = append(res.Samples, msFloat(s.took))
+	}
+	st := summarize(took)
+	res.MedianMS, res.MinMS, res.P90MS, res.MaxMS = msFloat(st.median), msFloat(st.min), msFloat(st.p90), msFloat(st.max)
+	res.FirstMS = res.Samples[0]
+	res.SelfMedianMS = msFloat(summarize(self).median)
+	opts.progress("%-12s on %-8s median %s (min %s, max %s, first %s) over %d runs",
+		svc, db, millis(st.median), millis(st.min), millis(st.max), millis(took[0]), len(took))
+	return res, nil
+}
+
+// startSample is one start of a service.
+type startSample struct {
+	took time.Duration // process start to the "serving" line
+	self time.Duration // startup_ms the service reported
+}
+
+// startOnce starts bin, waits for its "serving" log line (written right after
+// its health turns SERVING), checks the health on the address the line names,
+// and stops the process.
+func startOnce(ctx context.Context, bin string, environ []string, log io.Writer, timeout time.Duration) (startSample, error) {
+	type servingLine struct {
+		at   time.Time
+		addr string
+		self time.Duration
+	}
+	serving := make(chan servingLine, 1)
+	tail := newTailBuffer(tailLines)
+	var once sync.Once
+	lines := &lineWriter{fn: func(line []byte) {
+		at := time.Now()
+		tail.Add(string(line))
+		_, _ = log.Write(append(line, '\n'))
+		var l struct {
+			Msg       string `json:"msg"`
+			GRPCAddr  string `json:"grpc_addr"`
+			StartupMS int64  `json:"startup_ms"`
+		}
+		if json.Unmarshal(line, &l) == nil && l.Msg == "serving" && l.GRPCAddr != "" {
+			once.Do(func() {
+				serving <- servingLine{at: at, addr: l.GRPCAddr, self: time.Duration(l.StartupMS) * time.Millisecond}
+			})
+		}
+	}}
+	cmd := exec.Command(bin) //nolint:noctx // stopped with SIGTERM below; a context would SIGKILL it
+	cmd.Env = environ
+	cmd.Stdout, cmd.Stderr = lines, lines
+
+	start := time.Now()
+	p, err := startChild(cmd)
+	if err != nil {
+		return startSample{}, err
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	var s servingLine
+	select {
+	case s = <-serving:
+	case <-p.done:
+		return startSample{}, fmt.Errorf("exited before SERVING (%w); last lines:\n%s", p.err, strings.Join(tail.Lines(), "\n"))
+	case <-timer.C:
+		p.Stop(0)
+		return startSample{}, fmt.Errorf("not SERVING within %s; last lines:\n%s", timeout, strings.Join(tail.Lines(), "\n"))
+	case <-ctx.Done():
+		p.Stop(0)
+		return startSample{}, ctx.Err()
+	}
+	check, cancel := context.WithTimeout(ctx, 5*time.Second)
+	status, err := checkHealth(check, s.addr, "")
+	cancel()
+	p.Stop(10 * time.Second)
+	if err != nil {
+		return startSample{}, fmt.Errorf("logged serving, but the health check on %s failed: %w", s.addr, err)
+	}
+	if status != "SERVING" {
+		return startSample{}, fmt.Errorf("logged serving, but health on %s answers %s", s.addr, status)
+	}
+	return startSample{took: s.at.Sub(start), self: s.self}, nil
+}
+
+// minimalEnviron keeps what a process needs to run (PATH, HOME, TMPDIR) and
+// nothing that would change a service's configuration.
+func minimalEnviron(parent []string) []string {
+	var env []string
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "TZ", "LANG"} {
+		if v, ok := lookupEnv(parent, k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// postgresServer picks the PostgreSQL server to measure on: --postgres,
+// which must answer; else POSTGRES_TEST_URL or the local default, skipped
+// (with the reason) when it does not answer.
+func postgresServer(ctx context.Context, opts startupOptions) (serverURL, skipped string, err error) {
+	if opts.NoPostgres {
+		return "", "--no-postgres", nil
+	}
+	serverURL, explicit := opts.Postgres, opts.Postgres != ""
+	if serverURL == "" {
+		serverURL = opts.getenv("POSTGRES_TEST_URL")
+	}
+	if serverURL == "" {
+		serverURL = defaultBenchPostgresURL
+	}
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(cctx, serverURL)
+	if err != nil {
+		why := fmt.Sprintf("PostgreSQL at %s does not answer: %v", redactURL(serverURL), err)
+		if explicit {
+			return "", "", errors.New(why)
+		}
+		return "", why + " (set --postgres or POSTGRES_TEST_URL)", nil
+	}
+	_ = conn.Close(ctx)
+	return serverURL, "", nil
+}
+
+// createBenchDatabase creates a database named prefix_<random> on the
+// server and returns its URL and a function that drops it.
+func createBenchDatabase(ctx context.Context, serverURL, prefix string) (string, func(), error) {
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("PostgreSQL URL: %w", err)
+	}
+	name := prefix + "_" + strings.ToLower(rand.Text()[:10])
+	admin := func(ctx context.Context, sql string) error {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, serverURL)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+		_, err = conn.Exec(ctx, sql)
+		return err
+	}
+	// Identifiers cannot be parameters; name is ours and plain ASCII.
+	if err := admin(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", nil, fmt.Errorf("create database %s: %w", name, err)
+	}
+	drop := func() {
+		// FORCE ends connections a killed service left behind.
+		_ = admin(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	}
+	db := *u
+	db.Path = "/" + name
+	return db.String(), drop, nil
+}
+
+func redactURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	return "(unparsable URL)"
+}
+
+func startupTable(rep startupReport) string {
+	var b bytes.Buffer
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tDATABASE\tRUNS\tMEDIAN\tMIN\tP90\tMAX\tFIRST RUN\tSELF-REPORTED")
+	var worst startupResult
+	for _, r := range rep.Results {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Service, r.Database, len(r.Samples),
+			msText(r.MedianMS), msText(r.MinMS), msText(r.P90MS), msText(r.MaxMS), msText(r.FirstMS), msText(r.SelfMedianMS))
+		if r.MedianMS > worst.MedianMS {
+			worst = r
+		}
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(&b, "process start to gRPC health SERVING; FIRST RUN migrates an empty database; SELF-REPORTED is the service's startup_ms (median)")
+	for _, s := range rep.Skipped {
+		fmt.Fprintln(&b, "skipped:", s)
+	}
+	if len(rep.Results) > 0 {
+		fmt.Fprintf(&b, "goal: median <= %s (seed asks <= %s); slowest median: %s on %s, %s: %s\n",
+			seconds(startupTarget), seconds(startupSeed), worst.Service, worst.Database, msText(worst.MedianMS),
+			verdict(worst.MedianMS, startupTarget, startupSeed))
+	}
+	return b.String()
+}
+
+// verdict says which goal a median meets.
+func verdict(ms float64, target, seed time.Duration) string {
+	switch d := time.Duration(ms * float64(time.Millisecond)); {
+	case d <= target:
+		return "target met"
+	case d <= seed:
+		return "seed goal met, target missed"
+	default:
+		return "seed goal missed"
+	}
+}

@@ -1,0 +1,336 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+)
+
+// reloadReport is the outcome of one service's hot reload.
+type reloadReport struct {
+	Service string
+	Files   []string      // the changes that caused it, relative to the root
+	Total   time.Duration // from the start of the reload to SERVING
+	Gen     time.Duration // code generation, when a .proto changed
+	Build   time.Duration
+	Stop    time.Duration // of the old process
+	Ready   time.Duration // from the new process's start to SERVING
+	Err     error         // the build failed (the old process still serves), or the new one is not SERVING
+}
+
+// reloader rebuilds and restarts the services a batch of changes affects.
+// Everything but the restarts runs on dev's main goroutine, which also owns
+// procs; the restarts of several services run side by side.
+type reloader struct {
+	root  string
+	goBin string
+	graph *serviceGraph
+	sup   *supervisor
+	out   *console
+	opts  devOptions
+	plan  map[string]devService
+	procs map[string]*process // the current process of each service, live or not
+
+	genDone   time.Time      // when the last code generation ended
+	ownExits  map[string]int // exits the reloader reported itself, for dev to skip
+	refreshed chan error     // nil unless a graph refresh runs
+}
+
+func newReloader(root, goBin string, graph *serviceGraph, sup *supervisor, out *console, opts devOptions, plan []devService, procs map[string]*process) *reloader {
+	r := &reloader{root: root, goBin: goBin, graph: graph, sup: sup, out: out, opts: opts,
+		plan: map[string]devService{}, procs: procs, ownExits: map[string]int{}}
+	for _, s := range plan {
+		r.plan[s.Name] = s
+	}
+	return r
+}
+
+// ownExit reports whether dev should skip an exit the supervisor delivered
+// because the reloader already reported it.
+func (r *reloader) ownExit(name string) bool {
+	if r.ownExits[name] > 0 {
+		r.ownExits[name]--
+		return true
+	}
+	return false
+}
+
+// running reports whether the service's current process is alive.
+func (r *reloader) running(svc string) bool {
+	p := r.procs[svc]
+	if p == nil {
+		return false
+	}
+	select {
+	case <-p.Done():
+		return false
+	default:
+		return true
+	}
+}
+
+// genEchoSlack covers the delay between a generator writing a file and the
+// watcher stamping the event.
+const genEchoSlack = 100 * time.Millisecond
+
+// Reload handles one batch of changes: regenerate when a .proto changed,
+// build every affected service to a temporary name, and only for the builds
+// that succeeded replace the binary and restart the process. A failed build
+// leaves the old process serving.
+func (r *reloader) Reload(ctx context.Context, changes []fileChange) {
+	start := time.Now()
+	var files []string
+	for _, c := range changes {
+		// The generator's own output arrives after the generation it
+		// followed; everything was rebuilt already.
+		if !r.genDone.IsZero() && c.At.Before(r.genDone.Add(genEchoSlack)) && within(filepath.Join(r.root, "api", "gen"), c.Path) {
+			continue
+		}
+		files = append(files, c.Path)
+	}
+	impact := r.graph.Impact(files)
+	if impact.Empty() {
+		return
+	}
+	r.out.Infof("%s changed: rebuilding %s", summarizeFiles(impact.Files), strings.Join(impact.Services, ", "))
+
+	var gen time.Duration
+	if impact.Regen {
+		took, err := r.regenerate(ctx)
+		r.genDone = time.Now()
+		gen = took
+		if err != nil {
+			if ctx.Err() == nil {
+				r.out.Infof("code generation failed after %s; every service keeps running the code it had: %v", seconds(took), err)
+			}
+			for _, svc := range impact.Services {
+				r.report(reloadReport{Service: svc, Files: impact.Files, Total: time.Since(start), Gen: gen, Err: err})
+			}
+			return
+		}
+		r.out.Infof("regenerated the code from the protos in %s", seconds(took))
+	}
+
+	builds := r.buildAll(ctx, impact.Services)
+	if ctx.Err() != nil {
+		return
+	}
+	var restart []buildResult
+	for _, b := range builds {
+		if b.Err == nil {
+			if err := os.Rename(b.Binary, binaryPath(r.root, b.Service)); err != nil {
+				b.Err, b.Output = err, ""
+			}
+		}
+		if b.Err != nil {
+			keeps := "the running " + b.Service + " keeps serving the old code"
+			if !r.running(b.Service) {
+				keeps = b.Service + " stays down until a change builds"
+			}
+			r.out.Infof("build of %s failed after %s; %s:", b.Service, seconds(b.Took), keeps)
+			if b.Output != "" {
+				r.out.Block(b.Output)
+			}
+			r.report(reloadReport{Service: b.Service, Files: impact.Files, Total: time.Since(start), Gen: gen, Build: b.Took, Err: fmt.Errorf("build %s: %w", b.Service, b.Err)})
+			continue
+		}
+		restart = append(restart, b)
+	}
+	if len(restart) == 0 {
+		return
+	}
+
+	results := make([]restartResult, len(restart))
+	var wg sync.WaitGroup
+	for i, b := range restart {
+		wg.Go(func() { results[i] = r.restart(ctx, b.Service) })
+	}
+	wg.Wait()
+	var rebuilt []string
+	for i, res := range results {
+		b := restart[i]
+		if res.proc != nil {
+			r.procs[b.Service] = res.proc
+		}
+		rep := reloadReport{Service: b.Service, Files: impact.Files, Total: res.servingAt.Sub(start), Gen: gen,
+			Build: b.Took, Stop: res.stop, Ready: res.ready, Err: res.err}
+		rebuilt = append(rebuilt, b.Service)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case res.err == nil:
+			parts := fmt.Sprintf("build %s, ready %s", seconds(rep.Build), seconds(rep.Ready))
+			if gen > 0 {
+				parts = "generate " + seconds(gen) + ", " + parts
+			}
+			r.out.Infof("%s reloaded in %s (%s)", b.Service, seconds(rep.Total), parts)
+		default:
+			rep.Total = time.Since(start)
+			r.out.Infof("%s was rebuilt but is not serving: %v", b.Service, res.err)
+			showTail(r.out, res.proc)
+			if res.exited {
+				r.ownExits[b.Service]++
+				r.out.Infof("save a fix and dev rebuilds and restarts %s", b.Service)
+			}
+		}
+		r.report(rep)
+	}
+	// An edit may have added imports: learn the graph of what was rebuilt
+	// again, in the background, so the next change is not delayed by it.
+	r.refresh(ctx, rebuilt)
+}
+
+// refresh relists the dependencies of services in the background; a refresh
+// that is still running is waited for first.
+func (r *reloader) refresh(ctx context.Context, services []string) {
+	if r.refreshed != nil {
+		if err := <-r.refreshed; err != nil && ctx.Err() == nil {
+			r.out.Infof("hot reload: could not update the package graph: %v", err)
+		}
+	}
+	done := make(chan error, 1)
+	r.refreshed = done
+	go func() { done <- r.graph.Refresh(ctx, services...) }()
+}
+
+func (r *reloader) report(rep reloadReport) {
+	if r.opts.OnReload != nil {
+		r.opts.OnReload(rep)
+	}
+}
+
+// summarizeFiles names up to three files.
+func summarizeFiles(files []string) string {
+	const shown = 3
+	if len(files) <= shown {
+		return strings.Join(files, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(files[:shown], ", "), len(files)-shown)
+}
+
+// regenerate runs the code generators after a .proto change: `make
+// gen-proto gen-openapi` when make is there, else buf for the Go code only.
+func (r *reloader) regenerate(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	var cmd *exec.Cmd
+	if mk, err := exec.LookPath("make"); err == nil {
+		r.out.Infof("a .proto changed: make gen-proto gen-openapi")
+		cmd = exec.CommandContext(ctx, mk, "--no-print-directory", "gen-proto", "gen-openapi")
+		cmd.Dir = r.root
+	} else {
+		r.out.Infof("a .proto changed: buf generate (make is not installed, so the OpenAPI documents stay as they are)")
+		cmd = exec.CommandContext(ctx, r.goBin, "tool", "-modfile="+filepath.Join(r.root, "tools", "gen", "go.mod"), "buf", "generate")
+		cmd.Dir = filepath.Join(r.root, "api")
+		cmd.Env = setEnv(r.opts.Environ, "GOWORK", "off")
+	}
+	if cmd.Env == nil {
+		cmd.Env = r.opts.Environ
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if text := strings.TrimSpace(string(out)); text != "" {
+			r.out.Block(text)
+		}
+		return time.Since(start), err
+	}
+	return time.Since(start), nil
+}
+
+// buildAll builds services to temporary names next to their binaries, at
+// most GOMAXPROCS at a time.
+func (r *reloader) buildAll(ctx context.Context, services []string) []buildResult {
+	results := make([]buildResult, len(services))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, svc := range services {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			results[i] = buildBinary(ctx, r.goBin, r.root, svc, binaryPath(r.root, svc)+".next", r.opts.Environ, reloadBuildFlags...)
+		})
+	}
+	wg.Wait()
+	return results
+}
+
+// reloadBuildFlags are the go build flags of hot reload: link without DWARF.
+// Linking is most of a reload's build, and writing DWARF about a third of
+// the link's CPU here. Stack traces and pprof keep working (the symbol table
+// stays); a debugger gets its own build from slipway debug.
+var reloadBuildFlags = []string{"-ldflags=-w"}
+
+// buildBinary runs `go build [flags] -o out ./services/<svc>/cmd/<svc>` in
+// root. Hot reload builds to a temporary name and renames it over the
+// binary: writing into the executable of a running process fails (text
+// file busy).
+func buildBinary(ctx context.Context, goBin, root, svc, out string, environ []string, flags ...string) buildResult {
+	r := buildResult{Service: svc, Binary: out}
+	args := append(append([]string{"build"}, flags...), "-o", out, "./"+filepath.ToSlash(serviceMainDir(svc)))
+	cmd := exec.CommandContext(ctx, goBin, args...)
+	cmd.Dir = root
+	cmd.Env = environ
+	start := time.Now()
+	output, err := cmd.CombinedOutput()
+	r.Took = time.Since(start)
+	r.Output = string(output)
+	r.Err = err
+	return r
+}
+
+// restartResult is how one service's restart went.
+type restartResult struct {
+	proc      *process
+	stop      time.Duration
+	ready     time.Duration
+	servingAt time.Time
+	exited    bool // the new process exited before it was SERVING
+	err       error
+}
+
+// restart replaces a service's process: the ports are fixed, so the old one
+// stops first (SIGTERM, then SIGKILL after the stop timeout), then the new
+// one starts and dev waits for it to answer SERVING.
+func (r *reloader) restart(ctx context.Context, svc string) restartResult {
+	var res restartResult
+	s := r.plan[svc]
+	if old := r.procs[svc]; old != nil {
+		stopAt := time.Now()
+		if e := r.sup.Stop(old, r.opts.StopTimeout, r.opts.Force); e.Killed {
+			r.out.Infof("the old %s did not stop within %s: killed", svc, r.opts.StopTimeout)
+		}
+		res.stop = time.Since(stopAt)
+	}
+	p, err := r.sup.Start(procSpec{Name: s.Name, Path: s.Binary, Dir: r.root, Env: s.Env})
+	if err != nil {
+		res.err = err
+		return res
+	}
+	res.proc = p
+
+	readyCtx, cancel := context.WithTimeout(ctx, r.opts.ReadyTimeout)
+	defer cancel()
+	polled := make(chan readiness, 1)
+	go func() { polled <- pollServing(readyCtx, s.GRPCDial) }()
+	select {
+	case rd := <-polled:
+		if rd.err != nil {
+			res.err = fmt.Errorf("not SERVING within %s (last: %w)", r.opts.ReadyTimeout, rd.err)
+			return res
+		}
+		res.servingAt = rd.at
+		res.ready = rd.at.Sub(p.Started())
+	case <-p.Done():
+		cancel()
+		<-polled
+		res.exited = true
+		res.err = errors.New("it exited before it was SERVING: " + p.Exit().Describe())
+	}
+	return res
+}
