@@ -50,6 +50,10 @@ type Base struct {
 	AdvertiseAddr string `yaml:"advertise_addr" env:"ADVERTISE_ADDR"`
 }
 
+// Common returns the Base itself, so any config struct that embeds Base
+// gives the platform its common keys (server.Config).
+func (b *Base) Common() *Base { return b }
+
 // SetDefaults sets every field to its default for the named service
 // listening on grpcPort and httpPort. The defaults run on a laptop with
 // nothing installed: SQLite under .slipway/data and the user service's JWKS.
