@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
@@ -51,43 +49,25 @@ func domainOptions(cfg *config.Config) []domain.Option {
 	return []domain.Option{domain.WithReservationTTL(cfg.ReservationTTL)}
 }
 
-// broker is the service's NATS connection and its JetStream context.
-type broker struct {
-	nc *nats.Conn
-	js jetstream.JetStream
-}
-
 // openBroker connects to NATS and makes sure the streams the service reads
 // from (ORDERS) and dead-letters to (DEADLETTER) exist, so it can start
 // before the order service has ever published. The cleanup closes the
 // connection, after the consumer has stopped.
-func openBroker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*broker, func(), error) {
-	nc, js, err := events.Connect(ctx, cfg.NATSURL, config.Service, logger)
-	if err != nil {
-		return nil, nil, err
-	}
-	streams := []struct{ name, subjects string }{
-		{apievents.StreamOrders, apievents.SubjectsOrders},
-		{apievents.StreamDeadLetter, apievents.SubjectsDeadLetter},
-	}
-	for _, s := range streams {
-		if err := events.EnsureStream(ctx, js, s.name, []string{s.subjects}); err != nil {
-			nc.Close()
-			return nil, nil, err
-		}
-	}
-	return &broker{nc: nc, js: js}, nc.Close, nil
+func openBroker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*events.Broker, func(), error) {
+	return events.OpenBroker(ctx, cfg.NATSURL, config.Service, logger,
+		events.Stream{Name: apievents.StreamOrders, Subjects: apievents.SubjectsOrders},
+		events.Stream{Name: apievents.StreamDeadLetter, Subjects: apievents.SubjectsDeadLetter})
 }
 
 // newConsumer is the durable consumer "inventory" of the order events, with
 // the inbox table it dedupes by created first.
-func newConsumer(ctx context.Context, db *platformstore.DB, b *broker, h *orderevents.Handler,
+func newConsumer(ctx context.Context, db *platformstore.DB, b *events.Broker, h *orderevents.Handler,
 	logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider,
 ) (*events.Consumer, error) {
 	if err := events.EnsureSchema(ctx, db); err != nil {
 		return nil, fmt.Errorf("events schema: %w", err)
 	}
-	return events.NewConsumer(db, b.js, events.ConsumerConfig{
+	return events.NewConsumer(db, b.JS, events.ConsumerConfig{
 		Stream:   apievents.StreamOrders,
 		Durable:  orderevents.Durable,
 		Subjects: orderevents.Subjects,
@@ -103,7 +83,7 @@ func newSweeper(cfg *config.Config, inventory *domain.InventoryService, logger *
 // policy, runs the order events consumer and the reservation sweeper beside
 // it, and ties the database and NATS to readiness and shutdown.
 func newServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider,
-	db *platformstore.DB, b *broker, h *rpc.Handler, v auth.Verifier, consumer *events.Consumer, sweep *sweeper.Sweeper, p *discovery.Peers,
+	db *platformstore.DB, b *events.Broker, h *rpc.Handler, v auth.Verifier, consumer *events.Consumer, sweep *sweeper.Sweeper, p *discovery.Peers,
 ) (*server.App, error) {
 	return server.New(cfg.Base, cfg, logger, reg, tp,
 		server.WithRegistration(p.Registration()),
@@ -115,7 +95,7 @@ func newServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry
 		server.WithAuth(auth.Authenticate(v, rpc.Policy())),
 		server.WithOpenAPI(openapi.Inventory),
 		server.WithCheck("database", db.Ping),
-		server.WithOptionalCheck("nats", events.Check(b.nc)), // the outbox and durable consumers ride out a broker outage
+		server.WithOptionalCheck("nats", events.Check(b.Conn)), // the outbox and durable consumers ride out a broker outage
 		server.WithWorker("order-events", consumer.Run),
 		server.WithWorker("reservation-sweeper", sweep.Run),
 	)

@@ -33,7 +33,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 	if err != nil {
 		return nil, nil, err
 	}
-	appBroker, cleanup2, err := openBroker(ctx, cfg, logger)
+	broker, cleanup2, err := openBroker(ctx, cfg, logger)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -54,7 +54,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		cleanup()
 		return nil, nil, err
 	}
-	consumer, err := newConsumer(ctx, db, appBroker, ordereventsHandler, logger, reg, tp)
+	consumer, err := newConsumer(ctx, db, broker, ordereventsHandler, logger, reg, tp)
 	if err != nil {
 		cleanup2()
 		cleanup()
@@ -72,7 +72,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		cleanup()
 		return nil, nil, err
 	}
-	app, err := newServer(cfg, logger, reg, tp, db, appBroker, handler, verifier, consumer, sweeper, peers)
+	app, err := newServer(cfg, logger, reg, tp, db, broker, handler, verifier, consumer, sweeper, peers)
 	if err != nil {
 		cleanup3()
 		cleanup2()

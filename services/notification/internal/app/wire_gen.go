@@ -33,7 +33,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 	if err != nil {
 		return nil, nil, err
 	}
-	appBroker, cleanup2, err := openBroker(ctx, cfg, logger)
+	broker, cleanup2, err := openBroker(ctx, cfg, logger)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -44,7 +44,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 	handler := rpc.NewHandler(notificationService)
 	verifier := auth.ProvideJWKSVerifier(base)
 	ordereventsHandler := orderevents.NewHandler(notificationService, storeStore, logger)
-	consumer, err := newConsumer(ctx, db, appBroker, ordereventsHandler, logger, reg, tp)
+	consumer, err := newConsumer(ctx, db, broker, ordereventsHandler, logger, reg, tp)
 	if err != nil {
 		cleanup2()
 		cleanup()
@@ -56,7 +56,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		cleanup()
 		return nil, nil, err
 	}
-	app, err := newServer(cfg, logger, reg, tp, db, appBroker, handler, verifier, consumer, peers)
+	app, err := newServer(cfg, logger, reg, tp, db, broker, handler, verifier, consumer, peers)
 	if err != nil {
 		cleanup3()
 		cleanup2()

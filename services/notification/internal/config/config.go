@@ -7,10 +7,10 @@ import (
 	"errors"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	platformconfig "github.com/slipway-dev/slipway/platform/config"
+	"github.com/slipway-dev/slipway/platform/events"
 )
 
 // Service is the notification service's name in logs, metrics, traces and
@@ -76,8 +76,8 @@ func (c *Config) Validate() error {
 	bad := func(key, value, reason string) {
 		errs = append(errs, &platformconfig.Error{Key: key, Value: value, Reason: reason})
 	}
-	if !isNATSURL(c.NATSURL) {
-		bad("NATS_URL", maskedNATSURL(c.NATSURL), "want nats://host:port (comma separated for a cluster)")
+	if reason := events.CheckURL(c.NATSURL); reason != "" {
+		bad("NATS_URL", events.MaskURL(c.NATSURL), reason)
 	}
 	if c.WebhookURL != "" {
 		if u, err := url.Parse(c.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -94,38 +94,6 @@ func (c *Config) Validate() error {
 			"attempts × NOTIFY_WEBHOOK_TIMEOUT is "+budget.String()+"; keep it within "+maxWebhookBudget.String()+" so a send ends inside the consumer's 30s ack wait")
 	}
 	return errors.Join(errs...)
-}
-
-// isNATSURL reports whether s is a comma separated list of nats:// (or
-// tls://, ws://, wss://) server URLs with a host.
-func isNATSURL(s string) bool {
-	if strings.TrimSpace(s) == "" {
-		return false
-	}
-	for _, part := range strings.Split(s, ",") {
-		u, err := url.Parse(strings.TrimSpace(part))
-		if err != nil || u.Host == "" {
-			return false
-		}
-		switch u.Scheme {
-		case "nats", "tls", "ws", "wss":
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// maskedNATSURL hides credentials in a NATS URL shown in an error.
-func maskedNATSURL(s string) string {
-	parts := strings.Split(s, ",")
-	for i, p := range parts {
-		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
-			u.User = url.User("xxxxx")
-			parts[i] = u.String()
-		}
-	}
-	return strings.Join(parts, ",")
 }
 
 // Load returns the configuration from its defaults, the YAML file at path

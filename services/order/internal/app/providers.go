@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
@@ -70,34 +68,21 @@ func newInventoryClient(cfg *config.Config, p *discovery.Peers, tokens client.To
 	return inventoryv1.NewInventoryServiceClient(conn), func() { _ = conn.Close() }, nil
 }
 
-// broker is the NATS connection the relay publishes on.
-type broker struct {
-	nc *nats.Conn
-	js jetstream.JetStream
-}
-
 // newBroker connects to NATS and makes sure the orders stream exists, so
 // the first event has somewhere to go. The cleanup closes the connection
 // after the App (and so the relay) has stopped.
-func newBroker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*broker, func(), error) {
-	nc, js, err := events.Connect(ctx, cfg.NATSURL, config.Service, logger)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := events.EnsureStream(ctx, js, apievents.StreamOrders, []string{apievents.SubjectsOrders}); err != nil {
-		nc.Close()
-		return nil, nil, err
-	}
-	return &broker{nc: nc, js: js}, nc.Close, nil
+func newBroker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*events.Broker, func(), error) {
+	return events.OpenBroker(ctx, cfg.NATSURL, config.Service, logger,
+		events.Stream{Name: apievents.StreamOrders, Subjects: apievents.SubjectsOrders})
 }
 
 // newRelay puts the outbox in the migrated database and returns the relay
 // that publishes it.
-func newRelay(ctx context.Context, db *platformstore.DB, b *broker, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider) (*events.Relay, error) {
+func newRelay(ctx context.Context, db *platformstore.DB, b *events.Broker, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider) (*events.Relay, error) {
 	if err := events.EnsureSchema(ctx, db); err != nil {
 		return nil, fmt.Errorf("outbox schema: %w", err)
 	}
-	return events.NewRelay(db, b.js, logger, reg, tp)
+	return events.NewRelay(db, b.JS, logger, reg, tp)
 }
 
 // openStore is the order store over the database, waking the relay after
@@ -110,7 +95,7 @@ func openStore(db *platformstore.DB, relay *events.Relay) *store.Store {
 // policy; ties the database and NATS to readiness, runs the relay beside
 // the servers and registers the instance when discovery is etcd.
 func newServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider,
-	db *platformstore.DB, h *rpc.Handler, v auth.Verifier, b *broker, relay *events.Relay, p *discovery.Peers,
+	db *platformstore.DB, h *rpc.Handler, v auth.Verifier, b *events.Broker, relay *events.Relay, p *discovery.Peers,
 ) (*server.App, error) {
 	opts := []server.Option{
 		server.WithService(server.Service{
@@ -121,7 +106,7 @@ func newServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry
 		server.WithAuth(auth.Authenticate(v, rpc.Policy())),
 		server.WithOpenAPI(openapi.Order),
 		server.WithCheck("database", db.Ping),
-		server.WithOptionalCheck("nats", events.Check(b.nc)), // the outbox and durable consumers ride out a broker outage
+		server.WithOptionalCheck("nats", events.Check(b.Conn)), // the outbox and durable consumers ride out a broker outage
 		server.WithWorker("outbox-relay", relay.Run),
 		server.WithRegistration(p.Registration()),
 	}

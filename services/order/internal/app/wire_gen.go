@@ -33,12 +33,12 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 	if err != nil {
 		return nil, nil, err
 	}
-	appBroker, cleanup2, err := newBroker(ctx, cfg, logger)
+	broker, cleanup2, err := newBroker(ctx, cfg, logger)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	relay, err := newRelay(ctx, db, appBroker, logger, reg, tp)
+	relay, err := newRelay(ctx, db, broker, logger, reg, tp)
 	if err != nil {
 		cleanup2()
 		cleanup()
@@ -71,7 +71,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 	orderService := domain.NewOrderService(storeStore, reserver, logger)
 	handler := rpc.NewHandler(orderService)
 	verifier := auth.ProvideJWKSVerifier(base)
-	app, err := newServer(cfg, logger, reg, tp, db, handler, verifier, appBroker, relay, peers)
+	app, err := newServer(cfg, logger, reg, tp, db, handler, verifier, broker, relay, peers)
 	if err != nil {
 		cleanup5()
 		cleanup4()

@@ -7,11 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/slipway-dev/slipway/platform/config"
+	"github.com/slipway-dev/slipway/platform/events"
 )
 
 // Service is the order service's name in logs, metrics, traces and file names.
@@ -75,8 +75,8 @@ func (c *Config) Validate() error {
 	bad := func(key, value, reason string) {
 		errs = append(errs, &config.Error{Key: key, Value: value, Reason: reason})
 	}
-	if reason := checkNATSURL(c.NATSURL); reason != "" {
-		bad("NATS_URL", c.NATSURL, reason)
+	if reason := events.CheckURL(c.NATSURL); reason != "" {
+		bad("NATS_URL", events.MaskURL(c.NATSURL), reason)
 	}
 	for _, a := range []struct{ key, value string }{
 		{"INVENTORY_ADDR", c.InventoryAddr},
@@ -113,25 +113,6 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
-}
-
-// checkNATSURL returns why s is not a list of NATS server URLs, or "".
-func checkNATSURL(s string) string {
-	if strings.TrimSpace(s) == "" {
-		return "must not be empty"
-	}
-	for u := range strings.SplitSeq(s, ",") {
-		parsed, err := url.Parse(strings.TrimSpace(u))
-		if err != nil || parsed.Host == "" {
-			return "want nats://host:port (comma separated for a cluster)"
-		}
-		switch parsed.Scheme {
-		case "nats", "tls", "ws", "wss":
-		default:
-			return "want the nats, tls, ws or wss scheme"
-		}
-	}
-	return ""
 }
 
 // isTarget accepts host:port or a URI-style gRPC target (scheme:///...).
