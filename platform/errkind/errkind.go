@@ -6,6 +6,7 @@ package errkind
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error kinds. Wrap them, never compare error strings.
@@ -49,3 +50,26 @@ func (e *FieldError) Error() string {
 
 // Is makes errors.Is(err, Invalid) true for a FieldError.
 func (e *FieldError) Is(target error) bool { return target == Invalid }
+
+// RetryAfterError is a limit reached that clears after a known wait: a rate
+// limit, or a service shedding load. It is a ResourceExhausted; the edge
+// tells the client when to come back (gRPC RetryInfo, HTTP Retry-After).
+type RetryAfterError struct {
+	// Reason says which limit was reached, for the client to read.
+	Reason string
+	// After is how long the client should wait before trying again.
+	After time.Duration
+}
+
+// RetryAfter returns a ResourceExhausted error that asks the client to wait
+// after before retrying.
+func RetryAfter(reason string, after time.Duration) error {
+	return &RetryAfterError{Reason: reason, After: after}
+}
+
+func (e *RetryAfterError) Error() string {
+	return fmt.Sprintf("%s: retry after %s", e.Reason, e.After.Round(time.Millisecond))
+}
+
+// Is makes a RetryAfterError a ResourceExhausted.
+func (e *RetryAfterError) Is(target error) bool { return target == ResourceExhausted }

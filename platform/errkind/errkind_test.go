@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -21,4 +22,16 @@ func TestFieldErrorIsInvalidAndNamesTheField(t *testing.T) {
 		assert.Equal(t, "already taken", fe.Description)
 	}
 	assert.Equal(t, "register: invalid email: already taken", err.Error())
+}
+
+func TestRetryAfterIsResourceExhaustedAndKeepsTheWait(t *testing.T) {
+	err := fmt.Errorf("create order: %w", errkind.RetryAfter("rate limit of 5 orders per second reached", 1500*time.Millisecond))
+
+	assert.ErrorIs(t, err, errkind.ResourceExhausted)
+	assert.NotErrorIs(t, err, errkind.Unavailable)
+	var ra *errkind.RetryAfterError
+	if assert.True(t, errors.As(err, &ra)) {
+		assert.Equal(t, 1500*time.Millisecond, ra.After)
+	}
+	assert.Equal(t, "create order: rate limit of 5 orders per second reached: retry after 1.5s", err.Error())
 }
