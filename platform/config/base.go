@@ -23,6 +23,10 @@ type Base struct {
 	HTTPAddr string `yaml:"http_addr" env:"HTTP_ADDR"`
 	// DatabaseURL picks the store: sqlite://path or postgres://...
 	DatabaseURL string `yaml:"database_url" env:"DATABASE_URL" redact:"url"`
+	// RedisURL, when set, puts caches and rate limits in Redis
+	// (redis://[user:password@]host:port[/db] or rediss:// for TLS), shared
+	// by every instance; empty keeps them in memory, per instance.
+	RedisURL string `yaml:"redis_url" env:"REDIS_URL" redact:"url"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level" env:"LOG_LEVEL"`
 	// DrainDelay is how long the service keeps serving after it reports
@@ -92,6 +96,9 @@ func (b *Base) Validate() error {
 	}
 	if !isDatabaseURL(b.DatabaseURL) {
 		bad("DATABASE_URL", maskURL(b.DatabaseURL), "want sqlite://<path> or postgres://...")
+	}
+	if b.RedisURL != "" && !isRedisURL(b.RedisURL) {
+		bad("REDIS_URL", maskURL(b.RedisURL), "want redis://host:port[/db] or rediss://host:port[/db]")
 	}
 	if _, err := telemetry.ParseLevel(b.LogLevel); err != nil {
 		bad("LOG_LEVEL", b.LogLevel, "want debug, info, warn or error")
@@ -176,6 +183,21 @@ func isDatabaseURL(s string) bool {
 	}
 	_, err := url.Parse(s)
 	return err == nil
+}
+
+// isRedisURL accepts the redis:// and rediss:// URLs go-redis parses: a
+// host, and a path that is empty or a database number.
+func isRedisURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Hostname() == "" {
+		return false
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		if _, err := strconv.ParseUint(db, 10, 8); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 func isHTTPURL(s string) bool {

@@ -143,3 +143,50 @@ func TestBaseValidate(t *testing.T) {
 		})
 	}
 }
+
+// REDIS_URL is optional; when set it must be a redis:// or rediss:// URL,
+// and a bad one is reported with its password masked.
+func TestBaseValidateRedisURL(t *testing.T) {
+	tests := []struct {
+		name    string
+		url     string
+		wantErr string // the full message, or "" for valid
+	}{
+		{name: "unset keeps caches in memory", url: ""},
+		{name: "redis", url: "redis://127.0.0.1:6379"},
+		{name: "redis with db and password", url: "redis://:s3cret@redis:6379/2"},
+		{name: "tls", url: "rediss://default:s3cret@cache.example.com:6380/0"},
+		{name: "other scheme", url: "http://redis:6379", wantErr: `config: REDIS_URL="http://redis:6379": want redis://host:port[/db] or rediss://host:port[/db]`},
+		{name: "no host", url: "redis:///0", wantErr: `config: REDIS_URL="redis:///0": want redis://`},
+		{name: "db not a number", url: "redis://redis:6379/cache", wantErr: `config: REDIS_URL="redis://redis:6379/cache": want redis://`},
+		{name: "password masked", url: "redis://u:hunter2@redis:6379/x", wantErr: `config: REDIS_URL="redis://u:xxxxx@redis:6379/x"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b config.Base
+			b.SetDefaults("user", 50051, 8081)
+			b.RedisURL = tt.url
+			err := b.Validate()
+			if tt.wantErr == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.wantErr)
+			assert.NotContains(t, err.Error(), "hunter2")
+		})
+	}
+}
+
+// The Redis URL is shown, in /debug/config and the config hash, with its
+// password masked, as the database URL is.
+func TestRedactedRedisURL(t *testing.T) {
+	var b config.Base
+	b.SetDefaults("order", 50052, 8082)
+	b.RedisURL = "redis://default:hunter2@redis:6379/0"
+	got := config.Redacted(&b)
+	assert.Equal(t, "redis://default:xxxxx@redis:6379/0", got["redis_url"])
+
+	b.RedisURL = ""
+	assert.Empty(t, config.Redacted(&b)["redis_url"], "unset stays empty")
+}
