@@ -52,6 +52,17 @@ type Base struct {
 	// dial (in Kubernetes, the pod IP and port). When empty, the bound
 	// address is registered with an unspecified host replaced by the host name.
 	AdvertiseAddr string `yaml:"advertise_addr" env:"ADVERTISE_ADDR"`
+	// MaxInflight is how many RPCs the service handles at once; more wait
+	// up to ShedQueueTimeout for a slot and are then shed (ResourceExhausted
+	// with RetryInfo, HTTP 429 with Retry-After). Health checks and
+	// reflection are never shed.
+	MaxInflight int `yaml:"max_inflight" env:"MAX_INFLIGHT"`
+	// ShedQueueTimeout is how long an RPC waits for a slot when MaxInflight
+	// are running before it is shed; 0 sheds at once.
+	ShedQueueTimeout time.Duration `yaml:"shed_queue_timeout" env:"SHED_QUEUE_TIMEOUT"`
+	// PeerRetryAttempts is how many attempts in all a call to a peer gets
+	// for the idempotent methods it retries; 1 means no retries.
+	PeerRetryAttempts int `yaml:"peer_retry_attempts" env:"PEER_RETRY_ATTEMPTS"`
 }
 
 // Common returns the Base itself, so any config struct that embeds Base
@@ -76,6 +87,9 @@ func (b *Base) SetDefaults(service string, grpcPort, httpPort int) {
 	b.FaultsEnabled = false
 	b.Discovery = "static"
 	b.AdvertiseAddr = ""
+	b.MaxInflight = 512
+	b.ShedQueueTimeout = 100 * time.Millisecond
+	b.PeerRetryAttempts = 8
 }
 
 // Validate checks every key and reports all problems at once, each naming
@@ -110,6 +124,7 @@ func (b *Base) Validate() error {
 		{"DRAIN_DELAY", b.DrainDelay},
 		{"SHUTDOWN_TIMEOUT", b.ShutdownTimeout},
 		{"RPC_DEFAULT_TIMEOUT", b.RPCTimeout},
+		{"SHED_QUEUE_TIMEOUT", b.ShedQueueTimeout},
 	} {
 		if d.value < 0 {
 			bad(d.key, d.value.String(), "must not be negative")
@@ -117,6 +132,12 @@ func (b *Base) Validate() error {
 	}
 	if b.MaxMessageBytes <= 0 {
 		bad("GRPC_MAX_MESSAGE_BYTES", strconv.Itoa(b.MaxMessageBytes), "must be greater than 0")
+	}
+	if b.MaxInflight <= 0 {
+		bad("MAX_INFLIGHT", strconv.Itoa(b.MaxInflight), "must be greater than 0")
+	}
+	if b.PeerRetryAttempts < 1 {
+		bad("PEER_RETRY_ATTEMPTS", strconv.Itoa(b.PeerRetryAttempts), "must be at least 1 (1 means no retries)")
 	}
 	if b.JWKSURL != "" && !isHTTPURL(b.JWKSURL) {
 		bad("AUTH_JWKS_URL", b.JWKSURL, "want an absolute http(s) URL")

@@ -26,6 +26,10 @@ func TestSetDefaults(t *testing.T) {
 		JWKSURL:         "http://127.0.0.1:8081/.well-known/jwks.json",
 		CORSOrigins:     []string{"http://localhost:8080"},
 		Discovery:       "static",
+
+		MaxInflight:       512,
+		ShedQueueTimeout:  100 * time.Millisecond,
+		PeerRetryAttempts: 8,
 	}, b)
 	assert.NoError(t, b.Validate(), "the defaults must be valid")
 }
@@ -90,6 +94,16 @@ func TestBaseValidate(t *testing.T) {
 			name:    "max message bytes",
 			mutate:  func(b *config.Base) { b.MaxMessageBytes = 0 },
 			wantErr: []string{`config: GRPC_MAX_MESSAGE_BYTES="0": must be greater than 0`},
+		},
+		{name: "a single peer attempt", mutate: func(b *config.Base) { b.PeerRetryAttempts, b.ShedQueueTimeout = 1, 0 }},
+		{
+			name:   "load shedding and peer retries",
+			mutate: func(b *config.Base) { b.MaxInflight, b.ShedQueueTimeout, b.PeerRetryAttempts = 0, -time.Millisecond, 0 },
+			wantErr: []string{
+				`config: MAX_INFLIGHT="0": must be greater than 0`,
+				`config: SHED_QUEUE_TIMEOUT="-1ms": must not be negative`,
+				`config: PEER_RETRY_ATTEMPTS="0": must be at least 1 (1 means no retries)`,
+			},
 		},
 		{
 			name:    "jwks url not absolute",
