@@ -2,6 +2,7 @@ package faults
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -9,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/slipway-dev/slipway/platform/errkind"
 )
 
 func TestDisabledInjectorNeverInjects(t *testing.T) {
@@ -76,4 +79,86 @@ func TestSetRejectsInvalidRules(t *testing.T) {
 		assert.Error(t, inj.Set([]Rule{r}), "%+v", r)
 	}
 	assert.Empty(t, inj.Rules())
+}
+
+func TestRuleJSONUsesCodeNamesAndDurationStrings(t *testing.T) {
+	tests := []struct {
+		name string
+		rule Rule
+		json string
+	}{
+		{"error and delay", Rule{Method: "/slipway.inventory.v1.InventoryService/", Code: codes.Unavailable, Rate: 0.4, Delay: 150 * time.Millisecond},
+			`{"method":"/slipway.inventory.v1.InventoryService/","code":"UNAVAILABLE","rate":0.4,"delay":"150ms"}`},
+		{"delay only", Rule{Method: "*", Delay: 2 * time.Second}, `{"method":"*","rate":0,"delay":"2s"}`},
+		{"error only", Rule{Method: "/a.B/C", Code: codes.Canceled, Rate: 1}, `{"method":"/a.B/C","code":"CANCELLED","rate":1}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			encoded, err := json.Marshal(tt.rule)
+			require.NoError(t, err)
+			assert.JSONEq(t, tt.json, string(encoded))
+
+			var decoded Rule
+			require.NoError(t, json.Unmarshal(encoded, &decoded))
+			assert.Equal(t, tt.rule, decoded)
+		})
+	}
+}
+
+func TestRuleJSONRejectsWhatItCannotRead(t *testing.T) {
+	tests := []struct {
+		name, json, field string
+	}{
+		{"unknown code", `{"method":"*","code":"BROKEN","rate":1}`, "code"},
+		{"numeric code", `{"method":"*","code":14,"rate":1}`, "code"},
+		{"delay without unit", `{"method":"*","delay":"150"}`, "delay"},
+		{"delay as number", `{"method":"*","delay":150}`, "delay"},
+		{"rate as string", `{"method":"*","code":"INTERNAL","rate":"high"}`, "rate"},
+		{"unknown key", `{"method":"*","code":"INTERNAL","rate":1,"ratio":1}`, "ratio"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r Rule
+			err := json.Unmarshal([]byte(tt.json), &r)
+			var fe *errkind.FieldError
+			require.ErrorAs(t, err, &fe)
+			assert.Equal(t, tt.field, fe.Field)
+			assert.ErrorIs(t, err, errkind.Invalid)
+		})
+	}
+	t.Run("lower-case code names are read", func(t *testing.T) {
+		var r Rule
+		require.NoError(t, json.Unmarshal([]byte(`{"method":"*","code":"resource_exhausted","rate":0.5}`), &r))
+		assert.Equal(t, codes.ResourceExhausted, r.Code)
+	})
+}
+
+func TestValidateNamesTheFieldAtFault(t *testing.T) {
+	tests := []struct {
+		rule  Rule
+		field string
+	}{
+		{Rule{Code: codes.Internal, Rate: 1}, "method"},
+		{Rule{Method: "Reserve", Code: codes.Internal, Rate: 1}, "method"},
+		{Rule{Method: "*", Code: codes.Internal, Rate: 1.5}, "rate"},
+		{Rule{Method: "*", Code: codes.Internal, Rate: -0.1}, "rate"},
+		{Rule{Method: "*", Delay: -time.Second}, "delay"},
+		{Rule{Method: "*"}, "code"},
+		{Rule{Method: "*", Code: codes.Code(99), Rate: 1}, "code"},
+	}
+	for _, tt := range tests {
+		var fe *errkind.FieldError
+		require.ErrorAs(t, tt.rule.Validate(), &fe, "%+v", tt.rule)
+		assert.Equal(t, tt.field, fe.Field, "%+v", tt.rule)
+	}
+	assert.NoError(t, Rule{Method: "/a.B/", Code: codes.Unavailable, Rate: 0.4}.Validate())
+}
+
+func TestSetNilClearsTheRules(t *testing.T) {
+	inj := New(true)
+	require.NoError(t, inj.Set([]Rule{{Method: "*", Code: codes.Unavailable, Rate: 1}}))
+	require.Error(t, inj.Apply(context.Background(), "/a.B/C"))
+	require.NoError(t, inj.Set(nil))
+	assert.Empty(t, inj.Rules())
+	assert.NoError(t, inj.Apply(context.Background(), "/a.B/C"))
 }
