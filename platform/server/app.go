@@ -177,8 +177,12 @@ func New(base config.Base, cfg any, logger *slog.Logger, reg *prometheus.Registr
 	if err != nil {
 		return nil, fmt.Errorf("build validator: %w", err)
 	}
+	limiter, err := newLimiter(reg, base.Service, base.MaxInflight, base.ShedQueueTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("load shedding: %w", err)
+	}
 	c := &chain{
-		service: base.Service, logger: logger, metrics: metrics, auth: o.auth,
+		service: base.Service, logger: logger, metrics: metrics, limiter: limiter, auth: o.auth,
 		validator: validator, faults: a.faults, rpcTimeout: base.RPCTimeout,
 	}
 	prop := telemetry.Propagator()
@@ -255,6 +259,7 @@ func (a *App) httpHandler(reg *prometheus.Registry, cfg any, prop propagation.Te
 	mux.Handle("GET /healthz", a.health.Live())
 	mux.Handle("GET /readyz", a.health.Readiness())
 	mux.HandleFunc("GET /debug/config", a.debugConfig(cfg))
+	mux.HandleFunc("/admin/faults", a.adminFaults) // not an RPC: never shed, and GET/PUT/DELETE only
 	if a.opts.openapi != nil {
 		apidocs.Register(mux, a.opts.openapi)
 	}

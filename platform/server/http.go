@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/textproto"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -76,16 +78,26 @@ func problemErrorHandler(ctx context.Context, _ *runtime.ServeMux, _ runtime.Mar
 		}
 	}
 	for _, d := range st.Details() {
-		if br, ok := d.(*errdetails.BadRequest); ok {
-			for _, v := range br.GetFieldViolations() {
+		switch d := d.(type) {
+		case *errdetails.BadRequest:
+			for _, v := range d.GetFieldViolations() {
 				p.Errors = append(p.Errors, FieldViolation{Field: v.GetField(), Description: v.GetDescription()})
 			}
+		case *errdetails.RetryInfo:
+			w.Header().Set("Retry-After", retryAfterSeconds(d.GetRetryDelay().AsDuration()))
 		}
 	}
 	if st.Code() == codes.Unauthenticated {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="slipway"`)
 	}
 	writeProblem(w, r, p)
+}
+
+// retryAfterSeconds is an HTTP Retry-After value: whole seconds, rounded up
+// so a client never comes back early, and at least 1.
+func retryAfterSeconds(d time.Duration) string {
+	secs := int64((d + time.Second - 1) / time.Second)
+	return strconv.FormatInt(max(secs, 1), 10)
 }
 
 func writeProblem(w http.ResponseWriter, _ *http.Request, p Problem) {

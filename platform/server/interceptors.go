@@ -45,11 +45,13 @@ type AuthFunc func(ctx context.Context, fullMethod string) (context.Context, err
 // chain is the one interceptor chain every protocol goes through: native
 // gRPC directly, REST via the in-process gateway connection, gRPC-Web and
 // Connect via the vanguard transcoder. Order, outermost first: request id,
-// metrics, access log, recovery, default deadline, auth, validation, faults.
+// metrics, access log, load shedding, recovery, default deadline, auth,
+// validation, faults.
 type chain struct {
 	service    string
 	logger     *slog.Logger
 	metrics    *rpcMetrics
+	limiter    *limiter
 	auth       AuthFunc
 	validator  protovalidate.Validator
 	faults     *faults.Injector
@@ -64,6 +66,11 @@ func (c *chain) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, 
 		c.metrics.inFlight.WithLabelValues(protocol).Dec()
 		c.finish(ctx, info.FullMethod, protocol, start, err)
 	}()
+	release, err := c.limiter.acquire(ctx, info.FullMethod)
+	if err != nil {
+		return nil, Status(err)
+	}
+	defer release()
 	defer c.recover(ctx, info.FullMethod, &err)
 
 	if c.rpcTimeout > 0 {
@@ -98,6 +105,11 @@ func (c *chain) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInf
 		c.metrics.inFlight.WithLabelValues(protocol).Dec()
 		c.finish(ctx, info.FullMethod, protocol, start, err)
 	}()
+	release, err := c.limiter.acquire(ctx, info.FullMethod)
+	if err != nil {
+		return Status(err)
+	}
+	defer release() // a stream holds its slot for as long as it is open
 	defer c.recover(ctx, info.FullMethod, &err)
 
 	authed, err := c.authenticate(ctx, info.FullMethod)

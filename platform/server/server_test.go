@@ -54,6 +54,8 @@ func (c *catalog) GetProduct(ctx context.Context, req *inventoryv1.GetProductReq
 	case "slow":
 		<-c.release
 	case "mug", "ghost":
+	case "busy":
+		return nil, server.Status(fmt.Errorf("get product: %w", errkind.RetryAfter("rate limit of 5 lookups per second reached", 1500*time.Millisecond)))
 	default:
 		return nil, server.Status(fmt.Errorf("product %q: %w", req.GetId(), errkind.NotFound))
 	}

@@ -3,11 +3,13 @@ package server
 import (
 	"context"
 	"errors"
+	"time"
 
 	"buf.build/go/protovalidate"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/slipway-dev/slipway/platform/errkind"
 )
@@ -67,6 +69,10 @@ func Status(err error) error {
 		if errors.As(err, &fe) {
 			st = withViolations(st, []*errdetails.BadRequest_FieldViolation{{Field: fe.Field, Description: fe.Description}})
 		}
+		var ra *errkind.RetryAfterError
+		if errors.As(err, &ra) {
+			st = withRetryInfo(st, ra.After)
+		}
 		return &statusError{st: st, cause: err}
 	}
 	return &statusError{st: status.New(codes.Internal, "internal error"), cause: err}
@@ -89,6 +95,16 @@ func validationStatus(ve *protovalidate.ValidationError) error {
 		msg = "invalid " + violations[0].Field + ": " + violations[0].Description
 	}
 	return &statusError{st: withViolations(status.New(codes.InvalidArgument, msg), violations), cause: ve}
+}
+
+// withRetryInfo tells the client when to come back: gRPC clients read the
+// RetryInfo detail, the REST edge turns it into Retry-After.
+func withRetryInfo(st *status.Status, after time.Duration) *status.Status {
+	withDetails, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(max(after, 0))})
+	if err != nil {
+		return st
+	}
+	return withDetails
 }
 
 func withViolations(st *status.Status, v []*errdetails.BadRequest_FieldViolation) *status.Status {
