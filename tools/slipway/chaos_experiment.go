@@ -1,0 +1,459 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+	"google.golang.org/grpc/codes"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/faultproxy"
+)
+
+// Bounds that keep an experiment finite and its traffic modest.
+const (
+	chaosMaxRate     = 500
+	chaosMaxUsers    = 200
+	chaosMaxSettle   = 10 * time.Minute
+	chaosDefaultRate = 20
+)
+
+// chaosExperiment is one deploy/chaos/<name>.yaml, parsed and validated.
+type chaosExperiment struct {
+	Name string `yaml:"-"` // the file name without .yaml
+	File string `yaml:"-"` // as given on the command line
+
+	Description string                       `yaml:"description"`
+	Load        chaosLoad                    `yaml:"load"`
+	Faults      []chaosFault                 `yaml:"faults"`
+	Analysis    chaosAnalysis                `yaml:"analysis"`
+	Env         map[string]map[string]string `yaml:"env"`
+	// Settle bounds the wait, after the load, for the outbox and the
+	// consumers to catch up before the invariants are checked.
+	Settle chaosDuration `yaml:"settle"`
+}
+
+// chaosLoad is the create-order load the experiment runs under.
+type chaosLoad struct {
+	Rate        float64       `yaml:"rate"`
+	Duration    chaosDuration `yaml:"duration"`
+	Users       int           `yaml:"users"`
+	Timeout     chaosDuration `yaml:"timeout"`
+	MaxInflight int           `yaml:"max_inflight"`
+}
+
+// chaosFault is one fault of the timeline: exactly one kind, switched on at
+// At (from the start of the load) and off For later.
+type chaosFault struct {
+	At  chaosDuration `yaml:"at"`
+	For chaosDuration `yaml:"for"`
+
+	GRPC          *chaosGRPCFault     `yaml:"grpc"`
+	Network       *chaosNetworkFault  `yaml:"network"`
+	ConsumerReset *chaosConsumerReset `yaml:"consumer_reset"`
+	Process       *chaosProcessFault  `yaml:"process"`
+}
+
+// chaosGRPCFault is injected by the service itself through PUT /admin/faults.
+type chaosGRPCFault struct {
+	Service string        `yaml:"service"`
+	Method  string        `yaml:"method"` // "" is every method of the service
+	Code    string        `yaml:"code"`   // UNAVAILABLE ...; "" with a delay only
+	Rate    float64       `yaml:"rate"`
+	Delay   chaosDuration `yaml:"delay"`
+}
+
+// chaosNetworkFault is applied by the proxy in front of a dependency.
+type chaosNetworkFault struct {
+	Dependency string        `yaml:"dependency"` // postgres, nats or redis
+	Partition  string        `yaml:"partition"`  // blackhole or reset
+	Latency    chaosDuration `yaml:"latency"`
+	Bandwidth  chaosBytes    `yaml:"bandwidth"` // bytes per second
+}
+
+// chaosConsumerReset deletes a durable consumer, so the service recreates it
+// and JetStream delivers the whole stream again.
+type chaosConsumerReset struct {
+	Stream   string `yaml:"stream"`
+	Consumer string `yaml:"consumer"`
+}
+
+// chaosProcessFault signals a service and starts it again For later.
+type chaosProcessFault struct {
+	Service string `yaml:"service"`
+	Signal  string `yaml:"signal"` // SIGKILL or SIGTERM
+}
+
+// chaosAnalysis overrides the gate's thresholds; unset ones come from
+// deploy/slo.yaml.
+type chaosAnalysis struct {
+	SuccessRate *float64       `yaml:"success_rate"`
+	P99         *chaosDuration `yaml:"p99"`
+	FaultP99    *chaosDuration `yaml:"fault_window_p99"`
+	// Reason must explain a success rate or p99 looser than the SLO's.
+	Reason string `yaml:"reason"`
+}
+
+// Kind names the fault's kind.
+func (f chaosFault) Kind() string {
+	switch {
+	case f.GRPC != nil:
+		return "grpc"
+	case f.Network != nil:
+		return "network"
+	case f.ConsumerReset != nil:
+		return "consumer_reset"
+	case f.Process != nil:
+		return "process"
+	}
+	return ""
+}
+
+// Describe says what the fault does, in a few words.
+func (f chaosFault) Describe() string {
+	switch {
+	case f.GRPC != nil:
+		g := f.GRPC
+		var parts []string
+		if g.Code != "" {
+			parts = append(parts, fmt.Sprintf("%s at %g%%", g.Code, 100*g.Rate))
+		}
+		if g.Delay > 0 {
+			parts = append(parts, "+"+g.Delay.String()+" delay")
+		}
+		return fmt.Sprintf("%s gRPC %s on %s", g.Service, strings.Join(parts, ", "), g.Method)
+	case f.Network != nil:
+		n := f.Network
+		var parts []string
+		if n.Partition != "" {
+			parts = append(parts, n.Partition+" partition")
+		}
+		if n.Latency > 0 {
+			parts = append(parts, "+"+n.Latency.String()+" latency")
+		}
+		if n.Bandwidth > 0 {
+			parts = append(parts, n.Bandwidth.String()+"/s bandwidth")
+		}
+		return n.Dependency + " network: " + strings.Join(parts, ", ")
+	case f.ConsumerReset != nil:
+		return fmt.Sprintf("reset consumer %s on stream %s (redeliver from the start)", f.ConsumerReset.Consumer, f.ConsumerReset.Stream)
+	case f.Process != nil:
+		return fmt.Sprintf("%s %s, restarted %s later", f.Process.Signal, f.Process.Service, f.For)
+	}
+	return "nothing"
+}
+
+// chaosDuration is a Go duration written as a string ("90s").
+type chaosDuration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *chaosDuration) UnmarshalYAML(node *yaml.Node) error {
+	v, err := time.ParseDuration(node.Value)
+	if node.Kind != yaml.ScalarNode || err != nil {
+		return fmt.Errorf("line %d: %q is not a duration such as 250ms or 90s", node.Line, node.Value)
+	}
+	if v < 0 {
+		return fmt.Errorf("line %d: duration %s is negative", node.Line, node.Value)
+	}
+	*d = chaosDuration(v)
+	return nil
+}
+
+// D is the duration.
+func (d chaosDuration) D() time.Duration { return time.Duration(d) }
+
+func (d chaosDuration) String() string { return time.Duration(d).String() }
+
+// chaosBytes is a size in bytes, written as 65536, 64KiB or 1MiB.
+type chaosBytes int64
+
+var chaosBytesRE = regexp.MustCompile(`^([0-9]+)\s*(B|KiB|MiB|GiB)?$`)
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (b *chaosBytes) UnmarshalYAML(node *yaml.Node) error {
+	m := chaosBytesRE.FindStringSubmatch(strings.TrimSpace(node.Value))
+	if node.Kind != yaml.ScalarNode || m == nil {
+		return fmt.Errorf("line %d: %q is not a size such as 65536, 64KiB or 1MiB", node.Line, node.Value)
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		return fmt.Errorf("line %d: %q: %w", node.Line, node.Value, err)
+	}
+	n *= map[string]int64{"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[m[2]]
+	*b = chaosBytes(n)
+	return nil
+}
+
+func (b chaosBytes) String() string {
+	switch {
+	case b >= 1<<20 && b%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", b>>20)
+	case b >= 1<<10 && b%(1<<10) == 0:
+		return fmt.Sprintf("%dKiB", b>>10)
+	}
+	return fmt.Sprintf("%dB", int64(b))
+}
+
+// chaosServiceAPI is the gRPC service each of ours serves, for the default
+// method prefix of a gRPC fault.
+var chaosServiceAPI = map[string]string{
+	"user":         "slipway.user.v1.UserService",
+	"order":        "slipway.order.v1.OrderService",
+	"inventory":    "slipway.inventory.v1.InventoryService",
+	"notification": "slipway.notification.v1.NotificationService",
+}
+
+// Dependencies a network fault can reach through a proxy.
+const (
+	chaosDepPostgres = "postgres"
+	chaosDepNATS     = "nats"
+	chaosDepRedis    = "redis"
+)
+
+// loadChaosExperiment reads and validates one experiment file strictly:
+// an unknown key is an error, and every error names the file and the field.
+func loadChaosExperiment(path string) (*chaosExperiment, error) {
+	raw, err := os.ReadFile(path) //nolint:gosec // G304: the experiment the user named
+	if err != nil {
+		return nil, err
+	}
+	exp, err := parseChaosExperiment(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	exp.File = path
+	exp.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	return exp, nil
+}
+
+var yamlUnknownField = regexp.MustCompile(`field (\S+) not found in type \S+`)
+
+// parseChaosExperiment decodes and validates an experiment.
+func parseChaosExperiment(raw []byte) (*chaosExperiment, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	var exp chaosExperiment
+	if err := dec.Decode(&exp); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty file: an experiment needs load and faults")
+		}
+		msg := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n  ")
+		msg = yamlUnknownField.ReplaceAllString(msg, `unknown field "$1"`)
+		return nil, errors.New(strings.TrimPrefix(msg, "yaml: "))
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("more than one YAML document: one experiment per file")
+	}
+	exp.withDefaults()
+	if err := exp.validate(); err != nil {
+		return nil, err
+	}
+	return &exp, nil
+}
+
+func (e *chaosExperiment) withDefaults() {
+	if e.Load.Rate == 0 {
+		e.Load.Rate = chaosDefaultRate
+	}
+	if e.Load.Users == 0 {
+		e.Load.Users = 10
+	}
+	if e.Load.Timeout == 0 {
+		e.Load.Timeout = chaosDuration(5 * time.Second)
+	}
+	if e.Load.MaxInflight == 0 {
+		e.Load.MaxInflight = 256
+	}
+	if e.Settle == 0 {
+		e.Settle = chaosDuration(60 * time.Second)
+	}
+	for i := range e.Faults {
+		f := &e.Faults[i]
+		if g := f.GRPC; g != nil && g.Method == "" {
+			if api, ok := chaosServiceAPI[g.Service]; ok {
+				g.Method = "/" + api + "/"
+			}
+		}
+		if c := f.ConsumerReset; c != nil {
+			if c.Stream == "" {
+				c.Stream = "ORDERS"
+			}
+			if c.Consumer == "" {
+				c.Consumer = "notification"
+			}
+		}
+	}
+}
+
+// validate checks every field, naming it in the error.
+func (e *chaosExperiment) validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	l := e.Load
+	if !(l.Rate > 0 && l.Rate <= chaosMaxRate) {
+		bad("load.rate", "%v: want more than 0 and at most %d requests per second", l.Rate, chaosMaxRate)
+	}
+	switch {
+	case l.Duration == 0:
+		bad("load.duration", "missing: how long the load runs (it must span every fault)")
+	case l.Duration.D() > loadMaxDuration:
+		bad("load.duration", "%s: at most %s", l.Duration, loadMaxDuration)
+	}
+	if l.Users < 1 || l.Users > chaosMaxUsers {
+		bad("load.users", "%d: want 1 to %d", l.Users, chaosMaxUsers)
+	}
+	if l.Timeout.D() > loadMaxTimeout {
+		bad("load.timeout", "%s: at most %s", l.Timeout, loadMaxTimeout)
+	}
+	if l.MaxInflight < 1 || l.MaxInflight > loadMaxInflight {
+		bad("load.max_inflight", "%d: want 1 to %d", l.MaxInflight, loadMaxInflight)
+	}
+	if e.Settle.D() > chaosMaxSettle {
+		bad("settle", "%s: at most %s", e.Settle, chaosMaxSettle)
+	}
+	if len(e.Faults) == 0 {
+		bad("faults", "missing: at least one fault")
+	}
+	for i, f := range e.Faults {
+		e.validateFault(fmt.Sprintf("faults[%d]", i), f, bad)
+	}
+	a := e.Analysis
+	if r := a.SuccessRate; r != nil && !(*r >= 0 && *r <= 1) {
+		bad("analysis.success_rate", "%v: want a fraction from 0 to 1 (0.995 is 99.5%%)", *r)
+	}
+	for svc, vars := range e.Env {
+		if _, ok := chaosServiceAPI[svc]; !ok {
+			bad("env."+svc, "unknown service (want %s)", strings.Join(serviceNames(knownServices), ", "))
+		}
+		for k := range vars {
+			if !chaosEnvName.MatchString(k) {
+				bad("env."+svc+"."+k, "not an environment variable name")
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var chaosEnvName = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+
+func (e *chaosExperiment) validateFault(field string, f chaosFault, bad func(field, format string, args ...any)) {
+	kinds := 0
+	for _, set := range []bool{f.GRPC != nil, f.Network != nil, f.ConsumerReset != nil, f.Process != nil} {
+		if set {
+			kinds++
+		}
+	}
+	if kinds != 1 {
+		bad(field, "want exactly one of grpc, network, consumer_reset or process, found %d", kinds)
+		return
+	}
+	end := f.At + f.For
+	if end.D() > e.Load.Duration.D() {
+		bad(field+".for", "the fault ends at %s, after the load (load.duration %s): the load must span it", end, e.Load.Duration)
+	}
+	switch {
+	case f.GRPC != nil:
+		g := f.GRPC
+		if f.For == 0 {
+			bad(field+".for", "missing: how long the fault lasts")
+		}
+		api, ok := chaosServiceAPI[g.Service]
+		if !ok {
+			bad(field+".grpc.service", "%q: want one of %s", g.Service, strings.Join(serviceNames(knownServices), ", "))
+		} else if !strings.HasPrefix(g.Method, "/"+api+"/") {
+			bad(field+".grpc.method", "%q: want /%s/ or /%s/<Method>", g.Method, api, api)
+		}
+		if g.Code == "" && g.Delay == 0 {
+			bad(field+".grpc", "neither code nor delay: the fault would do nothing")
+		}
+		if g.Code != "" {
+			var c codes.Code
+			if err := c.UnmarshalJSON([]byte(strconv.Quote(g.Code))); err != nil || c == codes.OK {
+				bad(field+".grpc.code", "%q: want a gRPC code name other than OK, such as UNAVAILABLE", g.Code)
+			}
+			if !(g.Rate > 0 && g.Rate <= 1) {
+				bad(field+".grpc.rate", "%v: want a fraction above 0 and at most 1 (0.4 is 40%%)", g.Rate)
+			}
+		} else if g.Rate != 0 {
+			bad(field+".grpc.rate", "a rate needs a code")
+		}
+	case f.Network != nil:
+		n := f.Network
+		if f.For == 0 {
+			bad(field+".for", "missing: how long the fault lasts")
+		}
+		switch n.Dependency {
+		case chaosDepPostgres, chaosDepNATS, chaosDepRedis:
+		default:
+			bad(field+".network.dependency", "%q: want postgres, nats or redis", n.Dependency)
+		}
+		switch faultproxy.Mode(n.Partition) {
+		case "":
+			if n.Latency == 0 && n.Bandwidth == 0 {
+				bad(field+".network", "want partition, latency or bandwidth")
+			}
+		case faultproxy.Blackhole, faultproxy.Reset:
+			if n.Latency != 0 || n.Bandwidth != 0 {
+				bad(field+".network.partition", "a partition passes nothing: it cannot be combined with latency or bandwidth")
+			}
+		default:
+			bad(field+".network.partition", "%q: want blackhole or reset", n.Partition)
+		}
+		if n.Bandwidth < 0 || (n.Bandwidth > 0 && n.Bandwidth < 128) {
+			bad(field+".network.bandwidth", "%d bytes per second: want at least 128", n.Bandwidth)
+		}
+	case f.ConsumerReset != nil:
+		if f.For != 0 {
+			bad(field+".for", "a consumer reset is instantaneous: leave out for")
+		}
+		if strings.ContainsAny(f.ConsumerReset.Consumer, ".*> \t") || strings.ContainsAny(f.ConsumerReset.Stream, ".*> \t") {
+			bad(field+".consumer_reset", "stream and consumer are plain JetStream names")
+		}
+	case f.Process != nil:
+		p := f.Process
+		if _, ok := chaosServiceAPI[p.Service]; !ok {
+			bad(field+".process.service", "%q: want one of %s", p.Service, strings.Join(serviceNames(knownServices), ", "))
+		}
+		if !slices.Contains([]string{"SIGKILL", "SIGTERM"}, p.Signal) {
+			bad(field+".process.signal", "%q: want SIGKILL or SIGTERM", p.Signal)
+		}
+		if f.For == 0 {
+			bad(field+".for", "missing: how long the service stays down before it is started again")
+		}
+	}
+}
+
+// scaled returns a copy with every duration of the timeline (load duration,
+// fault at and for) multiplied by s, so that a test
+// runs an experiment in seconds. Magnitudes (latency, delay, rate) stay.
+func (e *chaosExperiment) scaled(s float64) *chaosExperiment {
+	c := *e
+	if s == 1 {
+		return &c
+	}
+	mul := func(d chaosDuration) chaosDuration { return chaosDuration(float64(d) * s) }
+	c.Load.Duration = mul(c.Load.Duration)
+	c.Faults = slices.Clone(e.Faults)
+	for i := range c.Faults {
+		c.Faults[i].At = mul(c.Faults[i].At)
+		c.Faults[i].For = mul(c.Faults[i].For)
+	}
+	return &c
+}
+
+// needs reports which dependencies the experiment's network faults reach.
+func (e *chaosExperiment) needs(dep string) bool {
+	return slices.ContainsFunc(e.Faults, func(f chaosFault) bool { return f.Network != nil && f.Network.Dependency == dep })
+}

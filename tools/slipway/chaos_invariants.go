@@ -1,0 +1,345 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
+)
+
+// The invariants every experiment is checked against, straight in the
+// services' databases after the run.
+const (
+	invStock         = "no stock below zero"
+	invReservations  = "reservations match orders"
+	invNotifications = "one notification per order event"
+	invIdempotency   = "one order per idempotency key"
+)
+
+// chaosInvariant is the outcome of one invariant.
+type chaosInvariant struct {
+	Name       string   `json:"name"`
+	Passed     bool     `json:"passed"`
+	Checked    int64    `json:"checked"`    // rows checked (products or orders)
+	Violations int64    `json:"violations"` // rows that break it
+	Examples   []string `json:"examples,omitempty"`
+	Note       string   `json:"note,omitempty"`
+}
+
+// chaosMaxExamples is how many violations an invariant names.
+const chaosMaxExamples = 5
+
+func (i *chaosInvariant) violate(format string, args ...any) {
+	i.Violations++
+	if len(i.Examples) < chaosMaxExamples {
+		i.Examples = append(i.Examples, fmt.Sprintf(format, args...))
+	}
+}
+
+func (i *chaosInvariant) settle() chaosInvariant {
+	i.Passed = i.Violations == 0
+	return *i
+}
+
+// chaosStores are the databases the invariants read.
+type chaosStores struct {
+	Order, Inventory, Notification *sql.DB
+}
+
+// openChaosDB opens a service's database for reading.
+func openChaosDB(d chaosDatabase) (*sql.DB, error) {
+	switch d.Dialect {
+	case "sqlite":
+		return sql.Open("sqlite", "file:"+d.DSN+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+	case "postgres":
+		return sql.Open("pgx", d.DSN)
+	}
+	return nil, fmt.Errorf("unknown dialect %q", d.Dialect)
+}
+
+// openChaosStores opens the order, inventory and notification databases.
+func openChaosStores(dbs map[string]chaosDatabase) (chaosStores, func(), error) {
+	var s chaosStores
+	var opened []*sql.DB
+	closeAll := func() {
+		for _, db := range opened {
+			_ = db.Close()
+		}
+	}
+	for _, t := range []struct {
+		svc string
+		db  **sql.DB
+	}{{"order", &s.Order}, {"inventory", &s.Inventory}, {"notification", &s.Notification}} {
+		d, ok := dbs[t.svc]
+		if !ok {
+			closeAll()
+			return s, nil, fmt.Errorf("no database for %s", t.svc)
+		}
+		db, err := openChaosDB(d)
+		if err != nil {
+			closeAll()
+			return s, nil, fmt.Errorf("open the %s database: %w", t.svc, err)
+		}
+		opened = append(opened, db)
+		*t.db = db
+	}
+	return s, closeAll, nil
+}
+
+// checkChaosInvariants checks every invariant. An error means a database
+// could not be read, not that an invariant failed.
+func checkChaosInvariants(ctx context.Context, s chaosStores) ([]chaosInvariant, error) {
+	stock, err := checkStock(ctx, s.Inventory)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", invStock, err)
+	}
+	orders, err := readChaosOrders(ctx, s.Order)
+	if err != nil {
+		return nil, err
+	}
+	res, err := checkReservations(ctx, s.Inventory, orders)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", invReservations, err)
+	}
+	notes, err := checkNotifications(ctx, s.Notification, orders)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", invNotifications, err)
+	}
+	idem, err := checkIdempotency(ctx, s.Order, int64(len(orders)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", invIdempotency, err)
+	}
+	return []chaosInvariant{stock, res, notes, idem}, nil
+}
+
+// checkStock: no product has negative stock (the schema's CHECK backs this
+// up; the invariant still looks, so a dropped constraint would show).
+func checkStock(ctx context.Context, db *sql.DB) (chaosInvariant, error) {
+	inv := chaosInvariant{Name: invStock}
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM products").Scan(&inv.Checked); err != nil {
+		return inv, err
+	}
+	rows, err := db.QueryContext(ctx, "SELECT id, stock FROM products WHERE stock < 0 ORDER BY id")
+	if err != nil {
+		return inv, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var stock int64
+		if err := rows.Scan(&id, &stock); err != nil {
+			return inv, err
+		}
+		inv.violate("product %s has stock %d", id, stock)
+	}
+	return inv.settle(), rows.Err()
+}
+
+// chaosOrder is an order as the invariants see it.
+type chaosOrder struct {
+	ID, Status string
+	Items      map[string]int64 // product id -> quantity
+}
+
+func readChaosOrders(ctx context.Context, db *sql.DB) (map[string]*chaosOrder, error) {
+	rows, err := db.QueryContext(ctx, `SELECT o.id, o.status, i.product_id, i.quantity
+		FROM orders o LEFT JOIN order_items i ON i.order_id = o.id`)
+	if err != nil {
+		return nil, fmt.Errorf("read orders: %w", err)
+	}
+	defer rows.Close()
+	orders := map[string]*chaosOrder{}
+	for rows.Next() {
+		var id, status string
+		var product sql.NullString
+		var qty sql.NullInt64
+		if err := rows.Scan(&id, &status, &product, &qty); err != nil {
+			return nil, fmt.Errorf("read orders: %w", err)
+		}
+		o := orders[id]
+		if o == nil {
+			o = &chaosOrder{ID: id, Status: status, Items: map[string]int64{}}
+			orders[id] = o
+		}
+		if product.Valid {
+			o.Items[product.String] = qty.Int64
+		}
+	}
+	return orders, rows.Err()
+}
+
+// checkReservations: every PLACED order holds a reservation (RESERVED, or
+// COMMITTED once inventory consumed OrderPlaced) of exactly its items; every
+// CANCELLED order's reservation is RELEASED; no COMMITTED reservation lacks
+// its order. A RESERVED reservation without an order is not a violation:
+// order's create failed after Reserve and its compensation did not get
+// through, and the reservation's expiry (RESERVATION_TTL) releases it. It is
+// counted in the note.
+func checkReservations(ctx context.Context, db *sql.DB, orders map[string]*chaosOrder) (chaosInvariant, error) {
+	inv := chaosInvariant{Name: invReservations, Checked: int64(len(orders))}
+	rows, err := db.QueryContext(ctx, `SELECT r.order_id, r.status, ri.product_id, ri.quantity
+		FROM reservations r LEFT JOIN reservation_items ri ON ri.order_id = r.order_id`)
+	if err != nil {
+		return inv, err
+	}
+	defer rows.Close()
+	res := map[string]*chaosOrder{}
+	for rows.Next() {
+		var id, status string
+		var product sql.NullString
+		var qty sql.NullInt64
+		if err := rows.Scan(&id, &status, &product, &qty); err != nil {
+			return inv, err
+		}
+		r := res[id]
+		if r == nil {
+			r = &chaosOrder{ID: id, Status: status, Items: map[string]int64{}}
+			res[id] = r
+		}
+		if product.Valid {
+			r.Items[product.String] = qty.Int64
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return inv, err
+	}
+
+	for _, id := range slices.Sorted(maps.Keys(orders)) {
+		o, r := orders[id], res[id]
+		switch o.Status {
+		case "PLACED":
+			switch {
+			case r == nil:
+				inv.violate("order %s is PLACED but has no reservation", id)
+			case r.Status != "RESERVED" && r.Status != "COMMITTED":
+				inv.violate("order %s is PLACED but its reservation is %s", id, r.Status)
+			case !maps.Equal(o.Items, r.Items):
+				inv.violate("order %s is PLACED with items %s but reserves %s", id, chaosItems(o.Items), chaosItems(r.Items))
+			}
+		case "CANCELLED":
+			if r != nil && r.Status != "RELEASED" {
+				inv.violate("order %s is CANCELLED but its reservation is still %s", id, r.Status)
+			}
+		default:
+			inv.violate("order %s has unknown status %q", id, o.Status)
+		}
+	}
+	orphans := 0
+	for _, id := range slices.Sorted(maps.Keys(res)) {
+		if _, ok := orders[id]; ok {
+			continue
+		}
+		switch res[id].Status {
+		case "COMMITTED":
+			inv.violate("reservation %s is COMMITTED but no such order exists", id)
+		case "RESERVED":
+			orphans++
+		}
+	}
+	if orphans > 0 {
+		inv.Note = fmt.Sprintf("%d reservation(s) without an order are still RESERVED: their expiry (RESERVATION_TTL) releases them", orphans)
+	}
+	return inv.settle(), nil
+}
+
+func chaosItems(items map[string]int64) string {
+	if len(items) == 0 {
+		return "{}"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(items)) {
+		parts = append(parts, fmt.Sprintf("%s×%d", k, items[k]))
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+// checkNotifications: every order has exactly one ORDER_PLACED notification,
+// a CANCELLED one also exactly one ORDER_CANCELLED (a PLACED one none), and
+// no notification names an order that does not exist.
+func checkNotifications(ctx context.Context, db *sql.DB, orders map[string]*chaosOrder) (chaosInvariant, error) {
+	inv := chaosInvariant{Name: invNotifications, Checked: int64(len(orders))}
+	rows, err := db.QueryContext(ctx, "SELECT order_id, kind, count(*) FROM notifications GROUP BY order_id, kind")
+	if err != nil {
+		return inv, err
+	}
+	defer rows.Close()
+	counts := map[string]map[string]int64{}
+	for rows.Next() {
+		var id, kind string
+		var n int64
+		if err := rows.Scan(&id, &kind, &n); err != nil {
+			return inv, err
+		}
+		if counts[id] == nil {
+			counts[id] = map[string]int64{}
+		}
+		counts[id][kind] = n
+	}
+	if err := rows.Err(); err != nil {
+		return inv, err
+	}
+	missing, duplicated := 0, 0
+	for _, id := range slices.Sorted(maps.Keys(orders)) {
+		o, c := orders[id], counts[id]
+		want := map[string]int64{"ORDER_PLACED": 1}
+		if o.Status == "CANCELLED" {
+			want["ORDER_CANCELLED"] = 1
+		}
+		for _, kind := range []string{"ORDER_PLACED", "ORDER_CANCELLED"} {
+			got := c[kind]
+			if got == want[kind] {
+				continue
+			}
+			if got < want[kind] {
+				missing++
+			} else {
+				duplicated++
+			}
+			inv.violate("order %s (%s) has %d %s notification(s), want %d", id, o.Status, got, kind, want[kind])
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(counts)) {
+		if _, ok := orders[id]; !ok {
+			inv.violate("notification for order %s, which does not exist", id)
+		}
+	}
+	if missing+duplicated > 0 {
+		inv.Note = fmt.Sprintf("%d missing, %d duplicated", missing, duplicated)
+	}
+	return inv.settle(), nil
+}
+
+// checkIdempotency: no (user, idempotency key) has two orders. The schema's
+// UNIQUE constraint backs this up; the invariant still looks.
+func checkIdempotency(ctx context.Context, db *sql.DB, orders int64) (chaosInvariant, error) {
+	inv := chaosInvariant{Name: invIdempotency, Checked: orders}
+	rows, err := db.QueryContext(ctx, `SELECT user_id, idempotency_key, count(*) FROM orders
+		GROUP BY user_id, idempotency_key HAVING count(*) > 1`)
+	if err != nil {
+		return inv, err
+	}
+	defer rows.Close()
+	type dup struct {
+		user, key string
+		n         int64
+	}
+	var dups []dup
+	for rows.Next() {
+		var d dup
+		if err := rows.Scan(&d.user, &d.key, &d.n); err != nil {
+			return inv, err
+		}
+		dups = append(dups, d)
+	}
+	slices.SortFunc(dups, func(a, b dup) int { return cmp.Or(cmp.Compare(a.user, b.user), cmp.Compare(a.key, b.key)) })
+	for _, d := range dups {
+		inv.violate("user %s has %d orders with idempotency key %q", d.user, d.n, d.key)
+	}
+	return inv.settle(), rows.Err()
+}
