@@ -167,6 +167,10 @@ build: ## build every service binary and slipway into .slipway/bin, with the rel
 	for svc in $(SERVICES); do go build $(GO_BUILDFLAGS) -ldflags '$(GO_LDFLAGS)' -o .slipway/bin/$$svc ./services/$$svc/cmd/$$svc; done
 	go build $(GO_BUILDFLAGS) -ldflags '$(GO_LDFLAGS)' -o .slipway/bin/slipway ./tools/slipway
 
+.PHONY: vulndb
+vulndb: ## build the Go vulnerability database for slipway scan into .slipway/vulndb, offline (golang.org/x/vulndb pinned in tools/gen)
+	tools/vulndb $(CURDIR)/.slipway/vulndb
+
 .PHONY: images
 images: ## build every service image with BuildKit (needs a Docker engine)
 	for svc in $(SERVICES); do \
