@@ -1,6 +1,7 @@
 // Package client is the one way a Slipway service dials a peer: plaintext
-// gRPC with round-robin balancing over every resolved address, retries on
-// UNAVAILABLE for the idempotent methods the caller names, a default
+// gRPC with round-robin balancing over every resolved address, retries with
+// jittered exponential backoff for the idempotent methods the caller names,
+// a circuit breaker that fails fast while the peer is down, a default
 // deadline, trace propagation, and the caller's service credentials plus the
 // end user it acts for.
 package client
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
@@ -32,8 +34,16 @@ type options struct {
 	tp          trace.TracerProvider
 	timeout     time.Duration
 	retry       []string
+	attempts    int
 	tokens      TokenSource
+	reg         prometheus.Registerer
 	dialOptions []grpc.DialOption
+
+	// Seams for tests (export_test.go): the breaker's clock, the backoff's
+	// random draw and its wait.
+	now    func() time.Time
+	jitter func() float64
+	sleep  func(context.Context, time.Duration) error
 }
 
 // WithTracerProvider traces every call with a client span from tp and sends
@@ -50,14 +60,31 @@ func WithTimeout(d time.Duration) Option {
 	return func(o *options) { o.timeout = d }
 }
 
-// WithRetry makes grpc-go retry the named methods (full names such as
+// WithRetry retries the named methods (full names such as
 // "/slipway.inventory.v1.InventoryService/Reserve") when an attempt fails
-// with UNAVAILABLE: up to 4 attempts in all, with exponential backoff from
-// 50 ms doubling to at most 1 s, jittered by grpc-go. Name only idempotent
+// with UNAVAILABLE, or with RESOURCE_EXHAUSTED carrying RetryInfo (then no
+// sooner than the server asked). Backoff is exponential from 20 ms, doubling
+// to at most 250 ms, with full jitter; a retry that could not finish before
+// the call's deadline is not made, and the call returns the last error.
+// WithRetryAttempts bounds the attempts (8 by default). Name only idempotent
 // methods: a retried call may have run on the server before it failed.
 // Calls to WithRetry add up.
 func WithRetry(methods ...string) Option {
 	return func(o *options) { o.retry = append(o.retry, methods...) }
+}
+
+// WithRetryAttempts sets how many attempts in all a call to a method named
+// in WithRetry gets: 1 makes exactly one attempt (no retries). The default
+// is 8.
+func WithRetryAttempts(n int) Option {
+	return func(o *options) { o.attempts = n }
+}
+
+// WithMetrics exports the connection's slipway_client_retries_total,
+// slipway_client_circuit_state and slipway_client_circuit_rejected_total
+// through reg. Several connections may share one registry.
+func WithMetrics(reg prometheus.Registerer) Option {
+	return func(o *options) { o.reg = reg }
 }
 
 // WithTokenSource authenticates every call as the service whose token ts
@@ -78,32 +105,51 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 // grpc target, such as "dns:///inventory:50053") or discovery.Target(service)
 // together with WithDialOptions(discovery.Resolver(cli)). Like grpc.NewClient
 // it does not connect until the first call. Every call forwards the request
-// id of the request it is made in (x-request-id).
+// id of the request it is made in (x-request-id). Every unary attempt passes
+// the connection's circuit breaker: after at least 20 attempts in 10 s of
+// which 90 % failed with UNAVAILABLE or DEADLINE_EXCEEDED, calls fail fast
+// with UNAVAILABLE "circuit to <target> is open" for 2 s; then one probe
+// goes through and its outcome closes or reopens the circuit.
 func Dial(target string, opts ...Option) (*grpc.ClientConn, error) {
-	var o options
+	o := options{attempts: defaultRetryAttempts, jitter: defaultJitter, sleep: sleep}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if o.timeout < 0 {
 		return nil, fmt.Errorf("client: dial %s: timeout %s must not be negative", target, o.timeout)
 	}
-	sc, err := serviceConfig(o.retry)
+	if o.attempts < 1 {
+		return nil, fmt.Errorf("client: dial %s: retry attempts %d: want at least 1 (1 means no retries)", target, o.attempts)
+	}
+	methods := make(map[string]bool, len(o.retry))
+	for _, m := range o.retry {
+		if err := checkMethod(m); err != nil {
+			return nil, fmt.Errorf("client: dial %s: %w", target, err)
+		}
+		methods[m] = true
+	}
+	metrics, err := newClientMetrics(o.reg)
 	if err != nil {
-		return nil, fmt.Errorf("client: dial %s: %w", target, err)
+		return nil, fmt.Errorf("client: dial %s: metrics: %w", target, err)
+	}
+	retry := &retrier{
+		peer: target, methods: methods, attempts: o.attempts,
+		breaker: newBreaker(target, o.now, metrics.onCircuit(target)),
+		metrics: metrics, jitter: o.jitter, sleep: o.sleep,
 	}
 	md := outgoingMetadata{tokens: o.tokens}
 	unary := []grpc.UnaryClientInterceptor{}
 	if o.timeout > 0 {
-		// Outermost, so that fetching a token counts against the deadline too.
+		// Outermost, so that fetching a token and every retry count against the deadline too.
 		unary = append(unary, defaultDeadline(o.timeout))
 	}
-	unary = append(unary, md.unary)
+	unary = append(unary, md.unary, retry.unary)
 	dialOptions := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		// Resolver-supplied configs (DNS TXT records) are ignored: the
-		// balancing and retry policy is the caller's decision, made here.
+		// balancing policy is the caller's decision, made here.
 		grpc.WithDisableServiceConfig(),
-		grpc.WithDefaultServiceConfig(sc),
+		grpc.WithDefaultServiceConfig(serviceConfig),
 		grpc.WithChainUnaryInterceptor(unary...),
 		grpc.WithChainStreamInterceptor(md.stream),
 	}

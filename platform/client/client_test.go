@@ -124,7 +124,7 @@ func TestRetry(t *testing.T) {
 		wantCalls int32
 	}{
 		{"retryable method recovers after UNAVAILABLE", methodCheck, 2, codes.Unavailable, codes.OK, 3},
-		{"retryable method gives up after 4 attempts", methodCheck, 10, codes.Unavailable, codes.Unavailable, 4},
+		{"retryable method gives up after the default 8 attempts", methodCheck, 10, codes.Unavailable, codes.Unavailable, 8},
 		{"other codes are not retried", methodCheck, 1, codes.Internal, codes.Internal, 1},
 		{"non-retryable method is tried once", methodList, 2, codes.Unavailable, codes.Unavailable, 1},
 	}
