@@ -29,7 +29,8 @@ import (
 // to log its service account in.
 func newUserClient(cfg *config.Config, p *discovery.Peers) (userv1.UserServiceClient, func(), error) {
 	// Login issues a fresh token each time: repeating it is harmless.
-	conn, err := p.Dial("user", cfg.UserAddr, client.WithTimeout(cfg.PeerTimeout), client.WithRetry(userv1.UserService_Login_FullMethodName))
+	conn, err := p.Dial("user", cfg.UserAddr, client.WithTimeout(cfg.PeerTimeout),
+		client.WithRetry(userv1.UserService_Login_FullMethodName), client.WithRetryAttempts(cfg.PeerRetryAttempts))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -61,7 +62,8 @@ func newInventoryClient(cfg *config.Config, p *discovery.Peers, tokens client.To
 			inventoryv1.InventoryService_ListProducts_FullMethodName,
 			inventoryv1.InventoryService_Reserve_FullMethodName,
 			inventoryv1.InventoryService_Release_FullMethodName,
-		))
+		),
+		client.WithRetryAttempts(cfg.PeerRetryAttempts))
 	if err != nil {
 		return nil, nil, err
 	}
