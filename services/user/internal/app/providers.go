@@ -11,6 +11,7 @@ import (
 	userv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/user/v1"
 	"github.com/slipway-dev/slipway/api/gen/openapi"
 	"github.com/slipway-dev/slipway/platform/auth"
+	"github.com/slipway-dev/slipway/platform/cache"
 	"github.com/slipway-dev/slipway/platform/discovery"
 	"github.com/slipway-dev/slipway/platform/server"
 	platformstore "github.com/slipway-dev/slipway/platform/store"
@@ -45,13 +46,60 @@ func (t tokenIssuer) Issue(_ context.Context, u domain.User) (domain.Token, erro
 	return domain.Token{Value: value, ExpiresAt: expires}, nil
 }
 
+// userCacheName names the account cache in metrics and its Redis keys
+// (slipway:user:v1:<id>); the version changes with the cached shape, so
+// instances of two releases never read each other's entries.
+const userCacheName = "user:v1"
+
+// newUserCache is the cache of accounts read by id: in memory, or in Redis
+// when REDIS_URL is set; nil when USER_CACHE_TTL is 0.
+func newUserCache(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry) (domain.UserCache, func(), error) {
+	if cfg.UserCacheTTL == 0 {
+		logger.Info("user cache off (USER_CACHE_TTL=0)")
+		return nil, func() {}, nil
+	}
+	c, closeCache, err := cache.Open(cfg.RedisURL, userCacheName, logger, reg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("user cache: %w", err)
+	}
+	aside, err := cache.NewAside[domain.User](c, userCacheName, cfg.UserCacheTTL, reg)
+	if err != nil {
+		closeCache()
+		return nil, nil, err
+	}
+	return userCache{aside: aside, logger: logger}, closeCache, nil
+}
+
+// userCache is the domain's UserCache over the platform's cache-aside; it
+// reports the invalidations the cache could not take, which the domain
+// does not fail on.
+type userCache struct {
+	aside  *cache.Aside[domain.User]
+	logger *slog.Logger
+}
+
+func (c userCache) Get(ctx context.Context, id string, load func(context.Context) (domain.User, error)) (domain.User, error) {
+	return c.aside.Get(ctx, id, load)
+}
+
+func (c userCache) Invalidate(ctx context.Context, id string) {
+	if err := c.aside.Invalidate(ctx, id); err != nil {
+		c.logger.WarnContext(ctx, "user cache invalidation failed: the cached account may be served until its TTL",
+			"user_id", id, "error", err.Error())
+	}
+}
+
 // newUserService returns the domain service with the configured first admin
 // and service accounts in place, so an operator can sign in and peers can
 // log in as soon as the service serves.
 func newUserService(ctx context.Context, cfg *config.Config, logger *slog.Logger,
-	users domain.UserStore, hasher domain.PasswordHasher, tokens domain.TokenIssuer,
+	users domain.UserStore, hasher domain.PasswordHasher, tokens domain.TokenIssuer, userCache domain.UserCache,
 ) (*domain.UserService, error) {
-	svc := domain.NewUserService(users, hasher, tokens)
+	var opts []domain.Option
+	if userCache != nil {
+		opts = append(opts, domain.WithCache(userCache))
+	}
+	svc := domain.NewUserService(users, hasher, tokens, opts...)
 	if cfg.AdminEmail != "" {
 		admin, err := svc.EnsureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword)
 		if err != nil {

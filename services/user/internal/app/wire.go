@@ -31,6 +31,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		wire.FieldsOf(new(*config.Config), "Base"),
 		newSigner,
 		newTokenIssuer,
+		newUserCache,
 		newUserService,
 		serverOptions,
 		newServer,

@@ -39,25 +39,34 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		return nil, nil, err
 	}
 	domainTokenIssuer := newTokenIssuer(signer)
-	userService, err := newUserService(ctx, cfg, logger, users, argon2id, domainTokenIssuer)
+	domainUserCache, cleanup2, err := newUserCache(cfg, logger, reg)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	handler := rpc.NewHandler(userService)
-	v := serverOptions(cfg, handler, signer, db)
-	peers, cleanup2, err := discovery.NewPeers(base, tp)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	app, err := newServer(cfg, logger, reg, tp, v, peers)
+	userService, err := newUserService(ctx, cfg, logger, users, argon2id, domainTokenIssuer, domainUserCache)
 	if err != nil {
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
+	handler := rpc.NewHandler(userService)
+	v := serverOptions(cfg, handler, signer, db)
+	peers, cleanup3, err := discovery.NewPeers(base, tp)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	app, err := newServer(cfg, logger, reg, tp, v, peers)
+	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	return app, func() {
+		cleanup3()
 		cleanup2()
 		cleanup()
 	}, nil

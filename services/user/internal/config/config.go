@@ -52,6 +52,11 @@ type Config struct {
 	// at every start with email <name>@service.slipway.local and role
 	// service; a changed password replaces the stored one.
 	ServiceAccounts string `yaml:"service_accounts" env:"SERVICE_ACCOUNTS" secret:"true"`
+	// UserCacheTTL is how long GetUser and GetMe serve an account from the
+	// cache (in memory, or Redis with REDIS_URL) before reading it again; 0
+	// turns the cache off. A change invalidates it at once, in Redis for
+	// every instance, in memory only on the instance that made it.
+	UserCacheTTL time.Duration `yaml:"user_cache_ttl" env:"USER_CACHE_TTL"`
 }
 
 // ServiceAccount is one configured service account. It prints and logs as
@@ -81,6 +86,7 @@ func New() *Config {
 		SigningKeyFile: ".slipway/keys/user-ed25519.pem",
 		Issuer:         auth.DefaultIssuer,
 		TokenTTL:       time.Hour,
+		UserCacheTTL:   time.Minute,
 	}
 	c.SetDefaults(Service, DefaultGRPCPort, DefaultHTTPPort)
 	return c
@@ -115,6 +121,9 @@ func (c *Config) Validate() error {
 		bad("ADMIN_EMAIL", c.AdminEmail, "want an email address")
 	case c.AdminPassword != "" && len([]rune(c.AdminPassword)) < 8:
 		bad("ADMIN_PASSWORD", secretShown, "must have at least 8 characters")
+	}
+	if c.UserCacheTTL < 0 || c.UserCacheTTL > time.Hour {
+		bad("USER_CACHE_TTL", c.UserCacheTTL.String(), "want between 0 (no cache) and 1h")
 	}
 	if _, err := c.ServiceAccountList(); err != nil {
 		errs = append(errs, err)

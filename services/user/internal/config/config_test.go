@@ -32,6 +32,8 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, "slipway", c.Issuer)
 	assert.Equal(t, time.Hour, c.TokenTTL)
 	assert.Empty(t, c.AdminEmail)
+	assert.Equal(t, time.Minute, c.UserCacheTTL)
+	assert.Empty(t, c.RedisURL, "the cache is in memory unless REDIS_URL is set")
 }
 
 func TestLoadFileThenEnvironment(t *testing.T) {
@@ -66,6 +68,11 @@ func TestValidate(t *testing.T) {
 		{name: "admin password alone", env: map[string]string{"ADMIN_PASSWORD": "long-enough"}, wantErr: "ADMIN_EMAIL"},
 		{name: "admin password short", env: map[string]string{"ADMIN_EMAIL": "a@example.com", "ADMIN_PASSWORD": "short"}, wantErr: "at least 8"},
 		{name: "base keys still checked", env: map[string]string{"GRPC_ADDR": "nope"}, wantErr: "GRPC_ADDR"},
+		{name: "cache off", env: map[string]string{"USER_CACHE_TTL": "0s"}},
+		{name: "cache in redis", env: map[string]string{"REDIS_URL": "redis://redis:6379/0", "USER_CACHE_TTL": "5m"}},
+		{name: "cache ttl negative", env: map[string]string{"USER_CACHE_TTL": "-1s"}, wantErr: `USER_CACHE_TTL="-1s": want between 0 (no cache) and 1h`},
+		{name: "cache ttl too long", env: map[string]string{"USER_CACHE_TTL": "2h"}, wantErr: `USER_CACHE_TTL="2h0m0s"`},
+		{name: "redis url", env: map[string]string{"REDIS_URL": "redis//nope"}, wantErr: "REDIS_URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,6 +21,18 @@ type UserStore interface {
 	Update(ctx context.Context, u User) error
 }
 
+// UserCache keeps accounts read by id for a while, without their password
+// hashes. Get answers from the cache or calls load and caches what it
+// returns; Invalidate, called after a change to the account has committed,
+// makes the next Get call load again. A cache that cannot answer makes Get
+// call load, and an Invalidate it cannot take leaves the entry until its
+// TTL (the implementation reports that itself): the cache costs speed,
+// never a failed request.
+type UserCache interface {
+	Get(ctx context.Context, id string, load func(context.Context) (User, error)) (User, error)
+	Invalidate(ctx context.Context, id string)
+}
+
 // PasswordHasher turns passwords into slow, salted hashes and checks them.
 type PasswordHasher interface {
 	// Hash returns the encoded hash of password.

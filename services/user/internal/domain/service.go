@@ -29,6 +29,7 @@ type UserService struct {
 	store  UserStore
 	hasher PasswordHasher
 	tokens TokenIssuer
+	cache  UserCache // nil: every lookup reads the store
 	now    func() time.Time
 	newID  func() (uuid.UUID, error)
 
@@ -37,9 +38,19 @@ type UserService struct {
 	dummyHash func(ctx context.Context) (string, error)
 }
 
+// Option configures NewUserService.
+type Option func(*UserService)
+
+// WithCache makes GetUser and GetMe read accounts through c (cache-aside);
+// every change to an account invalidates it after the change commits.
+func WithCache(c UserCache) Option { return func(s *UserService) { s.cache = c } }
+
 // NewUserService returns the service over its ports.
-func NewUserService(store UserStore, hasher PasswordHasher, tokens TokenIssuer) *UserService {
+func NewUserService(store UserStore, hasher PasswordHasher, tokens TokenIssuer, opts ...Option) *UserService {
 	s := &UserService{store: store, hasher: hasher, tokens: tokens, now: time.Now, newID: uuid.NewV7}
+	for _, opt := range opts {
+		opt(s)
+	}
 	var (
 		mu   sync.Mutex
 		hash string
@@ -149,6 +160,7 @@ func (s *UserService) Login(ctx context.Context, email, password string) (Sessio
 			upgraded.PasswordHash = hash
 			if s.store.Update(ctx, upgraded) == nil {
 				u = upgraded
+				s.invalidate(ctx, u.ID)
 			}
 		}
 	}
@@ -159,7 +171,7 @@ func (s *UserService) Login(ctx context.Context, email, password string) (Sessio
 	return Session{Token: token, User: u}, nil
 }
 
-// GetUser returns the account id. Customers may read only their own: any
+// GetUser returns the account id, without its password hash. Customers may read only their own: any
 // other id is ErrNotFound, so they cannot learn which ids exist. Admins and
 // services may read any account.
 func (s *UserService) GetUser(ctx context.Context, caller Caller, id string) (User, error) {
@@ -177,19 +189,20 @@ func (s *UserService) GetUser(ctx context.Context, caller Caller, id string) (Us
 	default:
 		return User{}, fmt.Errorf("role %q: %w", caller.Role, errkind.PermissionDenied)
 	}
-	u, err := s.store.ByID(ctx, id)
+	u, err := s.byID(ctx, id)
 	if err != nil {
 		return User{}, fmt.Errorf("user %s: %w", id, err)
 	}
 	return u, nil
 }
 
-// GetMe returns the caller's own account, a service account's too.
+// GetMe returns the caller's own account, a service account's too,
+// without its password hash.
 func (s *UserService) GetMe(ctx context.Context, caller Caller) (User, error) {
 	if _, err := uuid.Parse(caller.UserID); err != nil {
 		return User{}, fmt.Errorf("caller %q: %w", caller.UserID, ErrNotFound)
 	}
-	u, err := s.store.ByID(ctx, caller.UserID)
+	u, err := s.byID(ctx, caller.UserID)
 	if err != nil {
 		return User{}, fmt.Errorf("user %s: %w", caller.UserID, err)
 	}
@@ -274,8 +287,34 @@ func (s *UserService) ensure(ctx context.Context, email, password, displayName s
 		if err := s.store.Update(ctx, u); err != nil {
 			return User{}, fmt.Errorf("update %s: %w", u.ID, err)
 		}
+		s.invalidate(ctx, u.ID)
 	}
 	return u, nil
+}
+
+// byID reads the account id for GetUser and GetMe: through the cache when
+// there is one, and without its password hash either way, so a hash never
+// reaches a cache and lookups answer the same with or without one. Logins
+// read by email from the store: their cost is the password hash, which a
+// cache would not save.
+func (s *UserService) byID(ctx context.Context, id string) (User, error) {
+	load := func(ctx context.Context) (User, error) {
+		u, err := s.store.ByID(ctx, id)
+		u.PasswordHash = ""
+		return u, err
+	}
+	if s.cache == nil {
+		return load(ctx)
+	}
+	return s.cache.Get(ctx, id, load)
+}
+
+// invalidate drops the cached account id; call it after every committed
+// change to the account.
+func (s *UserService) invalidate(ctx context.Context, id string) {
+	if s.cache != nil {
+		s.cache.Invalidate(ctx, id)
+	}
 }
 
 // validServiceName reports whether name can be a service account's name,
