@@ -90,6 +90,9 @@ type loadEngine struct {
 	Drain    time.Duration
 	Target   loadTarget
 	Recorder *loadRecorder
+	// Observe, if set, also sees every outcome with its request's index and
+	// latency (chaos splits the figures at the fault window with it).
+	Observe func(seq int, latency time.Duration, out loadOutcome)
 }
 
 // loadRunInfo is what happened to the schedule.
@@ -151,7 +154,11 @@ func (e *loadEngine) Run(ctx context.Context) loadRunInfo {
 			reqCtx, cancelReq := context.WithTimeout(runCtx, e.Timeout)
 			out := e.Target.Do(reqCtx, seq)
 			cancelReq()
-			e.Recorder.record(seq, time.Since(intended), out)
+			latency := time.Since(intended)
+			e.Recorder.record(seq, latency, out)
+			if e.Observe != nil {
+				e.Observe(seq, latency, out)
+			}
 			<-slots
 		}(i, intended)
 	}

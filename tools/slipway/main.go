@@ -56,6 +56,7 @@ func verbs() []verb {
 		{"debug", "run one service under Delve (headless dlv on 127.0.0.1:2345, or --dap) for an editor to attach", debugMain},
 		{"drift", "compare the config declared in git with running services and Kubernetes objects", driftMain},
 		{"ready", "SLO baseline gate: check deploy/slo.yaml over a window (scrape /metrics or --prometheus)", readyMain},
+		{"chaos", "fault experiments (deploy/chaos/*.yaml) under load, with an analysis gate and invariants checked in the databases", chaosMain},
 		{"load", "open-model load generator: fixed arrival rate, HDR latencies, JSON and HTML report", loadMain},
 		{"scan", "govulncheck every module against a local vulnerability database; CycloneDX SBOM per service", scanMain},
 		{"bench", "measure start to SERVING per service and change to callable (hot reload, with air as the peer)", benchMain},

@@ -1,0 +1,452 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// chaosDefaultOut is where reports go, under the workspace root.
+const chaosDefaultOut = ".slipway/chaos"
+
+// chaosOptions are the inputs of runChaos.
+type chaosOptions struct {
+	Files        []string
+	Env          map[string]map[string]string // --env svc:KEY=VALUE, over the experiment's env
+	Scale        float64                      // multiplies every duration of the timeline
+	Rate         float64                      // 0: the experiment's
+	Duration     time.Duration                // 0: the experiment's (before --scale)
+	Out          string                       // report directory; "" is <root>/.slipway/chaos
+	JSON         bool
+	NoBuild      bool
+	DatabaseURL  string // postgres://server; "" is SQLite
+	NATSURL      string // "" embeds JetStream
+	RedisURL     string // "" runs without Redis
+	SLO          string // "" is <root>/deploy/slo.yaml
+	ReadyTimeout time.Duration
+	StopTimeout  time.Duration
+	Root         string
+	Command      string
+	Stdout       io.Writer
+	Stderr       io.Writer
+	Environ      []string
+	Force        <-chan struct{}
+}
+
+func chaosMain(ctx context.Context, args []string, env *cmdEnv) error {
+	fs := newFlagSet(env.stderr, "chaos", "[flags] deploy/chaos/<experiment>.yaml...",
+		"Runs fault experiments against a fleet of its own: builds the services once, then for each\n"+
+			"experiment starts them on fresh databases (fresh PostgreSQL databases on the server of\n"+
+			"DATABASE_URL when it is postgres://, else SQLite under the report directory) and a fresh\n"+
+			"embedded JetStream (or NATS_URL), with FAULTS_ENABLED=true and a fault proxy in front of\n"+
+			"PostgreSQL, NATS and Redis (REDIS_URL). Once every service is SERVING it runs the\n"+
+			"create-order load of `slipway load` and, on the experiment's timeline, switches its faults\n"+
+			"on and off: gRPC errors or delay through /admin/faults, a network partition, latency or\n"+
+			"bandwidth limit on a dependency, a consumer reset, or a SIGKILL/SIGTERM and restart.\n\n"+
+			"Then the analysis (success rate and p99 against deploy/slo.yaml unless the experiment\n"+
+			"overrides them) and, once the outbox and consumers caught up, the invariants in the\n"+
+			"databases: no stock below zero, reservations match orders, one notification per order\n"+
+			"event, one order per idempotency key. A table on stdout (or --json), and JSON and\n"+
+			"Markdown reports under --out. Exits 1 when any check fails, naming it.\n\n"+
+			"Traffic goes to 127.0.0.1 only, and every run stops by itself.")
+	opts := chaosOptions{Stdout: env.stdout, Stderr: env.stderr, Environ: env.environ, Force: env.force, Env: map[string]map[string]string{}}
+	fs.Func("env", "`svc:KEY=VALUE` set for one service, over the experiment's env (repeatable), e.g. order:PEER_RETRY_ATTEMPTS=1", func(s string) error {
+		svc, kv, ok := strings.Cut(s, ":")
+		k, v, ok2 := strings.Cut(kv, "=")
+		if !ok || !ok2 || !chaosEnvName.MatchString(k) {
+			return fmt.Errorf("%q: want svc:KEY=VALUE", s)
+		}
+		if _, known := chaosServiceAPI[svc]; !known {
+			return fmt.Errorf("%q: unknown service %s (want %s)", s, svc, strings.Join(serviceNames(knownServices), ", "))
+		}
+		if opts.Env[svc] == nil {
+			opts.Env[svc] = map[string]string{}
+		}
+		opts.Env[svc][k] = v
+		return nil
+	})
+	fs.Float64Var(&opts.Scale, "scale", 1, "multiply every duration of the timeline (load duration, fault at and for) by this `factor`: 0.1 runs a 60s experiment in 6s")
+	fs.Float64Var(&opts.Rate, "rate", 0, "override the load's `requests` per second")
+	fs.DurationVar(&opts.Duration, "duration", 0, "override the load's `duration` (before --scale); it must still span every fault")
+	fs.StringVar(&opts.Out, "out", "", "report `dir` (default .slipway/chaos)")
+	fs.BoolVar(&opts.JSON, "json", false, "print the reports as JSON on stdout instead of the table")
+	fs.BoolVar(&opts.NoBuild, "no-build", false, "run the binaries already in .slipway/bin")
+	fs.StringVar(&opts.DatabaseURL, "database-url", "", "PostgreSQL server `URL` to create the fresh databases on (default: DATABASE_URL when it is postgres://, else SQLite)")
+	fs.StringVar(&opts.NATSURL, "nats-url", "", "NATS `URL` (default: NATS_URL, else an embedded JetStream)")
+	fs.StringVar(&opts.RedisURL, "redis-url", "", "Redis `URL` (default: REDIS_URL, else no Redis)")
+	fs.StringVar(&opts.SLO, "slo", "", "SLO `file` with the default thresholds (default deploy/slo.yaml)")
+	fs.DurationVar(&opts.ReadyTimeout, "ready-timeout", 60*time.Second, "how long the services have to answer SERVING")
+	fs.StringVar(&opts.Root, "root", "", "workspace `dir` (default: the nearest parent holding go.work)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{fmt.Errorf("%w: %w", errFlagParse, err)}
+	}
+	opts.Files = fs.Args()
+	getenv := env.getenv
+	if opts.DatabaseURL == "" && strings.HasPrefix(getenv("DATABASE_URL"), "postgres") {
+		opts.DatabaseURL = getenv("DATABASE_URL")
+	}
+	if opts.NATSURL == "" {
+		opts.NATSURL = getenv("NATS_URL")
+	}
+	if opts.RedisURL == "" {
+		opts.RedisURL = getenv("REDIS_URL")
+	}
+	opts.Command = strings.Join(append([]string{"slipway", "chaos"}, args...), " ")
+	return runChaos(ctx, opts)
+}
+
+func (o *chaosOptions) validate() error {
+	if len(o.Files) == 0 {
+		return errors.New("name at least one experiment file, e.g. deploy/chaos/inventory-errors.yaml")
+	}
+	if !(o.Scale > 0 && o.Scale <= 10) {
+		return fmt.Errorf("--scale %v: want more than 0 and at most 10", o.Scale)
+	}
+	if o.Rate < 0 || o.Rate > chaosMaxRate {
+		return fmt.Errorf("--rate %v: want at most %d", o.Rate, chaosMaxRate)
+	}
+	if o.Duration < 0 || o.Duration > loadMaxDuration {
+		return fmt.Errorf("--duration %s: want at most %s", o.Duration, loadMaxDuration)
+	}
+	if o.DatabaseURL != "" && !strings.HasPrefix(o.DatabaseURL, "postgres://") && !strings.HasPrefix(o.DatabaseURL, "postgresql://") {
+		return fmt.Errorf("--database-url %s: want a postgres:// server URL (leave it out for SQLite)", redactURL(o.DatabaseURL))
+	}
+	return nil
+}
+
+// loadChaosExperiments reads every file and applies the overrides and the
+// scale, then checks that the dependencies each needs are configured.
+func loadChaosExperiments(o chaosOptions) ([]*chaosExperiment, error) {
+	var exps []*chaosExperiment
+	var errs []error
+	for _, path := range o.Files {
+		exp, err := loadChaosExperiment(path)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if o.Rate > 0 {
+			exp.Load.Rate = o.Rate
+		}
+		if o.Duration > 0 {
+			exp.Load.Duration = chaosDuration(o.Duration)
+		}
+		exp = exp.scaled(o.Scale)
+		if err := exp.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("%s with the command-line overrides: %w", path, err))
+			continue
+		}
+		if exp.needs(chaosDepPostgres) && o.DatabaseURL == "" {
+			errs = append(errs, fmt.Errorf("%s: a network fault on postgres needs PostgreSQL: set DATABASE_URL or --database-url to a postgres:// server", path))
+		}
+		if exp.needs(chaosDepRedis) && o.RedisURL == "" {
+			errs = append(errs, fmt.Errorf("%s: a network fault on redis needs Redis: set REDIS_URL or --redis-url (e.g. redis://127.0.0.1:6379)", path))
+		}
+		for svc, vars := range o.Env {
+			if exp.Env == nil {
+				exp.Env = map[string]map[string]string{}
+			}
+			if exp.Env[svc] == nil {
+				exp.Env[svc] = map[string]string{}
+			}
+			maps.Copy(exp.Env[svc], vars)
+		}
+		exps = append(exps, exp)
+	}
+	return exps, errors.Join(errs...)
+}
+
+// runChaos runs every experiment in turn and returns an error naming those
+// that failed.
+func runChaos(ctx context.Context, o chaosOptions) error {
+	if o.Scale == 0 {
+		o.Scale = 1
+	}
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	if o.Stderr == nil {
+		o.Stderr = io.Discard
+	}
+	if o.Environ == nil {
+		o.Environ = os.Environ()
+	}
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = 60 * time.Second
+	}
+	if o.StopTimeout == 0 {
+		o.StopTimeout = 15 * time.Second
+	}
+	if err := o.validate(); err != nil {
+		return usageError{err}
+	}
+	exps, err := loadChaosExperiments(o)
+	if err != nil {
+		return err
+	}
+	root, err := devRoot(devOptions{Root: o.Root})
+	if err != nil {
+		return err
+	}
+	if o.Out == "" {
+		o.Out = filepath.Join(root, chaosDefaultOut)
+	}
+	sloPath := o.SLO
+	if sloPath == "" {
+		sloPath = filepath.Join(root, "deploy", "slo.yaml")
+	}
+	slo, err := loadSLO(sloPath)
+	if err != nil {
+		return err
+	}
+	defaults, err := chaosSLODefaults(slo)
+	if err != nil {
+		return err
+	}
+	progress := func(format string, args ...any) {
+		fmt.Fprintf(o.Stderr, "chaos: "+format+"\n", args...)
+	}
+	if !o.NoBuild {
+		defs, err := selectServices(root, nil)
+		if err != nil {
+			return err
+		}
+		progress("building %s", strings.Join(serviceNames(defs), ", "))
+		out := newConsole(o.Stderr, false, serviceNames(defs)...)
+		if _, err := buildServices(ctx, root, serviceNames(defs), o.Environ, out); err != nil {
+			return err
+		}
+	}
+
+	var reports []*chaosReport
+	var failed []string
+	for _, exp := range exps {
+		rep, err := runChaosExperiment(ctx, o, root, exp, exp.thresholds(defaults), progress)
+		if err != nil {
+			return fmt.Errorf("%s: %w", exp.File, err)
+		}
+		reports = append(reports, rep)
+		if !o.JSON {
+			printChaosReport(o.Stdout, rep)
+		}
+		if !rep.Passed {
+			failed = append(failed, rep.Experiment)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if o.JSON {
+		enc := json.NewEncoder(o.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(reports); err != nil {
+			return err
+		}
+	}
+	switch {
+	case ctx.Err() != nil:
+		return errors.New("interrupted")
+	case len(failed) > 0:
+		return fmt.Errorf("%d of %d experiment(s) failed: %s (see the failures above)", len(failed), len(reports), strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// runChaosExperiment starts a fleet, runs the load and the faults, checks
+// the analysis and the invariants, stops the fleet and writes the report.
+// An error means the experiment could not run; a failed check is in the
+// report.
+func runChaosExperiment(ctx context.Context, o chaosOptions, root string, exp *chaosExperiment, th chaosThresholds, progress func(string, ...any)) (*chaosReport, error) {
+	stamp := time.Now().UTC().Format("20060102T150405.000Z")
+	stamp = strings.ReplaceAll(stamp, ".", "")
+	base := filepath.Join(o.Out, exp.Name+"-"+stamp)
+	rep := &chaosReport{
+		Experiment: exp.Name, File: exp.File, Description: strings.TrimSpace(exp.Description),
+		Command: o.Command, Scale: o.Scale, StartedAt: time.Now().UTC(), Database: "SQLite", Broker: "embedded JetStream",
+		Redis: o.RedisURL != "",
+	}
+	rep.Files.JSON, rep.Files.Markdown = base+".json", base+".md"
+	rep.Files.ServicesLog = filepath.Join(base, "services.log")
+	if o.DatabaseURL != "" {
+		rep.Database = "PostgreSQL"
+	}
+	if o.NATSURL != "" {
+		rep.Broker = "NATS at " + redactURL(o.NATSURL)
+	}
+	for _, svc := range slices.Sorted(maps.Keys(exp.Env)) {
+		for _, k := range slices.Sorted(maps.Keys(exp.Env[svc])) {
+			if rep.Env == nil {
+				rep.Env = map[string][]string{}
+			}
+			rep.Env[svc] = append(rep.Env[svc], k+"="+exp.Env[svc][k])
+		}
+	}
+	for _, f := range exp.Faults {
+		end := "instantaneous"
+		if f.For > 0 {
+			end = "for " + f.For.String()
+		}
+		rep.Faults = append(rep.Faults, fmt.Sprintf("at %s %s: %s", f.At, end, f.Describe()))
+	}
+	rep.Thresholds.SuccessRate, rep.Thresholds.P99, rep.Thresholds.Source = th.SuccessRate, th.P99.String(), th.Source
+	if th.FaultP99 != nil {
+		rep.Thresholds.FaultP99 = th.FaultP99.String()
+	}
+	rep.Thresholds.Reason = exp.Analysis.Reason
+
+	progress("experiment %s: %s", exp.Name, strings.Join(rep.Faults, "; "))
+	fleet, err := startChaosFleet(ctx, chaosFleetOptions{
+		Root: root, Dir: base, Environ: o.Environ, DatabaseURL: o.DatabaseURL, NATSURL: o.NATSURL,
+		RedisURL: o.RedisURL, Env: exp.Env, ReadyTimeout: o.ReadyTimeout, StopTimeout: o.StopTimeout,
+		Force: o.Force, Progress: progress,
+	})
+	if err != nil {
+		return nil, err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = fleet.Stop()
+		}
+	}()
+	progress("all services SERVING")
+
+	run := &chaosRun{exp: exp, fleet: fleet, progress: progress}
+	figures, err := run.load(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	rep.Load = figures
+	if run.window[0] > 0 || run.window[1] > 0 {
+		to := run.window[1]
+		if to == 0 || slices.ContainsFunc(exp.Faults, func(f chaosFault) bool { return f.ConsumerReset != nil }) {
+			to = max(to, exp.Load.Duration.D())
+		}
+		w := windowStats(run.samples, run.window[0], to)
+		rep.FaultWindow = &w
+	}
+	rep.Analysis = analyse(th, rep.Load, rep.FaultWindow)
+
+	stores, closeStores, err := openChaosStores(fleet.databases)
+	if err != nil {
+		return nil, err
+	}
+	defer closeStores()
+	progress("load done; waiting up to %s for the outbox and the consumers to catch up", exp.Settle)
+	took, settleErr := run.settle(ctx, stores, exp.Settle.D())
+	if settleErr != nil {
+		rep.Settled = settleErr.Error()
+		rep.Failures = append(rep.Failures, "settle: "+settleErr.Error())
+	} else {
+		rep.Settled = "caught up " + seconds(took) + " after the load"
+	}
+	invs, err := checkChaosInvariants(ctx, stores)
+	if err != nil {
+		return nil, fmt.Errorf("check the invariants: %w", err)
+	}
+	rep.Invariants = append(invs, run.checkResets(ctx)...)
+	for _, e := range fleet.Unexpected() {
+		rep.Failures = append(rep.Failures, fmt.Sprintf("%s exited on its own: %s (see %s)", e.Name, e.Describe(), rep.Files.ServicesLog))
+	}
+	rep.Failures = append(rep.Failures, run.errs...)
+	rep.Timeline = run.events
+
+	closeStores()
+	stopped = true
+	if err := fleet.Stop(); err != nil {
+		rep.Failures = append(rep.Failures, "stop: "+err.Error())
+	}
+	rep.FinishedAt = time.Now().UTC()
+	rep.verdict()
+	if err := writeChaosFiles(rep); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// load runs the create-order load with the faults on their timeline and
+// returns the whole run's figures; the samples stay in r for the window.
+func (r *chaosRun) load(ctx context.Context, o chaosOptions) (chaosLoadFigures, error) {
+	exp := r.exp
+	user, _ := r.fleet.service("user")
+	order, _ := r.fleet.service("order")
+	inventory, _ := r.fleet.service("inventory")
+	notification, _ := r.fleet.service("notification")
+	email, password := r.fleet.adminCredentials()
+	lo := loadOptions{
+		Scenario: loadScenarioOrder, Rate: exp.Load.Rate, Duration: exp.Load.Duration.D(),
+		MaxInflight: exp.Load.MaxInflight, Timeout: exp.Load.Timeout.D(), Users: exp.Load.Users,
+		Protocol: "grpc", UserAddr: user.GRPCDial, OrderAddr: order.GRPCDial, InventoryAddr: inventory.GRPCDial,
+		NotificationAddr: notification.GRPCDial, OrderHTTPAddr: order.HTTPDial, Restock: true,
+		Stderr: o.Stderr, Environ: []string{"ADMIN_EMAIL=" + email, "ADMIN_PASSWORD=" + password},
+	}.withDefaults()
+	if err := lo.validate(); err != nil {
+		return chaosLoadFigures{}, err
+	}
+	sched := loadSchedule{Rate: lo.Rate, Duration: lo.Duration}
+	planned := sched.Len()
+	built, err := buildLoadScenario(ctx, lo, planned)
+	if err != nil {
+		return chaosLoadFigures{}, fmt.Errorf("prepare the load: %w", err)
+	}
+	defer built.close()
+	bgCtx, stopBG := context.WithCancel(ctx)
+	defer stopBG()
+	go built.background(bgCtx)
+
+	r.samples = make([]chaosSample, 0, planned)
+	var samplesMu = &r.mu
+	rec := newLoadRecorder()
+	engine := &loadEngine{
+		Schedule: sched, MaxInflight: lo.MaxInflight, Timeout: lo.Timeout, Drain: lo.Timeout,
+		Target: built.target, Recorder: rec,
+		Observe: func(seq int, latency time.Duration, out loadOutcome) {
+			samplesMu.Lock()
+			r.samples = append(r.samples, chaosSample{at: sched.At(seq), latency: latency, code: out.Code})
+			samplesMu.Unlock()
+		},
+	}
+	r.progress("load: %d × CreateOrder at %s/s for %s (%d users)", planned, loadFormatRate(lo.Rate), lo.Duration, lo.Users)
+	progCtx, stopProgress := context.WithCancel(ctx)
+	defer stopProgress()
+	prog := newLoadProgress(o.Stderr, lo.Duration, planned)
+	go prog.run(progCtx, rec)
+
+	r.start = time.Now()
+	faultsDone := make(chan struct{})
+	go func() {
+		defer close(faultsDone)
+		r.schedule(ctx)
+	}()
+	info := engine.Run(ctx)
+	stopProgress()
+	prog.wait(true)
+	<-faultsDone
+
+	sum := rec.summary(info)
+	t := sum.Totals
+	f := chaosLoadFigures{
+		Rate: lo.Rate, DurationSec: lo.Duration.Seconds(), Planned: t.Planned,
+		Requests: t.Completed, OK: t.OK, Errors: t.Errors,
+		P50: sum.Latency.P50, P99: sum.Latency.P99, Max: sum.Latency.Max, Codes: sum.Errors,
+	}
+	if t.Completed > 0 {
+		f.SuccessRate = float64(t.OK) / float64(t.Completed)
+	}
+	if info.Interrupted {
+		return f, errors.New("interrupted during the load")
+	}
+	return f, nil
+}

@@ -1,0 +1,470 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	userv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/user/v1"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/faultproxy"
+)
+
+// chaosSample is one request's outcome, kept to split the figures at the
+// fault window afterwards.
+type chaosSample struct {
+	at      time.Duration // intended send offset from the start of the load
+	latency time.Duration
+	code    string
+}
+
+// chaosEvent is one line of the run's timeline.
+type chaosEvent struct {
+	AtSec float64 `json:"at_s"` // from the start of the load
+	What  string  `json:"what"`
+}
+
+// chaosRun is one experiment in progress: the fleet, the timeline and what
+// the faults found out.
+type chaosRun struct {
+	exp      *chaosExperiment
+	fleet    *chaosFleet
+	progress func(format string, args ...any)
+	start    time.Time
+
+	mu      sync.Mutex
+	events  []chaosEvent
+	errs    []string         // faults that could not be applied or reverted
+	window  [2]time.Duration // first fault on, last fault off; window[1] 0 while open
+	samples []chaosSample
+	resets  []chaosResetMark
+	rules   map[string][]chaosGRPCFault // active gRPC faults per service
+}
+
+// chaosResetMark is what a consumer reset left to check: the stream held
+// Msgs messages when the consumer was deleted at At.
+type chaosResetMark struct {
+	Stream, Consumer string
+	Msgs             uint64
+	At               time.Time
+}
+
+func (r *chaosRun) event(format string, args ...any) {
+	what := fmt.Sprintf(format, args...)
+	off := time.Since(r.start)
+	r.mu.Lock()
+	r.events = append(r.events, chaosEvent{AtSec: roundSec(off), What: what})
+	r.mu.Unlock()
+	r.progress("t+%s %s", seconds(off), what)
+}
+
+func (r *chaosRun) fail(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	r.mu.Lock()
+	r.errs = append(r.errs, msg)
+	r.mu.Unlock()
+	r.event("ERROR %s", msg)
+}
+
+func roundSec(d time.Duration) float64 { return float64(d.Milliseconds()) / 1000 }
+
+// schedule runs every fault of the timeline: on at start+At, off For
+// later. It returns once every fault is off, or ctx ends (faults still on
+// are then switched off).
+func (r *chaosRun) schedule(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, f := range r.exp.Faults {
+		wg.Go(func() {
+			if !sleepUntil(ctx, r.start.Add(f.At.D())) {
+				return
+			}
+			r.mu.Lock()
+			if r.window[0] == 0 || time.Since(r.start) < r.window[0] {
+				r.window[0] = time.Since(r.start)
+			}
+			r.mu.Unlock()
+			if err := r.apply(ctx, f); err != nil {
+				r.fail("%s: %v", f.Describe(), err)
+				return
+			}
+			if f.ConsumerReset == nil {
+				sleepUntil(ctx, r.start.Add(f.At.D()+f.For.D()))
+				// Reverting must happen even when the run is interrupted.
+				if err := r.revert(context.WithoutCancel(ctx), f); err != nil {
+					r.fail("ending %s: %v", f.Describe(), err)
+				}
+			}
+			r.mu.Lock()
+			r.window[1] = max(r.window[1], time.Since(r.start))
+			r.mu.Unlock()
+		})
+	}
+	wg.Wait()
+}
+
+// sleepUntil waits for t; false when ctx ended first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (r *chaosRun) apply(ctx context.Context, f chaosFault) error {
+	switch {
+	case f.GRPC != nil:
+		if err := r.setGRPC(ctx, f.GRPC.Service, *f.GRPC, true); err != nil {
+			return err
+		}
+		r.event("fault on: %s for %s", f.Describe(), f.For)
+	case f.Network != nil:
+		p := r.fleet.proxies[f.Network.Dependency]
+		if p == nil {
+			return fmt.Errorf("no proxy in front of %s", f.Network.Dependency)
+		}
+		n := f.Network
+		if n.Partition != "" {
+			if err := p.Partition(faultproxy.Mode(n.Partition)); err != nil {
+				return err
+			}
+		}
+		p.SetLatency(n.Latency.D())
+		p.SetBandwidth(int64(n.Bandwidth))
+		r.event("fault on: %s for %s (%d connection(s) open through the proxy)", f.Describe(), f.For, p.Stats().Active)
+	case f.ConsumerReset != nil:
+		mark, err := resetConsumer(ctx, r.fleet.natsURL, f.ConsumerReset.Stream, f.ConsumerReset.Consumer)
+		if err != nil {
+			return err
+		}
+		r.mu.Lock()
+		r.resets = append(r.resets, mark)
+		r.mu.Unlock()
+		r.event("fault: deleted consumer %s on %s holding %d message(s): it must be recreated and redeliver them all", mark.Consumer, mark.Stream, mark.Msgs)
+	case f.Process != nil:
+		e, err := r.fleet.Signal(f.Process.Service, f.Process.Signal)
+		if err != nil {
+			return err
+		}
+		r.event("fault on: %s sent to %s, which ended: %s; restart in %s", f.Process.Signal, f.Process.Service, e.Describe(), f.For)
+	}
+	return nil
+}
+
+func (r *chaosRun) revert(ctx context.Context, f chaosFault) error {
+	switch {
+	case f.GRPC != nil:
+		if err := r.setGRPC(ctx, f.GRPC.Service, *f.GRPC, false); err != nil {
+			return err
+		}
+		r.event("fault off: %s", f.Describe())
+	case f.Network != nil:
+		p := r.fleet.proxies[f.Network.Dependency]
+		p.Heal()
+		r.event("fault off: %s network healed", f.Network.Dependency)
+	case f.Process != nil:
+		began := time.Now()
+		if err := r.fleet.Restart(ctx, f.Process.Service); err != nil {
+			return err
+		}
+		r.event("fault off: %s restarted, SERVING after %s", f.Process.Service, seconds(time.Since(began)))
+	}
+	return nil
+}
+
+// setGRPC adds (on) or removes a gRPC fault of svc and sends the service's
+// whole active rule set: PUT /admin/faults replaces the rules, DELETE
+// clears them.
+func (r *chaosRun) setGRPC(ctx context.Context, svc string, g chaosGRPCFault, on bool) error {
+	r.mu.Lock()
+	if r.rules == nil {
+		r.rules = map[string][]chaosGRPCFault{}
+	}
+	if on {
+		r.rules[svc] = append(r.rules[svc], g)
+	} else if i := indexGRPC(r.rules[svc], g); i >= 0 {
+		r.rules[svc] = append(r.rules[svc][:i:i], r.rules[svc][i+1:]...)
+	}
+	active := append([]chaosGRPCFault(nil), r.rules[svc]...)
+	r.mu.Unlock()
+
+	s, ok := r.fleet.service(svc)
+	if !ok {
+		return fmt.Errorf("%s is not running", svc)
+	}
+	token, err := r.fleet.adminToken(ctx)
+	if err != nil {
+		return err
+	}
+	return putAdminFaults(ctx, s.HTTPDial, token, active)
+}
+
+func indexGRPC(list []chaosGRPCFault, g chaosGRPCFault) int {
+	for i, x := range list {
+		if x == g {
+			return i
+		}
+	}
+	return -1
+}
+
+// chaosRule is one rule of PUT /admin/faults.
+type chaosRule struct {
+	Method string  `json:"method"`
+	Code   string  `json:"code,omitempty"`
+	Rate   float64 `json:"rate,omitempty"`
+	Delay  string  `json:"delay,omitempty"`
+}
+
+// putAdminFaults sets the rules of the service at httpAddr (DELETE when
+// there are none).
+func putAdminFaults(ctx context.Context, httpAddr, token string, active []chaosGRPCFault) error {
+	method, body := http.MethodDelete, []byte(nil)
+	if len(active) > 0 {
+		rules := make([]chaosRule, len(active))
+		for i, g := range active {
+			rules[i] = chaosRule{Method: g.Method, Code: g.Code, Rate: g.Rate}
+			if g.Delay > 0 {
+				rules[i].Delay = g.Delay.String()
+			}
+		}
+		var err error
+		if body, err = json.Marshal(map[string]any{"rules": rules}); err != nil {
+			return err
+		}
+		method = http.MethodPut
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+httpAddr+"/admin/faults", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s /admin/faults: %w", method, err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	switch {
+	case resp.StatusCode/100 == 2:
+		return nil
+	case resp.StatusCode == http.StatusConflict:
+		return fmt.Errorf("%s /admin/faults: fault injection is off in the service (FAULTS_ENABLED=true is needed): %s", method, strings.TrimSpace(string(msg)))
+	case resp.StatusCode == http.StatusNotFound:
+		return fmt.Errorf("%s /admin/faults: 404: this build of the service has no fault admin endpoint", method)
+	}
+	return fmt.Errorf("%s /admin/faults: %s: %s", method, resp.Status, strings.TrimSpace(string(msg)))
+}
+
+// adminToken logs in as the admin the user service seeded.
+func (f *chaosFleet) adminToken(ctx context.Context) (string, error) {
+	user, ok := f.service("user")
+	if !ok {
+		return "", errors.New("the user service is not running")
+	}
+	conn, err := loadDialGRPC(user.GRPCDial)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	email, password := f.adminCredentials()
+	resp, err := userv1.NewUserServiceClient(conn).Login(ctx, &userv1.LoginRequest{Email: email, Password: password})
+	if err != nil {
+		return "", fmt.Errorf("log in as the admin %s: %w", email, loadCallError(err))
+	}
+	return resp.GetAccessToken(), nil
+}
+
+// adminCredentials are the ones the user service was started with.
+func (f *chaosFleet) adminCredentials() (string, string) {
+	user, _ := f.service("user")
+	return envValue(user.Env, "ADMIN_EMAIL"), envValue(user.Env, "ADMIN_PASSWORD")
+}
+
+// resetConsumer deletes a durable consumer and notes how many messages its
+// stream held, which the recreated consumer must deliver again.
+func resetConsumer(ctx context.Context, natsURL, stream, consumer string) (chaosResetMark, error) {
+	mark := chaosResetMark{Stream: stream, Consumer: consumer}
+	nc, err := nats.Connect(natsURL, nats.Timeout(5*time.Second))
+	if err != nil {
+		return mark, fmt.Errorf("connect to NATS: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return mark, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return mark, fmt.Errorf("stream %s: %w", stream, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return mark, fmt.Errorf("stream %s: %w", stream, err)
+	}
+	if err := js.DeleteConsumer(ctx, stream, consumer); err != nil {
+		return mark, fmt.Errorf("delete consumer %s on %s: %w", consumer, stream, err)
+	}
+	mark.Msgs, mark.At = info.State.Msgs, time.Now()
+	return mark, nil
+}
+
+// chaosConsumers are the durable consumers of the order stream that must
+// catch up before the invariants are checked.
+var chaosConsumers = []string{"notification", "inventory"}
+
+// settle waits, up to the experiment's settle bound, until order's outbox
+// has nothing pending and every consumer of ORDERS has nothing pending or
+// unacknowledged. It returns how long that took, or an error saying what
+// had not caught up.
+func (r *chaosRun) settle(ctx context.Context, stores chaosStores, bound time.Duration) (time.Duration, error) {
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
+	nc, err := nats.Connect(r.fleet.natsURL, nats.Timeout(5*time.Second))
+	if err != nil {
+		return 0, fmt.Errorf("connect to NATS: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return 0, err
+	}
+	last := "not checked yet"
+	for {
+		last = r.lagging(ctx, stores, js)
+		if last == "" {
+			return time.Since(began), nil
+		}
+		if !sleepUntil(ctx, time.Now().Add(200*time.Millisecond)) {
+			return time.Since(began), fmt.Errorf("not caught up within settle %s: %s", bound, last)
+		}
+	}
+}
+
+// lagging says what has not caught up yet, or "" when everything has.
+func (r *chaosRun) lagging(ctx context.Context, stores chaosStores, js jetstream.JetStream) string {
+	var pending int64
+	if err := stores.Order.QueryRowContext(ctx, "SELECT count(*) FROM outbox WHERE sent_at IS NULL").Scan(&pending); err != nil {
+		return "order outbox: " + err.Error()
+	}
+	if pending > 0 {
+		return fmt.Sprintf("order outbox has %d unpublished event(s)", pending)
+	}
+	for _, name := range chaosConsumers {
+		c, err := js.Consumer(ctx, "ORDERS", name)
+		if err != nil {
+			return fmt.Sprintf("consumer %s: %v", name, err)
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return fmt.Sprintf("consumer %s: %v", name, err)
+		}
+		if info.NumPending > 0 || info.NumAckPending > 0 {
+			return fmt.Sprintf("consumer %s has %d pending and %d unacknowledged message(s)", name, info.NumPending, info.NumAckPending)
+		}
+	}
+	return ""
+}
+
+// checkResets checks that each reset consumer was recreated and delivered
+// the whole stream again, from the start.
+func (r *chaosRun) checkResets(ctx context.Context) []chaosInvariant {
+	if len(r.resets) == 0 {
+		return nil
+	}
+	inv := chaosInvariant{Name: "reset consumers redelivered the stream"}
+	nc, err := nats.Connect(r.fleet.natsURL, nats.Timeout(5*time.Second))
+	if err != nil {
+		inv.violate("connect to NATS: %v", err)
+		return []chaosInvariant{inv.settle()}
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		inv.violate("%v", err)
+		return []chaosInvariant{inv.settle()}
+	}
+	for _, m := range r.resets {
+		inv.Checked++
+		c, err := js.Consumer(ctx, m.Stream, m.Consumer)
+		if err != nil {
+			inv.violate("consumer %s on %s was not recreated: %v", m.Consumer, m.Stream, err)
+			continue
+		}
+		info, err := c.Info(ctx)
+		switch {
+		case err != nil:
+			inv.violate("consumer %s: %v", m.Consumer, err)
+		case info.Created.Before(m.At):
+			inv.violate("consumer %s was created at %s, before the reset", m.Consumer, info.Created.Format(time.RFC3339Nano))
+		case info.Delivered.Consumer < m.Msgs:
+			inv.violate("consumer %s delivered %d message(s) since it was recreated, fewer than the %d the stream held at the reset", m.Consumer, info.Delivered.Consumer, m.Msgs)
+		default:
+			inv.Note = strings.TrimPrefix(inv.Note+fmt.Sprintf("; %s delivered %d message(s) after the reset (the stream held %d then)", m.Consumer, info.Delivered.Consumer, m.Msgs), "; ")
+		}
+	}
+	return []chaosInvariant{inv.settle()}
+}
+
+// chaosWindowStats are the figures of the requests due inside a window.
+type chaosWindowStats struct {
+	FromSec     float64          `json:"from_s"`
+	ToSec       float64          `json:"to_s"`
+	Requests    int64            `json:"requests"`
+	Errors      int64            `json:"errors"`
+	SuccessRate float64          `json:"success_rate"`
+	P99         float64          `json:"p99_ms"`
+	Codes       []loadErrorCount `json:"error_codes,omitempty"`
+}
+
+// windowStats summarises the samples due in [from, to).
+func windowStats(samples []chaosSample, from, to time.Duration) chaosWindowStats {
+	w := chaosWindowStats{FromSec: roundSec(from), ToSec: roundSec(to)}
+	h := newLoadHistogram()
+	codes := map[string]int64{}
+	for _, s := range samples {
+		if s.at < from || s.at >= to {
+			continue
+		}
+		w.Requests++
+		_ = h.RecordValue(loadMicros(s.latency))
+		if s.code != loadCodeOK {
+			w.Errors++
+			codes[s.code]++
+		}
+	}
+	if w.Requests > 0 {
+		w.SuccessRate = float64(w.Requests-w.Errors) / float64(w.Requests)
+		w.P99 = loadMS(h.ValueAtQuantile(99))
+	}
+	for c, n := range codes {
+		w.Codes = append(w.Codes, loadErrorCount{Code: c, Count: n})
+	}
+	sort.Slice(w.Codes, func(i, j int) bool { return w.Codes[i].Count > w.Codes[j].Count })
+	return w
+}
