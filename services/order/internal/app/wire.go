@@ -39,6 +39,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		newBroker,
 		newRelay,
 		openStore,
+		newOrderLimiter,
 		wire.Bind(new(domain.OrderStore), new(*store.Store)),
 		wire.Bind(new(domain.StockReserver), new(*stock.Reserver)),
 		newServer,

@@ -68,10 +68,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		return nil, nil, err
 	}
 	reserver := stock.New(inventoryServiceClient)
-	orderService := domain.NewOrderService(storeStore, reserver, logger)
-	handler := rpc.NewHandler(orderService)
-	verifier := auth.ProvideJWKSVerifier(base)
-	app, err := newServer(cfg, logger, reg, tp, db, handler, verifier, broker, relay, peers)
+	domainOrderLimiter, cleanup6, err := newOrderLimiter(cfg, logger, reg)
 	if err != nil {
 		cleanup5()
 		cleanup4()
@@ -80,7 +77,21 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		cleanup()
 		return nil, nil, err
 	}
+	orderService := domain.NewOrderService(storeStore, reserver, domainOrderLimiter, logger)
+	handler := rpc.NewHandler(orderService)
+	verifier := auth.ProvideJWKSVerifier(base)
+	app, err := newServer(cfg, logger, reg, tp, db, handler, verifier, broker, relay, peers)
+	if err != nil {
+		cleanup6()
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	return app, func() {
+		cleanup6()
 		cleanup5()
 		cleanup4()
 		cleanup3()

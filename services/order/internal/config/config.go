@@ -6,7 +6,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,6 +55,12 @@ type Config struct {
 	// inventory; the user service creates it from its SERVICE_ACCOUNTS.
 	ServiceAccountName     string `yaml:"service_account_name" env:"SERVICE_ACCOUNT_NAME"`
 	ServiceAccountPassword string `yaml:"service_account_password" env:"SERVICE_ACCOUNT_PASSWORD" secret:"true"`
+	// OrderRateLimit is how many new orders per second each user may place,
+	// sustained; 0 turns the limit off. The state is in memory, or in Redis
+	// (shared by every instance) when REDIS_URL is set.
+	OrderRateLimit float64 `yaml:"order_rate_limit" env:"ORDER_RATE_LIMIT"`
+	// OrderRateBurst is how many new orders a user may place at once.
+	OrderRateBurst int `yaml:"order_rate_burst" env:"ORDER_RATE_BURST"`
 }
 
 // Default returns the configuration with every default set.
@@ -63,6 +71,10 @@ func Default() *Config {
 		UserAddr:           "127.0.0.1:50051",
 		PeerTimeout:        3 * time.Second,
 		ServiceAccountName: Service,
+		// Far above a person ordering, and above what `slipway load` sends
+		// (about 50 orders a second over 20 users).
+		OrderRateLimit: 10,
+		OrderRateBurst: 20,
 	}
 	c.SetDefaults(Service, DefaultGRPCPort, DefaultHTTPPort)
 	return c
@@ -97,8 +109,18 @@ func (c *Config) Validate() error {
 	} else if len([]rune(c.ServiceAccountPassword)) < minPasswordLen {
 		bad("SERVICE_ACCOUNT_PASSWORD", secretShown, fmt.Sprintf("must have at least %d characters", minPasswordLen))
 	}
+	if c.OrderRateLimit < 0 || c.OrderRateLimit > maxOrderRate || math.IsNaN(c.OrderRateLimit) {
+		bad("ORDER_RATE_LIMIT", strconv.FormatFloat(c.OrderRateLimit, 'g', -1, 64), "want orders per second from 0 (no limit) to 1e6")
+	}
+	if c.OrderRateLimit > 0 && c.OrderRateBurst < 1 {
+		bad("ORDER_RATE_BURST", strconv.Itoa(c.OrderRateBurst), "want at least 1 when ORDER_RATE_LIMIT is set")
+	}
 	return errors.Join(errs...)
 }
+
+// maxOrderRate is the highest rate the limiter can enforce: one order a
+// microsecond.
+const maxOrderRate = 1e6
 
 // ServiceAccountEmail is the email the order service logs in with.
 func (c *Config) ServiceAccountEmail() string {

@@ -39,6 +39,9 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, "static", c.Discovery)
 	assert.Equal(t, 3*time.Second, c.PeerTimeout)
 	assert.Equal(t, "order@service.slipway.local", c.ServiceAccountEmail())
+	assert.Equal(t, 10.0, c.OrderRateLimit)
+	assert.Equal(t, 20, c.OrderRateBurst)
+	assert.Empty(t, c.RedisURL, "the rate limit is in memory unless REDIS_URL is set")
 }
 
 func TestEnvironmentWinsOverTheFile(t *testing.T) {
@@ -85,6 +88,14 @@ func TestValidate(t *testing.T) {
 		{name: "a service account with a domain", key: "SERVICE_ACCOUNT_NAME", value: "order@evil", wantErr: "SERVICE_ACCOUNT_NAME"},
 		{name: "an unspecified advertise host", key: "ADVERTISE_ADDR", value: "0.0.0.0:50052", wantErr: "ADVERTISE_ADDR"},
 		{name: "a base key", key: "GRPC_ADDR", value: "nope", wantErr: "GRPC_ADDR"},
+		{name: "no rate limit", key: "ORDER_RATE_LIMIT", value: "0"},
+		{name: "a fractional rate", key: "ORDER_RATE_LIMIT", value: "0.5"},
+		{name: "a negative rate", key: "ORDER_RATE_LIMIT", value: "-1", wantErr: `ORDER_RATE_LIMIT="-1": want orders per second from 0 (no limit) to 1e6`},
+		{name: "a rate too high to enforce", key: "ORDER_RATE_LIMIT", value: "2e6", wantErr: "ORDER_RATE_LIMIT"},
+		{name: "a rate that is no number", key: "ORDER_RATE_LIMIT", value: "fast", wantErr: "ORDER_RATE_LIMIT"},
+		{name: "a zero burst", key: "ORDER_RATE_BURST", value: "0", wantErr: `ORDER_RATE_BURST="0": want at least 1 when ORDER_RATE_LIMIT is set`},
+		{name: "a redis url", key: "REDIS_URL", value: "rediss://cache.example.com:6380/1"},
+		{name: "a redis url of another scheme", key: "REDIS_URL", value: "tcp://redis:6379", wantErr: "REDIS_URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

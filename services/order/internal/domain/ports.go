@@ -45,6 +45,14 @@ type Cursor struct {
 // IsZero reports whether c is the start of the listing.
 func (c Cursor) IsZero() bool { return c.ID == "" && c.CreatedAt.IsZero() }
 
+// OrderLimiter bounds how fast each user may place orders. Allow never
+// fails: a limiter whose shared state is unreachable decides locally.
+type OrderLimiter interface {
+	// Allow reports whether userID may place one more order now and, when
+	// not, how long until it may.
+	Allow(ctx context.Context, userID string) (allowed bool, retryAfter time.Duration)
+}
+
 // StockReserver is the inventory service as the order service needs it.
 // Its errors wrap ErrNotFound, ErrFailedPrecondition (for example too little
 // stock), ErrUnavailable and the other kinds, so they keep their meaning.

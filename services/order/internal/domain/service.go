@@ -41,15 +41,17 @@ const compensationTimeout = 5 * time.Second
 // OrderService places, reads and cancels orders. Every method acts for the
 // Actor it is given, which the edge takes from the verified token.
 type OrderService struct {
-	orders OrderStore
-	stock  StockReserver
-	logger *slog.Logger
+	orders  OrderStore
+	stock   StockReserver
+	limiter OrderLimiter // nil: no limit
+	logger  *slog.Logger
 	now    func() time.Time
 }
 
-// NewOrderService returns the service over its ports.
-func NewOrderService(orders OrderStore, stock StockReserver, logger *slog.Logger) *OrderService {
-	return &OrderService{orders: orders, stock: stock, logger: logger, now: time.Now}
+// NewOrderService returns the service over its ports; a nil limiter places
+// no limit on how fast a user orders.
+func NewOrderService(orders OrderStore, stock StockReserver, limiter OrderLimiter, logger *slog.Logger) *OrderService {
+	return &OrderService{orders: orders, stock: stock, limiter: limiter, logger: logger, now: time.Now}
 }
 
 // CreateOrder places an order of items for actor, idempotently by key.
@@ -65,6 +67,11 @@ func NewOrderService(orders OrderStore, stock StockReserver, logger *slog.Logger
 // stored in one transaction. A concurrent duplicate that loses the insert
 // returns the winner's order. If storing fails otherwise, the reservation is
 // released, unless the order turns out to be stored after all.
+//
+// A new order counts against the actor's rate limit; past it, CreateOrder
+// fails with an errkind.RetryAfterError (ResourceExhausted) saying when to
+// come back. A retry of an order already placed returns it before the
+// limiter is asked, so retries are never refused and never spend the limit.
 func (s *OrderService) CreateOrder(ctx context.Context, actor Actor, key string, items []Item) (Order, error) {
 	if err := checkActor(actor); err != nil {
 		return Order{}, err
@@ -84,6 +91,11 @@ func (s *OrderService) CreateOrder(ctx context.Context, actor Actor, key string,
 		return sameRequest(existing, fingerprint)
 	case !errors.Is(err, ErrNotFound):
 		return Order{}, fmt.Errorf("look up idempotency key: %w", err)
+	}
+	if s.limiter != nil {
+		if ok, wait := s.limiter.Allow(ctx, actor.Subject); !ok {
+			return Order{}, errkind.RetryAfter("too many orders from this user", wait)
+		}
 	}
 
 	ids := make([]string, len(merged))

@@ -146,7 +146,7 @@ func newEnv(t *testing.T) env {
 	orders := &faultyStore{OrderStore: real}
 	reserver := mock.NewMockStockReserver(gomock.NewController(t))
 	logs := &logBuffer{}
-	svc := domain.NewOrderService(orders, reserver, slog.New(slog.NewJSONHandler(logs, nil)))
+	svc := domain.NewOrderService(orders, reserver, nil, slog.New(slog.NewJSONHandler(logs, nil)))
 	c := &clock{t: now}
 	svc.SetClock(c.now)
 	return env{svc: svc, stock: reserver, orders: orders, real: real, db: db, logs: logs, clock: c}
