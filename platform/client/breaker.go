@@ -172,10 +172,3 @@ func (b *breaker) counts() (total, failing int) {
 	}
 	return total, failing
 }
-
-// current is the breaker's state, for tests and logs.
-func (b *breaker) current() circuitState {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.state
-}

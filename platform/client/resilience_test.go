@@ -217,8 +217,8 @@ func TestRetryPolicy(t *testing.T) {
 			wantCode: codes.ResourceExhausted, wantMsg: "server busy", wantCalls: 1,
 		},
 		{
-			name: "RESOURCE_EXHAUSTED without RetryInfo is not retried",
-			plan: func(int) error { return status.Error(codes.ResourceExhausted, "quota gone") },
+			name:     "RESOURCE_EXHAUSTED without RetryInfo is not retried",
+			plan:     func(int) error { return status.Error(codes.ResourceExhausted, "quota gone") },
 			wantCode: codes.ResourceExhausted, wantCalls: 1,
 		},
 	}
