@@ -1,0 +1,493 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// minimalExperiment is a valid experiment that the table below breaks one
+// field at a time.
+const minimalExperiment = `
+load:
+  rate: 10
+  duration: 30s
+faults:
+  - at: 5s
+    for: 10s
+    grpc:
+      service: inventory
+      code: UNAVAILABLE
+      rate: 0.4
+`
+
+func TestParseChaosExperimentDefaults(t *testing.T) {
+	exp, err := parseChaosExperiment([]byte(minimalExperiment))
+	require.NoError(t, err)
+	assert.InDelta(t, 10, exp.Load.Rate, 0)
+	assert.Equal(t, 30*time.Second, exp.Load.Duration.D())
+	assert.Equal(t, 10, exp.Load.Users, "default users")
+	assert.Equal(t, 5*time.Second, exp.Load.Timeout.D(), "default request timeout")
+	assert.Equal(t, 60*time.Second, exp.Settle.D(), "default settle bound")
+	require.Len(t, exp.Faults, 1)
+	assert.Equal(t, "/slipway.inventory.v1.InventoryService/", exp.Faults[0].GRPC.Method, "the whole service by default")
+	assert.Equal(t, "grpc", exp.Faults[0].Kind())
+	assert.Nil(t, exp.Analysis.SuccessRate, "thresholds come from the SLO unless set")
+}
+
+func TestParseChaosExperimentKinds(t *testing.T) {
+	exp, err := parseChaosExperiment([]byte(`
+load: {rate: 5, duration: 60s}
+faults:
+  - {at: 1s, for: 5s, network: {dependency: redis, partition: reset}}
+  - {at: 1s, for: 5s, network: {dependency: postgres, latency: 50ms, bandwidth: 64KiB}}
+  - {at: 10s, consumer_reset: {}}
+  - {at: 20s, for: 3s, process: {service: notification, signal: SIGTERM}}
+  - {at: 30s, for: 3s, grpc: {service: order, method: /slipway.order.v1.OrderService/CreateOrder, delay: 150ms}}
+analysis:
+  success_rate: 0.9
+  p99: 2s
+  fault_window_p99: 3s
+  reason: because
+env:
+  order: {PEER_RETRY_ATTEMPTS: "1"}
+`))
+	require.NoError(t, err)
+	require.Len(t, exp.Faults, 5)
+	assert.Equal(t, "reset", exp.Faults[0].Network.Partition)
+	assert.Equal(t, chaosBytes(64<<10), exp.Faults[1].Network.Bandwidth)
+	assert.Equal(t, "postgres network: +50ms latency, 64KiB/s bandwidth", exp.Faults[1].Describe())
+	assert.Equal(t, "ORDERS", exp.Faults[2].ConsumerReset.Stream, "default stream")
+	assert.Equal(t, "notification", exp.Faults[2].ConsumerReset.Consumer, "default consumer")
+	assert.Equal(t, "SIGTERM notification, restarted 3s later", exp.Faults[3].Describe())
+	assert.Equal(t, "order gRPC +150ms delay on /slipway.order.v1.OrderService/CreateOrder", exp.Faults[4].Describe())
+	assert.True(t, exp.needs(chaosDepRedis))
+	assert.True(t, exp.needs(chaosDepPostgres))
+	assert.False(t, exp.needs(chaosDepNATS))
+	assert.Equal(t, "1", exp.Env["order"]["PEER_RETRY_ATTEMPTS"])
+}
+
+func TestParseChaosExperimentErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want string
+	}{
+		{"empty file", ``, "empty file"},
+		{"unknown top-level key", minimalExperiment + "colour: blue\n", `unknown field "colour"`},
+		{"unknown fault key", strings.Replace(minimalExperiment, "rate: 0.4", "rate: 0.4\n      ratio: 1", 1), `unknown field "ratio"`},
+		{"two documents", minimalExperiment + "---\nload: {}\n", "one experiment per file"},
+		{"not a duration", strings.Replace(minimalExperiment, "duration: 30s", "duration: soon", 1), `"soon" is not a duration`},
+		{"missing duration", strings.Replace(minimalExperiment, "duration: 30s", "users: 3", 1), "load.duration: missing"},
+		{"rate too high", strings.Replace(minimalExperiment, "rate: 10", "rate: 100000", 1), "load.rate: 100000"},
+		{"fault outlasts the load", strings.Replace(minimalExperiment, "for: 10s", "for: 30s", 1), "faults[0].for: the fault ends at 35s, after the load"},
+		{"no faults", "load: {rate: 1, duration: 10s}\n", "faults: missing"},
+		{"two kinds in one fault", minimalExperiment + "    process: {service: order, signal: SIGKILL}\n", "faults[0]: want exactly one of grpc, network, consumer_reset or process, found 2"},
+		{"unknown service", strings.Replace(minimalExperiment, "service: inventory", "service: billing", 1), `faults[0].grpc.service: "billing"`},
+		{"method of another service", strings.Replace(minimalExperiment, "code: UNAVAILABLE", "method: /slipway.order.v1.OrderService/\n      code: UNAVAILABLE", 1), "faults[0].grpc.method"},
+		{"unknown code", strings.Replace(minimalExperiment, "UNAVAILABLE", "SOMETIMES", 1), `faults[0].grpc.code: "SOMETIMES"`},
+		{"code OK", strings.Replace(minimalExperiment, "UNAVAILABLE", "OK", 1), `faults[0].grpc.code: "OK"`},
+		{"rate above one", strings.Replace(minimalExperiment, "rate: 0.4", "rate: 1.5", 1), "faults[0].grpc.rate: 1.5"},
+		{"grpc fault that does nothing", strings.Replace(strings.Replace(minimalExperiment, "code: UNAVAILABLE", "", 1), "rate: 0.4", "", 1), "faults[0].grpc: neither code nor delay"},
+		{"grpc fault without for", strings.Replace(minimalExperiment, "for: 10s", "", 1), "faults[0].for: missing"},
+		{"unknown dependency", "load: {rate: 1, duration: 10s}\nfaults: [{at: 1s, for: 1s, network: {dependency: etcd, latency: 1ms}}]\n", `faults[0].network.dependency: "etcd"`},
+		{"unknown partition mode", "load: {rate: 1, duration: 10s}\nfaults: [{at: 1s, for: 1s, network: {dependency: redis, partition: half}}]\n", `faults[0].network.partition: "half"`},
+		{"partition with latency", "load: {rate: 1, duration: 10s}\nfaults: [{at: 1s, for: 1s, network: {dependency: redis, partition: blackhole, latency: 5ms}}]\n", "cannot be combined"},
+		{"network fault that does nothing", "load: {rate: 1, duration: 10s}\nfaults: [{at: 1s, for: 1s, network: {dependency: redis}}]\n", "want partition, latency or bandwidth"},
+		{"bad bandwidth", "load: {rate: 1, duration: 10s}\nfaults: [{at: 1s, for: 1s, network: {dependency: redis, bandwidth: fast}}]\n", `"fast" is not a size`},
+		{"tiny bandwidth", "load: {rate: 1, duration: 10s}\nfaults: [{at: 1s, for: 1s, network: {dependency: redis, bandwidth: 10}}]\n", "want at least 128"},
+		{"consumer reset with for", "load: {rate: 1, duration: 10s}\nfaults: [{at: 1s, for: 1s, consumer_reset: {}}]\n", "instantaneous: leave out for"},
+		{"unknown signal", "load: {rate: 1, duration: 10s}\nfaults: [{at: 1s, for: 1s, process: {service: order, signal: SIGHUP}}]\n", `faults[0].process.signal: "SIGHUP"`},
+		{"process without for", "load: {rate: 1, duration: 10s}\nfaults: [{at: 1s, process: {service: order, signal: SIGKILL}}]\n", "how long the service stays down"},
+		{"success rate above one", minimalExperiment + "analysis: {success_rate: 99.5}\n", "analysis.success_rate: 99.5"},
+		{"env of an unknown service", minimalExperiment + "env: {billing: {A: b}}\n", "env.billing: unknown service"},
+		{"env name", minimalExperiment + "env: {order: {lower: b}}\n", "env.order.lower: not an environment variable name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseChaosExperiment([]byte(tt.yaml))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+func TestLoadChaosExperimentNamesTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "broken.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(minimalExperiment+"surprise: 1\n"), 0o600))
+	_, err := loadChaosExperiment(path)
+	require.Error(t, err)
+	assert.Regexp(t, `^`+regexpQuote(path)+`: line \d+: unknown field "surprise"`, err.Error())
+
+	require.NoError(t, os.WriteFile(path, []byte(minimalExperiment), 0o600))
+	exp, err := loadChaosExperiment(path)
+	require.NoError(t, err)
+	assert.Equal(t, "broken", exp.Name, "named after its file")
+}
+
+func regexpQuote(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`\.+*?()|[]{}^$`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func TestChaosScaleMultipliesTheTimelineOnly(t *testing.T) {
+	exp, err := parseChaosExperiment([]byte(minimalExperiment + "    delay: 40ms\n"))
+	require.NoError(t, err)
+	s := exp.scaled(0.1)
+	assert.Equal(t, 3*time.Second, s.Load.Duration.D())
+	assert.Equal(t, 500*time.Millisecond, s.Faults[0].At.D())
+	assert.Equal(t, time.Second, s.Faults[0].For.D())
+	assert.Equal(t, 40*time.Millisecond, s.Faults[0].GRPC.Delay.D(), "a magnitude is not scaled")
+	assert.Equal(t, 5*time.Second, s.Load.Timeout.D(), "nor is the request timeout")
+	assert.Equal(t, 30*time.Second, exp.Load.Duration.D(), "the original is untouched")
+}
+
+func TestShippedExperimentsParse(t *testing.T) {
+	files := shippedExperiments(t)
+	names := make([]string, len(files))
+	for i, f := range files {
+		exp, err := loadChaosExperiment(f)
+		require.NoError(t, err)
+		names[i] = exp.Name
+		raw, err := os.ReadFile(f)
+		require.NoError(t, err)
+		assert.True(t, strings.HasPrefix(string(raw), "# "+exp.Name+":"), "%s starts with a comment header naming it", f)
+		assert.NotEmpty(t, exp.Description, f)
+		if exp.Analysis.SuccessRate != nil || exp.Analysis.P99 != nil {
+			assert.NotEmpty(t, exp.Analysis.Reason, "%s loosens the SLO's gate, so it says why", f)
+		}
+	}
+	for _, want := range []string{"inventory-errors", "redis-partition", "consumer-reset", "postgres-latency", "notification-kill"} {
+		assert.Contains(t, names, want)
+	}
+	seed, err := loadChaosExperiment(filepath.Join(filepath.Dir(files[0]), "inventory-errors.yaml"))
+	require.NoError(t, err)
+	g := seed.Faults[0].GRPC
+	require.NotNil(t, g)
+	assert.Equal(t, "inventory", g.Service)
+	assert.Equal(t, "UNAVAILABLE", g.Code)
+	assert.InDelta(t, 0.4, g.Rate, 0, "the seed's 40%")
+	redis, err := loadChaosExperiment(filepath.Join(filepath.Dir(files[0]), "redis-partition.yaml"))
+	require.NoError(t, err)
+	assert.Equal(t, 90*time.Second, redis.Faults[0].For.D(), "the seed's 90 s partition")
+	assert.Greater(t, redis.Load.Duration.D(), redis.Faults[0].At.D()+redis.Faults[0].For.D(), "load spans the partition and the recovery")
+}
+
+func shippedExperiments(t *testing.T) []string {
+	t.Helper()
+	root, err := findWorkspaceRoot(".")
+	require.NoError(t, err)
+	files, err := filepath.Glob(filepath.Join(root, "deploy", "chaos", "*.yaml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	slices.Sort(files)
+	return files
+}
+
+func TestChaosSLODefaultsComeFromTheSLOFile(t *testing.T) {
+	root, err := findWorkspaceRoot(".")
+	require.NoError(t, err)
+	slo, err := loadSLO(filepath.Join(root, "deploy", "slo.yaml"))
+	require.NoError(t, err)
+	th, err := chaosSLODefaults(slo)
+	require.NoError(t, err)
+	assert.InDelta(t, 0.995, th.SuccessRate, 0, "1 - error_rate 0.005, exactly")
+	assert.Equal(t, 320*time.Millisecond, th.P99)
+	assert.Nil(t, th.FaultP99)
+
+	slo.Objectives = slices.DeleteFunc(slo.Objectives, func(o sloObjective) bool { return o.Metric == metricP99 })
+	_, err = chaosSLODefaults(slo)
+	assert.ErrorContains(t, err, "one is missing")
+}
+
+func TestChaosThresholdOverrides(t *testing.T) {
+	def := chaosThresholds{SuccessRate: 0.995, P99: 320 * time.Millisecond, Source: "deploy/slo.yaml"}
+	exp, err := parseChaosExperiment([]byte(minimalExperiment + "analysis: {p99: 1s, fault_window_p99: 2s, reason: slow}\n"))
+	require.NoError(t, err)
+	exp.File = "x.yaml"
+	th := exp.thresholds(def)
+	assert.InDelta(t, 0.995, th.SuccessRate, 0, "not overridden")
+	assert.Equal(t, time.Second, th.P99)
+	require.NotNil(t, th.FaultP99)
+	assert.Equal(t, 2*time.Second, *th.FaultP99)
+	assert.Equal(t, "x.yaml (analysis), else deploy/slo.yaml", th.Source)
+}
+
+func TestAnalyse(t *testing.T) {
+	th := chaosThresholds{SuccessRate: 0.995, P99: 320 * time.Millisecond}
+	figures := func(ok, total int64, p99 float64) chaosLoadFigures {
+		return chaosLoadFigures{Requests: total, OK: ok, Errors: total - ok, SuccessRate: float64(ok) / float64(total), P99: p99}
+	}
+	tests := []struct {
+		name        string
+		load        chaosLoadFigures
+		wantSuccess bool
+		wantP99     bool
+	}{
+		{"all good", figures(1000, 1000, 50), true, true},
+		{"exactly at the success threshold", figures(995, 1000, 50), true, true},
+		{"just under the success threshold", figures(994, 1000, 50), false, true},
+		{"p99 exactly at the SLO", figures(1000, 1000, 320), true, true},
+		{"p99 over the SLO", figures(1000, 1000, 320.5), true, false},
+		{"nothing completed", chaosLoadFigures{}, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checks := analyse(th, tt.load, nil)
+			require.Len(t, checks, 2, "no fault-window check unless asked for")
+			assert.Equal(t, tt.wantSuccess, checks[0].Passed, checks[0].Observed)
+			assert.Equal(t, tt.wantP99, checks[1].Passed, checks[1].Observed)
+		})
+	}
+	t.Run("fault window p99", func(t *testing.T) {
+		limit := 200 * time.Millisecond
+		th := th
+		th.FaultP99 = &limit
+		checks := analyse(th, figures(1000, 1000, 50), &chaosWindowStats{Requests: 10, P99: 250})
+		require.Len(t, checks, 3)
+		assert.False(t, checks[2].Passed)
+		assert.Equal(t, "250ms", checks[2].Observed)
+		checks = analyse(th, figures(1000, 1000, 50), &chaosWindowStats{})
+		assert.False(t, checks[2].Passed, "an empty window cannot show the gate holds")
+	})
+}
+
+func TestWindowStatsSplitsAtTheFaultWindow(t *testing.T) {
+	var samples []chaosSample
+	for i := range 100 {
+		s := chaosSample{at: time.Duration(i) * 100 * time.Millisecond, latency: 10 * time.Millisecond, code: loadCodeOK}
+		if i >= 30 && i < 50 { // the window is 3s..5s
+			s.latency = 200 * time.Millisecond
+			if i%4 == 0 {
+				s.code = "Unavailable"
+			}
+		}
+		samples = append(samples, s)
+	}
+	w := windowStats(samples, 3*time.Second, 5*time.Second)
+	assert.Equal(t, int64(20), w.Requests)
+	assert.Equal(t, int64(5), w.Errors)
+	assert.InDelta(t, 0.75, w.SuccessRate, 1e-9)
+	assert.InDelta(t, 200, w.P99, 0.5)
+	assert.Equal(t, []loadErrorCount{{Code: "Unavailable", Count: 5}}, w.Codes)
+	assert.InDelta(t, 3.0, w.FromSec, 0)
+
+	outside := windowStats(samples, 0, 3*time.Second)
+	assert.Zero(t, outside.Errors)
+	assert.InDelta(t, 10, outside.P99, 0.1)
+}
+
+func TestChaosReportVerdictAndRendering(t *testing.T) {
+	r := &chaosReport{Experiment: "x", File: "deploy/chaos/x.yaml", Scale: 1, Database: "SQLite", Broker: "embedded JetStream",
+		Load: chaosLoadFigures{Rate: 10, DurationSec: 5, Requests: 50, OK: 40, Errors: 10, SuccessRate: 0.8, P99: 30,
+			Codes: []loadErrorCount{{Code: "Unavailable", Count: 10, Example: "injected fault"}}},
+		Analysis: []chaosCheck{{Metric: "success rate", Condition: ">= 99.50%", Observed: "80.00% (40 of 50)"}, {Metric: "p99 latency", Condition: "<= 320ms", Observed: "30.0ms", Passed: true}},
+		Invariants: []chaosInvariant{
+			{Name: invStock, Passed: true, Checked: 3},
+			{Name: invNotifications, Checked: 40, Violations: 1, Examples: []string{"order o1 (PLACED) has 0 ORDER_PLACED notification(s), want 1"}},
+		},
+	}
+	r.verdict()
+	assert.False(t, r.Passed)
+	assert.Equal(t, []string{
+		"analysis: success rate >= 99.50%, observed 80.00% (40 of 50)",
+		`invariant "one notification per order event": 1 violation(s), e.g. order o1 (PLACED) has 0 ORDER_PLACED notification(s), want 1`,
+	}, r.Failures)
+
+	var out bytes.Buffer
+	printChaosReport(&out, r)
+	assert.Regexp(t, `success rate\s+>= 99.50%\s+80.00% \(40 of 50\)\s+FAIL`, out.String())
+	assert.Regexp(t, `no stock below zero\s+invariant\s+3 checked, 0 violation\(s\)\s+PASS`, out.String())
+	assert.Contains(t, out.String(), "error codes: Unavailable 10")
+	assert.Contains(t, out.String(), "x: FAIL")
+	md := chaosMarkdown(r)
+	assert.Contains(t, md, "# Chaos experiment `x`: FAIL")
+	assert.Contains(t, md, "| success rate | >= 99.50% | 80.00% (40 of 50) | FAIL |")
+	assert.Contains(t, md, "| Unavailable | 10 | injected fault |")
+}
+
+func TestChaosUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	redisExp := filepath.Join(dir, "redis.yaml")
+	require.NoError(t, os.WriteFile(redisExp, []byte("load: {rate: 1, duration: 10s}\nfaults: [{at: 1s, for: 1s, network: {dependency: redis, partition: blackhole}}]\n"), 0o600))
+	pgExp := filepath.Join(dir, "pg.yaml")
+	require.NoError(t, os.WriteFile(pgExp, []byte("load: {rate: 1, duration: 10s}\nfaults: [{at: 1s, for: 1s, network: {dependency: postgres, latency: 1ms}}]\n"), 0o600))
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no experiment", nil, exitUsage, "name at least one experiment file"},
+		{"bad --env", []string{"--env", "order=X", redisExp}, exitUsage, `"order=X": want svc:KEY=VALUE`},
+		{"--env of an unknown service", []string{"--env", "billing:X=1", redisExp}, exitUsage, "unknown service billing"},
+		{"bad --scale", []string{"--scale", "0", redisExp}, exitUsage, "--scale 0"},
+		{"sqlite --database-url", []string{"--database-url", "sqlite:///tmp/x.db", redisExp}, exitUsage, "want a postgres:// server URL"},
+		{"missing file", []string{filepath.Join(dir, "nope.yaml")}, exitFailed, "no such file"},
+		{"redis fault without Redis", []string{redisExp}, exitFailed, "needs Redis: set REDIS_URL"},
+		{"postgres fault without PostgreSQL", []string{pgExp}, exitFailed, "needs PostgreSQL: set DATABASE_URL"},
+		{"--duration shorter than the faults", []string{"--duration", "1s", "--redis-url", "redis://127.0.0.1:6379", redisExp}, exitFailed, "with the command-line overrides: faults[0].for"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			env := &cmdEnv{stdout: &stdout, stderr: &stderr, environ: []string{"PATH=" + os.Getenv("PATH")}}
+			code := run(t.Context(), append([]string{"chaos"}, tt.args...), env)
+			assert.Equal(t, tt.code, code, stderr.String())
+			assert.Contains(t, stderr.String(), tt.want)
+		})
+	}
+}
+
+// ---- end to end: the real services, built from this workspace ----
+
+var (
+	chaosBuildOnce sync.Once
+	chaosBuildErr  error
+)
+
+// chaosBuilt builds the four services once for every end-to-end test.
+func chaosBuilt(t *testing.T, root string) {
+	t.Helper()
+	chaosBuildOnce.Do(func() {
+		var log bytes.Buffer
+		_, chaosBuildErr = buildServices(context.Background(), root, serviceNames(knownServices), os.Environ(), newConsole(&log, false))
+		if chaosBuildErr != nil {
+			chaosBuildErr = fmt.Errorf("%w\n%s", chaosBuildErr, log.String())
+		}
+	})
+	require.NoError(t, chaosBuildErr)
+}
+
+// chaosTestRedis returns the Redis URL tests may use, or "".
+func chaosTestRedis(t *testing.T) string {
+	t.Helper()
+	u := os.Getenv("REDIS_URL")
+	if u == "" {
+		u = "redis://127.0.0.1:6379"
+	}
+	host := strings.TrimPrefix(u, "redis://")
+	host, _, _ = strings.Cut(host, "/")
+	c, err := (&net.Dialer{Timeout: 2 * time.Second}).DialContext(t.Context(), "tcp", host)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Redis at %s: %v", host, err)
+		}
+		return ""
+	}
+	_ = c.Close()
+	return u
+}
+
+// chaosTestScale runs each shipped experiment in a tenth of its time.
+const chaosTestScale = 0.1
+
+// runChaosForTest runs one experiment file against the real services and
+// returns its report and runChaos's error.
+func runChaosForTest(t *testing.T, file string, env map[string]map[string]string) (*chaosReport, error) {
+	t.Helper()
+	root, err := findWorkspaceRoot(".")
+	require.NoError(t, err)
+	chaosBuilt(t, root)
+	exp, err := loadChaosExperiment(file)
+	require.NoError(t, err)
+	o := chaosOptions{
+		Files: []string{file}, Env: env, Scale: chaosTestScale, Out: t.TempDir(), JSON: true, NoBuild: true,
+		Root: root, Environ: testEnviron(), ReadyTimeout: 60 * time.Second, StopTimeout: 15 * time.Second,
+	}
+	if exp.needs(chaosDepPostgres) {
+		if o.DatabaseURL = chaosTestPostgres(t); o.DatabaseURL == "" {
+			t.Skip("needs PostgreSQL")
+		}
+	}
+	if exp.needs(chaosDepRedis) {
+		if o.RedisURL = chaosTestRedis(t); o.RedisURL == "" {
+			t.Skip("needs Redis")
+		}
+	}
+	var stdout, stderr syncBuffer
+	o.Stdout, o.Stderr = &stdout, &stderr
+	runErr := runChaos(t.Context(), o)
+	var reports []*chaosReport
+	require.NoError(t, json.Unmarshal([]byte(stdout.String()), &reports), "stdout: %s\nstderr: %s", stdout.String(), stderr.String())
+	require.Len(t, reports, 1)
+	rep := reports[0]
+	for _, f := range []string{rep.Files.JSON, rep.Files.Markdown, rep.Files.ServicesLog} {
+		assert.FileExists(t, f)
+	}
+	if t.Failed() || (runErr != nil && rep.Passed) {
+		t.Logf("stderr:\n%s", stderr.String())
+	}
+	return rep, runErr
+}
+
+// TestShippedExperimentsHoldTheirInvariants runs every experiment in
+// deploy/chaos end to end, at a tenth of its time: each must pass its
+// analysis and every invariant.
+func TestShippedExperimentsHoldTheirInvariants(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the four services for every experiment")
+	}
+	for _, file := range shippedExperiments(t) {
+		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			rep, err := runChaosForTest(t, file, nil)
+			require.NoError(t, err, "failures: %v", rep.Failures)
+			assert.True(t, rep.Passed)
+			assert.Positive(t, rep.Load.Requests)
+			assert.NotEmpty(t, rep.Timeline, "the faults were switched on")
+			require.GreaterOrEqual(t, len(rep.Invariants), 4)
+			for _, inv := range rep.Invariants {
+				assert.True(t, inv.Passed, "%s: %v", inv.Name, inv.Examples)
+				assert.Positive(t, inv.Checked, "%s checked something", inv.Name)
+			}
+		})
+	}
+}
+
+// TestWeakenedInventoryErrorsFailsTheGate: without order's retries, 40%
+// UNAVAILABLE on each of two inventory calls per order leaves about 36% of
+// the orders in the fault window, far below 99.5%: the gate must fail,
+// while the invariants still hold (a failed order leaves nothing behind).
+func TestWeakenedInventoryErrorsFailsTheGate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the four services")
+	}
+	root, err := findWorkspaceRoot(".")
+	require.NoError(t, err)
+	file := filepath.Join(root, "deploy", "chaos", "inventory-errors.yaml")
+	rep, runErr := runChaosForTest(t, file, map[string]map[string]string{"order": {"PEER_RETRY_ATTEMPTS": "1"}})
+	require.Error(t, runErr)
+	assert.Contains(t, runErr.Error(), "1 of 1 experiment(s) failed: inventory-errors")
+	assert.False(t, rep.Passed)
+	assert.Equal(t, []string{"PEER_RETRY_ATTEMPTS=1"}, rep.Env["order"])
+	require.NotEmpty(t, rep.Analysis)
+	assert.Equal(t, "success rate", rep.Analysis[0].Metric)
+	assert.False(t, rep.Analysis[0].Passed, rep.Analysis[0].Observed)
+	assert.Less(t, rep.Load.SuccessRate, 0.9)
+	require.NotNil(t, rep.FaultWindow)
+	assert.Less(t, rep.FaultWindow.SuccessRate, 0.7, "most orders in the window fail")
+	assert.Equal(t, "Unavailable", rep.Load.Codes[0].Code)
+	for _, inv := range rep.Invariants {
+		assert.True(t, inv.Passed, "%s: %v", inv.Name, inv.Examples)
+	}
+	assert.Contains(t, rep.Failures[0], "analysis: success rate >= 99.50%")
+}
