@@ -17,7 +17,7 @@ import (
 // The retry policy of WithRetry. With the default 8 attempts a call fails
 // only when all 8 do: at 40 % injected UNAVAILABLE that is 0.4^8 ≈ 0.07 %
 // per call, and the whole backoff (at most 20+40+80+160+250·3 ms ≈ 1 s)
-// still fits the default 3 s peer deadline.
+// fits well inside a 3 s deadline such as order's PEER_TIMEOUT.
 const (
 	defaultRetryAttempts = 8
 	retryInitialBackoff  = 20 * time.Millisecond
