@@ -586,3 +586,60 @@ func TestComposeChecksFindProblems(t *testing.T) {
 		})
 	}
 }
+
+// redisUsers are the Slipway services that keep state in Redis: user (the
+// account cache) and order (per-user rate limits).
+var redisUsers = []string{"order", "user"}
+
+// TestComposeRedis: the services that use Redis are given a REDIS_URL that
+// config.Base accepts and that reaches the project's redis service on its
+// port, wait for it to be healthy, and Redis keeps nothing on disk (it
+// holds caches and rate limits, never data).
+func TestComposeRedis(t *testing.T) {
+	root := repoRoot(t)
+	for _, cfg := range composeConfigs {
+		t.Run(cfg.name, func(t *testing.T) {
+			p := loadCompose(t, filepath.Join(root, composeDir), cfg.files, cfg.env)
+			redis, ok := p.Services["redis"]
+			require.True(t, ok, "no redis service")
+			require.NotNil(t, redis.HealthCheck)
+			assert.Equal(t, types.HealthCheckTest{"CMD", "redis-cli", "ping"}, redis.HealthCheck.Test)
+			assert.Contains(t, strings.Join(redis.Command, " "), "--appendonly no", "no persistence")
+			var redisPorts []uint32
+			for _, port := range redis.Ports {
+				redisPorts = append(redisPorts, port.Target)
+			}
+
+			var users []string
+			for _, name := range sortedNames(p.Services) {
+				s := p.Services[name]
+				v, ok := envValue(s, "REDIS_URL")
+				if slipwayName(s) == "" || !ok {
+					continue
+				}
+				users = append(users, slipwayName(s))
+				u, err := url.Parse(v)
+				require.NoError(t, err, "%s: REDIS_URL", name)
+				assert.Equal(t, "redis", u.Scheme, "%s: REDIS_URL", name)
+				assert.Equal(t, "redis", u.Hostname(), "%s: REDIS_URL names the redis service", name)
+				port, err := strconv.Atoi(u.Port())
+				require.NoError(t, err, "%s: REDIS_URL has a port", name)
+				assert.Contains(t, redisPorts, uint32(port), "%s: REDIS_URL's port is one redis listens on", name)
+				dep, ok := s.DependsOn["redis"]
+				if assert.True(t, ok, "%s depends on redis", name) {
+					assert.Equal(t, types.ServiceConditionHealthy, dep.Condition)
+				}
+			}
+			assert.Equal(t, redisUsers, users)
+		})
+	}
+
+	t.Run("REDIS_URL follows the environment", func(t *testing.T) {
+		p := loadCompose(t, filepath.Join(root, composeDir), []string{composeFile},
+			map[string]string{"REDIS_URL": "redis://host.docker.internal:16379/0"})
+		for _, name := range redisUsers {
+			got, _ := envValue(p.Services[name], "REDIS_URL")
+			assert.Equal(t, "redis://host.docker.internal:16379/0", got, "%s: a chaos run can put a proxy in front of Redis", name)
+		}
+	})
+}

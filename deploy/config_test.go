@@ -213,9 +213,10 @@ func serviceConfigKeys(t testing.TB) map[string]map[string]configKey {
 }
 
 // notDeclared are keys a declared file must not hold: secrets come from
-// Kubernetes Secrets as environment variables, and the database URL carries
-// the database password even though it is not tagged secret.
-var notDeclared = []string{"database_url"}
+// Kubernetes Secrets as environment variables, and the database and Redis
+// URLs carry passwords even though they are not tagged secret (unset,
+// REDIS_URL keeps caches and rate limits in memory).
+var notDeclared = []string{"database_url", "redis_url"}
 
 // fromImage are keys the image sets through the environment (GRPC_ADDR,
 // HTTP_ADDR in deploy/docker/Dockerfile), which overrides a file: a declared
@@ -327,7 +328,7 @@ func checkDeclaredConfig(svc service, keys map[string]configKey, data []byte) []
 			bad(key, leaf.line, "is a secret (%s): it comes from the Secret %s-secrets, never from a file in git", ck.Env, svc.Name)
 			continue
 		case slices.Contains(notDeclared, key):
-			bad(key, leaf.line, "carries the database password: %s comes from the Secret %s-secrets", ck.Env, svc.Name)
+			bad(key, leaf.line, "carries a password: %s comes from the Secret %s-secrets", ck.Env, svc.Name)
 			continue
 		}
 		values, err := checkValue(ck, leaf.node)
@@ -558,6 +559,7 @@ func TestDeclaredConfigChecksFindProblems(t *testing.T) {
 		"discovery":                {Key: "discovery", Type: "string"},
 		"grpc_addr":                {Key: "grpc_addr", Type: "string"},
 		"database_url":             {Key: "database_url", Type: "string", URL: true},
+		"redis_url":                {Key: "redis_url", Type: "string", URL: true},
 		"nats_url":                 {Key: "nats_url", Type: "string"},
 		"inventory_addr":           {Key: "inventory_addr", Type: "string"},
 		"cors_allowed_origins":     {Key: "cors_allowed_origins", Type: "[]string"},
@@ -572,7 +574,8 @@ func TestDeclaredConfigChecksFindProblems(t *testing.T) {
 	}{
 		{"unknown key", good + "nats_adr: x\n", "nats_adr: not a key of services/order's config"},
 		{"secret", good + "service_account_password: hunter22\n", "service_account_password: is a secret (SERVICE_ACCOUNT_PASSWORD)"},
-		{"database URL", good + "database_url: postgres://u:p@db/x\n", "database_url: carries the database password"},
+		{"database URL", good + "database_url: postgres://u:p@db/x\n", "database_url: carries a password"},
+		{"redis URL", good + "redis_url: redis://:p@redis:6379/0\n", "redis_url: carries a password"},
 		{"bad duration", strings.Replace(good, "5s", "5 seconds", 1), `drain_delay: "5 seconds" is not a time.Duration`},
 		{"bad bool", good + "faults_enabled: maybe\n", `"maybe" is not a bool`},
 		{"list expected", good + "cors_allowed_origins: http://a\n", "cors_allowed_origins: want a list"},
