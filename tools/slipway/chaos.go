@@ -93,6 +93,9 @@ func chaosMain(ctx context.Context, args []string, env *cmdEnv) error {
 		return usageError{fmt.Errorf("%w: %w", errFlagParse, err)}
 	}
 	opts.Files = fs.Args()
+	if opts.Scale <= 0 {
+		return usageErrorf("--scale %v: want more than 0 and at most 10", opts.Scale)
+	}
 	getenv := env.getenv
 	if opts.DatabaseURL == "" && strings.HasPrefix(getenv("DATABASE_URL"), "postgres") {
 		opts.DatabaseURL = getenv("DATABASE_URL")

@@ -149,7 +149,7 @@ func regexpQuote(s string) string {
 }
 
 func TestChaosScaleMultipliesTheTimelineOnly(t *testing.T) {
-	exp, err := parseChaosExperiment([]byte(minimalExperiment + "    delay: 40ms\n"))
+	exp, err := parseChaosExperiment([]byte(minimalExperiment + "      delay: 40ms\n"))
 	require.NoError(t, err)
 	s := exp.scaled(0.1)
 	assert.Equal(t, 3*time.Second, s.Load.Duration.D())
