@@ -85,7 +85,8 @@ func NewProxy(t testing.TB, redisURL string) *Proxy {
 	if err != nil {
 		t.Fatalf("redistest: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("redistest: listen: %v", err)
 	}
@@ -147,7 +148,8 @@ func (p *Proxy) serve(c net.Conn) {
 		_, _ = io.Copy(io.Discard, c)
 		return
 	}
-	upstream, err := net.Dial("tcp", p.target)
+	var d net.Dialer
+	upstream, err := d.DialContext(context.Background(), "tcp", p.target)
 	if err != nil {
 		_ = c.Close()
 		return

@@ -45,7 +45,7 @@ type OrderService struct {
 	stock   StockReserver
 	limiter OrderLimiter // nil: no limit
 	logger  *slog.Logger
-	now    func() time.Time
+	now     func() time.Time
 }
 
 // NewOrderService returns the service over its ports; a nil limiter places
