@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,11 +47,12 @@ type Conn struct {
 	logger   *slog.Logger
 	cooldown time.Duration
 
-	mu       sync.Mutex
-	degraded bool
-	closed   bool
-	stop     chan struct{}
-	probing  sync.WaitGroup
+	degraded atomic.Bool // read on every call: no lock
+
+	mu      sync.Mutex // guards closed and starting the probe
+	closed  bool
+	stop    chan struct{}
+	probing sync.WaitGroup
 }
 
 // Option configures Open.
@@ -114,11 +116,7 @@ func Open(url, name string, logger *slog.Logger, reg prometheus.Registerer, opts
 func (c *Conn) Client() *redis.Client { return c.client }
 
 // Degraded reports whether Redis is being skipped after a failure.
-func (c *Conn) Degraded() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.degraded
-}
+func (c *Conn) Degraded() bool { return c.degraded.Load() }
 
 // Do runs fn against Redis, or returns ErrUnavailable without calling it
 // while Redis is being skipped. An error of fn that says Redis did not
@@ -153,10 +151,9 @@ func unreachable(ctx context.Context, err error) bool {
 func (c *Conn) fail(err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.degraded || c.closed {
-		return
+	if c.closed || !c.degraded.CompareAndSwap(false, true) {
+		return // closing, or another call already opened the breaker
 	}
-	c.degraded = true
 	c.logger.Warn("redis unavailable: skipping it until it answers again", "error", err.Error(),
 		"probe_every", c.cooldown.String())
 	c.probing.Add(1)
@@ -178,9 +175,7 @@ func (c *Conn) probe() {
 		err := c.client.Ping(ctx).Err()
 		cancel()
 		if err == nil {
-			c.mu.Lock()
-			c.degraded = false
-			c.mu.Unlock()
+			c.degraded.Store(false)
 			c.logger.Info("redis answers again: using it")
 			return
 		}
