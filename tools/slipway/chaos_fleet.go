@@ -72,7 +72,7 @@ func startChaosFleet(ctx context.Context, o chaosFleetOptions) (_ *chaosFleet, e
 	}
 	defer func() {
 		if err != nil {
-			f.Stop()
+			_ = f.Stop() // the start error is the one to report
 		}
 	}()
 	for _, d := range []string{"data", "keys"} {

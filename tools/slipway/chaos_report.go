@@ -320,7 +320,7 @@ func chaosMarkdown(r *chaosReport) string {
 
 // writeChaosFiles writes the JSON and Markdown reports.
 func writeChaosFiles(r *chaosReport) error {
-	if err := os.MkdirAll(filepath.Dir(r.Files.JSON), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(r.Files.JSON), 0o750); err != nil {
 		return err
 	}
 	b, err := json.MarshalIndent(r, "", "  ")

@@ -354,9 +354,8 @@ func (r *chaosRun) settle(ctx context.Context, stores chaosStores, bound time.Du
 	if err != nil {
 		return 0, err
 	}
-	last := "not checked yet"
 	for {
-		last = r.lagging(ctx, stores, js)
+		last := r.lagging(ctx, stores, js)
 		if last == "" {
 			return time.Since(began), nil
 		}
