@@ -218,8 +218,14 @@ func runChaos(ctx context.Context, o chaosOptions) error {
 	if err != nil {
 		return err
 	}
+	// On a terminal the load's progress line is redrawn in place: clear it
+	// before a line of our own.
+	wipe := ""
+	if loadIsTerminal(o.Stderr) {
+		wipe = "\r\x1b[K"
+	}
 	progress := func(format string, args ...any) {
-		fmt.Fprintf(o.Stderr, "chaos: "+format+"\n", args...)
+		fmt.Fprintf(o.Stderr, wipe+"chaos: "+format+"\n", args...)
 	}
 	if !o.NoBuild {
 		defs, err := selectServices(root, nil)
