@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +19,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/faultproxy"
 )
 
 // minimalExperiment is a valid experiment that the table below breaks one
@@ -503,4 +508,61 @@ func TestWeakenedInventoryErrorsFailsTheGate(t *testing.T) {
 		assert.True(t, inv.Passed, "%s: %v", inv.Name, inv.Examples)
 	}
 	assert.Contains(t, rep.Failures[0], "analysis: success rate >= 99.50%")
+}
+
+func TestPutAdminFaults(t *testing.T) {
+	type call struct {
+		method, auth, body string
+	}
+	var calls []call
+	status := http.StatusOK
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		calls = append(calls, call{r.Method, r.Header.Get("Authorization"), string(b)})
+		assert.Equal(t, "/admin/faults", r.URL.Path)
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(`{"detail":"nope"}`))
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	active := []chaosGRPCFault{
+		{Service: "inventory", Method: "/slipway.inventory.v1.InventoryService/", Code: "UNAVAILABLE", Rate: 0.4},
+		{Service: "inventory", Method: "/slipway.inventory.v1.InventoryService/Reserve", Delay: chaosDuration(150 * time.Millisecond)},
+	}
+
+	require.NoError(t, putAdminFaults(t.Context(), addr, "tok", active))
+	require.NoError(t, putAdminFaults(t.Context(), addr, "tok", nil))
+	require.Len(t, calls, 2)
+	assert.Equal(t, http.MethodPut, calls[0].method)
+	assert.Equal(t, "Bearer tok", calls[0].auth)
+	assert.JSONEq(t, `{"rules":[
+		{"method":"/slipway.inventory.v1.InventoryService/","code":"UNAVAILABLE","rate":0.4},
+		{"method":"/slipway.inventory.v1.InventoryService/Reserve","delay":"150ms"}]}`, calls[0].body)
+	assert.Equal(t, http.MethodDelete, calls[1].method, "no rule left: the rules are cleared")
+	assert.Empty(t, calls[1].body)
+
+	for code, want := range map[int]string{
+		http.StatusConflict:   "FAULTS_ENABLED=true is needed",
+		http.StatusNotFound:   "has no fault admin endpoint",
+		http.StatusForbidden:  "403 Forbidden",
+		http.StatusBadRequest: `400 Bad Request: {"detail":"nope"}`,
+	} {
+		status = code
+		err := putAdminFaults(t.Context(), addr, "tok", active)
+		require.Error(t, err, code)
+		assert.Contains(t, err.Error(), want)
+	}
+}
+
+func TestChaosFleetProxiesOnlyLocalDependencies(t *testing.T) {
+	f := &chaosFleet{proxies: map[string]*faultproxy.Proxy{}}
+	_, err := f.proxy(chaosDepRedis, "redis://10.1.2.3:6379")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "chaos only disturbs dependencies on this machine")
+
+	via, err := f.proxy(chaosDepPostgres, "postgres://postgres@127.0.0.1/x?sslmode=disable")
+	require.NoError(t, err)
+	defer f.proxies[chaosDepPostgres].Close()
+	assert.Equal(t, "127.0.0.1:5432", f.proxies[chaosDepPostgres].Upstream(), "the scheme's default port")
+	assert.Equal(t, "postgres://postgres@"+f.proxies[chaosDepPostgres].Addr()+"/x?sslmode=disable", via)
 }
