@@ -59,7 +59,7 @@ func chaosMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"Markdown reports under --out. Exits 1 when any check fails, naming it.\n\n"+
 			"Traffic goes to 127.0.0.1 only, and every run stops by itself.")
 	opts := chaosOptions{Stdout: env.stdout, Stderr: env.stderr, Environ: env.environ, Force: env.force, Env: map[string]map[string]string{}}
-	fs.Func("env", "`svc:KEY=VALUE` set for one service, over the experiment's env (repeatable), e.g. order:PEER_RETRY_ATTEMPTS=1", func(s string) error {
+	fs.Func("env", "set `svc:KEY=VALUE` for one service, over the experiment's env (repeatable), e.g. order:PEER_RETRY_ATTEMPTS=1", func(s string) error {
 		svc, kv, ok := strings.Cut(s, ":")
 		k, v, ok2 := strings.Cut(kv, "=")
 		if !ok || !ok2 || !chaosEnvName.MatchString(k) {
