@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/wire"
+	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
@@ -32,15 +33,21 @@ var ProviderSet = wire.NewSet(NewPeers)
 type Peers struct {
 	base config.Base
 	tp   *sdktrace.TracerProvider
-	etcd *clientv3.Client // nil with static discovery
+	reg  prometheus.Registerer // the client retry and circuit metrics of every connection
+	etcd *clientv3.Client      // nil with static discovery
 	// resolve is the etcd resolver dial option; nil with static discovery.
 	resolve grpc.DialOption
 }
 
-// NewPeers connects to etcd when base.Discovery asks for it. The cleanup
-// closes the etcd client; run it after the App has deregistered.
-func NewPeers(base config.Base, tp *sdktrace.TracerProvider) (*Peers, func(), error) {
+// NewPeers connects to etcd when base.Discovery asks for it. Every
+// connection it dials exports its retry and circuit-breaker metrics through
+// reg. The cleanup closes the etcd client; run it after the App has
+// deregistered.
+func NewPeers(base config.Base, tp *sdktrace.TracerProvider, reg *prometheus.Registry) (*Peers, func(), error) {
 	p := &Peers{base: base, tp: tp}
+	if reg != nil { // a nil *Registry must not become a non-nil Registerer
+		p.reg = reg
+	}
 	mode, endpoints, err := ParseDiscovery(base.Discovery)
 	if err != nil {
 		return nil, nil, err
@@ -64,7 +71,7 @@ func NewPeers(base config.Base, tp *sdktrace.TracerProvider) (*Peers, func(), er
 // configured, else at staticAddr.
 func (p *Peers) Dial(service, staticAddr string, opts ...client.Option) (*grpc.ClientConn, error) {
 	target := staticAddr
-	opts = append([]client.Option{client.WithTracerProvider(p.tp)}, opts...)
+	opts = append([]client.Option{client.WithTracerProvider(p.tp), client.WithMetrics(p.reg)}, opts...)
 	if p.etcd != nil {
 		target = Target(service)
 		opts = append(opts, client.WithDialOptions(p.resolve))

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -33,7 +34,7 @@ func healthServer(t *testing.T) string {
 func TestStaticPeersDialTheConfiguredAddressAndRegisterNothing(t *testing.T) {
 	var base config.Base
 	base.SetDefaults("order", 0, 0)
-	peers, cleanup, err := discovery.NewPeers(base, sdktrace.NewTracerProvider())
+	peers, cleanup, err := discovery.NewPeers(base, sdktrace.NewTracerProvider(), prometheus.NewRegistry())
 	require.NoError(t, err)
 	defer cleanup()
 	assert.Nil(t, peers.Registration(), "static discovery registers nothing")
@@ -50,7 +51,7 @@ func TestEtcdPeersRegisterTheInstanceAndResolveByName(t *testing.T) {
 	var base config.Base
 	base.SetDefaults("inventory", 0, 0)
 	base.Discovery = "etcd://" + etcd.Endpoint
-	peers, cleanup, err := discovery.NewPeers(base, sdktrace.NewTracerProvider())
+	peers, cleanup, err := discovery.NewPeers(base, sdktrace.NewTracerProvider(), prometheus.NewRegistry())
 	require.NoError(t, err)
 	defer cleanup()
 

@@ -52,7 +52,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 	}
 	handler := rpc.NewHandler(userService)
 	v := serverOptions(cfg, handler, signer, db)
-	peers, cleanup3, err := discovery.NewPeers(base, tp)
+	peers, cleanup3, err := discovery.NewPeers(base, tp, reg)
 	if err != nil {
 		cleanup2()
 		cleanup()
