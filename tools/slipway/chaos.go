@@ -251,7 +251,7 @@ func runChaos(ctx context.Context, o chaosOptions) error {
 			printChaosReport(o.Stdout, rep)
 		}
 		if !rep.Passed {
-			failed = append(failed, rep.Experiment)
+			failed = append(failed, rep.Experiment+" ("+strings.Join(rep.Failures, "; ")+")")
 		}
 		if ctx.Err() != nil {
 			break
@@ -268,7 +268,7 @@ func runChaos(ctx context.Context, o chaosOptions) error {
 	case ctx.Err() != nil:
 		return errors.New("interrupted")
 	case len(failed) > 0:
-		return fmt.Errorf("%d of %d experiment(s) failed: %s (see the failures above)", len(failed), len(reports), strings.Join(failed, ", "))
+		return fmt.Errorf("%d of %d experiment(s) failed: %s", len(failed), len(reports), strings.Join(failed, ", "))
 	}
 	return nil
 }
