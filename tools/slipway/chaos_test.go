@@ -180,7 +180,7 @@ func TestShippedExperimentsParse(t *testing.T) {
 			assert.NotEmpty(t, exp.Analysis.Reason, "%s loosens the SLO's gate, so it says why", f)
 		}
 	}
-	for _, want := range []string{"inventory-errors", "redis-partition", "consumer-reset", "postgres-latency", "notification-kill"} {
+	for _, want := range []string{"inventory-errors", "redis-partition", "consumer-reset", "postgres-latency", "notification-kill", "nats-partition"} {
 		assert.Contains(t, names, want)
 	}
 	seed, err := loadChaosExperiment(filepath.Join(filepath.Dir(files[0]), "inventory-errors.yaml"))
