@@ -102,9 +102,15 @@ export function fetchTrace(id: string, signal?: AbortSignal): Promise<TraceDetai
   return getJSON<TraceDetail>(`/api/traces/${encodeURIComponent(id)}`, signal);
 }
 
-/** fetchLogs reads log lines, of one trace when traceId is set. */
-export async function fetchLogs(traceId?: string, signal?: AbortSignal): Promise<LogLine[]> {
-  const q = traceId ? `?trace_id=${encodeURIComponent(traceId)}` : "";
-  const r = await getJSON<{ logs?: LogLine[] } | LogLine[]>(`/api/logs${q}`, signal);
-  return Array.isArray(r) ? r : (r.logs ?? []);
+/** fetchLogs reads the log lines of one trace, each tagged with the trace id. */
+export async function fetchLogs(traceId: string, signal?: AbortSignal): Promise<LogLine[]> {
+  const r = await getJSON<{ logs?: LogLine[] }>(`/api/logs?trace_id=${encodeURIComponent(traceId)}`, signal);
+  return (r.logs ?? []).map((l) => ({ ...l, trace_id: l.trace_id || traceId }));
+}
+
+/** mergeLogs merges the lines of several traces, newest first. */
+export function mergeLogs(groups: LogLine[][], limit = 500): LogLine[] {
+  const all = groups.flat();
+  all.sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : 0));
+  return all.slice(0, limit);
 }

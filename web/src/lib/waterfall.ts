@@ -78,8 +78,9 @@ export function layoutWaterfall(spans: Span[], minWidth = 0.5): Waterfall {
     const a = ns(s.start_unix_nano);
     const b = ns(s.end_unix_nano);
     const d = b > a ? b - a : 0n;
-    const left = pct(a - start);
-    const width = Math.min(Math.max(pct(d), minWidth), 100 - Math.min(left, 100 - minWidth));
+    // A bar at least minWidth wide, moved left if it would overflow the track.
+    const width = Math.min(Math.max(pct(d), minWidth), 100);
+    const left = Math.min(pct(a - start), 100 - width);
     rows.push({
       span: s,
       depth,

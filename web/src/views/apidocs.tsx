@@ -1,25 +1,8 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { ServiceInfo } from "../lib/api";
-import { authHeader, type Session } from "../lib/session";
+import type { Session } from "../lib/session";
+import { withToken } from "../lib/swagger";
 import { sortServices } from "../lib/services";
-
-interface SwaggerRequest {
-  url: string;
-  headers: Record<string, string>;
-}
-
-/**
- * withToken is swagger-ui's requestInterceptor: a "Try it out" call to a
- * service carries the logged-in user's token (read at call time, so logging
- * in after the page rendered works). The spec fetch from the console is left
- * alone.
- */
-export function withToken(req: SwaggerRequest, consoleOrigin = location.origin): SwaggerRequest {
-  const auth = authHeader();
-  if (!auth || req.url.startsWith(consoleOrigin) || req.url.startsWith("/")) return req;
-  if (!req.headers.Authorization && !req.headers.authorization) req.headers.Authorization = auth;
-  return req;
-}
 
 /** ApiDocs renders a service's OpenAPI with swagger-ui (bundled, no CDN). */
 export function ApiDocs({ services, service, session }: { services: ServiceInfo[]; service?: string; session?: Session }) {
@@ -44,7 +27,7 @@ export function ApiDocs({ services, service, session }: { services: ServiceInfo[
           domNode: node.current,
           deepLinking: false,
           tryItOutEnabled: true,
-          requestInterceptor: withToken,
+          requestInterceptor: (req: { url: string; headers: Record<string, string> }) => withToken(req),
         });
       })
       .catch((e: unknown) => setErr(String(e)));
