@@ -118,7 +118,7 @@ func (c *Console) routes() http.Handler {
 	mux.HandleFunc("GET /api/traces", c.listTraces)
 	mux.HandleFunc("GET /api/traces/{trace_id}", c.getTrace)
 	mux.HandleFunc("GET /api/logs", c.traceLogs)
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, fmt.Sprintf("no API at %s %s", r.Method, r.URL.Path))
 	})
 	mux.Handle("POST /v1/traces", &otlpReceiver{store: c.traces, maxBytes: c.opts.MaxExportBytes})
