@@ -68,7 +68,7 @@ function Auth({ clients }: { clients: Clients }) {
 
   return (
     <div class="grid two">
-      <form class="card" onSubmit={doRegister} data-testid="register-form">
+      <form class="card" onSubmit={doRegister} noValidate data-testid="register-form">
         <h3>Register</h3>
         <label>
           email
@@ -92,7 +92,7 @@ function Auth({ clients }: { clients: Clients }) {
         )}
         <ErrorBox err={regErr} testid="reg-error" />
       </form>
-      <form class="card" onSubmit={doLogin} data-testid="login-form">
+      <form class="card" onSubmit={doLogin} noValidate data-testid="login-form">
         <h3>Log in</h3>
         <label>
           email
