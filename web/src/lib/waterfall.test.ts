@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Span } from "./api";
-import { formatMs, isErrorStatus, layoutWaterfall } from "./waterfall";
+import { formatMs, isErrorStatus, layoutWaterfall, shortName } from "./waterfall";
 
 const T0 = 1_700_000_000_000_000_000n;
 function span(id: string, parent: string, service: string, startMs: number, endMs: number, code = "UNSET"): Span {
@@ -75,5 +75,14 @@ describe("isErrorStatus and formatMs", () => {
     expect(formatMs(0.4242)).toBe("0.42 ms");
     expect(formatMs(12.34)).toBe("12.3 ms");
     expect(formatMs(1200)).toBe("1.20 s");
+  });
+});
+
+describe("shortName", () => {
+  it("drops the proto package of RPC names only", () => {
+    expect(shortName("slipway.order.v1.OrderService/CreateOrder")).toBe("OrderService/CreateOrder");
+    expect(shortName("grpc.health.v1.Health/Check")).toBe("Health/Check");
+    expect(shortName("slipway.order.placed process")).toBe("slipway.order.placed process");
+    expect(shortName("GET /v1/orders")).toBe("GET /v1/orders");
   });
 });

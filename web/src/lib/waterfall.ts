@@ -103,3 +103,13 @@ export function formatMs(ms: number): string {
   if (ms >= 10) return `${ms.toFixed(1)} ms`;
   return `${ms.toFixed(2)} ms`;
 }
+
+/**
+ * shortName drops the proto package from an RPC span name:
+ * "slipway.order.v1.OrderService/CreateOrder" -> "OrderService/CreateOrder".
+ * Other names ("slipway.order.placed process") are kept.
+ */
+export function shortName(name: string): string {
+  const m = /^(?:[a-z_][\w]*\.)+([A-Z]\w*\/\w+)$/.exec(name);
+  return m ? m[1] : name;
+}

@@ -216,6 +216,7 @@ export function Shop({ clients, session, tracing }: { clients: Clients; session?
       <div class="grid shop-grid">
         <section class="card">
           <h3>Products</h3>
+          <div class="scroll">
           <table class="table" data-testid="products">
             <thead>
               <tr>
@@ -253,6 +254,7 @@ export function Shop({ clients, session, tracing }: { clients: Clients; session?
               ))}
             </tbody>
           </table>
+          </div>
         </section>
         <section class="card" data-testid="cart">
           <h3>

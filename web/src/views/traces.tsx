@@ -1,7 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { fetchTrace, fetchTraces, type LogLine, type TraceDetail, type TraceSummary, type Tracing } from "../lib/api";
 import type { ServicesModel } from "../lib/services";
-import { formatMs, layoutWaterfall } from "../lib/waterfall";
+import { formatMs, layoutWaterfall, shortName } from "../lib/waterfall";
 import { traceHref, tracesHref } from "../route";
 
 function errored(t: TraceSummary): boolean {
@@ -85,7 +85,9 @@ export function TraceList({ services, service, operation }: { services: Services
               <td class="small">{new Date(t.start).toLocaleTimeString()}</td>
               <td>{t.root_service}</td>
               <td>
-                <a href={traceHref(t.trace_id, tracing)}>{t.root_name}</a>
+                <a href={traceHref(t.trace_id, tracing)} title={t.root_name}>
+                  {shortName(t.root_name)}
+                </a>
               </td>
               <td class="num">{formatMs(t.duration_ms)}</td>
               <td class="num">{t.span_count}</td>
@@ -126,10 +128,12 @@ export function LogTable({ logs, tracing, onSpan }: { logs: LogLine[]; tracing: 
       <tbody>
         {logs.map((l, i) => (
           <tr key={i} data-testid="log-line" class={`lvl-${l.level?.toLowerCase()}`}>
-            <td class="small nowrap">{l.time ? new Date(l.time).toLocaleTimeString() : ""}</td>
-            <td>{l.service}</td>
-            <td class="small">{l.level}</td>
-            <td title={l.line}>{l.msg}</td>
+            <td class="small nowrap w-time">{l.time ? new Date(l.time).toLocaleTimeString() : ""}</td>
+            <td class="w-svc">{l.service}</td>
+            <td class="small w-lvl">{l.level}</td>
+            <td class="w-msg" title={l.line}>
+              {l.msg}
+            </td>
             <td class="small nowrap">
               {l.span_id && onSpan && (
                 <button class="link" onClick={() => onSpan(l.span_id!)}>
@@ -202,11 +206,14 @@ export function TraceView({ id, tracing }: { id: string; tracing: Tracing }) {
           >
             <div class="span-label" style={{ paddingLeft: `${r.depth * 14 + 4}px` }} title={r.span.name}>
               <span class={`svc-dot svc-${r.span.service}`} />
-              <span class="svc-name">{r.span.service}</span> {r.span.name}
+              <span class="svc-name">{r.span.service}</span> {shortName(r.span.name)}
             </div>
             <div class="span-track">
               <div class={`span-bar svc-${r.span.service}`} style={{ left: `${r.left}%`, width: `${r.width}%` }} />
-              <span class="span-ms" style={{ left: `${Math.min(r.left + r.width, 88)}%` }}>
+              <span
+                class="span-ms"
+                style={r.left + r.width > 85 ? { right: `${100 - r.left}%`, marginRight: "6px" } : { left: `${r.left + r.width}%`, marginLeft: "6px" }}
+              >
                 {formatMs(r.durationMs)}
               </span>
             </div>
@@ -216,7 +223,7 @@ export function TraceView({ id, tracing }: { id: string; tracing: Tracing }) {
       {selected && (
         <section class="card" data-testid="span-detail">
           <h3>
-            {selected.span.service} · {selected.span.name}
+            {selected.span.service} · {shortName(selected.span.name)}
           </h3>
           <p class="muted small">
             span {selected.span.span_id} · {String(selected.span.kind ?? "")} · {formatMs(selected.durationMs)}
