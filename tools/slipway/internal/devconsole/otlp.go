@@ -161,11 +161,14 @@ func unmarshalOTLPJSON(data []byte, req *collectortrace.ExportTraceServiceReques
 }
 
 // idFields are the OTLP JSON fields that hold ids, in both spellings the
-// protobuf JSON mapping accepts.
-var idFields = map[string]int{
-	"traceId": 16, "trace_id": 16,
-	"spanId": 8, "span_id": 8,
-	"parentSpanId": 8, "parent_span_id": 8,
+// protobuf JSON mapping accepts, with their sizes in bytes.
+var idFields = []struct {
+	name string
+	size int
+}{
+	{"traceId", 16}, {"trace_id", 16},
+	{"spanId", 8}, {"span_id", 8},
+	{"parentSpanId", 8}, {"parent_span_id", 8},
 }
 
 // hexIDsToBase64 rewrites, in place, every id field of the spans and their
@@ -193,7 +196,8 @@ func rewriteIDs(v any) error {
 	if !ok {
 		return nil
 	}
-	for k, size := range idFields {
+	for _, f := range idFields {
+		k, size := f.name, f.size
 		s, ok := obj[k].(string)
 		if !ok || s == "" {
 			continue
