@@ -223,6 +223,32 @@ async function run() {
   await page.locator("[data-testid=swagger] .opblock").first().waitFor({ timeout: 30_000 });
   log("API explorer renders the inventory OpenAPI document");
   await shot(page, "api");
+
+  // 8. "Try it out" goes straight to the service with the session's token:
+  // GET /v1/me needs it, and answers with this user.
+  await page.goto(`${consoleURL}/#/api/user`);
+  const me = page.locator("[data-testid=swagger] .opblock").filter({ has: page.locator(".opblock-summary-path", { hasText: /^\/v1\/me$/ }) });
+  await me.locator(".opblock-summary").click();
+  const tryOut = me.locator(".try-out__btn");
+  if ((await tryOut.textContent())?.includes("Try it out")) await tryOut.click();
+  await me.locator("button.execute").click();
+  const live = me.locator(".live-responses-table tbody .response-col_status").first();
+  await until("GET /v1/me answered in the explorer", 20_000, async () => (await live.textContent())?.trim() === "200");
+  const body = (await me.locator(".live-responses-table tbody .response-col_description pre").first().textContent()) ?? "";
+  assert.ok(body.includes(email), `GET /v1/me answers for ${email}, got ${body.slice(0, 200)}`);
+  log("API explorer: GET /v1/me with the session's token answered 200 for this user");
+
+  // 9. Cancel from the storefront: CANCELLED, and a second notification.
+  await page.goto(`${consoleURL}/#/shop`);
+  await tid(`cancel-${orderId}`).click();
+  await until("the order CANCELLED", 15_000, async () => (await orderRow.getAttribute("data-status")) === "CANCELLED");
+  await until("the cancellation notification", 30_000, async () => {
+    if (await page.locator(`[data-testid=notification-row][data-order-id="${orderId}"][data-kind=ORDER_CANCELLED]`).count()) return true;
+    await tid("refresh-mine").click();
+    return false;
+  }, 2000);
+  await until(`stock of ${productId} back`, 15_000, async () => Number(await tid(`stock-${productId}`).textContent()) === stockBefore);
+  log("order cancelled: status CANCELLED, stock back, cancellation notification arrived");
 }
 
 const watchdog = setTimeout(async () => {
