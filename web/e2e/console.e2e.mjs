@@ -215,6 +215,12 @@ async function run() {
   await tid("span-detail").waitFor();
   await shot(page, "trace");
 
+  // The trace's log lines, and in the Logs view a line links back to it.
+  assert.ok((await page.locator("[data-testid=log-line]").count()) > 0, "the trace has log lines");
+  await page.goto(`${consoleURL}/#/logs`);
+  await page.locator(`[data-testid=log-trace-link][href="#/traces/${traceId}"]`).first().waitFor();
+  log("the trace's log lines are shown, and the Logs view links them to it");
+
   // 7. The trace list shows it under CreateOrder, and the API explorer renders.
   await page.goto(`${consoleURL}/#/traces?service=order&operation=CreateOrder`);
   await page.locator(`[data-testid=trace-row][data-trace-id="${traceId}"]`).waitFor();

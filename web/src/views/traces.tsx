@@ -1,5 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { fetchTrace, fetchTraces, type LogLine, type TraceDetail, type TraceSummary, type Tracing } from "../lib/api";
+import { logDetail } from "../lib/logline";
 import type { ServicesModel } from "../lib/services";
 import { formatMs, layoutWaterfall, shortName } from "../lib/waterfall";
 import { traceHref, tracesHref } from "../route";
@@ -132,7 +133,7 @@ export function LogTable({ logs, tracing, onSpan }: { logs: LogLine[]; tracing: 
             <td class="w-svc">{l.service}</td>
             <td class="small w-lvl">{l.level}</td>
             <td class="w-msg" title={l.line}>
-              {l.msg}
+              {l.msg} <span class="muted small">{logDetail(l.line)}</span>
             </td>
             <td class="small nowrap">
               {l.span_id && onSpan && (
