@@ -170,6 +170,10 @@ async function run() {
   await tid("login-submit").click();
   await until("logged in", 15_000, async () => ((await tid("session").textContent()) ?? "").includes("E2E Ada"));
   log(`registered and logged in as ${email}`);
+  const stored = await page.evaluate(() => ({ local: localStorage.length, session: sessionStorage.length, cookie: document.cookie }));
+  assert.deepEqual(stored, { local: 0, session: 0, cookie: "" }, "the token is kept in memory only");
+  assert.equal((await browser.cookies()).length, 0, "no cookies");
+  log("the token is in memory only: no localStorage, sessionStorage or cookies");
 
   // 4. A product into the cart, and the order.
   await page.locator("[data-testid=product-row]").first().waitFor();
