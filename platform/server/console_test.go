@@ -129,4 +129,3 @@ func TestHealthChecksAreNotTraced(t *testing.T) {
 		assert.NotContains(t, s.Name, "grpc.health.v1", "probes leave no spans")
 	}
 }
-

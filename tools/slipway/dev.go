@@ -32,27 +32,27 @@ const (
 
 // devOptions are the inputs of runDev.
 type devOptions struct {
-	Root         string        // workspace root; "" walks up from Dir to go.work
-	Dir          string        // where that walk starts; "" is the working directory
-	Services     []string      // services to run; empty runs every one that exists
-	Host         string        // listen host
-	GRPCBase     int           // gRPC port of user; order, inventory, notification follow
-	HTTPBase     int           // HTTP port of user; the others follow
-	NATSPort     int           // embedded NATS port; 0 picks a free one
-	ConsolePort  int           // the console's port on Host; 0 runs no console
-	// Bounds of the console's trace store; 0 takes the defaults.
-	ConsoleMaxTraces, ConsoleMaxSpans int
-	NoBuild      bool          // run the binaries already in .slipway/bin
-	ReadyTimeout time.Duration // for every service to answer SERVING
-	StopTimeout  time.Duration // between SIGTERM and SIGKILL
-	Color        string        // auto, always or never
-	NoWatch      bool          // no hot reload (it is off with NoBuild as well)
-	Debounce     time.Duration // hot reload waits for the tree to be quiet this long
-	Stdout       io.Writer
-	Environ      []string           // parent environment; nil is os.Environ()
-	Force        <-chan struct{}    // closed: stop waiting for graceful exits
-	OnWatch      func()             // called once hot reload watches the tree (bench, tests)
-	OnReload     func(reloadReport) // called after every service reload, failed or not
+	Root             string        // workspace root; "" walks up from Dir to go.work
+	Dir              string        // where that walk starts; "" is the working directory
+	Services         []string      // services to run; empty runs every one that exists
+	Host             string        // listen host
+	GRPCBase         int           // gRPC port of user; order, inventory, notification follow
+	HTTPBase         int           // HTTP port of user; the others follow
+	NATSPort         int           // embedded NATS port; 0 picks a free one
+	ConsolePort      int           // the console's port on Host; 0 runs no console
+	ConsoleMaxTraces int           // bound of the console's trace store in traces; 0 is the default
+	ConsoleMaxSpans  int           // and in spans
+	NoBuild          bool          // run the binaries already in .slipway/bin
+	ReadyTimeout     time.Duration // for every service to answer SERVING
+	StopTimeout      time.Duration // between SIGTERM and SIGKILL
+	Color            string        // auto, always or never
+	NoWatch          bool          // no hot reload (it is off with NoBuild as well)
+	Debounce         time.Duration // hot reload waits for the tree to be quiet this long
+	Stdout           io.Writer
+	Environ          []string           // parent environment; nil is os.Environ()
+	Force            <-chan struct{}    // closed: stop waiting for graceful exits
+	OnWatch          func()             // called once hot reload watches the tree (bench, tests)
+	OnReload         func(reloadReport) // called after every service reload, failed or not
 }
 
 func (o devOptions) withDefaults() devOptions {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -124,6 +125,7 @@ type consoleServer struct {
 	srv     *http.Server
 	served  chan error
 	stop    context.CancelFunc
+	out     *console
 }
 
 // startConsole listens on the console address and serves the console for
@@ -157,6 +159,7 @@ func startConsole(opts devOptions, plan []devService, sup *supervisor, out *cons
 		},
 		served: make(chan error, 1),
 		stop:   stop,
+		out:    out,
 	}
 	out.ObserveLines(c.LogLine)
 	go c.Run(ctx)
@@ -172,7 +175,9 @@ func (s *consoleServer) Stop() {
 	if err := s.srv.Shutdown(ctx); err != nil {
 		_ = s.srv.Close()
 	}
-	<-s.served // http.ErrServerClosed: the session is over, nothing is left to tell
+	if err := <-s.served; !errors.Is(err, http.ErrServerClosed) {
+		s.out.Infof("console: %v", err)
+	}
 }
 
 // supervisorProcesses answers the console's questions about processes from
