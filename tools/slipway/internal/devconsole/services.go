@@ -15,8 +15,8 @@ import (
 const (
 	StateServing    = "SERVING"     // /readyz answers 200
 	StateNotServing = "NOT_SERVING" // /readyz answers, but not 200
-	StateStarting   = "STARTING"    // the process runs and has not been SERVING since it started
-	StateDown       = "DOWN"        // nothing answers and the process is not starting
+	StateStarting   = "STARTING"    // nothing answers yet: never SERVING in this session, or not since its process (re)started
+	StateDown       = "DOWN"        // nothing answers, and it was SERVING since its process started (or none runs)
 )
 
 // Service is one service the console shows.
@@ -186,7 +186,9 @@ func (p *servicePoller) check(ctx context.Context, s Service, prev ServiceStatus
 		last := p.lastServing[s.Name]
 		p.mu.Unlock()
 		st.State, st.Error = StateDown, err.Error()
-		if running && last.Before(started) {
+		// Not yet SERVING in this session (dev is still building it), or
+		// not since its process was restarted: it is on its way.
+		if last.IsZero() || (running && last.Before(started)) {
 			st.State = StateStarting
 		}
 	}

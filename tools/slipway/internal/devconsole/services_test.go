@@ -305,3 +305,13 @@ func closedAddr(t *testing.T) string {
 	require.NoError(t, ln.Close())
 	return addr
 }
+
+func TestServiceNeverSeenIsStarting(t *testing.T) {
+	c, _ := startConsole(t, Options{Services: []Service{{Name: "catalog", HTTPURL: "http://" + closedAddr(t)}}})
+	c.poller.Poll(t.Context())
+	st := c.poller.Snapshot().Services[0]
+	assert.Equal(t, StateStarting, st.State, "dev may still be building it")
+	assert.Contains(t, st.Error, "connection refused", "why it is not up is still said")
+	assert.Empty(t, st.Version)
+	assert.Nil(t, st.StartedAt)
+}
