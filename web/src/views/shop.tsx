@@ -2,7 +2,7 @@ import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { useEffect, useReducer, useState } from "preact/hooks";
 import type { Tracing } from "../lib/api";
 import { cartCount, cartReducer, cartTotals, idempotencyKey, lineItems } from "../lib/cart";
-import type { Clients } from "../lib/clients";
+import { onCall, recentCalls, type Clients } from "../lib/clients";
 import { describeError, type ReadableError } from "../lib/errors";
 import { formatMoney } from "../lib/money";
 import { setSession, type Session } from "../lib/session";
@@ -109,6 +109,30 @@ function Auth({ clients }: { clients: Clients }) {
         <ErrorBox err={loginErr} testid="login-error" />
       </form>
     </div>
+  );
+}
+
+// RecentCalls lists this tab's last calls, each with a link to its trace.
+function RecentCalls({ tracing }: { tracing: Tracing }) {
+  const [, setTick] = useState(0);
+  useEffect(() => onCall(() => setTick((t) => t + 1)), []);
+  const calls = recentCalls().slice(0, 8);
+  if (calls.length === 0) return null;
+  return (
+    <section class="card">
+      <h3>Recent calls</h3>
+      <ul class="calls" data-testid="recent-calls">
+        {calls.map((c) => (
+          <li key={c.traceId + c.at}>
+            <span class={`badge ${c.ok ? "SERVING" : "DOWN"}`}>{c.ok ? "ok" : "error"}</span>{" "}
+            <code>{c.method}</code>{" "}
+            <a href={traceHref(c.traceId, tracing)} class="small">
+              trace
+            </a>
+          </li>
+        ))}
+      </ul>
+    </section>
   );
 }
 
@@ -256,6 +280,7 @@ export function Shop({ clients, session, tracing }: { clients: Clients; session?
           </table>
           </div>
         </section>
+        <div class="stack">
         <section class="card" data-testid="cart">
           <h3>
             Cart <span class="muted">({cartCount(cart)})</span>
@@ -293,6 +318,8 @@ export function Shop({ clients, session, tracing }: { clients: Clients; session?
             {busy ? "placing…" : "Place order"}
           </button>
         </section>
+        <RecentCalls tracing={tracing} />
+        </div>
       </div>
       {session && (
         <div class="grid two">

@@ -196,6 +196,18 @@ export function TraceView({ id, tracing }: { id: string; tracing: Tracing }) {
       {err && <p class="error-text">{err}</p>}
       {trace && wf.rows.length === 0 && <p class="muted">no spans (yet): reload in a moment</p>}
       <div class="waterfall" data-testid="waterfall">
+        {wf.rows.length > 0 && (
+          <div class="axis">
+            <div />
+            <div class="ticks">
+              {[0, 0.25, 0.5, 0.75, 1].map((f) => (
+                <span key={f} style={{ left: `${f * 100}%` }}>
+                  {formatMs(wf.durationMs * f)}
+                </span>
+              ))}
+            </div>
+          </div>
+        )}
         {wf.rows.map((r) => (
           <div
             key={r.span.span_id}
