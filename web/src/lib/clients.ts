@@ -72,12 +72,13 @@ export interface Clients {
   notification: Client<typeof NotificationService>;
 }
 
-function transport(baseUrl: string): Transport {
-  return createGrpcWebTransport({ baseUrl, useBinaryFormat: true, interceptors: [session] });
-}
-
-/** makeClients builds the clients for the services' HTTP base URLs. */
-export function makeClients(url: (svc: keyof Clients) => string): Clients {
+/**
+ * makeClients builds the clients for the services' HTTP base URLs; fetch is
+ * the browser's unless a test passes its own.
+ */
+export function makeClients(url: (svc: keyof Clients) => string, fetch?: typeof globalThis.fetch): Clients {
+  const transport = (baseUrl: string): Transport =>
+    createGrpcWebTransport({ baseUrl, useBinaryFormat: true, interceptors: [session], fetch });
   return {
     user: createClient(UserService, transport(url("user"))),
     inventory: createClient(InventoryService, transport(url("inventory"))),
