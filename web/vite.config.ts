@@ -15,7 +15,7 @@ export default defineConfig({
   },
   server: {
     // `npm run dev` on :5173 talks to `slipway dev`'s console API on :8080.
-    proxy: { "/api": "http://127.0.0.1:8080" },
+    proxy: { "/api": { target: "http://127.0.0.1:8080", changeOrigin: true } },
   },
   test: {
     include: ["src/**/*.test.ts"],
