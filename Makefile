@@ -16,7 +16,7 @@ TEST_FORMAT  ?= testname
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 .PHONY: run
 run: ## build and run every service with embedded defaults (SQLite under .slipway/)
@@ -116,7 +116,7 @@ benchcmp: ## benchstat of the benchmarks at BASE (a git worktree) against this t
 	fi
 
 .PHONY: gen
-gen: gen-proto gen-openapi gen-go ## regenerate everything generated (CI checks it leaves no diff)
+gen: gen-proto gen-openapi gen-go gen-web ## regenerate everything generated (CI checks it leaves no diff)
 
 .PHONY: gen-proto
 gen-proto: ## .pb.go, _grpc.pb.go, .pb.gw.go from api/proto
@@ -135,6 +135,34 @@ gen-go: ## wire_gen.go (go tool wire) and mocks (go generate in each domain pack
 	for svc in $(SERVICES); do \
 	  (cd services/$$svc && go tool wire gen ./internal/app && go generate ./internal/domain/...); \
 	done
+
+# The console (web/): TypeScript from the same protos, built by Vite into
+# tools/slipway/internal/webui/dist, which is committed and embedded by the
+# CLI, so `make run` needs no Node. Node and npm are needed only here.
+WEB_DIST := tools/slipway/internal/webui/dist
+WEB_NPM  := cd web && npm --no-audit --no-fund --loglevel=error
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	$(WEB_NPM) ci
+
+.PHONY: gen-web
+gen-web: web/node_modules/.package-lock.json ## TypeScript messages and service descriptors for the console under web/src/gen (protoc-gen-es)
+	cd api && $(GEN_TOOL) buf generate --template buf.gen.web.yaml
+
+.PHONY: web
+web: ## npm ci, then build the console into tools/slipway/internal/webui/dist (committed; CI checks it is reproducible)
+	$(WEB_NPM) ci
+	$(WEB_NPM) run build
+
+.PHONY: test-web
+test-web: web/node_modules/.package-lock.json ## type-check the console and run its unit tests (vitest)
+	$(WEB_NPM) run typecheck
+	$(WEB_NPM) test
+
+.PHONY: e2e-web
+e2e-web: web/node_modules/.package-lock.json ## the console in headless Chromium against `slipway dev`: storefront order, notification, trace (screenshots in .slipway/test)
+	@mkdir -p .slipway/test
+	cd web && node e2e/console.e2e.mjs
 
 .PHONY: check-tidy
 check-tidy: ## fail when any go.mod or go.sum is not tidy

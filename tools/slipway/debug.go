@@ -260,7 +260,7 @@ func runDebug(ctx context.Context, opts debugOptions) error {
 	listening := newLineWatch(opts.Stdout, "server listening at: ")
 	out := newConsole(listening, colorEnabled(opts.Color, opts.Stdout, getenv), svc.Name)
 
-	eps := append(endpoints([]devService{svc}), endpoint{"dlv", "debugger", opts.Listen})
+	eps := append(endpoints([]devService{svc}, devOptions{}), endpoint{"dlv", "debugger", opts.Listen})
 	if err := checkPortsFree(eps); err != nil {
 		return fmt.Errorf("%w\nstop what holds the port (lsof -i :PORT), or move dlv with --listen and the service with --grpc-port-base / --http-port-base", err)
 	}

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/devconsole"
 )
 
 // Dev-only credentials of the admin account the user service seeds. They are
@@ -30,24 +32,27 @@ const (
 
 // devOptions are the inputs of runDev.
 type devOptions struct {
-	Root         string        // workspace root; "" walks up from Dir to go.work
-	Dir          string        // where that walk starts; "" is the working directory
-	Services     []string      // services to run; empty runs every one that exists
-	Host         string        // listen host
-	GRPCBase     int           // gRPC port of user; order, inventory, notification follow
-	HTTPBase     int           // HTTP port of user; the others follow
-	NATSPort     int           // embedded NATS port; 0 picks a free one
-	NoBuild      bool          // run the binaries already in .slipway/bin
-	ReadyTimeout time.Duration // for every service to answer SERVING
-	StopTimeout  time.Duration // between SIGTERM and SIGKILL
-	Color        string        // auto, always or never
-	NoWatch      bool          // no hot reload (it is off with NoBuild as well)
-	Debounce     time.Duration // hot reload waits for the tree to be quiet this long
-	Stdout       io.Writer
-	Environ      []string           // parent environment; nil is os.Environ()
-	Force        <-chan struct{}    // closed: stop waiting for graceful exits
-	OnWatch      func()             // called once hot reload watches the tree (bench, tests)
-	OnReload     func(reloadReport) // called after every service reload, failed or not
+	Root             string        // workspace root; "" walks up from Dir to go.work
+	Dir              string        // where that walk starts; "" is the working directory
+	Services         []string      // services to run; empty runs every one that exists
+	Host             string        // listen host
+	GRPCBase         int           // gRPC port of user; order, inventory, notification follow
+	HTTPBase         int           // HTTP port of user; the others follow
+	NATSPort         int           // embedded NATS port; 0 picks a free one
+	ConsolePort      int           // the console's port on Host; 0 runs no console
+	ConsoleMaxTraces int           // bound of the console's trace store in traces; 0 is the default
+	ConsoleMaxSpans  int           // and in spans
+	NoBuild          bool          // run the binaries already in .slipway/bin
+	ReadyTimeout     time.Duration // for every service to answer SERVING
+	StopTimeout      time.Duration // between SIGTERM and SIGKILL
+	Color            string        // auto, always or never
+	NoWatch          bool          // no hot reload (it is off with NoBuild as well)
+	Debounce         time.Duration // hot reload waits for the tree to be quiet this long
+	Stdout           io.Writer
+	Environ          []string           // parent environment; nil is os.Environ()
+	Force            <-chan struct{}    // closed: stop waiting for graceful exits
+	OnWatch          func()             // called once hot reload watches the tree (bench, tests)
+	OnReload         func(reloadReport) // called after every service reload, failed or not
 }
 
 func (o devOptions) withDefaults() devOptions {
@@ -96,7 +101,13 @@ func devMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"Environment: DATABASE_URL, DRAIN_DELAY, AUTH_JWKS_URL, AUTH_SIGNING_KEY_FILE, ADMIN_EMAIL\n"+
 			"and ADMIN_PASSWORD get dev defaults only when unset, so `DATABASE_URL=postgres://...\n"+
 			"slipway dev` runs on PostgreSQL. SLIPWAY_<SVC>_<NAME> sets NAME for one service only\n"+
-			"(SLIPWAY_INVENTORY_LOG_LEVEL=debug). GRPC_ADDR and HTTP_ADDR always come from the flags.")
+			"(SLIPWAY_INVENTORY_LOG_LEVEL=debug). GRPC_ADDR and HTTP_ADDR always come from the flags.\n\n"+
+			"Console: http://localhost:8080 (--console-port; 0 turns it off) shows the services, their\n"+
+			"API documents and recent traces with their log lines. dev sets CORS_ALLOWED_ORIGINS to the\n"+
+			"console's origins and, unless OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set,\n"+
+			"points every service's OTLP exporter at the console, which keeps the newest traces in\n"+
+			"memory. With an endpoint set the console links to Jaeger at SLIPWAY_JAEGER_URL\n"+
+			"(default "+defaultJaegerURL+").")
 	opts := devOptions{Stdout: env.stdout, Environ: env.environ, Force: env.force}
 	var services string
 	fs.StringVar(&services, "services", "", "comma-separated `list` of services to run (default: every one that exists)")
@@ -104,6 +115,9 @@ func devMain(ctx context.Context, args []string, env *cmdEnv) error {
 	fs.IntVar(&opts.GRPCBase, "grpc-port-base", defaultGRPCBase, "gRPC `port` of user; order, inventory and notification use the next three")
 	fs.IntVar(&opts.NATSPort, "nats-port", 0, "`port` of the embedded NATS JetStream server (0 picks a free one; unused when NATS_URL is set)")
 	fs.IntVar(&opts.HTTPBase, "http-port-base", defaultHTTPBase, "HTTP `port` of user; order, inventory and notification use the next three")
+	fs.IntVar(&opts.ConsolePort, "console-port", defaultConsolePort, "`port` of the console on --host (0 turns the console off)")
+	fs.IntVar(&opts.ConsoleMaxTraces, "console-max-traces", devconsole.DefaultMaxTraces, "the console keeps at most this many `traces`, evicting the oldest")
+	fs.IntVar(&opts.ConsoleMaxSpans, "console-max-spans", devconsole.DefaultMaxSpans, "the console keeps at most this many `spans`, evicting the oldest traces")
 	fs.BoolVar(&opts.NoBuild, "no-build", false, "skip the build and run the binaries already in .slipway/bin (no hot reload)")
 	fs.BoolVar(&opts.NoWatch, "no-watch", false, "no hot reload: do not watch the workspace for changes")
 	fs.DurationVar(&opts.Debounce, "debounce", defaultDebounce, "hot reload waits until no file has changed for this `duration`")
@@ -141,6 +155,12 @@ func (o devOptions) validate() error {
 	case "", "auto", "always", "never":
 	default:
 		return fmt.Errorf("--color %q: want auto, always or never", o.Color)
+	}
+	if o.ConsolePort < 0 || o.ConsolePort > 65535 {
+		return fmt.Errorf("--console-port %d: need 0..65535", o.ConsolePort)
+	}
+	if o.ConsoleMaxTraces < 0 || o.ConsoleMaxSpans < 0 {
+		return errors.New("--console-max-traces and --console-max-spans must not be negative")
 	}
 	if o.ReadyTimeout < 0 || o.StopTimeout < 0 || o.Debounce < 0 {
 		return errors.New("timeouts must not be negative")
@@ -183,6 +203,10 @@ func planDev(root string, defs []serviceDef, opts devOptions) ([]devService, err
 	if err != nil {
 		return nil, err
 	}
+	consoleDefaults, consoleFixed, err := consoleEnv(opts)
+	if err != nil {
+		return nil, err
+	}
 	plan := make([]devService, 0, len(defs))
 	for _, d := range defs {
 		s := devService{
@@ -197,10 +221,9 @@ func planDev(root string, defs []serviceDef, opts devOptions) ([]devService, err
 		if s.HTTPDial, err = dialAddr(s.HTTPAddr); err != nil {
 			return nil, err
 		}
-		s.Env = childEnv(opts.Environ, d.Name, devDefaults(root, d.Name, jwksHost, peers, secret), []envVar{
-			{"GRPC_ADDR", s.GRPCAddr},
-			{"HTTP_ADDR", s.HTTPAddr},
-		})
+		defaults := append(devDefaults(root, d.Name, jwksHost, peers, secret), consoleDefaults...)
+		fixed := append([]envVar{{"GRPC_ADDR", s.GRPCAddr}, {"HTTP_ADDR", s.HTTPAddr}}, consoleFixed...)
+		s.Env = childEnv(opts.Environ, d.Name, defaults, fixed)
 		plan = append(plan, s)
 	}
 	return plan, nil
@@ -237,10 +260,13 @@ func devSecret() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
-func endpoints(plan []devService) []endpoint {
+func endpoints(plan []devService, opts devOptions) []endpoint {
 	var eps []endpoint
 	for _, s := range plan {
 		eps = append(eps, endpoint{s.Name, "gRPC", s.GRPCAddr}, endpoint{s.Name, "HTTP", s.HTTPAddr})
+	}
+	if opts.ConsolePort != 0 {
+		eps = append(eps, endpoint{"console", "HTTP", consoleAddr(opts)})
 	}
 	return eps
 }
@@ -277,8 +303,8 @@ func runDev(ctx context.Context, opts devOptions) error {
 	out := newConsole(opts.Stdout, colorEnabled(opts.Color, opts.Stdout, getenv), names...)
 	out.Infof("workspace %s: %s", root, strings.Join(names, ", "))
 
-	if err := checkPortsFree(endpoints(plan)); err != nil {
-		return fmt.Errorf("%w\nstop what holds the port (lsof -i :PORT) or move the services with --grpc-port-base / --http-port-base", err)
+	if err := checkPortsFree(endpoints(plan, opts)); err != nil {
+		return fmt.Errorf("%w\nstop what holds the port (lsof -i :PORT) or move the services with --grpc-port-base / --http-port-base (the console with --console-port)", err)
 	}
 	for _, dir := range []string{"bin", "data", "keys", "nats"} {
 		if err := os.MkdirAll(filepath.Join(root, ".slipway", dir), 0o700); err != nil {
@@ -300,6 +326,18 @@ func runDev(ctx context.Context, opts devOptions) error {
 		out.Infof("NATS from the environment: %s", getenv("NATS_URL"))
 	}
 
+	// The console runs from before the build, so it shows the services
+	// starting and receives their first spans.
+	sup := newSupervisor(out)
+	if opts.ConsolePort != 0 {
+		cs, err := startConsole(opts, plan, sup, out)
+		if err != nil {
+			return err
+		}
+		defer cs.Stop()
+		out.Infof("console at %s", consoleURL(opts))
+	}
+
 	buildStart := time.Now()
 	if opts.NoBuild {
 		for _, s := range plan {
@@ -319,7 +357,6 @@ func runDev(ctx context.Context, opts devOptions) error {
 	}
 	buildTook := time.Since(buildStart)
 
-	sup := newSupervisor(out)
 	procs := make(map[string]*process, len(plan))
 	startAt := time.Now()
 	for _, s := range plan {
@@ -341,6 +378,9 @@ func runDev(ctx context.Context, opts devOptions) error {
 		return err
 	}
 	out.Block(readyTable(plan, procs, readyAt, startAt, buildTook, opts.NoBuild, getenv))
+	if opts.ConsolePort != 0 {
+		out.Infof("%s", consoleSummary(opts))
+	}
 
 	// Without hot reload a service that dies ends dev; with it, the others
 	// keep running and the next change that affects it starts it again.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // maxLineBytes bounds how much of a line without a newline is buffered
@@ -26,10 +27,11 @@ var prefixColors = map[string]string{
 // share. It writes whole lines under a lock, so lines of concurrent children
 // never interleave, and pads every prefix to the same width.
 type console struct {
-	mu    sync.Mutex
-	w     io.Writer
-	color bool
-	width int
+	mu       sync.Mutex
+	w        io.Writer
+	color    bool
+	width    int
+	observer atomic.Pointer[func(name string, line []byte)]
 }
 
 func newConsole(w io.Writer, color bool, names ...string) *console {
@@ -64,6 +66,11 @@ func (c *console) Line(name string, line []byte) {
 	b.WriteByte('\n')
 	_, _ = c.w.Write(b.Bytes())
 }
+
+// ObserveLines has fn called with every line a child writes, besides
+// printing it (the dev console indexes log lines by trace). fn must not keep
+// line.
+func (c *console) ObserveLines(fn func(name string, line []byte)) { c.observer.Store(&fn) }
 
 // Infof writes one of slipway's own messages, prefixed like a service line.
 func (c *console) Infof(format string, args ...any) {
@@ -131,6 +138,9 @@ func (l *linePrefixer) Flush() {
 func (l *linePrefixer) emit(line []byte) {
 	line = bytes.TrimSuffix(line, []byte("\r"))
 	l.out.Line(l.name, line)
+	if fn := l.out.observer.Load(); fn != nil {
+		(*fn)(l.name, line)
+	}
 	if l.tail != nil {
 		l.tail.Add(string(line))
 	}

@@ -55,6 +55,8 @@ func runTestChild(mode string) int {
 		return 0
 	case "serve": // a gRPC health server on GRPC_ADDR, like a service
 		return serveTestChild(ctx)
+	case "traced": // a service the dev console sees: health, /readyz, a traced log line
+		return serveTracedTestChild(ctx)
 	}
 	fmt.Fprintf(os.Stderr, "unknown child mode %q\n", mode)
 	return 2

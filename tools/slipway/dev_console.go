@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/devconsole"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/webui"
+)
+
+// defaultConsolePort is where `slipway dev` serves the console.
+const defaultConsolePort = 8080
+
+// defaultJaegerURL is where the console links traces when the services
+// export them elsewhere (deploy/compose runs Jaeger there).
+const defaultJaegerURL = "http://localhost:16686"
+
+// tracesExternal reports whether the parent environment sends traces to a
+// collector of its own; then dev leaves the OTLP settings alone.
+func tracesExternal(environ []string) bool {
+	for _, k := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
+		if v, _ := lookupEnv(environ, k); v != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// consoleTracing is what the console says about where the traces go.
+func consoleTracing(environ []string) devconsole.Tracing {
+	if !tracesExternal(environ) {
+		return devconsole.Tracing{Mode: "local"}
+	}
+	url, _ := lookupEnv(environ, "SLIPWAY_JAEGER_URL")
+	if url == "" {
+		url = defaultJaegerURL
+	}
+	return devconsole.Tracing{Mode: "external", JaegerURL: url}
+}
+
+// consoleAddr is the console's listen address.
+func consoleAddr(opts devOptions) string {
+	return net.JoinHostPort(opts.Host, strconv.Itoa(opts.ConsolePort))
+}
+
+// consoleURL is the address to open in a browser.
+func consoleURL(opts devOptions) string {
+	host := opts.Host
+	switch host {
+	case "", "0.0.0.0", "::", "127.0.0.1", "::1":
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(opts.ConsolePort))
+}
+
+// consoleOrigins are the browser origins the console is reached at: the
+// services must allow them for cross-origin calls (CORS).
+func consoleOrigins(opts devOptions) []string {
+	port := strconv.Itoa(opts.ConsolePort)
+	origins := []string{"http://" + net.JoinHostPort("localhost", port), "http://" + net.JoinHostPort("127.0.0.1", port)}
+	switch opts.Host {
+	case "", "0.0.0.0", "::", "127.0.0.1", "localhost":
+	default:
+		origins = append(origins, "http://"+net.JoinHostPort(opts.Host, port))
+	}
+	return origins
+}
+
+// consoleHosts are the Host header names the console answers to; nil (any)
+// when it listens on every interface, whose names it cannot know.
+func consoleHosts(opts devOptions) []string {
+	switch opts.Host {
+	case "0.0.0.0", "::":
+		return nil
+	}
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	if opts.Host != "" && opts.Host != "localhost" && opts.Host != "127.0.0.1" && opts.Host != "::1" {
+		hosts = append(hosts, opts.Host)
+	}
+	return hosts
+}
+
+// consoleEnv is the part of every service's environment that the console
+// needs, as defaults (used when the parent leaves a variable unset) and
+// fixed values. With the console off it is empty.
+//
+// CORS_ALLOWED_ORIGINS lets the console's pages call the services. Unless
+// the parent names a collector, the services export traces to the console
+// (OTLP/HTTP, the only protocol it receives, hence fixed), sample every
+// request that no caller decided about, and flush every 200 ms instead of
+// 5 s so a request shows up in the console at once.
+func consoleEnv(opts devOptions) (defaults, fixed []envVar, err error) {
+	if opts.ConsolePort == 0 {
+		return nil, nil, nil
+	}
+	defaults = []envVar{{"CORS_ALLOWED_ORIGINS", strings.Join(consoleOrigins(opts), ",")}}
+	if tracesExternal(opts.Environ) {
+		return defaults, nil, nil
+	}
+	dial, err := dialAddr(consoleAddr(opts))
+	if err != nil {
+		return nil, nil, err
+	}
+	defaults = append(defaults,
+		envVar{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://" + dial},
+		envVar{"OTEL_TRACES_SAMPLER", "parentbased_always_on"},
+		envVar{"OTEL_BSP_SCHEDULE_DELAY", "200"},
+	)
+	fixed = []envVar{
+		{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"},
+		{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"},
+	}
+	return defaults, fixed, nil
+}
+
+// consoleServer is the running console of a dev session.
+type consoleServer struct {
+	console *devconsole.Console
+	srv     *http.Server
+	served  chan error
+	stop    context.CancelFunc
+	out     *console
+}
+
+// startConsole listens on the console address and serves the console for
+// plan's services until Stop. Lines the services write reach its log index
+// through out.
+func startConsole(opts devOptions, plan []devService, sup *supervisor, out *console) (*consoleServer, error) {
+	services := make([]devconsole.Service, len(plan))
+	for i, s := range plan {
+		services[i] = devconsole.Service{Name: s.Name, GRPCAddr: s.GRPCDial, HTTPURL: "http://" + s.HTTPDial}
+	}
+	c := devconsole.New(devconsole.Options{
+		Services:     services,
+		Tracing:      consoleTracing(opts.Environ),
+		Processes:    supervisorProcesses{sup},
+		UI:           webui.FS(),
+		MaxTraces:    opts.ConsoleMaxTraces,
+		MaxSpans:     opts.ConsoleMaxSpans,
+		AllowedHosts: consoleHosts(opts),
+	})
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", consoleAddr(opts))
+	if err != nil {
+		return nil, fmt.Errorf("console: listen on %s: %w (move it with --console-port, or 0 turns it off)", consoleAddr(opts), err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	s := &consoleServer{
+		console: c,
+		srv: &http.Server{
+			Handler:           c.Handler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			BaseContext:       func(net.Listener) context.Context { return ctx }, // ends event streams on Stop
+		},
+		served: make(chan error, 1),
+		stop:   stop,
+		out:    out,
+	}
+	out.ObserveLines(c.LogLine)
+	go c.Run(ctx)
+	go func() { s.served <- s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// Stop stops polling and serving; open event streams end at once.
+func (s *consoleServer) Stop() {
+	s.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(ctx); err != nil {
+		_ = s.srv.Close()
+	}
+	if err := <-s.served; !errors.Is(err, http.ErrServerClosed) {
+		s.out.Infof("console: %v", err)
+	}
+}
+
+// supervisorProcesses answers the console's questions about processes from
+// the supervisor.
+type supervisorProcesses struct{ sup *supervisor }
+
+// Process returns the start of the newest running process of service.
+func (p supervisorProcesses) Process(service string) (time.Time, bool) {
+	var started time.Time
+	found := false
+	for _, proc := range p.sup.Running() {
+		if proc.Name() == service && proc.Started().After(started) {
+			started, found = proc.Started(), true
+		}
+	}
+	return started, found
+}
+
+// consoleSummary is the line about the console in the ready output.
+func consoleSummary(opts devOptions) string {
+	t := consoleTracing(opts.Environ)
+	if t.Mode == "local" {
+		return fmt.Sprintf("console: %s (services, API explorer, traces and their logs; traces are kept here, in memory)", consoleURL(opts))
+	}
+	return fmt.Sprintf("console: %s (services, API explorer); traces go to the OTLP endpoint of the environment, see them in Jaeger at %s", consoleURL(opts), t.JaegerURL)
+}

@@ -1,0 +1,317 @@
+package devconsole
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/slipway-dev/slipway/platform/config"
+	"github.com/slipway-dev/slipway/platform/server"
+	"github.com/slipway-dev/slipway/platform/telemetry"
+)
+
+// testOpenAPI is a service's document as apidocs serves it, with a server
+// the console must replace and a response code YAML reads as a number.
+const testOpenAPI = `openapi: 3.0.3
+info:
+  title: catalog
+  version: v1
+servers:
+  - url: http://somewhere.else
+paths:
+  /v1/products:
+    get:
+      operationId: ListProducts
+      responses:
+        200:
+          description: OK
+`
+
+// realService is a platform/server App, the program every service runs,
+// with a readiness check the test can fail.
+type realService struct {
+	app     *server.App
+	url     string
+	failing atomic.Bool
+	stop    func()
+}
+
+func startRealService(t *testing.T) *realService {
+	t.Helper()
+	var base config.Base
+	base.SetDefaults("catalog", 0, 0)
+	base.GRPCAddr, base.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
+	base.DrainDelay = 0
+	base.ShutdownTimeout = 5 * time.Second
+	s := &realService{}
+	s.failing.Store(true)
+	logger := telemetry.NewLogger(io.Discard, "catalog", slog.LevelError)
+	tp := sdktrace.NewTracerProvider()
+	app, err := server.New(base, &base, logger, telemetry.NewRegistry(), tp,
+		server.WithOpenAPI([]byte(testOpenAPI)),
+		server.WithVersion("v1.2.3"),
+		server.WithCheck("database", func(context.Context) error {
+			if s.failing.Load() {
+				return errors.New("database is locked")
+			}
+			return nil
+		}))
+	require.NoError(t, err)
+	require.NoError(t, app.Listen())
+	s.app, s.url = app, "http://"+app.HTTPAddr()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx) }()
+	stopped := false
+	s.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			assert.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Error("the service did not stop")
+		}
+	}
+	t.Cleanup(s.stop)
+	return s
+}
+
+// processes is a hand-written Processes: what dev's supervisor would say.
+type processes struct {
+	started time.Time
+	running bool
+}
+
+func (p *processes) Process(string) (time.Time, bool) { return p.started, p.running }
+
+// pollUntil polls the services until the named one is in state.
+func pollUntil(t *testing.T, c *Console, name, state string) ServiceStatus {
+	t.Helper()
+	var last ServiceStatus
+	require.Eventually(t, func() bool {
+		c.poller.Poll(t.Context())
+		for _, s := range c.poller.Snapshot().Services {
+			if s.Name == name {
+				last = s
+				return s.State == state
+			}
+		}
+		return false
+	}, 10*time.Second, 20*time.Millisecond, "%s never %s; last %+v", name, state, last)
+	return last
+}
+
+func TestServiceMapFollowsARealService(t *testing.T) {
+	svc := startRealService(t)
+	procs := &processes{started: time.Now().Add(-time.Second), running: true}
+	c, srv := startConsole(t, Options{
+		Services:  []Service{{Name: "catalog", GRPCAddr: svc.app.GRPCAddr(), HTTPURL: svc.url}},
+		Processes: procs,
+	})
+
+	c.poller.Poll(t.Context())
+	var m ServiceMap
+	require.Equal(t, http.StatusOK, getJSON(t, srv.URL+"/api/services", &m))
+	require.Len(t, m.Services, 1)
+	got := m.Services[0]
+	assert.Equal(t, StateNotServing, got.State, "a failing readiness check")
+	assert.Equal(t, "not_serving: database: database is locked", got.Error)
+	assert.Equal(t, "catalog", got.Name)
+	assert.Equal(t, svc.app.GRPCAddr(), got.GRPCAddr)
+	assert.Equal(t, svc.url, got.HTTPURL)
+	assert.Equal(t, svc.url+"/docs/", got.DocsURL)
+	assert.Equal(t, "/api/openapi/catalog", got.OpenAPIURL)
+	require.NotNil(t, got.StartedAt)
+	assert.True(t, got.StartedAt.Equal(procs.started))
+	assert.False(t, got.CheckedAt.IsZero())
+	assert.Equal(t, Tracing{Mode: "local"}, m.Tracing)
+
+	svc.failing.Store(false)
+	serving := pollUntil(t, c, "catalog", StateServing)
+	assert.Empty(t, serving.Error)
+	var debug struct{ Version, Hash string }
+	getJSON(t, svc.url+"/debug/config", &debug)
+	assert.Equal(t, "v1.2.3", serving.Version, "from /debug/config")
+	assert.Equal(t, debug.Hash, serving.ConfigHash)
+	assert.Len(t, serving.ConfigHash, 64)
+
+	svc.stop()
+	c.poller.Poll(t.Context())
+	down := c.poller.Snapshot().Services[0]
+	assert.Equal(t, StateDown, down.State, "it was SERVING since its process started, and now nothing answers")
+	assert.Contains(t, down.Error, "connection refused")
+	assert.Equal(t, "v1.2.3", down.Version, "the last version known is kept")
+
+	procs.started = time.Now() // dev restarted it (hot reload): not SERVING since
+	c.poller.Poll(t.Context())
+	assert.Equal(t, StateStarting, c.poller.Snapshot().Services[0].State)
+	procs.running = false
+	c.poller.Poll(t.Context())
+	st := c.poller.Snapshot().Services[0]
+	assert.Equal(t, StateDown, st.State)
+	assert.Nil(t, st.StartedAt, "no process, no start time")
+}
+
+// sseEvent is one Server-Sent Event.
+type sseEvent struct{ name, data string }
+
+func readEvent(t *testing.T, r *bufio.Reader) sseEvent {
+	t.Helper()
+	var ev sseEvent
+	for {
+		line, err := r.ReadString('\n')
+		require.NoError(t, err)
+		line = strings.TrimRight(line, "\n")
+		switch {
+		case line == "" && ev.name != "":
+			return ev
+		case strings.HasPrefix(line, "event: "):
+			ev.name = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			ev.data += strings.TrimPrefix(line, "data: ")
+		}
+	}
+}
+
+func openStream(t *testing.T, url string) *bufio.Reader {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	t.Cleanup(func() { resp.Body.Close() })
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+	assert.Equal(t, "no-cache", resp.Header.Get("Cache-Control"))
+	return bufio.NewReader(resp.Body)
+}
+
+func stateIn(t *testing.T, ev sseEvent) string {
+	t.Helper()
+	require.Equal(t, "services", ev.name)
+	var m ServiceMap
+	require.NoError(t, json.Unmarshal([]byte(ev.data), &m), ev.data)
+	require.Len(t, m.Services, 1)
+	return m.Services[0].State
+}
+
+func TestServiceStreamSendsEveryChange(t *testing.T) {
+	svc := startRealService(t)
+	svc.failing.Store(false)
+	c, srv := startConsole(t, Options{
+		Services:  []Service{{Name: "catalog", HTTPURL: svc.url}},
+		Heartbeat: time.Hour, // only changes send events here
+	})
+	stream := openStream(t, srv.URL+"/api/services/stream")
+	assert.Equal(t, StateStarting, stateIn(t, readEvent(t, stream)), "the current map comes at once")
+
+	pollUntil(t, c, "catalog", StateServing)
+	assert.Equal(t, StateServing, stateIn(t, readEvent(t, stream)), "the change is pushed")
+
+	changes, done := c.poller.Subscribe()
+	defer done()
+	c.poller.Poll(t.Context())
+	select {
+	case <-changes:
+		t.Fatal("a poll that changes nothing but the time of the check is no change")
+	default:
+	}
+
+	svc.stop()
+	c.poller.Poll(t.Context())
+	<-changes // Poll notifies before it returns
+	assert.Equal(t, StateDown, stateIn(t, readEvent(t, stream)))
+}
+
+func TestServiceStreamHeartbeat(t *testing.T) {
+	_, srv := startConsole(t, Options{
+		Services:  []Service{{Name: "catalog", HTTPURL: "http://127.0.0.1:1"}},
+		Heartbeat: 10 * time.Millisecond,
+	})
+	stream := openStream(t, srv.URL+"/api/services/stream")
+	for range 3 { // nothing polls, so these are heartbeats
+		assert.Equal(t, StateStarting, stateIn(t, readEvent(t, stream)))
+	}
+}
+
+func TestOpenAPIPointsTheExplorerAtTheService(t *testing.T) {
+	svc := startRealService(t)
+	closed := "http://" + closedAddr(t)
+	_, srv := startConsole(t, Options{Services: []Service{
+		{Name: "catalog", HTTPURL: svc.url},
+		{Name: "gone", HTTPURL: closed},
+	}})
+
+	resp, err := http.Get(srv.URL + "/api/openapi/catalog")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	var doc map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&doc))
+	assert.Equal(t, "3.0.3", doc["openapi"])
+	assert.Equal(t, []any{map[string]any{"url": svc.url, "description": "catalog in this dev session"}}, doc["servers"])
+	op := doc["paths"].(map[string]any)["/v1/products"].(map[string]any)["get"].(map[string]any)
+	assert.Equal(t, "ListProducts", op["operationId"])
+	assert.Contains(t, op["responses"], "200", "numeric keys become strings")
+
+	for _, tt := range []struct {
+		path   string
+		status int
+		detail string
+	}{
+		{"/api/openapi/billing", http.StatusNotFound, `no service "billing"`},
+		{"/api/openapi/gone", http.StatusBadGateway, "gone does not answer"},
+	} {
+		var p problem
+		assert.Equal(t, tt.status, getJSON(t, srv.URL+tt.path, &p), tt.path)
+		assert.Equal(t, tt.status, p.Status)
+		assert.Contains(t, p.Detail, tt.detail)
+	}
+}
+
+func TestOpenAPIWithServerRefusesWhatIsNoDocument(t *testing.T) {
+	for _, doc := range []string{"- a list\n", "title: no version\n", "{not yaml"} {
+		_, err := openAPIWithServer([]byte(doc), "http://x", "x")
+		assert.Error(t, err, doc)
+	}
+}
+
+// closedAddr is a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+func TestServiceNeverSeenIsStarting(t *testing.T) {
+	c, _ := startConsole(t, Options{Services: []Service{{Name: "catalog", HTTPURL: "http://" + closedAddr(t)}}})
+	c.poller.Poll(t.Context())
+	st := c.poller.Snapshot().Services[0]
+	assert.Equal(t, StateStarting, st.State, "dev may still be building it")
+	assert.Contains(t, st.Error, "connection refused", "why it is not up is still said")
+	assert.Empty(t, st.Version)
+	assert.Nil(t, st.StartedAt)
+}
