@@ -63,8 +63,8 @@ func WithTimeout(d time.Duration) Option {
 // WithRetry retries the named methods (full names such as
 // "/slipway.inventory.v1.InventoryService/Reserve") when an attempt fails
 // with UNAVAILABLE, or with RESOURCE_EXHAUSTED carrying RetryInfo (then no
-// sooner than the server asked). Backoff is exponential from 20 ms, doubling
-// to at most 250 ms, with full jitter; a retry that could not finish before
+// sooner than the server asked). Backoff is exponential from 10 ms, doubling
+// to at most 100 ms, with full jitter; a retry that could not finish before
 // the call's deadline is not made, and the call returns the last error.
 // WithRetryAttempts bounds the attempts (8 by default). Name only idempotent
 // methods: a retried call may have run on the server before it failed.

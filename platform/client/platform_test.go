@@ -69,7 +69,7 @@ func TestRetriesHonourThePlatformServersRetryAfter(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "mug", resp.GetProduct().GetId())
 	assert.EqualValues(t, 3, impl.calls.Load())
-	assert.Equal(t, ms(40, 40), slept.all(), "the server's 40 ms beat the 10 and 20 ms backoffs")
+	assert.Equal(t, ms(40, 40), slept.all(), "the server's 40 ms beat the 5 and 10 ms backoffs")
 
 	t.Run("with one attempt the caller sees the limit", func(t *testing.T) {
 		impl.calls.Store(0)

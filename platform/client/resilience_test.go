@@ -176,16 +176,16 @@ func TestRetryPolicy(t *testing.T) {
 	}{
 		{
 			name: "retries UNAVAILABLE until an attempt succeeds", plan: failFirst(3),
-			wantCode: codes.OK, wantCalls: 4, wantSleeps: ms(10, 20, 40),
+			wantCode: codes.OK, wantCalls: 4, wantSleeps: ms(5, 10, 20),
 		},
 		{
 			name: "gives up after the default 8 attempts with the last error", plan: failFirst(100),
 			wantCode: codes.Unavailable, wantMsg: "attempt 8 refused", wantCalls: 8,
-			wantSleeps: ms(10, 20, 40, 80, 125, 125, 125), // 20 ms doubling, capped at 250 ms, halved by the draw
+			wantSleeps: ms(5, 10, 20, 40, 50, 50, 50), // 10 ms doubling, capped at 100 ms, halved by the draw
 		},
 		{
 			name: "WithRetryAttempts bounds the attempts", plan: failFirst(100), opts: []client.Option{client.WithRetryAttempts(3)},
-			wantCode: codes.Unavailable, wantMsg: "attempt 3 refused", wantCalls: 3, wantSleeps: ms(10, 20),
+			wantCode: codes.Unavailable, wantMsg: "attempt 3 refused", wantCalls: 3, wantSleeps: ms(5, 10),
 		},
 		{
 			name: "one attempt means exactly one", plan: failFirst(100), opts: []client.Option{client.WithRetryAttempts(1)},
@@ -209,7 +209,7 @@ func TestRetryPolicy(t *testing.T) {
 				}
 				return nil
 			},
-			wantCode: codes.OK, wantCalls: 3, wantSleeps: ms(10, 20),
+			wantCode: codes.OK, wantCalls: 3, wantSleeps: ms(5, 10),
 		},
 		{
 			name: "a wait past the deadline is not made: the last error returns at once",
@@ -283,8 +283,8 @@ func TestBackoffIsFullJitter(t *testing.T) {
 	got := slept.all()
 	require.Len(t, got, 3)
 	assert.Equal(t, time.Duration(0), got[0], "a draw of 0 retries at once: the whole range is jittered")
-	assert.Equal(t, 10*time.Millisecond, got[1], "a quarter of 40 ms")
-	assert.InDelta(t, float64(80*time.Millisecond), float64(got[2]), float64(time.Millisecond), "just under the 80 ms ceiling")
+	assert.Equal(t, 5*time.Millisecond, got[1], "a quarter of 20 ms")
+	assert.InDelta(t, float64(40*time.Millisecond), float64(got[2]), float64(time.Millisecond), "just under the 40 ms ceiling")
 }
 
 func TestRealBackoffStopsWhenTheCallerGivesUp(t *testing.T) {

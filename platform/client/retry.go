@@ -20,8 +20,8 @@ import (
 // fits well inside a 3 s deadline such as order's PEER_TIMEOUT.
 const (
 	defaultRetryAttempts = 8
-	retryInitialBackoff  = 20 * time.Millisecond
-	retryMaxBackoff      = 250 * time.Millisecond
+	retryInitialBackoff  = 10 * time.Millisecond
+	retryMaxBackoff      = 100 * time.Millisecond
 )
 
 // retrier is the unary interceptor that runs every attempt of a call
@@ -103,11 +103,11 @@ func (r *retrier) delay(err error, attempt int) (time.Duration, bool) {
 }
 
 // backoff is "full jitter" exponential backoff: a uniform draw below
-// 20 ms · 2^(attempt-1), capped at 250 ms, so callers that failed together
+// 10 ms · 2^(attempt-1), capped at 100 ms, so callers that failed together
 // do not come back together.
 func (r *retrier) backoff(attempt int) time.Duration {
 	ceiling := retryMaxBackoff
-	if attempt < 8 { // 20 ms · 2^7 is already past the cap
+	if attempt < 8 { // 10 ms · 2^7 is already past the cap
 		ceiling = min(retryInitialBackoff<<(attempt-1), retryMaxBackoff)
 	}
 	return time.Duration(r.jitter() * float64(ceiling))
