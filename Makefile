@@ -4,6 +4,14 @@
 include deploy/docker/buildflags.mk  # VERSION, GO_BUILDFLAGS, GO_LDFLAGS: shared with the Dockerfile and CI
 
 SHELL := bash
+
+# go.work's toolchain line names the Go release every build uses (go1.26.11,
+# for Go's own security fixes: slipway scan finds called stdlib
+# vulnerabilities in older 1.26 releases). A machine whose go env says
+# GOTOOLCHAIN=local would quietly build with its own older Go; auto makes the
+# go command fetch the named release through the module proxy once. A
+# GOTOOLCHAIN set in the environment wins.
+export GOTOOLCHAIN ?= auto
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 

@@ -2,7 +2,7 @@ module github.com/slipway-dev/slipway/tools/lint
 
 go 1.26.7
 
-toolchain go1.26.8
+toolchain go1.26.11
 
 tool github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
