@@ -203,6 +203,14 @@ build: ## build every service binary and slipway into .slipway/bin, with the rel
 	for svc in $(SERVICES); do go build $(GO_BUILDFLAGS) -ldflags '$(GO_LDFLAGS)' -o .slipway/bin/$$svc ./services/$$svc/cmd/$$svc; done
 	go build $(GO_BUILDFLAGS) -ldflags '$(GO_LDFLAGS)' -o .slipway/bin/slipway ./tools/slipway
 
+.PHONY: verify
+verify: ## the release pipeline locally: build, test, scan, system on PostgreSQL+NATS, 60 s load, ready gate, chaos (40 % inventory errors), analysis gate
+	tools/verify
+
+.PHONY: chaos
+chaos: ## every chaos experiment in deploy/chaos (CHAOS_ARGS="--database-url postgres://... --redis-url redis://..." for real infrastructure)
+	go run ./tools/slipway chaos $(CHAOS_ARGS) deploy/chaos/*.yaml
+
 .PHONY: vulndb
 vulndb: ## build the Go vulnerability database for slipway scan into .slipway/vulndb, offline (golang.org/x/vulndb pinned in tools/gen)
 	tools/vulndb $(CURDIR)/.slipway/vulndb
