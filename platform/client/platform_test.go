@@ -42,7 +42,7 @@ func (r *ratelimited) GetProduct(_ context.Context, req *inventoryv1.GetProductR
 // the client waits at least that long before it retries.
 func TestRetriesHonourThePlatformServersRetryAfter(t *testing.T) {
 	t.Parallel()
-	impl := &ratelimited{limited: 2}
+	impl := &ratelimited{limited: 1}
 	var base config.Base
 	base.SetDefaults("inventory", 0, 0)
 	base.GRPCAddr, base.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
@@ -68,8 +68,17 @@ func TestRetriesHonourThePlatformServersRetryAfter(t *testing.T) {
 	resp, err := inventoryv1.NewInventoryServiceClient(conn).GetProduct(t.Context(), &inventoryv1.GetProductRequest{Id: "mug"})
 	require.NoError(t, err)
 	assert.Equal(t, "mug", resp.GetProduct().GetId())
-	assert.EqualValues(t, 3, impl.calls.Load())
-	assert.Equal(t, ms(40, 40), slept.all(), "the server's 40 ms beat the 5 and 10 ms backoffs")
+	assert.EqualValues(t, 2, impl.calls.Load())
+	assert.Equal(t, ms(40), slept.all(), "the server's 40 ms beat the 5 ms backoff")
+
+	t.Run("a limit that holds reaches the caller after one retry", func(t *testing.T) {
+		impl.calls.Store(0)
+		impl.limited = 100
+		defer func() { impl.limited = 1 }()
+		_, err := inventoryv1.NewInventoryServiceClient(conn).GetProduct(t.Context(), &inventoryv1.GetProductRequest{Id: "mug"})
+		assert.Equal(t, codes.ResourceExhausted, status.Code(err))
+		assert.EqualValues(t, 2, impl.calls.Load())
+	})
 
 	t.Run("with one attempt the caller sees the limit", func(t *testing.T) {
 		impl.calls.Store(0)

@@ -204,12 +204,30 @@ func TestRetryPolicy(t *testing.T) {
 		{
 			name: "a RetryInfo shorter than the backoff waits the backoff",
 			plan: func(n int) error {
-				if n <= 2 {
+				if n == 1 {
 					return retryAfter(time.Millisecond)
 				}
 				return nil
 			},
-			wantCode: codes.OK, wantCalls: 3, wantSleeps: ms(5, 10),
+			wantCode: codes.OK, wantCalls: 2, wantSleeps: ms(5),
+		},
+		{
+			name:     "a shedding server gets one retry per call, not eight",
+			plan:     func(int) error { return retryAfter(time.Millisecond) },
+			wantCode: codes.ResourceExhausted, wantMsg: "server busy", wantCalls: 2, wantSleeps: ms(5),
+		},
+		{
+			name: "UNAVAILABLE after a shed answer is still retried",
+			plan: func(n int) error {
+				switch n {
+				case 1:
+					return retryAfter(time.Millisecond)
+				case 2, 3:
+					return status.Errorf(codes.Unavailable, "attempt %d refused", n)
+				}
+				return nil
+			},
+			wantCode: codes.OK, wantCalls: 4, wantSleeps: ms(5, 10, 20),
 		},
 		{
 			name: "a wait past the deadline is not made: the last error returns at once",
