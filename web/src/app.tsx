@@ -2,7 +2,7 @@ import { useEffect, useMemo, useReducer, useState } from "preact/hooks";
 import { fetchServices } from "./lib/api";
 import { makeClients } from "./lib/clients";
 import { getSession, onSessionChange, setSession } from "./lib/session";
-import { initialServices, parseSnapshot, serviceURL, servicesReducer } from "./lib/services";
+import { initialServices, parseSnapshot, servicesReducer, STOREFRONT_SERVICES, storefrontURLs } from "./lib/services";
 import { parseRoute, type Route } from "./route";
 import { ApiDocs } from "./views/apidocs";
 import { Logs } from "./views/logs";
@@ -64,12 +64,16 @@ export function App() {
   const services = useServices();
   const session = useSession();
   // Clients follow the service map's URLs; rebuilt only when one changes.
-  const urls = ["user", "order", "inventory", "notification"].map((n) => serviceURL(services.services, n)).join(" ");
+  // None exist until the map names every storefront service: no call goes
+  // to a guessed port (dev may run on moved ones).
+  const urls = storefrontURLs(services.services);
+  const urlKey = urls ? STOREFRONT_SERVICES.map((n) => urls[n]).join(" ") : "";
   const clients = useMemo(() => {
-    const [user, order, inventory, notification] = urls.split(" ");
+    if (!urlKey) return undefined;
+    const [user, order, inventory, notification] = urlKey.split(" ");
     const by: Record<string, string> = { user, order, inventory, notification };
     return makeClients((svc) => by[svc]);
-  }, [urls]);
+  }, [urlKey]);
   const active = route.view === "trace" ? "traces" : route.view;
 
   return (
@@ -101,7 +105,18 @@ export function App() {
       <main>
         {route.view === "services" && <ServiceMap model={services} />}
         {route.view === "api" && <ApiDocs services={services.services} service={route.service} session={session} />}
-        {route.view === "shop" && <Shop clients={clients} session={session} tracing={services.tracing} />}
+        {route.view === "shop" &&
+          (clients ? (
+            <Shop clients={clients} session={session} tracing={services.tracing} />
+          ) : (
+            <p class="muted" data-testid="shop-waiting">
+              {services.updatedAt === undefined
+                ? "Waiting for the service map…"
+                : `The storefront needs ${STOREFRONT_SERVICES.join(", ")}; this dev session lacks ${STOREFRONT_SERVICES.filter(
+                    (n) => !services.services.some((s) => s.name === n && s.http_url),
+                  ).join(", ")}.`}
+            </p>
+          ))}
         {route.view === "traces" && (
           <TraceList services={services} service={route.service} operation={route.operation} />
         )}

@@ -1,6 +1,16 @@
 import { describe, expect, it } from "vitest";
 import type { ServiceInfo } from "./api";
-import { healthSummary, initialServices, parseSnapshot, serviceURL, servicesReducer, shortHash, sortServices } from "./services";
+import {
+  healthSummary,
+  initialServices,
+  parseSnapshot,
+  serviceOrigins,
+  serviceURL,
+  servicesReducer,
+  shortHash,
+  sortServices,
+  storefrontURLs,
+} from "./services";
 
 function svc(name: string, state: ServiceInfo["state"], http_url = ""): ServiceInfo {
   return { name, state, grpc_addr: "", http_url };
@@ -46,9 +56,24 @@ describe("healthSummary", () => {
 });
 
 describe("helpers", () => {
-  it("finds a service URL, falling back to the dev defaults", () => {
+  it("finds a service URL in the map only, never guessing a default port", () => {
     expect(serviceURL([svc("order", "SERVING", "http://127.0.0.1:9182")], "order")).toBe("http://127.0.0.1:9182");
-    expect(serviceURL([], "inventory")).toBe("http://127.0.0.1:8083");
+    expect(serviceURL([], "inventory")).toBe("");
+  });
+  it("has the storefront's URLs only once the map names all four services", () => {
+    const four = ["user", "order", "inventory", "notification"].map((n, i) => svc(n, "STARTING", `http://127.0.0.1:${18181 + i}`));
+    expect(storefrontURLs([])).toBeUndefined();
+    expect(storefrontURLs(four.slice(0, 3))).toBeUndefined();
+    expect(storefrontURLs([...four.slice(0, 3), svc("notification", "DOWN")])).toBeUndefined();
+    expect(storefrontURLs(four)).toEqual({
+      user: "http://127.0.0.1:18181",
+      order: "http://127.0.0.1:18182",
+      inventory: "http://127.0.0.1:18183",
+      notification: "http://127.0.0.1:18184",
+    });
+  });
+  it("lists the services' origins, skipping URLs that are not absolute", () => {
+    expect(serviceOrigins([svc("a", "SERVING", "http://127.0.0.1:1/x"), svc("b", "SERVING", "http://127.0.0.1:1"), svc("c", "SERVING", "/rel"), svc("d", "DOWN")])).toEqual(["http://127.0.0.1:1"]);
   });
   it("sorts unknown services last, alphabetically", () => {
     expect(sortServices([svc("zeta", "SERVING"), svc("alpha", "SERVING"), svc("user", "SERVING")]).map((s) => s.name)).toEqual(["user", "alpha", "zeta"]);

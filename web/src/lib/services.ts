@@ -73,17 +73,44 @@ export function healthSummary(list: ServiceInfo[]): { counts: Record<ServiceStat
   return { counts, allServing: list.length > 0 && counts.SERVING === list.length };
 }
 
-/** DEFAULT_URLS are the dev runner's HTTP ports, used until the map arrives. */
-export const DEFAULT_URLS: Record<string, string> = {
-  user: "http://127.0.0.1:8081",
-  order: "http://127.0.0.1:8082",
-  inventory: "http://127.0.0.1:8083",
-  notification: "http://127.0.0.1:8084",
-};
-
-/** serviceURL is the HTTP base URL of a service by name. */
+/**
+ * serviceURL is the HTTP base URL of a service by name, from the service map
+ * only: "" while the map has not arrived or lacks the service. No default
+ * ports are guessed, since `slipway dev --http-port-base` moves them.
+ */
 export function serviceURL(list: ServiceInfo[], name: string): string {
-  return list.find((s) => s.name === name)?.http_url || DEFAULT_URLS[name] || "";
+  return list.find((s) => s.name === name)?.http_url || "";
+}
+
+/** STOREFRONT_SERVICES are the services the storefront calls. */
+export const STOREFRONT_SERVICES = ["user", "order", "inventory", "notification"] as const;
+
+/**
+ * storefrontURLs maps each storefront service to its HTTP base URL, or is
+ * undefined until the service map names every one of them: callers wait
+ * rather than call a guessed port.
+ */
+export function storefrontURLs(list: ServiceInfo[]): Record<(typeof STOREFRONT_SERVICES)[number], string> | undefined {
+  const out: Record<string, string> = {};
+  for (const n of STOREFRONT_SERVICES) {
+    const u = serviceURL(list, n);
+    if (!u) return undefined;
+    out[n] = u;
+  }
+  return out as Record<(typeof STOREFRONT_SERVICES)[number], string>;
+}
+
+/** serviceOrigins are the origins of the services' HTTP URLs in the map. */
+export function serviceOrigins(list: ServiceInfo[]): string[] {
+  const out = new Set<string>();
+  for (const s of list) {
+    try {
+      if (s.http_url) out.add(new URL(s.http_url).origin);
+    } catch {
+      // not an absolute URL: no origin to trust
+    }
+  }
+  return [...out];
 }
 
 /** shortHash shortens a config hash ("sha256:ab12..." or hex) for display. */
