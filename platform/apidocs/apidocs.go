@@ -13,10 +13,13 @@ import (
 var assets embed.FS
 
 // Register serves doc at /openapi.yaml and the docs page under /docs/.
+//
+// The document sets no CORS header of its own: the server's CORS middleware
+// answers the configured origins like on every other path, and tools that
+// are not browsers need none (the dev console fetches it server-side).
 func Register(mux *http.ServeMux, doc []byte) {
 	mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
-		w.Header().Set("Access-Control-Allow-Origin", "*") // a public document: let other tools fetch it
 		_, _ = w.Write(doc)
 	})
 	sub, err := fs.Sub(assets, "assets")

@@ -29,6 +29,7 @@ func TestServesTheDocumentAndALocalDocsPage(t *testing.T) {
 			body, _ := io.ReadAll(resp.Body)
 			assert.Equal(t, http.StatusOK, resp.StatusCode)
 			assert.Contains(t, string(body), tt.contains)
+			assert.Empty(t, resp.Header.Get("Access-Control-Allow-Origin"), "CORS is the server's middleware's business")
 		})
 	}
 

@@ -5,6 +5,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -316,10 +317,15 @@ func (a *App) debugConfig(cfg any) http.HandlerFunc {
 		encoded = []byte(`{"error":"config cannot be encoded"}`)
 	}
 	etag := fmt.Sprintf(`"%x"`, sha256.Sum256(encoded))
-	return func(w http.ResponseWriter, _ *http.Request) {
+	encoded = append(encoded, '\n')
+	// http.ServeContent answers If-None-Match from the ETag header as RFC
+	// 9110 asks (a list of tags, "*", weak comparison) with 304 and no
+	// body, so a poller that sends the last ETag gets a 304 while the
+	// config is unchanged.
+	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("ETag", etag)
-		_, _ = w.Write(append(encoded, '\n'))
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(encoded))
 	}
 }
 

@@ -107,6 +107,25 @@ func TestCORSLetsTheDevConsoleCallGRPCWeb(t *testing.T) {
 	})
 }
 
+func TestOpenAPIDocumentFollowsTheCORSPolicy(t *testing.T) {
+	h := start(t, func(b *config.Base) { b.CORSOrigins = consoleOrigins })
+	for _, tt := range []struct{ origin, want string }{
+		{consoleOrigins[0], consoleOrigins[0]},
+		{"https://evil.example", ""},
+		{"", ""},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, h.baseURL+"/openapi.yaml", nil)
+		if tt.origin != "" {
+			req.Header.Set("Origin", tt.origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Equal(t, tt.want, resp.Header.Get("Access-Control-Allow-Origin"), "origin %q: never *", tt.origin)
+	}
+}
+
 func TestHealthChecksAreNotTraced(t *testing.T) {
 	h := start(t, nil) // start itself asks grpc.health.v1 until SERVING
 	_, err := healthpb.NewHealthClient(h.grpcConn).Check(context.Background(), &healthpb.HealthCheckRequest{})

@@ -485,6 +485,54 @@ func TestCORSAllowsOnlyConfiguredOrigins(t *testing.T) {
 	assert.Empty(t, evil.Header.Get("Access-Control-Allow-Origin"))
 }
 
+func TestDebugConfigAnswersIfNoneMatchWith304(t *testing.T) {
+	h := start(t, nil)
+	get := func(ifNoneMatch string) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, h.baseURL+"/debug/config", nil)
+		require.NoError(t, err)
+		if ifNoneMatch != "" {
+			req.Header.Set("If-None-Match", ifNoneMatch)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp, string(body)
+	}
+	first, body := get("")
+	require.Equal(t, http.StatusOK, first.StatusCode)
+	etag := first.Header.Get("ETag")
+	require.Regexp(t, `^"[0-9a-f]{64}"$`, etag, "a strong ETag")
+	require.Contains(t, body, `"hash"`)
+
+	for _, tt := range []struct {
+		name, ifNoneMatch string
+		want              int
+	}{
+		{"the same tag", etag, http.StatusNotModified},
+		{"in a list", `"stale", ` + etag + `, "other"`, http.StatusNotModified},
+		{"any tag", "*", http.StatusNotModified},
+		{"the tag marked weak: If-None-Match compares weakly (RFC 9110)", "W/" + etag, http.StatusNotModified},
+		{"another tag", `"0123"`, http.StatusOK},
+		{"a list without it", `"a", "b"`, http.StatusOK},
+		{"the tag without quotes", strings.Trim(etag, `"`), http.StatusOK},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := get(tt.ifNoneMatch)
+			assert.Equal(t, tt.want, resp.StatusCode)
+			assert.Equal(t, etag, resp.Header.Get("ETag"), "every answer names the current tag")
+			if tt.want == http.StatusNotModified {
+				assert.Empty(t, body, "a 304 has no body")
+			} else {
+				assert.Contains(t, body, `"hash"`)
+				assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+			}
+		})
+	}
+}
+
 func TestDebugConfigShowsHashAndDocsAreServed(t *testing.T) {
 	h := start(t, nil)
 	resp, err := http.Get(h.baseURL + "/debug/config")

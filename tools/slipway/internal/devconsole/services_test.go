@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -167,6 +169,55 @@ func TestServiceMapFollowsARealService(t *testing.T) {
 	st := c.poller.Snapshot().Services[0]
 	assert.Equal(t, StateDown, st.State)
 	assert.Nil(t, st.StartedAt, "no process, no start time")
+}
+
+// statusRecorder is a RoundTripper that notes the status of every answer
+// to a path.
+type statusRecorder struct {
+	path string
+	mu   sync.Mutex
+	got  []int
+}
+
+func (r *statusRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err == nil && req.URL.Path == r.path {
+		r.mu.Lock()
+		r.got = append(r.got, resp.StatusCode)
+		r.mu.Unlock()
+	}
+	return resp, err
+}
+
+func (r *statusRecorder) statuses() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got)
+}
+
+func TestUnchangedConfigCostsA304(t *testing.T) {
+	svc := startRealService(t)
+	svc.failing.Store(false)
+	rec := &statusRecorder{path: "/debug/config"}
+	c, _ := startConsole(t, Options{
+		Services: []Service{{Name: "catalog", GRPCAddr: svc.app.GRPCAddr(), HTTPURL: svc.url}},
+		Client:   &http.Client{Transport: rec},
+	})
+	first := pollUntil(t, c, "catalog", StateServing)
+	require.Equal(t, "v1.2.3", first.Version)
+	c.poller.Poll(t.Context())
+	c.poller.Poll(t.Context())
+
+	got := rec.statuses()
+	require.GreaterOrEqual(t, len(got), 3)
+	assert.Equal(t, http.StatusOK, got[0], "the first read has no ETag to send")
+	for i, status := range got[1:] {
+		assert.Equal(t, http.StatusNotModified, status, "read %d sends the ETag of the first", i+2)
+	}
+	st := c.poller.Snapshot().Services[0]
+	assert.Equal(t, "v1.2.3", st.Version, "a 304 keeps what the 200 said")
+	assert.Equal(t, first.ConfigHash, st.ConfigHash)
+	assert.Empty(t, st.Error)
 }
 
 // sseEvent is one Server-Sent Event.
