@@ -153,9 +153,21 @@ WEB_NPM  := cd web && npm --no-audit --no-fund --loglevel=error
 web/node_modules/.package-lock.json: web/package-lock.json
 	$(WEB_NPM) ci
 
+# protoc-gen-es is an npm package, so gen-web needs Node.js and npm. Without
+# npm, `make gen` still regenerates the Go code and skips gen-web with a
+# warning; with CI=true that is an error.
+GEN_WEB_SKIPPED := gen-web skipped: Node.js >= 20.19 and npm are needed to regenerate web/src/gen; Go code was regenerated
 .PHONY: gen-web
+ifneq ($(shell command -v npm),)
 gen-web: web/node_modules/.package-lock.json ## TypeScript messages and service descriptors for the console under web/src/gen (protoc-gen-es)
 	cd api && $(GEN_TOOL) buf generate --template buf.gen.web.yaml
+else ifeq ($(CI),true)
+gen-web:
+	@echo "error: $(GEN_WEB_SKIPPED)" >&2; exit 1
+else
+gen-web:
+	@echo "warning: $(GEN_WEB_SKIPPED)" >&2
+endif
 
 .PHONY: web
 web: ## npm ci, then build the console into tools/slipway/internal/webui/dist (committed; CI checks it is reproducible)
