@@ -45,8 +45,14 @@ type Options struct {
 
 	MaxTraces      int   // trace store bound in traces (DefaultMaxTraces)
 	MaxSpans       int   // trace store bound in spans (DefaultMaxSpans)
-	MaxLogLines    int   // log index bound (DefaultMaxLogLines)
+	MaxBytes       int64 // trace store bound in approximate bytes (DefaultMaxBytes)
+	MaxLogLines    int   // log index bound in lines (DefaultMaxLogLines)
+	MaxLogBytes    int64 // log index bound in approximate bytes (DefaultMaxLogBytes)
 	MaxExportBytes int64 // one OTLP request, before and after gzip (DefaultMaxExportBytes)
+	// MaxConcurrentExports is how many OTLP requests are read and decoded at
+	// once (DefaultMaxConcurrentExports); as many more wait, and the rest are
+	// answered 429 with Retry-After.
+	MaxConcurrentExports int
 
 	// AllowedHosts are the host names (no port) that requests may address;
 	// anything else gets 421, which keeps a DNS-rebinding page from reading
@@ -65,6 +71,7 @@ type Console struct {
 	traces  *TraceStore
 	logs    *LogIndex
 	poller  *servicePoller
+	otlp    *otlpReceiver
 	client  *http.Client
 	handler http.Handler
 }
@@ -80,6 +87,9 @@ func New(opts Options) *Console {
 	if opts.MaxExportBytes <= 0 {
 		opts.MaxExportBytes = DefaultMaxExportBytes
 	}
+	if opts.MaxConcurrentExports <= 0 {
+		opts.MaxConcurrentExports = DefaultMaxConcurrentExports
+	}
 	if opts.Client == nil {
 		opts.Client = &http.Client{}
 	}
@@ -88,8 +98,8 @@ func New(opts Options) *Console {
 	}
 	c := &Console{
 		opts:   opts,
-		traces: NewTraceStore(opts.MaxTraces, opts.MaxSpans),
-		logs:   NewLogIndex(opts.MaxLogLines),
+		traces: NewTraceStore(opts.MaxTraces, opts.MaxSpans, opts.MaxBytes),
+		logs:   NewLogIndex(opts.MaxLogLines, opts.MaxLogBytes),
 		client: opts.Client,
 	}
 	c.poller = newServicePoller(opts.Services, opts.Tracing, opts.Processes, opts.Client, time.Now)
@@ -121,7 +131,8 @@ func (c *Console) routes() http.Handler {
 	mux.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, fmt.Sprintf("no API at %s %s", r.Method, r.URL.Path))
 	})
-	mux.Handle("POST /v1/traces", &otlpReceiver{store: c.traces, maxBytes: c.opts.MaxExportBytes})
+	c.otlp = newOTLPReceiver(c.traces, c.opts.MaxExportBytes, c.opts.MaxConcurrentExports)
+	mux.Handle("POST /v1/traces", c.otlp)
 	mux.HandleFunc("GET /v1/traces", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Allow", http.MethodPost)
 		writeProblem(w, http.StatusMethodNotAllowed, "OTLP exports are POSTed")

@@ -1,7 +1,6 @@
 package devconsole
 
 import (
-	"bytes"
 	"compress/gzip"
 	"encoding/base64"
 	"encoding/hex"
@@ -14,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -26,6 +26,21 @@ import (
 
 // DefaultMaxExportBytes caps one OTLP request body, before and after gzip.
 const DefaultMaxExportBytes = 16 << 20
+
+// DefaultMaxConcurrentExports is how many OTLP requests the receiver reads
+// and decodes at once.
+const DefaultMaxConcurrentExports = 4
+
+// Bounds of one span, so that its size in the store is bounded whatever the
+// exporter sends: a longer text keeps its first MaxTextBytes (whole UTF-8
+// characters) and ends in "…(truncated N bytes)"; attributes and events past
+// their bound are dropped and counted.
+const (
+	MaxTextBytes       = 4 << 10 // a name, an attribute key or value, a status message
+	MaxSpanAttributes  = 128
+	MaxSpanEvents      = 128
+	MaxEventAttributes = 32
+)
 
 // Media types of OTLP/HTTP.
 const (
@@ -44,10 +59,29 @@ const (
 // binary protobuf and JSON, optionally gzip-compressed, and answers as the
 // OTLP specification asks: an ExportTraceServiceResponse on success and a
 // google.rpc.Status on failure, both in the encoding of the request.
+//
+// Each request may hold a body of maxBytes and its decoded form, so only a
+// few are read at once (slots); as many again wait for a slot without having
+// read anything (admitted counts both), and the rest are answered 429 with
+// Retry-After, which OTLP exporters honour by retrying later.
 type otlpReceiver struct {
 	store    *TraceStore
 	maxBytes int64
+	slots    chan struct{} // one per request being read and decoded
+	admitted chan struct{} // one per request being read or waiting to be
 }
+
+func newOTLPReceiver(store *TraceStore, maxBytes int64, concurrency int) *otlpReceiver {
+	return &otlpReceiver{
+		store:    store,
+		maxBytes: maxBytes,
+		slots:    make(chan struct{}, concurrency),
+		admitted: make(chan struct{}, 2*concurrency),
+	}
+}
+
+// retryAfterSeconds is the Retry-After of a 429.
+const retryAfterSeconds = "1"
 
 func (o *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	media, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -62,6 +96,22 @@ func (o *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("content type %q: want %s or %s", r.Header.Get("Content-Type"), mediaProtobuf, mediaJSON))
 		return
 	}
+	select {
+	case o.admitted <- struct{}{}:
+		defer func() { <-o.admitted }()
+	default:
+		w.Header().Set("Retry-After", retryAfterSeconds)
+		writeOTLPStatus(w, media, http.StatusTooManyRequests, codes.ResourceExhausted,
+			fmt.Sprintf("the console is busy with %d exports and as many waiting: retry later", cap(o.slots)))
+		return
+	}
+	select {
+	case o.slots <- struct{}{}:
+		defer func() { <-o.slots }()
+	case <-r.Context().Done():
+		return // the exporter gave up waiting
+	}
+
 	body, status, err := readExport(w, r, o.maxBytes)
 	if err != nil {
 		writeOTLPStatus(w, media, status, codes.InvalidArgument, err.Error())
@@ -84,7 +134,7 @@ func (o *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rejected > 0 {
 		resp.PartialSuccess = &collectortrace.ExportTracePartialSuccess{
 			RejectedSpans: int64(rejected),
-			ErrorMessage:  "spans without valid ids, or of a trace larger than the console's span bound, were dropped",
+			ErrorMessage:  "spans without valid ids, or of a trace larger than the console's span or byte bound, were dropped",
 		}
 	}
 	writeOTLP(w, media, http.StatusOK, resp)
@@ -143,45 +193,34 @@ func writeOTLPStatus(w http.ResponseWriter, media string, status int, code codes
 
 // unmarshalOTLPJSON decodes the OTLP JSON encoding, which is protobuf's JSON
 // mapping except that trace and span ids are hex strings, not base64.
+//
+// protojson reads an id as base64, and hex digits are base64 digits: 32 hex
+// digits decode to 24 bytes, 16 to 12, without loss (whole groups of four).
+// Encoding those bytes as base64 again gives back the text the exporter
+// sent, which must then be 16 or 8 bytes in hex. So the document is decoded
+// once, with no intermediate tree.
 func unmarshalOTLPJSON(data []byte, req *collectortrace.ExportTraceServiceRequest) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber() // keep 64-bit integers exact on the way through
-	var doc any
-	if err := dec.Decode(&doc); err != nil {
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(data, req); err != nil {
 		return err
 	}
-	if err := hexIDsToBase64(doc); err != nil {
-		return err
-	}
-	canonical, err := json.Marshal(doc)
-	if err != nil {
-		return err
-	}
-	return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(canonical, req)
-}
-
-// idFields are the OTLP JSON fields that hold ids, in both spellings the
-// protobuf JSON mapping accepts, with their sizes in bytes.
-var idFields = []struct {
-	name string
-	size int
-}{
-	{"traceId", 16}, {"trace_id", 16},
-	{"spanId", 8}, {"span_id", 8},
-	{"parentSpanId", 8}, {"parent_span_id", 8},
-}
-
-// hexIDsToBase64 rewrites, in place, every id field of the spans and their
-// links in an OTLP JSON document from hex to base64.
-func hexIDsToBase64(doc any) error {
-	for _, rs := range jsonList(doc, "resourceSpans", "resource_spans") {
-		for _, ss := range jsonList(rs, "scopeSpans", "scope_spans") {
-			for _, sp := range jsonList(ss, "spans") {
-				if err := rewriteIDs(sp); err != nil {
+	var err error
+	for _, rs := range req.GetResourceSpans() {
+		for _, ss := range rs.GetScopeSpans() {
+			for _, sp := range ss.GetSpans() {
+				if sp.TraceId, err = hexID("traceId", sp.TraceId, 16); err != nil {
 					return err
 				}
-				for _, l := range jsonList(sp, "links") {
-					if err := rewriteIDs(l); err != nil {
+				if sp.SpanId, err = hexID("spanId", sp.SpanId, 8); err != nil {
+					return err
+				}
+				if sp.ParentSpanId, err = hexID("parentSpanId", sp.ParentSpanId, 8); err != nil {
+					return err
+				}
+				for _, l := range sp.GetLinks() {
+					if l.TraceId, err = hexID("links.traceId", l.TraceId, 16); err != nil {
+						return err
+					}
+					if l.SpanId, err = hexID("links.spanId", l.SpanId, 8); err != nil {
 						return err
 					}
 				}
@@ -191,38 +230,18 @@ func hexIDsToBase64(doc any) error {
 	return nil
 }
 
-func rewriteIDs(v any) error {
-	obj, ok := v.(map[string]any)
-	if !ok {
-		return nil
+// hexID returns the id whose hex text protojson decoded as base64 into b
+// (see unmarshalOTLPJSON); an empty id stays empty.
+func hexID(field string, b []byte, size int) ([]byte, error) {
+	if len(b) == 0 {
+		return b, nil
 	}
-	for _, f := range idFields {
-		k, size := f.name, f.size
-		s, ok := obj[k].(string)
-		if !ok || s == "" {
-			continue
-		}
-		b, err := hex.DecodeString(s)
-		if err != nil || len(b) != size {
-			return fmt.Errorf("%s %q: want %d bytes in hex", k, s, size)
-		}
-		obj[k] = base64.StdEncoding.EncodeToString(b)
+	text := base64.StdEncoding.EncodeToString(b)
+	id, err := hex.DecodeString(text)
+	if err != nil || len(id) != size {
+		return nil, fmt.Errorf("%s: want %d bytes in hex (%d hex digits)", field, size, 2*size)
 	}
-	return nil
-}
-
-// jsonList returns the array under the first of keys that v (an object) has.
-func jsonList(v any, keys ...string) []any {
-	obj, ok := v.(map[string]any)
-	if !ok {
-		return nil
-	}
-	for _, k := range keys {
-		if list, ok := obj[k].([]any); ok {
-			return list
-		}
-	}
-	return nil
+	return id, nil
 }
 
 // spansOf converts an export request into the console's spans. Spans whose
@@ -250,16 +269,19 @@ func spansOf(req *collectortrace.ExportTraceServiceRequest) (spans []Span, inval
 }
 
 func convertSpan(service string, s *tracepb.Span) Span {
+	attrs, droppedAttrs := attributes(s.GetAttributes(), MaxSpanAttributes)
 	sp := Span{
-		TraceID:       hex.EncodeToString(s.GetTraceId()),
-		SpanID:        hex.EncodeToString(s.GetSpanId()),
-		Service:       service,
-		Name:          s.GetName(),
-		Kind:          spanKind(s.GetKind()),
-		StartUnixNano: s.GetStartTimeUnixNano(),
-		EndUnixNano:   s.GetEndTimeUnixNano(),
-		Status:        SpanStatus{Code: statusUnset, Message: s.GetStatus().GetMessage()},
-		Attributes:    attributes(s.GetAttributes()),
+		TraceID:           hex.EncodeToString(s.GetTraceId()),
+		SpanID:            hex.EncodeToString(s.GetSpanId()),
+		Service:           truncate(service),
+		Name:              truncate(s.GetName()),
+		Kind:              spanKind(s.GetKind()),
+		StartUnixNano:     s.GetStartTimeUnixNano(),
+		EndUnixNano:       s.GetEndTimeUnixNano(),
+		Status:            SpanStatus{Code: statusUnset, Message: truncate(s.GetStatus().GetMessage())},
+		Attributes:        attrs,
+		DroppedAttributes: droppedAttrs + int(s.GetDroppedAttributesCount()),
+		DroppedEvents:     int(s.GetDroppedEventsCount()),
 	}
 	if len(s.GetParentSpanId()) == 8 {
 		sp.ParentSpanID = hex.EncodeToString(s.GetParentSpanId())
@@ -273,14 +295,35 @@ func convertSpan(service string, s *tracepb.Span) Span {
 	case tracepb.Status_STATUS_CODE_ERROR:
 		sp.Status.Code = statusError
 	}
-	for _, e := range s.GetEvents() {
+	events := s.GetEvents()
+	if len(events) > MaxSpanEvents {
+		sp.DroppedEvents += len(events) - MaxSpanEvents
+		events = events[:MaxSpanEvents]
+	}
+	for _, e := range events {
+		attrs, dropped := attributes(e.GetAttributes(), MaxEventAttributes)
 		sp.Events = append(sp.Events, SpanEvent{
-			Time:       time.Unix(0, int64(e.GetTimeUnixNano())).UTC().Format(time.RFC3339Nano), //nolint:gosec // Unix nanoseconds fit int64 until 2262
-			Name:       e.GetName(),
-			Attributes: attributes(e.GetAttributes()),
+			Time:              time.Unix(0, int64(e.GetTimeUnixNano())).UTC().Format(time.RFC3339Nano), //nolint:gosec // Unix nanoseconds fit int64 until 2262
+			Name:              truncate(e.GetName()),
+			Attributes:        attrs,
+			DroppedAttributes: dropped + int(e.GetDroppedAttributesCount()),
 		})
 	}
 	return sp
+}
+
+// truncate returns s whole if it has at most MaxTextBytes bytes, else its
+// first MaxTextBytes or fewer (whole UTF-8 characters) and a marker saying
+// how many bytes were cut.
+func truncate(s string) string {
+	if len(s) <= MaxTextBytes {
+		return s
+	}
+	cut := MaxTextBytes
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…(truncated " + strconv.Itoa(len(s)-cut) + " bytes)" // a new string: s is not retained
 }
 
 func spanKind(k tracepb.Span_SpanKind) string {
@@ -297,12 +340,18 @@ func spanKind(k tracepb.Span_SpanKind) string {
 	return "INTERNAL" // the specification reads UNSPECIFIED as INTERNAL
 }
 
-func attributes(kvs []*commonpb.KeyValue) map[string]string {
+// attributes renders the first max attributes of kvs as text, each key and
+// value truncated, and counts the others as dropped.
+func attributes(kvs []*commonpb.KeyValue, maxAttrs int) (attrs map[string]string, dropped int) {
+	if len(kvs) > maxAttrs {
+		dropped = len(kvs) - maxAttrs
+		kvs = kvs[:maxAttrs]
+	}
 	out := make(map[string]string, len(kvs))
 	for _, kv := range kvs {
-		out[kv.GetKey()] = anyValueText(kv.GetValue())
+		out[truncate(kv.GetKey())] = truncate(anyValueText(kv.GetValue()))
 	}
-	return out
+	return out, dropped
 }
 
 // anyValueText renders an attribute value as text: scalars as themselves,

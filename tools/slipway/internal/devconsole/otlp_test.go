@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -344,6 +346,10 @@ func TestOTLPReceiverRefusesWhatIsNotAnExport(t *testing.T) {
 		{"garbage protobuf", "application/x-protobuf", "", []byte("not a protobuf"), 400, "application/x-protobuf", "decode export request"},
 		{"garbage JSON", "application/json", "", []byte("{"), 400, "application/json", "decode export request"},
 		{"JSON with base64 ids", "application/json", "", []byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"W47/95gDgQPSabYzgT/GDA==","spanId":"7uGbfsPBsXQ="}]}]}]}`), 400, "application/json", "want 16 bytes in hex"},
+		{"JSON with a short hex trace id", "application/json", "", []byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc6","spanId":"eee19b7ec3c1b174"}]}]}]}`), 400, "application/json", "traceId: want 16 bytes in hex"},
+		{"JSON with a 32-digit id that is not hex", "application/json", "", []byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc6zz","spanId":"eee19b7ec3c1b174"}]}]}]}`), 400, "application/json", "traceId: want 16 bytes in hex"},
+		{"JSON with a bad parent span id", "application/json", "", []byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","parentSpanId":"eee19b7ec3c1b1"}]}]}]}`), 400, "application/json", "parentSpanId: want 8 bytes in hex"},
+		{"JSON with a bad link", "application/json", "", []byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","links":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"W47/95gDgQM="}]}]}]}]}`), 400, "application/json", "links.spanId: want 8 bytes in hex"},
 		{"an unknown media type", "text/plain", "", []byte("hello"), 415, "application/json", "want application/x-protobuf or application/json"},
 		{"an unknown encoding", "application/x-protobuf", "br", []byte{}, 415, "application/x-protobuf", `content encoding "br"`},
 		{"a broken gzip stream", "application/x-protobuf", "gzip", []byte("not gzip"), 400, "application/x-protobuf", "gzip body"},
@@ -426,4 +432,112 @@ func TestOTLPReceiverTakesConcurrentExports(t *testing.T) {
 	traces, spans := c.Traces().Len()
 	assert.Equal(t, 80, traces)
 	assert.Equal(t, 80, spans)
+}
+
+func TestOTLPReceiverReadsUpperCaseHexAndSnakeCaseJSON(t *testing.T) {
+	c, srv := startConsole(t, Options{})
+	body := `{"resource_spans":[{"scope_spans":[{"spans":[{"trace_id":"5B8EFFF798038103D269B633813FC60C","span_id":"EEE19B7EC3C1B174","parent_span_id":"","name":"x"}]}]}]}`
+	resp, err := http.Post(srv.URL+"/v1/traces", "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(out))
+	spans, ok := c.Traces().Get("5b8efff798038103d269b633813fc60c")
+	require.True(t, ok)
+	assert.Equal(t, "eee19b7ec3c1b174", spans[0].SpanID)
+	assert.Empty(t, spans[0].ParentSpanID, "an empty parent is a root")
+}
+
+func TestOTLPReceiverTruncatesLargeAttributesVisibly(t *testing.T) {
+	_, srv := startConsole(t, Options{})
+	tp := serviceTracer(t, "order", srv.URL)
+	_, s := tp.Tracer("test").Start(t.Context(), "big", trace.WithAttributes(attribute.String("db.statement", strings.Repeat("SELECT 1;", 2000))))
+	s.End()
+	flush(t, tp)
+
+	var detail traceDetailJSON
+	require.Equal(t, http.StatusOK, getJSON(t, srv.URL+"/api/traces/"+s.SpanContext().TraceID().String(), &detail))
+	require.Len(t, detail.Spans, 1)
+	stmt, _ := detail.Spans[0]["attributes"].(map[string]any)["db.statement"].(string)
+	assert.True(t, strings.HasPrefix(stmt, "SELECT 1;"))
+	assert.True(t, strings.HasSuffix(stmt, fmt.Sprintf("…(truncated %d bytes)", 18000-MaxTextBytes)), "%.60q…", stmt[len(stmt)-60:])
+}
+
+func TestOTLPReceiverBoundsConcurrentExports(t *testing.T) {
+	c, srv := startConsole(t, Options{MaxConcurrentExports: 1})
+	export, err := proto.Marshal(&collectortrace.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
+		ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{{TraceId: bytes.Repeat([]byte{1}, 16), SpanId: bytes.Repeat([]byte{1}, 8), Name: "a"}}}},
+	}}})
+	require.NoError(t, err)
+
+	// post sends export whose body arrives only when the returned writer
+	// is closed; the answer comes on the channel.
+	type answer struct {
+		status int
+		err    error
+	}
+	post := func() (*io.PipeWriter, <-chan answer) {
+		pr, pw := io.Pipe()
+		done := make(chan answer, 1)
+		go func() {
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/traces", pr)
+			req.Header.Set("Content-Type", "application/x-protobuf")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				done <- answer{err: err}
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			done <- answer{status: resp.StatusCode}
+		}()
+		return pw, done
+	}
+	writeAll := func(pw *io.PipeWriter) {
+		_, err := pw.Write(export)
+		assert.NoError(t, err)
+		assert.NoError(t, pw.Close())
+	}
+
+	// One export being read, one waiting for its turn: the receiver is full.
+	reading, readingDone := post()
+	require.Eventually(t, func() bool { return len(c.otlp.slots) == 1 }, 10*time.Second, time.Millisecond)
+	waiting, waitingDone := post()
+	require.Eventually(t, func() bool { return len(c.otlp.admitted) == 2 }, 10*time.Second, time.Millisecond)
+
+	for _, media := range []string{"application/x-protobuf", "application/json"} {
+		resp, err := http.Post(srv.URL+"/v1/traces", media, bytes.NewReader(export))
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+		assert.Equal(t, "1", resp.Header.Get("Retry-After"), "OTLP exporters wait this long before they retry")
+		assert.Equal(t, media, resp.Header.Get("Content-Type"))
+		var st statuspb.Status
+		if media == "application/json" {
+			require.NoError(t, protojson.Unmarshal(body, &st), string(body))
+		} else {
+			require.NoError(t, proto.Unmarshal(body, &st))
+		}
+		assert.Equal(t, int32(8), st.GetCode(), "RESOURCE_EXHAUSTED")
+		assert.Contains(t, st.GetMessage(), "retry later")
+	}
+	assert.Equal(t, 1, len(c.otlp.slots), "the waiting export has not started reading")
+
+	writeAll(reading)
+	first := <-readingDone
+	require.NoError(t, first.err)
+	assert.Equal(t, http.StatusOK, first.status)
+	writeAll(waiting)
+	second := <-waitingDone
+	require.NoError(t, second.err)
+	assert.Equal(t, http.StatusOK, second.status, "a waiting export gets its turn")
+
+	// With the receiver free again, an export goes through.
+	resp, err := http.Post(srv.URL+"/v1/traces", "application/x-protobuf", bytes.NewReader(export))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	_, spans := c.Traces().Len()
+	assert.Equal(t, 1, spans, "the same span three times is stored once")
 }
