@@ -42,6 +42,7 @@ type devOptions struct {
 	ConsolePort      int           // the console's port on Host; 0 runs no console
 	ConsoleMaxTraces int           // bound of the console's trace store in traces; 0 is the default
 	ConsoleMaxSpans  int           // and in spans
+	ConsoleMaxBytes  int64         // and in approximate bytes
 	NoBuild          bool          // run the binaries already in .slipway/bin
 	ReadyTimeout     time.Duration // for every service to answer SERVING
 	StopTimeout      time.Duration // between SIGTERM and SIGKILL
@@ -103,8 +104,8 @@ func devMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"slipway dev` runs on PostgreSQL. SLIPWAY_<SVC>_<NAME> sets NAME for one service only\n"+
 			"(SLIPWAY_INVENTORY_LOG_LEVEL=debug). GRPC_ADDR and HTTP_ADDR always come from the flags.\n\n"+
 			"Console: http://localhost:8080 (--console-port; 0 turns it off) shows the services, their\n"+
-			"API documents and recent traces with their log lines. dev sets CORS_ALLOWED_ORIGINS to the\n"+
-			"console's origins and, unless OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set,\n"+
+			"API documents and recent traces with their log lines. dev adds the console's origins to\n"+
+			"CORS_ALLOWED_ORIGINS and, unless OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set,\n"+
 			"points every service's OTLP exporter at the console, which keeps the newest traces in\n"+
 			"memory. With an endpoint set the console links to Jaeger at SLIPWAY_JAEGER_URL\n"+
 			"(default "+defaultJaegerURL+").")
@@ -118,6 +119,8 @@ func devMain(ctx context.Context, args []string, env *cmdEnv) error {
 	fs.IntVar(&opts.ConsolePort, "console-port", defaultConsolePort, "`port` of the console on --host (0 turns the console off)")
 	fs.IntVar(&opts.ConsoleMaxTraces, "console-max-traces", devconsole.DefaultMaxTraces, "the console keeps at most this many `traces`, evicting the oldest")
 	fs.IntVar(&opts.ConsoleMaxSpans, "console-max-spans", devconsole.DefaultMaxSpans, "the console keeps at most this many `spans`, evicting the oldest traces")
+	opts.ConsoleMaxBytes = devconsole.DefaultMaxBytes
+	fs.Var(byteSize{&opts.ConsoleMaxBytes}, "console-max-bytes", "the console keeps traces of at most this approximate `size` (bytes, or with B, KiB, MiB or GiB), evicting the oldest")
 	fs.BoolVar(&opts.NoBuild, "no-build", false, "skip the build and run the binaries already in .slipway/bin (no hot reload)")
 	fs.BoolVar(&opts.NoWatch, "no-watch", false, "no hot reload: do not watch the workspace for changes")
 	fs.DurationVar(&opts.Debounce, "debounce", defaultDebounce, "hot reload waits until no file has changed for this `duration`")
@@ -159,8 +162,8 @@ func (o devOptions) validate() error {
 	if o.ConsolePort < 0 || o.ConsolePort > 65535 {
 		return fmt.Errorf("--console-port %d: need 0..65535", o.ConsolePort)
 	}
-	if o.ConsoleMaxTraces < 0 || o.ConsoleMaxSpans < 0 {
-		return errors.New("--console-max-traces and --console-max-spans must not be negative")
+	if o.ConsoleMaxTraces < 0 || o.ConsoleMaxSpans < 0 || o.ConsoleMaxBytes < 0 {
+		return errors.New("--console-max-traces, --console-max-spans and --console-max-bytes must not be negative")
 	}
 	if o.ReadyTimeout < 0 || o.StopTimeout < 0 || o.Debounce < 0 {
 		return errors.New("timeouts must not be negative")
@@ -223,7 +226,7 @@ func planDev(root string, defs []serviceDef, opts devOptions) ([]devService, err
 		}
 		defaults := append(devDefaults(root, d.Name, jwksHost, peers, secret), consoleDefaults...)
 		fixed := append([]envVar{{"GRPC_ADDR", s.GRPCAddr}, {"HTTP_ADDR", s.HTTPAddr}}, consoleFixed...)
-		s.Env = childEnv(opts.Environ, d.Name, defaults, fixed)
+		s.Env = withConsoleOrigins(childEnv(opts.Environ, d.Name, defaults, fixed), opts)
 		plan = append(plan, s)
 	}
 	return plan, nil

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -88,35 +90,115 @@ func consoleHosts(opts devOptions) []string {
 
 // consoleEnv is the part of every service's environment that the console
 // needs, as defaults (used when the parent leaves a variable unset) and
-// fixed values. With the console off it is empty.
+// fixed values. With the console off it is empty. CORS_ALLOWED_ORIGINS is
+// not here: withConsoleOrigins adds to whatever the service gets.
 //
-// CORS_ALLOWED_ORIGINS lets the console's pages call the services. Unless
-// the parent names a collector, the services export traces to the console
-// (OTLP/HTTP, the only protocol it receives, hence fixed), sample every
-// request that no caller decided about, and flush every 200 ms instead of
-// 5 s so a request shows up in the console at once.
+// Unless the parent names a collector, the services export traces to the
+// console (OTLP/HTTP, the only protocol it receives, hence fixed), sample
+// every request that no caller decided about, and flush every 200 ms
+// instead of 5 s so a request shows up in the console at once.
 func consoleEnv(opts devOptions) (defaults, fixed []envVar, err error) {
-	if opts.ConsolePort == 0 {
+	if opts.ConsolePort == 0 || tracesExternal(opts.Environ) {
 		return nil, nil, nil
-	}
-	defaults = []envVar{{"CORS_ALLOWED_ORIGINS", strings.Join(consoleOrigins(opts), ",")}}
-	if tracesExternal(opts.Environ) {
-		return defaults, nil, nil
 	}
 	dial, err := dialAddr(consoleAddr(opts))
 	if err != nil {
 		return nil, nil, err
 	}
-	defaults = append(defaults,
-		envVar{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://" + dial},
-		envVar{"OTEL_TRACES_SAMPLER", "parentbased_always_on"},
-		envVar{"OTEL_BSP_SCHEDULE_DELAY", "200"},
-	)
+	defaults = []envVar{
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://" + dial},
+		{"OTEL_TRACES_SAMPLER", "parentbased_always_on"},
+		{"OTEL_BSP_SCHEDULE_DELAY", "200"},
+	}
 	fixed = []envVar{
 		{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"},
 		{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"},
 	}
 	return defaults, fixed, nil
+}
+
+// corsVar is the services' list of allowed browser origins (platform/config).
+const corsVar = "CORS_ALLOWED_ORIGINS"
+
+// withConsoleOrigins returns a service's environment with the console's
+// origins added to its CORS_ALLOWED_ORIGINS (after the origins it already
+// has, each once), so the console's pages may call the service whatever
+// else the parent allows. With the console off, env is unchanged.
+func withConsoleOrigins(env []string, opts devOptions) []string {
+	if opts.ConsolePort == 0 {
+		return env
+	}
+	current, _ := lookupEnv(env, corsVar)
+	return setEnv(env, corsVar, strings.Join(mergeOrigins(current, consoleOrigins(opts)), ","))
+}
+
+// mergeOrigins appends add to the comma-separated list, leaving out empty
+// entries and any origin already there.
+func mergeOrigins(list string, add []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, o := range append(strings.Split(list, ","), add...) {
+		o = strings.TrimSpace(o)
+		if key := strings.TrimRight(o, "/"); o != "" && !seen[key] {
+			seen[key] = true
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// consoleCORSNote is the line that says dev added the console's origins to
+// origins the parent environment allows, or "" when the parent sets none.
+func consoleCORSNote(opts devOptions) string {
+	var set []string
+	for _, kv := range opts.Environ {
+		k, v, _ := strings.Cut(kv, "=")
+		if v != "" && (k == corsVar || (strings.HasPrefix(k, "SLIPWAY_") && strings.HasSuffix(k, "_"+corsVar))) && !slices.Contains(set, k) {
+			set = append(set, k)
+		}
+	}
+	if opts.ConsolePort == 0 || len(set) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("console: the services allow the origins of %s and the console's (%s)",
+		strings.Join(set, ", "), strings.Join(consoleOrigins(opts), ", "))
+}
+
+// byteSize is a flag.Value of a number of bytes: a whole number with an
+// optional unit B, KiB, MiB or GiB ("256MiB").
+type byteSize struct{ n *int64 }
+
+var byteUnits = []struct {
+	suffix string
+	size   int64
+}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+
+func (b byteSize) String() string {
+	if b.n == nil {
+		return ""
+	}
+	for _, u := range byteUnits {
+		if *b.n != 0 && *b.n%u.size == 0 {
+			return strconv.FormatInt(*b.n/u.size, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(*b.n, 10)
+}
+
+func (b byteSize) Set(s string) error {
+	num, unit := strings.TrimSpace(s), int64(1)
+	for _, u := range byteUnits {
+		if rest, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, unit = strings.TrimSpace(rest), u.size
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/unit {
+		return fmt.Errorf("%q: want a number of bytes, such as 268435456 or 256MiB (units B, KiB, MiB, GiB)", s)
+	}
+	*b.n = n * unit
+	return nil
 }
 
 // consoleServer is the running console of a dev session.
@@ -143,6 +225,7 @@ func startConsole(opts devOptions, plan []devService, sup *supervisor, out *cons
 		UI:           webui.FS(),
 		MaxTraces:    opts.ConsoleMaxTraces,
 		MaxSpans:     opts.ConsoleMaxSpans,
+		MaxBytes:     opts.ConsoleMaxBytes,
 		AllowedHosts: consoleHosts(opts),
 	})
 	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", consoleAddr(opts))
@@ -160,6 +243,9 @@ func startConsole(opts devOptions, plan []devService, sup *supervisor, out *cons
 		served: make(chan error, 1),
 		stop:   stop,
 		out:    out,
+	}
+	if note := consoleCORSNote(opts); note != "" {
+		out.Infof("%s", note)
 	}
 	out.ObserveLines(c.LogLine)
 	go c.Run(ctx)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -59,14 +60,38 @@ func TestPlanDevWiresTheConsole(t *testing.T) {
 			},
 		},
 		{
-			name:   "the parent's CORS origins and sampler win",
+			name:   "the parent's CORS origins are kept and the console's added; its sampler wins",
 			opts:   devOptions{ConsolePort: 9000},
 			parent: []string{"CORS_ALLOWED_ORIGINS=https://shop.example", "OTEL_TRACES_SAMPLER=traceidratio"},
 			want: map[string]string{
-				"CORS_ALLOWED_ORIGINS":        "https://shop.example",
+				"CORS_ALLOWED_ORIGINS":        "https://shop.example,http://localhost:9000,http://127.0.0.1:9000",
 				"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9000",
 				"OTEL_TRACES_SAMPLER":         "traceidratio",
 			},
+		},
+		{
+			name:   "an origin the parent already allows is not repeated",
+			opts:   devOptions{ConsolePort: 8080},
+			parent: []string{"CORS_ALLOWED_ORIGINS=http://127.0.0.1:8080/, http://localhost:5173,"},
+			want:   map[string]string{"CORS_ALLOWED_ORIGINS": "http://127.0.0.1:8080/,http://localhost:5173,http://localhost:8080"},
+		},
+		{
+			name:   "a service's own origins get the console's too",
+			opts:   devOptions{ConsolePort: 8080},
+			parent: []string{"CORS_ALLOWED_ORIGINS=https://a.example", "SLIPWAY_USER_CORS_ALLOWED_ORIGINS=https://user.example", "SLIPWAY_INVENTORY_CORS_ALLOWED_ORIGINS=https://inv.example"},
+			want:   map[string]string{"CORS_ALLOWED_ORIGINS": "https://{svc}.example,http://localhost:8080,http://127.0.0.1:8080"},
+		},
+		{
+			name:   "an empty parent value is unset",
+			opts:   devOptions{ConsolePort: 8080},
+			parent: []string{"CORS_ALLOWED_ORIGINS="},
+			want:   map[string]string{"CORS_ALLOWED_ORIGINS": "http://localhost:8080,http://127.0.0.1:8080"},
+		},
+		{
+			name:   "console off: the parent's origins as they are",
+			opts:   devOptions{},
+			parent: []string{"CORS_ALLOWED_ORIGINS=https://shop.example"},
+			want:   map[string]string{"CORS_ALLOWED_ORIGINS": "https://shop.example"},
 		},
 		{
 			name:   "a collector in the environment keeps the traces",
@@ -128,6 +153,7 @@ func TestPlanDevWiresTheConsole(t *testing.T) {
 					if !ok {
 						got = unset
 					}
+					v = strings.ReplaceAll(v, "{svc}", map[string]string{"user": "user", "inventory": "inv"}[svc.Name])
 					assert.Equal(t, v, got, "%s: %s", svc.Name, k)
 				}
 			}
@@ -144,8 +170,43 @@ func TestConsoleTracing(t *testing.T) {
 	assert.Equal(t, devconsole.Tracing{Mode: "local"}, consoleTracing([]string{"OTEL_EXPORTER_OTLP_ENDPOINT="}), "empty is unset")
 }
 
+func TestConsoleCORSNote(t *testing.T) {
+	assert.Empty(t, consoleCORSNote(devOptions{ConsolePort: 8080, Environ: []string{"PATH=/bin"}}), "nothing to say")
+	assert.Empty(t, consoleCORSNote(devOptions{ConsolePort: 8080, Environ: []string{"CORS_ALLOWED_ORIGINS="}}), "empty is unset")
+	assert.Empty(t, consoleCORSNote(devOptions{Environ: []string{"CORS_ALLOWED_ORIGINS=https://a.example"}}), "console off: nothing added")
+	assert.Equal(t,
+		"console: the services allow the origins of CORS_ALLOWED_ORIGINS, SLIPWAY_ORDER_CORS_ALLOWED_ORIGINS and the console's (http://localhost:8080, http://127.0.0.1:8080)",
+		consoleCORSNote(devOptions{ConsolePort: 8080, Environ: []string{
+			"CORS_ALLOWED_ORIGINS=https://a.example", "SLIPWAY_ORDER_CORS_ALLOWED_ORIGINS=https://b.example", "CORS_ALLOWED_ORIGINS=https://c.example",
+		}}))
+}
+
+func TestConsoleMaxBytesFlag(t *testing.T) {
+	var n int64
+	v := byteSize{&n}
+	for in, want := range map[string]int64{"268435456": 256 << 20, "256MiB": 256 << 20, "1 GiB": 1 << 30, "512KiB": 512 << 10, "100B": 100, "0": 0} {
+		require.NoError(t, v.Set(in), in)
+		assert.Equal(t, want, n, in)
+	}
+	n = 256 << 20
+	assert.Equal(t, "256MiB", v.String())
+	n = 1000
+	assert.Equal(t, "1000B", v.String())
+	assert.Empty(t, byteSize{}.String(), "the zero value the flag package asks")
+	for _, bad := range []string{"", "lots", "-1", "1.5MiB", "10MB", "9999999999GiB"} {
+		err := v.Set(bad)
+		require.Error(t, err, bad)
+		assert.Contains(t, err.Error(), "want a number of bytes", bad)
+	}
+
+	var stdout, stderr bytes.Buffer
+	code := run(t.Context(), []string{"dev", "--console-max-bytes", "lots"}, &cmdEnv{stdout: &stdout, stderr: &stderr})
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, stderr.String(), `invalid value "lots" for flag -console-max-bytes`)
+}
+
 func TestDevValidatesConsoleFlags(t *testing.T) {
-	for _, o := range []devOptions{{ConsolePort: -1}, {ConsolePort: 70000}, {ConsoleMaxSpans: -5}} {
+	for _, o := range []devOptions{{ConsolePort: -1}, {ConsolePort: 70000}, {ConsoleMaxSpans: -5}, {ConsoleMaxBytes: -1}} {
 		o = o.withDefaults()
 		assert.Error(t, o.validate(), "%+v", o)
 	}
@@ -205,7 +266,7 @@ func TestRunDevServesTheConsole(t *testing.T) {
 	useTestBinaryFor(t, root, "user", "inventory")
 	var out syncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=traced")
-	opts.Environ = withoutTelemetryEnv(opts.Environ)
+	opts.Environ = append(withoutTelemetryEnv(opts.Environ), "CORS_ALLOWED_ORIGINS=https://shop.example")
 	opts.ConsolePort = freePort(t)
 	console := "http://127.0.0.1:" + strconv.Itoa(opts.ConsolePort)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -217,6 +278,7 @@ func TestRunDevServesTheConsole(t *testing.T) {
 	waitForOutput(t, &out, done, `inventory | {"msg":"exported"}`)
 	assert.Contains(t, out.String(), "console: http://localhost:"+strconv.Itoa(opts.ConsolePort)+" (services, API explorer, traces and their logs")
 	assert.Contains(t, out.String(), `"msg":"working"`, "log lines still reach the terminal as they are")
+	assert.Contains(t, out.String(), "console: the services allow the origins of CORS_ALLOWED_ORIGINS and the console's", "dev says why the parent's origins grew")
 
 	var m devconsole.ServiceMap
 	require.Eventually(t, func() bool {
@@ -247,8 +309,8 @@ func TestRunDevServesTheConsole(t *testing.T) {
 		assert.Equal(t, svc, detail.Logs[0].Service)
 		assert.Equal(t, "working", detail.Logs[0].Msg)
 		assert.Equal(t, detail.Spans[0]["span_id"], detail.Logs[0].SpanID)
-		wantCORS := fmt.Sprintf("http://localhost:%d,http://127.0.0.1:%d", opts.ConsolePort, opts.ConsolePort)
-		assert.Contains(t, detail.Logs[0].Line, `"cors":"`+wantCORS+`"`, "the service may be called from the console's pages")
+		wantCORS := fmt.Sprintf("https://shop.example,http://localhost:%d,http://127.0.0.1:%d", opts.ConsolePort, opts.ConsolePort)
+		assert.Contains(t, detail.Logs[0].Line, `"cors":"`+wantCORS+`"`, "the service may be called from the console's pages, and the parent's origins")
 	}
 
 	cancel()
