@@ -152,10 +152,10 @@ func loadChaosExperiments(o chaosOptions) ([]*chaosExperiment, error) {
 			continue
 		}
 		if exp.needs(chaosDepPostgres) && o.DatabaseURL == "" {
-			errs = append(errs, fmt.Errorf("%s: a network fault on postgres needs PostgreSQL: set DATABASE_URL or --database-url to a postgres:// server", path))
+			exp.skip = "a network fault on postgres needs PostgreSQL: set DATABASE_URL or --database-url to a postgres:// server"
 		}
 		if exp.needs(chaosDepRedis) && o.RedisURL == "" {
-			errs = append(errs, fmt.Errorf("%s: a network fault on redis needs Redis: set REDIS_URL or --redis-url (e.g. redis://127.0.0.1:6379)", path))
+			exp.skip = "a network fault on redis needs Redis: set REDIS_URL or --redis-url (e.g. redis://127.0.0.1:6379)"
 		}
 		for svc, vars := range o.Env {
 			if exp.Env == nil {
@@ -199,6 +199,13 @@ func runChaos(ctx context.Context, o chaosOptions) error {
 	if err != nil {
 		return err
 	}
+	if !slices.ContainsFunc(exps, func(e *chaosExperiment) bool { return e.skip == "" }) {
+		var why []string
+		for _, e := range exps {
+			why = append(why, e.File+": "+e.skip)
+		}
+		return errors.New("nothing to run: " + strings.Join(why, "; "))
+	}
 	root, err := devRoot(devOptions{Root: o.Root})
 	if err != nil {
 		return err
@@ -240,16 +247,31 @@ func runChaos(ctx context.Context, o chaosOptions) error {
 	}
 
 	var reports []*chaosReport
-	var failed []string
+	var failed, skipped []string
 	for _, exp := range exps {
+		if exp.skip != "" {
+			// Not configured here: the others still run.
+			progress("SKIP %s: %s", exp.Name, exp.skip)
+			rep := &chaosReport{Experiment: exp.Name, File: exp.File, Scale: o.Scale, Skipped: exp.skip}
+			reports = append(reports, rep)
+			skipped = append(skipped, exp.Name)
+			if !o.JSON {
+				fmt.Fprintf(o.Stdout, "\nexperiment %s (%s): SKIP: %s\n", exp.Name, exp.File, exp.skip)
+			}
+			continue
+		}
 		rep, err := runChaosExperiment(ctx, o, root, exp, exp.thresholds(defaults), progress)
 		if err != nil {
-			return fmt.Errorf("%s: %w", exp.File, err)
-		}
-		reports = append(reports, rep)
-		if !o.JSON {
+			// One experiment that could not run fails, the others still run.
+			progress("experiment %s could not run: %v", exp.Name, err)
+			rep = &chaosReport{Experiment: exp.Name, File: exp.File, Scale: o.Scale, Failures: []string{"could not run: " + err.Error()}}
+			if !o.JSON {
+				fmt.Fprintf(o.Stdout, "\nexperiment %s (%s): FAIL: could not run: %v\n", exp.Name, exp.File, err)
+			}
+		} else if !o.JSON {
 			printChaosReport(o.Stdout, rep)
 		}
+		reports = append(reports, rep)
 		if !rep.Passed {
 			failed = append(failed, rep.Experiment+" ("+strings.Join(rep.Failures, "; ")+")")
 		}
@@ -268,7 +290,10 @@ func runChaos(ctx context.Context, o chaosOptions) error {
 	case ctx.Err() != nil:
 		return errors.New("interrupted")
 	case len(failed) > 0:
-		return fmt.Errorf("%d of %d experiment(s) failed: %s", len(failed), len(reports), strings.Join(failed, ", "))
+		return fmt.Errorf("%d of %d experiment(s) failed: %s", len(failed), len(reports)-len(skipped), strings.Join(failed, ", "))
+	}
+	if len(skipped) > 0 {
+		progress("skipped %s: not configured here (see above)", strings.Join(skipped, ", "))
 	}
 	return nil
 }
@@ -310,6 +335,7 @@ func runChaosExperiment(ctx context.Context, o chaosOptions, root string, exp *c
 		rep.Faults = append(rep.Faults, fmt.Sprintf("at %s %s: %s", f.At, end, f.Describe()))
 	}
 	rep.Thresholds.SuccessRate, rep.Thresholds.P99, rep.Thresholds.Source = th.SuccessRate, th.P99.String(), th.Source
+	rep.Thresholds.FaultRate = th.FaultSuccessRate
 	if th.FaultP99 != nil {
 		rep.Thresholds.FaultP99 = th.FaultP99.String()
 	}
@@ -332,11 +358,26 @@ func runChaosExperiment(ctx context.Context, o chaosOptions, root string, exp *c
 	}()
 	progress("all services SERVING")
 
+	stores, closeStores, err := openChaosStores(fleet.databases)
+	if err != nil {
+		return nil, err
+	}
+	defer closeStores()
+	// Stock and held units before the load, for conservation.
+	baseline, err := readStockBaseline(ctx, stores.Inventory)
+	if err != nil {
+		return nil, fmt.Errorf("read the stock before the load: %w", err)
+	}
+
 	run := &chaosRun{exp: exp, fleet: fleet, progress: progress}
 	figures, err := run.load(ctx, o)
 	if err != nil {
 		return nil, err
 	}
+	for _, m := range run.latency {
+		run.effects = append(run.effects, latencyEffect(m, run.samples))
+	}
+	rep.Effects = run.effects
 	rep.Load = figures
 	if run.window[0] > 0 || run.window[1] > 0 {
 		to := run.window[1]
@@ -348,11 +389,6 @@ func runChaosExperiment(ctx context.Context, o chaosOptions, root string, exp *c
 	}
 	rep.Analysis = analyse(th, rep.Load, rep.FaultWindow)
 
-	stores, closeStores, err := openChaosStores(fleet.databases)
-	if err != nil {
-		return nil, err
-	}
-	defer closeStores()
 	progress("load done; waiting up to %s for the outbox and the consumers to catch up", exp.Settle)
 	took, settleErr := run.settle(ctx, stores, exp.Settle.D())
 	if settleErr != nil {
@@ -361,7 +397,7 @@ func runChaosExperiment(ctx context.Context, o chaosOptions, root string, exp *c
 	} else {
 		rep.Settled = "caught up " + seconds(took) + " after the load"
 	}
-	invs, err := checkChaosInvariants(ctx, stores)
+	invs, err := checkChaosInvariants(ctx, stores, chaosRunFacts{Stock: &baseline, Acked: run.acked})
 	if err != nil {
 		return nil, fmt.Errorf("check the invariants: %w", err)
 	}
@@ -411,6 +447,18 @@ func (r *chaosRun) load(ctx context.Context, o chaosOptions) (chaosLoadFigures, 
 		return chaosLoadFigures{}, fmt.Errorf("prepare the load: %w", err)
 	}
 	defer built.close()
+	if sc, ok := built.target.(*loadOrderScenario); ok {
+		sc.userLookups = exp.Load.UserLookups
+		if exp.Load.RetryEvery != nil {
+			sc.retryEvery = *exp.Load.RetryEvery
+		}
+		r.acked = map[string]string{}
+		sc.onOrder = func(id, key string) {
+			r.mu.Lock()
+			r.acked[id] = key
+			r.mu.Unlock()
+		}
+	}
 	bgCtx, stopBG := context.WithCancel(ctx)
 	defer stopBG()
 	go built.background(bgCtx)
@@ -427,7 +475,15 @@ func (r *chaosRun) load(ctx context.Context, o chaosOptions) (chaosLoadFigures, 
 			samplesMu.Unlock()
 		},
 	}
-	r.progress("load: %d × CreateOrder at %s/s for %s (%d users)", planned, loadFormatRate(lo.Rate), lo.Duration, lo.Users)
+	what := "CreateOrder"
+	if exp.Load.UserLookups {
+		what = "(GetMe, CreateOrder)"
+	}
+	retried := ""
+	if n := exp.Load.RetryEvery; n != nil && *n > 0 {
+		retried = fmt.Sprintf("; every %d. order retried with its idempotency key", *n)
+	}
+	r.progress("load: %d × %s at %s/s for %s (%d users%s)", planned, what, loadFormatRate(lo.Rate), lo.Duration, lo.Users, retried)
 	progCtx, stopProgress := context.WithCancel(ctx)
 	defer stopProgress()
 	prog := newLoadProgress(o.Stderr, lo.Duration, planned)

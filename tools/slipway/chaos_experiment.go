@@ -31,6 +31,7 @@ const (
 type chaosExperiment struct {
 	Name string `yaml:"-"` // the file name without .yaml
 	File string `yaml:"-"` // as given on the command line
+	skip string // why it is not run here (a dependency is not configured); "" runs it
 
 	Description string                       `yaml:"description"`
 	Load        chaosLoad                    `yaml:"load"`
@@ -49,7 +50,19 @@ type chaosLoad struct {
 	Users       int           `yaml:"users"`
 	Timeout     chaosDuration `yaml:"timeout"`
 	MaxInflight int           `yaml:"max_inflight"`
+	// UserLookups reads the user (GetMe) before each CreateOrder, as a
+	// storefront does; a failed lookup fails the request. It is what puts
+	// the user service's cache (Redis) on the request path.
+	UserLookups bool `yaml:"user_lookups"`
+	// RetryEvery sends every RetryEvery-th order a second time with the
+	// same idempotency key once it was answered, as a client retrying after
+	// a lost answer does; both must answer the same order. 0 turns it off;
+	// unset is chaosDefaultRetryEvery.
+	RetryEvery *int `yaml:"retry_every"`
 }
+
+// chaosDefaultRetryEvery: one order in ten is retried with its key.
+const chaosDefaultRetryEvery = 10
 
 // chaosFault is one fault of the timeline: exactly one kind, switched on at
 // At (from the start of the load) and off For later.
@@ -99,6 +112,9 @@ type chaosAnalysis struct {
 	SuccessRate *float64       `yaml:"success_rate"`
 	P99         *chaosDuration `yaml:"p99"`
 	FaultP99    *chaosDuration `yaml:"fault_window_p99"`
+	// FaultSuccessRate gates the requests due in the fault window; unset,
+	// it is the success rate's threshold.
+	FaultSuccessRate *float64 `yaml:"fault_window_success_rate"`
 	// Reason must explain a success rate or p99 looser than the SLO's.
 	Reason string `yaml:"reason"`
 }
@@ -274,6 +290,10 @@ func (e *chaosExperiment) withDefaults() {
 	if e.Load.MaxInflight == 0 {
 		e.Load.MaxInflight = 256
 	}
+	if e.Load.RetryEvery == nil {
+		n := chaosDefaultRetryEvery
+		e.Load.RetryEvery = &n
+	}
 	if e.Settle == 0 {
 		e.Settle = chaosDuration(60 * time.Second)
 	}
@@ -320,6 +340,9 @@ func (e *chaosExperiment) validate() error {
 	if l.MaxInflight < 1 || l.MaxInflight > loadMaxInflight {
 		bad("load.max_inflight", "%d: want 1 to %d", l.MaxInflight, loadMaxInflight)
 	}
+	if n := l.RetryEvery; n != nil && *n < 0 {
+		bad("load.retry_every", "%d: want 0 (never) or every how many orders one is retried with its idempotency key", *n)
+	}
 	if e.Settle.D() > chaosMaxSettle {
 		bad("settle", "%s: at most %s", e.Settle, chaosMaxSettle)
 	}
@@ -329,9 +352,13 @@ func (e *chaosExperiment) validate() error {
 	for i, f := range e.Faults {
 		e.validateFault(fmt.Sprintf("faults[%d]", i), f, bad)
 	}
+	e.validateOverlaps(bad)
 	a := e.Analysis
 	if r := a.SuccessRate; r != nil && !(*r >= 0 && *r <= 1) {
 		bad("analysis.success_rate", "%v: want a fraction from 0 to 1 (0.995 is 99.5%%)", *r)
+	}
+	if r := a.FaultSuccessRate; r != nil && !(*r >= 0 && *r <= 1) {
+		bad("analysis.fault_window_success_rate", "%v: want a fraction from 0 to 1 (0.995 is 99.5%%)", *r)
 	}
 	for svc, vars := range e.Env {
 		if _, ok := chaosServiceAPI[svc]; !ok {
@@ -344,6 +371,35 @@ func (e *chaosExperiment) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateOverlaps rejects two network faults on one dependency, or two
+// process faults on one service, whose windows overlap: the proxy has one
+// setting per dependency (the second fault's end would heal the first), and
+// a service cannot be killed while it is down.
+func (e *chaosExperiment) validateOverlaps(bad func(field, format string, args ...any)) {
+	target := func(f chaosFault) string {
+		switch {
+		case f.Network != nil:
+			return "network fault on " + f.Network.Dependency
+		case f.Process != nil:
+			return "process fault on " + f.Process.Service
+		}
+		return ""
+	}
+	for i, a := range e.Faults {
+		for j := i + 1; j < len(e.Faults); j++ {
+			b := e.Faults[j]
+			t := target(a)
+			if t == "" || t != target(b) {
+				continue
+			}
+			if a.At < b.At+b.For && b.At < a.At+a.For {
+				bad(fmt.Sprintf("faults[%d]", j), "overlaps faults[%d] (%s to %s): one %s at a time (the proxy or process holds one state; merge them into one fault or space them apart)",
+					i, a.At, a.At+a.For, t)
+			}
+		}
+	}
 }
 
 var chaosEnvName = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)

@@ -116,6 +116,8 @@ func startChaosFleet(ctx context.Context, o chaosFleetOptions) (_ *chaosFleet, e
 		}
 		upstreamNATS = f.broker.URL()
 		o.Progress("embedded NATS JetStream at %s", upstreamNATS)
+	} else if err := chaosFreshBroker(ctx, upstreamNATS); err != nil {
+		return nil, err
 	}
 	f.natsURL = upstreamNATS
 	natsProxied, err := f.proxy(chaosDepNATS, upstreamNATS)

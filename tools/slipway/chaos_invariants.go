@@ -20,6 +20,8 @@ const (
 	invReservations  = "reservations match orders"
 	invNotifications = "one notification per order event"
 	invIdempotency   = "one order per idempotency key"
+	invAcknowledged  = "every acknowledged order exists"
+	invConservation  = "stock is conserved"
 )
 
 // chaosInvariant is the outcome of one invariant.
@@ -92,9 +94,140 @@ func openChaosStores(dbs map[string]chaosDatabase) (chaosStores, func(), error) 
 	return s, closeAll, nil
 }
 
+// chaosRunFacts are what the run knew before the invariants: the stock
+// before the load and the orders the load saw acknowledged.
+type chaosRunFacts struct {
+	Stock *chaosStockBaseline // nil: conservation is not checked
+	Acked map[string]string   // order id -> idempotency key; nil: not checked
+}
+
 // checkChaosInvariants checks every invariant. An error means a database
 // could not be read, not that an invariant failed.
-func checkChaosInvariants(ctx context.Context, s chaosStores) ([]chaosInvariant, error) {
+func checkChaosInvariants(ctx context.Context, s chaosStores, facts chaosRunFacts) ([]chaosInvariant, error) {
+	invs, err := checkStoreInvariants(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	if facts.Acked != nil {
+		orders, err := readChaosOrders(ctx, s.Order)
+		if err != nil {
+			return nil, err
+		}
+		invs = append(invs, checkAcknowledged(orders, facts.Acked))
+	}
+	if facts.Stock != nil {
+		inv, err := checkConservation(ctx, s.Inventory, *facts.Stock)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", invConservation, err)
+		}
+		invs = append(invs, inv)
+	}
+	return invs, nil
+}
+
+// checkAcknowledged: every order a CreateOrder answered OK for is in the
+// order database. A crash or a restart must lose no acknowledged write.
+func checkAcknowledged(orders map[string]*chaosOrder, acked map[string]string) chaosInvariant {
+	inv := chaosInvariant{Name: invAcknowledged, Checked: int64(len(acked))}
+	for _, id := range slices.Sorted(maps.Keys(acked)) {
+		if _, ok := orders[id]; !ok {
+			inv.violate("order %s (idempotency key %s) was acknowledged to the client but is not in the order database", id, acked[id])
+		}
+	}
+	return inv.settle()
+}
+
+// chaosStockBaseline is, per product, its stock plus the units held by
+// RESERVED or COMMITTED reservations, and the last stock adjustment then.
+type chaosStockBaseline struct {
+	Units          map[string]int64
+	LastAdjustment int64
+}
+
+// readStockBaseline reads the stock and held units of every product, and
+// the id of the last row of inventory's adjustment ledger.
+func readStockBaseline(ctx context.Context, db *sql.DB) (chaosStockBaseline, error) {
+	b := chaosStockBaseline{Units: map[string]int64{}}
+	if err := db.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM stock_adjustments").Scan(&b.LastAdjustment); err != nil {
+		return b, fmt.Errorf("read the stock adjustments: %w", err)
+	}
+	add := func(query string) error {
+		rows, err := db.QueryContext(ctx, query)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			var n int64
+			if err := rows.Scan(&id, &n); err != nil {
+				return err
+			}
+			b.Units[id] += n
+		}
+		return rows.Err()
+	}
+	if err := add("SELECT id, stock FROM products"); err != nil {
+		return b, fmt.Errorf("read the stock: %w", err)
+	}
+	if err := add(`SELECT ri.product_id, sum(ri.quantity) FROM reservations r
+		JOIN reservation_items ri ON ri.order_id = r.order_id
+		WHERE r.status IN ('RESERVED', 'COMMITTED') GROUP BY ri.product_id`); err != nil {
+		return b, fmt.Errorf("read the reservations: %w", err)
+	}
+	return b, nil
+}
+
+// checkConservation: no unit appears or vanishes. For every product, its
+// stock plus the units RESERVED or COMMITTED reservations hold equals the
+// same sum before the load plus every stock adjustment since (inventory
+// writes the adjustment ledger in the transaction that changes the stock).
+// A reservation takes units from stock, a release puts them back, a commit
+// keeps them sold.
+func checkConservation(ctx context.Context, db *sql.DB, before chaosStockBaseline) (chaosInvariant, error) {
+	inv := chaosInvariant{Name: invConservation}
+	now, err := readStockBaseline(ctx, db)
+	if err != nil {
+		return inv, err
+	}
+	adjusted := map[string]int64{}
+	rows, err := db.QueryContext(ctx, "SELECT product_id, sum(delta) FROM stock_adjustments WHERE id > $1 GROUP BY product_id", before.LastAdjustment)
+	if err != nil {
+		return inv, fmt.Errorf("read the stock adjustments: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var d int64
+		if err := rows.Scan(&id, &d); err != nil {
+			return inv, err
+		}
+		adjusted[id] = d
+	}
+	if err := rows.Err(); err != nil {
+		return inv, err
+	}
+	ids := map[string]bool{}
+	for _, m := range []map[string]int64{before.Units, now.Units, adjusted} {
+		for id := range m {
+			ids[id] = true
+		}
+	}
+	var restocked int64
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
+		inv.Checked++
+		restocked += adjusted[id]
+		if want := before.Units[id] + adjusted[id]; now.Units[id] != want {
+			inv.violate("product %s: stock plus held units is %d, want %d (%d before the load, %+d adjusted since)", id, now.Units[id], want, before.Units[id], adjusted[id])
+		}
+	}
+	inv.Note = fmt.Sprintf("%+d unit(s) adjusted during the run (the load's restock)", restocked)
+	return inv.settle(), nil
+}
+
+// checkStoreInvariants checks the invariants that need nothing but the
+// databases.
+func checkStoreInvariants(ctx context.Context, s chaosStores) ([]chaosInvariant, error) {
 	stock, err := checkStock(ctx, s.Inventory)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", invStock, err)

@@ -109,6 +109,8 @@ type invariantFixture struct {
 	dialect                      string
 	order, inventory, notify     *sql.DB
 	orderDB, inventoryDB, noteDB chaosDatabase
+	baseline                     chaosStockBaseline // the stock "before the load": the fixture as built
+	acked                        map[string]string  // the orders "acknowledged to the load"
 }
 
 var fixtureTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -133,6 +135,10 @@ func newInvariantFixture(t *testing.T, b invariantBackend) *invariantFixture {
 	f.note(t, "o1", "ORDER_PLACED", "e1")
 	f.note(t, "o2", "ORDER_PLACED", "e2")
 	f.note(t, "o2", "ORDER_CANCELLED", "e3")
+	var err error
+	f.baseline, err = readStockBaseline(t.Context(), f.inventory)
+	require.NoError(t, err)
+	f.acked = map[string]string{"o1": "k1", "o2": "k2"}
 	return f
 }
 
@@ -184,13 +190,13 @@ func (f *invariantFixture) check(t *testing.T) map[string]chaosInvariant {
 	})
 	require.NoError(t, err)
 	defer closeStores()
-	invs, err := checkChaosInvariants(t.Context(), stores)
+	invs, err := checkChaosInvariants(t.Context(), stores, chaosRunFacts{Stock: &f.baseline, Acked: f.acked})
 	require.NoError(t, err)
 	byName := map[string]chaosInvariant{}
 	for _, inv := range invs {
 		byName[inv.Name] = inv
 	}
-	require.Len(t, byName, 4)
+	require.Len(t, byName, 6)
 	return byName
 }
 
@@ -205,6 +211,28 @@ func TestChaosInvariantsPassOnAConsistentShop(t *testing.T) {
 			assert.Equal(t, int64(2), invs[invStock].Checked, "both products checked")
 			assert.Equal(t, int64(2), invs[invReservations].Checked, "both orders checked")
 			assert.Contains(t, invs[invReservations].Note, "1 reservation(s) without an order are still RESERVED")
+			assert.Equal(t, int64(2), invs[invAcknowledged].Checked, "both acknowledged orders checked")
+			assert.Equal(t, int64(2), invs[invConservation].Checked, "both products checked")
+		})
+	}
+}
+
+// A restock recorded in the ledger, an order that reserves and one that
+// releases move units between stock and reservations: all conserved.
+func TestChaosConservationFollowsTheLedger(t *testing.T) {
+	for _, b := range invariantDialects(t) {
+		t.Run(b.dialect, func(t *testing.T) {
+			f := newInvariantFixture(t, b)
+			f.exec(t, f.inventory, "UPDATE products SET stock = stock + 7 WHERE id = 'p2'")
+			f.exec(t, f.inventory, "INSERT INTO stock_adjustments (product_id, delta, reason, actor, created_at) VALUES ('p2', 7, 'restock', 'admin', $1)", fixtureTime)
+			f.exec(t, f.inventory, "UPDATE products SET stock = stock - 1 WHERE id = 'p2'")
+			f.exec(t, f.inventory, "INSERT INTO reservations (order_id, status, fingerprint, expires_at, created_at, updated_at) VALUES ('o8', 'RESERVED', 'fp', $1, $1, $1)", fixtureTime)
+			f.exec(t, f.inventory, "INSERT INTO reservation_items (order_id, product_id, quantity) VALUES ('o8', 'p2', 1)")
+			f.exec(t, f.inventory, "UPDATE reservations SET status = 'RELEASED' WHERE order_id = 'o9'")
+			f.exec(t, f.inventory, "UPDATE products SET stock = stock + 1 WHERE id = 'p1'")
+			inv := f.check(t)[invConservation]
+			assert.True(t, inv.Passed, "%v", inv.Examples)
+			assert.Contains(t, inv.Note, "+7 unit(s) adjusted")
 		})
 	}
 }
@@ -215,43 +243,58 @@ func TestChaosInvariantsFailOnBadData(t *testing.T) {
 		breaks  string
 		mutate  func(t *testing.T, f *invariantFixture)
 		example string
+		// also is an invariant the same bad row breaks too: units moved
+		// without the matching reservation change are not conserved.
+		also string
 	}{
 		{"negative stock", invStock, func(t *testing.T, f *invariantFixture) {
 			f.dropStockCheck(t)
 			f.exec(t, f.inventory, "UPDATE products SET stock = -1 WHERE id = 'p2'")
-		}, "product p2 has stock -1"},
+		}, "product p2 has stock -1", invConservation},
 		{"placed order without reservation", invReservations, func(t *testing.T, f *invariantFixture) {
 			f.exec(t, f.inventory, "DELETE FROM reservation_items WHERE order_id = 'o1'")
 			f.exec(t, f.inventory, "DELETE FROM reservations WHERE order_id = 'o1'")
-		}, "order o1 is PLACED but has no reservation"},
+		}, "order o1 is PLACED but has no reservation", invConservation},
 		{"placed order reserving other quantities", invReservations, func(t *testing.T, f *invariantFixture) {
 			f.exec(t, f.inventory, "UPDATE reservation_items SET quantity = 3 WHERE order_id = 'o1'")
-		}, "order o1 is PLACED with items {p1×2} but reserves {p1×3}"},
+		}, "order o1 is PLACED with items {p1×2} but reserves {p1×3}", invConservation},
 		{"placed order whose reservation was released", invReservations, func(t *testing.T, f *invariantFixture) {
 			f.exec(t, f.inventory, "UPDATE reservations SET status = 'RELEASED' WHERE order_id = 'o1'")
-		}, "order o1 is PLACED but its reservation is RELEASED"},
+		}, "order o1 is PLACED but its reservation is RELEASED", invConservation},
 		{"cancelled order still holding stock", invReservations, func(t *testing.T, f *invariantFixture) {
 			f.exec(t, f.inventory, "UPDATE reservations SET status = 'RESERVED', expires_at = $1 WHERE order_id = 'o2'", fixtureTime)
-		}, "order o2 is CANCELLED but its reservation is still RESERVED"},
+		}, "order o2 is CANCELLED but its reservation is still RESERVED", invConservation},
 		{"committed reservation without an order", invReservations, func(t *testing.T, f *invariantFixture) {
 			f.exec(t, f.inventory, "UPDATE reservations SET status = 'COMMITTED', expires_at = NULL WHERE order_id = 'o9'")
-		}, "reservation o9 is COMMITTED but no such order exists"},
+		}, "reservation o9 is COMMITTED but no such order exists", ""},
 		{"missing notification", invNotifications, func(t *testing.T, f *invariantFixture) {
 			f.exec(t, f.notify, "DELETE FROM notifications WHERE order_id = 'o1'")
-		}, "order o1 (PLACED) has 0 ORDER_PLACED notification(s), want 1"},
+		}, "order o1 (PLACED) has 0 ORDER_PLACED notification(s), want 1", ""},
 		{"duplicated notification", invNotifications, func(t *testing.T, f *invariantFixture) {
 			f.note(t, "o1", "ORDER_PLACED", "e4")
-		}, "order o1 (PLACED) has 2 ORDER_PLACED notification(s), want 1"},
+		}, "order o1 (PLACED) has 2 ORDER_PLACED notification(s), want 1", ""},
 		{"notification for an unknown order", invNotifications, func(t *testing.T, f *invariantFixture) {
 			f.note(t, "o7", "ORDER_PLACED", "e5")
-		}, "notification for order o7, which does not exist"},
+		}, "notification for order o7, which does not exist", ""},
 		{"two orders for one idempotency key", invIdempotency, func(t *testing.T, f *invariantFixture) {
 			f.dropIdempotencyUnique(t)
 			f.exec(t, f.order, `INSERT INTO orders (id, user_id, idempotency_key, request_fingerprint, status, currency, total_minor, created_at, updated_at)
 				VALUES ('o3', 'u1', 'k1', 'fp', 'CANCELLED', 'USD', 0, $1, $1)`, fixtureTime)
 			f.note(t, "o3", "ORDER_PLACED", "e4")
 			f.note(t, "o3", "ORDER_CANCELLED", "e5")
-		}, `user u1 has 2 orders with idempotency key "k1"`},
+		}, `user u1 has 2 orders with idempotency key "k1"`, ""},
+		{"acknowledged order lost", invAcknowledged, func(t *testing.T, f *invariantFixture) {
+			f.acked["o6"] = "k6"
+		}, "order o6 (idempotency key k6) was acknowledged to the client but is not in the order database", ""},
+		{"stock from nowhere", invConservation, func(t *testing.T, f *invariantFixture) {
+			f.exec(t, f.inventory, "UPDATE products SET stock = stock + 1 WHERE id = 'p1'")
+		}, "product p1: stock plus held units is 9, want 8 (8 before the load, +0 adjusted since)", ""},
+		{"released reservation whose units never came back", invConservation, func(t *testing.T, f *invariantFixture) {
+			f.exec(t, f.inventory, "UPDATE reservations SET status = 'RELEASED' WHERE order_id = 'o9'")
+		}, "product p1: stock plus held units is 7, want 8 (8 before the load, +0 adjusted since)", ""},
+		{"adjustment in the ledger but not in stock", invConservation, func(t *testing.T, f *invariantFixture) {
+			f.exec(t, f.inventory, "INSERT INTO stock_adjustments (product_id, delta, reason, actor, created_at) VALUES ('p2', 3, 'restock', 'admin', $1)", fixtureTime)
+		}, "product p2: stock plus held units is 0, want 3 (0 before the load, +3 adjusted since)", ""},
 	}
 	for _, b := range invariantDialects(t) {
 		for _, tt := range tests {
@@ -264,6 +307,10 @@ func TestChaosInvariantsFailOnBadData(t *testing.T) {
 						assert.False(t, inv.Passed, "%s fails", name)
 						assert.Equal(t, int64(1), inv.Violations, name)
 						assert.Contains(t, inv.Examples, tt.example)
+						continue
+					}
+					if name == tt.also {
+						assert.False(t, inv.Passed, "%s fails too", name)
 						continue
 					}
 					assert.True(t, inv.Passed, "only %s fails, not %s: %v", tt.breaks, name, inv.Examples)
@@ -280,7 +327,7 @@ func TestChaosInvariantsReportUnreadableDatabase(t *testing.T) {
 	stores, closeStores, err := openChaosStores(map[string]chaosDatabase{"order": empty, "inventory": empty, "notification": empty})
 	require.NoError(t, err)
 	defer closeStores()
-	_, err = checkChaosInvariants(t.Context(), stores)
+	_, err = checkChaosInvariants(t.Context(), stores, chaosRunFacts{})
 	require.Error(t, err, "a database without the services' tables is an error, not a pass")
 	assert.Contains(t, err.Error(), "no such table")
 }

@@ -17,7 +17,10 @@ type chaosThresholds struct {
 	SuccessRate float64        // at least
 	P99         time.Duration  // at most, over the whole run
 	FaultP99    *time.Duration // at most, in the fault window; nil: reported only
-	Source      string         // where they came from, for the report
+	// FaultSuccessRate is the least success rate in the fault window; nil
+	// is SuccessRate.
+	FaultSuccessRate *float64
+	Source           string // where they came from, for the report
 }
 
 // chaosSLODefaults reads the default gate from deploy/slo.yaml: a success
@@ -54,6 +57,10 @@ func (e *chaosExperiment) thresholds(def chaosThresholds) chaosThresholds {
 	}
 	if p := e.Analysis.P99; p != nil {
 		t.P99, overridden = p.D(), true
+	}
+	if r := e.Analysis.FaultSuccessRate; r != nil {
+		v := *r
+		t.FaultSuccessRate, overridden = &v, true
 	}
 	if p := e.Analysis.FaultP99; p != nil {
 		d := p.D()
@@ -102,6 +109,22 @@ func analyse(t chaosThresholds, all chaosLoadFigures, window *chaosWindowStats) 
 		c.Passed = all.SuccessRate >= t.SuccessRate
 	}
 	checks = append(checks, c)
+	if window != nil {
+		// A short fault in a long run must not hide its errors in the
+		// requests around it: the window is gated on its own too.
+		least := t.SuccessRate
+		if t.FaultSuccessRate != nil {
+			least = *t.FaultSuccessRate
+		}
+		c = chaosCheck{Metric: "success rate in the fault window", Condition: ">= " + pct(least)}
+		if window.Requests == 0 {
+			c.Observed = "no request in the fault window"
+		} else {
+			c.Observed = fmt.Sprintf("%s (%d of %d)", pct(window.SuccessRate), window.Requests-window.Errors, window.Requests)
+			c.Passed = window.SuccessRate >= least
+		}
+		checks = append(checks, c)
+	}
 	c = chaosCheck{Metric: "p99 latency", Condition: "<= " + t.P99.String()}
 	if all.Requests == 0 {
 		c.Observed = "no request completed"
@@ -142,17 +165,20 @@ type chaosReport struct {
 	Load        chaosLoadFigures    `json:"load"`
 	FaultWindow *chaosWindowStats   `json:"fault_window,omitempty"`
 	Thresholds  struct {
-		SuccessRate float64 `json:"success_rate"`
-		P99         string  `json:"p99"`
-		FaultP99    string  `json:"fault_window_p99,omitempty"`
-		Source      string  `json:"source"`
-		Reason      string  `json:"reason,omitempty"`
+		SuccessRate float64  `json:"success_rate"`
+		P99         string   `json:"p99"`
+		FaultP99    string   `json:"fault_window_p99,omitempty"`
+		FaultRate   *float64 `json:"fault_window_success_rate,omitempty"`
+		Source      string   `json:"source"`
+		Reason      string   `json:"reason,omitempty"`
 	} `json:"thresholds"`
 	Analysis   []chaosCheck     `json:"analysis"`
+	Effects    []chaosEffect    `json:"fault_effects"`
 	Settled    string           `json:"settled"`
 	Invariants []chaosInvariant `json:"invariants"`
 	Failures   []string         `json:"failures,omitempty"`
 	Passed     bool             `json:"passed"`
+	Skipped    string           `json:"skipped,omitempty"` // why it did not run`
 	Files      struct {
 		JSON        string `json:"json"`
 		Markdown    string `json:"markdown"`
@@ -165,6 +191,11 @@ func (r *chaosReport) verdict() {
 	for _, c := range r.Analysis {
 		if !c.Passed {
 			r.Failures = append(r.Failures, fmt.Sprintf("analysis: %s %s, observed %s", c.Metric, c.Condition, c.Observed))
+		}
+	}
+	for _, e := range r.Effects {
+		if !e.Seen {
+			r.Failures = append(r.Failures, fmt.Sprintf("fault effect: %s: no evidence that it did anything: wanted %s, observed %s", e.Fault, e.Evidence, e.Observed))
 		}
 	}
 	for _, inv := range r.Invariants {
@@ -225,6 +256,9 @@ func printChaosReport(w io.Writer, r *chaosReport) {
 		fmt.Fprintf(tw, "%s\tinvariant\t%s\t%s\n", inv.Name, obs, passFail(inv.Passed))
 	}
 	_ = tw.Flush()
+	for _, e := range r.Effects {
+		fmt.Fprintf(w, "  fault effect (%s): %s: %s: %s\n", e.Fault, e.Evidence, e.Observed, passFail(e.Seen))
+	}
 	for _, inv := range r.Invariants {
 		for _, ex := range inv.Examples {
 			fmt.Fprintf(w, "  %s: %s\n", inv.Name, ex)
@@ -286,6 +320,12 @@ func chaosMarkdown(r *chaosReport) string {
 	b.WriteString("\n## Analysis\n\n| check | condition | observed | result |\n|---|---|---|---|\n")
 	for _, c := range r.Analysis {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", c.Metric, c.Condition, c.Observed, passFail(c.Passed))
+	}
+	if len(r.Effects) > 0 {
+		b.WriteString("\n## Fault effects\n\nEvidence that each fault did something.\n\n| fault | evidence | observed | result |\n|---|---|---|---|\n")
+		for _, e := range r.Effects {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", e.Fault, e.Evidence, e.Observed, passFail(e.Seen))
+		}
 	}
 	fmt.Fprintf(&b, "\nThresholds from %s.", r.Thresholds.Source)
 	if r.Thresholds.Reason != "" {

@@ -49,6 +49,9 @@ type chaosRun struct {
 	samples []chaosSample
 	resets  []chaosResetMark
 	rules   map[string][]chaosGRPCFault // active gRPC faults per service
+	effects []chaosEffect               // evidence that each fault did something
+	latency []chaosLatencyMark          // latency faults, judged after the load
+	acked   map[string]string           // order id -> idempotency key of every acknowledged CreateOrder
 }
 
 // chaosResetMark is what a consumer reset left to check: the stream held
@@ -56,6 +59,7 @@ type chaosRun struct {
 type chaosResetMark struct {
 	Stream, Consumer string
 	Msgs             uint64
+	LastSeq          uint64 // the stream's last sequence at the reset
 	At               time.Time
 }
 
@@ -97,8 +101,10 @@ func (r *chaosRun) schedule(ctx context.Context) {
 				r.fail("%s: %v", f.Describe(), err)
 				return
 			}
+			w := r.watch(ctx, f)
 			if f.ConsumerReset == nil {
 				sleepUntil(ctx, r.start.Add(f.At.D()+f.For.D()))
+				r.endWatch(w)
 				// Reverting must happen even when the run is interrupted.
 				if err := r.revert(context.WithoutCancel(ctx), f); err != nil {
 					r.fail("ending %s: %v", f.Describe(), err)
@@ -157,13 +163,21 @@ func (r *chaosRun) apply(ctx context.Context, f chaosFault) error {
 		r.mu.Lock()
 		r.resets = append(r.resets, mark)
 		r.mu.Unlock()
-		r.event("fault: deleted consumer %s on %s holding %d message(s): it must be recreated and redeliver them all", mark.Consumer, mark.Stream, mark.Msgs)
+		r.event("fault: deleted consumer %s on %s holding %d message(s) (last sequence %d): it must be recreated and redeliver them all", mark.Consumer, mark.Stream, mark.Msgs, mark.LastSeq)
+		r.addEffect(chaosEffect{
+			Fault: f.Describe(), Evidence: "the consumer existed and its stream held messages when it was deleted",
+			Observed: fmt.Sprintf("deleted %s with %d message(s) in %s", mark.Consumer, mark.Msgs, mark.Stream), Seen: mark.Msgs > 0,
+		})
 	case f.Process != nil:
 		e, err := r.fleet.Signal(f.Process.Service, f.Process.Signal)
 		if err != nil {
 			return err
 		}
 		r.event("fault on: %s sent to %s, which ended: %s; restart in %s", f.Process.Signal, f.Process.Service, e.Describe(), f.For)
+		r.addEffect(chaosEffect{
+			Fault: f.Describe(), Evidence: "the process ended on the signal",
+			Observed: fmt.Sprintf("%s ended: %s", f.Process.Service, e.Describe()), Seen: true,
+		})
 	}
 	return nil
 }
@@ -329,7 +343,7 @@ func resetConsumer(ctx context.Context, natsURL, stream, consumer string) (chaos
 	if err := js.DeleteConsumer(ctx, stream, consumer); err != nil {
 		return mark, fmt.Errorf("delete consumer %s on %s: %w", consumer, stream, err)
 	}
-	mark.Msgs, mark.At = info.State.Msgs, time.Now()
+	mark.Msgs, mark.LastSeq, mark.At = info.State.Msgs, info.State.LastSeq, time.Now()
 	return mark, nil
 }
 
@@ -421,10 +435,12 @@ func (r *chaosRun) checkResets(ctx context.Context) []chaosInvariant {
 			inv.violate("consumer %s: %v", m.Consumer, err)
 		case info.Created.Before(m.At):
 			inv.violate("consumer %s was created at %s, before the reset", m.Consumer, info.Created.Format(time.RFC3339Nano))
-		case info.Delivered.Consumer < m.Msgs:
-			inv.violate("consumer %s delivered %d message(s) since it was recreated, fewer than the %d the stream held at the reset", m.Consumer, info.Delivered.Consumer, m.Msgs)
+		case info.AckFloor.Stream < m.LastSeq:
+			// Delivered.Consumer counts redeliveries too; the ack floor is
+			// the stream sequence up to which every message was handled.
+			inv.violate("consumer %s acknowledged the stream up to sequence %d since it was recreated, short of %d, the last sequence at the reset", m.Consumer, info.AckFloor.Stream, m.LastSeq)
 		default:
-			inv.Note = strings.TrimPrefix(inv.Note+fmt.Sprintf("; %s delivered %d message(s) after the reset (the stream held %d then)", m.Consumer, info.Delivered.Consumer, m.Msgs), "; ")
+			inv.Note = strings.TrimPrefix(inv.Note+fmt.Sprintf("; %s acknowledged up to stream sequence %d after the reset (the last was %d then, %d message(s))", m.Consumer, info.AckFloor.Stream, m.LastSeq, m.Msgs), "; ")
 		}
 	}
 	return []chaosInvariant{inv.settle()}
@@ -437,6 +453,7 @@ type chaosWindowStats struct {
 	Requests    int64            `json:"requests"`
 	Errors      int64            `json:"errors"`
 	SuccessRate float64          `json:"success_rate"`
+	P50         float64          `json:"p50_ms"`
 	P99         float64          `json:"p99_ms"`
 	Codes       []loadErrorCount `json:"error_codes,omitempty"`
 }
@@ -459,6 +476,7 @@ func windowStats(samples []chaosSample, from, to time.Duration) chaosWindowStats
 	}
 	if w.Requests > 0 {
 		w.SuccessRate = float64(w.Requests-w.Errors) / float64(w.Requests)
+		w.P50 = loadMS(h.ValueAtQuantile(50))
 		w.P99 = loadMS(h.ValueAtQuantile(99))
 	}
 	for c, n := range codes {
@@ -466,4 +484,41 @@ func windowStats(samples []chaosSample, from, to time.Duration) chaosWindowStats
 	}
 	sort.Slice(w.Codes, func(i, j int) bool { return w.Codes[i].Count > w.Codes[j].Count })
 	return w
+}
+
+// chaosStream is the stream of order events the services create.
+const chaosStream = "ORDERS"
+
+// chaosFreshBroker refuses a broker whose order stream already holds
+// messages: the services would reuse the stream and its durable consumers,
+// so a second run would see the first run's events (redelivered, counted
+// against orders that are not in this run's databases).
+func chaosFreshBroker(ctx context.Context, natsURL string) error {
+	nc, err := nats.Connect(natsURL, nats.Timeout(5*time.Second))
+	if err != nil {
+		return fmt.Errorf("connect to NATS at %s: %w", redactURL(natsURL), err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, chaosStream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stream %s on %s: %w", chaosStream, redactURL(natsURL), err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("stream %s on %s: %w", chaosStream, redactURL(natsURL), err)
+	}
+	if info.State.Msgs > 0 {
+		return fmt.Errorf("chaos needs a fresh broker: stream %s on %s holds %d message(s) from an earlier run, which its consumers would deliver again;"+
+			" omit --nats-url (and NATS_URL) to use an embedded JetStream, or delete the stream", chaosStream, redactURL(natsURL), info.State.Msgs)
+	}
+	return nil
 }

@@ -58,6 +58,11 @@ type loadOrderScenario struct {
 	accounts []*loadAccount
 	products []string
 	restock  loadRestock
+
+	// Set by chaos before the run; zero values keep `slipway load` as it is.
+	userLookups bool                 // GetMe for the user before each CreateOrder
+	retryEvery  int                  // every retryEvery-th order is sent twice with one key; 0 never
+	onOrder     func(id, key string) // sees each acknowledged order
 }
 
 // loadAccount is a user the scenario registered, with its current token.
@@ -236,7 +241,12 @@ func (s *loadOrderScenario) keepTokens(ctx context.Context) {
 }
 
 // Do implements loadTarget: one CreateOrder of one unit of a random product
-// for a random user, with a fresh idempotency key.
+// for a random user, with a fresh idempotency key. With userLookups it first
+// reads the user (GetMe), as a storefront does before checkout, and a failed
+// lookup fails the request. With retryEvery, every retryEvery-th order is
+// sent again with the same key once it was answered, as a client retrying
+// after a lost answer does: both must succeed with the same order, and the
+// pair counts as one request.
 func (s *loadOrderScenario) Do(ctx context.Context, seq int) loadOutcome {
 	// Spreading load, not security: math/rand is what this wants.
 	a := s.accounts[rand.IntN(len(s.accounts))]       //nolint:gosec // see above
@@ -245,11 +255,52 @@ func (s *loadOrderScenario) Do(ctx context.Context, seq int) loadOutcome {
 		IdempotencyKey: fmt.Sprintf("load-%s-%07d", s.runID, seq),
 		Items:          []*orderv1.LineItem{{ProductId: product, Quantity: 1}},
 	}
-	if s.http == nil {
-		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", a.bearer())
-		_, err := s.orders.CreateOrder(ctx, req)
+	if s.http != nil {
+		return s.doREST(ctx, a, req)
+	}
+	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", a.bearer())
+	if s.userLookups {
+		if _, err := s.users.GetMe(ctx, &userv1.GetMeRequest{}); err != nil {
+			out := loadGRPCOutcome(err)
+			out.Message = "GetMe: " + out.Message
+			return out
+		}
+	}
+	resp, err := s.orders.CreateOrder(ctx, req)
+	if err != nil {
 		return loadGRPCOutcome(err)
 	}
+	id := resp.GetOrder().GetId()
+	if s.retryEvery > 0 && seq%s.retryEvery == 0 {
+		again, err := s.orders.CreateOrder(ctx, req)
+		if err != nil {
+			// The first answer acknowledged the order: it must exist.
+			s.acknowledge(id, req.GetIdempotencyKey())
+			out := loadGRPCOutcome(err)
+			out.Message = "retry with the same idempotency key: " + out.Message
+			return out
+		}
+		if got := again.GetOrder().GetId(); got != id {
+			s.acknowledge(id, req.GetIdempotencyKey())
+			s.acknowledge(got, req.GetIdempotencyKey())
+			return loadOutcome{Code: loadCodeIdempotency, Message: fmt.Sprintf(
+				"idempotency key %s answered order %s, then %s", req.GetIdempotencyKey(), id, got)}
+		}
+	}
+	s.acknowledge(id, req.GetIdempotencyKey())
+	return loadGRPCOutcome(nil)
+}
+
+// loadCodeIdempotency is the outcome of a retry that created a second order.
+const loadCodeIdempotency = "IdempotencyBroken"
+
+func (s *loadOrderScenario) acknowledge(id, key string) {
+	if s.onOrder != nil && id != "" {
+		s.onOrder(id, key)
+	}
+}
+
+func (s *loadOrderScenario) doREST(ctx context.Context, a *loadAccount, req *orderv1.CreateOrderRequest) loadOutcome {
 	body, err := protojson.Marshal(req)
 	if err != nil {
 		return loadOutcome{Code: codes.Internal.String(), Message: err.Error()}

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"google.golang.org/grpc/codes"
+)
+
+// chaosEffect is the evidence that one fault did something: a fault that
+// changed nothing proves nothing, so an experiment whose fault left no
+// trace fails.
+type chaosEffect struct {
+	Fault    string `json:"fault"`
+	Evidence string `json:"evidence"` // what was looked for
+	Observed string `json:"observed"`
+	Seen     bool   `json:"seen"`
+}
+
+// chaosEffectPoll is how often a fault's watcher scrapes while it is on.
+const chaosEffectPoll = 200 * time.Millisecond
+
+// scrape reads one service's /metrics.
+func (r *chaosRun) scrape(ctx context.Context, svc string) (snapshot, error) {
+	s, ok := r.fleet.service(svc)
+	if !ok {
+		return snapshot{}, fmt.Errorf("%s is not running", svc)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return scrapeTarget(ctx, http.DefaultClient, readyTarget{Service: svc, URL: "http://" + s.HTTPDial + "/metrics"}, time.Now)
+}
+
+// metric sums a series of svc's /metrics whose labels match; ok false when
+// the scrape failed or no series matched.
+func (r *chaosRun) metric(ctx context.Context, svc, name string, labels map[string]string) (float64, bool) {
+	snap, err := r.scrape(ctx, svc)
+	if err != nil {
+		return 0, false
+	}
+	return gaugeSum(snap, name, func(m model.Metric) bool {
+		for k, v := range labels {
+			if string(m[model.LabelName(k)]) != v {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// chaosWatch follows one fault while it is on; finish, called before the
+// fault is reverted, returns what it saw.
+type chaosWatch struct {
+	stop   context.CancelFunc
+	done   chan struct{}
+	finish func() chaosEffect
+}
+
+// watch starts gathering the evidence of a fault just switched on. A nil
+// watch means the evidence is taken elsewhere (after the load, or at once).
+func (r *chaosRun) watch(ctx context.Context, f chaosFault) *chaosWatch {
+	pollCtx, stop := context.WithCancel(ctx)
+	w := &chaosWatch{stop: stop, done: make(chan struct{})}
+	poll := func(each func()) {
+		go func() {
+			defer close(w.done)
+			t := time.NewTicker(chaosEffectPoll)
+			defer t.Stop()
+			for {
+				each()
+				select {
+				case <-pollCtx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
+	eff := chaosEffect{Fault: f.Describe()}
+	switch {
+	case f.GRPC != nil:
+		g := f.GRPC
+		var c codes.Code
+		_ = c.UnmarshalJSON([]byte(strconv.Quote(g.Code)))
+		labels := map[string]string{"code": c.String()}
+		before, _ := r.metric(ctx, g.Service, seriesRequests, labels)
+		close(w.done)
+		w.finish = func() chaosEffect {
+			if g.Code == "" {
+				eff.Evidence = "a delay-only gRPC fault: the fault window's latency"
+				eff.Observed, eff.Seen = "not measured", true
+				return eff
+			}
+			after, ok := r.metric(ctx, g.Service, seriesRequests, labels)
+			eff.Evidence = fmt.Sprintf("%s answered %s on its RPCs (%s{code=%q})", g.Service, c, seriesRequests, c.String())
+			eff.Observed = fmt.Sprintf("%.0f %s answer(s) during the fault", after-before, c)
+			if !ok {
+				eff.Observed = "could not scrape " + g.Service + "'s /metrics"
+			}
+			eff.Seen = ok && after > before
+			return eff
+		}
+	case f.Network != nil:
+		dep := f.Network.Dependency
+		p := r.fleet.proxies[dep]
+		stats := p.Stats()
+		proxied := fmt.Sprintf("the proxy had accepted %d connection(s) to %s, %d open when the fault began", stats.Accepted, dep, stats.Active)
+		var mu sync.Mutex
+		switch {
+		case dep == chaosDepRedis:
+			hits, _ := r.metric(ctx, "user", "slipway_cache_requests_total", map[string]string{"result": "hit"})
+			downSeen := false
+			poll(func() {
+				up, ok := r.metric(pollCtx, "user", "slipway_redis_up", nil)
+				mu.Lock()
+				downSeen = downSeen || (ok && up == 0)
+				mu.Unlock()
+			})
+			w.finish = func() chaosEffect {
+				mu.Lock()
+				defer mu.Unlock()
+				eff.Evidence = "user's cache used Redis before the fault (cache hits) and lost it during it (slipway_redis_up 0)"
+				eff.Observed = fmt.Sprintf("%.0f cache hit(s) before; slipway_redis_up went to 0: %t; %s", hits, downSeen, proxied)
+				eff.Seen = stats.Accepted > 0 && hits > 0 && downSeen
+				return eff
+			}
+		case dep == chaosDepNATS && f.Network.Partition != "":
+			var maxAge, maxPending float64
+			poll(func() {
+				snap, err := r.scrape(pollCtx, "order")
+				if err != nil {
+					return
+				}
+				age, _ := gaugeSum(snap, seriesOutboxAge, nil)
+				pending, _ := gaugeSum(snap, "slipway_outbox_pending", nil)
+				mu.Lock()
+				maxAge, maxPending = max(maxAge, age), max(maxPending, pending)
+				mu.Unlock()
+			})
+			w.finish = func() chaosEffect {
+				mu.Lock()
+				defer mu.Unlock()
+				eff.Evidence = "order's outbox backed up: its oldest unpublished event aged 0.5 s or more during the fault"
+				eff.Observed = fmt.Sprintf("oldest pending event peaked at %.1f s, up to %.0f pending; %s", maxAge, maxPending, proxied)
+				eff.Seen = stats.Accepted > 0 && maxAge >= 0.5
+				return eff
+			}
+		case f.Network.Latency > 0 && f.Network.Bandwidth == 0:
+			// Judged after the load, from the requests' latency.
+			r.mu.Lock()
+			r.latency = append(r.latency, chaosLatencyMark{Fault: f, Proxied: proxied})
+			r.mu.Unlock()
+			stop()
+			return nil
+		default:
+			close(w.done)
+			w.finish = func() chaosEffect {
+				eff.Evidence = "connections passed through the proxy"
+				eff.Observed = proxied
+				eff.Seen = stats.Accepted > 0
+				return eff
+			}
+		}
+	default:
+		stop()
+		return nil
+	}
+	return w
+}
+
+// end stops the watcher and records its evidence.
+func (r *chaosRun) endWatch(w *chaosWatch) {
+	if w == nil {
+		return
+	}
+	w.stop()
+	<-w.done
+	eff := w.finish()
+	r.addEffect(eff)
+}
+
+func (r *chaosRun) addEffect(e chaosEffect) {
+	r.mu.Lock()
+	r.effects = append(r.effects, e)
+	r.mu.Unlock()
+}
+
+// chaosLatencyMark is a latency fault whose effect is judged after the load.
+type chaosLatencyMark struct {
+	Fault   chaosFault
+	Proxied string
+}
+
+// latencyEffect compares the p50 of the requests due while the fault was
+// on with those due before it: added latency on a dependency must show.
+func latencyEffect(m chaosLatencyMark, samples []chaosSample) chaosEffect {
+	f, proxied := m.Fault, m.Proxied
+	before := windowStats(samples, 0, f.At.D())
+	during := windowStats(samples, f.At.D(), f.At.D()+f.For.D())
+	eff := chaosEffect{
+		Fault:    f.Describe(),
+		Evidence: "CreateOrder's p50 in the fault window above the p50 before it",
+		Observed: fmt.Sprintf("p50 %sms before, %sms during (%d and %d requests); %s", loadFormatMS(before.P50), loadFormatMS(during.P50), before.Requests, during.Requests, proxied),
+	}
+	eff.Seen = before.Requests > 0 && during.Requests > 0 && during.P50 > before.P50
+	return eff
+}
