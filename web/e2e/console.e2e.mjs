@@ -1,15 +1,21 @@
 // End-to-end test of the console in headless Chromium against the real
-// system: starts `slipway dev` (default ports), waits until every service is
-// SERVING, then drives the browser: service map, a validation error,
-// register, log in, place an order, see it and its notification, open its
-// trace and find spans of order, inventory and notification. Screenshots go
-// to .slipway/test/console-*.png. Bounded in time; always stops what it started.
+// system: starts `slipway dev` on ports of its own (console 18080, HTTP
+// 18181-18184, gRPC 51151-51154, NATS on a free port) with SQLite databases
+// of its own under .slipway/test, so a developer's `make run` is untouched;
+// waits until every service is SERVING (failing at once, with the end of its
+// log, if dev exits first), then drives the browser: service map, a
+// validation error, register, log in, place an order, see it and its
+// notification, open its trace and find spans of order, inventory and
+// notification, the API explorer with the session's token. Screenshots go to
+// .slipway/test/console-*.png. Bounded in time; always stops what it started
+// (the dev process group, then waits until its ports are free).
 //
 //   node e2e/console.e2e.mjs          (make e2e-web)
 //   CHROMIUM=/path/to/chromium        another browser binary
 //   CONSOLE_URL=http://localhost:8080 with E2E_REUSE=1: use a running `slipway dev`
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,9 +24,14 @@ import { chromium } from "playwright-core";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const outDir = join(root, ".slipway/test");
-const consoleURL = process.env.CONSOLE_URL || "http://localhost:8080";
-const apiURL = consoleURL.replace("localhost", "127.0.0.1");
+// Not the defaults of `slipway dev` (8080, 8081.., 50051..): never a
+// developer's `make run`.
+const PORTS = { console: 18080, httpBase: 18181, grpcBase: 51151 };
+const SERVICES = ["user", "order", "inventory", "notification"];
+const ALL_PORTS = [PORTS.console, ...SERVICES.flatMap((_, i) => [PORTS.httpBase + i, PORTS.grpcBase + i])];
 const reuse = process.env.E2E_REUSE === "1";
+const consoleURL = process.env.CONSOLE_URL || `http://localhost:${PORTS.console}`;
+const apiURL = consoleURL.replace("localhost", "127.0.0.1");
 const TOTAL_MS = Number(process.env.E2E_TIMEOUT_MS || 10 * 60_000);
 const START_MS = 6 * 60_000; // the first `go run` builds slipway and four services
 const t0 = Date.now();
@@ -34,6 +45,7 @@ async function until(what, timeoutMs, fn, everyMs = 500) {
   const deadline = Date.now() + timeoutMs;
   let last;
   for (;;) {
+    if (stopping) throw new Error(`stopped while waiting: ${what}`); // cleanup has begun
     try {
       const v = await fn();
       if (v) return v;
@@ -53,7 +65,36 @@ async function services() {
 
 // --- the system -------------------------------------------------------------
 
-let dev; // the `go run ./tools/slipway dev` process group
+const devLog = join(outDir, "console-e2e-dev.log");
+let dev; // the `go run ./tools/slipway dev` process, leader of its own group
+let busyBefore = []; // the e2e's ports something else held before dev started
+let stopping = false; // set before we stop dev: its exit is then expected
+// devFailure rejects when dev exits (or cannot start) before we stop it:
+// the run races against it instead of waiting out its timeouts.
+let devFailed;
+const devFailure = new Promise((_, reject) => (devFailed = reject));
+devFailure.catch(() => {}); // handled where it is raced
+
+function tail(file, lines = 40) {
+  try {
+    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch (e) {
+    return `(cannot read ${file}: ${e.message})`;
+  }
+}
+
+// The e2e's own databases, fresh each run (SLIPWAY_<SVC>_DATABASE_URL wins
+// over DATABASE_URL and dev's .slipway/data defaults).
+function databases() {
+  const env = {};
+  for (const svc of SERVICES) {
+    const db = join(outDir, `e2e-${svc}.db`);
+    for (const f of [db, `${db}-wal`, `${db}-shm`, `${db}-journal`]) rmSync(f, { force: true });
+    env[`SLIPWAY_${svc.toUpperCase()}_DATABASE_URL`] = `sqlite://${db}`;
+  }
+  return env;
+}
+
 async function startSystem() {
   const already = await services().then(() => true, () => false);
   if (already && !reuse) throw new Error(`${apiURL} already answers: stop that slipway dev first, or set E2E_REUSE=1`);
@@ -61,32 +102,87 @@ async function startSystem() {
     log(`reusing the slipway dev at ${apiURL}`);
     return;
   }
-  const logFile = join(outDir, "console-e2e-dev.log");
-  const fd = openSync(logFile, "w");
-  log(`starting: go run ./tools/slipway dev --no-watch (log: ${logFile})`);
-  dev = spawn("go", ["run", "./tools/slipway", "dev", "--no-watch"], {
+  busyBefore = await openPorts(ALL_PORTS);
+  if (busyBefore.length) log(`already in use: ${busyBefore.join(", ")} (slipway dev will refuse to start)`);
+  const args = [
+    "run", "./tools/slipway", "dev", "--no-watch", "--color", "never",
+    "--console-port", String(PORTS.console),
+    "--http-port-base", String(PORTS.httpBase),
+    "--grpc-port-base", String(PORTS.grpcBase),
+    "--nats-port", "0",
+  ];
+  const fd = openSync(devLog, "w");
+  log(`starting: go ${args.join(" ")} (log: ${devLog})`);
+  dev = spawn("go", args, {
     cwd: root,
     detached: true, // its own process group, so the whole tree can be stopped
     stdio: ["ignore", fd, fd],
-    env: { ...process.env },
+    env: { ...process.env, ...databases() },
   });
-  dev.on("exit", (code, sig) => log(`slipway dev exited (${code ?? sig})`));
+  dev.on("error", (e) => devFailed(new Error(`cannot start slipway dev: ${e.message}`)));
+  dev.on("exit", (code, sig) => {
+    log(`slipway dev exited (${code ?? sig})`);
+    if (stopping) return;
+    const e = new Error(`slipway dev exited (${code ?? sig}) before the run ended; the end of ${devLog}:\n${tail(devLog)}`);
+    e.stack = e.message; // where in this file it was noticed says nothing
+    devFailed(e);
+  });
 }
 
-async function stopSystem() {
-  if (!dev || dev.exitCode !== null || dev.signalCode !== null) return;
-  log("stopping slipway dev (SIGINT to its process group)");
-  const exited = new Promise((r) => dev.once("exit", r));
+// groupAlive says whether any process of dev's group is left.
+function groupAlive() {
   try {
-    process.kill(-dev.pid, "SIGINT");
-  } catch {}
-  const ok = await Promise.race([exited.then(() => true), sleep(30_000).then(() => false)]);
-  if (!ok) {
-    log("still running after 30s: SIGKILL");
-    try {
-      process.kill(-dev.pid, "SIGKILL");
-    } catch {}
+    process.kill(-dev.pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === "EPERM";
   }
+}
+
+// poll says whether fn came true within ms (for stopping, which until refuses).
+async function poll(ms, everyMs, fn) {
+  for (const deadline = Date.now() + ms; Date.now() < deadline; await sleep(everyMs)) if (await fn()) return true;
+  return fn();
+}
+
+async function openPorts(ports) {
+  return (await Promise.all(ports.map(portOpen))).flatMap((open, i) => (open ? [ports[i]] : []));
+}
+
+function portOpen(port) {
+  return new Promise((r) => {
+    const c = connect({ host: "127.0.0.1", port });
+    c.setTimeout(1000);
+    c.once("connect", () => (c.destroy(), r(true)));
+    c.once("error", () => r(false));
+    c.once("timeout", () => (c.destroy(), r(false)));
+  });
+}
+
+// stopSystem returns once dev's process group is gone (SIGINT, then SIGKILL
+// after 30 s) and its ports are closed: the services are in groups of their
+// own, stopped by dev, or by their parent-death signal when dev was killed.
+async function stopSystem() {
+  stopping = true;
+  if (!dev?.pid) return;
+  const gone = (ms) => poll(ms, 200, async () => !groupAlive());
+  if (groupAlive()) {
+    log("stopping slipway dev (SIGINT to its process group)");
+    try {
+      process.kill(-dev.pid, "SIGINT");
+    } catch {}
+    if (!(await gone(30_000))) {
+      log("still running after 30s: SIGKILL to its process group");
+      try {
+        process.kill(-dev.pid, "SIGKILL");
+      } catch {}
+      if (!(await gone(5_000))) log(`WARNING: process group ${dev.pid} still has processes`);
+    }
+  }
+  // Ports something else held before dev started are not dev's to close.
+  const ours = ALL_PORTS.filter((p) => !busyBefore.includes(p));
+  if (await poll(20_000, 250, async () => (await openPorts(ours)).length === 0)) log("slipway dev stopped; its ports are closed");
+  else log(`WARNING: still listening after stopping slipway dev: ${(await openPorts(ours)).join(", ")}`);
 }
 
 // --- the browser ------------------------------------------------------------
@@ -99,6 +195,11 @@ async function openBrowser() {
   browser = await chromium.launchPersistentContext(profile, {
     executablePath,
     headless: true,
+    // Playwright would otherwise exit the process on these signals as soon
+    // as the browser is closed, before slipway dev is stopped: ours wait.
+    handleSIGINT: false,
+    handleSIGTERM: false,
+    handleSIGHUP: false,
     args: [
       "--headless",
       "--no-sandbox",
@@ -113,9 +214,36 @@ async function openBrowser() {
   });
   browser.setDefaultTimeout(20_000);
   const page = browser.pages()[0] ?? (await browser.newPage());
+  page.on("request", (req) => void track(req));
   page.on("pageerror", (e) => log(`page error: ${e.message}`));
   page.on("console", (m) => m.type() === "error" && log(`console error: ${m.text()}`));
   return page;
+}
+
+// Every request the page makes: which carried a bearer token, and whether
+// any left this machine (validator.swagger.io, a CDN, ...).
+const sent = { bearer: [], offHost: [] };
+async function track(req) {
+  const url = new URL(req.url());
+  if (/^https?:$/.test(url.protocol) && !["localhost", "127.0.0.1", "[::1]"].includes(url.hostname)) sent.offHost.push(req.url());
+  const auth = await req.allHeaders().then((h) => h.authorization, () => undefined);
+  if (auth?.startsWith("Bearer ")) sent.bearer.push({ origin: url.origin, token: auth.slice(7), url: req.url() });
+}
+
+// tokenNotStored checks that the session's token is nowhere in the page's
+// localStorage, sessionStorage or cookies (nor the browser's cookie jar).
+async function tokenNotStored(page, token, when) {
+  const found = await page.evaluate((t) => {
+    const all = (st) => Array.from({ length: st.length }, (_, i) => st.key(i)).map((k) => `${k}=${st.getItem(k)}`);
+    return {
+      localStorage: all(localStorage).filter((kv) => kv.includes(t)),
+      sessionStorage: all(sessionStorage).filter((kv) => kv.includes(t)),
+      cookie: document.cookie.includes(t) ? [document.cookie] : [],
+    };
+  }, token);
+  assert.deepEqual(found, { localStorage: [], sessionStorage: [], cookie: [] }, `the token is in memory only (${when})`);
+  const jar = (await browser.cookies()).filter((c) => c.value.includes(token) || c.name.includes(token));
+  assert.equal(jar.length, 0, `no cookie holds the token (${when})`);
 }
 
 async function shot(page, name) {
@@ -129,6 +257,8 @@ async function shot(page, name) {
 async function run() {
   mkdirSync(outDir, { recursive: true });
   await startSystem();
+  // Raced against dev's exit (see the end of this file): a port clash or a
+  // build error fails the run at once, with the end of dev's log.
   const list = await until("every service SERVING at /api/services", START_MS, async () => {
     const s = await services();
     return s.length >= 4 && s.every((x) => x.state === "SERVING") && s;
@@ -173,6 +303,8 @@ async function run() {
   const stored = await page.evaluate(() => ({ local: localStorage.length, session: sessionStorage.length, cookie: document.cookie }));
   assert.deepEqual(stored, { local: 0, session: 0, cookie: "" }, "the token is kept in memory only");
   assert.equal((await browser.cookies()).length, 0, "no cookies");
+  const token = await until("a storefront call carrying the session's token", 15_000, async () => sent.bearer[0]?.token);
+  await tokenNotStored(page, token, "after logging in");
   log("the token is in memory only: no localStorage, sessionStorage or cookies");
 
   // 4. A product into the cart, and the order.
@@ -259,44 +391,67 @@ async function run() {
   }, 2000);
   await until(`stock of ${productId} back`, 15_000, async () => Number(await tid(`stock-${productId}`).textContent()) === stockBefore);
   log("order cancelled: status CANCELLED, stock back, cancellation notification arrived");
+
+  // 10. At the end, after the API explorer used it too: the token is still
+  // in memory only, went only to the services' origins, and no request left
+  // this machine (swagger-ui's validator is off).
+  await tokenNotStored(page, token, "at the end, after the API explorer");
+  const origins = new Set(list.map((s) => new URL(s.http_url).origin));
+  const stray = sent.bearer.filter((b) => !origins.has(b.origin));
+  assert.deepEqual(stray.map((b) => b.url), [], `the token goes only to ${[...origins].join(", ")}`);
+  assert.ok(sent.bearer.some((b) => b.origin === new URL(list.find((s) => s.name === "user").http_url).origin && b.url.includes("/v1/me")), "the explorer's GET /v1/me carried the token");
+  assert.deepEqual(sent.offHost, [], "no request left this machine");
+  log(`token: in no storage or cookie at the end; ${sent.bearer.length} requests carried it, all to the services; no request left the machine`);
 }
 
-const watchdog = setTimeout(async () => {
+// One cleanup, however it is reached (the end of the run, the watchdog,
+// SIGINT/SIGTERM): every caller awaits the same promise, and the process
+// exits only after it, i.e. once dev's process group is gone.
+let cleaning;
+function cleanup() {
+  cleaning ??= (async () => {
+    stopping = true;
+    if (browser) await Promise.race([browser.close().catch(() => {}), sleep(10_000)]);
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    await stopSystem();
+  })();
+  return cleaning;
+}
+async function exitAfterCleanup(code) {
+  await cleanup().catch((e) => log(`cleanup: ${e.stack || e}`));
+  process.exit(code);
+}
+
+const watchdog = setTimeout(() => {
   log(`FAIL: the whole run took more than ${TOTAL_MS / 1000}s`);
-  await cleanup();
-  process.exit(1);
+  void exitAfterCleanup(1);
 }, TOTAL_MS);
-
-let cleaned = false;
-async function cleanup() {
-  if (cleaned) return;
-  cleaned = true;
-  await browser?.close().catch(() => {});
-  if (profile) rmSync(profile, { recursive: true, force: true });
-  await stopSystem();
-}
-for (const sig of ["SIGINT", "SIGTERM"]) {
-  process.on(sig, async () => {
+for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]]) {
+  process.on(sig, () => {
     log(`${sig}: cleaning up`);
-    await cleanup();
-    process.exit(130);
+    void exitAfterCleanup(code);
   });
 }
 
 let code = 0;
 try {
-  await run();
+  // From the readiness wait to the last step, the run fails as soon as dev
+  // exits: its error carries the end of dev's log.
+  const running = run();
+  running.catch(() => {}); // it may still settle after losing the race
+  await Promise.race([running, devFailure]);
   log("PASS");
 } catch (e) {
   code = 1;
-  log(`FAIL: ${e.stack || e}`);
-  if (browser) {
+  // Once cleanup has begun (watchdog, signal), the run fails only because
+  // the browser went away: the first line says where it was.
+  log(stopping ? `stopped during the run: ${String(e.message ?? e).split("\n")[0]}` : `FAIL: ${e.stack || e}`);
+  if (browser && !stopping) {
     const page = browser.pages()[0];
     await page?.screenshot({ path: join(outDir, "console-failure.png") }).catch(() => {});
     log(`page at failure: ${page?.url()} (screenshot .slipway/test/console-failure.png)`);
   }
 } finally {
   clearTimeout(watchdog);
-  await cleanup();
 }
-process.exit(code);
+await exitAfterCleanup(code);
