@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/common/model"
 	"google.golang.org/grpc/codes"
 )
@@ -130,24 +133,32 @@ func (r *chaosRun) watch(ctx context.Context, f chaosFault) *chaosWatch {
 				return eff
 			}
 		case dep == chaosDepNATS && f.Network.Partition != "":
-			var maxAge, maxPending float64
+			// Orders keep being acknowledged, but their events stop
+			// reaching the stream (read from the broker directly, not
+			// through the proxy), and the outbox backs up.
+			seq0, err0 := chaosStreamLastSeq(ctx, r.fleet.natsURL)
+			acked0 := r.ackedCount()
+			var maxAge float64
 			poll(func() {
-				snap, err := r.scrape(pollCtx, "order")
-				if err != nil {
-					return
+				if age, ok := r.metric(pollCtx, "order", seriesOutboxAge, nil); ok {
+					mu.Lock()
+					maxAge = max(maxAge, age)
+					mu.Unlock()
 				}
-				age, _ := gaugeSum(snap, seriesOutboxAge, nil)
-				pending, _ := gaugeSum(snap, "slipway_outbox_pending", nil)
-				mu.Lock()
-				maxAge, maxPending = max(maxAge, age), max(maxPending, pending)
-				mu.Unlock()
 			})
 			w.finish = func() chaosEffect {
+				seq1, err1 := chaosStreamLastSeq(ctx, r.fleet.natsURL)
+				acked := r.ackedCount() - acked0
 				mu.Lock()
 				defer mu.Unlock()
-				eff.Evidence = "order's outbox backed up: its oldest unpublished event aged 0.5 s or more during the fault"
-				eff.Observed = fmt.Sprintf("oldest pending event peaked at %.1f s, up to %.0f pending; %s", maxAge, maxPending, proxied)
-				eff.Seen = stats.Accepted > 0 && maxAge >= 0.5
+				eff.Evidence = "orders were acknowledged during the fault but fewer than half of their events reached the ORDERS stream"
+				if err := errors.Join(err0, err1); err != nil {
+					eff.Observed = "could not read the stream: " + err.Error()
+					return eff
+				}
+				eff.Observed = fmt.Sprintf("%d order(s) acknowledged, %d event(s) reached the stream; order's oldest unpublished event peaked at %.1f s; %s",
+					acked, seq1-seq0, maxAge, proxied)
+				eff.Seen = stats.Accepted > 0 && acked > 0 && 2*(seq1-seq0) < uint64(acked)
 				return eff
 			}
 		case f.Network.Latency > 0 && f.Network.Bandwidth == 0:
@@ -171,6 +182,37 @@ func (r *chaosRun) watch(ctx context.Context, f chaosFault) *chaosWatch {
 		return nil
 	}
 	return w
+}
+
+// ackedCount is how many orders the load saw acknowledged so far.
+func (r *chaosRun) ackedCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.acked)
+}
+
+// chaosStreamLastSeq reads the last sequence of the order stream.
+func chaosStreamLastSeq(ctx context.Context, natsURL string) (uint64, error) {
+	nc, err := nats.Connect(natsURL, nats.Timeout(2*time.Second))
+	if err != nil {
+		return 0, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, chaosStream)
+	if err != nil {
+		return 0, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.LastSeq, nil
 }
 
 // end stops the watcher and records its evidence.
