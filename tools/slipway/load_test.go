@@ -630,3 +630,74 @@ func loadFind(n *html.Node, tag, class string) []*html.Node {
 	}
 	return found
 }
+
+// brokenIdempotencyShop answers a repeated idempotency key with a new order,
+// the bug a client's retry must expose.
+type brokenIdempotencyShop struct {
+	orderv1.UnimplementedOrderServiceServer
+	n atomic.Int64
+}
+
+func (b *brokenIdempotencyShop) CreateOrder(context.Context, *orderv1.CreateOrderRequest) (*orderv1.CreateOrderResponse, error) {
+	return &orderv1.CreateOrderResponse{Order: &orderv1.Order{Id: fmt.Sprintf("order-%d", b.n.Add(1))}}, nil
+}
+
+// The scenario's chaos options: a user lookup before each order, a retry
+// with the same idempotency key, and every acknowledged order reported.
+func TestLoadOrderScenarioLookupsRetriesAndAcknowledgements(t *testing.T) {
+	scenario := func(t *testing.T, order orderv1.OrderServiceServer) (*fakeShop, *loadOrderScenario) {
+		t.Helper()
+		shop := newFakeShop(map[string]int64{"a": 1000})
+		if order == nil {
+			order = shop
+		}
+		addr := serveLoadGRPC(t, func(s *grpc.Server) {
+			userv1.RegisterUserServiceServer(s, shop)
+			inventoryv1.RegisterInventoryServiceServer(s, shop)
+			orderv1.RegisterOrderServiceServer(s, order)
+		})
+		s, err := newLoadOrderScenario(t.Context(), loadOrderOptions{
+			UserAddr: addr, InventoryAddr: addr, OrderAddr: addr, Protocol: "grpc", Users: 2, Orders: 10,
+			AdminEmail: devAdminEmail, MaxInflight: 4, Log: io.Discard,
+		})
+		require.NoError(t, err)
+		t.Cleanup(s.Close)
+		return shop, s
+	}
+
+	t.Run("a retried order counts once and is acknowledged once", func(t *testing.T) {
+		shop, s := scenario(t, nil)
+		acked := map[string]int{}
+		s.retryEvery, s.onOrder = 2, func(id, _ string) { acked[id]++ }
+		for seq := range 4 {
+			out := s.Do(t.Context(), seq)
+			assert.Equal(t, loadCodeOK, out.Code, out.Message)
+		}
+		assert.Len(t, shop.orders, 4+2, "orders 0 and 2 were sent twice")
+		assert.Equal(t, shop.orders[0].GetIdempotencyKey(), shop.orders[1].GetIdempotencyKey(), "the retry carries the same key")
+		assert.Len(t, acked, 4)
+		for id, n := range acked {
+			assert.Equal(t, 1, n, id)
+		}
+	})
+
+	t.Run("a retry answered with another order fails", func(t *testing.T) {
+		shop := &brokenIdempotencyShop{}
+		_, s := scenario(t, shop)
+		var acked []string
+		s.retryEvery, s.onOrder = 1, func(id, _ string) { acked = append(acked, id) }
+		out := s.Do(t.Context(), 0)
+		assert.Equal(t, loadCodeIdempotency, out.Code)
+		assert.Contains(t, out.Message, "answered order order-1, then order-2")
+		assert.Equal(t, []string{"order-1", "order-2"}, acked, "both were acknowledged: both must exist")
+	})
+
+	t.Run("a failed user lookup fails the request before its order", func(t *testing.T) {
+		shop, s := scenario(t, nil)
+		s.userLookups = true // the fake user service has no GetMe
+		out := s.Do(t.Context(), 0)
+		assert.Equal(t, codes.Unimplemented.String(), out.Code)
+		assert.True(t, strings.HasPrefix(out.Message, "GetMe: "), out.Message)
+		assert.Empty(t, shop.orders)
+	})
+}
