@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -119,7 +120,14 @@ func (r *chaosRun) watch(ctx context.Context, f chaosFault) *chaosWatch {
 			hits, _ := r.metric(ctx, "user", "slipway_cache_requests_total", map[string]string{"result": "hit"})
 			downSeen := false
 			poll(func() {
-				up, ok := r.metric(pollCtx, "user", "slipway_redis_up", nil)
+				snap, err := r.scrape(pollCtx, "user")
+				if err != nil {
+					return
+				}
+				// The cache's connection, not a rate limiter's.
+				up, ok := gaugeSum(snap, "slipway_redis_up", func(m model.Metric) bool {
+					return strings.HasPrefix(string(m["client"]), "cache-")
+				})
 				mu.Lock()
 				downSeen = downSeen || (ok && up == 0)
 				mu.Unlock()

@@ -174,10 +174,17 @@ func (r *chaosRun) apply(ctx context.Context, f chaosFault) error {
 			return err
 		}
 		r.event("fault on: %s sent to %s, which ended: %s; restart in %s", f.Process.Signal, f.Process.Service, e.Describe(), f.For)
-		r.addEffect(chaosEffect{
+		eff := chaosEffect{
 			Fault: f.Describe(), Evidence: "the process ended on the signal",
 			Observed: fmt.Sprintf("%s ended: %s", f.Process.Service, e.Describe()), Seen: true,
-		})
+		}
+		if f.Process.Signal == "SIGTERM" {
+			// A graceful stop drains and exits 0 within the stop timeout;
+			// anything else (killed after it, an error) is not graceful.
+			eff.Evidence = "the process stopped gracefully on SIGTERM (exit 0 within the stop timeout)"
+			eff.Seen = e.Clean()
+		}
+		r.addEffect(eff)
 	}
 	return nil
 }

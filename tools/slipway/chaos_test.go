@@ -197,7 +197,7 @@ func TestShippedExperimentsParse(t *testing.T) {
 			assert.NotEmpty(t, exp.Analysis.Reason, "%s loosens the SLO's gate, so it says why", f)
 		}
 	}
-	for _, want := range []string{"inventory-errors", "redis-partition", "consumer-reset", "postgres-latency", "notification-kill", "nats-partition", "order-kill"} {
+	for _, want := range []string{"inventory-errors", "redis-partition", "consumer-reset", "postgres-latency", "notification-kill", "nats-partition", "order-kill", "inventory-term"} {
 		assert.Contains(t, names, want)
 	}
 	seed, err := loadChaosExperiment(filepath.Join(filepath.Dir(files[0]), "inventory-errors.yaml"))
@@ -484,9 +484,9 @@ func chaosTestRedis(t *testing.T) string {
 // chaosTestScale runs each shipped experiment in a tenth of its time.
 const chaosTestScale = 0.1
 
-// chaosTestScales are the exceptions: a restart of order takes as long at
+// chaosTestScales are the exceptions: a restart of a service takes as long at
 // any scale, so at a tenth it would be a quarter of the run.
-var chaosTestScales = map[string]float64{"order-kill": 0.5}
+var chaosTestScales = map[string]float64{"order-kill": 0.5, "inventory-term": 0.5}
 
 // runChaosForTest runs one experiment file against the real services and
 // returns its report and runChaos's error.
