@@ -668,3 +668,35 @@ func TestChaosFleetProxiesOnlyLocalDependencies(t *testing.T) {
 	assert.Equal(t, "127.0.0.1:5432", f.proxies[chaosDepPostgres].Upstream(), "the scheme's default port")
 	assert.Equal(t, "postgres://postgres@"+f.proxies[chaosDepPostgres].Addr()+"/x?sslmode=disable", via)
 }
+
+// A fault that left no trace fails the experiment: latency that did not
+// slow anything down is no evidence.
+func TestChaosFaultEffects(t *testing.T) {
+	f := chaosFault{At: chaosDuration(10 * time.Second), For: chaosDuration(10 * time.Second),
+		Network: &chaosNetworkFault{Dependency: chaosDepPostgres, Latency: chaosDuration(5 * time.Millisecond)}}
+	samples := func(during time.Duration) []chaosSample {
+		var s []chaosSample
+		for i := range 30 {
+			at := time.Duration(i) * time.Second
+			lat := 10 * time.Millisecond
+			if at >= 10*time.Second && at < 20*time.Second {
+				lat = during
+			}
+			s = append(s, chaosSample{at: at, latency: lat, code: loadCodeOK})
+		}
+		return s
+	}
+	mark := chaosLatencyMark{Fault: f, Proxied: "the proxy had accepted 3 connection(s)"}
+	eff := latencyEffect(mark, samples(80*time.Millisecond))
+	assert.True(t, eff.Seen, eff.Observed)
+	assert.Contains(t, eff.Observed, "p50 10.0ms before, 80.1ms during (10 and 10 requests)")
+	eff = latencyEffect(mark, samples(10*time.Millisecond))
+	assert.False(t, eff.Seen, "no slower during the fault: %s", eff.Observed)
+
+	r := &chaosReport{Experiment: "x", Effects: []chaosEffect{eff}}
+	r.verdict()
+	assert.False(t, r.Passed)
+	require.Len(t, r.Failures, 1)
+	assert.Contains(t, r.Failures[0], "fault effect: postgres network: +5ms latency: no evidence that it did anything")
+	assert.Contains(t, chaosMarkdown(r), "| postgres network: +5ms latency | CreateOrder's p50 in the fault window above the p50 before it |")
+}
