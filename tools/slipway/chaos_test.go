@@ -700,3 +700,36 @@ func TestChaosFaultEffects(t *testing.T) {
 	assert.Contains(t, r.Failures[0], "fault effect: postgres network: +5ms latency: no evidence that it did anything")
 	assert.Contains(t, chaosMarkdown(r), "| postgres network: +5ms latency | CreateOrder's p50 in the fault window above the p50 before it |")
 }
+
+// An experiment that cannot run (here: no PostgreSQL where --database-url
+// points) fails on its own; the next one still runs, and --json prints a
+// report for each.
+func TestChaosRunsEveryExperimentWhenOneCannotRun(t *testing.T) {
+	root, err := findWorkspaceRoot(".")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	var files []string
+	for _, name := range []string{"first", "second"} {
+		f := filepath.Join(dir, name+".yaml")
+		require.NoError(t, os.WriteFile(f, []byte(minimalExperiment), 0o600))
+		files = append(files, f)
+	}
+	var stdout, stderr syncBuffer
+	err = runChaos(t.Context(), chaosOptions{
+		Files: files, Scale: 0.1, Out: dir, JSON: true, NoBuild: true, Root: root, Environ: testEnviron(),
+		DatabaseURL: "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2",
+		Stdout:      &stdout, Stderr: &stderr,
+	})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "2 of 2 experiment(s) failed: first (could not run: ")
+	var reports []*chaosReport
+	require.NoError(t, json.Unmarshal([]byte(stdout.String()), &reports), stdout.String())
+	require.Len(t, reports, 2)
+	for i, name := range []string{"first", "second"} {
+		assert.Equal(t, name, reports[i].Experiment)
+		assert.False(t, reports[i].Passed)
+		require.Len(t, reports[i].Failures, 1)
+		assert.Contains(t, reports[i].Failures[0], "could not run: ")
+	}
+	assert.Contains(t, stderr.String(), "experiment first could not run")
+}
