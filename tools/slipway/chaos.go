@@ -475,15 +475,8 @@ func (r *chaosRun) load(ctx context.Context, o chaosOptions) (chaosLoadFigures, 
 			samplesMu.Unlock()
 		},
 	}
-	what := "CreateOrder"
-	if exp.Load.UserLookups {
-		what = "(GetMe, CreateOrder)"
-	}
-	retried := ""
-	if n := exp.Load.RetryEvery; n != nil && *n > 0 {
-		retried = fmt.Sprintf("; every %d. order retried with its idempotency key", *n)
-	}
-	r.progress("load: %d × %s at %s/s for %s (%d users%s)", planned, what, loadFormatRate(lo.Rate), lo.Duration, lo.Users, retried)
+	what := chaosRequestName(exp.Load)
+	r.progress("load: %d × %s at %s/s for %s (%d users)", planned, what, loadFormatRate(lo.Rate), lo.Duration, lo.Users)
 	progCtx, stopProgress := context.WithCancel(ctx)
 	defer stopProgress()
 	prog := newLoadProgress(o.Stderr, lo.Duration, planned)
@@ -503,7 +496,7 @@ func (r *chaosRun) load(ctx context.Context, o chaosOptions) (chaosLoadFigures, 
 	sum := rec.summary(info)
 	t := sum.Totals
 	f := chaosLoadFigures{
-		Rate: lo.Rate, DurationSec: lo.Duration.Seconds(), Planned: t.Planned,
+		Request: chaosRequestName(exp.Load), Rate: lo.Rate, DurationSec: lo.Duration.Seconds(), Planned: t.Planned,
 		Requests: t.Completed, OK: t.OK, Errors: t.Errors,
 		P50: sum.Latency.P50, P99: sum.Latency.P99, Max: sum.Latency.Max, Codes: sum.Errors,
 	}
@@ -514,4 +507,16 @@ func (r *chaosRun) load(ctx context.Context, o chaosOptions) (chaosLoadFigures, 
 		return f, errors.New("interrupted during the load")
 	}
 	return f, nil
+}
+
+// chaosRequestName says what one request of the load is.
+func chaosRequestName(l chaosLoad) string {
+	what := "CreateOrder"
+	if l.UserLookups {
+		what = "GetMe, then CreateOrder"
+	}
+	if l.RetryEvery != nil && *l.RetryEvery > 0 {
+		what += fmt.Sprintf(" (every %d. retried with its idempotency key)", *l.RetryEvery)
+	}
+	return what
 }

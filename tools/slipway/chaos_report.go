@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -83,6 +84,7 @@ type chaosCheck struct {
 
 // chaosLoadFigures are the whole run's figures.
 type chaosLoadFigures struct {
+	Request     string           `json:"request,omitempty"` // what one request is, e.g. "GetMe, then CreateOrder"
 	Rate        float64          `json:"rate"`
 	DurationSec float64          `json:"duration_s"`
 	Planned     int              `json:"planned"`
@@ -232,8 +234,8 @@ func printChaosReport(w io.Writer, r *chaosReport) {
 		fmt.Fprintf(w, "  fault: %s\n", f)
 	}
 	l := r.Load
-	fmt.Fprintf(w, "  load: CreateOrder at %g/s for %.1fs: %d requests, %d ok, %d errors; p50 %sms, p99 %sms, max %sms\n",
-		l.Rate, l.DurationSec, l.Requests, l.OK, l.Errors, loadFormatMS(l.P50), loadFormatMS(l.P99), loadFormatMS(l.Max))
+	fmt.Fprintf(w, "  load: %s at %g/s for %.1fs: %d requests, %d ok, %d errors; p50 %sms, p99 %sms, max %sms\n",
+		cmp.Or(l.Request, "CreateOrder"), l.Rate, l.DurationSec, l.Requests, l.OK, l.Errors, loadFormatMS(l.P50), loadFormatMS(l.P99), loadFormatMS(l.Max))
 	if fw := r.FaultWindow; fw != nil {
 		fmt.Fprintf(w, "  fault window %.1fs-%.1fs: %d requests, %d errors, success %.2f%%, p99 %sms\n",
 			fw.FromSec, fw.ToSec, fw.Requests, fw.Errors, 100*fw.SuccessRate, loadFormatMS(fw.P99))
@@ -304,6 +306,9 @@ func chaosMarkdown(r *chaosReport) string {
 		fmt.Fprintf(&b, "* fault: %s\n", f)
 	}
 	l := r.Load
+	if l.Request != "" {
+		fmt.Fprintf(&b, "* request: %s\n", l.Request)
+	}
 	b.WriteString("\n## Load\n\n| | requests | errors | success | p50 | p99 | max |\n|---|---|---|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| whole run (%g/s, %.1fs) | %d | %d | %.2f%% | %s ms | %s ms | %s ms |\n",
 		l.Rate, l.DurationSec, l.Requests, l.Errors, 100*l.SuccessRate, loadFormatMS(l.P50), loadFormatMS(l.P99), loadFormatMS(l.Max))
