@@ -54,6 +54,7 @@ type loadOptions struct {
 	NotificationAddr string
 	OrderHTTPAddr    string
 	Restock          bool
+	UserLookups      bool // create-order: GetMe before each CreateOrder
 
 	// rpc and http
 	Method  string   // rpc: full method name; http: GET, POST...
@@ -109,6 +110,7 @@ func loadMain(ctx context.Context, args []string, env *cmdEnv) error {
 	fs.StringVar(&opts.NotificationAddr, "notification-addr", "127.0.0.1:50054", "gRPC `address` of the notification service")
 	fs.StringVar(&opts.OrderHTTPAddr, "order-http-addr", "127.0.0.1:8082", "create-order with --protocol rest: HTTP `address` of the order service")
 	fs.BoolVar(&opts.Restock, "restock", true, "create-order: when stock is short for the run, top it up as the admin (AdjustStock)")
+	fs.BoolVar(&opts.UserLookups, "user-lookups", false, "create-order: read the user (GetMe) before each CreateOrder, as a storefront does; a failed lookup fails the request")
 	fs.StringVar(&opts.Method, "method", "", "rpc: full method `name` (pkg.Service/Method); http: HTTP method (default GET)")
 	fs.StringVar(&opts.Data, "data", "{}", "rpc: the request message as `json` (protojson)")
 	fs.StringVar(&opts.Addr, "addr", "", "rpc: gRPC `address` (default: the --<service>-addr of the method's service)")
@@ -144,7 +146,7 @@ func loadMain(ctx context.Context, args []string, env *cmdEnv) error {
 // loadScenarioFlags lists the flags that belong to one scenario only, so a
 // flag given to another is reported rather than ignored.
 var loadScenarioFlags = map[string][]string{
-	loadScenarioOrder: {"users", "protocol", "order-http-addr", "restock"},
+	loadScenarioOrder: {"users", "protocol", "order-http-addr", "restock", "user-lookups"},
 	loadScenarioRPC:   {"data", "addr"},
 	loadScenarioHTTP:  {"url", "body"},
 }
@@ -409,9 +411,13 @@ func buildLoadScenario(ctx context.Context, opts loadOptions, planned int) (*loa
 		if err != nil {
 			return nil, err
 		}
+		s.userLookups = opts.UserLookups
 		describe := "CreateOrder on " + opts.OrderAddr + " (gRPC)"
 		if opts.Protocol == "rest" {
 			describe = "CreateOrder as POST http://" + opts.OrderHTTPAddr + "/v1/orders (REST)"
+		}
+		if opts.UserLookups {
+			describe = "GetMe on " + opts.UserAddr + ", then " + describe
 		}
 		setup := &loadSetup{Users: len(s.accounts), Products: len(s.products)}
 		if s.restock.Units > 0 {

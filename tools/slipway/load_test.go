@@ -292,6 +292,7 @@ func TestLoadUsageErrors(t *testing.T) {
 		{[]string{"--out", "x.html"}, "want a .json path"},
 		{[]string{"--url", "http://127.0.0.1/"}, "--url is for --scenario http"},
 		{[]string{"--scenario", "rpc", "--users", "3", "--method", "x"}, "--users is for --scenario create-order"},
+		{[]string{"--scenario", "rpc", "--user-lookups", "--method", "x"}, "--user-lookups is for --scenario create-order"},
 		{[]string{"--scenario", "rpc"}, "needs --method"},
 		{[]string{"--scenario", "rpc", "--method", "slipway.user.v1.UserService/Nope"}, `unknown method`},
 		{[]string{"--scenario", "rpc", "--method", "slipway.user.v1.UserService/GetUser", "--data", `{"nope":1}`}, "--data is not a slipway.user.v1.GetUserRequest"},
