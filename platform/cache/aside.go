@@ -3,11 +3,12 @@ package cache
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/slipway-dev/slipway/platform/telemetry"
 )
 
 // DefaultHold is how long an invalidation keeps readers from caching the
@@ -86,13 +87,7 @@ func requestsCounter(reg prometheus.Registerer) (*prometheus.CounterVec, error) 
 		Name: "slipway_cache_requests_total",
 		Help: "Cache lookups by cache and result: hit, miss, or error (the cache did not answer; the source was read).",
 	}, []string{"cache", "result"})
-	err := reg.Register(c)
-	var dup prometheus.AlreadyRegisteredError
-	if errors.As(err, &dup) {
-		if existing, ok := dup.ExistingCollector.(*prometheus.CounterVec); ok {
-			return existing, nil
-		}
-	}
+	c, err := telemetry.Register(reg, c)
 	if err != nil {
 		return nil, fmt.Errorf("register cache metrics: %w", err)
 	}

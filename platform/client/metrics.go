@@ -1,10 +1,10 @@
 package client
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
+
+	"github.com/slipway-dev/slipway/platform/telemetry"
 )
 
 // clientMetrics are the resilience metrics of the connections dialled with
@@ -23,38 +23,25 @@ func newClientMetrics(reg prometheus.Registerer) (*clientMetrics, error) {
 	}
 	m := &clientMetrics{}
 	var err error
-	if m.retries, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	if m.retries, err = telemetry.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "slipway_client_retries_total",
 		Help: "Attempts retried by a peer client, by peer, full method and the code of the attempt that failed.",
 	}, []string{"peer", "method", "code"})); err != nil {
 		return nil, err
 	}
-	if m.circuit, err = register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	if m.circuit, err = telemetry.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "slipway_client_circuit_state",
 		Help: "State of the circuit breaker to a peer: 0 closed, 1 half-open, 2 open.",
 	}, []string{"peer"})); err != nil {
 		return nil, err
 	}
-	if m.rejects, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	if m.rejects, err = telemetry.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "slipway_client_circuit_rejected_total",
 		Help: "Calls failed fast with UNAVAILABLE because the circuit to the peer was open.",
 	}, []string{"peer"})); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var already prometheus.AlreadyRegisteredError
-		if errors.As(err, &already) {
-			if existing, ok := already.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }
 
 func (m *clientMetrics) retried(peer, method string, code codes.Code) {

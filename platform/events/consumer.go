@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/slipway-dev/slipway/platform/store"
+	"github.com/slipway-dev/slipway/platform/telemetry"
 )
 
 // Consumer defaults and tuning.
@@ -165,21 +166,21 @@ func NewConsumer(db *store.DB, js jetstream.JetStream, cfg ConsumerConfig, h Han
 		tp = noop.NewTracerProvider()
 	}
 
-	processed, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	processed, err := telemetry.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "slipway_consumer_processed_total",
 		Help: "Messages a consumer finished, by result: ok, duplicate (already in the inbox), error (will be redelivered), dead_lettered.",
 	}, []string{"consumer", "result"}))
 	if err != nil {
 		return nil, fmt.Errorf("events: new consumer %s: %w", cfg.Durable, err)
 	}
-	lag, err := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	lag, err := telemetry.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "slipway_consumer_lag",
 		Help: "Messages the consumer has not acknowledged yet: pending on the stream plus delivered and in flight.",
 	}, []string{"consumer"}))
 	if err != nil {
 		return nil, fmt.Errorf("events: new consumer %s: %w", cfg.Durable, err)
 	}
-	redeliveries, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	redeliveries, err := telemetry.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "slipway_consumer_redeliveries_total",
 		Help: "Messages delivered to the consumer again (after a failure, an ack timeout or a consumer reset).",
 	}, []string{"consumer"}))

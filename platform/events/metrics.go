@@ -2,31 +2,9 @@ package events
 
 import (
 	"context"
-	"errors"
 	"math/rand/v2"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
-
-// register registers c on reg, or returns the collector already registered
-// under the same descriptor, so that two consumers in one process share
-// slipway_consumer_processed_total. A nil reg registers nothing.
-func register[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error) {
-	if reg == nil {
-		return c, nil
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(T); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
-}
 
 // backoff is the wait before retry number failures (1, 2, ...): it doubles
 // from lo up to hi, with "equal jitter" (half fixed, half random) so that

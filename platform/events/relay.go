@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/slipway-dev/slipway/platform/store"
+	"github.com/slipway-dev/slipway/platform/telemetry"
 )
 
 // tracerName names the instrumentation scope of this package's spans.
@@ -119,25 +120,25 @@ func NewRelay(db *store.DB, js jetstream.JetStream, logger *slog.Logger, reg pro
 		retention:      relayRetention,
 	}
 	var err error
-	if r.pending, err = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+	if r.pending, err = telemetry.Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "slipway_outbox_pending",
 		Help: "Outbox events committed but not yet published.",
 	})); err != nil {
 		return nil, fmt.Errorf("events: new relay: %w", err)
 	}
-	if r.oldestAge, err = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+	if r.oldestAge, err = telemetry.Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "slipway_outbox_oldest_pending_age_seconds",
 		Help: "Age of the oldest unpublished outbox event; 0 when none is pending.",
 	})); err != nil {
 		return nil, fmt.Errorf("events: new relay: %w", err)
 	}
-	if r.published, err = register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+	if r.published, err = telemetry.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "slipway_outbox_published_total",
 		Help: "Outbox events published and acknowledged by JetStream.",
 	})); err != nil {
 		return nil, fmt.Errorf("events: new relay: %w", err)
 	}
-	if r.publishErrors, err = register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+	if r.publishErrors, err = telemetry.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "slipway_outbox_publish_errors_total",
 		Help: "Outbox publish attempts that failed (the event stays pending and is retried).",
 	})); err != nil {

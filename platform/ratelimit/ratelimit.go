@@ -7,7 +7,6 @@ package ratelimit
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -16,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/slipway-dev/slipway/platform/cache/redisconn"
+	"github.com/slipway-dev/slipway/platform/telemetry"
 )
 
 // Limit is a sustained rate with a burst.
@@ -89,13 +89,7 @@ func decisionsCounter(reg prometheus.Registerer) (*prometheus.CounterVec, error)
 		Name: "slipway_ratelimit_decisions_total",
 		Help: "Rate limit decisions by limiter and result: allowed or limited.",
 	}, []string{"limiter", "result"})
-	err := reg.Register(c)
-	var dup prometheus.AlreadyRegisteredError
-	if errors.As(err, &dup) {
-		if existing, ok := dup.ExistingCollector.(*prometheus.CounterVec); ok {
-			return existing, nil
-		}
-	}
+	c, err := telemetry.Register(reg, c)
 	if err != nil {
 		return nil, fmt.Errorf("register rate limit metrics: %w", err)
 	}

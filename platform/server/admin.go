@@ -190,6 +190,6 @@ func problem(httpStatus int, code codes.Code, detail string) Problem {
 		Title:  http.StatusText(httpStatus),
 		Status: httpStatus,
 		Detail: detail,
-		Code:   codeName(code),
+		Code:   faults.CodeName(code),
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/slipway-dev/slipway/platform/faults"
 )
 
 // Problem is the RFC 9457 body of every REST error.
@@ -69,7 +71,7 @@ func problemErrorHandler(ctx context.Context, _ *runtime.ServeMux, _ runtime.Mar
 		Title:  http.StatusText(httpStatus),
 		Status: httpStatus,
 		Detail: st.Message(),
-		Code:   strings.ToUpper(codeName(st.Code())),
+		Code:   faults.CodeName(st.Code()),
 	}
 	if md, ok := runtime.ServerMetadataFromContext(ctx); ok {
 		if ids := md.HeaderMD.Get(RequestIDHeader); len(ids) > 0 {
@@ -105,24 +107,6 @@ func writeProblem(w http.ResponseWriter, _ *http.Request, p Problem) {
 	w.Header().Del("Grpc-Metadata-Content-Type")
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)
-}
-
-// codeName is the canonical upper-snake name of a code, e.g. INVALID_ARGUMENT.
-func codeName(c codes.Code) string {
-	names := map[codes.Code]string{
-		codes.OK: "OK", codes.Canceled: "CANCELLED", codes.Unknown: "UNKNOWN",
-		codes.InvalidArgument: "INVALID_ARGUMENT", codes.DeadlineExceeded: "DEADLINE_EXCEEDED",
-		codes.NotFound: "NOT_FOUND", codes.AlreadyExists: "ALREADY_EXISTS",
-		codes.PermissionDenied: "PERMISSION_DENIED", codes.ResourceExhausted: "RESOURCE_EXHAUSTED",
-		codes.FailedPrecondition: "FAILED_PRECONDITION", codes.Aborted: "ABORTED",
-		codes.OutOfRange: "OUT_OF_RANGE", codes.Unimplemented: "UNIMPLEMENTED",
-		codes.Internal: "INTERNAL", codes.Unavailable: "UNAVAILABLE", codes.DataLoss: "DATA_LOSS",
-		codes.Unauthenticated: "UNAUTHENTICATED",
-	}
-	if n, ok := names[c]; ok {
-		return n
-	}
-	return c.String()
 }
 
 // classify says which protocol an HTTP request speaks. gRPC-Web and Connect
