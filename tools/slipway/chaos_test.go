@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -542,20 +543,35 @@ func TestShippedExperimentsHoldTheirInvariants(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
 		t.Run(name, func(t *testing.T) {
 			rep, err := runChaosForTest(t, file, nil)
-			// Latency on 2 shared cores, at a tenth of the schedule (p99 of a
-			// hundred-odd requests), is the machine's, not the experiment's:
-			// the test asserts what does not depend on timing, the success
-			// rate and the invariants, and logs the latency checks.
+			// At a tenth of the schedule the analysis sees a hundred-odd
+			// requests. Latency there is the machine's (2 shared cores), not
+			// the experiment's, and a 99.5 % gate over 120 requests allows no
+			// error at all, while at 40 % injected errors each order keeps a
+			// 0.1 % chance to fail all 8 attempts: one error in 120 happens
+			// about one run in seven. So the test asserts the invariants and
+			// the fault effects exactly, and the success rates statistically:
+			// the errors seen must be consistent with the gate's rate
+			// (errorsConsistentWith). The full-length runs (make verify, the
+			// README's figures) apply the gate as written.
 			for _, f := range rep.Failures {
-				if !strings.HasPrefix(f, "analysis: p99") {
+				if !strings.HasPrefix(f, "analysis: p99") && !strings.HasPrefix(f, "analysis: success rate") {
 					require.NoError(t, err, "failures: %v", rep.Failures)
 				}
 			}
 			require.NotEmpty(t, rep.Analysis)
-			assert.Equal(t, "success rate", rep.Analysis[0].Metric)
-			assert.True(t, rep.Analysis[0].Passed, rep.Analysis[0].Observed)
-			for _, c := range rep.Analysis[1:] {
+			for _, c := range rep.Analysis {
 				t.Logf("%s %s: observed %s (%s)", c.Metric, c.Condition, c.Observed, passFail(c.Passed))
+			}
+			rate := rep.Thresholds.SuccessRate
+			assert.True(t, errorsConsistentWith(rep.Load.Errors, rep.Load.Requests, rate),
+				"%d errors in %d requests: more than a success rate of %.4g explains", rep.Load.Errors, rep.Load.Requests, rate)
+			if w := rep.FaultWindow; w != nil {
+				windowRate := rate
+				if r := rep.Thresholds.FaultRate; r != nil {
+					windowRate = *r
+				}
+				assert.True(t, errorsConsistentWith(w.Errors, w.Requests, windowRate),
+					"fault window: %d errors in %d requests: more than a success rate of %.4g explains", w.Errors, w.Requests, windowRate)
 			}
 			assert.Positive(t, rep.Load.Requests)
 			assert.NotEmpty(t, rep.Timeline, "the faults were switched on")
@@ -732,4 +748,40 @@ func TestChaosRunsEveryExperimentWhenOneCannotRun(t *testing.T) {
 		assert.Contains(t, reports[i].Failures[0], "could not run: ")
 	}
 	assert.Contains(t, stderr.String(), "experiment first could not run")
+}
+
+// errorsConsistentWith reports whether errs errors in n requests are
+// consistent with a true success rate of rate: whether, were each request to
+// fail with probability 1-rate, at least errs errors would happen at least
+// once in a hundred runs (Poisson approximation of the binomial).
+func errorsConsistentWith(errs, n int64, rate float64) bool {
+	lambda := float64(n) * (1 - rate)
+	below, term := 0.0, math.Exp(-lambda) // P(X < errs), P(X = k)
+	for k := range errs {
+		below += term
+		term *= lambda / float64(k+1)
+	}
+	return 1-below >= 0.01
+}
+
+func TestErrorsConsistentWith(t *testing.T) {
+	tests := []struct {
+		errs, n int64
+		rate    float64
+		want    bool
+	}{
+		{0, 120, 0.995, true},
+		{1, 120, 0.995, true},  // expected 0.6: one error is common
+		{3, 120, 0.995, true},  // 2.3 % of runs see 3 or more
+		{4, 120, 0.995, false}, // 0.3 %: the rate is worse than the gate's
+		{49, 120, 0.995, false},
+		{5, 1200, 0.995, true},
+		{16, 1200, 0.995, false},
+		{60, 450, 0.85, true},
+		{100, 450, 0.85, false},
+		{0, 0, 0.995, true},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, errorsConsistentWith(tt.errs, tt.n, tt.rate), "%d errors in %d at %v", tt.errs, tt.n, tt.rate)
+	}
 }
