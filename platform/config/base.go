@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipway-dev/slipway/platform/redact"
 	"github.com/slipway-dev/slipway/platform/telemetry"
 )
 
@@ -109,10 +110,10 @@ func (b *Base) Validate() error {
 		}
 	}
 	if !isDatabaseURL(b.DatabaseURL) {
-		bad("DATABASE_URL", maskURL(b.DatabaseURL), "want sqlite://<path> or postgres://...")
+		bad("DATABASE_URL", redact.URL(b.DatabaseURL), "want sqlite://<path> or postgres://...")
 	}
 	if b.RedisURL != "" && !isRedisURL(b.RedisURL) {
-		bad("REDIS_URL", maskURL(b.RedisURL), "want redis://host:port[/db] or rediss://host:port[/db]")
+		bad("REDIS_URL", redact.URL(b.RedisURL), "want redis://host:port[/db] or rediss://host:port[/db]")
 	}
 	if _, err := telemetry.ParseLevel(b.LogLevel); err != nil {
 		bad("LOG_LEVEL", b.LogLevel, "want debug, info, warn or error")

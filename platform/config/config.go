@@ -37,6 +37,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/slipway-dev/slipway/platform/redact"
 )
 
 // Error is a configuration value that cannot be used. Its message names the
@@ -283,9 +285,9 @@ func rangeOr(err error, reason string) error {
 func (f field) shown(s string) string {
 	switch {
 	case f.secret:
-		return hashSecret(s)
+		return redact.Secret(s)
 	case f.url:
-		return maskURL(s)
+		return redact.URL(s)
 	}
 	return s
 }

@@ -7,14 +7,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"reflect"
-	"strings"
 	"time"
-)
 
-// urlMask replaces a URL password; the same mask net/url uses.
-const urlMask = "xxxxx"
+	"github.com/slipway-dev/slipway/platform/redact"
+)
 
 // Redacted returns the effective configuration as a map keyed by YAML names
 // (nested structs become nested maps), fit to print or serve on
@@ -117,9 +114,9 @@ func (f field) redact(x any) any {
 	if !f.secret && !f.url {
 		return x
 	}
-	one := maskURL
+	one := redact.URL
 	if f.secret {
-		one = hashSecret
+		one = redact.Secret
 	}
 	switch x := x.(type) {
 	case string:
@@ -132,45 +129,4 @@ func (f field) redact(x any) any {
 		return out
 	}
 	return one(fmt.Sprint(x))
-}
-
-func hashSecret(s string) string {
-	if s == "" {
-		return ""
-	}
-	sum := sha256.Sum256([]byte(s))
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-// maskURL masks the password of a URL: in the user info, and in query
-// parameters that libpq and pgx read a password from.
-func maskURL(s string) string {
-	if s == "" {
-		return ""
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		// Where the password is cannot be told; hide it all.
-		return hashSecret(s)
-	}
-	masked := false
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), urlMask)
-		masked = true
-	}
-	if u.RawQuery != "" {
-		q := u.Query()
-		for k := range q {
-			switch strings.ToLower(k) {
-			case "password", "sslpassword", "pass", "pwd":
-				q[k] = []string{urlMask}
-				u.RawQuery = q.Encode()
-				masked = true
-			}
-		}
-	}
-	if !masked {
-		return s // as written: re-rendering could change it ("sqlite://" -> "sqlite:")
-	}
-	return u.String()
 }

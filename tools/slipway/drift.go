@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +27,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/slipway-dev/slipway/platform/redact"
 )
 
 // driftOptions are the inputs of runDrift.
@@ -858,9 +858,9 @@ func redactConfigValue(f configField, v any) any {
 	if !f.Secret && !f.URL {
 		return v
 	}
-	one := maskConfigURL
+	one := redact.URL
 	if f.Secret {
-		one = hashConfigSecret
+		one = redact.Secret
 	}
 	switch v := v.(type) {
 	case string:
@@ -873,47 +873,6 @@ func redactConfigValue(f configField, v any) any {
 		return out
 	}
 	return one(fmt.Sprint(v))
-}
-
-// hashConfigSecret is config.Redacted's form of a secret: "sha256:<hex>", or ""
-// for an empty one.
-func hashConfigSecret(s string) string {
-	if s == "" {
-		return ""
-	}
-	sum := sha256.Sum256([]byte(s))
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-// maskConfigURL is config.Redacted's form of a redact:"url" value.
-func maskConfigURL(s string) string {
-	if s == "" {
-		return ""
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return hashConfigSecret(s)
-	}
-	masked := false
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		masked = true
-	}
-	if u.RawQuery != "" {
-		q := u.Query()
-		for k := range q {
-			switch strings.ToLower(k) {
-			case "password", "sslpassword", "pass", "pwd":
-				q[k] = []string{"xxxxx"}
-				u.RawQuery = q.Encode()
-				masked = true
-			}
-		}
-	}
-	if !masked {
-		return s
-	}
-	return u.String()
 }
 
 // loadConfigSchema reads the keys of services/<svc>/internal/config's Config
