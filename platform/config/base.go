@@ -64,6 +64,8 @@ type Base struct {
 	// PeerRetryAttempts is how many attempts in all a call to a peer gets
 	// for the idempotent methods it retries; 1 means no retries.
 	PeerRetryAttempts int `yaml:"peer_retry_attempts" env:"PEER_RETRY_ATTEMPTS"`
+	// Surface is the operator surface and the transport limits (surface.go).
+	Surface Surface `yaml:",inline"`
 }
 
 // Common returns the Base itself, so any config struct that embeds Base
@@ -91,6 +93,7 @@ func (b *Base) SetDefaults(service string, grpcPort, httpPort int) {
 	b.MaxInflight = 512
 	b.ShedQueueTimeout = 100 * time.Millisecond
 	b.PeerRetryAttempts = 8
+	b.Surface.setDefaults()
 }
 
 // Validate checks every key and reports all problems at once, each naming
@@ -154,6 +157,7 @@ func (b *Base) Validate() error {
 	if b.AdvertiseAddr != "" && !isDialable(b.AdvertiseAddr) {
 		bad("ADVERTISE_ADDR", b.AdvertiseAddr, "want host:port with a host peers can dial")
 	}
+	b.Surface.validate(bad)
 	return errors.Join(errs...)
 }
 
