@@ -64,6 +64,8 @@ type Base struct {
 	// PeerRetryAttempts is how many attempts in all a call to a peer gets
 	// for the idempotent methods it retries; 1 means no retries.
 	PeerRetryAttempts int `yaml:"peer_retry_attempts" env:"PEER_RETRY_ATTEMPTS"`
+	// TLS is the transport security of both listeners and of calls to peers (tls.go).
+	TLS TLS `yaml:",inline"`
 	// Surface is the operator surface and the transport limits (surface.go).
 	Surface Surface `yaml:",inline"`
 }
@@ -95,6 +97,7 @@ func (b *Base) SetDefaults(service string, grpcPort, httpPort int) {
 	b.PeerRetryAttempts = 8
 	b.Surface.setDefaults()
 }
+	b.TLS.setDefaults()
 
 // Validate checks every key and reports all problems at once, each naming
 // the environment variable and the value, e.g.
@@ -146,6 +149,8 @@ func (b *Base) Validate() error {
 	if b.JWKSURL != "" && !isHTTPURL(b.JWKSURL) {
 		bad("AUTH_JWKS_URL", b.JWKSURL, "want an absolute http(s) URL")
 	}
+	b.TLS.validate(b.JWKSURL, bad)
+	b.DB.validate(bad)
 	for _, o := range b.CORSOrigins {
 		if reason := checkOrigin(o); reason != "" {
 			bad("CORS_ALLOWED_ORIGINS", o, reason)

@@ -30,6 +30,7 @@ func TestSetDefaults(t *testing.T) {
 		MaxInflight:       512,
 		ShedQueueTimeout:  100 * time.Millisecond,
 		PeerRetryAttempts: 8,
+		TLS:               b.TLS,     // TestTLSDefaults checks it
 		Surface:           b.Surface, // TestSurfaceDefaults checks it
 	}, b)
 	assert.NoError(t, b.Validate(), "the defaults must be valid")
