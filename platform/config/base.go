@@ -68,6 +68,8 @@ type Base struct {
 	TLS TLS `yaml:",inline"`
 	// Surface is the operator surface and the transport limits (surface.go).
 	Surface Surface `yaml:",inline"`
+	// DB is the database pool and statement timeout (store.go).
+	DB DBPool `yaml:",inline"`
 }
 
 // Common returns the Base itself, so any config struct that embeds Base
@@ -95,9 +97,10 @@ func (b *Base) SetDefaults(service string, grpcPort, httpPort int) {
 	b.MaxInflight = 512
 	b.ShedQueueTimeout = 100 * time.Millisecond
 	b.PeerRetryAttempts = 8
-	b.Surface.setDefaults()
-}
 	b.TLS.setDefaults()
+	b.Surface.setDefaults()
+	b.DB.setDefaults()
+}
 
 // Validate checks every key and reports all problems at once, each naming
 // the environment variable and the value, e.g.
@@ -146,11 +149,11 @@ func (b *Base) Validate() error {
 	if b.PeerRetryAttempts < 1 {
 		bad("PEER_RETRY_ATTEMPTS", strconv.Itoa(b.PeerRetryAttempts), "must be at least 1 (1 means no retries)")
 	}
+	b.TLS.validate(b.JWKSURL, bad)
+	b.DB.validate(bad)
 	if b.JWKSURL != "" && !isHTTPURL(b.JWKSURL) {
 		bad("AUTH_JWKS_URL", b.JWKSURL, "want an absolute http(s) URL")
 	}
-	b.TLS.validate(b.JWKSURL, bad)
-	b.DB.validate(bad)
 	for _, o := range b.CORSOrigins {
 		if reason := checkOrigin(o); reason != "" {
 			bad("CORS_ALLOWED_ORIGINS", o, reason)

@@ -32,6 +32,7 @@ func TestSetDefaults(t *testing.T) {
 		PeerRetryAttempts: 8,
 		TLS:               b.TLS,     // TestTLSDefaults checks it
 		Surface:           b.Surface, // TestSurfaceDefaults checks it
+		DB:                b.DB,      // TestDBPoolDefaults checks it
 	}, b)
 	assert.NoError(t, b.Validate(), "the defaults must be valid")
 }
