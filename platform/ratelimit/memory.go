@@ -51,6 +51,22 @@ func (m *Memory) Allow(_ context.Context, key string) Decision {
 	return Decision{Allowed: true}
 }
 
+// Refund implements Limiter.
+func (m *Memory) Refund(_ context.Context, key string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	tat, ok := m.tat[key]
+	if !ok {
+		return
+	}
+	tat = tat.Add(-m.interval)
+	if !tat.After(m.now()) {
+		delete(m.tat, key) // back to a full burst, which is no state
+		return
+	}
+	m.tat[key] = tat
+}
+
 // sweep drops the keys back to a full burst, which is the same as having
 // no state, and sets when to sweep next so the cost stays amortised.
 func (m *Memory) sweep(now time.Time) {

@@ -55,6 +55,10 @@ type Decision struct {
 // fails: a limiter whose shared state is unreachable decides locally.
 type Limiter interface {
 	Allow(ctx context.Context, key string) Decision
+	// Refund gives back one request that Allow let through, for a request
+	// that turned out not to count (a login whose password was right). The
+	// key never gets more than its burst back.
+	Refund(ctx context.Context, key string)
 }
 
 // Open returns the limiter named name enforcing l: in memory when redisURL
@@ -100,6 +104,8 @@ type countedLimiter struct {
 	lim              Limiter
 	allowed, limited prometheus.Counter
 }
+
+func (c countedLimiter) Refund(ctx context.Context, key string) { c.lim.Refund(ctx, key) }
 
 func (c countedLimiter) Allow(ctx context.Context, key string) Decision {
 	d := c.lim.Allow(ctx, key)

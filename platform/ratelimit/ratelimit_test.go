@@ -63,6 +63,23 @@ func TestLimiter(t *testing.T) {
 				assert.LessOrEqual(t, second.RetryAfter, first.RetryAfter, "refusals do not push the wait out")
 			})
 
+			t.Run("a refund gives one request back, never more than the burst", func(t *testing.T) {
+				lim := newLimiter(t, ratelimit.Limit{Rate: 1.0 / 60, Burst: 2})
+				lim.Refund(ctx, "alice") // nothing spent: nothing to give back
+				require.True(t, lim.Allow(ctx, "alice").Allowed)
+				require.True(t, lim.Allow(ctx, "alice").Allowed)
+				require.False(t, lim.Allow(ctx, "alice").Allowed)
+				lim.Refund(ctx, "alice")
+				assert.True(t, lim.Allow(ctx, "alice").Allowed, "the refunded request")
+				assert.False(t, lim.Allow(ctx, "alice").Allowed)
+				lim.Refund(ctx, "alice")
+				lim.Refund(ctx, "alice")
+				lim.Refund(ctx, "alice")
+				assert.True(t, lim.Allow(ctx, "alice").Allowed)
+				assert.True(t, lim.Allow(ctx, "alice").Allowed)
+				assert.False(t, lim.Allow(ctx, "alice").Allowed, "refunds stop at a full burst")
+			})
+
 			t.Run("keys are independent", func(t *testing.T) {
 				lim := newLimiter(t, ratelimit.Limit{Rate: 1.0 / 60, Burst: 1})
 				require.True(t, lim.Allow(ctx, "alice").Allowed)

@@ -33,6 +33,24 @@ redis.call('SET', KEYS[1], string.format('%.0f', next), 'PX', math.ceil((next - 
 return {1, 0}
 `)
 
+// refund gives one interval back to a key, never more than a full burst
+// (a key at now is a full burst, which is no key).
+//
+// KEYS[1] the key; ARGV[1] the interval in µs.
+var refund = redis.NewScript(`
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if not tat then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+tat = tat - tonumber(ARGV[1])
+if tat <= now then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000))
+return 1
+`)
+
 // Redis is a Limiter whose state is in Redis, shared by every instance.
 // While Redis does not answer it decides with a Memory of the same limit,
 // so each instance then enforces the limit on its own.
@@ -56,6 +74,17 @@ func (r *Redis) Allow(ctx context.Context, key string) Decision {
 		return r.fallback.Allow(ctx, key)
 	}
 	return d
+}
+
+// Refund implements Limiter. While Redis does not answer it refunds the
+// in-memory fallback, which is what Allow used meanwhile.
+func (r *Redis) Refund(ctx context.Context, key string) {
+	err := r.conn.Do(ctx, func(ctx context.Context, c *redis.Client) error {
+		return refund.Run(ctx, c, []string{r.prefix + key}, r.limit.interval().Microseconds()).Err()
+	})
+	if err != nil {
+		r.fallback.Refund(ctx, key)
+	}
 }
 
 func (r *Redis) allow(ctx context.Context, key string) (Decision, error) {
