@@ -1,19 +1,30 @@
 // Package health ties grpc.health.v1 and the HTTP probes to the service
 // lifecycle: everything is NOT_SERVING until Ready, readiness follows the
 // dependency checks, and NotServing flips it all before shutdown.
+//
+// Liveness is a separate signal: the gRPC service name "liveness" and HTTP
+// /healthz answer from a heartbeat goroutine, never from dependencies, so a
+// database outage takes instances out of rotation without getting them all
+// restarted at once.
 package health
 
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
+
+// LivenessService is the gRPC health service name that answers liveness:
+// SERVING while the process's heartbeat ticks, whatever its dependencies do.
+const LivenessService = "liveness"
 
 // Check reports whether one dependency (a database, a broker) can be used.
 type Check func(ctx context.Context) error
@@ -28,17 +39,98 @@ type Health struct {
 	services []string
 	ready    bool // Ready was called and NotServing was not
 	serving  bool // the status last published to grpc health
+
+	// The outcome of the last RunChecks, which /readyz serves: probes read
+	// it and never run the checks themselves.
+	checked bool
+	last    []CheckResult
+	lastOK  bool
+
+	beat       atomic.Int64 // UnixNano of the last heartbeat; 0 until Heartbeat runs
+	stallAfter atomic.Int64 // a heartbeat older than this many ns means not alive
+	alive      bool         // the liveness status last published to grpc health
 }
 
 // New returns a Health with every service NOT_SERVING.
 func New() *Health {
-	h := &Health{srv: health.NewServer(), checks: map[string]Check{}, optional: map[string]bool{}}
+	h := &Health{srv: health.NewServer(), checks: map[string]Check{}, optional: map[string]bool{}, alive: true}
 	h.srv.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	h.srv.SetServingStatus(LivenessService, healthpb.HealthCheckResponse_SERVING)
 	return h
 }
 
-// Server is the grpc_health_v1 server to register on the gRPC server.
-func (h *Health) Server() *health.Server { return h.srv }
+// Server is the grpc_health_v1 server to register on the gRPC server. Check
+// of LivenessService answers from the heartbeat at the time of the call;
+// every other name answers the published readiness.
+func (h *Health) Server() healthpb.HealthServer { return grpcHealth{Server: h.srv, h: h} }
+
+type grpcHealth struct {
+	*health.Server
+	h *Health
+}
+
+func (g grpcHealth) Check(ctx context.Context, req *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	if req.GetService() != LivenessService {
+		return g.Server.Check(ctx, req)
+	}
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if ok, _ := g.h.Alive(); ok {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	return &healthpb.HealthCheckResponse{Status: st}, nil
+}
+
+// Heartbeat ticks every interval until ctx ends. Liveness holds while the
+// last tick is younger than stallAfter: a process whose goroutines no longer
+// get scheduled (a deadlock of the runtime, a GC death spiral, a CPU
+// throttled to nothing) stops ticking and fails its liveness probe.
+func (h *Health) Heartbeat(ctx context.Context, interval, stallAfter time.Duration) {
+	h.stallAfter.Store(int64(stallAfter))
+	h.tick()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			h.tick()
+		}
+	}
+}
+
+func (h *Health) tick() {
+	h.beat.Store(time.Now().UnixNano())
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.alive {
+		// Watchers of "liveness" learn of the recovery; a stall itself can
+		// only be seen by Check and /healthz, since nothing ticks to say so.
+		h.alive = true
+		h.srv.SetServingStatus(LivenessService, healthpb.HealthCheckResponse_SERVING)
+	}
+}
+
+// Alive reports whether the heartbeat ticked within its stall limit, and
+// how old the last tick is. Before Heartbeat runs, the process counts as
+// alive: nothing measures it yet.
+func (h *Health) Alive() (bool, time.Duration) {
+	last := h.beat.Load()
+	if last == 0 {
+		return true, 0
+	}
+	age := time.Since(time.Unix(0, last))
+	if age <= time.Duration(h.stallAfter.Load()) {
+		return true, age
+	}
+	h.mu.Lock()
+	if h.alive {
+		h.alive = false
+		h.srv.SetServingStatus(LivenessService, healthpb.HealthCheckResponse_NOT_SERVING)
+	}
+	h.mu.Unlock()
+	return false, age
+}
 
 // AddCheck adds a readiness dependency. Liveness never runs checks.
 func (h *Health) AddCheck(name string, check Check) {
@@ -153,6 +245,9 @@ func (h *Health) RunChecks(ctx context.Context, timeout time.Duration) ([]CheckR
 	for _, r := range results {
 		ok = ok && (r.OK || r.Optional)
 	}
+	h.mu.Lock()
+	h.checked, h.last, h.lastOK = true, results, ok
+	h.mu.Unlock()
 	return results, ok
 }
 
@@ -177,24 +272,35 @@ func (h *Health) Watch(ctx context.Context, interval, timeout time.Duration) {
 	}
 }
 
-// Live is the /healthz handler: 200 while the process runs. It never looks at
-// dependencies, so a slow database does not get the process restarted.
+// Live is the /healthz handler: 200 while the heartbeat ticks, 503 once it
+// has stalled. It never looks at dependencies, so a slow database does not
+// get the process restarted.
 func (h *Health) Live() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if ok, age := h.Alive(); !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = fmt.Fprintf(w, `{"status":"stalled","last_heartbeat_age":%q}`+"\n", age.Round(time.Millisecond).String())
+			return
+		}
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
 }
 
 // Readiness is the /readyz handler: 200 only when Ready and every required
-// check passes, 503 otherwise, with each check's result in the body (status
-// "degraded" when only optional checks fail).
+// check passed at the last run, 503 otherwise, with each check's result in
+// the body (status "degraded" when only optional checks fail). It serves the
+// result Watch last refreshed and runs no check itself, so probes and
+// floods of /readyz cost the dependencies nothing.
 func (h *Health) Readiness() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		results, ok := h.RunChecks(r.Context(), 2*time.Second)
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		h.mu.Lock()
-		ready := h.ready
+		ready, checked, results, ok := h.ready, h.checked, h.last, h.lastOK
 		h.mu.Unlock()
+		if results == nil {
+			results = []CheckResult{}
+		}
 		body := struct {
 			Status string        `json:"status"`
 			Checks []CheckResult `json:"checks"`
@@ -206,7 +312,7 @@ func (h *Health) Readiness() http.Handler {
 			}
 		}
 		switch {
-		case !ready:
+		case !ready || !checked:
 			body.Status, code = "not_serving", http.StatusServiceUnavailable
 		case !ok:
 			body.Status, code = "dependency_failed", http.StatusServiceUnavailable
