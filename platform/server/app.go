@@ -275,6 +275,7 @@ func (a *App) httpHandler(reg *prometheus.Registry, cfg any, prop propagation.Te
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		protocol := classify(r)
 		r.Header.Set(protocolHeader, protocol)
+		setClientAddr(r)
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		if protocol == "rest" {
 			rest.ServeHTTP(w, r)
