@@ -74,6 +74,70 @@ func (NotificationKind) EnumDescriptor() ([]byte, []int) {
 	return file_slipway_notification_v1_notification_proto_rawDescGZIP(), []int{0}
 }
 
+// DeliveryState says how far a notification's delivery through the
+// service's external channel (its webhook) has got. The notification is
+// stored, and listed for its owner, whatever the state.
+type DeliveryState int32
+
+const (
+	DeliveryState_DELIVERY_STATE_UNSPECIFIED DeliveryState = 0
+	// DELIVERY_STATE_NONE: no external channel is configured; the notification
+	// is in-app only.
+	DeliveryState_DELIVERY_STATE_NONE DeliveryState = 1
+	// DELIVERY_STATE_PENDING: waiting for its first attempt or for a retry.
+	DeliveryState_DELIVERY_STATE_PENDING DeliveryState = 2
+	// DELIVERY_STATE_DELIVERED: the channel accepted it.
+	DeliveryState_DELIVERY_STATE_DELIVERED DeliveryState = 3
+	// DELIVERY_STATE_FAILED: given up on (dead-lettered) after the last
+	// attempt, or refused by the channel as undeliverable.
+	DeliveryState_DELIVERY_STATE_FAILED DeliveryState = 4
+)
+
+// Enum value maps for DeliveryState.
+var (
+	DeliveryState_name = map[int32]string{
+		0: "DELIVERY_STATE_UNSPECIFIED",
+		1: "DELIVERY_STATE_NONE",
+		2: "DELIVERY_STATE_PENDING",
+		3: "DELIVERY_STATE_DELIVERED",
+		4: "DELIVERY_STATE_FAILED",
+	}
+	DeliveryState_value = map[string]int32{
+		"DELIVERY_STATE_UNSPECIFIED": 0,
+		"DELIVERY_STATE_NONE":        1,
+		"DELIVERY_STATE_PENDING":     2,
+		"DELIVERY_STATE_DELIVERED":   3,
+		"DELIVERY_STATE_FAILED":      4,
+	}
+)
+
+func (x DeliveryState) Enum() *DeliveryState {
+	p := new(DeliveryState)
+	*p = x
+	return p
+}
+
+func (x DeliveryState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DeliveryState) Descriptor() protoreflect.EnumDescriptor {
+	return file_slipway_notification_v1_notification_proto_enumTypes[1].Descriptor()
+}
+
+func (DeliveryState) Type() protoreflect.EnumType {
+	return &file_slipway_notification_v1_notification_proto_enumTypes[1]
+}
+
+func (x DeliveryState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DeliveryState.Descriptor instead.
+func (DeliveryState) EnumDescriptor() ([]byte, []int) {
+	return file_slipway_notification_v1_notification_proto_rawDescGZIP(), []int{1}
+}
+
 // Notification is one message sent to a user.
 type Notification struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -84,8 +148,10 @@ type Notification struct {
 	Title   string                 `protobuf:"bytes,5,opt,name=title,proto3" json:"title,omitempty"`
 	Body    string                 `protobuf:"bytes,6,opt,name=body,proto3" json:"body,omitempty"`
 	// event_id is the id of the event that produced it.
-	EventId       string                 `protobuf:"bytes,7,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	EventId   string                 `protobuf:"bytes,7,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// delivery_state is how far its delivery through the external channel got.
+	DeliveryState DeliveryState `protobuf:"varint,9,opt,name=delivery_state,json=deliveryState,proto3,enum=slipway.notification.v1.DeliveryState" json:"delivery_state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -174,6 +240,13 @@ func (x *Notification) GetCreatedAt() *timestamppb.Timestamp {
 		return x.CreatedAt
 	}
 	return nil
+}
+
+func (x *Notification) GetDeliveryState() DeliveryState {
+	if x != nil {
+		return x.DeliveryState
+	}
+	return DeliveryState_DELIVERY_STATE_UNSPECIFIED
 }
 
 type ListMyNotificationsRequest struct {
@@ -284,7 +357,7 @@ var File_slipway_notification_v1_notification_proto protoreflect.FileDescriptor
 
 const file_slipway_notification_v1_notification_proto_rawDesc = "" +
 	"\n" +
-	"*slipway/notification/v1/notification.proto\x12\x17slipway.notification.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\x02\n" +
+	"*slipway/notification/v1/notification.proto\x12\x17slipway.notification.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe0\x02\n" +
 	"\fNotification\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x19\n" +
@@ -294,7 +367,8 @@ const file_slipway_notification_v1_notification_proto_rawDesc = "" +
 	"\x04body\x18\x06 \x01(\tR\x04body\x12\x19\n" +
 	"\bevent_id\x18\a \x01(\tR\aeventId\x129\n" +
 	"\n" +
-	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"m\n" +
+	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12M\n" +
+	"\x0edelivery_state\x18\t \x01(\x0e2&.slipway.notification.v1.DeliveryStateR\rdeliveryState\"m\n" +
 	"\x1aListMyNotificationsRequest\x12&\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
 	"\n" +
@@ -305,7 +379,13 @@ const file_slipway_notification_v1_notification_proto_rawDesc = "" +
 	"\x10NotificationKind\x12!\n" +
 	"\x1dNOTIFICATION_KIND_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eNOTIFICATION_KIND_ORDER_PLACED\x10\x01\x12%\n" +
-	"!NOTIFICATION_KIND_ORDER_CANCELLED\x10\x022\xb3\x01\n" +
+	"!NOTIFICATION_KIND_ORDER_CANCELLED\x10\x02*\x9d\x01\n" +
+	"\rDeliveryState\x12\x1e\n" +
+	"\x1aDELIVERY_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13DELIVERY_STATE_NONE\x10\x01\x12\x1a\n" +
+	"\x16DELIVERY_STATE_PENDING\x10\x02\x12\x1c\n" +
+	"\x18DELIVERY_STATE_DELIVERED\x10\x03\x12\x19\n" +
+	"\x15DELIVERY_STATE_FAILED\x10\x042\xb3\x01\n" +
 	"\x13NotificationService\x12\x9b\x01\n" +
 	"\x13ListMyNotifications\x123.slipway.notification.v1.ListMyNotificationsRequest\x1a4.slipway.notification.v1.ListMyNotificationsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/notificationsBRZPgithub.com/slipway-dev/slipway/api/gen/go/slipway/notification/v1;notificationv1b\x06proto3"
 
@@ -321,26 +401,28 @@ func file_slipway_notification_v1_notification_proto_rawDescGZIP() []byte {
 	return file_slipway_notification_v1_notification_proto_rawDescData
 }
 
-var file_slipway_notification_v1_notification_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_slipway_notification_v1_notification_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_slipway_notification_v1_notification_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_slipway_notification_v1_notification_proto_goTypes = []any{
 	(NotificationKind)(0),               // 0: slipway.notification.v1.NotificationKind
-	(*Notification)(nil),                // 1: slipway.notification.v1.Notification
-	(*ListMyNotificationsRequest)(nil),  // 2: slipway.notification.v1.ListMyNotificationsRequest
-	(*ListMyNotificationsResponse)(nil), // 3: slipway.notification.v1.ListMyNotificationsResponse
-	(*timestamppb.Timestamp)(nil),       // 4: google.protobuf.Timestamp
+	(DeliveryState)(0),                  // 1: slipway.notification.v1.DeliveryState
+	(*Notification)(nil),                // 2: slipway.notification.v1.Notification
+	(*ListMyNotificationsRequest)(nil),  // 3: slipway.notification.v1.ListMyNotificationsRequest
+	(*ListMyNotificationsResponse)(nil), // 4: slipway.notification.v1.ListMyNotificationsResponse
+	(*timestamppb.Timestamp)(nil),       // 5: google.protobuf.Timestamp
 }
 var file_slipway_notification_v1_notification_proto_depIdxs = []int32{
 	0, // 0: slipway.notification.v1.Notification.kind:type_name -> slipway.notification.v1.NotificationKind
-	4, // 1: slipway.notification.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
-	1, // 2: slipway.notification.v1.ListMyNotificationsResponse.notifications:type_name -> slipway.notification.v1.Notification
-	2, // 3: slipway.notification.v1.NotificationService.ListMyNotifications:input_type -> slipway.notification.v1.ListMyNotificationsRequest
-	3, // 4: slipway.notification.v1.NotificationService.ListMyNotifications:output_type -> slipway.notification.v1.ListMyNotificationsResponse
-	4, // [4:5] is the sub-list for method output_type
-	3, // [3:4] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	5, // 1: slipway.notification.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
+	1, // 2: slipway.notification.v1.Notification.delivery_state:type_name -> slipway.notification.v1.DeliveryState
+	2, // 3: slipway.notification.v1.ListMyNotificationsResponse.notifications:type_name -> slipway.notification.v1.Notification
+	3, // 4: slipway.notification.v1.NotificationService.ListMyNotifications:input_type -> slipway.notification.v1.ListMyNotificationsRequest
+	4, // 5: slipway.notification.v1.NotificationService.ListMyNotifications:output_type -> slipway.notification.v1.ListMyNotificationsResponse
+	5, // [5:6] is the sub-list for method output_type
+	4, // [4:5] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_slipway_notification_v1_notification_proto_init() }
@@ -353,7 +435,7 @@ func file_slipway_notification_v1_notification_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_slipway_notification_v1_notification_proto_rawDesc), len(file_slipway_notification_v1_notification_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   1,
