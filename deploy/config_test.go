@@ -223,6 +223,11 @@ var notDeclared = []string{"database_url", "redis_url"}
 // value could only disagree.
 var fromImage = []string{"grpc_addr", "http_addr"}
 
+// adminAddr is the optional admin listener (/debug, /admin, pprof). Empty
+// keeps those endpoints on the HTTP port behind the admin role; when set it
+// must be loopback: reached with kubectl port-forward, never from the network.
+const adminAddr = "admin_addr"
+
 // requiredKeys are the keys every declared file must set: the lifecycle
 // timings the pods' grace periods are computed from, and every address or
 // URL whose default points at 127.0.0.1, which is nothing in a cluster.
@@ -230,7 +235,7 @@ var fromImage = []string{"grpc_addr", "http_addr"}
 func requiredKeys(keys map[string]configKey) []string {
 	req := []string{"log_level", "drain_delay", "shutdown_timeout", "discovery"}
 	for k, ck := range keys {
-		if ck.Secret || slices.Contains(notDeclared, k) || slices.Contains(fromImage, k) || k == "advertise_addr" {
+		if ck.Secret || slices.Contains(notDeclared, k) || slices.Contains(fromImage, k) || k == "advertise_addr" || k == adminAddr {
 			continue
 		}
 		if strings.HasSuffix(k, "_url") || strings.HasSuffix(k, "_addr") {
@@ -413,6 +418,11 @@ func checkSemantics(svc service, ck configKey, v string) string {
 		if strings.Contains(v, "*") {
 			return "wildcard origins are refused at start"
 		}
+	case ck.Key == adminAddr:
+		host, _, err := net.SplitHostPort(v)
+		if v != "" && (err != nil || !isLoopback(host)) {
+			return "the admin listener must be loopback (127.0.0.1:port): reach it with kubectl port-forward"
+		}
 	case slices.Contains(fromImage, ck.Key):
 		want := svc.GRPCPort
 		if ck.Key == "http_addr" {
@@ -564,6 +574,7 @@ func TestDeclaredConfigChecksFindProblems(t *testing.T) {
 		"inventory_addr":           {Key: "inventory_addr", Type: "string"},
 		"cors_allowed_origins":     {Key: "cors_allowed_origins", Type: "[]string"},
 		"faults_enabled":           {Key: "faults_enabled", Type: "bool"},
+		"admin_addr":               {Key: "admin_addr", Type: "string"},
 		"service_account_password": {Key: "service_account_password", Type: "string", Secret: true, Env: "SERVICE_ACCOUNT_PASSWORD"},
 	}
 	good := "log_level: info\ndrain_delay: 5s\nshutdown_timeout: 20s\ndiscovery: static\n" +
@@ -586,6 +597,7 @@ func TestDeclaredConfigChecksFindProblems(t *testing.T) {
 		{"wrong port", good + "grpc_addr: :9000\n", "use port 50052"},
 		{"duplicate key", good + "log_level: debug\n", `key "log_level" repeated`},
 		{"bad log level", strings.Replace(good, "info", "verbose", 1), "want debug, info, warn or error"},
+		{"admin listener on the network", good + "admin_addr: 0.0.0.0:9090\n", "the admin listener must be loopback"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
