@@ -68,6 +68,10 @@ type Surface struct {
 	// streams one connection may hold open at once; the next is refused with
 	// RESOURCE_EXHAUSTED. These streams live long and are never shed.
 	GRPCWatchStreamsPerConn int `yaml:"grpc_watch_streams_per_conn" env:"GRPC_WATCH_STREAMS_PER_CONN"`
+	// HealthCheckInterval is how often the dependency checks run in the
+	// background; /readyz and gRPC health serve the last result, so probes
+	// never reach the dependencies themselves.
+	HealthCheckInterval time.Duration `yaml:"health_check_interval" env:"HEALTH_CHECK_INTERVAL"`
 }
 
 // setDefaults sets the defaults of the surface and the transport limits.
@@ -86,6 +90,7 @@ func (s *Surface) setDefaults() {
 	s.GRPCMaxConnectionAge = 30 * time.Minute
 	s.GRPCMaxConnectionAgeGrace = time.Minute
 	s.GRPCWatchStreamsPerConn = 8
+	s.HealthCheckInterval = 5 * time.Second
 }
 
 // validate reports every problem with the surface settings through bad.
@@ -107,6 +112,7 @@ func (s *Surface) validate(bad func(key, value, reason string)) {
 		{"HTTP_READ_TIMEOUT", s.HTTPReadTimeout},
 		{"HTTP_WRITE_TIMEOUT", s.HTTPWriteTimeout},
 		{"RPC_MAX_TIMEOUT", s.RPCMaxTimeout},
+		{"HEALTH_CHECK_INTERVAL", s.HealthCheckInterval},
 	} {
 		if d.value <= 0 {
 			bad(d.key, d.value.String(), "must be greater than 0")

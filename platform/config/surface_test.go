@@ -25,6 +25,7 @@ func TestSurfaceDefaults(t *testing.T) {
 		GRPCMaxConnectionAge:      30 * time.Minute,
 		GRPCMaxConnectionAgeGrace: time.Minute,
 		GRPCWatchStreamsPerConn:   8,
+		HealthCheckInterval:       5 * time.Second,
 	}, b.Surface, "the operator surface is closed by default: no admin listener, no pprof")
 }
 

@@ -19,10 +19,11 @@ import (
 	"github.com/slipway-dev/slipway/platform/faults"
 )
 
-// AdminFaultsMethod is the method name the admin fault endpoint presents to
-// the App's auth hook (WithAuth), so its bearer token is verified exactly as
-// an RPC's is. A policy leaves it at Authenticated; the endpoint then also
-// demands the admin role.
+// AdminFaultsMethod is the method name every operator endpoint
+// (/admin/faults, /debug/config, /debug/pprof/) presents to the App's auth
+// hook (WithAuth), so its bearer token is verified exactly as an RPC's is. A
+// policy leaves it at Authenticated; the endpoints then also demand the admin
+// role.
 const AdminFaultsMethod = "/slipway.platform.v1.Admin/Faults"
 
 // maxAdminBody bounds a PUT /admin/faults body.
@@ -45,7 +46,7 @@ func (a *App) adminFaults(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, problem(http.StatusMethodNotAllowed, codes.Unimplemented, r.Method+" is not allowed on /admin/faults; use GET, PUT or DELETE"))
 		return
 	}
-	caller, ok := a.authorizeAdmin(w, r)
+	caller, ok := a.authorizeAdmin(w, r, "/admin/faults")
 	if !ok {
 		return
 	}
@@ -84,9 +85,9 @@ func (a *App) adminFaults(w http.ResponseWriter, r *http.Request) {
 }
 
 // authorizeAdmin verifies the request's bearer token with the App's auth
-// hook and demands the admin role. It answers 401, 403 or 503 itself and
-// returns false when the caller may not go on.
-func (a *App) authorizeAdmin(w http.ResponseWriter, r *http.Request) (auth.Claims, bool) {
+// hook and demands the admin role for the endpoint what. It answers 401, 403
+// or 503 itself and returns false when the caller may not go on.
+func (a *App) authorizeAdmin(w http.ResponseWriter, r *http.Request, what string) (auth.Claims, bool) {
 	if a.opts.auth == nil {
 		writeProblem(w, r, problem(http.StatusForbidden, codes.PermissionDenied, "this service verifies no tokens (no auth hook), so nobody is an admin here"))
 		return auth.Claims{}, false
@@ -108,7 +109,7 @@ func (a *App) authorizeAdmin(w http.ResponseWriter, r *http.Request) (auth.Claim
 		return auth.Claims{}, false
 	}
 	if claims.Role != auth.RoleAdmin {
-		writeProblem(w, r, problem(http.StatusForbidden, codes.PermissionDenied, fmt.Sprintf("/admin/faults requires the admin role; role %q is not allowed", claims.Role)))
+		writeProblem(w, r, problem(http.StatusForbidden, codes.PermissionDenied, fmt.Sprintf("%s requires the admin role; role %q is not allowed", what, claims.Role)))
 		return auth.Claims{}, false
 	}
 	return claims, true

@@ -45,8 +45,9 @@ type AuthFunc func(ctx context.Context, fullMethod string) (context.Context, err
 // chain is the one interceptor chain every protocol goes through: native
 // gRPC directly, REST via the in-process gateway connection, gRPC-Web and
 // Connect via the vanguard transcoder. Order, outermost first: request id,
-// metrics, access log, load shedding, recovery, default deadline, auth,
-// validation, faults.
+// metrics, access log, load shedding (and, for streams, the per-connection
+// bound on Watch and reflection streams), recovery, deadline (default and
+// cap), auth, validation, faults.
 type chain struct {
 	service    string
 	logger     *slog.Logger
@@ -56,6 +57,11 @@ type chain struct {
 	validator  protovalidate.Validator
 	faults     *faults.Injector
 	rpcTimeout time.Duration
+	// rpcMaxTimeout caps a unary RPC's deadline (0: no cap).
+	rpcMaxTimeout time.Duration
+	// watchStreamsPerConn bounds the health Watch and reflection streams of
+	// one connection.
+	watchStreamsPerConn int
 }
 
 func (c *chain) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
@@ -73,13 +79,8 @@ func (c *chain) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, 
 	defer release()
 	defer c.recover(ctx, info.FullMethod, &err)
 
-	if c.rpcTimeout > 0 {
-		if _, ok := ctx.Deadline(); !ok {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, c.rpcTimeout)
-			defer cancel()
-		}
-	}
+	ctx, cancel := capDeadline(ctx, c.rpcTimeout, c.rpcMaxTimeout)
+	defer cancel()
 	authed, err := c.authenticate(ctx, info.FullMethod)
 	if err != nil {
 		return nil, Status(err)
@@ -105,6 +106,11 @@ func (c *chain) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInf
 		c.metrics.inFlight.WithLabelValues(protocol).Dec()
 		c.finish(ctx, info.FullMethod, protocol, start, err)
 	}()
+	releaseConn, err := acquireConnStream(ctx, info.FullMethod, c.watchStreamsPerConn)
+	if err != nil {
+		return err
+	}
+	defer releaseConn()
 	release, err := c.limiter.acquire(ctx, info.FullMethod)
 	if err != nil {
 		return Status(err)

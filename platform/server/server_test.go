@@ -412,11 +412,12 @@ func TestReflectionListsTheServices(t *testing.T) {
 func TestHealthFollowsDependenciesAndLifecycle(t *testing.T) {
 	var mu sync.Mutex
 	dbErr := error(nil)
-	h := start(t, nil, server.WithCheck("database", func(context.Context) error {
-		mu.Lock()
-		defer mu.Unlock()
-		return dbErr
-	}))
+	h := start(t, func(b *config.Base) { b.Surface.HealthCheckInterval = 20 * time.Millisecond },
+		server.WithCheck("database", func(context.Context) error {
+			mu.Lock()
+			defer mu.Unlock()
+			return dbErr
+		}))
 	get := func(path string) int {
 		resp, err := http.Get(h.baseURL + path)
 		require.NoError(t, err)
@@ -433,8 +434,11 @@ func TestHealthFollowsDependenciesAndLifecycle(t *testing.T) {
 	mu.Lock()
 	dbErr = errors.New("connection refused")
 	mu.Unlock()
-	assert.Equal(t, http.StatusServiceUnavailable, get("/readyz"))
+	assert.Eventually(t, func() bool { return get("/readyz") == http.StatusServiceUnavailable }, 2*time.Second, 10*time.Millisecond)
 	assert.Equal(t, http.StatusOK, get("/healthz"), "liveness never checks dependencies")
+	resp, err = healthpb.NewHealthClient(h.grpcConn).Check(context.Background(), &healthpb.HealthCheckRequest{Service: "liveness"})
+	require.NoError(t, err)
+	assert.Equal(t, healthpb.HealthCheckResponse_SERVING, resp.GetStatus(), "nor does gRPC liveness")
 }
 
 func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
@@ -486,11 +490,13 @@ func TestCORSAllowsOnlyConfiguredOrigins(t *testing.T) {
 }
 
 func TestDebugConfigAnswersIfNoneMatchWith304(t *testing.T) {
-	h := start(t, nil)
+	hook, token := adminHook(t)
+	h := start(t, nil, hook)
 	get := func(ifNoneMatch string) (*http.Response, string) {
 		t.Helper()
 		req, err := http.NewRequest(http.MethodGet, h.baseURL+"/debug/config", nil)
 		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
 		if ifNoneMatch != "" {
 			req.Header.Set("If-None-Match", ifNoneMatch)
 		}
@@ -534,8 +540,12 @@ func TestDebugConfigAnswersIfNoneMatchWith304(t *testing.T) {
 }
 
 func TestDebugConfigShowsHashAndDocsAreServed(t *testing.T) {
-	h := start(t, nil)
-	resp, err := http.Get(h.baseURL + "/debug/config")
+	hook, token := adminHook(t)
+	h := start(t, nil, hook)
+	req, err := http.NewRequest(http.MethodGet, h.baseURL+"/debug/config", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	var body struct {

@@ -1,0 +1,201 @@
+package server
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/stats"
+	"google.golang.org/grpc/status"
+
+	"github.com/slipway-dev/slipway/platform/config"
+)
+
+// livenessStall is how long the heartbeat may go without a tick before
+// liveness fails: long enough to ride out a stop-the-world pause or a CPU
+// throttled for a few periods, short enough that kubelet restarts a wedged
+// process within a probe or two.
+const livenessStall = 5 * time.Second
+
+// operatorRoutes registers the operator surface on mux: /debug/config,
+// /admin/faults and, when enabled, /debug/pprof/. Every one of them needs a
+// bearer token with the admin role, verified by the App's auth hook exactly
+// as an RPC's token is; without one the answer is 401, with another role 403,
+// both as problem+json and before anything is read or shown.
+func (a *App) operatorRoutes(mux *http.ServeMux, cfg any) {
+	mux.Handle("GET /debug/config", a.requireAdmin("/debug/config", a.debugConfig(cfg)))
+	mux.HandleFunc("/admin/faults", a.adminFaults) // checks the method first, then the admin role
+	if a.base.Surface.PprofEnabled {
+		pp := http.NewServeMux()
+		pp.HandleFunc("/debug/pprof/", pprof.Index)
+		pp.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		pp.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		pp.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		pp.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.Handle("/debug/pprof/", a.requireAdmin("/debug/pprof/", pp))
+	}
+}
+
+// metricsHandler serves the registry for Prometheus; it needs no token.
+func metricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+}
+
+// requireAdmin lets only admins through to next.
+func (a *App) requireAdmin(what string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := a.authorizeAdmin(w, r, what); !ok {
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// newAdminServer is the separate admin listener's server (ADMIN_ADDR): the
+// operator surface, and /metrics when METRICS_ON_ADMIN.
+func (a *App) newAdminServer(reg *prometheus.Registry, cfg any) *http.Server {
+	mux := http.NewServeMux()
+	a.operatorRoutes(mux, cfg)
+	if a.base.Surface.MetricsOnAdmin {
+		mux.Handle("GET /metrics", metricsHandler(reg))
+	}
+	s := a.base.Surface
+	return &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       s.HTTPReadTimeout,
+		WriteTimeout:      s.HTTPWriteTimeout,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          a.http.ErrorLog,
+	}
+}
+
+// grpcLimits are the server options that bound what one connection may
+// hold: concurrent streams, ping rate, idle and total age.
+func grpcLimits(s config.Surface) []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.MaxConcurrentStreams(s.GRPCMaxConcurrentStreams),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+			MinTime:             s.GRPCKeepaliveMinTime,
+			PermitWithoutStream: false,
+		}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle:     s.GRPCMaxConnectionIdle,
+			MaxConnectionAge:      s.GRPCMaxConnectionAge,
+			MaxConnectionAgeGrace: s.GRPCMaxConnectionAgeGrace,
+		}),
+		grpc.StatsHandler(connTagger{}),
+	}
+}
+
+// streamingMethods lists the full method names of every streaming method
+// registered on srv: the HTTP listener lifts its timeouts for them.
+func streamingMethods(srv *grpc.Server) map[string]bool {
+	out := map[string]bool{}
+	for svc, info := range srv.GetServiceInfo() {
+		for _, m := range info.Methods {
+			if m.IsClientStream || m.IsServerStream {
+				out["/"+svc+"/"+m.Name] = true
+			}
+		}
+	}
+	return out
+}
+
+// liftStreamingDeadlines clears the read and write deadlines of a streaming
+// RPC carried over HTTP (gRPC-Web, Connect, gRPC over h2c): a Watch or a
+// server stream lives longer than any ReadTimeout or WriteTimeout. Unary
+// calls and REST keep both, so a trickled body is cut.
+func liftStreamingDeadlines(w http.ResponseWriter, r *http.Request, streaming map[string]bool) {
+	if !streaming[r.URL.Path] {
+		return
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+}
+
+// capDeadline shortens ctx's deadline to at most max from now, and gives a
+// context with none the default timeout (0: none). A client cannot make the
+// server hold a slot, a connection and a database transaction for an hour.
+func capDeadline(ctx context.Context, def, maximum time.Duration) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	switch {
+	case !ok && def > 0:
+		if maximum > 0 {
+			def = min(def, maximum)
+		}
+		return context.WithTimeout(ctx, def)
+	case ok && maximum > 0 && time.Until(deadline) > maximum:
+		return context.WithTimeout(ctx, maximum)
+	}
+	return ctx, func() {}
+}
+
+// connStreams counts the long-lived platform streams (health Watch,
+// reflection) one connection holds.
+type connStreams struct{ open atomic.Int64 }
+
+type connStreamsKey struct{}
+
+// withConnStreams gives ctx, the context of a new connection, its counter.
+func withConnStreams(ctx context.Context) context.Context {
+	return context.WithValue(ctx, connStreamsKey{}, &connStreams{})
+}
+
+// connTagger puts a stream counter in every gRPC connection's context
+// (native gRPC and the in-process connection); the HTTP listener's
+// ConnContext does the same for connections to the HTTP port. gRPC tags
+// each request the HTTP port hands it as a connection of its own, so a
+// counter already there (the HTTP connection's) is kept.
+type connTagger struct{}
+
+func (connTagger) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
+	if _, ok := ctx.Value(connStreamsKey{}).(*connStreams); ok {
+		return ctx
+	}
+	return withConnStreams(ctx)
+}
+func (connTagger) HandleConn(context.Context, stats.ConnStats)                       {}
+func (connTagger) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+func (connTagger) HandleRPC(context.Context, stats.RPCStats)                        {}
+
+// httpConnContext is the HTTP listener's ConnContext.
+func httpConnContext(ctx context.Context, _ net.Conn) context.Context { return withConnStreams(ctx) }
+
+// boundedStream reports whether fullMethod is one of the streams counted
+// per connection: they are exempt from load shedding and can live for
+// hours, so without a bound one connection could hold thousands.
+func boundedStream(fullMethod string) bool {
+	return fullMethod == "/grpc.health.v1.Health/Watch" || strings.HasPrefix(fullMethod, "/grpc.reflection.")
+}
+
+// acquireConnStream takes one of the connection's limit slots for a bounded
+// stream, or refuses with RESOURCE_EXHAUSTED. A context without a counter
+// (no connection tagged it) is not limited.
+func acquireConnStream(ctx context.Context, fullMethod string, limit int) (release func(), err error) {
+	if !boundedStream(fullMethod) {
+		return func() {}, nil
+	}
+	c, ok := ctx.Value(connStreamsKey{}).(*connStreams)
+	if !ok {
+		return func() {}, nil
+	}
+	if n := c.open.Add(1); n > int64(limit) {
+		c.open.Add(-1)
+		return nil, status.Errorf(codes.ResourceExhausted,
+			"this connection already holds %d health Watch and reflection streams (GRPC_WATCH_STREAMS_PER_CONN); close one first", limit)
+	}
+	return func() { c.open.Add(-1) }, nil
+}
