@@ -94,8 +94,9 @@ func (c userCache) Invalidate(ctx context.Context, id string) {
 // log in as soon as the service serves.
 func newUserService(ctx context.Context, cfg *config.Config, logger *slog.Logger,
 	users domain.UserStore, hasher domain.PasswordHasher, tokens domain.TokenIssuer, userCache domain.UserCache,
+	limits domain.Limits,
 ) (*domain.UserService, error) {
-	var opts []domain.Option
+	opts := []domain.Option{domain.WithLimits(limits)}
 	if userCache != nil {
 		opts = append(opts, domain.WithCache(userCache))
 	}

@@ -36,7 +36,7 @@ func cachedService(t *testing.T, db *platformstore.DB, cfg *config.Config, logge
 	require.NoError(t, err)
 	svc, err := newUserService(t.Context(), cfg, logger, store.NewUsers(db),
 		password.New(password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}),
-		newTokenIssuer(auth.NewSigner(key, "slipway", time.Hour)), c)
+		newTokenIssuer(auth.NewSigner(key, "slipway", time.Hour)), c, domain.Limits{})
 	require.NoError(t, err)
 	return svc
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/slipway-dev/slipway/platform/server"
 	platformstore "github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/services/user/internal/config"
+	"github.com/slipway-dev/slipway/services/user/internal/domain"
 	"github.com/slipway-dev/slipway/services/user/internal/password"
 	"github.com/slipway-dev/slipway/services/user/internal/rpc"
 	"github.com/slipway-dev/slipway/services/user/internal/store"
@@ -25,13 +26,16 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 	panic(wire.Build(
 		discovery.ProviderSet,
 		store.ProviderSet,
-		password.ProviderSet,
 		rpc.ProviderSet,
 		platformstore.ProviderSet,
 		wire.FieldsOf(new(*config.Config), "Base"),
 		newSigner,
 		newTokenIssuer,
 		newUserCache,
+		newHasher,
+		wire.Bind(new(domain.PasswordHasher), new(*password.Argon2id)),
+		newTrustedProxies,
+		newAuthLimits,
 		newUserService,
 		serverOptions,
 		newServer,

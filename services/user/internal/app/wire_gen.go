@@ -13,7 +13,6 @@ import (
 	"github.com/slipway-dev/slipway/platform/server"
 	store2 "github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/services/user/internal/config"
-	"github.com/slipway-dev/slipway/services/user/internal/password"
 	"github.com/slipway-dev/slipway/services/user/internal/rpc"
 	"github.com/slipway-dev/slipway/services/user/internal/store"
 	"go.opentelemetry.io/otel/sdk/trace"
@@ -32,7 +31,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		return nil, nil, err
 	}
 	users := store.NewUsers(db)
-	argon2id := password.NewArgon2id()
+	argon2id := newHasher(cfg)
 	signer, err := newSigner(cfg)
 	if err != nil {
 		cleanup()
@@ -44,28 +43,45 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		cleanup()
 		return nil, nil, err
 	}
-	userService, err := newUserService(ctx, cfg, logger, users, argon2id, domainTokenIssuer, domainUserCache)
+	limits, cleanup3, err := newAuthLimits(cfg, logger, reg)
 	if err != nil {
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	handler := rpc.NewHandler(userService)
-	v := serverOptions(cfg, handler, signer, db)
-	peers, cleanup3, err := discovery.NewPeers(base, tp, reg)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	app, err := newServer(cfg, logger, reg, tp, v, peers)
+	userService, err := newUserService(ctx, cfg, logger, users, argon2id, domainTokenIssuer, domainUserCache, limits)
 	if err != nil {
 		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
+	trustedProxies, err := newTrustedProxies(cfg)
+	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	handler := rpc.NewHandler(userService, trustedProxies)
+	v := serverOptions(cfg, handler, signer, db)
+	peers, cleanup4, err := discovery.NewPeers(base, tp, reg)
+	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	app, err := newServer(cfg, logger, reg, tp, v, peers)
+	if err != nil {
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	return app, func() {
+		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()

@@ -9,6 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -57,6 +60,36 @@ type Config struct {
 	// turns the cache off. A change invalidates it at once, in Redis for
 	// every instance, in memory only on the instance that made it.
 	UserCacheTTL time.Duration `yaml:"user_cache_ttl" env:"USER_CACHE_TTL"`
+
+	// AuthAddrRateLimit is how many logins and registrations per second
+	// each client address may make, sustained, counting failed logins and
+	// every registration (a login with the right password is given back);
+	// 0 turns the limit off. An IPv6 client is keyed by its /64. The state
+	// is in memory, or in Redis (shared by every instance) with REDIS_URL.
+	AuthAddrRateLimit float64 `yaml:"auth_addr_rate_limit" env:"AUTH_ADDR_RATE_LIMIT"`
+	// AuthAddrRateBurst is how many such attempts an address may make at once.
+	AuthAddrRateBurst int `yaml:"auth_addr_rate_burst" env:"AUTH_ADDR_RATE_BURST"`
+	// AuthAccountRateLimit is the same per account (the normalised email,
+	// whether it exists or not); 0 turns it off.
+	AuthAccountRateLimit float64 `yaml:"auth_account_rate_limit" env:"AUTH_ACCOUNT_RATE_LIMIT"`
+	// AuthAccountRateBurst is how many such attempts an account may see at once.
+	AuthAccountRateBurst int `yaml:"auth_account_rate_burst" env:"AUTH_ACCOUNT_RATE_BURST"`
+	// AuthFailureDelay is the wait a failed login imposes on its account's
+	// next attempt; each failure in a row doubles it, up to
+	// AuthFailureDelayMax, and a success ends the streak. 0 turns it off.
+	AuthFailureDelay time.Duration `yaml:"auth_failure_delay" env:"AUTH_FAILURE_DELAY"`
+	// AuthFailureDelayMax caps that wait: the longest an attacker can keep
+	// the real user waiting.
+	AuthFailureDelayMax time.Duration `yaml:"auth_failure_delay_max" env:"AUTH_FAILURE_DELAY_MAX"`
+	// AuthTrustedProxies are the proxies (IPs or CIDRs, comma separated)
+	// whose X-Forwarded-For names the client for the limits above; empty
+	// trusts none, and the client is the connection's peer.
+	AuthTrustedProxies string `yaml:"auth_trusted_proxies" env:"AUTH_TRUSTED_PROXIES"`
+	// AuthHashQueueTimeout is how long a login or registration waits for a
+	// free password-hashing slot before it is refused (RESOURCE_EXHAUSTED,
+	// HTTP 429, with Retry-After), so a flood cannot queue every login
+	// behind it.
+	AuthHashQueueTimeout time.Duration `yaml:"auth_hash_queue_timeout" env:"AUTH_HASH_QUEUE_TIMEOUT"`
 }
 
 // ServiceAccount is one configured service account. It prints and logs as
@@ -87,6 +120,20 @@ func New() *Config {
 		Issuer:         auth.DefaultIssuer,
 		TokenTTL:       time.Hour,
 		UserCacheTTL:   time.Minute,
+
+		// An address: a household's or office's logins never fail 20 times
+		// in a row, and a guesser gets one try a second after that.
+		AuthAddrRateLimit: 1,
+		AuthAddrRateBurst: 20,
+		// An account: a person mistypes a few times, not 5 in a row; then
+		// one guess every 10 s (the failure delay is usually longer).
+		AuthAccountRateLimit: 0.1,
+		AuthAccountRateBurst: 5,
+		// 1 s, 2 s, 4 s ... at most a minute between guesses at one account.
+		AuthFailureDelay:    time.Second,
+		AuthFailureDelayMax: time.Minute,
+		// About 20 hashes' work on two cores: a valid login waits at most that.
+		AuthHashQueueTimeout: time.Second,
 	}
 	c.SetDefaults(Service, DefaultGRPCPort, DefaultHTTPPort)
 	return c
@@ -128,7 +175,65 @@ func (c *Config) Validate() error {
 	if _, err := c.ServiceAccountList(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.validateAuthLimits())
 	return errors.Join(errs...)
+}
+
+// maxAuthRate is the highest rate the limiters can enforce: one attempt a
+// microsecond.
+const maxAuthRate = 1e6
+
+func (c *Config) validateAuthLimits() error {
+	var errs []error
+	bad := func(key, value, reason string) {
+		errs = append(errs, &config.Error{Key: key, Value: value, Reason: reason})
+	}
+	rate := func(rateKey string, rate float64, burstKey string, burst int) {
+		if rate < 0 || rate > maxAuthRate || math.IsNaN(rate) {
+			bad(rateKey, strconv.FormatFloat(rate, 'g', -1, 64), "want attempts per second from 0 (no limit) to 1e6")
+		}
+		if rate > 0 && burst < 1 {
+			bad(burstKey, strconv.Itoa(burst), "want at least 1 when "+rateKey+" is set")
+		}
+	}
+	rate("AUTH_ADDR_RATE_LIMIT", c.AuthAddrRateLimit, "AUTH_ADDR_RATE_BURST", c.AuthAddrRateBurst)
+	rate("AUTH_ACCOUNT_RATE_LIMIT", c.AuthAccountRateLimit, "AUTH_ACCOUNT_RATE_BURST", c.AuthAccountRateBurst)
+	switch {
+	case c.AuthFailureDelay < 0 || (c.AuthFailureDelay > 0 && c.AuthFailureDelay < time.Millisecond) || c.AuthFailureDelay > time.Hour:
+		bad("AUTH_FAILURE_DELAY", c.AuthFailureDelay.String(), "want 0 (off) or between 1ms and 1h")
+	case c.AuthFailureDelay > 0 && (c.AuthFailureDelayMax < c.AuthFailureDelay || c.AuthFailureDelayMax > time.Hour):
+		bad("AUTH_FAILURE_DELAY_MAX", c.AuthFailureDelayMax.String(), "want between AUTH_FAILURE_DELAY ("+c.AuthFailureDelay.String()+") and 1h")
+	}
+	if _, err := c.TrustedProxies(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.AuthHashQueueTimeout < time.Millisecond || c.AuthHashQueueTimeout > time.Minute {
+		bad("AUTH_HASH_QUEUE_TIMEOUT", c.AuthHashQueueTimeout.String(), "want between 1ms and 1m")
+	}
+	return errors.Join(errs...)
+}
+
+// TrustedProxies parses AuthTrustedProxies: comma-separated IPs or CIDRs,
+// spaces ignored; an IP is a one-address prefix.
+func (c *Config) TrustedProxies() ([]netip.Prefix, error) {
+	var prefixes []netip.Prefix
+	for _, entry := range strings.Split(c.AuthTrustedProxies, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(entry); err == nil {
+			prefixes = append(prefixes, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(entry)
+		if err != nil {
+			return nil, &config.Error{Key: "AUTH_TRUSTED_PROXIES", Value: c.AuthTrustedProxies,
+				Reason: fmt.Sprintf("%q: want an IP address or a CIDR such as 10.0.0.0/8", entry)}
+		}
+		prefixes = append(prefixes, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return prefixes, nil
 }
 
 // ServiceAccountList parses ServiceAccounts: comma-separated name:password

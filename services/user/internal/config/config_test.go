@@ -34,6 +34,26 @@ func TestDefaults(t *testing.T) {
 	assert.Empty(t, c.AdminEmail)
 	assert.Equal(t, time.Minute, c.UserCacheTTL)
 	assert.Empty(t, c.RedisURL, "the cache is in memory unless REDIS_URL is set")
+	assert.Equal(t, 1.0, c.AuthAddrRateLimit)
+	assert.Equal(t, 20, c.AuthAddrRateBurst)
+	assert.Equal(t, 0.1, c.AuthAccountRateLimit)
+	assert.Equal(t, 5, c.AuthAccountRateBurst)
+	assert.Equal(t, time.Second, c.AuthFailureDelay)
+	assert.Equal(t, time.Minute, c.AuthFailureDelayMax)
+	assert.Empty(t, c.AuthTrustedProxies, "X-Forwarded-For is trusted from no one by default")
+	assert.Equal(t, time.Second, c.AuthHashQueueTimeout)
+}
+
+func TestTrustedProxies(t *testing.T) {
+	c := config.New()
+	c.AuthTrustedProxies = "10.1.2.3/8, 192.0.2.1, ::ffff:198.51.100.7, 2001:db8::/32"
+	got, err := c.TrustedProxies()
+	require.NoError(t, err)
+	var shown []string
+	for _, p := range got {
+		shown = append(shown, p.String())
+	}
+	assert.Equal(t, []string{"10.0.0.0/8", "192.0.2.1/32", "198.51.100.7/32", "2001:db8::/32"}, shown)
 }
 
 func TestLoadFileThenEnvironment(t *testing.T) {
@@ -73,6 +93,20 @@ func TestValidate(t *testing.T) {
 		{name: "cache ttl negative", env: map[string]string{"USER_CACHE_TTL": "-1s"}, wantErr: `USER_CACHE_TTL="-1s": want between 0 (no cache) and 1h`},
 		{name: "cache ttl too long", env: map[string]string{"USER_CACHE_TTL": "2h"}, wantErr: `USER_CACHE_TTL="2h0m0s"`},
 		{name: "redis url", env: map[string]string{"REDIS_URL": "redis//nope"}, wantErr: "REDIS_URL"},
+		{name: "auth limits off", env: map[string]string{"AUTH_ADDR_RATE_LIMIT": "0", "AUTH_ACCOUNT_RATE_LIMIT": "0", "AUTH_FAILURE_DELAY": "0s"}},
+		{name: "auth limits tuned", env: map[string]string{"AUTH_ADDR_RATE_LIMIT": "5", "AUTH_ADDR_RATE_BURST": "100",
+			"AUTH_ACCOUNT_RATE_LIMIT": "0.5", "AUTH_ACCOUNT_RATE_BURST": "3", "AUTH_FAILURE_DELAY": "100ms", "AUTH_FAILURE_DELAY_MAX": "2s",
+			"AUTH_TRUSTED_PROXIES": " 10.0.0.0/8, 192.0.2.1 ,fd00::/8", "AUTH_HASH_QUEUE_TIMEOUT": "250ms"}},
+		{name: "addr rate negative", env: map[string]string{"AUTH_ADDR_RATE_LIMIT": "-1"}, wantErr: `AUTH_ADDR_RATE_LIMIT="-1": want attempts per second`},
+		{name: "addr burst zero", env: map[string]string{"AUTH_ADDR_RATE_BURST": "0"}, wantErr: `AUTH_ADDR_RATE_BURST="0": want at least 1`},
+		{name: "account rate too high", env: map[string]string{"AUTH_ACCOUNT_RATE_LIMIT": "1e7"}, wantErr: `AUTH_ACCOUNT_RATE_LIMIT="1e+07"`},
+		{name: "account burst zero", env: map[string]string{"AUTH_ACCOUNT_RATE_BURST": "0"}, wantErr: `AUTH_ACCOUNT_RATE_BURST="0"`},
+		{name: "failure delay negative", env: map[string]string{"AUTH_FAILURE_DELAY": "-1s"}, wantErr: `AUTH_FAILURE_DELAY="-1s": want 0 (off) or between 1ms and 1h`},
+		{name: "failure delay max below the delay", env: map[string]string{"AUTH_FAILURE_DELAY": "2s", "AUTH_FAILURE_DELAY_MAX": "1s"},
+			wantErr: `AUTH_FAILURE_DELAY_MAX="1s": want between AUTH_FAILURE_DELAY (2s) and 1h`},
+		{name: "trusted proxy not an address", env: map[string]string{"AUTH_TRUSTED_PROXIES": "10.0.0.0/8,ingress"},
+			wantErr: `AUTH_TRUSTED_PROXIES="10.0.0.0/8,ingress": "ingress": want an IP address or a CIDR`},
+		{name: "hash queue timeout zero", env: map[string]string{"AUTH_HASH_QUEUE_TIMEOUT": "0s"}, wantErr: `AUTH_HASH_QUEUE_TIMEOUT="0s": want between 1ms and 1m`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

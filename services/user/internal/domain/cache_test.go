@@ -114,7 +114,7 @@ func TestLookupsReadThroughTheCache(t *testing.T) {
 		f.tokens.EXPECT().Issue(gomock.Any(), gomock.Any()).Return(domain.Token{Value: "t"}, nil)
 		_, err := f.svc.GetMe(t.Context(), me)
 		require.NoError(t, err)
-		_, err = f.svc.Login(t.Context(), alice.Email, "correct horse")
+		_, err = f.svc.Login(t.Context(), domain.Credentials{Email: alice.Email, Password: "correct horse"})
 		require.NoError(t, err)
 		_, err = f.svc.GetMe(t.Context(), me)
 		require.NoError(t, err)

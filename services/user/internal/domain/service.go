@@ -30,6 +30,7 @@ type UserService struct {
 	hasher PasswordHasher
 	tokens TokenIssuer
 	cache  UserCache // nil: every lookup reads the store
+	limits Limits
 	now    func() time.Time
 	newID  func() (uuid.UUID, error)
 
@@ -72,9 +73,10 @@ func NewUserService(store UserStore, hasher PasswordHasher, tokens TokenIssuer, 
 }
 
 // Register creates a customer account. The email is stored in lower case;
-// one that is already taken is ErrAlreadyExists. An address in
-// ServiceAccountDomain is refused: only the configuration makes service
-// accounts.
+// one that is already taken is ErrAlreadyExists (see the README on email
+// enumeration). An address in ServiceAccountDomain is refused: only the
+// configuration makes service accounts. A valid request spends the
+// client's and the email's budget (Limits) before it hashes anything.
 func (s *UserService) Register(ctx context.Context, r Registration) (User, error) {
 	email, err := normalizeEmail(r.Email)
 	if err != nil {
@@ -90,7 +92,12 @@ func (s *UserService) Register(ctx context.Context, r Registration) (User, error
 	if n := utf8.RuneCountInString(name); n == 0 || n > maxDisplayNameLen {
 		return User{}, errkind.Field("display_name", fmt.Sprintf("must have 1 to %d characters", maxDisplayNameLen))
 	}
+	a, err := s.admit(ctx, r.Client, email, false)
+	if err != nil {
+		return User{}, fmt.Errorf("register: %w", err)
+	}
 	u, err := s.create(ctx, email, r.Password, name, RoleCustomer)
+	a.settleRegister(ctx, err)
 	if err != nil {
 		return User{}, fmt.Errorf("register: %w", err)
 	}
@@ -126,12 +133,26 @@ func (s *UserService) create(ctx context.Context, email, password, name string, 
 
 // Login checks an email and password and issues an access token. A wrong
 // password and an unknown email both return ErrInvalidCredentials, after the
-// same amount of hashing.
-func (s *UserService) Login(ctx context.Context, email, password string) (Session, error) {
-	if len(password) > 4*maxPasswordLen {
+// same amount of hashing, and count the same against the limits: the
+// attempt spends the client's and the email's budget before any hashing,
+// a failure slows the email's next attempt down, and a success is given
+// back (Limits).
+func (s *UserService) Login(ctx context.Context, c Credentials) (Session, error) {
+	if len(c.Password) > 4*maxPasswordLen {
 		return Session{}, ErrInvalidCredentials // too long to be any account's password
 	}
-	u, err := s.store.ByEmail(ctx, strings.ToLower(strings.TrimSpace(email)))
+	email := strings.ToLower(strings.TrimSpace(c.Email))
+	a, err := s.admit(ctx, c.Client, email, true)
+	if err != nil {
+		return Session{}, fmt.Errorf("login: %w", err)
+	}
+	session, err := s.login(ctx, email, c.Password)
+	a.settleLogin(ctx, err)
+	return session, err
+}
+
+func (s *UserService) login(ctx context.Context, email, password string) (Session, error) {
+	u, err := s.store.ByEmail(ctx, email)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		dummy, err := s.dummyHash(ctx)

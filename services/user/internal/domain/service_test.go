@@ -181,7 +181,7 @@ func TestLogin(t *testing.T) {
 				f.tokens.EXPECT().Issue(gomock.Any(), alice).Return(token, tt.issueErr)
 			}
 
-			s, err := f.svc.Login(t.Context(), tt.email, tt.password)
+			s, err := f.svc.Login(t.Context(), domain.Credentials{Email: tt.email, Password: tt.password})
 
 			if tt.want != nil {
 				require.ErrorIs(t, err, tt.want)
@@ -201,8 +201,8 @@ func TestLoginFailuresAreIndistinguishable(t *testing.T) {
 	f.store.EXPECT().ByEmail(gomock.Any(), "alice@example.com").Return(alice, nil)
 	f.store.EXPECT().ByEmail(gomock.Any(), "nobody@example.com").Return(domain.User{}, domain.ErrNotFound)
 
-	_, wrongPassword := f.svc.Login(t.Context(), "alice@example.com", "wrong horse")
-	_, unknownEmail := f.svc.Login(t.Context(), "nobody@example.com", "wrong horse")
+	_, wrongPassword := f.svc.Login(t.Context(), domain.Credentials{Email: "alice@example.com", Password: "wrong horse"})
+	_, unknownEmail := f.svc.Login(t.Context(), domain.Credentials{Email: "nobody@example.com", Password: "wrong horse"})
 
 	require.Error(t, wrongPassword)
 	assert.Equal(t, wrongPassword, unknownEmail, "the two failures must be the same error")
@@ -219,9 +219,9 @@ func TestLoginUnknownEmailStillHashes(t *testing.T) {
 	hasher.EXPECT().Verify(gomock.Any(), "guess-1", "$dummy").Return(false, nil)
 	hasher.EXPECT().Verify(gomock.Any(), "guess-2", "$dummy").Return(false, nil)
 
-	_, err := f.svc.Login(t.Context(), "nobody@example.com", "guess-1")
+	_, err := f.svc.Login(t.Context(), domain.Credentials{Email: "nobody@example.com", Password: "guess-1"})
 	assert.ErrorIs(t, err, domain.ErrInvalidCredentials)
-	_, err = f.svc.Login(t.Context(), "nobody@example.com", "guess-2")
+	_, err = f.svc.Login(t.Context(), domain.Credentials{Email: "nobody@example.com", Password: "guess-2"})
 	assert.ErrorIs(t, err, domain.ErrInvalidCredentials)
 }
 
@@ -237,7 +237,7 @@ func TestLoginUpgradesAnOutdatedHash(t *testing.T) {
 	})
 	f.tokens.EXPECT().Issue(gomock.Any(), gomock.Any()).Return(domain.Token{Value: "t"}, nil)
 
-	_, err := f.svc.Login(t.Context(), "alice@example.com", "correct horse")
+	_, err := f.svc.Login(t.Context(), domain.Credentials{Email: "alice@example.com", Password: "correct horse"})
 	require.NoError(t, err)
 	assert.False(t, f.hasher.NeedsRehash(upgraded.PasswordHash))
 	assert.Equal(t, alice.ID, upgraded.ID)

@@ -66,6 +66,17 @@ type Registration struct {
 	Email       string
 	Password    string
 	DisplayName string
+	// Client is where the request came from (see Credentials.Client).
+	Client string
+}
+
+// Credentials are what a login supplies.
+type Credentials struct {
+	Email    string
+	Password string
+	// Client is the client's address as the limits key it (an IPv4
+	// address, an IPv6 /64); "" is one shared unknown client.
+	Client string
 }
 
 // Session is the outcome of a successful login.

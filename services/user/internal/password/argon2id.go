@@ -11,15 +11,17 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"time"
 
-	"github.com/google/wire"
 	"golang.org/x/crypto/argon2"
 
+	"github.com/slipway-dev/slipway/platform/errkind"
 	"github.com/slipway-dev/slipway/services/user/internal/domain"
 )
 
-// ProviderSet provides the Argon2id hasher as the domain's PasswordHasher.
-var ProviderSet = wire.NewSet(NewArgon2id, wire.Bind(new(domain.PasswordHasher), new(*Argon2id)))
+// Argon2id is the domain's PasswordHasher; the app builds it with its
+// configured queue timeout.
+var _ domain.PasswordHasher = (*Argon2id)(nil)
 
 // Params are the Argon2id cost parameters.
 type Params struct {
@@ -50,18 +52,39 @@ var ErrMalformedHash = errors.New("malformed argon2id hash")
 // Argon2id hashes and verifies passwords.
 type Argon2id struct {
 	params Params
-	// slots bounds concurrent hashes: each holds Params.Memory, so a burst
-	// of logins queues instead of exhausting memory.
+	// slots bounds concurrent hashes: each holds Params.Memory and a CPU,
+	// so a burst of logins queues instead of exhausting memory.
 	slots chan struct{}
+	// queueTimeout bounds the wait for a slot (0: the request's deadline),
+	// so a flood is refused fast instead of queueing every login behind it.
+	queueTimeout time.Duration
 }
+
+// Option configures New.
+type Option func(*Argon2id)
+
+// WithQueueTimeout makes a hash that found no free slot within d fail with
+// an errkind.RetryAfterError (ResourceExhausted) asking to come back after d.
+func WithQueueTimeout(d time.Duration) Option { return func(h *Argon2id) { h.queueTimeout = d } }
+
+// WithSlots sets how many hashes run at once (default: GOMAXPROCS, at
+// least 2).
+func WithSlots(n int) Option { return func(h *Argon2id) { h.slots = make(chan struct{}, max(n, 1)) } }
 
 // NewArgon2id returns a hasher with DefaultParams.
-func NewArgon2id() *Argon2id { return New(DefaultParams) }
+func NewArgon2id(opts ...Option) *Argon2id { return New(DefaultParams, opts...) }
 
 // New returns a hasher with p; tests use cheap parameters.
-func New(p Params) *Argon2id {
-	return &Argon2id{params: p, slots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}
+func New(p Params, opts ...Option) *Argon2id {
+	h := &Argon2id{params: p, slots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}
+	for _, opt := range opts {
+		opt(h)
+	}
+	return h
 }
+
+// ErrBusy is what a hash that found no free slot in time wraps.
+var ErrBusy = errors.New("password hashing is busy")
 
 // Hash returns the PHC string of password with a fresh random salt.
 func (h *Argon2id) Hash(ctx context.Context, password string) (string, error) {
@@ -105,13 +128,33 @@ func (h *Argon2id) NeedsRehash(encoded string) bool {
 }
 
 func (h *Argon2id) derive(ctx context.Context, password string, salt []byte, p Params) ([]byte, error) {
-	select {
-	case h.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := h.acquire(ctx); err != nil {
+		return nil, err
 	}
 	defer func() { <-h.slots }()
 	return argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen), nil
+}
+
+func (h *Argon2id) acquire(ctx context.Context) error {
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	var timeout <-chan time.Time
+	if h.queueTimeout > 0 {
+		t := time.NewTimer(h.queueTimeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	case <-timeout:
+		return fmt.Errorf("%w: %w", ErrBusy, errkind.RetryAfter("no hashing slot free", h.queueTimeout))
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // decode parses $argon2id$v=19$m=M,t=T,p=P$salt$hash.

@@ -5,9 +5,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/slipway-dev/slipway/platform/errkind"
 )
 
 // cheap keeps the tests fast; the format and checks are the same.
@@ -103,4 +106,26 @@ func TestHashHonoursCancellation(t *testing.T) {
 	cancel()
 	_, err := h.Hash(ctx, "password1")
 	assert.ErrorIs(t, err, context.Canceled)
+}
+
+// A hash that finds every slot taken waits at most the queue timeout and
+// is then refused as ResourceExhausted with a retry hint, instead of
+// queueing behind a flood until the request's deadline.
+func TestQueueTimeoutBoundsTheWaitForASlot(t *testing.T) {
+	h := New(cheap, WithSlots(1), WithQueueTimeout(20*time.Millisecond))
+	h.slots <- struct{}{} // a flood holds the one slot
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+
+	_, err := h.Hash(ctx, "correct horse")
+	require.ErrorIs(t, err, ErrBusy)
+	assert.ErrorIs(t, err, errkind.ResourceExhausted)
+	var ra *errkind.RetryAfterError
+	require.ErrorAs(t, err, &ra)
+	assert.Equal(t, 20*time.Millisecond, ra.After)
+	assert.NoError(t, ctx.Err(), "refused before the request's deadline")
+
+	<-h.slots
+	_, err = h.Hash(ctx, "correct horse")
+	assert.NoError(t, err, "a free slot is taken at once")
 }

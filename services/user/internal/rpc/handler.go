@@ -4,6 +4,7 @@ package rpc
 
 import (
 	"context"
+	"net/netip"
 
 	"github.com/google/wire"
 	"google.golang.org/grpc/codes"
@@ -31,11 +32,18 @@ var Policy = auth.Policy{
 // Handler implements userv1.UserServiceServer over the domain's UserService.
 type Handler struct {
 	userv1.UnimplementedUserServiceServer
-	users *domain.UserService
+	users   *domain.UserService
+	proxies TrustedProxies
 }
 
+// TrustedProxies are the proxies whose X-Forwarded-For names the client
+// that the login limits key on (server.ClientAddr); nil trusts none.
+type TrustedProxies []netip.Prefix
+
 // NewHandler returns the handler over users.
-func NewHandler(users *domain.UserService) *Handler { return &Handler{users: users} }
+func NewHandler(users *domain.UserService, proxies TrustedProxies) *Handler {
+	return &Handler{users: users, proxies: proxies}
+}
 
 // Register creates a customer account.
 func (h *Handler) Register(ctx context.Context, req *userv1.RegisterRequest) (*userv1.RegisterResponse, error) {
@@ -43,6 +51,7 @@ func (h *Handler) Register(ctx context.Context, req *userv1.RegisterRequest) (*u
 		Email:       req.GetEmail(),
 		Password:    req.GetPassword(),
 		DisplayName: req.GetDisplayName(),
+		Client:      h.client(ctx),
 	})
 	if err != nil {
 		return nil, server.Status(err)
@@ -52,7 +61,7 @@ func (h *Handler) Register(ctx context.Context, req *userv1.RegisterRequest) (*u
 
 // Login exchanges an email and password for an access token.
 func (h *Handler) Login(ctx context.Context, req *userv1.LoginRequest) (*userv1.LoginResponse, error) {
-	s, err := h.users.Login(ctx, req.GetEmail(), req.GetPassword())
+	s, err := h.users.Login(ctx, domain.Credentials{Email: req.GetEmail(), Password: req.GetPassword(), Client: h.client(ctx)})
 	if err != nil {
 		return nil, server.Status(err)
 	}
@@ -88,6 +97,21 @@ func (h *Handler) GetMe(ctx context.Context, _ *userv1.GetMeRequest) (*userv1.Ge
 		return nil, server.Status(err)
 	}
 	return &userv1.GetMeResponse{User: toProto(u)}, nil
+}
+
+// client is the key of the caller's address for the domain's limits: an
+// IPv4 address, or an IPv6 /64 (what one subscriber gets); "" when the
+// platform could not tell, which the limits treat as one shared client.
+func (h *Handler) client(ctx context.Context) string {
+	a := server.ClientAddr(ctx, h.proxies)
+	switch {
+	case !a.IsValid():
+		return ""
+	case a.Is4():
+		return a.String()
+	}
+	p, _ := a.WithZone("").Prefix(64)
+	return p.String()
 }
 
 // caller is the identity the auth hook verified. Its absence means the

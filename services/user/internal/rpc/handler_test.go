@@ -62,7 +62,7 @@ func start(t *testing.T) *env {
 		}
 		return next(ctx, req)
 	}))
-	userv1.RegisterUserServiceServer(srv, rpc.NewHandler(users))
+	userv1.RegisterUserServiceServer(srv, rpc.NewHandler(users, nil))
 	lis := bufconn.Listen(1 << 20)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
@@ -212,7 +212,7 @@ func TestErrorsReachTheClientAsCodes(t *testing.T) {
 }
 
 func TestHandlerWithoutAuthHookRefusesAnonymousReads(t *testing.T) {
-	h := rpc.NewHandler(nil)
+	h := rpc.NewHandler(nil, nil)
 	_, err := h.GetMe(t.Context(), &userv1.GetMeRequest{})
 	assert.Equal(t, codes.Unauthenticated, status.Code(err))
 	_, err = h.GetUser(t.Context(), &userv1.GetUserRequest{Id: "x"})

@@ -105,21 +105,21 @@ func TestServiceAccountOverStore(t *testing.T) {
 			require.NoError(t, db.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE role = 'service'`).Scan(&n))
 			assert.Equal(t, 1, n)
 
-			session, err := svc.Login(ctx, "order@service.slipway.local", "first-password")
+			session, err := svc.Login(ctx, domain.Credentials{Email: "order@service.slipway.local", Password: "first-password"})
 			require.NoError(t, err)
 			assert.Equal(t, first.ID+"/service", session.Token.Value, "the token carries role service")
 
 			rotated, err := svc.EnsureServiceAccount(ctx, "order", "second-password")
 			require.NoError(t, err)
 			assert.Equal(t, first.ID, rotated.ID, "a rotation keeps the account")
-			_, err = svc.Login(ctx, "order@service.slipway.local", "first-password")
+			_, err = svc.Login(ctx, domain.Credentials{Email: "order@service.slipway.local", Password: "first-password"})
 			assert.ErrorIs(t, err, domain.ErrInvalidCredentials, "the old password stops working")
-			_, err = svc.Login(ctx, "order@service.slipway.local", "second-password")
+			_, err = svc.Login(ctx, domain.Credentials{Email: "order@service.slipway.local", Password: "second-password"})
 			assert.NoError(t, err)
 
 			_, err = svc.Register(ctx, domain.Registration{Email: "billing@service.slipway.local", Password: "correct horse", DisplayName: "B"})
 			assert.Error(t, err, "registration cannot take a service address")
-			_, err = svc.Login(ctx, "billing@service.slipway.local", "correct horse")
+			_, err = svc.Login(ctx, domain.Credentials{Email: "billing@service.slipway.local", Password: "correct horse"})
 			assert.ErrorIs(t, err, domain.ErrInvalidCredentials)
 		})
 	}

@@ -1,0 +1,87 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/slipway-dev/slipway/platform/ratelimit"
+	"github.com/slipway-dev/slipway/services/user/internal/config"
+	"github.com/slipway-dev/slipway/services/user/internal/domain"
+	"github.com/slipway-dev/slipway/services/user/internal/password"
+	"github.com/slipway-dev/slipway/services/user/internal/rpc"
+)
+
+// newHasher is Argon2id with the default cost, failing fast when a flood
+// holds every hashing slot for longer than AUTH_HASH_QUEUE_TIMEOUT.
+func newHasher(cfg *config.Config) *password.Argon2id {
+	return password.NewArgon2id(password.WithQueueTimeout(cfg.AuthHashQueueTimeout))
+}
+
+// newTrustedProxies are the proxies whose X-Forwarded-For the handler reads
+// (AUTH_TRUSTED_PROXIES; none by default).
+func newTrustedProxies(cfg *config.Config) (rpc.TrustedProxies, error) {
+	return cfg.TrustedProxies()
+}
+
+// newAuthLimits are the limits on Login and Register: per client address
+// and per account (GCRA), and the failure backoff per account; in memory,
+// or in Redis when REDIS_URL is set (falling back to memory while Redis
+// does not answer). A limit whose rate or delay is 0 is off.
+func newAuthLimits(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry) (domain.Limits, func(), error) {
+	var (
+		limits  domain.Limits
+		closers []func()
+	)
+	cleanup := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	limiter := func(name string, rate float64, burst int) (domain.Limiter, error) {
+		if rate == 0 {
+			logger.Info("login limit off", "limiter", name)
+			return nil, nil
+		}
+		lim, closeLim, err := ratelimit.Open(cfg.RedisURL, name, ratelimit.Limit{Rate: rate, Burst: burst}, logger, reg)
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, closeLim)
+		return authLimiter{lim}, nil
+	}
+	var err error
+	if limits.PerAddress, err = limiter("auth-address", cfg.AuthAddrRateLimit, cfg.AuthAddrRateBurst); err != nil {
+		cleanup()
+		return domain.Limits{}, nil, err
+	}
+	if limits.PerAccount, err = limiter("auth-account", cfg.AuthAccountRateLimit, cfg.AuthAccountRateBurst); err != nil {
+		cleanup()
+		return domain.Limits{}, nil, err
+	}
+	if cfg.AuthFailureDelay == 0 {
+		logger.Info("login failure backoff off (AUTH_FAILURE_DELAY=0)")
+		return limits, cleanup, nil
+	}
+	b, closeBackoff, err := ratelimit.OpenBackoff(cfg.RedisURL, "auth-failures",
+		ratelimit.Policy{Base: cfg.AuthFailureDelay, Max: cfg.AuthFailureDelayMax}, logger, reg)
+	if err != nil {
+		cleanup()
+		return domain.Limits{}, nil, err
+	}
+	closers = append(closers, closeBackoff)
+	limits.Backoff = b
+	return limits, cleanup, nil
+}
+
+// authLimiter is the domain's Limiter over a platform limiter.
+type authLimiter struct{ lim ratelimit.Limiter }
+
+func (a authLimiter) Allow(ctx context.Context, key string) (bool, time.Duration) {
+	d := a.lim.Allow(ctx, key)
+	return d.Allowed, d.RetryAfter
+}
+
+func (a authLimiter) Refund(ctx context.Context, key string) { a.lim.Refund(ctx, key) }
