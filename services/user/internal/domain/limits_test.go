@@ -1,0 +1,246 @@
+package domain_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/mock/gomock"
+
+	"github.com/slipway-dev/slipway/platform/errkind"
+	"github.com/slipway-dev/slipway/platform/ratelimit"
+	"github.com/slipway-dev/slipway/services/user/internal/domain"
+)
+
+// gcra is the domain's Limiter over the platform's in-memory GCRA, as the
+// app wires it.
+type gcra struct{ lim *ratelimit.Memory }
+
+func newGCRA(rate float64, burst int) gcra {
+	return gcra{ratelimit.NewMemory(ratelimit.Limit{Rate: rate, Burst: burst})}
+}
+
+func (g gcra) Allow(ctx context.Context, key string) (bool, time.Duration) {
+	d := g.lim.Allow(ctx, key)
+	return d.Allowed, d.RetryAfter
+}
+
+func (g gcra) Refund(ctx context.Context, key string) { g.lim.Refund(ctx, key) }
+
+// countingHasher counts the password hashes a test causes.
+type countingHasher struct {
+	domain.PasswordHasher
+	verifies atomic.Int64
+}
+
+func (h *countingHasher) Verify(ctx context.Context, password, encoded string) (bool, error) {
+	h.verifies.Add(1)
+	return h.PasswordHasher.Verify(ctx, password, encoded)
+}
+
+// limited is a service over a mock store that knows alice (password
+// "correct horse") and no one else, enforcing l.
+type limited struct {
+	*fixture
+	hasher *countingHasher
+	alice  domain.User
+}
+
+func newLimited(t *testing.T, l domain.Limits) *limited {
+	t.Helper()
+	h := &countingHasher{PasswordHasher: cheapHasher()}
+	f := newFixture(t, h)
+	alice := account(t, cheapHasher(), domain.RoleCustomer, "correct horse")
+	f.store.EXPECT().ByEmail(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, email string) (domain.User, error) {
+		if email == alice.Email {
+			return alice, nil
+		}
+		return domain.User{}, fmt.Errorf("select %s: %w", email, domain.ErrNotFound)
+	}).AnyTimes()
+	f.tokens.EXPECT().Issue(gomock.Any(), gomock.Any()).Return(domain.Token{Value: "t"}, nil).AnyTimes()
+	f.svc = domain.NewUserService(f.store, h, f.tokens, domain.WithLimits(l))
+	return &limited{fixture: f, hasher: h, alice: alice}
+}
+
+func (l *limited) login(t *testing.T, client, email, password string) error {
+	t.Helper()
+	_, err := l.svc.Login(t.Context(), domain.Credentials{Email: email, Password: password, Client: client})
+	return err
+}
+
+// retryAfter returns the wait err asks for, failing the test when err is
+// not a limit.
+func retryAfter(t *testing.T, err error) time.Duration {
+	t.Helper()
+	require.ErrorIs(t, err, errkind.ResourceExhausted)
+	var ra *errkind.RetryAfterError
+	require.ErrorAs(t, err, &ra)
+	require.Positive(t, ra.After)
+	return ra.After
+}
+
+func TestPasswordGuessingIsLimitedPerAccountBeforeHashing(t *testing.T) {
+	l := newLimited(t, domain.Limits{PerAccount: newGCRA(1.0/60, 3)})
+	for i := range 3 {
+		// From a new address each time: only the account limit applies.
+		require.ErrorIs(t, l.login(t, fmt.Sprintf("192.0.2.%d", i), "alice@example.com", "guess"), domain.ErrInvalidCredentials)
+	}
+	for i := range 20 {
+		wait := retryAfter(t, l.login(t, fmt.Sprintf("198.51.100.%d", i), " ALICE@example.com", "guess"))
+		assert.LessOrEqual(t, wait, time.Minute)
+	}
+	assert.Equal(t, int64(3), l.hasher.verifies.Load(), "a refused guess costs no hashing")
+	assert.ErrorIs(t, l.login(t, "203.0.113.1", "bob@example.com", "guess"), domain.ErrInvalidCredentials,
+		"another account has its own budget")
+}
+
+func TestPasswordSprayingIsLimitedPerAddress(t *testing.T) {
+	l := newLimited(t, domain.Limits{PerAddress: newGCRA(1.0/60, 4)})
+	for i := range 4 {
+		require.ErrorIs(t, l.login(t, "192.0.2.1", fmt.Sprintf("user%d@example.com", i), "guess"), domain.ErrInvalidCredentials)
+	}
+	err := l.login(t, "192.0.2.1", "user99@example.com", "guess")
+	retryAfter(t, err)
+	assert.ErrorContains(t, err, "too many attempts from this address")
+	assert.NoError(t, l.login(t, "192.0.2.2", "alice@example.com", "correct horse"), "another address is not limited")
+}
+
+// A login with the right password is given back: a busy address whose
+// users log in correctly is never limited.
+func TestSuccessfulLoginsCostNothing(t *testing.T) {
+	l := newLimited(t, domain.Limits{PerAddress: newGCRA(1.0/60, 2), PerAccount: newGCRA(1.0/60, 2)})
+	for i := range 10 {
+		require.NoError(t, l.login(t, "192.0.2.1", "alice@example.com", "correct horse"), "login %d", i+1)
+	}
+	require.ErrorIs(t, l.login(t, "192.0.2.1", "alice@example.com", "wrong"), domain.ErrInvalidCredentials)
+	require.ErrorIs(t, l.login(t, "192.0.2.1", "alice@example.com", "wrong"), domain.ErrInvalidCredentials)
+	retryAfter(t, l.login(t, "192.0.2.1", "alice@example.com", "correct horse"))
+}
+
+// Failures in a row slow the account down more each time, a success ends
+// the streak, and the wait never passes the cap: the real user gets in
+// after at most the cap, however long the attacker kept guessing.
+func TestFailedLoginsBackOffUpToTheCap(t *testing.T) {
+	const base, ceiling = 20 * time.Millisecond, 80 * time.Millisecond
+	l := newLimited(t, domain.Limits{Backoff: ratelimit.NewMemoryBackoff(ratelimit.Policy{Base: base, Max: ceiling})})
+	attacker, user := "192.0.2.66", "198.51.100.7"
+
+	var waits []time.Duration
+	for range 6 {
+		require.ErrorIs(t, l.login(t, attacker, "alice@example.com", "guess"), domain.ErrInvalidCredentials)
+		wait := retryAfter(t, l.login(t, attacker, "alice@example.com", "guess"))
+		waits = append(waits, wait)
+		assert.LessOrEqual(t, wait, ceiling, "never more than the cap")
+		time.Sleep(wait)
+	}
+	assert.Greater(t, waits[2], base, "the wait grows with the streak: %v", waits)
+	assert.Greater(t, waits[5], ceiling/2, "and reaches the cap: %v", waits)
+	assert.Equal(t, int64(6), l.hasher.verifies.Load(), "a refused guess costs no hashing")
+
+	// The attacker's last failure: the real user waits at most the cap.
+	require.ErrorIs(t, l.login(t, attacker, "alice@example.com", "guess"), domain.ErrInvalidCredentials)
+	wait := retryAfter(t, l.login(t, user, "alice@example.com", "correct horse"))
+	assert.LessOrEqual(t, wait, ceiling)
+	time.Sleep(wait)
+	require.NoError(t, l.login(t, user, "alice@example.com", "correct horse"))
+
+	// The success ended the streak: the next failure waits the base again.
+	require.ErrorIs(t, l.login(t, attacker, "alice@example.com", "guess"), domain.ErrInvalidCredentials)
+	assert.LessOrEqual(t, retryAfter(t, l.login(t, attacker, "alice@example.com", "guess")), base)
+}
+
+// An attacker who keeps trying a slowed-down account spends their own
+// address's budget; the real user's address keeps its own.
+func TestTheAttackersAddressIsLimitedFirst(t *testing.T) {
+	l := newLimited(t, domain.Limits{
+		PerAddress: newGCRA(1.0/60, 5),
+		Backoff:    ratelimit.NewMemoryBackoff(ratelimit.Policy{Base: time.Minute, Max: time.Hour}),
+	})
+	require.ErrorIs(t, l.login(t, "192.0.2.66", "alice@example.com", "guess"), domain.ErrInvalidCredentials)
+	for range 4 {
+		assert.ErrorContains(t, l.login(t, "192.0.2.66", "alice@example.com", "guess"), "too many failed logins for this account")
+	}
+	assert.ErrorContains(t, l.login(t, "192.0.2.66", "alice@example.com", "guess"), "too many attempts from this address")
+	assert.ErrorContains(t, l.login(t, "192.0.2.66", "someone@example.com", "guess"), "too many attempts from this address",
+		"the attacker cannot move on to other accounts either")
+	assert.ErrorContains(t, l.login(t, "198.51.100.7", "alice@example.com", "correct horse"), "too many failed logins for this account",
+		"the real user waits for the account, not for the attacker's address")
+}
+
+// The limits answer an unknown email exactly as they answer a wrong
+// password, so they reveal no more than Login does.
+func TestLimitsTreatUnknownEmailsLikeWrongPasswords(t *testing.T) {
+	outcomes := func(email string) []string {
+		l := newLimited(t, domain.Limits{
+			PerAccount: newGCRA(1.0/60, 2),
+			Backoff:    ratelimit.NewMemoryBackoff(ratelimit.Policy{Base: time.Minute, Max: time.Hour}),
+		})
+		var got []string
+		for i := range 4 {
+			err := l.login(t, fmt.Sprintf("192.0.2.%d", i), email, "guess")
+			var ra *errkind.RetryAfterError
+			if errors.As(err, &ra) {
+				got = append(got, "retry after "+ra.After.Round(time.Minute).String())
+				continue
+			}
+			got = append(got, err.Error())
+		}
+		return got
+	}
+	known, unknown := outcomes("alice@example.com"), outcomes("nobody@example.com")
+	assert.Equal(t, known, unknown)
+	assert.Equal(t, "invalid email or password", known[0])
+}
+
+func TestRegisterIsLimited(t *testing.T) {
+	reg := func(client, email string) domain.Registration {
+		return domain.Registration{Email: email, Password: "correct horse", DisplayName: "Someone", Client: client}
+	}
+	t.Run("per address, taken emails included", func(t *testing.T) {
+		l := newLimited(t, domain.Limits{PerAddress: newGCRA(1.0/60, 3)})
+		l.store.EXPECT().Create(gomock.Any(), gomock.Any()).Return(nil).Times(2)
+		l.store.EXPECT().Create(gomock.Any(), gomock.Any()).Return(domain.ErrAlreadyExists)
+		_, err := l.svc.Register(t.Context(), reg("192.0.2.1", "a@example.com"))
+		require.NoError(t, err)
+		_, err = l.svc.Register(t.Context(), reg("192.0.2.1", "b@example.com"))
+		require.NoError(t, err)
+		_, err = l.svc.Register(t.Context(), reg("192.0.2.1", "alice@example.com"))
+		require.ErrorIs(t, err, domain.ErrAlreadyExists)
+		_, err = l.svc.Register(t.Context(), reg("192.0.2.1", "c@example.com"))
+		retryAfter(t, err) // and Create was not called a fourth time
+	})
+	t.Run("per account", func(t *testing.T) {
+		l := newLimited(t, domain.Limits{PerAccount: newGCRA(1.0/60, 2)})
+		l.store.EXPECT().Create(gomock.Any(), gomock.Any()).Return(domain.ErrAlreadyExists).Times(2)
+		for i := range 2 {
+			_, err := l.svc.Register(t.Context(), reg(fmt.Sprintf("192.0.2.%d", i), "alice@example.com"))
+			require.ErrorIs(t, err, domain.ErrAlreadyExists)
+		}
+		_, err := l.svc.Register(t.Context(), reg("192.0.2.9", "Alice@Example.com"))
+		retryAfter(t, err)
+	})
+	t.Run("a request that failed before the store is given back", func(t *testing.T) {
+		l := newLimited(t, domain.Limits{PerAddress: newGCRA(1.0/60, 1)})
+		l.store.EXPECT().Create(gomock.Any(), gomock.Any()).Return(errDisk)
+		l.store.EXPECT().Create(gomock.Any(), gomock.Any()).Return(nil)
+		_, err := l.svc.Register(t.Context(), reg("192.0.2.1", "a@example.com"))
+		require.ErrorIs(t, err, errDisk)
+		_, err = l.svc.Register(t.Context(), reg("192.0.2.1", "a@example.com"))
+		require.NoError(t, err)
+	})
+	t.Run("invalid input spends nothing", func(t *testing.T) {
+		l := newLimited(t, domain.Limits{PerAddress: newGCRA(1.0/60, 1)})
+		l.store.EXPECT().Create(gomock.Any(), gomock.Any()).Return(nil)
+		for range 5 {
+			_, err := l.svc.Register(t.Context(), reg("192.0.2.1", "not-an-email"))
+			require.ErrorIs(t, err, errkind.Invalid)
+		}
+		_, err := l.svc.Register(t.Context(), reg("192.0.2.1", "a@example.com"))
+		require.NoError(t, err)
+	})
+}
