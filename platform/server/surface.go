@@ -81,6 +81,14 @@ func (a *App) newAdminServer(reg *prometheus.Registry, cfg any) *http.Server {
 	}
 }
 
+// serveAdmin serves the admin listener, over TLS when TLS is on.
+func (a *App) serveAdmin() error {
+	if a.admin.TLSConfig != nil {
+		return a.admin.ServeTLS(a.adminLis, "", "")
+	}
+	return a.admin.Serve(a.adminLis)
+}
+
 // grpcLimits are the server options that bound what one connection may
 // hold: concurrent streams, ping rate, idle and total age.
 func grpcLimits(s config.Surface) []grpc.ServerOption {
@@ -167,9 +175,9 @@ func (connTagger) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Con
 	}
 	return withConnStreams(ctx)
 }
-func (connTagger) HandleConn(context.Context, stats.ConnStats)                       {}
+func (connTagger) HandleConn(context.Context, stats.ConnStats)                     {}
 func (connTagger) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
-func (connTagger) HandleRPC(context.Context, stats.RPCStats)                        {}
+func (connTagger) HandleRPC(context.Context, stats.RPCStats)                       {}
 
 // httpConnContext is the HTTP listener's ConnContext.
 func httpConnContext(ctx context.Context, _ net.Conn) context.Context { return withConnStreams(ctx) }
