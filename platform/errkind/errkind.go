@@ -73,3 +73,37 @@ func (e *RetryAfterError) Error() string {
 
 // Is makes a RetryAfterError a ResourceExhausted.
 func (e *RetryAfterError) Is(target error) bool { return target == ResourceExhausted }
+
+// DependencyError is a dependency that cannot be reached right now, such as
+// a database that is restarting or a broken connection to it. It is an
+// Unavailable: the request had no effect and may be sent again after After.
+// Its cause stays in the error chain for the logs; the edge shows clients
+// only Dependency and After, never the cause (a driver's message can name
+// internal hosts and ports).
+type DependencyError struct {
+	// Dependency names what is unreachable, for the client to read: "database".
+	Dependency string
+	// After is how long the client should wait before trying again.
+	After time.Duration
+	// Err is the cause, for the logs.
+	Err error
+}
+
+// Unreachable returns an Unavailable error that says dependency cannot be
+// reached, asks the client to retry after after, and keeps cause for the logs.
+func Unreachable(dependency string, after time.Duration, cause error) error {
+	return &DependencyError{Dependency: dependency, After: after, Err: cause}
+}
+
+func (e *DependencyError) Error() string {
+	if e.Err == nil {
+		return e.Dependency + " unavailable"
+	}
+	return e.Dependency + " unavailable: " + e.Err.Error()
+}
+
+// Unwrap returns the cause, so driver errors stay inspectable.
+func (e *DependencyError) Unwrap() error { return e.Err }
+
+// Is makes a DependencyError an Unavailable.
+func (e *DependencyError) Is(target error) bool { return target == Unavailable }

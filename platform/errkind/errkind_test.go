@@ -35,3 +35,17 @@ func TestRetryAfterIsResourceExhaustedAndKeepsTheWait(t *testing.T) {
 	}
 	assert.Equal(t, "create order: rate limit of 5 orders per second reached: retry after 1.5s", err.Error())
 }
+
+func TestUnreachableIsUnavailableAndKeepsItsCause(t *testing.T) {
+	cause := errors.New("dial tcp 10.0.0.7:5432: connect: connection refused")
+	err := fmt.Errorf("get order o1: %w", errkind.Unreachable("database", time.Second, cause))
+
+	assert.ErrorIs(t, err, errkind.Unavailable)
+	assert.ErrorIs(t, err, cause, "the cause stays in the chain for the logs")
+	var de *errkind.DependencyError
+	if assert.True(t, errors.As(err, &de)) {
+		assert.Equal(t, "database", de.Dependency)
+		assert.Equal(t, time.Second, de.After)
+	}
+	assert.Equal(t, "get order o1: database unavailable: dial tcp 10.0.0.7:5432: connect: connection refused", err.Error())
+}

@@ -105,6 +105,11 @@ func (db *DB) migrateNext(ctx context.Context, fsys fs.FS, ms []migration) (bool
 	}
 	defer func() { _ = tx.Rollback() }() // a no-op after Commit
 	if db.Dialect == Postgres {
+		// A migration may rewrite a large table, and the lock waits for
+		// another instance's migrations: neither is a runaway statement.
+		if _, err := tx.ExecContext(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
+			return false, fmt.Errorf("store: migrate: lift the statement timeout: %w", err)
+		}
 		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", migrationLockKey); err != nil {
 			return false, fmt.Errorf("store: migrate: lock: %w", err)
 		}

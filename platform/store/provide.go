@@ -20,11 +20,11 @@ type Migrations fs.FS
 // supplies config.Base, the registry, the logger and the Migrations.
 var ProviderSet = wire.NewSet(Provide)
 
-// Provide opens base.DatabaseURL, applies the migrations and returns a
+// Provide opens base.DatabaseURL with base.DB's pool settings, applies the migrations and returns a
 // cleanup that closes the database. The service's readiness check and
 // shutdown use the same *DB.
 func Provide(ctx context.Context, base config.Base, reg *prometheus.Registry, m Migrations, logger *slog.Logger) (*DB, func(), error) {
-	db, err := Open(ctx, base.DatabaseURL, base.Service, reg)
+	db, err := Open(ctx, base.DatabaseURL, base.Service, reg, WithPool(base.DB))
 	if err != nil {
 		return nil, nil, fmt.Errorf("open database: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +23,8 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/prometheus/client_golang/prometheus"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/slipway-dev/slipway/platform/config"
 )
 
 // Dialect names the SQL backend.
@@ -43,41 +46,65 @@ type DB struct {
 	unregister func() // removes the pool metrics; nil without a registry
 }
 
-// Pool sizes. PostgreSQL keeps as many idle connections as it may open, so a
-// burst never pays for new connections at p99; connections are recycled
-// so that a database failover or a proxy rebalance is picked up. SQLite
-// connections are cheap but each runs the pragmas when opened, so they are
-// kept.
-const (
-	postgresMaxConns    = 20
-	postgresMaxIdleTime = 5 * time.Minute
-	postgresMaxLifetime = 30 * time.Minute
-	sqliteMaxConns      = 8
-)
+// Option configures Open.
+type Option func(*openOptions)
+
+type openOptions struct {
+	pool config.DBPool
+}
+
+// WithPool sizes the pool and sets the statement timeout (config.DBPool).
+// Without it, or with a zero DBPool (a config.Base built without
+// SetDefaults), Open uses config.DBPool's defaults.
+func WithPool(p config.DBPool) Option {
+	return func(o *openOptions) {
+		if p.MaxConns > 0 {
+			o.pool = p
+		}
+	}
+}
+
+// sqliteDefaultBusyTimeout is how long SQLite waits for another writer's
+// lock when DB_STATEMENT_TIMEOUT is 0.
+const sqliteDefaultBusyTimeout = 10 * time.Second
 
 // Open opens the database at rawURL and checks that it answers:
 //
 //   - sqlite://relative/path.db or sqlite:///absolute/path.db opens a SQLite
-//     file, creating its directory, in WAL mode with busy_timeout 10 s,
+//     file, creating its directory, in WAL mode with the statement timeout
+//     as busy_timeout,
 //     foreign keys on and BEGIN IMMEDIATE transactions (so a writer takes
 //     the lock up front instead of failing at its first write). Extra query
 //     parameters are passed to the driver.
-//   - postgres://... or postgresql://... opens PostgreSQL through pgx.
+//   - postgres://... or postgresql://... opens PostgreSQL through pgx, with
+//     the statement timeout as every session's statement_timeout. Errors
+//     that mean the database is unreachable are errkind.Unavailable
+//     (classify), and reads are retried on a fresh connection (QueryContext).
+//
+// The pool is sized by WithPool (DB_MAX_CONNS and friends); Open opens
+// DB_MIN_CONNS connections before it returns.
 //
 // With a non-nil reg, Open registers the pool metrics
 // slipway_db_connections{state="open|in_use|idle"}, slipway_db_max_open_connections,
 // slipway_db_wait_count_total and slipway_db_wait_duration_seconds_total with
 // the const label service; Close unregisters them.
-func Open(ctx context.Context, rawURL string, service string, reg prometheus.Registerer) (*DB, error) {
+func Open(ctx context.Context, rawURL string, service string, reg prometheus.Registerer, opts ...Option) (*DB, error) {
+	var o openOptions
+	var defaults config.Base
+	defaults.SetDefaults(service, 0, 0)
+	o.pool = defaults.DB
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var (
 		db  *DB
 		err error
 	)
 	switch {
 	case strings.HasPrefix(rawURL, "sqlite://"):
-		db, err = openSQLite(rawURL)
+		db, err = openSQLite(rawURL, o.pool)
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
-		db, err = openPostgres(rawURL)
+		db, err = openPostgres(rawURL, o.pool)
 	default:
 		scheme, _, _ := strings.Cut(rawURL, ":")
 		return nil, fmt.Errorf("store: database url scheme %q: want sqlite:// or postgres://", scheme)
@@ -88,6 +115,10 @@ func Open(ctx context.Context, rawURL string, service string, reg prometheus.Reg
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.DB.Close()
 		return nil, fmt.Errorf("store: connect to %s: %w", db.Dialect, err)
+	}
+	if err := db.warm(ctx, o.pool.MinConns); err != nil {
+		_ = db.DB.Close()
+		return nil, fmt.Errorf("store: open %d connection(s) to %s (DB_MIN_CONNS): %w", o.pool.MinConns, db.Dialect, err)
 	}
 	if reg != nil {
 		c := newPoolCollector(db.DB, service)
@@ -100,12 +131,12 @@ func Open(ctx context.Context, rawURL string, service string, reg prometheus.Reg
 	return db, nil
 }
 
-func openSQLite(rawURL string) (*DB, error) {
+func openSQLite(rawURL string, pool config.DBPool) (*DB, error) {
 	path, query, _ := strings.Cut(strings.TrimPrefix(rawURL, "sqlite://"), "?")
 	if path == "" {
 		return nil, fmt.Errorf("store: %q has no file path", rawURL)
 	}
-	maxConns := sqliteMaxConns
+	maxConns := pool.MaxConns
 	if path == ":memory:" {
 		// Every connection would get its own empty database.
 		maxConns = 1
@@ -113,7 +144,11 @@ func openSQLite(rawURL string) (*DB, error) {
 		return nil, fmt.Errorf("store: create directory for %s: %w", path, err)
 	}
 	params := url.Values{}
-	params.Add("_pragma", "busy_timeout(10000)")
+	busy := pool.StatementTimeout
+	if busy <= 0 {
+		busy = sqliteDefaultBusyTimeout
+	}
+	params.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
 	params.Add("_pragma", "journal_mode(WAL)")
 	params.Add("_pragma", "foreign_keys(1)")
 	params.Set("_txlock", "immediate")
@@ -125,23 +160,88 @@ func openSQLite(rawURL string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
+	// SQLite connections are cheap but each runs the pragmas when opened,
+	// so they are kept: no lifetime or idle limit.
 	sqlDB.SetMaxOpenConns(maxConns)
 	sqlDB.SetMaxIdleConns(maxConns)
 	return &DB{DB: sqlDB, Dialect: SQLite}, nil
 }
 
-func openPostgres(rawURL string) (*DB, error) {
+// openPostgres keeps as many idle connections as it may open, so a burst
+// never pays for new connections at p99; the lifetime recycles them so
+// that a failover or a proxy rebalance is picked up.
+func openPostgres(rawURL string, pool config.DBPool) (*DB, error) {
 	cfg, err := pgx.ParseConfig(rawURL)
 	if err != nil {
 		// pgx redacts the password in its parse errors.
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	sqlDB := stdlib.OpenDB(*cfg)
-	sqlDB.SetMaxOpenConns(postgresMaxConns)
-	sqlDB.SetMaxIdleConns(postgresMaxConns)
-	sqlDB.SetConnMaxIdleTime(postgresMaxIdleTime)
-	sqlDB.SetConnMaxLifetime(postgresMaxLifetime)
+	if pool.StatementTimeout > 0 {
+		cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt(pool.StatementTimeout.Milliseconds(), 10)
+	}
+	sqlDB := sql.OpenDB(pgConnector{Connector: stdlib.GetConnector(*cfg)})
+	sqlDB.SetMaxOpenConns(pool.MaxConns)
+	sqlDB.SetMaxIdleConns(pool.MaxConns)
+	sqlDB.SetConnMaxIdleTime(pool.MaxConnIdleTime)
+	sqlDB.SetConnMaxLifetime(pool.MaxConnLifetime)
 	return &DB{DB: sqlDB, Dialect: Postgres}, nil
+}
+
+// warm opens n connections at once and returns them to the pool idle.
+func (db *DB) warm(ctx context.Context, n int) error {
+	conns := make([]*sql.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	for range n {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		conns = append(conns, c)
+	}
+	return nil
+}
+
+// QueryContext runs a query that only reads, and runs it again on a fresh
+// connection, with backoff, when the connection was lost (ConnectionLost):
+// a read changes nothing, so repeating it is always safe. Statements that
+// write belong in InTx, or in ExecContext.
+func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	var rows *sql.Rows
+	err := retryLost(ctx, ConnectionLost, func() error {
+		var err error
+		rows, err = db.DB.QueryContext(ctx, query, args...)
+		return err
+	})
+	return rows, classify(ctx, err)
+}
+
+// QueryRowContext is QueryContext for one row; its error, if any, is
+// reported by Scan as usual.
+func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	var row *sql.Row
+	_ = retryLost(ctx, ConnectionLost, func() error {
+		row = db.DB.QueryRowContext(ctx, query, args...)
+		return row.Err()
+	})
+	return row
+}
+
+// ExecContext runs a statement outside a transaction. It is run again only
+// when it failed before reaching the server (neverSent): once sent, a lost
+// connection leaves its outcome unknown, and repeating it could apply it
+// twice.
+func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	var res sql.Result
+	err := retryLost(ctx, neverSent, func() error {
+		var err error
+		res, err = db.DB.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, classify(ctx, err)
 }
 
 // Ping checks that the database answers; readiness calls it.

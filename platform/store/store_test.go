@@ -31,7 +31,7 @@ func TestOpenSQLite(t *testing.T) {
 		want string
 	}{
 		{"journal_mode", "wal"},
-		{"busy_timeout", "10000"},
+		{"busy_timeout", "5000"}, // DB_STATEMENT_TIMEOUT's default
 		{"foreign_keys", "1"},
 	}
 	for _, p := range pragmas {

@@ -30,33 +30,85 @@ const (
 	pgCheckViolation       = "23514"
 )
 
+// TxOption configures one InTx.
+type TxOption func(*txOptions)
+
+type txOptions struct {
+	idempotent bool
+}
+
+// Idempotent declares that running fn again after it committed changes
+// nothing and returns the same result (an insert keyed by the request's
+// idempotency key with ON CONFLICT DO NOTHING, an update guarded by the
+// state it changes). Only then does InTx retry a COMMIT whose outcome a
+// lost connection left unknown.
+func Idempotent() TxOption { return func(o *txOptions) { o.idempotent = true } }
+
 // InTx runs fn in a transaction and commits it, or rolls it back if fn
 // returns an error or panics. fn's error is returned as is, so domain errors
-// stay comparable with errors.Is.
+// stay comparable with errors.Is; an unreachable database is
+// errkind.Unavailable.
 //
-// When the transaction loses to a concurrent one (PostgreSQL serialization
-// failure 40001 or deadlock 40P01, SQLite SQLITE_BUSY) it is run again, up
-// to five attempts in all, after a jittered exponential backoff that stops
-// early when ctx is done. fn may therefore run more than once: it must do
-// nothing outside tx that cannot be repeated.
-func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	for attempt := 1; ; attempt++ {
+// InTx runs the whole transaction again, from BEGIN, when that is safe:
+//   - it lost to a concurrent one (PostgreSQL serialization failure 40001
+//     or deadlock 40P01, SQLite SQLITE_BUSY): up to five attempts, backoffs
+//     from about 10 ms;
+//   - the connection was lost before COMMIT was sent (ConnectionLost: the
+//     server rolled the transaction back), or COMMIT never left: up to
+//     eight attempts on fresh connections, backoffs from about 25 ms to a
+//     second, which outlast a PostgreSQL restart;
+//   - the connection was lost during COMMIT, so the outcome is unknown:
+//     only with Idempotent, since the first attempt may have committed.
+//
+// Every wait stops early when ctx is done. fn may therefore run more than
+// once: it must do nothing outside tx that cannot be repeated.
+func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error, opts ...TxOption) error {
+	var o txOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	contention, lost := 0, 0
+	for {
 		err := db.runTx(ctx, fn)
-		if err == nil || !isRetryable(err) {
-			return err
+		var pause time.Duration
+		switch {
+		case err == nil:
+			return nil
+		case isRetryable(err):
+			if contention++; contention == txMaxAttempts {
+				return classify(ctx, fmt.Errorf("store: transaction gave up after %d attempts: %w", contention, err))
+			}
+			pause = backoff(contention)
+		case db.lostSafely(err, o):
+			if lost++; lost == connMaxAttempts {
+				return classify(ctx, fmt.Errorf("store: transaction gave up after %d attempts on fresh connections: %w", lost, err))
+			}
+			pause = connBackoff(lost)
+		default:
+			return classify(ctx, err)
 		}
-		if attempt == txMaxAttempts {
-			return fmt.Errorf("store: transaction gave up after %d attempts: %w", attempt, err)
-		}
-		t := time.NewTimer(backoff(attempt))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("store: transaction retry stopped: %w (last error: %w)", ctx.Err(), err)
-		case <-t.C:
+		if !wait(ctx, pause) {
+			return classify(ctx, fmt.Errorf("store: transaction retry stopped: %w (last error: %w)", ctx.Err(), err))
 		}
 	}
 }
+
+// lostSafely reports whether err is a lost connection after which the
+// transaction can be run again without applying it twice.
+func (db *DB) lostSafely(err error, o txOptions) bool {
+	var ce *commitError
+	if errors.As(err, &ce) {
+		return ConnectionLost(ce.err) && (o.idempotent || neverSent(ce.err))
+	}
+	return ConnectionLost(err)
+}
+
+// commitError is a COMMIT that failed: whether the transaction committed
+// may be unknown.
+type commitError struct{ err error }
+
+func (e *commitError) Error() string { return "store: commit: " + e.err.Error() }
+func (e *commitError) Unwrap() error { return e.err }
 
 // backoff doubles from txBaseBackoff, capped, with "equal jitter": half
 // fixed, half random, so that retries neither collide again nor spin.
@@ -82,7 +134,8 @@ func (db *DB) runTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: commit: %w", err)
+		committed = true // a failed COMMIT ends the transaction too
+		return &commitError{err: err}
 	}
 	committed = true
 	return nil

@@ -83,6 +83,11 @@ const orderColumns = `id, user_id, idempotency_key, request_fingerprint, status,
 // Place implements domain.OrderStore. ON CONFLICT DO NOTHING covers both the
 // id and (user_id, idempotency_key): a concurrent duplicate waits for the
 // first insert to commit and then inserts nothing, rather than fail.
+//
+// That makes the transaction Idempotent: when the connection is lost during
+// COMMIT, running it again either places the order or, if the first COMMIT
+// did land, inserts nothing and reports ErrAlreadyExists, which
+// CreateOrder answers with the stored order. No order or event is doubled.
 func (s *Store) Place(ctx context.Context, o domain.Order, e domain.OrderPlaced) error {
 	envelope, err := placedEnvelope(e)
 	if err != nil {
@@ -117,7 +122,7 @@ func (s *Store) Place(ctx context.Context, o domain.Order, e domain.OrderPlaced)
 			return fmt.Errorf("enqueue OrderPlaced of order %s: %w", o.ID, err)
 		}
 		return nil
-	})
+	}, platformstore.Idempotent())
 	if err != nil {
 		return err
 	}

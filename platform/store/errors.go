@@ -1,0 +1,152 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/slipway-dev/slipway/platform/errkind"
+)
+
+// UnavailableRetryAfter is how long a client is asked to wait after the
+// database could not be reached: about as long as a PostgreSQL fast restart
+// or a failover's connection refusals last.
+const UnavailableRetryAfter = time.Second
+
+// PostgreSQL SQLSTATEs that mean the server, not the statement, failed.
+const (
+	pgAdminShutdown    = "57P01" // terminated by an administrator (pg_terminate_backend, fast shutdown)
+	pgCrashShutdown    = "57P02" // another backend crashed; every session is reset
+	pgCannotConnectNow = "57P03" // the server is starting up or shutting down
+	pgQueryCanceled    = "57014" // statement_timeout, or a cancel request
+	pgConnectionClass  = "08"    // connection exceptions
+)
+
+// Retry bounds for a lost connection. A PostgreSQL restart refuses
+// connections for about a second; eight attempts with backoffs doubling
+// from about 25 ms and capped near a second span 2 to 3.5 s, inside an RPC
+// deadline, and stop as soon as ctx ends.
+const (
+	connMaxAttempts = 8
+	connBaseBackoff = 50 * time.Millisecond
+	connMaxBackoff  = time.Second
+)
+
+// ConnectionLost reports whether err means the database could not be
+// reached or the connection to it broke: a refused or failed connect, a
+// connection the server closed (administrator shutdown, crash recovery,
+// start-up), or one that died under the driver. The statement or the
+// transaction in flight did not commit, unless it was a COMMIT itself.
+func ConnectionLost(err error) bool {
+	if err == nil {
+		return false
+	}
+	if code, ok := pgCode(err); ok {
+		return strings.HasPrefix(code, pgConnectionClass) ||
+			code == pgAdminShutdown || code == pgCrashShutdown || code == pgCannotConnectNow
+	}
+	var (
+		connectErr *pgconn.ConnectError
+		opErr      *net.OpError
+	)
+	switch {
+	case errors.As(err, &connectErr), errors.As(err, &opErr),
+		errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone), errors.Is(err, errStatementCut),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return true
+	}
+	// pgconn's own "conn closed" and "conn busy" errors, and any error
+	// raised before the statement was sent.
+	return pgconn.SafeToRetry(err)
+}
+
+// neverSent reports whether err happened before the statement reached the
+// server, so that running it again cannot apply it twice.
+func neverSent(err error) bool {
+	var connectErr *pgconn.ConnectError
+	return errors.As(err, &connectErr) || errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err)
+}
+
+// classify turns an error of the database into the kind the edge maps:
+// errkind.Unavailable (UNAVAILABLE, HTTP 503 with Retry-After) when the
+// database could not be reached, the connection broke, a statement ran
+// past the statement timeout, or SQLite stayed locked past its busy
+// timeout. When ctx has ended, the error is ctx's (DEADLINE_EXCEEDED or
+// CANCELLED), whatever the driver made of it. Other errors (constraint
+// violations, syntax) are returned as they are; they stay inspectable with
+// errors.As either way.
+func classify(ctx context.Context, err error) error {
+	if err == nil || errors.Is(err, errkind.Unavailable) {
+		return err
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		if errors.Is(err, ctxErr) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", ctxErr, err)
+	}
+	if statementTimedOut(err) || ConnectionLost(err) || sqliteLocked(err) {
+		return errkind.Unreachable("database", UnavailableRetryAfter, err)
+	}
+	return err
+}
+
+// statementTimedOut is PostgreSQL cancelling a statement that ran past
+// statement_timeout (ctx, not done, did not ask for it). It maps to
+// UNAVAILABLE rather than DEADLINE_EXCEEDED: the transaction was rolled
+// back, so the request had no effect and is safe to send again, which
+// UNAVAILABLE says and DEADLINE_EXCEEDED (outcome unknown) does not; and
+// the client's own deadline has not passed.
+func statementTimedOut(err error) bool {
+	code, ok := pgCode(err)
+	return ok && code == pgQueryCanceled
+}
+
+// sqliteLocked is SQLite still finding the database locked when its busy
+// timeout ran out: another writer holds it, for now.
+func sqliteLocked(err error) bool {
+	code, ok := sqliteCode(err)
+	return ok && (code&0xff == sqlite3.SQLITE_BUSY || code&0xff == sqlite3.SQLITE_LOCKED)
+}
+
+// connBackoff doubles from connBaseBackoff, capped, with equal jitter.
+func connBackoff(attempt int) time.Duration {
+	d := min(connBaseBackoff<<(attempt-1), connMaxBackoff)
+	return d/2 + rand.N(d/2) //nolint:gosec // retry jitter needs no cryptographic randomness
+}
+
+// wait sleeps for d; false when ctx ended first.
+func wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// retryLost runs op again, on a fresh connection, while it fails with an
+// error retryable accepts, up to connMaxAttempts, backing off between
+// attempts; it stops as soon as ctx ends.
+func retryLost(ctx context.Context, retryable func(error) bool, op func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if err == nil || !retryable(err) || attempt == connMaxAttempts || !wait(ctx, connBackoff(attempt)) {
+			return err
+		}
+	}
+}
