@@ -17,7 +17,8 @@
 //   - env:"NAME" is the environment variable that overrides the key. An empty
 //     variable counts as unset. A []string is comma separated.
 //   - secret:"true" marks a value that is never shown: Redacted replaces it
-//     with its SHA-256, and errors never print it.
+//     with an HMAC-SHA256 keyed by CONFIG_FINGERPRINT_KEY, and errors never
+//     print it.
 //   - redact:"url" marks a URL whose password is masked.
 //
 // Supported field types: string, bool, signed and unsigned integers, floats,

@@ -247,12 +247,12 @@ func TestLoadErrors(t *testing.T) {
 		}
 		err := config.Load(&c, "", env(map[string]string{"PIN": "hunter2"}))
 		require.Error(t, err)
-		assert.Contains(t, err.Error(), `config: PIN="sha256:`)
+		assert.Contains(t, err.Error(), `config: PIN="<secret>"`)
 		assert.NotContains(t, err.Error(), "hunter2")
 
 		err = config.Load(&c, writeFile(t, "pin: hunter2\n"), nil)
 		require.Error(t, err)
-		assert.Contains(t, err.Error(), `config: pin="sha256:`)
+		assert.Contains(t, err.Error(), `config: pin="<secret>"`)
 		assert.NotContains(t, err.Error(), "hunter2")
 	})
 	t.Run("missing file", func(t *testing.T) {

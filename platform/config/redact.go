@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/slipway-dev/slipway/platform/redact"
@@ -17,9 +18,12 @@ import (
 // (nested structs become nested maps), fit to print or serve on
 // /debug/config:
 //
-//   - secret:"true" values become "sha256:<hex>" of the value, so the drift
-//     audit can tell whether two instances share a secret without seeing it
-//     (an empty secret stays "", which says "not set");
+//   - secret:"true" values become "hmac-sha256:<hex>", an HMAC-SHA256 of the
+//     value keyed by CONFIG_FINGERPRINT_KEY (the config's own
+//     Surface.FingerprintKey; a random key of the process when it is empty),
+//     so the drift audit can tell whether two instances share a secret
+//     without seeing it, and nobody without the key can test guesses
+//     against it (an empty secret stays "", which says "not set");
 //   - redact:"url" values have their password, in the user info or in a
 //     password query parameter, replaced by "xxxxx";
 //   - durations are strings ("5s"), []string is never nil.
@@ -41,7 +45,27 @@ func Redacted(cfg any) map[string]any {
 	if err != nil {
 		return map[string]any{}
 	}
-	return redactFields(rv, fields)
+	return redactFields(rv, fields, fingerprinterOf(rv, fields))
+}
+
+// processFingerprinter keys the fingerprints of configs that name no key:
+// random, so that they cannot be tested against guesses, and the same for
+// the life of the process, so that /debug/config and its hash stay stable.
+var processFingerprinter = sync.OnceValue(redact.RandomFingerprinter)
+
+// fingerprintKeyEnv names the key that keys fingerprints; a config struct
+// without it (one that does not embed Base) uses the process's key.
+const fingerprintKeyEnv = "CONFIG_FINGERPRINT_KEY"
+
+func fingerprinterOf(v reflect.Value, fields []field) redact.Fingerprinter {
+	for _, f := range fields {
+		if f.env == fingerprintKeyEnv && f.nested == nil {
+			if key := v.FieldByIndex(f.index).String(); key != "" {
+				return redact.NewFingerprinter([]byte(key))
+			}
+		}
+	}
+	return processFingerprinter()
 }
 
 // Hash returns the hex SHA-256 of the canonical JSON of Redacted(cfg): keys
@@ -63,7 +87,7 @@ func Hash(cfg any) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func redactFields(v reflect.Value, fields []field) map[string]any {
+func redactFields(v reflect.Value, fields []field, fp redact.Fingerprinter) map[string]any {
 	out := make(map[string]any, len(fields))
 	for _, f := range fields {
 		if f.key == "" {
@@ -71,10 +95,10 @@ func redactFields(v reflect.Value, fields []field) map[string]any {
 		}
 		fv := v.FieldByIndex(f.index)
 		if f.nested != nil {
-			out[f.key] = redactFields(fv, f.nested)
+			out[f.key] = redactFields(fv, f.nested, fp)
 			continue
 		}
-		out[f.key] = f.redact(plain(fv))
+		out[f.key] = f.redact(plain(fv), fp)
 	}
 	return out
 }
@@ -110,13 +134,13 @@ func textMarshaler(v reflect.Value) (encoding.TextMarshaler, bool) {
 	return nil, false
 }
 
-func (f field) redact(x any) any {
+func (f field) redact(x any, fp redact.Fingerprinter) any {
 	if !f.secret && !f.url {
 		return x
 	}
 	one := redact.URL
 	if f.secret {
-		one = redact.Secret
+		one = fp.Secret
 	}
 	switch x := x.(type) {
 	case string:

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,22 +13,23 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipway-dev/slipway/platform/config"
+	"github.com/slipway-dev/slipway/platform/redact"
 )
 
-func sha(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
+const fingerprintKey = "test-fingerprint-key-0123456789"
 
 func TestRedacted(t *testing.T) {
 	const password, key = "s3cr3t-pw", "k3y-value"
 	c := newTestConfig()
 	c.DatabaseURL = "postgres://app:" + password + "@db:5432/shop?sslmode=disable"
 	c.APIKey = key
+	c.Surface.FingerprintKey = fingerprintKey
 
 	got := config.Redacted(c)
 
-	assert.Equal(t, sha(key), got["api_key"])
+	assert.Equal(t, redact.NewFingerprinter([]byte(fingerprintKey)).Secret(key), got["api_key"])
+	assert.Equal(t, redact.NewFingerprinter([]byte(fingerprintKey)).Secret(fingerprintKey), got["config_fingerprint_key"],
+		"the key itself shows only as its fingerprint")
 	assert.Equal(t, "postgres://app:xxxxx@db:5432/shop?sslmode=disable", got["database_url"])
 	assert.Equal(t, "5s", got["drain_delay"])
 	assert.Equal(t, 4<<20, got["max_message_bytes"])
@@ -54,7 +56,7 @@ func TestRedactedURLs(t *testing.T) {
 		{in: "postgres://app:pw@db/shop", want: "postgres://app:xxxxx@db/shop"},
 		{in: "postgres://db/shop?password=pw&user=app", want: "postgres://db/shop?password=xxxxx&user=app"},
 		{in: "", want: ""},
-		{in: "postgres://app:pw@db:bad port/%zz", want: sha("postgres://app:pw@db:bad port/%zz")},
+		{in: "postgres://app:pw@db:bad port/%zz", want: redact.Hidden},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -63,6 +65,38 @@ func TestRedactedURLs(t *testing.T) {
 			assert.Equal(t, tt.want, config.Redacted(&b)["database_url"])
 		})
 	}
+}
+
+// The fingerprints of secrets are keyed by CONFIG_FINGERPRINT_KEY: equal
+// between instances that share the key, unrelated otherwise, and never the
+// unkeyed SHA-256 a dictionary can be run against.
+func TestSecretFingerprintsAreKeyed(t *testing.T) {
+	const adminPassword = "changeme"
+	fingerprint := func(key string) string {
+		c := newTestConfig()
+		c.APIKey = adminPassword
+		c.Surface.FingerprintKey = key
+		return config.Redacted(c)["api_key"].(string)
+	}
+	sum := sha256.Sum256([]byte(adminPassword))
+	unkeyed := hex.EncodeToString(sum[:])
+
+	one, again, other := fingerprint(fingerprintKey), fingerprint(fingerprintKey), fingerprint("another-deployment-key-98765")
+	assert.True(t, strings.HasPrefix(one, redact.FingerprintPrefix), one)
+	assert.Equal(t, one, again, "instances with one key compare")
+	assert.NotEqual(t, one, other)
+	assert.NotContains(t, one, unkeyed, "not the unkeyed SHA-256 of the value")
+
+	unset := fingerprint("")
+	assert.True(t, strings.HasPrefix(unset, redact.FingerprintPrefix), "no key: the process's random key, still keyed")
+	assert.NotContains(t, unset, unkeyed)
+	assert.Equal(t, unset, fingerprint(""), "stable within the process")
+
+	c := newTestConfig()
+	c.Surface.FingerprintKey = fingerprintKey
+	h1 := config.Hash(c)
+	c.Surface.FingerprintKey = "another-deployment-key-98765"
+	assert.NotEqual(t, h1, config.Hash(c), "the config hash covers the keyed fingerprints")
 }
 
 func TestRedactedNotAStruct(t *testing.T) {
