@@ -513,8 +513,13 @@ func TestDeclaredConfigSameKeysInEveryEnvironment(t *testing.T) {
 	root := repoRoot(t)
 	services := slipwayServices(t)
 	keys := serviceConfigKeys(t)
-	// Keys an environment may leave out on purpose.
+	// Keys an environment may leave out on purpose: the admin account, and
+	// TLS, which dev leaves off (plaintext) and prod turns on.
 	optional := map[string][]string{"user": {"admin_email"}}
+	tlsKeys := []string{"tls_cert_file", "tls_key_file", "tls_ca_file", "tls_trust_domain"}
+	for _, name := range sortedNames(services) {
+		optional[name] = append(optional[name], tlsKeys...)
+	}
 	for _, name := range sortedNames(services) {
 		declared := make(map[string][]string)
 		for _, env := range configEnvs(t) {

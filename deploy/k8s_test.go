@@ -22,6 +22,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -210,6 +211,10 @@ var k8sKinds = map[string]func() any{
 	"autoscaling/v2/HorizontalPodAutoscaler": func() any { return new(autoscalingv2.HorizontalPodAutoscaler) },
 	"argoproj.io/v1alpha1/Rollout":           func() any { return new(argoRollout) },
 	"argoproj.io/v1alpha1/AnalysisTemplate":  func() any { return new(argoAnalysisTemplate) },
+	"networking.k8s.io/v1/NetworkPolicy":     func() any { return new(networkingv1.NetworkPolicy) },
+	"cert-manager.io/v1/Certificate":         func() any { return new(certManagerCertificate) },
+	"cert-manager.io/v1/Issuer":              func() any { return new(certManagerIssuer) },
+	"cert-manager.io/v1/ClusterIssuer":       func() any { return new(certManagerIssuer) },
 }
 
 // decodeStrict decodes the JSON of one object into the type of its kind as
@@ -431,22 +436,7 @@ func checkDeployment(d *appsv1.Deployment, svc service, f k8sFacts) []string {
 	if got := containerPort(c, "http"); got != int32(svc.HTTPPort) {
 		bad("container port http is %d, want %d", got, svc.HTTPPort)
 	}
-	for _, p := range []struct {
-		name  string
-		probe *corev1.Probe
-	}{{"readinessProbe", c.ReadinessProbe}, {"livenessProbe", c.LivenessProbe}, {"startupProbe", c.StartupProbe}} {
-		switch {
-		case p.probe == nil:
-			bad("no %s", p.name)
-		case p.probe.GRPC == nil:
-			bad("%s is not a native gRPC probe", p.name)
-		case p.probe.GRPC.Port != int32(svc.GRPCPort):
-			bad("%s probes port %d, not the gRPC port %d", p.name, p.probe.GRPC.Port, svc.GRPCPort)
-		}
-	}
-	if p := c.ReadinessProbe; p != nil && p.GRPC != nil && p.GRPC.Service != nil && *p.GRPC.Service != "" {
-		bad(`readinessProbe asks for service %q; readiness is the overall status, service ""`, *p.GRPC.Service)
-	}
+	problems = append(problems, checkProbes(d.Name, c, svc, declaredTLS(f.declared[svc.Name]))...)
 
 	// Shutdown: the grace period covers the preStop sleep, the drain delay
 	// and the graceful stop, and liveness cannot kill a draining pod.
@@ -497,7 +487,7 @@ func checkDeployment(d *appsv1.Deployment, svc service, f k8sFacts) []string {
 			failures = 3
 		}
 		if window := time.Duration(period*failures) * time.Second; window < grace {
-			bad("livenessProbe fails after %s, less than the grace period %s: a draining pod (NOT_SERVING) could be killed", window, grace)
+			bad("livenessProbe fails after %s, less than the grace period %s: a draining pod could be killed", window, grace)
 		}
 	}
 
@@ -1135,14 +1125,9 @@ func TestKubernetesChecksFindProblems(t *testing.T) {
 		mutate func(*k8sRender)
 		want   string
 	}{
-		{"HTTP readiness probe", "dev", func(r *k8sRender) {
-			c := container(&deployment(r, "order").Spec.Template.Spec, "order")
-			c.ReadinessProbe.GRPC = nil
-			c.ReadinessProbe.HTTPGet = &corev1.HTTPGetAction{Path: "/readyz"}
-		}, "readinessProbe is not a native gRPC probe"},
-		{"probe on the HTTP port", "dev", func(r *k8sRender) {
-			container(&deployment(r, "user").Spec.Template.Spec, "user").LivenessProbe.GRPC.Port = 8081
-		}, "livenessProbe probes port 8081"},
+		{"liveness follows dependencies", "dev", func(r *k8sRender) {
+			container(&deployment(r, "user").Spec.Template.Spec, "user").LivenessProbe.HTTPGet.Path = "/readyz"
+		}, "livenessProbe and readinessProbe both ask http /readyz"},
 		{"writable root filesystem", "dev", func(r *k8sRender) {
 			f := false
 			container(&deployment(r, "user").Spec.Template.Spec, "user").SecurityContext.ReadOnlyRootFilesystem = &f
