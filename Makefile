@@ -27,8 +27,8 @@ help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 .PHONY: run
-run: ## build and run every service with embedded defaults (SQLite under .slipway/)
-	go run ./tools/slipway dev
+run: ## build and run every service with embedded defaults (SQLite under .slipway/); TLS=1: TLS and mTLS with a dev CA
+	go run ./tools/slipway dev $(if $(filter 1,$(TLS)),--tls)
 
 .PHONY: test
 test: ## run every test of every module (PostgreSQL suites skip when it is unreachable, unless CI=true)
@@ -180,9 +180,9 @@ test-web: web/node_modules/.package-lock.json ## type-check the console and run 
 	$(WEB_NPM) test
 
 .PHONY: e2e-web
-e2e-web: web/node_modules/.package-lock.json ## the console in headless Chromium against `slipway dev`: storefront order, notification, trace (screenshots in .slipway/test)
+e2e-web: web/node_modules/.package-lock.json ## the console in headless Chromium against `slipway dev` (TLS=1: `slipway dev --tls`): storefront order, notification, trace (screenshots in .slipway/test)
 	@mkdir -p .slipway/test
-	cd web && node e2e/console.e2e.mjs
+	cd web && E2E_TLS=$(if $(filter 1,$(TLS)),1,0) node e2e/console.e2e.mjs
 
 .PHONY: check-tidy
 check-tidy: ## fail when any go.mod or go.sum is not tidy

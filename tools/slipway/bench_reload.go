@@ -514,7 +514,7 @@ func (c *reloadCall) waitFor(ctx context.Context, want string, timeout time.Dura
 func (c *reloadCall) ready(ctx context.Context, svc devService, timeout time.Duration) error {
 	wait, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if r := pollServing(wait, svc.GRPCDial); r.err != nil {
+	if r := pollServing(wait, svc.GRPCDial, svc.ClientTLS); r.err != nil {
 		return fmt.Errorf("%s not SERVING on %s within %s (last: %w)", svc.Name, svc.GRPCDial, timeout, r.err)
 	}
 	if err := c.signIn(ctx, svc.HTTPDial); err != nil {

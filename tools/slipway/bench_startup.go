@@ -302,7 +302,7 @@ func startOnce(ctx context.Context, bin string, environ []string, log io.Writer,
 		return startSample{}, ctx.Err()
 	}
 	check, cancel := context.WithTimeout(ctx, 5*time.Second)
-	status, err := checkHealth(check, s.addr, "")
+	status, err := checkHealth(check, s.addr, "", nil)
 	cancel()
 	p.Stop(10 * time.Second)
 	if err != nil {

@@ -274,7 +274,7 @@ func (f *chaosFleet) Restart(ctx context.Context, name string) error {
 	f.mu.Unlock()
 	readyCtx, cancel := context.WithTimeout(ctx, f.opts.ReadyTimeout)
 	defer cancel()
-	if r := pollServing(readyCtx, s.GRPCDial); r.err != nil {
+	if r := pollServing(readyCtx, s.GRPCDial, s.ClientTLS); r.err != nil {
 		return fmt.Errorf("%s restarted but not SERVING within %s: %w", name, f.opts.ReadyTimeout, r.err)
 	}
 	return nil

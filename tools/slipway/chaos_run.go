@@ -303,7 +303,7 @@ func (f *chaosFleet) adminToken(ctx context.Context) (string, error) {
 	if !ok {
 		return "", errors.New("the user service is not running")
 	}
-	conn, err := loadDialGRPC(user.GRPCDial)
+	conn, err := loadDialGRPC(user.GRPCDial, user.ClientTLS)
 	if err != nil {
 		return "", err
 	}

@@ -309,7 +309,7 @@ func runDebug(ctx context.Context, opts debugOptions) error {
 			progress.Stop()
 			out.Block(attachHelp(plan, opts, time.Since(started)))
 			if !opts.DAP {
-				go func() { serving <- pollServing(pollCtx, svc.GRPCDial) }()
+				go func() { serving <- pollServing(pollCtx, svc.GRPCDial, svc.ClientTLS) }()
 			}
 		case r := <-serving:
 			if r.err == nil {

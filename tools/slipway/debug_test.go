@@ -309,7 +309,7 @@ func TestRunDebugInventory(t *testing.T) {
 	grpcAddr := "127.0.0.1:" + strconv.Itoa(dev.GRPCBase+2)
 	serving, cancelPoll := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelPoll()
-	r := pollServing(serving, grpcAddr)
+	r := pollServing(serving, grpcAddr, nil)
 	require.NoError(t, r.err, "inventory under dlv never answered SERVING; output:\n%s", out.String())
 	assert.Eventually(t, func() bool { return strings.Contains(out.String(), "inventory SERVING: gRPC "+grpcAddr) },
 		5*time.Second, 20*time.Millisecond, "slipway reports SERVING")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devconsole"
 )
 
@@ -44,6 +46,7 @@ type devOptions struct {
 	ConsoleMaxSpans  int           // and in spans
 	ConsoleMaxBytes  int64         // and in approximate bytes
 	NoBuild          bool          // run the binaries already in .slipway/bin
+	TLS              bool          // TLS and mTLS everywhere, with the dev CA under .slipway/tls
 	ReadyTimeout     time.Duration // for every service to answer SERVING
 	StopTimeout      time.Duration // between SIGTERM and SIGKILL
 	Color            string        // auto, always or never
@@ -108,7 +111,12 @@ func devMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"CORS_ALLOWED_ORIGINS and, unless OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set,\n"+
 			"points every service's OTLP exporter at the console, which keeps the newest traces in\n"+
 			"memory. With an endpoint set the console links to Jaeger at SLIPWAY_JAEGER_URL\n"+
-			"(default "+defaultJaegerURL+").")
+			"(default "+defaultJaegerURL+").\n\n"+
+			"--tls runs everything over TLS: dev keeps a development CA and a certificate per service,\n"+
+			"console and CLI under .slipway/tls (crypto/x509, reissued when missing or expiring), gives\n"+
+			"each service TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE, and the gRPC ports then require\n"+
+			"client certificates (mTLS). The HTTP ports and the console serve https; dev prints how to\n"+
+			"trust the CA and how to call the services with curl and grpcurl.")
 	opts := devOptions{Stdout: env.stdout, Environ: env.environ, Force: env.force}
 	var services string
 	fs.StringVar(&services, "services", "", "comma-separated `list` of services to run (default: every one that exists)")
@@ -121,6 +129,7 @@ func devMain(ctx context.Context, args []string, env *cmdEnv) error {
 	fs.IntVar(&opts.ConsoleMaxSpans, "console-max-spans", devconsole.DefaultMaxSpans, "the console keeps at most this many `spans`, evicting the oldest traces")
 	opts.ConsoleMaxBytes = devconsole.DefaultMaxBytes
 	fs.Var(byteSize{&opts.ConsoleMaxBytes}, "console-max-bytes", "the console keeps traces of at most this approximate `size` (bytes, or with B, KiB, MiB or GiB), evicting the oldest")
+	fs.BoolVar(&opts.TLS, "tls", false, "serve TLS and mTLS everywhere with a development CA under .slipway/tls")
 	fs.BoolVar(&opts.NoBuild, "no-build", false, "skip the build and run the binaries already in .slipway/bin (no hot reload)")
 	fs.BoolVar(&opts.NoWatch, "no-watch", false, "no hot reload: do not watch the workspace for changes")
 	fs.DurationVar(&opts.Debounce, "debounce", defaultDebounce, "hot reload waits until no file has changed for this `duration`")
@@ -173,17 +182,22 @@ func (o devOptions) validate() error {
 
 // devService is one service as dev runs it.
 type devService struct {
-	Name     string
-	GRPCAddr string // listen address
-	HTTPAddr string
-	GRPCDial string // address a client dials (wildcard host replaced)
-	HTTPDial string
-	Binary   string
-	Env      []string
+	Name      string
+	GRPCAddr  string // listen address
+	HTTPAddr  string
+	GRPCDial  string // address a client dials (wildcard host replaced)
+	HTTPDial  string
+	Binary    string
+	Env       []string
+	Scheme    string      // of the HTTP port: http, or https under --tls
+	ClientTLS *tls.Config // how dev calls the service: nil is plaintext
 }
 
+// HTTPURL is the base URL of the service's HTTP port.
+func (s devService) HTTPURL() string { return s.Scheme + "://" + s.HTTPDial }
+
 // DocsURL is where the service's API documentation is served.
-func (s devService) DocsURL() string { return "http://" + s.HTTPDial + "/docs" }
+func (s devService) DocsURL() string { return s.HTTPURL() + "/docs" }
 
 // planDev works out the addresses and environment of every service.
 func planDev(root string, defs []serviceDef, opts devOptions) ([]devService, error) {
@@ -217,6 +231,7 @@ func planDev(root string, defs []serviceDef, opts devOptions) ([]devService, err
 			GRPCAddr: net.JoinHostPort(opts.Host, strconv.Itoa(opts.GRPCBase+d.GRPCPort-defaultGRPCBase)),
 			HTTPAddr: net.JoinHostPort(opts.Host, strconv.Itoa(opts.HTTPBase+d.HTTPPort-defaultHTTPBase)),
 			Binary:   binaryPath(root, d.Name),
+			Scheme:   opts.httpScheme(),
 		}
 		if s.GRPCDial, err = dialAddr(s.GRPCAddr); err != nil {
 			return nil, err
@@ -226,7 +241,12 @@ func planDev(root string, defs []serviceDef, opts devOptions) ([]devService, err
 		}
 		defaults := append(devDefaults(root, d.Name, jwksHost, peers, secret), consoleDefaults...)
 		fixed := append([]envVar{{"GRPC_ADDR", s.GRPCAddr}, {"HTTP_ADDR", s.HTTPAddr}}, consoleFixed...)
-		s.Env = withConsoleOrigins(childEnv(opts.Environ, d.Name, defaults, fixed), opts)
+		if opts.TLS {
+			defaults = replaceEnvVar(defaults, "AUTH_JWKS_URL", "https://"+jwksHost+"/.well-known/jwks.json")
+			fixed = append(fixed, tlsEnv(root, d.Name)...)
+		}
+		env := withConsoleOrigins(childEnv(opts.Environ, d.Name, defaults, fixed), opts)
+		s.Env = ownSecretsOnly(env, d.Name, opts.TLS)
 		plan = append(plan, s)
 	}
 	return plan, nil
@@ -314,6 +334,13 @@ func runDev(ctx context.Context, opts devOptions) error {
 			return err
 		}
 	}
+	var certs *devcert.Bundle
+	if opts.TLS {
+		if certs, err = ensureDevTLS(root, plan, out); err != nil {
+			return err
+		}
+		out.Infof("tls: dev CA %s; every service gets its own certificate (spiffe://%s/<service>)", certs.CAFile, certs.TrustDomain)
+	}
 
 	if _, set := lookupEnv(opts.Environ, "NATS_URL"); !set {
 		b, err := startBroker(root, opts.Host, opts.NATSPort)
@@ -333,7 +360,7 @@ func runDev(ctx context.Context, opts devOptions) error {
 	// starting and receives their first spans.
 	sup := newSupervisor(out)
 	if opts.ConsolePort != 0 {
-		cs, err := startConsole(opts, plan, sup, out)
+		cs, err := startConsole(opts, plan, certs, sup, out)
 		if err != nil {
 			return err
 		}
@@ -383,6 +410,9 @@ func runDev(ctx context.Context, opts devOptions) error {
 	out.Block(readyTable(plan, procs, readyAt, startAt, buildTook, opts.NoBuild, getenv))
 	if opts.ConsolePort != 0 {
 		out.Infof("%s", consoleSummary(opts))
+	}
+	if certs != nil {
+		out.Block(tlsSummary(root, certs, plan))
 	}
 
 	// Without hot reload a service that dies ends dev; with it, the others
@@ -508,7 +538,7 @@ func waitFleetReady(ctx context.Context, sup *supervisor, plan []devService, pro
 	}
 	results := make(chan result, len(plan))
 	for _, s := range plan {
-		go func() { results <- result{s, pollServing(readyCtx, s.GRPCDial)} }()
+		go func() { results <- result{s, pollServing(readyCtx, s.GRPCDial, s.ClientTLS)} }()
 	}
 
 	readyAt := make(map[string]time.Time, len(plan))
@@ -559,13 +589,13 @@ const (
 )
 
 // pollServing asks addr's gRPC health over and over, with a short backoff,
-// until it answers SERVING or ctx ends.
-func pollServing(ctx context.Context, addr string) readiness {
+// until it answers SERVING or ctx ends. With tlsConf it calls over TLS.
+func pollServing(ctx context.Context, addr string, tlsConf *tls.Config) readiness {
 	delay := pollFirstDelay
 	last := errors.New("not asked yet")
 	for {
 		call, cancel := context.WithTimeout(ctx, pollCallLimit)
-		st, err := checkHealth(call, addr, "")
+		st, err := checkHealth(call, addr, "", tlsConf)
 		cancel()
 		if err == nil && st == "SERVING" {
 			return readiness{at: time.Now()}

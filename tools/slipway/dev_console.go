@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devconsole"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/webui"
 )
@@ -58,18 +60,18 @@ func consoleURL(opts devOptions) string {
 	case "", "0.0.0.0", "::", "127.0.0.1", "::1":
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, strconv.Itoa(opts.ConsolePort))
+	return opts.httpScheme() + "://" + net.JoinHostPort(host, strconv.Itoa(opts.ConsolePort))
 }
 
 // consoleOrigins are the browser origins the console is reached at: the
 // services must allow them for cross-origin calls (CORS).
 func consoleOrigins(opts devOptions) []string {
-	port := strconv.Itoa(opts.ConsolePort)
-	origins := []string{"http://" + net.JoinHostPort("localhost", port), "http://" + net.JoinHostPort("127.0.0.1", port)}
+	port, scheme := strconv.Itoa(opts.ConsolePort), opts.httpScheme()+"://"
+	origins := []string{scheme + net.JoinHostPort("localhost", port), scheme + net.JoinHostPort("127.0.0.1", port)}
 	switch opts.Host {
 	case "", "0.0.0.0", "::", "127.0.0.1", "localhost":
 	default:
-		origins = append(origins, "http://"+net.JoinHostPort(opts.Host, port))
+		origins = append(origins, scheme+net.JoinHostPort(opts.Host, port))
 	}
 	return origins
 }
@@ -106,7 +108,7 @@ func consoleEnv(opts devOptions) (defaults, fixed []envVar, err error) {
 		return nil, nil, err
 	}
 	defaults = []envVar{
-		{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://" + dial},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", opts.httpScheme() + "://" + dial},
 		{"OTEL_TRACES_SAMPLER", "parentbased_always_on"},
 		{"OTEL_BSP_SCHEDULE_DELAY", "200"},
 	}
@@ -212,13 +214,27 @@ type consoleServer struct {
 
 // startConsole listens on the console address and serves the console for
 // plan's services until Stop. Lines the services write reach its log index
-// through out.
-func startConsole(opts devOptions, plan []devService, sup *supervisor, out *console) (*consoleServer, error) {
+// through out. With certs (dev --tls) it serves https with its own
+// certificate and calls the services over TLS, presenting it.
+func startConsole(opts devOptions, plan []devService, certs *devcert.Bundle, sup *supervisor, out *console) (*consoleServer, error) {
 	services := make([]devconsole.Service, len(plan))
 	for i, s := range plan {
-		services[i] = devconsole.Service{Name: s.Name, GRPCAddr: s.GRPCDial, HTTPURL: "http://" + s.HTTPDial}
+		services[i] = devconsole.Service{Name: s.Name, GRPCAddr: s.GRPCDial, HTTPURL: s.HTTPURL()}
+	}
+	var client *http.Client
+	var serverTLS *tls.Config
+	if certs != nil {
+		clientTLS, err := certs.ClientConfig(consoleIdentity)
+		if err != nil {
+			return nil, err
+		}
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS, ForceAttemptHTTP2: true}}
+		if serverTLS, err = certs.ServerConfig(consoleIdentity); err != nil {
+			return nil, err
+		}
 	}
 	c := devconsole.New(devconsole.Options{
+		Client:       client,
 		Services:     services,
 		Tracing:      consoleTracing(opts.Environ),
 		Processes:    supervisorProcesses{sup},
@@ -232,11 +248,13 @@ func startConsole(opts devOptions, plan []devService, sup *supervisor, out *cons
 	if err != nil {
 		return nil, fmt.Errorf("console: listen on %s: %w (move it with --console-port, or 0 turns it off)", consoleAddr(opts), err)
 	}
+
 	ctx, stop := context.WithCancel(context.Background())
 	s := &consoleServer{
 		console: c,
 		srv: &http.Server{
 			Handler:           c.Handler(),
+			TLSConfig:         serverTLS,
 			ReadHeaderTimeout: 10 * time.Second,
 			BaseContext:       func(net.Listener) context.Context { return ctx }, // ends event streams on Stop
 		},
@@ -249,7 +267,13 @@ func startConsole(opts devOptions, plan []devService, sup *supervisor, out *cons
 	}
 	out.ObserveLines(c.LogLine)
 	go c.Run(ctx)
-	go func() { s.served <- s.srv.Serve(ln) }()
+	go func() {
+		if serverTLS != nil {
+			s.served <- s.srv.ServeTLS(ln, "", "") // the certificate is in TLSConfig
+			return
+		}
+		s.served <- s.srv.Serve(ln)
+	}()
 	return s, nil
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
@@ -230,7 +232,17 @@ func serveTracedTestChild(ctx context.Context) int {
 	if err != nil {
 		return fail(err)
 	}
-	grpcSrv := grpc.NewServer()
+	// Like a service under dev --tls: mTLS on gRPC, https on HTTP.
+	grpcTLS, httpTLS, err := testChildTLS()
+	if err != nil {
+		return fail(err)
+	}
+	var grpcOpts []grpc.ServerOption
+	if grpcTLS != nil {
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(grpcTLS)))
+		hl = tls.NewListener(hl, httpTLS)
+	}
+	grpcSrv := grpc.NewServer(grpcOpts...)
 	healthpb.RegisterHealthServer(grpcSrv, health.NewServer()) // SERVING
 	go func() { _ = grpcSrv.Serve(gl) }()
 	mux := http.NewServeMux()

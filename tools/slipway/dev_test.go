@@ -141,7 +141,7 @@ func TestRunDevServesAndStopsCleanly(t *testing.T) {
 
 	inventoryGRPC := "127.0.0.1:" + strconv.Itoa(opts.GRPCBase+2)
 	inventoryHTTP := "127.0.0.1:" + strconv.Itoa(opts.HTTPBase+2)
-	st, err := checkHealth(t.Context(), inventoryGRPC, "")
+	st, err := checkHealth(t.Context(), inventoryGRPC, "", nil)
 	require.NoError(t, err)
 	assert.Equal(t, "SERVING", st)
 
@@ -163,7 +163,7 @@ func TestRunDevServesAndStopsCleanly(t *testing.T) {
 	assert.Contains(t, got, "user stopped in")
 	assert.Contains(t, got, "inventory stopped in")
 	assert.Contains(t, got, "all services stopped")
-	_, err = checkHealth(t.Context(), inventoryGRPC, "")
+	_, err = checkHealth(t.Context(), inventoryGRPC, "", nil)
 	assert.Error(t, err, "the service is gone")
 }
 
@@ -356,20 +356,19 @@ func TestPlanDev(t *testing.T) {
 			assert.Equal(t, filepath.Join("/ws", ".slipway", "bin", "inventory"), inv.Binary)
 
 			want := map[string]string{
-				"GRPC_ADDR":             tt.invGRPC,
-				"HTTP_ADDR":             tt.invHTTP,
-				"DATABASE_URL":          "sqlite:///ws/.slipway/data/inventory.db",
-				"DRAIN_DELAY":           "0s",
-				"AUTH_JWKS_URL":         tt.jwks,
-				"AUTH_SIGNING_KEY_FILE": "/ws/.slipway/keys/user-ed25519.pem",
-				"ADMIN_EMAIL":           "admin@slipway.local",
-				"ADMIN_PASSWORD":        "slipway-admin",
-				"PATH":                  "/bin",
+				"GRPC_ADDR":     tt.invGRPC,
+				"HTTP_ADDR":     tt.invHTTP,
+				"DATABASE_URL":  "sqlite:///ws/.slipway/data/inventory.db",
+				"DRAIN_DELAY":   "0s",
+				"AUTH_JWKS_URL": tt.jwks,
+				"PATH":          "/bin",
 			}
 			for k, v := range want {
 				got, _ := lookupEnv(inv.Env, k)
 				assert.Equal(t, v, got, k)
 			}
+			assert.Equal(t, "/ws/.slipway/keys/user-ed25519.pem", envValue(plan[0].Env, "AUTH_SIGNING_KEY_FILE"), "user signs")
+			assert.Equal(t, "slipway-admin", envValue(plan[0].Env, "ADMIN_PASSWORD"), "user seeds the admin")
 		})
 	}
 }

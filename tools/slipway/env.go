@@ -61,3 +61,18 @@ func childEnv(parent []string, svc string, defaults, fixed []envVar) []string {
 	}
 	return env
 }
+
+// replaceEnvVar returns vars with the value of every key entry replaced by
+// value, adding it when there is none.
+func replaceEnvVar(vars []envVar, key, value string) []envVar {
+	found := false
+	for i := range vars {
+		if vars[i].Key == key {
+			vars[i].Value, found = value, true
+		}
+	}
+	if !found {
+		vars = append(vars, envVar{key, value})
+	}
+	return vars
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -67,9 +68,10 @@ type loadOptions struct {
 	Out          string   // JSON result path; the HTML report goes beside it
 	MaxErrorRate *float64 // nil: no gate
 	JSON         bool
-	Quiet        bool   // no progress line
-	Dir          string // where the default --out is resolved; "" is the working directory
-	Command      string // the command line, recorded in the result
+	Quiet        bool        // no progress line
+	TLS          *tls.Config // nil: plaintext; else https and mTLS with it
+	Dir          string      // where the default --out is resolved; "" is the working directory
+	Command      string      // the command line, recorded in the result
 	Stdout       io.Writer
 	Stderr       io.Writer
 	Environ      []string
@@ -131,7 +133,13 @@ func loadMain(ctx context.Context, args []string, env *cmdEnv) error {
 	})
 	fs.BoolVar(&opts.JSON, "json", false, "print the JSON result on stdout instead of the table")
 	fs.BoolVar(&opts.Quiet, "quiet", false, "no progress on stderr")
+	var tlsFlags clientTLSFlags
+	tlsFlags.register(fs, env.getenv)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var err error
+	if opts.TLS, err = tlsFlags.config(func() (string, error) { return devRoot(devOptions{}) }); err != nil {
 		return err
 	}
 	set := map[string]bool{}
@@ -298,7 +306,7 @@ func (o *loadOptions) validate() error {
 		if o.URL == "" {
 			return errors.New("--scenario http needs --url, such as http://127.0.0.1:8083/v1/products")
 		}
-		u, err := loadLoopbackURL(o.URL)
+		u, err := loadLoopbackURL(o.URL, o.TLS != nil)
 		if err != nil {
 			return err
 		}
@@ -366,7 +374,7 @@ func buildLoadScenario(ctx context.Context, opts loadOptions, planned int) (*loa
 				return nil, usageError{err}
 			}
 		}
-		conn, err := loadDialGRPC(addr)
+		conn, err := loadDialGRPC(addr, opts.TLS)
 		if err != nil {
 			return nil, err
 		}
@@ -387,7 +395,7 @@ func buildLoadScenario(ctx context.Context, opts loadOptions, planned int) (*loa
 		if body != nil && headers.Get("Content-Type") == "" {
 			headers.Set("Content-Type", "application/json")
 		}
-		client := loadHTTPClient(opts.MaxInflight)
+		client := loadHTTPClient(opts.MaxInflight, opts.TLS)
 		t := &loadHTTPTarget{client: client, method: opts.Method, url: opts.URL, body: body, headers: headers}
 		return &loadBuilt{target: t, describe: opts.Method + " " + opts.URL, close: client.CloseIdleConnections}, nil
 
@@ -406,7 +414,7 @@ func buildLoadScenario(ctx context.Context, opts loadOptions, planned int) (*loa
 			OrderHTTPAddr: opts.OrderHTTPAddr, Protocol: opts.Protocol,
 			Users: opts.Users, Orders: planned, Restock: opts.Restock,
 			AdminEmail: adminEmail, AdminPassword: adminPassword,
-			MaxInflight: opts.MaxInflight, Log: opts.Stderr,
+			MaxInflight: opts.MaxInflight, Log: opts.Stderr, TLS: opts.TLS,
 		})
 		if err != nil {
 			return nil, err

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	crand "crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -43,7 +44,8 @@ type loadOrderOptions struct {
 	AdminEmail    string
 	AdminPassword string
 	MaxInflight   int
-	Log           io.Writer // setup progress
+	Log           io.Writer   // setup progress
+	TLS           *tls.Config // nil: plaintext; else https and mTLS with it
 }
 
 // loadOrderScenario places orders for users registered beforehand, each of
@@ -98,7 +100,7 @@ func newLoadOrderScenario(ctx context.Context, opts loadOrderOptions) (_ *loadOr
 		}
 	}()
 	dial := func(addr string) (*grpc.ClientConn, error) {
-		conn, err := loadDialGRPC(addr)
+		conn, err := loadDialGRPC(addr, opts.TLS)
 		if err == nil {
 			s.conns = append(s.conns, conn)
 		}
@@ -115,7 +117,7 @@ func newLoadOrderScenario(ctx context.Context, opts loadOrderOptions) (_ *loadOr
 	s.users = userv1.NewUserServiceClient(userConn)
 	inventory := inventoryv1.NewInventoryServiceClient(invConn)
 	if opts.Protocol == "rest" {
-		s.http = loadHTTPClient(opts.MaxInflight)
+		s.http = loadHTTPClient(opts.MaxInflight, opts.TLS)
 	} else {
 		orderConn, err := dial(opts.OrderAddr)
 		if err != nil {
@@ -154,6 +156,15 @@ func newLoadOrderScenario(ctx context.Context, opts loadOrderOptions) (_ *loadOr
 }
 
 // Close closes the connections.
+// orderURL is the REST address of CreateOrder.
+func (s *loadOrderScenario) orderURL() string {
+	scheme := "http://"
+	if s.opts.TLS != nil {
+		scheme = "https://"
+	}
+	return scheme + s.opts.OrderHTTPAddr + "/v1/orders"
+}
+
 func (s *loadOrderScenario) Close() {
 	for _, c := range s.conns {
 		_ = c.Close()
@@ -305,7 +316,7 @@ func (s *loadOrderScenario) doREST(ctx context.Context, a *loadAccount, req *ord
 	if err != nil {
 		return loadOutcome{Code: codes.Internal.String(), Message: err.Error()}
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+s.opts.OrderHTTPAddr+"/v1/orders", strings.NewReader(string(body)))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, s.orderURL(), strings.NewReader(string(body)))
 	if err != nil {
 		return loadOutcome{Code: codes.Internal.String(), Message: err.Error()}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -77,13 +79,16 @@ func loadLoopbackHost(host string) (string, error) {
 
 // loadLoopbackURL checks that raw is an http URL of a loopback host and
 // returns it with the host ready to dial.
-func loadLoopbackURL(raw string) (*url.URL, error) {
+func loadLoopbackURL(raw string, https bool) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("--url %q: %w", raw, err)
 	}
-	if u.Scheme != "http" {
-		return nil, fmt.Errorf("--url %q: want an http:// URL (the services serve plain HTTP on loopback)", raw)
+	switch {
+	case https && u.Scheme != "https":
+		return nil, fmt.Errorf("--url %q: want an https:// URL (with --tls or --cacert the services serve TLS)", raw)
+	case !https && u.Scheme != "http":
+		return nil, fmt.Errorf("--url %q: want an http:// URL (the services serve plain HTTP on loopback; --tls for https)", raw)
 	}
 	if u.User != nil {
 		return nil, fmt.Errorf("--url %q: put credentials in --header, not in the URL", raw)
@@ -121,10 +126,14 @@ var loadDialer = &net.Dialer{
 }
 
 // loadDialGRPC opens a client connection to a loopback gRPC server, without
-// any proxy from the environment.
-func loadDialGRPC(addr string) (*grpc.ClientConn, error) {
+// any proxy from the environment; over TLS (mTLS) when tlsConf is set.
+func loadDialGRPC(addr string, tlsConf *tls.Config) (*grpc.ClientConn, error) {
+	creds := insecure.NewCredentials()
+	if tlsConf != nil {
+		creds = credentials.NewTLS(tlsConf)
+	}
 	conn, err := grpc.NewClient("passthrough:///"+addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithNoProxy(),
 		grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
 			return loadDialer.DialContext(ctx, "tcp", a)
@@ -139,9 +148,11 @@ func loadDialGRPC(addr string) (*grpc.ClientConn, error) {
 // loadHTTPClient is an HTTP client for loopback only: no proxy from the
 // environment, no redirects followed (a redirect is an answer, not a hop
 // elsewhere), and room for maxConns connections.
-func loadHTTPClient(maxConns int) *http.Client {
+func loadHTTPClient(maxConns int, tlsConf *tls.Config) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
+			TLSClientConfig:     tlsConf,
+			ForceAttemptHTTP2:   tlsConf != nil,
 			Proxy:               nil,
 			DialContext:         loadDialer.DialContext,
 			MaxIdleConns:        maxConns,

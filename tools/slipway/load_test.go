@@ -248,13 +248,13 @@ func TestLoadRefusesNonLoopbackTargets(t *testing.T) {
 		require.ErrorIs(t, err, errLoadNotLoopback, addr)
 	}
 	for _, raw := range []string{"http://example.com/v1/products", "http://10.1.1.1:8083/", "http://[2001:db8::1]/"} {
-		_, err := loadLoopbackURL(raw)
+		_, err := loadLoopbackURL(raw, false)
 		require.ErrorIs(t, err, errLoadNotLoopback, raw)
 	}
-	u, err := loadLoopbackURL("http://localhost:8083/v1/products?page_size=3")
+	u, err := loadLoopbackURL("http://localhost:8083/v1/products?page_size=3", false)
 	require.NoError(t, err)
 	assert.Equal(t, "http://127.0.0.1:8083/v1/products?page_size=3", u.String())
-	_, err = loadLoopbackURL("https://127.0.0.1/")
+	_, err = loadLoopbackURL("https://127.0.0.1/", false)
 	require.Error(t, err)
 
 	// The dialer is the backstop: it refuses before any packet leaves.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
@@ -26,6 +28,7 @@ type probeOptions struct {
 	Timeout time.Duration // for dialing and the call together
 	List    bool          // also list the services the server exposes (reflection)
 	JSON    bool
+	TLS     *tls.Config // nil: plaintext
 	Stdout  io.Writer
 }
 
@@ -45,8 +48,13 @@ func probeMain(ctx context.Context, args []string, env *cmdEnv) error {
 		"Asks a gRPC server's grpc.health.v1.Health/Check and exits 0 when it answers SERVING,\n"+
 			"1 otherwise (NOT_SERVING, unknown service, unreachable, timeout). Meant for compose and\n"+
 			"Kubernetes exec probes inside a service image. Without --addr it probes $GRPC_ADDR,\n"+
-			"with an empty or wildcard host replaced by 127.0.0.1.")
+			"with an empty or wildcard host replaced by 127.0.0.1.\n\n"+
+			"TLS: --tls calls a `slipway dev --tls` with its CA and the CLI's client certificate;\n"+
+			"--cacert, --cert and --key name other files, and default to $TLS_CA_FILE, $TLS_CERT_FILE\n"+
+			"and $TLS_KEY_FILE, so inside a service's pod the probe presents the pod's certificate.")
 	opts := probeOptions{Stdout: env.stdout}
+	var tlsFlags clientTLSFlags
+	tlsFlags.register(fs, env.getenv)
 	fs.StringVar(&opts.Addr, "addr", "", "gRPC address `host:port` (default $GRPC_ADDR)")
 	fs.StringVar(&opts.Service, "service", "", "health service `name` to check; empty checks the whole server")
 	fs.DurationVar(&opts.Timeout, "timeout", 2*time.Second, "give up after this `duration`")
@@ -64,6 +72,10 @@ func probeMain(ctx context.Context, args []string, env *cmdEnv) error {
 	if opts.Timeout <= 0 {
 		return usageErrorf("--timeout must be positive, got %s", opts.Timeout)
 	}
+	var err error
+	if opts.TLS, err = tlsFlags.config(func() (string, error) { return devRoot(devOptions{}) }); err != nil {
+		return err
+	}
 	return runProbe(ctx, opts)
 }
 
@@ -79,7 +91,7 @@ func runProbe(ctx context.Context, opts probeOptions) error {
 
 	res := probeResult{Addr: addr, Service: opts.Service}
 	start := time.Now()
-	st, services, probeErr := probe(ctx, addr, opts.Service, opts.List)
+	st, services, probeErr := probe(ctx, addr, opts.Service, opts.List, opts.TLS)
 	res.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
 	res.Status = st
 	res.Serving = probeErr == nil && st == healthpb.HealthCheckResponse_SERVING.String()
@@ -136,9 +148,14 @@ const (
 )
 
 // probe dials addr once and asks for the health of service; with list it also
-// asks the reflection service for the names of the server's services.
-func probe(ctx context.Context, addr, service string, list bool) (string, []string, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// asks the reflection service for the names of the server's services. With
+// tlsConf it dials over TLS, presenting tlsConf's client certificate.
+func probe(ctx context.Context, addr, service string, list bool, tlsConf *tls.Config) (string, []string, error) {
+	creds := insecure.NewCredentials()
+	if tlsConf != nil {
+		creds = credentials.NewTLS(tlsConf)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return statusError, nil, fmt.Errorf("dial: %w", err)
 	}
@@ -155,8 +172,8 @@ func probe(ctx context.Context, addr, service string, list bool) (string, []stri
 // checkHealth asks addr's grpc.health.v1.Health/Check about service ("" is
 // the whole server) over a fresh connection, failing fast when nothing
 // listens. It returns the status name and an error when there is no answer.
-func checkHealth(ctx context.Context, addr, service string) (string, error) {
-	st, _, err := probe(ctx, addr, service, false)
+func checkHealth(ctx context.Context, addr, service string, tlsConf *tls.Config) (string, error) {
+	st, _, err := probe(ctx, addr, service, false, tlsConf)
 	return st, err
 }
 

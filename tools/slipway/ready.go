@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -25,6 +26,7 @@ type readyOptions struct {
 	Targets    []readyTarget // scrape mode: whose /metrics to read
 	Prometheus string        // Prometheus mode: base URL of its HTTP API
 	Timeout    time.Duration // per scrape or query
+	TLS        *tls.Config   // scrape mode: calls over https with this; nil is plaintext
 	JSON       bool
 	Stdout     io.Writer
 	Progress   io.Writer // where the wait for the window is reported; nil: nowhere
@@ -109,7 +111,13 @@ func readyMain(ctx context.Context, args []string, env *cmdEnv) error {
 	fs.StringVar(&opts.Prometheus, "prometheus", "", "ask the Prometheus at this `URL` instead of scraping")
 	fs.DurationVar(&opts.Timeout, "timeout", 10*time.Second, "give up on one scrape or query after this `duration`")
 	fs.BoolVar(&opts.JSON, "json", false, "print the report as JSON")
+	var tlsFlags clientTLSFlags
+	tlsFlags.register(fs, env.getenv)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var err error
+	if opts.TLS, err = tlsFlags.config(func() (string, error) { return devRoot(devOptions{}) }); err != nil {
 		return err
 	}
 	targetsSet := false
@@ -118,9 +126,11 @@ func readyMain(ctx context.Context, args []string, env *cmdEnv) error {
 		return usageErrorf("--targets and --prometheus exclude each other: scrape the services or ask Prometheus")
 	}
 	if opts.Prometheus == "" {
-		var err error
 		if opts.Targets, err = parseReadyTargets(targets); err != nil {
 			return usageError{err}
+		}
+		if opts.TLS != nil {
+			opts.Targets = httpsTargets(opts.Targets)
 		}
 	}
 	if opts.SLOPath == "" {

@@ -98,6 +98,18 @@ func parseReadyTargets(spec string) ([]readyTarget, error) {
 	return targets, nil
 }
 
+// httpsTargets turns the http:// targets into https:// ones, for --tls and
+// --cacert: a bare host:port then means https://host:port/metrics.
+func httpsTargets(targets []readyTarget) []readyTarget {
+	out := slices.Clone(targets)
+	for i, t := range out {
+		if rest, ok := strings.CutPrefix(t.URL, "http://"); ok {
+			out[i].URL = "https://" + rest
+		}
+	}
+	return out
+}
+
 // snapshot is one scrape of one target: its samples by series, and when.
 type snapshot struct {
 	At     time.Time
@@ -175,6 +187,9 @@ func scrapeAll(ctx context.Context, client *http.Client, targets []readyTarget, 
 // computes each figure from the two snapshots.
 func measureScrape(ctx context.Context, opts readyOptions) (measurement, error) {
 	client := &http.Client{Timeout: opts.Timeout}
+	if opts.TLS != nil {
+		client.Transport = &http.Transport{TLSClientConfig: opts.TLS, ForceAttemptHTTP2: true}
+	}
 	start, err := scrapeAll(ctx, client, opts.Targets, opts.now)
 	if err != nil {
 		return measurement{}, err

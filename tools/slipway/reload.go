@@ -317,7 +317,7 @@ func (r *reloader) restart(ctx context.Context, svc string) restartResult {
 	readyCtx, cancel := context.WithTimeout(ctx, r.opts.ReadyTimeout)
 	defer cancel()
 	polled := make(chan readiness, 1)
-	go func() { polled <- pollServing(readyCtx, s.GRPCDial) }()
+	go func() { polled <- pollServing(readyCtx, s.GRPCDial, s.ClientTLS) }()
 	select {
 	case rd := <-polled:
 		if rd.err != nil {

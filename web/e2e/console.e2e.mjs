@@ -10,11 +10,24 @@
 // .slipway/test/console-*.png. Bounded in time; always stops what it started
 // (the dev process group, then waits until its ports are free).
 //
+//
+// With E2E_TLS=1 (make e2e-web TLS=1) it runs `slipway dev --tls`: the
+// console and the services serve https and the gRPC ports require client
+// certificates. Chromium then trusts the dev CA, and nothing else, through
+// --ignore-certificate-errors-spki-list with the CA's SPKI hash (the
+// services send the CA in their chain): certificates of the CA pass, any
+// other certificate error still fails the page, unlike ignoreHTTPSErrors,
+// which would accept any certificate at all. The script's own calls trust
+// the CA through node:https.
+//
 //   node e2e/console.e2e.mjs          (make e2e-web)
+//   E2E_TLS=1 node e2e/console.e2e.mjs (make e2e-web TLS=1)
 //   CHROMIUM=/path/to/chromium        another browser binary
 //   CONSOLE_URL=http://localhost:8080 with E2E_REUSE=1: use a running `slipway dev`
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { X509Certificate, createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { get as httpsGet } from "node:https";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -30,7 +43,9 @@ const PORTS = { console: 18080, httpBase: 18181, grpcBase: 51151 };
 const SERVICES = ["user", "order", "inventory", "notification"];
 const ALL_PORTS = [PORTS.console, ...SERVICES.flatMap((_, i) => [PORTS.httpBase + i, PORTS.grpcBase + i])];
 const reuse = process.env.E2E_REUSE === "1";
-const consoleURL = process.env.CONSOLE_URL || `http://localhost:${PORTS.console}`;
+const tls = process.env.E2E_TLS === "1";
+const caFile = join(root, ".slipway/tls/ca.pem"); // slipway dev --tls keeps its CA there
+const consoleURL = process.env.CONSOLE_URL || `${tls ? "https" : "http"}://localhost:${PORTS.console}`;
 const apiURL = consoleURL.replace("localhost", "127.0.0.1");
 const TOTAL_MS = Number(process.env.E2E_TIMEOUT_MS || 10 * 60_000);
 const START_MS = 6 * 60_000; // the first `go run` builds slipway and four services
@@ -58,9 +73,39 @@ async function until(what, timeoutMs, fn, everyMs = 500) {
 }
 
 async function services() {
+  if (tls) return (await getJSONTrustingCA(`${apiURL}/api/services`)).services ?? [];
   const r = await fetch(`${apiURL}/api/services`, { signal: AbortSignal.timeout(3000) });
   if (!r.ok) throw new Error(`HTTP ${r.status}`);
   return (await r.json()).services ?? [];
+}
+
+// getJSONTrustingCA GETs url over https, trusting only the dev CA (which
+// exists once slipway dev --tls has started).
+function getJSONTrustingCA(url) {
+  return new Promise((resolve, reject) => {
+    const req = httpsGet(url, { ca: readFileSync(caFile), timeout: 3000 }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c) => (body += c));
+      res.on("end", () => {
+        if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}`));
+        try {
+          resolve(JSON.parse(body));
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+  });
+}
+
+// caSPKIHash is base64(SHA-256(SubjectPublicKeyInfo)) of the dev CA, the
+// form --ignore-certificate-errors-spki-list takes.
+function caSPKIHash() {
+  const ca = new X509Certificate(readFileSync(caFile));
+  return createHash("sha256").update(ca.publicKey.export({ type: "spki", format: "der" })).digest("base64");
 }
 
 // --- the system -------------------------------------------------------------
@@ -105,7 +150,7 @@ async function startSystem() {
   busyBefore = await openPorts(ALL_PORTS);
   if (busyBefore.length) log(`already in use: ${busyBefore.join(", ")} (slipway dev will refuse to start)`);
   const args = [
-    "run", "./tools/slipway", "dev", "--no-watch", "--color", "never",
+    "run", "./tools/slipway", "dev", "--no-watch", "--color", "never", ...(tls ? ["--tls"] : []),
     "--console-port", String(PORTS.console),
     "--http-port-base", String(PORTS.httpBase),
     "--grpc-port-base", String(PORTS.grpcBase),
@@ -191,6 +236,13 @@ let browser, profile;
 async function openBrowser() {
   profile = mkdtempSync(join(tmpdir(), "slipway-e2e-chromium-"));
   const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
+  const trust = [];
+  if (tls) {
+    if (!existsSync(caFile)) throw new Error(`no dev CA at ${caFile}: slipway dev --tls makes it`);
+    const spki = caSPKIHash();
+    trust.push(`--ignore-certificate-errors-spki-list=${spki}`);
+    log(`trusting the dev CA ${caFile} (SPKI sha256 ${spki}) and no other certificate`);
+  }
   log(`launching ${executablePath} (headless)`);
   browser = await chromium.launchPersistentContext(profile, {
     executablePath,
@@ -209,6 +261,7 @@ async function openBrowser() {
       "--no-first-run",
       "--disable-component-update",
       "--disable-sync",
+      ...trust,
     ],
     viewport: { width: 1360, height: 900 },
   });
@@ -264,6 +317,10 @@ async function run() {
     return s.length >= 4 && s.every((x) => x.state === "SERVING") && s;
   }, 1000);
   log(`services SERVING: ${list.map((s) => s.name).join(", ")}`);
+  if (tls) {
+    const plain = list.filter((s) => !s.http_url.startsWith("https://")).map((s) => s.http_url);
+    assert.deepEqual(plain, [], "under --tls every service is reached over https");
+  }
 
   const page = await openBrowser();
   const tid = (id) => page.getByTestId(id);
