@@ -78,7 +78,7 @@ func TestSecretsAreRedacted(t *testing.T) {
 	c.WebhookURL = "https://hooks.example.com/services/T000/B000/very-secret"
 	c.NATSURL = "nats://svc:hunter2@broker:4222"
 	red := platformconfig.Redacted(c)
-	assert.Regexp(t, `^sha256:[0-9a-f]{64}$`, red["webhook_url"])
+	assert.Regexp(t, `^hmac-sha256:[0-9a-f]{64}$`, red["webhook_url"])
 	assert.NotContains(t, red["nats_url"], "hunter2")
 
 	_, err := config.Load("", func(k string) string {

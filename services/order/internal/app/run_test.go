@@ -210,7 +210,12 @@ func TestRunServesAndIsReady(t *testing.T) {
 			assert.Contains(t, body.String(), "slipway_outbox_pending", "the relay's metrics")
 		}
 	}
-	resp, err := http.Get("http://" + s.httpAddr + "/debug/config")
+	adminToken, _, err := s.signer.Sign(auth.Claims{Subject: "ops", Role: auth.RoleAdmin})
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodGet, "http://"+s.httpAddr+"/debug/config", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+adminToken) // /debug/config is for admins only
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	var debug struct {
@@ -218,7 +223,7 @@ func TestRunServesAndIsReady(t *testing.T) {
 	}
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&debug))
 	assert.NotEqual(t, serviceAccountPassword, debug.Config["service_account_password"], "the secret is redacted")
-	assert.True(t, strings.HasPrefix(debug.Config["service_account_password"].(string), "sha256:"))
+	assert.True(t, strings.HasPrefix(debug.Config["service_account_password"].(string), "hmac-sha256:"))
 }
 
 func TestRunRefusesBadStarts(t *testing.T) {

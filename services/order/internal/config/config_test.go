@@ -122,5 +122,5 @@ func TestTheServiceAccountPasswordIsRedacted(t *testing.T) {
 	redacted := platformconfig.Redacted(c)
 	assert.Equal(t, "order", redacted["service_account_name"])
 	assert.NotContains(t, redacted["service_account_password"], "s3cret")
-	assert.True(t, strings.HasPrefix(redacted["service_account_password"].(string), "sha256:"))
+	assert.True(t, strings.HasPrefix(redacted["service_account_password"].(string), "hmac-sha256:"))
 }

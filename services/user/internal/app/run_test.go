@@ -229,7 +229,10 @@ func TestRunServesEveryProtocol(t *testing.T) {
 		assert.Equal(t, http.StatusOK, ready.status, ready.body)
 		assert.Contains(t, ready.body, "database")
 
-		cfg := do(t, http.MethodGet, base+"/debug/config", "", "")
+		assert.Equal(t, http.StatusUnauthorized, do(t, http.MethodGet, base+"/debug/config", "", "").status, "/debug/config is for admins only")
+		admin, err := users.Login(ctx, &userv1.LoginRequest{Email: "admin@example.com", Password: "admin-password"})
+		require.NoError(t, err)
+		cfg := do(t, http.MethodGet, base+"/debug/config", admin.GetAccessToken(), "")
 		assert.Equal(t, http.StatusOK, cfg.status)
 		assert.NotContains(t, cfg.body, "admin-password", "secrets are redacted")
 	})
@@ -280,6 +283,8 @@ func TestRunEnsuresServiceAccounts(t *testing.T) {
 		"DATABASE_URL":          "sqlite://" + filepath.Join(dir, "user.db"),
 		"AUTH_SIGNING_KEY_FILE": filepath.Join(dir, "user.pem"),
 		"SERVICE_ACCOUNTS":      "order:" + first + ",notification:other-5ecret-pw",
+		"ADMIN_EMAIL":           "admin@example.com", // to read /debug/config
+		"ADMIN_PASSWORD":        "admin-password",
 	}
 	svc := startService(t, env)
 	ready := svc.logs.lines("service account ready")
@@ -310,7 +315,9 @@ func TestRunEnsuresServiceAccounts(t *testing.T) {
 	_, err = users.Register(ctx, &userv1.RegisterRequest{Email: "billing@service.slipway.local", Password: "correct horse", DisplayName: "B"})
 	assert.Equal(t, codes.InvalidArgument, status.Code(err), "registration cannot create a service account")
 
-	cfg := do(t, http.MethodGet, "http://"+svc.httpAddr+"/debug/config", "", "")
+	admin, err := users.Login(ctx, &userv1.LoginRequest{Email: "admin@example.com", Password: "admin-password"})
+	require.NoError(t, err)
+	cfg := do(t, http.MethodGet, "http://"+svc.httpAddr+"/debug/config", admin.GetAccessToken(), "")
 	require.Equal(t, http.StatusOK, cfg.status)
 	assert.NotContains(t, cfg.body, "5ecret", "SERVICE_ACCOUNTS is a secret")
 	require.NoError(t, svc.stop())

@@ -132,8 +132,8 @@ func TestSecretsAreRedacted(t *testing.T) {
 	c.SigningKey = "c2VjcmV0"
 	c.AdminPassword = "admin-password"
 	shown := platformconfig.Redacted(c)
-	assert.True(t, strings.HasPrefix(shown["signing_key"].(string), "sha256:"), "%v", shown["signing_key"])
-	assert.True(t, strings.HasPrefix(shown["admin_password"].(string), "sha256:"), "%v", shown["admin_password"])
+	assert.True(t, strings.HasPrefix(shown["signing_key"].(string), "hmac-sha256:"), "%v", shown["signing_key"])
+	assert.True(t, strings.HasPrefix(shown["admin_password"].(string), "hmac-sha256:"), "%v", shown["admin_password"])
 	assert.Equal(t, "slipway", shown["issuer"])
 }
 
@@ -212,7 +212,7 @@ func TestServiceAccountsAreSecret(t *testing.T) {
 	c := config.New()
 	c.ServiceAccounts = "order:xyzzy-7f3q"
 	shown := platformconfig.Redacted(c)
-	assert.True(t, strings.HasPrefix(shown["service_accounts"].(string), "sha256:"), "%v", shown["service_accounts"])
+	assert.True(t, strings.HasPrefix(shown["service_accounts"].(string), "hmac-sha256:"), "%v", shown["service_accounts"])
 
 	accounts, err := c.ServiceAccountList()
 	require.NoError(t, err)
