@@ -2,6 +2,8 @@ package events
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -21,21 +23,62 @@ type Broker struct {
 	JS   jetstream.JetStream
 }
 
-// OpenBroker connects to url as name and makes sure every stream exists, so
-// a service can start before any producer has published. The cleanup closes
+// BrokerConfig says how a service connects to NATS and which streams it
+// sets up there.
+type BrokerConfig struct {
+	// URL is the server list (comma separated for a cluster); Name names
+	// the connection in the server's monitoring.
+	URL, Name string
+	// User and Password authenticate the connection (NATS_USER,
+	// NATS_PASSWORD); an empty User connects without credentials.
+	User, Password string
+	// Owns are the streams the service owns: created, or updated to this
+	// config, at connect. Its NATS user needs STREAM.CREATE and UPDATE.
+	Owns []Stream
+	// Reads are streams the service consumes but does not own: created when
+	// absent, so it can start before their owner, and never changed. Its
+	// NATS user needs STREAM.INFO and CREATE only.
+	Reads []Stream
+}
+
+// OpenBroker connects as cfg says and makes sure its streams exist, so a
+// service can start before any producer has published. The cleanup closes
 // the connection; run it after the relay and consumers have stopped.
-func OpenBroker(ctx context.Context, url, name string, logger *slog.Logger, streams ...Stream) (*Broker, func(), error) {
-	nc, js, err := Connect(ctx, url, name, logger)
+func OpenBroker(ctx context.Context, cfg BrokerConfig, logger *slog.Logger) (*Broker, func(), error) {
+	nc, js, err := Connect(ctx, cfg.URL, cfg.Name, logger, WithCredentials(cfg.User, cfg.Password))
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, s := range streams {
+	for _, s := range cfg.Owns {
 		if err := EnsureStream(ctx, js, s.Name, []string{s.Subjects}); err != nil {
 			nc.Close()
 			return nil, nil, err
 		}
 	}
+	for _, s := range cfg.Reads {
+		if err := createStreamIfAbsent(ctx, js, s); err != nil {
+			nc.Close()
+			return nil, nil, err
+		}
+	}
 	return &Broker{Conn: nc, JS: js}, nc.Close, nil
+}
+
+// createStreamIfAbsent creates s with the config EnsureStream gives it when
+// the server has no stream of that name, and leaves an existing one as it is.
+func createStreamIfAbsent(ctx context.Context, js jetstream.JetStream, s Stream) error {
+	_, err := js.Stream(ctx, s.Name)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("events: look up stream %s: %w", s.Name, err)
+	}
+	_, err = js.CreateStream(ctx, streamConfig(s.Name, []string{s.Subjects}))
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return fmt.Errorf("events: create stream %s: %w", s.Name, err)
+	}
+	return nil
 }
 
 // CheckURL returns why s is not a comma separated list of NATS server URLs
@@ -56,6 +99,23 @@ func CheckURL(s string) string {
 		}
 	}
 	return ""
+}
+
+// CheckCredentials returns the variable (NATS_USER or NATS_PASSWORD) and
+// why user and password cannot authenticate to NATS, or two empty strings
+// when they can. Both empty is fine: a broker without users.
+func CheckCredentials(user, password string) (key, reason string) {
+	switch {
+	case user == "" && password == "":
+		return "", ""
+	case user == "":
+		return "NATS_USER", "must be set when NATS_PASSWORD is"
+	case password == "":
+		return "NATS_PASSWORD", "must be set when NATS_USER is"
+	case strings.ContainsAny(user, " \t\r\n.*>"):
+		return "NATS_USER", "want a user name without spaces, '.', '*' or '>' (it becomes the inbox prefix _INBOX.<user>)"
+	}
+	return "", ""
 }
 
 // MaskURL hides the credentials of NATS URLs, for error messages.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"buf.build/go/protovalidate"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -98,6 +99,13 @@ type ConsumerConfig struct {
 	// delivered again; it doubles with each delivery, up to a minute.
 	// Default 1s. (Not in the platform contract: an addition.)
 	RetryDelay time.Duration
+	// Schemas, when set, is the message type each subject carries. A
+	// message on a subject not in it, without that type in its
+	// Slipway-Event-Type and Content-Type headers, whose payload does not
+	// decode as that type, or that breaks the type's protovalidate rules, is
+	// rejected: dead-lettered at once with the reason, never handed to the
+	// handler, and not recorded in the inbox.
+	Schemas map[string]proto.Message
 }
 
 // Consumer runs a Handler for each message of a durable JetStream pull
@@ -121,13 +129,18 @@ type Consumer struct {
 	logger *slog.Logger
 	tracer trace.Tracer
 
-	lagInterval time.Duration
-	minBackoff  time.Duration
-	maxBackoff  time.Duration
+	lagInterval   time.Duration
+	minBackoff    time.Duration
+	maxBackoff    time.Duration
+	pruneInterval time.Duration
+	pruneBatch    int
 
-	ok, duplicate, failed, deadLettered prometheus.Counter
-	lag                                 prometheus.Gauge
-	redelivered                         prometheus.Counter
+	validator protovalidate.Validator
+
+	ok, duplicate, failed, deadLettered, rejected prometheus.Counter
+	lag                                           prometheus.Gauge
+	redelivered                                   prometheus.Counter
+	inboxPruned                                   prometheus.Counter
 }
 
 // NewConsumer checks cfg, fills its defaults and returns a consumer; Run
@@ -159,6 +172,13 @@ func NewConsumer(db *store.DB, js jetstream.JetStream, cfg ConsumerConfig, h Han
 		cfg.DeadLetterSubject = deadLetterPrefix + cfg.Durable
 	}
 	cfg.Subjects = append([]string(nil), cfg.Subjects...)
+	var validator protovalidate.Validator
+	if cfg.Schemas != nil {
+		var err error
+		if validator, err = protovalidate.New(); err != nil {
+			return nil, fmt.Errorf("events: new consumer %s: validator: %w", cfg.Durable, err)
+		}
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -168,7 +188,7 @@ func NewConsumer(db *store.DB, js jetstream.JetStream, cfg ConsumerConfig, h Han
 
 	processed, err := telemetry.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "slipway_consumer_processed_total",
-		Help: "Messages a consumer finished, by result: ok, duplicate (already in the inbox), error (will be redelivered), dead_lettered.",
+		Help: "Messages a consumer finished, by result: ok, duplicate (already in the inbox), error (will be redelivered), dead_lettered, rejected (failed the schema or authentication check; dead-lettered at once).",
 	}, []string{"consumer", "result"}))
 	if err != nil {
 		return nil, fmt.Errorf("events: new consumer %s: %w", cfg.Durable, err)
@@ -187,22 +207,34 @@ func NewConsumer(db *store.DB, js jetstream.JetStream, cfg ConsumerConfig, h Han
 	if err != nil {
 		return nil, fmt.Errorf("events: new consumer %s: %w", cfg.Durable, err)
 	}
+	pruned, err := telemetry.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "slipway_inbox_pruned_total",
+		Help: "Inbox rows deleted because they were older than the inbox retention.",
+	}, []string{"consumer"}))
+	if err != nil {
+		return nil, fmt.Errorf("events: new consumer %s: %w", cfg.Durable, err)
+	}
 	return &Consumer{
-		redelivered:  redeliveries.WithLabelValues(cfg.Durable),
-		db:           db,
-		js:           js,
-		cfg:          cfg,
-		h:            h,
-		logger:       logger.With("consumer", cfg.Durable),
-		tracer:       tp.Tracer(tracerName),
-		lagInterval:  consumerLagInterval,
-		minBackoff:   consumerMinBackoff,
-		maxBackoff:   consumerMaxBackoff,
-		ok:           processed.WithLabelValues(cfg.Durable, "ok"),
-		duplicate:    processed.WithLabelValues(cfg.Durable, "duplicate"),
-		failed:       processed.WithLabelValues(cfg.Durable, "error"),
-		deadLettered: processed.WithLabelValues(cfg.Durable, "dead_lettered"),
-		lag:          lag.WithLabelValues(cfg.Durable),
+		validator:     validator,
+		rejected:      processed.WithLabelValues(cfg.Durable, "rejected"),
+		inboxPruned:   pruned.WithLabelValues(cfg.Durable),
+		redelivered:   redeliveries.WithLabelValues(cfg.Durable),
+		db:            db,
+		js:            js,
+		cfg:           cfg,
+		h:             h,
+		logger:        logger.With("consumer", cfg.Durable),
+		tracer:        tp.Tracer(tracerName),
+		lagInterval:   consumerLagInterval,
+		pruneInterval: inboxPruneInterval,
+		pruneBatch:    inboxPruneBatch,
+		minBackoff:    consumerMinBackoff,
+		maxBackoff:    consumerMaxBackoff,
+		ok:            processed.WithLabelValues(cfg.Durable, "ok"),
+		duplicate:     processed.WithLabelValues(cfg.Durable, "duplicate"),
+		failed:        processed.WithLabelValues(cfg.Durable, "error"),
+		deadLettered:  processed.WithLabelValues(cfg.Durable, "dead_lettered"),
+		lag:           lag.WithLabelValues(cfg.Durable),
 	}, nil
 }
 
@@ -330,6 +362,12 @@ func (c *Consumer) handle(ctx context.Context, jm jetstream.Msg) {
 			attribute.Int64("messaging.nats.num_delivered", int64(md.NumDelivered)), //nolint:gosec // delivery counts fit in int64
 		))
 	defer span.End()
+	if err := c.check(m); err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		c.reject(ctx, jm, m, err)
+		return
+	}
 	hctx, cancel := context.WithTimeout(ctx, c.cfg.AckWait)
 	defer cancel()
 
@@ -449,6 +487,13 @@ func (c *Consumer) retryDelay(delivery uint64) time.Duration {
 // deadLetter publishes the message, with its original headers, to the
 // dead-letter subject and waits for the stream's ack.
 func (c *Consumer) deadLetter(ctx context.Context, m Message, cause error) error {
+	return c.publishDeadLetter(ctx, m, fmt.Sprintf(
+		"consumer %s gave up after %d deliveries: %v", c.cfg.Durable, m.Delivery, cause), nil)
+}
+
+// publishDeadLetter publishes m to the dead-letter subject with reason and
+// the extra headers, and waits for the stream's ack.
+func (c *Consumer) publishDeadLetter(ctx context.Context, m Message, reason string, extra nats.Header) error {
 	dl := nats.NewMsg(c.cfg.DeadLetterSubject)
 	for k, v := range m.Header {
 		if strings.HasPrefix(k, "Nats-Expected") {
@@ -459,8 +504,10 @@ func (c *Consumer) deadLetter(ctx context.Context, m Message, cause error) error
 	dl.Header.Set(jetstream.MsgIDHeader, c.cfg.Durable+":"+m.ID)
 	dl.Header.Set(HeaderEventID, m.ID)
 	dl.Header.Set(HeaderOriginalSubject, m.Subject)
-	dl.Header.Set(HeaderDeadLetterReason, headerValue(fmt.Sprintf(
-		"consumer %s gave up after %d deliveries: %v", c.cfg.Durable, m.Delivery, cause), maxDeadLetterReason))
+	dl.Header.Set(HeaderDeadLetterReason, headerValue(reason, maxDeadLetterReason))
+	for k, v := range extra {
+		dl.Header[k] = v
+	}
 	dl.Data = m.Data
 
 	pctx, cancel := context.WithTimeout(ctx, deadLetterTimeout)

@@ -323,7 +323,7 @@ func TestNewConsumer(t *testing.T) {
 		require.NoError(t, err)
 		n, err := testutil.GatherAndCount(reg, "slipway_consumer_processed_total")
 		require.NoError(t, err)
-		assert.Equal(t, 8, n, "four results for each consumer")
+		assert.Equal(t, 10, n, "five results for each consumer")
 	})
 
 	for name, tc := range map[string]struct {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	apievents "github.com/slipway-dev/slipway/api/events"
 )
 
 // Header names this package writes on messages, beside Nats-Msg-Id (the event
@@ -42,20 +44,45 @@ const (
 	reconnectJitter  = 250 * time.Millisecond
 	reconnectBufSize = 8 << 20
 	connectTimeout   = 5 * time.Second
-
-	// duplicateWindow is how long a stream remembers a Nats-Msg-Id; a relay
-	// re-publishing after a crash does so well within it.
-	duplicateWindow = 2 * time.Minute
 )
+
+// DuplicateWindow is how long a stream remembers a Nats-Msg-Id; a relay
+// re-publishing after a crash does so well within it. The inbox retention
+// must be longer (see InboxPruner).
+const DuplicateWindow = 2 * time.Minute
+
+// ConnectOption configures Connect.
+type ConnectOption func(*connectConfig)
+
+type connectConfig struct {
+	user, password string
+}
+
+// WithCredentials authenticates the connection as the NATS user with
+// password; an empty user connects without credentials. The connection's
+// reply subjects then start with apievents.InboxPrefix(user), the only inbox
+// the broker lets that user subscribe to.
+func WithCredentials(user, password string) ConnectOption {
+	return func(c *connectConfig) { c.user, c.password = user, password }
+}
 
 // Connect connects to the NATS server(s) at url (comma separated for a
 // cluster) as name, reconnecting forever after a loss, and returns the
 // connection and its JetStream context. Disconnects, reconnects and
-// asynchronous errors are logged on logger. It fails when JetStream is not
-// enabled on the server. The caller closes the connection (nc.Drain or Close).
-func Connect(ctx context.Context, url, name string, logger *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+// asynchronous errors (a permissions violation among them) are logged on
+// logger. It fails when the server refuses the credentials or JetStream is
+// not enabled. The caller closes the connection (nc.Drain or Close).
+func Connect(ctx context.Context, url, name string, logger *slog.Logger, opts ...ConnectOption) (*nats.Conn, jetstream.JetStream, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	var cc connectConfig
+	for _, o := range opts {
+		o(&cc)
+	}
+	var auth []nats.Option
+	if cc.user != "" {
+		auth = append(auth, nats.UserInfo(cc.user, cc.password), nats.CustomInboxPrefix(apievents.InboxPrefix(cc.user)))
 	}
 	timeout := connectTimeout
 	if dl, ok := ctx.Deadline(); ok {
@@ -64,7 +91,7 @@ func Connect(ctx context.Context, url, name string, logger *slog.Logger) (*nats.
 	if err := ctx.Err(); err != nil || timeout <= 0 {
 		return nil, nil, fmt.Errorf("events: connect to nats %s: %w", redactURL(url), cmp.Or(err, context.DeadlineExceeded))
 	}
-	nc, err := nats.Connect(url,
+	nc, err := nats.Connect(url, append(auth,
 		nats.Name(name),
 		nats.Timeout(timeout),
 		nats.MaxReconnects(-1),
@@ -88,7 +115,7 @@ func Connect(ctx context.Context, url, name string, logger *slog.Logger) (*nats.
 				attrs = append(attrs, "subject", sub.Subject)
 			}
 			logger.Error("nats asynchronous error", attrs...)
-		}),
+		}))...,
 	)
 	if err != nil {
 		return nil, nil, fmt.Errorf("events: connect to nats %s: %w", redactURL(url), err)
@@ -113,16 +140,22 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, name string, subj
 	if name == "" || len(subjects) == 0 {
 		return errors.New("events: ensure stream: name and subjects are required")
 	}
-	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:       name,
-		Subjects:   subjects,
-		Storage:    jetstream.FileStorage,
-		Duplicates: duplicateWindow,
-	})
+	_, err := js.CreateOrUpdateStream(ctx, streamConfig(name, subjects))
 	if err != nil {
 		return fmt.Errorf("events: ensure stream %s: %w", name, err)
 	}
 	return nil
+}
+
+// streamConfig is the configuration of every stream: file storage and the
+// duplicate window.
+func streamConfig(name string, subjects []string) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:       name,
+		Subjects:   subjects,
+		Storage:    jetstream.FileStorage,
+		Duplicates: DuplicateWindow,
+	}
 }
 
 // Check returns a readiness check that fails while nc is not connected (it

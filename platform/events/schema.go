@@ -36,6 +36,7 @@ var schema = map[store.Dialect][]string{
 			processed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
 			PRIMARY KEY (consumer, event_id)
 		)`,
+		`CREATE INDEX IF NOT EXISTS inbox_processed_at ON inbox (consumer, processed_at)`,
 	},
 	store.SQLite: {
 		`CREATE TABLE IF NOT EXISTS outbox (
@@ -57,6 +58,7 @@ var schema = map[store.Dialect][]string{
 			processed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
 			PRIMARY KEY (consumer, event_id)
 		)`,
+		`CREATE INDEX IF NOT EXISTS inbox_processed_at ON inbox (consumer, processed_at)`,
 	},
 }
 
