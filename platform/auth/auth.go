@@ -43,13 +43,15 @@ type Claims struct {
 	// ExpiresAt is when the token stops being accepted; set by Sign and Verify.
 	ExpiresAt time.Time
 	// OnBehalfOf is the end user a service caller acts for, from the
-	// OnBehalfOfHeader. Authenticate sets it only for callers with
-	// RoleService; it is never part of a token.
+	// OnBehalfOfHeader. Authenticate sets it only for a service that the
+	// method's rule names, calling over native gRPC; it is never part of a
+	// token.
 	OnBehalfOf string
 }
 
 // OnBehalfOfHeader is the metadata key in which a service names the end user
-// it calls for. Authenticate trusts it from RoleService callers only.
+// it calls for. Authenticate trusts it only from a service the method's rule
+// names (Rule.For), over native gRPC.
 const OnBehalfOfHeader = "x-slipway-on-behalf-of"
 
 // Actor returns whom a call acts for: the end user a service named in

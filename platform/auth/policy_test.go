@@ -19,13 +19,15 @@ const (
 	methodAdmin    = "/slipway.test.v1.TestService/Admin"
 	methodInternal = "/slipway.test.v1.TestService/Internal"
 	methodMissing  = "/slipway.test.v1.TestService/NotInPolicy"
+	methodAgent    = "/slipway.test.v1.TestService/Agent"
 )
 
 var testPolicy = Policy{
 	methodPublic:   Public,
 	methodAuthed:   Authenticated,
-	methodAdmin:    Admin,
-	methodInternal: Internal,
+	methodAdmin:    Admin.For("order"), // Admin admits no service, named or not
+	methodInternal: Internal.For("order"),
+	methodAgent:    Authenticated.For("order"),
 }
 
 func withAuthorization(value string) context.Context {
@@ -39,19 +41,24 @@ func TestAuthenticateRules(t *testing.T) {
 
 	tokens := map[Role]string{}
 	for _, role := range []Role{RoleCustomer, RoleAdmin, RoleService} {
-		tokens[role] = sign(t, s, Claims{Subject: "subject-" + string(role), Role: role})
+		tokens[role] = sign(t, s, Claims{Subject: "subject-" + string(role), Email: "order@" + ServiceAccountDomain, Role: role})
 	}
+	// A service the policy names nowhere.
+	tokens["stranger"] = sign(t, s, Claims{Subject: "subject-stranger", Email: "billing@" + ServiceAccountDomain, Role: RoleService})
+	// A customer whose email imitates a service account's.
+	tokens["impostor"] = sign(t, s, Claims{Subject: "subject-impostor", Email: "order@" + ServiceAccountDomain, Role: RoleCustomer})
 
 	ok, denied := codes.OK, codes.PermissionDenied
 	tests := []struct {
 		method string
 		want   map[Role]codes.Code
 	}{
-		{methodPublic, map[Role]codes.Code{RoleCustomer: ok, RoleAdmin: ok, RoleService: ok}},
-		{methodAuthed, map[Role]codes.Code{RoleCustomer: ok, RoleAdmin: ok, RoleService: ok}},
-		{methodMissing, map[Role]codes.Code{RoleCustomer: ok, RoleAdmin: ok, RoleService: ok}},
-		{methodAdmin, map[Role]codes.Code{RoleCustomer: denied, RoleAdmin: ok, RoleService: denied}},
-		{methodInternal, map[Role]codes.Code{RoleCustomer: denied, RoleAdmin: ok, RoleService: ok}},
+		{methodPublic, map[Role]codes.Code{RoleCustomer: ok, RoleAdmin: ok, RoleService: ok, "stranger": ok, "impostor": ok}},
+		{methodAuthed, map[Role]codes.Code{RoleCustomer: ok, RoleAdmin: ok, RoleService: denied, "stranger": denied, "impostor": ok}},
+		{methodAgent, map[Role]codes.Code{RoleCustomer: ok, RoleAdmin: ok, RoleService: ok, "stranger": denied, "impostor": ok}},
+		{methodMissing, map[Role]codes.Code{RoleCustomer: ok, RoleAdmin: ok, RoleService: denied, "stranger": denied, "impostor": ok}},
+		{methodAdmin, map[Role]codes.Code{RoleCustomer: denied, RoleAdmin: ok, RoleService: denied, "stranger": denied, "impostor": denied}},
+		{methodInternal, map[Role]codes.Code{RoleCustomer: denied, RoleAdmin: ok, RoleService: ok, "stranger": denied, "impostor": denied}},
 	}
 	for _, tt := range tests {
 		for role, want := range tt.want {
@@ -64,7 +71,7 @@ func TestAuthenticateRules(t *testing.T) {
 				c, found := FromContext(ctx)
 				require.True(t, found, "an admitted caller's claims are in the context")
 				assert.Equal(t, "subject-"+string(role), c.Subject)
-				assert.Equal(t, role, c.Role)
+				assert.Contains(t, []Role{RoleCustomer, RoleAdmin, RoleService}, c.Role)
 			})
 		}
 	}
@@ -130,8 +137,11 @@ func TestAuthenticateKeysUnavailable(t *testing.T) {
 }
 
 func TestPolicyRule(t *testing.T) {
-	assert.Equal(t, Authenticated, Rule(0), "the zero Rule must not be Public")
+	assert.Equal(t, Authenticated, Rule{}, "the zero Rule must not be Public")
 	assert.Equal(t, Authenticated, Policy(nil).Rule(methodPublic))
-	assert.Equal(t, Admin, testPolicy.Rule(methodAdmin))
+	assert.Equal(t, Internal.For("order"), testPolicy.Rule(methodInternal))
 	assert.Equal(t, "internal", Internal.String())
+	assert.Equal(t, "internal(inventory,order)", Internal.For("order").For("inventory", "order").String())
+	assert.Equal(t, []string{"order"}, Internal.For("order").Services())
+	assert.Nil(t, Public.Services())
 }

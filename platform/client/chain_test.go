@@ -51,7 +51,9 @@ func TestCallFromInsideAServedRequest(t *testing.T) {
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)
 	signer := auth.NewSigner(key, auth.DefaultIssuer, time.Hour)
-	authenticate := auth.Authenticate(auth.NewKeyVerifier(key.Public().(ed25519.PublicKey), auth.DefaultIssuer), auth.Policy{})
+	verifier := auth.NewKeyVerifier(key.Public().(ed25519.PublicKey), auth.DefaultIssuer)
+	authenticate := auth.Authenticate(verifier, auth.Policy{})
+	peerAuthenticate := auth.Authenticate(verifier, auth.Policy{methodAgent: auth.Internal.For("order")})
 
 	peerSpans := tracetest.NewInMemoryExporter()
 	p := &peer{}
@@ -60,7 +62,7 @@ func TestCallFromInsideAServedRequest(t *testing.T) {
 			otelgrpc.WithTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSyncer(peerSpans))),
 			otelgrpc.WithPropagators(telemetry.Propagator()))),
 		grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-			ctx, err := authenticate(ctx, info.FullMethod)
+			ctx, err := peerAuthenticate(ctx, methodAgent)
 			if err != nil {
 				return nil, err
 			}
@@ -70,7 +72,7 @@ func TestCallFromInsideAServedRequest(t *testing.T) {
 	spans := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
 	tokens := auth.NewLoginTokenSource(func(context.Context) (string, time.Time, error) {
-		return signer.Sign(auth.Claims{Subject: "order", Role: auth.RoleService})
+		return signer.Sign(auth.Claims{Subject: "order", Email: "order@" + auth.ServiceAccountDomain, Role: auth.RoleService})
 	})
 	conn, err := client.Dial(peerAddr, client.WithTracerProvider(tp), client.WithTokenSource(tokens), client.WithTimeout(5*time.Second))
 	require.NoError(t, err)

@@ -1,9 +1,10 @@
-// Package client is the one way a Slipway service dials a peer: plaintext
-// gRPC with round-robin balancing over every resolved address, retries with
+// Package client is the one way a Slipway service dials a peer: gRPC,
+// plaintext or mutual TLS (WithTLS), with round-robin balancing over every resolved address, retries with
 // jittered exponential backoff for the idempotent methods the caller names,
 // a circuit breaker that fails fast while the peer is down, a default
-// deadline, trace propagation, and the caller's service credentials plus the
-// end user it acts for.
+// deadline, trace propagation, and the caller's service identity (its
+// certificate, or a password account's token in plaintext development) plus
+// the end user it acts for.
 package client
 
 import (
@@ -15,9 +16,11 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/slipway-dev/slipway/platform/telemetry"
+	"github.com/slipway-dev/slipway/platform/tlsconfig"
 )
 
 // TokenSource supplies the bearer token a service presents to its peers;
@@ -36,6 +39,7 @@ type options struct {
 	retry       []string
 	attempts    int
 	tokens      TokenSource
+	tls         credentials.TransportCredentials // nil: plaintext
 	reg         prometheus.Registerer
 	dialOptions []grpc.DialOption
 
@@ -95,6 +99,22 @@ func WithTokenSource(ts TokenSource) Option {
 	return func(o *options) { o.tokens = ts }
 }
 
+// WithTLS makes calls over mutual TLS: the connection presents src's
+// certificate, which is the calling service's identity, and trusts a
+// server only if its certificate chains to src's authorities and names
+// service (spiffe://<trust domain>/<service>), whatever address it was
+// reached at; with service "", the certificate must name the target's host
+// instead. Each call names the end user it is made for
+// (auth.OnBehalfOfHeader), as WithTokenSource does. A nil src (TLS off)
+// leaves the connection plaintext.
+func WithTLS(src *tlsconfig.Source, service string) Option {
+	return func(o *options) {
+		if src != nil {
+			o.tls = src.ClientCredentials(service)
+		}
+	}
+}
+
 // WithDialOptions adds grpc dial options after Dial's own, so they win
 // where they overlap (transport credentials, for example).
 func WithDialOptions(opts ...grpc.DialOption) Option {
@@ -137,15 +157,19 @@ func Dial(target string, opts ...Option) (*grpc.ClientConn, error) {
 		breaker: newBreaker(target, o.now, metrics.onCircuit(target)),
 		metrics: metrics, jitter: o.jitter, sleep: o.sleep,
 	}
-	md := outgoingMetadata{tokens: o.tokens}
+	md := outgoingMetadata{tokens: o.tokens, certified: o.tls != nil}
 	unary := []grpc.UnaryClientInterceptor{}
 	if o.timeout > 0 {
 		// Outermost, so that fetching a token and every retry count against the deadline too.
 		unary = append(unary, defaultDeadline(o.timeout))
 	}
 	unary = append(unary, md.unary, retry.unary)
+	creds := o.tls
+	if creds == nil {
+		creds = insecure.NewCredentials()
+	}
 	dialOptions := []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		// Resolver-supplied configs (DNS TXT records) are ignored: the
 		// balancing policy is the caller's decision, made here.
 		grpc.WithDisableServiceConfig(),

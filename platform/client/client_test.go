@@ -30,7 +30,11 @@ import (
 
 const (
 	methodCheck = "/grpc.health.v1.Health/Check" // made retryable in tests
-	methodList  = "/grpc.health.v1.Health/List"  // never retryable
+	// methodAgent is the method the peers' auth hooks judge every call as:
+	// one that lets the order service act for a user (health checks are
+	// always Public, which lets no service act for anyone).
+	methodAgent = "/slipway.test.v1.Peer/Agent"
+	methodList  = "/grpc.health.v1.Health/List" // never retryable
 )
 
 // peer is a real gRPC server that fails the first calls it is told to fail
@@ -243,12 +247,12 @@ func TestTokenSourceIdentifiesServiceAndUser(t *testing.T) {
 	require.NoError(t, err)
 	signer := auth.NewSigner(key, auth.DefaultIssuer, time.Hour)
 	verifier := auth.NewKeyVerifier(key.Public().(ed25519.PublicKey), auth.DefaultIssuer)
-	authenticate := auth.Authenticate(verifier, auth.Policy{methodCheck: auth.Internal})
+	authenticate := auth.Authenticate(verifier, auth.Policy{methodAgent: auth.Internal.For("order")})
 
 	// The peer authenticates exactly as every Slipway service does.
 	p := &peer{}
 	addr := startPeer(t, p, grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		ctx, err := authenticate(ctx, info.FullMethod)
+		ctx, err := authenticate(ctx, methodAgent)
 		if err != nil {
 			return nil, err
 		}
@@ -258,7 +262,7 @@ func TestTokenSourceIdentifiesServiceAndUser(t *testing.T) {
 	var logins atomic.Int32
 	tokens := auth.NewLoginTokenSource(func(context.Context) (string, time.Time, error) {
 		logins.Add(1)
-		return signer.Sign(auth.Claims{Subject: "order", Role: auth.RoleService})
+		return signer.Sign(auth.Claims{Subject: "order", Email: "order@" + auth.ServiceAccountDomain, Role: auth.RoleService})
 	})
 	hc := dial(t, addr, client.WithTokenSource(tokens))
 

@@ -27,9 +27,11 @@ func defaultDeadline(d time.Duration) grpc.UnaryClientInterceptor {
 }
 
 // outgoingMetadata adds what the peer needs to know about a call: the request
-// id it belongs to and, with a token source, who is calling for whom.
+// id it belongs to and, when the caller proves which service it is (a token
+// source, or its certificate under mutual TLS), who is calling for whom.
 type outgoingMetadata struct {
-	tokens TokenSource
+	tokens    TokenSource
+	certified bool
 }
 
 func (m outgoingMetadata) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
@@ -66,6 +68,8 @@ func (m outgoingMetadata) annotate(ctx context.Context) (context.Context, error)
 			return ctx, tokenError(err)
 		}
 		out.Set("authorization", "Bearer "+token)
+	}
+	if m.tokens != nil || m.certified {
 		out.Delete(auth.OnBehalfOfHeader)
 		if user := onBehalfOf(ctx); user != "" {
 			out.Set(auth.OnBehalfOfHeader, user)

@@ -16,6 +16,7 @@ import (
 	"github.com/slipway-dev/slipway/platform/client"
 	"github.com/slipway-dev/slipway/platform/config"
 	"github.com/slipway-dev/slipway/platform/server"
+	"github.com/slipway-dev/slipway/platform/tlsconfig"
 )
 
 // Discovery timings: how long start waits for etcd, and the lease of an
@@ -35,16 +36,22 @@ type Peers struct {
 	tp   *sdktrace.TracerProvider
 	reg  prometheus.Registerer // the client retry and circuit metrics of every connection
 	etcd *clientv3.Client      // nil with static discovery
+	tls  *tlsconfig.Source     // the service's certificate; nil with TLS off
 	// resolve is the etcd resolver dial option; nil with static discovery.
 	resolve grpc.DialOption
 }
 
-// NewPeers connects to etcd when base.Discovery asks for it. Every
+// NewPeers connects to etcd when base.Discovery asks for it, and loads the
+// service's certificate when base.TLS is on. Every
 // connection it dials exports its retry and circuit-breaker metrics through
 // reg. The cleanup closes the etcd client; run it after the App has
 // deregistered.
 func NewPeers(base config.Base, tp *sdktrace.TracerProvider, reg *prometheus.Registry) (*Peers, func(), error) {
-	p := &Peers{base: base, tp: tp}
+	certs, err := tlsconfig.Load(base.TLS)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := &Peers{base: base, tp: tp, tls: certs}
 	if reg != nil { // a nil *Registry must not become a non-nil Registerer
 		p.reg = reg
 	}
@@ -68,10 +75,12 @@ func NewPeers(base config.Base, tp *sdktrace.TracerProvider, reg *prometheus.Reg
 }
 
 // Dial returns a traced connection to service: through etcd when
-// configured, else at staticAddr.
+// configured, else at staticAddr. With TLS on it is mutual TLS: the
+// service's own certificate, and a server that must prove it is service
+// (spiffe://<trust domain>/<service>), whatever address it is reached at.
 func (p *Peers) Dial(service, staticAddr string, opts ...client.Option) (*grpc.ClientConn, error) {
 	target := staticAddr
-	opts = append([]client.Option{client.WithTracerProvider(p.tp), client.WithMetrics(p.reg)}, opts...)
+	opts = append([]client.Option{client.WithTracerProvider(p.tp), client.WithMetrics(p.reg), client.WithTLS(p.tls, service)}, opts...)
 	if p.etcd != nil {
 		target = Target(service)
 		opts = append(opts, client.WithDialOptions(p.resolve))

@@ -105,7 +105,7 @@ func (c *clientCredentials) OverrideServerName(name string) error {
 
 // HTTPClient is an HTTP client over TLS that trusts only the authorities,
 // checks the server's host name and presents the service's certificate; the
-// JWKS is fetched with it.
+// JWKS is fetched with it. It refuses plaintext http:// URLs.
 func (s *Source) HTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.TLSClientConfig = nil
@@ -123,7 +123,17 @@ func (s *Source) HTTPClient() *http.Client {
 		}
 		return conn, nil
 	}
-	return &http.Client{Transport: t}
+	return &http.Client{Transport: httpsOnly{t}}
+}
+
+// httpsOnly refuses requests that would leave in plaintext.
+type httpsOnly struct{ next http.RoundTripper }
+
+func (h httpsOnly) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Scheme != "https" {
+		return nil, fmt.Errorf("tlsconfig: %s: refusing a plaintext request with TLS on; use https", r.URL.Redacted())
+	}
+	return h.next.RoundTrip(r)
 }
 
 // hostOf is the host of host:port, or s when it has no port.

@@ -247,4 +247,12 @@ func TestHTTPClientRefusesAnotherCA(t *testing.T) {
 	_, err := order.HTTPClient().Get(srv.URL)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "certificate signed by unknown authority")
+
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Error("a plaintext request was sent")
+	}))
+	t.Cleanup(plain.Close)
+	_, err = order.HTTPClient().Get(plain.URL)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "refusing a plaintext request")
 }

@@ -21,13 +21,14 @@ import (
 var ProviderSet = wire.NewSet(NewHandler)
 
 // Policy says who may call each method: anyone may browse the catalog, only
-// other services (and admins) hold and release stock, only admins adjust it.
+// the order service (and admins) holds and releases stock, for the user who
+// orders, and only admins adjust it.
 func Policy() auth.Policy {
 	return auth.Policy{
 		inventoryv1.InventoryService_ListProducts_FullMethodName: auth.Public,
 		inventoryv1.InventoryService_GetProduct_FullMethodName:   auth.Public,
-		inventoryv1.InventoryService_Reserve_FullMethodName:      auth.Internal,
-		inventoryv1.InventoryService_Release_FullMethodName:      auth.Internal,
+		inventoryv1.InventoryService_Reserve_FullMethodName:      auth.Internal.For("order"),
+		inventoryv1.InventoryService_Release_FullMethodName:      auth.Internal.For("order"),
 		inventoryv1.InventoryService_AdjustStock_FullMethodName:  auth.Admin,
 	}
 }

@@ -195,8 +195,8 @@ func TestPolicy(t *testing.T) {
 	}{
 		{inventoryv1.InventoryService_ListProducts_FullMethodName, auth.Public},
 		{inventoryv1.InventoryService_GetProduct_FullMethodName, auth.Public},
-		{inventoryv1.InventoryService_Reserve_FullMethodName, auth.Internal},
-		{inventoryv1.InventoryService_Release_FullMethodName, auth.Internal},
+		{inventoryv1.InventoryService_Reserve_FullMethodName, auth.Internal.For("order")},
+		{inventoryv1.InventoryService_Release_FullMethodName, auth.Internal.For("order")},
 		{inventoryv1.InventoryService_AdjustStock_FullMethodName, auth.Admin},
 	}
 	for _, tt := range tests {

@@ -73,7 +73,7 @@ func newServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry
 			Impl:    h,
 			Gateway: notificationv1.RegisterNotificationServiceHandler,
 		}),
-		server.WithAuth(auth.Authenticate(v, rpc.Policy())),
+		server.WithAuth(auth.Authenticate(v, rpc.Policy(), auth.WithTLS(cfg.TLS))),
 		server.WithOpenAPI(openapi.Notification),
 		server.WithCheck("database", db.Ping),
 		server.WithOptionalCheck("nats", events.Check(b.Conn)), // the outbox and durable consumers ride out a broker outage

@@ -20,8 +20,9 @@ import (
 // ProviderSet provides the Handler.
 var ProviderSet = wire.NewSet(NewHandler)
 
-// Policy says who may call each method: any signed-in caller may list, and
-// the domain lists only the caller's own notifications.
+// Policy says who may call each method: any signed-in person may list, and
+// the domain lists only the caller's own notifications. No service is named,
+// so no service may list them, for itself or on behalf of a user.
 func Policy() auth.Policy {
 	return auth.Policy{
 		notificationv1.NotificationService_ListMyNotifications_FullMethodName: auth.Authenticated,

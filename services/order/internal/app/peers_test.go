@@ -207,12 +207,12 @@ func (u *fakeUsers) Login(_ context.Context, req *userv1.LoginRequest) (*userv1.
 }
 
 // peerPolicy is the real services' rules for the methods the fakes serve:
-// browsing and login are public, holding stock is for services.
+// browsing and login are public, holding stock is for the order service.
 var peerPolicy = auth.Policy{
 	inventoryv1.InventoryService_GetProduct_FullMethodName:   auth.Public,
 	inventoryv1.InventoryService_ListProducts_FullMethodName: auth.Public,
-	inventoryv1.InventoryService_Reserve_FullMethodName:      auth.Internal,
-	inventoryv1.InventoryService_Release_FullMethodName:      auth.Internal,
+	inventoryv1.InventoryService_Reserve_FullMethodName:      auth.Internal.For("order"),
+	inventoryv1.InventoryService_Release_FullMethodName:      auth.Internal.For("order"),
 	userv1.UserService_Login_FullMethodName:                  auth.Public,
 }
 

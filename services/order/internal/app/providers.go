@@ -26,7 +26,8 @@ import (
 )
 
 // newUserClient dials the user service, which the order service calls only
-// to log its service account in.
+// to log its service account in, in plaintext development (under mutual TLS
+// it is never called: the connection stays idle).
 func newUserClient(cfg *config.Config, p *discovery.Peers) (userv1.UserServiceClient, func(), error) {
 	// Login issues a fresh token each time: repeating it is harmless.
 	conn, err := p.Dial("user", cfg.UserAddr, client.WithTimeout(cfg.PeerTimeout),
@@ -38,8 +39,13 @@ func newUserClient(cfg *config.Config, p *discovery.Peers) (userv1.UserServiceCl
 }
 
 // newTokenSource logs the order service's account in through the user
-// service and keeps its token fresh.
+// service and keeps its token fresh. Under mutual TLS there is none: the
+// order service proves itself with its certificate, and peers refuse
+// password service tokens.
 func newTokenSource(cfg *config.Config, users userv1.UserServiceClient) client.TokenSource {
+	if cfg.TLS.Enabled() {
+		return nil
+	}
 	email, password := cfg.ServiceAccountEmail(), cfg.ServiceAccountPassword
 	return auth.NewLoginTokenSource(func(ctx context.Context) (string, time.Time, error) {
 		resp, err := users.Login(ctx, &userv1.LoginRequest{Email: email, Password: password})
@@ -50,7 +56,9 @@ func newTokenSource(cfg *config.Config, users userv1.UserServiceClient) client.T
 	})
 }
 
-// newInventoryClient dials inventory as the order service's account. Every
+// newInventoryClient dials inventory as the order service: by its
+// certificate under mutual TLS (Peers.Dial), else with its account's token
+// (tokens is nil under mutual TLS). Every
 // method the order service calls is idempotent (Reserve and Release by
 // order id), so each is retried on UNAVAILABLE.
 func newInventoryClient(cfg *config.Config, p *discovery.Peers, tokens client.TokenSource) (inventoryv1.InventoryServiceClient, func(), error) {
@@ -105,7 +113,7 @@ func newServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry
 			Impl:    h,
 			Gateway: orderv1.RegisterOrderServiceHandler,
 		}),
-		server.WithAuth(auth.Authenticate(v, rpc.Policy())),
+		server.WithAuth(auth.Authenticate(v, rpc.Policy(), auth.WithTLS(cfg.TLS))),
 		server.WithOpenAPI(openapi.Order),
 		server.WithCheck("database", db.Ping),
 		server.WithOptionalCheck("nats", events.Check(b.Conn)), // the outbox and durable consumers ride out a broker outage

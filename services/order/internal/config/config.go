@@ -52,7 +52,9 @@ type Config struct {
 	PeerTimeout time.Duration `yaml:"peer_timeout" env:"PEER_TIMEOUT"`
 	// ServiceAccountName and ServiceAccountPassword are the account the
 	// order service logs in with (as <name>@service.slipway.local) to call
-	// inventory; the user service creates it from its SERVICE_ACCOUNTS.
+	// inventory in plaintext development; the user service creates it from
+	// its SERVICE_ACCOUNTS. Under TLS the order service proves itself with
+	// its certificate instead, and the password is not needed.
 	ServiceAccountName     string `yaml:"service_account_name" env:"SERVICE_ACCOUNT_NAME"`
 	ServiceAccountPassword string `yaml:"service_account_password" env:"SERVICE_ACCOUNT_PASSWORD" secret:"true"`
 	// OrderRateLimit is how many new orders per second each user may place,
@@ -104,9 +106,9 @@ func (c *Config) Validate() error {
 	if c.ServiceAccountName == "" || strings.ContainsAny(c.ServiceAccountName, "@ \t\n") {
 		bad("SERVICE_ACCOUNT_NAME", c.ServiceAccountName, "want a name without '@' or spaces")
 	}
-	if c.ServiceAccountPassword == "" {
-		bad("SERVICE_ACCOUNT_PASSWORD", "", "must be set: the order service calls inventory with its service account")
-	} else if len([]rune(c.ServiceAccountPassword)) < minPasswordLen {
+	if c.ServiceAccountPassword == "" && !c.TLS.Enabled() {
+		bad("SERVICE_ACCOUNT_PASSWORD", "", "must be set when TLS is off (TLS_CERT_FILE empty): the order service then calls inventory with its service account")
+	} else if c.ServiceAccountPassword != "" && len([]rune(c.ServiceAccountPassword)) < minPasswordLen {
 		bad("SERVICE_ACCOUNT_PASSWORD", secretShown, fmt.Sprintf("must have at least %d characters", minPasswordLen))
 	}
 	if c.OrderRateLimit < 0 || c.OrderRateLimit > maxOrderRate || math.IsNaN(c.OrderRateLimit) {

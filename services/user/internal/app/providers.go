@@ -132,7 +132,7 @@ func serverOptions(cfg *config.Config, h *rpc.Handler, signer *auth.Signer, db *
 			Impl:    h,
 			Gateway: userv1.RegisterUserServiceHandler,
 		}),
-		server.WithAuth(auth.Authenticate(verifier, rpc.Policy)),
+		server.WithAuth(auth.Authenticate(verifier, rpc.Policy, auth.WithTLS(cfg.TLS))),
 		server.WithHTTPHandler("GET "+JWKSPath, signer.JWKS()),
 		server.WithOpenAPI(openapi.User),
 		server.WithCheck("database", db.Ping),

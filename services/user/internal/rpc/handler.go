@@ -21,7 +21,9 @@ import (
 var ProviderSet = wire.NewSet(NewHandler)
 
 // Policy is who may call each method: anyone may register and log in;
-// reading accounts needs a token (the domain then limits customers to their own).
+// reading accounts needs a person's token (the domain then limits customers
+// to their own). No service is named: none needs to read accounts, so none
+// may, and none may act for a user here.
 var Policy = auth.Policy{
 	userv1.UserService_Register_FullMethodName: auth.Public,
 	userv1.UserService_Login_FullMethodName:    auth.Public,

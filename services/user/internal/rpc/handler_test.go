@@ -200,14 +200,13 @@ func TestErrorsReachTheClientAsCodes(t *testing.T) {
 		assert.Equal(t, "invalid token", st.Message())
 	})
 
-	t.Run("service token reads any account but has no own", func(t *testing.T) {
-		svcToken, _, err := e.signer.Sign(auth.Claims{Subject: "order", Role: auth.RoleService})
+	t.Run("a service token reads no account: the policy names no service", func(t *testing.T) {
+		svcToken, _, err := e.signer.Sign(auth.Claims{Subject: "order", Email: "order@" + auth.ServiceAccountDomain, Role: auth.RoleService})
 		require.NoError(t, err)
-		resp, err := e.client.GetUser(bearer(t.Context(), svcToken), &userv1.GetUserRequest{Id: bob.GetId()})
-		require.NoError(t, err)
-		assert.Equal(t, bob.GetId(), resp.GetUser().GetId())
+		_, err = e.client.GetUser(bearer(t.Context(), svcToken), &userv1.GetUserRequest{Id: bob.GetId()})
+		assert.Equal(t, codes.PermissionDenied, status.Code(err))
 		_, err = e.client.GetMe(bearer(t.Context(), svcToken), &userv1.GetMeRequest{})
-		assert.Equal(t, codes.NotFound, status.Code(err))
+		assert.Equal(t, codes.PermissionDenied, status.Code(err))
 	})
 }
 
