@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/textproto"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -42,7 +45,7 @@ func newGatewayMux() *runtime.ServeMux {
 	return runtime.NewServeMux(
 		runtime.WithIncomingHeaderMatcher(func(key string) (string, bool) {
 			switch strings.ToLower(key) {
-			case RequestIDHeader, protocolHeader:
+			case RequestIDHeader, protocolHeader, clientAddrHeader:
 				return strings.ToLower(key), true
 			}
 			return runtime.DefaultHeaderMatcher(key)
@@ -60,7 +63,91 @@ func newGatewayMux() *runtime.ServeMux {
 			},
 		}),
 		runtime.WithErrorHandler(problemErrorHandler),
+		runtime.WithRoutingErrorHandler(routingProblem),
+		runtime.WithMiddlewares(checkParams),
 	)
+}
+
+// checkParams refuses, before the RPC, path and query parameters that
+// cannot become the request message: invalid UTF-8 (proto strings must be
+// valid, and the in-process call would fail to marshal them: a 500) and
+// empty path parameters. The problem names the parameter.
+func checkParams(next runtime.HandlerFunc) runtime.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, pathParams map[string]string) {
+		var violations []FieldViolation
+		for name, v := range pathParams {
+			switch {
+			case !utf8.ValidString(v):
+				violations = append(violations, FieldViolation{Field: name, Description: "must be valid UTF-8"})
+			case v == "":
+				violations = append(violations, FieldViolation{Field: name, Description: "must not be empty"})
+			}
+		}
+		query, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			violations = append(violations, FieldViolation{Field: "query", Description: "malformed query string"})
+		}
+		for name, vs := range query {
+			if !utf8.ValidString(name) {
+				violations = append(violations, FieldViolation{Field: "query", Description: "parameter names must be valid UTF-8"})
+				continue
+			}
+			for _, v := range vs {
+				if !utf8.ValidString(v) {
+					violations = append(violations, FieldViolation{Field: name, Description: "must be valid UTF-8"})
+					break
+				}
+			}
+		}
+		if len(violations) == 0 {
+			next(w, r, pathParams)
+			return
+		}
+		slices.SortFunc(violations, func(a, b FieldViolation) int { return strings.Compare(a.Field, b.Field) })
+		writeProblem(w, r, Problem{
+			Type: "about:blank", Title: http.StatusText(http.StatusBadRequest), Status: http.StatusBadRequest,
+			Detail: "invalid " + violations[0].Field + ": " + violations[0].Description,
+			Code:   faults.CodeName(codes.InvalidArgument), Errors: violations,
+		})
+	}
+}
+
+// routingProblem answers a REST request that matches no route as a
+// problem: 404 for an unknown path, 405 (with the method named) for a known
+// path and another method, 400 for a malformed path. A path with an empty
+// segment (POST /v1/orders/:cancel) is a 400 that says so, whatever route
+// it resembles. grpc-gateway's default would answer 405 as 501.
+func routingProblem(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
+	p := Problem{Type: "about:blank", Status: httpStatus}
+	switch {
+	case hasEmptySegment(r.URL.EscapedPath()):
+		p.Status, p.Code = http.StatusBadRequest, faults.CodeName(codes.InvalidArgument)
+		p.Detail = "invalid path: empty path segment"
+		p.Errors = []FieldViolation{{Field: "path", Description: "has an empty segment"}}
+	case httpStatus == http.StatusMethodNotAllowed:
+		p.Code = faults.CodeName(codes.Unimplemented)
+		p.Detail = "method " + strconv.Quote(r.Method) + " is not allowed on this path"
+	case httpStatus == http.StatusBadRequest:
+		p.Code = faults.CodeName(codes.InvalidArgument)
+		p.Detail = "malformed path"
+	default:
+		p.Status, p.Code = http.StatusNotFound, faults.CodeName(codes.NotFound)
+		p.Detail = "no such resource"
+	}
+	p.Title = http.StatusText(p.Status)
+	writeProblem(w, r, p)
+}
+
+// hasEmptySegment reports whether path has an empty segment: "//", a
+// trailing "/", or a custom verb with nothing before it ("/:cancel").
+func hasEmptySegment(path string) bool {
+	segments := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	for _, seg := range segments {
+		if seg == "" || strings.HasPrefix(seg, ":") {
+			return true
+		}
+	}
+	return false
 }
 
 func problemErrorHandler(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {

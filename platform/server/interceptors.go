@@ -190,7 +190,7 @@ func (c *chain) finish(ctx context.Context, fullMethod, protocol string, start t
 	}
 	if err != nil {
 		attrs = append(attrs, "error", status.Convert(err).Message())
-		if cause := errors.Unwrap(err); cause != nil && code == codes.Internal {
+		if cause := errors.Unwrap(err); cause != nil && (code == codes.Internal || code == codes.Unavailable) {
 			attrs = append(attrs, "cause", cause.Error())
 		}
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -44,17 +45,28 @@ func (e *statusError) Error() string              { return e.st.Err().Error() }
 func (e *statusError) GRPCStatus() *status.Status { return e.st }
 func (e *statusError) Unwrap() error              { return e.cause }
 
+// unavailableRetryAfter is the wait an Unavailable error that names none
+// asks of the client.
+const unavailableRetryAfter = time.Second
+
 // Status turns a domain error into a gRPC status error: its kind picks the
 // code, its text becomes the message, and a field error carries a BadRequest
 // detail. An error of no known kind becomes Internal with a generic message.
-// Errors that already are statuses pass through. Status(nil) is nil.
+//
+// What clients read never carries a cause the server did not write for them
+// (a driver's message, an internal address, a Go error string): Unavailable
+// says which dependency is down and carries RetryInfo (REST: 503 with
+// Retry-After), deadline and cancellation errors say only that, and a
+// status from elsewhere (a peer's) with a server-side code (Internal,
+// Unknown, DataLoss, Unavailable) has its message replaced. The cause stays
+// in the error chain for the access log. Status(nil) is nil.
 func Status(err error) error {
 	if err == nil {
 		return nil
 	}
 	var se interface{ GRPCStatus() *status.Status }
 	if errors.As(err, &se) {
-		return err
+		return passThrough(err, se.GRPCStatus())
 	}
 	var ve *protovalidate.ValidationError
 	if errors.As(err, &ve) {
@@ -64,18 +76,66 @@ func Status(err error) error {
 		if !errors.Is(err, kc.kind) {
 			continue
 		}
-		st := status.New(kc.code, err.Error())
+		st := status.New(kc.code, clientMessage(kc.code, err))
 		var fe *errkind.FieldError
 		if errors.As(err, &fe) {
 			st = withViolations(st, []*errdetails.BadRequest_FieldViolation{{Field: fe.Field, Description: fe.Description}})
 		}
 		var ra *errkind.RetryAfterError
-		if errors.As(err, &ra) {
+		var de *errkind.DependencyError
+		switch {
+		case errors.As(err, &ra):
 			st = withRetryInfo(st, ra.After)
+		case errors.As(err, &de):
+			st = withRetryInfo(st, de.After)
+		case kc.code == codes.Unavailable:
+			st = withRetryInfo(st, unavailableRetryAfter)
 		}
 		return &statusError{st: st, cause: err}
 	}
 	return &statusError{st: status.New(codes.Internal, "internal error"), cause: err}
+}
+
+// clientMessage is the message a client reads for err of code. A domain
+// error's text is written for the client; what makes a service unavailable
+// or a request time out is the server's business.
+func clientMessage(code codes.Code, err error) string {
+	switch code {
+	case codes.Unavailable:
+		var de *errkind.DependencyError
+		if errors.As(err, &de) && de.Dependency != "" {
+			return de.Dependency + " unavailable; retry later"
+		}
+		return "service unavailable; retry later"
+	case codes.DeadlineExceeded:
+		return "deadline exceeded"
+	case codes.Canceled:
+		return "request cancelled"
+	}
+	return err.Error()
+}
+
+// passThrough returns err, a status error, as the client may see it: a
+// status this package made is final; one from elsewhere keeps its code and
+// details, but a server-side code's message is replaced.
+func passThrough(err error, st *status.Status) error {
+	var ours *statusError
+	if errors.As(err, &ours) {
+		return err
+	}
+	switch st.Code() {
+	case codes.Internal, codes.Unknown, codes.DataLoss:
+		return &statusError{st: status.New(codes.Internal, "internal error"), cause: err}
+	case codes.Unavailable:
+		p := st.Proto()
+		p.Message = "service unavailable; retry later"
+		out := status.FromProto(p)
+		if !slices.ContainsFunc(out.Details(), func(d any) bool { _, ok := d.(*errdetails.RetryInfo); return ok }) {
+			out = withRetryInfo(out, unavailableRetryAfter)
+		}
+		return &statusError{st: out, cause: err}
+	}
+	return err
 }
 
 func validationStatus(ve *protovalidate.ValidationError) error {
