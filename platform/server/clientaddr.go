@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 )
@@ -23,12 +22,11 @@ const inProcessNetwork = "bufconn"
 
 // setClientAddr records r's remote address for ClientAddr, replacing
 // whatever the client sent under that name. REST reaches the gRPC server
-// through grpc-gateway, which forwards "Grpc-Metadata-" headers as
+// through grpc-gateway, whose header matcher forwards this header as
 // metadata; gRPC-Web and Connect reach it through its ServeHTTP, whose
 // peer already is r's remote address.
 func setClientAddr(r *http.Request) {
-	r.Header.Del(clientAddrHeader)
-	r.Header.Set(runtime.MetadataHeaderPrefix+clientAddrHeader, r.RemoteAddr)
+	r.Header.Set(clientAddrHeader, r.RemoteAddr)
 }
 
 // ClientAddr returns the address of the client that made the RPC in ctx:
@@ -43,11 +41,12 @@ func ClientAddr(ctx context.Context, trusted []netip.Prefix) netip.Addr {
 		return netip.Addr{}
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
-	direct := p.Addr.String()
+	var addr netip.Addr
 	if p.Addr.Network() == inProcessNetwork {
-		direct = first(md, clientAddrHeader)
+		addr = gatewayClient(md)
+	} else {
+		addr = parseAddr(p.Addr.String())
 	}
-	addr := parseAddr(direct)
 	if !addr.IsValid() || !inPrefixes(addr, trusted) {
 		return addr
 	}
@@ -63,6 +62,22 @@ func ClientAddr(ctx context.Context, trusted []netip.Prefix) netip.Addr {
 		}
 	}
 	return addr
+}
+
+// gatewayClient is the HTTP client of a REST call: the address the HTTP
+// listener recorded or, failing that, the hop grpc-gateway itself appends
+// to X-Forwarded-For (its last entry), which the client cannot write
+// either.
+func gatewayClient(md metadata.MD) netip.Addr {
+	if a := parseAddr(first(md, clientAddrHeader)); a.IsValid() {
+		return a
+	}
+	hops := md.Get("x-forwarded-for")
+	if len(hops) == 0 {
+		return netip.Addr{}
+	}
+	last := hops[len(hops)-1]
+	return parseAddr(strings.TrimSpace(last[strings.LastIndex(last, ",")+1:]))
 }
 
 // parseAddr reads "ip", "ip:port" or "[ipv6]:port"; IPv4-mapped IPv6

@@ -41,6 +41,8 @@ func TestClientAddr(t *testing.T) {
 		{name: "REST: the address the HTTP listener recorded", peer: inProcessAddr(),
 			md: metadata.Pairs("x-slipway-client-addr", "192.0.2.9:4000"), want: "192.0.2.9"},
 		{name: "REST without the listener's record: unknown", peer: inProcessAddr(), want: "invalid IP"},
+		{name: "REST without the listener's record: the hop the gateway appended", peer: inProcessAddr(),
+			md: metadata.Pairs("x-forwarded-for", "198.51.100.1, 192.0.2.9"), want: "192.0.2.9"},
 		{name: "a trusted proxy: the rightmost untrusted X-Forwarded-For entry", peer: tcp("10.1.2.3:80"), trusted: proxies,
 			md: metadata.Pairs("x-forwarded-for", "203.0.113.5, 198.51.100.1, 10.9.9.9"), want: "198.51.100.1"},
 		{name: "a trusted proxy over REST, the gateway's appended hop included", peer: inProcessAddr(), trusted: proxies,
