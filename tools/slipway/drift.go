@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,6 +46,15 @@ type driftOptions struct {
 	Timeout   time.Duration // for each /debug/config request
 	JSON      bool
 	Stdout    io.Writer
+	// AdminToken is the bearer token /debug/config demands (the admin role).
+	// When empty, drift logs in as AdminEmail/AdminPassword at the user
+	// service (its target, or its dev address).
+	AdminToken                string
+	AdminEmail, AdminPassword string
+	// FingerprintKey is the deployment's CONFIG_FINGERPRINT_KEY: secrets
+	// are compared by their HMAC under it. Without it (and without one in
+	// the --k8s Secrets) secret keys of running services stay unchecked.
+	FingerprintKey string
 }
 
 // Statuses of a drift row. Only the ones in driftProblems count as drift.
@@ -118,8 +129,12 @@ func driftMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"/debug/config, and with Kubernetes ConfigMaps and Secrets given as the output of\n"+
 			"`kubectl get configmap,secret -o json` (a file, or - for stdin). It names every key\n"+
 			"that differs. Keys a service runs with but that are not declared come from defaults or\n"+
-			"the environment and are reported as info only. Secret values are compared by SHA-256\n"+
-			"with the service's redacted config and never printed.\n\n"+
+			"the environment and are reported as info only. Secret values are compared by their\n"+
+			"HMAC-SHA256 under the deployment's CONFIG_FINGERPRINT_KEY (from the environment,\n"+
+			"--fingerprint-key-file, a --k8s Secret, or slipway dev's .slipway/keys/config-fingerprint.key)\n"+
+			"and never printed.\n\n"+
+			"/debug/config needs an admin: drift sends SLIPWAY_ADMIN_TOKEN, or logs in at the user\n"+
+			"service as ADMIN_EMAIL/ADMIN_PASSWORD (slipway dev's admin when unset).\n\n"+
 			"A ConfigMap is the declaration of <svc> when its data has the key <svc>.yaml. A Secret's\n"+
 			"data keys are environment variables, mapped to config keys through the env tags of the\n"+
 			"service's config struct; it belongs to the service of its app.kubernetes.io/name label\n"+
@@ -127,8 +142,15 @@ func driftMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"Without --targets each service is asked at its `slipway dev` address (127.0.0.1:8081..8084);\n"+
 			"with --targets and no --services only the targeted services are checked.\n"+
 			"Exit codes: 0 no drift, 1 drift found or a source could not be read, 2 usage error.")
-	opts := driftOptions{Stdout: env.stdout, Stdin: os.Stdin}
-	var services, targets string
+	opts := driftOptions{
+		Stdout: env.stdout, Stdin: os.Stdin,
+		AdminToken: env.getenv("SLIPWAY_ADMIN_TOKEN"), AdminEmail: env.getenv("ADMIN_EMAIL"), AdminPassword: env.getenv("ADMIN_PASSWORD"),
+		FingerprintKey: env.getenv("CONFIG_FINGERPRINT_KEY"),
+	}
+	if opts.AdminEmail == "" && opts.AdminPassword == "" {
+		opts.AdminEmail, opts.AdminPassword = devAdminEmail, devAdminPassword
+	}
+	var services, targets, keyFile string
 	fs.StringVar(&opts.Env, "env", "dev", "`environment` whose declared files are compared (deploy/config/<env>)")
 	fs.StringVar(&services, "services", "", "comma-separated `list` of services (default: every service with a declared file)")
 	fs.StringVar(&targets, "targets", "", "comma-separated `svc=host:port` HTTP addresses of the running services")
@@ -138,8 +160,16 @@ func driftMain(ctx context.Context, args []string, env *cmdEnv) error {
 	fs.StringVar(&opts.Root, "root", "", "workspace `dir` (default: the nearest parent holding go.work)")
 	fs.DurationVar(&opts.Timeout, "timeout", 5*time.Second, "`duration` each running service has to answer")
 	fs.BoolVar(&opts.JSON, "json", false, "print the rows as JSON")
+	fs.StringVar(&keyFile, "fingerprint-key-file", "", "`file` holding the deployment's CONFIG_FINGERPRINT_KEY")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if keyFile != "" {
+		key, err := os.ReadFile(keyFile) //nolint:gosec // the operator names the file
+		if err != nil {
+			return usageError{fmt.Errorf("--fingerprint-key-file: %w", err)}
+		}
+		opts.FingerprintKey = strings.TrimSpace(string(key))
 	}
 	for s := range strings.SplitSeq(services, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -248,7 +278,14 @@ func runDrift(ctx context.Context, opts driftOptions) error {
 		}
 	}
 
-	d := &drifter{root: root, report: driftReport{Env: opts.Env, Rows: []driftRow{}}}
+	d := &drifter{root: root, report: driftReport{Env: opts.Env, Rows: []driftRow{}}, local: redact.RandomFingerprinter()}
+	if opts.FingerprintKey == "" {
+		opts.FingerprintKey = devFingerprintKeyIn(root)
+	}
+	if opts.FingerprintKey != "" {
+		fp := redact.NewFingerprinter([]byte(opts.FingerprintKey))
+		d.fp = &fp
+	}
 	svcs, err := d.declare(ctx, configDir, opts)
 	if err != nil {
 		return err
@@ -300,6 +337,53 @@ func runDrift(ctx context.Context, opts driftOptions) error {
 type drifter struct {
 	root   string
 	report driftReport
+	// fp fingerprints secrets as the running services do; nil when the
+	// deployment's key is not known.
+	fp *redact.Fingerprinter
+	// local fingerprints secrets that are compared on this side only
+	// (declared file against ConfigMap).
+	local redact.Fingerprinter
+}
+
+// errDriftNoKey says a secret could not be compared with a running service.
+var errDriftNoKey = errors.New("no CONFIG_FINGERPRINT_KEY to compare it with (set it, or --fingerprint-key-file)")
+
+// devFingerprintKeyFile is where slipway dev keeps the fingerprint key it
+// gives every service of a session.
+func devFingerprintKeyFile(root string) string {
+	return filepath.Join(root, ".slipway", "keys", "config-fingerprint.key")
+}
+
+// devFingerprintKeyIn returns slipway dev's fingerprint key under root, or "".
+func devFingerprintKeyIn(root string) string {
+	key, err := os.ReadFile(devFingerprintKeyFile(root))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(key))
+}
+
+// devFingerprintKey returns slipway dev's fingerprint key under root,
+// creating it (32 random bytes, hex, mode 0600) on first use, so every
+// service of every session shares one and drift can read it. On error it
+// returns "": the services then draw keys of their own and warn.
+func devFingerprintKey(root string) string {
+	if key := devFingerprintKeyIn(root); key != "" {
+		return key
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return ""
+	}
+	key := hex.EncodeToString(b[:])
+	path := devFingerprintKeyFile(root)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return ""
+	}
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return ""
+	}
+	return key
 }
 
 // driftTarget is one service under comparison.
@@ -309,6 +393,7 @@ type driftTarget struct {
 	declared map[string]*yaml.Node // flattened: dotted key -> leaf node
 	schema   *configSchema         // nil when the service's config source cannot be read
 	running  map[string]any        // flattened /debug/config "config"; nil when not asked or unreachable
+	fp       *redact.Fingerprinter // the key a --k8s Secret of the service carries; nil for the run's
 }
 
 func (d *drifter) note(format string, args ...any) {
@@ -518,7 +603,7 @@ func (d *drifter) askRunning(ctx context.Context, svcs []*driftTarget, opts drif
 	var wg sync.WaitGroup
 	results := make([]*debugConfig, len(svcs))
 	errs := make([]error, len(svcs))
-	for i, s := range svcs {
+	for _, s := range svcs {
 		target := opts.Targets[s.name]
 		if target == "" {
 			for _, k := range knownServices {
@@ -528,7 +613,13 @@ func (d *drifter) askRunning(ctx context.Context, svcs []*driftTarget, opts drif
 			}
 		}
 		s.info.Target = target
-		wg.Go(func() { results[i], errs[i] = fetchDebugConfig(ctx, target, opts.Timeout) })
+	}
+	token, err := driftAdminToken(ctx, opts)
+	if err != nil {
+		d.note("no admin token for /debug/config: %v", err)
+	}
+	for i, s := range svcs {
+		wg.Go(func() { results[i], errs[i] = fetchDebugConfig(ctx, s.info.Target, opts.Timeout, token) })
 	}
 	wg.Wait()
 	for i, s := range svcs {
@@ -547,7 +638,51 @@ func (d *drifter) askRunning(ctx context.Context, svcs []*driftTarget, opts drif
 	}
 }
 
-func fetchDebugConfig(ctx context.Context, target string, timeout time.Duration) (*debugConfig, error) {
+// driftAdminToken is opts.AdminToken, or the token of an admin login at the
+// user service's REST API.
+func driftAdminToken(ctx context.Context, opts driftOptions) (string, error) {
+	if opts.AdminToken != "" || opts.AdminEmail == "" {
+		return opts.AdminToken, nil
+	}
+	target := opts.Targets["user"]
+	if target == "" {
+		for _, k := range knownServices {
+			if k.Name == "user" {
+				target = "127.0.0.1:" + strconv.Itoa(k.HTTPPort)
+			}
+		}
+	}
+	u, err := debugConfigURL(target)
+	if err != nil {
+		return "", err
+	}
+	u = strings.TrimSuffix(u, "/debug/config") + "/v1/sessions"
+	body, _ := json.Marshal(map[string]string{"email": opts.AdminEmail, "password": opts.AdminPassword})
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("log in as %s: %w", opts.AdminEmail, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("log in as %s at %s: %s (set SLIPWAY_ADMIN_TOKEN, or ADMIN_EMAIL and ADMIN_PASSWORD)", opts.AdminEmail, u, resp.Status)
+	}
+	var session struct {
+		AccessToken string `json:"accessToken"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&session); err != nil || session.AccessToken == "" {
+		return "", fmt.Errorf("log in as %s at %s: no access token in the answer", opts.AdminEmail, u)
+	}
+	return session.AccessToken, nil
+}
+
+func fetchDebugConfig(ctx context.Context, target string, timeout time.Duration, token string) (*debugConfig, error) {
 	u, err := debugConfigURL(target)
 	if err != nil {
 		return nil, err
@@ -558,12 +693,19 @@ func fetchDebugConfig(ctx context.Context, target string, timeout time.Duration)
 	if err != nil {
 		return nil, err
 	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, err // names the method and URL
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return nil, fmt.Errorf("GET %s: %s: /debug/config needs an admin (set SLIPWAY_ADMIN_TOKEN, or ADMIN_EMAIL and ADMIN_PASSWORD)", u, resp.Status)
+	default:
 		return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
 	}
 	dec := json.NewDecoder(io.LimitReader(resp.Body, 4<<20))
@@ -623,12 +765,15 @@ func (d *drifter) compareRunning(s *driftTarget) {
 			d.add(row)
 			continue
 		}
-		want, err := normConfigYAML(s.declared[key], f, got)
+		want, err := normConfigYAML(s.declared[key], f, got, d.fingerprinter(s))
 		if f.Secret {
 			d.note("%s: %s is a secret in the declared file; secrets belong in Secrets", s.info.Declared, key)
 		}
 		row.Declared, row.Found = driftShown(f, want), driftShown(f, got)
 		switch {
+		case errors.Is(err, errDriftNoKey):
+			row.Declared = driftSecretShown
+			row.Status, row.Note = driftUnchecked, err.Error()
 		case err != nil:
 			row.Declared = driftShown(f, rawConfigNode(s.declared[key]))
 			row.Status, row.Note = driftInvalid, err.Error()
@@ -645,7 +790,7 @@ func (d *drifter) compareRunning(s *driftTarget) {
 		}
 		f := s.schema.field(key)
 		got := s.running[key]
-		if str, ok := got.(string); ok && strings.HasPrefix(str, "sha256:") {
+		if str, ok := got.(string); ok && (strings.HasPrefix(str, redact.FingerprintPrefix) || strings.HasPrefix(str, "sha256:")) {
 			f.Secret = true
 		}
 		d.add(driftRow{Service: s.name, Source: driftSourceRunning, Key: key, Found: driftShown(f, got), Status: driftUndeclared})
@@ -669,7 +814,7 @@ type configField struct {
 	Key    string // dotted YAML key
 	Env    string // environment variable
 	Kind   configKind
-	Secret bool // secret:"true": shown as sha256:<hex>
+	Secret bool // secret:"true": shown as hmac-sha256:<hex>
 	URL    bool // redact:"url": password masked
 }
 
@@ -723,7 +868,7 @@ func rawConfigNode(n *yaml.Node) any {
 // normConfigYAML turns a declared YAML leaf into the value /debug/config shows for
 // it: typed by the field, or by hint (the value found) when the field's type
 // is unknown, and redacted like config.Redacted.
-func normConfigYAML(n *yaml.Node, f configField, hint any) (any, error) {
+func normConfigYAML(n *yaml.Node, f configField, hint any, fp *redact.Fingerprinter) (any, error) {
 	kind := f.Kind
 	if kind == configKindUnknown {
 		kind = inferConfigKind(n, hint)
@@ -753,12 +898,12 @@ func normConfigYAML(n *yaml.Node, f configField, hint any) (any, error) {
 			return nil, err
 		}
 	}
-	return redactConfigValue(f, v), nil
+	return redactConfigValue(f, v, fp)
 }
 
 // normConfigEnv turns an environment variable's value into the value
 // /debug/config shows for it, as config.Load reads variables.
-func normConfigEnv(s string, f configField, hint any) (any, error) {
+func normConfigEnv(s string, f configField, hint any, fp *redact.Fingerprinter) (any, error) {
 	kind := f.Kind
 	if kind == configKindUnknown {
 		kind = inferConfigKind(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}, hint)
@@ -773,13 +918,13 @@ func normConfigEnv(s string, f configField, hint any) (any, error) {
 				list = append(list, item)
 			}
 		}
-		return redactConfigValue(f, list), nil
+		return redactConfigValue(f, list, fp)
 	}
 	v, err := normConfigScalar(kind, s)
 	if err != nil {
 		return nil, err
 	}
-	return redactConfigValue(f, v), nil
+	return redactConfigValue(f, v, fp)
 }
 
 // inferConfigKind guesses a key's type from the value found for it, or from the
@@ -853,26 +998,39 @@ func normConfigScalar(kind configKind, s string) (any, error) {
 	return s, nil
 }
 
-// redactConfigValue redacts v as config.Redacted does for f.
-func redactConfigValue(f configField, v any) any {
+// redactConfigValue redacts v as config.Redacted does for f, fingerprinting
+// secrets with fp (errDriftNoKey when fp is nil).
+func redactConfigValue(f configField, v any, fp *redact.Fingerprinter) (any, error) {
 	if !f.Secret && !f.URL {
-		return v
+		return v, nil
 	}
 	one := redact.URL
 	if f.Secret {
-		one = redact.Secret
+		if fp == nil {
+			return nil, errDriftNoKey
+		}
+		one = fp.Secret
 	}
 	switch v := v.(type) {
 	case string:
-		return one(v)
+		return one(v), nil
 	case []any:
 		out := make([]any, len(v))
 		for i, x := range v {
 			out[i] = one(fmt.Sprint(x))
 		}
-		return out
+		return out, nil
 	}
-	return one(fmt.Sprint(v))
+	return one(fmt.Sprint(v)), nil
+}
+
+// fingerprinter is the key s's running secrets are compared under: one a
+// --k8s Secret of s carries, else the run's.
+func (d *drifter) fingerprinter(s *driftTarget) *redact.Fingerprinter {
+	if s.fp != nil {
+		return s.fp
+	}
+	return d.fp
 }
 
 // loadConfigSchema reads the keys of services/<svc>/internal/config's Config
@@ -1244,6 +1402,21 @@ func (d *drifter) compareK8s(svcs []*driftTarget, objects []kubeObject, noRunnin
 			d.note("%s: no ConfigMap in the --k8s input holds %s.yaml", s.name, s.name)
 		}
 	}
+	// A Secret that carries the deployment's fingerprint key gives it to
+	// the services it belongs to: their secrets compare under it.
+	for _, o := range objects {
+		key := strings.TrimSpace(o.Data["CONFIG_FINGERPRINT_KEY"])
+		if o.Kind != "Secret" || key == "" {
+			continue
+		}
+		owner := secretOwner(o)
+		for _, s := range svcs {
+			if s.fp == nil && (owner == "" || owner == s.name) {
+				fp := redact.NewFingerprinter([]byte(key))
+				s.fp = &fp
+			}
+		}
+	}
 	for _, o := range objects {
 		if o.Kind == "Secret" {
 			d.compareSecret(svcs, o, noRunning)
@@ -1274,7 +1447,7 @@ func (d *drifter) compareConfigMap(s *driftTarget, cm kubeObject, file string) {
 		var want, got any
 		var wantErr, gotErr error
 		if declared {
-			want, wantErr = normConfigYAML(dn, f, nil)
+			want, wantErr = normConfigYAML(dn, f, nil, &d.local)
 			if wantErr != nil {
 				want = rawConfigNode(dn)
 			}
@@ -1285,7 +1458,7 @@ func (d *drifter) compareConfigMap(s *driftTarget, cm kubeObject, file string) {
 			if declared && wantErr == nil {
 				hint = want
 			}
-			got, gotErr = normConfigYAML(fn, f, hint)
+			got, gotErr = normConfigYAML(fn, f, hint, &d.local)
 			if gotErr != nil {
 				got = rawConfigNode(fn)
 			}
@@ -1355,8 +1528,11 @@ func (d *drifter) compareSecret(svcs []*driftTarget, sec kubeObject, noRunning b
 			default:
 				row.Found = driftSecretShown
 				plain := s.schema.byEnv[env] // unredacted form: how the service shows this key
-				want, err := normConfigEnv(value, plain, got)
+				want, err := normConfigEnv(value, plain, got, d.fingerprinter(s))
 				switch {
+				case errors.Is(err, errDriftNoKey):
+					row.Found = nil
+					row.Status, row.Note = driftUnchecked, err.Error()
 				case err != nil:
 					row.Status, row.Note = driftInvalid, "the value is "+err.Error()
 				case reflect.DeepEqual(want, got):

@@ -3,9 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
+	"crypto/ed25519"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +19,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/slipway-dev/slipway/platform/auth"
+	"github.com/slipway-dev/slipway/platform/redact"
 )
 
 // driftTestdata is the directory of the declared files the tests use.
@@ -158,6 +160,17 @@ func TestDriftRunningInventory(t *testing.T) {
 	nats, err := startBroker(t.TempDir(), "127.0.0.1", 0)
 	require.NoError(t, err)
 	t.Cleanup(nats.Stop)
+	// /debug/config needs an admin: the service verifies tokens with this
+	// JWKS, and drift sends the token from SLIPWAY_ADMIN_TOKEN.
+	_, key, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	signer := auth.NewSigner(key, auth.DefaultIssuer, time.Hour)
+	jwks := httptest.NewServer(signer.JWKS())
+	t.Cleanup(jwks.Close)
+	adminToken, _, err := signer.Sign(auth.Claims{Subject: "ops", Role: auth.RoleAdmin})
+	require.NoError(t, err)
+	customerToken, _, err := signer.Sign(auth.Claims{Subject: "alice", Role: auth.RoleCustomer})
+	require.NoError(t, err)
 
 	tests := []struct {
 		name      string
@@ -180,8 +193,14 @@ func TestDriftRunningInventory(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr := startDriftInventory(t, bin, nats.URL(), tt.env...)
+			addr := startDriftInventory(t, bin, nats.URL(), append(tt.env, "AUTH_JWKS_URL="+jwks.URL)...)
 			args := []string{"--root", driftRoot(t), "--config-dir", driftTestdata, "--targets", "inventory=" + addr}
+
+			t.Setenv("SLIPWAY_ADMIN_TOKEN", customerToken)
+			code, _, errOut := runDriftCLI(t, args...)
+			assert.Equal(t, exitFailed, code, "a customer's token does not read /debug/config")
+			assert.Contains(t, errOut, "could not read: inventory running")
+			t.Setenv("SLIPWAY_ADMIN_TOKEN", adminToken)
 
 			code, out, errOut := runDriftCLI(t, args...)
 			assert.Equal(t, tt.wantCode, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
@@ -238,9 +257,13 @@ func fakeDebugConfig(t *testing.T, service string, cfg map[string]any) string {
 	return strings.TrimPrefix(srv.URL, "http://")
 }
 
+// driftTestKey is the CONFIG_FINGERPRINT_KEY of the fake running services.
+const driftTestKey = "drift-test-fingerprint-key-0123456789"
+
+// driftSHA is a secret's fingerprint as a service keyed by driftTestKey
+// shows it.
 func driftSHA(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return "sha256:" + hex.EncodeToString(sum[:])
+	return redact.NewFingerprinter([]byte(driftTestKey)).Secret(s)
 }
 
 // The secret values in testdata/drift/k8s.json; none may ever be printed.
@@ -284,7 +307,7 @@ func TestDriftKubernetes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var human, js bytes.Buffer
 			opts := driftOptions{
-				Root: root, ConfigDir: driftTestdata, Services: []string{"user"},
+				Root: root, ConfigDir: driftTestdata, Services: []string{"user"}, FingerprintKey: driftTestKey,
 				Targets: map[string]string{"user": addr}, K8s: tt.k8s, Stdin: strings.NewReader(tt.stdin), Stdout: &human,
 			}
 			require.ErrorIs(t, runDrift(t.Context(), opts), errDriftFound)
@@ -337,7 +360,7 @@ func TestDriftKubernetes(t *testing.T) {
 				for _, secret := range []string{k8sAdminPassword, k8sServiceAccounts, k8sDatabaseURL, "db-pw-9x7", "order:rotated-pw-2"} {
 					assert.NotContains(t, out, secret)
 					assert.NotContains(t, out, base64.StdEncoding.EncodeToString([]byte(secret)))
-					assert.NotContains(t, out, strings.TrimPrefix(driftSHA(secret), "sha256:"))
+					assert.NotContains(t, out, strings.TrimPrefix(driftSHA(secret), redact.FingerprintPrefix))
 				}
 			}
 		})
@@ -564,4 +587,29 @@ func TestDriftConfigSchema(t *testing.T) {
 	}
 	_, err := loadConfigSchema(t.TempDir(), "user")
 	assert.Error(t, err, "a workspace without the source has no schema")
+}
+
+// TestDriftSecretsNeedTheFingerprintKey shows that fingerprints are keyed:
+// without the deployment's key drift cannot judge a Secret (unchecked, not
+// drift), and under another key the right password does not match.
+func TestDriftSecretsNeedTheFingerprintKey(t *testing.T) {
+	root := driftRoot(t)
+	if devFingerprintKeyIn(root) != "" {
+		t.Skip("a slipway dev fingerprint key exists under the workspace; drift would use it")
+	}
+	addr := fakeDebugConfig(t, "user", runningDriftUser())
+	check := func(key string) driftRow {
+		var out bytes.Buffer
+		_ = runDrift(t.Context(), driftOptions{
+			Root: root, ConfigDir: driftTestdata, Services: []string{"user"}, FingerprintKey: key,
+			Targets: map[string]string{"user": addr}, K8s: "testdata/drift/k8s.json", JSON: true, Stdout: &out,
+		})
+		assert.NotContains(t, out.String(), k8sAdminPassword)
+		return findDriftRow(t, decodeDrift(t, out.String()), driftSourceSecret, "admin_password")
+	}
+	assert.Equal(t, driftSame, check(driftTestKey).Status, "the deployment's key: the same password compares equal")
+	noKey := check("")
+	assert.Equal(t, driftUnchecked, noKey.Status)
+	assert.Contains(t, noKey.Note, "CONFIG_FINGERPRINT_KEY")
+	assert.Equal(t, driftDiffers, check("another-deployment-key-0123456789").Status, "another key: no match")
 }
