@@ -267,6 +267,7 @@ func devDefaults(root, svc, jwksHost string, peers map[string]string, secret str
 		{"AUTH_SIGNING_KEY_FILE", state + "/keys/user-ed25519.pem"},
 		{"ADMIN_EMAIL", devAdminEmail},
 		{"ADMIN_PASSWORD", devAdminPassword},
+		{"CONFIG_FINGERPRINT_KEY", devFingerprintKey(root)}, // one key for every service: drift compares their fingerprints
 		{"SERVICE_ACCOUNTS", "order:" + secret},
 		{"SERVICE_ACCOUNT_PASSWORD", secret},
 		{"USER_ADDR", peers["user"]},

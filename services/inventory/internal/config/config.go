@@ -37,6 +37,16 @@ type Config struct {
 	// NATSURL is the NATS JetStream server (comma separated for a cluster)
 	// whose ORDERS stream the service consumes.
 	NATSURL string `yaml:"nats_url" env:"NATS_URL" redact:"url"`
+	// NATSUser and NATSPassword authenticate the service to NATS as its own
+	// user, whose permissions allow only what the service needs (the
+	// matrix is events.Accesses in api/events). Both empty connect without
+	// credentials, to a broker that has no users.
+	NATSUser     string `yaml:"nats_user" env:"NATS_USER"`
+	NATSPassword string `yaml:"nats_password" env:"NATS_PASSWORD" secret:"true"`
+	// InboxRetention is how long the consumer keeps the id of an event it
+	// processed; older inbox rows are pruned. It must exceed the stream's
+	// duplicate window (events.DuplicateWindow, 2m).
+	InboxRetention time.Duration `yaml:"inbox_retention" env:"INBOX_RETENTION"`
 	// ReservationTTL is how long a reservation holds its stock before the
 	// sweeper releases it, unless the order's OrderPlaced commits it first.
 	// Keep it well above how late an OrderPlaced may arrive (relay and
@@ -52,6 +62,7 @@ func Default() *Config {
 	c := &Config{
 		SeedCatalog:              true,
 		NATSURL:                  DefaultNATSURL,
+		InboxRetention:           events.DefaultInboxRetention,
 		ReservationTTL:           DefaultReservationTTL,
 		ReservationSweepInterval: DefaultReservationSweepInterval,
 	}
@@ -68,6 +79,16 @@ func (c *Config) Validate() error {
 	}
 	if reason := events.CheckURL(c.NATSURL); reason != "" {
 		bad("NATS_URL", events.MaskURL(c.NATSURL), reason)
+	}
+	if key, reason := events.CheckCredentials(c.NATSUser, c.NATSPassword); reason != "" {
+		value := c.NATSUser
+		if key == "NATS_PASSWORD" {
+			value = ""
+		}
+		bad(key, value, reason)
+	}
+	if reason := events.CheckInboxRetention(c.InboxRetention); reason != "" {
+		bad("INBOX_RETENTION", c.InboxRetention.String(), reason)
 	}
 	if c.ReservationTTL <= 0 {
 		bad("RESERVATION_TTL", c.ReservationTTL.String(), "must be positive")

@@ -28,9 +28,11 @@ import (
 // before the order service has ever published. The cleanup closes the
 // connection, after the consumer has stopped.
 func openBroker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*events.Broker, func(), error) {
-	return events.OpenBroker(ctx, cfg.NATSURL, config.Service, logger,
-		events.Stream{Name: apievents.StreamOrders, Subjects: apievents.SubjectsOrders},
-		events.Stream{Name: apievents.StreamDeadLetter, Subjects: apievents.SubjectsDeadLetter})
+	return events.OpenBroker(ctx, events.BrokerConfig{
+		URL: cfg.NATSURL, Name: config.Service, User: cfg.NATSUser, Password: cfg.NATSPassword,
+		Owns:  []events.Stream{{Name: apievents.StreamDeadLetter, Subjects: apievents.SubjectsDeadLetter}},
+		Reads: []events.Stream{{Name: apievents.StreamOrders, Subjects: apievents.SubjectsOrders}},
+	}, logger)
 }
 
 // newSender is the webhook sender when NOTIFY_WEBHOOK_URL is set, else the
@@ -57,6 +59,7 @@ func newConsumer(ctx context.Context, db *platformstore.DB, b *events.Broker, h 
 		Stream:   apievents.StreamOrders,
 		Durable:  orderevents.Durable,
 		Subjects: orderevents.Subjects,
+		Schemas:  apievents.Schemas, // anything else is dead-lettered unhandled
 	}, h.Handle, logger, reg, tp)
 }
 
@@ -78,5 +81,6 @@ func newServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry
 		server.WithCheck("database", db.Ping),
 		server.WithOptionalCheck("nats", events.Check(b.Conn)), // the outbox and durable consumers ride out a broker outage
 		server.WithWorker("order-events", consumer.Run),
+		server.WithWorker("inbox-pruner", consumer.PruneInbox(cfg.InboxRetention)),
 	)
 }

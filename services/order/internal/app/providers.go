@@ -82,8 +82,10 @@ func newInventoryClient(cfg *config.Config, p *discovery.Peers, tokens client.To
 // the first event has somewhere to go. The cleanup closes the connection
 // after the App (and so the relay) has stopped.
 func newBroker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*events.Broker, func(), error) {
-	return events.OpenBroker(ctx, cfg.NATSURL, config.Service, logger,
-		events.Stream{Name: apievents.StreamOrders, Subjects: apievents.SubjectsOrders})
+	return events.OpenBroker(ctx, events.BrokerConfig{
+		URL: cfg.NATSURL, Name: config.Service, User: cfg.NATSUser, Password: cfg.NATSPassword,
+		Owns: []events.Stream{{Name: apievents.StreamOrders, Subjects: apievents.SubjectsOrders}},
+	}, logger)
 }
 
 // newRelay puts the outbox in the migrated database and returns the relay

@@ -43,6 +43,12 @@ type Config struct {
 	// NATSURL is the NATS JetStream server the outbox relay publishes to
 	// (comma separated for a cluster).
 	NATSURL string `yaml:"nats_url" env:"NATS_URL"`
+	// NATSUser and NATSPassword authenticate the service to NATS as its own
+	// user, whose permissions allow only what the service needs (the
+	// matrix is events.Accesses in api/events). Both empty connect without
+	// credentials, to a broker that has no users.
+	NATSUser     string `yaml:"nats_user" env:"NATS_USER"`
+	NATSPassword string `yaml:"nats_password" env:"NATS_PASSWORD" secret:"true"`
 	// InventoryAddr and UserAddr are the peers' gRPC addresses when
 	// DISCOVERY is static; with etcd the peers are found by service name.
 	InventoryAddr string `yaml:"inventory_addr" env:"INVENTORY_ADDR"`
@@ -91,6 +97,13 @@ func (c *Config) Validate() error {
 	}
 	if reason := events.CheckURL(c.NATSURL); reason != "" {
 		bad("NATS_URL", events.MaskURL(c.NATSURL), reason)
+	}
+	if key, reason := events.CheckCredentials(c.NATSUser, c.NATSPassword); reason != "" {
+		value := c.NATSUser
+		if key == "NATS_PASSWORD" {
+			value = ""
+		}
+		bad(key, value, reason)
 	}
 	for _, a := range []struct{ key, value string }{
 		{"INVENTORY_ADDR", c.InventoryAddr},
