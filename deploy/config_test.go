@@ -513,10 +513,11 @@ func TestDeclaredConfigSameKeysInEveryEnvironment(t *testing.T) {
 	root := repoRoot(t)
 	services := slipwayServices(t)
 	keys := serviceConfigKeys(t)
-	// Keys an environment may leave out on purpose: the admin account, and
-	// TLS, which dev leaves off (plaintext) and prod turns on.
+	// Keys an environment may leave out on purpose: the admin account; TLS,
+	// which dev leaves off (plaintext) and prod turns on; the admin listener,
+	// which prod moves to loopback.
 	optional := map[string][]string{"user": {"admin_email"}}
-	tlsKeys := []string{"tls_cert_file", "tls_key_file", "tls_ca_file", "tls_trust_domain"}
+	tlsKeys := []string{"tls_cert_file", "tls_key_file", "tls_ca_file", "tls_trust_domain", adminAddr}
 	for _, name := range sortedNames(services) {
 		optional[name] = append(optional[name], tlsKeys...)
 	}

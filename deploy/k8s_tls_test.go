@@ -441,23 +441,69 @@ func TestKubernetesProdTLS(t *testing.T) {
 	assert.True(t, slices.ContainsFunc(checkTLS(prod, mixed), func(s string) bool { return strings.Contains(s, "off for [inventory]") }))
 }
 
-// TestKubernetesProdReflectionOff: prod lists no methods to whoever
-// connects; dev keeps reflection for grpcurl and the console.
-func TestKubernetesProdReflectionOff(t *testing.T) {
-	for _, env := range []string{"prod"} {
-		f := readK8sFacts(t, env)
-		for _, name := range sortedNames(f.services) {
-			assert.Equal(t, "false", declaredString(f.declared[name], "grpc_reflection"), "%s/%s: grpc_reflection", env, name)
-		}
-	}
+// TestKubernetesProdOperatorSurface: prod lists no methods to whoever
+// connects (dev keeps reflection for grpcurl and the console), serves the
+// operator endpoints on loopback only, and leaves pprof off.
+func TestKubernetesProdOperatorSurface(t *testing.T) {
+	f := readK8sFacts(t, "prod")
 	root := repoRoot(t)
 	prod, err := renderOverlay(filepath.Join(root, k8sOverlays, "prod"))
 	require.NoError(t, err)
-	for _, d := range all[*appsv1.Deployment](prod, "Deployment") {
-		for _, e := range containerEnv(container(&d.Spec.Template.Spec, d.Name)) {
-			assert.False(t, e.Name == "GRPC_REFLECTION" && e.Value != "false", "Deployment %s turns reflection back on with GRPC_REFLECTION=%s", d.Name, e.Value)
-		}
+	for _, name := range sortedNames(f.services) {
+		assert.Empty(t, checkOperatorSurface(prod, f, name), "prod/%s", name)
 	}
+	tests := []struct {
+		name, from, to, want string
+	}{
+		{"reflection on", "grpc_reflection: false", "grpc_reflection: true", "grpc_reflection"},
+		{"reflection left to the default (on)", "grpc_reflection: false\n", "", "grpc_reflection"},
+		{"admin on the pod's network", "admin_addr: 127.0.0.1:9090", "admin_addr: 0.0.0.0:9090", "admin_addr"},
+		{"admin on the HTTP port", "admin_addr: 127.0.0.1:9090\n", "", "admin_addr"},
+		{"pprof on", "admin_addr: 127.0.0.1:9090\n", "admin_addr: 127.0.0.1:9090\npprof_enabled: true\n", "pprof_enabled"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			broken := readK8sFacts(t, "prod")
+			data := string(broken.declared["order"])
+			require.Contains(t, data, tt.from)
+			broken.declared["order"] = []byte(strings.Replace(data, tt.from, tt.to, 1))
+			problems := checkOperatorSurface(prod, broken, "order")
+			assert.True(t, slices.ContainsFunc(problems, func(s string) bool { return strings.Contains(s, tt.want) }),
+				"want a problem containing %q, got %q", tt.want, problems)
+		})
+	}
+	r, err := renderOverlay(filepath.Join(root, k8sOverlays, "prod"))
+	require.NoError(t, err)
+	c := container(&deployment(r, "user").Spec.Template.Spec, "user")
+	c.Env = append(c.Env, corev1.EnvVar{Name: "GRPC_REFLECTION", Value: "true"})
+	assert.NotEmpty(t, checkOperatorSurface(r, f, "user"), "an env override turns reflection back on")
+}
+
+// checkOperatorSurface returns what exposes svc's operator surface in a
+// rendered overlay: reflection on, the admin endpoints on a port the
+// network reaches, pprof on. The environment overrides the declared file.
+func checkOperatorSurface(r *k8sRender, f k8sFacts, svc string) []string {
+	value := func(key, env string) string {
+		v := declaredString(f.declared[svc], key)
+		for _, e := range containerEnv(container(&deployment(r, svc).Spec.Template.Spec, svc)) {
+			if e.Name == env {
+				v = e.Value
+			}
+		}
+		return v
+	}
+	var problems []string
+	if v := value("grpc_reflection", "GRPC_REFLECTION"); v != "false" {
+		problems = append(problems, fmt.Sprintf("%s: grpc_reflection %q: reflection lists every method to whoever connects; want false", svc, v))
+	}
+	admin := value(adminAddr, "ADMIN_ADDR")
+	if host, _, err := net.SplitHostPort(admin); err != nil || !isLoopback(host) {
+		problems = append(problems, fmt.Sprintf("%s: admin_addr %q: want a loopback listener, so /debug and /admin are not on the HTTP port the ingress reaches", svc, admin))
+	}
+	if v := value("pprof_enabled", "PPROF_ENABLED"); v == "true" {
+		problems = append(problems, fmt.Sprintf("%s: pprof_enabled is on in prod", svc))
+	}
+	return problems
 }
 
 func certificate(r *k8sRender, name string) *certManagerCertificate {
