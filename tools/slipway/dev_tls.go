@@ -116,7 +116,8 @@ func tlsSummary(root string, b *devcert.Bundle, plan []devService) string {
 	if len(plan) > 0 {
 		s := plan[0]
 		fmt.Fprintf(&sb, "  curl --cacert %s https://%s/readyz\n", ca, s.HTTPDial)
-		fmt.Fprintf(&sb, "  tools/grpcurl -cacert %s -cert %s -key %s %s list\n", ca, rel(cert), rel(key), s.GRPCDial)
+		// tools/grpcurl runs from tools/gen: it needs absolute paths.
+		fmt.Fprintf(&sb, "  tools/grpcurl -cacert %s -cert %s -key %s %s list\n", b.CAFile, cert, key, s.GRPCDial)
 	}
 	return sb.String()
 }
