@@ -90,9 +90,10 @@ func (a *admission) refund(ctx context.Context) {
 // failures: a busy NAT or proxy address whose users log in correctly is
 // not limited, and neither are the service accounts' logins. A wrong
 // password (or an unknown email, treated the same so the limits reveal
-// nothing) stays spent and slows the account down. An attempt that failed
-// before its password was checked (a store or hasher error) is given back:
-// it taught the client nothing.
+// nothing) stays spent and slows the account down. A login refused for
+// want of a hashing slot stays spent too, so a flood pays for the slots it
+// keeps busy. Any other failure (the store, the token) is given back: the
+// client learnt nothing and did nothing wrong.
 func (a *admission) settleLogin(ctx context.Context, err error) {
 	switch {
 	case err == nil:
@@ -104,16 +105,16 @@ func (a *admission) settleLogin(ctx context.Context, err error) {
 		if a.limits.Backoff != nil {
 			a.limits.Backoff.Failed(ctx, a.account)
 		}
-	default:
+	case !errors.Is(err, errkind.ResourceExhausted):
 		a.refund(ctx)
 	}
 }
 
 // settleRegister accounts for a registration's outcome: one that reached
-// the store (created, or the email taken) stays spent; one that failed
-// before (a store or hasher error) is given back.
+// the store (created, or the email taken) stays spent, and so does one
+// refused for want of a hashing slot; any other failure is given back.
 func (a *admission) settleRegister(ctx context.Context, err error) {
-	if err != nil && !errors.Is(err, ErrAlreadyExists) {
+	if err != nil && !errors.Is(err, ErrAlreadyExists) && !errors.Is(err, errkind.ResourceExhausted) {
 		a.refund(ctx)
 	}
 }

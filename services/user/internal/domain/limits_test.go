@@ -32,15 +32,19 @@ func (g gcra) Allow(ctx context.Context, key string) (bool, time.Duration) {
 
 func (g gcra) Refund(ctx context.Context, key string) { g.lim.Refund(ctx, key) }
 
-// countingHasher counts the password hashes a test causes.
+// countingHasher counts the password checks a test causes (those that
+// hashed: not those refused for want of a slot).
 type countingHasher struct {
 	domain.PasswordHasher
 	verifies atomic.Int64
 }
 
 func (h *countingHasher) Verify(ctx context.Context, password, encoded string) (bool, error) {
-	h.verifies.Add(1)
-	return h.PasswordHasher.Verify(ctx, password, encoded)
+	ok, err := h.PasswordHasher.Verify(ctx, password, encoded)
+	if err == nil {
+		h.verifies.Add(1)
+	}
+	return ok, err
 }
 
 // limited is a service over a mock store that knows alice (password
