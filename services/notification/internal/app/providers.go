@@ -17,6 +17,7 @@ import (
 	"github.com/slipway-dev/slipway/platform/server"
 	platformstore "github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/services/notification/internal/config"
+	"github.com/slipway-dev/slipway/services/notification/internal/delivery"
 	"github.com/slipway-dev/slipway/services/notification/internal/domain"
 	"github.com/slipway-dev/slipway/services/notification/internal/orderevents"
 	"github.com/slipway-dev/slipway/services/notification/internal/rpc"
@@ -35,16 +36,30 @@ func openBroker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 	}, logger)
 }
 
-// newSender is the webhook sender when NOTIFY_WEBHOOK_URL is set, else the
-// log sender.
-func newSender(cfg *config.Config, logger *slog.Logger) domain.Sender {
+// newChannel is the webhook when NOTIFY_WEBHOOK_URL is set; else
+// notifications are in-app only.
+func newChannel(cfg *config.Config) domain.Channel {
 	if cfg.WebhookURL == "" {
-		return sender.NewLogSender(logger)
+		return domain.ChannelNone
 	}
-	return sender.NewWebhookSender(cfg.WebhookURL, logger,
-		sender.WithTimeout(cfg.WebhookTimeout),
-		sender.WithMaxAttempts(cfg.WebhookMaxAttempts),
-	)
+	return domain.ChannelWebhook
+}
+
+// newDeliveryWorker drains the delivery queue into the webhook; nil when
+// there is no webhook.
+func newDeliveryWorker(cfg *config.Config, queue domain.DeliveryQueue, logger *slog.Logger,
+	reg *prometheus.Registry, tp *sdktrace.TracerProvider,
+) (*delivery.Worker, error) {
+	if cfg.WebhookURL == "" {
+		return nil, nil
+	}
+	return delivery.NewWorker(queue, sender.NewWebhookSender(cfg.WebhookURL, sender.WithTimeout(cfg.WebhookTimeout)),
+		delivery.Policy{
+			MaxAttempts:    cfg.WebhookMaxAttempts,
+			BaseBackoff:    cfg.WebhookBackoff,
+			MaxBackoff:     cfg.WebhookMaxBackoff,
+			AttemptTimeout: cfg.WebhookTimeout,
+		}, logger, reg, tp)
 }
 
 // newConsumer is the durable consumer "notification" of the order events,
@@ -64,10 +79,12 @@ func newConsumer(ctx context.Context, db *platformstore.DB, b *events.Broker, h 
 }
 
 // newServer serves the notification handler on every protocol with its
-// auth policy, runs the order events consumer beside it, and ties the
-// database and NATS to readiness.
+// auth policy, runs the order events consumer and the delivery worker (when
+// there is a webhook) beside it, and ties the database and NATS to
+// readiness.
 func newServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider,
 	db *platformstore.DB, b *events.Broker, h *rpc.Handler, v auth.Verifier, consumer *events.Consumer, p *discovery.Peers,
+	deliveries *delivery.Worker,
 ) (*server.App, error) {
 	return server.New(cfg.Base, cfg, logger, reg, tp,
 		server.WithRegistration(p.Registration()),
@@ -81,6 +98,7 @@ func newServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry
 		server.WithCheck("database", db.Ping),
 		server.WithOptionalCheck("nats", events.Check(b.Conn)), // the outbox and durable consumers ride out a broker outage
 		server.WithWorker("order-events", consumer.Run),
+		server.WithWorker("notification-delivery", deliveries.Run),
 		server.WithWorker("inbox-pruner", consumer.PruneInbox(cfg.InboxRetention)),
 	)
 }

@@ -22,7 +22,7 @@ import (
 )
 
 // newApp wires the notification service: database, store, NATS, domain,
-// sender, order events consumer, handlers, server.
+// order events consumer, delivery worker, handlers, server.
 func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider) (*server.App, func(), error) {
 	panic(wire.Build(
 		discovery.ProviderSet,
@@ -34,7 +34,8 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		rpc.ProviderSet,
 		orderevents.ProviderSet,
 		wire.Bind(new(orderevents.TxBinder), new(*store.Store)),
-		newSender,
+		newChannel,
+		newDeliveryWorker,
 		openBroker,
 		newConsumer,
 		newServer,

@@ -25,7 +25,7 @@ import (
 // Injectors from wire.go:
 
 // newApp wires the notification service: database, store, NATS, domain,
-// sender, order events consumer, handlers, server.
+// order events consumer, delivery worker, handlers, server.
 func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *trace.TracerProvider) (*server.App, func(), error) {
 	base := cfg.Base
 	migrations := store.ProvideMigrations()
@@ -39,8 +39,8 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		return nil, nil, err
 	}
 	storeStore := store.New(db)
-	sender := newSender(cfg, logger)
-	notificationService := domain.NewNotificationService(storeStore, sender)
+	channel := newChannel(cfg)
+	notificationService := domain.NewNotificationService(storeStore, channel)
 	handler := rpc.NewHandler(notificationService)
 	verifier := auth.ProvideJWKSVerifier(base)
 	ordereventsHandler := orderevents.NewHandler(notificationService, storeStore, logger)
@@ -56,7 +56,14 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		cleanup()
 		return nil, nil, err
 	}
-	app, err := newServer(cfg, logger, reg, tp, db, broker, handler, verifier, consumer, peers)
+	worker, err := newDeliveryWorker(cfg, storeStore, logger, reg, tp)
+	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	app, err := newServer(cfg, logger, reg, tp, db, broker, handler, verifier, consumer, peers, worker)
 	if err != nil {
 		cleanup3()
 		cleanup2()

@@ -27,17 +27,22 @@ const (
 const (
 	DefaultNATSURL            = "nats://127.0.0.1:4222"
 	DefaultWebhookTimeout     = 5 * time.Second
-	DefaultWebhookMaxAttempts = 4
+	DefaultWebhookMaxAttempts = 10
+	// With these a delivery that keeps failing is retried for about 9 to
+	// 17 minutes (2 s doubling, capped at 10 min, equal jitter) before it
+	// fails for good.
+	DefaultWebhookBackoff    = 2 * time.Second
+	DefaultWebhookMaxBackoff = 10 * time.Minute
 )
 
-// Bounds of the webhook keys. A send that keeps failing takes up to
-// attempts × timeout plus backoff; the event consumer's 30 s ack wait must
-// cover it, or the event is delivered again while it still runs.
+// Bounds of the webhook keys. Deliveries run from their own queue, outside
+// the event consumer, so they are not bound by its ack wait.
 const (
 	minWebhookTimeout     = 100 * time.Millisecond
 	maxWebhookTimeout     = 30 * time.Second
-	maxWebhookMaxAttempts = 10
-	maxWebhookBudget      = 25 * time.Second
+	maxWebhookMaxAttempts = 100
+	minWebhookBackoff     = 10 * time.Millisecond
+	maxWebhookBackoff     = 24 * time.Hour
 )
 
 // Config is the notification service's configuration.
@@ -57,15 +62,22 @@ type Config struct {
 	// processed; older inbox rows are pruned. It must exceed the stream's
 	// duplicate window (events.DuplicateWindow, 2m).
 	InboxRetention time.Duration `yaml:"inbox_retention" env:"INBOX_RETENTION"`
-	// WebhookURL, when set, is where every notification is POSTed as JSON;
-	// when empty, notifications are written to the log. It is a secret:
-	// webhook URLs usually carry their credential in the path or query.
+	// WebhookURL, when set, is where every notification is POSTed as JSON,
+	// from the delivery queue; when empty, notifications are in-app only
+	// (delivery state NONE). It is a secret: webhook URLs usually carry
+	// their credential in the user info, path or query, and every error
+	// that quotes it is redacted before it is logged, traced or stored.
 	WebhookURL string `yaml:"webhook_url" env:"NOTIFY_WEBHOOK_URL" secret:"true"`
 	// WebhookTimeout bounds one webhook attempt.
 	WebhookTimeout time.Duration `yaml:"webhook_timeout" env:"NOTIFY_WEBHOOK_TIMEOUT"`
-	// WebhookMaxAttempts is how many attempts a send makes before it fails
-	// (and the event is delivered again later).
+	// WebhookMaxAttempts is how many attempts a delivery gets before it
+	// fails for good (a dead letter, kept with its redacted reason).
 	WebhookMaxAttempts int `yaml:"webhook_max_attempts" env:"NOTIFY_WEBHOOK_MAX_ATTEMPTS"`
+	// WebhookBackoff is the wait before a delivery's second attempt,
+	// doubled for each further one (with jitter) up to WebhookMaxBackoff.
+	// A Retry-After the webhook answers with waits longer, never shorter.
+	WebhookBackoff    time.Duration `yaml:"webhook_backoff" env:"NOTIFY_WEBHOOK_BACKOFF"`
+	WebhookMaxBackoff time.Duration `yaml:"webhook_max_backoff" env:"NOTIFY_WEBHOOK_MAX_BACKOFF"`
 }
 
 // Default returns the configuration with every default set.
@@ -75,6 +87,8 @@ func Default() *Config {
 		InboxRetention:     events.DefaultInboxRetention,
 		WebhookTimeout:     DefaultWebhookTimeout,
 		WebhookMaxAttempts: DefaultWebhookMaxAttempts,
+		WebhookBackoff:     DefaultWebhookBackoff,
+		WebhookMaxBackoff:  DefaultWebhookMaxBackoff,
 	}
 	c.SetDefaults(Service, DefaultGRPCPort, DefaultHTTPPort)
 	return c
@@ -110,9 +124,11 @@ func (c *Config) Validate() error {
 	}
 	if c.WebhookMaxAttempts < 1 || c.WebhookMaxAttempts > maxWebhookMaxAttempts {
 		bad("NOTIFY_WEBHOOK_MAX_ATTEMPTS", strconv.Itoa(c.WebhookMaxAttempts), "want 1 to "+strconv.Itoa(maxWebhookMaxAttempts))
-	} else if budget := time.Duration(c.WebhookMaxAttempts) * c.WebhookTimeout; c.WebhookURL != "" && budget > maxWebhookBudget {
-		bad("NOTIFY_WEBHOOK_MAX_ATTEMPTS", strconv.Itoa(c.WebhookMaxAttempts),
-			"attempts × NOTIFY_WEBHOOK_TIMEOUT is "+budget.String()+"; keep it within "+maxWebhookBudget.String()+" so a send ends inside the consumer's 30s ack wait")
+	}
+	if c.WebhookBackoff < minWebhookBackoff || c.WebhookBackoff > maxWebhookBackoff {
+		bad("NOTIFY_WEBHOOK_BACKOFF", c.WebhookBackoff.String(), "want between "+minWebhookBackoff.String()+" and "+maxWebhookBackoff.String())
+	} else if c.WebhookMaxBackoff < c.WebhookBackoff || c.WebhookMaxBackoff > maxWebhookBackoff {
+		bad("NOTIFY_WEBHOOK_MAX_BACKOFF", c.WebhookMaxBackoff.String(), "want between NOTIFY_WEBHOOK_BACKOFF ("+c.WebhookBackoff.String()+") and "+maxWebhookBackoff.String())
 	}
 	return errors.Join(errs...)
 }

@@ -22,7 +22,9 @@ func TestDefault(t *testing.T) {
 	assert.Equal(t, "nats://127.0.0.1:4222", c.NATSURL)
 	assert.Empty(t, c.WebhookURL, "notifications go to the log by default")
 	assert.Equal(t, 5*time.Second, c.WebhookTimeout)
-	assert.Equal(t, 4, c.WebhookMaxAttempts)
+	assert.Equal(t, 10, c.WebhookMaxAttempts)
+	assert.Equal(t, 2*time.Second, c.WebhookBackoff)
+	assert.Equal(t, 10*time.Minute, c.WebhookMaxBackoff)
 	assert.NoError(t, c.Validate())
 }
 
@@ -39,7 +41,7 @@ func TestLoad(t *testing.T) {
 		wantTries   int
 		wantErr     string
 	}{
-		{name: "defaults", wantNATS: "nats://127.0.0.1:4222", wantTries: 4},
+		{name: "defaults", wantNATS: "nats://127.0.0.1:4222", wantTries: 10},
 		{name: "file over defaults", path: file, wantNATS: "nats://broker:4222", wantWebhook: "https://hooks.example.com/file", wantTries: 2},
 		{
 			name: "environment over file", path: file,
@@ -51,10 +53,18 @@ func TestLoad(t *testing.T) {
 		{name: "a webhook timeout that is not a duration", env: map[string]string{"NOTIFY_WEBHOOK_TIMEOUT": "soon"}, wantErr: "NOTIFY_WEBHOOK_TIMEOUT"},
 		{name: "a webhook timeout too short", env: map[string]string{"NOTIFY_WEBHOOK_TIMEOUT": "1ms"}, wantErr: "NOTIFY_WEBHOOK_TIMEOUT"},
 		{name: "no attempts", env: map[string]string{"NOTIFY_WEBHOOK_MAX_ATTEMPTS": "0"}, wantErr: "NOTIFY_WEBHOOK_MAX_ATTEMPTS"},
+		{name: "too many attempts", env: map[string]string{"NOTIFY_WEBHOOK_MAX_ATTEMPTS": "101"}, wantErr: "NOTIFY_WEBHOOK_MAX_ATTEMPTS"},
 		{
-			name:    "attempts that outlast the ack wait",
-			env:     map[string]string{"NOTIFY_WEBHOOK_URL": "https://hooks.example.com/x", "NOTIFY_WEBHOOK_TIMEOUT": "10s", "NOTIFY_WEBHOOK_MAX_ATTEMPTS": "5"},
-			wantErr: "ack wait",
+			name:     "long attempts are fine: delivery runs outside the consumer",
+			env:      map[string]string{"NOTIFY_WEBHOOK_URL": "https://hooks.example.com/x", "NOTIFY_WEBHOOK_TIMEOUT": "30s", "NOTIFY_WEBHOOK_MAX_ATTEMPTS": "20"},
+			wantNATS: "nats://127.0.0.1:4222", wantWebhook: "https://hooks.example.com/x", wantTries: 20,
+		},
+		{name: "a backoff too short", env: map[string]string{"NOTIFY_WEBHOOK_BACKOFF": "1ms"}, wantErr: "NOTIFY_WEBHOOK_BACKOFF"},
+		{name: "a backoff that is not a duration", env: map[string]string{"NOTIFY_WEBHOOK_BACKOFF": "later"}, wantErr: "NOTIFY_WEBHOOK_BACKOFF"},
+		{
+			name:    "a max backoff below the backoff",
+			env:     map[string]string{"NOTIFY_WEBHOOK_BACKOFF": "1m", "NOTIFY_WEBHOOK_MAX_BACKOFF": "30s"},
+			wantErr: "NOTIFY_WEBHOOK_MAX_BACKOFF",
 		},
 		{name: "an invalid base key fails validation", env: map[string]string{"GRPC_ADDR": "nope"}, wantErr: "GRPC_ADDR"},
 	}

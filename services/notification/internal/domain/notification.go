@@ -1,12 +1,15 @@
 // Package domain is the notification service's model and rules: which order
 // events become which notifications, with what words, stored once per event
-// and read back only by their owner. It declares the ports it needs
-// (NotificationStore, Tx, Sender) and imports no transport and no storage:
-// the orderevents and rpc packages translate into calls here, the store
-// package implements the storage ports and the sender package the Sender.
+// and read back only by their owner, with the delivery of each through the
+// external channel (a webhook) queued beside it. It declares the ports it
+// needs (NotificationStore, Tx, DeliveryQueue, Sender) and imports no
+// transport and no storage: the orderevents and rpc packages translate into
+// calls here, the store package implements the storage ports, the sender
+// package the Sender, and the delivery package drains the DeliveryQueue.
 package domain
 
 import (
+	"errors"
 	"time"
 
 	"github.com/slipway-dev/slipway/platform/errkind"
@@ -22,6 +25,40 @@ var (
 	// sees it; this is the second line of defence, for an event published
 	// again under another message id.
 	ErrAlreadyRecorded = errkind.AlreadyExists
+	// ErrUndeliverable marks a send that retrying cannot fix: the channel
+	// refused the notification itself (an answer such as 400 or 404). Its
+	// delivery fails at once rather than after the last attempt.
+	ErrUndeliverable = errors.New("undeliverable")
+)
+
+// Channel is the external channel notifications go out through, besides
+// the in-app list that always has them.
+type Channel string
+
+// Channels.
+const (
+	// ChannelNone: in-app only; nothing is queued for delivery.
+	ChannelNone Channel = ""
+	// ChannelWebhook: each notification is queued for the webhook.
+	ChannelWebhook Channel = "webhook"
+)
+
+// DeliveryState says how far a notification's delivery through the
+// external channel got. The notification itself is stored, and listed for
+// its owner, whatever its delivery does.
+type DeliveryState string
+
+// Delivery states.
+const (
+	// DeliveryNone: no external channel was configured when it was stored.
+	DeliveryNone DeliveryState = "NONE"
+	// DeliveryPending: waiting for its first attempt or for a retry.
+	DeliveryPending DeliveryState = "PENDING"
+	// DeliveryDelivered: the channel accepted it.
+	DeliveryDelivered DeliveryState = "DELIVERED"
+	// DeliveryFailed: given up on, after the last attempt or because the
+	// channel refused it (ErrUndeliverable); the dead letter keeps the reason.
+	DeliveryFailed DeliveryState = "FAILED"
 )
 
 // Kind says which event produced a notification.
@@ -44,6 +81,19 @@ type Notification struct {
 	// EventID is the id of the event that produced it; unique.
 	EventID   string
 	CreatedAt time.Time
+	// Delivery is how far its delivery through the external channel got.
+	Delivery DeliveryState
+}
+
+// Delivery is a notification claimed from the delivery queue for one
+// attempt.
+type Delivery struct {
+	Notification Notification
+	// Attempt is the number of this attempt: 1 for the first.
+	Attempt int
+	// TraceContext is the W3C trace context of the event that produced the
+	// notification, so its delivery continues that trace; nil when none.
+	TraceContext map[string]string
 }
 
 // Money is an amount in the minor unit of its currency (cents for USD).

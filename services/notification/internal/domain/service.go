@@ -30,22 +30,23 @@ const (
 // currencyPattern is an ISO 4217 code.
 var currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
 
-// NotificationService turns order events into notifications, sends them and
-// lists them for their owner.
+// NotificationService turns order events into notifications, queues them
+// for delivery through the external channel and lists them for their owner.
 type NotificationService struct {
-	store  NotificationStore
-	sender Sender
-	now    func() time.Time
-	newID  func() (uuid.UUID, error)
+	store   NotificationStore
+	channel Channel
+	now     func() time.Time
+	newID   func() (uuid.UUID, error)
 }
 
-// NewNotificationService returns the service over its ports.
-func NewNotificationService(store NotificationStore, sender Sender) *NotificationService {
-	return &NotificationService{store: store, sender: sender, now: time.Now, newID: uuid.NewV7}
+// NewNotificationService returns the service over its store; channel says
+// whether notifications are also queued for an external channel.
+func NewNotificationService(store NotificationStore, channel Channel) *NotificationService {
+	return &NotificationService{store: store, channel: channel, now: time.Now, newID: uuid.NewV7}
 }
 
 // HandleOrderPlaced records the "Order placed" notification of e in tx and
-// then sends it. See record for what a duplicate or a failed send does.
+// queues its delivery. See record for what a duplicate does.
 func (s *NotificationService) HandleOrderPlaced(ctx context.Context, tx Tx, e OrderPlaced) (Notification, error) {
 	if err := validateEvent(e.EventID, e.OrderID, e.UserID, e.Items); err != nil {
 		return Notification{}, fmt.Errorf("order placed event %q: %w", e.EventID, err)
@@ -59,7 +60,7 @@ func (s *NotificationService) HandleOrderPlaced(ctx context.Context, tx Tx, e Or
 }
 
 // HandleOrderCancelled records the "Order cancelled" notification of e in
-// tx and then sends it. See record for what a duplicate or a failed send does.
+// tx and queues its delivery. See record for what a duplicate does.
 func (s *NotificationService) HandleOrderCancelled(ctx context.Context, tx Tx, e OrderCancelled) (Notification, error) {
 	if err := validateEvent(e.EventID, e.OrderID, e.UserID, e.Items); err != nil {
 		return Notification{}, fmt.Errorf("order cancelled event %q: %w", e.EventID, err)
@@ -67,15 +68,15 @@ func (s *NotificationService) HandleOrderCancelled(ctx context.Context, tx Tx, e
 	return s.record(ctx, tx, e.EventID, e.UserID, e.OrderID, KindOrderCancelled, "Order cancelled", cancelledBody(e))
 }
 
-// record stores the notification of one event and sends it, in that order
-// and inside the event's transaction:
-//
-//   - an event that already has its notification changes nothing, sends
-//     nothing and returns ErrAlreadyRecorded with the notification composed
-//     for it (the stored one keeps its own id and time);
-//   - a failed send returns the error, so the transaction (the row and the
-//     inbox entry) rolls back and the event is delivered again. Sending is
-//     therefore at least once, while storage stays exactly once.
+// record stores the notification of one event and, when there is an
+// external channel, queues its delivery, both inside the event's
+// transaction. Nothing is sent here: the delivery worker sends from the
+// queue after the commit, so the notification is visible to its owner at
+// once whatever the channel does, and a channel that is down holds back
+// neither the event stream nor other notifications. An event that already
+// has its notification changes nothing, queues nothing and returns
+// ErrAlreadyRecorded with the notification composed for it (the stored one
+// keeps its own id and time).
 func (s *NotificationService) record(ctx context.Context, tx Tx, eventID, userID, orderID string, kind Kind, title, body string) (Notification, error) {
 	id, err := s.newID()
 	if err != nil {
@@ -99,8 +100,12 @@ func (s *NotificationService) record(ctx context.Context, tx Tx, eventID, userID
 	if !created {
 		return n, fmt.Errorf("notification of event %q: %w", eventID, ErrAlreadyRecorded)
 	}
-	if err := s.sender.Send(ctx, n); err != nil {
-		return Notification{}, fmt.Errorf("send notification %s of event %q: %w", n.ID, eventID, err)
+	n.Delivery = DeliveryNone
+	if s.channel != ChannelNone {
+		n.Delivery = DeliveryPending
+		if err := tx.EnqueueDelivery(ctx, n); err != nil {
+			return Notification{}, fmt.Errorf("queue delivery of notification %s of event %q: %w", n.ID, eventID, err)
+		}
 	}
 	return n, nil
 }

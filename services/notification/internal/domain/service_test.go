@@ -3,7 +3,6 @@ package domain_test
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -24,24 +23,27 @@ var (
 	stamped  = now.Truncate(time.Microsecond)
 	fixedID  = uuid.MustParse("019cf0a1-2b3c-7d4e-8f00-000000000001")
 	errStore = fmt.Errorf("connection reset: %w", errkind.Unavailable)
-	errSend  = errors.New("webhook answered 503 after 4 attempts")
 	alice    = domain.Actor{UserID: "user-a", Role: "customer"}
 )
 
-// fixture is a NotificationService over scripted ports, with a fixed clock
-// and id.
+// fixture is a NotificationService with a webhook channel over scripted
+// ports, with a fixed clock and id.
 type fixture struct {
-	store  *mock.MockNotificationStore
-	tx     *mock.MockTx
-	sender *mock.MockSender
-	svc    *domain.NotificationService
+	store *mock.MockNotificationStore
+	tx    *mock.MockTx
+	svc   *domain.NotificationService
 }
 
 func newFixture(t *testing.T) fixture {
 	t.Helper()
+	return newFixtureWith(t, domain.ChannelWebhook)
+}
+
+func newFixtureWith(t *testing.T, channel domain.Channel) fixture {
+	t.Helper()
 	ctrl := gomock.NewController(t)
-	f := fixture{store: mock.NewMockNotificationStore(ctrl), tx: mock.NewMockTx(ctrl), sender: mock.NewMockSender(ctrl)}
-	f.svc = domain.NewNotificationService(f.store, f.sender)
+	f := fixture{store: mock.NewMockNotificationStore(ctrl), tx: mock.NewMockTx(ctrl)}
+	f.svc = domain.NewNotificationService(f.store, channel)
 	f.svc.SetClock(func() time.Time { return now })
 	f.svc.SetIDs(func() (uuid.UUID, error) { return fixedID, nil })
 	return f
@@ -72,6 +74,12 @@ func cancelled() domain.OrderCancelled {
 	}
 }
 
+// pending is n with its delivery queued.
+func pending(n domain.Notification) domain.Notification {
+	n.Delivery = domain.DeliveryPending
+	return n
+}
+
 // want is the notification the service should record for an event.
 func want(kind domain.Kind, eventID, title, body string) domain.Notification {
 	return domain.Notification{
@@ -91,14 +99,14 @@ func TestHandleOrderPlaced(t *testing.T) {
 		wantErr   error
 	}{
 		{
-			name: "stores the notification, then sends it",
+			name: "stores the notification, then queues its delivery",
 			setup: func(f fixture) {
 				gomock.InOrder(
 					f.tx.EXPECT().CreateNotification(gomock.Any(), placedNote).Return(true, nil),
-					f.sender.EXPECT().Send(gomock.Any(), placedNote).Return(nil),
+					f.tx.EXPECT().EnqueueDelivery(gomock.Any(), pending(placedNote)).Return(nil),
 				)
 			},
-			want: placedNote,
+			want: pending(placedNote),
 		},
 		{
 			name:  "one item is an item",
@@ -106,9 +114,9 @@ func TestHandleOrderPlaced(t *testing.T) {
 			setup: func(f fixture) {
 				n := want(domain.KindOrderPlaced, "evt-1", "Order placed", "Your order ord_1 for 1 item totalling USD 79.90 is placed.")
 				f.tx.EXPECT().CreateNotification(gomock.Any(), n).Return(true, nil)
-				f.sender.EXPECT().Send(gomock.Any(), n).Return(nil)
+				f.tx.EXPECT().EnqueueDelivery(gomock.Any(), pending(n)).Return(nil)
 			},
-			want: want(domain.KindOrderPlaced, "evt-1", "Order placed", "Your order ord_1 for 1 item totalling USD 79.90 is placed."),
+			want: pending(want(domain.KindOrderPlaced, "evt-1", "Order placed", "Your order ord_1 for 1 item totalling USD 79.90 is placed.")),
 		},
 		{
 			name: "a zero-decimal currency and no items",
@@ -117,36 +125,36 @@ func TestHandleOrderPlaced(t *testing.T) {
 			},
 			setup: func(f fixture) {
 				f.tx.EXPECT().CreateNotification(gomock.Any(), gomock.Any()).Return(true, nil)
-				f.sender.EXPECT().Send(gomock.Any(), gomock.Any()).Return(nil)
+				f.tx.EXPECT().EnqueueDelivery(gomock.Any(), gomock.Any()).Return(nil)
 			},
-			want: want(domain.KindOrderPlaced, "evt-1", "Order placed", "Your order ord_1 totalling JPY 1200 is placed."),
+			want: pending(want(domain.KindOrderPlaced, "evt-1", "Order placed", "Your order ord_1 totalling JPY 1200 is placed.")),
 		},
 		{
 			name:  "no total",
 			event: func(e *domain.OrderPlaced) { e.Total = nil },
 			setup: func(f fixture) {
 				f.tx.EXPECT().CreateNotification(gomock.Any(), gomock.Any()).Return(true, nil)
-				f.sender.EXPECT().Send(gomock.Any(), gomock.Any()).Return(nil)
+				f.tx.EXPECT().EnqueueDelivery(gomock.Any(), gomock.Any()).Return(nil)
 			},
-			want: want(domain.KindOrderPlaced, "evt-1", "Order placed", "Your order ord_1 for 2 items is placed."),
+			want: pending(want(domain.KindOrderPlaced, "evt-1", "Order placed", "Your order ord_1 for 2 items is placed.")),
 		},
 		{
-			name: "an event already recorded sends nothing",
+			name: "an event already recorded queues nothing",
 			setup: func(f fixture) {
 				f.tx.EXPECT().CreateNotification(gomock.Any(), placedNote).Return(false, nil)
 			},
 			wantErr: domain.ErrAlreadyRecorded,
 		},
 		{
-			name: "a failed send is returned, so the transaction rolls back",
+			name: "a failure to queue is returned, so the transaction rolls back",
 			setup: func(f fixture) {
 				f.tx.EXPECT().CreateNotification(gomock.Any(), placedNote).Return(true, nil)
-				f.sender.EXPECT().Send(gomock.Any(), placedNote).Return(errSend)
+				f.tx.EXPECT().EnqueueDelivery(gomock.Any(), pending(placedNote)).Return(errStore)
 			},
-			wantErr: errSend,
+			wantErr: errkind.Unavailable,
 		},
 		{
-			name: "a store failure is returned and nothing is sent",
+			name: "a store failure is returned and nothing is queued",
 			setup: func(f fixture) {
 				f.tx.EXPECT().CreateNotification(gomock.Any(), placedNote).Return(false, errStore)
 			},
@@ -230,7 +238,7 @@ func TestHandleOrderCancelled(t *testing.T) {
 			if tt.wantField == "" {
 				gomock.InOrder(
 					f.tx.EXPECT().CreateNotification(gomock.Any(), n).Return(true, nil),
-					f.sender.EXPECT().Send(gomock.Any(), n).Return(nil),
+					f.tx.EXPECT().EnqueueDelivery(gomock.Any(), pending(n)).Return(nil),
 				)
 			}
 			got, err := f.svc.HandleOrderCancelled(t.Context(), f.tx, e)
@@ -239,21 +247,32 @@ func TestHandleOrderCancelled(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			assert.Equal(t, n, got)
+			assert.Equal(t, pending(n), got)
 		})
 	}
 
-	t.Run("a failed send is returned", func(t *testing.T) {
+	t.Run("a failure to queue is returned", func(t *testing.T) {
 		f := newFixture(t)
 		f.tx.EXPECT().CreateNotification(gomock.Any(), gomock.Any()).Return(true, nil)
-		f.sender.EXPECT().Send(gomock.Any(), gomock.Any()).Return(errSend)
+		f.tx.EXPECT().EnqueueDelivery(gomock.Any(), gomock.Any()).Return(errStore)
 		_, err := f.svc.HandleOrderCancelled(t.Context(), f.tx, cancelled())
-		assert.ErrorIs(t, err, errSend)
+		assert.ErrorIs(t, err, errkind.Unavailable)
 	})
 }
 
+func TestWithoutAChannelNothingIsQueued(t *testing.T) {
+	f := newFixtureWith(t, domain.ChannelNone)
+	n := want(domain.KindOrderPlaced, "evt-1", "Order placed", "Your order ord_1 for 2 items totalling USD 79.90 is placed.")
+	f.tx.EXPECT().CreateNotification(gomock.Any(), n).Return(true, nil)
+	// No EnqueueDelivery: gomock fails the test on a call it does not expect.
+	got, err := f.svc.HandleOrderPlaced(t.Context(), f.tx, placed())
+	require.NoError(t, err)
+	n.Delivery = domain.DeliveryNone
+	assert.Equal(t, n, got)
+}
+
 func TestEveryNotificationGetsItsOwnID(t *testing.T) {
-	svc := domain.NewNotificationService(nil, noopSender{})
+	svc := domain.NewNotificationService(nil, domain.ChannelWebhook)
 	var got []domain.Notification
 	tx := recordingTx{into: &got}
 	for i := range 3 {
@@ -273,16 +292,14 @@ func TestEveryNotificationGetsItsOwnID(t *testing.T) {
 	}
 }
 
-type noopSender struct{}
-
-func (noopSender) Send(context.Context, domain.Notification) error { return nil }
-
 type recordingTx struct{ into *[]domain.Notification }
 
 func (r recordingTx) CreateNotification(_ context.Context, n domain.Notification) (bool, error) {
 	*r.into = append(*r.into, n)
 	return true, nil
 }
+
+func (recordingTx) EnqueueDelivery(context.Context, domain.Notification) error { return nil }
 
 func TestListMyNotifications(t *testing.T) {
 	token := func(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }

@@ -50,11 +50,13 @@ func NewHandler(notifications *domain.NotificationService, store TxBinder, logge
 	return &Handler{notifications: notifications, store: store, logger: logger}
 }
 
-// Handle is an events.Handler. An error rolls back tx (the notification and
-// the inbox entry) and the consumer delivers the event again, dead-lettering
-// it after its last delivery: so an event that cannot be decoded or is
-// invalid ends in the dead-letter stream, and one whose send failed is sent
-// again later. An event that already has its notification is acknowledged.
+// Handle is an events.Handler. It stores the notification and queues its
+// delivery in tx; nothing is sent here, so the channel failing cannot roll
+// the notification back. An error rolls back tx (the notification, its
+// delivery row and the inbox entry) and the consumer delivers the event
+// again, dead-lettering it after its last delivery: so an event that cannot
+// be decoded or is invalid ends in the dead-letter stream. An event that
+// already has its notification is acknowledged.
 func (h *Handler) Handle(ctx context.Context, tx *sql.Tx, m events.Message) error {
 	var (
 		n   domain.Notification
@@ -85,7 +87,8 @@ func (h *Handler) Handle(ctx context.Context, tx *sql.Tx, m events.Message) erro
 		return err
 	}
 	h.logger.InfoContext(ctx, "notification recorded",
-		"notification_id", n.ID, "event_id", n.EventID, "kind", string(n.Kind), "user_id", n.UserID, "order_id", n.OrderID)
+		"notification_id", n.ID, "event_id", n.EventID, "kind", string(n.Kind), "user_id", n.UserID, "order_id", n.OrderID,
+		"title", n.Title, "delivery", string(n.Delivery))
 	return nil
 }
 

@@ -1,9 +1,7 @@
 package orderevents_test
 
 import (
-	"context"
 	"database/sql"
-	"errors"
 	"log/slog"
 	"testing"
 	"time"
@@ -24,35 +22,35 @@ import (
 	"github.com/slipway-dev/slipway/services/notification/internal/store"
 )
 
-// sender records what it sent, or fails when err is set.
-type sender struct {
-	err  error
-	sent []domain.Notification
-}
-
-func (s *sender) Send(_ context.Context, n domain.Notification) error {
-	if s.err != nil {
-		return s.err
-	}
-	s.sent = append(s.sent, n)
-	return nil
-}
-
-// env is a handler over the real domain and a fresh SQLite store.
+// env is a handler over the real domain and a fresh SQLite store, with a
+// webhook channel: each notification is queued for delivery.
 type env struct {
 	db      *platformstore.DB
 	store   *store.Store
-	sender  *sender
 	handler *orderevents.Handler
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, domain.ChannelWebhook)
+}
+
+func newEnvWith(t *testing.T, channel domain.Channel) *env {
+	t.Helper()
 	db := storetest.Open(t, platformstore.SQLite)
 	require.NoError(t, db.Migrate(t.Context(), store.Migrations()))
-	e := &env{db: db, store: store.New(db), sender: &sender{}}
-	e.handler = orderevents.NewHandler(domain.NewNotificationService(e.store, e.sender), e.store, slog.New(slog.DiscardHandler))
+	e := &env{db: db, store: store.New(db)}
+	e.handler = orderevents.NewHandler(domain.NewNotificationService(e.store, channel), e.store, slog.New(slog.DiscardHandler))
 	return e
+}
+
+// queued is the delivery row of notification id, failing the test when
+// there is none.
+func (e *env) queued(t *testing.T, id string) store.DeliveryRow {
+	t.Helper()
+	row, err := e.store.Delivery(t.Context(), id)
+	require.NoError(t, err)
+	return row
 }
 
 // deliver runs the handler on a message in a transaction, as the consumer
@@ -100,13 +98,26 @@ func TestOrderPlacedBecomesOneNotification(t *testing.T) {
 	assert.Equal(t, "Your order ord_1 for 2 items totalling USD 79.90 is placed.", n.Body)
 	assert.Equal(t, "evt-1", n.EventID)
 	assert.Equal(t, "ord_1", n.OrderID)
-	assert.Equal(t, []domain.Notification{n}, e.sender.sent, "sent once, as stored")
+	assert.Equal(t, domain.DeliveryPending, n.Delivery, "visible at once, its delivery queued")
+	row := e.queued(t, n.ID)
+	assert.Equal(t, domain.DeliveryPending, row.State)
+	assert.Zero(t, row.Attempts)
 
 	t.Run("the same event under another message id is acknowledged and changes nothing", func(t *testing.T) {
 		require.NoError(t, e.deliver(t, "another-message-id", apievents.SubjectOrderPlaced, placed()))
 		assert.Equal(t, []domain.Notification{n}, e.stored(t, "user-a"))
-		assert.Len(t, e.sender.sent, 1, "not sent again")
+		assert.Equal(t, row, e.queued(t, n.ID), "not queued again")
 	})
+}
+
+func TestWithoutAChannelNothingIsQueued(t *testing.T) {
+	e := newEnvWith(t, domain.ChannelNone)
+	require.NoError(t, e.deliver(t, "evt-1", apievents.SubjectOrderPlaced, placed()))
+	got := e.stored(t, "user-a")
+	require.Len(t, got, 1)
+	assert.Equal(t, domain.DeliveryNone, got[0].Delivery)
+	_, err := e.store.Delivery(t.Context(), got[0].ID)
+	assert.ErrorIs(t, err, sql.ErrNoRows)
 }
 
 func TestOrderCancelledBecomesANotification(t *testing.T) {
@@ -125,25 +136,13 @@ func TestOrderCancelledBecomesANotification(t *testing.T) {
 }
 
 func TestEventsThatFailAreRolledBack(t *testing.T) {
-	errSend := errors.New("webhook answered 503")
 	invalid := placed()
 	invalid.UserId = ""
 	tests := []struct {
 		name    string
 		message func(t *testing.T) events.Message
-		sendErr error
 		wantErr string
 	}{
-		{
-			name: "a failed send",
-			message: func(t *testing.T) events.Message {
-				data, err := proto.Marshal(placed())
-				require.NoError(t, err)
-				return events.Message{ID: "evt-1", Subject: apievents.SubjectOrderPlaced, Data: data}
-			},
-			sendErr: errSend,
-			wantErr: "webhook answered 503",
-		},
 		{
 			name: "a payload that is not an OrderPlaced",
 			message: func(*testing.T) events.Message {
@@ -173,12 +172,13 @@ func TestEventsThatFailAreRolledBack(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
-			e.sender.err = tt.sendErr
 			err := e.deliverRaw(t, tt.message(t))
 			assert.ErrorContains(t, err, tt.wantErr)
 			assert.Empty(t, e.stored(t, "user-a"), "nothing stays stored")
+			pending, _, err := e.store.Counts(t.Context())
+			require.NoError(t, err)
+			assert.Zero(t, pending, "nothing stays queued")
 
-			e.sender.err = nil
 			require.NoError(t, e.deliver(t, "evt-1", apievents.SubjectOrderPlaced, placed()), "the event is handled when it comes again")
 			assert.Len(t, e.stored(t, "user-a"), 1)
 		})

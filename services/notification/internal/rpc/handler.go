@@ -74,6 +74,13 @@ var kindProto = map[domain.Kind]notificationv1.NotificationKind{
 	domain.KindOrderCancelled: notificationv1.NotificationKind_NOTIFICATION_KIND_ORDER_CANCELLED,
 }
 
+var deliveryProto = map[domain.DeliveryState]notificationv1.DeliveryState{
+	domain.DeliveryNone:      notificationv1.DeliveryState_DELIVERY_STATE_NONE,
+	domain.DeliveryPending:   notificationv1.DeliveryState_DELIVERY_STATE_PENDING,
+	domain.DeliveryDelivered: notificationv1.DeliveryState_DELIVERY_STATE_DELIVERED,
+	domain.DeliveryFailed:    notificationv1.DeliveryState_DELIVERY_STATE_FAILED,
+}
+
 func notificationProto(n domain.Notification) *notificationv1.Notification {
 	return &notificationv1.Notification{
 		Id:        n.ID,
@@ -84,5 +91,8 @@ func notificationProto(n domain.Notification) *notificationv1.Notification {
 		Body:      n.Body,
 		EventId:   n.EventID,
 		CreatedAt: timestamppb.New(n.CreatedAt),
+		// Delivery is the owner's own notification's state, never its error:
+		// that is for operators, in the delivery row.
+		DeliveryState: deliveryProto[n.Delivery],
 	}
 }

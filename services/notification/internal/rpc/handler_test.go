@@ -27,7 +27,8 @@ import (
 var created = time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
 
 // stored are the notifications in the handler's store: two of user-a (the
-// cancellation is newer) and one of user-b.
+// cancellation is newer, and stored with no channel) and one of user-b; the
+// first is queued for delivery.
 var stored = []domain.Notification{
 	{ID: "019cf0a1-0000-7000-8000-000000000001", UserID: "user-a", OrderID: "ord_1", Kind: domain.KindOrderPlaced,
 		Title: "Order placed", Body: "Your order ord_1 for 1 item totalling USD 12.00 is placed.", EventID: "evt-1", CreatedAt: created},
@@ -50,9 +51,9 @@ func newHandler(t *testing.T) *rpc.Handler {
 				return err
 			}
 		}
-		return nil
+		return s.Tx(tx).EnqueueDelivery(t.Context(), stored[0])
 	}))
-	return rpc.NewHandler(domain.NewNotificationService(s, nil))
+	return rpc.NewHandler(domain.NewNotificationService(s, domain.ChannelNone))
 }
 
 func as(ctx context.Context, c auth.Claims) context.Context { return auth.WithClaims(ctx, c) }
@@ -75,10 +76,12 @@ func TestListMyNotificationsTranslatesEveryField(t *testing.T) {
 		{
 			Id: stored[2].ID, UserId: "user-a", OrderId: "ord_1", Kind: notificationv1.NotificationKind_NOTIFICATION_KIND_ORDER_CANCELLED,
 			Title: "Order cancelled", Body: stored[2].Body, EventId: "evt-3", CreatedAt: timestamppb.New(created.Add(time.Minute)),
+			DeliveryState: notificationv1.DeliveryState_DELIVERY_STATE_NONE,
 		},
 		{
 			Id: stored[0].ID, UserId: "user-a", OrderId: "ord_1", Kind: notificationv1.NotificationKind_NOTIFICATION_KIND_ORDER_PLACED,
 			Title: "Order placed", Body: stored[0].Body, EventId: "evt-1", CreatedAt: timestamppb.New(created),
+			DeliveryState: notificationv1.DeliveryState_DELIVERY_STATE_PENDING,
 		},
 	}}
 	assert.Empty(t, cmp.Diff(want, got, protocmp.Transform()))

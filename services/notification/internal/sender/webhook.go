@@ -1,3 +1,6 @@
+// Package sender delivers notifications through an external channel,
+// implementing domain.Sender: WebhookSender posts JSON to a configured URL,
+// one attempt per call, and the delivery worker retries.
 package sender
 
 import (
@@ -6,8 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,23 +16,16 @@ import (
 
 	"go.opentelemetry.io/otel/propagation"
 
+	"github.com/slipway-dev/slipway/platform/redact"
 	"github.com/slipway-dev/slipway/platform/telemetry"
 	"github.com/slipway-dev/slipway/services/notification/internal/domain"
 )
 
-// Defaults of a WebhookSender. With them a send that keeps failing gives up
-// after about 4×5 s + 1.4 s of backoff, inside the event consumer's 30 s
-// ack wait, so a slow receiver does not get the event redelivered while
-// this delivery still runs.
-const (
-	defaultTimeout     = 5 * time.Second
-	defaultMaxAttempts = 4
-	defaultBaseBackoff = 200 * time.Millisecond
-	defaultMaxBackoff  = 5 * time.Second
-	// defaultMaxRetryAfter is the longest Retry-After honoured; a receiver
-	// asking for more is given up on, and the event's redelivery retries later.
-	defaultMaxRetryAfter = 10 * time.Second
-)
+// defaultTimeout bounds one attempt when WithTimeout is not given.
+const defaultTimeout = 5 * time.Second
+
+// maxRetryAfter caps the wait a receiver may ask for with Retry-After.
+const maxRetryAfter = 24 * time.Hour
 
 // maxErrorBody is how much of a failed answer's body an error quotes;
 // maxDrain is how much more is read so the connection can be reused.
@@ -40,26 +34,22 @@ const (
 	maxDrain     = 64 << 10
 )
 
-// WebhookSender posts each notification as JSON to one URL. An attempt has
-// its own timeout; network errors, timeouts, 5xx and 429 answers are
-// retried with exponential backoff and jitter (a Retry-After header, in
-// seconds or as a date, sets the wait instead), up to a bounded number of
-// attempts; any other answer outside 2xx, redirects included, fails at once.
+// WebhookSender posts each notification as JSON to one URL, one attempt
+// per Send under its own timeout; the delivery worker retries. Network
+// errors, timeouts, 5xx and 429 answers are worth retrying (a Retry-After
+// header, in seconds or as a date, says when: StatusError.RetryAfter); any
+// other answer outside 2xx, redirects included, is ErrUndeliverable.
 //
 // Every request carries Idempotency-Key: the notification's event id, since
-// a notification may be sent more than once (a retry after a lost answer,
-// or the event redelivered after a failure), and the W3C trace context.
+// a notification may be sent more than once (a retry after a lost answer),
+// and the W3C trace context. The URL usually holds the receiver's
+// credential, so every error Send returns has it masked (redact.Error).
 type WebhookSender struct {
-	url           string
-	client        *http.Client
-	logger        *slog.Logger
-	propagator    propagation.TextMapPropagator
-	timeout       time.Duration
-	maxAttempts   int
-	baseBackoff   time.Duration
-	maxBackoff    time.Duration
-	maxRetryAfter time.Duration
-	now           func() time.Time
+	url        string
+	client     *http.Client
+	propagator propagation.TextMapPropagator
+	timeout    time.Duration
+	now        func() time.Time
 }
 
 var _ domain.Sender = (*WebhookSender)(nil)
@@ -72,49 +62,26 @@ func WithTimeout(d time.Duration) WebhookOption {
 	return func(s *WebhookSender) { s.timeout = d }
 }
 
-// WithMaxAttempts sets how many attempts a send makes in all; default 4.
-func WithMaxAttempts(n int) WebhookOption {
-	return func(s *WebhookSender) { s.maxAttempts = n }
-}
-
-// WithBackoff sets the wait before the second attempt (base, doubled for
-// each further attempt) and its cap; defaults 200 ms and 5 s.
-func WithBackoff(base, maxWait time.Duration) WebhookOption {
-	return func(s *WebhookSender) { s.baseBackoff, s.maxBackoff = base, maxWait }
-}
-
-// WithMaxRetryAfter sets the longest Retry-After the sender waits for;
-// default 10 s. An answer asking for longer ends the send with an error.
-func WithMaxRetryAfter(d time.Duration) WebhookOption {
-	return func(s *WebhookSender) { s.maxRetryAfter = d }
-}
-
 // WithHTTPClient sets the client requests go through. The default follows
 // no redirects: a webhook that moved is a configuration error.
 func WithHTTPClient(c *http.Client) WebhookOption {
 	return func(s *WebhookSender) { s.client = c }
 }
 
-// NewWebhookSender returns a sender posting to url, logging retries to logger.
-func NewWebhookSender(url string, logger *slog.Logger, opts ...WebhookOption) *WebhookSender {
+// NewWebhookSender returns a sender posting to url.
+func NewWebhookSender(url string, opts ...WebhookOption) *WebhookSender {
 	s := &WebhookSender{
-		url:    url,
-		logger: logger,
+		url: url,
 		client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		}},
-		propagator:    telemetry.Propagator(),
-		timeout:       defaultTimeout,
-		maxAttempts:   defaultMaxAttempts,
-		baseBackoff:   defaultBaseBackoff,
-		maxBackoff:    defaultMaxBackoff,
-		maxRetryAfter: defaultMaxRetryAfter,
-		now:           time.Now,
+		propagator: telemetry.Propagator(),
+		timeout:    defaultTimeout,
+		now:        time.Now,
 	}
 	for _, opt := range opts {
 		opt(s)
 	}
-	s.maxAttempts = max(s.maxAttempts, 1)
 	return s
 }
 
@@ -122,7 +89,22 @@ func NewWebhookSender(url string, logger *slog.Logger, opts ...WebhookOption) *W
 type StatusError struct {
 	StatusCode int
 	Body       string // the start of the answer's body, for the log
+	retryAfter time.Duration
 }
+
+// retryable reports whether the answer is worth trying again: 429 and 5xx.
+func (e *StatusError) retryable() bool {
+	return e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500
+}
+
+// Is makes an answer that retrying cannot fix domain.ErrUndeliverable.
+func (e *StatusError) Is(target error) bool {
+	return target == domain.ErrUndeliverable && !e.retryable()
+}
+
+// RetryAfter is the wait the answer's Retry-After header asked for; -1 when
+// it asked none.
+func (e *StatusError) RetryAfter() time.Duration { return e.retryAfter }
 
 // Error implements error.
 func (e *StatusError) Error() string {
@@ -144,9 +126,9 @@ type payload struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// Send implements domain.Sender. It returns nil once the webhook answers
-// 2xx, and an error after the last attempt, on an answer that is not worth
-// retrying, or when ctx ends.
+// Send implements domain.Sender: one attempt. It returns nil once the
+// webhook answers 2xx; otherwise an error with the URL masked, which wraps
+// domain.ErrUndeliverable when retrying cannot help.
 func (s *WebhookSender) Send(ctx context.Context, n domain.Notification) error {
 	body, err := json.Marshal(payload{
 		ID: n.ID, UserID: n.UserID, OrderID: n.OrderID, Kind: string(n.Kind),
@@ -155,40 +137,19 @@ func (s *WebhookSender) Send(ctx context.Context, n domain.Notification) error {
 	if err != nil {
 		return fmt.Errorf("webhook: encode notification %s: %w", n.ID, err)
 	}
-	for attempt := 1; ; attempt++ {
-		retry, wait, err := s.attempt(ctx, n, body)
-		if err == nil {
-			return nil
-		}
-		if !retry {
-			return fmt.Errorf("webhook: notification %s: attempt %d: %w", n.ID, attempt, err)
-		}
-		if attempt >= s.maxAttempts {
-			return fmt.Errorf("webhook: notification %s: gave up after %d attempts: %w", n.ID, attempt, err)
-		}
-		if wait < 0 {
-			wait = s.backoff(attempt)
-		} else if wait > s.maxRetryAfter {
-			return fmt.Errorf("webhook: notification %s: attempt %d: Retry-After %s is longer than the %s this sender waits: %w",
-				n.ID, attempt, wait, s.maxRetryAfter, err)
-		}
-		s.logger.WarnContext(ctx, "webhook attempt failed, retrying",
-			"notification_id", n.ID, "event_id", n.EventID, "attempt", attempt, "wait", wait, "error", err)
-		if serr := sleep(ctx, wait); serr != nil {
-			return fmt.Errorf("webhook: notification %s: stopped after %d attempts: %w (last error: %w)", n.ID, attempt, serr, err)
-		}
+	if err := s.attempt(ctx, n, body); err != nil {
+		return redact.Error(fmt.Errorf("webhook: notification %s: %w", n.ID, err))
 	}
+	return nil
 }
 
-// attempt makes one request. It reports whether a failure is worth
-// retrying and, when the answer said so, how long to wait first (-1 when
-// it did not).
-func (s *WebhookSender) attempt(ctx context.Context, n domain.Notification, body []byte) (retry bool, wait time.Duration, err error) {
+// attempt makes one request.
+func (s *WebhookSender) attempt(ctx context.Context, n domain.Notification, body []byte) error {
 	actx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
-		return false, -1, fmt.Errorf("build request: %w", err)
+		return fmt.Errorf("build request: %w: %w", domain.ErrUndeliverable, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "slipway-notification")
@@ -197,9 +158,7 @@ func (s *WebhookSender) attempt(ctx context.Context, n domain.Notification, body
 
 	resp, err := s.client.Do(req)
 	if err != nil {
-		// A network error or this attempt's timeout is retried; the caller's
-		// own context ending is not.
-		return ctx.Err() == nil, -1, err
+		return err // a network error or this attempt's timeout: worth retrying
 	}
 	defer resp.Body.Close()
 	head, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
@@ -207,28 +166,13 @@ func (s *WebhookSender) attempt(ctx context.Context, n domain.Notification, body
 
 	code := resp.StatusCode
 	if code >= 200 && code < 300 {
-		return false, -1, nil
+		return nil
 	}
-	statusErr := &StatusError{StatusCode: code, Body: strings.TrimSpace(string(head))}
-	if code == http.StatusTooManyRequests || code >= 500 {
-		return true, retryAfter(resp.Header.Get("Retry-After"), s.now()), statusErr
+	statusErr := &StatusError{StatusCode: code, Body: redact.URLsIn(strings.TrimSpace(string(head))), retryAfter: -1}
+	if statusErr.retryable() {
+		statusErr.retryAfter = retryAfter(resp.Header.Get("Retry-After"), s.now())
 	}
-	return false, -1, statusErr
-}
-
-// backoff is the wait after a failed attempt: doubling from the base,
-// capped, with "equal jitter" (half fixed, half random) so that many
-// senders retrying one receiver spread out.
-func (s *WebhookSender) backoff(attempt int) time.Duration {
-	d := s.baseBackoff
-	for i := 1; i < attempt && d < s.maxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, s.maxBackoff)
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d/2) //nolint:gosec // retry jitter needs no cryptographic randomness
+	return statusErr
 }
 
 // retryAfter reads a Retry-After header: delay seconds or an HTTP date.
@@ -242,25 +186,10 @@ func retryAfter(v string, now time.Time) time.Duration {
 		if secs < 0 {
 			return -1
 		}
-		return time.Duration(min(secs, int64(24*time.Hour/time.Second))) * time.Second
+		return time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second
 	}
 	if at, err := http.ParseTime(v); err == nil {
-		return max(at.Sub(now), 0)
+		return min(max(at.Sub(now), 0), maxRetryAfter)
 	}
 	return -1
-}
-
-// sleep waits d or until ctx ends, whichever is first.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -1,16 +1,19 @@
-// Package store keeps notifications in SQL, on SQLite or PostgreSQL, and
-// implements domain.NotificationStore for reads and domain.Tx for writes
-// inside the event consumer's transaction.
+// Package store keeps notifications and their delivery outbox in SQL, on
+// SQLite or PostgreSQL. It implements domain.NotificationStore for reads,
+// domain.Tx for writes inside the event consumer's transaction and
+// domain.DeliveryQueue for the delivery worker.
 package store
 
 import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 
 	"github.com/google/wire"
+	"go.opentelemetry.io/otel/propagation"
 
 	platformstore "github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/services/notification/internal/domain"
@@ -29,20 +32,23 @@ func Migrations() fs.FS {
 	return sub
 }
 
-// ProviderSet provides the Store as the domain's NotificationStore and the
-// notification migrations to platform/store.Provide.
-var ProviderSet = wire.NewSet(New, ProvideMigrations, wire.Bind(new(domain.NotificationStore), new(*Store)))
+// ProviderSet provides the Store as the domain's NotificationStore and
+// DeliveryQueue, and the notification migrations to platform/store.Provide.
+var ProviderSet = wire.NewSet(New, ProvideMigrations,
+	wire.Bind(new(domain.NotificationStore), new(*Store)),
+	wire.Bind(new(domain.DeliveryQueue), new(*Store)))
 
 // ProvideMigrations gives platform/store.Provide the notification schema.
 func ProvideMigrations() platformstore.Migrations { return Migrations() }
 
-// Store is the notifications table.
+// Store is the notifications table and the delivery outbox beside it.
 type Store struct {
 	db *platformstore.DB
 }
 
 var (
 	_ domain.NotificationStore = (*Store)(nil)
+	_ domain.DeliveryQueue     = (*Store)(nil)
 	_ domain.Tx                = txStore{}
 )
 
@@ -53,13 +59,19 @@ func New(db *platformstore.DB) *Store {
 
 const notificationColumns = `id, user_id, order_id, kind, title, body, event_id, created_at`
 
+// listColumns are a notification's columns and its delivery state, "NONE"
+// when it has no delivery row (no channel was configured when it was stored).
+const listColumns = `n.id, n.user_id, n.order_id, n.kind, n.title, n.body, n.event_id, n.created_at,
+	COALESCE(d.state, 'NONE')`
+
 // ListByUser implements domain.NotificationStore.
 func (s *Store) ListByUser(ctx context.Context, userID, beforeID string, limit int) ([]domain.Notification, error) {
-	query, args := `SELECT `+notificationColumns+` FROM notifications
-		WHERE user_id = $1 ORDER BY id DESC LIMIT $2`, []any{userID, limit}
+	const from = ` FROM notifications n LEFT JOIN notification_deliveries d ON d.notification_id = n.id`
+	query, args := `SELECT `+listColumns+from+`
+		WHERE n.user_id = $1 ORDER BY n.id DESC LIMIT $2`, []any{userID, limit}
 	if beforeID != "" {
-		query, args = `SELECT `+notificationColumns+` FROM notifications
-			WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`, []any{userID, beforeID, limit}
+		query, args = `SELECT `+listColumns+from+`
+			WHERE n.user_id = $1 AND n.id < $2 ORDER BY n.id DESC LIMIT $3`, []any{userID, beforeID, limit}
 	}
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -69,13 +81,14 @@ func (s *Store) ListByUser(ctx context.Context, userID, beforeID string, limit i
 	var ns []domain.Notification
 	for rows.Next() {
 		var (
-			n    domain.Notification
-			kind string
+			n           domain.Notification
+			kind, state string
 		)
-		if err := rows.Scan(&n.ID, &n.UserID, &n.OrderID, &kind, &n.Title, &n.Body, &n.EventID, &n.CreatedAt); err != nil {
+		if err := rows.Scan(&n.ID, &n.UserID, &n.OrderID, &kind, &n.Title, &n.Body, &n.EventID, &n.CreatedAt, &state); err != nil {
 			return nil, fmt.Errorf("list notifications of user %s: %w", userID, err)
 		}
 		n.Kind = domain.Kind(kind)
+		n.Delivery = domain.DeliveryState(state)
 		n.CreatedAt = n.CreatedAt.UTC()
 		ns = append(ns, n)
 	}
@@ -109,4 +122,27 @@ func (t txStore) CreateNotification(ctx context.Context, n domain.Notification) 
 		return false, fmt.Errorf("insert notification of event %q: rows affected: %w", n.EventID, err)
 	}
 	return rows > 0, nil
+}
+
+// EnqueueDelivery implements domain.Tx: the delivery row, due at n's
+// creation time, with the trace context of ctx so the delivery continues the
+// event's trace.
+func (t txStore) EnqueueDelivery(ctx context.Context, n domain.Notification) error {
+	carrier := propagation.MapCarrier{}
+	traceContext.Inject(ctx, carrier)
+	tc := ""
+	if len(carrier) > 0 {
+		b, err := json.Marshal(carrier)
+		if err != nil {
+			return fmt.Errorf("queue delivery of notification %s: trace context: %w", n.ID, err)
+		}
+		tc = string(b)
+	}
+	at := n.CreatedAt.UTC()
+	if _, err := t.tx.ExecContext(ctx, `INSERT INTO notification_deliveries
+		(notification_id, state, attempts, next_attempt_at, trace_context, created_at, updated_at)
+		VALUES ($1, 'PENDING', 0, $2, $3, $2, $2)`, n.ID, at, tc); err != nil {
+		return fmt.Errorf("queue delivery of notification %s: %w", n.ID, err)
+	}
+	return nil
 }

@@ -59,6 +59,7 @@ func notification(n int, userID string) domain.Notification {
 		Body:      fmt.Sprintf("Your order ord_%d for 1 item totalling USD 1.00 is placed.", n),
 		EventID:   fmt.Sprintf("evt-%d", n),
 		CreatedAt: t0.Add(time.Duration(n) * time.Second),
+		Delivery:  domain.DeliveryNone, // as listed when no delivery is queued
 	}
 }
 
