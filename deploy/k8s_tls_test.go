@@ -150,6 +150,10 @@ func (i *certManagerIssuer) validate() error {
 	return nil
 }
 
+// passwordAccountEnv are the variables of password service accounts, which
+// only plaintext development uses.
+var passwordAccountEnv = []string{"SERVICE_ACCOUNTS", "SERVICE_ACCOUNT_PASSWORD"}
+
 // The files cert-manager writes into a certificate's Secret.
 const (
 	certFileKey = "tls.crt"
@@ -296,6 +300,11 @@ func checkTLS(r *k8sRender, f k8sFacts) []string {
 		if u, err := url.Parse(declaredString(data, "jwks_url")); name != "user" && (err != nil || u.Scheme != "https") {
 			bad("%s: jwks_url is not https: the key set would travel in clear", name)
 		}
+		for _, e := range containerEnv(c) {
+			if slices.Contains(passwordAccountEnv, e.Name) {
+				bad("%s: env %s under TLS: a password service account outside plaintext dev is a second way in; the certificate is the identity", name, e.Name)
+			}
+		}
 		if s := d.Spec.Template.Annotations["prometheus.io/scheme"]; s != "https" {
 			bad("%s: pod annotation prometheus.io/scheme %q, want https: the HTTP port serves TLS", name, s)
 		}
@@ -420,6 +429,11 @@ func TestKubernetesProdTLS(t *testing.T) {
 			mode := int32(0o644)
 			withVolume(deployment(r, "user"), "tls", func(v *corev1.Volume) { v.Secret.DefaultMode = &mode })
 		}, "is world-readable"},
+		{"password service account under TLS", func(r *k8sRender) {
+			c := container(&deployment(r, "order").Spec.Template.Spec, "order")
+			c.Env = append(c.Env, corev1.EnvVar{Name: "SERVICE_ACCOUNT_PASSWORD", ValueFrom: &corev1.EnvVarSource{
+				SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "order-secrets"}, Key: "SERVICE_ACCOUNT_PASSWORD"}}})
+		}, "env SERVICE_ACCOUNT_PASSWORD under TLS"},
 		{"metrics scraped in clear", func(r *k8sRender) {
 			delete(deployment(r, "order").Spec.Template.Annotations, "prometheus.io/scheme")
 		}, "prometheus.io/scheme"},
