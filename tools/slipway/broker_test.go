@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +10,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	apievents "github.com/slipway-dev/slipway/api/events"
 )
 
 func TestEmbeddedBrokerKeepsStreamsAcrossRestarts(t *testing.T) {
@@ -62,4 +65,68 @@ func TestDevDefaultsGiveOrderItsPeersAndAServiceAccount(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, a, b)
 	assert.Len(t, a, 24)
+}
+
+// With service users, the dev broker refuses anonymous clients, gives each
+// service only its own credentials, and lets only order publish order
+// events.
+func TestEmbeddedBrokerWithServiceUsers(t *testing.T) {
+	b, err := startBroker(t.TempDir(), "127.0.0.1", 0, withServiceUsers())
+	require.NoError(t, err)
+	defer b.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	_, err = nats.Connect(b.URL())
+	require.ErrorIs(t, err, nats.ErrAuthorization, "no anonymous clients")
+
+	env := map[string][]string{}
+	for _, svc := range []string{"user", "order", "inventory", "notification"} {
+		env[svc] = b.Credentials([]string{"NATS_URL=" + b.URL()}, svc)
+	}
+	assert.Equal(t, []string{"NATS_URL=" + b.URL()}, env["user"], "the user service gets no NATS credentials")
+	for svc, e := range env {
+		for other, pw := range b.passwords {
+			if other != svc {
+				assert.NotContains(t, strings.Join(e, "\n"), pw, "%s gets no password of %s", svc, other)
+			}
+		}
+	}
+
+	as := func(svc string) (jetstream.JetStream, chan error) {
+		user, _ := lookupEnv(env[svc], "NATS_USER")
+		pw, _ := lookupEnv(env[svc], "NATS_PASSWORD")
+		require.Equal(t, svc, user)
+		errs := make(chan error, 8)
+		nc, err := nats.Connect(b.URL(), nats.UserInfo(user, pw), nats.CustomInboxPrefix(apievents.InboxPrefix(user)),
+			nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err }))
+		require.NoError(t, err, svc)
+		t.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		require.NoError(t, err)
+		return js, errs
+	}
+	order, _ := as("order")
+	_, err = order.CreateStream(ctx, jetstream.StreamConfig{Name: apievents.StreamOrders, Subjects: []string{apievents.SubjectsOrders}})
+	require.NoError(t, err)
+	_, err = order.Publish(ctx, apievents.SubjectOrderCancelled, []byte("from order"))
+	require.NoError(t, err, "order publishes order events")
+
+	inventory, errs := as("inventory")
+	pctx, pcancel := context.WithTimeout(ctx, time.Second)
+	_, err = inventory.Publish(pctx, apievents.SubjectOrderCancelled, []byte("forged"))
+	pcancel()
+	require.Error(t, err)
+	select {
+	case err := <-errs:
+		assert.ErrorIs(t, err, nats.ErrPermissionViolation)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no permissions violation for a forged OrderCancelled")
+	}
+
+	// A new session makes new passwords.
+	b2, err := startBroker(t.TempDir(), "127.0.0.1", 0, withServiceUsers())
+	require.NoError(t, err)
+	defer b2.Stop()
+	assert.NotEqual(t, b.passwords["order"], b2.passwords["order"])
 }

@@ -344,13 +344,13 @@ func runDev(ctx context.Context, opts devOptions) error {
 	}
 
 	if _, set := lookupEnv(opts.Environ, "NATS_URL"); !set {
-		b, err := startBroker(root, opts.Host, opts.NATSPort)
+		b, err := startBroker(root, opts.Host, opts.NATSPort, withServiceUsers())
 		if err != nil {
 			return err
 		}
 		defer b.Stop()
 		for i := range plan {
-			plan[i].Env = setEnv(plan[i].Env, "NATS_URL", b.URL())
+			plan[i].Env = b.Credentials(setEnv(plan[i].Env, "NATS_URL", b.URL()), plan[i].Name)
 		}
 		out.Infof("embedded NATS JetStream at %s (data in .slipway/nats)", b.URL())
 	} else {
