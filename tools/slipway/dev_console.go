@@ -243,6 +243,8 @@ func startConsole(opts devOptions, plan []devService, certs *devcert.Bundle, sup
 		MaxSpans:     opts.ConsoleMaxSpans,
 		MaxBytes:     opts.ConsoleMaxBytes,
 		AllowedHosts: consoleHosts(opts),
+
+		AdminEmail: adminEmail(opts.Environ), AdminPassword: adminPassword(opts.Environ), // /debug/config is for admins
 	})
 	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", consoleAddr(opts))
 	if err != nil {

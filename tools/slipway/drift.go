@@ -144,12 +144,10 @@ func driftMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"Exit codes: 0 no drift, 1 drift found or a source could not be read, 2 usage error.")
 	opts := driftOptions{
 		Stdout: env.stdout, Stdin: os.Stdin,
-		AdminToken: env.getenv("SLIPWAY_ADMIN_TOKEN"), AdminEmail: env.getenv("ADMIN_EMAIL"), AdminPassword: env.getenv("ADMIN_PASSWORD"),
+		AdminToken:     env.getenv("SLIPWAY_ADMIN_TOKEN"),
 		FingerprintKey: env.getenv("CONFIG_FINGERPRINT_KEY"),
 	}
-	if opts.AdminEmail == "" && opts.AdminPassword == "" {
-		opts.AdminEmail, opts.AdminPassword = devAdminEmail, devAdminPassword
-	}
+	opts.AdminEmail, opts.AdminPassword = adminCredentials(env.environ)
 	var services, targets, keyFile string
 	fs.StringVar(&opts.Env, "env", "dev", "`environment` whose declared files are compared (deploy/config/<env>)")
 	fs.StringVar(&services, "services", "", "comma-separated `list` of services (default: every service with a declared file)")
@@ -344,6 +342,25 @@ type drifter struct {
 	// (declared file against ConfigMap).
 	local redact.Fingerprinter
 }
+
+// adminCredentials are the admin the user service seeds under slipway dev:
+// ADMIN_EMAIL and ADMIN_PASSWORD from environ, else dev's defaults. The
+// console and drift log in with them, since /debug/config answers admins
+// only.
+func adminCredentials(environ []string) (email, password string) {
+	email, _ = lookupEnv(environ, "ADMIN_EMAIL")
+	password, _ = lookupEnv(environ, "ADMIN_PASSWORD")
+	if email == "" && password == "" {
+		return devAdminEmail, devAdminPassword
+	}
+	return email, password
+}
+
+// adminEmail is the email of adminCredentials.
+func adminEmail(environ []string) string { e, _ := adminCredentials(environ); return e }
+
+// adminPassword is the password of adminCredentials.
+func adminPassword(environ []string) string { _, p := adminCredentials(environ); return p }
 
 // errDriftNoKey says a secret could not be compared with a running service.
 var errDriftNoKey = errors.New("no CONFIG_FINGERPRINT_KEY to compare it with (set it, or --fingerprint-key-file)")

@@ -59,6 +59,13 @@ type Options struct {
 	// the API. Empty allows every host.
 	AllowedHosts []string
 
+	// AdminEmail and AdminPassword log the console in at the user service's
+	// REST API as the admin it seeds: /debug/config answers admins only.
+	AdminEmail, AdminPassword string
+	// AdminLoginURL is where they log in; "" is the "user" service's
+	// POST /v1/sessions.
+	AdminLoginURL string
+
 	PollInterval time.Duration // how often the services are checked
 	Heartbeat    time.Duration // longest silence on the event stream
 	Client       *http.Client  // for calls to the services; nil is a plain client
@@ -103,6 +110,7 @@ func New(opts Options) *Console {
 		client: opts.Client,
 	}
 	c.poller = newServicePoller(opts.Services, opts.Tracing, opts.Processes, opts.Client, time.Now)
+	c.poller.admin = newAdminSession(opts.Client, opts.Services, opts.AdminLoginURL, opts.AdminEmail, opts.AdminPassword)
 	c.handler = c.routes()
 	return c
 }

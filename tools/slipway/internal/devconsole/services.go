@@ -68,6 +68,7 @@ type servicePoller struct {
 	processes Processes
 	client    *http.Client
 	now       func() time.Time
+	admin     *adminSession // nil: /debug/config is asked without a token
 
 	mu          sync.Mutex
 	current     ServiceMap
@@ -241,13 +242,27 @@ func (p *servicePoller) debugConfig(ctx context.Context, s Service) (version, ha
 	p.mu.Lock()
 	etag := p.etags[s.Name]
 	p.mu.Unlock()
-	resp, err := fetch(ctx, p.client, s.HTTPURL+"/debug/config", etag)
+	// A failed login is reported only if the service then wants a token.
+	var token string
+	var loginErr error
+	if p.admin != nil {
+		token, loginErr = p.admin.Token(ctx)
+	}
+	resp, err := fetchAs(ctx, p.client, s.HTTPURL+"/debug/config", etag, token)
 	if err != nil {
 		return "", "", err
 	}
 	switch resp.status {
 	case http.StatusNotModified:
 		return "", "", errNotModified
+	case http.StatusUnauthorized, http.StatusForbidden:
+		if p.admin != nil {
+			p.admin.Refused(token) // log in again at the next poll
+		}
+		if loginErr != nil {
+			return "", "", fmt.Errorf("/debug/config answered %d: it needs an admin token, and %w", resp.status, loginErr)
+		}
+		return "", "", fmt.Errorf("/debug/config answered %d: it needs an admin token", resp.status)
 	case http.StatusOK:
 	default:
 		return "", "", fmt.Errorf("/debug/config answered %d", resp.status)
@@ -277,6 +292,11 @@ const maxFetchBytes = 8 << 20
 
 // fetch GETs url, with If-None-Match when etag is set, within a second.
 func fetch(ctx context.Context, client *http.Client, url, etag string) (fetched, error) {
+	return fetchAs(ctx, client, url, etag, "")
+}
+
+// fetchAs is fetch with a bearer token ("" sends none).
+func fetchAs(ctx context.Context, client *http.Client, url, etag, token string) (fetched, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -285,6 +305,9 @@ func fetch(ctx context.Context, client *http.Client, url, etag string) (fetched,
 	}
 	if etag != "" {
 		req.Header.Set("If-None-Match", etag)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := client.Do(req)
 	if err != nil {

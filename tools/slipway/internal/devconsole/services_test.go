@@ -3,6 +3,7 @@ package devconsole
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/slipway-dev/slipway/platform/auth"
 	"github.com/slipway-dev/slipway/platform/config"
 	"github.com/slipway-dev/slipway/platform/server"
 	"github.com/slipway-dev/slipway/platform/telemetry"
@@ -49,6 +51,22 @@ type realService struct {
 	url     string
 	failing atomic.Bool
 	stop    func()
+	// login is a stand-in for the user service's POST /v1/sessions: it
+	// gives adminToken to the admin's email and password.
+	login      string
+	adminToken string
+}
+
+const (
+	testAdminEmail    = "admin@slipway.local"
+	testAdminPassword = "slipway-admin"
+)
+
+// withAdmin gives o the admin login of s, as dev gives the console its
+// admin: /debug/config answers admins only.
+func (s *realService) withAdmin(o Options) Options {
+	o.AdminLoginURL, o.AdminEmail, o.AdminPassword = s.login, testAdminEmail, testAdminPassword
+	return o
 }
 
 func startRealService(t *testing.T) *realService {
@@ -58,11 +76,27 @@ func startRealService(t *testing.T) *realService {
 	base.GRPCAddr, base.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
 	base.DrainDelay = 0
 	base.ShutdownTimeout = 5 * time.Second
+	base.Surface.HealthCheckInterval = 20 * time.Millisecond
 	s := &realService{}
 	s.failing.Store(true)
+	_, key, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	signer := auth.NewSigner(key, auth.DefaultIssuer, time.Hour)
+	s.adminToken, _, err = signer.Sign(auth.Claims{Subject: "admin", Email: testAdminEmail, Role: auth.RoleAdmin})
+	require.NoError(t, err)
+	login := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var creds struct{ Email, Password string }
+		if json.NewDecoder(r.Body).Decode(&creds) != nil || creds.Email != testAdminEmail || creds.Password != testAdminPassword {
+			http.Error(w, "invalid email or password", http.StatusUnauthorized)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"accessToken": s.adminToken})
+	})
 	logger := telemetry.NewLogger(io.Discard, "catalog", slog.LevelError)
 	tp := sdktrace.NewTracerProvider()
 	app, err := server.New(base, &base, logger, telemetry.NewRegistry(), tp,
+		server.WithAuth(auth.Authenticate(auth.NewKeyVerifier(key.Public().(ed25519.PublicKey), auth.DefaultIssuer), auth.Policy{})),
+		server.WithHTTPHandler("POST /v1/sessions", login),
 		server.WithOpenAPI([]byte(testOpenAPI)),
 		server.WithVersion("v1.2.3"),
 		server.WithCheck("database", func(context.Context) error {
@@ -74,6 +108,7 @@ func startRealService(t *testing.T) *realService {
 	require.NoError(t, err)
 	require.NoError(t, app.Listen())
 	s.app, s.url = app, "http://"+app.HTTPAddr()
+	s.login = s.url + "/v1/sessions"
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx) }()
@@ -123,10 +158,10 @@ func pollUntil(t *testing.T, c *Console, name, state string) ServiceStatus {
 func TestServiceMapFollowsARealService(t *testing.T) {
 	svc := startRealService(t)
 	procs := &processes{started: time.Now().Add(-time.Second), running: true}
-	c, srv := startConsole(t, Options{
+	c, srv := startConsole(t, svc.withAdmin(Options{
 		Services:  []Service{{Name: "catalog", GRPCAddr: svc.app.GRPCAddr(), HTTPURL: svc.url}},
 		Processes: procs,
-	})
+	}))
 
 	c.poller.Poll(t.Context())
 	var m ServiceMap
@@ -149,7 +184,13 @@ func TestServiceMapFollowsARealService(t *testing.T) {
 	serving := pollUntil(t, c, "catalog", StateServing)
 	assert.Empty(t, serving.Error)
 	var debug struct{ Version, Hash string }
-	getJSON(t, svc.url+"/debug/config", &debug)
+	req, err := http.NewRequest(http.MethodGet, svc.url+"/debug/config", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+svc.adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&debug))
+	resp.Body.Close()
 	assert.Equal(t, "v1.2.3", serving.Version, "from /debug/config")
 	assert.Equal(t, debug.Hash, serving.ConfigHash)
 	assert.Len(t, serving.ConfigHash, 64)
@@ -199,10 +240,10 @@ func TestUnchangedConfigCostsA304(t *testing.T) {
 	svc := startRealService(t)
 	svc.failing.Store(false)
 	rec := &statusRecorder{path: "/debug/config"}
-	c, _ := startConsole(t, Options{
+	c, _ := startConsole(t, svc.withAdmin(Options{
 		Services: []Service{{Name: "catalog", GRPCAddr: svc.app.GRPCAddr(), HTTPURL: svc.url}},
 		Client:   &http.Client{Transport: rec},
-	})
+	}))
 	first := pollUntil(t, c, "catalog", StateServing)
 	require.Equal(t, "v1.2.3", first.Version)
 	c.poller.Poll(t.Context())
@@ -268,10 +309,10 @@ func stateIn(t *testing.T, ev sseEvent) string {
 func TestServiceStreamSendsEveryChange(t *testing.T) {
 	svc := startRealService(t)
 	svc.failing.Store(false)
-	c, srv := startConsole(t, Options{
+	c, srv := startConsole(t, svc.withAdmin(Options{
 		Services:  []Service{{Name: "catalog", HTTPURL: svc.url}},
 		Heartbeat: time.Hour, // only changes send events here
-	})
+	}))
 	stream := openStream(t, srv.URL+"/api/services/stream")
 	assert.Equal(t, StateStarting, stateIn(t, readEvent(t, stream)), "the current map comes at once")
 
@@ -311,10 +352,10 @@ func TestServiceStreamHeartbeat(t *testing.T) {
 func TestOpenAPIPointsTheExplorerAtTheService(t *testing.T) {
 	svc := startRealService(t)
 	closed := "http://" + closedAddr(t)
-	_, srv := startConsole(t, Options{Services: []Service{
+	_, srv := startConsole(t, svc.withAdmin(Options{Services: []Service{
 		{Name: "catalog", HTTPURL: svc.url},
 		{Name: "gone", HTTPURL: closed},
-	}})
+	}}))
 
 	resp, err := http.Get(srv.URL + "/api/openapi/catalog")
 	require.NoError(t, err)
@@ -369,4 +410,30 @@ func TestServiceNeverSeenIsStarting(t *testing.T) {
 	assert.Contains(t, st.Error, "connection refused", "why it is not up is still said")
 	assert.Empty(t, st.Version)
 	assert.Nil(t, st.StartedAt)
+}
+
+// TestConsoleReadsDebugConfigOnlyAsAdmin shows that /debug/config is closed
+// to a console without the admin's login, and to one with a wrong password:
+// the map says why instead of showing a version.
+func TestConsoleReadsDebugConfigOnlyAsAdmin(t *testing.T) {
+	svc := startRealService(t)
+	svc.failing.Store(false)
+	services := []Service{{Name: "catalog", HTTPURL: svc.url}}
+
+	c, _ := startConsole(t, Options{Services: services})
+	st := pollUntil(t, c, "catalog", StateServing)
+	assert.Empty(t, st.Version)
+	assert.Contains(t, st.Error, "/debug/config answered 401")
+
+	wrong := svc.withAdmin(Options{Services: services})
+	wrong.AdminPassword = "guessed"
+	c, _ = startConsole(t, wrong)
+	st = pollUntil(t, c, "catalog", StateServing)
+	assert.Empty(t, st.Version)
+	assert.Contains(t, st.Error, "admin login as "+testAdminEmail+" answered 401")
+
+	c, _ = startConsole(t, svc.withAdmin(Options{Services: services}))
+	st = pollUntil(t, c, "catalog", StateServing)
+	assert.Equal(t, "v1.2.3", st.Version)
+	assert.Empty(t, st.Error)
 }
