@@ -22,7 +22,6 @@ import (
 	"connectrpc.com/vanguard/vanguardgrpc"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -142,13 +141,15 @@ type App struct {
 	opts    options
 	grpc    *grpc.Server
 	http    *http.Server
+	admin   *http.Server // the ADMIN_ADDR listener's server; nil when ADMIN_ADDR is empty
 	inproc  *bufconn.Listener
 	gwConn  *grpc.ClientConn
 	started time.Time
 
-	mu      sync.Mutex
-	grpcLis net.Listener
-	httpLis net.Listener
+	mu       sync.Mutex
+	grpcLis  net.Listener
+	httpLis  net.Listener
+	adminLis net.Listener
 }
 
 // New builds the servers of one service. cfg is the service's whole config
@@ -186,9 +187,10 @@ func New(base config.Base, cfg any, logger *slog.Logger, reg *prometheus.Registr
 	c := &chain{
 		service: base.Service, logger: logger, metrics: metrics, limiter: limiter, auth: o.auth,
 		validator: validator, faults: a.faults, rpcTimeout: base.RPCTimeout,
+		rpcMaxTimeout: base.Surface.RPCMaxTimeout, watchStreamsPerConn: base.Surface.GRPCWatchStreamsPerConn,
 	}
 	prop := telemetry.Propagator()
-	a.grpc = grpc.NewServer(
+	a.grpc = grpc.NewServer(append(grpcLimits(base.Surface),
 		// Health checks are not traced: probes (kubelet, compose, slipway dev)
 		// ask every few seconds and would bury the requests in the trace views.
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(prop),
@@ -197,7 +199,7 @@ func New(base config.Base, cfg any, logger *slog.Logger, reg *prometheus.Registr
 		grpc.ChainStreamInterceptor(c.stream),
 		grpc.MaxRecvMsgSize(base.MaxMessageBytes),
 		grpc.MaxSendMsgSize(base.MaxMessageBytes),
-	)
+	)...)
 	var names []string
 	for _, s := range o.services {
 		a.grpc.RegisterService(s.Desc, s.Impl)
@@ -205,7 +207,9 @@ func New(base config.Base, cfg any, logger *slog.Logger, reg *prometheus.Registr
 	}
 	a.health.Register(names...)
 	healthpb.RegisterHealthServer(a.grpc, a.health.Server())
-	reflection.Register(a.grpc)
+	if base.Surface.GRPCReflection {
+		reflection.Register(a.grpc)
+	}
 
 	if err := a.registerInfo(reg, cfg); err != nil {
 		return nil, err
@@ -217,13 +221,27 @@ func New(base config.Base, cfg any, logger *slog.Logger, reg *prometheus.Registr
 	a.http = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       base.Surface.HTTPReadTimeout,  // streaming RPCs lift it: liftStreamingDeadlines
+		WriteTimeout:      base.Surface.HTTPWriteTimeout, // likewise
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		Protocols:         new(http.Protocols),
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: int(base.Surface.GRPCMaxConcurrentStreams)},
+		ConnContext:       httpConnContext,
 	}
 	a.http.Protocols.SetHTTP1(true)
 	a.http.Protocols.SetUnencryptedHTTP2(true) // h2c, so gRPC clients can use the HTTP port too
+	if base.Surface.AdminAddr != "" {
+		a.admin = a.newAdminServer(reg, cfg)
+		if !base.Surface.AdminLoopback() {
+			logger.Warn("the admin listener is not loopback; keep its port out of every Service and Ingress",
+				"admin_addr", base.Surface.AdminAddr)
+		}
+	}
+	if base.Surface.FingerprintKey == "" {
+		logger.Warn("CONFIG_FINGERPRINT_KEY is not set: secret fingerprints in /debug/config use a random key of this process, so they differ between instances and drift cannot compare them")
+	}
 	return a, nil
 }
 
@@ -260,11 +278,14 @@ func (a *App) httpHandler(reg *prometheus.Registry, cfg any, prop propagation.Te
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if !a.base.Surface.MetricsOnAdmin {
+		mux.Handle("GET /metrics", metricsHandler(reg))
+	}
 	mux.Handle("GET /healthz", a.health.Live())
 	mux.Handle("GET /readyz", a.health.Readiness())
-	mux.HandleFunc("GET /debug/config", a.debugConfig(cfg))
-	mux.HandleFunc("/admin/faults", a.adminFaults) // not an RPC: never shed, and GET/PUT/DELETE only
+	if a.base.Surface.AdminAddr == "" {
+		a.operatorRoutes(mux, cfg) // not RPCs: never shed; admins only
+	}
 	if a.opts.openapi != nil {
 		apidocs.Register(mux, a.opts.openapi)
 	}
@@ -272,9 +293,13 @@ func (a *App) httpHandler(reg *prometheus.Registry, cfg any, prop propagation.Te
 		mux.Handle(h.pattern, h.h)
 	}
 	maxBody := int64(a.base.MaxMessageBytes)
+	streaming := streamingMethods(a.grpc)
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		protocol := classify(r)
 		r.Header.Set(protocolHeader, protocol)
+		if protocol != "rest" {
+			liftStreamingDeadlines(w, r, streaming)
+		}
 		setClientAddr(r)
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		if protocol == "rest" {
@@ -354,6 +379,14 @@ func (a *App) Listen() error {
 		_ = gl.Close()
 		return fmt.Errorf("listen http on %s: %w", a.base.HTTPAddr, err)
 	}
+	if a.admin != nil {
+		al, err := lc.Listen(context.Background(), "tcp", a.base.Surface.AdminAddr)
+		if err != nil {
+			_, _ = gl.Close(), hl.Close()
+			return fmt.Errorf("listen admin on %s (ADMIN_ADDR): %w", a.base.Surface.AdminAddr, err)
+		}
+		a.adminLis = al
+	}
 	a.grpcLis, a.httpLis = gl, hl
 	return nil
 }
@@ -363,6 +396,10 @@ func (a *App) GRPCAddr() string { return addrString(a.grpcLis) }
 
 // HTTPAddr is the bound HTTP address, or "" before Listen.
 func (a *App) HTTPAddr() string { return addrString(a.httpLis) }
+
+// AdminAddr is the bound admin listener's address, or "" before Listen and
+// when ADMIN_ADDR is empty.
+func (a *App) AdminAddr() string { return addrString(a.adminLis) }
 
 func addrString(l net.Listener) string {
 	if l == nil {
@@ -378,7 +415,7 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.Listen(); err != nil {
 		return err
 	}
-	serveErr := make(chan error, 3+len(a.opts.workers))
+	serveErr := make(chan error, 4+len(a.opts.workers))
 	serve := func(name string, fn func() error) {
 		if err := wrapServe(name, fn()); err != nil {
 			serveErr <- err
@@ -387,6 +424,13 @@ func (a *App) Run(ctx context.Context) error {
 	go serve("grpc", func() error { return a.grpc.Serve(a.grpcLis) })
 	go serve("grpc in-process", func() error { return a.grpc.Serve(a.inproc) })
 	go serve("http", func() error { return a.http.Serve(a.httpLis) })
+	if a.admin != nil {
+		go serve("admin", a.serveAdmin)
+	}
+	// The heartbeat runs until Run returns, so liveness holds through the drain.
+	beatCtx, stopBeat := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBeat()
+	go a.health.Heartbeat(beatCtx, time.Second, livenessStall)
 
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
@@ -454,7 +498,7 @@ func (a *App) becomeReady(ctx context.Context, deregistered chan<- func(context.
 	a.logger.Info("serving",
 		"grpc_addr", a.GRPCAddr(), "http_addr", a.HTTPAddr(),
 		"startup_ms", time.Since(a.started).Milliseconds(), "version", a.opts.version)
-	a.health.Watch(ctx, 5*time.Second, 2*time.Second)
+	a.health.Watch(ctx, a.base.Surface.HealthCheckInterval, 2*time.Second)
 }
 
 func (a *App) shutdown(stopWorkers func()) error {
@@ -471,6 +515,11 @@ func (a *App) shutdown(stopWorkers func()) error {
 	if err := a.http.Shutdown(ctx); err != nil {
 		a.logger.Warn("http graceful stop timed out; closing", "error", err)
 		_ = a.http.Close()
+	}
+	if a.admin != nil {
+		if err := a.admin.Shutdown(ctx); err != nil {
+			_ = a.admin.Close()
+		}
 	}
 	stopped := make(chan struct{})
 	go func() { a.grpc.GracefulStop(); close(stopped) }()
