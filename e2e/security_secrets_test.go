@@ -1,0 +1,297 @@
+package e2e
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/pem"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/slipway-dev/slipway/api/events"
+	notificationv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/notification/v1"
+	orderv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/order/v1"
+)
+
+// TestSecretsNeverLeaveTheSystem runs the order flow against the live
+// cluster with a webhook URL that carries secrets in its user info, path
+// and query and points at a closed port, so every delivery fails with a
+// *url.Error quoting the URL: the way NOTIFY_WEBHOOK_URL used to leak into
+// logs, span status and dead-letter headers. It then scans everything the
+// system wrote (every log line of every service, every exported span with
+// its attributes, status and events, and every dead letter's headers) for
+// every configured secret value, and fails on any hit.
+//
+// It also shows the reproduction fixed: with the webhook down, an
+// order's notification is listed within seconds, and its delivery state
+// says the webhook failed.
+func TestSecretsNeverLeaveTheSystem(t *testing.T) {
+	hook, hookSecrets := secretsClosedWebhook(t)
+	spans := secretsStartSpanSink(t)
+	c := startCluster(t,
+		"NOTIFY_WEBHOOK_URL="+hook,
+		"NOTIFY_WEBHOOK_MAX_ATTEMPTS=2",
+		"NOTIFY_WEBHOOK_BACKOFF=100ms",
+		"NOTIFY_WEBHOOK_MAX_BACKOFF=200ms",
+		// The last value of a key wins: every span comes to the sink, which
+		// keeps them whole.
+		"OTEL_EXPORTER_OTLP_ENDPOINT="+spans.srv.URL,
+	)
+	defer c.dumpOnFailure()
+	ctx := context.Background()
+
+	s := c.shop(t, "grpc")
+	_, token := customer(t, s, "secrets")
+	_, err := s.Login(ctx, "admin@e2e.test", "e2e-admin-password")
+	require.NoError(t, err, "the admin signs in too, so the admin password passes through the system")
+	product := stocked(t, s, 2)
+	ordered := time.Now()
+	order, err := s.CreateOrder(ctx, token, "e2e-secrets-"+randomHex(t, 4), &orderv1.LineItem{ProductId: product.GetId(), Quantity: 1})
+	require.NoError(t, err)
+
+	placed := notificationsFor(t, s, token, order.GetId(), 1)
+	assert.Less(t, time.Since(ordered), 10*time.Second, "the notification is listed within seconds, webhook or not")
+	require.Eventually(t, func() bool {
+		all, err := s.ListMyNotifications(ctx, token)
+		return err == nil && len(all) == 1 && all[0].GetDeliveryState() == notificationv1.DeliveryState_DELIVERY_STATE_FAILED
+	}, 20*time.Second, 100*time.Millisecond, "the delivery of %s to be given up", placed[0].GetId())
+
+	rest := c.shop(t, "rest")
+	_, err = rest.CancelOrder(ctx, token, order.GetId())
+	require.NoError(t, err)
+	notificationsFor(t, s, token, order.GetId(), 2)
+
+	// A dead letter: an event the notification consumer cannot decode.
+	dead := secretsDeadLetter(t, c)
+
+	// Stop every service, so that each flushes its last spans and logs.
+	procs := maps.Clone(c.procs)
+	c.stopAll()
+
+	secrets := secretsConfigured(t, c, hookSecrets)
+	var logs strings.Builder
+	for name, p := range procs {
+		logs.WriteString("== " + name + "\n" + p.logs.String() + "\n")
+	}
+	traced := spans.text(t)
+	require.Contains(t, logs.String(), "notification delivery failed for good", "the path that leaked ran")
+	require.Contains(t, traced, "notification deliver", "the notification service's delivery spans were exported")
+	require.Contains(t, traced, "connection refused", "and they record the webhook error")
+	require.NotEmpty(t, dead, "a dead letter was written")
+
+	defer func() {
+		if t.Failed() {
+			for name, p := range procs {
+				t.Logf("---- %s ----\n%s", name, tail(p.logs.String(), 40))
+			}
+		}
+	}()
+	for _, secret := range secrets {
+		for _, where := range []struct{ name, text string }{
+			{"a log line", logs.String()},
+			{"a span", traced},
+			{"a dead letter's headers", dead},
+		} {
+			if i := strings.Index(where.text, secret.value); i >= 0 {
+				t.Errorf("%s (%s) leaked into %s: …%s…", secret.name, secretsMask(secret.value), where.name,
+					secretsAround(where.text, i, len(secret.value), secrets))
+			}
+		}
+	}
+}
+
+// secretsValue is one configured secret and where it came from.
+type secretsValue struct{ name, value string }
+
+// secretsClosedWebhook is a webhook URL on a port nothing listens on, with
+// a random secret in its password, path and query, and those secrets.
+func secretsClosedWebhook(t *testing.T) (string, []secretsValue) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	pass, team, bot, token := "pw"+randomHex(t, 8), "T"+randomHex(t, 6), "B"+randomHex(t, 6), "tok"+randomHex(t, 10)
+	raw := "http://slipway-hook:" + pass + "@" + addr + "/services/" + team + "/" + bot + "?token=" + token
+	return raw, []secretsValue{
+		{"the webhook URL's password", pass}, {"the webhook URL's path", team},
+		{"the webhook URL's path", bot}, {"the webhook URL's token", token},
+	}
+}
+
+// secretsConfigured collects every secret value the services were given:
+// the webhook's, every *PASSWORD*, *SECRET*, *TOKEN* and *_KEY variable,
+// the service account passwords, the passwords in any URL, the signing
+// key, and the customers' password.
+func secretsConfigured(t *testing.T, c *cluster, hook []secretsValue) []secretsValue {
+	t.Helper()
+	out := append([]secretsValue{{"a customer's password", password}}, hook...)
+	add := func(name, v string) {
+		if len(v) >= 6 { // shorter values would match by chance
+			out = append(out, secretsValue{name, v})
+		}
+	}
+	for _, svc := range services {
+		for _, kv := range c.baseEnv(svc) {
+			key, value, _ := strings.Cut(kv, "=")
+			switch {
+			case key == "SERVICE_ACCOUNTS":
+				for _, acct := range strings.Split(value, ",") {
+					_, pw, _ := strings.Cut(acct, ":")
+					add(key, pw)
+				}
+			case strings.HasSuffix(key, "_URL"):
+				if u, err := url.Parse(value); err == nil && u.User != nil {
+					pw, _ := u.User.Password()
+					add(key+"'s password", pw)
+				}
+			case strings.HasSuffix(key, "_FILE"):
+			case strings.Contains(key, "PASSWORD"), strings.Contains(key, "SECRET"),
+				strings.Contains(key, "TOKEN"), strings.HasSuffix(key, "_KEY"):
+				add(key, value)
+			}
+		}
+	}
+	if pemBytes, err := os.ReadFile(c.keyFile); err == nil {
+		if block, _ := pem.Decode(pemBytes); block != nil {
+			body := strings.Join(strings.Fields(string(pemBytes)), "")
+			add("the token signing key", body[len(body)/2:len(body)/2+32])
+		}
+	}
+	require.GreaterOrEqual(t, len(out), 7, "the scan knows the secrets it looks for: %d", len(out))
+	return out
+}
+
+// secretsDeadLetter publishes an order event the notification consumer
+// cannot decode, waits for its dead letter and returns the headers of every
+// message in the dead-letter stream.
+func secretsDeadLetter(t *testing.T, c *cluster) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	nc, err := nats.Connect(c.nats.URL())
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	msg := nats.NewMsg(events.SubjectOrderPlaced)
+	msg.Data = []byte("\xff\xff not an OrderPlaced")
+	msg.Header.Set(jetstream.MsgIDHeader, "e2e-secrets-"+randomHex(t, 4))
+	if _, err := js.PublishMsg(ctx, msg); err != nil {
+		// A broker that refuses a forged publish leaves only the dead
+		// letters the flow itself produced, if any.
+		t.Logf("publishing an undecodable event was refused (%v)", err)
+	}
+	var headers strings.Builder
+	require.Eventually(t, func() bool {
+		headers.Reset()
+		stream, err := js.Stream(ctx, events.StreamDeadLetter)
+		if err != nil {
+			return false
+		}
+		cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+		if err != nil {
+			return false
+		}
+		batch, err := cons.FetchNoWait(1000)
+		if err != nil {
+			return false
+		}
+		for m := range batch.Messages() {
+			for k, vs := range m.Headers() {
+				headers.WriteString(k + ": " + strings.Join(vs, ", ") + "\n")
+			}
+		}
+		return headers.Len() > 0
+	}, 20*time.Second, 200*time.Millisecond, "a dead letter in %s", events.StreamDeadLetter)
+	return headers.String()
+}
+
+// secretsSpanSink accepts OTLP/HTTP protobuf trace exports and keeps each
+// one whole: every span with its attributes, status, events and links, and
+// the resource.
+type secretsSpanSink struct {
+	srv     *httptest.Server
+	mu      sync.Mutex
+	exports []*collectortrace.ExportTraceServiceRequest
+}
+
+func secretsStartSpanSink(t *testing.T) *secretsSpanSink {
+	t.Helper()
+	s := &secretsSpanSink{}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body io.Reader = r.Body
+		if r.Header.Get("Content-Encoding") == "gzip" {
+			gz, err := gzip.NewReader(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			defer gz.Close()
+			body = gz
+		}
+		data, err := io.ReadAll(body)
+		export := &collectortrace.ExportTraceServiceRequest{}
+		if err == nil {
+			err = proto.Unmarshal(data, export)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		s.mu.Lock()
+		s.exports = append(s.exports, export)
+		s.mu.Unlock()
+		out, _ := proto.Marshal(&collectortrace.ExportTraceServiceResponse{})
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		_, _ = w.Write(out)
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+// text is every export as JSON, one per line.
+func (s *secretsSpanSink) text(t *testing.T) string {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b strings.Builder
+	for _, e := range s.exports {
+		j, err := protojson.Marshal(e)
+		require.NoError(t, err)
+		b.Write(j)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// secretsMask shows the start of a secret, enough to tell which one.
+func secretsMask(v string) string {
+	return v[:min(3, len(v))] + "…"
+}
+
+// secretsAround is the text around a hit with every secret masked, so the
+// failure message does not print them either.
+func secretsAround(s string, i, n int, secrets []secretsValue) string {
+	around := s[max(i-80, 0):min(i+n+80, len(s))]
+	for _, secret := range secrets {
+		around = strings.ReplaceAll(around, secret.value, "<SECRET>")
+	}
+	return around
+}
