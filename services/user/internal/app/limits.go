@@ -61,6 +61,17 @@ func newAuthLimits(cfg *config.Config, logger *slog.Logger, reg *prometheus.Regi
 		cleanup()
 		return domain.Limits{}, nil, err
 	}
+	// Suspects only reorders the hashing queue, so it needs no setting: an
+	// address stays suspect for 10 s after a failed login, up to 10 min
+	// while its logins keep failing.
+	suspects, closeSuspects, err := ratelimit.OpenBackoff(cfg.RedisURL, "auth-suspects",
+		ratelimit.Policy{Base: 10 * time.Second, Max: 10 * time.Minute}, logger, reg)
+	if err != nil {
+		cleanup()
+		return domain.Limits{}, nil, err
+	}
+	closers = append(closers, closeSuspects)
+	limits.Suspects = suspects
 	if cfg.AuthFailureDelay == 0 {
 		logger.Info("login failure backoff off (AUTH_FAILURE_DELAY=0)")
 		return limits, cleanup, nil

@@ -50,8 +50,9 @@ type floodResult struct {
 
 // TestValidLoginsDuringAFlood measures a valid user's logins while many
 // addresses flood Login with wrong passwords for ever new accounts, with
-// and without the protections (the default limits and the bounded wait for
-// a hashing slot), and prints the two side by side. It asserts no timing:
+// and without the protections (the default limits, the bounded wait for a
+// hashing slot, and low priority for addresses whose logins fail), and
+// prints the two side by side. It asserts no timing:
 // only that the protections keep the flood's hashing within the limits'
 // budgets, far below what the same flood hashes unprotected.
 //
@@ -65,6 +66,7 @@ func TestValidLoginsDuringAFlood(t *testing.T) {
 		PerAddress: newGCRA(1, 20),
 		PerAccount: newGCRA(0.1, 5),
 		Backoff:    ratelimit.NewMemoryBackoff(ratelimit.Policy{Base: time.Second, Max: time.Minute}),
+		Suspects:   ratelimit.NewMemoryBackoff(ratelimit.Policy{Base: 10 * time.Second, Max: 10 * time.Minute}),
 	}, time.Second)
 
 	t.Logf("%d flooding addresses for %s, Argon2id m=%d KiB t=%d, 2 hashing slots", run.addresses, run.duration, run.params.Memory, run.params.Time)

@@ -38,6 +38,11 @@ type Limits struct {
 	// Backoff is keyed like PerAccount: each failed login in a row makes the
 	// account's next attempt wait longer, up to its cap.
 	Backoff FailureBackoff
+	// Suspects is keyed like PerAddress and refuses nothing: while an
+	// address is in its failure backoff, its logins hash at low priority
+	// (LowPriority), so a flood of wrong passwords from many addresses
+	// waits behind the logins of clean addresses instead of starving them.
+	Suspects FailureBackoff
 }
 
 // WithLimits makes Login and Register enforce l.
@@ -75,6 +80,14 @@ func (s *UserService) admit(ctx context.Context, address, account string, backof
 	return &admission{limits: l, address: address, account: account}, nil
 }
 
+// priority marks ctx low priority when the attempt's address is a suspect.
+func (a *admission) priority(ctx context.Context) context.Context {
+	if a.limits.Suspects != nil && a.limits.Suspects.Wait(ctx, a.address) > 0 {
+		return LowPriority(ctx)
+	}
+	return ctx
+}
+
 // refund gives back what the attempt spent.
 func (a *admission) refund(ctx context.Context) {
 	if a.limits.PerAddress != nil {
@@ -101,9 +114,15 @@ func (a *admission) settleLogin(ctx context.Context, err error) {
 		if a.limits.Backoff != nil {
 			a.limits.Backoff.Succeeded(ctx, a.account)
 		}
+		if a.limits.Suspects != nil {
+			a.limits.Suspects.Succeeded(ctx, a.address)
+		}
 	case errors.Is(err, ErrInvalidCredentials):
 		if a.limits.Backoff != nil {
 			a.limits.Backoff.Failed(ctx, a.account)
+		}
+		if a.limits.Suspects != nil {
+			a.limits.Suspects.Failed(ctx, a.address)
 		}
 	case !errors.Is(err, errkind.ResourceExhausted):
 		a.refund(ctx)
@@ -117,4 +136,19 @@ func (a *admission) settleRegister(ctx context.Context, err error) {
 	if err != nil && !errors.Is(err, ErrAlreadyExists) && !errors.Is(err, errkind.ResourceExhausted) {
 		a.refund(ctx)
 	}
+}
+
+type lowPriorityKey struct{}
+
+// LowPriority marks ctx's password hashing as able to wait behind every
+// other: registrations, and logins from addresses whose logins failed
+// lately. The hasher serves them only when no other hash waits.
+func LowPriority(ctx context.Context) context.Context {
+	return context.WithValue(ctx, lowPriorityKey{}, true)
+}
+
+// IsLowPriority reports whether ctx was marked by LowPriority.
+func IsLowPriority(ctx context.Context) bool {
+	low, _ := ctx.Value(lowPriorityKey{}).(bool)
+	return low
 }

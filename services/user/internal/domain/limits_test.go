@@ -248,3 +248,45 @@ func TestRegisterIsLimited(t *testing.T) {
 		require.NoError(t, err)
 	})
 }
+
+// priorityHasher records whether each hash ran at low priority.
+type priorityHasher struct {
+	domain.PasswordHasher
+	low []bool
+}
+
+func (h *priorityHasher) Hash(ctx context.Context, password string) (string, error) {
+	h.low = append(h.low, domain.IsLowPriority(ctx))
+	return h.PasswordHasher.Hash(ctx, password)
+}
+
+func (h *priorityHasher) Verify(ctx context.Context, password, encoded string) (bool, error) {
+	h.low = append(h.low, domain.IsLowPriority(ctx))
+	return h.PasswordHasher.Verify(ctx, password, encoded)
+}
+
+// Logins from an address whose logins failed lately, and registrations,
+// hash at low priority: a flood of wrong passwords waits behind the
+// logins of clean addresses. A success clears the address.
+func TestSuspectAddressesHashAtLowPriority(t *testing.T) {
+	h := &priorityHasher{PasswordHasher: cheapHasher()}
+	f := newFixture(t, h)
+	alice := account(t, cheapHasher(), domain.RoleCustomer, "correct horse")
+	f.store.EXPECT().ByEmail(gomock.Any(), alice.Email).Return(alice, nil).AnyTimes()
+	f.store.EXPECT().Create(gomock.Any(), gomock.Any()).Return(nil)
+	f.tokens.EXPECT().Issue(gomock.Any(), gomock.Any()).Return(domain.Token{Value: "t"}, nil).AnyTimes()
+	svc := domain.NewUserService(f.store, h, f.tokens, domain.WithLimits(domain.Limits{
+		Suspects: ratelimit.NewMemoryBackoff(ratelimit.Policy{Base: time.Minute, Max: time.Hour}),
+	}))
+	login := func(client, pw string) {
+		_, _ = svc.Login(t.Context(), domain.Credentials{Email: alice.Email, Password: pw, Client: client})
+	}
+	login("192.0.2.66", "guess")           // clean until it fails
+	login("192.0.2.66", "guess")           // now a suspect
+	login("198.51.100.7", "correct horse") // another address is clean
+	login("192.0.2.66", "correct horse")   // a suspect, until this success
+	login("192.0.2.66", "correct horse")
+	_, err := svc.Register(t.Context(), domain.Registration{Email: "new@example.com", Password: "correct horse", DisplayName: "New", Client: "198.51.100.7"})
+	require.NoError(t, err)
+	assert.Equal(t, []bool{false, true, false, true, false, true}, h.low)
+}

@@ -96,7 +96,8 @@ func (s *UserService) Register(ctx context.Context, r Registration) (User, error
 	if err != nil {
 		return User{}, fmt.Errorf("register: %w", err)
 	}
-	u, err := s.create(ctx, email, r.Password, name, RoleCustomer)
+	// Registering can wait: its hashing queues behind every login's.
+	u, err := s.create(LowPriority(ctx), email, r.Password, name, RoleCustomer)
 	a.settleRegister(ctx, err)
 	if err != nil {
 		return User{}, fmt.Errorf("register: %w", err)
@@ -146,7 +147,7 @@ func (s *UserService) Login(ctx context.Context, c Credentials) (Session, error)
 	if err != nil {
 		return Session{}, fmt.Errorf("login: %w", err)
 	}
-	session, err := s.login(ctx, email, c.Password)
+	session, err := s.login(a.priority(ctx), email, c.Password)
 	a.settleLogin(ctx, err)
 	return session, err
 }

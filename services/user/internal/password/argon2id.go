@@ -53,8 +53,9 @@ var ErrMalformedHash = errors.New("malformed argon2id hash")
 type Argon2id struct {
 	params Params
 	// slots bounds concurrent hashes: each holds Params.Memory and a CPU,
-	// so a burst of logins queues instead of exhausting memory.
-	slots chan struct{}
+	// so a burst of logins queues instead of exhausting memory. A context
+	// marked domain.LowPriority waits behind every other.
+	slots *slots
 	// queueTimeout bounds the wait for a slot (0: the request's deadline),
 	// so a flood is refused fast instead of queueing every login behind it.
 	queueTimeout time.Duration
@@ -69,14 +70,14 @@ func WithQueueTimeout(d time.Duration) Option { return func(h *Argon2id) { h.que
 
 // WithSlots sets how many hashes run at once (default: GOMAXPROCS, at
 // least 2).
-func WithSlots(n int) Option { return func(h *Argon2id) { h.slots = make(chan struct{}, max(n, 1)) } }
+func WithSlots(n int) Option { return func(h *Argon2id) { h.slots = newSlots(max(n, 1)) } }
 
 // NewArgon2id returns a hasher with DefaultParams.
 func NewArgon2id(opts ...Option) *Argon2id { return New(DefaultParams, opts...) }
 
 // New returns a hasher with p; tests use cheap parameters.
 func New(p Params, opts ...Option) *Argon2id {
-	h := &Argon2id{params: p, slots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}
+	h := &Argon2id{params: p, slots: newSlots(max(2, runtime.GOMAXPROCS(0)))}
 	for _, opt := range opts {
 		opt(h)
 	}
@@ -131,30 +132,22 @@ func (h *Argon2id) derive(ctx context.Context, password string, salt []byte, p P
 	if err := h.acquire(ctx); err != nil {
 		return nil, err
 	}
-	defer func() { <-h.slots }()
+	defer h.slots.release()
 	return argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen), nil
 }
 
 func (h *Argon2id) acquire(ctx context.Context) error {
-	select {
-	case h.slots <- struct{}{}:
-		return nil
-	default:
-	}
 	var timeout <-chan time.Time
 	if h.queueTimeout > 0 {
 		t := time.NewTimer(h.queueTimeout)
 		defer t.Stop()
 		timeout = t.C
 	}
-	select {
-	case h.slots <- struct{}{}:
-		return nil
-	case <-timeout:
+	err := h.slots.acquire(ctx, domain.IsLowPriority(ctx), timeout)
+	if errors.Is(err, errQueueTimeout) {
 		return fmt.Errorf("%w: %w", ErrBusy, errkind.RetryAfter("no hashing slot free", h.queueTimeout))
-	case <-ctx.Done():
-		return ctx.Err()
 	}
+	return err
 }
 
 // decode parses $argon2id$v=19$m=M,t=T,p=P$salt$hash.

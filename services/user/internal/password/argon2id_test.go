@@ -99,8 +99,8 @@ func TestVerifyRejectsMalformedHashes(t *testing.T) {
 
 func TestHashHonoursCancellation(t *testing.T) {
 	h := New(cheap)
-	for range cap(h.slots) {
-		h.slots <- struct{}{} // every slot busy
+	for h.slots.acquire(t.Context(), false, closedTimer()) == nil {
+		// every slot busy
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -113,7 +113,7 @@ func TestHashHonoursCancellation(t *testing.T) {
 // queueing behind a flood until the request's deadline.
 func TestQueueTimeoutBoundsTheWaitForASlot(t *testing.T) {
 	h := New(cheap, WithSlots(1), WithQueueTimeout(20*time.Millisecond))
-	h.slots <- struct{}{} // a flood holds the one slot
+	require.NoError(t, h.slots.acquire(t.Context(), false, nil)) // a flood holds the one slot
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 
@@ -125,7 +125,62 @@ func TestQueueTimeoutBoundsTheWaitForASlot(t *testing.T) {
 	assert.Equal(t, 20*time.Millisecond, ra.After)
 	assert.NoError(t, ctx.Err(), "refused before the request's deadline")
 
-	<-h.slots
+	h.slots.release()
 	_, err = h.Hash(ctx, "correct horse")
 	assert.NoError(t, err, "a free slot is taken at once")
+}
+
+// closedTimer fires at once.
+func closedTimer() <-chan time.Time {
+	c := make(chan time.Time)
+	close(c)
+	return c
+}
+
+// A free slot goes to the longest-waiting high-priority hash; low-priority
+// ones (registrations, suspect addresses) get it only when none waits, and
+// a waiter that gives up passes on the slot it may have been handed.
+func TestSlotsServeHighPriorityFirst(t *testing.T) {
+	s := newSlots(1)
+	ctx := t.Context()
+	require.NoError(t, s.acquire(ctx, false, nil))
+
+	order := make(chan string, 4)
+	wait := func(name string, low bool) {
+		go func() {
+			if s.acquire(ctx, low, nil) == nil {
+				order <- name
+				s.release()
+			}
+		}()
+	}
+	queued := func(high, low int) func() bool {
+		return func() bool {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return len(s.high) == high && len(s.low) == low
+		}
+	}
+	wait("low-1", true)
+	require.Eventually(t, queued(0, 1), 5*time.Second, time.Millisecond)
+	wait("low-2", true)
+	require.Eventually(t, queued(0, 2), 5*time.Second, time.Millisecond)
+	wait("high-1", false)
+	require.Eventually(t, queued(1, 2), 5*time.Second, time.Millisecond)
+	wait("high-2", false)
+	require.Eventually(t, queued(2, 2), 5*time.Second, time.Millisecond)
+
+	gaveUp, cancel := context.WithCancel(ctx)
+	cancel()
+	assert.ErrorIs(t, s.acquire(gaveUp, false, nil), context.Canceled)
+	assert.ErrorIs(t, s.acquire(ctx, false, closedTimer()), errQueueTimeout)
+
+	s.release()
+	var got []string
+	for range 4 {
+		got = append(got, <-order)
+	}
+	assert.Equal(t, []string{"high-1", "high-2", "low-1", "low-2"}, got)
+	require.Eventually(t, queued(0, 0), 5*time.Second, time.Millisecond)
+	assert.Equal(t, 1, s.free, "every slot came back")
 }
