@@ -301,8 +301,14 @@ func (a *App) httpHandler(reg *prometheus.Registry, cfg any, prop propagation.Te
 			liftStreamingDeadlines(w, r, streaming)
 		}
 		setClientAddr(r)
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		limitBody(w, r, protocol, maxBody, streaming)
+		if protocol != "rest" && rpcBodyTooLarge(w, r, protocol, maxBody, streaming) {
+			return
+		}
 		if protocol == "rest" {
+			if bodyTooLarge(w, r, maxBody) {
+				return
+			}
 			rest.ServeHTTP(w, r)
 			return
 		}

@@ -2,9 +2,12 @@ package server
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -132,6 +135,66 @@ func liftStreamingDeadlines(w http.ResponseWriter, r *http.Request, streaming ma
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
+}
+
+// grpcEnvelope is the framing gRPC, gRPC-Web and Connect streaming put
+// before each message.
+const grpcEnvelope = 5
+
+// limitBody bounds the body of an HTTP request: a REST body to maxBytes,
+// a unary gRPC-Web, Connect or gRPC call's to one message and its
+// envelope, so the transcoder's own limit answers RESOURCE_EXHAUSTED first
+// (a cut body would read as UNAVAILABLE, which clients retry). A stream's
+// body is many messages: each is bounded by the gRPC server's
+// MaxRecvMsgSize, and the whole by nothing, as on the native port.
+func limitBody(w http.ResponseWriter, r *http.Request, protocol string, maxBytes int64, streaming map[string]bool) {
+	switch {
+	case protocol == "rest":
+		r.Body = http.MaxBytesReader(w, r.Body, maxBytes)
+	case !streaming[r.URL.Path]:
+		r.Body = http.MaxBytesReader(w, r.Body, maxBytes+grpcEnvelope)
+	}
+}
+
+// rpcBodyTooLarge answers a unary gRPC-Web, Connect or gRPC call whose
+// declared body exceeds one message with RESOURCE_EXHAUSTED in the
+// protocol's own form, before anything reads it. (The transcoder's own
+// refusal reaches Connect clients as UNAVAILABLE, which they would retry.)
+func rpcBodyTooLarge(w http.ResponseWriter, r *http.Request, protocol string, maxBytes int64, streaming map[string]bool) bool {
+	if streaming[r.URL.Path] || r.ContentLength <= maxBytes+grpcEnvelope {
+		return false
+	}
+	msg := fmt.Sprintf("request message of %d bytes is larger than the %d allowed (GRPC_MAX_MESSAGE_BYTES)", r.ContentLength, maxBytes)
+	w.Header().Set("Connection", "close") // the rest of the body is not read
+	if protocol == "connect" {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusTooManyRequests) // Connect's status for resource_exhausted
+		_ = json.NewEncoder(w).Encode(map[string]string{"code": "resource_exhausted", "message": msg})
+		return true
+	}
+	// gRPC and gRPC-Web: a trailers-only answer.
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		ct = "application/grpc"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Grpc-Status", strconv.Itoa(int(codes.ResourceExhausted)))
+	w.Header().Set("Grpc-Message", msg)
+	w.WriteHeader(http.StatusOK)
+	return true
+}
+
+// bodyTooLarge answers 413 (RESOURCE_EXHAUSTED) to a REST request whose
+// declared body exceeds max, before anything reads it. A body that hides
+// its size (chunked) is still cut at max by the MaxBytesReader.
+func bodyTooLarge(w http.ResponseWriter, r *http.Request, maxBytes int64) bool {
+	if r.ContentLength <= maxBytes {
+		return false
+	}
+	w.Header().Set("Connection", "close") // the rest of the body is not read
+	writeProblem(w, r, problem(http.StatusRequestEntityTooLarge, codes.ResourceExhausted,
+		fmt.Sprintf("request body of %d bytes is larger than the %d allowed (GRPC_MAX_MESSAGE_BYTES)", r.ContentLength, maxBytes)))
+	return true
 }
 
 // capDeadline shortens ctx's deadline to at most max from now, and gives a

@@ -372,3 +372,28 @@ func TestConcurrentStreamsPerConnectionAreBounded(t *testing.T) {
 	wg.Wait()
 	h.release = make(chan struct{})
 }
+
+func TestOversizedMessagesAreRefusedOnEveryProtocol(t *testing.T) {
+	h := start(t, func(b *config.Base) { b.MaxMessageBytes = 1024 })
+	big := strings.Repeat("x", 4096)
+
+	req, err := http.NewRequest(http.MethodPost, h.baseURL+"/v1/reservations", strings.NewReader(`{"order_id":"`+big+`"}`))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, string(body))
+	assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
+	assert.Contains(t, string(body), `"code":"RESOURCE_EXHAUSTED"`)
+
+	_, err = inventoryv1.NewInventoryServiceClient(h.grpcConn).GetProduct(context.Background(), &inventoryv1.GetProductRequest{Id: big})
+	assert.Equal(t, codes.ResourceExhausted, status.Code(err), "grpc: %v", err)
+
+	_, code, _ := connectCall(t, h, big)
+	assert.Equal(t, codes.ResourceExhausted, code, "connect")
+	_, code, _ = connectCall(t, h, big, connect.WithGRPCWeb())
+	assert.Equal(t, codes.ResourceExhausted, code, "grpc-web")
+	assert.NotContains(t, h.logs.String(), `"product_id":"xxxx`, "no handler saw the oversized request")
+}
