@@ -134,7 +134,11 @@ func start(t *testing.T) *service {
 // token is a bearer token for role, signed with the key the service trusts.
 func (s *service) token(t *testing.T, role auth.Role) string {
 	t.Helper()
-	token, _, err := s.signer.Sign(auth.Claims{Subject: "test-" + string(role), Role: role})
+	c := auth.Claims{Subject: "test-" + string(role), Role: role}
+	if role == auth.RoleService {
+		c.Email = "order@" + auth.ServiceAccountDomain // the service the policy names for stock
+	}
+	token, _, err := s.signer.Sign(c)
 	require.NoError(t, err)
 	return token
 }
