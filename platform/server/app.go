@@ -38,6 +38,7 @@ import (
 	"github.com/slipway-dev/slipway/platform/config"
 	"github.com/slipway-dev/slipway/platform/faults"
 	"github.com/slipway-dev/slipway/platform/health"
+	"github.com/slipway-dev/slipway/platform/tlsconfig"
 	"github.com/slipway-dev/slipway/platform/telemetry"
 )
 
@@ -188,6 +189,10 @@ func New(base config.Base, cfg any, logger *slog.Logger, reg *prometheus.Registr
 		service: base.Service, logger: logger, metrics: metrics, limiter: limiter, auth: o.auth,
 		validator: validator, faults: a.faults, rpcTimeout: base.RPCTimeout,
 		rpcMaxTimeout: base.Surface.RPCMaxTimeout, watchStreamsPerConn: base.Surface.GRPCWatchStreamsPerConn,
+	tlsFiles, err := tlsconfig.Load(base.TLS, tlsconfig.WithLogger(logger))
+	if err != nil {
+		return nil, err
+	}
 	}
 	prop := telemetry.Propagator()
 	a.grpc = grpc.NewServer(append(grpcLimits(base.Surface),
@@ -198,6 +203,7 @@ func New(base config.Base, cfg any, logger *slog.Logger, reg *prometheus.Registr
 		grpc.ChainUnaryInterceptor(c.unary),
 		grpc.ChainStreamInterceptor(c.stream),
 		grpc.MaxRecvMsgSize(base.MaxMessageBytes),
+		grpc.Creds(grpcCredentials(tlsFiles)),
 		grpc.MaxSendMsgSize(base.MaxMessageBytes),
 	)...)
 	var names []string
@@ -231,8 +237,10 @@ func New(base config.Base, cfg any, logger *slog.Logger, reg *prometheus.Registr
 		ConnContext:       httpConnContext,
 	}
 	a.http.Protocols.SetHTTP1(true)
+	useTLS(a.http, tlsFiles)
 	a.http.Protocols.SetUnencryptedHTTP2(true) // h2c, so gRPC clients can use the HTTP port too
 	if base.Surface.AdminAddr != "" {
+		useTLS(a.admin, tlsFiles)
 		a.admin = a.newAdminServer(reg, cfg)
 		if !base.Surface.AdminLoopback() {
 			logger.Warn("the admin listener is not loopback; keep its port out of every Service and Ingress",
@@ -428,8 +436,8 @@ func (a *App) Run(ctx context.Context) error {
 		}
 	}
 	go serve("grpc", func() error { return a.grpc.Serve(a.grpcLis) })
-	go serve("grpc in-process", func() error { return a.grpc.Serve(a.inproc) })
-	go serve("http", func() error { return a.http.Serve(a.httpLis) })
+	go serve("grpc in-process", func() error { return a.grpc.Serve(inprocListener{a.inproc}) })
+	go serve("http", a.serveHTTP)
 	if a.admin != nil {
 		go serve("admin", a.serveAdmin)
 	}
