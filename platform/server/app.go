@@ -38,8 +38,8 @@ import (
 	"github.com/slipway-dev/slipway/platform/config"
 	"github.com/slipway-dev/slipway/platform/faults"
 	"github.com/slipway-dev/slipway/platform/health"
-	"github.com/slipway-dev/slipway/platform/tlsconfig"
 	"github.com/slipway-dev/slipway/platform/telemetry"
+	"github.com/slipway-dev/slipway/platform/tlsconfig"
 )
 
 // Service is one gRPC service the App serves on every protocol.
@@ -189,10 +189,10 @@ func New(base config.Base, cfg any, logger *slog.Logger, reg *prometheus.Registr
 		service: base.Service, logger: logger, metrics: metrics, limiter: limiter, auth: o.auth,
 		validator: validator, faults: a.faults, rpcTimeout: base.RPCTimeout,
 		rpcMaxTimeout: base.Surface.RPCMaxTimeout, watchStreamsPerConn: base.Surface.GRPCWatchStreamsPerConn,
+	}
 	tlsFiles, err := tlsconfig.Load(base.TLS, tlsconfig.WithLogger(logger))
 	if err != nil {
 		return nil, err
-	}
 	}
 	prop := telemetry.Propagator()
 	a.grpc = grpc.NewServer(append(grpcLimits(base.Surface),
@@ -203,8 +203,8 @@ func New(base config.Base, cfg any, logger *slog.Logger, reg *prometheus.Registr
 		grpc.ChainUnaryInterceptor(c.unary),
 		grpc.ChainStreamInterceptor(c.stream),
 		grpc.MaxRecvMsgSize(base.MaxMessageBytes),
-		grpc.Creds(grpcCredentials(tlsFiles)),
 		grpc.MaxSendMsgSize(base.MaxMessageBytes),
+		grpc.Creds(grpcCredentials(tlsFiles)),
 	)...)
 	var names []string
 	for _, s := range o.services {
@@ -237,11 +237,11 @@ func New(base config.Base, cfg any, logger *slog.Logger, reg *prometheus.Registr
 		ConnContext:       httpConnContext,
 	}
 	a.http.Protocols.SetHTTP1(true)
-	useTLS(a.http, tlsFiles)
 	a.http.Protocols.SetUnencryptedHTTP2(true) // h2c, so gRPC clients can use the HTTP port too
+	useTLS(a.http, tlsFiles)
 	if base.Surface.AdminAddr != "" {
-		useTLS(a.admin, tlsFiles)
 		a.admin = a.newAdminServer(reg, cfg)
+		useTLS(a.admin, tlsFiles)
 		if !base.Surface.AdminLoopback() {
 			logger.Warn("the admin listener is not loopback; keep its port out of every Service and Ingress",
 				"admin_addr", base.Surface.AdminAddr)
