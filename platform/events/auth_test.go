@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"crypto/ed25519"
 	"database/sql"
 	"errors"
 	"sync"
@@ -85,16 +86,19 @@ func cancelled(id, orderID string) *orderv1.OrderCancelled {
 	return &orderv1.OrderCancelled{EventId: id, OrderId: orderID, UserId: "victim"}
 }
 
-// openAs opens the broker as the service's provider does.
-func openAs(t *testing.T, b *natstest.Broker, user string) *Broker {
+// openAs opens the broker as the service's provider does: order signs
+// with orderKey, the consumers verify with its public key.
+func openAs(t *testing.T, b *natstest.Broker, user string, orderKey ed25519.PrivateKey) *Broker {
 	t.Helper()
 	cfg := BrokerConfig{URL: b.URL(), Name: user, User: user, Password: b.Passwords[user]}
 	orders := Stream{Name: apievents.StreamOrders, Subjects: apievents.SubjectsOrders}
 	if user == apievents.ServiceOrder {
 		cfg.Owns = []Stream{orders}
+		cfg.SigningKey = orderKey
 	} else {
 		cfg.Owns = []Stream{{Name: apievents.StreamDeadLetter, Subjects: apievents.SubjectsDeadLetter}}
 		cfg.Reads = []Stream{orders}
+		cfg.ProducerKeys = map[string][]ed25519.PublicKey{apievents.ServiceOrder: {public(orderKey)}}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -112,9 +116,10 @@ func TestBrokerPermissions(t *testing.T) {
 	b := natstest.Start(t)
 	ctx := context.Background()
 	// A consumer may start before order: it creates the streams it needs.
-	openAs(t, b, apievents.ServiceInventory)
-	openAs(t, b, apievents.ServiceOrder)
-	openAs(t, b, apievents.ServiceNotification)
+	key := newKey(t)
+	openAs(t, b, apievents.ServiceInventory, key)
+	openAs(t, b, apievents.ServiceOrder, key)
+	openAs(t, b, apievents.ServiceNotification, key)
 
 	publish := func(c *client, subject, id string) error {
 		pctx, cancel := context.WithTimeout(ctx, refusedWithin)
@@ -227,8 +232,9 @@ func TestConsumerWithPermissions(t *testing.T) {
 func testConsumerWithPermissions(t *testing.T, d store.Dialect) {
 	b := natstest.Start(t)
 	ctx := context.Background()
-	inv := openAs(t, b, apievents.ServiceInventory)
-	ord := openAs(t, b, apievents.ServiceOrder)
+	key := newKey(t)
+	inv := openAs(t, b, apievents.ServiceInventory, key)
+	ord := openAs(t, b, apievents.ServiceOrder, key)
 
 	db := openDB(t, d)
 	var (
@@ -239,6 +245,7 @@ func testConsumerWithPermissions(t *testing.T, d store.Dialect) {
 		Stream: apievents.StreamOrders, Durable: apievents.ServiceInventory,
 		Subjects: []string{apievents.SubjectOrderPlaced, apievents.SubjectOrderCancelled},
 		Schemas:  apievents.Schemas, MaxDeliver: 2, RetryDelay: 20 * time.Millisecond,
+		Producers: apievents.Producers, ProducerKeys: inv.ProducerKeys,
 	}, func(_ context.Context, _ *sql.Tx, m Message) error {
 		mu.Lock()
 		defer mu.Unlock()

@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,7 +21,11 @@ type Stream struct {
 // Broker is a service's NATS connection and its JetStream context.
 type Broker struct {
 	Conn *nats.Conn
-	JS   jetstream.JetStream
+	// JS signs what it publishes when the service has a signing key.
+	JS jetstream.JetStream
+	// ProducerKeys are the keys the service's consumers verify events
+	// with, by producer (nil: they do not check signatures).
+	ProducerKeys map[string][]ed25519.PublicKey
 }
 
 // BrokerConfig says how a service connects to NATS and which streams it
@@ -39,6 +44,12 @@ type BrokerConfig struct {
 	// absent, so it can start before their owner, and never changed. Its
 	// NATS user needs STREAM.INFO and CREATE only.
 	Reads []Stream
+	// SigningKey, when set, signs every message the service publishes
+	// through Broker.JS as producer Name (EVENTS_SIGNING_KEY).
+	SigningKey ed25519.PrivateKey
+	// ProducerKeys, when set, are the producers' public keys its consumers
+	// verify signatures with (EVENTS_PRODUCER_KEYS).
+	ProducerKeys map[string][]ed25519.PublicKey
 }
 
 // OpenBroker connects as cfg says and makes sure its streams exist, so a
@@ -61,7 +72,11 @@ func OpenBroker(ctx context.Context, cfg BrokerConfig, logger *slog.Logger) (*Br
 			return nil, nil, err
 		}
 	}
-	return &Broker{Conn: nc, JS: js}, nc.Close, nil
+	b := &Broker{Conn: nc, JS: js, ProducerKeys: cfg.ProducerKeys}
+	if cfg.SigningKey != nil {
+		b.JS = signingJetStream{JetStream: js, producer: cfg.Name, key: cfg.SigningKey}
+	}
+	return b, nc.Close, nil
 }
 
 // createStreamIfAbsent creates s with the config EnsureStream gives it when

@@ -31,8 +31,18 @@ type rejection struct {
 
 func (r *rejection) Error() string { return r.check + " check failed: " + r.reason }
 
-// check runs the schema check of m when the consumer has schemas.
+// check runs the authentication check of m when the consumer has producer
+// keys, then the schema check when it has schemas.
 func (c *Consumer) check(m Message) error {
+	if c.cfg.ProducerKeys != nil {
+		producer, ok := c.cfg.Producers[m.Subject]
+		if !ok {
+			return &rejection{check: RejectedAuthentication, reason: fmt.Sprintf("subject %q has no known producer", m.Subject)}
+		}
+		if err := verify(m, producer, c.cfg.ProducerKeys[producer]); err != nil {
+			return &rejection{check: RejectedAuthentication, reason: err.Error()}
+		}
+	}
 	if c.cfg.Schemas == nil {
 		return nil
 	}

@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"crypto/ed25519"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -107,6 +108,14 @@ type ConsumerConfig struct {
 	// rejected: dead-lettered at once with the reason, never handed to the
 	// handler, and not recorded in the inbox.
 	Schemas map[string]proto.Message
+	// ProducerKeys, when set, turns on the authentication check: a message
+	// must carry a valid Ed25519 signature (Slipway-Signature) of the one
+	// producer Producers names for its subject, made with one of that
+	// producer's keys; else it is rejected like a schema failure.
+	ProducerKeys map[string][]ed25519.PublicKey
+	// Producers names the one producer of each subject (required with
+	// ProducerKeys; a subject not in it is rejected).
+	Producers map[string]string
 }
 
 // Consumer runs a Handler for each message of a durable JetStream pull
@@ -156,6 +165,9 @@ func NewConsumer(db *store.DB, js jetstream.JetStream, cfg ConsumerConfig, h Han
 	}
 	if strings.ContainsAny(cfg.Durable, ".*> \t\r\n/\\") {
 		return nil, fmt.Errorf("events: new consumer: durable name %q may not contain '.', '*', '>', '/', '\\' or spaces", cfg.Durable)
+	}
+	if cfg.ProducerKeys != nil && len(cfg.Producers) == 0 {
+		return nil, fmt.Errorf("events: new consumer %s: ProducerKeys need Producers, the producer of each subject", cfg.Durable)
 	}
 	if cfg.MaxDeliver < 0 || cfg.AckWait < 0 || cfg.RetryDelay < 0 {
 		return nil, fmt.Errorf("events: new consumer %s: MaxDeliver, AckWait and RetryDelay may not be negative", cfg.Durable)
