@@ -151,3 +151,22 @@ func decodeBase64(s string) ([]byte, error) {
 	}
 	return nil, errors.New("not base64")
 }
+
+// CheckProducerKeys returns why s cannot be EVENTS_PRODUCER_KEYS for
+// consumers of events from producers, or "". Empty is fine: no signature
+// check.
+func CheckProducerKeys(s string, producers ...string) string {
+	if strings.TrimSpace(s) == "" {
+		return ""
+	}
+	keys, err := ParseProducerKeys(s)
+	if err != nil {
+		return err.Error()
+	}
+	for _, p := range producers {
+		if len(keys[p]) == 0 {
+			return fmt.Sprintf("no key of producer %q", p)
+		}
+	}
+	return ""
+}
