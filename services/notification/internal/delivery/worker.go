@@ -238,12 +238,12 @@ func (w *Worker) deliver(ctx context.Context, d domain.Delivery) {
 	// The outcome is recorded even when the worker is stopping.
 	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
 	defer cancel()
-	log := w.logger.With("notification_id", n.ID, "event_id", n.EventID, "attempt", d.Attempt)
+	logger := w.logger.With("notification_id", n.ID, "event_id", n.EventID, "attempt", d.Attempt)
 	now := time.Now()
 	if sendErr == nil {
 		w.attempts.WithLabelValues("sent").Inc()
-		w.record(mctx, log, w.queue.MarkDelivered(mctx, d, now))
-		log.InfoContext(sctx, "notification delivered")
+		w.record(mctx, logger, w.queue.MarkDelivered(mctx, d, now))
+		logger.InfoContext(sctx, "notification delivered")
 		return
 	}
 	reason := redact.Error(sendErr)
@@ -251,13 +251,13 @@ func (w *Worker) deliver(ctx context.Context, d domain.Delivery) {
 	span.SetStatus(codes.Error, reason.Error())
 	if ctx.Err() != nil {
 		// Cut short by the stop: due again at once, for the next start.
-		w.record(mctx, log, w.queue.MarkRetry(mctx, d, now, "interrupted by shutdown: "+reason.Error()))
+		w.record(mctx, logger, w.queue.MarkRetry(mctx, d, now, "interrupted by shutdown: "+reason.Error()))
 		return
 	}
 	if errors.Is(sendErr, domain.ErrUndeliverable) || d.Attempt >= w.policy.MaxAttempts {
 		w.attempts.WithLabelValues("dead").Inc()
-		w.record(mctx, log, w.queue.MarkFailed(mctx, d, now, reason.Error()))
-		log.ErrorContext(sctx, "notification delivery failed for good", "error", reason)
+		w.record(mctx, logger, w.queue.MarkFailed(mctx, d, now, reason.Error()))
+		logger.ErrorContext(sctx, "notification delivery failed for good", "error", reason)
 		return
 	}
 	wait := backoff(d.Attempt, w.policy.BaseBackoff, w.policy.MaxBackoff)
@@ -266,15 +266,15 @@ func (w *Worker) deliver(ctx context.Context, d domain.Delivery) {
 		wait = asked.RetryAfter()
 	}
 	w.attempts.WithLabelValues("failed").Inc()
-	w.record(mctx, log, w.queue.MarkRetry(mctx, d, now.Add(wait), reason.Error()))
-	log.WarnContext(sctx, "notification delivery failed, retrying", "error", reason, "retry_in", wait)
+	w.record(mctx, logger, w.queue.MarkRetry(mctx, d, now.Add(wait), reason.Error()))
+	logger.WarnContext(sctx, "notification delivery failed, retrying", "error", reason, "retry_in", wait)
 }
 
 // record logs a failure to record an attempt's outcome. The claim's lease
 // then ends and the delivery is attempted again: at least once.
-func (w *Worker) record(ctx context.Context, log *slog.Logger, err error) {
+func (w *Worker) record(ctx context.Context, logger *slog.Logger, err error) {
 	if err != nil {
-		log.WarnContext(ctx, "notification delivery: record the attempt", "error", redact.Error(err))
+		logger.WarnContext(ctx, "notification delivery: record the attempt", "error", redact.Error(err))
 	}
 }
 
