@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"buf.build/go/protovalidate"
-	"connectrpc.com/vanguard"
 	"connectrpc.com/vanguard/vanguardgrpc"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
@@ -277,8 +276,7 @@ func (a *App) httpHandler(reg *prometheus.Registry, cfg any, prop propagation.Te
 			return nil, fmt.Errorf("register gateway for %s: %w", s.Desc.ServiceName, err)
 		}
 	}
-	transcoder, err := vanguardgrpc.NewTranscoder(a.grpc,
-		vanguard.WithDefaultServiceOptions(vanguard.WithMaxMessageBufferBytes(uint32(a.base.MaxMessageBytes))))
+	transcoder, err := vanguardgrpc.NewTranscoder(a.grpc, transcoderOptions(a.base.MaxMessageBytes)...)
 	if err != nil {
 		return nil, fmt.Errorf("grpc-web/connect transcoder: %w", err)
 	}

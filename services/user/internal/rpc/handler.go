@@ -105,7 +105,11 @@ func (h *Handler) GetMe(ctx context.Context, _ *userv1.GetMeRequest) (*userv1.Ge
 // IPv4 address, or an IPv6 /64 (what one subscriber gets); "" when the
 // platform could not tell, which the limits treat as one shared client.
 func (h *Handler) client(ctx context.Context) string {
-	a := server.ClientAddr(ctx, h.proxies)
+	return clientKey(server.ClientAddr(ctx, h.proxies))
+}
+
+func clientKey(a netip.Addr) string {
+	a = a.Unmap()
 	switch {
 	case !a.IsValid():
 		return ""
