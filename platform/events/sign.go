@@ -98,9 +98,12 @@ func (s signingJetStream) PublishMsgAsync(m *nats.Msg, opts ...jetstream.Publish
 }
 
 // ParseSigningKey reads an Ed25519 private key given as the standard or
-// URL-safe base64 of its 32-byte seed (EVENTS_SIGNING_KEY). It never puts
-// the value in its error.
+// URL-safe base64 of its 32-byte seed (EVENTS_SIGNING_KEY); "" is no key
+// (nil). It never puts the value in its error.
 func ParseSigningKey(s string) (ed25519.PrivateKey, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
 	seed, err := decodeBase64(strings.TrimSpace(s))
 	if err != nil || len(seed) != ed25519.SeedSize {
 		return nil, errors.New("want the base64 of a 32-byte Ed25519 seed")
@@ -110,8 +113,12 @@ func ParseSigningKey(s string) (ed25519.PrivateKey, error) {
 
 // ParseProducerKeys reads EVENTS_PRODUCER_KEYS: comma separated
 // producer:<base64 Ed25519 public key> entries. A producer may have several
-// keys, so that a rotation accepts events signed before it.
+// keys, so that a rotation accepts events signed before it. "" is no keys
+// (nil: no signature check).
 func ParseProducerKeys(s string) (map[string][]ed25519.PublicKey, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
 	keys := map[string][]ed25519.PublicKey{}
 	for entry := range strings.SplitSeq(s, ",") {
 		entry = strings.TrimSpace(entry)
@@ -129,7 +136,7 @@ func ParseProducerKeys(s string) (map[string][]ed25519.PublicKey, error) {
 		keys[producer] = append(keys[producer], ed25519.PublicKey(k))
 	}
 	if len(keys) == 0 {
-		return nil, errors.New("no producer:<key> entry")
+		return nil, errors.New("want producer:<base64 public key> entries")
 	}
 	return keys, nil
 }
@@ -156,14 +163,14 @@ func decodeBase64(s string) ([]byte, error) {
 // consumers of events from producers, or "". Empty is fine: no signature
 // check.
 func CheckProducerKeys(s string, producers ...string) string {
-	if strings.TrimSpace(s) == "" {
-		return ""
-	}
 	keys, err := ParseProducerKeys(s)
 	if err != nil {
 		return err.Error()
 	}
 	for _, p := range producers {
+		if keys == nil {
+			break
+		}
 		if len(keys[p]) == 0 {
 			return fmt.Sprintf("no key of producer %q", p)
 		}

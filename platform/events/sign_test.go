@@ -122,7 +122,10 @@ func TestParseKeys(t *testing.T) {
 	got, err := ParseSigningKey(EncodeKey(k))
 	require.NoError(t, err)
 	assert.Equal(t, k, got)
-	for _, bad := range []string{"", "not base64!", EncodeKey(public(k))[:20]} {
+	none, err := ParseSigningKey("")
+	require.NoError(t, err)
+	assert.Nil(t, none)
+	for _, bad := range []string{"not base64!", EncodeKey(public(k))[:20]} {
 		_, err := ParseSigningKey(bad)
 		assert.Error(t, err, bad)
 	}
@@ -131,8 +134,12 @@ func TestParseKeys(t *testing.T) {
 	keys, err := ParseProducerKeys("order:" + EncodeKey(public(k)) + ", order:" + EncodeKey(public(other)))
 	require.NoError(t, err)
 	assert.Equal(t, []ed25519.PublicKey{public(k), public(other)}, keys["order"])
-	for _, bad := range []string{"", "order", ":" + EncodeKey(public(k)), "order:abc"} {
+	for _, bad := range []string{",", "order", ":" + EncodeKey(public(k)), "order:abc"} {
 		_, err := ParseProducerKeys(bad)
 		assert.Error(t, err, bad)
+		assert.NotEmpty(t, CheckProducerKeys(bad, "order"), bad)
 	}
+	assert.Empty(t, CheckProducerKeys("", "order"), "no keys: no check")
+	assert.Empty(t, CheckProducerKeys("order:"+EncodeKey(public(k)), "order"))
+	assert.Equal(t, `no key of producer "order"`, CheckProducerKeys("billing:"+EncodeKey(public(k)), "order"))
 }

@@ -47,6 +47,11 @@ type Config struct {
 	// processed; older inbox rows are pruned. It must exceed the stream's
 	// duplicate window (events.DuplicateWindow, 2m).
 	InboxRetention time.Duration `yaml:"inbox_retention" env:"INBOX_RETENTION"`
+	// EventsProducerKeys are the producers' Ed25519 public keys,
+	// "order:<base64>[,order:<base64 of the previous key>]". When set, an
+	// event without a valid signature of its subject's producer is rejected
+	// and dead-lettered. Empty: signatures are not checked.
+	EventsProducerKeys string `yaml:"events_producer_keys" env:"EVENTS_PRODUCER_KEYS"`
 	// ReservationTTL is how long a reservation holds its stock before the
 	// sweeper releases it, unless the order's OrderPlaced commits it first.
 	// Keep it well above how late an OrderPlaced may arrive (relay and
@@ -89,6 +94,9 @@ func (c *Config) Validate() error {
 	}
 	if reason := events.CheckInboxRetention(c.InboxRetention); reason != "" {
 		bad("INBOX_RETENTION", c.InboxRetention.String(), reason)
+	}
+	if reason := events.CheckProducerKeys(c.EventsProducerKeys, "order"); reason != "" {
+		bad("EVENTS_PRODUCER_KEYS", c.EventsProducerKeys, reason)
 	}
 	if c.ReservationTTL <= 0 {
 		bad("RESERVATION_TTL", c.ReservationTTL.String(), "must be positive")

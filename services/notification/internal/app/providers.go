@@ -29,10 +29,15 @@ import (
 // before the order service has ever published. The cleanup closes the
 // connection, after the consumer has stopped.
 func openBroker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*events.Broker, func(), error) {
+	keys, err := events.ParseProducerKeys(cfg.EventsProducerKeys)
+	if err != nil {
+		return nil, nil, fmt.Errorf("EVENTS_PRODUCER_KEYS: %w", err)
+	}
 	return events.OpenBroker(ctx, events.BrokerConfig{
 		URL: cfg.NATSURL, Name: config.Service, User: cfg.NATSUser, Password: cfg.NATSPassword,
-		Owns:  []events.Stream{{Name: apievents.StreamDeadLetter, Subjects: apievents.SubjectsDeadLetter}},
-		Reads: []events.Stream{{Name: apievents.StreamOrders, Subjects: apievents.SubjectsOrders}},
+		Owns:         []events.Stream{{Name: apievents.StreamDeadLetter, Subjects: apievents.SubjectsDeadLetter}},
+		Reads:        []events.Stream{{Name: apievents.StreamOrders, Subjects: apievents.SubjectsOrders}},
+		ProducerKeys: keys,
 	}, logger)
 }
 
@@ -75,6 +80,9 @@ func newConsumer(ctx context.Context, db *platformstore.DB, b *events.Broker, h 
 		Durable:  orderevents.Durable,
 		Subjects: orderevents.Subjects,
 		Schemas:  apievents.Schemas, // anything else is dead-lettered unhandled
+		// With EVENTS_PRODUCER_KEYS, only events signed by their producer.
+		Producers:    apievents.Producers,
+		ProducerKeys: b.ProducerKeys,
 	}, h.Handle, logger, reg, tp)
 }
 

@@ -62,6 +62,11 @@ type Config struct {
 	// processed; older inbox rows are pruned. It must exceed the stream's
 	// duplicate window (events.DuplicateWindow, 2m).
 	InboxRetention time.Duration `yaml:"inbox_retention" env:"INBOX_RETENTION"`
+	// EventsProducerKeys are the producers' Ed25519 public keys,
+	// "order:<base64>[,order:<base64 of the previous key>]". When set, an
+	// event without a valid signature of its subject's producer is rejected
+	// and dead-lettered. Empty: signatures are not checked.
+	EventsProducerKeys string `yaml:"events_producer_keys" env:"EVENTS_PRODUCER_KEYS"`
 	// WebhookURL, when set, is where every notification is POSTed as JSON,
 	// from the delivery queue; when empty, notifications are in-app only
 	// (delivery state NONE). It is a secret: webhook URLs usually carry
@@ -113,6 +118,9 @@ func (c *Config) Validate() error {
 	}
 	if reason := events.CheckInboxRetention(c.InboxRetention); reason != "" {
 		bad("INBOX_RETENTION", c.InboxRetention.String(), reason)
+	}
+	if reason := events.CheckProducerKeys(c.EventsProducerKeys, "order"); reason != "" {
+		bad("EVENTS_PRODUCER_KEYS", c.EventsProducerKeys, reason)
 	}
 	if c.WebhookURL != "" {
 		if u, err := url.Parse(c.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

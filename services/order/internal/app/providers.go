@@ -82,9 +82,14 @@ func newInventoryClient(cfg *config.Config, p *discovery.Peers, tokens client.To
 // the first event has somewhere to go. The cleanup closes the connection
 // after the App (and so the relay) has stopped.
 func newBroker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*events.Broker, func(), error) {
+	key, err := events.ParseSigningKey(cfg.EventsSigningKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("EVENTS_SIGNING_KEY: %w", err)
+	}
 	return events.OpenBroker(ctx, events.BrokerConfig{
 		URL: cfg.NATSURL, Name: config.Service, User: cfg.NATSUser, Password: cfg.NATSPassword,
-		Owns: []events.Stream{{Name: apievents.StreamOrders, Subjects: apievents.SubjectsOrders}},
+		Owns:       []events.Stream{{Name: apievents.StreamOrders, Subjects: apievents.SubjectsOrders}},
+		SigningKey: key,
 	}, logger)
 }
 

@@ -49,6 +49,11 @@ type Config struct {
 	// credentials, to a broker that has no users.
 	NATSUser     string `yaml:"nats_user" env:"NATS_USER"`
 	NATSPassword string `yaml:"nats_password" env:"NATS_PASSWORD" secret:"true"`
+	// EventsSigningKey is the base64 of the Ed25519 seed order signs every
+	// event with (Slipway-Signature), so consumers holding its public key
+	// (EVENTS_PRODUCER_KEYS) can tell its events from a forgery even by
+	// someone who has NATS credentials. Empty: events go unsigned.
+	EventsSigningKey string `yaml:"events_signing_key" env:"EVENTS_SIGNING_KEY" secret:"true"`
 	// InventoryAddr and UserAddr are the peers' gRPC addresses when
 	// DISCOVERY is static; with etcd the peers are found by service name.
 	InventoryAddr string `yaml:"inventory_addr" env:"INVENTORY_ADDR"`
@@ -104,6 +109,9 @@ func (c *Config) Validate() error {
 			value = ""
 		}
 		bad(key, value, reason)
+	}
+	if _, err := events.ParseSigningKey(c.EventsSigningKey); err != nil {
+		bad("EVENTS_SIGNING_KEY", secretShown, err.Error())
 	}
 	for _, a := range []struct{ key, value string }{
 		{"INVENTORY_ADDR", c.InventoryAddr},
