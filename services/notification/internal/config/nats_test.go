@@ -1,12 +1,15 @@
 package config_test
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/slipway-dev/slipway/platform/events"
 	"github.com/slipway-dev/slipway/services/notification/internal/config"
 )
 
@@ -55,4 +58,20 @@ func TestNATSCredentials(t *testing.T) {
 		assert.ErrorContains(t, err, "INBOX_RETENTION")
 		assert.ErrorContains(t, err, "duplicate window")
 	})
+}
+
+func TestEventsProducerKeys(t *testing.T) {
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	load := func(v string) (*config.Config, error) {
+		return config.Load("", func(k string) string { return map[string]string{"EVENTS_PRODUCER_KEYS": v}[k] })
+	}
+	c, err := load("order:" + events.EncodeKey(pub))
+	require.NoError(t, err)
+	assert.Equal(t, "order:"+events.EncodeKey(pub), c.EventsProducerKeys)
+	_, err = load("billing:" + events.EncodeKey(pub))
+	assert.ErrorContains(t, err, "EVENTS_PRODUCER_KEYS")
+	assert.ErrorContains(t, err, `no key of producer "order"`)
+	_, err = load("order:not-a-key")
+	assert.ErrorContains(t, err, "EVENTS_PRODUCER_KEYS")
 }

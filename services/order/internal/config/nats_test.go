@@ -1,11 +1,14 @@
 package config_test
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/slipway-dev/slipway/platform/events"
 	"github.com/slipway-dev/slipway/services/order/internal/config"
 )
 
@@ -42,4 +45,21 @@ func TestNATSCredentials(t *testing.T) {
 			assert.NotContains(t, err.Error(), "n4ts-s3cret", "the password is never shown")
 		})
 	}
+}
+
+func TestEventsSigningKey(t *testing.T) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	load := func(v string) (*config.Config, error) {
+		return config.Load("", func(k string) string {
+			return map[string]string{"SERVICE_ACCOUNT_PASSWORD": "service-account-pw", "EVENTS_SIGNING_KEY": v}[k]
+		})
+	}
+	c, err := load(events.EncodeKey(key))
+	require.NoError(t, err)
+	assert.Equal(t, events.EncodeKey(key), c.EventsSigningKey)
+	_, err = load("c2VjcmV0LWJ1dC10b28tc2hvcnQ=")
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "EVENTS_SIGNING_KEY")
+	assert.NotContains(t, err.Error(), "c2VjcmV0LWJ1dC10b28tc2hvcnQ=", "the key is never shown")
 }
