@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -12,11 +13,14 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"connectrpc.com/connect"
+	"connectrpc.com/vanguard"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/slipway-dev/slipway/platform/faults"
 )
@@ -70,8 +74,9 @@ func newGatewayMux() *runtime.ServeMux {
 
 // checkParams refuses, before the RPC, path and query parameters that
 // cannot become the request message: invalid UTF-8 (proto strings must be
-// valid, and the in-process call would fail to marshal them: a 500) and
-// empty path parameters. The problem names the parameter.
+// valid, and the in-process call would fail to marshal them: a 500), and
+// empty or NUL-bearing path parameters (no id is empty; PostgreSQL cannot
+// store NUL). The problem names the parameter.
 func checkParams(next runtime.HandlerFunc) runtime.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, pathParams map[string]string) {
 		var violations []FieldViolation
@@ -81,6 +86,8 @@ func checkParams(next runtime.HandlerFunc) runtime.HandlerFunc {
 				violations = append(violations, FieldViolation{Field: name, Description: "must be valid UTF-8"})
 			case v == "":
 				violations = append(violations, FieldViolation{Field: name, Description: "must not be empty"})
+			case strings.ContainsRune(v, 0):
+				violations = append(violations, FieldViolation{Field: name, Description: "must not contain NUL"})
 			}
 		}
 		query, err := url.ParseQuery(r.URL.RawQuery)
@@ -240,5 +247,66 @@ func cors(allowed []string, next http.Handler) http.Handler {
 			return
 		}
 		next.ServeHTTP(w, r)
+	})
+}
+
+// transcoderOptions configure the gRPC-Web and Connect transcoder: its
+// request codecs answer a malformed message with INVALID_ARGUMENT (vanguard
+// alone answers UNKNOWN, a 500, with the parser's Go error as the message),
+// an unknown method gets a Connect or problem 404 rather than plain text,
+// and no message may be larger than maxBytes.
+func transcoderOptions(maxBytes int) []vanguard.TranscoderOption {
+	return []vanguard.TranscoderOption{
+		vanguard.WithCodec(func(res vanguard.TypeResolver) vanguard.Codec { return requestJSONCodec{vanguard.NewJSONCodec(res)} }),
+		vanguard.WithCodec(func(res vanguard.TypeResolver) vanguard.Codec { return requestProtoCodec{vanguard.NewProtoCodec(res)} }),
+		vanguard.WithUnknownHandler(http.HandlerFunc(unknownMethod)),
+		vanguard.WithDefaultServiceOptions(vanguard.WithMaxMessageBufferBytes(uint32(maxBytes))), //nolint:gosec // validated > 0, at most an int
+	}
+}
+
+// malformedMessage is the client's error for a message that does not parse:
+// it names the message type, never the parser's internals.
+func malformedMessage(format string, msg proto.Message) error {
+	return connect.NewError(connect.CodeInvalidArgument,
+		fmt.Errorf("request body is not a valid %s encoding of %s", format, msg.ProtoReflect().Descriptor().FullName()))
+}
+
+// requestJSONCodec is vanguard's JSON codec whose parse errors are the
+// client's fault.
+type requestJSONCodec struct{ *vanguard.JSONCodec }
+
+// Unmarshal implements vanguard.Codec.
+func (c requestJSONCodec) Unmarshal(data []byte, msg proto.Message) error {
+	if err := c.JSONCodec.Unmarshal(data, msg); err != nil {
+		return malformedMessage("JSON", msg)
+	}
+	return nil
+}
+
+// requestProtoCodec is vanguard's binary codec whose parse errors are the
+// client's fault.
+type requestProtoCodec struct{ *vanguard.ProtoCodec }
+
+// Unmarshal implements vanguard.Codec.
+func (c requestProtoCodec) Unmarshal(data []byte, msg proto.Message) error {
+	if err := c.ProtoCodec.Unmarshal(data, msg); err != nil {
+		return malformedMessage("protobuf", msg)
+	}
+	return nil
+}
+
+// unknownMethod answers a gRPC-Web or Connect request for a method no
+// service has: a Connect JSON error for a Connect client, a problem for
+// anyone else. Both are 404: Connect's UNIMPLEMENTED would be a 501.
+func unknownMethod(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Connect-Protocol-Version") != "" || strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"code":"not_found","message":"no such method"}` + "\n"))
+		return
+	}
+	writeProblem(w, r, Problem{
+		Type: "about:blank", Title: http.StatusText(http.StatusNotFound), Status: http.StatusNotFound,
+		Detail: "no such method", Code: faults.CodeName(codes.NotFound),
 	})
 }

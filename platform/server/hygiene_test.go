@@ -125,6 +125,7 @@ func TestHostileRESTInputIsA4xxProblem(t *testing.T) {
 		field              string
 	}{
 		{"invalid UTF-8 in a path parameter", http.MethodGet, "/v1/products/%ED%A0%80", http.StatusBadRequest, "id"},
+		{"NUL in a path parameter", http.MethodGet, "/v1/products/a%00b", http.StatusBadRequest, "id"},
 		{"invalid UTF-8 in a query parameter", http.MethodGet, "/v1/products?pageToken=%ff%fe", http.StatusBadRequest, "pageToken"},
 		{"invalid UTF-8 in a query parameter's name", http.MethodGet, "/v1/products?%ff=1", http.StatusBadRequest, "query"},
 		{"a malformed query string", http.MethodGet, "/v1/products?pageToken=%zz", http.StatusBadRequest, "query"},

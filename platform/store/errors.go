@@ -26,11 +26,13 @@ const UnavailableRetryAfter = time.Second
 
 // PostgreSQL SQLSTATEs that mean the server, not the statement, failed.
 const (
-	pgAdminShutdown    = "57P01" // terminated by an administrator (pg_terminate_backend, fast shutdown)
-	pgCrashShutdown    = "57P02" // another backend crashed; every session is reset
-	pgCannotConnectNow = "57P03" // the server is starting up or shutting down
-	pgQueryCanceled    = "57014" // statement_timeout, or a cancel request
-	pgConnectionClass  = "08"    // connection exceptions
+	pgAdminShutdown            = "57P01" // terminated by an administrator (pg_terminate_backend, fast shutdown)
+	pgCrashShutdown            = "57P02" // another backend crashed; every session is reset
+	pgCannotConnectNow         = "57P03" // the server is starting up or shutting down
+	pgQueryCanceled            = "57014" // statement_timeout, or a cancel request
+	pgCharacterNotInRepertoire = "22021" // e.g. a NUL byte in text
+	pgUntranslatableCharacter  = "22P05"
+	pgConnectionClass          = "08" // connection exceptions
 )
 
 // Retry bounds for a lost connection. A PostgreSQL restart refuses
@@ -100,8 +102,23 @@ func classify(ctx context.Context, err error) error {
 	if statementTimedOut(err) || ConnectionLost(err) || sqliteLocked(err) {
 		return errkind.Unreachable("database", UnavailableRetryAfter, err)
 	}
+	if code, ok := pgCode(err); ok && (code == pgCharacterNotInRepertoire || code == pgUntranslatableCharacter) {
+		return &unstorableTextError{err: err}
+	}
 	return err
 }
+
+// unstorableTextError is text PostgreSQL refuses to store or compare, such
+// as a NUL byte, which a client can put in any string field. It is the
+// client's mistake (errkind.Invalid); its message leaves out the driver's.
+type unstorableTextError struct{ err error }
+
+func (e *unstorableTextError) Error() string {
+	return "a text value contains a character the database cannot store, such as NUL"
+}
+
+// Unwrap keeps the driver's error for the logs and makes this an Invalid.
+func (e *unstorableTextError) Unwrap() []error { return []error{errkind.Invalid, e.err} }
 
 // statementTimedOut is PostgreSQL cancelling a statement that ran past
 // statement_timeout (ctx, not done, did not ask for it). It maps to

@@ -381,3 +381,20 @@ func TestAnOutageIsRiddenOutByTheRetries(t *testing.T) {
 	require.Error(t, err)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 }
+
+// A NUL byte, which any client can put in a string, is the client's
+// mistake: PostgreSQL cannot store it, and the error says so without the
+// driver's words.
+func TestTextTheDatabaseCannotStoreIsInvalid(t *testing.T) {
+	ctx := context.Background()
+	db := openWithItems(t, store.Postgres)
+	var n int
+	err := db.QueryRowContext(ctx, "SELECT count(*) FROM items WHERE id = $1", "a\x00b").Scan(&n)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, errkind.Invalid)
+	assert.NotErrorIs(t, err, errkind.Unavailable)
+	assert.NotContains(t, err.Error(), "SQLSTATE", "the message is the store's, not the driver's")
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr, "the driver's error stays in the chain for the logs")
+	assert.Equal(t, "22021", pgErr.Code)
+}
