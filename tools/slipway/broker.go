@@ -1,8 +1,13 @@
 package main
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -10,6 +15,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	apievents "github.com/slipway-dev/slipway/api/events"
+	"github.com/slipway-dev/slipway/platform/events"
 )
 
 // broker is the NATS JetStream server slipway dev embeds, so a fresh laptop
@@ -21,6 +27,8 @@ type broker struct {
 	// passwords holds each service's NATS password when the broker has
 	// users (withServiceUsers); empty otherwise.
 	passwords map[string]string
+	// eventKey signs order's events (withEventSigning); nil otherwise.
+	eventKey ed25519.PrivateKey
 }
 
 // brokerOption configures startBroker.
@@ -48,6 +56,33 @@ func withServiceUsers() brokerOption {
 					Subscribe: &server.SubjectPermission{Allow: sub},
 				},
 			})
+		}
+		return nil
+	}
+}
+
+// withEventSigning gives order the Ed25519 key it signs its events with, and
+// the consumers its public key, through Credentials. The key lives in
+// keyFile (created 0600 when absent, like dev's JWT signing key), so events
+// signed before a restart of dev still verify after it.
+func withEventSigning(keyFile string) brokerOption {
+	return func(_ *server.Options, b *broker) error {
+		raw, err := os.ReadFile(keyFile)
+		if errors.Is(err, fs.ErrNotExist) {
+			_, key, gerr := ed25519.GenerateKey(rand.Reader)
+			if gerr != nil {
+				return fmt.Errorf("event signing key: %w", gerr)
+			}
+			raw = []byte(events.EncodeKey(key) + "\n")
+			if err = os.MkdirAll(filepath.Dir(keyFile), 0o700); err == nil {
+				err = os.WriteFile(keyFile, raw, 0o600)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("event signing key: %w", err)
+		}
+		if b.eventKey, err = events.ParseSigningKey(string(raw)); err != nil || b.eventKey == nil {
+			return fmt.Errorf("event signing key %s: %v (delete it to make a new one)", keyFile, err)
 		}
 		return nil
 	}
@@ -99,14 +134,28 @@ func startBroker(root, host string, port int, opts ...brokerOption) (*broker, er
 func (b *broker) URL() string { return b.url }
 
 // Credentials returns environ with svc's NATS_USER and NATS_PASSWORD when
-// the broker has users and svc is one of them; any other service's
-// credentials never reach it.
+// the broker has users and svc is one of them, and with the event signing
+// key when svc produces events (EVENTS_SIGNING_KEY) or its public key when
+// svc consumes them (EVENTS_PRODUCER_KEYS); any other service's secrets
+// never reach it.
 func (b *broker) Credentials(environ []string, svc string) []string {
-	pw, ok := b.passwords[svc]
+	a, ok := apievents.AccessOf(svc)
 	if !ok {
 		return environ
 	}
-	return setEnv(setEnv(environ, "NATS_USER", svc), "NATS_PASSWORD", pw)
+	if pw, ok := b.passwords[svc]; ok {
+		environ = setEnv(setEnv(environ, "NATS_USER", svc), "NATS_PASSWORD", pw)
+	}
+	if b.eventKey == nil {
+		return environ
+	}
+	if len(a.Publishes) > 0 {
+		environ = setEnv(environ, "EVENTS_SIGNING_KEY", events.EncodeKey(b.eventKey))
+	}
+	if len(a.Consumes) > 0 {
+		environ = setEnv(environ, "EVENTS_PRODUCER_KEYS", apievents.ServiceOrder+":"+events.EncodeKey(b.eventKey.Public().(ed25519.PublicKey)))
+	}
+	return environ
 }
 
 // Stop shuts the broker down and waits for it, flushing JetStream to disk.

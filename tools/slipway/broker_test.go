@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	apievents "github.com/slipway-dev/slipway/api/events"
+	"github.com/slipway-dev/slipway/platform/events"
 )
 
 func TestEmbeddedBrokerKeepsStreamsAcrossRestarts(t *testing.T) {
@@ -71,7 +75,8 @@ func TestDevDefaultsGiveOrderItsPeersAndAServiceAccount(t *testing.T) {
 // service only its own credentials, and lets only order publish order
 // events.
 func TestEmbeddedBrokerWithServiceUsers(t *testing.T) {
-	b, err := startBroker(t.TempDir(), "127.0.0.1", 0, withServiceUsers())
+	keyFile := filepath.Join(t.TempDir(), "keys", "events.key")
+	b, err := startBroker(t.TempDir(), "127.0.0.1", 0, withServiceUsers(), withEventSigning(keyFile))
 	require.NoError(t, err)
 	defer b.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -124,9 +129,30 @@ func TestEmbeddedBrokerWithServiceUsers(t *testing.T) {
 		t.Fatal("no permissions violation for a forged OrderCancelled")
 	}
 
-	// A new session makes new passwords.
-	b2, err := startBroker(t.TempDir(), "127.0.0.1", 0, withServiceUsers())
+	// Order alone gets the event signing key; the consumers its public key.
+	seed, ok := lookupEnv(env["order"], "EVENTS_SIGNING_KEY")
+	require.True(t, ok)
+	key, err := events.ParseSigningKey(seed)
+	require.NoError(t, err)
+	for _, svc := range []string{"inventory", "notification"} {
+		keys, _ := lookupEnv(env[svc], "EVENTS_PRODUCER_KEYS")
+		parsed, err := events.ParseProducerKeys(keys)
+		require.NoError(t, err, svc)
+		assert.Equal(t, []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, parsed["order"], svc)
+		assert.NotContains(t, strings.Join(env[svc], "\n"), seed, "%s never gets the private key", svc)
+	}
+	for _, k := range []string{"EVENTS_SIGNING_KEY", "EVENTS_PRODUCER_KEYS"} {
+		_, ok := lookupEnv(env["user"], k)
+		assert.False(t, ok, k)
+	}
+	info, err := os.Stat(keyFile)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+
+	// A new session makes new passwords and keeps the signing key.
+	b2, err := startBroker(t.TempDir(), "127.0.0.1", 0, withServiceUsers(), withEventSigning(keyFile))
 	require.NoError(t, err)
 	defer b2.Stop()
 	assert.NotEqual(t, b.passwords["order"], b2.passwords["order"])
+	assert.Equal(t, b.eventKey, b2.eventKey)
 }

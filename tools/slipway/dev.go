@@ -344,7 +344,8 @@ func runDev(ctx context.Context, opts devOptions) error {
 	}
 
 	if _, set := lookupEnv(opts.Environ, "NATS_URL"); !set {
-		b, err := startBroker(root, opts.Host, opts.NATSPort, withServiceUsers())
+		b, err := startBroker(root, opts.Host, opts.NATSPort, withServiceUsers(),
+			withEventSigning(filepath.Join(root, ".slipway", "keys", "events-order-ed25519.key")))
 		if err != nil {
 			return err
 		}
