@@ -198,3 +198,20 @@ func TestQueuedDeliveryRollsBackWithTheNotification(t *testing.T) {
 		assert.ErrorIs(t, err, sql.ErrNoRows)
 	})
 }
+
+// TestDueTimesCompareAtSubSecondPrecision guards SQLite, which keeps times
+// as text: with every time in UTC, text order must be time order, with and
+// without fractional seconds.
+func TestDueTimesCompareAtSubSecondPrecision(t *testing.T) {
+	whole := time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
+	forEachDialect(t, func(t *testing.T, e env) {
+		a, b := notification(1, "u-a"), notification(2, "u-a")
+		a.CreatedAt, b.CreatedAt = whole, whole.Add(500*time.Millisecond)
+		e.enqueue(t, t.Context(), a, b)
+		lease := whole.Add(time.Hour)
+		assert.Empty(t, e.claim(t, whole.Add(-time.Microsecond), lease, 10))
+		assert.Equal(t, []string{id(1)}, claimedIDs(e.claim(t, whole, lease, 10)), "due at its exact time")
+		assert.Empty(t, e.claim(t, whole.Add(450*time.Millisecond), lease, 10), ".45 s is before .5 s")
+		assert.Equal(t, []string{id(2)}, claimedIDs(e.claim(t, whole.Add(500*time.Millisecond+time.Microsecond), lease, 10)))
+	})
+}
