@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"net/url"
 	"path/filepath"
@@ -23,9 +25,10 @@ import (
 
 // eventsCluster starts the shop against a NATS server whose only clients
 // are the services, each as its own NATS user with the permissions of
-// events.Accesses, and only its own credentials in its environment: the
-// broker as `slipway dev` and a production deployment run it.
-func eventsCluster(t *testing.T) (*cluster, *natstest.Broker) {
+// events.Accesses, and only its own credentials in its environment; order
+// signs its events with key and the consumers verify them: the broker as
+// `slipway dev` and a production deployment run it.
+func eventsCluster(t *testing.T, key ed25519.PrivateKey) (*cluster, *natstest.Broker) {
 	t.Helper()
 	b := natstest.Start(t)
 	u, err := url.Parse(b.URL())
@@ -42,6 +45,12 @@ func eventsCluster(t *testing.T) (*cluster, *natstest.Broker) {
 		c.extra = nil
 		if pw, ok := b.Passwords[svc]; ok {
 			c.extra = []string{"NATS_USER=" + svc, "NATS_PASSWORD=" + pw}
+		}
+		switch svc {
+		case apievents.ServiceOrder:
+			c.extra = append(c.extra, "EVENTS_SIGNING_KEY="+events.EncodeKey(key))
+		case apievents.ServiceInventory, apievents.ServiceNotification:
+			c.extra = append(c.extra, "EVENTS_PRODUCER_KEYS=order:"+events.EncodeKey(key.Public().(ed25519.PublicKey)))
 		}
 		c.start(svc)
 	}
@@ -93,12 +102,16 @@ func eventsCancel(t *testing.T, e *orderv1.OrderCancelled) *nats.Msg {
 }
 
 // A forged NATS publish of OrderCancelled for another user's order is
-// refused by the broker, whoever the attacker connects as; an event that
-// passes the broker but not the consumers' schema check is dead-lettered.
-// The order stays PLACED, its stock stays taken, and its owner gets no
-// cancellation notice.
+// refused by the broker, whoever the attacker connects as. With order's
+// stolen NATS password the forgery reaches the stream but carries no
+// signature of order, and an event order signed that breaks the schema
+// fails the consumers' schema check: both are dead-lettered with the
+// reason. The order stays PLACED, its stock stays taken, and its owner gets
+// no cancellation notice.
 func TestSecurityForgedOrderEventsAreRefused(t *testing.T) {
-	c, b := eventsCluster(t)
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	c, b := eventsCluster(t, key)
 	defer c.dumpOnFailure()
 	ctx := context.Background()
 	s := c.shop(t, "grpc")
@@ -136,14 +149,26 @@ func TestSecurityForgedOrderEventsAreRefused(t *testing.T) {
 		})
 	}
 
-	// With order's own credentials (a bug or a stolen password) an event
-	// reaches the stream; without a user id it breaks OrderCancelled's rules
-	// and both consumers dead-letter it instead of releasing the stock.
-	producer, err := eventsDial(t, b, apievents.ServiceOrder)
+	// With order's stolen NATS password the forgery reaches the stream, but
+	// unsigned: both consumers reject it as unauthenticated.
+	thief, err := eventsDial(t, b, apievents.ServiceOrder)
 	require.NoError(t, err)
+	stolen := forged("stolen-password")
+	msg := eventsCancel(t, stolen)
+	msg.Header.Set(events.HeaderProducer, apievents.ServiceOrder) // claiming is not proving
+	_, err = thief.js.PublishMsg(ctx, msg)
+	require.NoError(t, err, "the broker takes it: the password is order's")
+
+	// Signed by order (a bug in order) but without a user id, the event
+	// breaks OrderCancelled's rules: both consumers reject it by schema.
+	signer, closeSigner, err := events.OpenBroker(ctx, events.BrokerConfig{
+		URL: b.URL(), Name: apievents.ServiceOrder, User: apievents.ServiceOrder, Password: b.Passwords[apievents.ServiceOrder], SigningKey: key,
+	}, nil)
+	require.NoError(t, err)
+	defer closeSigner()
 	invalid := forged("invalid")
 	invalid.UserId = ""
-	_, err = producer.js.PublishMsg(ctx, eventsCancel(t, invalid))
+	_, err = signer.JS.PublishMsg(ctx, eventsCancel(t, invalid))
 	require.NoError(t, err)
 
 	// A later order's notification shows the consumers have read past
@@ -157,12 +182,16 @@ func TestSecurityForgedOrderEventsAreRefused(t *testing.T) {
 	var rejected map[string]nats.Header
 	require.Eventually(t, func() bool {
 		rejected = eventsDeadLetters(ctx, t, admin.js)
-		return len(rejected) == 2
-	}, 20*time.Second, 50*time.Millisecond, "both consumers dead-letter the invalid event")
+		return len(rejected) == 4
+	}, 20*time.Second, 50*time.Millisecond, "both consumers dead-letter both events")
 	for _, durable := range []string{apievents.ServiceInventory, apievents.ServiceNotification} {
-		h := rejected[apievents.DeadLetterSubject(durable)]
+		h := rejected[apievents.DeadLetterSubject(durable)+" "+stolen.GetEventId()]
 		require.NotNil(t, h, durable)
-		assert.Equal(t, invalid.GetEventId(), h.Get(events.HeaderEventID))
+		assert.Equal(t, events.RejectedAuthentication, h.Get(events.HeaderRejection))
+		assert.Contains(t, h.Get(events.HeaderDeadLetterReason), "no Slipway-Signature")
+
+		h = rejected[apievents.DeadLetterSubject(durable)+" "+invalid.GetEventId()]
+		require.NotNil(t, h, durable)
 		assert.Equal(t, events.RejectedSchema, h.Get(events.HeaderRejection))
 		assert.Contains(t, h.Get(events.HeaderDeadLetterReason), "user_id")
 	}
@@ -175,7 +204,8 @@ func TestSecurityForgedOrderEventsAreRefused(t *testing.T) {
 	assert.Len(t, all, 1, "the victim got no cancellation notice")
 }
 
-// eventsDeadLetters returns the headers of every dead letter, by subject.
+// eventsDeadLetters returns the headers of every dead letter, by
+// "<subject> <event id>".
 func eventsDeadLetters(ctx context.Context, t *testing.T, js jetstream.JetStream) map[string]nats.Header {
 	t.Helper()
 	out := map[string]nats.Header{}
@@ -191,7 +221,7 @@ func eventsDeadLetters(ctx context.Context, t *testing.T, js jetstream.JetStream
 			continue
 		}
 		require.NoError(t, err)
-		out[m.Subject] = m.Header
+		out[m.Subject+" "+m.Header.Get(events.HeaderEventID)] = m.Header
 	}
 	return out
 }
