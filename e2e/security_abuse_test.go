@@ -254,6 +254,7 @@ func TestSecurityAbusePasswordGuessing(t *testing.T) {
 			token = ans.token
 		case codes.ResourceExhausted:
 			assert.LessOrEqual(t, ans.retryAfter, time.Second, "the real user is never locked out for long")
+			t.Logf("the real user is told to come back in %s", ans.retryAfter)
 			time.Sleep(ans.retryAfter)
 		default:
 			t.Fatalf("the real user's login: %s", ans.code)
