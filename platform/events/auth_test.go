@@ -187,10 +187,14 @@ func TestBrokerPermissions(t *testing.T) {
 	})
 
 	t.Run("no service reads the raw subjects or another's inbox", func(t *testing.T) {
-		for subject, c := range map[string]*client{
-			"slipway.order.>":                     notification,
-			apievents.InboxPrefix("order") + ".>": inventory,
+		for _, tt := range []struct {
+			subject string
+			c       *client
+		}{
+			{"slipway.order.>", notification},
+			{apievents.InboxPrefix("order") + ".>", inventory},
 		} {
+			subject, c := tt.subject, tt.c
 			got := make(chan *nats.Msg, 8)
 			sub, err := c.nc.ChanSubscribe(subject, got)
 			require.NoError(t, err)
