@@ -16,6 +16,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -396,4 +397,47 @@ func TestOversizedMessagesAreRefusedOnEveryProtocol(t *testing.T) {
 	_, code, _ = connectCall(t, h, big, connect.WithGRPCWeb())
 	assert.Equal(t, codes.ResourceExhausted, code, "grpc-web")
 	assert.NotContains(t, h.logs.String(), `"product_id":"xxxx`, "no handler saw the oversized request")
+}
+
+// A client that floods a connection with HTTP/2 pings (here with no stream
+// open, which PermitWithoutStream=false forbids outright) is told to go
+// away with ENHANCE_YOUR_CALM.
+func TestPingFloodIsSentGoAway(t *testing.T) {
+	h := start(t, nil)
+	conn, err := net.Dial("tcp", h.app.GRPCAddr())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.Write([]byte(http2.ClientPreface))
+	require.NoError(t, err)
+	fr := http2.NewFramer(conn, conn)
+	require.NoError(t, fr.WriteSettings())
+
+	goaway := make(chan *http2.GoAwayFrame, 1)
+	go func() {
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				close(goaway)
+				return
+			}
+			if g, ok := f.(*http2.GoAwayFrame); ok {
+				goaway <- g
+				return
+			}
+		}
+	}()
+	for i := range 20 {
+		if fr.WritePing(false, [8]byte{byte(i)}) != nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case g, ok := <-goaway:
+		require.True(t, ok, "the connection closed without GOAWAY")
+		assert.Equal(t, http2.ErrCodeEnhanceYourCalm, g.ErrCode)
+		assert.Contains(t, string(g.DebugData()), "too_many_pings")
+	case <-time.After(5 * time.Second):
+		t.Fatal("20 pings in 200ms and no GOAWAY")
+	}
 }
