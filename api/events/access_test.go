@@ -1,0 +1,40 @@
+package events
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// Only order may publish order events, and no service may subscribe to
+// anything but its own inbox: the broker enforces what this matrix says.
+func TestAccessesLetOnlyTheProducerPublish(t *testing.T) {
+	for subject, producer := range Producers {
+		for _, a := range Accesses {
+			pub, sub := a.Permissions()
+			may := slices.Contains(pub, subject) || slices.Contains(pub, SubjectsOrders)
+			if may != (a.User == producer) {
+				t.Errorf("%s may publish %s: %v, want %v", a.User, subject, may, a.User == producer)
+			}
+			if want := []string{InboxPrefix(a.User) + ".>"}; !slices.Equal(sub, want) {
+				t.Errorf("%s subscribes to %v, want %v", a.User, sub, want)
+			}
+			for _, p := range pub {
+				if p == ">" || strings.HasPrefix(p, "$JS.API.>") || strings.Contains(p, "*") {
+					t.Errorf("%s has the wide permission %q", a.User, p)
+				}
+			}
+		}
+	}
+	if _, ok := AccessOf("user"); ok {
+		t.Error("the user service has no broker access")
+	}
+	if a, ok := AccessOf(ServiceInventory); !ok || len(a.Consumes) != 1 {
+		t.Errorf("inventory's access: %+v, %v", a, ok)
+	}
+	for subject := range Schemas {
+		if Producers[subject] == "" {
+			t.Errorf("subject %s has a schema but no producer", subject)
+		}
+	}
+}
