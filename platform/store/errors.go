@@ -35,12 +35,12 @@ const (
 	pgConnectionClass          = "08" // connection exceptions
 )
 
-// Retry bounds for a lost connection. A PostgreSQL restart refuses
-// connections for about a second; eight attempts with backoffs doubling
-// from about 25 ms and capped near a second span 2 to 3.5 s, inside an RPC
-// deadline, and stop as soon as ctx ends.
+// Retry bounds for a lost connection. A PostgreSQL fast restart refuses
+// connections for one to two seconds; ten attempts with backoffs doubling
+// from about 25 ms and capped near a second span 2.8 to 5.5 s in all, and
+// stop as soon as ctx ends (the RPC's deadline).
 const (
-	connMaxAttempts = 8
+	connMaxAttempts = 10
 	connBaseBackoff = 50 * time.Millisecond
 	connMaxBackoff  = time.Second
 )

@@ -55,7 +55,7 @@ func Idempotent() TxOption { return func(o *txOptions) { o.idempotent = true } }
 //     from about 10 ms;
 //   - the connection was lost before COMMIT was sent (ConnectionLost: the
 //     server rolled the transaction back), or COMMIT never left: up to
-//     eight attempts on fresh connections, backoffs from about 25 ms to a
+//     ten attempts on fresh connections, backoffs from about 25 ms to a
 //     second, which outlast a PostgreSQL restart;
 //   - the connection was lost during COMMIT, so the outcome is unknown:
 //     only with Idempotent, since the first attempt may have committed.

@@ -74,6 +74,8 @@ type chaosFault struct {
 	Network       *chaosNetworkFault  `yaml:"network"`
 	ConsumerReset *chaosConsumerReset `yaml:"consumer_reset"`
 	Process       *chaosProcessFault  `yaml:"process"`
+	// PostgresRestart restarts the local PostgreSQL server (chaos_postgres.go).
+	PostgresRestart *chaosPostgresRestart `yaml:"postgres_restart"`
 }
 
 // chaosGRPCFault is injected by the service itself through PUT /admin/faults.
@@ -130,6 +132,8 @@ func (f chaosFault) Kind() string {
 		return "consumer_reset"
 	case f.Process != nil:
 		return "process"
+	case f.PostgresRestart != nil:
+		return "postgres_restart"
 	}
 	return ""
 }
@@ -164,6 +168,11 @@ func (f chaosFault) Describe() string {
 		return fmt.Sprintf("reset consumer %s on stream %s (redeliver from the start)", f.ConsumerReset.Consumer, f.ConsumerReset.Stream)
 	case f.Process != nil:
 		return fmt.Sprintf("%s %s, restarted %s later", f.Process.Signal, f.Process.Service, f.For)
+	case f.PostgresRestart != nil:
+		if f.For > 0 {
+			return fmt.Sprintf("PostgreSQL stopped (-m %s), started %s later", f.PostgresRestart.Mode, f.For)
+		}
+		return fmt.Sprintf("PostgreSQL restarted (-m %s)", f.PostgresRestart.Mode)
 	}
 	return "nothing"
 }
@@ -304,6 +313,9 @@ func (e *chaosExperiment) withDefaults() {
 				g.Method = "/" + api + "/"
 			}
 		}
+		if p := f.PostgresRestart; p != nil && p.Mode == "" {
+			p.Mode = "fast"
+		}
 		if c := f.ConsumerReset; c != nil {
 			if c.Stream == "" {
 				c.Stream = "ORDERS"
@@ -380,10 +392,12 @@ func (e *chaosExperiment) validate() error {
 func (e *chaosExperiment) validateOverlaps(bad func(field, format string, args ...any)) {
 	target := func(f chaosFault) string {
 		switch {
-		case f.Network != nil:
+		case f.Network != nil && f.Network.Dependency != chaosDepPostgres:
 			return "network fault on " + f.Network.Dependency
 		case f.Process != nil:
 			return "process fault on " + f.Process.Service
+		case f.PostgresRestart != nil, f.Network != nil && f.Network.Dependency == chaosDepPostgres:
+			return "fault on PostgreSQL"
 		}
 		return ""
 	}
@@ -406,13 +420,13 @@ var chaosEnvName = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 
 func (e *chaosExperiment) validateFault(field string, f chaosFault, bad func(field, format string, args ...any)) {
 	kinds := 0
-	for _, set := range []bool{f.GRPC != nil, f.Network != nil, f.ConsumerReset != nil, f.Process != nil} {
+	for _, set := range []bool{f.GRPC != nil, f.Network != nil, f.ConsumerReset != nil, f.Process != nil, f.PostgresRestart != nil} {
 		if set {
 			kinds++
 		}
 	}
 	if kinds != 1 {
-		bad(field, "want exactly one of grpc, network, consumer_reset or process, found %d", kinds)
+		bad(field, "want exactly one of grpc, network, consumer_reset, process or postgres_restart, found %d", kinds)
 		return
 	}
 	end := f.At + f.For
@@ -488,6 +502,10 @@ func (e *chaosExperiment) validateFault(field string, f chaosFault, bad func(fie
 		if f.For == 0 {
 			bad(field+".for", "missing: how long the service stays down before it is started again")
 		}
+	case f.PostgresRestart != nil:
+		if !slices.Contains(chaosPGModes, f.PostgresRestart.Mode) {
+			bad(field+".postgres_restart.mode", "%q: want fast or immediate", f.PostgresRestart.Mode)
+		}
 	}
 }
 
@@ -509,7 +527,10 @@ func (e *chaosExperiment) scaled(s float64) *chaosExperiment {
 	return &c
 }
 
-// needs reports which dependencies the experiment's network faults reach.
+// needs reports which dependencies the experiment's faults reach: its
+// network faults, and PostgreSQL for a restart.
 func (e *chaosExperiment) needs(dep string) bool {
-	return slices.ContainsFunc(e.Faults, func(f chaosFault) bool { return f.Network != nil && f.Network.Dependency == dep })
+	return slices.ContainsFunc(e.Faults, func(f chaosFault) bool {
+		return (f.Network != nil && f.Network.Dependency == dep) || (f.PostgresRestart != nil && dep == chaosDepPostgres)
+	})
 }

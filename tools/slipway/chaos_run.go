@@ -52,6 +52,8 @@ type chaosRun struct {
 	effects []chaosEffect               // evidence that each fault did something
 	latency []chaosLatencyMark          // latency faults, judged after the load
 	acked   map[string]string           // order id -> idempotency key of every acknowledged CreateOrder
+
+	pgRestart *chaosPGRestart // the PostgreSQL restart in progress, if any
 }
 
 // chaosResetMark is what a consumer reset left to check: the stream held
@@ -185,6 +187,8 @@ func (r *chaosRun) apply(ctx context.Context, f chaosFault) error {
 			eff.Seen = e.Clean()
 		}
 		r.addEffect(eff)
+	case f.PostgresRestart != nil:
+		return r.applyPGRestart(ctx, f)
 	}
 	return nil
 }
@@ -206,6 +210,8 @@ func (r *chaosRun) revert(ctx context.Context, f chaosFault) error {
 			return err
 		}
 		r.event("fault off: %s restarted, SERVING after %s", f.Process.Service, seconds(time.Since(began)))
+	case f.PostgresRestart != nil:
+		return r.revertPGRestart(ctx, f)
 	}
 	return nil
 }

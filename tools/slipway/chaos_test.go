@@ -105,7 +105,7 @@ func TestParseChaosExperimentErrors(t *testing.T) {
 		{"rate too high", strings.Replace(minimalExperiment, "rate: 10", "rate: 100000", 1), "load.rate: 100000"},
 		{"fault outlasts the load", strings.Replace(minimalExperiment, "for: 10s", "for: 30s", 1), "faults[0].for: the fault ends at 35s, after the load"},
 		{"no faults", "load: {rate: 1, duration: 10s}\n", "faults: missing"},
-		{"two kinds in one fault", minimalExperiment + "    process: {service: order, signal: SIGKILL}\n", "faults[0]: want exactly one of grpc, network, consumer_reset or process, found 2"},
+		{"two kinds in one fault", minimalExperiment + "    process: {service: order, signal: SIGKILL}\n", "faults[0]: want exactly one of grpc, network, consumer_reset, process or postgres_restart, found 2"},
 		{"unknown service", strings.Replace(minimalExperiment, "service: inventory", "service: billing", 1), `faults[0].grpc.service: "billing"`},
 		{"method of another service", strings.Replace(minimalExperiment, "code: UNAVAILABLE", "method: /slipway.order.v1.OrderService/\n      code: UNAVAILABLE", 1), "faults[0].grpc.method"},
 		{"unknown code", strings.Replace(minimalExperiment, "UNAVAILABLE", "SOMETIMES", 1), `faults[0].grpc.code: "SOMETIMES"`},
@@ -198,7 +198,7 @@ func TestShippedExperimentsParse(t *testing.T) {
 			assert.NotEmpty(t, exp.Analysis.Reason, "%s loosens the SLO's gate, so it says why", f)
 		}
 	}
-	for _, want := range []string{"inventory-errors", "redis-partition", "consumer-reset", "postgres-latency", "notification-kill", "nats-partition", "order-kill", "inventory-term"} {
+	for _, want := range []string{"inventory-errors", "redis-partition", "consumer-reset", "postgres-latency", "notification-kill", "nats-partition", "order-kill", "inventory-term", "postgres-restart"} {
 		assert.Contains(t, names, want)
 	}
 	seed, err := loadChaosExperiment(filepath.Join(filepath.Dir(files[0]), "inventory-errors.yaml"))
@@ -487,7 +487,14 @@ const chaosTestScale = 0.1
 
 // chaosTestScales are the exceptions: a restart of a service takes as long at
 // any scale, so at a tenth it would be a quarter of the run.
-var chaosTestScales = map[string]float64{"order-kill": 0.5, "inventory-term": 0.5}
+var chaosTestScales = map[string]float64{"order-kill": 0.5, "inventory-term": 0.5, "postgres-restart": 0.5}
+
+// chaosRestartsPostgres are the experiments that restart the PostgreSQL
+// server itself. Every other test using that server (go test runs packages
+// in parallel) would fail meanwhile, so they run only when asked:
+// SLIPWAY_CHAOS_RESTART_POSTGRES=1 (make verify runs them at full length,
+// alone).
+var chaosRestartsPostgres = map[string]bool{"postgres-restart": true}
 
 // runChaosForTest runs one experiment file against the real services and
 // returns its report and runChaos's error.
@@ -542,6 +549,9 @@ func TestShippedExperimentsHoldTheirInvariants(t *testing.T) {
 	for _, file := range shippedExperiments(t) {
 		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
 		t.Run(name, func(t *testing.T) {
+			if chaosRestartsPostgres[name] && os.Getenv("SLIPWAY_CHAOS_RESTART_POSTGRES") != "1" {
+				t.Skip("restarts the PostgreSQL server under every other test: set SLIPWAY_CHAOS_RESTART_POSTGRES=1")
+			}
 			rep, err := runChaosForTest(t, file, nil)
 			// At a tenth of the schedule the analysis sees a hundred-odd
 			// requests. Latency there is the machine's (2 shared cores), not

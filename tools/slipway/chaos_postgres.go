@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+)
+
+// chaosPostgresRestart restarts the PostgreSQL server the services' databases
+// live on, as a minor-version upgrade, a configuration change or a failover
+// does: every session is terminated (SQLSTATE 57P01), new connections are
+// refused while it is down, and the server comes back empty of sessions.
+//
+// With the fault's For at 0 the server is restarted in one step
+// (pg_ctlcluster restart); with a For it is stopped, left down that long,
+// and started again.
+type chaosPostgresRestart struct {
+	// Mode is pg_ctl's shutdown mode: fast (sessions are terminated and
+	// their transactions rolled back) or immediate (no clean shutdown:
+	// crash recovery at the start).
+	Mode string `yaml:"mode"`
+}
+
+// chaosPGModes are the shutdown modes a restart may use. smart is left out:
+// it waits for every session to end, which a pooled service never does.
+var chaosPGModes = []string{"fast", "immediate"}
+
+// chaosPGCluster is the local PostgreSQL cluster behind a database URL, as
+// pg_ctlcluster names it ("15", "main"), and when its postmaster started.
+type chaosPGCluster struct {
+	Version, Name string
+	Started       time.Time
+}
+
+// chaosPGControl runs pg_ctlcluster; a variable so tests can see the
+// command without restarting anything.
+var chaosPGControl = func(ctx context.Context, args ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "pg_ctlcluster", args...).CombinedOutput() //nolint:gosec // fixed program, arguments from the server itself and a validated mode
+	if err != nil {
+		return fmt.Errorf("pg_ctlcluster %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// chaosPGArgs is the pg_ctlcluster command line for action (restart, stop
+// or start) of c. --skip-systemctl-redirect acts on the cluster directly,
+// with or without systemd.
+func chaosPGArgs(c chaosPGCluster, action, mode string) []string {
+	args := []string{"--skip-systemctl-redirect", c.Version, c.Name, action}
+	if action != "start" {
+		args = append(args, "-m", mode)
+	}
+	return args
+}
+
+// chaosPGInspect reads which cluster serves dsn and when it started. The
+// cluster name comes from the server's cluster_name setting, which Debian's
+// pg_createcluster sets to "<version>/<name>".
+func chaosPGInspect(ctx context.Context, dsn string) (chaosPGCluster, error) {
+	var c chaosPGCluster
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return c, err
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var name string
+	if err := db.QueryRowContext(ctx, "SELECT current_setting('cluster_name'), pg_postmaster_start_time()").Scan(&name, &c.Started); err != nil {
+		return c, fmt.Errorf("read the PostgreSQL cluster: %w", err)
+	}
+	version, cluster, ok := strings.Cut(name, "/")
+	if !ok || version == "" || cluster == "" || strings.ContainsAny(name, " \t-") {
+		return c, fmt.Errorf("PostgreSQL's cluster_name is %q, not <version>/<cluster>: restarting it needs a cluster pg_ctlcluster manages on this machine", name)
+	}
+	c.Version, c.Name = version, cluster
+	return c, nil
+}
+
+// chaosPGWaitUp waits until dsn answers again, and returns the new
+// postmaster start time.
+func chaosPGWaitUp(ctx context.Context, dsn string, bound time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(bound)
+	for {
+		c, err := chaosPGInspect(ctx, dsn)
+		if err == nil {
+			return c.Started, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return time.Time{}, fmt.Errorf("PostgreSQL did not answer within %s: %w", bound, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// chaosPGRestart is one restart in progress: what it found before, so that
+// the end can show that the server did restart.
+type chaosPGRestart struct {
+	cluster chaosPGCluster
+	dsn     string
+	began   time.Time
+}
+
+// pgDSN is a direct (not proxied) URL of a database on the fleet's server.
+func (f *chaosFleet) pgDSN() (string, error) {
+	for _, d := range f.databases {
+		if d.Dialect == "postgres" {
+			return d.DSN, nil
+		}
+	}
+	return "", errors.New("the services do not run on PostgreSQL (set DATABASE_URL or --database-url)")
+}
+
+// applyPGRestart restarts the server, or stops it when the fault lasts.
+func (r *chaosRun) applyPGRestart(ctx context.Context, f chaosFault) error {
+	dsn, err := r.fleet.pgDSN()
+	if err != nil {
+		return err
+	}
+	c, err := chaosPGInspect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	pr := &chaosPGRestart{cluster: c, dsn: dsn, began: time.Now()}
+	r.mu.Lock()
+	r.pgRestart = pr
+	r.mu.Unlock()
+	action := "restart"
+	if f.For > 0 {
+		action = "stop"
+	}
+	if err := chaosPGControl(ctx, chaosPGArgs(c, action, f.PostgresRestart.Mode)...); err != nil {
+		return err
+	}
+	if f.For > 0 {
+		r.event("fault on: PostgreSQL %s/%s stopped (-m %s), started again in %s", c.Version, c.Name, f.PostgresRestart.Mode, f.For)
+		return nil
+	}
+	r.event("fault on: PostgreSQL %s/%s restarted (-m %s) in %s", c.Version, c.Name, f.PostgresRestart.Mode, seconds(time.Since(pr.began)))
+	return nil
+}
+
+// revertPGRestart starts a stopped server, waits until it answers, and
+// records the evidence: the postmaster's start time moved.
+func (r *chaosRun) revertPGRestart(ctx context.Context, f chaosFault) error {
+	r.mu.Lock()
+	pr := r.pgRestart
+	r.mu.Unlock()
+	if pr == nil {
+		return errors.New("no PostgreSQL restart in progress")
+	}
+	if f.For > 0 {
+		if err := chaosPGControl(ctx, chaosPGArgs(pr.cluster, "start", "")...); err != nil {
+			return err
+		}
+	}
+	started, err := chaosPGWaitUp(ctx, pr.dsn, 60*time.Second)
+	eff := chaosEffect{
+		Fault:    f.Describe(),
+		Evidence: "pg_postmaster_start_time() changed: the server really restarted",
+	}
+	switch {
+	case err != nil:
+		eff.Observed = err.Error()
+	default:
+		eff.Observed = fmt.Sprintf("postmaster started at %s before, %s after; answering again %s after the fault began",
+			pr.cluster.Started.UTC().Format(time.RFC3339Nano), started.UTC().Format(time.RFC3339Nano), seconds(time.Since(pr.began)))
+		eff.Seen = started.After(pr.cluster.Started)
+	}
+	r.addEffect(eff)
+	if err != nil {
+		return err
+	}
+	if f.For > 0 {
+		r.event("fault off: PostgreSQL %s/%s started again, answering %s after it was stopped", pr.cluster.Version, pr.cluster.Name, seconds(time.Since(pr.began)))
+	}
+	return nil
+}
