@@ -295,10 +295,10 @@ func (a *App) httpHandler(reg *prometheus.Registry, cfg any, prop propagation.Te
 	if a.opts.openapi != nil {
 		apidocs.Register(mux, a.opts.openapi)
 	}
-	for _, h := range a.opts.handlers {
-		mux.Handle(h.pattern, h.h)
-	}
 	maxBody := int64(a.base.MaxMessageBytes)
+	for _, h := range a.opts.handlers {
+		mux.Handle(h.pattern, limitedBody(h.h, maxBody))
+	}
 	streaming := streamingMethods(a.grpc)
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		protocol := classify(r)

@@ -184,6 +184,18 @@ func rpcBodyTooLarge(w http.ResponseWriter, r *http.Request, protocol string, ma
 	return true
 }
 
+// limitedBody bounds the body of every request to next (the routes of
+// WithHTTPHandler) as REST bodies are bounded.
+func limitedBody(next http.Handler, maxBytes int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if bodyTooLarge(w, r, maxBytes) {
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
 // bodyTooLarge answers 413 (RESOURCE_EXHAUSTED) to a REST request whose
 // declared body exceeds max, before anything reads it. A body that hides
 // its size (chunked) is still cut at max by the MaxBytesReader.

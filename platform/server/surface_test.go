@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -440,4 +441,45 @@ func TestPingFloodIsSentGoAway(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("20 pings in 200ms and no GOAWAY")
 	}
+}
+
+// Routes added with WithHTTPHandler get the same body bound as REST.
+func TestHandlerRoutesHaveABodyLimit(t *testing.T) {
+	var read atomic.Int64
+	h := start(t, func(b *config.Base) { b.MaxMessageBytes = 1024 },
+		server.WithHTTPHandler("POST /hooks/echo", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n, err := io.Copy(io.Discard, r.Body)
+			read.Add(n)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+			}
+		})))
+	resp, err := http.Post(h.baseURL+"/hooks/echo", "text/plain", strings.NewReader(strings.Repeat("x", 4096)))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	assert.Zero(t, read.Load(), "a declared oversized body is refused before the handler")
+
+	// A body that hides its size is cut at the bound while it is read.
+	pr, pw := io.Pipe()
+	go func() { _, _ = pw.Write([]byte(strings.Repeat("x", 4096))); _ = pw.Close() }()
+	resp, err = http.Post(h.baseURL+"/hooks/echo", "text/plain", pr)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	assert.LessOrEqual(t, read.Load(), int64(1024))
+}
+
+// A flood of /readyz reaches no dependency: probes read the result the
+// background check stored.
+func TestReadyzFloodRunsNoCheck(t *testing.T) {
+	var calls atomic.Int64
+	h := start(t, func(b *config.Base) { b.Surface.HealthCheckInterval = time.Hour },
+		server.WithCheck("database", func(context.Context) error { calls.Add(1); return nil }))
+	before := calls.Load()
+	for range 100 {
+		code, _, _ := getWith(t, h.baseURL+"/readyz", "")
+		require.Equal(t, http.StatusOK, code)
+	}
+	assert.Equal(t, before, calls.Load(), "100 probes ran the database check")
 }
