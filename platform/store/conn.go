@@ -63,7 +63,7 @@ func (c *pgConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx,
 	if err != nil {
 		return nil, classify(ctx, err)
 	}
-	return pgTx{tx: tx, ctx: ctx}, nil
+	return pgTx{tx: tx, ctx: ctx, conn: c}, nil
 }
 
 // Ping implements driver.Pinger.
@@ -73,9 +73,30 @@ func (c *pgConn) Ping(ctx context.Context) error {
 
 // pgTx classifies the errors of COMMIT and ROLLBACK.
 type pgTx struct {
-	tx  driver.Tx
-	ctx context.Context
+	tx   driver.Tx
+	ctx  context.Context
+	conn *pgConn
 }
 
-func (t pgTx) Commit() error   { return classify(t.ctx, t.tx.Commit()) }
+// Commit implements driver.Tx. A COMMIT that fails on a connection that
+// was open when it was sent may have committed: pgx may still call the
+// error safe to retry ("conn closed" after it closed the connection on the
+// lost answer), so the error is marked as sent.
+func (t pgTx) Commit() error {
+	closedBefore := t.conn.Conn.Conn().IsClosed()
+	err := t.tx.Commit()
+	if err != nil && !closedBefore {
+		err = &sentError{err: err}
+	}
+	return classify(t.ctx, err)
+}
+
+// Rollback implements driver.Tx.
 func (t pgTx) Rollback() error { return classify(t.ctx, t.tx.Rollback()) }
+
+// sentError is an error of a statement that reached the connection: its
+// outcome is unknown, whatever the driver says.
+type sentError struct{ err error }
+
+func (e *sentError) Error() string { return e.err.Error() }
+func (e *sentError) Unwrap() error { return e.err }

@@ -75,9 +75,17 @@ func ConnectionLost(err error) bool {
 }
 
 // neverSent reports whether err happened before the statement reached the
-// server, so that running it again cannot apply it twice.
+// server, so that running it again cannot apply it twice. An error the
+// connection wrapper knows was sent (sentError, errStatementCut) never is,
+// whatever pgx's SafeToRetry says.
 func neverSent(err error) bool {
-	var connectErr *pgconn.ConnectError
+	var (
+		connectErr *pgconn.ConnectError
+		sent       *sentError
+	)
+	if errors.As(err, &sent) || errors.Is(err, errStatementCut) {
+		return false
+	}
 	return errors.As(err, &connectErr) || errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err)
 }
 
