@@ -125,10 +125,12 @@ type ConsumerConfig struct {
 // after its transaction commits. A failed handler rolls back and the message
 // is negatively acknowledged with a growing delay; when delivery MaxDeliver
 // fails too, the message, its headers and the reason are published to
-// DeadLetterSubject and the message is terminated.
+// DeadLetterSubject and the message is terminated. A message that fails the
+// authentication or schema check (ConsumerConfig.ProducerKeys, Schemas) is
+// dead-lettered at once, without retries, and never reaches the handler.
 //
-// Metrics: slipway_consumer_processed_total{consumer,result=ok|duplicate|error|dead_lettered},
-// slipway_consumer_redeliveries_total{consumer}
+// Metrics: slipway_consumer_processed_total{consumer,result=ok|duplicate|error|dead_lettered|rejected},
+// slipway_consumer_redeliveries_total{consumer}, slipway_inbox_pruned_total{consumer}
 // and slipway_consumer_lag{consumer} (messages not yet acknowledged: pending
 // plus in flight, refreshed every 5 s).
 type Consumer struct {
