@@ -78,7 +78,8 @@ func chaosPGInspect(ctx context.Context, dsn string) (chaosPGCluster, error) {
 		return c, fmt.Errorf("read the PostgreSQL cluster: %w", err)
 	}
 	version, cluster, ok := strings.Cut(name, "/")
-	if !ok || version == "" || cluster == "" || strings.ContainsAny(name, " \t-") {
+	// Neither part may pass for an option of pg_ctlcluster.
+	if !ok || version == "" || cluster == "" || strings.HasPrefix(version, "-") || strings.HasPrefix(cluster, "-") || strings.ContainsAny(name, " \t\n") {
 		return c, fmt.Errorf("PostgreSQL's cluster_name is %q, not <version>/<cluster>: restarting it needs a cluster pg_ctlcluster manages on this machine", name)
 	}
 	c.Version, c.Name = version, cluster
