@@ -95,6 +95,7 @@ func Unreachable(dependency string, after time.Duration, cause error) error {
 	return &DependencyError{Dependency: dependency, After: after, Err: cause}
 }
 
+// Error implements error; it includes the cause, for the logs.
 func (e *DependencyError) Error() string {
 	if e.Err == nil {
 		return e.Dependency + " unavailable"
