@@ -400,7 +400,9 @@ func TestDevTLSRefusesClientsWithoutTheCA(t *testing.T) {
 	forgedPair, err := tls.LoadX509KeyPair(forged.CertFile, forged.KeyFile)
 	require.NoError(t, err)
 	forgedTLS := s.clientTLS("") // trusts the real CA, so only the client side is wrong
-	forgedTLS.Certificates = []tls.Certificate{forgedPair}
+	// Sent whatever authorities the server names, so the server itself
+	// must refuse it (a Go client would otherwise send no certificate).
+	forgedTLS.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &forgedPair, nil }
 
 	reserve := &inventoryv1.ReserveRequest{OrderId: "devtls-attack-" + randomHex(t, 4),
 		Items: []*inventoryv1.ReservationItem{{ProductId: product.GetId(), Quantity: 1}}}
