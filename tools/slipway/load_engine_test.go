@@ -11,6 +11,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 func TestLoadScheduleIsExact(t *testing.T) {
@@ -210,4 +214,28 @@ func TestLoadProgressPlainLines(t *testing.T) {
 		assert.Equal(t, "load    1s/5s  sent 2/50  done 1  in flight 1  errors 0  p99 (last 1s) 4.00ms", lines[0])
 		assert.Contains(t, lines[1], "p99 (last 1s) -", "nothing ended in the second window")
 	})
+}
+
+// The setup waits out the user service's login limits as the server asks
+// (RetryInfo), and gives up on any other error at once.
+func TestLoadPastLimits(t *testing.T) {
+	limited, err := status.New(codes.ResourceExhausted, "too many attempts").
+		WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(30 * time.Millisecond)})
+	require.NoError(t, err)
+	calls := 0
+	start := time.Now()
+	err = loadPastLimits(t.Context(), func() error {
+		if calls++; calls < 3 {
+			return limited.Err()
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, 3, calls)
+	assert.GreaterOrEqual(t, time.Since(start), 60*time.Millisecond, "it waited the RetryInfo delay each time")
+
+	calls = 0
+	err = loadPastLimits(t.Context(), func() error { calls++; return status.Error(codes.InvalidArgument, "bad") })
+	assert.Equal(t, codes.InvalidArgument, status.Code(err))
+	assert.Equal(t, 1, calls, "no retry of other errors")
 }

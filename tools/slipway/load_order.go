@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -185,8 +186,11 @@ func (s *loadOrderScenario) registerUsers(ctx context.Context) error {
 			password: loadRandomPassword(),
 		}
 		s.accounts[i] = a
-		_, err := s.users.Register(ctx, &userv1.RegisterRequest{
-			Email: a.Email, Password: a.password, DisplayName: fmt.Sprintf("Load %s %03d", s.runID, i),
+		err := loadPastLimits(ctx, func() error {
+			_, err := s.users.Register(ctx, &userv1.RegisterRequest{
+				Email: a.Email, Password: a.password, DisplayName: fmt.Sprintf("Load %s %03d", s.runID, i),
+			})
+			return err
 		})
 		if err != nil && status.Code(err) != codes.AlreadyExists {
 			return fmt.Errorf("register %s at the user service %s: %w", a.Email, s.opts.UserAddr, loadCallError(err))
@@ -211,7 +215,11 @@ func (s *loadOrderScenario) registerUsers(ctx context.Context) error {
 }
 
 func (s *loadOrderScenario) login(ctx context.Context, a *loadAccount) error {
-	resp, err := s.users.Login(ctx, &userv1.LoginRequest{Email: a.Email, Password: a.password})
+	var resp *userv1.LoginResponse
+	err := loadPastLimits(ctx, func() (err error) {
+		resp, err = s.users.Login(ctx, &userv1.LoginRequest{Email: a.Email, Password: a.password})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("log in %s at the user service %s: %w", a.Email, s.opts.UserAddr, loadCallError(err))
 	}
@@ -221,6 +229,37 @@ func (s *loadOrderScenario) login(ctx context.Context, a *loadAccount) error {
 		a.expires.Store(exp.AsTime().UnixNano())
 	}
 	return nil
+}
+
+// loadSetupPatience bounds how long the setup waits out the user service's
+// login and register limits, which allow only a few attempts a second from
+// one address: registering 20 users takes a few seconds.
+const loadSetupPatience = time.Minute
+
+// loadPastLimits calls call again while it is refused with
+// ResourceExhausted, after the delay the server's RetryInfo asks for, for
+// up to loadSetupPatience.
+func loadPastLimits(ctx context.Context, call func() error) error {
+	deadline := time.Now().Add(loadSetupPatience)
+	for {
+		err := call()
+		if status.Code(err) != codes.ResourceExhausted || time.Now().After(deadline) {
+			return err
+		}
+		wait := 200 * time.Millisecond
+		for _, d := range status.Convert(err).Details() {
+			if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+				wait = min(max(ri.GetRetryDelay().AsDuration(), 10*time.Millisecond), 5*time.Second)
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
 }
 
 // loadTokenMargin is how long before its expiry a token is renewed.
