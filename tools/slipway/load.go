@@ -422,7 +422,7 @@ func buildLoadScenario(ctx context.Context, opts loadOptions, planned int) (*loa
 		s.userLookups = opts.UserLookups
 		describe := "CreateOrder on " + opts.OrderAddr + " (gRPC)"
 		if opts.Protocol == "rest" {
-			describe = "CreateOrder as POST http://" + opts.OrderHTTPAddr + "/v1/orders (REST)"
+			describe = "CreateOrder as POST " + s.orderURL() + " (REST)"
 		}
 		if opts.UserLookups {
 			describe = "GetMe on " + opts.UserAddr + ", then " + describe
