@@ -223,6 +223,7 @@ func benchStartService(ctx context.Context, opts startupOptions, svc, db, pgURL,
 	for _, e := range env {
 		environ = setEnv(environ, e.Key, e.Value)
 	}
+	environ = ownSecretsOnly(environ, svc, false)
 
 	res := startupResult{Service: svc, Database: db}
 	var took, self []time.Duration
