@@ -452,7 +452,8 @@ func TestDevTLSEachProcessHoldsOnlyItsOwnSecrets(t *testing.T) {
 	owners := map[string]string{
 		"ADMIN_PASSWORD":           "user",
 		"AUTH_SIGNING_KEY_FILE":    "user",
-		"SERVICE_ACCOUNTS":         "", // under mTLS, no service has a password account
+		"EVENTS_SIGNING_KEY":       "order", // only order publishes events
+		"SERVICE_ACCOUNTS":         "",      // under mTLS, no service has a password account
 		"SERVICE_ACCOUNT_PASSWORD": "",
 	}
 	for _, svc := range services {

@@ -19,6 +19,7 @@ var secretOwners = map[string][]string{
 	"SERVICE_ACCOUNTS":         {"user"},
 	"SERVICE_ACCOUNT_PASSWORD": {"order"},
 	"NOTIFY_WEBHOOK_URL":       {"notification"},
+	"EVENTS_SIGNING_KEY":       {"order"}, // only order publishes events
 }
 
 // passwordAccounts are the settings of password service accounts. Under

@@ -31,6 +31,7 @@ func TestPlanDevGivesEachServiceOnlyItsOwnSecrets(t *testing.T) {
 		"ADMIN_PASSWORD=from-the-shell",
 		"NOTIFY_WEBHOOK_URL=https://hooks.example/T0/secret-path",
 		"AUTH_SIGNING_KEY=pem-from-the-shell",
+		"EVENTS_SIGNING_KEY=ed25519-from-the-shell",
 		// Nor does a per-service variable reach past its service's owners.
 		"SLIPWAY_INVENTORY_SERVICE_ACCOUNT_PASSWORD=sneaked-in",
 	}
@@ -43,7 +44,7 @@ func TestPlanDevGivesEachServiceOnlyItsOwnSecrets(t *testing.T) {
 			name: "plaintext",
 			want: map[string][]string{
 				"user":         {"ADMIN_EMAIL", "ADMIN_PASSWORD", "AUTH_SIGNING_KEY", "AUTH_SIGNING_KEY_FILE", "SERVICE_ACCOUNTS"},
-				"order":        {"SERVICE_ACCOUNT_PASSWORD"},
+				"order":        {"EVENTS_SIGNING_KEY", "SERVICE_ACCOUNT_PASSWORD"},
 				"inventory":    nil,
 				"notification": {"NOTIFY_WEBHOOK_URL"},
 			},
@@ -53,7 +54,7 @@ func TestPlanDevGivesEachServiceOnlyItsOwnSecrets(t *testing.T) {
 			tls:  true,
 			want: map[string][]string{
 				"user":         {"ADMIN_EMAIL", "ADMIN_PASSWORD", "AUTH_SIGNING_KEY", "AUTH_SIGNING_KEY_FILE"},
-				"order":        nil,
+				"order":        {"EVENTS_SIGNING_KEY"},
 				"inventory":    nil,
 				"notification": {"NOTIFY_WEBHOOK_URL"},
 			},
