@@ -67,7 +67,7 @@ func withServiceUsers() brokerOption {
 // signed before a restart of dev still verify after it.
 func withEventSigning(keyFile string) brokerOption {
 	return func(_ *server.Options, b *broker) error {
-		raw, err := os.ReadFile(keyFile)
+		raw, err := os.ReadFile(keyFile) //nolint:gosec // dev's own state directory
 		if errors.Is(err, fs.ErrNotExist) {
 			_, key, gerr := ed25519.GenerateKey(rand.Reader)
 			if gerr != nil {
@@ -81,9 +81,14 @@ func withEventSigning(keyFile string) brokerOption {
 		if err != nil {
 			return fmt.Errorf("event signing key: %w", err)
 		}
-		if b.eventKey, err = events.ParseSigningKey(string(raw)); err != nil || b.eventKey == nil {
-			return fmt.Errorf("event signing key %s: %v (delete it to make a new one)", keyFile, err)
+		key, err := events.ParseSigningKey(string(raw))
+		if err == nil && key == nil {
+			err = errors.New("the file is empty")
 		}
+		if err != nil {
+			return fmt.Errorf("event signing key %s: %w (delete it to make a new one)", keyFile, err)
+		}
+		b.eventKey = key
 		return nil
 	}
 }
