@@ -156,3 +156,12 @@ func TestEmbeddedBrokerWithServiceUsers(t *testing.T) {
 	assert.NotEqual(t, b.passwords["order"], b2.passwords["order"])
 	assert.Equal(t, b.eventKey, b2.eventKey)
 }
+
+func TestEmbeddedBrokerRefusesABadEventKeyFile(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "events.key")
+	require.NoError(t, os.WriteFile(keyFile, []byte("not a key"), 0o600))
+	_, err := startBroker(t.TempDir(), "127.0.0.1", 0, withServiceUsers(), withEventSigning(keyFile))
+	require.Error(t, err)
+	assert.ErrorContains(t, err, keyFile)
+	assert.ErrorContains(t, err, "delete it to make a new one")
+}
