@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file slipway/notification/v1/notification.proto.
  */
 export const file_slipway_notification_v1_notification: GenFile = /*@__PURE__*/
-  fileDesc("CipzbGlwd2F5L25vdGlmaWNhdGlvbi92MS9ub3RpZmljYXRpb24ucHJvdG8SF3NsaXB3YXkubm90aWZpY2F0aW9uLnYxItUBCgxOb3RpZmljYXRpb24SCgoCaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIQCghvcmRlcl9pZBgDIAEoCRI3CgRraW5kGAQgASgOMikuc2xpcHdheS5ub3RpZmljYXRpb24udjEuTm90aWZpY2F0aW9uS2luZBINCgV0aXRsZRgFIAEoCRIMCgRib2R5GAYgASgJEhAKCGV2ZW50X2lkGAcgASgJEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlgKGkxpc3RNeU5vdGlmaWNhdGlvbnNSZXF1ZXN0EhwKCXBhZ2Vfc2l6ZRgBIAEoBUIJukgGGgQYZCgAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIAEInQKG0xpc3RNeU5vdGlmaWNhdGlvbnNSZXNwb25zZRI8Cg1ub3RpZmljYXRpb25zGAEgAygLMiUuc2xpcHdheS5ub3RpZmljYXRpb24udjEuTm90aWZpY2F0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSqAAQoQTm90aWZpY2F0aW9uS2luZBIhCh1OT1RJRklDQVRJT05fS0lORF9VTlNQRUNJRklFRBAAEiIKHk5PVElGSUNBVElPTl9LSU5EX09SREVSX1BMQUNFRBABEiUKIU5PVElGSUNBVElPTl9LSU5EX09SREVSX0NBTkNFTExFRBACMrMBChNOb3RpZmljYXRpb25TZXJ2aWNlEpsBChNMaXN0TXlOb3RpZmljYXRpb25zEjMuc2xpcHdheS5ub3RpZmljYXRpb24udjEuTGlzdE15Tm90aWZpY2F0aW9uc1JlcXVlc3QaNC5zbGlwd2F5Lm5vdGlmaWNhdGlvbi52MS5MaXN0TXlOb3RpZmljYXRpb25zUmVzcG9uc2UiGYLT5JMCExIRL3YxL25vdGlmaWNhdGlvbnNCUlpQZ2l0aHViLmNvbS9zbGlwd2F5LWRldi9zbGlwd2F5L2FwaS9nZW4vZ28vc2xpcHdheS9ub3RpZmljYXRpb24vdjE7bm90aWZpY2F0aW9udjFiBnByb3RvMw", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("CipzbGlwd2F5L25vdGlmaWNhdGlvbi92MS9ub3RpZmljYXRpb24ucHJvdG8SF3NsaXB3YXkubm90aWZpY2F0aW9uLnYxIpUCCgxOb3RpZmljYXRpb24SCgoCaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIQCghvcmRlcl9pZBgDIAEoCRI3CgRraW5kGAQgASgOMikuc2xpcHdheS5ub3RpZmljYXRpb24udjEuTm90aWZpY2F0aW9uS2luZBINCgV0aXRsZRgFIAEoCRIMCgRib2R5GAYgASgJEhAKCGV2ZW50X2lkGAcgASgJEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEj4KDmRlbGl2ZXJ5X3N0YXRlGAkgASgOMiYuc2xpcHdheS5ub3RpZmljYXRpb24udjEuRGVsaXZlcnlTdGF0ZSJYChpMaXN0TXlOb3RpZmljYXRpb25zUmVxdWVzdBIcCglwYWdlX3NpemUYASABKAVCCbpIBhoEGGQoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiABCJ0ChtMaXN0TXlOb3RpZmljYXRpb25zUmVzcG9uc2USPAoNbm90aWZpY2F0aW9ucxgBIAMoCzIlLnNsaXB3YXkubm90aWZpY2F0aW9uLnYxLk5vdGlmaWNhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkqgAEKEE5vdGlmaWNhdGlvbktpbmQSIQodTk9USUZJQ0FUSU9OX0tJTkRfVU5TUEVDSUZJRUQQABIiCh5OT1RJRklDQVRJT05fS0lORF9PUkRFUl9QTEFDRUQQARIlCiFOT1RJRklDQVRJT05fS0lORF9PUkRFUl9DQU5DRUxMRUQQAiqdAQoNRGVsaXZlcnlTdGF0ZRIeChpERUxJVkVSWV9TVEFURV9VTlNQRUNJRklFRBAAEhcKE0RFTElWRVJZX1NUQVRFX05PTkUQARIaChZERUxJVkVSWV9TVEFURV9QRU5ESU5HEAISHAoYREVMSVZFUllfU1RBVEVfREVMSVZFUkVEEAMSGQoVREVMSVZFUllfU1RBVEVfRkFJTEVEEAQyswEKE05vdGlmaWNhdGlvblNlcnZpY2USmwEKE0xpc3RNeU5vdGlmaWNhdGlvbnMSMy5zbGlwd2F5Lm5vdGlmaWNhdGlvbi52MS5MaXN0TXlOb3RpZmljYXRpb25zUmVxdWVzdBo0LnNsaXB3YXkubm90aWZpY2F0aW9uLnYxLkxpc3RNeU5vdGlmaWNhdGlvbnNSZXNwb25zZSIZgtPkkwITEhEvdjEvbm90aWZpY2F0aW9uc0JSWlBnaXRodWIuY29tL3NsaXB3YXktZGV2L3NsaXB3YXkvYXBpL2dlbi9nby9zbGlwd2F5L25vdGlmaWNhdGlvbi92MTtub3RpZmljYXRpb252MWIGcHJvdG8z", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * Notification is one message sent to a user.
@@ -63,6 +63,13 @@ export type Notification = Message<"slipway.notification.v1.Notification"> & {
    * @generated from field: google.protobuf.Timestamp created_at = 8;
    */
   createdAt?: Timestamp | undefined;
+
+  /**
+   * delivery_state is how far its delivery through the external channel got.
+   *
+   * @generated from field: slipway.notification.v1.DeliveryState delivery_state = 9;
+   */
+  deliveryState: DeliveryState;
 };
 
 /**
@@ -143,6 +150,56 @@ export enum NotificationKind {
  */
 export const NotificationKindSchema: GenEnum<NotificationKind> = /*@__PURE__*/
   enumDesc(file_slipway_notification_v1_notification, 0);
+
+/**
+ * DeliveryState says how far a notification's delivery through the
+ * service's external channel (its webhook) has got. The notification is
+ * stored, and listed for its owner, whatever the state.
+ *
+ * @generated from enum slipway.notification.v1.DeliveryState
+ */
+export enum DeliveryState {
+  /**
+   * @generated from enum value: DELIVERY_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * DELIVERY_STATE_NONE: no external channel is configured; the notification
+   * is in-app only.
+   *
+   * @generated from enum value: DELIVERY_STATE_NONE = 1;
+   */
+  NONE = 1,
+
+  /**
+   * DELIVERY_STATE_PENDING: waiting for its first attempt or for a retry.
+   *
+   * @generated from enum value: DELIVERY_STATE_PENDING = 2;
+   */
+  PENDING = 2,
+
+  /**
+   * DELIVERY_STATE_DELIVERED: the channel accepted it.
+   *
+   * @generated from enum value: DELIVERY_STATE_DELIVERED = 3;
+   */
+  DELIVERED = 3,
+
+  /**
+   * DELIVERY_STATE_FAILED: given up on (dead-lettered) after the last
+   * attempt, or refused by the channel as undeliverable.
+   *
+   * @generated from enum value: DELIVERY_STATE_FAILED = 4;
+   */
+  FAILED = 4,
+}
+
+/**
+ * Describes the enum slipway.notification.v1.DeliveryState.
+ */
+export const DeliveryStateSchema: GenEnum<DeliveryState> = /*@__PURE__*/
+  enumDesc(file_slipway_notification_v1_notification, 1);
 
 /**
  * NotificationService keeps the notifications sent to users. It fills them by
