@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -32,6 +34,9 @@ type startupOptions struct {
 	Postgres   string   // server URL; "" tries POSTGRES_TEST_URL, then the local default
 	NoPostgres bool
 	Timeout    time.Duration // per start
+	// Transports to measure side by side, interleaved run by run; empty
+	// is plaintext only.
+	Transports []string
 }
 
 func benchStartupMain(ctx context.Context, args []string, env *cmdEnv) error {
@@ -42,18 +47,38 @@ func benchStartupMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"(--postgres, else POSTGRES_TEST_URL, else "+defaultBenchPostgresURL+"),\n"+
 			"on a temporary database per service, dropped afterwards. The services get an embedded\n"+
 			"NATS JetStream and dead peer and JWKS addresses (they dial and fetch lazily).\n"+
-			"The first run of each service migrates an empty database; every run counts.")
+			"The first run of each service migrates an empty database; every run counts.\n\n"+
+			"--transport plaintext,tls (or --tls) measures both transports in one run, interleaved\n"+
+			"start by start, so a busy machine slows both alike. Under tls each service serves with its\n"+
+			"own certificate from a CA made in the temporary directory (mTLS on the gRPC port, an https\n"+
+			"JWKS address), the health check presents the bench's client certificate, and each\n"+
+			"transport has its own database, so its first run migrates one too.")
 	opts := startupOptions{benchOptions: benchOptions{Stdout: env.stdout, Stderr: env.stderr, Environ: env.environ,
 		Command: commandLine(append([]string{"bench", "startup"}, args...)...)}}
-	var services string
+	var services, transports string
+	var tlsToo bool
 	fs.IntVar(&opts.Runs, "runs", 10, "starts per service and database")
 	fs.StringVar(&services, "services", "", "comma-separated `list` of services (default: every one that exists)")
 	fs.StringVar(&opts.Postgres, "postgres", "", "PostgreSQL server `URL` to create the temporary databases on; it must answer")
 	fs.BoolVar(&opts.NoPostgres, "no-postgres", false, "measure on SQLite only")
 	fs.DurationVar(&opts.Timeout, "timeout", 30*time.Second, "how long one start may take before it counts as failed")
+	fs.StringVar(&transports, "transport", transportPlaintext, "comma-separated `list` of transports to measure side by side: plaintext, tls")
+	fs.BoolVar(&tlsToo, "tls", false, "short for --transport plaintext,tls")
 	fs.BoolVar(&opts.JSON, "json", false, "print the JSON document instead of the table")
 	fs.StringVar(&opts.Root, "root", "", "workspace `dir` (default: the nearest parent holding go.work)")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if tlsToo {
+		transportSet := false
+		fs.Visit(func(f *flag.Flag) { transportSet = transportSet || f.Name == "transport" })
+		if transportSet {
+			return usageErrorf("--tls is short for --transport plaintext,tls: give one of them")
+		}
+		transports = transportPlaintext + "," + transportTLS
+	}
+	var err error
+	if opts.Transports, err = parseTransports(transports); err != nil {
 		return err
 	}
 	for s := range strings.SplitSeq(services, ",") {
@@ -77,30 +102,37 @@ func benchStartupMain(ctx context.Context, args []string, env *cmdEnv) error {
 
 // startupReport is the JSON document of bench startup.
 type startupReport struct {
-	Benchmark string          `json:"benchmark"`
-	Started   time.Time       `json:"started"`
-	Command   string          `json:"command"`
-	Machine   benchMachine    `json:"machine"`
-	Runs      int             `json:"runs"`
-	TargetMS  float64         `json:"target_ms"`
-	SeedMS    float64         `json:"seed_ms"`
-	Results   []startupResult `json:"results"`
-	Skipped   []string        `json:"skipped,omitempty"`
+	Benchmark string       `json:"benchmark"`
+	Started   time.Time    `json:"started"`
+	Command   string       `json:"command"`
+	Machine   benchMachine `json:"machine"`
+	Runs      int          `json:"runs"`
+	// Transports are those measured, interleaved start by start.
+	Transports []string        `json:"transports"`
+	TargetMS   float64         `json:"target_ms"`
+	SeedMS     float64         `json:"seed_ms"`
+	Results    []startupResult `json:"results"`
+	Skipped    []string        `json:"skipped,omitempty"`
 }
 
 // startupResult is one service on one database.
 type startupResult struct {
-	Service  string    `json:"service"`
-	Database string    `json:"database"`
-	Samples  []float64 `json:"samples_ms"` // process start to SERVING, in run order
-	MedianMS float64   `json:"median_ms"`
-	MinMS    float64   `json:"min_ms"`
-	P90MS    float64   `json:"p90_ms"`
-	MaxMS    float64   `json:"max_ms"`
-	FirstMS  float64   `json:"first_ms"` // the first run, on an empty database
+	Service  string `json:"service"`
+	Database string `json:"database"`
+	// Transport is plaintext or tls (TLS on both ports, mTLS on gRPC).
+	Transport string    `json:"transport"`
+	Samples   []float64 `json:"samples_ms"` // process start to SERVING, in run order
+	MedianMS  float64   `json:"median_ms"`
+	MinMS     float64   `json:"min_ms"`
+	P90MS     float64   `json:"p90_ms"`
+	MaxMS     float64   `json:"max_ms"`
+	FirstMS   float64   `json:"first_ms"` // the first run, on an empty database
 	// SelfMedianMS is the median of the startup_ms the service logs itself
 	// (from its own start, so without the exec and the runtime's start).
 	SelfMedianMS float64 `json:"self_reported_median_ms"`
+	// VsPlaintext is MedianMS over the plaintext median of the same
+	// service and database; 0 for plaintext, or when it was not measured.
+	VsPlaintext float64 `json:"median_vs_plaintext,omitempty"`
 }
 
 // runBenchStartup measures start to SERVING of every service.
@@ -117,8 +149,11 @@ func runBenchStartup(ctx context.Context, opts startupOptions) error {
 	if err != nil {
 		return fmt.Errorf("find the go command: %w", err)
 	}
+	if len(opts.Transports) == 0 {
+		opts.Transports = []string{transportPlaintext}
+	}
 	rep := startupReport{Benchmark: "startup", Started: time.Now().UTC(), Command: opts.Command,
-		Runs: opts.Runs, TargetMS: msFloat(startupTarget), SeedMS: msFloat(startupSeed)}
+		Runs: opts.Runs, Transports: opts.Transports, TargetMS: msFloat(startupTarget), SeedMS: msFloat(startupSeed)}
 	rep.Machine = newBenchMachine(ctx, goBin, root, opts.Environ)
 
 	binDir := filepath.Join(root, ".slipway", "bench", "bin")
@@ -152,6 +187,12 @@ func runBenchStartup(ctx context.Context, opts startupOptions) error {
 	if err != nil {
 		return err
 	}
+	var certs *benchTLS
+	if slices.Contains(opts.Transports, transportTLS) {
+		if certs, err = newBenchTLS(benchTLSDir(tmp), serviceNames(defs)); err != nil {
+			return err
+		}
+	}
 
 	databases := []string{"sqlite"}
 	pgURL, skipped, err := postgresServer(ctx, opts)
@@ -173,11 +214,12 @@ func runBenchStartup(ctx context.Context, opts startupOptions) error {
 	defer logFile.Close()
 	for _, db := range databases {
 		for _, d := range defs {
-			res, err := benchStartService(ctx, opts, d.Name, db, pgURL, filepath.Join(binDir, d.Name), tmp, broker.URL(), secret, logFile)
+			res, err := benchStartService(ctx, opts, startTarget{svc: d.Name, db: db, pgURL: pgURL, bin: filepath.Join(binDir, d.Name),
+				tmp: tmp, natsURL: broker.URL(), secret: secret, certs: certs}, logFile)
 			if err != nil {
 				return fmt.Errorf("%s on %s: %w (its output is in %s)", d.Name, db, err, relPath(root, logPath))
 			}
-			rep.Results = append(rep.Results, res)
+			rep.Results = append(rep.Results, res...)
 		}
 	}
 
@@ -193,57 +235,93 @@ func runBenchStartup(ctx context.Context, opts startupOptions) error {
 	return nil
 }
 
-// benchStartService starts one service opts.Runs times on one database.
-func benchStartService(ctx context.Context, opts startupOptions, svc, db, pgURL, bin, tmp, natsURL, secret string, log io.Writer) (startupResult, error) {
-	dbURL := "sqlite://" + filepath.ToSlash(filepath.Join(tmp, "data", svc+".db"))
-	if db == "postgres" {
-		u, drop, err := createBenchDatabase(ctx, pgURL, "slipway_bench_"+svc)
-		if err != nil {
-			return startupResult{}, err
+// startTarget is one service on one database, and what its starts share.
+type startTarget struct {
+	svc, db, pgURL, bin, tmp, natsURL, secret string
+	certs                                     *benchTLS // nil when tls is not measured
+}
+
+// benchStartService starts one service opts.Runs times on one database per
+// transport, the transports taking turns run by run.
+func benchStartService(ctx context.Context, opts startupOptions, t startTarget, log io.Writer) ([]startupResult, error) {
+	environ := map[string][]string{}
+	for _, tr := range opts.Transports {
+		dbURL := "sqlite://" + filepath.ToSlash(filepath.Join(t.tmp, "data", t.svc+"-"+tr+".db"))
+		if t.db == "postgres" {
+			u, drop, err := createBenchDatabase(ctx, t.pgURL, "slipway_bench_"+t.svc)
+			if err != nil {
+				return nil, err
+			}
+			defer drop()
+			dbURL = u
 		}
-		defer drop()
-		dbURL = u
+		environ[tr] = startEnviron(opts, t, tr, dbURL)
 	}
+
+	took := map[string][]time.Duration{}
+	self := map[string][]time.Duration{}
+	for i := range opts.Runs {
+		for _, tr := range transportOrder(opts.Transports, i) {
+			fmt.Fprintf(log, "=== %s on %s over %s, run %d\n", t.svc, t.db, tr, i+1)
+			var client *tls.Config
+			if tr == transportTLS {
+				client = t.certs.client
+			}
+			s, err := startOnce(ctx, t.bin, environ[tr], client, log, opts.Timeout)
+			if err != nil {
+				return nil, fmt.Errorf("%s run %d: %w", tr, i+1, err)
+			}
+			took[tr] = append(took[tr], s.took)
+			self[tr] = append(self[tr], s.self)
+		}
+	}
+
+	var results []startupResult
+	for _, tr := range opts.Transports {
+		res := startupResult{Service: t.svc, Database: t.db, Transport: tr}
+		for _, d := range took[tr] {
+			res.Samples = append(res.Samples, msFloat(d))
+		}
+		st := summarize(took[tr])
+		res.MedianMS, res.MinMS, res.P90MS, res.MaxMS = msFloat(st.median), msFloat(st.min), msFloat(st.p90), msFloat(st.max)
+		res.FirstMS = res.Samples[0]
+		res.SelfMedianMS = msFloat(summarize(self[tr]).median)
+		if plain := summarize(took[transportPlaintext]); tr != transportPlaintext && plain.median > 0 {
+			res.VsPlaintext = float64(st.median) / float64(plain.median)
+		}
+		opts.progress("%-12s on %-8s over %-9s median %s (min %s, max %s, first %s) over %d runs",
+			t.svc, t.db, tr, millis(st.median), millis(st.min), millis(st.max), millis(took[tr][0]), len(took[tr]))
+		results = append(results, res)
+	}
+	return results, nil
+}
+
+// startEnviron is the environment of t's service over transport tr.
+func startEnviron(opts startupOptions, t startTarget, tr, dbURL string) []string {
 	env := []envVar{
 		{"GRPC_ADDR", "127.0.0.1:0"},
 		{"HTTP_ADDR", "127.0.0.1:0"},
 		{"DATABASE_URL", dbURL},
 		{"DRAIN_DELAY", "0s"},
 		{"LOG_LEVEL", "info"},
-		{"NATS_URL", natsURL},
+		{"NATS_URL", t.natsURL},
 		// Nothing answers on port 9: the services fetch keys and dial
 		// peers lazily, so the start does not wait for them.
 		{"AUTH_JWKS_URL", "http://127.0.0.1:9/.well-known/jwks.json"},
-		{"AUTH_SIGNING_KEY_FILE", filepath.Join(tmp, "keys", "user-ed25519.pem")},
-		{"SERVICE_ACCOUNT_PASSWORD", secret},
+		{"AUTH_SIGNING_KEY_FILE", filepath.Join(t.tmp, "keys", "user-ed25519.pem")},
+		{"SERVICE_ACCOUNT_PASSWORD", t.secret},
 		{"USER_ADDR", "127.0.0.1:9"},
 		{"INVENTORY_ADDR", "127.0.0.1:9"},
+	}
+	if tr == transportTLS {
+		env = append(env, t.certs.env(t.svc)...)
 	}
 	environ := minimalEnviron(opts.Environ)
 	for _, e := range env {
 		environ = setEnv(environ, e.Key, e.Value)
 	}
-	environ = ownSecretsOnly(environ, svc, false)
-
-	res := startupResult{Service: svc, Database: db}
-	var took, self []time.Duration
-	for i := range opts.Runs {
-		fmt.Fprintf(log, "=== %s on %s, run %d\n", svc, db, i+1)
-		s, err := startOnce(ctx, bin, environ, log, opts.Timeout)
-		if err != nil {
-			return res, fmt.Errorf("run %d: %w", i+1, err)
-		}
-		took = append(took, s.took)
-		self = append(self, s.self)
-		res.Samples = append(res.Samples, msFloat(s.took))
-	}
-	st := summarize(took)
-	res.MedianMS, res.MinMS, res.P90MS, res.MaxMS = msFloat(st.median), msFloat(st.min), msFloat(st.p90), msFloat(st.max)
-	res.FirstMS = res.Samples[0]
-	res.SelfMedianMS = msFloat(summarize(self).median)
-	opts.progress("%-12s on %-8s median %s (min %s, max %s, first %s) over %d runs",
-		svc, db, millis(st.median), millis(st.min), millis(st.max), millis(took[0]), len(took))
-	return res, nil
+	// Under mTLS, as under dev --tls, no service holds a password account.
+	return ownSecretsOnly(environ, t.svc, tr == transportTLS)
 }
 
 // startSample is one start of a service.
@@ -253,9 +331,10 @@ type startSample struct {
 }
 
 // startOnce starts bin, waits for its "serving" log line (written right after
-// its health turns SERVING), checks the health on the address the line names,
-// and stops the process.
-func startOnce(ctx context.Context, bin string, environ []string, log io.Writer, timeout time.Duration) (startSample, error) {
+// its health turns SERVING), checks the health on the address the line names
+// (over TLS with client's certificate when client is set), and stops the
+// process.
+func startOnce(ctx context.Context, bin string, environ []string, client *tls.Config, log io.Writer, timeout time.Duration) (startSample, error) {
 	type servingLine struct {
 		at   time.Time
 		addr string
@@ -303,7 +382,7 @@ func startOnce(ctx context.Context, bin string, environ []string, log io.Writer,
 		return startSample{}, ctx.Err()
 	}
 	check, cancel := context.WithTimeout(ctx, 5*time.Second)
-	status, err := checkHealth(check, s.addr, "", nil)
+	status, err := checkHealth(check, s.addr, "", client)
 	cancel()
 	p.Stop(10 * time.Second)
 	if err != nil {
@@ -397,23 +476,27 @@ func redactURL(raw string) string {
 func startupTable(rep startupReport) string {
 	var b bytes.Buffer
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tDATABASE\tRUNS\tMEDIAN\tMIN\tP90\tMAX\tFIRST RUN\tSELF-REPORTED")
+	fmt.Fprintln(tw, "SERVICE\tDATABASE\tTRANSPORT\tRUNS\tMEDIAN\tMIN\tP90\tMAX\tFIRST RUN\tSELF-REPORTED\tVS PLAINTEXT")
 	var worst startupResult
 	for _, r := range rep.Results {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Service, r.Database, len(r.Samples),
-			msText(r.MedianMS), msText(r.MinMS), msText(r.P90MS), msText(r.MaxMS), msText(r.FirstMS), msText(r.SelfMedianMS))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Service, r.Database, r.Transport, len(r.Samples),
+			msText(r.MedianMS), msText(r.MinMS), msText(r.P90MS), msText(r.MaxMS), msText(r.FirstMS), msText(r.SelfMedianMS),
+			ratioText(r.VsPlaintext))
 		if r.MedianMS > worst.MedianMS {
 			worst = r
 		}
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(&b, "process start to gRPC health SERVING; FIRST RUN migrates an empty database; SELF-REPORTED is the service's startup_ms (median)")
+	if len(rep.Transports) > 1 {
+		fmt.Fprintln(&b, "transports interleaved start by start; tls: TLS on both ports, mTLS on gRPC; VS PLAINTEXT: median over the plaintext median")
+	}
 	for _, s := range rep.Skipped {
 		fmt.Fprintln(&b, "skipped:", s)
 	}
 	if len(rep.Results) > 0 {
-		fmt.Fprintf(&b, "goal: median <= %s (seed asks <= %s); slowest median: %s on %s, %s: %s\n",
-			seconds(startupTarget), seconds(startupSeed), worst.Service, worst.Database, msText(worst.MedianMS),
+		fmt.Fprintf(&b, "goal: median <= %s (seed asks <= %s); slowest median: %s on %s over %s, %s: %s\n",
+			seconds(startupTarget), seconds(startupSeed), worst.Service, worst.Database, worst.Transport, msText(worst.MedianMS),
 			verdict(worst.MedianMS, startupTarget, startupSeed))
 	}
 	return b.String()

@@ -109,6 +109,11 @@ func TestBenchUsage(t *testing.T) {
 		{[]string{"startup", "--runs", "0"}, exitUsage, "--runs and --timeout must be positive"},
 		{[]string{"startup", "--services", "billing"}, exitUsage, `unknown service "billing"`},
 		{[]string{"startup", "--postgres", "postgres://x", "--no-postgres"}, exitUsage, "exclude each other"},
+		{[]string{"startup", "-h"}, exitOK, "-transport list"},
+		{[]string{"startup", "--transport", "quic"}, exitUsage, `unknown transport "quic" in --transport (known: plaintext, tls)`},
+		{[]string{"startup", "--transport", "tls,plaintext,tls"}, exitUsage, `transport "tls" twice`},
+		{[]string{"startup", "--transport", " , "}, exitUsage, "--transport names no transport"},
+		{[]string{"startup", "--tls", "--transport", "tls"}, exitUsage, "--tls is short for --transport plaintext,tls: give one of them"},
 		{[]string{"reload", "-h"}, exitOK, "-no-air"},
 		{[]string{"reload", "--service", "notification"}, exitUsage, "bench reload knows how to edit inventory and user"},
 	}
@@ -260,8 +265,8 @@ func TestRunBenchStartup(t *testing.T) {
 	require.NoError(t, runBenchStartup(t.Context(), opts), stderr.String())
 
 	assert.Contains(t, stderr.String(), "bench: building inventory into .slipway/bench/bin")
-	assert.Regexp(t, `inventory\s+on sqlite\s+median \d+\.\dms`, stderr.String())
-	assert.Regexp(t, `(?m)^inventory\s+sqlite\s+3\s+\d+\.\dms`, stdout.String())
+	assert.Regexp(t, `inventory\s+on sqlite\s+over plaintext\s+median \d+\.\dms`, stderr.String())
+	assert.Regexp(t, `(?m)^inventory\s+sqlite\s+plaintext\s+3\s+\d+\.\dms\s.*\s-$`, stdout.String())
 	assert.Contains(t, stdout.String(), "skipped: postgres: --no-postgres")
 	assert.Contains(t, stdout.String(), "goal: median <= 0.30s")
 
@@ -272,6 +277,9 @@ func TestRunBenchStartup(t *testing.T) {
 	r := rep.Results[0]
 	assert.Equal(t, "inventory", r.Service)
 	assert.Equal(t, "sqlite", r.Database)
+	assert.Equal(t, "plaintext", r.Transport)
+	assert.Equal(t, []string{"plaintext"}, rep.Transports)
+	assert.Zero(t, r.VsPlaintext)
 	require.Len(t, r.Samples, 3)
 	assert.Positive(t, r.MinMS)
 	assert.LessOrEqual(t, r.MinMS, r.MedianMS)
@@ -307,7 +315,7 @@ func TestRunBenchStartupOnPostgres(t *testing.T) {
 		Timeout:  30 * time.Second,
 	}
 	require.NoError(t, runBenchStartup(t.Context(), opts), stderr.String())
-	assert.Regexp(t, `(?m)^inventory\s+postgres\s+1\s+`, stdout.String())
+	assert.Regexp(t, `(?m)^inventory\s+postgres\s+plaintext\s+1\s+`, stdout.String())
 	var left int
 	require.NoError(t, conn.QueryRow(t.Context(), "SELECT count(*) FROM pg_database WHERE datname LIKE 'slipway_bench_inventory_%'").Scan(&left))
 	assert.Zero(t, left, "the temporary database was dropped")

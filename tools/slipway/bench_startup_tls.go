@@ -1,0 +1,107 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
+)
+
+// Transports bench startup measures: the services' plaintext default, and
+// TLS with mTLS on the gRPC port as `slipway dev --tls` runs them.
+const (
+	transportPlaintext = "plaintext"
+	transportTLS       = "tls"
+)
+
+var knownTransports = []string{transportPlaintext, transportTLS}
+
+// benchClientIdentity is the certificate the bench's health check
+// presents: its SPIFFE ID names no service, so it reaches Public methods
+// only, which the health check is.
+const benchClientIdentity = "bench"
+
+// parseTransports reads the --transport list: known names, each once.
+func parseTransports(list string) ([]string, error) {
+	var ts []string
+	for t := range strings.SplitSeq(list, ",") {
+		t = strings.TrimSpace(t)
+		switch {
+		case t == "":
+			continue
+		case !slices.Contains(knownTransports, t):
+			return nil, usageErrorf("unknown transport %q in --transport (known: %s)", t, strings.Join(knownTransports, ", "))
+		case slices.Contains(ts, t):
+			return nil, usageErrorf("transport %q twice in --transport", t)
+		}
+		ts = append(ts, t)
+	}
+	if len(ts) == 0 {
+		return nil, usageErrorf("--transport names no transport (known: %s)", strings.Join(knownTransports, ", "))
+	}
+	return ts, nil
+}
+
+// benchTLS is the certificate authority of one bench run, in its temporary
+// directory: a certificate per service, and the bench's client one.
+type benchTLS struct {
+	certs  *devcert.Bundle
+	client *tls.Config
+}
+
+// newBenchTLS issues the authority and the certificates under dir.
+func newBenchTLS(dir string, services []string) (*benchTLS, error) {
+	ids := []devcert.Identity{{Name: benchClientIdentity, Usage: devcert.ClientOnly}}
+	for _, s := range services {
+		ids = append(ids, devcert.Identity{Name: s, Usage: devcert.ServerAndClient})
+	}
+	certs, err := devcert.Ensure(devcert.Options{Dir: dir, Identities: ids})
+	if err != nil {
+		return nil, fmt.Errorf("bench certificates: %w", err)
+	}
+	client, err := certs.ClientConfig(benchClientIdentity)
+	if err != nil {
+		return nil, err
+	}
+	return &benchTLS{certs: certs, client: client}, nil
+}
+
+// env is what a service needs to serve TLS with its own certificate. The
+// key set address is https, as TLS requires, and as dead as the plaintext
+// one: the services fetch it lazily.
+func (b *benchTLS) env(svc string) []envVar {
+	p := b.certs.Certs[svc]
+	return []envVar{
+		{"TLS_CERT_FILE", p.CertFile},
+		{"TLS_KEY_FILE", p.KeyFile},
+		{"TLS_CA_FILE", b.certs.CAFile},
+		{"TLS_TRUST_DOMAIN", b.certs.TrustDomain},
+		{"AUTH_JWKS_URL", "https://127.0.0.1:9/.well-known/jwks.json"},
+	}
+}
+
+// benchTLSDir is where a run keeps its authority, inside its temporary
+// directory.
+func benchTLSDir(tmp string) string { return filepath.Join(tmp, "tls") }
+
+// transportOrder is the order of the transports in run i: rotated each run,
+// so that neither always starts right after the other's process exits.
+func transportOrder(ts []string, i int) []string {
+	n := len(ts)
+	out := make([]string, 0, n)
+	for j := range n {
+		out = append(out, ts[(i+j)%n])
+	}
+	return out
+}
+
+// ratioText is "1.23x", or "-" when there is nothing to compare with.
+func ratioText(r float64) string {
+	if r == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx", r)
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseTransports(t *testing.T) {
+	tests := []struct {
+		list string
+		want []string
+		err  string
+	}{
+		{"plaintext", []string{"plaintext"}, ""},
+		{"plaintext,tls", []string{"plaintext", "tls"}, ""},
+		{" tls , plaintext ", []string{"tls", "plaintext"}, ""},
+		{"tls,", []string{"tls"}, ""},
+		{"", nil, "--transport names no transport"},
+		{"mtls", nil, `unknown transport "mtls"`},
+		{"tls,tls", nil, `transport "tls" twice`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.list, func(t *testing.T) {
+			got, err := parseTransports(tt.list)
+			if tt.err != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestTransportOrderAlternates(t *testing.T) {
+	ts := []string{"plaintext", "tls"}
+	assert.Equal(t, []string{"plaintext", "tls"}, transportOrder(ts, 0))
+	assert.Equal(t, []string{"tls", "plaintext"}, transportOrder(ts, 1))
+	assert.Equal(t, []string{"plaintext", "tls"}, transportOrder(ts, 2))
+	assert.Equal(t, []string{"tls"}, transportOrder([]string{"tls"}, 3))
+}
+
+// tlsServiceSource is a tiny inventory that follows the platform's TLS
+// contract: with TLS_CERT_FILE set it serves gRPC health over TLS, requires
+// a client certificate from TLS_CA_FILE, and refuses to start unless its
+// own certificate names spiffe://<TLS_TRUST_DOMAIN>/inventory and
+// AUTH_JWKS_URL is https, as the real config validation does. Its "serving"
+// line says which transport it serves.
+const tlsServiceSource = `package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+	os.Exit(1)
+}
+
+func main() {
+	var opts []grpc.ServerOption
+	transport := "plaintext"
+	if certFile := os.Getenv("TLS_CERT_FILE"); certFile != "" {
+		transport = "tls"
+		if !strings.HasPrefix(os.Getenv("AUTH_JWKS_URL"), "https://") {
+			fail("AUTH_JWKS_URL %q: must be https with TLS on", os.Getenv("AUTH_JWKS_URL"))
+		}
+		cert, err := tls.LoadX509KeyPair(certFile, os.Getenv("TLS_KEY_FILE"))
+		if err != nil {
+			fail("TLS_CERT_FILE: %v", err)
+		}
+		want := "spiffe://" + os.Getenv("TLS_TRUST_DOMAIN") + "/inventory"
+		if len(cert.Leaf.URIs) != 1 || cert.Leaf.URIs[0].String() != want {
+			fail("certificate names %v, want %s", cert.Leaf.URIs, want)
+		}
+		caPEM, err := os.ReadFile(os.Getenv("TLS_CA_FILE"))
+		if err != nil {
+			fail("TLS_CA_FILE: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(caPEM) {
+			fail("TLS_CA_FILE: no certificate")
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{
+			Certificates: []tls.Certificate{cert},
+			ClientCAs:    pool,
+			ClientAuth:   tls.RequireAndVerifyClientCert,
+			MinVersion:   tls.VersionTLS12,
+		})))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	lis, err := net.Listen("tcp", os.Getenv("GRPC_ADDR"))
+	if err != nil {
+		fail("%v", err)
+	}
+	srv := grpc.NewServer(opts...)
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	go srv.Serve(lis)
+	fmt.Printf("{\"msg\":\"serving\",\"grpc_addr\":%q,\"startup_ms\":1,\"transport\":%q}\n", lis.Addr().String(), transport)
+	<-ctx.Done()
+	srv.GracefulStop()
+}
+`
+
+// TestRunBenchStartupTLS measures plaintext and TLS side by side on a
+// service that serves TLS as the platform does: the TLS starts pass only if
+// the service got its own certificate and an https key set address, and
+// the health check presented a certificate from the same authority.
+func TestRunBenchStartupTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a gRPC service")
+	}
+	root := grpcWorkspace(t, "inventory", tlsServiceSource)
+	var stdout, stderr syncBuffer
+	opts := startupOptions{
+		benchOptions: benchOptions{Root: root, Runs: 2, Stdout: &stdout, Stderr: &stderr,
+			Environ: testEnviron("GOWORK=" + filepath.Join(root, "go.work")), Command: "slipway bench startup --tls --runs 2"},
+		NoPostgres: true,
+		Timeout:    30 * time.Second,
+		Transports: []string{"plaintext", "tls"},
+	}
+	require.NoError(t, runBenchStartup(t.Context(), opts), stderr.String())
+
+	assert.Regexp(t, `inventory\s+on sqlite\s+over tls\s+median \d+\.\dms`, stderr.String())
+	assert.Regexp(t, `(?m)^inventory\s+sqlite\s+plaintext\s+2\s+\d+\.\dms\s.*\s-$`, stdout.String())
+	assert.Regexp(t, `(?m)^inventory\s+sqlite\s+tls\s+2\s+\d+\.\dms\s.*\s\d+\.\d\dx$`, stdout.String())
+	assert.Contains(t, stdout.String(), "transports interleaved start by start")
+
+	rep := readBenchJSON[startupReport](t, root, "startup")
+	assert.Equal(t, []string{"plaintext", "tls"}, rep.Transports)
+	require.Len(t, rep.Results, 2)
+	plain, tls := rep.Results[0], rep.Results[1]
+	assert.Equal(t, "plaintext", plain.Transport)
+	assert.Equal(t, "tls", tls.Transport)
+	for _, r := range rep.Results {
+		assert.Equal(t, "inventory", r.Service)
+		require.Len(t, r.Samples, 2, r.Transport)
+		assert.Positive(t, r.MinMS, r.Transport)
+	}
+	assert.Zero(t, plain.VsPlaintext)
+	// The medians are rounded to 0.1 ms, the ratio is not.
+	assert.InEpsilon(t, tls.MedianMS/plain.MedianMS, tls.VsPlaintext, 0.15)
+
+	// The service's own lines say what it served, in the interleaved order.
+	logs, err := filepath.Glob(filepath.Join(root, ".slipway", "bench", "startup-*.log"))
+	require.NoError(t, err)
+	require.Len(t, logs, 1)
+	b, err := os.ReadFile(logs[0])
+	require.NoError(t, err)
+	log := string(b)
+	assert.Equal(t, 2, strings.Count(log, `"transport":"tls"`), log)
+	assert.Equal(t, 2, strings.Count(log, `"transport":"plaintext"`), log)
+	first := strings.Index(log, "over plaintext, run 1")
+	second := strings.Index(log, "over tls, run 1")
+	third := strings.Index(log, "over tls, run 2")
+	fourth := strings.Index(log, "over plaintext, run 2")
+	assert.True(t, first >= 0 && first < second && second < third && third < fourth, "interleaved, rotated each run:\n%s", log)
+}
