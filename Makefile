@@ -86,6 +86,9 @@ bench: ## run the Go benchmarks (BENCH_COUNT x BENCHTIME) into .slipway/bench/go
 	if grep -q '^BenchmarkUnary/server=' $$out; then \
 	  echo; echo "platform chain against bare grpc-go (delta = overhead):"; \
 	  ($(BENCHSTAT) -filter '.name:Unary' -col /server $(CURDIR)/$$out); fi; \
+	if grep -q '^BenchmarkUnary/server=platform-tls' $$out; then \
+	  echo; echo "TLS 1.3 with mTLS against plaintext, same call on an open connection (delta = per-call TLS cost):"; \
+	  ($(BENCHSTAT) -filter '.name:Unary /server:(platform OR platform-tls)' -col /server $(CURDIR)/$$out); fi; \
 	if grep -q '^BenchmarkProtocols/protocol=' $$out; then \
 	  echo; echo "REST and gRPC-Web against native gRPC on the platform server:"; \
 	  ($(BENCHSTAT) -filter '.name:Protocols' -col /protocol $(CURDIR)/$$out); fi

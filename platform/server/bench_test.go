@@ -7,6 +7,9 @@ package server_test
 //     whole chain (request id, metrics, access log, recovery, deadline, auth,
 //     protovalidate, faults, otelgrpc tracing). One call at a time, so ns/op
 //     is the latency of a call and the difference is the chain's cost.
+//   - BenchmarkUnary/server=platform-tls: the same platform call over TLS 1.3
+//     with mTLS, on a connection whose handshake is done before the timing:
+//     against server=platform, the per-call cost of TLS.
 //   - BenchmarkProtocols: the same call on the platform server over native
 //     gRPC, REST (grpc-gateway, JSON over HTTP/1.1 keep-alive) and gRPC-Web
 //     (vanguard, connect-go client), from many goroutines at once, so ns/op is
@@ -15,6 +18,7 @@ package server_test
 // Sub-benchmarks are named key=value so benchstat can put them side by side:
 //
 //	benchstat -col /server bench.txt     # platform vs bare: the overhead
+//	benchstat -filter '/server:(platform OR platform-tls)' -col /server bench.txt  # TLS per call
 //	benchstat -col /protocol bench.txt   # rest and grpc-web vs grpc
 //
 // Client and server share the process, so every ns/op includes the client's
@@ -34,6 +38,7 @@ import (
 
 	"connectrpc.com/connect"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -44,6 +49,8 @@ import (
 	"github.com/slipway-dev/slipway/platform/config"
 	"github.com/slipway-dev/slipway/platform/server"
 	"github.com/slipway-dev/slipway/platform/telemetry"
+	"github.com/slipway-dev/slipway/platform/tlsconfig"
+	"github.com/slipway-dev/slipway/platform/tlsconfig/tlstest"
 )
 
 const benchProductID = "espresso-blend-1kg"
@@ -86,11 +93,42 @@ func benchBare(b *testing.B) string {
 // and the auth hook with GetProduct public, as in the inventory service.
 func benchPlatform(b *testing.B) *server.App {
 	b.Helper()
+	return benchPlatformOn(b, config.TLS{}, insecure.NewCredentials())
+}
+
+// benchPlatformTLS is benchPlatform with TLS on, as under `slipway dev
+// --tls`: the inventory's certificate from a test CA, mTLS on the gRPC port.
+// The credentials it returns dial it as the order service does (its own
+// certificate, the server's SPIFFE ID verified).
+func benchPlatformTLS(b *testing.B) (*server.App, credentials.TransportCredentials) {
+	b.Helper()
+	ca, dir := tlstest.NewCA(b, "slipway"), b.TempDir()
+	files := tlstest.Files(b, dir, "inventory", ca.Service(b, "inventory"), ca)
+	client, err := tlsconfig.Load(tlstest.Files(b, dir, "order", ca.Service(b, "order"), ca))
+	if err != nil {
+		b.Fatal(err)
+	}
+	creds := client.ClientCredentials("inventory")
+	return benchPlatformOn(b, files, creds), creds
+}
+
+// benchPlatformOn is benchPlatform with files' TLS settings, dialled with
+// creds until it is SERVING.
+func benchPlatformOn(b *testing.B, files config.TLS, creds credentials.TransportCredentials) *server.App {
+	b.Helper()
 	var base config.Base
 	base.SetDefaults("bench", 0, 0)
 	base.GRPCAddr, base.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
 	base.DrainDelay = 0
 	base.ShutdownTimeout = 5 * time.Second
+	if files.Enabled() {
+		base.Service = "inventory" // the name its certificate carries
+		base.TLS = files
+		base.JWKSURL = "https://127.0.0.1:9/.well-known/jwks.json" // GetProduct is public: never fetched
+	}
+	if err := base.Validate(); err != nil {
+		b.Fatal(err)
+	}
 
 	ctx := context.Background()
 	logger := telemetry.NewLogger(io.Discard, base.Service, slog.LevelInfo)
@@ -104,7 +142,7 @@ func benchPlatform(b *testing.B) *server.App {
 			Desc: &inventoryv1.InventoryService_ServiceDesc, Impl: newFixedProduct(),
 			Gateway: inventoryv1.RegisterInventoryServiceHandler,
 		}),
-		server.WithAuth(auth.Authenticate(auth.ProvideJWKSVerifier(base), policy)),
+		server.WithAuth(auth.Authenticate(auth.ProvideJWKSVerifier(base), policy, auth.WithTLS(base.TLS))),
 	)
 	if err != nil {
 		b.Fatal(err)
@@ -123,7 +161,7 @@ func benchPlatform(b *testing.B) *server.App {
 		_ = shutdown(ctx)
 	})
 
-	conn := benchDial(b, app.GRPCAddr())
+	conn := benchDialWith(b, app.GRPCAddr(), creds)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
@@ -139,7 +177,12 @@ func benchPlatform(b *testing.B) *server.App {
 
 func benchDial(b *testing.B, addr string) *grpc.ClientConn {
 	b.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return benchDialWith(b, addr, insecure.NewCredentials())
+}
+
+func benchDialWith(b *testing.B, addr string, creds credentials.TransportCredentials) *grpc.ClientConn {
+	b.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -291,7 +334,7 @@ func (m cpuMeter) report(b *testing.B) {
 }
 
 // BenchmarkUnary compares one unary call on a bare grpc-go server with the
-// same call through the platform's whole chain.
+// same call through the platform's whole chain, in plaintext and over mTLS.
 func BenchmarkUnary(b *testing.B) {
 	b.Run("server=bare", func(b *testing.B) {
 		runSerial(b, grpcCall(benchDial(b, benchBare(b))))
@@ -299,6 +342,10 @@ func BenchmarkUnary(b *testing.B) {
 	b.Run("server=platform", func(b *testing.B) {
 		app := benchPlatform(b)
 		runSerial(b, grpcCall(benchDial(b, app.GRPCAddr())))
+	})
+	b.Run("server=platform-tls", func(b *testing.B) {
+		app, creds := benchPlatformTLS(b)
+		runSerial(b, grpcCall(benchDialWith(b, app.GRPCAddr(), creds)))
 	})
 }
 
