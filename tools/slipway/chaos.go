@@ -51,7 +51,8 @@ func chaosMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"PostgreSQL, NATS and Redis (REDIS_URL). Once every service is SERVING it runs the\n"+
 			"create-order load of `slipway load` and, on the experiment's timeline, switches its faults\n"+
 			"on and off: gRPC errors or delay through /admin/faults, a network partition, latency or\n"+
-			"bandwidth limit on a dependency, a consumer reset, or a SIGKILL/SIGTERM and restart.\n\n"+
+			"bandwidth limit on a dependency, a consumer reset, a SIGKILL/SIGTERM and restart, or a\n"+
+			"restart of the local PostgreSQL server itself (pg_ctlcluster; it disturbs every user of it).\n\n"+
 			"Then the analysis (success rate and p99 against deploy/slo.yaml unless the experiment\n"+
 			"overrides them) and, once the outbox and consumers caught up, the invariants in the\n"+
 			"databases: no stock below zero, reservations match orders, one notification per order\n"+
