@@ -115,7 +115,7 @@ type startupReport struct {
 	Skipped    []string        `json:"skipped,omitempty"`
 }
 
-// startupResult is one service on one database.
+// startupResult is one service on one database over one transport.
 type startupResult struct {
 	Service  string `json:"service"`
 	Database string `json:"database"`
