@@ -106,8 +106,13 @@ func (c *clientCredentials) OverrideServerName(name string) error {
 // HTTPClient is an HTTP client over TLS that trusts only the authorities,
 // checks the server's host name and presents the service's certificate; the
 // JWKS is fetched with it. It refuses plaintext http:// URLs.
+//
+// It never uses a proxy (HTTPS_PROXY and the like are ignored): net/http
+// would tunnel through the proxy and then do its own TLS handshake, with
+// the system roots and no client certificate, skipping DialTLSContext.
 func (s *Source) HTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
 	t.TLSClientConfig = nil
 	t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		raw, err := (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, network, addr)
