@@ -70,6 +70,8 @@ type Base struct {
 	Surface Surface `yaml:",inline"`
 	// DB is the database pool and statement timeout (store.go).
 	DB DBPool `yaml:",inline"`
+	// Streams bounds the health Watch and reflection streams of the process (streams.go).
+	Streams StreamLimits `yaml:",inline"`
 }
 
 // Common returns the Base itself, so any config struct that embeds Base
@@ -100,6 +102,7 @@ func (b *Base) SetDefaults(service string, grpcPort, httpPort int) {
 	b.TLS.setDefaults()
 	b.Surface.setDefaults()
 	b.DB.setDefaults()
+	b.Streams.setDefaults()
 }
 
 // Validate checks every key and reports all problems at once, each naming
@@ -166,6 +169,7 @@ func (b *Base) Validate() error {
 		bad("ADVERTISE_ADDR", b.AdvertiseAddr, "want host:port with a host peers can dial")
 	}
 	b.Surface.validate(bad)
+	b.Streams.validate(bad)
 	return errors.Join(errs...)
 }
 

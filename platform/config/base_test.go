@@ -33,6 +33,7 @@ func TestSetDefaults(t *testing.T) {
 		TLS:               b.TLS,     // TestTLSDefaults checks it
 		Surface:           b.Surface, // TestSurfaceDefaults checks it
 		DB:                b.DB,      // TestDBPoolDefaults checks it
+		Streams:           b.Streams, // TestStreamLimits checks it
 	}, b)
 	assert.NoError(t, b.Validate(), "the defaults must be valid")
 }
