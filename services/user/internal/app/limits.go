@@ -26,8 +26,9 @@ func newTrustedProxies(cfg *config.Config) (rpc.TrustedProxies, error) {
 	return cfg.TrustedProxies()
 }
 
-// newAuthLimits are the limits on Login and Register: per client address
-// and per account (GCRA), and the failure backoff per account; in memory,
+// newAuthLimits are the limits on Login and Register: per client address,
+// per account and client, and per account across clients (GCRA), and the
+// failure backoff per account and client; in memory,
 // or in Redis when REDIS_URL is set (falling back to memory while Redis
 // does not answer). A limit whose rate or delay is 0 is off.
 func newAuthLimits(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry) (domain.Limits, func(), error) {
@@ -57,7 +58,11 @@ func newAuthLimits(cfg *config.Config, logger *slog.Logger, reg *prometheus.Regi
 		cleanup()
 		return domain.Limits{}, nil, err
 	}
-	if limits.PerAccount, err = limiter("auth-account", cfg.AuthAccountRateLimit, cfg.AuthAccountRateBurst); err != nil {
+	if limits.PerAccountClient, err = limiter("auth-account-client", cfg.AuthAccountRateLimit, cfg.AuthAccountRateBurst); err != nil {
+		cleanup()
+		return domain.Limits{}, nil, err
+	}
+	if limits.AccountWide, err = limiter("auth-account", cfg.AuthAccountWideRateLimit, cfg.AuthAccountWideRateBurst); err != nil {
 		cleanup()
 		return domain.Limits{}, nil, err
 	}

@@ -32,7 +32,7 @@ const addrBurst = 3
 func addrLimitedService(t *testing.T) *service {
 	return startService(t, map[string]string{
 		"AUTH_ADDR_RATE_LIMIT": "0.001", "AUTH_ADDR_RATE_BURST": strconv.Itoa(addrBurst),
-		"AUTH_ACCOUNT_RATE_LIMIT": "0", "AUTH_FAILURE_DELAY": "0s",
+		"AUTH_ACCOUNT_RATE_LIMIT": "0", "AUTH_ACCOUNT_WIDE_RATE_LIMIT": "0", "AUTH_FAILURE_DELAY": "0s",
 	})
 }
 

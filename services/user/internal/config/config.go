@@ -69,17 +69,32 @@ type Config struct {
 	AuthAddrRateLimit float64 `yaml:"auth_addr_rate_limit" env:"AUTH_ADDR_RATE_LIMIT"`
 	// AuthAddrRateBurst is how many such attempts an address may make at once.
 	AuthAddrRateBurst int `yaml:"auth_addr_rate_burst" env:"AUTH_ADDR_RATE_BURST"`
-	// AuthAccountRateLimit is the same per account (the normalised email,
-	// whether it exists or not); 0 turns it off.
+	// AuthAccountRateLimit is the same per account and client address
+	// (the normalised email, whether it exists or not, with the address or
+	// IPv6 /64): what one client may try against one account. It never
+	// refuses the account's owner at another address. 0 turns it off.
 	AuthAccountRateLimit float64 `yaml:"auth_account_rate_limit" env:"AUTH_ACCOUNT_RATE_LIMIT"`
-	// AuthAccountRateBurst is how many such attempts an account may see at once.
+	// AuthAccountRateBurst is how many such attempts one client may make at
+	// one account at once.
 	AuthAccountRateBurst int `yaml:"auth_account_rate_burst" env:"AUTH_ACCOUNT_RATE_BURST"`
-	// AuthFailureDelay is the wait a failed login imposes on its account's
-	// next attempt; each failure in a row doubles it, up to
-	// AuthFailureDelayMax, and a success ends the streak. 0 turns it off.
+	// AuthAccountWideRateLimit is the ceiling per account across every
+	// client, against guessing from many addresses; a login with the right
+	// password is given back. It must be higher than what one client may
+	// spend on one account (AuthAccountRateLimit, or AuthAddrRateLimit when
+	// that is off), so that no single client can keep it empty and lock the
+	// owner out. 0 turns it off.
+	AuthAccountWideRateLimit float64 `yaml:"auth_account_wide_rate_limit" env:"AUTH_ACCOUNT_WIDE_RATE_LIMIT"`
+	// AuthAccountWideRateBurst is how many failed attempts an account may see
+	// from all clients together before the ceiling applies; more than one
+	// client's burst (AuthAccountRateBurst).
+	AuthAccountWideRateBurst int `yaml:"auth_account_wide_rate_burst" env:"AUTH_ACCOUNT_WIDE_RATE_BURST"`
+	// AuthFailureDelay is the wait a failed login imposes on the next
+	// attempt at its account from the same client address; each failure in
+	// a row doubles it, up to AuthFailureDelayMax, and a success ends the
+	// streak. 0 turns it off.
 	AuthFailureDelay time.Duration `yaml:"auth_failure_delay" env:"AUTH_FAILURE_DELAY"`
-	// AuthFailureDelayMax caps that wait: the longest an attacker can keep
-	// the real user waiting.
+	// AuthFailureDelayMax caps that wait. It slows the guessing client
+	// only: the owner at another address does not wait.
 	AuthFailureDelayMax time.Duration `yaml:"auth_failure_delay_max" env:"AUTH_FAILURE_DELAY_MAX"`
 	// AuthTrustedProxies are the proxies (IPs or CIDRs, comma separated)
 	// whose X-Forwarded-For names the client for the limits above; empty
@@ -125,11 +140,19 @@ func New() *Config {
 		// in a row, and a guesser gets one try a second after that.
 		AuthAddrRateLimit: 1,
 		AuthAddrRateBurst: 20,
-		// An account: a person mistypes a few times, not 5 in a row; then
-		// one guess every 10 s (the failure delay is usually longer).
-		AuthAccountRateLimit: 0.1,
+		// One client at one account: a person mistypes a few times, not 5
+		// in a row; then one guess every 20 s (the failure delay is usually
+		// longer).
+		AuthAccountRateLimit: 0.05,
 		AuthAccountRateBurst: 5,
-		// 1 s, 2 s, 4 s ... at most a minute between guesses at one account.
+		// One account from every client: no owner fails 100 times, and
+		// then one guess every 10 s from all of them together (8,640 a
+		// day), twice what one client may spend, so no one client keeps it
+		// empty.
+		AuthAccountWideRateLimit: 0.1,
+		AuthAccountWideRateBurst: 100,
+		// 1 s, 2 s, 4 s ... at most a minute between one client's guesses
+		// at one account.
 		AuthFailureDelay:    time.Second,
 		AuthFailureDelayMax: time.Minute,
 		// About 20 hashes' work on two cores: a valid login waits at most that.
@@ -198,6 +221,27 @@ func (c *Config) validateAuthLimits() error {
 	}
 	rate("AUTH_ADDR_RATE_LIMIT", c.AuthAddrRateLimit, "AUTH_ADDR_RATE_BURST", c.AuthAddrRateBurst)
 	rate("AUTH_ACCOUNT_RATE_LIMIT", c.AuthAccountRateLimit, "AUTH_ACCOUNT_RATE_BURST", c.AuthAccountRateBurst)
+	rate("AUTH_ACCOUNT_WIDE_RATE_LIMIT", c.AuthAccountWideRateLimit, "AUTH_ACCOUNT_WIDE_RATE_BURST", c.AuthAccountWideRateBurst)
+	if wide := c.AuthAccountWideRateLimit; wide > 0 && wide <= maxAuthRate {
+		// What one client may spend on one account: the tightest of its limits.
+		clientKey, client := "AUTH_ACCOUNT_RATE_LIMIT", c.AuthAccountRateLimit
+		if client == 0 {
+			clientKey, client = "AUTH_ADDR_RATE_LIMIT", c.AuthAddrRateLimit
+		}
+		wideShown := strconv.FormatFloat(wide, 'g', -1, 64)
+		switch {
+		case client == 0:
+			bad("AUTH_ACCOUNT_WIDE_RATE_LIMIT", wideShown,
+				"want 0 while AUTH_ACCOUNT_RATE_LIMIT and AUTH_ADDR_RATE_LIMIT are 0: one client could keep it empty and lock the owner out")
+		case wide <= client:
+			bad("AUTH_ACCOUNT_WIDE_RATE_LIMIT", wideShown, "want more than "+clientKey+" ("+
+				strconv.FormatFloat(client, 'g', -1, 64)+"), so that one client cannot keep it empty and lock the owner out")
+		}
+		if c.AuthAccountRateLimit > 0 && c.AuthAccountWideRateBurst <= c.AuthAccountRateBurst {
+			bad("AUTH_ACCOUNT_WIDE_RATE_BURST", strconv.Itoa(c.AuthAccountWideRateBurst),
+				"want more than AUTH_ACCOUNT_RATE_BURST ("+strconv.Itoa(c.AuthAccountRateBurst)+")")
+		}
+	}
 	switch {
 	case c.AuthFailureDelay < 0 || (c.AuthFailureDelay > 0 && c.AuthFailureDelay < time.Millisecond) || c.AuthFailureDelay > time.Hour:
 		bad("AUTH_FAILURE_DELAY", c.AuthFailureDelay.String(), "want 0 (off) or between 1ms and 1h")

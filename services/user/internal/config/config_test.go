@@ -36,8 +36,11 @@ func TestDefaults(t *testing.T) {
 	assert.Empty(t, c.RedisURL, "the cache is in memory unless REDIS_URL is set")
 	assert.Equal(t, 1.0, c.AuthAddrRateLimit)
 	assert.Equal(t, 20, c.AuthAddrRateBurst)
-	assert.Equal(t, 0.1, c.AuthAccountRateLimit)
+	assert.Equal(t, 0.05, c.AuthAccountRateLimit)
 	assert.Equal(t, 5, c.AuthAccountRateBurst)
+	assert.Equal(t, 0.1, c.AuthAccountWideRateLimit)
+	assert.Equal(t, 100, c.AuthAccountWideRateBurst)
+	assert.Greater(t, c.AuthAccountWideRateLimit, c.AuthAccountRateLimit, "one client cannot keep the account-wide budget empty")
 	assert.Equal(t, time.Second, c.AuthFailureDelay)
 	assert.Equal(t, time.Minute, c.AuthFailureDelayMax)
 	assert.Empty(t, c.AuthTrustedProxies, "X-Forwarded-For is trusted from no one by default")
@@ -93,14 +96,26 @@ func TestValidate(t *testing.T) {
 		{name: "cache ttl negative", env: map[string]string{"USER_CACHE_TTL": "-1s"}, wantErr: `USER_CACHE_TTL="-1s": want between 0 (no cache) and 1h`},
 		{name: "cache ttl too long", env: map[string]string{"USER_CACHE_TTL": "2h"}, wantErr: `USER_CACHE_TTL="2h0m0s"`},
 		{name: "redis url", env: map[string]string{"REDIS_URL": "redis//nope"}, wantErr: "REDIS_URL"},
-		{name: "auth limits off", env: map[string]string{"AUTH_ADDR_RATE_LIMIT": "0", "AUTH_ACCOUNT_RATE_LIMIT": "0", "AUTH_FAILURE_DELAY": "0s"}},
+		{name: "auth limits off", env: map[string]string{"AUTH_ADDR_RATE_LIMIT": "0", "AUTH_ACCOUNT_RATE_LIMIT": "0",
+			"AUTH_ACCOUNT_WIDE_RATE_LIMIT": "0", "AUTH_FAILURE_DELAY": "0s"}},
 		{name: "auth limits tuned", env: map[string]string{"AUTH_ADDR_RATE_LIMIT": "5", "AUTH_ADDR_RATE_BURST": "100",
-			"AUTH_ACCOUNT_RATE_LIMIT": "0.5", "AUTH_ACCOUNT_RATE_BURST": "3", "AUTH_FAILURE_DELAY": "100ms", "AUTH_FAILURE_DELAY_MAX": "2s",
+			"AUTH_ACCOUNT_RATE_LIMIT": "0.5", "AUTH_ACCOUNT_RATE_BURST": "3", "AUTH_ACCOUNT_WIDE_RATE_LIMIT": "2",
+			"AUTH_ACCOUNT_WIDE_RATE_BURST": "50", "AUTH_FAILURE_DELAY": "100ms", "AUTH_FAILURE_DELAY_MAX": "2s",
 			"AUTH_TRUSTED_PROXIES": " 10.0.0.0/8, 192.0.2.1 ,fd00::/8", "AUTH_HASH_QUEUE_TIMEOUT": "250ms"}},
 		{name: "addr rate negative", env: map[string]string{"AUTH_ADDR_RATE_LIMIT": "-1"}, wantErr: `AUTH_ADDR_RATE_LIMIT="-1": want attempts per second`},
 		{name: "addr burst zero", env: map[string]string{"AUTH_ADDR_RATE_BURST": "0"}, wantErr: `AUTH_ADDR_RATE_BURST="0": want at least 1`},
 		{name: "account rate too high", env: map[string]string{"AUTH_ACCOUNT_RATE_LIMIT": "1e7"}, wantErr: `AUTH_ACCOUNT_RATE_LIMIT="1e+07"`},
 		{name: "account burst zero", env: map[string]string{"AUTH_ACCOUNT_RATE_BURST": "0"}, wantErr: `AUTH_ACCOUNT_RATE_BURST="0"`},
+		{name: "account-wide limit off", env: map[string]string{"AUTH_ACCOUNT_WIDE_RATE_LIMIT": "0", "AUTH_ACCOUNT_WIDE_RATE_BURST": "0"}},
+		{name: "account-wide burst zero", env: map[string]string{"AUTH_ACCOUNT_WIDE_RATE_BURST": "0"}, wantErr: `AUTH_ACCOUNT_WIDE_RATE_BURST="0": want at least 1`},
+		{name: "account-wide rate not above one client's", env: map[string]string{"AUTH_ACCOUNT_WIDE_RATE_LIMIT": "0.05"},
+			wantErr: `AUTH_ACCOUNT_WIDE_RATE_LIMIT="0.05": want more than AUTH_ACCOUNT_RATE_LIMIT (0.05), so that one client cannot keep it empty`},
+		{name: "account-wide rate not above one address's", env: map[string]string{"AUTH_ACCOUNT_RATE_LIMIT": "0", "AUTH_ACCOUNT_WIDE_RATE_LIMIT": "0.5"},
+			wantErr: `AUTH_ACCOUNT_WIDE_RATE_LIMIT="0.5": want more than AUTH_ADDR_RATE_LIMIT (1)`},
+		{name: "account-wide limit with no per-client limit", env: map[string]string{"AUTH_ACCOUNT_RATE_LIMIT": "0", "AUTH_ADDR_RATE_LIMIT": "0"},
+			wantErr: `AUTH_ACCOUNT_WIDE_RATE_LIMIT="0.1": want 0 while AUTH_ACCOUNT_RATE_LIMIT and AUTH_ADDR_RATE_LIMIT are 0`},
+		{name: "account-wide burst not above one client's", env: map[string]string{"AUTH_ACCOUNT_WIDE_RATE_BURST": "5"},
+			wantErr: `AUTH_ACCOUNT_WIDE_RATE_BURST="5": want more than AUTH_ACCOUNT_RATE_BURST (5)`},
 		{name: "failure delay negative", env: map[string]string{"AUTH_FAILURE_DELAY": "-1s"}, wantErr: `AUTH_FAILURE_DELAY="-1s": want 0 (off) or between 1ms and 1h`},
 		{name: "failure delay max below the delay", env: map[string]string{"AUTH_FAILURE_DELAY": "2s", "AUTH_FAILURE_DELAY_MAX": "1s"},
 			wantErr: `AUTH_FAILURE_DELAY_MAX="1s": want between AUTH_FAILURE_DELAY (2s) and 1h`},

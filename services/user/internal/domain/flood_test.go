@@ -63,10 +63,11 @@ func TestValidLoginsDuringAFlood(t *testing.T) {
 	unprotected := flood(t, run, nil, 0)
 	protected := flood(t, run, &domain.Limits{
 		// The defaults of the user service's configuration.
-		PerAddress: newGCRA(1, 20),
-		PerAccount: newGCRA(0.1, 5),
-		Backoff:    ratelimit.NewMemoryBackoff(ratelimit.Policy{Base: time.Second, Max: time.Minute}),
-		Suspects:   ratelimit.NewMemoryBackoff(ratelimit.Policy{Base: 10 * time.Second, Max: 10 * time.Minute}),
+		PerAddress:       newGCRA(1, 20),
+		PerAccountClient: newGCRA(0.05, 5),
+		AccountWide:      newGCRA(0.1, 100),
+		Backoff:          ratelimit.NewMemoryBackoff(ratelimit.Policy{Base: time.Second, Max: time.Minute}),
+		Suspects:         ratelimit.NewMemoryBackoff(ratelimit.Policy{Base: 10 * time.Second, Max: 10 * time.Minute}),
 	}, time.Second)
 
 	t.Logf("%d flooding addresses for %s, Argon2id m=%d KiB t=%d, 2 hashing slots", run.addresses, run.duration, run.params.Memory, run.params.Time)

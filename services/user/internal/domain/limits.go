@@ -28,15 +28,28 @@ type FailureBackoff interface {
 // Limits guard Login and Register against password guessing and floods.
 // They run before any password hashing, so a refused attempt costs
 // nothing. A nil member is no limit.
+//
+// The tight limits on one account are kept per client (the account and
+// the client's key: its IPv4 address or IPv6 /64), so an attacker's
+// failures slow the attacker's own attempts and never the owner's from
+// another address. AccountWide is the ceiling against guessing from many
+// addresses at once; it must refill faster than PerAccountClient lets one
+// client spend, so that no single client can keep it empty.
 type Limits struct {
-	// PerAddress is keyed by the client address: it bounds what one source
-	// can try across many accounts.
+	// PerAddress is keyed by the client: it bounds what one source can try
+	// across many accounts.
 	PerAddress Limiter
-	// PerAccount is keyed by the normalised email, known or not: it bounds
-	// guesses against one account from many sources.
-	PerAccount Limiter
-	// Backoff is keyed like PerAccount: each failed login in a row makes the
-	// account's next attempt wait longer, up to its cap.
+	// PerAccountClient is keyed by the account (the normalised email,
+	// known or not) and the client: it bounds one source's guesses against
+	// one account.
+	PerAccountClient Limiter
+	// AccountWide is keyed by the account alone: it bounds the guesses of
+	// every source together. A login with the right password is given
+	// back, so only failures count.
+	AccountWide Limiter
+	// Backoff is keyed like PerAccountClient: each failed login in a row
+	// makes that client's next attempt at the account wait longer, up to
+	// its cap; the owner at another address does not wait.
 	Backoff FailureBackoff
 	// Suspects is keyed like PerAddress and refuses nothing: while an
 	// address is in its failure backoff, its logins hash at low priority
@@ -48,36 +61,52 @@ type Limits struct {
 // WithLimits makes Login and Register enforce l.
 func WithLimits(l Limits) Option { return func(s *UserService) { s.limits = l } }
 
+// accountClientKey is the key of one client's attempts at one account. The
+// client key (an IP address or an IPv6 prefix) never holds a '|', so the
+// pair cannot be confused with another whatever the email.
+func accountClientKey(account, client string) string { return client + "|" + account }
+
 // admission is one attempt let through the limits; settle it with the
 // attempt's outcome.
 type admission struct {
-	limits           Limits
-	address, account string
+	limits                 Limits
+	address, account, pair string
 }
 
 // admit lets one attempt for account from address through the limits, or
 // returns an errkind.RetryAfterError. The address pays first and is not
-// refunded when the account refuses, so an attacker who keeps trying a
-// slowed-down account spends their own address's budget, not the real
-// user's. A slowed-down account is refused before it spends its own budget.
+// refunded when a later limit refuses, so an attacker who keeps trying a
+// slowed-down account spends their own address's budget. A client in its
+// backoff for the account is refused before it spends anything more; one
+// refused by the account-wide ceiling gets its per-client spend back, so a
+// real user who retries while many addresses guess loses nothing.
 func (s *UserService) admit(ctx context.Context, address, account string, backoff bool) (*admission, error) {
 	l := s.limits
+	a := &admission{limits: l, address: address, account: account, pair: accountClientKey(account, address)}
 	if l.PerAddress != nil {
 		if ok, wait := l.PerAddress.Allow(ctx, address); !ok {
 			return nil, errkind.RetryAfter("too many attempts from this address", wait)
 		}
 	}
 	if backoff && l.Backoff != nil {
-		if wait := l.Backoff.Wait(ctx, account); wait > 0 {
-			return nil, errkind.RetryAfter("too many failed logins for this account", wait)
+		if wait := l.Backoff.Wait(ctx, a.pair); wait > 0 {
+			return nil, errkind.RetryAfter("too many failed logins for this account from this address", wait)
 		}
 	}
-	if l.PerAccount != nil {
-		if ok, wait := l.PerAccount.Allow(ctx, account); !ok {
+	if l.PerAccountClient != nil {
+		if ok, wait := l.PerAccountClient.Allow(ctx, a.pair); !ok {
+			return nil, errkind.RetryAfter("too many attempts for this account from this address", wait)
+		}
+	}
+	if l.AccountWide != nil {
+		if ok, wait := l.AccountWide.Allow(ctx, account); !ok {
+			if l.PerAccountClient != nil {
+				l.PerAccountClient.Refund(ctx, a.pair)
+			}
 			return nil, errkind.RetryAfter("too many attempts for this account", wait)
 		}
 	}
-	return &admission{limits: l, address: address, account: account}, nil
+	return a, nil
 }
 
 // priority marks ctx low priority when the attempt's address is a suspect.
@@ -93,33 +122,37 @@ func (a *admission) refund(ctx context.Context) {
 	if a.limits.PerAddress != nil {
 		a.limits.PerAddress.Refund(ctx, a.address)
 	}
-	if a.limits.PerAccount != nil {
-		a.limits.PerAccount.Refund(ctx, a.account)
+	if a.limits.PerAccountClient != nil {
+		a.limits.PerAccountClient.Refund(ctx, a.pair)
+	}
+	if a.limits.AccountWide != nil {
+		a.limits.AccountWide.Refund(ctx, a.account)
 	}
 }
 
 // settleLogin accounts for a login's outcome. The right password costs
-// nothing and ends the account's failure streak, so the limits count
-// failures: a busy NAT or proxy address whose users log in correctly is
-// not limited, and neither are the service accounts' logins. A wrong
-// password (or an unknown email, treated the same so the limits reveal
-// nothing) stays spent and slows the account down. A login refused for
-// want of a hashing slot stays spent too, so a flood pays for the slots it
-// keeps busy. Any other failure (the store, the token) is given back: the
-// client learnt nothing and did nothing wrong.
+// nothing and ends the client's failure streak on the account, so the
+// limits count failures: a busy NAT or proxy address whose users log in
+// correctly is not limited, and neither are the service accounts' logins. A
+// wrong password (or an unknown email, treated the same so the limits
+// reveal nothing) stays spent and slows that client's next attempt at the
+// account down. A login refused for want of a hashing slot stays spent
+// too, so a flood pays for the slots it keeps busy. Any other failure (the
+// store, the token) is given back: the client learnt nothing and did
+// nothing wrong.
 func (a *admission) settleLogin(ctx context.Context, err error) {
 	switch {
 	case err == nil:
 		a.refund(ctx)
 		if a.limits.Backoff != nil {
-			a.limits.Backoff.Succeeded(ctx, a.account)
+			a.limits.Backoff.Succeeded(ctx, a.pair)
 		}
 		if a.limits.Suspects != nil {
 			a.limits.Suspects.Succeeded(ctx, a.address)
 		}
 	case errors.Is(err, ErrInvalidCredentials):
 		if a.limits.Backoff != nil {
-			a.limits.Backoff.Failed(ctx, a.account)
+			a.limits.Backoff.Failed(ctx, a.pair)
 		}
 		if a.limits.Suspects != nil {
 			a.limits.Suspects.Failed(ctx, a.address)

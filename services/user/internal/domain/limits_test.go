@@ -88,19 +88,40 @@ func retryAfter(t *testing.T, err error) time.Duration {
 	return ra.After
 }
 
-func TestPasswordGuessingIsLimitedPerAccountBeforeHashing(t *testing.T) {
-	l := newLimited(t, domain.Limits{PerAccount: newGCRA(1.0/60, 3)})
-	for i := range 3 {
-		// From a new address each time: only the account limit applies.
+// Guessing one account from many addresses, one guess each, is limited
+// by the account-wide ceiling, before any hashing; the per-client limits
+// alone would let every new address through.
+func TestDistributedGuessingIsLimitedAccountWide(t *testing.T) {
+	l := newLimited(t, domain.Limits{
+		PerAccountClient: newGCRA(1.0/60, 2),
+		AccountWide:      newGCRA(1.0/60, 10),
+		Backoff:          ratelimit.NewMemoryBackoff(ratelimit.Policy{Base: time.Minute, Max: time.Hour}),
+	})
+	for i := range 10 {
 		require.ErrorIs(t, l.login(t, fmt.Sprintf("192.0.2.%d", i), "alice@example.com", "guess"), domain.ErrInvalidCredentials)
 	}
-	for i := range 20 {
-		wait := retryAfter(t, l.login(t, fmt.Sprintf("198.51.100.%d", i), " ALICE@example.com", "guess"))
-		assert.LessOrEqual(t, wait, time.Minute)
+	for i := range 50 {
+		err := l.login(t, fmt.Sprintf("198.51.100.%d", i), " ALICE@example.com", "guess")
+		assert.LessOrEqual(t, retryAfter(t, err), time.Minute)
+		assert.ErrorContains(t, err, "too many attempts for this account")
 	}
-	assert.Equal(t, int64(3), l.hasher.verifies.Load(), "a refused guess costs no hashing")
+	assert.Equal(t, int64(10), l.hasher.verifies.Load(), "a refused guess costs no hashing")
 	assert.ErrorIs(t, l.login(t, "203.0.113.1", "bob@example.com", "guess"), domain.ErrInvalidCredentials,
 		"another account has its own budget")
+}
+
+// The account-wide ceiling counts failures only: the owner's logins are
+// given back, however many.
+func TestTheAccountWideCeilingCountsFailuresOnly(t *testing.T) {
+	l := newLimited(t, domain.Limits{PerAccountClient: newGCRA(1.0/60, 2), AccountWide: newGCRA(1.0/60, 3)})
+	owner := "203.0.113.7"
+	require.ErrorIs(t, l.login(t, "192.0.2.1", "alice@example.com", "guess"), domain.ErrInvalidCredentials)
+	require.ErrorIs(t, l.login(t, "192.0.2.2", "alice@example.com", "guess"), domain.ErrInvalidCredentials)
+	for i := range 10 {
+		require.NoError(t, l.login(t, owner, "alice@example.com", "correct horse"), "login %d", i+1)
+	}
+	require.ErrorIs(t, l.login(t, "192.0.2.3", "alice@example.com", "guess"), domain.ErrInvalidCredentials, "the third failure still fits")
+	assert.ErrorContains(t, l.login(t, owner, "alice@example.com", "wrong"), "too many attempts for this account")
 }
 
 func TestPasswordSprayingIsLimitedPerAddress(t *testing.T) {
@@ -117,7 +138,7 @@ func TestPasswordSprayingIsLimitedPerAddress(t *testing.T) {
 // A login with the right password is given back: a busy address whose
 // users log in correctly is never limited.
 func TestSuccessfulLoginsCostNothing(t *testing.T) {
-	l := newLimited(t, domain.Limits{PerAddress: newGCRA(1.0/60, 2), PerAccount: newGCRA(1.0/60, 2)})
+	l := newLimited(t, domain.Limits{PerAddress: newGCRA(1.0/60, 2), PerAccountClient: newGCRA(1.0/60, 2), AccountWide: newGCRA(1.0/60, 2)})
 	for i := range 10 {
 		require.NoError(t, l.login(t, "192.0.2.1", "alice@example.com", "correct horse"), "login %d", i+1)
 	}
@@ -126,9 +147,9 @@ func TestSuccessfulLoginsCostNothing(t *testing.T) {
 	retryAfter(t, l.login(t, "192.0.2.1", "alice@example.com", "correct horse"))
 }
 
-// Failures in a row slow the account down more each time, a success ends
-// the streak, and the wait never passes the cap: the real user gets in
-// after at most the cap, however long the attacker kept guessing.
+// Failures in a row slow the guessing client down more each time, a
+// success ends the streak, and the wait never passes the cap. The owner at
+// another address does not wait at all.
 func TestFailedLoginsBackOffUpToTheCap(t *testing.T) {
 	const base, ceiling = 20 * time.Millisecond, 80 * time.Millisecond
 	l := newLimited(t, domain.Limits{Backoff: ratelimit.NewMemoryBackoff(ratelimit.Policy{Base: base, Max: ceiling})})
@@ -146,20 +167,72 @@ func TestFailedLoginsBackOffUpToTheCap(t *testing.T) {
 	assert.Greater(t, waits[5], ceiling/2, "and reaches the cap: %v", waits)
 	assert.Equal(t, int64(6), l.hasher.verifies.Load(), "a refused guess costs no hashing")
 
-	// The attacker's last failure: the real user waits at most the cap.
+	// Right after the attacker's last failure, the owner logs in at once.
 	require.ErrorIs(t, l.login(t, attacker, "alice@example.com", "guess"), domain.ErrInvalidCredentials)
-	wait := retryAfter(t, l.login(t, user, "alice@example.com", "correct horse"))
-	assert.LessOrEqual(t, wait, ceiling)
-	time.Sleep(wait)
 	require.NoError(t, l.login(t, user, "alice@example.com", "correct horse"))
+	retryAfter(t, l.login(t, attacker, "alice@example.com", "guess"))
 
-	// The success ended the streak: the next failure waits the base again.
+	// A success ends that client's streak: its next failure waits the base again.
+	time.Sleep(ceiling)
+	require.NoError(t, l.login(t, attacker, "alice@example.com", "correct horse"))
 	require.ErrorIs(t, l.login(t, attacker, "alice@example.com", "guess"), domain.ErrInvalidCredentials)
 	assert.LessOrEqual(t, retryAfter(t, l.login(t, attacker, "alice@example.com", "guess")), base)
 }
 
+// One address guessing one account at exactly the pace its limits allow
+// (coming back the moment each Retry-After ends) for ten times the
+// backoff's cap never keeps the owner, at another address, from logging in
+// at once: the limits on one account are per client, and the account-wide
+// ceiling refills faster than one client may spend it. Keyed by the
+// account alone, the owner would be refused after the attacker's first
+// failure.
+func TestOneAddressGuessingAtItsPaceNeverLocksTheOwnerOut(t *testing.T) {
+	const base, ceiling = 10 * time.Millisecond, 40 * time.Millisecond
+	for _, tt := range []struct {
+		name    string
+		backoff bool
+	}{{"buckets and backoff", true}, {"buckets only", false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			limits := domain.Limits{
+				PerAddress: newGCRA(100, 20),
+				// One client: 2, then one guess every 40 ms.
+				PerAccountClient: newGCRA(25, 2),
+				// Every client: 3, then one every 20 ms, twice one client's pace.
+				AccountWide: newGCRA(50, 3),
+			}
+			if tt.backoff {
+				limits.Backoff = ratelimit.NewMemoryBackoff(ratelimit.Policy{Base: base, Max: ceiling})
+			}
+			l := newLimited(t, limits)
+			attacker, owner := "192.0.2.66", "198.51.100.7"
+			var checked, refused int
+			var longest time.Duration
+			for end := time.Now().Add(10 * ceiling); time.Now().Before(end); {
+				err := l.login(t, attacker, "alice@example.com", "guess")
+				if !errors.Is(err, domain.ErrInvalidCredentials) {
+					wait := retryAfter(t, err)
+					refused++
+					longest = max(longest, wait)
+					time.Sleep(wait)
+					continue
+				}
+				checked++
+				require.NoError(t, l.login(t, owner, "alice@example.com", "correct horse"),
+					"the owner logs in at once after the attacker's guess %d", checked)
+			}
+			t.Logf("the attacker: %d guesses checked, %d refused, longest wait %s", checked, refused, longest)
+			assert.Positive(t, refused, "the attacker was slowed down")
+			assert.GreaterOrEqual(t, checked, 3, "the attacker kept guessing at its pace all along")
+			if tt.backoff {
+				assert.Greater(t, longest, ceiling/2, "the attacker reached the cap")
+			}
+		})
+	}
+}
+
 // An attacker who keeps trying a slowed-down account spends their own
-// address's budget; the real user's address keeps its own.
+// address's budget; the real user's address keeps its own, and the real
+// user logs in at once.
 func TestTheAttackersAddressIsLimitedFirst(t *testing.T) {
 	l := newLimited(t, domain.Limits{
 		PerAddress: newGCRA(1.0/60, 5),
@@ -167,13 +240,13 @@ func TestTheAttackersAddressIsLimitedFirst(t *testing.T) {
 	})
 	require.ErrorIs(t, l.login(t, "192.0.2.66", "alice@example.com", "guess"), domain.ErrInvalidCredentials)
 	for range 4 {
-		assert.ErrorContains(t, l.login(t, "192.0.2.66", "alice@example.com", "guess"), "too many failed logins for this account")
+		assert.ErrorContains(t, l.login(t, "192.0.2.66", "alice@example.com", "guess"), "too many failed logins for this account from this address")
 	}
 	assert.ErrorContains(t, l.login(t, "192.0.2.66", "alice@example.com", "guess"), "too many attempts from this address")
 	assert.ErrorContains(t, l.login(t, "192.0.2.66", "someone@example.com", "guess"), "too many attempts from this address",
 		"the attacker cannot move on to other accounts either")
-	assert.ErrorContains(t, l.login(t, "198.51.100.7", "alice@example.com", "correct horse"), "too many failed logins for this account",
-		"the real user waits for the account, not for the attacker's address")
+	assert.NoError(t, l.login(t, "198.51.100.7", "alice@example.com", "correct horse"),
+		"the real user does not wait for the attacker's backoff")
 }
 
 // The limits answer an unknown email exactly as they answer a wrong
@@ -181,12 +254,14 @@ func TestTheAttackersAddressIsLimitedFirst(t *testing.T) {
 func TestLimitsTreatUnknownEmailsLikeWrongPasswords(t *testing.T) {
 	outcomes := func(email string) []string {
 		l := newLimited(t, domain.Limits{
-			PerAccount: newGCRA(1.0/60, 2),
-			Backoff:    ratelimit.NewMemoryBackoff(ratelimit.Policy{Base: time.Minute, Max: time.Hour}),
+			PerAccountClient: newGCRA(1.0/60, 2),
+			AccountWide:      newGCRA(1.0/60, 3),
+			Backoff:          ratelimit.NewMemoryBackoff(ratelimit.Policy{Base: time.Minute, Max: time.Hour}),
 		})
 		var got []string
-		for i := range 4 {
-			err := l.login(t, fmt.Sprintf("192.0.2.%d", i), email, "guess")
+		// One client twice (its backoff), then others (the ceiling).
+		for _, client := range []string{"192.0.2.1", "192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"} {
+			err := l.login(t, client, email, "guess")
 			var ra *errkind.RetryAfterError
 			if errors.As(err, &ra) {
 				got = append(got, "retry after "+ra.After.Round(time.Minute).String())
@@ -219,7 +294,7 @@ func TestRegisterIsLimited(t *testing.T) {
 		retryAfter(t, err) // and Create was not called a fourth time
 	})
 	t.Run("per account", func(t *testing.T) {
-		l := newLimited(t, domain.Limits{PerAccount: newGCRA(1.0/60, 2)})
+		l := newLimited(t, domain.Limits{AccountWide: newGCRA(1.0/60, 2)})
 		l.store.EXPECT().Create(gomock.Any(), gomock.Any()).Return(domain.ErrAlreadyExists).Times(2)
 		for i := range 2 {
 			_, err := l.svc.Register(t.Context(), reg(fmt.Sprintf("192.0.2.%d", i), "alice@example.com"))

@@ -136,8 +136,8 @@ func (s *UserService) create(ctx context.Context, email, password, name string, 
 // password and an unknown email both return ErrInvalidCredentials, after the
 // same amount of hashing, and count the same against the limits: the
 // attempt spends the client's and the email's budget before any hashing,
-// a failure slows the email's next attempt down, and a success is given
-// back (Limits).
+// a failure slows this client's next attempt at the email down, and a
+// success is given back (Limits).
 func (s *UserService) Login(ctx context.Context, c Credentials) (Session, error) {
 	if len(c.Password) > 4*maxPasswordLen {
 		return Session{}, ErrInvalidCredentials // too long to be any account's password
