@@ -49,18 +49,26 @@ type Access struct {
 	Publishes []string
 	// Owns are the streams whose configuration the service creates and updates.
 	Owns []string
-	// Reads are streams the service may create when absent (so it can start
-	// before their owner) but never change.
+	// Reads are streams the service writes to but does not own: it may
+	// create them when absent, with their fixed config, but never change
+	// them (the dead-letter stream, which every consumer writes to).
 	Reads []string
+	// Waits are streams the service only consumes: it may look them up, and
+	// its durable consumers wait until their owner has created them.
+	Waits []string
 	// Consumes are the durable consumers the service runs. Each may
 	// dead-letter to DeadLetterSubject(Name).
 	Consumes []Durable
 }
 
 // Accesses is the shop's permission matrix: only order publishes order
-// events; inventory and notification read them through their own durable
-// consumer and publish only JetStream API requests for it, its acks and
-// their own dead letters.
+// events, and only order creates or updates the ORDERS stream (a consumer
+// that could create it could define its retention); inventory and
+// notification read them through their own durable consumer, which waits
+// for ORDERS to exist, and publish only JetStream API requests for it, its
+// acks and their own dead letters. The DEADLETTER stream has no owner that
+// updates it: each consumer may only create it, with its fixed config, when
+// it is absent.
 var Accesses = []Access{
 	{
 		User:      ServiceOrder,
@@ -69,14 +77,14 @@ var Accesses = []Access{
 	},
 	{
 		User:     ServiceInventory,
-		Owns:     []string{StreamDeadLetter},
-		Reads:    []string{StreamOrders},
+		Reads:    []string{StreamDeadLetter},
+		Waits:    []string{StreamOrders},
 		Consumes: []Durable{{Stream: StreamOrders, Name: ServiceInventory}},
 	},
 	{
 		User:     ServiceNotification,
-		Owns:     []string{StreamDeadLetter},
-		Reads:    []string{StreamOrders},
+		Reads:    []string{StreamDeadLetter},
+		Waits:    []string{StreamOrders},
 		Consumes: []Durable{{Stream: StreamOrders, Name: ServiceNotification}},
 	},
 }
@@ -96,7 +104,8 @@ func AccessOf(user string) (Access, bool) {
 // Every user may ask for account info ($JS.API.INFO, which the client sends
 // at connect) and subscribe to its own inbox (JetStream API replies, publish
 // acks and pulled messages). A stream it owns adds STREAM.INFO, CREATE and
-// UPDATE; one it reads adds INFO and CREATE. A durable consumer adds
+// UPDATE; one it reads adds INFO and CREATE; one it waits for adds INFO
+// only. A durable consumer adds
 // CONSUMER.CREATE (with and without a filter-subject token), CONSUMER.INFO,
 // CONSUMER.MSG.NEXT for that durable only, the acks of that durable
 // ($JS.ACK.<stream>.<durable>.>: ack, nak, term, in progress) and its
@@ -112,6 +121,11 @@ func (a Access) Permissions() (publish, subscribe []string) {
 			continue
 		}
 		publish = append(publish, "$JS.API.STREAM.INFO."+s, "$JS.API.STREAM.CREATE."+s)
+	}
+	for _, s := range a.Waits {
+		if !slices.Contains(a.Owns, s) && !slices.Contains(a.Reads, s) {
+			publish = append(publish, "$JS.API.STREAM.INFO."+s)
+		}
 	}
 	for _, d := range a.Consumes {
 		publish = append(publish,

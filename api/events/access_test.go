@@ -32,6 +32,19 @@ func TestAccessesLetOnlyTheProducerPublish(t *testing.T) {
 	if a, ok := AccessOf(ServiceInventory); !ok || len(a.Consumes) != 1 {
 		t.Errorf("inventory's access: %+v, %v", a, ok)
 	}
+	// Only order defines ORDERS; nobody may update DEADLETTER.
+	for _, a := range Accesses {
+		pub, _ := a.Permissions()
+		for _, p := range pub {
+			definesOrders := p == "$JS.API.STREAM.CREATE."+StreamOrders || p == "$JS.API.STREAM.UPDATE."+StreamOrders
+			if definesOrders && a.User != ServiceOrder {
+				t.Errorf("%s may define %s: %q", a.User, StreamOrders, p)
+			}
+			if p == "$JS.API.STREAM.UPDATE."+StreamDeadLetter {
+				t.Errorf("%s may update %s", a.User, StreamDeadLetter)
+			}
+		}
+	}
 	for subject := range Schemas {
 		if Producers[subject] == "" {
 			t.Errorf("subject %s has a schema but no producer", subject)

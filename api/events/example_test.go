@@ -22,9 +22,7 @@ func ExampleAccess_Permissions() {
 	// publish   $JS.API.INFO
 	// publish   $JS.API.STREAM.INFO.DEADLETTER
 	// publish   $JS.API.STREAM.CREATE.DEADLETTER
-	// publish   $JS.API.STREAM.UPDATE.DEADLETTER
 	// publish   $JS.API.STREAM.INFO.ORDERS
-	// publish   $JS.API.STREAM.CREATE.ORDERS
 	// publish   $JS.API.CONSUMER.CREATE.ORDERS.inventory
 	// publish   $JS.API.CONSUMER.CREATE.ORDERS.inventory.>
 	// publish   $JS.API.CONSUMER.INFO.ORDERS.inventory

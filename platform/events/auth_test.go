@@ -96,8 +96,7 @@ func openAs(t *testing.T, b *natstest.Broker, user string, orderKey ed25519.Priv
 		cfg.Owns = []Stream{orders}
 		cfg.SigningKey = orderKey
 	} else {
-		cfg.Owns = []Stream{{Name: apievents.StreamDeadLetter, Subjects: apievents.SubjectsDeadLetter}}
-		cfg.Reads = []Stream{orders}
+		cfg.Reads = []Stream{{Name: apievents.StreamDeadLetter, Subjects: apievents.SubjectsDeadLetter}}
 		cfg.ProducerKeys = map[string][]ed25519.PublicKey{apievents.ServiceOrder: {public(orderKey)}}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -115,9 +114,22 @@ func TestBrokerPermissions(t *testing.T) {
 	t.Parallel()
 	b := natstest.Start(t)
 	ctx := context.Background()
-	// A consumer may start before order: it creates the streams it needs.
+	// A consumer may start before order, but only order defines ORDERS: a
+	// consumer that could would choose its retention (work-queue retention
+	// would delete each event once the first consumer acked it).
 	key := newKey(t)
 	openAs(t, b, apievents.ServiceInventory, key)
+	t.Run("a consumer cannot define ORDERS", func(t *testing.T) {
+		inventory := dialAs(t, b, apievents.ServiceInventory)
+		c, cancel := context.WithTimeout(ctx, refusedWithin)
+		_, err := inventory.js.CreateStream(c, jetstream.StreamConfig{
+			Name: apievents.StreamOrders, Subjects: []string{apievents.SubjectsOrders}, Retention: jetstream.WorkQueuePolicy,
+		})
+		cancel()
+		inventory.refused(t, err, "$JS.API.STREAM.CREATE.ORDERS")
+		_, err = dialAs(t, b, natstest.Admin).js.Stream(ctx, apievents.StreamOrders)
+		require.ErrorIs(t, err, jetstream.ErrStreamNotFound, "starting a consumer first does not create ORDERS")
+	})
 	openAs(t, b, apievents.ServiceOrder, key)
 	openAs(t, b, apievents.ServiceNotification, key)
 
@@ -181,9 +193,14 @@ func TestBrokerPermissions(t *testing.T) {
 		inventory.refused(t, err, "$JS.API.CONSUMER.CREATE.ORDERS.notification")
 
 		c, cancel = short()
+		_, err = notification.js.UpdateStream(c, jetstream.StreamConfig{Name: apievents.StreamDeadLetter, Subjects: []string{apievents.SubjectsDeadLetter}, MaxAge: time.Second})
+		cancel()
+		notification.refused(t, err, "$JS.API.STREAM.UPDATE.DEADLETTER")
+
+		c, cancel = short()
 		_, err = inventory.js.Stream(c, apievents.StreamDeadLetter)
 		cancel()
-		require.NoError(t, err, "it may look at a stream it owns")
+		require.NoError(t, err, "it may look at the dead-letter stream it writes to")
 	})
 
 	t.Run("no service reads the raw subjects or another's inbox", func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -26,6 +27,9 @@ type Broker struct {
 	// ProducerKeys are the keys the service's consumers verify events
 	// with, by producer (nil: they do not check signatures).
 	ProducerKeys map[string][]ed25519.PublicKey
+	// MaxEventAge is the oldest signed event its consumers accept
+	// (ConsumerConfig.MaxEventAge), from BrokerConfig.InboxRetention.
+	MaxEventAge time.Duration
 }
 
 // BrokerConfig says how a service connects to NATS and which streams it
@@ -40,9 +44,11 @@ type BrokerConfig struct {
 	// Owns are the streams the service owns: created, or updated to this
 	// config, at connect. Its NATS user needs STREAM.CREATE and UPDATE.
 	Owns []Stream
-	// Reads are streams the service consumes but does not own: created when
-	// absent, so it can start before their owner, and never changed. Its
-	// NATS user needs STREAM.INFO and CREATE only.
+	// Reads are streams the service writes to but does not own (the
+	// dead-letter stream): created with their fixed config when absent, and
+	// never changed. Its NATS user needs STREAM.INFO and CREATE only. A
+	// stream it only consumes is in neither list: its durable consumer
+	// waits, retrying in the background, until the owner has created it.
 	Reads []Stream
 	// SigningKey, when set, signs every message the service publishes
 	// through Broker.JS as producer Name (EVENTS_SIGNING_KEY).
@@ -50,6 +56,14 @@ type BrokerConfig struct {
 	// ProducerKeys, when set, are the producers' public keys its consumers
 	// verify signatures with (EVENTS_PRODUCER_KEYS).
 	ProducerKeys map[string][]ed25519.PublicKey
+	// InboxRetention is how long the service's consumers keep event ids
+	// (INBOX_RETENTION); a signed event older than MaxEventAge of it is
+	// refused as a possible replay. Default DefaultInboxRetention.
+	InboxRetention time.Duration
+	// Consumes says that the service consumes events, and Produces that it
+	// publishes them: without credentials, producer keys or a signing key,
+	// OpenBroker then warns that its events are unauthenticated.
+	Consumes, Produces bool
 }
 
 // OpenBroker connects as cfg says and makes sure its streams exist, so a
@@ -72,11 +86,36 @@ func OpenBroker(ctx context.Context, cfg BrokerConfig, logger *slog.Logger) (*Br
 			return nil, nil, err
 		}
 	}
-	b := &Broker{Conn: nc, JS: js, ProducerKeys: cfg.ProducerKeys}
+	warnUnauthenticated(ctx, cfg, logger)
+	retention := cfg.InboxRetention
+	if retention <= 0 {
+		retention = DefaultInboxRetention
+	}
+	b := &Broker{Conn: nc, JS: js, ProducerKeys: cfg.ProducerKeys, MaxEventAge: MaxEventAge(retention)}
 	if cfg.SigningKey != nil {
 		b.JS = signingJetStream{JetStream: js, producer: cfg.Name, key: cfg.SigningKey}
 	}
 	return b, nc.Close, nil
+}
+
+// warnUnauthenticated logs, at start, what leaves the service's events
+// open to forgery: a broker without credentials (a plain local broker, which
+// anyone who reaches it may publish to), a consumer without producer keys, a
+// producer without a signing key. Config validation refuses the last two
+// when NATS credentials are set, so they stay a development setting.
+func warnUnauthenticated(ctx context.Context, cfg BrokerConfig, logger *slog.Logger) {
+	if logger == nil {
+		return
+	}
+	if cfg.User == "" {
+		logger.WarnContext(ctx, "events: NATS connection has no credentials (NATS_USER empty): anyone who can reach the broker can publish and read events; set NATS_USER and NATS_PASSWORD outside local development")
+	}
+	if cfg.Consumes && cfg.ProducerKeys == nil {
+		logger.WarnContext(ctx, "events: event signatures are not checked (EVENTS_PRODUCER_KEYS empty): consumed events are unauthenticated")
+	}
+	if cfg.Produces && cfg.SigningKey == nil {
+		logger.WarnContext(ctx, "events: events are published unsigned (EVENTS_SIGNING_KEY empty): consumers that check signatures will reject them")
+	}
 }
 
 // createStreamIfAbsent creates s with the config EnsureStream gives it when

@@ -39,7 +39,7 @@ func (c *Consumer) check(m Message) error {
 		if !ok {
 			return &rejection{check: RejectedAuthentication, reason: fmt.Sprintf("subject %q has no known producer", m.Subject)}
 		}
-		if err := verify(m, producer, c.cfg.ProducerKeys[producer]); err != nil {
+		if err := verify(m, producer, c.cfg.ProducerKeys[producer], c.now(), c.cfg.MaxEventAge); err != nil {
 			return &rejection{check: RejectedAuthentication, reason: err.Error()}
 		}
 	}

@@ -116,6 +116,12 @@ type ConsumerConfig struct {
 	// Producers names the one producer of each subject (required with
 	// ProducerKeys; a subject not in it is rejected).
 	Producers map[string]string
+	// MaxEventAge is the oldest signed event the authentication check
+	// accepts (by its Slipway-Signed-At); an older one is rejected, so a
+	// captured event cannot be replayed once the inbox has pruned its id.
+	// Default MaxEventAge(DefaultInboxRetention); set it from the inbox
+	// retention the consumer prunes with.
+	MaxEventAge time.Duration
 }
 
 // Consumer runs a Handler for each message of a durable JetStream pull
@@ -148,6 +154,7 @@ type Consumer struct {
 	pruneBatch    int
 
 	validator protovalidate.Validator
+	now       func() time.Time
 
 	ok, duplicate, failed, deadLettered, rejected prometheus.Counter
 	lag                                           prometheus.Gauge
@@ -182,6 +189,9 @@ func NewConsumer(db *store.DB, js jetstream.JetStream, cfg ConsumerConfig, h Han
 	}
 	if cfg.RetryDelay == 0 {
 		cfg.RetryDelay = defaultRetryDelay
+	}
+	if cfg.MaxEventAge <= 0 {
+		cfg.MaxEventAge = MaxEventAge(DefaultInboxRetention)
 	}
 	if cfg.DeadLetterSubject == "" {
 		cfg.DeadLetterSubject = deadLetterPrefix + cfg.Durable
@@ -231,6 +241,7 @@ func NewConsumer(db *store.DB, js jetstream.JetStream, cfg ConsumerConfig, h Han
 	}
 	return &Consumer{
 		validator:     validator,
+		now:           time.Now,
 		rejected:      processed.WithLabelValues(cfg.Durable, "rejected"),
 		inboxPruned:   pruned.WithLabelValues(cfg.Durable),
 		redelivered:   redeliveries.WithLabelValues(cfg.Durable),

@@ -64,9 +64,17 @@ func TestConsumerRejectsEventsThatFailAuthentication(t *testing.T) {
 		m.Header.Set(jetstream.MsgIDHeader, id)
 		return m
 	}
+	signedAt := func(id, subject string, at time.Time) *nats.Msg {
+		m := msg(id, subject)
+		if id == "" {
+			m.Header.Del(jetstream.MsgIDHeader)
+		}
+		sign(m, "order", orderKey, at)
+		return m
+	}
 	signed := func(id, subject, producer string, key ed25519.PrivateKey) *nats.Msg {
 		m := msg(id, subject)
-		sign(m, producer, key)
+		sign(m, producer, key, time.Now())
 		return m
 	}
 	// moved re-sends a signed message with one thing changed.
@@ -88,6 +96,16 @@ func TestConsumerRejectsEventsThatFailAuthentication(t *testing.T) {
 		{moved("other-payload", func(m *nats.Msg) { m.Data = []byte("release everything") }), "does not verify"},
 		{moved("other-type", func(m *nats.Msg) { m.Header.Set(HeaderEventType, "slipway.test.Other") }), "does not verify"},
 		{moved("garbled", func(m *nats.Msg) { m.Header.Set(HeaderSignature, "!!") }), "not a base64 Ed25519 signature"},
+		// A captured event replayed once the inbox (7 days) has pruned its id.
+		{signedAt("replayed", cancelledSubj, time.Now().Add(-DefaultInboxRetention)), "older than 167h0m0s"},
+		// Its time made fresh: the signature covers it.
+		{moved("refreshed", func(m *nats.Msg) {
+			m.Header.Set(HeaderSignedAt, time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano))
+		}), "does not verify"},
+		{moved("undated", func(m *nats.Msg) { m.Header.Del(HeaderSignedAt) }), `Slipway-Signed-At "" is not an RFC 3339 time`},
+		{signedAt("future", cancelledSubj, time.Now().Add(time.Hour)), "in the future"},
+		// Without an id the inbox could not tell a replay from a new event.
+		{signedAt("", cancelledSubj, time.Now()), "no Nats-Msg-Id"},
 	}
 	for _, b := range bad {
 		_, err := js.PublishMsg(ctx, b.msg)
@@ -99,14 +117,17 @@ func TestConsumerRejectsEventsThatFailAuthentication(t *testing.T) {
 	require.NoError(t, err)
 	_, err = js.PublishMsg(ctx, signed("rotated", placed, "order", oldOrderKey))
 	require.NoError(t, err)
+	// A day old is well within the inbox retention.
+	_, err = js.PublishMsg(ctx, signedAt("late", placed, time.Now().Add(-24*time.Hour)))
+	require.NoError(t, err)
 	run(t, c.Run)
 
-	require.Eventually(t, func() bool { return counter(c.ok) == 2 }, waitFor, tick)
+	require.Eventually(t, func() bool { return counter(c.ok) == 3 }, waitFor, tick)
 	mu.Lock()
-	assert.Equal(t, []string{"valid", "rotated"}, handled)
+	assert.Equal(t, []string{"valid", "rotated", "late"}, handled)
 	mu.Unlock()
 	assert.Equal(t, float64(len(bad)), counter(c.rejected))
-	assert.Equal(t, 2, queryInt(t, db, "SELECT count(*) FROM inbox"), "rejected events leave no inbox row")
+	assert.Equal(t, 3, queryInt(t, db, "SELECT count(*) FROM inbox"), "rejected events leave no inbox row")
 	dl := streamMsgs(t, js, s.dlName)
 	require.Len(t, dl, len(bad))
 	for i, b := range bad {

@@ -49,10 +49,10 @@ func domainOptions(cfg *config.Config) []domain.Option {
 	return []domain.Option{domain.WithReservationTTL(cfg.ReservationTTL)}
 }
 
-// openBroker connects to NATS and makes sure the streams the service reads
-// from (ORDERS) and dead-letters to (DEADLETTER) exist, so it can start
-// before the order service has ever published. The cleanup closes the
-// connection, after the consumer has stopped.
+// openBroker connects to NATS and makes sure the stream the service
+// dead-letters to (DEADLETTER) exists. ORDERS is order's to create: the
+// consumer waits for it in the background, so the service starts before
+// order. The cleanup closes the connection, after the consumer has stopped.
 func openBroker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*events.Broker, func(), error) {
 	keys, err := events.ParseProducerKeys(cfg.EventsProducerKeys)
 	if err != nil {
@@ -60,9 +60,10 @@ func openBroker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 	}
 	return events.OpenBroker(ctx, events.BrokerConfig{
 		URL: cfg.NATSURL, Name: config.Service, User: cfg.NATSUser, Password: cfg.NATSPassword,
-		Owns:         []events.Stream{{Name: apievents.StreamDeadLetter, Subjects: apievents.SubjectsDeadLetter}},
-		Reads:        []events.Stream{{Name: apievents.StreamOrders, Subjects: apievents.SubjectsOrders}},
-		ProducerKeys: keys,
+		Reads:          []events.Stream{{Name: apievents.StreamDeadLetter, Subjects: apievents.SubjectsDeadLetter}},
+		ProducerKeys:   keys,
+		InboxRetention: cfg.InboxRetention, // signed events older than that are refused as replays
+		Consumes:       true,               // warns when events go unchecked
 	}, logger)
 }
 
@@ -82,6 +83,7 @@ func newConsumer(ctx context.Context, db *platformstore.DB, b *events.Broker, h 
 		// With EVENTS_PRODUCER_KEYS, only events signed by their producer.
 		Producers:    apievents.Producers,
 		ProducerKeys: b.ProducerKeys,
+		MaxEventAge:  b.MaxEventAge,
 	}, h.Handle, logger, reg, tp)
 }
 

@@ -50,7 +50,8 @@ type Config struct {
 	// EventsProducerKeys are the producers' Ed25519 public keys,
 	// "order:<base64>[,order:<base64 of the previous key>]". When set, an
 	// event without a valid signature of its subject's producer is rejected
-	// and dead-lettered. Empty: signatures are not checked.
+	// and dead-lettered. Required when NATS_USER is set; empty (a plain
+	// local broker only): signatures are not checked, with a warning at start.
 	EventsProducerKeys string `yaml:"events_producer_keys" env:"EVENTS_PRODUCER_KEYS"`
 	// ReservationTTL is how long a reservation holds its stock before the
 	// sweeper releases it, unless the order's OrderPlaced commits it first.
@@ -97,6 +98,8 @@ func (c *Config) Validate() error {
 	}
 	if reason := events.CheckProducerKeys(c.EventsProducerKeys, "order"); reason != "" {
 		bad("EVENTS_PRODUCER_KEYS", c.EventsProducerKeys, reason)
+	} else if c.EventsProducerKeys == "" && c.NATSUser != "" {
+		bad("EVENTS_PRODUCER_KEYS", "", "must be set when NATS_USER is: without order's public key (order:<base64>) anyone holding NATS credentials could forge events")
 	}
 	if c.ReservationTTL <= 0 {
 		bad("RESERVATION_TTL", c.ReservationTTL.String(), "must be positive")

@@ -65,7 +65,8 @@ type Config struct {
 	// EventsProducerKeys are the producers' Ed25519 public keys,
 	// "order:<base64>[,order:<base64 of the previous key>]". When set, an
 	// event without a valid signature of its subject's producer is rejected
-	// and dead-lettered. Empty: signatures are not checked.
+	// and dead-lettered. Required when NATS_USER is set; empty (a plain
+	// local broker only): signatures are not checked, with a warning at start.
 	EventsProducerKeys string `yaml:"events_producer_keys" env:"EVENTS_PRODUCER_KEYS"`
 	// WebhookURL, when set, is where every notification is POSTed as JSON,
 	// from the delivery queue; when empty, notifications are in-app only
@@ -121,6 +122,8 @@ func (c *Config) Validate() error {
 	}
 	if reason := events.CheckProducerKeys(c.EventsProducerKeys, "order"); reason != "" {
 		bad("EVENTS_PRODUCER_KEYS", c.EventsProducerKeys, reason)
+	} else if c.EventsProducerKeys == "" && c.NATSUser != "" {
+		bad("EVENTS_PRODUCER_KEYS", "", "must be set when NATS_USER is: without order's public key (order:<base64>) anyone holding NATS credentials could forge events")
 	}
 	if c.WebhookURL != "" {
 		if u, err := url.Parse(c.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

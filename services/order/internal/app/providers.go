@@ -90,6 +90,7 @@ func newBroker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*e
 		URL: cfg.NATSURL, Name: config.Service, User: cfg.NATSUser, Password: cfg.NATSPassword,
 		Owns:       []events.Stream{{Name: apievents.StreamOrders, Subjects: apievents.SubjectsOrders}},
 		SigningKey: key,
+		Produces:   true, // warns when events go unsigned
 	}, logger)
 }
 

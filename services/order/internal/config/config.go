@@ -52,7 +52,8 @@ type Config struct {
 	// EventsSigningKey is the base64 of the Ed25519 seed order signs every
 	// event with (Slipway-Signature), so consumers holding its public key
 	// (EVENTS_PRODUCER_KEYS) can tell its events from a forgery even by
-	// someone who has NATS credentials. Empty: events go unsigned.
+	// someone who has NATS credentials. Required when NATS_USER is set;
+	// empty (a plain local broker only): events go unsigned, with a warning.
 	EventsSigningKey string `yaml:"events_signing_key" env:"EVENTS_SIGNING_KEY" secret:"true"`
 	// InventoryAddr and UserAddr are the peers' gRPC addresses when
 	// DISCOVERY is static; with etcd the peers are found by service name.
@@ -112,6 +113,8 @@ func (c *Config) Validate() error {
 	}
 	if _, err := events.ParseSigningKey(c.EventsSigningKey); err != nil {
 		bad("EVENTS_SIGNING_KEY", secretShown, err.Error())
+	} else if c.EventsSigningKey == "" && c.NATSUser != "" {
+		bad("EVENTS_SIGNING_KEY", "", "must be set when NATS_USER is: consumers with NATS credentials check signatures (base64 of a 32-byte Ed25519 seed)")
 	}
 	for _, a := range []struct{ key, value string }{
 		{"INVENTORY_ADDR", c.InventoryAddr},

@@ -24,7 +24,9 @@ func TestNATSCredentials(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, c.NATSUser, "no credentials by default: a broker without users")
 
-	c, err = load(map[string]string{"NATS_USER": "order", "NATS_PASSWORD": "n4ts-s3cret"})
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	c, err = load(map[string]string{"NATS_USER": "order", "NATS_PASSWORD": "n4ts-s3cret", "EVENTS_SIGNING_KEY": events.EncodeKey(priv)})
 	require.NoError(t, err)
 	assert.Equal(t, "order", c.NATSUser)
 	assert.Equal(t, "n4ts-s3cret", c.NATSPassword)
@@ -37,6 +39,8 @@ func TestNATSCredentials(t *testing.T) {
 		{"a user without a password", map[string]string{"NATS_USER": "order"}, "NATS_PASSWORD"},
 		{"a password without a user", map[string]string{"NATS_PASSWORD": "n4ts-s3cret"}, "NATS_USER"},
 		{"a user name with a wildcard", map[string]string{"NATS_USER": "order.>", "NATS_PASSWORD": "n4ts-s3cret"}, "NATS_USER"},
+		// Credentials without event keys: signature checks would fail open.
+		{"credentials without EVENTS_SIGNING_KEY", map[string]string{"NATS_USER": "order", "NATS_PASSWORD": "n4ts-s3cret"}, "EVENTS_SIGNING_KEY=\"\": must be set when NATS_USER is"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := load(tt.env)
