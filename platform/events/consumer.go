@@ -292,8 +292,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		failures++
 		wait := backoff(failures, c.minBackoff, c.maxBackoff)
-		c.logger.WarnContext(ctx, "events consumer stopped, restarting",
-			"stream", c.cfg.Stream, "error", err, "retry_in", wait)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			// Its owner (the producer) creates it; the consumer may start first.
+			c.logger.InfoContext(ctx, "events consumer waiting for its stream to be created by its owner",
+				"stream", c.cfg.Stream, "retry_in", wait)
+		} else {
+			c.logger.WarnContext(ctx, "events consumer stopped, restarting",
+				"stream", c.cfg.Stream, "error", err, "retry_in", wait)
+		}
 		if !sleep(ctx, wait, nil) {
 			return nil
 		}

@@ -30,6 +30,8 @@ func (s *service) publish(t *testing.T, subject, eventID string, payload proto.M
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
+	// ORDERS is order's to create; the consumer waits for it.
+	require.NoError(t, events.EnsureStream(t.Context(), js, apievents.StreamOrders, []string{apievents.SubjectsOrders}))
 	data, err := proto.Marshal(payload)
 	require.NoError(t, err)
 	msg := nats.NewMsg(subject)
