@@ -188,6 +188,7 @@ func New(base config.Base, cfg any, logger *slog.Logger, reg *prometheus.Registr
 		service: base.Service, logger: logger, metrics: metrics, limiter: limiter, auth: o.auth,
 		validator: validator, faults: a.faults, rpcTimeout: base.RPCTimeout,
 		rpcMaxTimeout: base.Surface.RPCMaxTimeout, watchStreamsPerConn: base.Surface.GRPCWatchStreamsPerConn,
+		watchStreams: newWatchStreams(base.Streams.GRPCMaxWatchStreams),
 	}
 	tlsFiles, err := tlsconfig.Load(base.TLS, tlsconfig.WithLogger(logger))
 	if err != nil {
@@ -226,7 +227,7 @@ func New(base config.Base, cfg any, logger *slog.Logger, reg *prometheus.Registr
 	a.http = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       base.Surface.HTTPReadTimeout,  // streaming RPCs lift it: liftStreamingDeadlines
+		ReadTimeout:       base.Surface.HTTPReadTimeout,  // streaming RPCs lift it once the request is read: liftStreamingDeadlines
 		WriteTimeout:      base.Surface.HTTPWriteTimeout, // likewise
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    1 << 20,

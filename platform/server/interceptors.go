@@ -46,8 +46,8 @@ type AuthFunc func(ctx context.Context, fullMethod string) (context.Context, err
 // gRPC directly, REST via the in-process gateway connection, gRPC-Web and
 // Connect via the vanguard transcoder. Order, outermost first: request id,
 // metrics, access log, load shedding (and, for streams, the per-connection
-// bound on Watch and reflection streams), recovery, deadline (default and
-// cap), auth, validation, faults.
+// and process-wide bounds on Watch and reflection streams), recovery,
+// deadline (default and cap), auth, validation, faults.
 type chain struct {
 	service    string
 	logger     *slog.Logger
@@ -62,6 +62,9 @@ type chain struct {
 	// watchStreamsPerConn bounds the health Watch and reflection streams of
 	// one connection.
 	watchStreamsPerConn int
+	// watchStreams bounds the health Watch and reflection streams of the
+	// whole process (nil: no bound).
+	watchStreams *watchStreams
 }
 
 func (c *chain) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
@@ -106,11 +109,11 @@ func (c *chain) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInf
 		c.metrics.inFlight.WithLabelValues(protocol).Dec()
 		c.finish(ctx, info.FullMethod, protocol, start, err)
 	}()
-	releaseConn, err := acquireConnStream(ctx, info.FullMethod, c.watchStreamsPerConn)
+	releaseWatch, err := acquireWatchStream(ctx, info.FullMethod, c.watchStreamsPerConn, c.watchStreams)
 	if err != nil {
 		return err
 	}
-	defer releaseConn()
+	defer releaseWatch()
 	release, err := c.limiter.acquire(ctx, info.FullMethod)
 	if err != nil {
 		return Status(err)

@@ -50,7 +50,10 @@ func newLimiter(reg prometheus.Registerer, service string, maxInflight int, queu
 // acquire takes a slot for fullMethod and returns the function that frees
 // it, or a RetryAfter error when none freed in time. Health checks and
 // reflection are exempt: an overloaded instance must still answer its
-// probes truthfully, and shedding them would take it out of rotation.
+// probes truthfully, and shedding them would take it out of rotation. Their
+// long-lived streams (Watch, reflection) are bounded instead, per
+// connection and per process (acquireWatchStream), and over HTTP must send
+// their request within the read timeout (liftStreamingDeadlines).
 func (l *limiter) acquire(ctx context.Context, fullMethod string) (release func(), err error) {
 	if exemptFromShedding(fullMethod) {
 		return func() {}, nil

@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -110,31 +112,79 @@ func grpcLimits(s config.Surface) []grpc.ServerOption {
 	}
 }
 
-// streamingMethods lists the full method names of every streaming method
-// registered on srv: the HTTP listener lifts its timeouts for them.
-func streamingMethods(srv *grpc.Server) map[string]bool {
-	out := map[string]bool{}
+// streamKind is how a method streams, as far as the HTTP listener's
+// deadlines and body limits care.
+type streamKind int
+
+const (
+	// notStreaming is a unary method (and any path that is no method).
+	notStreaming streamKind = iota
+	// serverStream sends one request message and many replies (health Watch).
+	serverStream
+	// clientStream sends many request messages: client or bidi streaming
+	// (reflection).
+	clientStream
+)
+
+// streamingMethods maps the full method name of every streaming method
+// registered on srv to its kind: the HTTP listener's deadlines and body
+// limits depend on it.
+func streamingMethods(srv *grpc.Server) map[string]streamKind {
+	out := map[string]streamKind{}
 	for svc, info := range srv.GetServiceInfo() {
 		for _, m := range info.Methods {
-			if m.IsClientStream || m.IsServerStream {
-				out["/"+svc+"/"+m.Name] = true
+			switch {
+			case m.IsClientStream:
+				out["/"+svc+"/"+m.Name] = clientStream
+			case m.IsServerStream:
+				out["/"+svc+"/"+m.Name] = serverStream
 			}
 		}
 	}
 	return out
 }
 
-// liftStreamingDeadlines clears the read and write deadlines of a streaming
-// RPC carried over HTTP (gRPC-Web, Connect, gRPC over h2c): a Watch or a
-// server stream lives longer than any ReadTimeout or WriteTimeout. Unary
-// calls and REST keep both, so a trickled body is cut.
-func liftStreamingDeadlines(w http.ResponseWriter, r *http.Request, streaming map[string]bool) {
-	if !streaming[r.URL.Path] {
+// liftStreamingDeadlines lifts the deadlines of a streaming RPC carried over
+// HTTP (gRPC-Web, Connect, gRPC over h2c): a Watch or a server stream lives
+// longer than any ReadTimeout or WriteTimeout. Unary calls and REST keep
+// both, so a trickled body is cut.
+//
+// The write deadline is lifted at once. The read deadline is kept until
+// the client has sent its whole request (its body reached EOF): a server
+// stream sends one message and half-closes, so a trickled or never-ending
+// request body is still cut at ReadTimeout, before it can hold a
+// connection, a goroutine and a Watch slot for ever. A client or bidi
+// stream (reflection) must likewise send all its messages within
+// ReadTimeout; its replies may then take as long as they take.
+func liftStreamingDeadlines(w http.ResponseWriter, r *http.Request, streaming map[string]streamKind) {
+	if streaming[r.URL.Path] == notStreaming {
 		return
 	}
 	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
+	if r.Body == nil || r.Body == http.NoBody {
+		_ = rc.SetReadDeadline(time.Time{})
+		return
+	}
+	r.Body = &liftOnEOF{ReadCloser: r.Body, rc: rc}
+}
+
+// liftOnEOF clears the read deadline once the request body is read to its
+// end: nothing more will be read, and on HTTP/1.1 the server's background
+// read, which watches for the client going away, must not time out.
+type liftOnEOF struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
+
+func (b *liftOnEOF) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) && !b.done {
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }
 
 // grpcEnvelope is the framing gRPC, gRPC-Web and Connect streaming put
@@ -142,26 +192,28 @@ func liftStreamingDeadlines(w http.ResponseWriter, r *http.Request, streaming ma
 const grpcEnvelope = 5
 
 // limitBody bounds the body of an HTTP request: a REST body to maxBytes,
-// a unary gRPC-Web, Connect or gRPC call's to one message and its
-// envelope, so the transcoder's own limit answers RESOURCE_EXHAUSTED first
-// (a cut body would read as UNAVAILABLE, which clients retry). A stream's
-// body is many messages: each is bounded by the gRPC server's
-// MaxRecvMsgSize, and the whole by nothing, as on the native port.
-func limitBody(w http.ResponseWriter, r *http.Request, protocol string, maxBytes int64, streaming map[string]bool) {
+// a unary or server-streaming gRPC-Web, Connect or gRPC call's to its one
+// message and its envelope, so the transcoder's own limit answers
+// RESOURCE_EXHAUSTED first (a cut body would read as UNAVAILABLE, which
+// clients retry). A client stream's body is many messages: each is bounded
+// by the gRPC server's MaxRecvMsgSize, and the whole by the read deadline
+// (liftStreamingDeadlines).
+func limitBody(w http.ResponseWriter, r *http.Request, protocol string, maxBytes int64, streaming map[string]streamKind) {
 	switch {
 	case protocol == "rest":
 		r.Body = http.MaxBytesReader(w, r.Body, maxBytes)
-	case !streaming[r.URL.Path]:
+	case streaming[r.URL.Path] != clientStream:
 		r.Body = http.MaxBytesReader(w, r.Body, maxBytes+grpcEnvelope)
 	}
 }
 
-// rpcBodyTooLarge answers a unary gRPC-Web, Connect or gRPC call whose
-// declared body exceeds one message with RESOURCE_EXHAUSTED in the
-// protocol's own form, before anything reads it. (The transcoder's own
-// refusal reaches Connect clients as UNAVAILABLE, which they would retry.)
-func rpcBodyTooLarge(w http.ResponseWriter, r *http.Request, protocol string, maxBytes int64, streaming map[string]bool) bool {
-	if streaming[r.URL.Path] || r.ContentLength <= maxBytes+grpcEnvelope {
+// rpcBodyTooLarge answers a unary or server-streaming gRPC-Web, Connect or
+// gRPC call whose declared body exceeds one message with RESOURCE_EXHAUSTED
+// in the protocol's own form, before anything reads it. (The transcoder's
+// own refusal reaches Connect clients as UNAVAILABLE, which they would
+// retry.)
+func rpcBodyTooLarge(w http.ResponseWriter, r *http.Request, protocol string, maxBytes int64, streaming map[string]streamKind) bool {
+	if streaming[r.URL.Path] == clientStream || r.ContentLength <= maxBytes+grpcEnvelope {
 		return false
 	}
 	msg := fmt.Sprintf("request message of %d bytes is larger than the %d allowed (GRPC_MAX_MESSAGE_BYTES)", r.ContentLength, maxBytes)
@@ -262,6 +314,49 @@ func httpConnContext(ctx context.Context, _ net.Conn) context.Context { return w
 // hours, so without a bound one connection could hold thousands.
 func boundedStream(fullMethod string) bool {
 	return fullMethod == "/grpc.health.v1.Health/Watch" || strings.HasPrefix(fullMethod, "/grpc.reflection.")
+}
+
+// watchStreams bounds the health Watch and reflection streams of the whole
+// process, over the gRPC and HTTP ports together (GRPC_MAX_WATCH_STREAMS):
+// the per-connection bound alone lets many connections pile them up.
+type watchStreams struct {
+	open  atomic.Int64
+	limit int64
+}
+
+func newWatchStreams(limit int) *watchStreams { return &watchStreams{limit: int64(limit)} }
+
+// acquire takes one of the process's slots, or refuses with
+// RESOURCE_EXHAUSTED. A nil *watchStreams bounds nothing.
+func (w *watchStreams) acquire() (release func(), err error) {
+	if w == nil {
+		return func() {}, nil
+	}
+	if n := w.open.Add(1); n > w.limit {
+		w.open.Add(-1)
+		return nil, status.Errorf(codes.ResourceExhausted,
+			"this server already holds %d health Watch and reflection streams (GRPC_MAX_WATCH_STREAMS); try again later", w.limit)
+	}
+	return func() { w.open.Add(-1) }, nil
+}
+
+// acquireWatchStream takes a slot for a bounded stream (boundedStream) on
+// its connection and in the process, or refuses with RESOURCE_EXHAUSTED.
+// Other methods pass untouched.
+func acquireWatchStream(ctx context.Context, fullMethod string, perConn int, process *watchStreams) (release func(), err error) {
+	if !boundedStream(fullMethod) {
+		return func() {}, nil
+	}
+	releaseConn, err := acquireConnStream(ctx, fullMethod, perConn)
+	if err != nil {
+		return nil, err
+	}
+	releaseProcess, err := process.acquire()
+	if err != nil {
+		releaseConn()
+		return nil, err
+	}
+	return func() { releaseProcess(); releaseConn() }, nil
 }
 
 // acquireConnStream takes one of the connection's limit slots for a bounded
