@@ -167,11 +167,12 @@ func wait(ctx context.Context, d time.Duration) bool {
 // retryLost runs op again, on a fresh connection, while it fails with an
 // error retryable accepts, up to connMaxAttempts, backing off between
 // attempts; it stops as soon as ctx ends.
-func retryLost(ctx context.Context, retryable func(error) bool, op func() error) error {
+func (db *DB) retryLost(ctx context.Context, retryable func(error) bool, op func() error) error {
 	for attempt := 1; ; attempt++ {
 		err := op()
 		if err == nil || !retryable(err) || attempt == connMaxAttempts || !wait(ctx, connBackoff(attempt)) {
 			return err
 		}
+		db.lostRetries.Add(1)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -299,7 +300,7 @@ func (p *outageProxy) up() {
 
 // outageDB is a fresh database with an items table, reached through an
 // outageProxy.
-func outageDB(t *testing.T) (*store.DB, *outageProxy) {
+func outageDB(t *testing.T, reg prometheus.Registerer) (*store.DB, *outageProxy) {
 	t.Helper()
 	ctx := context.Background()
 	server := postgresServerURL(t)
@@ -316,7 +317,7 @@ func outageDB(t *testing.T) (*store.DB, *outageProxy) {
 	require.NoError(t, err)
 	proxy := newOutageProxy(t, u.Host)
 	u.Host, u.Path = proxy.ln.Addr().String(), "/"+name
-	db, err := store.Open(ctx, u.String(), "order", nil, store.WithPool(config.DBPool{MaxConns: 4, MinConns: 4}))
+	db, err := store.Open(ctx, u.String(), "order", reg, store.WithPool(config.DBPool{MaxConns: 4, MinConns: 4}))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	require.NoError(t, db.Migrate(ctx, migrations(map[string]string{"0001_items.sql": schema})))
@@ -328,7 +329,8 @@ func outageDB(t *testing.T) (*store.DB, *outageProxy) {
 // at once, with an error classified as an unreachable database.
 func TestAnOutageIsRiddenOutByTheRetries(t *testing.T) {
 	ctx := context.Background()
-	db, proxy := outageDB(t)
+	reg := prometheus.NewRegistry()
+	db, proxy := outageDB(t, reg)
 	outage := func() {
 		proxy.down()
 		time.AfterFunc(600*time.Millisecond, proxy.up)
@@ -348,6 +350,7 @@ func TestAnOutageIsRiddenOutByTheRetries(t *testing.T) {
 	began := time.Now()
 	require.NoError(t, db.QueryRowContext(ctx, "SELECT 1").Scan(&one), "the read waits out the outage")
 	assert.Greater(t, time.Since(began), 300*time.Millisecond, "it did wait")
+	assert.Positive(t, retriesMetric(t, reg, "lost_connection"), "the retries are counted")
 
 	outage()
 	rows, err := db.QueryContext(ctx, "SELECT 1")
@@ -397,4 +400,25 @@ func TestTextTheDatabaseCannotStoreIsInvalid(t *testing.T) {
 	var pgErr *pgconn.PgError
 	require.ErrorAs(t, err, &pgErr, "the driver's error stays in the chain for the logs")
 	assert.Equal(t, "22021", pgErr.Code)
+}
+
+// retriesMetric reads slipway_db_retries_total{cause}.
+func retriesMetric(t *testing.T, reg *prometheus.Registry, cause string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() != "slipway_db_retries_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "cause" && l.GetValue() == cause {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no slipway_db_retries_total{cause=%q}", cause)
+	return 0
 }

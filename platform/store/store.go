@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,6 +45,9 @@ type DB struct {
 	Dialect Dialect
 
 	unregister func() // removes the pool metrics; nil without a registry
+
+	// Attempts run again, by cause (slipway_db_retries_total).
+	lostRetries, contentionRetries atomic.Int64
 }
 
 // Option configures Open.
@@ -86,8 +90,9 @@ const sqliteDefaultBusyTimeout = 10 * time.Second
 //
 // With a non-nil reg, Open registers the pool metrics
 // slipway_db_connections{state="open|in_use|idle"}, slipway_db_max_open_connections,
-// slipway_db_wait_count_total and slipway_db_wait_duration_seconds_total with
-// the const label service; Close unregisters them.
+// slipway_db_wait_count_total, slipway_db_wait_duration_seconds_total and
+// slipway_db_retries_total{cause="lost_connection|contention"} with the
+// const label service; Close unregisters them.
 func Open(ctx context.Context, rawURL string, service string, reg prometheus.Registerer, opts ...Option) (*DB, error) {
 	var o openOptions
 	var defaults config.Base
@@ -121,7 +126,7 @@ func Open(ctx context.Context, rawURL string, service string, reg prometheus.Reg
 		return nil, fmt.Errorf("store: open %d connection(s) to %s (DB_MIN_CONNS): %w", o.pool.MinConns, db.Dialect, err)
 	}
 	if reg != nil {
-		c := newPoolCollector(db.DB, service)
+		c := newPoolCollector(db, service)
 		if err := reg.Register(c); err != nil {
 			_ = db.DB.Close()
 			return nil, fmt.Errorf("store: register pool metrics for service %q: %w", service, err)
@@ -211,7 +216,7 @@ func (db *DB) warm(ctx context.Context, n int) error {
 // write belong in InTx, or in ExecContext.
 func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	var rows *sql.Rows
-	err := retryLost(ctx, ConnectionLost, func() error {
+	err := db.retryLost(ctx, ConnectionLost, func() error {
 		var err error
 		rows, err = db.DB.QueryContext(ctx, query, args...)
 		return err
@@ -223,7 +228,7 @@ func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql
 // reported by Scan as usual.
 func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	var row *sql.Row
-	_ = retryLost(ctx, ConnectionLost, func() error {
+	_ = db.retryLost(ctx, ConnectionLost, func() error {
 		row = db.DB.QueryRowContext(ctx, query, args...)
 		return row.Err()
 	})
@@ -236,7 +241,7 @@ func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *s
 // twice.
 func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	var res sql.Result
-	err := retryLost(ctx, neverSent, func() error {
+	err := db.retryLost(ctx, neverSent, func() error {
 		var err error
 		res, err = db.DB.ExecContext(ctx, query, args...)
 		return err

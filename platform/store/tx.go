@@ -79,11 +79,13 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error, opts ...TxOpt
 				return classify(ctx, fmt.Errorf("store: transaction gave up after %d attempts: %w", contention, err))
 			}
 			pause = backoff(contention)
+			db.contentionRetries.Add(1)
 		case db.lostSafely(err, o):
 			if lost++; lost == connMaxAttempts {
 				return classify(ctx, fmt.Errorf("store: transaction gave up after %d attempts on fresh connections: %w", lost, err))
 			}
 			pause = connBackoff(lost)
+			db.lostRetries.Add(1)
 		default:
 			return classify(ctx, err)
 		}
