@@ -184,3 +184,46 @@ func TestWatchStreamsAreBoundedPerProcess(t *testing.T) {
 		return err == nil
 	}, 3*time.Second, 50*time.Millisecond, "a closed stream frees its place")
 }
+
+// TestWatchRequestIsBoundedToOneMessage attacks the HTTP port with a Watch
+// whose declared body is larger than one message: a server stream's body is
+// its one request, so it is refused with RESOURCE_EXHAUSTED before anything
+// reads it, as a unary call's is.
+func TestWatchRequestIsBoundedToOneMessage(t *testing.T) {
+	h := start(t, func(b *config.Base) { b.MaxMessageBytes = 1024 })
+	addr := strings.TrimPrefix(h.baseURL, "http://")
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "POST /grpc.health.v1.Health/Watch HTTP/1.1\r\nHost: %s\r\nContent-Type: application/grpc-web+proto\r\nContent-Length: %d\r\n\r\n", addr, 1024+4096)
+	require.NoError(t, err)
+	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err, "the oversized Watch is answered at once, its body unread")
+	defer resp.Body.Close()
+	assert.Equal(t, "8", resp.Header.Get("Grpc-Status"), "RESOURCE_EXHAUSTED")
+	assert.Contains(t, resp.Header.Get("Grpc-Message"), "GRPC_MAX_MESSAGE_BYTES")
+}
+
+// TestReflectionOverTheHTTPPortStillWorks checks that the read deadline
+// kept on client streams does not break reflection clients that send
+// their requests and half-close (grpcurl), over h2c on the HTTP port.
+func TestReflectionOverTheHTTPPortStillWorks(t *testing.T) {
+	h := start(t, func(b *config.Base) { b.Surface.HTTPReadTimeout = 300 * time.Millisecond })
+	conn, err := grpc.NewClient(strings.TrimPrefix(h.baseURL, "http://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	refl, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	require.NoError(t, err)
+	require.NoError(t, refl.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}))
+	require.NoError(t, refl.CloseSend())
+	resp, err := refl.Recv()
+	require.NoError(t, err)
+	var names []string
+	for _, s := range resp.GetListServicesResponse().GetService() {
+		names = append(names, s.GetName())
+	}
+	assert.Contains(t, names, "slipway.inventory.v1.InventoryService")
+}
