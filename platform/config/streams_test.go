@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/slipway-dev/slipway/platform/config"
 )
@@ -13,12 +14,14 @@ func TestStreamLimits(t *testing.T) {
 	b.SetDefaults("user", 50051, 8081)
 	assert.Equal(t, 256, b.Streams.GRPCMaxWatchStreams)
 
-	for _, v := range []int{0, -1} {
-		b.Streams.GRPCMaxWatchStreams = v
-		err := b.Validate()
-		if assert.Error(t, err) {
-			assert.Contains(t, err.Error(), "GRPC_MAX_WATCH_STREAMS=")
-			assert.Contains(t, err.Error(), "must be greater than 0")
-		}
+	env := map[string]string{"GRPC_MAX_WATCH_STREAMS": "32"}
+	require.NoError(t, config.Load(&b, "", func(k string) string { return env[k] }))
+	assert.Equal(t, 32, b.Streams.GRPCMaxWatchStreams)
+
+	for _, v := range []string{"0", "-1"} {
+		env["GRPC_MAX_WATCH_STREAMS"] = v
+		err := config.Load(&b, "", func(k string) string { return env[k] })
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), `config: GRPC_MAX_WATCH_STREAMS="`+v+`": must be greater than 0`)
 	}
 }
