@@ -77,6 +77,18 @@ func newAuthLimits(cfg *config.Config, logger *slog.Logger, reg *prometheus.Regi
 	}
 	closers = append(closers, closeSuspects)
 	limits.Suspects = suspects
+	if cfg.AuthKnownClientTTL > 0 {
+		// A backoff whose every wait is the TTL: remembering a client is a
+		// "failure" that keeps it waiting, that is known, for the TTL.
+		known, closeKnown, err := ratelimit.OpenBackoff(cfg.RedisURL, "auth-known",
+			ratelimit.Policy{Base: cfg.AuthKnownClientTTL, Max: cfg.AuthKnownClientTTL}, logger, reg)
+		if err != nil {
+			cleanup()
+			return domain.Limits{}, nil, err
+		}
+		closers = append(closers, closeKnown)
+		limits.Known = knownClients{known}
+	}
 	if cfg.AuthFailureDelay == 0 {
 		logger.Info("login failure backoff off (AUTH_FAILURE_DELAY=0)")
 		return limits, cleanup, nil
@@ -91,6 +103,14 @@ func newAuthLimits(cfg *config.Config, logger *slog.Logger, reg *prometheus.Regi
 	limits.Backoff = b
 	return limits, cleanup, nil
 }
+
+// knownClients is the domain's KnownClients over a platform backoff whose
+// wait is the time a client stays known.
+type knownClients struct{ b ratelimit.Backoff }
+
+func (k knownClients) Known(ctx context.Context, key string) bool { return k.b.Wait(ctx, key) > 0 }
+
+func (k knownClients) Remember(ctx context.Context, key string) { k.b.Failed(ctx, key) }
 
 // authLimiter is the domain's Limiter over a platform limiter.
 type authLimiter struct{ lim ratelimit.Limiter }

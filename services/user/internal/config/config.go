@@ -88,6 +88,12 @@ type Config struct {
 	// from all clients together before the ceiling applies; more than one
 	// client's burst (AuthAccountRateBurst).
 	AuthAccountWideRateBurst int `yaml:"auth_account_wide_rate_burst" env:"AUTH_ACCOUNT_WIDE_RATE_BURST"`
+	// AuthKnownClientTTL is how long a client address that logged in to an
+	// account with the right password stays known to it: its logins skip
+	// the account-wide ceiling (AuthAccountWideRateLimit), so guessing from
+	// many addresses cannot keep the owner out from an address they used
+	// lately. The per-client limits still apply. 0 turns it off.
+	AuthKnownClientTTL time.Duration `yaml:"auth_known_client_ttl" env:"AUTH_KNOWN_CLIENT_TTL"`
 	// AuthFailureDelay is the wait a failed login imposes on the next
 	// attempt at its account from the same client address; each failure in
 	// a row doubles it, up to AuthFailureDelayMax, and a success ends the
@@ -151,6 +157,8 @@ func New() *Config {
 		// empty.
 		AuthAccountWideRateLimit: 0.1,
 		AuthAccountWideRateBurst: 100,
+		// A month: the owner's home and office stay known between logins.
+		AuthKnownClientTTL: 30 * 24 * time.Hour,
 		// 1 s, 2 s, 4 s ... at most a minute between one client's guesses
 		// at one account.
 		AuthFailureDelay:    time.Second,
@@ -206,6 +214,9 @@ func (c *Config) Validate() error {
 // microsecond.
 const maxAuthRate = 1e6
 
+// maxKnownClientTTL is the longest a client stays known to an account.
+const maxKnownClientTTL = 365 * 24 * time.Hour
+
 func (c *Config) validateAuthLimits() error {
 	var errs []error
 	bad := func(key, value, reason string) {
@@ -241,6 +252,9 @@ func (c *Config) validateAuthLimits() error {
 			bad("AUTH_ACCOUNT_WIDE_RATE_BURST", strconv.Itoa(c.AuthAccountWideRateBurst),
 				"want more than AUTH_ACCOUNT_RATE_BURST ("+strconv.Itoa(c.AuthAccountRateBurst)+")")
 		}
+	}
+	if c.AuthKnownClientTTL < 0 || (c.AuthKnownClientTTL > 0 && c.AuthKnownClientTTL < time.Minute) || c.AuthKnownClientTTL > maxKnownClientTTL {
+		bad("AUTH_KNOWN_CLIENT_TTL", c.AuthKnownClientTTL.String(), "want 0 (off) or between 1m and 8760h (a year)")
 	}
 	switch {
 	case c.AuthFailureDelay < 0 || (c.AuthFailureDelay > 0 && c.AuthFailureDelay < time.Millisecond) || c.AuthFailureDelay > time.Hour:

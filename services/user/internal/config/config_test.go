@@ -40,6 +40,7 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, 5, c.AuthAccountRateBurst)
 	assert.Equal(t, 0.1, c.AuthAccountWideRateLimit)
 	assert.Equal(t, 100, c.AuthAccountWideRateBurst)
+	assert.Equal(t, 30*24*time.Hour, c.AuthKnownClientTTL)
 	assert.Greater(t, c.AuthAccountWideRateLimit, c.AuthAccountRateLimit, "one client cannot keep the account-wide budget empty")
 	assert.Equal(t, time.Second, c.AuthFailureDelay)
 	assert.Equal(t, time.Minute, c.AuthFailureDelayMax)
@@ -116,6 +117,10 @@ func TestValidate(t *testing.T) {
 			wantErr: `AUTH_ACCOUNT_WIDE_RATE_LIMIT="0.1": want 0 while AUTH_ACCOUNT_RATE_LIMIT and AUTH_ADDR_RATE_LIMIT are 0`},
 		{name: "account-wide burst not above one client's", env: map[string]string{"AUTH_ACCOUNT_WIDE_RATE_BURST": "5"},
 			wantErr: `AUTH_ACCOUNT_WIDE_RATE_BURST="5": want more than AUTH_ACCOUNT_RATE_BURST (5)`},
+		{name: "known clients off", env: map[string]string{"AUTH_KNOWN_CLIENT_TTL": "0s"}},
+		{name: "known client ttl too short", env: map[string]string{"AUTH_KNOWN_CLIENT_TTL": "30s"},
+			wantErr: `AUTH_KNOWN_CLIENT_TTL="30s": want 0 (off) or between 1m and 8760h (a year)`},
+		{name: "known client ttl too long", env: map[string]string{"AUTH_KNOWN_CLIENT_TTL": "9000h"}, wantErr: `AUTH_KNOWN_CLIENT_TTL="9000h0m0s"`},
 		{name: "failure delay negative", env: map[string]string{"AUTH_FAILURE_DELAY": "-1s"}, wantErr: `AUTH_FAILURE_DELAY="-1s": want 0 (off) or between 1ms and 1h`},
 		{name: "failure delay max below the delay", env: map[string]string{"AUTH_FAILURE_DELAY": "2s", "AUTH_FAILURE_DELAY_MAX": "1s"},
 			wantErr: `AUTH_FAILURE_DELAY_MAX="1s": want between AUTH_FAILURE_DELAY (2s) and 1h`},

@@ -25,6 +25,13 @@ type FailureBackoff interface {
 	Succeeded(ctx context.Context, key string)
 }
 
+// KnownClients remembers the clients that logged in to an account lately,
+// keyed like Limits.PerAccountClient.
+type KnownClients interface {
+	Known(ctx context.Context, key string) bool
+	Remember(ctx context.Context, key string)
+}
+
 // Limits guard Login and Register against password guessing and floods.
 // They run before any password hashing, so a refused attempt costs
 // nothing. A nil member is no limit.
@@ -51,6 +58,11 @@ type Limits struct {
 	// makes that client's next attempt at the account wait longer, up to
 	// its cap; the owner at another address does not wait.
 	Backoff FailureBackoff
+	// Known exempts a client's logins from AccountWide while it is known
+	// to the account: it logged in there with the right password lately.
+	// Guessing from many addresses then cannot keep the owner out from an
+	// address they used before; the per-client limits still apply.
+	Known KnownClients
 	// Suspects is keyed like PerAddress and refuses nothing: while an
 	// address is in its failure backoff, its logins hash at low priority
 	// (LowPriority), so a flood of wrong passwords from many addresses
@@ -71,6 +83,7 @@ func accountClientKey(account, client string) string { return client + "|" + acc
 type admission struct {
 	limits                 Limits
 	address, account, pair string
+	wide                   bool // spent from AccountWide
 }
 
 // admit lets one attempt for account from address through the limits, or
@@ -79,8 +92,9 @@ type admission struct {
 // slowed-down account spends their own address's budget. A client in its
 // backoff for the account is refused before it spends anything more; one
 // refused by the account-wide ceiling gets its per-client spend back, so a
-// real user who retries while many addresses guess loses nothing.
-func (s *UserService) admit(ctx context.Context, address, account string, backoff bool) (*admission, error) {
+// real user who retries while many addresses guess loses nothing. A login
+// from a known client skips the account-wide ceiling.
+func (s *UserService) admit(ctx context.Context, address, account string, login bool) (*admission, error) {
 	l := s.limits
 	a := &admission{limits: l, address: address, account: account, pair: accountClientKey(account, address)}
 	if l.PerAddress != nil {
@@ -88,7 +102,7 @@ func (s *UserService) admit(ctx context.Context, address, account string, backof
 			return nil, errkind.RetryAfter("too many attempts from this address", wait)
 		}
 	}
-	if backoff && l.Backoff != nil {
+	if login && l.Backoff != nil {
 		if wait := l.Backoff.Wait(ctx, a.pair); wait > 0 {
 			return nil, errkind.RetryAfter("too many failed logins for this account from this address", wait)
 		}
@@ -98,7 +112,8 @@ func (s *UserService) admit(ctx context.Context, address, account string, backof
 			return nil, errkind.RetryAfter("too many attempts for this account from this address", wait)
 		}
 	}
-	if l.AccountWide != nil {
+	if l.AccountWide != nil && !(login && l.Known != nil && l.Known.Known(ctx, a.pair)) {
+		a.wide = true
 		if ok, wait := l.AccountWide.Allow(ctx, account); !ok {
 			if l.PerAccountClient != nil {
 				l.PerAccountClient.Refund(ctx, a.pair)
@@ -125,7 +140,7 @@ func (a *admission) refund(ctx context.Context) {
 	if a.limits.PerAccountClient != nil {
 		a.limits.PerAccountClient.Refund(ctx, a.pair)
 	}
-	if a.limits.AccountWide != nil {
+	if a.wide {
 		a.limits.AccountWide.Refund(ctx, a.account)
 	}
 }
@@ -149,6 +164,9 @@ func (a *admission) settleLogin(ctx context.Context, err error) {
 		}
 		if a.limits.Suspects != nil {
 			a.limits.Suspects.Succeeded(ctx, a.address)
+		}
+		if a.limits.Known != nil {
+			a.limits.Known.Remember(ctx, a.pair)
 		}
 	case errors.Is(err, ErrInvalidCredentials):
 		if a.limits.Backoff != nil {

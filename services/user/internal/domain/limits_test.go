@@ -110,6 +110,46 @@ func TestDistributedGuessingIsLimitedAccountWide(t *testing.T) {
 		"another account has its own budget")
 }
 
+// known is the domain's KnownClients over the platform's in-memory backoff,
+// as the app wires it.
+type known struct{ b *ratelimit.MemoryBackoff }
+
+func newKnown(ttl time.Duration) known {
+	return known{ratelimit.NewMemoryBackoff(ratelimit.Policy{Base: ttl, Max: ttl})}
+}
+
+func (k known) Known(ctx context.Context, key string) bool { return k.b.Wait(ctx, key) > 0 }
+func (k known) Remember(ctx context.Context, key string)   { k.b.Failed(ctx, key) }
+
+// While guessing from many addresses keeps the account-wide ceiling empty,
+// the owner still logs in at once from an address that logged in to the
+// account lately; from a new address the owner waits like anyone, and an
+// attacker at a known address is still held by the per-client limits.
+func TestAKnownClientSkipsTheAccountWideCeiling(t *testing.T) {
+	l := newLimited(t, domain.Limits{
+		PerAccountClient: newGCRA(1.0/60, 2),
+		AccountWide:      newGCRA(1.0/60, 5),
+		Known:            newKnown(time.Hour),
+	})
+	home, travel := "203.0.113.7", "198.51.100.200"
+	require.NoError(t, l.login(t, home, "alice@example.com", "correct horse"))
+	for i := range 5 {
+		require.ErrorIs(t, l.login(t, fmt.Sprintf("192.0.2.%d", i), "alice@example.com", "guess"), domain.ErrInvalidCredentials)
+	}
+	assert.ErrorContains(t, l.login(t, "192.0.2.99", "alice@example.com", "guess"), "too many attempts for this account",
+		"the ceiling is empty")
+	for i := range 3 {
+		require.NoError(t, l.login(t, home, "alice@example.com", "correct horse"), "the owner at home, login %d", i+1)
+	}
+	assert.ErrorContains(t, l.login(t, travel, "alice@example.com", "correct horse"), "too many attempts for this account",
+		"a new address waits for the ceiling")
+	require.ErrorIs(t, l.login(t, home, "alice@example.com", "guess"), domain.ErrInvalidCredentials)
+	require.ErrorIs(t, l.login(t, home, "alice@example.com", "guess"), domain.ErrInvalidCredentials)
+	assert.ErrorContains(t, l.login(t, home, "alice@example.com", "guess"), "too many attempts for this account from this address",
+		"a known address still has its own budget")
+	assert.Equal(t, int64(4+5+2), l.hasher.verifies.Load())
+}
+
 // The account-wide ceiling counts failures only: the owner's logins are
 // given back, however many.
 func TestTheAccountWideCeilingCountsFailuresOnly(t *testing.T) {
