@@ -173,3 +173,38 @@ func problem(t *testing.T, body string) server.Problem {
 	require.NoError(t, json.Unmarshal([]byte(body), &p), body)
 	return p
 }
+
+// A Connect message that does not parse is the client's fault: 400
+// invalid_argument naming the message type, not vanguard's 500 "unknown"
+// with the parser's Go error; a method no service has is a Connect 404.
+func TestHostileConnectInputIsA4xxConnectError(t *testing.T) {
+	h := start(t, nil)
+	tests := []struct {
+		name, path, contentType, body string
+		status                        int
+		code                          string
+	}{
+		{"malformed JSON", "/slipway.inventory.v1.InventoryService/GetProduct", "application/json", "{", http.StatusBadRequest, "invalid_argument"},
+		{"JSON of the wrong shape", "/slipway.inventory.v1.InventoryService/GetProduct", "application/json", "[]", http.StatusBadRequest, "invalid_argument"},
+		{"invalid UTF-8", "/slipway.inventory.v1.InventoryService/GetProduct", "application/json", "{\"id\": \"\xed\xa0\x80\"}", http.StatusBadRequest, "invalid_argument"},
+		{"unknown method", "/slipway.inventory.v1.InventoryService/Nope", "application/json", "{}", http.StatusNotFound, "not_found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, h.baseURL+tt.path, strings.NewReader(tt.body))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", tt.contentType)
+			req.Header.Set("Connect-Protocol-Version", "1")
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			assert.Equal(t, tt.status, resp.StatusCode, string(raw))
+			assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+			var e struct{ Code, Message string }
+			require.NoError(t, json.Unmarshal(raw, &e), string(raw))
+			assert.Equal(t, tt.code, e.Code)
+			assert.NotContains(t, e.Message, "proto:", "no parser internals")
+		})
+	}
+}
