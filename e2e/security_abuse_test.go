@@ -29,13 +29,14 @@ import (
 // abuseEnv keeps the login limits' waits short enough for a test: one
 // client's failure delay on an account doubles from 100 ms to at most
 // 500 ms, and one client gets a guess at an account back every 500 ms
-// after its burst of 5; the account-wide ceiling (100, then 4/s) refills
-// twice as fast as one client may spend it. The per-address limit keeps
-// its default (20, then 1/s).
+// after its burst of 5; the account-wide ceiling (10, then 2.5/s) refills
+// faster than one client may spend it. The per-address limit keeps its
+// default (20, then 1/s), and so does the time a client that logged in
+// stays known to the account (30 days).
 var abuseEnv = []string{
 	"AUTH_FAILURE_DELAY=100ms", "AUTH_FAILURE_DELAY_MAX=500ms",
 	"AUTH_ACCOUNT_RATE_LIMIT=2", "AUTH_ACCOUNT_RATE_BURST=5",
-	"AUTH_ACCOUNT_WIDE_RATE_LIMIT=4",
+	"AUTH_ACCOUNT_WIDE_RATE_LIMIT=2.5", "AUTH_ACCOUNT_WIDE_RATE_BURST=10",
 }
 
 // abuseAnswer is one Login or Register as any protocol answers it.
@@ -214,8 +215,10 @@ func abuseAccounts(t *testing.T, c *cluster) int {
 // service answers. Only the first few guesses are checked at all; the rest
 // are refused (RESOURCE_EXHAUSTED with RetryInfo, or 429 with Retry-After)
 // before any hashing. The real user, at another address, logs in at once
-// right after the guessing, and nothing changed: the same accounts, and
-// the victim's password still works.
+// right after the guessing. Then guesses from many fresh addresses, one
+// each, are refused by the account-wide ceiling, while the real user, at
+// the address they logged in from, still logs in at once. Nothing
+// changed: the same accounts, and the victim's password still works.
 func TestSecurityAbusePasswordGuessing(t *testing.T) {
 	c := startCluster(t, abuseEnv...)
 	victimEmail, victimPassword := "victim-"+randomHex(t, 4)+"@example.com", "correct horse battery"
@@ -254,6 +257,33 @@ func TestSecurityAbusePasswordGuessing(t *testing.T) {
 	require.NotEmpty(t, ans.token)
 	assert.Equal(t, codes.ResourceExhausted, attackers[0].login(victimEmail, "guess-after").code,
 		"the attacker is still refused")
+
+	// Then many addresses, one guess each: the account-wide ceiling refuses
+	// a fresh address, which no per-client limit could, and the real user,
+	// from the address that just logged in, still gets in at once.
+	var distChecked, distRefused int
+	for i := range 100 {
+		ans := c.abuseClient(t, protocols[i%len(protocols)], fmt.Sprintf("127.0.1.%d", i+1)).
+			login(victimEmail, fmt.Sprintf("spread-%03d", i))
+		switch ans.code {
+		case codes.Unauthenticated:
+			distChecked++
+			continue
+		case codes.ResourceExhausted:
+			distRefused++
+			assert.LessOrEqual(t, ans.retryAfter, time.Second, "the ceiling's refusal says when to come back")
+		default:
+			t.Fatalf("distributed guess %d: %s", i, ans.code)
+		}
+		owner := victim.login(victimEmail, victimPassword)
+		require.Equal(t, codes.OK, owner.code, "the real user at a known address logs in at once (told to retry after %s)", owner.retryAfter)
+		if distRefused == 5 {
+			break
+		}
+	}
+	t.Logf("distributed guesses from fresh addresses: %d checked, %d refused", distChecked, distRefused)
+	assert.Equal(t, 5, distRefused, "the account-wide ceiling refuses fresh addresses")
+	assert.LessOrEqual(t, distChecked, 10+10, "about the ceiling's burst is checked, plus what it refilled")
 
 	// Nothing changed: no account appeared or went, and the password is the same.
 	if accounts >= 0 {
