@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -27,8 +28,10 @@ import (
 // are the services, each as its own NATS user with the permissions of
 // events.Accesses, and only its own credentials in its environment; order
 // signs its events with key and the consumers verify them: the broker as
-// `slipway dev` and a production deployment run it.
-func eventsCluster(t *testing.T, key ed25519.PrivateKey) (*cluster, *natstest.Broker) {
+// `slipway dev` and a production deployment run it. extraEnv goes to every
+// service, after its own; c.env[svc] is the service's own (its NATS
+// credentials and event key), for a test that scans for secrets.
+func eventsCluster(t *testing.T, key ed25519.PrivateKey, extraEnv ...string) (*cluster, *natstest.Broker) {
 	t.Helper()
 	b := natstest.Start(t)
 	u, err := url.Parse(b.URL())
@@ -42,19 +45,21 @@ func eventsCluster(t *testing.T, key ed25519.PrivateKey) (*cluster, *natstest.Br
 	}
 	t.Cleanup(c.stopAll)
 	for _, svc := range services {
-		c.extra = nil
+		var own []string
 		if pw, ok := b.Passwords[svc]; ok {
-			c.extra = []string{"NATS_USER=" + svc, "NATS_PASSWORD=" + pw}
+			own = []string{"NATS_USER=" + svc, "NATS_PASSWORD=" + pw}
 		}
 		switch svc {
 		case apievents.ServiceOrder:
-			c.extra = append(c.extra, "EVENTS_SIGNING_KEY="+events.EncodeKey(key))
+			own = append(own, "EVENTS_SIGNING_KEY="+events.EncodeKey(key))
 		case apievents.ServiceInventory, apievents.ServiceNotification:
-			c.extra = append(c.extra, "EVENTS_PRODUCER_KEYS=order:"+events.EncodeKey(key.Public().(ed25519.PublicKey)))
+			own = append(own, "EVENTS_PRODUCER_KEYS=order:"+events.EncodeKey(key.Public().(ed25519.PublicKey)))
 		}
+		c.env[svc] = own
+		c.extra = append(slices.Clone(own), extraEnv...)
 		c.start(svc)
 	}
-	c.extra = nil
+	c.extra = extraEnv
 	return c, b
 }
 

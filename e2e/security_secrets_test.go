@@ -3,6 +3,8 @@ package e2e
 import (
 	"compress/gzip"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/pem"
 	"io"
 	"maps"
@@ -11,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -24,9 +27,11 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/slipway-dev/slipway/api/events"
+	apievents "github.com/slipway-dev/slipway/api/events"
 	notificationv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/notification/v1"
 	orderv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/order/v1"
+	"github.com/slipway-dev/slipway/platform/events"
+	"github.com/slipway-dev/slipway/platform/events/natstest"
 )
 
 // TestSecretsNeverLeaveTheSystem runs the order flow against the live
@@ -38,13 +43,20 @@ import (
 // its attributes, status and events, and every dead letter's headers) for
 // every configured secret value, and fails on any hit.
 //
+// The cluster runs as in production: an authenticated broker (each service
+// its own NATS user and password) and signed events, so the NATS passwords,
+// order's event signing key and the consumers' producer keys are among the
+// values scanned, and so are the customer's and the admin's bearer tokens.
+//
 // It also shows the reproduction fixed: with the webhook down, an
 // order's notification is listed within seconds, and its delivery state
 // says the webhook failed.
 func TestSecretsNeverLeaveTheSystem(t *testing.T) {
 	hook, hookSecrets := secretsClosedWebhook(t)
 	spans := secretsStartSpanSink(t)
-	c := startCluster(t,
+	_, eventKey, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	c, b := eventsCluster(t, eventKey,
 		"NOTIFY_WEBHOOK_URL="+hook,
 		"NOTIFY_WEBHOOK_MAX_ATTEMPTS=2",
 		"NOTIFY_WEBHOOK_BACKOFF=100ms",
@@ -58,8 +70,11 @@ func TestSecretsNeverLeaveTheSystem(t *testing.T) {
 
 	s := c.shop(t, "grpc")
 	_, token := customer(t, s, "secrets")
-	_, err := s.Login(ctx, "admin@e2e.test", "e2e-admin-password")
+	adminToken, err := s.Login(ctx, "admin@e2e.test", "e2e-admin-password")
 	require.NoError(t, err, "the admin signs in too, so the admin password passes through the system")
+	// The admin's token is used, so it passes through the system too.
+	_, err = c.shop(t, "rest").ListMyNotifications(ctx, adminToken)
+	require.NoError(t, err)
 	product := stocked(t, s, 2)
 	ordered := time.Now()
 	order, err := s.CreateOrder(ctx, token, "e2e-secrets-"+randomHex(t, 4), &orderv1.LineItem{ProductId: product.GetId(), Quantity: 1})
@@ -78,13 +93,19 @@ func TestSecretsNeverLeaveTheSystem(t *testing.T) {
 	notificationsFor(t, s, token, order.GetId(), 2)
 
 	// A dead letter: an event the notification consumer cannot decode.
-	dead, readDead := secretsDeadLetter(t, c)
+	dead, readDead := secretsDeadLetter(t, b)
 
 	// Stop every service, so that each flushes its last spans and logs.
 	procs := maps.Clone(c.procs)
 	c.stopAll()
 
-	secrets := secretsConfigured(t, c, hookSecrets)
+	secrets := secretsConfigured(t, c, append(hookSecrets,
+		secretsValue{"the customer's bearer token", token},
+		secretsValue{"the admin's bearer token", adminToken},
+		secretsValue{"order's event signing key seed", events.EncodeKey(eventKey)},
+	))
+	require.True(t, slices.ContainsFunc(secrets, func(v secretsValue) bool { return v.name == "NATS_PASSWORD" }),
+		"the NATS passwords are scanned for")
 	var logs strings.Builder
 	for name, p := range procs {
 		logs.WriteString("== " + name + "\n" + p.logs.String() + "\n")
@@ -138,7 +159,8 @@ func secretsClosedWebhook(t *testing.T) (string, []secretsValue) {
 }
 
 // secretsConfigured collects every secret value the services were given:
-// the webhook's, every *PASSWORD*, *SECRET*, *TOKEN* and *_KEY variable,
+// the webhook's, every *PASSWORD*, *SECRET*, *TOKEN* and *_KEY variable
+// (each service's own NATS password and event key among them),
 // the service account passwords, the passwords in any URL, the signing
 // key, and the customers' password.
 func secretsConfigured(t *testing.T, c *cluster, hook []secretsValue) []secretsValue {
@@ -150,7 +172,7 @@ func secretsConfigured(t *testing.T, c *cluster, hook []secretsValue) []secretsV
 		}
 	}
 	for _, svc := range services {
-		for _, kv := range c.baseEnv(svc) {
+		for _, kv := range append(c.baseEnv(svc), c.env[svc]...) {
 			key, value, _ := strings.Cut(kv, "=")
 			switch {
 			case key == "SERVICE_ACCOUNTS":
@@ -180,16 +202,16 @@ func secretsConfigured(t *testing.T, c *cluster, hook []secretsValue) []secretsV
 	return out
 }
 
-// secretsDeadLetter publishes an order event the notification consumer
-// cannot decode, waits for its dead letter and returns the headers of every
-// message in the dead-letter stream. ok is false when the test cannot
-// connect to the broker without credentials (then platform/events'
+// secretsDeadLetter publishes, as the broker's test administrator, an
+// unsigned order event that the consumers reject, waits for its dead letter
+// and returns the headers of every message in the dead-letter stream. ok is
+// false when the test cannot connect to the broker (then platform/events'
 // TestConsumerRedactsURLsInHandlerErrors covers the dead letter's headers).
-func secretsDeadLetter(t *testing.T, c *cluster) (headersText string, ok bool) {
+func secretsDeadLetter(t *testing.T, b *natstest.Broker) (headersText string, ok bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	nc, err := nats.Connect(c.nats.URL())
+	nc, err := nats.Connect(b.URL(), nats.UserInfo(natstest.Admin, b.Passwords[natstest.Admin]))
 	if err != nil {
 		t.Logf("dead letters not scanned: connect to NATS: %v", err)
 		return "", false
@@ -197,7 +219,7 @@ func secretsDeadLetter(t *testing.T, c *cluster) (headersText string, ok bool) {
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
-	msg := nats.NewMsg(events.SubjectOrderPlaced)
+	msg := nats.NewMsg(apievents.SubjectOrderPlaced)
 	msg.Data = []byte("\xff\xff not an OrderPlaced")
 	msg.Header.Set(jetstream.MsgIDHeader, "e2e-secrets-"+randomHex(t, 4))
 	if _, err := js.PublishMsg(ctx, msg); err != nil {
@@ -208,7 +230,7 @@ func secretsDeadLetter(t *testing.T, c *cluster) (headersText string, ok bool) {
 	var headers strings.Builder
 	require.Eventually(t, func() bool {
 		headers.Reset()
-		stream, err := js.Stream(ctx, events.StreamDeadLetter)
+		stream, err := js.Stream(ctx, apievents.StreamDeadLetter)
 		if err != nil {
 			return false
 		}
@@ -226,7 +248,7 @@ func secretsDeadLetter(t *testing.T, c *cluster) (headersText string, ok bool) {
 			}
 		}
 		return headers.Len() > 0
-	}, 20*time.Second, 200*time.Millisecond, "a dead letter in %s", events.StreamDeadLetter)
+	}, 20*time.Second, 200*time.Millisecond, "a dead letter in %s", apievents.StreamDeadLetter)
 	return headers.String(), true
 }
 

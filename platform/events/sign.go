@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,16 +94,6 @@ func verify(m Message, producer string, keys []ed25519.PublicKey, now time.Time,
 		// The inbox dedupes by id: without one a replay would look new.
 		return fmt.Errorf("no %s (event id)", jetstream.MsgIDHeader)
 	}
-	signedAt := m.Header.Get(HeaderSignedAt)
-	at, err := time.Parse(time.RFC3339Nano, signedAt)
-	if err != nil {
-		return fmt.Errorf("%s %q is not an RFC 3339 time", HeaderSignedAt, signedAt)
-	}
-	if age := now.Sub(at); age > maxAge {
-		return fmt.Errorf("signed at %s, %s ago: older than %s, the most a consumer accepts (a replay once the inbox has forgotten its id)", signedAt, age.Round(time.Second), maxAge)
-	} else if -age > MaxClockSkew {
-		return fmt.Errorf("signed at %s, %s in the future: more than the allowed clock skew of %s", signedAt, (-age).Round(time.Second), MaxClockSkew)
-	}
 	raw := m.Header.Get(HeaderSignature)
 	if raw == "" {
 		return fmt.Errorf("no %s", HeaderSignature)
@@ -111,14 +102,24 @@ func verify(m Message, producer string, keys []ed25519.PublicKey, now time.Time,
 	if err != nil || len(sig) != ed25519.SignatureSize {
 		return fmt.Errorf("%s is not a base64 Ed25519 signature", HeaderSignature)
 	}
+	signedAt := m.Header.Get(HeaderSignedAt)
+	at, err := time.Parse(time.RFC3339Nano, signedAt)
+	if err != nil {
+		return fmt.Errorf("%s %q is not an RFC 3339 time", HeaderSignedAt, signedAt)
+	}
 	// Check what was sent: m.ID falls back to "<stream>:<seq>".
 	signed := signedBytes(m.Subject, id, m.Header.Get(HeaderEventType), producer, signedAt, m.Data)
-	for _, k := range keys {
-		if ed25519.Verify(k, signed, sig) {
-			return nil
-		}
+	if !slices.ContainsFunc(keys, func(k ed25519.PublicKey) bool { return ed25519.Verify(k, signed, sig) }) {
+		return fmt.Errorf("the signature does not verify with any key of %s", producer)
 	}
-	return fmt.Errorf("the signature does not verify with any key of %s", producer)
+	// Authentic, but a replay once the inbox has forgotten its id, or from
+	// a clock far ahead.
+	if age := now.Sub(at); age > maxAge {
+		return fmt.Errorf("signed at %s, %s ago: older than %s, the most a consumer accepts (a replay once the inbox has forgotten its id)", signedAt, age.Round(time.Second), maxAge)
+	} else if -age > MaxClockSkew {
+		return fmt.Errorf("signed at %s, %s in the future: more than the allowed clock skew of %s", signedAt, (-age).Round(time.Second), MaxClockSkew)
+	}
+	return nil
 }
 
 // signingJetStream signs every message published through it as producer.
