@@ -315,12 +315,15 @@ func secretsMask(v string) string {
 	return v[:min(3, len(v))] + "…"
 }
 
-// secretsAround is the text around a hit with every secret masked, so the
-// failure message does not print them either.
+// secretsAround is the text around the hit s[i:i+n] with every secret
+// masked, so the failure message does not print them either: masked in the
+// whole text first, so that no secret cut by the window's edge shows.
 func secretsAround(s string, i, n int, secrets []secretsValue) string {
-	around := s[max(i-80, 0):min(i+n+80, len(s))]
+	hit := s[i : i+n]
+	masked := strings.ReplaceAll(s, hit, "<HIT>")
 	for _, secret := range secrets {
-		around = strings.ReplaceAll(around, secret.value, "<SECRET>")
+		masked = strings.ReplaceAll(masked, secret.value, "<SECRET>")
 	}
-	return around
+	j := max(strings.Index(masked, "<HIT>"), 0)
+	return masked[max(j-80, 0):min(j+len("<HIT>")+80, len(masked))]
 }
