@@ -94,7 +94,8 @@ func checkProbes(owner string, c *corev1.Container, svc service, tlsOn bool) []s
 			if tlsOn {
 				want = corev1.URISchemeHTTPS
 			}
-			if got := h.HTTPGet.Scheme; got != want && !(got == "" && want == corev1.URISchemeHTTP) {
+			// An empty scheme is the kubelet's default, HTTP.
+			if got := h.HTTPGet.Scheme; got != want && (got != "" || want != corev1.URISchemeHTTP) {
 				bad("%s scheme %q, but TLS is %s: want %s", p.name, got, map[bool]string{true: "on", false: "off"}[tlsOn], want)
 			}
 		case h.GRPC != nil:

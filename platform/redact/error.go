@@ -85,16 +85,18 @@ func maskURL(raw string) string {
 	return b.String()
 }
 
-// urlErrorURLs returns the URL of every *url.Error in err's tree.
+// urlErrorURLs returns the URL of every *url.Error in err's tree. It walks
+// the tree by hand because errors.As stops at the first match, and every
+// *url.Error (nested or in a joined branch) carries a URL to redact.
 func urlErrorURLs(err error) []string {
 	var out []string
 	var walk func(error)
 	walk = func(err error) {
 		for err != nil {
-			if ue, ok := err.(*url.Error); ok && ue.URL != "" {
+			if ue, ok := err.(*url.Error); ok && ue.URL != "" { //nolint:errorlint // this node only; the loop visits the rest
 				out = append(out, ue.URL)
 			}
-			switch e := err.(type) {
+			switch e := err.(type) { //nolint:errorlint // one unwrap step of the walk
 			case interface{ Unwrap() []error }:
 				for _, inner := range e.Unwrap() {
 					walk(inner)

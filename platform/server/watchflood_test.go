@@ -44,7 +44,8 @@ func watchFloodEnded(conn net.Conn, wait time.Duration) bool {
 	_ = conn.SetReadDeadline(time.Now().Add(wait))
 	_, err := conn.Read(make([]byte, 1))
 	var ne net.Error
-	return !(errors.As(err, &ne) && ne.Timeout())
+	timedOut := errors.As(err, &ne) && ne.Timeout()
+	return !timedOut
 }
 
 // TestWatchSlowBodyIsCutByTheReadTimeout attacks the HTTP port with a flood

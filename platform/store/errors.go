@@ -166,12 +166,14 @@ func wait(ctx context.Context, d time.Duration) bool {
 
 // retryLost runs op again, on a fresh connection, while it fails with an
 // error retryable accepts, up to connMaxAttempts, backing off between
-// attempts; it stops as soon as ctx ends.
-func (db *DB) retryLost(ctx context.Context, retryable func(error) bool, op func() error) error {
+// attempts; it stops as soon as ctx ends. It returns the last attempt's
+// result: a failed attempt's is dropped, which for database/sql is nil (its
+// Query and Exec return nothing to close along with an error).
+func retryLost[T any](ctx context.Context, db *DB, retryable func(error) bool, op func() (T, error)) (T, error) {
 	for attempt := 1; ; attempt++ {
-		err := op()
+		v, err := op()
 		if err == nil || !retryable(err) || attempt == connMaxAttempts || !wait(ctx, connBackoff(attempt)) {
-			return err
+			return v, err
 		}
 		db.lostRetries.Add(1)
 	}

@@ -149,10 +149,19 @@ func TestReadsRunAgainOnAFreshConnection(t *testing.T) {
 
 	warm()
 	terminateOthers(t, admin)
-	rows, err := db.QueryContext(ctx, "SELECT id FROM items")
-	require.NoError(t, err, "QueryContext skips the dead connections")
-	require.NoError(t, rows.Close())
+	require.NoError(t, query(t, ctx, db, "SELECT id FROM items"), "QueryContext skips the dead connections")
+}
 
+// query runs q through db.QueryContext and closes its rows at once, so the
+// connection is back in the pool before the test goes on.
+func query(t *testing.T, ctx context.Context, db *store.DB, q string) error {
+	t.Helper()
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return err
+	}
+	defer func() { assert.NoError(t, rows.Close()) }()
+	return rows.Err()
 }
 
 func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
@@ -353,9 +362,7 @@ func TestAnOutageIsRiddenOutByTheRetries(t *testing.T) {
 	assert.Positive(t, retriesMetric(t, reg, "lost_connection"), "the retries are counted")
 
 	outage()
-	rows, err := db.QueryContext(ctx, "SELECT 1")
-	require.NoError(t, err)
-	require.NoError(t, rows.Close())
+	require.NoError(t, query(t, ctx, db, "SELECT 1"), "the query waits out the outage")
 
 	outage()
 	attempts := 0

@@ -215,11 +215,8 @@ func (db *DB) warm(ctx context.Context, n int) error {
 // a read changes nothing, so repeating it is always safe. Statements that
 // write belong in InTx, or in ExecContext.
 func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	var rows *sql.Rows
-	err := db.retryLost(ctx, ConnectionLost, func() error {
-		var err error
-		rows, err = db.DB.QueryContext(ctx, query, args...)
-		return err
+	rows, err := retryLost(ctx, db, ConnectionLost, func() (*sql.Rows, error) {
+		return db.DB.QueryContext(ctx, query, args...)
 	})
 	return rows, classify(ctx, err)
 }
@@ -227,10 +224,9 @@ func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql
 // QueryRowContext is QueryContext for one row; its error, if any, is
 // reported by Scan as usual.
 func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	var row *sql.Row
-	_ = db.retryLost(ctx, ConnectionLost, func() error {
-		row = db.DB.QueryRowContext(ctx, query, args...)
-		return row.Err()
+	row, _ := retryLost(ctx, db, ConnectionLost, func() (*sql.Row, error) {
+		r := db.DB.QueryRowContext(ctx, query, args...)
+		return r, r.Err()
 	})
 	return row
 }
@@ -240,11 +236,8 @@ func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *s
 // connection leaves its outcome unknown, and repeating it could apply it
 // twice.
 func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	var res sql.Result
-	err := db.retryLost(ctx, neverSent, func() error {
-		var err error
-		res, err = db.DB.ExecContext(ctx, query, args...)
-		return err
+	res, err := retryLost(ctx, db, neverSent, func() (sql.Result, error) {
+		return db.DB.ExecContext(ctx, query, args...)
 	})
 	return res, classify(ctx, err)
 }

@@ -43,34 +43,8 @@ const claimSelect = `SELECT n.id, n.user_id, n.order_id, n.kind, n.title, n.body
 func (s *Store) ClaimDue(ctx context.Context, now, leaseUntil time.Time, limit int) ([]domain.Delivery, error) {
 	var claimed []domain.Delivery
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		claimed = claimed[:0]
-		rows, err := tx.QueryContext(ctx, claimSQL[s.db.Dialect], now.UTC(), limit)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var (
-				d        domain.Delivery
-				kind, tc string
-			)
-			n := &d.Notification
-			if err := rows.Scan(&n.ID, &n.UserID, &n.OrderID, &kind, &n.Title, &n.Body, &n.EventID, &n.CreatedAt,
-				&d.Attempt, &tc); err != nil {
-				_ = rows.Close()
-				return err
-			}
-			n.Kind, n.Delivery, n.CreatedAt = domain.Kind(kind), domain.DeliveryPending, n.CreatedAt.UTC()
-			d.Attempt++
-			if tc != "" {
-				// A row whose trace context does not read is still delivered, in a new trace.
-				_ = json.Unmarshal([]byte(tc), &d.TraceContext)
-			}
-			claimed = append(claimed, d)
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := rows.Err(); err != nil {
+		var err error
+		if claimed, err = s.due(ctx, tx, now, limit); err != nil {
 			return err
 		}
 		for _, d := range claimed {
@@ -86,6 +60,40 @@ func (s *Store) ClaimDue(ctx context.Context, now, leaseUntil time.Time, limit i
 		return nil, fmt.Errorf("claim due deliveries: %w", err)
 	}
 	return claimed, nil
+}
+
+// due reads the deliveries ClaimDue claims, each with its attempt counted.
+// The rows are closed on return, before ClaimDue updates them in the same
+// transaction.
+func (s *Store) due(ctx context.Context, tx *sql.Tx, now time.Time, limit int) ([]domain.Delivery, error) {
+	rows, err := tx.QueryContext(ctx, claimSQL[s.db.Dialect], now.UTC(), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var due []domain.Delivery
+	for rows.Next() {
+		var (
+			d        domain.Delivery
+			kind, tc string
+		)
+		n := &d.Notification
+		if err := rows.Scan(&n.ID, &n.UserID, &n.OrderID, &kind, &n.Title, &n.Body, &n.EventID, &n.CreatedAt,
+			&d.Attempt, &tc); err != nil {
+			return nil, err
+		}
+		n.Kind, n.Delivery, n.CreatedAt = domain.Kind(kind), domain.DeliveryPending, n.CreatedAt.UTC()
+		d.Attempt++
+		if tc != "" {
+			// A row whose trace context does not read is still delivered, in a new trace.
+			_ = json.Unmarshal([]byte(tc), &d.TraceContext)
+		}
+		due = append(due, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return due, nil
 }
 
 // MarkDelivered implements domain.DeliveryQueue. Like every mark, it

@@ -73,6 +73,12 @@ type Limits struct {
 // WithLimits makes Login and Register enforce l.
 func WithLimits(l Limits) Option { return func(s *UserService) { s.limits = l } }
 
+// skipsAccountWide reports whether an attempt by pair's client is exempt
+// from AccountWide: only a login from a client known to the account is.
+func (l Limits) skipsAccountWide(ctx context.Context, pair string, login bool) bool {
+	return login && l.Known != nil && l.Known.Known(ctx, pair)
+}
+
 // accountClientKey is the key of one client's attempts at one account. The
 // client key (an IP address or an IPv6 prefix) never holds a '|', so the
 // pair cannot be confused with another whatever the email.
@@ -112,7 +118,7 @@ func (s *UserService) admit(ctx context.Context, address, account string, login 
 			return nil, errkind.RetryAfter("too many attempts for this account from this address", wait)
 		}
 	}
-	if l.AccountWide != nil && !(login && l.Known != nil && l.Known.Known(ctx, a.pair)) {
+	if l.AccountWide != nil && !l.skipsAccountWide(ctx, a.pair, login) {
 		a.wide = true
 		if ok, wait := l.AccountWide.Allow(ctx, account); !ok {
 			if l.PerAccountClient != nil {
