@@ -24,22 +24,16 @@ import (
 	"github.com/slipway-dev/slipway/services/notification/internal/sender"
 )
 
-// openBroker connects to NATS and makes sure the stream the service
-// dead-letters to (DEADLETTER) exists. ORDERS is order's to create: the
-// consumer waits for it in the background, so the service starts before
-// order. The cleanup closes the connection, after the consumer has stopped.
+// openBroker connects to NATS as a consumer (events.ConsumerSettings
+// says how). ORDERS is order's to create: the consumer waits for it in the
+// background, so the service starts before order. The cleanup closes the
+// connection, after the consumer has stopped.
 func openBroker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*events.Broker, func(), error) {
-	keys, err := events.ParseProducerKeys(cfg.EventsProducerKeys)
+	bc, err := cfg.ConsumerSettings.BrokerConfig(config.Service)
 	if err != nil {
-		return nil, nil, fmt.Errorf("EVENTS_PRODUCER_KEYS: %w", err)
+		return nil, nil, err
 	}
-	return events.OpenBroker(ctx, events.BrokerConfig{
-		URL: cfg.NATSURL, Name: config.Service, User: cfg.NATSUser, Password: cfg.NATSPassword,
-		Reads:          []events.Stream{{Name: apievents.StreamDeadLetter, Subjects: apievents.SubjectsDeadLetter}},
-		ProducerKeys:   keys,
-		InboxRetention: cfg.InboxRetention, // signed events older than that are refused as replays
-		Consumes:       true,               // warns when events go unchecked
-	}, logger)
+	return events.OpenBroker(ctx, bc, logger)
 }
 
 // newChannel is the webhook when NOTIFY_WEBHOOK_URL is set; else

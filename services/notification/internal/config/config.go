@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	apievents "github.com/slipway-dev/slipway/api/events"
 	platformconfig "github.com/slipway-dev/slipway/platform/config"
 	"github.com/slipway-dev/slipway/platform/events"
 )
@@ -25,7 +26,6 @@ const (
 
 // Defaults of the service's own keys.
 const (
-	DefaultNATSURL            = "nats://127.0.0.1:4222"
 	DefaultWebhookTimeout     = 5 * time.Second
 	DefaultWebhookMaxAttempts = 10
 	// With these a delivery that keeps failing is retried for about 9 to
@@ -49,25 +49,11 @@ const (
 type Config struct {
 	platformconfig.Base `yaml:",inline"`
 
-	// NATSURL is the NATS JetStream server (comma separated for a cluster)
-	// whose ORDERS stream the service consumes.
-	NATSURL string `yaml:"nats_url" env:"NATS_URL" redact:"url"`
-	// NATSUser and NATSPassword authenticate the service to NATS as its own
-	// user, whose permissions allow only what the service needs (the
-	// matrix is events.Accesses in api/events). Both empty connect without
-	// credentials, to a broker that has no users.
-	NATSUser     string `yaml:"nats_user" env:"NATS_USER"`
-	NATSPassword string `yaml:"nats_password" env:"NATS_PASSWORD" secret:"true"`
-	// InboxRetention is how long the consumer keeps the id of an event it
-	// processed; older inbox rows are pruned. It must exceed the stream's
-	// duplicate window (events.DuplicateWindow, 2m).
-	InboxRetention time.Duration `yaml:"inbox_retention" env:"INBOX_RETENTION"`
-	// EventsProducerKeys are the producers' Ed25519 public keys,
-	// "order:<base64>[,order:<base64 of the previous key>]". When set, an
-	// event without a valid signature of its subject's producer is rejected
-	// and dead-lettered. Required when NATS_USER is set; empty (a plain
-	// local broker only): signatures are not checked, with a warning at start.
-	EventsProducerKeys string `yaml:"events_producer_keys" env:"EVENTS_PRODUCER_KEYS"`
+	// ConsumerSettings are the NATS connection (NATS_URL, NATS_USER,
+	// NATS_PASSWORD) the service consumes the ORDERS stream through, its
+	// INBOX_RETENTION and the EVENTS_PRODUCER_KEYS it checks order's
+	// signatures with.
+	events.ConsumerSettings `yaml:",inline"`
 	// WebhookURL, when set, is where every notification is POSTed as JSON,
 	// from the delivery queue; when empty, notifications are in-app only
 	// (delivery state NONE). It is a secret: webhook URLs usually carry
@@ -89,8 +75,7 @@ type Config struct {
 // Default returns the configuration with every default set.
 func Default() *Config {
 	c := &Config{
-		NATSURL:            DefaultNATSURL,
-		InboxRetention:     events.DefaultInboxRetention,
+		ConsumerSettings:   events.DefaultConsumerSettings(),
 		WebhookTimeout:     DefaultWebhookTimeout,
 		WebhookMaxAttempts: DefaultWebhookMaxAttempts,
 		WebhookBackoff:     DefaultWebhookBackoff,
@@ -103,27 +88,9 @@ func Default() *Config {
 // Validate checks the Base keys and the service's own, reporting every
 // problem at once.
 func (c *Config) Validate() error {
-	errs := []error{c.Base.Validate()}
+	errs := []error{c.Base.Validate(), c.ConsumerSettings.Validate(apievents.ServiceOrder)}
 	bad := func(key, value, reason string) {
 		errs = append(errs, &platformconfig.Error{Key: key, Value: value, Reason: reason})
-	}
-	if reason := events.CheckURL(c.NATSURL); reason != "" {
-		bad("NATS_URL", events.MaskURL(c.NATSURL), reason)
-	}
-	if key, reason := events.CheckCredentials(c.NATSUser, c.NATSPassword); reason != "" {
-		value := c.NATSUser
-		if key == "NATS_PASSWORD" {
-			value = ""
-		}
-		bad(key, value, reason)
-	}
-	if reason := events.CheckInboxRetention(c.InboxRetention); reason != "" {
-		bad("INBOX_RETENTION", c.InboxRetention.String(), reason)
-	}
-	if reason := events.CheckProducerKeys(c.EventsProducerKeys, "order"); reason != "" {
-		bad("EVENTS_PRODUCER_KEYS", c.EventsProducerKeys, reason)
-	} else if c.EventsProducerKeys == "" && c.NATSUser != "" {
-		bad("EVENTS_PRODUCER_KEYS", "", "must be set when NATS_USER is: without order's public key (order:<base64>) anyone holding NATS credentials could forge events")
 	}
 	if c.WebhookURL != "" {
 		if u, err := url.Parse(c.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

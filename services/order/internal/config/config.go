@@ -40,21 +40,10 @@ const secretShown = "<secret>"
 type Config struct {
 	config.Base `yaml:",inline"`
 
-	// NATSURL is the NATS JetStream server the outbox relay publishes to
-	// (comma separated for a cluster).
-	NATSURL string `yaml:"nats_url" env:"NATS_URL"`
-	// NATSUser and NATSPassword authenticate the service to NATS as its own
-	// user, whose permissions allow only what the service needs (the
-	// matrix is events.Accesses in api/events). Both empty connect without
-	// credentials, to a broker that has no users.
-	NATSUser     string `yaml:"nats_user" env:"NATS_USER"`
-	NATSPassword string `yaml:"nats_password" env:"NATS_PASSWORD" secret:"true"`
-	// EventsSigningKey is the base64 of the Ed25519 seed order signs every
-	// event with (Slipway-Signature), so consumers holding its public key
-	// (EVENTS_PRODUCER_KEYS) can tell its events from a forgery even by
-	// someone who has NATS credentials. Required when NATS_USER is set;
-	// empty (a plain local broker only): events go unsigned, with a warning.
-	EventsSigningKey string `yaml:"events_signing_key" env:"EVENTS_SIGNING_KEY" secret:"true"`
+	// ProducerSettings are the NATS connection (NATS_URL, NATS_USER,
+	// NATS_PASSWORD) the outbox relay publishes through and the
+	// EVENTS_SIGNING_KEY it signs every event with.
+	events.ProducerSettings `yaml:",inline"`
 	// InventoryAddr and UserAddr are the peers' gRPC addresses when
 	// DISCOVERY is static; with etcd the peers are found by service name.
 	InventoryAddr string `yaml:"inventory_addr" env:"INVENTORY_ADDR"`
@@ -80,7 +69,7 @@ type Config struct {
 // Default returns the configuration with every default set.
 func Default() *Config {
 	c := &Config{
-		NATSURL:            "nats://127.0.0.1:4222",
+		ProducerSettings:   events.DefaultProducerSettings(),
 		InventoryAddr:      "127.0.0.1:50053",
 		UserAddr:           "127.0.0.1:50051",
 		PeerTimeout:        3 * time.Second,
@@ -97,24 +86,9 @@ func Default() *Config {
 // Validate checks the Base keys and the service's own, reporting every
 // problem at once.
 func (c *Config) Validate() error {
-	errs := []error{c.Base.Validate()}
+	errs := []error{c.Base.Validate(), c.ProducerSettings.Validate()}
 	bad := func(key, value, reason string) {
 		errs = append(errs, &config.Error{Key: key, Value: value, Reason: reason})
-	}
-	if reason := events.CheckURL(c.NATSURL); reason != "" {
-		bad("NATS_URL", events.MaskURL(c.NATSURL), reason)
-	}
-	if key, reason := events.CheckCredentials(c.NATSUser, c.NATSPassword); reason != "" {
-		value := c.NATSUser
-		if key == "NATS_PASSWORD" {
-			value = ""
-		}
-		bad(key, value, reason)
-	}
-	if _, err := events.ParseSigningKey(c.EventsSigningKey); err != nil {
-		bad("EVENTS_SIGNING_KEY", secretShown, err.Error())
-	} else if c.EventsSigningKey == "" && c.NATSUser != "" {
-		bad("EVENTS_SIGNING_KEY", "", "must be set when NATS_USER is: consumers with NATS credentials check signatures (base64 of a 32-byte Ed25519 seed)")
 	}
 	for _, a := range []struct{ key, value string }{
 		{"INVENTORY_ADDR", c.InventoryAddr},
