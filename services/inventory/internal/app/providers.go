@@ -54,7 +54,7 @@ func domainOptions(cfg *config.Config) []domain.Option {
 // background, so the service starts before order. The cleanup closes the
 // connection, after the consumer has stopped.
 func openBroker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*events.Broker, func(), error) {
-	bc, err := cfg.ConsumerSettings.BrokerConfig(config.Service)
+	bc, err := cfg.BrokerConfig(config.Service)
 	if err != nil {
 		return nil, nil, err
 	}
