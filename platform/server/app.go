@@ -189,6 +189,7 @@ func New(base config.Base, cfg any, logger *slog.Logger, reg *prometheus.Registr
 		validator: validator, faults: a.faults, rpcTimeout: base.RPCTimeout,
 		rpcMaxTimeout: base.Surface.RPCMaxTimeout, watchStreamsPerConn: base.Surface.GRPCWatchStreamsPerConn,
 		watchStreams: newWatchStreams(base.Streams.GRPCMaxWatchStreams),
+		codec:        newRequestCodec(),
 	}
 	tlsFiles, err := tlsconfig.Load(base.TLS, tlsconfig.WithLogger(logger))
 	if err != nil {
@@ -202,6 +203,7 @@ func New(base config.Base, cfg any, logger *slog.Logger, reg *prometheus.Registr
 			otelgrpc.WithFilter(filters.Not(filters.HealthCheck())))),
 		grpc.ChainUnaryInterceptor(c.unary),
 		grpc.ChainStreamInterceptor(c.stream),
+		grpc.ForceServerCodecV2(c.codec), // an undecodable request is INVALID_ARGUMENT, not INTERNAL
 		grpc.MaxRecvMsgSize(base.MaxMessageBytes),
 		grpc.MaxSendMsgSize(base.MaxMessageBytes),
 		grpc.Creds(grpcCredentials(tlsFiles)),

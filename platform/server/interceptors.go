@@ -65,9 +65,12 @@ type chain struct {
 	// watchStreams bounds the health Watch and reflection streams of the
 	// whole process (nil: no bound).
 	watchStreams *watchStreams
+	// codec records the request messages that did not decode (nil: none).
+	codec *requestCodec
 }
 
 func (c *chain) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	undecodable := c.codec.decodeError(req) // taken first, so no refusal below leaves it recorded
 	ctx, protocol := c.begin(ctx)
 	start := time.Now()
 	c.metrics.inFlight.WithLabelValues(protocol).Inc()
@@ -89,6 +92,9 @@ func (c *chain) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, 
 		return nil, Status(err)
 	}
 	ctx = authed
+	if undecodable != nil {
+		return nil, undecodable
+	}
 	if msg, ok := req.(proto.Message); ok && c.validator != nil {
 		if verr := c.validator.Validate(msg); verr != nil {
 			return nil, Status(verr)
@@ -129,7 +135,7 @@ func (c *chain) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInf
 	if err = c.faults.Apply(ctx, info.FullMethod); err != nil {
 		return err
 	}
-	return Status(handler(srv, &wrappedStream{ServerStream: ss, ctx: ctx, validator: c.validator}))
+	return Status(handler(srv, &wrappedStream{ServerStream: ss, ctx: ctx, validator: c.validator, codec: c.codec}))
 }
 
 // begin assigns the request id (the caller's, if sane) and echoes it back.
@@ -200,18 +206,22 @@ func (c *chain) finish(ctx context.Context, fullMethod, protocol string, start t
 	c.logger.Log(ctx, level, "rpc", attrs...)
 }
 
-// wrappedStream gives the handler the chain's context and validates each
-// message the client sends.
+// wrappedStream gives the handler the chain's context, and refuses each
+// message the client sends that does not decode or validate.
 type wrappedStream struct {
 	grpc.ServerStream
 	ctx       context.Context
 	validator protovalidate.Validator
+	codec     *requestCodec
 }
 
 func (w *wrappedStream) Context() context.Context { return w.ctx }
 
 func (w *wrappedStream) RecvMsg(m any) error {
 	if err := w.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	if err := w.codec.decodeError(m); err != nil {
 		return err
 	}
 	if msg, ok := m.(proto.Message); ok && w.validator != nil {
