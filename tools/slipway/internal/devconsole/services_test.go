@@ -163,10 +163,14 @@ func TestServiceMapFollowsARealService(t *testing.T) {
 		Processes: procs,
 	}))
 
-	c.poller.Poll(t.Context())
+	// /readyz serves the result of the App's background check, so the
+	// reason appears once that check has run after start.
 	var m ServiceMap
-	require.Equal(t, http.StatusOK, getJSON(t, srv.URL+"/api/services", &m))
-	require.Len(t, m.Services, 1)
+	require.Eventually(t, func() bool {
+		c.poller.Poll(t.Context())
+		require.Equal(t, http.StatusOK, getJSON(t, srv.URL+"/api/services", &m))
+		return len(m.Services) == 1 && m.Services[0].Error != "not_serving"
+	}, 10*time.Second, 20*time.Millisecond, "the readiness reason never appeared: %+v", m)
 	got := m.Services[0]
 	assert.Equal(t, StateNotServing, got.State, "a failing readiness check")
 	assert.Equal(t, "not_serving: database: database is locked", got.Error)
