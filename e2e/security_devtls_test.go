@@ -13,7 +13,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -30,16 +29,12 @@ import (
 	"testing"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 
 	inventoryv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/inventory/v1"
 	notificationv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/notification/v1"
@@ -255,9 +250,11 @@ func (s *devtlsSystem) client(t *testing.T, protocol string) *devtlsClient {
 
 func devtlsCall[Req, Res any](ctx context.Context, c *devtlsClient, svc, fullMethod string, route restRoute, token string, req *Req, resp *Res) error {
 	t := c.s.t
-	reqMsg, respMsg := any(req).(proto.Message), any(resp).(proto.Message)
-	switch c.protocol {
-	case "grpc":
+	e := endpoint{protocol: c.protocol, http: c.http, baseURL: "https://" + c.s.http[svc], headers: map[string]string{}}
+	if token != "" {
+		e.headers["authorization"] = "Bearer " + token
+	}
+	if c.protocol == "grpc" {
 		conn, ok := c.conns[svc]
 		if !ok {
 			var err error
@@ -265,50 +262,9 @@ func devtlsCall[Req, Res any](ctx context.Context, c *devtlsClient, svc, fullMet
 			require.NoError(t, err)
 			c.conns[svc] = conn
 		}
-		if token != "" {
-			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
-		}
-		return grpcError(conn.Invoke(ctx, fullMethod, reqMsg, respMsg))
-	case "grpc-web":
-		client := connect.NewClient[Req, Res](c.http, "https://"+c.s.http[svc]+fullMethod, connect.WithGRPCWeb())
-		r := connect.NewRequest(req)
-		if token != "" {
-			r.Header().Set("Authorization", "Bearer "+token)
-		}
-		out, err := client.CallUnary(ctx, r)
-		if err != nil {
-			return connectError(err)
-		}
-		proto.Merge(respMsg, any(out.Msg).(proto.Message))
-		return nil
-	case "rest":
-		var body io.Reader
-		if route.body {
-			b, err := protojson.Marshal(reqMsg)
-			require.NoError(t, err)
-			body = bytes.NewReader(b)
-		}
-		hr, err := http.NewRequestWithContext(ctx, route.method, "https://"+c.s.http[svc]+route.path, body)
-		require.NoError(t, err)
-		hr.Header.Set("Content-Type", "application/json")
-		if token != "" {
-			hr.Header.Set("Authorization", "Bearer "+token)
-		}
-		res, err := c.http.Do(hr)
-		if err != nil {
-			return &callError{code: codes.Unavailable, msg: err.Error()}
-		}
-		defer res.Body.Close()
-		data, err := io.ReadAll(res.Body)
-		require.NoError(t, err)
-		if res.StatusCode != http.StatusOK {
-			var p struct{ Code, Detail string }
-			_ = json.Unmarshal(data, &p)
-			return &callError{code: codeFromName(p.Code), msg: fmt.Sprintf("HTTP %d: %s", res.StatusCode, data)}
-		}
-		return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(data, respMsg)
+		e.grpc = conn
 	}
-	return fmt.Errorf("unknown protocol %q", c.protocol)
+	return call(ctx, t, e, fullMethod, route, req, resp)
 }
 
 // devtlsCustomer registers and logs in a new user over c.

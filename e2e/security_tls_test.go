@@ -1,18 +1,14 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
-	"io"
 	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -20,9 +16,6 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 
 	inventoryv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/inventory/v1"
 	notificationv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/notification/v1"
@@ -102,88 +95,37 @@ type tlsClient struct {
 	onBehalfOf string
 }
 
-// tlsCall makes one call over protocol, with everything c claims.
+// tlsCall makes one call over protocol, with everything c claims. A forged
+// on-behalf-of goes in every form a client could try: the header itself,
+// grpc-gateway's metadata prefix, and a claim to be native gRPC.
 func tlsCall[Req, Res any](t *testing.T, c tlsClient, protocol, svc, fullMethod string, route restRoute, req *Req, resp *Res) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	p := c.tc.procs[svc]
-	reqMsg, respMsg := any(req).(proto.Message), any(resp).(proto.Message)
-	httpClient := c.tc.tlsBrowser()
+	e := endpoint{protocol: protocol, http: c.tc.tlsBrowser(), baseURL: "https://" + p.httpAddr,
+		headers: map[string]string{}, httpHeaders: map[string]string{}}
 	if c.httpCert {
-		httpClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		e.http = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 			TLSClientConfig: c.cert.ClientConfig("127.0.0.1", ""), ForceAttemptHTTP2: true,
 		}}
 	}
-	switch protocol {
-	case "grpc":
+	if c.token != "" {
+		e.headers["authorization"] = "Bearer " + c.token
+	}
+	if c.onBehalfOf != "" {
+		e.headers[auth.OnBehalfOfHeader] = c.onBehalfOf
+		e.httpHeaders["Grpc-Metadata-"+auth.OnBehalfOfHeader] = c.onBehalfOf
+		e.httpHeaders["X-Slipway-Protocol"] = "grpc"
+		e.httpHeaders["Grpc-Metadata-X-Slipway-Protocol"] = "grpc"
+	}
+	if protocol == "grpc" {
 		conn, err := grpc.NewClient(p.grpcAddr, grpc.WithTransportCredentials(c.cert.ClientCredentials(svc)))
 		require.NoError(t, err)
 		defer conn.Close()
-		md := metadata.MD{}
-		if c.token != "" {
-			md.Set("authorization", "Bearer "+c.token)
-		}
-		if c.onBehalfOf != "" {
-			md.Set(auth.OnBehalfOfHeader, c.onBehalfOf)
-		}
-		return grpcError(conn.Invoke(metadata.NewOutgoingContext(ctx, md), fullMethod, reqMsg, respMsg))
-	case "grpc-web", "connect":
-		var opts []connect.ClientOption
-		if protocol == "grpc-web" {
-			opts = append(opts, connect.WithGRPCWeb())
-		}
-		client := connect.NewClient[Req, Res](httpClient, "https://"+p.httpAddr+fullMethod, opts...)
-		r := connect.NewRequest(req)
-		if c.token != "" {
-			r.Header().Set("Authorization", "Bearer "+c.token)
-		}
-		if c.onBehalfOf != "" {
-			r.Header().Set(auth.OnBehalfOfHeader, c.onBehalfOf)
-			r.Header().Set("X-Slipway-Protocol", "grpc") // claim to be native gRPC, too
-		}
-		out, err := client.CallUnary(ctx, r)
-		if err != nil {
-			return connectError(err)
-		}
-		proto.Merge(respMsg, any(out.Msg).(proto.Message))
-		return nil
-	case "rest":
-		var body io.Reader
-		if route.body {
-			b, err := protojson.Marshal(reqMsg)
-			require.NoError(t, err)
-			body = bytes.NewReader(b)
-		}
-		hr, err := http.NewRequestWithContext(ctx, route.method, "https://"+p.httpAddr+route.path, body)
-		require.NoError(t, err)
-		hr.Header.Set("Content-Type", "application/json")
-		if c.token != "" {
-			hr.Header.Set("Authorization", "Bearer "+c.token)
-		}
-		if c.onBehalfOf != "" {
-			// Both the plain header and grpc-gateway's metadata prefix,
-			// and a claim to be native gRPC.
-			hr.Header.Set(auth.OnBehalfOfHeader, c.onBehalfOf)
-			hr.Header.Set("Grpc-Metadata-"+auth.OnBehalfOfHeader, c.onBehalfOf)
-			hr.Header.Set("Grpc-Metadata-X-Slipway-Protocol", "grpc")
-		}
-		res, err := httpClient.Do(hr)
-		if err != nil {
-			return &callError{code: codes.Unavailable, msg: err.Error()}
-		}
-		defer res.Body.Close()
-		data, err := io.ReadAll(res.Body)
-		require.NoError(t, err)
-		if res.StatusCode != http.StatusOK {
-			var prob struct{ Code, Detail string }
-			require.NoError(t, json.Unmarshal(data, &prob), "REST error body: %s", data)
-			return &callError{code: codeFromName(prob.Code), msg: prob.Detail}
-		}
-		return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(data, respMsg)
+		e.grpc = conn
 	}
-	t.Fatalf("unknown protocol %q", protocol)
-	return nil
+	return call(ctx, t, e, fullMethod, route, req, resp)
 }
 
 func (c tlsClient) notifications(t *testing.T, protocol string) ([]*notificationv1.Notification, error) {

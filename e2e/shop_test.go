@@ -81,9 +81,14 @@ func codeOf(err error) codes.Code {
 func do[Req, Res any](ctx context.Context, s *shop, svc, fullMethod string, route restRoute, token string, req *Req, resp *Res) error {
 	p := s.c.procs[svc]
 	require.NotNil(s.t, p, "%s is not running", svc)
-	reqMsg, respMsg := any(req).(proto.Message), any(resp).(proto.Message)
-	switch s.protocol {
-	case "grpc":
+	e := endpoint{protocol: s.protocol, http: http.DefaultClient, baseURL: "http://" + p.httpAddr, headers: map[string]string{}}
+	if token != "" {
+		e.headers["authorization"] = "Bearer " + token
+	}
+	if s.traceparent != "" {
+		e.headers["traceparent"] = s.traceparent
+	}
+	if s.protocol == "grpc" {
 		conn, ok := s.conns[svc]
 		if !ok || conn.Target() != p.grpcAddr {
 			var err error
@@ -91,64 +96,88 @@ func do[Req, Res any](ctx context.Context, s *shop, svc, fullMethod string, rout
 			require.NoError(s.t, err)
 			s.conns[svc] = conn
 		}
-		if token != "" {
-			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+		e.grpc = conn
+	}
+	return call(ctx, s.t, e, fullMethod, route, req, resp)
+}
+
+// endpoint is how one protocol reaches one service: the gRPC connection for
+// "grpc", else the HTTP client and the HTTP port's base URL.
+type endpoint struct {
+	protocol string // grpc, grpc-web, connect or rest
+	grpc     *grpc.ClientConn
+	http     *http.Client
+	baseURL  string // scheme://host:port
+	// headers go with every call (as metadata over native gRPC);
+	// httpHeaders only with the protocols over the HTTP port.
+	headers, httpHeaders map[string]string
+}
+
+// call makes one unary call over e, as a client of that protocol would, and
+// returns a failure as a *callError whatever the protocol.
+func call[Req, Res any](ctx context.Context, t *testing.T, e endpoint, fullMethod string, route restRoute, req *Req, resp *Res) error {
+	t.Helper()
+	reqMsg, respMsg := any(req).(proto.Message), any(resp).(proto.Message)
+	setHeaders := func(h http.Header) {
+		for k, v := range e.headers {
+			h.Set(k, v)
 		}
-		if s.traceparent != "" {
-			ctx = metadata.AppendToOutgoingContext(ctx, "traceparent", s.traceparent)
+		for k, v := range e.httpHeaders {
+			h.Set(k, v)
 		}
-		return grpcError(conn.Invoke(ctx, fullMethod, reqMsg, respMsg))
-	case "grpc-web":
-		client := connect.NewClient[Req, Res](http.DefaultClient, "http://"+p.httpAddr+fullMethod, connect.WithGRPCWeb())
+	}
+	switch e.protocol {
+	case "grpc":
+		require.NotNil(t, e.grpc, "no gRPC connection")
+		md := metadata.MD{}
+		for k, v := range e.headers {
+			md.Set(k, v)
+		}
+		return grpcError(e.grpc.Invoke(metadata.NewOutgoingContext(ctx, md), fullMethod, reqMsg, respMsg))
+	case "grpc-web", "connect":
+		var opts []connect.ClientOption
+		if e.protocol == "grpc-web" {
+			opts = append(opts, connect.WithGRPCWeb())
+		}
 		r := connect.NewRequest(req)
-		if token != "" {
-			r.Header().Set("Authorization", "Bearer "+token)
-		}
-		if s.traceparent != "" {
-			r.Header().Set("traceparent", s.traceparent)
-		}
-		out, err := client.CallUnary(ctx, r)
+		setHeaders(r.Header())
+		out, err := connect.NewClient[Req, Res](e.http, e.baseURL+fullMethod, opts...).CallUnary(ctx, r)
 		if err != nil {
 			return connectError(err)
 		}
 		proto.Merge(respMsg, any(out.Msg).(proto.Message))
 		return nil
 	case "rest":
-		return restCall(ctx, s, p.httpAddr, route, token, reqMsg, respMsg)
+		return restCall(ctx, t, e, route, setHeaders, reqMsg, respMsg)
 	}
-	return fmt.Errorf("unknown protocol %q", s.protocol)
+	return fmt.Errorf("unknown protocol %q", e.protocol)
 }
 
-func restCall(ctx context.Context, s *shop, addr string, route restRoute, token string, req, resp proto.Message) error {
+func restCall(ctx context.Context, t *testing.T, e endpoint, route restRoute, setHeaders func(http.Header), req, resp proto.Message) error {
 	var body io.Reader
 	if route.body {
 		b, err := protojson.Marshal(req)
-		require.NoError(s.t, err)
+		require.NoError(t, err)
 		body = bytes.NewReader(b)
 	}
-	hr, err := http.NewRequestWithContext(ctx, route.method, "http://"+addr+route.path, body)
-	require.NoError(s.t, err)
+	hr, err := http.NewRequestWithContext(ctx, route.method, e.baseURL+route.path, body)
+	require.NoError(t, err)
 	hr.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		hr.Header.Set("Authorization", "Bearer "+token)
-	}
-	if s.traceparent != "" {
-		hr.Header.Set("traceparent", s.traceparent)
-	}
-	res, err := http.DefaultClient.Do(hr)
+	setHeaders(hr.Header)
+	res, err := e.http.Do(hr)
 	if err != nil {
 		return &callError{code: codes.Unavailable, msg: err.Error()}
 	}
 	defer res.Body.Close()
 	data, err := io.ReadAll(res.Body)
-	require.NoError(s.t, err)
+	require.NoError(t, err)
 	if res.StatusCode != http.StatusOK {
 		var p struct {
 			Code   string
 			Detail string
 			Errors []struct{ Field string }
 		}
-		require.NoError(s.t, json.Unmarshal(data, &p), "REST error body: %s", data)
+		require.NoError(t, json.Unmarshal(data, &p), "REST error body (HTTP %d): %s", res.StatusCode, data)
 		e := &callError{code: codeFromName(p.Code), msg: p.Detail}
 		for _, f := range p.Errors {
 			e.fields = append(e.fields, f.Field)
