@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"buf.build/go/protovalidate"
 	"connectrpc.com/vanguard/vanguardgrpc"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
@@ -142,6 +141,7 @@ type App struct {
 	grpc    *grpc.Server
 	http    *http.Server
 	admin   *http.Server // the ADMIN_ADDR listener's server; nil when ADMIN_ADDR is empty
+	chain   *chain
 	inproc  *bufconn.Listener
 	gwConn  *grpc.ClientConn
 	started time.Time
@@ -172,25 +172,11 @@ func New(base config.Base, cfg any, logger *slog.Logger, reg *prometheus.Registr
 		a.health.AddOptionalCheck(name, check)
 	}
 
-	metrics, err := newRPCMetrics(reg, base.Service)
+	c, err := newChain(base, logger, reg, o.auth, a.faults)
 	if err != nil {
-		return nil, fmt.Errorf("register rpc metrics: %w", err)
+		return nil, err
 	}
-	validator, err := protovalidate.New()
-	if err != nil {
-		return nil, fmt.Errorf("build validator: %w", err)
-	}
-	limiter, err := newLimiter(reg, base.Service, base.MaxInflight, base.ShedQueueTimeout)
-	if err != nil {
-		return nil, fmt.Errorf("load shedding: %w", err)
-	}
-	c := &chain{
-		service: base.Service, logger: logger, metrics: metrics, limiter: limiter, auth: o.auth,
-		validator: validator, faults: a.faults, rpcTimeout: base.RPCTimeout,
-		rpcMaxTimeout: base.Surface.RPCMaxTimeout, watchStreamsPerConn: base.Surface.GRPCWatchStreamsPerConn,
-		watchStreams: newWatchStreams(base.Streams.GRPCMaxWatchStreams),
-		codec:        newRequestCodec(),
-	}
+	a.chain = c
 	tlsFiles, err := tlsconfig.Load(base.TLS, tlsconfig.WithLogger(logger))
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"buf.build/go/protovalidate"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/slipway-dev/slipway/platform/config"
 	"github.com/slipway-dev/slipway/platform/faults"
 )
 
@@ -67,6 +69,30 @@ type chain struct {
 	watchStreams *watchStreams
 	// codec records the request messages that did not decode (nil: none).
 	codec *requestCodec
+}
+
+// newChain builds the chain of one service from its config: its metrics
+// (registered on reg), validator and load-shedding limiter.
+func newChain(base config.Base, logger *slog.Logger, reg prometheus.Registerer, auth AuthFunc, inj *faults.Injector) (*chain, error) {
+	metrics, err := newRPCMetrics(reg, base.Service)
+	if err != nil {
+		return nil, fmt.Errorf("register rpc metrics: %w", err)
+	}
+	validator, err := protovalidate.New()
+	if err != nil {
+		return nil, fmt.Errorf("build validator: %w", err)
+	}
+	limiter, err := newLimiter(reg, base.Service, base.MaxInflight, base.ShedQueueTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("load shedding: %w", err)
+	}
+	return &chain{
+		service: base.Service, logger: logger, metrics: metrics, limiter: limiter, auth: auth,
+		validator: validator, faults: inj, rpcTimeout: base.RPCTimeout,
+		rpcMaxTimeout: base.Surface.RPCMaxTimeout, watchStreamsPerConn: base.Surface.GRPCWatchStreamsPerConn,
+		watchStreams: newWatchStreams(base.Streams.GRPCMaxWatchStreams),
+		codec:        newRequestCodec(),
+	}, nil
 }
 
 func (c *chain) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
