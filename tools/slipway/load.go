@@ -656,7 +656,7 @@ func printLoad(w io.Writer, res loadResult) {
 		loadFormatRate(res.Config.Rate), res.Config.Duration, t.Planned, res.Config.MaxInflight, res.Config.Timeout)
 	fmt.Fprintf(tw, "requests\t%d sent, %d done, %d ok, %d errors (%.2f%%)\n", t.Sent, t.Completed, t.OK, t.Errors, 100*t.ErrorRate)
 	fmt.Fprintf(tw, "rate\t%.1f/s achieved, %.1f/s ok throughput, %.1fs elapsed\n", t.AchievedRate, t.Throughput, t.ElapsedSec)
-	fmt.Fprintf(tw, "late starts\t%d (max start lag %sms, in-flight cap hit %d times)\n", t.LateStarts, loadFormatMS(t.MaxStartLag), t.CapHits)
+	fmt.Fprintf(tw, "late starts\t%s\n", loadLateStartsLine(t))
 	l := res.Latency
 	fmt.Fprintf(tw, "latency ms\tp50 %s  p90 %s  p99 %s  p99.9 %s  max %s  mean %s\n",
 		loadFormatMS(l.P50), loadFormatMS(l.P90), loadFormatMS(l.P99), loadFormatMS(l.P999), loadFormatMS(l.Max), loadFormatMS(l.Mean))
@@ -684,6 +684,20 @@ func printLoad(w io.Writer, res loadResult) {
 		fmt.Fprintf(w, "\ngate: error rate %.2f%% <= %.2f%%: %s\n", 100*t.ErrorRate, 100*g.MaxErrorRate, verdict)
 	}
 	fmt.Fprintf(w, "\nresult %s\nreport %s\n", res.Report.JSON, res.Report.HTML)
+}
+
+// loadLateStartsLine says how many requests the generator started more than
+// loadLateStart after their intended time, and how late: on a starved
+// machine that delay is the generator's, not the server's, though the
+// latencies include it.
+func loadLateStartsLine(t loadTotals) string {
+	if t.LateStarts == 0 {
+		return fmt.Sprintf("0 of %d started more than %s late (max start lag %sms)", t.Sent, loadLateStart, loadFormatMS(t.MaxStartLag))
+	}
+	l := t.LateStartLag
+	return fmt.Sprintf("%d of %d (%.2f%%) started more than %s late: by p50 %sms, p99 %sms, max %sms; in-flight cap hit %d times",
+		t.LateStarts, t.Sent, 100*float64(t.LateStarts)/float64(max(t.Sent, 1)), loadLateStart,
+		loadFormatMS(l.P50), loadFormatMS(l.P99), loadFormatMS(t.MaxStartLag), t.CapHits)
 }
 
 // loadFormatMS prints milliseconds with three significant digits at least.

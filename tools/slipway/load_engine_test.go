@@ -89,7 +89,7 @@ func TestLoadEngineNoCoordinatedOmission(t *testing.T) {
 
 	// What must happen, worked out by hand: one slot, so request k starts
 	// when it is due or when k-1 ends, whichever is later.
-	want := newLoadHistogram()
+	want, wantLag := newLoadHistogram(), newLoadHistogram()
 	var wantLate int64
 	var prevEnd time.Duration
 	for k := range sched.Len() {
@@ -97,6 +97,7 @@ func TestLoadEngineNoCoordinatedOmission(t *testing.T) {
 		start := max(due, prevEnd)
 		if start > due {
 			wantLate++
+			require.NoError(t, wantLag.RecordValue(loadMicros(start-due)))
 		}
 		prevEnd = start + serviceOf(k)
 		require.NoError(t, want.RecordValue(loadMicros(prevEnd-due)))
@@ -115,6 +116,11 @@ func TestLoadEngineNoCoordinatedOmission(t *testing.T) {
 		assert.Equal(t, int64(0), sum.Totals.Errors)
 		assert.Equal(t, wantLate, sum.Totals.LateStarts, "requests that waited for the slot")
 		assert.Equal(t, wantLate, sum.Totals.CapHits)
+		// How late they started: the generator's own delay, reported apart.
+		assert.Equal(t, loadMS(wantLag.ValueAtQuantile(50)), sum.Totals.LateStartLag.P50)
+		assert.Equal(t, min(loadMS(wantLag.ValueAtQuantile(99)), sum.Totals.MaxStartLag), sum.Totals.LateStartLag.P99)
+		assert.InDelta(t, wantLag.Mean()/1000, sum.Totals.LateStartLag.Mean, 0.001)
+		assert.Equal(t, 490.0, sum.Totals.MaxStartLag, "request 1 was due at 10 ms and started at 500 ms")
 		for _, q := range []float64{50, 90, 99, 99.9} {
 			// HDR's bucket tops, capped at the exact maximum.
 			assert.Equal(t, min(loadMS(want.ValueAtQuantile(q)), 500), loadMSOf(sum, q), "p%v", q)

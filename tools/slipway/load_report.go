@@ -143,8 +143,8 @@ code { font-size: 12px; background: #f3f5f7; padding: .1rem .3rem; border-radius
 {{range .Latencies}}<div class="tile"><b>{{.Value}}</b><span>{{.Name}}</span></div>
 {{end}}</div>
 <table>
-<tr><th>planned</th><th>sent</th><th>ok</th><th>errors</th><th>error rate</th><th>achieved rate</th><th>ok throughput</th><th>late starts</th><th>max start lag</th></tr>
-<tr><td class="num">{{.Totals.Planned}}</td><td class="num">{{.Totals.Sent}}</td><td class="num">{{.Totals.OK}}</td><td class="num">{{.Totals.Errors}}</td><td class="num">{{.ErrorPct}}</td><td class="num">{{printf "%.1f/s" .Totals.AchievedRate}}</td><td class="num">{{printf "%.1f/s" .Totals.Throughput}}</td><td class="num">{{.Totals.LateStarts}}</td><td class="num">{{printf "%.3f ms" .Totals.MaxStartLag}}</td></tr>
+<tr><th>planned</th><th>sent</th><th>ok</th><th>errors</th><th>error rate</th><th>achieved rate</th><th>ok throughput</th><th>late starts</th><th>late by p99</th><th>max start lag</th></tr>
+<tr><td class="num">{{.Totals.Planned}}</td><td class="num">{{.Totals.Sent}}</td><td class="num">{{.Totals.OK}}</td><td class="num">{{.Totals.Errors}}</td><td class="num">{{.ErrorPct}}</td><td class="num">{{printf "%.1f/s" .Totals.AchievedRate}}</td><td class="num">{{printf "%.1f/s" .Totals.Throughput}}</td><td class="num">{{.Totals.LateStarts}}</td><td class="num">{{printf "%.3f ms" .Totals.LateStartLag.P99}}</td><td class="num">{{printf "%.3f ms" .Totals.MaxStartLag}}</td></tr>
 </table>
 {{with .Warmup}}<p>Warm-up: {{.Requests}} requests in {{.Duration}} before the measured run, {{.Errors}} errors, p99 {{printf "%.2f" .P99}} ms; not counted in the figures.</p>{{end}}
 {{with .Setup}}<p>Setup: {{.Users}} users, {{.Products}} products{{with .Restock}}; restocked {{.Units}} units on {{.Products}} products as {{.As}}{{end}}.</p>{{end}}

@@ -48,6 +48,7 @@ type loadRecorder struct {
 
 	late, capHits       int64
 	maxLag              time.Duration
+	lateLag             *hdrhistogram.Histogram // how late each late start was
 	firstSent, lastSent time.Time
 	lastDone            time.Time
 }
@@ -72,8 +73,9 @@ type loadCodeCount struct {
 
 func newLoadRecorder() *loadRecorder {
 	return &loadRecorder{
-		all:    newLoadHistogram(),
-		window: newLoadHistogram(),
+		all:     newLoadHistogram(),
+		window:  newLoadHistogram(),
+		lateLag: newLoadHistogram(),
 		codes:  map[string]*loadCodeCount{},
 		status: map[int]int64{},
 	}
@@ -107,6 +109,7 @@ func (r *loadRecorder) sent(at time.Time, lag time.Duration, capHit bool) {
 	r.lastSent = at
 	if lag > loadLateStart || capHit {
 		r.late++
+		_ = r.lateLag.RecordValue(loadMicros(lag)) // in range: loadMicros clamps
 	}
 	if capHit {
 		r.capHits++
@@ -222,9 +225,20 @@ type loadTotals struct {
 	LateStarts   int64   `json:"late_starts"`
 	CapHits      int64   `json:"inflight_cap_hits"`
 	MaxStartLag  float64 `json:"max_start_lag_ms"`
+	// How late the late starts were: the generator's own delay, which a
+	// starved machine adds on top of the server's latency (the latencies
+	// above include it, measured from the intended send time).
+	LateStartLag loadStartLag `json:"late_start_lag_ms"`
 	AchievedRate float64 `json:"achieved_rate"` // sends per second, first to last send
 	Throughput   float64 `json:"throughput"`    // OK answers per second, start to last answer
 	ElapsedSec   float64 `json:"elapsed_s"`
+}
+
+// loadStartLag summarises the start lag of the late starts, in milliseconds.
+type loadStartLag struct {
+	P50  float64 `json:"p50"`
+	P99  float64 `json:"p99"`
+	Mean float64 `json:"mean"`
 }
 
 // loadErrorCount is one row of the error breakdown.
@@ -284,6 +298,13 @@ func (r *loadRecorder) summary(info loadRunInfo) loadSummary {
 	}
 	t.LateStarts, t.CapHits = r.late, r.capHits
 	t.MaxStartLag = loadDurMS(r.maxLag)
+	if r.lateLag.TotalCount() > 0 {
+		t.LateStartLag = loadStartLag{
+			P50:  min(loadMS(r.lateLag.ValueAtQuantile(50)), t.MaxStartLag),
+			P99:  min(loadMS(r.lateLag.ValueAtQuantile(99)), t.MaxStartLag),
+			Mean: math.Round(r.lateLag.Mean()) / 1000,
+		}
+	}
 	if t.Sent > 1 {
 		if span := r.lastSent.Sub(r.firstSent).Seconds(); span > 0 {
 			t.AchievedRate = loadRound2(float64(t.Sent-1) / span)
