@@ -76,8 +76,8 @@ func newLoadRecorder() *loadRecorder {
 		all:     newLoadHistogram(),
 		window:  newLoadHistogram(),
 		lateLag: newLoadHistogram(),
-		codes:  map[string]*loadCodeCount{},
-		status: map[int]int64{},
+		codes:   map[string]*loadCodeCount{},
+		status:  map[int]int64{},
 	}
 }
 
@@ -216,22 +216,22 @@ type loadLatency struct {
 
 // loadTotals are the run's counts and rates.
 type loadTotals struct {
-	Planned      int     `json:"planned"`
-	Sent         int64   `json:"sent"`
-	Completed    int64   `json:"completed"`
-	OK           int64   `json:"ok"`
-	Errors       int64   `json:"errors"`
-	ErrorRate    float64 `json:"error_rate"`
-	LateStarts   int64   `json:"late_starts"`
-	CapHits      int64   `json:"inflight_cap_hits"`
-	MaxStartLag  float64 `json:"max_start_lag_ms"`
+	Planned     int     `json:"planned"`
+	Sent        int64   `json:"sent"`
+	Completed   int64   `json:"completed"`
+	OK          int64   `json:"ok"`
+	Errors      int64   `json:"errors"`
+	ErrorRate   float64 `json:"error_rate"`
+	LateStarts  int64   `json:"late_starts"`
+	CapHits     int64   `json:"inflight_cap_hits"`
+	MaxStartLag float64 `json:"max_start_lag_ms"`
 	// How late the late starts were: the generator's own delay, which a
 	// starved machine adds on top of the server's latency (the latencies
 	// above include it, measured from the intended send time).
 	LateStartLag loadStartLag `json:"late_start_lag_ms"`
-	AchievedRate float64 `json:"achieved_rate"` // sends per second, first to last send
-	Throughput   float64 `json:"throughput"`    // OK answers per second, start to last answer
-	ElapsedSec   float64 `json:"elapsed_s"`
+	AchievedRate float64      `json:"achieved_rate"` // sends per second, first to last send
+	Throughput   float64      `json:"throughput"`    // OK answers per second, start to last answer
+	ElapsedSec   float64      `json:"elapsed_s"`
 }
 
 // loadStartLag summarises the start lag of the late starts, in milliseconds.
