@@ -72,6 +72,8 @@ type Base struct {
 	DB DBPool `yaml:",inline"`
 	// Streams bounds the health Watch and reflection streams of the process (streams.go).
 	Streams StreamLimits `yaml:",inline"`
+	// AccessLog is how much the access log writes (accesslog.go).
+	AccessLog AccessLog `yaml:",inline"`
 }
 
 // Common returns the Base itself, so any config struct that embeds Base
@@ -103,6 +105,7 @@ func (b *Base) SetDefaults(service string, grpcPort, httpPort int) {
 	b.Surface.setDefaults()
 	b.DB.setDefaults()
 	b.Streams.setDefaults()
+	b.AccessLog.setDefaults()
 }
 
 // Validate checks every key and reports all problems at once, each naming
@@ -170,6 +173,7 @@ func (b *Base) Validate() error {
 	}
 	b.Surface.validate(bad)
 	b.Streams.validate(bad)
+	b.AccessLog.validate(bad)
 	return errors.Join(errs...)
 }
 

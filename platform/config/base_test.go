@@ -34,6 +34,7 @@ func TestSetDefaults(t *testing.T) {
 		Surface:           b.Surface, // TestSurfaceDefaults checks it
 		DB:                b.DB,      // TestDBPoolDefaults checks it
 		Streams:           b.Streams, // TestStreamLimits checks it
+		AccessLog:         b.AccessLog, // TestAccessLog checks it
 	}, b)
 	assert.NoError(t, b.Validate(), "the defaults must be valid")
 }
