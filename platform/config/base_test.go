@@ -30,10 +30,10 @@ func TestSetDefaults(t *testing.T) {
 		MaxInflight:       512,
 		ShedQueueTimeout:  100 * time.Millisecond,
 		PeerRetryAttempts: 8,
-		TLS:               b.TLS,     // TestTLSDefaults checks it
-		Surface:           b.Surface, // TestSurfaceDefaults checks it
-		DB:                b.DB,      // TestDBPoolDefaults checks it
-		Streams:           b.Streams, // TestStreamLimits checks it
+		TLS:               b.TLS,       // TestTLSDefaults checks it
+		Surface:           b.Surface,   // TestSurfaceDefaults checks it
+		DB:                b.DB,        // TestDBPoolDefaults checks it
+		Streams:           b.Streams,   // TestStreamLimits checks it
 		AccessLog:         b.AccessLog, // TestAccessLog checks it
 	}, b)
 	assert.NoError(t, b.Validate(), "the defaults must be valid")
