@@ -2,22 +2,17 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
-	"strings"
+	"math/rand/v2"
 	"time"
 
 	"buf.build/go/protovalidate"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/slipway-dev/slipway/platform/config"
@@ -37,8 +32,10 @@ type requestIDKey struct{}
 
 // RequestID returns the id of the request ctx belongs to, or "".
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if cl, ok := ctx.Value(requestIDKey{}).(*call); ok {
+		return cl.requestID
+	}
+	return ""
 }
 
 // AuthFunc authenticates one RPC and returns the context the handler gets.
@@ -49,11 +46,13 @@ type AuthFunc func(ctx context.Context, fullMethod string) (context.Context, err
 // Connect via the vanguard transcoder. Order, outermost first: request id,
 // metrics, access log, load shedding (and, for streams, the per-connection
 // and process-wide bounds on Watch and reflection streams), recovery,
-// deadline (default and cap), auth, validation, faults.
+// deadline (default and cap), auth, validation, faults. The order is the
+// list stages returns (chain.go), composed once by newChain.
 type chain struct {
 	service    string
 	logger     *slog.Logger
 	metrics    *rpcMetrics
+	access     *accessLog
 	limiter    *limiter
 	auth       AuthFunc
 	validator  protovalidate.Validator
@@ -69,10 +68,13 @@ type chain struct {
 	watchStreams *watchStreams
 	// codec records the request messages that did not decode (nil: none).
 	codec *requestCodec
+
+	// unaryPath and streamPath are the stages composed around the handler.
+	unaryPath, streamPath callFunc
 }
 
 // newChain builds the chain of one service from its config: its metrics
-// (registered on reg), validator and load-shedding limiter.
+// (registered on reg), access log, validator and load-shedding limiter.
 func newChain(base config.Base, logger *slog.Logger, reg prometheus.Registerer, auth AuthFunc, inj *faults.Injector) (*chain, error) {
 	metrics, err := newRPCMetrics(reg, base.Service)
 	if err != nil {
@@ -86,150 +88,50 @@ func newChain(base config.Base, logger *slog.Logger, reg prometheus.Registerer, 
 	if err != nil {
 		return nil, fmt.Errorf("load shedding: %w", err)
 	}
-	return &chain{
-		service: base.Service, logger: logger, metrics: metrics, limiter: limiter, auth: auth,
+	access, err := newAccessLog(logger, base.AccessLog)
+	if err != nil {
+		return nil, fmt.Errorf("access log: %w", err)
+	}
+	c := &chain{
+		service: base.Service, logger: logger, metrics: metrics, access: access, limiter: limiter, auth: auth,
 		validator: validator, faults: inj, rpcTimeout: base.RPCTimeout,
 		rpcMaxTimeout: base.Surface.RPCMaxTimeout, watchStreamsPerConn: base.Surface.GRPCWatchStreamsPerConn,
 		watchStreams: newWatchStreams(base.Streams.GRPCMaxWatchStreams),
 		codec:        newRequestCodec(),
-	}, nil
+	}
+	stages := c.stages()
+	c.unaryPath = compose(stages, unaryCall, c.callHandler)
+	c.streamPath = compose(stages, streamCall, c.callStreamHandler)
+	return c, nil
 }
 
-func (c *chain) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
-	undecodable := c.codec.decodeError(req) // taken first, so no refusal below leaves it recorded
-	ctx, protocol := c.begin(ctx)
-	start := time.Now()
-	c.metrics.inFlight.WithLabelValues(protocol).Inc()
-	defer func() {
-		c.metrics.inFlight.WithLabelValues(protocol).Dec()
-		c.finish(ctx, info.FullMethod, protocol, start, err)
-	}()
-	release, err := c.limiter.acquire(ctx, info.FullMethod)
-	if err != nil {
-		return nil, Status(err)
-	}
-	defer release()
-	defer c.recover(ctx, info.FullMethod, &err)
+// unary is the chain as a grpc.UnaryServerInterceptor.
+func (c *chain) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	cl := newCall(ctx, info.FullMethod)
+	cl.req, cl.handler = req, handler
+	cl.undecodable = c.codec.decodeError(req) // taken first, so no refusal below leaves it recorded
+	return c.unaryPath(ctx, cl)
+}
 
-	ctx, cancel := capDeadline(ctx, c.rpcTimeout, c.rpcMaxTimeout)
-	defer cancel()
-	authed, err := c.authenticate(ctx, info.FullMethod)
-	if err != nil {
-		return nil, Status(err)
-	}
-	ctx = authed
-	if undecodable != nil {
-		return nil, undecodable
-	}
-	if msg, ok := req.(proto.Message); ok && c.validator != nil {
-		if verr := c.validator.Validate(msg); verr != nil {
-			return nil, Status(verr)
-		}
-	}
-	if err = c.faults.Apply(ctx, info.FullMethod); err != nil {
-		return nil, err
-	}
-	resp, err = handler(ctx, req)
+// stream is the chain as a grpc.StreamServerInterceptor.
+func (c *chain) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	ctx := ss.Context()
+	cl := newCall(ctx, info.FullMethod)
+	cl.srv, cl.ss, cl.streamHandler = srv, ss, handler
+	_, err := c.streamPath(ctx, cl)
+	return err
+}
+
+// callHandler ends the unary path: the service's handler.
+func (c *chain) callHandler(ctx context.Context, cl *call) (any, error) {
+	resp, err := cl.handler(ctx, cl.req)
 	return resp, Status(err)
 }
 
-func (c *chain) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
-	ctx, protocol := c.begin(ss.Context())
-	start := time.Now()
-	c.metrics.inFlight.WithLabelValues(protocol).Inc()
-	defer func() {
-		c.metrics.inFlight.WithLabelValues(protocol).Dec()
-		c.finish(ctx, info.FullMethod, protocol, start, err)
-	}()
-	releaseWatch, err := acquireWatchStream(ctx, info.FullMethod, c.watchStreamsPerConn, c.watchStreams)
-	if err != nil {
-		return err
-	}
-	defer releaseWatch()
-	release, err := c.limiter.acquire(ctx, info.FullMethod)
-	if err != nil {
-		return Status(err)
-	}
-	defer release() // a stream holds its slot for as long as it is open
-	defer c.recover(ctx, info.FullMethod, &err)
-
-	authed, err := c.authenticate(ctx, info.FullMethod)
-	if err != nil {
-		return Status(err)
-	}
-	ctx = authed
-	if err = c.faults.Apply(ctx, info.FullMethod); err != nil {
-		return err
-	}
-	return Status(handler(srv, &wrappedStream{ServerStream: ss, ctx: ctx, validator: c.validator, codec: c.codec}))
-}
-
-// begin assigns the request id (the caller's, if sane) and echoes it back.
-func (c *chain) begin(ctx context.Context) (context.Context, string) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	id := first(md, RequestIDHeader)
-	if !validRequestID(id) {
-		id = newRequestID()
-	}
-	_ = grpc.SetHeader(ctx, metadata.Pairs(RequestIDHeader, id))
-	protocol := first(md, protocolHeader)
-	switch protocol {
-	case "rest", "grpc-web", "connect", "grpc-http":
-	default:
-		protocol = "grpc"
-	}
-	return context.WithValue(ctx, requestIDKey{}, id), protocol
-}
-
-func (c *chain) authenticate(ctx context.Context, fullMethod string) (context.Context, error) {
-	if c.auth == nil {
-		return ctx, nil
-	}
-	return c.auth(ctx, fullMethod)
-}
-
-func (c *chain) recover(ctx context.Context, fullMethod string, err *error) {
-	if r := recover(); r != nil {
-		c.logger.ErrorContext(ctx, "panic in handler",
-			"method", fullMethod, "panic", fmt.Sprint(r), "stack", string(debug.Stack()),
-			"request_id", RequestID(ctx))
-		*err = status.Error(codes.Internal, "internal error")
-	}
-}
-
-// finish records the RED metrics and writes the access log line.
-func (c *chain) finish(ctx context.Context, fullMethod, protocol string, start time.Time, err error) {
-	elapsed := time.Since(start)
-	svc, method := splitMethod(fullMethod)
-	code := status.Code(err)
-	c.metrics.requests.WithLabelValues(svc, method, code.String(), protocol).Inc()
-	c.metrics.duration.WithLabelValues(svc, method, protocol).Observe(elapsed.Seconds())
-
-	level := slog.LevelInfo
-	if strings.HasPrefix(fullMethod, "/grpc.health.") || strings.HasPrefix(fullMethod, "/grpc.reflection.") {
-		level = slog.LevelDebug // probes every few seconds would drown the access log
-	}
-	switch code {
-	case codes.OK, codes.Canceled:
-	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unimplemented:
-		level = slog.LevelError
-	default:
-		level = slog.LevelWarn
-	}
-	attrs := []any{
-		"method", fullMethod, "code", code.String(), "protocol", protocol,
-		"duration_ms", float64(elapsed.Microseconds()) / 1000, "request_id", RequestID(ctx),
-	}
-	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		attrs = append(attrs, "peer", p.Addr.String())
-	}
-	if err != nil {
-		attrs = append(attrs, "error", status.Convert(err).Message())
-		if cause := errors.Unwrap(err); cause != nil && (code == codes.Internal || code == codes.Unavailable) {
-			attrs = append(attrs, "cause", cause.Error())
-		}
-	}
-	c.logger.Log(ctx, level, "rpc", attrs...)
+// callStreamHandler ends the stream path: the service's handler, given the
+// chain's context and each received message decoded and validated.
+func (c *chain) callStreamHandler(ctx context.Context, cl *call) (any, error) {
+	return nil, Status(cl.streamHandler(cl.srv, &wrappedStream{ServerStream: cl.ss, ctx: ctx, validator: c.validator, codec: c.codec}))
 }
 
 // wrappedStream gives the handler the chain's context, and refuses each
@@ -277,8 +179,14 @@ func validRequestID(id string) bool {
 	return true
 }
 
+// newRequestID returns 24 random hex digits. The runtime's generator
+// (ChaCha8, seeded by the OS) is as unpredictable as a request id needs and
+// costs no system call.
 func newRequestID() string {
 	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
+	binary.LittleEndian.PutUint32(b[8:], rand.Uint32())
+	var id [24]byte
+	hex.Encode(id[:], b[:])
+	return string(id[:])
 }

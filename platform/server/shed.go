@@ -47,20 +47,20 @@ func newLimiter(reg prometheus.Registerer, service string, maxInflight int, queu
 	return l, nil
 }
 
-// acquire takes a slot for fullMethod and returns the function that frees
-// it, or a RetryAfter error when none freed in time. Health checks and
+// acquire takes a slot for fullMethod (held: the caller must release it),
+// or returns a RetryAfter error when none freed in time. Health checks and
 // reflection are exempt: an overloaded instance must still answer its
 // probes truthfully, and shedding them would take it out of rotation. Their
 // long-lived streams (Watch, reflection) are bounded instead, per
 // connection and per process (acquireWatchStream), and over HTTP must send
 // their request within the read timeout (liftStreamingDeadlines).
-func (l *limiter) acquire(ctx context.Context, fullMethod string) (release func(), err error) {
+func (l *limiter) acquire(ctx context.Context, fullMethod string) (held bool, err error) {
 	if exemptFromShedding(fullMethod) {
-		return func() {}, nil
+		return false, nil
 	}
 	select {
 	case l.slots <- struct{}{}:
-		return l.release, nil
+		return true, nil
 	default:
 	}
 	if l.queueTimeout > 0 {
@@ -68,16 +68,17 @@ func (l *limiter) acquire(ctx context.Context, fullMethod string) (release func(
 		defer t.Stop()
 		select {
 		case l.slots <- struct{}{}:
-			return l.release, nil
+			return true, nil
 		case <-ctx.Done():
-			return nil, fmt.Errorf("waiting for a free slot: %w", ctx.Err())
+			return false, fmt.Errorf("waiting for a free slot: %w", ctx.Err())
 		case <-t.C:
 		}
 	}
 	l.shed.WithLabelValues(fullMethod).Inc()
-	return nil, errkind.RetryAfter(fmt.Sprintf("server busy: %d RPCs in flight", cap(l.slots)), l.retryAfter)
+	return false, errkind.RetryAfter(fmt.Sprintf("server busy: %d RPCs in flight", cap(l.slots)), l.retryAfter)
 }
 
+// release frees a slot acquire took.
 func (l *limiter) release() { <-l.slots }
 
 func exemptFromShedding(fullMethod string) bool {
