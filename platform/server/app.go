@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"connectrpc.com/vanguard/vanguardgrpc"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -26,10 +25,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/slipway-dev/slipway/platform/apidocs"
 	"github.com/slipway-dev/slipway/platform/buildinfo"
@@ -142,8 +139,7 @@ type App struct {
 	http    *http.Server
 	admin   *http.Server // the ADMIN_ADDR listener's server; nil when ADMIN_ADDR is empty
 	chain   *chain
-	inproc  *bufconn.Listener
-	gwConn  *grpc.ClientConn
+	gwConn  *grpc.ClientConn // the REST gateway's in-process connection (never dials)
 	started time.Time
 
 	mu       sync.Mutex
@@ -242,18 +238,16 @@ func New(base config.Base, cfg any, logger *slog.Logger, reg *prometheus.Registr
 }
 
 // httpHandler routes the HTTP listener: platform endpoints by path, REST via
-// grpc-gateway, gRPC-Web and Connect via vanguard. Both protocol paths reach
-// the same *grpc.Server, so they pass through the same interceptor chain.
+// grpc-gateway, gRPC-Web and Connect via vanguard. REST and the unary
+// methods of the App's services reach their handlers in process (the
+// dispatcher) through the same interceptor chain as native gRPC, with no
+// gRPC transport in between; streaming methods (health Watch, reflection)
+// go to the *grpc.Server's own HTTP handler.
 func (a *App) httpHandler(reg *prometheus.Registry, cfg any, prop propagation.TextMapPropagator) (http.Handler, error) {
-	a.inproc = bufconn.Listen(1 << 20)
-	conn, err := grpc.NewClient("passthrough:///inproc",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return a.inproc.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(a.tp), otelgrpc.WithPropagators(prop))),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(a.base.MaxMessageBytes), grpc.MaxCallSendMsgSize(a.base.MaxMessageBytes)),
-	)
+	direct := newDispatcher(a.opts.services, a.chain.unary)
+	conn, err := direct.gatewayConn()
 	if err != nil {
-		return nil, fmt.Errorf("in-process gateway connection: %w", err)
+		return nil, err
 	}
 	a.gwConn = conn
 	gw := newGatewayMux()
@@ -265,7 +259,8 @@ func (a *App) httpHandler(reg *prometheus.Registry, cfg any, prop propagation.Te
 			return nil, fmt.Errorf("register gateway for %s: %w", s.Desc.ServiceName, err)
 		}
 	}
-	transcoder, err := vanguardgrpc.NewTranscoder(a.grpc, transcoderOptions(a.base.MaxMessageBytes)...)
+	target := &grpcTarget{d: direct, codec: a.chain.codec, maxBytes: a.base.MaxMessageBytes}
+	transcoder, err := newTranscoder(a.grpc, direct, a.traced(target, prop), a.base.MaxMessageBytes)
 	if err != nil {
 		return nil, fmt.Errorf("grpc-web/connect transcoder: %w", err)
 	}
@@ -304,7 +299,7 @@ func (a *App) httpHandler(reg *prometheus.Registry, cfg any, prop propagation.Te
 			if bodyTooLarge(w, r, maxBody) {
 				return
 			}
-			rest.ServeHTTP(w, r)
+			rest.ServeHTTP(w, r.WithContext(httpPeer(r.Context(), r)))
 			return
 		}
 		transcoder.ServeHTTP(w, r)
@@ -423,7 +418,6 @@ func (a *App) Run(ctx context.Context) error {
 		}
 	}
 	go serve("grpc", func() error { return a.grpc.Serve(a.grpcLis) })
-	go serve("grpc in-process", func() error { return a.grpc.Serve(inprocListener{a.inproc}) })
 	go serve("http", a.serveHTTP)
 	if a.admin != nil {
 		go serve("admin", a.serveAdmin)

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"net"
 	"net/http"
 
 	"google.golang.org/grpc/credentials"
@@ -11,44 +10,13 @@ import (
 )
 
 // grpcCredentials are the native gRPC server's transport credentials:
-// plaintext with TLS off; with TLS on, mutual TLS for every network
-// connection and plaintext only for the in-process listener the REST
-// gateway dials, which no other process can reach.
+// plaintext with TLS off, mutual TLS with it on. (The HTTP listener calls
+// the services in process, not over a connection to this server.)
 func grpcCredentials(src *tlsconfig.Source) credentials.TransportCredentials {
 	if src == nil {
 		return insecure.NewCredentials()
 	}
-	return &mutualTLS{TransportCredentials: credentials.NewTLS(src.GRPCServerConfig())}
-}
-
-type mutualTLS struct {
-	credentials.TransportCredentials
-}
-
-func (m *mutualTLS) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
-	if _, ok := conn.(inprocConn); ok {
-		return insecure.NewCredentials().ServerHandshake(conn)
-	}
-	return m.TransportCredentials.ServerHandshake(conn)
-}
-
-func (m *mutualTLS) Clone() credentials.TransportCredentials {
-	return &mutualTLS{TransportCredentials: m.TransportCredentials.Clone()}
-}
-
-// inprocListener marks the connections of the in-process listener, so
-// that grpcCredentials can tell them from network ones by type: a remote
-// peer cannot make a connection of this type.
-type inprocListener struct{ net.Listener }
-
-type inprocConn struct{ net.Conn }
-
-func (l inprocListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return inprocConn{c}, nil
+	return credentials.NewTLS(src.GRPCServerConfig())
 }
 
 // useTLS makes the HTTP server serve TLS from src (h2 and HTTP/1.1 by
