@@ -543,8 +543,13 @@ func (x *ReserveRequest) GetItems() []*ReservationItem {
 }
 
 type ReserveResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Reservation   *Reservation           `protobuf:"bytes,1,opt,name=reservation,proto3" json:"reservation,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Reservation *Reservation           `protobuf:"bytes,1,opt,name=reservation,proto3" json:"reservation,omitempty"`
+	// prices names and prices each product of the reservation, in product id
+	// order, as they were when its stock was taken: what the order charges.
+	// A replay answers the same prices. An inventory older than this field
+	// answers none.
+	Prices        []*ReservedPrice `protobuf:"bytes,2,rep,name=prices,proto3" json:"prices,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -586,6 +591,74 @@ func (x *ReserveResponse) GetReservation() *Reservation {
 	return nil
 }
 
+func (x *ReserveResponse) GetPrices() []*ReservedPrice {
+	if x != nil {
+		return x.Prices
+	}
+	return nil
+}
+
+// ReservedPrice is what one reserved product cost when its stock was taken.
+type ReservedPrice struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ProductId     string                 `protobuf:"bytes,1,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	UnitPrice     *v1.Money              `protobuf:"bytes,3,opt,name=unit_price,json=unitPrice,proto3" json:"unit_price,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReservedPrice) Reset() {
+	*x = ReservedPrice{}
+	mi := &file_slipway_inventory_v1_inventory_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReservedPrice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReservedPrice) ProtoMessage() {}
+
+func (x *ReservedPrice) ProtoReflect() protoreflect.Message {
+	mi := &file_slipway_inventory_v1_inventory_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReservedPrice.ProtoReflect.Descriptor instead.
+func (*ReservedPrice) Descriptor() ([]byte, []int) {
+	return file_slipway_inventory_v1_inventory_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ReservedPrice) GetProductId() string {
+	if x != nil {
+		return x.ProductId
+	}
+	return ""
+}
+
+func (x *ReservedPrice) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ReservedPrice) GetUnitPrice() *v1.Money {
+	if x != nil {
+		return x.UnitPrice
+	}
+	return nil
+}
+
 type ReleaseRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	OrderId       string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
@@ -595,7 +668,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_slipway_inventory_v1_inventory_proto_msgTypes[9]
+	mi := &file_slipway_inventory_v1_inventory_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -607,7 +680,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_slipway_inventory_v1_inventory_proto_msgTypes[9]
+	mi := &file_slipway_inventory_v1_inventory_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -620,7 +693,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_slipway_inventory_v1_inventory_proto_rawDescGZIP(), []int{9}
+	return file_slipway_inventory_v1_inventory_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReleaseRequest) GetOrderId() string {
@@ -639,7 +712,7 @@ type ReleaseResponse struct {
 
 func (x *ReleaseResponse) Reset() {
 	*x = ReleaseResponse{}
-	mi := &file_slipway_inventory_v1_inventory_proto_msgTypes[10]
+	mi := &file_slipway_inventory_v1_inventory_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -651,7 +724,7 @@ func (x *ReleaseResponse) String() string {
 func (*ReleaseResponse) ProtoMessage() {}
 
 func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_slipway_inventory_v1_inventory_proto_msgTypes[10]
+	mi := &file_slipway_inventory_v1_inventory_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -664,7 +737,7 @@ func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseResponse) Descriptor() ([]byte, []int) {
-	return file_slipway_inventory_v1_inventory_proto_rawDescGZIP(), []int{10}
+	return file_slipway_inventory_v1_inventory_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReleaseResponse) GetReservation() *Reservation {
@@ -686,7 +759,7 @@ type AdjustStockRequest struct {
 
 func (x *AdjustStockRequest) Reset() {
 	*x = AdjustStockRequest{}
-	mi := &file_slipway_inventory_v1_inventory_proto_msgTypes[11]
+	mi := &file_slipway_inventory_v1_inventory_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -698,7 +771,7 @@ func (x *AdjustStockRequest) String() string {
 func (*AdjustStockRequest) ProtoMessage() {}
 
 func (x *AdjustStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_slipway_inventory_v1_inventory_proto_msgTypes[11]
+	mi := &file_slipway_inventory_v1_inventory_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -711,7 +784,7 @@ func (x *AdjustStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdjustStockRequest.ProtoReflect.Descriptor instead.
 func (*AdjustStockRequest) Descriptor() ([]byte, []int) {
-	return file_slipway_inventory_v1_inventory_proto_rawDescGZIP(), []int{11}
+	return file_slipway_inventory_v1_inventory_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AdjustStockRequest) GetProductId() string {
@@ -744,7 +817,7 @@ type AdjustStockResponse struct {
 
 func (x *AdjustStockResponse) Reset() {
 	*x = AdjustStockResponse{}
-	mi := &file_slipway_inventory_v1_inventory_proto_msgTypes[12]
+	mi := &file_slipway_inventory_v1_inventory_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -756,7 +829,7 @@ func (x *AdjustStockResponse) String() string {
 func (*AdjustStockResponse) ProtoMessage() {}
 
 func (x *AdjustStockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_slipway_inventory_v1_inventory_proto_msgTypes[12]
+	mi := &file_slipway_inventory_v1_inventory_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -769,7 +842,7 @@ func (x *AdjustStockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdjustStockResponse.ProtoReflect.Descriptor instead.
 func (*AdjustStockResponse) Descriptor() ([]byte, []int) {
-	return file_slipway_inventory_v1_inventory_proto_rawDescGZIP(), []int{12}
+	return file_slipway_inventory_v1_inventory_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AdjustStockResponse) GetProduct() *Product {
@@ -820,9 +893,16 @@ const file_slipway_inventory_v1_inventory_proto_rawDesc = "" +
 	"\border_id\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\aorderId\x12G\n" +
 	"\x05items\x18\x02 \x03(\v2%.slipway.inventory.v1.ReservationItemB\n" +
-	"\xbaH\a\x92\x01\x04\b\x01\x102R\x05items\"V\n" +
+	"\xbaH\a\x92\x01\x04\b\x01\x102R\x05items\"\x93\x01\n" +
 	"\x0fReserveResponse\x12C\n" +
-	"\vreservation\x18\x01 \x01(\v2!.slipway.inventory.v1.ReservationR\vreservation\"7\n" +
+	"\vreservation\x18\x01 \x01(\v2!.slipway.inventory.v1.ReservationR\vreservation\x12;\n" +
+	"\x06prices\x18\x02 \x03(\v2#.slipway.inventory.v1.ReservedPriceR\x06prices\"z\n" +
+	"\rReservedPrice\x12\x1d\n" +
+	"\n" +
+	"product_id\x18\x01 \x01(\tR\tproductId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x126\n" +
+	"\n" +
+	"unit_price\x18\x03 \x01(\v2\x17.slipway.money.v1.MoneyR\tunitPrice\"7\n" +
 	"\x0eReleaseRequest\x12%\n" +
 	"\border_id\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\aorderId\"V\n" +
@@ -861,7 +941,7 @@ func file_slipway_inventory_v1_inventory_proto_rawDescGZIP() []byte {
 }
 
 var file_slipway_inventory_v1_inventory_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_slipway_inventory_v1_inventory_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_slipway_inventory_v1_inventory_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_slipway_inventory_v1_inventory_proto_goTypes = []any{
 	(ReservationStatus)(0),        // 0: slipway.inventory.v1.ReservationStatus
 	(*Product)(nil),               // 1: slipway.inventory.v1.Product
@@ -873,41 +953,44 @@ var file_slipway_inventory_v1_inventory_proto_goTypes = []any{
 	(*GetProductResponse)(nil),    // 7: slipway.inventory.v1.GetProductResponse
 	(*ReserveRequest)(nil),        // 8: slipway.inventory.v1.ReserveRequest
 	(*ReserveResponse)(nil),       // 9: slipway.inventory.v1.ReserveResponse
-	(*ReleaseRequest)(nil),        // 10: slipway.inventory.v1.ReleaseRequest
-	(*ReleaseResponse)(nil),       // 11: slipway.inventory.v1.ReleaseResponse
-	(*AdjustStockRequest)(nil),    // 12: slipway.inventory.v1.AdjustStockRequest
-	(*AdjustStockResponse)(nil),   // 13: slipway.inventory.v1.AdjustStockResponse
-	(*v1.Money)(nil),              // 14: slipway.money.v1.Money
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*ReservedPrice)(nil),         // 10: slipway.inventory.v1.ReservedPrice
+	(*ReleaseRequest)(nil),        // 11: slipway.inventory.v1.ReleaseRequest
+	(*ReleaseResponse)(nil),       // 12: slipway.inventory.v1.ReleaseResponse
+	(*AdjustStockRequest)(nil),    // 13: slipway.inventory.v1.AdjustStockRequest
+	(*AdjustStockResponse)(nil),   // 14: slipway.inventory.v1.AdjustStockResponse
+	(*v1.Money)(nil),              // 15: slipway.money.v1.Money
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
 }
 var file_slipway_inventory_v1_inventory_proto_depIdxs = []int32{
-	14, // 0: slipway.inventory.v1.Product.price:type_name -> slipway.money.v1.Money
-	15, // 1: slipway.inventory.v1.Product.updated_at:type_name -> google.protobuf.Timestamp
+	15, // 0: slipway.inventory.v1.Product.price:type_name -> slipway.money.v1.Money
+	16, // 1: slipway.inventory.v1.Product.updated_at:type_name -> google.protobuf.Timestamp
 	2,  // 2: slipway.inventory.v1.Reservation.items:type_name -> slipway.inventory.v1.ReservationItem
 	0,  // 3: slipway.inventory.v1.Reservation.status:type_name -> slipway.inventory.v1.ReservationStatus
-	15, // 4: slipway.inventory.v1.Reservation.created_at:type_name -> google.protobuf.Timestamp
-	15, // 5: slipway.inventory.v1.Reservation.updated_at:type_name -> google.protobuf.Timestamp
+	16, // 4: slipway.inventory.v1.Reservation.created_at:type_name -> google.protobuf.Timestamp
+	16, // 5: slipway.inventory.v1.Reservation.updated_at:type_name -> google.protobuf.Timestamp
 	1,  // 6: slipway.inventory.v1.ListProductsResponse.products:type_name -> slipway.inventory.v1.Product
 	1,  // 7: slipway.inventory.v1.GetProductResponse.product:type_name -> slipway.inventory.v1.Product
 	2,  // 8: slipway.inventory.v1.ReserveRequest.items:type_name -> slipway.inventory.v1.ReservationItem
 	3,  // 9: slipway.inventory.v1.ReserveResponse.reservation:type_name -> slipway.inventory.v1.Reservation
-	3,  // 10: slipway.inventory.v1.ReleaseResponse.reservation:type_name -> slipway.inventory.v1.Reservation
-	1,  // 11: slipway.inventory.v1.AdjustStockResponse.product:type_name -> slipway.inventory.v1.Product
-	4,  // 12: slipway.inventory.v1.InventoryService.ListProducts:input_type -> slipway.inventory.v1.ListProductsRequest
-	6,  // 13: slipway.inventory.v1.InventoryService.GetProduct:input_type -> slipway.inventory.v1.GetProductRequest
-	8,  // 14: slipway.inventory.v1.InventoryService.Reserve:input_type -> slipway.inventory.v1.ReserveRequest
-	10, // 15: slipway.inventory.v1.InventoryService.Release:input_type -> slipway.inventory.v1.ReleaseRequest
-	12, // 16: slipway.inventory.v1.InventoryService.AdjustStock:input_type -> slipway.inventory.v1.AdjustStockRequest
-	5,  // 17: slipway.inventory.v1.InventoryService.ListProducts:output_type -> slipway.inventory.v1.ListProductsResponse
-	7,  // 18: slipway.inventory.v1.InventoryService.GetProduct:output_type -> slipway.inventory.v1.GetProductResponse
-	9,  // 19: slipway.inventory.v1.InventoryService.Reserve:output_type -> slipway.inventory.v1.ReserveResponse
-	11, // 20: slipway.inventory.v1.InventoryService.Release:output_type -> slipway.inventory.v1.ReleaseResponse
-	13, // 21: slipway.inventory.v1.InventoryService.AdjustStock:output_type -> slipway.inventory.v1.AdjustStockResponse
-	17, // [17:22] is the sub-list for method output_type
-	12, // [12:17] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	10, // 10: slipway.inventory.v1.ReserveResponse.prices:type_name -> slipway.inventory.v1.ReservedPrice
+	15, // 11: slipway.inventory.v1.ReservedPrice.unit_price:type_name -> slipway.money.v1.Money
+	3,  // 12: slipway.inventory.v1.ReleaseResponse.reservation:type_name -> slipway.inventory.v1.Reservation
+	1,  // 13: slipway.inventory.v1.AdjustStockResponse.product:type_name -> slipway.inventory.v1.Product
+	4,  // 14: slipway.inventory.v1.InventoryService.ListProducts:input_type -> slipway.inventory.v1.ListProductsRequest
+	6,  // 15: slipway.inventory.v1.InventoryService.GetProduct:input_type -> slipway.inventory.v1.GetProductRequest
+	8,  // 16: slipway.inventory.v1.InventoryService.Reserve:input_type -> slipway.inventory.v1.ReserveRequest
+	11, // 17: slipway.inventory.v1.InventoryService.Release:input_type -> slipway.inventory.v1.ReleaseRequest
+	13, // 18: slipway.inventory.v1.InventoryService.AdjustStock:input_type -> slipway.inventory.v1.AdjustStockRequest
+	5,  // 19: slipway.inventory.v1.InventoryService.ListProducts:output_type -> slipway.inventory.v1.ListProductsResponse
+	7,  // 20: slipway.inventory.v1.InventoryService.GetProduct:output_type -> slipway.inventory.v1.GetProductResponse
+	9,  // 21: slipway.inventory.v1.InventoryService.Reserve:output_type -> slipway.inventory.v1.ReserveResponse
+	12, // 22: slipway.inventory.v1.InventoryService.Release:output_type -> slipway.inventory.v1.ReleaseResponse
+	14, // 23: slipway.inventory.v1.InventoryService.AdjustStock:output_type -> slipway.inventory.v1.AdjustStockResponse
+	19, // [19:24] is the sub-list for method output_type
+	14, // [14:19] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_slipway_inventory_v1_inventory_proto_init() }
@@ -921,7 +1004,7 @@ func file_slipway_inventory_v1_inventory_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_slipway_inventory_v1_inventory_proto_rawDesc), len(file_slipway_inventory_v1_inventory_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

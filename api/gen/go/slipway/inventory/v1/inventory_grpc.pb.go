@@ -37,9 +37,10 @@ type InventoryServiceClient interface {
 	ListProducts(ctx context.Context, in *ListProductsRequest, opts ...grpc.CallOption) (*ListProductsResponse, error)
 	// GetProduct returns one product with its current stock.
 	GetProduct(ctx context.Context, in *GetProductRequest, opts ...grpc.CallOption) (*GetProductResponse, error)
-	// Reserve takes stock for an order, all items or none. It is idempotent by
-	// order_id: the same request returns the same reservation; different items
-	// under the same order_id are FailedPrecondition.
+	// Reserve takes stock for an order, all items or none, and answers the
+	// price each product's units were taken at. It is idempotent by order_id:
+	// the same request returns the same reservation and prices; different
+	// items under the same order_id are FailedPrecondition.
 	Reserve(ctx context.Context, in *ReserveRequest, opts ...grpc.CallOption) (*ReserveResponse, error)
 	// Release returns a reservation's stock. It is idempotent, and releasing an
 	// order that was never reserved leaves a tombstone so a late Reserve for it
@@ -118,9 +119,10 @@ type InventoryServiceServer interface {
 	ListProducts(context.Context, *ListProductsRequest) (*ListProductsResponse, error)
 	// GetProduct returns one product with its current stock.
 	GetProduct(context.Context, *GetProductRequest) (*GetProductResponse, error)
-	// Reserve takes stock for an order, all items or none. It is idempotent by
-	// order_id: the same request returns the same reservation; different items
-	// under the same order_id are FailedPrecondition.
+	// Reserve takes stock for an order, all items or none, and answers the
+	// price each product's units were taken at. It is idempotent by order_id:
+	// the same request returns the same reservation and prices; different
+	// items under the same order_id are FailedPrecondition.
 	Reserve(context.Context, *ReserveRequest) (*ReserveResponse, error)
 	// Release returns a reservation's stock. It is idempotent, and releasing an
 	// order that was never reserved leaves a tombstone so a late Reserve for it

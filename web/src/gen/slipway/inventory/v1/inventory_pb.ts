@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file slipway/inventory/v1/inventory.proto.
  */
 export const file_slipway_inventory_v1_inventory: GenFile = /*@__PURE__*/
-  fileDesc("CiRzbGlwd2F5L2ludmVudG9yeS92MS9pbnZlbnRvcnkucHJvdG8SFHNsaXB3YXkuaW52ZW50b3J5LnYxIp8BCgdQcm9kdWN0EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSJgoFcHJpY2UYBCABKAsyFy5zbGlwd2F5Lm1vbmV5LnYxLk1vbmV5Eg0KBXN0b2NrGAUgASgDEi4KCnVwZGF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIk4KD1Jlc2VydmF0aW9uSXRlbRIdCgpwcm9kdWN0X2lkGAEgASgJQgm6SAZyBBABGEASHAoIcXVhbnRpdHkYAiABKAVCCrpIBxoFGOgHKAEi7gEKC1Jlc2VydmF0aW9uEhAKCG9yZGVyX2lkGAEgASgJEjQKBWl0ZW1zGAIgAygLMiUuc2xpcHdheS5pbnZlbnRvcnkudjEuUmVzZXJ2YXRpb25JdGVtEjcKBnN0YXR1cxgDIAEoDjInLnNsaXB3YXkuaW52ZW50b3J5LnYxLlJlc2VydmF0aW9uU3RhdHVzEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlEKE0xpc3RQcm9kdWN0c1JlcXVlc3QSHAoJcGFnZV9zaXplGAEgASgFQgm6SAYaBBhkKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAQiYAoUTGlzdFByb2R1Y3RzUmVzcG9uc2USLwoIcHJvZHVjdHMYASADKAsyHS5zbGlwd2F5LmludmVudG9yeS52MS5Qcm9kdWN0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIqChFHZXRQcm9kdWN0UmVxdWVzdBIVCgJpZBgBIAEoCUIJukgGcgQQARhAIkQKEkdldFByb2R1Y3RSZXNwb25zZRIuCgdwcm9kdWN0GAEgASgLMh0uc2xpcHdheS5pbnZlbnRvcnkudjEuUHJvZHVjdCJwCg5SZXNlcnZlUmVxdWVzdBIcCghvcmRlcl9pZBgBIAEoCUIKukgHcgUQARiAARJACgVpdGVtcxgCIAMoCzIlLnNsaXB3YXkuaW52ZW50b3J5LnYxLlJlc2VydmF0aW9uSXRlbUIKukgHkgEECAEQMiJJCg9SZXNlcnZlUmVzcG9uc2USNgoLcmVzZXJ2YXRpb24YASABKAsyIS5zbGlwd2F5LmludmVudG9yeS52MS5SZXNlcnZhdGlvbiIuCg5SZWxlYXNlUmVxdWVzdBIcCghvcmRlcl9pZBgBIAEoCUIKukgHcgUQARiAASJJCg9SZWxlYXNlUmVzcG9uc2USNgoLcmVzZXJ2YXRpb24YASABKAsyIS5zbGlwd2F5LmludmVudG9yeS52MS5SZXNlcnZhdGlvbiJ0ChJBZGp1c3RTdG9ja1JlcXVlc3QSHQoKcHJvZHVjdF9pZBgBIAEoCUIJukgGcgQQARhAEiUKBWRlbHRhGAIgASgDQha6SBMiETgAGKCNBijg8vn///////8BEhgKBnJlYXNvbhgDIAEoCUIIukgFcgMYyAEiRQoTQWRqdXN0U3RvY2tSZXNwb25zZRIuCgdwcm9kdWN0GAEgASgLMh0uc2xpcHdheS5pbnZlbnRvcnkudjEuUHJvZHVjdCqbAQoRUmVzZXJ2YXRpb25TdGF0dXMSIgoeUkVTRVJWQVRJT05fU1RBVFVTX1VOU1BFQ0lGSUVEEAASHwobUkVTRVJWQVRJT05fU1RBVFVTX1JFU0VSVkVEEAESHwobUkVTRVJWQVRJT05fU1RBVFVTX1JFTEVBU0VEEAISIAocUkVTRVJWQVRJT05fU1RBVFVTX0NPTU1JVFRFRBADMqAFChBJbnZlbnRvcnlTZXJ2aWNlEnsKDExpc3RQcm9kdWN0cxIpLnNsaXB3YXkuaW52ZW50b3J5LnYxLkxpc3RQcm9kdWN0c1JlcXVlc3QaKi5zbGlwd2F5LmludmVudG9yeS52MS5MaXN0UHJvZHVjdHNSZXNwb25zZSIUgtPkkwIOEgwvdjEvcHJvZHVjdHMSegoKR2V0UHJvZHVjdBInLnNsaXB3YXkuaW52ZW50b3J5LnYxLkdldFByb2R1Y3RSZXF1ZXN0Giguc2xpcHdheS5pbnZlbnRvcnkudjEuR2V0UHJvZHVjdFJlc3BvbnNlIhmC0+STAhMSES92MS9wcm9kdWN0cy97aWR9EnMKB1Jlc2VydmUSJC5zbGlwd2F5LmludmVudG9yeS52MS5SZXNlcnZlUmVxdWVzdBolLnNsaXB3YXkuaW52ZW50b3J5LnYxLlJlc2VydmVSZXNwb25zZSIbgtPkkwIVOgEqIhAvdjEvcmVzZXJ2YXRpb25zEoYBCgdSZWxlYXNlEiQuc2xpcHdheS5pbnZlbnRvcnkudjEuUmVsZWFzZVJlcXVlc3QaJS5zbGlwd2F5LmludmVudG9yeS52MS5SZWxlYXNlUmVzcG9uc2UiLoLT5JMCKDoBKiIjL3YxL3Jlc2VydmF0aW9ucy97b3JkZXJfaWR9OnJlbGVhc2USlAEKC0FkanVzdFN0b2NrEiguc2xpcHdheS5pbnZlbnRvcnkudjEuQWRqdXN0U3RvY2tSZXF1ZXN0Gikuc2xpcHdheS5pbnZlbnRvcnkudjEuQWRqdXN0U3RvY2tSZXNwb25zZSIwgtPkkwIqOgEqIiUvdjEvcHJvZHVjdHMve3Byb2R1Y3RfaWR9OmFkanVzdFN0b2NrQkxaSmdpdGh1Yi5jb20vc2xpcHdheS1kZXYvc2xpcHdheS9hcGkvZ2VuL2dvL3NsaXB3YXkvaW52ZW50b3J5L3YxO2ludmVudG9yeXYxYgZwcm90bzM", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp, file_slipway_money_v1_money]);
+  fileDesc("CiRzbGlwd2F5L2ludmVudG9yeS92MS9pbnZlbnRvcnkucHJvdG8SFHNsaXB3YXkuaW52ZW50b3J5LnYxIp8BCgdQcm9kdWN0EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSJgoFcHJpY2UYBCABKAsyFy5zbGlwd2F5Lm1vbmV5LnYxLk1vbmV5Eg0KBXN0b2NrGAUgASgDEi4KCnVwZGF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIk4KD1Jlc2VydmF0aW9uSXRlbRIdCgpwcm9kdWN0X2lkGAEgASgJQgm6SAZyBBABGEASHAoIcXVhbnRpdHkYAiABKAVCCrpIBxoFGOgHKAEi7gEKC1Jlc2VydmF0aW9uEhAKCG9yZGVyX2lkGAEgASgJEjQKBWl0ZW1zGAIgAygLMiUuc2xpcHdheS5pbnZlbnRvcnkudjEuUmVzZXJ2YXRpb25JdGVtEjcKBnN0YXR1cxgDIAEoDjInLnNsaXB3YXkuaW52ZW50b3J5LnYxLlJlc2VydmF0aW9uU3RhdHVzEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlEKE0xpc3RQcm9kdWN0c1JlcXVlc3QSHAoJcGFnZV9zaXplGAEgASgFQgm6SAYaBBhkKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAQiYAoUTGlzdFByb2R1Y3RzUmVzcG9uc2USLwoIcHJvZHVjdHMYASADKAsyHS5zbGlwd2F5LmludmVudG9yeS52MS5Qcm9kdWN0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIqChFHZXRQcm9kdWN0UmVxdWVzdBIVCgJpZBgBIAEoCUIJukgGcgQQARhAIkQKEkdldFByb2R1Y3RSZXNwb25zZRIuCgdwcm9kdWN0GAEgASgLMh0uc2xpcHdheS5pbnZlbnRvcnkudjEuUHJvZHVjdCJwCg5SZXNlcnZlUmVxdWVzdBIcCghvcmRlcl9pZBgBIAEoCUIKukgHcgUQARiAARJACgVpdGVtcxgCIAMoCzIlLnNsaXB3YXkuaW52ZW50b3J5LnYxLlJlc2VydmF0aW9uSXRlbUIKukgHkgEECAEQMiJ+Cg9SZXNlcnZlUmVzcG9uc2USNgoLcmVzZXJ2YXRpb24YASABKAsyIS5zbGlwd2F5LmludmVudG9yeS52MS5SZXNlcnZhdGlvbhIzCgZwcmljZXMYAiADKAsyIy5zbGlwd2F5LmludmVudG9yeS52MS5SZXNlcnZlZFByaWNlIl4KDVJlc2VydmVkUHJpY2USEgoKcHJvZHVjdF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEisKCnVuaXRfcHJpY2UYAyABKAsyFy5zbGlwd2F5Lm1vbmV5LnYxLk1vbmV5Ii4KDlJlbGVhc2VSZXF1ZXN0EhwKCG9yZGVyX2lkGAEgASgJQgq6SAdyBRABGIABIkkKD1JlbGVhc2VSZXNwb25zZRI2CgtyZXNlcnZhdGlvbhgBIAEoCzIhLnNsaXB3YXkuaW52ZW50b3J5LnYxLlJlc2VydmF0aW9uInQKEkFkanVzdFN0b2NrUmVxdWVzdBIdCgpwcm9kdWN0X2lkGAEgASgJQgm6SAZyBBABGEASJQoFZGVsdGEYAiABKANCFrpIEyIROAAYoI0GKODy+f///////wESGAoGcmVhc29uGAMgASgJQgi6SAVyAxjIASJFChNBZGp1c3RTdG9ja1Jlc3BvbnNlEi4KB3Byb2R1Y3QYASABKAsyHS5zbGlwd2F5LmludmVudG9yeS52MS5Qcm9kdWN0KpsBChFSZXNlcnZhdGlvblN0YXR1cxIiCh5SRVNFUlZBVElPTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIfChtSRVNFUlZBVElPTl9TVEFUVVNfUkVTRVJWRUQQARIfChtSRVNFUlZBVElPTl9TVEFUVVNfUkVMRUFTRUQQAhIgChxSRVNFUlZBVElPTl9TVEFUVVNfQ09NTUlUVEVEEAMyoAUKEEludmVudG9yeVNlcnZpY2USewoMTGlzdFByb2R1Y3RzEikuc2xpcHdheS5pbnZlbnRvcnkudjEuTGlzdFByb2R1Y3RzUmVxdWVzdBoqLnNsaXB3YXkuaW52ZW50b3J5LnYxLkxpc3RQcm9kdWN0c1Jlc3BvbnNlIhSC0+STAg4SDC92MS9wcm9kdWN0cxJ6CgpHZXRQcm9kdWN0Eicuc2xpcHdheS5pbnZlbnRvcnkudjEuR2V0UHJvZHVjdFJlcXVlc3QaKC5zbGlwd2F5LmludmVudG9yeS52MS5HZXRQcm9kdWN0UmVzcG9uc2UiGYLT5JMCExIRL3YxL3Byb2R1Y3RzL3tpZH0ScwoHUmVzZXJ2ZRIkLnNsaXB3YXkuaW52ZW50b3J5LnYxLlJlc2VydmVSZXF1ZXN0GiUuc2xpcHdheS5pbnZlbnRvcnkudjEuUmVzZXJ2ZVJlc3BvbnNlIhuC0+STAhU6ASoiEC92MS9yZXNlcnZhdGlvbnMShgEKB1JlbGVhc2USJC5zbGlwd2F5LmludmVudG9yeS52MS5SZWxlYXNlUmVxdWVzdBolLnNsaXB3YXkuaW52ZW50b3J5LnYxLlJlbGVhc2VSZXNwb25zZSIugtPkkwIoOgEqIiMvdjEvcmVzZXJ2YXRpb25zL3tvcmRlcl9pZH06cmVsZWFzZRKUAQoLQWRqdXN0U3RvY2sSKC5zbGlwd2F5LmludmVudG9yeS52MS5BZGp1c3RTdG9ja1JlcXVlc3QaKS5zbGlwd2F5LmludmVudG9yeS52MS5BZGp1c3RTdG9ja1Jlc3BvbnNlIjCC0+STAio6ASoiJS92MS9wcm9kdWN0cy97cHJvZHVjdF9pZH06YWRqdXN0U3RvY2tCTFpKZ2l0aHViLmNvbS9zbGlwd2F5LWRldi9zbGlwd2F5L2FwaS9nZW4vZ28vc2xpcHdheS9pbnZlbnRvcnkvdjE7aW52ZW50b3J5djFiBnByb3RvMw", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp, file_slipway_money_v1_money]);
 
 /**
  * Product is one catalog entry with its stock on hand (not counting reserved units).
@@ -239,6 +239,16 @@ export type ReserveResponse = Message<"slipway.inventory.v1.ReserveResponse"> & 
    * @generated from field: slipway.inventory.v1.Reservation reservation = 1;
    */
   reservation?: Reservation | undefined;
+
+  /**
+   * prices names and prices each product of the reservation, in product id
+   * order, as they were when its stock was taken: what the order charges.
+   * A replay answers the same prices. An inventory older than this field
+   * answers none.
+   *
+   * @generated from field: repeated slipway.inventory.v1.ReservedPrice prices = 2;
+   */
+  prices: ReservedPrice[];
 };
 
 /**
@@ -247,6 +257,35 @@ export type ReserveResponse = Message<"slipway.inventory.v1.ReserveResponse"> & 
  */
 export const ReserveResponseSchema: GenMessage<ReserveResponse> = /*@__PURE__*/
   messageDesc(file_slipway_inventory_v1_inventory, 8);
+
+/**
+ * ReservedPrice is what one reserved product cost when its stock was taken.
+ *
+ * @generated from message slipway.inventory.v1.ReservedPrice
+ */
+export type ReservedPrice = Message<"slipway.inventory.v1.ReservedPrice"> & {
+  /**
+   * @generated from field: string product_id = 1;
+   */
+  productId: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * @generated from field: slipway.money.v1.Money unit_price = 3;
+   */
+  unitPrice?: Money | undefined;
+};
+
+/**
+ * Describes the message slipway.inventory.v1.ReservedPrice.
+ * Use `create(ReservedPriceSchema)` to create a new message.
+ */
+export const ReservedPriceSchema: GenMessage<ReservedPrice> = /*@__PURE__*/
+  messageDesc(file_slipway_inventory_v1_inventory, 9);
 
 /**
  * @generated from message slipway.inventory.v1.ReleaseRequest
@@ -263,7 +302,7 @@ export type ReleaseRequest = Message<"slipway.inventory.v1.ReleaseRequest"> & {
  * Use `create(ReleaseRequestSchema)` to create a new message.
  */
 export const ReleaseRequestSchema: GenMessage<ReleaseRequest> = /*@__PURE__*/
-  messageDesc(file_slipway_inventory_v1_inventory, 9);
+  messageDesc(file_slipway_inventory_v1_inventory, 10);
 
 /**
  * @generated from message slipway.inventory.v1.ReleaseResponse
@@ -280,7 +319,7 @@ export type ReleaseResponse = Message<"slipway.inventory.v1.ReleaseResponse"> & 
  * Use `create(ReleaseResponseSchema)` to create a new message.
  */
 export const ReleaseResponseSchema: GenMessage<ReleaseResponse> = /*@__PURE__*/
-  messageDesc(file_slipway_inventory_v1_inventory, 10);
+  messageDesc(file_slipway_inventory_v1_inventory, 11);
 
 /**
  * @generated from message slipway.inventory.v1.AdjustStockRequest
@@ -309,7 +348,7 @@ export type AdjustStockRequest = Message<"slipway.inventory.v1.AdjustStockReques
  * Use `create(AdjustStockRequestSchema)` to create a new message.
  */
 export const AdjustStockRequestSchema: GenMessage<AdjustStockRequest> = /*@__PURE__*/
-  messageDesc(file_slipway_inventory_v1_inventory, 11);
+  messageDesc(file_slipway_inventory_v1_inventory, 12);
 
 /**
  * @generated from message slipway.inventory.v1.AdjustStockResponse
@@ -326,7 +365,7 @@ export type AdjustStockResponse = Message<"slipway.inventory.v1.AdjustStockRespo
  * Use `create(AdjustStockResponseSchema)` to create a new message.
  */
 export const AdjustStockResponseSchema: GenMessage<AdjustStockResponse> = /*@__PURE__*/
-  messageDesc(file_slipway_inventory_v1_inventory, 12);
+  messageDesc(file_slipway_inventory_v1_inventory, 13);
 
 /**
  * ReservationStatus is where a reservation is in its life.
@@ -392,9 +431,10 @@ export const InventoryService: GenService<{
     output: typeof GetProductResponseSchema;
   },
   /**
-   * Reserve takes stock for an order, all items or none. It is idempotent by
-   * order_id: the same request returns the same reservation; different items
-   * under the same order_id are FailedPrecondition.
+   * Reserve takes stock for an order, all items or none, and answers the
+   * price each product's units were taken at. It is idempotent by order_id:
+   * the same request returns the same reservation and prices; different
+   * items under the same order_id are FailedPrecondition.
    *
    * @generated from rpc slipway.inventory.v1.InventoryService.Reserve
    */
