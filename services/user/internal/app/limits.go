@@ -14,10 +14,17 @@ import (
 	"github.com/slipway-dev/slipway/services/user/internal/rpc"
 )
 
+// hashIdleRelease is how long hashing must pause before its memory goes
+// back to the OS: long enough that a run of logins pays for it once.
+const hashIdleRelease = time.Second
+
 // newHasher is Argon2id with the default cost, failing fast when a flood
-// holds every hashing slot for longer than AUTH_HASH_QUEUE_TIMEOUT.
+// holds every hashing slot for longer than AUTH_HASH_QUEUE_TIMEOUT, and
+// giving the hashes' memory back once they pause (19 MiB each, which an
+// idle service would otherwise hold until the runtime's next GC).
 func newHasher(cfg *config.Config) *password.Argon2id {
-	return password.NewArgon2id(password.WithQueueTimeout(cfg.AuthHashQueueTimeout))
+	return password.NewArgon2id(password.WithQueueTimeout(cfg.AuthHashQueueTimeout),
+		password.WithIdleRelease(hashIdleRelease))
 }
 
 // newTrustedProxies are the proxies whose X-Forwarded-For the handler reads

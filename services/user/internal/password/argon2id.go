@@ -59,6 +59,9 @@ type Argon2id struct {
 	// queueTimeout bounds the wait for a slot (0: the request's deadline),
 	// so a flood is refused fast instead of queueing every login behind it.
 	queueTimeout time.Duration
+	// idle returns the hashes' memory to the OS after a quiet spell; nil
+	// leaves it to the runtime.
+	idle *idleRelease
 }
 
 // Option configures New.
@@ -71,6 +74,14 @@ func WithQueueTimeout(d time.Duration) Option { return func(h *Argon2id) { h.que
 // WithSlots sets how many hashes run at once (default: GOMAXPROCS, at
 // least 2).
 func WithSlots(n int) Option { return func(h *Argon2id) { h.slots = newSlots(max(n, 1)) } }
+
+// WithIdleRelease returns the memory the hashes used to the operating
+// system once no hash has run for d, so an idle service does not keep
+// Params.Memory per recent hash resident until the runtime's next GC.
+// A burst of logins pays for it once, d after its last hash.
+func WithIdleRelease(d time.Duration) Option {
+	return func(h *Argon2id) { h.idle = newIdleRelease(d) }
+}
 
 // NewArgon2id returns a hasher with DefaultParams.
 func NewArgon2id(opts ...Option) *Argon2id { return New(DefaultParams, opts...) }
@@ -133,6 +144,8 @@ func (h *Argon2id) derive(ctx context.Context, password string, salt []byte, p P
 		return nil, err
 	}
 	defer h.slots.release()
+	h.idle.begin()
+	defer h.idle.end()
 	return argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen), nil
 }
 
