@@ -259,8 +259,8 @@ func (a *App) httpHandler(reg *prometheus.Registry, cfg any, prop propagation.Te
 			return nil, fmt.Errorf("register gateway for %s: %w", s.Desc.ServiceName, err)
 		}
 	}
-	target := &grpcTarget{d: direct, codec: a.chain.codec, maxBytes: a.base.MaxMessageBytes}
-	transcoder, err := newTranscoder(a.grpc, direct, a.traced(target, prop), a.base.MaxMessageBytes)
+	target := &grpcTarget{d: direct, tracer: a.tp.Tracer(tracerName), prop: prop, codec: a.chain.codec, maxBytes: a.base.MaxMessageBytes}
+	transcoder, err := newTranscoder(a.grpc, direct, target, a.base.MaxMessageBytes)
 	if err != nil {
 		return nil, fmt.Errorf("grpc-web/connect transcoder: %w", err)
 	}
@@ -301,6 +301,9 @@ func (a *App) httpHandler(reg *prometheus.Registry, cfg any, prop propagation.Te
 			}
 			rest.ServeHTTP(w, r.WithContext(httpPeer(r.Context(), r)))
 			return
+		}
+		if streaming[r.URL.Path] == notStreaming {
+			w = unaryWriter{w}
 		}
 		transcoder.ServeHTTP(w, r)
 	}))

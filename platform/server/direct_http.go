@@ -14,12 +14,19 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
+
+// tracerName names the tracer of the spans the package starts itself.
+const tracerName = "github.com/slipway-dev/slipway/platform/server"
 
 // grpcTarget serves the dispatcher's unary methods over the gRPC protocol
 // on the HTTP listener: it is the target the gRPC-Web and Connect
@@ -29,7 +36,9 @@ import (
 // answers as it would (headers, one message, Grpc-Status trailers), but
 // calls the handler directly instead of going through a gRPC transport.
 type grpcTarget struct {
-	d *dispatcher
+	d      *dispatcher
+	tracer trace.Tracer
+	prop   propagation.TextMapPropagator
 	// codec decodes the request message: the gRPC server's, so a body that
 	// does not decode is refused by the chain (INVALID_ARGUMENT) after
 	// authentication, as on the gRPC port.
@@ -50,13 +59,51 @@ func (t *grpcTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeGRPCResponse(w, r, nil, nil, nil, status.Convert(err))
 		return
 	}
+	ctx, span := t.startSpan(ctx, r)
+	defer span.End()
 	resp, header, trailer, err := t.d.call(ctx, r.URL.Path, func(v any) error { return t.decode(data, v) })
 	var body []byte
 	if err == nil {
 		body, err = t.marshal(resp)
 	}
-	writeGRPCResponse(w, r, header, trailer, body, status.Convert(err))
+	st := status.Convert(err)
+	endSpan(span, st)
+	writeGRPCResponse(w, r, header, trailer, body, st)
 }
+
+// startSpan starts the call's server span, a child of the caller's trace
+// context, named and described as the gRPC server's spans are
+// ("pkg.Service/Method").
+func (t *grpcTarget) startSpan(ctx context.Context, r *http.Request) (context.Context, trace.Span) {
+	ctx = t.prop.Extract(ctx, propagation.HeaderCarrier(r.Header))
+	name := strings.TrimPrefix(r.URL.Path, "/")
+	svc, method, _ := strings.Cut(name, "/")
+	return t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
+		attribute.String("rpc.system", "grpc"), attribute.String("rpc.service", svc), attribute.String("rpc.method", method),
+		attribute.String("network.peer.address", r.RemoteAddr)))
+}
+
+// endSpan records the call's status on its span; the codes a server is to
+// blame for mark it failed, as otelgrpc does.
+func endSpan(span trace.Span, st *status.Status) {
+	span.SetAttributes(attribute.Int("rpc.grpc.status_code", int(st.Code())))
+	switch st.Code() {
+	case codes.Unknown, codes.DeadlineExceeded, codes.Unimplemented, codes.Internal, codes.Unavailable, codes.DataLoss:
+		span.SetStatus(otelcodes.Error, st.Message())
+	}
+}
+
+// unaryWriter is the response writer of a unary call on its way through
+// the transcoder: its Flush does nothing, so the transcoder's flush after
+// the message does not cost a write of its own; the whole response goes out
+// when the handler returns. Streaming calls keep the real writer.
+type unaryWriter struct{ http.ResponseWriter }
+
+// Flush implements http.Flusher, as the transcoder requires.
+func (unaryWriter) Flush() {}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w unaryWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // context is the call's context: r's, with the request headers as incoming
 // metadata (as grpc-go reads them), the HTTP client as the peer and

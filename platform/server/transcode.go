@@ -2,11 +2,8 @@ package server
 
 import (
 	"net/http"
-	"strings"
 
 	"connectrpc.com/vanguard"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/grpc"
 )
 
@@ -30,11 +27,4 @@ func newTranscoder(srv *grpc.Server, direct *dispatcher, target http.Handler, ma
 		vanguard.WithTargetProtocols(vanguard.ProtocolGRPC),
 	)}, transcoderOptions(maxBytes)...)
 	return vanguard.NewTranscoder(services, opts...)
-}
-
-// traced wraps the in-process gRPC target in a server span named for the
-// method, "pkg.Service/Method", as the gRPC server's own spans are.
-func (a *App) traced(target http.Handler, prop propagation.TextMapPropagator) http.Handler {
-	return otelhttp.NewHandler(target, "rpc", otelhttp.WithTracerProvider(a.tp), otelhttp.WithPropagators(prop),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return strings.TrimPrefix(r.URL.Path, "/") }))
 }
