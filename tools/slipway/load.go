@@ -65,6 +65,10 @@ type loadOptions struct {
 	Body    string   // http; @file reads a file
 	Headers []string // "Name: value", gRPC metadata for rpc
 
+	// Capacity, when set, runs --find-capacity: the scenario at rising
+	// rates instead of Rate for Duration.
+	Capacity *loadCapacityOptions
+
 	Out          string   // JSON result path; the HTML report goes beside it
 	MaxErrorRate *float64 // nil: no gate
 	JSON         bool
@@ -96,7 +100,12 @@ func loadMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"Traffic goes to loopback only (127.0.0.0/8, [::1]); other targets are refused.\n"+
 			"Prints p50, p90, p99, p99.9, max, mean, the achieved rate and errors by gRPC code (REST\n"+
 			"statuses mapped to codes), and writes a JSON result and a standalone HTML report. Exits 0\n"+
-			"when the run completed, errors or not; --max-error-rate makes it exit 1 above a rate.")
+			"when the run completed, errors or not; --max-error-rate makes it exit 1 above a rate.\n\n"+
+			"--find-capacity runs the scenario in steps of --step-duration at rising rates (from\n"+
+			"--start-rate, times --step-factor or plus --step-increment, to --max-rate) until a step's\n"+
+			"p99 passes --slo or its errors --max-error-rate (default 0.5%), and reports each step\n"+
+			"(achieved rate, p50/p99, errors, late starts, and each service's CPU ms per request and\n"+
+			"RSS from its /metrics, --metrics) and the knee: the last step that held.")
 	opts := loadOptions{Stdout: env.stdout, Stderr: env.stderr, Environ: env.environ}
 	fs.StringVar(&opts.Scenario, "scenario", loadScenarioOrder, "`name` of the scenario: create-order, rpc or http")
 	fs.Float64Var(&opts.Rate, "rate", 50, fmt.Sprintf("intended `requests` per second (at most %d)", loadMaxRate))
@@ -131,6 +140,16 @@ func loadMain(ctx context.Context, args []string, env *cmdEnv) error {
 		opts.MaxErrorRate = &v
 		return nil
 	})
+	capFlags := loadCapacityOptions{}
+	findCapacity := false
+	fs.BoolVar(&findCapacity, "find-capacity", false, "step the rate up until p99 passes --slo or errors pass --max-error-rate; report each step and the knee")
+	fs.Float64Var(&capFlags.StartRate, "start-rate", loadCapStartRate, "find-capacity: the first step's `rate` per second")
+	fs.Float64Var(&capFlags.StepFactor, "step-factor", loadCapStepFactor, "find-capacity: each step's rate is the previous one's times this `factor`")
+	fs.Float64Var(&capFlags.StepIncrement, "step-increment", 0, "find-capacity: add this `rate` per step instead of multiplying by --step-factor")
+	fs.DurationVar(&capFlags.StepDuration, "step-duration", loadCapStepDuration, "find-capacity: how long each step sends")
+	fs.Float64Var(&capFlags.MaxRate, "max-rate", loadCapMaxRate, "find-capacity: no step above this `rate` per second")
+	fs.DurationVar(&capFlags.SLO, "slo", loadCapSLO, "find-capacity: a step holds while its p99 is at or under this `latency` (deploy/slo.yaml's)")
+	fs.StringVar(&capFlags.Metrics, "metrics", defaultReadyTargets(), "find-capacity: `service=host:port,...` whose /metrics give CPU and RSS per step; none to skip")
 	fs.BoolVar(&opts.JSON, "json", false, "print the JSON result on stdout instead of the table")
 	fs.BoolVar(&opts.Quiet, "quiet", false, "no progress on stderr")
 	var tlsFlags clientTLSFlags
@@ -146,6 +165,17 @@ func loadMain(ctx context.Context, args []string, env *cmdEnv) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if err := loadCheckScenarioFlags(opts.Scenario, set); err != nil {
 		return usageError{err}
+	}
+	if err := loadCheckCapacityFlags(findCapacity, set); err != nil {
+		return usageError{err}
+	}
+	if findCapacity {
+		capFlags.MaxErrorRate = loadCapMaxErrorRate
+		if opts.MaxErrorRate != nil {
+			capFlags.MaxErrorRate = *opts.MaxErrorRate
+			opts.MaxErrorRate = nil
+		}
+		opts.Capacity = &capFlags
 	}
 	opts.Command = loadCommandLine(args)
 	return runLoad(ctx, opts)
@@ -172,6 +202,29 @@ func loadCheckScenarioFlags(scenario string, set map[string]bool) error {
 	}
 	if scenario == loadScenarioOrder && (set["method"] || set["header"]) {
 		return fmt.Errorf("--method and --header are for --scenario rpc or http, not %s", scenario)
+	}
+	return nil
+}
+
+// loadCapacityFlags belong to --find-capacity only.
+var loadCapacityFlags = []string{"start-rate", "step-factor", "step-increment", "step-duration", "max-rate", "slo", "metrics"}
+
+func loadCheckCapacityFlags(findCapacity bool, set map[string]bool) error {
+	if findCapacity {
+		for _, name := range []string{"rate", "duration"} {
+			if set[name] {
+				return fmt.Errorf("--%s is for a run at one rate; --find-capacity steps from --start-rate to --max-rate, each for --step-duration", name)
+			}
+		}
+		if set["step-factor"] && set["step-increment"] {
+			return errors.New("--step-factor and --step-increment: give one, not both")
+		}
+		return nil
+	}
+	for _, name := range loadCapacityFlags {
+		if set[name] {
+			return fmt.Errorf("--%s is for --find-capacity", name)
+		}
 	}
 	return nil
 }
@@ -272,6 +325,16 @@ func (o *loadOptions) validate() error {
 	}
 	if _, err := loadParseHeaders(o.Headers); err != nil {
 		return err
+	}
+	if c := o.Capacity; c != nil {
+		if err := c.validate(); err != nil {
+			return err
+		}
+		if c.Metrics != "none" {
+			if err := loadMetricsTargets(c.Metrics, o.TLS != nil); err != nil {
+				return err
+			}
+		}
 	}
 	var err error
 	switch o.Scenario {
@@ -473,6 +536,9 @@ func runLoad(ctx context.Context, opts loadOptions) error {
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
 		return usageError{err}
+	}
+	if opts.Capacity != nil {
+		return runLoadCapacity(ctx, opts)
 	}
 	sched := loadSchedule{Rate: opts.Rate, Duration: opts.Duration}
 	warmup := loadSchedule{Rate: opts.Rate, Duration: opts.Warmup}
