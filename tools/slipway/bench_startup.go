@@ -10,11 +10,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -37,6 +39,9 @@ type startupOptions struct {
 	// Transports to measure side by side, interleaved run by run; empty
 	// is plaintext only.
 	Transports []string
+	// Idle is how long the last start of each service stays up, SERVING and
+	// unused, before its memory is read; 0 reads none.
+	Idle time.Duration
 }
 
 func benchStartupMain(ctx context.Context, args []string, env *cmdEnv) error {
@@ -47,7 +52,10 @@ func benchStartupMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"(--postgres, else POSTGRES_TEST_URL, else "+defaultBenchPostgresURL+"),\n"+
 			"on a temporary database per service, dropped afterwards. The services get an embedded\n"+
 			"NATS JetStream and dead peer and JWKS addresses (they dial and fetch lazily).\n"+
-			"The first run of each service migrates an empty database; every run counts.\n\n"+
+			"The first run of each service migrates an empty database; every run counts. The user service\n"+
+			"gets dev's admin and service account, so its start ensures both as under dev.\n"+
+			"The last start of each service then idles for --idle and its memory is read (Linux):\n"+
+			"IDLE RSS is VmRSS, which counts the mapped binary, ANON the process's private memory.\n\n"+
 			"--transport plaintext,tls (or --tls) measures both transports in one run, interleaved\n"+
 			"start by start, so a busy machine slows both alike. Under tls each service serves with its\n"+
 			"own certificate from a CA made in the temporary directory (mTLS on the gRPC port, an https\n"+
@@ -62,6 +70,7 @@ func benchStartupMain(ctx context.Context, args []string, env *cmdEnv) error {
 	fs.StringVar(&opts.Postgres, "postgres", "", "PostgreSQL server `URL` to create the temporary databases on; it must answer")
 	fs.BoolVar(&opts.NoPostgres, "no-postgres", false, "measure on SQLite only")
 	fs.DurationVar(&opts.Timeout, "timeout", 30*time.Second, "how long one start may take before it counts as failed")
+	fs.DurationVar(&opts.Idle, "idle", 3*time.Second, "how long the last start of each service idles before its memory is read; 0 skips")
 	fs.StringVar(&transports, "transport", transportPlaintext, "comma-separated `list` of transports to measure side by side: plaintext, tls")
 	fs.BoolVar(&tlsToo, "tls", false, "short for --transport plaintext,tls")
 	fs.BoolVar(&opts.JSON, "json", false, "print the JSON document instead of the table")
@@ -93,6 +102,9 @@ func benchStartupMain(ctx context.Context, args []string, env *cmdEnv) error {
 	}
 	if opts.Runs < 1 || opts.Timeout <= 0 {
 		return usageErrorf("--runs and --timeout must be positive")
+	}
+	if opts.Idle < 0 {
+		return usageErrorf("--idle must not be negative")
 	}
 	if opts.Postgres != "" && opts.NoPostgres {
 		return usageErrorf("--postgres and --no-postgres exclude each other")
@@ -133,6 +145,11 @@ type startupResult struct {
 	// VsPlaintext is MedianMS over the plaintext median of the same
 	// service and database; 0 for plaintext, or when it was not measured.
 	VsPlaintext float64 `json:"median_vs_plaintext,omitempty"`
+	// IdleRSSMB and IdleAnonMB are the last start's VmRSS and RssAnon
+	// after it idled for IdleSeconds; 0 when not read (--idle 0, not Linux).
+	IdleRSSMB   float64 `json:"idle_rss_mb,omitempty"`
+	IdleAnonMB  float64 `json:"idle_anon_mb,omitempty"`
+	IdleSeconds float64 `json:"idle_seconds,omitempty"`
 }
 
 // runBenchStartup measures start to SERVING of every service.
@@ -260,6 +277,7 @@ func benchStartService(ctx context.Context, opts startupOptions, t startTarget, 
 
 	took := map[string][]time.Duration{}
 	self := map[string][]time.Duration{}
+	idle := map[string]procMemory{}
 	for i := range opts.Runs {
 		for _, tr := range transportOrder(opts.Transports, i) {
 			fmt.Fprintf(log, "=== %s on %s over %s, run %d\n", t.svc, t.db, tr, i+1)
@@ -267,12 +285,17 @@ func benchStartService(ctx context.Context, opts startupOptions, t startTarget, 
 			if tr == transportTLS {
 				client = t.certs.client
 			}
-			s, err := startOnce(ctx, t.bin, environ[tr], client, log, opts.Timeout)
+			var wait time.Duration
+			if i == opts.Runs-1 {
+				wait = opts.Idle
+			}
+			s, err := startOnce(ctx, t.bin, environ[tr], client, log, opts.Timeout, wait)
 			if err != nil {
 				return nil, fmt.Errorf("%s run %d: %w", tr, i+1, err)
 			}
 			took[tr] = append(took[tr], s.took)
 			self[tr] = append(self[tr], s.self)
+			idle[tr] = s.idle
 		}
 	}
 
@@ -289,6 +312,9 @@ func benchStartService(ctx context.Context, opts startupOptions, t startTarget, 
 		if plain := summarize(took[transportPlaintext]); tr != transportPlaintext && plain.median > 0 {
 			res.VsPlaintext = float64(st.median) / float64(plain.median)
 		}
+		if m := idle[tr]; m.RSS > 0 {
+			res.IdleRSSMB, res.IdleAnonMB, res.IdleSeconds = mbFloat(m.RSS), mbFloat(m.Anon), opts.Idle.Seconds()
+		}
 		opts.progress("%-12s on %-8s over %-9s median %s (min %s, max %s, first %s) over %d runs",
 			t.svc, t.db, tr, millis(st.median), millis(st.min), millis(st.max), millis(took[tr][0]), len(took[tr]))
 		results = append(results, res)
@@ -302,6 +328,11 @@ func startEnviron(opts startupOptions, t startTarget, tr, dbURL string) []string
 		{"GRPC_ADDR", "127.0.0.1:0"},
 		{"HTTP_ADDR", "127.0.0.1:0"},
 		{"DATABASE_URL", dbURL},
+		// As under dev, the user service ensures an admin and the order
+		// service's account at every start, a password hash each.
+		{"ADMIN_EMAIL", devAdminEmail},
+		{"ADMIN_PASSWORD", devAdminPassword},
+		{"SERVICE_ACCOUNTS", "order:" + t.secret},
 		{"DRAIN_DELAY", "0s"},
 		{"LOG_LEVEL", "info"},
 		{"NATS_URL", t.natsURL},
@@ -328,13 +359,15 @@ func startEnviron(opts startupOptions, t startTarget, tr, dbURL string) []string
 type startSample struct {
 	took time.Duration // process start to the "serving" line
 	self time.Duration // startup_ms the service reported
+	idle procMemory    // after idling; zero when not read
 }
 
 // startOnce starts bin, waits for its "serving" log line (written right after
 // its health turns SERVING), checks the health on the address the line names
 // (over TLS with client's certificate when client is set), and stops the
-// process.
-func startOnce(ctx context.Context, bin string, environ []string, client *tls.Config, log io.Writer, timeout time.Duration) (startSample, error) {
+// process. With idle > 0 it first leaves the process SERVING and unused for
+// idle and reads its memory.
+func startOnce(ctx context.Context, bin string, environ []string, client *tls.Config, log io.Writer, timeout, idle time.Duration) (startSample, error) {
 	type servingLine struct {
 		at   time.Time
 		addr string
@@ -384,6 +417,16 @@ func startOnce(ctx context.Context, bin string, environ []string, client *tls.Co
 	check, cancel := context.WithTimeout(ctx, 5*time.Second)
 	status, err := checkHealth(check, s.addr, "", client)
 	cancel()
+	var mem procMemory
+	if err == nil && status == "SERVING" && idle > 0 {
+		select {
+		case <-time.After(idle):
+			mem, _ = readProcMemory(cmd.Process.Pid) // zero where /proc does not exist
+		case <-p.done:
+			return startSample{}, fmt.Errorf("exited while idle (%w); last lines:\n%s", p.err, strings.Join(tail.Lines(), "\n"))
+		case <-ctx.Done():
+		}
+	}
 	p.Stop(10 * time.Second)
 	if err != nil {
 		return startSample{}, fmt.Errorf("logged serving, but the health check on %s failed: %w", s.addr, err)
@@ -391,8 +434,49 @@ func startOnce(ctx context.Context, bin string, environ []string, client *tls.Co
 	if status != "SERVING" {
 		return startSample{}, fmt.Errorf("logged serving, but health on %s answers %s", s.addr, status)
 	}
-	return startSample{took: s.at.Sub(start), self: s.self}, nil
+	return startSample{took: s.at.Sub(start), self: s.self, idle: mem}, nil
 }
+
+// procMemory is a process's resident memory in bytes: RSS as the kernel
+// counts it (VmRSS, with the mapped binary and libraries) and the part of
+// it that is the process's own (RssAnon: heap, stacks).
+type procMemory struct{ RSS, Anon uint64 }
+
+// readProcMemory reads VmRSS and RssAnon from /proc/<pid>/status (Linux).
+func readProcMemory(pid int) (procMemory, error) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return procMemory{}, err
+	}
+	return parseProcStatus(string(b))
+}
+
+// parseProcStatus takes VmRSS and RssAnon (in kB) from a /proc status file.
+func parseProcStatus(status string) (procMemory, error) {
+	var m procMemory
+	for line := range strings.SplitSeq(status, "\n") {
+		key, value, ok := strings.Cut(line, ":")
+		if !ok || (key != "VmRSS" && key != "RssAnon") {
+			continue
+		}
+		kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(value), "kB")), 10, 64)
+		if err != nil {
+			return procMemory{}, fmt.Errorf("%s: %w", key, err)
+		}
+		if key == "VmRSS" {
+			m.RSS = kb << 10
+		} else {
+			m.Anon = kb << 10
+		}
+	}
+	if m.RSS == 0 {
+		return procMemory{}, errors.New("no VmRSS in the status")
+	}
+	return m, nil
+}
+
+// mbFloat is bytes in MiB, rounded to 0.1.
+func mbFloat(b uint64) float64 { return math.Round(float64(b)/(1<<20)*10) / 10 }
 
 // minimalEnviron keeps what a process needs to run (PATH, HOME, TMPDIR) and
 // nothing that would change a service's configuration.
@@ -476,18 +560,23 @@ func redactURL(raw string) string {
 func startupTable(rep startupReport) string {
 	var b bytes.Buffer
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tDATABASE\tTRANSPORT\tRUNS\tMEDIAN\tMIN\tP90\tMAX\tFIRST RUN\tSELF-REPORTED\tVS PLAINTEXT")
+	fmt.Fprintln(tw, "SERVICE\tDATABASE\tTRANSPORT\tRUNS\tMEDIAN\tMIN\tP90\tMAX\tFIRST RUN\tSELF-REPORTED\tIDLE RSS\tANON\tVS PLAINTEXT")
 	var worst startupResult
+	idle := 0.0
 	for _, r := range rep.Results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Service, r.Database, r.Transport, len(r.Samples),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Service, r.Database, r.Transport, len(r.Samples),
 			msText(r.MedianMS), msText(r.MinMS), msText(r.P90MS), msText(r.MaxMS), msText(r.FirstMS), msText(r.SelfMedianMS),
-			ratioText(r.VsPlaintext))
+			mbText(r.IdleRSSMB), mbText(r.IdleAnonMB), ratioText(r.VsPlaintext))
+		idle = max(idle, r.IdleSeconds)
 		if r.MedianMS > worst.MedianMS {
 			worst = r
 		}
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(&b, "process start to gRPC health SERVING; FIRST RUN migrates an empty database; SELF-REPORTED is the service's startup_ms (median)")
+	if idle > 0 {
+		fmt.Fprintf(&b, "IDLE RSS: VmRSS of the last start after %gs SERVING and unused, with the mapped binary; ANON: its private part (heap, stacks)\n", idle)
+	}
 	if len(rep.Transports) > 1 {
 		fmt.Fprintln(&b, "transports interleaved start by start; tls: TLS on both ports, mTLS on gRPC; VS PLAINTEXT: median over the plaintext median")
 	}
@@ -500,6 +589,14 @@ func startupTable(rep startupReport) string {
 			verdict(worst.MedianMS, startupTarget, startupSeed))
 	}
 	return b.String()
+}
+
+// mbText is a size in MiB for the table; "-" when not measured.
+func mbText(mb float64) string {
+	if mb == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fMB", mb)
 }
 
 // verdict says which goal a median meets.

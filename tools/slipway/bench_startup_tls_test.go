@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -139,6 +141,7 @@ func TestRunBenchStartupTLS(t *testing.T) {
 		NoPostgres: true,
 		Timeout:    30 * time.Second,
 		Transports: []string{"plaintext", "tls"},
+		Idle:       50 * time.Millisecond,
 	}
 	require.NoError(t, runBenchStartup(t.Context(), opts), stderr.String())
 
@@ -158,6 +161,15 @@ func TestRunBenchStartupTLS(t *testing.T) {
 		require.Len(t, r.Samples, 2, r.Transport)
 		assert.Positive(t, r.MinMS, r.Transport)
 	}
+	if runtime.GOOS == "linux" {
+		// The last start of each transport idled and had its memory read.
+		for _, r := range rep.Results {
+			assert.Positive(t, r.IdleAnonMB, r.Transport)
+			assert.Greater(t, r.IdleRSSMB, r.IdleAnonMB, "%s: VmRSS counts the mapped binary too", r.Transport)
+			assert.InDelta(t, 0.05, r.IdleSeconds, 1e-9, r.Transport)
+		}
+		assert.Contains(t, stdout.String(), "IDLE RSS: VmRSS of the last start after 0.05s SERVING")
+	}
 	assert.Zero(t, plain.VsPlaintext)
 	// The medians are rounded to 0.1 ms, the ratio is not.
 	assert.InEpsilon(t, tls.MedianMS/plain.MedianMS, tls.VsPlaintext, 0.15)
@@ -176,4 +188,63 @@ func TestRunBenchStartupTLS(t *testing.T) {
 	third := strings.Index(log, "over tls, run 2")
 	fourth := strings.Index(log, "over plaintext, run 2")
 	assert.True(t, first >= 0 && first < second && second < third && third < fourth, "interleaved, rotated each run:\n%s", log)
+}
+
+func TestParseProcStatus(t *testing.T) {
+	tests := []struct {
+		name    string
+		status  string
+		want    procMemory
+		wantErr string
+	}{
+		{"both", "Name:\tuser\nVmRSS:\t   47104 kB\nRssAnon:\t    7168 kB\nRssFile:\t   39936 kB\n",
+			procMemory{RSS: 47104 << 10, Anon: 7168 << 10}, ""},
+		{"no anon line", "VmRSS:\t 1024 kB\n", procMemory{RSS: 1 << 20}, ""},
+		{"no rss", "Name:\tuser\n", procMemory{}, "no VmRSS"},
+		{"garbled", "VmRSS:\t many kB\n", procMemory{}, "VmRSS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseProcStatus(tt.status)
+			if tt.wantErr != "" {
+				assert.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestReadProcMemoryOfThisProcess(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	m, err := readProcMemory(os.Getpid())
+	require.NoError(t, err)
+	assert.Positive(t, m.Anon)
+	assert.Greater(t, m.RSS, m.Anon)
+
+	_, err = readProcMemory(-1)
+	assert.Error(t, err, "no such process")
+}
+
+func TestBenchStartupIdleFlag(t *testing.T) {
+	tests := []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"startup", "-h"}, exitOK, "-idle duration"},
+		{[]string{"startup", "--idle", "-1s"}, exitUsage, "--idle must not be negative"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			env := &cmdEnv{stdout: &stdout, stderr: &stderr, environ: []string{"PATH=" + os.Getenv("PATH")}}
+			code := run(t.Context(), append([]string{"bench"}, tt.args...), env)
+			assert.Equal(t, tt.code, code, "stderr: %s", stderr.String())
+			assert.Contains(t, stderr.String(), tt.stderr)
+		})
+	}
 }
