@@ -25,11 +25,12 @@ import (
 	"github.com/slipway-dev/slipway/services/inventory/internal/sweeper"
 )
 
-// openStore is the inventory store over the migrated database, with the
-// catalog seeded first when configured (seeding only adds missing products,
-// so a restart never resets stock).
+// openStore is the inventory store over the migrated database, with its
+// product cache (PRODUCT_CACHE_TTL) and the catalog seeded first when
+// configured (seeding only adds missing products, so a restart never
+// resets stock).
 func openStore(ctx context.Context, cfg *config.Config, db *platformstore.DB, logger *slog.Logger) (*store.Store, error) {
-	st := store.New(db)
+	st := store.New(db, store.WithProductCache(cfg.ProductCacheTTL))
 	if !cfg.SeedCatalog {
 		return st, nil
 	}

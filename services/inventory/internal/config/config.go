@@ -24,6 +24,7 @@ const (
 const (
 	DefaultReservationTTL           = 15 * time.Minute
 	DefaultReservationSweepInterval = 30 * time.Second
+	DefaultProductCacheTTL          = time.Second
 )
 
 // Config is the inventory service's configuration.
@@ -47,6 +48,12 @@ type Config struct {
 	// ReservationSweepInterval is how often each instance releases the
 	// expired reservations.
 	ReservationSweepInterval time.Duration `yaml:"reservation_sweep_interval" env:"RESERVATION_SWEEP_INTERVAL"`
+	// ProductCacheTTL is how long GetProduct may answer from this
+	// instance's cache: the most a product read can lag a stock change made
+	// by another instance (or by an order event). A change made through
+	// this instance is seen at once. Reserve never reads the cache. 0
+	// turns the cache off.
+	ProductCacheTTL time.Duration `yaml:"product_cache_ttl" env:"PRODUCT_CACHE_TTL"`
 }
 
 // Default returns the configuration with every default set.
@@ -56,6 +63,7 @@ func Default() *Config {
 		ConsumerSettings:         events.DefaultConsumerSettings(),
 		ReservationTTL:           DefaultReservationTTL,
 		ReservationSweepInterval: DefaultReservationSweepInterval,
+		ProductCacheTTL:          DefaultProductCacheTTL,
 	}
 	c.SetDefaults(Service, DefaultGRPCPort, DefaultHTTPPort)
 	return c
@@ -73,6 +81,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReservationSweepInterval <= 0 {
 		bad("RESERVATION_SWEEP_INTERVAL", c.ReservationSweepInterval.String(), "must be positive")
+	}
+	if c.ProductCacheTTL < 0 {
+		bad("PRODUCT_CACHE_TTL", c.ProductCacheTTL.String(), "must not be negative (0 turns the cache off)")
 	}
 	return errors.Join(errs...)
 }

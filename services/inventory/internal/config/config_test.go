@@ -24,6 +24,7 @@ func TestDefault(t *testing.T) {
 	assert.Equal(t, "nats://127.0.0.1:4222", c.NATSURL)
 	assert.Equal(t, 15*time.Minute, c.ReservationTTL)
 	assert.Equal(t, 30*time.Second, c.ReservationSweepInterval)
+	assert.Equal(t, time.Second, c.ProductCacheTTL)
 	assert.NoError(t, c.Validate())
 }
 
@@ -50,6 +51,13 @@ func TestEventKeys(t *testing.T) {
 		{name: "a bad url's password is not shown", env: map[string]string{"NATS_URL": "http://me:hunter2@nats"}, wantErr: "NATS_URL"},
 		{name: "a ttl that is no duration", env: map[string]string{"RESERVATION_TTL": "soon"}, wantErr: "RESERVATION_TTL"},
 		{name: "a zero ttl", env: map[string]string{"RESERVATION_TTL": "0s"}, wantErr: "RESERVATION_TTL"},
+		{name: "a product cache ttl", env: map[string]string{"PRODUCT_CACHE_TTL": "250ms"}, check: func(t *testing.T, c *config.Config) {
+			assert.Equal(t, 250*time.Millisecond, c.ProductCacheTTL)
+		}},
+		{name: "no product cache", env: map[string]string{"PRODUCT_CACHE_TTL": "0s"}, check: func(t *testing.T, c *config.Config) {
+			assert.Zero(t, c.ProductCacheTTL)
+		}},
+		{name: "a negative product cache ttl", env: map[string]string{"PRODUCT_CACHE_TTL": "-1s"}, wantErr: "PRODUCT_CACHE_TTL"},
 		{name: "a negative sweep interval", env: map[string]string{"RESERVATION_SWEEP_INTERVAL": "-1s"}, wantErr: "RESERVATION_SWEEP_INTERVAL"},
 	}
 	for _, tt := range tests {

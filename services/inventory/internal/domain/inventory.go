@@ -58,10 +58,15 @@ const (
 	StatusReleased  ReservationStatus = "RELEASED"
 )
 
-// Item is a quantity of one product.
+// Item is a quantity of one product. On a reserved line, Name and
+// UnitPrice are what the product was called and cost when the reservation
+// took its stock: what the order charges. They are zero in a request, and
+// on lines reserved before reservations kept prices.
 type Item struct {
 	ProductID string
 	Quantity  int64
+	Name      string
+	UnitPrice Money
 }
 
 // Reservation is the stock held for one order, keyed by the order id.

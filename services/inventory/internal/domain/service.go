@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/slipway-dev/slipway/platform/errkind"
@@ -154,28 +156,49 @@ func (s *InventoryService) Reserve(ctx context.Context, orderID string, items []
 	}
 	var got Reservation
 	err := s.store.InTx(ctx, func(ctx context.Context, tx Tx) error {
-		// Claim the order id first: of two concurrent reserves for one
-		// order, the second waits here for the first and then sees it.
-		created, err := tx.CreateReservation(ctx, want)
+		// Claiming the order id comes first in ReserveItems: of two
+		// concurrent reserves for one order, the second waits there for the
+		// first and then sees it.
+		claimed, taken, err := tx.ReserveItems(ctx, want)
 		if err != nil {
 			return err
 		}
-		if !created {
+		if !claimed {
 			got, err = existingReservation(ctx, tx, want)
 			return err
 		}
-		for _, it := range want.Items {
-			if err := takeStock(ctx, tx, it.ProductID, it.Quantity, now); err != nil {
-				return err // rolls back the claim and every unit taken so far
-			}
+		if len(taken) < len(want.Items) {
+			return shortage(ctx, tx, want.Items, taken) // rolls back the claim and every unit taken
 		}
 		got = want
+		got.Items = slices.SortedFunc(slices.Values(taken), func(a, b Item) int { return strings.Compare(a.ProductID, b.ProductID) })
 		return nil
 	})
 	if err != nil {
 		return Reservation{}, fmt.Errorf("reserve stock for order %s: %w", orderID, err)
 	}
 	return got, nil
+}
+
+// shortage is the error of a Reserve whose ReserveItems left lines out: the
+// first of them in product id order is an unknown product (ErrNotFound) or
+// a short one (*InsufficientStockError).
+func shortage(ctx context.Context, tx Tx, want, taken []Item) error {
+	took := make(map[string]bool, len(taken))
+	for _, it := range taken {
+		took[it.ProductID] = true
+	}
+	for _, it := range want {
+		if took[it.ProductID] {
+			continue
+		}
+		p, err := tx.GetProduct(ctx, it.ProductID)
+		if err != nil {
+			return err // ErrNotFound for an unknown product
+		}
+		return &InsufficientStockError{ProductID: it.ProductID, Requested: it.Quantity, Available: p.Stock}
+	}
+	return fmt.Errorf("took the stock of %d of %d products, yet none is missing", len(taken), len(want))
 }
 
 // existingReservation decides what a Reserve that found its order id taken

@@ -235,6 +235,11 @@ func TestReserve(t *testing.T) {
 		return r
 	}
 	a2, b1, b4 := domain.Item{ProductID: "a", Quantity: 2}, domain.Item{ProductID: "b", Quantity: 1}, domain.Item{ProductID: "b", Quantity: 4}
+	// priced is it as ReserveItems answers it: with its product's name and price.
+	priced := func(it domain.Item) domain.Item {
+		it.Name, it.UnitPrice = "Name of "+it.ProductID, domain.Money{AmountMinor: 1250, Currency: "EUR"}
+		return it
+	}
 
 	tests := []struct {
 		name      string
@@ -247,18 +252,15 @@ func TestReserve(t *testing.T) {
 		check     func(t *testing.T, err error)
 	}{
 		{
-			name:    "a new order takes every item's stock in product order",
+			name:    "a new order takes every item's stock in product order and answers its prices",
 			orderID: "o-1",
 			items:   []domain.Item{b1, a2},
 			setup: func(f fixture) {
 				f.expectTx()
-				gomock.InOrder(
-					f.tx.EXPECT().CreateReservation(gomock.Any(), reserved(a2, b1)).Return(true, nil),
-					f.tx.EXPECT().TakeStock(gomock.Any(), "a", int64(2), now).Return(true, nil),
-					f.tx.EXPECT().TakeStock(gomock.Any(), "b", int64(1), now).Return(true, nil),
-				)
+				f.tx.EXPECT().ReserveItems(gomock.Any(), reserved(a2, b1)).
+					Return(true, []domain.Item{priced(b1), priced(a2)}, nil)
 			},
-			want: reserved(a2, b1),
+			want: reserved(priced(a2), priced(b1)),
 		},
 		{
 			name:    "lines repeating a product are merged",
@@ -266,22 +268,21 @@ func TestReserve(t *testing.T) {
 			items:   []domain.Item{{ProductID: "b", Quantity: 3}, a2, b1},
 			setup: func(f fixture) {
 				f.expectTx()
-				f.tx.EXPECT().CreateReservation(gomock.Any(), reserved(a2, b4)).Return(true, nil)
-				f.tx.EXPECT().TakeStock(gomock.Any(), "a", int64(2), now).Return(true, nil)
-				f.tx.EXPECT().TakeStock(gomock.Any(), "b", int64(4), now).Return(true, nil)
+				f.tx.EXPECT().ReserveItems(gomock.Any(), reserved(a2, b4)).
+					Return(true, []domain.Item{priced(a2), priced(b4)}, nil)
 			},
-			want: reserved(a2, b4),
+			want: reserved(priced(a2), priced(b4)),
 		},
 		{
-			name:    "the same items again return the stored reservation without taking stock",
+			name:    "the same items again return the stored reservation and its prices without taking stock",
 			orderID: "o-1",
 			items:   []domain.Item{b1, a2},
 			setup: func(f fixture) {
 				f.expectTx()
-				f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(false, nil)
-				f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(storedAt(reserved(a2, b1), earlier), nil)
+				f.tx.EXPECT().ReserveItems(gomock.Any(), gomock.Any()).Return(false, nil, nil)
+				f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(storedAt(reserved(priced(a2), priced(b1)), earlier), nil)
 			},
-			want: storedAt(reserved(a2, b1), earlier),
+			want: storedAt(reserved(priced(a2), priced(b1)), earlier),
 		},
 		{
 			name:    "the same items split into different lines are the same request",
@@ -289,7 +290,7 @@ func TestReserve(t *testing.T) {
 			items:   []domain.Item{{ProductID: "b", Quantity: 1}, {ProductID: "b", Quantity: 3}, a2},
 			setup: func(f fixture) {
 				f.expectTx()
-				f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(false, nil)
+				f.tx.EXPECT().ReserveItems(gomock.Any(), gomock.Any()).Return(false, nil, nil)
 				f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(storedAt(reserved(a2, b4), earlier), nil)
 			},
 			want: storedAt(reserved(a2, b4), earlier),
@@ -300,7 +301,7 @@ func TestReserve(t *testing.T) {
 			items:   []domain.Item{a2},
 			setup: func(f fixture) {
 				f.expectTx()
-				f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(false, nil)
+				f.tx.EXPECT().ReserveItems(gomock.Any(), gomock.Any()).Return(false, nil, nil)
 				f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(storedAt(reserved(a2, b1), earlier), nil)
 			},
 			wantErr: domain.ErrFailedPrecondition,
@@ -314,7 +315,7 @@ func TestReserve(t *testing.T) {
 			items:   []domain.Item{a2},
 			setup: func(f fixture) {
 				f.expectTx()
-				f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(false, nil)
+				f.tx.EXPECT().ReserveItems(gomock.Any(), gomock.Any()).Return(false, nil, nil)
 				f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(domain.Reservation{
 					OrderID: "o-1", Status: domain.StatusReleased, CreatedAt: earlier, UpdatedAt: earlier,
 				}, nil)
@@ -330,9 +331,7 @@ func TestReserve(t *testing.T) {
 			items:   []domain.Item{a2, b4},
 			setup: func(f fixture) {
 				f.expectTx()
-				f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(true, nil)
-				f.tx.EXPECT().TakeStock(gomock.Any(), "a", int64(2), now).Return(true, nil)
-				f.tx.EXPECT().TakeStock(gomock.Any(), "b", int64(4), now).Return(false, nil)
+				f.tx.EXPECT().ReserveItems(gomock.Any(), gomock.Any()).Return(true, []domain.Item{priced(a2)}, nil)
 				f.tx.EXPECT().GetProduct(gomock.Any(), "b").Return(domain.Product{ID: "b", Stock: 3}, nil)
 			},
 			wantErr: domain.ErrFailedPrecondition,
@@ -349,31 +348,19 @@ func TestReserve(t *testing.T) {
 			items:   []domain.Item{{ProductID: "ghost", Quantity: 1}},
 			setup: func(f fixture) {
 				f.expectTx()
-				f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(true, nil)
-				f.tx.EXPECT().TakeStock(gomock.Any(), "ghost", int64(1), now).Return(false, nil)
+				f.tx.EXPECT().ReserveItems(gomock.Any(), gomock.Any()).Return(true, nil, nil)
 				f.tx.EXPECT().GetProduct(gomock.Any(), "ghost").
 					Return(domain.Product{}, fmt.Errorf("product %q: %w", "ghost", domain.ErrNotFound))
 			},
 			wantErr: domain.ErrNotFound,
 		},
 		{
-			name:    "a store failure while claiming the order is returned",
-			orderID: "o-1",
-			items:   []domain.Item{a2},
-			setup: func(f fixture) {
-				f.expectTx()
-				f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(false, errStore)
-			},
-			wantErr: errkind.Unavailable,
-		},
-		{
-			name:    "a store failure while taking stock is returned",
+			name:    "a store failure while reserving is returned",
 			orderID: "o-1",
 			items:   []domain.Item{a2, b1},
 			setup: func(f fixture) {
 				f.expectTx()
-				f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(true, nil)
-				f.tx.EXPECT().TakeStock(gomock.Any(), "a", int64(2), now).Return(false, errStore)
+				f.tx.EXPECT().ReserveItems(gomock.Any(), gomock.Any()).Return(false, nil, errStore)
 			},
 			wantErr: errkind.Unavailable,
 		},
@@ -694,8 +681,7 @@ func TestReserveExpiresAfterTheDefaultTTL(t *testing.T) {
 	store.EXPECT().InTx(gomock.Any(), gomock.Any()).DoAndReturn(func(ctx context.Context, fn func(context.Context, domain.Tx) error) error {
 		return fn(ctx, tx)
 	})
-	tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(true, nil)
-	tx.EXPECT().TakeStock(gomock.Any(), "a", int64(1), now).Return(true, nil)
+	tx.EXPECT().ReserveItems(gomock.Any(), gomock.Any()).Return(true, []domain.Item{{ProductID: "a", Quantity: 1}}, nil)
 
 	r, err := svc.Reserve(t.Context(), "o-1", []domain.Item{{ProductID: "a", Quantity: 1}})
 	require.NoError(t, err)

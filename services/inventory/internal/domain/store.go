@@ -41,6 +41,14 @@ type Tx interface {
 	// RecordAdjustment appends a to the stock audit log.
 	RecordAdjustment(ctx context.Context, a StockAdjustment) error
 
+	// ReserveItems stores r as CreateReservation does and takes the stock of
+	// each of r.Items, keeping on the line the name and unit price its
+	// product had when its stock was taken, read by the statement that takes
+	// it. It reports claimed false, changing nothing, when a reservation for
+	// r.OrderID exists. A product that is unknown or has too few units is
+	// left out of taken and loses nothing; the caller then rolls back.
+	ReserveItems(ctx context.Context, r Reservation) (claimed bool, taken []Item, err error)
+
 	// CreateReservation stores r (with its items and fingerprint) unless a
 	// reservation for r.OrderID exists; it reports whether it stored r. A
 	// concurrent transaction creating the same order id is waited for, so

@@ -81,7 +81,7 @@ func (h *Handler) Reserve(ctx context.Context, req *inventoryv1.ReserveRequest) 
 	if err != nil {
 		return nil, server.Status(err)
 	}
-	return &inventoryv1.ReserveResponse{Reservation: reservationProto(r)}, nil
+	return &inventoryv1.ReserveResponse{Reservation: reservationProto(r), Prices: pricesProto(r.Items)}, nil
 }
 
 // Release implements inventoryv1.InventoryServiceServer.
@@ -120,6 +120,23 @@ func productProto(p domain.Product) *inventoryv1.Product {
 		Stock:       p.Stock,
 		UpdatedAt:   timestamppb.New(p.UpdatedAt),
 	}
+}
+
+// pricesProto is the price list of a reservation's lines; a line reserved
+// before reservations kept prices has none and is left out.
+func pricesProto(items []domain.Item) []*inventoryv1.ReservedPrice {
+	prices := make([]*inventoryv1.ReservedPrice, 0, len(items))
+	for _, it := range items {
+		if it.UnitPrice.Currency == "" {
+			continue
+		}
+		prices = append(prices, &inventoryv1.ReservedPrice{
+			ProductId: it.ProductID,
+			Name:      it.Name,
+			UnitPrice: &moneyv1.Money{Currency: it.UnitPrice.Currency, AmountMinor: it.UnitPrice.AmountMinor},
+		})
+	}
+	return prices
 }
 
 var statusProto = map[domain.ReservationStatus]inventoryv1.ReservationStatus{

@@ -115,6 +115,10 @@ func TestReserveAndRelease(t *testing.T) {
 	assert.Equal(t, inventoryv1.ReservationStatus_RESERVATION_STATUS_RESERVED, r.GetStatus())
 	assertProto(t, []*inventoryv1.ReservationItem{{ProductId: "mug", Quantity: 1}, {ProductId: "tea", Quantity: 2}}, r.GetItems())
 	assert.NotZero(t, r.GetCreatedAt().AsTime())
+	assertProto(t, []*inventoryv1.ReservedPrice{
+		{ProductId: "mug", Name: "Mug", UnitPrice: &moneyv1.Money{Currency: "USD", AmountMinor: 1200}},
+		{ProductId: "tea", Name: "Tea", UnitPrice: &moneyv1.Money{Currency: "USD", AmountMinor: 450}},
+	}, got.GetPrices()) // the prices the stock was taken at, in product id order
 
 	_, err = h.Reserve(ctx, &inventoryv1.ReserveRequest{OrderId: "o-2", Items: []*inventoryv1.ReservationItem{{ProductId: "mug", Quantity: 3}}})
 	st := assertCode(t, err, codes.FailedPrecondition)

@@ -19,7 +19,10 @@ import (
 //
 //	op=reserve-release  Reserve two products for a new order, then Release
 //	                    it: two transactions, the stock ends where it began
-//	op=get-product      one product by id
+//	op=get-product      one product by id, from the database
+//	op=get-product-cached  one product by id through the product cache
+//	                    (WithProductCache), every read a hit: the cost of
+//	                    GetProduct's store call in the service
 //	op=list-products    one page of 50 products
 func BenchmarkInventoryStore(b *testing.B) {
 	for _, d := range storetest.Dialects() {
@@ -45,6 +48,19 @@ func BenchmarkInventoryStore(b *testing.B) {
 			b.Run("op=get-product", func(b *testing.B) {
 				s := benchStore(b, d)
 				ctx := context.Background()
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := s.GetProduct(ctx, benchProductID(7)); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("op=get-product-cached", func(b *testing.B) {
+				s := benchStore(b, d, store.WithProductCache(time.Hour))
+				ctx := context.Background()
+				if _, err := s.GetProduct(ctx, benchProductID(7)); err != nil {
+					b.Fatal(err)
+				}
 				b.ReportAllocs()
 				for b.Loop() {
 					if _, err := s.GetProduct(ctx, benchProductID(7)); err != nil {
@@ -78,14 +94,14 @@ func benchProductID(i int) string { return fmt.Sprintf("bench-product-%03d", i) 
 
 // benchStore is a fresh, migrated database of dialect d holding
 // benchProducts products with ample stock, and the store over it.
-func benchStore(b *testing.B, d platformstore.Dialect) *store.Store {
+func benchStore(b *testing.B, d platformstore.Dialect, opts ...store.Option) *store.Store {
 	b.Helper()
 	db := storetest.Open(b, d)
 	ctx := context.Background()
 	if err := db.Migrate(ctx, store.Migrations()); err != nil {
 		b.Fatal(err)
 	}
-	s := store.New(db)
+	s := store.New(db, opts...)
 	ps := make([]domain.Product, benchProducts)
 	for i := range ps {
 		ps[i] = domain.Product{

@@ -27,10 +27,16 @@ func TestReserveAndRelease(t *testing.T) {
 		first, err := svc.Reserve(ctx, "o-1", items)
 		require.NoError(t, err)
 		assert.Equal(t, domain.StatusReserved, first.Status)
-		assert.Equal(t, []domain.Item{{ProductID: "a", Quantity: 3}, {ProductID: "b", Quantity: 2}}, first.Items)
+		eur := domain.Money{AmountMinor: 1250, Currency: "EUR"}
+		assert.Equal(t, []domain.Item{
+			{ProductID: "a", Quantity: 3, Name: "Name of a", UnitPrice: eur},
+			{ProductID: "b", Quantity: 2, Name: "Name of b", UnitPrice: eur},
+		}, first.Items, "each line with the price its stock was taken at")
 		assert.Equal(t, []int64{2, 0}, []int64{e.stock(t, "a"), e.stock(t, "b")})
 
-		t.Run("the same items again take nothing", func(t *testing.T) {
+		t.Run("the same items again take nothing and answer the prices reserved at", func(t *testing.T) {
+			_, err := e.db.ExecContext(ctx, `UPDATE products SET price_minor = 9999, name = 'Renamed' WHERE id = 'a'`)
+			require.NoError(t, err)
 			again, err := svc.Reserve(ctx, "o-1", []domain.Item{{ProductID: "a", Quantity: 3}, {ProductID: "b", Quantity: 2}})
 			require.NoError(t, err)
 			assert.Equal(t, first, again)

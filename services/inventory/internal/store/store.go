@@ -42,14 +42,42 @@ func ProvideMigrations() platformstore.Migrations { return Migrations() }
 
 // Store is the inventory's SQL storage.
 type Store struct {
-	db *platformstore.DB
+	db       *platformstore.DB
+	products *productCache // nil: GetProduct always reads the database
 }
 
 var _ domain.Store = (*Store)(nil)
 
+// Option configures a Store.
+type Option func(*Store)
+
+// WithProductCache makes GetProduct read through a cache in this process
+// that holds a product for at most ttl. Every change to a product's stock
+// made through this Store drops it once the change commits, so after the
+// change returns no read of this process sees the old value; a change
+// made by another process (another instance) is seen within ttl. Only
+// GetProduct reads the cache: ListProducts and everything in a
+// transaction (Reserve's prices and stock above all) read the database.
+// A ttl of 0 or less turns the cache off.
+func WithProductCache(ttl time.Duration) Option {
+	return func(s *Store) {
+		if ttl > 0 {
+			s.products = newProductCache(ttl, maxCachedProducts, time.Now)
+		}
+	}
+}
+
+// maxCachedProducts bounds the cache: past it, products not cached yet are
+// read from the database each time.
+const maxCachedProducts = 100_000
+
 // New returns a Store over db, which must be migrated with Migrations.
-func New(db *platformstore.DB) *Store {
-	return &Store{db: db}
+func New(db *platformstore.DB, opts ...Option) *Store {
+	s := &Store{db: db}
+	for _, opt := range opts {
+		opt(s)
+	}
+	return s
 }
 
 // querier is what both *sql.DB and *sql.Tx offer, so reads are written once.
@@ -83,15 +111,26 @@ func (s *Store) ListProducts(ctx context.Context, afterID string, limit int) ([]
 	return ps, nil
 }
 
-// GetProduct implements domain.Store.
+// GetProduct implements domain.Store, through the product cache when the
+// Store has one (WithProductCache).
 func (s *Store) GetProduct(ctx context.Context, id string) (domain.Product, error) {
-	return getProduct(ctx, s.db, id)
+	if s.products == nil {
+		return getProduct(ctx, s.db, id)
+	}
+	return s.products.get(ctx, id, func(ctx context.Context) (domain.Product, error) {
+		return getProduct(ctx, s.db, id)
+	})
 }
 
 // AddProducts inserts the products whose ids are not in the store yet and
 // leaves existing ones untouched. It reports how many it inserted.
 func (s *Store) AddProducts(ctx context.Context, ps ...domain.Product) (int, error) {
 	added := 0
+	defer func() {
+		for _, p := range ps {
+			s.invalidate(p.ID)
+		}
+	}()
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		added = 0 // InTx may run this again
 		for _, p := range ps {
@@ -138,21 +177,59 @@ func (s *Store) ExpiredReservations(ctx context.Context, now time.Time, afterOrd
 }
 
 // InTx implements domain.Store on platform store's InTx, which retries
-// serialization failures, deadlocks and a busy SQLite.
+// serialization failures, deadlocks and a busy SQLite. The products whose
+// stock fn changed leave the product cache once InTx returns: after the
+// commit, so that no read can cache the old value again.
 func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx domain.Tx) error) error {
+	var touched []string
+	defer func() { s.invalidate(touched...) }()
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
-		return fn(ctx, txStore{tx: tx})
+		return fn(ctx, txStore{tx: tx, dialect: s.db.Dialect, touched: &touched})
 	})
 }
 
 // Tx is domain.Tx over tx, a transaction someone else began on this store's
 // database and will commit or roll back: the event consumer's, so that an
-// event's effect commits in the same transaction as its inbox row.
-func (s *Store) Tx(tx *sql.Tx) domain.Tx { return txStore{tx: tx} }
+// event's effect commits in the same transaction as its inbox row. Since
+// the commit comes after Tx's work returns, the products it changes leave
+// the product cache before their change commits, and a read in between
+// may cache the old value again for the cache's ttl: such a change is
+// seen as one by another instance is.
+func (s *Store) Tx(tx *sql.Tx) domain.Tx {
+	return txStore{tx: tx, dialect: s.db.Dialect, invalidate: s.invalidate}
+}
 
-// txStore is domain.Tx on one SQL transaction.
+// invalidate drops products from the product cache.
+func (s *Store) invalidate(ids ...string) {
+	if s.products != nil && len(ids) > 0 {
+		s.products.invalidate(ids...)
+	}
+}
+
+// txStore is domain.Tx on one SQL transaction. It notes the products whose
+// stock it changes in touched, for InTx to invalidate after the commit, or
+// invalidates them at once when it has no touched list (Tx).
 type txStore struct {
-	tx *sql.Tx
+	tx         *sql.Tx
+	dialect    platformstore.Dialect
+	touched    *[]string
+	invalidate func(ids ...string)
+}
+
+// touch notes that the stock of items' products changes in this transaction.
+func (t txStore) touch(items []domain.Item) {
+	for _, it := range items {
+		t.touchIDs(it.ProductID)
+	}
+}
+
+func (t txStore) touchIDs(ids ...string) {
+	switch {
+	case t.touched != nil:
+		*t.touched = append(*t.touched, ids...)
+	case t.invalidate != nil:
+		t.invalidate(ids...)
+	}
 }
 
 // GetProduct implements domain.Tx.
@@ -164,6 +241,7 @@ func (t txStore) GetProduct(ctx context.Context, id string) (domain.Product, err
 // against the row as it is once any concurrent writer has committed, so no
 // two transactions can both take the last unit.
 func (t txStore) TakeStock(ctx context.Context, productID string, quantity int64, at time.Time) (bool, error) {
+	t.touchIDs(productID)
 	res, err := t.tx.ExecContext(ctx,
 		`UPDATE products SET stock = stock - $1, updated_at = $2 WHERE id = $3 AND stock >= $1`,
 		quantity, at.UTC(), productID)
@@ -175,6 +253,7 @@ func (t txStore) TakeStock(ctx context.Context, productID string, quantity int64
 
 // PutStock implements domain.Tx.
 func (t txStore) PutStock(ctx context.Context, productID string, quantity int64, at time.Time) (bool, error) {
+	t.touchIDs(productID)
 	res, err := t.tx.ExecContext(ctx,
 		`UPDATE products SET stock = stock + $1, updated_at = $2 WHERE id = $3`,
 		quantity, at.UTC(), productID)
@@ -199,25 +278,144 @@ func (t txStore) RecordAdjustment(ctx context.Context, a domain.StockAdjustment)
 // second transaction inserting the same order id wait for the first and
 // then insert nothing, rather than fail.
 func (t txStore) CreateReservation(ctx context.Context, r domain.Reservation) (bool, error) {
+	created, err := t.claim(ctx, r)
+	if err != nil || !created {
+		return false, err
+	}
+	for _, it := range r.Items {
+		if err := t.insertLine(ctx, r.OrderID, it); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// ReserveItems implements domain.Tx. On PostgreSQL it is one statement
+// (reserveItemsPostgres), so a Reserve costs three round trips whatever
+// its number of products: BEGIN, this and COMMIT. Elsewhere it claims the
+// order id and then takes each product's stock with a guarded UPDATE that
+// returns the price it took it at.
+func (t txStore) ReserveItems(ctx context.Context, r domain.Reservation) (bool, []domain.Item, error) {
+	t.touch(r.Items)
+	if t.dialect == platformstore.Postgres {
+		return t.reserveItemsPostgres(ctx, r)
+	}
+	claimed, err := t.claim(ctx, r)
+	if err != nil || !claimed {
+		return false, nil, err
+	}
+	taken := make([]domain.Item, 0, len(r.Items))
+	for _, it := range r.Items {
+		line := domain.Item{ProductID: it.ProductID, Quantity: it.Quantity}
+		err := t.tx.QueryRowContext(ctx, `UPDATE products SET stock = stock - $1, updated_at = $2
+			WHERE id = $3 AND stock >= $1 RETURNING name, price_minor, currency`,
+			it.Quantity, r.UpdatedAt.UTC(), it.ProductID,
+		).Scan(&line.Name, &line.UnitPrice.AmountMinor, &line.UnitPrice.Currency)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // unknown or short: the caller rolls back
+		}
+		if err != nil {
+			return false, nil, fmt.Errorf("take %d units of product %q: %w", it.Quantity, it.ProductID, err)
+		}
+		if err := t.insertLine(ctx, r.OrderID, line); err != nil {
+			return false, nil, err
+		}
+		taken = append(taken, line)
+	}
+	return true, taken, nil
+}
+
+// reserveItemsPostgres claims the order id, locks the products in id order
+// (so two reservations can never deadlock on each other), takes the stock
+// of those that have enough, guarded as TakeStock is, and stores the lines
+// with the name and price each product had: one statement. Nothing is
+// taken when the claim finds the order id taken. The result is one row per
+// line taken, or one row of NULLs when none was, each saying whether the
+// claim inserted.
+const reserveItemsPostgres = `WITH want AS (
+	SELECT * FROM unnest($1::text[], $2::bigint[]) AS w (product_id, quantity)
+), claim AS (
+	INSERT INTO reservations (order_id, status, fingerprint, expires_at, created_at, updated_at)
+	VALUES ($3, $4, $5, $6, $7, $8) ON CONFLICT (order_id) DO NOTHING
+	RETURNING order_id
+), locked AS MATERIALIZED (
+	SELECT id FROM products WHERE id = ANY ($1::text[]) AND EXISTS (SELECT FROM claim)
+	ORDER BY id FOR UPDATE
+), taken AS (
+	UPDATE products p SET stock = p.stock - w.quantity, updated_at = $8
+	FROM want w JOIN locked l ON l.id = w.product_id
+	WHERE p.id = w.product_id AND p.stock >= w.quantity
+	RETURNING p.id, w.quantity, p.name, p.price_minor, p.currency
+), lines AS (
+	INSERT INTO reservation_items (order_id, product_id, quantity, name, unit_price_minor, currency)
+	SELECT $3, id, quantity, name, price_minor, currency FROM taken
+)
+SELECT EXISTS (SELECT FROM claim), t.id, t.quantity, t.name, t.price_minor, t.currency
+FROM (VALUES (1)) AS one (x) LEFT JOIN taken t ON true`
+
+func (t txStore) reserveItemsPostgres(ctx context.Context, r domain.Reservation) (bool, []domain.Item, error) {
+	ids := make([]string, len(r.Items))
+	quantities := make([]int64, len(r.Items))
+	for i, it := range r.Items {
+		ids[i], quantities[i] = it.ProductID, it.Quantity
+	}
+	rows, err := t.tx.QueryContext(ctx, reserveItemsPostgres, ids, quantities,
+		r.OrderID, string(r.Status), r.Fingerprint(), nullTime(r.ExpiresAt), r.CreatedAt.UTC(), r.UpdatedAt.UTC())
+	if err != nil {
+		return false, nil, fmt.Errorf("reserve stock for order %s: %w", r.OrderID, err)
+	}
+	defer rows.Close()
+	var (
+		claimed bool
+		taken   []domain.Item
+	)
+	for rows.Next() {
+		var (
+			id, name, currency sql.NullString
+			quantity, price    sql.NullInt64
+		)
+		if err := rows.Scan(&claimed, &id, &quantity, &name, &price, &currency); err != nil {
+			return false, nil, fmt.Errorf("reserve stock for order %s: %w", r.OrderID, err)
+		}
+		if id.Valid {
+			taken = append(taken, domain.Item{
+				ProductID: id.String, Quantity: quantity.Int64, Name: name.String,
+				UnitPrice: domain.Money{AmountMinor: price.Int64, Currency: currency.String},
+			})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return false, nil, fmt.Errorf("reserve stock for order %s: %w", r.OrderID, err)
+	}
+	return claimed, taken, nil
+}
+
+// claim inserts r's reservation row unless its order id is taken, and
+// reports whether it did.
+func (t txStore) claim(ctx context.Context, r domain.Reservation) (bool, error) {
 	res, err := t.tx.ExecContext(ctx, `INSERT INTO reservations (order_id, status, fingerprint, expires_at, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (order_id) DO NOTHING`,
 		r.OrderID, string(r.Status), r.Fingerprint(), nullTime(r.ExpiresAt), r.CreatedAt.UTC(), r.UpdatedAt.UTC())
 	if err != nil {
 		return false, fmt.Errorf("create reservation of order %s: %w", r.OrderID, err)
 	}
-	created, err := oneRow(res)
-	if err != nil || !created {
-		return false, err
+	return oneRow(res)
+}
+
+// insertLine stores one line of the order's reservation, with its price
+// when it has one.
+func (t txStore) insertLine(ctx context.Context, orderID string, it domain.Item) error {
+	var price sql.NullInt64
+	if it.UnitPrice.Currency != "" {
+		price = sql.NullInt64{Int64: it.UnitPrice.AmountMinor, Valid: true}
 	}
-	for _, it := range r.Items {
-		_, err := t.tx.ExecContext(ctx,
-			`INSERT INTO reservation_items (order_id, product_id, quantity) VALUES ($1, $2, $3)`,
-			r.OrderID, it.ProductID, it.Quantity)
-		if err != nil {
-			return false, fmt.Errorf("create reservation of order %s: item %q: %w", r.OrderID, it.ProductID, err)
-		}
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO reservation_items (order_id, product_id, quantity, name, unit_price_minor, currency)
+		VALUES ($1, $2, $3, $4, $5, $6)`,
+		orderID, it.ProductID, it.Quantity, it.Name, price, it.UnitPrice.Currency)
+	if err != nil {
+		return fmt.Errorf("create reservation of order %s: item %q: %w", orderID, it.ProductID, err)
 	}
-	return true, nil
+	return nil
 }
 
 // GetReservation implements domain.Tx.
@@ -242,17 +440,21 @@ func (t txStore) GetReservation(ctx context.Context, orderID string) (domain.Res
 		r.ExpiresAt = expiresAt.Time.UTC()
 	}
 
-	rows, err := t.tx.QueryContext(ctx,
-		`SELECT product_id, quantity FROM reservation_items WHERE order_id = $1 ORDER BY product_id`, orderID)
+	rows, err := t.tx.QueryContext(ctx, `SELECT product_id, quantity, name, unit_price_minor, currency
+		FROM reservation_items WHERE order_id = $1 ORDER BY product_id`, orderID)
 	if err != nil {
 		return domain.Reservation{}, fmt.Errorf("get items of order %s: %w", orderID, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var it domain.Item
-		if err := rows.Scan(&it.ProductID, &it.Quantity); err != nil {
+		var (
+			it    domain.Item
+			price sql.NullInt64
+		)
+		if err := rows.Scan(&it.ProductID, &it.Quantity, &it.Name, &price, &it.UnitPrice.Currency); err != nil {
 			return domain.Reservation{}, fmt.Errorf("get items of order %s: %w", orderID, err)
 		}
+		it.UnitPrice.AmountMinor = price.Int64
 		r.Items = append(r.Items, it)
 	}
 	if err := rows.Err(); err != nil {

@@ -532,6 +532,46 @@ func (c *MockTxRecordAdjustmentCall) DoAndReturn(f func(context.Context, domain.
 	return c
 }
 
+// ReserveItems mocks base method.
+func (m *MockTx) ReserveItems(ctx context.Context, r domain.Reservation) (bool, []domain.Item, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "ReserveItems", ctx, r)
+	ret0, _ := ret[0].(bool)
+	ret1, _ := ret[1].([]domain.Item)
+	ret2, _ := ret[2].(error)
+	return ret0, ret1, ret2
+}
+
+// ReserveItems indicates an expected call of ReserveItems.
+func (mr *MockTxMockRecorder) ReserveItems(ctx, r any) *MockTxReserveItemsCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "ReserveItems", reflect.TypeOf((*MockTx)(nil).ReserveItems), ctx, r)
+	return &MockTxReserveItemsCall{Call: call}
+}
+
+// MockTxReserveItemsCall wrap *gomock.Call
+type MockTxReserveItemsCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockTxReserveItemsCall) Return(claimed bool, taken []domain.Item, err error) *MockTxReserveItemsCall {
+	c.Call = c.Call.Return(claimed, taken, err)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockTxReserveItemsCall) Do(f func(context.Context, domain.Reservation) (bool, []domain.Item, error)) *MockTxReserveItemsCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockTxReserveItemsCall) DoAndReturn(f func(context.Context, domain.Reservation) (bool, []domain.Item, error)) *MockTxReserveItemsCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
 // TakeStock mocks base method.
 func (m *MockTx) TakeStock(ctx context.Context, productID string, quantity int64, at time.Time) (bool, error) {
 	m.ctrl.T.Helper()
