@@ -107,29 +107,34 @@ func newUserService(ctx context.Context, cfg *config.Config, logger *slog.Logger
 	if err != nil {
 		return nil, err
 	}
+	// Logged in the configured order once all are in place.
+	var admin domain.User
+	ensured := make([]domain.User, len(accounts))
 	g, gctx := errgroup.WithContext(ctx)
 	if cfg.AdminEmail != "" {
-		g.Go(func() error {
-			admin, err := svc.EnsureAdmin(gctx, cfg.AdminEmail, cfg.AdminPassword)
-			if err != nil {
+		g.Go(func() (err error) {
+			if admin, err = svc.EnsureAdmin(gctx, cfg.AdminEmail, cfg.AdminPassword); err != nil {
 				return fmt.Errorf("ensure admin account: %w", err)
 			}
-			logger.InfoContext(ctx, "admin account ready", "user_id", admin.ID, "email", admin.Email)
 			return nil
 		})
 	}
-	for _, a := range accounts {
-		g.Go(func() error {
-			u, err := svc.EnsureServiceAccount(gctx, a.Name, a.Password)
-			if err != nil {
+	for i, a := range accounts {
+		g.Go(func() (err error) {
+			if ensured[i], err = svc.EnsureServiceAccount(gctx, a.Name, a.Password); err != nil {
 				return fmt.Errorf("ensure service account %s: %w", a.Name, err)
 			}
-			logger.InfoContext(ctx, "service account ready", "name", a.Name, "user_id", u.ID, "email", u.Email)
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
+	}
+	if cfg.AdminEmail != "" {
+		logger.InfoContext(ctx, "admin account ready", "user_id", admin.ID, "email", admin.Email)
+	}
+	for i, u := range ensured {
+		logger.InfoContext(ctx, "service account ready", "name", accounts[i].Name, "user_id", u.ID, "email", u.Email)
 	}
 	return svc, nil
 }
