@@ -126,6 +126,14 @@ benchcmp: ## benchstat of the benchmarks at BASE (a git worktree) against this t
 	  ($(BENCHSTAT) base=$$dir/base.txt head=$$dir/head.txt); \
 	fi
 
+.PHONY: sidebyside
+sidebyside: ## inventory against the smallest kratos v2 greeter, same clients (h2load, wrk), one run, ratios (SIDEBYSIDE_DURATION=10)
+	tools/sidebyside/run
+
+.PHONY: pgo
+pgo: ## CPU profiles of every service under CreateOrder load (PostgreSQL, PGO_PG) into services/*/cmd/*/default.pgo
+	tools/pgo
+
 .PHONY: gen
 gen: gen-proto gen-openapi gen-go gen-web ## regenerate everything generated (CI checks it leaves no diff)
 
