@@ -15,16 +15,17 @@ import (
 )
 
 // airConfig is the .air.toml bench reload writes into the scratch
-// workspace: the build hot reload runs (same flags), into another file, with
-// dev's debounce as air's delay and a graceful stop like dev's.
-func airConfig(work, svc string, delay, stopTimeout time.Duration) string {
+// workspace: go build with buildFlags (none is what air's own config runs),
+// into another file, with dev's debounce as air's delay and a graceful stop
+// like dev's.
+func airConfig(work, svc string, delay, stopTimeout time.Duration, buildFlags []string) string {
 	bin := "./.slipway/bin/" + svc + "-air"
 	return fmt.Sprintf(`# Written by slipway bench reload: air runs %[1]s the way slipway dev does.
 root = %[2]q
 tmp_dir = ".slipway/air"
 
 [build]
-cmd = "go build %[7]s -o %[3]s ./%[4]s"
+cmd = "go build %[7]s-o %[3]s ./%[4]s"
 entrypoint = [%[3]q]
 include_ext = ["go"]
 exclude_dir = ["node_modules", "testdata"]
@@ -43,7 +44,17 @@ clear_on_rebuild = false
 
 [misc]
 clean_on_exit = true
-`, svc, work, bin, filepath.ToSlash(serviceMainDir(svc)), delay.Milliseconds(), stopTimeout.String(), strings.Join(reloadBuildFlags, " "))
+`, svc, work, bin, filepath.ToSlash(serviceMainDir(svc)), delay.Milliseconds(), stopTimeout.String(), airFlags(buildFlags))
+}
+
+// airFlags renders go build flags for the cmd of air's config (which air
+// runs with sh -c), each followed by a space.
+func airFlags(flags []string) string {
+	var b strings.Builder
+	for _, f := range shellQuote(flags) {
+		b.WriteString(f + " ")
+	}
+	return b.String()
 }
 
 // airEvents records when air logged "building..." and "running...".
@@ -92,7 +103,7 @@ func (s *reloadSubject) startAir(ctx context.Context, opts reloadOptions, air st
 	if err := os.MkdirAll(filepath.Dir(cfg), 0o750); err != nil {
 		return err
 	}
-	if err := os.WriteFile(cfg, []byte(airConfig(s.work, svc.Name, opts.Debounce, 15*time.Second)), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(airConfig(s.work, svc.Name, opts.Debounce, 15*time.Second, opts.airBuildFlags())), 0o600); err != nil {
 		return err
 	}
 	events := &airEvents{}
@@ -126,12 +137,12 @@ func (s *reloadSubject) startAir(ctx context.Context, opts reloadOptions, air st
 			opts.progress("air left %s running: %v", svc.Name, err)
 		}
 	}
-	s.breakdown = func(editAt, seenAt time.Time) (time.Duration, time.Duration, error) {
+	s.breakdown = func(editAt, seenAt time.Time) (reloadSample, error) {
 		build, run, ok := events.after(editAt)
 		if !ok {
-			return 0, 0, errors.New(`air logged no "building..." and "running..." for the edit`)
+			return reloadSample{}, errors.New(`air logged no "building..." and "running..." for the edit`)
 		}
-		return run.Sub(build), seenAt.Sub(run), nil
+		return reloadSample{BuildMS: msFloat(run.Sub(build)), ReadyMS: msFloat(seenAt.Sub(run))}, nil
 	}
 	return nil
 }

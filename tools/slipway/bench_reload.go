@@ -45,6 +45,7 @@ type reloadOptions struct {
 	benchOptions
 	Service  string
 	NoAir    bool
+	AirBuild string        // air's build flags: "default" (none, as air's own config) or "dev" (dev's)
 	Air      string        // air binary; "" builds the one tools/gen/go.mod pins
 	Debounce time.Duration // slipway dev's debounce and air's delay
 	Settle   time.Duration // pause between runs
@@ -61,16 +62,19 @@ func benchReloadMain(ctx context.Context, args []string, env *cmdEnv) error {
 		"Runs one service under slipway dev's hot reload and, as the peer, under air\n"+
 			"(github.com/air-verse/air, pinned in tools/gen/go.mod, built into .slipway/bin), each on\n"+
 			"its own copy of the workspace under .slipway/bench/work-<tool> (the real tree is never\n"+
-			"edited), with the same build command and environment, and air's delay set to dev's\n"+
-			"debounce. Then --runs times per tool, alternating between the tools (ABBA), it appends a\n"+
-			"new marker to a field a handler returns (inventory: GetProduct's description; user:\n"+
-			"GetMe's display name) and times from the write of the file until GET on the REST API\n"+
-			"returns the marker. Services: "+strings.Join(names, ", ")+".")
+			"edited), with the same environment and air's delay set to dev's debounce. Air builds the\n"+
+			"way its own config does (go build, no flags); --air-build=dev gives it dev's build flags\n"+
+			"("+strings.Join(devBuildFlags, " ")+"), to compare the tools with the build alike.\n"+
+			"Then --runs times per tool, alternating between the tools (ABBA), it appends a new marker\n"+
+			"to a field a handler returns (inventory: GetProduct's description; user: GetMe's display\n"+
+			"name) and times from the write of the file until GET on the REST API returns the marker.\n"+
+			"Services: "+strings.Join(names, ", ")+".")
 	opts := reloadOptions{benchOptions: benchOptions{Stdout: env.stdout, Stderr: env.stderr, Environ: env.environ,
 		Command: commandLine(append([]string{"bench", "reload"}, args...)...)}, Settle: time.Second}
 	fs.IntVar(&opts.Runs, "runs", 5, "edits per tool")
 	fs.StringVar(&opts.Service, "service", "inventory", "`service` to edit: "+strings.Join(names, " or "))
 	fs.BoolVar(&opts.NoAir, "no-air", false, "measure slipway dev only")
+	fs.StringVar(&opts.AirBuild, "air-build", "default", "`flags` of air's go build: default (none, the build air's own config runs) or dev (slipway dev's: "+strings.Join(devBuildFlags, " ")+")")
 	fs.DurationVar(&opts.Debounce, "debounce", defaultDebounce, "slipway dev's debounce and air's delay")
 	fs.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "how long one edit may take to show")
 	fs.BoolVar(&opts.JSON, "json", false, "print the JSON document instead of the table")
@@ -80,6 +84,9 @@ func benchReloadMain(ctx context.Context, args []string, env *cmdEnv) error {
 	}
 	if _, ok := reloadEdits[opts.Service]; !ok {
 		return usageErrorf("--service %q: bench reload knows how to edit %s", opts.Service, strings.Join(names, " and "))
+	}
+	if opts.AirBuild != "default" && opts.AirBuild != "dev" {
+		return usageErrorf("--air-build %q: want default or dev", opts.AirBuild)
 	}
 	if opts.Runs < 1 || opts.Timeout <= 0 || opts.Debounce < 0 {
 		return usageErrorf("--runs and --timeout must be positive, --debounce not negative")
@@ -114,6 +121,7 @@ type reloadTool struct {
 	MinMS         float64        `json:"min_ms"`
 	MaxMS         float64        `json:"max_ms"`
 	BuildMedianMS float64        `json:"build_median_ms"`
+	StopMedianMS  float64        `json:"stop_median_ms"`
 	ReadyMedianMS float64        `json:"ready_median_ms"`
 	Error         string         `json:"error,omitempty"`
 }
@@ -123,14 +131,16 @@ type reloadTool struct {
 type reloadSample struct {
 	TotalMS float64 `json:"total_ms"`
 	BuildMS float64 `json:"build_ms"`
+	StopMS  float64 `json:"stop_ms"` // slipway dev: of the old process; air's is in its build
 	ReadyMS float64 `json:"ready_ms"`
 }
 
 func (t *reloadTool) summarize() {
-	var total, build, ready []time.Duration
+	var total, build, stop, ready []time.Duration
 	for _, s := range t.Samples {
 		total = append(total, msDuration(s.TotalMS))
 		build = append(build, msDuration(s.BuildMS))
+		stop = append(stop, msDuration(s.StopMS))
 		ready = append(ready, msDuration(s.ReadyMS))
 	}
 	if len(total) == 0 {
@@ -138,7 +148,7 @@ func (t *reloadTool) summarize() {
 	}
 	st := summarize(total)
 	t.MedianMS, t.MinMS, t.MaxMS = msFloat(st.median), msFloat(st.min), msFloat(st.max)
-	t.BuildMedianMS, t.ReadyMedianMS = msFloat(summarize(build).median), msFloat(summarize(ready).median)
+	t.BuildMedianMS, t.StopMedianMS, t.ReadyMedianMS = msFloat(summarize(build).median), msFloat(summarize(stop).median), msFloat(summarize(ready).median)
 }
 
 // runBenchReload measures change to callable under slipway dev and air.
@@ -195,12 +205,12 @@ func runBenchReload(ctx context.Context, opts reloadOptions) error {
 	}
 	defer broker.Stop()
 
-	build := strings.Join(append(append([]string{"go", "build"}, reloadBuildFlags...), "-o", "<bin>", "./"+filepath.ToSlash(serviceMainDir(opts.Service))), " ")
+	build := buildCommand(opts.Service, devBuildFlags)
 	subjects := []*reloadSubject{{tool: reloadTool{Tool: "slipway dev",
 		Setup: fmt.Sprintf("hot reload: debounce %s; %s to a temporary name, rename; SIGTERM; start; wait for SERVING", opts.Debounce, build)}}}
 	if !opts.NoAir {
 		subjects = append(subjects, &reloadSubject{tool: reloadTool{Tool: "air " + airVersion,
-			Setup: fmt.Sprintf("delay %s; include_ext go; %s; send_interrupt, kill_delay 15s", opts.Debounce, build)}})
+			Setup: fmt.Sprintf("delay %s; include_ext go; %s; send_interrupt, kill_delay 15s", opts.Debounce, buildCommand(opts.Service, opts.airBuildFlags()))}})
 	}
 	var ports []int
 	for _, s := range subjects {
@@ -299,6 +309,32 @@ func runBenchReload(ctx context.Context, opts reloadOptions) error {
 	return nil
 }
 
+// airBuildFlags are the go build flags air's config gets.
+func (o reloadOptions) airBuildFlags() []string {
+	if o.AirBuild == "dev" {
+		return devBuildFlags
+	}
+	return nil
+}
+
+// buildCommand is the go build command line of a service's binary.
+func buildCommand(svc string, flags []string) string {
+	args := append(append([]string{"go", "build"}, shellQuote(flags)...), "-o", "<bin>", "./"+filepath.ToSlash(serviceMainDir(svc)))
+	return strings.Join(args, " ")
+}
+
+// shellQuote single-quotes the arguments sh would split.
+func shellQuote(args []string) []string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		if strings.ContainsAny(a, " \t'\"$") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		quoted[i] = a
+	}
+	return quoted
+}
+
 // planOne plans the one service dev runs.
 func planOne(work string, dev devOptions) (devService, error) {
 	defs, err := selectServices(work, dev.Services)
@@ -327,8 +363,8 @@ type reloadSubject struct {
 	failed    bool
 }
 
-// breakdownFunc returns a tool's build and ready share of one edit.
-type breakdownFunc func(editAt, seenAt time.Time) (build, ready time.Duration, err error)
+// breakdownFunc returns a tool's share of one edit (BuildMS, StopMS, ReadyMS).
+type breakdownFunc func(editAt, seenAt time.Time) (reloadSample, error)
 
 // prepare copies the workspace and reads the handler to edit.
 func (s *reloadSubject) prepare(ctx context.Context, goBin, root string, edit reloadEdit, environ []string) error {
@@ -375,13 +411,15 @@ func (s *reloadSubject) measure(opts reloadOptions, i int) error {
 	if err != nil {
 		return err
 	}
-	build, ready, err := s.breakdown(editAt, seenAt)
+	sample, err := s.breakdown(editAt, seenAt)
 	if err != nil {
 		return err
 	}
 	total := seenAt.Sub(editAt)
-	s.tool.Samples = append(s.tool.Samples, reloadSample{TotalMS: msFloat(total), BuildMS: msFloat(build), ReadyMS: msFloat(ready)})
-	opts.progress("%-12s edit %d/%d: %s (build %s, ready %s)", s.tool.Tool, i, opts.Runs, seconds(total), seconds(build), seconds(ready))
+	sample.TotalMS = msFloat(total)
+	s.tool.Samples = append(s.tool.Samples, sample)
+	opts.progress("%-12s edit %d/%d: %s (build %s, stop %s, ready %s)", s.tool.Tool, i, opts.Runs, seconds(total),
+		secText(sample.BuildMS), secText(sample.StopMS), secText(sample.ReadyMS))
 	return nil
 }
 
@@ -411,7 +449,7 @@ func (s *reloadSubject) startDev(ctx context.Context, dev devOptions, svc devSer
 			fmt.Fprintf(log, "slipway dev ended: %v\n", err)
 		}
 	}
-	s.breakdown = func(_, _ time.Time) (time.Duration, time.Duration, error) {
+	s.breakdown = func(_, _ time.Time) (reloadSample, error) {
 		// The report follows SERVING by microseconds; the API may answer first.
 		timeout := time.After(10 * time.Second)
 		for {
@@ -421,11 +459,11 @@ func (s *reloadSubject) startDev(ctx context.Context, dev devOptions, svc devSer
 					continue
 				}
 				if r.Err != nil {
-					return 0, 0, r.Err
+					return reloadSample{}, r.Err
 				}
-				return r.Build, r.Ready, nil
+				return reloadSample{BuildMS: msFloat(r.Build), StopMS: msFloat(r.Stop), ReadyMS: msFloat(r.Ready)}, nil
 			case <-timeout:
-				return 0, 0, errors.New("no reload report")
+				return reloadSample{}, errors.New("no reload report")
 			}
 		}
 	}
@@ -701,19 +739,30 @@ func findFreePortBlock(n int, avoid []int) (int, error) {
 func reloadTable(rep reloadBenchReport) string {
 	var b bytes.Buffer
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TOOL\tRUNS\tMEDIAN\tMIN\tMAX\tBUILD\tREADY")
+	fmt.Fprintln(tw, "TOOL\tRUNS\tMEDIAN\tMIN\tMAX\tBUILD\tSTOP\tREADY")
 	for _, t := range rep.Tools {
 		if len(t.Samples) == 0 {
-			fmt.Fprintf(tw, "%s\t0\t-\t-\t-\t-\t-\n", t.Tool)
+			fmt.Fprintf(tw, "%s\t0\t-\t-\t-\t-\t-\t-\n", t.Tool)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", t.Tool, len(t.Samples), secText(t.MedianMS), secText(t.MinMS),
-			secText(t.MaxMS), secText(t.BuildMedianMS), secText(t.ReadyMedianMS))
+		stop := "-"
+		if t.StopMedianMS > 0 {
+			stop = secText(t.StopMedianMS)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Tool, len(t.Samples), secText(t.MedianMS), secText(t.MinMS),
+			secText(t.MaxMS), secText(t.BuildMedianMS), stop, secText(t.ReadyMedianMS))
 	}
 	_ = tw.Flush()
+	for _, t := range rep.Tools {
+		fmt.Fprintf(&b, "%s: %s\n", t.Tool, t.Setup)
+	}
+	if len(rep.Tools) == 2 && rep.Tools[0].MedianMS > 0 && rep.Tools[1].MedianMS > 0 {
+		fmt.Fprintf(&b, "%s takes %.2fx the time of slipway dev (medians)\n", rep.Tools[1].Tool, rep.Tools[1].MedianMS/rep.Tools[0].MedianMS)
+	}
 	fmt.Fprintf(&b, "service %s; change: %s; measured from the write of the file until %s returns it;\n", rep.Service, rep.Change, rep.Call)
 	fmt.Fprintln(&b, "each tool on its own copy of the workspace, edits alternating between them (ABBA)")
 	fmt.Fprintln(&b, "BUILD: slipway dev's go build; air's \"building...\" to \"running...\" (its go build and the stop of the old process)")
+	fmt.Fprintln(&b, "STOP: slipway dev's stop of the old process (SIGTERM to exit)")
 	fmt.Fprintln(&b, "READY: slipway dev: new process start to gRPC SERVING; air: \"running...\" to the new response")
 	for _, t := range rep.Tools {
 		if t.Error != "" {

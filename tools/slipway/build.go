@@ -29,7 +29,7 @@ func binaryPath(root, svc string) string {
 	return filepath.Join(root, ".slipway", "bin", name)
 }
 
-// buildServices runs `go build -o .slipway/bin/<svc> ./services/<svc>/cmd/<svc>`
+// buildServices runs `go build [devBuildFlags] -o .slipway/bin/<svc> ./services/<svc>/cmd/<svc>`
 // in root for every service, at most GOMAXPROCS at a time, and reports each
 // start and finish on out. Every build runs to the end so that all compiler
 // errors are shown at once; the error names the services that failed.
@@ -74,23 +74,29 @@ func buildServices(ctx context.Context, root string, services []string, environ 
 }
 
 func buildService(ctx context.Context, goBin, root, svc string, environ []string, out *console) buildResult {
-	r := buildResult{Service: svc, Binary: binaryPath(root, svc)}
-	pkg := "./" + filepath.ToSlash(serviceMainDir(svc))
-	out.Infof("building %s (%s)", svc, pkg)
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", r.Binary, pkg)
-	cmd.Dir = root
-	cmd.Env = environ
-	start := time.Now()
-	output, err := cmd.CombinedOutput()
-	r.Took = time.Since(start)
-	r.Output = string(output)
-	if err != nil {
-		r.Err = err
-		return r
+	out.Infof("building %s (./%s)", svc, filepath.ToSlash(serviceMainDir(svc)))
+	r := buildBinary(ctx, goBin, root, svc, binaryPath(root, svc), environ, devBuildFlags...)
+	if r.Err == nil {
+		out.Infof("built %s in %s", svc, seconds(r.Took))
 	}
-	out.Infof("built %s in %s", svc, seconds(r.Took))
 	return r
 }
+
+// devBuildFlags are the go build flags of every dev build, the first one
+// and hot reload's alike, so that they share the build cache and a second
+// dev with nothing changed relinks nothing.
+//
+//   - -ldflags=-s -w: no symbol table and no DWARF. Linking is most of a
+//     reload's build, and the debug information the larger part of what it
+//     writes (slipway bench reload). Stack traces, panics and pprof keep
+//     their function names and lines (they come from the pclntab); a
+//     debugger gets a build of its own from slipway debug, with everything.
+//   - -buildvcs=false: no git status per build; the version dev binaries
+//     report does not come from VCS stamping anyway.
+//
+// No -trimpath: the compiled packages are then the ones go test and gopls
+// cache as well, and stack traces name the files of the checkout.
+var devBuildFlags = []string{"-ldflags=-s -w", "-buildvcs=false"}
 
 // seconds formats d as seconds with two decimals: "0.21s".
 func seconds(d time.Duration) string {

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -55,7 +54,8 @@ type devOptions struct {
 	Stdout           io.Writer
 	Environ          []string           // parent environment; nil is os.Environ()
 	Force            <-chan struct{}    // closed: stop waiting for graceful exits
-	OnWatch          func()             // called once hot reload watches the tree (bench, tests)
+	OnWatch          func()             // called once hot reload is ready to rebuild (bench, tests)
+	AfterBuild       func()             // called once the first build is done, before the services start (tests)
 	OnReload         func(reloadReport) // called after every service reload, failed or not
 }
 
@@ -97,11 +97,13 @@ func devMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"streams their logs with a service prefix, waits until each answers gRPC health SERVING\n"+
 			"and prints where to reach it. Ctrl-C stops them all (SIGTERM, then SIGKILL after\n"+
 			"--stop-timeout; a second Ctrl-C kills at once).\n\n"+
-			"Hot reload: dev then watches the workspace and, once it has been quiet for --debounce,\n"+
-			"rebuilds only the services a change affects (from the package graph of each service's\n"+
-			"main), replaces each process and waits for SERVING. A build error is shown and the old\n"+
-			"process keeps serving. A .proto change under api/proto regenerates the code first\n"+
-			"(make gen-proto gen-openapi). --no-watch or --no-build turn it off.\n\n"+
+			"Hot reload: dev watches the workspace from before the first build and, once it has been\n"+
+			"quiet for --debounce, rebuilds only the services a change affects (from the package graph\n"+
+			"of each service's main), replaces each process and waits for SERVING. A file saved while\n"+
+			"the services build or start is rebuilt as soon as they serve. A build error is shown and\n"+
+			"the old process keeps serving. A .proto change under api/proto regenerates the code first\n"+
+			"(make gen-proto gen-openapi). Dev builds link without DWARF and symbol table (-ldflags=-s -w,\n"+
+			"faster to link); slipway debug builds with everything. --no-watch or --no-build turn it off.\n\n"+
 			"Environment: DATABASE_URL, DRAIN_DELAY, AUTH_JWKS_URL, AUTH_SIGNING_KEY_FILE, ADMIN_EMAIL\n"+
 			"and ADMIN_PASSWORD get dev defaults only when unset, so `DATABASE_URL=postgres://...\n"+
 			"slipway dev` runs on PostgreSQL. SLIPWAY_<SVC>_<NAME> sets NAME for one service only\n"+
@@ -370,6 +372,16 @@ func runDev(ctx context.Context, opts devOptions) error {
 		out.Infof("console at %s", consoleURL(opts))
 	}
 
+	// Hot reload watches from before the first build, so that an edit saved
+	// while the services build and start is rebuilt once they serve.
+	var watch *hotWatch
+	if !opts.NoWatch && !opts.NoBuild {
+		if watch, err = startHotWatch(ctx, root, opts, out); err != nil {
+			out.Infof("hot reload is off: %v", err)
+		}
+		defer watch.Stop()
+	}
+
 	buildStart := time.Now()
 	if opts.NoBuild {
 		for _, s := range plan {
@@ -388,6 +400,9 @@ func runDev(ctx context.Context, opts devOptions) error {
 		}
 	}
 	buildTook := time.Since(buildStart)
+	if opts.AfterBuild != nil {
+		opts.AfterBuild()
+	}
 
 	procs := make(map[string]*process, len(plan))
 	startAt := time.Now()
@@ -423,12 +438,13 @@ func runDev(ctx context.Context, opts devOptions) error {
 		reload  *reloader
 		batches <-chan []fileChange
 	)
-	if !opts.NoWatch && !opts.NoBuild {
-		watchCtx, stopWatch := context.WithCancel(ctx)
-		defer stopWatch()
-		reload, batches, err = startHotReload(watchCtx, root, names, plan, procs, sup, opts, out)
+	if watch != nil {
+		reload, err = watch.startReload(ctx, names, plan, procs, sup, buildStart)
 		if err != nil {
+			watch.Stop()
 			out.Infof("hot reload is off: %v", err)
+		} else {
+			batches = watch.Batches()
 		}
 	}
 	for {
@@ -453,32 +469,6 @@ func runDev(ctx context.Context, opts devOptions) error {
 			reload.Reload(ctx, changes)
 		}
 	}
-}
-
-// startHotReload learns which packages each service is built from, then
-// watches the workspace. The returned channel delivers the batches of
-// changed files that matter.
-func startHotReload(ctx context.Context, root string, names []string, plan []devService, procs map[string]*process, sup *supervisor, opts devOptions, out *console) (*reloader, <-chan []fileChange, error) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		return nil, nil, fmt.Errorf("find the go command: %w", err)
-	}
-	start := time.Now()
-	graph, err := loadServiceGraph(ctx, goBin, root, names, opts.Environ)
-	if err != nil {
-		return nil, nil, fmt.Errorf("package graph: %w", err)
-	}
-	w, err := newWatcher(root, graph.Relevant, opts.Debounce, func(err error) { out.Infof("hot reload: watch error: %v", err) })
-	if err != nil {
-		return nil, nil, fmt.Errorf("watch %s: %w", root, err)
-	}
-	go w.Run(ctx)
-	out.Infof("hot reload on: watching %d directories; the services are built from %d workspace packages (go list took %s); --no-watch turns it off",
-		w.Dirs(), graph.Packages(), seconds(time.Since(start)))
-	if opts.OnWatch != nil {
-		opts.OnWatch()
-	}
-	return newReloader(root, goBin, graph, sup, out, opts, plan, procs), w.Batches(), nil
 }
 
 func devRoot(opts devOptions) (string, error) {

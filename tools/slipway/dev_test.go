@@ -638,3 +638,47 @@ func TestRunDevNoWatch(t *testing.T) {
 	cancel()
 	require.NoError(t, devResult(t, done, &out), out.String())
 }
+
+// A file saved after the first build read the sources, while the services
+// still start, is rebuilt once they serve: the old code does not go on
+// serving without a word.
+func TestRunDevRebuildsAnEditSavedDuringTheFirstBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a gRPC service twice")
+	}
+	root := grpcWorkspace(t, "inventory", fakeServiceSource("v1"))
+	var out syncBuffer
+	opts := testDevOptions(t, root, &out, "GOWORK="+filepath.Join(root, "go.work"))
+	opts.NoBuild = false
+	opts.Debounce = 50 * time.Millisecond
+	opts.ReadyTimeout = 30 * time.Second
+	mainGo := filepath.Join(root, serviceMainDir("inventory"), "main.go")
+	opts.AfterBuild = func() {
+		require.NoError(t, os.WriteFile(mainGo, []byte(fakeServiceSource("v2")), 0o644))
+	}
+	url := "http://127.0.0.1:" + strconv.Itoa(opts.HTTPBase+2) + "/"
+	firstServed := make(chan string, 1)
+	opts.OnWatch = func() { firstServed <- httpBody(t, url) }
+	reports := make(chan reloadReport, 16)
+	opts.OnReload = func(r reloadReport) { reports <- r }
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+
+	done := startDev(ctx, opts)
+	r := nextReload(t, reports, done, &out)
+	require.NoError(t, r.Err, out.String())
+	assert.Equal(t, "v1", <-firstServed, "the first build has the sources from before the edit")
+	assert.Equal(t, "inventory", r.Service)
+	assert.Equal(t, []string{"services/inventory/cmd/inventory/main.go"}, r.Files)
+	assert.Equal(t, "v2", httpBody(t, url), "the edit saved during the start serves")
+	assert.Contains(t, out.String(), "services/inventory/cmd/inventory/main.go changed while the services built or started: rebuilding inventory")
+	assert.Contains(t, out.String(), "inventory | version v2")
+
+	cancel()
+	require.NoError(t, devResult(t, done, &out), out.String())
+	select {
+	case r := <-reports:
+		t.Fatalf("one edit, one reload; also: %+v", r)
+	default:
+	}
+}

@@ -38,6 +38,8 @@ type reloader struct {
 	plan  map[string]devService
 	procs map[string]*process // the current process of each service, live or not
 
+	builtFrom time.Time      // when the first build began: what changed before, it has
+	readyAt   time.Time      // when hot reload was ready: what changed before waited for it
 	genDone   time.Time      // when the last code generation ended
 	ownExits  map[string]int // exits the reloader reported itself, for dev to skip
 	refreshed chan error     // nil unless a graph refresh runs
@@ -86,8 +88,17 @@ const genEchoSlack = 100 * time.Millisecond
 // leaves the old process serving.
 func (r *reloader) Reload(ctx context.Context, changes []fileChange) {
 	start := time.Now()
-	var files []string
+	var (
+		files []string
+		early bool // saved while dev was building or starting
+	)
 	for _, c := range changes {
+		// The watcher stamps a change after the write, so one stamped
+		// before the first build began is in it.
+		if c.At.Before(r.builtFrom) {
+			continue
+		}
+		early = early || c.At.Before(r.readyAt)
 		// The generator's own output arrives after the generation it
 		// followed; everything was rebuilt already.
 		if !r.genDone.IsZero() && c.At.Before(r.genDone.Add(genEchoSlack)) && within(filepath.Join(r.root, "api", "gen"), c.Path) {
@@ -99,7 +110,11 @@ func (r *reloader) Reload(ctx context.Context, changes []fileChange) {
 	if impact.Empty() {
 		return
 	}
-	r.out.Infof("%s changed: rebuilding %s", summarizeFiles(impact.Files), strings.Join(impact.Services, ", "))
+	when := ""
+	if early {
+		when = " while the services built or started"
+	}
+	r.out.Infof("%s changed%s: rebuilding %s", summarizeFiles(impact.Files), when, strings.Join(impact.Services, ", "))
 
 	var gen time.Duration
 	if impact.Regen {
@@ -253,18 +268,12 @@ func (r *reloader) buildAll(ctx context.Context, services []string) []buildResul
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			results[i] = buildBinary(ctx, r.goBin, r.root, svc, binaryPath(r.root, svc)+".next", r.opts.Environ, reloadBuildFlags...)
+			results[i] = buildBinary(ctx, r.goBin, r.root, svc, binaryPath(r.root, svc)+".next", r.opts.Environ, devBuildFlags...)
 		})
 	}
 	wg.Wait()
 	return results
 }
-
-// reloadBuildFlags are the go build flags of hot reload: link without DWARF.
-// Linking is most of a reload's build, and writing DWARF about a third of
-// the link's CPU here. Stack traces and pprof keep working (the symbol table
-// stays); a debugger gets its own build from slipway debug.
-var reloadBuildFlags = []string{"-ldflags=-w"}
 
 // buildBinary runs `go build [flags] -o out ./services/<svc>/cmd/<svc>` in
 // root. Hot reload builds to a temporary name and renames it over the
