@@ -199,10 +199,11 @@ func NewConsumer(db *store.DB, js jetstream.JetStream, cfg ConsumerConfig, h Han
 	cfg.Subjects = append([]string(nil), cfg.Subjects...)
 	var validator protovalidate.Validator
 	if cfg.Schemas != nil {
-		var err error
-		if validator, err = protovalidate.New(); err != nil {
-			return nil, fmt.Errorf("events: new consumer %s: validator: %w", cfg.Durable, err)
-		}
+		// protovalidate's process-wide validator: each validator builds a
+		// CEL environment over every linked proto file (milliseconds of
+		// start and megabytes of heap), so the consumers share one, built
+		// when the first event is checked, with anything else that uses it.
+		validator = protovalidate.GlobalValidator
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
