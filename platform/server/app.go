@@ -509,7 +509,8 @@ func (a *App) shutdown(stopWorkers func()) error {
 	defer cancel()
 
 	var errs []error
-	// HTTP first: its in-flight REST and gRPC-Web calls still need gRPC.
+	// HTTP first: its in-flight streams (health Watch, reflection over
+	// gRPC-Web) run on the gRPC server.
 	if err := a.http.Shutdown(ctx); err != nil {
 		a.logger.Warn("http graceful stop timed out; closing", "error", err)
 		_ = a.http.Close()

@@ -127,6 +127,11 @@ func (t *grpcTarget) context(r *http.Request) (context.Context, context.CancelFu
 			md[k] = append(md[k], v)
 		}
 	}
+	if len(md[protocolHeader]) == 0 {
+		// The listener tags every request; a call without the tag must
+		// still never look like one from the native gRPC port.
+		md[protocolHeader] = []string{"grpc-http"}
+	}
 	ctx := metadata.NewIncomingContext(httpPeer(r.Context(), r), md)
 	if v := r.Header.Get("Grpc-Timeout"); v != "" {
 		timeout, err := decodeTimeout(v)
