@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -91,6 +92,7 @@ func (r *reloader) Reload(ctx context.Context, changes []fileChange) {
 	var (
 		files []string
 		early bool // saved while dev was building or starting
+		lost  bool // the watcher lost events
 	)
 	for _, c := range changes {
 		// The watcher stamps a change after the write, so one stamped
@@ -99,6 +101,10 @@ func (r *reloader) Reload(ctx context.Context, changes []fileChange) {
 			continue
 		}
 		early = early || c.At.Before(r.readyAt)
+		if c.Lost {
+			lost = true
+			continue
+		}
 		// The generator's own output arrives after the generation it
 		// followed; everything was rebuilt already.
 		if !r.genDone.IsZero() && c.At.Before(r.genDone.Add(genEchoSlack)) && within(filepath.Join(r.root, "api", "gen"), c.Path) {
@@ -106,9 +112,12 @@ func (r *reloader) Reload(ctx context.Context, changes []fileChange) {
 		}
 		files = append(files, c.Path)
 	}
-	impact := r.graph.Impact(files)
+	impact := reloadImpact(r.graph, files, lost)
 	if impact.Empty() {
 		return
+	}
+	if lost {
+		r.out.Infof("the watcher lost events (the kernel's queue overflowed), so any file may have changed: rebuilding every service")
 	}
 	when := ""
 	if early {
@@ -200,6 +209,20 @@ func (r *reloader) Reload(ctx context.Context, changes []fileChange) {
 	// An edit may have added imports: learn the graph of what was rebuilt
 	// again, in the background, so the next change is not delayed by it.
 	r.refresh(ctx, rebuilt)
+}
+
+// reloadImpact is what a batch asks of the reload: after lost events, every
+// service is rebuilt (the code is not regenerated: make gen-proto does that
+// when a lost .proto change is the reason).
+func reloadImpact(g *serviceGraph, files []string, lost bool) changeImpact {
+	impact := g.Impact(files)
+	if lost {
+		impact.Services = slices.Clone(g.services)
+		if len(impact.Files) == 0 {
+			impact.Files = []string{"(unknown: events lost)"}
+		}
+	}
+	return impact
 }
 
 // refresh relists the dependencies of services in the background; a refresh

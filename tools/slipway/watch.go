@@ -24,6 +24,7 @@ const (
 type fileChange struct {
 	Path string    // absolute
 	At   time.Time // first event for the path in this batch
+	Lost bool      // events were lost (the kernel's queue overflowed): Path is the root, anything may have changed
 }
 
 // skipWatchDir reports whether a directory below the root is left unwatched:
@@ -83,13 +84,23 @@ func (w *watcher) Run(ctx context.Context) {
 			if !ok {
 				return
 			}
-			w.warn(err)
+			w.handleError(err)
 		case ev, ok := <-w.fsw.Events:
 			if !ok {
 				return
 			}
 			w.handle(ev)
 		}
+	}
+}
+
+// handleError reports a watch error. When events were lost, which files
+// changed is unknown: a change of the whole root says so, so that no edit
+// goes unbuilt.
+func (w *watcher) handleError(err error) {
+	w.warn(err)
+	if errors.Is(err, fsnotify.ErrEventOverflow) {
+		w.deb.Add(fileChange{Path: w.root, At: time.Now(), Lost: true})
 	}
 }
 
@@ -223,7 +234,7 @@ func (d *debouncer) run(ctx context.Context) {
 // the first time a path changed.
 func mergeChanges(batch []fileChange, c fileChange) []fileChange {
 	for _, b := range batch {
-		if b.Path == c.Path {
+		if b.Path == c.Path && b.Lost == c.Lost {
 			return batch
 		}
 	}
