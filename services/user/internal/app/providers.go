@@ -7,7 +7,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"golang.org/x/sync/errgroup"
 
 	userv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/user/v1"
 	"github.com/slipway-dev/slipway/api/gen/openapi"
@@ -92,8 +91,7 @@ func (c userCache) Invalidate(ctx context.Context, id string) {
 
 // newUserService returns the domain service with the configured first admin
 // and service accounts in place, so an operator can sign in and peers can
-// log in as soon as the service serves. The accounts are ensured side by
-// side: each costs a password hash, which is most of the start.
+// log in as soon as the service serves.
 func newUserService(ctx context.Context, cfg *config.Config, logger *slog.Logger,
 	users domain.UserStore, hasher domain.PasswordHasher, tokens domain.TokenIssuer, userCache domain.UserCache,
 	limits domain.Limits,
@@ -103,38 +101,23 @@ func newUserService(ctx context.Context, cfg *config.Config, logger *slog.Logger
 		opts = append(opts, domain.WithCache(userCache))
 	}
 	svc := domain.NewUserService(users, hasher, tokens, opts...)
+	if cfg.AdminEmail != "" {
+		admin, err := svc.EnsureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword)
+		if err != nil {
+			return nil, fmt.Errorf("ensure admin account: %w", err)
+		}
+		logger.InfoContext(ctx, "admin account ready", "user_id", admin.ID, "email", admin.Email)
+	}
 	accounts, err := cfg.ServiceAccountList()
 	if err != nil {
 		return nil, err
 	}
-	// Logged in the configured order once all are in place.
-	var admin domain.User
-	ensured := make([]domain.User, len(accounts))
-	g, gctx := errgroup.WithContext(ctx)
-	if cfg.AdminEmail != "" {
-		g.Go(func() (err error) {
-			if admin, err = svc.EnsureAdmin(gctx, cfg.AdminEmail, cfg.AdminPassword); err != nil {
-				return fmt.Errorf("ensure admin account: %w", err)
-			}
-			return nil
-		})
-	}
-	for i, a := range accounts {
-		g.Go(func() (err error) {
-			if ensured[i], err = svc.EnsureServiceAccount(gctx, a.Name, a.Password); err != nil {
-				return fmt.Errorf("ensure service account %s: %w", a.Name, err)
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	if cfg.AdminEmail != "" {
-		logger.InfoContext(ctx, "admin account ready", "user_id", admin.ID, "email", admin.Email)
-	}
-	for i, u := range ensured {
-		logger.InfoContext(ctx, "service account ready", "name", accounts[i].Name, "user_id", u.ID, "email", u.Email)
+	for _, a := range accounts {
+		u, err := svc.EnsureServiceAccount(ctx, a.Name, a.Password)
+		if err != nil {
+			return nil, fmt.Errorf("ensure service account %s: %w", a.Name, err)
+		}
+		logger.InfoContext(ctx, "service account ready", "name", a.Name, "user_id", u.ID, "email", u.Email)
 	}
 	return svc, nil
 }
