@@ -149,7 +149,7 @@ func loadMain(ctx context.Context, args []string, env *cmdEnv) error {
 	fs.DurationVar(&capFlags.StepDuration, "step-duration", loadCapStepDuration, "find-capacity: how long each step sends")
 	fs.Float64Var(&capFlags.MaxRate, "max-rate", loadCapMaxRate, "find-capacity: no step above this `rate` per second")
 	fs.DurationVar(&capFlags.SLO, "slo", loadCapSLO, "find-capacity: a step holds while its p99 is at or under this `latency` (deploy/slo.yaml's)")
-	fs.StringVar(&capFlags.Metrics, "metrics", defaultReadyTargets(), "find-capacity: `service=host:port,...` whose /metrics give CPU and RSS per step; none to skip")
+	fs.StringVar(&capFlags.Metrics, "metrics", defaultReadyTargets(), "find-capacity: the `list` service=host:port,... whose /metrics give each service's CPU and RSS per step; none to skip")
 	fs.BoolVar(&opts.JSON, "json", false, "print the JSON result on stdout instead of the table")
 	fs.BoolVar(&opts.Quiet, "quiet", false, "no progress on stderr")
 	var tlsFlags clientTLSFlags
