@@ -29,15 +29,39 @@ var traceContext = propagation.TraceContext{}
 // (store.IsUniqueViolation reports it). Call Relay.Notify after the commit
 // to publish it without waiting for the next poll.
 func Enqueue(ctx context.Context, tx *sql.Tx, e Envelope) error {
-	if e.ID == "" || e.Subject == "" || e.Payload == nil {
-		return fmt.Errorf("events: enqueue %q to %q: id, subject and payload are required", e.ID, e.Subject)
-	}
 	if tx == nil {
 		return errors.New("events: enqueue: nil transaction")
 	}
+	row, err := NewOutboxRow(ctx, e)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx,
+		"INSERT INTO outbox (event_id, subject, payload, headers) VALUES ($1, $2, $3, $4)",
+		row.EventID, row.Subject, row.Payload, row.Headers); err != nil {
+		return fmt.Errorf("events: enqueue %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+// OutboxRow is an event as the outbox stores it: the values of the
+// outbox's event_id, subject, payload and headers columns.
+type OutboxRow struct {
+	EventID, Subject string
+	Payload          []byte
+	Headers          string // JSON
+}
+
+// NewOutboxRow encodes e as Enqueue stores it, with the W3C trace context
+// of ctx, for a store that inserts the outbox row in the same statement as
+// the change it belongs to (one round trip to the database for both).
+func NewOutboxRow(ctx context.Context, e Envelope) (OutboxRow, error) {
+	if e.ID == "" || e.Subject == "" || e.Payload == nil {
+		return OutboxRow{}, fmt.Errorf("events: enqueue %q to %q: id, subject and payload are required", e.ID, e.Subject)
+	}
 	payload, err := proto.Marshal(e.Payload)
 	if err != nil {
-		return fmt.Errorf("events: enqueue %s: marshal %s: %w", e.ID, proto.MessageName(e.Payload), err)
+		return OutboxRow{}, fmt.Errorf("events: enqueue %s: marshal %s: %w", e.ID, proto.MessageName(e.Payload), err)
 	}
 	headers := propagation.MapCarrier{}
 	traceContext.Inject(ctx, headers)
@@ -45,12 +69,7 @@ func Enqueue(ctx context.Context, tx *sql.Tx, e Envelope) error {
 	headers[HeaderEventType] = string(proto.MessageName(e.Payload))
 	hj, err := json.Marshal(headers)
 	if err != nil {
-		return fmt.Errorf("events: enqueue %s: headers: %w", e.ID, err)
+		return OutboxRow{}, fmt.Errorf("events: enqueue %s: headers: %w", e.ID, err)
 	}
-	if _, err := tx.ExecContext(ctx,
-		"INSERT INTO outbox (event_id, subject, payload, headers) VALUES ($1, $2, $3, $4)",
-		e.ID, e.Subject, payload, string(hj)); err != nil {
-		return fmt.Errorf("events: enqueue %s: %w", e.ID, err)
-	}
-	return nil
+	return OutboxRow{EventID: e.ID, Subject: e.Subject, Payload: payload, Headers: string(hj)}, nil
 }
