@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"strings"
@@ -54,6 +55,7 @@ type fakeInventory struct {
 
 type reservation struct {
 	items    map[string]int64
+	prices   []*inventoryv1.ReservedPrice // as they were when the stock was taken
 	released bool
 }
 
@@ -118,7 +120,7 @@ func (f *fakeInventory) Reserve(ctx context.Context, req *inventoryv1.ReserveReq
 		case !mapsEqual(r.items, want):
 			return nil, status.Errorf(codes.FailedPrecondition, "order %s holds other items", req.GetOrderId())
 		}
-		return &inventoryv1.ReserveResponse{}, nil
+		return &inventoryv1.ReserveResponse{Prices: r.prices}, nil
 	}
 	for id, q := range want {
 		p, ok := f.products[id]
@@ -129,12 +131,17 @@ func (f *fakeInventory) Reserve(ctx context.Context, req *inventoryv1.ReserveReq
 			return nil, status.Errorf(codes.FailedPrecondition, "insufficient stock for product %q: requested %d, available %d", id, q, p.stock)
 		}
 	}
-	for id, q := range want {
-		f.products[id].stock -= q
+	r := &reservation{items: want}
+	for _, id := range slices.Sorted(maps.Keys(want)) {
+		p := f.products[id]
+		p.stock -= want[id]
+		r.prices = append(r.prices, &inventoryv1.ReservedPrice{
+			ProductId: id, Name: p.name, UnitPrice: &moneyv1.Money{Currency: p.currency, AmountMinor: p.price},
+		})
 	}
-	f.reservations[req.GetOrderId()] = &reservation{items: want}
+	f.reservations[req.GetOrderId()] = r
 	f.holds++
-	return &inventoryv1.ReserveResponse{}, nil
+	return &inventoryv1.ReserveResponse{Prices: r.prices}, nil
 }
 
 func (f *fakeInventory) Release(_ context.Context, req *inventoryv1.ReleaseRequest) (*inventoryv1.ReleaseResponse, error) {

@@ -57,13 +57,19 @@ type OrderLimiter interface {
 // Its errors wrap ErrNotFound, ErrFailedPrecondition (for example too little
 // stock), ErrUnavailable and the other kinds, so they keep their meaning.
 type StockReserver interface {
+	// Reserve holds the items' stock for the order, all or nothing, and
+	// returns the name and unit price of each product as inventory took its
+	// stock: what the order charges, so that what is reserved and what is
+	// charged come from one read. It is idempotent by orderID: the same items
+	// again hold nothing more and return the same prices; other items under
+	// the same order id fail with ErrFailedPrecondition, an unknown product
+	// with ErrNotFound. An inventory older than reserved prices returns none.
+	Reserve(ctx context.Context, orderID string, items []Item) (map[string]Price, error)
 	// Prices returns the name and unit price of each product in productIDs
 	// that exists; an unknown product is missing from the map, not an error.
+	// CreateOrder asks it only after a Reserve failed with ErrNotFound, to
+	// name the request's line at fault.
 	Prices(ctx context.Context, productIDs []string) (map[string]Price, error)
-	// Reserve holds the items' stock for the order, all or nothing. It is
-	// idempotent by orderID: the same items again hold nothing more; other
-	// items under the same order id fail with ErrFailedPrecondition.
-	Reserve(ctx context.Context, orderID string, items []Item) error
 	// Release returns the order's reserved stock. It is idempotent, and a
 	// release of an order never reserved stops a later Reserve of it.
 	Release(ctx context.Context, orderID string) error

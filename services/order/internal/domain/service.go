@@ -60,11 +60,15 @@ func NewOrderService(orders OrderStore, stock StockReserver, limiter OrderLimite
 // {A×1, A×2} orders (and compares equal to) {A×3}. The order id is derived
 // from (actor, key): if actor already placed an order with key, the same
 // items return that order without reserving again and other items fail with
-// ErrFailedPrecondition. Prices come from inventory, totals are computed
-// here, and every line must share one currency.
+// ErrFailedPrecondition. Prices are the ones inventory's Reserve took the
+// stock at, so what is held and what is charged come from one read; totals
+// are computed here, and every line must share one currency. An order that
+// cannot be priced (two currencies, a total out of range, an inventory
+// that answers no prices) gives its stock back and fails. An unknown
+// product is a field error naming its first line.
 //
 // Stock is reserved first, then the order and its OrderPlaced event are
-// stored in one transaction. A concurrent duplicate that loses the insert
+// stored together. A concurrent duplicate that loses the insert
 // returns the winner's order. If storing fails otherwise, the reservation is
 // released, unless the order turns out to be stored after all.
 //
@@ -98,36 +102,33 @@ func (s *OrderService) CreateOrder(ctx context.Context, actor Actor, key string,
 		}
 	}
 
-	ids := make([]string, len(merged))
-	for i, it := range merged {
-		ids[i] = it.ProductID
-	}
-	prices, err := s.stock.Prices(ctx, ids)
-	if err != nil {
-		return Order{}, fmt.Errorf("price order items: %w", err)
-	}
-	lines, total, err := priceItems(merged, firstLine, prices)
-	if err != nil {
-		return Order{}, err
-	}
-
 	now := s.timestamp()
 	o := Order{
 		ID:             OrderID(actor.Subject, key),
 		UserID:         actor.Subject,
 		Status:         StatusPlaced,
-		Items:          lines,
-		Total:          total,
 		IdempotencyKey: key,
 		Fingerprint:    fingerprint,
 		CreatedAt:      now,
 		UpdatedAt:      now,
 	}
-	if err := s.stock.Reserve(ctx, o.ID, merged); err != nil {
+	prices, err := s.stock.Reserve(ctx, o.ID, merged)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			if lineErr := s.unknownLine(ctx, merged, firstLine); lineErr != nil {
+				return Order{}, lineErr
+			}
+		}
 		// No compensation: the reservation's outcome may be unknown (a
 		// timeout), a retry with the key must still be able to complete it,
 		// and inventory expires a reservation whose order never commits.
 		return Order{}, fmt.Errorf("reserve stock for order %s: %w", o.ID, err)
+	}
+	o.Items, o.Total, err = priceReserved(o.ID, merged, firstLine, prices)
+	if err != nil {
+		// The order will never be placed: its stock goes back now.
+		s.release(ctx, o.ID, err)
+		return Order{}, err
 	}
 
 	err = s.orders.Place(ctx, o, OrderPlaced{EventID: newEventID(), Order: o, OccurredAt: now})
@@ -147,6 +148,56 @@ func (s *OrderService) CreateOrder(ctx context.Context, actor Actor, key string,
 	}
 	s.compensate(ctx, o.ID, err)
 	return Order{}, fmt.Errorf("store order %s: %w", o.ID, err)
+}
+
+// priceReserved prices the merged items at the prices their reservation
+// answered. A product it answered no price for means an inventory older
+// than reserved prices, which this service does not work with: deploy
+// inventory first.
+func priceReserved(orderID string, merged []Item, firstLine map[string]int, prices map[string]Price) ([]OrderItem, Money, error) {
+	for _, it := range merged {
+		if _, ok := prices[it.ProductID]; !ok {
+			return nil, Money{}, fmt.Errorf("inventory reserved order %s but answered no price for product %q: "+
+				"it is older than the order service, which needs the prices Reserve answers (deploy inventory first)",
+				orderID, it.ProductID)
+		}
+	}
+	return priceItems(merged, firstLine, prices)
+}
+
+// unknownLine names the request's first line whose product inventory does
+// not know, or the first line of a second currency, as a field error; nil
+// when it cannot tell (the catalog changed, or inventory does not answer).
+func (s *OrderService) unknownLine(ctx context.Context, merged []Item, firstLine map[string]int) error {
+	ids := make([]string, len(merged))
+	for i, it := range merged {
+		ids[i] = it.ProductID
+	}
+	prices, err := s.stock.Prices(ctx, ids)
+	if err != nil {
+		return nil
+	}
+	_, _, err = priceItems(merged, firstLine, prices)
+	var fe *errkind.FieldError
+	if errors.As(err, &fe) {
+		return err
+	}
+	return nil
+}
+
+// release gives back the stock reserved for an order that will not be
+// placed because cause. When inventory does not answer, the reservation is
+// left to expire there.
+func (s *OrderService) release(ctx context.Context, orderID string, cause error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), compensationTimeout)
+	defer cancel()
+	log := s.logger.With("order_id", orderID, "cause", cause.Error())
+	if err := s.stock.Release(ctx, orderID); err != nil {
+		log.ErrorContext(ctx, "reservation of an order that cannot be placed not released; it expires in inventory",
+			"error", err.Error())
+		return
+	}
+	log.WarnContext(ctx, "released the reservation of an order that cannot be placed")
 }
 
 // sameRequest returns the stored order when a repeated request asks for the

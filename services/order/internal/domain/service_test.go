@@ -52,6 +52,16 @@ func priced(_ context.Context, ids []string) (map[string]domain.Price, error) {
 	return out, nil
 }
 
+// reservedAt answers a Reserve from catalog: the price of each product it
+// knows, as inventory answers the prices it reserved at.
+func reservedAt(_ context.Context, _ string, items []domain.Item) (map[string]domain.Price, error) {
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = it.ProductID
+	}
+	return priced(context.Background(), ids)
+}
+
 // logBuffer collects the service's JSON log lines.
 type logBuffer struct {
 	mu  sync.Mutex
@@ -152,11 +162,6 @@ func newEnv(t *testing.T) env {
 	return env{svc: svc, stock: reserver, orders: orders, real: real, db: db, logs: logs, clock: c}
 }
 
-// expectPricing expects one Prices call for ids, answered from catalog.
-func (e env) expectPricing(ids ...string) {
-	e.stock.EXPECT().Prices(gomock.Any(), ids).DoAndReturn(priced)
-}
-
 func (e env) count(t *testing.T, table string) int {
 	t.Helper()
 	var n int
@@ -184,8 +189,7 @@ func (e env) outboxSubjects(t *testing.T) []string {
 // inventory calls a new order makes.
 func (e env) place(t *testing.T, actor domain.Actor, key string, items ...domain.Item) domain.Order {
 	t.Helper()
-	e.stock.EXPECT().Prices(gomock.Any(), gomock.Any()).DoAndReturn(priced)
-	e.stock.EXPECT().Reserve(gomock.Any(), domain.OrderID(actor.Subject, key), gomock.Any()).Return(nil)
+	e.stock.EXPECT().Reserve(gomock.Any(), domain.OrderID(actor.Subject, key), gomock.Any()).DoAndReturn(reservedAt)
 	o, err := e.svc.CreateOrder(t.Context(), actor, key, items)
 	require.NoError(t, err)
 	return o
@@ -202,8 +206,7 @@ func TestCreateOrder(t *testing.T) {
 	items := []domain.Item{{ProductID: "filters", Quantity: 1}, {ProductID: "beans", Quantity: 1}, {ProductID: "beans", Quantity: 2}}
 	merged := []domain.Item{{ProductID: "beans", Quantity: 3}, {ProductID: "filters", Quantity: 1}}
 
-	e.expectPricing("beans", "filters")
-	e.stock.EXPECT().Reserve(gomock.Any(), id, merged).Return(nil)
+	e.stock.EXPECT().Reserve(gomock.Any(), id, merged).DoAndReturn(reservedAt)
 	o, err := e.svc.CreateOrder(ctx, alice, key, items)
 	require.NoError(t, err)
 
@@ -306,11 +309,13 @@ func TestCreateOrderWithBadPrices(t *testing.T) {
 	tests := []struct {
 		name      string
 		items     []domain.Item
+		unknown   bool // Reserve finds an unknown product
 		wantField string
 	}{
 		{
 			name:      "an unknown product is named by its first line",
 			items:     []domain.Item{{ProductID: "beans", Quantity: 1}, {ProductID: "unicorn", Quantity: 1}, {ProductID: "unicorn", Quantity: 1}},
+			unknown:   true,
 			wantField: "items[1].product_id",
 		},
 		{
@@ -327,8 +332,19 @@ func TestCreateOrderWithBadPrices(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
-			e.stock.EXPECT().Prices(gomock.Any(), gomock.Any()).DoAndReturn(priced)
-			// No Reserve is expected: nothing is held for an order that cannot be priced.
+			id := domain.OrderID(alice.Subject, "key-0001")
+			if tt.unknown {
+				// Nothing was reserved; only the line at fault is looked up.
+				e.stock.EXPECT().Reserve(gomock.Any(), id, gomock.Any()).
+					Return(nil, fmt.Errorf("product %q: %w", "unicorn", errkind.NotFound))
+				e.stock.EXPECT().Prices(gomock.Any(), gomock.Any()).DoAndReturn(priced)
+			} else {
+				// Reserved, and then it cannot be priced: the stock goes back.
+				gomock.InOrder(
+					e.stock.EXPECT().Reserve(gomock.Any(), id, gomock.Any()).DoAndReturn(reservedAt),
+					e.stock.EXPECT().Release(gomock.Any(), id).Return(nil),
+				)
+			}
 			_, err := e.svc.CreateOrder(t.Context(), alice, "key-0001", tt.items)
 			var fe *errkind.FieldError
 			require.ErrorAs(t, err, &fe)
@@ -340,12 +356,37 @@ func TestCreateOrderWithBadPrices(t *testing.T) {
 
 func TestCreateOrderRefusesATotalThatOverflows(t *testing.T) {
 	e := newEnv(t)
-	e.stock.EXPECT().Prices(gomock.Any(), gomock.Any()).Return(map[string]domain.Price{
-		"gold": {Name: "Gold", Unit: domain.Money{AmountMinor: math.MaxInt64 / 2, Currency: "USD"}},
-	}, nil)
+	id := domain.OrderID(alice.Subject, "key-0001")
+	gomock.InOrder(
+		e.stock.EXPECT().Reserve(gomock.Any(), id, gomock.Any()).Return(map[string]domain.Price{
+			"gold": {Name: "Gold", Unit: domain.Money{AmountMinor: math.MaxInt64 / 2, Currency: "USD"}},
+		}, nil),
+		e.stock.EXPECT().Release(gomock.Any(), id).Return(nil),
+	)
 	_, err := e.svc.CreateOrder(t.Context(), alice, "key-0001", []domain.Item{{ProductID: "gold", Quantity: 3}})
 	require.ErrorIs(t, err, errkind.FailedPrecondition)
 	assert.ErrorContains(t, err, "out of range")
+}
+
+// An inventory older than reserved prices answers a Reserve with none: the
+// order fails, saying so, and gives its stock back rather than charge a
+// price read apart from the reservation.
+func TestCreateOrderWithAnInventoryThatAnswersNoPrices(t *testing.T) {
+	e := newEnv(t)
+	id := domain.OrderID(alice.Subject, "key-0001")
+	gomock.InOrder(
+		e.stock.EXPECT().Reserve(gomock.Any(), id, gomock.Any()).Return(map[string]domain.Price{}, nil),
+		e.stock.EXPECT().Release(gomock.Any(), id).Return(nil),
+	)
+	_, err := e.svc.CreateOrder(t.Context(), alice, "key-0001", []domain.Item{{ProductID: "beans", Quantity: 1}})
+	require.Error(t, err)
+	assert.ErrorContains(t, err, `answered no price for product "beans"`)
+	assert.ErrorContains(t, err, "deploy inventory first")
+	for _, k := range []error{errkind.Invalid, errkind.NotFound, errkind.FailedPrecondition, errkind.Unavailable} {
+		assert.NotErrorIs(t, err, k, "an error of no kind: the order service's fault, Internal to its caller")
+	}
+	assert.Zero(t, e.count(t, "orders"))
+	assert.Contains(t, e.logs.messages(), "released the reservation of an order that cannot be placed")
 }
 
 func TestCreateOrderWhenInventoryFails(t *testing.T) {
@@ -356,28 +397,28 @@ func TestCreateOrderWhenInventoryFails(t *testing.T) {
 		wantErr error
 	}{
 		{
-			name: "pricing is unavailable",
+			name: "an unknown product whose line cannot be named",
 			script: func(e env) {
+				e.stock.EXPECT().Reserve(gomock.Any(), gomock.Any(), gomock.Any()).
+					Return(nil, fmt.Errorf("product %q: %w", "beans", errkind.NotFound))
 				e.stock.EXPECT().Prices(gomock.Any(), gomock.Any()).Return(nil, fmt.Errorf("inventory: %w", errkind.Unavailable))
 			},
-			wantErr: errkind.Unavailable,
+			wantErr: errkind.NotFound,
 		},
 		{
 			name: "too little stock",
 			script: func(e env) {
-				e.expectPricing("beans")
 				e.stock.EXPECT().Reserve(gomock.Any(), gomock.Any(), gomock.Any()).
-					Return(fmt.Errorf("insufficient stock for product %q: %w", "beans", errkind.FailedPrecondition))
+					Return(nil, fmt.Errorf("insufficient stock for product %q: %w", "beans", errkind.FailedPrecondition))
 			},
 			wantErr: errkind.FailedPrecondition,
 		},
 		{
 			name: "the reserve times out",
 			script: func(e env) {
-				e.expectPricing("beans")
 				// No Release: the outcome is unknown and a retry with the
 				// key must be able to finish the order.
-				e.stock.EXPECT().Reserve(gomock.Any(), gomock.Any(), gomock.Any()).Return(fmt.Errorf("inventory: %w", errkind.Unavailable))
+				e.stock.EXPECT().Reserve(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil, fmt.Errorf("inventory: %w", errkind.Unavailable))
 			},
 			wantErr: errkind.Unavailable,
 		},
@@ -403,9 +444,8 @@ func TestCreateOrderCompensates(t *testing.T) {
 	t.Run("a store failure after the reserve releases the stock", func(t *testing.T) {
 		e := newEnv(t)
 		e.orders.placeErr = errDisk
-		e.expectPricing("beans")
 		gomock.InOrder(
-			e.stock.EXPECT().Reserve(gomock.Any(), id, items).Return(nil),
+			e.stock.EXPECT().Reserve(gomock.Any(), id, items).DoAndReturn(reservedAt),
 			e.stock.EXPECT().Release(gomock.Any(), id).Return(nil),
 		)
 		_, err := e.svc.CreateOrder(t.Context(), alice, key, items)
@@ -416,10 +456,9 @@ func TestCreateOrderCompensates(t *testing.T) {
 	t.Run("the release runs after the caller has gone", func(t *testing.T) {
 		e := newEnv(t)
 		ctx, cancel := context.WithCancel(t.Context())
-		e.expectPricing("beans")
-		e.stock.EXPECT().Reserve(gomock.Any(), id, items).DoAndReturn(func(context.Context, string, []domain.Item) error {
+		e.stock.EXPECT().Reserve(gomock.Any(), id, items).DoAndReturn(func(ctx context.Context, id string, items []domain.Item) (map[string]domain.Price, error) {
 			cancel() // the client gives up: the store sees a cancelled context
-			return nil
+			return reservedAt(ctx, id, items)
 		})
 		e.stock.EXPECT().Release(gomock.Any(), id).DoAndReturn(func(ctx context.Context, _ string) error {
 			assert.NoError(t, ctx.Err(), "the release has a context of its own")
@@ -435,8 +474,7 @@ func TestCreateOrderCompensates(t *testing.T) {
 	t.Run("no release when the order was stored after all", func(t *testing.T) {
 		e := newEnv(t)
 		e.orders.lostAck = errDisk
-		e.expectPricing("beans")
-		e.stock.EXPECT().Reserve(gomock.Any(), id, items).Return(nil)
+		e.stock.EXPECT().Reserve(gomock.Any(), id, items).DoAndReturn(reservedAt)
 		// No Release expected: the mock fails the test if it is called.
 		_, err := e.svc.CreateOrder(t.Context(), alice, key, items)
 		require.ErrorIs(t, err, errDisk)
@@ -447,8 +485,7 @@ func TestCreateOrderCompensates(t *testing.T) {
 	t.Run("no release when the store cannot say whether the order is stored", func(t *testing.T) {
 		e := newEnv(t)
 		e.orders.placeErr, e.orders.getErr = errDisk, errDisk
-		e.expectPricing("beans")
-		e.stock.EXPECT().Reserve(gomock.Any(), id, items).Return(nil)
+		e.stock.EXPECT().Reserve(gomock.Any(), id, items).DoAndReturn(reservedAt)
 		_, err := e.svc.CreateOrder(t.Context(), alice, key, items)
 		require.ErrorIs(t, err, errDisk)
 		assert.Contains(t, e.logs.messages(),
@@ -458,8 +495,7 @@ func TestCreateOrderCompensates(t *testing.T) {
 	t.Run("a failed release is logged and the store error returned", func(t *testing.T) {
 		e := newEnv(t)
 		e.orders.placeErr = errDisk
-		e.expectPricing("beans")
-		e.stock.EXPECT().Reserve(gomock.Any(), id, items).Return(nil)
+		e.stock.EXPECT().Reserve(gomock.Any(), id, items).DoAndReturn(reservedAt)
 		e.stock.EXPECT().Release(gomock.Any(), id).Return(fmt.Errorf("inventory: %w", errkind.Unavailable))
 		_, err := e.svc.CreateOrder(t.Context(), alice, key, items)
 		require.ErrorIs(t, err, errDisk)
@@ -481,8 +517,7 @@ func TestCreateOrderLosingTheInsertReturnsTheWinner(t *testing.T) {
 		// The concurrent duplicate commits first, with its own timestamps.
 		winner = e.place(t, alice, key, items...)
 	}
-	e.expectPricing("beans")
-	e.stock.EXPECT().Reserve(gomock.Any(), domain.OrderID(alice.Subject, key), items).Return(nil)
+	e.stock.EXPECT().Reserve(gomock.Any(), domain.OrderID(alice.Subject, key), items).DoAndReturn(reservedAt)
 	got, err := e.svc.CreateOrder(t.Context(), alice, key, items)
 	require.NoError(t, err)
 	assert.Equal(t, winner, got)
@@ -496,8 +531,7 @@ func TestConcurrentDuplicatesMakeOneOrder(t *testing.T) {
 	items := []domain.Item{{ProductID: "beans", Quantity: 2}}
 	// Inventory's Reserve is idempotent by order id, so every duplicate may
 	// reach it; none may release.
-	e.stock.EXPECT().Prices(gomock.Any(), gomock.Any()).DoAndReturn(priced).AnyTimes()
-	e.stock.EXPECT().Reserve(gomock.Any(), domain.OrderID(alice.Subject, key), items).Return(nil).MinTimes(1)
+	e.stock.EXPECT().Reserve(gomock.Any(), domain.OrderID(alice.Subject, key), items).DoAndReturn(reservedAt).MinTimes(1)
 
 	const n = 20
 	ids := make(chan string, n)

@@ -34,7 +34,8 @@ func New(inventory inventoryv1.InventoryServiceClient) *Reserver {
 }
 
 // Prices implements domain.StockReserver with one GetProduct per product,
-// a few at a time; a product inventory does not know is left out.
+// a few at a time; a product inventory does not know is left out. Only a
+// failed CreateOrder asks it: a placed order's prices come from Reserve.
 func (r *Reserver) Prices(ctx context.Context, productIDs []string) (map[string]domain.Price, error) {
 	var mu sync.Mutex
 	prices := make(map[string]domain.Price, len(productIDs))
@@ -65,16 +66,25 @@ func (r *Reserver) Prices(ctx context.Context, productIDs []string) (map[string]
 	return prices, nil
 }
 
-// Reserve implements domain.StockReserver.
-func (r *Reserver) Reserve(ctx context.Context, orderID string, items []domain.Item) error {
+// Reserve implements domain.StockReserver: the prices are the response's,
+// keyed by product id (none from an inventory older than them).
+func (r *Reserver) Reserve(ctx context.Context, orderID string, items []domain.Item) (map[string]domain.Price, error) {
 	req := &inventoryv1.ReserveRequest{OrderId: orderID, Items: make([]*inventoryv1.ReservationItem, len(items))}
 	for i, it := range items {
 		req.Items[i] = &inventoryv1.ReservationItem{ProductId: it.ProductID, Quantity: int32(it.Quantity)}
 	}
-	if _, err := r.inventory.Reserve(ctx, req); err != nil {
-		return kind("reserve", err)
+	resp, err := r.inventory.Reserve(ctx, req)
+	if err != nil {
+		return nil, kind("reserve", err)
 	}
-	return nil
+	prices := make(map[string]domain.Price, len(resp.GetPrices()))
+	for _, p := range resp.GetPrices() {
+		prices[p.GetProductId()] = domain.Price{
+			Name: p.GetName(),
+			Unit: domain.Money{AmountMinor: p.GetUnitPrice().GetAmountMinor(), Currency: p.GetUnitPrice().GetCurrency()},
+		}
+	}
+	return prices, nil
 }
 
 // Release implements domain.StockReserver.

@@ -53,7 +53,13 @@ func (f *inventory) Reserve(_ context.Context, req *inventoryv1.ReserveRequest) 
 	if f.err != nil {
 		return nil, f.err
 	}
-	return &inventoryv1.ReserveResponse{}, nil
+	resp := &inventoryv1.ReserveResponse{}
+	for _, it := range req.GetItems() {
+		if p, ok := f.products[it.GetProductId()]; ok {
+			resp.Prices = append(resp.Prices, &inventoryv1.ReservedPrice{ProductId: p.GetId(), Name: p.GetName(), UnitPrice: p.GetPrice()})
+		}
+	}
+	return resp, nil
 }
 
 func (f *inventory) Release(_ context.Context, req *inventoryv1.ReleaseRequest) (*inventoryv1.ReleaseResponse, error) {
@@ -101,10 +107,18 @@ func TestPrices(t *testing.T) {
 }
 
 func TestReserveAndRelease(t *testing.T) {
-	f := &inventory{}
+	f := &inventory{products: map[string]*inventoryv1.Product{
+		"beans":   product("beans", "Kenya Nyeri 250 g", "USD", 1450),
+		"filters": product("filters", "Paper filters", "USD", 699),
+	}}
 	r := serve(t, f)
 	items := []domain.Item{{ProductID: "beans", Quantity: 3}, {ProductID: "filters", Quantity: 1}}
-	require.NoError(t, r.Reserve(t.Context(), "order-1", items))
+	prices, err := r.Reserve(t.Context(), "order-1", items)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]domain.Price{
+		"beans":   {Name: "Kenya Nyeri 250 g", Unit: domain.Money{AmountMinor: 1450, Currency: "USD"}},
+		"filters": {Name: "Paper filters", Unit: domain.Money{AmountMinor: 699, Currency: "USD"}},
+	}, prices, "the prices the reservation answered")
 	require.NoError(t, r.Release(t.Context(), "order-1"))
 
 	require.Len(t, f.reserves, 1)
@@ -141,8 +155,11 @@ func TestInventoryErrorsBecomeKinds(t *testing.T) {
 			f := &inventory{err: status.Error(tt.code, "inventory says no")}
 			r := serve(t, f)
 			calls := map[string]error{
-				"prices":  func() error { _, err := r.Prices(t.Context(), []string{"beans"}); return err }(),
-				"reserve": r.Reserve(t.Context(), "order-1", []domain.Item{{ProductID: "beans", Quantity: 1}}),
+				"prices": func() error { _, err := r.Prices(t.Context(), []string{"beans"}); return err }(),
+				"reserve": func() error {
+					_, err := r.Reserve(t.Context(), "order-1", []domain.Item{{ProductID: "beans", Quantity: 1}})
+					return err
+				}(),
 				"release": r.Release(t.Context(), "order-1"),
 			}
 			for name, err := range calls {

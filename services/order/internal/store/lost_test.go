@@ -23,13 +23,23 @@ import (
 )
 
 // commitCutter forwards TCP to PostgreSQL. Once armed, it lets the next
-// COMMIT through to the server and then cuts the connection before the
-// answer comes back: the transaction committed, and the client cannot know.
+// write of the client that holds trigger (COMMIT, or the statement that
+// commits on its own) through to the server and then cuts the connection
+// before the answer comes back: the change committed, and the client cannot
+// know.
 type commitCutter struct {
 	ln       net.Listener
 	upstream string
+	trigger  atomic.Pointer[[]byte] // lower case
 	armed    atomic.Bool
 	cuts     atomic.Int64
+}
+
+// armOn arms the cutter for the next write holding trigger.
+func (p *commitCutter) armOn(trigger string) {
+	b := bytes.ToLower([]byte(trigger))
+	p.trigger.Store(&b)
+	p.armed.Store(true)
 }
 
 func newCommitCutter(t *testing.T, upstream string) *commitCutter {
@@ -73,7 +83,8 @@ func newCommitCutter(t *testing.T, upstream string) *commitCutter {
 				for {
 					n, err := c.Read(buf)
 					if n > 0 {
-						commit := bytes.Contains(bytes.ToLower(buf[:n]), []byte("commit")) && p.armed.CompareAndSwap(true, false)
+						trigger := p.trigger.Load()
+						commit := trigger != nil && bytes.Contains(bytes.ToLower(buf[:n]), *trigger) && p.armed.CompareAndSwap(true, false)
 						if commit {
 							hold.Store(true)
 						}
@@ -131,17 +142,18 @@ func cutterDB(t *testing.T) (*platformstore.DB, *commitCutter) {
 	return db, cutter
 }
 
-// CreateOrder's idempotency key makes a lost COMMIT safe to run again: the
-// first COMMIT of Place lands and its answer is lost; Place runs the
-// transaction again on a fresh connection, which finds the order and
-// inserts nothing (ErrAlreadyExists, which CreateOrder answers with the
-// stored order). One order, one OrderPlaced: nothing is doubled.
+// CreateOrder's idempotency key makes a lost commit safe to run again: the
+// statement that places the order (its values carry the order id) lands
+// and its answer is lost; Place runs it again on a fresh connection, which
+// finds the order and inserts nothing (ErrAlreadyExists, which CreateOrder
+// answers with the stored order). One order, one OrderPlaced: nothing is
+// doubled.
 func TestPlaceWhoseCommitAnswerIsLostIsNotDoubled(t *testing.T) {
 	db, cutter := cutterDB(t)
 	e := env{db: db, store: store.New(db), commits: &atomic.Int64{}}
 	o := order("u1", "key-1", t0)
 
-	cutter.armed.Store(true)
+	cutter.armOn(o.ID)
 	err := e.store.Place(t.Context(), o, placed(o))
 	require.Equal(t, int64(1), cutter.cuts.Load(), "the COMMIT's answer was cut (Place: %v)", err)
 	require.ErrorIs(t, err, domain.ErrAlreadyExists, "the retry found the order the first attempt committed")

@@ -84,16 +84,101 @@ const orderColumns = `id, user_id, idempotency_key, request_fingerprint, status,
 // id and (user_id, idempotency_key): a concurrent duplicate waits for the
 // first insert to commit and then inserts nothing, rather than fail.
 //
-// That makes the transaction Idempotent: when the connection is lost during
-// COMMIT, running it again either places the order or, if the first COMMIT
-// did land, inserts nothing and reports ErrAlreadyExists, which
-// CreateOrder answers with the stored order. No order or event is doubled.
+// On PostgreSQL the order, its items and its OrderPlaced are one statement
+// (placePostgres): one round trip, atomic on its own. Elsewhere they are
+// three kinds of insert in one transaction.
+//
+// Either way Place is idempotent: when the connection is lost with the
+// outcome unknown (during the statement or its COMMIT), running it again
+// either places the order or, if the first attempt did land, inserts
+// nothing and reports ErrAlreadyExists, which CreateOrder answers with the
+// stored order. No order or event is doubled.
 func (s *Store) Place(ctx context.Context, o domain.Order, e domain.OrderPlaced) error {
 	envelope, err := placedEnvelope(e)
 	if err != nil {
 		return err
 	}
-	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+	if s.db.Dialect == platformstore.Postgres {
+		err = s.placePostgres(ctx, o, envelope)
+	} else {
+		err = s.placeInTx(ctx, o, envelope)
+	}
+	if err != nil {
+		return err
+	}
+	s.onCommit()
+	return nil
+}
+
+// placeStatement inserts the order ($1 to $10, orderColumns), its items
+// (arrays $11 to $15) and its outbox row ($16 to $19), the last two only
+// when the order was inserted. It returns a row when it placed the order.
+const placeStatement = `WITH placed AS (
+	INSERT INTO orders (` + orderColumns + `)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING
+	RETURNING id
+), lines AS (
+	INSERT INTO order_items (order_id, product_id, name, quantity, unit_price_minor, line_total_minor)
+	SELECT placed.id, l.product_id, l.name, l.quantity, l.unit_price_minor, l.line_total_minor
+	FROM placed, unnest($11::text[], $12::text[], $13::bigint[], $14::bigint[], $15::bigint[])
+		AS l (product_id, name, quantity, unit_price_minor, line_total_minor)
+), event AS (
+	INSERT INTO outbox (event_id, subject, payload, headers)
+	SELECT $16, $17, $18, $19 FROM placed
+)
+SELECT 1 FROM placed`
+
+// placeAttempts bounds how often placePostgres runs its statement when the
+// connection is lost with the outcome unknown; a connection that fails
+// before the statement is sent is retried by platform store itself.
+const placeAttempts = 3
+
+func (s *Store) placePostgres(ctx context.Context, o domain.Order, envelope events.Envelope) error {
+	row, err := events.NewOutboxRow(ctx, envelope)
+	if err != nil {
+		return fmt.Errorf("enqueue OrderPlaced of order %s: %w", o.ID, err)
+	}
+	n := len(o.Items)
+	ids, names := make([]string, n), make([]string, n)
+	quantities, prices, totals := make([]int64, n), make([]int64, n), make([]int64, n)
+	for i, it := range o.Items {
+		ids[i], names[i], quantities[i] = it.ProductID, it.Name, it.Quantity
+		prices[i], totals[i] = it.UnitPrice.AmountMinor, it.LineTotal.AmountMinor
+	}
+	for attempt := 1; ; attempt++ {
+		var res sql.Result
+		res, err = s.db.ExecContext(ctx, placeStatement,
+			o.ID, o.UserID, o.IdempotencyKey, o.Fingerprint, string(o.Status), o.Total.Currency, o.Total.AmountMinor,
+			o.CancelReason, o.CreatedAt.UTC(), o.UpdatedAt.UTC(),
+			ids, names, quantities, prices, totals,
+			row.EventID, row.Subject, row.Payload, row.Headers)
+		if err == nil {
+			return placed(o, res)
+		}
+		if !platformstore.ConnectionLost(err) || attempt == placeAttempts || ctx.Err() != nil {
+			return fmt.Errorf("place order %s: %w", o.ID, err)
+		}
+	}
+}
+
+// placed turns the result of the statement that inserts o into
+// ErrAlreadyExists when it inserted nothing.
+func placed(o domain.Order, res sql.Result) error {
+	inserted, err := oneRow(res)
+	if err != nil {
+		return fmt.Errorf("insert order %s: %w", o.ID, err)
+	}
+	if !inserted {
+		return fmt.Errorf("order %s of user %s with idempotency key %q: %w",
+			o.ID, o.UserID, o.IdempotencyKey, domain.ErrAlreadyExists)
+	}
+	return nil
+}
+
+// placeInTx is Place as one transaction of single-row inserts, for SQLite,
+// where a statement costs no round trip.
+func (s *Store) placeInTx(ctx context.Context, o domain.Order, envelope events.Envelope) error {
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO orders (`+orderColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
 			o.ID, o.UserID, o.IdempotencyKey, o.Fingerprint, string(o.Status), o.Total.Currency, o.Total.AmountMinor,
@@ -101,13 +186,8 @@ func (s *Store) Place(ctx context.Context, o domain.Order, e domain.OrderPlaced)
 		if err != nil {
 			return fmt.Errorf("insert order %s: %w", o.ID, err)
 		}
-		inserted, err := oneRow(res)
-		if err != nil {
-			return fmt.Errorf("insert order %s: %w", o.ID, err)
-		}
-		if !inserted {
-			return fmt.Errorf("order %s of user %s with idempotency key %q: %w",
-				o.ID, o.UserID, o.IdempotencyKey, domain.ErrAlreadyExists)
+		if err := placed(o, res); err != nil {
+			return err
 		}
 		for _, it := range o.Items {
 			_, err := tx.ExecContext(ctx, `INSERT INTO order_items
@@ -123,11 +203,6 @@ func (s *Store) Place(ctx context.Context, o domain.Order, e domain.OrderPlaced)
 		}
 		return nil
 	}, platformstore.Idempotent())
-	if err != nil {
-		return err
-	}
-	s.onCommit()
-	return nil
 }
 
 // Get implements domain.OrderStore.

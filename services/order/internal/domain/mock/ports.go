@@ -119,11 +119,12 @@ func (c *MockStockReserverReleaseCall) DoAndReturn(f func(context.Context, strin
 }
 
 // Reserve mocks base method.
-func (m *MockStockReserver) Reserve(ctx context.Context, orderID string, items []domain.Item) error {
+func (m *MockStockReserver) Reserve(ctx context.Context, orderID string, items []domain.Item) (map[string]domain.Price, error) {
 	m.ctrl.T.Helper()
 	ret := m.ctrl.Call(m, "Reserve", ctx, orderID, items)
-	ret0, _ := ret[0].(error)
-	return ret0
+	ret0, _ := ret[0].(map[string]domain.Price)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
 }
 
 // Reserve indicates an expected call of Reserve.
@@ -139,19 +140,19 @@ type MockStockReserverReserveCall struct {
 }
 
 // Return rewrite *gomock.Call.Return
-func (c *MockStockReserverReserveCall) Return(arg0 error) *MockStockReserverReserveCall {
-	c.Call = c.Call.Return(arg0)
+func (c *MockStockReserverReserveCall) Return(arg0 map[string]domain.Price, arg1 error) *MockStockReserverReserveCall {
+	c.Call = c.Call.Return(arg0, arg1)
 	return c
 }
 
 // Do rewrite *gomock.Call.Do
-func (c *MockStockReserverReserveCall) Do(f func(context.Context, string, []domain.Item) error) *MockStockReserverReserveCall {
+func (c *MockStockReserverReserveCall) Do(f func(context.Context, string, []domain.Item) (map[string]domain.Price, error)) *MockStockReserverReserveCall {
 	c.Call = c.Call.Do(f)
 	return c
 }
 
 // DoAndReturn rewrite *gomock.Call.DoAndReturn
-func (c *MockStockReserverReserveCall) DoAndReturn(f func(context.Context, string, []domain.Item) error) *MockStockReserverReserveCall {
+func (c *MockStockReserverReserveCall) DoAndReturn(f func(context.Context, string, []domain.Item) (map[string]domain.Price, error)) *MockStockReserverReserveCall {
 	c.Call = c.Call.DoAndReturn(f)
 	return c
 }
