@@ -9,6 +9,8 @@ package server
 //   - path=grpc: native gRPC on the gRPC port, the yardstick.
 //   - path=rest-gateway: REST as served, grpc-gateway calling the handler in
 //     process (dispatcher).
+//   - path=rest-gateway-untraced: the same gateway on a listener of its own
+//     without the otelhttp span, to show what REST's tracing costs.
 //   - path=rest-vanguard: REST transcoded by vanguard from the same
 //     google.api.http annotations to the in-process gRPC target (the road
 //     not taken: its errors are not problem+json).
@@ -94,6 +96,19 @@ func BenchmarkHTTPPaths(b *testing.B) {
 		})
 	})
 	b.Run("path=rest-gateway", func(b *testing.B) { pathsParallel(b, pathsREST(b, base)) })
+	b.Run("path=rest-gateway-untraced", func(b *testing.B) {
+		// The gateway alone, without the otelhttp span: what REST's tracing costs.
+		gw := newGatewayMux()
+		conn, err := direct.gatewayConn()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Close()
+		if err := inventoryv1.RegisterInventoryServiceHandler(context.Background(), gw, conn); err != nil {
+			b.Fatal(err)
+		}
+		pathsParallel(b, pathsREST(b, pathsServe(b, gw, "rest")))
+	})
 	b.Run("path=rest-vanguard", func(b *testing.B) {
 		pathsParallel(b, pathsREST(b, pathsServe(b, otelhttp.NewHandler(restVanguard, "rest", otelhttp.WithTracerProvider(app.tp)), "rest")))
 	})
