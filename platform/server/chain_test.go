@@ -123,8 +123,11 @@ func TestChainAllocations(t *testing.T) {
 
 	allocs := testing.AllocsPerRun(200, call)
 	t.Logf("the chain allocates %.0f times per successful call", allocs)
-	assert.LessOrEqual(t, allocs, float64(chainAllocBudget), "allocations the chain adds to a successful call")
 	assert.Len(t, stream.header.Get(RequestIDHeader), 1, "the call's response carries its request id")
+	if raceEnabled {
+		t.Skip("allocations are not counted under the race detector")
+	}
+	assert.LessOrEqual(t, allocs, float64(chainAllocBudget), "allocations the chain adds to a successful call")
 }
 
 func TestChainRequestID(t *testing.T) {
@@ -283,9 +286,11 @@ func TestAccessLogDisabledLevel(t *testing.T) {
 	cl := newCall(callContext(t, nil, &headerStream{}), getProduct.FullMethod)
 	allocs := testing.AllocsPerRun(100, func() { a.record(cl, cl, nil) })
 	assert.Zero(t, h.handled, "an OK call is logged at info, below the logger's level")
-	assert.Zero(t, allocs, "and costs no attribute")
 	a.record(cl, cl, status.Error(codes.Unavailable, "down"))
 	assert.Equal(t, 1, h.handled, "a failure is at warn or above")
+	if !raceEnabled {
+		assert.Zero(t, allocs, "a line not written costs no attribute")
+	}
 }
 
 func TestPeerString(t *testing.T) {
