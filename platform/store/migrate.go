@@ -56,6 +56,9 @@ func (db *DB) Migrate(ctx context.Context, fsys fs.FS) error {
 	if err != nil {
 		return err
 	}
+	if db.upToDate(ctx, ms) {
+		return nil
+	}
 	for {
 		done, err := db.migrateNext(ctx, fsys, ms)
 		if err != nil {
@@ -158,8 +161,31 @@ func (db *DB) migrateNext(ctx context.Context, fsys fs.FS, ms []migration) (bool
 	return false, nil
 }
 
-func appliedMigrations(ctx context.Context, tx *sql.Tx) (map[int64]string, error) {
-	rows, err := tx.QueryContext(ctx, "SELECT version, name FROM schema_migrations")
+// upToDate reports whether every migration in ms is applied under its name,
+// from one read without the lock: applied rows are never removed, so the
+// answer cannot go stale, and a start with nothing to apply (nearly every
+// start) skips the locked transaction. Any doubt (no schema_migrations
+// yet, a renamed file) is left to the locked path, which reports it.
+func (db *DB) upToDate(ctx context.Context, ms []migration) bool {
+	applied, err := appliedMigrations(ctx, db)
+	if err != nil {
+		return false
+	}
+	for _, m := range ms {
+		if name, ok := applied[m.version]; !ok || name != m.name {
+			return false
+		}
+	}
+	return true
+}
+
+// querier is a *sql.Tx or a *DB.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func appliedMigrations(ctx context.Context, q querier) (map[int64]string, error) {
+	rows, err := q.QueryContext(ctx, "SELECT version, name FROM schema_migrations")
 	if err != nil {
 		return nil, fmt.Errorf("store: migrate: read schema_migrations: %w", err)
 	}

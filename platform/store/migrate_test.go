@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -194,6 +195,47 @@ func TestMigrateErrors(t *testing.T) {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), "store: read migrations")
 			})
+		})
+	}
+}
+
+// A start with every migration applied reads schema_migrations and takes
+// no lock, so it does not wait behind another instance's migration; one
+// with a file pending still waits for the lock.
+func TestMigrateUpToDateTakesNoLock(t *testing.T) {
+	for _, d := range storetest.Dialects() {
+		t.Run(string(d), func(t *testing.T) {
+			ctx := context.Background()
+			db := storetest.Open(t, d)
+			fsys := migrations(map[string]string{"0001_init.sql": m1, "0002_orders.sql": m2})
+			require.NoError(t, db.Migrate(ctx, fsys))
+
+			// Another instance holds the migration lock.
+			holder, err := db.Conn(ctx)
+			require.NoError(t, err)
+			defer holder.Close()
+			if d == store.Postgres {
+				_, err = holder.ExecContext(ctx, "SELECT pg_advisory_lock($1)", store.MigrationLockKey)
+			} else {
+				_, err = holder.ExecContext(ctx, "BEGIN IMMEDIATE")
+			}
+			require.NoError(t, err)
+
+			wait, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			require.NoError(t, db.Migrate(wait, fsys), "nothing to apply: no lock needed")
+
+			pending := migrations(map[string]string{"0001_init.sql": m1, "0002_orders.sql": m2, "0003_note.sql": m3})
+			short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			defer cancel()
+			assert.Error(t, db.Migrate(short, pending), "a pending file waits for the lock")
+			assert.Equal(t, []appliedRow{{1, "init"}, {2, "orders"}}, applied(t, db))
+			if d == store.Postgres {
+				_, err = holder.ExecContext(ctx, "SELECT pg_advisory_unlock($1)", store.MigrationLockKey)
+			} else {
+				_, err = holder.ExecContext(ctx, "ROLLBACK")
+			}
+			require.NoError(t, err)
 		})
 	}
 }

@@ -1,0 +1,4 @@
+package store
+
+// MigrationLockKey is the advisory lock Migrate takes on PostgreSQL.
+const MigrationLockKey = migrationLockKey
