@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/slipway-dev/slipway/platform/config"
@@ -60,8 +59,8 @@ func (a *accessLog) record(ctx context.Context, cl *call, err error) {
 		slog.String("request_id", cl.requestID),
 	}
 	n := 5
-	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		attrs[n] = slog.String("peer", peerString(p.Addr))
+	if p := cl.peerAddr(ctx); p != "" {
+		attrs[n] = slog.String("peer", p)
 		n++
 	}
 	if err != nil {

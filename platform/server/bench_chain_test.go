@@ -50,7 +50,9 @@ func BenchmarkChain(b *testing.B) {
 // (bare), with the chain only (chain), with the otelgrpc stats handler
 // only, configured as App.New does (otel: every call traced, the default
 // sampler; otel-unsampled: a call the sampler leaves out, as most are
-// under OTEL_TRACES_SAMPLER=parentbased_traceidratio), and with both. The
+// under OTEL_TRACES_SAMPLER=parentbased_traceidratio), and with both;
+// chain+trace is the chain with its own tracing stage (traceWith) in place
+// of otelgrpc, every call traced with the same tracer provider. The
 // +workers variants serve with grpc.NumStreamWorkers(GOMAXPROCS), whose
 // long-lived goroutines keep their grown stacks: without it every call
 // runs on a new goroutine that starts with a 2 KB stack and copies it as
@@ -73,14 +75,17 @@ func BenchmarkUnaryParts(b *testing.B) {
 		{"chain+otel-unsampled", true, "parentbased_always_off"},
 		{"chain+otel+workers", true, "parentbased_always_on"},
 		{"bare+workers", false, ""},
+		{"chain+trace", true, "parentbased_always_on"},
+		{"chain+trace+workers", true, "parentbased_always_on"},
 	} {
 		b.Run("server="+bc.name, func(b *testing.B) {
 			var opts []grpc.ServerOption
 			if strings.HasSuffix(bc.name, "+workers") {
 				opts = append(opts, grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))
 			}
+			var c *chain
 			if bc.chain {
-				c, _ := testChain(b, io.Discard, config.AccessLog{})
+				c, _ = testChain(b, io.Discard, config.AccessLog{})
 				opts = append(opts, grpc.ChainUnaryInterceptor(c.unary))
 			}
 			if bc.sampler != "" {
@@ -90,8 +95,12 @@ func BenchmarkUnaryParts(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.Cleanup(func() { _ = shutdown(context.Background()) })
-				opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(
-					otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(telemetry.Propagator()))))
+				if strings.Contains(bc.name, "+trace") {
+					c.traceWith(tp.Tracer(tracerName), telemetry.Propagator())
+				} else {
+					opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(
+						otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(telemetry.Propagator()))))
+				}
 			}
 			client := inventoryv1.NewInventoryServiceClient(serveProduct(b, opts...))
 			req := &inventoryv1.GetProductRequest{Id: "espresso-blend-1kg"}

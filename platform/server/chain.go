@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
@@ -24,6 +25,8 @@ type call struct {
 	requestID string
 	start     time.Time
 	end       time.Time // stamped by elapsed, so metrics and the access log agree
+	peer      string    // set by peerAddr
+	peerRead  bool
 
 	// A unary call's request, handler, and the decode error its request
 	// message left (nil: it decoded).
@@ -57,6 +60,18 @@ func (cl *call) elapsed() time.Duration {
 	return cl.end.Sub(cl.start)
 }
 
+// peerAddr is the address of the call's peer ("" when unknown), formatted
+// once for the span and the access log.
+func (cl *call) peerAddr(ctx context.Context) string {
+	if !cl.peerRead {
+		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+			cl.peer = peerString(p.Addr)
+		}
+		cl.peerRead = true
+	}
+	return cl.peer
+}
+
 // callFunc runs the rest of the chain for one call: the stages below and
 // then the handler. A stream's callFunc returns no response.
 type callFunc func(ctx context.Context, cl *call) (any, error)
@@ -82,6 +97,7 @@ type stage struct {
 // (the method, protocol and start come with the call).
 func (c *chain) stages() []stage {
 	return []stage{
+		{"tracing", anyCall, c.tracingStage},
 		{"request id", anyCall, c.requestIDStage},
 		{"metrics", anyCall, c.metricsStage},
 		{"access log", anyCall, c.accessLogStage},
@@ -95,9 +111,16 @@ func (c *chain) stages() []stage {
 	}
 }
 
-// compose nests the stages of kind around final, once, so a call pays one
+// compose builds the unary and stream paths from the stages.
+func (c *chain) compose() {
+	stages := c.stages()
+	c.unaryPath = nest(stages, unaryCall, c.callHandler)
+	c.streamPath = nest(stages, streamCall, c.callStreamHandler)
+}
+
+// nest nests the stages of kind around final, once, so a call pays one
 // function call per stage and nothing to walk the list.
-func compose(stages []stage, kind callKind, final callFunc) callFunc {
+func nest(stages []stage, kind callKind, final callFunc) callFunc {
 	h := final
 	for i := len(stages) - 1; i >= 0; i-- {
 		if stages[i].kinds&kind != 0 {

@@ -100,9 +100,9 @@ func TestChainStageOrder(t *testing.T) {
 			stream = append(stream, s.name)
 		}
 	}
-	assert.Equal(t, []string{"request id", "metrics", "access log", "load shedding", "recovery",
+	assert.Equal(t, []string{"tracing", "request id", "metrics", "access log", "load shedding", "recovery",
 		"deadline", "auth", "validation", "faults"}, unary, "the order chain's doc comment names")
-	assert.Equal(t, []string{"request id", "metrics", "access log", "watch stream bounds", "load shedding",
+	assert.Equal(t, []string{"tracing", "request id", "metrics", "access log", "watch stream bounds", "load shedding",
 		"recovery", "auth", "faults"}, stream)
 }
 

@@ -11,6 +11,8 @@ import (
 
 	"buf.build/go/protovalidate"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
@@ -43,11 +45,12 @@ type AuthFunc func(ctx context.Context, fullMethod string) (context.Context, err
 
 // chain is the one interceptor chain every protocol goes through: native
 // gRPC directly, REST via the in-process gateway connection, gRPC-Web and
-// Connect via the vanguard transcoder. Order, outermost first: request id,
-// metrics, access log, load shedding (and, for streams, the per-connection
-// and process-wide bounds on Watch and reflection streams), recovery,
-// deadline (default and cap), auth, validation, faults. The order is the
-// list stages returns (chain.go), composed once by newChain.
+// Connect via the vanguard transcoder. Order, outermost first: tracing
+// (once traceWith gives it a tracer; chain_trace.go), request id, metrics,
+// access log, load shedding (and, for streams, the per-connection and
+// process-wide bounds on Watch and reflection streams), recovery, deadline
+// (default and cap), auth, validation, faults. The order is the list
+// stages returns (chain.go), composed once by newChain.
 type chain struct {
 	service    string
 	logger     *slog.Logger
@@ -68,6 +71,11 @@ type chain struct {
 	watchStreams *watchStreams
 	// codec records the request messages that did not decode (nil: none).
 	codec *requestCodec
+
+	// tracer and propagator start the calls' spans (traceWith); nil: the
+	// gRPC server's stats handler does.
+	tracer     trace.Tracer
+	propagator propagation.TextMapPropagator
 
 	// unaryPath and streamPath are the stages composed around the handler.
 	unaryPath, streamPath callFunc
@@ -99,9 +107,7 @@ func newChain(base config.Base, logger *slog.Logger, reg prometheus.Registerer, 
 		watchStreams: newWatchStreams(base.Streams.GRPCMaxWatchStreams),
 		codec:        newRequestCodec(),
 	}
-	stages := c.stages()
-	c.unaryPath = compose(stages, unaryCall, c.callHandler)
-	c.streamPath = compose(stages, streamCall, c.callStreamHandler)
+	c.compose()
 	return c, nil
 }
 
