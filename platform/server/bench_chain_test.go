@@ -52,7 +52,10 @@ func BenchmarkChain(b *testing.B) {
 // sampler; otel-unsampled: a call the sampler leaves out, as most are
 // under OTEL_TRACES_SAMPLER=parentbased_traceidratio), and with both;
 // chain+trace is the chain with its own tracing stage (traceWith) in place
-// of otelgrpc, every call traced with the same tracer provider. The
+// of otelgrpc, every call traced with the same tracer provider;
+// +conntagger adds the stats handler the per-connection Watch bound
+// installs (grpcLimits), with which grpc-go builds stats events for every
+// call even when no handler reads them. The
 // +workers variants serve with grpc.NumStreamWorkers(GOMAXPROCS), whose
 // long-lived goroutines keep their grown stacks: without it every call
 // runs on a new goroutine that starts with a 2 KB stack and copies it as
@@ -77,11 +80,15 @@ func BenchmarkUnaryParts(b *testing.B) {
 		{"bare+workers", false, ""},
 		{"chain+trace", true, "parentbased_always_on"},
 		{"chain+trace+workers", true, "parentbased_always_on"},
+		{"chain+trace+conntagger", true, "parentbased_always_on"},
 	} {
 		b.Run("server="+bc.name, func(b *testing.B) {
 			var opts []grpc.ServerOption
 			if strings.HasSuffix(bc.name, "+workers") {
 				opts = append(opts, grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))
+			}
+			if strings.HasSuffix(bc.name, "+conntagger") {
+				opts = append(opts, grpc.StatsHandler(connTagger{}))
 			}
 			var c *chain
 			if bc.chain {
