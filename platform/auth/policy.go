@@ -264,11 +264,8 @@ func onBehalfOf(ctx context.Context) string {
 
 // bearer returns the token of the first "authorization: Bearer" entry.
 func bearer(ctx context.Context) (string, bool) {
-	md, ok := metadata.FromIncomingContext(ctx)
-	if !ok {
-		return "", false
-	}
-	for _, value := range md.Get("authorization") {
+	// ValueFromIncomingContext copies the one key, not the whole metadata.
+	for _, value := range metadata.ValueFromIncomingContext(ctx, "authorization") {
 		scheme, token, ok := strings.Cut(strings.TrimSpace(value), " ")
 		if ok && strings.EqualFold(scheme, "bearer") {
 			if token = strings.TrimSpace(token); token != "" {

@@ -80,15 +80,11 @@ func BenchmarkUnaryParts(b *testing.B) {
 		{"bare+workers", false, ""},
 		{"chain+trace", true, "parentbased_always_on"},
 		{"chain+trace+workers", true, "parentbased_always_on"},
-		{"chain+trace+conntagger", true, "parentbased_always_on"},
 	} {
 		b.Run("server="+bc.name, func(b *testing.B) {
 			var opts []grpc.ServerOption
 			if strings.HasSuffix(bc.name, "+workers") {
 				opts = append(opts, grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))
-			}
-			if strings.HasSuffix(bc.name, "+conntagger") {
-				opts = append(opts, grpc.StatsHandler(connTagger{}))
 			}
 			var c *chain
 			if bc.chain {
