@@ -73,9 +73,9 @@ type service struct {
 }
 
 // start runs the service on SQLite with ports 0, a JWKS it controls and an
-// embedded NATS JetStream, and stops it (asserting a clean stop) when the
-// test ends.
-func start(t *testing.T) *service {
+// embedded NATS JetStream, with extra settings over those ("KEY=value"),
+// and stops it (asserting a clean stop) when the test ends.
+func start(t testing.TB, extra ...string) *service {
 	t.Helper()
 	_, key, err := ed25519.GenerateKey(nil)
 	require.NoError(t, err)
@@ -92,6 +92,10 @@ func start(t *testing.T) *service {
 		"AUTH_JWKS_URL": jwks.URL,
 		"DRAIN_DELAY":   "0s",
 		"NATS_URL":      natsURL,
+	}
+	for _, kv := range extra {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
 	}
 	logs := &logBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
