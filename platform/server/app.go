@@ -14,13 +14,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	goruntime "runtime"
 	"sync"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -178,11 +177,15 @@ func New(base config.Base, cfg any, logger *slog.Logger, reg *prometheus.Registr
 		return nil, err
 	}
 	prop := telemetry.Propagator()
+	// The chain starts each call's server span itself (its tracing stage,
+	// which skips health checks: probes every few seconds would bury the
+	// requests in the trace views). No stats handler is installed: with
+	// any, grpc-go builds stats events for every call (BenchmarkUnaryParts).
+	c.traceWith(tp.Tracer(tracerName), prop)
 	a.grpc = grpc.NewServer(append(grpcLimits(base.Surface),
-		// Health checks are not traced: probes (kubelet, compose, slipway dev)
-		// ask every few seconds and would bury the requests in the trace views.
-		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(prop),
-			otelgrpc.WithFilter(filters.Not(filters.HealthCheck())))),
+		// A pool of goroutines per core serves the calls, so a call does not
+		// start on a fresh goroutine and grow its stack each time.
+		grpc.NumStreamWorkers(uint32(goruntime.GOMAXPROCS(0))), //nolint:gosec // GOMAXPROCS is small and positive
 		grpc.ChainUnaryInterceptor(c.unary),
 		grpc.ChainStreamInterceptor(c.stream),
 		grpc.ForceServerCodecV2(c.codec), // an undecodable request is INVALID_ARGUMENT, not INTERNAL
