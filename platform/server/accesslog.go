@@ -81,7 +81,7 @@ func (a *accessLog) record(ctx context.Context, cl *call, err error) {
 
 // sampled reports whether a successful fast call is kept.
 func (a *accessLog) sampled() bool {
-	return a.sample >= 1 || (a.sample > 0 && rand.Float64() < a.sample)
+	return a.sample >= 1 || (a.sample > 0 && rand.Float64() < a.sample) //nolint:gosec // log sampling needs no secret randomness
 }
 
 // accessLevel is the level of a call's line: Error for the codes that mean

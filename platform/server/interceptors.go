@@ -190,8 +190,8 @@ func validRequestID(id string) bool {
 // costs no system call.
 func newRequestID() string {
 	var b [12]byte
-	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
-	binary.LittleEndian.PutUint32(b[8:], rand.Uint32())
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64()) //nolint:gosec // a correlation id, not a secret (see above)
+	binary.LittleEndian.PutUint32(b[8:], rand.Uint32()) //nolint:gosec // likewise
 	var id [24]byte
 	hex.Encode(id[:], b[:])
 	return string(id[:])
