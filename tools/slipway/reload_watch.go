@@ -32,7 +32,7 @@ func startHotWatch(ctx context.Context, root string, opts devOptions, out *conso
 		return nil, fmt.Errorf("watch %s: %w", root, err)
 	}
 	h.w = w
-	watchCtx, cancel := context.WithCancel(ctx)
+	watchCtx, cancel := context.WithCancel(ctx) //nolint:gosec // Stop calls it (h.cancel)
 	h.cancel = cancel
 	go w.Run(watchCtx)
 	return h, nil

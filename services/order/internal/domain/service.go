@@ -175,7 +175,7 @@ func (s *OrderService) unknownLine(ctx context.Context, merged []Item, firstLine
 	}
 	prices, err := s.stock.Prices(ctx, ids)
 	if err != nil {
-		return nil
+		return nil //nolint:nilerr // best effort: the caller reports Reserve's own NotFound when the lookup fails
 	}
 	_, _, err = priceItems(merged, firstLine, prices)
 	var fe *errkind.FieldError
