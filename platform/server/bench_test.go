@@ -7,6 +7,9 @@ package server_test
 //     whole chain (request id, metrics, access log, recovery, deadline, auth,
 //     protovalidate, faults, otelgrpc tracing). One call at a time, so ns/op
 //     is the latency of a call and the difference is the chain's cost.
+//   - BenchmarkUnary/server=platform-sampled: the platform call as a busy
+//     production service would set it (benchSampled): 1 % of the successful
+//     fast calls logged, 1 % of new traces recorded.
 //   - BenchmarkUnary/server=platform-tls: the same platform call over TLS 1.3
 //     with mTLS, on a connection whose handshake is done before the timing:
 //     against server=platform, the per-call cost of TLS.
@@ -93,8 +96,13 @@ func benchBare(b *testing.B) string {
 // and the auth hook with GetProduct public, as in the inventory service.
 func benchPlatform(b *testing.B) *server.App {
 	b.Helper()
-	return benchPlatformOn(b, config.TLS{}, insecure.NewCredentials())
+	return benchPlatformOn(b, config.TLS{}, insecure.NewCredentials(), nil)
 }
+
+// benchSampled is the setting of a busy production service: the access log
+// writes 1 % of the successful fast calls (every failed and slow one), and
+// 1 % of the traces that start here are recorded.
+var benchSampled = map[string]string{"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.01"}
 
 // benchPlatformTLS is benchPlatform with TLS on, as under `slipway dev
 // --tls`: the inventory's certificate from a test CA, mTLS on the gRPC port.
@@ -109,12 +117,14 @@ func benchPlatformTLS(b *testing.B) (*server.App, credentials.TransportCredentia
 		b.Fatal(err)
 	}
 	creds := client.ClientCredentials("inventory")
-	return benchPlatformOn(b, files, creds), creds
+	return benchPlatformOn(b, files, creds, nil), creds
 }
 
 // benchPlatformOn is benchPlatform with files' TLS settings, dialled with
 // creds until it is SERVING.
-func benchPlatformOn(b *testing.B, files config.TLS, creds credentials.TransportCredentials) *server.App {
+// sampling, when not nil, is benchSampled's tracing setting, and the access
+// log samples 1 % of the successful fast calls.
+func benchPlatformOn(b *testing.B, files config.TLS, creds credentials.TransportCredentials, sampling map[string]string) *server.App {
 	b.Helper()
 	var base config.Base
 	base.SetDefaults("bench", 0, 0)
@@ -126,13 +136,16 @@ func benchPlatformOn(b *testing.B, files config.TLS, creds credentials.Transport
 		base.TLS = files
 		base.JWKSURL = "https://127.0.0.1:9/.well-known/jwks.json" // GetProduct is public: never fetched
 	}
+	if sampling != nil {
+		base.AccessLog.AccessLogSample = 0.01
+	}
 	if err := base.Validate(); err != nil {
 		b.Fatal(err)
 	}
 
 	ctx := context.Background()
 	logger := telemetry.NewLogger(io.Discard, base.Service, slog.LevelInfo)
-	tp, shutdown, err := telemetry.NewTracerProvider(ctx, base.Service, func(string) string { return "" })
+	tp, shutdown, err := telemetry.NewTracerProvider(ctx, base.Service, func(k string) string { return sampling[k] })
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -346,6 +359,10 @@ func BenchmarkUnary(b *testing.B) {
 	b.Run("server=platform-tls", func(b *testing.B) {
 		app, creds := benchPlatformTLS(b)
 		runSerial(b, grpcCall(benchDialWith(b, app.GRPCAddr(), creds)))
+	})
+	b.Run("server=platform-sampled", func(b *testing.B) {
+		app := benchPlatformOn(b, config.TLS{}, insecure.NewCredentials(), benchSampled)
+		runSerial(b, grpcCall(benchDial(b, app.GRPCAddr())))
 	})
 }
 
