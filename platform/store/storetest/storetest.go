@@ -70,10 +70,7 @@ func openSQLite(t testing.TB) *store.DB {
 
 func openPostgres(t testing.TB) *store.DB {
 	t.Helper()
-	serverURL := os.Getenv("POSTGRES_TEST_URL")
-	if serverURL == "" {
-		serverURL = defaultPostgresURL
-	}
+	serverURL := serverURL()
 	u, err := url.Parse(serverURL)
 	if err != nil {
 		t.Fatalf("storetest: POSTGRES_TEST_URL: %v", err)
