@@ -43,7 +43,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	inventoryv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/inventory/v1"
@@ -160,32 +159,8 @@ func benchPlatformOn(b *testing.B, files config.TLS, creds credentials.Transport
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := app.Listen(); err != nil {
-		b.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- app.Run(runCtx) }()
-	b.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Errorf("platform server stop: %v", err)
-		}
-		_ = shutdown(ctx)
-	})
-
-	conn := benchDialWith(b, app.GRPCAddr(), creds)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return app
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("platform server not SERVING after 10s: %v %v", resp.GetStatus(), err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	server.WaitServing(b, benchDialWith(b, server.ServeForBench(b, app, shutdown), creds))
+	return app
 }
 
 func benchDial(b *testing.B, addr string) *grpc.ClientConn {

@@ -144,31 +144,46 @@ func pathsApp(b *testing.B) *App {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := app.Listen(); err != nil {
-		b.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- app.Run(runCtx) }()
-	b.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Errorf("stop: %v", err)
-		}
-		_ = shutdown(ctx)
-	})
-	conn, err := grpc.NewClient(app.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(serveForBench(b, app, shutdown), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer conn.Close()
+	waitServing(b, conn)
+	return app
+}
+
+// serveForBench listens and runs app until the benchmark ends, then stops
+// it and shutdown (its tracer provider's); it returns the gRPC address.
+func serveForBench(b *testing.B, app *App, shutdown func(context.Context) error) string {
+	b.Helper()
+	if err := app.Listen(); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx) }()
+	b.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Errorf("server stop: %v", err)
+		}
+		_ = shutdown(context.Background())
+	})
+	return app.GRPCAddr()
+}
+
+// waitServing waits up to 10 s for the health check over conn to answer
+// SERVING.
+func waitServing(b *testing.B, conn grpc.ClientConnInterface) {
+	b.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+		resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
 		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return app
+			return
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("not SERVING: %v", err)
+			b.Fatalf("not SERVING after 10s: %v %v", resp.GetStatus(), err)
 		}
 	}
 }
