@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-//go:generate go tool mockgen -destination=mock/store.go -package=mock -typed . Store,Tx
+//go:generate go tool mockgen -destination=mock/ports.go -package=mock -typed . Store,Tx
 
 // Store is the storage the inventory needs. Reads of the catalog run on
 // their own; every change runs in one transaction through InTx.
