@@ -14,8 +14,9 @@ type serviceDef struct {
 	HTTPPort int
 }
 
-// knownServices lists the shop's services in start order, with the default
-// ports of DESIGN.md. A port base flag shifts every port by the same offset.
+// knownServices lists the shop's services in start order, with their
+// default ports (docs/architecture.md, "Names and ports"). A port base flag
+// shifts every port by the same offset.
 var knownServices = []serviceDef{
 	{"user", 50051, 8081},
 	{"order", 50052, 8082},
