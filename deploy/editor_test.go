@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// consolePort is the console's port (DESIGN.md: "console 8080").
+// consolePort is the console's port (docs/architecture.md, "Console": `--console-port` 8080).
 const consolePort = 8080
 
 // workspaceVar is how VS Code and devcontainer.json name the checkout.
@@ -192,6 +192,7 @@ type launchConfig struct {
 	Env            map[string]string `json:"env"`
 	Host           string            `json:"host"`
 	Port           int               `json:"port"`
+	PreLaunchTask  string            `json:"preLaunchTask"`
 	SubstitutePath []struct {
 		From string `json:"from"`
 		To   string `json:"to"`
@@ -222,6 +223,8 @@ func TestVSCodeLaunch(t *testing.T) {
 	var lf launchFile
 	readJSONC(t, filepath.Join(root, ".vscode", "launch.json"), &lf)
 	require.NotEmpty(t, lf.Configurations)
+	var tf tasksFile
+	readJSONC(t, filepath.Join(root, ".vscode", "tasks.json"), &tf)
 
 	names := make(map[string]bool)
 	launched := make(map[string]bool)
@@ -237,6 +240,9 @@ func TestVSCodeLaunch(t *testing.T) {
 			}
 			if c.EnvFile != "" {
 				assert.FileExists(t, localPath(t, root, c.EnvFile))
+			}
+			if c.PreLaunchTask != "" {
+				assert.NotNil(t, tf.task(c.PreLaunchTask), "preLaunchTask %q is not in tasks.json", c.PreLaunchTask)
 			}
 			switch c.Request {
 			case "launch":
@@ -256,6 +262,7 @@ func TestVSCodeLaunch(t *testing.T) {
 			case "attach":
 				assert.Equal(t, "remote", c.Mode, "attach to a headless dlv")
 				require.NotZero(t, c.Port)
+				assert.NotContains(t, attachPorts, c.Port, "%s attaches to the port of %q", c.Name, attachPorts[c.Port])
 				attachPorts[c.Port] = c.Name
 			default:
 				t.Errorf("request %q: want launch or attach", c.Request)
@@ -283,15 +290,7 @@ func TestVSCodeLaunch(t *testing.T) {
 
 	t.Run("attach to each compose service's dlv, /src mapped to the checkout", func(t *testing.T) {
 		p := loadCompose(t, filepath.Join(root, composeDir), []string{composeFile, composeOverride}, nil)
-		b, err := convertDockerfile(t, filepath.Join(root, dockerfile), "debug", map[string]string{"SERVICE": sortedNames(services)[0]})
-		require.NoError(t, err)
-		var buildDir string
-		for _, e := range b.execs {
-			if strings.Contains(execScript(e), "go build") {
-				buildDir = e.Meta.Cwd
-			}
-		}
-		require.NotEmpty(t, buildDir, "no go build step in the debug target")
+		buildDir := debugBuildDir(t, root, sortedNames(services)[0])
 
 		for _, name := range sortedNames(p.Services) {
 			s := p.Services[name]
@@ -317,6 +316,23 @@ func TestVSCodeLaunch(t *testing.T) {
 		}
 	})
 
+	t.Run("attach to dlv in a Kubernetes pod through kubectl port-forward", func(t *testing.T) {
+		buildDir := debugBuildDir(t, root, sortedNames(services)[0])
+		var forwarded int
+		for _, c := range lf.Configurations {
+			task := tf.task(c.PreLaunchTask)
+			if c.Request != "attach" || task == nil || task.Command != "kubectl" {
+				continue
+			}
+			forwarded++
+			assert.Empty(t, checkPortForward(*task, tf.Inputs, c.Host, c.Port), "%s", c.Name)
+			require.Len(t, c.SubstitutePath, 1, "%s", c.Name)
+			assert.Equal(t, workspaceVar, c.SubstitutePath[0].From, "%s", c.Name)
+			assert.Equal(t, buildDir, c.SubstitutePath[0].To, "%s: the image builds in %s", c.Name, buildDir)
+		}
+		assert.NotZero(t, forwarded, "no attach configuration starts a kubectl port-forward task")
+	})
+
 	t.Run("compounds name existing configurations", func(t *testing.T) {
 		for _, comp := range lf.Compounds {
 			for _, n := range comp.Configurations {
@@ -326,13 +342,117 @@ func TestVSCodeLaunch(t *testing.T) {
 	})
 }
 
+// debugBuildDir is the directory the Dockerfile's debug target builds a
+// service in: the path its binaries' debug information names.
+func debugBuildDir(t testing.TB, root, service string) string {
+	t.Helper()
+	b, err := convertDockerfile(t, filepath.Join(root, dockerfile), "debug", map[string]string{"SERVICE": service})
+	require.NoError(t, err)
+	var dir string
+	for _, e := range b.execs {
+		if strings.Contains(execScript(e), "go build") {
+			dir = e.Meta.Cwd
+		}
+	}
+	require.NotEmpty(t, dir, "no go build step in the debug target")
+	return dir
+}
+
 type tasksFile struct {
-	Tasks []struct {
-		Label   string   `json:"label"`
-		Type    string   `json:"type"`
-		Command string   `json:"command"`
-		Args    []string `json:"args"`
-	} `json:"tasks"`
+	Tasks  []vscodeTask `json:"tasks"`
+	Inputs []taskInput  `json:"inputs"`
+}
+
+type vscodeTask struct {
+	Label        string   `json:"label"`
+	Type         string   `json:"type"`
+	Command      string   `json:"command"`
+	Args         []string `json:"args"`
+	IsBackground bool     `json:"isBackground"`
+	// ProblemMatcher is a name, a list, or one matcher object.
+	ProblemMatcher json.RawMessage `json:"problemMatcher"`
+}
+
+// background returns the patterns by which VS Code knows that a background
+// task's run has begun and is ready; empty unless ProblemMatcher is one
+// matcher object.
+func (task vscodeTask) background() (begins, ends string) {
+	var m struct {
+		Background struct {
+			BeginsPattern string `json:"beginsPattern"`
+			EndsPattern   string `json:"endsPattern"`
+		} `json:"background"`
+	}
+	if json.Unmarshal(task.ProblemMatcher, &m) != nil {
+		return "", ""
+	}
+	return m.Background.BeginsPattern, m.Background.EndsPattern
+}
+
+// taskInput is a variable tasks use as ${input:<ID>}, asked for at run time.
+type taskInput struct {
+	ID   string `json:"id"`
+	Type string `json:"type"`
+}
+
+// task returns the task labelled label, or nil.
+func (tf *tasksFile) task(label string) *vscodeTask {
+	for i := range tf.Tasks {
+		if tf.Tasks[i].Label == label {
+			return &tf.Tasks[i]
+		}
+	}
+	return nil
+}
+
+var inputVar = regexp.MustCompile(`\$\{input:([^}]+)\}`)
+
+// checkPortForward: task runs `kubectl port-forward` from host:port to the
+// debug image's dlv port, every ${input:x} it uses is declared, and it is a
+// background task whose end pattern matches kubectl's "Forwarding from"
+// line, so VS Code attaches only once the forward is up.
+func checkPortForward(task vscodeTask, inputs []taskInput, host string, port int) []string {
+	var problems []string
+	if len(task.Args) == 0 || task.Args[0] != "port-forward" {
+		return []string{fmt.Sprintf("task %q runs kubectl %s, not kubectl port-forward", task.Label, strings.Join(task.Args, " "))}
+	}
+	mapping := fmt.Sprintf("%d:%d", port, dlvPort)
+	if !slices.Contains(task.Args, mapping) {
+		problems = append(problems, fmt.Sprintf("task %q does not forward %s (local port %d to dlv's %d): %s", task.Label, mapping, port, dlvPort, strings.Join(task.Args, " ")))
+	}
+	if i := slices.Index(task.Args, "--address"); i < 0 || i+1 >= len(task.Args) || task.Args[i+1] != host {
+		problems = append(problems, fmt.Sprintf("task %q does not listen on --address %s, the configuration's host", task.Label, host))
+	}
+	declared := make(map[string]bool)
+	for _, in := range inputs {
+		declared[in.ID] = true
+	}
+	for _, arg := range task.Args {
+		for _, m := range inputVar.FindAllStringSubmatch(arg, -1) {
+			if !declared[m[1]] {
+				problems = append(problems, fmt.Sprintf("task %q uses ${input:%s}, which tasks.json does not declare", task.Label, m[1]))
+			}
+		}
+	}
+	if !task.IsBackground {
+		problems = append(problems, fmt.Sprintf("task %q is not a background task: VS Code would wait for kubectl to exit", task.Label))
+	}
+	// What kubectl port-forward prints once it listens.
+	ready := fmt.Sprintf("Forwarding from %s:%d -> %d", host, port, dlvPort)
+	begins, ends := task.background()
+	for name, pattern := range map[string]string{"beginsPattern": begins, "endsPattern": ends} {
+		re, err := regexp.Compile(pattern)
+		switch {
+		case pattern == "":
+			problems = append(problems, fmt.Sprintf("task %q has no background %s", task.Label, name))
+		case err != nil:
+			problems = append(problems, fmt.Sprintf("task %q: %s: %v", task.Label, name, err))
+		case !re.MatchString(ready):
+			problems = append(problems, fmt.Sprintf("task %q: %s %q does not match %q", task.Label, name, pattern, ready))
+		}
+	}
+	slices.Sort(problems)
+	return problems
 }
 
 func TestVSCodeTasks(t *testing.T) {
@@ -390,11 +510,25 @@ func TestVSCodeSettings(t *testing.T) {
 }
 
 func TestVSCodeExtensions(t *testing.T) {
+	root := repoRoot(t)
 	var ext struct {
-		Recommendations []string `json:"recommendations"`
+		Recommendations         []string `json:"recommendations"`
+		UnwantedRecommendations []string `json:"unwantedRecommendations"`
 	}
-	readJSONC(t, filepath.Join(repoRoot(t), ".vscode", "extensions.json"), &ext)
+	readJSONC(t, filepath.Join(root, ".vscode", "extensions.json"), &ext)
 	assert.Contains(t, ext.Recommendations, "golang.go")
+
+	// Both conflict with golang.go: its deprecated former id, and a second
+	// test explorer over the one golang.go has.
+	for _, id := range []string{"ms-vscode.go", "premparihar.gotestexplorer"} {
+		assert.Contains(t, ext.UnwantedRecommendations, id)
+	}
+	var dc devcontainerFile
+	readJSONC(t, filepath.Join(root, ".devcontainer", "devcontainer.json"), &dc)
+	for _, id := range ext.UnwantedRecommendations {
+		assert.NotContains(t, ext.Recommendations, id, "extensions.json both recommends and rejects %s", id)
+		assert.NotContains(t, dc.Customizations.VSCode.Extensions, id, "the dev container installs %s, which extensions.json rejects", id)
+	}
 }
 
 // TestEditorChecksFindProblems runs the script check on a script that
@@ -414,4 +548,45 @@ cd missing && make lint
 		"setup.sh runs make lint; the Makefile has no such target",
 		"setup.sh changes into missing, which does not exist",
 	}, problems)
+}
+
+// TestPortForwardCheckFindsProblems runs the port-forward check on tasks
+// that break it, one way each, and on one that keeps it.
+func TestPortForwardCheckFindsProblems(t *testing.T) {
+	inputs := []taskInput{{ID: "ns", Type: "promptString"}, {ID: "pod", Type: "promptString"}}
+	matcher := json.RawMessage(`{"background": {"beginsPattern": "^Forwarding from", "endsPattern": "^Forwarding from 127\\.0\\.0\\.1:2350 "}}`)
+	good := vscodeTask{
+		Label: "pf", Command: "kubectl", IsBackground: true, ProblemMatcher: matcher,
+		Args: []string{"port-forward", "-n", "${input:ns}", "--address", "127.0.0.1", "${input:pod}", "2350:2345"},
+	}
+	tests := []struct {
+		name string
+		edit func(*vscodeTask)
+		want []string
+	}{
+		{"a good task", func(*vscodeTask) {}, nil},
+		{"another kubectl verb", func(task *vscodeTask) { task.Args = []string{"logs", "pod/x"} },
+			[]string{`task "pf" runs kubectl logs pod/x, not kubectl port-forward`}},
+		{"the wrong remote port", func(task *vscodeTask) { task.Args[6] = "2350:2346" },
+			[]string{`task "pf" does not forward 2350:2345 (local port 2350 to dlv's 2345): port-forward -n ${input:ns} --address 127.0.0.1 ${input:pod} 2350:2346`}},
+		{"every address", func(task *vscodeTask) { task.Args[4] = "0.0.0.0" },
+			[]string{`task "pf" does not listen on --address 127.0.0.1, the configuration's host`}},
+		{"an undeclared input", func(task *vscodeTask) { task.Args[2] = "${input:namespace}" },
+			[]string{`task "pf" uses ${input:namespace}, which tasks.json does not declare`}},
+		{"a foreground task", func(task *vscodeTask) { task.IsBackground = false },
+			[]string{`task "pf" is not a background task: VS Code would wait for kubectl to exit`}},
+		{"a matcher by name", func(task *vscodeTask) { task.ProblemMatcher = json.RawMessage(`["$go"]`) },
+			[]string{`task "pf" has no background beginsPattern`, `task "pf" has no background endsPattern`}},
+		{"an end pattern for another port", func(task *vscodeTask) {
+			task.ProblemMatcher = json.RawMessage(`{"background": {"beginsPattern": "^Forwarding", "endsPattern": "^Forwarding from 127\\.0\\.0\\.1:2345 "}}`)
+		}, []string{`task "pf": endsPattern "^Forwarding from 127\\.0\\.0\\.1:2345 " does not match "Forwarding from 127.0.0.1:2350 -> 2345"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			task := good
+			task.Args = slices.Clone(good.Args)
+			tt.edit(&task)
+			assert.Equal(t, tt.want, checkPortForward(task, inputs, "127.0.0.1", 2350))
+		})
+	}
 }
