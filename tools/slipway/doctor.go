@@ -119,8 +119,9 @@ func doctorMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"what is expected, what was found, OK/WARN/FAIL and how to fix it. Exits 1 when any\n"+
 			"check FAILs. The checks, by their names for --only:\n\n"+
 			"  go         the go on PATH against go.work's go and toolchain lines (the toolchain CI\n"+
-			"             runs), the toolchain the go command selects for the workspace and for each\n"+
-			"             module outside it, and the go env settings that change builds\n"+
+			"             runs), where GOTOOLCHAIN was set, the other go1.X.Y on PATH (golang.org/dl),\n"+
+			"             the toolchain the go command selects for the workspace and for each module\n"+
+			"             outside it, and why, and the go env settings that change builds\n"+
 			"  workspace  every go.work module exists and resolves; `go work sync` would change nothing\n"+
 			"  verify     `go mod verify` where CI runs it: the workspace and the modules outside it\n"+
 			"             that pin no tools (deploy); the tools check builds the tool modules\n"+
@@ -580,15 +581,35 @@ func (e *doctorEnv) repoFailed(check string) []doctorRow {
 type doctorGoEnv struct {
 	Path       string // of the go binary
 	Version    string // GOVERSION, without any " X:experiment" suffix
-	Toolchain  string // GOTOOLCHAIN; "" reads as auto
-	Flags      string // GOFLAGS
-	Experiment string // GOEXPERIMENT
-	SumDB      string // GOSUMDB
-	Insecure   string // GOINSECURE
+	Toolchain  doctorGOTOOLCHAIN
+	Flags      string   // GOFLAGS
+	Experiment string   // GOEXPERIMENT
+	SumDB      string   // GOSUMDB
+	Insecure   string   // GOINSECURE
+	Others     []string // go1.X.Y commands on PATH (golang.org/dl), oldest first
 }
 
-// doctorGoEnvVars are the variables readGoEnv asks for, in the order of doctorGoEnv.
-var doctorGoEnvVars = []string{"GOVERSION", "GOTOOLCHAIN", "GOFLAGS", "GOEXPERIMENT", "GOSUMDB", "GOINSECURE"}
+// doctorGOTOOLCHAIN is the GOTOOLCHAIN setting and where it comes from.
+type doctorGOTOOLCHAIN struct {
+	Value string // "" reads as auto
+	From  string // "set in the environment", "set by go env -w in <file>", ...
+}
+
+func (g doctorGOTOOLCHAIN) String() string {
+	v := g.Value
+	if v == "" {
+		v = "auto"
+	}
+	if g.From == "" {
+		return "GOTOOLCHAIN=" + v
+	}
+	return "GOTOOLCHAIN=" + v + ", " + g.From
+}
+
+// doctorGoEnvVars are the variables readGoEnv asks for: GOVERSION, GOTOOLCHAIN,
+// GOFLAGS, GOEXPERIMENT, GOSUMDB and GOINSECURE fill doctorGoEnv in that
+// order; GOENV and GOROOT say where GOTOOLCHAIN was set.
+var doctorGoEnvVars = []string{"GOVERSION", "GOTOOLCHAIN", "GOFLAGS", "GOEXPERIMENT", "GOSUMDB", "GOINSECURE", "GOENV", "GOROOT"}
 
 // readGoEnv runs `go env` outside any module (in the temporary directory,
 // GOWORK=off), so that the answer is the go on PATH itself: inside the
@@ -616,15 +637,85 @@ func (e *doctorEnv) readGoEnv(ctx context.Context) (doctorGoEnv, error) {
 			values[i] = e.getenv(name)
 		}
 	}
-	v := doctorGoEnv{Path: path, Toolchain: values[1], Flags: values[2], Experiment: values[3], SumDB: values[4], Insecure: values[5]}
+	v := doctorGoEnv{Path: path, Flags: values[2], Experiment: values[3], SumDB: values[4], Insecure: values[5]}
+	v.Toolchain = doctorGOTOOLCHAIN{Value: values[1], From: gotoolchainSource(e.environ, values[6], values[7])}
 	if f := strings.Fields(values[0]); len(f) > 0 {
 		v.Version = f[0]
 	}
+	v.Others = goCommandsOnPath(e.environ, filepath.Base(path))
 	return v, nil
 }
 
+// gotoolchainSource says where the go command took GOTOOLCHAIN from, in its
+// order of precedence: the environment, the go env -w file (goenv, "off"
+// for none), then $GOROOT/go.env, which sets the installation's default.
+func gotoolchainSource(environ []string, goenv, goroot string) string {
+	if v, ok := lookupEnv(environ, "GOTOOLCHAIN"); ok && v != "" {
+		return "set in the environment"
+	}
+	if goenv != "" && goenv != "off" && goEnvFileSets(goenv, "GOTOOLCHAIN") {
+		return "set by go env -w in " + goenv
+	}
+	if goroot != "" && goEnvFileSets(filepath.Join(goroot, "go.env"), "GOTOOLCHAIN") {
+		return "the default of " + filepath.Join(goroot, "go.env")
+	}
+	return "unset, which means auto"
+}
+
+// goEnvFileSets reports whether a go env file (KEY=VALUE lines, # comments)
+// sets key to a non-empty value.
+func goEnvFileSets(file, key string) bool {
+	data, err := os.ReadFile(file) //nolint:gosec // G304: the go command's own env files
+	if err != nil {
+		return false
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok && k == key && strings.TrimSpace(v) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// goCommandsOnPath lists the go1.X.Y commands on PATH other than active, the
+// go on PATH under its own name: other Go versions installed side by side
+// with `go install golang.org/dl/go1.X.Y@latest`, which GOTOOLCHAIN=path
+// also switches to.
+func goCommandsOnPath(environ []string, active string) []string {
+	path, _ := lookupEnv(environ, "PATH")
+	seen := map[string]bool{active: true}
+	var found []string
+	for _, dir := range filepath.SplitList(path) {
+		entries, err := os.ReadDir(dir)
+		if !filepath.IsAbs(dir) || err != nil {
+			continue
+		}
+		for _, entry := range entries {
+			name := strings.TrimSuffix(entry.Name(), ".exe")
+			if seen[name] || !strings.HasPrefix(name, "go1") || !version.IsValid(name) {
+				continue
+			}
+			if _, err := doctorLookPath(environ, name); err == nil {
+				seen[name] = true
+				found = append(found, name)
+			}
+		}
+	}
+	slices.SortFunc(found, version.Compare)
+	return found
+}
+
 // doctorGVMNote is the FIX text every Go version row shares.
-const doctorGVMNote = "GOTOOLCHAIN is the modern form of gvm's version switching: with GOTOOLCHAIN=auto the go command runs the toolchain go.work names"
+const doctorGVMNote = "GOTOOLCHAIN is the modern form of gvm's version switching: with GOTOOLCHAIN=auto the go command runs the toolchain go.work names (docs/toolchains.md)"
+
+// doctorSideBySide is how to install toolchain beside the go on PATH and
+// select it without touching that go.
+func doctorSideBySide(toolchain string, others []string) string {
+	if slices.Contains(others, toolchain) {
+		return toolchain + " is on PATH beside go: GOTOOLCHAIN=path runs it wherever go.work asks for it, or call " + toolchain + " directly"
+	}
+	return "install " + toolchain + " beside it: go install golang.org/dl/" + toolchain + "@latest && " + toolchain + " download, then GOTOOLCHAIN=path"
+}
 
 // doctorGo checks the go on PATH, the toolchain each module selects, and
 // the go env settings that make builds differ from CI.
@@ -640,17 +731,20 @@ func doctorGo(ctx context.Context, e *doctorEnv) []doctorRow {
 		versionRow.Fix = "install " + ci + " from https://go.dev/dl/ and put its bin directory on PATH"
 		return []doctorRow{versionRow}
 	}
-	versionRow.Found = g.Version + " (" + g.Path + ")"
+	versionRow.Found = g.Version + " (" + g.Path + "); " + g.Toolchain.String()
+	if len(g.Others) > 0 {
+		versionRow.Found += "; also on PATH: " + strings.Join(g.Others, ", ")
+	}
 	_, _, workErr := selectToolchain(g.Version, g.Toolchain, "go.work", e.ws.Go, e.ws.Toolchain, e.hasGo)
 	switch {
 	case g.Version == ci:
 		versionRow.Status = doctorOK
 	case workErr != nil:
 		versionRow.Status = doctorFail
-		versionRow.Fix = "install " + ci + ", or set GOTOOLCHAIN=auto; " + doctorGVMNote
+		versionRow.Fix = doctorSideBySide(ci, g.Others) + ", or set GOTOOLCHAIN=auto; " + doctorGVMNote
 	default:
 		versionRow.Status = e.differs()
-		versionRow.Fix = "install " + ci + " to match CI exactly; " + doctorGVMNote
+		versionRow.Fix = "to match CI exactly, " + doctorSideBySide(ci, g.Others) + "; " + doctorGVMNote
 	}
 
 	rows := []doctorRow{versionRow, doctorToolchainRow(e, g, "go.work", e.ws.Go, e.ws.Toolchain)}
@@ -703,9 +797,17 @@ func doctorToolchainRow(e *doctorEnv, g doctorGoEnv, where, goLine, toolchainLin
 // line's release and the toolchain line when that is newer than itself and
 // GOTOOLCHAIN allows switching (auto, path, <name>+auto, <name>+path); `go
 // env GOVERSION` has already applied a GOTOOLCHAIN=<name> minimum.
-func selectToolchain(local, gotoolchain, file, goLine, toolchainLine string, hasGo func(string) bool) (string, string, error) {
+func selectToolchain(local string, setting doctorGOTOOLCHAIN, file, goLine, toolchainLine string, hasGo func(string) bool) (string, string, error) {
+	gotoolchain := setting.Value
 	if gotoolchain == "" {
-		gotoolchain = "auto" // the default of $GOROOT/go.env
+		gotoolchain = "auto" // the go command's default
+	}
+	// Each reason ends with the setting and where it was set; each error
+	// with where it was set.
+	setting.Value = gotoolchain
+	from := ""
+	if setting.From != "" {
+		from = " (" + setting.From + ")"
 	}
 	mode := ""
 	switch name, suffix, _ := strings.Cut(gotoolchain, "+"); {
@@ -715,31 +817,31 @@ func selectToolchain(local, gotoolchain, file, goLine, toolchainLine string, has
 		mode = suffix
 	case name == "local" || version.IsValid(name):
 	default:
-		return "", "", fmt.Errorf("GOTOOLCHAIN=%s is not local, auto, path or a go1.X.Y name", gotoolchain)
+		return "", "", fmt.Errorf("GOTOOLCHAIN=%s is not local, auto, path or a go1.X.Y name%s", gotoolchain, from)
 	}
 	if !version.IsValid(local) {
-		return local, fmt.Sprintf("%s: a development build, which never switches (GOTOOLCHAIN=%s)", local, gotoolchain), nil
+		return local, fmt.Sprintf("%s: a development build, which never switches (%s)", local, setting), nil
 	}
 	want, line := "go"+goLine, file+" go "+goLine
 	if toolchainLine != "" && version.Compare(toolchainLine, want) > 0 {
 		want, line = toolchainLine, file+" toolchain "+toolchainLine
 	}
 	if version.Compare(want, local) <= 0 {
-		return local, fmt.Sprintf("%s: local %s ≥ %s (GOTOOLCHAIN=%s)", local, local, line, gotoolchain), nil
+		return local, fmt.Sprintf("%s: local %s ≥ %s (%s)", local, local, line, setting), nil
 	}
 	switch mode {
 	case "auto":
-		return want, fmt.Sprintf("%s: %s > local %s → switches to it (GOTOOLCHAIN=%s)", want, line, local, gotoolchain), nil
+		return want, fmt.Sprintf("%s: %s > local %s → switches to it (%s)", want, line, local, setting), nil
 	case "path":
 		if !hasGo(want) {
-			return "", "", fmt.Errorf("%s > local %s, and GOTOOLCHAIN=%s finds no %s on PATH", line, local, gotoolchain, want)
+			return "", "", fmt.Errorf("%s > local %s, and GOTOOLCHAIN=%s finds no %s on PATH%s", line, local, gotoolchain, want, from)
 		}
-		return want, fmt.Sprintf("%s: %s > local %s → runs it from PATH (GOTOOLCHAIN=%s)", want, line, local, gotoolchain), nil
+		return want, fmt.Sprintf("%s: %s > local %s → runs it from PATH (%s)", want, line, local, setting), nil
 	}
 	if version.Compare("go"+goLine, local) > 0 {
-		return "", "", fmt.Errorf("%s go %s > local %s, and GOTOOLCHAIN=%s forbids switching", file, goLine, local, gotoolchain)
+		return "", "", fmt.Errorf("%s go %s > local %s, and GOTOOLCHAIN=%s forbids switching%s", file, goLine, local, gotoolchain, from)
 	}
-	return local, fmt.Sprintf("%s: local %s ≥ %s go %s; no switching to %s (GOTOOLCHAIN=%s)", local, local, file, goLine, want, gotoolchain), nil
+	return local, fmt.Sprintf("%s: local %s ≥ %s go %s; no switching to %s (%s)", local, local, file, goLine, want, setting), nil
 }
 
 // doctorGoEnvRow checks the go env settings that make a build differ from CI.
@@ -1028,7 +1130,7 @@ type doctorPort struct {
 	Use  string // "order HTTP"
 }
 
-// doctorConsolePort is where the console listens (DESIGN.md).
+// doctorConsolePort is where the console listens (docs/architecture.md, "Console").
 const doctorConsolePort = 8080
 
 func defaultDoctorPorts() []doctorPort {

@@ -187,6 +187,7 @@ func TestSelectToolchain(t *testing.T) {
 	tests := []struct {
 		name                  string
 		local, gotoolchain    string
+		from                  string // where GOTOOLCHAIN was set
 		goLine, toolchainLine string
 		hasGo                 func(string) bool
 		want, why, wantErr    string
@@ -219,13 +220,18 @@ func TestSelectToolchain(t *testing.T) {
 			want: "devel", why: "development build"},
 		{name: "nonsense GOTOOLCHAIN", local: "go1.26.8", gotoolchain: "newest", goLine: "1.26.7",
 			wantErr: "GOTOOLCHAIN=newest is not local, auto, path"},
+		{name: "the reason says where GOTOOLCHAIN was set", local: "go1.26.8", gotoolchain: "local", from: "set by go env -w in /home/dev/.config/go/env",
+			goLine: "1.26.7", toolchainLine: "go1.26.8",
+			want: "go1.26.8", why: "(GOTOOLCHAIN=local, set by go env -w in /home/dev/.config/go/env)"},
+		{name: "so does the error", local: "go1.22.0", gotoolchain: "local", from: "set in the environment", goLine: "1.26.7",
+			wantErr: "GOTOOLCHAIN=local forbids switching (set in the environment)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.hasGo == nil {
 				tt.hasGo = nowhere
 			}
-			got, why, err := selectToolchain(tt.local, tt.gotoolchain, "go.work", tt.goLine, tt.toolchainLine, tt.hasGo)
+			got, why, err := selectToolchain(tt.local, doctorGOTOOLCHAIN{Value: tt.gotoolchain, From: tt.from}, "go.work", tt.goLine, tt.toolchainLine, tt.hasGo)
 			if tt.wantErr != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tt.wantErr)
@@ -253,7 +259,7 @@ func TestDoctorGoVersion(t *testing.T) {
 		{name: "CI's version", goVersion: "go1.26.8", version: doctorOK, toolchain: doctorOK, found: "local go1.26.8 ≥ go.work toolchain go1.26.8"},
 		{name: "CI's version under --ci", goVersion: "go1.26.8", ci: true, version: doctorOK, toolchain: doctorOK},
 		{name: "an older go switches toolchains: WARN", goVersion: "go1.22.0", gotoolchain: "auto", version: doctorWarn, toolchain: doctorOK,
-			found: "go1.26.8: go.work toolchain go1.26.8 > local go1.22.0 → switches to it (GOTOOLCHAIN=auto)"},
+			found: "go1.26.8: go.work toolchain go1.26.8 > local go1.22.0 → switches to it (GOTOOLCHAIN=auto, set in the environment)"},
 		{name: "an older go fails under --ci", goVersion: "go1.22.0", gotoolchain: "auto", ci: true, version: doctorFail, toolchain: doctorOK},
 		{name: "an older go that may not switch fails", goVersion: "go1.22.0", gotoolchain: "local", version: doctorFail, toolchain: doctorFail,
 			found: "forbids switching"},
@@ -286,6 +292,7 @@ func TestDoctorGoVersion(t *testing.T) {
 			assert.Contains(t, v.Found, tt.goVersion+" ("+filepath.Join(path, "go")+")")
 			if v.Status != doctorOK {
 				assert.Contains(t, v.Fix, "GOTOOLCHAIN is the modern form of gvm")
+				assert.Contains(t, v.Fix, "go install golang.org/dl/go1.26.8@latest && go1.26.8 download, then GOTOOLCHAIN=path")
 			}
 			tc := doctorRowNamed(t, rows, "toolchain go.work")
 			assert.Equal(t, tt.toolchain, tc.Status, "%+v", tc)
@@ -296,6 +303,80 @@ func TestDoctorGoVersion(t *testing.T) {
 			doctorRowNamed(t, rows, "go env")
 		})
 	}
+}
+
+// TestDoctorGoSideBySide: a second Go installed with golang.org/dl shows in
+// the go version row, and the fix selects it instead of installing it.
+func TestDoctorGoSideBySide(t *testing.T) {
+	root := doctorTestRepo(t)
+	path := fakeGoDir(t, "go1.22.0")
+	for _, name := range []string{"go1.26.8", "go1.25.5"} {
+		require.NoError(t, os.WriteFile(filepath.Join(path, name), []byte("#!/bin/sh\n"), 0o755))
+	}
+	e := newTestDoctorEnv(t, root, []string{"PATH=" + path, "GOTOOLCHAIN=path"}, nil)
+	rows := doctorGo(t.Context(), e)
+
+	v := doctorRowNamed(t, rows, "go version")
+	assert.Equal(t, "go1.22.0 ("+filepath.Join(path, "go")+"); GOTOOLCHAIN=path, set in the environment; also on PATH: go1.25.5, go1.26.8", v.Found)
+	assert.Equal(t, doctorWarn, v.Status)
+	assert.Contains(t, v.Fix, "go1.26.8 is on PATH beside go: GOTOOLCHAIN=path runs it")
+	tc := doctorRowNamed(t, rows, "toolchain go.work")
+	assert.Equal(t, doctorOK, tc.Status, "%+v", tc)
+	assert.Equal(t, "go1.26.8: go.work toolchain go1.26.8 > local go1.22.0 → runs it from PATH (GOTOOLCHAIN=path, set in the environment)", tc.Found)
+}
+
+func TestGotoolchainSource(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		file := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(file, []byte(content), 0o600))
+		return file
+	}
+	userSets := write("user-env", "GOFLAGS=-buildvcs=false\nGOTOOLCHAIN=go1.26.8+auto\n")
+	userSetsNothing := write("user-env-empty", "GOFLAGS=-buildvcs=false\n# GOTOOLCHAIN=local\nGOTOOLCHAIN=\n")
+	goroot := filepath.Join(dir, "goroot")
+	require.NoError(t, os.Mkdir(goroot, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(goroot, "go.env"), []byte("GOPROXY=https://proxy.golang.org,direct\nGOTOOLCHAIN=auto\n"), 0o600))
+	bareRoot := t.TempDir()
+
+	tests := []struct {
+		name          string
+		environ       []string
+		goenv, goroot string
+		want          string
+	}{
+		{"the environment wins", []string{"GOTOOLCHAIN=local"}, userSets, goroot, "set in the environment"},
+		{"an empty variable does not count", []string{"GOTOOLCHAIN="}, userSets, goroot, "set by go env -w in " + userSets},
+		{"then go env -w", nil, userSets, goroot, "set by go env -w in " + userSets},
+		{"GOENV=off skips the file", nil, "off", goroot, "the default of " + filepath.Join(goroot, "go.env")},
+		{"comments and empty values set nothing", nil, userSetsNothing, goroot, "the default of " + filepath.Join(goroot, "go.env")},
+		{"a missing file sets nothing", nil, filepath.Join(dir, "missing"), goroot, "the default of " + filepath.Join(goroot, "go.env")},
+		{"nothing anywhere", nil, "", bareRoot, "unset, which means auto"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, gotoolchainSource(tt.environ, tt.goenv, tt.goroot))
+		})
+	}
+}
+
+func TestGoCommandsOnPath(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("executable bits")
+	}
+	first, second := t.TempDir(), t.TempDir()
+	for dir, names := range map[string][]string{first: {"go", "go1.26.11", "gopls", "go1.x", "go1.27rc1"}, second: {"go1.26.11", "go1.25.5"}} {
+		for _, name := range names {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), 0o755))
+		}
+	}
+	// Not executable: not a command.
+	require.NoError(t, os.WriteFile(filepath.Join(second, "go1.24.0"), nil, 0o644))
+	environ := []string{"PATH=" + first + string(filepath.ListSeparator) + "relative" + string(filepath.ListSeparator) + second}
+
+	assert.Equal(t, []string{"go1.25.5", "go1.26.11", "go1.27rc1"}, goCommandsOnPath(environ, "go"))
+	assert.Equal(t, []string{"go1.25.5", "go1.27rc1"}, goCommandsOnPath(environ, "go1.26.11"), "the active go is not listed twice")
+	assert.Empty(t, goCommandsOnPath([]string{"PATH=" + t.TempDir()}, "go"))
 }
 
 func TestDoctorGoEnvRow(t *testing.T) {
