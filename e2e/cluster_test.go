@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,8 +21,9 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", to create and drop the test databases
-	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/stretchr/testify/require"
+
+	"github.com/slipway-dev/slipway/platform/events/natstest"
 )
 
 // services in start order: user signs tokens the others verify; order
@@ -75,47 +75,6 @@ func workspaceRoot() (string, error) {
 			return "", fmt.Errorf("no go.work above the working directory")
 		}
 		dir = parent
-	}
-}
-
-// broker is a NATS JetStream server the test can stop and restart on the
-// same port and store, as a broker outage would.
-type broker struct {
-	t    *testing.T
-	port int
-	dir  string
-	srv  *natsserver.Server
-}
-
-func startBroker(t *testing.T) *broker {
-	t.Helper()
-	b := &broker{t: t, port: freePort(t), dir: t.TempDir()}
-	b.Start()
-	t.Cleanup(b.Stop)
-	return b
-}
-
-// URL is the NATS_URL of the services.
-func (b *broker) URL() string { return "nats://127.0.0.1:" + strconv.Itoa(b.port) }
-
-// Start (re)starts the server on its port and store.
-func (b *broker) Start() {
-	b.t.Helper()
-	srv, err := natsserver.NewServer(&natsserver.Options{
-		Host: "127.0.0.1", Port: b.port, JetStream: true, StoreDir: b.dir, NoSigs: true, NoLog: true,
-	})
-	require.NoError(b.t, err)
-	go srv.Start()
-	require.True(b.t, srv.ReadyForConnections(10*time.Second), "NATS did not start")
-	b.srv = srv
-}
-
-// Stop shuts the server down; Start brings it back with its streams.
-func (b *broker) Stop() {
-	if b.srv != nil {
-		b.srv.Shutdown()
-		b.srv.WaitForShutdown()
-		b.srv = nil
 	}
 }
 
@@ -214,7 +173,7 @@ func (l *logLines) String() string {
 // cluster is the whole shop, running.
 type cluster struct {
 	t       *testing.T
-	nats    *broker
+	nats    *natstest.Server
 	dbs     databases
 	otlp    *otlpReceiver
 	env     map[string][]string
@@ -229,7 +188,7 @@ type cluster struct {
 func startCluster(t *testing.T, extraEnv ...string) *cluster {
 	t.Helper()
 	c := &cluster{
-		t: t, nats: startBroker(t), dbs: newDatabases(t), otlp: startOTLPReceiver(t),
+		t: t, nats: natstest.StartOpen(t), dbs: newDatabases(t), otlp: startOTLPReceiver(t),
 		env: map[string][]string{}, procs: map[string]*process{},
 		secret: randomHex(t, 12), keyFile: filepath.Join(t.TempDir(), "user-ed25519.pem"),
 		extra: extraEnv,

@@ -5,10 +5,8 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
-	"net/url"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -34,12 +32,8 @@ import (
 func eventsCluster(t *testing.T, key ed25519.PrivateKey, extraEnv ...string) (*cluster, *natstest.Broker) {
 	t.Helper()
 	b := natstest.Start(t)
-	u, err := url.Parse(b.URL())
-	require.NoError(t, err)
-	port, err := strconv.Atoi(u.Port())
-	require.NoError(t, err)
 	c := &cluster{
-		t: t, nats: &broker{t: t, port: port}, dbs: newDatabases(t), otlp: startOTLPReceiver(t),
+		t: t, nats: b.Server, dbs: newDatabases(t), otlp: startOTLPReceiver(t),
 		env: map[string][]string{}, procs: map[string]*process{},
 		secret: randomHex(t, 12), keyFile: filepath.Join(t.TempDir(), "user-ed25519.pem"),
 	}

@@ -22,6 +22,7 @@ import (
 	orderv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/order/v1"
 	userv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/user/v1"
 	"github.com/slipway-dev/slipway/platform/auth"
+	"github.com/slipway-dev/slipway/platform/events/natstest"
 	"github.com/slipway-dev/slipway/platform/tlsconfig"
 	"github.com/slipway-dev/slipway/platform/tlsconfig/tlstest"
 )
@@ -43,7 +44,7 @@ func tlsStartCluster(t *testing.T) *tlsCluster {
 	t.Helper()
 	tc := &tlsCluster{ca: tlstest.NewCA(t, "slipway e2e"), dir: t.TempDir()}
 	c := &cluster{
-		t: t, nats: startBroker(t), dbs: newDatabases(t), otlp: startOTLPReceiver(t),
+		t: t, nats: natstest.StartOpen(t), dbs: newDatabases(t), otlp: startOTLPReceiver(t),
 		env: map[string][]string{}, procs: map[string]*process{},
 		secret: randomHex(t, 12), keyFile: filepath.Join(t.TempDir(), "user-ed25519.pem"),
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/slipway-dev/slipway/platform/events/natstest"
 )
 
 func TestCheckURLAndMaskURL(t *testing.T) {
@@ -32,7 +34,7 @@ func TestCheckURLAndMaskURL(t *testing.T) {
 // fails open silently.
 func TestOpenBrokerWarnsWhenEventsAreUnauthenticated(t *testing.T) {
 	t.Parallel()
-	url := startEmbedded(t).url()
+	url := natstest.StartOpen(t).URL()
 	open := func(cfg BrokerConfig) string {
 		var logs bytes.Buffer
 		cfg.URL, cfg.Name = url, "warns"

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	orderv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/order/v1"
+	"github.com/slipway-dev/slipway/platform/events/natstest"
 	"github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/platform/store/storetest"
 )
@@ -23,7 +24,7 @@ import (
 // in the inbox; a valid event behind them is handled.
 func TestConsumerRejectsEventsThatFailTheSchemaCheck(t *testing.T) {
 	t.Parallel()
-	url := sharedNATS(t)
+	url := natstest.Shared(t)
 	for _, d := range storetest.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()

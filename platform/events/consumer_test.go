@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/slipway-dev/slipway/platform/events/natstest"
 	"github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/platform/store/storetest"
 )
@@ -284,7 +285,7 @@ func testConsumer(t *testing.T, d store.Dialect, url string) {
 func TestNewConsumer(t *testing.T) {
 	t.Parallel()
 	db := openDB(t, store.SQLite)
-	_, js := connect(t, startEmbedded(t).url())
+	_, js := connect(t, natstest.StartOpen(t).URL())
 	h := func(context.Context, *sql.Tx, Message) error { return nil }
 
 	t.Run("fills defaults", func(t *testing.T) {

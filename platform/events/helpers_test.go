@@ -7,19 +7,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
-	"net"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/slipway-dev/slipway/platform/events/natstest"
 	"github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/platform/store/storetest"
 )
@@ -30,57 +28,6 @@ const (
 	waitFor = 15 * time.Second
 	tick    = 10 * time.Millisecond
 )
-
-// defaultNATSURL is the shared NATS server the tests use unless
-// NATS_TEST_URL says otherwise; without it they use an embedded server.
-const defaultNATSURL = "nats://127.0.0.1:4222"
-
-// embeddedBroker is a nats-server with JetStream running inside the test,
-// for tests that stop and restart the broker. Restarts keep the port and the
-// store directory, so clients reconnect and streams survive.
-type embeddedBroker struct {
-	t    testing.TB
-	dir  string
-	port int
-	srv  *server.Server
-}
-
-func startEmbedded(t testing.TB) *embeddedBroker {
-	t.Helper()
-	b := &embeddedBroker{t: t, dir: t.TempDir(), port: -1}
-	b.start()
-	t.Cleanup(b.stop)
-	return b
-}
-
-func (b *embeddedBroker) start() {
-	b.t.Helper()
-	srv, err := server.NewServer(&server.Options{
-		ServerName: "slipway-test",
-		Host:       "127.0.0.1",
-		Port:       b.port,
-		JetStream:  true,
-		StoreDir:   b.dir,
-		NoLog:      true,
-		NoSigs:     true,
-	})
-	require.NoError(b.t, err)
-	srv.Start()
-	require.True(b.t, srv.ReadyForConnections(10*time.Second), "embedded nats-server did not start")
-	b.port = srv.Addr().(*net.TCPAddr).Port
-	b.srv = srv
-}
-
-func (b *embeddedBroker) stop() {
-	if b.srv == nil {
-		return
-	}
-	b.srv.Shutdown()
-	b.srv.WaitForShutdown()
-	b.srv = nil
-}
-
-func (b *embeddedBroker) url() string { return b.srv.ClientURL() }
 
 // broker is a NATS server a test can use without restarting it.
 type broker struct {
@@ -93,29 +40,9 @@ type broker struct {
 // this module pins, which the dev runner embeds).
 func brokers() []broker {
 	return []broker{
-		{name: "shared", url: sharedNATS},
-		{name: "embedded", url: func(t testing.TB) string { return startEmbedded(t).url() }},
+		{name: "shared", url: natstest.Shared},
+		{name: "embedded", url: func(t testing.TB) string { return natstest.StartOpen(t).URL() }},
 	}
-}
-
-// sharedNATS returns NATS_TEST_URL (default nats://127.0.0.1:4222), or an
-// embedded server when that one is unreachable and CI is not set.
-func sharedNATS(t testing.TB) string {
-	t.Helper()
-	url := os.Getenv("NATS_TEST_URL")
-	if url == "" {
-		url = defaultNATSURL
-	}
-	nc, err := nats.Connect(url, nats.Timeout(2*time.Second), nats.NoReconnect())
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("NATS at %s is unreachable (set NATS_TEST_URL): %v", url, err)
-		}
-		t.Logf("NATS at %s is unreachable (%v); using an embedded server", url, err)
-		return startEmbedded(t).url()
-	}
-	nc.Close()
-	return url
 }
 
 // connect connects through Connect and closes the connection at cleanup.

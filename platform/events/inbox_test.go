@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/slipway-dev/slipway/platform/events/natstest"
 	"github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/platform/store/storetest"
 )
@@ -41,7 +42,7 @@ func insertInbox(t *testing.T, db *store.DB, consumer, id string, age time.Durat
 // batches, and keeps recent rows and other consumers' rows.
 func TestPruneInbox(t *testing.T) {
 	t.Parallel()
-	url := sharedNATS(t)
+	url := natstest.Shared(t)
 	for _, d := range storetest.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()

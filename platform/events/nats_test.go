@@ -5,10 +5,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/slipway-dev/slipway/platform/events/natstest"
 )
 
 func TestConnect(t *testing.T) {
@@ -17,17 +18,17 @@ func TestConnect(t *testing.T) {
 
 	t.Run("connects and checks ready until the server goes", func(t *testing.T) {
 		t.Parallel()
-		b := startEmbedded(t)
-		nc, js := connect(t, b.url())
+		b := natstest.StartOpen(t)
+		nc, js := connect(t, b.URL())
 		require.NoError(t, Check(nc)(ctx))
 		_, err := js.AccountInfo(ctx)
 		require.NoError(t, err)
 
-		b.stop()
+		b.Stop()
 		require.Eventually(t, func() bool { return Check(nc)(ctx) != nil }, waitFor, tick)
 		assert.ErrorContains(t, Check(nc)(ctx), "RECONNECTING")
 
-		b.start()
+		b.Start()
 		require.Eventually(t, func() bool { return Check(nc)(ctx) == nil }, waitFor, tick,
 			"the connection reconnects on its own")
 
@@ -45,12 +46,7 @@ func TestConnect(t *testing.T) {
 
 	t.Run("fails when JetStream is not enabled", func(t *testing.T) {
 		t.Parallel()
-		srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-		require.NoError(t, err)
-		srv.Start()
-		t.Cleanup(srv.Shutdown)
-		require.True(t, srv.ReadyForConnections(10*time.Second))
-		_, _, err = Connect(ctx, srv.ClientURL(), "test", nil)
+		_, _, err := Connect(ctx, natstest.StartOpen(t, natstest.WithoutJetStream()).URL(), "test", nil)
 		assert.ErrorContains(t, err, "jetstream")
 	})
 }
@@ -58,7 +54,7 @@ func TestConnect(t *testing.T) {
 func TestEnsureStream(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	_, js := connect(t, startEmbedded(t).url())
+	_, js := connect(t, natstest.StartOpen(t).URL())
 
 	require.NoError(t, EnsureStream(ctx, js, "ORDERS_T", []string{"t.order.>"}))
 	s, err := js.Stream(ctx, "ORDERS_T")

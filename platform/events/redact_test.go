@@ -17,6 +17,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/slipway-dev/slipway/platform/events/natstest"
 	"github.com/slipway-dev/slipway/platform/store"
 )
 
@@ -43,7 +44,7 @@ func (b *lockedBuffer) String() string {
 // net/http call returns): the consumer's logs, its span and the dead
 // letter's reason header must show the URL masked.
 func TestConsumerRedactsURLsInHandlerErrors(t *testing.T) {
-	e := newConsumerEnv(t, store.SQLite, sharedNATS(t))
+	e := newConsumerEnv(t, store.SQLite, natstest.Shared(t))
 	secrets := []string{"hook-pass-5e", "T0SECRET5", "tok3n-5eed"}
 	leaky := &url.Error{Op: "Post", URL: "https://hook-user:hook-pass-5e@hooks.example.com/services/T0SECRET5?token=tok3n-5eed",
 		Err: errors.New("dial tcp 10.0.0.1:443: connect: connection refused")}

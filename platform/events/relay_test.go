@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/slipway-dev/slipway/platform/events/natstest"
 	"github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/platform/store/storetest"
 )
@@ -45,7 +46,7 @@ func msgIDs(msgs []*jetstream.RawStreamMsg) []string {
 
 func TestRelay(t *testing.T) {
 	t.Parallel()
-	url := sharedNATS(t)
+	url := natstest.Shared(t)
 	for _, d := range storetest.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
@@ -236,7 +237,7 @@ func TestRelayOutOfOrderCommit(t *testing.T) {
 			}
 			ctx := context.Background()
 			db := openDB(t, d)
-			_, js := connect(t, sharedNATS(t))
+			_, js := connect(t, natstest.Shared(t))
 			s := newStream(t, js)
 			r, _ := newRelay(t, db, js)
 			run(t, r.Run)
@@ -277,9 +278,9 @@ func TestRelayBrokerRestart(t *testing.T) {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			b := startEmbedded(t)
+			b := natstest.StartOpen(t)
 			db := openDB(t, d)
-			nc, js := connect(t, b.url())
+			nc, js := connect(t, b.URL())
 			s := newStream(t, js)
 			r, _ := newRelay(t, db, js)
 			run(t, r.Run)
@@ -298,7 +299,7 @@ func TestRelayBrokerRestart(t *testing.T) {
 			r.Notify()
 			require.Eventually(t, func() bool { return sentCount(t, db) == 1 }, waitFor, tick)
 
-			b.stop()
+			b.Stop()
 			require.Eventually(t, func() bool { return Check(nc)(ctx) != nil }, waitFor, tick)
 			enqueue(ctx, t, db, event(s, "during-1"), event(s, "during-2"))
 			r.Notify()
@@ -309,7 +310,7 @@ func TestRelayBrokerRestart(t *testing.T) {
 			assert.Equal(t, 1, queryInt(t, db,
 				"SELECT count(*) FROM outbox WHERE event_id = 'during-1' AND attempts > 0 AND last_error IS NOT NULL"))
 
-			b.start()
+			b.Start()
 			require.Eventually(t, func() bool { return sentCount(t, db) == 3 }, waitFor, tick)
 			assert.Equal(t, []string{"before", "during-1", "during-2"}, msgIDs(streamMsgs(t, js, s.name)))
 			require.Eventually(t, func() bool { return testutil.ToFloat64(r.pending) == 0 }, waitFor, tick)

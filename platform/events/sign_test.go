@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/slipway-dev/slipway/platform/events/natstest"
 	"github.com/slipway-dev/slipway/platform/store"
 )
 
@@ -33,7 +34,7 @@ func public(k ed25519.PrivateKey) ed25519.PublicKey { return k.Public().(ed25519
 func TestConsumerRejectsEventsThatFailAuthentication(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := sharedNATS(t)
+	url := natstest.Shared(t)
 	db := openDB(t, store.SQLite)
 	_, js := connect(t, url)
 	s := newStream(t, js)

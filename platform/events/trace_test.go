@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/slipway-dev/slipway/platform/events/natstest"
 	"github.com/slipway-dev/slipway/platform/store/storetest"
 )
 
@@ -21,7 +22,7 @@ import (
 // context the handler receives.
 func TestTraceContextFlows(t *testing.T) {
 	t.Parallel()
-	url := sharedNATS(t)
+	url := natstest.Shared(t)
 	for _, d := range storetest.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()

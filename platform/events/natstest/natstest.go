@@ -1,99 +1,120 @@
 // Package natstest runs a real NATS JetStream server inside a test process,
-// with the shop's users and their permissions (events.Accesses in
-// api/events), so tests can attack the permission matrix the deployment
-// uses.
+// so event tests need nothing installed: nats-server as a library, on a free
+// port of 127.0.0.1, with its storage in the test's temp dir. StartOpen runs
+// one open to anyone; Start runs one with the shop's users and their
+// permissions (events.Accesses in api/events), so tests can attack the
+// permission matrix the deployment uses; Shared prefers the NATS server the
+// environment runs.
 package natstest
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"net"
+	"os"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-
-	apievents "github.com/slipway-dev/slipway/api/events"
+	"github.com/nats-io/nats.go"
 )
 
-// Admin is the user a test inspects the broker as: it may do anything.
-const Admin = "test-admin"
-
-// Broker is an embedded JetStream server with one user per service, and
-// Admin.
-type Broker struct {
-	// Passwords holds each user's password, by NATS user name.
-	Passwords map[string]string
-	srv       *server.Server
+// Server is an embedded nats-server that a test can stop and start again,
+// as a broker outage would: it comes back on the same port with the same
+// store, so clients reconnect and streams survive.
+type Server struct {
+	t    testing.TB
+	opts *server.Options
+	srv  *server.Server
 }
 
-// Users are the server users of the shop's permission matrix with the
-// given passwords (by user name); a user without a password is left out.
-func Users(passwords map[string]string) []*server.User {
-	var users []*server.User
-	for _, a := range apievents.Accesses {
-		pw, ok := passwords[a.User]
-		if !ok {
-			continue
-		}
-		pub, sub := a.Permissions()
-		users = append(users, &server.User{
-			Username: a.User,
-			Password: pw,
-			Permissions: &server.Permissions{
-				Publish:   &server.SubjectPermission{Allow: pub},
-				Subscribe: &server.SubjectPermission{Allow: sub},
-			},
-		})
-	}
-	return users
+// Option configures a Server.
+type Option func(*server.Options)
+
+// WithoutJetStream runs a plain NATS server, for tests of what a client does
+// when JetStream is missing.
+func WithoutJetStream() Option {
+	return func(o *server.Options) { o.JetStream = false }
 }
 
-// Start runs a JetStream server for t whose only clients are the shop's
-// users, each with a random password; it is shut down when t ends.
-func Start(t testing.TB) *Broker {
+// StartOpen runs a JetStream server for t that anyone may use; it is shut
+// down when t ends.
+func StartOpen(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	b := &Broker{Passwords: map[string]string{}}
-	for _, a := range apievents.Accesses {
-		b.Passwords[a.User] = randomPassword(t)
-	}
-	b.Passwords[Admin] = randomPassword(t)
-	srv, err := server.NewServer(&server.Options{
-		ServerName: "natstest-auth",
+	s := &Server{t: t, opts: &server.Options{
+		ServerName: "natstest",
 		Host:       "127.0.0.1",
 		Port:       server.RANDOM_PORT,
 		JetStream:  true,
 		StoreDir:   t.TempDir(),
 		NoSigs:     true,
 		NoLog:      true,
-		Users:      append(Users(b.Passwords), &server.User{Username: Admin, Password: b.Passwords[Admin]}),
-	})
+	}}
+	for _, opt := range opts {
+		opt(s.opts)
+	}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Start starts the server again after Stop, on its port and store. It does
+// nothing while the server runs.
+func (s *Server) Start() {
+	s.t.Helper()
+	if s.srv != nil {
+		return
+	}
+	srv, err := server.NewServer(s.opts.Clone()) // it keeps and fills in what it is given
 	if err != nil {
-		t.Fatalf("natstest: %v", err)
+		s.t.Fatalf("natstest: %v", err)
 	}
 	go srv.Start()
 	if !srv.ReadyForConnections(10 * time.Second) {
 		srv.Shutdown()
-		t.Fatal("natstest: the server did not accept connections within 10s")
+		s.t.Fatal("natstest: the server did not accept connections within 10s")
 	}
-	t.Cleanup(func() {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-	})
-	b.srv = srv
-	return b
+	s.opts.Port = srv.Addr().(*net.TCPAddr).Port
+	s.srv = srv
 }
 
-// URL is the server's client URL, without credentials.
-func (b *Broker) URL() string {
-	return "nats://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(b.srv.Addr().(*net.TCPAddr).Port))
+// Stop shuts the server down and waits for it, flushing JetStream to disk.
+func (s *Server) Stop() {
+	if s.srv == nil {
+		return
+	}
+	s.srv.Shutdown()
+	s.srv.WaitForShutdown()
+	s.srv = nil
 }
 
-func randomPassword(t testing.TB) string {
-	var p [16]byte
-	if _, err := rand.Read(p[:]); err != nil {
-		t.Fatalf("natstest: %v", err)
+// URL is the server's client URL, without credentials; it stays the same
+// across Stop and Start.
+func (s *Server) URL() string {
+	return "nats://" + net.JoinHostPort(s.opts.Host, strconv.Itoa(s.opts.Port))
+}
+
+// DefaultSharedURL is the NATS server Shared uses unless NATS_TEST_URL says
+// otherwise.
+const DefaultSharedURL = "nats://127.0.0.1:4222"
+
+// Shared is the URL of the NATS server the environment runs (NATS_TEST_URL,
+// default DefaultSharedURL), so tests also run against its version; when it
+// does not answer, Shared starts an embedded one for t, unless CI=true,
+// where a missing server fails the test.
+func Shared(t testing.TB) string {
+	t.Helper()
+	url := os.Getenv("NATS_TEST_URL")
+	if url == "" {
+		url = DefaultSharedURL
 	}
-	return hex.EncodeToString(p[:])
+	nc, err := nats.Connect(url, nats.Timeout(2*time.Second), nats.NoReconnect())
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("NATS at %s is unreachable (set NATS_TEST_URL): %v", url, err)
+		}
+		t.Logf("NATS at %s is unreachable (%v); using an embedded server", url, err)
+		return StartOpen(t).URL()
+	}
+	nc.Close()
+	return url
 }

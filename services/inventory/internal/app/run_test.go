@@ -26,8 +26,8 @@ import (
 
 	inventoryv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/inventory/v1"
 	"github.com/slipway-dev/slipway/platform/auth"
+	"github.com/slipway-dev/slipway/platform/events/natstest"
 	"github.com/slipway-dev/slipway/services/inventory/internal/app"
-	"github.com/slipway-dev/slipway/services/inventory/internal/natstest"
 )
 
 // logBuffer collects the service's log lines as they are written.
@@ -83,7 +83,7 @@ func start(t testing.TB, extra ...string) *service {
 	jwks := httptest.NewServer(signer.JWKS())
 	t.Cleanup(jwks.Close)
 
-	natsURL := natstest.Start(t)
+	natsURL := natstest.StartOpen(t).URL()
 
 	env := map[string]string{
 		"GRPC_ADDR":     "127.0.0.1:0",

@@ -19,10 +19,10 @@ import (
 	apievents "github.com/slipway-dev/slipway/api/events"
 	orderv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/order/v1"
 	"github.com/slipway-dev/slipway/platform/events"
+	"github.com/slipway-dev/slipway/platform/events/natstest"
 	platformstore "github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/platform/store/storetest"
 	"github.com/slipway-dev/slipway/services/inventory/internal/domain"
-	"github.com/slipway-dev/slipway/services/inventory/internal/natstest"
 	"github.com/slipway-dev/slipway/services/inventory/internal/orderevents"
 	"github.com/slipway-dev/slipway/services/inventory/internal/store"
 )
@@ -283,7 +283,7 @@ func publish(t *testing.T, js jetstream.JetStream, m events.Message) {
 // lost ack or an operator replay) has no second effect.
 func TestRedeliveryHasNoSecondEffect(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, e *env) {
-		nc, err := nats.Connect(natstest.Start(t))
+		nc, err := nats.Connect(natstest.StartOpen(t).URL())
 		require.NoError(t, err)
 		t.Cleanup(nc.Close)
 		js, err := jetstream.New(nc)

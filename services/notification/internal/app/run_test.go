@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
@@ -29,6 +28,7 @@ import (
 	notificationv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/notification/v1"
 	"github.com/slipway-dev/slipway/platform/auth"
 	"github.com/slipway-dev/slipway/platform/events"
+	"github.com/slipway-dev/slipway/platform/events/natstest"
 	"github.com/slipway-dev/slipway/services/notification/internal/app"
 )
 
@@ -65,28 +65,6 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
-// startNATS runs an embedded NATS server with JetStream on a random port,
-// its data in a temp dir, until the test ends.
-func startNATS(t *testing.T) *natsserver.Server {
-	t.Helper()
-	ns, err := natsserver.NewServer(&natsserver.Options{
-		Host:      "127.0.0.1",
-		Port:      natsserver.RANDOM_PORT,
-		JetStream: true,
-		StoreDir:  t.TempDir(),
-		NoLog:     true,
-		NoSigs:    true,
-	})
-	require.NoError(t, err)
-	go ns.Start()
-	require.True(t, ns.ReadyForConnections(10*time.Second), "nats server did not start")
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	return ns
-}
-
 // service is one notification process started through app.Run, with the
 // NATS server it consumes from.
 type service struct {
@@ -95,7 +73,7 @@ type service struct {
 	client             notificationv1.NotificationServiceClient
 	signer             *auth.Signer
 	logs               *logBuffer
-	nats               *natsserver.Server
+	nats               *natstest.Server
 	js                 jetstream.JetStream
 }
 
@@ -109,14 +87,14 @@ func start(t *testing.T, env map[string]string) *service {
 	signer := auth.NewSigner(key, auth.DefaultIssuer, time.Hour)
 	jwks := httptest.NewServer(signer.JWKS())
 	t.Cleanup(jwks.Close)
-	ns := startNATS(t)
+	ns := natstest.StartOpen(t)
 
 	vars := map[string]string{
 		"GRPC_ADDR":     "127.0.0.1:0",
 		"HTTP_ADDR":     "127.0.0.1:0",
 		"DATABASE_URL":  "sqlite://" + filepath.Join(t.TempDir(), "notification.db"),
 		"AUTH_JWKS_URL": jwks.URL,
-		"NATS_URL":      ns.ClientURL(),
+		"NATS_URL":      ns.URL(),
 		"DRAIN_DELAY":   "0s",
 	}
 	for k, v := range env {
@@ -158,7 +136,7 @@ func start(t *testing.T, env map[string]string) *service {
 	s.conn = conn
 	s.client = notificationv1.NewNotificationServiceClient(conn)
 
-	nc, err := nats.Connect(ns.ClientURL())
+	nc, err := nats.Connect(ns.URL())
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	s.js, err = jetstream.New(nc)
@@ -251,7 +229,7 @@ func TestRunServesWithItsDependencies(t *testing.T) {
 		}
 	})
 	t.Run("NATS going away degrades the service but keeps it in rotation", func(t *testing.T) {
-		s.nats.Shutdown()
+		s.nats.Stop()
 		waitFor(t, "/readyz to report NATS down", func() bool {
 			resp, err := http.Get("http://" + s.httpAddr + "/readyz")
 			require.NoError(t, err)

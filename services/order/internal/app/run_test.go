@@ -7,17 +7,14 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"flag"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -26,6 +23,7 @@ import (
 
 	orderv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/order/v1"
 	"github.com/slipway-dev/slipway/platform/auth"
+	"github.com/slipway-dev/slipway/platform/events/natstest"
 	"github.com/slipway-dev/slipway/services/order/internal/app"
 )
 
@@ -62,35 +60,6 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
-// natsURL is the NATS JetStream server the tests publish to: NATS_TEST_URL,
-// else the shared server on 127.0.0.1:4222 when it answers, else one
-// embedded in the test (CI=true insists on a real server).
-func natsURL(t *testing.T) string {
-	t.Helper()
-	if u := os.Getenv("NATS_TEST_URL"); u != "" {
-		return u
-	}
-	const shared = "127.0.0.1:4222"
-	var d net.Dialer
-	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-	defer cancel()
-	if conn, err := d.DialContext(ctx, "tcp", shared); err == nil {
-		_ = conn.Close()
-		return "nats://" + shared
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("no NATS at %s and CI=true: set NATS_TEST_URL", shared)
-	}
-	srv, err := natsserver.NewServer(&natsserver.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-	})
-	require.NoError(t, err)
-	srv.Start()
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	require.True(t, srv.ReadyForConnections(10*time.Second), "embedded nats-server did not start")
-	return srv.ClientURL()
-}
-
 // service is one order process started through app.Run, with its peers.
 type service struct {
 	grpcAddr, httpAddr string
@@ -121,7 +90,7 @@ func start(t *testing.T, setup func(peers string) map[string]string) *service {
 		inventory: newFakeInventory(),
 		users:     &fakeUsers{signer: signer},
 		dbPath:    filepath.Join(t.TempDir(), "order.db"),
-		natsURL:   natsURL(t),
+		natsURL:   natstest.Shared(t),
 		logs:      &logBuffer{},
 	}
 	peers := servePeers(t, signer, s.inventory, s.users)
@@ -255,7 +224,7 @@ func TestRunRefusesBadStarts(t *testing.T) {
 		{name: "no service account password", env: with("SERVICE_ACCOUNT_PASSWORD", ""), wantErr: "SERVICE_ACCOUNT_PASSWORD"},
 		{name: "a bad discovery", env: with("DISCOVERY", "zookeeper://x"), wantErr: "DISCOVERY"},
 		{name: "no NATS to connect to", env: with("NATS_URL", "nats://127.0.0.1:1"), wantErr: "nats"},
-		{name: "no etcd to connect to", env: with("NATS_URL", natsURL(t), "DISCOVERY", "etcd://127.0.0.1:1"), wantErr: "etcd"},
+		{name: "no etcd to connect to", env: with("NATS_URL", natstest.Shared(t), "DISCOVERY", "etcd://127.0.0.1:1"), wantErr: "etcd"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
