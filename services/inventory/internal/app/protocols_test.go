@@ -1,44 +1,24 @@
 package app_test
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"testing"
 
-	"connectrpc.com/connect"
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 
 	inventoryv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/inventory/v1"
 	"github.com/slipway-dev/slipway/platform/auth"
-	"github.com/slipway-dev/slipway/platform/server"
+	"github.com/slipway-dev/slipway/platform/server/protocoltest"
 	"github.com/slipway-dev/slipway/services/inventory/internal/domain"
 	"github.com/slipway-dev/slipway/services/inventory/internal/store"
-)
-
-// protocol is one way a client reaches the service: native gRPC on the gRPC
-// port, or REST (grpc-gateway) and gRPC-Web (vanguard) on the HTTP port.
-type protocol string
-
-const (
-	grpcProtocol    protocol = "grpc"
-	restProtocol    protocol = "rest"
-	grpcWebProtocol protocol = "grpc-web"
 )
 
 // The scenario's products: it browses one and moves the stock of another, so
@@ -53,9 +33,9 @@ const (
 // three protocols answer every step alike.
 func TestProtocolsAgree(t *testing.T) {
 	s := start(t)
-	protocols := []protocol{grpcProtocol, restProtocol, grpcWebProtocol}
+	protocols := protocoltest.Protocols
 
-	transcripts := make(map[protocol]map[string]answer, len(protocols))
+	transcripts := make(map[protocoltest.Protocol]map[string]answer, len(protocols))
 	for _, p := range protocols {
 		t.Run(string(p), func(t *testing.T) {
 			transcripts[p] = runScenario(t, caller{protocol: p, s: s})
@@ -265,30 +245,19 @@ func productIDs(resp *inventoryv1.ListProductsResponse) []string {
 	return ids
 }
 
-// failure is how an RPC ended, reduced to what every protocol must report
-// alike: the gRPC code and the fields its google.rpc.BadRequest names.
-// The zero failure is success.
-type failure struct {
-	Code   codes.Code
-	Fields []string
-}
-
 // caller calls the inventory service over one protocol. Its methods return
 // the response (nil on failure) and how the call ended; anything but a
 // well-formed answer, such as a broken connection, fails the test.
 type caller struct {
-	protocol protocol
+	protocol protocoltest.Protocol
 	s        *service
 }
 
-// route is where one RPC lives: its gRPC method, which is also its gRPC-Web
-// path, and its REST verb and path (with the query, if any).
-type route struct {
-	procedure  string
-	verb, path string
+func (c caller) client() protocoltest.Client {
+	return protocoltest.Client{Protocol: c.protocol, Conn: c.s.conn, HTTPAddr: c.s.httpAddr}
 }
 
-func (c caller) listProducts(t *testing.T, req *inventoryv1.ListProductsRequest) (*inventoryv1.ListProductsResponse, failure) {
+func (c caller) listProducts(t *testing.T, req *inventoryv1.ListProductsRequest) (*inventoryv1.ListProductsResponse, protocoltest.Failure) {
 	t.Helper()
 	q := url.Values{}
 	if req.GetPageSize() != 0 {
@@ -297,165 +266,30 @@ func (c caller) listProducts(t *testing.T, req *inventoryv1.ListProductsRequest)
 	if req.GetPageToken() != "" {
 		q.Set("page_token", req.GetPageToken())
 	}
-	r := route{inventoryv1.InventoryService_ListProducts_FullMethodName, http.MethodGet, "/v1/products?" + q.Encode()}
-	return invoke[inventoryv1.ListProductsResponse](t, c, r, "", req)
+	r := protocoltest.Route{Procedure: inventoryv1.InventoryService_ListProducts_FullMethodName, Verb: http.MethodGet, Path: "/v1/products?" + q.Encode()}
+	return protocoltest.Invoke[inventoryv1.ListProductsResponse](t, c.client(), r, "", req)
 }
 
-func (c caller) getProduct(t *testing.T, req *inventoryv1.GetProductRequest) (*inventoryv1.GetProductResponse, failure) {
+func (c caller) getProduct(t *testing.T, req *inventoryv1.GetProductRequest) (*inventoryv1.GetProductResponse, protocoltest.Failure) {
 	t.Helper()
-	r := route{inventoryv1.InventoryService_GetProduct_FullMethodName, http.MethodGet, "/v1/products/" + url.PathEscape(req.GetId())}
-	return invoke[inventoryv1.GetProductResponse](t, c, r, "", req)
+	r := protocoltest.Route{Procedure: inventoryv1.InventoryService_GetProduct_FullMethodName, Verb: http.MethodGet, Path: "/v1/products/" + url.PathEscape(req.GetId())}
+	return protocoltest.Invoke[inventoryv1.GetProductResponse](t, c.client(), r, "", req)
 }
 
-func (c caller) reserve(t *testing.T, token string, req *inventoryv1.ReserveRequest) (*inventoryv1.ReserveResponse, failure) {
+func (c caller) reserve(t *testing.T, token string, req *inventoryv1.ReserveRequest) (*inventoryv1.ReserveResponse, protocoltest.Failure) {
 	t.Helper()
-	r := route{inventoryv1.InventoryService_Reserve_FullMethodName, http.MethodPost, "/v1/reservations"}
-	return invoke[inventoryv1.ReserveResponse](t, c, r, token, req)
+	r := protocoltest.Route{Procedure: inventoryv1.InventoryService_Reserve_FullMethodName, Verb: http.MethodPost, Path: "/v1/reservations"}
+	return protocoltest.Invoke[inventoryv1.ReserveResponse](t, c.client(), r, token, req)
 }
 
-func (c caller) release(t *testing.T, token string, req *inventoryv1.ReleaseRequest) (*inventoryv1.ReleaseResponse, failure) {
+func (c caller) release(t *testing.T, token string, req *inventoryv1.ReleaseRequest) (*inventoryv1.ReleaseResponse, protocoltest.Failure) {
 	t.Helper()
-	r := route{inventoryv1.InventoryService_Release_FullMethodName, http.MethodPost, "/v1/reservations/" + url.PathEscape(req.GetOrderId()) + ":release"}
-	return invoke[inventoryv1.ReleaseResponse](t, c, r, token, req)
+	r := protocoltest.Route{Procedure: inventoryv1.InventoryService_Release_FullMethodName, Verb: http.MethodPost, Path: "/v1/reservations/" + url.PathEscape(req.GetOrderId()) + ":release"}
+	return protocoltest.Invoke[inventoryv1.ReleaseResponse](t, c.client(), r, token, req)
 }
 
-func (c caller) adjustStock(t *testing.T, token string, req *inventoryv1.AdjustStockRequest) (*inventoryv1.AdjustStockResponse, failure) {
+func (c caller) adjustStock(t *testing.T, token string, req *inventoryv1.AdjustStockRequest) (*inventoryv1.AdjustStockResponse, protocoltest.Failure) {
 	t.Helper()
-	r := route{inventoryv1.InventoryService_AdjustStock_FullMethodName, http.MethodPost, "/v1/products/" + url.PathEscape(req.GetProductId()) + ":adjustStock"}
-	return invoke[inventoryv1.AdjustStockResponse](t, c, r, token, req)
-}
-
-// invoke calls r over c's protocol as token ("" for none) and returns the
-// response, or nil and how the call failed.
-func invoke[Res, Req any, PRes interface {
-	*Res
-	proto.Message
-}, PReq interface {
-	*Req
-	proto.Message
-}](t *testing.T, c caller, r route, token string, req PReq) (PRes, failure) {
-	t.Helper()
-	res := PRes(new(Res))
-	var f failure
-	switch c.protocol {
-	case grpcProtocol:
-		ctx := t.Context()
-		if token != "" {
-			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
-		}
-		f = grpcFailure(t, c.s.conn.Invoke(ctx, r.procedure, req, res))
-	case grpcWebProtocol:
-		client := connect.NewClient[Req, Res](http.DefaultClient, "http://"+c.s.httpAddr+r.procedure, connect.WithGRPCWeb())
-		creq := connect.NewRequest((*Req)(req))
-		if token != "" {
-			creq.Header().Set("Authorization", "Bearer "+token)
-		}
-		resp, err := client.CallUnary(t.Context(), creq)
-		if f = connectFailure(t, err); f.Code == codes.OK {
-			res = PRes(resp.Msg)
-		}
-	case restProtocol:
-		f = restCall(t, c.s.httpAddr, r, token, req, res)
-	default:
-		t.Fatalf("unknown protocol %q", c.protocol)
-	}
-	if f.Code != codes.OK {
-		return nil, f
-	}
-	return res, f
-}
-
-func grpcFailure(t *testing.T, err error) failure {
-	t.Helper()
-	if err == nil {
-		return failure{}
-	}
-	st, ok := status.FromError(err)
-	require.True(t, ok, "a gRPC status: %v", err)
-	return failure{Code: st.Code(), Fields: violationFields(st.Details())}
-}
-
-func connectFailure(t *testing.T, err error) failure {
-	t.Helper()
-	if err == nil {
-		return failure{}
-	}
-	var ce *connect.Error
-	require.True(t, errors.As(err, &ce), "a connect error: %v", err)
-	var details []any
-	for _, d := range ce.Details() {
-		v, err := d.Value()
-		require.NoError(t, err, "decode error detail %s", d.Type())
-		details = append(details, v)
-	}
-	return failure{Code: codes.Code(ce.Code()), Fields: violationFields(details)}
-}
-
-// violationFields names the fields of every google.rpc.BadRequest in details.
-func violationFields(details []any) []string {
-	var fields []string
-	for _, d := range details {
-		if br, ok := d.(*errdetails.BadRequest); ok {
-			for _, v := range br.GetFieldViolations() {
-				fields = append(fields, v.GetField())
-			}
-		}
-	}
-	return fields
-}
-
-// restStatus is the HTTP status grpc-gateway gives each code the scenario
-// expects; FailedPrecondition is 400, not 412.
-var restStatus = map[codes.Code]int{
-	codes.InvalidArgument:    http.StatusBadRequest,
-	codes.FailedPrecondition: http.StatusBadRequest,
-	codes.NotFound:           http.StatusNotFound,
-	codes.Unauthenticated:    http.StatusUnauthorized,
-	codes.PermissionDenied:   http.StatusForbidden,
-}
-
-// restCall calls r over REST, decodes a success into res, and reads the code
-// and field names of a failure from its application/problem+json body,
-// checking that the HTTP status matches the code.
-func restCall(t *testing.T, httpAddr string, r route, token string, req, res proto.Message) failure {
-	t.Helper()
-	var body io.Reader
-	if r.verb != http.MethodGet {
-		b, err := protojson.Marshal(req)
-		require.NoError(t, err)
-		body = bytes.NewReader(b)
-	}
-	hreq, err := http.NewRequestWithContext(t.Context(), r.verb, "http://"+httpAddr+r.path, body)
-	require.NoError(t, err)
-	if body != nil {
-		hreq.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		hreq.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(hreq)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-
-	if resp.StatusCode == http.StatusOK {
-		require.NoError(t, protojson.Unmarshal(b, res), "decode %s", b)
-		return failure{}
-	}
-	assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"), "%s", b)
-	var p server.Problem
-	require.NoError(t, json.Unmarshal(b, &p), "decode %s", b)
-	var code codes.Code
-	require.NoError(t, code.UnmarshalJSON([]byte(strconv.Quote(p.Code))), "the problem's code %q", p.Code)
-	assert.Equal(t, resp.StatusCode, p.Status, "the problem repeats the HTTP status")
-	if assert.Contains(t, restStatus, code, "an expected code") {
-		assert.Equal(t, restStatus[code], resp.StatusCode, "the HTTP status of %s", code)
-	}
-	assert.NotEmpty(t, p.RequestID, "the problem names the request")
-	f := failure{Code: code}
-	for _, v := range p.Errors {
-		f.Fields = append(f.Fields, v.Field)
-	}
-	return f
+	r := protocoltest.Route{Procedure: inventoryv1.InventoryService_AdjustStock_FullMethodName, Verb: http.MethodPost, Path: "/v1/products/" + url.PathEscape(req.GetProductId()) + ":adjustStock"}
+	return protocoltest.Invoke[inventoryv1.AdjustStockResponse](t, c.client(), r, token, req)
 }

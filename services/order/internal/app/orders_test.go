@@ -25,6 +25,7 @@ import (
 	"github.com/slipway-dev/slipway/platform/auth"
 	"github.com/slipway-dev/slipway/platform/discovery"
 	"github.com/slipway-dev/slipway/platform/discovery/etcdtest"
+	"github.com/slipway-dev/slipway/platform/server/protocoltest"
 	platformstore "github.com/slipway-dev/slipway/platform/store"
 )
 
@@ -78,10 +79,10 @@ func TestCreateOrderOnEveryProtocol(t *testing.T) {
 
 	type answer struct {
 		Order  orderView
-		Failed failure
+		Failed protocoltest.Failure
 	}
-	transcripts := map[protocol]map[string]answer{}
-	for _, p := range protocols {
+	transcripts := map[protocoltest.Protocol]map[string]answer{}
+	for _, p := range protocoltest.Protocols {
 		t.Run(string(p), func(t *testing.T) {
 			c := caller{protocol: p, s: s, token: token}
 			key := "key-" + string(p) + "-0001"
@@ -115,38 +116,38 @@ func TestCreateOrderOnEveryProtocol(t *testing.T) {
 				resp, f := c.getOrder(t, placed.GetId())
 				return answer{Order: viewOf(resp.GetOrder()), Failed: f}
 			})
-			step("the key with other items", answer{Order: viewOf(nil), Failed: failure{Code: codes.FailedPrecondition}}, func(t *testing.T) answer {
+			step("the key with other items", answer{Order: viewOf(nil), Failed: protocoltest.Failure{Code: codes.FailedPrecondition}}, func(t *testing.T) answer {
 				resp, f := c.createOrder(t, &orderv1.CreateOrderRequest{IdempotencyKey: key, Items: []*orderv1.LineItem{line("chemex-6-cup", 1)}})
 				return answer{Order: viewOf(resp.GetOrder()), Failed: f}
 			})
-			unknown := failure{Code: codes.InvalidArgument, Fields: []string{"items[1].product_id"}}
+			unknown := protocoltest.Failure{Code: codes.InvalidArgument, Fields: []string{"items[1].product_id"}}
 			step("an unknown product", answer{Order: viewOf(nil), Failed: unknown}, func(t *testing.T) answer {
 				resp, f := c.createOrder(t, &orderv1.CreateOrderRequest{IdempotencyKey: key + "-unknown",
 					Items: []*orderv1.LineItem{line("paper-filters", 1), line("unicorn-beans", 1)}})
 				return answer{Order: viewOf(resp.GetOrder()), Failed: f}
 			})
-			mixed := failure{Code: codes.InvalidArgument, Fields: []string{"items[1].product_id"}}
+			mixed := protocoltest.Failure{Code: codes.InvalidArgument, Fields: []string{"items[1].product_id"}}
 			step("two currencies", answer{Order: viewOf(nil), Failed: mixed}, func(t *testing.T) answer {
 				resp, f := c.createOrder(t, &orderv1.CreateOrderRequest{IdempotencyKey: key + "-mixed",
 					Items: []*orderv1.LineItem{line("paper-filters", 1), line("hand-grinder-eu", 1)}})
 				return answer{Order: viewOf(resp.GetOrder()), Failed: f}
 			})
-			step("too little stock", answer{Order: viewOf(nil), Failed: failure{Code: codes.FailedPrecondition}}, func(t *testing.T) answer {
+			step("too little stock", answer{Order: viewOf(nil), Failed: protocoltest.Failure{Code: codes.FailedPrecondition}}, func(t *testing.T) answer {
 				resp, f := c.createOrder(t, &orderv1.CreateOrderRequest{IdempotencyKey: key + "-short",
 					Items: []*orderv1.LineItem{line("hand-grinder-eu", 6)}})
 				return answer{Order: viewOf(resp.GetOrder()), Failed: f}
 			})
-			zero := failure{Code: codes.InvalidArgument, Fields: []string{"items[0].quantity"}}
+			zero := protocoltest.Failure{Code: codes.InvalidArgument, Fields: []string{"items[0].quantity"}}
 			step("a zero quantity is refused before the handler", answer{Order: viewOf(nil), Failed: zero}, func(t *testing.T) answer {
 				resp, f := c.createOrder(t, &orderv1.CreateOrderRequest{IdempotencyKey: key + "-zero", Items: []*orderv1.LineItem{line("paper-filters", 0)}})
 				return answer{Order: viewOf(resp.GetOrder()), Failed: f}
 			})
-			step("without a token", answer{Order: viewOf(nil), Failed: failure{Code: codes.Unauthenticated}}, func(t *testing.T) answer {
+			step("without a token", answer{Order: viewOf(nil), Failed: protocoltest.Failure{Code: codes.Unauthenticated}}, func(t *testing.T) answer {
 				anonymous := caller{protocol: p, s: s}
 				resp, f := anonymous.createOrder(t, &orderv1.CreateOrderRequest{IdempotencyKey: key + "-anon", Items: items})
 				return answer{Order: viewOf(resp.GetOrder()), Failed: f}
 			})
-			step("a garbage page token", answer{Order: viewOf(nil), Failed: failure{Code: codes.InvalidArgument, Fields: []string{"page_token"}}}, func(t *testing.T) answer {
+			step("a garbage page token", answer{Order: viewOf(nil), Failed: protocoltest.Failure{Code: codes.InvalidArgument, Fields: []string{"page_token"}}}, func(t *testing.T) answer {
 				_, f := c.listMyOrders(t, &orderv1.ListMyOrdersRequest{PageToken: "not a token!"})
 				return answer{Order: viewOf(nil), Failed: f}
 			})
@@ -154,10 +155,10 @@ func TestCreateOrderOnEveryProtocol(t *testing.T) {
 		})
 	}
 	t.Run("every protocol answers alike", func(t *testing.T) {
-		first := transcripts[protocols[0]]
+		first := transcripts[protocoltest.Protocols[0]]
 		require.NotEmpty(t, first)
-		for _, p := range protocols[1:] {
-			assert.Equal(t, first, transcripts[p], "%s answered differently from %s", p, protocols[0])
+		for _, p := range protocoltest.Protocols[1:] {
+			assert.Equal(t, first, transcripts[p], "%s answered differently from %s", p, protocoltest.Protocols[0])
 		}
 	})
 	t.Run("each protocol's order was reserved once", func(t *testing.T) {
@@ -165,13 +166,13 @@ func TestCreateOrderOnEveryProtocol(t *testing.T) {
 		// whose prices only its reservation tells and whose stock is given
 		// back at once.
 		holds, returns := s.inventory.counts()
-		assert.Equal(t, 2*len(protocols), holds, "%s", s.inventory)
-		assert.Equal(t, len(protocols), returns, "%s", s.inventory)
-		assert.Equal(t, int64(100-3*len(protocols)), s.inventory.stock("kenya-nyeri-250g"))
+		assert.Equal(t, 2*len(protocoltest.Protocols), holds, "%s", s.inventory)
+		assert.Equal(t, len(protocoltest.Protocols), returns, "%s", s.inventory)
+		assert.Equal(t, int64(100-3*len(protocoltest.Protocols)), s.inventory.stock("kenya-nyeri-250g"))
 		assert.Equal(t, int64(5), s.inventory.stock("hand-grinder-eu"), "the two-currency order's stock came back")
 	})
 	t.Run("the listing pages through all of them, newest first", func(t *testing.T) {
-		for _, p := range protocols {
+		for _, p := range protocoltest.Protocols {
 			c := caller{protocol: p, s: s, token: token}
 			var keys []string
 			req := &orderv1.ListMyOrdersRequest{PageSize: 2}
@@ -202,34 +203,34 @@ func TestOrdersAreTheirOwnersOnly(t *testing.T) {
 	require.NoError(t, err)
 	id := resp.GetOrder().GetId()
 
-	for _, p := range protocols {
+	for _, p := range protocoltest.Protocols {
 		t.Run(string(p), func(t *testing.T) {
 			b := caller{protocol: p, s: s, token: bobToken}
 			_, f := b.getOrder(t, id)
-			assert.Equal(t, failure{Code: codes.NotFound}, f, "get")
+			assert.Equal(t, protocoltest.Failure{Code: codes.NotFound}, f, "get")
 			_, missing := b.getOrder(t, uuid.NewString())
 			assert.Equal(t, missing, f, "exactly like an order that does not exist")
 
 			_, f = b.cancelOrder(t, &orderv1.CancelOrderRequest{Id: id, Reason: "not mine"})
-			assert.Equal(t, failure{Code: codes.NotFound}, f, "cancel")
+			assert.Equal(t, protocoltest.Failure{Code: codes.NotFound}, f, "cancel")
 
 			list, f := b.listMyOrders(t, &orderv1.ListMyOrdersRequest{})
-			require.Equal(t, failure{}, f, "list")
+			require.Equal(t, protocoltest.Failure{}, f, "list")
 			assert.Empty(t, list.GetOrders())
 
 			a := caller{protocol: p, s: s, token: aliceToken}
 			got, f := a.getOrder(t, id)
-			require.Equal(t, failure{}, f)
+			require.Equal(t, protocoltest.Failure{}, f)
 			assert.Equal(t, orderv1.OrderStatus_ORDER_STATUS_PLACED, got.GetOrder().GetStatus(), "bob's cancel changed nothing")
 		})
 	}
 	t.Run("an admin may read it but not cancel it", func(t *testing.T) {
-		c := caller{protocol: grpcProtocol, s: s, token: s.token(t, "admin-1", auth.RoleAdmin)}
+		c := caller{protocol: protocoltest.GRPC, s: s, token: s.token(t, "admin-1", auth.RoleAdmin)}
 		got, f := c.getOrder(t, id)
-		require.Equal(t, failure{}, f)
+		require.Equal(t, protocoltest.Failure{}, f)
 		assert.Equal(t, alice, got.GetOrder().GetUserId())
 		_, f = c.cancelOrder(t, &orderv1.CancelOrderRequest{Id: id})
-		assert.Equal(t, failure{Code: codes.NotFound}, f)
+		assert.Equal(t, protocoltest.Failure{Code: codes.NotFound}, f)
 	})
 	_, returns := s.inventory.counts()
 	assert.Zero(t, returns, "no stock was released")
@@ -244,8 +245,8 @@ func TestAnOrderBelongsToTheTokensUser(t *testing.T) {
 	t.Run("a user_id in a REST body is ignored", func(t *testing.T) {
 		body := fmt.Sprintf(`{"idempotency_key":"bob-key-rest-0001","user_id":%q,"userId":%q,"items":[{"product_id":"paper-filters","quantity":1}]}`, alice, alice)
 		var resp orderv1.CreateOrderResponse
-		f := restCall(t, s.httpAddr, http.MethodPost, "/v1/orders", bobToken, []byte(body), &resp)
-		require.Equal(t, failure{}, f)
+		f := protocoltest.CallREST(t, s.httpAddr, http.MethodPost, "/v1/orders", bobToken, []byte(body), &resp)
+		require.Equal(t, protocoltest.Failure{}, f)
 		assert.Equal(t, bob, resp.GetOrder().GetUserId())
 	})
 	t.Run("a customer naming another user in the on-behalf-of header", func(t *testing.T) {
