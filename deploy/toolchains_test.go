@@ -213,9 +213,10 @@ func checkKubectl(r *k8sRender, cmd string) []string {
 	return problems
 }
 
-// checkMergePatch: patch is a JSON merge patch (RFC 7386) whose every
-// field already is in obj, so it changes values rather than adding fields
-// the API server would ignore.
+// checkMergePatch: patch, kubectl's default strategic merge patch (for
+// the scalar fields the page sets, the same as a JSON merge patch, RFC
+// 7386), is JSON whose every field already is in obj, so it changes values
+// rather than adding fields the API server would drop.
 func checkMergePatch(obj any, patch string) []string {
 	var merge map[string]any
 	if err := json.Unmarshal([]byte(patch), &merge); err != nil {
