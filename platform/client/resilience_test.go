@@ -308,11 +308,17 @@ func TestBackoffIsFullJitter(t *testing.T) {
 func TestRealBackoffStopsWhenTheCallerGivesUp(t *testing.T) {
 	t.Parallel()
 	s := &scripted{plan: func(int) error { return retryAfter(time.Minute) }}
-	hc := dialScripted(t, s, client.WithRetry(methodCheck))
+	reg := prometheus.NewRegistry()
+	hc := dialScripted(t, s, client.WithRetry(methodCheck), client.WithMetrics(reg))
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- check(hc, ctx) }()
-	require.Eventually(t, func() bool { return s.count() == 1 }, 5*time.Second, time.Millisecond)
+	// The retry is counted just before the wait: cancel during the wait,
+	// not while the first answer is on its way (the caller would then get
+	// that answer, rightly).
+	require.Eventually(t, func() bool {
+		return sample(t, reg, "slipway_client_retries_total", map[string]string{"code": "ResourceExhausted"}) == 1
+	}, 5*time.Second, time.Millisecond)
 	cancel()
 	err := <-done
 	assert.Equal(t, codes.Canceled, status.Code(err), "err: %v", err)
