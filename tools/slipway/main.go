@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -61,6 +62,8 @@ func verbs() []verb {
 		{"scan", "govulncheck every module against a local vulnerability database; CycloneDX SBOM per service", scanMain},
 		{"bench", "measure start to SERVING per service and change to callable (hot reload, with air as the peer)", benchMain},
 		{"doctor", "check this machine against what Slipway and CI need: one OK/WARN/FAIL row per check, with the fix", doctorMain},
+		{"version", "print the version, commit and Go version slipway was built with (also --version)", versionMain},
+		{"completion", "print a bash or zsh completion script: source <(slipway completion bash)", completionMain},
 		{"help", "show this help, or the flags of one verb: slipway help <verb>", helpMain},
 	}
 }
@@ -94,6 +97,8 @@ func run(ctx context.Context, args []string, env *cmdEnv) int {
 	switch name {
 	case "-h", "-help", "--help":
 		name = "help"
+	case "-version", "--version":
+		name = "version"
 	}
 	for _, v := range verbs() {
 		if v.name == name {
@@ -137,15 +142,34 @@ func exitCode(w io.Writer, verb string, err error) int {
 var errFlagParse = errors.New("invalid flags")
 
 // newFlagSet returns a flag set that reports to w and prints a usage text
-// made of the synopsis, the description and the flag defaults.
+// made of the synopsis, the description and the flag defaults. When w is a
+// *flagCollector (completion), the flag set is also handed to it.
 func newFlagSet(w io.Writer, name, synopsis, description string) *flag.FlagSet {
 	fs := flag.NewFlagSet("slipway "+name, flag.ContinueOnError)
 	fs.SetOutput(w)
 	fs.Usage = func() {
 		fmt.Fprintf(w, "usage: slipway %s %s\n\n%s\n\nflags:\n", name, synopsis, description)
-		fs.PrintDefaults()
+		printDefaults(w, fs)
+	}
+	if c, ok := w.(*flagCollector); ok {
+		c.sets = append(c.sets, fs)
 	}
 	return fs
+}
+
+// printDefaults is fs.PrintDefaults with every flag spelt --name, as the
+// README and the descriptions spell them (the flag package accepts both).
+func printDefaults(w io.Writer, fs *flag.FlagSet) {
+	var b strings.Builder
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	fs.SetOutput(w)
+	for line := range strings.Lines(b.String()) {
+		if rest, ok := strings.CutPrefix(line, "  -"); ok && !strings.HasPrefix(rest, "-") {
+			line = "  --" + rest
+		}
+		_, _ = io.WriteString(w, line)
+	}
 }
 
 // parseFlags parses args into fs and turns failures into usage errors.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"regexp"
 	"strconv"
 	"sync"
 	"syscall"
@@ -144,7 +145,9 @@ func TestRunExitCodes(t *testing.T) {
 		{name: "no args prints usage", args: nil, code: exitUsage, stderr: "verbs:"},
 		{name: "help lists verbs", args: []string{"help"}, code: exitOK, stdout: "probe"},
 		{name: "--help is help", args: []string{"--help"}, code: exitOK, stdout: "dev"},
-		{name: "help of a verb shows its flags", args: []string{"help", "probe"}, code: exitOK, stdout: "-timeout"},
+		{name: "help of a verb shows its flags", args: []string{"help", "probe"}, code: exitOK, stdout: "\n  --timeout duration\n"},
+		{name: "help of a sub-verb", args: []string{"help", "version"}, code: exitOK, stdout: "  --json\n"},
+		{name: "help takes one verb", args: []string{"help", "dev", "probe"}, code: exitUsage, stderr: "at most one verb"},
 		{name: "help of an unknown verb", args: []string{"help", "nope"}, code: exitUsage, stderr: `unknown verb "nope"`},
 		{name: "unknown verb", args: []string{"frobnicate"}, code: exitUsage, stderr: `unknown verb "frobnicate"`},
 		{name: "bad flag", args: []string{"probe", "--bogus"}, code: exitUsage, stderr: "flag provided but not defined"},
@@ -164,4 +167,23 @@ func TestRunExitCodes(t *testing.T) {
 			assert.Contains(t, stderr.String(), tt.stderr)
 		})
 	}
+}
+
+func TestHelpSpellsEveryFlagWithTwoDashes(t *testing.T) {
+	singleDash := regexp.MustCompile(`(?m)^  -[^-]`)
+	for _, v := range verbs() {
+		if v.name == "help" {
+			continue
+		}
+		t.Run(v.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(t.Context(), []string{"help", v.name}, &cmdEnv{stdout: &stdout, stderr: &stderr})
+			require.Equal(t, exitOK, code, stderr.String())
+			assert.Contains(t, stdout.String(), "usage: slipway "+v.name)
+			assert.NotRegexp(t, singleDash, stdout.String())
+		})
+	}
+	var stdout bytes.Buffer
+	require.Equal(t, exitOK, run(t.Context(), []string{"dev", "--help"}, &cmdEnv{stdout: &stdout, stderr: &stdout}))
+	assert.Contains(t, stdout.String(), "\n  --stop-timeout duration\n", "a verb's own --help is spelt the same")
 }

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// subverbs are the verbs that take a sub-verb before their flags.
+var subverbs = map[string][]string{"bench": {"startup", "reload"}}
+
+// completionOptions are the inputs of runCompletion.
+type completionOptions struct {
+	Shell  string // bash or zsh
+	Stdout io.Writer
+}
+
+func completionMain(ctx context.Context, args []string, env *cmdEnv) error {
+	fs := newFlagSet(env.stderr, "completion", "bash|zsh",
+		"Prints a script that completes slipway's verbs and each verb's flags.\n\n"+
+			"  bash: source <(slipway completion bash)     (or save it under /etc/bash_completion.d)\n"+
+			"  zsh:  source <(slipway completion zsh)      (after compinit)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{fmt.Errorf("%w: %w", errFlagParse, err)}
+	}
+	if fs.NArg() != 1 {
+		return usageErrorf("name one shell: bash or zsh")
+	}
+	return runCompletion(ctx, completionOptions{Shell: fs.Arg(0), Stdout: env.stdout})
+}
+
+// runCompletion prints the completion script for opts.Shell.
+func runCompletion(ctx context.Context, opts completionOptions) error {
+	cmds, err := completionCommands(ctx)
+	if err != nil {
+		return err
+	}
+	switch opts.Shell {
+	case "bash":
+		_, err = io.WriteString(opts.Stdout, bashCompletion(cmds))
+	case "zsh":
+		_, err = io.WriteString(opts.Stdout, zshCompletion(cmds))
+	default:
+		return usageErrorf("unknown shell %q: want bash or zsh", opts.Shell)
+	}
+	return err
+}
+
+// completionCommand is what completes after one verb: its summary, its
+// flags (as --name), or its sub-verbs and theirs.
+type completionCommand struct {
+	Name    string
+	Summary string
+	Flags   []string
+	Args    []string // words that complete as arguments: sub-verbs, verbs, shells
+	Subs    []completionCommand
+}
+
+// flagCollector is the output newFlagSet recognises: it keeps every flag set
+// a verb makes, and discards the usage text.
+type flagCollector struct{ sets []*flag.FlagSet }
+
+func (*flagCollector) Write(p []byte) (int, error) { return len(p), nil }
+
+// completionCommands asks every verb for its flags, the way help does (-h),
+// so the script lists exactly the flags the verbs define.
+func completionCommands(ctx context.Context) ([]completionCommand, error) {
+	var cmds []completionCommand
+	for _, v := range verbs() {
+		cmd := completionCommand{Name: v.name, Summary: v.summary}
+		switch v.name {
+		case "help":
+			for _, o := range verbs() {
+				cmd.Args = append(cmd.Args, o.name)
+			}
+			cmds = append(cmds, cmd)
+			continue
+		case "completion":
+			cmd.Args = []string{"bash", "zsh"}
+		}
+		for _, sub := range subverbs[v.name] {
+			flags, err := verbFlags(ctx, v, sub)
+			if err != nil {
+				return nil, err
+			}
+			cmd.Args = append(cmd.Args, sub)
+			cmd.Subs = append(cmd.Subs, completionCommand{Name: sub, Flags: flags})
+		}
+		if len(cmd.Subs) == 0 {
+			flags, err := verbFlags(ctx, v)
+			if err != nil {
+				return nil, err
+			}
+			cmd.Flags = flags
+		}
+		cmds = append(cmds, cmd)
+	}
+	return cmds, nil
+}
+
+// verbFlags runs v with -h after prefix and returns the flags it defined.
+func verbFlags(ctx context.Context, v verb, prefix ...string) ([]string, error) {
+	c := &flagCollector{}
+	err := v.main(ctx, append(prefix, "-h"), &cmdEnv{stdout: c, stderr: c})
+	if !errors.Is(err, flag.ErrHelp) {
+		return nil, fmt.Errorf("flags of %s: -h returned %v, want flag.ErrHelp", strings.Join(append([]string{v.name}, prefix...), " "), err)
+	}
+	var flags []string
+	for _, fs := range c.sets {
+		fs.VisitAll(func(f *flag.Flag) { flags = append(flags, "--"+f.Name) })
+	}
+	slices.Sort(flags)
+	return slices.Compact(flags), nil
+}
+
+func bashCompletion(cmds []completionCommand) string {
+	var b strings.Builder
+	b.WriteString(`# bash completion for slipway: source <(slipway completion bash)
+_slipway() {
+	local cur=${COMP_WORDS[COMP_CWORD]} words=
+	if (( COMP_CWORD == 1 )); then
+		words="` + strings.Join(commandNames(cmds), " ") + `"
+	else
+		case ${COMP_WORDS[1]} in
+`)
+	for _, c := range cmds {
+		fmt.Fprintf(&b, "\t\t%s)\n", c.Name)
+		if len(c.Subs) == 0 {
+			fmt.Fprintf(&b, "\t\t\twords=%q ;;\n", strings.Join(append(c.Flags, c.Args...), " "))
+			continue
+		}
+		fmt.Fprintf(&b, "\t\t\tif (( COMP_CWORD == 2 )); then words=%q; else\n\t\t\t\tcase ${COMP_WORDS[2]} in\n", strings.Join(c.Args, " "))
+		for _, s := range c.Subs {
+			fmt.Fprintf(&b, "\t\t\t\t%s) words=%q ;;\n", s.Name, strings.Join(s.Flags, " "))
+		}
+		b.WriteString("\t\t\t\tesac\n\t\t\tfi ;;\n")
+	}
+	b.WriteString(`		esac
+	fi
+	COMPREPLY=($(compgen -W "$words" -- "$cur"))
+}
+complete -o default -F _slipway slipway
+`)
+	return b.String()
+}
+
+func zshCompletion(cmds []completionCommand) string {
+	var b strings.Builder
+	b.WriteString(`#compdef slipway
+# zsh completion for slipway: source <(slipway completion zsh), after compinit
+_slipway() {
+	local -a verbs candidates
+	verbs=(
+`)
+	for _, c := range cmds {
+		fmt.Fprintf(&b, "\t\t%s\n", zshQuote(c.Name+":"+strings.ReplaceAll(c.Summary, ":", `\:`)))
+	}
+	b.WriteString(`	)
+	if (( CURRENT == 2 )); then
+		_describe -t verbs 'slipway verb' verbs
+		return
+	fi
+	case ${words[2]} in
+`)
+	for _, c := range cmds {
+		fmt.Fprintf(&b, "\t%s)\n", c.Name)
+		if len(c.Subs) == 0 {
+			fmt.Fprintf(&b, "\t\tcandidates=(%s) ;;\n", strings.Join(append(c.Flags, c.Args...), " "))
+			continue
+		}
+		fmt.Fprintf(&b, "\t\tif (( CURRENT == 3 )); then candidates=(%s); else\n\t\t\tcase ${words[3]} in\n", strings.Join(c.Args, " "))
+		for _, s := range c.Subs {
+			fmt.Fprintf(&b, "\t\t\t%s) candidates=(%s) ;;\n", s.Name, strings.Join(s.Flags, " "))
+		}
+		b.WriteString("\t\t\tesac\n\t\tfi ;;\n")
+	}
+	b.WriteString(`	esac
+	compadd -a candidates
+	_files
+}
+compdef _slipway slipway
+`)
+	return b.String()
+}
+
+func commandNames(cmds []completionCommand) []string {
+	names := make([]string, len(cmds))
+	for i, c := range cmds {
+		names[i] = c.Name
+	}
+	return names
+}
+
+// zshQuote quotes s as one single-quoted zsh word.
+func zshQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
