@@ -7,9 +7,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -680,5 +682,50 @@ func TestRunDevRebuildsAnEditSavedDuringTheFirstBuild(t *testing.T) {
 	case r := <-reports:
 		t.Fatalf("one edit, one reload; also: %+v", r)
 	default:
+	}
+}
+
+// TestDevProcessExitCodeOnSignal runs the slipway process itself, as make
+// run does, and stops it with a signal: a clean stop exits 0 (make prints no
+// error), a service that must be killed exits 1.
+func TestDevProcessExitCodeOnSignal(t *testing.T) {
+	tests := []struct {
+		name     string
+		signal   os.Signal
+		service  string // child mode of the user service
+		waitFor  string
+		wantCode int
+		wantOut  string
+	}{
+		{name: "SIGINT stops cleanly", signal: os.Interrupt, service: "serve", waitFor: "all 1 services SERVING", wantCode: exitOK, wantOut: "all services stopped"},
+		{name: "SIGTERM stops cleanly", signal: syscall.SIGTERM, service: "serve", waitFor: "all 1 services SERVING", wantCode: exitOK, wantOut: "all services stopped"},
+		{name: "a service that ignores SIGTERM", signal: os.Interrupt, service: "stubborn", waitFor: "ignoring SIGTERM", wantCode: exitFailed, wantOut: "did not stop cleanly: user (killed (SIGKILL))"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := fakeWorkspace(t, "user")
+			useTestBinaryFor(t, root, "user")
+			base := freePortBase(t, 4)
+			httpBase := freePortBase(t, 4)
+			cmd := exec.Command(testExecutable(t), "dev", "--root", root, "--no-build", "--console-port", "0", "--color", "never",
+				"--grpc-port-base", strconv.Itoa(base), "--http-port-base", strconv.Itoa(httpBase), "--stop-timeout", "300ms")
+			cmd.Env = testEnviron(childModeEnv+"=slipway", "SLIPWAY_USER_"+childModeEnv+"="+tt.service, "NATS_URL=nats://127.0.0.1:1")
+			var out syncBuffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			require.NoError(t, cmd.Start())
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+			waitForOutput(t, &out, done, tt.waitFor)
+			require.NoError(t, cmd.Process.Signal(tt.signal))
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatalf("slipway dev did not end; output:\n%s", out.String())
+			}
+			assert.Equal(t, tt.wantCode, cmd.ProcessState.ExitCode(), out.String())
+			assert.Contains(t, out.String(), tt.wantOut)
+		})
 	}
 }

@@ -58,6 +58,9 @@ func runTestChild(mode string) int {
 		return serveTestChild(ctx)
 	case "traced": // a service the dev console sees: health, /readyz, a traced log line
 		return serveTracedTestChild(ctx)
+	case "slipway": // the slipway command itself, with its signal handling and exit code
+		stop()
+		main()
 	}
 	fmt.Fprintf(os.Stderr, "unknown child mode %q\n", mode)
 	return 2
