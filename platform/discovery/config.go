@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 )
@@ -89,18 +89,18 @@ func validEndpoint(ep string) error {
 
 // NewEtcdClient connects to the etcd endpoints (host:port) and fails when no
 // endpoint answers within dialTimeout, so a service with a wrong DISCOVERY
-// stops at start with a clear error. The client logs warnings and errors
-// only (JSON, stderr). Close it after deregistering.
-func NewEtcdClient(endpoints []string, dialTimeout time.Duration) (*clientv3.Client, error) {
+// stops at start with a clear error. The client's own warnings and errors
+// go to logger, as the service's lines do. Close it after deregistering.
+func NewEtcdClient(endpoints []string, dialTimeout time.Duration, logger *slog.Logger) (*clientv3.Client, error) {
 	if len(endpoints) == 0 {
 		return nil, errors.New("discovery: etcd client needs at least one endpoint")
 	}
 	if dialTimeout <= 0 {
 		return nil, fmt.Errorf("discovery: etcd dial timeout %s must be positive", dialTimeout)
 	}
-	logCfg := zap.NewProductionConfig()
-	logCfg.Level = zap.NewAtomicLevelAt(zap.WarnLevel)
-	logCfg.Sampling = nil
+	if logger == nil {
+		return nil, errors.New("discovery: etcd client needs a logger")
+	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   endpoints,
 		DialTimeout: dialTimeout,
@@ -113,7 +113,7 @@ func NewEtcdClient(endpoints []string, dialTimeout time.Duration) (*clientv3.Cli
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: reconnectMaxDelay},
 			MinConnectTimeout: dialTimeout,
 		})},
-		LogConfig: &logCfg,
+		Logger: etcdLogger(logger),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("discovery: connect to etcd %s: %w", strings.Join(endpoints, ","), err)

@@ -1,6 +1,12 @@
 package discovery_test
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -9,6 +15,7 @@ import (
 
 	"github.com/slipway-dev/slipway/platform/discovery"
 	"github.com/slipway-dev/slipway/platform/discovery/etcdtest"
+	"github.com/slipway-dev/slipway/platform/telemetry"
 )
 
 func TestParseDiscovery(t *testing.T) {
@@ -55,7 +62,7 @@ func TestNewEtcdClient(t *testing.T) {
 	t.Parallel()
 	t.Run("connects", func(t *testing.T) {
 		etcd := etcdtest.Start(t)
-		cli, err := discovery.NewEtcdClient([]string{etcd.Endpoint}, 5*time.Second)
+		cli, err := discovery.NewEtcdClient([]string{etcd.Endpoint}, 5*time.Second, slog.New(slog.DiscardHandler))
 		require.NoError(t, err)
 		defer func() { _ = cli.Close() }()
 		_, err = cli.Put(t.Context(), "k", "v")
@@ -65,14 +72,78 @@ func TestNewEtcdClient(t *testing.T) {
 		etcd := etcdtest.Start(t)
 		etcd.Stop()
 		start := time.Now()
-		_, err := discovery.NewEtcdClient([]string{etcd.Endpoint}, 300*time.Millisecond)
+		_, err := discovery.NewEtcdClient([]string{etcd.Endpoint}, 300*time.Millisecond, slog.New(slog.DiscardHandler))
 		assert.ErrorContains(t, err, "discovery: connect to etcd "+etcd.Endpoint)
 		assert.Less(t, time.Since(start), 3*time.Second)
 	})
 	t.Run("rejects a config without endpoints or timeout", func(t *testing.T) {
-		_, err := discovery.NewEtcdClient(nil, time.Second)
+		_, err := discovery.NewEtcdClient(nil, time.Second, slog.New(slog.DiscardHandler))
 		assert.ErrorContains(t, err, "at least one endpoint")
-		_, err = discovery.NewEtcdClient([]string{"127.0.0.1:2379"}, 0)
+		_, err = discovery.NewEtcdClient([]string{"127.0.0.1:2379"}, 0, slog.New(slog.DiscardHandler))
 		assert.ErrorContains(t, err, "must be positive")
+		_, err = discovery.NewEtcdClient([]string{"127.0.0.1:2379"}, time.Second, nil)
+		assert.ErrorContains(t, err, "needs a logger")
 	})
+}
+
+// lockedBuffer is an io.Writer that etcd's goroutines and the test can share.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// lines decodes the JSON lines written so far.
+func (b *lockedBuffer) lines(t *testing.T) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for line := range strings.Lines(b.String()) {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &m), "log line %q", line)
+		out = append(out, m)
+	}
+	return out
+}
+
+// The etcd client's own warnings are written by the service's slog handler,
+// so they carry "service" like every other line of the process.
+func TestEtcdClientLogsThroughTheServiceLogger(t *testing.T) {
+	t.Parallel()
+	etcd := etcdtest.Start(t)
+	var logs lockedBuffer
+	cli, err := discovery.NewEtcdClient([]string{etcd.Endpoint}, 5*time.Second, telemetry.NewLogger(&logs, "order", slog.LevelInfo))
+	require.NoError(t, err)
+	defer func() { _ = cli.Close() }()
+	assert.Empty(t, logs.lines(t), "a healthy connection logs nothing below warn")
+
+	etcd.Stop()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	_, err = cli.Get(ctx, "k")
+	require.Error(t, err, "etcd is stopped")
+
+	var found map[string]any
+	for _, l := range logs.lines(t) {
+		if l["msg"] == "retrying of unary invoker failed" {
+			found = l
+			break
+		}
+	}
+	require.NotNil(t, found, "etcd's retry warning reached the slog handler:\n%s", logs.String())
+	assert.Equal(t, "order", found["service"])
+	assert.Equal(t, "WARN", found["level"])
+	assert.Equal(t, "etcd-client", found["logger"])
+	assert.Equal(t, "/etcdserverpb.KV/Range", found["method"], "zap fields become attributes")
+	assert.NotEmpty(t, found["error"])
 }

@@ -2,6 +2,7 @@ package discovery_test
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -92,7 +93,7 @@ func waitForBoth(t *testing.T, hc healthpb.HealthClient, a, b string) {
 // newClient connects to etcd the way services do.
 func newClient(t *testing.T, etcd *etcdtest.Server) *clientv3.Client {
 	t.Helper()
-	cli, err := discovery.NewEtcdClient([]string{etcd.Endpoint}, 5*time.Second)
+	cli, err := discovery.NewEtcdClient([]string{etcd.Endpoint}, 5*time.Second, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = cli.Close() })
 	return cli

@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"time"
@@ -44,9 +45,9 @@ type Peers struct {
 // NewPeers connects to etcd when base.Discovery asks for it, and loads the
 // service's certificate when base.TLS is on. Every
 // connection it dials exports its retry and circuit-breaker metrics through
-// reg. The cleanup closes the etcd client; run it after the App has
-// deregistered.
-func NewPeers(base config.Base, tp *sdktrace.TracerProvider, reg *prometheus.Registry) (*Peers, func(), error) {
+// reg; the etcd client logs through logger. The cleanup closes the etcd
+// client; run it after the App has deregistered.
+func NewPeers(base config.Base, tp *sdktrace.TracerProvider, reg *prometheus.Registry, logger *slog.Logger) (*Peers, func(), error) {
 	certs, err := tlsconfig.Load(base.TLS)
 	if err != nil {
 		return nil, nil, err
@@ -62,7 +63,7 @@ func NewPeers(base config.Base, tp *sdktrace.TracerProvider, reg *prometheus.Reg
 	if mode != Etcd {
 		return p, func() {}, nil
 	}
-	cli, err := NewEtcdClient(endpoints, etcdDialTimeout)
+	cli, err := NewEtcdClient(endpoints, etcdDialTimeout, logger)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -2,6 +2,7 @@ package discovery_test
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ func healthServer(t *testing.T) string {
 func TestStaticPeersDialTheConfiguredAddressAndRegisterNothing(t *testing.T) {
 	var base config.Base
 	base.SetDefaults("order", 0, 0)
-	peers, cleanup, err := discovery.NewPeers(base, sdktrace.NewTracerProvider(), prometheus.NewRegistry())
+	peers, cleanup, err := discovery.NewPeers(base, sdktrace.NewTracerProvider(), prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	defer cleanup()
 	assert.Nil(t, peers.Registration(), "static discovery registers nothing")
@@ -51,7 +52,7 @@ func TestEtcdPeersRegisterTheInstanceAndResolveByName(t *testing.T) {
 	var base config.Base
 	base.SetDefaults("inventory", 0, 0)
 	base.Discovery = "etcd://" + etcd.Endpoint
-	peers, cleanup, err := discovery.NewPeers(base, sdktrace.NewTracerProvider(), prometheus.NewRegistry())
+	peers, cleanup, err := discovery.NewPeers(base, sdktrace.NewTracerProvider(), prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	defer cleanup()
 

@@ -2,6 +2,7 @@ package discovery_test
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -40,7 +41,7 @@ func TestPeersDialOverMutualTLS(t *testing.T) {
 	var base config.Base
 	base.SetDefaults("order", 0, 0)
 	base.TLS = tlstest.Files(t, dir, "order", ca.Service(t, "order"), ca)
-	peers, cleanup, err := discovery.NewPeers(base, sdktrace.NewTracerProvider(), prometheus.NewRegistry())
+	peers, cleanup, err := discovery.NewPeers(base, sdktrace.NewTracerProvider(), prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	defer cleanup()
 
@@ -58,6 +59,6 @@ func TestPeersDialOverMutualTLS(t *testing.T) {
 	assert.Equal(t, codes.Unavailable, status.Code(err), "the server is inventory, not user")
 
 	base.TLS.CAFile = dir + "/missing.pem"
-	_, _, err = discovery.NewPeers(base, sdktrace.NewTracerProvider(), prometheus.NewRegistry())
+	_, _, err = discovery.NewPeers(base, sdktrace.NewTracerProvider(), prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	assert.ErrorContains(t, err, "TLS_CA_FILE")
 }

@@ -66,7 +66,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		cleanup()
 		return nil, nil, err
 	}
-	peers, cleanup3, err := discovery.NewPeers(base, tp, reg)
+	peers, cleanup3, err := discovery.NewPeers(base, tp, reg, logger)
 	if err != nil {
 		cleanup2()
 		cleanup()

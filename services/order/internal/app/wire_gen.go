@@ -45,7 +45,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		return nil, nil, err
 	}
 	storeStore := openStore(db, relay)
-	peers, cleanup3, err := discovery.NewPeers(base, tp, reg)
+	peers, cleanup3, err := discovery.NewPeers(base, tp, reg, logger)
 	if err != nil {
 		cleanup2()
 		cleanup()

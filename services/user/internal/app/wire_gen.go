@@ -65,7 +65,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 	}
 	handler := rpc.NewHandler(userService, trustedProxies)
 	v := serverOptions(cfg, handler, signer, db)
-	peers, cleanup4, err := discovery.NewPeers(base, tp, reg)
+	peers, cleanup4, err := discovery.NewPeers(base, tp, reg, logger)
 	if err != nil {
 		cleanup3()
 		cleanup2()
