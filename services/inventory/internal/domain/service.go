@@ -240,34 +240,14 @@ func takeStock(ctx context.Context, tx Tx, productID string, quantity int64, at 
 // RELEASED tombstone, so a Reserve that arrives late (an order compensating
 // before its reserve landed) fails instead of holding stock forever.
 func (s *InventoryService) Release(ctx context.Context, orderID string) (Reservation, error) {
-	if err := checkID("order_id", orderID); err != nil {
-		return Reservation{}, err
-	}
-	now := s.timestamp()
-	var got Reservation
-	err := s.store.InTx(ctx, func(ctx context.Context, tx Tx) error {
-		var err error
-		got, err = release(ctx, tx, orderID, now)
-		return err
-	})
-	if err != nil {
-		return Reservation{}, fmt.Errorf("release stock of order %s: %w", orderID, err)
-	}
-	return got, nil
+	return s.settle(ctx, nil, orderID, "release stock", release)
 }
 
 // ReleaseInTx is Release inside tx, a transaction the caller began and
 // commits: an event consumer's, so the release commits together with the
 // record that the event was handled.
 func (s *InventoryService) ReleaseInTx(ctx context.Context, tx Tx, orderID string) (Reservation, error) {
-	if err := checkID("order_id", orderID); err != nil {
-		return Reservation{}, err
-	}
-	r, err := release(ctx, tx, orderID, s.timestamp())
-	if err != nil {
-		return Reservation{}, fmt.Errorf("release stock of order %s: %w", orderID, err)
-	}
-	return r, nil
+	return s.settle(ctx, tx, orderID, "release stock", release)
 }
 
 func release(ctx context.Context, tx Tx, orderID string, now time.Time) (Reservation, error) {
@@ -312,32 +292,39 @@ func putBack(ctx context.Context, tx Tx, items []Item, now time.Time) error {
 // order's OrderPlaced arrived) is left released and the error wraps
 // ErrReleased; an order never reserved is ErrNotFound.
 func (s *InventoryService) Commit(ctx context.Context, orderID string) (Reservation, error) {
-	if err := checkID("order_id", orderID); err != nil {
-		return Reservation{}, err
-	}
-	now := s.timestamp()
-	var got Reservation
-	err := s.store.InTx(ctx, func(ctx context.Context, tx Tx) error {
-		var err error
-		got, err = commit(ctx, tx, orderID, now)
-		return err
-	})
-	if err != nil {
-		return Reservation{}, fmt.Errorf("commit reservation of order %s: %w", orderID, err)
-	}
-	return got, nil
+	return s.settle(ctx, nil, orderID, "commit reservation", commit)
 }
 
 // CommitInTx is Commit inside tx, a transaction the caller began and
 // commits: an event consumer's, so the commit happens together with the
 // record that the event was handled.
 func (s *InventoryService) CommitInTx(ctx context.Context, tx Tx, orderID string) (Reservation, error) {
+	return s.settle(ctx, tx, orderID, "commit reservation", commit)
+}
+
+// settle moves orderID's reservation with step (release or commit) inside
+// tx, or in a transaction of its own when tx is nil; what names the move in
+// its errors. A bad order id is refused before any transaction begins.
+func (s *InventoryService) settle(ctx context.Context, tx Tx, orderID, what string,
+	step func(ctx context.Context, tx Tx, orderID string, now time.Time) (Reservation, error),
+) (Reservation, error) {
 	if err := checkID("order_id", orderID); err != nil {
 		return Reservation{}, err
 	}
-	r, err := commit(ctx, tx, orderID, s.timestamp())
+	now := s.timestamp()
+	var r Reservation
+	var err error
+	if tx != nil {
+		r, err = step(ctx, tx, orderID, now)
+	} else {
+		err = s.store.InTx(ctx, func(ctx context.Context, tx Tx) error {
+			var err error
+			r, err = step(ctx, tx, orderID, now)
+			return err
+		})
+	}
 	if err != nil {
-		return Reservation{}, fmt.Errorf("commit reservation of order %s: %w", orderID, err)
+		return Reservation{}, fmt.Errorf("%s of order %s: %w", what, orderID, err)
 	}
 	return r, nil
 }
