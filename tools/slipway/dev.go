@@ -46,6 +46,8 @@ type devOptions struct {
 	ConsoleMaxBytes  int64         // and in approximate bytes
 	NoBuild          bool          // run the binaries already in .slipway/bin
 	TLS              bool          // TLS and mTLS everywhere, with the dev CA under .slipway/tls
+	Postgres         string        // PostgreSQL server URL: each service runs on its own database there, created when missing
+	PostgresPrefix   string        // database name prefix under Postgres; "" is slipway_
 	ReadyTimeout     time.Duration // for every service to answer SERVING
 	StopTimeout      time.Duration // between SIGTERM and SIGKILL
 	Color            string        // auto, always or never
@@ -81,6 +83,9 @@ func (o devOptions) withDefaults() devOptions {
 	if o.Debounce == 0 {
 		o.Debounce = defaultDebounce
 	}
+	if o.PostgresPrefix == "" {
+		o.PostgresPrefix = defaultDevDatabasePrefix
+	}
 	if o.Stdout == nil {
 		o.Stdout = os.Stdout
 	}
@@ -108,6 +113,10 @@ func devMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"and ADMIN_PASSWORD get dev defaults only when unset, so `DATABASE_URL=postgres://...\n"+
 			"slipway dev` runs on PostgreSQL. SLIPWAY_<SVC>_<NAME> sets NAME for one service only\n"+
 			"(SLIPWAY_INVENTORY_LOG_LEVEL=debug). GRPC_ADDR and HTTP_ADDR always come from the flags.\n\n"+
+			"PostgreSQL: --postgres postgres://postgres@127.0.0.1:5432 runs every service on its own\n"+
+			"database on that server (slipway_user, slipway_order, ...; --postgres-prefix), creating\n"+
+			"the ones that are missing; it sets DATABASE_URL over the environment's. Without it the\n"+
+			"services run on SQLite.\n\n"+
 			"Console: http://localhost:8080 (--console-port; 0 turns it off) shows the services, their\n"+
 			"API documents and recent traces with their log lines. dev adds the console's origins to\n"+
 			"CORS_ALLOWED_ORIGINS and, unless OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set,\n"+
@@ -131,6 +140,8 @@ func devMain(ctx context.Context, args []string, env *cmdEnv) error {
 	fs.IntVar(&opts.ConsoleMaxSpans, "console-max-spans", devconsole.DefaultMaxSpans, "the console keeps at most this many `spans`, evicting the oldest traces")
 	opts.ConsoleMaxBytes = devconsole.DefaultMaxBytes
 	fs.Var(byteSize{&opts.ConsoleMaxBytes}, "console-max-bytes", "the console keeps traces of at most this approximate `size` (bytes, or with B, KiB, MiB or GiB), evicting the oldest")
+	fs.StringVar(&opts.Postgres, "postgres", "", "run the services on PostgreSQL at this server `URL`, one database each, created when missing")
+	fs.StringVar(&opts.PostgresPrefix, "postgres-prefix", defaultDevDatabasePrefix, "database name `prefix` under --postgres: <prefix><service>")
 	fs.BoolVar(&opts.TLS, "tls", false, "serve TLS and mTLS everywhere with a development CA under .slipway/tls")
 	fs.BoolVar(&opts.NoBuild, "no-build", false, "skip the build and run the binaries already in .slipway/bin (no hot reload)")
 	fs.BoolVar(&opts.NoWatch, "no-watch", false, "no hot reload: do not watch the workspace for changes")
@@ -179,7 +190,11 @@ func (o devOptions) validate() error {
 	if o.ReadyTimeout < 0 || o.StopTimeout < 0 || o.Debounce < 0 {
 		return errors.New("timeouts must not be negative")
 	}
-	return nil
+	prefix := o.PostgresPrefix
+	if prefix == "" {
+		prefix = defaultDevDatabasePrefix
+	}
+	return validatePostgres(o.Postgres, prefix)
 }
 
 // devService is one service as dev runs it.
@@ -243,6 +258,13 @@ func planDev(root string, defs []serviceDef, opts devOptions) ([]devService, err
 		}
 		defaults := append(devDefaults(root, d.Name, jwksHost, peers, secret), consoleDefaults...)
 		fixed := append([]envVar{{"GRPC_ADDR", s.GRPCAddr}, {"HTTP_ADDR", s.HTTPAddr}}, consoleFixed...)
+		if opts.Postgres != "" {
+			db, err := serviceDatabaseURL(opts.Postgres, opts.PostgresPrefix, d.Name)
+			if err != nil {
+				return nil, err
+			}
+			fixed = append(fixed, envVar{"DATABASE_URL", db})
+		}
 		if opts.TLS {
 			defaults = replaceEnvVar(defaults, "AUTH_JWKS_URL", "https://"+jwksHost+"/.well-known/jwks.json")
 			fixed = append(fixed, tlsEnv(root, d.Name)...)
@@ -331,6 +353,11 @@ func runDev(ctx context.Context, opts devOptions) error {
 
 	if err := checkPortsFree(endpoints(plan, opts)); err != nil {
 		return fmt.Errorf("%w\nstop what holds the port (lsof -i :PORT) or move the services with --grpc-port-base / --http-port-base (the console with --console-port)", err)
+	}
+	if opts.Postgres != "" {
+		if err := ensureDatabases(ctx, opts.Postgres, opts.PostgresPrefix, names, out); err != nil {
+			return err
+		}
 	}
 	for _, dir := range []string{"bin", "data", "keys", "nats"} {
 		if err := os.MkdirAll(filepath.Join(root, ".slipway", dir), 0o700); err != nil {

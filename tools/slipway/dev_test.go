@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -728,4 +731,110 @@ func TestDevProcessExitCodeOnSignal(t *testing.T) {
 			assert.Contains(t, out.String(), tt.wantOut)
 		})
 	}
+}
+
+// devPostgres returns the test PostgreSQL server, skipping when it does not
+// answer (failing under CI).
+func devPostgres(t *testing.T) string {
+	t.Helper()
+	server := os.Getenv("POSTGRES_TEST_URL")
+	if server == "" {
+		server = defaultBenchPostgresURL
+	}
+	conn, err := pgx.Connect(t.Context(), server)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL at %s: %v", redactURL(server), err)
+		}
+		t.Skipf("PostgreSQL at %s is unreachable: %v", redactURL(server), err)
+	}
+	_ = conn.Close(t.Context())
+	return server
+}
+
+func databaseExists(t *testing.T, server, name string) bool {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), server)
+	require.NoError(t, err)
+	defer func() { _ = conn.Close(context.Background()) }()
+	var exists bool
+	require.NoError(t, conn.QueryRow(t.Context(), "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists))
+	return exists
+}
+
+func TestRunDevPostgresCreatesEachServiceDatabase(t *testing.T) {
+	server := devPostgres(t)
+	prefix := "slipway_devtest_" + strings.ToLower(rand.Text()[:8]) + "_"
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), server)
+		if err != nil {
+			return
+		}
+		defer func() { _ = conn.Close(context.Background()) }()
+		for _, svc := range []string{"user", "inventory"} {
+			_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+prefix+svc+" WITH (FORCE)")
+		}
+	})
+	root := fakeWorkspace(t, "user", "inventory")
+	useTestBinaryFor(t, root, "user", "inventory")
+	// The inventory database exists already: dev uses it and creates the other.
+	conn, err := pgx.Connect(t.Context(), server)
+	require.NoError(t, err)
+	_, err = conn.Exec(t.Context(), "CREATE DATABASE "+prefix+"inventory")
+	require.NoError(t, err)
+	_ = conn.Close(t.Context())
+
+	var out syncBuffer
+	opts := testDevOptions(t, root, &out, childModeEnv+"=serve", "DATABASE_URL=sqlite://elsewhere.db")
+	opts.Postgres, opts.PostgresPrefix = server, prefix
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := startDev(ctx, opts)
+	waitForOutput(t, &out, done, "all 2 services SERVING in")
+
+	assert.True(t, databaseExists(t, server, prefix+"user"))
+	assert.Contains(t, out.String(), "created "+prefix+"user; using "+prefix+"inventory")
+	wantURL, err := serviceDatabaseURL(server, prefix, "user")
+	require.NoError(t, err)
+	assert.Contains(t, out.String(), fmt.Sprintf(`"database_url":%q`, wantURL), "--postgres wins over DATABASE_URL")
+	assert.Regexp(t, `user\s+SERVING\s+.*/docs\s+postgres\s+`, out.String())
+	cancel()
+	require.NoError(t, devResult(t, done, &out))
+}
+
+func TestDevPostgresFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "not a postgres URL", args: []string{"--postgres", "mysql://root@127.0.0.1"}, want: "--postgres"},
+		{name: "no host", args: []string{"--postgres", "postgres:///db"}, want: "want a server URL"},
+		{name: "bad prefix", args: []string{"--postgres", "postgres://postgres@127.0.0.1:5432", "--postgres-prefix", "Robert'); DROP"}, want: "--postgres-prefix"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(t.Context(), append([]string{"dev"}, tt.args...), &cmdEnv{stdout: &stdout, stderr: &stderr})
+			assert.Equal(t, exitUsage, code)
+			assert.Contains(t, stderr.String(), tt.want)
+		})
+	}
+}
+
+func TestServiceDatabaseURL(t *testing.T) {
+	got, err := serviceDatabaseURL("postgres://postgres:pw@127.0.0.1:5432/postgres?sslmode=disable", "slipway_", "order")
+	require.NoError(t, err)
+	assert.Equal(t, "postgres://postgres:pw@127.0.0.1:5432/slipway_order?sslmode=disable", got)
+}
+
+func TestRunDevPostgresUnreachable(t *testing.T) {
+	root := fakeWorkspace(t, "user")
+	useTestBinaryFor(t, root, "user")
+	var out syncBuffer
+	opts := testDevOptions(t, root, &out, childModeEnv+"=serve")
+	opts.Postgres = "postgres://postgres@127.0.0.1:" + strconv.Itoa(freePort(t)) + "/postgres?connect_timeout=2"
+	err := devResult(t, startDev(t.Context(), opts), &out)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "--postgres: connect to")
 }

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// defaultDevDatabasePrefix names each service's database under --postgres
+// (slipway_user, ...), as deploy/compose does.
+const defaultDevDatabasePrefix = "slipway_"
+
+// databasePrefixPattern keeps the names plain identifiers, so they need no
+// quoting in a URL and read the same in psql.
+var databasePrefixPattern = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+// validatePostgres checks --postgres and --postgres-prefix.
+func validatePostgres(server, prefix string) error {
+	if server == "" {
+		return nil
+	}
+	u, err := url.Parse(server)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		return fmt.Errorf("--postgres %q: want a server URL such as postgres://postgres@127.0.0.1:5432", redactURL(server))
+	}
+	if !databasePrefixPattern.MatchString(prefix) {
+		return fmt.Errorf("--postgres-prefix %q: want lower-case letters, digits and _", prefix)
+	}
+	return nil
+}
+
+// serviceDatabaseURL is the URL of svc's database on the server: the
+// server URL with the database name in its path.
+func serviceDatabaseURL(server, prefix, svc string) (string, error) {
+	u, err := url.Parse(server)
+	if err != nil {
+		return "", fmt.Errorf("--postgres: %w", err)
+	}
+	u.Path = "/" + prefix + svc
+	u.RawPath = ""
+	return u.String(), nil
+}
+
+// ensureDatabases creates each service's database on the server when it is
+// missing, and reports which it created and which it found.
+func ensureDatabases(ctx context.Context, server, prefix string, services []string, out *console) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, server)
+	if err != nil {
+		return fmt.Errorf("--postgres: connect to %s: %w", redactURL(server), err)
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	var created, found []string
+	for _, svc := range services {
+		name := prefix + svc
+		var exists bool
+		if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+			return fmt.Errorf("--postgres: look up database %s: %w", name, err)
+		}
+		if exists {
+			found = append(found, name)
+			continue
+		}
+		_, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+		var pgErr *pgconn.PgError
+		switch {
+		case errors.As(err, &pgErr) && pgErr.Code == "42P04": // duplicate_database: created meanwhile
+			found = append(found, name)
+		case err != nil:
+			return fmt.Errorf("--postgres: create database %s: %w", name, err)
+		default:
+			created = append(created, name)
+		}
+	}
+	msg := "postgres " + redactURL(server) + ":"
+	if len(created) > 0 {
+		msg += " created " + strings.Join(created, ", ") + ";"
+	}
+	if len(found) > 0 {
+		msg += " using " + strings.Join(found, ", ") + ";"
+	}
+	out.Infof("%s", strings.TrimSuffix(msg, ";"))
+	return nil
+}
