@@ -75,12 +75,22 @@ func defaultText(x any) string {
 // DESCRIPTION, the environment section of a service's -help. An unset
 // default, or a variable with no key in the file, shows as "-".
 func WriteEnvTable(w io.Writer, vars []EnvVar) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  NAME\tDEFAULT\tYAML KEY\tDESCRIPTION")
 	for _, v := range vars {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", v.Name, orDash(v.Default), orDash(v.Key), v.Doc)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// Rows without a description would otherwise end in padding.
+	for line := range strings.Lines(b.String()) {
+		if _, err := io.WriteString(w, strings.TrimRight(line, " \n")+"\n"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func orDash(s string) string {

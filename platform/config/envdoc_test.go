@@ -60,7 +60,7 @@ func TestWriteEnvTable(t *testing.T) {
 	}))
 	assert.Equal(t, "  NAME           DEFAULT  YAML KEY  DESCRIPTION\n"+
 		"  WIDGET_COLOUR  blue     colour    paint\n"+
-		"  WIDGET_TTL     -        -         \n", b.String())
+		"  WIDGET_TTL     -        -\n", b.String())
 }
 
 func TestEnvVarsNeedsAStructPointer(t *testing.T) {

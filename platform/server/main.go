@@ -40,11 +40,15 @@ func Main[C Config](ctx context.Context, args []string, getenv func(string) stri
 	flags := flag.NewFlagSet(service, flag.ContinueOnError)
 	flags.SetOutput(stdout)
 	configPath := flags.String("config", "", "YAML config `file`; environment variables override it")
+	flags.Usage = func() { printUsage(stdout, flags, cfg) }
 	if err := flags.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	if flags.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %q", flags.Args())
+		return fmt.Errorf("%w: unexpected arguments: %q", ErrUsage, flags.Args())
 	}
 	if err := config.Load(cfg, *configPath, getenv); err != nil {
 		return err
@@ -67,4 +71,41 @@ func Main[C Config](ctx context.Context, args []string, getenv func(string) stri
 	}
 	defer cleanup()
 	return app.Run(ctx)
+}
+
+// ErrUsage marks a mistake in a service's command line; ExitCode maps it to 2.
+var ErrUsage = errors.New("usage")
+
+// ExitCode is the process exit status for what Main returned: 0 for a clean
+// stop or -help, 2 for a usage error, 1 for anything else.
+func ExitCode(err error) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, ErrUsage):
+		return 2
+	default:
+		return 1
+	}
+}
+
+// printUsage is a service's -help: its flags, then every environment
+// variable of its config with the default, listed from the config's tags.
+func printUsage(w io.Writer, flags *flag.FlagSet, cfg any) {
+	name := flags.Name()
+	fmt.Fprintf(w, "usage: %s [--config file]\n\n"+
+		"Runs the %s service. Its configuration is the defaults below, then the YAML file\n"+
+		"(--config), then the environment variables below; it is validated before anything starts.\n\n"+
+		"flags:\n", name, name)
+	flags.VisitAll(func(f *flag.Flag) {
+		arg, usage := flag.UnquoteUsage(f)
+		fmt.Fprintf(w, "  --%s %s\n    \t%s\n", f.Name, arg, usage)
+	})
+	fmt.Fprint(w, "\nenvironment:\n")
+	vars, err := config.EnvVars(cfg)
+	if err != nil {
+		fmt.Fprintf(w, "  (%v)\n", err)
+		return
+	}
+	_ = config.WriteEnvTable(w, vars)
 }

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"flag"
 	"io"
 	"log/slog"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -93,4 +95,61 @@ func TestMainRefusesBadStarts(t *testing.T) {
 			assert.Nil(t, got, "nothing is built from a bad start")
 		})
 	}
+}
+
+func TestMainHelpListsEveryEnvironmentVariable(t *testing.T) {
+	var out strings.Builder
+	var got *widgetConfig
+	err := server.Main(context.Background(), []string{"-help"}, func(string) string { return "" }, &out, newWidgetConfig, buildWidgets(&got))
+	require.ErrorIs(t, err, flag.ErrHelp)
+	assert.Equal(t, 0, server.ExitCode(err))
+	assert.Nil(t, got, "-help builds nothing")
+
+	help := out.String()
+	assert.Contains(t, help, "usage: widgets [--config file]")
+	assert.Contains(t, help, "  --config file\n")
+	assert.Regexp(t, `(?m)^  WIDGET_COLOUR\s+blue\s+colour\s*$`, help, "the service's own variable, with its default")
+	assert.Regexp(t, `(?m)^  DRAIN_DELAY\s+0s\s+drain_delay\s*$`, help, "newConfig's defaults are the ones shown")
+	tags := envTags(reflect.TypeFor[widgetConfig]())
+	require.Greater(t, len(tags), 10, "Base's variables are walked too")
+	for _, name := range tags {
+		assert.Regexp(t, `(?m)^  `+name+`\s`, help, "every env tag of the config is listed")
+	}
+}
+
+// envTags walks a config struct's type and returns every env tag, the way a
+// reader of the source would find them.
+func envTags(t reflect.Type) []string {
+	var tags []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if name := f.Tag.Get("env"); name != "" {
+			tags = append(tags, name)
+		}
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[time.Duration]() {
+			tags = append(tags, envTags(f.Type)...)
+		}
+	}
+	return tags
+}
+
+func TestMainExitCodes(t *testing.T) {
+	tests := map[string]struct {
+		args []string
+		env  map[string]string
+		code int
+	}{
+		"help":           {args: []string{"--help"}, code: 0},
+		"unknown flag":   {args: []string{"--colour=red"}, code: 2},
+		"stray argument": {args: []string{"serve"}, code: 2},
+		"bad value":      {env: map[string]string{"DRAIN_DELAY": "soon"}, code: 1},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			var got *widgetConfig
+			err := server.Main(context.Background(), tt.args, func(k string) string { return tt.env[k] }, io.Discard, newWidgetConfig, buildWidgets(&got))
+			assert.Equal(t, tt.code, server.ExitCode(err), "%v", err)
+		})
+	}
+	assert.Equal(t, 0, server.ExitCode(nil))
 }
