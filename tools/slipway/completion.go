@@ -110,7 +110,7 @@ func verbFlags(ctx context.Context, v verb, prefix ...string) ([]string, error) 
 	c := &flagCollector{}
 	err := v.main(ctx, append(prefix, "-h"), &cmdEnv{stdout: c, stderr: c})
 	if !errors.Is(err, flag.ErrHelp) {
-		return nil, fmt.Errorf("flags of %s: -h returned %v, want flag.ErrHelp", strings.Join(append([]string{v.name}, prefix...), " "), err)
+		return nil, fmt.Errorf("flags of %s: -h returned %w, want flag.ErrHelp", strings.Join(append([]string{v.name}, prefix...), " "), err)
 	}
 	var flags []string
 	for _, fs := range c.sets {

@@ -723,7 +723,11 @@ func TestDevProcessExitCodeOnSignal(t *testing.T) {
 			waitForOutput(t, &out, done, tt.waitFor)
 			require.NoError(t, cmd.Process.Signal(tt.signal))
 			select {
-			case <-done:
+			case err := <-done:
+				var exitErr *exec.ExitError
+				if err != nil {
+					require.ErrorAs(t, err, &exitErr, "the process ran and exited")
+				}
 			case <-time.After(20 * time.Second):
 				t.Fatalf("slipway dev did not end; output:\n%s", out.String())
 			}
