@@ -46,6 +46,7 @@ func ExampleNew() {
 		return
 	}
 	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx) }()
 
