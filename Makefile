@@ -27,8 +27,11 @@ help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 .PHONY: run
-run: ## build and run every service with embedded defaults (SQLite under .slipway/); TLS=1: TLS and mTLS with a dev CA
-	go run ./tools/slipway dev $(if $(filter 1,$(TLS)),--tls)
+# slipway is built and then run, not `go run`: on Ctrl-C `go run` exits 1
+# whatever its child returns, and make would report an error for a clean stop.
+run: ## build and run every service with embedded defaults (SQLite under .slipway/); TLS=1: TLS and mTLS with a dev CA; POSTGRES=URL: one PostgreSQL database per service, created when missing
+	go build -o .slipway/bin/slipway ./tools/slipway
+	.slipway/bin/slipway dev $(if $(filter 1,$(TLS)),--tls) $(if $(POSTGRES),--postgres $(POSTGRES))
 
 .PHONY: test
 test: ## run every test of every module (PostgreSQL suites skip when it is unreachable, unless CI=true)

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/slipway-dev/slipway/platform/server"
 	"github.com/slipway-dev/slipway/services/inventory/internal/app"
 )
 
@@ -21,13 +22,12 @@ func main() {
 	os.Exit(code(err))
 }
 
-// code is the process exit code for Run's result.
+// code is the process exit code for Run's result (server.ExitCode: 0 for a
+// clean stop or -help, 2 for a usage error, 1 otherwise), with the error
+// on stderr.
 func code(err error) int {
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	default:
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "inventory:", err)
-		return 1
 	}
+	return server.ExitCode(err)
 }

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/slipway-dev/slipway/platform/server"
 	"github.com/slipway-dev/slipway/services/user/internal/app"
 )
 
@@ -21,11 +22,12 @@ func main() {
 	os.Exit(code(err))
 }
 
-// code is the exit status for err, which it reports on stderr.
+// code is the process exit code for Run's result (server.ExitCode: 0 for a
+// clean stop or -help, 2 for a usage error, 1 otherwise), with the error
+// on stderr.
 func code(err error) int {
-	if err == nil || errors.Is(err, flag.ErrHelp) {
-		return 0
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "user:", err)
 	}
-	fmt.Fprintln(os.Stderr, "user:", err)
-	return 1
+	return server.ExitCode(err)
 }
