@@ -14,10 +14,10 @@ type AccessLog struct {
 	// AccessLogSample is the fraction, from 0 to 1, of the successful calls
 	// faster than AccessLogSlow that the access log writes: 1 (the default)
 	// writes every call, 0.1 about one in ten, 0 none of them.
-	AccessLogSample float64 `yaml:"access_log_sample" env:"ACCESS_LOG_SAMPLE"`
+	AccessLogSample float64 `yaml:"access_log_sample" env:"ACCESS_LOG_SAMPLE" help:"fraction (0 to 1) of successful calls faster than ACCESS_LOG_SLOW that are logged"`
 	// AccessLogSlow is the duration from which a successful call is always
 	// written, whatever AccessLogSample says.
-	AccessLogSlow time.Duration `yaml:"access_log_slow" env:"ACCESS_LOG_SLOW"`
+	AccessLogSlow time.Duration `yaml:"access_log_slow" env:"ACCESS_LOG_SLOW" help:"duration from which a successful call is always logged"`
 }
 
 // setDefaults writes every call, as a service with a few hundred calls a

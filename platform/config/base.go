@@ -18,52 +18,52 @@ type Base struct {
 	// Service is the service name; set by the service, not configurable.
 	Service string `yaml:"-"`
 	// GRPCAddr is the host:port the native gRPC server listens on.
-	GRPCAddr string `yaml:"grpc_addr" env:"GRPC_ADDR"`
+	GRPCAddr string `yaml:"grpc_addr" env:"GRPC_ADDR" help:"host:port the native gRPC server listens on"`
 	// HTTPAddr is the host:port of the HTTP server (REST, gRPC-Web,
 	// Connect, metrics, health).
-	HTTPAddr string `yaml:"http_addr" env:"HTTP_ADDR"`
+	HTTPAddr string `yaml:"http_addr" env:"HTTP_ADDR" help:"host:port of the HTTP server (REST, gRPC-Web, Connect, metrics, health)"`
 	// DatabaseURL picks the store: sqlite://path or postgres://...
-	DatabaseURL string `yaml:"database_url" env:"DATABASE_URL" redact:"url"`
+	DatabaseURL string `yaml:"database_url" env:"DATABASE_URL" redact:"url" help:"the store: sqlite://<path> or postgres://user@host:5432/db"`
 	// RedisURL, when set, puts caches and rate limits in Redis
 	// (redis://[user:password@]host:port[/db] or rediss:// for TLS), shared
 	// by every instance; empty keeps them in memory, per instance.
-	RedisURL string `yaml:"redis_url" env:"REDIS_URL" redact:"url"`
+	RedisURL string `yaml:"redis_url" env:"REDIS_URL" redact:"url" help:"redis:// or rediss:// URL for caches and rate limits shared by instances; empty: in memory"`
 	// LogLevel is debug, info, warn or error.
-	LogLevel string `yaml:"log_level" env:"LOG_LEVEL"`
+	LogLevel string `yaml:"log_level" env:"LOG_LEVEL" help:"debug, info, warn or error"`
 	// DrainDelay is how long the service keeps serving after it reports
 	// NOT_SERVING, so load balancers stop routing to it first.
-	DrainDelay time.Duration `yaml:"drain_delay" env:"DRAIN_DELAY"`
+	DrainDelay time.Duration `yaml:"drain_delay" env:"DRAIN_DELAY" help:"how long to keep serving after NOT_SERVING, so load balancers stop routing here first"`
 	// ShutdownTimeout bounds the graceful stop before connections are cut.
-	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"SHUTDOWN_TIMEOUT"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"SHUTDOWN_TIMEOUT" help:"bound on the graceful stop before connections are cut"`
 	// MaxMessageBytes is the largest gRPC message received or sent.
-	MaxMessageBytes int `yaml:"max_message_bytes" env:"GRPC_MAX_MESSAGE_BYTES"`
+	MaxMessageBytes int `yaml:"max_message_bytes" env:"GRPC_MAX_MESSAGE_BYTES" help:"largest gRPC message received or sent, in bytes"`
 	// RPCTimeout is the deadline given to an RPC that arrives without one.
-	RPCTimeout time.Duration `yaml:"rpc_timeout" env:"RPC_DEFAULT_TIMEOUT"`
+	RPCTimeout time.Duration `yaml:"rpc_timeout" env:"RPC_DEFAULT_TIMEOUT" help:"per-RPC deadline when the caller sets none"`
 	// JWKSURL is where tokens' public keys are fetched from.
-	JWKSURL string `yaml:"jwks_url" env:"AUTH_JWKS_URL"`
+	JWKSURL string `yaml:"jwks_url" env:"AUTH_JWKS_URL" help:"http(s) URL of the public keys (JWKS) tokens are checked with"`
 	// CORSOrigins are the browser origins allowed to call the HTTP API.
-	CORSOrigins []string `yaml:"cors_allowed_origins" env:"CORS_ALLOWED_ORIGINS"`
+	CORSOrigins []string `yaml:"cors_allowed_origins" env:"CORS_ALLOWED_ORIGINS" help:"browser origins allowed to call the HTTP API, comma separated; never *"`
 	// FaultsEnabled turns on fault injection; off in production.
-	FaultsEnabled bool `yaml:"faults_enabled" env:"FAULTS_ENABLED"`
+	FaultsEnabled bool `yaml:"faults_enabled" env:"FAULTS_ENABLED" help:"allow fault rules through /admin/faults (chaos experiments); never in production"`
 	// Discovery is how peers are found and how this instance announces
 	// itself: "static" (peer addresses from config) or
 	// "etcd://host:2379[,host:2379]" (leases and the etcd gRPC resolver).
-	Discovery string `yaml:"discovery" env:"DISCOVERY"`
+	Discovery string `yaml:"discovery" env:"DISCOVERY" help:"how peers are found: static (addresses from config) or etcd://host:2379[,host:2379]"`
 	// AdvertiseAddr is the gRPC address registered in etcd, the one peers
 	// dial (in Kubernetes, the pod IP and port). When empty, the bound
 	// address is registered with an unspecified host replaced by the host name.
-	AdvertiseAddr string `yaml:"advertise_addr" env:"ADVERTISE_ADDR"`
+	AdvertiseAddr string `yaml:"advertise_addr" env:"ADVERTISE_ADDR" help:"gRPC host:port registered in etcd for peers to dial; empty: the bound address"`
 	// MaxInflight is how many RPCs the service handles at once; more wait
 	// up to ShedQueueTimeout for a slot and are then shed (ResourceExhausted
 	// with RetryInfo, HTTP 429 with Retry-After). Health checks and
 	// reflection are never shed.
-	MaxInflight int `yaml:"max_inflight" env:"MAX_INFLIGHT"`
+	MaxInflight int `yaml:"max_inflight" env:"MAX_INFLIGHT" help:"RPCs handled at once per instance; more wait, then are shed (health never is)"`
 	// ShedQueueTimeout is how long an RPC waits for a slot when MaxInflight
 	// are running before it is shed; 0 sheds at once.
-	ShedQueueTimeout time.Duration `yaml:"shed_queue_timeout" env:"SHED_QUEUE_TIMEOUT"`
+	ShedQueueTimeout time.Duration `yaml:"shed_queue_timeout" env:"SHED_QUEUE_TIMEOUT" help:"how long an RPC waits for a slot before it is shed (RESOURCE_EXHAUSTED); 0 sheds at once"`
 	// PeerRetryAttempts is how many attempts in all a call to a peer gets
 	// for the idempotent methods it retries; 1 means no retries.
-	PeerRetryAttempts int `yaml:"peer_retry_attempts" env:"PEER_RETRY_ATTEMPTS"`
+	PeerRetryAttempts int `yaml:"peer_retry_attempts" env:"PEER_RETRY_ATTEMPTS" help:"attempts in all for a peer call to an idempotent method; 1 means no retries"`
 	// TLS is the transport security of both listeners and of calls to peers (tls.go).
 	TLS TLS `yaml:",inline"`
 	// Surface is the operator surface and the transport limits (surface.go).

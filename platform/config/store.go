@@ -21,23 +21,23 @@ import (
 type DBPool struct {
 	// MaxConns is the most connections one instance opens (PostgreSQL and
 	// SQLite; an in-memory SQLite always uses one).
-	MaxConns int `yaml:"db_max_conns" env:"DB_MAX_CONNS"`
+	MaxConns int `yaml:"db_max_conns" env:"DB_MAX_CONNS" help:"most database connections one instance opens"`
 	// MinConns connections are opened at start, so the first requests do
 	// not pay for connecting. database/sql keeps no floor: a connection idle
 	// longer than MaxConnIdleTime is still closed.
-	MinConns int `yaml:"db_min_conns" env:"DB_MIN_CONNS"`
+	MinConns int `yaml:"db_min_conns" env:"DB_MIN_CONNS" help:"database connections opened at start, so the first requests need not connect"`
 	// MaxConnLifetime recycles every connection after this long, so a
 	// failover or a proxy rebalance is picked up; 0 keeps them forever.
-	MaxConnLifetime time.Duration `yaml:"db_max_conn_lifetime" env:"DB_MAX_CONN_LIFETIME"`
+	MaxConnLifetime time.Duration `yaml:"db_max_conn_lifetime" env:"DB_MAX_CONN_LIFETIME" help:"recycle each database connection after this long; 0 keeps them forever"`
 	// MaxConnIdleTime closes a connection unused for this long; 0 never does.
-	MaxConnIdleTime time.Duration `yaml:"db_max_conn_idle_time" env:"DB_MAX_CONN_IDLE_TIME"`
+	MaxConnIdleTime time.Duration `yaml:"db_max_conn_idle_time" env:"DB_MAX_CONN_IDLE_TIME" help:"close a database connection unused this long; 0 never does"`
 	// StatementTimeout is PostgreSQL's statement_timeout for every session
 	// of the pool (migrations excepted): the database cancels a statement
 	// that runs longer, freeing its locks and its connection, and the
 	// client gets UNAVAILABLE. On SQLite it is the busy timeout, how long a
 	// statement waits for another writer's lock. 0 turns it off on
 	// PostgreSQL (SQLite then waits 10 s).
-	StatementTimeout time.Duration `yaml:"db_statement_timeout" env:"DB_STATEMENT_TIMEOUT"`
+	StatementTimeout time.Duration `yaml:"db_statement_timeout" env:"DB_STATEMENT_TIMEOUT" help:"PostgreSQL statement_timeout, SQLite busy timeout; 0 turns it off on PostgreSQL"`
 }
 
 // setDefaults sets the pool defaults. The statement timeout is half of

@@ -10,7 +10,7 @@ type StreamLimits struct {
 	// GRPCMaxWatchStreams is how many health Watch and reflection streams
 	// the process holds open at once, over the gRPC and HTTP ports
 	// together; the next is refused with RESOURCE_EXHAUSTED.
-	GRPCMaxWatchStreams int `yaml:"grpc_max_watch_streams" env:"GRPC_MAX_WATCH_STREAMS"`
+	GRPCMaxWatchStreams int `yaml:"grpc_max_watch_streams" env:"GRPC_MAX_WATCH_STREAMS" help:"health Watch and reflection streams open at once across the process (both ports)"`
 }
 
 // setDefaults sets the stream limits' defaults: 256 is far more than the

@@ -19,14 +19,14 @@ const DefaultTrustDomain = "slipway.local"
 type TLS struct {
 	// CertFile is the PEM certificate chain (leaf first) the service serves
 	// and presents to its peers. Setting it turns TLS on.
-	CertFile string `yaml:"tls_cert_file" env:"TLS_CERT_FILE"`
+	CertFile string `yaml:"tls_cert_file" env:"TLS_CERT_FILE" help:"PEM certificate chain (leaf first) served and presented to peers; setting it turns TLS on"`
 	// KeyFile is the PEM private key of CertFile.
-	KeyFile string `yaml:"tls_key_file" env:"TLS_KEY_FILE"`
+	KeyFile string `yaml:"tls_key_file" env:"TLS_KEY_FILE" help:"PEM private key of TLS_CERT_FILE"`
 	// CAFile is the PEM bundle of the authorities that sign peers' and
 	// clients' certificates, and the JWKS server's.
-	CAFile string `yaml:"tls_ca_file" env:"TLS_CA_FILE"`
+	CAFile string `yaml:"tls_ca_file" env:"TLS_CA_FILE" help:"PEM bundle of the CAs that sign peers', clients' and the JWKS server's certificates"`
 	// TrustDomain is the host of the SPIFFE IDs that name services.
-	TrustDomain string `yaml:"tls_trust_domain" env:"TLS_TRUST_DOMAIN"`
+	TrustDomain string `yaml:"tls_trust_domain" env:"TLS_TRUST_DOMAIN" help:"host of the service identities, spiffe://<domain>/<service>"`
 }
 
 // Enabled reports whether TLS is on.

@@ -18,13 +18,13 @@ const DefaultURL = "nats://127.0.0.1:4222"
 // ConsumerSettings or ProducerSettings) with yaml:",inline".
 type ConnSettings struct {
 	// NATSURL is the NATS JetStream server (comma separated for a cluster).
-	NATSURL string `yaml:"nats_url" env:"NATS_URL" redact:"url"`
+	NATSURL string `yaml:"nats_url" env:"NATS_URL" redact:"url" help:"NATS JetStream server URL (comma separated for a cluster)"`
 	// NATSUser and NATSPassword authenticate the service to NATS as its own
 	// user, whose permissions allow only what the service needs (the
 	// matrix is events.Accesses in api/events). Both empty connect without
 	// credentials, to a broker that has no users.
-	NATSUser     string `yaml:"nats_user" env:"NATS_USER"`
-	NATSPassword string `yaml:"nats_password" env:"NATS_PASSWORD" secret:"true"`
+	NATSUser     string `yaml:"nats_user" env:"NATS_USER" help:"the service's own NATS user; empty connects without credentials"`
+	NATSPassword string `yaml:"nats_password" env:"NATS_PASSWORD" secret:"true" help:"password of NATS_USER"`
 }
 
 // Validate reports every problem of the connection keys as a
@@ -52,13 +52,13 @@ type ConsumerSettings struct {
 	// InboxRetention is how long the consumer keeps the id of an event it
 	// processed; older inbox rows are pruned. It must exceed the stream's
 	// duplicate window (DuplicateWindow, 2m).
-	InboxRetention time.Duration `yaml:"inbox_retention" env:"INBOX_RETENTION"`
+	InboxRetention time.Duration `yaml:"inbox_retention" env:"INBOX_RETENTION" help:"how long the ids of processed events are kept; must exceed the 2m duplicate window"`
 	// EventsProducerKeys are the producers' Ed25519 public keys,
 	// "order:<base64>[,order:<base64 of the previous key>]". When set, an
 	// event without a valid signature of its subject's producer is rejected
 	// and dead-lettered. Required when NATS_USER is set; empty (a plain
 	// local broker only): signatures are not checked, with a warning at start.
-	EventsProducerKeys string `yaml:"events_producer_keys" env:"EVENTS_PRODUCER_KEYS"`
+	EventsProducerKeys string `yaml:"events_producer_keys" env:"EVENTS_PRODUCER_KEYS" help:"producers' Ed25519 public keys, order:<base64>[,order:<base64>]; empty: unchecked"`
 }
 
 // DefaultConsumerSettings are a consumer's settings with their defaults: a
@@ -115,7 +115,7 @@ type ProducerSettings struct {
 	// key (EVENTS_PRODUCER_KEYS) can tell its events from a forgery even by
 	// someone who has NATS credentials. Required when NATS_USER is set;
 	// empty (a plain local broker only): events go unsigned, with a warning.
-	EventsSigningKey string `yaml:"events_signing_key" env:"EVENTS_SIGNING_KEY" secret:"true"`
+	EventsSigningKey string `yaml:"events_signing_key" env:"EVENTS_SIGNING_KEY" secret:"true" help:"base64 of the 32-byte Ed25519 seed events are signed with; required with NATS_USER"`
 }
 
 // DefaultProducerSettings are a producer's settings with their defaults: a

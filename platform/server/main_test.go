@@ -109,7 +109,7 @@ func TestMainHelpListsEveryEnvironmentVariable(t *testing.T) {
 	assert.Contains(t, help, "usage: widgets [--config file]")
 	assert.Contains(t, help, "  --config file\n")
 	assert.Regexp(t, `(?m)^  WIDGET_COLOUR\s+blue\s+colour\s*$`, help, "the service's own variable, with its default")
-	assert.Regexp(t, `(?m)^  DRAIN_DELAY\s+0s\s+drain_delay\s*$`, help, "newConfig's defaults are the ones shown")
+	assert.Regexp(t, `(?m)^  DRAIN_DELAY\s+0s\s+drain_delay\s+how long to keep serving after NOT_SERVING`, help, "newConfig's defaults are the ones shown, with Base's help")
 	tags := envTags(reflect.TypeFor[widgetConfig]())
 	require.Greater(t, len(tags), 10, "Base's variables are walked too")
 	for _, name := range tags {
