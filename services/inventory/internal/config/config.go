@@ -34,7 +34,7 @@ type Config struct {
 	// SeedCatalog adds the demo catalog's missing products at start. It
 	// never changes a product that exists, so it is safe on every start;
 	// a shop with its own catalog turns it off.
-	SeedCatalog bool `yaml:"seed_catalog" env:"INVENTORY_SEED_CATALOG"`
+	SeedCatalog bool `yaml:"seed_catalog" env:"INVENTORY_SEED_CATALOG" help:"add the demo catalog's missing products at start; never changes existing ones"`
 	// ConsumerSettings are the NATS connection (NATS_URL, NATS_USER,
 	// NATS_PASSWORD) the service consumes the ORDERS stream through, its
 	// INBOX_RETENTION and the EVENTS_PRODUCER_KEYS it checks order's
@@ -44,16 +44,16 @@ type Config struct {
 	// sweeper releases it, unless the order's OrderPlaced commits it first.
 	// Keep it well above how late an OrderPlaced may arrive (relay and
 	// broker outages included): a later one finds its stock released.
-	ReservationTTL time.Duration `yaml:"reservation_ttl" env:"RESERVATION_TTL"`
+	ReservationTTL time.Duration `yaml:"reservation_ttl" env:"RESERVATION_TTL" help:"how long a reservation holds its stock before the sweeper releases it"`
 	// ReservationSweepInterval is how often each instance releases the
 	// expired reservations.
-	ReservationSweepInterval time.Duration `yaml:"reservation_sweep_interval" env:"RESERVATION_SWEEP_INTERVAL"`
+	ReservationSweepInterval time.Duration `yaml:"reservation_sweep_interval" env:"RESERVATION_SWEEP_INTERVAL" help:"how often each instance releases the expired reservations"`
 	// ProductCacheTTL is how long GetProduct may answer from this
 	// instance's cache: the most a product read can lag a stock change made
 	// by another instance (or by an order event). A change made through
 	// this instance is seen at once. Reserve never reads the cache. 0
 	// turns the cache off.
-	ProductCacheTTL time.Duration `yaml:"product_cache_ttl" env:"PRODUCT_CACHE_TTL"`
+	ProductCacheTTL time.Duration `yaml:"product_cache_ttl" env:"PRODUCT_CACHE_TTL" help:"how long GetProduct may answer from this instance's cache; 0 turns the cache off"`
 }
 
 // Default returns the configuration with every default set.

@@ -59,17 +59,17 @@ type Config struct {
 	// (delivery state NONE). It is a secret: webhook URLs usually carry
 	// their credential in the user info, path or query, and every error
 	// that quotes it is redacted before it is logged, traced or stored.
-	WebhookURL string `yaml:"webhook_url" env:"NOTIFY_WEBHOOK_URL" secret:"true"`
+	WebhookURL string `yaml:"webhook_url" env:"NOTIFY_WEBHOOK_URL" secret:"true" help:"URL every notification is also POSTed to as JSON; empty: in-app only"`
 	// WebhookTimeout bounds one webhook attempt.
-	WebhookTimeout time.Duration `yaml:"webhook_timeout" env:"NOTIFY_WEBHOOK_TIMEOUT"`
+	WebhookTimeout time.Duration `yaml:"webhook_timeout" env:"NOTIFY_WEBHOOK_TIMEOUT" help:"bound on one webhook attempt"`
 	// WebhookMaxAttempts is how many attempts a delivery gets before it
 	// fails for good (a dead letter, kept with its redacted reason).
-	WebhookMaxAttempts int `yaml:"webhook_max_attempts" env:"NOTIFY_WEBHOOK_MAX_ATTEMPTS"`
+	WebhookMaxAttempts int `yaml:"webhook_max_attempts" env:"NOTIFY_WEBHOOK_MAX_ATTEMPTS" help:"attempts a delivery gets before it fails for good (a dead letter)"`
 	// WebhookBackoff is the wait before a delivery's second attempt,
 	// doubled for each further one (with jitter) up to WebhookMaxBackoff.
 	// A Retry-After the webhook answers with waits longer, never shorter.
-	WebhookBackoff    time.Duration `yaml:"webhook_backoff" env:"NOTIFY_WEBHOOK_BACKOFF"`
-	WebhookMaxBackoff time.Duration `yaml:"webhook_max_backoff" env:"NOTIFY_WEBHOOK_MAX_BACKOFF"`
+	WebhookBackoff    time.Duration `yaml:"webhook_backoff" env:"NOTIFY_WEBHOOK_BACKOFF" help:"wait before a delivery's second attempt, doubled for each further one"`
+	WebhookMaxBackoff time.Duration `yaml:"webhook_max_backoff" env:"NOTIFY_WEBHOOK_MAX_BACKOFF" help:"cap on the wait between delivery attempts"`
 }
 
 // Default returns the configuration with every default set.

@@ -46,24 +46,24 @@ type Config struct {
 	events.ProducerSettings `yaml:",inline"`
 	// InventoryAddr and UserAddr are the peers' gRPC addresses when
 	// DISCOVERY is static; with etcd the peers are found by service name.
-	InventoryAddr string `yaml:"inventory_addr" env:"INVENTORY_ADDR"`
-	UserAddr      string `yaml:"user_addr" env:"USER_ADDR"`
+	InventoryAddr string `yaml:"inventory_addr" env:"INVENTORY_ADDR" help:"inventory's gRPC host:port when DISCOVERY is static"`
+	UserAddr      string `yaml:"user_addr" env:"USER_ADDR" help:"user service's gRPC host:port when DISCOVERY is static"`
 	// PeerTimeout is the deadline of each call to a peer that has none
 	// shorter already.
-	PeerTimeout time.Duration `yaml:"peer_timeout" env:"PEER_TIMEOUT"`
+	PeerTimeout time.Duration `yaml:"peer_timeout" env:"PEER_TIMEOUT" help:"deadline of each call to a peer that has none shorter"`
 	// ServiceAccountName and ServiceAccountPassword are the account the
 	// order service logs in with (as <name>@service.slipway.local) to call
 	// inventory in plaintext development; the user service creates it from
 	// its SERVICE_ACCOUNTS. Under TLS the order service proves itself with
 	// its certificate instead, and the password is not needed.
-	ServiceAccountName     string `yaml:"service_account_name" env:"SERVICE_ACCOUNT_NAME"`
-	ServiceAccountPassword string `yaml:"service_account_password" env:"SERVICE_ACCOUNT_PASSWORD" secret:"true"`
+	ServiceAccountName     string `yaml:"service_account_name" env:"SERVICE_ACCOUNT_NAME" help:"account the service logs in with, as <name>@service.slipway.local"`
+	ServiceAccountPassword string `yaml:"service_account_password" env:"SERVICE_ACCOUNT_PASSWORD" secret:"true" help:"password of SERVICE_ACCOUNT_NAME, for plaintext development (not needed under TLS)"`
 	// OrderRateLimit is how many new orders per second each user may place,
 	// sustained; 0 turns the limit off. The state is in memory, or in Redis
 	// (shared by every instance) when REDIS_URL is set.
-	OrderRateLimit float64 `yaml:"order_rate_limit" env:"ORDER_RATE_LIMIT"`
+	OrderRateLimit float64 `yaml:"order_rate_limit" env:"ORDER_RATE_LIMIT" help:"new orders per second per user, sustained; 0 turns the limit off"`
 	// OrderRateBurst is how many new orders a user may place at once.
-	OrderRateBurst int `yaml:"order_rate_burst" env:"ORDER_RATE_BURST"`
+	OrderRateBurst int `yaml:"order_rate_burst" env:"ORDER_RATE_BURST" help:"new orders a user may place at once"`
 }
 
 // Default returns the configuration with every default set.

@@ -38,79 +38,79 @@ type Config struct {
 
 	// SigningKeyFile is the PKCS#8 PEM Ed25519 key tokens are signed with;
 	// it is created on first start when missing.
-	SigningKeyFile string `yaml:"signing_key_file" env:"AUTH_SIGNING_KEY_FILE"`
+	SigningKeyFile string `yaml:"signing_key_file" env:"AUTH_SIGNING_KEY_FILE" help:"PKCS#8 PEM Ed25519 key tokens are signed with; created on first start if missing"`
 	// SigningKey is the base64 32-byte Ed25519 seed; when set it wins over
 	// SigningKeyFile (for platforms that inject secrets as variables).
-	SigningKey string `yaml:"signing_key" env:"AUTH_SIGNING_KEY" secret:"true"`
+	SigningKey string `yaml:"signing_key" env:"AUTH_SIGNING_KEY" secret:"true" help:"base64 32-byte Ed25519 seed tokens are signed with; wins over AUTH_SIGNING_KEY_FILE"`
 	// Issuer is the "iss" claim of the tokens.
-	Issuer string `yaml:"issuer" env:"AUTH_ISSUER"`
+	Issuer string `yaml:"issuer" env:"AUTH_ISSUER" help:"iss claim of the tokens"`
 	// TokenTTL is how long an access token is accepted.
-	TokenTTL time.Duration `yaml:"token_ttl" env:"AUTH_TOKEN_TTL"`
+	TokenTTL time.Duration `yaml:"token_ttl" env:"AUTH_TOKEN_TTL" help:"how long an access token is accepted, from 1m to 24h"`
 	// AdminEmail and AdminPassword, when set, are the admin account ensured
 	// at every start: created, or promoted and given this password.
-	AdminEmail    string `yaml:"admin_email" env:"ADMIN_EMAIL"`
-	AdminPassword string `yaml:"admin_password" env:"ADMIN_PASSWORD" secret:"true"`
+	AdminEmail    string `yaml:"admin_email" env:"ADMIN_EMAIL" help:"email of the admin account ensured at every start; needs ADMIN_PASSWORD"`
+	AdminPassword string `yaml:"admin_password" env:"ADMIN_PASSWORD" secret:"true" help:"password of the ADMIN_EMAIL account, set at every start"`
 	// ServiceAccounts are the accounts other services log in with, as
 	// "name:password,name:password" (e.g. "order:<secret>"). Each is ensured
 	// at every start with email <name>@service.slipway.local and role
 	// service; a changed password replaces the stored one.
-	ServiceAccounts string `yaml:"service_accounts" env:"SERVICE_ACCOUNTS" secret:"true"`
+	ServiceAccounts string `yaml:"service_accounts" env:"SERVICE_ACCOUNTS" secret:"true" help:"accounts other services log in with, ensured at start: name:password[,name:password]"`
 	// UserCacheTTL is how long GetUser and GetMe serve an account from the
 	// cache (in memory, or Redis with REDIS_URL) before reading it again; 0
 	// turns the cache off. A change invalidates it at once, in Redis for
 	// every instance, in memory only on the instance that made it.
-	UserCacheTTL time.Duration `yaml:"user_cache_ttl" env:"USER_CACHE_TTL"`
+	UserCacheTTL time.Duration `yaml:"user_cache_ttl" env:"USER_CACHE_TTL" help:"how long GetUser and GetMe serve an account from the cache; 0 turns the cache off"`
 
 	// AuthAddrRateLimit is how many logins and registrations per second
 	// each client address may make, sustained, counting failed logins and
 	// every registration (a login with the right password is given back);
 	// 0 turns the limit off. An IPv6 client is keyed by its /64. The state
 	// is in memory, or in Redis (shared by every instance) with REDIS_URL.
-	AuthAddrRateLimit float64 `yaml:"auth_addr_rate_limit" env:"AUTH_ADDR_RATE_LIMIT"`
+	AuthAddrRateLimit float64 `yaml:"auth_addr_rate_limit" env:"AUTH_ADDR_RATE_LIMIT" help:"failed logins and registrations per second per client address; 0 turns it off"`
 	// AuthAddrRateBurst is how many such attempts an address may make at once.
-	AuthAddrRateBurst int `yaml:"auth_addr_rate_burst" env:"AUTH_ADDR_RATE_BURST"`
+	AuthAddrRateBurst int `yaml:"auth_addr_rate_burst" env:"AUTH_ADDR_RATE_BURST" help:"burst of failed logins and registrations per client address"`
 	// AuthAccountRateLimit is the same per account and client address
 	// (the normalised email, whether it exists or not, with the address or
 	// IPv6 /64): what one client may try against one account. It never
 	// refuses the account's owner at another address. 0 turns it off.
-	AuthAccountRateLimit float64 `yaml:"auth_account_rate_limit" env:"AUTH_ACCOUNT_RATE_LIMIT"`
+	AuthAccountRateLimit float64 `yaml:"auth_account_rate_limit" env:"AUTH_ACCOUNT_RATE_LIMIT" help:"failed logins per second per account and client address; 0 turns it off"`
 	// AuthAccountRateBurst is how many such attempts one client may make at
 	// one account at once.
-	AuthAccountRateBurst int `yaml:"auth_account_rate_burst" env:"AUTH_ACCOUNT_RATE_BURST"`
+	AuthAccountRateBurst int `yaml:"auth_account_rate_burst" env:"AUTH_ACCOUNT_RATE_BURST" help:"burst of failed logins per account and client address"`
 	// AuthAccountWideRateLimit is the ceiling per account across every
 	// client, against guessing from many addresses; a login with the right
 	// password is given back. It must be higher than what one client may
 	// spend on one account (AuthAccountRateLimit, or AuthAddrRateLimit when
 	// that is off), so that no single client can keep it empty and lock the
 	// owner out. 0 turns it off.
-	AuthAccountWideRateLimit float64 `yaml:"auth_account_wide_rate_limit" env:"AUTH_ACCOUNT_WIDE_RATE_LIMIT"`
+	AuthAccountWideRateLimit float64 `yaml:"auth_account_wide_rate_limit" env:"AUTH_ACCOUNT_WIDE_RATE_LIMIT" help:"failed logins per second per account from all clients together; 0 turns it off"`
 	// AuthAccountWideRateBurst is how many failed attempts an account may see
 	// from all clients together before the ceiling applies; more than one
 	// client's burst (AuthAccountRateBurst).
-	AuthAccountWideRateBurst int `yaml:"auth_account_wide_rate_burst" env:"AUTH_ACCOUNT_WIDE_RATE_BURST"`
+	AuthAccountWideRateBurst int `yaml:"auth_account_wide_rate_burst" env:"AUTH_ACCOUNT_WIDE_RATE_BURST" help:"burst of failed logins per account from all clients together"`
 	// AuthKnownClientTTL is how long a client address that logged in to an
 	// account with the right password stays known to it: its logins skip
 	// the account-wide ceiling (AuthAccountWideRateLimit), so guessing from
 	// many addresses cannot keep the owner out from an address they used
 	// lately. The per-client limits still apply. 0 turns it off.
-	AuthKnownClientTTL time.Duration `yaml:"auth_known_client_ttl" env:"AUTH_KNOWN_CLIENT_TTL"`
+	AuthKnownClientTTL time.Duration `yaml:"auth_known_client_ttl" env:"AUTH_KNOWN_CLIENT_TTL" help:"how long an address that logged in skips its account's account-wide limit; 0: off"`
 	// AuthFailureDelay is the wait a failed login imposes on the next
 	// attempt at its account from the same client address; each failure in
 	// a row doubles it, up to AuthFailureDelayMax, and a success ends the
 	// streak. 0 turns it off.
-	AuthFailureDelay time.Duration `yaml:"auth_failure_delay" env:"AUTH_FAILURE_DELAY"`
+	AuthFailureDelay time.Duration `yaml:"auth_failure_delay" env:"AUTH_FAILURE_DELAY" help:"one client's wait at one account after a failed login, doubled per failure; 0: off"`
 	// AuthFailureDelayMax caps that wait. It slows the guessing client
 	// only: the owner at another address does not wait.
-	AuthFailureDelayMax time.Duration `yaml:"auth_failure_delay_max" env:"AUTH_FAILURE_DELAY_MAX"`
+	AuthFailureDelayMax time.Duration `yaml:"auth_failure_delay_max" env:"AUTH_FAILURE_DELAY_MAX" help:"cap on AUTH_FAILURE_DELAY as it doubles"`
 	// AuthTrustedProxies are the proxies (IPs or CIDRs, comma separated)
 	// whose X-Forwarded-For names the client for the limits above; empty
 	// trusts none, and the client is the connection's peer.
-	AuthTrustedProxies string `yaml:"auth_trusted_proxies" env:"AUTH_TRUSTED_PROXIES"`
+	AuthTrustedProxies string `yaml:"auth_trusted_proxies" env:"AUTH_TRUSTED_PROXIES" help:"proxies (IPs or CIDRs, comma separated) whose X-Forwarded-For names the client"`
 	// AuthHashQueueTimeout is how long a login or registration waits for a
 	// free password-hashing slot before it is refused (RESOURCE_EXHAUSTED,
 	// HTTP 429, with Retry-After), so a flood cannot queue every login
 	// behind it.
-	AuthHashQueueTimeout time.Duration `yaml:"auth_hash_queue_timeout" env:"AUTH_HASH_QUEUE_TIMEOUT"`
+	AuthHashQueueTimeout time.Duration `yaml:"auth_hash_queue_timeout" env:"AUTH_HASH_QUEUE_TIMEOUT" help:"longest wait for a password-hashing slot before a login is refused"`
 }
 
 // ServiceAccount is one configured service account. It prints and logs as
