@@ -31,12 +31,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"connectrpc.com/connect"
 	"connectrpc.com/vanguard"
 	"connectrpc.com/vanguard/vanguardgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -44,24 +41,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	inventoryv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/inventory/v1"
-	moneyv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/money/v1"
 	"github.com/slipway-dev/slipway/platform/config"
 	"github.com/slipway-dev/slipway/platform/telemetry"
 )
-
-const pathsProductID = "espresso-blend-1kg"
-
-type pathsProduct struct {
-	inventoryv1.UnimplementedInventoryServiceServer
-	resp *inventoryv1.GetProductResponse
-}
-
-func (p *pathsProduct) GetProduct(context.Context, *inventoryv1.GetProductRequest) (*inventoryv1.GetProductResponse, error) {
-	return p.resp, nil
-}
 
 func BenchmarkHTTPPaths(b *testing.B) {
 	app := pathsApp(b)
@@ -90,12 +74,12 @@ func BenchmarkHTTPPaths(b *testing.B) {
 		}
 		defer conn.Close()
 		client := inventoryv1.NewInventoryServiceClient(conn)
-		pathsParallel(b, func(ctx context.Context) error {
-			resp, err := client.GetProduct(ctx, &inventoryv1.GetProductRequest{Id: pathsProductID})
-			return pathsCheck(resp, err)
+		runParallel(b, func(ctx context.Context) error {
+			resp, err := client.GetProduct(ctx, &inventoryv1.GetProductRequest{Id: benchProductID})
+			return checkProduct(resp, err)
 		})
 	})
-	b.Run("path=rest-gateway", func(b *testing.B) { pathsParallel(b, pathsREST(b, base)) })
+	b.Run("path=rest-gateway", func(b *testing.B) { runParallel(b, restCall(benchHTTPClient(b), base)) })
 	b.Run("path=rest-gateway-untraced", func(b *testing.B) {
 		// The gateway alone, without the otelhttp span: what REST's tracing costs.
 		gw := newGatewayMux()
@@ -107,14 +91,14 @@ func BenchmarkHTTPPaths(b *testing.B) {
 		if err := inventoryv1.RegisterInventoryServiceHandler(context.Background(), gw, conn); err != nil {
 			b.Fatal(err)
 		}
-		pathsParallel(b, pathsREST(b, pathsServe(b, gw, "rest")))
+		runParallel(b, restCall(benchHTTPClient(b), pathsServe(b, gw, "rest")))
 	})
 	b.Run("path=rest-vanguard", func(b *testing.B) {
-		pathsParallel(b, pathsREST(b, pathsServe(b, otelhttp.NewHandler(restVanguard, "rest", otelhttp.WithTracerProvider(app.tp)), "rest")))
+		runParallel(b, restCall(benchHTTPClient(b), pathsServe(b, otelhttp.NewHandler(restVanguard, "rest", otelhttp.WithTracerProvider(app.tp)), "rest")))
 	})
-	b.Run("path=grpc-web-direct", func(b *testing.B) { pathsParallel(b, pathsGRPCWeb(b, base)) })
+	b.Run("path=grpc-web-direct", func(b *testing.B) { runParallel(b, grpcWebCall(benchHTTPClient(b), base)) })
 	b.Run("path=grpc-web-grpcserver", func(b *testing.B) {
-		pathsParallel(b, pathsGRPCWeb(b, pathsServe(b, viaGRPCServer, "grpc-web")))
+		runParallel(b, grpcWebCall(benchHTTPClient(b), pathsServe(b, viaGRPCServer, "grpc-web")))
 	})
 }
 
@@ -134,10 +118,7 @@ func pathsApp(b *testing.B) *App {
 	if err != nil {
 		b.Fatal(err)
 	}
-	product := &pathsProduct{resp: &inventoryv1.GetProductResponse{Product: &inventoryv1.Product{
-		Id: pathsProductID, Name: "Espresso blend, 1 kg", Description: "Dark roast for espresso",
-		Price: &moneyv1.Money{Currency: "EUR", AmountMinor: 2450}, Stock: 60,
-	}}}
+	product := newFixedProduct()
 	app, err := New(base, &base, telemetry.NewLogger(io.Discard, base.Service, slog.LevelInfo), telemetry.NewRegistry(), tp,
 		WithService(Service{Desc: &inventoryv1.InventoryService_ServiceDesc, Impl: product, Gateway: inventoryv1.RegisterInventoryServiceHandler}),
 		WithAuth(func(ctx context.Context, _ string) (context.Context, error) { return ctx, nil }))
@@ -203,99 +184,4 @@ func pathsServe(b *testing.B, h http.Handler, protocol string) string {
 	go func() { _ = srv.Serve(ln) }()
 	b.Cleanup(func() { _ = srv.Close() })
 	return "http://" + ln.Addr().String()
-}
-
-func pathsHTTPClient(b *testing.B) *http.Client {
-	b.Helper()
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 256
-	b.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}
-}
-
-func pathsREST(b *testing.B, base string) func(context.Context) error {
-	hc, url := pathsHTTPClient(b), base+"/v1/products/"+pathsProductID
-	return func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			return err
-		}
-		if resp.StatusCode != http.StatusOK {
-			return &pathsError{resp.Status + ": " + string(body)}
-		}
-		var out inventoryv1.GetProductResponse
-		if err := protojson.Unmarshal(body, &out); err != nil {
-			return err
-		}
-		return pathsCheck(&out, nil)
-	}
-}
-
-func pathsGRPCWeb(b *testing.B, base string) func(context.Context) error {
-	client := connect.NewClient[inventoryv1.GetProductRequest, inventoryv1.GetProductResponse](pathsHTTPClient(b),
-		base+"/"+inventoryv1.InventoryService_ServiceDesc.ServiceName+"/GetProduct", connect.WithGRPCWeb())
-	return func(ctx context.Context) error {
-		resp, err := client.CallUnary(ctx, connect.NewRequest(&inventoryv1.GetProductRequest{Id: pathsProductID}))
-		if err != nil {
-			return err
-		}
-		return pathsCheck(resp.Msg, nil)
-	}
-}
-
-type pathsError struct{ msg string }
-
-func (e *pathsError) Error() string { return e.msg }
-
-func pathsCheck(resp *inventoryv1.GetProductResponse, err error) error {
-	if err != nil {
-		return err
-	}
-	if id := resp.GetProduct().GetId(); !strings.EqualFold(id, pathsProductID) {
-		return &pathsError{"wrong product " + id}
-	}
-	return nil
-}
-
-// pathsParallel makes b.N calls from 8 goroutines per GOMAXPROCS, as
-// BenchmarkProtocols does, and reports req/s.
-func pathsParallel(b *testing.B, call func(context.Context) error) {
-	b.Helper()
-	ctx := context.Background()
-	if err := call(ctx); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	b.SetParallelism(8)
-	b.ResetTimer()
-	start := pathsCPUTime()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if err := call(ctx); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(pathsCPUTime()-start)/float64(b.N), "cpu-ns/op")
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
-}
-
-// pathsCPUTime is the CPU time (user and system) the process has used: on
-// a busy machine, CPU per call says more than wall time per call.
-func pathsCPUTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
