@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"sync"
 
 	"github.com/google/wire"
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,21 +21,48 @@ type Migrations fs.FS
 // supplies config.Base, the registry, the logger and the Migrations.
 var ProviderSet = wire.NewSet(Provide)
 
-// Provide opens base.DatabaseURL with base.DB's pool settings, applies the migrations and returns a
-// cleanup that closes the database. The service's readiness check and
+// Provide opens base.DatabaseURL with base.DB's pool settings, applies the
+// migrations (DB.Migrate), logs each one it applied, and returns a cleanup that closes the database. The service's readiness check and
 // shutdown use the same *DB.
 func Provide(ctx context.Context, base config.Base, reg *prometheus.Registry, m Migrations, logger *slog.Logger) (*DB, func(), error) {
 	db, err := Open(ctx, base.DatabaseURL, base.Service, reg, WithPool(base.DB))
 	if err != nil {
 		return nil, nil, fmt.Errorf("open database: %w", err)
 	}
-	if err := db.Migrate(ctx, m); err != nil {
+	applied, err := db.MigrateUp(ctx, m)
+	if err != nil {
 		_ = db.Close()
 		return nil, nil, fmt.Errorf("migrate %s database: %w", db.Dialect, err)
+	}
+	for _, a := range applied {
+		logger.InfoContext(ctx, "migration applied", "version", a.Version, "name", a.Name)
 	}
 	return db, func() {
 		if err := db.Close(); err != nil {
 			logger.Warn("close database", "error", err)
 		}
 	}, nil
+}
+
+// registered holds each service's Migrations by service name.
+var registered sync.Map
+
+// RegisterMigrations makes m the migrations of the named service, for the
+// service binary's "migrate status|up" command (server.Main), which has no
+// wire graph to get them from. A service's store package calls it from
+// init, as database/sql drivers register themselves: a binary that links
+// the store links its migrations. Registering a name twice panics.
+func RegisterMigrations(service string, m Migrations) {
+	if _, dup := registered.LoadOrStore(service, m); dup {
+		panic("store: migrations of service " + service + " registered twice")
+	}
+}
+
+// RegisteredMigrations returns the migrations registered for the service.
+func RegisteredMigrations(service string) (Migrations, bool) {
+	m, ok := registered.Load(service)
+	if !ok {
+		return nil, false
+	}
+	return m.(Migrations), true
 }
