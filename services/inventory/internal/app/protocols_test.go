@@ -254,7 +254,7 @@ type caller struct {
 }
 
 func (c caller) client() protocoltest.Client {
-	return protocoltest.Client{Protocol: c.protocol, Conn: c.s.conn, HTTPAddr: c.s.httpAddr}
+	return protocoltest.Client{Protocol: c.protocol, Conn: c.s.conn, HTTPAddr: c.s.HTTPAddr}
 }
 
 func (c caller) listProducts(t *testing.T, req *inventoryv1.ListProductsRequest) (*inventoryv1.ListProductsResponse, protocoltest.Failure) {

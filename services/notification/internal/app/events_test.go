@@ -77,7 +77,7 @@ func (s *service) list(t *testing.T, p protocol, token string, req *notification
 		return resp, codes.OK
 	case grpcWebProtocol:
 		client := connect.NewClient[notificationv1.ListMyNotificationsRequest, notificationv1.ListMyNotificationsResponse](
-			http.DefaultClient, "http://"+s.httpAddr+notificationv1.NotificationService_ListMyNotifications_FullMethodName, connect.WithGRPCWeb())
+			http.DefaultClient, "http://"+s.HTTPAddr+notificationv1.NotificationService_ListMyNotifications_FullMethodName, connect.WithGRPCWeb())
 		creq := connect.NewRequest(req)
 		if token != "" {
 			creq.Header().Set("Authorization", "Bearer "+token)
@@ -97,7 +97,7 @@ func (s *service) list(t *testing.T, p protocol, token string, req *notification
 		if req.GetPageToken() != "" {
 			q.Set("page_token", req.GetPageToken())
 		}
-		hreq, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+s.httpAddr+"/v1/notifications?"+q.Encode(), nil)
+		hreq, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+s.HTTPAddr+"/v1/notifications?"+q.Encode(), nil)
 		require.NoError(t, err)
 		if token != "" {
 			hreq.Header.Set("Authorization", "Bearer "+token)
@@ -154,7 +154,7 @@ func TestOrderEventsBecomeNotificationsExactlyOnce(t *testing.T) {
 	assert.Equal(t, "ord_a1", placedA.GetOrderId())
 	assert.Equal(t, "evt-a1", placedA.GetEventId())
 	assert.Equal(t, notificationv1.DeliveryState_DELIVERY_STATE_NONE, placedA.GetDeliveryState(), "no webhook: in-app only")
-	line, ok := s.logs.find("notification recorded")
+	line, ok := s.Logs.Find("notification recorded")
 	require.True(t, ok, "each notification is logged, for shops that ship logs to a notifier")
 	assert.Equal(t, "Order placed", line["title"])
 
@@ -271,10 +271,10 @@ func TestANotificationIsVisibleAtOnceWhateverTheWebhookDoes(t *testing.T) {
 	waitFor(t, "the dead gauge", func() bool { return s.metric(t, "slipway_notification_deliveries_dead") == 1 })
 	assert.Zero(t, s.processed(t, "error"), "the consumer never saw the webhook fail")
 
-	line, ok := s.logs.find("notification delivery failed for good")
+	line, ok := s.Logs.Find("notification delivery failed for good")
 	require.True(t, ok, "the dead letter is logged")
 	assert.Contains(t, line["error"], "connection refused")
-	logs := s.logs.String()
+	logs := s.Logs.String()
 	for _, secret := range secrets {
 		assert.NotContains(t, logs, secret, "the webhook secret leaked into the logs")
 	}

@@ -20,7 +20,7 @@ type caller struct {
 }
 
 func (c caller) client() protocoltest.Client {
-	return protocoltest.Client{Protocol: c.protocol, Conn: c.s.conn, HTTPAddr: c.s.httpAddr}
+	return protocoltest.Client{Protocol: c.protocol, Conn: c.s.conn, HTTPAddr: c.s.HTTPAddr}
 }
 
 func (c caller) createOrder(t *testing.T, req *orderv1.CreateOrderRequest) (*orderv1.CreateOrderResponse, protocoltest.Failure) {
