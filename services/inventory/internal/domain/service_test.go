@@ -13,6 +13,7 @@ import (
 	"go.uber.org/mock/gomock"
 
 	"github.com/slipway-dev/slipway/platform/errkind"
+	"github.com/slipway-dev/slipway/platform/errkind/errkindtest"
 	"github.com/slipway-dev/slipway/services/inventory/internal/domain"
 	"github.com/slipway-dev/slipway/services/inventory/internal/domain/mock"
 )
@@ -54,36 +55,6 @@ func (f fixture) expectTx() {
 		DoAndReturn(func(ctx context.Context, fn func(context.Context, domain.Tx) error) error {
 			return fn(ctx, f.tx)
 		})
-}
-
-// assertFieldError checks that err is an Invalid FieldError about field.
-func assertFieldError(t *testing.T, err error, field string) {
-	t.Helper()
-	var fe *errkind.FieldError
-	require.ErrorAs(t, err, &fe)
-	assert.Equal(t, field, fe.Field)
-	assert.ErrorIs(t, err, domain.ErrInvalid)
-}
-
-// wantSuccess checks err as a table case expects it: an Invalid FieldError
-// about wantField, an error that is wantErr and names each of names, or no
-// error. It reports whether the call was to succeed, so that the caller
-// checks what it returned.
-func wantSuccess(t *testing.T, err error, wantField string, wantErr error, names ...string) bool {
-	t.Helper()
-	switch {
-	case wantField != "":
-		assertFieldError(t, err, wantField)
-		return false
-	case wantErr != nil:
-		assert.ErrorIs(t, err, wantErr)
-		for _, name := range names {
-			assert.ErrorContains(t, err, name)
-		}
-		return false
-	}
-	require.NoError(t, err)
-	return true
 }
 
 func products(ids ...string) []domain.Product {
@@ -183,7 +154,7 @@ func TestListProducts(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, tt.setup)
 			page, err := f.svc.ListProducts(t.Context(), tt.pageSize, tt.pageToken)
-			if !wantSuccess(t, err, tt.wantField, tt.wantErr) {
+			if !errkindtest.WantSuccess(t, err, tt.wantField, tt.wantErr) {
 				return
 			}
 			require.NoError(t, err)
@@ -228,7 +199,7 @@ func TestGetProduct(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, tt.setup)
 			got, err := f.svc.GetProduct(t.Context(), tt.id)
-			if wantSuccess(t, err, tt.wantField, tt.wantErr) {
+			if errkindtest.WantSuccess(t, err, tt.wantField, tt.wantErr) {
 				assert.Equal(t, tt.want, got)
 			}
 		})
@@ -413,7 +384,7 @@ func TestReserve(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, tt.setup)
 			got, err := f.svc.Reserve(t.Context(), tt.orderID, tt.items)
-			if wantSuccess(t, err, tt.wantField, tt.wantErr, "order o-1") {
+			if errkindtest.WantSuccess(t, err, tt.wantField, tt.wantErr, "order o-1") {
 				assert.Equal(t, tt.want, got)
 			}
 			if tt.check != nil {
@@ -502,7 +473,7 @@ func TestRelease(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, tt.setup)
 			got, err := f.svc.Release(t.Context(), tt.orderID)
-			if wantSuccess(t, err, tt.wantField, tt.wantErr, "order o-1") {
+			if errkindtest.WantSuccess(t, err, tt.wantField, tt.wantErr, "order o-1") {
 				assert.Equal(t, tt.want, got)
 			}
 		})
@@ -587,7 +558,7 @@ func TestAdjustStock(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, tt.setup)
 			got, err := f.svc.AdjustStock(t.Context(), tt.actor, tt.productID, tt.delta, tt.reason)
-			if wantSuccess(t, err, tt.wantField, tt.wantErr) {
+			if errkindtest.WantSuccess(t, err, tt.wantField, tt.wantErr) {
 				assert.Equal(t, tt.want, got)
 			}
 			if tt.check != nil {
@@ -746,7 +717,7 @@ func TestCommit(t *testing.T) {
 			t.Run(callName+"/"+tt.name, func(t *testing.T) {
 				f := newFixture(t, tt.setup)
 				got, err := call(f, t.Context(), tt.orderID)
-				if wantSuccess(t, err, tt.wantField, tt.wantErr, "order o-1") {
+				if errkindtest.WantSuccess(t, err, tt.wantField, tt.wantErr, "order o-1") {
 					assert.Equal(t, tt.want, got)
 				}
 			})
@@ -789,7 +760,7 @@ func TestReleaseInTx(t *testing.T) {
 	t.Run("order id is required", func(t *testing.T) {
 		f := newFixture(t, nil)
 		_, err := f.svc.ReleaseInTx(t.Context(), f.tx, "")
-		assertFieldError(t, err, "order_id")
+		errkindtest.AssertFieldError(t, err, "order_id")
 	})
 }
 
