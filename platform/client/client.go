@@ -43,9 +43,8 @@ type options struct {
 	reg         prometheus.Registerer
 	dialOptions []grpc.DialOption
 
-	// Seams for tests (export_test.go): the breaker's clock, the backoff's
-	// random draw and its wait.
-	now    func() time.Time
+	// Seams for tests (export_test.go): the backoff's random draw and its
+	// wait.
 	jitter func() float64
 	sleep  func(context.Context, time.Duration) error
 }
@@ -154,7 +153,7 @@ func Dial(target string, opts ...Option) (*grpc.ClientConn, error) {
 	}
 	retry := &retrier{
 		peer: target, methods: methods, attempts: o.attempts,
-		breaker: newBreaker(target, o.now, metrics.onCircuit(target)),
+		breaker: newBreaker(target, metrics.onCircuit(target)),
 		metrics: metrics, jitter: o.jitter, sleep: o.sleep,
 	}
 	md := outgoingMetadata{tokens: o.tokens, certified: o.tls != nil}
