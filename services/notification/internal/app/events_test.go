@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strconv"
 	"sync"
 	"testing"
@@ -27,6 +26,7 @@ import (
 	moneyv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/money/v1"
 	notificationv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/notification/v1"
 	orderv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/order/v1"
+	"github.com/slipway-dev/slipway/platform/server/protocoltest"
 	"github.com/slipway-dev/slipway/services/notification/internal/orderevents"
 )
 
@@ -90,13 +90,7 @@ func (s *service) list(t *testing.T, p protocol, token string, req *notification
 		}
 		return resp.Msg, codes.OK
 	case restProtocol:
-		q := url.Values{}
-		if req.GetPageSize() != 0 {
-			q.Set("page_size", strconv.Itoa(int(req.GetPageSize())))
-		}
-		if req.GetPageToken() != "" {
-			q.Set("page_token", req.GetPageToken())
-		}
+		q := protocoltest.PageQuery(req)
 		hreq, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+s.HTTPAddr+"/v1/notifications?"+q.Encode(), nil)
 		require.NoError(t, err)
 		if token != "" {
