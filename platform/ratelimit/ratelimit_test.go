@@ -124,7 +124,7 @@ func TestLimiter(t *testing.T) {
 
 // rateURL is redistest.URL for limiters: redis_rate puts "rate:" before
 // the test's prefix, so those keys are deleted here when the test ends.
-func rateURL(t *testing.T) (redisURL, prefix string) {
+func rateURL(t testing.TB) (redisURL, prefix string) {
 	t.Helper()
 	redisURL, prefix = redistest.URL(t)
 	opt, err := redis.ParseURL(redisURL)
