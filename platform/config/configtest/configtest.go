@@ -18,7 +18,7 @@ import (
 // EveryEnvVarHasHelp asserts that every env-tagged field of cfg (a pointer
 // to a service's config struct), the service's own and the embedded ones,
 // carries a help tag, so that -help's DESCRIPTION column stays filled.
-func EveryEnvVarHasHelp(t *testing.T, cfg any) {
+func EveryEnvVarHasHelp(t testing.TB, cfg any) {
 	t.Helper()
 	vars, err := config.EnvVars(cfg)
 	require.NoError(t, err)
@@ -32,7 +32,7 @@ func EveryEnvVarHasHelp(t *testing.T, cfg any) {
 // an event consumer from the environment and applies their rules through
 // its Validate; events.ConsumerSettings' own tests cover each rule. load
 // loads the service's config from getenv and returns its ConsumerSettings.
-func ConsumerSettings(t *testing.T, service string, load func(getenv func(string) string) (events.ConsumerSettings, error)) {
+func ConsumerSettings(t testing.TB, service string, load func(getenv func(string) string) (events.ConsumerSettings, error)) {
 	t.Helper()
 	env := map[string]string{"NATS_USER": service, "NATS_PASSWORD": "n4ts-s3cret", "INBOX_RETENTION": "36h"}
 	getenv := func(k string) string { return env[k] }
