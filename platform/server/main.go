@@ -37,14 +37,15 @@ type BuildFunc[C Config] func(ctx context.Context, cfg C, logger *slog.Logger, r
 // the "serving" log line.
 //
 // With "migrate status" or "migrate up" as its first arguments, Main instead
-// runs the service's database migrations and returns (see migrate).
+// runs the service's database migrations (the same fs.FS its store gives
+// store.Provide) and returns (see migrate).
 func Main[C Config](ctx context.Context, args []string, getenv func(string) string, stdout io.Writer,
-	newConfig func() C, build BuildFunc[C],
+	newConfig func() C, build BuildFunc[C], migrations store.Migrations,
 ) error {
 	cfg := newConfig()
 	service := cfg.Common().Service
 	if len(args) > 0 && args[0] == "migrate" {
-		return migrate(ctx, args[1:], getenv, stdout, cfg)
+		return migrate(ctx, args[1:], getenv, stdout, cfg, migrations)
 	}
 	flags := flag.NewFlagSet(service, flag.ContinueOnError)
 	flags.SetOutput(stdout)
@@ -133,11 +134,10 @@ type MigrateReport struct {
 
 // migrate is "<service> migrate status|up [--config file] [--json]": load
 // the service's config as a start does, open its database, list
-// (status) or apply (up) the migrations its store registered
-// (store.RegisterMigrations), print them as a table or, with --json, as a
+// (status) or apply (up) its migrations, print them as a table or, with --json, as a
 // MigrateReport, and return without serving. Any error is 1; pending
 // migrations are not an error.
-func migrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, cfg Config) error {
+func migrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, cfg Config, migrations store.Migrations) error {
 	base := cfg.Common()
 	flags := flag.NewFlagSet(base.Service+" migrate", flag.ContinueOnError)
 	flags.SetOutput(stdout)
@@ -170,9 +170,8 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	if flags.NArg() > 0 {
 		return fmt.Errorf("%w: migrate %s: unexpected arguments: %q", ErrUsage, verb, flags.Args())
 	}
-	migrations, ok := store.RegisteredMigrations(base.Service)
-	if !ok {
-		return fmt.Errorf("migrate: service %s registered no migrations", base.Service)
+	if migrations == nil {
+		return fmt.Errorf("migrate: service %s has no migrations", base.Service)
 	}
 	if err := config.Load(cfg, *configPath, getenv); err != nil {
 		return err

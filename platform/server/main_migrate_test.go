@@ -17,19 +17,19 @@ import (
 	"github.com/slipway-dev/slipway/platform/store"
 )
 
-// The widgets service's schema, registered as a service's store package
-// does; "gadgets" has a broken second file.
-func init() {
-	store.RegisterMigrations("widgets", fstest.MapFS{
+// The schemas of the test services: "widgets" migrates cleanly, "gadgets"
+// has a broken second file.
+var testMigrations = map[string]store.Migrations{
+	"widgets": fstest.MapFS{
 		"sqlite/0001_widgets.sql":   {Data: []byte("-- +goose Up\nCREATE TABLE widgets (id TEXT PRIMARY KEY);")},
 		"sqlite/0002_colour.sql":    {Data: []byte("-- +goose Up\nALTER TABLE widgets ADD COLUMN colour TEXT;")},
 		"postgres/0001_widgets.sql": {Data: []byte("-- +goose Up\nCREATE TABLE widgets (id TEXT PRIMARY KEY);")},
 		"postgres/0002_colour.sql":  {Data: []byte("-- +goose Up\nALTER TABLE widgets ADD COLUMN colour TEXT;")},
-	})
-	store.RegisterMigrations("gadgets", fstest.MapFS{
+	},
+	"gadgets": fstest.MapFS{
 		"sqlite/0001_gadgets.sql": {Data: []byte("-- +goose Up\nCREATE TABLE gadgets (id TEXT PRIMARY KEY);")},
 		"sqlite/0002_broken.sql":  {Data: []byte("-- +goose Up\nALTER TABLE no_such_table ADD COLUMN x TEXT;")},
-	})
+	},
 }
 
 // migrateMain runs the widgets binary (server.Main) with args against the
@@ -44,7 +44,7 @@ func migrateMain(t *testing.T, service, dbURL string, args ...string) (string, e
 	var got *widgetConfig
 	var out strings.Builder
 	getenv := func(k string) string { return map[string]string{"DATABASE_URL": dbURL}[k] }
-	err := server.Main(context.Background(), args, getenv, &out, newConfig, buildWidgets(&got))
+	err := server.Main(context.Background(), args, getenv, &out, newConfig, buildWidgets(&got), testMigrations[service])
 	assert.Nil(t, got, "migrate builds and serves nothing")
 	return out.String(), err
 }
@@ -123,7 +123,7 @@ func TestMainMigrateFailures(t *testing.T) {
 		"unknown flag":      {args: []string{"migrate", "status", "--all"}, want: "flag provided but not defined", code: 2},
 		"help":              {args: []string{"migrate", "-help"}, code: 0},
 		"bad database url":  {url: "mysql://x", args: []string{"migrate", "status"}, want: "DATABASE_URL", code: 1},
-		"no migrations":     {service: "sprockets", args: []string{"migrate", "status"}, want: "service sprockets registered no migrations", code: 1},
+		"no migrations":     {service: "sprockets", args: []string{"migrate", "status"}, want: "service sprockets has no migrations", code: 1},
 		"a file that fails": {service: "gadgets", args: []string{"migrate", "up"}, want: "migration 0002_broken.sql", code: 1},
 	}
 	for name, tt := range tests {

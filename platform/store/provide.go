@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"sync"
 
 	"github.com/google/wire"
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,27 +41,4 @@ func Provide(ctx context.Context, base config.Base, reg *prometheus.Registry, m 
 			logger.Warn("close database", "error", err)
 		}
 	}, nil
-}
-
-// registered holds each service's Migrations by service name.
-var registered sync.Map
-
-// RegisterMigrations makes m the migrations of the named service, for the
-// service binary's "migrate status|up" command (server.Main), which has no
-// wire graph to get them from. A service's store package calls it from
-// init, as database/sql drivers register themselves: a binary that links
-// the store links its migrations. Registering a name twice panics.
-func RegisterMigrations(service string, m Migrations) {
-	if _, dup := registered.LoadOrStore(service, m); dup {
-		panic("store: migrations of service " + service + " registered twice")
-	}
-}
-
-// RegisteredMigrations returns the migrations registered for the service.
-func RegisteredMigrations(service string) (Migrations, bool) {
-	m, ok := registered.Load(service)
-	if !ok {
-		return nil, false
-	}
-	return m.(Migrations), true
 }

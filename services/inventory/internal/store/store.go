@@ -16,7 +16,6 @@ import (
 	"github.com/google/wire"
 
 	platformstore "github.com/slipway-dev/slipway/platform/store"
-	"github.com/slipway-dev/slipway/services/inventory/internal/config"
 	"github.com/slipway-dev/slipway/services/inventory/internal/domain"
 )
 
@@ -40,10 +39,6 @@ var ProviderSet = wire.NewSet(ProvideMigrations)
 
 // ProvideMigrations gives platform/store.Provide the inventory schema.
 func ProvideMigrations() platformstore.Migrations { return Migrations() }
-
-// init registers the schema for the inventory binary's "migrate status|up"
-// (platform/server.Main), which runs without the wire graph.
-func init() { platformstore.RegisterMigrations(config.Service, Migrations()) }
 
 // Store is the inventory's SQL storage.
 type Store struct {

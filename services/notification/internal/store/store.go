@@ -16,7 +16,6 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 
 	platformstore "github.com/slipway-dev/slipway/platform/store"
-	"github.com/slipway-dev/slipway/services/notification/internal/config"
 	"github.com/slipway-dev/slipway/services/notification/internal/domain"
 )
 
@@ -41,10 +40,6 @@ var ProviderSet = wire.NewSet(New, ProvideMigrations,
 
 // ProvideMigrations gives platform/store.Provide the notification schema.
 func ProvideMigrations() platformstore.Migrations { return Migrations() }
-
-// init registers the schema for the notification binary's "migrate status|up"
-// (platform/server.Main), which runs without the wire graph.
-func init() { platformstore.RegisterMigrations(config.Service, Migrations()) }
 
 // Store is the notifications table and the delivery outbox beside it.
 type Store struct {

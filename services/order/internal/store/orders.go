@@ -19,7 +19,6 @@ import (
 
 	"github.com/slipway-dev/slipway/platform/events"
 	platformstore "github.com/slipway-dev/slipway/platform/store"
-	"github.com/slipway-dev/slipway/services/order/internal/config"
 	"github.com/slipway-dev/slipway/services/order/internal/domain"
 )
 
@@ -43,10 +42,6 @@ var ProviderSet = wire.NewSet(ProvideMigrations)
 
 // ProvideMigrations gives platform/store.Provide the order schema.
 func ProvideMigrations() platformstore.Migrations { return Migrations() }
-
-// init registers the schema for the order binary's "migrate status|up"
-// (platform/server.Main), which runs without the wire graph.
-func init() { platformstore.RegisterMigrations(config.Service, Migrations()) }
 
 // Store is the order service's SQL storage.
 type Store struct {

@@ -14,7 +14,6 @@ import (
 	"github.com/google/wire"
 
 	platformstore "github.com/slipway-dev/slipway/platform/store"
-	"github.com/slipway-dev/slipway/services/user/internal/config"
 	"github.com/slipway-dev/slipway/services/user/internal/domain"
 )
 
@@ -23,10 +22,6 @@ var ProviderSet = wire.NewSet(NewUsers, ProvideMigrations, wire.Bind(new(domain.
 
 // ProvideMigrations gives platform/store.Provide the user schema.
 func ProvideMigrations() platformstore.Migrations { return Migrations }
-
-// init registers the schema for the user binary's "migrate status|up"
-// (platform/server.Main), which runs without the wire graph.
-func init() { platformstore.RegisterMigrations(config.Service, Migrations) }
 
 //go:embed migrations
 var migrations embed.FS
