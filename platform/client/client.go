@@ -125,10 +125,11 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 // together with WithDialOptions(discovery.Resolver(cli)). Like grpc.NewClient
 // it does not connect until the first call. Every call forwards the request
 // id of the request it is made in (x-request-id). Every unary attempt passes
-// the connection's circuit breaker: after at least 20 attempts in 10 s of
-// which 90 % failed with UNAVAILABLE or DEADLINE_EXCEEDED, calls fail fast
-// with UNAVAILABLE "circuit to <target> is open" for 2 s; then one probe
-// goes through and its outcome closes or reopens the circuit.
+// the connection's circuit breaker (gobreaker): a failed attempt opens it
+// when at least 20 attempts in 10 s were made and 90 % of them failed with
+// UNAVAILABLE or DEADLINE_EXCEEDED; calls then fail fast with UNAVAILABLE
+// "circuit to <target> is open" for 2 s, and then one probe goes through
+// and its outcome closes or reopens the circuit.
 func Dial(target string, opts ...Option) (*grpc.ClientConn, error) {
 	o := options{attempts: defaultRetryAttempts, jitter: defaultJitter, sleep: sleep}
 	for _, opt := range opts {
