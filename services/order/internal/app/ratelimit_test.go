@@ -40,7 +40,9 @@ func TestCreateOrderIsRateLimitedPerUser(t *testing.T) {
 					require.NoError(t, err)
 					c := redis.NewClient(opt)
 					defer func() { _ = c.Close() }()
-					assert.NoError(t, c.Del(context.Background(), "slipway:ratelimit:orders:"+user, "slipway:ratelimit:orders:"+user+"-other").Err())
+					n, err := c.Del(context.Background(), "rate:slipway:ratelimit:orders:"+user, "rate:slipway:ratelimit:orders:"+user+"-other").Result()
+					assert.NoError(t, err)
+					assert.Positive(t, n, "the limiter's keys are where this cleanup looks for them")
 				})
 			}
 
