@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
 
 // The goals set for the development loop (README, Performance): start to
@@ -46,7 +48,7 @@ func (o benchOptions) progress(format string, args ...any) {
 }
 
 func (o benchOptions) getenv(key string) string {
-	v, _ := lookupEnv(o.Environ, key)
+	v, _ := envvar.Lookup(o.Environ, key)
 	return v
 }
 

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
 
 // airConfig is the .air.toml bench reload writes into the scratch
@@ -113,7 +115,7 @@ func (s *reloadSubject) startAir(ctx context.Context, opts reloadOptions, air st
 	}}
 	cmd := exec.Command(air, "-c", cfg) //nolint:noctx // stopped with SIGTERM, so that it stops its child
 	cmd.Dir = s.work
-	cmd.Env = setEnv(env, "GOWORK", filepath.Join(s.work, "go.work"))
+	cmd.Env = envvar.Set(env, "GOWORK", filepath.Join(s.work, "go.work"))
 	cmd.Stdout, cmd.Stderr = lines, lines
 	p, err := startChild(cmd)
 	if err != nil {
@@ -152,7 +154,7 @@ func buildAir(ctx context.Context, goBin, root string, environ []string) (string
 	bin := filepath.Join(root, ".slipway", "bin", "air")
 	cmd := exec.CommandContext(ctx, goBin, "build", "-o", bin, "github.com/air-verse/air")
 	cmd.Dir = filepath.Join(root, "tools", "gen") // outside the workspace: see docs/architecture.md
-	cmd.Env = setEnv(environ, "GOWORK", "off")
+	cmd.Env = envvar.Set(environ, "GOWORK", "off")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build air (pinned in tools/gen/go.mod): %w\n%s", err, out)
 	}

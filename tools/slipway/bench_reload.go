@@ -18,6 +18,8 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
 
 // reloadEdit is the handler edit bench reload makes, and the REST call
@@ -244,7 +246,7 @@ func runBenchReload(ctx context.Context, opts reloadOptions) error {
 		if name == "slipway" {
 			err = s.startDev(ctx, dev, svc, log)
 		} else {
-			err = s.startAir(ctx, opts, air, setEnv(svc.Env, "NATS_URL", broker.URL()), svc, log)
+			err = s.startAir(ctx, opts, air, envvar.Set(svc.Env, "NATS_URL", broker.URL()), svc, log)
 		}
 		defer s.stop()
 		if err == nil {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
 
 // defaultBenchPostgresURL is the PostgreSQL the tests use when
@@ -324,32 +325,32 @@ func benchStartService(ctx context.Context, opts startupOptions, t startTarget, 
 
 // startEnviron is the environment of t's service over transport tr.
 func startEnviron(opts startupOptions, t startTarget, tr, dbURL string) []string {
-	env := []envVar{
-		{"GRPC_ADDR", "127.0.0.1:0"},
-		{"HTTP_ADDR", "127.0.0.1:0"},
-		{"DATABASE_URL", dbURL},
+	env := []envvar.Var{
+		{Key: "GRPC_ADDR", Value: "127.0.0.1:0"},
+		{Key: "HTTP_ADDR", Value: "127.0.0.1:0"},
+		{Key: "DATABASE_URL", Value: dbURL},
 		// As under dev, the user service ensures an admin and the order
 		// service's account at every start, a password hash each.
-		{"ADMIN_EMAIL", devAdminEmail},
-		{"ADMIN_PASSWORD", devAdminPassword},
-		{"SERVICE_ACCOUNTS", "order:" + t.secret},
-		{"DRAIN_DELAY", "0s"},
-		{"LOG_LEVEL", "info"},
-		{"NATS_URL", t.natsURL},
+		{Key: "ADMIN_EMAIL", Value: devAdminEmail},
+		{Key: "ADMIN_PASSWORD", Value: devAdminPassword},
+		{Key: "SERVICE_ACCOUNTS", Value: "order:" + t.secret},
+		{Key: "DRAIN_DELAY", Value: "0s"},
+		{Key: "LOG_LEVEL", Value: "info"},
+		{Key: "NATS_URL", Value: t.natsURL},
 		// Nothing answers on port 9: the services fetch keys and dial
 		// peers lazily, so the start does not wait for them.
-		{"AUTH_JWKS_URL", "http://127.0.0.1:9/.well-known/jwks.json"},
-		{"AUTH_SIGNING_KEY_FILE", filepath.Join(t.tmp, "keys", "user-ed25519.pem")},
-		{"SERVICE_ACCOUNT_PASSWORD", t.secret},
-		{"USER_ADDR", "127.0.0.1:9"},
-		{"INVENTORY_ADDR", "127.0.0.1:9"},
+		{Key: "AUTH_JWKS_URL", Value: "http://127.0.0.1:9/.well-known/jwks.json"},
+		{Key: "AUTH_SIGNING_KEY_FILE", Value: filepath.Join(t.tmp, "keys", "user-ed25519.pem")},
+		{Key: "SERVICE_ACCOUNT_PASSWORD", Value: t.secret},
+		{Key: "USER_ADDR", Value: "127.0.0.1:9"},
+		{Key: "INVENTORY_ADDR", Value: "127.0.0.1:9"},
 	}
 	if tr == transportTLS {
 		env = append(env, t.certs.env(t.svc)...)
 	}
 	environ := minimalEnviron(opts.Environ)
 	for _, e := range env {
-		environ = setEnv(environ, e.Key, e.Value)
+		environ = envvar.Set(environ, e.Key, e.Value)
 	}
 	// Under mTLS, as under dev --tls, no service holds a password account.
 	return ownSecretsOnly(environ, t.svc, tr == transportTLS)
@@ -483,7 +484,7 @@ func mbFloat(b uint64) float64 { return math.Round(float64(b)/(1<<20)*10) / 10 }
 func minimalEnviron(parent []string) []string {
 	var env []string
 	for _, k := range []string{"PATH", "HOME", "TMPDIR", "TZ", "LANG"} {
-		if v, ok := lookupEnv(parent, k); ok {
+		if v, ok := envvar.Lookup(parent, k); ok {
 			env = append(env, k+"="+v)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	apievents "github.com/slipway-dev/slipway/api/events"
 	"github.com/slipway-dev/slipway/platform/events"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
 
 // broker is the NATS JetStream server slipway dev embeds, so a fresh laptop
@@ -149,16 +150,16 @@ func (b *broker) Credentials(environ []string, svc string) []string {
 		return environ
 	}
 	if pw, ok := b.passwords[svc]; ok {
-		environ = setEnv(setEnv(environ, "NATS_USER", svc), "NATS_PASSWORD", pw)
+		environ = envvar.Set(envvar.Set(environ, "NATS_USER", svc), "NATS_PASSWORD", pw)
 	}
 	if b.eventKey == nil {
 		return environ
 	}
 	if len(a.Publishes) > 0 {
-		environ = setEnv(environ, "EVENTS_SIGNING_KEY", events.EncodeKey(b.eventKey))
+		environ = envvar.Set(environ, "EVENTS_SIGNING_KEY", events.EncodeKey(b.eventKey))
 	}
 	if len(a.Consumes) > 0 {
-		environ = setEnv(environ, "EVENTS_PRODUCER_KEYS", apievents.ServiceOrder+":"+events.EncodeKey(b.eventKey.Public().(ed25519.PublicKey)))
+		environ = envvar.Set(environ, "EVENTS_PRODUCER_KEYS", apievents.ServiceOrder+":"+events.EncodeKey(b.eventKey.Public().(ed25519.PublicKey)))
 	}
 	return environ
 }

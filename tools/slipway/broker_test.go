@@ -16,6 +16,7 @@ import (
 
 	apievents "github.com/slipway-dev/slipway/api/events"
 	"github.com/slipway-dev/slipway/platform/events"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
 
 func TestEmbeddedBrokerKeepsStreamsAcrossRestarts(t *testing.T) {
@@ -99,8 +100,8 @@ func TestEmbeddedBrokerWithServiceUsers(t *testing.T) {
 	}
 
 	as := func(svc string) (jetstream.JetStream, chan error) {
-		user, _ := lookupEnv(env[svc], "NATS_USER")
-		pw, _ := lookupEnv(env[svc], "NATS_PASSWORD")
+		user, _ := envvar.Lookup(env[svc], "NATS_USER")
+		pw, _ := envvar.Lookup(env[svc], "NATS_PASSWORD")
 		require.Equal(t, svc, user)
 		errs := make(chan error, 8)
 		nc, err := nats.Connect(b.URL(), nats.UserInfo(user, pw), nats.CustomInboxPrefix(apievents.InboxPrefix(user)),
@@ -130,19 +131,19 @@ func TestEmbeddedBrokerWithServiceUsers(t *testing.T) {
 	}
 
 	// Order alone gets the event signing key; the consumers its public key.
-	seed, ok := lookupEnv(env["order"], "EVENTS_SIGNING_KEY")
+	seed, ok := envvar.Lookup(env["order"], "EVENTS_SIGNING_KEY")
 	require.True(t, ok)
 	key, err := events.ParseSigningKey(seed)
 	require.NoError(t, err)
 	for _, svc := range []string{"inventory", "notification"} {
-		keys, _ := lookupEnv(env[svc], "EVENTS_PRODUCER_KEYS")
+		keys, _ := envvar.Lookup(env[svc], "EVENTS_PRODUCER_KEYS")
 		parsed, err := events.ParseProducerKeys(keys)
 		require.NoError(t, err, svc)
 		assert.Equal(t, []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, parsed["order"], svc)
 		assert.NotContains(t, strings.Join(env[svc], "\n"), seed, "%s never gets the private key", svc)
 	}
 	for _, k := range []string{"EVENTS_SIGNING_KEY", "EVENTS_PRODUCER_KEYS"} {
-		_, ok := lookupEnv(env["user"], k)
+		_, ok := envvar.Lookup(env["user"], k)
 		assert.False(t, ok, k)
 	}
 	info, err := os.Stat(keyFile)

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/faultproxy"
 )
 
@@ -160,15 +161,15 @@ func startChaosFleet(ctx context.Context, o chaosFleetOptions) (_ *chaosFleet, e
 			f.databases[s.Name] = chaosDatabase{Dialect: "sqlite", DSN: path}
 			dbURL = "sqlite://" + path
 		}
-		s.Env = setEnv(s.Env, "DATABASE_URL", dbURL)
-		s.Env = setEnv(s.Env, "NATS_URL", natsProxied)
-		s.Env = setEnv(s.Env, "FAULTS_ENABLED", "true")
-		s.Env = setEnv(s.Env, "AUTH_SIGNING_KEY_FILE", filepath.ToSlash(filepath.Join(o.Dir, "keys", "user-ed25519.pem")))
+		s.Env = envvar.Set(s.Env, "DATABASE_URL", dbURL)
+		s.Env = envvar.Set(s.Env, "NATS_URL", natsProxied)
+		s.Env = envvar.Set(s.Env, "FAULTS_ENABLED", "true")
+		s.Env = envvar.Set(s.Env, "AUTH_SIGNING_KEY_FILE", filepath.ToSlash(filepath.Join(o.Dir, "keys", "user-ed25519.pem")))
 		if redisProxied != "" {
-			s.Env = setEnv(s.Env, "REDIS_URL", redisProxied)
+			s.Env = envvar.Set(s.Env, "REDIS_URL", redisProxied)
 		}
 		for k, v := range o.Env[s.Name] {
-			s.Env = setEnv(s.Env, k, v)
+			s.Env = envvar.Set(s.Env, k, v)
 		}
 	}
 

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
 
 // Debug builds, kept equal to GO_DEBUG_GCFLAGS and VERSION_VAR in
@@ -196,7 +198,7 @@ func planDebug(root string, opts debugOptions, version string) (debugPlan, error
 		return debugPlan{}, err
 	}
 	p := debugPlan{Service: plan[0], Attach: attach, Build: debugBuildFlags(version)}
-	if _, set := lookupEnv(opts.Environ, "NATS_URL"); !set && slices.Contains(brokerServices, opts.Service) {
+	if _, set := envvar.Lookup(opts.Environ, "NATS_URL"); !set && slices.Contains(brokerServices, opts.Service) {
 		p.Broker = true
 	}
 	if opts.DAP {
@@ -256,7 +258,7 @@ func runDebug(ctx context.Context, opts debugOptions) error {
 		return err
 	}
 	svc := plan.Service
-	getenv := func(k string) string { v, _ := lookupEnv(opts.Environ, k); return v }
+	getenv := func(k string) string { v, _ := envvar.Lookup(opts.Environ, k); return v }
 	listening := newLineWatch(opts.Stdout, "server listening at: ")
 	out := newConsole(listening, colorEnabled(opts.Color, opts.Stdout, getenv), svc.Name)
 
@@ -276,7 +278,7 @@ func runDebug(ctx context.Context, opts debugOptions) error {
 			return fmt.Errorf("%w (if slipway dev is running, set NATS_URL to its broker)", err)
 		}
 		defer b.Stop()
-		env = setEnv(env, "NATS_URL", b.URL())
+		env = envvar.Set(env, "NATS_URL", b.URL())
 		out.Infof("embedded NATS JetStream at %s (data in .slipway/nats)", b.URL())
 	}
 	goBin, err := exec.LookPath("go")

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -162,8 +163,8 @@ func TestPlanDebugEnvironmentIsDevs(t *testing.T) {
 	dev, err := planDev("/ws", []serviceDef{knownServices[2]}, devOptions{Environ: environ, GRPCBase: 6000, HTTPBase: 7000}.withDefaults())
 	require.NoError(t, err)
 	for _, k := range []string{"GRPC_ADDR", "HTTP_ADDR", "DATABASE_URL", "DRAIN_DELAY", "AUTH_JWKS_URL", "USER_ADDR", "INVENTORY_ADDR", "LOG_LEVEL", "PATH"} {
-		want, _ := lookupEnv(dev[0].Env, k)
-		got, ok := lookupEnv(plan.Service.Env, k)
+		want, _ := envvar.Lookup(dev[0].Env, k)
+		got, ok := envvar.Lookup(plan.Service.Env, k)
 		assert.True(t, ok, k)
 		assert.Equal(t, want, got, k)
 	}

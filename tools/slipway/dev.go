@@ -22,6 +22,7 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devconsole"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
 
 // Dev-only credentials of the admin account the user service seeds. They are
@@ -257,19 +258,19 @@ func planDev(root string, defs []serviceDef, opts devOptions) ([]devService, err
 			return nil, err
 		}
 		defaults := append(devDefaults(root, d.Name, jwksHost, peers, secret), consoleDefaults...)
-		fixed := append([]envVar{{"GRPC_ADDR", s.GRPCAddr}, {"HTTP_ADDR", s.HTTPAddr}}, consoleFixed...)
+		fixed := append([]envvar.Var{{Key: "GRPC_ADDR", Value: s.GRPCAddr}, {Key: "HTTP_ADDR", Value: s.HTTPAddr}}, consoleFixed...)
 		if opts.Postgres != "" {
 			db, err := serviceDatabaseURL(opts.Postgres, opts.PostgresPrefix, d.Name)
 			if err != nil {
 				return nil, err
 			}
-			fixed = append(fixed, envVar{"DATABASE_URL", db})
+			fixed = append(fixed, envvar.Var{Key: "DATABASE_URL", Value: db})
 		}
 		if opts.TLS {
-			defaults = replaceEnvVar(defaults, "AUTH_JWKS_URL", "https://"+jwksHost+"/.well-known/jwks.json")
+			defaults = envvar.Replace(defaults, "AUTH_JWKS_URL", "https://"+jwksHost+"/.well-known/jwks.json")
 			fixed = append(fixed, tlsEnv(root, d.Name)...)
 		}
-		env := withConsoleOrigins(childEnv(opts.Environ, d.Name, defaults, fixed), opts)
+		env := withConsoleOrigins(envvar.ForService(opts.Environ, d.Name, defaults, fixed), opts)
 		s.Env = ownSecretsOnly(env, d.Name, opts.TLS)
 		plan = append(plan, s)
 	}
@@ -282,20 +283,20 @@ func planDev(root string, defs []serviceDef, opts devOptions) ([]devService, err
 // The order service calls inventory with a service account that the user
 // service creates from SERVICE_ACCOUNTS; dev makes its password afresh on
 // every run (secret), so nothing reusable is written anywhere.
-func devDefaults(root, svc, jwksHost string, peers map[string]string, secret string) []envVar {
+func devDefaults(root, svc, jwksHost string, peers map[string]string, secret string) []envvar.Var {
 	state := filepath.ToSlash(filepath.Join(root, ".slipway"))
-	return []envVar{
-		{"DATABASE_URL", "sqlite://" + state + "/data/" + svc + ".db"},
-		{"DRAIN_DELAY", "0s"},
-		{"AUTH_JWKS_URL", "http://" + jwksHost + "/.well-known/jwks.json"},
-		{"AUTH_SIGNING_KEY_FILE", state + "/keys/user-ed25519.pem"},
-		{"ADMIN_EMAIL", devAdminEmail},
-		{"ADMIN_PASSWORD", devAdminPassword},
-		{"CONFIG_FINGERPRINT_KEY", devFingerprintKey(root)}, // one key for every service: drift compares their fingerprints
-		{"SERVICE_ACCOUNTS", "order:" + secret},
-		{"SERVICE_ACCOUNT_PASSWORD", secret},
-		{"USER_ADDR", peers["user"]},
-		{"INVENTORY_ADDR", peers["inventory"]},
+	return []envvar.Var{
+		{Key: "DATABASE_URL", Value: "sqlite://" + state + "/data/" + svc + ".db"},
+		{Key: "DRAIN_DELAY", Value: "0s"},
+		{Key: "AUTH_JWKS_URL", Value: "http://" + jwksHost + "/.well-known/jwks.json"},
+		{Key: "AUTH_SIGNING_KEY_FILE", Value: state + "/keys/user-ed25519.pem"},
+		{Key: "ADMIN_EMAIL", Value: devAdminEmail},
+		{Key: "ADMIN_PASSWORD", Value: devAdminPassword},
+		{Key: "CONFIG_FINGERPRINT_KEY", Value: devFingerprintKey(root)}, // one key for every service: drift compares their fingerprints
+		{Key: "SERVICE_ACCOUNTS", Value: "order:" + secret},
+		{Key: "SERVICE_ACCOUNT_PASSWORD", Value: secret},
+		{Key: "USER_ADDR", Value: peers["user"]},
+		{Key: "INVENTORY_ADDR", Value: peers["inventory"]},
 	}
 }
 
@@ -347,7 +348,7 @@ func runDev(ctx context.Context, opts devOptions) error {
 		return err
 	}
 	names := serviceNames(defs)
-	getenv := func(k string) string { v, _ := lookupEnv(opts.Environ, k); return v }
+	getenv := func(k string) string { v, _ := envvar.Lookup(opts.Environ, k); return v }
 	out := newConsole(opts.Stdout, colorEnabled(opts.Color, opts.Stdout, getenv), names...)
 	out.Infof("workspace %s: %s", root, strings.Join(names, ", "))
 
@@ -372,7 +373,7 @@ func runDev(ctx context.Context, opts devOptions) error {
 		out.Infof("tls: dev CA %s; every service gets its own certificate (spiffe://%s/<service>)", certs.CAFile, certs.TrustDomain)
 	}
 
-	if _, set := lookupEnv(opts.Environ, "NATS_URL"); !set {
+	if _, set := envvar.Lookup(opts.Environ, "NATS_URL"); !set {
 		b, err := startBroker(root, opts.Host, opts.NATSPort, withServiceUsers(),
 			withEventSigning(filepath.Join(root, ".slipway", "keys", "events-order-ed25519.key")))
 		if err != nil {
@@ -380,7 +381,7 @@ func runDev(ctx context.Context, opts devOptions) error {
 		}
 		defer b.Stop()
 		for i := range plan {
-			plan[i].Env = b.Credentials(setEnv(plan[i].Env, "NATS_URL", b.URL()), plan[i].Name)
+			plan[i].Env = b.Credentials(envvar.Set(plan[i].Env, "NATS_URL", b.URL()), plan[i].Name)
 		}
 		out.Infof("embedded NATS JetStream at %s (data in .slipway/nats)", b.URL())
 	} else {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devconsole"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/webui"
 )
 
@@ -29,7 +30,7 @@ const defaultJaegerURL = "http://localhost:16686"
 // collector of its own; then dev leaves the OTLP settings alone.
 func tracesExternal(environ []string) bool {
 	for _, k := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
-		if v, _ := lookupEnv(environ, k); v != "" {
+		if v, _ := envvar.Lookup(environ, k); v != "" {
 			return true
 		}
 	}
@@ -41,7 +42,7 @@ func consoleTracing(environ []string) devconsole.Tracing {
 	if !tracesExternal(environ) {
 		return devconsole.Tracing{Mode: "local"}
 	}
-	url, _ := lookupEnv(environ, "SLIPWAY_JAEGER_URL")
+	url, _ := envvar.Lookup(environ, "SLIPWAY_JAEGER_URL")
 	if url == "" {
 		url = defaultJaegerURL
 	}
@@ -99,7 +100,7 @@ func consoleHosts(opts devOptions) []string {
 // console (OTLP/HTTP, the only protocol it receives, hence fixed), sample
 // every request that no caller decided about, and flush every 200 ms
 // instead of 5 s so a request shows up in the console at once.
-func consoleEnv(opts devOptions) (defaults, fixed []envVar, err error) {
+func consoleEnv(opts devOptions) (defaults, fixed []envvar.Var, err error) {
 	if opts.ConsolePort == 0 || tracesExternal(opts.Environ) {
 		return nil, nil, nil
 	}
@@ -107,14 +108,14 @@ func consoleEnv(opts devOptions) (defaults, fixed []envVar, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	defaults = []envVar{
-		{"OTEL_EXPORTER_OTLP_ENDPOINT", opts.httpScheme() + "://" + dial},
-		{"OTEL_TRACES_SAMPLER", "parentbased_always_on"},
-		{"OTEL_BSP_SCHEDULE_DELAY", "200"},
+	defaults = []envvar.Var{
+		{Key: "OTEL_EXPORTER_OTLP_ENDPOINT", Value: opts.httpScheme() + "://" + dial},
+		{Key: "OTEL_TRACES_SAMPLER", Value: "parentbased_always_on"},
+		{Key: "OTEL_BSP_SCHEDULE_DELAY", Value: "200"},
 	}
-	fixed = []envVar{
-		{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"},
-		{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"},
+	fixed = []envvar.Var{
+		{Key: "OTEL_EXPORTER_OTLP_PROTOCOL", Value: "http/protobuf"},
+		{Key: "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", Value: "http/protobuf"},
 	}
 	return defaults, fixed, nil
 }
@@ -130,8 +131,8 @@ func withConsoleOrigins(env []string, opts devOptions) []string {
 	if opts.ConsolePort == 0 {
 		return env
 	}
-	current, _ := lookupEnv(env, corsVar)
-	return setEnv(env, corsVar, strings.Join(mergeOrigins(current, consoleOrigins(opts)), ","))
+	current, _ := envvar.Lookup(env, corsVar)
+	return envvar.Set(env, corsVar, strings.Join(mergeOrigins(current, consoleOrigins(opts)), ","))
 }
 
 // mergeOrigins appends add to the comma-separated list, leaving out empty

@@ -26,6 +26,7 @@ import (
 
 	"github.com/slipway-dev/slipway/platform/telemetry"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devconsole"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
 
 // withoutTelemetryEnv drops what would change the console's defaults from a
@@ -151,7 +152,7 @@ func TestPlanDevWiresTheConsole(t *testing.T) {
 			require.NoError(t, err)
 			for _, svc := range plan {
 				for k, v := range tt.want {
-					got, ok := lookupEnv(svc.Env, k)
+					got, ok := envvar.Lookup(svc.Env, k)
 					if !ok {
 						got = unset
 					}

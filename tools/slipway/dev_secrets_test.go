@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -13,7 +14,7 @@ import (
 func secretsIn(env []string) []string {
 	var got []string
 	for _, k := range slices.Sorted(maps.Keys(secretOwners)) {
-		if _, ok := lookupEnv(env, k); ok {
+		if _, ok := envvar.Lookup(env, k); ok {
 			got = append(got, k)
 		}
 	}

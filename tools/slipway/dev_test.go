@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -369,7 +370,7 @@ func TestPlanDev(t *testing.T) {
 				"PATH":          "/bin",
 			}
 			for k, v := range want {
-				got, _ := lookupEnv(inv.Env, k)
+				got, _ := envvar.Lookup(inv.Env, k)
 				assert.Equal(t, v, got, k)
 			}
 			assert.Equal(t, "/ws/.slipway/keys/user-ed25519.pem", envValue(plan[0].Env, "AUTH_SIGNING_KEY_FILE"), "user signs")

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
 
 // Identities of dev --tls besides the services: the console (its server
@@ -43,15 +44,15 @@ func devTLSFiles(root, name string) (cert, key string) {
 // tlsEnv is what dev --tls sets for svc whatever the parent says: its own
 // certificate and key, the authority, and the authority for the OTLP
 // exporter, which sends traces to the console over https.
-func tlsEnv(root, svc string) []envVar {
+func tlsEnv(root, svc string) []envvar.Var {
 	cert, key := devTLSFiles(root, svc)
 	ca := filepath.Join(devTLSDir(root), devcert.CAFile)
-	return []envVar{
-		{"TLS_CERT_FILE", cert},
-		{"TLS_KEY_FILE", key},
-		{"TLS_CA_FILE", ca},
-		{"TLS_TRUST_DOMAIN", devcert.DefaultTrustDomain},
-		{"OTEL_EXPORTER_OTLP_CERTIFICATE", ca},
+	return []envvar.Var{
+		{Key: "TLS_CERT_FILE", Value: cert},
+		{Key: "TLS_KEY_FILE", Value: key},
+		{Key: "TLS_CA_FILE", Value: ca},
+		{Key: "TLS_TRUST_DOMAIN", Value: devcert.DefaultTrustDomain},
+		{Key: "OTEL_EXPORTER_OTLP_CERTIFICATE", Value: ca},
 	}
 }
 

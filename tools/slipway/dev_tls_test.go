@@ -21,6 +21,7 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devconsole"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
 
 // testChildTLS is what a service makes of TLS_CERT_FILE, TLS_KEY_FILE and
@@ -76,7 +77,7 @@ func TestPlanDevTLS(t *testing.T) {
 	plain, err := planDev("/ws", knownServices[:1], devOptions{Environ: []string{"PATH=/bin"}, ConsolePort: 8080}.withDefaults())
 	require.NoError(t, err)
 	for _, k := range []string{"TLS_CERT_FILE", "TLS_KEY_FILE", "TLS_CA_FILE", "OTEL_EXPORTER_OTLP_CERTIFICATE"} {
-		_, set := lookupEnv(plain[0].Env, k)
+		_, set := envvar.Lookup(plain[0].Env, k)
 		assert.False(t, set, "plaintext dev sets no %s", k)
 	}
 	assert.Equal(t, "http://127.0.0.1:8081/.well-known/jwks.json", envValue(plain[0].Env, "AUTH_JWKS_URL"))

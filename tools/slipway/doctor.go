@@ -25,6 +25,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/semver"
 )
@@ -299,7 +300,7 @@ type doctorEnv struct {
 }
 
 func (e *doctorEnv) getenv(key string) string {
-	v, _ := lookupEnv(e.environ, key)
+	v, _ := envvar.Lookup(e.environ, key)
 	return v
 }
 
@@ -315,12 +316,12 @@ func (e *doctorEnv) differs() doctorStatus {
 // user's, except that GOWORK cannot point away from the root's go.work (the
 // "go" check reports such a GOWORK).
 func (e *doctorEnv) workEnviron() []string {
-	return setEnv(e.environ, "GOWORK", filepath.Join(e.root, "go.work"))
+	return envvar.Set(e.environ, "GOWORK", filepath.Join(e.root, "go.work"))
 }
 
 // moduleEnviron is the environment for go commands in a module outside go.work.
 func (e *doctorEnv) moduleEnviron() []string {
-	return setEnv(e.environ, "GOWORK", "off")
+	return envvar.Set(e.environ, "GOWORK", "off")
 }
 
 // goCommand runs go with args in dir (relative to the root), reporting the
@@ -371,7 +372,7 @@ func doctorRunCommand(ctx context.Context, dir string, environ []string, name st
 // that a test (or the user) can put another go first. Relative PATH entries
 // are skipped, as exec.LookPath refuses them.
 func doctorLookPath(environ []string, name string) (string, error) {
-	path, _ := lookupEnv(environ, "PATH")
+	path, _ := envvar.Lookup(environ, "PATH")
 	for _, dir := range filepath.SplitList(path) {
 		if !filepath.IsAbs(dir) {
 			continue
@@ -622,7 +623,7 @@ func (e *doctorEnv) readGoEnv(ctx context.Context) (doctorGoEnv, error) {
 	}
 	done := e.progress.step("go env")
 	defer done()
-	out, err := e.run(ctx, os.TempDir(), setEnv(e.environ, "GOWORK", "off"), "go", append([]string{"env"}, doctorGoEnvVars...)...)
+	out, err := e.run(ctx, os.TempDir(), envvar.Set(e.environ, "GOWORK", "off"), "go", append([]string{"env"}, doctorGoEnvVars...)...)
 	if err != nil {
 		return doctorGoEnv{}, err
 	}
@@ -650,7 +651,7 @@ func (e *doctorEnv) readGoEnv(ctx context.Context) (doctorGoEnv, error) {
 // order of precedence: the environment, the go env -w file (goenv, "off"
 // for none), then $GOROOT/go.env, which sets the installation's default.
 func gotoolchainSource(environ []string, goenv, goroot string) string {
-	if v, ok := lookupEnv(environ, "GOTOOLCHAIN"); ok && v != "" {
+	if v, ok := envvar.Lookup(environ, "GOTOOLCHAIN"); ok && v != "" {
 		return "set in the environment"
 	}
 	if goenv != "" && goenv != "off" && goEnvFileSets(goenv, "GOTOOLCHAIN") {
@@ -682,7 +683,7 @@ func goEnvFileSets(file, key string) bool {
 // with `go install golang.org/dl/go1.X.Y@latest`, which GOTOOLCHAIN=path
 // also switches to.
 func goCommandsOnPath(environ []string, active string) []string {
-	path, _ := lookupEnv(environ, "PATH")
+	path, _ := envvar.Lookup(environ, "PATH")
 	seen := map[string]bool{active: true}
 	var found []string
 	for _, dir := range filepath.SplitList(path) {

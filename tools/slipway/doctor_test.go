@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -419,7 +420,7 @@ func TestDoctorGoEnvRow(t *testing.T) {
 // with the workspace selecting golang.org/x/net at selected.
 func workspaceRunner(selected string, calls *[]string) doctorRunner {
 	return fakeRun(func(dir string, environ []string, name string, args ...string) (string, error) {
-		gowork, _ := lookupEnv(environ, "GOWORK")
+		gowork, _ := envvar.Lookup(environ, "GOWORK")
 		*calls = append(*calls, fmt.Sprintf("%s GOWORK=%s %s %s", filepath.Base(dir), filepath.Base(gowork), name, strings.Join(args, " ")))
 		switch strings.Join(args, " ") {
 		case "list -m -f {{.Path}}":
@@ -491,7 +492,7 @@ func TestDoctorVerify(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		rel, _ := filepath.Rel(root, dir)
-		gowork, _ := lookupEnv(environ, "GOWORK")
+		gowork, _ := envvar.Lookup(environ, "GOWORK")
 		ran[filepath.ToSlash(rel)] = gowork
 		assert.Equal(t, "go mod verify", name+" "+strings.Join(args, " "))
 		if rel == "deploy" {
@@ -520,7 +521,7 @@ func TestDoctorTools(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		rel, _ := filepath.Rel(root, dir)
-		gowork, _ := lookupEnv(environ, "GOWORK")
+		gowork, _ := envvar.Lookup(environ, "GOWORK")
 		ran = append(ran, fmt.Sprintf("%s GOWORK=%s %s %s", filepath.ToSlash(rel), filepath.Base(gowork), name, strings.Join(args, " ")))
 		if strings.HasSuffix(args[len(args)-1], "/buf") {
 			return "", &doctorCmdError{err: errors.New("exit status 1"), stderr: "go: github.com/bufbuild/buf@v1.0.0: missing go.sum entry"}

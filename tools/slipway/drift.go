@@ -31,6 +31,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/slipway-dev/slipway/platform/redact"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
 
 // driftOptions are the inputs of runDrift.
@@ -348,8 +349,8 @@ type drifter struct {
 // console and drift log in with them, since /debug/config answers admins
 // only.
 func adminCredentials(environ []string) (email, password string) {
-	email, _ = lookupEnv(environ, "ADMIN_EMAIL")
-	password, _ = lookupEnv(environ, "ADMIN_PASSWORD")
+	email, _ = envvar.Lookup(environ, "ADMIN_EMAIL")
+	password, _ = envvar.Lookup(environ, "ADMIN_PASSWORD")
 	if email == "" && password == "" {
 		return devAdminEmail, devAdminPassword
 	}

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
 
 // Caps that keep a run bounded in count and time: at most 5000 requests a
@@ -466,10 +468,10 @@ func buildLoadScenario(ctx context.Context, opts loadOptions, planned int) (*loa
 		// The admin that `slipway dev` seeds: its variables, else its defaults.
 		environ := loadEnviron(opts.Environ)
 		adminEmail, adminPassword := devAdminEmail, devAdminPassword
-		if v, _ := lookupEnv(environ, "ADMIN_EMAIL"); v != "" {
+		if v, _ := envvar.Lookup(environ, "ADMIN_EMAIL"); v != "" {
 			adminEmail = v
 		}
-		if v, _ := lookupEnv(environ, "ADMIN_PASSWORD"); v != "" {
+		if v, _ := envvar.Lookup(environ, "ADMIN_PASSWORD"); v != "" {
 			adminPassword = v
 		}
 		s, err := newLoadOrderScenario(ctx, loadOrderOptions{

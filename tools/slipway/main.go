@@ -16,6 +16,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
 
 // Exit codes CI can rely on.
@@ -36,7 +38,7 @@ type cmdEnv struct {
 }
 
 func (e *cmdEnv) getenv(key string) string {
-	v, _ := lookupEnv(e.environ, key)
+	v, _ := envvar.Lookup(e.environ, key)
 	return v
 }
 

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
 
 // reloadReport is the outcome of one service's hot reload.
@@ -266,7 +268,7 @@ func (r *reloader) regenerate(ctx context.Context) (time.Duration, error) {
 		r.out.Infof("a .proto changed: buf generate (make is not installed, so the OpenAPI documents stay as they are)")
 		cmd = exec.CommandContext(ctx, r.goBin, "tool", "-modfile="+filepath.Join(r.root, "tools", "gen", "go.mod"), "buf", "generate")
 		cmd.Dir = filepath.Join(r.root, "api")
-		cmd.Env = setEnv(r.opts.Environ, "GOWORK", "off")
+		cmd.Env = envvar.Set(r.opts.Environ, "GOWORK", "off")
 	}
 	if cmd.Env == nil {
 		cmd.Env = r.opts.Environ

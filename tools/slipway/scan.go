@@ -16,6 +16,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
 
 // scanVulnDBEnv names the vulnerability database when --db is not given.
@@ -194,7 +196,7 @@ func runScan(ctx context.Context, opts scanOptions) error {
 		return fmt.Errorf("find the go command: %w", err)
 	}
 	// Every go command runs in the workspace, whatever GOWORK the caller has.
-	environ := setEnv(opts.Environ, "GOWORK", filepath.Join(root, "go.work"))
+	environ := envvar.Set(opts.Environ, "GOWORK", filepath.Join(root, "go.work"))
 
 	workspace, err := scanWorkspaceModules(ctx, goBin, root, environ)
 	if err != nil {
@@ -661,7 +663,7 @@ func scanWriteSBOMs(ctx context.Context, goBin, root string, environ, services [
 	fmt.Fprintf(progress, "scan: built %d service(s) in %s\n", len(services), seconds(time.Since(start)))
 
 	// cyclonedx-gomod is pinned outside the workspace, in tools/gen.
-	genEnv := setEnv(environ, "GOWORK", "off")
+	genEnv := envvar.Set(environ, "GOWORK", "off")
 	var sboms []scanSBOM
 	var failed []string
 	for _, s := range services {

@@ -1,15 +1,17 @@
-package main
+// Package envvar edits KEY=value environment lists: lookups, replacements
+// and the environment slipway builds for each service it starts.
+package envvar
 
 import (
 	"slices"
 	"strings"
 )
 
-// envVar is one environment variable.
-type envVar struct{ Key, Value string }
+// Var is one environment variable.
+type Var struct{ Key, Value string }
 
-// lookupEnv finds key in a KEY=value list; the last entry wins, as in os/exec.
-func lookupEnv(environ []string, key string) (string, bool) {
+// Lookup finds key in a KEY=value list; the last entry wins, as in os/exec.
+func Lookup(environ []string, key string) (string, bool) {
 	for i := len(environ) - 1; i >= 0; i-- {
 		if k, v, ok := strings.Cut(environ[i], "="); ok && k == key {
 			return v, true
@@ -18,8 +20,8 @@ func lookupEnv(environ []string, key string) (string, bool) {
 	return "", false
 }
 
-// setEnv returns environ with every entry of key replaced by key=value.
-func setEnv(environ []string, key, value string) []string {
+// Set returns environ with every entry of key replaced by key=value.
+func Set(environ []string, key, value string) []string {
 	environ = slices.DeleteFunc(environ, func(kv string) bool {
 		k, _, _ := strings.Cut(kv, "=")
 		return k == key
@@ -27,13 +29,13 @@ func setEnv(environ []string, key, value string) []string {
 	return append(environ, key+"="+value)
 }
 
-// serviceEnvPrefix is the prefix of parent variables meant for one service
+// servicePrefix is the prefix of parent variables meant for one service
 // only: SLIPWAY_INVENTORY_DATABASE_URL becomes DATABASE_URL for inventory.
-func serviceEnvPrefix(svc string) string {
+func servicePrefix(svc string) string {
 	return "SLIPWAY_" + strings.ToUpper(svc) + "_"
 }
 
-// childEnv builds a child's environment from the parent's. In increasing
+// ForService builds a child's environment from the parent's. In increasing
 // order of precedence:
 //
 //   - defaults, for variables the parent leaves unset or empty, so that
@@ -42,29 +44,29 @@ func serviceEnvPrefix(svc string) string {
 //   - SLIPWAY_<SVC>_<NAME> variables of the parent, as NAME for that service;
 //   - fixed, set whatever the parent says (the listen addresses, which
 //     slipway must know to probe the service).
-func childEnv(parent []string, svc string, defaults, fixed []envVar) []string {
+func ForService(parent []string, svc string, defaults, fixed []Var) []string {
 	env := slices.Clone(parent)
 	for _, d := range defaults {
-		if v, _ := lookupEnv(env, d.Key); v == "" {
-			env = setEnv(env, d.Key, d.Value)
+		if v, _ := Lookup(env, d.Key); v == "" {
+			env = Set(env, d.Key, d.Value)
 		}
 	}
-	prefix := serviceEnvPrefix(svc)
+	prefix := servicePrefix(svc)
 	for _, kv := range parent {
 		k, v, _ := strings.Cut(kv, "=")
 		if name, ok := strings.CutPrefix(k, prefix); ok && name != "" {
-			env = setEnv(env, name, v)
+			env = Set(env, name, v)
 		}
 	}
 	for _, f := range fixed {
-		env = setEnv(env, f.Key, f.Value)
+		env = Set(env, f.Key, f.Value)
 	}
 	return env
 }
 
-// replaceEnvVar returns vars with the value of every key entry replaced by
+// Replace returns vars with the value of every key entry replaced by
 // value, adding it when there is none.
-func replaceEnvVar(vars []envVar, key, value string) []envVar {
+func Replace(vars []Var, key, value string) []Var {
 	found := false
 	for i := range vars {
 		if vars[i].Key == key {
@@ -72,7 +74,7 @@ func replaceEnvVar(vars []envVar, key, value string) []envVar {
 		}
 	}
 	if !found {
-		vars = append(vars, envVar{key, value})
+		vars = append(vars, Var{key, value})
 	}
 	return vars
 }

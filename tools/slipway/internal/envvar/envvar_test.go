@@ -1,4 +1,4 @@
-package main
+package envvar
 
 import (
 	"strings"
@@ -8,11 +8,11 @@ import (
 )
 
 func TestChildEnv(t *testing.T) {
-	defaults := []envVar{
+	defaults := []Var{
 		{"DATABASE_URL", "sqlite:///ws/.slipway/data/inventory.db"},
 		{"DRAIN_DELAY", "0s"},
 	}
-	fixed := []envVar{{"GRPC_ADDR", "127.0.0.1:50053"}}
+	fixed := []Var{{"GRPC_ADDR", "127.0.0.1:50053"}}
 
 	tests := []struct {
 		name   string
@@ -66,9 +66,9 @@ func TestChildEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := childEnv(tt.parent, "inventory", defaults, fixed)
+			env := ForService(tt.parent, "inventory", defaults, fixed)
 			for k, want := range tt.want {
-				got, _ := lookupEnv(env, k)
+				got, _ := Lookup(env, k)
 				assert.Equal(t, want, got, k)
 			}
 			seen := map[string]bool{}
@@ -83,17 +83,17 @@ func TestChildEnv(t *testing.T) {
 
 func TestChildEnvLeavesParentUntouched(t *testing.T) {
 	parent := []string{"A=1", "DRAIN_DELAY=5s"}
-	_ = childEnv(parent, "user", []envVar{{"DRAIN_DELAY", "0s"}}, []envVar{{"A", "2"}})
+	_ = ForService(parent, "user", []Var{{"DRAIN_DELAY", "0s"}}, []Var{{"A", "2"}})
 	assert.Equal(t, []string{"A=1", "DRAIN_DELAY=5s"}, parent)
 }
 
 func TestLookupEnvLastWins(t *testing.T) {
-	v, ok := lookupEnv([]string{"A=1", "B=x=y", "A=2"}, "A")
+	v, ok := Lookup([]string{"A=1", "B=x=y", "A=2"}, "A")
 	assert.True(t, ok)
 	assert.Equal(t, "2", v)
-	v, ok = lookupEnv([]string{"B=x=y"}, "B")
+	v, ok = Lookup([]string{"B=x=y"}, "B")
 	assert.True(t, ok)
 	assert.Equal(t, "x=y", v)
-	_, ok = lookupEnv([]string{"AB=1"}, "A")
+	_, ok = Lookup([]string{"AB=1"}, "A")
 	assert.False(t, ok)
 }
