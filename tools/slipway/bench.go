@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
 
@@ -65,10 +66,10 @@ and writes the results as JSON to .slipway/bench/<benchmark>-<time>.json.
 Run 'slipway bench startup -h' or 'slipway bench reload -h' for the flags.
 `
 
-func benchMain(ctx context.Context, args []string, env *cmdEnv) error {
+func benchMain(ctx context.Context, args []string, env *cli.Env) error {
 	if len(args) == 0 {
-		fmt.Fprint(env.stderr, benchUsage)
-		return usageErrorf("name a benchmark: startup or reload")
+		fmt.Fprint(env.Stderr, benchUsage)
+		return cli.UsageErrorf("name a benchmark: startup or reload")
 	}
 	switch args[0] {
 	case "startup":
@@ -76,10 +77,10 @@ func benchMain(ctx context.Context, args []string, env *cmdEnv) error {
 	case "reload":
 		return benchReloadMain(ctx, args[1:], env)
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(env.stderr, benchUsage)
+		fmt.Fprint(env.Stderr, benchUsage)
 		return flag.ErrHelp
 	}
-	return usageErrorf("unknown benchmark %q: want startup or reload", args[0])
+	return cli.UsageErrorf("unknown benchmark %q: want startup or reload", args[0])
 }
 
 func commandLine(args ...string) string {

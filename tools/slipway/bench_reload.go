@@ -19,6 +19,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
 
@@ -54,13 +55,13 @@ type reloadOptions struct {
 	Timeout  time.Duration // for one change to become visible
 }
 
-func benchReloadMain(ctx context.Context, args []string, env *cmdEnv) error {
+func benchReloadMain(ctx context.Context, args []string, env *cli.Env) error {
 	var names []string
 	for n := range reloadEdits {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	fs := newFlagSet(env.stderr, "bench reload", "[flags]",
+	fs := cli.NewFlagSet(env.Stderr, "bench reload", "[flags]",
 		"Runs one service under slipway dev's hot reload and, as the peer, under air\n"+
 			"(github.com/air-verse/air, pinned in tools/gen/go.mod, built into .slipway/bin), each on\n"+
 			"its own copy of the workspace under .slipway/bench/work-<tool> (the real tree is never\n"+
@@ -71,7 +72,7 @@ func benchReloadMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"to a field a handler returns (inventory: GetProduct's description; user: GetMe's display\n"+
 			"name) and times from the write of the file until GET on the REST API returns the marker.\n"+
 			"Services: "+strings.Join(names, ", ")+".")
-	opts := reloadOptions{benchOptions: benchOptions{Stdout: env.stdout, Stderr: env.stderr, Environ: env.environ,
+	opts := reloadOptions{benchOptions: benchOptions{Stdout: env.Stdout, Stderr: env.Stderr, Environ: env.Environ,
 		Command: commandLine(append([]string{"bench", "reload"}, args...)...)}, Settle: time.Second}
 	fs.IntVar(&opts.Runs, "runs", 5, "edits per tool")
 	fs.StringVar(&opts.Service, "service", "inventory", "`service` to edit: "+strings.Join(names, " or "))
@@ -81,17 +82,17 @@ func benchReloadMain(ctx context.Context, args []string, env *cmdEnv) error {
 	fs.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "how long one edit may take to show")
 	fs.BoolVar(&opts.JSON, "json", false, "print the JSON document instead of the table")
 	fs.StringVar(&opts.Root, "root", "", "workspace `dir` (default: the nearest parent holding go.work)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if _, ok := reloadEdits[opts.Service]; !ok {
-		return usageErrorf("--service %q: bench reload knows how to edit %s", opts.Service, strings.Join(names, " and "))
+		return cli.UsageErrorf("--service %q: bench reload knows how to edit %s", opts.Service, strings.Join(names, " and "))
 	}
 	if opts.AirBuild != "default" && opts.AirBuild != "dev" {
-		return usageErrorf("--air-build %q: want default or dev", opts.AirBuild)
+		return cli.UsageErrorf("--air-build %q: want default or dev", opts.AirBuild)
 	}
 	if opts.Runs < 1 || opts.Timeout <= 0 || opts.Debounce < 0 {
-		return usageErrorf("--runs and --timeout must be positive, --debounce not negative")
+		return cli.UsageErrorf("--runs and --timeout must be positive, --debounce not negative")
 	}
 	return runBenchReload(ctx, opts)
 }

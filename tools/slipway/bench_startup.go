@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
 
@@ -45,8 +46,8 @@ type startupOptions struct {
 	Idle time.Duration
 }
 
-func benchStartupMain(ctx context.Context, args []string, env *cmdEnv) error {
-	fs := newFlagSet(env.stderr, "bench startup", "[flags]",
+func benchStartupMain(ctx context.Context, args []string, env *cli.Env) error {
+	fs := cli.NewFlagSet(env.Stderr, "bench startup", "[flags]",
 		"Builds every service into .slipway/bench/bin, then starts each one --runs times and measures\n"+
 			"from process start to gRPC health SERVING (the service's \"serving\" log line, checked with\n"+
 			"a health call). It runs on SQLite in a temporary directory and, when PostgreSQL answers\n"+
@@ -62,7 +63,7 @@ func benchStartupMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"own certificate from a CA made in the temporary directory (mTLS on the gRPC port, an https\n"+
 			"JWKS address), the health check presents the bench's client certificate, and each\n"+
 			"transport has its own database, so its first run migrates one too.")
-	opts := startupOptions{benchOptions: benchOptions{Stdout: env.stdout, Stderr: env.stderr, Environ: env.environ,
+	opts := startupOptions{benchOptions: benchOptions{Stdout: env.Stdout, Stderr: env.Stderr, Environ: env.Environ,
 		Command: commandLine(append([]string{"bench", "startup"}, args...)...)}}
 	var services, transports string
 	var tlsToo bool
@@ -76,14 +77,14 @@ func benchStartupMain(ctx context.Context, args []string, env *cmdEnv) error {
 	fs.BoolVar(&tlsToo, "tls", false, "short for --transport plaintext,tls")
 	fs.BoolVar(&opts.JSON, "json", false, "print the JSON document instead of the table")
 	fs.StringVar(&opts.Root, "root", "", "workspace `dir` (default: the nearest parent holding go.work)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if tlsToo {
 		transportSet := false
 		fs.Visit(func(f *flag.Flag) { transportSet = transportSet || f.Name == "transport" })
 		if transportSet {
-			return usageErrorf("--tls is short for --transport plaintext,tls: give one of them")
+			return cli.UsageErrorf("--tls is short for --transport plaintext,tls: give one of them")
 		}
 		transports = transportPlaintext + "," + transportTLS
 	}
@@ -98,17 +99,17 @@ func benchStartupMain(ctx context.Context, args []string, env *cmdEnv) error {
 	}
 	for _, s := range opts.Services {
 		if !slices.ContainsFunc(knownServices, func(d serviceDef) bool { return d.Name == s }) {
-			return usageErrorf("unknown service %q in --services (known: %s)", s, strings.Join(serviceNames(knownServices), ", "))
+			return cli.UsageErrorf("unknown service %q in --services (known: %s)", s, strings.Join(serviceNames(knownServices), ", "))
 		}
 	}
 	if opts.Runs < 1 || opts.Timeout <= 0 {
-		return usageErrorf("--runs and --timeout must be positive")
+		return cli.UsageErrorf("--runs and --timeout must be positive")
 	}
 	if opts.Idle < 0 {
-		return usageErrorf("--idle must not be negative")
+		return cli.UsageErrorf("--idle must not be negative")
 	}
 	if opts.Postgres != "" && opts.NoPostgres {
-		return usageErrorf("--postgres and --no-postgres exclude each other")
+		return cli.UsageErrorf("--postgres and --no-postgres exclude each other")
 	}
 	return runBenchStartup(ctx, opts)
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
@@ -34,14 +35,14 @@ func parseTransports(list string) ([]string, error) {
 		case t == "":
 			continue
 		case !slices.Contains(knownTransports, t):
-			return nil, usageErrorf("unknown transport %q in --transport (known: %s)", t, strings.Join(knownTransports, ", "))
+			return nil, cli.UsageErrorf("unknown transport %q in --transport (known: %s)", t, strings.Join(knownTransports, ", "))
 		case slices.Contains(ts, t):
-			return nil, usageErrorf("transport %q twice in --transport", t)
+			return nil, cli.UsageErrorf("transport %q twice in --transport", t)
 		}
 		ts = append(ts, t)
 	}
 	if len(ts) == 0 {
-		return nil, usageErrorf("--transport names no transport (known: %s)", strings.Join(knownTransports, ", "))
+		return nil, cli.UsageErrorf("--transport names no transport (known: %s)", strings.Join(knownTransports, ", "))
 	}
 	return ts, nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -104,25 +105,25 @@ func TestBenchUsage(t *testing.T) {
 		code   int
 		stderr string
 	}{
-		{nil, exitUsage, "name a benchmark: startup or reload"},
-		{[]string{"nonsense"}, exitUsage, `unknown benchmark "nonsense"`},
-		{[]string{"--help"}, exitOK, "startup   process start to gRPC health SERVING"},
-		{[]string{"startup", "-h"}, exitOK, "-no-postgres"},
-		{[]string{"startup", "--runs", "0"}, exitUsage, "--runs and --timeout must be positive"},
-		{[]string{"startup", "--services", "billing"}, exitUsage, `unknown service "billing"`},
-		{[]string{"startup", "--postgres", "postgres://x", "--no-postgres"}, exitUsage, "exclude each other"},
-		{[]string{"startup", "-h"}, exitOK, "-transport list"},
-		{[]string{"startup", "--transport", "quic"}, exitUsage, `unknown transport "quic" in --transport (known: plaintext, tls)`},
-		{[]string{"startup", "--transport", "tls,plaintext,tls"}, exitUsage, `transport "tls" twice`},
-		{[]string{"startup", "--transport", " , "}, exitUsage, "--transport names no transport"},
-		{[]string{"startup", "--tls", "--transport", "tls"}, exitUsage, "--tls is short for --transport plaintext,tls: give one of them"},
-		{[]string{"reload", "-h"}, exitOK, "-no-air"},
-		{[]string{"reload", "--service", "notification"}, exitUsage, "bench reload knows how to edit inventory and user"},
+		{nil, cli.ExitUsage, "name a benchmark: startup or reload"},
+		{[]string{"nonsense"}, cli.ExitUsage, `unknown benchmark "nonsense"`},
+		{[]string{"--help"}, cli.ExitOK, "startup   process start to gRPC health SERVING"},
+		{[]string{"startup", "-h"}, cli.ExitOK, "-no-postgres"},
+		{[]string{"startup", "--runs", "0"}, cli.ExitUsage, "--runs and --timeout must be positive"},
+		{[]string{"startup", "--services", "billing"}, cli.ExitUsage, `unknown service "billing"`},
+		{[]string{"startup", "--postgres", "postgres://x", "--no-postgres"}, cli.ExitUsage, "exclude each other"},
+		{[]string{"startup", "-h"}, cli.ExitOK, "-transport list"},
+		{[]string{"startup", "--transport", "quic"}, cli.ExitUsage, `unknown transport "quic" in --transport (known: plaintext, tls)`},
+		{[]string{"startup", "--transport", "tls,plaintext,tls"}, cli.ExitUsage, `transport "tls" twice`},
+		{[]string{"startup", "--transport", " , "}, cli.ExitUsage, "--transport names no transport"},
+		{[]string{"startup", "--tls", "--transport", "tls"}, cli.ExitUsage, "--tls is short for --transport plaintext,tls: give one of them"},
+		{[]string{"reload", "-h"}, cli.ExitOK, "-no-air"},
+		{[]string{"reload", "--service", "notification"}, cli.ExitUsage, "bench reload knows how to edit inventory and user"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			env := &cmdEnv{stdout: &stdout, stderr: &stderr, environ: []string{"PATH=" + os.Getenv("PATH")}}
+			env := &cli.Env{Stdout: &stdout, Stderr: &stderr, Environ: []string{"PATH=" + os.Getenv("PATH")}}
 			code := run(t.Context(), append([]string{"bench"}, tt.args...), env)
 			assert.Equal(t, tt.code, code, "stderr: %s", stderr.String())
 			assert.Contains(t, stderr.String(), tt.stderr)

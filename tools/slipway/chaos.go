@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 )
 
 // chaosDefaultOut is where reports go, under the workspace root.
@@ -42,8 +44,8 @@ type chaosOptions struct {
 	Force        <-chan struct{}
 }
 
-func chaosMain(ctx context.Context, args []string, env *cmdEnv) error {
-	fs := newFlagSet(env.stderr, "chaos", "[flags] deploy/chaos/<experiment>.yaml...",
+func chaosMain(ctx context.Context, args []string, env *cli.Env) error {
+	fs := cli.NewFlagSet(env.Stderr, "chaos", "[flags] deploy/chaos/<experiment>.yaml...",
 		"Runs fault experiments against a fleet of its own: builds the services once, then for each\n"+
 			"experiment starts them on fresh databases (fresh PostgreSQL databases on the server of\n"+
 			"DATABASE_URL when it is postgres://, else SQLite under the report directory) and a fresh\n"+
@@ -59,7 +61,7 @@ func chaosMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"event, one order per idempotency key. A table on stdout (or --json), and JSON and\n"+
 			"Markdown reports under --out. Exits 1 when any check fails, naming it.\n\n"+
 			"Traffic goes to 127.0.0.1 only, and every run stops by itself.")
-	opts := chaosOptions{Stdout: env.stdout, Stderr: env.stderr, Environ: env.environ, Force: env.force, Env: map[string]map[string]string{}}
+	opts := chaosOptions{Stdout: env.Stdout, Stderr: env.Stderr, Environ: env.Environ, Force: env.Force, Env: map[string]map[string]string{}}
 	fs.Func("env", "set `svc:KEY=VALUE` for one service, over the experiment's env (repeatable), e.g. order:PEER_RETRY_ATTEMPTS=1", func(s string) error {
 		svc, kv, ok := strings.Cut(s, ":")
 		k, v, ok2 := strings.Cut(kv, "=")
@@ -91,13 +93,13 @@ func chaosMain(ctx context.Context, args []string, env *cmdEnv) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return usageError{fmt.Errorf("%w: %w", errFlagParse, err)}
+		return cli.UsageError{Err: fmt.Errorf("%w: %w", cli.ErrFlagParse, err)}
 	}
 	opts.Files = fs.Args()
 	if opts.Scale <= 0 {
-		return usageErrorf("--scale %v: want more than 0 and at most 10", opts.Scale)
+		return cli.UsageErrorf("--scale %v: want more than 0 and at most 10", opts.Scale)
 	}
-	getenv := env.getenv
+	getenv := env.Getenv
 	if opts.DatabaseURL == "" && strings.HasPrefix(getenv("DATABASE_URL"), "postgres") {
 		opts.DatabaseURL = getenv("DATABASE_URL")
 	}
@@ -194,7 +196,7 @@ func runChaos(ctx context.Context, o chaosOptions) error {
 		o.StopTimeout = 15 * time.Second
 	}
 	if err := o.validate(); err != nil {
-		return usageError{err}
+		return cli.UsageError{Err: err}
 	}
 	exps, err := loadChaosExperiments(o)
 	if err != nil {

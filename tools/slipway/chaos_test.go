@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/faultproxy"
 )
 
@@ -379,20 +380,20 @@ func TestChaosUsageErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{"no experiment", nil, exitUsage, "name at least one experiment file"},
-		{"bad --env", []string{"--env", "order=X", redisExp}, exitUsage, `"order=X": want svc:KEY=VALUE`},
-		{"--env of an unknown service", []string{"--env", "billing:X=1", redisExp}, exitUsage, "unknown service billing"},
-		{"bad --scale", []string{"--scale", "0", redisExp}, exitUsage, "--scale 0"},
-		{"sqlite --database-url", []string{"--database-url", "sqlite:///tmp/x.db", redisExp}, exitUsage, "want a postgres:// server URL"},
-		{"missing file", []string{filepath.Join(dir, "nope.yaml")}, exitFailed, "no such file"},
-		{"redis fault without Redis", []string{redisExp}, exitFailed, "needs Redis: set REDIS_URL"},
-		{"postgres fault without PostgreSQL", []string{pgExp}, exitFailed, "needs PostgreSQL: set DATABASE_URL"},
-		{"--duration shorter than the faults", []string{"--duration", "1s", "--redis-url", "redis://127.0.0.1:6379", redisExp}, exitFailed, "with the command-line overrides: faults[0].for"},
+		{"no experiment", nil, cli.ExitUsage, "name at least one experiment file"},
+		{"bad --env", []string{"--env", "order=X", redisExp}, cli.ExitUsage, `"order=X": want svc:KEY=VALUE`},
+		{"--env of an unknown service", []string{"--env", "billing:X=1", redisExp}, cli.ExitUsage, "unknown service billing"},
+		{"bad --scale", []string{"--scale", "0", redisExp}, cli.ExitUsage, "--scale 0"},
+		{"sqlite --database-url", []string{"--database-url", "sqlite:///tmp/x.db", redisExp}, cli.ExitUsage, "want a postgres:// server URL"},
+		{"missing file", []string{filepath.Join(dir, "nope.yaml")}, cli.ExitFailed, "no such file"},
+		{"redis fault without Redis", []string{redisExp}, cli.ExitFailed, "needs Redis: set REDIS_URL"},
+		{"postgres fault without PostgreSQL", []string{pgExp}, cli.ExitFailed, "needs PostgreSQL: set DATABASE_URL"},
+		{"--duration shorter than the faults", []string{"--duration", "1s", "--redis-url", "redis://127.0.0.1:6379", redisExp}, cli.ExitFailed, "with the command-line overrides: faults[0].for"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			env := &cmdEnv{stdout: &stdout, stderr: &stderr, environ: []string{"PATH=" + os.Getenv("PATH")}}
+			env := &cli.Env{Stdout: &stdout, Stderr: &stderr, Environ: []string{"PATH=" + os.Getenv("PATH")}}
 			code := run(t.Context(), append([]string{"chaos"}, tt.args...), env)
 			assert.Equal(t, tt.code, code, stderr.String())
 			assert.Contains(t, stderr.String(), tt.want)

@@ -8,6 +8,8 @@ import (
 	"io"
 	"slices"
 	"strings"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 )
 
 // subverbs are the verbs that take a sub-verb before their flags.
@@ -19,8 +21,8 @@ type completionOptions struct {
 	Stdout io.Writer
 }
 
-func completionMain(ctx context.Context, args []string, env *cmdEnv) error {
-	fs := newFlagSet(env.stderr, "completion", "bash|zsh",
+func completionMain(ctx context.Context, args []string, env *cli.Env) error {
+	fs := cli.NewFlagSet(env.Stderr, "completion", "bash|zsh",
 		"Prints a script that completes slipway's verbs and each verb's flags.\n\n"+
 			"  bash: source <(slipway completion bash)     (or save it under /etc/bash_completion.d)\n"+
 			"  zsh:  source <(slipway completion zsh)      (after compinit)")
@@ -28,12 +30,12 @@ func completionMain(ctx context.Context, args []string, env *cmdEnv) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return usageError{fmt.Errorf("%w: %w", errFlagParse, err)}
+		return cli.UsageError{Err: fmt.Errorf("%w: %w", cli.ErrFlagParse, err)}
 	}
 	if fs.NArg() != 1 {
-		return usageErrorf("name one shell: bash or zsh")
+		return cli.UsageErrorf("name one shell: bash or zsh")
 	}
-	return runCompletion(ctx, completionOptions{Shell: fs.Arg(0), Stdout: env.stdout})
+	return runCompletion(ctx, completionOptions{Shell: fs.Arg(0), Stdout: env.Stdout})
 }
 
 // runCompletion prints the completion script for opts.Shell.
@@ -48,7 +50,7 @@ func runCompletion(ctx context.Context, opts completionOptions) error {
 	case "zsh":
 		_, err = io.WriteString(opts.Stdout, zshCompletion(cmds))
 	default:
-		return usageErrorf("unknown shell %q: want bash or zsh", opts.Shell)
+		return cli.UsageErrorf("unknown shell %q: want bash or zsh", opts.Shell)
 	}
 	return err
 }
@@ -63,29 +65,23 @@ type completionCommand struct {
 	Subs    []completionCommand
 }
 
-// flagCollector is the output newFlagSet recognises: it keeps every flag set
-// a verb makes, and discards the usage text.
-type flagCollector struct{ sets []*flag.FlagSet }
-
-func (*flagCollector) Write(p []byte) (int, error) { return len(p), nil }
-
 // completionCommands asks every verb for its flags, the way help does (-h),
 // so the script lists exactly the flags the verbs define.
 func completionCommands(ctx context.Context) ([]completionCommand, error) {
 	var cmds []completionCommand
 	for _, v := range verbs() {
-		cmd := completionCommand{Name: v.name, Summary: v.summary}
-		switch v.name {
+		cmd := completionCommand{Name: v.Name, Summary: v.Summary}
+		switch v.Name {
 		case "help":
 			for _, o := range verbs() {
-				cmd.Args = append(cmd.Args, o.name)
+				cmd.Args = append(cmd.Args, o.Name)
 			}
 			cmds = append(cmds, cmd)
 			continue
 		case "completion":
 			cmd.Args = []string{"bash", "zsh"}
 		}
-		for _, sub := range subverbs[v.name] {
+		for _, sub := range subverbs[v.Name] {
 			flags, err := verbFlags(ctx, v, sub)
 			if err != nil {
 				return nil, err
@@ -106,14 +102,14 @@ func completionCommands(ctx context.Context) ([]completionCommand, error) {
 }
 
 // verbFlags runs v with -h after prefix and returns the flags it defined.
-func verbFlags(ctx context.Context, v verb, prefix ...string) ([]string, error) {
-	c := &flagCollector{}
-	err := v.main(ctx, append(prefix, "-h"), &cmdEnv{stdout: c, stderr: c})
+func verbFlags(ctx context.Context, v cli.Verb, prefix ...string) ([]string, error) {
+	c := &cli.FlagCollector{}
+	err := v.Main(ctx, append(prefix, "-h"), &cli.Env{Stdout: c, Stderr: c})
 	if !errors.Is(err, flag.ErrHelp) {
-		return nil, fmt.Errorf("flags of %s: -h returned %w, want flag.ErrHelp", strings.Join(append([]string{v.name}, prefix...), " "), err)
+		return nil, fmt.Errorf("flags of %s: -h returned %w, want flag.ErrHelp", strings.Join(append([]string{v.Name}, prefix...), " "), err)
 	}
 	var flags []string
-	for _, fs := range c.sets {
+	for _, fs := range c.Sets {
 		fs.VisitAll(func(f *flag.Flag) { flags = append(flags, "--"+f.Name) })
 	}
 	slices.Sort(flags)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -23,11 +24,11 @@ func TestCompletionScriptsParseAndListEveryVerbAndFlag(t *testing.T) {
 	for _, shell := range []string{"bash", "zsh"} {
 		t.Run(shell, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := run(t.Context(), []string{"completion", shell}, &cmdEnv{stdout: &stdout, stderr: &stderr})
-			require.Equal(t, exitOK, code, stderr.String())
+			code := run(t.Context(), []string{"completion", shell}, &cli.Env{Stdout: &stdout, Stderr: &stderr})
+			require.Equal(t, cli.ExitOK, code, stderr.String())
 			script := stdout.String()
 			for _, v := range verbs() {
-				assert.Regexp(t, `(?m)^\s*'?`+v.name+`[):]`, script, "a case or description for verb %s", v.name)
+				assert.Regexp(t, `(?m)^\s*'?`+v.Name+`[):]`, script, "a case or description for verb %s", v.Name)
 			}
 			for _, f := range dev.Flags {
 				assert.Regexp(t, `[\s"(]`+f+`[\s")]`, script)
@@ -84,8 +85,8 @@ func TestBashCompletionCompletes(t *testing.T) {
 func TestCompletionUsageErrors(t *testing.T) {
 	for _, args := range [][]string{{"completion"}, {"completion", "fish"}, {"completion", "bash", "zsh"}} {
 		var stdout, stderr bytes.Buffer
-		code := run(t.Context(), args, &cmdEnv{stdout: &stdout, stderr: &stderr})
-		assert.Equal(t, exitUsage, code, "%q: %s", args, stderr.String())
+		code := run(t.Context(), args, &cli.Env{Stdout: &stdout, Stderr: &stderr})
+		assert.Equal(t, cli.ExitUsage, code, "%q: %s", args, stderr.String())
 		assert.Empty(t, stdout.String())
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
 
@@ -98,8 +99,8 @@ func (o debugOptions) validate() error {
 	return devOptions{GRPCBase: o.GRPCBase, HTTPBase: o.HTTPBase, Color: o.Color}.validate()
 }
 
-func debugMain(ctx context.Context, args []string, env *cmdEnv) error {
-	fs := newFlagSet(env.stderr, "debug", "<svc> [--listen 127.0.0.1:2345] [--dap] [-- service args]",
+func debugMain(ctx context.Context, args []string, env *cli.Env) error {
+	fs := cli.NewFlagSet(env.Stderr, "debug", "<svc> [--listen 127.0.0.1:2345] [--dap] [-- service args]",
 		"Runs one service from source under Delve (dlv, pinned as a Go tool), with the environment\n"+
 			"`slipway dev` gives it (SQLite under .slipway/data, dev keys, peer addresses, its usual\n"+
 			"ports) and an embedded NATS JetStream for order, inventory and notification unless NATS_URL\n"+
@@ -119,7 +120,7 @@ func debugMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"Run the other services with `slipway dev --services user,order` (the service under the\n"+
 			"debugger keeps its usual ports, so the fleet finds it); to share dev's broker, set NATS_URL\n"+
 			"to the address dev prints.")
-	opts := debugOptions{Stdout: env.stdout, Environ: env.environ, Force: env.force}
+	opts := debugOptions{Stdout: env.Stdout, Environ: env.Environ, Force: env.Force}
 	fs.StringVar(&opts.Listen, "listen", defaultDebugListen, "`address` dlv listens on for debugger clients")
 	fs.BoolVar(&opts.DAP, "dap", false, "run dlv dap (one DAP session; the client launches the service) instead of a headless server")
 	fs.StringVar(&opts.Host, "host", "127.0.0.1", "`host` the service listens on")
@@ -135,15 +136,15 @@ func debugMain(ctx context.Context, args []string, env *cmdEnv) error {
 	}
 	switch len(services) {
 	case 0:
-		return usageErrorf("name the service to debug (%s); slipway help debug shows the flags", strings.Join(serviceNames(knownServices), ", "))
+		return cli.UsageErrorf("name the service to debug (%s); slipway help debug shows the flags", strings.Join(serviceNames(knownServices), ", "))
 	case 1:
 		opts.Service = services[0]
 	default:
-		return usageErrorf("debug runs one service, got %q", services)
+		return cli.UsageErrorf("debug runs one service, got %q", services)
 	}
 	opts.Args = rest
 	if err := opts.withDefaults().validate(); err != nil {
-		return usageError{err}
+		return cli.UsageError{Err: err}
 	}
 	return runDebug(ctx, opts)
 }
@@ -160,7 +161,7 @@ func parseDebugArgs(fs *flag.FlagSet, args []string) (positional, rest []string,
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, nil, err
 			}
-			return nil, nil, usageError{fmt.Errorf("%w: %w", errFlagParse, err)}
+			return nil, nil, cli.UsageError{Err: fmt.Errorf("%w: %w", cli.ErrFlagParse, err)}
 		}
 		left := fs.Args()
 		if len(left) == 0 {
@@ -244,7 +245,7 @@ func workspaceVersion(ctx context.Context, root string) string {
 func runDebug(ctx context.Context, opts debugOptions) error {
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
-		return usageError{err}
+		return cli.UsageError{Err: err}
 	}
 	root, err := devRoot(devOptions{Root: opts.Root, Dir: opts.Dir})
 	if err != nil {

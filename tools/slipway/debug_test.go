@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -39,19 +40,19 @@ func TestDebugMainUsageErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr syncBuffer
-			env := &cmdEnv{stdout: io.Discard, stderr: &stderr, environ: []string{"PATH=/bin"}}
+			env := &cli.Env{Stdout: io.Discard, Stderr: &stderr, Environ: []string{"PATH=/bin"}}
 			err := debugMain(t.Context(), tt.args, env)
-			var uerr usageError
+			var uerr cli.UsageError
 			require.ErrorAs(t, err, &uerr)
 			assert.ErrorContains(t, err, tt.want)
-			assert.Equal(t, exitUsage, exitCode(io.Discard, "debug", err))
+			assert.Equal(t, cli.ExitUsage, cli.ExitCode(io.Discard, "debug", err))
 		})
 	}
 }
 
 func TestDebugHelp(t *testing.T) {
 	var out syncBuffer
-	err := debugMain(t.Context(), []string{"-h"}, &cmdEnv{stdout: &out, stderr: &out})
+	err := debugMain(t.Context(), []string{"-h"}, &cli.Env{Stdout: &out, Stderr: &out})
 	require.ErrorIs(t, err, flag.ErrHelp)
 	for _, want := range []string{"--accept-multiclient", "dlv dap", "single session", vscodeAttachConfig} {
 		assert.Contains(t, out.String(), want)

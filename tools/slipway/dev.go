@@ -20,6 +20,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devconsole"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
@@ -96,8 +97,8 @@ func (o devOptions) withDefaults() devOptions {
 	return o
 }
 
-func devMain(ctx context.Context, args []string, env *cmdEnv) error {
-	fs := newFlagSet(env.stderr, "dev", "[flags]",
+func devMain(ctx context.Context, args []string, env *cli.Env) error {
+	fs := cli.NewFlagSet(env.Stderr, "dev", "[flags]",
 		"Builds every service that exists (services/<svc>/cmd/<svc>) into .slipway/bin, runs them\n"+
 			"with embedded defaults (SQLite under .slipway/data, dev signing key under .slipway/keys),\n"+
 			"streams their logs with a service prefix, waits until each answers gRPC health SERVING\n"+
@@ -129,7 +130,7 @@ func devMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"each service TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE, and the gRPC ports then require\n"+
 			"client certificates (mTLS). The HTTP ports and the console serve https; dev prints how to\n"+
 			"trust the CA and how to call the services with curl and grpcurl.")
-	opts := devOptions{Stdout: env.stdout, Environ: env.environ, Force: env.force}
+	opts := devOptions{Stdout: env.Stdout, Environ: env.Environ, Force: env.Force}
 	var services string
 	fs.StringVar(&services, "services", "", "comma-separated `list` of services to run (default: every one that exists)")
 	fs.StringVar(&opts.Host, "host", "127.0.0.1", "`host` the services listen on")
@@ -151,7 +152,7 @@ func devMain(ctx context.Context, args []string, env *cmdEnv) error {
 	fs.DurationVar(&opts.StopTimeout, "stop-timeout", 15*time.Second, "how long a service has to exit after SIGTERM before SIGKILL")
 	fs.StringVar(&opts.Color, "color", "auto", "`when` to colour the prefixes: auto (only on a terminal, honours NO_COLOR), always or never")
 	fs.StringVar(&opts.Root, "root", "", "workspace `dir` (default: the nearest parent holding go.work)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	for s := range strings.SplitSeq(services, ",") {
@@ -160,7 +161,7 @@ func devMain(ctx context.Context, args []string, env *cmdEnv) error {
 		}
 	}
 	if err := opts.validate(); err != nil {
-		return usageError{err}
+		return cli.UsageError{Err: err}
 	}
 	return runDev(ctx, opts)
 }
@@ -333,7 +334,7 @@ func serviceNames(defs []serviceDef) []string {
 func runDev(ctx context.Context, opts devOptions) error {
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
-		return usageError{err}
+		return cli.UsageError{Err: err}
 	}
 	root, err := devRoot(opts)
 	if err != nil {

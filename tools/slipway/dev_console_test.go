@@ -25,6 +25,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/slipway-dev/slipway/platform/telemetry"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devconsole"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
@@ -203,8 +204,8 @@ func TestConsoleMaxBytesFlag(t *testing.T) {
 	}
 
 	var stdout, stderr bytes.Buffer
-	code := run(t.Context(), []string{"dev", "--console-max-bytes", "lots"}, &cmdEnv{stdout: &stdout, stderr: &stderr})
-	assert.Equal(t, exitUsage, code)
+	code := run(t.Context(), []string{"dev", "--console-max-bytes", "lots"}, &cli.Env{Stdout: &stdout, Stderr: &stderr})
+	assert.Equal(t, cli.ExitUsage, code)
 	assert.Contains(t, stderr.String(), `invalid value "lots" for flag -console-max-bytes`)
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -701,9 +702,9 @@ func TestDevProcessExitCodeOnSignal(t *testing.T) {
 		wantCode int
 		wantOut  string
 	}{
-		{name: "SIGINT stops cleanly", signal: os.Interrupt, service: "serve", waitFor: "all 1 services SERVING", wantCode: exitOK, wantOut: "all services stopped"},
-		{name: "SIGTERM stops cleanly", signal: syscall.SIGTERM, service: "serve", waitFor: "all 1 services SERVING", wantCode: exitOK, wantOut: "all services stopped"},
-		{name: "a service that ignores SIGTERM", signal: os.Interrupt, service: "stubborn", waitFor: "ignoring SIGTERM", wantCode: exitFailed, wantOut: "did not stop cleanly: user (killed (SIGKILL))"},
+		{name: "SIGINT stops cleanly", signal: os.Interrupt, service: "serve", waitFor: "all 1 services SERVING", wantCode: cli.ExitOK, wantOut: "all services stopped"},
+		{name: "SIGTERM stops cleanly", signal: syscall.SIGTERM, service: "serve", waitFor: "all 1 services SERVING", wantCode: cli.ExitOK, wantOut: "all services stopped"},
+		{name: "a service that ignores SIGTERM", signal: os.Interrupt, service: "stubborn", waitFor: "ignoring SIGTERM", wantCode: cli.ExitFailed, wantOut: "did not stop cleanly: user (killed (SIGKILL))"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -820,8 +821,8 @@ func TestDevPostgresFlags(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := run(t.Context(), append([]string{"dev"}, tt.args...), &cmdEnv{stdout: &stdout, stderr: &stderr})
-			assert.Equal(t, exitUsage, code)
+			code := run(t.Context(), append([]string{"dev"}, tt.args...), &cli.Env{Stdout: &stdout, Stderr: &stderr})
+			assert.Equal(t, cli.ExitUsage, code)
 			assert.Contains(t, stderr.String(), tt.want)
 		})
 	}

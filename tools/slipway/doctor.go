@@ -25,6 +25,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/semver"
@@ -114,8 +115,8 @@ func doctorCheckNames() []string {
 	return names
 }
 
-func doctorMain(ctx context.Context, args []string, env *cmdEnv) error {
-	fs := newFlagSet(env.stderr, "doctor", "[--ci] [--json] [--only check,...] [--timeout 2s]",
+func doctorMain(ctx context.Context, args []string, env *cli.Env) error {
+	fs := cli.NewFlagSet(env.Stderr, "doctor", "[--ci] [--json] [--only check,...] [--timeout 2s]",
 		"Checks that this machine can build, test and run Slipway, and prints one row per check:\n"+
 			"what is expected, what was found, OK/WARN/FAIL and how to fix it. Exits 1 when any\n"+
 			"check FAILs. The checks, by their names for --only:\n\n"+
@@ -138,14 +139,14 @@ func doctorMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"hold -mod=mod or -mod=vendor, GOSUMDB must not be off, GOINSECURE and GOEXPERIMENT must\n"+
 			"be empty and GOWORK must not point away from the workspace's go.work. CGO_ENABLED is not\n"+
 			"compared: every module is pure Go.")
-	opts := doctorOptions{Stdout: env.stdout, Stderr: env.stderr, Environ: env.environ}
+	opts := doctorOptions{Stdout: env.Stdout, Stderr: env.Stderr, Environ: env.Environ}
 	var only string
 	fs.BoolVar(&opts.CI, "ci", false, "fail on any difference from what CI uses (see above)")
 	fs.BoolVar(&opts.JSON, "json", false, "print the checks and the summary as JSON")
 	fs.StringVar(&only, "only", "", "comma-separated `checks` to run (default: all)")
 	fs.DurationVar(&opts.Timeout, "timeout", 2*time.Second, "give each network probe this `duration`")
 	fs.StringVar(&opts.Root, "root", "", "workspace `dir` (default: the nearest parent holding go.work)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	for name := range strings.SplitSeq(only, ",") {
@@ -182,7 +183,7 @@ func runDoctor(ctx context.Context, opts doctorOptions) error {
 		known := doctorCheckNames()
 		for _, name := range opts.Only {
 			if !slices.Contains(known, name) {
-				return usageErrorf("unknown check %q in --only (known: %s)", name, strings.Join(known, ", "))
+				return cli.UsageErrorf("unknown check %q in --only (known: %s)", name, strings.Join(known, ", "))
 			}
 		}
 		checks = slices.DeleteFunc(checks, func(c doctorCheck) bool { return !slices.Contains(opts.Only, c.name) })

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -954,7 +955,7 @@ func TestRunDoctorOutput(t *testing.T) {
 
 	t.Run("unknown check", func(t *testing.T) {
 		err := runDoctor(t.Context(), doctorOptions{Root: root, Only: []string{"nats", "dns"}, Stdout: io.Discard})
-		var uerr usageError
+		var uerr cli.UsageError
 		require.ErrorAs(t, err, &uerr)
 		assert.Contains(t, err.Error(), `unknown check "dns"`)
 	})
@@ -998,18 +999,18 @@ func TestDoctorExitCodes(t *testing.T) {
 		stdout  string
 		stderr  string
 	}{
-		{name: "every check OK", args: []string{"--only", "nats,etcd"}, environ: []string{"NATS_URL=" + nats}, code: exitOK, stdout: "2 OK, 0 WARN, 0 FAIL"},
-		{name: "a FAIL exits 1", args: []string{"--only", "nats"}, environ: []string{"NATS_URL=" + closed}, code: exitFailed, stdout: "0 OK, 0 WARN, 1 FAIL", stderr: "slipway doctor: 1 failed: NATS"},
-		{name: "a WARN exits 0", args: []string{"--only", "etcd"}, environ: []string{"DISCOVERY=etcd://" + nats + "," + closed}, code: exitOK, stdout: "0 OK, 1 WARN, 0 FAIL"},
-		{name: "json", args: []string{"--only", "nats", "--json"}, code: exitOK, stdout: `"summary": {`},
-		{name: "unknown check", args: []string{"--only", "dns"}, code: exitUsage, stderr: `unknown check "dns"`},
-		{name: "stray argument", args: []string{"ports"}, code: exitUsage, stderr: "unexpected arguments"},
-		{name: "bad flag", args: []string{"--fast"}, code: exitUsage, stderr: "flag provided but not defined"},
+		{name: "every check OK", args: []string{"--only", "nats,etcd"}, environ: []string{"NATS_URL=" + nats}, code: cli.ExitOK, stdout: "2 OK, 0 WARN, 0 FAIL"},
+		{name: "a FAIL exits 1", args: []string{"--only", "nats"}, environ: []string{"NATS_URL=" + closed}, code: cli.ExitFailed, stdout: "0 OK, 0 WARN, 1 FAIL", stderr: "slipway doctor: 1 failed: NATS"},
+		{name: "a WARN exits 0", args: []string{"--only", "etcd"}, environ: []string{"DISCOVERY=etcd://" + nats + "," + closed}, code: cli.ExitOK, stdout: "0 OK, 1 WARN, 0 FAIL"},
+		{name: "json", args: []string{"--only", "nats", "--json"}, code: cli.ExitOK, stdout: `"summary": {`},
+		{name: "unknown check", args: []string{"--only", "dns"}, code: cli.ExitUsage, stderr: `unknown check "dns"`},
+		{name: "stray argument", args: []string{"ports"}, code: cli.ExitUsage, stderr: "unexpected arguments"},
+		{name: "bad flag", args: []string{"--fast"}, code: cli.ExitUsage, stderr: "flag provided but not defined"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			env := &cmdEnv{stdout: &stdout, stderr: &stderr, environ: tt.environ}
+			env := &cli.Env{Stdout: &stdout, Stderr: &stderr, Environ: tt.environ}
 			args := append([]string{"doctor", "--root", root}, tt.args...)
 			code := run(t.Context(), args, env)
 			assert.Equal(t, tt.code, code, "stdout: %s\nstderr: %s", stdout.String(), stderr.String())
@@ -1019,6 +1020,6 @@ func TestDoctorExitCodes(t *testing.T) {
 	}
 
 	var stdout bytes.Buffer
-	assert.Equal(t, exitOK, run(t.Context(), []string{"help", "doctor"}, &cmdEnv{stdout: &stdout, stderr: &stdout}))
+	assert.Equal(t, cli.ExitOK, run(t.Context(), []string{"help", "doctor"}, &cli.Env{Stdout: &stdout, Stderr: &stdout}))
 	assert.Contains(t, stdout.String(), "--ci turns every difference from CI into a FAIL")
 }

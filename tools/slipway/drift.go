@@ -31,6 +31,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/slipway-dev/slipway/platform/redact"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
 
@@ -122,8 +123,8 @@ type driftReport struct {
 
 var driftEnvName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
-func driftMain(ctx context.Context, args []string, env *cmdEnv) error {
-	fs := newFlagSet(env.stderr, "drift",
+func driftMain(ctx context.Context, args []string, env *cli.Env) error {
+	fs := cli.NewFlagSet(env.Stderr, "drift",
 		"[--env dev] [--services user,order] [--targets user=127.0.0.1:8081,...] [--k8s FILE|-] [--json]",
 		"Compares the configuration declared in git (deploy/config/<env>/<svc>.yaml as committed at\n"+
 			"HEAD; uncommitted edits are drift too) with what each running service reports at\n"+
@@ -144,11 +145,11 @@ func driftMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"with --targets and no --services only the targeted services are checked.\n"+
 			"Exit codes: 0 no drift, 1 drift found or a source could not be read, 2 usage error.")
 	opts := driftOptions{
-		Stdout: env.stdout, Stdin: os.Stdin,
-		AdminToken:     env.getenv("SLIPWAY_ADMIN_TOKEN"),
-		FingerprintKey: env.getenv("CONFIG_FINGERPRINT_KEY"),
+		Stdout: env.Stdout, Stdin: os.Stdin,
+		AdminToken:     env.Getenv("SLIPWAY_ADMIN_TOKEN"),
+		FingerprintKey: env.Getenv("CONFIG_FINGERPRINT_KEY"),
 	}
-	opts.AdminEmail, opts.AdminPassword = adminCredentials(env.environ)
+	opts.AdminEmail, opts.AdminPassword = adminCredentials(env.Environ)
 	var services, targets, keyFile string
 	fs.StringVar(&opts.Env, "env", "dev", "`environment` whose declared files are compared (deploy/config/<env>)")
 	fs.StringVar(&services, "services", "", "comma-separated `list` of services (default: every service with a declared file)")
@@ -160,13 +161,13 @@ func driftMain(ctx context.Context, args []string, env *cmdEnv) error {
 	fs.DurationVar(&opts.Timeout, "timeout", 5*time.Second, "`duration` each running service has to answer")
 	fs.BoolVar(&opts.JSON, "json", false, "print the rows as JSON")
 	fs.StringVar(&keyFile, "fingerprint-key-file", "", "`file` holding the deployment's CONFIG_FINGERPRINT_KEY")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if keyFile != "" {
 		key, err := os.ReadFile(keyFile) //nolint:gosec // the operator names the file
 		if err != nil {
-			return usageError{fmt.Errorf("--fingerprint-key-file: %w", err)}
+			return cli.UsageError{Err: fmt.Errorf("--fingerprint-key-file: %w", err)}
 		}
 		opts.FingerprintKey = strings.TrimSpace(string(key))
 	}
@@ -177,7 +178,7 @@ func driftMain(ctx context.Context, args []string, env *cmdEnv) error {
 	}
 	var err error
 	if opts.Targets, err = parseDriftTargets(targets); err != nil {
-		return usageError{err}
+		return cli.UsageError{Err: err}
 	}
 	return runDrift(ctx, opts)
 }
@@ -246,7 +247,7 @@ func runDrift(ctx context.Context, opts driftOptions) error {
 		opts.Stdout = os.Stdout
 	}
 	if err := opts.validate(); err != nil {
-		return usageError{err}
+		return cli.UsageError{Err: err}
 	}
 	root := opts.Root
 	if root == "" {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/slipway-dev/slipway/platform/auth"
 	"github.com/slipway-dev/slipway/platform/redact"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 )
 
 // driftTestdata is the directory of the declared files the tests use.
@@ -41,7 +42,7 @@ func driftRoot(t *testing.T) string {
 func runDriftCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	env := &cmdEnv{stdout: &stdout, stderr: &stderr, environ: os.Environ()}
+	env := &cli.Env{Stdout: &stdout, Stderr: &stderr, Environ: os.Environ()}
 	code := run(t.Context(), append([]string{"drift"}, args...), env)
 	return code, stdout.String(), stderr.String()
 }
@@ -181,13 +182,13 @@ func TestDriftRunningInventory(t *testing.T) {
 		{
 			name:      "RESERVATION_TTL changed from the declared 15m",
 			env:       []string{"RESERVATION_TTL=20m"},
-			wantCode:  exitFailed,
+			wantCode:  cli.ExitFailed,
 			wantDrift: map[string][2]any{"running reservation_ttl": {"15m0s", "20m0s"}},
 		},
 		{
 			name:      "environment as declared",
 			env:       []string{"RESERVATION_TTL=15m"},
-			wantCode:  exitOK,
+			wantCode:  cli.ExitOK,
 			wantDrift: map[string][2]any{},
 		},
 	}
@@ -198,7 +199,7 @@ func TestDriftRunningInventory(t *testing.T) {
 
 			t.Setenv("SLIPWAY_ADMIN_TOKEN", customerToken)
 			code, _, errOut := runDriftCLI(t, args...)
-			assert.Equal(t, exitFailed, code, "a customer's token does not read /debug/config")
+			assert.Equal(t, cli.ExitFailed, code, "a customer's token does not read /debug/config")
 			assert.Contains(t, errOut, "could not read: inventory running")
 			t.Setenv("SLIPWAY_ADMIN_TOKEN", adminToken)
 
@@ -219,7 +220,7 @@ func TestDriftRunningInventory(t *testing.T) {
 			code, out, _ = runDriftCLI(t, append(args, "--json")...)
 			assert.Equal(t, tt.wantCode, code)
 			rep := decodeDrift(t, out)
-			assert.Equal(t, tt.wantCode == exitFailed, rep.Drift)
+			assert.Equal(t, tt.wantCode == cli.ExitFailed, rep.Drift)
 			require.Len(t, rep.Services, 1)
 			assert.Len(t, rep.Services[0].Hash, 64)
 			got := map[string][2]any{}
@@ -523,7 +524,7 @@ func TestDriftDeclaredInGit(t *testing.T) {
 func TestDriftUnreachable(t *testing.T) {
 	code, out, errOut := runDriftCLI(t, "--root", driftRoot(t), "--config-dir", driftTestdata,
 		"--targets", "inventory=127.0.0.1:"+strconv.Itoa(freePort(t)), "--timeout", "2s")
-	assert.Equal(t, exitFailed, code)
+	assert.Equal(t, cli.ExitFailed, code)
 	assert.Regexp(t, `(?m)^inventory\s+running\s+-\s+-\s+-\s+ERROR`, out)
 	assert.Contains(t, errOut, "could not read: inventory running")
 }
@@ -547,7 +548,7 @@ func TestDriftUsage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, _, errOut := runDriftCLI(t, append([]string{"--root", root}, tt.args...)...)
-			assert.Equal(t, exitUsage, code)
+			assert.Equal(t, cli.ExitUsage, code)
 			assert.Contains(t, errOut, tt.wantErr)
 		})
 	}
@@ -557,7 +558,7 @@ func TestDriftUsage(t *testing.T) {
 // nothing to compare.
 func TestDriftNoDeclaredFiles(t *testing.T) {
 	code, _, errOut := runDriftCLI(t, "--root", driftRoot(t), "--config-dir", t.TempDir())
-	assert.Equal(t, exitFailed, code)
+	assert.Equal(t, cli.ExitFailed, code)
 	assert.Contains(t, errOut, "no declared config in")
 }
 

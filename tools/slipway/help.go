@@ -5,20 +5,22 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 )
 
 // helpOptions are the inputs of runHelp.
 type helpOptions struct {
 	Verb   string // "" lists the verbs; a name shows that verb's flags
 	Stdout io.Writer
-	env    *cmdEnv
+	env    *cli.Env
 }
 
-func helpMain(ctx context.Context, args []string, env *cmdEnv) error {
+func helpMain(ctx context.Context, args []string, env *cli.Env) error {
 	if len(args) > 1 {
-		return usageErrorf("help takes at most one verb, got %q", args)
+		return cli.UsageErrorf("help takes at most one verb, got %q", args)
 	}
-	opts := helpOptions{Stdout: env.stdout, env: env}
+	opts := helpOptions{Stdout: env.Stdout, env: env}
 	if len(args) == 1 {
 		opts.Verb = args[0]
 	}
@@ -32,28 +34,28 @@ func runHelp(ctx context.Context, opts helpOptions) error {
 		return nil
 	}
 	for _, v := range verbs() {
-		if v.name != opts.Verb || v.name == "help" {
+		if v.Name != opts.Verb || v.Name == "help" {
 			continue
 		}
 		// Every verb prints its usage on -h and returns flag.ErrHelp.
-		env := cmdEnv{stdout: opts.Stdout, stderr: opts.Stdout}
+		env := cli.Env{Stdout: opts.Stdout, Stderr: opts.Stdout}
 		if opts.env != nil {
-			env.environ = opts.env.environ
+			env.Environ = opts.env.Environ
 		}
-		return v.main(ctx, []string{"-h"}, &env)
+		return v.Main(ctx, []string{"-h"}, &env)
 	}
 	if opts.Verb == "help" {
 		printUsage(opts.Stdout)
 		return nil
 	}
-	return usageErrorf("unknown verb %q", opts.Verb)
+	return cli.UsageErrorf("unknown verb %q", opts.Verb)
 }
 
 func printUsage(w io.Writer) {
 	fmt.Fprint(w, "slipway is the developer CLI of the Slipway workspace.\n\nusage: slipway <verb> [flags]\n\nverbs:\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	for _, v := range verbs() {
-		fmt.Fprintf(tw, "  %s\t%s\n", v.name, v.summary)
+		fmt.Fprintf(tw, "  %s\t%s\n", v.Name, v.Summary)
 	}
 	_ = tw.Flush()
 	fmt.Fprint(w, "\nRun 'slipway help <verb>' for the flags of a verb.\n"+

@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
 
@@ -83,8 +84,8 @@ type loadOptions struct {
 	Environ      []string
 }
 
-func loadMain(ctx context.Context, args []string, env *cmdEnv) error {
-	fs := newFlagSet(env.stderr, "load", "[--scenario create-order|rpc|http] [--rate 50] [--duration 20s] [flags]",
+func loadMain(ctx context.Context, args []string, env *cli.Env) error {
+	fs := cli.NewFlagSet(env.Stderr, "load", "[--scenario create-order|rpc|http] [--rate 50] [--duration 20s] [flags]",
 		"An open-model load generator: requests are due at a fixed rate (--rate) for --duration,\n"+
 			"whatever the server does, and each latency runs from the request's intended send time to\n"+
 			"its answer, so a stall shows in the figures instead of slowing the generator down (no\n"+
@@ -108,7 +109,7 @@ func loadMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"p99 passes --slo or its errors --max-error-rate (default 0.5%), and reports each step\n"+
 			"(achieved rate, p50/p99, errors, late starts, and each service's CPU ms per request and\n"+
 			"RSS from its /metrics, --metrics) and the knee: the last step that held.")
-	opts := loadOptions{Stdout: env.stdout, Stderr: env.stderr, Environ: env.environ}
+	opts := loadOptions{Stdout: env.Stdout, Stderr: env.Stderr, Environ: env.Environ}
 	fs.StringVar(&opts.Scenario, "scenario", loadScenarioOrder, "`name` of the scenario: create-order, rpc or http")
 	fs.Float64Var(&opts.Rate, "rate", 50, fmt.Sprintf("intended `requests` per second (at most %d)", loadMaxRate))
 	fs.DurationVar(&opts.Duration, "duration", 20*time.Second, fmt.Sprintf("how long requests are sent (at most %s)", loadMaxDuration))
@@ -155,8 +156,8 @@ func loadMain(ctx context.Context, args []string, env *cmdEnv) error {
 	fs.BoolVar(&opts.JSON, "json", false, "print the JSON result on stdout instead of the table")
 	fs.BoolVar(&opts.Quiet, "quiet", false, "no progress on stderr")
 	var tlsFlags clientTLSFlags
-	tlsFlags.register(fs, env.getenv)
-	if err := parseFlags(fs, args); err != nil {
+	tlsFlags.register(fs, env.Getenv)
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	var err error
@@ -166,10 +167,10 @@ func loadMain(ctx context.Context, args []string, env *cmdEnv) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if err := loadCheckScenarioFlags(opts.Scenario, set); err != nil {
-		return usageError{err}
+		return cli.UsageError{Err: err}
 	}
 	if err := loadCheckCapacityFlags(findCapacity, set); err != nil {
-		return usageError{err}
+		return cli.UsageError{Err: err}
 	}
 	if findCapacity {
 		capFlags.MaxErrorRate = loadCapMaxErrorRate
@@ -417,7 +418,7 @@ type loadSetup struct {
 func buildLoadScenario(ctx context.Context, opts loadOptions, planned int) (*loadBuilt, error) {
 	headers, err := loadParseHeaders(opts.Headers)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, cli.UsageError{Err: err}
 	}
 	switch opts.Scenario {
 	case loadScenarioRPC:
@@ -427,7 +428,7 @@ func buildLoadScenario(ctx context.Context, opts loadOptions, planned int) (*loa
 		}
 		m, err := loadFindMethod(methods, opts.Method)
 		if err != nil {
-			return nil, usageError{err}
+			return nil, cli.UsageError{Err: err}
 		}
 		addr := opts.Addr
 		if addr == "" {
@@ -436,7 +437,7 @@ func buildLoadScenario(ctx context.Context, opts loadOptions, planned int) (*loa
 				"inventory": opts.InventoryAddr, "notification": opts.NotificationAddr,
 			}[m.Service]
 			if addr, err = loadLoopbackAddr("--"+m.Service+"-addr", addr); err != nil {
-				return nil, usageError{err}
+				return nil, cli.UsageError{Err: err}
 			}
 		}
 		conn, err := loadDialGRPC(addr, opts.TLS)
@@ -446,7 +447,7 @@ func buildLoadScenario(ctx context.Context, opts loadOptions, planned int) (*loa
 		t, err := newLoadRPCTarget(conn, m, opts.Data, headers)
 		if err != nil {
 			_ = conn.Close()
-			return nil, usageError{err}
+			return nil, cli.UsageError{Err: err}
 		}
 		return &loadBuilt{target: t, describe: m.FullName + " on " + addr + " (gRPC)", close: func() { _ = conn.Close() }}, nil
 
@@ -454,7 +455,7 @@ func buildLoadScenario(ctx context.Context, opts loadOptions, planned int) (*loa
 		var body []byte
 		if opts.Body != "" {
 			if body, err = loadReadBody(opts.Body); err != nil {
-				return nil, usageError{err}
+				return nil, cli.UsageError{Err: err}
 			}
 		}
 		if body != nil && headers.Get("Content-Type") == "" {
@@ -537,7 +538,7 @@ func loadReadBody(v string) ([]byte, error) {
 func runLoad(ctx context.Context, opts loadOptions) error {
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
-		return usageError{err}
+		return cli.UsageError{Err: err}
 	}
 	if opts.Capacity != nil {
 		return runLoadCapacity(ctx, opts)

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	inventoryv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/inventory/v1"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 )
 
 func TestLoadCapacityRates(t *testing.T) {
@@ -167,8 +168,8 @@ func TestRunLoadFindCapacityAgainstARateLimit(t *testing.T) {
 		"--scenario", "rpc", "--addr", addr, "--method", "slipway.inventory.v1.InventoryService/GetProduct", "--data", `{"id":"x"}`,
 		"--start-rate", "10", "--step-factor", "3", "--max-rate", "100", "--step-duration", "1s",
 		"--metrics", "inventory=" + strings.TrimPrefix(metrics.URL, "http://"),
-	}, &cmdEnv{stdout: &stdout, stderr: &stderr, environ: []string{}})
-	require.Equal(t, exitOK, code, stderr.String())
+	}, &cli.Env{Stdout: &stdout, Stderr: &stderr, Environ: []string{}})
+	require.Equal(t, cli.ExitOK, code, stderr.String())
 
 	var res loadCapacityResult
 	require.NoError(t, json.Unmarshal(stdout.Bytes(), &res), stdout.String())
@@ -237,8 +238,8 @@ func TestLoadFindCapacityUsageErrors(t *testing.T) {
 			args := []string{"load", "--quiet", "--user-addr", closed, "--order-addr", closed,
 				"--inventory-addr", closed, "--notification-addr", closed}
 			var stderr bytes.Buffer
-			code := run(t.Context(), append(args, tt.args...), &cmdEnv{stdout: io.Discard, stderr: &stderr})
-			assert.Equal(t, exitUsage, code)
+			code := run(t.Context(), append(args, tt.args...), &cli.Env{Stdout: io.Discard, Stderr: &stderr})
+			assert.Equal(t, cli.ExitUsage, code)
 			assert.Contains(t, stderr.String(), tt.want)
 		})
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -43,8 +44,8 @@ type probeResult struct {
 	Services  []string `json:"services,omitempty"`
 }
 
-func probeMain(ctx context.Context, args []string, env *cmdEnv) error {
-	fs := newFlagSet(env.stderr, "probe", "[--addr host:port] [--service name] [--timeout 2s] [--json]",
+func probeMain(ctx context.Context, args []string, env *cli.Env) error {
+	fs := cli.NewFlagSet(env.Stderr, "probe", "[--addr host:port] [--service name] [--timeout 2s] [--json]",
 		"Asks a gRPC server's grpc.health.v1.Health/Check and exits 0 when it answers SERVING,\n"+
 			"1 otherwise (NOT_SERVING, unknown service, unreachable, timeout). Meant for compose and\n"+
 			"Kubernetes exec probes inside a service image. Without --addr it probes $GRPC_ADDR,\n"+
@@ -52,25 +53,25 @@ func probeMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"TLS: --tls calls a `slipway dev --tls` with its CA and the CLI's client certificate;\n"+
 			"--cacert, --cert and --key name other files, and default to $TLS_CA_FILE, $TLS_CERT_FILE\n"+
 			"and $TLS_KEY_FILE, so inside a service's pod the probe presents the pod's certificate.")
-	opts := probeOptions{Stdout: env.stdout}
+	opts := probeOptions{Stdout: env.Stdout}
 	var tlsFlags clientTLSFlags
-	tlsFlags.register(fs, env.getenv)
+	tlsFlags.register(fs, env.Getenv)
 	fs.StringVar(&opts.Addr, "addr", "", "gRPC address `host:port` (default $GRPC_ADDR)")
 	fs.StringVar(&opts.Service, "service", "", "health service `name` to check; empty checks the whole server")
 	fs.DurationVar(&opts.Timeout, "timeout", 2*time.Second, "give up after this `duration`")
 	fs.BoolVar(&opts.List, "list", false, "also list the server's gRPC services through reflection")
 	fs.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if opts.Addr == "" {
-		opts.Addr = env.getenv("GRPC_ADDR")
+		opts.Addr = env.Getenv("GRPC_ADDR")
 	}
 	if opts.Addr == "" {
-		return usageErrorf("--addr is required (or set GRPC_ADDR)")
+		return cli.UsageErrorf("--addr is required (or set GRPC_ADDR)")
 	}
 	if opts.Timeout <= 0 {
-		return usageErrorf("--timeout must be positive, got %s", opts.Timeout)
+		return cli.UsageErrorf("--timeout must be positive, got %s", opts.Timeout)
 	}
 	var err error
 	if opts.TLS, err = tlsFlags.config(func() (string, error) { return devRoot(devOptions{}) }); err != nil {
@@ -84,7 +85,7 @@ func probeMain(ctx context.Context, args []string, env *cmdEnv) error {
 func runProbe(ctx context.Context, opts probeOptions) error {
 	addr, err := dialAddr(opts.Addr)
 	if err != nil {
-		return usageError{err}
+		return cli.UsageError{Err: err}
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -116,7 +117,7 @@ func TestProbeMainFallsBackToGRPCAddr(t *testing.T) {
 	require.NoError(t, err)
 
 	var stdout, stderr bytes.Buffer
-	env := &cmdEnv{stdout: &stdout, stderr: &stderr, environ: []string{"GRPC_ADDR=:" + port}}
+	env := &cli.Env{Stdout: &stdout, Stderr: &stderr, Environ: []string{"GRPC_ADDR=:" + port}}
 	require.NoError(t, probeMain(t.Context(), nil, env))
 	assert.Contains(t, stdout.String(), "127.0.0.1:"+port+" SERVING")
 }

@@ -17,6 +17,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
 
@@ -107,8 +108,8 @@ type scanReport struct {
 	Seconds    float64       `json:"seconds"`
 }
 
-func scanMain(ctx context.Context, args []string, env *cmdEnv) error {
-	fs := newFlagSet(env.stderr, "scan", "--db file:///dir [--modules list] [--fail-on symbol|package|module] [--sbom dir | --no-sbom] [--json]",
+func scanMain(ctx context.Context, args []string, env *cli.Env) error {
+	fs := cli.NewFlagSet(env.Stderr, "scan", "--db file:///dir [--modules list] [--fail-on symbol|package|module] [--sbom dir | --no-sbom] [--json]",
 		"Runs govulncheck (pinned in tools/slipway/go.mod) over every module of go.work against a local\n"+
 			"copy of the Go vulnerability database and prints one row per module and advisory: the\n"+
 			"affected module@version, the fixed version, and whether a vulnerable symbol is called, a\n"+
@@ -123,7 +124,7 @@ func scanMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"  rm -rf .slipway/vulndb && mkdir -p .slipway/vulndb && unzip -q /tmp/vulndb.zip -d .slipway/vulndb\n"+
 			"  export SLIPWAY_VULNDB=file://$PWD/.slipway/vulndb\n"+
 			"  slipway scan")
-	opts := scanOptions{Stdout: env.stdout, Progress: env.stderr, Environ: env.environ}
+	opts := scanOptions{Stdout: env.Stdout, Progress: env.Stderr, Environ: env.Environ}
 	var modules, services string
 	fs.StringVar(&opts.DB, "db", "", "vulnerability database, a `file:///dir` URL or a directory (default $"+scanVulnDBEnv+")")
 	fs.StringVar(&modules, "modules", "", "comma-separated `list` of modules to scan, as directories (platform, services/order) or module paths (default: every module of go.work)")
@@ -133,11 +134,11 @@ func scanMain(ctx context.Context, args []string, env *cmdEnv) error {
 	fs.StringVar(&services, "services", "", "comma-separated `list` of services to write SBOMs for (default: every one that exists)")
 	fs.StringVar(&opts.Root, "root", "", "workspace `dir` (default: the nearest parent holding go.work)")
 	fs.BoolVar(&opts.JSON, "json", false, "print the report as JSON")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if opts.DB == "" {
-		opts.DB = env.getenv(scanVulnDBEnv)
+		opts.DB = env.Getenv(scanVulnDBEnv)
 	}
 	opts.Modules = scanSplitList(modules)
 	opts.Services = scanSplitList(services)
@@ -164,19 +165,19 @@ func runScan(ctx context.Context, opts scanOptions) error {
 	}
 	failOn, ok := scanFailOn[opts.FailOn]
 	if !ok {
-		return usageErrorf("--fail-on %q: want symbol, package or module", opts.FailOn)
+		return cli.UsageErrorf("--fail-on %q: want symbol, package or module", opts.FailOn)
 	}
 	if opts.NoSBOM && (opts.SBOMDir != "" || len(opts.Services) > 0) {
-		return usageErrorf("--no-sbom excludes --sbom and --services")
+		return cli.UsageErrorf("--no-sbom excludes --sbom and --services")
 	}
 	for _, s := range opts.Services {
 		if !slices.ContainsFunc(knownServices, func(d serviceDef) bool { return d.Name == s }) {
-			return usageErrorf("unknown service %q in --services (known: %s)", s, strings.Join(serviceNames(knownServices), ", "))
+			return cli.UsageErrorf("unknown service %q in --services (known: %s)", s, strings.Join(serviceNames(knownServices), ", "))
 		}
 	}
 	dbURL, err := scanDatabaseURL(opts.DB)
 	if err != nil {
-		return usageError{err}
+		return cli.UsageError{Err: err}
 	}
 	if opts.Stdout == nil {
 		opts.Stdout = os.Stdout
@@ -204,7 +205,7 @@ func runScan(ctx context.Context, opts scanOptions) error {
 	}
 	selected, err := scanSelectModules(workspace, opts.Modules)
 	if err != nil {
-		return usageError{err}
+		return cli.UsageError{Err: err}
 	}
 	var defs []serviceDef
 	if !opts.NoSBOM {

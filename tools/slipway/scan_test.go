@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -47,9 +48,9 @@ func TestScanUsage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			env := &cmdEnv{stdout: &stdout, stderr: &stderr, environ: tt.environ}
+			env := &cli.Env{Stdout: &stdout, Stderr: &stderr, Environ: tt.environ}
 			code := run(t.Context(), append([]string{"scan"}, tt.args...), env)
-			assert.Equal(t, exitUsage, code, "stderr: %s", stderr.String())
+			assert.Equal(t, cli.ExitUsage, code, "stderr: %s", stderr.String())
 			assert.Contains(t, stderr.String(), tt.want)
 			assert.Empty(t, stdout.String(), "a usage error scans nothing")
 		})
@@ -58,8 +59,8 @@ func TestScanUsage(t *testing.T) {
 
 func TestScanHelpTellsHowToRefreshTheDatabase(t *testing.T) {
 	var stdout bytes.Buffer
-	code := run(t.Context(), []string{"help", "scan"}, &cmdEnv{stdout: &stdout, stderr: io.Discard})
-	require.Equal(t, exitOK, code)
+	code := run(t.Context(), []string{"help", "scan"}, &cli.Env{Stdout: &stdout, Stderr: io.Discard})
+	require.Equal(t, cli.ExitOK, code)
 	for _, want := range []string{"https://vuln.go.dev/vulndb.zip", "unzip", "SLIPWAY_VULNDB", "--fail-on", "--sbom"} {
 		assert.Contains(t, stdout.String(), want)
 	}
@@ -185,7 +186,7 @@ func TestScanFixtureDatabaseFails(t *testing.T) {
 	})
 	t.Logf("progress:\n%s", progress.String())
 	require.Error(t, err)
-	assert.Equal(t, exitFailed, exitCode(io.Discard, "scan", err))
+	assert.Equal(t, cli.ExitFailed, cli.ExitCode(io.Discard, "scan", err))
 	assert.Contains(t, err.Error(), "vulnerable code is called: GO-2099-0001 (called in platform)")
 	assert.NotContains(t, err.Error(), "GO-2099-0002", "an advisory whose symbol is not called does not fail the default scan")
 	assert.Contains(t, progress.String(), "scan: [1/1] platform: 2 finding(s), 1 called")
@@ -238,10 +239,10 @@ func TestScanEmptyDatabasePassesAndWritesSBOM(t *testing.T) {
 	t.Parallel()
 	sbomDir := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	env := &cmdEnv{stdout: &stdout, stderr: &stderr, environ: append(os.Environ(), "SLIPWAY_VULNDB="+scanFixtureURL(t, "vulndb-empty"))}
+	env := &cli.Env{Stdout: &stdout, Stderr: &stderr, Environ: append(os.Environ(), "SLIPWAY_VULNDB="+scanFixtureURL(t, "vulndb-empty"))}
 	code := run(t.Context(), []string{"scan", "--modules", "api", "--services", "user", "--sbom", sbomDir}, env)
 	t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-	require.Equal(t, exitOK, code)
+	require.Equal(t, cli.ExitOK, code)
 	assert.Contains(t, stdout.String(), "no known vulnerabilities in 1 module(s)")
 	assert.Contains(t, stdout.String(), "PASS: nothing at or above --fail-on=symbol")
 	assert.Regexp(t, `(?m)^user\s+\S+user\.cdx\.json\s+1\.\d+\s+\d+$`, stdout.String())

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
 )
 
@@ -35,7 +36,7 @@ func (f *clientTLSFlags) register(fs *flag.FlagSet, getenv func(string) string) 
 func (f clientTLSFlags) config(root func() (string, error)) (*tls.Config, error) {
 	if f.dev {
 		if f.caFile != "" || f.certFile != "" || f.keyFile != "" {
-			return nil, usageErrorf("--tls uses the dev CA: give it, or --cacert/--cert/--key (or $TLS_CA_FILE...), not both")
+			return nil, cli.UsageErrorf("--tls uses the dev CA: give it, or --cacert/--cert/--key (or $TLS_CA_FILE...), not both")
 		}
 		r, err := root()
 		if err != nil {
@@ -45,12 +46,12 @@ func (f clientTLSFlags) config(root func() (string, error)) (*tls.Config, error)
 	}
 	if f.caFile == "" {
 		if f.certFile != "" || f.keyFile != "" {
-			return nil, usageErrorf("--cert and --key need --cacert (or $TLS_CA_FILE): the server's certificate is verified against it")
+			return nil, cli.UsageErrorf("--cert and --key need --cacert (or $TLS_CA_FILE): the server's certificate is verified against it")
 		}
 		return nil, nil
 	}
 	if (f.certFile == "") != (f.keyFile == "") {
-		return nil, usageErrorf("--cert and --key go together")
+		return nil, cli.UsageErrorf("--cert and --key go together")
 	}
 	conf, err := devcert.ClientConfigFromFiles(f.caFile, f.certFile, f.keyFile)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/slipway-dev/slipway/platform/buildinfo"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 )
 
 // versionOptions are the inputs of runVersion.
@@ -30,14 +31,14 @@ type versionInfo struct {
 	Platform string `json:"platform"`
 }
 
-func versionMain(_ context.Context, args []string, env *cmdEnv) error {
-	fs := newFlagSet(env.stderr, "version", "[--json]",
+func versionMain(_ context.Context, args []string, env *cli.Env) error {
+	fs := cli.NewFlagSet(env.Stderr, "version", "[--json]",
 		"Prints the version slipway was built as (make stamps git describe into it), its module,\n"+
 			"the commit it was built from (when built in a git checkout) and the Go version.\n"+
 			"slipway --version prints the same.")
-	opts := versionOptions{Stdout: env.stdout}
+	opts := versionOptions{Stdout: env.Stdout}
 	fs.BoolVar(&opts.JSON, "json", false, "print JSON")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	return runVersion(opts)

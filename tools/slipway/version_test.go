@@ -11,14 +11,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipway-dev/slipway/platform/buildinfo"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 )
 
 func TestVersionVerbAndFlagPrintTheSame(t *testing.T) {
 	var outs []string
 	for _, args := range [][]string{{"version"}, {"--version"}, {"-version"}} {
 		var stdout, stderr bytes.Buffer
-		code := run(t.Context(), args, &cmdEnv{stdout: &stdout, stderr: &stderr})
-		require.Equal(t, exitOK, code, stderr.String())
+		code := run(t.Context(), args, &cli.Env{Stdout: &stdout, Stderr: &stderr})
+		require.Equal(t, cli.ExitOK, code, stderr.String())
 		outs = append(outs, stdout.String())
 	}
 	assert.Equal(t, outs[0], outs[1])
@@ -81,7 +82,7 @@ func TestReadVersion(t *testing.T) {
 
 func TestVersionUsageErrors(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	code := run(t.Context(), []string{"version", "extra"}, &cmdEnv{stdout: &stdout, stderr: &stderr})
-	assert.Equal(t, exitUsage, code)
+	code := run(t.Context(), []string{"version", "extra"}, &cli.Env{Stdout: &stdout, Stderr: &stderr})
+	assert.Equal(t, cli.ExitUsage, code)
 	assert.Contains(t, stderr.String(), "unexpected arguments")
 }
