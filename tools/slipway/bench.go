@@ -20,6 +20,7 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // The goals set for the development loop (README, Performance): start to
@@ -133,7 +134,7 @@ func benchRoot(root string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return findWorkspaceRoot(wd)
+	return workspace.FindRoot(wd)
 }
 
 func benchStamp(t time.Time) string { return t.UTC().Format("20060102T150405Z") }

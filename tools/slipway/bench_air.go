@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // airConfig is the .air.toml bench reload writes into the scratch
@@ -46,7 +47,7 @@ clear_on_rebuild = false
 
 [misc]
 clean_on_exit = true
-`, svc, work, bin, filepath.ToSlash(serviceMainDir(svc)), delay.Milliseconds(), stopTimeout.String(), airFlags(buildFlags))
+`, svc, work, bin, filepath.ToSlash(workspace.MainDir(svc)), delay.Milliseconds(), stopTimeout.String(), airFlags(buildFlags))
 }
 
 // airFlags renders go build flags for the cmd of air's config (which air
@@ -135,7 +136,7 @@ func (s *reloadSubject) startAir(ctx context.Context, opts reloadOptions, air st
 	s.stopTool = func() {
 		cancel()
 		p.Stop(20 * time.Second)
-		if err := checkPortsFree([]endpoint{{svc.Name, "HTTP", svc.HTTPAddr}, {svc.Name, "gRPC", svc.GRPCAddr}}); err != nil {
+		if err := workspace.CheckPortsFree([]workspace.Endpoint{{Service: svc.Name, Kind: "HTTP", Addr: svc.HTTPAddr}, {Service: svc.Name, Kind: "gRPC", Addr: svc.GRPCAddr}}); err != nil {
 			opts.progress("air left %s running: %v", svc.Name, err)
 		}
 	}

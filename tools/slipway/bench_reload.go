@@ -7,13 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // reloadEdit is the handler edit bench reload makes, and the REST call
@@ -224,7 +223,7 @@ func runBenchReload(ctx context.Context, opts reloadOptions) error {
 			return err
 		}
 		for range 2 {
-			base, err := findFreePortBlock(len(knownServices), ports)
+			base, err := workspace.FreePortBlock(len(workspace.Known), ports)
 			if err != nil {
 				return err
 			}
@@ -322,7 +321,7 @@ func (o reloadOptions) airBuildFlags() []string {
 
 // buildCommand is the go build command line of a service's binary.
 func buildCommand(svc string, flags []string) string {
-	args := append(append([]string{"go", "build"}, shellQuote(flags)...), "-o", "<bin>", "./"+filepath.ToSlash(serviceMainDir(svc)))
+	args := append(append([]string{"go", "build"}, shellQuote(flags)...), "-o", "<bin>", "./"+filepath.ToSlash(workspace.MainDir(svc)))
 	return strings.Join(args, " ")
 }
 
@@ -340,7 +339,7 @@ func shellQuote(args []string) []string {
 
 // planOne plans the one service dev runs.
 func planOne(work string, dev devOptions) (devService, error) {
-	defs, err := selectServices(work, dev.Services)
+	defs, err := workspace.Select(work, dev.Services)
 	if err != nil {
 		return devService{}, err
 	}
@@ -713,30 +712,6 @@ func copyFile(src, dst string, perm os.FileMode) error {
 		return err
 	}
 	return out.Close()
-}
-
-// findFreePortBlock returns a port p such that p .. p+n-1 are free now and
-// do not overlap the blocks of n ports that start at avoid.
-func findFreePortBlock(n int, avoid []int) (int, error) {
-	for range 100 {
-		ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		base := ln.Addr().(*net.TCPAddr).Port
-		_ = ln.Close()
-		if base+n > 65535 || slices.ContainsFunc(avoid, func(a int) bool { return base < a+n && a < base+n }) {
-			continue
-		}
-		var eps []endpoint
-		for i := range n {
-			eps = append(eps, endpoint{"bench", "TCP", "127.0.0.1:" + strconv.Itoa(base+i)})
-		}
-		if checkPortsFree(eps) == nil {
-			return base, nil
-		}
-	}
-	return 0, fmt.Errorf("found no %d consecutive free ports", n)
 }
 
 func reloadTable(rep reloadBenchReport) string {

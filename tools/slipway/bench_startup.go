@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // defaultBenchPostgresURL is the PostgreSQL the tests use when
@@ -98,8 +99,8 @@ func benchStartupMain(ctx context.Context, args []string, env *cli.Env) error {
 		}
 	}
 	for _, s := range opts.Services {
-		if !slices.ContainsFunc(knownServices, func(d serviceDef) bool { return d.Name == s }) {
-			return cli.UsageErrorf("unknown service %q in --services (known: %s)", s, strings.Join(serviceNames(knownServices), ", "))
+		if !slices.ContainsFunc(workspace.Known, func(d workspace.Service) bool { return d.Name == s }) {
+			return cli.UsageErrorf("unknown service %q in --services (known: %s)", s, strings.Join(workspace.Names(workspace.Known), ", "))
 		}
 	}
 	if opts.Runs < 1 || opts.Timeout <= 0 {
@@ -160,7 +161,7 @@ func runBenchStartup(ctx context.Context, opts startupOptions) error {
 	if err != nil {
 		return err
 	}
-	defs, err := selectServices(root, opts.Services)
+	defs, err := workspace.Select(root, opts.Services)
 	if err != nil {
 		return err
 	}
@@ -208,7 +209,7 @@ func runBenchStartup(ctx context.Context, opts startupOptions) error {
 	}
 	var certs *benchTLS
 	if slices.Contains(opts.Transports, transportTLS) {
-		if certs, err = newBenchTLS(benchTLSDir(tmp), serviceNames(defs)); err != nil {
+		if certs, err = newBenchTLS(benchTLSDir(tmp), workspace.Names(defs)); err != nil {
 			return err
 		}
 	}
@@ -332,8 +333,8 @@ func startEnviron(opts startupOptions, t startTarget, tr, dbURL string) []string
 		{Key: "DATABASE_URL", Value: dbURL},
 		// As under dev, the user service ensures an admin and the order
 		// service's account at every start, a password hash each.
-		{Key: "ADMIN_EMAIL", Value: devAdminEmail},
-		{Key: "ADMIN_PASSWORD", Value: devAdminPassword},
+		{Key: "ADMIN_EMAIL", Value: workspace.DevAdminEmail},
+		{Key: "ADMIN_PASSWORD", Value: workspace.DevAdminPassword},
 		{Key: "SERVICE_ACCOUNTS", Value: "order:" + t.secret},
 		{Key: "DRAIN_DELAY", Value: "0s"},
 		{Key: "LOG_LEVEL", Value: "info"},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -51,7 +52,7 @@ func TestSummarize(t *testing.T) {
 // with the handlers: each field is there exactly once, and the edited file
 // still parses.
 func TestReloadEditsApplyToTheRealHandlers(t *testing.T) {
-	root, err := findWorkspaceRoot(".")
+	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	for svc, e := range reloadEdits {
 		t.Run(svc, func(t *testing.T) {
@@ -132,16 +133,16 @@ func TestBenchUsage(t *testing.T) {
 }
 
 func TestFindFreePortBlock(t *testing.T) {
-	a, err := findFreePortBlock(4, nil)
+	a, err := workspace.FreePortBlock(4, nil)
 	require.NoError(t, err)
-	b, err := findFreePortBlock(4, []int{a})
+	b, err := workspace.FreePortBlock(4, []int{a})
 	require.NoError(t, err)
 	assert.True(t, b+4 <= a || a+4 <= b, "blocks %d and %d overlap", a, b)
-	var eps []endpoint
+	var eps []workspace.Endpoint
 	for i := range 4 {
-		eps = append(eps, endpoint{"t", "TCP", "127.0.0.1:" + strconv.Itoa(a+i)}, endpoint{"t", "TCP", "127.0.0.1:" + strconv.Itoa(b+i)})
+		eps = append(eps, workspace.Endpoint{Service: "t", Kind: "TCP", Addr: "127.0.0.1:" + strconv.Itoa(a+i)}, workspace.Endpoint{Service: "t", Kind: "TCP", Addr: "127.0.0.1:" + strconv.Itoa(b+i)})
 	}
-	require.NoError(t, checkPortsFree(eps))
+	require.NoError(t, workspace.CheckPortsFree(eps))
 }
 
 func TestCopyWorkspaceWithoutGit(t *testing.T) {
@@ -351,7 +352,7 @@ func TestRunBenchReload(t *testing.T) {
 	root := shopWorkspace(t)
 	air := filepath.Join(t.TempDir(), "air")
 	build := exec.CommandContext(t.Context(), goCommand(t), "build", "-o", air, "github.com/air-verse/air")
-	wsRoot, err := findWorkspaceRoot(".")
+	wsRoot, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	build.Dir = filepath.Join(wsRoot, "tools", "gen")
 	build.Env = append(os.Environ(), "GOWORK=off", "GOPROXY=off")

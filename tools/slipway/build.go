@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // buildResult is the outcome of building one service.
@@ -18,15 +20,6 @@ type buildResult struct {
 	Took    time.Duration
 	Output  string // compiler output
 	Err     error
-}
-
-// binaryPath is where dev builds and runs a service: <root>/.slipway/bin/<svc>.
-func binaryPath(root, svc string) string {
-	name := svc
-	if runtime.GOOS == "windows" {
-		name += ".exe"
-	}
-	return filepath.Join(root, ".slipway", "bin", name)
 }
 
 // buildServices runs `go build [devBuildFlags] -o .slipway/bin/<svc> ./services/<svc>/cmd/<svc>`
@@ -74,8 +67,8 @@ func buildServices(ctx context.Context, root string, services []string, environ 
 }
 
 func buildService(ctx context.Context, goBin, root, svc string, environ []string, out *console) buildResult {
-	out.Infof("building %s (./%s)", svc, filepath.ToSlash(serviceMainDir(svc)))
-	r := buildBinary(ctx, goBin, root, svc, binaryPath(root, svc), environ, devBuildFlags...)
+	out.Infof("building %s (./%s)", svc, filepath.ToSlash(workspace.MainDir(svc)))
+	r := buildBinary(ctx, goBin, root, svc, workspace.BinaryPath(root, svc), environ, devBuildFlags...)
 	if r.Err == nil {
 		out.Infof("built %s in %s", svc, seconds(r.Took))
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // chaosDefaultOut is where reports go, under the workspace root.
@@ -69,7 +70,7 @@ func chaosMain(ctx context.Context, args []string, env *cli.Env) error {
 			return fmt.Errorf("%q: want svc:KEY=VALUE", s)
 		}
 		if _, known := chaosServiceAPI[svc]; !known {
-			return fmt.Errorf("%q: unknown service %s (want %s)", s, svc, strings.Join(serviceNames(knownServices), ", "))
+			return fmt.Errorf("%q: unknown service %s (want %s)", s, svc, strings.Join(workspace.Names(workspace.Known), ", "))
 		}
 		if opts.Env[svc] == nil {
 			opts.Env[svc] = map[string]string{}
@@ -209,7 +210,7 @@ func runChaos(ctx context.Context, o chaosOptions) error {
 		}
 		return errors.New("nothing to run: " + strings.Join(why, "; "))
 	}
-	root, err := devRoot(devOptions{Root: o.Root})
+	root, err := workspace.Resolve(o.Root, "")
 	if err != nil {
 		return err
 	}
@@ -238,13 +239,13 @@ func runChaos(ctx context.Context, o chaosOptions) error {
 		fmt.Fprintf(o.Stderr, wipe+"chaos: "+format+"\n", args...)
 	}
 	if !o.NoBuild {
-		defs, err := selectServices(root, nil)
+		defs, err := workspace.Select(root, nil)
 		if err != nil {
 			return err
 		}
-		progress("building %s", strings.Join(serviceNames(defs), ", "))
-		out := newConsole(o.Stderr, false, serviceNames(defs)...)
-		if _, err := buildServices(ctx, root, serviceNames(defs), o.Environ, out); err != nil {
+		progress("building %s", strings.Join(workspace.Names(defs), ", "))
+		out := newConsole(o.Stderr, false, workspace.Names(defs)...)
+		if _, err := buildServices(ctx, root, workspace.Names(defs), o.Environ, out); err != nil {
 			return err
 		}
 	}

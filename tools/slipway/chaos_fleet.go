@@ -16,6 +16,7 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/faultproxy"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // chaosFleet is the system an experiment runs against: the four services
@@ -84,19 +85,19 @@ func startChaosFleet(ctx context.Context, o chaosFleetOptions) (_ *chaosFleet, e
 	if f.logFile, err = os.Create(filepath.Join(o.Dir, "services.log")); err != nil {
 		return nil, err
 	}
-	defs, err := selectServices(o.Root, nil)
+	defs, err := workspace.Select(o.Root, nil)
 	if err != nil {
 		return nil, err
 	}
-	names := serviceNames(defs)
+	names := workspace.Names(defs)
 	f.out = newConsole(f.logFile, false, names...)
 	f.sup = newSupervisor(f.out)
 
-	grpcBase, err := findFreePortBlock(len(knownServices), nil)
+	grpcBase, err := workspace.FreePortBlock(len(workspace.Known), nil)
 	if err != nil {
 		return nil, err
 	}
-	httpBase, err := findFreePortBlock(len(knownServices), []int{grpcBase})
+	httpBase, err := workspace.FreePortBlock(len(workspace.Known), []int{grpcBase})
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -87,7 +88,7 @@ func migratedDB(t *testing.T, b invariantBackend, svc string) (*sql.DB, chaosDat
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	db.SetMaxOpenConns(1) // the PRAGMAs below hold for this one connection
-	root, err := findWorkspaceRoot(".")
+	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	files, err := filepath.Glob(filepath.Join(root, "services", svc, "internal", "store", "migrations", dialect, "*.sql"))
 	require.NoError(t, err)

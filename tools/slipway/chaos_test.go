@@ -25,6 +25,7 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/faultproxy"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // minimalExperiment is a valid experiment that the table below breaks one
@@ -217,7 +218,7 @@ func TestShippedExperimentsParse(t *testing.T) {
 
 func shippedExperiments(t *testing.T) []string {
 	t.Helper()
-	root, err := findWorkspaceRoot(".")
+	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	files, err := filepath.Glob(filepath.Join(root, "deploy", "chaos", "*.yaml"))
 	require.NoError(t, err)
@@ -227,7 +228,7 @@ func shippedExperiments(t *testing.T) []string {
 }
 
 func TestChaosSLODefaultsComeFromTheSLOFile(t *testing.T) {
-	root, err := findWorkspaceRoot(".")
+	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	slo, err := loadSLO(filepath.Join(root, "deploy", "slo.yaml"))
 	require.NoError(t, err)
@@ -455,7 +456,7 @@ func chaosBuilt(t *testing.T, root string) {
 	t.Helper()
 	chaosBuildOnce.Do(func() {
 		var log bytes.Buffer
-		_, chaosBuildErr = buildServices(context.Background(), root, serviceNames(knownServices), os.Environ(), newConsole(&log, false))
+		_, chaosBuildErr = buildServices(context.Background(), root, workspace.Names(workspace.Known), os.Environ(), newConsole(&log, false))
 		if chaosBuildErr != nil {
 			chaosBuildErr = fmt.Errorf("%w\n%s", chaosBuildErr, log.String())
 		}
@@ -505,7 +506,7 @@ func runChaosForTest(t *testing.T, file string, env map[string]map[string]string
 	if s, ok := chaosTestScales[strings.TrimSuffix(filepath.Base(file), ".yaml")]; ok {
 		scale = s
 	}
-	root, err := findWorkspaceRoot(".")
+	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	chaosBuilt(t, root)
 	exp, err := loadChaosExperiment(file)
@@ -618,7 +619,7 @@ func TestWeakenedInventoryErrorsFailsTheGate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the four services")
 	}
-	root, err := findWorkspaceRoot(".")
+	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	file := filepath.Join(root, "deploy", "chaos", "inventory-errors.yaml")
 	rep, runErr := runChaosForTest(t, file, map[string]map[string]string{"order": {"PEER_RETRY_ATTEMPTS": "1"}})
@@ -732,7 +733,7 @@ func TestChaosFaultEffects(t *testing.T) {
 // points) fails on its own; the next one still runs, and --json prints a
 // report for each.
 func TestChaosRunsEveryExperimentWhenOneCannotRun(t *testing.T) {
-	root, err := findWorkspaceRoot(".")
+	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	dir := t.TempDir()
 	var files []string

@@ -19,6 +19,7 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // Debug builds, kept equal to GO_DEBUG_GCFLAGS and VERSION_VAR in
@@ -66,10 +67,10 @@ func (o debugOptions) withDefaults() debugOptions {
 		o.Host = "127.0.0.1"
 	}
 	if o.GRPCBase == 0 {
-		o.GRPCBase = defaultGRPCBase
+		o.GRPCBase = workspace.DefaultGRPCBase
 	}
 	if o.HTTPBase == 0 {
-		o.HTTPBase = defaultHTTPBase
+		o.HTTPBase = workspace.DefaultHTTPBase
 	}
 	if o.StopTimeout == 0 {
 		o.StopTimeout = 10 * time.Second
@@ -87,10 +88,10 @@ func (o debugOptions) withDefaults() debugOptions {
 }
 
 func (o debugOptions) validate() error {
-	if !slices.ContainsFunc(knownServices, func(d serviceDef) bool { return d.Name == o.Service }) {
-		return fmt.Errorf("unknown service %q (known: %s)", o.Service, strings.Join(serviceNames(knownServices), ", "))
+	if !slices.ContainsFunc(workspace.Known, func(d workspace.Service) bool { return d.Name == o.Service }) {
+		return fmt.Errorf("unknown service %q (known: %s)", o.Service, strings.Join(workspace.Names(workspace.Known), ", "))
 	}
-	if _, err := dialAddr(o.Listen); err != nil {
+	if _, err := workspace.DialAddr(o.Listen); err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
 	if o.DAP && len(o.Args) > 0 {
@@ -124,8 +125,8 @@ func debugMain(ctx context.Context, args []string, env *cli.Env) error {
 	fs.StringVar(&opts.Listen, "listen", defaultDebugListen, "`address` dlv listens on for debugger clients")
 	fs.BoolVar(&opts.DAP, "dap", false, "run dlv dap (one DAP session; the client launches the service) instead of a headless server")
 	fs.StringVar(&opts.Host, "host", "127.0.0.1", "`host` the service listens on")
-	fs.IntVar(&opts.GRPCBase, "grpc-port-base", defaultGRPCBase, "gRPC `port` of user, as in slipway dev; the service's port follows from it")
-	fs.IntVar(&opts.HTTPBase, "http-port-base", defaultHTTPBase, "HTTP `port` of user, as in slipway dev; the service's port follows from it")
+	fs.IntVar(&opts.GRPCBase, "grpc-port-base", workspace.DefaultGRPCBase, "gRPC `port` of user, as in slipway dev; the service's port follows from it")
+	fs.IntVar(&opts.HTTPBase, "http-port-base", workspace.DefaultHTTPBase, "HTTP `port` of user, as in slipway dev; the service's port follows from it")
 	fs.DurationVar(&opts.StopTimeout, "stop-timeout", 10*time.Second, "how long dlv has to exit after SIGTERM before SIGKILL")
 	fs.StringVar(&opts.Color, "color", "auto", "`when` to colour the prefixes: auto, always or never")
 	fs.StringVar(&opts.Root, "root", "", "workspace `dir` (default: the nearest parent holding go.work)")
@@ -136,7 +137,7 @@ func debugMain(ctx context.Context, args []string, env *cli.Env) error {
 	}
 	switch len(services) {
 	case 0:
-		return cli.UsageErrorf("name the service to debug (%s); slipway help debug shows the flags", strings.Join(serviceNames(knownServices), ", "))
+		return cli.UsageErrorf("name the service to debug (%s); slipway help debug shows the flags", strings.Join(workspace.Names(workspace.Known), ", "))
 	case 1:
 		opts.Service = services[0]
 	default:
@@ -183,18 +184,18 @@ type debugPlan struct {
 
 // planDebug works out the dlv command line and the service's environment.
 func planDebug(root string, opts debugOptions, version string) (debugPlan, error) {
-	var def serviceDef
-	for _, d := range knownServices {
+	var def workspace.Service
+	for _, d := range workspace.Known {
 		if d.Name == opts.Service {
 			def = d
 		}
 	}
 	dev := devOptions{Host: opts.Host, GRPCBase: opts.GRPCBase, HTTPBase: opts.HTTPBase, Environ: opts.Environ}
-	plan, err := planDev(root, []serviceDef{def}, dev.withDefaults())
+	plan, err := planDev(root, []workspace.Service{def}, dev.withDefaults())
 	if err != nil {
 		return debugPlan{}, err
 	}
-	attach, err := dialAddr(opts.Listen)
+	attach, err := workspace.DialAddr(opts.Listen)
 	if err != nil {
 		return debugPlan{}, err
 	}
@@ -211,7 +212,7 @@ func planDebug(root string, opts debugOptions, version string) (debugPlan, error
 		output = filepath.Join(root, ".slipway", "bin", opts.Service+".debug")
 	}
 	p.Args = []string{
-		"tool", "dlv", "debug", "./" + filepath.ToSlash(serviceMainDir(opts.Service)),
+		"tool", "dlv", "debug", "./" + filepath.ToSlash(workspace.MainDir(opts.Service)),
 		"--headless", "--listen=" + opts.Listen, "--api-version=2", "--accept-multiclient", "--continue",
 		"--output=" + output,
 		"--build-flags=" + p.Build,
@@ -247,11 +248,11 @@ func runDebug(ctx context.Context, opts debugOptions) error {
 	if err := opts.validate(); err != nil {
 		return cli.UsageError{Err: err}
 	}
-	root, err := devRoot(devOptions{Root: opts.Root, Dir: opts.Dir})
+	root, err := workspace.Resolve(opts.Root, opts.Dir)
 	if err != nil {
 		return err
 	}
-	if _, err := selectServices(root, []string{opts.Service}); err != nil {
+	if _, err := workspace.Select(root, []string{opts.Service}); err != nil {
 		return err
 	}
 	plan, err := planDebug(root, opts, workspaceVersion(ctx, root))
@@ -263,8 +264,8 @@ func runDebug(ctx context.Context, opts debugOptions) error {
 	listening := newLineWatch(opts.Stdout, "server listening at: ")
 	out := newConsole(listening, colorEnabled(opts.Color, opts.Stdout, getenv), svc.Name)
 
-	eps := append(endpoints([]devService{svc}, devOptions{}), endpoint{"dlv", "debugger", opts.Listen})
-	if err := checkPortsFree(eps); err != nil {
+	eps := append(endpoints([]devService{svc}, devOptions{}), workspace.Endpoint{Service: "dlv", Kind: "debugger", Addr: opts.Listen})
+	if err := workspace.CheckPortsFree(eps); err != nil {
 		return fmt.Errorf("%w\nstop what holds the port (lsof -i :PORT), or move dlv with --listen and the service with --grpc-port-base / --http-port-base", err)
 	}
 	for _, dir := range []string{"bin", "data", "keys", "nats"} {
@@ -358,7 +359,7 @@ func attachHelp(plan debugPlan, opts debugOptions, took time.Duration) string {
 		fmt.Fprintf(&b, "when the client sends its launch request, and exits when the session ends. In VS Code, a\n")
 		fmt.Fprintf(&b, "launch configuration with \"port\" connects to this server:\n\n")
 		fmt.Fprintf(&b, "  {\"name\": \"%s via dlv dap\", \"type\": \"go\", \"request\": \"launch\", \"mode\": \"debug\",\n", svc.Name)
-		fmt.Fprintf(&b, "   \"program\": \"${workspaceFolder}/%s\", \"cwd\": \"${workspaceFolder}\",\n", filepath.ToSlash(serviceMainDir(svc.Name)))
+		fmt.Fprintf(&b, "   \"program\": \"${workspaceFolder}/%s\", \"cwd\": \"${workspaceFolder}\",\n", filepath.ToSlash(workspace.MainDir(svc.Name)))
 		fmt.Fprintf(&b, "   \"buildFlags\": %s, \"host\": %q, \"port\": %s}\n\n", strconv.Quote(plan.Build), host, port)
 		fmt.Fprintf(&b, "%s gets this environment (gRPC %s, HTTP %s, DATABASE_URL %s); a launch \"env\" adds to it.\n",
 			svc.Name, svc.GRPCAddr, svc.HTTPAddr, urlScheme(envValue(svc.Env, "DATABASE_URL")))

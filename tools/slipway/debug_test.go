@@ -20,6 +20,7 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -161,7 +162,7 @@ func TestPlanDebugEnvironmentIsDevs(t *testing.T) {
 	plan, err := planDebug("/ws", opts, "dev")
 	require.NoError(t, err)
 
-	dev, err := planDev("/ws", []serviceDef{knownServices[2]}, devOptions{Environ: environ, GRPCBase: 6000, HTTPBase: 7000}.withDefaults())
+	dev, err := planDev("/ws", []workspace.Service{workspace.Known[2]}, devOptions{Environ: environ, GRPCBase: 6000, HTTPBase: 7000}.withDefaults())
 	require.NoError(t, err)
 	for _, k := range []string{"GRPC_ADDR", "HTTP_ADDR", "DATABASE_URL", "DRAIN_DELAY", "AUTH_JWKS_URL", "USER_ADDR", "INVENTORY_ADDR", "LOG_LEVEL", "PATH"} {
 		want, _ := envvar.Lookup(dev[0].Env, k)
@@ -178,7 +179,7 @@ func TestPlanDebugEnvironmentIsDevs(t *testing.T) {
 // The debug build uses the flags that deploy/docker/buildflags.mk defines
 // for the Dockerfile's debug target.
 func TestDebugBuildFlagsMatchBuildflagsMk(t *testing.T) {
-	root, err := findWorkspaceRoot(".")
+	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	mk, err := os.ReadFile(filepath.Join(root, "deploy", "docker", "buildflags.mk"))
 	require.NoError(t, err)
@@ -222,7 +223,7 @@ const debugStartLimit = 2 * time.Minute
 func warmDebugBuild(t *testing.T, root, svc string) {
 	t.Helper()
 	start := time.Now()
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-gcflags="+debugGCFlags, "-o", os.DevNull, "./"+filepath.ToSlash(serviceMainDir(svc)))
+	cmd := exec.CommandContext(t.Context(), "go", "build", "-gcflags="+debugGCFlags, "-o", os.DevNull, "./"+filepath.ToSlash(workspace.MainDir(svc)))
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "debug build of %s:\n%s", svc, out)
@@ -275,7 +276,7 @@ func debugPortClosed(addr string) func() bool {
 // SERVING with the dev environment, and cancelling (what SIGINT/SIGTERM do
 // to slipway) sends SIGTERM to dlv, which stops and takes the service with it.
 func TestRunDebugInventory(t *testing.T) {
-	root, err := findWorkspaceRoot(".")
+	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	warmDebugBuild(t, root, "inventory")
 
@@ -330,7 +331,7 @@ func TestRunDebugInventory(t *testing.T) {
 // initialize request, builds nothing until a launch request, and stops on
 // cancel.
 func TestRunDebugDAP(t *testing.T) {
-	root, err := findWorkspaceRoot(".")
+	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	var out syncBuffer
 	dev := testDevOptions(t, root, &out, "NATS_URL=nats://127.0.0.1:1")

@@ -24,13 +24,7 @@ import (
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devconsole"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
-)
-
-// Dev-only credentials of the admin account the user service seeds. They are
-// documented and only ever set when the parent environment has none.
-const (
-	devAdminEmail    = "admin@slipway.local"
-	devAdminPassword = "slipway-admin"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // devOptions are the inputs of runDev.
@@ -68,10 +62,10 @@ func (o devOptions) withDefaults() devOptions {
 		o.Host = "127.0.0.1"
 	}
 	if o.GRPCBase == 0 {
-		o.GRPCBase = defaultGRPCBase
+		o.GRPCBase = workspace.DefaultGRPCBase
 	}
 	if o.HTTPBase == 0 {
-		o.HTTPBase = defaultHTTPBase
+		o.HTTPBase = workspace.DefaultHTTPBase
 	}
 	if o.ReadyTimeout == 0 {
 		o.ReadyTimeout = 30 * time.Second
@@ -134,9 +128,9 @@ func devMain(ctx context.Context, args []string, env *cli.Env) error {
 	var services string
 	fs.StringVar(&services, "services", "", "comma-separated `list` of services to run (default: every one that exists)")
 	fs.StringVar(&opts.Host, "host", "127.0.0.1", "`host` the services listen on")
-	fs.IntVar(&opts.GRPCBase, "grpc-port-base", defaultGRPCBase, "gRPC `port` of user; order, inventory and notification use the next three")
+	fs.IntVar(&opts.GRPCBase, "grpc-port-base", workspace.DefaultGRPCBase, "gRPC `port` of user; order, inventory and notification use the next three")
 	fs.IntVar(&opts.NATSPort, "nats-port", 0, "`port` of the embedded NATS JetStream server (0 picks a free one; unused when NATS_URL is set)")
-	fs.IntVar(&opts.HTTPBase, "http-port-base", defaultHTTPBase, "HTTP `port` of user; order, inventory and notification use the next three")
+	fs.IntVar(&opts.HTTPBase, "http-port-base", workspace.DefaultHTTPBase, "HTTP `port` of user; order, inventory and notification use the next three")
 	fs.IntVar(&opts.ConsolePort, "console-port", defaultConsolePort, "`port` of the console on --host (0 turns the console off)")
 	fs.IntVar(&opts.ConsoleMaxTraces, "console-max-traces", devconsole.DefaultMaxTraces, "the console keeps at most this many `traces`, evicting the oldest")
 	fs.IntVar(&opts.ConsoleMaxSpans, "console-max-spans", devconsole.DefaultMaxSpans, "the console keeps at most this many `spans`, evicting the oldest traces")
@@ -168,11 +162,11 @@ func devMain(ctx context.Context, args []string, env *cli.Env) error {
 
 func (o devOptions) validate() error {
 	for _, s := range o.Services {
-		if !slices.ContainsFunc(knownServices, func(d serviceDef) bool { return d.Name == s }) {
-			return fmt.Errorf("unknown service %q in --services (known: %s)", s, strings.Join(serviceNames(knownServices), ", "))
+		if !slices.ContainsFunc(workspace.Known, func(d workspace.Service) bool { return d.Name == s }) {
+			return fmt.Errorf("unknown service %q in --services (known: %s)", s, strings.Join(workspace.Names(workspace.Known), ", "))
 		}
 	}
-	last := knownServices[len(knownServices)-1].GRPCPort - defaultGRPCBase
+	last := workspace.Known[len(workspace.Known)-1].GRPCPort - workspace.DefaultGRPCBase
 	for flag, base := range map[string]int{"--grpc-port-base": o.GRPCBase, "--http-port-base": o.HTTPBase} {
 		if base < 1 || base+last > 65535 {
 			return fmt.Errorf("%s %d: need 1..%d", flag, base, 65535-last)
@@ -219,17 +213,17 @@ func (s devService) HTTPURL() string { return s.Scheme + "://" + s.HTTPDial }
 func (s devService) DocsURL() string { return s.HTTPURL() + "/docs" }
 
 // planDev works out the addresses and environment of every service.
-func planDev(root string, defs []serviceDef, opts devOptions) ([]devService, error) {
-	user := knownServices[0]
-	jwksHost, err := dialAddr(net.JoinHostPort(opts.Host, strconv.Itoa(opts.HTTPBase+user.HTTPPort-defaultHTTPBase)))
+func planDev(root string, defs []workspace.Service, opts devOptions) ([]devService, error) {
+	user := workspace.Known[0]
+	jwksHost, err := workspace.DialAddr(net.JoinHostPort(opts.Host, strconv.Itoa(opts.HTTPBase+user.HTTPPort-workspace.DefaultHTTPBase)))
 	if err != nil {
 		return nil, err
 	}
 	// Peers are dialled by gRPC address whether or not they run in this dev
 	// session, so a service started alone still knows where the others live.
 	peers := map[string]string{}
-	for _, d := range knownServices {
-		addr, err := dialAddr(net.JoinHostPort(opts.Host, strconv.Itoa(opts.GRPCBase+d.GRPCPort-defaultGRPCBase)))
+	for _, d := range workspace.Known {
+		addr, err := workspace.DialAddr(net.JoinHostPort(opts.Host, strconv.Itoa(opts.GRPCBase+d.GRPCPort-workspace.DefaultGRPCBase)))
 		if err != nil {
 			return nil, err
 		}
@@ -247,15 +241,15 @@ func planDev(root string, defs []serviceDef, opts devOptions) ([]devService, err
 	for _, d := range defs {
 		s := devService{
 			Name:     d.Name,
-			GRPCAddr: net.JoinHostPort(opts.Host, strconv.Itoa(opts.GRPCBase+d.GRPCPort-defaultGRPCBase)),
-			HTTPAddr: net.JoinHostPort(opts.Host, strconv.Itoa(opts.HTTPBase+d.HTTPPort-defaultHTTPBase)),
-			Binary:   binaryPath(root, d.Name),
+			GRPCAddr: net.JoinHostPort(opts.Host, strconv.Itoa(opts.GRPCBase+d.GRPCPort-workspace.DefaultGRPCBase)),
+			HTTPAddr: net.JoinHostPort(opts.Host, strconv.Itoa(opts.HTTPBase+d.HTTPPort-workspace.DefaultHTTPBase)),
+			Binary:   workspace.BinaryPath(root, d.Name),
 			Scheme:   opts.httpScheme(),
 		}
-		if s.GRPCDial, err = dialAddr(s.GRPCAddr); err != nil {
+		if s.GRPCDial, err = workspace.DialAddr(s.GRPCAddr); err != nil {
 			return nil, err
 		}
-		if s.HTTPDial, err = dialAddr(s.HTTPAddr); err != nil {
+		if s.HTTPDial, err = workspace.DialAddr(s.HTTPAddr); err != nil {
 			return nil, err
 		}
 		defaults := append(devDefaults(root, d.Name, jwksHost, peers, secret), consoleDefaults...)
@@ -291,9 +285,9 @@ func devDefaults(root, svc, jwksHost string, peers map[string]string, secret str
 		{Key: "DRAIN_DELAY", Value: "0s"},
 		{Key: "AUTH_JWKS_URL", Value: "http://" + jwksHost + "/.well-known/jwks.json"},
 		{Key: "AUTH_SIGNING_KEY_FILE", Value: state + "/keys/user-ed25519.pem"},
-		{Key: "ADMIN_EMAIL", Value: devAdminEmail},
-		{Key: "ADMIN_PASSWORD", Value: devAdminPassword},
-		{Key: "CONFIG_FINGERPRINT_KEY", Value: devFingerprintKey(root)}, // one key for every service: drift compares their fingerprints
+		{Key: "ADMIN_EMAIL", Value: workspace.DevAdminEmail},
+		{Key: "ADMIN_PASSWORD", Value: workspace.DevAdminPassword},
+		{Key: "CONFIG_FINGERPRINT_KEY", Value: workspace.FingerprintKey(root)}, // one key for every service: drift compares their fingerprints
 		{Key: "SERVICE_ACCOUNTS", Value: "order:" + secret},
 		{Key: "SERVICE_ACCOUNT_PASSWORD", Value: secret},
 		{Key: "USER_ADDR", Value: peers["user"]},
@@ -310,23 +304,15 @@ func devSecret() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
-func endpoints(plan []devService, opts devOptions) []endpoint {
-	var eps []endpoint
+func endpoints(plan []devService, opts devOptions) []workspace.Endpoint {
+	var eps []workspace.Endpoint
 	for _, s := range plan {
-		eps = append(eps, endpoint{s.Name, "gRPC", s.GRPCAddr}, endpoint{s.Name, "HTTP", s.HTTPAddr})
+		eps = append(eps, workspace.Endpoint{Service: s.Name, Kind: "gRPC", Addr: s.GRPCAddr}, workspace.Endpoint{Service: s.Name, Kind: "HTTP", Addr: s.HTTPAddr})
 	}
 	if opts.ConsolePort != 0 {
-		eps = append(eps, endpoint{"console", "HTTP", consoleAddr(opts)})
+		eps = append(eps, workspace.Endpoint{Service: "console", Kind: "HTTP", Addr: consoleAddr(opts)})
 	}
 	return eps
-}
-
-func serviceNames(defs []serviceDef) []string {
-	names := make([]string, len(defs))
-	for i, d := range defs {
-		names[i] = d.Name
-	}
-	return names
 }
 
 // runDev builds and runs the services until ctx is cancelled, then stops
@@ -336,11 +322,11 @@ func runDev(ctx context.Context, opts devOptions) error {
 	if err := opts.validate(); err != nil {
 		return cli.UsageError{Err: err}
 	}
-	root, err := devRoot(opts)
+	root, err := workspace.Resolve(opts.Root, opts.Dir)
 	if err != nil {
 		return err
 	}
-	defs, err := selectServices(root, opts.Services)
+	defs, err := workspace.Select(root, opts.Services)
 	if err != nil {
 		return err
 	}
@@ -348,12 +334,12 @@ func runDev(ctx context.Context, opts devOptions) error {
 	if err != nil {
 		return err
 	}
-	names := serviceNames(defs)
+	names := workspace.Names(defs)
 	getenv := func(k string) string { v, _ := envvar.Lookup(opts.Environ, k); return v }
 	out := newConsole(opts.Stdout, colorEnabled(opts.Color, opts.Stdout, getenv), names...)
 	out.Infof("workspace %s: %s", root, strings.Join(names, ", "))
 
-	if err := checkPortsFree(endpoints(plan, opts)); err != nil {
+	if err := workspace.CheckPortsFree(endpoints(plan, opts)); err != nil {
 		return fmt.Errorf("%w\nstop what holds the port (lsof -i :PORT) or move the services with --grpc-port-base / --http-port-base (the console with --console-port)", err)
 	}
 	if opts.Postgres != "" {
@@ -498,49 +484,6 @@ func runDev(ctx context.Context, opts devOptions) error {
 			reload.Reload(ctx, changes)
 		}
 	}
-}
-
-func devRoot(opts devOptions) (string, error) {
-	if opts.Root != "" {
-		return filepath.Abs(opts.Root)
-	}
-	dir := opts.Dir
-	if dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return "", err
-		}
-		dir = wd
-	}
-	return findWorkspaceRoot(dir)
-}
-
-// selectServices returns the services to run: the existing ones, or the
-// requested subset, each of which must exist.
-func selectServices(root string, want []string) ([]serviceDef, error) {
-	existing, err := existingServices(root)
-	if err != nil {
-		return nil, err
-	}
-	if len(want) == 0 {
-		if len(existing) == 0 {
-			return nil, fmt.Errorf("no services to run: none of %s has a main package under %s",
-				strings.Join(serviceNames(knownServices), ", "), filepath.Join(root, "services", "<svc>", "cmd", "<svc>"))
-		}
-		return existing, nil
-	}
-	var defs []serviceDef
-	for _, d := range existing {
-		if slices.Contains(want, d.Name) {
-			defs = append(defs, d)
-		}
-	}
-	for _, w := range want {
-		if !slices.ContainsFunc(defs, func(d serviceDef) bool { return d.Name == w }) {
-			return nil, fmt.Errorf("service %s does not exist yet: no %s", w, filepath.Join(root, serviceMainDir(w)))
-		}
-	}
-	return defs, nil
 }
 
 // errInterrupted reports that ctx was cancelled while waiting.
@@ -710,7 +653,7 @@ func readyTable(plan []devService, procs map[string]*process, readyAt map[string
 	}
 	fmt.Fprintf(&b, "all %d services SERVING in %s (%s)\n", len(plan), seconds(last.Sub(startAt)), build)
 	if getenv("ADMIN_EMAIL") == "" && getenv("ADMIN_PASSWORD") == "" {
-		fmt.Fprintf(&b, "admin login (dev only): %s / %s\n", devAdminEmail, devAdminPassword)
+		fmt.Fprintf(&b, "admin login (dev only): %s / %s\n", workspace.DevAdminEmail, workspace.DevAdminPassword)
 	}
 	fmt.Fprintln(&b, "Ctrl-C stops every service")
 	return b.String()

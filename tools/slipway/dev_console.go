@@ -17,6 +17,7 @@ import (
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devconsole"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/webui"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // defaultConsolePort is where `slipway dev` serves the console.
@@ -104,7 +105,7 @@ func consoleEnv(opts devOptions) (defaults, fixed []envvar.Var, err error) {
 	if opts.ConsolePort == 0 || tracesExternal(opts.Environ) {
 		return nil, nil, nil
 	}
-	dial, err := dialAddr(consoleAddr(opts))
+	dial, err := workspace.DialAddr(consoleAddr(opts))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -245,7 +246,7 @@ func startConsole(opts devOptions, plan []devService, certs *devcert.Bundle, sup
 		MaxBytes:     opts.ConsoleMaxBytes,
 		AllowedHosts: consoleHosts(opts),
 
-		AdminEmail: adminEmail(opts.Environ), AdminPassword: adminPassword(opts.Environ), // /debug/config is for admins
+		AdminEmail: workspace.AdminEmail(opts.Environ), AdminPassword: workspace.AdminPassword(opts.Environ), // /debug/config is for admins
 	})
 	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", consoleAddr(opts))
 	if err != nil {

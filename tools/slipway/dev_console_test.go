@@ -28,6 +28,7 @@ import (
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devconsole"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // withoutTelemetryEnv drops what would change the console's defaults from a
@@ -149,7 +150,7 @@ func TestPlanDevWiresTheConsole(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := tt.opts
 			opts.Environ = append([]string{"PATH=/bin"}, tt.parent...)
-			plan, err := planDev("/ws", []serviceDef{knownServices[0], knownServices[2]}, opts.withDefaults())
+			plan, err := planDev("/ws", []workspace.Service{workspace.Known[0], workspace.Known[2]}, opts.withDefaults())
 			require.NoError(t, err)
 			for _, svc := range plan {
 				for k, v := range tt.want {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -64,9 +65,9 @@ func TestPlanDevGivesEachServiceOnlyItsOwnSecrets(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := devOptions{Environ: parent, TLS: tt.tls, ConsolePort: 8080}.withDefaults()
-			plan, err := planDev("/ws", knownServices, opts)
+			plan, err := planDev("/ws", workspace.Known, opts)
 			require.NoError(t, err)
-			require.Len(t, plan, len(knownServices))
+			require.Len(t, plan, len(workspace.Known))
 			for _, s := range plan {
 				assert.Equal(t, tt.want[s.Name], secretsIn(s.Env), "%s's secrets", s.Name)
 			}

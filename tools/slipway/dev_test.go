@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -31,7 +32,7 @@ func fakeWorkspace(t *testing.T, services ...string) string {
 	root := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(root, "go.work"), []byte("go 1.26.0\n"), 0o644))
 	for _, svc := range services {
-		require.NoError(t, os.MkdirAll(filepath.Join(root, serviceMainDir(svc)), 0o755))
+		require.NoError(t, os.MkdirAll(filepath.Join(root, workspace.MainDir(svc)), 0o755))
 	}
 	return root
 }
@@ -42,7 +43,7 @@ func useTestBinaryFor(t *testing.T, root string, services ...string) {
 	t.Helper()
 	require.NoError(t, os.MkdirAll(filepath.Join(root, ".slipway", "bin"), 0o755))
 	for _, svc := range services {
-		require.NoError(t, os.Symlink(testExecutable(t), binaryPath(root, svc)))
+		require.NoError(t, os.Symlink(testExecutable(t), workspace.BinaryPath(root, svc)))
 	}
 }
 
@@ -54,11 +55,11 @@ func freePortBase(t *testing.T, n int) int {
 		if base+n > 65535 {
 			continue
 		}
-		var eps []endpoint
+		var eps []workspace.Endpoint
 		for i := range n {
-			eps = append(eps, endpoint{"probe", "TCP", "127.0.0.1:" + strconv.Itoa(base+i)})
+			eps = append(eps, workspace.Endpoint{Service: "probe", Kind: "TCP", Addr: "127.0.0.1:" + strconv.Itoa(base+i)})
 		}
-		if checkPortsFree(eps) == nil {
+		if workspace.CheckPortsFree(eps) == nil {
 			return base
 		}
 	}
@@ -321,14 +322,14 @@ func TestBuildServices(t *testing.T) {
 	require.NoError(t, err, out.String())
 	require.Len(t, results, 2)
 	for _, r := range results {
-		assert.FileExists(t, binaryPath(root, r.Service))
+		assert.FileExists(t, workspace.BinaryPath(root, r.Service))
 		assert.Positive(t, r.Took)
 		assert.Contains(t, out.String(), "built "+r.Service+" in ")
 	}
 }
 
 func TestPlanDev(t *testing.T) {
-	defs := []serviceDef{knownServices[0], knownServices[2]} // user, inventory
+	defs := []workspace.Service{workspace.Known[0], workspace.Known[2]} // user, inventory
 	tests := []struct {
 		name                      string
 		opts                      devOptions
@@ -388,25 +389,25 @@ func TestCheckPortsFree(t *testing.T) {
 	_, takenPort, _ := net.SplitHostPort(taken)
 	free := "127.0.0.1:" + strconv.Itoa(freePort(t))
 
-	require.NoError(t, checkPortsFree([]endpoint{{"user", "gRPC", free}}))
+	require.NoError(t, workspace.CheckPortsFree([]workspace.Endpoint{{Service: "user", Kind: "gRPC", Addr: free}}))
 
-	err = checkPortsFree([]endpoint{{"user", "gRPC", free}, {"inventory", "HTTP", taken}})
+	err = workspace.CheckPortsFree([]workspace.Endpoint{{Service: "user", Kind: "gRPC", Addr: free}, {Service: "inventory", Kind: "HTTP", Addr: taken}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "port "+takenPort+" for inventory HTTP ("+taken+") is already in use")
 	assert.NotContains(t, err.Error(), "user")
 
-	err = checkPortsFree([]endpoint{{"user", "gRPC", free}, {"order", "HTTP", free}})
+	err = workspace.CheckPortsFree([]workspace.Endpoint{{Service: "user", Kind: "gRPC", Addr: free}, {Service: "order", Kind: "HTTP", Addr: free}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "wanted by both user gRPC and order HTTP")
 }
 
 func TestFindWorkspaceRoot(t *testing.T) {
 	root := fakeWorkspace(t, "user")
-	got, err := findWorkspaceRoot(filepath.Join(root, serviceMainDir("user")))
+	got, err := workspace.FindRoot(filepath.Join(root, workspace.MainDir("user")))
 	require.NoError(t, err)
 	assert.Equal(t, root, got)
 
-	_, err = findWorkspaceRoot(t.TempDir())
+	_, err = workspace.FindRoot(t.TempDir())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no go.work")
 }
@@ -414,9 +415,9 @@ func TestFindWorkspaceRoot(t *testing.T) {
 func TestExistingServicesInStartOrder(t *testing.T) {
 	root := fakeWorkspace(t, "inventory", "user")
 	require.NoError(t, os.MkdirAll(filepath.Join(root, "services", "order"), 0o755)) // no cmd/order yet
-	defs, err := existingServices(root)
+	defs, err := workspace.Existing(root)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"user", "inventory"}, serviceNames(defs))
+	assert.Equal(t, []string{"user", "inventory"}, workspace.Names(defs))
 }
 
 // grpcWorkspace makes a workspace of one module holding the main package of
@@ -568,7 +569,7 @@ func TestRunDevHotReload(t *testing.T) {
 
 	// An edit: the new build replaces the process. The test file saved with
 	// it is no reason to rebuild and is not named.
-	cmdDir := filepath.Join(root, serviceMainDir("inventory"))
+	cmdDir := filepath.Join(root, workspace.MainDir("inventory"))
 	require.NoError(t, os.WriteFile(filepath.Join(cmdDir, "main_test.go"), []byte("package main\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(cmdDir, "main.go"), []byte(fakeServiceSource("v2")), 0o644))
 	r := nextReload(t, reports, done, &out)
@@ -582,8 +583,8 @@ func TestRunDevHotReload(t *testing.T) {
 	assert.Regexp(t, `services/inventory/cmd/inventory/main.go changed: rebuilding inventory`, out.String())
 	assert.Regexp(t, `inventory reloaded in \d+\.\d\ds \(build \d+\.\d\ds, ready \d+\.\d\ds\)`, out.String())
 	assert.Contains(t, out.String(), "inventory | version v2")
-	assert.FileExists(t, binaryPath(root, "inventory"))
-	assert.NoFileExists(t, binaryPath(root, "inventory")+".next", "the new build was renamed over the binary")
+	assert.FileExists(t, workspace.BinaryPath(root, "inventory"))
+	assert.NoFileExists(t, workspace.BinaryPath(root, "inventory")+".next", "the new build was renamed over the binary")
 
 	// A broken edit: the compiler's message, and the old process serves on.
 	broken := strings.Replace(fakeServiceSource("v3"), "\tdefer stop()\n", "\tdefer stop()\n\tundefinedThing()\n", 1)
@@ -638,7 +639,7 @@ func TestRunDevNoWatch(t *testing.T) {
 
 	done := startDev(ctx, opts)
 	waitForOutput(t, &out, done, "all 1 services SERVING in")
-	require.NoError(t, os.WriteFile(filepath.Join(root, serviceMainDir("inventory"), "main.go"), []byte(fakeServiceSource("v2")), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(root, workspace.MainDir("inventory"), "main.go"), []byte(fakeServiceSource("v2")), 0o644))
 	time.Sleep(500 * time.Millisecond)
 	assert.Equal(t, "v1", httpBody(t, "http://127.0.0.1:"+strconv.Itoa(opts.HTTPBase+2)+"/"))
 	assert.NotContains(t, out.String(), "hot reload")
@@ -659,7 +660,7 @@ func TestRunDevRebuildsAnEditSavedDuringTheFirstBuild(t *testing.T) {
 	opts.NoBuild = false
 	opts.Debounce = 50 * time.Millisecond
 	opts.ReadyTimeout = 30 * time.Second
-	mainGo := filepath.Join(root, serviceMainDir("inventory"), "main.go")
+	mainGo := filepath.Join(root, workspace.MainDir("inventory"), "main.go")
 	opts.AfterBuild = func() {
 		require.NoError(t, os.WriteFile(mainGo, []byte(fakeServiceSource("v2")), 0o644))
 	}

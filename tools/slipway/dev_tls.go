@@ -8,6 +8,7 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // Identities of dev --tls besides the services: the console (its server
@@ -25,8 +26,8 @@ func devTLSDir(root string) string { return filepath.Join(root, ".slipway", "tls
 // service's (so a later --services run finds them too), the console's and
 // the CLI's.
 func devTLSIdentities() []devcert.Identity {
-	ids := make([]devcert.Identity, 0, len(knownServices)+2)
-	for _, d := range knownServices {
+	ids := make([]devcert.Identity, 0, len(workspace.Known)+2)
+	for _, d := range workspace.Known {
 		ids = append(ids, devcert.Identity{Name: d.Name, Usage: devcert.ServerAndClient})
 	}
 	return append(ids,

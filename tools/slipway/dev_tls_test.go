@@ -22,6 +22,7 @@ import (
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devconsole"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // testChildTLS is what a service makes of TLS_CERT_FILE, TLS_KEY_FILE and
@@ -54,7 +55,7 @@ func testChildTLS() (grpcTLS, httpTLS *tls.Config, err error) {
 
 func TestPlanDevTLS(t *testing.T) {
 	opts := devOptions{Environ: []string{"PATH=/bin", "TLS_CERT_FILE=/elsewhere/cert.pem"}, TLS: true, ConsolePort: 8080}.withDefaults()
-	plan, err := planDev("/ws", knownServices, opts)
+	plan, err := planDev("/ws", workspace.Known, opts)
 	require.NoError(t, err)
 	for _, s := range plan {
 		t.Run(s.Name, func(t *testing.T) {
@@ -74,7 +75,7 @@ func TestPlanDevTLS(t *testing.T) {
 			assert.Equal(t, "https://"+s.HTTPDial+"/docs", s.DocsURL())
 		})
 	}
-	plain, err := planDev("/ws", knownServices[:1], devOptions{Environ: []string{"PATH=/bin"}, ConsolePort: 8080}.withDefaults())
+	plain, err := planDev("/ws", workspace.Known[:1], devOptions{Environ: []string{"PATH=/bin"}, ConsolePort: 8080}.withDefaults())
 	require.NoError(t, err)
 	for _, k := range []string{"TLS_CERT_FILE", "TLS_KEY_FILE", "TLS_CA_FILE", "OTEL_EXPORTER_OTLP_CERTIFICATE"} {
 		_, set := envvar.Lookup(plain[0].Env, k)

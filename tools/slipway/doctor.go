@@ -27,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/semver"
 )
@@ -195,7 +196,7 @@ func runDoctor(ctx context.Context, opts doctorOptions) error {
 			dir = "."
 		}
 		var err error
-		if root, err = findWorkspaceRoot(dir); err != nil {
+		if root, err = workspace.FindRoot(dir); err != nil {
 			return err
 		}
 	}
@@ -1137,10 +1138,10 @@ const doctorConsolePort = 8080
 
 func defaultDoctorPorts() []doctorPort {
 	var ports []doctorPort
-	for _, s := range knownServices {
+	for _, s := range workspace.Known {
 		ports = append(ports, doctorPort{s.GRPCPort, s.Name + " gRPC"})
 	}
-	for _, s := range knownServices {
+	for _, s := range workspace.Known {
 		ports = append(ports, doctorPort{s.HTTPPort, s.Name + " HTTP"})
 	}
 	return append(ports, doctorPort{doctorConsolePort, "console"})

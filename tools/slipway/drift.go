@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,7 +30,7 @@ import (
 
 	"github.com/slipway-dev/slipway/platform/redact"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
-	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // driftOptions are the inputs of runDrift.
@@ -149,7 +147,7 @@ func driftMain(ctx context.Context, args []string, env *cli.Env) error {
 		AdminToken:     env.Getenv("SLIPWAY_ADMIN_TOKEN"),
 		FingerprintKey: env.Getenv("CONFIG_FINGERPRINT_KEY"),
 	}
-	opts.AdminEmail, opts.AdminPassword = adminCredentials(env.Environ)
+	opts.AdminEmail, opts.AdminPassword = workspace.AdminCredentials(env.Environ)
 	var services, targets, keyFile string
 	fs.StringVar(&opts.Env, "env", "dev", "`environment` whose declared files are compared (deploy/config/<env>)")
 	fs.StringVar(&services, "services", "", "comma-separated `list` of services (default: every service with a declared file)")
@@ -207,7 +205,7 @@ func (o driftOptions) validate() error {
 	if !driftEnvName.MatchString(o.Env) {
 		return fmt.Errorf("--env %q: want a name such as dev or prod", o.Env)
 	}
-	known := serviceNames(knownServices)
+	known := workspace.Names(workspace.Known)
 	for _, s := range o.Services {
 		if !slices.Contains(known, s) {
 			return fmt.Errorf("unknown service %q in --services (known: %s)", s, strings.Join(known, ", "))
@@ -255,7 +253,7 @@ func runDrift(ctx context.Context, opts driftOptions) error {
 		if err != nil {
 			return err
 		}
-		if root, err = findWorkspaceRoot(wd); err != nil {
+		if root, err = workspace.FindRoot(wd); err != nil {
 			return err
 		}
 	}
@@ -280,7 +278,7 @@ func runDrift(ctx context.Context, opts driftOptions) error {
 
 	d := &drifter{root: root, report: driftReport{Env: opts.Env, Rows: []driftRow{}}, local: redact.RandomFingerprinter()}
 	if opts.FingerprintKey == "" {
-		opts.FingerprintKey = devFingerprintKeyIn(root)
+		opts.FingerprintKey = workspace.FingerprintKeyIn(root)
 	}
 	if opts.FingerprintKey != "" {
 		fp := redact.NewFingerprinter([]byte(opts.FingerprintKey))
@@ -345,65 +343,8 @@ type drifter struct {
 	local redact.Fingerprinter
 }
 
-// adminCredentials are the admin the user service seeds under slipway dev:
-// ADMIN_EMAIL and ADMIN_PASSWORD from environ, else dev's defaults. The
-// console and drift log in with them, since /debug/config answers admins
-// only.
-func adminCredentials(environ []string) (email, password string) {
-	email, _ = envvar.Lookup(environ, "ADMIN_EMAIL")
-	password, _ = envvar.Lookup(environ, "ADMIN_PASSWORD")
-	if email == "" && password == "" {
-		return devAdminEmail, devAdminPassword
-	}
-	return email, password
-}
-
-// adminEmail is the email of adminCredentials.
-func adminEmail(environ []string) string { e, _ := adminCredentials(environ); return e }
-
-// adminPassword is the password of adminCredentials.
-func adminPassword(environ []string) string { _, p := adminCredentials(environ); return p }
-
 // errDriftNoKey says a secret could not be compared with a running service.
 var errDriftNoKey = errors.New("no CONFIG_FINGERPRINT_KEY to compare it with (set it, or --fingerprint-key-file)")
-
-// devFingerprintKeyFile is where slipway dev keeps the fingerprint key it
-// gives every service of a session.
-func devFingerprintKeyFile(root string) string {
-	return filepath.Join(root, ".slipway", "keys", "config-fingerprint.key")
-}
-
-// devFingerprintKeyIn returns slipway dev's fingerprint key under root, or "".
-func devFingerprintKeyIn(root string) string {
-	key, err := os.ReadFile(devFingerprintKeyFile(root))
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(key))
-}
-
-// devFingerprintKey returns slipway dev's fingerprint key under root,
-// creating it (32 random bytes, hex, mode 0600) on first use, so every
-// service of every session shares one and drift can read it. On error it
-// returns "": the services then draw keys of their own and warn.
-func devFingerprintKey(root string) string {
-	if key := devFingerprintKeyIn(root); key != "" {
-		return key
-	}
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return ""
-	}
-	key := hex.EncodeToString(b[:])
-	path := devFingerprintKeyFile(root)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return ""
-	}
-	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
-		return ""
-	}
-	return key
-}
 
 // driftTarget is one service under comparison.
 type driftTarget struct {
@@ -438,7 +379,7 @@ func (d *drifter) declare(ctx context.Context, configDir string, opts driftOptio
 	names := opts.Services
 	discover := len(names) == 0 && len(opts.Targets) == 0
 	if len(names) == 0 {
-		for _, s := range knownServices {
+		for _, s := range workspace.Known {
 			if _, ok := opts.Targets[s.Name]; discover || ok {
 				names = append(names, s.Name)
 			}
@@ -474,7 +415,7 @@ func (d *drifter) declare(ctx context.Context, configDir string, opts driftOptio
 	}
 	if len(svcs) == 0 {
 		return nil, fmt.Errorf("no declared config in %s: want <svc>.yaml for any of %s",
-			d.rel(configDir), strings.Join(serviceNames(knownServices), ", "))
+			d.rel(configDir), strings.Join(workspace.Names(workspace.Known), ", "))
 	}
 	// Point into the report, now that Services no longer grows.
 	for i, s := range svcs {
@@ -603,7 +544,7 @@ type debugConfig struct {
 // of its /debug/config.
 func debugConfigURL(target string) (string, error) {
 	if !strings.Contains(target, "://") {
-		addr, err := dialAddr(target)
+		addr, err := workspace.DialAddr(target)
 		if err != nil {
 			return "", err
 		}
@@ -625,7 +566,7 @@ func (d *drifter) askRunning(ctx context.Context, svcs []*driftTarget, opts drif
 	for _, s := range svcs {
 		target := opts.Targets[s.name]
 		if target == "" {
-			for _, k := range knownServices {
+			for _, k := range workspace.Known {
 				if k.Name == s.name {
 					target = "127.0.0.1:" + strconv.Itoa(k.HTTPPort)
 				}
@@ -665,7 +606,7 @@ func driftAdminToken(ctx context.Context, opts driftOptions) (string, error) {
 	}
 	target := opts.Targets["user"]
 	if target == "" {
-		for _, k := range knownServices {
+		for _, k := range workspace.Known {
 			if k.Name == "user" {
 				target = "127.0.0.1:" + strconv.Itoa(k.HTTPPort)
 			}
@@ -1381,12 +1322,12 @@ func configMapFile(cm kubeObject, svc string) (string, bool) {
 // app.kubernetes.io/name label (as deploy/k8s's generators set it), else its
 // name (<svc>, <svc>-secrets-<hash>); "" for a Secret every service may read.
 func secretOwner(sec kubeObject) string {
-	for _, s := range knownServices {
+	for _, s := range workspace.Known {
 		if sec.Metadata.Labels["app.kubernetes.io/name"] == s.Name {
 			return s.Name
 		}
 	}
-	for _, s := range knownServices {
+	for _, s := range workspace.Known {
 		if sec.Metadata.Name == s.Name || strings.HasPrefix(sec.Metadata.Name, s.Name+"-") {
 			return s.Name
 		}
@@ -1583,7 +1524,7 @@ func driftTargetNames(svcs []*driftTarget) []string {
 // first and key.
 func sortDriftRows(rows []driftRow) {
 	svcRank := func(name string) int {
-		return slices.IndexFunc(knownServices, func(d serviceDef) bool { return d.Name == name })
+		return slices.IndexFunc(workspace.Known, func(d workspace.Service) bool { return d.Name == name })
 	}
 	srcRank := map[string]int{driftSourceRunning: 0, driftSourceConfigMap: 1, driftSourceSecret: 2}
 	slices.SortStableFunc(rows, func(a, b driftRow) int {

@@ -23,6 +23,7 @@ import (
 	"github.com/slipway-dev/slipway/platform/auth"
 	"github.com/slipway-dev/slipway/platform/redact"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // driftTestdata is the directory of the declared files the tests use.
@@ -32,7 +33,7 @@ const driftTestdata = "testdata/drift/dev"
 // the services' config structs from there.
 func driftRoot(t *testing.T) string {
 	t.Helper()
-	root, err := findWorkspaceRoot(".")
+	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	return root
 }
@@ -83,7 +84,7 @@ func findDriftRow(t *testing.T, rep driftReport, source, key string) driftRow {
 func buildDriftInventory(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "inventory")
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./"+filepath.ToSlash(serviceMainDir("inventory")))
+	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./"+filepath.ToSlash(workspace.MainDir("inventory")))
 	cmd.Dir = driftRoot(t)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "go build inventory:\n%s", out)
@@ -595,7 +596,7 @@ func TestDriftConfigSchema(t *testing.T) {
 // drift), and under another key the right password does not match.
 func TestDriftSecretsNeedTheFingerprintKey(t *testing.T) {
 	root := driftRoot(t)
-	if devFingerprintKeyIn(root) != "" {
+	if workspace.FingerprintKeyIn(root) != "" {
 		t.Skip("a slipway dev fingerprint key exists under the workspace; drift would use it")
 	}
 	addr := fakeDebugConfig(t, "user", runningDriftUser())

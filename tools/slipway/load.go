@@ -18,6 +18,7 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // Caps that keep a run bounded in count and time: at most 5000 requests a
@@ -161,7 +162,7 @@ func loadMain(ctx context.Context, args []string, env *cli.Env) error {
 		return err
 	}
 	var err error
-	if opts.TLS, err = tlsFlags.config(func() (string, error) { return devRoot(devOptions{}) }); err != nil {
+	if opts.TLS, err = tlsFlags.config(func() (string, error) { return workspace.Resolve("", "") }); err != nil {
 		return err
 	}
 	set := map[string]bool{}
@@ -468,7 +469,7 @@ func buildLoadScenario(ctx context.Context, opts loadOptions, planned int) (*loa
 	default:
 		// The admin that `slipway dev` seeds: its variables, else its defaults.
 		environ := loadEnviron(opts.Environ)
-		adminEmail, adminPassword := devAdminEmail, devAdminPassword
+		adminEmail, adminPassword := workspace.DevAdminEmail, workspace.DevAdminPassword
 		if v, _ := envvar.Lookup(environ, "ADMIN_EMAIL"); v != "" {
 			adminEmail = v
 		}
@@ -673,7 +674,7 @@ func loadOutPaths(opts loadOptions) (string, string, error) {
 			}
 			dir = wd
 		}
-		if root, err := findWorkspaceRoot(dir); err == nil {
+		if root, err := workspace.FindRoot(dir); err == nil {
 			dir = root
 		}
 		name := opts.Scenario + "-" + time.Now().UTC().Format("20060102T150405Z") + ".json"

@@ -34,6 +34,7 @@ import (
 	orderv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/order/v1"
 	userv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/user/v1"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // serveLoadGRPC serves register's services on a free loopback port.
@@ -335,7 +336,7 @@ type fakeShop struct {
 
 func newFakeShop(stock map[string]int64) *fakeShop {
 	return &fakeShop{
-		accounts: map[string]string{devAdminEmail: devAdminPassword}, tokens: map[string]string{},
+		accounts: map[string]string{workspace.DevAdminEmail: workspace.DevAdminPassword}, tokens: map[string]string{},
 		stock: stock, adjusted: map[string]int64{}, keys: map[string]bool{},
 	}
 }
@@ -389,7 +390,7 @@ func (f *fakeShop) ListProducts(_ context.Context, req *inventoryv1.ListProducts
 func (f *fakeShop) AdjustStock(ctx context.Context, req *inventoryv1.AdjustStockRequest) (*inventoryv1.AdjustStockResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.tokens[bearer(ctx)] != devAdminEmail {
+	if f.tokens[bearer(ctx)] != workspace.DevAdminEmail {
 		return nil, status.Error(codes.PermissionDenied, "admins only")
 	}
 	f.stock[req.GetProductId()] += req.GetDelta()
@@ -402,7 +403,7 @@ func (f *fakeShop) placeOrder(token string, req *orderv1.CreateOrderRequest) err
 	defer f.mu.Unlock()
 	user := f.tokens[token]
 	switch {
-	case user == "" || user == devAdminEmail:
+	case user == "" || user == workspace.DevAdminEmail:
 		f.bad = append(f.bad, "order without a customer token")
 	case f.keys[req.GetIdempotencyKey()]:
 		f.bad = append(f.bad, "idempotency key reused: "+req.GetIdempotencyKey())
@@ -485,7 +486,7 @@ func TestRunLoadCreateOrder(t *testing.T) {
 		need := loadStockNeed(60, 3)
 		assert.Equal(t, map[string]int64{"a": need - 5, "b": need, "c": need - 10}, shop.adjusted)
 		require.NotNil(t, res.Setup.Restock)
-		assert.Equal(t, loadRestock{Products: 3, Units: 3*need - 15, As: devAdminEmail}, *res.Setup.Restock)
+		assert.Equal(t, loadRestock{Products: 3, Units: 3*need - 15, As: workspace.DevAdminEmail}, *res.Setup.Restock)
 		assert.Contains(t, stderr, "added")
 	})
 
@@ -660,7 +661,7 @@ func TestLoadOrderScenarioLookupsRetriesAndAcknowledgements(t *testing.T) {
 		})
 		s, err := newLoadOrderScenario(t.Context(), loadOrderOptions{
 			UserAddr: addr, InventoryAddr: addr, OrderAddr: addr, Protocol: "grpc", Users: 2, Orders: 10,
-			AdminEmail: devAdminEmail, MaxInflight: 4, Log: io.Discard,
+			AdminEmail: workspace.DevAdminEmail, MaxInflight: 4, Log: io.Discard,
 		})
 		require.NoError(t, err)
 		t.Cleanup(s.Close)

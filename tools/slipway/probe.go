@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -74,7 +74,7 @@ func probeMain(ctx context.Context, args []string, env *cli.Env) error {
 		return cli.UsageErrorf("--timeout must be positive, got %s", opts.Timeout)
 	}
 	var err error
-	if opts.TLS, err = tlsFlags.config(func() (string, error) { return devRoot(devOptions{}) }); err != nil {
+	if opts.TLS, err = tlsFlags.config(func() (string, error) { return workspace.Resolve("", "") }); err != nil {
 		return err
 	}
 	return runProbe(ctx, opts)
@@ -83,7 +83,7 @@ func probeMain(ctx context.Context, args []string, env *cli.Env) error {
 // runProbe checks one server's health once and reports the status. It
 // returns nil only when the server answers SERVING.
 func runProbe(ctx context.Context, opts probeOptions) error {
-	addr, err := dialAddr(opts.Addr)
+	addr, err := workspace.DialAddr(opts.Addr)
 	if err != nil {
 		return cli.UsageError{Err: err}
 	}
@@ -229,21 +229,4 @@ func listServices(ctx context.Context, conn *grpc.ClientConn) ([]string, error) 
 	}
 	slices.Sort(names)
 	return names, nil
-}
-
-// dialAddr turns a listen address into one a client can dial: an empty or
-// wildcard host (":50051", "0.0.0.0:50051", "[::]:50051") becomes 127.0.0.1.
-func dialAddr(addr string) (string, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", fmt.Errorf("address %q: %w", addr, err)
-	}
-	if port == "" {
-		return "", fmt.Errorf("address %q has no port", addr)
-	}
-	switch host {
-	case "", "0.0.0.0", "::":
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port), nil
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // readyOptions are the inputs of runReady.
@@ -119,7 +120,7 @@ func readyMain(ctx context.Context, args []string, env *cli.Env) error {
 		return err
 	}
 	var err error
-	if opts.TLS, err = tlsFlags.config(func() (string, error) { return devRoot(devOptions{}) }); err != nil {
+	if opts.TLS, err = tlsFlags.config(func() (string, error) { return workspace.Resolve("", "") }); err != nil {
 		return err
 	}
 	targetsSet := false
@@ -140,7 +141,7 @@ func readyMain(ctx context.Context, args []string, env *cli.Env) error {
 		if err != nil {
 			return err
 		}
-		root, err := findWorkspaceRoot(wd)
+		root, err := workspace.FindRoot(wd)
 		if err != nil {
 			return cli.UsageErrorf("no --slo given and %v", err)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // reloadReport is the outcome of one service's hot reload.
@@ -151,7 +152,7 @@ func (r *reloader) Reload(ctx context.Context, changes []fileChange) {
 	var restart []buildResult
 	for _, b := range builds {
 		if b.Err == nil {
-			if err := os.Rename(b.Binary, binaryPath(r.root, b.Service)); err != nil {
+			if err := os.Rename(b.Binary, workspace.BinaryPath(r.root, b.Service)); err != nil {
 				b.Err, b.Output = err, ""
 			}
 		}
@@ -293,7 +294,7 @@ func (r *reloader) buildAll(ctx context.Context, services []string) []buildResul
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			results[i] = buildBinary(ctx, r.goBin, r.root, svc, binaryPath(r.root, svc)+".next", r.opts.Environ, devBuildFlags...)
+			results[i] = buildBinary(ctx, r.goBin, r.root, svc, workspace.BinaryPath(r.root, svc)+".next", r.opts.Environ, devBuildFlags...)
 		})
 	}
 	wg.Wait()
@@ -306,7 +307,7 @@ func (r *reloader) buildAll(ctx context.Context, services []string) []buildResul
 // file busy).
 func buildBinary(ctx context.Context, goBin, root, svc, out string, environ []string, flags ...string) buildResult {
 	r := buildResult{Service: svc, Binary: out}
-	args := append(append([]string{"build"}, flags...), "-o", out, "./"+filepath.ToSlash(serviceMainDir(svc)))
+	args := append(append([]string{"build"}, flags...), "-o", out, "./"+filepath.ToSlash(workspace.MainDir(svc)))
 	cmd := exec.CommandContext(ctx, goBin, args...)
 	cmd.Dir = root
 	cmd.Env = environ

@@ -19,6 +19,7 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // scanVulnDBEnv names the vulnerability database when --db is not given.
@@ -171,8 +172,8 @@ func runScan(ctx context.Context, opts scanOptions) error {
 		return cli.UsageErrorf("--no-sbom excludes --sbom and --services")
 	}
 	for _, s := range opts.Services {
-		if !slices.ContainsFunc(knownServices, func(d serviceDef) bool { return d.Name == s }) {
-			return cli.UsageErrorf("unknown service %q in --services (known: %s)", s, strings.Join(serviceNames(knownServices), ", "))
+		if !slices.ContainsFunc(workspace.Known, func(d workspace.Service) bool { return d.Name == s }) {
+			return cli.UsageErrorf("unknown service %q in --services (known: %s)", s, strings.Join(workspace.Names(workspace.Known), ", "))
 		}
 	}
 	dbURL, err := scanDatabaseURL(opts.DB)
@@ -199,17 +200,17 @@ func runScan(ctx context.Context, opts scanOptions) error {
 	// Every go command runs in the workspace, whatever GOWORK the caller has.
 	environ := envvar.Set(opts.Environ, "GOWORK", filepath.Join(root, "go.work"))
 
-	workspace, err := scanWorkspaceModules(ctx, goBin, root, environ)
+	modules, err := scanWorkspaceModules(ctx, goBin, root, environ)
 	if err != nil {
 		return err
 	}
-	selected, err := scanSelectModules(workspace, opts.Modules)
+	selected, err := scanSelectModules(modules, opts.Modules)
 	if err != nil {
 		return cli.UsageError{Err: err}
 	}
-	var defs []serviceDef
+	var defs []workspace.Service
 	if !opts.NoSBOM {
-		if defs, err = selectServices(root, opts.Services); err != nil {
+		if defs, err = workspace.Select(root, opts.Services); err != nil {
 			return err
 		}
 	}
@@ -222,7 +223,7 @@ func runScan(ctx context.Context, opts scanOptions) error {
 		}
 		tag := fmt.Sprintf("[%d/%d] %s", i+1, len(selected), m.Dir)
 		fmt.Fprintf(opts.Progress, "scan: %s: govulncheck ./... (%s)\n", tag, m.Path)
-		res, findings, err := scanModuleVulns(ctx, goBin, environ, dbURL, m, workspace, &rep, func(msg string, took time.Duration) {
+		res, findings, err := scanModuleVulns(ctx, goBin, environ, dbURL, m, modules, &rep, func(msg string, took time.Duration) {
 			fmt.Fprintf(opts.Progress, "scan: %s: %s (%s)\n", tag, msg, seconds(took))
 		})
 		if err != nil {
@@ -248,7 +249,7 @@ func runScan(ctx context.Context, opts scanOptions) error {
 		if sbomDir == "" {
 			sbomDir = filepath.Join(root, ".slipway", "sbom")
 		}
-		sboms, err := scanWriteSBOMs(ctx, goBin, root, environ, serviceNames(defs), sbomDir, opts.Progress)
+		sboms, err := scanWriteSBOMs(ctx, goBin, root, environ, workspace.Names(defs), sbomDir, opts.Progress)
 		rep.SBOMs = sboms
 		if err != nil {
 			if ctx.Err() != nil {
@@ -291,7 +292,7 @@ func scanRoot(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return findWorkspaceRoot(wd)
+	return workspace.FindRoot(wd)
 }
 
 // scanDatabaseURL checks that db names a local vulnerability database and
@@ -652,7 +653,7 @@ func scanWriteSBOMs(ctx context.Context, goBin, root string, environ, services [
 	// One go build for every service: the shared packages compile once.
 	args := []string{"build", "-o", bins + string(filepath.Separator)}
 	for _, s := range services {
-		args = append(args, "./"+filepath.ToSlash(serviceMainDir(s)))
+		args = append(args, "./"+filepath.ToSlash(workspace.MainDir(s)))
 	}
 	fmt.Fprintf(progress, "scan: building %s for the SBOMs\n", strings.Join(services, ", "))
 	start := time.Now()
@@ -670,7 +671,7 @@ func scanWriteSBOMs(ctx context.Context, goBin, root string, environ, services [
 	for _, s := range services {
 		start := time.Now()
 		out := filepath.Join(dir, s+".cdx.json")
-		bin := filepath.Join(bins, filepath.Base(binaryPath(root, s))) // go build -o dir/ names it like dev does
+		bin := filepath.Join(bins, filepath.Base(workspace.BinaryPath(root, s))) // go build -o dir/ names it like dev does
 		cmd := exec.CommandContext(ctx, goBin, "tool", "cyclonedx-gomod", "bin", "-json", "-std", "-output", out, bin)
 		cmd.Dir, cmd.Env = filepath.Join(root, "tools", "gen"), genEnv
 		if output, err := cmd.CombinedOutput(); err != nil {

@@ -1,23 +1,24 @@
-package main
+package workspace
 
 import (
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 )
 
-// serviceDef is one of the shop's services and its default ports.
-type serviceDef struct {
+// Service is one of the shop's services and its default ports.
+type Service struct {
 	Name     string
 	GRPCPort int
 	HTTPPort int
 }
 
-// knownServices lists the shop's services in start order, with their
+// Known lists the shop's services in start order, with their
 // default ports (docs/architecture.md, "Names and ports"). A port base flag
 // shifts every port by the same offset.
-var knownServices = []serviceDef{
+var Known = []Service{
 	{"user", 50051, 8081},
 	{"order", 50052, 8082},
 	{"inventory", 50053, 8083},
@@ -26,12 +27,12 @@ var knownServices = []serviceDef{
 
 // Default port bases: the ports of the first service.
 const (
-	defaultGRPCBase = 50051
-	defaultHTTPBase = 8081
+	DefaultGRPCBase = 50051
+	DefaultHTTPBase = 8081
 )
 
-// findWorkspaceRoot walks up from dir to the directory holding go.work.
-func findWorkspaceRoot(dir string) (string, error) {
+// FindRoot walks up from dir to the directory holding go.work.
+func FindRoot(dir string) (string, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return "", err
@@ -48,17 +49,17 @@ func findWorkspaceRoot(dir string) (string, error) {
 	}
 }
 
-// serviceMainDir is the package directory of a service's main, relative to the root.
-func serviceMainDir(svc string) string {
+// MainDir is the package directory of a service's main, relative to the root.
+func MainDir(svc string) string {
 	return filepath.Join("services", svc, "cmd", svc)
 }
 
-// existingServices returns the known services whose main package exists
+// Existing returns the known services whose main package exists
 // under root (services/<svc>/cmd/<svc>), in start order.
-func existingServices(root string) ([]serviceDef, error) {
-	var found []serviceDef
-	for _, s := range knownServices {
-		fi, err := os.Stat(filepath.Join(root, serviceMainDir(s.Name)))
+func Existing(root string) ([]Service, error) {
+	var found []Service
+	for _, s := range Known {
+		fi, err := os.Stat(filepath.Join(root, MainDir(s.Name)))
 		switch {
 		case err == nil && fi.IsDir():
 			found = append(found, s)
@@ -67,4 +68,13 @@ func existingServices(root string) ([]serviceDef, error) {
 		}
 	}
 	return found, nil
+}
+
+// BinaryPath is where dev builds and runs a service: <root>/.slipway/bin/<svc>.
+func BinaryPath(root, svc string) string {
+	name := svc
+	if runtime.GOOS == "windows" {
+		name += ".exe"
+	}
+	return filepath.Join(root, ".slipway", "bin", name)
 }
