@@ -20,6 +20,7 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
@@ -196,7 +197,7 @@ func millis(d time.Duration) string { return msText(msFloat(d)) }
 
 func msText(ms float64) string { return strconv.FormatFloat(ms, 'f', 1, 64) + "ms" }
 
-func secText(ms float64) string { return seconds(msDuration(ms)) }
+func secText(ms float64) string { return report.Seconds(msDuration(ms)) }
 
 // syncWriter serializes writes from several goroutines.
 type syncWriter struct {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
@@ -420,7 +421,7 @@ func (s *reloadSubject) measure(opts reloadOptions, i int) error {
 	total := seenAt.Sub(editAt)
 	sample.TotalMS = msFloat(total)
 	s.tool.Samples = append(s.tool.Samples, sample)
-	opts.progress("%-12s edit %d/%d: %s (build %s, stop %s, ready %s)", s.tool.Tool, i, opts.Runs, seconds(total),
+	opts.progress("%-12s edit %d/%d: %s (build %s, stop %s, ready %s)", s.tool.Tool, i, opts.Runs, report.Seconds(total),
 		secText(sample.BuildMS), secText(sample.StopMS), secText(sample.ReadyMS))
 	return nil
 }
@@ -748,8 +749,8 @@ func reloadTable(rep reloadBenchReport) string {
 		}
 	}
 	if len(rep.Tools) > 0 && len(rep.Tools[0].Samples) > 0 {
-		fmt.Fprintf(&b, "goal: median <= %s (seed asks <= %s); slipway dev: %s, %s\n", seconds(reloadTarget), seconds(reloadSeed),
-			secText(rep.Tools[0].MedianMS), verdict(rep.Tools[0].MedianMS, reloadTarget, reloadSeed))
+		fmt.Fprintf(&b, "goal: median <= %s (seed asks <= %s); slipway dev: %s, %s\n", report.Seconds(reloadTarget), report.Seconds(reloadSeed),
+			secText(rep.Tools[0].MedianMS), report.Verdict(rep.Tools[0].MedianMS, reloadTarget, reloadSeed))
 	}
 	return b.String()
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +23,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/grpchealth"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/scratchdb"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
@@ -268,7 +269,7 @@ func benchStartService(ctx context.Context, opts startupOptions, t startTarget, 
 	for _, tr := range opts.Transports {
 		dbURL := "sqlite://" + filepath.ToSlash(filepath.Join(t.tmp, "data", t.svc+"-"+tr+".db"))
 		if t.db == "postgres" {
-			u, drop, err := createBenchDatabase(ctx, t.pgURL, "slipway_bench_"+t.svc)
+			u, drop, err := scratchdb.Create(ctx, t.pgURL, "slipway_bench_"+t.svc)
 			if err != nil {
 				return nil, err
 			}
@@ -418,7 +419,7 @@ func startOnce(ctx context.Context, bin string, environ []string, client *tls.Co
 		return startSample{}, ctx.Err()
 	}
 	check, cancel := context.WithTimeout(ctx, 5*time.Second)
-	status, err := checkHealth(check, s.addr, "", client)
+	status, err := grpchealth.Check(check, s.addr, "", client)
 	cancel()
 	var mem procMemory
 	if err == nil && status == "SERVING" && idle > 0 {
@@ -511,7 +512,7 @@ func postgresServer(ctx context.Context, opts startupOptions) (serverURL, skippe
 	defer cancel()
 	conn, err := pgx.Connect(cctx, serverURL)
 	if err != nil {
-		why := fmt.Sprintf("PostgreSQL at %s does not answer: %v", redactURL(serverURL), err)
+		why := fmt.Sprintf("PostgreSQL at %s does not answer: %v", report.RedactURL(serverURL), err)
 		if explicit {
 			return "", "", errors.New(why)
 		}
@@ -519,45 +520,6 @@ func postgresServer(ctx context.Context, opts startupOptions) (serverURL, skippe
 	}
 	_ = conn.Close(ctx)
 	return serverURL, "", nil
-}
-
-// createBenchDatabase creates a database named prefix_<random> on the
-// server and returns its URL and a function that drops it.
-func createBenchDatabase(ctx context.Context, serverURL, prefix string) (string, func(), error) {
-	u, err := url.Parse(serverURL)
-	if err != nil {
-		return "", nil, fmt.Errorf("PostgreSQL URL: %w", err)
-	}
-	name := prefix + "_" + strings.ToLower(rand.Text()[:10])
-	admin := func(ctx context.Context, sql string) error {
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, serverURL)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
-		_, err = conn.Exec(ctx, sql)
-		return err
-	}
-	// Identifiers cannot be parameters; name is ours and plain ASCII.
-	if err := admin(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", nil, fmt.Errorf("create database %s: %w", name, err)
-	}
-	drop := func() {
-		// FORCE ends connections a killed service left behind.
-		_ = admin(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	}
-	db := *u
-	db.Path = "/" + name
-	return db.String(), drop, nil
-}
-
-func redactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		return u.Redacted()
-	}
-	return "(unparsable URL)"
 }
 
 func startupTable(rep startupReport) string {
@@ -588,8 +550,8 @@ func startupTable(rep startupReport) string {
 	}
 	if len(rep.Results) > 0 {
 		fmt.Fprintf(&b, "goal: median <= %s (seed asks <= %s); slowest median: %s on %s over %s, %s: %s\n",
-			seconds(startupTarget), seconds(startupSeed), worst.Service, worst.Database, worst.Transport, msText(worst.MedianMS),
-			verdict(worst.MedianMS, startupTarget, startupSeed))
+			report.Seconds(startupTarget), report.Seconds(startupSeed), worst.Service, worst.Database, worst.Transport, msText(worst.MedianMS),
+			report.Verdict(worst.MedianMS, startupTarget, startupSeed))
 	}
 	return b.String()
 }
@@ -600,16 +562,4 @@ func mbText(mb float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.1fMB", mb)
-}
-
-// verdict says which goal a median meets.
-func verdict(ms float64, target, seed time.Duration) string {
-	switch d := time.Duration(ms * float64(time.Millisecond)); {
-	case d <= target:
-		return "target met"
-	case d <= seed:
-		return "seed goal met, target missed"
-	default:
-		return "seed goal missed"
-	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -304,9 +305,9 @@ func TestRunBenchStartupOnPostgres(t *testing.T) {
 	conn, err := pgx.Connect(t.Context(), server)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL at %s: %v", redactURL(server), err)
+			t.Fatalf("PostgreSQL at %s: %v", report.RedactURL(server), err)
 		}
-		t.Skipf("PostgreSQL at %s is unreachable: %v", redactURL(server), err)
+		t.Skipf("PostgreSQL at %s is unreachable: %v", report.RedactURL(server), err)
 	}
 	defer conn.Close(context.Background())
 

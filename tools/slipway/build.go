@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
@@ -57,7 +58,7 @@ func buildServices(ctx context.Context, root string, services []string, environ 
 			continue
 		}
 		failed = append(failed, r.Service)
-		out.Infof("build of %s failed after %s: %v", r.Service, seconds(r.Took), r.Err)
+		out.Infof("build of %s failed after %s: %v", r.Service, report.Seconds(r.Took), r.Err)
 		out.Block(r.Output)
 	}
 	if len(failed) > 0 {
@@ -70,7 +71,7 @@ func buildService(ctx context.Context, goBin, root, svc string, environ []string
 	out.Infof("building %s (./%s)", svc, filepath.ToSlash(workspace.MainDir(svc)))
 	r := buildBinary(ctx, goBin, root, svc, workspace.BinaryPath(root, svc), environ, devBuildFlags...)
 	if r.Err == nil {
-		out.Infof("built %s in %s", svc, seconds(r.Took))
+		out.Infof("built %s in %s", svc, report.Seconds(r.Took))
 	}
 	return r
 }
@@ -90,8 +91,3 @@ func buildService(ctx context.Context, goBin, root, svc string, environ []string
 // No -trimpath: the compiled packages are then the ones go test and gopls
 // cache as well, and stack traces name the files of the checkout.
 var devBuildFlags = []string{"-ldflags=-s -w", "-buildvcs=false"}
-
-// seconds formats d as seconds with two decimals: "0.21s".
-func seconds(d time.Duration) string {
-	return fmt.Sprintf("%.2fs", d.Seconds())
-}

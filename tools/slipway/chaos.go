@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
@@ -128,7 +129,7 @@ func (o *chaosOptions) validate() error {
 		return fmt.Errorf("--duration %s: want at most %s", o.Duration, loadMaxDuration)
 	}
 	if o.DatabaseURL != "" && !strings.HasPrefix(o.DatabaseURL, "postgres://") && !strings.HasPrefix(o.DatabaseURL, "postgresql://") {
-		return fmt.Errorf("--database-url %s: want a postgres:// server URL (leave it out for SQLite)", redactURL(o.DatabaseURL))
+		return fmt.Errorf("--database-url %s: want a postgres:// server URL (leave it out for SQLite)", report.RedactURL(o.DatabaseURL))
 	}
 	return nil
 }
@@ -321,7 +322,7 @@ func runChaosExperiment(ctx context.Context, o chaosOptions, root string, exp *c
 		rep.Database = "PostgreSQL"
 	}
 	if o.NATSURL != "" {
-		rep.Broker = "NATS at " + redactURL(o.NATSURL)
+		rep.Broker = "NATS at " + report.RedactURL(o.NATSURL)
 	}
 	for _, svc := range slices.Sorted(maps.Keys(exp.Env)) {
 		for _, k := range slices.Sorted(maps.Keys(exp.Env[svc])) {
@@ -399,7 +400,7 @@ func runChaosExperiment(ctx context.Context, o chaosOptions, root string, exp *c
 		rep.Settled = settleErr.Error()
 		rep.Failures = append(rep.Failures, "settle: "+settleErr.Error())
 	} else {
-		rep.Settled = "caught up " + seconds(took) + " after the load"
+		rep.Settled = "caught up " + report.Seconds(took) + " after the load"
 	}
 	invs, err := checkChaosInvariants(ctx, stores, chaosRunFacts{Stock: &baseline, Acked: run.acked})
 	if err != nil {

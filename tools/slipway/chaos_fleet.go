@@ -16,6 +16,8 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/faultproxy"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/scratchdb"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
@@ -148,9 +150,9 @@ func startChaosFleet(ctx context.Context, o chaosFleetOptions) (_ *chaosFleet, e
 		s := &f.plan[i]
 		var dbURL string
 		if o.DatabaseURL != "" {
-			direct, drop, err := createBenchDatabase(ctx, o.DatabaseURL, "slipway_chaos_"+s.Name)
+			direct, drop, err := scratchdb.Create(ctx, o.DatabaseURL, "slipway_chaos_"+s.Name)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", redactURL(o.DatabaseURL), err)
+				return nil, fmt.Errorf("%s: %w", report.RedactURL(o.DatabaseURL), err)
 			}
 			f.cleanups = append(f.cleanups, drop)
 			f.databases[s.Name] = chaosDatabase{Dialect: "postgres", DSN: direct}
@@ -193,7 +195,7 @@ func startChaosFleet(ctx context.Context, o chaosFleetOptions) (_ *chaosFleet, e
 func (f *chaosFleet) proxy(dep, rawURL string) (string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("%s URL %q: want scheme://host:port", dep, redactURL(rawURL))
+		return "", fmt.Errorf("%s URL %q: want scheme://host:port", dep, report.RedactURL(rawURL))
 	}
 	if _, err := loadLoopbackHost(u.Hostname()); err != nil {
 		return "", fmt.Errorf("%s at %s: chaos only disturbs dependencies on this machine: %w", dep, u.Host, err)

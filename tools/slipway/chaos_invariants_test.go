@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/scratchdb"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -31,7 +33,7 @@ func invariantDialects(t *testing.T) []invariantBackend {
 	if server == "" {
 		return []invariantBackend{{dialect: "sqlite"}}
 	}
-	url, drop, err := createBenchDatabase(t.Context(), server, "slipway_chaos_test")
+	url, drop, err := scratchdb.Create(t.Context(), server, "slipway_chaos_test")
 	require.NoError(t, err)
 	t.Cleanup(drop)
 	return []invariantBackend{{dialect: "sqlite"}, {dialect: "postgres", pgURL: url}}
@@ -50,9 +52,9 @@ func chaosTestPostgres(t *testing.T) string {
 	conn, err := pgx.Connect(ctx, server)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL at %s: %v", redactURL(server), err)
+			t.Fatalf("PostgreSQL at %s: %v", report.RedactURL(server), err)
 		}
-		t.Logf("PostgreSQL at %s is unreachable, skipping it: %v", redactURL(server), err)
+		t.Logf("PostgreSQL at %s is unreachable, skipping it: %v", report.RedactURL(server), err)
 		return ""
 	}
 	_ = conn.Close(context.Background())

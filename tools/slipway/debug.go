@@ -19,6 +19,7 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
@@ -317,10 +318,10 @@ func runDebug(ctx context.Context, opts debugOptions) error {
 			}
 		case r := <-serving:
 			if r.err == nil {
-				out.Infof("%s SERVING: gRPC %s, HTTP %s (%s after start)", svc.Name, svc.GRPCDial, svc.HTTPDial, seconds(r.at.Sub(started)))
+				out.Infof("%s SERVING: gRPC %s, HTTP %s (%s after start)", svc.Name, svc.GRPCDial, svc.HTTPDial, report.Seconds(r.at.Sub(started)))
 			}
 		case <-progress.C:
-			out.Infof("still building %s (%s)", svc.Name, seconds(time.Since(started)))
+			out.Infof("still building %s (%s)", svc.Name, report.Seconds(time.Since(started)))
 		case <-ctx.Done():
 			out.Infof("stopping dlv (SIGTERM; SIGKILL after %s)", opts.StopTimeout)
 			e := sup.Stop(p, opts.StopTimeout, opts.Force)
@@ -340,7 +341,7 @@ func debugExit(e procExit, out *console) error {
 	switch {
 	case e.Requested && !e.Killed && e.Err == nil:
 		// Stopped on request: dlv's status reflects the signal, not a failure.
-		out.Infof("dlv stopped in %s", seconds(e.StopTook))
+		out.Infof("dlv stopped in %s", report.Seconds(e.StopTook))
 		return nil
 	case e.Clean():
 		out.Infof("dlv exited")
@@ -355,7 +356,7 @@ func attachHelp(plan debugPlan, opts debugOptions, took time.Duration) string {
 	svc := plan.Service
 	host, port, _ := net.SplitHostPort(plan.Attach)
 	if opts.DAP {
-		fmt.Fprintf(&b, "\ndlv dap is listening on %s (after %s): one DAP session; dlv builds and starts %s\n", plan.Attach, seconds(took), svc.Name)
+		fmt.Fprintf(&b, "\ndlv dap is listening on %s (after %s): one DAP session; dlv builds and starts %s\n", plan.Attach, report.Seconds(took), svc.Name)
 		fmt.Fprintf(&b, "when the client sends its launch request, and exits when the session ends. In VS Code, a\n")
 		fmt.Fprintf(&b, "launch configuration with \"port\" connects to this server:\n\n")
 		fmt.Fprintf(&b, "  {\"name\": \"%s via dlv dap\", \"type\": \"go\", \"request\": \"launch\", \"mode\": \"debug\",\n", svc.Name)
@@ -366,7 +367,7 @@ func attachHelp(plan debugPlan, opts debugOptions, took time.Duration) string {
 		fmt.Fprintf(&b, "Ctrl-C stops dlv.\n")
 		return b.String()
 	}
-	fmt.Fprintf(&b, "\ndlv is listening on %s (built in %s): headless, several clients at once, %s running.\n", plan.Attach, seconds(took), svc.Name)
+	fmt.Fprintf(&b, "\ndlv is listening on %s (built in %s): headless, several clients at once, %s running.\n", plan.Attach, report.Seconds(took), svc.Name)
 	fmt.Fprintf(&b, "attach with:\n")
 	if port == "2345" {
 		fmt.Fprintf(&b, "  VS Code   Run and Debug: %q (.vscode/launch.json)\n", vscodeAttachConfig)

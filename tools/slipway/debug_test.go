@@ -20,6 +20,7 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -227,7 +228,7 @@ func warmDebugBuild(t *testing.T, root, svc string) {
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "debug build of %s:\n%s", svc, out)
-	t.Logf("debug build of %s (cache warm-up) took %s", svc, seconds(time.Since(start)))
+	t.Logf("debug build of %s (cache warm-up) took %s", svc, report.Seconds(time.Since(start)))
 }
 
 // startDebug runs runDebug in the background and waits until dlv listens.

@@ -24,6 +24,8 @@ import (
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devconsole"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/grpchealth"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
@@ -469,7 +471,7 @@ func runDev(ctx context.Context, opts devOptions) error {
 			return stopFleet(sup, opts, out)
 		case e := <-sup.Exited():
 			if reload == nil {
-				out.Infof("%s exited on its own after %s: %s", e.Name, seconds(e.Uptime), e.Describe())
+				out.Infof("%s exited on its own after %s: %s", e.Name, report.Seconds(e.Uptime), e.Describe())
 				showTail(out, procs[e.Name])
 				_ = stopFleet(sup, opts, out)
 				return fmt.Errorf("%s exited unexpectedly: %s", e.Name, e.Describe())
@@ -477,7 +479,7 @@ func runDev(ctx context.Context, opts devOptions) error {
 			if reload.ownExit(e.Name) {
 				continue
 			}
-			out.Infof("%s exited on its own after %s: %s", e.Name, seconds(e.Uptime), e.Describe())
+			out.Infof("%s exited on its own after %s: %s", e.Name, report.Seconds(e.Uptime), e.Describe())
 			showTail(out, reload.procs[e.Name])
 			out.Infof("the other services keep running; save a fix and dev rebuilds and restarts %s", e.Name)
 		case changes := <-batches:
@@ -517,7 +519,7 @@ func waitFleetReady(ctx context.Context, sup *supervisor, plan []devService, pro
 			readyAt[r.svc.Name] = r.at
 		case e := <-sup.Exited():
 			cancel()
-			out.Infof("%s exited before it was SERVING, after %s: %s", e.Name, seconds(e.Uptime), e.Describe())
+			out.Infof("%s exited before it was SERVING, after %s: %s", e.Name, report.Seconds(e.Uptime), e.Describe())
 			showTail(out, procs[e.Name])
 			return nil, fmt.Errorf("%s exited before it was ready: %s", e.Name, e.Describe())
 		}
@@ -559,7 +561,7 @@ func pollServing(ctx context.Context, addr string, tlsConf *tls.Config) readines
 	last := errors.New("not asked yet")
 	for {
 		call, cancel := context.WithTimeout(ctx, pollCallLimit)
-		st, err := checkHealth(call, addr, "", tlsConf)
+		st, err := grpchealth.Check(call, addr, "", tlsConf)
 		cancel()
 		if err == nil && st == "SERVING" {
 			return readiness{at: time.Now()}
@@ -616,7 +618,7 @@ func stopFleet(sup *supervisor, opts devOptions, out *console) error {
 	var unclean []string
 	for _, e := range exits {
 		if e.Requested {
-			out.Infof("%s stopped in %s: %s", e.Name, seconds(e.StopTook), e.Describe())
+			out.Infof("%s stopped in %s: %s", e.Name, report.Seconds(e.StopTook), e.Describe())
 		} else {
 			out.Infof("%s had exited on its own: %s", e.Name, e.Describe())
 		}
@@ -644,14 +646,14 @@ func readyTable(plan []devService, procs map[string]*process, readyAt map[string
 			last = at
 		}
 		fmt.Fprintf(tw, "%s\tSERVING\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.GRPCDial, s.HTTPDial, s.DocsURL(),
-			urlScheme(envValue(s.Env, "DATABASE_URL")), seconds(at.Sub(procs[s.Name].Started())))
+			urlScheme(envValue(s.Env, "DATABASE_URL")), report.Seconds(at.Sub(procs[s.Name].Started())))
 	}
 	_ = tw.Flush()
-	build := "build " + seconds(buildTook)
+	build := "build " + report.Seconds(buildTook)
 	if noBuild {
 		build = "build skipped"
 	}
-	fmt.Fprintf(&b, "all %d services SERVING in %s (%s)\n", len(plan), seconds(last.Sub(startAt)), build)
+	fmt.Fprintf(&b, "all %d services SERVING in %s (%s)\n", len(plan), report.Seconds(last.Sub(startAt)), build)
 	if getenv("ADMIN_EMAIL") == "" && getenv("ADMIN_PASSWORD") == "" {
 		fmt.Fprintf(&b, "admin login (dev only): %s / %s\n", workspace.DevAdminEmail, workspace.DevAdminPassword)
 	}

@@ -226,12 +226,12 @@ func startConsole(opts devOptions, plan []devService, certs *devcert.Bundle, sup
 	var client *http.Client
 	var serverTLS *tls.Config
 	if certs != nil {
-		clientTLS, err := certs.ClientConfig(consoleIdentity)
+		clientTLS, err := certs.ClientConfig(workspace.ConsoleIdentity)
 		if err != nil {
 			return nil, err
 		}
 		client = &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS, ForceAttemptHTTP2: true}}
-		if serverTLS, err = certs.ServerConfig(consoleIdentity); err != nil {
+		if serverTLS, err = certs.ServerConfig(workspace.ConsoleIdentity); err != nil {
 			return nil, err
 		}
 	}

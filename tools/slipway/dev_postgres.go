@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 )
 
 // defaultDevDatabasePrefix names each service's database under --postgres
@@ -28,7 +29,7 @@ func validatePostgres(server, prefix string) error {
 	}
 	u, err := url.Parse(server)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
-		return fmt.Errorf("--postgres %q: want a server URL such as postgres://postgres@127.0.0.1:5432", redactURL(server))
+		return fmt.Errorf("--postgres %q: want a server URL such as postgres://postgres@127.0.0.1:5432", report.RedactURL(server))
 	}
 	if !databasePrefixPattern.MatchString(prefix) {
 		return fmt.Errorf("--postgres-prefix %q: want lower-case letters, digits and _", prefix)
@@ -55,7 +56,7 @@ func ensureDatabases(ctx context.Context, server, prefix string, services []stri
 	defer cancel()
 	conn, err := pgx.Connect(ctx, server)
 	if err != nil {
-		return fmt.Errorf("--postgres: connect to %s: %w", redactURL(server), err)
+		return fmt.Errorf("--postgres: connect to %s: %w", report.RedactURL(server), err)
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 	var created, found []string
@@ -80,7 +81,7 @@ func ensureDatabases(ctx context.Context, server, prefix string, services []stri
 			created = append(created, name)
 		}
 	}
-	msg := "postgres " + redactURL(server) + ":"
+	msg := "postgres " + report.RedactURL(server) + ":"
 	if len(created) > 0 {
 		msg += " created " + strings.Join(created, ", ") + ";"
 	}

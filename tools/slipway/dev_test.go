@@ -20,6 +20,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/grpchealth"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -149,7 +151,7 @@ func TestRunDevServesAndStopsCleanly(t *testing.T) {
 
 	inventoryGRPC := "127.0.0.1:" + strconv.Itoa(opts.GRPCBase+2)
 	inventoryHTTP := "127.0.0.1:" + strconv.Itoa(opts.HTTPBase+2)
-	st, err := checkHealth(t.Context(), inventoryGRPC, "", nil)
+	st, err := grpchealth.Check(t.Context(), inventoryGRPC, "", nil)
 	require.NoError(t, err)
 	assert.Equal(t, "SERVING", st)
 
@@ -171,7 +173,7 @@ func TestRunDevServesAndStopsCleanly(t *testing.T) {
 	assert.Contains(t, got, "user stopped in")
 	assert.Contains(t, got, "inventory stopped in")
 	assert.Contains(t, got, "all services stopped")
-	_, err = checkHealth(t.Context(), inventoryGRPC, "", nil)
+	_, err = grpchealth.Check(t.Context(), inventoryGRPC, "", nil)
 	assert.Error(t, err, "the service is gone")
 }
 
@@ -751,9 +753,9 @@ func devPostgres(t *testing.T) string {
 	conn, err := pgx.Connect(t.Context(), server)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL at %s: %v", redactURL(server), err)
+			t.Fatalf("PostgreSQL at %s: %v", report.RedactURL(server), err)
 		}
-		t.Skipf("PostgreSQL at %s is unreachable: %v", redactURL(server), err)
+		t.Skipf("PostgreSQL at %s is unreachable: %v", report.RedactURL(server), err)
 	}
 	_ = conn.Close(t.Context())
 	return server

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/tls"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -10,17 +9,6 @@ import (
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
-
-// Identities of dev --tls besides the services: the console (its server
-// certificate, and its client one for calls to the services) and the CLI
-// itself (health polling, probe, ready, load).
-const (
-	consoleIdentity = "console"
-	cliIdentity     = "cli"
-)
-
-// devTLSDir is where dev keeps its certificate authority and certificates.
-func devTLSDir(root string) string { return filepath.Join(root, ".slipway", "tls") }
 
 // devTLSIdentities are the certificates dev --tls keeps: every known
 // service's (so a later --services run finds them too), the console's and
@@ -31,23 +19,16 @@ func devTLSIdentities() []devcert.Identity {
 		ids = append(ids, devcert.Identity{Name: d.Name, Usage: devcert.ServerAndClient})
 	}
 	return append(ids,
-		devcert.Identity{Name: consoleIdentity, Usage: devcert.ServerAndClient},
-		devcert.Identity{Name: cliIdentity, Usage: devcert.ClientOnly})
-}
-
-// devTLSFiles are the paths of name's certificate and key, as devcert
-// writes them.
-func devTLSFiles(root, name string) (cert, key string) {
-	dir := devTLSDir(root)
-	return filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
+		devcert.Identity{Name: workspace.ConsoleIdentity, Usage: devcert.ServerAndClient},
+		devcert.Identity{Name: workspace.CLIIdentity, Usage: devcert.ClientOnly})
 }
 
 // tlsEnv is what dev --tls sets for svc whatever the parent says: its own
 // certificate and key, the authority, and the authority for the OTLP
 // exporter, which sends traces to the console over https.
 func tlsEnv(root, svc string) []envvar.Var {
-	cert, key := devTLSFiles(root, svc)
-	ca := filepath.Join(devTLSDir(root), devcert.CAFile)
+	cert, key := workspace.TLSFiles(root, svc)
+	ca := filepath.Join(workspace.TLSDir(root), devcert.CAFile)
 	return []envvar.Var{
 		{Key: "TLS_CERT_FILE", Value: cert},
 		{Key: "TLS_KEY_FILE", Value: key},
@@ -69,14 +50,14 @@ func (o devOptions) httpScheme() string {
 // and current, says what it issued, and gives each service of plan the
 // CLI's client configuration for the health polling.
 func ensureDevTLS(root string, plan []devService, out *console) (*devcert.Bundle, error) {
-	b, err := devcert.Ensure(devcert.Options{Dir: devTLSDir(root), Identities: devTLSIdentities()})
+	b, err := devcert.Ensure(devcert.Options{Dir: workspace.TLSDir(root), Identities: devTLSIdentities()})
 	if err != nil {
 		return nil, err
 	}
 	for _, line := range b.Issued {
 		out.Infof("tls: issued %s", line)
 	}
-	client, err := b.ClientConfig(cliIdentity)
+	client, err := b.ClientConfig(workspace.CLIIdentity)
 	if err != nil {
 		return nil, err
 	}
@@ -84,18 +65,6 @@ func ensureDevTLS(root string, plan []devService, out *console) (*devcert.Bundle
 		plan[i].ClientTLS = client
 	}
 	return b, nil
-}
-
-// devClientTLS is the CLI's client configuration under dev --tls, for
-// verbs that talk to a running `slipway dev --tls` (probe, ready, load):
-// the authority and the CLI's certificate of the workspace at root.
-func devClientTLS(root string) (*tls.Config, error) {
-	cert, key := devTLSFiles(root, cliIdentity)
-	conf, err := devcert.ClientConfigFromFiles(filepath.Join(devTLSDir(root), devcert.CAFile), cert, key)
-	if err != nil {
-		return nil, fmt.Errorf("--tls: %w (start `slipway dev --tls` once: it creates them)", err)
-	}
-	return conf, nil
 }
 
 // tlsSummary tells where the authority is, how to trust it, and how to
@@ -108,7 +77,7 @@ func tlsSummary(root string, b *devcert.Bundle, plan []devService) string {
 		return p
 	}
 	ca := rel(b.CAFile)
-	cert, key := devTLSFiles(root, cliIdentity)
+	cert, key := workspace.TLSFiles(root, workspace.CLIIdentity)
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "TLS: HTTP ports serve https; gRPC ports require a client certificate from the dev CA (mTLS)\n")
 	fmt.Fprintf(&sb, "  dev CA: %s (in %s, kept across runs; it can vouch only for localhost, 127.0.0.1, ::1 and spiffe://%s/*)\n", ca, root, b.TrustDomain)

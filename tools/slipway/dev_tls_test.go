@@ -19,9 +19,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clienttls"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devconsole"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/grpchealth"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
@@ -116,13 +118,13 @@ func TestRunDevTLS(t *testing.T) {
 	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
 
 	// The gRPC ports take the CLI's certificate, and nothing without one.
-	cli, err := devClientTLS(root)
+	cli, err := clienttls.DevConfig(root)
 	require.NoError(t, err)
 	inventoryGRPC := "127.0.0.1:" + strconv.Itoa(opts.GRPCBase+2)
-	status, err := checkHealth(t.Context(), inventoryGRPC, "", cli)
+	status, err := grpchealth.Check(t.Context(), inventoryGRPC, "", cli)
 	require.NoError(t, err)
 	assert.Equal(t, "SERVING", status)
-	_, err = checkHealth(t.Context(), inventoryGRPC, "", nil)
+	_, err = grpchealth.Check(t.Context(), inventoryGRPC, "", nil)
 	assert.Error(t, err, "plaintext is refused")
 
 	// The console: https with its own certificate, trusted through the CA.

@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clienttls"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
@@ -156,13 +158,13 @@ func loadMain(ctx context.Context, args []string, env *cli.Env) error {
 	fs.StringVar(&capFlags.Metrics, "metrics", defaultReadyTargets(), "find-capacity: the `list` service=host:port,... whose /metrics give each service's CPU and RSS per step; none to skip")
 	fs.BoolVar(&opts.JSON, "json", false, "print the JSON result on stdout instead of the table")
 	fs.BoolVar(&opts.Quiet, "quiet", false, "no progress on stderr")
-	var tlsFlags clientTLSFlags
-	tlsFlags.register(fs, env.Getenv)
+	var tlsFlags clienttls.Flags
+	tlsFlags.Register(fs, env.Getenv)
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	var err error
-	if opts.TLS, err = tlsFlags.config(func() (string, error) { return workspace.Resolve("", "") }); err != nil {
+	if opts.TLS, err = tlsFlags.Config(func() (string, error) { return workspace.Resolve("", "") }); err != nil {
 		return err
 	}
 	set := map[string]bool{}
@@ -632,7 +634,7 @@ func runLoad(ctx context.Context, opts loadOptions) error {
 	case writeErr != nil:
 		return writeErr
 	case info.Interrupted:
-		return fmt.Errorf("interrupted after %s: the figures cover %d of %d requests", seconds(info.End.Sub(info.Start)), res.Totals.Completed, planned)
+		return fmt.Errorf("interrupted after %s: the figures cover %d of %d requests", report.Seconds(info.End.Sub(info.Start)), res.Totals.Completed, planned)
 	}
 	return gateErr
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/grpchealth"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -107,7 +108,7 @@ func TestRunProbeJSONUnreachable(t *testing.T) {
 
 	var res probeResult
 	require.NoError(t, json.Unmarshal(out.Bytes(), &res), out.String())
-	assert.Equal(t, statusUnreachable, res.Status)
+	assert.Equal(t, grpchealth.StatusUnreachable, res.Status)
 	assert.False(t, res.Serving)
 	assert.NotEmpty(t, res.Error)
 }

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clienttls"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
@@ -114,13 +116,13 @@ func readyMain(ctx context.Context, args []string, env *cli.Env) error {
 	fs.StringVar(&opts.Prometheus, "prometheus", "", "ask the Prometheus at this `URL` instead of scraping")
 	fs.DurationVar(&opts.Timeout, "timeout", 10*time.Second, "give up on one scrape or query after this `duration`")
 	fs.BoolVar(&opts.JSON, "json", false, "print the report as JSON")
-	var tlsFlags clientTLSFlags
-	tlsFlags.register(fs, env.Getenv)
+	var tlsFlags clienttls.Flags
+	tlsFlags.Register(fs, env.Getenv)
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	var err error
-	if opts.TLS, err = tlsFlags.config(func() (string, error) { return workspace.Resolve("", "") }); err != nil {
+	if opts.TLS, err = tlsFlags.Config(func() (string, error) { return workspace.Resolve("", "") }); err != nil {
 		return err
 	}
 	targetsSet := false
@@ -275,7 +277,7 @@ func failureDetail(c readyCheck) string {
 }
 
 func printReady(w io.Writer, r readyReport) {
-	source := fmt.Sprintf("scraped %d target(s) %s apart", len(r.Targets), seconds(time.Duration(r.MeasuredSeconds*float64(time.Second))))
+	source := fmt.Sprintf("scraped %d target(s) %s apart", len(r.Targets), report.Seconds(time.Duration(r.MeasuredSeconds*float64(time.Second))))
 	if r.Source == "prometheus" {
 		source = fmt.Sprintf("Prometheus %s over [%s]", r.Prometheus, r.Window)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
@@ -135,14 +136,14 @@ func (r *reloader) Reload(ctx context.Context, changes []fileChange) {
 		gen = took
 		if err != nil {
 			if ctx.Err() == nil {
-				r.out.Infof("code generation failed after %s; every service keeps running the code it had: %v", seconds(took), err)
+				r.out.Infof("code generation failed after %s; every service keeps running the code it had: %v", report.Seconds(took), err)
 			}
 			for _, svc := range impact.Services {
 				r.report(reloadReport{Service: svc, Files: impact.Files, Total: time.Since(start), Gen: gen, Err: err})
 			}
 			return
 		}
-		r.out.Infof("regenerated the code from the protos in %s", seconds(took))
+		r.out.Infof("regenerated the code from the protos in %s", report.Seconds(took))
 	}
 
 	builds := r.buildAll(ctx, impact.Services)
@@ -161,7 +162,7 @@ func (r *reloader) Reload(ctx context.Context, changes []fileChange) {
 			if !r.running(b.Service) {
 				keeps = b.Service + " stays down until a change builds"
 			}
-			r.out.Infof("build of %s failed after %s; %s:", b.Service, seconds(b.Took), keeps)
+			r.out.Infof("build of %s failed after %s; %s:", b.Service, report.Seconds(b.Took), keeps)
 			if b.Output != "" {
 				r.out.Block(b.Output)
 			}
@@ -193,11 +194,11 @@ func (r *reloader) Reload(ctx context.Context, changes []fileChange) {
 		case ctx.Err() != nil:
 			return
 		case res.err == nil:
-			parts := fmt.Sprintf("build %s, ready %s", seconds(rep.Build), seconds(rep.Ready))
+			parts := fmt.Sprintf("build %s, ready %s", report.Seconds(rep.Build), report.Seconds(rep.Ready))
 			if gen > 0 {
-				parts = "generate " + seconds(gen) + ", " + parts
+				parts = "generate " + report.Seconds(gen) + ", " + parts
 			}
-			r.out.Infof("%s reloaded in %s (%s)", b.Service, seconds(rep.Total), parts)
+			r.out.Infof("%s reloaded in %s (%s)", b.Service, report.Seconds(rep.Total), parts)
 		default:
 			rep.Total = time.Since(start)
 			r.out.Infof("%s was rebuilt but is not serving: %v", b.Service, res.err)

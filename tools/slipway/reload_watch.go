@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 )
 
 // hotWatch is hot reload's watcher, which dev starts before the first build.
@@ -71,7 +73,7 @@ func (h *hotWatch) startReload(ctx context.Context, names []string, plan []devSe
 	}
 	h.graph.Store(graph)
 	h.out.Infof("hot reload on: watching %d directories since before the build; the services are built from %d workspace packages (go list took %s); --no-watch turns it off",
-		h.w.Dirs(), graph.Packages(), seconds(time.Since(start)))
+		h.w.Dirs(), graph.Packages(), report.Seconds(time.Since(start)))
 	r := newReloader(h.root, goBin, graph, sup, h.out, h.opts, plan, procs)
 	r.builtFrom = builtFrom
 	r.readyAt = time.Now()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
@@ -224,7 +225,7 @@ func runScan(ctx context.Context, opts scanOptions) error {
 		tag := fmt.Sprintf("[%d/%d] %s", i+1, len(selected), m.Dir)
 		fmt.Fprintf(opts.Progress, "scan: %s: govulncheck ./... (%s)\n", tag, m.Path)
 		res, findings, err := scanModuleVulns(ctx, goBin, environ, dbURL, m, modules, &rep, func(msg string, took time.Duration) {
-			fmt.Fprintf(opts.Progress, "scan: %s: %s (%s)\n", tag, msg, seconds(took))
+			fmt.Fprintf(opts.Progress, "scan: %s: %s (%s)\n", tag, msg, report.Seconds(took))
 		})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -662,7 +663,7 @@ func scanWriteSBOMs(ctx context.Context, goBin, root string, environ, services [
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build the services for the SBOMs: %w\n%s", err, out)
 	}
-	fmt.Fprintf(progress, "scan: built %d service(s) in %s\n", len(services), seconds(time.Since(start)))
+	fmt.Fprintf(progress, "scan: built %d service(s) in %s\n", len(services), report.Seconds(time.Since(start)))
 
 	// cyclonedx-gomod is pinned outside the workspace, in tools/gen.
 	genEnv := envvar.Set(environ, "GOWORK", "off")
@@ -685,7 +686,7 @@ func scanWriteSBOMs(ctx context.Context, goBin, root string, environ, services [
 		}
 		sbom.Service, sbom.Seconds = s, time.Since(start).Seconds()
 		sboms = append(sboms, sbom)
-		fmt.Fprintf(progress, "scan: SBOM of %s: %s, %d components, in %s\n", s, out, sbom.Components, seconds(time.Since(start)))
+		fmt.Fprintf(progress, "scan: SBOM of %s: %s, %d components, in %s\n", s, out, sbom.Components, report.Seconds(time.Since(start)))
 	}
 	if len(failed) > 0 {
 		return sboms, fmt.Errorf("SBOM: %s", strings.Join(failed, "; "))

@@ -20,7 +20,9 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clienttls"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // devTLSWorkspace is a workspace whose .slipway/tls holds dev's CA and
@@ -28,40 +30,40 @@ import (
 func devTLSWorkspace(t *testing.T) (string, *devcert.Bundle) {
 	t.Helper()
 	root := fakeWorkspace(t)
-	b, err := devcert.Ensure(devcert.Options{Dir: devTLSDir(root), Identities: devTLSIdentities()})
+	b, err := devcert.Ensure(devcert.Options{Dir: workspace.TLSDir(root), Identities: devTLSIdentities()})
 	require.NoError(t, err)
 	return root, b
 }
 
 func TestClientTLSFlags(t *testing.T) {
 	root, b := devTLSWorkspace(t)
-	cert, key := devTLSFiles(root, cliIdentity)
+	cert, key := workspace.TLSFiles(root, workspace.CLIIdentity)
 	findRoot := func() (string, error) { return root, nil }
-	parse := func(t *testing.T, env map[string]string, args ...string) clientTLSFlags {
+	parse := func(t *testing.T, env map[string]string, args ...string) clienttls.Flags {
 		t.Helper()
-		var f clientTLSFlags
+		var f clienttls.Flags
 		fs := flag.NewFlagSet("x", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
-		f.register(fs, func(k string) string { return env[k] })
+		f.Register(fs, func(k string) string { return env[k] })
 		require.NoError(t, fs.Parse(args))
 		return f
 	}
 
-	conf, err := parse(t, nil).config(findRoot)
+	conf, err := parse(t, nil).Config(findRoot)
 	require.NoError(t, err)
 	assert.Nil(t, conf, "no flag: plaintext")
 
-	conf, err = parse(t, nil, "--tls").config(findRoot)
+	conf, err = parse(t, nil, "--tls").Config(findRoot)
 	require.NoError(t, err)
 	require.NotNil(t, conf)
 	assert.Len(t, conf.Certificates, 1, "the CLI's certificate")
 
-	conf, err = parse(t, map[string]string{"TLS_CA_FILE": b.CAFile, "TLS_CERT_FILE": cert, "TLS_KEY_FILE": key}).config(findRoot)
+	conf, err = parse(t, map[string]string{"TLS_CA_FILE": b.CAFile, "TLS_CERT_FILE": cert, "TLS_KEY_FILE": key}).Config(findRoot)
 	require.NoError(t, err)
 	require.NotNil(t, conf, "a pod's own TLS_* settings")
 	assert.Len(t, conf.Certificates, 1)
 
-	conf, err = parse(t, nil, "--cacert", b.CAFile).config(findRoot)
+	conf, err = parse(t, nil, "--cacert", b.CAFile).Config(findRoot)
 	require.NoError(t, err)
 	assert.Empty(t, conf.Certificates, "https without a client certificate")
 
@@ -71,10 +73,10 @@ func TestClientTLSFlags(t *testing.T) {
 		"--tls and --cacert":  {"--tls", "--cacert", b.CAFile},
 		"a CA file not there": {"--cacert", filepath.Join(root, "nope.pem")},
 	} {
-		_, err := parse(t, nil, args...).config(findRoot)
+		_, err := parse(t, nil, args...).Config(findRoot)
 		assert.Error(t, err, name)
 	}
-	_, err = parse(t, nil, "--tls").config(func() (string, error) { return fakeWorkspace(t), nil })
+	_, err = parse(t, nil, "--tls").Config(func() (string, error) { return fakeWorkspace(t), nil })
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "slipway dev --tls", "says how to make the files")
 }
@@ -83,7 +85,7 @@ func TestClientTLSFlags(t *testing.T) {
 // certificates only with --tls.
 func TestProbeAndReadyOverTLS(t *testing.T) {
 	_, b := devTLSWorkspace(t)
-	cli, err := b.ClientConfig(cliIdentity)
+	cli, err := b.ClientConfig(workspace.CLIIdentity)
 	require.NoError(t, err)
 
 	serverTLS, err := b.ServerConfig("inventory")

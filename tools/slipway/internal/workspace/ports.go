@@ -10,7 +10,7 @@ import (
 	"syscall"
 )
 
-// endpoint is one address a service will listen on.
+// Endpoint is one address a service will listen on.
 type Endpoint struct {
 	Service string
 	Kind    string // "gRPC" or "HTTP"

@@ -78,3 +78,21 @@ func BinaryPath(root, svc string) string {
 	}
 	return filepath.Join(root, ".slipway", "bin", name)
 }
+
+// Identities of dev --tls besides the services: the console (its server
+// certificate, and its client one for calls to the services) and the CLI
+// itself (health polling, probe, ready, load).
+const (
+	ConsoleIdentity = "console"
+	CLIIdentity     = "cli"
+)
+
+// TLSDir is where dev keeps its certificate authority and certificates.
+func TLSDir(root string) string { return filepath.Join(root, ".slipway", "tls") }
+
+// TLSFiles are the paths of name's certificate and key, as devcert
+// writes them.
+func TLSFiles(root, name string) (cert, key string) {
+	dir := TLSDir(root)
+	return filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
+}
