@@ -14,6 +14,13 @@ import (
 	"syscall"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/completion"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/doctor"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/drift"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/help"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/probe"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/scan"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/version"
 )
 
 // verbs is a function rather than a package variable because help refers
@@ -21,18 +28,18 @@ import (
 func verbs() []cli.Verb {
 	return []cli.Verb{
 		{Name: "dev", Summary: "build and run every service with a prefixed log stream until Ctrl-C", Main: devMain},
-		{Name: "probe", Summary: "gRPC health probe (exit 0 when SERVING) for compose and Kubernetes", Main: probeMain},
+		{Name: "probe", Summary: "gRPC health probe (exit 0 when SERVING) for compose and Kubernetes", Main: probe.Main},
 		{Name: "debug", Summary: "run one service under Delve (headless dlv on 127.0.0.1:2345, or --dap) for an editor to attach", Main: debugMain},
-		{Name: "drift", Summary: "compare the config declared in git with running services and Kubernetes objects", Main: driftMain},
+		{Name: "drift", Summary: "compare the config declared in git with running services and Kubernetes objects", Main: drift.Main},
 		{Name: "ready", Summary: "SLO baseline gate: check deploy/slo.yaml over a window (scrape /metrics or --prometheus)", Main: readyMain},
 		{Name: "chaos", Summary: "fault experiments (deploy/chaos/*.yaml) under load, with an analysis gate and invariants checked in the databases", Main: chaosMain},
 		{Name: "load", Summary: "open-model load generator: fixed arrival rate, HDR latencies, JSON and HTML report", Main: loadMain},
-		{Name: "scan", Summary: "govulncheck every module against a local vulnerability database; CycloneDX SBOM per service", Main: scanMain},
+		{Name: "scan", Summary: "govulncheck every module against a local vulnerability database; CycloneDX SBOM per service", Main: scan.Main},
 		{Name: "bench", Summary: "measure start to SERVING per service and change to callable (hot reload, with air as the peer)", Main: benchMain},
-		{Name: "doctor", Summary: "check this machine against what Slipway and CI need: one OK/WARN/FAIL row per check, with the fix", Main: doctorMain},
-		{Name: "version", Summary: "print the version, commit and Go version slipway was built with (also --version)", Main: versionMain},
-		{Name: "completion", Summary: "print a bash or zsh completion script: source <(slipway completion bash)", Main: completionMain},
-		{Name: "help", Summary: "show this help, or the flags of one verb: slipway help <verb>", Main: helpMain},
+		{Name: "doctor", Summary: "check this machine against what Slipway and CI need: one OK/WARN/FAIL row per check, with the fix", Main: doctor.Main},
+		{Name: "version", Summary: "print the version, commit and Go version slipway was built with (also --version)", Main: version.Main},
+		{Name: "completion", Summary: "print a bash or zsh completion script: source <(slipway completion bash)", Main: completion.Main(verbs)},
+		{Name: "help", Summary: "show this help, or the flags of one verb: slipway help <verb>", Main: help.Main(verbs)},
 	}
 }
 
@@ -58,7 +65,7 @@ func main() {
 // run dispatches args to a verb and returns the process exit code.
 func run(ctx context.Context, args []string, env *cli.Env) int {
 	if len(args) == 0 {
-		printUsage(env.Stderr)
+		help.PrintUsage(env.Stderr, verbs())
 		return cli.ExitUsage
 	}
 	name, rest := args[0], args[1:]
@@ -74,6 +81,6 @@ func run(ctx context.Context, args []string, env *cli.Env) int {
 		}
 	}
 	fmt.Fprintf(env.Stderr, "slipway: unknown verb %q\n\n", name)
-	printUsage(env.Stderr)
+	help.PrintUsage(env.Stderr, verbs())
 	return cli.ExitUsage
 }

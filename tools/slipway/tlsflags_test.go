@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
 	"flag"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -15,10 +12,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/clienttls"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
@@ -81,28 +74,12 @@ func TestClientTLSFlags(t *testing.T) {
 	assert.Contains(t, err.Error(), "slipway dev --tls", "says how to make the files")
 }
 
-// probe and ready reach servers that require the dev CA's client
-// certificates only with --tls.
-func TestProbeAndReadyOverTLS(t *testing.T) {
+// ready reaches servers that require the dev CA's client certificates only
+// with --tls.
+func TestReadyOverTLS(t *testing.T) {
 	_, b := devTLSWorkspace(t)
 	cli, err := b.ClientConfig(workspace.CLIIdentity)
 	require.NoError(t, err)
-
-	serverTLS, err := b.ServerConfig("inventory")
-	require.NoError(t, err)
-	serverTLS.ClientAuth = tls.RequireAndVerifyClientCert
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(serverTLS)))
-	healthpb.RegisterHealthServer(srv, health.NewServer())
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(srv.Stop)
-
-	var out bytes.Buffer
-	require.NoError(t, runProbe(t.Context(), probeOptions{Addr: ln.Addr().String(), Timeout: 2 * time.Second, TLS: cli, Stdout: &out}))
-	assert.Contains(t, out.String(), "SERVING")
-	err = runProbe(t.Context(), probeOptions{Addr: ln.Addr().String(), Timeout: 2 * time.Second, Stdout: &out})
-	assert.Error(t, err, "plaintext is refused")
 
 	metrics := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "# TYPE up gauge\nup 1\n")

@@ -1,12 +1,12 @@
 //go:build linux || darwin || freebsd
 
-package main
+package doctor
 
 import "syscall"
 
-// doctorFreeSpace is the number of bytes an unprivileged user can still write
+// freeSpace is the number of bytes an unprivileged user can still write
 // on the filesystem holding path.
-func doctorFreeSpace(path string) (uint64, error) {
+func freeSpace(path string) (uint64, error) {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(path, &st); err != nil {
 		return 0, err

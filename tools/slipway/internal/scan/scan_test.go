@@ -1,8 +1,9 @@
-package main
+package scan
 
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -15,19 +16,19 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// scanFixtureURL is the file:// URL of a fixture database under
-// testdata/scan: vulndb holds two made-up advisories (GO-2099-0001 against
+// fixtureURL is the file:// URL of a fixture database under
+// testdata: vulndb holds two made-up advisories (GO-2099-0001 against
 // grpc's Server.Serve, which platform calls; GO-2099-0002 against pgx's
 // stdlib.OpenDBFromPool, which nothing calls), vulndb-empty holds none.
-func scanFixtureURL(t *testing.T, name string) string {
+func fixtureURL(t *testing.T, name string) string {
 	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("testdata", "scan", name))
+	dir, err := filepath.Abs(filepath.Join("testdata", name))
 	require.NoError(t, err)
 	return "file://" + filepath.ToSlash(dir)
 }
 
-func TestScanUsage(t *testing.T) {
-	db := scanFixtureURL(t, "vulndb-empty")
+func TestUsage(t *testing.T) {
+	db := fixtureURL(t, "vulndb-empty")
 	notDB := t.TempDir()
 	tests := []struct {
 		name    string
@@ -49,7 +50,7 @@ func TestScanUsage(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			env := &cli.Env{Stdout: &stdout, Stderr: &stderr, Environ: tt.environ}
-			code := run(t.Context(), append([]string{"scan"}, tt.args...), env)
+			code := cli.ExitCode(env.Stderr, "scan", Main(t.Context(), tt.args, env))
 			assert.Equal(t, cli.ExitUsage, code, "stderr: %s", stderr.String())
 			assert.Contains(t, stderr.String(), tt.want)
 			assert.Empty(t, stdout.String(), "a usage error scans nothing")
@@ -57,19 +58,19 @@ func TestScanUsage(t *testing.T) {
 	}
 }
 
-func TestScanHelpTellsHowToRefreshTheDatabase(t *testing.T) {
+func TestHelpTellsHowToRefreshTheDatabase(t *testing.T) {
 	var stdout bytes.Buffer
-	code := run(t.Context(), []string{"help", "scan"}, &cli.Env{Stdout: &stdout, Stderr: io.Discard})
-	require.Equal(t, cli.ExitOK, code)
+	err := Main(t.Context(), []string{"-h"}, &cli.Env{Stdout: io.Discard, Stderr: &stdout})
+	require.ErrorIs(t, err, flag.ErrHelp)
 	for _, want := range []string{"https://vuln.go.dev/vulndb.zip", "unzip", "SLIPWAY_VULNDB", "--fail-on", "--sbom"} {
 		assert.Contains(t, stdout.String(), want)
 	}
 }
 
-// scanTestStream is govulncheck -format json output, cut down from a real
+// testStream is govulncheck -format json output, cut down from a real
 // scan of platform: a symbol-level advisory reported at all three levels,
 // a package-level one, and one that only names a required module.
-const scanTestStream = `
+const testStream = `
 {"config": {"protocol_version": "v1.0.0", "scanner_name": "govulncheck", "scanner_version": "v1.9.0",
   "db": "file:///db", "db_last_modified": "2099-01-02T00:00:00Z", "go_version": "go1.26.8", "scan_level": "symbol", "scan_mode": "source"}}
 {"progress": {"message": "Fetching vulnerabilities from the database..."}}
@@ -96,14 +97,14 @@ const scanTestStream = `
    "position": {"filename": "internal/app/app.go", "line": 40}}]}}
 `
 
-func TestScanDecodeMergesFindingsPerAdvisory(t *testing.T) {
-	workspace := []scanWorkspaceModule{
+func TestDecodeMergesFindingsPerAdvisory(t *testing.T) {
+	workspace := []module{
 		{Path: "github.com/slipway-dev/slipway/platform", Dir: "platform"},
 		{Path: "github.com/slipway-dev/slipway/services/order", Dir: "services/order"},
 	}
-	var rep scanReport
+	var rep Report
 	var progress []string
-	findings, err := scanDecode(strings.NewReader(scanTestStream), workspace[0], workspace, &rep,
+	findings, err := decode(strings.NewReader(testStream), workspace[0], workspace, &rep,
 		func(msg string) { progress = append(progress, msg) })
 	require.NoError(t, err)
 
@@ -115,7 +116,7 @@ func TestScanDecodeMergesFindingsPerAdvisory(t *testing.T) {
 
 	require.Len(t, findings, 3)
 	called, imported, required := findings[0], findings[1], findings[2]
-	assert.Equal(t, scanFinding{
+	assert.Equal(t, Finding{
 		Module: "platform", ModulePath: "github.com/slipway-dev/slipway/platform",
 		OSV: "GO-2099-0001", Summary: "TEST FIXTURE: made-up advisory", Aliases: []string{"CVE-2099-0001"},
 		URL:      "https://pkg.go.dev/vuln/GO-2099-0001",
@@ -123,7 +124,7 @@ func TestScanDecodeMergesFindingsPerAdvisory(t *testing.T) {
 		Packages:  []string{"google.golang.org/grpc"},
 		Symbols:   []string{"grpc.Server.Serve"},
 		CallSites: []string{"platform/server/app.go:371", "services/order/internal/app/app.go:40"},
-		reach:     scanCalled,
+		reach:     reachCalled,
 	}, called)
 	assert.Equal(t, "GO-2099-0002", imported.OSV)
 	assert.Equal(t, "imported", imported.Reach)
@@ -137,7 +138,7 @@ func TestScanDecodeMergesFindingsPerAdvisory(t *testing.T) {
 	t.Run("fail-on", func(t *testing.T) {
 		tests := []struct {
 			failOn   string
-			findings []scanFinding
+			findings []Finding
 			fails    bool
 		}{
 			{"symbol", findings, true},
@@ -148,40 +149,40 @@ func TestScanDecodeMergesFindingsPerAdvisory(t *testing.T) {
 			{"module", nil, false},
 		}
 		for _, tt := range tests {
-			assert.Equal(t, tt.fails, scanFails(tt.findings, scanFailOn[tt.failOn]), "--fail-on=%s over %d finding(s)", tt.failOn, len(tt.findings))
+			assert.Equal(t, tt.fails, fails(tt.findings, failOnLevels[tt.failOn]), "--fail-on=%s over %d finding(s)", tt.failOn, len(tt.findings))
 		}
-		assert.Equal(t, "vulnerable code is called: GO-2099-0001 (called in platform)", scanFailure(findings, scanCalled))
+		assert.Equal(t, "vulnerable code is called: GO-2099-0001 (called in platform)", failure(findings, reachCalled))
 		order := findings[0]
-		order.Module, order.reach, order.Reach = "services/order", scanImported, "imported"
+		order.Module, order.reach, order.Reach = "services/order", reachImported, "imported"
 		assert.Equal(t, "modules with known vulnerabilities are in the build: "+
 			"GO-2099-0001 (called in platform; imported in services/order), GO-2099-0002 (imported in platform), GO-2099-0003 (required in platform)",
-			scanFailure(append(slices.Clone(findings), order), scanRequired))
+			failure(append(slices.Clone(findings), order), reachRequired))
 	})
 
 	t.Run("broken stream", func(t *testing.T) {
-		_, err := scanDecode(strings.NewReader(`{"config": {}} {"finding": `), workspace[0], workspace, &scanReport{}, func(string) {})
+		_, err := decode(strings.NewReader(`{"config": {}} {"finding": `), workspace[0], workspace, &Report{}, func(string) {})
 		require.Error(t, err)
 	})
 }
 
-func TestScanSymbol(t *testing.T) {
-	assert.Equal(t, "grpc.Server.Serve", scanSymbol(scanFrame{Package: "google.golang.org/grpc", Function: "Serve", Receiver: "*Server"}))
-	assert.Equal(t, "pgx.Connect", scanSymbol(scanFrame{Package: "github.com/jackc/pgx/v5", Function: "Connect"}))
-	assert.Equal(t, "stdlib.OpenDB", scanSymbol(scanFrame{Package: "github.com/jackc/pgx/v5/stdlib", Function: "OpenDB"}))
-	assert.Equal(t, "http.Server.Serve", scanSymbol(scanFrame{Package: "net/http", Function: "Serve", Receiver: "Server"}))
+func TestSymbol(t *testing.T) {
+	assert.Equal(t, "grpc.Server.Serve", symbol(frame{Package: "google.golang.org/grpc", Function: "Serve", Receiver: "*Server"}))
+	assert.Equal(t, "pgx.Connect", symbol(frame{Package: "github.com/jackc/pgx/v5", Function: "Connect"}))
+	assert.Equal(t, "stdlib.OpenDB", symbol(frame{Package: "github.com/jackc/pgx/v5/stdlib", Function: "OpenDB"}))
+	assert.Equal(t, "http.Server.Serve", symbol(frame{Package: "net/http", Function: "Serve", Receiver: "Server"}))
 }
 
-// TestScanFixtureDatabaseFails runs the real govulncheck over platform
+// TestFixtureDatabaseFails runs the real govulncheck over platform
 // against the fixture database: the made-up advisory against grpc's
 // Server.Serve, which platform/server calls, fails the scan.
-func TestScanFixtureDatabaseFails(t *testing.T) {
+func TestFixtureDatabaseFails(t *testing.T) {
 	if testing.Short() {
 		t.Skip("govulncheck builds platform's call graph (a minute or more); skipped with -short")
 	}
 	t.Parallel()
 	var stdout, progress bytes.Buffer
-	err := runScan(t.Context(), scanOptions{
-		DB: scanFixtureURL(t, "vulndb"), Modules: []string{"platform"}, NoSBOM: true,
+	err := Run(t.Context(), Options{
+		DB: fixtureURL(t, "vulndb"), Modules: []string{"platform"}, NoSBOM: true,
 		JSON: true, Stdout: &stdout, Progress: &progress,
 	})
 	t.Logf("progress:\n%s", progress.String())
@@ -191,7 +192,7 @@ func TestScanFixtureDatabaseFails(t *testing.T) {
 	assert.NotContains(t, err.Error(), "GO-2099-0002", "an advisory whose symbol is not called does not fail the default scan")
 	assert.Contains(t, progress.String(), "scan: [1/1] platform: 2 finding(s), 1 called")
 
-	var rep scanReport
+	var rep Report
 	require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), stdout.String())
 	assert.True(t, rep.Failed)
 	assert.Equal(t, "symbol", rep.FailOn)
@@ -221,7 +222,7 @@ func TestScanFixtureDatabaseFails(t *testing.T) {
 
 	// The human table of the same report.
 	var table bytes.Buffer
-	printScan(&table, rep, "/")
+	render(&table, rep, "/")
 	t.Logf("table:\n%s", table.String())
 	assert.Regexp(t, `(?m)^platform\s+GO-2099-0001\s+google\.golang\.org/grpc@v1\.\S+\s+v1\.99\.0\s+called\s+grpc\.Server\.Serve from platform/server/`, table.String())
 	assert.Regexp(t, `(?m)^platform\s+GO-2099-0002\s+github\.com/jackc/pgx/v5@v5\.\S+\s+v5\.99\.0\s+imported\s+github\.com/jackc/pgx/v5/stdlib$`, table.String())
@@ -229,18 +230,18 @@ func TestScanFixtureDatabaseFails(t *testing.T) {
 	assert.Contains(t, table.String(), "FAIL: findings at or above --fail-on=symbol")
 }
 
-// TestScanEmptyDatabasePassesAndWritesSBOM runs the verb end to end with the
+// TestEmptyDatabasePassesAndWritesSBOM runs the verb end to end with the
 // database from SLIPWAY_VULNDB: no advisories, so exit 0, and a CycloneDX
 // SBOM of the user service's binary.
-func TestScanEmptyDatabasePassesAndWritesSBOM(t *testing.T) {
+func TestEmptyDatabasePassesAndWritesSBOM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the user service and cyclonedx-gomod; skipped with -short")
 	}
 	t.Parallel()
 	sbomDir := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	env := &cli.Env{Stdout: &stdout, Stderr: &stderr, Environ: append(os.Environ(), "SLIPWAY_VULNDB="+scanFixtureURL(t, "vulndb-empty"))}
-	code := run(t.Context(), []string{"scan", "--modules", "api", "--services", "user", "--sbom", sbomDir}, env)
+	env := &cli.Env{Stdout: &stdout, Stderr: &stderr, Environ: append(os.Environ(), "SLIPWAY_VULNDB="+fixtureURL(t, "vulndb-empty"))}
+	code := cli.ExitCode(env.Stderr, "scan", Main(t.Context(), []string{"--modules", "api", "--services", "user", "--sbom", sbomDir}, env))
 	t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 	require.Equal(t, cli.ExitOK, code)
 	assert.Contains(t, stdout.String(), "no known vulnerabilities in 1 module(s)")

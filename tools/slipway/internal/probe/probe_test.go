@@ -1,7 +1,8 @@
-package main
+package probe
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"net"
 	"strconv"
@@ -9,15 +10,27 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/grpchealth"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 )
+
+// freePort returns a TCP port on 127.0.0.1 that nothing listens on now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+	return port
+}
 
 // startHealthServer serves grpc.health.v1 (and reflection) on a free port and
 // returns its address and the health server to set statuses on.
@@ -34,7 +47,7 @@ func startHealthServer(t *testing.T) (string, *health.Server) {
 	return ln.Addr().String(), hs
 }
 
-func TestRunProbe(t *testing.T) {
+func TestRun(t *testing.T) {
 	addr, hs := startHealthServer(t)
 	hs.SetServingStatus("slipway.inventory.v1.InventoryService", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus("slipway.order.v1.OrderService", healthpb.HealthCheckResponse_NOT_SERVING)
@@ -42,21 +55,21 @@ func TestRunProbe(t *testing.T) {
 
 	tests := []struct {
 		name    string
-		opts    probeOptions
+		opts    Options
 		status  string
 		wantErr string // "" expects success
 	}{
-		{name: "serving server", opts: probeOptions{Addr: addr}, status: "SERVING"},
-		{name: "serving service", opts: probeOptions{Addr: addr, Service: "slipway.inventory.v1.InventoryService"}, status: "SERVING"},
-		{name: "not serving service", opts: probeOptions{Addr: addr, Service: "slipway.order.v1.OrderService"}, status: "NOT_SERVING", wantErr: "is NOT_SERVING"},
-		{name: "unknown service", opts: probeOptions{Addr: addr, Service: "nope.v1.Nope"}, status: "SERVICE_UNKNOWN", wantErr: `"nope.v1.Nope" is unknown`},
-		{name: "nothing listening", opts: probeOptions{Addr: unreachable}, status: "UNREACHABLE", wantErr: unreachable},
+		{name: "serving server", opts: Options{Addr: addr}, status: "SERVING"},
+		{name: "serving service", opts: Options{Addr: addr, Service: "slipway.inventory.v1.InventoryService"}, status: "SERVING"},
+		{name: "not serving service", opts: Options{Addr: addr, Service: "slipway.order.v1.OrderService"}, status: "NOT_SERVING", wantErr: "is NOT_SERVING"},
+		{name: "unknown service", opts: Options{Addr: addr, Service: "nope.v1.Nope"}, status: "SERVICE_UNKNOWN", wantErr: `"nope.v1.Nope" is unknown`},
+		{name: "nothing listening", opts: Options{Addr: unreachable}, status: "UNREACHABLE", wantErr: unreachable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
 			tt.opts.Stdout, tt.opts.Timeout = &out, 2*time.Second
-			err := runProbe(t.Context(), tt.opts)
+			err := Run(t.Context(), tt.opts)
 			if tt.wantErr == "" {
 				require.NoError(t, err)
 			} else {
@@ -68,29 +81,29 @@ func TestRunProbe(t *testing.T) {
 	}
 }
 
-func TestRunProbeNotServingServer(t *testing.T) {
+func TestRunNotServingServer(t *testing.T) {
 	addr, hs := startHealthServer(t)
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 
 	var out bytes.Buffer
-	err := runProbe(t.Context(), probeOptions{Addr: addr, Timeout: time.Second, Stdout: &out})
+	err := Run(t.Context(), Options{Addr: addr, Timeout: time.Second, Stdout: &out})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "NOT_SERVING")
 	assert.Contains(t, out.String(), addr+" NOT_SERVING")
 
 	hs.Shutdown() // what a service does on SIGTERM: everything NOT_SERVING
 	hs.Resume()
-	err = runProbe(t.Context(), probeOptions{Addr: addr, Timeout: time.Second, Stdout: &out})
+	err = Run(t.Context(), Options{Addr: addr, Timeout: time.Second, Stdout: &out})
 	assert.NoError(t, err, "SERVING again after Resume")
 }
 
-func TestRunProbeJSONAndList(t *testing.T) {
+func TestRunJSONAndList(t *testing.T) {
 	addr, _ := startHealthServer(t)
 	var out bytes.Buffer
-	err := runProbe(t.Context(), probeOptions{Addr: addr, Timeout: 2 * time.Second, JSON: true, List: true, Stdout: &out})
+	err := Run(t.Context(), Options{Addr: addr, Timeout: 2 * time.Second, JSON: true, List: true, Stdout: &out})
 	require.NoError(t, err)
 
-	var res probeResult
+	var res Result
 	require.NoError(t, json.Unmarshal(out.Bytes(), &res), out.String())
 	assert.Equal(t, addr, res.Addr)
 	assert.Equal(t, "SERVING", res.Status)
@@ -100,27 +113,27 @@ func TestRunProbeJSONAndList(t *testing.T) {
 	assert.Contains(t, res.Services, "grpc.reflection.v1.ServerReflection")
 }
 
-func TestRunProbeJSONUnreachable(t *testing.T) {
+func TestRunJSONUnreachable(t *testing.T) {
 	var out bytes.Buffer
 	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	err := runProbe(t.Context(), probeOptions{Addr: addr, Timeout: time.Second, JSON: true, Stdout: &out})
+	err := Run(t.Context(), Options{Addr: addr, Timeout: time.Second, JSON: true, Stdout: &out})
 	require.Error(t, err)
 
-	var res probeResult
+	var res Result
 	require.NoError(t, json.Unmarshal(out.Bytes(), &res), out.String())
 	assert.Equal(t, grpchealth.StatusUnreachable, res.Status)
 	assert.False(t, res.Serving)
 	assert.NotEmpty(t, res.Error)
 }
 
-func TestProbeMainFallsBackToGRPCAddr(t *testing.T) {
+func TestMainFallsBackToGRPCAddr(t *testing.T) {
 	addr, _ := startHealthServer(t)
 	_, port, err := net.SplitHostPort(addr)
 	require.NoError(t, err)
 
 	var stdout, stderr bytes.Buffer
 	env := &cli.Env{Stdout: &stdout, Stderr: &stderr, Environ: []string{"GRPC_ADDR=:" + port}}
-	require.NoError(t, probeMain(t.Context(), nil, env))
+	require.NoError(t, Main(t.Context(), nil, env))
 	assert.Contains(t, stdout.String(), "127.0.0.1:"+port+" SERVING")
 }
 
@@ -149,4 +162,31 @@ func TestDialAddr(t *testing.T) {
 			assert.Equal(t, tt.want, got)
 		})
 	}
+}
+
+// Run reaches a server that requires the dev CA's client certificates only
+// with the TLS configuration --tls makes.
+func TestRunOverTLS(t *testing.T) {
+	b, err := devcert.Ensure(devcert.Options{Dir: t.TempDir(), Identities: []devcert.Identity{
+		{Name: "inventory", Usage: devcert.ServerAndClient},
+		{Name: workspace.CLIIdentity, Usage: devcert.ClientOnly},
+	}})
+	require.NoError(t, err)
+	clientTLS, err := b.ClientConfig(workspace.CLIIdentity)
+	require.NoError(t, err)
+	serverTLS, err := b.ServerConfig("inventory")
+	require.NoError(t, err)
+	serverTLS.ClientAuth = tls.RequireAndVerifyClientCert
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(serverTLS)))
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(srv.Stop)
+
+	var out bytes.Buffer
+	require.NoError(t, Run(t.Context(), Options{Addr: ln.Addr().String(), Timeout: 2 * time.Second, TLS: clientTLS, Stdout: &out}))
+	assert.Contains(t, out.String(), "SERVING")
+	err = Run(t.Context(), Options{Addr: ln.Addr().String(), Timeout: 2 * time.Second, Stdout: &out})
+	assert.Error(t, err, "plaintext is refused")
 }

@@ -1,4 +1,7 @@
-package main
+// Package completion is the completion verb: bash and zsh scripts that
+// complete slipway's verbs and each verb's flags, asked of the verbs
+// themselves.
+package completion
 
 import (
 	"context"
@@ -15,13 +18,22 @@ import (
 // subverbs are the verbs that take a sub-verb before their flags.
 var subverbs = map[string][]string{"bench": {"startup", "reload"}}
 
-// completionOptions are the inputs of runCompletion.
-type completionOptions struct {
-	Shell  string // bash or zsh
+// Options are the inputs of Run.
+type Options struct {
+	Shell  string     // bash or zsh
+	Verbs  []cli.Verb // what the script completes, in the order of the usage text
 	Stdout io.Writer
 }
 
-func completionMain(ctx context.Context, args []string, env *cli.Env) error {
+// Main returns the completion verb's entry point; verbs is main's verb table
+// (a function, as the table lists completion itself).
+func Main(verbs func() []cli.Verb) func(context.Context, []string, *cli.Env) error {
+	return func(ctx context.Context, args []string, env *cli.Env) error {
+		return run(ctx, args, env, verbs())
+	}
+}
+
+func run(ctx context.Context, args []string, env *cli.Env, verbs []cli.Verb) error {
 	fs := cli.NewFlagSet(env.Stderr, "completion", "bash|zsh",
 		"Prints a script that completes slipway's verbs and each verb's flags.\n\n"+
 			"  bash: source <(slipway completion bash)     (or save it under /etc/bash_completion.d)\n"+
@@ -35,45 +47,45 @@ func completionMain(ctx context.Context, args []string, env *cli.Env) error {
 	if fs.NArg() != 1 {
 		return cli.UsageErrorf("name one shell: bash or zsh")
 	}
-	return runCompletion(ctx, completionOptions{Shell: fs.Arg(0), Stdout: env.Stdout})
+	return Run(ctx, Options{Shell: fs.Arg(0), Verbs: verbs, Stdout: env.Stdout})
 }
 
-// runCompletion prints the completion script for opts.Shell.
-func runCompletion(ctx context.Context, opts completionOptions) error {
-	cmds, err := completionCommands(ctx)
+// Run prints the completion script for opts.Shell.
+func Run(ctx context.Context, opts Options) error {
+	cmds, err := commands(ctx, opts.Verbs)
 	if err != nil {
 		return err
 	}
 	switch opts.Shell {
 	case "bash":
-		_, err = io.WriteString(opts.Stdout, bashCompletion(cmds))
+		_, err = io.WriteString(opts.Stdout, bashScript(cmds))
 	case "zsh":
-		_, err = io.WriteString(opts.Stdout, zshCompletion(cmds))
+		_, err = io.WriteString(opts.Stdout, zshScript(cmds))
 	default:
 		return cli.UsageErrorf("unknown shell %q: want bash or zsh", opts.Shell)
 	}
 	return err
 }
 
-// completionCommand is what completes after one verb: its summary, its
+// command is what completes after one verb: its summary, its
 // flags (as --name), or its sub-verbs and theirs.
-type completionCommand struct {
+type command struct {
 	Name    string
 	Summary string
 	Flags   []string
 	Args    []string // words that complete as arguments: sub-verbs, verbs, shells
-	Subs    []completionCommand
+	Subs    []command
 }
 
-// completionCommands asks every verb for its flags, the way help does (-h),
+// commands asks every verb for its flags, the way help does (-h),
 // so the script lists exactly the flags the verbs define.
-func completionCommands(ctx context.Context) ([]completionCommand, error) {
-	var cmds []completionCommand
-	for _, v := range verbs() {
-		cmd := completionCommand{Name: v.Name, Summary: v.Summary}
+func commands(ctx context.Context, verbs []cli.Verb) ([]command, error) {
+	var cmds []command
+	for _, v := range verbs {
+		cmd := command{Name: v.Name, Summary: v.Summary}
 		switch v.Name {
 		case "help":
-			for _, o := range verbs() {
+			for _, o := range verbs {
 				cmd.Args = append(cmd.Args, o.Name)
 			}
 			cmds = append(cmds, cmd)
@@ -87,7 +99,7 @@ func completionCommands(ctx context.Context) ([]completionCommand, error) {
 				return nil, err
 			}
 			cmd.Args = append(cmd.Args, sub)
-			cmd.Subs = append(cmd.Subs, completionCommand{Name: sub, Flags: flags})
+			cmd.Subs = append(cmd.Subs, command{Name: sub, Flags: flags})
 		}
 		if len(cmd.Subs) == 0 {
 			flags, err := verbFlags(ctx, v)
@@ -116,7 +128,7 @@ func verbFlags(ctx context.Context, v cli.Verb, prefix ...string) ([]string, err
 	return slices.Compact(flags), nil
 }
 
-func bashCompletion(cmds []completionCommand) string {
+func bashScript(cmds []command) string {
 	var b strings.Builder
 	b.WriteString(`# bash completion for slipway: source <(slipway completion bash)
 _slipway() {
@@ -147,7 +159,7 @@ complete -o default -F _slipway slipway
 	return b.String()
 }
 
-func zshCompletion(cmds []completionCommand) string {
+func zshScript(cmds []command) string {
 	var b strings.Builder
 	b.WriteString(`#compdef slipway
 # zsh completion for slipway: source <(slipway completion zsh), after compinit
@@ -186,7 +198,7 @@ compdef _slipway slipway
 	return b.String()
 }
 
-func commandNames(cmds []completionCommand) []string {
+func commandNames(cmds []command) []string {
 	names := make([]string, len(cmds))
 	for i, c := range cmds {
 		names[i] = c.Name

@@ -1,4 +1,4 @@
-package main
+package drift
 
 import (
 	"bufio"
@@ -6,13 +6,14 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,45 +22,90 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipway-dev/slipway/platform/auth"
+	"github.com/slipway-dev/slipway/platform/events/natstest"
 	"github.com/slipway-dev/slipway/platform/redact"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
-// driftTestdata is the directory of the declared files the tests use.
-const driftTestdata = "testdata/drift/dev"
+// testdataDir is the directory of the declared files the tests use.
+const testdataDir = "testdata/dev"
 
-// driftRoot is the Slipway workspace this test runs in: drift reads
+// workspaceRoot is the Slipway workspace this test runs in: drift reads
 // the services' config structs from there.
-func driftRoot(t *testing.T) string {
+func workspaceRoot(t *testing.T) string {
 	t.Helper()
 	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	return root
 }
 
-// runDriftCLI runs `slipway drift args...` through the real entry point and
+// runCLI runs `slipway drift args...` through the real entry point and
 // returns the exit code, stdout and stderr.
-func runDriftCLI(t *testing.T, args ...string) (int, string, string) {
+func runCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	env := &cli.Env{Stdout: &stdout, Stderr: &stderr, Environ: os.Environ()}
-	code := run(t.Context(), append([]string{"drift"}, args...), env)
+	code := cli.ExitCode(env.Stderr, "drift", Main(t.Context(), args, env))
 	return code, stdout.String(), stderr.String()
 }
 
-// decodeDrift decodes a --json report.
-func decodeDrift(t *testing.T, out string) driftReport {
+// testEnviron is this process's environment without the settings that
+// would change how a service under test starts, plus extra.
+func testEnviron(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case k == "DATABASE_URL", k == "DRAIN_DELAY", k == "NO_COLOR",
+			strings.HasPrefix(k, "AUTH_"), strings.HasPrefix(k, "ADMIN_"), strings.HasPrefix(k, "SLIPWAY_"):
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, extra...)
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writers of a test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// closedAddr is a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
 	t.Helper()
-	var rep driftReport
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// decodeReport decodes a --json report.
+func decodeReport(t *testing.T, out string) Report {
+	t.Helper()
+	var rep Report
 	require.NoError(t, json.Unmarshal([]byte(out), &rep), out)
 	return rep
 }
 
 // driftedRows returns the rows of rep whose status counts as drift, keyed by
 // "source key".
-func driftedRows(rep driftReport) map[string]driftRow {
-	out := map[string]driftRow{}
+func driftedRows(rep Report) map[string]Row {
+	out := map[string]Row{}
 	for _, r := range rep.Rows {
 		if r.Drift {
 			out[r.Source+" "+r.Key] = r
@@ -68,7 +114,7 @@ func driftedRows(rep driftReport) map[string]driftRow {
 	return out
 }
 
-func findDriftRow(t *testing.T, rep driftReport, source, key string) driftRow {
+func findRow(t *testing.T, rep Report, source, key string) Row {
 	t.Helper()
 	for _, r := range rep.Rows {
 		if r.Source == source && r.Key == key {
@@ -76,25 +122,25 @@ func findDriftRow(t *testing.T, rep driftReport, source, key string) driftRow {
 		}
 	}
 	t.Fatalf("no %s row for %s in %+v", source, key, rep.Rows)
-	return driftRow{}
+	return Row{}
 }
 
-// buildDriftInventory builds the real inventory service into the test's
+// buildInventory builds the real inventory service into the test's
 // temporary directory (the build cache makes it quick after the first time).
-func buildDriftInventory(t *testing.T) string {
+func buildInventory(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "inventory")
 	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./"+filepath.ToSlash(workspace.MainDir("inventory")))
-	cmd.Dir = driftRoot(t)
+	cmd.Dir = workspaceRoot(t)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "go build inventory:\n%s", out)
 	return bin
 }
 
-// startDriftInventory runs the inventory binary on loopback port 0 with extra
+// startInventory runs the inventory binary on loopback port 0 with extra
 // environment variables and returns its HTTP address once it logs
 // "serving". The process is stopped when the test ends.
-func startDriftInventory(t *testing.T, bin, natsURL string, extra ...string) string {
+func startInventory(t *testing.T, bin, natsURL string, extra ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	// Not tied to the test's context, which would SIGKILL it: the cleanup
@@ -154,14 +200,12 @@ func startDriftInventory(t *testing.T, bin, natsURL string, extra ...string) str
 // TestDriftRunningInventory starts the real inventory service with one
 // environment variable changed from the declared file and shows that drift
 // names that key and exits 1, and exits 0 when the service runs as declared.
-func TestDriftRunningInventory(t *testing.T) {
+func TestRunningInventory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the inventory service")
 	}
-	bin := buildDriftInventory(t)
-	nats, err := startBroker(t.TempDir(), "127.0.0.1", 0)
-	require.NoError(t, err)
-	t.Cleanup(nats.Stop)
+	bin := buildInventory(t)
+	nats := natstest.StartOpen(t)
 	// /debug/config needs an admin: the service verifies tokens with this
 	// JWKS, and drift sends the token from SLIPWAY_ADMIN_TOKEN.
 	_, key, err := ed25519.GenerateKey(nil)
@@ -195,16 +239,16 @@ func TestDriftRunningInventory(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr := startDriftInventory(t, bin, nats.URL(), append(tt.env, "AUTH_JWKS_URL="+jwks.URL)...)
-			args := []string{"--root", driftRoot(t), "--config-dir", driftTestdata, "--targets", "inventory=" + addr}
+			addr := startInventory(t, bin, nats.URL(), append(tt.env, "AUTH_JWKS_URL="+jwks.URL)...)
+			args := []string{"--root", workspaceRoot(t), "--config-dir", testdataDir, "--targets", "inventory=" + addr}
 
 			t.Setenv("SLIPWAY_ADMIN_TOKEN", customerToken)
-			code, _, errOut := runDriftCLI(t, args...)
+			code, _, errOut := runCLI(t, args...)
 			assert.Equal(t, cli.ExitFailed, code, "a customer's token does not read /debug/config")
 			assert.Contains(t, errOut, "could not read: inventory running")
 			t.Setenv("SLIPWAY_ADMIN_TOKEN", adminToken)
 
-			code, out, errOut := runDriftCLI(t, args...)
+			code, out, errOut := runCLI(t, args...)
 			assert.Equal(t, tt.wantCode, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 			assert.Contains(t, out, "running at "+addr)
 			assert.Regexp(t, `config hash [0-9a-f]{64}`, out)
@@ -218,9 +262,9 @@ func TestDriftRunningInventory(t *testing.T) {
 				assert.Empty(t, errOut)
 			}
 
-			code, out, _ = runDriftCLI(t, append(args, "--json")...)
+			code, out, _ = runCLI(t, append(args, "--json")...)
 			assert.Equal(t, tt.wantCode, code)
-			rep := decodeDrift(t, out)
+			rep := decodeReport(t, out)
 			assert.Equal(t, tt.wantCode == cli.ExitFailed, rep.Drift)
 			require.Len(t, rep.Services, 1)
 			assert.Len(t, rep.Services[0].Hash, 64)
@@ -231,11 +275,11 @@ func TestDriftRunningInventory(t *testing.T) {
 			assert.Equal(t, tt.wantDrift, got)
 			// The declared keys of every type compare equal to the running shapes.
 			for _, key := range []string{"log_level", "seed_catalog", "reservation_sweep_interval", "max_message_bytes", "cors_allowed_origins"} {
-				assert.Equal(t, driftSame, findDriftRow(t, rep, driftSourceRunning, key).Status, key)
+				assert.Equal(t, statusSame, findRow(t, rep, sourceRunning, key).Status, key)
 			}
 			// Keys from defaults or the environment are info, not drift.
-			db := findDriftRow(t, rep, driftSourceRunning, "database_url")
-			assert.Equal(t, driftUndeclared, db.Status)
+			db := findRow(t, rep, sourceRunning, "database_url")
+			assert.Equal(t, statusUndeclared, db.Status)
 			assert.False(t, db.Drift)
 		})
 	}
@@ -268,7 +312,7 @@ func driftSHA(s string) string {
 	return redact.NewFingerprinter([]byte(driftTestKey)).Secret(s)
 }
 
-// The secret values in testdata/drift/k8s.json; none may ever be printed.
+// The secret values in testdata/k8s.json; none may ever be printed.
 const (
 	k8sAdminPassword   = "hunter2-admin-pw"
 	k8sServiceAccounts = "order:live-order-pw"
@@ -291,9 +335,9 @@ func runningDriftUser() map[string]any {
 	}
 }
 
-func TestDriftKubernetes(t *testing.T) {
-	root := driftRoot(t)
-	k8s, err := os.ReadFile("testdata/drift/k8s.json")
+func TestKubernetes(t *testing.T) {
+	root := workspaceRoot(t)
+	k8s, err := os.ReadFile("testdata/k8s.json")
 	require.NoError(t, err)
 	addr := fakeDebugConfig(t, "user", runningDriftUser())
 
@@ -302,56 +346,56 @@ func TestDriftKubernetes(t *testing.T) {
 		k8s   string // the --k8s argument
 		stdin string
 	}{
-		{"from a file", "testdata/drift/k8s.json", ""},
+		{"from a file", "testdata/k8s.json", ""},
 		{"from stdin", "-", string(k8s)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var human, js bytes.Buffer
-			opts := driftOptions{
-				Root: root, ConfigDir: driftTestdata, Services: []string{"user"}, FingerprintKey: driftTestKey,
+			opts := Options{
+				Root: root, ConfigDir: testdataDir, Services: []string{"user"}, FingerprintKey: driftTestKey,
 				Targets: map[string]string{"user": addr}, K8s: tt.k8s, Stdin: strings.NewReader(tt.stdin), Stdout: &human,
 			}
-			require.ErrorIs(t, runDrift(t.Context(), opts), errDriftFound)
+			require.ErrorIs(t, Run(t.Context(), opts), errFound)
 			opts.Stdout, opts.JSON, opts.Stdin = &js, true, strings.NewReader(tt.stdin)
-			require.ErrorIs(t, runDrift(t.Context(), opts), errDriftFound)
-			rep := decodeDrift(t, js.String())
+			require.ErrorIs(t, Run(t.Context(), opts), errFound)
+			rep := decodeReport(t, js.String())
 
 			// The ConfigMap differs from the declaration in log_level, has
 			// an undeclared admin_email, and says token_ttl as 60m (= 1h).
-			cm := findDriftRow(t, rep, driftSourceConfigMap, "log_level")
-			assert.Equal(t, driftDiffers, cm.Status)
+			cm := findRow(t, rep, sourceConfigMap, "log_level")
+			assert.Equal(t, statusDiffers, cm.Status)
 			assert.Equal(t, "info", cm.Declared)
 			assert.Equal(t, "debug", cm.Found)
 			assert.Equal(t, "shop/user-config-5h2m8k:user.yaml", cm.Object)
-			assert.Equal(t, driftExtra, findDriftRow(t, rep, driftSourceConfigMap, "admin_email").Status)
-			assert.Equal(t, driftSame, findDriftRow(t, rep, driftSourceConfigMap, "token_ttl").Status)
-			assert.Equal(t, driftSame, findDriftRow(t, rep, driftSourceConfigMap, "issuer").Status)
+			assert.Equal(t, statusExtra, findRow(t, rep, sourceConfigMap, "admin_email").Status)
+			assert.Equal(t, statusSame, findRow(t, rep, sourceConfigMap, "token_ttl").Status)
+			assert.Equal(t, statusSame, findRow(t, rep, sourceConfigMap, "issuer").Status)
 			assert.Regexp(t, `(?m)^user\s+configmap shop/user-config-5h2m8k:user.yaml\s+log_level\s+info\s+debug\s+DIFFERS$`, human.String())
 
 			// Secrets are compared by hash with the running config.
-			pw := findDriftRow(t, rep, driftSourceSecret, "admin_password")
-			assert.Equal(t, driftSame, pw.Status)
+			pw := findRow(t, rep, sourceSecret, "admin_password")
+			assert.Equal(t, statusSame, pw.Status)
 			assert.Equal(t, "ADMIN_PASSWORD", pw.Env)
-			assert.Equal(t, driftSecretShown, pw.Declared)
-			assert.Equal(t, driftSecretShown, pw.Found)
-			sa := findDriftRow(t, rep, driftSourceSecret, "service_accounts")
-			assert.Equal(t, driftDiffers, sa.Status)
+			assert.Equal(t, secretShown, pw.Declared)
+			assert.Equal(t, secretShown, pw.Found)
+			sa := findRow(t, rep, sourceSecret, "service_accounts")
+			assert.Equal(t, statusDiffers, sa.Status)
 			assert.True(t, sa.Drift)
-			db := findDriftRow(t, rep, driftSourceSecret, "database_url")
-			assert.Equal(t, driftSame, db.Status, "a shared Secret's URL compares with the password masked")
+			db := findRow(t, rep, sourceSecret, "database_url")
+			assert.Equal(t, statusSame, db.Status, "a shared Secret's URL compares with the password masked")
 			assert.Equal(t, "shop/slipway-db", db.Object)
 			for _, r := range rep.Rows {
 				assert.NotEqual(t, "shop/tenant-db", r.Object, "a Secret labelled for order is not the user's")
 			}
-			otel := findDriftRow(t, rep, driftSourceSecret, "-")
-			assert.Equal(t, driftUnmapped, otel.Status)
+			otel := findRow(t, rep, sourceSecret, "-")
+			assert.Equal(t, statusUnmapped, otel.Status)
 			assert.False(t, otel.Drift)
 			assert.Regexp(t, `(?m)^user\s+secret shop/user-secrets\s+service_accounts \(SERVICE_ACCOUNTS\)\s+<secret>\s+<secret>\s+DIFFERS$`, human.String())
 
 			// Against the running service the declaration holds.
 			for _, key := range []string{"log_level", "token_ttl", "issuer"} {
-				assert.Equal(t, driftSame, findDriftRow(t, rep, driftSourceRunning, key).Status, key)
+				assert.Equal(t, statusSame, findRow(t, rep, sourceRunning, key).Status, key)
 			}
 			assert.Equal(t, map[string]bool{
 				"configmap log_level": true, "configmap admin_email": true, "secret service_accounts": true,
@@ -369,7 +413,7 @@ func TestDriftKubernetes(t *testing.T) {
 	}
 }
 
-func driftKeys(m map[string]driftRow) map[string]bool {
+func driftKeys(m map[string]Row) map[string]bool {
 	out := map[string]bool{}
 	for k := range m {
 		out[k] = true
@@ -379,16 +423,16 @@ func driftKeys(m map[string]driftRow) map[string]bool {
 
 // TestDriftSecretsWithoutRunning shows that a Secret cannot be judged
 // without the running service: it is reported unchecked, not as drift.
-func TestDriftSecretsWithoutRunning(t *testing.T) {
+func TestSecretsWithoutRunning(t *testing.T) {
 	var out bytes.Buffer
-	err := runDrift(t.Context(), driftOptions{
-		Root: driftRoot(t), ConfigDir: driftTestdata, Services: []string{"user"},
-		NoRunning: true, K8s: "testdata/drift/k8s.json", JSON: true, Stdout: &out,
+	err := Run(t.Context(), Options{
+		Root: workspaceRoot(t), ConfigDir: testdataDir, Services: []string{"user"},
+		NoRunning: true, K8s: "testdata/k8s.json", JSON: true, Stdout: &out,
 	})
-	require.ErrorIs(t, err, errDriftFound, "the ConfigMap still drifts")
-	rep := decodeDrift(t, out.String())
-	pw := findDriftRow(t, rep, driftSourceSecret, "admin_password")
-	assert.Equal(t, driftUnchecked, pw.Status)
+	require.ErrorIs(t, err, errFound, "the ConfigMap still drifts")
+	rep := decodeReport(t, out.String())
+	pw := findRow(t, rep, sourceSecret, "admin_password")
+	assert.Equal(t, statusUnchecked, pw.Status)
 	assert.False(t, pw.Drift)
 	assert.NotContains(t, out.String(), k8sAdminPassword)
 }
@@ -396,7 +440,7 @@ func TestDriftSecretsWithoutRunning(t *testing.T) {
 // TestDriftRunningRows compares declared files with a running config key by
 // key: types normalised as /debug/config shows them, unknown and invalid
 // declarations named, undeclared keys info only.
-func TestDriftRunningRows(t *testing.T) {
+func TestRunningRows(t *testing.T) {
 	running := map[string]any{
 		"log_level":            "info",
 		"drain_delay":          "5s",
@@ -417,31 +461,31 @@ func TestDriftRunningRows(t *testing.T) {
 			name:     "every type as running",
 			declared: "log_level: info\ndrain_delay: 5000ms\nmax_message_bytes: 4194304\nfaults_enabled: false\ncors_allowed_origins: [http://localhost:8080]\nreservation_ttl: 0.25h\n",
 			wantStatus: map[string]string{
-				"log_level": driftSame, "drain_delay": driftSame, "max_message_bytes": driftSame,
-				"faults_enabled": driftSame, "cors_allowed_origins": driftSame, "reservation_ttl": driftSame,
-				"database_url": driftUndeclared, "nats_url": driftUndeclared,
+				"log_level": statusSame, "drain_delay": statusSame, "max_message_bytes": statusSame,
+				"faults_enabled": statusSame, "cors_allowed_origins": statusSame, "reservation_ttl": statusSame,
+				"database_url": statusUndeclared, "nats_url": statusUndeclared,
 			},
 		},
 		{
 			name:     "values that differ",
 			declared: "log_level: debug\nmax_message_bytes: 1048576\nfaults_enabled: true\ncors_allowed_origins: [https://shop.example.com]\ndatabase_url: postgres://inv:pw@db/other\n",
 			wantStatus: map[string]string{
-				"log_level": driftDiffers, "max_message_bytes": driftDiffers, "faults_enabled": driftDiffers,
-				"cors_allowed_origins": driftDiffers, "database_url": driftDiffers,
+				"log_level": statusDiffers, "max_message_bytes": statusDiffers, "faults_enabled": statusDiffers,
+				"cors_allowed_origins": statusDiffers, "database_url": statusDiffers,
 			},
 		},
 		{
 			name:     "a key the service does not have and a value that does not parse",
 			declared: "reservation_tll: 15m\ndrain_delay: soon\n",
 			wantStatus: map[string]string{
-				"reservation_tll": driftUnknown, "drain_delay": driftInvalid, "reservation_ttl": driftUndeclared,
+				"reservation_tll": statusUnknown, "drain_delay": statusInvalid, "reservation_ttl": statusUndeclared,
 			},
 		},
 		{
 			name:     "a URL's password is compared masked",
 			declared: "database_url: postgres://inv:other-pw@db/inventory\n",
 			wantStatus: map[string]string{
-				"database_url": driftSame,
+				"database_url": statusSame,
 			},
 		},
 	}
@@ -450,18 +494,18 @@ func TestDriftRunningRows(t *testing.T) {
 			dir := t.TempDir()
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "inventory.yaml"), []byte(tt.declared), 0o600))
 			var out bytes.Buffer
-			err := runDrift(t.Context(), driftOptions{
-				Root: driftRoot(t), ConfigDir: dir, Targets: map[string]string{"inventory": addr}, JSON: true, Stdout: &out,
+			err := Run(t.Context(), Options{
+				Root: workspaceRoot(t), ConfigDir: dir, Targets: map[string]string{"inventory": addr}, JSON: true, Stdout: &out,
 			})
-			rep := decodeDrift(t, out.String())
+			rep := decodeReport(t, out.String())
 			wantDrift := false
 			for key, status := range tt.wantStatus {
-				r := findDriftRow(t, rep, driftSourceRunning, key)
+				r := findRow(t, rep, sourceRunning, key)
 				assert.Equal(t, status, r.Status, "%s: %+v", key, r)
 				wantDrift = wantDrift || r.Drift
 			}
 			if wantDrift {
-				require.ErrorIs(t, err, errDriftFound)
+				require.ErrorIs(t, err, errFound)
 			} else {
 				require.NoError(t, err)
 			}
@@ -473,7 +517,7 @@ func TestDriftRunningRows(t *testing.T) {
 
 // TestDriftDeclaredInGit shows that the committed file is the declaration:
 // an uncommitted edit that the service runs with is drift until committed.
-func TestDriftDeclaredInGit(t *testing.T) {
+func TestDeclaredInGit(t *testing.T) {
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("needs git")
 	}
@@ -498,17 +542,17 @@ func TestDriftDeclaredInGit(t *testing.T) {
 	write("20m") // the service runs with the edit, which is not committed
 	addr := fakeDebugConfig(t, "inventory", map[string]any{"reservation_ttl": "20m0s"})
 
-	check := func() (driftReport, error) {
+	check := func() (Report, error) {
 		var out bytes.Buffer
-		err := runDrift(t.Context(), driftOptions{
-			Root: driftRoot(t), ConfigDir: dir, Targets: map[string]string{"inventory": addr}, JSON: true, Stdout: &out,
+		err := Run(t.Context(), Options{
+			Root: workspaceRoot(t), ConfigDir: dir, Targets: map[string]string{"inventory": addr}, JSON: true, Stdout: &out,
 		})
-		return decodeDrift(t, out.String()), err
+		return decodeReport(t, out.String()), err
 	}
 	rep, err := check()
-	require.ErrorIs(t, err, errDriftFound)
-	r := findDriftRow(t, rep, driftSourceRunning, "reservation_ttl")
-	assert.Equal(t, driftDiffers, r.Status)
+	require.ErrorIs(t, err, errFound)
+	r := findRow(t, rep, sourceRunning, "reservation_ttl")
+	assert.Equal(t, statusDiffers, r.Status)
 	assert.Equal(t, "15m0s", r.Declared)
 	assert.Regexp(t, `^git HEAD [0-9a-f]+$`, rep.Services[0].Origin)
 	assert.Contains(t, strings.Join(rep.Notes, "\n"), "uncommitted changes")
@@ -516,22 +560,22 @@ func TestDriftDeclaredInGit(t *testing.T) {
 	git("commit", "-q", "-am", "raise the reservation TTL")
 	rep, err = check()
 	require.NoError(t, err)
-	assert.Equal(t, driftSame, findDriftRow(t, rep, driftSourceRunning, "reservation_ttl").Status)
+	assert.Equal(t, statusSame, findRow(t, rep, sourceRunning, "reservation_ttl").Status)
 	assert.Empty(t, rep.Notes)
 }
 
 // TestDriftUnreachable shows that a service that cannot be asked fails the
 // check (exit 1) rather than passing it.
-func TestDriftUnreachable(t *testing.T) {
-	code, out, errOut := runDriftCLI(t, "--root", driftRoot(t), "--config-dir", driftTestdata,
-		"--targets", "inventory=127.0.0.1:"+strconv.Itoa(freePort(t)), "--timeout", "2s")
+func TestUnreachable(t *testing.T) {
+	code, out, errOut := runCLI(t, "--root", workspaceRoot(t), "--config-dir", testdataDir,
+		"--targets", "inventory="+closedAddr(t), "--timeout", "2s")
 	assert.Equal(t, cli.ExitFailed, code)
 	assert.Regexp(t, `(?m)^inventory\s+running\s+-\s+-\s+-\s+ERROR`, out)
 	assert.Contains(t, errOut, "could not read: inventory running")
 }
 
-func TestDriftUsage(t *testing.T) {
-	root := driftRoot(t)
+func TestUsage(t *testing.T) {
+	root := workspaceRoot(t)
 	tests := []struct {
 		name    string
 		args    []string
@@ -548,7 +592,7 @@ func TestDriftUsage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, _, errOut := runDriftCLI(t, append([]string{"--root", root}, tt.args...)...)
+			code, _, errOut := runCLI(t, append([]string{"--root", root}, tt.args...)...)
 			assert.Equal(t, cli.ExitUsage, code)
 			assert.Contains(t, errOut, tt.wantErr)
 		})
@@ -557,16 +601,16 @@ func TestDriftUsage(t *testing.T) {
 
 // TestDriftNoDeclaredFiles fails, naming the directory, when there is
 // nothing to compare.
-func TestDriftNoDeclaredFiles(t *testing.T) {
-	code, _, errOut := runDriftCLI(t, "--root", driftRoot(t), "--config-dir", t.TempDir())
+func TestNoDeclaredFiles(t *testing.T) {
+	code, _, errOut := runCLI(t, "--root", workspaceRoot(t), "--config-dir", t.TempDir())
 	assert.Equal(t, cli.ExitFailed, code)
 	assert.Contains(t, errOut, "no declared config in")
 }
 
 // TestDriftConfigSchema reads the real config structs: keys, environment
 // variables, types and redaction come from the tags config.Load reads.
-func TestDriftConfigSchema(t *testing.T) {
-	root := driftRoot(t)
+func TestConfigSchema(t *testing.T) {
+	root := workspaceRoot(t)
 	tests := []struct {
 		svc, env string
 		want     configField
@@ -594,24 +638,24 @@ func TestDriftConfigSchema(t *testing.T) {
 // TestDriftSecretsNeedTheFingerprintKey shows that fingerprints are keyed:
 // without the deployment's key drift cannot judge a Secret (unchecked, not
 // drift), and under another key the right password does not match.
-func TestDriftSecretsNeedTheFingerprintKey(t *testing.T) {
-	root := driftRoot(t)
+func TestSecretsNeedTheFingerprintKey(t *testing.T) {
+	root := workspaceRoot(t)
 	if workspace.FingerprintKeyIn(root) != "" {
 		t.Skip("a slipway dev fingerprint key exists under the workspace; drift would use it")
 	}
 	addr := fakeDebugConfig(t, "user", runningDriftUser())
-	check := func(key string) driftRow {
+	check := func(key string) Row {
 		var out bytes.Buffer
-		_ = runDrift(t.Context(), driftOptions{
-			Root: root, ConfigDir: driftTestdata, Services: []string{"user"}, FingerprintKey: key,
-			Targets: map[string]string{"user": addr}, K8s: "testdata/drift/k8s.json", JSON: true, Stdout: &out,
+		_ = Run(t.Context(), Options{
+			Root: root, ConfigDir: testdataDir, Services: []string{"user"}, FingerprintKey: key,
+			Targets: map[string]string{"user": addr}, K8s: "testdata/k8s.json", JSON: true, Stdout: &out,
 		})
 		assert.NotContains(t, out.String(), k8sAdminPassword)
-		return findDriftRow(t, decodeDrift(t, out.String()), driftSourceSecret, "admin_password")
+		return findRow(t, decodeReport(t, out.String()), sourceSecret, "admin_password")
 	}
-	assert.Equal(t, driftSame, check(driftTestKey).Status, "the deployment's key: the same password compares equal")
+	assert.Equal(t, statusSame, check(driftTestKey).Status, "the deployment's key: the same password compares equal")
 	noKey := check("")
-	assert.Equal(t, driftUnchecked, noKey.Status)
+	assert.Equal(t, statusUnchecked, noKey.Status)
 	assert.Contains(t, noKey.Note, "CONFIG_FINGERPRINT_KEY")
-	assert.Equal(t, driftDiffers, check("another-deployment-key-0123456789").Status, "another key: no match")
+	assert.Equal(t, statusDiffers, check("another-deployment-key-0123456789").Status, "another key: no match")
 }

@@ -1,4 +1,6 @@
-package main
+// Package version is the version verb (also slipway --version): the version,
+// commit and Go version the running slipway was built with.
+package version
 
 import (
 	"context"
@@ -13,15 +15,15 @@ import (
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 )
 
-// versionOptions are the inputs of runVersion.
-type versionOptions struct {
+// Options are the inputs of Run.
+type Options struct {
 	JSON   bool
 	Stdout io.Writer
 	build  *debug.BuildInfo // nil reads the running binary's
 }
 
-// versionInfo is what a slipway binary knows about its own build.
-type versionInfo struct {
+// Info is what a slipway binary knows about its own build.
+type Info struct {
 	Version  string `json:"version"`          // buildinfo.Version: git describe under make, else the module version or "dev"
 	Module   string `json:"module"`           // module path and version
 	Commit   string `json:"commit,omitempty"` // vcs.revision, when built in a git checkout
@@ -31,26 +33,27 @@ type versionInfo struct {
 	Platform string `json:"platform"`
 }
 
-func versionMain(_ context.Context, args []string, env *cli.Env) error {
+// Main parses the version verb's flags and prints the build.
+func Main(_ context.Context, args []string, env *cli.Env) error {
 	fs := cli.NewFlagSet(env.Stderr, "version", "[--json]",
 		"Prints the version slipway was built as (make stamps git describe into it), its module,\n"+
 			"the commit it was built from (when built in a git checkout) and the Go version.\n"+
 			"slipway --version prints the same.")
-	opts := versionOptions{Stdout: env.Stdout}
+	opts := Options{Stdout: env.Stdout}
 	fs.BoolVar(&opts.JSON, "json", false, "print JSON")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
-	return runVersion(opts)
+	return Run(opts)
 }
 
-// runVersion prints the build of the running binary.
-func runVersion(opts versionOptions) error {
+// Run prints the build of the running binary.
+func Run(opts Options) error {
 	bi := opts.build
 	if bi == nil {
 		bi, _ = debug.ReadBuildInfo()
 	}
-	info := readVersion(buildinfo.Version, bi)
+	info := read(buildinfo.Version, bi)
 	if opts.JSON {
 		enc := json.NewEncoder(opts.Stdout)
 		enc.SetIndent("", "  ")
@@ -73,11 +76,11 @@ func runVersion(opts versionOptions) error {
 	return tw.Flush()
 }
 
-// readVersion combines the linker-stamped version with what the Go
+// read combines the linker-stamped version with what the Go
 // toolchain records in the binary (bi may be nil, as in a binary built
 // without module support).
-func readVersion(stamped string, bi *debug.BuildInfo) versionInfo {
-	info := versionInfo{Version: stamped, Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
+func read(stamped string, bi *debug.BuildInfo) Info {
+	info := Info{Version: stamped, Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
 	if bi == nil {
 		return info
 	}

@@ -1,4 +1,4 @@
-package main
+package version
 
 import (
 	"bytes"
@@ -14,20 +14,6 @@ import (
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 )
 
-func TestVersionVerbAndFlagPrintTheSame(t *testing.T) {
-	var outs []string
-	for _, args := range [][]string{{"version"}, {"--version"}, {"-version"}} {
-		var stdout, stderr bytes.Buffer
-		code := run(t.Context(), args, &cli.Env{Stdout: &stdout, Stderr: &stderr})
-		require.Equal(t, cli.ExitOK, code, stderr.String())
-		outs = append(outs, stdout.String())
-	}
-	assert.Equal(t, outs[0], outs[1])
-	assert.Equal(t, outs[0], outs[2])
-	assert.Regexp(t, `(?m)^slipway\s+`+buildinfo.Version+`$`, outs[0])
-	assert.Regexp(t, `(?m)^go\s+go\S+ `+runtime.GOOS+"/"+runtime.GOARCH+`$`, outs[0])
-}
-
 func TestVersionJSON(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	bi := &debug.BuildInfo{
@@ -39,10 +25,10 @@ func TestVersionJSON(t *testing.T) {
 			{Key: "vcs.modified", Value: "true"},
 		},
 	}
-	require.NoError(t, runVersion(versionOptions{JSON: true, Stdout: &stdout, build: bi}))
-	var got versionInfo
+	require.NoError(t, Run(Options{JSON: true, Stdout: &stdout, build: bi}))
+	var got Info
 	require.NoError(t, json.Unmarshal(stdout.Bytes(), &got), stdout.String())
-	assert.Equal(t, versionInfo{
+	assert.Equal(t, Info{
 		Version: buildinfo.Version, Module: "github.com/slipway-dev/slipway/tools/slipway (devel)",
 		Commit: "0e3994f1a2b3", Time: "2026-12-07T10:00:00Z", Modified: true,
 		Go: "go1.26.11", Platform: runtime.GOOS + "/" + runtime.GOARCH,
@@ -66,12 +52,12 @@ func TestReadVersion(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, readVersion(tt.stamped, tt.bi).Version)
+			assert.Equal(t, tt.want, read(tt.stamped, tt.bi).Version)
 			if tt.bi == nil {
 				return
 			}
 			var out bytes.Buffer
-			require.NoError(t, runVersion(versionOptions{Stdout: &out, build: tt.bi}))
+			require.NoError(t, Run(Options{Stdout: &out, build: tt.bi}))
 			assert.Regexp(t, tt.wantText, out.String())
 			if tt.wantText == "" {
 				assert.NotContains(t, out.String(), "commit", "no commit line without vcs.revision")
@@ -80,9 +66,15 @@ func TestReadVersion(t *testing.T) {
 	}
 }
 
-func TestVersionUsageErrors(t *testing.T) {
+func TestMainUsageErrors(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	code := run(t.Context(), []string{"version", "extra"}, &cli.Env{Stdout: &stdout, Stderr: &stderr})
-	assert.Equal(t, cli.ExitUsage, code)
-	assert.Contains(t, stderr.String(), "unexpected arguments")
+	err := Main(t.Context(), []string{"extra"}, &cli.Env{Stdout: &stdout, Stderr: &stderr})
+	var uerr cli.UsageError
+	require.ErrorAs(t, err, &uerr)
+	assert.Contains(t, err.Error(), "unexpected arguments")
+	assert.Empty(t, stdout.String())
+
+	err = Main(t.Context(), []string{"--bogus"}, &cli.Env{Stdout: &stdout, Stderr: &stderr})
+	require.ErrorAs(t, err, &uerr)
+	assert.Contains(t, stderr.String(), "usage: slipway version [--json]", "a bad flag prints the usage")
 }

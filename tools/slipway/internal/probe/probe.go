@@ -1,4 +1,6 @@
-package main
+// Package probe is the probe verb: one grpc.health.v1 check of a server,
+// exit 0 when it answers SERVING, for compose and Kubernetes exec probes.
+package probe
 
 import (
 	"context"
@@ -16,8 +18,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
-// probeOptions are the inputs of runProbe.
-type probeOptions struct {
+// Options are the inputs of Run.
+type Options struct {
 	Addr    string        // host:port of the gRPC server
 	Service string        // health service name; "" is the whole server
 	Timeout time.Duration // for dialing and the call together
@@ -27,8 +29,8 @@ type probeOptions struct {
 	Stdout  io.Writer
 }
 
-// probeResult is what runProbe reports; it is also the --json document.
-type probeResult struct {
+// Result is what Run reports; it is also the --json document.
+type Result struct {
 	Addr      string   `json:"addr"`
 	Service   string   `json:"service"`
 	Status    string   `json:"status"` // a grpc.health.v1 status, or UNREACHABLE / ERROR
@@ -38,7 +40,8 @@ type probeResult struct {
 	Services  []string `json:"services,omitempty"`
 }
 
-func probeMain(ctx context.Context, args []string, env *cli.Env) error {
+// Main parses the probe verb's flags and probes once.
+func Main(ctx context.Context, args []string, env *cli.Env) error {
 	fs := cli.NewFlagSet(env.Stderr, "probe", "[--addr host:port] [--service name] [--timeout 2s] [--json]",
 		"Asks a gRPC server's grpc.health.v1.Health/Check and exits 0 when it answers SERVING,\n"+
 			"1 otherwise (NOT_SERVING, unknown service, unreachable, timeout). Meant for compose and\n"+
@@ -47,7 +50,7 @@ func probeMain(ctx context.Context, args []string, env *cli.Env) error {
 			"TLS: --tls calls a `slipway dev --tls` with its CA and the CLI's client certificate;\n"+
 			"--cacert, --cert and --key name other files, and default to $TLS_CA_FILE, $TLS_CERT_FILE\n"+
 			"and $TLS_KEY_FILE, so inside a service's pod the probe presents the pod's certificate.")
-	opts := probeOptions{Stdout: env.Stdout}
+	opts := Options{Stdout: env.Stdout}
 	var tlsFlags clienttls.Flags
 	tlsFlags.Register(fs, env.Getenv)
 	fs.StringVar(&opts.Addr, "addr", "", "gRPC address `host:port` (default $GRPC_ADDR)")
@@ -71,12 +74,12 @@ func probeMain(ctx context.Context, args []string, env *cli.Env) error {
 	if opts.TLS, err = tlsFlags.Config(func() (string, error) { return workspace.Resolve("", "") }); err != nil {
 		return err
 	}
-	return runProbe(ctx, opts)
+	return Run(ctx, opts)
 }
 
-// runProbe checks one server's health once and reports the status. It
+// Run checks one server's health once and reports the status. It
 // returns nil only when the server answers SERVING.
-func runProbe(ctx context.Context, opts probeOptions) error {
+func Run(ctx context.Context, opts Options) error {
 	addr, err := workspace.DialAddr(opts.Addr)
 	if err != nil {
 		return cli.UsageError{Err: err}
@@ -84,7 +87,7 @@ func runProbe(ctx context.Context, opts probeOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 
-	res := probeResult{Addr: addr, Service: opts.Service}
+	res := Result{Addr: addr, Service: opts.Service}
 	start := time.Now()
 	st, services, probeErr := grpchealth.Probe(ctx, addr, opts.Service, opts.List, opts.TLS)
 	res.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
@@ -102,7 +105,7 @@ func runProbe(ctx context.Context, opts probeOptions) error {
 			return err
 		}
 	} else {
-		printProbe(opts.Stdout, res)
+		render(opts.Stdout, res)
 	}
 
 	target := addr
@@ -118,7 +121,7 @@ func runProbe(ctx context.Context, opts probeOptions) error {
 	return nil
 }
 
-func printProbe(w io.Writer, res probeResult) {
+func render(w io.Writer, res Result) {
 	target := res.Addr
 	if res.Service != "" {
 		target += fmt.Sprintf(" (service %q)", res.Service)
