@@ -76,3 +76,27 @@ func TestPortRanges(t *testing.T) {
 	assert.Equal(t, "1, 3-4", portRanges([]Port{{1, ""}, {3, ""}, {4, ""}}))
 	assert.Empty(t, portRanges(nil))
 }
+
+func TestSocketsRead(t *testing.T) {
+	// /proc/net/tcp: sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+	const table = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 111 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:1F90 0100007F:D431 01 00000000:00000000 00:00000000 00000000  1000        0 222 1 0000000000000000 20 4 30 10 -1
+   2: 0100007F:1F90 0100007F:D432 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0000000000000000
+   3: 0100007F:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 333 1 0000000000000000 100 0 0 10 0
+   4: 0100007F:1F90 0100007F:D433 01 00000000:00000000 00:00000000 00000000  1000        0 0 1
+short line
+`
+	var s sockets
+	s.read(table, 8080)
+	assert.Equal(t, map[string]bool{"socket:[111]": true}, s.listeners)
+	assert.Equal(t, map[string]bool{"socket:[222]": true}, s.conns, "a connection without an inode is no one's")
+	assert.True(t, s.timeWait)
+
+	var other sockets
+	other.read(table, 8082)
+	assert.Empty(t, other.listeners)
+	assert.Empty(t, other.conns)
+	assert.False(t, other.timeWait)
+	assert.Equal(t, holder{}, other.owner(), "no socket, no owner")
+}

@@ -190,3 +190,54 @@ func TestRunOverTLS(t *testing.T) {
 	err = Run(t.Context(), Options{Addr: ln.Addr().String(), Timeout: 2 * time.Second, Stdout: &out})
 	assert.Error(t, err, "plaintext is refused")
 }
+
+func TestMainUsageErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		environ []string
+		want    string
+	}{
+		{name: "no address", want: "--addr is required (or set GRPC_ADDR)"},
+		{name: "zero timeout", args: []string{"--addr", "127.0.0.1:1", "--timeout", "0s"}, want: "--timeout must be positive, got 0s"},
+		{name: "an address without a port", args: []string{"--addr", "localhost"}, want: "missing port"},
+		{name: "a client certificate without a CA", args: []string{"--addr", "127.0.0.1:1", "--cert", "c.pem", "--key", "k.pem"}, want: "--cert and --key need --cacert"},
+		{name: "--tls and the pod's CA", args: []string{"--addr", "127.0.0.1:1", "--tls"}, environ: []string{"TLS_CA_FILE=ca.pem"}, want: "--tls uses the dev CA"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := Main(t.Context(), tt.args, &cli.Env{Stdout: &stdout, Stderr: &stderr, Environ: tt.environ})
+			var uerr cli.UsageError
+			require.ErrorAs(t, err, &uerr)
+			assert.Contains(t, err.Error(), tt.want)
+			assert.Empty(t, stdout.String(), "nothing was probed")
+		})
+	}
+}
+
+// A server without reflection answers the health check; --list then adds
+// the reflection error below the SERVING line, and the probe still passes.
+func TestRunListWithoutReflection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := grpc.NewServer()
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(srv.Stop)
+
+	var out bytes.Buffer
+	err = Run(t.Context(), Options{Addr: ln.Addr().String(), Service: "", List: true, Timeout: 2 * time.Second, Stdout: &out})
+	require.Error(t, err, "a failed listing is an error of the probe")
+	assert.Contains(t, err.Error(), "reflection: the server does not enable reflection")
+	assert.Regexp(t, `^\S+ SERVING in \d+\.\dms\nerror: reflection: the server does not enable reflection\n$`, out.String())
+}
+
+func TestRender(t *testing.T) {
+	var out bytes.Buffer
+	render(&out, Result{Addr: "127.0.0.1:1", Service: "x.v1.X", Status: "SERVING", LatencyMS: 1.25, Services: []string{"a.A", "b.B"}})
+	assert.Equal(t, "127.0.0.1:1 (service \"x.v1.X\") SERVING in 1.2ms\nservices: a.A, b.B\n", out.String())
+	out.Reset()
+	render(&out, Result{Addr: "127.0.0.1:1", Status: "UNREACHABLE", Error: "connection refused"})
+	assert.Equal(t, "127.0.0.1:1 UNREACHABLE: connection refused\n", out.String(), "a failure shows its reason, not a latency")
+}

@@ -78,3 +78,15 @@ func TestMainUsageErrors(t *testing.T) {
 	require.ErrorAs(t, err, &uerr)
 	assert.Contains(t, stderr.String(), "usage: slipway version [--json]", "a bad flag prints the usage")
 }
+
+func TestRunPrintsTheCommitAndItsState(t *testing.T) {
+	bi := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Path: "m", Version: "(devel)"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "abc"}, {Key: "vcs.time", Value: "2026-12-07T10:00:00Z"}, {Key: "vcs.modified", Value: "true"},
+	}}
+	var out bytes.Buffer
+	require.NoError(t, Run(Options{Stdout: &out, build: bi}))
+	assert.Equal(t, "slipway  "+buildinfo.Version+"\n"+
+		"module   m (devel)\n"+
+		"commit   abc (2026-12-07T10:00:00Z), with uncommitted changes\n"+
+		"go       go1.26.8 "+runtime.GOOS+"/"+runtime.GOARCH+"\n", out.String())
+}
