@@ -135,7 +135,7 @@ func TestGoVersion(t *testing.T) {
 	}
 }
 
-// TestDoctorGoSideBySide: a second Go installed with golang.org/dl shows in
+// TestGoSideBySide: a second Go installed with golang.org/dl shows in
 // the go version row, and the fix selects it instead of installing it.
 func TestGoSideBySide(t *testing.T) {
 	root := testRepo(t)

@@ -1,9 +1,7 @@
 package drift
 
 import (
-	"bufio"
 	"bytes"
-	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"net"
@@ -13,16 +11,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/slipway-dev/slipway/platform/auth"
-	"github.com/slipway-dev/slipway/platform/events/natstest"
 	"github.com/slipway-dev/slipway/platform/redact"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
@@ -48,40 +41,6 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 	env := &cli.Env{Stdout: &stdout, Stderr: &stderr, Environ: os.Environ()}
 	code := cli.ExitCode(env.Stderr, "drift", Main(t.Context(), args, env))
 	return code, stdout.String(), stderr.String()
-}
-
-// testEnviron is this process's environment without the settings that
-// would change how a service under test starts, plus extra.
-func testEnviron(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch {
-		case k == "DATABASE_URL", k == "DRAIN_DELAY", k == "NO_COLOR",
-			strings.HasPrefix(k, "AUTH_"), strings.HasPrefix(k, "ADMIN_"), strings.HasPrefix(k, "SLIPWAY_"):
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, extra...)
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writers of a test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // closedAddr is a loopback address nothing listens on.
@@ -123,166 +82,6 @@ func findRow(t *testing.T, rep Report, source, key string) Row {
 	}
 	t.Fatalf("no %s row for %s in %+v", source, key, rep.Rows)
 	return Row{}
-}
-
-// buildInventory builds the real inventory service into the test's
-// temporary directory (the build cache makes it quick after the first time).
-func buildInventory(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "inventory")
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./"+filepath.ToSlash(workspace.MainDir("inventory")))
-	cmd.Dir = workspaceRoot(t)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go build inventory:\n%s", out)
-	return bin
-}
-
-// startInventory runs the inventory binary on loopback port 0 with extra
-// environment variables and returns its HTTP address once it logs
-// "serving". The process is stopped when the test ends.
-func startInventory(t *testing.T, bin, natsURL string, extra ...string) string {
-	t.Helper()
-	dir := t.TempDir()
-	// Not tied to the test's context, which would SIGKILL it: the cleanup
-	// stops it with SIGTERM like an orchestrator.
-	cmd := exec.Command(bin)
-	cmd.Dir = dir
-	cmd.Env = append(testEnviron(
-		"GRPC_ADDR=127.0.0.1:0",
-		"HTTP_ADDR=127.0.0.1:0",
-		"DATABASE_URL=sqlite://"+filepath.ToSlash(filepath.Join(dir, "inventory.db")),
-		"NATS_URL="+natsURL,
-		"AUTH_JWKS_URL=http://127.0.0.1:1/.well-known/jwks.json",
-		"DRAIN_DELAY=0s",
-	), extra...)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-
-	addr := make(chan string, 1)
-	var logs syncBuffer
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			_, _ = logs.Write(append(sc.Bytes(), '\n'))
-			var line struct {
-				Msg      string `json:"msg"`
-				HTTPAddr string `json:"http_addr"`
-			}
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "serving" && line.HTTPAddr != "" {
-				addr <- line.HTTPAddr
-			}
-		}
-	}()
-	select {
-	case a := <-addr:
-		return a
-	case <-time.After(30 * time.Second):
-		t.Fatalf("inventory did not log \"serving\" within 30s\nstdout:\n%s\nstderr:\n%s", logs.String(), stderr.String())
-		return ""
-	}
-}
-
-// TestDriftRunningInventory starts the real inventory service with one
-// environment variable changed from the declared file and shows that drift
-// names that key and exits 1, and exits 0 when the service runs as declared.
-func TestRunningInventory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the inventory service")
-	}
-	bin := buildInventory(t)
-	nats := natstest.StartOpen(t)
-	// /debug/config needs an admin: the service verifies tokens with this
-	// JWKS, and drift sends the token from SLIPWAY_ADMIN_TOKEN.
-	_, key, err := ed25519.GenerateKey(nil)
-	require.NoError(t, err)
-	signer := auth.NewSigner(key, auth.DefaultIssuer, time.Hour)
-	jwks := httptest.NewServer(signer.JWKS())
-	t.Cleanup(jwks.Close)
-	adminToken, _, err := signer.Sign(auth.Claims{Subject: "ops", Role: auth.RoleAdmin})
-	require.NoError(t, err)
-	customerToken, _, err := signer.Sign(auth.Claims{Subject: "alice", Role: auth.RoleCustomer})
-	require.NoError(t, err)
-
-	tests := []struct {
-		name      string
-		env       []string
-		wantCode  int
-		wantDrift map[string][2]any // "source key" -> declared, found
-	}{
-		{
-			name:      "RESERVATION_TTL changed from the declared 15m",
-			env:       []string{"RESERVATION_TTL=20m"},
-			wantCode:  cli.ExitFailed,
-			wantDrift: map[string][2]any{"running reservation_ttl": {"15m0s", "20m0s"}},
-		},
-		{
-			name:      "environment as declared",
-			env:       []string{"RESERVATION_TTL=15m"},
-			wantCode:  cli.ExitOK,
-			wantDrift: map[string][2]any{},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			addr := startInventory(t, bin, nats.URL(), append(tt.env, "AUTH_JWKS_URL="+jwks.URL)...)
-			args := []string{"--root", workspaceRoot(t), "--config-dir", testdataDir, "--targets", "inventory=" + addr}
-
-			t.Setenv("SLIPWAY_ADMIN_TOKEN", customerToken)
-			code, _, errOut := runCLI(t, args...)
-			assert.Equal(t, cli.ExitFailed, code, "a customer's token does not read /debug/config")
-			assert.Contains(t, errOut, "could not read: inventory running")
-			t.Setenv("SLIPWAY_ADMIN_TOKEN", adminToken)
-
-			code, out, errOut := runCLI(t, args...)
-			assert.Equal(t, tt.wantCode, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
-			assert.Contains(t, out, "running at "+addr)
-			assert.Regexp(t, `config hash [0-9a-f]{64}`, out)
-			for key := range tt.wantDrift {
-				name := strings.TrimPrefix(key, "running ")
-				assert.Regexp(t, `(?m)^inventory\s+running\s+`+name+`\s+15m0s\s+20m0s\s+DIFFERS$`, out)
-				assert.Contains(t, errOut, "inventory "+name)
-			}
-			if len(tt.wantDrift) == 0 {
-				assert.Contains(t, out, "no drift: 6 key(s) as declared")
-				assert.Empty(t, errOut)
-			}
-
-			code, out, _ = runCLI(t, append(args, "--json")...)
-			assert.Equal(t, tt.wantCode, code)
-			rep := decodeReport(t, out)
-			assert.Equal(t, tt.wantCode == cli.ExitFailed, rep.Drift)
-			require.Len(t, rep.Services, 1)
-			assert.Len(t, rep.Services[0].Hash, 64)
-			got := map[string][2]any{}
-			for k, r := range driftedRows(rep) {
-				got[k] = [2]any{r.Declared, r.Found}
-			}
-			assert.Equal(t, tt.wantDrift, got)
-			// The declared keys of every type compare equal to the running shapes.
-			for _, key := range []string{"log_level", "seed_catalog", "reservation_sweep_interval", "max_message_bytes", "cors_allowed_origins"} {
-				assert.Equal(t, statusSame, findRow(t, rep, sourceRunning, key).Status, key)
-			}
-			// Keys from defaults or the environment are info, not drift.
-			db := findRow(t, rep, sourceRunning, "database_url")
-			assert.Equal(t, statusUndeclared, db.Status)
-			assert.False(t, db.Drift)
-		})
-	}
 }
 
 // fakeDebugConfig serves a /debug/config document as platform/server does and
@@ -421,7 +220,7 @@ func driftKeys(m map[string]Row) map[string]bool {
 	return out
 }
 
-// TestDriftSecretsWithoutRunning shows that a Secret cannot be judged
+// TestSecretsWithoutRunning shows that a Secret cannot be judged
 // without the running service: it is reported unchecked, not as drift.
 func TestSecretsWithoutRunning(t *testing.T) {
 	var out bytes.Buffer
@@ -437,7 +236,7 @@ func TestSecretsWithoutRunning(t *testing.T) {
 	assert.NotContains(t, out.String(), k8sAdminPassword)
 }
 
-// TestDriftRunningRows compares declared files with a running config key by
+// TestRunningRows compares declared files with a running config key by
 // key: types normalised as /debug/config shows them, unknown and invalid
 // declarations named, undeclared keys info only.
 func TestRunningRows(t *testing.T) {
@@ -515,7 +314,7 @@ func TestRunningRows(t *testing.T) {
 	}
 }
 
-// TestDriftDeclaredInGit shows that the committed file is the declaration:
+// TestDeclaredInGit shows that the committed file is the declaration:
 // an uncommitted edit that the service runs with is drift until committed.
 func TestDeclaredInGit(t *testing.T) {
 	if _, err := exec.LookPath("git"); err != nil {
@@ -564,7 +363,7 @@ func TestDeclaredInGit(t *testing.T) {
 	assert.Empty(t, rep.Notes)
 }
 
-// TestDriftUnreachable shows that a service that cannot be asked fails the
+// TestUnreachable shows that a service that cannot be asked fails the
 // check (exit 1) rather than passing it.
 func TestUnreachable(t *testing.T) {
 	code, out, errOut := runCLI(t, "--root", workspaceRoot(t), "--config-dir", testdataDir,
@@ -599,7 +398,7 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-// TestDriftNoDeclaredFiles fails, naming the directory, when there is
+// TestNoDeclaredFiles fails, naming the directory, when there is
 // nothing to compare.
 func TestNoDeclaredFiles(t *testing.T) {
 	code, _, errOut := runCLI(t, "--root", workspaceRoot(t), "--config-dir", t.TempDir())
@@ -607,7 +406,7 @@ func TestNoDeclaredFiles(t *testing.T) {
 	assert.Contains(t, errOut, "no declared config in")
 }
 
-// TestDriftConfigSchema reads the real config structs: keys, environment
+// TestConfigSchema reads the real config structs: keys, environment
 // variables, types and redaction come from the tags config.Load reads.
 func TestConfigSchema(t *testing.T) {
 	root := workspaceRoot(t)
@@ -635,7 +434,7 @@ func TestConfigSchema(t *testing.T) {
 	assert.Error(t, err, "a workspace without the source has no schema")
 }
 
-// TestDriftSecretsNeedTheFingerprintKey shows that fingerprints are keyed:
+// TestSecretsNeedTheFingerprintKey shows that fingerprints are keyed:
 // without the deployment's key drift cannot judge a Secret (unchecked, not
 // drift), and under another key the right password does not match.
 func TestSecretsNeedTheFingerprintKey(t *testing.T) {
