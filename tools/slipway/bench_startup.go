@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/grpchealth"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/scratchdb"
@@ -183,7 +184,7 @@ func runBenchStartup(ctx context.Context, opts startupOptions) error {
 	}
 	for _, d := range defs {
 		opts.progress("building %s into .slipway/bench/bin", d.Name)
-		b := buildBinary(ctx, goBin, root, d.Name, filepath.Join(binDir, d.Name), opts.Environ)
+		b := fleet.BuildBinary(ctx, goBin, root, d.Name, filepath.Join(binDir, d.Name), opts.Environ)
 		if b.Err != nil {
 			return fmt.Errorf("build %s: %w\n%s", d.Name, b.Err, b.Output)
 		}
@@ -199,12 +200,12 @@ func runBenchStartup(ctx context.Context, opts startupOptions) error {
 			return err
 		}
 	}
-	broker, err := startBroker(tmp, "127.0.0.1", 0)
+	broker, err := fleet.StartBroker(tmp, "127.0.0.1", 0)
 	if err != nil {
 		return err
 	}
 	defer broker.Stop()
-	secret, err := devSecret() // 24 characters
+	secret, err := fleet.Secret() // 24 characters
 	if err != nil {
 		return err
 	}
@@ -356,7 +357,7 @@ func startEnviron(opts startupOptions, t startTarget, tr, dbURL string) []string
 		environ = envvar.Set(environ, e.Key, e.Value)
 	}
 	// Under mTLS, as under dev --tls, no service holds a password account.
-	return ownSecretsOnly(environ, t.svc, tr == transportTLS)
+	return fleet.OwnSecretsOnly(environ, t.svc, tr == transportTLS)
 }
 
 // startSample is one start of a service.
@@ -378,7 +379,7 @@ func startOnce(ctx context.Context, bin string, environ []string, client *tls.Co
 		self time.Duration
 	}
 	serving := make(chan servingLine, 1)
-	tail := newTailBuffer(tailLines)
+	tail := fleet.NewTailBuffer(fleet.TailLines)
 	var once sync.Once
 	lines := &lineWriter{fn: func(line []byte) {
 		at := time.Now()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"github.com/stretchr/testify/assert"
@@ -73,7 +74,7 @@ func TestReloadEditsApplyToTheRealHandlers(t *testing.T) {
 func TestAirConfigAndEvents(t *testing.T) {
 	assert.Contains(t, airConfig("/ws", "inventory", 0, time.Second, nil),
 		`cmd = "go build -o ./.slipway/bin/inventory-air ./services/inventory/cmd/inventory"`, "air's own build: no flags")
-	cfg := airConfig("/ws/.slipway/bench/work", "inventory", 150*time.Millisecond, 15*time.Second, devBuildFlags)
+	cfg := airConfig("/ws/.slipway/bench/work", "inventory", 150*time.Millisecond, 15*time.Second, fleet.BuildFlags)
 	for _, want := range []string{
 		`root = "/ws/.slipway/bench/work"`,
 		`cmd = "go build '-ldflags=-s -w' -buildvcs=false -o ./.slipway/bin/inventory-air ./services/inventory/cmd/inventory"`,

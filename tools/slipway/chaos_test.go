@@ -25,6 +25,7 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/faultproxy"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
@@ -423,7 +424,7 @@ func TestChaosSkipsExperimentsWithoutTheirDependency(t *testing.T) {
 // A broker whose ORDERS stream holds messages would redeliver an earlier
 // run's events: chaos refuses it, and accepts a fresh one.
 func TestChaosRefusesABrokerWithOldEvents(t *testing.T) {
-	b, err := startBroker(t.TempDir(), "127.0.0.1", 0)
+	b, err := fleet.StartBroker(t.TempDir(), "127.0.0.1", 0)
 	require.NoError(t, err)
 	defer b.Stop()
 	require.NoError(t, chaosFreshBroker(t.Context(), b.URL()), "no stream yet")
@@ -456,7 +457,7 @@ func chaosBuilt(t *testing.T, root string) {
 	t.Helper()
 	chaosBuildOnce.Do(func() {
 		var log bytes.Buffer
-		_, chaosBuildErr = buildServices(context.Background(), root, workspace.Names(workspace.Known), os.Environ(), newConsole(&log, false))
+		_, chaosBuildErr = fleet.BuildServices(context.Background(), root, workspace.Names(workspace.Known), os.Environ(), fleet.NewConsole(&log, false))
 		if chaosBuildErr != nil {
 			chaosBuildErr = fmt.Errorf("%w\n%s", chaosBuildErr, log.String())
 		}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"github.com/stretchr/testify/assert"
@@ -163,7 +164,7 @@ func TestPlanDebugEnvironmentIsDevs(t *testing.T) {
 	plan, err := planDebug("/ws", opts, "dev")
 	require.NoError(t, err)
 
-	dev, err := planDev("/ws", []workspace.Service{workspace.Known[2]}, devOptions{Environ: environ, GRPCBase: 6000, HTTPBase: 7000}.withDefaults())
+	dev, err := fleet.Plan("/ws", []workspace.Service{workspace.Known[2]}, fleet.Options{Environ: environ, GRPCBase: 6000, HTTPBase: 7000}.WithDefaults())
 	require.NoError(t, err)
 	for _, k := range []string{"GRPC_ADDR", "HTTP_ADDR", "DATABASE_URL", "DRAIN_DELAY", "AUTH_JWKS_URL", "USER_ADDR", "INVENTORY_ADDR", "LOG_LEVEL", "PATH"} {
 		want, _ := envvar.Lookup(dev[0].Env, k)
@@ -171,10 +172,10 @@ func TestPlanDebugEnvironmentIsDevs(t *testing.T) {
 		assert.True(t, ok, k)
 		assert.Equal(t, want, got, k)
 	}
-	assert.Equal(t, "sqlite:///ws/.slipway/data/inventory.db", envValue(plan.Service.Env, "DATABASE_URL"))
-	assert.Equal(t, "127.0.0.1:6002", envValue(plan.Service.Env, "GRPC_ADDR"))
-	assert.Equal(t, "127.0.0.1:7002", envValue(plan.Service.Env, "HTTP_ADDR"))
-	assert.Equal(t, "debug", envValue(plan.Service.Env, "LOG_LEVEL"))
+	assert.Equal(t, "sqlite:///ws/.slipway/data/inventory.db", fleet.EnvValue(plan.Service.Env, "DATABASE_URL"))
+	assert.Equal(t, "127.0.0.1:6002", fleet.EnvValue(plan.Service.Env, "GRPC_ADDR"))
+	assert.Equal(t, "127.0.0.1:7002", fleet.EnvValue(plan.Service.Env, "HTTP_ADDR"))
+	assert.Equal(t, "debug", fleet.EnvValue(plan.Service.Env, "LOG_LEVEL"))
 }
 
 // The debug build uses the flags that deploy/docker/buildflags.mk defines
@@ -282,7 +283,7 @@ func TestRunDebugInventory(t *testing.T) {
 	warmDebugBuild(t, root, "inventory")
 
 	tmp := t.TempDir()
-	b, err := startBroker(tmp, "127.0.0.1", 0)
+	b, err := fleet.StartBroker(tmp, "127.0.0.1", 0)
 	require.NoError(t, err)
 	t.Cleanup(b.Stop)
 
@@ -313,8 +314,8 @@ func TestRunDebugInventory(t *testing.T) {
 	grpcAddr := "127.0.0.1:" + strconv.Itoa(dev.GRPCBase+2)
 	serving, cancelPoll := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelPoll()
-	r := pollServing(serving, grpcAddr, nil)
-	require.NoError(t, r.err, "inventory under dlv never answered SERVING; output:\n%s", out.String())
+	r := fleet.PollServing(serving, grpcAddr, nil)
+	require.NoError(t, r.Err, "inventory under dlv never answered SERVING; output:\n%s", out.String())
 	assert.Eventually(t, func() bool { return strings.Contains(out.String(), "inventory SERVING: gRPC "+grpcAddr) },
 		5*time.Second, 20*time.Millisecond, "slipway reports SERVING")
 	assert.Contains(t, out.String(), "go tool dlv connect "+listen)

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/grpchealth"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
@@ -85,13 +86,13 @@ func testEnviron(extra ...string) []string {
 	return append(env, extra...)
 }
 
-func testDevOptions(t *testing.T, root string, out *syncBuffer, extraEnv ...string) devOptions {
+func testDevOptions(t *testing.T, root string, out *syncBuffer, extraEnv ...string) fleet.Options {
 	t.Helper()
 	grpcBase, httpBase := freePortBase(t, 4), freePortBase(t, 4)
 	for httpBase > grpcBase-4 && httpBase < grpcBase+4 {
 		httpBase = freePortBase(t, 4)
 	}
-	return devOptions{
+	return fleet.Options{
 		Root:         root,
 		NoBuild:      true,
 		GRPCBase:     grpcBase,
@@ -105,7 +106,7 @@ func testDevOptions(t *testing.T, root string, out *syncBuffer, extraEnv ...stri
 }
 
 // startDev runs runDev in the background; the returned channel yields its result.
-func startDev(ctx context.Context, opts devOptions) <-chan error {
+func startDev(ctx context.Context, opts fleet.Options) <-chan error {
 	done := make(chan error, 1)
 	go func() { done <- runDev(ctx, opts) }()
 	return done
@@ -320,7 +321,7 @@ func TestBuildServices(t *testing.T) {
 	root := goWorkspace(t, map[string]string{"user": ok, "inventory": ok})
 	var out syncBuffer
 
-	results, err := buildServices(t.Context(), root, []string{"user", "inventory"}, os.Environ(), newConsole(&out, false))
+	results, err := fleet.BuildServices(t.Context(), root, []string{"user", "inventory"}, os.Environ(), fleet.NewConsole(&out, false))
 	require.NoError(t, err, out.String())
 	require.Len(t, results, 2)
 	for _, r := range results {
@@ -334,19 +335,19 @@ func TestPlanDev(t *testing.T) {
 	defs := []workspace.Service{workspace.Known[0], workspace.Known[2]} // user, inventory
 	tests := []struct {
 		name                      string
-		opts                      devOptions
+		opts                      fleet.Options
 		invGRPC, invHTTP, invDial string
 		jwks                      string
 	}{
 		{
 			name:    "defaults",
-			opts:    devOptions{},
+			opts:    fleet.Options{},
 			invGRPC: "127.0.0.1:50053", invHTTP: "127.0.0.1:8083", invDial: "127.0.0.1:8083",
 			jwks: "http://127.0.0.1:8081/.well-known/jwks.json",
 		},
 		{
 			name:    "moved bases on every interface",
-			opts:    devOptions{Host: "0.0.0.0", GRPCBase: 6000, HTTPBase: 7000},
+			opts:    fleet.Options{Host: "0.0.0.0", GRPCBase: 6000, HTTPBase: 7000},
 			invGRPC: "0.0.0.0:6002", invHTTP: "0.0.0.0:7002", invDial: "127.0.0.1:7002",
 			jwks: "http://127.0.0.1:7000/.well-known/jwks.json",
 		},
@@ -355,7 +356,7 @@ func TestPlanDev(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := tt.opts
 			opts.Environ = []string{"PATH=/bin"}
-			plan, err := planDev("/ws", defs, opts.withDefaults())
+			plan, err := fleet.Plan("/ws", defs, opts.WithDefaults())
 			require.NoError(t, err)
 			require.Len(t, plan, 2)
 			inv := plan[1]
@@ -377,8 +378,8 @@ func TestPlanDev(t *testing.T) {
 				got, _ := envvar.Lookup(inv.Env, k)
 				assert.Equal(t, v, got, k)
 			}
-			assert.Equal(t, "/ws/.slipway/keys/user-ed25519.pem", envValue(plan[0].Env, "AUTH_SIGNING_KEY_FILE"), "user signs")
-			assert.Equal(t, "slipway-admin", envValue(plan[0].Env, "ADMIN_PASSWORD"), "user seeds the admin")
+			assert.Equal(t, "/ws/.slipway/keys/user-ed25519.pem", fleet.EnvValue(plan[0].Env, "AUTH_SIGNING_KEY_FILE"), "user signs")
+			assert.Equal(t, "slipway-admin", fleet.EnvValue(plan[0].Env, "ADMIN_PASSWORD"), "user seeds the admin")
 		})
 	}
 }
@@ -527,7 +528,7 @@ func httpBody(t *testing.T, url string) string {
 }
 
 // nextReload waits for dev's next reload report.
-func nextReload(t *testing.T, reports <-chan reloadReport, done <-chan error, out *syncBuffer) reloadReport {
+func nextReload(t *testing.T, reports <-chan fleet.ReloadReport, done <-chan error, out *syncBuffer) fleet.ReloadReport {
 	t.Helper()
 	select {
 	case r := <-reports:
@@ -537,7 +538,7 @@ func nextReload(t *testing.T, reports <-chan reloadReport, done <-chan error, ou
 	case <-time.After(3 * time.Minute):
 		t.Fatalf("no reload; output:\n%s", out.String())
 	}
-	return reloadReport{}
+	return fleet.ReloadReport{}
 }
 
 func TestRunDevHotReload(t *testing.T) {
@@ -552,8 +553,8 @@ func TestRunDevHotReload(t *testing.T) {
 	opts.ReadyTimeout = 30 * time.Second
 	watching := make(chan struct{})
 	opts.OnWatch = func() { close(watching) }
-	reports := make(chan reloadReport, 16)
-	opts.OnReload = func(r reloadReport) { reports <- r }
+	reports := make(chan fleet.ReloadReport, 16)
+	opts.OnReload = func(r fleet.ReloadReport) { reports <- r }
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 
@@ -635,7 +636,7 @@ func TestRunDevNoWatch(t *testing.T) {
 	opts.NoWatch = true
 	opts.Debounce = 50 * time.Millisecond
 	opts.OnWatch = func() { t.Error("--no-watch watched") }
-	opts.OnReload = func(r reloadReport) { t.Errorf("--no-watch reloaded: %+v", r) }
+	opts.OnReload = func(r fleet.ReloadReport) { t.Errorf("--no-watch reloaded: %+v", r) }
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 
@@ -669,8 +670,8 @@ func TestRunDevRebuildsAnEditSavedDuringTheFirstBuild(t *testing.T) {
 	url := "http://127.0.0.1:" + strconv.Itoa(opts.HTTPBase+2) + "/"
 	firstServed := make(chan string, 1)
 	opts.OnWatch = func() { firstServed <- httpBody(t, url) }
-	reports := make(chan reloadReport, 16)
-	opts.OnReload = func(r reloadReport) { reports <- r }
+	reports := make(chan fleet.ReloadReport, 16)
+	opts.OnReload = func(r fleet.ReloadReport) { reports <- r }
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 
@@ -803,7 +804,7 @@ func TestRunDevPostgresCreatesEachServiceDatabase(t *testing.T) {
 
 	assert.True(t, databaseExists(t, server, prefix+"user"))
 	assert.Contains(t, out.String(), "created "+prefix+"user; using "+prefix+"inventory")
-	wantURL, err := serviceDatabaseURL(server, prefix, "user")
+	wantURL, err := fleet.ServiceDatabaseURL(server, prefix, "user")
 	require.NoError(t, err)
 	assert.Contains(t, out.String(), fmt.Sprintf(`"database_url":%q`, wantURL), "--postgres wins over DATABASE_URL")
 	assert.Regexp(t, `user\s+SERVING\s+.*/docs\s+postgres\s+`, out.String())
@@ -832,7 +833,7 @@ func TestDevPostgresFlags(t *testing.T) {
 }
 
 func TestServiceDatabaseURL(t *testing.T) {
-	got, err := serviceDatabaseURL("postgres://postgres:pw@127.0.0.1:5432/postgres?sslmode=disable", "slipway_", "order")
+	got, err := fleet.ServiceDatabaseURL("postgres://postgres:pw@127.0.0.1:5432/postgres?sslmode=disable", "slipway_", "order")
 	require.NoError(t, err)
 	assert.Equal(t, "postgres://postgres:pw@127.0.0.1:5432/slipway_order?sslmode=disable", got)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devconsole"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/grpchealth"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
@@ -56,8 +57,8 @@ func testChildTLS() (grpcTLS, httpTLS *tls.Config, err error) {
 }
 
 func TestPlanDevTLS(t *testing.T) {
-	opts := devOptions{Environ: []string{"PATH=/bin", "TLS_CERT_FILE=/elsewhere/cert.pem"}, TLS: true, ConsolePort: 8080}.withDefaults()
-	plan, err := planDev("/ws", workspace.Known, opts)
+	opts := fleet.Options{Environ: []string{"PATH=/bin", "TLS_CERT_FILE=/elsewhere/cert.pem"}, TLS: true, ConsolePort: 8080}.WithDefaults()
+	plan, err := fleet.Plan("/ws", workspace.Known, opts)
 	require.NoError(t, err)
 	for _, s := range plan {
 		t.Run(s.Name, func(t *testing.T) {
@@ -72,18 +73,18 @@ func TestPlanDevTLS(t *testing.T) {
 				"CORS_ALLOWED_ORIGINS":           "https://localhost:8080,https://127.0.0.1:8080",
 			}
 			for k, v := range want {
-				assert.Equal(t, v, envValue(s.Env, k), k)
+				assert.Equal(t, v, fleet.EnvValue(s.Env, k), k)
 			}
 			assert.Equal(t, "https://"+s.HTTPDial+"/docs", s.DocsURL())
 		})
 	}
-	plain, err := planDev("/ws", workspace.Known[:1], devOptions{Environ: []string{"PATH=/bin"}, ConsolePort: 8080}.withDefaults())
+	plain, err := fleet.Plan("/ws", workspace.Known[:1], fleet.Options{Environ: []string{"PATH=/bin"}, ConsolePort: 8080}.WithDefaults())
 	require.NoError(t, err)
 	for _, k := range []string{"TLS_CERT_FILE", "TLS_KEY_FILE", "TLS_CA_FILE", "OTEL_EXPORTER_OTLP_CERTIFICATE"} {
 		_, set := envvar.Lookup(plain[0].Env, k)
 		assert.False(t, set, "plaintext dev sets no %s", k)
 	}
-	assert.Equal(t, "http://127.0.0.1:8081/.well-known/jwks.json", envValue(plain[0].Env, "AUTH_JWKS_URL"))
+	assert.Equal(t, "http://127.0.0.1:8081/.well-known/jwks.json", fleet.EnvValue(plain[0].Env, "AUTH_JWKS_URL"))
 }
 
 // dev --tls end to end with services that serve as the platform does under

@@ -23,6 +23,7 @@ import (
 	"github.com/slipway-dev/slipway/platform/auth"
 	"github.com/slipway-dev/slipway/platform/redact"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
@@ -159,7 +160,7 @@ func TestDriftRunningInventory(t *testing.T) {
 		t.Skip("builds and runs the inventory service")
 	}
 	bin := buildDriftInventory(t)
-	nats, err := startBroker(t.TempDir(), "127.0.0.1", 0)
+	nats, err := fleet.StartBroker(t.TempDir(), "127.0.0.1", 0)
 	require.NoError(t, err)
 	t.Cleanup(nats.Stop)
 	// /debug/config needs an admin: the service verifies tokens with this
