@@ -30,10 +30,6 @@ import (
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
-// defaultBenchPostgresURL is the PostgreSQL the tests use when
-// POSTGRES_TEST_URL is unset.
-const defaultBenchPostgresURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-
 // startupOptions are the inputs of runBenchStartup.
 type startupOptions struct {
 	benchOptions
@@ -54,7 +50,7 @@ func benchStartupMain(ctx context.Context, args []string, env *cli.Env) error {
 		"Builds every service into .slipway/bench/bin, then starts each one --runs times and measures\n"+
 			"from process start to gRPC health SERVING (the service's \"serving\" log line, checked with\n"+
 			"a health call). It runs on SQLite in a temporary directory and, when PostgreSQL answers\n"+
-			"(--postgres, else POSTGRES_TEST_URL, else "+defaultBenchPostgresURL+"),\n"+
+			"(--postgres, else POSTGRES_TEST_URL, else "+scratchdb.DefaultServerURL+"),\n"+
 			"on a temporary database per service, dropped afterwards. The services get an embedded\n"+
 			"NATS JetStream and dead peer and JWKS addresses (they dial and fetch lazily).\n"+
 			"The first run of each service migrates an empty database; every run counts. The user service\n"+
@@ -507,7 +503,7 @@ func postgresServer(ctx context.Context, opts startupOptions) (serverURL, skippe
 		serverURL = opts.getenv("POSTGRES_TEST_URL")
 	}
 	if serverURL == "" {
-		serverURL = defaultBenchPostgresURL
+		serverURL = scratchdb.DefaultServerURL
 	}
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()

@@ -16,8 +16,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/scratchdb"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -159,7 +161,7 @@ func TestCopyWorkspaceWithoutGit(t *testing.T) {
 	require.NoError(t, os.MkdirAll(dst, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dst, "stale.go"), []byte("package stale"), 0o644))
 
-	n, err := copyWorkspace(t.Context(), goCommand(t), root, dst, testEnviron())
+	n, err := copyWorkspace(t.Context(), goCommand(t), root, dst, clitest.Environ())
 	require.NoError(t, err)
 	assert.Equal(t, 3, n, "go.work, go.mod and main.go")
 	assert.FileExists(t, filepath.Join(dst, "go.work"))
@@ -264,7 +266,7 @@ func TestRunBenchStartup(t *testing.T) {
 	var stdout, stderr syncBuffer
 	opts := startupOptions{
 		benchOptions: benchOptions{Root: root, Runs: 3, Stdout: &stdout, Stderr: &stderr,
-			Environ: testEnviron("GOWORK=" + filepath.Join(root, "go.work")), Command: "slipway bench startup --runs 3"},
+			Environ: clitest.Environ("GOWORK=" + filepath.Join(root, "go.work")), Command: "slipway bench startup --runs 3"},
 		NoPostgres: true,
 		Timeout:    30 * time.Second,
 	}
@@ -301,7 +303,7 @@ func TestRunBenchStartupOnPostgres(t *testing.T) {
 	}
 	server := os.Getenv("POSTGRES_TEST_URL")
 	if server == "" {
-		server = defaultBenchPostgresURL
+		server = scratchdb.DefaultServerURL
 	}
 	conn, err := pgx.Connect(t.Context(), server)
 	if err != nil {
@@ -316,7 +318,7 @@ func TestRunBenchStartupOnPostgres(t *testing.T) {
 	var stdout, stderr syncBuffer
 	opts := startupOptions{
 		benchOptions: benchOptions{Root: root, Runs: 1, Stdout: &stdout, Stderr: &stderr,
-			Environ: testEnviron("GOWORK=" + filepath.Join(root, "go.work"))},
+			Environ: clitest.Environ("GOWORK=" + filepath.Join(root, "go.work"))},
 		Postgres: server,
 		Timeout:  30 * time.Second,
 	}
@@ -366,7 +368,7 @@ func TestRunBenchReload(t *testing.T) {
 
 	var stdout, stderr syncBuffer
 	opts := reloadOptions{
-		benchOptions: benchOptions{Root: root, Runs: 2, Stdout: &stdout, Stderr: &stderr, Environ: testEnviron()},
+		benchOptions: benchOptions{Root: root, Runs: 2, Stdout: &stdout, Stderr: &stderr, Environ: clitest.Environ()},
 		Service:      "inventory",
 		NoAir:        noAir,
 		Air:          air,

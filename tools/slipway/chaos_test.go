@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/faultproxy"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
@@ -514,7 +515,7 @@ func runChaosForTest(t *testing.T, file string, env map[string]map[string]string
 	require.NoError(t, err)
 	o := chaosOptions{
 		Files: []string{file}, Env: env, Scale: scale, Out: t.TempDir(), JSON: true, NoBuild: true,
-		Root: root, Environ: testEnviron(), ReadyTimeout: 60 * time.Second, StopTimeout: 15 * time.Second,
+		Root: root, Environ: clitest.Environ(), ReadyTimeout: 60 * time.Second, StopTimeout: 15 * time.Second,
 	}
 	if exp.needs(chaosDepPostgres) {
 		if o.DatabaseURL = chaosTestPostgres(t); o.DatabaseURL == "" {
@@ -745,7 +746,7 @@ func TestChaosRunsEveryExperimentWhenOneCannotRun(t *testing.T) {
 	}
 	var stdout, stderr syncBuffer
 	err = runChaos(t.Context(), chaosOptions{
-		Files: files, Scale: 0.1, Out: dir, JSON: true, NoBuild: true, Root: root, Environ: testEnviron(),
+		Files: files, Scale: 0.1, Out: dir, JSON: true, NoBuild: true, Root: root, Environ: clitest.Environ(),
 		DatabaseURL: "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2",
 		Stdout:      &stdout, Stderr: &stderr,
 	})

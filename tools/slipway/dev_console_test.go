@@ -26,6 +26,7 @@ import (
 
 	"github.com/slipway-dev/slipway/platform/telemetry"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devconsole"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
@@ -278,7 +279,7 @@ func serveTracedTestChild(ctx context.Context) int {
 }
 
 func TestRunDevServesTheConsole(t *testing.T) {
-	root := fakeWorkspace(t, "user", "inventory")
+	root := clitest.FakeWorkspace(t, "user", "inventory")
 	useTestBinaryFor(t, root, "user", "inventory")
 	var out syncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=traced")
@@ -336,7 +337,7 @@ func TestRunDevServesTheConsole(t *testing.T) {
 }
 
 func TestRunDevFailsWhenTheConsolePortIsTaken(t *testing.T) {
-	root := fakeWorkspace(t, "user")
+	root := clitest.FakeWorkspace(t, "user")
 	var out syncBuffer
 	opts := testDevOptions(t, root, &out)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

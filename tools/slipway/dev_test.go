@@ -19,26 +19,16 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/grpchealth"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/scratchdb"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// fakeWorkspace makes a workspace root holding go.work and an (empty) main
-// package directory for each service, so that dev finds them.
-func fakeWorkspace(t *testing.T, services ...string) string {
-	t.Helper()
-	root := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(root, "go.work"), []byte("go 1.26.0\n"), 0o644))
-	for _, svc := range services {
-		require.NoError(t, os.MkdirAll(filepath.Join(root, workspace.MainDir(svc)), 0o755))
-	}
-	return root
-}
 
 // useTestBinaryFor makes the test binary the prebuilt binary of each service
 // (for --no-build), so that the child modes of TestMain play the services.
@@ -70,22 +60,6 @@ func freePortBase(t *testing.T, n int) int {
 	return 0
 }
 
-// testEnviron is the test's environment without anything that would change
-// what dev gives its children, plus extra.
-func testEnviron(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch {
-		case k == "DATABASE_URL", k == "DRAIN_DELAY", k == "NO_COLOR",
-			strings.HasPrefix(k, "AUTH_"), strings.HasPrefix(k, "ADMIN_"), strings.HasPrefix(k, "SLIPWAY_"):
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, extra...)
-}
-
 func testDevOptions(t *testing.T, root string, out *syncBuffer, extraEnv ...string) fleet.Options {
 	t.Helper()
 	grpcBase, httpBase := freePortBase(t, 4), freePortBase(t, 4)
@@ -101,7 +75,7 @@ func testDevOptions(t *testing.T, root string, out *syncBuffer, extraEnv ...stri
 		StopTimeout:  5 * time.Second,
 		Color:        "never",
 		Stdout:       out,
-		Environ:      testEnviron(extraEnv...),
+		Environ:      clitest.Environ(extraEnv...),
 	}
 }
 
@@ -140,7 +114,7 @@ func devResult(t *testing.T, done <-chan error, out *syncBuffer) error {
 }
 
 func TestRunDevServesAndStopsCleanly(t *testing.T) {
-	root := fakeWorkspace(t, "user", "inventory")
+	root := clitest.FakeWorkspace(t, "user", "inventory")
 	useTestBinaryFor(t, root, "user", "inventory")
 	var out syncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=serve", childReadyAfterEnv+"=100ms")
@@ -179,7 +153,7 @@ func TestRunDevServesAndStopsCleanly(t *testing.T) {
 }
 
 func TestRunDevParentDatabaseURLWins(t *testing.T) {
-	root := fakeWorkspace(t, "user")
+	root := clitest.FakeWorkspace(t, "user")
 	useTestBinaryFor(t, root, "user")
 	var out syncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=serve", "DATABASE_URL=postgres://dev:secret@localhost/slipway")
@@ -224,7 +198,7 @@ func TestRunDevFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			root := fakeWorkspace(t, "user")
+			root := clitest.FakeWorkspace(t, "user")
 			useTestBinaryFor(t, root, "user")
 			var out syncBuffer
 			opts := testDevOptions(t, root, &out, tt.env...)
@@ -242,7 +216,7 @@ func TestRunDevFailures(t *testing.T) {
 }
 
 func TestRunDevInterruptedBeforeReady(t *testing.T) {
-	root := fakeWorkspace(t, "user")
+	root := clitest.FakeWorkspace(t, "user")
 	useTestBinaryFor(t, root, "user")
 	var out syncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=serve", childReadyAfterEnv+"=never")
@@ -258,7 +232,7 @@ func TestRunDevInterruptedBeforeReady(t *testing.T) {
 }
 
 func TestRunDevFailsWhenPortIsTaken(t *testing.T) {
-	root := fakeWorkspace(t, "user", "inventory")
+	root := clitest.FakeWorkspace(t, "user", "inventory")
 	var out syncBuffer
 	opts := testDevOptions(t, root, &out)
 	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(opts.HTTPBase+2))
@@ -273,13 +247,13 @@ func TestRunDevFailsWhenPortIsTaken(t *testing.T) {
 }
 
 func TestRunDevNoServices(t *testing.T) {
-	root := fakeWorkspace(t)
+	root := clitest.FakeWorkspace(t)
 	var out syncBuffer
 	err := runDev(t.Context(), testDevOptions(t, root, &out))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no services to run")
 
-	opts := testDevOptions(t, fakeWorkspace(t, "user"), &out)
+	opts := testDevOptions(t, clitest.FakeWorkspace(t, "user"), &out)
 	opts.Services = []string{"order"}
 	err = runDev(t.Context(), opts)
 	require.Error(t, err)
@@ -405,7 +379,7 @@ func TestCheckPortsFree(t *testing.T) {
 }
 
 func TestFindWorkspaceRoot(t *testing.T) {
-	root := fakeWorkspace(t, "user")
+	root := clitest.FakeWorkspace(t, "user")
 	got, err := workspace.FindRoot(filepath.Join(root, workspace.MainDir("user")))
 	require.NoError(t, err)
 	assert.Equal(t, root, got)
@@ -416,7 +390,7 @@ func TestFindWorkspaceRoot(t *testing.T) {
 }
 
 func TestExistingServicesInStartOrder(t *testing.T) {
-	root := fakeWorkspace(t, "inventory", "user")
+	root := clitest.FakeWorkspace(t, "inventory", "user")
 	require.NoError(t, os.MkdirAll(filepath.Join(root, "services", "order"), 0o755)) // no cmd/order yet
 	defs, err := workspace.Existing(root)
 	require.NoError(t, err)
@@ -712,13 +686,13 @@ func TestDevProcessExitCodeOnSignal(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			root := fakeWorkspace(t, "user")
+			root := clitest.FakeWorkspace(t, "user")
 			useTestBinaryFor(t, root, "user")
 			base := freePortBase(t, 4)
 			httpBase := freePortBase(t, 4)
 			cmd := exec.Command(testExecutable(t), "dev", "--root", root, "--no-build", "--console-port", "0", "--color", "never",
 				"--grpc-port-base", strconv.Itoa(base), "--http-port-base", strconv.Itoa(httpBase), "--stop-timeout", "300ms")
-			cmd.Env = testEnviron(childModeEnv+"=slipway", "SLIPWAY_USER_"+childModeEnv+"="+tt.service, "NATS_URL=nats://127.0.0.1:1")
+			cmd.Env = clitest.Environ(childModeEnv+"=slipway", "SLIPWAY_USER_"+childModeEnv+"="+tt.service, "NATS_URL=nats://127.0.0.1:1")
 			var out syncBuffer
 			cmd.Stdout, cmd.Stderr = &out, &out
 			require.NoError(t, cmd.Start())
@@ -749,7 +723,7 @@ func devPostgres(t *testing.T) string {
 	t.Helper()
 	server := os.Getenv("POSTGRES_TEST_URL")
 	if server == "" {
-		server = defaultBenchPostgresURL
+		server = scratchdb.DefaultServerURL
 	}
 	conn, err := pgx.Connect(t.Context(), server)
 	if err != nil {
@@ -785,7 +759,7 @@ func TestRunDevPostgresCreatesEachServiceDatabase(t *testing.T) {
 			_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+prefix+svc+" WITH (FORCE)")
 		}
 	})
-	root := fakeWorkspace(t, "user", "inventory")
+	root := clitest.FakeWorkspace(t, "user", "inventory")
 	useTestBinaryFor(t, root, "user", "inventory")
 	// The inventory database exists already: dev uses it and creates the other.
 	conn, err := pgx.Connect(t.Context(), server)
@@ -839,7 +813,7 @@ func TestServiceDatabaseURL(t *testing.T) {
 }
 
 func TestRunDevPostgresUnreachable(t *testing.T) {
-	root := fakeWorkspace(t, "user")
+	root := clitest.FakeWorkspace(t, "user")
 	useTestBinaryFor(t, root, "user")
 	var out syncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=serve")

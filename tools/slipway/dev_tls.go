@@ -10,24 +10,11 @@ import (
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
-// devTLSIdentities are the certificates dev --tls keeps: every known
-// service's (so a later --services run finds them too), the console's and
-// the CLI's.
-func devTLSIdentities() []devcert.Identity {
-	ids := make([]devcert.Identity, 0, len(workspace.Known)+2)
-	for _, d := range workspace.Known {
-		ids = append(ids, devcert.Identity{Name: d.Name, Usage: devcert.ServerAndClient})
-	}
-	return append(ids,
-		devcert.Identity{Name: workspace.ConsoleIdentity, Usage: devcert.ServerAndClient},
-		devcert.Identity{Name: workspace.CLIIdentity, Usage: devcert.ClientOnly})
-}
-
 // ensureDevTLS makes sure the authority and every certificate are in place
 // and current, says what it issued, and gives each service of plan the
 // CLI's client configuration for the health polling.
 func ensureDevTLS(root string, plan []fleet.Service, out *fleet.Console) (*devcert.Bundle, error) {
-	b, err := devcert.Ensure(devcert.Options{Dir: workspace.TLSDir(root), Identities: devTLSIdentities()})
+	b, err := devcert.Ensure(devcert.Options{Dir: workspace.TLSDir(root), Identities: workspace.TLSIdentities()})
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/clienttls"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devconsole"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
@@ -92,7 +93,7 @@ func TestPlanDevTLS(t *testing.T) {
 // console over https, and the console reaches the services (and receives
 // their traces) over TLS.
 func TestRunDevTLS(t *testing.T) {
-	root := fakeWorkspace(t, "user", "inventory")
+	root := clitest.FakeWorkspace(t, "user", "inventory")
 	useTestBinaryFor(t, root, "user", "inventory")
 	var out syncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=traced")

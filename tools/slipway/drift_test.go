@@ -23,6 +23,7 @@ import (
 	"github.com/slipway-dev/slipway/platform/auth"
 	"github.com/slipway-dev/slipway/platform/redact"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
@@ -102,7 +103,7 @@ func startDriftInventory(t *testing.T, bin, natsURL string, extra ...string) str
 	// stops it with SIGTERM like an orchestrator.
 	cmd := exec.Command(bin)
 	cmd.Dir = dir
-	cmd.Env = append(testEnviron(
+	cmd.Env = append(clitest.Environ(
 		"GRPC_ADDR=127.0.0.1:0",
 		"HTTP_ADDR=127.0.0.1:0",
 		"DATABASE_URL=sqlite://"+filepath.ToSlash(filepath.Join(dir, "inventory.db")),
