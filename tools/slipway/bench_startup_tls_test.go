@@ -136,7 +136,7 @@ func TestRunBenchStartupTLS(t *testing.T) {
 		t.Skip("builds a gRPC service")
 	}
 	root := grpcWorkspace(t, "inventory", tlsServiceSource)
-	var stdout, stderr syncBuffer
+	var stdout, stderr clitest.SyncBuffer
 	opts := startupOptions{
 		benchOptions: benchOptions{Root: root, Runs: 2, Stdout: &stdout, Stderr: &stderr,
 			Environ: clitest.Environ("GOWORK=" + filepath.Join(root, "go.work")), Command: "slipway bench startup --tls --runs 2"},

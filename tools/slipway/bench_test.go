@@ -263,7 +263,7 @@ func TestRunBenchStartup(t *testing.T) {
 		t.Skip("builds a gRPC service")
 	}
 	root := shopWorkspace(t)
-	var stdout, stderr syncBuffer
+	var stdout, stderr clitest.SyncBuffer
 	opts := startupOptions{
 		benchOptions: benchOptions{Root: root, Runs: 3, Stdout: &stdout, Stderr: &stderr,
 			Environ: clitest.Environ("GOWORK=" + filepath.Join(root, "go.work")), Command: "slipway bench startup --runs 3"},
@@ -315,7 +315,7 @@ func TestRunBenchStartupOnPostgres(t *testing.T) {
 	defer conn.Close(context.Background())
 
 	root := shopWorkspace(t)
-	var stdout, stderr syncBuffer
+	var stdout, stderr clitest.SyncBuffer
 	opts := startupOptions{
 		benchOptions: benchOptions{Root: root, Runs: 1, Stdout: &stdout, Stderr: &stderr,
 			Environ: clitest.Environ("GOWORK=" + filepath.Join(root, "go.work"))},
@@ -366,7 +366,7 @@ func TestRunBenchReload(t *testing.T) {
 		noAir = true
 	}
 
-	var stdout, stderr syncBuffer
+	var stdout, stderr clitest.SyncBuffer
 	opts := reloadOptions{
 		benchOptions: benchOptions{Root: root, Runs: 2, Stdout: &stdout, Stderr: &stderr, Environ: clitest.Environ()},
 		Service:      "inventory",

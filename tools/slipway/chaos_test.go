@@ -527,7 +527,7 @@ func runChaosForTest(t *testing.T, file string, env map[string]map[string]string
 			t.Skip("needs Redis")
 		}
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr clitest.SyncBuffer
 	o.Stdout, o.Stderr = &stdout, &stderr
 	runErr := runChaos(t.Context(), o)
 	var reports []*chaosReport
@@ -744,7 +744,7 @@ func TestChaosRunsEveryExperimentWhenOneCannotRun(t *testing.T) {
 		require.NoError(t, os.WriteFile(f, []byte(minimalExperiment), 0o600))
 		files = append(files, f)
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr clitest.SyncBuffer
 	err = runChaos(t.Context(), chaosOptions{
 		Files: files, Scale: 0.1, Out: dir, JSON: true, NoBuild: true, Root: root, Environ: clitest.Environ(),
 		DatabaseURL: "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2",

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
@@ -42,7 +43,7 @@ func TestDebugMainUsageErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var stderr syncBuffer
+			var stderr clitest.SyncBuffer
 			env := &cli.Env{Stdout: io.Discard, Stderr: &stderr, Environ: []string{"PATH=/bin"}}
 			err := debugMain(t.Context(), tt.args, env)
 			var uerr cli.UsageError
@@ -54,7 +55,7 @@ func TestDebugMainUsageErrors(t *testing.T) {
 }
 
 func TestDebugHelp(t *testing.T) {
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	err := debugMain(t.Context(), []string{"-h"}, &cli.Env{Stdout: &out, Stderr: &out})
 	require.ErrorIs(t, err, flag.ErrHelp)
 	for _, want := range []string{"--accept-multiclient", "dlv dap", "single session", vscodeAttachConfig} {
@@ -197,7 +198,7 @@ func TestDebugBuildFlagsMatchBuildflagsMk(t *testing.T) {
 }
 
 func TestLineWatch(t *testing.T) {
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	w := newLineWatch(&out, "listening at: ")
 	_, _ = w.Write([]byte("building\n"))
 	select {
@@ -233,7 +234,7 @@ func warmDebugBuild(t *testing.T, root, svc string) {
 }
 
 // startDebug runs runDebug in the background and waits until dlv listens.
-func startDebug(t *testing.T, ctx context.Context, opts debugOptions, out *syncBuffer) <-chan error {
+func startDebug(t *testing.T, ctx context.Context, opts debugOptions, out *clitest.SyncBuffer) <-chan error {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- runDebug(ctx, opts) }()
@@ -250,7 +251,7 @@ func startDebug(t *testing.T, ctx context.Context, opts debugOptions, out *syncB
 	return done
 }
 
-func debugResult(t *testing.T, done <-chan error, out *syncBuffer) error {
+func debugResult(t *testing.T, done <-chan error, out *clitest.SyncBuffer) error {
 	t.Helper()
 	select {
 	case err := <-done:
@@ -287,10 +288,10 @@ func TestRunDebugInventory(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(b.Stop)
 
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	dev := testDevOptions(t, root, &out,
 		"DATABASE_URL=sqlite://"+filepath.ToSlash(filepath.Join(tmp, "inventory.db")), "NATS_URL="+b.URL())
-	listen := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	listen := "127.0.0.1:" + strconv.Itoa(clitest.FreePort(t))
 	opts := debugOptions{
 		Service: "inventory", Listen: listen, Root: root, Output: filepath.Join(tmp, "inventory.debug"),
 		GRPCBase: dev.GRPCBase, HTTPBase: dev.HTTPBase, Color: "never", Stdout: &out, Environ: dev.Environ,
@@ -335,9 +336,9 @@ func TestRunDebugInventory(t *testing.T) {
 func TestRunDebugDAP(t *testing.T) {
 	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	dev := testDevOptions(t, root, &out, "NATS_URL=nats://127.0.0.1:1")
-	listen := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	listen := "127.0.0.1:" + strconv.Itoa(clitest.FreePort(t))
 	opts := debugOptions{
 		Service: "order", DAP: true, Listen: listen, Root: root,
 		GRPCBase: dev.GRPCBase, HTTPBase: dev.HTTPBase, Color: "never", Stdout: &out, Environ: dev.Environ,

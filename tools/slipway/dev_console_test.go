@@ -281,10 +281,10 @@ func serveTracedTestChild(ctx context.Context) int {
 func TestRunDevServesTheConsole(t *testing.T) {
 	root := clitest.FakeWorkspace(t, "user", "inventory")
 	useTestBinaryFor(t, root, "user", "inventory")
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=traced")
 	opts.Environ = append(withoutTelemetryEnv(opts.Environ), "CORS_ALLOWED_ORIGINS=https://shop.example")
-	opts.ConsolePort = freePort(t)
+	opts.ConsolePort = clitest.FreePort(t)
 	console := "http://127.0.0.1:" + strconv.Itoa(opts.ConsolePort)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -338,7 +338,7 @@ func TestRunDevServesTheConsole(t *testing.T) {
 
 func TestRunDevFailsWhenTheConsolePortIsTaken(t *testing.T) {
 	root := clitest.FakeWorkspace(t, "user")
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -44,7 +44,7 @@ func useTestBinaryFor(t *testing.T, root string, services ...string) {
 func freePortBase(t *testing.T, n int) int {
 	t.Helper()
 	for range 50 {
-		base := freePort(t)
+		base := clitest.FreePort(t)
 		if base+n > 65535 {
 			continue
 		}
@@ -60,7 +60,7 @@ func freePortBase(t *testing.T, n int) int {
 	return 0
 }
 
-func testDevOptions(t *testing.T, root string, out *syncBuffer, extraEnv ...string) fleet.Options {
+func testDevOptions(t *testing.T, root string, out *clitest.SyncBuffer, extraEnv ...string) fleet.Options {
 	t.Helper()
 	grpcBase, httpBase := freePortBase(t, 4), freePortBase(t, 4)
 	for httpBase > grpcBase-4 && httpBase < grpcBase+4 {
@@ -87,7 +87,7 @@ func startDev(ctx context.Context, opts fleet.Options) <-chan error {
 }
 
 // waitForOutput waits until out contains want, failing early when dev ends.
-func waitForOutput(t *testing.T, out *syncBuffer, done <-chan error, want string) {
+func waitForOutput(t *testing.T, out *clitest.SyncBuffer, done <-chan error, want string) {
 	t.Helper()
 	deadline := time.After(20 * time.Second)
 	for !strings.Contains(out.String(), want) {
@@ -102,7 +102,7 @@ func waitForOutput(t *testing.T, out *syncBuffer, done <-chan error, want string
 }
 
 // devResult waits for dev to end.
-func devResult(t *testing.T, done <-chan error, out *syncBuffer) error {
+func devResult(t *testing.T, done <-chan error, out *clitest.SyncBuffer) error {
 	t.Helper()
 	select {
 	case err := <-done:
@@ -116,7 +116,7 @@ func devResult(t *testing.T, done <-chan error, out *syncBuffer) error {
 func TestRunDevServesAndStopsCleanly(t *testing.T) {
 	root := clitest.FakeWorkspace(t, "user", "inventory")
 	useTestBinaryFor(t, root, "user", "inventory")
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=serve", childReadyAfterEnv+"=100ms")
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -155,7 +155,7 @@ func TestRunDevServesAndStopsCleanly(t *testing.T) {
 func TestRunDevParentDatabaseURLWins(t *testing.T) {
 	root := clitest.FakeWorkspace(t, "user")
 	useTestBinaryFor(t, root, "user")
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=serve", "DATABASE_URL=postgres://dev:secret@localhost/slipway")
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -200,7 +200,7 @@ func TestRunDevFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			root := clitest.FakeWorkspace(t, "user")
 			useTestBinaryFor(t, root, "user")
-			var out syncBuffer
+			var out clitest.SyncBuffer
 			opts := testDevOptions(t, root, &out, tt.env...)
 			if tt.timeout > 0 {
 				opts.ReadyTimeout = tt.timeout
@@ -218,7 +218,7 @@ func TestRunDevFailures(t *testing.T) {
 func TestRunDevInterruptedBeforeReady(t *testing.T) {
 	root := clitest.FakeWorkspace(t, "user")
 	useTestBinaryFor(t, root, "user")
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=serve", childReadyAfterEnv+"=never")
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -233,7 +233,7 @@ func TestRunDevInterruptedBeforeReady(t *testing.T) {
 
 func TestRunDevFailsWhenPortIsTaken(t *testing.T) {
 	root := clitest.FakeWorkspace(t, "user", "inventory")
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out)
 	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(opts.HTTPBase+2))
 	require.NoError(t, err)
@@ -248,7 +248,7 @@ func TestRunDevFailsWhenPortIsTaken(t *testing.T) {
 
 func TestRunDevNoServices(t *testing.T) {
 	root := clitest.FakeWorkspace(t)
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	err := runDev(t.Context(), testDevOptions(t, root, &out))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no services to run")
@@ -262,7 +262,7 @@ func TestRunDevNoServices(t *testing.T) {
 
 func TestRunDevBuildFailureShowsCompilerOutput(t *testing.T) {
 	root := goWorkspace(t, map[string]string{"user": "package main\n\nfunc main() { undefinedThing() }\n"})
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out)
 	opts.NoBuild = false
 
@@ -293,7 +293,7 @@ func goWorkspace(t *testing.T, mains map[string]string) string {
 func TestBuildServices(t *testing.T) {
 	ok := "package main\n\nfunc main() {}\n"
 	root := goWorkspace(t, map[string]string{"user": ok, "inventory": ok})
-	var out syncBuffer
+	var out clitest.SyncBuffer
 
 	results, err := fleet.BuildServices(t.Context(), root, []string{"user", "inventory"}, os.Environ(), fleet.NewConsole(&out, false))
 	require.NoError(t, err, out.String())
@@ -364,7 +364,7 @@ func TestCheckPortsFree(t *testing.T) {
 	defer ln.Close()
 	taken := ln.Addr().String()
 	_, takenPort, _ := net.SplitHostPort(taken)
-	free := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	free := "127.0.0.1:" + strconv.Itoa(clitest.FreePort(t))
 
 	require.NoError(t, workspace.CheckPortsFree([]workspace.Endpoint{{Service: "user", Kind: "gRPC", Addr: free}}))
 
@@ -502,7 +502,7 @@ func httpBody(t *testing.T, url string) string {
 }
 
 // nextReload waits for dev's next reload report.
-func nextReload(t *testing.T, reports <-chan fleet.ReloadReport, done <-chan error, out *syncBuffer) fleet.ReloadReport {
+func nextReload(t *testing.T, reports <-chan fleet.ReloadReport, done <-chan error, out *clitest.SyncBuffer) fleet.ReloadReport {
 	t.Helper()
 	select {
 	case r := <-reports:
@@ -520,7 +520,7 @@ func TestRunDevHotReload(t *testing.T) {
 		t.Skip("builds a gRPC service three times")
 	}
 	root := grpcWorkspace(t, "inventory", fakeServiceSource("v1"))
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, "GOWORK="+filepath.Join(root, "go.work"))
 	opts.NoBuild = false
 	opts.Debounce = 50 * time.Millisecond
@@ -604,7 +604,7 @@ func TestRunDevNoWatch(t *testing.T) {
 		t.Skip("builds a gRPC service")
 	}
 	root := grpcWorkspace(t, "inventory", fakeServiceSource("v1"))
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, "GOWORK="+filepath.Join(root, "go.work"))
 	opts.NoBuild = false
 	opts.NoWatch = true
@@ -632,7 +632,7 @@ func TestRunDevRebuildsAnEditSavedDuringTheFirstBuild(t *testing.T) {
 		t.Skip("builds a gRPC service twice")
 	}
 	root := grpcWorkspace(t, "inventory", fakeServiceSource("v1"))
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, "GOWORK="+filepath.Join(root, "go.work"))
 	opts.NoBuild = false
 	opts.Debounce = 50 * time.Millisecond
@@ -693,7 +693,7 @@ func TestDevProcessExitCodeOnSignal(t *testing.T) {
 			cmd := exec.Command(testExecutable(t), "dev", "--root", root, "--no-build", "--console-port", "0", "--color", "never",
 				"--grpc-port-base", strconv.Itoa(base), "--http-port-base", strconv.Itoa(httpBase), "--stop-timeout", "300ms")
 			cmd.Env = clitest.Environ(childModeEnv+"=slipway", "SLIPWAY_USER_"+childModeEnv+"="+tt.service, "NATS_URL=nats://127.0.0.1:1")
-			var out syncBuffer
+			var out clitest.SyncBuffer
 			cmd.Stdout, cmd.Stderr = &out, &out
 			require.NoError(t, cmd.Start())
 			done := make(chan error, 1)
@@ -768,7 +768,7 @@ func TestRunDevPostgresCreatesEachServiceDatabase(t *testing.T) {
 	require.NoError(t, err)
 	_ = conn.Close(t.Context())
 
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=serve", "DATABASE_URL=sqlite://elsewhere.db")
 	opts.Postgres, opts.PostgresPrefix = server, prefix
 	ctx, cancel := context.WithCancel(t.Context())
@@ -815,9 +815,9 @@ func TestServiceDatabaseURL(t *testing.T) {
 func TestRunDevPostgresUnreachable(t *testing.T) {
 	root := clitest.FakeWorkspace(t, "user")
 	useTestBinaryFor(t, root, "user")
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=serve")
-	opts.Postgres = "postgres://postgres@127.0.0.1:" + strconv.Itoa(freePort(t)) + "/postgres?connect_timeout=2"
+	opts.Postgres = "postgres://postgres@127.0.0.1:" + strconv.Itoa(clitest.FreePort(t)) + "/postgres?connect_timeout=2"
 	err := devResult(t, startDev(t.Context(), opts), &out)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "--postgres: connect to")

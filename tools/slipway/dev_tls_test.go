@@ -95,10 +95,10 @@ func TestPlanDevTLS(t *testing.T) {
 func TestRunDevTLS(t *testing.T) {
 	root := clitest.FakeWorkspace(t, "user", "inventory")
 	useTestBinaryFor(t, root, "user", "inventory")
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=traced")
 	opts.Environ = withoutTelemetryEnv(opts.Environ)
-	opts.ConsolePort = freePort(t)
+	opts.ConsolePort = clitest.FreePort(t)
 	opts.TLS = true
 	console := "https://127.0.0.1:" + strconv.Itoa(opts.ConsolePort)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -161,7 +161,7 @@ func TestRunDevTLS(t *testing.T) {
 	require.NoError(t, devResult(t, done, &out), out.String())
 
 	// The next run keeps the authority and every certificate.
-	var again syncBuffer
+	var again clitest.SyncBuffer
 	opts.Stdout = &again
 	opts.ConsolePort = 0
 	ctx2, cancel2 := context.WithCancel(t.Context())

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -888,7 +889,7 @@ func TestDoctorDiskRow(t *testing.T) {
 }
 
 func TestDoctorProgress(t *testing.T) {
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	p := &doctorProgress{w: &out, after: 20 * time.Millisecond}
 	p.step("quick")()
 	done := p.step("slow")

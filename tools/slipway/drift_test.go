@@ -113,7 +113,7 @@ func startDriftInventory(t *testing.T, bin, natsURL string, extra ...string) str
 	), extra...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr syncBuffer
+	var stderr clitest.SyncBuffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
@@ -129,7 +129,7 @@ func startDriftInventory(t *testing.T, bin, natsURL string, extra ...string) str
 	})
 
 	addr := make(chan string, 1)
-	var logs syncBuffer
+	var logs clitest.SyncBuffer
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -526,7 +526,7 @@ func TestDriftDeclaredInGit(t *testing.T) {
 // check (exit 1) rather than passing it.
 func TestDriftUnreachable(t *testing.T) {
 	code, out, errOut := runDriftCLI(t, "--root", driftRoot(t), "--config-dir", driftTestdata,
-		"--targets", "inventory=127.0.0.1:"+strconv.Itoa(freePort(t)), "--timeout", "2s")
+		"--targets", "inventory=127.0.0.1:"+strconv.Itoa(clitest.FreePort(t)), "--timeout", "2s")
 	assert.Equal(t, cli.ExitFailed, code)
 	assert.Regexp(t, `(?m)^inventory\s+running\s+-\s+-\s+-\s+ERROR`, out)
 	assert.Contains(t, errOut, "could not read: inventory running")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/grpchealth"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"github.com/stretchr/testify/assert"
@@ -38,7 +39,7 @@ func TestRunProbe(t *testing.T) {
 	addr, hs := startHealthServer(t)
 	hs.SetServingStatus("slipway.inventory.v1.InventoryService", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus("slipway.order.v1.OrderService", healthpb.HealthCheckResponse_NOT_SERVING)
-	unreachable := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	unreachable := "127.0.0.1:" + strconv.Itoa(clitest.FreePort(t))
 
 	tests := []struct {
 		name    string
@@ -102,7 +103,7 @@ func TestRunProbeJSONAndList(t *testing.T) {
 
 func TestRunProbeJSONUnreachable(t *testing.T) {
 	var out bytes.Buffer
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	addr := "127.0.0.1:" + strconv.Itoa(clitest.FreePort(t))
 	err := runProbe(t.Context(), probeOptions{Addr: addr, Timeout: time.Second, JSON: true, Stdout: &out})
 	require.Error(t, err)
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -26,7 +27,7 @@ func startTestChild(t *testing.T, sup *fleet.Supervisor, name, mode string) *fle
 }
 
 func TestSupervisorStopsChildWithSIGTERM(t *testing.T) {
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	sup := fleet.NewSupervisor(fleet.NewConsole(&out, false, "child"))
 	p := startTestChild(t, sup, "child", "wait")
 
@@ -52,7 +53,7 @@ func TestSupervisorStopsChildWithSIGTERM(t *testing.T) {
 }
 
 func TestSupervisorReportsEarlyExit(t *testing.T) {
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	sup := fleet.NewSupervisor(fleet.NewConsole(&out, false, "child"))
 	p := startTestChild(t, sup, "child", "exit")
 
@@ -75,7 +76,7 @@ func TestSupervisorReportsEarlyExit(t *testing.T) {
 }
 
 func TestSupervisorKillsAfterGrace(t *testing.T) {
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	sup := fleet.NewSupervisor(fleet.NewConsole(&out, false, "child"))
 	p := startTestChild(t, sup, "child", "stubborn")
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "ignoring SIGTERM") },
@@ -90,7 +91,7 @@ func TestSupervisorKillsAfterGrace(t *testing.T) {
 }
 
 func TestSupervisorForceSkipsGrace(t *testing.T) {
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	sup := fleet.NewSupervisor(fleet.NewConsole(&out, false, "child"))
 	p := startTestChild(t, sup, "child", "stubborn")
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "ignoring SIGTERM") },
@@ -105,7 +106,7 @@ func TestSupervisorForceSkipsGrace(t *testing.T) {
 }
 
 func TestSupervisorStopAll(t *testing.T) {
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	sup := fleet.NewSupervisor(fleet.NewConsole(&out, false, "a", "b"))
 	startTestChild(t, sup, "a", "wait")
 	startTestChild(t, sup, "b", "wait")
@@ -123,7 +124,7 @@ func TestSupervisorStopAll(t *testing.T) {
 }
 
 func TestSupervisorStartFailure(t *testing.T) {
-	sup := fleet.NewSupervisor(fleet.NewConsole(&syncBuffer{}, false))
+	sup := fleet.NewSupervisor(fleet.NewConsole(&clitest.SyncBuffer{}, false))
 	_, err := sup.Start(fleet.ProcSpec{Name: "ghost", Path: "/nonexistent/ghost"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "start ghost")
