@@ -20,6 +20,7 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
@@ -220,7 +221,7 @@ type child struct {
 
 func startChild(cmd *exec.Cmd) (*child, error) {
 	cmd.WaitDelay = 2 * time.Second
-	isolate(cmd)
+	fleet.Isolate(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -235,14 +236,14 @@ func startChild(cmd *exec.Cmd) (*child, error) {
 // Stop sends SIGTERM, waits up to grace, then kills; it returns once the
 // process has exited.
 func (c *child) Stop(grace time.Duration) {
-	if err := terminate(c.cmd.Process); err == nil && grace > 0 {
+	if err := fleet.Terminate(c.cmd.Process); err == nil && grace > 0 {
 		select {
 		case <-c.done:
 			return
 		case <-time.After(grace):
 		}
 	}
-	_ = kill(c.cmd.Process)
+	_ = fleet.Kill(c.cmd.Process)
 	<-c.done
 }
 
@@ -265,7 +266,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		w.fn(bytes.TrimSuffix(w.buf[:i], []byte("\r")))
 		w.buf = w.buf[i+1:]
 	}
-	if len(w.buf) > maxLineBytes {
+	if len(w.buf) > fleet.MaxLineBytes {
 		w.fn(w.buf)
 		w.buf = nil
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
@@ -101,7 +102,7 @@ func (a *airEvents) after(t time.Time) (build, run time.Time, ok bool) {
 }
 
 // startAir runs air on the subject's copy.
-func (s *reloadSubject) startAir(ctx context.Context, opts reloadOptions, air string, env []string, svc devService, log io.Writer) error {
+func (s *reloadSubject) startAir(ctx context.Context, opts reloadOptions, air string, env []string, svc fleet.Service, log io.Writer) error {
 	cfg := filepath.Join(s.work, ".slipway", "air.toml")
 	if err := os.MkdirAll(filepath.Dir(cfg), 0o750); err != nil {
 		return err

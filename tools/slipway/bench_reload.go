@@ -19,6 +19,7 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
@@ -67,7 +68,7 @@ func benchReloadMain(ctx context.Context, args []string, env *cli.Env) error {
 			"its own copy of the workspace under .slipway/bench/work-<tool> (the real tree is never\n"+
 			"edited), with the same environment and air's delay set to dev's debounce. Air builds the\n"+
 			"way its own config does (go build, no flags); --air-build=dev gives it dev's build flags\n"+
-			"("+strings.Join(devBuildFlags, " ")+"), to compare the tools with the build alike.\n"+
+			"("+strings.Join(fleet.BuildFlags, " ")+"), to compare the tools with the build alike.\n"+
 			"Then --runs times per tool, alternating between the tools (ABBA), it appends a new marker\n"+
 			"to a field a handler returns (inventory: GetProduct's description; user: GetMe's display\n"+
 			"name) and times from the write of the file until GET on the REST API returns the marker.\n"+
@@ -77,8 +78,8 @@ func benchReloadMain(ctx context.Context, args []string, env *cli.Env) error {
 	fs.IntVar(&opts.Runs, "runs", 5, "edits per tool")
 	fs.StringVar(&opts.Service, "service", "inventory", "`service` to edit: "+strings.Join(names, " or "))
 	fs.BoolVar(&opts.NoAir, "no-air", false, "measure slipway dev only")
-	fs.StringVar(&opts.AirBuild, "air-build", "default", "`flags` of air's go build: default (none, the build air's own config runs) or dev (slipway dev's: "+strings.Join(devBuildFlags, " ")+")")
-	fs.DurationVar(&opts.Debounce, "debounce", defaultDebounce, "slipway dev's debounce and air's delay")
+	fs.StringVar(&opts.AirBuild, "air-build", "default", "`flags` of air's go build: default (none, the build air's own config runs) or dev (slipway dev's: "+strings.Join(fleet.BuildFlags, " ")+")")
+	fs.DurationVar(&opts.Debounce, "debounce", fleet.DefaultDebounce, "slipway dev's debounce and air's delay")
 	fs.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "how long one edit may take to show")
 	fs.BoolVar(&opts.JSON, "json", false, "print the JSON document instead of the table")
 	fs.StringVar(&opts.Root, "root", "", "workspace `dir` (default: the nearest parent holding go.work)")
@@ -202,13 +203,13 @@ func runBenchReload(ctx context.Context, opts reloadOptions) error {
 		return err
 	}
 	defer os.RemoveAll(state)
-	broker, err := startBroker(state, "127.0.0.1", 0)
+	broker, err := fleet.StartBroker(state, "127.0.0.1", 0)
 	if err != nil {
 		return err
 	}
 	defer broker.Stop()
 
-	build := buildCommand(opts.Service, devBuildFlags)
+	build := buildCommand(opts.Service, fleet.BuildFlags)
 	subjects := []*reloadSubject{{tool: reloadTool{Tool: "slipway dev",
 		Setup: fmt.Sprintf("hot reload: debounce %s; %s to a temporary name, rename; SIGTERM; start; wait for SERVING", opts.Debounce, build)}}}
 	if !opts.NoAir {
@@ -230,11 +231,11 @@ func runBenchReload(ctx context.Context, opts reloadOptions) error {
 			}
 			ports = append(ports, base)
 		}
-		dev := devOptions{
+		dev := fleet.Options{
 			Root: s.work, Services: []string{opts.Service}, GRPCBase: ports[len(ports)-2], HTTPBase: ports[len(ports)-1],
 			Color: "never", Stdout: prefixLines(name+" | ", log), Environ: benchReloadEnviron(opts.Environ, s.work, broker.URL()),
 			Debounce: opts.Debounce,
-		}.withDefaults()
+		}.WithDefaults()
 		svc, err := planOne(s.work, dev)
 		if err != nil {
 			return err
@@ -315,7 +316,7 @@ func runBenchReload(ctx context.Context, opts reloadOptions) error {
 // airBuildFlags are the go build flags air's config gets.
 func (o reloadOptions) airBuildFlags() []string {
 	if o.AirBuild == "dev" {
-		return devBuildFlags
+		return fleet.BuildFlags
 	}
 	return nil
 }
@@ -339,14 +340,14 @@ func shellQuote(args []string) []string {
 }
 
 // planOne plans the one service dev runs.
-func planOne(work string, dev devOptions) (devService, error) {
+func planOne(work string, dev fleet.Options) (fleet.Service, error) {
 	defs, err := workspace.Select(work, dev.Services)
 	if err != nil {
-		return devService{}, err
+		return fleet.Service{}, err
 	}
-	plan, err := planDev(work, defs, dev)
+	plan, err := fleet.Plan(work, defs, dev)
 	if err != nil {
-		return devService{}, err
+		return fleet.Service{}, err
 	}
 	return plan[0], nil
 }
@@ -428,13 +429,13 @@ func (s *reloadSubject) measure(opts reloadOptions, i int) error {
 
 // startDev runs slipway dev's hot reload in process on the subject's copy
 // and waits until it watches.
-func (s *reloadSubject) startDev(ctx context.Context, dev devOptions, svc devService, log io.Writer) error {
+func (s *reloadSubject) startDev(ctx context.Context, dev fleet.Options, svc fleet.Service, log io.Writer) error {
 	devCtx, cancel := context.WithCancel(ctx)
 	s.ctx = devCtx
 	watching := make(chan struct{})
-	reports := make(chan reloadReport, 64)
+	reports := make(chan fleet.ReloadReport, 64)
 	dev.OnWatch = func() { close(watching) }
-	dev.OnReload = func(r reloadReport) {
+	dev.OnReload = func(r fleet.ReloadReport) {
 		select {
 		case reports <- r:
 		default:
@@ -552,11 +553,11 @@ func (c *reloadCall) waitFor(ctx context.Context, want string, timeout time.Dura
 
 // ready waits for the service to answer SERVING, signs in when the call
 // needs it, and waits for the call to answer.
-func (c *reloadCall) ready(ctx context.Context, svc devService, timeout time.Duration) error {
+func (c *reloadCall) ready(ctx context.Context, svc fleet.Service, timeout time.Duration) error {
 	wait, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if r := pollServing(wait, svc.GRPCDial, svc.ClientTLS); r.err != nil {
-		return fmt.Errorf("%s not SERVING on %s within %s (last: %w)", svc.Name, svc.GRPCDial, timeout, r.err)
+	if r := fleet.PollServing(wait, svc.GRPCDial, svc.ClientTLS); r.Err != nil {
+		return fmt.Errorf("%s not SERVING on %s within %s (last: %w)", svc.Name, svc.GRPCDial, timeout, r.Err)
 	}
 	if err := c.signIn(ctx, svc.HTTPDial); err != nil {
 		return err

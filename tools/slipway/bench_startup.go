@@ -23,15 +23,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/grpchealth"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/scratchdb"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
-
-// defaultBenchPostgresURL is the PostgreSQL the tests use when
-// POSTGRES_TEST_URL is unset.
-const defaultBenchPostgresURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
 // startupOptions are the inputs of runBenchStartup.
 type startupOptions struct {
@@ -53,7 +50,7 @@ func benchStartupMain(ctx context.Context, args []string, env *cli.Env) error {
 		"Builds every service into .slipway/bench/bin, then starts each one --runs times and measures\n"+
 			"from process start to gRPC health SERVING (the service's \"serving\" log line, checked with\n"+
 			"a health call). It runs on SQLite in a temporary directory and, when PostgreSQL answers\n"+
-			"(--postgres, else POSTGRES_TEST_URL, else "+defaultBenchPostgresURL+"),\n"+
+			"(--postgres, else POSTGRES_TEST_URL, else "+scratchdb.DefaultServerURL+"),\n"+
 			"on a temporary database per service, dropped afterwards. The services get an embedded\n"+
 			"NATS JetStream and dead peer and JWKS addresses (they dial and fetch lazily).\n"+
 			"The first run of each service migrates an empty database; every run counts. The user service\n"+
@@ -183,7 +180,7 @@ func runBenchStartup(ctx context.Context, opts startupOptions) error {
 	}
 	for _, d := range defs {
 		opts.progress("building %s into .slipway/bench/bin", d.Name)
-		b := buildBinary(ctx, goBin, root, d.Name, filepath.Join(binDir, d.Name), opts.Environ)
+		b := fleet.BuildBinary(ctx, goBin, root, d.Name, filepath.Join(binDir, d.Name), opts.Environ)
 		if b.Err != nil {
 			return fmt.Errorf("build %s: %w\n%s", d.Name, b.Err, b.Output)
 		}
@@ -199,12 +196,12 @@ func runBenchStartup(ctx context.Context, opts startupOptions) error {
 			return err
 		}
 	}
-	broker, err := startBroker(tmp, "127.0.0.1", 0)
+	broker, err := fleet.StartBroker(tmp, "127.0.0.1", 0)
 	if err != nil {
 		return err
 	}
 	defer broker.Stop()
-	secret, err := devSecret() // 24 characters
+	secret, err := fleet.Secret() // 24 characters
 	if err != nil {
 		return err
 	}
@@ -356,7 +353,7 @@ func startEnviron(opts startupOptions, t startTarget, tr, dbURL string) []string
 		environ = envvar.Set(environ, e.Key, e.Value)
 	}
 	// Under mTLS, as under dev --tls, no service holds a password account.
-	return ownSecretsOnly(environ, t.svc, tr == transportTLS)
+	return fleet.OwnSecretsOnly(environ, t.svc, tr == transportTLS)
 }
 
 // startSample is one start of a service.
@@ -378,7 +375,7 @@ func startOnce(ctx context.Context, bin string, environ []string, client *tls.Co
 		self time.Duration
 	}
 	serving := make(chan servingLine, 1)
-	tail := newTailBuffer(tailLines)
+	tail := fleet.NewTailBuffer(fleet.TailLines)
 	var once sync.Once
 	lines := &lineWriter{fn: func(line []byte) {
 		at := time.Now()
@@ -506,7 +503,7 @@ func postgresServer(ctx context.Context, opts startupOptions) (serverURL, skippe
 		serverURL = opts.getenv("POSTGRES_TEST_URL")
 	}
 	if serverURL == "" {
-		serverURL = defaultBenchPostgresURL
+		serverURL = scratchdb.DefaultServerURL
 	}
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -135,10 +136,10 @@ func TestRunBenchStartupTLS(t *testing.T) {
 		t.Skip("builds a gRPC service")
 	}
 	root := grpcWorkspace(t, "inventory", tlsServiceSource)
-	var stdout, stderr syncBuffer
+	var stdout, stderr clitest.SyncBuffer
 	opts := startupOptions{
 		benchOptions: benchOptions{Root: root, Runs: 2, Stdout: &stdout, Stderr: &stderr,
-			Environ: testEnviron("GOWORK=" + filepath.Join(root, "go.work")), Command: "slipway bench startup --tls --runs 2"},
+			Environ: clitest.Environ("GOWORK=" + filepath.Join(root, "go.work")), Command: "slipway bench startup --tls --runs 2"},
 		NoPostgres: true,
 		Timeout:    30 * time.Second,
 		Transports: []string{"plaintext", "tls"},

@@ -16,7 +16,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/scratchdb"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -73,7 +76,7 @@ func TestReloadEditsApplyToTheRealHandlers(t *testing.T) {
 func TestAirConfigAndEvents(t *testing.T) {
 	assert.Contains(t, airConfig("/ws", "inventory", 0, time.Second, nil),
 		`cmd = "go build -o ./.slipway/bin/inventory-air ./services/inventory/cmd/inventory"`, "air's own build: no flags")
-	cfg := airConfig("/ws/.slipway/bench/work", "inventory", 150*time.Millisecond, 15*time.Second, devBuildFlags)
+	cfg := airConfig("/ws/.slipway/bench/work", "inventory", 150*time.Millisecond, 15*time.Second, fleet.BuildFlags)
 	for _, want := range []string{
 		`root = "/ws/.slipway/bench/work"`,
 		`cmd = "go build '-ldflags=-s -w' -buildvcs=false -o ./.slipway/bin/inventory-air ./services/inventory/cmd/inventory"`,
@@ -158,7 +161,7 @@ func TestCopyWorkspaceWithoutGit(t *testing.T) {
 	require.NoError(t, os.MkdirAll(dst, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dst, "stale.go"), []byte("package stale"), 0o644))
 
-	n, err := copyWorkspace(t.Context(), goCommand(t), root, dst, testEnviron())
+	n, err := copyWorkspace(t.Context(), goCommand(t), root, dst, clitest.Environ())
 	require.NoError(t, err)
 	assert.Equal(t, 3, n, "go.work, go.mod and main.go")
 	assert.FileExists(t, filepath.Join(dst, "go.work"))
@@ -260,10 +263,10 @@ func TestRunBenchStartup(t *testing.T) {
 		t.Skip("builds a gRPC service")
 	}
 	root := shopWorkspace(t)
-	var stdout, stderr syncBuffer
+	var stdout, stderr clitest.SyncBuffer
 	opts := startupOptions{
 		benchOptions: benchOptions{Root: root, Runs: 3, Stdout: &stdout, Stderr: &stderr,
-			Environ: testEnviron("GOWORK=" + filepath.Join(root, "go.work")), Command: "slipway bench startup --runs 3"},
+			Environ: clitest.Environ("GOWORK=" + filepath.Join(root, "go.work")), Command: "slipway bench startup --runs 3"},
 		NoPostgres: true,
 		Timeout:    30 * time.Second,
 	}
@@ -300,7 +303,7 @@ func TestRunBenchStartupOnPostgres(t *testing.T) {
 	}
 	server := os.Getenv("POSTGRES_TEST_URL")
 	if server == "" {
-		server = defaultBenchPostgresURL
+		server = scratchdb.DefaultServerURL
 	}
 	conn, err := pgx.Connect(t.Context(), server)
 	if err != nil {
@@ -312,10 +315,10 @@ func TestRunBenchStartupOnPostgres(t *testing.T) {
 	defer conn.Close(context.Background())
 
 	root := shopWorkspace(t)
-	var stdout, stderr syncBuffer
+	var stdout, stderr clitest.SyncBuffer
 	opts := startupOptions{
 		benchOptions: benchOptions{Root: root, Runs: 1, Stdout: &stdout, Stderr: &stderr,
-			Environ: testEnviron("GOWORK=" + filepath.Join(root, "go.work"))},
+			Environ: clitest.Environ("GOWORK=" + filepath.Join(root, "go.work"))},
 		Postgres: server,
 		Timeout:  30 * time.Second,
 	}
@@ -363,9 +366,9 @@ func TestRunBenchReload(t *testing.T) {
 		noAir = true
 	}
 
-	var stdout, stderr syncBuffer
+	var stdout, stderr clitest.SyncBuffer
 	opts := reloadOptions{
-		benchOptions: benchOptions{Root: root, Runs: 2, Stdout: &stdout, Stderr: &stderr, Environ: testEnviron()},
+		benchOptions: benchOptions{Root: root, Runs: 2, Stdout: &stdout, Stderr: &stderr, Environ: clitest.Environ()},
 		Service:      "inventory",
 		NoAir:        noAir,
 		Air:          air,

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
@@ -245,8 +246,8 @@ func runChaos(ctx context.Context, o chaosOptions) error {
 			return err
 		}
 		progress("building %s", strings.Join(workspace.Names(defs), ", "))
-		out := newConsole(o.Stderr, false, workspace.Names(defs)...)
-		if _, err := buildServices(ctx, root, workspace.Names(defs), o.Environ, out); err != nil {
+		out := fleet.NewConsole(o.Stderr, false, workspace.Names(defs)...)
+		if _, err := fleet.BuildServices(ctx, root, workspace.Names(defs), o.Environ, out); err != nil {
 			return err
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/faultproxy"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/scratchdb"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
@@ -27,18 +28,18 @@ import (
 // injection enabled.
 type chaosFleet struct {
 	dir     string // this run's state: data, nats, keys, services.log
-	plan    []devService
-	sup     *supervisor
-	out     *console // the services' output, into services.log
+	plan    []fleet.Service
+	sup     *fleet.Supervisor
+	out     *fleet.Console // the services' output, into services.log
 	logFile *os.File
-	opts    devOptions
+	opts    fleet.Options
 
 	mu    sync.Mutex
-	procs map[string]*process
+	procs map[string]*fleet.Process
 	// expected counts exits that chaos caused itself, per service.
 	expected map[string]int
 
-	broker    *broker
+	broker    *fleet.Broker
 	natsURL   string // the broker as chaos reaches it, not through the proxy
 	proxies   map[string]*faultproxy.Proxy
 	databases map[string]chaosDatabase // per service, direct (no proxy)
@@ -71,7 +72,7 @@ type chaosFleetOptions struct {
 // On error everything started so far is stopped again.
 func startChaosFleet(ctx context.Context, o chaosFleetOptions) (_ *chaosFleet, err error) {
 	f := &chaosFleet{
-		dir: o.Dir, procs: map[string]*process{}, expected: map[string]int{},
+		dir: o.Dir, procs: map[string]*fleet.Process{}, expected: map[string]int{},
 		proxies: map[string]*faultproxy.Proxy{}, databases: map[string]chaosDatabase{},
 	}
 	defer func() {
@@ -92,8 +93,8 @@ func startChaosFleet(ctx context.Context, o chaosFleetOptions) (_ *chaosFleet, e
 		return nil, err
 	}
 	names := workspace.Names(defs)
-	f.out = newConsole(f.logFile, false, names...)
-	f.sup = newSupervisor(f.out)
+	f.out = fleet.NewConsole(f.logFile, false, names...)
+	f.sup = fleet.NewSupervisor(f.out)
 
 	grpcBase, err := workspace.FreePortBlock(len(workspace.Known), nil)
 	if err != nil {
@@ -103,11 +104,11 @@ func startChaosFleet(ctx context.Context, o chaosFleetOptions) (_ *chaosFleet, e
 	if err != nil {
 		return nil, err
 	}
-	f.opts = devOptions{
+	f.opts = fleet.Options{
 		Root: o.Root, Host: "127.0.0.1", GRPCBase: grpcBase, HTTPBase: httpBase,
 		ReadyTimeout: o.ReadyTimeout, StopTimeout: o.StopTimeout, Force: o.Force, Environ: o.Environ,
-	}.withDefaults()
-	if f.plan, err = planDev(o.Root, defs, f.opts); err != nil {
+	}.WithDefaults()
+	if f.plan, err = fleet.Plan(o.Root, defs, f.opts); err != nil {
 		return nil, err
 	}
 
@@ -115,7 +116,7 @@ func startChaosFleet(ctx context.Context, o chaosFleetOptions) (_ *chaosFleet, e
 	// this run's events only.
 	upstreamNATS := o.NATSURL
 	if upstreamNATS == "" {
-		if f.broker, err = startBroker(o.Dir, "127.0.0.1", 0); err != nil {
+		if f.broker, err = fleet.StartBroker(o.Dir, "127.0.0.1", 0); err != nil {
 			return nil, err
 		}
 		upstreamNATS = f.broker.URL()
@@ -184,7 +185,7 @@ func startChaosFleet(ctx context.Context, o chaosFleetOptions) (_ *chaosFleet, e
 		}
 		f.procs[s.Name] = p
 	}
-	if _, err := waitFleetReady(ctx, f.sup, f.plan, f.procs, f.opts, f.out); err != nil {
+	if _, err := fleet.WaitReady(ctx, f.sup, f.plan, f.procs, f.opts, f.out); err != nil {
 		return nil, fmt.Errorf("%w (service logs: %s)", err, f.logFile.Name())
 	}
 	return f, nil
@@ -222,42 +223,42 @@ func chaosViaProxy(rawURL, addr string) (string, error) {
 	return u.String(), nil
 }
 
-func (f *chaosFleet) spec(s devService) procSpec {
-	return procSpec{Name: s.Name, Path: s.Binary, Dir: f.opts.Root, Env: s.Env}
+func (f *chaosFleet) spec(s fleet.Service) fleet.ProcSpec {
+	return fleet.ProcSpec{Name: s.Name, Path: s.Binary, Dir: f.opts.Root, Env: s.Env}
 }
 
 // service returns the plan entry of name.
-func (f *chaosFleet) service(name string) (devService, bool) {
-	i := slices.IndexFunc(f.plan, func(s devService) bool { return s.Name == name })
+func (f *chaosFleet) service(name string) (fleet.Service, bool) {
+	i := slices.IndexFunc(f.plan, func(s fleet.Service) bool { return s.Name == name })
 	if i < 0 {
-		return devService{}, false
+		return fleet.Service{}, false
 	}
 	return f.plan[i], true
 }
 
 // Signal sends sig (SIGKILL or SIGTERM) to a service and waits for it to
 // exit; the exit is expected, not a failure of the run.
-func (f *chaosFleet) Signal(name, sig string) (procExit, error) {
+func (f *chaosFleet) Signal(name, sig string) (fleet.ProcExit, error) {
 	f.mu.Lock()
 	p := f.procs[name]
 	f.expected[name]++
 	f.mu.Unlock()
 	if p == nil {
-		return procExit{}, fmt.Errorf("no process for %s", name)
+		return fleet.ProcExit{}, fmt.Errorf("no process for %s", name)
 	}
 	var err error
 	if sig == "SIGKILL" {
-		err = kill(p.cmd.Process)
+		err = fleet.Kill(p.OSProcess())
 	} else {
-		err = terminate(p.cmd.Process)
+		err = fleet.Terminate(p.OSProcess())
 	}
 	if err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return procExit{}, fmt.Errorf("%s %s: %w", sig, name, err)
+		return fleet.ProcExit{}, fmt.Errorf("%s %s: %w", sig, name, err)
 	}
 	select {
 	case <-p.Done():
 	case <-time.After(f.opts.StopTimeout):
-		_ = kill(p.cmd.Process)
+		_ = fleet.Kill(p.OSProcess())
 		<-p.Done()
 	}
 	return p.Exit(), nil
@@ -278,16 +279,16 @@ func (f *chaosFleet) Restart(ctx context.Context, name string) error {
 	f.mu.Unlock()
 	readyCtx, cancel := context.WithTimeout(ctx, f.opts.ReadyTimeout)
 	defer cancel()
-	if r := pollServing(readyCtx, s.GRPCDial, s.ClientTLS); r.err != nil {
-		return fmt.Errorf("%s restarted but not SERVING within %s: %w", name, f.opts.ReadyTimeout, r.err)
+	if r := fleet.PollServing(readyCtx, s.GRPCDial, s.ClientTLS); r.Err != nil {
+		return fmt.Errorf("%s restarted but not SERVING within %s: %w", name, f.opts.ReadyTimeout, r.Err)
 	}
 	return nil
 }
 
 // Unexpected returns the exit of a service that chaos did not cause, if one
 // happened; the supervisor's channel is drained either way.
-func (f *chaosFleet) Unexpected() []procExit {
-	var out []procExit
+func (f *chaosFleet) Unexpected() []fleet.ProcExit {
+	var out []fleet.ProcExit
 	for {
 		select {
 		case e := <-f.sup.Exited():

@@ -45,7 +45,7 @@ func chaosTestPostgres(t *testing.T) string {
 	t.Helper()
 	server := os.Getenv("POSTGRES_TEST_URL")
 	if server == "" {
-		server = defaultBenchPostgresURL
+		server = scratchdb.DefaultServerURL
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()

@@ -18,6 +18,7 @@ import (
 
 	userv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/user/v1"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/faultproxy"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 )
 
@@ -328,7 +329,7 @@ func (f *chaosFleet) adminToken(ctx context.Context) (string, error) {
 // adminCredentials are the ones the user service was started with.
 func (f *chaosFleet) adminCredentials() (string, string) {
 	user, _ := f.service("user")
-	return envValue(user.Env, "ADMIN_EMAIL"), envValue(user.Env, "ADMIN_PASSWORD")
+	return fleet.EnvValue(user.Env, "ADMIN_EMAIL"), fleet.EnvValue(user.Env, "ADMIN_PASSWORD")
 }
 
 // resetConsumer deletes a durable consumer and notes how many messages its

@@ -24,7 +24,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/faultproxy"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
@@ -423,7 +425,7 @@ func TestChaosSkipsExperimentsWithoutTheirDependency(t *testing.T) {
 // A broker whose ORDERS stream holds messages would redeliver an earlier
 // run's events: chaos refuses it, and accepts a fresh one.
 func TestChaosRefusesABrokerWithOldEvents(t *testing.T) {
-	b, err := startBroker(t.TempDir(), "127.0.0.1", 0)
+	b, err := fleet.StartBroker(t.TempDir(), "127.0.0.1", 0)
 	require.NoError(t, err)
 	defer b.Stop()
 	require.NoError(t, chaosFreshBroker(t.Context(), b.URL()), "no stream yet")
@@ -456,7 +458,7 @@ func chaosBuilt(t *testing.T, root string) {
 	t.Helper()
 	chaosBuildOnce.Do(func() {
 		var log bytes.Buffer
-		_, chaosBuildErr = buildServices(context.Background(), root, workspace.Names(workspace.Known), os.Environ(), newConsole(&log, false))
+		_, chaosBuildErr = fleet.BuildServices(context.Background(), root, workspace.Names(workspace.Known), os.Environ(), fleet.NewConsole(&log, false))
 		if chaosBuildErr != nil {
 			chaosBuildErr = fmt.Errorf("%w\n%s", chaosBuildErr, log.String())
 		}
@@ -513,7 +515,7 @@ func runChaosForTest(t *testing.T, file string, env map[string]map[string]string
 	require.NoError(t, err)
 	o := chaosOptions{
 		Files: []string{file}, Env: env, Scale: scale, Out: t.TempDir(), JSON: true, NoBuild: true,
-		Root: root, Environ: testEnviron(), ReadyTimeout: 60 * time.Second, StopTimeout: 15 * time.Second,
+		Root: root, Environ: clitest.Environ(), ReadyTimeout: 60 * time.Second, StopTimeout: 15 * time.Second,
 	}
 	if exp.needs(chaosDepPostgres) {
 		if o.DatabaseURL = chaosTestPostgres(t); o.DatabaseURL == "" {
@@ -525,7 +527,7 @@ func runChaosForTest(t *testing.T, file string, env map[string]map[string]string
 			t.Skip("needs Redis")
 		}
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr clitest.SyncBuffer
 	o.Stdout, o.Stderr = &stdout, &stderr
 	runErr := runChaos(t.Context(), o)
 	var reports []*chaosReport
@@ -742,9 +744,9 @@ func TestChaosRunsEveryExperimentWhenOneCannotRun(t *testing.T) {
 		require.NoError(t, os.WriteFile(f, []byte(minimalExperiment), 0o600))
 		files = append(files, f)
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr clitest.SyncBuffer
 	err = runChaos(t.Context(), chaosOptions{
-		Files: files, Scale: 0.1, Out: dir, JSON: true, NoBuild: true, Root: root, Environ: testEnviron(),
+		Files: files, Scale: 0.1, Out: dir, JSON: true, NoBuild: true, Root: root, Environ: clitest.Environ(),
 		DatabaseURL: "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2",
 		Stdout:      &stdout, Stderr: &stderr,
 	})

@@ -19,6 +19,7 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
@@ -98,7 +99,7 @@ func (o debugOptions) validate() error {
 	if o.DAP && len(o.Args) > 0 {
 		return errors.New("--dap takes no service arguments: the editor's launch request carries them (\"args\")")
 	}
-	return devOptions{GRPCBase: o.GRPCBase, HTTPBase: o.HTTPBase, Color: o.Color}.validate()
+	return validateDev(fleet.Options{GRPCBase: o.GRPCBase, HTTPBase: o.HTTPBase, Color: o.Color})
 }
 
 func debugMain(ctx context.Context, args []string, env *cli.Env) error {
@@ -176,11 +177,11 @@ func parseDebugArgs(fs *flag.FlagSet, args []string) (positional, rest []string,
 
 // debugPlan is what runDebug starts.
 type debugPlan struct {
-	Service devService // addresses and environment, as dev would run it
-	Args    []string   // arguments of the go command: tool dlv ...
-	Attach  string     // address a debugger client dials
-	Build   string     // go build flags of the debug build, as dlv's --build-flags takes them
-	Broker  bool       // the service needs NATS and the environment has none
+	Service fleet.Service // addresses and environment, as dev would run it
+	Args    []string      // arguments of the go command: tool dlv ...
+	Attach  string        // address a debugger client dials
+	Build   string        // go build flags of the debug build, as dlv's --build-flags takes them
+	Broker  bool          // the service needs NATS and the environment has none
 }
 
 // planDebug works out the dlv command line and the service's environment.
@@ -191,8 +192,8 @@ func planDebug(root string, opts debugOptions, version string) (debugPlan, error
 			def = d
 		}
 	}
-	dev := devOptions{Host: opts.Host, GRPCBase: opts.GRPCBase, HTTPBase: opts.HTTPBase, Environ: opts.Environ}
-	plan, err := planDev(root, []workspace.Service{def}, dev.withDefaults())
+	dev := fleet.Options{Host: opts.Host, GRPCBase: opts.GRPCBase, HTTPBase: opts.HTTPBase, Environ: opts.Environ}
+	plan, err := fleet.Plan(root, []workspace.Service{def}, dev.WithDefaults())
 	if err != nil {
 		return debugPlan{}, err
 	}
@@ -263,9 +264,9 @@ func runDebug(ctx context.Context, opts debugOptions) error {
 	svc := plan.Service
 	getenv := func(k string) string { v, _ := envvar.Lookup(opts.Environ, k); return v }
 	listening := newLineWatch(opts.Stdout, "server listening at: ")
-	out := newConsole(listening, colorEnabled(opts.Color, opts.Stdout, getenv), svc.Name)
+	out := fleet.NewConsole(listening, fleet.ColorEnabled(opts.Color, opts.Stdout, getenv), svc.Name)
 
-	eps := append(endpoints([]devService{svc}, devOptions{}), workspace.Endpoint{Service: "dlv", Kind: "debugger", Addr: opts.Listen})
+	eps := append(endpoints([]fleet.Service{svc}, fleet.Options{}), workspace.Endpoint{Service: "dlv", Kind: "debugger", Addr: opts.Listen})
 	if err := workspace.CheckPortsFree(eps); err != nil {
 		return fmt.Errorf("%w\nstop what holds the port (lsof -i :PORT), or move dlv with --listen and the service with --grpc-port-base / --http-port-base", err)
 	}
@@ -276,7 +277,7 @@ func runDebug(ctx context.Context, opts debugOptions) error {
 	}
 	env := svc.Env
 	if plan.Broker {
-		b, err := startBroker(root, opts.Host, 0)
+		b, err := fleet.StartBroker(root, opts.Host, 0)
 		if err != nil {
 			return fmt.Errorf("%w (if slipway dev is running, set NATS_URL to its broker)", err)
 		}
@@ -295,8 +296,8 @@ func runDebug(ctx context.Context, opts debugOptions) error {
 	} else {
 		out.Infof("dlv builds %s without optimisations, then runs it (the first build takes a while)", svc.Name)
 	}
-	sup := newSupervisor(out)
-	p, err := sup.Start(procSpec{Name: svc.Name, Path: goBin, Args: plan.Args, Dir: root, Env: env})
+	sup := fleet.NewSupervisor(out)
+	p, err := sup.Start(fleet.ProcSpec{Name: svc.Name, Path: goBin, Args: plan.Args, Dir: root, Env: env})
 	if err != nil {
 		return err
 	}
@@ -304,7 +305,7 @@ func runDebug(ctx context.Context, opts debugOptions) error {
 	progress := time.NewTicker(10 * time.Second)
 	defer progress.Stop()
 	listened := listening.Found()
-	serving := make(chan readiness, 1)
+	serving := make(chan fleet.Readiness, 1)
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	defer stopPoll()
 	for {
@@ -314,11 +315,11 @@ func runDebug(ctx context.Context, opts debugOptions) error {
 			progress.Stop()
 			out.Block(attachHelp(plan, opts, time.Since(started)))
 			if !opts.DAP {
-				go func() { serving <- pollServing(pollCtx, svc.GRPCDial, svc.ClientTLS) }()
+				go func() { serving <- fleet.PollServing(pollCtx, svc.GRPCDial, svc.ClientTLS) }()
 			}
 		case r := <-serving:
-			if r.err == nil {
-				out.Infof("%s SERVING: gRPC %s, HTTP %s (%s after start)", svc.Name, svc.GRPCDial, svc.HTTPDial, report.Seconds(r.at.Sub(started)))
+			if r.Err == nil {
+				out.Infof("%s SERVING: gRPC %s, HTTP %s (%s after start)", svc.Name, svc.GRPCDial, svc.HTTPDial, report.Seconds(r.At.Sub(started)))
 			}
 		case <-progress.C:
 			out.Infof("still building %s (%s)", svc.Name, report.Seconds(time.Since(started)))
@@ -337,7 +338,7 @@ func runDebug(ctx context.Context, opts debugOptions) error {
 }
 
 // debugExit reports how dlv ended and turns it into runDebug's result.
-func debugExit(e procExit, out *console) error {
+func debugExit(e fleet.ProcExit, out *fleet.Console) error {
 	switch {
 	case e.Requested && !e.Killed && e.Err == nil:
 		// Stopped on request: dlv's status reflects the signal, not a failure.
@@ -363,7 +364,7 @@ func attachHelp(plan debugPlan, opts debugOptions, took time.Duration) string {
 		fmt.Fprintf(&b, "   \"program\": \"${workspaceFolder}/%s\", \"cwd\": \"${workspaceFolder}\",\n", filepath.ToSlash(workspace.MainDir(svc.Name)))
 		fmt.Fprintf(&b, "   \"buildFlags\": %s, \"host\": %q, \"port\": %s}\n\n", strconv.Quote(plan.Build), host, port)
 		fmt.Fprintf(&b, "%s gets this environment (gRPC %s, HTTP %s, DATABASE_URL %s); a launch \"env\" adds to it.\n",
-			svc.Name, svc.GRPCAddr, svc.HTTPAddr, urlScheme(envValue(svc.Env, "DATABASE_URL")))
+			svc.Name, svc.GRPCAddr, svc.HTTPAddr, fleet.URLScheme(fleet.EnvValue(svc.Env, "DATABASE_URL")))
 		fmt.Fprintf(&b, "Ctrl-C stops dlv.\n")
 		return b.String()
 	}

@@ -11,12 +11,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 )
-
-// defaultDevDatabasePrefix names each service's database under --postgres
-// (slipway_user, ...), as deploy/compose does.
-const defaultDevDatabasePrefix = "slipway_"
 
 // databasePrefixPattern keeps the names plain identifiers, so they need no
 // quoting in a URL and read the same in psql.
@@ -37,21 +34,9 @@ func validatePostgres(server, prefix string) error {
 	return nil
 }
 
-// serviceDatabaseURL is the URL of svc's database on the server: the
-// server URL with the database name in its path.
-func serviceDatabaseURL(server, prefix, svc string) (string, error) {
-	u, err := url.Parse(server)
-	if err != nil {
-		return "", fmt.Errorf("--postgres: %w", err)
-	}
-	u.Path = "/" + prefix + svc
-	u.RawPath = ""
-	return u.String(), nil
-}
-
 // ensureDatabases creates each service's database on the server when it is
 // missing, and reports which it created and which it found.
-func ensureDatabases(ctx context.Context, server, prefix string, services []string, out *console) error {
+func ensureDatabases(ctx context.Context, server, prefix string, services []string, out *fleet.Console) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, server)

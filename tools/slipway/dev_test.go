@@ -19,25 +19,16 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/grpchealth"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/scratchdb"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// fakeWorkspace makes a workspace root holding go.work and an (empty) main
-// package directory for each service, so that dev finds them.
-func fakeWorkspace(t *testing.T, services ...string) string {
-	t.Helper()
-	root := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(root, "go.work"), []byte("go 1.26.0\n"), 0o644))
-	for _, svc := range services {
-		require.NoError(t, os.MkdirAll(filepath.Join(root, workspace.MainDir(svc)), 0o755))
-	}
-	return root
-}
 
 // useTestBinaryFor makes the test binary the prebuilt binary of each service
 // (for --no-build), so that the child modes of TestMain play the services.
@@ -53,7 +44,7 @@ func useTestBinaryFor(t *testing.T, root string, services ...string) {
 func freePortBase(t *testing.T, n int) int {
 	t.Helper()
 	for range 50 {
-		base := freePort(t)
+		base := clitest.FreePort(t)
 		if base+n > 65535 {
 			continue
 		}
@@ -69,29 +60,13 @@ func freePortBase(t *testing.T, n int) int {
 	return 0
 }
 
-// testEnviron is the test's environment without anything that would change
-// what dev gives its children, plus extra.
-func testEnviron(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch {
-		case k == "DATABASE_URL", k == "DRAIN_DELAY", k == "NO_COLOR",
-			strings.HasPrefix(k, "AUTH_"), strings.HasPrefix(k, "ADMIN_"), strings.HasPrefix(k, "SLIPWAY_"):
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, extra...)
-}
-
-func testDevOptions(t *testing.T, root string, out *syncBuffer, extraEnv ...string) devOptions {
+func testDevOptions(t *testing.T, root string, out *clitest.SyncBuffer, extraEnv ...string) fleet.Options {
 	t.Helper()
 	grpcBase, httpBase := freePortBase(t, 4), freePortBase(t, 4)
 	for httpBase > grpcBase-4 && httpBase < grpcBase+4 {
 		httpBase = freePortBase(t, 4)
 	}
-	return devOptions{
+	return fleet.Options{
 		Root:         root,
 		NoBuild:      true,
 		GRPCBase:     grpcBase,
@@ -100,19 +75,19 @@ func testDevOptions(t *testing.T, root string, out *syncBuffer, extraEnv ...stri
 		StopTimeout:  5 * time.Second,
 		Color:        "never",
 		Stdout:       out,
-		Environ:      testEnviron(extraEnv...),
+		Environ:      clitest.Environ(extraEnv...),
 	}
 }
 
 // startDev runs runDev in the background; the returned channel yields its result.
-func startDev(ctx context.Context, opts devOptions) <-chan error {
+func startDev(ctx context.Context, opts fleet.Options) <-chan error {
 	done := make(chan error, 1)
 	go func() { done <- runDev(ctx, opts) }()
 	return done
 }
 
 // waitForOutput waits until out contains want, failing early when dev ends.
-func waitForOutput(t *testing.T, out *syncBuffer, done <-chan error, want string) {
+func waitForOutput(t *testing.T, out *clitest.SyncBuffer, done <-chan error, want string) {
 	t.Helper()
 	deadline := time.After(20 * time.Second)
 	for !strings.Contains(out.String(), want) {
@@ -127,7 +102,7 @@ func waitForOutput(t *testing.T, out *syncBuffer, done <-chan error, want string
 }
 
 // devResult waits for dev to end.
-func devResult(t *testing.T, done <-chan error, out *syncBuffer) error {
+func devResult(t *testing.T, done <-chan error, out *clitest.SyncBuffer) error {
 	t.Helper()
 	select {
 	case err := <-done:
@@ -139,9 +114,9 @@ func devResult(t *testing.T, done <-chan error, out *syncBuffer) error {
 }
 
 func TestRunDevServesAndStopsCleanly(t *testing.T) {
-	root := fakeWorkspace(t, "user", "inventory")
+	root := clitest.FakeWorkspace(t, "user", "inventory")
 	useTestBinaryFor(t, root, "user", "inventory")
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=serve", childReadyAfterEnv+"=100ms")
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -178,9 +153,9 @@ func TestRunDevServesAndStopsCleanly(t *testing.T) {
 }
 
 func TestRunDevParentDatabaseURLWins(t *testing.T) {
-	root := fakeWorkspace(t, "user")
+	root := clitest.FakeWorkspace(t, "user")
 	useTestBinaryFor(t, root, "user")
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=serve", "DATABASE_URL=postgres://dev:secret@localhost/slipway")
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -223,9 +198,9 @@ func TestRunDevFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			root := fakeWorkspace(t, "user")
+			root := clitest.FakeWorkspace(t, "user")
 			useTestBinaryFor(t, root, "user")
-			var out syncBuffer
+			var out clitest.SyncBuffer
 			opts := testDevOptions(t, root, &out, tt.env...)
 			if tt.timeout > 0 {
 				opts.ReadyTimeout = tt.timeout
@@ -241,9 +216,9 @@ func TestRunDevFailures(t *testing.T) {
 }
 
 func TestRunDevInterruptedBeforeReady(t *testing.T) {
-	root := fakeWorkspace(t, "user")
+	root := clitest.FakeWorkspace(t, "user")
 	useTestBinaryFor(t, root, "user")
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=serve", childReadyAfterEnv+"=never")
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -257,8 +232,8 @@ func TestRunDevInterruptedBeforeReady(t *testing.T) {
 }
 
 func TestRunDevFailsWhenPortIsTaken(t *testing.T) {
-	root := fakeWorkspace(t, "user", "inventory")
-	var out syncBuffer
+	root := clitest.FakeWorkspace(t, "user", "inventory")
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out)
 	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(opts.HTTPBase+2))
 	require.NoError(t, err)
@@ -272,13 +247,13 @@ func TestRunDevFailsWhenPortIsTaken(t *testing.T) {
 }
 
 func TestRunDevNoServices(t *testing.T) {
-	root := fakeWorkspace(t)
-	var out syncBuffer
+	root := clitest.FakeWorkspace(t)
+	var out clitest.SyncBuffer
 	err := runDev(t.Context(), testDevOptions(t, root, &out))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no services to run")
 
-	opts := testDevOptions(t, fakeWorkspace(t, "user"), &out)
+	opts := testDevOptions(t, clitest.FakeWorkspace(t, "user"), &out)
 	opts.Services = []string{"order"}
 	err = runDev(t.Context(), opts)
 	require.Error(t, err)
@@ -287,7 +262,7 @@ func TestRunDevNoServices(t *testing.T) {
 
 func TestRunDevBuildFailureShowsCompilerOutput(t *testing.T) {
 	root := goWorkspace(t, map[string]string{"user": "package main\n\nfunc main() { undefinedThing() }\n"})
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out)
 	opts.NoBuild = false
 
@@ -318,9 +293,9 @@ func goWorkspace(t *testing.T, mains map[string]string) string {
 func TestBuildServices(t *testing.T) {
 	ok := "package main\n\nfunc main() {}\n"
 	root := goWorkspace(t, map[string]string{"user": ok, "inventory": ok})
-	var out syncBuffer
+	var out clitest.SyncBuffer
 
-	results, err := buildServices(t.Context(), root, []string{"user", "inventory"}, os.Environ(), newConsole(&out, false))
+	results, err := fleet.BuildServices(t.Context(), root, []string{"user", "inventory"}, os.Environ(), fleet.NewConsole(&out, false))
 	require.NoError(t, err, out.String())
 	require.Len(t, results, 2)
 	for _, r := range results {
@@ -334,19 +309,19 @@ func TestPlanDev(t *testing.T) {
 	defs := []workspace.Service{workspace.Known[0], workspace.Known[2]} // user, inventory
 	tests := []struct {
 		name                      string
-		opts                      devOptions
+		opts                      fleet.Options
 		invGRPC, invHTTP, invDial string
 		jwks                      string
 	}{
 		{
 			name:    "defaults",
-			opts:    devOptions{},
+			opts:    fleet.Options{},
 			invGRPC: "127.0.0.1:50053", invHTTP: "127.0.0.1:8083", invDial: "127.0.0.1:8083",
 			jwks: "http://127.0.0.1:8081/.well-known/jwks.json",
 		},
 		{
 			name:    "moved bases on every interface",
-			opts:    devOptions{Host: "0.0.0.0", GRPCBase: 6000, HTTPBase: 7000},
+			opts:    fleet.Options{Host: "0.0.0.0", GRPCBase: 6000, HTTPBase: 7000},
 			invGRPC: "0.0.0.0:6002", invHTTP: "0.0.0.0:7002", invDial: "127.0.0.1:7002",
 			jwks: "http://127.0.0.1:7000/.well-known/jwks.json",
 		},
@@ -355,7 +330,7 @@ func TestPlanDev(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := tt.opts
 			opts.Environ = []string{"PATH=/bin"}
-			plan, err := planDev("/ws", defs, opts.withDefaults())
+			plan, err := fleet.Plan("/ws", defs, opts.WithDefaults())
 			require.NoError(t, err)
 			require.Len(t, plan, 2)
 			inv := plan[1]
@@ -377,8 +352,8 @@ func TestPlanDev(t *testing.T) {
 				got, _ := envvar.Lookup(inv.Env, k)
 				assert.Equal(t, v, got, k)
 			}
-			assert.Equal(t, "/ws/.slipway/keys/user-ed25519.pem", envValue(plan[0].Env, "AUTH_SIGNING_KEY_FILE"), "user signs")
-			assert.Equal(t, "slipway-admin", envValue(plan[0].Env, "ADMIN_PASSWORD"), "user seeds the admin")
+			assert.Equal(t, "/ws/.slipway/keys/user-ed25519.pem", fleet.EnvValue(plan[0].Env, "AUTH_SIGNING_KEY_FILE"), "user signs")
+			assert.Equal(t, "slipway-admin", fleet.EnvValue(plan[0].Env, "ADMIN_PASSWORD"), "user seeds the admin")
 		})
 	}
 }
@@ -389,7 +364,7 @@ func TestCheckPortsFree(t *testing.T) {
 	defer ln.Close()
 	taken := ln.Addr().String()
 	_, takenPort, _ := net.SplitHostPort(taken)
-	free := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	free := "127.0.0.1:" + strconv.Itoa(clitest.FreePort(t))
 
 	require.NoError(t, workspace.CheckPortsFree([]workspace.Endpoint{{Service: "user", Kind: "gRPC", Addr: free}}))
 
@@ -404,7 +379,7 @@ func TestCheckPortsFree(t *testing.T) {
 }
 
 func TestFindWorkspaceRoot(t *testing.T) {
-	root := fakeWorkspace(t, "user")
+	root := clitest.FakeWorkspace(t, "user")
 	got, err := workspace.FindRoot(filepath.Join(root, workspace.MainDir("user")))
 	require.NoError(t, err)
 	assert.Equal(t, root, got)
@@ -415,7 +390,7 @@ func TestFindWorkspaceRoot(t *testing.T) {
 }
 
 func TestExistingServicesInStartOrder(t *testing.T) {
-	root := fakeWorkspace(t, "inventory", "user")
+	root := clitest.FakeWorkspace(t, "inventory", "user")
 	require.NoError(t, os.MkdirAll(filepath.Join(root, "services", "order"), 0o755)) // no cmd/order yet
 	defs, err := workspace.Existing(root)
 	require.NoError(t, err)
@@ -527,7 +502,7 @@ func httpBody(t *testing.T, url string) string {
 }
 
 // nextReload waits for dev's next reload report.
-func nextReload(t *testing.T, reports <-chan reloadReport, done <-chan error, out *syncBuffer) reloadReport {
+func nextReload(t *testing.T, reports <-chan fleet.ReloadReport, done <-chan error, out *clitest.SyncBuffer) fleet.ReloadReport {
 	t.Helper()
 	select {
 	case r := <-reports:
@@ -537,7 +512,7 @@ func nextReload(t *testing.T, reports <-chan reloadReport, done <-chan error, ou
 	case <-time.After(3 * time.Minute):
 		t.Fatalf("no reload; output:\n%s", out.String())
 	}
-	return reloadReport{}
+	return fleet.ReloadReport{}
 }
 
 func TestRunDevHotReload(t *testing.T) {
@@ -545,15 +520,15 @@ func TestRunDevHotReload(t *testing.T) {
 		t.Skip("builds a gRPC service three times")
 	}
 	root := grpcWorkspace(t, "inventory", fakeServiceSource("v1"))
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, "GOWORK="+filepath.Join(root, "go.work"))
 	opts.NoBuild = false
 	opts.Debounce = 50 * time.Millisecond
 	opts.ReadyTimeout = 30 * time.Second
 	watching := make(chan struct{})
 	opts.OnWatch = func() { close(watching) }
-	reports := make(chan reloadReport, 16)
-	opts.OnReload = func(r reloadReport) { reports <- r }
+	reports := make(chan fleet.ReloadReport, 16)
+	opts.OnReload = func(r fleet.ReloadReport) { reports <- r }
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 
@@ -629,13 +604,13 @@ func TestRunDevNoWatch(t *testing.T) {
 		t.Skip("builds a gRPC service")
 	}
 	root := grpcWorkspace(t, "inventory", fakeServiceSource("v1"))
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, "GOWORK="+filepath.Join(root, "go.work"))
 	opts.NoBuild = false
 	opts.NoWatch = true
 	opts.Debounce = 50 * time.Millisecond
 	opts.OnWatch = func() { t.Error("--no-watch watched") }
-	opts.OnReload = func(r reloadReport) { t.Errorf("--no-watch reloaded: %+v", r) }
+	opts.OnReload = func(r fleet.ReloadReport) { t.Errorf("--no-watch reloaded: %+v", r) }
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 
@@ -657,7 +632,7 @@ func TestRunDevRebuildsAnEditSavedDuringTheFirstBuild(t *testing.T) {
 		t.Skip("builds a gRPC service twice")
 	}
 	root := grpcWorkspace(t, "inventory", fakeServiceSource("v1"))
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, "GOWORK="+filepath.Join(root, "go.work"))
 	opts.NoBuild = false
 	opts.Debounce = 50 * time.Millisecond
@@ -669,8 +644,8 @@ func TestRunDevRebuildsAnEditSavedDuringTheFirstBuild(t *testing.T) {
 	url := "http://127.0.0.1:" + strconv.Itoa(opts.HTTPBase+2) + "/"
 	firstServed := make(chan string, 1)
 	opts.OnWatch = func() { firstServed <- httpBody(t, url) }
-	reports := make(chan reloadReport, 16)
-	opts.OnReload = func(r reloadReport) { reports <- r }
+	reports := make(chan fleet.ReloadReport, 16)
+	opts.OnReload = func(r fleet.ReloadReport) { reports <- r }
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 
@@ -711,14 +686,14 @@ func TestDevProcessExitCodeOnSignal(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			root := fakeWorkspace(t, "user")
+			root := clitest.FakeWorkspace(t, "user")
 			useTestBinaryFor(t, root, "user")
 			base := freePortBase(t, 4)
 			httpBase := freePortBase(t, 4)
 			cmd := exec.Command(testExecutable(t), "dev", "--root", root, "--no-build", "--console-port", "0", "--color", "never",
 				"--grpc-port-base", strconv.Itoa(base), "--http-port-base", strconv.Itoa(httpBase), "--stop-timeout", "300ms")
-			cmd.Env = testEnviron(childModeEnv+"=slipway", "SLIPWAY_USER_"+childModeEnv+"="+tt.service, "NATS_URL=nats://127.0.0.1:1")
-			var out syncBuffer
+			cmd.Env = clitest.Environ(childModeEnv+"=slipway", "SLIPWAY_USER_"+childModeEnv+"="+tt.service, "NATS_URL=nats://127.0.0.1:1")
+			var out clitest.SyncBuffer
 			cmd.Stdout, cmd.Stderr = &out, &out
 			require.NoError(t, cmd.Start())
 			done := make(chan error, 1)
@@ -748,7 +723,7 @@ func devPostgres(t *testing.T) string {
 	t.Helper()
 	server := os.Getenv("POSTGRES_TEST_URL")
 	if server == "" {
-		server = defaultBenchPostgresURL
+		server = scratchdb.DefaultServerURL
 	}
 	conn, err := pgx.Connect(t.Context(), server)
 	if err != nil {
@@ -784,7 +759,7 @@ func TestRunDevPostgresCreatesEachServiceDatabase(t *testing.T) {
 			_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+prefix+svc+" WITH (FORCE)")
 		}
 	})
-	root := fakeWorkspace(t, "user", "inventory")
+	root := clitest.FakeWorkspace(t, "user", "inventory")
 	useTestBinaryFor(t, root, "user", "inventory")
 	// The inventory database exists already: dev uses it and creates the other.
 	conn, err := pgx.Connect(t.Context(), server)
@@ -793,7 +768,7 @@ func TestRunDevPostgresCreatesEachServiceDatabase(t *testing.T) {
 	require.NoError(t, err)
 	_ = conn.Close(t.Context())
 
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=serve", "DATABASE_URL=sqlite://elsewhere.db")
 	opts.Postgres, opts.PostgresPrefix = server, prefix
 	ctx, cancel := context.WithCancel(t.Context())
@@ -803,7 +778,7 @@ func TestRunDevPostgresCreatesEachServiceDatabase(t *testing.T) {
 
 	assert.True(t, databaseExists(t, server, prefix+"user"))
 	assert.Contains(t, out.String(), "created "+prefix+"user; using "+prefix+"inventory")
-	wantURL, err := serviceDatabaseURL(server, prefix, "user")
+	wantURL, err := fleet.ServiceDatabaseURL(server, prefix, "user")
 	require.NoError(t, err)
 	assert.Contains(t, out.String(), fmt.Sprintf(`"database_url":%q`, wantURL), "--postgres wins over DATABASE_URL")
 	assert.Regexp(t, `user\s+SERVING\s+.*/docs\s+postgres\s+`, out.String())
@@ -832,17 +807,17 @@ func TestDevPostgresFlags(t *testing.T) {
 }
 
 func TestServiceDatabaseURL(t *testing.T) {
-	got, err := serviceDatabaseURL("postgres://postgres:pw@127.0.0.1:5432/postgres?sslmode=disable", "slipway_", "order")
+	got, err := fleet.ServiceDatabaseURL("postgres://postgres:pw@127.0.0.1:5432/postgres?sslmode=disable", "slipway_", "order")
 	require.NoError(t, err)
 	assert.Equal(t, "postgres://postgres:pw@127.0.0.1:5432/slipway_order?sslmode=disable", got)
 }
 
 func TestRunDevPostgresUnreachable(t *testing.T) {
-	root := fakeWorkspace(t, "user")
+	root := clitest.FakeWorkspace(t, "user")
 	useTestBinaryFor(t, root, "user")
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=serve")
-	opts.Postgres = "postgres://postgres@127.0.0.1:" + strconv.Itoa(freePort(t)) + "/postgres?connect_timeout=2"
+	opts.Postgres = "postgres://postgres@127.0.0.1:" + strconv.Itoa(clitest.FreePort(t)) + "/postgres?connect_timeout=2"
 	err := devResult(t, startDev(t.Context(), opts), &out)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "--postgres: connect to")

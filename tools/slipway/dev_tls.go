@@ -6,51 +6,15 @@ import (
 	"strings"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
-	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
-
-// devTLSIdentities are the certificates dev --tls keeps: every known
-// service's (so a later --services run finds them too), the console's and
-// the CLI's.
-func devTLSIdentities() []devcert.Identity {
-	ids := make([]devcert.Identity, 0, len(workspace.Known)+2)
-	for _, d := range workspace.Known {
-		ids = append(ids, devcert.Identity{Name: d.Name, Usage: devcert.ServerAndClient})
-	}
-	return append(ids,
-		devcert.Identity{Name: workspace.ConsoleIdentity, Usage: devcert.ServerAndClient},
-		devcert.Identity{Name: workspace.CLIIdentity, Usage: devcert.ClientOnly})
-}
-
-// tlsEnv is what dev --tls sets for svc whatever the parent says: its own
-// certificate and key, the authority, and the authority for the OTLP
-// exporter, which sends traces to the console over https.
-func tlsEnv(root, svc string) []envvar.Var {
-	cert, key := workspace.TLSFiles(root, svc)
-	ca := filepath.Join(workspace.TLSDir(root), devcert.CAFile)
-	return []envvar.Var{
-		{Key: "TLS_CERT_FILE", Value: cert},
-		{Key: "TLS_KEY_FILE", Value: key},
-		{Key: "TLS_CA_FILE", Value: ca},
-		{Key: "TLS_TRUST_DOMAIN", Value: devcert.DefaultTrustDomain},
-		{Key: "OTEL_EXPORTER_OTLP_CERTIFICATE", Value: ca},
-	}
-}
-
-// httpScheme is the scheme of the services' and the console's HTTP ports.
-func (o devOptions) httpScheme() string {
-	if o.TLS {
-		return "https"
-	}
-	return "http"
-}
 
 // ensureDevTLS makes sure the authority and every certificate are in place
 // and current, says what it issued, and gives each service of plan the
 // CLI's client configuration for the health polling.
-func ensureDevTLS(root string, plan []devService, out *console) (*devcert.Bundle, error) {
-	b, err := devcert.Ensure(devcert.Options{Dir: workspace.TLSDir(root), Identities: devTLSIdentities()})
+func ensureDevTLS(root string, plan []fleet.Service, out *fleet.Console) (*devcert.Bundle, error) {
+	b, err := devcert.Ensure(devcert.Options{Dir: workspace.TLSDir(root), Identities: workspace.TLSIdentities()})
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +33,7 @@ func ensureDevTLS(root string, plan []devService, out *console) (*devcert.Bundle
 
 // tlsSummary tells where the authority is, how to trust it, and how to
 // call the services with it.
-func tlsSummary(root string, b *devcert.Bundle, plan []devService) string {
+func tlsSummary(root string, b *devcert.Bundle, plan []fleet.Service) string {
 	rel := func(p string) string {
 		if r, err := filepath.Rel(root, p); err == nil && !strings.HasPrefix(r, "..") {
 			return r

@@ -25,6 +25,7 @@ import (
 
 	inventoryv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/inventory/v1"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 )
 
 func TestLoadCapacityRates(t *testing.T) {
@@ -234,7 +235,7 @@ func TestLoadFindCapacityUsageErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			closed := "127.0.0.1:" + fmt.Sprint(freePort(t))
+			closed := "127.0.0.1:" + fmt.Sprint(clitest.FreePort(t))
 			args := []string{"load", "--quiet", "--user-addr", closed, "--order-addr", closed,
 				"--inventory-addr", closed, "--notification-addr", closed}
 			var stderr bytes.Buffer

@@ -34,6 +34,7 @@ import (
 	orderv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/order/v1"
 	userv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/user/v1"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
@@ -306,7 +307,7 @@ func TestLoadUsageErrors(t *testing.T) {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			// Should validation ever let one through, it meets a closed port,
 			// not a system running on the default ones.
-			closed := "127.0.0.1:" + fmt.Sprint(freePort(t))
+			closed := "127.0.0.1:" + fmt.Sprint(clitest.FreePort(t))
 			args := []string{"load", "--quiet", "--user-addr", closed, "--order-addr", closed,
 				"--inventory-addr", closed, "--notification-addr", closed}
 			var stderr bytes.Buffer
@@ -511,7 +512,7 @@ func TestRunLoadCreateOrder(t *testing.T) {
 	})
 
 	t.Run("nothing listening", func(t *testing.T) {
-		addr := "127.0.0.1:" + fmt.Sprint(freePort(t))
+		addr := "127.0.0.1:" + fmt.Sprint(clitest.FreePort(t))
 		code, _, stderr := runLoadJSON(t, append(addrs(addr), "--rate", "1", "--duration", "1s")...)
 		assert.Equal(t, cli.ExitFailed, code)
 		assert.Contains(t, stderr, "is the system running?")

@@ -9,12 +9,12 @@ import (
 	"os/signal"
 	"regexp"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -101,24 +101,6 @@ func serveTestChild(ctx context.Context) int {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writers of a test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testExecutable returns the path of the running test binary.
 func testExecutable(t *testing.T) string {
 	t.Helper()
@@ -127,18 +109,8 @@ func testExecutable(t *testing.T) string {
 	return exe
 }
 
-// freePort returns a TCP port on 127.0.0.1 that nothing listens on now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	require.NoError(t, ln.Close())
-	return port
-}
-
 func TestRunExitCodes(t *testing.T) {
-	closed := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	closed := "127.0.0.1:" + strconv.Itoa(clitest.FreePort(t))
 	tests := []struct {
 		name   string
 		args   []string

@@ -17,6 +17,7 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -51,7 +52,7 @@ func startPrometheus(t *testing.T, targets ...string) string {
 	configPath := filepath.Join(dir, "prometheus.yml")
 	require.NoError(t, os.WriteFile(configPath, []byte(config), 0o600))
 
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	addr := "127.0.0.1:" + strconv.Itoa(clitest.FreePort(t))
 	var logs bytes.Buffer
 	cmd := exec.Command(prometheusBinary,
 		"--config.file="+configPath,
@@ -209,7 +210,7 @@ func TestRunReadyPrometheus(t *testing.T) {
 
 func TestRunReadyPrometheusUnreachable(t *testing.T) {
 	err := runReady(t.Context(), readyOptions{
-		SLOPath: repoSLO, Prometheus: "http://127.0.0.1:" + strconv.Itoa(freePort(t)), Window: 15 * time.Second, Stdout: &bytes.Buffer{},
+		SLOPath: repoSLO, Prometheus: "http://127.0.0.1:" + strconv.Itoa(clitest.FreePort(t)), Window: 15 * time.Second, Stdout: &bytes.Buffer{},
 	})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "query Prometheus at http://127.0.0.1:")

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
@@ -332,7 +333,7 @@ func TestRunReadyScrape(t *testing.T) {
 }
 
 func TestRunReadyScrapeUnreachable(t *testing.T) {
-	targets, err := parseReadyTargets("user=127.0.0.1:" + strconv.Itoa(freePort(t)))
+	targets, err := parseReadyTargets("user=127.0.0.1:" + strconv.Itoa(clitest.FreePort(t)))
 	require.NoError(t, err)
 	waited := false
 	err = runReady(t.Context(), readyOptions{

@@ -14,21 +14,10 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
-
-// reloadReport is the outcome of one service's hot reload.
-type reloadReport struct {
-	Service string
-	Files   []string      // the changes that caused it, relative to the root
-	Total   time.Duration // from the start of the reload to SERVING
-	Gen     time.Duration // code generation, when a .proto changed
-	Build   time.Duration
-	Stop    time.Duration // of the old process
-	Ready   time.Duration // from the new process's start to SERVING
-	Err     error         // the build failed (the old process still serves), or the new one is not SERVING
-}
 
 // reloader rebuilds and restarts the services a batch of changes affects.
 // Everything but the restarts runs on dev's main goroutine, which also owns
@@ -37,11 +26,11 @@ type reloader struct {
 	root  string
 	goBin string
 	graph *serviceGraph
-	sup   *supervisor
-	out   *console
-	opts  devOptions
-	plan  map[string]devService
-	procs map[string]*process // the current process of each service, live or not
+	sup   *fleet.Supervisor
+	out   *fleet.Console
+	opts  fleet.Options
+	plan  map[string]fleet.Service
+	procs map[string]*fleet.Process // the current process of each service, live or not
 
 	builtFrom time.Time      // when the first build began: what changed before, it has
 	readyAt   time.Time      // when hot reload was ready: what changed before waited for it
@@ -50,9 +39,9 @@ type reloader struct {
 	refreshed chan error     // nil unless a graph refresh runs
 }
 
-func newReloader(root, goBin string, graph *serviceGraph, sup *supervisor, out *console, opts devOptions, plan []devService, procs map[string]*process) *reloader {
+func newReloader(root, goBin string, graph *serviceGraph, sup *fleet.Supervisor, out *fleet.Console, opts fleet.Options, plan []fleet.Service, procs map[string]*fleet.Process) *reloader {
 	r := &reloader{root: root, goBin: goBin, graph: graph, sup: sup, out: out, opts: opts,
-		plan: map[string]devService{}, procs: procs, ownExits: map[string]int{}}
+		plan: map[string]fleet.Service{}, procs: procs, ownExits: map[string]int{}}
 	for _, s := range plan {
 		r.plan[s.Name] = s
 	}
@@ -139,7 +128,7 @@ func (r *reloader) Reload(ctx context.Context, changes []fileChange) {
 				r.out.Infof("code generation failed after %s; every service keeps running the code it had: %v", report.Seconds(took), err)
 			}
 			for _, svc := range impact.Services {
-				r.report(reloadReport{Service: svc, Files: impact.Files, Total: time.Since(start), Gen: gen, Err: err})
+				r.report(fleet.ReloadReport{Service: svc, Files: impact.Files, Total: time.Since(start), Gen: gen, Err: err})
 			}
 			return
 		}
@@ -150,7 +139,7 @@ func (r *reloader) Reload(ctx context.Context, changes []fileChange) {
 	if ctx.Err() != nil {
 		return
 	}
-	var restart []buildResult
+	var restart []fleet.BuildResult
 	for _, b := range builds {
 		if b.Err == nil {
 			if err := os.Rename(b.Binary, workspace.BinaryPath(r.root, b.Service)); err != nil {
@@ -166,7 +155,7 @@ func (r *reloader) Reload(ctx context.Context, changes []fileChange) {
 			if b.Output != "" {
 				r.out.Block(b.Output)
 			}
-			r.report(reloadReport{Service: b.Service, Files: impact.Files, Total: time.Since(start), Gen: gen, Build: b.Took, Err: fmt.Errorf("build %s: %w", b.Service, b.Err)})
+			r.report(fleet.ReloadReport{Service: b.Service, Files: impact.Files, Total: time.Since(start), Gen: gen, Build: b.Took, Err: fmt.Errorf("build %s: %w", b.Service, b.Err)})
 			continue
 		}
 		restart = append(restart, b)
@@ -187,7 +176,7 @@ func (r *reloader) Reload(ctx context.Context, changes []fileChange) {
 		if res.proc != nil {
 			r.procs[b.Service] = res.proc
 		}
-		rep := reloadReport{Service: b.Service, Files: impact.Files, Total: res.servingAt.Sub(start), Gen: gen,
+		rep := fleet.ReloadReport{Service: b.Service, Files: impact.Files, Total: res.servingAt.Sub(start), Gen: gen,
 			Build: b.Took, Stop: res.stop, Ready: res.ready, Err: res.err}
 		rebuilt = append(rebuilt, b.Service)
 		switch {
@@ -202,7 +191,7 @@ func (r *reloader) Reload(ctx context.Context, changes []fileChange) {
 		default:
 			rep.Total = time.Since(start)
 			r.out.Infof("%s was rebuilt but is not serving: %v", b.Service, res.err)
-			showTail(r.out, res.proc)
+			fleet.ShowTail(r.out, res.proc)
 			if res.exited {
 				r.ownExits[b.Service]++
 				r.out.Infof("save a fix and dev rebuilds and restarts %s", b.Service)
@@ -242,7 +231,7 @@ func (r *reloader) refresh(ctx context.Context, services []string) {
 	go func() { done <- r.graph.Refresh(ctx, services...) }()
 }
 
-func (r *reloader) report(rep reloadReport) {
+func (r *reloader) report(rep fleet.ReloadReport) {
 	if r.opts.OnReload != nil {
 		r.opts.OnReload(rep)
 	}
@@ -287,42 +276,24 @@ func (r *reloader) regenerate(ctx context.Context) (time.Duration, error) {
 
 // buildAll builds services to temporary names next to their binaries, at
 // most GOMAXPROCS at a time.
-func (r *reloader) buildAll(ctx context.Context, services []string) []buildResult {
-	results := make([]buildResult, len(services))
+func (r *reloader) buildAll(ctx context.Context, services []string) []fleet.BuildResult {
+	results := make([]fleet.BuildResult, len(services))
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
 	for i, svc := range services {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			results[i] = buildBinary(ctx, r.goBin, r.root, svc, workspace.BinaryPath(r.root, svc)+".next", r.opts.Environ, devBuildFlags...)
+			results[i] = fleet.BuildBinary(ctx, r.goBin, r.root, svc, workspace.BinaryPath(r.root, svc)+".next", r.opts.Environ, fleet.BuildFlags...)
 		})
 	}
 	wg.Wait()
 	return results
 }
 
-// buildBinary runs `go build [flags] -o out ./services/<svc>/cmd/<svc>` in
-// root. Hot reload builds to a temporary name and renames it over the
-// binary: writing into the executable of a running process fails (text
-// file busy).
-func buildBinary(ctx context.Context, goBin, root, svc, out string, environ []string, flags ...string) buildResult {
-	r := buildResult{Service: svc, Binary: out}
-	args := append(append([]string{"build"}, flags...), "-o", out, "./"+filepath.ToSlash(workspace.MainDir(svc)))
-	cmd := exec.CommandContext(ctx, goBin, args...)
-	cmd.Dir = root
-	cmd.Env = environ
-	start := time.Now()
-	output, err := cmd.CombinedOutput()
-	r.Took = time.Since(start)
-	r.Output = string(output)
-	r.Err = err
-	return r
-}
-
 // restartResult is how one service's restart went.
 type restartResult struct {
-	proc      *process
+	proc      *fleet.Process
 	stop      time.Duration
 	ready     time.Duration
 	servingAt time.Time
@@ -343,7 +314,7 @@ func (r *reloader) restart(ctx context.Context, svc string) restartResult {
 		}
 		res.stop = time.Since(stopAt)
 	}
-	p, err := r.sup.Start(procSpec{Name: s.Name, Path: s.Binary, Dir: r.root, Env: s.Env})
+	p, err := r.sup.Start(fleet.ProcSpec{Name: s.Name, Path: s.Binary, Dir: r.root, Env: s.Env})
 	if err != nil {
 		res.err = err
 		return res
@@ -352,16 +323,16 @@ func (r *reloader) restart(ctx context.Context, svc string) restartResult {
 
 	readyCtx, cancel := context.WithTimeout(ctx, r.opts.ReadyTimeout)
 	defer cancel()
-	polled := make(chan readiness, 1)
-	go func() { polled <- pollServing(readyCtx, s.GRPCDial, s.ClientTLS) }()
+	polled := make(chan fleet.Readiness, 1)
+	go func() { polled <- fleet.PollServing(readyCtx, s.GRPCDial, s.ClientTLS) }()
 	select {
 	case rd := <-polled:
-		if rd.err != nil {
-			res.err = fmt.Errorf("not SERVING within %s (last: %w)", r.opts.ReadyTimeout, rd.err)
+		if rd.Err != nil {
+			res.err = fmt.Errorf("not SERVING within %s (last: %w)", r.opts.ReadyTimeout, rd.Err)
 			return res
 		}
-		res.servingAt = rd.at
-		res.ready = rd.at.Sub(p.Started())
+		res.servingAt = rd.At
+		res.ready = rd.At.Sub(p.Started())
 	case <-p.Done():
 		cancel()
 		<-polled

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 )
 
@@ -18,8 +19,8 @@ import (
 // file saved while the services build or start is rebuilt then, not lost.
 type hotWatch struct {
 	root   string
-	opts   devOptions
-	out    *console
+	opts   fleet.Options
+	out    *fleet.Console
 	w      *watcher
 	graph  atomic.Pointer[serviceGraph] // nil until startReload has listed the packages
 	cancel context.CancelFunc
@@ -27,7 +28,7 @@ type hotWatch struct {
 }
 
 // startHotWatch watches every directory under root that dev does not skip.
-func startHotWatch(ctx context.Context, root string, opts devOptions, out *console) (*hotWatch, error) {
+func startHotWatch(ctx context.Context, root string, opts fleet.Options, out *fleet.Console) (*hotWatch, error) {
 	h := &hotWatch{root: root, opts: opts, out: out}
 	w, err := newWatcher(root, h.keep, opts.Debounce, func(err error) { out.Infof("hot reload: watch error: %v", err) })
 	if err != nil {
@@ -61,7 +62,7 @@ func (h *hotWatch) Stop() {
 // startReload learns which packages each service is built from and returns
 // the reloader. The changes that arrived since builtFrom (when the first
 // build began) are waiting in the debouncer for dev to take.
-func (h *hotWatch) startReload(ctx context.Context, names []string, plan []devService, procs map[string]*process, sup *supervisor, builtFrom time.Time) (*reloader, error) {
+func (h *hotWatch) startReload(ctx context.Context, names []string, plan []fleet.Service, procs map[string]*fleet.Process, sup *fleet.Supervisor, builtFrom time.Time) (*reloader, error) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		return nil, fmt.Errorf("find the go command: %w", err)

@@ -10,12 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -107,11 +109,7 @@ func fakeGoDir(t *testing.T, version string) string {
 // closedAddr is a loopback address nothing listens on.
 func closedAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
+	return "127.0.0.1:" + strconv.Itoa(clitest.FreePort(t))
 }
 
 // serveTCP runs handle for every connection to a loopback listener and
@@ -136,24 +134,6 @@ func serveTCP(t *testing.T, handle func(net.Conn)) string {
 	return ln.Addr().String()
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writers of a test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // natsGreeting is a server that sends a NATS INFO line, as nats-server does.
 func natsGreeting(t *testing.T, info string) string {
 	t.Helper()
@@ -164,7 +144,7 @@ func natsGreeting(t *testing.T, info string) string {
 }
 
 func TestProgress(t *testing.T) {
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	p := &progress{w: &out, after: 20 * time.Millisecond}
 	p.step("quick")()
 	done := p.step("slow")

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -18,6 +18,7 @@ import (
 
 	"github.com/slipway-dev/slipway/platform/redact"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
@@ -46,11 +47,7 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 // closedAddr is a loopback address nothing listens on.
 func closedAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
+	return "127.0.0.1:" + strconv.Itoa(clitest.FreePort(t))
 }
 
 // decodeReport decodes a --json report.

@@ -2,15 +2,12 @@ package drift
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,42 +18,9 @@ import (
 	"github.com/slipway-dev/slipway/platform/auth"
 	"github.com/slipway-dev/slipway/platform/events/natstest"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
-
-// testEnviron is this process's environment without the settings that
-// would change how a service under test starts, plus extra.
-func testEnviron(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch {
-		case k == "DATABASE_URL", k == "DRAIN_DELAY", k == "NO_COLOR",
-			strings.HasPrefix(k, "AUTH_"), strings.HasPrefix(k, "ADMIN_"), strings.HasPrefix(k, "SLIPWAY_"):
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, extra...)
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writers of a test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // buildInventory builds the real inventory service into the test's
 // temporary directory (the build cache makes it quick after the first time).
@@ -80,7 +44,7 @@ func startInventory(t *testing.T, bin, natsURL string, extra ...string) string {
 	// stops it with SIGTERM like an orchestrator.
 	cmd := exec.Command(bin)
 	cmd.Dir = dir
-	cmd.Env = append(testEnviron(
+	cmd.Env = append(clitest.Environ(
 		"GRPC_ADDR=127.0.0.1:0",
 		"HTTP_ADDR=127.0.0.1:0",
 		"DATABASE_URL=sqlite://"+filepath.ToSlash(filepath.Join(dir, "inventory.db")),
@@ -90,7 +54,7 @@ func startInventory(t *testing.T, bin, natsURL string, extra ...string) string {
 	), extra...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr syncBuffer
+	var stderr clitest.SyncBuffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
@@ -106,7 +70,7 @@ func startInventory(t *testing.T, bin, natsURL string, extra ...string) string {
 	})
 
 	addr := make(chan string, 1)
-	var logs syncBuffer
+	var logs clitest.SyncBuffer
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/grpchealth"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
@@ -21,16 +22,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 )
-
-// freePort returns a TCP port on 127.0.0.1 that nothing listens on now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	require.NoError(t, ln.Close())
-	return port
-}
 
 // startHealthServer serves grpc.health.v1 (and reflection) on a free port and
 // returns its address and the health server to set statuses on.
@@ -51,7 +42,7 @@ func TestRun(t *testing.T) {
 	addr, hs := startHealthServer(t)
 	hs.SetServingStatus("slipway.inventory.v1.InventoryService", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus("slipway.order.v1.OrderService", healthpb.HealthCheckResponse_NOT_SERVING)
-	unreachable := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	unreachable := "127.0.0.1:" + strconv.Itoa(clitest.FreePort(t))
 
 	tests := []struct {
 		name    string
@@ -115,7 +106,7 @@ func TestRunJSONAndList(t *testing.T) {
 
 func TestRunJSONUnreachable(t *testing.T) {
 	var out bytes.Buffer
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	addr := "127.0.0.1:" + strconv.Itoa(clitest.FreePort(t))
 	err := Run(t.Context(), Options{Addr: addr, Timeout: time.Second, JSON: true, Stdout: &out})
 	require.Error(t, err)
 

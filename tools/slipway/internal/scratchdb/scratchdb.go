@@ -44,3 +44,7 @@ func Create(ctx context.Context, serverURL, prefix string) (string, func(), erro
 	db.Path = "/" + name
 	return db.String(), drop, nil
 }
+
+// DefaultServerURL is the PostgreSQL the tests use when
+// POSTGRES_TEST_URL is unset.
+const DefaultServerURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
 )
 
 // Service is one of the shop's services and its default ports.
@@ -95,4 +97,17 @@ func TLSDir(root string) string { return filepath.Join(root, ".slipway", "tls") 
 func TLSFiles(root, name string) (cert, key string) {
 	dir := TLSDir(root)
 	return filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
+}
+
+// TLSIdentities are the certificates dev --tls keeps: every known
+// service's (so a later --services run finds them too), the console's and
+// the CLI's.
+func TLSIdentities() []devcert.Identity {
+	ids := make([]devcert.Identity, 0, len(Known)+2)
+	for _, d := range Known {
+		ids = append(ids, devcert.Identity{Name: d.Name, Usage: devcert.ServerAndClient})
+	}
+	return append(ids,
+		devcert.Identity{Name: ConsoleIdentity, Usage: devcert.ServerAndClient},
+		devcert.Identity{Name: CLIIdentity, Usage: devcert.ClientOnly})
 }

@@ -1,4 +1,4 @@
-package main
+package fleet
 
 import (
 	"slices"
@@ -27,9 +27,9 @@ var secretOwners = map[string][]string{
 // no one.
 var passwordAccounts = []string{"SERVICE_ACCOUNTS", "SERVICE_ACCOUNT_PASSWORD"}
 
-// ownSecretsOnly returns env without the secrets svc does not own (and,
+// OwnSecretsOnly returns env without the secrets svc does not own (and,
 // with mTLS, without any password account).
-func ownSecretsOnly(env []string, svc string, mtls bool) []string {
+func OwnSecretsOnly(env []string, svc string, mtls bool) []string {
 	return slices.DeleteFunc(env, func(kv string) bool {
 		k, _, _ := strings.Cut(kv, "=")
 		owners, secret := secretOwners[k]

@@ -1,4 +1,4 @@
-package main
+package fleet
 
 import (
 	"context"
@@ -21,7 +21,7 @@ import (
 
 func TestEmbeddedBrokerKeepsStreamsAcrossRestarts(t *testing.T) {
 	root := t.TempDir()
-	b, err := startBroker(root, "127.0.0.1", 0)
+	b, err := StartBroker(root, "127.0.0.1", 0)
 	require.NoError(t, err)
 	assert.Regexp(t, `^nats://127\.0\.0\.1:\d+$`, b.URL())
 
@@ -38,7 +38,7 @@ func TestEmbeddedBrokerKeepsStreamsAcrossRestarts(t *testing.T) {
 	nc.Close()
 	b.Stop()
 
-	b, err = startBroker(root, "127.0.0.1", 0)
+	b, err = StartBroker(root, "127.0.0.1", 0)
 	require.NoError(t, err)
 	defer b.Stop()
 	nc, err = nats.Connect(b.URL())
@@ -64,9 +64,9 @@ func TestDevDefaultsGiveOrderItsPeersAndAServiceAccount(t *testing.T) {
 	assert.Equal(t, "s3cret", env["SERVICE_ACCOUNT_PASSWORD"])
 	assert.Equal(t, "order:s3cret", env["SERVICE_ACCOUNTS"], "the user service creates the account order logs in with")
 
-	a, err := devSecret()
+	a, err := Secret()
 	require.NoError(t, err)
-	b, err := devSecret()
+	b, err := Secret()
 	require.NoError(t, err)
 	assert.NotEqual(t, a, b)
 	assert.Len(t, a, 24)
@@ -77,7 +77,7 @@ func TestDevDefaultsGiveOrderItsPeersAndAServiceAccount(t *testing.T) {
 // events.
 func TestEmbeddedBrokerWithServiceUsers(t *testing.T) {
 	keyFile := filepath.Join(t.TempDir(), "keys", "events.key")
-	b, err := startBroker(t.TempDir(), "127.0.0.1", 0, withServiceUsers(), withEventSigning(keyFile))
+	b, err := StartBroker(t.TempDir(), "127.0.0.1", 0, WithServiceUsers(), WithEventSigning(keyFile))
 	require.NoError(t, err)
 	defer b.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -151,7 +151,7 @@ func TestEmbeddedBrokerWithServiceUsers(t *testing.T) {
 	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm())
 
 	// A new session makes new passwords and keeps the signing key.
-	b2, err := startBroker(t.TempDir(), "127.0.0.1", 0, withServiceUsers(), withEventSigning(keyFile))
+	b2, err := StartBroker(t.TempDir(), "127.0.0.1", 0, WithServiceUsers(), WithEventSigning(keyFile))
 	require.NoError(t, err)
 	defer b2.Stop()
 	assert.NotEqual(t, b.passwords["order"], b2.passwords["order"])
@@ -161,7 +161,7 @@ func TestEmbeddedBrokerWithServiceUsers(t *testing.T) {
 func TestEmbeddedBrokerRefusesABadEventKeyFile(t *testing.T) {
 	keyFile := filepath.Join(t.TempDir(), "events.key")
 	require.NoError(t, os.WriteFile(keyFile, []byte("not a key"), 0o600))
-	_, err := startBroker(t.TempDir(), "127.0.0.1", 0, withServiceUsers(), withEventSigning(keyFile))
+	_, err := StartBroker(t.TempDir(), "127.0.0.1", 0, WithServiceUsers(), WithEventSigning(keyFile))
 	require.Error(t, err)
 	assert.ErrorContains(t, err, keyFile)
 	assert.ErrorContains(t, err, "delete it to make a new one")

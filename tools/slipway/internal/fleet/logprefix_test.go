@@ -1,4 +1,4 @@
-package main
+package fleet
 
 import (
 	"bytes"
@@ -29,8 +29,8 @@ func TestLinePrefixer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			tail := newTailBuffer(5)
-			lp := newLinePrefixer(newConsole(&out, false, "user", "inventory"), "inventory", tail)
+			tail := NewTailBuffer(5)
+			lp := newLinePrefixer(NewConsole(&out, false, "user", "inventory"), "inventory", tail)
 			for _, w := range tt.writes {
 				n, err := lp.Write([]byte(w))
 				require.NoError(t, err)
@@ -47,7 +47,7 @@ func TestLinePrefixer(t *testing.T) {
 
 func TestLinePrefixerPadsToLongestName(t *testing.T) {
 	var out bytes.Buffer
-	c := newConsole(&out, false, "user", "notification")
+	c := NewConsole(&out, false, "user", "notification")
 	_, _ = newLinePrefixer(c, "user", nil).Write([]byte("u\n"))
 	_, _ = newLinePrefixer(c, "notification", nil).Write([]byte("n\n"))
 	c.Infof("msg")
@@ -56,14 +56,14 @@ func TestLinePrefixerPadsToLongestName(t *testing.T) {
 
 func TestLinePrefixerColours(t *testing.T) {
 	var out bytes.Buffer
-	_, _ = newLinePrefixer(newConsole(&out, true, "inventory"), "inventory", nil).Write([]byte("x\n"))
+	_, _ = newLinePrefixer(NewConsole(&out, true, "inventory"), "inventory", nil).Write([]byte("x\n"))
 	assert.Equal(t, "\x1b[32minventory |\x1b[0m x\n", out.String())
 }
 
 func TestLinePrefixerCutsOverlongLines(t *testing.T) {
 	var out bytes.Buffer
-	lp := newLinePrefixer(newConsole(&out, false, "user"), "user", nil)
-	long := strings.Repeat("x", maxLineBytes+10)
+	lp := newLinePrefixer(NewConsole(&out, false, "user"), "user", nil)
+	long := strings.Repeat("x", MaxLineBytes+10)
 	_, _ = lp.Write([]byte(long))
 	assert.Equal(t, 1, strings.Count(out.String(), "\n"), "the first maxLineBytes are written without a newline")
 	lp.Flush()
@@ -73,7 +73,7 @@ func TestLinePrefixerCutsOverlongLines(t *testing.T) {
 }
 
 func TestTailBufferKeepsLastLines(t *testing.T) {
-	tail := newTailBuffer(3)
+	tail := NewTailBuffer(3)
 	assert.Empty(t, tail.Lines())
 	for i := range 5 {
 		tail.Add(fmt.Sprint(i))
@@ -90,7 +90,7 @@ func TestColorEnabled(t *testing.T) {
 		return ""
 	}
 	var buf bytes.Buffer
-	assert.True(t, colorEnabled("always", &buf, noColor), "always wins")
-	assert.False(t, colorEnabled("never", &buf, noEnv))
-	assert.False(t, colorEnabled("auto", &buf, noEnv), "a buffer is not a terminal")
+	assert.True(t, ColorEnabled("always", &buf, noColor), "always wins")
+	assert.False(t, ColorEnabled("never", &buf, noEnv))
+	assert.False(t, ColorEnabled("auto", &buf, noEnv), "a buffer is not a terminal")
 }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package main
+package fleet
 
 import (
 	"errors"
@@ -9,9 +9,9 @@ import (
 	"syscall"
 )
 
-// isolate puts the child in a process group of its own, so a Ctrl-C in the
+// Isolate puts the child in a process group of its own, so a Ctrl-C in the
 // terminal reaches only slipway, which then stops the children in order.
-func isolate(cmd *exec.Cmd) {
+func Isolate(cmd *exec.Cmd) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
@@ -19,11 +19,11 @@ func isolate(cmd *exec.Cmd) {
 	setParentDeathSignal(cmd.SysProcAttr)
 }
 
-// terminate asks the child's process group to stop (SIGTERM).
-func terminate(p *os.Process) error { return signalGroup(p, syscall.SIGTERM) }
+// Terminate asks the child's process group to stop (SIGTERM).
+func Terminate(p *os.Process) error { return signalGroup(p, syscall.SIGTERM) }
 
-// kill stops the child's process group at once (SIGKILL).
-func kill(p *os.Process) error { return signalGroup(p, syscall.SIGKILL) }
+// Kill stops the child's process group at once (SIGKILL).
+func Kill(p *os.Process) error { return signalGroup(p, syscall.SIGKILL) }
 
 func signalGroup(p *os.Process, sig syscall.Signal) error {
 	// The child leads its own group (Setpgid), so -pid reaches anything it

@@ -1,4 +1,4 @@
-package main
+package fleet
 
 import (
 	"maps"
@@ -64,22 +64,22 @@ func TestPlanDevGivesEachServiceOnlyItsOwnSecrets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			opts := devOptions{Environ: parent, TLS: tt.tls, ConsolePort: 8080}.withDefaults()
-			plan, err := planDev("/ws", workspace.Known, opts)
+			opts := Options{Environ: parent, TLS: tt.tls, ConsolePort: 8080}.WithDefaults()
+			plan, err := Plan("/ws", workspace.Known, opts)
 			require.NoError(t, err)
 			require.Len(t, plan, len(workspace.Known))
 			for _, s := range plan {
 				assert.Equal(t, tt.want[s.Name], secretsIn(s.Env), "%s's secrets", s.Name)
 			}
-			byName := map[string]devService{}
+			byName := map[string]Service{}
 			for _, s := range plan {
 				byName[s.Name] = s
 			}
-			assert.Equal(t, "from-the-shell", envValue(byName["user"].Env, "ADMIN_PASSWORD"), "the parent's value still reaches its owner")
+			assert.Equal(t, "from-the-shell", EnvValue(byName["user"].Env, "ADMIN_PASSWORD"), "the parent's value still reaches its owner")
 			if !tt.tls {
-				secret := envValue(byName["order"].Env, "SERVICE_ACCOUNT_PASSWORD")
+				secret := EnvValue(byName["order"].Env, "SERVICE_ACCOUNT_PASSWORD")
 				assert.Len(t, secret, 24, "order's own password, made afresh for the session")
-				assert.Equal(t, "order:"+secret, envValue(byName["user"].Env, "SERVICE_ACCOUNTS"), "user creates the account order logs in with")
+				assert.Equal(t, "order:"+secret, EnvValue(byName["user"].Env, "SERVICE_ACCOUNTS"), "user creates the account order logs in with")
 			}
 		})
 	}
@@ -88,8 +88,8 @@ func TestPlanDevGivesEachServiceOnlyItsOwnSecrets(t *testing.T) {
 // The filter drops what is not the service's own and keeps everything else.
 func TestOwnSecretsOnly(t *testing.T) {
 	env := []string{"PATH=/bin", "ADMIN_PASSWORD=a", "SERVICE_ACCOUNT_PASSWORD=b", "SERVICE_ACCOUNTS=order:b", "LOG_LEVEL=debug"}
-	assert.Equal(t, []string{"PATH=/bin", "LOG_LEVEL=debug"}, ownSecretsOnly(slices.Clone(env), "inventory", false))
-	assert.Equal(t, []string{"PATH=/bin", "SERVICE_ACCOUNT_PASSWORD=b", "LOG_LEVEL=debug"}, ownSecretsOnly(slices.Clone(env), "order", false))
-	assert.Equal(t, []string{"PATH=/bin", "LOG_LEVEL=debug"}, ownSecretsOnly(slices.Clone(env), "order", true))
-	assert.Equal(t, []string{"PATH=/bin", "ADMIN_PASSWORD=a", "LOG_LEVEL=debug"}, ownSecretsOnly(slices.Clone(env), "user", true))
+	assert.Equal(t, []string{"PATH=/bin", "LOG_LEVEL=debug"}, OwnSecretsOnly(slices.Clone(env), "inventory", false))
+	assert.Equal(t, []string{"PATH=/bin", "SERVICE_ACCOUNT_PASSWORD=b", "LOG_LEVEL=debug"}, OwnSecretsOnly(slices.Clone(env), "order", false))
+	assert.Equal(t, []string{"PATH=/bin", "LOG_LEVEL=debug"}, OwnSecretsOnly(slices.Clone(env), "order", true))
+	assert.Equal(t, []string{"PATH=/bin", "ADMIN_PASSWORD=a", "LOG_LEVEL=debug"}, OwnSecretsOnly(slices.Clone(env), "user", true))
 }

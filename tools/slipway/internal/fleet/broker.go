@@ -1,4 +1,4 @@
-package main
+package fleet
 
 import (
 	"crypto/ed25519"
@@ -19,31 +19,31 @@ import (
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
 
-// broker is the NATS JetStream server slipway dev embeds, so a fresh laptop
+// Broker is the NATS JetStream server slipway dev embeds, so a fresh laptop
 // runs the event flow with nothing installed. Its streams live under
 // .slipway/nats and survive restarts of dev.
-type broker struct {
+type Broker struct {
 	srv *server.Server
 	url string
 	// passwords holds each service's NATS password when the broker has
-	// users (withServiceUsers); empty otherwise.
+	// users (WithServiceUsers); empty otherwise.
 	passwords map[string]string
-	// eventKey signs order's events (withEventSigning); nil otherwise.
+	// eventKey signs order's events (WithEventSigning); nil otherwise.
 	eventKey ed25519.PrivateKey
 }
 
-// brokerOption configures startBroker.
-type brokerOption func(*server.Options, *broker) error
+// brokerOption configures StartBroker.
+type brokerOption func(*server.Options, *Broker) error
 
-// withServiceUsers makes the broker accept only the shop's services, each
+// WithServiceUsers makes the broker accept only the shop's services, each
 // as its own NATS user with the permissions of events.Accesses (api/events)
 // and a password made afresh for this session and kept in memory only.
 // Credentials gives each service its own.
-func withServiceUsers() brokerOption {
-	return func(o *server.Options, b *broker) error {
+func WithServiceUsers() brokerOption {
+	return func(o *server.Options, b *Broker) error {
 		b.passwords = map[string]string{}
 		for _, a := range apievents.Accesses {
-			pw, err := devSecret()
+			pw, err := Secret()
 			if err != nil {
 				return fmt.Errorf("embedded NATS: password of %s: %w", a.User, err)
 			}
@@ -62,12 +62,12 @@ func withServiceUsers() brokerOption {
 	}
 }
 
-// withEventSigning gives order the Ed25519 key it signs its events with, and
+// WithEventSigning gives order the Ed25519 key it signs its events with, and
 // the consumers its public key, through Credentials. The key lives in
 // keyFile (created 0600 when absent, like dev's JWT signing key), so events
 // signed before a restart of dev still verify after it.
-func withEventSigning(keyFile string) brokerOption {
-	return func(_ *server.Options, b *broker) error {
+func WithEventSigning(keyFile string) brokerOption {
+	return func(_ *server.Options, b *Broker) error {
 		raw, err := os.ReadFile(keyFile) //nolint:gosec // dev's own state directory
 		if errors.Is(err, fs.ErrNotExist) {
 			_, key, gerr := ed25519.GenerateKey(rand.Reader)
@@ -94,8 +94,8 @@ func withEventSigning(keyFile string) brokerOption {
 	}
 }
 
-// startBroker starts JetStream on host:port (port 0 picks a free one).
-func startBroker(root, host string, port int, opts ...brokerOption) (*broker, error) {
+// StartBroker starts JetStream on host:port (port 0 picks a free one).
+func StartBroker(root, host string, port int, opts ...brokerOption) (*Broker, error) {
 	if port == 0 {
 		port = server.RANDOM_PORT
 	}
@@ -108,7 +108,7 @@ func startBroker(root, host string, port int, opts ...brokerOption) (*broker, er
 		NoSigs:     true, // dev owns the signals; it stops the broker after the services
 		NoLog:      true,
 	}
-	b := &broker{}
+	b := &Broker{}
 	for _, opt := range opts {
 		if err := opt(o, b); err != nil {
 			return nil, err
@@ -137,14 +137,14 @@ func startBroker(root, host string, port int, opts ...brokerOption) (*broker, er
 }
 
 // URL is what services put in NATS_URL. It carries no credentials.
-func (b *broker) URL() string { return b.url }
+func (b *Broker) URL() string { return b.url }
 
 // Credentials returns environ with svc's NATS_USER and NATS_PASSWORD when
 // the broker has users and svc is one of them, and with the event signing
 // key when svc produces events (EVENTS_SIGNING_KEY) or its public key when
 // svc consumes them (EVENTS_PRODUCER_KEYS); any other service's secrets
 // never reach it.
-func (b *broker) Credentials(environ []string, svc string) []string {
+func (b *Broker) Credentials(environ []string, svc string) []string {
 	a, ok := apievents.AccessOf(svc)
 	if !ok {
 		return environ
@@ -165,7 +165,7 @@ func (b *broker) Credentials(environ []string, svc string) []string {
 }
 
 // Stop shuts the broker down and waits for it, flushing JetStream to disk.
-func (b *broker) Stop() {
+func (b *Broker) Stop() {
 	b.srv.Shutdown()
 	b.srv.WaitForShutdown()
 }

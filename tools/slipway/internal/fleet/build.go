@@ -1,4 +1,4 @@
-package main
+package fleet
 
 import (
 	"context"
@@ -14,8 +14,8 @@ import (
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
-// buildResult is the outcome of building one service.
-type buildResult struct {
+// BuildResult is the outcome of building one service.
+type BuildResult struct {
 	Service string
 	Binary  string
 	Took    time.Duration
@@ -23,16 +23,16 @@ type buildResult struct {
 	Err     error
 }
 
-// buildServices runs `go build [devBuildFlags] -o .slipway/bin/<svc> ./services/<svc>/cmd/<svc>`
+// BuildServices runs `go build [BuildFlags] -o .slipway/bin/<svc> ./services/<svc>/cmd/<svc>`
 // in root for every service, at most GOMAXPROCS at a time, and reports each
 // start and finish on out. Every build runs to the end so that all compiler
 // errors are shown at once; the error names the services that failed.
-func buildServices(ctx context.Context, root string, services []string, environ []string, out *console) ([]buildResult, error) {
+func BuildServices(ctx context.Context, root string, services []string, environ []string, out *Console) ([]BuildResult, error) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		return nil, fmt.Errorf("find the go command: %w", err)
 	}
-	results := make([]buildResult, len(services))
+	results := make([]BuildResult, len(services))
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
 	for i, svc := range services {
@@ -40,7 +40,7 @@ func buildServices(ctx context.Context, root string, services []string, environ 
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
-				results[i] = buildResult{Service: svc, Err: ctx.Err()}
+				results[i] = BuildResult{Service: svc, Err: ctx.Err()}
 				return
 			}
 			defer func() { <-sem }()
@@ -67,16 +67,16 @@ func buildServices(ctx context.Context, root string, services []string, environ 
 	return results, nil
 }
 
-func buildService(ctx context.Context, goBin, root, svc string, environ []string, out *console) buildResult {
+func buildService(ctx context.Context, goBin, root, svc string, environ []string, out *Console) BuildResult {
 	out.Infof("building %s (./%s)", svc, filepath.ToSlash(workspace.MainDir(svc)))
-	r := buildBinary(ctx, goBin, root, svc, workspace.BinaryPath(root, svc), environ, devBuildFlags...)
+	r := BuildBinary(ctx, goBin, root, svc, workspace.BinaryPath(root, svc), environ, BuildFlags...)
 	if r.Err == nil {
 		out.Infof("built %s in %s", svc, report.Seconds(r.Took))
 	}
 	return r
 }
 
-// devBuildFlags are the go build flags of every dev build, the first one
+// BuildFlags are the go build flags of every dev build, the first one
 // and hot reload's alike, so that they share the build cache and a second
 // dev with nothing changed relinks nothing.
 //
@@ -90,4 +90,4 @@ func buildService(ctx context.Context, goBin, root, svc string, environ []string
 //
 // No -trimpath: the compiled packages are then the ones go test and gopls
 // cache as well, and stack traces name the files of the checkout.
-var devBuildFlags = []string{"-ldflags=-s -w", "-buildvcs=false"}
+var BuildFlags = []string{"-ldflags=-s -w", "-buildvcs=false"}

@@ -1,4 +1,4 @@
-package main
+package fleet
 
 import (
 	"errors"
@@ -11,11 +11,11 @@ import (
 	"time"
 )
 
-// tailLines is how many of a child's last lines are kept for diagnostics.
-const tailLines = 20
+// TailLines is how many of a child's last lines are kept for diagnostics.
+const TailLines = 20
 
-// procSpec describes one child process.
-type procSpec struct {
+// ProcSpec describes one child process.
+type ProcSpec struct {
 	Name string   // prefix of its output lines, and how it is reported
 	Path string   // executable
 	Args []string // arguments after the executable
@@ -23,8 +23,8 @@ type procSpec struct {
 	Env  []string // complete environment, KEY=value
 }
 
-// procExit is how a child ended.
-type procExit struct {
+// ProcExit is how a child ended.
+type ProcExit struct {
 	Name      string
 	Code      int           // exit code; -1 when a signal ended it
 	State     string        // as the OS reports it: "exit status 2", "signal: killed"
@@ -36,10 +36,10 @@ type procExit struct {
 }
 
 // Clean reports whether the child exited by itself with status 0.
-func (e procExit) Clean() bool { return e.Err == nil && e.Code == 0 && !e.Killed }
+func (e ProcExit) Clean() bool { return e.Err == nil && e.Code == 0 && !e.Killed }
 
 // Describe says how the child ended, in a few words.
-func (e procExit) Describe() string {
+func (e ProcExit) Describe() string {
 	switch {
 	case e.Killed:
 		return "killed (SIGKILL)"
@@ -54,14 +54,14 @@ func (e procExit) Describe() string {
 	}
 }
 
-// process is one running child.
-type process struct {
-	spec    procSpec
+// Process is one running child.
+type Process struct {
+	spec    ProcSpec
 	cmd     *exec.Cmd
 	started time.Time
 	tail    *tailBuffer
 	done    chan struct{}
-	exit    procExit // set before done is closed
+	exit    ProcExit // set before done is closed
 
 	stopping atomic.Bool
 	killed   atomic.Bool
@@ -69,66 +69,66 @@ type process struct {
 }
 
 // Name is the child's name in logs and reports.
-func (p *process) Name() string { return p.spec.Name }
+func (p *Process) Name() string { return p.spec.Name }
 
 // Started is when the child was started.
-func (p *process) Started() time.Time { return p.started }
+func (p *Process) Started() time.Time { return p.started }
 
 // Pid is the child's process id.
-func (p *process) Pid() int { return p.cmd.Process.Pid }
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
 // Done is closed once the child has exited and its output is flushed.
-func (p *process) Done() <-chan struct{} { return p.done }
+func (p *Process) Done() <-chan struct{} { return p.done }
 
 // Exit is how the child ended; valid once Done is closed.
-func (p *process) Exit() procExit {
+func (p *Process) Exit() ProcExit {
 	<-p.done
 	return p.exit
 }
 
 // Tail returns the child's last output lines, oldest first.
-func (p *process) Tail() []string { return p.tail.Lines() }
+func (p *Process) Tail() []string { return p.tail.Lines() }
 
-// supervisor starts child processes, streams their output through one
+// Supervisor starts child processes, streams their output through one
 // console with a per-child prefix, reports the children that exit on their
 // own, and stops children with SIGTERM then SIGKILL after a grace period.
 // The dev runner uses it for the whole fleet; hot reload stops and restarts
 // one child at a time with the same calls.
-type supervisor struct {
-	out    *console
+type Supervisor struct {
+	out    *Console
 	mu     sync.Mutex
-	live   []*process
-	exited chan procExit
+	live   []*Process
+	exited chan ProcExit
 }
 
-func newSupervisor(out *console) *supervisor {
-	return &supervisor{out: out, exited: make(chan procExit, 64)}
+func NewSupervisor(out *Console) *Supervisor {
+	return &Supervisor{out: out, exited: make(chan ProcExit, 64)}
 }
 
 // Exited delivers the exits of children that stopped without being asked to.
-func (s *supervisor) Exited() <-chan procExit { return s.exited }
+func (s *Supervisor) Exited() <-chan ProcExit { return s.exited }
 
 // Running returns the children that have not exited, in start order.
-func (s *supervisor) Running() []*process {
+func (s *Supervisor) Running() []*Process {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.live)
 }
 
 // Start starts spec as a child process whose output goes to the console.
-func (s *supervisor) Start(spec procSpec) (*process, error) {
+func (s *Supervisor) Start(spec ProcSpec) (*Process, error) {
 	cmd := exec.Command(spec.Path, spec.Args...) //nolint:noctx // the supervisor stops children with SIGTERM itself; a context would SIGKILL them
 	cmd.Dir = spec.Dir
 	cmd.Env = spec.Env
-	tail := newTailBuffer(tailLines)
+	tail := NewTailBuffer(TailLines)
 	stdout := newLinePrefixer(s.out, spec.Name, tail)
 	stderr := newLinePrefixer(s.out, spec.Name, tail)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	// A grandchild that inherits the pipes must not keep Wait from returning.
 	cmd.WaitDelay = 2 * time.Second
-	isolate(cmd)
+	Isolate(cmd)
 
-	p := &process{spec: spec, cmd: cmd, tail: tail, done: make(chan struct{})}
+	p := &Process{spec: spec, cmd: cmd, tail: tail, done: make(chan struct{})}
 	p.started = time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", spec.Name, err)
@@ -140,12 +140,12 @@ func (s *supervisor) Start(spec procSpec) (*process, error) {
 	return p, nil
 }
 
-func (s *supervisor) wait(p *process, stdout, stderr *linePrefixer) {
+func (s *Supervisor) wait(p *Process, stdout, stderr *linePrefixer) {
 	err := p.cmd.Wait()
 	stdout.Flush()
 	stderr.Flush()
 
-	e := procExit{
+	e := ProcExit{
 		Name:      p.spec.Name,
 		Code:      -1,
 		Requested: p.stopping.Load(),
@@ -166,7 +166,7 @@ func (s *supervisor) wait(p *process, stdout, stderr *linePrefixer) {
 	p.exit = e
 
 	s.mu.Lock()
-	s.live = slices.DeleteFunc(s.live, func(q *process) bool { return q == p })
+	s.live = slices.DeleteFunc(s.live, func(q *Process) bool { return q == p })
 	s.mu.Unlock()
 	close(p.done)
 	if !e.Requested {
@@ -177,7 +177,7 @@ func (s *supervisor) wait(p *process, stdout, stderr *linePrefixer) {
 // Stop sends SIGTERM to p, waits up to grace for it to exit, then sends
 // SIGKILL; a receive on force (nil: never) skips the rest of the wait. It
 // returns how p ended, also when it had already exited.
-func (s *supervisor) Stop(p *process, grace time.Duration, force <-chan struct{}) procExit {
+func (s *Supervisor) Stop(p *Process, grace time.Duration, force <-chan struct{}) ProcExit {
 	p.stopping.Store(true)
 	select {
 	case <-p.done:
@@ -185,7 +185,7 @@ func (s *supervisor) Stop(p *process, grace time.Duration, force <-chan struct{}
 	default:
 	}
 	p.stopAt.CompareAndSwap(0, time.Now().UnixNano())
-	if err := terminate(p.cmd.Process); err != nil && !errors.Is(err, os.ErrProcessDone) {
+	if err := Terminate(p.cmd.Process); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		grace = 0 // it cannot be asked, so it is killed
 	}
 	timer := time.NewTimer(grace)
@@ -197,16 +197,16 @@ func (s *supervisor) Stop(p *process, grace time.Duration, force <-chan struct{}
 	case <-force:
 	}
 	p.killed.Store(true)
-	_ = kill(p.cmd.Process)
+	_ = Kill(p.cmd.Process)
 	<-p.done
 	return p.exit
 }
 
 // StopAll stops every running child at once (see Stop) and returns their
 // exits in start order.
-func (s *supervisor) StopAll(grace time.Duration, force <-chan struct{}) []procExit {
+func (s *Supervisor) StopAll(grace time.Duration, force <-chan struct{}) []ProcExit {
 	procs := s.Running()
-	exits := make([]procExit, len(procs))
+	exits := make([]ProcExit, len(procs))
 	var wg sync.WaitGroup
 	for i, p := range procs {
 		wg.Go(func() { exits[i] = s.Stop(p, grace, force) })
@@ -214,3 +214,7 @@ func (s *supervisor) StopAll(grace time.Duration, force <-chan struct{}) []procE
 	wg.Wait()
 	return exits
 }
+
+// OSProcess is the running process, for signals the supervisor does not send
+// itself (chaos kills and terminates services on purpose).
+func (p *Process) OSProcess() *os.Process { return p.cmd.Process }

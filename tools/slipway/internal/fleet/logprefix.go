@@ -1,4 +1,4 @@
-package main
+package fleet
 
 import (
 	"bytes"
@@ -10,9 +10,9 @@ import (
 	"sync/atomic"
 )
 
-// maxLineBytes bounds how much of a line without a newline is buffered
+// MaxLineBytes bounds how much of a line without a newline is buffered
 // before it is written out anyway.
-const maxLineBytes = 64 << 10
+const MaxLineBytes = 64 << 10
 
 // ANSI colours for prefixes, picked per service so a name keeps its colour.
 var prefixColors = map[string]string{
@@ -23,10 +23,10 @@ var prefixColors = map[string]string{
 	"slipway":      "1",  // bold
 }
 
-// console is the one writer that child output and slipway's own messages
+// Console is the one writer that child output and slipway's own messages
 // share. It writes whole lines under a lock, so lines of concurrent children
 // never interleave, and pads every prefix to the same width.
-type console struct {
+type Console struct {
 	mu       sync.Mutex
 	w        io.Writer
 	color    bool
@@ -34,8 +34,8 @@ type console struct {
 	observer atomic.Pointer[func(name string, line []byte)]
 }
 
-func newConsole(w io.Writer, color bool, names ...string) *console {
-	c := &console{w: w, color: color, width: len("slipway")}
+func NewConsole(w io.Writer, color bool, names ...string) *Console {
+	c := &Console{w: w, color: color, width: len("slipway")}
 	for _, n := range names {
 		c.width = max(c.width, len(n))
 	}
@@ -43,7 +43,7 @@ func newConsole(w io.Writer, color bool, names ...string) *console {
 }
 
 // prefix renders "name  | " padded to the console width, coloured when on.
-func (c *console) prefix(name string) string {
+func (c *Console) prefix(name string) string {
 	p := fmt.Sprintf("%-*s |", c.width, name)
 	if c.color {
 		code, ok := prefixColors[name]
@@ -56,7 +56,7 @@ func (c *console) prefix(name string) string {
 }
 
 // Line writes one line of name's output.
-func (c *console) Line(name string, line []byte) {
+func (c *Console) Line(name string, line []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var b bytes.Buffer
@@ -70,17 +70,17 @@ func (c *console) Line(name string, line []byte) {
 // ObserveLines has fn called with every line a child writes, besides
 // printing it (the dev console indexes log lines by trace). fn must not keep
 // line.
-func (c *console) ObserveLines(fn func(name string, line []byte)) { c.observer.Store(&fn) }
+func (c *Console) ObserveLines(fn func(name string, line []byte)) { c.observer.Store(&fn) }
 
 // Infof writes one of slipway's own messages, prefixed like a service line.
-func (c *console) Infof(format string, args ...any) {
+func (c *Console) Infof(format string, args ...any) {
 	for line := range strings.SplitSeq(strings.TrimRight(fmt.Sprintf(format, args...), "\n"), "\n") {
 		c.Line("slipway", []byte(line))
 	}
 }
 
 // Block writes text as is (a table, compiler output) without interleaving.
-func (c *console) Block(text string) {
+func (c *Console) Block(text string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if text != "" && !strings.HasSuffix(text, "\n") {
@@ -94,13 +94,13 @@ func (c *console) Block(text string) {
 // partial line waits for its newline, or for Flush when the stream ends.
 type linePrefixer struct {
 	mu   sync.Mutex
-	out  *console
+	out  *Console
 	name string
 	tail *tailBuffer
 	buf  []byte
 }
 
-func newLinePrefixer(out *console, name string, tail *tailBuffer) *linePrefixer {
+func newLinePrefixer(out *Console, name string, tail *tailBuffer) *linePrefixer {
 	return &linePrefixer{out: out, name: name, tail: tail}
 }
 
@@ -117,9 +117,9 @@ func (l *linePrefixer) Write(p []byte) (int, error) {
 		l.emit(l.buf[start : start+i])
 		start += i + 1
 	}
-	for len(l.buf)-start >= maxLineBytes {
-		l.emit(l.buf[start : start+maxLineBytes])
-		start += maxLineBytes
+	for len(l.buf)-start >= MaxLineBytes {
+		l.emit(l.buf[start : start+MaxLineBytes])
+		start += MaxLineBytes
 	}
 	l.buf = l.buf[:copy(l.buf, l.buf[start:])]
 	return len(p), nil
@@ -154,7 +154,7 @@ type tailBuffer struct {
 	full  bool
 }
 
-func newTailBuffer(n int) *tailBuffer { return &tailBuffer{lines: make([]string, n)} }
+func NewTailBuffer(n int) *tailBuffer { return &tailBuffer{lines: make([]string, n)} }
 
 // Add records a line, dropping the oldest once the buffer is full.
 func (t *tailBuffer) Add(line string) {
@@ -180,10 +180,10 @@ func (t *tailBuffer) Lines() []string {
 	return append(append([]string(nil), t.lines[t.next:]...), t.lines[:t.next]...)
 }
 
-// colorEnabled decides whether to colour output to w: mode "always" or
+// ColorEnabled decides whether to colour output to w: mode "always" or
 // "never" wins; "auto" colours only a terminal, and not when NO_COLOR is set
 // (https://no-color.org).
-func colorEnabled(mode string, w io.Writer, getenv func(string) string) bool {
+func ColorEnabled(mode string, w io.Writer, getenv func(string) string) bool {
 	switch mode {
 	case "always":
 		return true
