@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 )
@@ -196,4 +197,47 @@ func readRESP(r *bufio.Reader) ([]string, error) {
 		args[i] = strings.TrimRight(arg, "\r\n")
 	}
 	return args, nil
+}
+
+func TestRedisThatDoesNotAnswer(t *testing.T) {
+	silent := serveTCP(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	e := newTestEnv(t, testRepo(t), []string{"REDIS_URL=redis://" + silent}, nil)
+	e.timeout = 200 * time.Millisecond
+	row := checkRedis(t.Context(), e)[0]
+	assert.Equal(t, Fail, row.Status)
+	assert.Contains(t, row.Found, silent+": PING: no reply: ", "a partitioned Redis fails within the timeout")
+
+	e = newTestEnv(t, testRepo(t), []string{"REDIS_URL=rediss://" + silent}, nil)
+	e.timeout = 200 * time.Millisecond
+	row = checkRedis(t.Context(), e)[0]
+	assert.Equal(t, Fail, row.Status)
+	assert.Contains(t, row.Found, silent+": TLS: ", "rediss:// needs a TLS handshake first")
+}
+
+func TestRealRedis(t *testing.T) {
+	url := os.Getenv("REDIS_TEST_URL")
+	if url == "" {
+		url = "redis://127.0.0.1:6379/0"
+	}
+	e := newTestEnv(t, testRepo(t), []string{"REDIS_URL=" + url}, nil)
+	row := checkRedis(t.Context(), e)[0]
+	if row.Status != OK && os.Getenv("CI") != "true" {
+		t.Skipf("Redis is not reachable (set REDIS_TEST_URL): %s", row.Found)
+	}
+	assert.Equal(t, OK, row.Status, "%+v", row)
+	assert.Contains(t, row.Found, ": PONG")
+}
+
+func TestRealNATS(t *testing.T) {
+	url := os.Getenv("NATS_TEST_URL")
+	if url == "" {
+		url = "nats://127.0.0.1:4222"
+	}
+	e := newTestEnv(t, testRepo(t), []string{"NATS_URL=" + url}, nil)
+	row := checkNATS(t.Context(), e)[0]
+	if row.Status == Fail && os.Getenv("CI") != "true" {
+		t.Skipf("NATS is not reachable (set NATS_TEST_URL): %s", row.Found)
+	}
+	assert.NotEqual(t, Fail, row.Status, "%+v", row)
+	assert.Regexp(t, `: nats-server \d+\.\d+\.\d+`, row.Found, "the INFO line names the server's version")
 }

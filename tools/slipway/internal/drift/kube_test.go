@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slipway-dev/slipway/platform/redact"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -124,4 +125,136 @@ func TestReadDeclaredConfigOutsideGit(t *testing.T) {
 	_, _, _, err = readDeclaredConfig(t.Context(), filepath.Join(dir, "order.yaml"))
 	require.ErrorIs(t, err, os.ErrNotExist, "neither in git nor on disk")
 	assert.Contains(t, err.Error(), "not in git")
+}
+
+// secretSubject is the user service as compareSecret sees it: a schema
+// mapping variables to keys, and what the running service reported.
+func secretSubject(running map[string]any) *subject {
+	return &subject{
+		name: "user", info: &Service{},
+		schema: &configSchema{byEnv: map[string]configField{
+			"ADMIN_PASSWORD": {Key: "admin_password", Env: "ADMIN_PASSWORD", Kind: configKindString, Secret: true},
+			"DATABASE_URL":   {Key: "database_url", Env: "DATABASE_URL", Kind: configKindString, URL: true},
+			"TOKEN_TTL":      {Key: "token_ttl", Env: "TOKEN_TTL", Kind: configKindDuration},
+		}},
+		running: running,
+	}
+}
+
+func TestCompareSecret(t *testing.T) {
+	fp := redact.NewFingerprinter([]byte("deployment-key"))
+	var sec kubeObject
+	sec.Kind, sec.Metadata.Name = "Secret", "user-secrets"
+	sec.Data = map[string]string{
+		"ADMIN_PASSWORD": "hunter2",
+		"DATABASE_URL":   "postgres://app:pw@db/user",
+		"TOKEN_TTL":      "soon",
+		"UNUSED":         "x",
+		"EMPTY_ONE":      "",
+	}
+	s := secretSubject(map[string]any{
+		"admin_password": fp.Secret("hunter2"),
+		"database_url":   "postgres://app:" + redact.Mask + "@db/user",
+		"token_ttl":      "1h0m0s",
+	})
+	d := &drifter{fp: &fp}
+	d.compareSecret([]*subject{s}, sec, false)
+	rows := map[string]Row{}
+	for _, r := range d.report.Rows {
+		rows[r.Env] = r
+		if r.Key != "-" {
+			assert.Equal(t, secretShown, r.Declared, "no Secret value is ever shown")
+		}
+	}
+	assert.Equal(t, statusSame, rows["ADMIN_PASSWORD"].Status, "the same password under the deployment's key")
+	assert.Equal(t, statusSame, rows["DATABASE_URL"].Status)
+	assert.Equal(t, "compared with the password masked", rows["DATABASE_URL"].Note)
+	assert.Equal(t, statusInvalid, rows["TOKEN_TTL"].Status)
+	assert.Equal(t, "the value is not a duration", rows["TOKEN_TTL"].Note)
+	assert.Equal(t, statusUnmapped, rows["UNUSED"].Status, "the owner's Secret names a variable no key reads")
+	assert.False(t, rows["UNUSED"].Drift)
+
+	s = secretSubject(map[string]any{})
+	d = &drifter{}
+	d.compareSecret([]*subject{s}, sec, false)
+	for _, r := range d.report.Rows {
+		rows[r.Env] = r
+	}
+	assert.Equal(t, statusMissing, rows["ADMIN_PASSWORD"].Status, "the running service does not report the key")
+
+	s = secretSubject(map[string]any{"admin_password": fp.Secret("hunter2")})
+	d = &drifter{}
+	sec.Data = map[string]string{"ADMIN_PASSWORD": "hunter2", "EMPTY": " "}
+	s.schema.byEnv["EMPTY"] = configField{Key: "empty", Env: "EMPTY"}
+	d.compareSecret([]*subject{s}, sec, false)
+	for _, r := range d.report.Rows {
+		rows[r.Env] = r
+	}
+	assert.Equal(t, statusUnchecked, rows["ADMIN_PASSWORD"].Status, "no fingerprint key: cannot judge")
+	assert.Nil(t, rows["ADMIN_PASSWORD"].Found)
+	assert.Equal(t, statusUnchecked, rows["EMPTY"].Status)
+	assert.Equal(t, "empty: counts as unset", rows["EMPTY"].Note)
+
+	d = &drifter{}
+	d.compareSecret([]*subject{secretSubject(nil)}, sec, true)
+	assert.Equal(t, "--no-running", d.report.Rows[0].Note, "nothing running to compare with")
+}
+
+func TestCompareSecretOfNoService(t *testing.T) {
+	var sec kubeObject
+	sec.Kind, sec.Metadata.Name = "Secret", "shared"
+	sec.Data = map[string]string{"SOMETHING_ELSE": "v"}
+	d := &drifter{}
+	d.compareSecret([]*subject{secretSubject(nil), {name: "order", info: &Service{}}}, sec, true)
+	assert.Empty(t, d.report.Rows, "an unowned Secret's foreign variable is nobody's key")
+	assert.Equal(t, []string{"secret shared: SOMETHING_ELSE is no config key of user, order"}, d.report.Notes)
+}
+
+func TestCompareK8sTakesTheKeyFromASecret(t *testing.T) {
+	fp := redact.NewFingerprinter([]byte("from-the-secret"))
+	var sec kubeObject
+	sec.Kind, sec.Metadata.Name = "Secret", "user-secrets"
+	sec.Data = map[string]string{"CONFIG_FINGERPRINT_KEY": "from-the-secret", "ADMIN_PASSWORD": "hunter2"}
+	s := secretSubject(map[string]any{"admin_password": fp.Secret("hunter2")})
+	s.schema.byEnv["CONFIG_FINGERPRINT_KEY"] = configField{Key: "fingerprint_key", Env: "CONFIG_FINGERPRINT_KEY", Secret: true}
+	s.running["fingerprint_key"] = fp.Secret("from-the-secret")
+	d := &drifter{}
+	d.compareK8s([]*subject{s}, []kubeObject{sec}, false)
+	require.Len(t, d.report.Rows, 2)
+	for _, r := range d.report.Rows {
+		assert.Equal(t, statusSame, r.Status, "%s compares under the Secret's key", r.Env)
+	}
+	assert.Equal(t, []string{"user: no ConfigMap in the --k8s input holds user.yaml"}, d.report.Notes)
+}
+
+func TestConfigMapRows(t *testing.T) {
+	declared, err := flattenConfigYAML([]byte("log_level: info\nttl: 15m\nlimit: ten\ngone: x\n"))
+	require.NoError(t, err)
+	s := &subject{name: "user", info: &Service{}, declared: declared,
+		schema: &configSchema{byKey: map[string]configField{
+			"limit": {Key: "limit", Kind: configKindNumber},
+			"ttl":   {Key: "ttl", Kind: configKindDuration},
+		}}}
+	var cm kubeObject
+	cm.Kind, cm.Metadata.Name = "ConfigMap", "user-config"
+	cm.Data = map[string]string{"user.yaml": "log_level: debug\nttl: 900s\nlimit: 3\nextra: 1\n"}
+	d := &drifter{local: redact.RandomFingerprinter()}
+	d.compareConfigMap(s, cm, "user.yaml")
+	rows := map[string]Row{}
+	for _, r := range d.report.Rows {
+		rows[r.Key] = r
+		assert.Equal(t, "user-config:user.yaml", r.Object)
+	}
+	assert.Equal(t, statusDiffers, rows["log_level"].Status)
+	assert.Equal(t, statusSame, rows["ttl"].Status, "15m and 900s are the same duration")
+	assert.Equal(t, statusInvalid, rows["limit"].Status)
+	assert.Equal(t, "declared value: not a number", rows["limit"].Note)
+	assert.Equal(t, statusMissing, rows["gone"].Status)
+	assert.Equal(t, statusExtra, rows["extra"].Status)
+
+	cm.Data["user.yaml"] = "- not a mapping\n"
+	d = &drifter{}
+	d.compareConfigMap(s, cm, "user.yaml")
+	require.Len(t, d.report.Rows, 1)
+	assert.Equal(t, statusFailed, d.report.Rows[0].Status, "an unreadable ConfigMap is an error row")
 }
