@@ -455,3 +455,23 @@ func TestSecretsNeedTheFingerprintKey(t *testing.T) {
 	assert.Contains(t, noKey.Note, "CONFIG_FINGERPRINT_KEY")
 	assert.Equal(t, statusDiffers, check("another-deployment-key-0123456789").Status, "another key: no match")
 }
+
+// TestMainReadsTheFingerprintKeyFile: --fingerprint-key-file takes the
+// deployment's key from a file (a trailing newline is no part of it), and a
+// file that cannot be read is a usage error.
+func TestMainReadsTheFingerprintKeyFile(t *testing.T) {
+	root := workspaceRoot(t)
+	addr := fakeDebugConfig(t, "user", runningDriftUser())
+	keyFile := filepath.Join(t.TempDir(), "key")
+	require.NoError(t, os.WriteFile(keyFile, []byte(driftTestKey+"\n"), 0o600))
+
+	code, out, errOut := runCLI(t, "--root", root, "--config-dir", testdataDir, "--services", "user", "--targets", "user="+addr,
+		"--k8s", "testdata/k8s.json", "--fingerprint-key-file", keyFile, "--json")
+	assert.Equal(t, cli.ExitFailed, code, errOut)
+	assert.Equal(t, statusSame, findRow(t, decodeReport(t, out), sourceSecret, "admin_password").Status, "compared under the file's key")
+
+	code, out, errOut = runCLI(t, "--root", root, "--fingerprint-key-file", filepath.Join(t.TempDir(), "missing"))
+	assert.Equal(t, cli.ExitUsage, code)
+	assert.Contains(t, errOut, "--fingerprint-key-file: open ")
+	assert.Empty(t, out)
+}
