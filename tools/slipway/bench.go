@@ -17,6 +17,12 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // The goals set for the development loop (README, Performance): start to
@@ -46,7 +52,7 @@ func (o benchOptions) progress(format string, args ...any) {
 }
 
 func (o benchOptions) getenv(key string) string {
-	v, _ := lookupEnv(o.Environ, key)
+	v, _ := envvar.Lookup(o.Environ, key)
 	return v
 }
 
@@ -63,10 +69,10 @@ and writes the results as JSON to .slipway/bench/<benchmark>-<time>.json.
 Run 'slipway bench startup -h' or 'slipway bench reload -h' for the flags.
 `
 
-func benchMain(ctx context.Context, args []string, env *cmdEnv) error {
+func benchMain(ctx context.Context, args []string, env *cli.Env) error {
 	if len(args) == 0 {
-		fmt.Fprint(env.stderr, benchUsage)
-		return usageErrorf("name a benchmark: startup or reload")
+		fmt.Fprint(env.Stderr, benchUsage)
+		return cli.UsageErrorf("name a benchmark: startup or reload")
 	}
 	switch args[0] {
 	case "startup":
@@ -74,10 +80,10 @@ func benchMain(ctx context.Context, args []string, env *cmdEnv) error {
 	case "reload":
 		return benchReloadMain(ctx, args[1:], env)
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(env.stderr, benchUsage)
+		fmt.Fprint(env.Stderr, benchUsage)
 		return flag.ErrHelp
 	}
-	return usageErrorf("unknown benchmark %q: want startup or reload", args[0])
+	return cli.UsageErrorf("unknown benchmark %q: want startup or reload", args[0])
 }
 
 func commandLine(args ...string) string {
@@ -130,7 +136,7 @@ func benchRoot(root string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return findWorkspaceRoot(wd)
+	return workspace.FindRoot(wd)
 }
 
 func benchStamp(t time.Time) string { return t.UTC().Format("20060102T150405Z") }
@@ -192,7 +198,7 @@ func millis(d time.Duration) string { return msText(msFloat(d)) }
 
 func msText(ms float64) string { return strconv.FormatFloat(ms, 'f', 1, 64) + "ms" }
 
-func secText(ms float64) string { return seconds(msDuration(ms)) }
+func secText(ms float64) string { return report.Seconds(msDuration(ms)) }
 
 // syncWriter serializes writes from several goroutines.
 type syncWriter struct {
@@ -215,7 +221,7 @@ type child struct {
 
 func startChild(cmd *exec.Cmd) (*child, error) {
 	cmd.WaitDelay = 2 * time.Second
-	isolate(cmd)
+	fleet.Isolate(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -230,14 +236,14 @@ func startChild(cmd *exec.Cmd) (*child, error) {
 // Stop sends SIGTERM, waits up to grace, then kills; it returns once the
 // process has exited.
 func (c *child) Stop(grace time.Duration) {
-	if err := terminate(c.cmd.Process); err == nil && grace > 0 {
+	if err := fleet.Terminate(c.cmd.Process); err == nil && grace > 0 {
 		select {
 		case <-c.done:
 			return
 		case <-time.After(grace):
 		}
 	}
-	_ = kill(c.cmd.Process)
+	_ = fleet.Kill(c.cmd.Process)
 	<-c.done
 }
 
@@ -260,7 +266,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		w.fn(bytes.TrimSuffix(w.buf[:i], []byte("\r")))
 		w.buf = w.buf[i+1:]
 	}
-	if len(w.buf) > maxLineBytes {
+	if len(w.buf) > fleet.MaxLineBytes {
 		w.fn(w.buf)
 		w.buf = nil
 	}

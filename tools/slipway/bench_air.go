@@ -12,6 +12,10 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // airConfig is the .air.toml bench reload writes into the scratch
@@ -44,7 +48,7 @@ clear_on_rebuild = false
 
 [misc]
 clean_on_exit = true
-`, svc, work, bin, filepath.ToSlash(serviceMainDir(svc)), delay.Milliseconds(), stopTimeout.String(), airFlags(buildFlags))
+`, svc, work, bin, filepath.ToSlash(workspace.MainDir(svc)), delay.Milliseconds(), stopTimeout.String(), airFlags(buildFlags))
 }
 
 // airFlags renders go build flags for the cmd of air's config (which air
@@ -98,7 +102,7 @@ func (a *airEvents) after(t time.Time) (build, run time.Time, ok bool) {
 }
 
 // startAir runs air on the subject's copy.
-func (s *reloadSubject) startAir(ctx context.Context, opts reloadOptions, air string, env []string, svc devService, log io.Writer) error {
+func (s *reloadSubject) startAir(ctx context.Context, opts reloadOptions, air string, env []string, svc fleet.Service, log io.Writer) error {
 	cfg := filepath.Join(s.work, ".slipway", "air.toml")
 	if err := os.MkdirAll(filepath.Dir(cfg), 0o750); err != nil {
 		return err
@@ -113,7 +117,7 @@ func (s *reloadSubject) startAir(ctx context.Context, opts reloadOptions, air st
 	}}
 	cmd := exec.Command(air, "-c", cfg) //nolint:noctx // stopped with SIGTERM, so that it stops its child
 	cmd.Dir = s.work
-	cmd.Env = setEnv(env, "GOWORK", filepath.Join(s.work, "go.work"))
+	cmd.Env = envvar.Set(env, "GOWORK", filepath.Join(s.work, "go.work"))
 	cmd.Stdout, cmd.Stderr = lines, lines
 	p, err := startChild(cmd)
 	if err != nil {
@@ -133,7 +137,7 @@ func (s *reloadSubject) startAir(ctx context.Context, opts reloadOptions, air st
 	s.stopTool = func() {
 		cancel()
 		p.Stop(20 * time.Second)
-		if err := checkPortsFree([]endpoint{{svc.Name, "HTTP", svc.HTTPAddr}, {svc.Name, "gRPC", svc.GRPCAddr}}); err != nil {
+		if err := workspace.CheckPortsFree([]workspace.Endpoint{{Service: svc.Name, Kind: "HTTP", Addr: svc.HTTPAddr}, {Service: svc.Name, Kind: "gRPC", Addr: svc.GRPCAddr}}); err != nil {
 			opts.progress("air left %s running: %v", svc.Name, err)
 		}
 	}
@@ -152,7 +156,7 @@ func buildAir(ctx context.Context, goBin, root string, environ []string) (string
 	bin := filepath.Join(root, ".slipway", "bin", "air")
 	cmd := exec.CommandContext(ctx, goBin, "build", "-o", bin, "github.com/air-verse/air")
 	cmd.Dir = filepath.Join(root, "tools", "gen") // outside the workspace: see docs/architecture.md
-	cmd.Env = setEnv(environ, "GOWORK", "off")
+	cmd.Env = envvar.Set(environ, "GOWORK", "off")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build air (pinned in tools/gen/go.mod): %w\n%s", err, out)
 	}

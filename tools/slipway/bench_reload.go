@@ -7,17 +7,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // reloadEdit is the handler edit bench reload makes, and the REST call
@@ -52,44 +56,44 @@ type reloadOptions struct {
 	Timeout  time.Duration // for one change to become visible
 }
 
-func benchReloadMain(ctx context.Context, args []string, env *cmdEnv) error {
+func benchReloadMain(ctx context.Context, args []string, env *cli.Env) error {
 	var names []string
 	for n := range reloadEdits {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	fs := newFlagSet(env.stderr, "bench reload", "[flags]",
+	fs := cli.NewFlagSet(env.Stderr, "bench reload", "[flags]",
 		"Runs one service under slipway dev's hot reload and, as the peer, under air\n"+
 			"(github.com/air-verse/air, pinned in tools/gen/go.mod, built into .slipway/bin), each on\n"+
 			"its own copy of the workspace under .slipway/bench/work-<tool> (the real tree is never\n"+
 			"edited), with the same environment and air's delay set to dev's debounce. Air builds the\n"+
 			"way its own config does (go build, no flags); --air-build=dev gives it dev's build flags\n"+
-			"("+strings.Join(devBuildFlags, " ")+"), to compare the tools with the build alike.\n"+
+			"("+strings.Join(fleet.BuildFlags, " ")+"), to compare the tools with the build alike.\n"+
 			"Then --runs times per tool, alternating between the tools (ABBA), it appends a new marker\n"+
 			"to a field a handler returns (inventory: GetProduct's description; user: GetMe's display\n"+
 			"name) and times from the write of the file until GET on the REST API returns the marker.\n"+
 			"Services: "+strings.Join(names, ", ")+".")
-	opts := reloadOptions{benchOptions: benchOptions{Stdout: env.stdout, Stderr: env.stderr, Environ: env.environ,
+	opts := reloadOptions{benchOptions: benchOptions{Stdout: env.Stdout, Stderr: env.Stderr, Environ: env.Environ,
 		Command: commandLine(append([]string{"bench", "reload"}, args...)...)}, Settle: time.Second}
 	fs.IntVar(&opts.Runs, "runs", 5, "edits per tool")
 	fs.StringVar(&opts.Service, "service", "inventory", "`service` to edit: "+strings.Join(names, " or "))
 	fs.BoolVar(&opts.NoAir, "no-air", false, "measure slipway dev only")
-	fs.StringVar(&opts.AirBuild, "air-build", "default", "`flags` of air's go build: default (none, the build air's own config runs) or dev (slipway dev's: "+strings.Join(devBuildFlags, " ")+")")
-	fs.DurationVar(&opts.Debounce, "debounce", defaultDebounce, "slipway dev's debounce and air's delay")
+	fs.StringVar(&opts.AirBuild, "air-build", "default", "`flags` of air's go build: default (none, the build air's own config runs) or dev (slipway dev's: "+strings.Join(fleet.BuildFlags, " ")+")")
+	fs.DurationVar(&opts.Debounce, "debounce", fleet.DefaultDebounce, "slipway dev's debounce and air's delay")
 	fs.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "how long one edit may take to show")
 	fs.BoolVar(&opts.JSON, "json", false, "print the JSON document instead of the table")
 	fs.StringVar(&opts.Root, "root", "", "workspace `dir` (default: the nearest parent holding go.work)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if _, ok := reloadEdits[opts.Service]; !ok {
-		return usageErrorf("--service %q: bench reload knows how to edit %s", opts.Service, strings.Join(names, " and "))
+		return cli.UsageErrorf("--service %q: bench reload knows how to edit %s", opts.Service, strings.Join(names, " and "))
 	}
 	if opts.AirBuild != "default" && opts.AirBuild != "dev" {
-		return usageErrorf("--air-build %q: want default or dev", opts.AirBuild)
+		return cli.UsageErrorf("--air-build %q: want default or dev", opts.AirBuild)
 	}
 	if opts.Runs < 1 || opts.Timeout <= 0 || opts.Debounce < 0 {
-		return usageErrorf("--runs and --timeout must be positive, --debounce not negative")
+		return cli.UsageErrorf("--runs and --timeout must be positive, --debounce not negative")
 	}
 	return runBenchReload(ctx, opts)
 }
@@ -199,13 +203,13 @@ func runBenchReload(ctx context.Context, opts reloadOptions) error {
 		return err
 	}
 	defer os.RemoveAll(state)
-	broker, err := startBroker(state, "127.0.0.1", 0)
+	broker, err := fleet.StartBroker(state, "127.0.0.1", 0)
 	if err != nil {
 		return err
 	}
 	defer broker.Stop()
 
-	build := buildCommand(opts.Service, devBuildFlags)
+	build := buildCommand(opts.Service, fleet.BuildFlags)
 	subjects := []*reloadSubject{{tool: reloadTool{Tool: "slipway dev",
 		Setup: fmt.Sprintf("hot reload: debounce %s; %s to a temporary name, rename; SIGTERM; start; wait for SERVING", opts.Debounce, build)}}}
 	if !opts.NoAir {
@@ -221,17 +225,17 @@ func runBenchReload(ctx context.Context, opts reloadOptions) error {
 			return err
 		}
 		for range 2 {
-			base, err := findFreePortBlock(len(knownServices), ports)
+			base, err := workspace.FreePortBlock(len(workspace.Known), ports)
 			if err != nil {
 				return err
 			}
 			ports = append(ports, base)
 		}
-		dev := devOptions{
+		dev := fleet.Options{
 			Root: s.work, Services: []string{opts.Service}, GRPCBase: ports[len(ports)-2], HTTPBase: ports[len(ports)-1],
 			Color: "never", Stdout: prefixLines(name+" | ", log), Environ: benchReloadEnviron(opts.Environ, s.work, broker.URL()),
 			Debounce: opts.Debounce,
-		}.withDefaults()
+		}.WithDefaults()
 		svc, err := planOne(s.work, dev)
 		if err != nil {
 			return err
@@ -244,7 +248,7 @@ func runBenchReload(ctx context.Context, opts reloadOptions) error {
 		if name == "slipway" {
 			err = s.startDev(ctx, dev, svc, log)
 		} else {
-			err = s.startAir(ctx, opts, air, setEnv(svc.Env, "NATS_URL", broker.URL()), svc, log)
+			err = s.startAir(ctx, opts, air, envvar.Set(svc.Env, "NATS_URL", broker.URL()), svc, log)
 		}
 		defer s.stop()
 		if err == nil {
@@ -312,14 +316,14 @@ func runBenchReload(ctx context.Context, opts reloadOptions) error {
 // airBuildFlags are the go build flags air's config gets.
 func (o reloadOptions) airBuildFlags() []string {
 	if o.AirBuild == "dev" {
-		return devBuildFlags
+		return fleet.BuildFlags
 	}
 	return nil
 }
 
 // buildCommand is the go build command line of a service's binary.
 func buildCommand(svc string, flags []string) string {
-	args := append(append([]string{"go", "build"}, shellQuote(flags)...), "-o", "<bin>", "./"+filepath.ToSlash(serviceMainDir(svc)))
+	args := append(append([]string{"go", "build"}, shellQuote(flags)...), "-o", "<bin>", "./"+filepath.ToSlash(workspace.MainDir(svc)))
 	return strings.Join(args, " ")
 }
 
@@ -336,14 +340,14 @@ func shellQuote(args []string) []string {
 }
 
 // planOne plans the one service dev runs.
-func planOne(work string, dev devOptions) (devService, error) {
-	defs, err := selectServices(work, dev.Services)
+func planOne(work string, dev fleet.Options) (fleet.Service, error) {
+	defs, err := workspace.Select(work, dev.Services)
 	if err != nil {
-		return devService{}, err
+		return fleet.Service{}, err
 	}
-	plan, err := planDev(work, defs, dev)
+	plan, err := fleet.Plan(work, defs, dev)
 	if err != nil {
-		return devService{}, err
+		return fleet.Service{}, err
 	}
 	return plan[0], nil
 }
@@ -418,20 +422,20 @@ func (s *reloadSubject) measure(opts reloadOptions, i int) error {
 	total := seenAt.Sub(editAt)
 	sample.TotalMS = msFloat(total)
 	s.tool.Samples = append(s.tool.Samples, sample)
-	opts.progress("%-12s edit %d/%d: %s (build %s, stop %s, ready %s)", s.tool.Tool, i, opts.Runs, seconds(total),
+	opts.progress("%-12s edit %d/%d: %s (build %s, stop %s, ready %s)", s.tool.Tool, i, opts.Runs, report.Seconds(total),
 		secText(sample.BuildMS), secText(sample.StopMS), secText(sample.ReadyMS))
 	return nil
 }
 
 // startDev runs slipway dev's hot reload in process on the subject's copy
 // and waits until it watches.
-func (s *reloadSubject) startDev(ctx context.Context, dev devOptions, svc devService, log io.Writer) error {
+func (s *reloadSubject) startDev(ctx context.Context, dev fleet.Options, svc fleet.Service, log io.Writer) error {
 	devCtx, cancel := context.WithCancel(ctx)
 	s.ctx = devCtx
 	watching := make(chan struct{})
-	reports := make(chan reloadReport, 64)
+	reports := make(chan fleet.ReloadReport, 64)
 	dev.OnWatch = func() { close(watching) }
-	dev.OnReload = func(r reloadReport) {
+	dev.OnReload = func(r fleet.ReloadReport) {
 		select {
 		case reports <- r:
 		default:
@@ -549,11 +553,11 @@ func (c *reloadCall) waitFor(ctx context.Context, want string, timeout time.Dura
 
 // ready waits for the service to answer SERVING, signs in when the call
 // needs it, and waits for the call to answer.
-func (c *reloadCall) ready(ctx context.Context, svc devService, timeout time.Duration) error {
+func (c *reloadCall) ready(ctx context.Context, svc fleet.Service, timeout time.Duration) error {
 	wait, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if r := pollServing(wait, svc.GRPCDial, svc.ClientTLS); r.err != nil {
-		return fmt.Errorf("%s not SERVING on %s within %s (last: %w)", svc.Name, svc.GRPCDial, timeout, r.err)
+	if r := fleet.PollServing(wait, svc.GRPCDial, svc.ClientTLS); r.Err != nil {
+		return fmt.Errorf("%s not SERVING on %s within %s (last: %w)", svc.Name, svc.GRPCDial, timeout, r.Err)
 	}
 	if err := c.signIn(ctx, svc.HTTPDial); err != nil {
 		return err
@@ -712,30 +716,6 @@ func copyFile(src, dst string, perm os.FileMode) error {
 	return out.Close()
 }
 
-// findFreePortBlock returns a port p such that p .. p+n-1 are free now and
-// do not overlap the blocks of n ports that start at avoid.
-func findFreePortBlock(n int, avoid []int) (int, error) {
-	for range 100 {
-		ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		base := ln.Addr().(*net.TCPAddr).Port
-		_ = ln.Close()
-		if base+n > 65535 || slices.ContainsFunc(avoid, func(a int) bool { return base < a+n && a < base+n }) {
-			continue
-		}
-		var eps []endpoint
-		for i := range n {
-			eps = append(eps, endpoint{"bench", "TCP", "127.0.0.1:" + strconv.Itoa(base+i)})
-		}
-		if checkPortsFree(eps) == nil {
-			return base, nil
-		}
-	}
-	return 0, fmt.Errorf("found no %d consecutive free ports", n)
-}
-
 func reloadTable(rep reloadBenchReport) string {
 	var b bytes.Buffer
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
@@ -770,8 +750,8 @@ func reloadTable(rep reloadBenchReport) string {
 		}
 	}
 	if len(rep.Tools) > 0 && len(rep.Tools[0].Samples) > 0 {
-		fmt.Fprintf(&b, "goal: median <= %s (seed asks <= %s); slipway dev: %s, %s\n", seconds(reloadTarget), seconds(reloadSeed),
-			secText(rep.Tools[0].MedianMS), verdict(rep.Tools[0].MedianMS, reloadTarget, reloadSeed))
+		fmt.Fprintf(&b, "goal: median <= %s (seed asks <= %s); slipway dev: %s, %s\n", report.Seconds(reloadTarget), report.Seconds(reloadSeed),
+			secText(rep.Tools[0].MedianMS), report.Verdict(rep.Tools[0].MedianMS, reloadTarget, reloadSeed))
 	}
 	return b.String()
 }

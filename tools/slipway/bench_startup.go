@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,11 +21,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/grpchealth"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/scratchdb"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
-
-// defaultBenchPostgresURL is the PostgreSQL the tests use when
-// POSTGRES_TEST_URL is unset.
-const defaultBenchPostgresURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
 // startupOptions are the inputs of runBenchStartup.
 type startupOptions struct {
@@ -44,12 +45,12 @@ type startupOptions struct {
 	Idle time.Duration
 }
 
-func benchStartupMain(ctx context.Context, args []string, env *cmdEnv) error {
-	fs := newFlagSet(env.stderr, "bench startup", "[flags]",
+func benchStartupMain(ctx context.Context, args []string, env *cli.Env) error {
+	fs := cli.NewFlagSet(env.Stderr, "bench startup", "[flags]",
 		"Builds every service into .slipway/bench/bin, then starts each one --runs times and measures\n"+
 			"from process start to gRPC health SERVING (the service's \"serving\" log line, checked with\n"+
 			"a health call). It runs on SQLite in a temporary directory and, when PostgreSQL answers\n"+
-			"(--postgres, else POSTGRES_TEST_URL, else "+defaultBenchPostgresURL+"),\n"+
+			"(--postgres, else POSTGRES_TEST_URL, else "+scratchdb.DefaultServerURL+"),\n"+
 			"on a temporary database per service, dropped afterwards. The services get an embedded\n"+
 			"NATS JetStream and dead peer and JWKS addresses (they dial and fetch lazily).\n"+
 			"The first run of each service migrates an empty database; every run counts. The user service\n"+
@@ -61,7 +62,7 @@ func benchStartupMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"own certificate from a CA made in the temporary directory (mTLS on the gRPC port, an https\n"+
 			"JWKS address), the health check presents the bench's client certificate, and each\n"+
 			"transport has its own database, so its first run migrates one too.")
-	opts := startupOptions{benchOptions: benchOptions{Stdout: env.stdout, Stderr: env.stderr, Environ: env.environ,
+	opts := startupOptions{benchOptions: benchOptions{Stdout: env.Stdout, Stderr: env.Stderr, Environ: env.Environ,
 		Command: commandLine(append([]string{"bench", "startup"}, args...)...)}}
 	var services, transports string
 	var tlsToo bool
@@ -75,14 +76,14 @@ func benchStartupMain(ctx context.Context, args []string, env *cmdEnv) error {
 	fs.BoolVar(&tlsToo, "tls", false, "short for --transport plaintext,tls")
 	fs.BoolVar(&opts.JSON, "json", false, "print the JSON document instead of the table")
 	fs.StringVar(&opts.Root, "root", "", "workspace `dir` (default: the nearest parent holding go.work)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if tlsToo {
 		transportSet := false
 		fs.Visit(func(f *flag.Flag) { transportSet = transportSet || f.Name == "transport" })
 		if transportSet {
-			return usageErrorf("--tls is short for --transport plaintext,tls: give one of them")
+			return cli.UsageErrorf("--tls is short for --transport plaintext,tls: give one of them")
 		}
 		transports = transportPlaintext + "," + transportTLS
 	}
@@ -96,18 +97,18 @@ func benchStartupMain(ctx context.Context, args []string, env *cmdEnv) error {
 		}
 	}
 	for _, s := range opts.Services {
-		if !slices.ContainsFunc(knownServices, func(d serviceDef) bool { return d.Name == s }) {
-			return usageErrorf("unknown service %q in --services (known: %s)", s, strings.Join(serviceNames(knownServices), ", "))
+		if !slices.ContainsFunc(workspace.Known, func(d workspace.Service) bool { return d.Name == s }) {
+			return cli.UsageErrorf("unknown service %q in --services (known: %s)", s, strings.Join(workspace.Names(workspace.Known), ", "))
 		}
 	}
 	if opts.Runs < 1 || opts.Timeout <= 0 {
-		return usageErrorf("--runs and --timeout must be positive")
+		return cli.UsageErrorf("--runs and --timeout must be positive")
 	}
 	if opts.Idle < 0 {
-		return usageErrorf("--idle must not be negative")
+		return cli.UsageErrorf("--idle must not be negative")
 	}
 	if opts.Postgres != "" && opts.NoPostgres {
-		return usageErrorf("--postgres and --no-postgres exclude each other")
+		return cli.UsageErrorf("--postgres and --no-postgres exclude each other")
 	}
 	return runBenchStartup(ctx, opts)
 }
@@ -158,7 +159,7 @@ func runBenchStartup(ctx context.Context, opts startupOptions) error {
 	if err != nil {
 		return err
 	}
-	defs, err := selectServices(root, opts.Services)
+	defs, err := workspace.Select(root, opts.Services)
 	if err != nil {
 		return err
 	}
@@ -179,7 +180,7 @@ func runBenchStartup(ctx context.Context, opts startupOptions) error {
 	}
 	for _, d := range defs {
 		opts.progress("building %s into .slipway/bench/bin", d.Name)
-		b := buildBinary(ctx, goBin, root, d.Name, filepath.Join(binDir, d.Name), opts.Environ)
+		b := fleet.BuildBinary(ctx, goBin, root, d.Name, filepath.Join(binDir, d.Name), opts.Environ)
 		if b.Err != nil {
 			return fmt.Errorf("build %s: %w\n%s", d.Name, b.Err, b.Output)
 		}
@@ -195,18 +196,18 @@ func runBenchStartup(ctx context.Context, opts startupOptions) error {
 			return err
 		}
 	}
-	broker, err := startBroker(tmp, "127.0.0.1", 0)
+	broker, err := fleet.StartBroker(tmp, "127.0.0.1", 0)
 	if err != nil {
 		return err
 	}
 	defer broker.Stop()
-	secret, err := devSecret() // 24 characters
+	secret, err := fleet.Secret() // 24 characters
 	if err != nil {
 		return err
 	}
 	var certs *benchTLS
 	if slices.Contains(opts.Transports, transportTLS) {
-		if certs, err = newBenchTLS(benchTLSDir(tmp), serviceNames(defs)); err != nil {
+		if certs, err = newBenchTLS(benchTLSDir(tmp), workspace.Names(defs)); err != nil {
 			return err
 		}
 	}
@@ -265,7 +266,7 @@ func benchStartService(ctx context.Context, opts startupOptions, t startTarget, 
 	for _, tr := range opts.Transports {
 		dbURL := "sqlite://" + filepath.ToSlash(filepath.Join(t.tmp, "data", t.svc+"-"+tr+".db"))
 		if t.db == "postgres" {
-			u, drop, err := createBenchDatabase(ctx, t.pgURL, "slipway_bench_"+t.svc)
+			u, drop, err := scratchdb.Create(ctx, t.pgURL, "slipway_bench_"+t.svc)
 			if err != nil {
 				return nil, err
 			}
@@ -324,35 +325,35 @@ func benchStartService(ctx context.Context, opts startupOptions, t startTarget, 
 
 // startEnviron is the environment of t's service over transport tr.
 func startEnviron(opts startupOptions, t startTarget, tr, dbURL string) []string {
-	env := []envVar{
-		{"GRPC_ADDR", "127.0.0.1:0"},
-		{"HTTP_ADDR", "127.0.0.1:0"},
-		{"DATABASE_URL", dbURL},
+	env := []envvar.Var{
+		{Key: "GRPC_ADDR", Value: "127.0.0.1:0"},
+		{Key: "HTTP_ADDR", Value: "127.0.0.1:0"},
+		{Key: "DATABASE_URL", Value: dbURL},
 		// As under dev, the user service ensures an admin and the order
 		// service's account at every start, a password hash each.
-		{"ADMIN_EMAIL", devAdminEmail},
-		{"ADMIN_PASSWORD", devAdminPassword},
-		{"SERVICE_ACCOUNTS", "order:" + t.secret},
-		{"DRAIN_DELAY", "0s"},
-		{"LOG_LEVEL", "info"},
-		{"NATS_URL", t.natsURL},
+		{Key: "ADMIN_EMAIL", Value: workspace.DevAdminEmail},
+		{Key: "ADMIN_PASSWORD", Value: workspace.DevAdminPassword},
+		{Key: "SERVICE_ACCOUNTS", Value: "order:" + t.secret},
+		{Key: "DRAIN_DELAY", Value: "0s"},
+		{Key: "LOG_LEVEL", Value: "info"},
+		{Key: "NATS_URL", Value: t.natsURL},
 		// Nothing answers on port 9: the services fetch keys and dial
 		// peers lazily, so the start does not wait for them.
-		{"AUTH_JWKS_URL", "http://127.0.0.1:9/.well-known/jwks.json"},
-		{"AUTH_SIGNING_KEY_FILE", filepath.Join(t.tmp, "keys", "user-ed25519.pem")},
-		{"SERVICE_ACCOUNT_PASSWORD", t.secret},
-		{"USER_ADDR", "127.0.0.1:9"},
-		{"INVENTORY_ADDR", "127.0.0.1:9"},
+		{Key: "AUTH_JWKS_URL", Value: "http://127.0.0.1:9/.well-known/jwks.json"},
+		{Key: "AUTH_SIGNING_KEY_FILE", Value: filepath.Join(t.tmp, "keys", "user-ed25519.pem")},
+		{Key: "SERVICE_ACCOUNT_PASSWORD", Value: t.secret},
+		{Key: "USER_ADDR", Value: "127.0.0.1:9"},
+		{Key: "INVENTORY_ADDR", Value: "127.0.0.1:9"},
 	}
 	if tr == transportTLS {
 		env = append(env, t.certs.env(t.svc)...)
 	}
 	environ := minimalEnviron(opts.Environ)
 	for _, e := range env {
-		environ = setEnv(environ, e.Key, e.Value)
+		environ = envvar.Set(environ, e.Key, e.Value)
 	}
 	// Under mTLS, as under dev --tls, no service holds a password account.
-	return ownSecretsOnly(environ, t.svc, tr == transportTLS)
+	return fleet.OwnSecretsOnly(environ, t.svc, tr == transportTLS)
 }
 
 // startSample is one start of a service.
@@ -374,7 +375,7 @@ func startOnce(ctx context.Context, bin string, environ []string, client *tls.Co
 		self time.Duration
 	}
 	serving := make(chan servingLine, 1)
-	tail := newTailBuffer(tailLines)
+	tail := fleet.NewTailBuffer(fleet.TailLines)
 	var once sync.Once
 	lines := &lineWriter{fn: func(line []byte) {
 		at := time.Now()
@@ -415,7 +416,7 @@ func startOnce(ctx context.Context, bin string, environ []string, client *tls.Co
 		return startSample{}, ctx.Err()
 	}
 	check, cancel := context.WithTimeout(ctx, 5*time.Second)
-	status, err := checkHealth(check, s.addr, "", client)
+	status, err := grpchealth.Check(check, s.addr, "", client)
 	cancel()
 	var mem procMemory
 	if err == nil && status == "SERVING" && idle > 0 {
@@ -483,7 +484,7 @@ func mbFloat(b uint64) float64 { return math.Round(float64(b)/(1<<20)*10) / 10 }
 func minimalEnviron(parent []string) []string {
 	var env []string
 	for _, k := range []string{"PATH", "HOME", "TMPDIR", "TZ", "LANG"} {
-		if v, ok := lookupEnv(parent, k); ok {
+		if v, ok := envvar.Lookup(parent, k); ok {
 			env = append(env, k+"="+v)
 		}
 	}
@@ -502,13 +503,13 @@ func postgresServer(ctx context.Context, opts startupOptions) (serverURL, skippe
 		serverURL = opts.getenv("POSTGRES_TEST_URL")
 	}
 	if serverURL == "" {
-		serverURL = defaultBenchPostgresURL
+		serverURL = scratchdb.DefaultServerURL
 	}
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(cctx, serverURL)
 	if err != nil {
-		why := fmt.Sprintf("PostgreSQL at %s does not answer: %v", redactURL(serverURL), err)
+		why := fmt.Sprintf("PostgreSQL at %s does not answer: %v", report.RedactURL(serverURL), err)
 		if explicit {
 			return "", "", errors.New(why)
 		}
@@ -516,45 +517,6 @@ func postgresServer(ctx context.Context, opts startupOptions) (serverURL, skippe
 	}
 	_ = conn.Close(ctx)
 	return serverURL, "", nil
-}
-
-// createBenchDatabase creates a database named prefix_<random> on the
-// server and returns its URL and a function that drops it.
-func createBenchDatabase(ctx context.Context, serverURL, prefix string) (string, func(), error) {
-	u, err := url.Parse(serverURL)
-	if err != nil {
-		return "", nil, fmt.Errorf("PostgreSQL URL: %w", err)
-	}
-	name := prefix + "_" + strings.ToLower(rand.Text()[:10])
-	admin := func(ctx context.Context, sql string) error {
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, serverURL)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
-		_, err = conn.Exec(ctx, sql)
-		return err
-	}
-	// Identifiers cannot be parameters; name is ours and plain ASCII.
-	if err := admin(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", nil, fmt.Errorf("create database %s: %w", name, err)
-	}
-	drop := func() {
-		// FORCE ends connections a killed service left behind.
-		_ = admin(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	}
-	db := *u
-	db.Path = "/" + name
-	return db.String(), drop, nil
-}
-
-func redactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		return u.Redacted()
-	}
-	return "(unparsable URL)"
 }
 
 func startupTable(rep startupReport) string {
@@ -585,8 +547,8 @@ func startupTable(rep startupReport) string {
 	}
 	if len(rep.Results) > 0 {
 		fmt.Fprintf(&b, "goal: median <= %s (seed asks <= %s); slowest median: %s on %s over %s, %s: %s\n",
-			seconds(startupTarget), seconds(startupSeed), worst.Service, worst.Database, worst.Transport, msText(worst.MedianMS),
-			verdict(worst.MedianMS, startupTarget, startupSeed))
+			report.Seconds(startupTarget), report.Seconds(startupSeed), worst.Service, worst.Database, worst.Transport, msText(worst.MedianMS),
+			report.Verdict(worst.MedianMS, startupTarget, startupSeed))
 	}
 	return b.String()
 }
@@ -597,16 +559,4 @@ func mbText(mb float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.1fMB", mb)
-}
-
-// verdict says which goal a median meets.
-func verdict(ms float64, target, seed time.Duration) string {
-	switch d := time.Duration(ms * float64(time.Millisecond)); {
-	case d <= target:
-		return "target met"
-	case d <= seed:
-		return "seed goal met, target missed"
-	default:
-		return "seed goal missed"
-	}
 }

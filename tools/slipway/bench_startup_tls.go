@@ -7,7 +7,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 )
 
 // Transports bench startup measures: the services' plaintext default, and
@@ -33,14 +35,14 @@ func parseTransports(list string) ([]string, error) {
 		case t == "":
 			continue
 		case !slices.Contains(knownTransports, t):
-			return nil, usageErrorf("unknown transport %q in --transport (known: %s)", t, strings.Join(knownTransports, ", "))
+			return nil, cli.UsageErrorf("unknown transport %q in --transport (known: %s)", t, strings.Join(knownTransports, ", "))
 		case slices.Contains(ts, t):
-			return nil, usageErrorf("transport %q twice in --transport", t)
+			return nil, cli.UsageErrorf("transport %q twice in --transport", t)
 		}
 		ts = append(ts, t)
 	}
 	if len(ts) == 0 {
-		return nil, usageErrorf("--transport names no transport (known: %s)", strings.Join(knownTransports, ", "))
+		return nil, cli.UsageErrorf("--transport names no transport (known: %s)", strings.Join(knownTransports, ", "))
 	}
 	return ts, nil
 }
@@ -72,14 +74,14 @@ func newBenchTLS(dir string, services []string) (*benchTLS, error) {
 // env is what a service needs to serve TLS with its own certificate. The
 // key set address is https, as TLS requires, and as dead as the plaintext
 // one: the services fetch it lazily.
-func (b *benchTLS) env(svc string) []envVar {
+func (b *benchTLS) env(svc string) []envvar.Var {
 	p := b.certs.Certs[svc]
-	return []envVar{
-		{"TLS_CERT_FILE", p.CertFile},
-		{"TLS_KEY_FILE", p.KeyFile},
-		{"TLS_CA_FILE", b.certs.CAFile},
-		{"TLS_TRUST_DOMAIN", b.certs.TrustDomain},
-		{"AUTH_JWKS_URL", "https://127.0.0.1:9/.well-known/jwks.json"},
+	return []envvar.Var{
+		{Key: "TLS_CERT_FILE", Value: p.CertFile},
+		{Key: "TLS_KEY_FILE", Value: p.KeyFile},
+		{Key: "TLS_CA_FILE", Value: b.certs.CAFile},
+		{Key: "TLS_TRUST_DOMAIN", Value: b.certs.TrustDomain},
+		{Key: "AUTH_JWKS_URL", Value: "https://127.0.0.1:9/.well-known/jwks.json"},
 	}
 }
 

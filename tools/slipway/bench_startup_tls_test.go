@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -134,10 +136,10 @@ func TestRunBenchStartupTLS(t *testing.T) {
 		t.Skip("builds a gRPC service")
 	}
 	root := grpcWorkspace(t, "inventory", tlsServiceSource)
-	var stdout, stderr syncBuffer
+	var stdout, stderr clitest.SyncBuffer
 	opts := startupOptions{
 		benchOptions: benchOptions{Root: root, Runs: 2, Stdout: &stdout, Stderr: &stderr,
-			Environ: testEnviron("GOWORK=" + filepath.Join(root, "go.work")), Command: "slipway bench startup --tls --runs 2"},
+			Environ: clitest.Environ("GOWORK=" + filepath.Join(root, "go.work")), Command: "slipway bench startup --tls --runs 2"},
 		NoPostgres: true,
 		Timeout:    30 * time.Second,
 		Transports: []string{"plaintext", "tls"},
@@ -235,13 +237,13 @@ func TestBenchStartupIdleFlag(t *testing.T) {
 		code   int
 		stderr string
 	}{
-		{[]string{"startup", "-h"}, exitOK, "-idle duration"},
-		{[]string{"startup", "--idle", "-1s"}, exitUsage, "--idle must not be negative"},
+		{[]string{"startup", "-h"}, cli.ExitOK, "-idle duration"},
+		{[]string{"startup", "--idle", "-1s"}, cli.ExitUsage, "--idle must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			env := &cmdEnv{stdout: &stdout, stderr: &stderr, environ: []string{"PATH=" + os.Getenv("PATH")}}
+			env := &cli.Env{Stdout: &stdout, Stderr: &stderr, Environ: []string{"PATH=" + os.Getenv("PATH")}}
 			code := run(t.Context(), append([]string{"bench"}, tt.args...), env)
 			assert.Equal(t, tt.code, code, "stderr: %s", stderr.String())
 			assert.Contains(t, stderr.String(), tt.stderr)

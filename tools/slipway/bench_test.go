@@ -15,6 +15,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/scratchdb"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -50,7 +56,7 @@ func TestSummarize(t *testing.T) {
 // with the handlers: each field is there exactly once, and the edited file
 // still parses.
 func TestReloadEditsApplyToTheRealHandlers(t *testing.T) {
-	root, err := findWorkspaceRoot(".")
+	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	for svc, e := range reloadEdits {
 		t.Run(svc, func(t *testing.T) {
@@ -70,7 +76,7 @@ func TestReloadEditsApplyToTheRealHandlers(t *testing.T) {
 func TestAirConfigAndEvents(t *testing.T) {
 	assert.Contains(t, airConfig("/ws", "inventory", 0, time.Second, nil),
 		`cmd = "go build -o ./.slipway/bin/inventory-air ./services/inventory/cmd/inventory"`, "air's own build: no flags")
-	cfg := airConfig("/ws/.slipway/bench/work", "inventory", 150*time.Millisecond, 15*time.Second, devBuildFlags)
+	cfg := airConfig("/ws/.slipway/bench/work", "inventory", 150*time.Millisecond, 15*time.Second, fleet.BuildFlags)
 	for _, want := range []string{
 		`root = "/ws/.slipway/bench/work"`,
 		`cmd = "go build '-ldflags=-s -w' -buildvcs=false -o ./.slipway/bin/inventory-air ./services/inventory/cmd/inventory"`,
@@ -104,25 +110,25 @@ func TestBenchUsage(t *testing.T) {
 		code   int
 		stderr string
 	}{
-		{nil, exitUsage, "name a benchmark: startup or reload"},
-		{[]string{"nonsense"}, exitUsage, `unknown benchmark "nonsense"`},
-		{[]string{"--help"}, exitOK, "startup   process start to gRPC health SERVING"},
-		{[]string{"startup", "-h"}, exitOK, "-no-postgres"},
-		{[]string{"startup", "--runs", "0"}, exitUsage, "--runs and --timeout must be positive"},
-		{[]string{"startup", "--services", "billing"}, exitUsage, `unknown service "billing"`},
-		{[]string{"startup", "--postgres", "postgres://x", "--no-postgres"}, exitUsage, "exclude each other"},
-		{[]string{"startup", "-h"}, exitOK, "-transport list"},
-		{[]string{"startup", "--transport", "quic"}, exitUsage, `unknown transport "quic" in --transport (known: plaintext, tls)`},
-		{[]string{"startup", "--transport", "tls,plaintext,tls"}, exitUsage, `transport "tls" twice`},
-		{[]string{"startup", "--transport", " , "}, exitUsage, "--transport names no transport"},
-		{[]string{"startup", "--tls", "--transport", "tls"}, exitUsage, "--tls is short for --transport plaintext,tls: give one of them"},
-		{[]string{"reload", "-h"}, exitOK, "-no-air"},
-		{[]string{"reload", "--service", "notification"}, exitUsage, "bench reload knows how to edit inventory and user"},
+		{nil, cli.ExitUsage, "name a benchmark: startup or reload"},
+		{[]string{"nonsense"}, cli.ExitUsage, `unknown benchmark "nonsense"`},
+		{[]string{"--help"}, cli.ExitOK, "startup   process start to gRPC health SERVING"},
+		{[]string{"startup", "-h"}, cli.ExitOK, "-no-postgres"},
+		{[]string{"startup", "--runs", "0"}, cli.ExitUsage, "--runs and --timeout must be positive"},
+		{[]string{"startup", "--services", "billing"}, cli.ExitUsage, `unknown service "billing"`},
+		{[]string{"startup", "--postgres", "postgres://x", "--no-postgres"}, cli.ExitUsage, "exclude each other"},
+		{[]string{"startup", "-h"}, cli.ExitOK, "-transport list"},
+		{[]string{"startup", "--transport", "quic"}, cli.ExitUsage, `unknown transport "quic" in --transport (known: plaintext, tls)`},
+		{[]string{"startup", "--transport", "tls,plaintext,tls"}, cli.ExitUsage, `transport "tls" twice`},
+		{[]string{"startup", "--transport", " , "}, cli.ExitUsage, "--transport names no transport"},
+		{[]string{"startup", "--tls", "--transport", "tls"}, cli.ExitUsage, "--tls is short for --transport plaintext,tls: give one of them"},
+		{[]string{"reload", "-h"}, cli.ExitOK, "-no-air"},
+		{[]string{"reload", "--service", "notification"}, cli.ExitUsage, "bench reload knows how to edit inventory and user"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			env := &cmdEnv{stdout: &stdout, stderr: &stderr, environ: []string{"PATH=" + os.Getenv("PATH")}}
+			env := &cli.Env{Stdout: &stdout, Stderr: &stderr, Environ: []string{"PATH=" + os.Getenv("PATH")}}
 			code := run(t.Context(), append([]string{"bench"}, tt.args...), env)
 			assert.Equal(t, tt.code, code, "stderr: %s", stderr.String())
 			assert.Contains(t, stderr.String(), tt.stderr)
@@ -131,16 +137,16 @@ func TestBenchUsage(t *testing.T) {
 }
 
 func TestFindFreePortBlock(t *testing.T) {
-	a, err := findFreePortBlock(4, nil)
+	a, err := workspace.FreePortBlock(4, nil)
 	require.NoError(t, err)
-	b, err := findFreePortBlock(4, []int{a})
+	b, err := workspace.FreePortBlock(4, []int{a})
 	require.NoError(t, err)
 	assert.True(t, b+4 <= a || a+4 <= b, "blocks %d and %d overlap", a, b)
-	var eps []endpoint
+	var eps []workspace.Endpoint
 	for i := range 4 {
-		eps = append(eps, endpoint{"t", "TCP", "127.0.0.1:" + strconv.Itoa(a+i)}, endpoint{"t", "TCP", "127.0.0.1:" + strconv.Itoa(b+i)})
+		eps = append(eps, workspace.Endpoint{Service: "t", Kind: "TCP", Addr: "127.0.0.1:" + strconv.Itoa(a+i)}, workspace.Endpoint{Service: "t", Kind: "TCP", Addr: "127.0.0.1:" + strconv.Itoa(b+i)})
 	}
-	require.NoError(t, checkPortsFree(eps))
+	require.NoError(t, workspace.CheckPortsFree(eps))
 }
 
 func TestCopyWorkspaceWithoutGit(t *testing.T) {
@@ -155,7 +161,7 @@ func TestCopyWorkspaceWithoutGit(t *testing.T) {
 	require.NoError(t, os.MkdirAll(dst, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dst, "stale.go"), []byte("package stale"), 0o644))
 
-	n, err := copyWorkspace(t.Context(), goCommand(t), root, dst, testEnviron())
+	n, err := copyWorkspace(t.Context(), goCommand(t), root, dst, clitest.Environ())
 	require.NoError(t, err)
 	assert.Equal(t, 3, n, "go.work, go.mod and main.go")
 	assert.FileExists(t, filepath.Join(dst, "go.work"))
@@ -257,10 +263,10 @@ func TestRunBenchStartup(t *testing.T) {
 		t.Skip("builds a gRPC service")
 	}
 	root := shopWorkspace(t)
-	var stdout, stderr syncBuffer
+	var stdout, stderr clitest.SyncBuffer
 	opts := startupOptions{
 		benchOptions: benchOptions{Root: root, Runs: 3, Stdout: &stdout, Stderr: &stderr,
-			Environ: testEnviron("GOWORK=" + filepath.Join(root, "go.work")), Command: "slipway bench startup --runs 3"},
+			Environ: clitest.Environ("GOWORK=" + filepath.Join(root, "go.work")), Command: "slipway bench startup --runs 3"},
 		NoPostgres: true,
 		Timeout:    30 * time.Second,
 	}
@@ -297,22 +303,22 @@ func TestRunBenchStartupOnPostgres(t *testing.T) {
 	}
 	server := os.Getenv("POSTGRES_TEST_URL")
 	if server == "" {
-		server = defaultBenchPostgresURL
+		server = scratchdb.DefaultServerURL
 	}
 	conn, err := pgx.Connect(t.Context(), server)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL at %s: %v", redactURL(server), err)
+			t.Fatalf("PostgreSQL at %s: %v", report.RedactURL(server), err)
 		}
-		t.Skipf("PostgreSQL at %s is unreachable: %v", redactURL(server), err)
+		t.Skipf("PostgreSQL at %s is unreachable: %v", report.RedactURL(server), err)
 	}
 	defer conn.Close(context.Background())
 
 	root := shopWorkspace(t)
-	var stdout, stderr syncBuffer
+	var stdout, stderr clitest.SyncBuffer
 	opts := startupOptions{
 		benchOptions: benchOptions{Root: root, Runs: 1, Stdout: &stdout, Stderr: &stderr,
-			Environ: testEnviron("GOWORK=" + filepath.Join(root, "go.work"))},
+			Environ: clitest.Environ("GOWORK=" + filepath.Join(root, "go.work"))},
 		Postgres: server,
 		Timeout:  30 * time.Second,
 	}
@@ -350,7 +356,7 @@ func TestRunBenchReload(t *testing.T) {
 	root := shopWorkspace(t)
 	air := filepath.Join(t.TempDir(), "air")
 	build := exec.CommandContext(t.Context(), goCommand(t), "build", "-o", air, "github.com/air-verse/air")
-	wsRoot, err := findWorkspaceRoot(".")
+	wsRoot, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	build.Dir = filepath.Join(wsRoot, "tools", "gen")
 	build.Env = append(os.Environ(), "GOWORK=off", "GOPROXY=off")
@@ -360,9 +366,9 @@ func TestRunBenchReload(t *testing.T) {
 		noAir = true
 	}
 
-	var stdout, stderr syncBuffer
+	var stdout, stderr clitest.SyncBuffer
 	opts := reloadOptions{
-		benchOptions: benchOptions{Root: root, Runs: 2, Stdout: &stdout, Stderr: &stderr, Environ: testEnviron()},
+		benchOptions: benchOptions{Root: root, Runs: 2, Stdout: &stdout, Stderr: &stderr, Environ: clitest.Environ()},
 		Service:      "inventory",
 		NoAir:        noAir,
 		Air:          air,

@@ -13,6 +13,11 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // chaosDefaultOut is where reports go, under the workspace root.
@@ -42,8 +47,8 @@ type chaosOptions struct {
 	Force        <-chan struct{}
 }
 
-func chaosMain(ctx context.Context, args []string, env *cmdEnv) error {
-	fs := newFlagSet(env.stderr, "chaos", "[flags] deploy/chaos/<experiment>.yaml...",
+func chaosMain(ctx context.Context, args []string, env *cli.Env) error {
+	fs := cli.NewFlagSet(env.Stderr, "chaos", "[flags] deploy/chaos/<experiment>.yaml...",
 		"Runs fault experiments against a fleet of its own: builds the services once, then for each\n"+
 			"experiment starts them on fresh databases (fresh PostgreSQL databases on the server of\n"+
 			"DATABASE_URL when it is postgres://, else SQLite under the report directory) and a fresh\n"+
@@ -59,7 +64,7 @@ func chaosMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"event, one order per idempotency key. A table on stdout (or --json), and JSON and\n"+
 			"Markdown reports under --out. Exits 1 when any check fails, naming it.\n\n"+
 			"Traffic goes to 127.0.0.1 only, and every run stops by itself.")
-	opts := chaosOptions{Stdout: env.stdout, Stderr: env.stderr, Environ: env.environ, Force: env.force, Env: map[string]map[string]string{}}
+	opts := chaosOptions{Stdout: env.Stdout, Stderr: env.Stderr, Environ: env.Environ, Force: env.Force, Env: map[string]map[string]string{}}
 	fs.Func("env", "set `svc:KEY=VALUE` for one service, over the experiment's env (repeatable), e.g. order:PEER_RETRY_ATTEMPTS=1", func(s string) error {
 		svc, kv, ok := strings.Cut(s, ":")
 		k, v, ok2 := strings.Cut(kv, "=")
@@ -67,7 +72,7 @@ func chaosMain(ctx context.Context, args []string, env *cmdEnv) error {
 			return fmt.Errorf("%q: want svc:KEY=VALUE", s)
 		}
 		if _, known := chaosServiceAPI[svc]; !known {
-			return fmt.Errorf("%q: unknown service %s (want %s)", s, svc, strings.Join(serviceNames(knownServices), ", "))
+			return fmt.Errorf("%q: unknown service %s (want %s)", s, svc, strings.Join(workspace.Names(workspace.Known), ", "))
 		}
 		if opts.Env[svc] == nil {
 			opts.Env[svc] = map[string]string{}
@@ -91,13 +96,13 @@ func chaosMain(ctx context.Context, args []string, env *cmdEnv) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return usageError{fmt.Errorf("%w: %w", errFlagParse, err)}
+		return cli.UsageError{Err: fmt.Errorf("%w: %w", cli.ErrFlagParse, err)}
 	}
 	opts.Files = fs.Args()
 	if opts.Scale <= 0 {
-		return usageErrorf("--scale %v: want more than 0 and at most 10", opts.Scale)
+		return cli.UsageErrorf("--scale %v: want more than 0 and at most 10", opts.Scale)
 	}
-	getenv := env.getenv
+	getenv := env.Getenv
 	if opts.DatabaseURL == "" && strings.HasPrefix(getenv("DATABASE_URL"), "postgres") {
 		opts.DatabaseURL = getenv("DATABASE_URL")
 	}
@@ -125,7 +130,7 @@ func (o *chaosOptions) validate() error {
 		return fmt.Errorf("--duration %s: want at most %s", o.Duration, loadMaxDuration)
 	}
 	if o.DatabaseURL != "" && !strings.HasPrefix(o.DatabaseURL, "postgres://") && !strings.HasPrefix(o.DatabaseURL, "postgresql://") {
-		return fmt.Errorf("--database-url %s: want a postgres:// server URL (leave it out for SQLite)", redactURL(o.DatabaseURL))
+		return fmt.Errorf("--database-url %s: want a postgres:// server URL (leave it out for SQLite)", report.RedactURL(o.DatabaseURL))
 	}
 	return nil
 }
@@ -194,7 +199,7 @@ func runChaos(ctx context.Context, o chaosOptions) error {
 		o.StopTimeout = 15 * time.Second
 	}
 	if err := o.validate(); err != nil {
-		return usageError{err}
+		return cli.UsageError{Err: err}
 	}
 	exps, err := loadChaosExperiments(o)
 	if err != nil {
@@ -207,7 +212,7 @@ func runChaos(ctx context.Context, o chaosOptions) error {
 		}
 		return errors.New("nothing to run: " + strings.Join(why, "; "))
 	}
-	root, err := devRoot(devOptions{Root: o.Root})
+	root, err := workspace.Resolve(o.Root, "")
 	if err != nil {
 		return err
 	}
@@ -236,13 +241,13 @@ func runChaos(ctx context.Context, o chaosOptions) error {
 		fmt.Fprintf(o.Stderr, wipe+"chaos: "+format+"\n", args...)
 	}
 	if !o.NoBuild {
-		defs, err := selectServices(root, nil)
+		defs, err := workspace.Select(root, nil)
 		if err != nil {
 			return err
 		}
-		progress("building %s", strings.Join(serviceNames(defs), ", "))
-		out := newConsole(o.Stderr, false, serviceNames(defs)...)
-		if _, err := buildServices(ctx, root, serviceNames(defs), o.Environ, out); err != nil {
+		progress("building %s", strings.Join(workspace.Names(defs), ", "))
+		out := fleet.NewConsole(o.Stderr, false, workspace.Names(defs)...)
+		if _, err := fleet.BuildServices(ctx, root, workspace.Names(defs), o.Environ, out); err != nil {
 			return err
 		}
 	}
@@ -318,7 +323,7 @@ func runChaosExperiment(ctx context.Context, o chaosOptions, root string, exp *c
 		rep.Database = "PostgreSQL"
 	}
 	if o.NATSURL != "" {
-		rep.Broker = "NATS at " + redactURL(o.NATSURL)
+		rep.Broker = "NATS at " + report.RedactURL(o.NATSURL)
 	}
 	for _, svc := range slices.Sorted(maps.Keys(exp.Env)) {
 		for _, k := range slices.Sorted(maps.Keys(exp.Env[svc])) {
@@ -396,7 +401,7 @@ func runChaosExperiment(ctx context.Context, o chaosOptions, root string, exp *c
 		rep.Settled = settleErr.Error()
 		rep.Failures = append(rep.Failures, "settle: "+settleErr.Error())
 	} else {
-		rep.Settled = "caught up " + seconds(took) + " after the load"
+		rep.Settled = "caught up " + report.Seconds(took) + " after the load"
 	}
 	invs, err := checkChaosInvariants(ctx, stores, chaosRunFacts{Stock: &baseline, Acked: run.acked})
 	if err != nil {

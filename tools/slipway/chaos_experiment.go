@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/faultproxy"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // Bounds that keep an experiment finite and its traffic modest.
@@ -374,7 +375,7 @@ func (e *chaosExperiment) validate() error {
 	}
 	for svc, vars := range e.Env {
 		if _, ok := chaosServiceAPI[svc]; !ok {
-			bad("env."+svc, "unknown service (want %s)", strings.Join(serviceNames(knownServices), ", "))
+			bad("env."+svc, "unknown service (want %s)", strings.Join(workspace.Names(workspace.Known), ", "))
 		}
 		for k := range vars {
 			if !chaosEnvName.MatchString(k) {
@@ -441,7 +442,7 @@ func (e *chaosExperiment) validateFault(field string, f chaosFault, bad func(fie
 		}
 		api, ok := chaosServiceAPI[g.Service]
 		if !ok {
-			bad(field+".grpc.service", "%q: want one of %s", g.Service, strings.Join(serviceNames(knownServices), ", "))
+			bad(field+".grpc.service", "%q: want one of %s", g.Service, strings.Join(workspace.Names(workspace.Known), ", "))
 		} else if !strings.HasPrefix(g.Method, "/"+api+"/") {
 			bad(field+".grpc.method", "%q: want /%s/ or /%s/<Method>", g.Method, api, api)
 		}
@@ -494,7 +495,7 @@ func (e *chaosExperiment) validateFault(field string, f chaosFault, bad func(fie
 	case f.Process != nil:
 		p := f.Process
 		if _, ok := chaosServiceAPI[p.Service]; !ok {
-			bad(field+".process.service", "%q: want one of %s", p.Service, strings.Join(serviceNames(knownServices), ", "))
+			bad(field+".process.service", "%q: want one of %s", p.Service, strings.Join(workspace.Names(workspace.Known), ", "))
 		}
 		if !slices.Contains([]string{"SIGKILL", "SIGTERM"}, p.Signal) {
 			bad(field+".process.signal", "%q: want SIGKILL or SIGTERM", p.Signal)

@@ -14,7 +14,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/faultproxy"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/scratchdb"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // chaosFleet is the system an experiment runs against: the four services
@@ -23,18 +28,18 @@ import (
 // injection enabled.
 type chaosFleet struct {
 	dir     string // this run's state: data, nats, keys, services.log
-	plan    []devService
-	sup     *supervisor
-	out     *console // the services' output, into services.log
+	plan    []fleet.Service
+	sup     *fleet.Supervisor
+	out     *fleet.Console // the services' output, into services.log
 	logFile *os.File
-	opts    devOptions
+	opts    fleet.Options
 
 	mu    sync.Mutex
-	procs map[string]*process
+	procs map[string]*fleet.Process
 	// expected counts exits that chaos caused itself, per service.
 	expected map[string]int
 
-	broker    *broker
+	broker    *fleet.Broker
 	natsURL   string // the broker as chaos reaches it, not through the proxy
 	proxies   map[string]*faultproxy.Proxy
 	databases map[string]chaosDatabase // per service, direct (no proxy)
@@ -67,7 +72,7 @@ type chaosFleetOptions struct {
 // On error everything started so far is stopped again.
 func startChaosFleet(ctx context.Context, o chaosFleetOptions) (_ *chaosFleet, err error) {
 	f := &chaosFleet{
-		dir: o.Dir, procs: map[string]*process{}, expected: map[string]int{},
+		dir: o.Dir, procs: map[string]*fleet.Process{}, expected: map[string]int{},
 		proxies: map[string]*faultproxy.Proxy{}, databases: map[string]chaosDatabase{},
 	}
 	defer func() {
@@ -83,27 +88,27 @@ func startChaosFleet(ctx context.Context, o chaosFleetOptions) (_ *chaosFleet, e
 	if f.logFile, err = os.Create(filepath.Join(o.Dir, "services.log")); err != nil {
 		return nil, err
 	}
-	defs, err := selectServices(o.Root, nil)
+	defs, err := workspace.Select(o.Root, nil)
 	if err != nil {
 		return nil, err
 	}
-	names := serviceNames(defs)
-	f.out = newConsole(f.logFile, false, names...)
-	f.sup = newSupervisor(f.out)
+	names := workspace.Names(defs)
+	f.out = fleet.NewConsole(f.logFile, false, names...)
+	f.sup = fleet.NewSupervisor(f.out)
 
-	grpcBase, err := findFreePortBlock(len(knownServices), nil)
+	grpcBase, err := workspace.FreePortBlock(len(workspace.Known), nil)
 	if err != nil {
 		return nil, err
 	}
-	httpBase, err := findFreePortBlock(len(knownServices), []int{grpcBase})
+	httpBase, err := workspace.FreePortBlock(len(workspace.Known), []int{grpcBase})
 	if err != nil {
 		return nil, err
 	}
-	f.opts = devOptions{
+	f.opts = fleet.Options{
 		Root: o.Root, Host: "127.0.0.1", GRPCBase: grpcBase, HTTPBase: httpBase,
 		ReadyTimeout: o.ReadyTimeout, StopTimeout: o.StopTimeout, Force: o.Force, Environ: o.Environ,
-	}.withDefaults()
-	if f.plan, err = planDev(o.Root, defs, f.opts); err != nil {
+	}.WithDefaults()
+	if f.plan, err = fleet.Plan(o.Root, defs, f.opts); err != nil {
 		return nil, err
 	}
 
@@ -111,7 +116,7 @@ func startChaosFleet(ctx context.Context, o chaosFleetOptions) (_ *chaosFleet, e
 	// this run's events only.
 	upstreamNATS := o.NATSURL
 	if upstreamNATS == "" {
-		if f.broker, err = startBroker(o.Dir, "127.0.0.1", 0); err != nil {
+		if f.broker, err = fleet.StartBroker(o.Dir, "127.0.0.1", 0); err != nil {
 			return nil, err
 		}
 		upstreamNATS = f.broker.URL()
@@ -146,9 +151,9 @@ func startChaosFleet(ctx context.Context, o chaosFleetOptions) (_ *chaosFleet, e
 		s := &f.plan[i]
 		var dbURL string
 		if o.DatabaseURL != "" {
-			direct, drop, err := createBenchDatabase(ctx, o.DatabaseURL, "slipway_chaos_"+s.Name)
+			direct, drop, err := scratchdb.Create(ctx, o.DatabaseURL, "slipway_chaos_"+s.Name)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", redactURL(o.DatabaseURL), err)
+				return nil, fmt.Errorf("%s: %w", report.RedactURL(o.DatabaseURL), err)
 			}
 			f.cleanups = append(f.cleanups, drop)
 			f.databases[s.Name] = chaosDatabase{Dialect: "postgres", DSN: direct}
@@ -160,15 +165,15 @@ func startChaosFleet(ctx context.Context, o chaosFleetOptions) (_ *chaosFleet, e
 			f.databases[s.Name] = chaosDatabase{Dialect: "sqlite", DSN: path}
 			dbURL = "sqlite://" + path
 		}
-		s.Env = setEnv(s.Env, "DATABASE_URL", dbURL)
-		s.Env = setEnv(s.Env, "NATS_URL", natsProxied)
-		s.Env = setEnv(s.Env, "FAULTS_ENABLED", "true")
-		s.Env = setEnv(s.Env, "AUTH_SIGNING_KEY_FILE", filepath.ToSlash(filepath.Join(o.Dir, "keys", "user-ed25519.pem")))
+		s.Env = envvar.Set(s.Env, "DATABASE_URL", dbURL)
+		s.Env = envvar.Set(s.Env, "NATS_URL", natsProxied)
+		s.Env = envvar.Set(s.Env, "FAULTS_ENABLED", "true")
+		s.Env = envvar.Set(s.Env, "AUTH_SIGNING_KEY_FILE", filepath.ToSlash(filepath.Join(o.Dir, "keys", "user-ed25519.pem")))
 		if redisProxied != "" {
-			s.Env = setEnv(s.Env, "REDIS_URL", redisProxied)
+			s.Env = envvar.Set(s.Env, "REDIS_URL", redisProxied)
 		}
 		for k, v := range o.Env[s.Name] {
-			s.Env = setEnv(s.Env, k, v)
+			s.Env = envvar.Set(s.Env, k, v)
 		}
 	}
 
@@ -180,7 +185,7 @@ func startChaosFleet(ctx context.Context, o chaosFleetOptions) (_ *chaosFleet, e
 		}
 		f.procs[s.Name] = p
 	}
-	if _, err := waitFleetReady(ctx, f.sup, f.plan, f.procs, f.opts, f.out); err != nil {
+	if _, err := fleet.WaitReady(ctx, f.sup, f.plan, f.procs, f.opts, f.out); err != nil {
 		return nil, fmt.Errorf("%w (service logs: %s)", err, f.logFile.Name())
 	}
 	return f, nil
@@ -191,7 +196,7 @@ func startChaosFleet(ctx context.Context, o chaosFleetOptions) (_ *chaosFleet, e
 func (f *chaosFleet) proxy(dep, rawURL string) (string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("%s URL %q: want scheme://host:port", dep, redactURL(rawURL))
+		return "", fmt.Errorf("%s URL %q: want scheme://host:port", dep, report.RedactURL(rawURL))
 	}
 	if _, err := loadLoopbackHost(u.Hostname()); err != nil {
 		return "", fmt.Errorf("%s at %s: chaos only disturbs dependencies on this machine: %w", dep, u.Host, err)
@@ -218,42 +223,42 @@ func chaosViaProxy(rawURL, addr string) (string, error) {
 	return u.String(), nil
 }
 
-func (f *chaosFleet) spec(s devService) procSpec {
-	return procSpec{Name: s.Name, Path: s.Binary, Dir: f.opts.Root, Env: s.Env}
+func (f *chaosFleet) spec(s fleet.Service) fleet.ProcSpec {
+	return fleet.ProcSpec{Name: s.Name, Path: s.Binary, Dir: f.opts.Root, Env: s.Env}
 }
 
 // service returns the plan entry of name.
-func (f *chaosFleet) service(name string) (devService, bool) {
-	i := slices.IndexFunc(f.plan, func(s devService) bool { return s.Name == name })
+func (f *chaosFleet) service(name string) (fleet.Service, bool) {
+	i := slices.IndexFunc(f.plan, func(s fleet.Service) bool { return s.Name == name })
 	if i < 0 {
-		return devService{}, false
+		return fleet.Service{}, false
 	}
 	return f.plan[i], true
 }
 
 // Signal sends sig (SIGKILL or SIGTERM) to a service and waits for it to
 // exit; the exit is expected, not a failure of the run.
-func (f *chaosFleet) Signal(name, sig string) (procExit, error) {
+func (f *chaosFleet) Signal(name, sig string) (fleet.ProcExit, error) {
 	f.mu.Lock()
 	p := f.procs[name]
 	f.expected[name]++
 	f.mu.Unlock()
 	if p == nil {
-		return procExit{}, fmt.Errorf("no process for %s", name)
+		return fleet.ProcExit{}, fmt.Errorf("no process for %s", name)
 	}
 	var err error
 	if sig == "SIGKILL" {
-		err = kill(p.cmd.Process)
+		err = fleet.Kill(p.OSProcess())
 	} else {
-		err = terminate(p.cmd.Process)
+		err = fleet.Terminate(p.OSProcess())
 	}
 	if err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return procExit{}, fmt.Errorf("%s %s: %w", sig, name, err)
+		return fleet.ProcExit{}, fmt.Errorf("%s %s: %w", sig, name, err)
 	}
 	select {
 	case <-p.Done():
 	case <-time.After(f.opts.StopTimeout):
-		_ = kill(p.cmd.Process)
+		_ = fleet.Kill(p.OSProcess())
 		<-p.Done()
 	}
 	return p.Exit(), nil
@@ -274,16 +279,16 @@ func (f *chaosFleet) Restart(ctx context.Context, name string) error {
 	f.mu.Unlock()
 	readyCtx, cancel := context.WithTimeout(ctx, f.opts.ReadyTimeout)
 	defer cancel()
-	if r := pollServing(readyCtx, s.GRPCDial, s.ClientTLS); r.err != nil {
-		return fmt.Errorf("%s restarted but not SERVING within %s: %w", name, f.opts.ReadyTimeout, r.err)
+	if r := fleet.PollServing(readyCtx, s.GRPCDial, s.ClientTLS); r.Err != nil {
+		return fmt.Errorf("%s restarted but not SERVING within %s: %w", name, f.opts.ReadyTimeout, r.Err)
 	}
 	return nil
 }
 
 // Unexpected returns the exit of a service that chaos did not cause, if one
 // happened; the supervisor's channel is drained either way.
-func (f *chaosFleet) Unexpected() []procExit {
-	var out []procExit
+func (f *chaosFleet) Unexpected() []fleet.ProcExit {
+	var out []fleet.ProcExit
 	for {
 		select {
 		case e := <-f.sup.Exited():

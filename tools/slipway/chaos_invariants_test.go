@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/scratchdb"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -30,7 +33,7 @@ func invariantDialects(t *testing.T) []invariantBackend {
 	if server == "" {
 		return []invariantBackend{{dialect: "sqlite"}}
 	}
-	url, drop, err := createBenchDatabase(t.Context(), server, "slipway_chaos_test")
+	url, drop, err := scratchdb.Create(t.Context(), server, "slipway_chaos_test")
 	require.NoError(t, err)
 	t.Cleanup(drop)
 	return []invariantBackend{{dialect: "sqlite"}, {dialect: "postgres", pgURL: url}}
@@ -42,16 +45,16 @@ func chaosTestPostgres(t *testing.T) string {
 	t.Helper()
 	server := os.Getenv("POSTGRES_TEST_URL")
 	if server == "" {
-		server = defaultBenchPostgresURL
+		server = scratchdb.DefaultServerURL
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, server)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL at %s: %v", redactURL(server), err)
+			t.Fatalf("PostgreSQL at %s: %v", report.RedactURL(server), err)
 		}
-		t.Logf("PostgreSQL at %s is unreachable, skipping it: %v", redactURL(server), err)
+		t.Logf("PostgreSQL at %s is unreachable, skipping it: %v", report.RedactURL(server), err)
 		return ""
 	}
 	_ = conn.Close(context.Background())
@@ -87,7 +90,7 @@ func migratedDB(t *testing.T, b invariantBackend, svc string) (*sql.DB, chaosDat
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	db.SetMaxOpenConns(1) // the PRAGMAs below hold for this one connection
-	root, err := findWorkspaceRoot(".")
+	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	files, err := filepath.Glob(filepath.Join(root, "services", svc, "internal", "store", "migrations", dialect, "*.sql"))
 	require.NoError(t, err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 )
 
 // chaosPostgresRestart restarts the PostgreSQL server the services' databases
@@ -145,7 +146,7 @@ func (r *chaosRun) applyPGRestart(ctx context.Context, f chaosFault) error {
 		r.event("fault on: PostgreSQL %s/%s stopped (-m %s), started again in %s", c.Version, c.Name, f.PostgresRestart.Mode, f.For)
 		return nil
 	}
-	r.event("fault on: PostgreSQL %s/%s restarted (-m %s) in %s", c.Version, c.Name, f.PostgresRestart.Mode, seconds(time.Since(pr.began)))
+	r.event("fault on: PostgreSQL %s/%s restarted (-m %s) in %s", c.Version, c.Name, f.PostgresRestart.Mode, report.Seconds(time.Since(pr.began)))
 	return nil
 }
 
@@ -173,7 +174,7 @@ func (r *chaosRun) revertPGRestart(ctx context.Context, f chaosFault) error {
 		eff.Observed = err.Error()
 	default:
 		eff.Observed = fmt.Sprintf("postmaster started at %s before, %s after; answering again %s after the fault began",
-			pr.cluster.Started.UTC().Format(time.RFC3339Nano), started.UTC().Format(time.RFC3339Nano), seconds(time.Since(pr.began)))
+			pr.cluster.Started.UTC().Format(time.RFC3339Nano), started.UTC().Format(time.RFC3339Nano), report.Seconds(time.Since(pr.began)))
 		eff.Seen = started.After(pr.cluster.Started)
 	}
 	r.addEffect(eff)
@@ -181,7 +182,7 @@ func (r *chaosRun) revertPGRestart(ctx context.Context, f chaosFault) error {
 		return err
 	}
 	if f.For > 0 {
-		r.event("fault off: PostgreSQL %s/%s started again, answering %s after it was stopped", pr.cluster.Version, pr.cluster.Name, seconds(time.Since(pr.began)))
+		r.event("fault off: PostgreSQL %s/%s started again, answering %s after it was stopped", pr.cluster.Version, pr.cluster.Name, report.Seconds(time.Since(pr.began)))
 	}
 	return nil
 }

@@ -18,6 +18,8 @@ import (
 
 	userv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/user/v1"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/faultproxy"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 )
 
 // chaosSample is one request's outcome, kept to split the figures at the
@@ -71,7 +73,7 @@ func (r *chaosRun) event(format string, args ...any) {
 	r.mu.Lock()
 	r.events = append(r.events, chaosEvent{AtSec: roundSec(off), What: what})
 	r.mu.Unlock()
-	r.progress("t+%s %s", seconds(off), what)
+	r.progress("t+%s %s", report.Seconds(off), what)
 }
 
 func (r *chaosRun) fail(format string, args ...any) {
@@ -209,7 +211,7 @@ func (r *chaosRun) revert(ctx context.Context, f chaosFault) error {
 		if err := r.fleet.Restart(ctx, f.Process.Service); err != nil {
 			return err
 		}
-		r.event("fault off: %s restarted, SERVING after %s", f.Process.Service, seconds(time.Since(began)))
+		r.event("fault off: %s restarted, SERVING after %s", f.Process.Service, report.Seconds(time.Since(began)))
 	case f.PostgresRestart != nil:
 		return r.revertPGRestart(ctx, f)
 	}
@@ -327,7 +329,7 @@ func (f *chaosFleet) adminToken(ctx context.Context) (string, error) {
 // adminCredentials are the ones the user service was started with.
 func (f *chaosFleet) adminCredentials() (string, string) {
 	user, _ := f.service("user")
-	return envValue(user.Env, "ADMIN_EMAIL"), envValue(user.Env, "ADMIN_PASSWORD")
+	return fleet.EnvValue(user.Env, "ADMIN_EMAIL"), fleet.EnvValue(user.Env, "ADMIN_PASSWORD")
 }
 
 // resetConsumer deletes a durable consumer and notes how many messages its
@@ -509,7 +511,7 @@ const chaosStream = "ORDERS"
 func chaosFreshBroker(ctx context.Context, natsURL string) error {
 	nc, err := nats.Connect(natsURL, nats.Timeout(5*time.Second))
 	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w", redactURL(natsURL), err)
+		return fmt.Errorf("connect to NATS at %s: %w", report.RedactURL(natsURL), err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -523,15 +525,15 @@ func chaosFreshBroker(ctx context.Context, natsURL string) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("stream %s on %s: %w", chaosStream, redactURL(natsURL), err)
+		return fmt.Errorf("stream %s on %s: %w", chaosStream, report.RedactURL(natsURL), err)
 	}
 	info, err := s.Info(ctx)
 	if err != nil {
-		return fmt.Errorf("stream %s on %s: %w", chaosStream, redactURL(natsURL), err)
+		return fmt.Errorf("stream %s on %s: %w", chaosStream, report.RedactURL(natsURL), err)
 	}
 	if info.State.Msgs > 0 {
 		return fmt.Errorf("chaos needs a fresh broker: stream %s on %s holds %d message(s) from an earlier run, which its consumers would deliver again;"+
-			" omit --nats-url (and NATS_URL) to use an embedded JetStream, or delete the stream", chaosStream, redactURL(natsURL), info.State.Msgs)
+			" omit --nats-url (and NATS_URL) to use an embedded JetStream, or delete the stream", chaosStream, report.RedactURL(natsURL), info.State.Msgs)
 	}
 	return nil
 }

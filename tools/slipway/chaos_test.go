@@ -23,7 +23,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/faultproxy"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // minimalExperiment is a valid experiment that the table below breaks one
@@ -216,7 +220,7 @@ func TestShippedExperimentsParse(t *testing.T) {
 
 func shippedExperiments(t *testing.T) []string {
 	t.Helper()
-	root, err := findWorkspaceRoot(".")
+	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	files, err := filepath.Glob(filepath.Join(root, "deploy", "chaos", "*.yaml"))
 	require.NoError(t, err)
@@ -226,7 +230,7 @@ func shippedExperiments(t *testing.T) []string {
 }
 
 func TestChaosSLODefaultsComeFromTheSLOFile(t *testing.T) {
-	root, err := findWorkspaceRoot(".")
+	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	slo, err := loadSLO(filepath.Join(root, "deploy", "slo.yaml"))
 	require.NoError(t, err)
@@ -379,20 +383,20 @@ func TestChaosUsageErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{"no experiment", nil, exitUsage, "name at least one experiment file"},
-		{"bad --env", []string{"--env", "order=X", redisExp}, exitUsage, `"order=X": want svc:KEY=VALUE`},
-		{"--env of an unknown service", []string{"--env", "billing:X=1", redisExp}, exitUsage, "unknown service billing"},
-		{"bad --scale", []string{"--scale", "0", redisExp}, exitUsage, "--scale 0"},
-		{"sqlite --database-url", []string{"--database-url", "sqlite:///tmp/x.db", redisExp}, exitUsage, "want a postgres:// server URL"},
-		{"missing file", []string{filepath.Join(dir, "nope.yaml")}, exitFailed, "no such file"},
-		{"redis fault without Redis", []string{redisExp}, exitFailed, "needs Redis: set REDIS_URL"},
-		{"postgres fault without PostgreSQL", []string{pgExp}, exitFailed, "needs PostgreSQL: set DATABASE_URL"},
-		{"--duration shorter than the faults", []string{"--duration", "1s", "--redis-url", "redis://127.0.0.1:6379", redisExp}, exitFailed, "with the command-line overrides: faults[0].for"},
+		{"no experiment", nil, cli.ExitUsage, "name at least one experiment file"},
+		{"bad --env", []string{"--env", "order=X", redisExp}, cli.ExitUsage, `"order=X": want svc:KEY=VALUE`},
+		{"--env of an unknown service", []string{"--env", "billing:X=1", redisExp}, cli.ExitUsage, "unknown service billing"},
+		{"bad --scale", []string{"--scale", "0", redisExp}, cli.ExitUsage, "--scale 0"},
+		{"sqlite --database-url", []string{"--database-url", "sqlite:///tmp/x.db", redisExp}, cli.ExitUsage, "want a postgres:// server URL"},
+		{"missing file", []string{filepath.Join(dir, "nope.yaml")}, cli.ExitFailed, "no such file"},
+		{"redis fault without Redis", []string{redisExp}, cli.ExitFailed, "needs Redis: set REDIS_URL"},
+		{"postgres fault without PostgreSQL", []string{pgExp}, cli.ExitFailed, "needs PostgreSQL: set DATABASE_URL"},
+		{"--duration shorter than the faults", []string{"--duration", "1s", "--redis-url", "redis://127.0.0.1:6379", redisExp}, cli.ExitFailed, "with the command-line overrides: faults[0].for"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			env := &cmdEnv{stdout: &stdout, stderr: &stderr, environ: []string{"PATH=" + os.Getenv("PATH")}}
+			env := &cli.Env{Stdout: &stdout, Stderr: &stderr, Environ: []string{"PATH=" + os.Getenv("PATH")}}
 			code := run(t.Context(), append([]string{"chaos"}, tt.args...), env)
 			assert.Equal(t, tt.code, code, stderr.String())
 			assert.Contains(t, stderr.String(), tt.want)
@@ -421,7 +425,7 @@ func TestChaosSkipsExperimentsWithoutTheirDependency(t *testing.T) {
 // A broker whose ORDERS stream holds messages would redeliver an earlier
 // run's events: chaos refuses it, and accepts a fresh one.
 func TestChaosRefusesABrokerWithOldEvents(t *testing.T) {
-	b, err := startBroker(t.TempDir(), "127.0.0.1", 0)
+	b, err := fleet.StartBroker(t.TempDir(), "127.0.0.1", 0)
 	require.NoError(t, err)
 	defer b.Stop()
 	require.NoError(t, chaosFreshBroker(t.Context(), b.URL()), "no stream yet")
@@ -454,7 +458,7 @@ func chaosBuilt(t *testing.T, root string) {
 	t.Helper()
 	chaosBuildOnce.Do(func() {
 		var log bytes.Buffer
-		_, chaosBuildErr = buildServices(context.Background(), root, serviceNames(knownServices), os.Environ(), newConsole(&log, false))
+		_, chaosBuildErr = fleet.BuildServices(context.Background(), root, workspace.Names(workspace.Known), os.Environ(), fleet.NewConsole(&log, false))
 		if chaosBuildErr != nil {
 			chaosBuildErr = fmt.Errorf("%w\n%s", chaosBuildErr, log.String())
 		}
@@ -504,14 +508,14 @@ func runChaosForTest(t *testing.T, file string, env map[string]map[string]string
 	if s, ok := chaosTestScales[strings.TrimSuffix(filepath.Base(file), ".yaml")]; ok {
 		scale = s
 	}
-	root, err := findWorkspaceRoot(".")
+	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	chaosBuilt(t, root)
 	exp, err := loadChaosExperiment(file)
 	require.NoError(t, err)
 	o := chaosOptions{
 		Files: []string{file}, Env: env, Scale: scale, Out: t.TempDir(), JSON: true, NoBuild: true,
-		Root: root, Environ: testEnviron(), ReadyTimeout: 60 * time.Second, StopTimeout: 15 * time.Second,
+		Root: root, Environ: clitest.Environ(), ReadyTimeout: 60 * time.Second, StopTimeout: 15 * time.Second,
 	}
 	if exp.needs(chaosDepPostgres) {
 		if o.DatabaseURL = chaosTestPostgres(t); o.DatabaseURL == "" {
@@ -523,7 +527,7 @@ func runChaosForTest(t *testing.T, file string, env map[string]map[string]string
 			t.Skip("needs Redis")
 		}
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr clitest.SyncBuffer
 	o.Stdout, o.Stderr = &stdout, &stderr
 	runErr := runChaos(t.Context(), o)
 	var reports []*chaosReport
@@ -617,7 +621,7 @@ func TestWeakenedInventoryErrorsFailsTheGate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the four services")
 	}
-	root, err := findWorkspaceRoot(".")
+	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	file := filepath.Join(root, "deploy", "chaos", "inventory-errors.yaml")
 	rep, runErr := runChaosForTest(t, file, map[string]map[string]string{"order": {"PEER_RETRY_ATTEMPTS": "1"}})
@@ -731,7 +735,7 @@ func TestChaosFaultEffects(t *testing.T) {
 // points) fails on its own; the next one still runs, and --json prints a
 // report for each.
 func TestChaosRunsEveryExperimentWhenOneCannotRun(t *testing.T) {
-	root, err := findWorkspaceRoot(".")
+	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	dir := t.TempDir()
 	var files []string
@@ -740,9 +744,9 @@ func TestChaosRunsEveryExperimentWhenOneCannotRun(t *testing.T) {
 		require.NoError(t, os.WriteFile(f, []byte(minimalExperiment), 0o600))
 		files = append(files, f)
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr clitest.SyncBuffer
 	err = runChaos(t.Context(), chaosOptions{
-		Files: files, Scale: 0.1, Out: dir, JSON: true, NoBuild: true, Root: root, Environ: testEnviron(),
+		Files: files, Scale: 0.1, Out: dir, JSON: true, NoBuild: true, Root: root, Environ: clitest.Environ(),
 		DatabaseURL: "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2",
 		Stdout:      &stdout, Stderr: &stderr,
 	})

@@ -16,6 +16,12 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // Debug builds, kept equal to GO_DEBUG_GCFLAGS and VERSION_VAR in
@@ -63,10 +69,10 @@ func (o debugOptions) withDefaults() debugOptions {
 		o.Host = "127.0.0.1"
 	}
 	if o.GRPCBase == 0 {
-		o.GRPCBase = defaultGRPCBase
+		o.GRPCBase = workspace.DefaultGRPCBase
 	}
 	if o.HTTPBase == 0 {
-		o.HTTPBase = defaultHTTPBase
+		o.HTTPBase = workspace.DefaultHTTPBase
 	}
 	if o.StopTimeout == 0 {
 		o.StopTimeout = 10 * time.Second
@@ -84,20 +90,20 @@ func (o debugOptions) withDefaults() debugOptions {
 }
 
 func (o debugOptions) validate() error {
-	if !slices.ContainsFunc(knownServices, func(d serviceDef) bool { return d.Name == o.Service }) {
-		return fmt.Errorf("unknown service %q (known: %s)", o.Service, strings.Join(serviceNames(knownServices), ", "))
+	if !slices.ContainsFunc(workspace.Known, func(d workspace.Service) bool { return d.Name == o.Service }) {
+		return fmt.Errorf("unknown service %q (known: %s)", o.Service, strings.Join(workspace.Names(workspace.Known), ", "))
 	}
-	if _, err := dialAddr(o.Listen); err != nil {
+	if _, err := workspace.DialAddr(o.Listen); err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
 	if o.DAP && len(o.Args) > 0 {
 		return errors.New("--dap takes no service arguments: the editor's launch request carries them (\"args\")")
 	}
-	return devOptions{GRPCBase: o.GRPCBase, HTTPBase: o.HTTPBase, Color: o.Color}.validate()
+	return validateDev(fleet.Options{GRPCBase: o.GRPCBase, HTTPBase: o.HTTPBase, Color: o.Color})
 }
 
-func debugMain(ctx context.Context, args []string, env *cmdEnv) error {
-	fs := newFlagSet(env.stderr, "debug", "<svc> [--listen 127.0.0.1:2345] [--dap] [-- service args]",
+func debugMain(ctx context.Context, args []string, env *cli.Env) error {
+	fs := cli.NewFlagSet(env.Stderr, "debug", "<svc> [--listen 127.0.0.1:2345] [--dap] [-- service args]",
 		"Runs one service from source under Delve (dlv, pinned as a Go tool), with the environment\n"+
 			"`slipway dev` gives it (SQLite under .slipway/data, dev keys, peer addresses, its usual\n"+
 			"ports) and an embedded NATS JetStream for order, inventory and notification unless NATS_URL\n"+
@@ -117,12 +123,12 @@ func debugMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"Run the other services with `slipway dev --services user,order` (the service under the\n"+
 			"debugger keeps its usual ports, so the fleet finds it); to share dev's broker, set NATS_URL\n"+
 			"to the address dev prints.")
-	opts := debugOptions{Stdout: env.stdout, Environ: env.environ, Force: env.force}
+	opts := debugOptions{Stdout: env.Stdout, Environ: env.Environ, Force: env.Force}
 	fs.StringVar(&opts.Listen, "listen", defaultDebugListen, "`address` dlv listens on for debugger clients")
 	fs.BoolVar(&opts.DAP, "dap", false, "run dlv dap (one DAP session; the client launches the service) instead of a headless server")
 	fs.StringVar(&opts.Host, "host", "127.0.0.1", "`host` the service listens on")
-	fs.IntVar(&opts.GRPCBase, "grpc-port-base", defaultGRPCBase, "gRPC `port` of user, as in slipway dev; the service's port follows from it")
-	fs.IntVar(&opts.HTTPBase, "http-port-base", defaultHTTPBase, "HTTP `port` of user, as in slipway dev; the service's port follows from it")
+	fs.IntVar(&opts.GRPCBase, "grpc-port-base", workspace.DefaultGRPCBase, "gRPC `port` of user, as in slipway dev; the service's port follows from it")
+	fs.IntVar(&opts.HTTPBase, "http-port-base", workspace.DefaultHTTPBase, "HTTP `port` of user, as in slipway dev; the service's port follows from it")
 	fs.DurationVar(&opts.StopTimeout, "stop-timeout", 10*time.Second, "how long dlv has to exit after SIGTERM before SIGKILL")
 	fs.StringVar(&opts.Color, "color", "auto", "`when` to colour the prefixes: auto, always or never")
 	fs.StringVar(&opts.Root, "root", "", "workspace `dir` (default: the nearest parent holding go.work)")
@@ -133,15 +139,15 @@ func debugMain(ctx context.Context, args []string, env *cmdEnv) error {
 	}
 	switch len(services) {
 	case 0:
-		return usageErrorf("name the service to debug (%s); slipway help debug shows the flags", strings.Join(serviceNames(knownServices), ", "))
+		return cli.UsageErrorf("name the service to debug (%s); slipway help debug shows the flags", strings.Join(workspace.Names(workspace.Known), ", "))
 	case 1:
 		opts.Service = services[0]
 	default:
-		return usageErrorf("debug runs one service, got %q", services)
+		return cli.UsageErrorf("debug runs one service, got %q", services)
 	}
 	opts.Args = rest
 	if err := opts.withDefaults().validate(); err != nil {
-		return usageError{err}
+		return cli.UsageError{Err: err}
 	}
 	return runDebug(ctx, opts)
 }
@@ -158,7 +164,7 @@ func parseDebugArgs(fs *flag.FlagSet, args []string) (positional, rest []string,
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, nil, err
 			}
-			return nil, nil, usageError{fmt.Errorf("%w: %w", errFlagParse, err)}
+			return nil, nil, cli.UsageError{Err: fmt.Errorf("%w: %w", cli.ErrFlagParse, err)}
 		}
 		left := fs.Args()
 		if len(left) == 0 {
@@ -171,32 +177,32 @@ func parseDebugArgs(fs *flag.FlagSet, args []string) (positional, rest []string,
 
 // debugPlan is what runDebug starts.
 type debugPlan struct {
-	Service devService // addresses and environment, as dev would run it
-	Args    []string   // arguments of the go command: tool dlv ...
-	Attach  string     // address a debugger client dials
-	Build   string     // go build flags of the debug build, as dlv's --build-flags takes them
-	Broker  bool       // the service needs NATS and the environment has none
+	Service fleet.Service // addresses and environment, as dev would run it
+	Args    []string      // arguments of the go command: tool dlv ...
+	Attach  string        // address a debugger client dials
+	Build   string        // go build flags of the debug build, as dlv's --build-flags takes them
+	Broker  bool          // the service needs NATS and the environment has none
 }
 
 // planDebug works out the dlv command line and the service's environment.
 func planDebug(root string, opts debugOptions, version string) (debugPlan, error) {
-	var def serviceDef
-	for _, d := range knownServices {
+	var def workspace.Service
+	for _, d := range workspace.Known {
 		if d.Name == opts.Service {
 			def = d
 		}
 	}
-	dev := devOptions{Host: opts.Host, GRPCBase: opts.GRPCBase, HTTPBase: opts.HTTPBase, Environ: opts.Environ}
-	plan, err := planDev(root, []serviceDef{def}, dev.withDefaults())
+	dev := fleet.Options{Host: opts.Host, GRPCBase: opts.GRPCBase, HTTPBase: opts.HTTPBase, Environ: opts.Environ}
+	plan, err := fleet.Plan(root, []workspace.Service{def}, dev.WithDefaults())
 	if err != nil {
 		return debugPlan{}, err
 	}
-	attach, err := dialAddr(opts.Listen)
+	attach, err := workspace.DialAddr(opts.Listen)
 	if err != nil {
 		return debugPlan{}, err
 	}
 	p := debugPlan{Service: plan[0], Attach: attach, Build: debugBuildFlags(version)}
-	if _, set := lookupEnv(opts.Environ, "NATS_URL"); !set && slices.Contains(brokerServices, opts.Service) {
+	if _, set := envvar.Lookup(opts.Environ, "NATS_URL"); !set && slices.Contains(brokerServices, opts.Service) {
 		p.Broker = true
 	}
 	if opts.DAP {
@@ -208,7 +214,7 @@ func planDebug(root string, opts debugOptions, version string) (debugPlan, error
 		output = filepath.Join(root, ".slipway", "bin", opts.Service+".debug")
 	}
 	p.Args = []string{
-		"tool", "dlv", "debug", "./" + filepath.ToSlash(serviceMainDir(opts.Service)),
+		"tool", "dlv", "debug", "./" + filepath.ToSlash(workspace.MainDir(opts.Service)),
 		"--headless", "--listen=" + opts.Listen, "--api-version=2", "--accept-multiclient", "--continue",
 		"--output=" + output,
 		"--build-flags=" + p.Build,
@@ -242,13 +248,13 @@ func workspaceVersion(ctx context.Context, root string) string {
 func runDebug(ctx context.Context, opts debugOptions) error {
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
-		return usageError{err}
+		return cli.UsageError{Err: err}
 	}
-	root, err := devRoot(devOptions{Root: opts.Root, Dir: opts.Dir})
+	root, err := workspace.Resolve(opts.Root, opts.Dir)
 	if err != nil {
 		return err
 	}
-	if _, err := selectServices(root, []string{opts.Service}); err != nil {
+	if _, err := workspace.Select(root, []string{opts.Service}); err != nil {
 		return err
 	}
 	plan, err := planDebug(root, opts, workspaceVersion(ctx, root))
@@ -256,12 +262,12 @@ func runDebug(ctx context.Context, opts debugOptions) error {
 		return err
 	}
 	svc := plan.Service
-	getenv := func(k string) string { v, _ := lookupEnv(opts.Environ, k); return v }
+	getenv := func(k string) string { v, _ := envvar.Lookup(opts.Environ, k); return v }
 	listening := newLineWatch(opts.Stdout, "server listening at: ")
-	out := newConsole(listening, colorEnabled(opts.Color, opts.Stdout, getenv), svc.Name)
+	out := fleet.NewConsole(listening, fleet.ColorEnabled(opts.Color, opts.Stdout, getenv), svc.Name)
 
-	eps := append(endpoints([]devService{svc}, devOptions{}), endpoint{"dlv", "debugger", opts.Listen})
-	if err := checkPortsFree(eps); err != nil {
+	eps := append(endpoints([]fleet.Service{svc}, fleet.Options{}), workspace.Endpoint{Service: "dlv", Kind: "debugger", Addr: opts.Listen})
+	if err := workspace.CheckPortsFree(eps); err != nil {
 		return fmt.Errorf("%w\nstop what holds the port (lsof -i :PORT), or move dlv with --listen and the service with --grpc-port-base / --http-port-base", err)
 	}
 	for _, dir := range []string{"bin", "data", "keys", "nats"} {
@@ -271,12 +277,12 @@ func runDebug(ctx context.Context, opts debugOptions) error {
 	}
 	env := svc.Env
 	if plan.Broker {
-		b, err := startBroker(root, opts.Host, 0)
+		b, err := fleet.StartBroker(root, opts.Host, 0)
 		if err != nil {
 			return fmt.Errorf("%w (if slipway dev is running, set NATS_URL to its broker)", err)
 		}
 		defer b.Stop()
-		env = setEnv(env, "NATS_URL", b.URL())
+		env = envvar.Set(env, "NATS_URL", b.URL())
 		out.Infof("embedded NATS JetStream at %s (data in .slipway/nats)", b.URL())
 	}
 	goBin, err := exec.LookPath("go")
@@ -290,8 +296,8 @@ func runDebug(ctx context.Context, opts debugOptions) error {
 	} else {
 		out.Infof("dlv builds %s without optimisations, then runs it (the first build takes a while)", svc.Name)
 	}
-	sup := newSupervisor(out)
-	p, err := sup.Start(procSpec{Name: svc.Name, Path: goBin, Args: plan.Args, Dir: root, Env: env})
+	sup := fleet.NewSupervisor(out)
+	p, err := sup.Start(fleet.ProcSpec{Name: svc.Name, Path: goBin, Args: plan.Args, Dir: root, Env: env})
 	if err != nil {
 		return err
 	}
@@ -299,7 +305,7 @@ func runDebug(ctx context.Context, opts debugOptions) error {
 	progress := time.NewTicker(10 * time.Second)
 	defer progress.Stop()
 	listened := listening.Found()
-	serving := make(chan readiness, 1)
+	serving := make(chan fleet.Readiness, 1)
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	defer stopPoll()
 	for {
@@ -309,14 +315,14 @@ func runDebug(ctx context.Context, opts debugOptions) error {
 			progress.Stop()
 			out.Block(attachHelp(plan, opts, time.Since(started)))
 			if !opts.DAP {
-				go func() { serving <- pollServing(pollCtx, svc.GRPCDial, svc.ClientTLS) }()
+				go func() { serving <- fleet.PollServing(pollCtx, svc.GRPCDial, svc.ClientTLS) }()
 			}
 		case r := <-serving:
-			if r.err == nil {
-				out.Infof("%s SERVING: gRPC %s, HTTP %s (%s after start)", svc.Name, svc.GRPCDial, svc.HTTPDial, seconds(r.at.Sub(started)))
+			if r.Err == nil {
+				out.Infof("%s SERVING: gRPC %s, HTTP %s (%s after start)", svc.Name, svc.GRPCDial, svc.HTTPDial, report.Seconds(r.At.Sub(started)))
 			}
 		case <-progress.C:
-			out.Infof("still building %s (%s)", svc.Name, seconds(time.Since(started)))
+			out.Infof("still building %s (%s)", svc.Name, report.Seconds(time.Since(started)))
 		case <-ctx.Done():
 			out.Infof("stopping dlv (SIGTERM; SIGKILL after %s)", opts.StopTimeout)
 			e := sup.Stop(p, opts.StopTimeout, opts.Force)
@@ -332,11 +338,11 @@ func runDebug(ctx context.Context, opts debugOptions) error {
 }
 
 // debugExit reports how dlv ended and turns it into runDebug's result.
-func debugExit(e procExit, out *console) error {
+func debugExit(e fleet.ProcExit, out *fleet.Console) error {
 	switch {
 	case e.Requested && !e.Killed && e.Err == nil:
 		// Stopped on request: dlv's status reflects the signal, not a failure.
-		out.Infof("dlv stopped in %s", seconds(e.StopTook))
+		out.Infof("dlv stopped in %s", report.Seconds(e.StopTook))
 		return nil
 	case e.Clean():
 		out.Infof("dlv exited")
@@ -351,18 +357,18 @@ func attachHelp(plan debugPlan, opts debugOptions, took time.Duration) string {
 	svc := plan.Service
 	host, port, _ := net.SplitHostPort(plan.Attach)
 	if opts.DAP {
-		fmt.Fprintf(&b, "\ndlv dap is listening on %s (after %s): one DAP session; dlv builds and starts %s\n", plan.Attach, seconds(took), svc.Name)
+		fmt.Fprintf(&b, "\ndlv dap is listening on %s (after %s): one DAP session; dlv builds and starts %s\n", plan.Attach, report.Seconds(took), svc.Name)
 		fmt.Fprintf(&b, "when the client sends its launch request, and exits when the session ends. In VS Code, a\n")
 		fmt.Fprintf(&b, "launch configuration with \"port\" connects to this server:\n\n")
 		fmt.Fprintf(&b, "  {\"name\": \"%s via dlv dap\", \"type\": \"go\", \"request\": \"launch\", \"mode\": \"debug\",\n", svc.Name)
-		fmt.Fprintf(&b, "   \"program\": \"${workspaceFolder}/%s\", \"cwd\": \"${workspaceFolder}\",\n", filepath.ToSlash(serviceMainDir(svc.Name)))
+		fmt.Fprintf(&b, "   \"program\": \"${workspaceFolder}/%s\", \"cwd\": \"${workspaceFolder}\",\n", filepath.ToSlash(workspace.MainDir(svc.Name)))
 		fmt.Fprintf(&b, "   \"buildFlags\": %s, \"host\": %q, \"port\": %s}\n\n", strconv.Quote(plan.Build), host, port)
 		fmt.Fprintf(&b, "%s gets this environment (gRPC %s, HTTP %s, DATABASE_URL %s); a launch \"env\" adds to it.\n",
-			svc.Name, svc.GRPCAddr, svc.HTTPAddr, urlScheme(envValue(svc.Env, "DATABASE_URL")))
+			svc.Name, svc.GRPCAddr, svc.HTTPAddr, fleet.URLScheme(fleet.EnvValue(svc.Env, "DATABASE_URL")))
 		fmt.Fprintf(&b, "Ctrl-C stops dlv.\n")
 		return b.String()
 	}
-	fmt.Fprintf(&b, "\ndlv is listening on %s (built in %s): headless, several clients at once, %s running.\n", plan.Attach, seconds(took), svc.Name)
+	fmt.Fprintf(&b, "\ndlv is listening on %s (built in %s): headless, several clients at once, %s running.\n", plan.Attach, report.Seconds(took), svc.Name)
 	fmt.Fprintf(&b, "attach with:\n")
 	if port == "2345" {
 		fmt.Fprintf(&b, "  VS Code   Run and Debug: %q (.vscode/launch.json)\n", vscodeAttachConfig)

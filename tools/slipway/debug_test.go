@@ -18,6 +18,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -37,20 +43,20 @@ func TestDebugMainUsageErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var stderr syncBuffer
-			env := &cmdEnv{stdout: io.Discard, stderr: &stderr, environ: []string{"PATH=/bin"}}
+			var stderr clitest.SyncBuffer
+			env := &cli.Env{Stdout: io.Discard, Stderr: &stderr, Environ: []string{"PATH=/bin"}}
 			err := debugMain(t.Context(), tt.args, env)
-			var uerr usageError
+			var uerr cli.UsageError
 			require.ErrorAs(t, err, &uerr)
 			assert.ErrorContains(t, err, tt.want)
-			assert.Equal(t, exitUsage, exitCode(io.Discard, "debug", err))
+			assert.Equal(t, cli.ExitUsage, cli.ExitCode(io.Discard, "debug", err))
 		})
 	}
 }
 
 func TestDebugHelp(t *testing.T) {
-	var out syncBuffer
-	err := debugMain(t.Context(), []string{"-h"}, &cmdEnv{stdout: &out, stderr: &out})
+	var out clitest.SyncBuffer
+	err := debugMain(t.Context(), []string{"-h"}, &cli.Env{Stdout: &out, Stderr: &out})
 	require.ErrorIs(t, err, flag.ErrHelp)
 	for _, want := range []string{"--accept-multiclient", "dlv dap", "single session", vscodeAttachConfig} {
 		assert.Contains(t, out.String(), want)
@@ -159,24 +165,24 @@ func TestPlanDebugEnvironmentIsDevs(t *testing.T) {
 	plan, err := planDebug("/ws", opts, "dev")
 	require.NoError(t, err)
 
-	dev, err := planDev("/ws", []serviceDef{knownServices[2]}, devOptions{Environ: environ, GRPCBase: 6000, HTTPBase: 7000}.withDefaults())
+	dev, err := fleet.Plan("/ws", []workspace.Service{workspace.Known[2]}, fleet.Options{Environ: environ, GRPCBase: 6000, HTTPBase: 7000}.WithDefaults())
 	require.NoError(t, err)
 	for _, k := range []string{"GRPC_ADDR", "HTTP_ADDR", "DATABASE_URL", "DRAIN_DELAY", "AUTH_JWKS_URL", "USER_ADDR", "INVENTORY_ADDR", "LOG_LEVEL", "PATH"} {
-		want, _ := lookupEnv(dev[0].Env, k)
-		got, ok := lookupEnv(plan.Service.Env, k)
+		want, _ := envvar.Lookup(dev[0].Env, k)
+		got, ok := envvar.Lookup(plan.Service.Env, k)
 		assert.True(t, ok, k)
 		assert.Equal(t, want, got, k)
 	}
-	assert.Equal(t, "sqlite:///ws/.slipway/data/inventory.db", envValue(plan.Service.Env, "DATABASE_URL"))
-	assert.Equal(t, "127.0.0.1:6002", envValue(plan.Service.Env, "GRPC_ADDR"))
-	assert.Equal(t, "127.0.0.1:7002", envValue(plan.Service.Env, "HTTP_ADDR"))
-	assert.Equal(t, "debug", envValue(plan.Service.Env, "LOG_LEVEL"))
+	assert.Equal(t, "sqlite:///ws/.slipway/data/inventory.db", fleet.EnvValue(plan.Service.Env, "DATABASE_URL"))
+	assert.Equal(t, "127.0.0.1:6002", fleet.EnvValue(plan.Service.Env, "GRPC_ADDR"))
+	assert.Equal(t, "127.0.0.1:7002", fleet.EnvValue(plan.Service.Env, "HTTP_ADDR"))
+	assert.Equal(t, "debug", fleet.EnvValue(plan.Service.Env, "LOG_LEVEL"))
 }
 
 // The debug build uses the flags that deploy/docker/buildflags.mk defines
 // for the Dockerfile's debug target.
 func TestDebugBuildFlagsMatchBuildflagsMk(t *testing.T) {
-	root, err := findWorkspaceRoot(".")
+	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	mk, err := os.ReadFile(filepath.Join(root, "deploy", "docker", "buildflags.mk"))
 	require.NoError(t, err)
@@ -192,7 +198,7 @@ func TestDebugBuildFlagsMatchBuildflagsMk(t *testing.T) {
 }
 
 func TestLineWatch(t *testing.T) {
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	w := newLineWatch(&out, "listening at: ")
 	_, _ = w.Write([]byte("building\n"))
 	select {
@@ -220,15 +226,15 @@ const debugStartLimit = 2 * time.Minute
 func warmDebugBuild(t *testing.T, root, svc string) {
 	t.Helper()
 	start := time.Now()
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-gcflags="+debugGCFlags, "-o", os.DevNull, "./"+filepath.ToSlash(serviceMainDir(svc)))
+	cmd := exec.CommandContext(t.Context(), "go", "build", "-gcflags="+debugGCFlags, "-o", os.DevNull, "./"+filepath.ToSlash(workspace.MainDir(svc)))
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "debug build of %s:\n%s", svc, out)
-	t.Logf("debug build of %s (cache warm-up) took %s", svc, seconds(time.Since(start)))
+	t.Logf("debug build of %s (cache warm-up) took %s", svc, report.Seconds(time.Since(start)))
 }
 
 // startDebug runs runDebug in the background and waits until dlv listens.
-func startDebug(t *testing.T, ctx context.Context, opts debugOptions, out *syncBuffer) <-chan error {
+func startDebug(t *testing.T, ctx context.Context, opts debugOptions, out *clitest.SyncBuffer) <-chan error {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- runDebug(ctx, opts) }()
@@ -245,7 +251,7 @@ func startDebug(t *testing.T, ctx context.Context, opts debugOptions, out *syncB
 	return done
 }
 
-func debugResult(t *testing.T, done <-chan error, out *syncBuffer) error {
+func debugResult(t *testing.T, done <-chan error, out *clitest.SyncBuffer) error {
 	t.Helper()
 	select {
 	case err := <-done:
@@ -273,19 +279,19 @@ func debugPortClosed(addr string) func() bool {
 // SERVING with the dev environment, and cancelling (what SIGINT/SIGTERM do
 // to slipway) sends SIGTERM to dlv, which stops and takes the service with it.
 func TestRunDebugInventory(t *testing.T) {
-	root, err := findWorkspaceRoot(".")
+	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	warmDebugBuild(t, root, "inventory")
 
 	tmp := t.TempDir()
-	b, err := startBroker(tmp, "127.0.0.1", 0)
+	b, err := fleet.StartBroker(tmp, "127.0.0.1", 0)
 	require.NoError(t, err)
 	t.Cleanup(b.Stop)
 
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	dev := testDevOptions(t, root, &out,
 		"DATABASE_URL=sqlite://"+filepath.ToSlash(filepath.Join(tmp, "inventory.db")), "NATS_URL="+b.URL())
-	listen := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	listen := "127.0.0.1:" + strconv.Itoa(clitest.FreePort(t))
 	opts := debugOptions{
 		Service: "inventory", Listen: listen, Root: root, Output: filepath.Join(tmp, "inventory.debug"),
 		GRPCBase: dev.GRPCBase, HTTPBase: dev.HTTPBase, Color: "never", Stdout: &out, Environ: dev.Environ,
@@ -309,8 +315,8 @@ func TestRunDebugInventory(t *testing.T) {
 	grpcAddr := "127.0.0.1:" + strconv.Itoa(dev.GRPCBase+2)
 	serving, cancelPoll := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelPoll()
-	r := pollServing(serving, grpcAddr, nil)
-	require.NoError(t, r.err, "inventory under dlv never answered SERVING; output:\n%s", out.String())
+	r := fleet.PollServing(serving, grpcAddr, nil)
+	require.NoError(t, r.Err, "inventory under dlv never answered SERVING; output:\n%s", out.String())
 	assert.Eventually(t, func() bool { return strings.Contains(out.String(), "inventory SERVING: gRPC "+grpcAddr) },
 		5*time.Second, 20*time.Millisecond, "slipway reports SERVING")
 	assert.Contains(t, out.String(), "go tool dlv connect "+listen)
@@ -328,11 +334,11 @@ func TestRunDebugInventory(t *testing.T) {
 // initialize request, builds nothing until a launch request, and stops on
 // cancel.
 func TestRunDebugDAP(t *testing.T) {
-	root, err := findWorkspaceRoot(".")
+	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	dev := testDevOptions(t, root, &out, "NATS_URL=nats://127.0.0.1:1")
-	listen := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	listen := "127.0.0.1:" + strconv.Itoa(clitest.FreePort(t))
 	opts := debugOptions{
 		Service: "order", DAP: true, Listen: listen, Root: root,
 		GRPCBase: dev.GRPCBase, HTTPBase: dev.HTTPBase, Color: "never", Stdout: &out, Environ: dev.Environ,

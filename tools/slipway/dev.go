@@ -3,100 +3,27 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devconsole"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
-// Dev-only credentials of the admin account the user service seeds. They are
-// documented and only ever set when the parent environment has none.
-const (
-	devAdminEmail    = "admin@slipway.local"
-	devAdminPassword = "slipway-admin"
-)
-
-// devOptions are the inputs of runDev.
-type devOptions struct {
-	Root             string        // workspace root; "" walks up from Dir to go.work
-	Dir              string        // where that walk starts; "" is the working directory
-	Services         []string      // services to run; empty runs every one that exists
-	Host             string        // listen host
-	GRPCBase         int           // gRPC port of user; order, inventory, notification follow
-	HTTPBase         int           // HTTP port of user; the others follow
-	NATSPort         int           // embedded NATS port; 0 picks a free one
-	ConsolePort      int           // the console's port on Host; 0 runs no console
-	ConsoleMaxTraces int           // bound of the console's trace store in traces; 0 is the default
-	ConsoleMaxSpans  int           // and in spans
-	ConsoleMaxBytes  int64         // and in approximate bytes
-	NoBuild          bool          // run the binaries already in .slipway/bin
-	TLS              bool          // TLS and mTLS everywhere, with the dev CA under .slipway/tls
-	Postgres         string        // PostgreSQL server URL: each service runs on its own database there, created when missing
-	PostgresPrefix   string        // database name prefix under Postgres; "" is slipway_
-	ReadyTimeout     time.Duration // for every service to answer SERVING
-	StopTimeout      time.Duration // between SIGTERM and SIGKILL
-	Color            string        // auto, always or never
-	NoWatch          bool          // no hot reload (it is off with NoBuild as well)
-	Debounce         time.Duration // hot reload waits for the tree to be quiet this long
-	Stdout           io.Writer
-	Environ          []string           // parent environment; nil is os.Environ()
-	Force            <-chan struct{}    // closed: stop waiting for graceful exits
-	OnWatch          func()             // called once hot reload is ready to rebuild (bench, tests)
-	AfterBuild       func()             // called once the first build is done, before the services start (tests)
-	OnReload         func(reloadReport) // called after every service reload, failed or not
-}
-
-func (o devOptions) withDefaults() devOptions {
-	if o.Host == "" {
-		o.Host = "127.0.0.1"
-	}
-	if o.GRPCBase == 0 {
-		o.GRPCBase = defaultGRPCBase
-	}
-	if o.HTTPBase == 0 {
-		o.HTTPBase = defaultHTTPBase
-	}
-	if o.ReadyTimeout == 0 {
-		o.ReadyTimeout = 30 * time.Second
-	}
-	if o.StopTimeout == 0 {
-		o.StopTimeout = 15 * time.Second
-	}
-	if o.Color == "" {
-		o.Color = "auto"
-	}
-	if o.Debounce == 0 {
-		o.Debounce = defaultDebounce
-	}
-	if o.PostgresPrefix == "" {
-		o.PostgresPrefix = defaultDevDatabasePrefix
-	}
-	if o.Stdout == nil {
-		o.Stdout = os.Stdout
-	}
-	if o.Environ == nil {
-		o.Environ = os.Environ()
-	}
-	return o
-}
-
-func devMain(ctx context.Context, args []string, env *cmdEnv) error {
-	fs := newFlagSet(env.stderr, "dev", "[flags]",
+func devMain(ctx context.Context, args []string, env *cli.Env) error {
+	fs := cli.NewFlagSet(env.Stderr, "dev", "[flags]",
 		"Builds every service that exists (services/<svc>/cmd/<svc>) into .slipway/bin, runs them\n"+
 			"with embedded defaults (SQLite under .slipway/data, dev signing key under .slipway/keys),\n"+
 			"streams their logs with a service prefix, waits until each answers gRPC health SERVING\n"+
@@ -128,29 +55,29 @@ func devMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"each service TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE, and the gRPC ports then require\n"+
 			"client certificates (mTLS). The HTTP ports and the console serve https; dev prints how to\n"+
 			"trust the CA and how to call the services with curl and grpcurl.")
-	opts := devOptions{Stdout: env.stdout, Environ: env.environ, Force: env.force}
+	opts := fleet.Options{Stdout: env.Stdout, Environ: env.Environ, Force: env.Force}
 	var services string
 	fs.StringVar(&services, "services", "", "comma-separated `list` of services to run (default: every one that exists)")
 	fs.StringVar(&opts.Host, "host", "127.0.0.1", "`host` the services listen on")
-	fs.IntVar(&opts.GRPCBase, "grpc-port-base", defaultGRPCBase, "gRPC `port` of user; order, inventory and notification use the next three")
+	fs.IntVar(&opts.GRPCBase, "grpc-port-base", workspace.DefaultGRPCBase, "gRPC `port` of user; order, inventory and notification use the next three")
 	fs.IntVar(&opts.NATSPort, "nats-port", 0, "`port` of the embedded NATS JetStream server (0 picks a free one; unused when NATS_URL is set)")
-	fs.IntVar(&opts.HTTPBase, "http-port-base", defaultHTTPBase, "HTTP `port` of user; order, inventory and notification use the next three")
+	fs.IntVar(&opts.HTTPBase, "http-port-base", workspace.DefaultHTTPBase, "HTTP `port` of user; order, inventory and notification use the next three")
 	fs.IntVar(&opts.ConsolePort, "console-port", defaultConsolePort, "`port` of the console on --host (0 turns the console off)")
 	fs.IntVar(&opts.ConsoleMaxTraces, "console-max-traces", devconsole.DefaultMaxTraces, "the console keeps at most this many `traces`, evicting the oldest")
 	fs.IntVar(&opts.ConsoleMaxSpans, "console-max-spans", devconsole.DefaultMaxSpans, "the console keeps at most this many `spans`, evicting the oldest traces")
 	opts.ConsoleMaxBytes = devconsole.DefaultMaxBytes
 	fs.Var(byteSize{&opts.ConsoleMaxBytes}, "console-max-bytes", "the console keeps traces of at most this approximate `size` (bytes, or with B, KiB, MiB or GiB), evicting the oldest")
 	fs.StringVar(&opts.Postgres, "postgres", "", "run the services on PostgreSQL at this server `URL`, one database each, created when missing")
-	fs.StringVar(&opts.PostgresPrefix, "postgres-prefix", defaultDevDatabasePrefix, "database name `prefix` under --postgres: <prefix><service>")
+	fs.StringVar(&opts.PostgresPrefix, "postgres-prefix", fleet.DefaultDatabasePrefix, "database name `prefix` under --postgres: <prefix><service>")
 	fs.BoolVar(&opts.TLS, "tls", false, "serve TLS and mTLS everywhere with a development CA under .slipway/tls")
 	fs.BoolVar(&opts.NoBuild, "no-build", false, "skip the build and run the binaries already in .slipway/bin (no hot reload)")
 	fs.BoolVar(&opts.NoWatch, "no-watch", false, "no hot reload: do not watch the workspace for changes")
-	fs.DurationVar(&opts.Debounce, "debounce", defaultDebounce, "hot reload waits until no file has changed for this `duration`")
+	fs.DurationVar(&opts.Debounce, "debounce", fleet.DefaultDebounce, "hot reload waits until no file has changed for this `duration`")
 	fs.DurationVar(&opts.ReadyTimeout, "ready-timeout", 30*time.Second, "how long every service has to answer SERVING")
 	fs.DurationVar(&opts.StopTimeout, "stop-timeout", 15*time.Second, "how long a service has to exit after SIGTERM before SIGKILL")
 	fs.StringVar(&opts.Color, "color", "auto", "`when` to colour the prefixes: auto (only on a terminal, honours NO_COLOR), always or never")
 	fs.StringVar(&opts.Root, "root", "", "workspace `dir` (default: the nearest parent holding go.work)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	for s := range strings.SplitSeq(services, ",") {
@@ -158,19 +85,19 @@ func devMain(ctx context.Context, args []string, env *cmdEnv) error {
 			opts.Services = append(opts.Services, s)
 		}
 	}
-	if err := opts.validate(); err != nil {
-		return usageError{err}
+	if err := validateDev(opts); err != nil {
+		return cli.UsageError{Err: err}
 	}
 	return runDev(ctx, opts)
 }
 
-func (o devOptions) validate() error {
+func validateDev(o fleet.Options) error {
 	for _, s := range o.Services {
-		if !slices.ContainsFunc(knownServices, func(d serviceDef) bool { return d.Name == s }) {
-			return fmt.Errorf("unknown service %q in --services (known: %s)", s, strings.Join(serviceNames(knownServices), ", "))
+		if !slices.ContainsFunc(workspace.Known, func(d workspace.Service) bool { return d.Name == s }) {
+			return fmt.Errorf("unknown service %q in --services (known: %s)", s, strings.Join(workspace.Names(workspace.Known), ", "))
 		}
 	}
-	last := knownServices[len(knownServices)-1].GRPCPort - defaultGRPCBase
+	last := workspace.Known[len(workspace.Known)-1].GRPCPort - workspace.DefaultGRPCBase
 	for flag, base := range map[string]int{"--grpc-port-base": o.GRPCBase, "--http-port-base": o.HTTPBase} {
 		if base < 1 || base+last > 65535 {
 			return fmt.Errorf("%s %d: need 1..%d", flag, base, 65535-last)
@@ -192,166 +119,47 @@ func (o devOptions) validate() error {
 	}
 	prefix := o.PostgresPrefix
 	if prefix == "" {
-		prefix = defaultDevDatabasePrefix
+		prefix = fleet.DefaultDatabasePrefix
 	}
 	return validatePostgres(o.Postgres, prefix)
 }
 
-// devService is one service as dev runs it.
-type devService struct {
-	Name      string
-	GRPCAddr  string // listen address
-	HTTPAddr  string
-	GRPCDial  string // address a client dials (wildcard host replaced)
-	HTTPDial  string
-	Binary    string
-	Env       []string
-	Scheme    string      // of the HTTP port: http, or https under --tls
-	ClientTLS *tls.Config // how dev calls the service: nil is plaintext
-}
-
-// HTTPURL is the base URL of the service's HTTP port.
-func (s devService) HTTPURL() string { return s.Scheme + "://" + s.HTTPDial }
-
-// DocsURL is where the service's API documentation is served.
-func (s devService) DocsURL() string { return s.HTTPURL() + "/docs" }
-
-// planDev works out the addresses and environment of every service.
-func planDev(root string, defs []serviceDef, opts devOptions) ([]devService, error) {
-	user := knownServices[0]
-	jwksHost, err := dialAddr(net.JoinHostPort(opts.Host, strconv.Itoa(opts.HTTPBase+user.HTTPPort-defaultHTTPBase)))
-	if err != nil {
-		return nil, err
-	}
-	// Peers are dialled by gRPC address whether or not they run in this dev
-	// session, so a service started alone still knows where the others live.
-	peers := map[string]string{}
-	for _, d := range knownServices {
-		addr, err := dialAddr(net.JoinHostPort(opts.Host, strconv.Itoa(opts.GRPCBase+d.GRPCPort-defaultGRPCBase)))
-		if err != nil {
-			return nil, err
-		}
-		peers[d.Name] = addr
-	}
-	secret, err := devSecret()
-	if err != nil {
-		return nil, err
-	}
-	consoleDefaults, consoleFixed, err := consoleEnv(opts)
-	if err != nil {
-		return nil, err
-	}
-	plan := make([]devService, 0, len(defs))
-	for _, d := range defs {
-		s := devService{
-			Name:     d.Name,
-			GRPCAddr: net.JoinHostPort(opts.Host, strconv.Itoa(opts.GRPCBase+d.GRPCPort-defaultGRPCBase)),
-			HTTPAddr: net.JoinHostPort(opts.Host, strconv.Itoa(opts.HTTPBase+d.HTTPPort-defaultHTTPBase)),
-			Binary:   binaryPath(root, d.Name),
-			Scheme:   opts.httpScheme(),
-		}
-		if s.GRPCDial, err = dialAddr(s.GRPCAddr); err != nil {
-			return nil, err
-		}
-		if s.HTTPDial, err = dialAddr(s.HTTPAddr); err != nil {
-			return nil, err
-		}
-		defaults := append(devDefaults(root, d.Name, jwksHost, peers, secret), consoleDefaults...)
-		fixed := append([]envVar{{"GRPC_ADDR", s.GRPCAddr}, {"HTTP_ADDR", s.HTTPAddr}}, consoleFixed...)
-		if opts.Postgres != "" {
-			db, err := serviceDatabaseURL(opts.Postgres, opts.PostgresPrefix, d.Name)
-			if err != nil {
-				return nil, err
-			}
-			fixed = append(fixed, envVar{"DATABASE_URL", db})
-		}
-		if opts.TLS {
-			defaults = replaceEnvVar(defaults, "AUTH_JWKS_URL", "https://"+jwksHost+"/.well-known/jwks.json")
-			fixed = append(fixed, tlsEnv(root, d.Name)...)
-		}
-		env := withConsoleOrigins(childEnv(opts.Environ, d.Name, defaults, fixed), opts)
-		s.Env = ownSecretsOnly(env, d.Name, opts.TLS)
-		plan = append(plan, s)
-	}
-	return plan, nil
-}
-
-// devDefaults are the embedded-default settings of one service, used when
-// the parent environment does not set them.
-//
-// The order service calls inventory with a service account that the user
-// service creates from SERVICE_ACCOUNTS; dev makes its password afresh on
-// every run (secret), so nothing reusable is written anywhere.
-func devDefaults(root, svc, jwksHost string, peers map[string]string, secret string) []envVar {
-	state := filepath.ToSlash(filepath.Join(root, ".slipway"))
-	return []envVar{
-		{"DATABASE_URL", "sqlite://" + state + "/data/" + svc + ".db"},
-		{"DRAIN_DELAY", "0s"},
-		{"AUTH_JWKS_URL", "http://" + jwksHost + "/.well-known/jwks.json"},
-		{"AUTH_SIGNING_KEY_FILE", state + "/keys/user-ed25519.pem"},
-		{"ADMIN_EMAIL", devAdminEmail},
-		{"ADMIN_PASSWORD", devAdminPassword},
-		{"CONFIG_FINGERPRINT_KEY", devFingerprintKey(root)}, // one key for every service: drift compares their fingerprints
-		{"SERVICE_ACCOUNTS", "order:" + secret},
-		{"SERVICE_ACCOUNT_PASSWORD", secret},
-		{"USER_ADDR", peers["user"]},
-		{"INVENTORY_ADDR", peers["inventory"]},
-	}
-}
-
-// devSecret is a random password for the dev session's service account.
-func devSecret() (string, error) {
-	var b [18]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("service account secret: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
-}
-
-func endpoints(plan []devService, opts devOptions) []endpoint {
-	var eps []endpoint
+func endpoints(plan []fleet.Service, opts fleet.Options) []workspace.Endpoint {
+	var eps []workspace.Endpoint
 	for _, s := range plan {
-		eps = append(eps, endpoint{s.Name, "gRPC", s.GRPCAddr}, endpoint{s.Name, "HTTP", s.HTTPAddr})
+		eps = append(eps, workspace.Endpoint{Service: s.Name, Kind: "gRPC", Addr: s.GRPCAddr}, workspace.Endpoint{Service: s.Name, Kind: "HTTP", Addr: s.HTTPAddr})
 	}
 	if opts.ConsolePort != 0 {
-		eps = append(eps, endpoint{"console", "HTTP", consoleAddr(opts)})
+		eps = append(eps, workspace.Endpoint{Service: "console", Kind: "HTTP", Addr: fleet.ConsoleAddr(opts)})
 	}
 	return eps
 }
 
-func serviceNames(defs []serviceDef) []string {
-	names := make([]string, len(defs))
-	for i, d := range defs {
-		names[i] = d.Name
-	}
-	return names
-}
-
 // runDev builds and runs the services until ctx is cancelled, then stops
 // them. It returns nil when every service stopped cleanly on request.
-func runDev(ctx context.Context, opts devOptions) error {
-	opts = opts.withDefaults()
-	if err := opts.validate(); err != nil {
-		return usageError{err}
+func runDev(ctx context.Context, opts fleet.Options) error {
+	opts = opts.WithDefaults()
+	if err := validateDev(opts); err != nil {
+		return cli.UsageError{Err: err}
 	}
-	root, err := devRoot(opts)
+	root, err := workspace.Resolve(opts.Root, opts.Dir)
 	if err != nil {
 		return err
 	}
-	defs, err := selectServices(root, opts.Services)
+	defs, err := workspace.Select(root, opts.Services)
 	if err != nil {
 		return err
 	}
-	plan, err := planDev(root, defs, opts)
+	plan, err := fleet.Plan(root, defs, opts)
 	if err != nil {
 		return err
 	}
-	names := serviceNames(defs)
-	getenv := func(k string) string { v, _ := lookupEnv(opts.Environ, k); return v }
-	out := newConsole(opts.Stdout, colorEnabled(opts.Color, opts.Stdout, getenv), names...)
+	names := workspace.Names(defs)
+	getenv := func(k string) string { v, _ := envvar.Lookup(opts.Environ, k); return v }
+	out := fleet.NewConsole(opts.Stdout, fleet.ColorEnabled(opts.Color, opts.Stdout, getenv), names...)
 	out.Infof("workspace %s: %s", root, strings.Join(names, ", "))
 
-	if err := checkPortsFree(endpoints(plan, opts)); err != nil {
+	if err := workspace.CheckPortsFree(endpoints(plan, opts)); err != nil {
 		return fmt.Errorf("%w\nstop what holds the port (lsof -i :PORT) or move the services with --grpc-port-base / --http-port-base (the console with --console-port)", err)
 	}
 	if opts.Postgres != "" {
@@ -372,15 +180,15 @@ func runDev(ctx context.Context, opts devOptions) error {
 		out.Infof("tls: dev CA %s; every service gets its own certificate (spiffe://%s/<service>)", certs.CAFile, certs.TrustDomain)
 	}
 
-	if _, set := lookupEnv(opts.Environ, "NATS_URL"); !set {
-		b, err := startBroker(root, opts.Host, opts.NATSPort, withServiceUsers(),
-			withEventSigning(filepath.Join(root, ".slipway", "keys", "events-order-ed25519.key")))
+	if _, set := envvar.Lookup(opts.Environ, "NATS_URL"); !set {
+		b, err := fleet.StartBroker(root, opts.Host, opts.NATSPort, fleet.WithServiceUsers(),
+			fleet.WithEventSigning(filepath.Join(root, ".slipway", "keys", "events-order-ed25519.key")))
 		if err != nil {
 			return err
 		}
 		defer b.Stop()
 		for i := range plan {
-			plan[i].Env = b.Credentials(setEnv(plan[i].Env, "NATS_URL", b.URL()), plan[i].Name)
+			plan[i].Env = b.Credentials(envvar.Set(plan[i].Env, "NATS_URL", b.URL()), plan[i].Name)
 		}
 		out.Infof("embedded NATS JetStream at %s (data in .slipway/nats)", b.URL())
 	} else {
@@ -389,7 +197,7 @@ func runDev(ctx context.Context, opts devOptions) error {
 
 	// The console runs from before the build, so it shows the services
 	// starting and receives their first spans.
-	sup := newSupervisor(out)
+	sup := fleet.NewSupervisor(out)
 	if opts.ConsolePort != 0 {
 		cs, err := startConsole(opts, plan, certs, sup, out)
 		if err != nil {
@@ -418,7 +226,7 @@ func runDev(ctx context.Context, opts devOptions) error {
 		}
 	} else {
 		out.Infof("building %d service(s), up to %d at a time", len(plan), min(len(plan), runtime.GOMAXPROCS(0)))
-		if _, err := buildServices(ctx, root, names, opts.Environ, out); err != nil {
+		if _, err := fleet.BuildServices(ctx, root, names, opts.Environ, out); err != nil {
 			if ctx.Err() != nil {
 				out.Infof("interrupted during the build")
 				return nil //nolint:nilerr // an interrupted build is a clean stop, not a failure
@@ -431,22 +239,22 @@ func runDev(ctx context.Context, opts devOptions) error {
 		opts.AfterBuild()
 	}
 
-	procs := make(map[string]*process, len(plan))
+	procs := make(map[string]*fleet.Process, len(plan))
 	startAt := time.Now()
 	for _, s := range plan {
-		p, err := sup.Start(procSpec{Name: s.Name, Path: s.Binary, Dir: root, Env: s.Env})
+		p, err := sup.Start(fleet.ProcSpec{Name: s.Name, Path: s.Binary, Dir: root, Env: s.Env})
 		if err != nil {
-			_ = stopFleet(sup, opts, out)
+			_ = fleet.Stop(sup, opts, out)
 			return err
 		}
 		procs[s.Name] = p
 		out.Infof("started %s (pid %d): gRPC %s, HTTP %s", s.Name, p.Pid(), s.GRPCAddr, s.HTTPAddr)
 	}
 
-	readyAt, err := waitFleetReady(ctx, sup, plan, procs, opts, out)
+	readyAt, err := fleet.WaitReady(ctx, sup, plan, procs, opts, out)
 	if err != nil {
-		stopErr := stopFleet(sup, opts, out)
-		if errors.Is(err, errInterrupted) {
+		stopErr := fleet.Stop(sup, opts, out)
+		if errors.Is(err, fleet.ErrInterrupted) {
 			return stopErr
 		}
 		return err
@@ -478,19 +286,19 @@ func runDev(ctx context.Context, opts devOptions) error {
 		select {
 		case <-ctx.Done():
 			out.Infof("stopping %d service(s): SIGTERM, SIGKILL after %s", len(sup.Running()), opts.StopTimeout)
-			return stopFleet(sup, opts, out)
+			return fleet.Stop(sup, opts, out)
 		case e := <-sup.Exited():
 			if reload == nil {
-				out.Infof("%s exited on its own after %s: %s", e.Name, seconds(e.Uptime), e.Describe())
-				showTail(out, procs[e.Name])
-				_ = stopFleet(sup, opts, out)
+				out.Infof("%s exited on its own after %s: %s", e.Name, report.Seconds(e.Uptime), e.Describe())
+				fleet.ShowTail(out, procs[e.Name])
+				_ = fleet.Stop(sup, opts, out)
 				return fmt.Errorf("%s exited unexpectedly: %s", e.Name, e.Describe())
 			}
 			if reload.ownExit(e.Name) {
 				continue
 			}
-			out.Infof("%s exited on its own after %s: %s", e.Name, seconds(e.Uptime), e.Describe())
-			showTail(out, reload.procs[e.Name])
+			out.Infof("%s exited on its own after %s: %s", e.Name, report.Seconds(e.Uptime), e.Describe())
+			fleet.ShowTail(out, reload.procs[e.Name])
 			out.Infof("the other services keep running; save a fix and dev rebuilds and restarts %s", e.Name)
 		case changes := <-batches:
 			reload.Reload(ctx, changes)
@@ -498,197 +306,9 @@ func runDev(ctx context.Context, opts devOptions) error {
 	}
 }
 
-func devRoot(opts devOptions) (string, error) {
-	if opts.Root != "" {
-		return filepath.Abs(opts.Root)
-	}
-	dir := opts.Dir
-	if dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return "", err
-		}
-		dir = wd
-	}
-	return findWorkspaceRoot(dir)
-}
-
-// selectServices returns the services to run: the existing ones, or the
-// requested subset, each of which must exist.
-func selectServices(root string, want []string) ([]serviceDef, error) {
-	existing, err := existingServices(root)
-	if err != nil {
-		return nil, err
-	}
-	if len(want) == 0 {
-		if len(existing) == 0 {
-			return nil, fmt.Errorf("no services to run: none of %s has a main package under %s",
-				strings.Join(serviceNames(knownServices), ", "), filepath.Join(root, "services", "<svc>", "cmd", "<svc>"))
-		}
-		return existing, nil
-	}
-	var defs []serviceDef
-	for _, d := range existing {
-		if slices.Contains(want, d.Name) {
-			defs = append(defs, d)
-		}
-	}
-	for _, w := range want {
-		if !slices.ContainsFunc(defs, func(d serviceDef) bool { return d.Name == w }) {
-			return nil, fmt.Errorf("service %s does not exist yet: no %s", w, filepath.Join(root, serviceMainDir(w)))
-		}
-	}
-	return defs, nil
-}
-
-// errInterrupted reports that ctx was cancelled while waiting.
-var errInterrupted = errors.New("interrupted")
-
-// waitFleetReady polls every service's gRPC health until all answer SERVING
-// and returns when each did. It fails when a service exits first, or does
-// not answer SERVING within the ready timeout, showing its last log lines.
-func waitFleetReady(ctx context.Context, sup *supervisor, plan []devService, procs map[string]*process, opts devOptions, out *console) (map[string]time.Time, error) {
-	readyCtx, cancel := context.WithTimeout(ctx, opts.ReadyTimeout)
-	defer cancel()
-
-	type result struct {
-		svc devService
-		readiness
-	}
-	results := make(chan result, len(plan))
-	for _, s := range plan {
-		go func() { results <- result{s, pollServing(readyCtx, s.GRPCDial, s.ClientTLS)} }()
-	}
-
-	readyAt := make(map[string]time.Time, len(plan))
-	var late []result
-	for range plan {
-		select {
-		case r := <-results:
-			if r.err != nil {
-				late = append(late, r)
-				continue
-			}
-			readyAt[r.svc.Name] = r.at
-		case e := <-sup.Exited():
-			cancel()
-			out.Infof("%s exited before it was SERVING, after %s: %s", e.Name, seconds(e.Uptime), e.Describe())
-			showTail(out, procs[e.Name])
-			return nil, fmt.Errorf("%s exited before it was ready: %s", e.Name, e.Describe())
-		}
-	}
-	if ctx.Err() != nil {
-		out.Infof("interrupted while waiting for the services to be ready")
-		return nil, errInterrupted
-	}
-	if len(late) > 0 {
-		var names []string
-		for _, r := range late {
-			names = append(names, r.svc.Name)
-			out.Infof("%s did not answer SERVING on %s within %s (last: %v)", r.svc.Name, r.svc.GRPCDial, opts.ReadyTimeout, r.err)
-			showTail(out, procs[r.svc.Name])
-		}
-		return nil, fmt.Errorf("not SERVING within %s: %s", opts.ReadyTimeout, strings.Join(names, ", "))
-	}
-	return readyAt, nil
-}
-
-// readiness is the outcome of pollServing.
-type readiness struct {
-	at  time.Time // when SERVING was first seen
-	err error     // why not, when ctx ended first: the last status or error
-}
-
-// Poll intervals: the start-to-SERVING target is 0.3 s, so the cap bounds
-// how much the reported time can overshoot.
-const (
-	pollFirstDelay = 5 * time.Millisecond
-	pollMaxDelay   = 25 * time.Millisecond
-	pollCallLimit  = time.Second
-)
-
-// pollServing asks addr's gRPC health over and over, with a short backoff,
-// until it answers SERVING or ctx ends. With tlsConf it calls over TLS.
-func pollServing(ctx context.Context, addr string, tlsConf *tls.Config) readiness {
-	delay := pollFirstDelay
-	last := errors.New("not asked yet")
-	for {
-		call, cancel := context.WithTimeout(ctx, pollCallLimit)
-		st, err := checkHealth(call, addr, "", tlsConf)
-		cancel()
-		if err == nil && st == "SERVING" {
-			return readiness{at: time.Now()}
-		}
-		if ctx.Err() == nil {
-			if err == nil {
-				last = fmt.Errorf("health status %s", st)
-			} else {
-				last = fmt.Errorf("%s: %w", st, err)
-			}
-		}
-		timer := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return readiness{err: last}
-		case <-timer.C:
-		}
-		delay = min(2*delay, pollMaxDelay)
-	}
-}
-
-// showTail prints the last lines p wrote, to explain a failure.
-func showTail(out *console, p *process) {
-	if p == nil {
-		return
-	}
-	lines := p.Tail()
-	if len(lines) == 0 {
-		out.Infof("%s wrote nothing", p.Name())
-		return
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "last %d line(s) of %s:\n", len(lines), p.Name())
-	for _, l := range lines {
-		b.WriteString("    " + l + "\n")
-	}
-	out.Block(b.String())
-}
-
-// stopFleet stops every running service and reports each exit. It returns
-// an error naming the services that did not exit cleanly.
-func stopFleet(sup *supervisor, opts devOptions, out *console) error {
-	exits := sup.StopAll(opts.StopTimeout, opts.Force)
-	// A service that exited on its own meanwhile is reported as well.
-	for more := true; more; {
-		select {
-		case e := <-sup.Exited():
-			exits = append(exits, e)
-		default:
-			more = false
-		}
-	}
-	var unclean []string
-	for _, e := range exits {
-		if e.Requested {
-			out.Infof("%s stopped in %s: %s", e.Name, seconds(e.StopTook), e.Describe())
-		} else {
-			out.Infof("%s had exited on its own: %s", e.Name, e.Describe())
-		}
-		if !e.Clean() {
-			unclean = append(unclean, fmt.Sprintf("%s (%s)", e.Name, e.Describe()))
-		}
-	}
-	if len(unclean) > 0 {
-		return fmt.Errorf("did not stop cleanly: %s", strings.Join(unclean, ", "))
-	}
-	out.Infof("all services stopped")
-	return nil
-}
-
 // readyTable renders the services, where to reach them and how long each
 // took from process start to SERVING.
-func readyTable(plan []devService, procs map[string]*process, readyAt map[string]time.Time, startAt time.Time, buildTook time.Duration, noBuild bool, getenv func(string) string) string {
+func readyTable(plan []fleet.Service, procs map[string]*fleet.Process, readyAt map[string]time.Time, startAt time.Time, buildTook time.Duration, noBuild bool, getenv func(string) string) string {
 	var b bytes.Buffer
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nSERVICE\tSTATE\tGRPC\tHTTP\tDOCS\tDATABASE\tREADY IN")
@@ -699,36 +319,17 @@ func readyTable(plan []devService, procs map[string]*process, readyAt map[string
 			last = at
 		}
 		fmt.Fprintf(tw, "%s\tSERVING\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.GRPCDial, s.HTTPDial, s.DocsURL(),
-			urlScheme(envValue(s.Env, "DATABASE_URL")), seconds(at.Sub(procs[s.Name].Started())))
+			fleet.URLScheme(fleet.EnvValue(s.Env, "DATABASE_URL")), report.Seconds(at.Sub(procs[s.Name].Started())))
 	}
 	_ = tw.Flush()
-	build := "build " + seconds(buildTook)
+	build := "build " + report.Seconds(buildTook)
 	if noBuild {
 		build = "build skipped"
 	}
-	fmt.Fprintf(&b, "all %d services SERVING in %s (%s)\n", len(plan), seconds(last.Sub(startAt)), build)
+	fmt.Fprintf(&b, "all %d services SERVING in %s (%s)\n", len(plan), report.Seconds(last.Sub(startAt)), build)
 	if getenv("ADMIN_EMAIL") == "" && getenv("ADMIN_PASSWORD") == "" {
-		fmt.Fprintf(&b, "admin login (dev only): %s / %s\n", devAdminEmail, devAdminPassword)
+		fmt.Fprintf(&b, "admin login (dev only): %s / %s\n", workspace.DevAdminEmail, workspace.DevAdminPassword)
 	}
 	fmt.Fprintln(&b, "Ctrl-C stops every service")
 	return b.String()
-}
-
-// urlScheme returns only the scheme of a URL, so no password is printed.
-// envValue is the value of name in a KEY=VALUE environment, the last one winning.
-func envValue(env []string, name string) string {
-	v := ""
-	for _, kv := range env {
-		if k, val, ok := strings.Cut(kv, "="); ok && k == name {
-			v = val
-		}
-	}
-	return v
-}
-
-func urlScheme(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.Scheme != "" {
-		return u.Scheme
-	}
-	return "unrecognised URL"
 }

@@ -15,7 +15,10 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devconsole"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/webui"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // defaultConsolePort is where `slipway dev` serves the console.
@@ -25,60 +28,31 @@ const defaultConsolePort = 8080
 // export them elsewhere (deploy/compose runs Jaeger there).
 const defaultJaegerURL = "http://localhost:16686"
 
-// tracesExternal reports whether the parent environment sends traces to a
-// collector of its own; then dev leaves the OTLP settings alone.
-func tracesExternal(environ []string) bool {
-	for _, k := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
-		if v, _ := lookupEnv(environ, k); v != "" {
-			return true
-		}
-	}
-	return false
-}
-
 // consoleTracing is what the console says about where the traces go.
 func consoleTracing(environ []string) devconsole.Tracing {
-	if !tracesExternal(environ) {
+	if !fleet.TracesExternal(environ) {
 		return devconsole.Tracing{Mode: "local"}
 	}
-	url, _ := lookupEnv(environ, "SLIPWAY_JAEGER_URL")
+	url, _ := envvar.Lookup(environ, "SLIPWAY_JAEGER_URL")
 	if url == "" {
 		url = defaultJaegerURL
 	}
 	return devconsole.Tracing{Mode: "external", JaegerURL: url}
 }
 
-// consoleAddr is the console's listen address.
-func consoleAddr(opts devOptions) string {
-	return net.JoinHostPort(opts.Host, strconv.Itoa(opts.ConsolePort))
-}
-
 // consoleURL is the address to open in a browser.
-func consoleURL(opts devOptions) string {
+func consoleURL(opts fleet.Options) string {
 	host := opts.Host
 	switch host {
 	case "", "0.0.0.0", "::", "127.0.0.1", "::1":
 		host = "localhost"
 	}
-	return opts.httpScheme() + "://" + net.JoinHostPort(host, strconv.Itoa(opts.ConsolePort))
-}
-
-// consoleOrigins are the browser origins the console is reached at: the
-// services must allow them for cross-origin calls (CORS).
-func consoleOrigins(opts devOptions) []string {
-	port, scheme := strconv.Itoa(opts.ConsolePort), opts.httpScheme()+"://"
-	origins := []string{scheme + net.JoinHostPort("localhost", port), scheme + net.JoinHostPort("127.0.0.1", port)}
-	switch opts.Host {
-	case "", "0.0.0.0", "::", "127.0.0.1", "localhost":
-	default:
-		origins = append(origins, scheme+net.JoinHostPort(opts.Host, port))
-	}
-	return origins
+	return opts.HTTPScheme() + "://" + net.JoinHostPort(host, strconv.Itoa(opts.ConsolePort))
 }
 
 // consoleHosts are the Host header names the console answers to; nil (any)
 // when it listens on every interface, whose names it cannot know.
-func consoleHosts(opts devOptions) []string {
+func consoleHosts(opts fleet.Options) []string {
 	switch opts.Host {
 	case "0.0.0.0", "::":
 		return nil
@@ -90,72 +64,13 @@ func consoleHosts(opts devOptions) []string {
 	return hosts
 }
 
-// consoleEnv is the part of every service's environment that the console
-// needs, as defaults (used when the parent leaves a variable unset) and
-// fixed values. With the console off it is empty. CORS_ALLOWED_ORIGINS is
-// not here: withConsoleOrigins adds to whatever the service gets.
-//
-// Unless the parent names a collector, the services export traces to the
-// console (OTLP/HTTP, the only protocol it receives, hence fixed), sample
-// every request that no caller decided about, and flush every 200 ms
-// instead of 5 s so a request shows up in the console at once.
-func consoleEnv(opts devOptions) (defaults, fixed []envVar, err error) {
-	if opts.ConsolePort == 0 || tracesExternal(opts.Environ) {
-		return nil, nil, nil
-	}
-	dial, err := dialAddr(consoleAddr(opts))
-	if err != nil {
-		return nil, nil, err
-	}
-	defaults = []envVar{
-		{"OTEL_EXPORTER_OTLP_ENDPOINT", opts.httpScheme() + "://" + dial},
-		{"OTEL_TRACES_SAMPLER", "parentbased_always_on"},
-		{"OTEL_BSP_SCHEDULE_DELAY", "200"},
-	}
-	fixed = []envVar{
-		{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"},
-		{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"},
-	}
-	return defaults, fixed, nil
-}
-
-// corsVar is the services' list of allowed browser origins (platform/config).
-const corsVar = "CORS_ALLOWED_ORIGINS"
-
-// withConsoleOrigins returns a service's environment with the console's
-// origins added to its CORS_ALLOWED_ORIGINS (after the origins it already
-// has, each once), so the console's pages may call the service whatever
-// else the parent allows. With the console off, env is unchanged.
-func withConsoleOrigins(env []string, opts devOptions) []string {
-	if opts.ConsolePort == 0 {
-		return env
-	}
-	current, _ := lookupEnv(env, corsVar)
-	return setEnv(env, corsVar, strings.Join(mergeOrigins(current, consoleOrigins(opts)), ","))
-}
-
-// mergeOrigins appends add to the comma-separated list, leaving out empty
-// entries and any origin already there.
-func mergeOrigins(list string, add []string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, o := range append(strings.Split(list, ","), add...) {
-		o = strings.TrimSpace(o)
-		if key := strings.TrimRight(o, "/"); o != "" && !seen[key] {
-			seen[key] = true
-			out = append(out, o)
-		}
-	}
-	return out
-}
-
 // consoleCORSNote is the line that says dev added the console's origins to
 // origins the parent environment allows, or "" when the parent sets none.
-func consoleCORSNote(opts devOptions) string {
+func consoleCORSNote(opts fleet.Options) string {
 	var set []string
 	for _, kv := range opts.Environ {
 		k, v, _ := strings.Cut(kv, "=")
-		if v != "" && (k == corsVar || (strings.HasPrefix(k, "SLIPWAY_") && strings.HasSuffix(k, "_"+corsVar))) && !slices.Contains(set, k) {
+		if v != "" && (k == fleet.CORSVar || (strings.HasPrefix(k, "SLIPWAY_") && strings.HasSuffix(k, "_"+fleet.CORSVar))) && !slices.Contains(set, k) {
 			set = append(set, k)
 		}
 	}
@@ -163,7 +78,7 @@ func consoleCORSNote(opts devOptions) string {
 		return ""
 	}
 	return fmt.Sprintf("console: the services allow the origins of %s and the console's (%s)",
-		strings.Join(set, ", "), strings.Join(consoleOrigins(opts), ", "))
+		strings.Join(set, ", "), strings.Join(fleet.ConsoleOrigins(opts), ", "))
 }
 
 // byteSize is a flag.Value of a number of bytes: a whole number with an
@@ -209,14 +124,14 @@ type consoleServer struct {
 	srv     *http.Server
 	served  chan error
 	stop    context.CancelFunc
-	out     *console
+	out     *fleet.Console
 }
 
 // startConsole listens on the console address and serves the console for
 // plan's services until Stop. Lines the services write reach its log index
 // through out. With certs (dev --tls) it serves https with its own
 // certificate and calls the services over TLS, presenting it.
-func startConsole(opts devOptions, plan []devService, certs *devcert.Bundle, sup *supervisor, out *console) (*consoleServer, error) {
+func startConsole(opts fleet.Options, plan []fleet.Service, certs *devcert.Bundle, sup *fleet.Supervisor, out *fleet.Console) (*consoleServer, error) {
 	services := make([]devconsole.Service, len(plan))
 	for i, s := range plan {
 		services[i] = devconsole.Service{Name: s.Name, GRPCAddr: s.GRPCDial, HTTPURL: s.HTTPURL()}
@@ -224,12 +139,12 @@ func startConsole(opts devOptions, plan []devService, certs *devcert.Bundle, sup
 	var client *http.Client
 	var serverTLS *tls.Config
 	if certs != nil {
-		clientTLS, err := certs.ClientConfig(consoleIdentity)
+		clientTLS, err := certs.ClientConfig(workspace.ConsoleIdentity)
 		if err != nil {
 			return nil, err
 		}
 		client = &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS, ForceAttemptHTTP2: true}}
-		if serverTLS, err = certs.ServerConfig(consoleIdentity); err != nil {
+		if serverTLS, err = certs.ServerConfig(workspace.ConsoleIdentity); err != nil {
 			return nil, err
 		}
 	}
@@ -244,11 +159,11 @@ func startConsole(opts devOptions, plan []devService, certs *devcert.Bundle, sup
 		MaxBytes:     opts.ConsoleMaxBytes,
 		AllowedHosts: consoleHosts(opts),
 
-		AdminEmail: adminEmail(opts.Environ), AdminPassword: adminPassword(opts.Environ), // /debug/config is for admins
+		AdminEmail: workspace.AdminEmail(opts.Environ), AdminPassword: workspace.AdminPassword(opts.Environ), // /debug/config is for admins
 	})
-	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", consoleAddr(opts))
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", fleet.ConsoleAddr(opts))
 	if err != nil {
-		return nil, fmt.Errorf("console: listen on %s: %w (move it with --console-port, or 0 turns it off)", consoleAddr(opts), err)
+		return nil, fmt.Errorf("console: listen on %s: %w (move it with --console-port, or 0 turns it off)", fleet.ConsoleAddr(opts), err)
 	}
 
 	ctx, stop := context.WithCancel(context.Background())
@@ -294,7 +209,7 @@ func (s *consoleServer) Stop() {
 
 // supervisorProcesses answers the console's questions about processes from
 // the supervisor.
-type supervisorProcesses struct{ sup *supervisor }
+type supervisorProcesses struct{ sup *fleet.Supervisor }
 
 // Process returns the start of the newest running process of service.
 func (p supervisorProcesses) Process(service string) (time.Time, bool) {
@@ -309,7 +224,7 @@ func (p supervisorProcesses) Process(service string) (time.Time, bool) {
 }
 
 // consoleSummary is the line about the console in the ready output.
-func consoleSummary(opts devOptions) string {
+func consoleSummary(opts fleet.Options) string {
 	t := consoleTracing(opts.Environ)
 	if t.Mode == "local" {
 		return fmt.Sprintf("console: %s (services, API explorer, traces and their logs; traces are kept here, in memory)", consoleURL(opts))

@@ -25,7 +25,12 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/slipway-dev/slipway/platform/telemetry"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devconsole"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // withoutTelemetryEnv drops what would change the console's defaults from a
@@ -45,13 +50,13 @@ func TestPlanDevWiresTheConsole(t *testing.T) {
 	unset := "<unset>"
 	tests := []struct {
 		name   string
-		opts   devOptions
+		opts   fleet.Options
 		parent []string
 		want   map[string]string
 	}{
 		{
 			name: "console on, nothing set: CORS for the console, traces to the console",
-			opts: devOptions{ConsolePort: 8080},
+			opts: fleet.Options{ConsolePort: 8080},
 			want: map[string]string{
 				"CORS_ALLOWED_ORIGINS":               "http://localhost:8080,http://127.0.0.1:8080",
 				"OTEL_EXPORTER_OTLP_ENDPOINT":        "http://127.0.0.1:8080",
@@ -63,7 +68,7 @@ func TestPlanDevWiresTheConsole(t *testing.T) {
 		},
 		{
 			name:   "the parent's CORS origins are kept and the console's added; its sampler wins",
-			opts:   devOptions{ConsolePort: 9000},
+			opts:   fleet.Options{ConsolePort: 9000},
 			parent: []string{"CORS_ALLOWED_ORIGINS=https://shop.example", "OTEL_TRACES_SAMPLER=traceidratio"},
 			want: map[string]string{
 				"CORS_ALLOWED_ORIGINS":        "https://shop.example,http://localhost:9000,http://127.0.0.1:9000",
@@ -73,31 +78,31 @@ func TestPlanDevWiresTheConsole(t *testing.T) {
 		},
 		{
 			name:   "an origin the parent already allows is not repeated",
-			opts:   devOptions{ConsolePort: 8080},
+			opts:   fleet.Options{ConsolePort: 8080},
 			parent: []string{"CORS_ALLOWED_ORIGINS=http://127.0.0.1:8080/, http://localhost:5173,"},
 			want:   map[string]string{"CORS_ALLOWED_ORIGINS": "http://127.0.0.1:8080/,http://localhost:5173,http://localhost:8080"},
 		},
 		{
 			name:   "a service's own origins get the console's too",
-			opts:   devOptions{ConsolePort: 8080},
+			opts:   fleet.Options{ConsolePort: 8080},
 			parent: []string{"CORS_ALLOWED_ORIGINS=https://a.example", "SLIPWAY_USER_CORS_ALLOWED_ORIGINS=https://user.example", "SLIPWAY_INVENTORY_CORS_ALLOWED_ORIGINS=https://inv.example"},
 			want:   map[string]string{"CORS_ALLOWED_ORIGINS": "https://{svc}.example,http://localhost:8080,http://127.0.0.1:8080"},
 		},
 		{
 			name:   "an empty parent value is unset",
-			opts:   devOptions{ConsolePort: 8080},
+			opts:   fleet.Options{ConsolePort: 8080},
 			parent: []string{"CORS_ALLOWED_ORIGINS="},
 			want:   map[string]string{"CORS_ALLOWED_ORIGINS": "http://localhost:8080,http://127.0.0.1:8080"},
 		},
 		{
 			name:   "console off: the parent's origins as they are",
-			opts:   devOptions{},
+			opts:   fleet.Options{},
 			parent: []string{"CORS_ALLOWED_ORIGINS=https://shop.example"},
 			want:   map[string]string{"CORS_ALLOWED_ORIGINS": "https://shop.example"},
 		},
 		{
 			name:   "a collector in the environment keeps the traces",
-			opts:   devOptions{ConsolePort: 8080},
+			opts:   fleet.Options{ConsolePort: 8080},
 			parent: []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4317", "OTEL_EXPORTER_OTLP_PROTOCOL=grpc"},
 			want: map[string]string{
 				"CORS_ALLOWED_ORIGINS":               "http://localhost:8080,http://127.0.0.1:8080",
@@ -110,7 +115,7 @@ func TestPlanDevWiresTheConsole(t *testing.T) {
 		},
 		{
 			name:   "a traces endpoint alone is a collector too",
-			opts:   devOptions{ConsolePort: 8080},
+			opts:   fleet.Options{ConsolePort: 8080},
 			parent: []string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://jaeger:4318/v1/traces"},
 			want: map[string]string{
 				"OTEL_EXPORTER_OTLP_ENDPOINT": unset,
@@ -119,7 +124,7 @@ func TestPlanDevWiresTheConsole(t *testing.T) {
 		},
 		{
 			name: "on every interface: the loopback origins; the dial address is loopback",
-			opts: devOptions{ConsolePort: 8080, Host: "0.0.0.0"},
+			opts: fleet.Options{ConsolePort: 8080, Host: "0.0.0.0"},
 			want: map[string]string{
 				"CORS_ALLOWED_ORIGINS":        "http://localhost:8080,http://127.0.0.1:8080",
 				"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:8080",
@@ -127,7 +132,7 @@ func TestPlanDevWiresTheConsole(t *testing.T) {
 		},
 		{
 			name: "on a LAN address: that origin as well",
-			opts: devOptions{ConsolePort: 8080, Host: "192.168.1.5"},
+			opts: fleet.Options{ConsolePort: 8080, Host: "192.168.1.5"},
 			want: map[string]string{
 				"CORS_ALLOWED_ORIGINS":        "http://localhost:8080,http://127.0.0.1:8080,http://192.168.1.5:8080",
 				"OTEL_EXPORTER_OTLP_ENDPOINT": "http://192.168.1.5:8080",
@@ -135,7 +140,7 @@ func TestPlanDevWiresTheConsole(t *testing.T) {
 		},
 		{
 			name: "console off: the services' own defaults",
-			opts: devOptions{},
+			opts: fleet.Options{},
 			want: map[string]string{
 				"CORS_ALLOWED_ORIGINS":        unset,
 				"OTEL_EXPORTER_OTLP_ENDPOINT": unset,
@@ -147,11 +152,11 @@ func TestPlanDevWiresTheConsole(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := tt.opts
 			opts.Environ = append([]string{"PATH=/bin"}, tt.parent...)
-			plan, err := planDev("/ws", []serviceDef{knownServices[0], knownServices[2]}, opts.withDefaults())
+			plan, err := fleet.Plan("/ws", []workspace.Service{workspace.Known[0], workspace.Known[2]}, opts.WithDefaults())
 			require.NoError(t, err)
 			for _, svc := range plan {
 				for k, v := range tt.want {
-					got, ok := lookupEnv(svc.Env, k)
+					got, ok := envvar.Lookup(svc.Env, k)
 					if !ok {
 						got = unset
 					}
@@ -173,12 +178,12 @@ func TestConsoleTracing(t *testing.T) {
 }
 
 func TestConsoleCORSNote(t *testing.T) {
-	assert.Empty(t, consoleCORSNote(devOptions{ConsolePort: 8080, Environ: []string{"PATH=/bin"}}), "nothing to say")
-	assert.Empty(t, consoleCORSNote(devOptions{ConsolePort: 8080, Environ: []string{"CORS_ALLOWED_ORIGINS="}}), "empty is unset")
-	assert.Empty(t, consoleCORSNote(devOptions{Environ: []string{"CORS_ALLOWED_ORIGINS=https://a.example"}}), "console off: nothing added")
+	assert.Empty(t, consoleCORSNote(fleet.Options{ConsolePort: 8080, Environ: []string{"PATH=/bin"}}), "nothing to say")
+	assert.Empty(t, consoleCORSNote(fleet.Options{ConsolePort: 8080, Environ: []string{"CORS_ALLOWED_ORIGINS="}}), "empty is unset")
+	assert.Empty(t, consoleCORSNote(fleet.Options{Environ: []string{"CORS_ALLOWED_ORIGINS=https://a.example"}}), "console off: nothing added")
 	assert.Equal(t,
 		"console: the services allow the origins of CORS_ALLOWED_ORIGINS, SLIPWAY_ORDER_CORS_ALLOWED_ORIGINS and the console's (http://localhost:8080, http://127.0.0.1:8080)",
-		consoleCORSNote(devOptions{ConsolePort: 8080, Environ: []string{
+		consoleCORSNote(fleet.Options{ConsolePort: 8080, Environ: []string{
 			"CORS_ALLOWED_ORIGINS=https://a.example", "SLIPWAY_ORDER_CORS_ALLOWED_ORIGINS=https://b.example", "CORS_ALLOWED_ORIGINS=https://c.example",
 		}}))
 }
@@ -202,18 +207,18 @@ func TestConsoleMaxBytesFlag(t *testing.T) {
 	}
 
 	var stdout, stderr bytes.Buffer
-	code := run(t.Context(), []string{"dev", "--console-max-bytes", "lots"}, &cmdEnv{stdout: &stdout, stderr: &stderr})
-	assert.Equal(t, exitUsage, code)
+	code := run(t.Context(), []string{"dev", "--console-max-bytes", "lots"}, &cli.Env{Stdout: &stdout, Stderr: &stderr})
+	assert.Equal(t, cli.ExitUsage, code)
 	assert.Contains(t, stderr.String(), `invalid value "lots" for flag -console-max-bytes`)
 }
 
 func TestDevValidatesConsoleFlags(t *testing.T) {
-	for _, o := range []devOptions{{ConsolePort: -1}, {ConsolePort: 70000}, {ConsoleMaxSpans: -5}, {ConsoleMaxBytes: -1}} {
-		o = o.withDefaults()
-		assert.Error(t, o.validate(), "%+v", o)
+	for _, o := range []fleet.Options{{ConsolePort: -1}, {ConsolePort: 70000}, {ConsoleMaxSpans: -5}, {ConsoleMaxBytes: -1}} {
+		o = o.WithDefaults()
+		assert.Error(t, validateDev(o), "%+v", o)
 	}
-	ok := devOptions{ConsolePort: 8080, ConsoleMaxTraces: 10, ConsoleMaxSpans: 100}.withDefaults()
-	assert.NoError(t, ok.validate())
+	ok := fleet.Options{ConsolePort: 8080, ConsoleMaxTraces: 10, ConsoleMaxSpans: 100}.WithDefaults()
+	assert.NoError(t, validateDev(ok))
 }
 
 // serveTracedTestChild plays a service that the console can see: gRPC
@@ -274,12 +279,12 @@ func serveTracedTestChild(ctx context.Context) int {
 }
 
 func TestRunDevServesTheConsole(t *testing.T) {
-	root := fakeWorkspace(t, "user", "inventory")
+	root := clitest.FakeWorkspace(t, "user", "inventory")
 	useTestBinaryFor(t, root, "user", "inventory")
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=traced")
 	opts.Environ = append(withoutTelemetryEnv(opts.Environ), "CORS_ALLOWED_ORIGINS=https://shop.example")
-	opts.ConsolePort = freePort(t)
+	opts.ConsolePort = clitest.FreePort(t)
 	console := "http://127.0.0.1:" + strconv.Itoa(opts.ConsolePort)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -332,8 +337,8 @@ func TestRunDevServesTheConsole(t *testing.T) {
 }
 
 func TestRunDevFailsWhenTheConsolePortIsTaken(t *testing.T) {
-	root := fakeWorkspace(t, "user")
-	var out syncBuffer
+	root := clitest.FakeWorkspace(t, "user")
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

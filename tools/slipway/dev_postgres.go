@@ -11,11 +11,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 )
-
-// defaultDevDatabasePrefix names each service's database under --postgres
-// (slipway_user, ...), as deploy/compose does.
-const defaultDevDatabasePrefix = "slipway_"
 
 // databasePrefixPattern keeps the names plain identifiers, so they need no
 // quoting in a URL and read the same in psql.
@@ -28,7 +26,7 @@ func validatePostgres(server, prefix string) error {
 	}
 	u, err := url.Parse(server)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
-		return fmt.Errorf("--postgres %q: want a server URL such as postgres://postgres@127.0.0.1:5432", redactURL(server))
+		return fmt.Errorf("--postgres %q: want a server URL such as postgres://postgres@127.0.0.1:5432", report.RedactURL(server))
 	}
 	if !databasePrefixPattern.MatchString(prefix) {
 		return fmt.Errorf("--postgres-prefix %q: want lower-case letters, digits and _", prefix)
@@ -36,26 +34,14 @@ func validatePostgres(server, prefix string) error {
 	return nil
 }
 
-// serviceDatabaseURL is the URL of svc's database on the server: the
-// server URL with the database name in its path.
-func serviceDatabaseURL(server, prefix, svc string) (string, error) {
-	u, err := url.Parse(server)
-	if err != nil {
-		return "", fmt.Errorf("--postgres: %w", err)
-	}
-	u.Path = "/" + prefix + svc
-	u.RawPath = ""
-	return u.String(), nil
-}
-
 // ensureDatabases creates each service's database on the server when it is
 // missing, and reports which it created and which it found.
-func ensureDatabases(ctx context.Context, server, prefix string, services []string, out *console) error {
+func ensureDatabases(ctx context.Context, server, prefix string, services []string, out *fleet.Console) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, server)
 	if err != nil {
-		return fmt.Errorf("--postgres: connect to %s: %w", redactURL(server), err)
+		return fmt.Errorf("--postgres: connect to %s: %w", report.RedactURL(server), err)
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 	var created, found []string
@@ -80,7 +66,7 @@ func ensureDatabases(ctx context.Context, server, prefix string, services []stri
 			created = append(created, name)
 		}
 	}
-	msg := "postgres " + redactURL(server) + ":"
+	msg := "postgres " + report.RedactURL(server) + ":"
 	if len(created) > 0 {
 		msg += " created " + strings.Join(created, ", ") + ";"
 	}

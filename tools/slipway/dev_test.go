@@ -18,21 +18,17 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/grpchealth"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/scratchdb"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// fakeWorkspace makes a workspace root holding go.work and an (empty) main
-// package directory for each service, so that dev finds them.
-func fakeWorkspace(t *testing.T, services ...string) string {
-	t.Helper()
-	root := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(root, "go.work"), []byte("go 1.26.0\n"), 0o644))
-	for _, svc := range services {
-		require.NoError(t, os.MkdirAll(filepath.Join(root, serviceMainDir(svc)), 0o755))
-	}
-	return root
-}
 
 // useTestBinaryFor makes the test binary the prebuilt binary of each service
 // (for --no-build), so that the child modes of TestMain play the services.
@@ -40,7 +36,7 @@ func useTestBinaryFor(t *testing.T, root string, services ...string) {
 	t.Helper()
 	require.NoError(t, os.MkdirAll(filepath.Join(root, ".slipway", "bin"), 0o755))
 	for _, svc := range services {
-		require.NoError(t, os.Symlink(testExecutable(t), binaryPath(root, svc)))
+		require.NoError(t, os.Symlink(testExecutable(t), workspace.BinaryPath(root, svc)))
 	}
 }
 
@@ -48,15 +44,15 @@ func useTestBinaryFor(t *testing.T, root string, services ...string) {
 func freePortBase(t *testing.T, n int) int {
 	t.Helper()
 	for range 50 {
-		base := freePort(t)
+		base := clitest.FreePort(t)
 		if base+n > 65535 {
 			continue
 		}
-		var eps []endpoint
+		var eps []workspace.Endpoint
 		for i := range n {
-			eps = append(eps, endpoint{"probe", "TCP", "127.0.0.1:" + strconv.Itoa(base+i)})
+			eps = append(eps, workspace.Endpoint{Service: "probe", Kind: "TCP", Addr: "127.0.0.1:" + strconv.Itoa(base+i)})
 		}
-		if checkPortsFree(eps) == nil {
+		if workspace.CheckPortsFree(eps) == nil {
 			return base
 		}
 	}
@@ -64,29 +60,13 @@ func freePortBase(t *testing.T, n int) int {
 	return 0
 }
 
-// testEnviron is the test's environment without anything that would change
-// what dev gives its children, plus extra.
-func testEnviron(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch {
-		case k == "DATABASE_URL", k == "DRAIN_DELAY", k == "NO_COLOR",
-			strings.HasPrefix(k, "AUTH_"), strings.HasPrefix(k, "ADMIN_"), strings.HasPrefix(k, "SLIPWAY_"):
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, extra...)
-}
-
-func testDevOptions(t *testing.T, root string, out *syncBuffer, extraEnv ...string) devOptions {
+func testDevOptions(t *testing.T, root string, out *clitest.SyncBuffer, extraEnv ...string) fleet.Options {
 	t.Helper()
 	grpcBase, httpBase := freePortBase(t, 4), freePortBase(t, 4)
 	for httpBase > grpcBase-4 && httpBase < grpcBase+4 {
 		httpBase = freePortBase(t, 4)
 	}
-	return devOptions{
+	return fleet.Options{
 		Root:         root,
 		NoBuild:      true,
 		GRPCBase:     grpcBase,
@@ -95,19 +75,19 @@ func testDevOptions(t *testing.T, root string, out *syncBuffer, extraEnv ...stri
 		StopTimeout:  5 * time.Second,
 		Color:        "never",
 		Stdout:       out,
-		Environ:      testEnviron(extraEnv...),
+		Environ:      clitest.Environ(extraEnv...),
 	}
 }
 
 // startDev runs runDev in the background; the returned channel yields its result.
-func startDev(ctx context.Context, opts devOptions) <-chan error {
+func startDev(ctx context.Context, opts fleet.Options) <-chan error {
 	done := make(chan error, 1)
 	go func() { done <- runDev(ctx, opts) }()
 	return done
 }
 
 // waitForOutput waits until out contains want, failing early when dev ends.
-func waitForOutput(t *testing.T, out *syncBuffer, done <-chan error, want string) {
+func waitForOutput(t *testing.T, out *clitest.SyncBuffer, done <-chan error, want string) {
 	t.Helper()
 	deadline := time.After(20 * time.Second)
 	for !strings.Contains(out.String(), want) {
@@ -122,7 +102,7 @@ func waitForOutput(t *testing.T, out *syncBuffer, done <-chan error, want string
 }
 
 // devResult waits for dev to end.
-func devResult(t *testing.T, done <-chan error, out *syncBuffer) error {
+func devResult(t *testing.T, done <-chan error, out *clitest.SyncBuffer) error {
 	t.Helper()
 	select {
 	case err := <-done:
@@ -134,9 +114,9 @@ func devResult(t *testing.T, done <-chan error, out *syncBuffer) error {
 }
 
 func TestRunDevServesAndStopsCleanly(t *testing.T) {
-	root := fakeWorkspace(t, "user", "inventory")
+	root := clitest.FakeWorkspace(t, "user", "inventory")
 	useTestBinaryFor(t, root, "user", "inventory")
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=serve", childReadyAfterEnv+"=100ms")
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -146,7 +126,7 @@ func TestRunDevServesAndStopsCleanly(t *testing.T) {
 
 	inventoryGRPC := "127.0.0.1:" + strconv.Itoa(opts.GRPCBase+2)
 	inventoryHTTP := "127.0.0.1:" + strconv.Itoa(opts.HTTPBase+2)
-	st, err := checkHealth(t.Context(), inventoryGRPC, "", nil)
+	st, err := grpchealth.Check(t.Context(), inventoryGRPC, "", nil)
 	require.NoError(t, err)
 	assert.Equal(t, "SERVING", st)
 
@@ -168,14 +148,14 @@ func TestRunDevServesAndStopsCleanly(t *testing.T) {
 	assert.Contains(t, got, "user stopped in")
 	assert.Contains(t, got, "inventory stopped in")
 	assert.Contains(t, got, "all services stopped")
-	_, err = checkHealth(t.Context(), inventoryGRPC, "", nil)
+	_, err = grpchealth.Check(t.Context(), inventoryGRPC, "", nil)
 	assert.Error(t, err, "the service is gone")
 }
 
 func TestRunDevParentDatabaseURLWins(t *testing.T) {
-	root := fakeWorkspace(t, "user")
+	root := clitest.FakeWorkspace(t, "user")
 	useTestBinaryFor(t, root, "user")
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=serve", "DATABASE_URL=postgres://dev:secret@localhost/slipway")
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -218,9 +198,9 @@ func TestRunDevFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			root := fakeWorkspace(t, "user")
+			root := clitest.FakeWorkspace(t, "user")
 			useTestBinaryFor(t, root, "user")
-			var out syncBuffer
+			var out clitest.SyncBuffer
 			opts := testDevOptions(t, root, &out, tt.env...)
 			if tt.timeout > 0 {
 				opts.ReadyTimeout = tt.timeout
@@ -236,9 +216,9 @@ func TestRunDevFailures(t *testing.T) {
 }
 
 func TestRunDevInterruptedBeforeReady(t *testing.T) {
-	root := fakeWorkspace(t, "user")
+	root := clitest.FakeWorkspace(t, "user")
 	useTestBinaryFor(t, root, "user")
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=serve", childReadyAfterEnv+"=never")
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -252,8 +232,8 @@ func TestRunDevInterruptedBeforeReady(t *testing.T) {
 }
 
 func TestRunDevFailsWhenPortIsTaken(t *testing.T) {
-	root := fakeWorkspace(t, "user", "inventory")
-	var out syncBuffer
+	root := clitest.FakeWorkspace(t, "user", "inventory")
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out)
 	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(opts.HTTPBase+2))
 	require.NoError(t, err)
@@ -267,13 +247,13 @@ func TestRunDevFailsWhenPortIsTaken(t *testing.T) {
 }
 
 func TestRunDevNoServices(t *testing.T) {
-	root := fakeWorkspace(t)
-	var out syncBuffer
+	root := clitest.FakeWorkspace(t)
+	var out clitest.SyncBuffer
 	err := runDev(t.Context(), testDevOptions(t, root, &out))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no services to run")
 
-	opts := testDevOptions(t, fakeWorkspace(t, "user"), &out)
+	opts := testDevOptions(t, clitest.FakeWorkspace(t, "user"), &out)
 	opts.Services = []string{"order"}
 	err = runDev(t.Context(), opts)
 	require.Error(t, err)
@@ -282,7 +262,7 @@ func TestRunDevNoServices(t *testing.T) {
 
 func TestRunDevBuildFailureShowsCompilerOutput(t *testing.T) {
 	root := goWorkspace(t, map[string]string{"user": "package main\n\nfunc main() { undefinedThing() }\n"})
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out)
 	opts.NoBuild = false
 
@@ -313,35 +293,35 @@ func goWorkspace(t *testing.T, mains map[string]string) string {
 func TestBuildServices(t *testing.T) {
 	ok := "package main\n\nfunc main() {}\n"
 	root := goWorkspace(t, map[string]string{"user": ok, "inventory": ok})
-	var out syncBuffer
+	var out clitest.SyncBuffer
 
-	results, err := buildServices(t.Context(), root, []string{"user", "inventory"}, os.Environ(), newConsole(&out, false))
+	results, err := fleet.BuildServices(t.Context(), root, []string{"user", "inventory"}, os.Environ(), fleet.NewConsole(&out, false))
 	require.NoError(t, err, out.String())
 	require.Len(t, results, 2)
 	for _, r := range results {
-		assert.FileExists(t, binaryPath(root, r.Service))
+		assert.FileExists(t, workspace.BinaryPath(root, r.Service))
 		assert.Positive(t, r.Took)
 		assert.Contains(t, out.String(), "built "+r.Service+" in ")
 	}
 }
 
 func TestPlanDev(t *testing.T) {
-	defs := []serviceDef{knownServices[0], knownServices[2]} // user, inventory
+	defs := []workspace.Service{workspace.Known[0], workspace.Known[2]} // user, inventory
 	tests := []struct {
 		name                      string
-		opts                      devOptions
+		opts                      fleet.Options
 		invGRPC, invHTTP, invDial string
 		jwks                      string
 	}{
 		{
 			name:    "defaults",
-			opts:    devOptions{},
+			opts:    fleet.Options{},
 			invGRPC: "127.0.0.1:50053", invHTTP: "127.0.0.1:8083", invDial: "127.0.0.1:8083",
 			jwks: "http://127.0.0.1:8081/.well-known/jwks.json",
 		},
 		{
 			name:    "moved bases on every interface",
-			opts:    devOptions{Host: "0.0.0.0", GRPCBase: 6000, HTTPBase: 7000},
+			opts:    fleet.Options{Host: "0.0.0.0", GRPCBase: 6000, HTTPBase: 7000},
 			invGRPC: "0.0.0.0:6002", invHTTP: "0.0.0.0:7002", invDial: "127.0.0.1:7002",
 			jwks: "http://127.0.0.1:7000/.well-known/jwks.json",
 		},
@@ -350,7 +330,7 @@ func TestPlanDev(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := tt.opts
 			opts.Environ = []string{"PATH=/bin"}
-			plan, err := planDev("/ws", defs, opts.withDefaults())
+			plan, err := fleet.Plan("/ws", defs, opts.WithDefaults())
 			require.NoError(t, err)
 			require.Len(t, plan, 2)
 			inv := plan[1]
@@ -369,11 +349,11 @@ func TestPlanDev(t *testing.T) {
 				"PATH":          "/bin",
 			}
 			for k, v := range want {
-				got, _ := lookupEnv(inv.Env, k)
+				got, _ := envvar.Lookup(inv.Env, k)
 				assert.Equal(t, v, got, k)
 			}
-			assert.Equal(t, "/ws/.slipway/keys/user-ed25519.pem", envValue(plan[0].Env, "AUTH_SIGNING_KEY_FILE"), "user signs")
-			assert.Equal(t, "slipway-admin", envValue(plan[0].Env, "ADMIN_PASSWORD"), "user seeds the admin")
+			assert.Equal(t, "/ws/.slipway/keys/user-ed25519.pem", fleet.EnvValue(plan[0].Env, "AUTH_SIGNING_KEY_FILE"), "user signs")
+			assert.Equal(t, "slipway-admin", fleet.EnvValue(plan[0].Env, "ADMIN_PASSWORD"), "user seeds the admin")
 		})
 	}
 }
@@ -384,37 +364,37 @@ func TestCheckPortsFree(t *testing.T) {
 	defer ln.Close()
 	taken := ln.Addr().String()
 	_, takenPort, _ := net.SplitHostPort(taken)
-	free := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	free := "127.0.0.1:" + strconv.Itoa(clitest.FreePort(t))
 
-	require.NoError(t, checkPortsFree([]endpoint{{"user", "gRPC", free}}))
+	require.NoError(t, workspace.CheckPortsFree([]workspace.Endpoint{{Service: "user", Kind: "gRPC", Addr: free}}))
 
-	err = checkPortsFree([]endpoint{{"user", "gRPC", free}, {"inventory", "HTTP", taken}})
+	err = workspace.CheckPortsFree([]workspace.Endpoint{{Service: "user", Kind: "gRPC", Addr: free}, {Service: "inventory", Kind: "HTTP", Addr: taken}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "port "+takenPort+" for inventory HTTP ("+taken+") is already in use")
 	assert.NotContains(t, err.Error(), "user")
 
-	err = checkPortsFree([]endpoint{{"user", "gRPC", free}, {"order", "HTTP", free}})
+	err = workspace.CheckPortsFree([]workspace.Endpoint{{Service: "user", Kind: "gRPC", Addr: free}, {Service: "order", Kind: "HTTP", Addr: free}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "wanted by both user gRPC and order HTTP")
 }
 
 func TestFindWorkspaceRoot(t *testing.T) {
-	root := fakeWorkspace(t, "user")
-	got, err := findWorkspaceRoot(filepath.Join(root, serviceMainDir("user")))
+	root := clitest.FakeWorkspace(t, "user")
+	got, err := workspace.FindRoot(filepath.Join(root, workspace.MainDir("user")))
 	require.NoError(t, err)
 	assert.Equal(t, root, got)
 
-	_, err = findWorkspaceRoot(t.TempDir())
+	_, err = workspace.FindRoot(t.TempDir())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no go.work")
 }
 
 func TestExistingServicesInStartOrder(t *testing.T) {
-	root := fakeWorkspace(t, "inventory", "user")
+	root := clitest.FakeWorkspace(t, "inventory", "user")
 	require.NoError(t, os.MkdirAll(filepath.Join(root, "services", "order"), 0o755)) // no cmd/order yet
-	defs, err := existingServices(root)
+	defs, err := workspace.Existing(root)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"user", "inventory"}, serviceNames(defs))
+	assert.Equal(t, []string{"user", "inventory"}, workspace.Names(defs))
 }
 
 // grpcWorkspace makes a workspace of one module holding the main package of
@@ -522,7 +502,7 @@ func httpBody(t *testing.T, url string) string {
 }
 
 // nextReload waits for dev's next reload report.
-func nextReload(t *testing.T, reports <-chan reloadReport, done <-chan error, out *syncBuffer) reloadReport {
+func nextReload(t *testing.T, reports <-chan fleet.ReloadReport, done <-chan error, out *clitest.SyncBuffer) fleet.ReloadReport {
 	t.Helper()
 	select {
 	case r := <-reports:
@@ -532,7 +512,7 @@ func nextReload(t *testing.T, reports <-chan reloadReport, done <-chan error, ou
 	case <-time.After(3 * time.Minute):
 		t.Fatalf("no reload; output:\n%s", out.String())
 	}
-	return reloadReport{}
+	return fleet.ReloadReport{}
 }
 
 func TestRunDevHotReload(t *testing.T) {
@@ -540,15 +520,15 @@ func TestRunDevHotReload(t *testing.T) {
 		t.Skip("builds a gRPC service three times")
 	}
 	root := grpcWorkspace(t, "inventory", fakeServiceSource("v1"))
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, "GOWORK="+filepath.Join(root, "go.work"))
 	opts.NoBuild = false
 	opts.Debounce = 50 * time.Millisecond
 	opts.ReadyTimeout = 30 * time.Second
 	watching := make(chan struct{})
 	opts.OnWatch = func() { close(watching) }
-	reports := make(chan reloadReport, 16)
-	opts.OnReload = func(r reloadReport) { reports <- r }
+	reports := make(chan fleet.ReloadReport, 16)
+	opts.OnReload = func(r fleet.ReloadReport) { reports <- r }
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 
@@ -566,7 +546,7 @@ func TestRunDevHotReload(t *testing.T) {
 
 	// An edit: the new build replaces the process. The test file saved with
 	// it is no reason to rebuild and is not named.
-	cmdDir := filepath.Join(root, serviceMainDir("inventory"))
+	cmdDir := filepath.Join(root, workspace.MainDir("inventory"))
 	require.NoError(t, os.WriteFile(filepath.Join(cmdDir, "main_test.go"), []byte("package main\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(cmdDir, "main.go"), []byte(fakeServiceSource("v2")), 0o644))
 	r := nextReload(t, reports, done, &out)
@@ -580,8 +560,8 @@ func TestRunDevHotReload(t *testing.T) {
 	assert.Regexp(t, `services/inventory/cmd/inventory/main.go changed: rebuilding inventory`, out.String())
 	assert.Regexp(t, `inventory reloaded in \d+\.\d\ds \(build \d+\.\d\ds, ready \d+\.\d\ds\)`, out.String())
 	assert.Contains(t, out.String(), "inventory | version v2")
-	assert.FileExists(t, binaryPath(root, "inventory"))
-	assert.NoFileExists(t, binaryPath(root, "inventory")+".next", "the new build was renamed over the binary")
+	assert.FileExists(t, workspace.BinaryPath(root, "inventory"))
+	assert.NoFileExists(t, workspace.BinaryPath(root, "inventory")+".next", "the new build was renamed over the binary")
 
 	// A broken edit: the compiler's message, and the old process serves on.
 	broken := strings.Replace(fakeServiceSource("v3"), "\tdefer stop()\n", "\tdefer stop()\n\tundefinedThing()\n", 1)
@@ -624,19 +604,19 @@ func TestRunDevNoWatch(t *testing.T) {
 		t.Skip("builds a gRPC service")
 	}
 	root := grpcWorkspace(t, "inventory", fakeServiceSource("v1"))
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, "GOWORK="+filepath.Join(root, "go.work"))
 	opts.NoBuild = false
 	opts.NoWatch = true
 	opts.Debounce = 50 * time.Millisecond
 	opts.OnWatch = func() { t.Error("--no-watch watched") }
-	opts.OnReload = func(r reloadReport) { t.Errorf("--no-watch reloaded: %+v", r) }
+	opts.OnReload = func(r fleet.ReloadReport) { t.Errorf("--no-watch reloaded: %+v", r) }
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 
 	done := startDev(ctx, opts)
 	waitForOutput(t, &out, done, "all 1 services SERVING in")
-	require.NoError(t, os.WriteFile(filepath.Join(root, serviceMainDir("inventory"), "main.go"), []byte(fakeServiceSource("v2")), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(root, workspace.MainDir("inventory"), "main.go"), []byte(fakeServiceSource("v2")), 0o644))
 	time.Sleep(500 * time.Millisecond)
 	assert.Equal(t, "v1", httpBody(t, "http://127.0.0.1:"+strconv.Itoa(opts.HTTPBase+2)+"/"))
 	assert.NotContains(t, out.String(), "hot reload")
@@ -652,20 +632,20 @@ func TestRunDevRebuildsAnEditSavedDuringTheFirstBuild(t *testing.T) {
 		t.Skip("builds a gRPC service twice")
 	}
 	root := grpcWorkspace(t, "inventory", fakeServiceSource("v1"))
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, "GOWORK="+filepath.Join(root, "go.work"))
 	opts.NoBuild = false
 	opts.Debounce = 50 * time.Millisecond
 	opts.ReadyTimeout = 30 * time.Second
-	mainGo := filepath.Join(root, serviceMainDir("inventory"), "main.go")
+	mainGo := filepath.Join(root, workspace.MainDir("inventory"), "main.go")
 	opts.AfterBuild = func() {
 		require.NoError(t, os.WriteFile(mainGo, []byte(fakeServiceSource("v2")), 0o644))
 	}
 	url := "http://127.0.0.1:" + strconv.Itoa(opts.HTTPBase+2) + "/"
 	firstServed := make(chan string, 1)
 	opts.OnWatch = func() { firstServed <- httpBody(t, url) }
-	reports := make(chan reloadReport, 16)
-	opts.OnReload = func(r reloadReport) { reports <- r }
+	reports := make(chan fleet.ReloadReport, 16)
+	opts.OnReload = func(r fleet.ReloadReport) { reports <- r }
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 
@@ -700,20 +680,20 @@ func TestDevProcessExitCodeOnSignal(t *testing.T) {
 		wantCode int
 		wantOut  string
 	}{
-		{name: "SIGINT stops cleanly", signal: os.Interrupt, service: "serve", waitFor: "all 1 services SERVING", wantCode: exitOK, wantOut: "all services stopped"},
-		{name: "SIGTERM stops cleanly", signal: syscall.SIGTERM, service: "serve", waitFor: "all 1 services SERVING", wantCode: exitOK, wantOut: "all services stopped"},
-		{name: "a service that ignores SIGTERM", signal: os.Interrupt, service: "stubborn", waitFor: "ignoring SIGTERM", wantCode: exitFailed, wantOut: "did not stop cleanly: user (killed (SIGKILL))"},
+		{name: "SIGINT stops cleanly", signal: os.Interrupt, service: "serve", waitFor: "all 1 services SERVING", wantCode: cli.ExitOK, wantOut: "all services stopped"},
+		{name: "SIGTERM stops cleanly", signal: syscall.SIGTERM, service: "serve", waitFor: "all 1 services SERVING", wantCode: cli.ExitOK, wantOut: "all services stopped"},
+		{name: "a service that ignores SIGTERM", signal: os.Interrupt, service: "stubborn", waitFor: "ignoring SIGTERM", wantCode: cli.ExitFailed, wantOut: "did not stop cleanly: user (killed (SIGKILL))"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			root := fakeWorkspace(t, "user")
+			root := clitest.FakeWorkspace(t, "user")
 			useTestBinaryFor(t, root, "user")
 			base := freePortBase(t, 4)
 			httpBase := freePortBase(t, 4)
 			cmd := exec.Command(testExecutable(t), "dev", "--root", root, "--no-build", "--console-port", "0", "--color", "never",
 				"--grpc-port-base", strconv.Itoa(base), "--http-port-base", strconv.Itoa(httpBase), "--stop-timeout", "300ms")
-			cmd.Env = testEnviron(childModeEnv+"=slipway", "SLIPWAY_USER_"+childModeEnv+"="+tt.service, "NATS_URL=nats://127.0.0.1:1")
-			var out syncBuffer
+			cmd.Env = clitest.Environ(childModeEnv+"=slipway", "SLIPWAY_USER_"+childModeEnv+"="+tt.service, "NATS_URL=nats://127.0.0.1:1")
+			var out clitest.SyncBuffer
 			cmd.Stdout, cmd.Stderr = &out, &out
 			require.NoError(t, cmd.Start())
 			done := make(chan error, 1)
@@ -743,14 +723,14 @@ func devPostgres(t *testing.T) string {
 	t.Helper()
 	server := os.Getenv("POSTGRES_TEST_URL")
 	if server == "" {
-		server = defaultBenchPostgresURL
+		server = scratchdb.DefaultServerURL
 	}
 	conn, err := pgx.Connect(t.Context(), server)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL at %s: %v", redactURL(server), err)
+			t.Fatalf("PostgreSQL at %s: %v", report.RedactURL(server), err)
 		}
-		t.Skipf("PostgreSQL at %s is unreachable: %v", redactURL(server), err)
+		t.Skipf("PostgreSQL at %s is unreachable: %v", report.RedactURL(server), err)
 	}
 	_ = conn.Close(t.Context())
 	return server
@@ -779,7 +759,7 @@ func TestRunDevPostgresCreatesEachServiceDatabase(t *testing.T) {
 			_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+prefix+svc+" WITH (FORCE)")
 		}
 	})
-	root := fakeWorkspace(t, "user", "inventory")
+	root := clitest.FakeWorkspace(t, "user", "inventory")
 	useTestBinaryFor(t, root, "user", "inventory")
 	// The inventory database exists already: dev uses it and creates the other.
 	conn, err := pgx.Connect(t.Context(), server)
@@ -788,7 +768,7 @@ func TestRunDevPostgresCreatesEachServiceDatabase(t *testing.T) {
 	require.NoError(t, err)
 	_ = conn.Close(t.Context())
 
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=serve", "DATABASE_URL=sqlite://elsewhere.db")
 	opts.Postgres, opts.PostgresPrefix = server, prefix
 	ctx, cancel := context.WithCancel(t.Context())
@@ -798,7 +778,7 @@ func TestRunDevPostgresCreatesEachServiceDatabase(t *testing.T) {
 
 	assert.True(t, databaseExists(t, server, prefix+"user"))
 	assert.Contains(t, out.String(), "created "+prefix+"user; using "+prefix+"inventory")
-	wantURL, err := serviceDatabaseURL(server, prefix, "user")
+	wantURL, err := fleet.ServiceDatabaseURL(server, prefix, "user")
 	require.NoError(t, err)
 	assert.Contains(t, out.String(), fmt.Sprintf(`"database_url":%q`, wantURL), "--postgres wins over DATABASE_URL")
 	assert.Regexp(t, `user\s+SERVING\s+.*/docs\s+postgres\s+`, out.String())
@@ -819,25 +799,25 @@ func TestDevPostgresFlags(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := run(t.Context(), append([]string{"dev"}, tt.args...), &cmdEnv{stdout: &stdout, stderr: &stderr})
-			assert.Equal(t, exitUsage, code)
+			code := run(t.Context(), append([]string{"dev"}, tt.args...), &cli.Env{Stdout: &stdout, Stderr: &stderr})
+			assert.Equal(t, cli.ExitUsage, code)
 			assert.Contains(t, stderr.String(), tt.want)
 		})
 	}
 }
 
 func TestServiceDatabaseURL(t *testing.T) {
-	got, err := serviceDatabaseURL("postgres://postgres:pw@127.0.0.1:5432/postgres?sslmode=disable", "slipway_", "order")
+	got, err := fleet.ServiceDatabaseURL("postgres://postgres:pw@127.0.0.1:5432/postgres?sslmode=disable", "slipway_", "order")
 	require.NoError(t, err)
 	assert.Equal(t, "postgres://postgres:pw@127.0.0.1:5432/slipway_order?sslmode=disable", got)
 }
 
 func TestRunDevPostgresUnreachable(t *testing.T) {
-	root := fakeWorkspace(t, "user")
+	root := clitest.FakeWorkspace(t, "user")
 	useTestBinaryFor(t, root, "user")
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=serve")
-	opts.Postgres = "postgres://postgres@127.0.0.1:" + strconv.Itoa(freePort(t)) + "/postgres?connect_timeout=2"
+	opts.Postgres = "postgres://postgres@127.0.0.1:" + strconv.Itoa(clitest.FreePort(t)) + "/postgres?connect_timeout=2"
 	err := devResult(t, startDev(t.Context(), opts), &out)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "--postgres: connect to")

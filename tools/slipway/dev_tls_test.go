@@ -19,8 +19,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clienttls"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devcert"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/devconsole"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/grpchealth"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // testChildTLS is what a service makes of TLS_CERT_FILE, TLS_KEY_FILE and
@@ -52,8 +58,8 @@ func testChildTLS() (grpcTLS, httpTLS *tls.Config, err error) {
 }
 
 func TestPlanDevTLS(t *testing.T) {
-	opts := devOptions{Environ: []string{"PATH=/bin", "TLS_CERT_FILE=/elsewhere/cert.pem"}, TLS: true, ConsolePort: 8080}.withDefaults()
-	plan, err := planDev("/ws", knownServices, opts)
+	opts := fleet.Options{Environ: []string{"PATH=/bin", "TLS_CERT_FILE=/elsewhere/cert.pem"}, TLS: true, ConsolePort: 8080}.WithDefaults()
+	plan, err := fleet.Plan("/ws", workspace.Known, opts)
 	require.NoError(t, err)
 	for _, s := range plan {
 		t.Run(s.Name, func(t *testing.T) {
@@ -68,18 +74,18 @@ func TestPlanDevTLS(t *testing.T) {
 				"CORS_ALLOWED_ORIGINS":           "https://localhost:8080,https://127.0.0.1:8080",
 			}
 			for k, v := range want {
-				assert.Equal(t, v, envValue(s.Env, k), k)
+				assert.Equal(t, v, fleet.EnvValue(s.Env, k), k)
 			}
 			assert.Equal(t, "https://"+s.HTTPDial+"/docs", s.DocsURL())
 		})
 	}
-	plain, err := planDev("/ws", knownServices[:1], devOptions{Environ: []string{"PATH=/bin"}, ConsolePort: 8080}.withDefaults())
+	plain, err := fleet.Plan("/ws", workspace.Known[:1], fleet.Options{Environ: []string{"PATH=/bin"}, ConsolePort: 8080}.WithDefaults())
 	require.NoError(t, err)
 	for _, k := range []string{"TLS_CERT_FILE", "TLS_KEY_FILE", "TLS_CA_FILE", "OTEL_EXPORTER_OTLP_CERTIFICATE"} {
-		_, set := lookupEnv(plain[0].Env, k)
+		_, set := envvar.Lookup(plain[0].Env, k)
 		assert.False(t, set, "plaintext dev sets no %s", k)
 	}
-	assert.Equal(t, "http://127.0.0.1:8081/.well-known/jwks.json", envValue(plain[0].Env, "AUTH_JWKS_URL"))
+	assert.Equal(t, "http://127.0.0.1:8081/.well-known/jwks.json", fleet.EnvValue(plain[0].Env, "AUTH_JWKS_URL"))
 }
 
 // dev --tls end to end with services that serve as the platform does under
@@ -87,12 +93,12 @@ func TestPlanDevTLS(t *testing.T) {
 // console over https, and the console reaches the services (and receives
 // their traces) over TLS.
 func TestRunDevTLS(t *testing.T) {
-	root := fakeWorkspace(t, "user", "inventory")
+	root := clitest.FakeWorkspace(t, "user", "inventory")
 	useTestBinaryFor(t, root, "user", "inventory")
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	opts := testDevOptions(t, root, &out, childModeEnv+"=traced")
 	opts.Environ = withoutTelemetryEnv(opts.Environ)
-	opts.ConsolePort = freePort(t)
+	opts.ConsolePort = clitest.FreePort(t)
 	opts.TLS = true
 	console := "https://127.0.0.1:" + strconv.Itoa(opts.ConsolePort)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -114,13 +120,13 @@ func TestRunDevTLS(t *testing.T) {
 	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
 
 	// The gRPC ports take the CLI's certificate, and nothing without one.
-	cli, err := devClientTLS(root)
+	cli, err := clienttls.DevConfig(root)
 	require.NoError(t, err)
 	inventoryGRPC := "127.0.0.1:" + strconv.Itoa(opts.GRPCBase+2)
-	status, err := checkHealth(t.Context(), inventoryGRPC, "", cli)
+	status, err := grpchealth.Check(t.Context(), inventoryGRPC, "", cli)
 	require.NoError(t, err)
 	assert.Equal(t, "SERVING", status)
-	_, err = checkHealth(t.Context(), inventoryGRPC, "", nil)
+	_, err = grpchealth.Check(t.Context(), inventoryGRPC, "", nil)
 	assert.Error(t, err, "plaintext is refused")
 
 	// The console: https with its own certificate, trusted through the CA.
@@ -155,7 +161,7 @@ func TestRunDevTLS(t *testing.T) {
 	require.NoError(t, devResult(t, done, &out), out.String())
 
 	// The next run keeps the authority and every certificate.
-	var again syncBuffer
+	var again clitest.SyncBuffer
 	opts.Stdout = &again
 	opts.ConsolePort = 0
 	ctx2, cancel2 := context.WithCancel(t.Context())

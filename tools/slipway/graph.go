@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // serviceGraph knows which service binaries each workspace file is built
@@ -117,7 +119,7 @@ func (g *serviceGraph) Packages() int {
 // keeps the packages inside the workspace root (the module cache never
 // changes under dev's feet).
 func listServiceDeps(ctx context.Context, goBin, root, svc string, environ []string) (serviceDeps, error) {
-	pkg := "./" + filepath.ToSlash(serviceMainDir(svc))
+	pkg := "./" + filepath.ToSlash(workspace.MainDir(svc))
 	cmd := exec.CommandContext(ctx, goBin, "list", "-e", "-deps", "-json="+listFields, pkg)
 	cmd.Dir = root
 	cmd.Env = environ

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -14,11 +15,11 @@ import (
 // Slipway workspace this test runs in and checks which services a change
 // to a file rebuilds.
 func TestServiceGraphOfThisWorkspace(t *testing.T) {
-	root, err := findWorkspaceRoot(".")
+	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	goBin, err := exec.LookPath("go")
 	require.NoError(t, err)
-	all := serviceNames(knownServices)
+	all := workspace.Names(workspace.Known)
 	g, err := loadServiceGraph(t.Context(), goBin, root, all, os.Environ())
 	require.NoError(t, err)
 	assert.Greater(t, g.Packages(), 20, "the services are built from many workspace packages")

@@ -15,6 +15,12 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clienttls"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // Caps that keep a run bounded in count and time: at most 5000 requests a
@@ -81,8 +87,8 @@ type loadOptions struct {
 	Environ      []string
 }
 
-func loadMain(ctx context.Context, args []string, env *cmdEnv) error {
-	fs := newFlagSet(env.stderr, "load", "[--scenario create-order|rpc|http] [--rate 50] [--duration 20s] [flags]",
+func loadMain(ctx context.Context, args []string, env *cli.Env) error {
+	fs := cli.NewFlagSet(env.Stderr, "load", "[--scenario create-order|rpc|http] [--rate 50] [--duration 20s] [flags]",
 		"An open-model load generator: requests are due at a fixed rate (--rate) for --duration,\n"+
 			"whatever the server does, and each latency runs from the request's intended send time to\n"+
 			"its answer, so a stall shows in the figures instead of slowing the generator down (no\n"+
@@ -106,7 +112,7 @@ func loadMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"p99 passes --slo or its errors --max-error-rate (default 0.5%), and reports each step\n"+
 			"(achieved rate, p50/p99, errors, late starts, and each service's CPU ms per request and\n"+
 			"RSS from its /metrics, --metrics) and the knee: the last step that held.")
-	opts := loadOptions{Stdout: env.stdout, Stderr: env.stderr, Environ: env.environ}
+	opts := loadOptions{Stdout: env.Stdout, Stderr: env.Stderr, Environ: env.Environ}
 	fs.StringVar(&opts.Scenario, "scenario", loadScenarioOrder, "`name` of the scenario: create-order, rpc or http")
 	fs.Float64Var(&opts.Rate, "rate", 50, fmt.Sprintf("intended `requests` per second (at most %d)", loadMaxRate))
 	fs.DurationVar(&opts.Duration, "duration", 20*time.Second, fmt.Sprintf("how long requests are sent (at most %s)", loadMaxDuration))
@@ -152,22 +158,22 @@ func loadMain(ctx context.Context, args []string, env *cmdEnv) error {
 	fs.StringVar(&capFlags.Metrics, "metrics", defaultReadyTargets(), "find-capacity: the `list` service=host:port,... whose /metrics give each service's CPU and RSS per step; none to skip")
 	fs.BoolVar(&opts.JSON, "json", false, "print the JSON result on stdout instead of the table")
 	fs.BoolVar(&opts.Quiet, "quiet", false, "no progress on stderr")
-	var tlsFlags clientTLSFlags
-	tlsFlags.register(fs, env.getenv)
-	if err := parseFlags(fs, args); err != nil {
+	var tlsFlags clienttls.Flags
+	tlsFlags.Register(fs, env.Getenv)
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	var err error
-	if opts.TLS, err = tlsFlags.config(func() (string, error) { return devRoot(devOptions{}) }); err != nil {
+	if opts.TLS, err = tlsFlags.Config(func() (string, error) { return workspace.Resolve("", "") }); err != nil {
 		return err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if err := loadCheckScenarioFlags(opts.Scenario, set); err != nil {
-		return usageError{err}
+		return cli.UsageError{Err: err}
 	}
 	if err := loadCheckCapacityFlags(findCapacity, set); err != nil {
-		return usageError{err}
+		return cli.UsageError{Err: err}
 	}
 	if findCapacity {
 		capFlags.MaxErrorRate = loadCapMaxErrorRate
@@ -415,7 +421,7 @@ type loadSetup struct {
 func buildLoadScenario(ctx context.Context, opts loadOptions, planned int) (*loadBuilt, error) {
 	headers, err := loadParseHeaders(opts.Headers)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, cli.UsageError{Err: err}
 	}
 	switch opts.Scenario {
 	case loadScenarioRPC:
@@ -425,7 +431,7 @@ func buildLoadScenario(ctx context.Context, opts loadOptions, planned int) (*loa
 		}
 		m, err := loadFindMethod(methods, opts.Method)
 		if err != nil {
-			return nil, usageError{err}
+			return nil, cli.UsageError{Err: err}
 		}
 		addr := opts.Addr
 		if addr == "" {
@@ -434,7 +440,7 @@ func buildLoadScenario(ctx context.Context, opts loadOptions, planned int) (*loa
 				"inventory": opts.InventoryAddr, "notification": opts.NotificationAddr,
 			}[m.Service]
 			if addr, err = loadLoopbackAddr("--"+m.Service+"-addr", addr); err != nil {
-				return nil, usageError{err}
+				return nil, cli.UsageError{Err: err}
 			}
 		}
 		conn, err := loadDialGRPC(addr, opts.TLS)
@@ -444,7 +450,7 @@ func buildLoadScenario(ctx context.Context, opts loadOptions, planned int) (*loa
 		t, err := newLoadRPCTarget(conn, m, opts.Data, headers)
 		if err != nil {
 			_ = conn.Close()
-			return nil, usageError{err}
+			return nil, cli.UsageError{Err: err}
 		}
 		return &loadBuilt{target: t, describe: m.FullName + " on " + addr + " (gRPC)", close: func() { _ = conn.Close() }}, nil
 
@@ -452,7 +458,7 @@ func buildLoadScenario(ctx context.Context, opts loadOptions, planned int) (*loa
 		var body []byte
 		if opts.Body != "" {
 			if body, err = loadReadBody(opts.Body); err != nil {
-				return nil, usageError{err}
+				return nil, cli.UsageError{Err: err}
 			}
 		}
 		if body != nil && headers.Get("Content-Type") == "" {
@@ -465,11 +471,11 @@ func buildLoadScenario(ctx context.Context, opts loadOptions, planned int) (*loa
 	default:
 		// The admin that `slipway dev` seeds: its variables, else its defaults.
 		environ := loadEnviron(opts.Environ)
-		adminEmail, adminPassword := devAdminEmail, devAdminPassword
-		if v, _ := lookupEnv(environ, "ADMIN_EMAIL"); v != "" {
+		adminEmail, adminPassword := workspace.DevAdminEmail, workspace.DevAdminPassword
+		if v, _ := envvar.Lookup(environ, "ADMIN_EMAIL"); v != "" {
 			adminEmail = v
 		}
-		if v, _ := lookupEnv(environ, "ADMIN_PASSWORD"); v != "" {
+		if v, _ := envvar.Lookup(environ, "ADMIN_PASSWORD"); v != "" {
 			adminPassword = v
 		}
 		s, err := newLoadOrderScenario(ctx, loadOrderOptions{
@@ -535,7 +541,7 @@ func loadReadBody(v string) ([]byte, error) {
 func runLoad(ctx context.Context, opts loadOptions) error {
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
-		return usageError{err}
+		return cli.UsageError{Err: err}
 	}
 	if opts.Capacity != nil {
 		return runLoadCapacity(ctx, opts)
@@ -628,7 +634,7 @@ func runLoad(ctx context.Context, opts loadOptions) error {
 	case writeErr != nil:
 		return writeErr
 	case info.Interrupted:
-		return fmt.Errorf("interrupted after %s: the figures cover %d of %d requests", seconds(info.End.Sub(info.Start)), res.Totals.Completed, planned)
+		return fmt.Errorf("interrupted after %s: the figures cover %d of %d requests", report.Seconds(info.End.Sub(info.Start)), res.Totals.Completed, planned)
 	}
 	return gateErr
 }
@@ -670,7 +676,7 @@ func loadOutPaths(opts loadOptions) (string, string, error) {
 			}
 			dir = wd
 		}
-		if root, err := findWorkspaceRoot(dir); err == nil {
+		if root, err := workspace.FindRoot(dir); err == nil {
 			dir = root
 		}
 		name := opts.Scenario + "-" + time.Now().UTC().Format("20060102T150405Z") + ".json"

@@ -24,6 +24,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	inventoryv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/inventory/v1"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 )
 
 func TestLoadCapacityRates(t *testing.T) {
@@ -167,8 +169,8 @@ func TestRunLoadFindCapacityAgainstARateLimit(t *testing.T) {
 		"--scenario", "rpc", "--addr", addr, "--method", "slipway.inventory.v1.InventoryService/GetProduct", "--data", `{"id":"x"}`,
 		"--start-rate", "10", "--step-factor", "3", "--max-rate", "100", "--step-duration", "1s",
 		"--metrics", "inventory=" + strings.TrimPrefix(metrics.URL, "http://"),
-	}, &cmdEnv{stdout: &stdout, stderr: &stderr, environ: []string{}})
-	require.Equal(t, exitOK, code, stderr.String())
+	}, &cli.Env{Stdout: &stdout, Stderr: &stderr, Environ: []string{}})
+	require.Equal(t, cli.ExitOK, code, stderr.String())
 
 	var res loadCapacityResult
 	require.NoError(t, json.Unmarshal(stdout.Bytes(), &res), stdout.String())
@@ -233,12 +235,12 @@ func TestLoadFindCapacityUsageErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			closed := "127.0.0.1:" + fmt.Sprint(freePort(t))
+			closed := "127.0.0.1:" + fmt.Sprint(clitest.FreePort(t))
 			args := []string{"load", "--quiet", "--user-addr", closed, "--order-addr", closed,
 				"--inventory-addr", closed, "--notification-addr", closed}
 			var stderr bytes.Buffer
-			code := run(t.Context(), append(args, tt.args...), &cmdEnv{stdout: io.Discard, stderr: &stderr})
-			assert.Equal(t, exitUsage, code)
+			code := run(t.Context(), append(args, tt.args...), &cli.Env{Stdout: io.Discard, Stderr: &stderr})
+			assert.Equal(t, cli.ExitUsage, code)
 			assert.Contains(t, stderr.String(), tt.want)
 		})
 	}

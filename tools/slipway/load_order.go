@@ -29,6 +29,7 @@ import (
 	inventoryv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/inventory/v1"
 	orderv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/order/v1"
 	userv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/user/v1"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 )
 
 // loadOrderOptions configure the create-order scenario. Addresses are
@@ -132,7 +133,7 @@ func newLoadOrderScenario(ctx context.Context, opts loadOrderOptions) (_ *loadOr
 		return nil, err
 	}
 	fmt.Fprintf(opts.Log, "setup: registered and logged in %d users (load-%s-NNN@example.com) in %s\n",
-		len(s.accounts), s.runID, seconds(time.Since(began)))
+		len(s.accounts), s.runID, report.Seconds(time.Since(began)))
 
 	stock, err := loadListStock(ctx, inventory)
 	if err != nil {

@@ -33,6 +33,9 @@ import (
 	inventoryv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/inventory/v1"
 	orderv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/order/v1"
 	userv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/user/v1"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // serveLoadGRPC serves register's services on a free loopback port.
@@ -54,7 +57,7 @@ func runLoadJSON(t *testing.T, args ...string) (int, loadResult, string) {
 	var stdout, stderr bytes.Buffer
 	out := filepath.Join(t.TempDir(), "result.json")
 	args = append([]string{"load", "--json", "--quiet", "--out", out}, args...)
-	code := run(t.Context(), args, &cmdEnv{stdout: &stdout, stderr: &stderr, environ: []string{}})
+	code := run(t.Context(), args, &cli.Env{Stdout: &stdout, Stderr: &stderr, Environ: []string{}})
 	var res loadResult
 	if stdout.Len() > 0 {
 		require.NoError(t, json.Unmarshal(stdout.Bytes(), &res), stdout.String())
@@ -98,7 +101,7 @@ func TestRunLoadRPCErrorsByCode(t *testing.T) {
 	code, res, stderr := runLoadJSON(t, "--scenario", "rpc", "--addr", addr,
 		"--method", "slipway.inventory.v1.InventoryService/GetProduct", "--data", `{"id":"espresso-blend-1kg"}`,
 		"--header", "x-load-test: yes", "--rate", "100", "--duration", "300ms")
-	require.Equal(t, exitOK, code, "errors do not fail the run: %s", stderr)
+	require.Equal(t, cli.ExitOK, code, "errors do not fail the run: %s", stderr)
 
 	assert.Equal(t, 30, res.Totals.Planned)
 	assert.Equal(t, int64(30), res.Totals.Completed)
@@ -116,7 +119,7 @@ func TestRunLoadRPCErrorsByCode(t *testing.T) {
 		code, res, stderr := runLoadJSON(t, "--scenario", "rpc", "--addr", addr,
 			"--method", "/slipway.inventory.v1.InventoryService/GetProduct", "--data", `{"id":"x"}`,
 			"--rate", "100", "--duration", "100ms", "--max-error-rate", "0.01")
-		assert.Equal(t, exitFailed, code)
+		assert.Equal(t, cli.ExitFailed, code)
 		assert.Contains(t, stderr, "is above --max-error-rate 1.00%")
 		require.NotNil(t, res.Gate)
 		assert.False(t, res.Gate.Passed)
@@ -125,7 +128,7 @@ func TestRunLoadRPCErrorsByCode(t *testing.T) {
 		code, res, _ := runLoadJSON(t, "--scenario", "rpc", "--addr", addr,
 			"--method", "slipway.inventory.v1.InventoryService.GetProduct", "--data", `{"id":"x"}`,
 			"--rate", "100", "--duration", "100ms", "--max-error-rate", "0.5")
-		assert.Equal(t, exitOK, code)
+		assert.Equal(t, cli.ExitOK, code)
 		require.NotNil(t, res.Gate)
 		assert.True(t, res.Gate.Passed)
 	})
@@ -158,7 +161,7 @@ func TestRunLoadNoCoordinatedOmissionOverGRPC(t *testing.T) {
 	code, res, stderr := runLoadJSON(t, "--scenario", "rpc", "--addr", addr,
 		"--method", "slipway.inventory.v1.InventoryService/GetProduct", "--data", `{"id":"x"}`,
 		"--rate", "200", "--duration", "1s", "--max-inflight", "1")
-	require.Equal(t, exitOK, code, stderr)
+	require.Equal(t, cli.ExitOK, code, stderr)
 	assert.Equal(t, int64(200), res.Totals.Completed)
 	assert.Equal(t, int64(0), res.Totals.Errors)
 	assert.GreaterOrEqual(t, res.Latency.Max, 300.0, "the stalled call")
@@ -193,7 +196,7 @@ func TestRunLoadHTTP(t *testing.T) {
 
 	code, res, stderr := runLoadJSON(t, "--scenario", "http", "--url", srv.URL+"/v1/things", "--method", "POST",
 		"--body", `{"name":"x"}`, "--header", "Authorization: Bearer t0k", "--rate", "100", "--duration", "200ms")
-	require.Equal(t, exitOK, code, stderr)
+	require.Equal(t, cli.ExitOK, code, stderr)
 	assert.Nil(t, bad.Load(), "every request as asked")
 	assert.Equal(t, int64(20), res.Totals.Completed)
 	assert.Equal(t, int64(12), res.Totals.OK)
@@ -269,8 +272,8 @@ func TestLoadRefusesNonLoopbackTargets(t *testing.T) {
 		{"--scenario", "http", "--url", "http://192.0.2.7:8083/v1/products"},
 	} {
 		var stderr bytes.Buffer
-		code := run(t.Context(), append([]string{"load", "--quiet"}, args...), &cmdEnv{stdout: io.Discard, stderr: &stderr})
-		assert.Equal(t, exitUsage, code, "%v", args)
+		code := run(t.Context(), append([]string{"load", "--quiet"}, args...), &cli.Env{Stdout: io.Discard, Stderr: &stderr})
+		assert.Equal(t, cli.ExitUsage, code, "%v", args)
 		assert.Contains(t, stderr.String(), "only sends traffic to loopback", "%v", args)
 	}
 }
@@ -304,12 +307,12 @@ func TestLoadUsageErrors(t *testing.T) {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			// Should validation ever let one through, it meets a closed port,
 			// not a system running on the default ones.
-			closed := "127.0.0.1:" + fmt.Sprint(freePort(t))
+			closed := "127.0.0.1:" + fmt.Sprint(clitest.FreePort(t))
 			args := []string{"load", "--quiet", "--user-addr", closed, "--order-addr", closed,
 				"--inventory-addr", closed, "--notification-addr", closed}
 			var stderr bytes.Buffer
-			code := run(t.Context(), append(args, tt.args...), &cmdEnv{stdout: io.Discard, stderr: &stderr})
-			assert.Equal(t, exitUsage, code)
+			code := run(t.Context(), append(args, tt.args...), &cli.Env{Stdout: io.Discard, Stderr: &stderr})
+			assert.Equal(t, cli.ExitUsage, code)
 			assert.Contains(t, stderr.String(), tt.want)
 		})
 	}
@@ -334,7 +337,7 @@ type fakeShop struct {
 
 func newFakeShop(stock map[string]int64) *fakeShop {
 	return &fakeShop{
-		accounts: map[string]string{devAdminEmail: devAdminPassword}, tokens: map[string]string{},
+		accounts: map[string]string{workspace.DevAdminEmail: workspace.DevAdminPassword}, tokens: map[string]string{},
 		stock: stock, adjusted: map[string]int64{}, keys: map[string]bool{},
 	}
 }
@@ -388,7 +391,7 @@ func (f *fakeShop) ListProducts(_ context.Context, req *inventoryv1.ListProducts
 func (f *fakeShop) AdjustStock(ctx context.Context, req *inventoryv1.AdjustStockRequest) (*inventoryv1.AdjustStockResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.tokens[bearer(ctx)] != devAdminEmail {
+	if f.tokens[bearer(ctx)] != workspace.DevAdminEmail {
 		return nil, status.Error(codes.PermissionDenied, "admins only")
 	}
 	f.stock[req.GetProductId()] += req.GetDelta()
@@ -401,7 +404,7 @@ func (f *fakeShop) placeOrder(token string, req *orderv1.CreateOrderRequest) err
 	defer f.mu.Unlock()
 	user := f.tokens[token]
 	switch {
-	case user == "" || user == devAdminEmail:
+	case user == "" || user == workspace.DevAdminEmail:
 		f.bad = append(f.bad, "order without a customer token")
 	case f.keys[req.GetIdempotencyKey()]:
 		f.bad = append(f.bad, "idempotency key reused: "+req.GetIdempotencyKey())
@@ -461,7 +464,7 @@ func TestRunLoadCreateOrder(t *testing.T) {
 	t.Run("enough stock: no restock", func(t *testing.T) {
 		shop, addr, _ := start(t, map[string]int64{"a": 1000, "b": 1000, "c": 5})
 		code, res, stderr := runLoadJSON(t, append(addrs(addr), "--users", "5", "--rate", "50", "--duration", "1s", "--warmup", "200ms")...)
-		require.Equal(t, exitOK, code, stderr)
+		require.Equal(t, cli.ExitOK, code, stderr)
 		assert.Empty(t, shop.bad, "fresh idempotency keys, warm-up included")
 		assert.Len(t, shop.orders, 10+50, "warm-up and run")
 		assert.Equal(t, int64(50), res.Totals.Completed, "the warm-up is left out")
@@ -478,20 +481,20 @@ func TestRunLoadCreateOrder(t *testing.T) {
 	t.Run("short stock: restock as the admin", func(t *testing.T) {
 		shop, addr, _ := start(t, map[string]int64{"a": 5, "b": 0, "c": 10})
 		code, res, stderr := runLoadJSON(t, append(addrs(addr), "--users", "3", "--rate", "60", "--duration", "1s")...)
-		require.Equal(t, exitOK, code, stderr)
+		require.Equal(t, cli.ExitOK, code, stderr)
 		assert.Empty(t, shop.bad)
 		assert.Equal(t, int64(60), res.Totals.OK)
 		need := loadStockNeed(60, 3)
 		assert.Equal(t, map[string]int64{"a": need - 5, "b": need, "c": need - 10}, shop.adjusted)
 		require.NotNil(t, res.Setup.Restock)
-		assert.Equal(t, loadRestock{Products: 3, Units: 3*need - 15, As: devAdminEmail}, *res.Setup.Restock)
+		assert.Equal(t, loadRestock{Products: 3, Units: 3*need - 15, As: workspace.DevAdminEmail}, *res.Setup.Restock)
 		assert.Contains(t, stderr, "added")
 	})
 
 	t.Run("short stock without --restock fails before the run", func(t *testing.T) {
 		shop, addr, _ := start(t, map[string]int64{"a": 5})
 		code, _, stderr := runLoadJSON(t, append(addrs(addr), "--restock=false", "--rate", "50", "--duration", "1s")...)
-		assert.Equal(t, exitFailed, code)
+		assert.Equal(t, cli.ExitFailed, code)
 		assert.Contains(t, stderr, "not enough stock for 50 orders")
 		assert.Empty(t, shop.orders)
 	})
@@ -500,7 +503,7 @@ func TestRunLoadCreateOrder(t *testing.T) {
 		shop, addr, web := start(t, map[string]int64{"a": 1000})
 		code, res, stderr := runLoadJSON(t, append(addrs(addr), "--protocol", "rest", "--order-http-addr", web,
 			"--users", "2", "--rate", "40", "--duration", "500ms")...)
-		require.Equal(t, exitOK, code, stderr)
+		require.Equal(t, cli.ExitOK, code, stderr)
 		assert.Empty(t, shop.bad)
 		assert.Len(t, shop.orders, 20)
 		assert.Equal(t, int64(20), res.Totals.OK)
@@ -509,9 +512,9 @@ func TestRunLoadCreateOrder(t *testing.T) {
 	})
 
 	t.Run("nothing listening", func(t *testing.T) {
-		addr := "127.0.0.1:" + fmt.Sprint(freePort(t))
+		addr := "127.0.0.1:" + fmt.Sprint(clitest.FreePort(t))
 		code, _, stderr := runLoadJSON(t, append(addrs(addr), "--rate", "1", "--duration", "1s")...)
-		assert.Equal(t, exitFailed, code)
+		assert.Equal(t, cli.ExitFailed, code)
 		assert.Contains(t, stderr, "is the system running?")
 	})
 }
@@ -659,7 +662,7 @@ func TestLoadOrderScenarioLookupsRetriesAndAcknowledgements(t *testing.T) {
 		})
 		s, err := newLoadOrderScenario(t.Context(), loadOrderOptions{
 			UserAddr: addr, InventoryAddr: addr, OrderAddr: addr, Protocol: "grpc", Users: 2, Orders: 10,
-			AdminEmail: devAdminEmail, MaxInflight: 4, Log: io.Discard,
+			AdminEmail: workspace.DevAdminEmail, MaxInflight: 4, Log: io.Discard,
 		})
 		require.NoError(t, err)
 		t.Cleanup(s.Close)

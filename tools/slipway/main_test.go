@@ -9,11 +9,12 @@ import (
 	"os/signal"
 	"regexp"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -100,24 +101,6 @@ func serveTestChild(ctx context.Context) int {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writers of a test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testExecutable returns the path of the running test binary.
 func testExecutable(t *testing.T) string {
 	t.Helper()
@@ -126,18 +109,8 @@ func testExecutable(t *testing.T) string {
 	return exe
 }
 
-// freePort returns a TCP port on 127.0.0.1 that nothing listens on now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	require.NoError(t, ln.Close())
-	return port
-}
-
 func TestRunExitCodes(t *testing.T) {
-	closed := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	closed := "127.0.0.1:" + strconv.Itoa(clitest.FreePort(t))
 	tests := []struct {
 		name   string
 		args   []string
@@ -145,25 +118,25 @@ func TestRunExitCodes(t *testing.T) {
 		stdout string
 		stderr string
 	}{
-		{name: "no args prints usage", args: nil, code: exitUsage, stderr: "verbs:"},
-		{name: "help lists verbs", args: []string{"help"}, code: exitOK, stdout: "probe"},
-		{name: "--help is help", args: []string{"--help"}, code: exitOK, stdout: "dev"},
-		{name: "help of a verb shows its flags", args: []string{"help", "probe"}, code: exitOK, stdout: "\n  --timeout duration\n"},
-		{name: "help of a sub-verb", args: []string{"help", "version"}, code: exitOK, stdout: "  --json\n"},
-		{name: "help takes one verb", args: []string{"help", "dev", "probe"}, code: exitUsage, stderr: "at most one verb"},
-		{name: "help of an unknown verb", args: []string{"help", "nope"}, code: exitUsage, stderr: `unknown verb "nope"`},
-		{name: "unknown verb", args: []string{"frobnicate"}, code: exitUsage, stderr: `unknown verb "frobnicate"`},
-		{name: "bad flag", args: []string{"probe", "--bogus"}, code: exitUsage, stderr: "flag provided but not defined"},
-		{name: "stray argument", args: []string{"probe", "--addr", closed, "extra"}, code: exitUsage, stderr: "unexpected arguments"},
-		{name: "probe without address", args: []string{"probe"}, code: exitUsage, stderr: "--addr is required"},
-		{name: "probe of nothing fails the check", args: []string{"probe", "--addr", closed}, code: exitFailed, stdout: "UNREACHABLE", stderr: "slipway probe:"},
-		{name: "dev with an unknown service", args: []string{"dev", "--services", "billing"}, code: exitUsage, stderr: `unknown service "billing"`},
-		{name: "dev with a bad port base", args: []string{"dev", "--grpc-port-base", "70000"}, code: exitUsage, stderr: "--grpc-port-base 70000"},
+		{name: "no args prints usage", args: nil, code: cli.ExitUsage, stderr: "verbs:"},
+		{name: "help lists verbs", args: []string{"help"}, code: cli.ExitOK, stdout: "probe"},
+		{name: "--help is help", args: []string{"--help"}, code: cli.ExitOK, stdout: "dev"},
+		{name: "help of a verb shows its flags", args: []string{"help", "probe"}, code: cli.ExitOK, stdout: "\n  --timeout duration\n"},
+		{name: "help of a sub-verb", args: []string{"help", "version"}, code: cli.ExitOK, stdout: "  --json\n"},
+		{name: "help takes one verb", args: []string{"help", "dev", "probe"}, code: cli.ExitUsage, stderr: "at most one verb"},
+		{name: "help of an unknown verb", args: []string{"help", "nope"}, code: cli.ExitUsage, stderr: `unknown verb "nope"`},
+		{name: "unknown verb", args: []string{"frobnicate"}, code: cli.ExitUsage, stderr: `unknown verb "frobnicate"`},
+		{name: "bad flag", args: []string{"probe", "--bogus"}, code: cli.ExitUsage, stderr: "flag provided but not defined"},
+		{name: "stray argument", args: []string{"probe", "--addr", closed, "extra"}, code: cli.ExitUsage, stderr: "unexpected arguments"},
+		{name: "probe without address", args: []string{"probe"}, code: cli.ExitUsage, stderr: "--addr is required"},
+		{name: "probe of nothing fails the check", args: []string{"probe", "--addr", closed}, code: cli.ExitFailed, stdout: "UNREACHABLE", stderr: "slipway probe:"},
+		{name: "dev with an unknown service", args: []string{"dev", "--services", "billing"}, code: cli.ExitUsage, stderr: `unknown service "billing"`},
+		{name: "dev with a bad port base", args: []string{"dev", "--grpc-port-base", "70000"}, code: cli.ExitUsage, stderr: "--grpc-port-base 70000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			env := &cmdEnv{stdout: &stdout, stderr: &stderr, environ: []string{"PATH=" + os.Getenv("PATH")}}
+			env := &cli.Env{Stdout: &stdout, Stderr: &stderr, Environ: []string{"PATH=" + os.Getenv("PATH")}}
 			code := run(t.Context(), tt.args, env)
 			assert.Equal(t, tt.code, code, "stdout: %s\nstderr: %s", stdout.String(), stderr.String())
 			assert.Contains(t, stdout.String(), tt.stdout)
@@ -175,18 +148,18 @@ func TestRunExitCodes(t *testing.T) {
 func TestHelpSpellsEveryFlagWithTwoDashes(t *testing.T) {
 	singleDash := regexp.MustCompile(`(?m)^  -[^-]`)
 	for _, v := range verbs() {
-		if v.name == "help" {
+		if v.Name == "help" {
 			continue
 		}
-		t.Run(v.name, func(t *testing.T) {
+		t.Run(v.Name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := run(t.Context(), []string{"help", v.name}, &cmdEnv{stdout: &stdout, stderr: &stderr})
-			require.Equal(t, exitOK, code, stderr.String())
-			assert.Contains(t, stdout.String(), "usage: slipway "+v.name)
+			code := run(t.Context(), []string{"help", v.Name}, &cli.Env{Stdout: &stdout, Stderr: &stderr})
+			require.Equal(t, cli.ExitOK, code, stderr.String())
+			assert.Contains(t, stdout.String(), "usage: slipway "+v.Name)
 			assert.NotRegexp(t, singleDash, stdout.String())
 		})
 	}
 	var stdout bytes.Buffer
-	require.Equal(t, exitOK, run(t.Context(), []string{"dev", "--help"}, &cmdEnv{stdout: &stdout, stderr: &stdout}))
+	require.Equal(t, cli.ExitOK, run(t.Context(), []string{"dev", "--help"}, &cli.Env{Stdout: &stdout, Stderr: &stdout}))
 	assert.Contains(t, stdout.String(), "\n  --stop-timeout duration\n", "a verb's own --help is spelt the same")
 }

@@ -17,6 +17,11 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clienttls"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // readyOptions are the inputs of runReady.
@@ -94,8 +99,8 @@ func (m *measurement) set(metric, service string, v float64) {
 	m.Values[metric][service] = v
 }
 
-func readyMain(ctx context.Context, args []string, env *cmdEnv) error {
-	fs := newFlagSet(env.stderr, "ready", "[--window 30s] [--targets svc=host:port,...] [--prometheus URL] [--slo file] [--json]",
+func readyMain(ctx context.Context, args []string, env *cli.Env) error {
+	fs := cli.NewFlagSet(env.Stderr, "ready", "[--window 30s] [--targets svc=host:port,...] [--prometheus URL] [--slo file] [--json]",
 		"The SLO baseline gate: checks the thresholds of deploy/slo.yaml (CPU, p99 latency, idle\n"+
 			"database connections, error rate, outbox age) for every service over a window, prints\n"+
 			"METRIC | SERVICE | THRESHOLD | OBSERVED | RESULT and exits 1 naming every metric that fails.\n\n"+
@@ -103,7 +108,7 @@ func readyMain(ctx context.Context, args []string, env *cmdEnv) error {
 			"computes the figures from the two samples as PromQL's increase() and histogram_quantile()\n"+
 			"would. With --prometheus it asks Prometheus instead, with PromQL over [window]; the error\n"+
 			"rate is 1 - deploy/promql/success_rate.promql, the query the Argo Rollouts analysis uses.")
-	opts := readyOptions{Stdout: env.stdout, Progress: env.stderr, Live: isTerminal(env.stderr)}
+	opts := readyOptions{Stdout: env.Stdout, Progress: env.Stderr, Live: isTerminal(env.Stderr)}
 	targets := ""
 	fs.StringVar(&opts.SLOPath, "slo", "", "thresholds `file` (default deploy/slo.yaml of the workspace)")
 	fs.DurationVar(&opts.Window, "window", 30*time.Second, "measure over this `duration`")
@@ -111,23 +116,23 @@ func readyMain(ctx context.Context, args []string, env *cmdEnv) error {
 	fs.StringVar(&opts.Prometheus, "prometheus", "", "ask the Prometheus at this `URL` instead of scraping")
 	fs.DurationVar(&opts.Timeout, "timeout", 10*time.Second, "give up on one scrape or query after this `duration`")
 	fs.BoolVar(&opts.JSON, "json", false, "print the report as JSON")
-	var tlsFlags clientTLSFlags
-	tlsFlags.register(fs, env.getenv)
-	if err := parseFlags(fs, args); err != nil {
+	var tlsFlags clienttls.Flags
+	tlsFlags.Register(fs, env.Getenv)
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	var err error
-	if opts.TLS, err = tlsFlags.config(func() (string, error) { return devRoot(devOptions{}) }); err != nil {
+	if opts.TLS, err = tlsFlags.Config(func() (string, error) { return workspace.Resolve("", "") }); err != nil {
 		return err
 	}
 	targetsSet := false
 	fs.Visit(func(f *flag.Flag) { targetsSet = targetsSet || f.Name == "targets" })
 	if targetsSet && opts.Prometheus != "" {
-		return usageErrorf("--targets and --prometheus exclude each other: scrape the services or ask Prometheus")
+		return cli.UsageErrorf("--targets and --prometheus exclude each other: scrape the services or ask Prometheus")
 	}
 	if opts.Prometheus == "" {
 		if opts.Targets, err = parseReadyTargets(targets); err != nil {
-			return usageError{err}
+			return cli.UsageError{Err: err}
 		}
 		if opts.TLS != nil {
 			opts.Targets = httpsTargets(opts.Targets)
@@ -138,9 +143,9 @@ func readyMain(ctx context.Context, args []string, env *cmdEnv) error {
 		if err != nil {
 			return err
 		}
-		root, err := findWorkspaceRoot(wd)
+		root, err := workspace.FindRoot(wd)
 		if err != nil {
-			return usageErrorf("no --slo given and %v", err)
+			return cli.UsageErrorf("no --slo given and %v", err)
 		}
 		opts.SLOPath = filepath.Join(root, "deploy", "slo.yaml")
 	}
@@ -182,7 +187,7 @@ func runReady(ctx context.Context, opts readyOptions) error {
 		}
 	}
 	if err := opts.validate(); err != nil {
-		return usageError{err}
+		return cli.UsageError{Err: err}
 	}
 	slo, err := loadSLO(opts.SLOPath)
 	if err != nil {
@@ -272,7 +277,7 @@ func failureDetail(c readyCheck) string {
 }
 
 func printReady(w io.Writer, r readyReport) {
-	source := fmt.Sprintf("scraped %d target(s) %s apart", len(r.Targets), seconds(time.Duration(r.MeasuredSeconds*float64(time.Second))))
+	source := fmt.Sprintf("scraped %d target(s) %s apart", len(r.Targets), report.Seconds(time.Duration(r.MeasuredSeconds*float64(time.Second))))
 	if r.Source == "prometheus" {
 		source = fmt.Sprintf("Prometheus %s over [%s]", r.Prometheus, r.Window)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 )
 
 // The success-rate query (deploy/promql/success_rate.promql, shared with the
@@ -95,7 +96,7 @@ const promServicesQuery = `group by (service) (slipway_config_info)`
 func measurePrometheus(ctx context.Context, opts readyOptions, slo sloFile) (measurement, error) {
 	client, err := api.NewClient(api.Config{Address: opts.Prometheus, Client: &http.Client{Timeout: opts.Timeout}})
 	if err != nil {
-		return measurement{}, usageErrorf("--prometheus %q: %v", opts.Prometheus, err)
+		return measurement{}, cli.UsageErrorf("--prometheus %q: %v", opts.Prometheus, err)
 	}
 	prom := promv1.NewAPI(client)
 	at := opts.now()

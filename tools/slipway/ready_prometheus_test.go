@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -50,7 +52,7 @@ func startPrometheus(t *testing.T, targets ...string) string {
 	configPath := filepath.Join(dir, "prometheus.yml")
 	require.NoError(t, os.WriteFile(configPath, []byte(config), 0o600))
 
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	addr := "127.0.0.1:" + strconv.Itoa(clitest.FreePort(t))
 	var logs bytes.Buffer
 	cmd := exec.Command(prometheusBinary,
 		"--config.file="+configPath,
@@ -160,8 +162,8 @@ func TestRunReadyPrometheus(t *testing.T) {
 	t.Run("healthy passes", func(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		code := run(t.Context(), []string{"ready", "--prometheus", url, "--window", "15s", "--slo", repoSLO},
-			&cmdEnv{stdout: &stdout, stderr: &stderr})
-		require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+			&cli.Env{Stdout: &stdout, Stderr: &stderr})
+		require.Equal(t, cli.ExitOK, code, "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 		t.Logf("slipway ready --prometheus %s --window 15s:\n%s", url, stdout.String())
 		assert.Contains(t, stdout.String(), "ready: all 9 checks PASS")
 		assert.Regexp(t, `error_rate\s+order\s+< 0.5%\s+0.43%\s+PASS`, stdout.String())
@@ -172,8 +174,8 @@ func TestRunReadyPrometheus(t *testing.T) {
 		slo := tightenedSLO(t, "threshold: 320ms", "threshold: 300ms")
 		var stdout, stderr bytes.Buffer
 		code := run(t.Context(), []string{"ready", "--prometheus", url, "--window", "15s", "--slo", slo},
-			&cmdEnv{stdout: &stdout, stderr: &stderr})
-		assert.Equal(t, exitFailed, code, "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+			&cli.Env{Stdout: &stdout, Stderr: &stderr})
+		assert.Equal(t, cli.ExitFailed, code, "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 		assert.Contains(t, stderr.String(), "slipway ready: 1 of 9 checks failed: p99_latency (order: ")
 		assert.Regexp(t, `p99_latency\s+order\s+<= 300ms\s+\S+\s+FAIL`, stdout.String())
 	})
@@ -208,10 +210,10 @@ func TestRunReadyPrometheus(t *testing.T) {
 
 func TestRunReadyPrometheusUnreachable(t *testing.T) {
 	err := runReady(t.Context(), readyOptions{
-		SLOPath: repoSLO, Prometheus: "http://127.0.0.1:" + strconv.Itoa(freePort(t)), Window: 15 * time.Second, Stdout: &bytes.Buffer{},
+		SLOPath: repoSLO, Prometheus: "http://127.0.0.1:" + strconv.Itoa(clitest.FreePort(t)), Window: 15 * time.Second, Stdout: &bytes.Buffer{},
 	})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "query Prometheus at http://127.0.0.1:")
-	var uerr usageError
+	var uerr cli.UsageError
 	assert.False(t, errors.As(err, &uerr), "a check failure (exit 1), not a usage error")
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // The series ready reads, as the services export them (platform/server,
@@ -52,8 +53,8 @@ type readyTarget struct {
 
 // defaultReadyTargets is the --targets default: every service on its dev port.
 func defaultReadyTargets() string {
-	specs := make([]string, 0, len(knownServices))
-	for _, s := range knownServices {
+	specs := make([]string, 0, len(workspace.Known))
+	for _, s := range workspace.Known {
 		specs = append(specs, s.Name+"=127.0.0.1:"+strconv.Itoa(s.HTTPPort))
 	}
 	return strings.Join(specs, ",")
@@ -84,7 +85,7 @@ func parseReadyTargets(spec string) ([]readyTarget, error) {
 			}
 			u = parsed.String()
 		} else {
-			hostPort, err := dialAddr(addr)
+			hostPort, err := workspace.DialAddr(addr)
 			if err != nil {
 				return nil, fmt.Errorf("--targets %q: %w", item, err)
 			}

@@ -18,6 +18,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
@@ -293,7 +295,7 @@ func TestRunReadyScrape(t *testing.T) {
 		err := runReady(t.Context(), opts(slo, &out))
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "1 of 9 checks failed: p99_latency (order: 312.24ms, want <= 300ms)")
-		assert.Equal(t, exitFailed, exitCode(&bytes.Buffer{}, "ready", err))
+		assert.Equal(t, cli.ExitFailed, cli.ExitCode(&bytes.Buffer{}, "ready", err))
 		r := decodeReadyReport(t, out.Bytes())
 		assert.False(t, r.Pass)
 		assert.Equal(t, []string{"p99_latency/order"}, r.Failed)
@@ -331,7 +333,7 @@ func TestRunReadyScrape(t *testing.T) {
 }
 
 func TestRunReadyScrapeUnreachable(t *testing.T) {
-	targets, err := parseReadyTargets("user=127.0.0.1:" + strconv.Itoa(freePort(t)))
+	targets, err := parseReadyTargets("user=127.0.0.1:" + strconv.Itoa(clitest.FreePort(t)))
 	require.NoError(t, err)
 	waited := false
 	err = runReady(t.Context(), readyOptions{
@@ -359,8 +361,8 @@ func TestReadyUsage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := run(t.Context(), append([]string{"ready", "--slo", repoSLO}, tt.args...), &cmdEnv{stdout: &stdout, stderr: &stderr})
-			assert.Equal(t, exitUsage, code, stderr.String())
+			code := run(t.Context(), append([]string{"ready", "--slo", repoSLO}, tt.args...), &cli.Env{Stdout: &stdout, Stderr: &stderr})
+			assert.Equal(t, cli.ExitUsage, code, stderr.String())
 			assert.Contains(t, stderr.String(), tt.want)
 		})
 	}

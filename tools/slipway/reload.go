@@ -12,19 +12,12 @@ import (
 	"strings"
 	"sync"
 	"time"
-)
 
-// reloadReport is the outcome of one service's hot reload.
-type reloadReport struct {
-	Service string
-	Files   []string      // the changes that caused it, relative to the root
-	Total   time.Duration // from the start of the reload to SERVING
-	Gen     time.Duration // code generation, when a .proto changed
-	Build   time.Duration
-	Stop    time.Duration // of the old process
-	Ready   time.Duration // from the new process's start to SERVING
-	Err     error         // the build failed (the old process still serves), or the new one is not SERVING
-}
+	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
+)
 
 // reloader rebuilds and restarts the services a batch of changes affects.
 // Everything but the restarts runs on dev's main goroutine, which also owns
@@ -33,11 +26,11 @@ type reloader struct {
 	root  string
 	goBin string
 	graph *serviceGraph
-	sup   *supervisor
-	out   *console
-	opts  devOptions
-	plan  map[string]devService
-	procs map[string]*process // the current process of each service, live or not
+	sup   *fleet.Supervisor
+	out   *fleet.Console
+	opts  fleet.Options
+	plan  map[string]fleet.Service
+	procs map[string]*fleet.Process // the current process of each service, live or not
 
 	builtFrom time.Time      // when the first build began: what changed before, it has
 	readyAt   time.Time      // when hot reload was ready: what changed before waited for it
@@ -46,9 +39,9 @@ type reloader struct {
 	refreshed chan error     // nil unless a graph refresh runs
 }
 
-func newReloader(root, goBin string, graph *serviceGraph, sup *supervisor, out *console, opts devOptions, plan []devService, procs map[string]*process) *reloader {
+func newReloader(root, goBin string, graph *serviceGraph, sup *fleet.Supervisor, out *fleet.Console, opts fleet.Options, plan []fleet.Service, procs map[string]*fleet.Process) *reloader {
 	r := &reloader{root: root, goBin: goBin, graph: graph, sup: sup, out: out, opts: opts,
-		plan: map[string]devService{}, procs: procs, ownExits: map[string]int{}}
+		plan: map[string]fleet.Service{}, procs: procs, ownExits: map[string]int{}}
 	for _, s := range plan {
 		r.plan[s.Name] = s
 	}
@@ -132,24 +125,24 @@ func (r *reloader) Reload(ctx context.Context, changes []fileChange) {
 		gen = took
 		if err != nil {
 			if ctx.Err() == nil {
-				r.out.Infof("code generation failed after %s; every service keeps running the code it had: %v", seconds(took), err)
+				r.out.Infof("code generation failed after %s; every service keeps running the code it had: %v", report.Seconds(took), err)
 			}
 			for _, svc := range impact.Services {
-				r.report(reloadReport{Service: svc, Files: impact.Files, Total: time.Since(start), Gen: gen, Err: err})
+				r.report(fleet.ReloadReport{Service: svc, Files: impact.Files, Total: time.Since(start), Gen: gen, Err: err})
 			}
 			return
 		}
-		r.out.Infof("regenerated the code from the protos in %s", seconds(took))
+		r.out.Infof("regenerated the code from the protos in %s", report.Seconds(took))
 	}
 
 	builds := r.buildAll(ctx, impact.Services)
 	if ctx.Err() != nil {
 		return
 	}
-	var restart []buildResult
+	var restart []fleet.BuildResult
 	for _, b := range builds {
 		if b.Err == nil {
-			if err := os.Rename(b.Binary, binaryPath(r.root, b.Service)); err != nil {
+			if err := os.Rename(b.Binary, workspace.BinaryPath(r.root, b.Service)); err != nil {
 				b.Err, b.Output = err, ""
 			}
 		}
@@ -158,11 +151,11 @@ func (r *reloader) Reload(ctx context.Context, changes []fileChange) {
 			if !r.running(b.Service) {
 				keeps = b.Service + " stays down until a change builds"
 			}
-			r.out.Infof("build of %s failed after %s; %s:", b.Service, seconds(b.Took), keeps)
+			r.out.Infof("build of %s failed after %s; %s:", b.Service, report.Seconds(b.Took), keeps)
 			if b.Output != "" {
 				r.out.Block(b.Output)
 			}
-			r.report(reloadReport{Service: b.Service, Files: impact.Files, Total: time.Since(start), Gen: gen, Build: b.Took, Err: fmt.Errorf("build %s: %w", b.Service, b.Err)})
+			r.report(fleet.ReloadReport{Service: b.Service, Files: impact.Files, Total: time.Since(start), Gen: gen, Build: b.Took, Err: fmt.Errorf("build %s: %w", b.Service, b.Err)})
 			continue
 		}
 		restart = append(restart, b)
@@ -183,22 +176,22 @@ func (r *reloader) Reload(ctx context.Context, changes []fileChange) {
 		if res.proc != nil {
 			r.procs[b.Service] = res.proc
 		}
-		rep := reloadReport{Service: b.Service, Files: impact.Files, Total: res.servingAt.Sub(start), Gen: gen,
+		rep := fleet.ReloadReport{Service: b.Service, Files: impact.Files, Total: res.servingAt.Sub(start), Gen: gen,
 			Build: b.Took, Stop: res.stop, Ready: res.ready, Err: res.err}
 		rebuilt = append(rebuilt, b.Service)
 		switch {
 		case ctx.Err() != nil:
 			return
 		case res.err == nil:
-			parts := fmt.Sprintf("build %s, ready %s", seconds(rep.Build), seconds(rep.Ready))
+			parts := fmt.Sprintf("build %s, ready %s", report.Seconds(rep.Build), report.Seconds(rep.Ready))
 			if gen > 0 {
-				parts = "generate " + seconds(gen) + ", " + parts
+				parts = "generate " + report.Seconds(gen) + ", " + parts
 			}
-			r.out.Infof("%s reloaded in %s (%s)", b.Service, seconds(rep.Total), parts)
+			r.out.Infof("%s reloaded in %s (%s)", b.Service, report.Seconds(rep.Total), parts)
 		default:
 			rep.Total = time.Since(start)
 			r.out.Infof("%s was rebuilt but is not serving: %v", b.Service, res.err)
-			showTail(r.out, res.proc)
+			fleet.ShowTail(r.out, res.proc)
 			if res.exited {
 				r.ownExits[b.Service]++
 				r.out.Infof("save a fix and dev rebuilds and restarts %s", b.Service)
@@ -238,7 +231,7 @@ func (r *reloader) refresh(ctx context.Context, services []string) {
 	go func() { done <- r.graph.Refresh(ctx, services...) }()
 }
 
-func (r *reloader) report(rep reloadReport) {
+func (r *reloader) report(rep fleet.ReloadReport) {
 	if r.opts.OnReload != nil {
 		r.opts.OnReload(rep)
 	}
@@ -266,7 +259,7 @@ func (r *reloader) regenerate(ctx context.Context) (time.Duration, error) {
 		r.out.Infof("a .proto changed: buf generate (make is not installed, so the OpenAPI documents stay as they are)")
 		cmd = exec.CommandContext(ctx, r.goBin, "tool", "-modfile="+filepath.Join(r.root, "tools", "gen", "go.mod"), "buf", "generate")
 		cmd.Dir = filepath.Join(r.root, "api")
-		cmd.Env = setEnv(r.opts.Environ, "GOWORK", "off")
+		cmd.Env = envvar.Set(r.opts.Environ, "GOWORK", "off")
 	}
 	if cmd.Env == nil {
 		cmd.Env = r.opts.Environ
@@ -283,42 +276,24 @@ func (r *reloader) regenerate(ctx context.Context) (time.Duration, error) {
 
 // buildAll builds services to temporary names next to their binaries, at
 // most GOMAXPROCS at a time.
-func (r *reloader) buildAll(ctx context.Context, services []string) []buildResult {
-	results := make([]buildResult, len(services))
+func (r *reloader) buildAll(ctx context.Context, services []string) []fleet.BuildResult {
+	results := make([]fleet.BuildResult, len(services))
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
 	for i, svc := range services {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			results[i] = buildBinary(ctx, r.goBin, r.root, svc, binaryPath(r.root, svc)+".next", r.opts.Environ, devBuildFlags...)
+			results[i] = fleet.BuildBinary(ctx, r.goBin, r.root, svc, workspace.BinaryPath(r.root, svc)+".next", r.opts.Environ, fleet.BuildFlags...)
 		})
 	}
 	wg.Wait()
 	return results
 }
 
-// buildBinary runs `go build [flags] -o out ./services/<svc>/cmd/<svc>` in
-// root. Hot reload builds to a temporary name and renames it over the
-// binary: writing into the executable of a running process fails (text
-// file busy).
-func buildBinary(ctx context.Context, goBin, root, svc, out string, environ []string, flags ...string) buildResult {
-	r := buildResult{Service: svc, Binary: out}
-	args := append(append([]string{"build"}, flags...), "-o", out, "./"+filepath.ToSlash(serviceMainDir(svc)))
-	cmd := exec.CommandContext(ctx, goBin, args...)
-	cmd.Dir = root
-	cmd.Env = environ
-	start := time.Now()
-	output, err := cmd.CombinedOutput()
-	r.Took = time.Since(start)
-	r.Output = string(output)
-	r.Err = err
-	return r
-}
-
 // restartResult is how one service's restart went.
 type restartResult struct {
-	proc      *process
+	proc      *fleet.Process
 	stop      time.Duration
 	ready     time.Duration
 	servingAt time.Time
@@ -339,7 +314,7 @@ func (r *reloader) restart(ctx context.Context, svc string) restartResult {
 		}
 		res.stop = time.Since(stopAt)
 	}
-	p, err := r.sup.Start(procSpec{Name: s.Name, Path: s.Binary, Dir: r.root, Env: s.Env})
+	p, err := r.sup.Start(fleet.ProcSpec{Name: s.Name, Path: s.Binary, Dir: r.root, Env: s.Env})
 	if err != nil {
 		res.err = err
 		return res
@@ -348,16 +323,16 @@ func (r *reloader) restart(ctx context.Context, svc string) restartResult {
 
 	readyCtx, cancel := context.WithTimeout(ctx, r.opts.ReadyTimeout)
 	defer cancel()
-	polled := make(chan readiness, 1)
-	go func() { polled <- pollServing(readyCtx, s.GRPCDial, s.ClientTLS) }()
+	polled := make(chan fleet.Readiness, 1)
+	go func() { polled <- fleet.PollServing(readyCtx, s.GRPCDial, s.ClientTLS) }()
 	select {
 	case rd := <-polled:
-		if rd.err != nil {
-			res.err = fmt.Errorf("not SERVING within %s (last: %w)", r.opts.ReadyTimeout, rd.err)
+		if rd.Err != nil {
+			res.err = fmt.Errorf("not SERVING within %s (last: %w)", r.opts.ReadyTimeout, rd.Err)
 			return res
 		}
-		res.servingAt = rd.at
-		res.ready = rd.at.Sub(p.Started())
+		res.servingAt = rd.At
+		res.ready = rd.At.Sub(p.Started())
 	case <-p.Done():
 		cancel()
 		<-polled

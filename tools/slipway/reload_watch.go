@@ -7,6 +7,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 )
 
 // hotWatch is hot reload's watcher, which dev starts before the first build.
@@ -16,8 +19,8 @@ import (
 // file saved while the services build or start is rebuilt then, not lost.
 type hotWatch struct {
 	root   string
-	opts   devOptions
-	out    *console
+	opts   fleet.Options
+	out    *fleet.Console
 	w      *watcher
 	graph  atomic.Pointer[serviceGraph] // nil until startReload has listed the packages
 	cancel context.CancelFunc
@@ -25,7 +28,7 @@ type hotWatch struct {
 }
 
 // startHotWatch watches every directory under root that dev does not skip.
-func startHotWatch(ctx context.Context, root string, opts devOptions, out *console) (*hotWatch, error) {
+func startHotWatch(ctx context.Context, root string, opts fleet.Options, out *fleet.Console) (*hotWatch, error) {
 	h := &hotWatch{root: root, opts: opts, out: out}
 	w, err := newWatcher(root, h.keep, opts.Debounce, func(err error) { out.Infof("hot reload: watch error: %v", err) })
 	if err != nil {
@@ -59,7 +62,7 @@ func (h *hotWatch) Stop() {
 // startReload learns which packages each service is built from and returns
 // the reloader. The changes that arrived since builtFrom (when the first
 // build began) are waiting in the debouncer for dev to take.
-func (h *hotWatch) startReload(ctx context.Context, names []string, plan []devService, procs map[string]*process, sup *supervisor, builtFrom time.Time) (*reloader, error) {
+func (h *hotWatch) startReload(ctx context.Context, names []string, plan []fleet.Service, procs map[string]*fleet.Process, sup *fleet.Supervisor, builtFrom time.Time) (*reloader, error) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		return nil, fmt.Errorf("find the go command: %w", err)
@@ -71,7 +74,7 @@ func (h *hotWatch) startReload(ctx context.Context, names []string, plan []devSe
 	}
 	h.graph.Store(graph)
 	h.out.Infof("hot reload on: watching %d directories since before the build; the services are built from %d workspace packages (go list took %s); --no-watch turns it off",
-		h.w.Dirs(), graph.Packages(), seconds(time.Since(start)))
+		h.w.Dirs(), graph.Packages(), report.Seconds(time.Since(start)))
 	r := newReloader(h.root, goBin, graph, sup, h.out, h.opts, plan, procs)
 	r.builtFrom = builtFrom
 	r.readyAt = time.Now()

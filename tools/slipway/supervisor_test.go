@@ -6,14 +6,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 // startTestChild starts the test binary in the given child mode under sup.
-func startTestChild(t *testing.T, sup *supervisor, name, mode string) *process {
+func startTestChild(t *testing.T, sup *fleet.Supervisor, name, mode string) *fleet.Process {
 	t.Helper()
-	p, err := sup.Start(procSpec{
+	p, err := sup.Start(fleet.ProcSpec{
 		Name: name,
 		Path: testExecutable(t),
 		Dir:  t.TempDir(),
@@ -25,8 +27,8 @@ func startTestChild(t *testing.T, sup *supervisor, name, mode string) *process {
 }
 
 func TestSupervisorStopsChildWithSIGTERM(t *testing.T) {
-	var out syncBuffer
-	sup := newSupervisor(newConsole(&out, false, "child"))
+	var out clitest.SyncBuffer
+	sup := fleet.NewSupervisor(fleet.NewConsole(&out, false, "child"))
 	p := startTestChild(t, sup, "child", "wait")
 
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "child   | hello\n") },
@@ -51,8 +53,8 @@ func TestSupervisorStopsChildWithSIGTERM(t *testing.T) {
 }
 
 func TestSupervisorReportsEarlyExit(t *testing.T) {
-	var out syncBuffer
-	sup := newSupervisor(newConsole(&out, false, "child"))
+	var out clitest.SyncBuffer
+	sup := fleet.NewSupervisor(fleet.NewConsole(&out, false, "child"))
 	p := startTestChild(t, sup, "child", "exit")
 
 	select {
@@ -74,8 +76,8 @@ func TestSupervisorReportsEarlyExit(t *testing.T) {
 }
 
 func TestSupervisorKillsAfterGrace(t *testing.T) {
-	var out syncBuffer
-	sup := newSupervisor(newConsole(&out, false, "child"))
+	var out clitest.SyncBuffer
+	sup := fleet.NewSupervisor(fleet.NewConsole(&out, false, "child"))
 	p := startTestChild(t, sup, "child", "stubborn")
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "ignoring SIGTERM") },
 		10*time.Second, 10*time.Millisecond)
@@ -89,8 +91,8 @@ func TestSupervisorKillsAfterGrace(t *testing.T) {
 }
 
 func TestSupervisorForceSkipsGrace(t *testing.T) {
-	var out syncBuffer
-	sup := newSupervisor(newConsole(&out, false, "child"))
+	var out clitest.SyncBuffer
+	sup := fleet.NewSupervisor(fleet.NewConsole(&out, false, "child"))
 	p := startTestChild(t, sup, "child", "stubborn")
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "ignoring SIGTERM") },
 		10*time.Second, 10*time.Millisecond)
@@ -104,8 +106,8 @@ func TestSupervisorForceSkipsGrace(t *testing.T) {
 }
 
 func TestSupervisorStopAll(t *testing.T) {
-	var out syncBuffer
-	sup := newSupervisor(newConsole(&out, false, "a", "b"))
+	var out clitest.SyncBuffer
+	sup := fleet.NewSupervisor(fleet.NewConsole(&out, false, "a", "b"))
 	startTestChild(t, sup, "a", "wait")
 	startTestChild(t, sup, "b", "wait")
 	require.Eventually(t, func() bool { return strings.Count(out.String(), "hello") == 2 },
@@ -122,8 +124,8 @@ func TestSupervisorStopAll(t *testing.T) {
 }
 
 func TestSupervisorStartFailure(t *testing.T) {
-	sup := newSupervisor(newConsole(&syncBuffer{}, false))
-	_, err := sup.Start(procSpec{Name: "ghost", Path: "/nonexistent/ghost"})
+	sup := fleet.NewSupervisor(fleet.NewConsole(&clitest.SyncBuffer{}, false))
+	_, err := sup.Start(fleet.ProcSpec{Name: "ghost", Path: "/nonexistent/ghost"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "start ghost")
 }

@@ -10,14 +10,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
-)
-
-// Hot reload timing: an editor's save is several events (write, chmod,
-// rename of a temporary file), and `git checkout` is hundreds; dev waits
-// until the tree has been quiet this long before it rebuilds.
-const (
-	defaultDebounce = 150 * time.Millisecond
-	maxBatchDelay   = 2 * time.Second // a tree that never goes quiet still gets rebuilt
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 )
 
 // fileChange is one changed file of a batch.
@@ -56,7 +49,7 @@ func newWatcher(root string, keep func(string) bool, quiet time.Duration, warn f
 	if warn == nil {
 		warn = func(error) {}
 	}
-	w := &watcher{root: root, fsw: fsw, keep: keep, warn: warn, deb: newDebouncer(quiet, maxBatchDelay)}
+	w := &watcher{root: root, fsw: fsw, keep: keep, warn: warn, deb: newDebouncer(quiet, fleet.MaxBatchDelay)}
 	n, _, err := w.addTree(root)
 	if err != nil {
 		_ = fsw.Close()

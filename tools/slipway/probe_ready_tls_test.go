@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
+)
+
+// ready reaches servers that require the dev CA's client certificates only
+// with --tls (probe's side is internal/probe's TestRunOverTLS).
+func TestReadyOverTLS(t *testing.T) {
+	_, b := clitest.DevTLSWorkspace(t)
+	cli, err := b.ClientConfig(workspace.CLIIdentity)
+	require.NoError(t, err)
+
+	metrics := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "# TYPE up gauge\nup 1\n")
+	}))
+	metrics.TLS, err = b.ServerConfig("order")
+	require.NoError(t, err)
+	metrics.StartTLS()
+	defer metrics.Close()
+	targets, err := parseReadyTargets("order=" + metrics.Listener.Addr().String())
+	require.NoError(t, err)
+	opts := readyOptions{Targets: httpsTargets(targets), Timeout: 2 * time.Second, TLS: cli,
+		now: time.Now, wait: func(context.Context, time.Duration) error { return nil }}
+	_, err = measureScrape(t.Context(), opts)
+	require.NoError(t, err, "ready scrapes https with the dev CA")
+	opts.TLS = nil
+	_, err = measureScrape(t.Context(), opts)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "certificate", "without the CA the certificate is not trusted")
+}

@@ -1,9 +1,0 @@
-//go:build unix && !linux
-
-package main
-
-import "syscall"
-
-// setParentDeathSignal is Linux only; elsewhere an orphaned child keeps
-// running until it is stopped by hand.
-func setParentDeathSignal(*syscall.SysProcAttr) {}
