@@ -42,23 +42,8 @@ func (r *otlpReceiver) export(w http.ResponseWriter, req *http.Request) {
 		http.NotFound(w, req)
 		return
 	}
-	var body io.Reader = req.Body
-	if req.Header.Get("Content-Encoding") == "gzip" {
-		gz, err := gzip.NewReader(req.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		defer gz.Close()
-		body = gz
-	}
-	data, err := io.ReadAll(body)
+	export, err := readExport(req)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	var export collectortrace.ExportTraceServiceRequest
-	if err := proto.Unmarshal(data, &export); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -77,8 +62,36 @@ func (r *otlpReceiver) export(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	r.mu.Unlock()
-	w.Header().Set("Content-Type", "application/x-protobuf")
+	answerExport(w)
+}
+
+// readExport decodes the OTLP/HTTP protobuf trace export in req's body,
+// gzipped or not.
+func readExport(req *http.Request) (*collectortrace.ExportTraceServiceRequest, error) {
+	var body io.Reader = req.Body
+	if req.Header.Get("Content-Encoding") == "gzip" {
+		gz, err := gzip.NewReader(req.Body)
+		if err != nil {
+			return nil, err
+		}
+		defer gz.Close()
+		body = gz
+	}
+	data, err := io.ReadAll(body)
+	if err != nil {
+		return nil, err
+	}
+	export := &collectortrace.ExportTraceServiceRequest{}
+	if err := proto.Unmarshal(data, export); err != nil {
+		return nil, err
+	}
+	return export, nil
+}
+
+// answerExport accepts a trace export whole, as an OTLP/HTTP collector does.
+func answerExport(w http.ResponseWriter) {
 	out, _ := proto.Marshal(&collectortrace.ExportTraceServiceResponse{})
+	w.Header().Set("Content-Type", "application/x-protobuf")
 	_, _ = w.Write(out)
 }
 

@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"compress/gzip"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
-	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -25,7 +23,6 @@ import (
 	"github.com/stretchr/testify/require"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 
 	apievents "github.com/slipway-dev/slipway/api/events"
 	notificationv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/notification/v1"
@@ -265,21 +262,7 @@ func secretsStartSpanSink(t *testing.T) *secretsSpanSink {
 	t.Helper()
 	s := &secretsSpanSink{}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body io.Reader = r.Body
-		if r.Header.Get("Content-Encoding") == "gzip" {
-			gz, err := gzip.NewReader(r.Body)
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			defer gz.Close()
-			body = gz
-		}
-		data, err := io.ReadAll(body)
-		export := &collectortrace.ExportTraceServiceRequest{}
-		if err == nil {
-			err = proto.Unmarshal(data, export)
-		}
+		export, err := readExport(r)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -287,9 +270,7 @@ func secretsStartSpanSink(t *testing.T) *secretsSpanSink {
 		s.mu.Lock()
 		s.exports = append(s.exports, export)
 		s.mu.Unlock()
-		out, _ := proto.Marshal(&collectortrace.ExportTraceServiceResponse{})
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		_, _ = w.Write(out)
+		answerExport(w)
 	}))
 	t.Cleanup(s.srv.Close)
 	return s

@@ -164,7 +164,7 @@ func restCall(ctx context.Context, t *testing.T, e endpoint, route restRoute, se
 	require.NoError(t, err)
 	hr.Header.Set("Content-Type", "application/json")
 	setHeaders(hr.Header)
-	res, err := e.http.Do(hr)
+	res, err := recording(e.http).Do(hr)
 	if err != nil {
 		return &callError{code: codes.Unavailable, msg: err.Error()}
 	}

@@ -1,20 +1,19 @@
 package client
 
 import (
-	"fmt"
-	"sync"
 	"time"
 
+	"github.com/sony/gobreaker/v2"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
-// The circuit breaker of every Dial. It opens only when the peer is as good
-// as gone: at least breakerMinAttempts attempts in the last breakerWindow and
-// breakerFailureRatio of them UNAVAILABLE or DEADLINE_EXCEEDED. A peer that
-// fails 40 % of calls (a chaos experiment, a bad instance behind round robin)
-// is still worth calling with retries; one that fails 90 % is not, and
-// calling it only adds load while it recovers.
+// The circuit breaker of every Dial, on gobreaker. It opens only when the
+// peer is as good as gone: at least breakerMinAttempts attempts in the last
+// breakerWindow and breakerFailureRatio of them UNAVAILABLE or
+// DEADLINE_EXCEEDED. A peer that fails 40 % of calls (a chaos experiment, a
+// bad instance behind round robin) is still worth calling with retries; one
+// that fails 90 % is not, and calling it only adds load while it recovers.
 const (
 	breakerWindow       = 10 * time.Second
 	breakerBuckets      = 10
@@ -23,29 +22,9 @@ const (
 	breakerOpenFor      = 2 * time.Second
 )
 
-// circuitState is where a breaker is; its value is the state gauge's.
-type circuitState int
-
-const (
-	circuitClosed   circuitState = 0 // calls go through and are counted
-	circuitHalfOpen circuitState = 1 // one probe goes through; the rest fail fast
-	circuitOpen     circuitState = 2 // every call fails fast
-)
-
-func (s circuitState) String() string {
-	switch s {
-	case circuitClosed:
-		return "closed"
-	case circuitHalfOpen:
-		return "half-open"
-	case circuitOpen:
-		return "open"
-	}
-	return fmt.Sprintf("circuitState(%d)", int(s))
-}
-
 // openCircuitError is the UNAVAILABLE a call gets without reaching the peer
-// while the circuit is open. The retry interceptor never retries it.
+// while the circuit is open, or half-open with its probe out. The retry
+// interceptor never retries it.
 type openCircuitError struct{ peer string }
 
 func (e *openCircuitError) Error() string { return e.GRPCStatus().Err().Error() }
@@ -55,120 +34,50 @@ func (e *openCircuitError) GRPCStatus() *status.Status {
 	return status.Newf(codes.Unavailable, "circuit to %s is open", e.peer)
 }
 
-// bucket counts the attempts that ended in one slice of the window.
-type bucket struct {
-	slot           int64 // which slice of time: now / (window / buckets)
-	total, failing int
-}
-
-// breaker is a rolling-window circuit breaker over the attempts of one
+// breaker is the rolling-window circuit breaker over the attempts of one
 // connection.
 type breaker struct {
-	peer    string
-	now     func() time.Time
-	onState func(circuitState)
-
-	mu       sync.Mutex
-	state    circuitState
-	openedAt time.Time
-	probing  bool // a half-open probe is in flight
-	buckets  [breakerBuckets]bucket
+	peer string
+	cb   *gobreaker.TwoStepCircuitBreaker[struct{}]
 }
 
-func newBreaker(peer string, now func() time.Time, onState func(circuitState)) *breaker {
-	if now == nil {
-		now = time.Now
-	}
+// newBreaker returns the breaker to peer; onState (may be nil) sees every
+// state it enters, closed first. gobreaker's states are numbered as the
+// state gauge is: 0 closed, 1 half-open, 2 open.
+func newBreaker(peer string, onState func(gobreaker.State)) *breaker {
 	if onState == nil {
-		onState = func(circuitState) {}
+		onState = func(gobreaker.State) {}
 	}
-	b := &breaker{peer: peer, now: now, onState: onState}
-	onState(circuitClosed)
-	return b
+	cb := gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:         peer,
+		MaxRequests:  1, // half-open: one probe, whose outcome closes or reopens
+		Interval:     breakerWindow,
+		BucketPeriod: breakerWindow / breakerBuckets,
+		Timeout:      breakerOpenFor,
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			total := c.TotalSuccesses + c.TotalFailures
+			return total >= breakerMinAttempts && float64(c.TotalFailures) >= breakerFailureRatio*float64(total)
+		},
+		// Any other answer, error or not, means the peer is up.
+		IsSuccessful: func(err error) bool {
+			code := status.Code(err)
+			return code != codes.Unavailable && code != codes.DeadlineExceeded
+		},
+		// The caller gave up: no verdict, and a cancelled probe frees the
+		// half-open slot for the next call.
+		IsExcluded:    func(err error) bool { return status.Code(err) == codes.Canceled },
+		OnStateChange: func(_ string, _, to gobreaker.State) { onState(to) },
+	})
+	onState(gobreaker.StateClosed)
+	return &breaker{peer: peer, cb: cb}
 }
 
-// allow says whether an attempt may go to the peer now; probe is true for
-// the one attempt let through to test a half-open circuit.
-func (b *breaker) allow() (probe bool, err error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	switch b.state {
-	case circuitClosed:
-		return false, nil
-	case circuitOpen:
-		if b.now().Sub(b.openedAt) < breakerOpenFor {
-			return false, &openCircuitError{peer: b.peer}
-		}
-		b.setState(circuitHalfOpen)
+// allow lets an attempt go to the peer and returns the func that records
+// how it ended, or fails fast with openCircuitError.
+func (b *breaker) allow() (done func(error), err error) {
+	done, err = b.cb.Allow()
+	if err != nil { // gobreaker.ErrOpenState, or ErrTooManyRequests while the probe is out
+		return nil, &openCircuitError{peer: b.peer}
 	}
-	if b.probing {
-		return false, &openCircuitError{peer: b.peer}
-	}
-	b.probing = true
-	return true, nil
-}
-
-// done records how an attempt allow let through ended.
-func (b *breaker) done(probe bool, err error) {
-	code := status.Code(err)
-	failing := code == codes.Unavailable || code == codes.DeadlineExceeded
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if probe {
-		b.probing = false
-		switch {
-		case code == codes.Canceled: // the caller gave up: no verdict; the next call probes
-		case failing:
-			b.openedAt = b.now()
-			b.setState(circuitOpen)
-		default:
-			b.buckets = [breakerBuckets]bucket{}
-			b.setState(circuitClosed)
-		}
-		return
-	}
-	if code == codes.Canceled || b.state != circuitClosed {
-		return
-	}
-	b.record(failing)
-	total, failed := b.counts()
-	if total >= breakerMinAttempts && float64(failed) >= breakerFailureRatio*float64(total) {
-		b.openedAt = b.now()
-		b.setState(circuitOpen)
-	}
-}
-
-func (b *breaker) setState(s circuitState) {
-	if b.state != s {
-		b.state = s
-		b.onState(s)
-	}
-}
-
-func (b *breaker) slot() int64 {
-	return b.now().UnixNano() / int64(breakerWindow/breakerBuckets)
-}
-
-func (b *breaker) record(failing bool) {
-	slot := b.slot()
-	bk := &b.buckets[slot%breakerBuckets]
-	if bk.slot != slot {
-		*bk = bucket{slot: slot}
-	}
-	bk.total++
-	if failing {
-		bk.failing++
-	}
-}
-
-// counts sums the buckets still inside the window.
-func (b *breaker) counts() (total, failing int) {
-	now := b.slot()
-	for _, bk := range b.buckets {
-		if now-bk.slot < breakerBuckets {
-			total += bk.total
-			failing += bk.failing
-		}
-	}
-	return total, failing
+	return done, nil
 }

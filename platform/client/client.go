@@ -43,9 +43,8 @@ type options struct {
 	reg         prometheus.Registerer
 	dialOptions []grpc.DialOption
 
-	// Seams for tests (export_test.go): the breaker's clock, the backoff's
-	// random draw and its wait.
-	now    func() time.Time
+	// Seams for tests (export_test.go): the backoff's random draw and its
+	// wait.
 	jitter func() float64
 	sleep  func(context.Context, time.Duration) error
 }
@@ -126,10 +125,11 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 // together with WithDialOptions(discovery.Resolver(cli)). Like grpc.NewClient
 // it does not connect until the first call. Every call forwards the request
 // id of the request it is made in (x-request-id). Every unary attempt passes
-// the connection's circuit breaker: after at least 20 attempts in 10 s of
-// which 90 % failed with UNAVAILABLE or DEADLINE_EXCEEDED, calls fail fast
-// with UNAVAILABLE "circuit to <target> is open" for 2 s; then one probe
-// goes through and its outcome closes or reopens the circuit.
+// the connection's circuit breaker (gobreaker): a failed attempt opens it
+// when at least 20 attempts in 10 s were made and 90 % of them failed with
+// UNAVAILABLE or DEADLINE_EXCEEDED; calls then fail fast with UNAVAILABLE
+// "circuit to <target> is open" for 2 s, and then one probe goes through
+// and its outcome closes or reopens the circuit.
 func Dial(target string, opts ...Option) (*grpc.ClientConn, error) {
 	o := options{attempts: defaultRetryAttempts, jitter: defaultJitter, sleep: sleep}
 	for _, opt := range opts {
@@ -154,7 +154,7 @@ func Dial(target string, opts ...Option) (*grpc.ClientConn, error) {
 	}
 	retry := &retrier{
 		peer: target, methods: methods, attempts: o.attempts,
-		breaker: newBreaker(target, o.now, metrics.onCircuit(target)),
+		breaker: newBreaker(target, metrics.onCircuit(target)),
 		metrics: metrics, jitter: o.jitter, sleep: o.sleep,
 	}
 	md := outgoingMetadata{tokens: o.tokens, certified: o.tls != nil}

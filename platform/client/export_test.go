@@ -5,9 +5,6 @@ import (
 	"time"
 )
 
-// WithClock sets the circuit breaker's clock.
-func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
-
 // WithJitter sets the backoff's random draw in [0, 1).
 func WithJitter(f func() float64) Option { return func(o *options) { o.jitter = f } }
 

@@ -2,6 +2,7 @@ package client
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
 	"google.golang.org/grpc/codes"
 
 	"github.com/slipway-dev/slipway/platform/telemetry"
@@ -56,9 +57,9 @@ func (m *clientMetrics) rejected(peer string) {
 	}
 }
 
-func (m *clientMetrics) onCircuit(peer string) func(circuitState) {
+func (m *clientMetrics) onCircuit(peer string) func(gobreaker.State) {
 	if m == nil {
 		return nil
 	}
-	return func(s circuitState) { m.circuit.WithLabelValues(peer).Set(float64(s)) }
+	return func(s gobreaker.State) { m.circuit.WithLabelValues(peer).Set(float64(s)) }
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -120,26 +121,6 @@ func (s *sleeps) all() []time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]time.Duration(nil), s.d...)
-}
-
-// fakeClock is the circuit breaker's clock, moved by the test.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 func half() float64 { return 0.5 }
@@ -400,19 +381,19 @@ func TestDialRejectsFewerThanOneAttempt(t *testing.T) {
 	assert.ErrorContains(t, err, "want at least 1")
 }
 
-// breakerRig is a connection with a fake breaker clock, no retries, and its
-// circuit state readable from the registry.
+// breakerRig is a connection with no retries and its circuit state
+// readable from the registry. Built inside a synctest bubble, its breaker
+// runs on the bubble's fake clock: time.Sleep moves it at once.
 type breakerRig struct {
-	s     *scripted
-	hc    healthpb.HealthClient
-	clock *fakeClock
-	reg   *prometheus.Registry
+	s   *scripted
+	hc  healthpb.HealthClient
+	reg *prometheus.Registry
 }
 
 func newBreakerRig(t *testing.T, plan func(int) error, opts ...client.Option) *breakerRig {
 	t.Helper()
-	r := &breakerRig{s: &scripted{plan: plan}, clock: newFakeClock(), reg: prometheus.NewRegistry()}
-	r.hc = dialScripted(t, r.s, append([]client.Option{client.WithClock(r.clock.now), client.WithMetrics(r.reg)}, opts...)...)
+	r := &breakerRig{s: &scripted{plan: plan}, reg: prometheus.NewRegistry()}
+	r.hc = dialScripted(t, r.s, append([]client.Option{client.WithMetrics(r.reg)}, opts...)...)
 	return r
 }
 
@@ -439,165 +420,218 @@ const (
 	open     = 2.0
 )
 
+// openFor is how long an open circuit fails fast: 2 s, and gobreaker
+// half-opens only once its timeout has strictly passed.
+const openFor = 2*time.Second + time.Nanosecond
+
 func TestCircuitBreaker(t *testing.T) {
 	t.Parallel()
 
 	t.Run("opens on a dead peer, fails fast, half-opens and closes", func(t *testing.T) {
 		t.Parallel()
-		down := true
-		var mu sync.Mutex
-		r := newBreakerRig(t, func(n int) error {
+		synctest.Test(t, func(t *testing.T) {
+			down := true
+			var mu sync.Mutex
+			r := newBreakerRig(t, func(n int) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if down {
+					return unavailable(n)
+				}
+				return nil
+			})
+			assert.Equal(t, closed, r.state(t))
+			assert.Equal(t, 19, r.calls(t, 19))
+			assert.Equal(t, closed, r.state(t), "19 attempts are too few to judge")
+			assert.Equal(t, 1, r.calls(t, 1))
+			assert.Equal(t, open, r.state(t), "20 attempts, all failed")
+
+			err := check(r.hc, t.Context())
+			assert.Equal(t, codes.Unavailable, status.Code(err))
+			assert.Equal(t, "circuit to "+scriptedTarget+" is open", status.Convert(err).Message())
+			assert.Equal(t, 20, r.s.count(), "an open circuit fails fast without calling the peer")
+			assert.Equal(t, 1.0, sample(t, r.reg, "slipway_client_circuit_rejected_total", map[string]string{"peer": scriptedTarget}))
+
+			time.Sleep(openFor)
+			assert.Equal(t, 1, r.calls(t, 1), "the probe fails")
+			assert.Equal(t, 21, r.s.count(), "one probe reached the peer")
+			assert.Equal(t, open, r.state(t), "a failed probe opens the circuit again")
+			assert.Equal(t, 1, r.calls(t, 1))
+			assert.Equal(t, 21, r.s.count())
+
 			mu.Lock()
-			defer mu.Unlock()
-			if down {
-				return unavailable(n)
-			}
-			return nil
+			down = false
+			mu.Unlock()
+			time.Sleep(openFor)
+			assert.Equal(t, 0, r.calls(t, 1), "the probe succeeds")
+			assert.Equal(t, closed, r.state(t))
+			assert.Equal(t, 0, r.calls(t, 5))
+			assert.Equal(t, 27, r.s.count())
 		})
-		assert.Equal(t, closed, r.state(t))
-		assert.Equal(t, 19, r.calls(t, 19))
-		assert.Equal(t, closed, r.state(t), "19 attempts are too few to judge")
-		assert.Equal(t, 1, r.calls(t, 1))
-		assert.Equal(t, open, r.state(t), "20 attempts, all failed")
-
-		err := check(r.hc, t.Context())
-		assert.Equal(t, codes.Unavailable, status.Code(err))
-		assert.Equal(t, "circuit to "+scriptedTarget+" is open", status.Convert(err).Message())
-		assert.Equal(t, 20, r.s.count(), "an open circuit fails fast without calling the peer")
-		assert.Equal(t, 1.0, sample(t, r.reg, "slipway_client_circuit_rejected_total", map[string]string{"peer": scriptedTarget}))
-
-		r.clock.advance(2 * time.Second)
-		assert.Equal(t, 1, r.calls(t, 1), "the probe fails")
-		assert.Equal(t, 21, r.s.count(), "one probe reached the peer")
-		assert.Equal(t, open, r.state(t), "a failed probe opens the circuit again")
-		assert.Equal(t, 1, r.calls(t, 1))
-		assert.Equal(t, 21, r.s.count())
-
-		mu.Lock()
-		down = false
-		mu.Unlock()
-		r.clock.advance(2 * time.Second)
-		assert.Equal(t, 0, r.calls(t, 1), "the probe succeeds")
-		assert.Equal(t, closed, r.state(t))
-		assert.Equal(t, 0, r.calls(t, 5))
-		assert.Equal(t, 27, r.s.count())
 	})
 
 	t.Run("40 % failures never open it", func(t *testing.T) {
 		t.Parallel()
-		r := newBreakerRig(t, func(n int) error {
-			if n%5 < 2 { // 2 of every 5
-				return unavailable(n)
-			}
-			return nil
+		synctest.Test(t, func(t *testing.T) {
+			r := newBreakerRig(t, func(n int) error {
+				if n%5 < 2 { // 2 of every 5
+					return unavailable(n)
+				}
+				return nil
+			})
+			assert.Equal(t, 80, r.calls(t, 200))
+			assert.Equal(t, 200, r.s.count(), "every attempt reached the peer")
+			assert.Equal(t, closed, r.state(t))
 		})
-		assert.Equal(t, 80, r.calls(t, 200))
-		assert.Equal(t, 200, r.s.count(), "every attempt reached the peer")
-		assert.Equal(t, closed, r.state(t))
 	})
 
 	t.Run("with retries every call succeeds at 40 % failures", func(t *testing.T) {
 		t.Parallel()
-		r := newBreakerRig(t, func(n int) error {
-			if n%5 < 2 {
-				return unavailable(n)
-			}
-			return nil
-		}, client.WithRetry(methodCheck), client.WithSleep((&sleeps{}).sleep))
-		assert.Equal(t, 0, r.calls(t, 100))
-		assert.Equal(t, closed, r.state(t))
+		synctest.Test(t, func(t *testing.T) {
+			r := newBreakerRig(t, func(n int) error {
+				if n%5 < 2 {
+					return unavailable(n)
+				}
+				return nil
+			}, client.WithRetry(methodCheck), client.WithSleep((&sleeps{}).sleep))
+			assert.Equal(t, 0, r.calls(t, 100))
+			assert.Equal(t, closed, r.state(t))
+		})
 	})
 
 	t.Run("it opens at 90 % failures, not at 80 %", func(t *testing.T) {
 		t.Parallel()
-		eighty := newBreakerRig(t, func(n int) error {
-			if n%10 < 8 {
-				return unavailable(n)
-			}
-			return nil
-		})
-		assert.Equal(t, 80, eighty.calls(t, 100))
-		assert.Equal(t, closed, eighty.state(t))
+		synctest.Test(t, func(t *testing.T) {
+			eighty := newBreakerRig(t, func(n int) error {
+				if n%10 < 8 {
+					return unavailable(n)
+				}
+				return nil
+			})
+			assert.Equal(t, 80, eighty.calls(t, 100))
+			assert.Equal(t, closed, eighty.state(t))
 
-		ninety := newBreakerRig(t, func(n int) error {
-			if n%10 != 0 {
-				return unavailable(n)
-			}
-			return nil
+			ninety := newBreakerRig(t, func(n int) error {
+				if n%10 != 0 {
+					return unavailable(n)
+				}
+				return nil
+			})
+			ninety.calls(t, 20)
+			assert.Equal(t, closed, ninety.state(t), "18 of 20 failed, but the 20th succeeded: the breaker judges on a failure")
+			ninety.calls(t, 1)
+			assert.Equal(t, open, ninety.state(t), "19 of 21 failed")
 		})
-		ninety.calls(t, 20)
-		assert.Equal(t, open, ninety.state(t), "18 of 20 failed")
 	})
 
 	t.Run("failures older than the window are forgotten", func(t *testing.T) {
 		t.Parallel()
-		r := newBreakerRig(t, failFirst(1000))
-		r.calls(t, 19)
-		r.clock.advance(11 * time.Second)
-		r.calls(t, 19)
-		assert.Equal(t, closed, r.state(t), "19 + 19 failures, but never 20 in one window")
-		r.calls(t, 1)
-		assert.Equal(t, open, r.state(t))
+		synctest.Test(t, func(t *testing.T) {
+			r := newBreakerRig(t, failFirst(1000))
+			r.calls(t, 19)
+			time.Sleep(11 * time.Second)
+			r.calls(t, 19)
+			assert.Equal(t, closed, r.state(t), "19 + 19 failures, but never 20 in one window")
+			r.calls(t, 1)
+			assert.Equal(t, open, r.state(t))
+		})
 	})
 
 	t.Run("deadline exceeded counts as failure, other codes as the peer answering", func(t *testing.T) {
 		t.Parallel()
-		r := newBreakerRig(t, func(n int) error {
-			if n <= 10 {
-				return status.Error(codes.DeadlineExceeded, "too slow")
-			}
-			if n <= 20 {
-				return status.Error(codes.Unavailable, "gone")
-			}
-			return status.Error(codes.NotFound, "no such thing")
-		})
-		r.calls(t, 20)
-		assert.Equal(t, open, r.state(t))
+		synctest.Test(t, func(t *testing.T) {
+			r := newBreakerRig(t, func(n int) error {
+				if n <= 10 {
+					return status.Error(codes.DeadlineExceeded, "too slow")
+				}
+				if n <= 20 {
+					return status.Error(codes.Unavailable, "gone")
+				}
+				return status.Error(codes.NotFound, "no such thing")
+			})
+			r.calls(t, 20)
+			assert.Equal(t, open, r.state(t))
 
-		r2 := newBreakerRig(t, func(n int) error { return status.Error(codes.Internal, fmt.Sprint(n)) })
-		r2.calls(t, 50)
-		assert.Equal(t, closed, r2.state(t), "a peer that answers, even with errors, is up")
+			r2 := newBreakerRig(t, func(n int) error { return status.Error(codes.Internal, fmt.Sprint(n)) })
+			r2.calls(t, 50)
+			assert.Equal(t, closed, r2.state(t), "a peer that answers, even with errors, is up")
+		})
 	})
 
 	t.Run("half-open lets exactly one probe through", func(t *testing.T) {
 		t.Parallel()
-		unblock := make(chan struct{})
-		r := newBreakerRig(t, func(n int) error {
-			switch {
-			case n <= 20:
-				return unavailable(n)
-			case n == 21:
-				<-unblock
-			}
-			return nil
+		synctest.Test(t, func(t *testing.T) {
+			unblock := make(chan struct{})
+			r := newBreakerRig(t, func(n int) error {
+				switch {
+				case n <= 20:
+					return unavailable(n)
+				case n == 21:
+					<-unblock
+				}
+				return nil
+			})
+			r.calls(t, 20)
+			require.Equal(t, open, r.state(t))
+			time.Sleep(openFor)
+
+			probe := make(chan error, 1)
+			go func() { probe <- check(r.hc, context.Background()) }()
+			require.Eventually(t, func() bool { return r.s.count() == 21 }, 5*time.Second, time.Millisecond, "the probe reached the peer")
+			assert.Equal(t, halfOpen, r.state(t))
+			err := check(r.hc, t.Context())
+			assert.Equal(t, "circuit to "+scriptedTarget+" is open", status.Convert(err).Message(), "a second call while the probe is out fails fast")
+			assert.Equal(t, 21, r.s.count())
+
+			close(unblock)
+			require.NoError(t, <-probe)
+			assert.Equal(t, closed, r.state(t))
+			assert.NoError(t, check(r.hc, t.Context()))
 		})
-		r.calls(t, 20)
-		require.Equal(t, open, r.state(t))
-		r.clock.advance(2 * time.Second)
+	})
 
-		probe := make(chan error, 1)
-		go func() { probe <- check(r.hc, context.Background()) }()
-		require.Eventually(t, func() bool { return r.s.count() == 21 }, 5*time.Second, time.Millisecond, "the probe reached the peer")
-		assert.Equal(t, halfOpen, r.state(t))
-		err := check(r.hc, t.Context())
-		assert.Equal(t, "circuit to "+scriptedTarget+" is open", status.Convert(err).Message(), "a second call while the probe is out fails fast")
-		assert.Equal(t, 21, r.s.count())
+	t.Run("a cancelled probe gives no verdict: the next call probes", func(t *testing.T) {
+		t.Parallel()
+		synctest.Test(t, func(t *testing.T) {
+			unblock := make(chan struct{})
+			r := newBreakerRig(t, func(n int) error {
+				switch {
+				case n <= 20:
+					return unavailable(n)
+				case n == 21:
+					<-unblock
+				}
+				return nil
+			})
+			r.calls(t, 20)
+			require.Equal(t, open, r.state(t))
+			time.Sleep(openFor)
 
-		close(unblock)
-		require.NoError(t, <-probe)
-		assert.Equal(t, closed, r.state(t))
-		assert.NoError(t, check(r.hc, t.Context()))
+			ctx, cancel := context.WithCancel(t.Context())
+			probe := make(chan error, 1)
+			go func() { probe <- check(r.hc, ctx) }()
+			require.Eventually(t, func() bool { return r.s.count() == 21 }, 5*time.Second, time.Millisecond, "the probe reached the peer")
+			cancel()
+			assert.Equal(t, codes.Canceled, status.Code(<-probe))
+			close(unblock)
+			assert.Equal(t, halfOpen, r.state(t), "a cancelled probe neither closes nor reopens")
+
+			assert.NoError(t, check(r.hc, t.Context()), "the next call is the probe")
+			assert.Equal(t, closed, r.state(t))
+		})
 	})
 
 	t.Run("an open circuit is not retried", func(t *testing.T) {
 		t.Parallel()
-		var slept sleeps
-		r := newBreakerRig(t, failFirst(1000), client.WithRetry(methodCheck), client.WithRetryAttempts(5), client.WithSleep(slept.sleep))
-		r.calls(t, 4) // 20 attempts
-		require.Equal(t, open, r.state(t))
-		before := len(slept.all())
-		err := check(r.hc, t.Context())
-		assert.Contains(t, status.Convert(err).Message(), "is open")
-		assert.Len(t, slept.all(), before, "failing fast means no backoff either")
+		synctest.Test(t, func(t *testing.T) {
+			var slept sleeps
+			r := newBreakerRig(t, failFirst(1000), client.WithRetry(methodCheck), client.WithRetryAttempts(5), client.WithSleep(slept.sleep))
+			r.calls(t, 4) // 20 attempts
+			require.Equal(t, open, r.state(t))
+			before := len(slept.all())
+			err := check(r.hc, t.Context())
+			assert.Contains(t, status.Convert(err).Message(), "is open")
+			assert.Len(t, slept.all(), before, "failing fast means no backoff either")
+		})
 	})
 }

@@ -76,13 +76,13 @@ func (r *retrier) unary(ctx context.Context, method string, req, reply any, cc *
 // attempt makes one attempt through the breaker. Each attempt is its own
 // RPC, so the tracing stats handler gives each its own client span.
 func (r *retrier) attempt(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	probe, err := r.breaker.allow()
+	done, err := r.breaker.allow()
 	if err != nil {
 		r.metrics.rejected(r.peer)
 		return err
 	}
 	err = invoker(ctx, method, req, reply, cc, opts...)
-	r.breaker.done(probe, err)
+	done(err)
 	return err
 }
 

@@ -108,6 +108,22 @@ func (b *Base) SetDefaults(service string, grpcPort, httpPort int) {
 	b.AccessLog.setDefaults()
 }
 
+// durationKey is a duration setting: its environment variable and value.
+type durationKey struct {
+	key   string
+	value time.Duration
+}
+
+// checkDurations reports through bad, with reason, each of settings whose
+// value is below least.
+func checkDurations(bad func(key, value, reason string), least time.Duration, reason string, settings ...durationKey) {
+	for _, d := range settings {
+		if d.value < least {
+			bad(d.key, d.value.String(), reason)
+		}
+	}
+}
+
 // Validate checks every key and reports all problems at once, each naming
 // the environment variable and the value, e.g.
 // config: GRPC_ADDR="nope": want host:port.
@@ -133,19 +149,12 @@ func (b *Base) Validate() error {
 	if _, err := telemetry.ParseLevel(b.LogLevel); err != nil {
 		bad("LOG_LEVEL", b.LogLevel, "want debug, info, warn or error")
 	}
-	for _, d := range []struct {
-		key   string
-		value time.Duration
-	}{
-		{"DRAIN_DELAY", b.DrainDelay},
-		{"SHUTDOWN_TIMEOUT", b.ShutdownTimeout},
-		{"RPC_DEFAULT_TIMEOUT", b.RPCTimeout},
-		{"SHED_QUEUE_TIMEOUT", b.ShedQueueTimeout},
-	} {
-		if d.value < 0 {
-			bad(d.key, d.value.String(), "must not be negative")
-		}
-	}
+	checkDurations(bad, 0, "must not be negative",
+		durationKey{"DRAIN_DELAY", b.DrainDelay},
+		durationKey{"SHUTDOWN_TIMEOUT", b.ShutdownTimeout},
+		durationKey{"RPC_DEFAULT_TIMEOUT", b.RPCTimeout},
+		durationKey{"SHED_QUEUE_TIMEOUT", b.ShedQueueTimeout},
+	)
 	if b.MaxMessageBytes <= 0 {
 		bad("GRPC_MAX_MESSAGE_BYTES", strconv.Itoa(b.MaxMessageBytes), "must be greater than 0")
 	}

@@ -60,18 +60,11 @@ func (p *DBPool) validate(bad func(key, value, reason string)) {
 	if p.MinConns < 0 || p.MinConns > max(p.MaxConns, 0) {
 		bad("DB_MIN_CONNS", strconv.Itoa(p.MinConns), "must be from 0 to DB_MAX_CONNS ("+strconv.Itoa(p.MaxConns)+")")
 	}
-	for _, d := range []struct {
-		key   string
-		value time.Duration
-	}{
-		{"DB_MAX_CONN_LIFETIME", p.MaxConnLifetime},
-		{"DB_MAX_CONN_IDLE_TIME", p.MaxConnIdleTime},
-		{"DB_STATEMENT_TIMEOUT", p.StatementTimeout},
-	} {
-		if d.value < 0 {
-			bad(d.key, d.value.String(), "must not be negative (0 turns it off)")
-		}
-	}
+	checkDurations(bad, 0, "must not be negative (0 turns it off)",
+		durationKey{"DB_MAX_CONN_LIFETIME", p.MaxConnLifetime},
+		durationKey{"DB_MAX_CONN_IDLE_TIME", p.MaxConnIdleTime},
+		durationKey{"DB_STATEMENT_TIMEOUT", p.StatementTimeout},
+	)
 	if p.StatementTimeout > 0 && p.StatementTimeout < time.Millisecond {
 		bad("DB_STATEMENT_TIMEOUT", p.StatementTimeout.String(), "must be at least 1ms (PostgreSQL counts milliseconds), or 0 to turn it off")
 	}

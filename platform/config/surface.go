@@ -105,32 +105,18 @@ func (s *Surface) validate(bad func(key, value, reason string)) {
 		// The value is a secret: its length is all an error may say of it.
 		bad("CONFIG_FINGERPRINT_KEY", "<"+strconv.Itoa(len(s.FingerprintKey))+" bytes>", "too short: want at least 16 random bytes (e.g. openssl rand -hex 32)")
 	}
-	for _, d := range []struct {
-		key   string
-		value time.Duration
-	}{
-		{"HTTP_READ_TIMEOUT", s.HTTPReadTimeout},
-		{"HTTP_WRITE_TIMEOUT", s.HTTPWriteTimeout},
-		{"RPC_MAX_TIMEOUT", s.RPCMaxTimeout},
-		{"HEALTH_CHECK_INTERVAL", s.HealthCheckInterval},
-	} {
-		if d.value <= 0 {
-			bad(d.key, d.value.String(), "must be greater than 0")
-		}
-	}
-	for _, d := range []struct {
-		key   string
-		value time.Duration
-	}{
-		{"GRPC_KEEPALIVE_MIN_TIME", s.GRPCKeepaliveMinTime},
-		{"GRPC_MAX_CONNECTION_IDLE", s.GRPCMaxConnectionIdle},
-		{"GRPC_MAX_CONNECTION_AGE", s.GRPCMaxConnectionAge},
-		{"GRPC_MAX_CONNECTION_AGE_GRACE", s.GRPCMaxConnectionAgeGrace},
-	} {
-		if d.value < 0 {
-			bad(d.key, d.value.String(), "must not be negative (0 turns it off)")
-		}
-	}
+	checkDurations(bad, time.Nanosecond, "must be greater than 0",
+		durationKey{"HTTP_READ_TIMEOUT", s.HTTPReadTimeout},
+		durationKey{"HTTP_WRITE_TIMEOUT", s.HTTPWriteTimeout},
+		durationKey{"RPC_MAX_TIMEOUT", s.RPCMaxTimeout},
+		durationKey{"HEALTH_CHECK_INTERVAL", s.HealthCheckInterval},
+	)
+	checkDurations(bad, 0, "must not be negative (0 turns it off)",
+		durationKey{"GRPC_KEEPALIVE_MIN_TIME", s.GRPCKeepaliveMinTime},
+		durationKey{"GRPC_MAX_CONNECTION_IDLE", s.GRPCMaxConnectionIdle},
+		durationKey{"GRPC_MAX_CONNECTION_AGE", s.GRPCMaxConnectionAge},
+		durationKey{"GRPC_MAX_CONNECTION_AGE_GRACE", s.GRPCMaxConnectionAgeGrace},
+	)
 	if s.HTTPWriteTimeout > 0 && s.RPCMaxTimeout > 0 && s.HTTPWriteTimeout <= s.RPCMaxTimeout {
 		bad("HTTP_WRITE_TIMEOUT", s.HTTPWriteTimeout.String(),
 			"must exceed RPC_MAX_TIMEOUT ("+s.RPCMaxTimeout.String()+"), or REST answers of calls still within their deadline are cut")

@@ -1,12 +1,8 @@
 package discovery_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +12,7 @@ import (
 	"github.com/slipway-dev/slipway/platform/discovery"
 	"github.com/slipway-dev/slipway/platform/discovery/etcdtest"
 	"github.com/slipway-dev/slipway/platform/telemetry"
+	"github.com/slipway-dev/slipway/platform/telemetry/logtest"
 )
 
 func TestParseDiscovery(t *testing.T) {
@@ -86,46 +83,16 @@ func TestNewEtcdClient(t *testing.T) {
 	})
 }
 
-// lockedBuffer is an io.Writer that etcd's goroutines and the test can share.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// lines decodes the JSON lines written so far.
-func (b *lockedBuffer) lines(t *testing.T) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for line := range strings.Lines(b.String()) {
-		var m map[string]any
-		require.NoError(t, json.Unmarshal([]byte(line), &m), "log line %q", line)
-		out = append(out, m)
-	}
-	return out
-}
-
 // The etcd client's own warnings are written by the service's slog handler,
 // so they carry "service" like every other line of the process.
 func TestEtcdClientLogsThroughTheServiceLogger(t *testing.T) {
 	t.Parallel()
 	etcd := etcdtest.Start(t)
-	var logs lockedBuffer
+	var logs logtest.Buffer
 	cli, err := discovery.NewEtcdClient([]string{etcd.Endpoint}, 5*time.Second, telemetry.NewLogger(&logs, "order", slog.LevelInfo))
 	require.NoError(t, err)
 	defer func() { _ = cli.Close() }()
-	assert.Empty(t, logs.lines(t), "a healthy connection logs nothing below warn")
+	assert.Empty(t, logs.Records(t), "a healthy connection logs nothing below warn")
 
 	etcd.Stop()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
@@ -134,7 +101,7 @@ func TestEtcdClientLogsThroughTheServiceLogger(t *testing.T) {
 	require.Error(t, err, "etcd is stopped")
 
 	var found map[string]any
-	for _, l := range logs.lines(t) {
+	for _, l := range logs.Records(t) {
 		if l["msg"] == "retrying of unary invoker failed" {
 			found = l
 			break

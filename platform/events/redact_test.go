@@ -1,13 +1,11 @@
 package events
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,25 +17,8 @@ import (
 
 	"github.com/slipway-dev/slipway/platform/events/natstest"
 	"github.com/slipway-dev/slipway/platform/store"
+	"github.com/slipway-dev/slipway/platform/telemetry/logtest"
 )
-
-// lockedBuffer is a bytes.Buffer safe for the consumer's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestConsumerRedactsURLsInHandlerErrors attacks the leak of a credential
 // through a handler error that quotes a URL (*url.Error, as every failed
@@ -50,7 +31,7 @@ func TestConsumerRedactsURLsInHandlerErrors(t *testing.T) {
 		Err: errors.New("dial tcp 10.0.0.1:443: connect: connection refused")}
 	rec := &recorder{fail: func(Message) error { return fmt.Errorf("send notification: %w", leaky) }}
 
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	spans := tracetest.NewSpanRecorder()
 	cfg := e.config("leaky")
 	c, err := NewConsumer(e.db, e.js, cfg, rec.handle, slog.New(slog.NewJSONHandler(logs, nil)),

@@ -30,6 +30,22 @@ func newRelay(t testing.TB, db *store.DB, js jetstream.JetStream) (*Relay, *prom
 	return fast(r), reg
 }
 
+// startRelay opens a database of dialect d and a stream on the broker at
+// url, and runs a fast relay from the one to the other until the test ends;
+// configure, when not nil, adjusts the relay before it runs.
+func startRelay(t testing.TB, d store.Dialect, url string, configure func(*Relay)) (*store.DB, jetstream.JetStream, testStream, *Relay) {
+	t.Helper()
+	db := openDB(t, d)
+	_, js := connect(t, url)
+	s := newStream(t, js)
+	r, _ := newRelay(t, db, js)
+	if configure != nil {
+		configure(r)
+	}
+	run(t, r.Run)
+	return db, js, s, r
+}
+
 // sentCount counts the outbox rows marked sent.
 func sentCount(t testing.TB, db *store.DB) int {
 	t.Helper()
@@ -92,13 +108,10 @@ func TestRelay(t *testing.T) {
 			t.Run("Notify wakes an idle relay", func(t *testing.T) {
 				t.Parallel()
 				ctx := context.Background()
-				db := openDB(t, d)
-				_, js := connect(t, url)
-				s := newStream(t, js)
-				r, _ := newRelay(t, db, js)
-				r.pollInterval = time.Hour
-				r.statsInterval = time.Hour
-				run(t, r.Run)
+				db, _, s, r := startRelay(t, d, url, func(r *Relay) {
+					r.pollInterval = time.Hour
+					r.statsInterval = time.Hour
+				})
 				time.Sleep(50 * time.Millisecond) // let it go idle after its first, empty poll
 
 				enqueue(ctx, t, db, event(s, "e1"))
@@ -111,11 +124,7 @@ func TestRelay(t *testing.T) {
 			t.Run("a rolled-back Enqueue publishes nothing", func(t *testing.T) {
 				t.Parallel()
 				ctx := context.Background()
-				db := openDB(t, d)
-				_, js := connect(t, url)
-				s := newStream(t, js)
-				r, _ := newRelay(t, db, js)
-				run(t, r.Run)
+				db, js, s, r := startRelay(t, d, url, nil)
 
 				errAbort := errors.New("abort")
 				require.ErrorIs(t, db.InTx(ctx, func(tx *sql.Tx) error {
@@ -132,11 +141,7 @@ func TestRelay(t *testing.T) {
 			t.Run("a re-publish after a crash is dropped by the duplicate window", func(t *testing.T) {
 				t.Parallel()
 				ctx := context.Background()
-				db := openDB(t, d)
-				_, js := connect(t, url)
-				s := newStream(t, js)
-				r, _ := newRelay(t, db, js)
-				run(t, r.Run)
+				db, js, s, r := startRelay(t, d, url, nil)
 
 				enqueue(ctx, t, db, event(s, "e1"))
 				r.Notify()
@@ -156,11 +161,7 @@ func TestRelay(t *testing.T) {
 			t.Run("a failed publish stays pending, is recorded, and keeps the order", func(t *testing.T) {
 				t.Parallel()
 				ctx := context.Background()
-				db := openDB(t, d)
-				_, js := connect(t, url)
-				s := newStream(t, js)
-				r, _ := newRelay(t, db, js)
-				run(t, r.Run)
+				db, js, s, r := startRelay(t, d, url, nil)
 
 				// No stream captures this subject: JetStream refuses it.
 				enqueue(ctx, t, db,
@@ -236,11 +237,7 @@ func TestRelayOutOfOrderCommit(t *testing.T) {
 				t.Skip("SQLite serialises writers (BEGIN IMMEDIATE): ids commit in id order")
 			}
 			ctx := context.Background()
-			db := openDB(t, d)
-			_, js := connect(t, natstest.Shared(t))
-			s := newStream(t, js)
-			r, _ := newRelay(t, db, js)
-			run(t, r.Run)
+			db, js, s, r := startRelay(t, d, natstest.Shared(t), nil)
 
 			early, err := db.BeginTx(ctx, nil)
 			require.NoError(t, err)

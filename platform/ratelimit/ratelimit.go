@@ -1,8 +1,9 @@
 // Package ratelimit limits how often each key (a user, a client) may do
 // something, with the generic cell rate algorithm (GCRA): a key may make
 // Burst requests at once and then one every 1/Rate seconds. Memory keeps
-// the state per process; Redis shares it between instances with one atomic
-// script and falls back to a Memory while Redis does not answer.
+// the state per process; Redis shares it between instances with
+// redis_rate's atomic script and falls back to a Memory while Redis does
+// not answer.
 package ratelimit
 
 import (
@@ -62,8 +63,8 @@ type Limiter interface {
 }
 
 // Open returns the limiter named name enforcing l: in memory when redisURL
-// is empty, else in Redis (keys "slipway:ratelimit:<name>:<key>") with an
-// in-memory fallback. The func releases it. Decisions are counted in
+// is empty, else in Redis (keys "rate:slipway:ratelimit:<name>:<key>",
+// redis_rate's prefix first) with an in-memory fallback. The func releases it. Decisions are counted in
 // slipway_ratelimit_decisions_total{limiter=name}.
 func Open(redisURL, name string, l Limit, logger *slog.Logger, reg prometheus.Registerer) (Limiter, func(), error) {
 	if err := l.Validate(); err != nil {

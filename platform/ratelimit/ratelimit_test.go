@@ -1,8 +1,11 @@
 package ratelimit_test
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -27,7 +30,7 @@ func limiters() map[string]func(t *testing.T, l ratelimit.Limit) ratelimit.Limit
 	return map[string]func(t *testing.T, l ratelimit.Limit) ratelimit.Limiter{
 		"memory": func(_ *testing.T, l ratelimit.Limit) ratelimit.Limiter { return ratelimit.NewMemory(l) },
 		"redis": func(t *testing.T, l ratelimit.Limit) ratelimit.Limiter {
-			url, prefix := redistest.URL(t)
+			url, prefix := rateURL(t)
 			conn, closeConn, err := redisconn.Open(url, "test", slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 			require.NoError(t, err)
 			t.Cleanup(closeConn)
@@ -119,9 +122,28 @@ func TestLimiter(t *testing.T) {
 	}
 }
 
+// rateURL is redistest.URL for limiters: redis_rate puts "rate:" before
+// the test's prefix, so those keys are deleted here when the test ends.
+func rateURL(t testing.TB) (redisURL, prefix string) {
+	t.Helper()
+	redisURL, prefix = redistest.URL(t)
+	opt, err := redis.ParseURL(redisURL)
+	require.NoError(t, err)
+	c := redis.NewClient(opt)
+	t.Cleanup(func() {
+		defer func() { _ = c.Close() }()
+		ctx := context.Background()
+		iter := c.Scan(ctx, 0, "rate:"+prefix+"*", 100).Iterator()
+		for iter.Next(ctx) {
+			_ = c.Del(ctx, iter.Val()).Err()
+		}
+	})
+	return redisURL, prefix
+}
+
 // Limiters in two processes sharing Redis share the limit.
 func TestRedisLimitIsShared(t *testing.T) {
-	url, prefix := redistest.URL(t)
+	url, prefix := rateURL(t)
 	var lims []ratelimit.Limiter
 	for range 2 {
 		conn, closeConn, err := redisconn.Open(url, "test", slog.New(slog.DiscardHandler), prometheus.NewRegistry())
@@ -138,7 +160,7 @@ func TestRedisLimitIsShared(t *testing.T) {
 // With Redis partitioned the limiter still limits, in memory, without
 // calling Redis once it is skipped; when Redis is back it is used again.
 func TestRedisLimiterFallsBackToMemoryWhenPartitioned(t *testing.T) {
-	url, prefix := redistest.URL(t)
+	url, prefix := rateURL(t)
 	proxy := redistest.NewProxy(t, url)
 	conn, closeConn, err := redisconn.Open(proxy.URL(t, url), "test", slog.New(slog.DiscardHandler), prometheus.NewRegistry(),
 		redisconn.WithCooldown(50*time.Millisecond))
@@ -163,6 +185,36 @@ func TestRedisLimiterFallsBackToMemoryWhenPartitioned(t *testing.T) {
 	assert.True(t, lim.Allow(ctx, "alice").Allowed)
 	assert.True(t, lim.Allow(ctx, "alice").Allowed)
 	assert.False(t, lim.Allow(ctx, "alice").Allowed)
+}
+
+// A Redis that refuses connections from the start costs no request: the
+// limiter limits in memory, with its RetryAfter, and says so once in the
+// log and in slipway_redis_up.
+func TestRedisLimiterLimitsInMemoryWhenRedisRefuses(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := lis.Addr().String()
+	require.NoError(t, lis.Close()) // nothing listens there now: connections are refused
+
+	var logs bytes.Buffer
+	reg := prometheus.NewRegistry()
+	lim, closeLim, err := ratelimit.Open("redis://"+addr+"/0", "refused", slow, slog.New(slog.NewTextHandler(&logs, nil)), reg)
+	require.NoError(t, err)
+	t.Cleanup(closeLim)
+	for i := range slow.Burst {
+		assert.True(t, lim.Allow(t.Context(), "alice").Allowed, "request %d of the local burst", i+1)
+	}
+	d := lim.Allow(t.Context(), "alice")
+	assert.False(t, d.Allowed)
+	assert.Greater(t, d.RetryAfter, 50*time.Second)
+	assert.LessOrEqual(t, d.RetryAfter, time.Minute)
+
+	assert.Equal(t, 1, strings.Count(logs.String(), "redis unavailable"), "one warning on the way down:\n%s", logs.String())
+	assert.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP slipway_redis_up 1 while Redis answers, 0 while it is skipped after a failure (callers degrade to the database or memory).
+# TYPE slipway_redis_up gauge
+slipway_redis_up{client="ratelimit-refused"} 0
+`), "slipway_redis_up"))
 }
 
 func TestLimitValidate(t *testing.T) {
@@ -213,7 +265,7 @@ slipway_ratelimit_decisions_total{limiter=%q,result="limited"} 1
 			opt, err := redis.ParseURL(redisURL)
 			require.NoError(t, err)
 			c := redis.NewClient(opt)
-			assert.Equal(t, int64(1), c.Del(t.Context(), "slipway:ratelimit:"+name+":alice").Val(), "the state is where Open says")
+			assert.Equal(t, int64(1), c.Del(t.Context(), "rate:slipway:ratelimit:"+name+":alice").Val(), "the state is where Open says")
 			_ = c.Close()
 		}
 	}

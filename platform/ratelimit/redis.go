@@ -2,69 +2,58 @@ package ratelimit
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
+	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/slipway-dev/slipway/platform/cache/redisconn"
 )
 
-// gcra is one GCRA decision, atomic in Redis. The clock is Redis' own
-// (TIME), so instances with skewed clocks share one notion of now. The key
-// holds the TAT in microseconds and expires when it is reached.
-//
-// KEYS[1] the key; ARGV[1] the interval in µs; ARGV[2] the burst.
-// Returns {1, 0} when allowed, {0, retry after in µs} when not.
-var gcra = redis.NewScript(`
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local next = tat + interval
-local allow_at = next - burst * interval
-if now < allow_at then
-  return {0, allow_at - now}
-end
-redis.call('SET', KEYS[1], string.format('%.0f', next), 'PX', math.ceil((next - now) / 1000))
-return {1, 0}
-`)
+// keyPrefix is what redis_rate puts before every key it keeps.
+const keyPrefix = "rate:"
 
-// refund gives one interval back to a key, never more than a full burst
-// (a key at now is a full burst, which is no key).
+// refund gives one interval back to a key that redis_rate keeps, never more
+// than a full burst (a key at now is a full burst, which is no key).
+// redis_rate has no refund, and AllowN with a cost of -1 is not one: it
+// stores nothing when the key's debt is under one interval, so the request
+// is never given back. The value is redis_rate's: the theoretical arrival
+// time (TAT) in seconds since 2017-01-01, on Redis' own clock.
 //
-// KEYS[1] the key; ARGV[1] the interval in µs.
+// KEYS[1] the key; ARGV[1] the interval in seconds.
 var refund = redis.NewScript(`
 local tat = tonumber(redis.call('GET', KEYS[1]))
 if not tat then return 0 end
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = (t[1] - 1483228800) + t[2] / 1000000
 tat = tat - tonumber(ARGV[1])
 if tat <= now then
   redis.call('DEL', KEYS[1])
   return 1
 end
-redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000))
+redis.call('SET', KEYS[1], tat, 'EX', math.ceil(tat - now))
 return 1
 `)
 
-// Redis is a Limiter whose state is in Redis, shared by every instance.
-// While Redis does not answer it decides with a Memory of the same limit,
-// so each instance then enforces the limit on its own.
+// Redis is a Limiter whose state is in Redis, shared by every instance:
+// redis_rate's GCRA, one Lua script on Redis' own clock (TIME), so
+// instances with skewed clocks share one notion of now. While Redis does
+// not answer it decides with a Memory of the same limit, so each instance
+// then enforces the limit on its own.
 type Redis struct {
 	conn     *redisconn.Conn
 	prefix   string
-	limit    Limit
+	limit    redis_rate.Limit
 	fallback *Memory
 }
 
-// NewRedis returns the limiter enforcing l on keys under prefix; l must be
-// valid (Limit.Validate).
+// NewRedis returns the limiter enforcing l on the keys "rate:<prefix><key>";
+// l must be valid (Limit.Validate).
 func NewRedis(conn *redisconn.Conn, prefix string, l Limit) *Redis {
-	return &Redis{conn: conn, prefix: prefix, limit: l, fallback: NewMemory(l)}
+	// One request per interval is l.Rate per second, with l's fractional
+	// rates (one per minute is 1/60) kept exact.
+	limit := redis_rate.Limit{Rate: 1, Period: l.interval(), Burst: l.Burst}
+	return &Redis{conn: conn, prefix: prefix, limit: limit, fallback: NewMemory(l)}
 }
 
 // Allow implements Limiter.
@@ -80,7 +69,7 @@ func (r *Redis) Allow(ctx context.Context, key string) Decision {
 // in-memory fallback, which is what Allow used meanwhile.
 func (r *Redis) Refund(ctx context.Context, key string) {
 	err := r.conn.Do(ctx, func(ctx context.Context, c *redis.Client) error {
-		return refund.Run(ctx, c, []string{r.prefix + key}, r.limit.interval().Microseconds()).Err()
+		return refund.Run(ctx, c, []string{keyPrefix + r.prefix + key}, r.limit.Period.Seconds()).Err()
 	})
 	if err != nil {
 		r.fallback.Refund(ctx, key)
@@ -88,24 +77,20 @@ func (r *Redis) Refund(ctx context.Context, key string) {
 }
 
 func (r *Redis) allow(ctx context.Context, key string) (Decision, error) {
-	var res []int64
+	var res *redis_rate.Result
 	err := r.conn.Do(ctx, func(ctx context.Context, c *redis.Client) error {
 		var err error
-		res, err = gcra.Run(ctx, c, []string{r.prefix + key},
-			r.limit.interval().Microseconds(), r.limit.Burst).Int64Slice()
+		res, err = redis_rate.NewLimiter(c).Allow(ctx, r.prefix+key, r.limit)
 		return err
 	})
 	if err != nil {
 		return Decision{}, err
 	}
-	if len(res) != 2 {
-		return Decision{}, errors.New("rate limit script: want two numbers")
-	}
-	if res[0] == 1 {
+	if res.Allowed > 0 {
 		return Decision{Allowed: true}, nil
 	}
-	if res[1] <= 0 {
-		return Decision{}, fmt.Errorf("rate limit script: retry after %dµs", res[1])
+	if res.RetryAfter <= 0 {
+		return Decision{}, fmt.Errorf("rate limit: redis_rate refused with retry after %s", res.RetryAfter)
 	}
-	return Decision{RetryAfter: time.Duration(res[1]) * time.Microsecond}, nil
+	return Decision{RetryAfter: res.RetryAfter}, nil
 }

@@ -2,17 +2,20 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"text/tabwriter"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/slipway-dev/slipway/platform/config"
+	"github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/platform/telemetry"
 )
 
@@ -32,11 +35,18 @@ type BuildFunc[C Config] func(ctx context.Context, cfg C, logger *slog.Logger, r
 // ends (main ties ctx to SIGINT and SIGTERM). Logs go to stdout. Tests call
 // it with GRPC_ADDR and HTTP_ADDR on port 0 and read the bound addresses from
 // the "serving" log line.
+//
+// With "migrate status" or "migrate up" as its first arguments, Main instead
+// runs the service's database migrations (the same fs.FS its store gives
+// store.Provide) and returns (see migrate).
 func Main[C Config](ctx context.Context, args []string, getenv func(string) string, stdout io.Writer,
-	newConfig func() C, build BuildFunc[C],
+	newConfig func() C, build BuildFunc[C], migrations store.Migrations,
 ) error {
 	cfg := newConfig()
 	service := cfg.Common().Service
+	if len(args) > 0 && args[0] == "migrate" {
+		return migrate(ctx, args[1:], getenv, stdout, cfg, migrations)
+	}
 	flags := flag.NewFlagSet(service, flag.ContinueOnError)
 	flags.SetOutput(stdout)
 	configPath := flags.String("config", "", "YAML config `file`; environment variables override it")
@@ -93,10 +103,13 @@ func ExitCode(err error) int {
 // variable of its config with the default, listed from the config's tags.
 func printUsage(w io.Writer, flags *flag.FlagSet, cfg any) {
 	name := flags.Name()
-	fmt.Fprintf(w, "usage: %s [--config file]\n\n"+
+	fmt.Fprintf(w, "usage: %s [--config file]\n"+
+		"       %s migrate status|up [--config file] [--json]\n\n"+
 		"Runs the %s service. Its configuration is the defaults below, then the YAML file\n"+
-		"(--config), then the environment variables below; it is validated before anything starts.\n\n"+
-		"flags:\n", name, name)
+		"(--config), then the environment variables below; it is validated before anything starts.\n"+
+		"\"migrate status\" lists the database migrations, applied or pending; \"migrate up\"\n"+
+		"applies the pending ones (as every start does) and exits without serving.\n\n"+
+		"flags:\n", name, name, name)
 	flags.VisitAll(func(f *flag.Flag) {
 		arg, usage := flag.UnquoteUsage(f)
 		fmt.Fprintf(w, "  --%s %s\n    \t%s\n", f.Name, arg, usage)
@@ -108,4 +121,108 @@ func printUsage(w io.Writer, flags *flag.FlagSet, cfg any) {
 		return
 	}
 	_ = config.WriteEnvTable(w, vars)
+}
+
+// MigrateReport is what "<service> migrate status|up --json" prints.
+type MigrateReport struct {
+	Service    string            `json:"service"`
+	Dialect    store.Dialect     `json:"dialect"`
+	Applied    []store.Migration `json:"applied,omitempty"` // by this "migrate up"
+	Migrations []store.Migration `json:"migrations"`        // every file, by version
+	Pending    int               `json:"pending"`
+}
+
+// migrate is "<service> migrate status|up [--config file] [--json]": load
+// the service's config as a start does, open its database, list
+// (status) or apply (up) its migrations, print them as a table or, with --json, as a
+// MigrateReport, and return without serving. Any error is 1; pending
+// migrations are not an error.
+func migrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, cfg Config, migrations store.Migrations) error {
+	base := cfg.Common()
+	flags := flag.NewFlagSet(base.Service+" migrate", flag.ContinueOnError)
+	flags.SetOutput(stdout)
+	configPath := flags.String("config", "", "YAML config `file`; environment variables override it")
+	asJSON := flags.Bool("json", false, "print a JSON object instead of a table")
+	flags.Usage = func() {
+		fmt.Fprintf(stdout, "usage: %s migrate status|up [--config file] [--json]\n\n"+
+			"status lists the database migrations, applied or pending; up applies the pending ones.\n"+
+			"The database is the service's DATABASE_URL (%s -help lists its settings).\n\nflags:\n", base.Service, base.Service)
+		flags.PrintDefaults()
+	}
+	parse := func(args []string) error {
+		err := flags.Parse(args)
+		if err != nil && !errors.Is(err, flag.ErrHelp) {
+			err = fmt.Errorf("%w: %w", ErrUsage, err)
+		}
+		return err
+	}
+	// Flags may come before or after the verb.
+	if err := parse(args); err != nil {
+		return err
+	}
+	verb := flags.Arg(0)
+	if verb != "status" && verb != "up" {
+		return fmt.Errorf("%w: migrate: want status or up, got %q", ErrUsage, verb)
+	}
+	if err := parse(flags.Args()[1:]); err != nil {
+		return err
+	}
+	if flags.NArg() > 0 {
+		return fmt.Errorf("%w: migrate %s: unexpected arguments: %q", ErrUsage, verb, flags.Args())
+	}
+	if migrations == nil {
+		return fmt.Errorf("migrate: service %s has no migrations", base.Service)
+	}
+	if err := config.Load(cfg, *configPath, getenv); err != nil {
+		return err
+	}
+	db, err := store.Open(ctx, base.DatabaseURL, base.Service, nil, store.WithPool(base.DB))
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer func() { _ = db.Close() }()
+
+	report := MigrateReport{Service: base.Service, Dialect: db.Dialect}
+	if verb == "up" {
+		if report.Applied, err = db.MigrateUp(ctx, migrations); err != nil {
+			return fmt.Errorf("migrate up: %w", err)
+		}
+	}
+	if report.Migrations, err = db.MigrationStatus(ctx, migrations); err != nil {
+		return fmt.Errorf("migrate %s: %w", verb, err)
+	}
+	for _, m := range report.Migrations {
+		if m.State == store.MigrationPending {
+			report.Pending++
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(report)
+	}
+	return writeMigrations(stdout, verb, report)
+}
+
+// writeMigrations prints a migrate report for people.
+func writeMigrations(w io.Writer, verb string, r MigrateReport) error {
+	if verb == "up" {
+		for _, m := range r.Applied {
+			fmt.Fprintf(w, "applied %04d_%s\n", m.Version, m.Name)
+		}
+		if len(r.Applied) == 0 {
+			fmt.Fprintln(w, "nothing to apply")
+		}
+	}
+	fmt.Fprintf(w, "%s database (%s): %d migrations, %d pending\n\n", r.Service, r.Dialect, len(r.Migrations), r.Pending)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tNAME\tSTATE\tAPPLIED AT")
+	for _, m := range r.Migrations {
+		at := "-"
+		if !m.AppliedAt.IsZero() {
+			at = m.AppliedAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%04d\t%s\t%s\t%s\n", m.Version, m.Name, m.State, at)
+	}
+	return tw.Flush()
 }

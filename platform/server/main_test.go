@@ -48,7 +48,10 @@ func TestMainLoadsConfigServesAndStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	getenv := func(k string) string { return map[string]string{"WIDGET_COLOUR": "red"}[k] }
-	go func() { done <- server.Main(ctx, nil, getenv, w, newWidgetConfig, buildWidgets(&got)); _ = w.Close() }()
+	go func() {
+		done <- server.Main(ctx, nil, getenv, w, newWidgetConfig, buildWidgets(&got), nil)
+		_ = w.Close()
+	}()
 
 	sc := bufio.NewScanner(r)
 	var serving map[string]any
@@ -89,7 +92,7 @@ func TestMainRefusesBadStarts(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var got *widgetConfig
 			var out strings.Builder
-			err := server.Main(context.Background(), tt.args, func(k string) string { return tt.env[k] }, &out, newWidgetConfig, buildWidgets(&got))
+			err := server.Main(context.Background(), tt.args, func(k string) string { return tt.env[k] }, &out, newWidgetConfig, buildWidgets(&got), nil)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
 			assert.Nil(t, got, "nothing is built from a bad start")
@@ -100,7 +103,7 @@ func TestMainRefusesBadStarts(t *testing.T) {
 func TestMainHelpListsEveryEnvironmentVariable(t *testing.T) {
 	var out strings.Builder
 	var got *widgetConfig
-	err := server.Main(context.Background(), []string{"-help"}, func(string) string { return "" }, &out, newWidgetConfig, buildWidgets(&got))
+	err := server.Main(context.Background(), []string{"-help"}, func(string) string { return "" }, &out, newWidgetConfig, buildWidgets(&got), nil)
 	require.ErrorIs(t, err, flag.ErrHelp)
 	assert.Equal(t, 0, server.ExitCode(err))
 	assert.Nil(t, got, "-help builds nothing")
@@ -147,7 +150,7 @@ func TestMainExitCodes(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			var got *widgetConfig
-			err := server.Main(context.Background(), tt.args, func(k string) string { return tt.env[k] }, io.Discard, newWidgetConfig, buildWidgets(&got))
+			err := server.Main(context.Background(), tt.args, func(k string) string { return tt.env[k] }, io.Discard, newWidgetConfig, buildWidgets(&got), nil)
 			assert.Equal(t, tt.code, server.ExitCode(err), "%v", err)
 		})
 	}

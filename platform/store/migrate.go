@@ -1,208 +1,188 @@
 package store
 
 import (
-	"cmp"
 	"context"
-	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
-	"path"
-	"slices"
-	"strconv"
 	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
 )
 
-// migrationLockKey is the PostgreSQL advisory lock that serialises Migrate
-// across instances starting at once ("slipway" in ASCII). Advisory locks are
-// per database, so services sharing a cluster do not block each other.
-const migrationLockKey int64 = 0x736c6970776179
+// MigrationState says whether a database has a migration.
+type MigrationState string
 
-var createMigrationsTable = map[Dialect]string{
-	Postgres: `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    BIGINT PRIMARY KEY,
-		name       TEXT NOT NULL,
-		applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-	)`,
-	SQLite: `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    INTEGER PRIMARY KEY,
-		name       TEXT NOT NULL,
-		applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-	)`,
-}
+// The states of a migration.
+const (
+	MigrationApplied MigrationState = "applied"
+	MigrationPending MigrationState = "pending"
+)
 
-// migration is one file, NNNN_name.sql.
-type migration struct {
-	version int64
-	name    string // the part after NNNN_, without .sql
-	file    string // path inside the fs.FS
+// Migration is one migration file, NNNN_name.sql, and whether the database
+// has it.
+type Migration struct {
+	Version   int64          `json:"version"`
+	Name      string         `json:"name"` // the part after NNNN_, without .sql
+	State     MigrationState `json:"state"`
+	AppliedAt time.Time      `json:"applied_at,omitzero"` // zero while pending
 }
 
 // Migrate applies the migrations in fsys/<dialect>/ that the database does
-// not have yet. Files are named NNNN_name.sql; versions start at 1 and have
-// no gaps. Each file runs once, in its own transaction together with its
-// row in schema_migrations(version, name, applied_at), so a failed file
-// leaves nothing behind and the next start retries it.
+// not have yet, with goose (github.com/pressly/goose/v3). Files are named
+// NNNN_name.sql and start with a "-- +goose Up" line; versions start at 1
+// and have no gaps. Each file runs once, in its own transaction together
+// with its row in goose_db_version, so a failed file leaves nothing behind
+// and the next start retries it.
 //
-// Concurrent starts are safe: on PostgreSQL every step holds
-// pg_advisory_xact_lock, on SQLite the immediate transaction holds the write
-// lock. It is an error when an applied version's file was renamed, or when a
-// file is pending below an applied version. Versions applied by a newer
-// release than this one are left alone, so a rollback can still start.
+// Concurrent starts are safe: on PostgreSQL the run holds a session
+// advisory lock, on SQLite a write lock on a file beside the database
+// (migrateLocker). A start with nothing to apply (nearly every start)
+// reads goose_db_version and takes no lock. It is an error when a file is
+// pending below an applied version. Versions applied by a newer release
+// than this one are left alone, so a rollback can still start.
+//
+// A database migrated by the runner before goose is adopted first: the
+// versions in its schema_migrations table are recorded as applied
+// (adoptLegacy), and that table is left as it was.
 //
 // Statements that cannot run in a transaction (CREATE INDEX CONCURRENTLY)
-// are not supported.
+// need goose's "-- +goose NO TRANSACTION" and lose the all-or-nothing
+// guarantee for their file.
 func (db *DB) Migrate(ctx context.Context, fsys fs.FS) error {
-	ms, err := readMigrations(fsys, string(db.Dialect))
-	if err != nil {
-		return err
-	}
-	if db.upToDate(ctx, ms) {
-		return nil
-	}
-	for {
-		done, err := db.migrateNext(ctx, fsys, ms)
-		if err != nil {
-			return err
-		}
-		if done {
-			return nil
-		}
-	}
+	_, err := db.MigrateUp(ctx, fsys)
+	return err
 }
 
-func readMigrations(fsys fs.FS, dir string) ([]migration, error) {
-	entries, err := fs.ReadDir(fsys, dir)
+// MigrateUp is Migrate, and returns the migrations it applied, in order.
+func (db *DB) MigrateUp(ctx context.Context, fsys fs.FS) ([]Migration, error) {
+	p, err := db.migrations(ctx, fsys)
+	if err != nil {
+		return nil, err
+	}
+	pending, err := p.HasPending(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: migrate: %w", err)
+	}
+	if !pending {
+		return nil, nil
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		if partial, ok := errors.AsType[*goose.PartialError](err); ok {
+			// Status would wait behind the lock Up held; the failed file's
+			// transaction is rolled back, the ones before it are committed.
+			return nil, fmt.Errorf("store: migration %s: %w", partial.Failed.Source.Path, partial.Err)
+		}
+		return nil, fmt.Errorf("store: migrate: %w", err)
+	}
+	status, err := migrationStatus(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	ran := make(map[int64]bool, len(results))
+	for _, r := range results {
+		ran[r.Source.Version] = true
+	}
+	var applied []Migration
+	for _, m := range status {
+		if ran[m.Version] {
+			applied = append(applied, m)
+		}
+	}
+	return applied, nil
+}
+
+// MigrationStatus lists the migrations in fsys/<dialect>/ by version, each
+// applied (with when) or pending. It adopts a database migrated before
+// goose as Migrate does, and waits while another instance migrates.
+func (db *DB) MigrationStatus(ctx context.Context, fsys fs.FS) ([]Migration, error) {
+	p, err := db.migrations(ctx, fsys)
+	if err != nil {
+		return nil, err
+	}
+	return migrationStatus(ctx, p)
+}
+
+func migrationStatus(ctx context.Context, p *goose.Provider) ([]Migration, error) {
+	status, err := p.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: migration status: %w", err)
+	}
+	out := make([]Migration, 0, len(status))
+	for _, s := range status {
+		m := Migration{Version: s.Source.Version, Name: migrationName(s.Source.Path), State: MigrationPending}
+		if s.State == goose.StateApplied {
+			m.State, m.AppliedAt = MigrationApplied, s.AppliedAt.UTC()
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// migrations checks the dialect's files, adopts a database migrated before
+// goose, and returns the goose provider for them.
+func (db *DB) migrations(ctx context.Context, fsys fs.FS) (*goose.Provider, error) {
+	dir := string(db.Dialect)
+	if _, err := fs.Stat(fsys, dir); err != nil {
+		return nil, fmt.Errorf("store: read migrations: %w", err)
+	}
+	files, err := fs.Sub(fsys, dir)
 	if err != nil {
 		return nil, fmt.Errorf("store: read migrations: %w", err)
 	}
-	var ms []migration
-	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".sql") {
-			continue
-		}
-		num, name, ok := strings.Cut(strings.TrimSuffix(e.Name(), ".sql"), "_")
-		version, err := strconv.ParseInt(num, 10, 64)
-		if !ok || err != nil || name == "" || version < 1 {
-			return nil, fmt.Errorf("store: migration %s: want NNNN_name.sql with NNNN >= 1", path.Join(dir, e.Name()))
-		}
-		ms = append(ms, migration{version: version, name: name, file: path.Join(dir, e.Name())})
+	names, err := migrationFiles(files, dir)
+	if err != nil {
+		return nil, err
 	}
-	slices.SortFunc(ms, func(a, b migration) int { return cmp.Compare(a.version, b.version) })
-	for i, m := range ms {
-		if want := int64(i + 1); m.version != want {
-			if i > 0 && m.version == ms[i-1].version {
-				return nil, fmt.Errorf("store: migrations %s and %s have the same version", ms[i-1].file, m.file)
-			}
-			return nil, fmt.Errorf("store: migration version %d is missing (next is %s)", want, m.file)
-		}
+	dialect, opts, err := db.migrateLocker(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return ms, nil
+	opts = append(opts, goose.WithDisableGlobalRegistry(true))
+	p, err := goose.NewProvider(dialect, db.DB, files, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("store: read migrations: %w", err)
+	}
+	if err := db.adoptLegacy(ctx, names); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
-// migrateNext applies the first pending migration in one transaction and
-// reports whether there was none.
-func (db *DB) migrateNext(ctx context.Context, fsys fs.FS, ms []migration) (bool, error) {
-	tx, err := db.BeginTx(ctx, nil)
+// migrationFiles returns the name of each version in files, checking what
+// goose does not: it skips a .sql file without a version, and allows gaps.
+func migrationFiles(files fs.FS, dir string) (map[int64]string, error) {
+	paths, err := fs.Glob(files, "*.sql")
 	if err != nil {
-		return false, fmt.Errorf("store: migrate: begin: %w", err)
+		return nil, fmt.Errorf("store: read migrations: %w", err)
 	}
-	defer func() { _ = tx.Rollback() }() // a no-op after Commit
-	if db.Dialect == Postgres {
-		// A migration may rewrite a large table, and the lock waits for
-		// another instance's migrations: neither is a runaway statement.
-		if _, err := tx.ExecContext(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
-			return false, fmt.Errorf("store: migrate: lift the statement timeout: %w", err)
+	names := make(map[int64]string, len(paths))
+	for _, p := range paths {
+		version, err := goose.NumericComponent(p)
+		if err != nil || version < 1 || migrationName(p) == "" {
+			return nil, fmt.Errorf("store: migration %s/%s: want NNNN_name.sql with NNNN >= 1", dir, p)
 		}
-		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", migrationLockKey); err != nil {
-			return false, fmt.Errorf("store: migrate: lock: %w", err)
+		if other, ok := names[version]; ok {
+			return nil, fmt.Errorf("store: migrations %s/%s and %s/%s have the same version", dir, p, dir, other)
 		}
+		names[version] = p
 	}
-	if _, err := tx.ExecContext(ctx, createMigrationsTable[db.Dialect]); err != nil {
-		return false, fmt.Errorf("store: migrate: create schema_migrations: %w", err)
-	}
-	applied, err := appliedMigrations(ctx, tx)
-	if err != nil {
-		return false, err
-	}
-
-	var next *migration
-	for i, m := range ms {
-		name, ok := applied[m.version]
-		switch {
-		case ok && name != m.name:
-			return false, fmt.Errorf("store: migration %d was applied as %q but the file is now %s", m.version, name, m.file)
-		case !ok && next == nil:
-			next = &ms[i]
-		case ok && next != nil:
-			return false, fmt.Errorf("store: migration %s is pending but the later version %d is already applied", next.file, m.version)
+	for v := int64(1); v <= int64(len(names)); v++ {
+		if _, ok := names[v]; !ok {
+			return nil, fmt.Errorf("store: migration version %d is missing from %s", v, dir)
 		}
 	}
-	if next == nil {
-		if err := tx.Commit(); err != nil {
-			return false, fmt.Errorf("store: migrate: commit: %w", err)
-		}
-		return true, nil
+	for v, p := range names {
+		names[v] = migrationName(p)
 	}
-
-	body, err := fs.ReadFile(fsys, next.file)
-	if err != nil {
-		return false, fmt.Errorf("store: migrate: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-		return false, fmt.Errorf("store: migration %s: %w", next.file, err)
-	}
-	if _, err := tx.ExecContext(ctx,
-		"INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", next.version, next.name); err != nil {
-		return false, fmt.Errorf("store: migration %s: record: %w", next.file, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return false, fmt.Errorf("store: migration %s: commit: %w", next.file, err)
-	}
-	return false, nil
+	return names, nil
 }
 
-// upToDate reports whether every migration in ms is applied under its name,
-// from one read without the lock: applied rows are never removed, so the
-// answer cannot go stale, and a start with nothing to apply (nearly every
-// start) skips the locked transaction. Any doubt (no schema_migrations
-// yet, a renamed file) is left to the locked path, which reports it.
-func (db *DB) upToDate(ctx context.Context, ms []migration) bool {
-	applied, err := appliedMigrations(ctx, db)
-	if err != nil {
-		return false
-	}
-	for _, m := range ms {
-		if name, ok := applied[m.version]; !ok || name != m.name {
-			return false
-		}
-	}
-	return true
-}
-
-// querier is a *sql.Tx or a *DB.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-func appliedMigrations(ctx context.Context, q querier) (map[int64]string, error) {
-	rows, err := q.QueryContext(ctx, "SELECT version, name FROM schema_migrations")
-	if err != nil {
-		return nil, fmt.Errorf("store: migrate: read schema_migrations: %w", err)
-	}
-	defer rows.Close()
-	applied := map[int64]string{}
-	for rows.Next() {
-		var (
-			v    int64
-			name string
-		)
-		if err := rows.Scan(&v, &name); err != nil {
-			return nil, fmt.Errorf("store: migrate: read schema_migrations: %w", err)
-		}
-		applied[v] = name
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: migrate: read schema_migrations: %w", err)
-	}
-	return applied, nil
+// migrationName is "init" for "0001_init.sql".
+func migrationName(path string) string {
+	base := path[strings.LastIndex(path, "/")+1:]
+	_, name, _ := strings.Cut(strings.TrimSuffix(base, ".sql"), "_")
+	return name
 }

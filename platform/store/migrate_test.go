@@ -1,7 +1,11 @@
 package store_test
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
+	"net/url"
+	"os"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -10,41 +14,35 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/slipway-dev/slipway/platform/config"
 	"github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/platform/store/storetest"
 )
 
-// migrations builds an fs.FS with the same files for both dialects.
+// migrations builds an fs.FS with the same files for both dialects, each
+// with goose's "-- +goose Up" line first.
 func migrations(files map[string]string) fstest.MapFS {
 	fsys := fstest.MapFS{}
 	for name, body := range files {
 		for _, d := range storetest.Dialects() {
-			fsys[string(d)+"/"+name] = &fstest.MapFile{Data: []byte(body)}
+			fsys[string(d)+"/"+name] = &fstest.MapFile{Data: []byte("-- +goose Up\n" + body)}
 		}
 	}
 	return fsys
 }
 
-type appliedRow struct {
-	Version int64
-	Name    string
-}
-
-func applied(t *testing.T, db *store.DB) []appliedRow {
+// applied is the versions goose has recorded, without its version 0.
+func applied(t *testing.T, db *store.DB) []int64 {
 	t.Helper()
 	rows, err := db.QueryContext(context.Background(),
-		"SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
+		"SELECT version_id FROM goose_db_version WHERE version_id > 0 ORDER BY version_id")
 	require.NoError(t, err)
 	defer rows.Close()
-	var out []appliedRow
+	var out []int64
 	for rows.Next() {
-		var (
-			r         appliedRow
-			appliedAt any
-		)
-		require.NoError(t, rows.Scan(&r.Version, &r.Name, &appliedAt))
-		assert.NotNil(t, appliedAt)
-		out = append(out, r)
+		var v int64
+		require.NoError(t, rows.Scan(&v))
+		out = append(out, v)
 	}
 	require.NoError(t, rows.Err())
 	return out
@@ -70,27 +68,72 @@ func TestMigrate(t *testing.T) {
 			ctx := context.Background()
 			db := storetest.Open(t, d)
 
-			fsys := migrations(map[string]string{"0001_init.sql": m1, "0002_orders.sql": m2, "README.md": "ignored"})
-			require.NoError(t, db.Migrate(ctx, fsys))
+			fsys := migrations(map[string]string{"0001_init.sql": m1, "0002_orders.sql": m2})
+			fsys[string(d)+"/README.md"] = &fstest.MapFile{Data: []byte("ignored")}
+			ran, err := db.MigrateUp(ctx, fsys)
+			require.NoError(t, err)
+			assert.Equal(t, []int64{1, 2}, versions(ran), "MigrateUp returns what it applied")
 			assert.True(t, tableExists(t, db, "products"))
 			assert.True(t, tableExists(t, db, "orders"))
-			assert.Equal(t, []appliedRow{{1, "init"}, {2, "orders"}}, applied(t, db))
+			assert.Equal(t, []int64{1, 2}, applied(t, db))
 
 			t.Run("rerun is a no-op", func(t *testing.T) {
-				require.NoError(t, db.Migrate(ctx, fsys))
-				assert.Equal(t, []appliedRow{{1, "init"}, {2, "orders"}}, applied(t, db))
+				ran, err := db.MigrateUp(ctx, fsys)
+				require.NoError(t, err)
+				assert.Empty(t, ran)
+				assert.Equal(t, []int64{1, 2}, applied(t, db))
 			})
 			t.Run("a new file applies alone", func(t *testing.T) {
 				fsys := migrations(map[string]string{"0001_init.sql": m1, "0002_orders.sql": m2, "0003_note.sql": m3})
-				require.NoError(t, db.Migrate(ctx, fsys))
-				assert.Equal(t, []appliedRow{{1, "init"}, {2, "orders"}, {3, "note"}}, applied(t, db))
-				_, err := db.ExecContext(ctx, "INSERT INTO orders (id, note) VALUES ($1, $2)", "o1", "hi")
+				ran, err := db.MigrateUp(ctx, fsys)
+				require.NoError(t, err)
+				assert.Equal(t, []int64{3}, versions(ran))
+				assert.Equal(t, []int64{1, 2, 3}, applied(t, db))
+				_, err = db.ExecContext(ctx, "INSERT INTO orders (id, note) VALUES ($1, $2)", "o1", "hi")
 				assert.NoError(t, err)
 			})
 			t.Run("versions applied by a newer release are left alone", func(t *testing.T) {
 				require.NoError(t, db.Migrate(ctx, migrations(map[string]string{"0001_init.sql": m1})))
-				assert.Len(t, applied(t, db), 3)
+				assert.Equal(t, []int64{1, 2, 3}, applied(t, db))
 			})
+		})
+	}
+}
+
+func versions(ms []store.Migration) []int64 {
+	var out []int64
+	for _, m := range ms {
+		out = append(out, m.Version)
+	}
+	return out
+}
+
+func TestMigrationStatus(t *testing.T) {
+	for _, d := range storetest.Dialects() {
+		t.Run(string(d), func(t *testing.T) {
+			ctx := context.Background()
+			db := storetest.Open(t, d)
+			all := migrations(map[string]string{"0001_init.sql": m1, "0002_orders.sql": m2, "0003_note.sql": m3})
+
+			status, err := db.MigrationStatus(ctx, all)
+			require.NoError(t, err)
+			assert.Equal(t, []store.Migration{
+				{Version: 1, Name: "init", State: store.MigrationPending},
+				{Version: 2, Name: "orders", State: store.MigrationPending},
+				{Version: 3, Name: "note", State: store.MigrationPending},
+			}, status, "a new database has every file pending")
+
+			before := time.Now().Add(-time.Minute) // SQLite keeps whole seconds
+			require.NoError(t, db.Migrate(ctx, migrations(map[string]string{"0001_init.sql": m1, "0002_orders.sql": m2})))
+			status, err = db.MigrationStatus(ctx, all)
+			require.NoError(t, err)
+			require.Len(t, status, 3)
+			for _, m := range status[:2] {
+				assert.Equal(t, store.MigrationApplied, m.State, "version %d", m.Version)
+				assert.WithinRange(t, m.AppliedAt, before, time.Now().Add(time.Minute), "version %d", m.Version)
+			}
+			assert.Equal(t, store.Migration{Version: 3, Name: "note", State: store.MigrationPending}, status[2])
+			assert.Equal(t, []int64{1, 2}, applied(t, db), "status applies nothing")
 		})
 	}
 }
@@ -111,7 +154,7 @@ func TestMigrateConcurrent(t *testing.T) {
 			for i, err := range errs {
 				assert.NoError(t, err, "start %d", i)
 			}
-			assert.Equal(t, []appliedRow{{1, "init"}, {2, "orders"}, {3, "note"}}, applied(t, db))
+			assert.Equal(t, []int64{1, 2, 3}, applied(t, db))
 		})
 	}
 }
@@ -127,7 +170,7 @@ func TestMigrateErrors(t *testing.T) {
 		{
 			name:    "gap in versions",
 			files:   map[string]string{"0001_init.sql": m1, "0003_note.sql": m3},
-			wantErr: "migration version 2 is missing (next is",
+			wantErr: "migration version 2 is missing",
 		},
 		{
 			name:    "not starting at 1",
@@ -141,22 +184,16 @@ func TestMigrateErrors(t *testing.T) {
 		},
 		{
 			name:    "bad file name",
-			files:   map[string]string{"init.sql": m1},
+			files:   map[string]string{"0001_init.sql": m1, "orders.sql": m2},
 			wantErr: "want NNNN_name.sql",
-		},
-		{
-			name:    "renamed file for an applied version",
-			before:  map[string]string{"0001_init.sql": m1},
-			files:   map[string]string{"0001_products.sql": m1},
-			wantErr: `migration 1 was applied as "init" but the file is now`,
 		},
 		{
 			name:    "failing file is rolled back and not recorded",
 			before:  map[string]string{"0001_init.sql": m1},
 			files:   map[string]string{"0001_init.sql": m1, "0002_orders.sql": m2 + "\nSELECT * FROM no_such_table;"},
-			wantErr: "store: migration",
+			wantErr: "store: migration 0002_orders.sql",
 			check: func(t *testing.T, db *store.DB) {
-				assert.Equal(t, []appliedRow{{1, "init"}}, applied(t, db))
+				assert.Equal(t, []int64{1}, applied(t, db))
 				assert.False(t, tableExists(t, db, "orders"), "the file's first statement must be rolled back")
 			},
 		},
@@ -183,11 +220,12 @@ func TestMigrateErrors(t *testing.T) {
 				ctx := context.Background()
 				db := storetest.Open(t, d)
 				require.NoError(t, db.Migrate(ctx, migrations(map[string]string{"0001_init.sql": m1})))
-				_, err := db.ExecContext(ctx, "INSERT INTO schema_migrations (version, name) VALUES (3, 'note')")
+				_, err := db.ExecContext(ctx, "INSERT INTO goose_db_version (version_id, is_applied) VALUES (3, true)")
 				require.NoError(t, err)
 				err = db.Migrate(ctx, migrations(map[string]string{"0001_init.sql": m1, "0002_orders.sql": m2, "0003_note.sql": m3}))
 				require.Error(t, err)
-				assert.Contains(t, err.Error(), "0002_orders.sql is pending but the later version 3 is already applied")
+				assert.Contains(t, err.Error(), "missing (out-of-order) migration lower than database version (3): version 2")
+				assert.False(t, tableExists(t, db, "orders"))
 			})
 			t.Run("no directory for the dialect", func(t *testing.T) {
 				db := storetest.Open(t, d)
@@ -199,10 +237,42 @@ func TestMigrateErrors(t *testing.T) {
 	}
 }
 
-// A start with every migration applied reads schema_migrations and takes
+// lockMigrations takes the migration lock as another instance would, and
+// returns its release.
+func lockMigrations(t *testing.T, db *store.DB) func() {
+	t.Helper()
+	ctx := context.Background()
+	if db.Dialect == store.Postgres {
+		holder, err := db.Conn(ctx)
+		require.NoError(t, err)
+		_, err = holder.ExecContext(ctx, "SELECT pg_advisory_lock($1)", store.MigrationLockKey)
+		require.NoError(t, err)
+		return func() {
+			_, err := holder.ExecContext(ctx, "SELECT pg_advisory_unlock($1)", store.MigrationLockKey)
+			assert.NoError(t, err)
+			assert.NoError(t, holder.Close())
+		}
+	}
+	var file string
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT file FROM pragma_database_list WHERE name = 'main'").Scan(&file))
+	lockDB, err := sql.Open("sqlite", file+"-migrate.lock")
+	require.NoError(t, err)
+	holder, err := lockDB.Conn(ctx)
+	require.NoError(t, err)
+	_, err = holder.ExecContext(ctx, "BEGIN IMMEDIATE")
+	require.NoError(t, err)
+	return func() {
+		_, err := holder.ExecContext(ctx, "ROLLBACK")
+		assert.NoError(t, err)
+		assert.NoError(t, holder.Close())
+		assert.NoError(t, lockDB.Close())
+	}
+}
+
+// A start with every migration applied reads goose_db_version and takes
 // no lock, so it does not wait behind another instance's migration; one
-// with a file pending still waits for the lock.
-func TestMigrateUpToDateTakesNoLock(t *testing.T) {
+// with a file pending waits for the lock, and runs once it is released.
+func TestMigrateLock(t *testing.T) {
 	for _, d := range storetest.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
 			ctx := context.Background()
@@ -210,32 +280,53 @@ func TestMigrateUpToDateTakesNoLock(t *testing.T) {
 			fsys := migrations(map[string]string{"0001_init.sql": m1, "0002_orders.sql": m2})
 			require.NoError(t, db.Migrate(ctx, fsys))
 
-			// Another instance holds the migration lock.
-			holder, err := db.Conn(ctx)
-			require.NoError(t, err)
-			defer holder.Close()
-			if d == store.Postgres {
-				_, err = holder.ExecContext(ctx, "SELECT pg_advisory_lock($1)", store.MigrationLockKey)
-			} else {
-				_, err = holder.ExecContext(ctx, "BEGIN IMMEDIATE")
-			}
-			require.NoError(t, err)
-
+			release := lockMigrations(t, db)
 			wait, cancel := context.WithTimeout(ctx, 3*time.Second)
 			defer cancel()
 			require.NoError(t, db.Migrate(wait, fsys), "nothing to apply: no lock needed")
 
 			pending := migrations(map[string]string{"0001_init.sql": m1, "0002_orders.sql": m2, "0003_note.sql": m3})
-			short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			short, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
 			defer cancel()
 			assert.Error(t, db.Migrate(short, pending), "a pending file waits for the lock")
-			assert.Equal(t, []appliedRow{{1, "init"}, {2, "orders"}}, applied(t, db))
-			if d == store.Postgres {
-				_, err = holder.ExecContext(ctx, "SELECT pg_advisory_unlock($1)", store.MigrationLockKey)
-			} else {
-				_, err = holder.ExecContext(ctx, "ROLLBACK")
+			assert.Equal(t, []int64{1, 2}, applied(t, db))
+
+			done := make(chan error, 1)
+			go func() { done <- db.Migrate(ctx, pending) }()
+			time.Sleep(200 * time.Millisecond)
+			release()
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+			case <-time.After(10 * time.Second):
+				t.Fatal("Migrate did not run after the lock was released")
 			}
-			require.NoError(t, err)
+			assert.Equal(t, []int64{1, 2, 3}, applied(t, db))
 		})
 	}
+}
+
+// A migration may run longer than the pool's statement timeout; the pool
+// keeps its timeout afterwards.
+func TestMigrateLiftsTheStatementTimeout(t *testing.T) {
+	ctx := context.Background()
+	created := storetest.Open(t, store.Postgres)
+	var name string
+	require.NoError(t, created.QueryRowContext(ctx, "SELECT current_database()").Scan(&name))
+	u, err := url.Parse(cmp.Or(os.Getenv("POSTGRES_TEST_URL"), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"))
+	require.NoError(t, err)
+	u.Path = "/" + name
+	// One connection: the session that migrates is the one checked after.
+	pool := config.DBPool{MaxConns: 1, MinConns: 1, StatementTimeout: 200 * time.Millisecond}
+	db, err := store.Open(ctx, u.String(), "storetest", nil, store.WithPool(pool))
+	require.NoError(t, err)
+	defer db.Close()
+
+	require.NoError(t, db.Migrate(ctx, migrations(map[string]string{"0001_slow.sql": "SELECT pg_sleep(0.5);"})))
+	assert.Equal(t, []int64{1}, applied(t, db))
+	var timeout string
+	require.NoError(t, db.QueryRowContext(ctx, "SHOW statement_timeout").Scan(&timeout))
+	assert.Equal(t, "200ms", timeout)
+	_, err = db.ExecContext(ctx, "SELECT pg_sleep(0.5)")
+	assert.Error(t, err, "the timeout still holds outside migrations")
 }

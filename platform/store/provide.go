@@ -20,17 +20,21 @@ type Migrations fs.FS
 // supplies config.Base, the registry, the logger and the Migrations.
 var ProviderSet = wire.NewSet(Provide)
 
-// Provide opens base.DatabaseURL with base.DB's pool settings, applies the migrations and returns a
-// cleanup that closes the database. The service's readiness check and
+// Provide opens base.DatabaseURL with base.DB's pool settings, applies the
+// migrations (DB.Migrate), logs each one it applied, and returns a cleanup that closes the database. The service's readiness check and
 // shutdown use the same *DB.
 func Provide(ctx context.Context, base config.Base, reg *prometheus.Registry, m Migrations, logger *slog.Logger) (*DB, func(), error) {
 	db, err := Open(ctx, base.DatabaseURL, base.Service, reg, WithPool(base.DB))
 	if err != nil {
 		return nil, nil, fmt.Errorf("open database: %w", err)
 	}
-	if err := db.Migrate(ctx, m); err != nil {
+	applied, err := db.MigrateUp(ctx, m)
+	if err != nil {
 		_ = db.Close()
 		return nil, nil, fmt.Errorf("migrate %s database: %w", db.Dialect, err)
+	}
+	for _, a := range applied {
+		logger.InfoContext(ctx, "migration applied", "version", a.Version, "name", a.Name)
 	}
 	return db, func() {
 		if err := db.Close(); err != nil {

@@ -1,13 +1,10 @@
 package redisconn_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,29 +16,12 @@ import (
 
 	"github.com/slipway-dev/slipway/platform/cache/redisconn"
 	"github.com/slipway-dev/slipway/platform/cache/redistest"
+	"github.com/slipway-dev/slipway/platform/telemetry/logtest"
 )
 
-// syncBuffer is a log sink safe for the probe goroutine to write to.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) count(s string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Count(b.buf.String(), s)
-}
-
-func open(t *testing.T, url string) (*redisconn.Conn, *prometheus.Registry, *syncBuffer) {
+func open(t *testing.T, url string) (*redisconn.Conn, *prometheus.Registry, *logtest.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	reg := prometheus.NewRegistry()
 	c, closeConn, err := redisconn.Open(url, "test", slog.New(slog.NewTextHandler(logs, nil)), reg,
 		redisconn.WithCooldown(50*time.Millisecond))
@@ -100,14 +80,14 @@ func TestBlackHoledRedisIsSkippedUntilItAnswers(t *testing.T) {
 		require.ErrorIs(t, err, redisconn.ErrUnavailable)
 		assert.False(t, called, "a degraded Conn does not call Redis")
 	}
-	assert.Equal(t, 1, logs.count("redis unavailable"), "the transition is logged once")
+	assert.Equal(t, 1, logs.Count("redis unavailable"), "the transition is logged once")
 
 	proxy.Forward()
 	require.Eventually(t, func() bool { return !c.Degraded() }, 30*time.Second, 20*time.Millisecond,
 		"the probe finds Redis back")
 	require.NoError(t, c.Do(ctx, set(prefix+"k")))
 	assert.Equal(t, 1.0, testutil.ToFloat64(reg), "slipway_redis_up")
-	assert.Equal(t, 1, logs.count("redis answers again"), "the recovery is logged once")
+	assert.Equal(t, 1, logs.Count("redis answers again"), "the recovery is logged once")
 }
 
 // A Redis that refuses connections degrades the same way.

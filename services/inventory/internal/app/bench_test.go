@@ -28,7 +28,7 @@ func BenchmarkGetProduct(b *testing.B) {
 				}
 			})
 			b.Run("transport=rest", func(b *testing.B) {
-				url := "http://" + s.httpAddr + "/v1/products/" + id
+				url := "http://" + s.HTTPAddr + "/v1/products/" + id
 				client := &http.Client{}
 				b.ReportAllocs()
 				for b.Loop() {

@@ -66,14 +66,14 @@ func TestRunAppliesOrderEvents(t *testing.T) {
 	s.publish(t, apievents.SubjectOrderPlaced, "evt-placed-1", &orderv1.OrderPlaced{EventId: "evt-placed-1", OrderId: "order-1", UserId: "user-1"})
 	require.Eventually(t, func() bool {
 		return status() == inventoryv1.ReservationStatus_RESERVATION_STATUS_COMMITTED
-	}, 10*time.Second, 20*time.Millisecond, "OrderPlaced commits the reservation\n%s", s.logs)
+	}, 10*time.Second, 20*time.Millisecond, "OrderPlaced commits the reservation\n%s", s.Logs)
 	assert.Equal(t, before-3, stock(), "a commit keeps the stock taken")
 
 	s.publish(t, apievents.SubjectOrderCancelled, "evt-cancelled-1", &orderv1.OrderCancelled{EventId: "evt-cancelled-1", OrderId: "order-1", UserId: "user-1"})
 	require.Eventually(t, func() bool { return stock() == before }, 10*time.Second, 20*time.Millisecond,
-		"OrderCancelled returns the committed stock\n%s", s.logs)
+		"OrderCancelled returns the committed stock\n%s", s.Logs)
 
-	resp, err := http.Get("http://" + s.httpAddr + "/readyz")
+	resp, err := http.Get("http://" + s.HTTPAddr + "/readyz")
 	require.NoError(t, err)
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -81,7 +81,7 @@ func TestRunAppliesOrderEvents(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	assert.Contains(t, string(body), "nats", "NATS is a readiness dependency")
 
-	resp, err = http.Get("http://" + s.httpAddr + "/metrics")
+	resp, err = http.Get("http://" + s.HTTPAddr + "/metrics")
 	require.NoError(t, err)
 	body, err = io.ReadAll(resp.Body)
 	resp.Body.Close()

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -254,18 +253,12 @@ type caller struct {
 }
 
 func (c caller) client() protocoltest.Client {
-	return protocoltest.Client{Protocol: c.protocol, Conn: c.s.conn, HTTPAddr: c.s.httpAddr}
+	return protocoltest.Client{Protocol: c.protocol, Conn: c.s.conn, HTTPAddr: c.s.HTTPAddr}
 }
 
 func (c caller) listProducts(t *testing.T, req *inventoryv1.ListProductsRequest) (*inventoryv1.ListProductsResponse, protocoltest.Failure) {
 	t.Helper()
-	q := url.Values{}
-	if req.GetPageSize() != 0 {
-		q.Set("page_size", strconv.Itoa(int(req.GetPageSize())))
-	}
-	if req.GetPageToken() != "" {
-		q.Set("page_token", req.GetPageToken())
-	}
+	q := protocoltest.PageQuery(req)
 	r := protocoltest.Route{Procedure: inventoryv1.InventoryService_ListProducts_FullMethodName, Verb: http.MethodGet, Path: "/v1/products?" + q.Encode()}
 	return protocoltest.Invoke[inventoryv1.ListProductsResponse](t, c.client(), r, "", req)
 }

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/mock/gomock"
 
 	"github.com/slipway-dev/slipway/platform/errkind"
+	"github.com/slipway-dev/slipway/platform/errkind/errkindtest"
 	"github.com/slipway-dev/slipway/services/inventory/internal/domain"
 	"github.com/slipway-dev/slipway/services/inventory/internal/domain/mock"
 )
@@ -34,12 +35,17 @@ type fixture struct {
 	svc   *domain.InventoryService
 }
 
-func newFixture(t *testing.T) fixture {
+// newFixture is a fixture with setup, when not nil, run on it first: a
+// table case scripts the store there.
+func newFixture(t *testing.T, setup func(fixture)) fixture {
 	t.Helper()
 	ctrl := gomock.NewController(t)
 	f := fixture{store: mock.NewMockStore(ctrl), tx: mock.NewMockTx(ctrl)}
 	f.svc = domain.NewInventoryService(f.store, domain.WithReservationTTL(ttl))
 	f.svc.SetClock(func() time.Time { return now })
+	if setup != nil {
+		setup(f)
+	}
 	return f
 }
 
@@ -49,15 +55,6 @@ func (f fixture) expectTx() {
 		DoAndReturn(func(ctx context.Context, fn func(context.Context, domain.Tx) error) error {
 			return fn(ctx, f.tx)
 		})
-}
-
-// assertFieldError checks that err is an Invalid FieldError about field.
-func assertFieldError(t *testing.T, err error, field string) {
-	t.Helper()
-	var fe *errkind.FieldError
-	require.ErrorAs(t, err, &fe)
-	assert.Equal(t, field, fe.Field)
-	assert.ErrorIs(t, err, domain.ErrInvalid)
 }
 
 func products(ids ...string) []domain.Product {
@@ -155,17 +152,9 @@ func TestListProducts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t)
-			if tt.setup != nil {
-				tt.setup(f)
-			}
+			f := newFixture(t, tt.setup)
 			page, err := f.svc.ListProducts(t.Context(), tt.pageSize, tt.pageToken)
-			switch {
-			case tt.wantField != "":
-				assertFieldError(t, err, tt.wantField)
-				return
-			case tt.wantErr != nil:
-				assert.ErrorIs(t, err, tt.wantErr)
+			if !errkindtest.WantSuccess(t, err, tt.wantField, tt.wantErr) {
 				return
 			}
 			require.NoError(t, err)
@@ -208,18 +197,9 @@ func TestGetProduct(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t)
-			if tt.setup != nil {
-				tt.setup(f)
-			}
+			f := newFixture(t, tt.setup)
 			got, err := f.svc.GetProduct(t.Context(), tt.id)
-			switch {
-			case tt.wantField != "":
-				assertFieldError(t, err, tt.wantField)
-			case tt.wantErr != nil:
-				assert.ErrorIs(t, err, tt.wantErr)
-			default:
-				require.NoError(t, err)
+			if errkindtest.WantSuccess(t, err, tt.wantField, tt.wantErr) {
 				assert.Equal(t, tt.want, got)
 			}
 		})
@@ -402,23 +382,13 @@ func TestReserve(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t)
-			if tt.setup != nil {
-				tt.setup(f)
-			}
+			f := newFixture(t, tt.setup)
 			got, err := f.svc.Reserve(t.Context(), tt.orderID, tt.items)
-			switch {
-			case tt.wantField != "":
-				assertFieldError(t, err, tt.wantField)
-			case tt.wantErr != nil:
-				assert.ErrorIs(t, err, tt.wantErr)
-				assert.ErrorContains(t, err, "order o-1")
-				if tt.check != nil {
-					tt.check(t, err)
-				}
-			default:
-				require.NoError(t, err)
+			if errkindtest.WantSuccess(t, err, tt.wantField, tt.wantErr, "order o-1") {
 				assert.Equal(t, tt.want, got)
+			}
+			if tt.check != nil {
+				tt.check(t, err)
 			}
 		})
 	}
@@ -501,19 +471,9 @@ func TestRelease(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t)
-			if tt.setup != nil {
-				tt.setup(f)
-			}
+			f := newFixture(t, tt.setup)
 			got, err := f.svc.Release(t.Context(), tt.orderID)
-			switch {
-			case tt.wantField != "":
-				assertFieldError(t, err, tt.wantField)
-			case tt.wantErr != nil:
-				assert.ErrorIs(t, err, tt.wantErr)
-				assert.ErrorContains(t, err, "order o-1")
-			default:
-				require.NoError(t, err)
+			if errkindtest.WantSuccess(t, err, tt.wantField, tt.wantErr, "order o-1") {
 				assert.Equal(t, tt.want, got)
 			}
 		})
@@ -596,22 +556,13 @@ func TestAdjustStock(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t)
-			if tt.setup != nil {
-				tt.setup(f)
-			}
+			f := newFixture(t, tt.setup)
 			got, err := f.svc.AdjustStock(t.Context(), tt.actor, tt.productID, tt.delta, tt.reason)
-			switch {
-			case tt.wantField != "":
-				assertFieldError(t, err, tt.wantField)
-			case tt.wantErr != nil:
-				assert.ErrorIs(t, err, tt.wantErr)
-				if tt.check != nil {
-					tt.check(t, err)
-				}
-			default:
-				require.NoError(t, err)
+			if errkindtest.WantSuccess(t, err, tt.wantField, tt.wantErr) {
 				assert.Equal(t, tt.want, got)
+			}
+			if tt.check != nil {
+				tt.check(t, err)
 			}
 		})
 	}
@@ -764,19 +715,9 @@ func TestCommit(t *testing.T) {
 	for callName, call := range calls {
 		for _, tt := range tests {
 			t.Run(callName+"/"+tt.name, func(t *testing.T) {
-				f := newFixture(t)
-				if tt.setup != nil {
-					tt.setup(f)
-				}
+				f := newFixture(t, tt.setup)
 				got, err := call(f, t.Context(), tt.orderID)
-				switch {
-				case tt.wantField != "":
-					assertFieldError(t, err, tt.wantField)
-				case tt.wantErr != nil:
-					assert.ErrorIs(t, err, tt.wantErr)
-					assert.ErrorContains(t, err, "order o-1")
-				default:
-					require.NoError(t, err)
+				if errkindtest.WantSuccess(t, err, tt.wantField, tt.wantErr, "order o-1") {
 					assert.Equal(t, tt.want, got)
 				}
 			})
@@ -798,7 +739,7 @@ func TestReleaseInTx(t *testing.T) {
 	released := domain.Reservation{OrderID: "o-1", Items: []domain.Item{a2}, Status: domain.StatusReleased, CreatedAt: earlier, UpdatedAt: now}
 
 	t.Run("a committed reservation returns its stock", func(t *testing.T) {
-		f := newFixture(t) // no InTx is expected: the caller owns the transaction
+		f := newFixture(t, nil) // no InTx is expected: the caller owns the transaction
 		gomock.InOrder(
 			f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(false, nil),
 			f.tx.EXPECT().MarkReleased(gomock.Any(), "o-1", now).Return(true, nil),
@@ -810,16 +751,16 @@ func TestReleaseInTx(t *testing.T) {
 		assert.Equal(t, released, got)
 	})
 	t.Run("a failure is returned for the caller to roll back", func(t *testing.T) {
-		f := newFixture(t)
+		f := newFixture(t, nil)
 		f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(false, errStore)
 		_, err := f.svc.ReleaseInTx(t.Context(), f.tx, "o-1")
 		assert.ErrorIs(t, err, errkind.Unavailable)
 		assert.ErrorContains(t, err, "order o-1")
 	})
 	t.Run("order id is required", func(t *testing.T) {
-		f := newFixture(t)
+		f := newFixture(t, nil)
 		_, err := f.svc.ReleaseInTx(t.Context(), f.tx, "")
-		assertFieldError(t, err, "order_id")
+		errkindtest.AssertFieldError(t, err, "order_id")
 	})
 }
 
@@ -830,7 +771,7 @@ func TestExpireReservations(t *testing.T) {
 	}
 
 	t.Run("each expired reservation is released once in its own transaction", func(t *testing.T) {
-		f := newFixture(t)
+		f := newFixture(t, nil)
 		f.store.EXPECT().ExpiredReservations(gomock.Any(), now, "", 100).Return([]string{"o-1", "o-2", "o-3"}, nil)
 		f.store.EXPECT().InTx(gomock.Any(), gomock.Any()).Times(3).
 			DoAndReturn(func(ctx context.Context, fn func(context.Context, domain.Tx) error) error { return fn(ctx, f.tx) })
@@ -851,7 +792,7 @@ func TestExpireReservations(t *testing.T) {
 		assert.ErrorContains(t, err, "order o-3")
 	})
 	t.Run("a full batch is followed by the next one", func(t *testing.T) {
-		f := newFixture(t)
+		f := newFixture(t, nil)
 		ids := productIDs(100)
 		gomock.InOrder(
 			f.store.EXPECT().ExpiredReservations(gomock.Any(), now, "", 100).Return(ids, nil),
@@ -868,20 +809,20 @@ func TestExpireReservations(t *testing.T) {
 		assert.Equal(t, 101, n)
 	})
 	t.Run("nothing expired", func(t *testing.T) {
-		f := newFixture(t)
+		f := newFixture(t, nil)
 		f.store.EXPECT().ExpiredReservations(gomock.Any(), now, "", 100).Return(nil, nil)
 		n, err := f.svc.ExpireReservations(t.Context())
 		require.NoError(t, err)
 		assert.Zero(t, n)
 	})
 	t.Run("a failure to list is returned", func(t *testing.T) {
-		f := newFixture(t)
+		f := newFixture(t, nil)
 		f.store.EXPECT().ExpiredReservations(gomock.Any(), now, "", 100).Return(nil, errStore)
 		_, err := f.svc.ExpireReservations(t.Context())
 		assert.ErrorIs(t, err, errkind.Unavailable)
 	})
 	t.Run("a cancelled sweep stops between reservations", func(t *testing.T) {
-		f := newFixture(t)
+		f := newFixture(t, nil)
 		ctx, cancel := context.WithCancel(t.Context())
 		f.store.EXPECT().ExpiredReservations(gomock.Any(), now, "", 100).Return([]string{"o-1", "o-2"}, nil)
 		f.store.EXPECT().InTx(gomock.Any(), gomock.Any()).

@@ -1,25 +1,19 @@
 package app_test
 
 import (
-	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -27,6 +21,7 @@ import (
 	moneyv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/money/v1"
 	notificationv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/notification/v1"
 	orderv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/order/v1"
+	"github.com/slipway-dev/slipway/platform/server/protocoltest"
 	"github.com/slipway-dev/slipway/services/notification/internal/orderevents"
 )
 
@@ -47,86 +42,24 @@ func orderPlaced(eventID, orderID, userID string) *orderv1.OrderPlaced {
 	}
 }
 
-// protocol is one way a client reaches the service.
-type protocol string
-
-const (
-	grpcProtocol    protocol = "grpc"
-	restProtocol    protocol = "rest"
-	grpcWebProtocol protocol = "grpc-web"
-)
-
-var protocols = []protocol{grpcProtocol, restProtocol, grpcWebProtocol}
-
 // list calls ListMyNotifications over p as token ("" for none) and returns
 // the response, or nil and the call's code.
-func (s *service) list(t *testing.T, p protocol, token string, req *notificationv1.ListMyNotificationsRequest) (*notificationv1.ListMyNotificationsResponse, codes.Code) {
+func (s *service) list(t *testing.T, p protocoltest.Protocol, token string, req *notificationv1.ListMyNotificationsRequest) (*notificationv1.ListMyNotificationsResponse, codes.Code) {
 	t.Helper()
-	switch p {
-	case grpcProtocol:
-		ctx := t.Context()
-		if token != "" {
-			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
-		}
-		resp, err := s.client.ListMyNotifications(ctx, req)
-		if err != nil {
-			st, ok := status.FromError(err)
-			require.True(t, ok, "a gRPC status: %v", err)
-			return nil, st.Code()
-		}
-		return resp, codes.OK
-	case grpcWebProtocol:
-		client := connect.NewClient[notificationv1.ListMyNotificationsRequest, notificationv1.ListMyNotificationsResponse](
-			http.DefaultClient, "http://"+s.httpAddr+notificationv1.NotificationService_ListMyNotifications_FullMethodName, connect.WithGRPCWeb())
-		creq := connect.NewRequest(req)
-		if token != "" {
-			creq.Header().Set("Authorization", "Bearer "+token)
-		}
-		resp, err := client.CallUnary(t.Context(), creq)
-		if err != nil {
-			var ce *connect.Error
-			require.True(t, errors.As(err, &ce), "a connect error: %v", err)
-			return nil, codes.Code(ce.Code())
-		}
-		return resp.Msg, codes.OK
-	case restProtocol:
-		q := url.Values{}
-		if req.GetPageSize() != 0 {
-			q.Set("page_size", strconv.Itoa(int(req.GetPageSize())))
-		}
-		if req.GetPageToken() != "" {
-			q.Set("page_token", req.GetPageToken())
-		}
-		hreq, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+s.httpAddr+"/v1/notifications?"+q.Encode(), nil)
-		require.NoError(t, err)
-		if token != "" {
-			hreq.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(hreq)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		switch resp.StatusCode {
-		case http.StatusOK:
-			var out notificationv1.ListMyNotificationsResponse
-			require.NoError(t, protojson.Unmarshal(body, &out), "%s", body)
-			return &out, codes.OK
-		case http.StatusUnauthorized:
-			return nil, codes.Unauthenticated
-		case http.StatusBadRequest:
-			return nil, codes.InvalidArgument
-		}
-		t.Fatalf("REST answered %d: %s", resp.StatusCode, body)
+	r := protocoltest.Route{
+		Procedure: notificationv1.NotificationService_ListMyNotifications_FullMethodName,
+		Verb:      http.MethodGet,
+		Path:      "/v1/notifications?" + protocoltest.PageQuery(req).Encode(),
 	}
-	t.Fatalf("unknown protocol %q", p)
-	return nil, codes.Unknown
+	c := protocoltest.Client{Protocol: p, Conn: s.conn, HTTPAddr: s.HTTPAddr}
+	resp, failure := protocoltest.Invoke[notificationv1.ListMyNotificationsResponse](t, c, r, token, req)
+	return resp, failure.Code
 }
 
 // notifications lists all of userID's notifications over gRPC.
 func (s *service) notifications(t *testing.T, userID string) []*notificationv1.Notification {
 	t.Helper()
-	resp, code := s.list(t, grpcProtocol, s.token(t, userID), &notificationv1.ListMyNotificationsRequest{PageSize: 100})
+	resp, code := s.list(t, protocoltest.GRPC, s.token(t, userID), &notificationv1.ListMyNotificationsRequest{PageSize: 100})
 	require.Equal(t, codes.OK, code)
 	return resp.GetNotifications()
 }
@@ -154,7 +87,7 @@ func TestOrderEventsBecomeNotificationsExactlyOnce(t *testing.T) {
 	assert.Equal(t, "ord_a1", placedA.GetOrderId())
 	assert.Equal(t, "evt-a1", placedA.GetEventId())
 	assert.Equal(t, notificationv1.DeliveryState_DELIVERY_STATE_NONE, placedA.GetDeliveryState(), "no webhook: in-app only")
-	line, ok := s.logs.find("notification recorded")
+	line, ok := s.Logs.Find("notification recorded")
 	require.True(t, ok, "each notification is logged, for shops that ship logs to a notifier")
 	assert.Equal(t, "Order placed", line["title"])
 
@@ -189,7 +122,7 @@ func TestOrderEventsBecomeNotificationsExactlyOnce(t *testing.T) {
 		assert.Zero(t, s.processed(t, "error"))
 	})
 
-	for _, p := range protocols {
+	for _, p := range protocoltest.Protocols {
 		t.Run("over "+string(p)+" each user sees only their own", func(t *testing.T) {
 			for _, u := range []struct {
 				id   string
@@ -271,10 +204,10 @@ func TestANotificationIsVisibleAtOnceWhateverTheWebhookDoes(t *testing.T) {
 	waitFor(t, "the dead gauge", func() bool { return s.metric(t, "slipway_notification_deliveries_dead") == 1 })
 	assert.Zero(t, s.processed(t, "error"), "the consumer never saw the webhook fail")
 
-	line, ok := s.logs.find("notification delivery failed for good")
+	line, ok := s.Logs.Find("notification delivery failed for good")
 	require.True(t, ok, "the dead letter is logged")
 	assert.Contains(t, line["error"], "connection refused")
-	logs := s.logs.String()
+	logs := s.Logs.String()
 	for _, secret := range secrets {
 		assert.NotContains(t, logs, secret, "the webhook secret leaked into the logs")
 	}

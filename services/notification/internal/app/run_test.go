@@ -1,19 +1,12 @@
 package app_test
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"crypto/ed25519"
-	"encoding/json"
 	"flag"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,59 +15,25 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	notificationv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/notification/v1"
 	"github.com/slipway-dev/slipway/platform/auth"
 	"github.com/slipway-dev/slipway/platform/events"
 	"github.com/slipway-dev/slipway/platform/events/natstest"
+	"github.com/slipway-dev/slipway/platform/server/servertest"
 	"github.com/slipway-dev/slipway/services/notification/internal/app"
 )
-
-// logBuffer collects the service's log lines as they are written.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// find returns the first JSON log line whose msg is msg.
-func (b *logBuffer) find(msg string) (map[string]any, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		var line map[string]any
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == msg {
-			return line, true
-		}
-	}
-	return nil, false
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // service is one notification process started through app.Run, with the
 // NATS server it consumes from.
 type service struct {
-	grpcAddr, httpAddr string
-	conn               *grpc.ClientConn
-	client             notificationv1.NotificationServiceClient
-	signer             *auth.Signer
-	logs               *logBuffer
-	nats               *natstest.Server
-	js                 jetstream.JetStream
+	*servertest.Process
+	conn   *grpc.ClientConn
+	client notificationv1.NotificationServiceClient
+	signer *auth.Signer
+	nats   *natstest.Server
+	js     jetstream.JetStream
 }
 
 // start runs the service on SQLite with ports 0, an embedded NATS server
@@ -82,59 +41,23 @@ type service struct {
 // when the test ends.
 func start(t *testing.T, env map[string]string) *service {
 	t.Helper()
-	_, key, err := ed25519.GenerateKey(nil)
-	require.NoError(t, err)
-	signer := auth.NewSigner(key, auth.DefaultIssuer, time.Hour)
-	jwks := httptest.NewServer(signer.JWKS())
-	t.Cleanup(jwks.Close)
+	signer, jwksURL := servertest.Issuer(t)
 	ns := natstest.StartOpen(t)
 
 	vars := map[string]string{
 		"GRPC_ADDR":     "127.0.0.1:0",
 		"HTTP_ADDR":     "127.0.0.1:0",
 		"DATABASE_URL":  "sqlite://" + filepath.Join(t.TempDir(), "notification.db"),
-		"AUTH_JWKS_URL": jwks.URL,
+		"AUTH_JWKS_URL": jwksURL,
 		"NATS_URL":      ns.URL(),
 		"DRAIN_DELAY":   "0s",
 	}
 	for k, v := range env {
 		vars[k] = v
 	}
-	logs := &logBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx, nil, func(k string) string { return vars[k] }, logs) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			assert.NoError(t, err, "a clean stop")
-		case <-time.After(30 * time.Second):
-			t.Error("the service did not stop")
-		}
-	})
-
-	s := &service{signer: signer, logs: logs, nats: ns}
-	deadline := time.After(15 * time.Second)
-	for {
-		if line, ok := logs.find("serving"); ok {
-			s.grpcAddr, _ = line["grpc_addr"].(string)
-			s.httpAddr, _ = line["http_addr"].(string)
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("the service stopped before serving: %v\n%s", err, logs)
-		case <-deadline:
-			t.Fatalf("the service did not report serving\n%s", logs)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	conn, err := grpc.NewClient(s.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	s.conn = conn
-	s.client = notificationv1.NewNotificationServiceClient(conn)
+	s := &service{Process: servertest.Start(t, app.Run, vars), signer: signer, nats: ns}
+	s.conn = servertest.Dial(t, s.GRPCAddr)
+	s.client = notificationv1.NewNotificationServiceClient(s.conn)
 
 	nc, err := nats.Connect(ns.URL())
 	require.NoError(t, err)
@@ -175,7 +98,7 @@ func (s *service) publish(t *testing.T, subject, msgID string, event proto.Messa
 // metric reads one sample from /metrics; 0 when it is not there yet.
 func (s *service) metric(t *testing.T, series string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + s.httpAddr + "/metrics")
+	resp, err := http.Get("http://" + s.HTTPAddr + "/metrics")
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
@@ -211,7 +134,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestRunServesWithItsDependencies(t *testing.T) {
 	s := start(t, nil)
 	for _, path := range []string{"/healthz", "/readyz", "/openapi.yaml", "/metrics"} {
-		resp, err := http.Get("http://" + s.httpAddr + path)
+		resp, err := http.Get("http://" + s.HTTPAddr + path)
 		require.NoError(t, err, path)
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
@@ -231,7 +154,7 @@ func TestRunServesWithItsDependencies(t *testing.T) {
 	t.Run("NATS going away degrades the service but keeps it in rotation", func(t *testing.T) {
 		s.nats.Stop()
 		waitFor(t, "/readyz to report NATS down", func() bool {
-			resp, err := http.Get("http://" + s.httpAddr + "/readyz")
+			resp, err := http.Get("http://" + s.HTTPAddr + "/readyz")
 			require.NoError(t, err)
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -243,37 +166,20 @@ func TestRunServesWithItsDependencies(t *testing.T) {
 }
 
 func TestRunRefusesBadStarts(t *testing.T) {
-	tests := []struct {
-		name    string
-		args    []string
-		env     map[string]string
-		wantErr string
-		is      error
-	}{
-		{name: "help", args: []string{"--help"}, is: flag.ErrHelp},
-		{name: "a stray argument", args: []string{"serve"}, wantErr: "unexpected arguments"},
-		{name: "a config file that is missing", args: []string{"--config", "/nonexistent/notification.yaml"}, wantErr: "notification.yaml"},
-		{name: "a bad database url", env: map[string]string{"DATABASE_URL": "mysql://db"}, wantErr: "DATABASE_URL"},
-		{name: "a bad NATS url", env: map[string]string{"NATS_URL": "http://broker"}, wantErr: "NATS_URL"},
-		{name: "a bad webhook url", env: map[string]string{"NOTIFY_WEBHOOK_URL": "hooks.example.com"}, wantErr: "NOTIFY_WEBHOOK_URL"},
+	servertest.RefusesBadStarts(t, app.Run, []servertest.BadStart{
+		{Name: "help", Args: []string{"--help"}, Is: flag.ErrHelp},
+		{Name: "a stray argument", Args: []string{"serve"}, WantErr: "unexpected arguments"},
+		{Name: "a config file that is missing", Args: []string{"--config", "/nonexistent/notification.yaml"}, WantErr: "notification.yaml"},
+		{Name: "a bad database url", Env: map[string]string{"DATABASE_URL": "mysql://db"}, WantErr: "DATABASE_URL"},
+		{Name: "a bad NATS url", Env: map[string]string{"NATS_URL": "http://broker"}, WantErr: "NATS_URL"},
+		{Name: "a bad webhook url", Env: map[string]string{"NOTIFY_WEBHOOK_URL": "hooks.example.com"}, WantErr: "NOTIFY_WEBHOOK_URL"},
 		{
-			name: "no NATS server",
-			env: map[string]string{
+			Name: "no NATS server",
+			Env: map[string]string{
 				"NATS_URL": "nats://127.0.0.1:1", "GRPC_ADDR": "127.0.0.1:0", "HTTP_ADDR": "127.0.0.1:0",
 				"DATABASE_URL": "sqlite://" + filepath.Join(t.TempDir(), "n.db"),
 			},
-			wantErr: "nats",
+			WantErr: "nats",
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var out strings.Builder
-			err := app.Run(t.Context(), tt.args, func(k string) string { return tt.env[k] }, &out)
-			require.Error(t, err)
-			if tt.is != nil {
-				assert.ErrorIs(t, err, tt.is)
-			}
-			assert.ErrorContains(t, err, tt.wantErr)
-		})
-	}
+	})
 }

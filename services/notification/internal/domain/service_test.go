@@ -14,6 +14,7 @@ import (
 	"go.uber.org/mock/gomock"
 
 	"github.com/slipway-dev/slipway/platform/errkind"
+	"github.com/slipway-dev/slipway/platform/errkind/errkindtest"
 	"github.com/slipway-dev/slipway/services/notification/internal/domain"
 	"github.com/slipway-dev/slipway/services/notification/internal/domain/mock"
 )
@@ -34,9 +35,15 @@ type fixture struct {
 	svc   *domain.NotificationService
 }
 
-func newFixture(t *testing.T) fixture {
+// newFixture is a fixture that delivers by webhook, with setup, when not
+// nil, run on it first: a table case scripts the store there.
+func newFixture(t *testing.T, setup func(fixture)) fixture {
 	t.Helper()
-	return newFixtureWith(t, domain.ChannelWebhook)
+	f := newFixtureWith(t, domain.ChannelWebhook)
+	if setup != nil {
+		setup(f)
+	}
+	return f
 }
 
 func newFixtureWith(t *testing.T, channel domain.Channel) fixture {
@@ -47,15 +54,6 @@ func newFixtureWith(t *testing.T, channel domain.Channel) fixture {
 	f.svc.SetClock(func() time.Time { return now })
 	f.svc.SetIDs(func() (uuid.UUID, error) { return fixedID, nil })
 	return f
-}
-
-// assertFieldError checks that err is an Invalid FieldError about field.
-func assertFieldError(t *testing.T, err error, field string) {
-	t.Helper()
-	var fe *errkind.FieldError
-	require.ErrorAs(t, err, &fe)
-	assert.Equal(t, field, fe.Field)
-	assert.ErrorIs(t, err, domain.ErrInvalid)
 }
 
 func placed() domain.OrderPlaced {
@@ -182,22 +180,13 @@ func TestHandleOrderPlaced(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t)
-			if tt.setup != nil {
-				tt.setup(f)
-			}
+			f := newFixture(t, tt.setup)
 			e := placed()
 			if tt.event != nil {
 				tt.event(&e)
 			}
 			got, err := f.svc.HandleOrderPlaced(t.Context(), f.tx, e)
-			switch {
-			case tt.wantField != "":
-				assertFieldError(t, err, tt.wantField)
-			case tt.wantErr != nil:
-				assert.ErrorIs(t, err, tt.wantErr)
-			default:
-				require.NoError(t, err)
+			if errkindtest.WantSuccess(t, err, tt.wantField, tt.wantErr) {
 				assert.Equal(t, tt.want, got)
 			}
 		})
@@ -229,7 +218,7 @@ func TestHandleOrderCancelled(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t)
+			f := newFixture(t, nil)
 			e := cancelled()
 			if tt.event != nil {
 				tt.event(&e)
@@ -243,7 +232,7 @@ func TestHandleOrderCancelled(t *testing.T) {
 			}
 			got, err := f.svc.HandleOrderCancelled(t.Context(), f.tx, e)
 			if tt.wantField != "" {
-				assertFieldError(t, err, tt.wantField)
+				errkindtest.AssertFieldError(t, err, tt.wantField)
 				return
 			}
 			require.NoError(t, err)
@@ -252,7 +241,7 @@ func TestHandleOrderCancelled(t *testing.T) {
 	}
 
 	t.Run("a failure to queue is returned", func(t *testing.T) {
-		f := newFixture(t)
+		f := newFixture(t, nil)
 		f.tx.EXPECT().CreateNotification(gomock.Any(), gomock.Any()).Return(true, nil)
 		f.tx.EXPECT().EnqueueDelivery(gomock.Any(), gomock.Any()).Return(errStore)
 		_, err := f.svc.HandleOrderCancelled(t.Context(), f.tx, cancelled())
@@ -394,20 +383,11 @@ func TestListMyNotifications(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t)
-			if tt.setup != nil {
-				tt.setup(f)
-			}
+			f := newFixture(t, tt.setup)
 			page, err := f.svc.ListMyNotifications(t.Context(), tt.actor, tt.pageSize, tt.pageToken)
-			switch {
-			case tt.wantField != "":
-				assertFieldError(t, err, tt.wantField)
-				return
-			case tt.wantErr != nil:
-				assert.ErrorIs(t, err, tt.wantErr)
+			if !errkindtest.WantSuccess(t, err, tt.wantField, tt.wantErr) {
 				return
 			}
-			require.NoError(t, err)
 			var got []string
 			for _, n := range page.Notifications {
 				got = append(got, n.ID)

@@ -245,7 +245,7 @@ func TestAnOrderBelongsToTheTokensUser(t *testing.T) {
 	t.Run("a user_id in a REST body is ignored", func(t *testing.T) {
 		body := fmt.Sprintf(`{"idempotency_key":"bob-key-rest-0001","user_id":%q,"userId":%q,"items":[{"product_id":"paper-filters","quantity":1}]}`, alice, alice)
 		var resp orderv1.CreateOrderResponse
-		f := protocoltest.CallREST(t, s.httpAddr, http.MethodPost, "/v1/orders", bobToken, []byte(body), &resp)
+		f := protocoltest.CallREST(t, s.HTTPAddr, http.MethodPost, "/v1/orders", bobToken, []byte(body), &resp)
 		require.Equal(t, protocoltest.Failure{}, f)
 		assert.Equal(t, bob, resp.GetOrder().GetUserId())
 	})
@@ -342,8 +342,8 @@ func TestCompensationReturnsTheStock(t *testing.T) {
 	assert.Equal(t, 1, holds, "the stock was reserved")
 	assert.Equal(t, 1, returns, "and released again")
 	assert.Equal(t, before, s.inventory.stock("chemex-6-cup"))
-	line, ok := s.logs.find("compensated: released the reservation of an order that failed to store")
-	require.True(t, ok, "the compensation is logged\n%s", s.logs)
+	line, ok := s.Logs.Find("compensated: released the reservation of an order that failed to store")
+	require.True(t, ok, "the compensation is logged\n%s", s.Logs)
 	assert.NotEmpty(t, line["order_id"])
 	assert.Contains(t, line["cause"], "order_items")
 }
@@ -403,7 +403,7 @@ func TestEventsArePublished(t *testing.T) {
 			}
 		}
 	}
-	require.Len(t, placed, 1, "one OrderPlaced\n%s", s.logs)
+	require.Len(t, placed, 1, "one OrderPlaced\n%s", s.Logs)
 	require.Len(t, cancelled, 1, "one OrderCancelled")
 	assert.NotEqual(t, placed[0].Headers().Get(nats.MsgIdHdr), cancelled[0].Headers().Get(nats.MsgIdHdr))
 	for _, msg := range append(placed, cancelled...) {
@@ -441,6 +441,6 @@ func TestDiscoveryThroughEtcd(t *testing.T) {
 		for _, kv := range got.Kvs {
 			keys = append(keys, string(kv.Key))
 		}
-		assert.Equal(c, []string{discovery.Prefix + "order/" + s.grpcAddr}, keys)
+		assert.Equal(c, []string{discovery.Prefix + "order/" + s.GRPCAddr}, keys)
 	}, 10*time.Second, 50*time.Millisecond, "the instance registers once it serves")
 }

@@ -3,7 +3,6 @@ package app_test
 import (
 	"net/http"
 	"net/url"
-	"strconv"
 	"testing"
 
 	orderv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/order/v1"
@@ -20,7 +19,7 @@ type caller struct {
 }
 
 func (c caller) client() protocoltest.Client {
-	return protocoltest.Client{Protocol: c.protocol, Conn: c.s.conn, HTTPAddr: c.s.httpAddr}
+	return protocoltest.Client{Protocol: c.protocol, Conn: c.s.conn, HTTPAddr: c.s.HTTPAddr}
 }
 
 func (c caller) createOrder(t *testing.T, req *orderv1.CreateOrderRequest) (*orderv1.CreateOrderResponse, protocoltest.Failure) {
@@ -37,13 +36,7 @@ func (c caller) getOrder(t *testing.T, id string) (*orderv1.GetOrderResponse, pr
 
 func (c caller) listMyOrders(t *testing.T, req *orderv1.ListMyOrdersRequest) (*orderv1.ListMyOrdersResponse, protocoltest.Failure) {
 	t.Helper()
-	q := url.Values{}
-	if req.GetPageSize() != 0 {
-		q.Set("page_size", strconv.Itoa(int(req.GetPageSize())))
-	}
-	if req.GetPageToken() != "" {
-		q.Set("page_token", req.GetPageToken())
-	}
+	q := protocoltest.PageQuery(req)
 	r := protocoltest.Route{Procedure: orderv1.OrderService_ListMyOrders_FullMethodName, Verb: http.MethodGet, Path: "/v1/orders?" + q.Encode()}
 	return protocoltest.Invoke[orderv1.ListMyOrdersResponse](t, c.client(), r, c.token, req)
 }

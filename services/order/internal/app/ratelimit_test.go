@@ -40,7 +40,9 @@ func TestCreateOrderIsRateLimitedPerUser(t *testing.T) {
 					require.NoError(t, err)
 					c := redis.NewClient(opt)
 					defer func() { _ = c.Close() }()
-					assert.NoError(t, c.Del(context.Background(), "slipway:ratelimit:orders:"+user, "slipway:ratelimit:orders:"+user+"-other").Err())
+					n, err := c.Del(context.Background(), "rate:slipway:ratelimit:orders:"+user, "rate:slipway:ratelimit:orders:"+user+"-other").Result()
+					assert.NoError(t, err)
+					assert.Positive(t, n, "the limiter's keys are where this cleanup looks for them")
 				})
 			}
 
@@ -61,7 +63,7 @@ func TestCreateOrderIsRateLimitedPerUser(t *testing.T) {
 			assert.LessOrEqual(t, retry.GetRetryDelay().AsDuration(), time.Minute)
 
 			body := []byte(`{"idempotencyKey":"limit-0003","items":[{"productId":"paper-filters","quantity":1}]}`)
-			req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+s.httpAddr+"/v1/orders", bytes.NewReader(body))
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+s.HTTPAddr+"/v1/orders", bytes.NewReader(body))
 			require.NoError(t, err)
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Authorization", "Bearer "+s.token(t, user, auth.RoleCustomer))
@@ -94,6 +96,6 @@ func TestCreateOrderWithoutRateLimit(t *testing.T) {
 			IdempotencyKey: "unlimited-" + strconv.Itoa(1000+i), Items: []*orderv1.LineItem{line("paper-filters", 1)}})
 		require.NoError(t, err, "order %d", i+1)
 	}
-	_, ok := s.logs.find("order rate limit off (ORDER_RATE_LIMIT=0)")
+	_, ok := s.Logs.Find("order rate limit off (ORDER_RATE_LIMIT=0)")
 	assert.True(t, ok)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/slipway-dev/slipway/platform/server"
 	"github.com/slipway-dev/slipway/services/order/internal/config"
+	"github.com/slipway-dev/slipway/services/order/internal/store"
 )
 
 // Run is the order service's whole program (server.Main): parse args (--config),
@@ -15,5 +16,5 @@ import (
 // newApp and serve until ctx ends. Logs go to stdout; tests call it with
 // GRPC_ADDR and HTTP_ADDR on port 0.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	return server.Main(ctx, args, getenv, stdout, config.Default, newApp)
+	return server.Main(ctx, args, getenv, stdout, config.Default, newApp, store.Migrations())
 }

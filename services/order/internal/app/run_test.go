@@ -1,76 +1,37 @@
 package app_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"flag"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
 	orderv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/order/v1"
 	"github.com/slipway-dev/slipway/platform/auth"
 	"github.com/slipway-dev/slipway/platform/events/natstest"
+	"github.com/slipway-dev/slipway/platform/server/servertest"
 	"github.com/slipway-dev/slipway/services/order/internal/app"
 )
 
-// logBuffer collects the service's log lines as they are written.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// find returns the first JSON log line whose msg is msg.
-func (b *logBuffer) find(msg string) (map[string]any, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var line map[string]any
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == msg {
-			return line, true
-		}
-	}
-	return nil, false
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // service is one order process started through app.Run, with its peers.
 type service struct {
-	grpcAddr, httpAddr string
-	conn               *grpc.ClientConn
-	client             orderv1.OrderServiceClient
-	signer             *auth.Signer
-	inventory          *fakeInventory
-	users              *fakeUsers
-	dbPath             string
-	natsURL            string
-	logs               *logBuffer
+	*servertest.Process
+	conn      *grpc.ClientConn
+	client    orderv1.OrderServiceClient
+	signer    *auth.Signer
+	inventory *fakeInventory
+	users     *fakeUsers
+	dbPath    string
+	natsURL   string
 }
 
 // start runs the order service on SQLite with ports 0, a JWKS it controls,
@@ -79,26 +40,20 @@ type service struct {
 // starts and returns environment that overrides the defaults.
 func start(t *testing.T, setup func(peers string) map[string]string) *service {
 	t.Helper()
-	_, key, err := ed25519.GenerateKey(nil)
-	require.NoError(t, err)
-	signer := auth.NewSigner(key, auth.DefaultIssuer, time.Hour)
-	jwks := httptest.NewServer(signer.JWKS())
-	t.Cleanup(jwks.Close)
-
+	signer, jwksURL := servertest.Issuer(t)
 	s := &service{
 		signer:    signer,
 		inventory: newFakeInventory(),
 		users:     &fakeUsers{signer: signer},
 		dbPath:    filepath.Join(t.TempDir(), "order.db"),
 		natsURL:   natstest.Shared(t),
-		logs:      &logBuffer{},
 	}
 	peers := servePeers(t, signer, s.inventory, s.users)
 	env := map[string]string{
 		"GRPC_ADDR":                "127.0.0.1:0",
 		"HTTP_ADDR":                "127.0.0.1:0",
 		"DATABASE_URL":             "sqlite://" + s.dbPath,
-		"AUTH_JWKS_URL":            jwks.URL,
+		"AUTH_JWKS_URL":            jwksURL,
 		"DRAIN_DELAY":              "0s",
 		"NATS_URL":                 s.natsURL,
 		"INVENTORY_ADDR":           peers,
@@ -110,39 +65,9 @@ func start(t *testing.T, setup func(peers string) map[string]string) *service {
 			env[k] = v
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx, nil, func(k string) string { return env[k] }, s.logs) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			assert.NoError(t, err, "a clean stop")
-		case <-time.After(30 * time.Second):
-			t.Error("the service did not stop")
-		}
-	})
-
-	deadline := time.After(15 * time.Second)
-	for {
-		if line, ok := s.logs.find("serving"); ok {
-			s.grpcAddr, _ = line["grpc_addr"].(string)
-			s.httpAddr, _ = line["http_addr"].(string)
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("the service stopped before serving: %v\n%s", err, s.logs)
-		case <-deadline:
-			t.Fatalf("the service did not report serving\n%s", s.logs)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	conn, err := grpc.NewClient(s.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	s.conn = conn
-	s.client = orderv1.NewOrderServiceClient(conn)
+	s.Process = servertest.Start(t, app.Run, env)
+	s.conn = servertest.Dial(t, s.GRPCAddr)
+	s.client = orderv1.NewOrderServiceClient(s.conn)
 	return s
 }
 
@@ -163,7 +88,7 @@ func (s *service) as(t *testing.T, subject string) context.Context {
 func TestRunServesAndIsReady(t *testing.T) {
 	s := start(t, nil)
 	for _, path := range []string{"/healthz", "/readyz", "/openapi.yaml", "/metrics"} {
-		resp, err := http.Get("http://" + s.httpAddr + path)
+		resp, err := http.Get("http://" + s.HTTPAddr + path)
 		require.NoError(t, err, path)
 		body := new(bytes.Buffer)
 		_, _ = body.ReadFrom(resp.Body)
@@ -181,7 +106,7 @@ func TestRunServesAndIsReady(t *testing.T) {
 	}
 	adminToken, _, err := s.signer.Sign(auth.Claims{Subject: "ops", Role: auth.RoleAdmin})
 	require.NoError(t, err)
-	req, err := http.NewRequest(http.MethodGet, "http://"+s.httpAddr+"/debug/config", nil)
+	req, err := http.NewRequest(http.MethodGet, "http://"+s.HTTPAddr+"/debug/config", nil)
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+adminToken) // /debug/config is for admins only
 	resp, err := http.DefaultClient.Do(req)
@@ -211,30 +136,13 @@ func TestRunRefusesBadStarts(t *testing.T) {
 		}
 		return m
 	}
-	tests := []struct {
-		name    string
-		args    []string
-		env     map[string]string
-		wantErr string
-		is      error
-	}{
-		{name: "help", args: []string{"--help"}, env: base, is: flag.ErrHelp},
-		{name: "a stray argument", args: []string{"serve"}, env: base, wantErr: "unexpected arguments"},
-		{name: "a config file that is missing", args: []string{"--config", "/nonexistent/order.yaml"}, env: base, wantErr: "order.yaml"},
-		{name: "no service account password", env: with("SERVICE_ACCOUNT_PASSWORD", ""), wantErr: "SERVICE_ACCOUNT_PASSWORD"},
-		{name: "a bad discovery", env: with("DISCOVERY", "zookeeper://x"), wantErr: "DISCOVERY"},
-		{name: "no NATS to connect to", env: with("NATS_URL", "nats://127.0.0.1:1"), wantErr: "nats"},
-		{name: "no etcd to connect to", env: with("NATS_URL", natstest.Shared(t), "DISCOVERY", "etcd://127.0.0.1:1"), wantErr: "etcd"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var out strings.Builder
-			err := app.Run(t.Context(), tt.args, func(k string) string { return tt.env[k] }, &out)
-			require.Error(t, err)
-			if tt.is != nil {
-				assert.ErrorIs(t, err, tt.is)
-			}
-			assert.ErrorContains(t, err, tt.wantErr)
-		})
-	}
+	servertest.RefusesBadStarts(t, app.Run, []servertest.BadStart{
+		{Name: "help", Args: []string{"--help"}, Env: base, Is: flag.ErrHelp},
+		{Name: "a stray argument", Args: []string{"serve"}, Env: base, WantErr: "unexpected arguments"},
+		{Name: "a config file that is missing", Args: []string{"--config", "/nonexistent/order.yaml"}, Env: base, WantErr: "order.yaml"},
+		{Name: "no service account password", Env: with("SERVICE_ACCOUNT_PASSWORD", ""), WantErr: "SERVICE_ACCOUNT_PASSWORD"},
+		{Name: "a bad discovery", Env: with("DISCOVERY", "zookeeper://x"), WantErr: "DISCOVERY"},
+		{Name: "no NATS to connect to", Env: with("NATS_URL", "nats://127.0.0.1:1"), WantErr: "nats"},
+		{Name: "no etcd to connect to", Env: with("NATS_URL", natstest.Shared(t), "DISCOVERY", "etcd://127.0.0.1:1"), WantErr: "etcd"},
+	})
 }

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	userv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/user/v1"
+	"github.com/slipway-dev/slipway/platform/server/servertest"
 )
 
 // addrLimited is the user service limiting each client address to
@@ -29,7 +30,7 @@ import (
 // address decides.
 const addrBurst = 3
 
-func addrLimitedService(t *testing.T) *service {
+func addrLimitedService(t *testing.T) *servertest.Process {
 	return startService(t, map[string]string{
 		"AUTH_ADDR_RATE_LIMIT": "0.001", "AUTH_ADDR_RATE_BURST": strconv.Itoa(addrBurst),
 		"AUTH_ACCOUNT_RATE_LIMIT": "0", "AUTH_ACCOUNT_WIDE_RATE_LIMIT": "0", "AUTH_FAILURE_DELAY": "0s",
@@ -62,8 +63,8 @@ func forgedHeaders(h http.Header, forged string) {
 	h.Set("Grpc-Metadata-X-Forwarded-For", forged)
 }
 
-func grpcAttempt(t *testing.T, svc *service, local string) loginAttempt {
-	conn, err := grpc.NewClient(svc.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+func grpcAttempt(t *testing.T, svc *servertest.Process, local string) loginAttempt {
+	conn, err := grpc.NewClient(svc.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) { return dialFrom(local)(ctx, "tcp", addr) }))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
@@ -77,10 +78,10 @@ func grpcAttempt(t *testing.T, svc *service, local string) loginAttempt {
 	}
 }
 
-func restAttempt(svc *service, local string) loginAttempt {
+func restAttempt(svc *servertest.Process, local string) loginAttempt {
 	client := httpClientFrom(local)
 	return func(t *testing.T, email, forged string) (codes.Code, time.Duration) {
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+svc.httpAddr+"/v1/sessions",
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+svc.HTTPAddr+"/v1/sessions",
 			strings.NewReader(fmt.Sprintf(`{"email":%q,"password":"wrong guess"}`, email)))
 		require.NoError(t, err)
 		req.Header.Set("Content-Type", "application/json")
@@ -104,9 +105,9 @@ func restAttempt(svc *service, local string) loginAttempt {
 	}
 }
 
-func connectAttempt(svc *service, local string, opts ...connect.ClientOption) loginAttempt {
+func connectAttempt(svc *servertest.Process, local string, opts ...connect.ClientOption) loginAttempt {
 	login := connect.NewClient[userv1.LoginRequest, userv1.LoginResponse](httpClientFrom(local),
-		"http://"+svc.httpAddr+userv1.UserService_Login_FullMethodName, opts...)
+		"http://"+svc.HTTPAddr+userv1.UserService_Login_FullMethodName, opts...)
 	return func(t *testing.T, email, forged string) (codes.Code, time.Duration) {
 		req := connect.NewRequest(&userv1.LoginRequest{Email: email, Password: "wrong guess"})
 		forgedHeaders(req.Header(), forged)
@@ -140,12 +141,14 @@ func retryInfo[T any](details []T) time.Duration {
 func TestLoginLimitPerAddressOnEveryProtocol(t *testing.T) {
 	protocols := []struct {
 		name    string
-		attempt func(t *testing.T, svc *service, local string) loginAttempt
+		attempt func(t *testing.T, svc *servertest.Process, local string) loginAttempt
 	}{
 		{"gRPC", grpcAttempt},
-		{"REST", func(_ *testing.T, svc *service, local string) loginAttempt { return restAttempt(svc, local) }},
-		{"Connect", func(_ *testing.T, svc *service, local string) loginAttempt { return connectAttempt(svc, local) }},
-		{"gRPC-Web", func(_ *testing.T, svc *service, local string) loginAttempt {
+		{"REST", func(_ *testing.T, svc *servertest.Process, local string) loginAttempt { return restAttempt(svc, local) }},
+		{"Connect", func(_ *testing.T, svc *servertest.Process, local string) loginAttempt {
+			return connectAttempt(svc, local)
+		}},
+		{"gRPC-Web", func(_ *testing.T, svc *servertest.Process, local string) loginAttempt {
 			return connectAttempt(svc, local, connect.WithGRPCWeb())
 		}},
 	}

@@ -16,9 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -26,6 +24,8 @@ import (
 
 	userv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/user/v1"
 	"github.com/slipway-dev/slipway/platform/server"
+	"github.com/slipway-dev/slipway/platform/server/servertest"
+	"github.com/slipway-dev/slipway/platform/telemetry/logtest"
 )
 
 // TestProtocolsAnswerAlike runs one account scenario over native gRPC, REST
@@ -33,10 +33,8 @@ import (
 // every call with the same outcome: one interceptor chain serves them all.
 func TestProtocolsAnswerAlike(t *testing.T) {
 	svc := startService(t, nil)
-	conn, err := grpc.NewClient(svc.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	defer conn.Close()
-	base := "http://" + svc.httpAddr
+	conn := servertest.Dial(t, svc.GRPCAddr)
+	base := "http://" + svc.HTTPAddr
 
 	protocols := []struct {
 		name   string
@@ -57,7 +55,7 @@ func TestProtocolsAnswerAlike(t *testing.T) {
 				userv1.UserService_Register_FullMethodName, userv1.UserService_Login_FullMethodName,
 				userv1.UserService_GetUser_FullMethodName, userv1.UserService_GetMe_FullMethodName,
 			} {
-				assert.True(t, servedOver(svc.logs, method, p.logged), "%s served over %s", method, p.logged)
+				assert.True(t, servedOver(svc.Logs, method, p.logged), "%s served over %s", method, p.logged)
 			}
 		})
 	}
@@ -451,8 +449,8 @@ func grpcWebCall[Req, Res any](t *testing.T, client *connect.Client[Req, Res], t
 }
 
 // servedOver reports whether the access log records a call of method over protocol.
-func servedOver(logs *logBuffer, method, protocol string) bool {
-	return slices.ContainsFunc(logs.lines("rpc"), func(line map[string]any) bool {
+func servedOver(logs *logtest.Buffer, method, protocol string) bool {
+	return slices.ContainsFunc(logs.Messages("rpc"), func(line map[string]any) bool {
 		return line["method"] == method && line["protocol"] == protocol
 	})
 }

@@ -1,84 +1,30 @@
 package app_test
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	userv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/user/v1"
 	"github.com/slipway-dev/slipway/platform/auth"
+	"github.com/slipway-dev/slipway/platform/server/servertest"
 	"github.com/slipway-dev/slipway/services/user/internal/app"
 )
 
-// logBuffer collects the service's JSON log lines as they are written.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// find returns the first log line whose msg is msg.
-func (b *logBuffer) find(msg string) (map[string]any, bool) {
-	lines := b.lines(msg)
-	if len(lines) == 0 {
-		return nil, false
-	}
-	return lines[0], true
-}
-
-// lines returns every log line whose msg is msg, oldest first.
-func (b *logBuffer) lines(msg string) []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var found []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
-	for sc.Scan() {
-		var line map[string]any
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == msg {
-			found = append(found, line)
-		}
-	}
-	return found
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-type service struct {
-	grpcAddr, httpAddr string
-	logs               *logBuffer
-	stop               func() error
-}
-
 // startService runs the real entry point on port 0 with an SQLite file and
 // a generated key under a temp dir, and waits until it serves.
-func startService(t *testing.T, extra map[string]string) *service {
+func startService(t *testing.T, extra map[string]string) *servertest.Process {
 	t.Helper()
 	dir := t.TempDir()
 	env := map[string]string{
@@ -93,63 +39,17 @@ func startService(t *testing.T, extra map[string]string) *service {
 	for k, v := range extra {
 		env[k] = v
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &logBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx, nil, func(k string) string { return env[k] }, logs) }()
-
-	var serving map[string]any
-	require.Eventually(t, func() bool {
-		select {
-		case err := <-done:
-			done <- err
-			return true
-		default:
-		}
-		var ok bool
-		serving, ok = logs.find("serving")
-		return ok
-	}, 20*time.Second, 20*time.Millisecond)
-	select {
-	case err := <-done:
-		cancel()
-		t.Fatalf("service stopped before serving: %v\nlogs:\n%s", err, logs)
-	default:
-	}
-
-	stopped := false
-	stop := func() error {
-		if stopped {
-			return nil
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(30 * time.Second):
-			return fmt.Errorf("service did not stop")
-		}
-	}
-	t.Cleanup(func() { _ = stop() })
-	return &service{
-		grpcAddr: serving["grpc_addr"].(string),
-		httpAddr: serving["http_addr"].(string),
-		logs:     logs,
-		stop:     stop,
-	}
+	return servertest.Start(t, app.Run, env)
 }
 
 func TestRunServesEveryProtocol(t *testing.T) {
 	svc := startService(t, nil)
 	ctx := t.Context()
 
-	_, ok := svc.logs.find("admin account ready")
+	_, ok := svc.Logs.Find("admin account ready")
 	assert.True(t, ok, "the configured admin is ensured at start")
 
-	conn, err := grpc.NewClient(svc.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	defer conn.Close()
+	conn := servertest.Dial(t, svc.GRPCAddr)
 	users := userv1.NewUserServiceClient(conn)
 
 	t.Run("health is SERVING without a token", func(t *testing.T) {
@@ -178,7 +78,7 @@ func TestRunServesEveryProtocol(t *testing.T) {
 		assert.Equal(t, codes.InvalidArgument, status.Code(err))
 	})
 
-	base := "http://" + svc.httpAddr
+	base := "http://" + svc.HTTPAddr
 	t.Run("REST: register, login, me", func(t *testing.T) {
 		resp := do(t, http.MethodPost, base+"/v1/users", "", `{"email":"rest@example.com","password":"correct horse","displayName":"R"}`)
 		require.Equal(t, http.StatusOK, resp.status, resp.body)
@@ -237,7 +137,7 @@ func TestRunServesEveryProtocol(t *testing.T) {
 		assert.NotContains(t, cfg.body, "admin-password", "secrets are redacted")
 	})
 
-	require.NoError(t, svc.stop(), "a signal stops the service cleanly")
+	require.NoError(t, svc.Stop(), "a signal stops the service cleanly")
 }
 
 func TestRunKeepsTheKeyAcrossRestarts(t *testing.T) {
@@ -247,33 +147,22 @@ func TestRunKeepsTheKeyAcrossRestarts(t *testing.T) {
 		"AUTH_SIGNING_KEY_FILE": filepath.Join(dir, "user.pem"),
 	}
 	first := startService(t, env)
-	kid1 := jwksKid(t, first.httpAddr)
-	require.NoError(t, first.stop())
+	kid1 := jwksKid(t, first.HTTPAddr)
+	require.NoError(t, first.Stop())
 
 	second := startService(t, env)
-	assert.Equal(t, kid1, jwksKid(t, second.httpAddr), "tokens issued before a restart stay valid")
+	assert.Equal(t, kid1, jwksKid(t, second.HTTPAddr), "tokens issued before a restart stay valid")
 }
 
 func TestRunRejectsBadConfig(t *testing.T) {
-	tests := map[string]struct {
-		args []string
-		env  map[string]string
-		want string
-	}{
-		"bad env":          {env: map[string]string{"AUTH_TOKEN_TTL": "forever"}, want: "AUTH_TOKEN_TTL"},
-		"admin half set":   {env: map[string]string{"ADMIN_EMAIL": "a@example.com"}, want: "ADMIN_PASSWORD"},
-		"service accounts": {env: map[string]string{"SERVICE_ACCOUNTS": "order"}, want: "SERVICE_ACCOUNTS"},
-		"missing file":     {args: []string{"--config", "/nonexistent/user.yaml"}, want: "user.yaml"},
-		"stray arguments":  {args: []string{"serve"}, want: "unexpected arguments"},
-		"unknown flag":     {args: []string{"--nope"}, want: "nope"},
-	}
-	for name, tt := range tests {
-		t.Run(name, func(t *testing.T) {
-			err := app.Run(t.Context(), tt.args, func(k string) string { return tt.env[k] }, io.Discard)
-			require.Error(t, err)
-			assert.Contains(t, err.Error(), tt.want)
-		})
-	}
+	servertest.RefusesBadStarts(t, app.Run, []servertest.BadStart{
+		{Name: "bad env", Env: map[string]string{"AUTH_TOKEN_TTL": "forever"}, WantErr: "AUTH_TOKEN_TTL"},
+		{Name: "admin half set", Env: map[string]string{"ADMIN_EMAIL": "a@example.com"}, WantErr: "ADMIN_PASSWORD"},
+		{Name: "service accounts", Env: map[string]string{"SERVICE_ACCOUNTS": "order"}, WantErr: "SERVICE_ACCOUNTS"},
+		{Name: "missing file", Args: []string{"--config", "/nonexistent/user.yaml"}, WantErr: "user.yaml"},
+		{Name: "stray arguments", Args: []string{"serve"}, WantErr: "unexpected arguments"},
+		{Name: "unknown flag", Args: []string{"--nope"}, WantErr: "nope"},
+	})
 }
 
 func TestRunEnsuresServiceAccounts(t *testing.T) {
@@ -287,22 +176,20 @@ func TestRunEnsuresServiceAccounts(t *testing.T) {
 		"ADMIN_PASSWORD":        "admin-password",
 	}
 	svc := startService(t, env)
-	ready := svc.logs.lines("service account ready")
+	ready := svc.Logs.Messages("service account ready")
 	require.Len(t, ready, 2, "every configured account is ensured at start")
 	assert.Equal(t, "order", ready[0]["name"])
 	assert.Equal(t, "order@service.slipway.local", ready[0]["email"])
-	assert.NotContains(t, svc.logs.String(), "5ecret", "no password reaches the log")
+	assert.NotContains(t, svc.Logs.String(), "5ecret", "no password reaches the log")
 
-	conn, err := grpc.NewClient(svc.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	defer conn.Close()
+	conn := servertest.Dial(t, svc.GRPCAddr)
 	users := userv1.NewUserServiceClient(conn)
 	ctx := t.Context()
 
 	login, err := users.Login(ctx, &userv1.LoginRequest{Email: "order@service.slipway.local", Password: first})
 	require.NoError(t, err)
 	assert.Equal(t, userv1.Role_ROLE_SERVICE, login.GetUser().GetRole())
-	claims, err := auth.NewJWKSVerifier("http://"+svc.httpAddr+"/.well-known/jwks.json", auth.DefaultIssuer, nil).
+	claims, err := auth.NewJWKSVerifier("http://"+svc.HTTPAddr+"/.well-known/jwks.json", auth.DefaultIssuer, nil).
 		Verify(ctx, login.GetAccessToken())
 	require.NoError(t, err)
 	assert.Equal(t, auth.RoleService, claims.Role, "the token carries role service")
@@ -316,18 +203,15 @@ func TestRunEnsuresServiceAccounts(t *testing.T) {
 
 	admin, err := users.Login(ctx, &userv1.LoginRequest{Email: "admin@example.com", Password: "admin-password"})
 	require.NoError(t, err)
-	cfg := do(t, http.MethodGet, "http://"+svc.httpAddr+"/debug/config", admin.GetAccessToken(), "")
+	cfg := do(t, http.MethodGet, "http://"+svc.HTTPAddr+"/debug/config", admin.GetAccessToken(), "")
 	require.Equal(t, http.StatusOK, cfg.status)
 	assert.NotContains(t, cfg.body, "5ecret", "SERVICE_ACCOUNTS is a secret")
-	require.NoError(t, svc.stop())
+	require.NoError(t, svc.Stop())
 
 	// A rotated password in the configuration replaces the stored one.
 	env["SERVICE_ACCOUNTS"] = "order:" + second
 	svc = startService(t, env)
-	conn2, err := grpc.NewClient(svc.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	defer conn2.Close()
-	users = userv1.NewUserServiceClient(conn2)
+	users = userv1.NewUserServiceClient(servertest.Dial(t, svc.GRPCAddr))
 	_, err = users.Login(ctx, &userv1.LoginRequest{Email: "order@service.slipway.local", Password: first})
 	assert.Equal(t, codes.Unauthenticated, status.Code(err), "the old password stops working")
 	again, err := users.Login(ctx, &userv1.LoginRequest{Email: "order@service.slipway.local", Password: second})

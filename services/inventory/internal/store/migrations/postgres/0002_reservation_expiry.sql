@@ -1,3 +1,4 @@
+-- +goose Up
 -- Reservations expire unless their order commits them. A RESERVED
 -- reservation holds its stock until expires_at; the order's OrderPlaced
 -- makes it COMMITTED, which never expires (expires_at NULL). Rows from

@@ -1,3 +1,4 @@
+-- +goose Up
 -- A reservation line keeps the name and unit price its product had when the
 -- stock was taken, so Reserve answers the prices it reserved at, and a
 -- replay answers the same. Lines from before this migration have none

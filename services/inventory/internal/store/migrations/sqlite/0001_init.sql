@@ -1,3 +1,4 @@
+-- +goose Up
 -- The catalog, stock levels and reservations of the inventory service.
 -- products.stock has CHECK (stock >= 0): the database itself refuses an
 -- oversell, whatever the code above it does.

@@ -1,3 +1,4 @@
+-- +goose Up
 -- The notifications sent to users. event_id is UNIQUE: the event consumer's
 -- inbox already stops a redelivered message, and this stops the same event
 -- published again under another message id. Ids are UUIDv7, so id order is

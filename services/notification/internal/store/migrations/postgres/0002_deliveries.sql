@@ -1,3 +1,4 @@
+-- +goose Up
 -- The delivery outbox: one row per notification to deliver through the
 -- external channel (the webhook). The event consumer writes it in the
 -- transaction that stores the notification, so the notification is visible

@@ -1,3 +1,4 @@
+-- +goose Up
 -- Orders and their lines. The business's invariants are constraints here,
 -- not only checks in Go: a status is PLACED or CANCELLED, amounts are never
 -- negative, and a user's idempotency key names one order, so of two

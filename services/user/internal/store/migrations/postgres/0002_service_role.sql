@@ -1,3 +1,4 @@
+-- +goose Up
 -- Service accounts: role 'service' joins 'customer' and 'admin'. Existing
 -- rows all hold one of the old roles, so they satisfy the wider check.
 

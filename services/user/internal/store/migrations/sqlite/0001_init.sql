@@ -1,3 +1,4 @@
+-- +goose Up
 -- Accounts of the user service. Emails are stored lower case by the domain;
 -- the unique index makes a duplicate registration fail even when two race.
 

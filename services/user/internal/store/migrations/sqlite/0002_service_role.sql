@@ -1,3 +1,4 @@
+-- +goose Up
 -- Service accounts: role 'service' joins 'customer' and 'admin'. SQLite
 -- cannot change a CHECK in place, so the table is rebuilt with the wider
 -- check and every row copied; no other table references users.
