@@ -18,6 +18,7 @@ import (
 	"github.com/slipway-dev/slipway/tools/slipway/internal/doctor"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/drift"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/help"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/migrate"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/probe"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/scan"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/version"
@@ -34,6 +35,7 @@ func verbs() []cli.Verb {
 		{Name: "ready", Summary: "SLO baseline gate: check deploy/slo.yaml over a window (scrape /metrics or --prometheus)", Main: readyMain},
 		{Name: "chaos", Summary: "fault experiments (deploy/chaos/*.yaml) under load, with an analysis gate and invariants checked in the databases", Main: chaosMain},
 		{Name: "load", Summary: "open-model load generator: fixed arrival rate, HDR latencies, JSON and HTML report", Main: loadMain},
+		{Name: "migrate", Summary: "list or apply every service's database migrations (status|up), through each binary's own migrate command", Main: migrate.Main},
 		{Name: "scan", Summary: "govulncheck every module against a local vulnerability database; CycloneDX SBOM per service", Main: scan.Main},
 		{Name: "bench", Summary: "measure start to SERVING per service and change to callable (hot reload, with air as the peer)", Main: benchMain},
 		{Name: "doctor", Summary: "check this machine against what Slipway and CI need: one OK/WARN/FAIL row per check, with the fix", Main: doctor.Main},
