@@ -1,6 +1,7 @@
 package client
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -35,10 +36,20 @@ func (e *openCircuitError) GRPCStatus() *status.Status {
 }
 
 // breaker is the rolling-window circuit breaker over the attempts of one
-// connection.
+// connection. An attempt's outcome is filed when the attempt ends, as
+// gobreaker's Execute files it: its two-step Allow would file it under the
+// 1 s bucket in which the attempt started and drop it once that bucket had
+// left the window, so a peer that hangs for longer than the window (a
+// PEER_TIMEOUT of up to 1m) would never open the circuit.
 type breaker struct {
 	peer string
-	cb   *gobreaker.TwoStepCircuitBreaker[struct{}]
+	cb   *gobreaker.CircuitBreaker[struct{}]
+	// generation counts the state changes: an attempt admitted in an
+	// earlier state has no say in this one.
+	generation atomic.Uint64
+	// probing holds the half-open state's one probe, which gobreaker
+	// reserves only for a request that runs inside Execute.
+	probing atomic.Bool
 }
 
 // newBreaker returns the breaker to peer; onState (may be nil) sees every
@@ -48,7 +59,8 @@ func newBreaker(peer string, onState func(gobreaker.State)) *breaker {
 	if onState == nil {
 		onState = func(gobreaker.State) {}
 	}
-	cb := gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+	b := &breaker{peer: peer}
+	b.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:         peer,
 		MaxRequests:  1, // half-open: one probe, whose outcome closes or reopens
 		Interval:     breakerWindow,
@@ -65,19 +77,43 @@ func newBreaker(peer string, onState func(gobreaker.State)) *breaker {
 		},
 		// The caller gave up: no verdict, and a cancelled probe frees the
 		// half-open slot for the next call.
-		IsExcluded:    func(err error) bool { return status.Code(err) == codes.Canceled },
-		OnStateChange: func(_ string, _, to gobreaker.State) { onState(to) },
+		IsExcluded: func(err error) bool { return status.Code(err) == codes.Canceled },
+		OnStateChange: func(_ string, _, to gobreaker.State) {
+			b.generation.Add(1)
+			onState(to)
+		},
 	})
 	onState(gobreaker.StateClosed)
-	return &breaker{peer: peer, cb: cb}
+	return b
 }
 
 // allow lets an attempt go to the peer and returns the func that records
 // how it ended, or fails fast with openCircuitError.
 func (b *breaker) allow() (done func(error), err error) {
-	done, err = b.cb.Allow()
-	if err != nil { // gobreaker.ErrOpenState, or ErrTooManyRequests while the probe is out
+	state := b.cb.State() // half-opens an open circuit whose timeout has passed
+	generation := b.generation.Load()
+	switch state {
+	case gobreaker.StateOpen:
 		return nil, &openCircuitError{peer: b.peer}
+	case gobreaker.StateHalfOpen:
+		if !b.probing.CompareAndSwap(false, true) {
+			return nil, &openCircuitError{peer: b.peer}
+		}
+		return func(err error) {
+			b.record(generation, err)
+			b.probing.Store(false)
+		}, nil
 	}
-	return done, nil
+	return func(err error) { b.record(generation, err) }, nil
+}
+
+// record files an attempt's outcome now, in the bucket of the second it
+// ended, unless the circuit changed state while the attempt ran.
+func (b *breaker) record(generation uint64, err error) {
+	if b.generation.Load() != generation {
+		return
+	}
+	// Execute refuses while open (the outcome is then moot) and runs the
+	// func otherwise; its error is the outcome's own.
+	_, _ = b.cb.Execute(func() (struct{}, error) { return struct{}{}, err })
 }
