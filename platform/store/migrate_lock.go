@@ -53,8 +53,11 @@ func (db *DB) migrateLocker(ctx context.Context) (goose.Dialect, []goose.Provide
 
 // untimedSession lifts statement_timeout on the session that holds the
 // lock and runs the files: a migration may rewrite a large table, which is
-// not a runaway statement. RESET gives the session back the pool's timeout
-// (Open sets it as a connection parameter) before goose returns it.
+// not a runaway statement. It also sets the session's time zone to UTC:
+// goose records a file's tstamp (timestamp without time zone) as now() in
+// the session's zone, and reads it back as UTC, as adoptCopy writes it.
+// RESET gives the session back the pool's timeout (Open sets it as a
+// connection parameter) and the database's zone before goose returns it.
 type untimedSession struct{ lock.SessionLocker }
 
 // SessionLock implements lock.SessionLocker.
@@ -62,9 +65,11 @@ func (s untimedSession) SessionLock(ctx context.Context, conn *sql.Conn) error {
 	if err := s.SessionLocker.SessionLock(ctx, conn); err != nil {
 		return err
 	}
-	if _, err := conn.ExecContext(ctx, "SET statement_timeout = 0"); err != nil {
-		return errors.Join(fmt.Errorf("lift the statement timeout: %w", err),
-			s.SessionLocker.SessionUnlock(context.WithoutCancel(ctx), conn))
+	for _, set := range []string{"SET statement_timeout = 0", "SET TIME ZONE 'UTC'"} {
+		if _, err := conn.ExecContext(ctx, set); err != nil {
+			return errors.Join(fmt.Errorf("set up the migration session: %s: %w", set, err),
+				s.SessionUnlock(context.WithoutCancel(ctx), conn))
+		}
 	}
 	return nil
 }
@@ -72,7 +77,8 @@ func (s untimedSession) SessionLock(ctx context.Context, conn *sql.Conn) error {
 // SessionUnlock implements lock.SessionLocker.
 func (s untimedSession) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
 	_, err := conn.ExecContext(ctx, "RESET statement_timeout")
-	return errors.Join(err, s.SessionLocker.SessionUnlock(ctx, conn))
+	_, errZone := conn.ExecContext(ctx, "RESET TIME ZONE")
+	return errors.Join(err, errZone, s.SessionLocker.SessionUnlock(ctx, conn))
 }
 
 // sqliteFileLock is the migration lock on SQLite: a write transaction held

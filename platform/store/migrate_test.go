@@ -330,3 +330,42 @@ func TestMigrateLiftsTheStatementTimeout(t *testing.T) {
 	_, err = db.ExecContext(ctx, "SELECT pg_sleep(0.5)")
 	assert.Error(t, err, "the timeout still holds outside migrations")
 }
+
+// goose records a file's applied time as now() in the session's time zone
+// and reads it as UTC: the migration session runs in UTC, so a database
+// whose default zone is not UTC still shows when a file ran, and the
+// pool's sessions keep the database's zone afterwards.
+func TestMigrateRecordsAppliedTimesInUTC(t *testing.T) {
+	ctx := context.Background()
+	created := storetest.Open(t, store.Postgres)
+	var name string
+	require.NoError(t, created.QueryRowContext(ctx, "SELECT current_database()").Scan(&name))
+	_, err := created.ExecContext(ctx, "ALTER DATABASE "+name+" SET timezone = 'America/New_York'")
+	require.NoError(t, err)
+	u, err := url.Parse(cmp.Or(os.Getenv("POSTGRES_TEST_URL"), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"))
+	require.NoError(t, err)
+	u.Path = "/" + name
+	// One connection: the session that migrates is the one checked after.
+	db, err := store.Open(ctx, u.String(), "storetest", nil, store.WithPool(config.DBPool{MaxConns: 1, MinConns: 1}))
+	require.NoError(t, err)
+	defer db.Close()
+
+	legacyApply(t, db, 1, "init", m1)
+	_, err = db.ExecContext(ctx, "UPDATE schema_migrations SET applied_at = now()")
+	require.NoError(t, err)
+	all := migrations(map[string]string{"0001_init.sql": m1, "0002_orders.sql": m2})
+	ran, err := db.MigrateUp(ctx, all)
+	require.NoError(t, err)
+	assert.Equal(t, []int64{2}, versions(ran))
+
+	status, err := db.MigrationStatus(ctx, all)
+	require.NoError(t, err)
+	require.Len(t, status, 2)
+	for _, m := range status {
+		assert.Equal(t, store.MigrationApplied, m.State)
+		assert.WithinDuration(t, time.Now(), m.AppliedAt, time.Minute, "version %d (adopted or run by goose) shows its time in UTC", m.Version)
+	}
+	var zone string
+	require.NoError(t, db.QueryRowContext(ctx, "SHOW TimeZone").Scan(&zone))
+	assert.Equal(t, "America/New_York", zone, "the pool's session gets the database's zone back")
+}
