@@ -56,6 +56,7 @@ func (db *DB) Migrate(ctx context.Context, fsys fs.FS) error {
 }
 
 // MigrateUp is Migrate, and returns the migrations it applied, in order.
+// When a file fails, the error comes with the files applied before it.
 func (db *DB) MigrateUp(ctx context.Context, fsys fs.FS) ([]Migration, error) {
 	p, err := db.migrations(ctx, fsys)
 	if err != nil {
@@ -71,12 +72,22 @@ func (db *DB) MigrateUp(ctx context.Context, fsys fs.FS) ([]Migration, error) {
 	results, err := p.Up(ctx)
 	if err != nil {
 		if partial, ok := errors.AsType[*goose.PartialError](err); ok {
-			// Status would wait behind the lock Up held; the failed file's
-			// transaction is rolled back, the ones before it are committed.
-			return nil, fmt.Errorf("store: migration %s: %w", partial.Failed.Source.Path, partial.Err)
+			// The failed file's transaction is rolled back; the ones before
+			// it are committed and are returned with the error.
+			err = fmt.Errorf("store: migration %s: %w", partial.Failed.Source.Path, partial.Err)
+			if len(partial.Applied) == 0 {
+				return nil, err
+			}
+			applied, statusErr := appliedOf(ctx, p, partial.Applied)
+			return applied, errors.Join(err, statusErr)
 		}
 		return nil, fmt.Errorf("store: migrate: %w", err)
 	}
+	return appliedOf(ctx, p, results)
+}
+
+// appliedOf is the migrations goose ran (results), as status lists them.
+func appliedOf(ctx context.Context, p *goose.Provider, results []*goose.MigrationResult) ([]Migration, error) {
 	status, err := migrationStatus(ctx, p)
 	if err != nil {
 		return nil, err

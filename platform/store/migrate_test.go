@@ -216,6 +216,21 @@ func TestMigrateErrors(t *testing.T) {
 				})
 			}
 
+			t.Run("a failing file comes with the files applied before it", func(t *testing.T) {
+				ctx := context.Background()
+				db := storetest.Open(t, d)
+				ran, err := db.MigrateUp(ctx, migrations(map[string]string{
+					"0001_init.sql": m1, "0002_orders.sql": m2, "0003_note.sql": "SELECT * FROM no_such_table;",
+				}))
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), "store: migration 0003_note.sql")
+				assert.Equal(t, []int64{1, 2}, versions(ran))
+				for _, m := range ran {
+					assert.Equal(t, store.MigrationApplied, m.State)
+					assert.False(t, m.AppliedAt.IsZero(), "version %d has its applied time", m.Version)
+				}
+				assert.Equal(t, []int64{1, 2}, applied(t, db))
+			})
 			t.Run("pending file below an applied version", func(t *testing.T) {
 				ctx := context.Background()
 				db := storetest.Open(t, d)

@@ -29,12 +29,12 @@ func Provide(ctx context.Context, base config.Base, reg *prometheus.Registry, m 
 		return nil, nil, fmt.Errorf("open database: %w", err)
 	}
 	applied, err := db.MigrateUp(ctx, m)
+	for _, a := range applied { // with an error too: the files before the failed one
+		logger.InfoContext(ctx, "migration applied", "version", a.Version, "name", a.Name)
+	}
 	if err != nil {
 		_ = db.Close()
 		return nil, nil, fmt.Errorf("migrate %s database: %w", db.Dialect, err)
-	}
-	for _, a := range applied {
-		logger.InfoContext(ctx, "migration applied", "version", a.Version, "name", a.Name)
 	}
 	return db, func() {
 		if err := db.Close(); err != nil {
