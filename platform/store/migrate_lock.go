@@ -108,6 +108,9 @@ func (l *sqliteFileLock) Lock(ctx context.Context, _ *sql.DB) error {
 			err = nil // busy_timeout ran out: another run holds it; wait on
 		}
 	}
+	if conn != nil {
+		_ = conn.Close() // else it stays open, and the lock file with it, after db.Close
+	}
 	_ = db.Close()
 	return fmt.Errorf("store: take the migration lock %s: %w", l.path, err)
 }
