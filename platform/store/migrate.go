@@ -175,6 +175,9 @@ func migrationFiles(files fs.FS, dir string) (map[int64]string, error) {
 		if err != nil || version < 1 || migrationName(p) == "" {
 			return nil, fmt.Errorf("store: migration %s/%s: want NNNN_name.sql with NNNN >= 1", dir, p)
 		}
+		if err := hasGooseUp(files, p); err != nil {
+			return nil, fmt.Errorf("store: migration %s/%s: %w", dir, p, err)
+		}
 		if other, ok := names[version]; ok {
 			return nil, fmt.Errorf("store: migrations %s/%s and %s/%s have the same version", dir, p, dir, other)
 		}
@@ -189,6 +192,26 @@ func migrationFiles(files fs.FS, dir string) (map[int64]string, error) {
 		names[v] = migrationName(p)
 	}
 	return names, nil
+}
+
+// hasGooseUp checks that a file has goose's "-- +goose Up" line, which
+// goose needs before the statements it runs; without it goose reports only
+// an "unexpected state" on the file's first statement.
+func hasGooseUp(files fs.FS, path string) error {
+	body, err := fs.ReadFile(files, path)
+	if err != nil {
+		return err
+	}
+	for line := range strings.Lines(string(body)) {
+		comment, ok := strings.CutPrefix(strings.TrimSpace(line), "--")
+		if !ok {
+			continue
+		}
+		if up, ok := strings.CutPrefix(strings.TrimSpace(comment), "+goose"); ok && strings.EqualFold(strings.TrimSpace(up), "Up") {
+			return nil
+		}
+	}
+	return errors.New(`no "-- +goose Up" line: goose runs only the statements after it`)
 }
 
 // migrationName is "init" for "0001_init.sql".

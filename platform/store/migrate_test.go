@@ -242,6 +242,16 @@ func TestMigrateErrors(t *testing.T) {
 				assert.Contains(t, err.Error(), "missing (out-of-order) migration lower than database version (3): version 2")
 				assert.False(t, tableExists(t, db, "orders"))
 			})
+			t.Run("file without the goose Up line", func(t *testing.T) {
+				db := storetest.Open(t, d)
+				fsys := migrations(map[string]string{"0001_init.sql": m1})
+				fsys[string(d)+"/0002_orders.sql"] = &fstest.MapFile{Data: []byte(m2)}
+				err := db.Migrate(context.Background(), fsys)
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), "0002_orders.sql")
+				assert.Contains(t, err.Error(), "-- +goose Up")
+				assert.False(t, tableExists(t, db, "products"), "nothing runs when a file cannot be read")
+			})
 			t.Run("no directory for the dialect", func(t *testing.T) {
 				db := storetest.Open(t, d)
 				err := db.Migrate(context.Background(), fstest.MapFS{"other/0001_init.sql": &fstest.MapFile{}})
