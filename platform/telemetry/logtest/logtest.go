@@ -4,7 +4,6 @@
 package logtest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"strings"
@@ -54,16 +53,14 @@ func (b *Buffer) Records(t testing.TB) []map[string]any {
 }
 
 // Messages returns the JSON records whose msg is msg, oldest first. Lines
-// that are not JSON (a dependency's own output) are passed over.
+// that are not JSON (a dependency's own output) are passed over. A line
+// may be of any length: a record carrying a long error does not hide the
+// records after it.
 func (b *Buffer) Messages(msg string) []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var found []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
-	sc.Buffer(nil, 1<<20) // a record may carry a long error
-	for sc.Scan() {
+	for text := range strings.Lines(b.String()) {
 		var line map[string]any
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == msg {
+		if json.Unmarshal([]byte(text), &line) == nil && line["msg"] == msg {
 			found = append(found, line)
 		}
 	}

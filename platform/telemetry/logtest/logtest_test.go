@@ -45,6 +45,19 @@ func TestBufferFindsRecordsByMessage(t *testing.T) {
 	assert.Empty(t, logs.Messages("stopped"))
 }
 
+// A record longer than any scanner's buffer (here 2 MiB) neither hides
+// the records after it nor itself.
+func TestMessagesReadsPastAVeryLongRecord(t *testing.T) {
+	var logs logtest.Buffer
+	logger := telemetry.NewLogger(&logs, "test", slog.LevelInfo)
+	logger.Info("failed", "err", strings.Repeat("x", 2<<20))
+	logger.Info("stopped")
+
+	assert.Len(t, logs.Messages("failed"), 1)
+	_, ok := logs.Find("stopped")
+	assert.True(t, ok, "the record after the long one is found")
+}
+
 func TestRecordsFailsOnALineThatIsNotJSON(t *testing.T) {
 	var logs logtest.Buffer
 	fmt.Fprintln(&logs, "plain")
