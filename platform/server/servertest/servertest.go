@@ -45,6 +45,8 @@ type Process struct {
 
 	stopOnce sync.Once
 	stopErr  error
+	// reported: Start has failed the test with how the service stopped.
+	reported bool
 	cancel   context.CancelFunc
 	done     chan error
 }
@@ -58,7 +60,11 @@ func Start(t testing.TB, run Run, env map[string]string) *Process {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Process{Logs: &logtest.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() { p.done <- run(ctx, nil, func(k string) string { return env[k] }, p.Logs) }()
-	t.Cleanup(func() { assert.NoError(t, p.Stop(), "a clean stop") })
+	t.Cleanup(func() {
+		if err := p.Stop(); !p.reported {
+			assert.NoError(t, err, "a clean stop")
+		}
+	})
 
 	deadline := time.After(serveTimeout)
 	for {
@@ -69,7 +75,8 @@ func Start(t testing.TB, run Run, env map[string]string) *Process {
 		}
 		select {
 		case err := <-p.done:
-			p.done <- err // for Stop
+			p.done <- err     // for Stop
+			p.reported = true // once: not again as an unclean stop
 			t.Fatalf("the service stopped before serving: %v\n%s", err, p.Logs)
 		case <-deadline:
 			t.Fatalf("the service did not report serving\n%s", p.Logs)
