@@ -11,17 +11,21 @@
 //
 // Prism runs without --errors, so every exchange is forwarded and its
 // response validated; the violations it reports (sl-violations header),
-// warnings included, decide instead. A response violation always fails. A request violation fails unless the
-// service refused that request too (4xx): the e2e sends requests without a
-// token or with bad fields on purpose, and a document that calls them
-// invalid agrees with the service. Every exchange must reach a documented
-// operation, and the recording must not be empty.
+// warnings included, decide instead. A response violation always fails. A
+// request violation fails unless the service refused that request for the
+// same reason (violations.mjs): the e2e sends requests without a token or
+// with bad fields on purpose, and a document that refuses them as a
+// security violation must agree with a 401 or 403, one that refuses their
+// query, path, headers or body with a 400. Every exchange must reach a
+// documented operation, and the recording must not be empty.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import net from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { judgeRequest } from './violations.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const prismBin = join(here, 'node_modules', '.bin', 'prism');
@@ -167,8 +171,9 @@ try {
     }
     if (responseErrors.length > 0) failures.push(`${where}: response violates the document: ${describe(responseErrors)}`);
     if (requestErrors.length > 0) {
-      if (ex.status >= 400 && ex.status < 500) refusedByBoth++;
-      else failures.push(`${where}: the service accepted a request the document forbids: ${describe(requestErrors)}`);
+      const refused = judgeRequest(requestErrors, ex.status);
+      if (refused.length === 0) refusedByBoth++;
+      for (const f of refused) failures.push(`${where}: ${f}`);
     }
   }
 } finally {
@@ -177,7 +182,10 @@ try {
 }
 
 for (const [key, n] of [...counts.entries()].sort()) console.log(`${String(n).padStart(4)}  ${key}`);
-console.log(`${exchanges.length} exchanges replayed through Prism; ${refusedByBoth} requests refused by both the document and the service`);
+const statuses = new Map();
+for (const ex of exchanges) statuses.set(ex.status, (statuses.get(ex.status) ?? 0) + 1);
+const byStatus = [...statuses.entries()].sort(([a], [b]) => a - b).map(([s, n]) => `${n}x${s}`).join(', ');
+console.log(`${exchanges.length} exchanges replayed through Prism (${byStatus}); ${refusedByBoth} requests refused by both the document and the service`);
 if (failures.length > 0) {
   console.error(`\n${failures.length} violations:`);
   for (const f of failures) console.error(`  ${f}`);
