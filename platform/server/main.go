@@ -185,6 +185,10 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	report := MigrateReport{Service: base.Service, Dialect: db.Dialect}
 	if verb == "up" {
 		if report.Applied, err = db.MigrateUp(ctx, migrations); err != nil {
+			// The files before the failing one are committed: say which.
+			for _, m := range report.Applied {
+				fmt.Fprintf(stdout, "applied %04d_%s\n", m.Version, m.Name)
+			}
 			return fmt.Errorf("migrate up: %w", err)
 		}
 	}

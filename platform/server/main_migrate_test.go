@@ -152,3 +152,11 @@ func TestMainMigrateHelp(t *testing.T) {
 	require.ErrorIs(t, err, flag.ErrHelp)
 	assert.Contains(t, out, "       widgets migrate status|up [--config file] [--json]\n", "the service's -help shows the command")
 }
+
+func TestMainMigrateUpNamesTheFilesItAppliedBeforeOneFailed(t *testing.T) {
+	out, err := migrateMain(t, "gadgets", sqliteURL(t), "migrate", "up")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "0002_broken.sql")
+	assert.Contains(t, out, "applied 0001_gadgets\n", "the first file is committed, and the operator is told")
+	assert.NotContains(t, out, "applied 0002_broken")
+}
