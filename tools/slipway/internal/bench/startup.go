@@ -1,30 +1,23 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
-	"github.com/slipway-dev/slipway/tools/slipway/internal/grpchealth"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/scratchdb"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
@@ -113,46 +106,6 @@ func startupMain(ctx context.Context, args []string, env *cli.Env) error {
 	return runStartup(ctx, opts)
 }
 
-// startupReport is the JSON document of bench startup.
-type startupReport struct {
-	Benchmark string    `json:"benchmark"`
-	Started   time.Time `json:"started"`
-	Command   string    `json:"command"`
-	Machine   Machine   `json:"machine"`
-	Runs      int       `json:"runs"`
-	// Transports are those measured, interleaved start by start.
-	Transports []string        `json:"transports"`
-	TargetMS   float64         `json:"target_ms"`
-	SeedMS     float64         `json:"seed_ms"`
-	Results    []startupResult `json:"results"`
-	Skipped    []string        `json:"skipped,omitempty"`
-}
-
-// startupResult is one service on one database over one transport.
-type startupResult struct {
-	Service  string `json:"service"`
-	Database string `json:"database"`
-	// Transport is plaintext or tls (TLS on both ports, mTLS on gRPC).
-	Transport string    `json:"transport"`
-	Samples   []float64 `json:"samples_ms"` // process start to SERVING, in run order
-	MedianMS  float64   `json:"median_ms"`
-	MinMS     float64   `json:"min_ms"`
-	P90MS     float64   `json:"p90_ms"`
-	MaxMS     float64   `json:"max_ms"`
-	FirstMS   float64   `json:"first_ms"` // the first run, on an empty database
-	// SelfMedianMS is the median of the startup_ms the service logs itself
-	// (from its own start, so without the exec and the runtime's start).
-	SelfMedianMS float64 `json:"self_reported_median_ms"`
-	// VsPlaintext is MedianMS over the plaintext median of the same
-	// service and database; 0 for plaintext, or when it was not measured.
-	VsPlaintext float64 `json:"median_vs_plaintext,omitempty"`
-	// IdleRSSMB and IdleAnonMB are the last start's VmRSS and RssAnon
-	// after it idled for IdleSeconds; 0 when not read (--idle 0, not Linux).
-	IdleRSSMB   float64 `json:"idle_rss_mb,omitempty"`
-	IdleAnonMB  float64 `json:"idle_anon_mb,omitempty"`
-	IdleSeconds float64 `json:"idle_seconds,omitempty"`
-}
-
 // runStartup measures start to SERVING of every service.
 func runStartup(ctx context.Context, opts startupOptions) error {
 	root, err := findRoot(opts.Root)
@@ -174,16 +127,9 @@ func runStartup(ctx context.Context, opts startupOptions) error {
 		Runs: opts.Runs, Transports: opts.Transports, TargetMS: msFloat(startupTarget), SeedMS: msFloat(startupSeed)}
 	rep.Machine = newMachine(ctx, goBin, root, opts.Environ)
 
-	binDir := filepath.Join(root, ".slipway", "bench", "bin")
-	if err := os.MkdirAll(binDir, 0o750); err != nil {
+	binDir, err := buildServices(ctx, opts, goBin, root, defs)
+	if err != nil {
 		return err
-	}
-	for _, d := range defs {
-		opts.progress("building %s into .slipway/bench/bin", d.Name)
-		b := fleet.BuildBinary(ctx, goBin, root, d.Name, filepath.Join(binDir, d.Name), opts.Environ)
-		if b.Err != nil {
-			return fmt.Errorf("build %s: %w\n%s", d.Name, b.Err, b.Output)
-		}
 	}
 
 	tmp, err := os.MkdirTemp("", "slipway-bench-startup-")
@@ -191,37 +137,15 @@ func runStartup(ctx context.Context, opts startupOptions) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	for _, dir := range []string{"data", "keys"} {
-		if err := os.MkdirAll(filepath.Join(tmp, dir), 0o700); err != nil {
-			return err
-		}
-	}
-	broker, err := fleet.StartBroker(tmp, "127.0.0.1", 0)
+	shared, stopBroker, err := sharedTarget(opts, tmp, workspace.Names(defs))
 	if err != nil {
 		return err
 	}
-	defer broker.Stop()
-	secret, err := fleet.Secret() // 24 characters
-	if err != nil {
-		return err
-	}
-	var certs *tlsAuthority
-	if slices.Contains(opts.Transports, transportTLS) {
-		if certs, err = newTLSAuthority(tlsDir(tmp), workspace.Names(defs)); err != nil {
-			return err
-		}
-	}
+	defer stopBroker()
 
-	databases := []string{"sqlite"}
-	pgURL, skipped, err := postgresServer(ctx, opts)
+	databases, pgURL, err := startupDatabases(ctx, opts, &rep)
 	if err != nil {
 		return err
-	}
-	if pgURL != "" {
-		databases = append(databases, "postgres")
-	} else {
-		rep.Skipped = append(rep.Skipped, "postgres: "+skipped)
-		opts.progress("PostgreSQL skipped: %s", skipped)
 	}
 
 	logPath := filepath.Join(root, ".slipway", "bench", "startup-"+stamp(rep.Started)+".log")
@@ -232,8 +156,9 @@ func runStartup(ctx context.Context, opts startupOptions) error {
 	defer logFile.Close()
 	for _, db := range databases {
 		for _, d := range defs {
-			res, err := startService(ctx, opts, startTarget{svc: d.Name, db: db, pgURL: pgURL, bin: filepath.Join(binDir, d.Name),
-				tmp: tmp, natsURL: broker.URL(), secret: secret, certs: certs}, logFile)
+			t := shared
+			t.svc, t.db, t.pgURL, t.bin = d.Name, db, pgURL, filepath.Join(binDir, d.Name)
+			res, err := startService(ctx, opts, t, logFile)
 			if err != nil {
 				return fmt.Errorf("%s on %s: %w (its output is in %s)", d.Name, db, err, relPath(root, logPath))
 			}
@@ -253,10 +178,69 @@ func runStartup(ctx context.Context, opts startupOptions) error {
 	return nil
 }
 
+// buildServices builds the services into .slipway/bench/bin, the way a
+// release does (no dev flags), and returns that directory.
+func buildServices(ctx context.Context, opts startupOptions, goBin, root string, defs []workspace.Service) (string, error) {
+	binDir := filepath.Join(root, ".slipway", "bench", "bin")
+	if err := os.MkdirAll(binDir, 0o750); err != nil {
+		return "", err
+	}
+	for _, d := range defs {
+		opts.progress("building %s into .slipway/bench/bin", d.Name)
+		b := fleet.BuildBinary(ctx, goBin, root, d.Name, filepath.Join(binDir, d.Name), opts.Environ)
+		if b.Err != nil {
+			return "", fmt.Errorf("build %s: %w\n%s", d.Name, b.Err, b.Output)
+		}
+	}
+	return binDir, nil
+}
+
+// startupDatabases are the databases to start on: SQLite, and PostgreSQL
+// when it answers (else the report says why it was skipped).
+func startupDatabases(ctx context.Context, opts startupOptions, rep *startupReport) (databases []string, pgURL string, err error) {
+	databases = []string{"sqlite"}
+	pgURL, skipped, err := postgresServer(ctx, opts)
+	if err != nil {
+		return nil, "", err
+	}
+	if pgURL != "" {
+		return append(databases, "postgres"), pgURL, nil
+	}
+	rep.Skipped = append(rep.Skipped, "postgres: "+skipped)
+	opts.progress("PostgreSQL skipped: %s", skipped)
+	return databases, "", nil
+}
+
 // startTarget is one service on one database, and what its starts share.
 type startTarget struct {
 	svc, db, pgURL, bin, tmp, natsURL, secret string
 	certs                                     *tlsAuthority // nil when tls is not measured
+}
+
+// sharedTarget is what every start shares, in the run's temporary
+// directory tmp: the state directories, a broker, the dev secret, and the
+// certificates when TLS is measured. The returned function stops the broker.
+func sharedTarget(opts startupOptions, tmp string, services []string) (startTarget, func(), error) {
+	for _, dir := range []string{"data", "keys"} {
+		if err := os.MkdirAll(filepath.Join(tmp, dir), 0o700); err != nil {
+			return startTarget{}, nil, err
+		}
+	}
+	secret, err := fleet.Secret() // 24 characters
+	if err != nil {
+		return startTarget{}, nil, err
+	}
+	var certs *tlsAuthority
+	if slices.Contains(opts.Transports, transportTLS) {
+		if certs, err = newTLSAuthority(tlsDir(tmp), services); err != nil {
+			return startTarget{}, nil, err
+		}
+	}
+	broker, err := fleet.StartBroker(tmp, "127.0.0.1", 0)
+	if err != nil {
+		return startTarget{}, nil, err
+	}
+	return startTarget{tmp: tmp, natsURL: broker.URL(), secret: secret, certs: certs}, broker.Stop, nil
 }
 
 // startService starts one service opts.Runs times on one database per
@@ -300,6 +284,11 @@ func startService(ctx context.Context, opts startupOptions, t startTarget, log i
 		}
 	}
 
+	return startupResults(opts, t, took, self, idle), nil
+}
+
+// startupResults summarizes the starts of t's service per transport.
+func startupResults(opts startupOptions, t startTarget, took, self map[string][]time.Duration, idle map[string]procMemory) []startupResult {
 	var results []startupResult
 	for _, tr := range opts.Transports {
 		res := startupResult{Service: t.svc, Database: t.db, Transport: tr}
@@ -320,7 +309,7 @@ func startService(ctx context.Context, opts startupOptions, t startTarget, log i
 			t.svc, t.db, tr, millis(st.median), millis(st.min), millis(st.max), millis(took[tr][0]), len(took[tr]))
 		results = append(results, res)
 	}
-	return results, nil
+	return results
 }
 
 // startEnviron is the environment of t's service over transport tr.
@@ -355,129 +344,6 @@ func startEnviron(opts startupOptions, t startTarget, tr, dbURL string) []string
 	// Under mTLS, as under dev --tls, no service holds a password account.
 	return fleet.OwnSecretsOnly(environ, t.svc, tr == transportTLS)
 }
-
-// startSample is one start of a service.
-type startSample struct {
-	took time.Duration // process start to the "serving" line
-	self time.Duration // startup_ms the service reported
-	idle procMemory    // after idling; zero when not read
-}
-
-// startOnce starts bin, waits for its "serving" log line (written right after
-// its health turns SERVING), checks the health on the address the line names
-// (over TLS with client's certificate when client is set), and stops the
-// process. With idle > 0 it first leaves the process SERVING and unused for
-// idle and reads its memory.
-func startOnce(ctx context.Context, bin string, environ []string, client *tls.Config, log io.Writer, timeout, idle time.Duration) (startSample, error) {
-	type servingLine struct {
-		at   time.Time
-		addr string
-		self time.Duration
-	}
-	serving := make(chan servingLine, 1)
-	tail := fleet.NewTailBuffer(fleet.TailLines)
-	var once sync.Once
-	lines := &lineWriter{fn: func(line []byte) {
-		at := time.Now()
-		tail.Add(string(line))
-		_, _ = log.Write(append(line, '\n'))
-		var l struct {
-			Msg       string `json:"msg"`
-			GRPCAddr  string `json:"grpc_addr"`
-			StartupMS int64  `json:"startup_ms"`
-		}
-		if json.Unmarshal(line, &l) == nil && l.Msg == "serving" && l.GRPCAddr != "" {
-			once.Do(func() {
-				serving <- servingLine{at: at, addr: l.GRPCAddr, self: time.Duration(l.StartupMS) * time.Millisecond}
-			})
-		}
-	}}
-	cmd := exec.Command(bin) //nolint:noctx // stopped with SIGTERM below; a context would SIGKILL it
-	cmd.Env = environ
-	cmd.Stdout, cmd.Stderr = lines, lines
-
-	start := time.Now()
-	p, err := startChild(cmd)
-	if err != nil {
-		return startSample{}, err
-	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	var s servingLine
-	select {
-	case s = <-serving:
-	case <-p.done:
-		return startSample{}, fmt.Errorf("exited before SERVING (%w); last lines:\n%s", p.err, strings.Join(tail.Lines(), "\n"))
-	case <-timer.C:
-		p.Stop(0)
-		return startSample{}, fmt.Errorf("not SERVING within %s; last lines:\n%s", timeout, strings.Join(tail.Lines(), "\n"))
-	case <-ctx.Done():
-		p.Stop(0)
-		return startSample{}, ctx.Err()
-	}
-	check, cancel := context.WithTimeout(ctx, 5*time.Second)
-	status, err := grpchealth.Check(check, s.addr, "", client)
-	cancel()
-	var mem procMemory
-	if err == nil && status == "SERVING" && idle > 0 {
-		select {
-		case <-time.After(idle):
-			mem, _ = readProcMemory(cmd.Process.Pid) // zero where /proc does not exist
-		case <-p.done:
-			return startSample{}, fmt.Errorf("exited while idle (%w); last lines:\n%s", p.err, strings.Join(tail.Lines(), "\n"))
-		case <-ctx.Done():
-		}
-	}
-	p.Stop(10 * time.Second)
-	if err != nil {
-		return startSample{}, fmt.Errorf("logged serving, but the health check on %s failed: %w", s.addr, err)
-	}
-	if status != "SERVING" {
-		return startSample{}, fmt.Errorf("logged serving, but health on %s answers %s", s.addr, status)
-	}
-	return startSample{took: s.at.Sub(start), self: s.self, idle: mem}, nil
-}
-
-// procMemory is a process's resident memory in bytes: RSS as the kernel
-// counts it (VmRSS, with the mapped binary and libraries) and the part of
-// it that is the process's own (RssAnon: heap, stacks).
-type procMemory struct{ RSS, Anon uint64 }
-
-// readProcMemory reads VmRSS and RssAnon from /proc/<pid>/status (Linux).
-func readProcMemory(pid int) (procMemory, error) {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
-	if err != nil {
-		return procMemory{}, err
-	}
-	return parseProcStatus(string(b))
-}
-
-// parseProcStatus takes VmRSS and RssAnon (in kB) from a /proc status file.
-func parseProcStatus(status string) (procMemory, error) {
-	var m procMemory
-	for line := range strings.SplitSeq(status, "\n") {
-		key, value, ok := strings.Cut(line, ":")
-		if !ok || (key != "VmRSS" && key != "RssAnon") {
-			continue
-		}
-		kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(value), "kB")), 10, 64)
-		if err != nil {
-			return procMemory{}, fmt.Errorf("%s: %w", key, err)
-		}
-		if key == "VmRSS" {
-			m.RSS = kb << 10
-		} else {
-			m.Anon = kb << 10
-		}
-	}
-	if m.RSS == 0 {
-		return procMemory{}, errors.New("no VmRSS in the status")
-	}
-	return m, nil
-}
-
-// mbFloat is bytes in MiB, rounded to 0.1.
-func mbFloat(b uint64) float64 { return math.Round(float64(b)/(1<<20)*10) / 10 }
 
 // minimalEnviron keeps what a process needs to run (PATH, HOME, TMPDIR) and
 // nothing that would change a service's configuration.
@@ -517,46 +383,4 @@ func postgresServer(ctx context.Context, opts startupOptions) (serverURL, skippe
 	}
 	_ = conn.Close(ctx)
 	return serverURL, "", nil
-}
-
-func startupTable(rep startupReport) string {
-	var b bytes.Buffer
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tDATABASE\tTRANSPORT\tRUNS\tMEDIAN\tMIN\tP90\tMAX\tFIRST RUN\tSELF-REPORTED\tIDLE RSS\tANON\tVS PLAINTEXT")
-	var worst startupResult
-	idle := 0.0
-	for _, r := range rep.Results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Service, r.Database, r.Transport, len(r.Samples),
-			msText(r.MedianMS), msText(r.MinMS), msText(r.P90MS), msText(r.MaxMS), msText(r.FirstMS), msText(r.SelfMedianMS),
-			mbText(r.IdleRSSMB), mbText(r.IdleAnonMB), ratioText(r.VsPlaintext))
-		idle = max(idle, r.IdleSeconds)
-		if r.MedianMS > worst.MedianMS {
-			worst = r
-		}
-	}
-	_ = tw.Flush()
-	fmt.Fprintln(&b, "process start to gRPC health SERVING; FIRST RUN migrates an empty database; SELF-REPORTED is the service's startup_ms (median)")
-	if idle > 0 {
-		fmt.Fprintf(&b, "IDLE RSS: VmRSS of the last start after %gs SERVING and unused, with the mapped binary; ANON: its private part (heap, stacks)\n", idle)
-	}
-	if len(rep.Transports) > 1 {
-		fmt.Fprintln(&b, "transports interleaved start by start; tls: TLS on both ports, mTLS on gRPC; VS PLAINTEXT: median over the plaintext median")
-	}
-	for _, s := range rep.Skipped {
-		fmt.Fprintln(&b, "skipped:", s)
-	}
-	if len(rep.Results) > 0 {
-		fmt.Fprintf(&b, "goal: median <= %s (seed asks <= %s); slowest median: %s on %s over %s, %s: %s\n",
-			report.Seconds(startupTarget), report.Seconds(startupSeed), worst.Service, worst.Database, worst.Transport, msText(worst.MedianMS),
-			report.Verdict(worst.MedianMS, startupTarget, startupSeed))
-	}
-	return b.String()
-}
-
-// mbText is a size in MiB for the table; "-" when not measured.
-func mbText(mb float64) string {
-	if mb == 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.1fMB", mb)
 }

@@ -85,12 +85,46 @@ const genEchoSlack = 100 * time.Millisecond
 // that succeeded replace the binary and restart the process. A failed build
 // leaves the old process serving.
 func (r *Reloader) Reload(ctx context.Context, changes []Change) {
-	start := time.Now()
-	var (
-		files []string
-		early bool // saved while dev was building or starting
-		lost  bool // the watcher lost events
-	)
+	p := pass{start: time.Now()}
+	files, early, lost := r.sift(changes)
+	p.impact = reloadImpact(r.graph, files, lost)
+	if p.impact.Empty() {
+		return
+	}
+	if lost {
+		r.out.Infof("the watcher lost events (the kernel's queue overflowed), so any file may have changed: rebuilding every service")
+	}
+	when := ""
+	if early {
+		when = " while the services built or started"
+	}
+	r.out.Infof("%s changed%s: rebuilding %s", summarizeFiles(p.impact.Files), when, strings.Join(p.impact.Services, ", "))
+	if p.impact.Regen && !r.generate(ctx, &p) {
+		return
+	}
+	restart := r.buildAndInstall(ctx, p)
+	if ctx.Err() != nil || len(restart) == 0 {
+		return
+	}
+	if rebuilt, ok := r.restartAll(ctx, p, restart); ok {
+		// An edit may have added imports: learn the graph of what was
+		// rebuilt again, in the background, so the next change is not
+		// delayed by it.
+		r.refresh(ctx, rebuilt)
+	}
+}
+
+// pass is one batch's reload under way.
+type pass struct {
+	impact changeImpact
+	start  time.Time     // when the batch arrived
+	gen    time.Duration // the code generation's share
+}
+
+// sift returns the changed files a batch brings that the first build did
+// not already hold, whether any was saved before hot reload was ready, and
+// whether the watcher lost events.
+func (r *Reloader) sift(changes []Change) (files []string, early, lost bool) {
 	for _, c := range changes {
 		// The watcher stamps a change after the write, so one stamped
 		// before the first build began is in it.
@@ -109,41 +143,36 @@ func (r *Reloader) Reload(ctx context.Context, changes []Change) {
 		}
 		files = append(files, c.Path)
 	}
-	impact := reloadImpact(r.graph, files, lost)
-	if impact.Empty() {
-		return
-	}
-	if lost {
-		r.out.Infof("the watcher lost events (the kernel's queue overflowed), so any file may have changed: rebuilding every service")
-	}
-	when := ""
-	if early {
-		when = " while the services built or started"
-	}
-	r.out.Infof("%s changed%s: rebuilding %s", summarizeFiles(impact.Files), when, strings.Join(impact.Services, ", "))
+	return files, early, lost
+}
 
-	var gen time.Duration
-	if impact.Regen {
-		took, err := r.regenerate(ctx)
-		r.genDone = time.Now()
-		gen = took
-		if err != nil {
-			if ctx.Err() == nil {
-				r.out.Infof("code generation failed after %s; every service keeps running the code it had: %v", report.Seconds(took), err)
-			}
-			for _, svc := range impact.Services {
-				r.report(fleet.ReloadReport{Service: svc, Files: impact.Files, Total: time.Since(start), Gen: gen, Err: err})
-			}
-			return
+// generate regenerates the code for a .proto change and reports whether
+// the reload goes on; when generation fails, every service keeps running.
+func (r *Reloader) generate(ctx context.Context, p *pass) bool {
+	took, err := r.regenerate(ctx)
+	r.genDone = time.Now()
+	p.gen = took
+	if err != nil {
+		if ctx.Err() == nil {
+			r.out.Infof("code generation failed after %s; every service keeps running the code it had: %v", report.Seconds(took), err)
 		}
-		r.out.Infof("regenerated the code from the protos in %s", report.Seconds(took))
+		for _, svc := range p.impact.Services {
+			r.report(fleet.ReloadReport{Service: svc, Files: p.impact.Files, Total: time.Since(p.start), Gen: p.gen, Err: err})
+		}
+		return false
 	}
+	r.out.Infof("regenerated the code from the protos in %s", report.Seconds(took))
+	return true
+}
 
-	builds := r.buildAll(ctx, impact.Services)
+// buildAndInstall builds the affected services and moves each binary that
+// built into place; it returns those builds, and reports the failed ones.
+func (r *Reloader) buildAndInstall(ctx context.Context, p pass) []fleet.BuildResult {
+	builds := r.buildAll(ctx, p.impact.Services)
 	if ctx.Err() != nil {
-		return
+		return nil
 	}
-	var restart []fleet.BuildResult
+	var built []fleet.BuildResult
 	for _, b := range builds {
 		if b.Err == nil {
 			if err := os.Rename(b.Binary, workspace.BinaryPath(r.root, b.Service)); err != nil {
@@ -159,41 +188,44 @@ func (r *Reloader) Reload(ctx context.Context, changes []Change) {
 			if b.Output != "" {
 				r.out.Block(b.Output)
 			}
-			r.report(fleet.ReloadReport{Service: b.Service, Files: impact.Files, Total: time.Since(start), Gen: gen, Build: b.Took, Err: fmt.Errorf("build %s: %w", b.Service, b.Err)})
+			r.report(fleet.ReloadReport{Service: b.Service, Files: p.impact.Files, Total: time.Since(p.start), Gen: p.gen, Build: b.Took, Err: fmt.Errorf("build %s: %w", b.Service, b.Err)})
 			continue
 		}
-		restart = append(restart, b)
+		built = append(built, b)
 	}
-	if len(restart) == 0 {
-		return
-	}
+	return built
+}
 
-	results := make([]restartResult, len(restart))
+// restartAll restarts the services that built, side by side, and reports
+// each. It returns the services it restarted, and false when ctx ended
+// meanwhile.
+func (r *Reloader) restartAll(ctx context.Context, p pass, builds []fleet.BuildResult) ([]string, bool) {
+	results := make([]restartResult, len(builds))
 	var wg sync.WaitGroup
-	for i, b := range restart {
+	for i, b := range builds {
 		wg.Go(func() { results[i] = r.restart(ctx, b.Service) })
 	}
 	wg.Wait()
 	var rebuilt []string
 	for i, res := range results {
-		b := restart[i]
+		b := builds[i]
 		if res.proc != nil {
 			r.procs[b.Service] = res.proc
 		}
-		rep := fleet.ReloadReport{Service: b.Service, Files: impact.Files, Total: res.servingAt.Sub(start), Gen: gen,
+		rep := fleet.ReloadReport{Service: b.Service, Files: p.impact.Files, Total: res.servingAt.Sub(p.start), Gen: p.gen,
 			Build: b.Took, Stop: res.stop, Ready: res.ready, Err: res.err}
 		rebuilt = append(rebuilt, b.Service)
 		switch {
 		case ctx.Err() != nil:
-			return
+			return nil, false
 		case res.err == nil:
 			parts := fmt.Sprintf("build %s, ready %s", report.Seconds(rep.Build), report.Seconds(rep.Ready))
-			if gen > 0 {
-				parts = "generate " + report.Seconds(gen) + ", " + parts
+			if p.gen > 0 {
+				parts = "generate " + report.Seconds(p.gen) + ", " + parts
 			}
 			r.out.Infof("%s reloaded in %s (%s)", b.Service, report.Seconds(rep.Total), parts)
 		default:
-			rep.Total = time.Since(start)
+			rep.Total = time.Since(p.start)
 			r.out.Infof("%s was rebuilt but is not serving: %v", b.Service, res.err)
 			fleet.ShowTail(r.out, res.proc)
 			if res.exited {
@@ -203,9 +235,7 @@ func (r *Reloader) Reload(ctx context.Context, changes []Change) {
 		}
 		r.report(rep)
 	}
-	// An edit may have added imports: learn the graph of what was rebuilt
-	// again, in the background, so the next change is not delayed by it.
-	r.refresh(ctx, rebuilt)
+	return rebuilt, true
 }
 
 // reloadImpact is what a batch asks of the reload: after lost events, every
