@@ -52,3 +52,29 @@ func TestConsoleMaxBytesFlag(t *testing.T) {
 	assert.Equal(t, cli.ExitUsage, code)
 	assert.Contains(t, stderr.String(), `invalid value "lots" for flag -console-max-bytes`)
 }
+
+// Main checks its flags before it builds or starts anything: a usage error
+// exits 2 and names the flag.
+func TestMainUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "services are trimmed, then checked", args: []string{"--services", " user , ,billing"}, want: `unknown service "billing" in --services`},
+		{name: "colour", args: []string{"--color", "rainbow"}, want: `--color "rainbow"`},
+		{name: "port base", args: []string{"--http-port-base", "0"}, want: "--http-port-base 0: need 1..65532"},
+		{name: "negative timeout", args: []string{"--ready-timeout", "-1s"}, want: "timeouts must not be negative"},
+		{name: "stray argument", args: []string{"user"}, want: "unexpected arguments"},
+		{name: "unknown flag", args: []string{"--watch"}, want: "flag provided but not defined: -watch"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := Main(t.Context(), tt.args, &cli.Env{Stdout: &stdout, Stderr: &stderr, Environ: []string{"PATH=/bin"}})
+			assert.Equal(t, cli.ExitUsage, cli.ExitCode(&stderr, "dev", err))
+			assert.Contains(t, stderr.String(), tt.want)
+			assert.Empty(t, stdout.String(), "nothing ran")
+		})
+	}
+}
