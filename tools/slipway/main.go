@@ -13,8 +13,11 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/bench"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/completion"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/debug"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/dev"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/doctor"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/drift"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/help"
@@ -28,16 +31,16 @@ import (
 // back to the list (a variable would be an initialization cycle).
 func verbs() []cli.Verb {
 	return []cli.Verb{
-		{Name: "dev", Summary: "build and run every service with a prefixed log stream until Ctrl-C", Main: devMain},
+		{Name: "dev", Summary: "build and run every service with a prefixed log stream until Ctrl-C", Main: dev.Main},
 		{Name: "probe", Summary: "gRPC health probe (exit 0 when SERVING) for compose and Kubernetes", Main: probe.Main},
-		{Name: "debug", Summary: "run one service under Delve (headless dlv on 127.0.0.1:2345, or --dap) for an editor to attach", Main: debugMain},
+		{Name: "debug", Summary: "run one service under Delve (headless dlv on 127.0.0.1:2345, or --dap) for an editor to attach", Main: debug.Main},
 		{Name: "drift", Summary: "compare the config declared in git with running services and Kubernetes objects", Main: drift.Main},
 		{Name: "ready", Summary: "SLO baseline gate: check deploy/slo.yaml over a window (scrape /metrics or --prometheus)", Main: readyMain},
 		{Name: "chaos", Summary: "fault experiments (deploy/chaos/*.yaml) under load, with an analysis gate and invariants checked in the databases", Main: chaosMain},
 		{Name: "load", Summary: "open-model load generator: fixed arrival rate, HDR latencies, JSON and HTML report", Main: loadMain},
 		{Name: "migrate", Summary: "list or apply every service's database migrations (status|up), through each binary's own migrate command", Main: migrate.Main},
 		{Name: "scan", Summary: "govulncheck every module against a local vulnerability database; CycloneDX SBOM per service", Main: scan.Main},
-		{Name: "bench", Summary: "measure start to SERVING per service and change to callable (hot reload, with air as the peer)", Main: benchMain},
+		{Name: "bench", Summary: "measure start to SERVING per service and change to callable (hot reload, with air as the peer)", Main: bench.Main},
 		{Name: "doctor", Summary: "check this machine against what Slipway and CI need: one OK/WARN/FAIL row per check, with the fix", Main: doctor.Main},
 		{Name: "version", Summary: "print the version, commit and Go version slipway was built with (also --version)", Main: version.Main},
 		{Name: "completion", Summary: "print a bash or zsh completion script: source <(slipway completion bash)", Main: completion.Main(verbs)},

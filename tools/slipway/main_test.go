@@ -3,110 +3,25 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"net"
 	"os"
-	"os/signal"
 	"regexp"
 	"strconv"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/clitest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
-// The test binary doubles as the child process of the supervisor and dev
-// tests: run with childModeEnv set, it acts out that mode instead of testing.
-const (
-	childModeEnv       = "SLIPWAY_TEST_CHILD"
-	childReadyAfterEnv = "SLIPWAY_TEST_READY_AFTER" // serve: "never" or a duration
-	childExitAfterEnv  = "SLIPWAY_TEST_EXIT_AFTER"  // serve: exit 4 this long after SERVING
-)
-
+// The test binary doubles as the child process of the signal test: it plays
+// clitest's child modes (the services), and "slipway", the command itself
+// with its signal handling and exit code.
 func TestMain(m *testing.M) {
-	if mode := os.Getenv(childModeEnv); mode != "" {
-		os.Exit(runTestChild(mode))
-	}
-	os.Exit(m.Run())
-}
-
-func runTestChild(mode string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	switch mode {
-	case "wait": // a line, then wait for SIGTERM and end with a partial line
-		fmt.Println("hello")
-		<-ctx.Done()
-		fmt.Println("got SIGTERM")
-		fmt.Print("partial")
-		return 0
-	case "exit": // a line, then exit 3 at once
-		fmt.Println("bye")
-		return 3
-	case "stubborn": // ignore SIGTERM
-		signal.Ignore(syscall.SIGTERM)
-		fmt.Println("ignoring SIGTERM")
-		time.Sleep(time.Hour)
-		return 0
-	case "serve": // a gRPC health server on GRPC_ADDR, like a service
-		return serveTestChild(ctx)
-	case "traced": // a service the dev console sees: health, /readyz, a traced log line
-		return serveTracedTestChild(ctx)
-	case "slipway": // the slipway command itself, with its signal handling and exit code
-		stop()
+	clitest.Main(m, map[string]clitest.ChildMode{"slipway": func(context.Context) int {
 		main()
-	}
-	fmt.Fprintf(os.Stderr, "unknown child mode %q\n", mode)
-	return 2
-}
-
-func serveTestChild(ctx context.Context) int {
-	ln, err := net.Listen("tcp", os.Getenv("GRPC_ADDR"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	srv := grpc.NewServer()
-	hs := health.NewServer()
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	healthpb.RegisterHealthServer(srv, hs)
-	go func() { _ = srv.Serve(ln) }()
-	fmt.Printf(`{"msg":"listening","grpc_addr":%q,"database_url":%q,"drain_delay":%q}`+"\n",
-		os.Getenv("GRPC_ADDR"), os.Getenv("DATABASE_URL"), os.Getenv("DRAIN_DELAY"))
-
-	exit := make(<-chan time.Time)
-	if after := os.Getenv(childReadyAfterEnv); after != "never" {
-		d, _ := time.ParseDuration(after)
-		time.Sleep(d)
-		hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-		if d, err := time.ParseDuration(os.Getenv(childExitAfterEnv)); err == nil {
-			exit = time.After(d)
-		}
-	}
-	select {
-	case <-ctx.Done():
-		fmt.Println(`{"msg":"shutting down"}`)
-		srv.GracefulStop()
 		return 0
-	case <-exit:
-		fmt.Println(`{"msg":"crashing"}`)
-		return 4
-	}
-}
-
-// testExecutable returns the path of the running test binary.
-func testExecutable(t *testing.T) string {
-	t.Helper()
-	exe, err := os.Executable()
-	require.NoError(t, err)
-	return exe
+	}})
 }
 
 func TestRunExitCodes(t *testing.T) {
