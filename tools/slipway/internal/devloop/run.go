@@ -126,7 +126,7 @@ func (s *session) prepare(ctx context.Context) error {
 		return fmt.Errorf("%w\nstop what holds the port (lsof -i :PORT) or move the services with --grpc-port-base / --http-port-base (the console with --console-port)", err)
 	}
 	if s.opts.Postgres != "" {
-		if err := ensureDatabases(ctx, s.opts.Postgres, s.opts.PostgresPrefix, s.names, s.out); err != nil {
+		if err := fleet.EnsureDatabases(ctx, s.opts.Postgres, s.opts.PostgresPrefix, s.names, s.out); err != nil {
 			return err
 		}
 	}

@@ -44,8 +44,9 @@ func Main(ctx context.Context, args []string, env *cli.Env) error {
 		"Lists (status) or applies (up) the database migrations of every service, each through its\n"+
 			"own binary's \"migrate status|up\" command, the one a production Job runs. The databases\n"+
 			"are the ones `slipway dev` uses: the SQLite files under .slipway/data, or with --postgres\n"+
-			"the <prefix><service> databases on that server. SLIPWAY_<SERVICE>_DATABASE_URL in the\n"+
-			"environment (SLIPWAY_ORDER_DATABASE_URL=postgres://...) points one service elsewhere.\n\n"+
+			"the <prefix><service> databases on that server, which up creates when missing.\n"+
+			"SLIPWAY_<SERVICE>_DATABASE_URL in the environment (SLIPWAY_ORDER_DATABASE_URL=\n"+
+			"postgres://...) points one service elsewhere.\n\n"+
 			"Exit status: 0 when every service answered, 1 when one failed, 2 for a usage error.\n"+
 			"Pending migrations are not a failure of status; see docs/migrations.md.")
 	opts := Options{Stdout: env.Stdout, Stderr: env.Stderr, Environ: env.Environ}
@@ -72,6 +73,12 @@ func Main(ctx context.Context, args []string, env *cli.Env) error {
 	}
 	if services != "" {
 		opts.Services = strings.Split(services, ",")
+	}
+	// dev's rules for --services, --postgres and --postgres-prefix, with its
+	// errors, which never print a password.
+	check := fleet.Options{Services: opts.Services, Postgres: opts.Postgres, PostgresPrefix: opts.PostgresPrefix}
+	if err := check.WithDefaults().Validate(); err != nil {
+		return cli.UsageError{Err: err}
 	}
 	return Run(ctx, opts)
 }
@@ -101,9 +108,15 @@ func Run(ctx context.Context, opts Options) error {
 	if err := os.MkdirAll(filepath.Join(root, ".slipway", "data"), 0o755); err != nil {
 		return err
 	}
+	console := fleet.NewConsole(opts.Stderr, false, workspace.Names(defs)...)
+	if opts.Postgres != "" && opts.Verb == "up" {
+		// As dev does: a fresh server gets the databases, up fills them.
+		if err := fleet.EnsureDatabases(ctx, opts.Postgres, opts.PostgresPrefix, workspace.Names(defs), console); err != nil {
+			return err
+		}
+	}
 	if !opts.NoBuild {
 		fmt.Fprintf(opts.Stderr, "migrate: building %s\n", strings.Join(workspace.Names(defs), ", "))
-		console := fleet.NewConsole(opts.Stderr, false, workspace.Names(defs)...)
 		if _, err := fleet.BuildServices(ctx, root, workspace.Names(defs), opts.Environ, console); err != nil {
 			return err
 		}

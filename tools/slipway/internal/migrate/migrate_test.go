@@ -3,6 +3,7 @@ package migrate_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -29,16 +31,20 @@ import (
 
 func TestMainRefusesBadCommandLines(t *testing.T) {
 	for name, args := range map[string][]string{
-		"no verb":        nil,
-		"unknown verb":   {"down"},
-		"unknown flag":   {"status", "--all"},
-		"stray argument": {"up", "order"},
+		"no verb":         nil,
+		"unknown verb":    {"down"},
+		"unknown flag":    {"status", "--all"},
+		"stray argument":  {"up", "order"},
+		"unknown service": {"status", "--services", "payments"},
+		"bad prefix":      {"up", "--postgres", "postgres://127.0.0.1:5432", "--postgres-prefix", "Bad-Name"},
+		"not a server":    {"up", "--postgres", "mysql://root:s3cret@127.0.0.1/x"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var stderr bytes.Buffer
 			env := &cli.Env{Stdout: &bytes.Buffer{}, Stderr: &stderr, Environ: clitest.Environ()}
 			err := migrate.Main(context.Background(), args, env)
 			assert.Equal(t, cli.ExitUsage, cli.ExitCode(&stderr, "migrate", err), "%v", err)
+			assert.NotContains(t, stderr.String(), "s3cret", "a URL's password is never printed")
 		})
 	}
 }
@@ -192,4 +198,33 @@ func cmpOr(a, b string) string {
 		return a
 	}
 	return b
+}
+
+func TestRunUpCreatesTheMissingPostgreSQLDatabases(t *testing.T) {
+	root := fakeRoot(t)
+	serverURL := cmpOr(os.Getenv("POSTGRES_TEST_URL"), scratchdb.DefaultServerURL)
+	conn, err := pgx.Connect(context.Background(), serverURL)
+	if err != nil {
+		t.Skipf("needs PostgreSQL: %v", err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	prefix := "slipway_mt" + strings.ToLower(rand.Text()[:8]) + "_"
+	t.Cleanup(func() {
+		for _, svc := range []string{"user", "notification"} {
+			_, err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+prefix+svc+" WITH (FORCE)")
+			assert.NoError(t, err)
+		}
+	})
+
+	_, err = run(t, migrate.Options{Verb: "status", Root: root, Postgres: serverURL, PostgresPrefix: prefix})
+	require.Error(t, err, "status creates nothing: the databases are missing")
+
+	out, err := run(t, migrate.Options{Verb: "up", Root: root, Postgres: serverURL, PostgresPrefix: prefix})
+	require.NoError(t, err)
+	assert.Regexp(t, `user\s+postgres\s+0001\s+init\s+applied`, out)
+	assert.Regexp(t, `notification\s+postgres\s+0002\s+deliveries\s+applied`, out)
+	var n int
+	require.NoError(t, conn.QueryRow(context.Background(),
+		"SELECT count(*) FROM pg_database WHERE datname IN ($1, $2)", prefix+"user", prefix+"notification").Scan(&n))
+	assert.Equal(t, 2, n, "up created both databases")
 }

@@ -1,4 +1,4 @@
-package devloop
+package fleet
 
 import (
 	"context"
@@ -9,13 +9,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 )
 
-// ensureDatabases creates each service's database on the server when it is
+// EnsureDatabases creates each service's database on the server when it is
 // missing, and reports which it created and which it found.
-func ensureDatabases(ctx context.Context, server, prefix string, services []string, out *fleet.Console) error {
+func EnsureDatabases(ctx context.Context, server, prefix string, services []string, out *Console) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, server)
