@@ -436,7 +436,7 @@ func (r *chaosRun) load(ctx context.Context, o chaosOptions) (chaosLoadFigures, 
 	inventory, _ := r.fleet.service("inventory")
 	notification, _ := r.fleet.service("notification")
 	email, password := r.fleet.adminCredentials()
-	lo := loadOptions{
+	lo := loadScenarioOptions{
 		Scenario: loadScenarioOrder, Rate: exp.Load.Rate, Duration: exp.Load.Duration.D(),
 		MaxInflight: exp.Load.MaxInflight, Timeout: exp.Load.Timeout.D(), Users: exp.Load.Users,
 		Protocol: "grpc", UserAddr: user.GRPCDial, OrderAddr: order.GRPCDial, InventoryAddr: inventory.GRPCDial,

@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,58 +16,16 @@ import (
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/clienttls"
-	"github.com/slipway-dev/slipway/tools/slipway/internal/envvar"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
-// Caps that keep a run bounded in count and time: at most 5000 requests a
-// second for ten minutes, three million in all.
-const (
-	loadMaxRate        = 5000
-	loadMaxDuration    = 10 * time.Minute
-	loadMaxInflight    = 10000
-	loadMaxTimeout     = time.Minute // the histogram's top
-	loadMaxWarmup      = time.Minute
-	loadMaxUsers       = 1000
-	loadMaxBody        = 1 << 20
-	loadDefaultDataDir = ".slipway/load"
-)
-
-// Scenarios.
-const (
-	loadScenarioOrder = "create-order"
-	loadScenarioRPC   = "rpc"
-	loadScenarioHTTP  = "http"
-)
+// loadDefaultDataDir is where the default --out goes.
+const loadDefaultDataDir = ".slipway/load"
 
 // loadOptions are the inputs of runLoad.
 type loadOptions struct {
-	Scenario    string        // create-order, rpc or http
-	Rate        float64       // intended requests per second
-	Duration    time.Duration // how long requests are sent
-	MaxInflight int           // concurrency cap
-	Timeout     time.Duration // per request
-	Warmup      time.Duration // sent at the same rate before the measured run, not counted
-
-	// create-order
-	Users            int
-	Protocol         string // grpc or rest
-	UserAddr         string
-	OrderAddr        string
-	InventoryAddr    string
-	NotificationAddr string
-	OrderHTTPAddr    string
-	Restock          bool
-	UserLookups      bool // create-order: GetMe before each CreateOrder
-
-	// rpc and http
-	Method  string   // rpc: full method name; http: GET, POST...
-	Data    string   // rpc: request in protojson
-	Addr    string   // rpc: gRPC address; "" is the method's service default
-	URL     string   // http
-	Body    string   // http; @file reads a file
-	Headers []string // "Name: value", gRPC metadata for rpc
+	loadScenarioOptions
 
 	// Capacity, when set, runs --find-capacity: the scenario at rising
 	// rates instead of Rate for Duration.
@@ -78,13 +34,10 @@ type loadOptions struct {
 	Out          string   // JSON result path; the HTML report goes beside it
 	MaxErrorRate *float64 // nil: no gate
 	JSON         bool
-	Quiet        bool        // no progress line
-	TLS          *tls.Config // nil: plaintext; else https and mTLS with it
-	Dir          string      // where the default --out is resolved; "" is the working directory
-	Command      string      // the command line, recorded in the result
+	Quiet        bool   // no progress line
+	Dir          string // where the default --out is resolved; "" is the working directory
+	Command      string // the command line, recorded in the result
 	Stdout       io.Writer
-	Stderr       io.Writer
-	Environ      []string
 }
 
 func loadMain(ctx context.Context, args []string, env *cli.Env) error {
@@ -112,7 +65,7 @@ func loadMain(ctx context.Context, args []string, env *cli.Env) error {
 			"p99 passes --slo or its errors --max-error-rate (default 0.5%), and reports each step\n"+
 			"(achieved rate, p50/p99, errors, late starts, and each service's CPU ms per request and\n"+
 			"RSS from its /metrics, --metrics) and the knee: the last step that held.")
-	opts := loadOptions{Stdout: env.Stdout, Stderr: env.Stderr, Environ: env.Environ}
+	opts := loadOptions{Stdout: env.Stdout, loadScenarioOptions: loadScenarioOptions{Stderr: env.Stderr, Environ: env.Environ}}
 	fs.StringVar(&opts.Scenario, "scenario", loadScenarioOrder, "`name` of the scenario: create-order, rpc or http")
 	fs.Float64Var(&opts.Rate, "rate", 50, fmt.Sprintf("intended `requests` per second (at most %d)", loadMaxRate))
 	fs.DurationVar(&opts.Duration, "duration", 20*time.Second, fmt.Sprintf("how long requests are sent (at most %s)", loadMaxDuration))
@@ -265,63 +218,17 @@ func loadRedactHeader(h string) string {
 // withDefaults fills in the names and addresses left empty; numbers are
 // the caller's to set (flags have their defaults), and validate rejects a zero.
 func (o loadOptions) withDefaults() loadOptions {
-	if o.Scenario == "" {
-		o.Scenario = loadScenarioOrder
-	}
-	if o.Protocol == "" {
-		o.Protocol = "grpc"
-	}
-	for _, a := range []struct {
-		p   *string
-		def string
-	}{
-		{&o.UserAddr, "127.0.0.1:50051"}, {&o.OrderAddr, "127.0.0.1:50052"},
-		{&o.InventoryAddr, "127.0.0.1:50053"}, {&o.NotificationAddr, "127.0.0.1:50054"},
-		{&o.OrderHTTPAddr, "127.0.0.1:8082"},
-	} {
-		if *a.p == "" {
-			*a.p = a.def
-		}
-	}
-	if o.Data == "" {
-		o.Data = "{}"
-	}
-	if o.Scenario == loadScenarioHTTP && o.Method == "" {
-		o.Method = http.MethodGet
-	}
+	o.loadScenarioOptions = o.loadScenarioOptions.withDefaults()
 	if o.Stdout == nil {
 		o.Stdout = io.Discard
-	}
-	if o.Stderr == nil {
-		o.Stderr = io.Discard
 	}
 	return o
 }
 
 // validate checks the options and puts every address in dialable form.
 func (o *loadOptions) validate() error {
-	switch o.Scenario {
-	case loadScenarioOrder, loadScenarioRPC, loadScenarioHTTP:
-	default:
-		return fmt.Errorf("--scenario %q: want create-order, rpc or http", o.Scenario)
-	}
-	if !(o.Rate > 0 && o.Rate <= loadMaxRate) {
-		return fmt.Errorf("--rate %v: want more than 0 and at most %d per second", o.Rate, loadMaxRate)
-	}
-	if o.Duration <= 0 || o.Duration > loadMaxDuration {
-		return fmt.Errorf("--duration %s: want more than 0 and at most %s", o.Duration, loadMaxDuration)
-	}
-	if (loadSchedule{Rate: o.Rate, Duration: o.Duration}).Len() == 0 {
-		return fmt.Errorf("--rate %v for --duration %s sends no request", o.Rate, o.Duration)
-	}
-	if o.MaxInflight < 1 || o.MaxInflight > loadMaxInflight {
-		return fmt.Errorf("--max-inflight %d: want 1 to %d", o.MaxInflight, loadMaxInflight)
-	}
-	if o.Warmup < 0 || o.Warmup > loadMaxWarmup {
-		return fmt.Errorf("--warmup %s: want 0 to %s", o.Warmup, loadMaxWarmup)
-	}
-	if o.Timeout <= 0 || o.Timeout > loadMaxTimeout {
-		return fmt.Errorf("--timeout %s: want more than 0 and at most %s", o.Timeout, loadMaxTimeout)
+	if err := o.checkLimits(); err != nil {
+		return err
 	}
 	if r := o.MaxErrorRate; r != nil && !(*r >= 0 && *r <= 1) {
 		return fmt.Errorf("--max-error-rate %v: want a fraction from 0 to 1", *r)
@@ -342,197 +249,7 @@ func (o *loadOptions) validate() error {
 			}
 		}
 	}
-	var err error
-	switch o.Scenario {
-	case loadScenarioOrder:
-		if o.Users < 1 || o.Users > loadMaxUsers {
-			return fmt.Errorf("--users %d: want 1 to %d", o.Users, loadMaxUsers)
-		}
-		if o.Protocol != "grpc" && o.Protocol != "rest" {
-			return fmt.Errorf("--protocol %q: want grpc or rest", o.Protocol)
-		}
-		for _, a := range []struct {
-			flag string
-			p    *string
-		}{
-			{"--user-addr", &o.UserAddr}, {"--order-addr", &o.OrderAddr},
-			{"--inventory-addr", &o.InventoryAddr}, {"--order-http-addr", &o.OrderHTTPAddr},
-		} {
-			if *a.p, err = loadLoopbackAddr(a.flag, *a.p); err != nil {
-				return err
-			}
-		}
-	case loadScenarioRPC:
-		if o.Method == "" {
-			return errors.New("--scenario rpc needs --method, the full name of a method (slipway.inventory.v1.InventoryService/ListProducts)")
-		}
-		if o.Addr != "" {
-			if o.Addr, err = loadLoopbackAddr("--addr", o.Addr); err != nil {
-				return err
-			}
-		}
-	case loadScenarioHTTP:
-		if o.URL == "" {
-			return errors.New("--scenario http needs --url, such as http://127.0.0.1:8083/v1/products")
-		}
-		u, err := loadLoopbackURL(o.URL, o.TLS != nil)
-		if err != nil {
-			return err
-		}
-		o.URL = u.String()
-		if o.Method != strings.ToUpper(o.Method) || strings.ContainsAny(o.Method, " \t/:") {
-			return fmt.Errorf("--method %q: want an HTTP method such as GET or POST", o.Method)
-		}
-	}
-	return nil
-}
-
-// loadParseHeaders parses "Name: value" flags.
-func loadParseHeaders(raw []string) (http.Header, error) {
-	h := http.Header{}
-	for _, kv := range raw {
-		k, v, ok := strings.Cut(kv, ":")
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if !ok || k == "" || strings.ContainsAny(k, " \t") {
-			return nil, fmt.Errorf("--header %q: want Name: value", kv)
-		}
-		h.Add(k, v)
-	}
-	return h, nil
-}
-
-// loadBuilt is a scenario ready to run.
-type loadBuilt struct {
-	target     loadTarget
-	describe   string                // what each request is, for people
-	setup      *loadSetup            // what the setup did, for the result
-	background func(context.Context) // runs alongside the load, if set
-	close      func()
-}
-
-// loadSetup is what a scenario prepared before the run.
-type loadSetup struct {
-	Users    int          `json:"users,omitempty"`
-	Products int          `json:"products,omitempty"`
-	Restock  *loadRestock `json:"restock,omitempty"`
-}
-
-// buildLoadScenario prepares the scenario of opts for planned requests.
-func buildLoadScenario(ctx context.Context, opts loadOptions, planned int) (*loadBuilt, error) {
-	headers, err := loadParseHeaders(opts.Headers)
-	if err != nil {
-		return nil, cli.UsageError{Err: err}
-	}
-	switch opts.Scenario {
-	case loadScenarioRPC:
-		methods, err := loadMethods()
-		if err != nil {
-			return nil, err
-		}
-		m, err := loadFindMethod(methods, opts.Method)
-		if err != nil {
-			return nil, cli.UsageError{Err: err}
-		}
-		addr := opts.Addr
-		if addr == "" {
-			addr = map[string]string{
-				"user": opts.UserAddr, "order": opts.OrderAddr,
-				"inventory": opts.InventoryAddr, "notification": opts.NotificationAddr,
-			}[m.Service]
-			if addr, err = loadLoopbackAddr("--"+m.Service+"-addr", addr); err != nil {
-				return nil, cli.UsageError{Err: err}
-			}
-		}
-		conn, err := loadDialGRPC(addr, opts.TLS)
-		if err != nil {
-			return nil, err
-		}
-		t, err := newLoadRPCTarget(conn, m, opts.Data, headers)
-		if err != nil {
-			_ = conn.Close()
-			return nil, cli.UsageError{Err: err}
-		}
-		return &loadBuilt{target: t, describe: m.FullName + " on " + addr + " (gRPC)", close: func() { _ = conn.Close() }}, nil
-
-	case loadScenarioHTTP:
-		var body []byte
-		if opts.Body != "" {
-			if body, err = loadReadBody(opts.Body); err != nil {
-				return nil, cli.UsageError{Err: err}
-			}
-		}
-		if body != nil && headers.Get("Content-Type") == "" {
-			headers.Set("Content-Type", "application/json")
-		}
-		client := loadHTTPClient(opts.MaxInflight, opts.TLS)
-		t := &loadHTTPTarget{client: client, method: opts.Method, url: opts.URL, body: body, headers: headers}
-		return &loadBuilt{target: t, describe: opts.Method + " " + opts.URL, close: client.CloseIdleConnections}, nil
-
-	default:
-		// The admin that `slipway dev` seeds: its variables, else its defaults.
-		environ := loadEnviron(opts.Environ)
-		adminEmail, adminPassword := workspace.DevAdminEmail, workspace.DevAdminPassword
-		if v, _ := envvar.Lookup(environ, "ADMIN_EMAIL"); v != "" {
-			adminEmail = v
-		}
-		if v, _ := envvar.Lookup(environ, "ADMIN_PASSWORD"); v != "" {
-			adminPassword = v
-		}
-		s, err := newLoadOrderScenario(ctx, loadOrderOptions{
-			UserAddr: opts.UserAddr, InventoryAddr: opts.InventoryAddr, OrderAddr: opts.OrderAddr,
-			OrderHTTPAddr: opts.OrderHTTPAddr, Protocol: opts.Protocol,
-			Users: opts.Users, Orders: planned, Restock: opts.Restock,
-			AdminEmail: adminEmail, AdminPassword: adminPassword,
-			MaxInflight: opts.MaxInflight, Log: opts.Stderr, TLS: opts.TLS,
-		})
-		if err != nil {
-			return nil, err
-		}
-		s.userLookups = opts.UserLookups
-		describe := "CreateOrder on " + opts.OrderAddr + " (gRPC)"
-		if opts.Protocol == "rest" {
-			describe = "CreateOrder as POST " + s.orderURL() + " (REST)"
-		}
-		if opts.UserLookups {
-			describe = "GetMe on " + opts.UserAddr + ", then " + describe
-		}
-		setup := &loadSetup{Users: len(s.accounts), Products: len(s.products)}
-		if s.restock.Units > 0 {
-			setup.Restock = &s.restock
-		}
-		return &loadBuilt{target: s, describe: describe, setup: setup, background: s.keepTokens, close: s.Close}, nil
-	}
-}
-
-func loadEnviron(environ []string) []string {
-	if environ == nil {
-		return os.Environ()
-	}
-	return environ
-}
-
-// loadReadBody returns the body flag's value, or the file it names with @.
-func loadReadBody(v string) ([]byte, error) {
-	path, ok := strings.CutPrefix(v, "@")
-	if !ok {
-		if len(v) > loadMaxBody {
-			return nil, fmt.Errorf("--body: longer than %d bytes", loadMaxBody)
-		}
-		return []byte(v), nil
-	}
-	f, err := os.Open(path) //nolint:gosec // G304: reading the file the user named is the point
-	if err != nil {
-		return nil, fmt.Errorf("--body: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, loadMaxBody+1))
-	if err != nil {
-		return nil, fmt.Errorf("--body: %w", err)
-	}
-	if len(b) > loadMaxBody {
-		return nil, fmt.Errorf("--body %s: larger than %d bytes", path, loadMaxBody)
-	}
-	return b, nil
+	return o.checkTargets()
 }
 
 // runLoad prepares the scenario, runs the schedule, writes the JSON result
@@ -554,7 +271,7 @@ func runLoad(ctx context.Context, opts loadOptions) error {
 		return err
 	}
 
-	built, err := buildLoadScenario(ctx, opts, planned+warmup.Len())
+	built, err := buildLoadScenario(ctx, opts.loadScenarioOptions, planned+warmup.Len())
 	if err != nil {
 		return err
 	}
@@ -707,8 +424,6 @@ func loadConfigOf(opts loadOptions, describe string) loadConfig {
 	return c
 }
 
-func loadFormatRate(r float64) string { return strconv.FormatFloat(r, 'f', -1, 64) }
-
 // printLoad writes the human summary of a run.
 func printLoad(w io.Writer, res loadResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -770,25 +485,4 @@ func loadLateStartsLine(t loadTotals) string {
 	return fmt.Sprintf("%d of %d (%.2f%%) started more than %s late: by p50 %sms, p99 %sms, max %sms; in-flight cap hit %d times",
 		t.LateStarts, t.Sent, 100*float64(t.LateStarts)/float64(max(t.Sent, 1)), loadLateStart,
 		loadFormatMS(l.P50), loadFormatMS(l.P99), loadFormatMS(t.MaxStartLag), t.CapHits)
-}
-
-// loadFormatMS prints milliseconds with three significant digits at least.
-func loadFormatMS(ms float64) string {
-	switch {
-	case ms >= 100:
-		return strconv.FormatFloat(ms, 'f', 0, 64)
-	case ms >= 10:
-		return strconv.FormatFloat(ms, 'f', 1, 64)
-	case ms >= 1:
-		return strconv.FormatFloat(ms, 'f', 2, 64)
-	}
-	return strconv.FormatFloat(ms, 'f', 3, 64)
-}
-
-func loadOneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		s = s[:n] + "..."
-	}
-	return s
 }

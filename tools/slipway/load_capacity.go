@@ -214,7 +214,7 @@ func runLoadCapacity(ctx context.Context, opts loadOptions) error {
 	if opts.Out != "" {
 		outJSON = opts.Out
 	}
-	built, err := buildLoadScenario(ctx, opts, planned+warmup.Len())
+	built, err := buildLoadScenario(ctx, opts.loadScenarioOptions, planned+warmup.Len())
 	if err != nil {
 		return err
 	}

@@ -2,12 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
-	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -44,22 +40,4 @@ func TestProbeAndReadyOverTLS(t *testing.T) {
 	assert.Contains(t, out.String(), "SERVING")
 	err = runProbe(t.Context(), probeOptions{Addr: ln.Addr().String(), Timeout: 2 * time.Second, Stdout: &out})
 	assert.Error(t, err, "plaintext is refused")
-
-	metrics := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = io.WriteString(w, "# TYPE up gauge\nup 1\n")
-	}))
-	metrics.TLS, err = b.ServerConfig("order")
-	require.NoError(t, err)
-	metrics.StartTLS()
-	defer metrics.Close()
-	targets, err := parseReadyTargets("order=" + metrics.Listener.Addr().String())
-	require.NoError(t, err)
-	opts := readyOptions{Targets: httpsTargets(targets), Timeout: 2 * time.Second, TLS: cli,
-		now: time.Now, wait: func(context.Context, time.Duration) error { return nil }}
-	_, err = measureScrape(t.Context(), opts)
-	require.NoError(t, err, "ready scrapes https with the dev CA")
-	opts.TLS = nil
-	_, err = measureScrape(t.Context(), opts)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "certificate", "without the CA the certificate is not trusted")
 }

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -43,24 +42,6 @@ type readyOptions struct {
 	wait func(ctx context.Context, d time.Duration) error
 }
 
-// Result words of a check.
-const (
-	resultPass = "PASS"
-	resultFail = "FAIL"
-)
-
-// readyCheck is one objective for one service; the rows of the report.
-type readyCheck struct {
-	Metric    string   `json:"metric"`
-	Service   string   `json:"service"`
-	Op        string   `json:"op"`
-	Threshold float64  `json:"threshold"`
-	Unit      string   `json:"unit"`
-	Observed  *float64 `json:"observed"` // null: nothing to measure (N/A) or no data
-	Result    string   `json:"result"`   // PASS or FAIL
-	Note      string   `json:"note,omitempty"`
-}
-
 // readyReport is what runReady reports; it is also the --json document.
 type readyReport struct {
 	SLO             string        `json:"slo"`
@@ -74,29 +55,6 @@ type readyReport struct {
 	Failed          []string      `json:"failed,omitempty"` // metric/service of every FAIL
 	Checks          []readyCheck  `json:"checks"`
 	Warnings        []string      `json:"warnings,omitempty"`
-}
-
-// measurement is what either mode measured: per metric and service a value,
-// NaN when the ratio had nothing to divide.
-type measurement struct {
-	Services []string                      // every service seen, in report order
-	Values   map[string]map[string]float64 // metric -> service -> value
-	Measured time.Duration                 // scrape mode: between the scrapes
-	Warnings []string
-	// Unmeasured explains a service in an objective's scope that was not
-	// measured at all; NoData is added to the note of a metric without data.
-	Unmeasured string
-	NoData     string
-}
-
-func (m *measurement) set(metric, service string, v float64) {
-	if m.Values == nil {
-		m.Values = map[string]map[string]float64{}
-	}
-	if m.Values[metric] == nil {
-		m.Values[metric] = map[string]float64{}
-	}
-	m.Values[metric][service] = v
 }
 
 func readyMain(ctx context.Context, args []string, env *cli.Env) error {
@@ -172,6 +130,12 @@ func (o readyOptions) validate() error {
 	return nil
 }
 
+// measureOptions are the parts of opts the measurement needs.
+func (o readyOptions) measureOptions() measureOptions {
+	return measureOptions{Window: o.Window, Timeout: o.Timeout, Targets: o.Targets, Prometheus: o.Prometheus,
+		TLS: o.TLS, Now: o.now, Wait: o.wait}
+}
+
 // runReady measures every objective of the SLO file, prints the report and
 // returns an error naming each failed check, or nil when all pass.
 func runReady(ctx context.Context, opts readyOptions) error {
@@ -198,10 +162,10 @@ func runReady(ctx context.Context, opts readyOptions) error {
 	var m measurement
 	if opts.Prometheus != "" {
 		report.Source, report.Prometheus = "prometheus", opts.Prometheus
-		m, err = measurePrometheus(ctx, opts, slo)
+		m, err = measurePrometheus(ctx, opts.measureOptions(), slo)
 	} else {
 		report.Source, report.Targets = "scrape", opts.Targets
-		m, err = measureScrape(ctx, opts)
+		m, err = measureScrape(ctx, opts.measureOptions())
 		report.MeasuredSeconds = math.Round(m.Measured.Seconds()*1000) / 1000
 	}
 	if err != nil {
@@ -232,41 +196,6 @@ func runReady(ctx context.Context, opts readyOptions) error {
 		return fmt.Errorf("%d of %d checks failed: %s", len(failed), len(report.Checks), strings.Join(failed, ", "))
 	}
 	return nil
-}
-
-// evaluateSLO turns a measurement into one check per objective and service
-// in its scope.
-func evaluateSLO(slo sloFile, m measurement) []readyCheck {
-	var checks []readyCheck
-	for _, o := range slo.Objectives {
-		def := sloMetrics[o.Metric]
-		scope := o.Services
-		if len(scope) == 0 {
-			scope = m.Services
-		}
-		for _, svc := range scope {
-			c := readyCheck{Metric: o.Metric, Service: svc, Op: o.Op, Threshold: o.Threshold, Unit: def.Unit, Result: resultFail}
-			v, ok := m.Values[o.Metric][svc]
-			switch {
-			case !slices.Contains(m.Services, svc):
-				c.Note = "no data: " + m.Unmeasured
-			case !ok || (math.IsNaN(v) && def.NotApplicable == ""):
-				c.Note = "no data: needs " + def.Needs
-				if m.NoData != "" {
-					c.Note += "; " + m.NoData
-				}
-			case math.IsNaN(v):
-				c.Result, c.Note = resultPass, def.NotApplicable
-			default:
-				c.Observed = &v
-				if o.Holds(v) {
-					c.Result = resultPass
-				}
-			}
-			checks = append(checks, c)
-		}
-	}
-	return checks
 }
 
 func failureDetail(c readyCheck) string {

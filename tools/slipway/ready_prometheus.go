@@ -93,13 +93,13 @@ const promServicesQuery = `group by (service) (slipway_config_info)`
 
 // measurePrometheus asks Prometheus for every metric the SLO file names,
 // evaluated at one instant over [window].
-func measurePrometheus(ctx context.Context, opts readyOptions, slo sloFile) (measurement, error) {
+func measurePrometheus(ctx context.Context, opts measureOptions, slo sloFile) (measurement, error) {
 	client, err := api.NewClient(api.Config{Address: opts.Prometheus, Client: &http.Client{Timeout: opts.Timeout}})
 	if err != nil {
 		return measurement{}, cli.UsageErrorf("--prometheus %q: %v", opts.Prometheus, err)
 	}
 	prom := promv1.NewAPI(client)
-	at := opts.now()
+	at := opts.Now()
 	window := model.Duration(opts.Window).String()
 
 	successRate := slo.SuccessRateQuery

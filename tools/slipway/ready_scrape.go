@@ -186,19 +186,19 @@ func scrapeAll(ctx context.Context, client *http.Client, targets []readyTarget, 
 
 // measureScrape scrapes every target, waits the window, scrapes again and
 // computes each figure from the two snapshots.
-func measureScrape(ctx context.Context, opts readyOptions) (measurement, error) {
+func measureScrape(ctx context.Context, opts measureOptions) (measurement, error) {
 	client := &http.Client{Timeout: opts.Timeout}
 	if opts.TLS != nil {
 		client.Transport = &http.Transport{TLSClientConfig: opts.TLS, ForceAttemptHTTP2: true}
 	}
-	start, err := scrapeAll(ctx, client, opts.Targets, opts.now)
+	start, err := scrapeAll(ctx, client, opts.Targets, opts.Now)
 	if err != nil {
 		return measurement{}, err
 	}
-	if err := opts.wait(ctx, opts.Window); err != nil {
+	if err := opts.Wait(ctx, opts.Window); err != nil {
 		return measurement{}, err
 	}
-	end, err := scrapeAll(ctx, client, opts.Targets, opts.now)
+	end, err := scrapeAll(ctx, client, opts.Targets, opts.Now)
 	if err != nil {
 		return measurement{}, err
 	}

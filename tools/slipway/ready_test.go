@@ -8,8 +8,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -366,92 +364,4 @@ func TestReadyUsage(t *testing.T) {
 			assert.Contains(t, stderr.String(), tt.want)
 		})
 	}
-}
-
-func TestReadyLoadSLO(t *testing.T) {
-	slo, err := loadSLO(repoSLO)
-	require.NoError(t, err)
-	assert.Equal(t, 1, slo.Version)
-	assert.Equal(t, []sloObjective{
-		{Metric: metricCPU, Op: "<", Threshold: 0.75},
-		{Metric: metricP99, Op: "<=", Threshold: 0.32},
-		{Metric: metricDBIdle, Op: ">=", Threshold: 0.40},
-		{Metric: metricErrors, Op: "<", Threshold: 0.005},
-		{Metric: metricOutbox, Op: "<", Threshold: 30, Services: []string{"order"}},
-	}, slo.Objectives)
-	assert.Contains(t, slo.SuccessRateQuery, "slipway_rpc_requests_total")
-
-	objective := func(body string) string {
-		return "version: 1\nobjectives:\n  - " + strings.ReplaceAll(strings.TrimSpace(body), "\n", "\n    ") + "\n"
-	}
-	bad := []struct {
-		name, doc, want string
-	}{
-		{"empty", "", "empty"},
-		{"no version", "objectives:\n  - {metric: error_rate, op: '<', threshold: 0.01}\n", "version must be a positive integer"},
-		{"no objectives", "version: 1\n", "no objectives"},
-		{"unknown key", "version: 1\nthresholds: {}\n", "field thresholds not found"},
-		{"unknown metric", objective("metric: p95_latency\nop: '<'\nthreshold: 1"), `unknown metric "p95_latency"`},
-		{"wrong direction", objective("metric: cpu_utilisation\nop: '>'\nthreshold: 0.5"), "lower is better"},
-		{"wrong direction for idle", objective("metric: db_idle_connections_ratio\nop: '<'\nthreshold: 0.5"), "higher is better"},
-		{"bad op", objective("metric: error_rate\nop: '=='\nthreshold: 0.5"), "want <, <=, > or >="},
-		{"no threshold", objective("metric: error_rate\nop: '<'"), "threshold is required"},
-		{"duration for a ratio", objective("metric: error_rate\nop: '<'\nthreshold: 5ms"), "is a duration but the metric is a ratio"},
-		{"not a number", objective("metric: p99_latency\nop: '<'\nthreshold: fast"), "neither a number nor a duration"},
-		{"negative", objective("metric: p99_latency\nop: '<'\nthreshold: -1"), "want a finite number >= 0"},
-	}
-	for _, tt := range bad {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseSLO([]byte(tt.doc))
-			require.Error(t, err)
-			assert.Contains(t, err.Error(), tt.want)
-		})
-	}
-
-	t.Run("missing success-rate file", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "slo.yaml")
-		raw, err := os.ReadFile(repoSLO)
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(path, raw, 0o600))
-		_, err = loadSLO(path)
-		require.Error(t, err)
-		assert.Contains(t, err.Error(), "success_rate_promql")
-	})
-}
-
-// TestReadySuccessRateQuery keeps the two modes on one definition:
-// the shared PromQL counts as successes exactly the codes the scrape
-// computation does, and ready can aim it at any service and window.
-func TestReadySuccessRateQuery(t *testing.T) {
-	slo, err := loadSLO(repoSLO)
-	require.NoError(t, err)
-	for name, query := range map[string]string{"deploy/promql/success_rate.promql": slo.SuccessRateQuery, "built-in": builtinSuccessRate()} {
-		t.Run(name, func(t *testing.T) {
-			matcher := regexp.MustCompile(`code!~"([^"]+)"`).FindStringSubmatch(query)
-			require.NotNil(t, matcher, "the query counts errors as code!~\"<successes>\"")
-			got := strings.Split(matcher[1], "|")
-			want := slices.Clone(successCodes)
-			slices.Sort(got)
-			slices.Sort(want)
-			assert.Equal(t, want, got)
-
-			q, perService, err := successRateFor(query, "user", "15s")
-			require.NoError(t, err)
-			assert.True(t, perService)
-			assert.NotContains(t, q, "{{")
-			assert.Contains(t, q, `service="user"`)
-			assert.Contains(t, q, "[15s]")
-			assert.NotRegexp(t, `\[(?:[0-9]+[a-z]+)+\]`, strings.ReplaceAll(q, "[15s]", ""), "every range is the window")
-			assert.NotRegexp(t, `[^_]service="(?:[^u]|u[^s])`, q, "every service matcher names user")
-		})
-	}
-
-	q, perService, err := successRateFor("# a comment\nsum by (service) (rate(x{code=\"OK\"}[1m30s]))", "user", "15s")
-	require.NoError(t, err)
-	assert.False(t, perService, "no service matcher: one query for every service")
-	assert.Equal(t, `sum by (service) (rate(x{code="OK"}[15s]))`, q)
-
-	_, _, err = successRateFor(`sum(rate(x[{{args.interval}}]))`, "user", "15s")
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "unknown placeholder {{args.interval}}")
 }
