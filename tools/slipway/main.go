@@ -13,7 +13,10 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/slipway-dev/slipway/tools/slipway/internal/chaos"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/load"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/ready"
 )
 
 // verbs is a function rather than a package variable because help refers
@@ -24,9 +27,9 @@ func verbs() []cli.Verb {
 		{Name: "probe", Summary: "gRPC health probe (exit 0 when SERVING) for compose and Kubernetes", Main: probeMain},
 		{Name: "debug", Summary: "run one service under Delve (headless dlv on 127.0.0.1:2345, or --dap) for an editor to attach", Main: debugMain},
 		{Name: "drift", Summary: "compare the config declared in git with running services and Kubernetes objects", Main: driftMain},
-		{Name: "ready", Summary: "SLO baseline gate: check deploy/slo.yaml over a window (scrape /metrics or --prometheus)", Main: readyMain},
-		{Name: "chaos", Summary: "fault experiments (deploy/chaos/*.yaml) under load, with an analysis gate and invariants checked in the databases", Main: chaosMain},
-		{Name: "load", Summary: "open-model load generator: fixed arrival rate, HDR latencies, JSON and HTML report", Main: loadMain},
+		{Name: "ready", Summary: "SLO baseline gate: check deploy/slo.yaml over a window (scrape /metrics or --prometheus)", Main: ready.Main},
+		{Name: "chaos", Summary: "fault experiments (deploy/chaos/*.yaml) under load, with an analysis gate and invariants checked in the databases", Main: chaos.Main},
+		{Name: "load", Summary: "open-model load generator: fixed arrival rate, HDR latencies, JSON and HTML report", Main: load.Main},
 		{Name: "scan", Summary: "govulncheck every module against a local vulnerability database; CycloneDX SBOM per service", Main: scanMain},
 		{Name: "bench", Summary: "measure start to SERVING per service and change to callable (hot reload, with air as the peer)", Main: benchMain},
 		{Name: "doctor", Summary: "check this machine against what Slipway and CI need: one OK/WARN/FAIL row per check, with the fix", Main: doctorMain},

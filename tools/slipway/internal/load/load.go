@@ -1,0 +1,491 @@
+package load
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/clienttls"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/loadgen"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/promscrape"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
+)
+
+// defaultDataDir is where the default --out goes.
+const defaultDataDir = ".slipway/load"
+
+// Options are the inputs of Run.
+type Options struct {
+	loadgen.Options
+
+	// Capacity, when set, runs --find-capacity: the scenario at rising
+	// rates instead of Rate for Duration.
+	Capacity *CapacityOptions
+
+	Out          string   // JSON result path; the HTML report goes beside it
+	MaxErrorRate *float64 // nil: no gate
+	JSON         bool
+	Quiet        bool   // no progress line
+	Dir          string // where the default --out is resolved; "" is the working directory
+	Command      string // the command line, recorded in the result
+	Stdout       io.Writer
+}
+
+// Main parses the flags of slipway load and runs it.
+func Main(ctx context.Context, args []string, env *cli.Env) error {
+	fs := cli.NewFlagSet(env.Stderr, "load", "[--scenario create-order|rpc|http] [--rate 50] [--duration 20s] [flags]",
+		"An open-model load generator: requests are due at a fixed rate (--rate) for --duration,\n"+
+			"whatever the server does, and each latency runs from the request's intended send time to\n"+
+			"its answer, so a stall shows in the figures instead of slowing the generator down (no\n"+
+			"coordinated omission). At most --max-inflight requests are in flight; one that finds them\n"+
+			"all busy waits, still timed from its intended time, and counts as a late start.\n\n"+
+			"Scenarios:\n"+
+			"  create-order  registers --users users and logs them in, picks products with the stock\n"+
+			"                for the run (topping it up as the admin, ADMIN_EMAIL/ADMIN_PASSWORD or the\n"+
+			"                dev admin, unless --restock=false), then calls CreateOrder for a random\n"+
+			"                user with a fresh idempotency key and one unit of a random product.\n"+
+			"  rpc           any unary method of the API by full name, with --data as its request:\n"+
+			"                --method slipway.inventory.v1.InventoryService/ListProducts --data '{\"page_size\":3}'\n"+
+			"  http          any REST call: --url http://127.0.0.1:8083/v1/products [--method GET]\n"+
+			"                [--body JSON|@file] [--header 'Name: value']\n\n"+
+			"Traffic goes to loopback only (127.0.0.0/8, [::1]); other targets are refused.\n"+
+			"Prints p50, p90, p99, p99.9, max, mean, the achieved rate and errors by gRPC code (REST\n"+
+			"statuses mapped to codes), and writes a JSON result and a standalone HTML report. Exits 0\n"+
+			"when the run completed, errors or not; --max-error-rate makes it exit 1 above a rate.\n\n"+
+			"--find-capacity runs the scenario in steps of --step-duration at rising rates (from\n"+
+			"--start-rate, times --step-factor or plus --step-increment, to --max-rate) until a step's\n"+
+			"p99 passes --slo or its errors --max-error-rate (default 0.5%), and reports each step\n"+
+			"(achieved rate, p50/p99, errors, late starts, and each service's CPU ms per request and\n"+
+			"RSS from its /metrics, --metrics) and the knee: the last step that held.")
+	opts := Options{Stdout: env.Stdout, Options: loadgen.Options{Stderr: env.Stderr, Environ: env.Environ}}
+	fs.StringVar(&opts.Scenario, "scenario", loadgen.ScenarioOrder, "`name` of the scenario: create-order, rpc or http")
+	fs.Float64Var(&opts.Rate, "rate", 50, fmt.Sprintf("intended `requests` per second (at most %d)", loadgen.MaxRate))
+	fs.DurationVar(&opts.Duration, "duration", 20*time.Second, fmt.Sprintf("how long requests are sent (at most %s)", loadgen.MaxDuration))
+	fs.IntVar(&opts.MaxInflight, "max-inflight", 256, "at most this many `requests` in flight")
+	fs.DurationVar(&opts.Warmup, "warmup", 0, fmt.Sprintf("send at the same rate for this long first, and leave it out of the figures (at most %s)", loadgen.MaxWarmup))
+	fs.DurationVar(&opts.Timeout, "timeout", 10*time.Second, fmt.Sprintf("per-request timeout (at most %s); also how long the run waits for stragglers", loadgen.MaxTimeout))
+	fs.IntVar(&opts.Users, "users", 20, "create-order: how many `users` to register beforehand")
+	fs.StringVar(&opts.Protocol, "protocol", "grpc", "create-order: call CreateOrder over `grpc` or rest")
+	fs.StringVar(&opts.UserAddr, "user-addr", "127.0.0.1:50051", "gRPC `address` of the user service")
+	fs.StringVar(&opts.OrderAddr, "order-addr", "127.0.0.1:50052", "gRPC `address` of the order service")
+	fs.StringVar(&opts.InventoryAddr, "inventory-addr", "127.0.0.1:50053", "gRPC `address` of the inventory service")
+	fs.StringVar(&opts.NotificationAddr, "notification-addr", "127.0.0.1:50054", "gRPC `address` of the notification service")
+	fs.StringVar(&opts.OrderHTTPAddr, "order-http-addr", "127.0.0.1:8082", "create-order with --protocol rest: HTTP `address` of the order service")
+	fs.BoolVar(&opts.Restock, "restock", true, "create-order: when stock is short for the run, top it up as the admin (AdjustStock)")
+	fs.BoolVar(&opts.UserLookups, "user-lookups", false, "create-order: read the user (GetMe) before each CreateOrder, as a storefront does; a failed lookup fails the request")
+	fs.StringVar(&opts.Method, "method", "", "rpc: full method `name` (pkg.Service/Method); http: HTTP method (default GET)")
+	fs.StringVar(&opts.Data, "data", "{}", "rpc: the request message as `json` (protojson)")
+	fs.StringVar(&opts.Addr, "addr", "", "rpc: gRPC `address` (default: the --<service>-addr of the method's service)")
+	fs.StringVar(&opts.URL, "url", "", "http: the `url`, on loopback")
+	fs.StringVar(&opts.Body, "body", "", "http: request `body`, or @file to read it from a file")
+	fs.Func("header", "rpc and http: a `Name: value` header or gRPC metadata entry (repeatable)", func(s string) error {
+		opts.Headers = append(opts.Headers, s)
+		return nil
+	})
+	fs.StringVar(&opts.Out, "out", "", "JSON result `path`; the HTML report goes beside it (default .slipway/load/<scenario>-<time>.json)")
+	fs.Func("max-error-rate", "exit 1 when the error rate is above this `fraction` (0.01 is 1%); off unless set", func(s string) error {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return err
+		}
+		opts.MaxErrorRate = &v
+		return nil
+	})
+	capFlags := CapacityOptions{}
+	findCapacity := false
+	fs.BoolVar(&findCapacity, "find-capacity", false, "step the rate up until p99 passes --slo or errors pass --max-error-rate; report each step and the knee")
+	fs.Float64Var(&capFlags.StartRate, "start-rate", capStartRate, "find-capacity: the first step's `rate` per second")
+	fs.Float64Var(&capFlags.StepFactor, "step-factor", capStepFactor, "find-capacity: each step's rate is the previous one's times this `factor`")
+	fs.Float64Var(&capFlags.StepIncrement, "step-increment", 0, "find-capacity: add this `rate` per step instead of multiplying by --step-factor")
+	fs.DurationVar(&capFlags.StepDuration, "step-duration", capStepDuration, "find-capacity: how long each step sends")
+	fs.Float64Var(&capFlags.MaxRate, "max-rate", capMaxRate, "find-capacity: no step above this `rate` per second")
+	fs.DurationVar(&capFlags.SLO, "slo", capSLO, "find-capacity: a step holds while its p99 is at or under this `latency` (deploy/slo.yaml's)")
+	fs.StringVar(&capFlags.Metrics, "metrics", promscrape.DefaultTargets(), "find-capacity: the `list` service=host:port,... whose /metrics give each service's CPU and RSS per step; none to skip")
+	fs.BoolVar(&opts.JSON, "json", false, "print the JSON result on stdout instead of the table")
+	fs.BoolVar(&opts.Quiet, "quiet", false, "no progress on stderr")
+	var tlsFlags clienttls.Flags
+	tlsFlags.Register(fs, env.Getenv)
+	if err := cli.ParseFlags(fs, args); err != nil {
+		return err
+	}
+	var err error
+	if opts.TLS, err = tlsFlags.Config(func() (string, error) { return workspace.Resolve("", "") }); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if err := checkScenarioFlags(opts.Scenario, set); err != nil {
+		return cli.UsageError{Err: err}
+	}
+	if err := checkCapacityFlags(findCapacity, set); err != nil {
+		return cli.UsageError{Err: err}
+	}
+	if findCapacity {
+		capFlags.MaxErrorRate = capMaxErrorRate
+		if opts.MaxErrorRate != nil {
+			capFlags.MaxErrorRate = *opts.MaxErrorRate
+			opts.MaxErrorRate = nil
+		}
+		opts.Capacity = &capFlags
+	}
+	opts.Command = commandLine(args)
+	return Run(ctx, opts)
+}
+
+// scenarioFlags lists the flags that belong to one scenario only, so a
+// flag given to another is reported rather than ignored.
+var scenarioFlags = map[string][]string{
+	loadgen.ScenarioOrder: {"users", "protocol", "order-http-addr", "restock", "user-lookups"},
+	loadgen.ScenarioRPC:   {"data", "addr"},
+	loadgen.ScenarioHTTP:  {"url", "body"},
+}
+
+func checkScenarioFlags(scenario string, set map[string]bool) error {
+	for sc, names := range scenarioFlags {
+		if sc == scenario {
+			continue
+		}
+		for _, name := range names {
+			if set[name] {
+				return fmt.Errorf("--%s is for --scenario %s, not %s", name, sc, scenario)
+			}
+		}
+	}
+	if scenario == loadgen.ScenarioOrder && (set["method"] || set["header"]) {
+		return fmt.Errorf("--method and --header are for --scenario rpc or http, not %s", scenario)
+	}
+	return nil
+}
+
+// capacityFlags belong to --find-capacity only.
+var capacityFlags = []string{"start-rate", "step-factor", "step-increment", "step-duration", "max-rate", "slo", "metrics"}
+
+func checkCapacityFlags(findCapacity bool, set map[string]bool) error {
+	if findCapacity {
+		for _, name := range []string{"rate", "duration"} {
+			if set[name] {
+				return fmt.Errorf("--%s is for a run at one rate; --find-capacity steps from --start-rate to --max-rate, each for --step-duration", name)
+			}
+		}
+		if set["step-factor"] && set["step-increment"] {
+			return errors.New("--step-factor and --step-increment: give one, not both")
+		}
+		return nil
+	}
+	for _, name := range capacityFlags {
+		if set[name] {
+			return fmt.Errorf("--%s is for --find-capacity", name)
+		}
+	}
+	return nil
+}
+
+// commandLine renders args as a shell command line, for the record.
+// Header values are left out: they are often tokens.
+func commandLine(args []string) string {
+	parts := []string{"slipway", "load"}
+	header := false
+	for _, a := range args {
+		switch name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "="); {
+		case header:
+			a = redactHeader(a)
+		case strings.HasPrefix(a, "-") && name == "header" && hasValue:
+			a = a[:len(a)-len(value)] + redactHeader(value)
+		}
+		header = a == "--header" || a == "-header"
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`{}*?;&|<>()#!") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
+}
+
+// redactHeader keeps the name of a "Name: value" header only.
+func redactHeader(h string) string {
+	name, _, _ := strings.Cut(h, ":")
+	return name + ": REDACTED"
+}
+
+// withDefaults fills in the names and addresses left empty; numbers are
+// the caller's to set (flags have their defaults), and validate rejects a zero.
+func (o Options) withDefaults() Options {
+	o.Options = o.Options.WithDefaults()
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	return o
+}
+
+// validate checks the options and puts every address in dialable form.
+func (o *Options) validate() error {
+	if err := o.CheckLimits(); err != nil {
+		return err
+	}
+	if r := o.MaxErrorRate; r != nil && !(*r >= 0 && *r <= 1) {
+		return fmt.Errorf("--max-error-rate %v: want a fraction from 0 to 1", *r)
+	}
+	if o.Out != "" && !strings.EqualFold(filepath.Ext(o.Out), ".json") {
+		return fmt.Errorf("--out %q: want a .json path (the HTML report goes beside it)", o.Out)
+	}
+	if _, err := loadgen.ParseHeaders(o.Headers); err != nil {
+		return err
+	}
+	if c := o.Capacity; c != nil {
+		if err := c.validate(); err != nil {
+			return err
+		}
+		if c.Metrics != "none" {
+			if err := metricsTargets(c.Metrics, o.TLS != nil); err != nil {
+				return err
+			}
+		}
+	}
+	return o.CheckTargets()
+}
+
+// Run prepares the scenario, runs the schedule, writes the JSON result
+// and the HTML report, and prints the figures. It returns nil when the run
+// completed, whatever the errors, unless the error-rate gate is exceeded.
+func Run(ctx context.Context, opts Options) error {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return cli.UsageError{Err: err}
+	}
+	if opts.Capacity != nil {
+		return runCapacity(ctx, opts)
+	}
+	sched := loadgen.Schedule{Rate: opts.Rate, Duration: opts.Duration}
+	warmup := loadgen.Schedule{Rate: opts.Rate, Duration: opts.Warmup}
+	planned := sched.Len()
+	outJSON, outHTML, err := outPaths(opts)
+	if err != nil {
+		return err
+	}
+
+	built, err := loadgen.Build(ctx, opts.Options, planned+warmup.Len())
+	if err != nil {
+		return err
+	}
+	defer built.Close()
+	if !opts.Quiet {
+		fmt.Fprintf(opts.Stderr, "load: %d × %s at %s/s for %s (at most %d in flight)\n",
+			planned, built.Describe, loadgen.FormatRate(opts.Rate), opts.Duration, opts.MaxInflight)
+	}
+
+	bgCtx, stopBG := context.WithCancel(ctx)
+	defer stopBG()
+	if built.Background != nil {
+		go built.Background(bgCtx)
+	}
+	var warm *warmupFigures
+	if warmup.Len() > 0 {
+		if warm, err = runWarmup(ctx, opts, warmup, built.Target, planned); err != nil {
+			return err
+		}
+	}
+
+	rec := loadgen.NewRecorder()
+	engine := &loadgen.Engine{
+		Schedule: sched, MaxInflight: opts.MaxInflight, Timeout: opts.Timeout,
+		Drain: opts.Timeout, Target: built.Target, Recorder: rec,
+	}
+	progCtx, stopProgress := context.WithCancel(ctx)
+	defer stopProgress()
+	progress := loadgen.NewProgress(opts.Stderr, opts.Duration, planned)
+	if !opts.Quiet {
+		go progress.Run(progCtx, rec)
+	}
+	startedAt := time.Now()
+	info := engine.Run(ctx)
+	stopProgress()
+	progress.Wait(!opts.Quiet)
+	stopBG()
+
+	sum := rec.Summary(info)
+	res := result{
+		Scenario:    opts.Scenario,
+		StartedAt:   startedAt.UTC(),
+		FinishedAt:  info.End.UTC(),
+		Interrupted: info.Interrupted,
+		HardStopped: info.HardStopped,
+		Config:      configOf(opts, built.Describe),
+		Setup:       built.Setup,
+		Warmup:      warm,
+		Totals:      sum.Totals,
+		Latency:     sum.Latency,
+		Errors:      sum.Errors,
+		HTTPStatus:  sum.HTTPStatus,
+		Timeline:    sum.Timeline,
+		Histogram:   sum.Histogram,
+		Report:      files{JSON: outJSON, HTML: outHTML},
+	}
+	var gateErr error
+	if opts.MaxErrorRate != nil {
+		res.Gate = &gate{MaxErrorRate: *opts.MaxErrorRate, Passed: res.Totals.ErrorRate <= *opts.MaxErrorRate}
+		if !res.Gate.Passed {
+			gateErr = fmt.Errorf("error rate %.2f%% (%d of %d) is above --max-error-rate %.2f%%",
+				100*res.Totals.ErrorRate, res.Totals.Errors, res.Totals.Completed, 100*res.Gate.MaxErrorRate)
+		}
+	}
+
+	writeErr := writeFiles(res)
+	if opts.JSON {
+		enc := json.NewEncoder(opts.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return err
+		}
+	} else {
+		printResult(opts.Stdout, res)
+	}
+	switch {
+	case writeErr != nil:
+		return writeErr
+	case info.Interrupted:
+		return fmt.Errorf("interrupted after %s: the figures cover %d of %d requests", report.Seconds(info.End.Sub(info.Start)), res.Totals.Completed, planned)
+	}
+	return gateErr
+}
+
+// runWarmup sends the warm-up schedule and summarises it apart. Its
+// requests carry the sequence numbers after the measured run's, so keys
+// stay unique.
+func runWarmup(ctx context.Context, opts Options, s loadgen.Schedule, target loadgen.Target, offset int) (*warmupFigures, error) {
+	rec := loadgen.NewRecorder()
+	e := &loadgen.Engine{
+		Schedule: s, MaxInflight: opts.MaxInflight, Timeout: opts.Timeout, Drain: opts.Timeout, Recorder: rec,
+		Target: loadgen.TargetFunc(func(ctx context.Context, seq int) loadgen.Outcome { return target.Do(ctx, offset+seq) }),
+	}
+	info := e.Run(ctx)
+	if info.Interrupted {
+		return nil, errors.New("interrupted during the warm-up")
+	}
+	sum := rec.Summary(info)
+	w := &warmupFigures{
+		Duration: opts.Warmup.String(), Requests: sum.Totals.Completed, Errors: sum.Totals.Errors,
+		P50: sum.Latency.P50, P99: sum.Latency.P99,
+	}
+	if !opts.Quiet {
+		fmt.Fprintf(opts.Stderr, "warm-up: %d requests in %s, %d errors, p50 %sms, p99 %sms (left out of the figures)\n",
+			w.Requests, w.Duration, w.Errors, loadgen.FormatMS(w.P50), loadgen.FormatMS(w.P99))
+	}
+	return w, nil
+}
+
+// outPaths returns where the JSON result and the HTML report go.
+func outPaths(opts Options) (string, string, error) {
+	out := opts.Out
+	if out == "" {
+		dir := opts.Dir
+		if dir == "" {
+			wd, err := os.Getwd()
+			if err != nil {
+				return "", "", err
+			}
+			dir = wd
+		}
+		if root, err := workspace.FindRoot(dir); err == nil {
+			dir = root
+		}
+		name := opts.Scenario + "-" + time.Now().UTC().Format("20060102T150405Z") + ".json"
+		out = filepath.Join(dir, defaultDataDir, name)
+	}
+	return out, strings.TrimSuffix(out, filepath.Ext(out)) + ".html", nil
+}
+
+func configOf(opts Options, describe string) config {
+	c := config{
+		Rate:        opts.Rate,
+		Duration:    opts.Duration.String(),
+		Warmup:      opts.Warmup.String(),
+		DurationSec: opts.Duration.Seconds(),
+		MaxInflight: opts.MaxInflight,
+		Timeout:     opts.Timeout.String(),
+		Target:      describe,
+		Command:     opts.Command,
+	}
+	switch opts.Scenario {
+	case loadgen.ScenarioOrder:
+		c.Users, c.Protocol = opts.Users, opts.Protocol
+	case loadgen.ScenarioRPC:
+		c.Method, c.Protocol = opts.Method, "grpc"
+	case loadgen.ScenarioHTTP:
+		c.Method, c.URL, c.Protocol = opts.Method, opts.URL, "http"
+	}
+	return c
+}
+
+// printResult writes the human summary of a run.
+func printResult(w io.Writer, res result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	t := res.Totals
+	fmt.Fprintf(tw, "scenario\t%s: %s\n", res.Scenario, res.Config.Target)
+	if w := res.Warmup; w != nil {
+		fmt.Fprintf(tw, "warm-up\t%d requests in %s, %d errors, p99 %sms: not counted below\n", w.Requests, w.Duration, w.Errors, loadgen.FormatMS(w.P99))
+	}
+	if s := res.Setup; s != nil {
+		line := fmt.Sprintf("%d users, %d products", s.Users, s.Products)
+		if s.Restock != nil {
+			line += fmt.Sprintf(", restocked %d units as %s", s.Restock.Units, s.Restock.As)
+		}
+		fmt.Fprintf(tw, "setup\t%s\n", line)
+	}
+	fmt.Fprintf(tw, "schedule\t%s/s for %s = %d requests, at most %d in flight, timeout %s\n",
+		loadgen.FormatRate(res.Config.Rate), res.Config.Duration, t.Planned, res.Config.MaxInflight, res.Config.Timeout)
+	fmt.Fprintf(tw, "requests\t%d sent, %d done, %d ok, %d errors (%.2f%%)\n", t.Sent, t.Completed, t.OK, t.Errors, 100*t.ErrorRate)
+	fmt.Fprintf(tw, "rate\t%.1f/s achieved, %.1f/s ok throughput, %.1fs elapsed\n", t.AchievedRate, t.Throughput, t.ElapsedSec)
+	fmt.Fprintf(tw, "late starts\t%s\n", lateStartsLine(t))
+	l := res.Latency
+	fmt.Fprintf(tw, "latency ms\tp50 %s  p90 %s  p99 %s  p99.9 %s  max %s  mean %s\n",
+		loadgen.FormatMS(l.P50), loadgen.FormatMS(l.P90), loadgen.FormatMS(l.P99), loadgen.FormatMS(l.P999), loadgen.FormatMS(l.Max), loadgen.FormatMS(l.Mean))
+	_ = tw.Flush()
+	if len(res.Errors) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "ERROR CODE\tCOUNT\tFIRST MESSAGE")
+		for _, e := range res.Errors {
+			fmt.Fprintf(tw, "%s\t%d\t%s\n", e.Code, e.Count, loadgen.OneLine(e.Example, 100))
+		}
+		_ = tw.Flush()
+	}
+	switch {
+	case res.Interrupted:
+		fmt.Fprintln(w, "\ninterrupted: the figures cover part of the schedule")
+	case res.HardStopped:
+		fmt.Fprintf(w, "\nthe run hit its hard stop (duration + timeout) with requests still queued: they count as %s\n", loadgen.CodeNotSent)
+	}
+	if g := res.Gate; g != nil {
+		verdict := "PASS"
+		if !g.Passed {
+			verdict = "FAIL"
+		}
+		fmt.Fprintf(w, "\ngate: error rate %.2f%% <= %.2f%%: %s\n", 100*t.ErrorRate, 100*g.MaxErrorRate, verdict)
+	}
+	fmt.Fprintf(w, "\nresult %s\nreport %s\n", res.Report.JSON, res.Report.HTML)
+}
+
+// lateStartsLine says how many requests the generator started more than
+// loadgen.LateStart after their intended time, and how late: on a starved
+// machine that delay is the generator's, not the server's, though the
+// latencies include it.
+func lateStartsLine(t loadgen.Totals) string {
+	if t.LateStarts == 0 {
+		return fmt.Sprintf("0 of %d started more than %s late (max start lag %sms)", t.Sent, loadgen.LateStart, loadgen.FormatMS(t.MaxStartLag))
+	}
+	l := t.LateStartLag
+	return fmt.Sprintf("%d of %d (%.2f%%) started more than %s late: by p50 %sms, p99 %sms, max %sms; in-flight cap hit %d times",
+		t.LateStarts, t.Sent, 100*float64(t.LateStarts)/float64(max(t.Sent, 1)), loadgen.LateStart,
+		loadgen.FormatMS(l.P50), loadgen.FormatMS(l.P99), loadgen.FormatMS(t.MaxStartLag), t.CapHits)
+}
