@@ -183,37 +183,13 @@ func loadExperiments(o Options) ([]*experiment, error) {
 // Run runs every experiment in turn and returns an error naming those
 // that failed.
 func Run(ctx context.Context, o Options) error {
-	if o.Scale == 0 {
-		o.Scale = 1
-	}
-	if o.Stdout == nil {
-		o.Stdout = io.Discard
-	}
-	if o.Stderr == nil {
-		o.Stderr = io.Discard
-	}
-	if o.Environ == nil {
-		o.Environ = os.Environ()
-	}
-	if o.ReadyTimeout == 0 {
-		o.ReadyTimeout = 60 * time.Second
-	}
-	if o.StopTimeout == 0 {
-		o.StopTimeout = 15 * time.Second
-	}
+	o = o.withDefaults()
 	if err := o.validate(); err != nil {
 		return cli.UsageError{Err: err}
 	}
-	exps, err := loadExperiments(o)
+	exps, err := loadRunnable(o)
 	if err != nil {
 		return err
-	}
-	if !slices.ContainsFunc(exps, func(e *experiment) bool { return e.skip == "" }) {
-		var why []string
-		for _, e := range exps {
-			why = append(why, e.File+": "+e.skip)
-		}
-		return errors.New("nothing to run: " + strings.Join(why, "; "))
 	}
 	root, err := workspace.Resolve(o.Root, "")
 	if err != nil {
@@ -222,72 +198,17 @@ func Run(ctx context.Context, o Options) error {
 	if o.Out == "" {
 		o.Out = filepath.Join(root, defaultOut)
 	}
-	sloPath := o.SLO
-	if sloPath == "" {
-		sloPath = filepath.Join(root, "deploy", "slo.yaml")
-	}
-	spec, err := slo.Load(sloPath)
+	defaults, err := defaultThresholds(root, o.SLO)
 	if err != nil {
 		return err
 	}
-	defaults, err := sloDefaults(spec)
-	if err != nil {
-		return err
-	}
-	// On a terminal the load's progress line is redrawn in place: clear it
-	// before a line of our own.
-	wipe := ""
-	if loadgen.IsTerminal(o.Stderr) {
-		wipe = "\r\x1b[K"
-	}
-	progress := func(format string, args ...any) {
-		fmt.Fprintf(o.Stderr, wipe+"chaos: "+format+"\n", args...)
-	}
+	progress := progressPrinter(o.Stderr)
 	if !o.NoBuild {
-		defs, err := workspace.Select(root, nil)
-		if err != nil {
-			return err
-		}
-		progress("building %s", strings.Join(workspace.Names(defs), ", "))
-		out := fleet.NewConsole(o.Stderr, false, workspace.Names(defs)...)
-		if _, err := fleet.BuildServices(ctx, root, workspace.Names(defs), o.Environ, out); err != nil {
+		if err := buildServices(ctx, root, o, progress); err != nil {
 			return err
 		}
 	}
-
-	var reports []*Report
-	var failed, skipped []string
-	for _, exp := range exps {
-		if exp.skip != "" {
-			// Not configured here: the others still run.
-			progress("SKIP %s: %s", exp.Name, exp.skip)
-			rep := &Report{Experiment: exp.Name, File: exp.File, Scale: o.Scale, Skipped: exp.skip}
-			reports = append(reports, rep)
-			skipped = append(skipped, exp.Name)
-			if !o.JSON {
-				fmt.Fprintf(o.Stdout, "\nexperiment %s (%s): SKIP: %s\n", exp.Name, exp.File, exp.skip)
-			}
-			continue
-		}
-		rep, err := runExperiment(ctx, o, root, exp, exp.thresholds(defaults), progress)
-		if err != nil {
-			// One experiment that could not run fails, the others still run.
-			progress("experiment %s could not run: %v", exp.Name, err)
-			rep = &Report{Experiment: exp.Name, File: exp.File, Scale: o.Scale, Failures: []string{"could not run: " + err.Error()}}
-			if !o.JSON {
-				fmt.Fprintf(o.Stdout, "\nexperiment %s (%s): FAIL: could not run: %v\n", exp.Name, exp.File, err)
-			}
-		} else if !o.JSON {
-			printReport(o.Stdout, rep)
-		}
-		reports = append(reports, rep)
-		if !rep.Passed {
-			failed = append(failed, rep.Experiment+" ("+strings.Join(rep.Failures, "; ")+")")
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
+	reports, failed, skipped := runAll(ctx, o, root, exps, defaults, progress)
 	if o.JSON {
 		enc := json.NewEncoder(o.Stdout)
 		enc.SetIndent("", "  ")
@@ -307,52 +228,128 @@ func Run(ctx context.Context, o Options) error {
 	return nil
 }
 
+// withDefaults fills in what the flags leave unset.
+func (o Options) withDefaults() Options {
+	if o.Scale == 0 {
+		o.Scale = 1
+	}
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	if o.Stderr == nil {
+		o.Stderr = io.Discard
+	}
+	if o.Environ == nil {
+		o.Environ = os.Environ()
+	}
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = 60 * time.Second
+	}
+	if o.StopTimeout == 0 {
+		o.StopTimeout = 15 * time.Second
+	}
+	return o
+}
+
+// loadRunnable reads the experiments and fails when none of them can run here.
+func loadRunnable(o Options) ([]*experiment, error) {
+	exps, err := loadExperiments(o)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(exps, func(e *experiment) bool { return e.skip == "" }) {
+		var why []string
+		for _, e := range exps {
+			why = append(why, e.File+": "+e.skip)
+		}
+		return nil, errors.New("nothing to run: " + strings.Join(why, "; "))
+	}
+	return exps, nil
+}
+
+// defaultThresholds are the analysis thresholds of the SLO file (path, else
+// deploy/slo.yaml of root), for experiments that set none.
+func defaultThresholds(root, path string) (thresholds, error) {
+	if path == "" {
+		path = filepath.Join(root, "deploy", "slo.yaml")
+	}
+	spec, err := slo.Load(path)
+	if err != nil {
+		return thresholds{}, err
+	}
+	return sloDefaults(spec)
+}
+
+// progressPrinter returns what prints chaos' own lines on w. On a terminal
+// the load's progress line is redrawn in place: it is cleared first.
+func progressPrinter(w io.Writer) func(format string, args ...any) {
+	wipe := ""
+	if loadgen.IsTerminal(w) {
+		wipe = "\r\x1b[K"
+	}
+	return func(format string, args ...any) {
+		fmt.Fprintf(w, wipe+"chaos: "+format+"\n", args...)
+	}
+}
+
+// buildServices builds every service of the workspace once, before the
+// experiments start them.
+func buildServices(ctx context.Context, root string, o Options, progress func(string, ...any)) error {
+	defs, err := workspace.Select(root, nil)
+	if err != nil {
+		return err
+	}
+	progress("building %s", strings.Join(workspace.Names(defs), ", "))
+	out := fleet.NewConsole(o.Stderr, false, workspace.Names(defs)...)
+	_, err = fleet.BuildServices(ctx, root, workspace.Names(defs), o.Environ, out)
+	return err
+}
+
+// runAll runs every experiment that can run here, printing each report as
+// it ends (unless --json); one that cannot run fails, the others still run.
+// It returns every report and the experiments that failed and were skipped.
+func runAll(ctx context.Context, o Options, root string, exps []*experiment, defaults thresholds, progress func(string, ...any)) (reports []*Report, failed, skipped []string) {
+	for _, exp := range exps {
+		if exp.skip != "" {
+			progress("SKIP %s: %s", exp.Name, exp.skip)
+			reports = append(reports, &Report{Experiment: exp.Name, File: exp.File, Scale: o.Scale, Skipped: exp.skip})
+			skipped = append(skipped, exp.Name)
+			if !o.JSON {
+				fmt.Fprintf(o.Stdout, "\nexperiment %s (%s): SKIP: %s\n", exp.Name, exp.File, exp.skip)
+			}
+			continue
+		}
+		rep, err := runExperiment(ctx, o, root, exp, exp.thresholds(defaults), progress)
+		if err != nil {
+			progress("experiment %s could not run: %v", exp.Name, err)
+			rep = &Report{Experiment: exp.Name, File: exp.File, Scale: o.Scale, Failures: []string{"could not run: " + err.Error()}}
+			if !o.JSON {
+				fmt.Fprintf(o.Stdout, "\nexperiment %s (%s): FAIL: could not run: %v\n", exp.Name, exp.File, err)
+			}
+		} else if !o.JSON {
+			printReport(o.Stdout, rep)
+		}
+		reports = append(reports, rep)
+		if !rep.Passed {
+			failed = append(failed, rep.Experiment+" ("+strings.Join(rep.Failures, "; ")+")")
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return reports, failed, skipped
+}
+
 // runExperiment starts a fleet, runs the load and the faults, checks
 // the analysis and the invariants, stops the fleet and writes the report.
 // An error means the experiment could not run; a failed check is in the
 // report.
 func runExperiment(ctx context.Context, o Options, root string, exp *experiment, th thresholds, progress func(string, ...any)) (*Report, error) {
-	stamp := time.Now().UTC().Format("20060102T150405.000Z")
-	stamp = strings.ReplaceAll(stamp, ".", "")
-	base := filepath.Join(o.Out, exp.Name+"-"+stamp)
-	rep := &Report{
-		Experiment: exp.Name, File: exp.File, Description: strings.TrimSpace(exp.Description),
-		Command: o.Command, Scale: o.Scale, StartedAt: time.Now().UTC(), Database: "SQLite", Broker: "embedded JetStream",
-		Redis: o.RedisURL != "",
-	}
-	rep.Files.JSON, rep.Files.Markdown = base+".json", base+".md"
-	rep.Files.ServicesLog = filepath.Join(base, "services.log")
-	if o.DatabaseURL != "" {
-		rep.Database = "PostgreSQL"
-	}
-	if o.NATSURL != "" {
-		rep.Broker = "NATS at " + report.RedactURL(o.NATSURL)
-	}
-	for _, svc := range slices.Sorted(maps.Keys(exp.Env)) {
-		for _, k := range slices.Sorted(maps.Keys(exp.Env[svc])) {
-			if rep.Env == nil {
-				rep.Env = map[string][]string{}
-			}
-			rep.Env[svc] = append(rep.Env[svc], k+"="+exp.Env[svc][k])
-		}
-	}
-	for _, f := range exp.Faults {
-		end := "instantaneous"
-		if f.For > 0 {
-			end = "for " + f.For.String()
-		}
-		rep.Faults = append(rep.Faults, fmt.Sprintf("at %s %s: %s", f.At, end, f.Describe()))
-	}
-	rep.Thresholds.SuccessRate, rep.Thresholds.P99, rep.Thresholds.Source = th.SuccessRate, th.P99.String(), th.Source
-	rep.Thresholds.FaultRate = th.FaultSuccessRate
-	if th.FaultP99 != nil {
-		rep.Thresholds.FaultP99 = th.FaultP99.String()
-	}
-	rep.Thresholds.Reason = exp.Analysis.Reason
+	rep := newReport(o, exp, th)
 
 	progress("experiment %s: %s", exp.Name, strings.Join(rep.Faults, "; "))
 	fleet, err := startFleet(ctx, fleetOptions{
-		Root: root, Dir: base, Environ: o.Environ, DatabaseURL: o.DatabaseURL, NATSURL: o.NATSURL,
+		Root: root, Dir: filepath.Dir(rep.Files.ServicesLog), Environ: o.Environ, DatabaseURL: o.DatabaseURL, NATSURL: o.NATSURL,
 		RedisURL: o.RedisURL, Env: exp.Env, ReadyTimeout: o.ReadyTimeout, StopTimeout: o.StopTimeout,
 		Force: o.Force, Progress: progress,
 	})
@@ -383,20 +380,7 @@ func runExperiment(ctx context.Context, o Options, root string, exp *experiment,
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range run.latency {
-		run.effects = append(run.effects, latencyEffect(m, run.samples))
-	}
-	rep.Effects = run.effects
-	rep.Load = figures
-	if run.window[0] > 0 || run.window[1] > 0 {
-		to := run.window[1]
-		if to == 0 || slices.ContainsFunc(exp.Faults, func(f fault) bool { return f.ConsumerReset != nil }) {
-			to = max(to, exp.Load.Duration.D())
-		}
-		w := windowStats(run.samples, run.window[0], to)
-		rep.FaultWindow = &w
-	}
-	rep.Analysis = analyse(th, rep.Load, rep.FaultWindow)
+	run.record(rep, figures, th)
 
 	progress("load done; waiting up to %s for the outbox and the consumers to catch up", exp.Settle)
 	took, settleErr := run.settle(ctx, stores, exp.Settle.D())
@@ -428,104 +412,4 @@ func runExperiment(ctx context.Context, o Options, root string, exp *experiment,
 		return nil, err
 	}
 	return rep, nil
-}
-
-// load runs the create-order load with the faults on their timeline and
-// returns the whole run's figures; the samples stay in r for the window.
-func (r *run) load(ctx context.Context, o Options) (loadFigures, error) {
-	exp := r.exp
-	user, _ := r.fleet.service("user")
-	order, _ := r.fleet.service("order")
-	inventory, _ := r.fleet.service("inventory")
-	notification, _ := r.fleet.service("notification")
-	email, password := r.fleet.adminCredentials()
-	lo := loadgen.Options{
-		Scenario: loadgen.ScenarioOrder, Rate: exp.Load.Rate, Duration: exp.Load.Duration.D(),
-		MaxInflight: exp.Load.MaxInflight, Timeout: exp.Load.Timeout.D(), Users: exp.Load.Users,
-		Protocol: "grpc", UserAddr: user.GRPCDial, OrderAddr: order.GRPCDial, InventoryAddr: inventory.GRPCDial,
-		NotificationAddr: notification.GRPCDial, OrderHTTPAddr: order.HTTPDial, Restock: true,
-		Stderr: o.Stderr, Environ: []string{"ADMIN_EMAIL=" + email, "ADMIN_PASSWORD=" + password},
-	}.WithDefaults()
-	if err := lo.Validate(); err != nil {
-		return loadFigures{}, err
-	}
-	sched := loadgen.Schedule{Rate: lo.Rate, Duration: lo.Duration}
-	planned := sched.Len()
-	built, err := loadgen.Build(ctx, lo, planned)
-	if err != nil {
-		return loadFigures{}, fmt.Errorf("prepare the load: %w", err)
-	}
-	defer built.Close()
-	if sc, ok := built.Target.(*loadgen.OrderScenario); ok {
-		sc.UserLookups = exp.Load.UserLookups
-		if exp.Load.RetryEvery != nil {
-			sc.RetryEvery = *exp.Load.RetryEvery
-		}
-		r.acked = map[string]string{}
-		sc.OnOrder = func(id, key string) {
-			r.mu.Lock()
-			r.acked[id] = key
-			r.mu.Unlock()
-		}
-	}
-	bgCtx, stopBG := context.WithCancel(ctx)
-	defer stopBG()
-	go built.Background(bgCtx)
-
-	r.samples = make([]sample, 0, planned)
-	var samplesMu = &r.mu
-	rec := loadgen.NewRecorder()
-	engine := &loadgen.Engine{
-		Schedule: sched, MaxInflight: lo.MaxInflight, Timeout: lo.Timeout, Drain: lo.Timeout,
-		Target: built.Target, Recorder: rec,
-		Observe: func(seq int, latency time.Duration, out loadgen.Outcome) {
-			samplesMu.Lock()
-			r.samples = append(r.samples, sample{at: sched.At(seq), latency: latency, code: out.Code})
-			samplesMu.Unlock()
-		},
-	}
-	what := requestName(exp.Load)
-	r.progress("load: %d × %s at %s/s for %s (%d users)", planned, what, loadgen.FormatRate(lo.Rate), lo.Duration, lo.Users)
-	progCtx, stopProgress := context.WithCancel(ctx)
-	defer stopProgress()
-	prog := loadgen.NewProgress(o.Stderr, lo.Duration, planned)
-	go prog.Run(progCtx, rec)
-
-	r.start = time.Now()
-	faultsDone := make(chan struct{})
-	go func() {
-		defer close(faultsDone)
-		r.schedule(ctx)
-	}()
-	info := engine.Run(ctx)
-	stopProgress()
-	prog.Wait(true)
-	<-faultsDone
-
-	sum := rec.Summary(info)
-	t := sum.Totals
-	f := loadFigures{
-		Request: requestName(exp.Load), Rate: lo.Rate, DurationSec: lo.Duration.Seconds(), Planned: t.Planned,
-		Requests: t.Completed, OK: t.OK, Errors: t.Errors,
-		P50: sum.Latency.P50, P99: sum.Latency.P99, Max: sum.Latency.Max, Codes: sum.Errors,
-	}
-	if t.Completed > 0 {
-		f.SuccessRate = float64(t.OK) / float64(t.Completed)
-	}
-	if info.Interrupted {
-		return f, errors.New("interrupted during the load")
-	}
-	return f, nil
-}
-
-// requestName says what one request of the load is.
-func requestName(l loadSpec) string {
-	what := "CreateOrder"
-	if l.UserLookups {
-		what = "GetMe, then CreateOrder"
-	}
-	if l.RetryEvery != nil && *l.RetryEvery > 0 {
-		what += fmt.Sprintf(" (every %d. retried with its idempotency key)", *l.RetryEvery)
-	}
-	return what
 }

@@ -4,15 +4,19 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
-	"github.com/slipway-dev/slipway/tools/slipway/internal/loadgen"
-	"github.com/slipway-dev/slipway/tools/slipway/internal/slo"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/loadgen"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/slo"
 )
 
 // thresholds are the gate of one experiment.
@@ -378,4 +382,66 @@ func writeFiles(r *Report) error {
 		return err
 	}
 	return os.WriteFile(r.Files.Markdown, []byte(markdown(r)), 0o644) //nolint:gosec // G306: as above
+}
+
+// newReport is the report of exp before it runs: what it does, where its
+// files go and the thresholds it is judged by.
+func newReport(o Options, exp *experiment, th thresholds) *Report {
+	stamp := time.Now().UTC().Format("20060102T150405.000Z")
+	stamp = strings.ReplaceAll(stamp, ".", "")
+	base := filepath.Join(o.Out, exp.Name+"-"+stamp)
+	rep := &Report{
+		Experiment: exp.Name, File: exp.File, Description: strings.TrimSpace(exp.Description),
+		Command: o.Command, Scale: o.Scale, StartedAt: time.Now().UTC(), Database: "SQLite", Broker: "embedded JetStream",
+		Redis: o.RedisURL != "",
+	}
+	rep.Files.JSON, rep.Files.Markdown = base+".json", base+".md"
+	rep.Files.ServicesLog = filepath.Join(base, "services.log")
+	if o.DatabaseURL != "" {
+		rep.Database = "PostgreSQL"
+	}
+	if o.NATSURL != "" {
+		rep.Broker = "NATS at " + report.RedactURL(o.NATSURL)
+	}
+	for _, svc := range slices.Sorted(maps.Keys(exp.Env)) {
+		for _, k := range slices.Sorted(maps.Keys(exp.Env[svc])) {
+			if rep.Env == nil {
+				rep.Env = map[string][]string{}
+			}
+			rep.Env[svc] = append(rep.Env[svc], k+"="+exp.Env[svc][k])
+		}
+	}
+	for _, f := range exp.Faults {
+		end := "instantaneous"
+		if f.For > 0 {
+			end = "for " + f.For.String()
+		}
+		rep.Faults = append(rep.Faults, fmt.Sprintf("at %s %s: %s", f.At, end, f.Describe()))
+	}
+	rep.Thresholds.SuccessRate, rep.Thresholds.P99, rep.Thresholds.Source = th.SuccessRate, th.P99.String(), th.Source
+	rep.Thresholds.FaultRate = th.FaultSuccessRate
+	if th.FaultP99 != nil {
+		rep.Thresholds.FaultP99 = th.FaultP99.String()
+	}
+	rep.Thresholds.Reason = exp.Analysis.Reason
+	return rep
+}
+
+// record adds the load's figures, the effects of its faults and the
+// analysis against th to rep.
+func (r *run) record(rep *Report, figures loadFigures, th thresholds) {
+	for _, m := range r.latency {
+		r.effects = append(r.effects, latencyEffect(m, r.samples))
+	}
+	rep.Effects = r.effects
+	rep.Load = figures
+	if r.window[0] > 0 || r.window[1] > 0 {
+		to := r.window[1]
+		if to == 0 || slices.ContainsFunc(r.exp.Faults, func(f fault) bool { return f.ConsumerReset != nil }) {
+			to = max(to, r.exp.Load.Duration.D())
+		}
+		w := windowStats(r.samples, r.window[0], to)
+		rep.FaultWindow = &w
+	}
+	rep.Analysis = analyse(th, rep.Load, rep.FaultWindow)
 }
