@@ -44,6 +44,7 @@ type MetricDef struct {
 	Needs string
 }
 
+// Metrics describes every figure ready can measure, by name.
 var Metrics = map[string]MetricDef{
 	MetricCPU: {Unit: UnitRatio,
 		Needs: "process_cpu_seconds_total and go_sched_gomaxprocs_threads"},
