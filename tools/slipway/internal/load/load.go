@@ -296,24 +296,10 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 
-	rec := loadgen.NewRecorder()
-	engine := &loadgen.Engine{
-		Schedule: sched, MaxInflight: opts.MaxInflight, Timeout: opts.Timeout,
-		Drain: opts.Timeout, Target: built.Target, Recorder: rec,
-	}
-	progCtx, stopProgress := context.WithCancel(ctx)
-	defer stopProgress()
-	progress := loadgen.NewProgress(opts.Stderr, opts.Duration, planned)
-	if !opts.Quiet {
-		go progress.Run(progCtx, rec)
-	}
 	startedAt := time.Now()
-	info := engine.Run(ctx)
-	stopProgress()
-	progress.Wait(!opts.Quiet)
+	sum, info := measure(ctx, opts, sched, built.Target, planned)
 	stopBG()
 
-	sum := rec.Summary(info)
 	res := result{
 		Scenario:    opts.Scenario,
 		StartedAt:   startedAt.UTC(),
@@ -332,23 +318,11 @@ func Run(ctx context.Context, opts Options) error {
 		Report:      files{JSON: outJSON, HTML: outHTML},
 	}
 	var gateErr error
-	if opts.MaxErrorRate != nil {
-		res.Gate = &gate{MaxErrorRate: *opts.MaxErrorRate, Passed: res.Totals.ErrorRate <= *opts.MaxErrorRate}
-		if !res.Gate.Passed {
-			gateErr = fmt.Errorf("error rate %.2f%% (%d of %d) is above --max-error-rate %.2f%%",
-				100*res.Totals.ErrorRate, res.Totals.Errors, res.Totals.Completed, 100*res.Gate.MaxErrorRate)
-		}
-	}
+	res.Gate, gateErr = gateOf(opts.MaxErrorRate, res.Totals)
 
 	writeErr := writeFiles(res)
-	if opts.JSON {
-		enc := json.NewEncoder(opts.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
-			return err
-		}
-	} else {
-		printResult(opts.Stdout, res)
+	if err := emit(opts, res); err != nil {
+		return err
 	}
 	switch {
 	case writeErr != nil:
@@ -357,6 +331,52 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("interrupted after %s: the figures cover %d of %d requests", report.Seconds(info.End.Sub(info.Start)), res.Totals.Completed, planned)
 	}
 	return gateErr
+}
+
+// measure runs sched against target with the progress line (unless quiet)
+// and returns the figures.
+func measure(ctx context.Context, opts Options, sched loadgen.Schedule, target loadgen.Target, planned int) (loadgen.Summary, loadgen.RunInfo) {
+	rec := loadgen.NewRecorder()
+	engine := &loadgen.Engine{
+		Schedule: sched, MaxInflight: opts.MaxInflight, Timeout: opts.Timeout,
+		Drain: opts.Timeout, Target: target, Recorder: rec,
+	}
+	progCtx, stopProgress := context.WithCancel(ctx)
+	defer stopProgress()
+	progress := loadgen.NewProgress(opts.Stderr, opts.Duration, planned)
+	if !opts.Quiet {
+		go progress.Run(progCtx, rec)
+	}
+	info := engine.Run(ctx)
+	stopProgress()
+	progress.Wait(!opts.Quiet)
+
+	return rec.Summary(info), info
+}
+
+// gateOf judges the run's error rate against limit (nil: no gate) and says
+// why it failed.
+func gateOf(limit *float64, t loadgen.Totals) (*gate, error) {
+	if limit == nil {
+		return nil, nil
+	}
+	g := &gate{MaxErrorRate: *limit, Passed: t.ErrorRate <= *limit}
+	if !g.Passed {
+		return g, fmt.Errorf("error rate %.2f%% (%d of %d) is above --max-error-rate %.2f%%",
+			100*t.ErrorRate, t.Errors, t.Completed, 100*g.MaxErrorRate)
+	}
+	return g, nil
+}
+
+// emit prints the result on stdout, as JSON with --json.
+func emit(opts Options, res result) error {
+	if !opts.JSON {
+		printResult(opts.Stdout, res)
+		return nil
+	}
+	enc := json.NewEncoder(opts.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(res)
 }
 
 // runWarmup sends the warm-up schedule and summarises it apart. Its
