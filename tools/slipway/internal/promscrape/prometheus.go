@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
@@ -99,64 +100,22 @@ func MeasurePrometheus(ctx context.Context, opts Options, spec slo.File) (slo.Me
 	if err != nil {
 		return slo.Measurement{}, cli.UsageErrorf("--prometheus %q: %v", opts.Prometheus, err)
 	}
-	prom := promv1.NewAPI(client)
-	at := opts.Now()
 	window := model.Duration(opts.Window).String()
-
-	successRate := spec.SuccessRateQuery
-	if successRate == "" {
-		successRate = builtinSuccessRate()
+	p := &prometheusQuery{
+		api: promv1.NewAPI(client), url: opts.Prometheus, at: opts.Now(), timeout: opts.Timeout,
+		m: slo.Measurement{
+			Unmeasured: "Prometheus has no series of this service",
+			NoData:     fmt.Sprintf("does Prometheus scrape it at least twice in %s?", window),
+		},
 	}
-	queries := promQueries(window)
-
-	m := slo.Measurement{
-		Unmeasured: "Prometheus has no series of this service",
-		NoData:     fmt.Sprintf("does Prometheus scrape it at least twice in %s?", window),
-	}
-	// query runs q and returns its samples by service; a sample without a
-	// service label is filed under unlabelled.
-	query := func(q, unlabelled string) (map[string]float64, error) {
-		ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-		defer cancel()
-		value, warnings, _, err := prom.Query(ctx, q, at)
-		if err != nil {
-			return nil, fmt.Errorf("query Prometheus at %s: %w\nquery: %s", opts.Prometheus, err, q)
-		}
-		for _, w := range warnings {
-			m.Warnings = append(m.Warnings, "Prometheus: "+w)
-		}
-		vec, ok := value.(model.Vector)
-		if !ok {
-			return nil, fmt.Errorf("query Prometheus at %s: want an instant vector, got %s\nquery: %s", opts.Prometheus, value.Type(), q)
-		}
-		byService := make(map[string]float64, len(vec))
-		for _, s := range vec {
-			svc := string(s.Metric["service"])
-			if svc == "" {
-				svc = unlabelled
-			}
-			if svc == "" {
-				m.Warnings = append(m.Warnings, fmt.Sprintf("a result without a service label was ignored: %s", s))
-				continue
-			}
-			if _, dup := byService[svc]; dup {
-				return nil, fmt.Errorf("query Prometheus at %s: more than one result for service %s\nquery: %s", opts.Prometheus, svc, q)
-			}
-			byService[svc] = float64(s.Value)
-			if !slices.Contains(m.Services, svc) {
-				m.Services = append(m.Services, svc)
-			}
-		}
-		return byService, nil
-	}
-
-	if _, err := query(promServicesQuery, ""); err != nil {
+	if _, err := p.query(ctx, promServicesQuery, ""); err != nil {
 		return slo.Measurement{}, err
 	}
-	if len(m.Services) == 0 {
+	if len(p.m.Services) == 0 {
 		return slo.Measurement{}, fmt.Errorf("no slipway_config_info series in the Prometheus at %s: does it scrape the services?", opts.Prometheus)
 	}
-	services := slices.Clone(m.Services)
+	services := slices.Clone(p.m.Services)
+	queries := promQueries(window)
 	var measured []string
 	for _, o := range spec.Objectives {
 		if slices.Contains(measured, o.Metric) {
@@ -164,38 +123,20 @@ func MeasurePrometheus(ctx context.Context, opts Options, spec slo.File) (slo.Me
 		}
 		measured = append(measured, o.Metric)
 		if o.Metric == slo.MetricErrors {
-			for _, svc := range services {
-				q, perService, err := successRateFor(successRate, svc, window)
-				if err != nil {
-					return slo.Measurement{}, fmt.Errorf("%s: %w", spec.SuccessRatePath, err) // the built-in query has no placeholder to get wrong
-				}
-				unlabelled := svc
-				if !perService {
-					unlabelled = ""
-				}
-				values, err := query(q, unlabelled)
-				if err != nil {
-					return slo.Measurement{}, err
-				}
-				for s, v := range values {
-					if s == svc || !perService {
-						m.Set(slo.MetricErrors, s, max(1-v, 0)) // rounding can leave 1 - rate a hair below zero
-					}
-				}
-				if !perService {
-					break // one query answered for every service
-				}
+			if err := p.errorRates(ctx, spec, services, window); err != nil {
+				return slo.Measurement{}, err
 			}
 			continue
 		}
-		values, err := query(queries[o.Metric], "")
+		values, err := p.query(ctx, queries[o.Metric], "")
 		if err != nil {
 			return slo.Measurement{}, err
 		}
 		for svc, v := range values {
-			m.Set(o.Metric, svc, v)
+			p.m.Set(o.Metric, svc, v)
 		}
 	}
+	m := p.m
 	slices.Sort(m.Services)
 	// A service without RPC series has served nothing yet: N/A, not missing.
 	for _, metric := range []string{slo.MetricP99, slo.MetricErrors} {
@@ -206,4 +147,84 @@ func MeasurePrometheus(ctx context.Context, opts Options, spec slo.File) (slo.Me
 		}
 	}
 	return m, nil
+}
+
+// prometheusQuery runs instant queries at one time and gathers what they
+// answer into m.
+type prometheusQuery struct {
+	api     promv1.API
+	url     string
+	at      time.Time
+	timeout time.Duration
+	m       slo.Measurement
+}
+
+// query runs q and returns its samples by service; a sample without a
+// service label is filed under unlabelled.
+func (p *prometheusQuery) query(ctx context.Context, q, unlabelled string) (map[string]float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	value, warnings, _, err := p.api.Query(ctx, q, p.at)
+	if err != nil {
+		return nil, fmt.Errorf("query Prometheus at %s: %w\nquery: %s", p.url, err, q)
+	}
+	for _, w := range warnings {
+		p.m.Warnings = append(p.m.Warnings, "Prometheus: "+w)
+	}
+	vec, ok := value.(model.Vector)
+	if !ok {
+		return nil, fmt.Errorf("query Prometheus at %s: want an instant vector, got %s\nquery: %s", p.url, value.Type(), q)
+	}
+	byService := make(map[string]float64, len(vec))
+	for _, s := range vec {
+		svc := string(s.Metric["service"])
+		if svc == "" {
+			svc = unlabelled
+		}
+		if svc == "" {
+			p.m.Warnings = append(p.m.Warnings, fmt.Sprintf("a result without a service label was ignored: %s", s))
+			continue
+		}
+		if _, dup := byService[svc]; dup {
+			return nil, fmt.Errorf("query Prometheus at %s: more than one result for service %s\nquery: %s", p.url, svc, q)
+		}
+		byService[svc] = float64(s.Value)
+		if !slices.Contains(p.m.Services, svc) {
+			p.m.Services = append(p.m.Services, svc)
+		}
+	}
+	return byService, nil
+}
+
+// errorRates sets the error rate of every service, 1 - the success rate of
+// the SLO file's query (or the built-in one): per service when the query
+// has a service placeholder or matcher, else one query answers for all.
+func (p *prometheusQuery) errorRates(ctx context.Context, spec slo.File, services []string, window string) error {
+	successRate := spec.SuccessRateQuery
+	if successRate == "" {
+		successRate = builtinSuccessRate()
+	}
+	for _, svc := range services {
+		q, perService, err := successRateFor(successRate, svc, window)
+		if err != nil {
+			return fmt.Errorf("%s: %w", spec.SuccessRatePath, err) // the built-in query has no placeholder to get wrong
+		}
+		unlabelled := svc
+		if !perService {
+			unlabelled = ""
+		}
+		values, err := p.query(ctx, q, unlabelled)
+		if err != nil {
+			return err
+		}
+		for s, v := range values {
+			if s == svc || !perService {
+				p.m.Set(slo.MetricErrors, s, max(1-v, 0)) // rounding can leave 1 - rate a hair below zero
+			}
+		}
+		if !perService {
+			return nil // one query answered for every service
+		}
+	}
+	return nil
 }
