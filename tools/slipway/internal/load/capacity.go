@@ -243,51 +243,14 @@ func runCapacity(ctx context.Context, opts Options) error {
 		}
 	}
 
-	meter := newMeter(c.Metrics, opts.TLS, opts.Timeout)
-	if meter != nil {
-		if err := meter.check(ctx); err != nil {
-			res.Metrics = err.Error()
-			meter = nil
-			fmt.Fprintf(opts.Stderr, "capacity: no per-service CPU and RSS: %v (--metrics none to skip reading them)\n", err)
-		}
-	}
-	offset := 0
-	step := func(ctx context.Context, rate float64) (capacityStep, error) {
-		sched := loadgen.Schedule{Rate: rate, Duration: c.StepDuration}
-		base := offset
-		offset += sched.Len()
-		var before []promscrape.Snapshot
-		if meter != nil {
-			before = meter.read(ctx)
-		}
-		rec := loadgen.NewRecorder()
-		engine := &loadgen.Engine{
-			Schedule: sched, MaxInflight: opts.MaxInflight, Timeout: opts.Timeout, Drain: opts.Timeout, Recorder: rec,
-			Target: loadgen.TargetFunc(func(ctx context.Context, seq int) loadgen.Outcome { return built.Target.Do(ctx, base+seq) }),
-		}
-		progCtx, stopProgress := context.WithCancel(ctx)
-		progress := loadgen.NewProgress(opts.Stderr, c.StepDuration, sched.Len())
-		if !opts.Quiet && progress.TTY {
-			go progress.Run(progCtx, rec)
-		}
-		info := engine.Run(ctx)
-		stopProgress()
-		progress.Wait(!opts.Quiet && progress.TTY)
-		if info.Interrupted {
-			return capacityStep{}, errInterrupted
-		}
-		s := capacityStepOf(rec.Summary(info))
-		if meter != nil {
-			s.Services = meter.usage(before, meter.read(ctx), s.OK)
-		}
-		return s, nil
-	}
+	steps := &stepper{opts: opts, step: c.StepDuration, target: built.Target}
+	steps.meter, res.Metrics = openMeter(ctx, c.Metrics, opts)
 	progress := func(i, n int, s capacityStep) {
 		if !opts.Quiet {
 			fmt.Fprintf(opts.Stderr, "step %d/%d  %s\n", i+1, n, capacityLine(s))
 		}
 	}
-	res.Steps, res.Knee, res.Limited, err = findCapacity(ctx, c, step, progress)
+	res.Steps, res.Knee, res.Limited, err = findCapacity(ctx, c, steps.run, progress)
 	stopBG()
 	res.FinishedAt = time.Now().UTC()
 	if errors.Is(err, errInterrupted) {
@@ -310,6 +273,63 @@ func runCapacity(ctx context.Context, opts Options) error {
 		return fmt.Errorf("interrupted after %d steps", len(res.Steps))
 	}
 	return writeErr
+}
+
+// openMeter returns what reads the services' CPU and memory around each step
+// (nil with --metrics none), or nil and why the services cannot be read.
+func openMeter(ctx context.Context, spec string, opts Options) (*meter, string) {
+	m := newMeter(spec, opts.TLS, opts.Timeout)
+	if m == nil {
+		return nil, ""
+	}
+	if err := m.check(ctx); err != nil {
+		fmt.Fprintf(opts.Stderr, "capacity: no per-service CPU and RSS: %v (--metrics none to skip reading them)\n", err)
+		return nil, err.Error()
+	}
+	return m, ""
+}
+
+// stepper runs the steps of the search one after the other; each request
+// carries a sequence number after the previous steps', so keys stay unique.
+type stepper struct {
+	opts   Options
+	step   time.Duration
+	target loadgen.Target
+	meter  *meter // nil: no per-service usage
+	offset int
+}
+
+// run sends rate requests a second for one step and returns its figures.
+func (s *stepper) run(ctx context.Context, rate float64) (capacityStep, error) {
+	sched := loadgen.Schedule{Rate: rate, Duration: s.step}
+	base := s.offset
+	s.offset += sched.Len()
+	var before []promscrape.Snapshot
+	if s.meter != nil {
+		before = s.meter.read(ctx)
+	}
+	rec := loadgen.NewRecorder()
+	engine := &loadgen.Engine{
+		Schedule: sched, MaxInflight: s.opts.MaxInflight, Timeout: s.opts.Timeout, Drain: s.opts.Timeout, Recorder: rec,
+		Target: loadgen.TargetFunc(func(ctx context.Context, seq int) loadgen.Outcome { return s.target.Do(ctx, base+seq) }),
+	}
+	progCtx, stopProgress := context.WithCancel(ctx)
+	progress := loadgen.NewProgress(s.opts.Stderr, s.step, sched.Len())
+	live := !s.opts.Quiet && progress.TTY
+	if live {
+		go progress.Run(progCtx, rec)
+	}
+	info := engine.Run(ctx)
+	stopProgress()
+	progress.Wait(live)
+	if info.Interrupted {
+		return capacityStep{}, errInterrupted
+	}
+	step := capacityStepOf(rec.Summary(info))
+	if s.meter != nil {
+		step.Services = s.meter.usage(before, s.meter.read(ctx), step.OK)
+	}
+	return step, nil
 }
 
 var errInterrupted = errors.New("interrupted")
