@@ -81,6 +81,31 @@ func startFleet(ctx context.Context, o fleetOptions) (_ *proxiedFleet, err error
 			_ = f.Stop() // the start error is the one to report
 		}
 	}()
+	names, err := f.planServices(o)
+	if err != nil {
+		return nil, err
+	}
+	natsProxied, err := f.startBroker(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	redisProxied, err := f.proxyStores(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.wireServices(ctx, o, natsProxied, redisProxied); err != nil {
+		return nil, err
+	}
+	if err := f.startServices(ctx, o, names); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// planServices prepares the run's directory and log and plans every
+// service of the workspace on free ports; it returns their names.
+func (f *proxiedFleet) planServices(o fleetOptions) ([]string, error) {
+	var err error
 	for _, d := range []string{"data", "keys"} {
 		if err := os.MkdirAll(filepath.Join(o.Dir, d), 0o700); err != nil {
 			return nil, err
@@ -112,54 +137,60 @@ func startFleet(ctx context.Context, o fleetOptions) (_ *proxiedFleet, err error
 	if f.plan, err = fleet.Plan(o.Root, defs, f.opts); err != nil {
 		return nil, err
 	}
+	return names, nil
+}
 
+// startBroker starts the embedded broker (or checks that the given one
+// holds no events) and returns its address through the fault proxy.
+func (f *proxiedFleet) startBroker(ctx context.Context, o fleetOptions) (string, error) {
+	var err error
 	// The broker: embedded in a directory of this run, so the stream holds
 	// this run's events only.
 	upstreamNATS := o.NATSURL
 	if upstreamNATS == "" {
 		if f.broker, err = fleet.StartBroker(o.Dir, "127.0.0.1", 0); err != nil {
-			return nil, err
+			return "", err
 		}
 		upstreamNATS = f.broker.URL()
 		o.Progress("embedded NATS JetStream at %s", upstreamNATS)
 	} else if err := freshBroker(ctx, upstreamNATS); err != nil {
-		return nil, err
+		return "", err
 	}
 	f.natsURL = upstreamNATS
-	natsProxied, err := f.proxy(depNATS, upstreamNATS)
-	if err != nil {
-		return nil, err
-	}
+	return f.proxy(depNATS, upstreamNATS)
+}
 
-	// The databases: fresh ones per service, behind the proxy on PostgreSQL.
+// proxyStores puts the fault proxy in front of PostgreSQL and Redis when
+// the run uses them; it returns Redis' address through the proxy ("" without).
+func (f *proxiedFleet) proxyStores(o fleetOptions) (string, error) {
 	f.dialect = "sqlite"
-	var pgProxied func(dbURL string) (string, error)
 	if o.DatabaseURL != "" {
 		f.dialect = "postgres"
 		if _, err := f.proxy(depPostgres, o.DatabaseURL); err != nil {
-			return nil, err
-		}
-		pgProxied = func(dbURL string) (string, error) { return viaProxy(dbURL, f.proxies[depPostgres].Addr()) }
-	}
-	redisProxied := ""
-	if o.RedisURL != "" {
-		if redisProxied, err = f.proxy(depRedis, o.RedisURL); err != nil {
-			return nil, err
+			return "", err
 		}
 	}
+	if o.RedisURL == "" {
+		return "", nil
+	}
+	return f.proxy(depRedis, o.RedisURL)
+}
 
+// wireServices gives every service a fresh database (behind the proxy on
+// PostgreSQL), the proxied broker and Redis, and the experiment's env.
+func (f *proxiedFleet) wireServices(ctx context.Context, o fleetOptions, natsProxied, redisProxied string) error {
 	for i := range f.plan {
 		s := &f.plan[i]
 		var dbURL string
 		if o.DatabaseURL != "" {
 			direct, drop, err := scratchdb.Create(ctx, o.DatabaseURL, "slipway_chaos_"+s.Name)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", report.RedactURL(o.DatabaseURL), err)
+				return fmt.Errorf("%s: %w", report.RedactURL(o.DatabaseURL), err)
 			}
 			f.cleanups = append(f.cleanups, drop)
 			f.databases[s.Name] = database{Dialect: "postgres", DSN: direct}
-			if dbURL, err = pgProxied(direct); err != nil {
-				return nil, err
+			if dbURL, err = viaProxy(direct, f.proxies[depPostgres].Addr()); err != nil {
+				return err
 			}
 		} else {
 			path := filepath.ToSlash(filepath.Join(o.Dir, "data", s.Name+".db"))
@@ -178,18 +209,23 @@ func startFleet(ctx context.Context, o fleetOptions) (_ *proxiedFleet, err error
 		}
 	}
 
+	return nil
+}
+
+// startServices starts the planned services and waits until all are SERVING.
+func (f *proxiedFleet) startServices(ctx context.Context, o fleetOptions, names []string) error {
 	o.Progress("starting %s (logs in %s)", strings.Join(names, ", "), f.logFile.Name())
 	for _, s := range f.plan {
 		p, err := f.sup.Start(f.spec(s))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		f.procs[s.Name] = p
 	}
 	if _, err := fleet.WaitReady(ctx, f.sup, f.plan, f.procs, f.opts, f.out); err != nil {
-		return nil, fmt.Errorf("%w (service logs: %s)", err, f.logFile.Name())
+		return fmt.Errorf("%w (service logs: %s)", err, f.logFile.Name())
 	}
-	return f, nil
+	return nil
 }
 
 // proxy starts the fault proxy of dep in front of rawURL's host and returns

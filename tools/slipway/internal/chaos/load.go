@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/loadgen"
@@ -13,18 +14,7 @@ import (
 // returns the whole run's figures; the samples stay in r for the window.
 func (r *run) load(ctx context.Context, o Options) (loadFigures, error) {
 	exp := r.exp
-	user, _ := r.fleet.service("user")
-	order, _ := r.fleet.service("order")
-	inventory, _ := r.fleet.service("inventory")
-	notification, _ := r.fleet.service("notification")
-	email, password := r.fleet.adminCredentials()
-	lo := loadgen.Options{
-		Scenario: loadgen.ScenarioOrder, Rate: exp.Load.Rate, Duration: exp.Load.Duration.D(),
-		MaxInflight: exp.Load.MaxInflight, Timeout: exp.Load.Timeout.D(), Users: exp.Load.Users,
-		Protocol: "grpc", UserAddr: user.GRPCDial, OrderAddr: order.GRPCDial, InventoryAddr: inventory.GRPCDial,
-		NotificationAddr: notification.GRPCDial, OrderHTTPAddr: order.HTTPDial, Restock: true,
-		Stderr: o.Stderr, Environ: []string{"ADMIN_EMAIL=" + email, "ADMIN_PASSWORD=" + password},
-	}.WithDefaults()
+	lo := r.loadOptions(o.Stderr)
 	if err := lo.Validate(); err != nil {
 		return loadFigures{}, err
 	}
@@ -35,18 +25,7 @@ func (r *run) load(ctx context.Context, o Options) (loadFigures, error) {
 		return loadFigures{}, fmt.Errorf("prepare the load: %w", err)
 	}
 	defer built.Close()
-	if sc, ok := built.Target.(*loadgen.OrderScenario); ok {
-		sc.UserLookups = exp.Load.UserLookups
-		if exp.Load.RetryEvery != nil {
-			sc.RetryEvery = *exp.Load.RetryEvery
-		}
-		r.acked = map[string]string{}
-		sc.OnOrder = func(id, key string) {
-			r.mu.Lock()
-			r.acked[id] = key
-			r.mu.Unlock()
-		}
-	}
+	r.follow(built.Target)
 	bgCtx, stopBG := context.WithCancel(ctx)
 	defer stopBG()
 	go built.Background(bgCtx)
@@ -95,6 +74,43 @@ func (r *run) load(ctx context.Context, o Options) (loadFigures, error) {
 		return f, errors.New("interrupted during the load")
 	}
 	return f, nil
+}
+
+// loadOptions is the experiment's create-order load against the fleet, as
+// the admin the fleet seeded.
+func (r *run) loadOptions(stderr io.Writer) loadgen.Options {
+	exp := r.exp
+	user, _ := r.fleet.service("user")
+	order, _ := r.fleet.service("order")
+	inventory, _ := r.fleet.service("inventory")
+	notification, _ := r.fleet.service("notification")
+	email, password := r.fleet.adminCredentials()
+	return loadgen.Options{
+		Scenario: loadgen.ScenarioOrder, Rate: exp.Load.Rate, Duration: exp.Load.Duration.D(),
+		MaxInflight: exp.Load.MaxInflight, Timeout: exp.Load.Timeout.D(), Users: exp.Load.Users,
+		Protocol: "grpc", UserAddr: user.GRPCDial, OrderAddr: order.GRPCDial, InventoryAddr: inventory.GRPCDial,
+		NotificationAddr: notification.GRPCDial, OrderHTTPAddr: order.HTTPDial, Restock: true,
+		Stderr: stderr, Environ: []string{"ADMIN_EMAIL=" + email, "ADMIN_PASSWORD=" + password},
+	}.WithDefaults()
+}
+
+// follow sets the experiment's lookups and retries on the create-order
+// scenario and records every order it acknowledges in r.acked.
+func (r *run) follow(target loadgen.Target) {
+	sc, ok := target.(*loadgen.OrderScenario)
+	if !ok {
+		return
+	}
+	sc.UserLookups = r.exp.Load.UserLookups
+	if r.exp.Load.RetryEvery != nil {
+		sc.RetryEvery = *r.exp.Load.RetryEvery
+	}
+	r.acked = map[string]string{}
+	sc.OnOrder = func(id, key string) {
+		r.mu.Lock()
+		r.acked[id] = key
+		r.mu.Unlock()
+	}
 }
 
 // requestName says what one request of the load is.

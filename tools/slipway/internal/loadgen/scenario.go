@@ -226,83 +226,98 @@ func Build(ctx context.Context, opts Options, planned int) (*Scenario, error) {
 	}
 	switch opts.Scenario {
 	case ScenarioRPC:
-		methods, err := methods()
-		if err != nil {
-			return nil, err
-		}
-		m, err := findMethod(methods, opts.Method)
-		if err != nil {
-			return nil, cli.UsageError{Err: err}
-		}
-		addr := opts.Addr
-		if addr == "" {
-			addr = map[string]string{
-				"user": opts.UserAddr, "order": opts.OrderAddr,
-				"inventory": opts.InventoryAddr, "notification": opts.NotificationAddr,
-			}[m.Service]
-			if addr, err = LoopbackAddr("--"+m.Service+"-addr", addr); err != nil {
-				return nil, cli.UsageError{Err: err}
-			}
-		}
-		conn, err := DialGRPC(addr, opts.TLS)
-		if err != nil {
-			return nil, err
-		}
-		t, err := newRPCTarget(conn, m, opts.Data, headers)
-		if err != nil {
-			_ = conn.Close()
-			return nil, cli.UsageError{Err: err}
-		}
-		return &Scenario{Target: t, Describe: m.FullName + " on " + addr + " (gRPC)", Close: func() { _ = conn.Close() }}, nil
-
+		return buildRPC(opts, headers)
 	case ScenarioHTTP:
-		var body []byte
-		if opts.Body != "" {
-			if body, err = readBody(opts.Body); err != nil {
-				return nil, cli.UsageError{Err: err}
-			}
-		}
-		if body != nil && headers.Get("Content-Type") == "" {
-			headers.Set("Content-Type", "application/json")
-		}
-		client := HTTPClient(opts.MaxInflight, opts.TLS)
-		t := &httpTarget{client: client, method: opts.Method, url: opts.URL, body: body, headers: headers}
-		return &Scenario{Target: t, Describe: opts.Method + " " + opts.URL, Close: client.CloseIdleConnections}, nil
-
+		return buildHTTP(opts, headers)
 	default:
-		// The admin that `slipway dev` seeds: its variables, else its defaults.
-		environ := environ(opts.Environ)
-		adminEmail, adminPassword := workspace.DevAdminEmail, workspace.DevAdminPassword
-		if v, _ := envvar.Lookup(environ, "ADMIN_EMAIL"); v != "" {
-			adminEmail = v
-		}
-		if v, _ := envvar.Lookup(environ, "ADMIN_PASSWORD"); v != "" {
-			adminPassword = v
-		}
-		s, err := NewOrderScenario(ctx, OrderOptions{
-			UserAddr: opts.UserAddr, InventoryAddr: opts.InventoryAddr, OrderAddr: opts.OrderAddr,
-			OrderHTTPAddr: opts.OrderHTTPAddr, Protocol: opts.Protocol,
-			Users: opts.Users, Orders: planned, Restock: opts.Restock,
-			AdminEmail: adminEmail, AdminPassword: adminPassword,
-			MaxInflight: opts.MaxInflight, Log: opts.Stderr, TLS: opts.TLS,
-		})
-		if err != nil {
-			return nil, err
-		}
-		s.UserLookups = opts.UserLookups
-		describe := "CreateOrder on " + opts.OrderAddr + " (gRPC)"
-		if opts.Protocol == "rest" {
-			describe = "CreateOrder as POST " + s.orderURL() + " (REST)"
-		}
-		if opts.UserLookups {
-			describe = "GetMe on " + opts.UserAddr + ", then " + describe
-		}
-		setup := &Setup{Users: len(s.accounts), Products: len(s.products)}
-		if s.restock.Units > 0 {
-			setup.Restock = &s.restock
-		}
-		return &Scenario{Target: s, Describe: describe, Setup: setup, Background: s.keepTokens, Close: s.Close}, nil
+		return buildOrder(ctx, opts, planned)
 	}
+}
+
+// buildRPC dials the method's service for the rpc scenario.
+func buildRPC(opts Options, headers http.Header) (*Scenario, error) {
+	methods, err := methods()
+	if err != nil {
+		return nil, err
+	}
+	m, err := findMethod(methods, opts.Method)
+	if err != nil {
+		return nil, cli.UsageError{Err: err}
+	}
+	addr := opts.Addr
+	if addr == "" {
+		addr = map[string]string{
+			"user": opts.UserAddr, "order": opts.OrderAddr,
+			"inventory": opts.InventoryAddr, "notification": opts.NotificationAddr,
+		}[m.Service]
+		if addr, err = LoopbackAddr("--"+m.Service+"-addr", addr); err != nil {
+			return nil, cli.UsageError{Err: err}
+		}
+	}
+	conn, err := DialGRPC(addr, opts.TLS)
+	if err != nil {
+		return nil, err
+	}
+	t, err := newRPCTarget(conn, m, opts.Data, headers)
+	if err != nil {
+		_ = conn.Close()
+		return nil, cli.UsageError{Err: err}
+	}
+	return &Scenario{Target: t, Describe: m.FullName + " on " + addr + " (gRPC)", Close: func() { _ = conn.Close() }}, nil
+}
+
+// buildHTTP prepares the http scenario's requests.
+func buildHTTP(opts Options, headers http.Header) (*Scenario, error) {
+	var body []byte
+	var err error
+	if opts.Body != "" {
+		if body, err = readBody(opts.Body); err != nil {
+			return nil, cli.UsageError{Err: err}
+		}
+	}
+	if body != nil && headers.Get("Content-Type") == "" {
+		headers.Set("Content-Type", "application/json")
+	}
+	client := HTTPClient(opts.MaxInflight, opts.TLS)
+	t := &httpTarget{client: client, method: opts.Method, url: opts.URL, body: body, headers: headers}
+	return &Scenario{Target: t, Describe: opts.Method + " " + opts.URL, Close: client.CloseIdleConnections}, nil
+}
+
+// buildOrder registers and logs in the create-order scenario's users and
+// stocks its products.
+func buildOrder(ctx context.Context, opts Options, planned int) (*Scenario, error) {
+	// The admin that `slipway dev` seeds: its variables, else its defaults.
+	environ := environ(opts.Environ)
+	adminEmail, adminPassword := workspace.DevAdminEmail, workspace.DevAdminPassword
+	if v, _ := envvar.Lookup(environ, "ADMIN_EMAIL"); v != "" {
+		adminEmail = v
+	}
+	if v, _ := envvar.Lookup(environ, "ADMIN_PASSWORD"); v != "" {
+		adminPassword = v
+	}
+	s, err := NewOrderScenario(ctx, OrderOptions{
+		UserAddr: opts.UserAddr, InventoryAddr: opts.InventoryAddr, OrderAddr: opts.OrderAddr,
+		OrderHTTPAddr: opts.OrderHTTPAddr, Protocol: opts.Protocol,
+		Users: opts.Users, Orders: planned, Restock: opts.Restock,
+		AdminEmail: adminEmail, AdminPassword: adminPassword,
+		MaxInflight: opts.MaxInflight, Log: opts.Stderr, TLS: opts.TLS,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.UserLookups = opts.UserLookups
+	describe := "CreateOrder on " + opts.OrderAddr + " (gRPC)"
+	if opts.Protocol == "rest" {
+		describe = "CreateOrder as POST " + s.orderURL() + " (REST)"
+	}
+	if opts.UserLookups {
+		describe = "GetMe on " + opts.UserAddr + ", then " + describe
+	}
+	setup := &Setup{Users: len(s.accounts), Products: len(s.products)}
+	if s.restock.Units > 0 {
+		setup.Restock = &s.restock
+	}
+	return &Scenario{Target: s, Describe: describe, Setup: setup, Background: s.keepTokens, Close: s.Close}, nil
 }
 
 func environ(environ []string) []string {
