@@ -30,7 +30,7 @@ import (
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
-func TestChaosUsageErrors(t *testing.T) {
+func TestUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	redisExp := filepath.Join(dir, "redis.yaml")
 	require.NoError(t, os.WriteFile(redisExp, []byte("load: {rate: 1, duration: 10s}\nfaults: [{at: 1s, for: 1s, network: {dependency: redis, partition: blackhole}}]\n"), 0o600))
@@ -65,7 +65,7 @@ func TestChaosUsageErrors(t *testing.T) {
 
 // Experiments whose dependency is not configured are skipped, not fatal:
 // the others still run (`make chaos` with no arguments).
-func TestChaosSkipsExperimentsWithoutTheirDependency(t *testing.T) {
+func TestSkipsExperimentsWithoutTheirDependency(t *testing.T) {
 	dir := t.TempDir()
 	redisExp := filepath.Join(dir, "redis.yaml")
 	require.NoError(t, os.WriteFile(redisExp, []byte("load: {rate: 1, duration: 10s}\nfaults: [{at: 1s, for: 1s, network: {dependency: redis, partition: blackhole}}]\n"), 0o600))
@@ -83,7 +83,7 @@ func TestChaosSkipsExperimentsWithoutTheirDependency(t *testing.T) {
 
 // A broker whose ORDERS stream holds messages would redeliver an earlier
 // run's events: chaos refuses it, and accepts a fresh one.
-func TestChaosRefusesABrokerWithOldEvents(t *testing.T) {
+func TestRefusesABrokerWithOldEvents(t *testing.T) {
 	b, err := fleet.StartBroker(t.TempDir(), "127.0.0.1", 0)
 	require.NoError(t, err)
 	defer b.Stop()
@@ -345,7 +345,7 @@ func TestPutAdminFaults(t *testing.T) {
 	}
 }
 
-func TestChaosFleetProxiesOnlyLocalDependencies(t *testing.T) {
+func TestFleetProxiesOnlyLocalDependencies(t *testing.T) {
 	f := &proxiedFleet{proxies: map[string]*faultproxy.Proxy{}}
 	_, err := f.proxy(depRedis, "redis://10.1.2.3:6379")
 	require.Error(t, err)
@@ -360,7 +360,7 @@ func TestChaosFleetProxiesOnlyLocalDependencies(t *testing.T) {
 
 // A fault that left no trace fails the experiment: latency that did not
 // slow anything down is no evidence.
-func TestChaosFaultEffects(t *testing.T) {
+func TestFaultEffects(t *testing.T) {
 	f := fault{At: duration(10 * time.Second), For: duration(10 * time.Second),
 		Network: &networkFault{Dependency: depPostgres, Latency: duration(5 * time.Millisecond)}}
 	samples := func(during time.Duration) []sample {
@@ -393,7 +393,7 @@ func TestChaosFaultEffects(t *testing.T) {
 // An experiment that cannot run (here: no PostgreSQL where --database-url
 // points) fails on its own; the next one still runs, and --json prints a
 // report for each.
-func TestChaosRunsEveryExperimentWhenOneCannotRun(t *testing.T) {
+func TestRunsEveryExperimentWhenOneCannotRun(t *testing.T) {
 	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	dir := t.TempDir()

@@ -28,7 +28,7 @@ faults:
       rate: 0.4
 `
 
-func TestParseChaosExperimentDefaults(t *testing.T) {
+func TestParseExperimentDefaults(t *testing.T) {
 	exp, err := parseExperiment([]byte(minimalExperiment))
 	require.NoError(t, err)
 	assert.InDelta(t, 10, exp.Load.Rate, 0)
@@ -45,7 +45,7 @@ func TestParseChaosExperimentDefaults(t *testing.T) {
 	assert.Equal(t, defaultRetryEvery, *exp.Load.RetryEvery, "one order in ten is retried with its key by default")
 }
 
-func TestParseChaosExperimentKinds(t *testing.T) {
+func TestParseExperimentKinds(t *testing.T) {
 	exp, err := parseExperiment([]byte(`
 load: {rate: 5, duration: 60s}
 faults:
@@ -77,7 +77,7 @@ env:
 	assert.Equal(t, "1", exp.Env["order"]["PEER_RETRY_ATTEMPTS"])
 }
 
-func TestParseChaosExperimentErrors(t *testing.T) {
+func TestParseExperimentErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		yaml string
@@ -134,7 +134,7 @@ faults:
 	}
 }
 
-func TestLoadChaosExperimentNamesTheFile(t *testing.T) {
+func TestLoadExperimentNamesTheFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "broken.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(minimalExperiment+"surprise: 1\n"), 0o600))
 	_, err := loadExperiment(path)
@@ -158,7 +158,7 @@ func regexpQuote(s string) string {
 	return b.String()
 }
 
-func TestChaosScaleMultipliesTheTimelineOnly(t *testing.T) {
+func TestScaleMultipliesTheTimelineOnly(t *testing.T) {
 	exp, err := parseExperiment([]byte(minimalExperiment + "      delay: 40ms\n"))
 	require.NoError(t, err)
 	s := exp.scaled(0.1)

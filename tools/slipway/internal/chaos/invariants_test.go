@@ -203,7 +203,7 @@ func (f *invariantFixture) check(t *testing.T) map[string]invariant {
 	return byName
 }
 
-func TestChaosInvariantsPassOnAConsistentShop(t *testing.T) {
+func TestInvariantsPassOnAConsistentShop(t *testing.T) {
 	for _, b := range invariantDialects(t) {
 		t.Run(b.dialect, func(t *testing.T) {
 			invs := newInvariantFixture(t, b).check(t)
@@ -222,7 +222,7 @@ func TestChaosInvariantsPassOnAConsistentShop(t *testing.T) {
 
 // A restock recorded in the ledger, an order that reserves and one that
 // releases move units between stock and reservations: all conserved.
-func TestChaosConservationFollowsTheLedger(t *testing.T) {
+func TestConservationFollowsTheLedger(t *testing.T) {
 	for _, b := range invariantDialects(t) {
 		t.Run(b.dialect, func(t *testing.T) {
 			f := newInvariantFixture(t, b)
@@ -240,7 +240,7 @@ func TestChaosConservationFollowsTheLedger(t *testing.T) {
 	}
 }
 
-func TestChaosInvariantsFailOnBadData(t *testing.T) {
+func TestInvariantsFailOnBadData(t *testing.T) {
 	tests := []struct {
 		name    string
 		breaks  string
@@ -323,7 +323,7 @@ func TestChaosInvariantsFailOnBadData(t *testing.T) {
 	}
 }
 
-func TestChaosInvariantsReportUnreadableDatabase(t *testing.T) {
+func TestInvariantsReportUnreadableDatabase(t *testing.T) {
 	dir := t.TempDir()
 	empty := database{Dialect: "sqlite", DSN: filepath.Join(dir, "empty.db")}
 	require.NoError(t, os.WriteFile(empty.DSN, nil, 0o600))

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestChaosSLODefaultsComeFromTheSLOFile(t *testing.T) {
+func TestSLODefaultsComeFromTheSLOFile(t *testing.T) {
 	root, err := workspace.FindRoot(".")
 	require.NoError(t, err)
 	spec, err := slo.Load(filepath.Join(root, "deploy", "slo.yaml"))
@@ -30,7 +30,7 @@ func TestChaosSLODefaultsComeFromTheSLOFile(t *testing.T) {
 	assert.ErrorContains(t, err, "one is missing")
 }
 
-func TestChaosThresholdOverrides(t *testing.T) {
+func TestThresholdOverrides(t *testing.T) {
 	def := thresholds{SuccessRate: 0.995, P99: 320 * time.Millisecond, Source: "deploy/slo.yaml"}
 	exp, err := parseExperiment([]byte(minimalExperiment + "analysis: {p99: 1s, fault_window_p99: 2s, reason: slow}\n"))
 	require.NoError(t, err)
@@ -127,7 +127,7 @@ func TestWindowStatsSplitsAtTheFaultWindow(t *testing.T) {
 	assert.InDelta(t, 10, outside.P99, 0.1)
 }
 
-func TestChaosReportVerdictAndRendering(t *testing.T) {
+func TestReportVerdictAndRendering(t *testing.T) {
 	r := &Report{Experiment: "x", File: "deploy/chaos/x.yaml", Scale: 1, Database: "SQLite", Broker: "embedded JetStream",
 		Load: loadFigures{Rate: 10, DurationSec: 5, Requests: 50, OK: 40, Errors: 10, SuccessRate: 0.8, P99: 30,
 			Codes: []loadgen.ErrorCount{{Code: "Unavailable", Count: 10, Example: "injected fault"}}},

@@ -29,7 +29,7 @@ import (
 	"github.com/slipway-dev/slipway/tools/slipway/internal/loadgen"
 )
 
-func TestLoadCapacityRates(t *testing.T) {
+func TestCapacityRates(t *testing.T) {
 	tests := []struct {
 		name string
 		c    CapacityOptions
@@ -151,7 +151,7 @@ func (f *rateLimitedInventory) GetProduct(_ context.Context, req *inventoryv1.Ge
 	return &inventoryv1.GetProductResponse{Product: &inventoryv1.Product{Id: req.GetId()}}, nil
 }
 
-func TestRunLoadFindCapacityAgainstARateLimit(t *testing.T) {
+func TestRunFindCapacityAgainstARateLimit(t *testing.T) {
 	// Capacity 45/s. Steps of 1s at 10, 30 and 90/s: the second holds
 	// (a second holds at most its 30 calls and 10 of the step before), the
 	// third cannot.
@@ -211,7 +211,7 @@ func TestRunLoadFindCapacityAgainstARateLimit(t *testing.T) {
 	})
 }
 
-func TestLoadFindCapacityUsageErrors(t *testing.T) {
+func TestFindCapacityUsageErrors(t *testing.T) {
 	tests := []struct {
 		args []string
 		want string

@@ -86,7 +86,7 @@ func (f *flakyInventory) GetProduct(ctx context.Context, req *inventoryv1.GetPro
 	return &inventoryv1.GetProductResponse{Product: &inventoryv1.Product{Id: req.GetId(), Stock: 7}}, nil
 }
 
-func TestRunLoadRPCErrorsByCode(t *testing.T) {
+func TestRunRPCErrorsByCode(t *testing.T) {
 	inv := &flakyInventory{ids: map[string]int{}, headers: map[string]int{}}
 	addr := serveGRPC(t, func(s *grpc.Server) { inventoryv1.RegisterInventoryServiceServer(s, inv) })
 
@@ -140,12 +140,12 @@ func (s *stallingInventory) GetProduct(context.Context, *inventoryv1.GetProductR
 	return &inventoryv1.GetProductResponse{}, nil
 }
 
-// TestRunLoadNoCoordinatedOmissionOverGRPC: a real server that stalls its
+// TestRunNoCoordinatedOmissionOverGRPC: a real server that stalls its
 // first call for 300 ms while one request may be in flight. Request k is due
 // at 5k ms and cannot end before the stall does, so its latency is at least
 // 300 - 5k ms: 41 of the 200 requests (20%) take 100 ms or more, 11 take 250
 // ms or more. Only lower bounds are asserted; a slow machine only adds.
-func TestRunLoadNoCoordinatedOmissionOverGRPC(t *testing.T) {
+func TestRunNoCoordinatedOmissionOverGRPC(t *testing.T) {
 	const stall = 300 * time.Millisecond
 	inv := &stallingInventory{stall: stall}
 	addr := serveGRPC(t, func(s *grpc.Server) { inventoryv1.RegisterInventoryServiceServer(s, inv) })
@@ -163,7 +163,7 @@ func TestRunLoadNoCoordinatedOmissionOverGRPC(t *testing.T) {
 	assert.GreaterOrEqual(t, res.Totals.CapHits, int64(40))
 }
 
-func TestRunLoadHTTP(t *testing.T) {
+func TestRunHTTP(t *testing.T) {
 	var n atomic.Int64
 	var bad atomic.Value
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -200,7 +200,7 @@ func TestRunLoadHTTP(t *testing.T) {
 	assert.Equal(t, "http", res.Config.Protocol)
 }
 
-func TestLoadRefusesNonLoopbackTargets(t *testing.T) {
+func TestRefusesNonLoopbackTargets(t *testing.T) {
 	for _, tt := range []struct{ addr, want string }{
 		{"127.0.0.1:50051", "127.0.0.1:50051"},
 		{"127.8.9.10:1", "127.8.9.10:1"},
@@ -246,7 +246,7 @@ func TestLoadRefusesNonLoopbackTargets(t *testing.T) {
 	}
 }
 
-func TestLoadUsageErrors(t *testing.T) {
+func TestUsageErrors(t *testing.T) {
 	tests := []struct {
 		args []string
 		want string
@@ -286,7 +286,7 @@ func TestLoadUsageErrors(t *testing.T) {
 	}
 }
 
-func TestLoadCommandLine(t *testing.T) {
+func TestCommandLine(t *testing.T) {
 	got := commandLine([]string{"--scenario", "http", "--url", "http://127.0.0.1:8082/v1/orders?x=1&y=2",
 		"--header", "Authorization: Bearer s3cret", "--header=Cookie: id=s3cret", "--body", `{"a":"b c"}`, "--rate", "5"})
 	assert.Equal(t, `slipway load --scenario http --url 'http://127.0.0.1:8082/v1/orders?x=1&y=2'`+

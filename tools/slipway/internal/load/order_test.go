@@ -156,7 +156,7 @@ func (f *fakeShop) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, `{}`)
 }
 
-func TestRunLoadCreateOrder(t *testing.T) {
+func TestRunCreateOrder(t *testing.T) {
 	start := func(t *testing.T, stock map[string]int64) (*fakeShop, string, string) {
 		t.Helper()
 		shop := newFakeShop(stock)
@@ -244,7 +244,7 @@ func (b *brokenIdempotencyShop) CreateOrder(context.Context, *orderv1.CreateOrde
 
 // The scenario's chaos options: a user lookup before each order, a retry
 // with the same idempotency key, and every acknowledged order reported.
-func TestLoadOrderScenarioLookupsRetriesAndAcknowledgements(t *testing.T) {
+func TestOrderScenarioLookupsRetriesAndAcknowledgements(t *testing.T) {
 	scenario := func(t *testing.T, order orderv1.OrderServiceServer) (*fakeShop, *loadgen.OrderScenario) {
 		t.Helper()
 		shop := newFakeShop(map[string]int64{"a": 1000})

@@ -15,10 +15,10 @@ import (
 	"golang.org/x/net/html"
 )
 
-// TestLoadHTMLReport renders a report and checks that it is a well-formed
+// TestHTMLReport renders a report and checks that it is a well-formed
 // document (strict XML, which HTML's parser would not catch) holding both
 // charts, standalone: no script and nothing fetched.
-func TestLoadHTMLReport(t *testing.T) {
+func TestHTMLReport(t *testing.T) {
 	rec := loadgen.NewRecorder()
 	start := time.Now()
 	sched := loadgen.Schedule{Rate: 20, Duration: 3 * time.Second}

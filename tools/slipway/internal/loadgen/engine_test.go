@@ -17,7 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
-func TestLoadScheduleIsExact(t *testing.T) {
+func TestScheduleIsExact(t *testing.T) {
 	tests := []struct {
 		name     string
 		rate     float64
@@ -69,11 +69,11 @@ func sleepTarget(service func(seq int) time.Duration) TargetFunc {
 	}
 }
 
-// TestLoadEngineNoCoordinatedOmission runs the engine on a fake clock
+// TestEngineNoCoordinatedOmission runs the engine on a fake clock
 // (synctest) against a server that stalls once: the requests queued behind
 // the stall must carry the wait from their intended send time. A closed-model
 // tool would time them from their actual start and report 1 ms.
-func TestLoadEngineNoCoordinatedOmission(t *testing.T) {
+func TestEngineNoCoordinatedOmission(t *testing.T) {
 	const (
 		rate    = 100 // every 10 ms
 		stall   = 500 * time.Millisecond
@@ -149,10 +149,10 @@ func msOf(s Summary, q float64) float64 {
 	return s.Latency.P999
 }
 
-// TestLoadEngineHardStop: a server that never answers cannot hold the run
+// TestEngineHardStop: a server that never answers cannot hold the run
 // past duration + drain, and the requests that never got a slot are counted
 // as NotSent with the wait they suffered, not left out.
-func TestLoadEngineHardStop(t *testing.T) {
+func TestEngineHardStop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := NewRecorder()
 		e := &Engine{
@@ -180,7 +180,7 @@ func TestLoadEngineHardStop(t *testing.T) {
 	})
 }
 
-func TestLoadEngineInterrupted(t *testing.T) {
+func TestEngineInterrupted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 450*time.Millisecond)
 		defer cancel()
@@ -198,7 +198,7 @@ func TestLoadEngineInterrupted(t *testing.T) {
 	})
 }
 
-func TestLoadProgressPlainLines(t *testing.T) {
+func TestProgressPlainLines(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var out bytes.Buffer
 		rec := NewRecorder()
@@ -224,7 +224,7 @@ func TestLoadProgressPlainLines(t *testing.T) {
 
 // The setup waits out the user service's login limits as the server asks
 // (RetryInfo), and gives up on any other error at once.
-func TestLoadPastLimits(t *testing.T) {
+func TestPastLimits(t *testing.T) {
 	limited, err := status.New(codes.ResourceExhausted, "too many attempts").
 		WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(30 * time.Millisecond)})
 	require.NoError(t, err)

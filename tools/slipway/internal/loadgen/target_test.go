@@ -9,7 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 )
 
-func TestLoadHTTPErrorCode(t *testing.T) {
+func TestHTTPErrorCode(t *testing.T) {
 	tests := []struct {
 		status int
 		body   string
@@ -33,7 +33,7 @@ func TestLoadHTTPErrorCode(t *testing.T) {
 	}
 }
 
-func TestLoadPickProducts(t *testing.T) {
+func TestPickProducts(t *testing.T) {
 	stock := []productStock{{"a", 100}, {"b", 40}, {"c", 10}, {"d", 0}}
 	picked, ok := pickProducts(stock, 30)
 	require.True(t, ok)

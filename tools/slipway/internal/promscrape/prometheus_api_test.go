@@ -18,7 +18,7 @@ import (
 
 // fakePrometheus answers /api/v1/query as Prometheus' HTTP API does, with
 // answer(query) as the result; it records every query asked. Prometheus is
-// not ours to run in every test; TestRunReadyPrometheus in package ready
+// not ours to run in every test; TestRunPrometheus in package ready
 // runs the real one where it is installed.
 type fakePrometheus struct {
 	mu      sync.Mutex

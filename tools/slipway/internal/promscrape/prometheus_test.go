@@ -15,10 +15,10 @@ import (
 // repoSLO is the checked-in deploy/slo.yaml, from this package's directory.
 var repoSLO = filepath.Join("..", "..", "..", "..", "deploy", "slo.yaml")
 
-// TestReadySuccessRateQuery keeps the two modes on one definition:
+// TestSuccessRateQuery keeps the two modes on one definition:
 // the shared PromQL counts as successes exactly the codes the scrape
 // computation does, and ready can aim it at any service and window.
-func TestReadySuccessRateQuery(t *testing.T) {
+func TestSuccessRateQuery(t *testing.T) {
 	spec, err := slo.Load(repoSLO)
 	require.NoError(t, err)
 	for name, query := range map[string]string{"deploy/promql/success_rate.promql": spec.SuccessRateQuery, "built-in": builtinSuccessRate()} {

@@ -28,9 +28,9 @@ func readExposition(t *testing.T, name string, at time.Time, edit func(string) s
 	return s
 }
 
-// TestReadyScrapeFigures works the figures of testdata/ready/{start,end}.prom
+// TestScrapeFigures works the figures of testdata/ready/{start,end}.prom
 // out by hand: one order instance, 30 s apart.
-func TestReadyScrapeFigures(t *testing.T) {
+func TestScrapeFigures(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
 	start := readExposition(t, "start.prom", t0, nil)
 	end := readExposition(t, "end.prom", t0.Add(30*time.Second), nil)
@@ -72,7 +72,7 @@ func TestReadyScrapeFigures(t *testing.T) {
 	}
 }
 
-func TestReadyScrapeRestart(t *testing.T) {
+func TestScrapeRestart(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
 	start := readExposition(t, "start.prom", t0, nil)
 	// The process started again during the window: every counter counts from
@@ -89,7 +89,7 @@ func TestReadyScrapeRestart(t *testing.T) {
 	assert.InDelta(t, 1200, f.Buckets[math.Inf(+1)], 1e-9)
 }
 
-func TestReadyScrapeMissingSeries(t *testing.T) {
+func TestScrapeMissingSeries(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
 	strip := func(prefixes ...string) func(string) string {
 		return func(s string) string {
@@ -135,7 +135,7 @@ func TestReadyScrapeMissingSeries(t *testing.T) {
 	assert.Nil(t, results[slo.MetricP99].Observed)
 }
 
-func TestReadyAggregateInstances(t *testing.T) {
+func TestAggregateInstances(t *testing.T) {
 	// Two order instances: the busiest CPU, one histogram over both, summed
 	// requests, the lowest idle share (an instance with no open connection,
 	// 0/0, is skipped as PromQL's min skips NaN) and the oldest outbox event.
@@ -164,9 +164,9 @@ func TestReadyAggregateInstances(t *testing.T) {
 	assert.InDelta(t, 7, m.Values[slo.MetricOutbox]["order"], 1e-12)
 }
 
-// TestReadyBucketQuantile checks histogram_quantile against the expectations of
+// TestBucketQuantile checks histogram_quantile against the expectations of
 // Prometheus' own promql/promqltest/testdata/histograms.test.
-func TestReadyBucketQuantile(t *testing.T) {
+func TestBucketQuantile(t *testing.T) {
 	inf := math.Inf(+1)
 	// testhistogram3 at 50m (ten increments).
 	positive := map[float64]float64{0: 0, 0.1: 50, 0.2: 70, 1: 110, inf: 110}
@@ -220,7 +220,7 @@ func TestReadyBucketQuantile(t *testing.T) {
 	assert.True(t, math.IsNaN(bucketQuantile(math.NaN(), positive)))
 }
 
-func TestParseReadyTargets(t *testing.T) {
+func TestParseTargets(t *testing.T) {
 	got, err := ParseTargets(DefaultTargets())
 	require.NoError(t, err)
 	assert.Equal(t, []Target{

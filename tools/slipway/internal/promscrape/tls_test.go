@@ -16,7 +16,7 @@ import (
 )
 
 // ready scrapes /metrics served over https only with the dev CA.
-func TestReadyScrapesOverTLS(t *testing.T) {
+func TestScrapesOverTLS(t *testing.T) {
 	_, b := clitest.DevTLSWorkspace(t)
 	cli, err := b.ClientConfig(workspace.CLIIdentity)
 	require.NoError(t, err)

@@ -128,11 +128,11 @@ func waitForQuery(t *testing.T, prom promv1.API, query string, ok func(float64) 
 	}
 }
 
-// TestRunReadyPrometheus runs ready against a real Prometheus that scrapes
+// TestRunPrometheus runs ready against a real Prometheus that scrapes
 // two in-test services: PASS on healthy traffic, FAIL naming the metric with
 // a tightened threshold, and the same figures as the scrape mode computes
 // from the same traffic.
-func TestRunReadyPrometheus(t *testing.T) {
+func TestRunPrometheus(t *testing.T) {
 	requirePrometheus(t)
 	user := startTestService(t, "user")
 	order := startTestService(t, "order")
@@ -210,7 +210,7 @@ func TestRunReadyPrometheus(t *testing.T) {
 	})
 }
 
-func TestRunReadyPrometheusUnreachable(t *testing.T) {
+func TestRunPrometheusUnreachable(t *testing.T) {
 	err := Run(t.Context(), Options{
 		SLOPath: repoSLO, Prometheus: "http://127.0.0.1:" + strconv.Itoa(clitest.FreePort(t)), Window: 15 * time.Second, Stdout: &bytes.Buffer{},
 	})

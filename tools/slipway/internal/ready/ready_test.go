@@ -234,7 +234,7 @@ func observed(t *testing.T, r Report, metric, service string) slo.Check {
 	return slo.Check{}
 }
 
-func TestRunReadyScrape(t *testing.T) {
+func TestRunScrape(t *testing.T) {
 	user := startTestService(t, "user")
 	order := startTestService(t, "order")
 	// Before the window: slow calls and CPU that must not count.
@@ -332,7 +332,7 @@ func TestRunReadyScrape(t *testing.T) {
 	})
 }
 
-func TestRunReadyScrapeUnreachable(t *testing.T) {
+func TestRunScrapeUnreachable(t *testing.T) {
 	targets, err := promscrape.ParseTargets("user=127.0.0.1:" + strconv.Itoa(clitest.FreePort(t)))
 	require.NoError(t, err)
 	waited := false
@@ -346,7 +346,7 @@ func TestRunReadyScrapeUnreachable(t *testing.T) {
 	assert.False(t, waited, "no point waiting the window when the first scrape fails")
 }
 
-func TestReadyUsage(t *testing.T) {
+func TestUsage(t *testing.T) {
 	tests := []struct {
 		name string
 		args []string

@@ -13,7 +13,7 @@ import (
 // repoSLO is the checked-in deploy/slo.yaml, from this package's directory.
 var repoSLO = filepath.Join("..", "..", "..", "..", "deploy", "slo.yaml")
 
-func TestReadyLoadSLO(t *testing.T) {
+func TestLoad(t *testing.T) {
 	slo, err := Load(repoSLO)
 	require.NoError(t, err)
 	assert.Equal(t, 1, slo.Version)
