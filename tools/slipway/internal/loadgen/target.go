@@ -109,9 +109,9 @@ func LoopbackURL(raw string, https bool) (*url.URL, error) {
 	return u, nil
 }
 
-// Dialer connects only to loopback, whatever the address resolved to:
+// dialer connects only to loopback, whatever the address resolved to:
 // the flags are checked first, and this is the backstop.
-var Dialer = &net.Dialer{
+var dialer = &net.Dialer{
 	Timeout: 5 * time.Second,
 	Control: func(_, address string, _ syscall.RawConn) error {
 		ap, err := netip.ParseAddrPort(address)
@@ -136,7 +136,7 @@ func DialGRPC(addr string, tlsConf *tls.Config) (*grpc.ClientConn, error) {
 		grpc.WithTransportCredentials(creds),
 		grpc.WithNoProxy(),
 		grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
-			return Dialer.DialContext(ctx, "tcp", a)
+			return dialer.DialContext(ctx, "tcp", a)
 		}),
 	)
 	if err != nil {
@@ -154,7 +154,7 @@ func HTTPClient(maxConns int, tlsConf *tls.Config) *http.Client {
 			TLSClientConfig:     tlsConf,
 			ForceAttemptHTTP2:   tlsConf != nil,
 			Proxy:               nil,
-			DialContext:         Dialer.DialContext,
+			DialContext:         dialer.DialContext,
 			MaxIdleConns:        maxConns,
 			MaxIdleConnsPerHost: maxConns,
 			MaxConnsPerHost:     maxConns,

@@ -42,3 +42,39 @@ func TestPickProducts(t *testing.T) {
 	_, ok = pickProducts(stock, 1000)
 	assert.False(t, ok)
 }
+
+// Traffic goes to loopback addresses only: names and unspecified hosts are
+// resolved to them, anything else is refused, and the dialer checks again.
+func TestLoopbackOnly(t *testing.T) {
+	for _, tt := range []struct{ addr, want string }{
+		{"127.0.0.1:50051", "127.0.0.1:50051"},
+		{"127.8.9.10:1", "127.8.9.10:1"},
+		{"[::1]:50051", "[::1]:50051"},
+		{"[::ffff:127.0.0.1]:50051", "127.0.0.1:50051"},
+		{"localhost:50051", "127.0.0.1:50051"},
+		{":50051", "127.0.0.1:50051"},
+		{"0.0.0.0:50051", "127.0.0.1:50051"},
+	} {
+		got, err := LoopbackAddr("--addr", tt.addr)
+		require.NoError(t, err, tt.addr)
+		assert.Equal(t, tt.want, got)
+	}
+	for _, addr := range []string{"10.0.0.1:50051", "192.168.1.2:80", "[2001:db8::1]:443", "example.com:50051", "localhost.example.com:1", "[::ffff:10.0.0.1]:5"} {
+		_, err := LoopbackAddr("--addr", addr)
+		require.ErrorIs(t, err, ErrNotLoopback, addr)
+	}
+	for _, raw := range []string{"http://example.com/v1/products", "http://10.1.1.1:8083/", "http://[2001:db8::1]/"} {
+		_, err := LoopbackURL(raw, false)
+		require.ErrorIs(t, err, ErrNotLoopback, raw)
+	}
+	u, err := LoopbackURL("http://localhost:8083/v1/products?page_size=3", false)
+	require.NoError(t, err)
+	assert.Equal(t, "http://127.0.0.1:8083/v1/products?page_size=3", u.String())
+	_, err = LoopbackURL("https://127.0.0.1/", false)
+	require.Error(t, err)
+
+	// The dialer is the backstop: it refuses before any packet leaves.
+	_, err = dialer.DialContext(t.Context(), "tcp", "192.0.2.1:80")
+	require.ErrorIs(t, err, ErrNotLoopback)
+
+}
