@@ -119,55 +119,9 @@ func (e *experiment) validateFault(field string, f fault, bad func(field, format
 	}
 	switch {
 	case f.GRPC != nil:
-		g := f.GRPC
-		if f.For == 0 {
-			bad(field+".for", "missing: how long the fault lasts")
-		}
-		api, ok := serviceAPI[g.Service]
-		if !ok {
-			bad(field+".grpc.service", "%q: want one of %s", g.Service, strings.Join(workspace.Names(workspace.Known), ", "))
-		} else if !strings.HasPrefix(g.Method, "/"+api+"/") {
-			bad(field+".grpc.method", "%q: want /%s/ or /%s/<Method>", g.Method, api, api)
-		}
-		if g.Code == "" && g.Delay == 0 {
-			bad(field+".grpc", "neither code nor delay: the fault would do nothing")
-		}
-		if g.Code != "" {
-			var c codes.Code
-			if err := c.UnmarshalJSON([]byte(strconv.Quote(g.Code))); err != nil || c == codes.OK {
-				bad(field+".grpc.code", "%q: want a gRPC code name other than OK, such as UNAVAILABLE", g.Code)
-			}
-			if !(g.Rate > 0 && g.Rate <= 1) {
-				bad(field+".grpc.rate", "%v: want a fraction above 0 and at most 1 (0.4 is 40%%)", g.Rate)
-			}
-		} else if g.Rate != 0 {
-			bad(field+".grpc.rate", "a rate needs a code")
-		}
+		validateGRPC(field, f, bad)
 	case f.Network != nil:
-		n := f.Network
-		if f.For == 0 {
-			bad(field+".for", "missing: how long the fault lasts")
-		}
-		switch n.Dependency {
-		case depPostgres, depNATS, depRedis:
-		default:
-			bad(field+".network.dependency", "%q: want postgres, nats or redis", n.Dependency)
-		}
-		switch faultproxy.Mode(n.Partition) {
-		case "":
-			if n.Latency == 0 && n.Bandwidth == 0 {
-				bad(field+".network", "want partition, latency or bandwidth")
-			}
-		case faultproxy.Blackhole, faultproxy.Reset:
-			if n.Latency != 0 || n.Bandwidth != 0 {
-				bad(field+".network.partition", "a partition passes nothing: it cannot be combined with latency or bandwidth")
-			}
-		default:
-			bad(field+".network.partition", "%q: want blackhole or reset", n.Partition)
-		}
-		if n.Bandwidth < 0 || (n.Bandwidth > 0 && n.Bandwidth < 128) {
-			bad(field+".network.bandwidth", "%d bytes per second: want at least 128", n.Bandwidth)
-		}
+		validateNetwork(field, f, bad)
 	case f.ConsumerReset != nil:
 		if f.For != 0 {
 			bad(field+".for", "a consumer reset is instantaneous: leave out for")
@@ -190,5 +144,63 @@ func (e *experiment) validateFault(field string, f fault, bad func(field, format
 		if !slices.Contains(pgModes, f.PostgresRestart.Mode) {
 			bad(field+".postgres_restart.mode", "%q: want fast or immediate", f.PostgresRestart.Mode)
 		}
+	}
+}
+
+// validateGRPC checks a gRPC fault: a known service and method, and a code
+// with its rate or a delay.
+func validateGRPC(field string, f fault, bad func(field, format string, args ...any)) {
+	g := f.GRPC
+	if f.For == 0 {
+		bad(field+".for", "missing: how long the fault lasts")
+	}
+	api, ok := serviceAPI[g.Service]
+	if !ok {
+		bad(field+".grpc.service", "%q: want one of %s", g.Service, strings.Join(workspace.Names(workspace.Known), ", "))
+	} else if !strings.HasPrefix(g.Method, "/"+api+"/") {
+		bad(field+".grpc.method", "%q: want /%s/ or /%s/<Method>", g.Method, api, api)
+	}
+	if g.Code == "" && g.Delay == 0 {
+		bad(field+".grpc", "neither code nor delay: the fault would do nothing")
+	}
+	if g.Code != "" {
+		var c codes.Code
+		if err := c.UnmarshalJSON([]byte(strconv.Quote(g.Code))); err != nil || c == codes.OK {
+			bad(field+".grpc.code", "%q: want a gRPC code name other than OK, such as UNAVAILABLE", g.Code)
+		}
+		if !(g.Rate > 0 && g.Rate <= 1) {
+			bad(field+".grpc.rate", "%v: want a fraction above 0 and at most 1 (0.4 is 40%%)", g.Rate)
+		}
+	} else if g.Rate != 0 {
+		bad(field+".grpc.rate", "a rate needs a code")
+	}
+}
+
+// validateNetwork checks a fault on a dependency's proxy: a partition, or
+// latency and bandwidth.
+func validateNetwork(field string, f fault, bad func(field, format string, args ...any)) {
+	n := f.Network
+	if f.For == 0 {
+		bad(field+".for", "missing: how long the fault lasts")
+	}
+	switch n.Dependency {
+	case depPostgres, depNATS, depRedis:
+	default:
+		bad(field+".network.dependency", "%q: want postgres, nats or redis", n.Dependency)
+	}
+	switch faultproxy.Mode(n.Partition) {
+	case "":
+		if n.Latency == 0 && n.Bandwidth == 0 {
+			bad(field+".network", "want partition, latency or bandwidth")
+		}
+	case faultproxy.Blackhole, faultproxy.Reset:
+		if n.Latency != 0 || n.Bandwidth != 0 {
+			bad(field+".network.partition", "a partition passes nothing: it cannot be combined with latency or bandwidth")
+		}
+	default:
+		bad(field+".network.partition", "%q: want blackhole or reset", n.Partition)
+	}
+	if n.Bandwidth < 0 || (n.Bandwidth > 0 && n.Bandwidth < 128) {
+		bad(field+".network.bandwidth", "%d bytes per second: want at least 128", n.Bandwidth)
 	}
 }
