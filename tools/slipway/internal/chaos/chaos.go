@@ -1,3 +1,7 @@
+// Package chaos is slipway chaos: fault experiments (deploy/chaos/*.yaml)
+// run under the create-order load against a fleet whose dependencies sit
+// behind fault proxies, judged by an analysis gate and by invariants read
+// from the services' databases.
 package chaos
 
 import (

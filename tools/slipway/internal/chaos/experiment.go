@@ -71,7 +71,7 @@ type fault struct {
 	Network       *networkFault  `yaml:"network"`
 	ConsumerReset *consumerReset `yaml:"consumer_reset"`
 	Process       *processFault  `yaml:"process"`
-	// PostgresRestart restarts the local PostgreSQL server (chaos_postgres.go).
+	// PostgresRestart restarts the local PostgreSQL server (postgres.go).
 	PostgresRestart *postgresRestart `yaml:"postgres_restart"`
 }
 

@@ -1,3 +1,6 @@
+// Package load is slipway load: an open-model load generator over loadgen,
+// with a JSON result, an HTML report, an error-rate gate and a capacity
+// search (--find-capacity).
 package load
 
 import (

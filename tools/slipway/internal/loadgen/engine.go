@@ -1,3 +1,7 @@
+// Package loadgen generates load at a fixed arrival rate: the engine and its
+// schedule, HDR latency statistics, the rpc, http and create-order
+// scenarios (loopback targets only) and the progress line. slipway load and
+// slipway chaos drive it.
 package loadgen
 
 import (

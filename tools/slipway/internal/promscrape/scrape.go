@@ -1,3 +1,6 @@
+// Package promscrape measures the SLO figures of the services, either from
+// two scrapes of their /metrics a window apart (as PromQL's increase() and
+// histogram_quantile() would) or by asking Prometheus.
 package promscrape
 
 import (

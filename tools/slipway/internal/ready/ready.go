@@ -1,3 +1,6 @@
+// Package ready is slipway ready: the SLO baseline gate, which measures
+// every objective of deploy/slo.yaml over a window and fails naming each
+// check that does not hold.
 package ready
 
 import (

@@ -1,3 +1,6 @@
+// Package slo reads deploy/slo.yaml (the objectives every service must
+// meet) and evaluates a measurement against it, one check per objective and
+// service.
 package slo
 
 import (
