@@ -56,37 +56,9 @@ type Options struct {
 // Main parses the flags of slipway chaos and runs it.
 func Main(ctx context.Context, args []string, env *cli.Env) error {
 	fs := cli.NewFlagSet(env.Stderr, "chaos", "[flags] deploy/chaos/<experiment>.yaml...",
-		"Runs fault experiments against a fleet of its own: builds the services once, then for each\n"+
-			"experiment starts them on fresh databases (fresh PostgreSQL databases on the server of\n"+
-			"DATABASE_URL when it is postgres://, else SQLite under the report directory) and a fresh\n"+
-			"embedded JetStream (or NATS_URL), with FAULTS_ENABLED=true and a fault proxy in front of\n"+
-			"PostgreSQL, NATS and Redis (REDIS_URL). Once every service is SERVING it runs the\n"+
-			"create-order load of `slipway load` and, on the experiment's timeline, switches its faults\n"+
-			"on and off: gRPC errors or delay through /admin/faults, a network partition, latency or\n"+
-			"bandwidth limit on a dependency, a consumer reset, a SIGKILL/SIGTERM and restart, or a\n"+
-			"restart of the local PostgreSQL server itself (pg_ctlcluster; it disturbs every user of it).\n\n"+
-			"Then the analysis (success rate and p99 against deploy/slo.yaml unless the experiment\n"+
-			"overrides them) and, once the outbox and consumers caught up, the invariants in the\n"+
-			"databases: no stock below zero, reservations match orders, one notification per order\n"+
-			"event, one order per idempotency key. A table on stdout (or --json), and JSON and\n"+
-			"Markdown reports under --out. Exits 1 when any check fails, naming it.\n\n"+
-			"Traffic goes to 127.0.0.1 only, and every run stops by itself.")
+		description)
 	opts := Options{Stdout: env.Stdout, Stderr: env.Stderr, Environ: env.Environ, Force: env.Force, Env: map[string]map[string]string{}}
-	fs.Func("env", "set `svc:KEY=VALUE` for one service, over the experiment's env (repeatable), e.g. order:PEER_RETRY_ATTEMPTS=1", func(s string) error {
-		svc, kv, ok := strings.Cut(s, ":")
-		k, v, ok2 := strings.Cut(kv, "=")
-		if !ok || !ok2 || !envName.MatchString(k) {
-			return fmt.Errorf("%q: want svc:KEY=VALUE", s)
-		}
-		if _, known := serviceAPI[svc]; !known {
-			return fmt.Errorf("%q: unknown service %s (want %s)", s, svc, strings.Join(workspace.Names(workspace.Known), ", "))
-		}
-		if opts.Env[svc] == nil {
-			opts.Env[svc] = map[string]string{}
-		}
-		opts.Env[svc][k] = v
-		return nil
-	})
+	fs.Func("env", "set `svc:KEY=VALUE` for one service, over the experiment's env (repeatable), e.g. order:PEER_RETRY_ATTEMPTS=1", envFlag(opts.Env))
 	fs.Float64Var(&opts.Scale, "scale", 1, "multiply every duration of the timeline (load duration, fault at and for) by this `factor`: 0.1 runs a 60s experiment in 6s")
 	fs.Float64Var(&opts.Rate, "rate", 0, "override the load's `requests` per second")
 	fs.DurationVar(&opts.Duration, "duration", 0, "override the load's `duration` (before --scale); it must still span every fault")
@@ -109,18 +81,59 @@ func Main(ctx context.Context, args []string, env *cli.Env) error {
 	if opts.Scale <= 0 {
 		return cli.UsageErrorf("--scale %v: want more than 0 and at most 10", opts.Scale)
 	}
-	getenv := env.Getenv
-	if opts.DatabaseURL == "" && strings.HasPrefix(getenv("DATABASE_URL"), "postgres") {
-		opts.DatabaseURL = getenv("DATABASE_URL")
-	}
-	if opts.NATSURL == "" {
-		opts.NATSURL = getenv("NATS_URL")
-	}
-	if opts.RedisURL == "" {
-		opts.RedisURL = getenv("REDIS_URL")
-	}
+	opts.fromEnvironment(env.Getenv)
 	opts.Command = strings.Join(append([]string{"slipway", "chaos"}, args...), " ")
 	return Run(ctx, opts)
+}
+
+// description is the help text of slipway chaos, above its flags.
+const description = "Runs fault experiments against a fleet of its own: builds the services once, then for each\n" +
+	"experiment starts them on fresh databases (fresh PostgreSQL databases on the server of\n" +
+	"DATABASE_URL when it is postgres://, else SQLite under the report directory) and a fresh\n" +
+	"embedded JetStream (or NATS_URL), with FAULTS_ENABLED=true and a fault proxy in front of\n" +
+	"PostgreSQL, NATS and Redis (REDIS_URL). Once every service is SERVING it runs the\n" +
+	"create-order load of `slipway load` and, on the experiment's timeline, switches its faults\n" +
+	"on and off: gRPC errors or delay through /admin/faults, a network partition, latency or\n" +
+	"bandwidth limit on a dependency, a consumer reset, a SIGKILL/SIGTERM and restart, or a\n" +
+	"restart of the local PostgreSQL server itself (pg_ctlcluster; it disturbs every user of it).\n\n" +
+	"Then the analysis (success rate and p99 against deploy/slo.yaml unless the experiment\n" +
+	"overrides them) and, once the outbox and consumers caught up, the invariants in the\n" +
+	"databases: no stock below zero, reservations match orders, one notification per order\n" +
+	"event, one order per idempotency key. A table on stdout (or --json), and JSON and\n" +
+	"Markdown reports under --out. Exits 1 when any check fails, naming it.\n\n" +
+	"Traffic goes to 127.0.0.1 only, and every run stops by itself."
+
+// envFlag parses --env svc:KEY=VALUE into env.
+func envFlag(env map[string]map[string]string) func(string) error {
+	return func(s string) error {
+		svc, kv, ok := strings.Cut(s, ":")
+		k, v, ok2 := strings.Cut(kv, "=")
+		if !ok || !ok2 || !envName.MatchString(k) {
+			return fmt.Errorf("%q: want svc:KEY=VALUE", s)
+		}
+		if _, known := serviceAPI[svc]; !known {
+			return fmt.Errorf("%q: unknown service %s (want %s)", s, svc, strings.Join(workspace.Names(workspace.Known), ", "))
+		}
+		if env[svc] == nil {
+			env[svc] = map[string]string{}
+		}
+		env[svc][k] = v
+		return nil
+	}
+}
+
+// fromEnvironment takes the PostgreSQL server, NATS and Redis of the
+// environment for what the flags left unset.
+func (o *Options) fromEnvironment(getenv func(string) string) {
+	if o.DatabaseURL == "" && strings.HasPrefix(getenv("DATABASE_URL"), "postgres") {
+		o.DatabaseURL = getenv("DATABASE_URL")
+	}
+	if o.NATSURL == "" {
+		o.NATSURL = getenv("NATS_URL")
+	}
+	if o.RedisURL == "" {
+		o.RedisURL = getenv("REDIS_URL")
+	}
 }
 
 func (o *Options) validate() error {

@@ -122,3 +122,46 @@ func TestRunRecord(t *testing.T) {
 	none.record(rep, figures, th)
 	assert.Nil(t, rep.FaultWindow, "no fault ran: no window")
 }
+
+func TestEnvFlag(t *testing.T) {
+	env := map[string]map[string]string{}
+	set := envFlag(env)
+	require.NoError(t, set("order:PEER_RETRY_ATTEMPTS=1"))
+	require.NoError(t, set("order:EMPTY="))
+	assert.Equal(t, map[string]map[string]string{"order": {"PEER_RETRY_ATTEMPTS": "1", "EMPTY": ""}}, env)
+
+	for bad, want := range map[string]string{
+		"PEER_RETRY_ATTEMPTS=1":    "want svc:KEY=VALUE",
+		"order:PEER_RETRY":         "want svc:KEY=VALUE",
+		"order:lower case=1":       "want svc:KEY=VALUE",
+		"payments:FAULTS=true":     "unknown service payments",
+		"order:PEER_RETRY_ATTEMPT": "want svc:KEY=VALUE",
+	} {
+		err := set(bad)
+		require.Error(t, err, bad)
+		assert.Contains(t, err.Error(), want, bad)
+	}
+}
+
+func TestOptionsFromEnvironment(t *testing.T) {
+	environ := map[string]string{
+		"DATABASE_URL": "postgres://127.0.0.1:5432/slipway", "NATS_URL": "nats://127.0.0.1:4222", "REDIS_URL": "redis://127.0.0.1:6379",
+	}
+	var o Options
+	o.fromEnvironment(func(k string) string { return environ[k] })
+	assert.Equal(t, "postgres://127.0.0.1:5432/slipway", o.DatabaseURL)
+	assert.Equal(t, "nats://127.0.0.1:4222", o.NATSURL)
+	assert.Equal(t, "redis://127.0.0.1:6379", o.RedisURL)
+
+	flags := Options{DatabaseURL: "postgres://db:5432", NATSURL: "nats://flag:4222", RedisURL: "redis://flag:6379"}
+	flags.fromEnvironment(func(k string) string { return environ[k] })
+	assert.Equal(t, "postgres://db:5432", flags.DatabaseURL, "a flag wins over the environment")
+	assert.Equal(t, "nats://flag:4222", flags.NATSURL)
+	assert.Equal(t, "redis://flag:6379", flags.RedisURL)
+
+	var sqlite Options
+	sqlite.fromEnvironment(func(k string) string {
+		return map[string]string{"DATABASE_URL": "sqlite://data/order.db"}[k]
+	})
+	assert.Empty(t, sqlite.DatabaseURL, "only a PostgreSQL server is taken: SQLite databases are made per run")
+}
