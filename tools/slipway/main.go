@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/bench"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/chaos"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/completion"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/debug"
@@ -21,8 +22,10 @@ import (
 	"github.com/slipway-dev/slipway/tools/slipway/internal/doctor"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/drift"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/help"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/load"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/migrate"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/probe"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/ready"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/scan"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/version"
 )
@@ -35,9 +38,9 @@ func verbs() []cli.Verb {
 		{Name: "probe", Summary: "gRPC health probe (exit 0 when SERVING) for compose and Kubernetes", Main: probe.Main},
 		{Name: "debug", Summary: "run one service under Delve (headless dlv on 127.0.0.1:2345, or --dap) for an editor to attach", Main: debug.Main},
 		{Name: "drift", Summary: "compare the config declared in git with running services and Kubernetes objects", Main: drift.Main},
-		{Name: "ready", Summary: "SLO baseline gate: check deploy/slo.yaml over a window (scrape /metrics or --prometheus)", Main: readyMain},
-		{Name: "chaos", Summary: "fault experiments (deploy/chaos/*.yaml) under load, with an analysis gate and invariants checked in the databases", Main: chaosMain},
-		{Name: "load", Summary: "open-model load generator: fixed arrival rate, HDR latencies, JSON and HTML report", Main: loadMain},
+		{Name: "ready", Summary: "SLO baseline gate: check deploy/slo.yaml over a window (scrape /metrics or --prometheus)", Main: ready.Main},
+		{Name: "chaos", Summary: "fault experiments (deploy/chaos/*.yaml) under load, with an analysis gate and invariants checked in the databases", Main: chaos.Main},
+		{Name: "load", Summary: "open-model load generator: fixed arrival rate, HDR latencies, JSON and HTML report", Main: load.Main},
 		{Name: "migrate", Summary: "list or apply every service's database migrations (status|up), through each binary's own migrate command", Main: migrate.Main},
 		{Name: "scan", Summary: "govulncheck every module against a local vulnerability database; CycloneDX SBOM per service", Main: scan.Main},
 		{Name: "bench", Summary: "measure start to SERVING per service and change to callable (hot reload, with air as the peer)", Main: bench.Main},
