@@ -1,7 +1,9 @@
 // Command slipway is the developer CLI of the Slipway workspace: one binary,
-// one file per verb. Every verb is a run<Verb>(ctx, opts) error that tests
-// call directly; main only parses flags, maps errors to exit codes and wires
-// signals.
+// one package per verb under internal/ (as cmd/go/internal/<verb>), with
+// what verbs share in packages named for what it does. Each verb package
+// has a Main(ctx, args, env) that parses its flags and a Run(ctx, opts)
+// that tests call directly; this file holds the verb table, maps errors to
+// exit codes and wires signals.
 //
 // Exit codes: 0 ok, 1 a check or command failed, 2 usage error (package cli).
 package main
