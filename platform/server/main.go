@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -81,6 +84,27 @@ func Main[C Config](ctx context.Context, args []string, getenv func(string) stri
 	}
 	defer cleanup()
 	return app.Run(ctx)
+}
+
+// RunFunc is a service's whole program, its app.Run (which calls Main).
+type RunFunc func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error
+
+// Command is a service binary's main, the same for every service: it runs
+// run with the process's arguments, environment and stdout until SIGINT or
+// SIGTERM, prints a failure as "<service>: <error>" on stderr, and returns
+// the exit status (ExitCode) for os.Exit.
+func Command(service string, run RunFunc) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return command(ctx, service, run, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+}
+
+func command(ctx context.Context, service string, run RunFunc, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	err := run(ctx, args, getenv, stdout)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(stderr, "%s: %v\n", service, err)
+	}
+	return ExitCode(err)
 }
 
 // ErrUsage marks a mistake in a service's command line; ExitCode maps it to 2.

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"reflect"
@@ -155,4 +157,33 @@ func TestMainExitCodes(t *testing.T) {
 		})
 	}
 	assert.Equal(t, 0, server.ExitCode(nil))
+}
+
+func TestCommandPrintsTheFailureOnceAndReturnsTheExitCode(t *testing.T) {
+	tests := map[string]struct {
+		err        error
+		code       int
+		wantStderr string
+	}{
+		"clean stop":    {err: nil, code: 0},
+		"help":          {err: flag.ErrHelp, code: 0},
+		"usage error":   {err: fmt.Errorf("%w: unexpected arguments", server.ErrUsage), code: 2, wantStderr: "widgets: usage: unexpected arguments\n"},
+		"start failure": {err: errors.New("start widgets: no database"), code: 1, wantStderr: "widgets: start widgets: no database\n"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			var gotArgs []string
+			run := func(_ context.Context, args []string, _ func(string) string, stdout io.Writer) error {
+				gotArgs = args
+				_, _ = io.WriteString(stdout, "serving\n")
+				return tt.err
+			}
+			var stdout, stderr strings.Builder
+			code := server.RunCommand(context.Background(), "widgets", run, []string{"--config", "w.yaml"}, &stdout, &stderr)
+			assert.Equal(t, tt.code, code)
+			assert.Equal(t, tt.wantStderr, stderr.String())
+			assert.Equal(t, "serving\n", stdout.String(), "the service's own output goes to stdout")
+			assert.Equal(t, []string{"--config", "w.yaml"}, gotArgs)
+		})
+	}
 }
