@@ -78,6 +78,18 @@ func TestEveryVerbIsAPackageAndNoneImportsAnother(t *testing.T) {
 	}
 }
 
+// clitest holds test helpers, linted as tests are (.golangci.yaml): no
+// code that ships may import it.
+func TestOnlyTestsImportClitest(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join("internal", "*"))
+	require.NoError(t, err)
+	for _, dir := range append(dirs, ".") {
+		for _, imp := range importsOf(t, dir) {
+			assert.NotEqual(t, "clitest", imp, "%s imports clitest outside its tests", dir)
+		}
+	}
+}
+
 // main.go holds the verb table and main; everything else is a package.
 func TestPackageMainHoldsOnlyTheTable(t *testing.T) {
 	files, err := filepath.Glob("*.go")

@@ -1,3 +1,6 @@
+// Package bench is `slipway bench`: start to SERVING and idle memory per service
+// (startup, plain and TLS), and edit to new behaviour callable under hot
+// reload (reload), with air as the peer.
 package bench
 
 import (
@@ -69,6 +72,7 @@ and writes the results as JSON to .slipway/bench/<benchmark>-<time>.json.
 Run 'slipway bench startup -h' or 'slipway bench reload -h' for the flags.
 `
 
+// Main is `slipway bench startup|reload`: it picks the sub-verb and runs it.
 func Main(ctx context.Context, args []string, env *cli.Env) error {
 	if len(args) == 0 {
 		fmt.Fprint(env.Stderr, usage)

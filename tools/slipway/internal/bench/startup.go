@@ -84,11 +84,7 @@ func startupMain(ctx context.Context, args []string, env *cli.Env) error {
 	if opts.Transports, err = parseTransports(transports); err != nil {
 		return err
 	}
-	for s := range strings.SplitSeq(services, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			opts.Services = append(opts.Services, s)
-		}
-	}
+	opts.Services = cli.List(services)
 	for _, s := range opts.Services {
 		if !slices.ContainsFunc(workspace.Known, func(d workspace.Service) bool { return d.Name == s }) {
 			return cli.UsageErrorf("unknown service %q in --services (known: %s)", s, strings.Join(workspace.Names(workspace.Known), ", "))

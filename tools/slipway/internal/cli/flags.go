@@ -61,3 +61,15 @@ func ParseFlags(fs *flag.FlagSet, args []string) error {
 type FlagCollector struct{ Sets []*flag.FlagSet }
 
 func (*FlagCollector) Write(p []byte) (int, error) { return len(p), nil }
+
+// List splits a comma-separated flag value (--services user, order) into
+// its entries, trimmed, without empty ones.
+func List(value string) []string {
+	var out []string
+	for s := range strings.SplitSeq(value, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

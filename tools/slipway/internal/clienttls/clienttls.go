@@ -1,3 +1,5 @@
+// Package clienttls holds the client TLS flags (--tls, --cacert, --cert,
+// --key) that probe, ready and load share, and the configuration they build.
 package clienttls
 
 import (

@@ -16,7 +16,7 @@ import (
 )
 
 // subverbs are the verbs that take a sub-verb before their flags.
-var subverbs = map[string][]string{"bench": {"startup", "reload"}}
+var subverbs = map[string][]string{"bench": {"startup", "reload"}, "migrate": {"status", "up"}}
 
 // Options are the inputs of Run.
 type Options struct {

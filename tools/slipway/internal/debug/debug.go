@@ -1,3 +1,6 @@
+// Package debug is `slipway debug`: one service under Delve (headless dlv,
+// or --dap) with the environment `slipway dev` would give it, for an editor
+// to attach to.
 package debug
 
 import (
@@ -94,6 +97,7 @@ func (o Options) validate() error {
 	return fleet.Options{GRPCBase: o.GRPCBase, HTTPBase: o.HTTPBase, Color: o.Color}.Validate()
 }
 
+// Main is `slipway debug <service>`: it parses the flags and runs Run.
 func Main(ctx context.Context, args []string, env *cli.Env) error {
 	fs := cli.NewFlagSet(env.Stderr, "debug", "<svc> [--listen 127.0.0.1:2345] [--dap] [-- service args]",
 		"Runs one service from source under Delve (dlv, pinned as a Go tool), with the environment\n"+

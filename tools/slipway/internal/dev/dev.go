@@ -4,7 +4,6 @@ package dev
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
@@ -14,6 +13,7 @@ import (
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
+// Main is `slipway dev`: it parses the flags and runs a devloop session.
 func Main(ctx context.Context, args []string, env *cli.Env) error {
 	fs := cli.NewFlagSet(env.Stderr, "dev", "[flags]",
 		"Builds every service that exists (services/<svc>/cmd/<svc>) into .slipway/bin, runs them\n"+
@@ -72,11 +72,7 @@ func Main(ctx context.Context, args []string, env *cli.Env) error {
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
-	for s := range strings.SplitSeq(services, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			opts.Services = append(opts.Services, s)
-		}
-	}
+	opts.Services = cli.List(services)
 	if err := opts.Validate(); err != nil {
 		return cli.UsageError{Err: err}
 	}

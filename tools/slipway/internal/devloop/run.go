@@ -1,3 +1,7 @@
+// Package devloop is one `slipway dev` session: build, start and supervise the
+// services with the embedded broker, the console, PostgreSQL databases and
+// TLS when asked, then hot-reload them on edits until Ctrl-C. dev runs it
+// from the command line, bench reload runs it in process.
 package devloop
 
 import (

@@ -68,7 +68,8 @@ func TestErrLineAndFirstLine(t *testing.T) {
 	assert.Equal(t, "verifying module: checksum mismatch",
 		errLine(errors.New("go: downloading golang.org/x/net v0.61.0\n\n  verifying module: checksum mismatch\nmore")),
 		"the go command's download news is skipped")
-	assert.Equal(t, "go: downloading x v1", errLine(errors.New("go: downloading x v1\n")), "unless it is all there is")
+	onlyNews := "go: downloading x v1\n" // the go command's output, newline and all
+	assert.Equal(t, "go: downloading x v1", errLine(errors.New(onlyNews)), "unless it is all there is")
 	assert.Equal(t, "second", firstLine("\n  \n second \nthird"))
 	assert.Empty(t, firstLine(" \n"))
 }

@@ -160,11 +160,7 @@ func Main(ctx context.Context, args []string, env *cli.Env) error {
 		}
 		opts.FingerprintKey = strings.TrimSpace(string(key))
 	}
-	for s := range strings.SplitSeq(services, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			opts.Services = append(opts.Services, s)
-		}
-	}
+	opts.Services = cli.List(services)
 	var err error
 	if opts.Targets, err = parseTargets(targets); err != nil {
 		return cli.UsageError{Err: err}

@@ -57,6 +57,7 @@ type Options struct {
 	OnReload         func(ReloadReport) // called after every service reload, failed or not
 }
 
+// WithDefaults fills every option left at its zero value with dev's default.
 func (o Options) WithDefaults() Options {
 	if o.Host == "" {
 		o.Host = "127.0.0.1"
@@ -347,7 +348,6 @@ func Stop(sup *Supervisor, opts Options, out *Console) error {
 	return nil
 }
 
-// URLScheme returns only the scheme of a URL, so no password is printed.
 // EnvValue is the value of name in a KEY=VALUE environment, the last one winning.
 func EnvValue(env []string, name string) string {
 	v := ""
@@ -359,6 +359,7 @@ func EnvValue(env []string, name string) string {
 	return v
 }
 
+// URLScheme returns only the scheme of a URL, so no password is printed.
 func URLScheme(raw string) string {
 	if u, err := url.Parse(raw); err == nil && u.Scheme != "" {
 		return u.Scheme

@@ -34,6 +34,8 @@ type Console struct {
 	observer atomic.Pointer[func(name string, line []byte)]
 }
 
+// NewConsole writes to w with each line prefixed by its process name, padded
+// to the longest of names (coloured when color is set).
 func NewConsole(w io.Writer, color bool, names ...string) *Console {
 	c := &Console{w: w, color: color, width: len("slipway")}
 	for _, n := range names {
@@ -96,11 +98,11 @@ type linePrefixer struct {
 	mu   sync.Mutex
 	out  *Console
 	name string
-	tail *tailBuffer
+	tail *TailBuffer
 	buf  []byte
 }
 
-func newLinePrefixer(out *Console, name string, tail *tailBuffer) *linePrefixer {
+func newLinePrefixer(out *Console, name string, tail *TailBuffer) *linePrefixer {
 	return &linePrefixer{out: out, name: name, tail: tail}
 }
 
@@ -146,18 +148,19 @@ func (l *linePrefixer) emit(line []byte) {
 	}
 }
 
-// tailBuffer keeps the last lines a child wrote, to show when it fails.
-type tailBuffer struct {
+// TailBuffer keeps the last lines a child wrote, to show when it fails.
+type TailBuffer struct {
 	mu    sync.Mutex
 	lines []string
 	next  int
 	full  bool
 }
 
-func NewTailBuffer(n int) *tailBuffer { return &tailBuffer{lines: make([]string, n)} }
+// NewTailBuffer keeps the last n lines.
+func NewTailBuffer(n int) *TailBuffer { return &TailBuffer{lines: make([]string, n)} }
 
 // Add records a line, dropping the oldest once the buffer is full.
-func (t *tailBuffer) Add(line string) {
+func (t *TailBuffer) Add(line string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.lines) == 0 {
@@ -171,7 +174,7 @@ func (t *tailBuffer) Add(line string) {
 }
 
 // Lines returns the recorded lines, oldest first.
-func (t *tailBuffer) Lines() []string {
+func (t *TailBuffer) Lines() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.full {

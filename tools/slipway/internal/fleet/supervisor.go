@@ -59,7 +59,7 @@ type Process struct {
 	spec    ProcSpec
 	cmd     *exec.Cmd
 	started time.Time
-	tail    *tailBuffer
+	tail    *TailBuffer
 	done    chan struct{}
 	exit    ProcExit // set before done is closed
 
@@ -101,6 +101,7 @@ type Supervisor struct {
 	exited chan ProcExit
 }
 
+// NewSupervisor starts no process yet; its processes log to out.
 func NewSupervisor(out *Console) *Supervisor {
 	return &Supervisor{out: out, exited: make(chan ProcExit, 64)}
 }

@@ -169,7 +169,7 @@ func redactHeader(h string) string {
 // withDefaults fills in the names and addresses left empty; numbers are
 // the caller's to set (flags have their defaults), and validate rejects a zero.
 func (o Options) withDefaults() Options {
-	o.Options = o.Options.WithDefaults()
+	o.Options = o.WithDefaults()
 	if o.Stdout == nil {
 		o.Stdout = io.Discard
 	}

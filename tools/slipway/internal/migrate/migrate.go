@@ -62,6 +62,7 @@ func Main(ctx context.Context, args []string, env *cli.Env) error {
 		if err := cli.ParseFlags(fs, args); err != nil {
 			return err
 		}
+		fs.Usage()
 		return cli.UsageErrorf("want status or up")
 	}
 	opts.Verb = args[0]
@@ -71,9 +72,7 @@ func Main(ctx context.Context, args []string, env *cli.Env) error {
 	if err := cli.ParseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	if services != "" {
-		opts.Services = strings.Split(services, ",")
-	}
+	opts.Services = cli.List(services)
 	// dev's rules for --services, --postgres and --postgres-prefix, with its
 	// errors, which never print a password.
 	check := fleet.Options{Services: opts.Services, Postgres: opts.Postgres, PostgresPrefix: opts.PostgresPrefix}
@@ -105,7 +104,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	// The SQLite databases `slipway dev` uses live here; a fresh clone has
 	// no such directory yet.
-	if err := os.MkdirAll(filepath.Join(root, ".slipway", "data"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(root, ".slipway", "data"), 0o700); err != nil {
 		return err
 	}
 	console := fleet.NewConsole(opts.Stderr, false, workspace.Names(defs)...)
@@ -121,7 +120,7 @@ func Run(ctx context.Context, opts Options) error {
 			return err
 		}
 	}
-	var reports []server.MigrateReport
+	reports := []server.MigrateReport{}
 	var failed []string
 	for _, s := range plan {
 		start := time.Now()
@@ -133,6 +132,9 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		fmt.Fprintf(opts.Stderr, "migrate: %s %s on %s in %s\n", s.Name, opts.Verb, r.Dialect, time.Since(start).Round(time.Millisecond))
 		reports = append(reports, r)
+	}
+	if len(reports) == 0 && !opts.JSON {
+		return fmt.Errorf("migrate %s failed for every service: %s", opts.Verb, strings.Join(failed, ", "))
 	}
 	if opts.JSON {
 		enc := json.NewEncoder(opts.Stdout)
@@ -151,6 +153,9 @@ func Run(ctx context.Context, opts Options) error {
 
 // ask runs one service binary's migrate command and decodes its report.
 func ask(ctx context.Context, s fleet.Service, verb string) (server.MigrateReport, error) {
+	if _, err := os.Stat(s.Binary); err != nil {
+		return server.MigrateReport{}, fmt.Errorf("no binary at %s (run without --no-build to build it): %w", s.Binary, err)
+	}
 	cmd := exec.CommandContext(ctx, s.Binary, "migrate", verb, "--json")
 	cmd.Env = s.Env
 	var stdout, stderr bytes.Buffer
@@ -161,7 +166,8 @@ func ask(ctx context.Context, s fleet.Service, verb string) (server.MigrateRepor
 		if msg == "" {
 			return r, err
 		}
-		return r, errors.New(msg)
+		// The binary names itself ("order: migrate: ..."); so does the caller.
+		return r, errors.New(strings.TrimPrefix(msg, s.Name+": "))
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
 		return r, fmt.Errorf("read %s's report: %w", s.Binary, err)

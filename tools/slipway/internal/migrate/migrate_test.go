@@ -228,3 +228,30 @@ func TestRunUpCreatesTheMissingPostgreSQLDatabases(t *testing.T) {
 		"SELECT count(*) FROM pg_database WHERE datname IN ($1, $2)", prefix+"user", prefix+"notification").Scan(&n))
 	assert.Equal(t, 2, n, "up created both databases")
 }
+
+func TestRunWithoutABinarySaysToBuildIt(t *testing.T) {
+	root := clitest.FakeWorkspace(t, "user")
+	var stderr bytes.Buffer
+	err := migrate.Run(context.Background(), migrate.Options{Verb: "status", Root: root, NoBuild: true,
+		Stdout: &bytes.Buffer{}, Stderr: &stderr, Environ: clitest.Environ()})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "migrate status failed for every service: user")
+	assert.Contains(t, stderr.String(), "run without --no-build to build it")
+}
+
+func TestRunJSONIsAnArrayEvenWhenNothingAnswered(t *testing.T) {
+	root := clitest.FakeWorkspace(t, "user")
+	var stdout bytes.Buffer
+	err := migrate.Run(context.Background(), migrate.Options{Verb: "status", Root: root, NoBuild: true, JSON: true,
+		Stdout: &stdout, Stderr: &bytes.Buffer{}, Environ: clitest.Environ()})
+	require.Error(t, err)
+	assert.Equal(t, "[]\n", stdout.String())
+}
+
+func TestMainTrimsTheServicesList(t *testing.T) {
+	var stderr bytes.Buffer
+	env := &cli.Env{Stdout: &bytes.Buffer{}, Stderr: &stderr, Environ: clitest.Environ()}
+	err := migrate.Main(context.Background(), []string{"status", "--services", "user, payments,", "--root", t.TempDir()}, env)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `unknown service "payments"`, "entries are trimmed and empty ones dropped")
+}

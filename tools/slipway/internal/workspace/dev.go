@@ -22,6 +22,7 @@ const (
 	DevAdminPassword = "slipway-admin"
 )
 
+// Names lists the services' names in order.
 func Names(defs []Service) []string {
 	names := make([]string, len(defs))
 	for i, d := range defs {
