@@ -273,9 +273,11 @@ func TestShippedExperimentsHoldTheirInvariants(t *testing.T) {
 }
 
 // TestWeakenedInventoryErrorsFailsTheGate: without order's retries, 40%
-// UNAVAILABLE on each of two inventory calls per order leaves about 36% of
-// the orders in the fault window, far below 99.5%: the gate must fail,
-// while the invariants still hold (a failed order leaves nothing behind).
+// UNAVAILABLE on the one inventory call an order makes (Reserve) leaves
+// about 60% of the orders in the fault window, far below 99.5%: the gate
+// must fail, while the invariants still hold (a failed order leaves nothing
+// behind). The window holds about 80 orders, so the rate is 0.60 ± 0.055
+// (one binomial standard deviation); the bounds are six of them away.
 func TestWeakenedInventoryErrorsFailsTheGate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the four services")
@@ -293,7 +295,8 @@ func TestWeakenedInventoryErrorsFailsTheGate(t *testing.T) {
 	assert.False(t, rep.Analysis[0].Passed, rep.Analysis[0].Observed)
 	assert.Less(t, rep.Load.SuccessRate, 0.9)
 	require.NotNil(t, rep.FaultWindow)
-	assert.Less(t, rep.FaultWindow.SuccessRate, 0.7, "most orders in the window fail")
+	t.Logf("fault window: %+v", *rep.FaultWindow)
+	assert.InDelta(t, 0.6, rep.FaultWindow.SuccessRate, 0.3, "40%% of the orders in the window fail, with no retry to save them")
 	assert.Equal(t, "Unavailable", rep.Load.Codes[0].Code)
 	for _, inv := range rep.Invariants {
 		assert.True(t, inv.Passed, "%s: %v", inv.Name, inv.Examples)
