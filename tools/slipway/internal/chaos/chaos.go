@@ -392,6 +392,16 @@ func runExperiment(ctx context.Context, o Options, root string, exp *experiment,
 		return nil, fmt.Errorf("read the stock before the load: %w", err)
 	}
 
+	if exp.restartsPostgres() {
+		dsn, err := fleet.pgDSN()
+		if err != nil {
+			return nil, err
+		}
+		if err := pgCheckpoint(ctx, dsn); err != nil {
+			return nil, err
+		}
+		progress("CHECKPOINT before the load, so the restart flushes the load's writes only")
+	}
 	run := &run{exp: exp, fleet: fleet, progress: progress}
 	figures, err := run.load(ctx, o)
 	if err != nil {

@@ -89,3 +89,23 @@ func TestPostgresRestartNeedsEvidence(t *testing.T) {
 		{"--skip-systemctl-redirect", c.Version, c.Name, "start"},
 	}, ran, "a fault that lasts stops the server, then starts it")
 }
+
+// A restart experiment starts its load from a checkpoint, so the shutdown
+// checkpoint holds the load's writes, not the databases the setup created.
+func TestRestartExperimentsCheckpointFirst(t *testing.T) {
+	restart, err := parseExperiment([]byte("load: {rate: 5, duration: 30s}\nfaults: [{at: 5s, postgres_restart: {}}]\n"))
+	require.NoError(t, err)
+	assert.True(t, restart.restartsPostgres())
+	latency, err := parseExperiment([]byte("load: {rate: 5, duration: 30s}\nfaults: [{at: 5s, for: 5s, network: {dependency: postgres, latency: 5ms}}]\n"))
+	require.NoError(t, err)
+	assert.False(t, latency.restartsPostgres(), "only a restart needs the checkpoint")
+
+	server := testPostgres(t)
+	if server == "" {
+		t.Skip("needs PostgreSQL")
+	}
+	require.NoError(t, pgCheckpoint(t.Context(), server))
+	err = pgCheckpoint(t.Context(), "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "CHECKPOINT before the restart")
+}
