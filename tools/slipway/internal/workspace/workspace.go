@@ -1,3 +1,11 @@
+// The registry of services is services.json beside this file (RegistryFile), the
+// one source every other list derives from: Known here, the Makefile's
+// SERVICES and MODULES (from the services/*/go.mod on disk), the embedded
+// OpenAPI documents (tools/gen/openapi), and the maps of chaos, loadgen and
+// fleet. It is plain JSON, which allows no comments: an array of
+// {"name", "grpcPort", "httpPort"} in start order. `slipway new service`
+// appends to it (package register); names and ports must be unique.
+
 package workspace
 
 import (
@@ -12,20 +20,16 @@ import (
 
 // Service is one of the shop's services and its default ports.
 type Service struct {
-	Name     string
-	GRPCPort int
-	HTTPPort int
+	Name     string `json:"name"`
+	GRPCPort int    `json:"grpcPort"`
+	HTTPPort int    `json:"httpPort"`
 }
 
 // Known lists the shop's services in start order, with their
-// default ports (docs/architecture.md, "Names and ports"). A port base flag
-// shifts every port by the same offset.
-var Known = []Service{
-	{"user", 50051, 8081},
-	{"order", 50052, 8082},
-	{"inventory", 50053, 8083},
-	{"notification", 50054, 8084},
-}
+// default ports (docs/architecture.md, "Names and ports"), as the embedded
+// registry (services.json) lists them. A port base flag shifts every port by
+// the same offset.
+var Known = mustParseRegistry(registry)
 
 // Default port bases: the ports of the first service.
 const (
