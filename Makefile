@@ -15,9 +15,9 @@ export GOTOOLCHAIN ?= auto
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-MODULES      := api platform services/user services/order services/inventory services/notification tools/slipway e2e
+MODULES      := api platform $(sort $(patsubst %/go.mod,%,$(wildcard services/*/go.mod))) tools/slipway e2e
 PKGS         := $(addsuffix /...,$(addprefix ./,$(MODULES)))
-SERVICES     := user order inventory notification
+SERVICES     := $(sort $(patsubst services/%/go.mod,%,$(wildcard services/*/go.mod)))
 GEN_TOOL     := GOWORK=off go tool -modfile=$(CURDIR)/tools/gen/go.mod
 LINT_BIN     := .slipway/bin/golangci-lint
 TEST_FORMAT  ?= testname

@@ -7,7 +7,8 @@
 //
 //	openapi -image api.binpb -services ../../services user.yaml order.yaml ...
 //
-// Each document's service is its file name (user.yaml: services/user).
+// Each document's service is its file name (user.yaml: services/user). It
+// then writes embed.go beside the documents, embedding each of them.
 package main
 
 import (
@@ -64,7 +65,7 @@ func run(args []string) error {
 			return err
 		}
 	}
-	return nil
+	return writeEmbed(fs.Args())
 }
 
 // readImage reads a buf image, which is wire-compatible with a

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // Bounds that keep an experiment finite and its traffic modest.
@@ -225,14 +227,15 @@ func (b byteSize) String() string {
 	return fmt.Sprintf("%dB", int64(b))
 }
 
-// serviceAPI is the gRPC service each of ours serves, for the default
-// method prefix of a gRPC fault.
-var serviceAPI = map[string]string{
-	"user":         "slipway.user.v1.UserService",
-	"order":        "slipway.order.v1.OrderService",
-	"inventory":    "slipway.inventory.v1.InventoryService",
-	"notification": "slipway.notification.v1.NotificationService",
-}
+// serviceAPI is the gRPC service each of ours serves (by the workspace's
+// registry), for the default method prefix of a gRPC fault.
+var serviceAPI = func() map[string]string {
+	m := make(map[string]string, len(workspace.Known))
+	for _, s := range workspace.Known {
+		m[s.Name] = workspace.GRPCService(s.Name)
+	}
+	return m
+}()
 
 // Dependencies a network fault can reach through a proxy.
 const (

@@ -8,20 +8,35 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // MaxLineBytes bounds how much of a line without a newline is buffered
 // before it is written out anyway.
 const MaxLineBytes = 64 << 10
 
-// ANSI colours for prefixes, picked per service so a name keeps its colour.
-var prefixColors = map[string]string{
-	"user":         "36", // cyan
-	"order":        "35", // magenta
-	"inventory":    "32", // green
-	"notification": "33", // yellow
-	"slipway":      "1",  // bold
-}
+// ANSI colours for prefixes, picked per service so a name keeps its colour:
+// the first four keep theirs, later registered services take the palette in
+// registry order, and an unknown name is blue.
+var prefixColors = func() map[string]string {
+	m := map[string]string{
+		"user":         "36", // cyan
+		"order":        "35", // magenta
+		"inventory":    "32", // green
+		"notification": "33", // yellow
+		"slipway":      "1",  // bold
+	}
+	palette := []string{"96", "95", "92", "93", "91", "94"} // bright cyan, magenta, green, yellow, red, blue
+	i := 0
+	for _, s := range workspace.Known {
+		if _, ok := m[s.Name]; !ok {
+			m[s.Name] = palette[i%len(palette)]
+			i++
+		}
+	}
+	return m
+}()
 
 // Console is the one writer that child output and slipway's own messages
 // share. It writes whole lines under a lock, so lines of concurrent children

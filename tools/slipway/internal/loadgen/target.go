@@ -36,6 +36,8 @@ import (
 	_ "github.com/slipway-dev/slipway/api/gen/go/slipway/notification/v1"
 	_ "github.com/slipway-dev/slipway/api/gen/go/slipway/order/v1"
 	_ "github.com/slipway-dev/slipway/api/gen/go/slipway/user/v1"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 // ErrNotLoopback is why a target is refused: slipway load is for a
@@ -181,14 +183,16 @@ type rpcMethod struct {
 	Response protoreflect.MessageType
 }
 
-// apiPackages are the proto packages of the four services and the
-// service each belongs to.
-var apiPackages = map[protoreflect.FullName]string{
-	"slipway.user.v1":         "user",
-	"slipway.order.v1":        "order",
-	"slipway.inventory.v1":    "inventory",
-	"slipway.notification.v1": "notification",
-}
+// apiPackages are the proto packages of the registered services and the
+// service each belongs to. A service's methods are found only when its
+// generated package is linked (the imports above).
+var apiPackages = func() map[protoreflect.FullName]string {
+	m := make(map[protoreflect.FullName]string, len(workspace.Known))
+	for _, s := range workspace.Known {
+		m[protoreflect.FullName(workspace.ProtoPackage(s.Name))] = s.Name
+	}
+	return m
+}()
 
 // methods maps the full name of every unary method of the API to its
 // message types, from the descriptors the generated code registered.
