@@ -1,0 +1,380 @@
+package register_test
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/modfile"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/register"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
+)
+
+// planned are the files Workspace edits, and the compose override it reads.
+var planned = []string{
+	workspace.RegistryFile, register.GoWork, register.LaunchFile,
+	register.DevcontainerFile, register.Dockerfile, register.ClientsFile,
+}
+
+const composeOverride = "deploy/compose/docker-compose.override.yml"
+
+// copyRoot copies the repository's files that Workspace reads into a
+// temporary root, after edit (if any) changes one of them.
+func copyRoot(t *testing.T, edit func(path, text string) string) string {
+	t.Helper()
+	real, err := workspace.FindRoot(".")
+	require.NoError(t, err)
+	root := t.TempDir()
+	for _, p := range append(slices.Clone(planned), composeOverride) {
+		data, err := os.ReadFile(filepath.Join(real, filepath.FromSlash(p)))
+		require.NoError(t, err)
+		text := string(data)
+		if edit != nil {
+			text = edit(p, text)
+		}
+		dst := filepath.Join(root, filepath.FromSlash(p))
+		require.NoError(t, os.MkdirAll(filepath.Dir(dst), 0o755))
+		require.NoError(t, os.WriteFile(dst, []byte(text), 0o644))
+	}
+	return root
+}
+
+func read(t *testing.T, root, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(path)))
+	require.NoError(t, err)
+	return string(data)
+}
+
+// assertKept checks that old survives in new: new is old with text
+// inserted, except for the lines changed (lines of old not expected whole).
+func assertKept(t *testing.T, old, new string, changed ...string) {
+	t.Helper()
+	nl := strings.Split(new, "\n")
+	j := 0
+	for _, l := range strings.Split(old, "\n") {
+		if slices.ContainsFunc(changed, func(c string) bool { return strings.Contains(l, c) }) {
+			continue
+		}
+		for j < len(nl) && nl[j] != l {
+			j++
+		}
+		if !assert.Less(t, j, len(nl), "line %q of the old file is gone or moved", l) {
+			return
+		}
+		j++
+	}
+}
+
+var widgets = workspace.Service{Name: "widgets", GRPCPort: 50055, HTTPPort: 8085}
+
+func plan(t *testing.T, root string) map[string]string {
+	t.Helper()
+	edits, err := register.Workspace(root, widgets)
+	require.NoError(t, err)
+	got := map[string]string{}
+	for _, e := range edits {
+		assert.False(t, e.New, "%s exists: it is edited, not created", e.Path)
+		got[e.Path] = string(e.Data)
+	}
+	require.ElementsMatch(t, planned, slices.Collect(mapsKeys(got)))
+	return got
+}
+
+func mapsKeys(m map[string]string) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// readJSONC decodes JSON with comments and trailing commas, the format of
+// launch.json and devcontainer.json, by blanking comments and the commas
+// before a closing bracket (as deploy's tests read them with hujson).
+func readJSONC(t *testing.T, text string, v any) {
+	t.Helper()
+	inString, lastComma := false, -1
+	out := []byte(text)
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		switch {
+		case inString:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString, lastComma = true, -1
+		case strings.HasPrefix(text[i:], "//"):
+			for ; i < len(text) && text[i] != '\n'; i++ {
+				out[i] = ' '
+			}
+		case strings.HasPrefix(text[i:], "/*"):
+			end := strings.Index(text[i:], "*/")
+			require.GreaterOrEqual(t, end, 0, "unterminated comment")
+			for k := i; k < i+end+2; k++ {
+				out[k] = ' '
+			}
+			i += end + 1
+		case c == ',':
+			lastComma = i
+		case c == ']' || c == '}':
+			if lastComma >= 0 {
+				out[lastComma] = ' '
+			}
+			lastComma = -1
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+		default:
+			lastComma = -1
+		}
+	}
+	require.NoError(t, json.Unmarshal(out, v), "not JSON with comments:\n%s", text)
+}
+
+type launchConfig struct {
+	Name, Request, Program string
+	Port                   int
+	Env                    map[string]string
+	SubstitutePath         []struct{ From, To string }
+}
+
+func TestWorkspaceRegistersTheService(t *testing.T) {
+	root := copyRoot(t, nil)
+	got := plan(t, root)
+
+	t.Run("registry", func(t *testing.T) {
+		old, new := read(t, root, workspace.RegistryFile), got[workspace.RegistryFile]
+		assertKept(t, old, new, "notification")
+		svcs, err := workspace.ParseRegistry([]byte(new))
+		require.NoError(t, err)
+		oldSvcs, err := workspace.ParseRegistry([]byte(old))
+		require.NoError(t, err)
+		assert.Equal(t, append(oldSvcs, widgets), svcs, "appended, the others kept in start order")
+		assert.Contains(t, new, `  {"name": "widgets", "grpcPort": 50055, "httpPort": 8085}`+"\n]")
+	})
+
+	t.Run("go.work", func(t *testing.T) {
+		old, new := read(t, root, register.GoWork), got[register.GoWork]
+		assertKept(t, old, new)
+		wf, err := modfile.ParseWork("go.work", []byte(new), nil)
+		require.NoError(t, err)
+		var uses []string
+		for _, u := range wf.Use {
+			uses = append(uses, u.Path)
+		}
+		assert.Contains(t, uses, "./services/widgets")
+		assert.True(t, slices.IsSorted(uses), "use lines stay sorted: %q", uses)
+		assert.Equal(t, len(old)+len("\t./services/widgets\n"), len(new), "one line inserted")
+	})
+
+	t.Run("launch.json", func(t *testing.T) {
+		old, new := read(t, root, register.LaunchFile), got[register.LaunchFile]
+		assertKept(t, old, new, "2349 notification)", `"configurations": ["user"`)
+		var lf struct {
+			Configurations []launchConfig
+			Compounds      []struct {
+				Name           string
+				Configurations []string
+			}
+		}
+		readJSONC(t, new, &lf)
+		i := slices.IndexFunc(lf.Configurations, func(c launchConfig) bool { return c.Name == "widgets" })
+		require.GreaterOrEqual(t, i, 0, "no launch configuration for widgets")
+		c := lf.Configurations[i]
+		assert.Equal(t, "launch", c.Request)
+		assert.Equal(t, "${workspaceFolder}/services/widgets/cmd/widgets", c.Program)
+		assert.Equal(t, "sqlite://.slipway/data/widgets.db", c.Env["DATABASE_URL"])
+		assert.Equal(t, "notification", lf.Configurations[i-1].Name, "after the last service's launch")
+
+		i = slices.IndexFunc(lf.Configurations, func(c launchConfig) bool { return c.Name == "widgets: attach to compose" })
+		require.GreaterOrEqual(t, i, 0, "no attach configuration for widgets")
+		c = lf.Configurations[i]
+		assert.Equal(t, 2351, c.Port, "after 2350, k8s's port-forward")
+		require.Len(t, c.SubstitutePath, 1)
+		assert.Equal(t, "/src", c.SubstitutePath[0].To)
+		ports := map[int]string{}
+		for _, c := range lf.Configurations {
+			if c.Port != 0 {
+				assert.NotContains(t, ports, c.Port, "%s and %s attach to one port", c.Name, ports[c.Port])
+				ports[c.Port] = c.Name
+			}
+		}
+		require.Len(t, lf.Compounds, 1)
+		assert.Equal(t, []string{"user", "inventory", "order", "notification", "widgets"}, lf.Compounds[0].Configurations)
+		assert.Contains(t, new, "2349 notification, 2351 widgets)", "the header comment lists the compose ports")
+		assert.True(t, strings.HasPrefix(new, "// Debug configurations for Slipway."), "comments kept")
+	})
+
+	t.Run("devcontainer.json", func(t *testing.T) {
+		old, new := read(t, root, register.DevcontainerFile), got[register.DevcontainerFile]
+		assertKept(t, old, new, `"forwardPorts"`, `"50054": {`)
+		var dc struct {
+			ForwardPorts    []int
+			PortsAttributes map[string]struct{ Label, OnAutoForward string }
+		}
+		readJSONC(t, new, &dc)
+		assert.Equal(t, []int{8080, 8081, 8082, 8083, 8084, 8085, 50051, 50052, 50053, 50054, 50055}, dc.ForwardPorts)
+		assert.Equal(t, "widgets HTTP", dc.PortsAttributes["8085"].Label)
+		assert.Equal(t, "widgets gRPC", dc.PortsAttributes["50055"].Label)
+		assert.Equal(t, "silent", dc.PortsAttributes["50055"].OnAutoForward)
+		assert.Contains(t, new, `    "8085": { "label": "widgets HTTP", "onAutoForward": "silent" },`+"\n"+`    "50051"`)
+		assert.Contains(t, new, `    "50055": { "label": "widgets gRPC", "onAutoForward": "silent" }`+"\n  },")
+	})
+
+	t.Run("Dockerfile", func(t *testing.T) {
+		old, new := read(t, root, register.Dockerfile), got[register.Dockerfile]
+		assertKept(t, old, new, "# SERVICE is ")
+		assert.Contains(t, new, "COPY services/notification/go.mod services/notification/go.sum services/notification/\n"+
+			"COPY services/widgets/go.mod services/widgets/go.sum services/widgets/\n")
+		assert.Contains(t, new, "EXPOSE 50054 8084\n\nFROM runtime-base AS svc-widgets\nENV GRPC_ADDR=:50055 HTTP_ADDR=:8085\nEXPOSE 50055 8085\n\n")
+		assert.Contains(t, new, "# SERVICE is user, order, inventory, notification or widgets.")
+	})
+
+	t.Run("clients.ts", func(t *testing.T) {
+		old, new := read(t, root, register.ClientsFile), got[register.ClientsFile]
+		assertKept(t, old, new)
+		assert.Contains(t, new, `import { UserService } from "../gen/slipway/user/v1/user_pb";`+"\n"+
+			`import { WidgetsService } from "../gen/slipway/widgets/v1/widgets_pb";`+"\n")
+		assert.Contains(t, new, "  notification: Client<typeof NotificationService>;\n  widgets: Client<typeof WidgetsService>;\n}\n")
+		assert.Contains(t, new, `    widgets: createClient(WidgetsService, transport(url("widgets"))),`+"\n  };\n")
+		assertBalanced(t, new)
+		assert.Equal(t, 3, strings.Count(new, "WidgetsService"), "imported, typed and constructed")
+	})
+}
+
+// assertBalanced is a structural check of TypeScript: brackets outside
+// strings and comments pair up.
+func assertBalanced(t *testing.T, src string) {
+	t.Helper()
+	var stack []byte
+	pairs := map[byte]byte{')': '(', ']': '[', '}': '{'}
+	for i := 0; i < len(src); i++ {
+		switch c := src[i]; {
+		case strings.HasPrefix(src[i:], "//"):
+			for i < len(src) && src[i] != '\n' {
+				i++
+			}
+		case strings.HasPrefix(src[i:], "/*"):
+			i += strings.Index(src[i:], "*/") + 1
+		case c == '"' || c == '\'' || c == '`':
+			for i++; i < len(src) && src[i] != c; i++ {
+				if src[i] == '\\' {
+					i++
+				}
+			}
+		case c == '(' || c == '[' || c == '{':
+			stack = append(stack, c)
+		case pairs[c] != 0:
+			require.NotEmpty(t, stack, "unmatched %q at %d", c, i)
+			require.Equal(t, pairs[c], stack[len(stack)-1], "mismatched %q at %d", c, i)
+			stack = stack[:len(stack)-1]
+		}
+	}
+	assert.Empty(t, stack, "unclosed brackets")
+}
+
+func TestWorkspaceRefusesARegisteredName(t *testing.T) {
+	root := copyRoot(t, nil)
+	_, err := register.Workspace(root, workspace.Service{Name: "order", GRPCPort: 50099, HTTPPort: 8099})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `service "order" is already registered`)
+
+	_, err = register.Workspace(root, workspace.Service{Name: "widgets", GRPCPort: 50052, HTTPPort: 8099})
+	require.Error(t, err, "a port in use")
+	assert.Contains(t, err.Error(), "port 50052 is used by both order and widgets")
+}
+
+func TestWorkspaceNamesAMissingAnchor(t *testing.T) {
+	for _, tc := range []struct {
+		file, old, new, want string
+	}{
+		{register.GoWork, "use (", "use(", `go.work: cannot register the service: found no "use (" block`},
+		{register.LaunchFile, `"compounds"`, `"groups"`, `.vscode/launch.json: cannot register the service: found no compound`},
+		{register.LaunchFile, `"program"`, `"programme"`, `found no launch configuration of a service`},
+		{register.DevcontainerFile, `"portsAttributes"`, `"attributes"`, `.devcontainer/devcontainer.json: cannot register the service: found no "portsAttributes" object`},
+		{register.Dockerfile, "COPY services/", "COPY  services/", "deploy/docker/Dockerfile: cannot register the service: found no line COPY services/<svc>/go.mod"},
+		{register.Dockerfile, "FROM runtime-base AS svc-", "FROM runtime-base AS service-", "found no stage FROM runtime-base AS svc-<svc>"},
+		{register.Dockerfile, "# SERVICE is ", "# SERVICE names ", `found no comment "# SERVICE is`},
+		{register.ClientsFile, "export interface Clients {", "export type Clients = {", "web/src/lib/clients.ts: cannot register the service: found no interface Clients"},
+		{register.ClientsFile, "return {", "return ({", "found no return { ... } in makeClients"},
+		{register.ClientsFile, `from "../gen/slipway/`, `from "@gen/slipway/`, "found no import { <Svc>Service }"},
+	} {
+		t.Run(tc.file+" "+tc.old, func(t *testing.T) {
+			root := copyRoot(t, func(path, text string) string {
+				if path != tc.file {
+					return text
+				}
+				require.Contains(t, text, tc.old)
+				return strings.ReplaceAll(text, tc.old, tc.new)
+			})
+			_, err := register.Workspace(root, widgets)
+			require.Error(t, err)
+			var anchor *register.AnchorError
+			assert.True(t, errors.As(err, &anchor), "%v is no AnchorError", err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+func writeRegistry(t *testing.T, svcs string) string {
+	t.Helper()
+	root := t.TempDir()
+	p := filepath.Join(root, filepath.FromSlash(workspace.RegistryFile))
+	require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+	require.NoError(t, os.WriteFile(p, []byte(svcs), 0o644))
+	return root
+}
+
+func TestNextPorts(t *testing.T) {
+	for _, tc := range []struct {
+		name, registry string
+		grpc, http     int
+	}{
+		{"after the last", `[{"name":"user","grpcPort":50051,"httpPort":8081},{"name":"order","grpcPort":50052,"httpPort":8082}]`, 50053, 8083},
+		{"above the highest, not in a gap", `[{"name":"user","grpcPort":50060,"httpPort":8081},{"name":"order","grpcPort":50052,"httpPort":8090}]`, 50061, 8091},
+		{"past a port another service uses", `[{"name":"user","grpcPort":50051,"httpPort":50052},{"name":"order","grpcPort":50053,"httpPort":50054}]`, 50055, 50056},
+		{"an empty registry starts at the default bases", `[]`, workspace.DefaultGRPCBase, workspace.DefaultHTTPBase},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			grpc, http, err := register.NextPorts(writeRegistry(t, tc.registry))
+			require.NoError(t, err)
+			assert.Equal(t, tc.grpc, grpc, "gRPC")
+			assert.Equal(t, tc.http, http, "HTTP")
+		})
+	}
+
+	t.Run("a registry that collides is refused", func(t *testing.T) {
+		_, _, err := register.NextPorts(writeRegistry(t, `[{"name":"user","grpcPort":50051,"httpPort":8081},{"name":"order","grpcPort":8081,"httpPort":8082}]`))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "port 8081 is used by both user and order")
+	})
+
+	t.Run("no registry", func(t *testing.T) {
+		_, _, err := register.NextPorts(t.TempDir())
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "read the service registry")
+	})
+}
+
+func TestRegistered(t *testing.T) {
+	root := writeRegistry(t, `[{"name":"user","grpcPort":50051,"httpPort":8081}]`)
+	ok, err := register.Registered(root, "user")
+	require.NoError(t, err)
+	assert.True(t, ok)
+	ok, err = register.Registered(root, "widgets")
+	require.NoError(t, err)
+	assert.False(t, ok)
+	_, err = register.Registered(writeRegistry(t, `[{"name":"user"`), "user")
+	require.Error(t, err)
+}
