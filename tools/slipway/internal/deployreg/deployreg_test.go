@@ -1,0 +1,223 @@
+package deployreg_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/deployreg"
+)
+
+// deployCopy copies the repository's deploy/ into a temporary root.
+func deployCopy(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	require.NoError(t, err)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		require.NotEqual(t, dir, parent, "no go.work above the test")
+		dir = parent
+	}
+	root := t.TempDir()
+	require.NoError(t, os.CopyFS(filepath.Join(root, "deploy"), os.DirFS(filepath.Join(dir, "deploy"))))
+	return root
+}
+
+func read(t *testing.T, root, rel string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(rel)))
+	require.NoError(t, err)
+	return string(data)
+}
+
+func write(t *testing.T, root string, edits []deployreg.Edit) {
+	t.Helper()
+	for _, e := range edits {
+		file := filepath.Join(root, filepath.FromSlash(e.Path))
+		require.NoError(t, os.MkdirAll(filepath.Dir(file), 0o755))
+		require.NoError(t, os.WriteFile(file, e.Data, 0o644))
+	}
+}
+
+// without removes each part, which must be in s, once.
+func without(t *testing.T, path, s string, parts ...string) string {
+	t.Helper()
+	for _, p := range parts {
+		require.Contains(t, s, p, "%s lacks the inserted %q", path, p)
+		s = strings.Replace(s, p, "", 1)
+	}
+	return s
+}
+
+func TestDeployRegistersEveryList(t *testing.T) {
+	root := deployCopy(t)
+	edits, err := deployreg.Deploy(root, "widgets", 50055, 8085)
+	require.NoError(t, err)
+
+	byPath := map[string]deployreg.Edit{}
+	for _, e := range edits {
+		assert.NotContains(t, byPath, e.Path, "edited twice")
+		byPath[e.Path] = e
+	}
+
+	// New files: rendered from the templates, valid YAML, naming the service.
+	for _, path := range []string{
+		"deploy/k8s/base/widgets.yaml",
+		"deploy/config/dev/widgets.yaml",
+		"deploy/config/prod/widgets.yaml",
+		"deploy/k8s/overlays/dev/secrets/widgets.env",
+	} {
+		e, ok := byPath[path]
+		if !assert.True(t, ok, "no edit creates %s", path) {
+			continue
+		}
+		assert.True(t, e.New, "%s is new", path)
+		assert.NoFileExists(t, filepath.Join(root, path))
+		assert.NotContains(t, string(e.Data), "<no value>", path)
+		if strings.HasSuffix(path, ".yaml") {
+			dec := yaml.NewDecoder(strings.NewReader(string(e.Data)))
+			for {
+				var v any
+				if err := dec.Decode(&v); err != nil {
+					assert.Equal(t, "EOF", err.Error(), "%s does not parse", path)
+					break
+				}
+			}
+		}
+	}
+	base := string(byPath["deploy/k8s/base/widgets.yaml"].Data)
+	for _, want := range []string{"name: widgets\n", "containerPort: 50055", "containerPort: 8085", "name: widgets-secrets",
+		"name: widgets-headless", "kind: PodDisruptionBudget", "kind: HorizontalPodAutoscaler", "readOnlyRootFilesystem: true"} {
+		assert.Contains(t, base, want)
+	}
+	assert.NotContains(t, base, "NATS_")
+	assert.Contains(t, string(byPath["deploy/config/prod/widgets.yaml"].Data), "tls_cert_file:")
+	assert.Contains(t, string(byPath["deploy/k8s/overlays/dev/secrets/widgets.env"].Data),
+		"DATABASE_URL=postgres://slipway_widgets:slipway_widgets@postgres:5432/slipway_widgets?sslmode=disable\n")
+
+	// Replaced files: the entries are there, and taking them out again gives
+	// back the old file byte for byte.
+	inserted := map[string][]string{
+		"deploy/compose/docker-compose.yml": {"  widgets 50055/8085",
+			"\n  widgets:\n    <<: *slipway-service\n", "      DATABASE_URL: postgres://slipway_widgets:slipway_widgets@postgres:5432/slipway_widgets?sslmode=disable\n",
+			"      - \"127.0.0.1:50055:50055\"\n      - \"127.0.0.1:8085:8085\"\n"},
+		// 2350 is .vscode's k8s port-forward: the next free one.
+		"deploy/compose/docker-compose.override.yml": {"    image: slipway/widgets:debug\n", "      - \"127.0.0.1:2351:2345\"\n"},
+		"deploy/compose/postgres/10-databases.sql": {"CREATE ROLE slipway_widgets LOGIN PASSWORD 'slipway_widgets';\n",
+			"CREATE DATABASE slipway_widgets OWNER slipway_widgets;\n", "REVOKE ALL ON DATABASE slipway_widgets FROM PUBLIC;\n"},
+		"deploy/prometheus/prometheus.yml": {"          - widgets:8085\n"},
+		"deploy/docker/Dockerfile": {"COPY services/widgets/go.mod services/widgets/go.sum services/widgets/\n",
+			"FROM runtime-base AS svc-widgets\nENV GRPC_ADDR=:50055 HTTP_ADDR=:8085\nEXPOSE 50055 8085\n"},
+		"deploy/k8s/base/kustomization.yaml":         {"  - widgets.yaml\n"},
+		"deploy/k8s/overlays/dev/kustomization.yaml": {"  - name: slipway/widgets\n    newTag: dev\n", "  - name: widgets-secrets\n    envs: [secrets/widgets.env]\n"},
+		"deploy/k8s/overlays/prod/kustomization.yaml": {"#   widgets-secrets       DATABASE_URL, CONFIG_FINGERPRINT_KEY\n",
+			"  - name: slipway/widgets\n    newName: registry.example.com/slipway/widgets\n    digest: sha256:", "      name: widgets\n", "            secretName: widgets-tls\n"},
+		"deploy/k8s/overlays/prod/certificates.yaml":  {"  name: widgets-tls\n", "    - spiffe://slipway.local/widgets\n", "    - widgets-headless.slipway.svc.cluster.local\n"},
+		"deploy/k8s/overlays/prod/networkpolicy.yaml": {", widgets", "  name: widgets\n", "              slipway.dev/database: widgets\n"},
+		"deploy/config/dev/kustomization.yaml":        {"  - name: widgets-config\n    files: [widgets.yaml]\n"},
+		"deploy/config/prod/kustomization.yaml":       {"  - name: widgets-config\n    files: [widgets.yaml]\n"},
+		"deploy/k8s/README.md":                        {"| widgets | 11 | 2 | 22 |\n", "+ widgets 11 × 2 = 198"},
+	}
+	for path, parts := range inserted {
+		e, ok := byPath[path]
+		if !assert.True(t, ok, "no edit of %s", path) {
+			continue
+		}
+		assert.False(t, e.New, "%s exists", path)
+		old := read(t, root, path)
+		got := string(e.Data)
+		// Whole blocks go back out too: what remains of the new text, with
+		// the checked lines taken out, is the old file plus the rest of the
+		// inserted block, never a changed line of the old file.
+		rest := without(t, path, got, parts...)
+		if path == "deploy/k8s/README.md" {
+			old = strings.Replace(old, "= 176", "", 1) // the sum, rewritten
+		}
+		assert.True(t, isSubsequence(strings.Split(old, "\n"), strings.Split(rest, "\n")), "%s: an old line changed", path)
+	}
+	assert.Len(t, edits, len(inserted)+4, "one edit per file")
+
+	// Written out, a second run refuses: the service is there.
+	write(t, root, edits)
+	_, err = deployreg.Deploy(root, "widgets", 50055, 8085)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `service "widgets" is already registered`)
+}
+
+// isSubsequence reports whether every line of old is in got, in order.
+func isSubsequence(old, got []string) bool {
+	i := 0
+	for _, l := range got {
+		if i < len(old) && old[i] == l {
+			i++
+		}
+	}
+	return i == len(old)
+}
+
+func TestDeployRefuses(t *testing.T) {
+	root := deployCopy(t)
+	for _, tt := range []struct {
+		name, svc    string
+		grpc, http   int
+		wantPath     string
+		wantFragment string
+	}{
+		{"an existing service", "inventory", 50055, 8085, "deploy/k8s/base/inventory.yaml", `service "inventory" is already registered`},
+		{"a taken port", "widgets", 50053, 8085, "deploy/compose/docker-compose.yml", "port 50053 is already published"},
+		{"a name that is no role name", "wid-gets", 50055, 8085, "", "want lower-case letters and digits"},
+		{"equal ports", "widgets", 50055, 50055, "", "want two different ports"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			edits, err := deployreg.Deploy(root, tt.svc, tt.grpc, tt.http)
+			require.Error(t, err)
+			assert.Nil(t, edits)
+			assert.Contains(t, err.Error(), tt.wantPath)
+			assert.Contains(t, err.Error(), tt.wantFragment)
+		})
+	}
+}
+
+// A second generated service would take the prod pools over their budget:
+// refused, naming the README whose sum says so.
+func TestDeployRefusesOverThePoolBudget(t *testing.T) {
+	root := deployCopy(t)
+	edits, err := deployreg.Deploy(root, "widgets", 50055, 8085)
+	require.NoError(t, err)
+	write(t, root, edits)
+	_, err = deployreg.Deploy(root, "gadgets", 50056, 8086)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "deploy/k8s/README.md: gadgets's 22 connections take the prod pools to 220, over the budget of 200")
+}
+
+func TestDeployNamesAMissingAnchor(t *testing.T) {
+	for _, tt := range []struct {
+		path, cut, anchor string
+	}{
+		{"deploy/config/dev/kustomization.yaml", "configMapGenerator:\n", `"configMapGenerator:"`},
+		{"deploy/prometheus/prometheus.yml", "  - job_name: slipway\n", `"  - job_name: slipway"`},
+		{"deploy/compose/postgres/10-databases.sql", "REVOKE ALL ON DATABASE slipway_", `"^REVOKE ALL ON DATABASE slipway_"`},
+		{"deploy/k8s/overlays/prod/networkpolicy.yaml", "operator: In, values: [order", `"{key: app.kubernetes.io/name, operator: In, values: ["`},
+		{"deploy/k8s/README.md", " connections, under 200.", `"= <n> connections, under <budget>."`},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			root := deployCopy(t)
+			file := filepath.Join(root, filepath.FromSlash(tt.path))
+			data := read(t, root, tt.path)
+			require.Contains(t, data, tt.cut)
+			require.NoError(t, os.WriteFile(file, []byte(strings.ReplaceAll(data, tt.cut, "")), 0o644))
+
+			_, err := deployreg.Deploy(root, "widgets", 50055, 8085)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.path+": anchor "+tt.anchor+" not found")
+		})
+	}
+}
