@@ -16,10 +16,12 @@ import (
 // before it is written out anyway.
 const MaxLineBytes = 64 << 10
 
-// ANSI colours for prefixes, picked per service so a name keeps its colour:
-// the first four keep theirs, later registered services take the palette in
-// registry order, and an unknown name is blue.
-var prefixColors = func() map[string]string {
+// ANSI colours for prefixes, picked per service so a name keeps its colour.
+var prefixColors = colorsFor(workspace.Known)
+
+// colorsFor gives the first four services their colours of old, and later
+// registered ones the palette in registry order; an unknown name is blue.
+func colorsFor(svcs []workspace.Service) map[string]string {
 	m := map[string]string{
 		"user":         "36", // cyan
 		"order":        "35", // magenta
@@ -29,14 +31,14 @@ var prefixColors = func() map[string]string {
 	}
 	palette := []string{"96", "95", "92", "93", "91", "94"} // bright cyan, magenta, green, yellow, red, blue
 	i := 0
-	for _, s := range workspace.Known {
+	for _, s := range svcs {
 		if _, ok := m[s.Name]; !ok {
 			m[s.Name] = palette[i%len(palette)]
 			i++
 		}
 	}
 	return m
-}()
+}
 
 // Console is the one writer that child output and slipway's own messages
 // share. It writes whole lines under a lock, so lines of concurrent children

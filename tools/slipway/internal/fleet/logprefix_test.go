@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 func TestLinePrefixer(t *testing.T) {
@@ -93,4 +95,18 @@ func TestColorEnabled(t *testing.T) {
 	assert.True(t, ColorEnabled("always", &buf, noColor), "always wins")
 	assert.False(t, ColorEnabled("never", &buf, noEnv))
 	assert.False(t, ColorEnabled("auto", &buf, noEnv), "a buffer is not a terminal")
+}
+
+func TestPrefixColors(t *testing.T) {
+	colors := colorsFor([]workspace.Service{
+		{Name: "user"}, {Name: "order"}, {Name: "payment"}, {Name: "inventory"}, {Name: "notification"}, {Name: "widgets"},
+	})
+	for name, want := range map[string]string{"user": "36", "order": "35", "inventory": "32", "notification": "33", "slipway": "1"} {
+		assert.Equal(t, want, colors[name], "%s keeps its colour", name)
+	}
+	assert.Equal(t, "96", colors["payment"], "the first new service takes the palette's first colour")
+	assert.Equal(t, "95", colors["widgets"], "the next one the next")
+	for _, s := range workspace.Known {
+		assert.NotEmpty(t, prefixColors[s.Name], "%s has a colour", s.Name)
+	}
 }
