@@ -3,6 +3,7 @@ package register_test
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -84,18 +85,8 @@ func plan(t *testing.T, root string) map[string]string {
 		assert.False(t, e.New, "%s exists: it is edited, not created", e.Path)
 		got[e.Path] = string(e.Data)
 	}
-	require.ElementsMatch(t, planned, slices.Collect(mapsKeys(got)))
+	require.ElementsMatch(t, planned, slices.Collect(maps.Keys(got)))
 	return got
-}
-
-func mapsKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // readJSONC decodes JSON with comments and trailing commas, the format of

@@ -85,9 +85,8 @@ func addToLaunch(root string, data []byte, name string) ([]byte, error) {
 		}
 		switch stringField(s, e.start, "request") {
 		case "launch":
-			svc := cname
-			if stringField(s, e.start, "program") == "${workspaceFolder}/services/"+svc+"/cmd/"+svc {
-				launched = append(launched, svc)
+			if stringField(s, e.start, "program") == "${workspaceFolder}/services/"+cname+"/cmd/"+cname {
+				launched = append(launched, cname)
 				lastLaunch = i
 			}
 		case "attach":
