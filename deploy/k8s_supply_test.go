@@ -419,6 +419,6 @@ func TestKubernetesProdPoolFitsPostgres(t *testing.T) {
 		c.Env = append(c.Env, corev1.EnvVar{Name: "DB_MAX_CONNS", Value: "10"})
 	}
 	_, total, problems = poolBudget(prod, f)
-	assert.Equal(t, 440, total)
+	assert.Equal(t, 10*11*len(f.services), total)
 	assert.NotEmpty(t, problems)
 }

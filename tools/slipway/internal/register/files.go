@@ -10,49 +10,6 @@ import (
 )
 
 var (
-	// dockerModuleCopy is a service's line in the Dockerfile's module layer.
-	dockerModuleCopy = regexp.MustCompile(`(?m)^COPY services/([a-z0-9]+)/go\.mod services/[a-z0-9]+/go\.sum services/[a-z0-9]+/\n`)
-	// dockerStage is a service's stage: FROM line and the lines up to a blank one.
-	dockerStage = regexp.MustCompile(`(?m)^FROM runtime-base AS svc-[a-z0-9]+\n(?:.+\n)*`)
-	// dockerServiceList is the comment naming every service SERVICE can be.
-	dockerServiceList = regexp.MustCompile(`(?m)^# SERVICE is (?:[a-z0-9]+, )*[a-z0-9]+( or [a-z0-9]+)\.`)
-)
-
-// addToDockerfile adds svc's go.mod and go.sum to the module layer, its
-// svc-<name> stage after the last one, and its name to the comment that
-// lists the services.
-func addToDockerfile(data []byte, svc workspace.Service) ([]byte, error) {
-	const file = Dockerfile
-	s := string(data)
-	n := svc.Name
-	if strings.Contains(s, "AS svc-"+n+"\n") {
-		return nil, fmt.Errorf("%s already has a svc-%s stage", file, n)
-	}
-	copies := dockerModuleCopy.FindAllStringIndex(s, -1)
-	if copies == nil {
-		return nil, &AnchorError{file, "line COPY services/<svc>/go.mod services/<svc>/go.sum services/<svc>/"}
-	}
-	stages := dockerStage.FindAllStringIndex(s, -1)
-	if stages == nil {
-		return nil, &AnchorError{file, "stage FROM runtime-base AS svc-<svc>"}
-	}
-	list := dockerServiceList.FindStringSubmatchIndex(s)
-	if list == nil {
-		return nil, &AnchorError{file, `comment "# SERVICE is <svc>, <svc> or <svc>."`}
-	}
-	out := apply(s, []insertion{
-		{copies[len(copies)-1][1], fmt.Sprintf("COPY services/%s/go.mod services/%s/go.sum services/%s/\n", n, n, n)},
-		{stages[len(stages)-1][1], fmt.Sprintf("\nFROM runtime-base AS svc-%s\nENV GRPC_ADDR=:%d HTTP_ADDR=:%d\nEXPOSE %d %d\n",
-			n, svc.GRPCPort, svc.HTTPPort, svc.GRPCPort, svc.HTTPPort)},
-	})
-	// "user, order or notification." -> "user, order, notification or widgets."
-	list = dockerServiceList.FindStringSubmatchIndex(out)
-	or, last := list[2], list[3]
-	out = out[:or] + ", " + out[or+len(" or "):last] + " or " + n + out[last:]
-	return []byte(out), nil
-}
-
-var (
 	// clientsImport is the import of a service's generated descriptor.
 	clientsImport = regexp.MustCompile(`(?m)^import \{ [A-Za-z0-9]+Service \} from "\.\./gen/slipway/([a-z0-9]+)/v1/[a-z0-9]+_pb";\n`)
 )

@@ -1,6 +1,7 @@
 // Package register plans the registration of a new service in the
 // workspace-level files: the service registry, go.work, the editor's launch
-// and dev-container files, the Dockerfile and the console's clients. Each
+// and dev-container files and the console's clients (package deployreg does
+// deploy/, the Dockerfile included). Each
 // edit inserts text and leaves the rest of the file byte for byte as it was;
 // an edit whose anchor is missing fails, naming the file and what it looked
 // for, and nothing is written (the caller writes the plan).
@@ -29,7 +30,6 @@ const (
 	GoWork           = "go.work"
 	LaunchFile       = ".vscode/launch.json"
 	DevcontainerFile = ".devcontainer/devcontainer.json"
-	Dockerfile       = "deploy/docker/Dockerfile"
 	ClientsFile      = "web/src/lib/clients.ts"
 )
 
@@ -116,7 +116,6 @@ func Workspace(root string, svc workspace.Service) ([]Edit, error) {
 		{GoWork, func(b []byte) ([]byte, error) { return addToGoWork(b, svc.Name) }},
 		{LaunchFile, func(b []byte) ([]byte, error) { return addToLaunch(root, b, svc.Name) }},
 		{DevcontainerFile, func(b []byte) ([]byte, error) { return addToDevcontainer(b, svc) }},
-		{Dockerfile, func(b []byte) ([]byte, error) { return addToDockerfile(b, svc) }},
 		{ClientsFile, func(b []byte) ([]byte, error) { return addToClients(b, svc.Name) }},
 	}
 	var out []Edit

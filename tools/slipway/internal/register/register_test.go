@@ -21,7 +21,7 @@ import (
 // planned are the files Workspace edits, and the compose override it reads.
 var planned = []string{
 	workspace.RegistryFile, register.GoWork, register.LaunchFile,
-	register.DevcontainerFile, register.Dockerfile, register.ClientsFile,
+	register.DevcontainerFile, register.ClientsFile,
 }
 
 const composeOverride = "deploy/compose/docker-compose.override.yml"
@@ -223,15 +223,6 @@ func TestWorkspaceRegistersTheService(t *testing.T) {
 		assert.Contains(t, new, `    "50055": { "label": "widgets gRPC", "onAutoForward": "silent" }`+"\n  },")
 	})
 
-	t.Run("Dockerfile", func(t *testing.T) {
-		old, new := read(t, root, register.Dockerfile), got[register.Dockerfile]
-		assertKept(t, old, new, "# SERVICE is ")
-		assert.Contains(t, new, "COPY services/notification/go.mod services/notification/go.sum services/notification/\n"+
-			"COPY services/widgets/go.mod services/widgets/go.sum services/widgets/\n")
-		assert.Contains(t, new, "EXPOSE 50054 8084\n\nFROM runtime-base AS svc-widgets\nENV GRPC_ADDR=:50055 HTTP_ADDR=:8085\nEXPOSE 50055 8085\n\n")
-		assert.Contains(t, new, "# SERVICE is user, order, inventory, notification or widgets.")
-	})
-
 	t.Run("clients.ts", func(t *testing.T) {
 		old, new := read(t, root, register.ClientsFile), got[register.ClientsFile]
 		assertKept(t, old, new)
@@ -294,9 +285,6 @@ func TestWorkspaceNamesAMissingAnchor(t *testing.T) {
 		{register.LaunchFile, `"compounds"`, `"groups"`, `.vscode/launch.json: cannot register the service: found no compound`},
 		{register.LaunchFile, `"program"`, `"programme"`, `found no launch configuration of a service`},
 		{register.DevcontainerFile, `"portsAttributes"`, `"attributes"`, `.devcontainer/devcontainer.json: cannot register the service: found no "portsAttributes" object`},
-		{register.Dockerfile, "COPY services/", "COPY  services/", "deploy/docker/Dockerfile: cannot register the service: found no line COPY services/<svc>/go.mod"},
-		{register.Dockerfile, "FROM runtime-base AS svc-", "FROM runtime-base AS service-", "found no stage FROM runtime-base AS svc-<svc>"},
-		{register.Dockerfile, "# SERVICE is ", "# SERVICE names ", `found no comment "# SERVICE is`},
 		{register.ClientsFile, "export interface Clients {", "export type Clients = {", "web/src/lib/clients.ts: cannot register the service: found no interface Clients"},
 		{register.ClientsFile, "return {", "return ({", "found no return { ... } in makeClients"},
 		{register.ClientsFile, `from "../gen/slipway/`, `from "@gen/slipway/`, "found no import { <Svc>Service }"},
