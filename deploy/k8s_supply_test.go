@@ -311,7 +311,7 @@ func TestKubernetesProdHasNoSecrets(t *testing.T) {
 // of it the services may hold; the rest is for operators, migrations,
 // backups, monitoring and superuser_reserved_connections.
 const (
-	postgresMaxConnections = 250
+	postgresMaxConnections = 400
 	poolBudgetShare        = 0.8
 )
 
@@ -409,7 +409,7 @@ func TestKubernetesProdPoolFitsPostgres(t *testing.T) {
 		hpa.Spec.MaxReplicas = 20
 	}
 	_, _, problems = poolBudget(prod, f)
-	assert.True(t, slices.ContainsFunc(problems, func(s string) bool { return strings.Contains(s, "over the budget of 200") }), "%q", problems)
+	assert.True(t, slices.ContainsFunc(problems, func(s string) bool { return strings.Contains(s, "over the budget of 320") }), "%q", problems)
 
 	// So is the platform's default pool (10 per pod) at today's maximum.
 	prod, err = renderOverlay(filepath.Join(root, k8sOverlays, "prod"))
