@@ -2,6 +2,7 @@ package scaffold_test
 
 import (
 	"bytes"
+	"go/ast"
 	"go/format"
 	"go/parser"
 	"go/token"
@@ -128,6 +129,15 @@ func TestGoFilesParseAndAreGofmtClean(t *testing.T) {
 					want = dir + "_test"
 				}
 				assert.Equal(t, want, f.Name.Name)
+
+				// Go names are camel case whatever the resource: only the
+				// generated proto names (Service_Method) hold an underscore.
+				ast.Inspect(f, func(n ast.Node) bool {
+					if id, ok := n.(*ast.Ident); ok && id != f.Name && id.Name != "_" && strings.Contains(id.Name, "_") {
+						assert.Contains(t, id.Name, "Service_", "identifier %s", id.Name)
+					}
+					return true
+				})
 			})
 		}
 	}
