@@ -258,6 +258,10 @@ build: ## build every service binary and slipway into .slipway/bin, with the rel
 	for svc in $(SERVICES); do go build $(GO_BUILDFLAGS) -ldflags '$(GO_LDFLAGS)' -o .slipway/bin/$$svc ./services/$$svc/cmd/$$svc; done
 	go build $(GO_BUILDFLAGS) -ldflags '$(GO_LDFLAGS)' -o .slipway/bin/slipway ./tools/slipway
 
+.PHONY: scaffold-check
+scaffold-check: ## in a throwaway clone of HEAD: slipway new service widgets, make gen, its tests, then serve it and call it over REST, gRPC and gRPC-Web
+	tools/scaffold-check
+
 .PHONY: verify
 verify: ## the release pipeline locally: build, test, scan, system on PostgreSQL+NATS, 60 s load, ready gate, chaos (40 % inventory errors), analysis gate
 	tools/verify

@@ -18,6 +18,10 @@ import (
 
 const internalPrefix = "github.com/slipway-dev/slipway/tools/slipway/internal/"
 
+// packageOf is the package of a verb whose name is a Go keyword, named as
+// cmd/go names them (<verb>cmd); every other verb's package is its name.
+var packageOf = map[string]string{"new": "newcmd"}
+
 // verbPackages maps each verb of the table to its package, internal/<verb>,
 // and checks that the package is there and is where the table's entry comes
 // from (help and completion return closures over the table, named after
@@ -26,14 +30,18 @@ func verbPackages(t *testing.T) map[string]string {
 	t.Helper()
 	pkgs := map[string]string{}
 	for _, v := range verbs() {
-		_, err := os.Stat(filepath.Join("internal", v.Name))
-		require.NoError(t, err, "verb %s has no package internal/%s", v.Name, v.Name)
+		want := v.Name
+		if p, ok := packageOf[v.Name]; ok {
+			want = p
+		}
+		_, err := os.Stat(filepath.Join("internal", want))
+		require.NoError(t, err, "verb %s has no package internal/%s", v.Name, want)
 		fn := runtime.FuncForPC(reflect.ValueOf(v.Main).Pointer()).Name()
 		if rest, ok := strings.CutPrefix(fn, internalPrefix); ok {
 			pkg, _, _ := strings.Cut(rest, ".")
-			assert.Equal(t, v.Name, pkg, "verb %s runs %s", v.Name, fn)
+			assert.Equal(t, want, pkg, "verb %s runs %s", v.Name, fn)
 		}
-		pkgs[v.Name] = v.Name
+		pkgs[v.Name] = want
 	}
 	return pkgs
 }

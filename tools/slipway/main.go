@@ -26,6 +26,7 @@ import (
 	"github.com/slipway-dev/slipway/tools/slipway/internal/help"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/load"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/migrate"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/newcmd"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/probe"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/ready"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/scan"
@@ -43,6 +44,7 @@ func verbs() []cli.Verb {
 		{Name: "ready", Summary: "SLO baseline gate: check deploy/slo.yaml over a window (scrape /metrics or --prometheus)", Main: ready.Main},
 		{Name: "chaos", Summary: "fault experiments (deploy/chaos/*.yaml) under load, with an analysis gate and invariants checked in the databases", Main: chaos.Main},
 		{Name: "load", Summary: "open-model load generator: fixed arrival rate, HDR latencies, JSON and HTML report", Main: load.Main},
+		{Name: "new", Summary: "scaffold a service in the shape of Slipway's own and register it everywhere (new service NAME), or add a method (new rpc SERVICE Method)", Main: newcmd.Main},
 		{Name: "migrate", Summary: "list or apply every service's database migrations (status|up), through each binary's own migrate command", Main: migrate.Main},
 		{Name: "scan", Summary: "govulncheck every module against a local vulnerability database; CycloneDX SBOM per service", Main: scan.Main},
 		{Name: "bench", Summary: "measure start to SERVING per service and change to callable (hot reload, with air as the peer)", Main: bench.Main},

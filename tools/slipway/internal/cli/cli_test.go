@@ -65,3 +65,22 @@ func TestUsageSpellsFlagsWithTwoDashes(t *testing.T) {
 	assert.Contains(t, out.String(), "  --addr address\n")
 	assert.NotContains(t, out.String(), "  -addr")
 }
+
+func TestParseInterspersedTakesWordsAroundTheFlags(t *testing.T) {
+	var out bytes.Buffer
+	fs := cli.NewFlagSet(&out, "new", "service NAME [--dry-run]", "Makes things.")
+	dry := fs.Bool("dry-run", false, "write nothing")
+	words, err := cli.ParseInterspersed(fs, []string{"service", "--dry-run", "widgets"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"service", "widgets"}, words)
+	assert.True(t, *dry)
+
+	words, err = cli.ParseInterspersed(fs, []string{"rpc", "--", "--odd"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"rpc", "--odd"}, words, "after -- everything is a word")
+
+	_, err = cli.ParseInterspersed(fs, []string{"service", "--nope"})
+	var usage cli.UsageError
+	require.ErrorAs(t, err, &usage)
+	assert.ErrorIs(t, err, cli.ErrFlagParse)
+}

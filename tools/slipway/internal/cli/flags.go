@@ -56,6 +56,29 @@ func ParseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// ParseInterspersed parses args like ParseFlags but allows positional words
+// before, between and after the flags (slipway new service NAME --dry-run),
+// and returns those words in order. A lone "--" ends the flags.
+func ParseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var words []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, UsageError{fmt.Errorf("%w: %w", ErrFlagParse, err)}
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return words, nil
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(words, rest...), nil
+		}
+		words, args = append(words, rest[0]), rest[1:]
+	}
+}
+
 // FlagCollector is the output NewFlagSet recognises: it keeps every flag set
 // a verb makes, and discards the usage text.
 type FlagCollector struct{ Sets []*flag.FlagSet }
