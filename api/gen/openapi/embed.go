@@ -22,6 +22,11 @@ var Notification []byte
 //go:embed order.yaml
 var Order []byte
 
+// Payment is the OpenAPI v3 document of slipway.payment.v1.PaymentService.
+//
+//go:embed payment.yaml
+var Payment []byte
+
 // User is the OpenAPI v3 document of slipway.user.v1.UserService.
 //
 //go:embed user.yaml

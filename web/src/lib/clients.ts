@@ -6,6 +6,7 @@ import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { InventoryService } from "../gen/slipway/inventory/v1/inventory_pb";
 import { NotificationService } from "../gen/slipway/notification/v1/notification_pb";
 import { OrderService } from "../gen/slipway/order/v1/order_pb";
+import { PaymentService } from "../gen/slipway/payment/v1/payment_pb";
 import { UserService } from "../gen/slipway/user/v1/user_pb";
 import { authHeader } from "./session";
 import { newTraceparent } from "./traceparent";
@@ -70,6 +71,7 @@ export interface Clients {
   inventory: Client<typeof InventoryService>;
   order: Client<typeof OrderService>;
   notification: Client<typeof NotificationService>;
+  payment: Client<typeof PaymentService>;
 }
 
 /**
@@ -84,5 +86,6 @@ export function makeClients(url: (svc: keyof Clients) => string, fetch?: typeof 
     inventory: createClient(InventoryService, transport(url("inventory"))),
     order: createClient(OrderService, transport(url("order"))),
     notification: createClient(NotificationService, transport(url("notification"))),
+    payment: createClient(PaymentService, transport(url("payment"))),
   };
 }
