@@ -83,7 +83,7 @@ func New(ledger Ledger, opts ...Option) (*Provider, error) {
 	if o.transientFailing < 0 {
 		return nil, fmt.Errorf("sandbox: transient card failures %d is negative", o.transientFailing)
 	}
-	seed := mathrand.Uint64()
+	seed := mathrand.Uint64() //nolint:gosec // chaos draws need no cryptographic randomness
 	if o.seed != nil {
 		seed = *o.seed
 	}
@@ -92,7 +92,7 @@ func New(ledger Ledger, opts ...Option) (*Provider, error) {
 		latency:          o.latency,
 		transientRate:    o.transientRate,
 		transientFailing: o.transientFailing,
-		rng:              mathrand.New(mathrand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		rng:              mathrand.New(mathrand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), //nolint:gosec // repeatable by design (WithSeed)
 		attempts:         map[string]int{},
 	}, nil
 }
