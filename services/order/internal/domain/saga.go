@@ -74,6 +74,13 @@ func (d *drive) step(ctx context.Context, o Order) (next Order, moved bool, err 
 // deadline is when the PENDING order o gives up.
 func (d *drive) deadline(o Order) time.Time { return o.CreatedAt.Add(d.s.saga.Deadline) }
 
+// beforeDeadline reports whether retries that stopped at until stopped
+// before the order's deadline: the caller's time ran out, not the order's,
+// and a later drive may still succeed.
+func (d *drive) beforeDeadline(o Order, until time.Time) bool {
+	return until.Before(d.deadline(o)) && d.s.now().Before(d.deadline(o))
+}
+
 // until is the end of a call's retries: the order's deadline, or ctx's
 // when sooner.
 func (d *drive) until(ctx context.Context, o Order) time.Time {
@@ -96,7 +103,8 @@ func (d *drive) reserve(ctx context.Context, o Order) (Order, bool, error) {
 	}
 	merged, firstLine := canonical(o.Requested)
 	var prices map[string]Price
-	err := d.s.retry(ctx, d.until(ctx, o), func(ctx context.Context) error {
+	until := d.until(ctx, o)
+	err := d.s.retry(ctx, until, func(ctx context.Context) error {
 		var err error
 		prices, err = d.s.stock.Reserve(ctx, o.ID, merged)
 		return err
@@ -114,7 +122,7 @@ func (d *drive) reserve(ctx context.Context, o Order) (Order, bool, error) {
 		}
 		return d.moved(ctx, o, ok)
 	}
-	if ctx.Err() != nil || (transient(err) && d.s.now().Before(d.deadline(o))) {
+	if ctx.Err() != nil || (transient(err) && d.beforeDeadline(o, until)) {
 		return o, false, nil
 	}
 	d.rejected = fmt.Errorf("reserve stock for order %s: %w", o.ID, err)
@@ -134,7 +142,8 @@ func (d *drive) authorize(ctx context.Context, o Order) (Order, bool, error) {
 		return d.abandon(ctx, o, "payment not authorized before the order's deadline")
 	}
 	var res PaymentResult
-	err := d.s.retry(ctx, d.until(ctx, o), func(ctx context.Context) error {
+	until := d.until(ctx, o)
+	err := d.s.retry(ctx, until, func(ctx context.Context) error {
 		var err error
 		res, err = d.s.payments.Authorize(ctx, PaymentRequest{OrderID: o.ID, UserID: o.UserID, Amount: o.Total, Method: o.PaymentMethod})
 		return err
@@ -146,7 +155,7 @@ func (d *drive) authorize(ctx context.Context, o Order) (Order, bool, error) {
 		return d.fail(ctx, o, PaymentDeclined, err.Error())
 	case ctx.Err() != nil:
 		return o, false, nil
-	case transient(err) && d.s.now().Before(d.deadline(o)):
+	case transient(err) && d.beforeDeadline(o, until):
 		d.s.logger.WarnContext(ctx, "payment not authorized yet; the order stays pending", "order_id", o.ID, "error", err.Error())
 		return o, false, nil
 	case transient(err):
