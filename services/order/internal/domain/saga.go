@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // The order saga. Each step reads nothing but the order as stored, calls
@@ -81,12 +82,14 @@ func (d *drive) beforeDeadline(o Order, until time.Time) bool {
 	return until.Before(d.deadline(o)) && d.s.now().Before(d.deadline(o))
 }
 
-// until is the end of a call's retries: the order's deadline, or ctx's
-// when sooner.
+// until is the end of a call's retries: the order's deadline while it is
+// PENDING, else SyncBudget from now (a capture or a refund has no deadline:
+// what is not done by then is retried on a later drive), or ctx's end when
+// sooner.
 func (d *drive) until(ctx context.Context, o Order) time.Time {
 	until := d.deadline(o)
 	if o.Status != StatusPending {
-		until = d.s.now().Add(d.s.saga.Lease)
+		until = d.s.now().Add(d.s.saga.SyncBudget)
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		if left := time.Until(dl); d.s.now().Add(left).Before(until) {
@@ -354,10 +357,8 @@ func truncate(reason string) string {
 		return reason
 	}
 	cut := maxReasonStored
-	for cut > 0 && !utf8RuneStart(reason[cut]) {
+	for cut > 0 && !utf8.RuneStart(reason[cut]) {
 		cut--
 	}
 	return reason[:cut]
 }
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
