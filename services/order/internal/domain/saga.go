@@ -57,7 +57,7 @@ func (d *drive) advance(ctx context.Context, o Order) (Order, error) {
 func (d *drive) step(ctx context.Context, o Order) (next Order, moved bool, err error) {
 	switch {
 	case ctx.Err() != nil:
-		return o, false, nil
+		return o, false, nil //nolint:nilerr // out of time: the order rests as stored, for the next drive
 	case o.Status == StatusPending && !o.Priced():
 		return d.reserve(ctx, o)
 	case o.Status == StatusPending:
@@ -126,7 +126,7 @@ func (d *drive) reserve(ctx context.Context, o Order) (Order, bool, error) {
 		return d.moved(ctx, o, ok)
 	}
 	if ctx.Err() != nil || (transient(err) && d.beforeDeadline(o, until)) {
-		return o, false, nil
+		return o, false, nil //nolint:nilerr // unanswered in time: the order rests PENDING, for the next drive
 	}
 	d.rejected = fmt.Errorf("reserve stock for order %s: %w", o.ID, err)
 	if errors.Is(err, ErrNotFound) {
@@ -157,7 +157,7 @@ func (d *drive) authorize(ctx context.Context, o Order) (Order, bool, error) {
 	case errors.Is(err, ErrPaymentDeclined):
 		return d.fail(ctx, o, PaymentDeclined, err.Error())
 	case ctx.Err() != nil:
-		return o, false, nil
+		return o, false, nil //nolint:nilerr // out of time: the order rests PENDING, for the next drive
 	case transient(err) && d.beforeDeadline(o, until):
 		d.s.logger.WarnContext(ctx, "payment not authorized yet; the order stays pending", "order_id", o.ID, "error", err.Error())
 		return o, false, nil
@@ -223,7 +223,7 @@ func (d *drive) capture(ctx context.Context, o Order) (Order, bool, error) {
 	}
 	if ctx.Err() != nil || transient(err) {
 		d.s.logger.WarnContext(ctx, "payment not captured yet; retried later", "order_id", o.ID, "error", err.Error())
-		return o, false, nil
+		return o, false, nil //nolint:nilerr // the order rests PLACED, for the next drive
 	}
 	d.s.logger.ErrorContext(ctx, "payment cannot be captured; cancelling the order", "order_id", o.ID, "error", err.Error())
 	return d.requestCancel(ctx, o, truncate("payment capture failed: "+err.Error()))
