@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"io/fs"
 	"strings"
 	"testing"
@@ -242,4 +243,28 @@ func only0001(t *testing.T, d platformstore.Dialect) fs.FS {
 	}))
 	require.Len(t, files, 1)
 	return files
+}
+
+// Of instances claiming one order at once, one gets it.
+func TestConcurrentClaimsLeaseOnce(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, e env) {
+		o := pending(order("u-1", "key-0001", t0))
+		require.NoError(t, e.store.Create(t.Context(), o))
+		const n = 8
+		won := make(chan bool, n)
+		for range n {
+			go func() {
+				ok, err := e.store.Claim(context.Background(), o.ID, t1, t1.Add(time.Minute))
+				assert.NoError(t, err)
+				won <- ok
+			}()
+		}
+		claims := 0
+		for range n {
+			if <-won {
+				claims++
+			}
+		}
+		assert.Equal(t, 1, claims)
+	})
 }
