@@ -278,6 +278,10 @@ func TestACrashAfterAnyStepIsRecovered(t *testing.T) {
 		method string // the payment method: decides the outcome
 		crash  func(e env, inventoryDown *atomic.Bool)
 		want   domain.Status
+		// captures is how many Capture calls the order may take: one, or
+		// two when the first one's outcome was never recorded (the second,
+		// under the same key, captures nothing more).
+		captures int
 	}{
 		{name: "after the order is created (inventory unanswered)", crash: func(_ env, inventoryDown *atomic.Bool) {
 			inventoryDown.Store(true)
@@ -296,7 +300,7 @@ func TestACrashAfterAnyStepIsRecovered(t *testing.T) {
 		}, want: domain.StatusPlaced},
 		{name: "after the capture, before it is recorded", crash: func(e env, _ *atomic.Bool) {
 			e.orders.failOn("Captured", errDisk)
-		}, want: domain.StatusPlaced},
+		}, want: domain.StatusPlaced, captures: 2},
 		{name: "after a decline, before the order is failed", method: "pm_card_chargeDeclined", crash: func(e env, _ *atomic.Bool) {
 			e.orders.failOn("Fail", errDisk)
 		}, want: domain.StatusFailed},
@@ -334,9 +338,11 @@ func TestACrashAfterAnyStepIsRecovered(t *testing.T) {
 			switch tt.want {
 			case domain.StatusPlaced:
 				assert.Equal(t, domain.PaymentCaptured, o.PaymentState)
+				assert.Equal(t, max(tt.captures, 1), e.pay.count("Capture"), "Capture calls")
 				assert.Equal(t, []string{"slipway.order.placed"}, e.outboxSubjects(t), "one OrderPlaced")
 			case domain.StatusFailed:
 				assert.True(t, o.StockReleased)
+				assert.Zero(t, e.pay.count("Capture"))
 				assert.Equal(t, []string{"slipway.order.failed"}, e.outboxSubjects(t), "one OrderFailed")
 			}
 			e.assertInvariants(t, o)
@@ -423,4 +429,38 @@ func TestTheSagaConfigIsValidated(t *testing.T) {
 	require.Error(t, err)
 	assert.ErrorContains(t, err, "longest retry wait")
 	assert.ErrorContains(t, err, "batch")
+}
+
+// An order resumed after its deadline is not authorized any more: what may
+// have been authorized is voided, the order fails and its stock goes back.
+func TestAnOrderResumedPastItsDeadlineFails(t *testing.T) {
+	saga := testSaga()
+	saga.Deadline, saga.SyncBudget = 100*time.Millisecond, 30*time.Millisecond
+	e := newEnvWith(t, saga)
+	e.reserveAny(nil)
+	e.pay.land("Authorize", context.DeadlineExceeded) // it took effect; nobody heard
+	e.pay.fail("Authorize", 1000, errGone)
+	o, err := e.svc.CreateOrder(t.Context(), alice, key, beans, "")
+	require.NoError(t, err)
+	require.Equal(t, domain.StatusPending, o.Status)
+	time.Sleep(saga.Deadline)
+
+	e.pay.mu.Lock()
+	e.pay.script = map[string][]scripted{}
+	authorizeCalls := e.pay.calls["Authorize"]
+	e.pay.mu.Unlock()
+	e.stock.EXPECT().Release(gomock.Any(), sagaID).Return(nil)
+	resumed, err := e.service(t, e.real).Recover(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 1, resumed)
+	failed := e.stored(t, sagaID)
+	assert.Equal(t, domain.StatusFailed, failed.Status)
+	assert.Equal(t, domain.PaymentVoided, failed.PaymentState)
+	assert.Equal(t, "payment not authorized before the order's deadline", failed.FailureReason)
+	assert.True(t, failed.StockReleased)
+	assert.Equal(t, authorizeCalls, e.pay.count("Authorize"), "not authorized again")
+	_, _, voided, _ := e.pay.effects(sagaID)
+	assert.Equal(t, 1, voided, "the authorization nobody heard of is voided")
+	assert.Equal(t, []string{"slipway.order.failed"}, e.outboxSubjects(t))
+	e.assertInvariants(t, failed)
 }
