@@ -276,12 +276,13 @@ func (c *clock) now() time.Time {
 }
 
 // testSaga is a saga quick enough for tests: retries every few
-// milliseconds, a second before an order fails, no grace before recovery.
+// milliseconds, five seconds before an order fails (ample for a test that
+// recovers it), no grace before recovery.
 func testSaga() domain.SagaConfig {
 	return domain.SagaConfig{
-		Deadline: time.Second, SyncBudget: 500 * time.Millisecond,
+		Deadline: 5 * time.Second, SyncBudget: 500 * time.Millisecond,
 		RetryInitial: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond,
-		Grace: 0, Lease: 5 * time.Second, Batch: 100,
+		Grace: 0, Lease: 10 * time.Second, Batch: 100,
 	}
 }
 
