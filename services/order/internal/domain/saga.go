@@ -276,7 +276,7 @@ func (d *drive) giveBack(ctx context.Context, o Order) (Order, bool, error) {
 		return d.moved(ctx, c, false)
 	}
 	d.s.logger.InfoContext(ctx, "order cancelled", "order_id", o.ID, "user_id", o.UserID, "payment_state", string(to))
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), compensationTimeout)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
 	if err := d.s.stock.Release(rctx, o.ID); err != nil {
 		d.s.logger.WarnContext(ctx, "release after cancel failed; inventory releases when it consumes OrderCancelled",

@@ -35,10 +35,9 @@ const (
 	maxPaymentMethodLen = 64
 )
 
-// compensationTimeout bounds the work after a failed store: checking the
-// order is really missing and releasing its stock. It runs on a context of
-// its own, since the request's may be the reason the store failed.
-const compensationTimeout = 5 * time.Second
+// releaseTimeout bounds the best-effort release after a cancel. It runs on
+// a context of its own, so a caller that left does not cut it.
+const releaseTimeout = 5 * time.Second
 
 // OrderService places, reads and cancels orders, and drives each order's
 // saga (stock, payment, events) to its end. Every method acts for the Actor
