@@ -280,7 +280,7 @@ func (c *clock) now() time.Time {
 // recovers it), no grace before recovery.
 func testSaga() domain.SagaConfig {
 	return domain.SagaConfig{
-		Deadline: 5 * time.Second, SyncBudget: 500 * time.Millisecond,
+		Deadline: 5 * time.Second, SyncBudget: 2 * time.Second,
 		RetryInitial: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond,
 		Grace: 0, Lease: 10 * time.Second, Batch: 100,
 	}

@@ -112,7 +112,7 @@ func TestAnUnknownOutcomeIsRetriedWithTheSameKey(t *testing.T) {
 
 func TestAPaymentThatNeverAnswersFailsTheOrderAtItsDeadline(t *testing.T) {
 	saga := testSaga()
-	saga.Deadline, saga.SyncBudget = 150*time.Millisecond, time.Second
+	saga.Deadline, saga.SyncBudget = 400*time.Millisecond, 2*time.Second
 	e := newEnvWith(t, saga)
 	gomock.InOrder(
 		e.stock.EXPECT().Reserve(gomock.Any(), sagaID, beans).DoAndReturn(reservedAt),
@@ -150,7 +150,7 @@ func TestAPermanentPaymentFailureVoidsAndFails(t *testing.T) {
 // order is answered PENDING, and recovery finishes it.
 func TestAnOrderStillInFlightIsAnsweredPendingAndRecovered(t *testing.T) {
 	saga := testSaga()
-	saga.SyncBudget = 60 * time.Millisecond
+	saga.SyncBudget = 300 * time.Millisecond
 	e := newEnvWith(t, saga)
 	e.reserveAny(nil)
 	e.pay.fail("Authorize", 1000, errGone)
@@ -183,7 +183,7 @@ func TestCancelVoidsAnAuthorizationNotCaptured(t *testing.T) {
 	e.stock.EXPECT().Reserve(gomock.Any(), sagaID, beans).DoAndReturn(reservedAt)
 	e.pay.fail("Capture", 1000, errGone) // placed, not captured
 	saga := e.saga
-	saga.SyncBudget = 60 * time.Millisecond
+	saga.SyncBudget = 300 * time.Millisecond
 	e.saga = saga
 	svc := e.service(t, e.real)
 	o, err := svc.CreateOrder(t.Context(), alice, key, beans, "")
@@ -226,7 +226,7 @@ func TestCancelRefundsACapturedPayment(t *testing.T) {
 // says so, and recovery (or the call again) finishes it.
 func TestACancelInterruptedIsFinishedByRecovery(t *testing.T) {
 	saga := testSaga()
-	saga.SyncBudget = 60 * time.Millisecond
+	saga.SyncBudget = 300 * time.Millisecond
 	e := newEnvWith(t, saga)
 	o := e.place(t, alice, key, beans...)
 	e.pay.fail("Refund", 1000, errGone)
@@ -358,7 +358,7 @@ func TestACrashAfterAnyStepIsRecovered(t *testing.T) {
 // keeps the others off, so the payment service sees one capture call.
 func TestConcurrentRecoveriesDriveAnOrderOnce(t *testing.T) {
 	saga := testSaga()
-	saga.SyncBudget = 40 * time.Millisecond
+	saga.SyncBudget = 300 * time.Millisecond
 	e := newEnvWith(t, saga)
 	e.reserveAny(nil)
 	e.pay.fail("Capture", 1000, errGone)
@@ -435,7 +435,7 @@ func TestTheSagaConfigIsValidated(t *testing.T) {
 // have been authorized is voided, the order fails and its stock goes back.
 func TestAnOrderResumedPastItsDeadlineFails(t *testing.T) {
 	saga := testSaga()
-	saga.Deadline, saga.SyncBudget = 100*time.Millisecond, 30*time.Millisecond
+	saga.Deadline, saga.SyncBudget = 400*time.Millisecond, 200*time.Millisecond
 	e := newEnvWith(t, saga)
 	e.reserveAny(nil)
 	e.pay.land("Authorize", context.DeadlineExceeded) // it took effect; nobody heard

@@ -378,7 +378,7 @@ func TestCreateOrderWhenInventoryFails(t *testing.T) {
 
 	t.Run("an inventory that does not answer leaves the order pending", func(t *testing.T) {
 		saga := testSaga()
-		saga.SyncBudget = 50 * time.Millisecond
+		saga.SyncBudget = 200 * time.Millisecond
 		e := newEnvWith(t, saga)
 		// Retried until the request's budget ends; no release: the
 		// reservation's outcome is unknown and recovery resumes it.
