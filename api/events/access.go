@@ -20,12 +20,14 @@ const (
 var Schemas = map[string]proto.Message{
 	SubjectOrderPlaced:    (*orderv1.OrderPlaced)(nil),
 	SubjectOrderCancelled: (*orderv1.OrderCancelled)(nil),
+	SubjectOrderFailed:    (*orderv1.OrderFailed)(nil),
 }
 
 // Producers is the one service allowed to publish each event subject.
 var Producers = map[string]string{
 	SubjectOrderPlaced:    ServiceOrder,
 	SubjectOrderCancelled: ServiceOrder,
+	SubjectOrderFailed:    ServiceOrder,
 }
 
 // DeadLetterSubject is where the durable consumer durable dead-letters.

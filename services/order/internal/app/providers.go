@@ -21,7 +21,9 @@ import (
 	"github.com/slipway-dev/slipway/platform/server"
 	platformstore "github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/services/order/internal/config"
+	"github.com/slipway-dev/slipway/services/order/internal/domain"
 	"github.com/slipway-dev/slipway/services/order/internal/rpc"
+	"github.com/slipway-dev/slipway/services/order/internal/saga"
 	"github.com/slipway-dev/slipway/services/order/internal/store"
 )
 
@@ -109,11 +111,21 @@ func openStore(db *platformstore.DB, relay *events.Relay) *store.Store {
 	return store.New(db, store.WithCommitHook(relay.Notify))
 }
 
+// newSagaConfig is the order saga's configuration (PAYMENT_*, SAGA_RECOVERY_*).
+func newSagaConfig(cfg *config.Config) domain.SagaConfig { return cfg.Saga() }
+
+// newSagaWorker is the saga's recovery worker at the configured interval.
+func newSagaWorker(cfg *config.Config, orders *domain.OrderService, logger *slog.Logger, reg *prometheus.Registry) (*saga.Worker, error) {
+	return saga.New(orders, cfg.SagaRecoveryInterval, logger, reg)
+}
+
 // newServer serves the order handler on every protocol with its auth
-// policy; ties the database and NATS to readiness, runs the relay beside
-// the servers and registers the instance when discovery is etcd.
+// policy; ties the database and NATS to readiness, runs the relay and the
+// saga's recovery worker beside the servers and registers the instance when
+// discovery is etcd.
 func newServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider,
-	db *platformstore.DB, h *rpc.Handler, v auth.Verifier, b *events.Broker, relay *events.Relay, p *discovery.Peers,
+	db *platformstore.DB, h *rpc.Handler, v auth.Verifier, b *events.Broker, relay *events.Relay, recovery *saga.Worker,
+	p *discovery.Peers,
 ) (*server.App, error) {
 	opts := []server.Option{
 		server.WithService(server.Service{
@@ -126,6 +138,7 @@ func newServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry
 		server.WithCheck("database", db.Ping),
 		server.WithOptionalCheck("nats", events.Check(b.Conn)), // the outbox and durable consumers ride out a broker outage
 		server.WithWorker("outbox-relay", relay.Run),
+		server.WithWorker("saga-recovery", recovery.Run),
 		server.WithRegistration(p.Registration()),
 	}
 	return server.New(cfg.Base, cfg, logger, reg, tp, opts...)

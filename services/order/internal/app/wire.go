@@ -22,7 +22,7 @@ import (
 )
 
 // newApp wires the order service: database and outbox, NATS, peers,
-// store, stock, domain, handlers, server.
+// store, stock, payments, domain, saga recovery, handlers, server.
 func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider) (*server.App, func(), error) {
 	panic(wire.Build(
 		wire.FieldsOf(new(*config.Config), "Base"),
@@ -40,6 +40,11 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		newRelay,
 		openStore,
 		newOrderLimiter,
+		newSagaConfig,
+		newSagaWorker,
+		// domain.Payments: the payment client adapter and its binding,
+		// e.g. newPaymentClient and wire.Bind(new(domain.Payments), new(*payment.Client)),
+		// go here once the payment API exists; then `go tool wire gen ./internal/app`.
 		wire.Bind(new(domain.OrderStore), new(*store.Store)),
 		wire.Bind(new(domain.StockReserver), new(*stock.Reserver)),
 		newServer,

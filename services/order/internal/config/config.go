@@ -14,6 +14,7 @@ import (
 
 	"github.com/slipway-dev/slipway/platform/config"
 	"github.com/slipway-dev/slipway/platform/events"
+	"github.com/slipway-dev/slipway/services/order/internal/domain"
 )
 
 // Service is the order service's name in logs, metrics, traces and file names.
@@ -64,10 +65,33 @@ type Config struct {
 	OrderRateLimit float64 `yaml:"order_rate_limit" env:"ORDER_RATE_LIMIT" help:"new orders per second per user, sustained; 0 turns the limit off"`
 	// OrderRateBurst is how many new orders a user may place at once.
 	OrderRateBurst int `yaml:"order_rate_burst" env:"ORDER_RATE_BURST" help:"new orders a user may place at once"`
+
+	// PaymentDeadline is how long an order may stay PENDING: past it, the
+	// saga voids whatever may have been authorized and fails the order.
+	PaymentDeadline time.Duration `yaml:"payment_deadline" env:"PAYMENT_DEADLINE" help:"how long an order may wait for its stock and payment before it fails"`
+	// PaymentSyncBudget is how long CreateOrder and CancelOrder drive the
+	// saga before answering with the order as it stands (PENDING, or a
+	// cancel begun); the recovery worker finishes it.
+	PaymentSyncBudget time.Duration `yaml:"payment_sync_budget" env:"PAYMENT_SYNC_BUDGET" help:"how long CreateOrder and CancelOrder wait on the payment before answering"`
+	// PaymentRetryInitial is the wait after a call's first transient
+	// failure; each next wait doubles, up to PaymentRetryMax.
+	PaymentRetryInitial time.Duration `yaml:"payment_retry_initial" env:"PAYMENT_RETRY_INITIAL" help:"wait after the first transient failure of a payment or stock call"`
+	// PaymentRetryMax is the longest wait between two attempts of a call.
+	PaymentRetryMax time.Duration `yaml:"payment_retry_max" env:"PAYMENT_RETRY_MAX" help:"longest wait between two attempts of a payment or stock call"`
+	// SagaRecoveryInterval is how often each instance looks for orders
+	// whose saga stopped half way (a crash, a payment still in flight).
+	SagaRecoveryInterval time.Duration `yaml:"saga_recovery_interval" env:"SAGA_RECOVERY_INTERVAL" help:"how often each instance resumes the orders whose saga stopped half way"`
+	// SagaRecoveryGrace is how long an order must have rested before the
+	// worker resumes it; longer than PaymentSyncBudget, so it does not race
+	// the request still driving it.
+	SagaRecoveryGrace time.Duration `yaml:"saga_recovery_grace" env:"SAGA_RECOVERY_GRACE" help:"how long an unfinished order rests before the recovery worker resumes it"`
+	// SagaRecoveryLease is how long one instance holds an order it resumes.
+	SagaRecoveryLease time.Duration `yaml:"saga_recovery_lease" env:"SAGA_RECOVERY_LEASE" help:"how long one instance holds an order it resumes before another may"`
 }
 
 // Default returns the configuration with every default set.
 func Default() *Config {
+	saga := domain.DefaultSagaConfig()
 	c := &Config{
 		ProducerSettings:   events.DefaultProducerSettings(),
 		InventoryAddr:      "127.0.0.1:50053",
@@ -78,6 +102,14 @@ func Default() *Config {
 		// (about 50 orders a second over 20 users).
 		OrderRateLimit: 10,
 		OrderRateBurst: 20,
+
+		PaymentDeadline:      saga.Deadline,
+		PaymentSyncBudget:    saga.SyncBudget,
+		PaymentRetryInitial:  saga.RetryInitial,
+		PaymentRetryMax:      saga.RetryMax,
+		SagaRecoveryInterval: 5 * time.Second,
+		SagaRecoveryGrace:    saga.Grace,
+		SagaRecoveryLease:    saga.Lease,
 	}
 	c.SetDefaults(Service, DefaultGRPCPort, DefaultHTTPPort)
 	return c
@@ -115,7 +147,41 @@ func (c *Config) Validate() error {
 	if c.OrderRateLimit > 0 && c.OrderRateBurst < 1 {
 		bad("ORDER_RATE_BURST", strconv.Itoa(c.OrderRateBurst), "want at least 1 when ORDER_RATE_LIMIT is set")
 	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"PAYMENT_DEADLINE", c.PaymentDeadline}, {"PAYMENT_SYNC_BUDGET", c.PaymentSyncBudget},
+		{"PAYMENT_RETRY_INITIAL", c.PaymentRetryInitial}, {"PAYMENT_RETRY_MAX", c.PaymentRetryMax},
+		{"SAGA_RECOVERY_INTERVAL", c.SagaRecoveryInterval}, {"SAGA_RECOVERY_LEASE", c.SagaRecoveryLease},
+	} {
+		if d.v <= 0 || d.v > time.Hour {
+			bad(d.key, d.v.String(), "want more than 0 and at most 1h")
+		}
+	}
+	if c.PaymentRetryMax < c.PaymentRetryInitial {
+		bad("PAYMENT_RETRY_MAX", c.PaymentRetryMax.String(), "want at least PAYMENT_RETRY_INITIAL")
+	}
+	if c.PaymentSyncBudget > c.PaymentDeadline {
+		bad("PAYMENT_SYNC_BUDGET", c.PaymentSyncBudget.String(), "want at most PAYMENT_DEADLINE")
+	}
+	if c.SagaRecoveryGrace < c.PaymentSyncBudget {
+		bad("SAGA_RECOVERY_GRACE", c.SagaRecoveryGrace.String(),
+			"want at least PAYMENT_SYNC_BUDGET, so the worker does not resume an order its request still drives")
+	}
+	if c.SagaRecoveryLease < c.PaymentDeadline {
+		bad("SAGA_RECOVERY_LEASE", c.SagaRecoveryLease.String(), "want at least PAYMENT_DEADLINE, which one resume may take")
+	}
 	return errors.Join(errs...)
+}
+
+// Saga is the domain's saga configuration from these keys.
+func (c *Config) Saga() domain.SagaConfig {
+	saga := domain.DefaultSagaConfig()
+	saga.Deadline, saga.SyncBudget = c.PaymentDeadline, c.PaymentSyncBudget
+	saga.RetryInitial, saga.RetryMax = c.PaymentRetryInitial, c.PaymentRetryMax
+	saga.Grace, saga.Lease = c.SagaRecoveryGrace, c.SagaRecoveryLease
+	return saga
 }
 
 // maxOrderRate is the highest rate the limiter can enforce: one order a

@@ -42,6 +42,13 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, 10.0, c.OrderRateLimit)
 	assert.Equal(t, 20, c.OrderRateBurst)
 	assert.Empty(t, c.RedisURL, "the rate limit is in memory unless REDIS_URL is set")
+	assert.Equal(t, 10*time.Second, c.PaymentDeadline)
+	assert.Equal(t, 3*time.Second, c.PaymentSyncBudget)
+	assert.Equal(t, 100*time.Millisecond, c.PaymentRetryInitial)
+	assert.Equal(t, 2*time.Second, c.PaymentRetryMax)
+	assert.Equal(t, 5*time.Second, c.SagaRecoveryInterval)
+	assert.Equal(t, 5*time.Second, c.SagaRecoveryGrace)
+	assert.Equal(t, 30*time.Second, c.SagaRecoveryLease)
 }
 
 func TestEnvironmentWinsOverTheFile(t *testing.T) {
@@ -96,6 +103,13 @@ func TestValidate(t *testing.T) {
 		{name: "a zero burst", key: "ORDER_RATE_BURST", value: "0", wantErr: `ORDER_RATE_BURST="0": want at least 1 when ORDER_RATE_LIMIT is set`},
 		{name: "a redis url", key: "REDIS_URL", value: "rediss://cache.example.com:6380/1"},
 		{name: "a redis url of another scheme", key: "REDIS_URL", value: "tcp://redis:6379", wantErr: "REDIS_URL"},
+		{name: "a longer payment deadline", key: "PAYMENT_DEADLINE", value: "30s"},
+		{name: "a zero payment deadline", key: "PAYMENT_DEADLINE", value: "0s", wantErr: "PAYMENT_DEADLINE"},
+		{name: "a payment deadline shorter than the sync budget", key: "PAYMENT_DEADLINE", value: "1s", wantErr: "PAYMENT_SYNC_BUDGET"},
+		{name: "a longest retry wait under the first", key: "PAYMENT_RETRY_MAX", value: "10ms", wantErr: "want at least PAYMENT_RETRY_INITIAL"},
+		{name: "a grace shorter than the sync budget", key: "SAGA_RECOVERY_GRACE", value: "1s", wantErr: "SAGA_RECOVERY_GRACE"},
+		{name: "a lease shorter than the deadline", key: "SAGA_RECOVERY_LEASE", value: "5s", wantErr: "SAGA_RECOVERY_LEASE"},
+		{name: "no recovery interval", key: "SAGA_RECOVERY_INTERVAL", value: "0s", wantErr: "SAGA_RECOVERY_INTERVAL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,6 +121,15 @@ func TestValidate(t *testing.T) {
 			assert.ErrorContains(t, err, tt.wantErr)
 		})
 	}
+	t.Run("the saga's keys make the domain's saga configuration", func(t *testing.T) {
+		c, err := config.Load("", env(map[string]string{"PAYMENT_DEADLINE": "20s", "PAYMENT_SYNC_BUDGET": "2s", "SAGA_RECOVERY_GRACE": "4s"}))
+		require.NoError(t, err)
+		saga := c.Saga()
+		assert.Equal(t, 20*time.Second, saga.Deadline)
+		assert.Equal(t, 2*time.Second, saga.SyncBudget)
+		assert.Equal(t, 4*time.Second, saga.Grace)
+		assert.NoError(t, saga.Validate())
+	})
 	t.Run("every problem at once, the password never shown", func(t *testing.T) {
 		_, err := config.Load("", env(map[string]string{"NATS_URL": "x", "SERVICE_ACCOUNT_PASSWORD": "tiny"}))
 		require.Error(t, err)

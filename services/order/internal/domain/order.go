@@ -1,8 +1,8 @@
 // Package domain holds the order service's types, its rules and the ports it
-// needs: OrderStore (its own storage) and StockReserver (the inventory
-// service). It imports no transport and no storage: the rpc package
-// translates requests into calls here, the store package implements
-// OrderStore and the stock package implements StockReserver.
+// needs: OrderStore (its own storage), StockReserver (the inventory service)
+// and Payments (the payment service). It imports no transport and no
+// storage: the rpc package translates requests into calls here, the store
+// package implements OrderStore and the stock package StockReserver.
 package domain
 
 import (
@@ -56,11 +56,31 @@ type Money struct {
 // Status is where an order is in its life.
 type Status string
 
-// Order statuses. An order is created PLACED; only a PLACED order can be
-// CANCELLED.
+// Order statuses. An order is created PENDING (stock reserving, payment in
+// flight), becomes PLACED once its payment is authorized, or FAILED when
+// the stock or the payment cannot be had; only a PLACED order can be
+// CANCELLED. FAILED and CANCELLED are final.
 const (
+	StatusPending   Status = "PENDING"
 	StatusPlaced    Status = "PLACED"
+	StatusFailed    Status = "FAILED"
 	StatusCancelled Status = "CANCELLED"
+)
+
+// PaymentState is where an order's payment is.
+type PaymentState string
+
+// Payment states. NONE until an authorization succeeds or is declined;
+// AUTHORIZED when the order is placed, CAPTURED right after; VOIDED when an
+// authorization (or one whose outcome was unknown) is given up, REFUNDED
+// when a captured payment is given back.
+const (
+	PaymentNone       PaymentState = "NONE"
+	PaymentAuthorized PaymentState = "AUTHORIZED"
+	PaymentCaptured   PaymentState = "CAPTURED"
+	PaymentVoided     PaymentState = "VOIDED"
+	PaymentRefunded   PaymentState = "REFUNDED"
+	PaymentDeclined   PaymentState = "DECLINED"
 )
 
 // Item is what a client asks for: a quantity of one product.
@@ -97,11 +117,33 @@ type Order struct {
 	// Fingerprint identifies the items that request asked for (see
 	// Fingerprint), so a retry can be told apart from a different request
 	// under the same key.
-	Fingerprint  string
-	CancelReason string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	Fingerprint string
+	// Requested is what the request asked for, merged per product and
+	// sorted: what a resumed saga reserves.
+	Requested []Item
+	// PaymentMethod is the payment method the request named; "" is the
+	// payment service's default.
+	PaymentMethod string
+	PaymentState  PaymentState
+	// PaymentID is the payment service's id of the authorization.
+	PaymentID string
+	// FailureReason says why a FAILED order failed.
+	FailureReason string
+	CancelReason  string
+	// CancelRequested is set when a cancel of the PLACED order has begun
+	// (its payment is being voided or refunded); the order is CANCELLED
+	// once that is done.
+	CancelRequested bool
+	// StockReleased is set once the reservation of a FAILED order was
+	// released.
+	StockReleased bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
+
+// Priced reports whether the order's lines and total are known, that is
+// whether its stock was reserved and priced.
+func (o Order) Priced() bool { return o.Total.Currency != "" }
 
 // OrderPlaced is the event stored with a new order, in the same transaction.
 type OrderPlaced struct {
@@ -113,6 +155,16 @@ type OrderPlaced struct {
 // OrderCancelled is the event stored with a cancellation, in the same
 // transaction. Order is the order as cancelled.
 type OrderCancelled struct {
+	EventID    string
+	Order      Order
+	Reason     string
+	OccurredAt time.Time
+}
+
+// OrderFailed is the event stored with an order's failure, in the same
+// transaction. Order is the order as failed (its lines are empty when it
+// failed before its stock was priced).
+type OrderFailed struct {
 	EventID    string
 	Order      Order
 	Reason     string

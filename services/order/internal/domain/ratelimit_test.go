@@ -33,14 +33,14 @@ func TestCreateOrderIsRateLimitedPerUser(t *testing.T) {
 	e.place(t, alice, "key-00002", beans)
 
 	// No inventory call is expected: the mock fails the test if one is made.
-	_, err := e.svc.CreateOrder(t.Context(), alice, "key-00003", []domain.Item{beans})
+	_, err := e.svc.CreateOrder(t.Context(), alice, "key-00003", []domain.Item{beans}, "")
 	require.ErrorIs(t, err, errkind.ResourceExhausted)
 	var ra *errkind.RetryAfterError
 	require.True(t, errors.As(err, &ra))
 	assert.Greater(t, ra.After, 50*time.Second, "one order a minute: most of a minute to wait")
 	assert.LessOrEqual(t, ra.After, time.Minute)
 
-	again, err := e.svc.CreateOrder(t.Context(), alice, "key-00001", []domain.Item{beans})
+	again, err := e.svc.CreateOrder(t.Context(), alice, "key-00001", []domain.Item{beans}, "")
 	require.NoError(t, err, "an idempotent retry is not refused")
 	assert.Equal(t, first.ID, again.ID)
 
@@ -52,7 +52,7 @@ func TestCreateOrderIsRateLimitedPerUser(t *testing.T) {
 func TestInvalidOrdersDoNotSpendTheLimit(t *testing.T) {
 	e := newEnv(t)
 	e.svc.SetLimiter(memoryLimiter{ratelimit.NewMemory(ratelimit.Limit{Rate: 1.0 / 60, Burst: 1})})
-	_, err := e.svc.CreateOrder(t.Context(), alice, "key-00001", nil)
+	_, err := e.svc.CreateOrder(t.Context(), alice, "key-00001", nil, "")
 	require.ErrorIs(t, err, errkind.Invalid)
 	e.place(t, alice, "key-00001", domain.Item{ProductID: "beans", Quantity: 1})
 }

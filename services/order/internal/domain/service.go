@@ -31,52 +31,66 @@ const (
 	maxQuantity     = 1000 // per product, after merging repeated lines
 	maxReasonLen    = 200
 	maxPageTokenLen = 512
+	// maxPaymentMethodLen matches the API's limit on payment_method.
+	maxPaymentMethodLen = 64
 )
 
-// compensationTimeout bounds the work after a failed store: checking the
-// order is really missing and releasing its stock. It runs on a context of
-// its own, since the request's may be the reason the store failed.
-const compensationTimeout = 5 * time.Second
+// releaseTimeout bounds the best-effort release after a cancel. It runs on
+// a context of its own, so a caller that left does not cut it.
+const releaseTimeout = 5 * time.Second
 
-// OrderService places, reads and cancels orders. Every method acts for the
-// Actor it is given, which the edge takes from the verified token.
+// OrderService places, reads and cancels orders, and drives each order's
+// saga (stock, payment, events) to its end. Every method acts for the Actor
+// it is given, which the edge takes from the verified token.
 type OrderService struct {
-	orders  OrderStore
-	stock   StockReserver
-	limiter OrderLimiter // nil: no limit
-	logger  *slog.Logger
-	now     func() time.Time
+	orders   OrderStore
+	stock    StockReserver
+	payments Payments
+	limiter  OrderLimiter // nil: no limit
+	saga     SagaConfig
+	logger   *slog.Logger
+	now      func() time.Time
 }
 
 // NewOrderService returns the service over its ports; a nil limiter places
 // no limit on how fast a user orders.
-func NewOrderService(orders OrderStore, stock StockReserver, limiter OrderLimiter, logger *slog.Logger) *OrderService {
-	return &OrderService{orders: orders, stock: stock, limiter: limiter, logger: logger, now: time.Now}
+func NewOrderService(orders OrderStore, stock StockReserver, payments Payments, limiter OrderLimiter,
+	saga SagaConfig, logger *slog.Logger,
+) (*OrderService, error) {
+	if err := saga.Validate(); err != nil {
+		return nil, err
+	}
+	return &OrderService{orders: orders, stock: stock, payments: payments, limiter: limiter, saga: saga, logger: logger, now: time.Now}, nil
 }
 
-// CreateOrder places an order of items for actor, idempotently by key.
+// CreateOrder places an order of items for actor, paid with paymentMethod
+// ("" for the payment service's default), idempotently by key.
 //
 // Lines that repeat a product are merged, as inventory merges them, so
 // {A×1, A×2} orders (and compares equal to) {A×3}. The order id is derived
-// from (actor, key): if actor already placed an order with key, the same
-// items return that order without reserving again and other items fail with
-// ErrFailedPrecondition. Prices are the ones inventory's Reserve took the
-// stock at, so what is held and what is charged come from one read; totals
-// are computed here, and every line must share one currency. An order that
-// cannot be priced (two currencies, a total out of range, an inventory
-// that answers no prices) gives its stock back and fails. An unknown
-// product is a field error naming its first line.
+// from (actor, key): if actor already ordered with key, the same items
+// return that order, in whatever state it is, without calling anything,
+// and other items fail with ErrFailedPrecondition.
 //
-// Stock is reserved first, then the order and its OrderPlaced event are
-// stored together. A concurrent duplicate that loses the insert
-// returns the winner's order. If storing fails otherwise, the reservation is
-// released, unless the order turns out to be stored after all.
+// A new order is stored PENDING with what it asks for, and then driven
+// through its saga (see saga.go): reserve the stock at the prices
+// inventory took it at, authorize the total, place the order with its
+// OrderPlaced, capture. A decline or another permanent payment failure
+// answers the FAILED order, its reason and its OrderFailed stored, its stock
+// released. Transient failures are retried with backoff for up to
+// SagaConfig.SyncBudget: an order still waiting then is answered PENDING,
+// and Recover finishes it (placed, or failed at its deadline).
+//
+// Stock that cannot be had (an unknown product, which the error names as a
+// field; too little stock; prices in two currencies) fails the order too,
+// and CreateOrder answers that error, as before payments: a retry with the
+// key then answers the FAILED order.
 //
 // A new order counts against the actor's rate limit; past it, CreateOrder
 // fails with an errkind.RetryAfterError (ResourceExhausted) saying when to
-// come back. A retry of an order already placed returns it before the
+// come back. A retry of an order already created returns it before the
 // limiter is asked, so retries are never refused and never spend the limit.
-func (s *OrderService) CreateOrder(ctx context.Context, actor Actor, key string, items []Item) (Order, error) {
+func (s *OrderService) CreateOrder(ctx context.Context, actor Actor, key string, items []Item, paymentMethod string) (Order, error) {
 	if err := checkActor(actor); err != nil {
 		return Order{}, err
 	}
@@ -86,6 +100,9 @@ func (s *OrderService) CreateOrder(ctx context.Context, actor Actor, key string,
 	merged, firstLine, err := checkItems(items)
 	if err != nil {
 		return Order{}, err
+	}
+	if len(paymentMethod) > maxPaymentMethodLen {
+		return Order{}, errkind.Field("payment_method", fmt.Sprintf("must be at most %d bytes", maxPaymentMethodLen))
 	}
 	fingerprint := Fingerprint(merged)
 
@@ -106,48 +123,40 @@ func (s *OrderService) CreateOrder(ctx context.Context, actor Actor, key string,
 	o := Order{
 		ID:             OrderID(actor.Subject, key),
 		UserID:         actor.Subject,
-		Status:         StatusPlaced,
+		Status:         StatusPending,
 		IdempotencyKey: key,
 		Fingerprint:    fingerprint,
+		Requested:      inRequestOrder(merged, firstLine),
+		PaymentMethod:  paymentMethod,
+		PaymentState:   PaymentNone,
 		CreatedAt:      now,
 		UpdatedAt:      now,
 	}
-	prices, err := s.stock.Reserve(ctx, o.ID, merged)
-	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			if lineErr := s.unknownLine(ctx, merged, firstLine); lineErr != nil {
-				return Order{}, lineErr
-			}
-		}
-		// No compensation: the reservation's outcome may be unknown (a
-		// timeout), a retry with the key must still be able to complete it,
-		// and inventory expires a reservation whose order never commits.
-		return Order{}, fmt.Errorf("reserve stock for order %s: %w", o.ID, err)
-	}
-	o.Items, o.Total, err = priceReserved(o.ID, merged, firstLine, prices)
-	if err != nil {
-		// The order will never be placed: its stock goes back now.
-		s.release(ctx, o.ID, err)
-		return Order{}, err
-	}
-
-	err = s.orders.Place(ctx, o, OrderPlaced{EventID: newEventID(), Order: o, OccurredAt: now})
-	switch {
-	case err == nil:
-		s.logger.InfoContext(ctx, "order placed", "order_id", o.ID, "user_id", o.UserID,
-			"total_minor", o.Total.AmountMinor, "currency", o.Total.Currency)
-		return o, nil
+	switch err := s.orders.Create(ctx, o); {
 	case errors.Is(err, ErrAlreadyExists):
-		// A concurrent duplicate committed first; its reservation is the
-		// one both requests share.
+		// A concurrent duplicate stored it first, and drives it.
 		winner, err := s.orders.ByKey(ctx, actor.Subject, key)
 		if err != nil {
-			return Order{}, fmt.Errorf("read order %s placed concurrently: %w", o.ID, err)
+			return Order{}, fmt.Errorf("read order %s created concurrently: %w", o.ID, err)
 		}
 		return sameRequest(winner, fingerprint)
+	case err != nil:
+		return Order{}, fmt.Errorf("store order %s: %w", o.ID, err)
 	}
-	s.compensate(ctx, o.ID, err)
-	return Order{}, fmt.Errorf("store order %s: %w", o.ID, err)
+
+	// The saga runs to its end or its budget even when the caller leaves:
+	// a step half done is what recovery is for, not what a request makes.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.saga.SyncBudget)
+	defer cancel()
+	d := &drive{s: s}
+	o, err = d.advance(sctx, o)
+	if err != nil {
+		return Order{}, fmt.Errorf("order %s stored; its saga resumes later: %w", o.ID, err)
+	}
+	if d.rejected != nil {
+		return Order{}, d.rejected
+	}
+	return o, nil
 }
 
 // priceReserved prices the merged items at the prices their reservation
@@ -185,21 +194,6 @@ func (s *OrderService) unknownLine(ctx context.Context, merged []Item, firstLine
 	return nil
 }
 
-// release gives back the stock reserved for an order that will not be
-// placed because cause. When inventory does not answer, the reservation is
-// left to expire there.
-func (s *OrderService) release(ctx context.Context, orderID string, cause error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), compensationTimeout)
-	defer cancel()
-	log := s.logger.With("order_id", orderID, "cause", cause.Error())
-	if err := s.stock.Release(ctx, orderID); err != nil {
-		log.ErrorContext(ctx, "reservation of an order that cannot be placed not released; it expires in inventory",
-			"error", err.Error())
-		return
-	}
-	log.WarnContext(ctx, "released the reservation of an order that cannot be placed")
-}
-
 // sameRequest returns the stored order when a repeated request asks for the
 // same items, and ErrFailedPrecondition when it reuses the key for others.
 func sameRequest(stored Order, fingerprint string) (Order, error) {
@@ -208,33 +202,6 @@ func sameRequest(stored Order, fingerprint string) (Order, error) {
 			stored.IdempotencyKey, stored.ID, ErrFailedPrecondition)
 	}
 	return stored, nil
-}
-
-// compensate releases the stock reserved for an order that failed to store,
-// but only once the store says the order is not there: a concurrent
-// duplicate, or a commit whose answer was lost, may have stored it, and its
-// reservation must stay. When the store cannot say, the reservation is left
-// to inventory, which expires reservations whose order never commits.
-func (s *OrderService) compensate(ctx context.Context, orderID string, cause error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), compensationTimeout)
-	defer cancel()
-	log := s.logger.With("order_id", orderID, "cause", cause.Error())
-	_, err := s.orders.Get(ctx, orderID)
-	switch {
-	case err == nil:
-		log.WarnContext(ctx, "order store failed but the order is stored; reservation kept")
-		return
-	case !errors.Is(err, ErrNotFound):
-		log.ErrorContext(ctx, "order store failed and the order cannot be read back; reservation left to expire in inventory",
-			"error", err.Error())
-		return
-	}
-	if err := s.stock.Release(ctx, orderID); err != nil {
-		log.ErrorContext(ctx, "compensation failed: reservation not released; it expires in inventory",
-			"error", err.Error())
-		return
-	}
-	log.WarnContext(ctx, "compensated: released the reservation of an order that failed to store")
 }
 
 // priceItems turns merged items into priced order lines and their total.
@@ -393,13 +360,16 @@ func decodePageToken(token string) (Cursor, error) {
 	return Cursor{CreatedAt: time.UnixMicro(us).UTC(), ID: id}, nil
 }
 
-// CancelOrder cancels one of actor's orders while it is PLACED, storing the
-// change and its OrderCancelled event in one transaction, then releases the
-// order's stock. Anyone else's order is ErrNotFound; an order no longer
-// PLACED is ErrFailedPrecondition.
+// CancelOrder cancels one of actor's PLACED orders: it records that the
+// cancel began, voids the payment (authorized) or refunds it (captured),
+// then stores CANCELLED with its OrderCancelled event in one transaction,
+// and releases the order's stock (best effort: inventory also releases when
+// it consumes OrderCancelled). Anyone else's order is ErrNotFound; an order
+// not PLACED is ErrFailedPrecondition.
 //
-// The release is best effort: inventory also releases the stock when it
-// consumes OrderCancelled, so a failed call here loses nothing.
+// When the payment service does not answer within SagaConfig.SyncBudget
+// the cancel stays begun, Recover finishes it, and CancelOrder fails with
+// ErrUnavailable; calling it again resumes it.
 func (s *OrderService) CancelOrder(ctx context.Context, actor Actor, id, reason string) (Order, error) {
 	if err := checkActor(actor); err != nil {
 		return Order{}, err
@@ -421,32 +391,40 @@ func (s *OrderService) CancelOrder(ctx context.Context, actor Actor, id, reason 
 		return Order{}, cannotCancel(o)
 	}
 
-	now := s.timestamp()
-	o.Status, o.CancelReason, o.UpdatedAt = StatusCancelled, reason, now
-	cancelled, err := s.orders.Cancel(ctx, OrderCancelled{EventID: newEventID(), Order: o, Reason: reason, OccurredAt: now})
-	if err != nil {
-		return Order{}, fmt.Errorf("cancel order %s: %w", id, err)
-	}
-	if !cancelled {
-		// A concurrent cancel won between the read and the update.
-		current, err := s.orders.Get(ctx, id)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.saga.SyncBudget)
+	defer cancel()
+	d := &drive{s: s}
+	if !o.CancelRequested {
+		at := s.timestamp()
+		begun, err := s.orders.RequestCancel(sctx, id, reason, at)
 		if err != nil {
 			return Order{}, fmt.Errorf("cancel order %s: %w", id, err)
 		}
-		return Order{}, cannotCancel(current)
+		if !begun {
+			// A concurrent cancel won between the read and the update.
+			current, err := s.orders.Get(ctx, id)
+			if err != nil {
+				return Order{}, fmt.Errorf("cancel order %s: %w", id, err)
+			}
+			return Order{}, cannotCancel(current)
+		}
+		o.CancelRequested, o.CancelReason, o.UpdatedAt = true, reason, at
 	}
-	s.logger.InfoContext(ctx, "order cancelled", "order_id", id, "user_id", o.UserID)
-
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), compensationTimeout)
-	defer cancel()
-	if err := s.stock.Release(rctx, id); err != nil {
-		s.logger.WarnContext(ctx, "release after cancel failed; inventory releases when it consumes OrderCancelled",
-			"order_id", id, "error", err.Error())
+	o, err = d.advance(sctx, o)
+	switch {
+	case err != nil:
+		return Order{}, fmt.Errorf("cancel order %s: %w", id, err)
+	case o.Status != StatusCancelled:
+		return Order{}, fmt.Errorf("cancel of order %s begun, its payment not given back yet; it completes later: %w",
+			id, ErrUnavailable)
 	}
 	return o, nil
 }
 
 func cannotCancel(o Order) error {
+	if o.Status == StatusPlaced && o.CancelRequested {
+		return fmt.Errorf("order %s is being cancelled: %w", o.ID, ErrFailedPrecondition)
+	}
 	return fmt.Errorf("order %s is %s; only a %s order can be cancelled: %w",
 		o.ID, o.Status, StatusPlaced, ErrFailedPrecondition)
 }

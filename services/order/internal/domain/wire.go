@@ -2,6 +2,7 @@ package domain
 
 import "github.com/google/wire"
 
-// ProviderSet provides the OrderService; the app binds OrderStore and
-// StockReserver to the store and stock packages.
+// ProviderSet provides the OrderService; the app binds OrderStore,
+// StockReserver and Payments to their adapters and provides the
+// SagaConfig from its configuration.
 var ProviderSet = wire.NewSet(NewOrderService)

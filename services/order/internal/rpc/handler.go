@@ -52,7 +52,7 @@ func (h *Handler) CreateOrder(ctx context.Context, req *orderv1.CreateOrderReque
 	for i, it := range req.GetItems() {
 		items[i] = domain.Item{ProductID: it.GetProductId(), Quantity: int64(it.GetQuantity())}
 	}
-	o, err := h.orders.CreateOrder(ctx, actor(ctx), req.GetIdempotencyKey(), items)
+	o, err := h.orders.CreateOrder(ctx, actor(ctx), req.GetIdempotencyKey(), items, req.GetPaymentMethod())
 	if err != nil {
 		return nil, server.Status(err)
 	}
@@ -104,8 +104,19 @@ func actor(ctx context.Context) domain.Actor {
 }
 
 var statusProto = map[domain.Status]orderv1.OrderStatus{
+	domain.StatusPending:   orderv1.OrderStatus_ORDER_STATUS_PENDING,
 	domain.StatusPlaced:    orderv1.OrderStatus_ORDER_STATUS_PLACED,
+	domain.StatusFailed:    orderv1.OrderStatus_ORDER_STATUS_FAILED,
 	domain.StatusCancelled: orderv1.OrderStatus_ORDER_STATUS_CANCELLED,
+}
+
+var paymentStateProto = map[domain.PaymentState]orderv1.PaymentState{
+	domain.PaymentNone:       orderv1.PaymentState_PAYMENT_STATE_NONE,
+	domain.PaymentAuthorized: orderv1.PaymentState_PAYMENT_STATE_AUTHORIZED,
+	domain.PaymentCaptured:   orderv1.PaymentState_PAYMENT_STATE_CAPTURED,
+	domain.PaymentVoided:     orderv1.PaymentState_PAYMENT_STATE_VOIDED,
+	domain.PaymentRefunded:   orderv1.PaymentState_PAYMENT_STATE_REFUNDED,
+	domain.PaymentDeclined:   orderv1.PaymentState_PAYMENT_STATE_DECLINED,
 }
 
 func orderProto(o domain.Order) *orderv1.Order {
@@ -128,6 +139,8 @@ func orderProto(o domain.Order) *orderv1.Order {
 		IdempotencyKey: o.IdempotencyKey,
 		CreatedAt:      timestamppb.New(o.CreatedAt),
 		UpdatedAt:      timestamppb.New(o.UpdatedAt),
+		PaymentState:   paymentStateProto[o.PaymentState],
+		FailureReason:  o.FailureReason,
 	}
 }
 

@@ -51,6 +51,25 @@ func cancelledEnvelope(e domain.OrderCancelled) (events.Envelope, error) {
 	}, nil
 }
 
+func failedEnvelope(e domain.OrderFailed) (events.Envelope, error) {
+	if e.EventID == "" {
+		return events.Envelope{}, fmt.Errorf("OrderFailed of order %s has no event id", e.Order.ID)
+	}
+	return events.Envelope{
+		ID:      e.EventID,
+		Subject: apievents.SubjectOrderFailed,
+		Payload: &orderv1.OrderFailed{
+			EventId:    e.EventID,
+			OrderId:    e.Order.ID,
+			UserId:     e.Order.UserID,
+			Items:      itemsProto(e.Order.Items),
+			Total:      moneyProto(e.Order.Total),
+			Reason:     e.Reason,
+			OccurredAt: timestamppb.New(e.OccurredAt),
+		},
+	}, nil
+}
+
 func itemsProto(items []domain.OrderItem) []*orderv1.OrderItem {
 	out := make([]*orderv1.OrderItem, len(items))
 	for i, it := range items {

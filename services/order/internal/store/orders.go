@@ -9,6 +9,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,7 +18,6 @@ import (
 
 	"github.com/google/wire"
 
-	"github.com/slipway-dev/slipway/platform/events"
 	platformstore "github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/services/order/internal/domain"
 )
@@ -78,92 +78,57 @@ type querier interface {
 }
 
 const orderColumns = `id, user_id, idempotency_key, request_fingerprint, status, currency, total_minor,
-	cancel_reason, created_at, updated_at`
+	cancel_reason, created_at, updated_at, requested_items, payment_method, payment_state, payment_id,
+	failure_reason, cancel_requested, stock_released`
 
-// Place implements domain.OrderStore. ON CONFLICT DO NOTHING covers both the
-// id and (user_id, idempotency_key): a concurrent duplicate waits for the
-// first insert to commit and then inserts nothing, rather than fail.
-//
-// On PostgreSQL the order, its items and its OrderPlaced are one statement
-// (placePostgres): one round trip, atomic on its own. Elsewhere they are
-// three kinds of insert in one transaction.
-//
-// Either way Place is idempotent: when the connection is lost with the
-// outcome unknown (during the statement or its COMMIT), running it again
-// either places the order or, if the first attempt did land, inserts
-// nothing and reports ErrAlreadyExists, which CreateOrder answers with the
-// stored order. No order or event is doubled.
-func (s *Store) Place(ctx context.Context, o domain.Order, e domain.OrderPlaced) error {
-	envelope, err := placedEnvelope(e)
-	if err != nil {
-		return err
-	}
-	if s.db.Dialect == platformstore.Postgres {
-		err = s.placePostgres(ctx, o, envelope)
-	} else {
-		err = s.placeInTx(ctx, o, envelope)
-	}
-	if err != nil {
-		return err
-	}
-	s.onCommit()
-	return nil
-}
+// createStatement inserts a new order, orderColumns in that order. ON
+// CONFLICT DO NOTHING covers both the id and (user_id, idempotency_key): a
+// concurrent duplicate waits for the first insert to commit and then
+// inserts nothing, rather than fail.
+const createStatement = `INSERT INTO orders (` + orderColumns + `)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT DO NOTHING`
 
-// placeStatement inserts the order ($1 to $10, orderColumns), its items
-// (arrays $11 to $15) and its outbox row ($16 to $19), the last two only
-// when the order was inserted. It returns a row when it placed the order.
-const placeStatement = `WITH placed AS (
-	INSERT INTO orders (` + orderColumns + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING
-	RETURNING id
-), lines AS (
-	INSERT INTO order_items (order_id, product_id, name, quantity, unit_price_minor, line_total_minor)
-	SELECT placed.id, l.product_id, l.name, l.quantity, l.unit_price_minor, l.line_total_minor
-	FROM placed, unnest($11::text[], $12::text[], $13::bigint[], $14::bigint[], $15::bigint[])
-		AS l (product_id, name, quantity, unit_price_minor, line_total_minor)
-), event AS (
-	INSERT INTO outbox (event_id, subject, payload, headers)
-	SELECT $16, $17, $18, $19 FROM placed
-)
-SELECT 1 FROM placed`
-
-// placeAttempts bounds how often placePostgres runs its statement when the
+// createAttempts bounds how often Create runs its statement when the
 // connection is lost with the outcome unknown; a connection that fails
 // before the statement is sent is retried by platform store itself.
-const placeAttempts = 3
+const createAttempts = 3
 
-func (s *Store) placePostgres(ctx context.Context, o domain.Order, envelope events.Envelope) error {
-	row, err := events.NewOutboxRow(ctx, envelope)
+// Create implements domain.OrderStore, in one statement. It is idempotent:
+// when the connection is lost with the outcome unknown, running it again
+// either stores the order or, if the first attempt did land, inserts
+// nothing and reports ErrAlreadyExists, which CreateOrder answers with the
+// stored order.
+func (s *Store) Create(ctx context.Context, o domain.Order) error {
+	requested, err := encodeRequested(o.Requested)
 	if err != nil {
-		return fmt.Errorf("enqueue OrderPlaced of order %s: %w", o.ID, err)
-	}
-	n := len(o.Items)
-	ids, names := make([]string, n), make([]string, n)
-	quantities, prices, totals := make([]int64, n), make([]int64, n), make([]int64, n)
-	for i, it := range o.Items {
-		ids[i], names[i], quantities[i] = it.ProductID, it.Name, it.Quantity
-		prices[i], totals[i] = it.UnitPrice.AmountMinor, it.LineTotal.AmountMinor
+		return fmt.Errorf("create order %s: %w", o.ID, err)
 	}
 	for attempt := 1; ; attempt++ {
 		var res sql.Result
-		res, err = s.db.ExecContext(ctx, placeStatement,
+		res, err = s.db.ExecContext(ctx, createStatement,
 			o.ID, o.UserID, o.IdempotencyKey, o.Fingerprint, string(o.Status), o.Total.Currency, o.Total.AmountMinor,
-			o.CancelReason, o.CreatedAt.UTC(), o.UpdatedAt.UTC(),
-			ids, names, quantities, prices, totals,
-			row.EventID, row.Subject, row.Payload, row.Headers)
+			o.CancelReason, o.CreatedAt.UTC(), o.UpdatedAt.UTC(), requested, o.PaymentMethod, string(paymentState(o)),
+			o.PaymentID, o.FailureReason, o.CancelRequested, o.StockReleased)
 		if err == nil {
-			return placed(o, res)
+			return created(o, res)
 		}
-		if !platformstore.ConnectionLost(err) || attempt == placeAttempts || ctx.Err() != nil {
-			return fmt.Errorf("place order %s: %w", o.ID, err)
+		if !platformstore.ConnectionLost(err) || attempt == createAttempts || ctx.Err() != nil {
+			return fmt.Errorf("create order %s: %w", o.ID, err)
 		}
 	}
 }
 
-// placed turns the result of the statement that inserts o into
+// paymentState is o's payment state, NONE when unset.
+func paymentState(o domain.Order) domain.PaymentState {
+	if o.PaymentState == "" {
+		return domain.PaymentNone
+	}
+	return o.PaymentState
+}
+
+// created turns the result of the statement that inserts o into
 // ErrAlreadyExists when it inserted nothing.
-func placed(o domain.Order, res sql.Result) error {
+func created(o domain.Order, res sql.Result) error {
 	inserted, err := oneRow(res)
 	if err != nil {
 		return fmt.Errorf("insert order %s: %w", o.ID, err)
@@ -173,36 +138,6 @@ func placed(o domain.Order, res sql.Result) error {
 			o.ID, o.UserID, o.IdempotencyKey, domain.ErrAlreadyExists)
 	}
 	return nil
-}
-
-// placeInTx is Place as one transaction of single-row inserts, for SQLite,
-// where a statement costs no round trip.
-func (s *Store) placeInTx(ctx context.Context, o domain.Order, envelope events.Envelope) error {
-	return s.db.InTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO orders (`+orderColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
-			o.ID, o.UserID, o.IdempotencyKey, o.Fingerprint, string(o.Status), o.Total.Currency, o.Total.AmountMinor,
-			o.CancelReason, o.CreatedAt.UTC(), o.UpdatedAt.UTC())
-		if err != nil {
-			return fmt.Errorf("insert order %s: %w", o.ID, err)
-		}
-		if err := placed(o, res); err != nil {
-			return err
-		}
-		for _, it := range o.Items {
-			_, err := tx.ExecContext(ctx, `INSERT INTO order_items
-				(order_id, product_id, name, quantity, unit_price_minor, line_total_minor)
-				VALUES ($1, $2, $3, $4, $5, $6)`,
-				o.ID, it.ProductID, it.Name, it.Quantity, it.UnitPrice.AmountMinor, it.LineTotal.AmountMinor)
-			if err != nil {
-				return fmt.Errorf("insert order %s: item %q: %w", o.ID, it.ProductID, err)
-			}
-		}
-		if err := events.Enqueue(ctx, tx, envelope); err != nil {
-			return fmt.Errorf("enqueue OrderPlaced of order %s: %w", o.ID, err)
-		}
-		return nil
-	}, platformstore.Idempotent())
 }
 
 // Get implements domain.OrderStore.
@@ -264,40 +199,6 @@ func (s *Store) ListByUser(ctx context.Context, userID string, after domain.Curs
 	return orders, nil
 }
 
-// Cancel implements domain.OrderStore. The status guard makes a concurrent
-// second cancel wait for the first and then change nothing.
-func (s *Store) Cancel(ctx context.Context, e domain.OrderCancelled) (bool, error) {
-	envelope, err := cancelledEnvelope(e)
-	if err != nil {
-		return false, err
-	}
-	o := e.Order
-	cancelled := false
-	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
-		cancelled = false // InTx may run this again
-		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = $1, cancel_reason = $2, updated_at = $3
-			WHERE id = $4 AND status = $5`,
-			string(domain.StatusCancelled), e.Reason, o.UpdatedAt.UTC(), o.ID, string(domain.StatusPlaced))
-		if err != nil {
-			return fmt.Errorf("cancel order %s: %w", o.ID, err)
-		}
-		if cancelled, err = oneRow(res); err != nil || !cancelled {
-			return err
-		}
-		if err := events.Enqueue(ctx, tx, envelope); err != nil {
-			return fmt.Errorf("enqueue OrderCancelled of order %s: %w", o.ID, err)
-		}
-		return nil
-	})
-	if err != nil {
-		return false, err
-	}
-	if cancelled {
-		s.onCommit()
-	}
-	return cancelled, nil
-}
-
 // withItems reads o's lines into it.
 func (s *Store) withItems(ctx context.Context, o domain.Order) (domain.Order, error) {
 	orders := []domain.Order{o}
@@ -347,14 +248,62 @@ func (s *Store) fillItems(ctx context.Context, q querier, orders []domain.Order)
 // scanOrder reads orderColumns from a *sql.Row or *sql.Rows.
 func scanOrder(row interface{ Scan(...any) error }) (domain.Order, error) {
 	var (
-		o      domain.Order
-		status string
+		o                   domain.Order
+		status, payment     string
+		requested           string
+		cancelled, released bool
 	)
 	err := row.Scan(&o.ID, &o.UserID, &o.IdempotencyKey, &o.Fingerprint, &status, &o.Total.Currency, &o.Total.AmountMinor,
-		&o.CancelReason, &o.CreatedAt, &o.UpdatedAt)
-	o.Status = domain.Status(status)
+		&o.CancelReason, &o.CreatedAt, &o.UpdatedAt, &requested, &o.PaymentMethod, &payment, &o.PaymentID,
+		&o.FailureReason, &cancelled, &released)
+	if err != nil {
+		return domain.Order{}, err
+	}
+	o.Status, o.PaymentState = domain.Status(status), domain.PaymentState(payment)
+	o.CancelRequested, o.StockReleased = cancelled, released
 	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
-	return o, err
+	if o.Requested, err = decodeRequested(requested); err != nil {
+		return domain.Order{}, fmt.Errorf("order %s: %w", o.ID, err)
+	}
+	return o, nil
+}
+
+// requestedItem is one line of requested_items.
+type requestedItem struct {
+	ProductID string `json:"product_id"`
+	Quantity  int64  `json:"quantity"`
+}
+
+// encodeRequested is the requested_items of items: "" for none (orders
+// stored before the saga).
+func encodeRequested(items []domain.Item) (string, error) {
+	if len(items) == 0 {
+		return "", nil
+	}
+	lines := make([]requestedItem, len(items))
+	for i, it := range items {
+		lines[i] = requestedItem{ProductID: it.ProductID, Quantity: it.Quantity}
+	}
+	b, err := json.Marshal(lines)
+	if err != nil {
+		return "", fmt.Errorf("encode requested items: %w", err)
+	}
+	return string(b), nil
+}
+
+func decodeRequested(s string) ([]domain.Item, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var lines []requestedItem
+	if err := json.Unmarshal([]byte(s), &lines); err != nil {
+		return nil, fmt.Errorf("decode requested items: %w", err)
+	}
+	items := make([]domain.Item, len(lines))
+	for i, l := range lines {
+		items[i] = domain.Item{ProductID: l.ProductID, Quantity: l.Quantity}
+	}
+	return items, nil
 }
 
 // oneRow reports whether a statement changed a row.

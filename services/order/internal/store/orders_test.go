@@ -53,12 +53,17 @@ func newEnv(t *testing.T, d platformstore.Dialect) env {
 
 func usd(minor int64) domain.Money { return domain.Money{AmountMinor: minor, Currency: "USD"} }
 
-// order is a PLACED order of user with key, created at, with two lines.
+// order is a PLACED order of user with key, created at, with two lines,
+// its payment authorized: as e.place leaves it.
 func order(user, key string, at time.Time) domain.Order {
+	id := domain.OrderID(user, key)
 	return domain.Order{
-		ID:     domain.OrderID(user, key),
-		UserID: user,
-		Status: domain.StatusPlaced,
+		ID:           id,
+		UserID:       user,
+		Status:       domain.StatusPlaced,
+		PaymentState: domain.PaymentAuthorized,
+		PaymentID:    "pay-" + id,
+		Requested:    []domain.Item{{ProductID: "b-filter", Quantity: 1}, {ProductID: "a-beans", Quantity: 2}},
 		Items: []domain.OrderItem{
 			{ProductID: "a-beans", Name: "Beans", Quantity: 2, UnitPrice: usd(1250), LineTotal: usd(2500)},
 			{ProductID: "b-filter", Name: "Filters", Quantity: 1, UnitPrice: usd(499), LineTotal: usd(499)},
@@ -75,9 +80,25 @@ func placed(o domain.Order) domain.OrderPlaced {
 	return domain.OrderPlaced{EventID: "placed-" + o.ID, Order: o, OccurredAt: o.CreatedAt}
 }
 
+// pending is o as Create stores it: PENDING, not priced, nothing paid.
+func pending(o domain.Order) domain.Order {
+	p := o
+	p.Status, p.PaymentState, p.PaymentID = domain.StatusPending, domain.PaymentNone, ""
+	p.Items, p.Total = nil, domain.Money{}
+	return p
+}
+
+// place takes o through the saga's first transitions: created, priced,
+// placed with its OrderPlaced.
 func (e env) place(t *testing.T, o domain.Order) {
 	t.Helper()
-	require.NoError(t, e.store.Place(t.Context(), o, placed(o)))
+	require.NoError(t, e.store.Create(t.Context(), pending(o)))
+	priced, err := e.store.Price(t.Context(), o)
+	require.NoError(t, err)
+	require.True(t, priced)
+	placed, err := e.store.Place(t.Context(), placed(o))
+	require.NoError(t, err)
+	require.True(t, placed)
 }
 
 // outboxRow is an event as the store left it for the relay.
@@ -164,55 +185,59 @@ func TestPlace(t *testing.T) {
 	})
 }
 
-func TestPlaceStoresNothingForADuplicate(t *testing.T) {
+func TestCreateStoresNothingForADuplicate(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, e env) {
 		first := order("u-1", "key-0001", t0)
 		e.place(t, first)
 
-		sameID := order("u-1", "key-0001", t1)
+		sameID := pending(order("u-1", "key-0001", t1))
 		sameID.Fingerprint = "other"
-		sameKey := order("u-1", "key-0001", t1)
+		sameKey := pending(order("u-1", "key-0001", t1))
 		sameKey.ID = "another-id"
 		for name, dup := range map[string]domain.Order{"same id": sameID, "same user and key": sameKey} {
 			t.Run(name, func(t *testing.T) {
-				err := e.store.Place(t.Context(), dup, domain.OrderPlaced{EventID: "e-" + name, Order: dup, OccurredAt: t1})
+				err := e.store.Create(t.Context(), dup)
 				require.ErrorIs(t, err, domain.ErrAlreadyExists)
 				got, err := e.store.Get(t.Context(), first.ID)
 				require.NoError(t, err)
 				assert.Equal(t, first, got)
 				assert.Equal(t, 1, e.count(t, "orders"))
-				assert.Len(t, e.outbox(t), 1, "no event for an order not stored")
+				assert.Len(t, e.outbox(t), 1)
 			})
 		}
 		assert.Equal(t, int64(1), e.commits.Load())
 	})
 }
 
-// The order and its event commit together or not at all.
+// The change and its event commit together or not at all.
 func TestPlaceIsOneTransaction(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, e env) {
 		a := order("u-1", "key-0001", t0)
 		e.place(t, a)
 		b := order("u-1", "key-0002", t1)
+		require.NoError(t, e.store.Create(t.Context(), pending(b)))
+		ok, err := e.store.Price(t.Context(), b)
+		require.NoError(t, err)
+		require.True(t, ok)
 		// An event id already in the outbox fails the enqueue, the last step.
-		err := e.store.Place(t.Context(), b, domain.OrderPlaced{EventID: "placed-" + a.ID, Order: b, OccurredAt: t1})
+		ok, err = e.store.Place(t.Context(), domain.OrderPlaced{EventID: "placed-" + a.ID, Order: b, OccurredAt: t1})
 		require.Error(t, err)
-		assert.NotErrorIs(t, err, domain.ErrAlreadyExists)
-		_, err = e.store.Get(t.Context(), b.ID)
-		assert.ErrorIs(t, err, domain.ErrNotFound, "the order rolled back with its event")
-		assert.Equal(t, 2, e.count(t, "order_items"), "only a's lines")
+		assert.False(t, ok)
+		got, err := e.store.Get(t.Context(), b.ID)
+		require.NoError(t, err)
+		assert.Equal(t, domain.StatusPending, got.Status, "the change rolled back with its event")
+		assert.Equal(t, domain.PaymentNone, got.PaymentState)
 		assert.Equal(t, int64(1), e.commits.Load(), "no wake-up for a rollback")
 	})
 }
 
-func TestConcurrentPlacesOfOneKeyStoreOne(t *testing.T) {
+func TestConcurrentCreatesOfOneKeyStoreOne(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, e env) {
 		const n = 8
 		errs := make(chan error, n)
 		for i := range n {
 			go func() {
-				o := order("u-1", "key-0001", t0.Add(time.Duration(i)*time.Millisecond))
-				errs <- e.store.Place(context.Background(), o, placed(o))
+				errs <- e.store.Create(context.Background(), pending(order("u-1", "key-0001", t0.Add(time.Duration(i)*time.Millisecond))))
 			}()
 		}
 		won := 0
@@ -226,7 +251,6 @@ func TestConcurrentPlacesOfOneKeyStoreOne(t *testing.T) {
 		}
 		assert.Equal(t, 1, won)
 		assert.Equal(t, 1, e.count(t, "orders"))
-		assert.Len(t, e.outbox(t), 1)
 	})
 }
 
@@ -290,9 +314,16 @@ func TestCancel(t *testing.T) {
 		e.place(t, o)
 		cancelled := o
 		cancelled.Status, cancelled.CancelReason, cancelled.UpdatedAt = domain.StatusCancelled, "changed my mind", t1
+		cancelled.PaymentState = domain.PaymentVoided
 		ev := domain.OrderCancelled{EventID: "cancelled-" + o.ID, Order: cancelled, Reason: "changed my mind", OccurredAt: t1}
 
-		ok, err := e.store.Cancel(ctx, ev)
+		t.Run("a cancel that expects another payment state changes nothing", func(t *testing.T) {
+			ok, err := e.store.Cancel(ctx, ev, domain.PaymentCaptured)
+			require.NoError(t, err)
+			assert.False(t, ok)
+			assert.Len(t, e.outbox(t), 1)
+		})
+		ok, err := e.store.Cancel(ctx, ev, domain.PaymentAuthorized)
 		require.NoError(t, err)
 		assert.True(t, ok)
 		got, err := e.store.Get(ctx, o.ID)
@@ -314,7 +345,7 @@ func TestCancel(t *testing.T) {
 		t.Run("a second cancel changes nothing", func(t *testing.T) {
 			again := ev
 			again.EventID, again.Order.UpdatedAt = "cancelled-again", t1.Add(time.Minute)
-			ok, err := e.store.Cancel(ctx, again)
+			ok, err := e.store.Cancel(ctx, again, domain.PaymentVoided)
 			require.NoError(t, err)
 			assert.False(t, ok)
 			got, err := e.store.Get(ctx, o.ID)
@@ -325,7 +356,7 @@ func TestCancel(t *testing.T) {
 		t.Run("an unknown order is not cancelled", func(t *testing.T) {
 			unknown := ev
 			unknown.EventID, unknown.Order.ID = "cancelled-unknown", "nope"
-			ok, err := e.store.Cancel(ctx, unknown)
+			ok, err := e.store.Cancel(ctx, unknown, domain.PaymentAuthorized)
 			require.NoError(t, err)
 			assert.False(t, ok)
 			assert.Len(t, e.outbox(t), 2)
@@ -345,6 +376,8 @@ func TestDatabaseRefusesBadOrders(t *testing.T) {
 		{name: "a negative total", stmt: `UPDATE orders SET total_minor = -1`},
 		{name: "a negative unit price", stmt: `UPDATE order_items SET unit_price_minor = -1`},
 		{name: "a zero quantity", stmt: `UPDATE order_items SET quantity = 0`},
+		{name: "an unknown payment state", stmt: `UPDATE orders SET payment_state = 'PENDING'`},
+		{name: "a placed order without a currency", stmt: `UPDATE orders SET currency = ''`},
 		{name: "a second order for a key", unique: true, stmt: `INSERT INTO orders (id, user_id, idempotency_key,
 			request_fingerprint, status, currency, total_minor, created_at, updated_at)
 			SELECT 'other', user_id, idempotency_key, request_fingerprint, status, currency, total_minor, created_at, updated_at FROM orders`},

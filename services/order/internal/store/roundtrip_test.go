@@ -50,22 +50,35 @@ func (i pricedInventory) Reserve(ctx context.Context, _ string, items []domain.I
 
 func (pricedInventory) Release(context.Context, string) error { return nil }
 
-// TestCreateOrderRoundTrips pins what one CreateOrder of two products costs
-// the order service's PostgreSQL, counted on the wire: the idempotency-key
-// lookup and the one statement that places the order, its items and its
-// OrderPlaced (7 round trips when they were a transaction of one insert per
-// row: BEGIN, order, two items, outbox, COMMIT).
+// acceptingPayments is a payment service that authorizes and captures at
+// once.
+type acceptingPayments struct{}
+
+func (acceptingPayments) Authorize(_ context.Context, p domain.PaymentRequest) (domain.PaymentResult, error) {
+	return domain.PaymentResult{PaymentID: "pay-" + p.OrderID}, nil
+}
+func (acceptingPayments) Capture(context.Context, string, domain.Money) error { return nil }
+func (acceptingPayments) Void(context.Context, string) error                  { return nil }
+func (acceptingPayments) Refund(context.Context, string, domain.Money) error  { return nil }
+
+// TestCreateOrderRoundTrips pins what one paid CreateOrder of two products
+// costs the order service's PostgreSQL, counted on the wire: the
+// idempotency-key lookup, then one stored transition per saga step (create
+// PENDING, price, place with OrderPlaced, record the capture); each
+// transition that writes more than its row is one statement too.
 // Statements are prepared once per connection (pgx's statement cache), so
 // the orders after the first prepare nothing.
 func TestCreateOrderRoundTrips(t *testing.T) {
 	s, counter := countedPostgres(t)
-	svc := domain.NewOrderService(s, pricedInventory{}, nil, slog.New(slog.DiscardHandler))
+	svc, err := domain.NewOrderService(s, pricedInventory{}, acceptingPayments{}, nil, domain.DefaultSagaConfig(), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
 	actor := domain.Actor{Subject: "u1", Role: domain.RoleCustomer}
 	items := []domain.Item{{ProductID: "a", Quantity: 1}, {ProductID: "b", Quantity: 2}}
 	createOrder := func(i int) func() {
 		return func() {
-			_, err := svc.CreateOrder(t.Context(), actor, fmt.Sprintf("key-%08d", i), items)
+			o, err := svc.CreateOrder(t.Context(), actor, fmt.Sprintf("key-%08d", i), items, "")
 			require.NoError(t, err)
+			require.Equal(t, domain.PaymentCaptured, o.PaymentState)
 		}
 	}
 	first := counter.Count(createOrder(0))
@@ -73,6 +86,6 @@ func TestCreateOrderRoundTrips(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		got := counter.Count(createOrder(i))
 		t.Logf("order %d: %d round trips, %d statements prepared", i, got.Trips, got.Parses)
-		assert.Equal(t, storetest.Counted{Trips: 2}, got, "order %d", i)
+		assert.Equal(t, storetest.Counted{Trips: 5}, got, "order %d", i)
 	}
 }

@@ -196,6 +196,104 @@ func (x *OrderCancelled) GetOccurredAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// OrderFailed is published when an order fails before it is placed: its
+// stock could not be reserved, its payment was declined or failed, or its
+// payment deadline passed. Whatever was authorized has been voided; the
+// order's stock is released by the order service, and a consumer holding a
+// reservation of the order releases it too. items and total are empty when
+// the order failed before its stock was priced.
+type OrderFailed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	EventId       string                 `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	OrderId       string                 `protobuf:"bytes,2,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	UserId        string                 `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Items         []*OrderItem           `protobuf:"bytes,4,rep,name=items,proto3" json:"items,omitempty"`
+	Total         *v1.Money              `protobuf:"bytes,5,opt,name=total,proto3" json:"total,omitempty"`
+	Reason        string                 `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	OccurredAt    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OrderFailed) Reset() {
+	*x = OrderFailed{}
+	mi := &file_slipway_order_v1_events_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrderFailed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrderFailed) ProtoMessage() {}
+
+func (x *OrderFailed) ProtoReflect() protoreflect.Message {
+	mi := &file_slipway_order_v1_events_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrderFailed.ProtoReflect.Descriptor instead.
+func (*OrderFailed) Descriptor() ([]byte, []int) {
+	return file_slipway_order_v1_events_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *OrderFailed) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *OrderFailed) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *OrderFailed) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *OrderFailed) GetItems() []*OrderItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *OrderFailed) GetTotal() *v1.Money {
+	if x != nil {
+		return x.Total
+	}
+	return nil
+}
+
+func (x *OrderFailed) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *OrderFailed) GetOccurredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredAt
+	}
+	return nil
+}
+
 var File_slipway_order_v1_events_proto protoreflect.FileDescriptor
 
 const file_slipway_order_v1_events_proto_rawDesc = "" +
@@ -216,6 +314,15 @@ const file_slipway_order_v1_events_proto_rawDesc = "" +
 	"\x05items\x18\x04 \x03(\v2\x1b.slipway.order.v1.OrderItemR\x05items\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12;\n" +
 	"\voccurred_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"occurredAt\"\xae\x02\n" +
+	"\vOrderFailed\x12\"\n" +
+	"\bevent_id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\aeventId\x12\"\n" +
+	"\border_id\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\aorderId\x12 \n" +
+	"\auser_id\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\x06userId\x121\n" +
+	"\x05items\x18\x04 \x03(\v2\x1b.slipway.order.v1.OrderItemR\x05items\x12-\n" +
+	"\x05total\x18\x05 \x01(\v2\x17.slipway.money.v1.MoneyR\x05total\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12;\n" +
+	"\voccurred_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAtBDZBgithub.com/slipway-dev/slipway/api/gen/go/slipway/order/v1;orderv1b\x06proto3"
 
 var (
@@ -230,25 +337,29 @@ func file_slipway_order_v1_events_proto_rawDescGZIP() []byte {
 	return file_slipway_order_v1_events_proto_rawDescData
 }
 
-var file_slipway_order_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_slipway_order_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_slipway_order_v1_events_proto_goTypes = []any{
 	(*OrderPlaced)(nil),           // 0: slipway.order.v1.OrderPlaced
 	(*OrderCancelled)(nil),        // 1: slipway.order.v1.OrderCancelled
-	(*OrderItem)(nil),             // 2: slipway.order.v1.OrderItem
-	(*v1.Money)(nil),              // 3: slipway.money.v1.Money
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
+	(*OrderFailed)(nil),           // 2: slipway.order.v1.OrderFailed
+	(*OrderItem)(nil),             // 3: slipway.order.v1.OrderItem
+	(*v1.Money)(nil),              // 4: slipway.money.v1.Money
+	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
 }
 var file_slipway_order_v1_events_proto_depIdxs = []int32{
-	2, // 0: slipway.order.v1.OrderPlaced.items:type_name -> slipway.order.v1.OrderItem
-	3, // 1: slipway.order.v1.OrderPlaced.total:type_name -> slipway.money.v1.Money
-	4, // 2: slipway.order.v1.OrderPlaced.occurred_at:type_name -> google.protobuf.Timestamp
-	2, // 3: slipway.order.v1.OrderCancelled.items:type_name -> slipway.order.v1.OrderItem
-	4, // 4: slipway.order.v1.OrderCancelled.occurred_at:type_name -> google.protobuf.Timestamp
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	3, // 0: slipway.order.v1.OrderPlaced.items:type_name -> slipway.order.v1.OrderItem
+	4, // 1: slipway.order.v1.OrderPlaced.total:type_name -> slipway.money.v1.Money
+	5, // 2: slipway.order.v1.OrderPlaced.occurred_at:type_name -> google.protobuf.Timestamp
+	3, // 3: slipway.order.v1.OrderCancelled.items:type_name -> slipway.order.v1.OrderItem
+	5, // 4: slipway.order.v1.OrderCancelled.occurred_at:type_name -> google.protobuf.Timestamp
+	3, // 5: slipway.order.v1.OrderFailed.items:type_name -> slipway.order.v1.OrderItem
+	4, // 6: slipway.order.v1.OrderFailed.total:type_name -> slipway.money.v1.Money
+	5, // 7: slipway.order.v1.OrderFailed.occurred_at:type_name -> google.protobuf.Timestamp
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_slipway_order_v1_events_proto_init() }
@@ -263,7 +374,7 @@ func file_slipway_order_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_slipway_order_v1_events_proto_rawDesc), len(file_slipway_order_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

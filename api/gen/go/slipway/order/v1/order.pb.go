@@ -30,8 +30,13 @@ type OrderStatus int32
 
 const (
 	OrderStatus_ORDER_STATUS_UNSPECIFIED OrderStatus = 0
-	OrderStatus_ORDER_STATUS_PLACED      OrderStatus = 1
-	OrderStatus_ORDER_STATUS_CANCELLED   OrderStatus = 2
+	// Paid for: the payment is authorized (and then captured).
+	OrderStatus_ORDER_STATUS_PLACED    OrderStatus = 1
+	OrderStatus_ORDER_STATUS_CANCELLED OrderStatus = 2
+	// Stock being reserved or payment in flight.
+	OrderStatus_ORDER_STATUS_PENDING OrderStatus = 3
+	// Stock or payment could not be had; failure_reason says why.
+	OrderStatus_ORDER_STATUS_FAILED OrderStatus = 4
 )
 
 // Enum value maps for OrderStatus.
@@ -40,11 +45,15 @@ var (
 		0: "ORDER_STATUS_UNSPECIFIED",
 		1: "ORDER_STATUS_PLACED",
 		2: "ORDER_STATUS_CANCELLED",
+		3: "ORDER_STATUS_PENDING",
+		4: "ORDER_STATUS_FAILED",
 	}
 	OrderStatus_value = map[string]int32{
 		"ORDER_STATUS_UNSPECIFIED": 0,
 		"ORDER_STATUS_PLACED":      1,
 		"ORDER_STATUS_CANCELLED":   2,
+		"ORDER_STATUS_PENDING":     3,
+		"ORDER_STATUS_FAILED":      4,
 	}
 )
 
@@ -73,6 +82,70 @@ func (x OrderStatus) Number() protoreflect.EnumNumber {
 // Deprecated: Use OrderStatus.Descriptor instead.
 func (OrderStatus) EnumDescriptor() ([]byte, []int) {
 	return file_slipway_order_v1_order_proto_rawDescGZIP(), []int{0}
+}
+
+// PaymentState is where an order's payment is.
+type PaymentState int32
+
+const (
+	PaymentState_PAYMENT_STATE_UNSPECIFIED PaymentState = 0
+	// No authorization yet (or an order from before payments).
+	PaymentState_PAYMENT_STATE_NONE       PaymentState = 1
+	PaymentState_PAYMENT_STATE_AUTHORIZED PaymentState = 2
+	PaymentState_PAYMENT_STATE_CAPTURED   PaymentState = 3
+	// The authorization was given up (cancelled, or failed with the outcome unknown).
+	PaymentState_PAYMENT_STATE_VOIDED   PaymentState = 4
+	PaymentState_PAYMENT_STATE_REFUNDED PaymentState = 5
+	PaymentState_PAYMENT_STATE_DECLINED PaymentState = 6
+)
+
+// Enum value maps for PaymentState.
+var (
+	PaymentState_name = map[int32]string{
+		0: "PAYMENT_STATE_UNSPECIFIED",
+		1: "PAYMENT_STATE_NONE",
+		2: "PAYMENT_STATE_AUTHORIZED",
+		3: "PAYMENT_STATE_CAPTURED",
+		4: "PAYMENT_STATE_VOIDED",
+		5: "PAYMENT_STATE_REFUNDED",
+		6: "PAYMENT_STATE_DECLINED",
+	}
+	PaymentState_value = map[string]int32{
+		"PAYMENT_STATE_UNSPECIFIED": 0,
+		"PAYMENT_STATE_NONE":        1,
+		"PAYMENT_STATE_AUTHORIZED":  2,
+		"PAYMENT_STATE_CAPTURED":    3,
+		"PAYMENT_STATE_VOIDED":      4,
+		"PAYMENT_STATE_REFUNDED":    5,
+		"PAYMENT_STATE_DECLINED":    6,
+	}
+)
+
+func (x PaymentState) Enum() *PaymentState {
+	p := new(PaymentState)
+	*p = x
+	return p
+}
+
+func (x PaymentState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PaymentState) Descriptor() protoreflect.EnumDescriptor {
+	return file_slipway_order_v1_order_proto_enumTypes[1].Descriptor()
+}
+
+func (PaymentState) Type() protoreflect.EnumType {
+	return &file_slipway_order_v1_order_proto_enumTypes[1]
+}
+
+func (x PaymentState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PaymentState.Descriptor instead.
+func (PaymentState) EnumDescriptor() ([]byte, []int) {
+	return file_slipway_order_v1_order_proto_rawDescGZIP(), []int{1}
 }
 
 // LineItem is what a client asks for: a product and a quantity.
@@ -216,8 +289,11 @@ type Order struct {
 	IdempotencyKey string                 `protobuf:"bytes,6,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	CreatedAt      *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt      *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	PaymentState   PaymentState           `protobuf:"varint,9,opt,name=payment_state,json=paymentState,proto3,enum=slipway.order.v1.PaymentState" json:"payment_state,omitempty"`
+	// Why a FAILED order failed.
+	FailureReason string `protobuf:"bytes,10,opt,name=failure_reason,json=failureReason,proto3" json:"failure_reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Order) Reset() {
@@ -306,12 +382,29 @@ func (x *Order) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Order) GetPaymentState() PaymentState {
+	if x != nil {
+		return x.PaymentState
+	}
+	return PaymentState_PAYMENT_STATE_UNSPECIFIED
+}
+
+func (x *Order) GetFailureReason() string {
+	if x != nil {
+		return x.FailureReason
+	}
+	return ""
+}
+
 type CreateOrderRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	Items          []*LineItem            `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The payment method to charge, such as a card token; empty means the
+	// payment service's default.
+	PaymentMethod string `protobuf:"bytes,3,opt,name=payment_method,json=paymentMethod,proto3" json:"payment_method,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateOrderRequest) Reset() {
@@ -356,6 +449,13 @@ func (x *CreateOrderRequest) GetItems() []*LineItem {
 		return x.Items
 	}
 	return nil
+}
+
+func (x *CreateOrderRequest) GetPaymentMethod() string {
+	if x != nil {
+		return x.PaymentMethod
+	}
+	return ""
 }
 
 type CreateOrderResponse struct {
@@ -708,7 +808,7 @@ const file_slipway_order_v1_order_proto_rawDesc = "" +
 	"\n" +
 	"unit_price\x18\x04 \x01(\v2\x17.slipway.money.v1.MoneyR\tunitPrice\x126\n" +
 	"\n" +
-	"line_total\x18\x05 \x01(\v2\x17.slipway.money.v1.MoneyR\tlineTotal\"\xe8\x02\n" +
+	"line_total\x18\x05 \x01(\v2\x17.slipway.money.v1.MoneyR\tlineTotal\"\xd4\x03\n" +
 	"\x05Order\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x125\n" +
@@ -719,12 +819,16 @@ const file_slipway_order_v1_order_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x87\x01\n" +
+	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12C\n" +
+	"\rpayment_state\x18\t \x01(\x0e2\x1e.slipway.order.v1.PaymentStateR\fpaymentState\x12%\n" +
+	"\x0efailure_reason\x18\n" +
+	" \x01(\tR\rfailureReason\"\xca\x01\n" +
 	"\x12CreateOrderRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\b\x18\x80\x01R\x0eidempotencyKey\x12<\n" +
 	"\x05items\x18\x02 \x03(\v2\x1a.slipway.order.v1.LineItemB\n" +
-	"\xbaH\a\x92\x01\x04\b\x01\x102R\x05items\"D\n" +
+	"\xbaH\a\x92\x01\x04\b\x01\x102R\x05items\x12A\n" +
+	"\x0epayment_method\x18\x03 \x01(\tB\x1a\xbaH\x17r\x15\x18@2\x11^[A-Za-z0-9_:-]*$R\rpaymentMethod\"D\n" +
 	"\x13CreateOrderResponse\x12-\n" +
 	"\x05order\x18\x01 \x01(\v2\x17.slipway.order.v1.OrderR\x05order\",\n" +
 	"\x0fGetOrderRequest\x12\x19\n" +
@@ -742,11 +846,21 @@ const file_slipway_order_v1_order_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x02id\x12 \n" +
 	"\x06reason\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06reason\"D\n" +
 	"\x13CancelOrderResponse\x12-\n" +
-	"\x05order\x18\x01 \x01(\v2\x17.slipway.order.v1.OrderR\x05order*`\n" +
+	"\x05order\x18\x01 \x01(\v2\x17.slipway.order.v1.OrderR\x05order*\x93\x01\n" +
 	"\vOrderStatus\x12\x1c\n" +
 	"\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13ORDER_STATUS_PLACED\x10\x01\x12\x1a\n" +
-	"\x16ORDER_STATUS_CANCELLED\x10\x022\xdf\x03\n" +
+	"\x16ORDER_STATUS_CANCELLED\x10\x02\x12\x18\n" +
+	"\x14ORDER_STATUS_PENDING\x10\x03\x12\x17\n" +
+	"\x13ORDER_STATUS_FAILED\x10\x04*\xd1\x01\n" +
+	"\fPaymentState\x12\x1d\n" +
+	"\x19PAYMENT_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12PAYMENT_STATE_NONE\x10\x01\x12\x1c\n" +
+	"\x18PAYMENT_STATE_AUTHORIZED\x10\x02\x12\x1a\n" +
+	"\x16PAYMENT_STATE_CAPTURED\x10\x03\x12\x18\n" +
+	"\x14PAYMENT_STATE_VOIDED\x10\x04\x12\x1a\n" +
+	"\x16PAYMENT_STATE_REFUNDED\x10\x05\x12\x1a\n" +
+	"\x16PAYMENT_STATE_DECLINED\x10\x062\xdf\x03\n" +
 	"\fOrderService\x12q\n" +
 	"\vCreateOrder\x12$.slipway.order.v1.CreateOrderRequest\x1a%.slipway.order.v1.CreateOrderResponse\"\x15\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
 	"/v1/orders\x12j\n" +
@@ -767,50 +881,52 @@ func file_slipway_order_v1_order_proto_rawDescGZIP() []byte {
 	return file_slipway_order_v1_order_proto_rawDescData
 }
 
-var file_slipway_order_v1_order_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_slipway_order_v1_order_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_slipway_order_v1_order_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_slipway_order_v1_order_proto_goTypes = []any{
 	(OrderStatus)(0),              // 0: slipway.order.v1.OrderStatus
-	(*LineItem)(nil),              // 1: slipway.order.v1.LineItem
-	(*OrderItem)(nil),             // 2: slipway.order.v1.OrderItem
-	(*Order)(nil),                 // 3: slipway.order.v1.Order
-	(*CreateOrderRequest)(nil),    // 4: slipway.order.v1.CreateOrderRequest
-	(*CreateOrderResponse)(nil),   // 5: slipway.order.v1.CreateOrderResponse
-	(*GetOrderRequest)(nil),       // 6: slipway.order.v1.GetOrderRequest
-	(*GetOrderResponse)(nil),      // 7: slipway.order.v1.GetOrderResponse
-	(*ListMyOrdersRequest)(nil),   // 8: slipway.order.v1.ListMyOrdersRequest
-	(*ListMyOrdersResponse)(nil),  // 9: slipway.order.v1.ListMyOrdersResponse
-	(*CancelOrderRequest)(nil),    // 10: slipway.order.v1.CancelOrderRequest
-	(*CancelOrderResponse)(nil),   // 11: slipway.order.v1.CancelOrderResponse
-	(*v1.Money)(nil),              // 12: slipway.money.v1.Money
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(PaymentState)(0),             // 1: slipway.order.v1.PaymentState
+	(*LineItem)(nil),              // 2: slipway.order.v1.LineItem
+	(*OrderItem)(nil),             // 3: slipway.order.v1.OrderItem
+	(*Order)(nil),                 // 4: slipway.order.v1.Order
+	(*CreateOrderRequest)(nil),    // 5: slipway.order.v1.CreateOrderRequest
+	(*CreateOrderResponse)(nil),   // 6: slipway.order.v1.CreateOrderResponse
+	(*GetOrderRequest)(nil),       // 7: slipway.order.v1.GetOrderRequest
+	(*GetOrderResponse)(nil),      // 8: slipway.order.v1.GetOrderResponse
+	(*ListMyOrdersRequest)(nil),   // 9: slipway.order.v1.ListMyOrdersRequest
+	(*ListMyOrdersResponse)(nil),  // 10: slipway.order.v1.ListMyOrdersResponse
+	(*CancelOrderRequest)(nil),    // 11: slipway.order.v1.CancelOrderRequest
+	(*CancelOrderResponse)(nil),   // 12: slipway.order.v1.CancelOrderResponse
+	(*v1.Money)(nil),              // 13: slipway.money.v1.Money
+	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
 }
 var file_slipway_order_v1_order_proto_depIdxs = []int32{
-	12, // 0: slipway.order.v1.OrderItem.unit_price:type_name -> slipway.money.v1.Money
-	12, // 1: slipway.order.v1.OrderItem.line_total:type_name -> slipway.money.v1.Money
+	13, // 0: slipway.order.v1.OrderItem.unit_price:type_name -> slipway.money.v1.Money
+	13, // 1: slipway.order.v1.OrderItem.line_total:type_name -> slipway.money.v1.Money
 	0,  // 2: slipway.order.v1.Order.status:type_name -> slipway.order.v1.OrderStatus
-	2,  // 3: slipway.order.v1.Order.items:type_name -> slipway.order.v1.OrderItem
-	12, // 4: slipway.order.v1.Order.total:type_name -> slipway.money.v1.Money
-	13, // 5: slipway.order.v1.Order.created_at:type_name -> google.protobuf.Timestamp
-	13, // 6: slipway.order.v1.Order.updated_at:type_name -> google.protobuf.Timestamp
-	1,  // 7: slipway.order.v1.CreateOrderRequest.items:type_name -> slipway.order.v1.LineItem
-	3,  // 8: slipway.order.v1.CreateOrderResponse.order:type_name -> slipway.order.v1.Order
-	3,  // 9: slipway.order.v1.GetOrderResponse.order:type_name -> slipway.order.v1.Order
-	3,  // 10: slipway.order.v1.ListMyOrdersResponse.orders:type_name -> slipway.order.v1.Order
-	3,  // 11: slipway.order.v1.CancelOrderResponse.order:type_name -> slipway.order.v1.Order
-	4,  // 12: slipway.order.v1.OrderService.CreateOrder:input_type -> slipway.order.v1.CreateOrderRequest
-	6,  // 13: slipway.order.v1.OrderService.GetOrder:input_type -> slipway.order.v1.GetOrderRequest
-	8,  // 14: slipway.order.v1.OrderService.ListMyOrders:input_type -> slipway.order.v1.ListMyOrdersRequest
-	10, // 15: slipway.order.v1.OrderService.CancelOrder:input_type -> slipway.order.v1.CancelOrderRequest
-	5,  // 16: slipway.order.v1.OrderService.CreateOrder:output_type -> slipway.order.v1.CreateOrderResponse
-	7,  // 17: slipway.order.v1.OrderService.GetOrder:output_type -> slipway.order.v1.GetOrderResponse
-	9,  // 18: slipway.order.v1.OrderService.ListMyOrders:output_type -> slipway.order.v1.ListMyOrdersResponse
-	11, // 19: slipway.order.v1.OrderService.CancelOrder:output_type -> slipway.order.v1.CancelOrderResponse
-	16, // [16:20] is the sub-list for method output_type
-	12, // [12:16] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	3,  // 3: slipway.order.v1.Order.items:type_name -> slipway.order.v1.OrderItem
+	13, // 4: slipway.order.v1.Order.total:type_name -> slipway.money.v1.Money
+	14, // 5: slipway.order.v1.Order.created_at:type_name -> google.protobuf.Timestamp
+	14, // 6: slipway.order.v1.Order.updated_at:type_name -> google.protobuf.Timestamp
+	1,  // 7: slipway.order.v1.Order.payment_state:type_name -> slipway.order.v1.PaymentState
+	2,  // 8: slipway.order.v1.CreateOrderRequest.items:type_name -> slipway.order.v1.LineItem
+	4,  // 9: slipway.order.v1.CreateOrderResponse.order:type_name -> slipway.order.v1.Order
+	4,  // 10: slipway.order.v1.GetOrderResponse.order:type_name -> slipway.order.v1.Order
+	4,  // 11: slipway.order.v1.ListMyOrdersResponse.orders:type_name -> slipway.order.v1.Order
+	4,  // 12: slipway.order.v1.CancelOrderResponse.order:type_name -> slipway.order.v1.Order
+	5,  // 13: slipway.order.v1.OrderService.CreateOrder:input_type -> slipway.order.v1.CreateOrderRequest
+	7,  // 14: slipway.order.v1.OrderService.GetOrder:input_type -> slipway.order.v1.GetOrderRequest
+	9,  // 15: slipway.order.v1.OrderService.ListMyOrders:input_type -> slipway.order.v1.ListMyOrdersRequest
+	11, // 16: slipway.order.v1.OrderService.CancelOrder:input_type -> slipway.order.v1.CancelOrderRequest
+	6,  // 17: slipway.order.v1.OrderService.CreateOrder:output_type -> slipway.order.v1.CreateOrderResponse
+	8,  // 18: slipway.order.v1.OrderService.GetOrder:output_type -> slipway.order.v1.GetOrderResponse
+	10, // 19: slipway.order.v1.OrderService.ListMyOrders:output_type -> slipway.order.v1.ListMyOrdersResponse
+	12, // 20: slipway.order.v1.OrderService.CancelOrder:output_type -> slipway.order.v1.CancelOrderResponse
+	17, // [17:21] is the sub-list for method output_type
+	13, // [13:17] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_slipway_order_v1_order_proto_init() }
@@ -823,7 +939,7 @@ func file_slipway_order_v1_order_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_slipway_order_v1_order_proto_rawDesc), len(file_slipway_order_v1_order_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,

@@ -32,15 +32,20 @@ const (
 // OrderService owns orders and their status. Every call acts for the user of
 // the caller's token; no request names a user.
 type OrderServiceClient interface {
-	// CreateOrder reserves stock and places an order. The same idempotency_key
-	// with the same items returns the same order; with other items it is
-	// FailedPrecondition.
+	// CreateOrder reserves stock, authorizes the payment and places an order.
+	// It answers PENDING when the payment is still in flight (the order
+	// completes in the background: poll GetOrder), FAILED with a
+	// failure_reason when the payment is declined. The same idempotency_key
+	// with the same items returns the same order, in whatever state; with
+	// other items it is FailedPrecondition.
 	CreateOrder(ctx context.Context, in *CreateOrderRequest, opts ...grpc.CallOption) (*CreateOrderResponse, error)
 	// GetOrder returns one of the caller's orders; anyone else's is NotFound.
 	GetOrder(ctx context.Context, in *GetOrderRequest, opts ...grpc.CallOption) (*GetOrderResponse, error)
 	// ListMyOrders pages through the caller's orders, newest first.
 	ListMyOrders(ctx context.Context, in *ListMyOrdersRequest, opts ...grpc.CallOption) (*ListMyOrdersResponse, error)
-	// CancelOrder cancels a PLACED order of the caller and releases its stock.
+	// CancelOrder cancels a PLACED order of the caller: voids or refunds its
+	// payment and releases its stock. Unavailable when the payment service does
+	// not answer in time: the cancel completes in the background.
 	CancelOrder(ctx context.Context, in *CancelOrderRequest, opts ...grpc.CallOption) (*CancelOrderResponse, error)
 }
 
@@ -99,15 +104,20 @@ func (c *orderServiceClient) CancelOrder(ctx context.Context, in *CancelOrderReq
 // OrderService owns orders and their status. Every call acts for the user of
 // the caller's token; no request names a user.
 type OrderServiceServer interface {
-	// CreateOrder reserves stock and places an order. The same idempotency_key
-	// with the same items returns the same order; with other items it is
-	// FailedPrecondition.
+	// CreateOrder reserves stock, authorizes the payment and places an order.
+	// It answers PENDING when the payment is still in flight (the order
+	// completes in the background: poll GetOrder), FAILED with a
+	// failure_reason when the payment is declined. The same idempotency_key
+	// with the same items returns the same order, in whatever state; with
+	// other items it is FailedPrecondition.
 	CreateOrder(context.Context, *CreateOrderRequest) (*CreateOrderResponse, error)
 	// GetOrder returns one of the caller's orders; anyone else's is NotFound.
 	GetOrder(context.Context, *GetOrderRequest) (*GetOrderResponse, error)
 	// ListMyOrders pages through the caller's orders, newest first.
 	ListMyOrders(context.Context, *ListMyOrdersRequest) (*ListMyOrdersResponse, error)
-	// CancelOrder cancels a PLACED order of the caller and releases its stock.
+	// CancelOrder cancels a PLACED order of the caller: voids or refunds its
+	// payment and releases its stock. Unavailable when the payment service does
+	// not answer in time: the cancel completes in the background.
 	CancelOrder(context.Context, *CancelOrderRequest) (*CancelOrderResponse, error)
 	mustEmbedUnimplementedOrderServiceServer()
 }
