@@ -9,6 +9,7 @@ require (
 	github.com/slipway-dev/slipway/api v0.0.0
 	github.com/slipway-dev/slipway/platform v0.0.0
 	github.com/stretchr/testify v1.12.1
+	github.com/stripe/stripe-go/v82 v82.5.1
 	go.opentelemetry.io/otel/sdk v1.47.0
 	go.uber.org/mock v0.6.0
 	google.golang.org/grpc v1.85.0
