@@ -8,6 +8,7 @@ package paymentv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	v1 "github.com/slipway-dev/slipway/api/gen/go/slipway/money/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -24,16 +25,92 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// Payment is one payment, owned by the user who created it.
+// PaymentState is where a payment is in its life.
+type PaymentState int32
+
+const (
+	PaymentState_PAYMENT_STATE_UNSPECIFIED PaymentState = 0
+	// The provider holds the amount; nothing is charged yet.
+	PaymentState_PAYMENT_STATE_AUTHORIZED PaymentState = 1
+	PaymentState_PAYMENT_STATE_CAPTURED   PaymentState = 2
+	PaymentState_PAYMENT_STATE_VOIDED     PaymentState = 3
+	PaymentState_PAYMENT_STATE_REFUNDED   PaymentState = 4
+	// The provider declined the payment method; decline_code says why.
+	PaymentState_PAYMENT_STATE_DECLINED PaymentState = 5
+	// The authorization was asked for and its outcome is not known yet (a
+	// timeout or a crash): a retry with the same key settles it.
+	PaymentState_PAYMENT_STATE_PENDING PaymentState = 6
+)
+
+// Enum value maps for PaymentState.
+var (
+	PaymentState_name = map[int32]string{
+		0: "PAYMENT_STATE_UNSPECIFIED",
+		1: "PAYMENT_STATE_AUTHORIZED",
+		2: "PAYMENT_STATE_CAPTURED",
+		3: "PAYMENT_STATE_VOIDED",
+		4: "PAYMENT_STATE_REFUNDED",
+		5: "PAYMENT_STATE_DECLINED",
+		6: "PAYMENT_STATE_PENDING",
+	}
+	PaymentState_value = map[string]int32{
+		"PAYMENT_STATE_UNSPECIFIED": 0,
+		"PAYMENT_STATE_AUTHORIZED":  1,
+		"PAYMENT_STATE_CAPTURED":    2,
+		"PAYMENT_STATE_VOIDED":      3,
+		"PAYMENT_STATE_REFUNDED":    4,
+		"PAYMENT_STATE_DECLINED":    5,
+		"PAYMENT_STATE_PENDING":     6,
+	}
+)
+
+func (x PaymentState) Enum() *PaymentState {
+	p := new(PaymentState)
+	*p = x
+	return p
+}
+
+func (x PaymentState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PaymentState) Descriptor() protoreflect.EnumDescriptor {
+	return file_slipway_payment_v1_payment_proto_enumTypes[0].Descriptor()
+}
+
+func (PaymentState) Type() protoreflect.EnumType {
+	return &file_slipway_payment_v1_payment_proto_enumTypes[0]
+}
+
+func (x PaymentState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PaymentState.Descriptor instead.
+func (PaymentState) EnumDescriptor() ([]byte, []int) {
+	return file_slipway_payment_v1_payment_proto_rawDescGZIP(), []int{0}
+}
+
+// Payment is the charge for one order.
 type Payment struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// owner_id is the subject of the token that created it.
-	OwnerId       string                 `protobuf:"bytes,2,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
-	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Id      string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	OrderId string                 `protobuf:"bytes,2,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	// user_id is the order's owner, who may read the payment.
+	UserId string       `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Amount *v1.Money    `protobuf:"bytes,4,opt,name=amount,proto3" json:"amount,omitempty"`
+	State  PaymentState `protobuf:"varint,5,opt,name=state,proto3,enum=slipway.payment.v1.PaymentState" json:"state,omitempty"`
+	// provider is "sandbox" or "stripe"; provider_ref is its id of the charge.
+	Provider    string `protobuf:"bytes,6,opt,name=provider,proto3" json:"provider,omitempty"`
+	ProviderRef string `protobuf:"bytes,7,opt,name=provider_ref,json=providerRef,proto3" json:"provider_ref,omitempty"`
+	// payment_method is the token the order paid with, e.g. pm_card_visa.
+	PaymentMethod  string                 `protobuf:"bytes,8,opt,name=payment_method,json=paymentMethod,proto3" json:"payment_method,omitempty"`
+	DeclineCode    string                 `protobuf:"bytes,9,opt,name=decline_code,json=declineCode,proto3" json:"decline_code,omitempty"`
+	DeclineMessage string                 `protobuf:"bytes,10,opt,name=decline_message,json=declineMessage,proto3" json:"decline_message,omitempty"`
+	CreatedAt      *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt      *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Payment) Reset() {
@@ -73,16 +150,65 @@ func (x *Payment) GetId() string {
 	return ""
 }
 
-func (x *Payment) GetOwnerId() string {
+func (x *Payment) GetOrderId() string {
 	if x != nil {
-		return x.OwnerId
+		return x.OrderId
 	}
 	return ""
 }
 
-func (x *Payment) GetName() string {
+func (x *Payment) GetUserId() string {
 	if x != nil {
-		return x.Name
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *Payment) GetAmount() *v1.Money {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
+}
+
+func (x *Payment) GetState() PaymentState {
+	if x != nil {
+		return x.State
+	}
+	return PaymentState_PAYMENT_STATE_UNSPECIFIED
+}
+
+func (x *Payment) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *Payment) GetProviderRef() string {
+	if x != nil {
+		return x.ProviderRef
+	}
+	return ""
+}
+
+func (x *Payment) GetPaymentMethod() string {
+	if x != nil {
+		return x.PaymentMethod
+	}
+	return ""
+}
+
+func (x *Payment) GetDeclineCode() string {
+	if x != nil {
+		return x.DeclineCode
+	}
+	return ""
+}
+
+func (x *Payment) GetDeclineMessage() string {
+	if x != nil {
+		return x.DeclineMessage
 	}
 	return ""
 }
@@ -94,27 +220,40 @@ func (x *Payment) GetCreatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
-type CreatePaymentRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+func (x *Payment) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
 }
 
-func (x *CreatePaymentRequest) Reset() {
-	*x = CreatePaymentRequest{}
+type AuthorizePaymentRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	OrderId string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	UserId  string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Amount  *v1.Money              `protobuf:"bytes,3,opt,name=amount,proto3" json:"amount,omitempty"`
+	// payment_method is a token of the provider; empty is the sandbox's
+	// default card. The sandbox's test cards are in services/payment/README.md.
+	PaymentMethod  string `protobuf:"bytes,4,opt,name=payment_method,json=paymentMethod,proto3" json:"payment_method,omitempty"`
+	IdempotencyKey string `protobuf:"bytes,5,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *AuthorizePaymentRequest) Reset() {
+	*x = AuthorizePaymentRequest{}
 	mi := &file_slipway_payment_v1_payment_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *CreatePaymentRequest) String() string {
+func (x *AuthorizePaymentRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*CreatePaymentRequest) ProtoMessage() {}
+func (*AuthorizePaymentRequest) ProtoMessage() {}
 
-func (x *CreatePaymentRequest) ProtoReflect() protoreflect.Message {
+func (x *AuthorizePaymentRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_slipway_payment_v1_payment_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -126,39 +265,67 @@ func (x *CreatePaymentRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use CreatePaymentRequest.ProtoReflect.Descriptor instead.
-func (*CreatePaymentRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use AuthorizePaymentRequest.ProtoReflect.Descriptor instead.
+func (*AuthorizePaymentRequest) Descriptor() ([]byte, []int) {
 	return file_slipway_payment_v1_payment_proto_rawDescGZIP(), []int{1}
 }
 
-func (x *CreatePaymentRequest) GetName() string {
+func (x *AuthorizePaymentRequest) GetOrderId() string {
 	if x != nil {
-		return x.Name
+		return x.OrderId
 	}
 	return ""
 }
 
-type CreatePaymentResponse struct {
+func (x *AuthorizePaymentRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *AuthorizePaymentRequest) GetAmount() *v1.Money {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
+}
+
+func (x *AuthorizePaymentRequest) GetPaymentMethod() string {
+	if x != nil {
+		return x.PaymentMethod
+	}
+	return ""
+}
+
+func (x *AuthorizePaymentRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+type AuthorizePaymentResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Payment       *Payment               `protobuf:"bytes,1,opt,name=payment,proto3" json:"payment,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *CreatePaymentResponse) Reset() {
-	*x = CreatePaymentResponse{}
+func (x *AuthorizePaymentResponse) Reset() {
+	*x = AuthorizePaymentResponse{}
 	mi := &file_slipway_payment_v1_payment_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *CreatePaymentResponse) String() string {
+func (x *AuthorizePaymentResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*CreatePaymentResponse) ProtoMessage() {}
+func (*AuthorizePaymentResponse) ProtoMessage() {}
 
-func (x *CreatePaymentResponse) ProtoReflect() protoreflect.Message {
+func (x *AuthorizePaymentResponse) ProtoReflect() protoreflect.Message {
 	mi := &file_slipway_payment_v1_payment_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -170,12 +337,319 @@ func (x *CreatePaymentResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use CreatePaymentResponse.ProtoReflect.Descriptor instead.
-func (*CreatePaymentResponse) Descriptor() ([]byte, []int) {
+// Deprecated: Use AuthorizePaymentResponse.ProtoReflect.Descriptor instead.
+func (*AuthorizePaymentResponse) Descriptor() ([]byte, []int) {
 	return file_slipway_payment_v1_payment_proto_rawDescGZIP(), []int{2}
 }
 
-func (x *CreatePaymentResponse) GetPayment() *Payment {
+func (x *AuthorizePaymentResponse) GetPayment() *Payment {
+	if x != nil {
+		return x.Payment
+	}
+	return nil
+}
+
+type CapturePaymentRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	OrderId string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	// amount must equal the authorized amount: Slipway captures in full.
+	Amount         *v1.Money `protobuf:"bytes,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	IdempotencyKey string    `protobuf:"bytes,3,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *CapturePaymentRequest) Reset() {
+	*x = CapturePaymentRequest{}
+	mi := &file_slipway_payment_v1_payment_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CapturePaymentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CapturePaymentRequest) ProtoMessage() {}
+
+func (x *CapturePaymentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_slipway_payment_v1_payment_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CapturePaymentRequest.ProtoReflect.Descriptor instead.
+func (*CapturePaymentRequest) Descriptor() ([]byte, []int) {
+	return file_slipway_payment_v1_payment_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CapturePaymentRequest) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *CapturePaymentRequest) GetAmount() *v1.Money {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
+}
+
+func (x *CapturePaymentRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+type CapturePaymentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Payment       *Payment               `protobuf:"bytes,1,opt,name=payment,proto3" json:"payment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CapturePaymentResponse) Reset() {
+	*x = CapturePaymentResponse{}
+	mi := &file_slipway_payment_v1_payment_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CapturePaymentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CapturePaymentResponse) ProtoMessage() {}
+
+func (x *CapturePaymentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_slipway_payment_v1_payment_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CapturePaymentResponse.ProtoReflect.Descriptor instead.
+func (*CapturePaymentResponse) Descriptor() ([]byte, []int) {
+	return file_slipway_payment_v1_payment_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CapturePaymentResponse) GetPayment() *Payment {
+	if x != nil {
+		return x.Payment
+	}
+	return nil
+}
+
+type VoidPaymentRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	OrderId        string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	IdempotencyKey string                 `protobuf:"bytes,2,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *VoidPaymentRequest) Reset() {
+	*x = VoidPaymentRequest{}
+	mi := &file_slipway_payment_v1_payment_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VoidPaymentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VoidPaymentRequest) ProtoMessage() {}
+
+func (x *VoidPaymentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_slipway_payment_v1_payment_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VoidPaymentRequest.ProtoReflect.Descriptor instead.
+func (*VoidPaymentRequest) Descriptor() ([]byte, []int) {
+	return file_slipway_payment_v1_payment_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *VoidPaymentRequest) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *VoidPaymentRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+type VoidPaymentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// payment is unset when the order never had one.
+	Payment       *Payment `protobuf:"bytes,1,opt,name=payment,proto3" json:"payment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VoidPaymentResponse) Reset() {
+	*x = VoidPaymentResponse{}
+	mi := &file_slipway_payment_v1_payment_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VoidPaymentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VoidPaymentResponse) ProtoMessage() {}
+
+func (x *VoidPaymentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_slipway_payment_v1_payment_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VoidPaymentResponse.ProtoReflect.Descriptor instead.
+func (*VoidPaymentResponse) Descriptor() ([]byte, []int) {
+	return file_slipway_payment_v1_payment_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *VoidPaymentResponse) GetPayment() *Payment {
+	if x != nil {
+		return x.Payment
+	}
+	return nil
+}
+
+type RefundPaymentRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	OrderId string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	// amount must equal the captured amount: Slipway refunds in full.
+	Amount         *v1.Money `protobuf:"bytes,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	IdempotencyKey string    `protobuf:"bytes,3,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RefundPaymentRequest) Reset() {
+	*x = RefundPaymentRequest{}
+	mi := &file_slipway_payment_v1_payment_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefundPaymentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefundPaymentRequest) ProtoMessage() {}
+
+func (x *RefundPaymentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_slipway_payment_v1_payment_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefundPaymentRequest.ProtoReflect.Descriptor instead.
+func (*RefundPaymentRequest) Descriptor() ([]byte, []int) {
+	return file_slipway_payment_v1_payment_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RefundPaymentRequest) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *RefundPaymentRequest) GetAmount() *v1.Money {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
+}
+
+func (x *RefundPaymentRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+type RefundPaymentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Payment       *Payment               `protobuf:"bytes,1,opt,name=payment,proto3" json:"payment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefundPaymentResponse) Reset() {
+	*x = RefundPaymentResponse{}
+	mi := &file_slipway_payment_v1_payment_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefundPaymentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefundPaymentResponse) ProtoMessage() {}
+
+func (x *RefundPaymentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_slipway_payment_v1_payment_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefundPaymentResponse.ProtoReflect.Descriptor instead.
+func (*RefundPaymentResponse) Descriptor() ([]byte, []int) {
+	return file_slipway_payment_v1_payment_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RefundPaymentResponse) GetPayment() *Payment {
 	if x != nil {
 		return x.Payment
 	}
@@ -191,7 +665,7 @@ type GetPaymentRequest struct {
 
 func (x *GetPaymentRequest) Reset() {
 	*x = GetPaymentRequest{}
-	mi := &file_slipway_payment_v1_payment_proto_msgTypes[3]
+	mi := &file_slipway_payment_v1_payment_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -203,7 +677,7 @@ func (x *GetPaymentRequest) String() string {
 func (*GetPaymentRequest) ProtoMessage() {}
 
 func (x *GetPaymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_slipway_payment_v1_payment_proto_msgTypes[3]
+	mi := &file_slipway_payment_v1_payment_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -216,7 +690,7 @@ func (x *GetPaymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPaymentRequest.ProtoReflect.Descriptor instead.
 func (*GetPaymentRequest) Descriptor() ([]byte, []int) {
-	return file_slipway_payment_v1_payment_proto_rawDescGZIP(), []int{3}
+	return file_slipway_payment_v1_payment_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetPaymentRequest) GetId() string {
@@ -235,7 +709,7 @@ type GetPaymentResponse struct {
 
 func (x *GetPaymentResponse) Reset() {
 	*x = GetPaymentResponse{}
-	mi := &file_slipway_payment_v1_payment_proto_msgTypes[4]
+	mi := &file_slipway_payment_v1_payment_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -247,7 +721,7 @@ func (x *GetPaymentResponse) String() string {
 func (*GetPaymentResponse) ProtoMessage() {}
 
 func (x *GetPaymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_slipway_payment_v1_payment_proto_msgTypes[4]
+	mi := &file_slipway_payment_v1_payment_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -260,7 +734,7 @@ func (x *GetPaymentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPaymentResponse.ProtoReflect.Descriptor instead.
 func (*GetPaymentResponse) Descriptor() ([]byte, []int) {
-	return file_slipway_payment_v1_payment_proto_rawDescGZIP(), []int{4}
+	return file_slipway_payment_v1_payment_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetPaymentResponse) GetPayment() *Payment {
@@ -270,7 +744,7 @@ func (x *GetPaymentResponse) GetPayment() *Payment {
 	return nil
 }
 
-type ListPaymentsRequest struct {
+type ListMyPaymentsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// page_size defaults to 20 and is at most 100.
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
@@ -280,21 +754,21 @@ type ListPaymentsRequest struct {
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *ListPaymentsRequest) Reset() {
-	*x = ListPaymentsRequest{}
-	mi := &file_slipway_payment_v1_payment_proto_msgTypes[5]
+func (x *ListMyPaymentsRequest) Reset() {
+	*x = ListMyPaymentsRequest{}
+	mi := &file_slipway_payment_v1_payment_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *ListPaymentsRequest) String() string {
+func (x *ListMyPaymentsRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ListPaymentsRequest) ProtoMessage() {}
+func (*ListMyPaymentsRequest) ProtoMessage() {}
 
-func (x *ListPaymentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_slipway_payment_v1_payment_proto_msgTypes[5]
+func (x *ListMyPaymentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_slipway_payment_v1_payment_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -305,26 +779,26 @@ func (x *ListPaymentsRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ListPaymentsRequest.ProtoReflect.Descriptor instead.
-func (*ListPaymentsRequest) Descriptor() ([]byte, []int) {
-	return file_slipway_payment_v1_payment_proto_rawDescGZIP(), []int{5}
+// Deprecated: Use ListMyPaymentsRequest.ProtoReflect.Descriptor instead.
+func (*ListMyPaymentsRequest) Descriptor() ([]byte, []int) {
+	return file_slipway_payment_v1_payment_proto_rawDescGZIP(), []int{11}
 }
 
-func (x *ListPaymentsRequest) GetPageSize() int32 {
+func (x *ListMyPaymentsRequest) GetPageSize() int32 {
 	if x != nil {
 		return x.PageSize
 	}
 	return 0
 }
 
-func (x *ListPaymentsRequest) GetPageToken() string {
+func (x *ListMyPaymentsRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
 	}
 	return ""
 }
 
-type ListPaymentsResponse struct {
+type ListMyPaymentsResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Payments []*Payment             `protobuf:"bytes,1,rep,name=payments,proto3" json:"payments,omitempty"`
 	// next_page_token is empty on the last page.
@@ -333,21 +807,21 @@ type ListPaymentsResponse struct {
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *ListPaymentsResponse) Reset() {
-	*x = ListPaymentsResponse{}
-	mi := &file_slipway_payment_v1_payment_proto_msgTypes[6]
+func (x *ListMyPaymentsResponse) Reset() {
+	*x = ListMyPaymentsResponse{}
+	mi := &file_slipway_payment_v1_payment_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *ListPaymentsResponse) String() string {
+func (x *ListMyPaymentsResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ListPaymentsResponse) ProtoMessage() {}
+func (*ListMyPaymentsResponse) ProtoMessage() {}
 
-func (x *ListPaymentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_slipway_payment_v1_payment_proto_msgTypes[6]
+func (x *ListMyPaymentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_slipway_payment_v1_payment_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -358,19 +832,19 @@ func (x *ListPaymentsResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ListPaymentsResponse.ProtoReflect.Descriptor instead.
-func (*ListPaymentsResponse) Descriptor() ([]byte, []int) {
-	return file_slipway_payment_v1_payment_proto_rawDescGZIP(), []int{6}
+// Deprecated: Use ListMyPaymentsResponse.ProtoReflect.Descriptor instead.
+func (*ListMyPaymentsResponse) Descriptor() ([]byte, []int) {
+	return file_slipway_payment_v1_payment_proto_rawDescGZIP(), []int{12}
 }
 
-func (x *ListPaymentsResponse) GetPayments() []*Payment {
+func (x *ListMyPaymentsResponse) GetPayments() []*Payment {
 	if x != nil {
 		return x.Payments
 	}
 	return nil
 }
 
-func (x *ListPaymentsResponse) GetNextPageToken() string {
+func (x *ListMyPaymentsResponse) GetNextPageToken() string {
 	if x != nil {
 		return x.NextPageToken
 	}
@@ -381,33 +855,80 @@ var File_slipway_payment_v1_payment_proto protoreflect.FileDescriptor
 
 const file_slipway_payment_v1_payment_proto_rawDesc = "" +
 	"\n" +
-	" slipway/payment/v1/payment.proto\x12\x12slipway.payment.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x83\x01\n" +
+	" slipway/payment/v1/payment.proto\x12\x12slipway.payment.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cslipway/money/v1/money.proto\"\xde\x03\n" +
 	"\aPayment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
-	"\bowner_id\x18\x02 \x01(\tR\aownerId\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\x129\n" +
+	"\border_id\x18\x02 \x01(\tR\aorderId\x12\x17\n" +
+	"\auser_id\x18\x03 \x01(\tR\x06userId\x12/\n" +
+	"\x06amount\x18\x04 \x01(\v2\x17.slipway.money.v1.MoneyR\x06amount\x126\n" +
+	"\x05state\x18\x05 \x01(\x0e2 .slipway.payment.v1.PaymentStateR\x05state\x12\x1a\n" +
+	"\bprovider\x18\x06 \x01(\tR\bprovider\x12!\n" +
+	"\fprovider_ref\x18\a \x01(\tR\vproviderRef\x12%\n" +
+	"\x0epayment_method\x18\b \x01(\tR\rpaymentMethod\x12!\n" +
+	"\fdecline_code\x18\t \x01(\tR\vdeclineCode\x12'\n" +
+	"\x0fdecline_message\x18\n" +
+	" \x01(\tR\x0edeclineMessage\x129\n" +
 	"\n" +
-	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"5\n" +
-	"\x14CreatePaymentRequest\x12\x1d\n" +
-	"\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\x04name\"N\n" +
-	"\x15CreatePaymentResponse\x125\n" +
+	"created_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"updated_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x95\x02\n" +
+	"\x17AuthorizePaymentRequest\x12$\n" +
+	"\border_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\aorderId\x12#\n" +
+	"\auser_id\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x06userId\x127\n" +
+	"\x06amount\x18\x03 \x01(\v2\x17.slipway.money.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01R\x06amount\x12A\n" +
+	"\x0epayment_method\x18\x04 \x01(\tB\x1a\xbaH\x17r\x15\x18@2\x11^[A-Za-z0-9_:-]*$R\rpaymentMethod\x123\n" +
+	"\x0fidempotency_key\x18\x05 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\"Q\n" +
+	"\x18AuthorizePaymentResponse\x125\n" +
+	"\apayment\x18\x01 \x01(\v2\x1b.slipway.payment.v1.PaymentR\apayment\"\xab\x01\n" +
+	"\x15CapturePaymentRequest\x12$\n" +
+	"\border_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\aorderId\x127\n" +
+	"\x06amount\x18\x02 \x01(\v2\x17.slipway.money.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01R\x06amount\x123\n" +
+	"\x0fidempotency_key\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\"O\n" +
+	"\x16CapturePaymentResponse\x125\n" +
+	"\apayment\x18\x01 \x01(\v2\x1b.slipway.payment.v1.PaymentR\apayment\"o\n" +
+	"\x12VoidPaymentRequest\x12$\n" +
+	"\border_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\aorderId\x123\n" +
+	"\x0fidempotency_key\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\"L\n" +
+	"\x13VoidPaymentResponse\x125\n" +
+	"\apayment\x18\x01 \x01(\v2\x1b.slipway.payment.v1.PaymentR\apayment\"\xaa\x01\n" +
+	"\x14RefundPaymentRequest\x12$\n" +
+	"\border_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\aorderId\x127\n" +
+	"\x06amount\x18\x02 \x01(\v2\x17.slipway.money.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01R\x06amount\x123\n" +
+	"\x0fidempotency_key\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\"N\n" +
+	"\x15RefundPaymentResponse\x125\n" +
 	"\apayment\x18\x01 \x01(\v2\x1b.slipway.payment.v1.PaymentR\apayment\".\n" +
 	"\x11GetPaymentRequest\x12\x19\n" +
 	"\x02id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x02id\"K\n" +
 	"\x12GetPaymentResponse\x125\n" +
-	"\apayment\x18\x01 \x01(\v2\x1b.slipway.payment.v1.PaymentR\apayment\"f\n" +
-	"\x13ListPaymentsRequest\x12&\n" +
+	"\apayment\x18\x01 \x01(\v2\x1b.slipway.payment.v1.PaymentR\apayment\"h\n" +
+	"\x15ListMyPaymentsRequest\x12&\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"w\n" +
-	"\x14ListPaymentsResponse\x127\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"y\n" +
+	"\x16ListMyPaymentsResponse\x127\n" +
 	"\bpayments\x18\x01 \x03(\v2\x1b.slipway.payment.v1.PaymentR\bpayments\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xfd\x02\n" +
-	"\x0ePaymentService\x12|\n" +
-	"\rCreatePayment\x12(.slipway.payment.v1.CreatePaymentRequest\x1a).slipway.payment.v1.CreatePaymentResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/payment\x12u\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xd4\x01\n" +
+	"\fPaymentState\x12\x1d\n" +
+	"\x19PAYMENT_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18PAYMENT_STATE_AUTHORIZED\x10\x01\x12\x1a\n" +
+	"\x16PAYMENT_STATE_CAPTURED\x10\x02\x12\x18\n" +
+	"\x14PAYMENT_STATE_VOIDED\x10\x03\x12\x1a\n" +
+	"\x16PAYMENT_STATE_REFUNDED\x10\x04\x12\x1a\n" +
+	"\x16PAYMENT_STATE_DECLINED\x10\x05\x12\x19\n" +
+	"\x15PAYMENT_STATE_PENDING\x10\x062\xcc\x06\n" +
+	"\x0ePaymentService\x12\x90\x01\n" +
+	"\x10AuthorizePayment\x12+.slipway.payment.v1.AuthorizePaymentRequest\x1a,.slipway.payment.v1.AuthorizePaymentResponse\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/payments:authorize\x12\x93\x01\n" +
+	"\x0eCapturePayment\x12).slipway.payment.v1.CapturePaymentRequest\x1a*.slipway.payment.v1.CapturePaymentResponse\"*\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v1/payments/{order_id}:capture\x12\x87\x01\n" +
+	"\vVoidPayment\x12&.slipway.payment.v1.VoidPaymentRequest\x1a'.slipway.payment.v1.VoidPaymentResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/payments/{order_id}:void\x12\x8f\x01\n" +
+	"\rRefundPayment\x12(.slipway.payment.v1.RefundPaymentRequest\x1a).slipway.payment.v1.RefundPaymentResponse\")\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/payments/{order_id}:refund\x12v\n" +
 	"\n" +
-	"GetPayment\x12%.slipway.payment.v1.GetPaymentRequest\x1a&.slipway.payment.v1.GetPaymentResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/payment/{id}\x12v\n" +
-	"\fListPayments\x12'.slipway.payment.v1.ListPaymentsRequest\x1a(.slipway.payment.v1.ListPaymentsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/paymentBHZFgithub.com/slipway-dev/slipway/api/gen/go/slipway/payment/v1;paymentv1b\x06proto3"
+	"GetPayment\x12%.slipway.payment.v1.GetPaymentRequest\x1a&.slipway.payment.v1.GetPaymentResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/payments/{id}\x12}\n" +
+	"\x0eListMyPayments\x12).slipway.payment.v1.ListMyPaymentsRequest\x1a*.slipway.payment.v1.ListMyPaymentsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/paymentsBHZFgithub.com/slipway-dev/slipway/api/gen/go/slipway/payment/v1;paymentv1b\x06proto3"
 
 var (
 	file_slipway_payment_v1_payment_proto_rawDescOnce sync.Once
@@ -421,33 +942,57 @@ func file_slipway_payment_v1_payment_proto_rawDescGZIP() []byte {
 	return file_slipway_payment_v1_payment_proto_rawDescData
 }
 
-var file_slipway_payment_v1_payment_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_slipway_payment_v1_payment_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_slipway_payment_v1_payment_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_slipway_payment_v1_payment_proto_goTypes = []any{
-	(*Payment)(nil),               // 0: slipway.payment.v1.Payment
-	(*CreatePaymentRequest)(nil),  // 1: slipway.payment.v1.CreatePaymentRequest
-	(*CreatePaymentResponse)(nil), // 2: slipway.payment.v1.CreatePaymentResponse
-	(*GetPaymentRequest)(nil),     // 3: slipway.payment.v1.GetPaymentRequest
-	(*GetPaymentResponse)(nil),    // 4: slipway.payment.v1.GetPaymentResponse
-	(*ListPaymentsRequest)(nil),   // 5: slipway.payment.v1.ListPaymentsRequest
-	(*ListPaymentsResponse)(nil),  // 6: slipway.payment.v1.ListPaymentsResponse
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(PaymentState)(0),                // 0: slipway.payment.v1.PaymentState
+	(*Payment)(nil),                  // 1: slipway.payment.v1.Payment
+	(*AuthorizePaymentRequest)(nil),  // 2: slipway.payment.v1.AuthorizePaymentRequest
+	(*AuthorizePaymentResponse)(nil), // 3: slipway.payment.v1.AuthorizePaymentResponse
+	(*CapturePaymentRequest)(nil),    // 4: slipway.payment.v1.CapturePaymentRequest
+	(*CapturePaymentResponse)(nil),   // 5: slipway.payment.v1.CapturePaymentResponse
+	(*VoidPaymentRequest)(nil),       // 6: slipway.payment.v1.VoidPaymentRequest
+	(*VoidPaymentResponse)(nil),      // 7: slipway.payment.v1.VoidPaymentResponse
+	(*RefundPaymentRequest)(nil),     // 8: slipway.payment.v1.RefundPaymentRequest
+	(*RefundPaymentResponse)(nil),    // 9: slipway.payment.v1.RefundPaymentResponse
+	(*GetPaymentRequest)(nil),        // 10: slipway.payment.v1.GetPaymentRequest
+	(*GetPaymentResponse)(nil),       // 11: slipway.payment.v1.GetPaymentResponse
+	(*ListMyPaymentsRequest)(nil),    // 12: slipway.payment.v1.ListMyPaymentsRequest
+	(*ListMyPaymentsResponse)(nil),   // 13: slipway.payment.v1.ListMyPaymentsResponse
+	(*v1.Money)(nil),                 // 14: slipway.money.v1.Money
+	(*timestamppb.Timestamp)(nil),    // 15: google.protobuf.Timestamp
 }
 var file_slipway_payment_v1_payment_proto_depIdxs = []int32{
-	7, // 0: slipway.payment.v1.Payment.created_at:type_name -> google.protobuf.Timestamp
-	0, // 1: slipway.payment.v1.CreatePaymentResponse.payment:type_name -> slipway.payment.v1.Payment
-	0, // 2: slipway.payment.v1.GetPaymentResponse.payment:type_name -> slipway.payment.v1.Payment
-	0, // 3: slipway.payment.v1.ListPaymentsResponse.payments:type_name -> slipway.payment.v1.Payment
-	1, // 4: slipway.payment.v1.PaymentService.CreatePayment:input_type -> slipway.payment.v1.CreatePaymentRequest
-	3, // 5: slipway.payment.v1.PaymentService.GetPayment:input_type -> slipway.payment.v1.GetPaymentRequest
-	5, // 6: slipway.payment.v1.PaymentService.ListPayments:input_type -> slipway.payment.v1.ListPaymentsRequest
-	2, // 7: slipway.payment.v1.PaymentService.CreatePayment:output_type -> slipway.payment.v1.CreatePaymentResponse
-	4, // 8: slipway.payment.v1.PaymentService.GetPayment:output_type -> slipway.payment.v1.GetPaymentResponse
-	6, // 9: slipway.payment.v1.PaymentService.ListPayments:output_type -> slipway.payment.v1.ListPaymentsResponse
-	7, // [7:10] is the sub-list for method output_type
-	4, // [4:7] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	14, // 0: slipway.payment.v1.Payment.amount:type_name -> slipway.money.v1.Money
+	0,  // 1: slipway.payment.v1.Payment.state:type_name -> slipway.payment.v1.PaymentState
+	15, // 2: slipway.payment.v1.Payment.created_at:type_name -> google.protobuf.Timestamp
+	15, // 3: slipway.payment.v1.Payment.updated_at:type_name -> google.protobuf.Timestamp
+	14, // 4: slipway.payment.v1.AuthorizePaymentRequest.amount:type_name -> slipway.money.v1.Money
+	1,  // 5: slipway.payment.v1.AuthorizePaymentResponse.payment:type_name -> slipway.payment.v1.Payment
+	14, // 6: slipway.payment.v1.CapturePaymentRequest.amount:type_name -> slipway.money.v1.Money
+	1,  // 7: slipway.payment.v1.CapturePaymentResponse.payment:type_name -> slipway.payment.v1.Payment
+	1,  // 8: slipway.payment.v1.VoidPaymentResponse.payment:type_name -> slipway.payment.v1.Payment
+	14, // 9: slipway.payment.v1.RefundPaymentRequest.amount:type_name -> slipway.money.v1.Money
+	1,  // 10: slipway.payment.v1.RefundPaymentResponse.payment:type_name -> slipway.payment.v1.Payment
+	1,  // 11: slipway.payment.v1.GetPaymentResponse.payment:type_name -> slipway.payment.v1.Payment
+	1,  // 12: slipway.payment.v1.ListMyPaymentsResponse.payments:type_name -> slipway.payment.v1.Payment
+	2,  // 13: slipway.payment.v1.PaymentService.AuthorizePayment:input_type -> slipway.payment.v1.AuthorizePaymentRequest
+	4,  // 14: slipway.payment.v1.PaymentService.CapturePayment:input_type -> slipway.payment.v1.CapturePaymentRequest
+	6,  // 15: slipway.payment.v1.PaymentService.VoidPayment:input_type -> slipway.payment.v1.VoidPaymentRequest
+	8,  // 16: slipway.payment.v1.PaymentService.RefundPayment:input_type -> slipway.payment.v1.RefundPaymentRequest
+	10, // 17: slipway.payment.v1.PaymentService.GetPayment:input_type -> slipway.payment.v1.GetPaymentRequest
+	12, // 18: slipway.payment.v1.PaymentService.ListMyPayments:input_type -> slipway.payment.v1.ListMyPaymentsRequest
+	3,  // 19: slipway.payment.v1.PaymentService.AuthorizePayment:output_type -> slipway.payment.v1.AuthorizePaymentResponse
+	5,  // 20: slipway.payment.v1.PaymentService.CapturePayment:output_type -> slipway.payment.v1.CapturePaymentResponse
+	7,  // 21: slipway.payment.v1.PaymentService.VoidPayment:output_type -> slipway.payment.v1.VoidPaymentResponse
+	9,  // 22: slipway.payment.v1.PaymentService.RefundPayment:output_type -> slipway.payment.v1.RefundPaymentResponse
+	11, // 23: slipway.payment.v1.PaymentService.GetPayment:output_type -> slipway.payment.v1.GetPaymentResponse
+	13, // 24: slipway.payment.v1.PaymentService.ListMyPayments:output_type -> slipway.payment.v1.ListMyPaymentsResponse
+	19, // [19:25] is the sub-list for method output_type
+	13, // [13:19] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_slipway_payment_v1_payment_proto_init() }
@@ -460,13 +1005,14 @@ func file_slipway_payment_v1_payment_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_slipway_payment_v1_payment_proto_rawDesc), len(file_slipway_payment_v1_payment_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   7,
+			NumEnums:      1,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_slipway_payment_v1_payment_proto_goTypes,
 		DependencyIndexes: file_slipway_payment_v1_payment_proto_depIdxs,
+		EnumInfos:         file_slipway_payment_v1_payment_proto_enumTypes,
 		MessageInfos:      file_slipway_payment_v1_payment_proto_msgTypes,
 	}.Build()
 	File_slipway_payment_v1_payment_proto = out.File

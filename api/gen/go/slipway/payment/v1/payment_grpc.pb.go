@@ -19,25 +19,45 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	PaymentService_CreatePayment_FullMethodName = "/slipway.payment.v1.PaymentService/CreatePayment"
-	PaymentService_GetPayment_FullMethodName    = "/slipway.payment.v1.PaymentService/GetPayment"
-	PaymentService_ListPayments_FullMethodName  = "/slipway.payment.v1.PaymentService/ListPayments"
+	PaymentService_AuthorizePayment_FullMethodName = "/slipway.payment.v1.PaymentService/AuthorizePayment"
+	PaymentService_CapturePayment_FullMethodName   = "/slipway.payment.v1.PaymentService/CapturePayment"
+	PaymentService_VoidPayment_FullMethodName      = "/slipway.payment.v1.PaymentService/VoidPayment"
+	PaymentService_RefundPayment_FullMethodName    = "/slipway.payment.v1.PaymentService/RefundPayment"
+	PaymentService_GetPayment_FullMethodName       = "/slipway.payment.v1.PaymentService/GetPayment"
+	PaymentService_ListMyPayments_FullMethodName   = "/slipway.payment.v1.PaymentService/ListMyPayments"
 )
 
 // PaymentServiceClient is the client API for PaymentService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// PaymentService keeps each user's payments. Every call acts for the
-// user of the bearer token: a user creates payments, and reads and lists
-// their own; another user's payment is NOT_FOUND.
+// PaymentService charges for orders through a payment service provider (the
+// built-in sandbox, or Stripe). The order service alone authorizes, captures,
+// voids and refunds, each call idempotent by its idempotency_key (derived from
+// the order and the step), so a retry never charges twice; a user reads their
+// own payments.
 type PaymentServiceClient interface {
-	// CreatePayment stores a new payment owned by the caller.
-	CreatePayment(ctx context.Context, in *CreatePaymentRequest, opts ...grpc.CallOption) (*CreatePaymentResponse, error)
-	// GetPayment returns one of the caller's payments.
+	// AuthorizePayment holds the order's amount on the payment method. One
+	// payment per order: the same order with the same key and amount returns
+	// the stored payment; a decline is FAILED_PRECONDITION with reason
+	// PAYMENT_DECLINED and the provider's decline code; UNAVAILABLE or
+	// DEADLINE_EXCEEDED may be retried with the same key.
+	AuthorizePayment(ctx context.Context, in *AuthorizePaymentRequest, opts ...grpc.CallOption) (*AuthorizePaymentResponse, error)
+	// CapturePayment takes the authorized amount. Capturing a captured
+	// payment again returns it unchanged: a payment is captured at most once.
+	CapturePayment(ctx context.Context, in *CapturePaymentRequest, opts ...grpc.CallOption) (*CapturePaymentResponse, error)
+	// VoidPayment releases an authorization that was never captured. Voiding
+	// an order that has no payment, or a voided one, succeeds; a captured one
+	// is FAILED_PRECONDITION (refund it instead).
+	VoidPayment(ctx context.Context, in *VoidPaymentRequest, opts ...grpc.CallOption) (*VoidPaymentResponse, error)
+	// RefundPayment gives a captured payment back in full. Refunding a
+	// refunded payment again returns it unchanged.
+	RefundPayment(ctx context.Context, in *RefundPaymentRequest, opts ...grpc.CallOption) (*RefundPaymentResponse, error)
+	// GetPayment returns one of the caller's payments; another user's is
+	// NOT_FOUND.
 	GetPayment(ctx context.Context, in *GetPaymentRequest, opts ...grpc.CallOption) (*GetPaymentResponse, error)
-	// ListPayments pages through the caller's payments, oldest first.
-	ListPayments(ctx context.Context, in *ListPaymentsRequest, opts ...grpc.CallOption) (*ListPaymentsResponse, error)
+	// ListMyPayments pages through the caller's payments, newest first.
+	ListMyPayments(ctx context.Context, in *ListMyPaymentsRequest, opts ...grpc.CallOption) (*ListMyPaymentsResponse, error)
 }
 
 type paymentServiceClient struct {
@@ -48,10 +68,40 @@ func NewPaymentServiceClient(cc grpc.ClientConnInterface) PaymentServiceClient {
 	return &paymentServiceClient{cc}
 }
 
-func (c *paymentServiceClient) CreatePayment(ctx context.Context, in *CreatePaymentRequest, opts ...grpc.CallOption) (*CreatePaymentResponse, error) {
+func (c *paymentServiceClient) AuthorizePayment(ctx context.Context, in *AuthorizePaymentRequest, opts ...grpc.CallOption) (*AuthorizePaymentResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(CreatePaymentResponse)
-	err := c.cc.Invoke(ctx, PaymentService_CreatePayment_FullMethodName, in, out, cOpts...)
+	out := new(AuthorizePaymentResponse)
+	err := c.cc.Invoke(ctx, PaymentService_AuthorizePayment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *paymentServiceClient) CapturePayment(ctx context.Context, in *CapturePaymentRequest, opts ...grpc.CallOption) (*CapturePaymentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CapturePaymentResponse)
+	err := c.cc.Invoke(ctx, PaymentService_CapturePayment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *paymentServiceClient) VoidPayment(ctx context.Context, in *VoidPaymentRequest, opts ...grpc.CallOption) (*VoidPaymentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VoidPaymentResponse)
+	err := c.cc.Invoke(ctx, PaymentService_VoidPayment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *paymentServiceClient) RefundPayment(ctx context.Context, in *RefundPaymentRequest, opts ...grpc.CallOption) (*RefundPaymentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RefundPaymentResponse)
+	err := c.cc.Invoke(ctx, PaymentService_RefundPayment_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -68,10 +118,10 @@ func (c *paymentServiceClient) GetPayment(ctx context.Context, in *GetPaymentReq
 	return out, nil
 }
 
-func (c *paymentServiceClient) ListPayments(ctx context.Context, in *ListPaymentsRequest, opts ...grpc.CallOption) (*ListPaymentsResponse, error) {
+func (c *paymentServiceClient) ListMyPayments(ctx context.Context, in *ListMyPaymentsRequest, opts ...grpc.CallOption) (*ListMyPaymentsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListPaymentsResponse)
-	err := c.cc.Invoke(ctx, PaymentService_ListPayments_FullMethodName, in, out, cOpts...)
+	out := new(ListMyPaymentsResponse)
+	err := c.cc.Invoke(ctx, PaymentService_ListMyPayments_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -82,16 +132,33 @@ func (c *paymentServiceClient) ListPayments(ctx context.Context, in *ListPayment
 // All implementations must embed UnimplementedPaymentServiceServer
 // for forward compatibility.
 //
-// PaymentService keeps each user's payments. Every call acts for the
-// user of the bearer token: a user creates payments, and reads and lists
-// their own; another user's payment is NOT_FOUND.
+// PaymentService charges for orders through a payment service provider (the
+// built-in sandbox, or Stripe). The order service alone authorizes, captures,
+// voids and refunds, each call idempotent by its idempotency_key (derived from
+// the order and the step), so a retry never charges twice; a user reads their
+// own payments.
 type PaymentServiceServer interface {
-	// CreatePayment stores a new payment owned by the caller.
-	CreatePayment(context.Context, *CreatePaymentRequest) (*CreatePaymentResponse, error)
-	// GetPayment returns one of the caller's payments.
+	// AuthorizePayment holds the order's amount on the payment method. One
+	// payment per order: the same order with the same key and amount returns
+	// the stored payment; a decline is FAILED_PRECONDITION with reason
+	// PAYMENT_DECLINED and the provider's decline code; UNAVAILABLE or
+	// DEADLINE_EXCEEDED may be retried with the same key.
+	AuthorizePayment(context.Context, *AuthorizePaymentRequest) (*AuthorizePaymentResponse, error)
+	// CapturePayment takes the authorized amount. Capturing a captured
+	// payment again returns it unchanged: a payment is captured at most once.
+	CapturePayment(context.Context, *CapturePaymentRequest) (*CapturePaymentResponse, error)
+	// VoidPayment releases an authorization that was never captured. Voiding
+	// an order that has no payment, or a voided one, succeeds; a captured one
+	// is FAILED_PRECONDITION (refund it instead).
+	VoidPayment(context.Context, *VoidPaymentRequest) (*VoidPaymentResponse, error)
+	// RefundPayment gives a captured payment back in full. Refunding a
+	// refunded payment again returns it unchanged.
+	RefundPayment(context.Context, *RefundPaymentRequest) (*RefundPaymentResponse, error)
+	// GetPayment returns one of the caller's payments; another user's is
+	// NOT_FOUND.
 	GetPayment(context.Context, *GetPaymentRequest) (*GetPaymentResponse, error)
-	// ListPayments pages through the caller's payments, oldest first.
-	ListPayments(context.Context, *ListPaymentsRequest) (*ListPaymentsResponse, error)
+	// ListMyPayments pages through the caller's payments, newest first.
+	ListMyPayments(context.Context, *ListMyPaymentsRequest) (*ListMyPaymentsResponse, error)
 	mustEmbedUnimplementedPaymentServiceServer()
 }
 
@@ -102,14 +169,23 @@ type PaymentServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedPaymentServiceServer struct{}
 
-func (UnimplementedPaymentServiceServer) CreatePayment(context.Context, *CreatePaymentRequest) (*CreatePaymentResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method CreatePayment not implemented")
+func (UnimplementedPaymentServiceServer) AuthorizePayment(context.Context, *AuthorizePaymentRequest) (*AuthorizePaymentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AuthorizePayment not implemented")
+}
+func (UnimplementedPaymentServiceServer) CapturePayment(context.Context, *CapturePaymentRequest) (*CapturePaymentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CapturePayment not implemented")
+}
+func (UnimplementedPaymentServiceServer) VoidPayment(context.Context, *VoidPaymentRequest) (*VoidPaymentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method VoidPayment not implemented")
+}
+func (UnimplementedPaymentServiceServer) RefundPayment(context.Context, *RefundPaymentRequest) (*RefundPaymentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RefundPayment not implemented")
 }
 func (UnimplementedPaymentServiceServer) GetPayment(context.Context, *GetPaymentRequest) (*GetPaymentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetPayment not implemented")
 }
-func (UnimplementedPaymentServiceServer) ListPayments(context.Context, *ListPaymentsRequest) (*ListPaymentsResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ListPayments not implemented")
+func (UnimplementedPaymentServiceServer) ListMyPayments(context.Context, *ListMyPaymentsRequest) (*ListMyPaymentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListMyPayments not implemented")
 }
 func (UnimplementedPaymentServiceServer) mustEmbedUnimplementedPaymentServiceServer() {}
 func (UnimplementedPaymentServiceServer) testEmbeddedByValue()                        {}
@@ -132,20 +208,74 @@ func RegisterPaymentServiceServer(s grpc.ServiceRegistrar, srv PaymentServiceSer
 	s.RegisterService(&PaymentService_ServiceDesc, srv)
 }
 
-func _PaymentService_CreatePayment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(CreatePaymentRequest)
+func _PaymentService_AuthorizePayment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AuthorizePaymentRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(PaymentServiceServer).CreatePayment(ctx, in)
+		return srv.(PaymentServiceServer).AuthorizePayment(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: PaymentService_CreatePayment_FullMethodName,
+		FullMethod: PaymentService_AuthorizePayment_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(PaymentServiceServer).CreatePayment(ctx, req.(*CreatePaymentRequest))
+		return srv.(PaymentServiceServer).AuthorizePayment(ctx, req.(*AuthorizePaymentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PaymentService_CapturePayment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CapturePaymentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PaymentServiceServer).CapturePayment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PaymentService_CapturePayment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PaymentServiceServer).CapturePayment(ctx, req.(*CapturePaymentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PaymentService_VoidPayment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VoidPaymentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PaymentServiceServer).VoidPayment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PaymentService_VoidPayment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PaymentServiceServer).VoidPayment(ctx, req.(*VoidPaymentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PaymentService_RefundPayment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RefundPaymentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PaymentServiceServer).RefundPayment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PaymentService_RefundPayment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PaymentServiceServer).RefundPayment(ctx, req.(*RefundPaymentRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -168,20 +298,20 @@ func _PaymentService_GetPayment_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
-func _PaymentService_ListPayments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListPaymentsRequest)
+func _PaymentService_ListMyPayments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListMyPaymentsRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(PaymentServiceServer).ListPayments(ctx, in)
+		return srv.(PaymentServiceServer).ListMyPayments(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: PaymentService_ListPayments_FullMethodName,
+		FullMethod: PaymentService_ListMyPayments_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(PaymentServiceServer).ListPayments(ctx, req.(*ListPaymentsRequest))
+		return srv.(PaymentServiceServer).ListMyPayments(ctx, req.(*ListMyPaymentsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -194,16 +324,28 @@ var PaymentService_ServiceDesc = grpc.ServiceDesc{
 	HandlerType: (*PaymentServiceServer)(nil),
 	Methods: []grpc.MethodDesc{
 		{
-			MethodName: "CreatePayment",
-			Handler:    _PaymentService_CreatePayment_Handler,
+			MethodName: "AuthorizePayment",
+			Handler:    _PaymentService_AuthorizePayment_Handler,
+		},
+		{
+			MethodName: "CapturePayment",
+			Handler:    _PaymentService_CapturePayment_Handler,
+		},
+		{
+			MethodName: "VoidPayment",
+			Handler:    _PaymentService_VoidPayment_Handler,
+		},
+		{
+			MethodName: "RefundPayment",
+			Handler:    _PaymentService_RefundPayment_Handler,
 		},
 		{
 			MethodName: "GetPayment",
 			Handler:    _PaymentService_GetPayment_Handler,
 		},
 		{
-			MethodName: "ListPayments",
-			Handler:    _PaymentService_ListPayments_Handler,
+			MethodName: "ListMyPayments",
+			Handler:    _PaymentService_ListMyPayments_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
