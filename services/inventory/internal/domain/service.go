@@ -3,6 +3,7 @@ package domain
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -248,6 +249,33 @@ func (s *InventoryService) Release(ctx context.Context, orderID string) (Reserva
 // record that the event was handled.
 func (s *InventoryService) ReleaseInTx(ctx context.Context, tx Tx, orderID string) (Reservation, error) {
 	return s.settle(ctx, tx, orderID, "release stock", release)
+}
+
+// ReleaseFailedInTx is ReleaseInTx for an order that failed before it was
+// placed (its OrderFailed): a reservation still held gives its stock back,
+// one already released stays as it is, and an order never reserved gets the
+// RELEASED tombstone. A COMMITTED reservation is left committed and
+// returned as it is: only OrderPlaced commits, and an order that was placed
+// cannot also have failed, so returning that stock could oversell.
+//
+// The status is read before the release, not guarded in its statement: a
+// commit cannot race it, since the order service makes an order either
+// PLACED (OrderPlaced) or FAILED (OrderFailed), never both.
+func (s *InventoryService) ReleaseFailedInTx(ctx context.Context, tx Tx, orderID string) (Reservation, error) {
+	return s.settle(ctx, tx, orderID, "release stock of failed order", releaseFailed)
+}
+
+func releaseFailed(ctx context.Context, tx Tx, orderID string, now time.Time) (Reservation, error) {
+	r, err := tx.GetReservation(ctx, orderID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return release(ctx, tx, orderID, now)
+	case err != nil:
+		return Reservation{}, err
+	case r.Status == StatusCommitted:
+		return r, nil
+	}
+	return release(ctx, tx, orderID, now)
 }
 
 func release(ctx context.Context, tx Tx, orderID string, now time.Time) (Reservation, error) {

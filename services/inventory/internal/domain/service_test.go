@@ -764,6 +764,92 @@ func TestReleaseInTx(t *testing.T) {
 	})
 }
 
+// ReleaseFailedInTx releases what a failed order still holds, on the
+// caller's transaction, and never the stock of a committed reservation.
+func TestReleaseFailedInTx(t *testing.T) {
+	a2 := domain.Item{ProductID: "a", Quantity: 2}
+	held := domain.Reservation{OrderID: "o-1", Items: []domain.Item{a2}, Status: domain.StatusReserved, ExpiresAt: now.Add(ttl), CreatedAt: earlier, UpdatedAt: earlier}
+	released := held
+	released.Status, released.UpdatedAt = domain.StatusReleased, now
+	committed := held
+	committed.Status, committed.ExpiresAt = domain.StatusCommitted, time.Time{}
+	tombstone := domain.Reservation{OrderID: "o-1", Status: domain.StatusReleased, CreatedAt: now, UpdatedAt: now}
+
+	tests := []struct {
+		name      string
+		orderID   string
+		setup     func(f fixture)
+		want      domain.Reservation
+		wantField string
+		wantErr   error
+	}{
+		{
+			name:    "a held reservation returns its stock",
+			orderID: "o-1",
+			setup: func(f fixture) {
+				gomock.InOrder(
+					f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(held, nil),
+					f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(false, nil),
+					f.tx.EXPECT().MarkReleased(gomock.Any(), "o-1", now).Return(true, nil),
+					f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(released, nil),
+					f.tx.EXPECT().PutStock(gomock.Any(), "a", int64(2), now).Return(true, nil),
+				)
+			},
+			want: released,
+		},
+		{
+			name:    "an already released one returns nothing again",
+			orderID: "o-1",
+			setup: func(f fixture) {
+				gomock.InOrder(
+					f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(released, nil),
+					f.tx.EXPECT().CreateReservation(gomock.Any(), gomock.Any()).Return(false, nil),
+					f.tx.EXPECT().MarkReleased(gomock.Any(), "o-1", now).Return(false, nil),
+					f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(released, nil),
+				)
+			},
+			want: released,
+		},
+		{
+			name:    "a committed one is left committed, its stock taken",
+			orderID: "o-1",
+			setup: func(f fixture) {
+				f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(committed, nil)
+			},
+			want: committed,
+		},
+		{
+			name:    "an order never reserved leaves a released tombstone",
+			orderID: "o-1",
+			setup: func(f fixture) {
+				gomock.InOrder(
+					f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(domain.Reservation{}, fmt.Errorf("reservation of order o-1: %w", domain.ErrNotFound)),
+					f.tx.EXPECT().CreateReservation(gomock.Any(), tombstone).Return(true, nil),
+				)
+			},
+			want: tombstone,
+		},
+		{
+			name:    "a failed read is returned for the caller to roll back",
+			orderID: "o-1",
+			setup: func(f fixture) {
+				f.tx.EXPECT().GetReservation(gomock.Any(), "o-1").Return(domain.Reservation{}, errStore)
+			},
+			wantErr: errkind.Unavailable,
+		},
+		{name: "order id is required", wantField: "order_id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.setup) // no InTx is expected: the caller owns the transaction
+			got, err := f.svc.ReleaseFailedInTx(t.Context(), f.tx, tt.orderID)
+			if errkindtest.WantSuccess(t, err, tt.wantField, tt.wantErr, "order o-1") {
+				assert.Equal(t, tt.want, got)
+			}
+		})
+	}
+}
+
 func TestExpireReservations(t *testing.T) {
 	a1 := domain.Item{ProductID: "a", Quantity: 1}
 	expiredOf := func(id string) domain.Reservation {

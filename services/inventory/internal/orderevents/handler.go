@@ -1,7 +1,8 @@
 // Package orderevents applies the order service's events to the inventory,
 // as the platform's events consumer delivers them: OrderPlaced commits the
 // order's reservation (it stops expiring), OrderCancelled releases it (its
-// stock comes back). Like the rpc package for requests, it only translates:
+// stock comes back), and OrderFailed releases what an order that failed
+// before it was placed still holds. Like the rpc package for requests, it only translates:
 // subject and protobuf payload in, one domain call inside the consumer's
 // transaction, an error out when the event must be delivered again.
 //
@@ -35,7 +36,7 @@ var ProviderSet = wire.NewSet(NewHandler)
 const Durable = "inventory"
 
 // Subjects are the order events the inventory consumes.
-var Subjects = []string{apievents.SubjectOrderPlaced, apievents.SubjectOrderCancelled}
+var Subjects = []string{apievents.SubjectOrderPlaced, apievents.SubjectOrderCancelled, apievents.SubjectOrderFailed}
 
 // TxBinder gives the domain its storage work on the consumer's transaction.
 type TxBinder interface {
@@ -74,6 +75,13 @@ func NewHandler(inventory *domain.InventoryService, store TxBinder, logger *slog
 // than RESERVATION_TTL) or the order was cancelled, and taking it again
 // could oversell. That is the documented price of a TTL; the counter is
 // what to alert on.
+//
+// An OrderFailed releases the order's reservation if it still holds stock.
+// The order service calls Release itself too, so the reservation is often
+// released already, or was never made (the order failed reserving): both
+// are acknowledged without a change but the RELEASED tombstone. A committed
+// reservation is left committed, with a warning: only a placed order's is,
+// and a placed order does not fail.
 func (h *Handler) Handle(ctx context.Context, tx *sql.Tx, m events.Message) error {
 	switch m.Subject {
 	case apievents.SubjectOrderPlaced:
@@ -103,6 +111,22 @@ func (h *Handler) Handle(ctx context.Context, tx *sql.Tx, m events.Message) erro
 			return fmt.Errorf("order cancelled %s: %w", m.ID, err)
 		}
 		h.logger.DebugContext(ctx, "reservation released", "order_id", r.OrderID, "event_id", m.ID)
+		return nil
+	case apievents.SubjectOrderFailed:
+		var e orderv1.OrderFailed
+		if err := m.Decode(&e); err != nil {
+			return err
+		}
+		r, err := h.inventory.ReleaseFailedInTx(ctx, h.store.Tx(tx), e.GetOrderId())
+		if err != nil {
+			return fmt.Errorf("order failed %s: %w", m.ID, err)
+		}
+		if r.Status == domain.StatusCommitted {
+			h.logger.WarnContext(ctx, "order failed after its reservation was committed; its stock stays taken",
+				"order_id", r.OrderID, "event_id", m.ID)
+			return nil
+		}
+		h.logger.DebugContext(ctx, "reservation of failed order released", "order_id", r.OrderID, "event_id", m.ID)
 		return nil
 	}
 	return fmt.Errorf("order events: message %s on subject %q: not an order event this service handles", m.ID, m.Subject)

@@ -153,6 +153,12 @@ func cancelled(t *testing.T, id, orderID string) events.Message {
 	return message(t, apievents.SubjectOrderCancelled, id, &orderv1.OrderCancelled{EventId: id, OrderId: orderID, UserId: "u-1"})
 }
 
+func failed(t *testing.T, id, orderID string) events.Message {
+	return message(t, apievents.SubjectOrderFailed, id, &orderv1.OrderFailed{
+		EventId: id, OrderId: orderID, UserId: "u-1", Reason: "payment declined: card_declined",
+	})
+}
+
 // handle runs the handler on m in a transaction of its own, as the
 // consumer does, and returns its error (the transaction rolled back).
 func (e *env) handle(t *testing.T, m events.Message) error {
@@ -214,6 +220,59 @@ func TestHandle(t *testing.T) {
 			})
 		}
 		assert.Equal(t, float64(1), e.commitsAfterRelease(t), "failures are not commits after release")
+	})
+}
+
+// OrderFailed gives back what the failed order still holds, and is a no-op
+// for whatever the order service's own Release (or an expiry) already did.
+func TestHandleOrderFailed(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, e *env) {
+		e.reserve(t, "o-1", domain.Item{ProductID: "a", Quantity: 3})
+		e.reserve(t, "o-2", domain.Item{ProductID: "b", Quantity: 4})
+		require.Equal(t, []int64{7, 6}, []int64{e.stock(t, "a"), e.stock(t, "b")})
+
+		t.Run("a held reservation is released and its stock comes back", func(t *testing.T) {
+			require.NoError(t, e.handle(t, failed(t, "e-1", "o-1")))
+			assert.Equal(t, domain.StatusReleased, e.status(t, "o-1"))
+			assert.Equal(t, int64(10), e.stock(t, "a"))
+		})
+		t.Run("the same failure again returns nothing twice", func(t *testing.T) {
+			require.NoError(t, e.handle(t, failed(t, "e-1-again", "o-1")))
+			assert.Equal(t, domain.StatusReleased, e.status(t, "o-1"))
+			assert.Equal(t, int64(10), e.stock(t, "a"))
+		})
+		t.Run("a reservation the order service released already is left as it is", func(t *testing.T) {
+			_, err := e.inventory.Release(t.Context(), "o-2")
+			require.NoError(t, err)
+			require.Equal(t, int64(10), e.stock(t, "b"))
+			require.NoError(t, e.handle(t, failed(t, "e-2", "o-2")))
+			assert.Equal(t, domain.StatusReleased, e.status(t, "o-2"))
+			assert.Equal(t, int64(10), e.stock(t, "b"), "not put back twice")
+		})
+		t.Run("an order that failed before reserving is acknowledged and cannot reserve later", func(t *testing.T) {
+			require.NoError(t, e.handle(t, failed(t, "e-3", "o-never")))
+			assert.Equal(t, domain.StatusReleased, e.status(t, "o-never"), "a tombstone")
+			_, err := e.inventory.Reserve(t.Context(), "o-never", []domain.Item{{ProductID: "a", Quantity: 1}})
+			require.ErrorIs(t, err, domain.ErrFailedPrecondition)
+			assert.Equal(t, []int64{10, 10}, []int64{e.stock(t, "a"), e.stock(t, "b")})
+		})
+		t.Run("a committed reservation keeps its stock, with a warning", func(t *testing.T) {
+			e.reserve(t, "o-3", domain.Item{ProductID: "a", Quantity: 2})
+			require.NoError(t, e.handle(t, placed(t, "e-4", "o-3")))
+			require.NoError(t, e.handle(t, failed(t, "e-5", "o-3")))
+			assert.Equal(t, domain.StatusCommitted, e.status(t, "o-3"))
+			assert.Equal(t, int64(8), e.stock(t, "a"))
+			assert.Contains(t, e.logs.String(), `"msg":"order failed after its reservation was committed; its stock stays taken"`)
+		})
+		t.Run("an OrderFailed without an order id is an error, to be retried and dead-lettered", func(t *testing.T) {
+			assert.Error(t, e.handle(t, failed(t, "e-6", "")))
+		})
+		t.Run("a payload of another type is an error", func(t *testing.T) {
+			m := placed(t, "e-7", "o-3")
+			m.Subject = apievents.SubjectOrderFailed
+			assert.ErrorContains(t, e.handle(t, m), "slipway.order.v1.OrderPlaced")
+		})
+		assert.Zero(t, e.commitsAfterRelease(t))
 	})
 }
 
@@ -294,25 +353,29 @@ func TestRedeliveryHasNoSecondEffect(t *testing.T) {
 
 		e.reserve(t, "o-1", domain.Item{ProductID: "a", Quantity: 3})
 		e.reserve(t, "o-2", domain.Item{ProductID: "b", Quantity: 4})
+		e.reserve(t, "o-3", domain.Item{ProductID: "a", Quantity: 1})
 		stop := e.consumer(t, js)
 		publish(t, js, placed(t, "e-1", "o-1"))
 		publish(t, js, placed(t, "e-2", "o-2"))
 		publish(t, js, cancelled(t, "e-3", "o-2"))
-		require.Eventually(t, func() bool { return e.processed(t, "ok") == 3 }, 15*time.Second, 10*time.Millisecond, e.logs.String())
+		publish(t, js, failed(t, "e-4", "o-3"))
+		require.Eventually(t, func() bool { return e.processed(t, "ok") == 4 }, 15*time.Second, 10*time.Millisecond, e.logs.String())
 		assert.Equal(t, domain.StatusCommitted, e.status(t, "o-1"))
 		assert.Equal(t, domain.StatusReleased, e.status(t, "o-2"))
+		assert.Equal(t, domain.StatusReleased, e.status(t, "o-3"), "the consumer's filter takes OrderFailed")
 		want := []int64{7, 10}
 		assert.Equal(t, want, []int64{e.stock(t, "a"), e.stock(t, "b")})
 
-		// Reset the durable consumer: JetStream delivers all three again.
+		// Reset the durable consumer: JetStream delivers all four again.
 		stop()
 		require.NoError(t, js.DeleteConsumer(t.Context(), apievents.StreamOrders, orderevents.Durable))
 		e.consumer(t, js)
-		require.Eventually(t, func() bool { return e.processed(t, "duplicate") == 3 }, 15*time.Second, 10*time.Millisecond, e.logs.String())
+		require.Eventually(t, func() bool { return e.processed(t, "duplicate") == 4 }, 15*time.Second, 10*time.Millisecond, e.logs.String())
 
-		assert.Equal(t, float64(3), e.processed(t, "ok"), "no event took effect twice")
+		assert.Equal(t, float64(4), e.processed(t, "ok"), "no event took effect twice")
 		assert.Equal(t, want, []int64{e.stock(t, "a"), e.stock(t, "b")})
 		assert.Equal(t, domain.StatusReleased, e.status(t, "o-2"))
+		assert.Equal(t, domain.StatusReleased, e.status(t, "o-3"))
 		assert.Zero(t, e.commitsAfterRelease(t), "the replayed OrderPlaced of the cancelled order never reached the domain")
 	})
 }
