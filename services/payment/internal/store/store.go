@@ -1,6 +1,7 @@
 // Package store keeps the payment service's payments in SQL, on SQLite
 // or PostgreSQL, implementing domain.PaymentStore. Every statement is
-// written once for both dialects.
+// written once for both dialects. Its migrations also create the sandbox
+// provider's ledger (sandbox.Schema), which lives in the same database.
 package store
 
 import (
@@ -49,51 +50,84 @@ var _ domain.PaymentStore = (*Payments)(nil)
 // Migrations.
 func NewPayments(db *platformstore.DB) *Payments { return &Payments{db: db} }
 
-const columns = `id, owner_id, name, created_at`
+const columns = `id, order_id, user_id, currency, amount_minor, state, provider, provider_ref, payment_method,
+	idempotency_key, decline_code, decline_message, created_at, updated_at`
 
 // Create implements domain.PaymentStore.
-func (s *Payments) Create(ctx context.Context, payment domain.Payment) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO payments (`+columns+`) VALUES ($1, $2, $3, $4)`,
-		payment.ID, payment.OwnerID, payment.Name, payment.CreatedAt.UTC())
+func (s *Payments) Create(ctx context.Context, p domain.Payment) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO payments (`+columns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		p.ID, p.OrderID, p.UserID, p.Amount.Currency, p.Amount.AmountMinor, string(p.State), p.Provider, p.ProviderRef,
+		p.PaymentMethod, p.IdempotencyKey, p.DeclineCode, p.DeclineMessage, p.CreatedAt.UTC(), p.UpdatedAt.UTC())
 	if platformstore.IsUniqueViolation(err) {
-		return fmt.Errorf("payment %s: %w", payment.ID, domain.ErrAlreadyExists)
+		return fmt.Errorf("payment of order %s: %w", p.OrderID, domain.ErrAlreadyExists)
 	}
 	if err != nil {
-		return fmt.Errorf("insert payment %s: %w", payment.ID, err)
+		return fmt.Errorf("insert payment %s: %w", p.ID, err)
 	}
 	return nil
 }
 
 // Get implements domain.PaymentStore.
 func (s *Payments) Get(ctx context.Context, id string) (domain.Payment, error) {
-	payment, err := scan(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM payments WHERE id = $1`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return domain.Payment{}, fmt.Errorf("payment %s: %w", id, domain.ErrNotFound)
-	}
-	if err != nil {
-		return domain.Payment{}, fmt.Errorf("select payment %s: %w", id, err)
-	}
-	return payment, nil
+	return s.one(ctx, "payment "+id, `SELECT `+columns+` FROM payments WHERE id = $1`, id)
 }
 
-// ListByOwner implements domain.PaymentStore.
-func (s *Payments) ListByOwner(ctx context.Context, ownerID, afterID string, limit int) ([]domain.Payment, error) {
-	rows, err := s.db.QueryContext(ctx,
-		`SELECT `+columns+` FROM payments WHERE owner_id = $1 AND id > $2 ORDER BY id LIMIT $3`, ownerID, afterID, limit)
+// GetByOrder implements domain.PaymentStore.
+func (s *Payments) GetByOrder(ctx context.Context, orderID string) (domain.Payment, error) {
+	return s.one(ctx, "payment of order "+orderID, `SELECT `+columns+` FROM payments WHERE order_id = $1`, orderID)
+}
+
+func (s *Payments) one(ctx context.Context, what, query string, arg string) (domain.Payment, error) {
+	p, err := scan(s.db.QueryRowContext(ctx, query, arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return domain.Payment{}, fmt.Errorf("%s: %w", what, domain.ErrNotFound)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("list payments of %s: %w", ownerID, err)
+		return domain.Payment{}, fmt.Errorf("select %s: %w", what, err)
+	}
+	return p, nil
+}
+
+// Transition implements domain.PaymentStore with one guarded UPDATE: of two
+// requests that change a payment from the same state, one changes it.
+func (s *Payments) Transition(ctx context.Context, p domain.Payment, from domain.State) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE payments
+		SET state = $1, provider_ref = $2, decline_code = $3, decline_message = $4, updated_at = $5
+		WHERE id = $6 AND state = $7`,
+		string(p.State), p.ProviderRef, p.DeclineCode, p.DeclineMessage, p.UpdatedAt.UTC(), p.ID, string(from))
+	if err != nil {
+		return fmt.Errorf("update payment %s to %s: %w", p.ID, p.State, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("update payment %s to %s: %w", p.ID, p.State, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("payment %s is no longer %s: %w", p.ID, from, domain.ErrConflict)
+	}
+	return nil
+}
+
+// ListByUser implements domain.PaymentStore.
+func (s *Payments) ListByUser(ctx context.Context, userID, beforeID string, limit int) ([]domain.Payment, error) {
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT `+columns+` FROM payments WHERE user_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3`,
+		userID, beforeID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list payments of %s: %w", userID, err)
 	}
 	defer rows.Close()
 	var out []domain.Payment
 	for rows.Next() {
-		payment, err := scan(rows)
+		p, err := scan(rows)
 		if err != nil {
-			return nil, fmt.Errorf("list payments of %s: %w", ownerID, err)
+			return nil, fmt.Errorf("list payments of %s: %w", userID, err)
 		}
-		out = append(out, payment)
+		out = append(out, p)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list payments of %s: %w", ownerID, err)
+		return nil, fmt.Errorf("list payments of %s: %w", userID, err)
 	}
 	return out, nil
 }
@@ -101,14 +135,17 @@ func (s *Payments) ListByOwner(ctx context.Context, ownerID, afterID string, lim
 // scan reads one row of columns.
 func scan(row interface{ Scan(dest ...any) error }) (domain.Payment, error) {
 	var (
-		payment domain.Payment
-		at      timestamp
+		p                domain.Payment
+		state            string
+		created, updated timestamp
 	)
-	if err := row.Scan(&payment.ID, &payment.OwnerID, &payment.Name, &at); err != nil {
+	if err := row.Scan(&p.ID, &p.OrderID, &p.UserID, &p.Amount.Currency, &p.Amount.AmountMinor, &state, &p.Provider,
+		&p.ProviderRef, &p.PaymentMethod, &p.IdempotencyKey, &p.DeclineCode, &p.DeclineMessage, &created, &updated); err != nil {
 		return domain.Payment{}, err
 	}
-	payment.CreatedAt = at.UTC()
-	return payment, nil
+	p.State = domain.State(state)
+	p.CreatedAt, p.UpdatedAt = created.UTC(), updated.UTC()
+	return p, nil
 }
 
 // timestamp scans a time that PostgreSQL returns as time.Time and SQLite
