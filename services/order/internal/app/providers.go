@@ -12,6 +12,7 @@ import (
 	apievents "github.com/slipway-dev/slipway/api/events"
 	inventoryv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/inventory/v1"
 	orderv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/order/v1"
+	paymentv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/payment/v1"
 	userv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/user/v1"
 	"github.com/slipway-dev/slipway/api/gen/openapi"
 	"github.com/slipway-dev/slipway/platform/auth"
@@ -78,6 +79,27 @@ func newInventoryClient(cfg *config.Config, p *discovery.Peers, tokens client.To
 		return nil, nil, err
 	}
 	return inventoryv1.NewInventoryServiceClient(conn), func() { _ = conn.Close() }, nil
+}
+
+// newPaymentClient dials the payment service as the order service, as
+// newInventoryClient dials inventory. Every method the order service calls
+// is idempotent by its key (derived from the order and the step), so each
+// is retried on UNAVAILABLE.
+func newPaymentClient(cfg *config.Config, p *discovery.Peers, tokens client.TokenSource) (paymentv1.PaymentServiceClient, func(), error) {
+	conn, err := p.Dial("payment", cfg.PaymentAddr,
+		client.WithTimeout(cfg.PeerTimeout),
+		client.WithTokenSource(tokens),
+		client.WithRetry(
+			paymentv1.PaymentService_AuthorizePayment_FullMethodName,
+			paymentv1.PaymentService_CapturePayment_FullMethodName,
+			paymentv1.PaymentService_VoidPayment_FullMethodName,
+			paymentv1.PaymentService_RefundPayment_FullMethodName,
+		),
+		client.WithRetryAttempts(cfg.PeerRetryAttempts))
+	if err != nil {
+		return nil, nil, err
+	}
+	return paymentv1.NewPaymentServiceClient(conn), func() { _ = conn.Close() }, nil
 }
 
 // newBroker connects to NATS and makes sure the orders stream exists, so

@@ -16,6 +16,7 @@ import (
 	platformstore "github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/services/order/internal/config"
 	"github.com/slipway-dev/slipway/services/order/internal/domain"
+	"github.com/slipway-dev/slipway/services/order/internal/payment"
 	"github.com/slipway-dev/slipway/services/order/internal/rpc"
 	"github.com/slipway-dev/slipway/services/order/internal/stock"
 	"github.com/slipway-dev/slipway/services/order/internal/store"
@@ -42,9 +43,9 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		newOrderLimiter,
 		newSagaConfig,
 		newSagaWorker,
-		// domain.Payments: the payment client adapter and its binding,
-		// e.g. newPaymentClient and wire.Bind(new(domain.Payments), new(*payment.Client)),
-		// go here once the payment API exists; then `go tool wire gen ./internal/app`.
+		payment.ProviderSet,
+		newPaymentClient,
+		wire.Bind(new(domain.Payments), new(*payment.Client)),
 		wire.Bind(new(domain.OrderStore), new(*store.Store)),
 		wire.Bind(new(domain.StockReserver), new(*stock.Reserver)),
 		newServer,

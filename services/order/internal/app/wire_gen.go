@@ -15,6 +15,7 @@ import (
 	store2 "github.com/slipway-dev/slipway/platform/store"
 	"github.com/slipway-dev/slipway/services/order/internal/config"
 	"github.com/slipway-dev/slipway/services/order/internal/domain"
+	"github.com/slipway-dev/slipway/services/order/internal/payment"
 	"github.com/slipway-dev/slipway/services/order/internal/rpc"
 	"github.com/slipway-dev/slipway/services/order/internal/stock"
 	"github.com/slipway-dev/slipway/services/order/internal/store"
@@ -25,7 +26,7 @@ import (
 // Injectors from wire.go:
 
 // newApp wires the order service: database and outbox, NATS, peers,
-// store, stock, domain, handlers, server.
+// store, stock, payments, domain, saga recovery, handlers, server.
 func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *trace.TracerProvider) (*server.App, func(), error) {
 	base := cfg.Base
 	migrations := store.ProvideMigrations()
@@ -68,7 +69,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		return nil, nil, err
 	}
 	reserver := stock.New(inventoryServiceClient)
-	domainOrderLimiter, cleanup6, err := newOrderLimiter(cfg, logger, reg)
+	paymentServiceClient, cleanup6, err := newPaymentClient(cfg, peers, tokenSource)
 	if err != nil {
 		cleanup5()
 		cleanup4()
@@ -77,10 +78,8 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		cleanup()
 		return nil, nil, err
 	}
-	orderService := domain.NewOrderService(storeStore, reserver, domainOrderLimiter, logger)
-	handler := rpc.NewHandler(orderService)
-	verifier := auth.ProvideJWKSVerifier(base)
-	app, err := newServer(cfg, logger, reg, tp, db, handler, verifier, broker, relay, peers)
+	client := payment.New(paymentServiceClient)
+	domainOrderLimiter, cleanup7, err := newOrderLimiter(cfg, logger, reg)
 	if err != nil {
 		cleanup6()
 		cleanup5()
@@ -90,7 +89,44 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		cleanup()
 		return nil, nil, err
 	}
+	sagaConfig := newSagaConfig(cfg)
+	orderService, err := domain.NewOrderService(storeStore, reserver, client, domainOrderLimiter, sagaConfig, logger)
+	if err != nil {
+		cleanup7()
+		cleanup6()
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	handler := rpc.NewHandler(orderService)
+	verifier := auth.ProvideJWKSVerifier(base)
+	worker, err := newSagaWorker(cfg, orderService, logger, reg)
+	if err != nil {
+		cleanup7()
+		cleanup6()
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	app, err := newServer(cfg, logger, reg, tp, db, handler, verifier, broker, relay, worker, peers)
+	if err != nil {
+		cleanup7()
+		cleanup6()
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	return app, func() {
+		cleanup7()
 		cleanup6()
 		cleanup5()
 		cleanup4()

@@ -45,9 +45,10 @@ type Config struct {
 	// NATS_PASSWORD) the outbox relay publishes through and the
 	// EVENTS_SIGNING_KEY it signs every event with.
 	events.ProducerSettings `yaml:",inline"`
-	// InventoryAddr and UserAddr are the peers' gRPC addresses when
-	// DISCOVERY is static; with etcd the peers are found by service name.
+	// InventoryAddr, PaymentAddr and UserAddr are the peers' gRPC addresses
+	// when DISCOVERY is static; with etcd the peers are found by service name.
 	InventoryAddr string `yaml:"inventory_addr" env:"INVENTORY_ADDR" help:"inventory's gRPC host:port when DISCOVERY is static"`
+	PaymentAddr   string `yaml:"payment_addr" env:"PAYMENT_ADDR" help:"payment service's gRPC host:port when DISCOVERY is static"`
 	UserAddr      string `yaml:"user_addr" env:"USER_ADDR" help:"user service's gRPC host:port when DISCOVERY is static"`
 	// PeerTimeout is the deadline of each call to a peer that has none
 	// shorter already.
@@ -95,6 +96,7 @@ func Default() *Config {
 	c := &Config{
 		ProducerSettings:   events.DefaultProducerSettings(),
 		InventoryAddr:      "127.0.0.1:50053",
+		PaymentAddr:        "127.0.0.1:50055",
 		UserAddr:           "127.0.0.1:50051",
 		PeerTimeout:        3 * time.Second,
 		ServiceAccountName: Service,
@@ -124,6 +126,7 @@ func (c *Config) Validate() error {
 	}
 	for _, a := range []struct{ key, value string }{
 		{"INVENTORY_ADDR", c.InventoryAddr},
+		{"PAYMENT_ADDR", c.PaymentAddr},
 		{"USER_ADDR", c.UserAddr},
 	} {
 		if !isTarget(a.value) {
