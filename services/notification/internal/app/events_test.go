@@ -109,14 +109,24 @@ func TestOrderEventsBecomeNotificationsExactlyOnce(t *testing.T) {
 	require.Len(t, wantA, 2)
 	assert.Equal(t, "Your order ord_a1 for 2 items is cancelled.", wantA[0].GetBody(), "newest first")
 	assert.Empty(t, cmp.Diff(placedA, wantA[1], protocmp.Transform()))
+
+	// An order that failed before it was priced: no items, no total.
+	s.publish(t, apievents.SubjectOrderFailed, "evt-b2", &orderv1.OrderFailed{
+		EventId: "evt-b2", OrderId: "ord_b2", UserId: userB, Reason: "payment declined: card_declined",
+	})
+	waitProcessed(t, "ok", 5)
 	wantB := s.notifications(t, userB)
-	require.Len(t, wantB, 1)
+	require.Len(t, wantB, 2)
+	assert.Equal(t, "Order failed", wantB[0].GetTitle())
+	assert.Equal(t, "Your order ord_b2 failed and was not placed. Reason: payment declined: card_declined.", wantB[0].GetBody())
+	assert.Equal(t, "ord_b2", wantB[0].GetOrderId())
+	assert.Equal(t, "evt-b2", wantB[0].GetEventId())
 
 	t.Run("redelivering everything adds nothing", func(t *testing.T) {
 		require.NoError(t, s.js.DeleteConsumer(t.Context(), apievents.StreamOrders, orderevents.Durable))
 		// The consumer recreates its durable, which delivers the stream from
-		// the start: four messages, each already in the inbox.
-		waitProcessed(t, "duplicate", 4)
+		// the start: five messages, each already in the inbox.
+		waitProcessed(t, "duplicate", 5)
 		assert.Empty(t, cmp.Diff(wantA, s.notifications(t, userA), protocmp.Transform()))
 		assert.Empty(t, cmp.Diff(wantB, s.notifications(t, userB), protocmp.Transform()))
 		assert.Zero(t, s.processed(t, "error"))

@@ -68,6 +68,7 @@ type Kind string
 const (
 	KindOrderPlaced    Kind = "ORDER_PLACED"
 	KindOrderCancelled Kind = "ORDER_CANCELLED"
+	KindOrderFailed    Kind = "ORDER_FAILED"
 )
 
 // Notification is one message sent to a user about one of their orders.
@@ -126,6 +127,20 @@ type OrderCancelled struct {
 	OrderID    string
 	UserID     string
 	Items      []OrderItem
+	Reason     string
+	OccurredAt time.Time
+}
+
+// OrderFailed is the event of an order that failed before it was placed:
+// its stock could not be reserved, its payment was declined or failed, or
+// its payment deadline passed. Items and Total are empty when it failed
+// before it was priced.
+type OrderFailed struct {
+	EventID    string
+	OrderID    string
+	UserID     string
+	Items      []OrderItem
+	Total      *Money // nil when the event carries no total
 	Reason     string
 	OccurredAt time.Time
 }

@@ -68,6 +68,21 @@ func (s *NotificationService) HandleOrderCancelled(ctx context.Context, tx Tx, e
 	return s.record(ctx, tx, e.EventID, e.UserID, e.OrderID, KindOrderCancelled, "Order cancelled", cancelledBody(e))
 }
 
+// HandleOrderFailed records the "Order failed" notification of e, which
+// tells the user why, in tx and queues its delivery. See record for what a
+// duplicate does.
+func (s *NotificationService) HandleOrderFailed(ctx context.Context, tx Tx, e OrderFailed) (Notification, error) {
+	if err := validateEvent(e.EventID, e.OrderID, e.UserID, e.Items); err != nil {
+		return Notification{}, fmt.Errorf("order failed event %q: %w", e.EventID, err)
+	}
+	if e.Total != nil {
+		if err := validateMoney("total", *e.Total); err != nil {
+			return Notification{}, fmt.Errorf("order failed event %q: %w", e.EventID, err)
+		}
+	}
+	return s.record(ctx, tx, e.EventID, e.UserID, e.OrderID, KindOrderFailed, "Order failed", failedBody(e))
+}
+
 // record stores the notification of one event and, when there is an
 // external channel, queues its delivery, both inside the event's
 // transaction. Nothing is sent here: the delivery worker sends from the
@@ -218,6 +233,24 @@ func cancelledBody(e OrderCancelled) string {
 		b.WriteString(" for " + items(n))
 	}
 	b.WriteString(" is cancelled.")
+	if reason := cleanReason(e.Reason); reason != "" {
+		b.WriteString(" Reason: " + reason + ".")
+	}
+	return b.String()
+}
+
+// failedBody is, for example, "Your order ord_1 for 2 items totalling USD
+// 79.90 failed and was not placed. Reason: payment declined: card_declined."
+func failedBody(e OrderFailed) string {
+	var b strings.Builder
+	b.WriteString("Your order " + e.OrderID)
+	if n := itemCount(e.Items); n > 0 {
+		b.WriteString(" for " + items(n))
+	}
+	if e.Total != nil {
+		b.WriteString(" totalling " + FormatMoney(*e.Total))
+	}
+	b.WriteString(" failed and was not placed.")
 	if reason := cleanReason(e.Reason); reason != "" {
 		b.WriteString(" Reason: " + reason + ".")
 	}

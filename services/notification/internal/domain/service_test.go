@@ -72,6 +72,15 @@ func cancelled() domain.OrderCancelled {
 	}
 }
 
+func failed() domain.OrderFailed {
+	return domain.OrderFailed{
+		EventID: "evt-3", OrderID: "ord_1", UserID: "user-a",
+		Items:  []domain.OrderItem{{ProductID: "mug", Quantity: 2}},
+		Total:  &domain.Money{AmountMinor: 2400, Currency: "USD"},
+		Reason: "payment declined: card_declined", OccurredAt: now.Add(-time.Second),
+	}
+}
+
 // pending is n with its delivery queued.
 func pending(n domain.Notification) domain.Notification {
 	n.Delivery = domain.DeliveryPending
@@ -246,6 +255,69 @@ func TestHandleOrderCancelled(t *testing.T) {
 		f.tx.EXPECT().EnqueueDelivery(gomock.Any(), gomock.Any()).Return(errStore)
 		_, err := f.svc.HandleOrderCancelled(t.Context(), f.tx, cancelled())
 		assert.ErrorIs(t, err, errkind.Unavailable)
+	})
+}
+
+func TestHandleOrderFailed(t *testing.T) {
+	tests := []struct {
+		name      string
+		event     func(e *domain.OrderFailed)
+		wantBody  string
+		wantField string
+	}{
+		{
+			name:     "says why the order failed",
+			wantBody: "Your order ord_1 for 2 items totalling USD 24.00 failed and was not placed. Reason: payment declined: card_declined.",
+		},
+		{
+			name:     "failed before it was priced: no items, no total",
+			event:    func(e *domain.OrderFailed) { e.Items, e.Total, e.Reason = nil, nil, "stock unavailable: product mug" },
+			wantBody: "Your order ord_1 failed and was not placed. Reason: stock unavailable: product mug.",
+		},
+		{
+			name:     "without a reason",
+			event:    func(e *domain.OrderFailed) { e.Reason = " \n" },
+			wantBody: "Your order ord_1 for 2 items totalling USD 24.00 failed and was not placed.",
+		},
+		{
+			name:     "a long reason is shortened",
+			event:    func(e *domain.OrderFailed) { e.Reason = strings.Repeat("x", 500) },
+			wantBody: "Your order ord_1 for 2 items totalling USD 24.00 failed and was not placed. Reason: " + strings.Repeat("x", 199) + "….",
+		},
+		{name: "order id is required", event: func(e *domain.OrderFailed) { e.OrderID = "" }, wantField: "order_id"},
+		{name: "quantities are positive", event: func(e *domain.OrderFailed) { e.Items[0].Quantity = 0 }, wantField: "items[0].quantity"},
+		{name: "a total has a currency", event: func(e *domain.OrderFailed) { e.Total.Currency = "usd" }, wantField: "total.currency"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			e := failed()
+			if tt.event != nil {
+				tt.event(&e)
+			}
+			n := want(domain.KindOrderFailed, "evt-3", "Order failed", tt.wantBody)
+			if tt.wantField == "" {
+				gomock.InOrder(
+					f.tx.EXPECT().CreateNotification(gomock.Any(), n).Return(true, nil),
+					f.tx.EXPECT().EnqueueDelivery(gomock.Any(), pending(n)).Return(nil),
+				)
+			}
+			got, err := f.svc.HandleOrderFailed(t.Context(), f.tx, e)
+			if tt.wantField != "" {
+				errkindtest.AssertFieldError(t, err, tt.wantField)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, pending(n), got)
+		})
+	}
+
+	t.Run("an event that has its notification queues nothing", func(t *testing.T) {
+		f := newFixture(t, nil)
+		f.tx.EXPECT().CreateNotification(gomock.Any(), gomock.Any()).Return(false, nil)
+		// No EnqueueDelivery: gomock fails the test on a call it does not expect.
+		_, err := f.svc.HandleOrderFailed(t.Context(), f.tx, failed())
+		assert.ErrorIs(t, err, domain.ErrAlreadyRecorded)
 	})
 }
 

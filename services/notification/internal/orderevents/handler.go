@@ -30,7 +30,7 @@ var ProviderSet = wire.NewSet(NewHandler)
 const Durable = "notification"
 
 // Subjects are the order events the notification service consumes.
-var Subjects = []string{apievents.SubjectOrderPlaced, apievents.SubjectOrderCancelled}
+var Subjects = []string{apievents.SubjectOrderPlaced, apievents.SubjectOrderCancelled, apievents.SubjectOrderFailed}
 
 // TxBinder gives the domain its storage work on the consumer's transaction.
 type TxBinder interface {
@@ -75,6 +75,12 @@ func (h *Handler) Handle(ctx context.Context, tx *sql.Tx, m events.Message) erro
 			return err
 		}
 		n, err = h.notifications.HandleOrderCancelled(ctx, h.store.Tx(tx), orderCancelled(&e))
+	case apievents.SubjectOrderFailed:
+		var e orderv1.OrderFailed
+		if err := m.Decode(&e); err != nil {
+			return err
+		}
+		n, err = h.notifications.HandleOrderFailed(ctx, h.store.Tx(tx), orderFailed(&e))
 	default:
 		return fmt.Errorf("order events: message %s on subject %q: not an order event this service handles", m.ID, m.Subject)
 	}
@@ -115,6 +121,21 @@ func orderCancelled(e *orderv1.OrderCancelled) domain.OrderCancelled {
 		Reason:     e.GetReason(),
 		OccurredAt: occurredAt(e.GetOccurredAt()),
 	}
+}
+
+func orderFailed(e *orderv1.OrderFailed) domain.OrderFailed {
+	out := domain.OrderFailed{
+		EventID:    e.GetEventId(),
+		OrderID:    e.GetOrderId(),
+		UserID:     e.GetUserId(),
+		Items:      orderItems(e.GetItems()),
+		Reason:     e.GetReason(),
+		OccurredAt: occurredAt(e.GetOccurredAt()),
+	}
+	if t := e.GetTotal(); t != nil {
+		out.Total = &domain.Money{AmountMinor: t.GetAmountMinor(), Currency: t.GetCurrency()}
+	}
+	return out
 }
 
 // occurredAt is the event's time; the zero time when it carries none.

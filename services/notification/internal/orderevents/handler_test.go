@@ -135,6 +135,57 @@ func TestOrderCancelledBecomesANotification(t *testing.T) {
 	assert.Equal(t, "Your order ord_1 for 2 items is cancelled. Reason: changed my mind.", got[0].Body)
 }
 
+func failed() *orderv1.OrderFailed {
+	return &orderv1.OrderFailed{
+		EventId: "evt-3", OrderId: "ord_1", UserId: "user-a",
+		Items:  []*orderv1.OrderItem{{ProductId: "mug", Quantity: 2}},
+		Total:  &moneyv1.Money{Currency: "USD", AmountMinor: 2400},
+		Reason: "payment declined: card_declined (insufficient funds)",
+	}
+}
+
+func TestOrderFailedBecomesOneNotification(t *testing.T) {
+	e := newEnv(t)
+	require.NoError(t, e.deliver(t, "evt-3", apievents.SubjectOrderFailed, failed()))
+
+	got := e.stored(t, "user-a")
+	require.Len(t, got, 1)
+	n := got[0]
+	assert.Equal(t, domain.KindOrderFailed, n.Kind)
+	assert.Equal(t, "Order failed", n.Title)
+	assert.Equal(t, "Your order ord_1 for 2 items totalling USD 24.00 failed and was not placed. "+
+		"Reason: payment declined: card_declined (insufficient funds).", n.Body)
+	assert.Equal(t, "evt-3", n.EventID)
+	assert.Equal(t, "ord_1", n.OrderID)
+	assert.Equal(t, domain.DeliveryPending, n.Delivery, "queued for the webhook like every notification")
+	row := e.queued(t, n.ID)
+	assert.Equal(t, domain.DeliveryPending, row.State)
+
+	t.Run("delivered again it is acknowledged and stores nothing", func(t *testing.T) {
+		require.NoError(t, e.deliver(t, "evt-3", apievents.SubjectOrderFailed, failed()))
+		require.NoError(t, e.deliver(t, "another-message-id", apievents.SubjectOrderFailed, failed()))
+		assert.Equal(t, []domain.Notification{n}, e.stored(t, "user-a"))
+		assert.Equal(t, row, e.queued(t, n.ID), "not queued again")
+	})
+	t.Run("an order that failed before it was priced", func(t *testing.T) {
+		require.NoError(t, e.deliver(t, "evt-4", apievents.SubjectOrderFailed, &orderv1.OrderFailed{
+			EventId: "evt-4", OrderId: "ord_2", UserId: "user-a", Reason: "stock unavailable",
+		}))
+		got := e.stored(t, "user-a")
+		require.Len(t, got, 2)
+		assert.Equal(t, "Your order ord_2 failed and was not placed. Reason: stock unavailable.", got[0].Body)
+	})
+}
+
+func TestSubjectsAreTheOrderEventsItHandles(t *testing.T) {
+	assert.ElementsMatch(t, []string{
+		apievents.SubjectOrderPlaced, apievents.SubjectOrderCancelled, apievents.SubjectOrderFailed,
+	}, orderevents.Subjects)
+	for _, subject := range orderevents.Subjects {
+		assert.Contains(t, apievents.Schemas, subject, "a subject with a schema the consumer checks")
+	}
+}
+
 func TestEventsThatFailAreRolledBack(t *testing.T) {
 	invalid := placed()
 	invalid.UserId = ""
@@ -156,6 +207,17 @@ func TestEventsThatFailAreRolledBack(t *testing.T) {
 				data, err := proto.Marshal(invalid)
 				require.NoError(t, err)
 				return events.Message{ID: "evt-1", Subject: apievents.SubjectOrderPlaced, Data: data}
+			},
+			wantErr: "user_id",
+		},
+		{
+			name: "an OrderFailed without a user",
+			message: func(t *testing.T) events.Message {
+				f := failed()
+				f.UserId = ""
+				data, err := proto.Marshal(f)
+				require.NoError(t, err)
+				return events.Message{ID: "evt-1", Subject: apievents.SubjectOrderFailed, Data: data}
 			},
 			wantErr: "user_id",
 		},
