@@ -54,12 +54,13 @@ func TestEmbeddedBrokerKeepsStreamsAcrossRestarts(t *testing.T) {
 }
 
 func TestDevDefaultsGiveOrderItsPeersAndAServiceAccount(t *testing.T) {
-	peers := map[string]string{"user": "127.0.0.1:50051", "inventory": "127.0.0.1:50053"}
+	peers := map[string]string{"user": "127.0.0.1:50051", "inventory": "127.0.0.1:50053", "payment": "127.0.0.1:50055"}
 	env := map[string]string{}
 	for _, v := range devDefaults("/repo", "order", "127.0.0.1:8081", peers, "s3cret") {
 		env[v.Key] = v.Value
 	}
 	assert.Equal(t, "127.0.0.1:50053", env["INVENTORY_ADDR"])
+	assert.Equal(t, "127.0.0.1:50055", env["PAYMENT_ADDR"])
 	assert.Equal(t, "127.0.0.1:50051", env["USER_ADDR"])
 	assert.Equal(t, "s3cret", env["SERVICE_ACCOUNT_PASSWORD"])
 	assert.Equal(t, "order:s3cret", env["SERVICE_ACCOUNTS"], "the user service creates the account order logs in with")

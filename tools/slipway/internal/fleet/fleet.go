@@ -174,9 +174,11 @@ func Plan(root string, defs []workspace.Service, opts Options) ([]Service, error
 // devDefaults are the embedded-default settings of one service, used when
 // the parent environment does not set them.
 //
-// The order service calls inventory with a service account that the user
-// service creates from SERVICE_ACCOUNTS; dev makes its password afresh on
-// every run (secret), so nothing reusable is written anywhere.
+// The order service calls inventory and payment with a service account
+// that the user service creates from SERVICE_ACCOUNTS; dev makes its
+// password afresh on every run (secret), so nothing reusable is written
+// anywhere. Both peers check its token against the user service's key set
+// (AUTH_JWKS_URL), as every service does.
 func devDefaults(root, svc, jwksHost string, peers map[string]string, secret string) []envvar.Var {
 	state := filepath.ToSlash(filepath.Join(root, ".slipway"))
 	return []envvar.Var{
@@ -191,6 +193,7 @@ func devDefaults(root, svc, jwksHost string, peers map[string]string, secret str
 		{Key: "SERVICE_ACCOUNT_PASSWORD", Value: secret},
 		{Key: "USER_ADDR", Value: peers["user"]},
 		{Key: "INVENTORY_ADDR", Value: peers["inventory"]},
+		{Key: "PAYMENT_ADDR", Value: peers["payment"]},
 	}
 }
 

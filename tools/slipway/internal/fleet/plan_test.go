@@ -66,6 +66,50 @@ func TestPlanDev(t *testing.T) {
 	}
 }
 
+// order's peers are dialled at the ports the registry gives them, moved
+// with the bases, whether or not they run in the same session.
+func TestPlanDevGivesOrderItsPeersAddresses(t *testing.T) {
+	var order workspace.Service
+	for _, d := range workspace.Known {
+		if d.Name == "order" {
+			order = d
+		}
+	}
+	require.Equal(t, "order", order.Name, "order is registered")
+	tests := []struct {
+		name string
+		opts Options
+		want map[string]string
+	}{
+		{
+			name: "defaults",
+			want: map[string]string{"USER_ADDR": "127.0.0.1:50051", "INVENTORY_ADDR": "127.0.0.1:50053", "PAYMENT_ADDR": "127.0.0.1:50055"},
+		},
+		{
+			name: "moved bases on every interface",
+			opts: Options{Host: "0.0.0.0", GRPCBase: 6000, HTTPBase: 7000},
+			want: map[string]string{"USER_ADDR": "127.0.0.1:6000", "INVENTORY_ADDR": "127.0.0.1:6002", "PAYMENT_ADDR": "127.0.0.1:6004"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := tt.opts
+			opts.Environ = []string{"PATH=/bin"}
+			plan, err := Plan("/ws", []workspace.Service{order}, opts.WithDefaults())
+			require.NoError(t, err)
+			require.Len(t, plan, 1)
+			for k, v := range tt.want {
+				assert.Equal(t, v, EnvValue(plan[0].Env, k), k)
+			}
+		})
+	}
+
+	// The parent environment still overrides a peer, as for any default.
+	plan, err := Plan("/ws", []workspace.Service{order}, Options{Environ: []string{"PAYMENT_ADDR=10.0.0.5:50055"}}.WithDefaults())
+	require.NoError(t, err)
+	assert.Equal(t, "10.0.0.5:50055", EnvValue(plan[0].Env, "PAYMENT_ADDR"))
+}
+
 func TestServiceDatabaseURL(t *testing.T) {
 	got, err := ServiceDatabaseURL("postgres://postgres:pw@127.0.0.1:5432/postgres?sslmode=disable", "slipway_", "order")
 	require.NoError(t, err)

@@ -10,7 +10,7 @@ import (
 // child's environment loses every other service's secrets, whether they
 // came from dev's defaults, the parent environment or a SLIPWAY_<SVC>_
 // variable, so a compromised inventory process cannot read the admin
-// password or the order service's account.
+// password, the order service's account or the payment provider's keys.
 var secretOwners = map[string][]string{
 	"ADMIN_EMAIL":              {"user"}, // not secret, but only user seeds the admin
 	"ADMIN_PASSWORD":           {"user"},
@@ -20,6 +20,8 @@ var secretOwners = map[string][]string{
 	"SERVICE_ACCOUNT_PASSWORD": {"order"},
 	"NOTIFY_WEBHOOK_URL":       {"notification"},
 	"EVENTS_SIGNING_KEY":       {"order"}, // only order publishes events
+	"STRIPE_API_KEY":           {"payment"},
+	"STRIPE_WEBHOOK_SECRET":    {"payment"},
 }
 
 // passwordAccounts are the settings of password service accounts. Under

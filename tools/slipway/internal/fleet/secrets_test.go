@@ -34,6 +34,8 @@ func TestPlanDevGivesEachServiceOnlyItsOwnSecrets(t *testing.T) {
 		"NOTIFY_WEBHOOK_URL=https://hooks.example/T0/secret-path",
 		"AUTH_SIGNING_KEY=pem-from-the-shell",
 		"EVENTS_SIGNING_KEY=ed25519-from-the-shell",
+		"STRIPE_API_KEY=sk_test_from-the-shell",
+		"STRIPE_WEBHOOK_SECRET=whsec_from-the-shell",
 		// Nor does a per-service variable reach past its service's owners.
 		"SLIPWAY_INVENTORY_SERVICE_ACCOUNT_PASSWORD=sneaked-in",
 	}
@@ -49,6 +51,7 @@ func TestPlanDevGivesEachServiceOnlyItsOwnSecrets(t *testing.T) {
 				"order":        {"EVENTS_SIGNING_KEY", "SERVICE_ACCOUNT_PASSWORD"},
 				"inventory":    nil,
 				"notification": {"NOTIFY_WEBHOOK_URL"},
+				"payment":      {"STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET"},
 			},
 		},
 		{
@@ -59,6 +62,7 @@ func TestPlanDevGivesEachServiceOnlyItsOwnSecrets(t *testing.T) {
 				"order":        {"EVENTS_SIGNING_KEY"},
 				"inventory":    nil,
 				"notification": {"NOTIFY_WEBHOOK_URL"},
+				"payment":      {"STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET"},
 			},
 		},
 	}
@@ -76,6 +80,7 @@ func TestPlanDevGivesEachServiceOnlyItsOwnSecrets(t *testing.T) {
 				byName[s.Name] = s
 			}
 			assert.Equal(t, "from-the-shell", EnvValue(byName["user"].Env, "ADMIN_PASSWORD"), "the parent's value still reaches its owner")
+			assert.Equal(t, "sk_test_from-the-shell", EnvValue(byName["payment"].Env, "STRIPE_API_KEY"), "payment keeps the provider's key")
 			if !tt.tls {
 				secret := EnvValue(byName["order"].Env, "SERVICE_ACCOUNT_PASSWORD")
 				assert.Len(t, secret, 24, "order's own password, made afresh for the session")
