@@ -20,8 +20,8 @@ import (
 	"github.com/slipway-dev/slipway/services/payment/internal/store"
 )
 
-// newApp wires the payment service: database, store, domain, handler,
-// server.
+// newApp wires the payment service: database, store, payment provider,
+// domain, handler, server.
 func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *sdktrace.TracerProvider) (*server.App, func(), error) {
 	panic(wire.Build(
 		discovery.ProviderSet,
@@ -31,6 +31,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		store.ProviderSet,
 		domain.ProviderSet,
 		rpc.ProviderSet,
+		newProvider,
 		newServer,
 	))
 }

@@ -23,8 +23,8 @@ import (
 
 // Injectors from wire.go:
 
-// newApp wires the payment service: database, store, domain, handler,
-// server.
+// newApp wires the payment service: database, store, payment provider,
+// domain, handler, server.
 func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp *trace.TracerProvider) (*server.App, func(), error) {
 	base := cfg.Base
 	migrations := store.ProvideMigrations()
@@ -33,7 +33,12 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *p
 		return nil, nil, err
 	}
 	payments := store.NewPayments(db)
-	paymentService := domain.NewPaymentService(payments)
+	provider, err := newProvider(cfg, db, logger, reg)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	paymentService := domain.NewPaymentService(payments, provider)
 	handler := rpc.NewHandler(paymentService)
 	verifier := auth.ProvideJWKSVerifier(base)
 	peers, cleanup2, err := discovery.NewPeers(base, tp, reg, logger)
