@@ -472,6 +472,7 @@ func TestKubernetesNetworkPolicy(t *testing.T) {
 		want           bool
 	}{
 		{"pod order", "pod inventory", "grpc", true},
+		{"pod order", "pod payment", "grpc", true},
 		{"pod order", "pod user", "grpc", true},
 		{"pod inventory", "pod user", "http", true}, // the key set
 		{"pod notification", "pod user", "http", true},
@@ -485,6 +486,10 @@ func TestKubernetesNetworkPolicy(t *testing.T) {
 		{"pod inventory", "pod user", "grpc", false},
 		{"pod notification", "pod user", "grpc", false},
 		{"pod notification", "pod inventory", "grpc", false}, // only order reserves stock
+		{"pod notification", "pod payment", "grpc", false},   // only order moves money
+		{"pod inventory", "pod payment", "grpc", false},
+		{"pod payment", "pod order", "grpc", false},
+		{"ingress-nginx", "pod payment", "grpc", false},
 		{"pod user", "pod inventory", "grpc", false},
 		{"pod inventory", "postgres of order", "postgres", false},
 		{"pod order", "postgres of user", "postgres", false},
@@ -545,6 +550,23 @@ func TestKubernetesNetworkPolicy(t *testing.T) {
 			p := policy(r, "inventory")
 			p.Spec.Ingress = nil
 		}, "needed but refused: pod order -> pod inventory:50053/TCP"},
+		{"order cannot authorize payments: payment's ingress", func(r *k8sRender) {
+			p := policy(r, "payment")
+			p.Spec.Ingress = nil
+		}, "needed but refused: pod order -> pod payment:50055/TCP"},
+		{"order cannot authorize payments: order's egress", func(r *k8sRender) {
+			p := policy(r, "order")
+			p.Spec.Egress = slices.DeleteFunc(p.Spec.Egress, func(rule networkingv1.NetworkPolicyEgressRule) bool {
+				return len(rule.To) == 1 && rule.To[0].PodSelector != nil && rule.To[0].PodSelector.MatchLabels["app.kubernetes.io/name"] == "payment"
+			})
+		}, "needed but refused: pod order -> pod payment:50055/TCP"},
+		{"payment's gRPC open to every slipway pod", func(r *k8sRender) {
+			p := policy(r, "payment")
+			p.Spec.Ingress[0].From[0].PodSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/part-of": "slipway"}}
+			policy(r, "notification").Spec.Egress = append(policy(r, "notification").Spec.Egress, networkingv1.NetworkPolicyEgressRule{
+				To: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "payment"}}}},
+			})
+		}, "allowed but not needed: pod notification -> pod payment:50055/TCP"},
 		{"metrics not scraped", func(r *k8sRender) {
 			removePolicy(r, "http-from-ingress-and-prometheus")
 		}, "needed but refused: prometheus -> pod user:8081/TCP"},
