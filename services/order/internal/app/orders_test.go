@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,11 +23,11 @@ import (
 
 	apievents "github.com/slipway-dev/slipway/api/events"
 	orderv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/order/v1"
+	paymentv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/payment/v1"
 	"github.com/slipway-dev/slipway/platform/auth"
 	"github.com/slipway-dev/slipway/platform/discovery"
 	"github.com/slipway-dev/slipway/platform/discovery/etcdtest"
 	"github.com/slipway-dev/slipway/platform/server/protocoltest"
-	platformstore "github.com/slipway-dev/slipway/platform/store"
 )
 
 // The two customers of these tests, new on every run: the NATS server may
@@ -39,17 +40,19 @@ var (
 // orderView is an order reduced to what must read the same whichever
 // protocol placed it: ids, keys and times differ by protocol.
 type orderView struct {
-	UserID string
-	Status orderv1.OrderStatus
-	Items  []string // "product×quantity@unit=line currency"
-	Total  string
+	UserID  string
+	Status  orderv1.OrderStatus
+	Payment orderv1.PaymentState
+	Items   []string // "product×quantity@unit=line currency"
+	Total   string
 }
 
 func viewOf(o *orderv1.Order) orderView {
 	v := orderView{
-		UserID: o.GetUserId(),
-		Status: o.GetStatus(),
-		Total:  fmt.Sprintf("%d %s", o.GetTotal().GetAmountMinor(), o.GetTotal().GetCurrency()),
+		UserID:  o.GetUserId(),
+		Status:  o.GetStatus(),
+		Payment: o.GetPaymentState(),
+		Total:   fmt.Sprintf("%d %s", o.GetTotal().GetAmountMinor(), o.GetTotal().GetCurrency()),
 	}
 	for _, it := range o.GetItems() {
 		v.Items = append(v.Items, fmt.Sprintf("%s×%d@%d=%d %s", it.GetProductId(), it.GetQuantity(),
@@ -70,11 +73,13 @@ func TestCreateOrderOnEveryProtocol(t *testing.T) {
 	token := s.token(t, alice, auth.RoleCustomer)
 	// Lines that repeat a product are merged; prices come from inventory.
 	items := []*orderv1.LineItem{line("kenya-nyeri-250g", 2), line("paper-filters", 1), line("kenya-nyeri-250g", 1)}
+	// CreateOrder answers once the payment is captured.
 	want := orderView{
-		UserID: alice,
-		Status: orderv1.OrderStatus_ORDER_STATUS_PLACED,
-		Items:  []string{"kenya-nyeri-250g×3@1450=4350 USD", "paper-filters×1@699=699 USD"},
-		Total:  "5049 USD",
+		UserID:  alice,
+		Status:  orderv1.OrderStatus_ORDER_STATUS_PLACED,
+		Payment: orderv1.PaymentState_PAYMENT_STATE_CAPTURED,
+		Items:   []string{"kenya-nyeri-250g×3@1450=4350 USD", "paper-filters×1@699=699 USD"},
+		Total:   "5049 USD",
 	}
 
 	type answer struct {
@@ -171,22 +176,35 @@ func TestCreateOrderOnEveryProtocol(t *testing.T) {
 		assert.Equal(t, int64(100-3*len(protocoltest.Protocols)), s.inventory.stock("kenya-nyeri-250g"))
 		assert.Equal(t, int64(5), s.inventory.stock("hand-grinder-eu"), "the two-currency order's stock came back")
 	})
+	t.Run("each protocol's order was paid once, and only the placed ones", func(t *testing.T) {
+		n := len(protocoltest.Protocols)
+		assert.Equal(t, paymentCounts{Authorized: n, Captured: n}, s.payments.counts())
+		assert.Equal(t, n, s.payments.callsOf(paymentv1.PaymentService_CapturePayment_FullMethodName), "one capture an order")
+		assert.Equal(t, []string{"order"}, s.payments.callerSubjects(), "the order service's own token")
+	})
 	t.Run("the listing pages through all of them, newest first", func(t *testing.T) {
+		// An order is stored before its stock is reserved: those whose stock
+		// could not be had are listed too, FAILED.
+		var want []string
+		for _, p := range slices.Backward(protocoltest.Protocols) {
+			key := "key-" + string(p) + "-0001"
+			want = append(want, key+"-short FAILED", key+"-mixed FAILED", key+"-unknown FAILED", key+" PLACED")
+		}
 		for _, p := range protocoltest.Protocols {
 			c := caller{protocol: p, s: s, token: token}
 			var keys []string
 			req := &orderv1.ListMyOrdersRequest{PageSize: 2}
-			for range 5 {
+			for range 10 {
 				resp, f := c.listMyOrders(t, req)
 				require.Equal(t, codes.OK, f.Code)
 				for _, o := range resp.GetOrders() {
-					keys = append(keys, o.GetIdempotencyKey())
+					keys = append(keys, o.GetIdempotencyKey()+" "+strings.TrimPrefix(o.GetStatus().String(), "ORDER_STATUS_"))
 				}
 				if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
 					break
 				}
 			}
-			assert.Equal(t, []string{"key-grpc-web-0001", "key-rest-0001", "key-grpc-0001"}, keys, p)
+			assert.Equal(t, want, keys, p)
 		}
 	})
 }
@@ -306,6 +324,9 @@ func TestConcurrentCreateOrderWithOneKey(t *testing.T) {
 	assert.Equal(t, 1, holds, "stock was reserved once")
 	assert.Zero(t, returns)
 	assert.Equal(t, int64(98), s.inventory.stock("chemex-6-cup"))
+	assert.Equal(t, paymentCounts{Authorized: 1, Captured: 1}, s.payments.counts(), "paid for once")
+	assert.Equal(t, 1, s.payments.callsOf(paymentv1.PaymentService_AuthorizePayment_FullMethodName), "only the winner drives the saga")
+	assert.Equal(t, paymentv1.PaymentState_PAYMENT_STATE_CAPTURED, s.payments.state(first))
 
 	list, err := s.client.ListMyOrders(s.as(t, alice), &orderv1.ListMyOrdersRequest{})
 	require.NoError(t, err)
@@ -319,33 +340,143 @@ func TestConcurrentCreateOrderWithOneKey(t *testing.T) {
 	assert.Equal(t, 1, holds)
 }
 
-// When the order cannot be stored after inventory reserved its stock, the
-// reservation is released: stock returns to where it was.
-func TestCompensationReturnsTheStock(t *testing.T) {
+// A declined card fails the order: CreateOrder answers it FAILED with the
+// decline as its reason, its stock is given back, nothing is captured and
+// OrderFailed is published (for inventory and the customer's notification).
+func TestDeclinedPaymentFailsTheOrder(t *testing.T) {
 	s := start(t, nil)
+	since := time.Now().Add(-time.Second)
 	before := s.inventory.stock("chemex-6-cup")
 
-	// Inject the failure: the lines' table disappears under the running service.
-	db, err := platformstore.Open(t.Context(), "sqlite://"+s.dbPath, "test", nil)
-	require.NoError(t, err)
-	defer db.Close()
-	_, err = db.ExecContext(t.Context(), `DROP TABLE order_items`)
-	require.NoError(t, err)
-
-	resp, err := s.client.CreateOrder(s.as(t, alice), &orderv1.CreateOrderRequest{
-		IdempotencyKey: "doomed-key-0001", Items: []*orderv1.LineItem{line("chemex-6-cup", 3)},
-	})
-	require.Equal(t, codes.Internal, status.Code(err), "%v", resp)
-	assert.Equal(t, "internal error", status.Convert(err).Message(), "the cause stays in the log")
+	req := &orderv1.CreateOrderRequest{IdempotencyKey: "declined-key-0001", PaymentMethod: cardDeclined,
+		Items: []*orderv1.LineItem{line("chemex-6-cup", 3)}}
+	resp, err := s.client.CreateOrder(s.as(t, alice), req)
+	require.NoError(t, err, "a decline is an answer, not an error")
+	o := resp.GetOrder()
+	assert.Equal(t, orderv1.OrderStatus_ORDER_STATUS_FAILED, o.GetStatus())
+	assert.Equal(t, orderv1.PaymentState_PAYMENT_STATE_DECLINED, o.GetPaymentState())
+	assert.Contains(t, o.GetFailureReason(), "card_declined")
+	assert.Contains(t, o.GetFailureReason(), "Your card was declined.")
 
 	holds, returns := s.inventory.counts()
-	assert.Equal(t, 1, holds, "the stock was reserved")
-	assert.Equal(t, 1, returns, "and released again")
+	assert.Equal(t, 1, holds, "the stock was reserved before the payment")
+	assert.Equal(t, 1, returns, "and released on the decline")
 	assert.Equal(t, before, s.inventory.stock("chemex-6-cup"))
-	line, ok := s.Logs.Find("compensated: released the reservation of an order that failed to store")
-	require.True(t, ok, "the compensation is logged\n%s", s.Logs)
-	assert.NotEmpty(t, line["order_id"])
-	assert.Contains(t, line["cause"], "order_items")
+	assert.Equal(t, paymentCounts{Declined: 1}, s.payments.counts(), "nothing authorized, captured or voided")
+	assert.Zero(t, s.payments.callsOf(paymentv1.PaymentService_CapturePayment_FullMethodName))
+
+	t.Run("the key answers the failed order again, calling no one", func(t *testing.T) {
+		again, err := s.client.CreateOrder(s.as(t, alice), req)
+		require.NoError(t, err)
+		assert.Equal(t, o.GetId(), again.GetOrder().GetId())
+		assert.Equal(t, orderv1.OrderStatus_ORDER_STATUS_FAILED, again.GetOrder().GetStatus())
+		assert.Equal(t, 1, s.payments.callsOf(paymentv1.PaymentService_AuthorizePayment_FullMethodName))
+		holds, _ := s.inventory.counts()
+		assert.Equal(t, 1, holds)
+	})
+	t.Run("a failed order cannot be cancelled", func(t *testing.T) {
+		_, err := s.client.CancelOrder(s.as(t, alice), &orderv1.CancelOrderRequest{Id: o.GetId()})
+		assert.Equal(t, codes.FailedPrecondition, status.Code(err))
+	})
+	t.Run("OrderFailed is published", func(t *testing.T) {
+		failed := orderFailedEvents(t, s, since, o.GetId())
+		require.Len(t, failed, 1, "one OrderFailed\n%s", s.Logs)
+		assert.Equal(t, alice, failed[0].GetUserId())
+		assert.Contains(t, failed[0].GetReason(), "card_declined")
+	})
+}
+
+// A payment service that is briefly unreachable delays the order, and the
+// retries, under one key, charge once.
+func TestPaymentOutagesAreRetried(t *testing.T) {
+	authorize := paymentv1.PaymentService_AuthorizePayment_FullMethodName
+	for _, tc := range []struct {
+		name   string
+		inject func(f *fakePayments)
+	}{
+		{"unreachable twice", func(f *fakePayments) { f.unavailable(authorize, 2) }},
+		{"authorized twice with the answers lost", func(f *fakePayments) { f.loseAnswers(authorize, 2) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := start(t, nil)
+			tc.inject(s.payments)
+			resp, err := s.client.CreateOrder(s.as(t, alice), &orderv1.CreateOrderRequest{
+				IdempotencyKey: "flaky-key-0001", Items: []*orderv1.LineItem{line("paper-filters", 2)},
+			})
+			require.NoError(t, err)
+			assert.Equal(t, orderv1.OrderStatus_ORDER_STATUS_PLACED, resp.GetOrder().GetStatus(), "%s", s.Logs)
+			assert.Equal(t, orderv1.PaymentState_PAYMENT_STATE_CAPTURED, resp.GetOrder().GetPaymentState())
+			assert.Empty(t, resp.GetOrder().GetFailureReason())
+			assert.Equal(t, 3, s.payments.callsOf(authorize), "two failures, then the answer")
+			assert.Equal(t, paymentCounts{Authorized: 1, Captured: 1}, s.payments.counts(), "one authorization")
+			holds, returns := s.inventory.counts()
+			assert.Equal(t, 1, holds)
+			assert.Zero(t, returns)
+		})
+	}
+}
+
+// Cancelling an order whose payment was captured refunds it and releases
+// its stock; a second cancel is refused and refunds nothing more.
+func TestCancelRefundsTheCapturedPayment(t *testing.T) {
+	s := start(t, nil)
+	resp, err := s.client.CreateOrder(s.as(t, alice), &orderv1.CreateOrderRequest{
+		IdempotencyKey: "refund-key-0001", Items: []*orderv1.LineItem{line("chemex-6-cup", 1)},
+	})
+	require.NoError(t, err)
+	id := resp.GetOrder().GetId()
+	require.Equal(t, orderv1.PaymentState_PAYMENT_STATE_CAPTURED, resp.GetOrder().GetPaymentState())
+	require.Equal(t, int64(99), s.inventory.stock("chemex-6-cup"))
+
+	cancelled, err := s.client.CancelOrder(s.as(t, alice), &orderv1.CancelOrderRequest{Id: id, Reason: "changed my mind"})
+	require.NoError(t, err)
+	assert.Equal(t, orderv1.OrderStatus_ORDER_STATUS_CANCELLED, cancelled.GetOrder().GetStatus())
+	assert.Equal(t, orderv1.PaymentState_PAYMENT_STATE_REFUNDED, cancelled.GetOrder().GetPaymentState())
+	assert.Equal(t, paymentCounts{Authorized: 1, Captured: 1, Refunded: 1}, s.payments.counts(), "refunded, not voided")
+	assert.Equal(t, paymentv1.PaymentState_PAYMENT_STATE_REFUNDED, s.payments.state(id))
+	assert.Equal(t, int64(100), s.inventory.stock("chemex-6-cup"), "the stock was released")
+
+	_, err = s.client.CancelOrder(s.as(t, alice), &orderv1.CancelOrderRequest{Id: id})
+	assert.Equal(t, codes.FailedPrecondition, status.Code(err), "only a PLACED order can be cancelled")
+	assert.Equal(t, 1, s.payments.counts().Refunded)
+	got, err := s.client.GetOrder(s.as(t, alice), &orderv1.GetOrderRequest{Id: id})
+	require.NoError(t, err)
+	assert.Equal(t, orderv1.PaymentState_PAYMENT_STATE_REFUNDED, got.GetOrder().GetPaymentState())
+}
+
+// orderFailedEvents reads the OrderFailed events of orderID published
+// since, waiting up to 15s for the first; the shared server carries other
+// tests' events too. Each carries its event id as Nats-Msg-Id.
+func orderFailedEvents(t *testing.T, s *service, since time.Time, orderID string) []*orderv1.OrderFailed {
+	t.Helper()
+	nc, err := nats.Connect(s.natsURL)
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	cons, err := js.OrderedConsumer(t.Context(), apievents.StreamOrders, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{apievents.SubjectOrderFailed},
+		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
+		OptStartTime:   &since,
+	})
+	require.NoError(t, err)
+	var out []*orderv1.OrderFailed
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
+		msg, err := cons.Next(jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			if len(out) > 0 {
+				return out // drained: a duplicate would have come by now
+			}
+			continue
+		}
+		var ev orderv1.OrderFailed
+		require.NoError(t, proto.Unmarshal(msg.Data(), &ev))
+		if ev.GetOrderId() == orderID {
+			assert.Equal(t, ev.GetEventId(), msg.Headers().Get(nats.MsgIdHdr), "Nats-Msg-Id is the event id")
+			out = append(out, &ev)
+		}
+	}
+	return out
 }
 
 // The outbox relay publishes each event to NATS with the event id as
@@ -358,8 +489,10 @@ func TestEventsArePublished(t *testing.T) {
 	})
 	require.NoError(t, err)
 	o := resp.GetOrder()
+	require.Equal(t, orderv1.PaymentState_PAYMENT_STATE_CAPTURED, o.GetPaymentState())
 	_, err = s.client.CancelOrder(s.as(t, alice), &orderv1.CancelOrderRequest{Id: o.GetId(), Reason: "too much coffee"})
 	require.NoError(t, err)
+	assert.Equal(t, paymentCounts{Authorized: 1, Captured: 1, Refunded: 1}, s.payments.counts(), "cancel refunded the capture")
 	assert.Equal(t, int64(100), s.inventory.stock("kenya-nyeri-250g"), "cancel released the stock")
 
 	nc, err := nats.Connect(s.natsURL)
@@ -417,7 +550,7 @@ func TestDiscoveryThroughEtcd(t *testing.T) {
 	etcd := etcdtest.Start(t)
 	cli := etcd.Client(t)
 	s := start(t, func(peers string) map[string]string {
-		for _, name := range []string{"inventory", "user"} {
+		for _, name := range []string{"inventory", "payment", "user"} {
 			deregister, err := discovery.Register(t.Context(), cli, name, peers, 10*time.Second)
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = deregister(context.Background()) })
@@ -425,6 +558,7 @@ func TestDiscoveryThroughEtcd(t *testing.T) {
 		return map[string]string{
 			"DISCOVERY":      "etcd://" + etcd.Endpoint,
 			"INVENTORY_ADDR": "127.0.0.1:1",
+			"PAYMENT_ADDR":   "127.0.0.1:1",
 			"USER_ADDR":      "127.0.0.1:1",
 		}
 	})

@@ -19,13 +19,14 @@ import (
 
 	inventoryv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/inventory/v1"
 	moneyv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/money/v1"
+	paymentv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/payment/v1"
 	userv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/user/v1"
 	"github.com/slipway-dev/slipway/platform/auth"
 )
 
 // The order service's peers in these tests are small, honest stand-ins
-// served over real gRPC: the real inventory and user services live in other
-// modules, whose internal packages cannot be imported here.
+// served over real gRPC: the real inventory, payment and user services live
+// in other modules, whose internal packages cannot be imported here.
 
 // serviceAccountPassword is the password of the order service's account.
 const serviceAccountPassword = "order-test-password"
@@ -214,8 +215,13 @@ func (u *fakeUsers) Login(_ context.Context, req *userv1.LoginRequest) (*userv1.
 }
 
 // peerPolicy is the real services' rules for the methods the fakes serve:
-// browsing and login are public, holding stock is for the order service.
+// browsing and login are public, holding stock and charging for orders are
+// for the order service.
 var peerPolicy = auth.Policy{
+	paymentv1.PaymentService_AuthorizePayment_FullMethodName: auth.Internal.For("order"),
+	paymentv1.PaymentService_CapturePayment_FullMethodName:   auth.Internal.For("order"),
+	paymentv1.PaymentService_VoidPayment_FullMethodName:      auth.Internal.For("order"),
+	paymentv1.PaymentService_RefundPayment_FullMethodName:    auth.Internal.For("order"),
 	inventoryv1.InventoryService_GetProduct_FullMethodName:   auth.Public,
 	inventoryv1.InventoryService_ListProducts_FullMethodName: auth.Public,
 	inventoryv1.InventoryService_Reserve_FullMethodName:      auth.Internal.For("order"),
@@ -223,9 +229,9 @@ var peerPolicy = auth.Policy{
 	userv1.UserService_Login_FullMethodName:                  auth.Public,
 }
 
-// servePeers serves inventory and users on one gRPC listener on port 0,
+// servePeers serves inventory, payments and users on one gRPC listener on port 0,
 // enforcing peerPolicy with the signer's key, and returns its address.
-func servePeers(t *testing.T, signer *auth.Signer, inventory *fakeInventory, users *fakeUsers) string {
+func servePeers(t *testing.T, signer *auth.Signer, inventory *fakeInventory, payments *fakePayments, users *fakeUsers) string {
 	t.Helper()
 	authenticate := auth.Authenticate(auth.NewKeyVerifier(signer.PublicKey(), auth.DefaultIssuer), peerPolicy)
 	srv := grpc.NewServer(grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -236,6 +242,7 @@ func servePeers(t *testing.T, signer *auth.Signer, inventory *fakeInventory, use
 		return handler(ctx, req)
 	}))
 	inventoryv1.RegisterInventoryServiceServer(srv, inventory)
+	paymentv1.RegisterPaymentServiceServer(srv, payments)
 	userv1.RegisterUserServiceServer(srv, users)
 	var lc net.ListenConfig
 	lis, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")

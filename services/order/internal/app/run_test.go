@@ -29,6 +29,7 @@ type service struct {
 	client    orderv1.OrderServiceClient
 	signer    *auth.Signer
 	inventory *fakeInventory
+	payments  *fakePayments
 	users     *fakeUsers
 	dbPath    string
 	natsURL   string
@@ -44,11 +45,12 @@ func start(t *testing.T, setup func(peers string) map[string]string) *service {
 	s := &service{
 		signer:    signer,
 		inventory: newFakeInventory(),
+		payments:  newFakePayments(),
 		users:     &fakeUsers{signer: signer},
 		dbPath:    filepath.Join(t.TempDir(), "order.db"),
 		natsURL:   natstest.Shared(t),
 	}
-	peers := servePeers(t, signer, s.inventory, s.users)
+	peers := servePeers(t, signer, s.inventory, s.payments, s.users)
 	env := map[string]string{
 		"GRPC_ADDR":                "127.0.0.1:0",
 		"HTTP_ADDR":                "127.0.0.1:0",
@@ -57,6 +59,7 @@ func start(t *testing.T, setup func(peers string) map[string]string) *service {
 		"DRAIN_DELAY":              "0s",
 		"NATS_URL":                 s.natsURL,
 		"INVENTORY_ADDR":           peers,
+		"PAYMENT_ADDR":             peers,
 		"USER_ADDR":                peers,
 		"SERVICE_ACCOUNT_PASSWORD": serviceAccountPassword,
 	}
