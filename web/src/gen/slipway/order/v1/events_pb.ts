@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file slipway/order/v1/events.proto.
  */
 export const file_slipway_order_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("Ch1zbGlwd2F5L29yZGVyL3YxL2V2ZW50cy5wcm90bxIQc2xpcHdheS5vcmRlci52MSLiAQoLT3JkZXJQbGFjZWQSGQoIZXZlbnRfaWQYASABKAlCB7pIBHICEAESGQoIb3JkZXJfaWQYAiABKAlCB7pIBHICEAESGAoHdXNlcl9pZBgDIAEoCUIHukgEcgIQARIqCgVpdGVtcxgEIAMoCzIbLnNsaXB3YXkub3JkZXIudjEuT3JkZXJJdGVtEiYKBXRvdGFsGAUgASgLMhcuc2xpcHdheS5tb25leS52MS5Nb25leRIvCgtvY2N1cnJlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAizQEKDk9yZGVyQ2FuY2VsbGVkEhkKCGV2ZW50X2lkGAEgASgJQge6SARyAhABEhkKCG9yZGVyX2lkGAIgASgJQge6SARyAhABEhgKB3VzZXJfaWQYAyABKAlCB7pIBHICEAESKgoFaXRlbXMYBCADKAsyGy5zbGlwd2F5Lm9yZGVyLnYxLk9yZGVySXRlbRIOCgZyZWFzb24YBSABKAkSLwoLb2NjdXJyZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQkRaQmdpdGh1Yi5jb20vc2xpcHdheS1kZXYvc2xpcHdheS9hcGkvZ2VuL2dvL3NsaXB3YXkvb3JkZXIvdjE7b3JkZXJ2MWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_timestamp, file_slipway_money_v1_money, file_slipway_order_v1_order]);
+  fileDesc("Ch1zbGlwd2F5L29yZGVyL3YxL2V2ZW50cy5wcm90bxIQc2xpcHdheS5vcmRlci52MSLiAQoLT3JkZXJQbGFjZWQSGQoIZXZlbnRfaWQYASABKAlCB7pIBHICEAESGQoIb3JkZXJfaWQYAiABKAlCB7pIBHICEAESGAoHdXNlcl9pZBgDIAEoCUIHukgEcgIQARIqCgVpdGVtcxgEIAMoCzIbLnNsaXB3YXkub3JkZXIudjEuT3JkZXJJdGVtEiYKBXRvdGFsGAUgASgLMhcuc2xpcHdheS5tb25leS52MS5Nb25leRIvCgtvY2N1cnJlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAizQEKDk9yZGVyQ2FuY2VsbGVkEhkKCGV2ZW50X2lkGAEgASgJQge6SARyAhABEhkKCG9yZGVyX2lkGAIgASgJQge6SARyAhABEhgKB3VzZXJfaWQYAyABKAlCB7pIBHICEAESKgoFaXRlbXMYBCADKAsyGy5zbGlwd2F5Lm9yZGVyLnYxLk9yZGVySXRlbRIOCgZyZWFzb24YBSABKAkSLwoLb2NjdXJyZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIvIBCgtPcmRlckZhaWxlZBIZCghldmVudF9pZBgBIAEoCUIHukgEcgIQARIZCghvcmRlcl9pZBgCIAEoCUIHukgEcgIQARIYCgd1c2VyX2lkGAMgASgJQge6SARyAhABEioKBWl0ZW1zGAQgAygLMhsuc2xpcHdheS5vcmRlci52MS5PcmRlckl0ZW0SJgoFdG90YWwYBSABKAsyFy5zbGlwd2F5Lm1vbmV5LnYxLk1vbmV5Eg4KBnJlYXNvbhgGIAEoCRIvCgtvY2N1cnJlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCRFpCZ2l0aHViLmNvbS9zbGlwd2F5LWRldi9zbGlwd2F5L2FwaS9nZW4vZ28vc2xpcHdheS9vcmRlci92MTtvcmRlcnYxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp, file_slipway_money_v1_money, file_slipway_order_v1_order]);
 
 /**
  * OrderPlaced is published (through the outbox) when an order is stored.
@@ -108,4 +108,58 @@ export type OrderCancelled = Message<"slipway.order.v1.OrderCancelled"> & {
  */
 export const OrderCancelledSchema: GenMessage<OrderCancelled> = /*@__PURE__*/
   messageDesc(file_slipway_order_v1_events, 1);
+
+/**
+ * OrderFailed is published when an order fails before it is placed: its
+ * stock could not be reserved, its payment was declined or failed, or its
+ * payment deadline passed. Whatever was authorized has been voided; the
+ * order's stock is released by the order service, and a consumer holding a
+ * reservation of the order releases it too. items and total are empty when
+ * the order failed before its stock was priced.
+ *
+ * @generated from message slipway.order.v1.OrderFailed
+ */
+export type OrderFailed = Message<"slipway.order.v1.OrderFailed"> & {
+  /**
+   * @generated from field: string event_id = 1;
+   */
+  eventId: string;
+
+  /**
+   * @generated from field: string order_id = 2;
+   */
+  orderId: string;
+
+  /**
+   * @generated from field: string user_id = 3;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: repeated slipway.order.v1.OrderItem items = 4;
+   */
+  items: OrderItem[];
+
+  /**
+   * @generated from field: slipway.money.v1.Money total = 5;
+   */
+  total?: Money | undefined;
+
+  /**
+   * @generated from field: string reason = 6;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp occurred_at = 7;
+   */
+  occurredAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message slipway.order.v1.OrderFailed.
+ * Use `create(OrderFailedSchema)` to create a new message.
+ */
+export const OrderFailedSchema: GenMessage<OrderFailed> = /*@__PURE__*/
+  messageDesc(file_slipway_order_v1_events, 2);
 

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file slipway/order/v1/order.proto.
  */
 export const file_slipway_order_v1_order: GenFile = /*@__PURE__*/
-  fileDesc("ChxzbGlwd2F5L29yZGVyL3YxL29yZGVyLnByb3RvEhBzbGlwd2F5Lm9yZGVyLnYxIkcKCExpbmVJdGVtEh0KCnByb2R1Y3RfaWQYASABKAlCCbpIBnIEEAEYQBIcCghxdWFudGl0eRgCIAEoBUIKukgHGgUY6AcoASKZAQoJT3JkZXJJdGVtEhIKCnByb2R1Y3RfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIQCghxdWFudGl0eRgDIAEoBRIrCgp1bml0X3ByaWNlGAQgASgLMhcuc2xpcHdheS5tb25leS52MS5Nb25leRIrCgpsaW5lX3RvdGFsGAUgASgLMhcuc2xpcHdheS5tb25leS52MS5Nb25leSKgAgoFT3JkZXISCgoCaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRItCgZzdGF0dXMYAyABKA4yHS5zbGlwd2F5Lm9yZGVyLnYxLk9yZGVyU3RhdHVzEioKBWl0ZW1zGAQgAygLMhsuc2xpcHdheS5vcmRlci52MS5PcmRlckl0ZW0SJgoFdG90YWwYBSABKAsyFy5zbGlwd2F5Lm1vbmV5LnYxLk1vbmV5EhcKD2lkZW1wb3RlbmN5X2tleRgGIAEoCRIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJwChJDcmVhdGVPcmRlclJlcXVlc3QSIwoPaWRlbXBvdGVuY3lfa2V5GAEgASgJQgq6SAdyBRAIGIABEjUKBWl0ZW1zGAIgAygLMhouc2xpcHdheS5vcmRlci52MS5MaW5lSXRlbUIKukgHkgEECAEQMiI9ChNDcmVhdGVPcmRlclJlc3BvbnNlEiYKBW9yZGVyGAEgASgLMhcuc2xpcHdheS5vcmRlci52MS5PcmRlciIoCg9HZXRPcmRlclJlcXVlc3QSFQoCaWQYASABKAlCCbpIBnIEEAEYQCI6ChBHZXRPcmRlclJlc3BvbnNlEiYKBW9yZGVyGAEgASgLMhcuc2xpcHdheS5vcmRlci52MS5PcmRlciJRChNMaXN0TXlPcmRlcnNSZXF1ZXN0EhwKCXBhZ2Vfc2l6ZRgBIAEoBUIJukgGGgQYZCgAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIAEIlgKFExpc3RNeU9yZGVyc1Jlc3BvbnNlEicKBm9yZGVycxgBIAMoCzIXLnNsaXB3YXkub3JkZXIudjEuT3JkZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkUKEkNhbmNlbE9yZGVyUmVxdWVzdBIVCgJpZBgBIAEoCUIJukgGcgQQARhAEhgKBnJlYXNvbhgCIAEoCUIIukgFcgMYyAEiPQoTQ2FuY2VsT3JkZXJSZXNwb25zZRImCgVvcmRlchgBIAEoCzIXLnNsaXB3YXkub3JkZXIudjEuT3JkZXIqYAoLT3JkZXJTdGF0dXMSHAoYT1JERVJfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTT1JERVJfU1RBVFVTX1BMQUNFRBABEhoKFk9SREVSX1NUQVRVU19DQU5DRUxMRUQQAjLfAwoMT3JkZXJTZXJ2aWNlEnEKC0NyZWF0ZU9yZGVyEiQuc2xpcHdheS5vcmRlci52MS5DcmVhdGVPcmRlclJlcXVlc3QaJS5zbGlwd2F5Lm9yZGVyLnYxLkNyZWF0ZU9yZGVyUmVzcG9uc2UiFYLT5JMCDzoBKiIKL3YxL29yZGVycxJqCghHZXRPcmRlchIhLnNsaXB3YXkub3JkZXIudjEuR2V0T3JkZXJSZXF1ZXN0GiIuc2xpcHdheS5vcmRlci52MS5HZXRPcmRlclJlc3BvbnNlIheC0+STAhESDy92MS9vcmRlcnMve2lkfRJxCgxMaXN0TXlPcmRlcnMSJS5zbGlwd2F5Lm9yZGVyLnYxLkxpc3RNeU9yZGVyc1JlcXVlc3QaJi5zbGlwd2F5Lm9yZGVyLnYxLkxpc3RNeU9yZGVyc1Jlc3BvbnNlIhKC0+STAgwSCi92MS9vcmRlcnMSfQoLQ2FuY2VsT3JkZXISJC5zbGlwd2F5Lm9yZGVyLnYxLkNhbmNlbE9yZGVyUmVxdWVzdBolLnNsaXB3YXkub3JkZXIudjEuQ2FuY2VsT3JkZXJSZXNwb25zZSIhgtPkkwIbOgEqIhYvdjEvb3JkZXJzL3tpZH06Y2FuY2VsQkRaQmdpdGh1Yi5jb20vc2xpcHdheS1kZXYvc2xpcHdheS9hcGkvZ2VuL2dvL3NsaXB3YXkvb3JkZXIvdjE7b3JkZXJ2MWIGcHJvdG8z", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp, file_slipway_money_v1_money]);
+  fileDesc("ChxzbGlwd2F5L29yZGVyL3YxL29yZGVyLnByb3RvEhBzbGlwd2F5Lm9yZGVyLnYxIkcKCExpbmVJdGVtEh0KCnByb2R1Y3RfaWQYASABKAlCCbpIBnIEEAEYQBIcCghxdWFudGl0eRgCIAEoBUIKukgHGgUY6AcoASKZAQoJT3JkZXJJdGVtEhIKCnByb2R1Y3RfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIQCghxdWFudGl0eRgDIAEoBRIrCgp1bml0X3ByaWNlGAQgASgLMhcuc2xpcHdheS5tb25leS52MS5Nb25leRIrCgpsaW5lX3RvdGFsGAUgASgLMhcuc2xpcHdheS5tb25leS52MS5Nb25leSLvAgoFT3JkZXISCgoCaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRItCgZzdGF0dXMYAyABKA4yHS5zbGlwd2F5Lm9yZGVyLnYxLk9yZGVyU3RhdHVzEioKBWl0ZW1zGAQgAygLMhsuc2xpcHdheS5vcmRlci52MS5PcmRlckl0ZW0SJgoFdG90YWwYBSABKAsyFy5zbGlwd2F5Lm1vbmV5LnYxLk1vbmV5EhcKD2lkZW1wb3RlbmN5X2tleRgGIAEoCRIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI1Cg1wYXltZW50X3N0YXRlGAkgASgOMh4uc2xpcHdheS5vcmRlci52MS5QYXltZW50U3RhdGUSFgoOZmFpbHVyZV9yZWFzb24YCiABKAkipAEKEkNyZWF0ZU9yZGVyUmVxdWVzdBIjCg9pZGVtcG90ZW5jeV9rZXkYASABKAlCCrpIB3IFEAgYgAESNQoFaXRlbXMYAiADKAsyGi5zbGlwd2F5Lm9yZGVyLnYxLkxpbmVJdGVtQgq6SAeSAQQIARAyEjIKDnBheW1lbnRfbWV0aG9kGAMgASgJQhq6SBdyFRhAMhFeW0EtWmEtejAtOV86LV0qJCI9ChNDcmVhdGVPcmRlclJlc3BvbnNlEiYKBW9yZGVyGAEgASgLMhcuc2xpcHdheS5vcmRlci52MS5PcmRlciIoCg9HZXRPcmRlclJlcXVlc3QSFQoCaWQYASABKAlCCbpIBnIEEAEYQCI6ChBHZXRPcmRlclJlc3BvbnNlEiYKBW9yZGVyGAEgASgLMhcuc2xpcHdheS5vcmRlci52MS5PcmRlciJRChNMaXN0TXlPcmRlcnNSZXF1ZXN0EhwKCXBhZ2Vfc2l6ZRgBIAEoBUIJukgGGgQYZCgAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIAEIlgKFExpc3RNeU9yZGVyc1Jlc3BvbnNlEicKBm9yZGVycxgBIAMoCzIXLnNsaXB3YXkub3JkZXIudjEuT3JkZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkUKEkNhbmNlbE9yZGVyUmVxdWVzdBIVCgJpZBgBIAEoCUIJukgGcgQQARhAEhgKBnJlYXNvbhgCIAEoCUIIukgFcgMYyAEiPQoTQ2FuY2VsT3JkZXJSZXNwb25zZRImCgVvcmRlchgBIAEoCzIXLnNsaXB3YXkub3JkZXIudjEuT3JkZXIqkwEKC09yZGVyU3RhdHVzEhwKGE9SREVSX1NUQVRVU19VTlNQRUNJRklFRBAAEhcKE09SREVSX1NUQVRVU19QTEFDRUQQARIaChZPUkRFUl9TVEFUVVNfQ0FOQ0VMTEVEEAISGAoUT1JERVJfU1RBVFVTX1BFTkRJTkcQAxIXChNPUkRFUl9TVEFUVVNfRkFJTEVEEAQq0QEKDFBheW1lbnRTdGF0ZRIdChlQQVlNRU5UX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSUEFZTUVOVF9TVEFURV9OT05FEAESHAoYUEFZTUVOVF9TVEFURV9BVVRIT1JJWkVEEAISGgoWUEFZTUVOVF9TVEFURV9DQVBUVVJFRBADEhgKFFBBWU1FTlRfU1RBVEVfVk9JREVEEAQSGgoWUEFZTUVOVF9TVEFURV9SRUZVTkRFRBAFEhoKFlBBWU1FTlRfU1RBVEVfREVDTElORUQQBjLfAwoMT3JkZXJTZXJ2aWNlEnEKC0NyZWF0ZU9yZGVyEiQuc2xpcHdheS5vcmRlci52MS5DcmVhdGVPcmRlclJlcXVlc3QaJS5zbGlwd2F5Lm9yZGVyLnYxLkNyZWF0ZU9yZGVyUmVzcG9uc2UiFYLT5JMCDzoBKiIKL3YxL29yZGVycxJqCghHZXRPcmRlchIhLnNsaXB3YXkub3JkZXIudjEuR2V0T3JkZXJSZXF1ZXN0GiIuc2xpcHdheS5vcmRlci52MS5HZXRPcmRlclJlc3BvbnNlIheC0+STAhESDy92MS9vcmRlcnMve2lkfRJxCgxMaXN0TXlPcmRlcnMSJS5zbGlwd2F5Lm9yZGVyLnYxLkxpc3RNeU9yZGVyc1JlcXVlc3QaJi5zbGlwd2F5Lm9yZGVyLnYxLkxpc3RNeU9yZGVyc1Jlc3BvbnNlIhKC0+STAgwSCi92MS9vcmRlcnMSfQoLQ2FuY2VsT3JkZXISJC5zbGlwd2F5Lm9yZGVyLnYxLkNhbmNlbE9yZGVyUmVxdWVzdBolLnNsaXB3YXkub3JkZXIudjEuQ2FuY2VsT3JkZXJSZXNwb25zZSIhgtPkkwIbOgEqIhYvdjEvb3JkZXJzL3tpZH06Y2FuY2VsQkRaQmdpdGh1Yi5jb20vc2xpcHdheS1kZXYvc2xpcHdheS9hcGkvZ2VuL2dvL3NsaXB3YXkvb3JkZXIvdjE7b3JkZXJ2MWIGcHJvdG8z", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp, file_slipway_money_v1_money]);
 
 /**
  * LineItem is what a client asks for: a product and a quantity.
@@ -126,6 +126,18 @@ export type Order = Message<"slipway.order.v1.Order"> & {
    * @generated from field: google.protobuf.Timestamp updated_at = 8;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: slipway.order.v1.PaymentState payment_state = 9;
+   */
+  paymentState: PaymentState;
+
+  /**
+   * Why a FAILED order failed.
+   *
+   * @generated from field: string failure_reason = 10;
+   */
+  failureReason: string;
 };
 
 /**
@@ -148,6 +160,14 @@ export type CreateOrderRequest = Message<"slipway.order.v1.CreateOrderRequest"> 
    * @generated from field: repeated slipway.order.v1.LineItem items = 2;
    */
   items: LineItem[];
+
+  /**
+   * The payment method to charge, such as a card token; empty means the
+   * payment service's default.
+   *
+   * @generated from field: string payment_method = 3;
+   */
+  paymentMethod: string;
 };
 
 /**
@@ -303,6 +323,8 @@ export enum OrderStatus {
   UNSPECIFIED = 0,
 
   /**
+   * Paid for: the payment is authorized (and then captured).
+   *
    * @generated from enum value: ORDER_STATUS_PLACED = 1;
    */
   PLACED = 1,
@@ -311,6 +333,20 @@ export enum OrderStatus {
    * @generated from enum value: ORDER_STATUS_CANCELLED = 2;
    */
   CANCELLED = 2,
+
+  /**
+   * Stock being reserved or payment in flight.
+   *
+   * @generated from enum value: ORDER_STATUS_PENDING = 3;
+   */
+  PENDING = 3,
+
+  /**
+   * Stock or payment could not be had; failure_reason says why.
+   *
+   * @generated from enum value: ORDER_STATUS_FAILED = 4;
+   */
+  FAILED = 4,
 }
 
 /**
@@ -320,6 +356,58 @@ export const OrderStatusSchema: GenEnum<OrderStatus> = /*@__PURE__*/
   enumDesc(file_slipway_order_v1_order, 0);
 
 /**
+ * PaymentState is where an order's payment is.
+ *
+ * @generated from enum slipway.order.v1.PaymentState
+ */
+export enum PaymentState {
+  /**
+   * @generated from enum value: PAYMENT_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * No authorization yet (or an order from before payments).
+   *
+   * @generated from enum value: PAYMENT_STATE_NONE = 1;
+   */
+  NONE = 1,
+
+  /**
+   * @generated from enum value: PAYMENT_STATE_AUTHORIZED = 2;
+   */
+  AUTHORIZED = 2,
+
+  /**
+   * @generated from enum value: PAYMENT_STATE_CAPTURED = 3;
+   */
+  CAPTURED = 3,
+
+  /**
+   * The authorization was given up (cancelled, or failed with the outcome unknown).
+   *
+   * @generated from enum value: PAYMENT_STATE_VOIDED = 4;
+   */
+  VOIDED = 4,
+
+  /**
+   * @generated from enum value: PAYMENT_STATE_REFUNDED = 5;
+   */
+  REFUNDED = 5,
+
+  /**
+   * @generated from enum value: PAYMENT_STATE_DECLINED = 6;
+   */
+  DECLINED = 6,
+}
+
+/**
+ * Describes the enum slipway.order.v1.PaymentState.
+ */
+export const PaymentStateSchema: GenEnum<PaymentState> = /*@__PURE__*/
+  enumDesc(file_slipway_order_v1_order, 1);
+
+/**
  * OrderService owns orders and their status. Every call acts for the user of
  * the caller's token; no request names a user.
  *
@@ -327,9 +415,12 @@ export const OrderStatusSchema: GenEnum<OrderStatus> = /*@__PURE__*/
  */
 export const OrderService: GenService<{
   /**
-   * CreateOrder reserves stock and places an order. The same idempotency_key
-   * with the same items returns the same order; with other items it is
-   * FailedPrecondition.
+   * CreateOrder reserves stock, authorizes the payment and places an order.
+   * It answers PENDING when the payment is still in flight (the order
+   * completes in the background: poll GetOrder), FAILED with a
+   * failure_reason when the payment is declined. The same idempotency_key
+   * with the same items returns the same order, in whatever state; with
+   * other items it is FailedPrecondition.
    *
    * @generated from rpc slipway.order.v1.OrderService.CreateOrder
    */
@@ -359,7 +450,9 @@ export const OrderService: GenService<{
     output: typeof ListMyOrdersResponseSchema;
   },
   /**
-   * CancelOrder cancels a PLACED order of the caller and releases its stock.
+   * CancelOrder cancels a PLACED order of the caller: voids or refunds its
+   * payment and releases its stock. Unavailable when the payment service does
+   * not answer in time: the cancel completes in the background.
    *
    * @generated from rpc slipway.order.v1.OrderService.CancelOrder
    */

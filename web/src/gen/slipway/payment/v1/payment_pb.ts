@@ -2,22 +2,24 @@
 // @generated from file slipway/payment/v1/payment.proto (package slipway.payment.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "../../../buf/validate/validate_pb";
 import { file_google_api_annotations } from "../../../google/api/annotations_pb";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Money } from "../../money/v1/money_pb";
+import { file_slipway_money_v1_money } from "../../money/v1/money_pb";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file slipway/payment/v1/payment.proto.
  */
 export const file_slipway_payment_v1_payment: GenFile = /*@__PURE__*/
-  fileDesc("CiBzbGlwd2F5L3BheW1lbnQvdjEvcGF5bWVudC5wcm90bxISc2xpcHdheS5wYXltZW50LnYxImUKB1BheW1lbnQSCgoCaWQYASABKAkSEAoIb3duZXJfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIvChRDcmVhdGVQYXltZW50UmVxdWVzdBIXCgRuYW1lGAEgASgJQgm6SAZyBBABGGQiRQoVQ3JlYXRlUGF5bWVudFJlc3BvbnNlEiwKB3BheW1lbnQYASABKAsyGy5zbGlwd2F5LnBheW1lbnQudjEuUGF5bWVudCIqChFHZXRQYXltZW50UmVxdWVzdBIVCgJpZBgBIAEoCUIJukgGcgQQARhAIkIKEkdldFBheW1lbnRSZXNwb25zZRIsCgdwYXltZW50GAEgASgLMhsuc2xpcHdheS5wYXltZW50LnYxLlBheW1lbnQiUQoTTGlzdFBheW1lbnRzUmVxdWVzdBIcCglwYWdlX3NpemUYASABKAVCCbpIBhoEGGQoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiABCJeChRMaXN0UGF5bWVudHNSZXNwb25zZRItCghwYXltZW50cxgBIAMoCzIbLnNsaXB3YXkucGF5bWVudC52MS5QYXltZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTL9AgoOUGF5bWVudFNlcnZpY2USfAoNQ3JlYXRlUGF5bWVudBIoLnNsaXB3YXkucGF5bWVudC52MS5DcmVhdGVQYXltZW50UmVxdWVzdBopLnNsaXB3YXkucGF5bWVudC52MS5DcmVhdGVQYXltZW50UmVzcG9uc2UiFoLT5JMCEDoBKiILL3YxL3BheW1lbnQSdQoKR2V0UGF5bWVudBIlLnNsaXB3YXkucGF5bWVudC52MS5HZXRQYXltZW50UmVxdWVzdBomLnNsaXB3YXkucGF5bWVudC52MS5HZXRQYXltZW50UmVzcG9uc2UiGILT5JMCEhIQL3YxL3BheW1lbnQve2lkfRJ2CgxMaXN0UGF5bWVudHMSJy5zbGlwd2F5LnBheW1lbnQudjEuTGlzdFBheW1lbnRzUmVxdWVzdBooLnNsaXB3YXkucGF5bWVudC52MS5MaXN0UGF5bWVudHNSZXNwb25zZSITgtPkkwINEgsvdjEvcGF5bWVudEJIWkZnaXRodWIuY29tL3NsaXB3YXktZGV2L3NsaXB3YXkvYXBpL2dlbi9nby9zbGlwd2F5L3BheW1lbnQvdjE7cGF5bWVudHYxYgZwcm90bzM", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("CiBzbGlwd2F5L3BheW1lbnQvdjEvcGF5bWVudC5wcm90bxISc2xpcHdheS5wYXltZW50LnYxIuECCgdQYXltZW50EgoKAmlkGAEgASgJEhAKCG9yZGVyX2lkGAIgASgJEg8KB3VzZXJfaWQYAyABKAkSJwoGYW1vdW50GAQgASgLMhcuc2xpcHdheS5tb25leS52MS5Nb25leRIvCgVzdGF0ZRgFIAEoDjIgLnNsaXB3YXkucGF5bWVudC52MS5QYXltZW50U3RhdGUSEAoIcHJvdmlkZXIYBiABKAkSFAoMcHJvdmlkZXJfcmVmGAcgASgJEhYKDnBheW1lbnRfbWV0aG9kGAggASgJEhQKDGRlY2xpbmVfY29kZRgJIAEoCRIXCg9kZWNsaW5lX21lc3NhZ2UYCiABKAkSLgoKY3JlYXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi3QEKF0F1dGhvcml6ZVBheW1lbnRSZXF1ZXN0EhsKCG9yZGVyX2lkGAEgASgJQgm6SAZyBBABGEASGwoHdXNlcl9pZBgCIAEoCUIKukgHcgUQARiAARIvCgZhbW91bnQYAyABKAsyFy5zbGlwd2F5Lm1vbmV5LnYxLk1vbmV5Qga6SAPIAQESMgoOcGF5bWVudF9tZXRob2QYBCABKAlCGrpIF3IVGEAyEV5bQS1aYS16MC05XzotXSokEiMKD2lkZW1wb3RlbmN5X2tleRgFIAEoCUIKukgHcgUQARiAASJIChhBdXRob3JpemVQYXltZW50UmVzcG9uc2USLAoHcGF5bWVudBgBIAEoCzIbLnNsaXB3YXkucGF5bWVudC52MS5QYXltZW50IooBChVDYXB0dXJlUGF5bWVudFJlcXVlc3QSGwoIb3JkZXJfaWQYASABKAlCCbpIBnIEEAEYQBIvCgZhbW91bnQYAiABKAsyFy5zbGlwd2F5Lm1vbmV5LnYxLk1vbmV5Qga6SAPIAQESIwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJQgq6SAdyBRABGIABIkYKFkNhcHR1cmVQYXltZW50UmVzcG9uc2USLAoHcGF5bWVudBgBIAEoCzIbLnNsaXB3YXkucGF5bWVudC52MS5QYXltZW50IlYKElZvaWRQYXltZW50UmVxdWVzdBIbCghvcmRlcl9pZBgBIAEoCUIJukgGcgQQARhAEiMKD2lkZW1wb3RlbmN5X2tleRgCIAEoCUIKukgHcgUQARiAASJDChNWb2lkUGF5bWVudFJlc3BvbnNlEiwKB3BheW1lbnQYASABKAsyGy5zbGlwd2F5LnBheW1lbnQudjEuUGF5bWVudCKJAQoUUmVmdW5kUGF5bWVudFJlcXVlc3QSGwoIb3JkZXJfaWQYASABKAlCCbpIBnIEEAEYQBIvCgZhbW91bnQYAiABKAsyFy5zbGlwd2F5Lm1vbmV5LnYxLk1vbmV5Qga6SAPIAQESIwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJQgq6SAdyBRABGIABIkUKFVJlZnVuZFBheW1lbnRSZXNwb25zZRIsCgdwYXltZW50GAEgASgLMhsuc2xpcHdheS5wYXltZW50LnYxLlBheW1lbnQiKgoRR2V0UGF5bWVudFJlcXVlc3QSFQoCaWQYASABKAlCCbpIBnIEEAEYQCJCChJHZXRQYXltZW50UmVzcG9uc2USLAoHcGF5bWVudBgBIAEoCzIbLnNsaXB3YXkucGF5bWVudC52MS5QYXltZW50IlMKFUxpc3RNeVBheW1lbnRzUmVxdWVzdBIcCglwYWdlX3NpemUYASABKAVCCbpIBhoEGGQoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiABCJgChZMaXN0TXlQYXltZW50c1Jlc3BvbnNlEi0KCHBheW1lbnRzGAEgAygLMhsuc2xpcHdheS5wYXltZW50LnYxLlBheW1lbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKtQBCgxQYXltZW50U3RhdGUSHQoZUEFZTUVOVF9TVEFURV9VTlNQRUNJRklFRBAAEhwKGFBBWU1FTlRfU1RBVEVfQVVUSE9SSVpFRBABEhoKFlBBWU1FTlRfU1RBVEVfQ0FQVFVSRUQQAhIYChRQQVlNRU5UX1NUQVRFX1ZPSURFRBADEhoKFlBBWU1FTlRfU1RBVEVfUkVGVU5ERUQQBBIaChZQQVlNRU5UX1NUQVRFX0RFQ0xJTkVEEAUSGQoVUEFZTUVOVF9TVEFURV9QRU5ESU5HEAYyzAYKDlBheW1lbnRTZXJ2aWNlEpABChBBdXRob3JpemVQYXltZW50Eisuc2xpcHdheS5wYXltZW50LnYxLkF1dGhvcml6ZVBheW1lbnRSZXF1ZXN0Giwuc2xpcHdheS5wYXltZW50LnYxLkF1dGhvcml6ZVBheW1lbnRSZXNwb25zZSIhgtPkkwIbOgEqIhYvdjEvcGF5bWVudHM6YXV0aG9yaXplEpMBCg5DYXB0dXJlUGF5bWVudBIpLnNsaXB3YXkucGF5bWVudC52MS5DYXB0dXJlUGF5bWVudFJlcXVlc3QaKi5zbGlwd2F5LnBheW1lbnQudjEuQ2FwdHVyZVBheW1lbnRSZXNwb25zZSIqgtPkkwIkOgEqIh8vdjEvcGF5bWVudHMve29yZGVyX2lkfTpjYXB0dXJlEocBCgtWb2lkUGF5bWVudBImLnNsaXB3YXkucGF5bWVudC52MS5Wb2lkUGF5bWVudFJlcXVlc3QaJy5zbGlwd2F5LnBheW1lbnQudjEuVm9pZFBheW1lbnRSZXNwb25zZSIngtPkkwIhOgEqIhwvdjEvcGF5bWVudHMve29yZGVyX2lkfTp2b2lkEo8BCg1SZWZ1bmRQYXltZW50Eiguc2xpcHdheS5wYXltZW50LnYxLlJlZnVuZFBheW1lbnRSZXF1ZXN0Gikuc2xpcHdheS5wYXltZW50LnYxLlJlZnVuZFBheW1lbnRSZXNwb25zZSIpgtPkkwIjOgEqIh4vdjEvcGF5bWVudHMve29yZGVyX2lkfTpyZWZ1bmQSdgoKR2V0UGF5bWVudBIlLnNsaXB3YXkucGF5bWVudC52MS5HZXRQYXltZW50UmVxdWVzdBomLnNsaXB3YXkucGF5bWVudC52MS5HZXRQYXltZW50UmVzcG9uc2UiGYLT5JMCExIRL3YxL3BheW1lbnRzL3tpZH0SfQoOTGlzdE15UGF5bWVudHMSKS5zbGlwd2F5LnBheW1lbnQudjEuTGlzdE15UGF5bWVudHNSZXF1ZXN0Giouc2xpcHdheS5wYXltZW50LnYxLkxpc3RNeVBheW1lbnRzUmVzcG9uc2UiFILT5JMCDhIML3YxL3BheW1lbnRzQkhaRmdpdGh1Yi5jb20vc2xpcHdheS1kZXYvc2xpcHdheS9hcGkvZ2VuL2dvL3NsaXB3YXkvcGF5bWVudC92MTtwYXltZW50djFiBnByb3RvMw", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp, file_slipway_money_v1_money]);
 
 /**
- * Payment is one payment, owned by the user who created it.
+ * Payment is the charge for one order.
  *
  * @generated from message slipway.payment.v1.Payment
  */
@@ -28,21 +30,65 @@ export type Payment = Message<"slipway.payment.v1.Payment"> & {
   id: string;
 
   /**
-   * owner_id is the subject of the token that created it.
+   * @generated from field: string order_id = 2;
+   */
+  orderId: string;
+
+  /**
+   * user_id is the order's owner, who may read the payment.
    *
-   * @generated from field: string owner_id = 2;
+   * @generated from field: string user_id = 3;
    */
-  ownerId: string;
+  userId: string;
 
   /**
-   * @generated from field: string name = 3;
+   * @generated from field: slipway.money.v1.Money amount = 4;
    */
-  name: string;
+  amount?: Money | undefined;
 
   /**
-   * @generated from field: google.protobuf.Timestamp created_at = 4;
+   * @generated from field: slipway.payment.v1.PaymentState state = 5;
+   */
+  state: PaymentState;
+
+  /**
+   * provider is "sandbox" or "stripe"; provider_ref is its id of the charge.
+   *
+   * @generated from field: string provider = 6;
+   */
+  provider: string;
+
+  /**
+   * @generated from field: string provider_ref = 7;
+   */
+  providerRef: string;
+
+  /**
+   * payment_method is the token the order paid with, e.g. pm_card_visa.
+   *
+   * @generated from field: string payment_method = 8;
+   */
+  paymentMethod: string;
+
+  /**
+   * @generated from field: string decline_code = 9;
+   */
+  declineCode: string;
+
+  /**
+   * @generated from field: string decline_message = 10;
+   */
+  declineMessage: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 11;
    */
   createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp updated_at = 12;
+   */
+  updatedAt?: Timestamp | undefined;
 };
 
 /**
@@ -53,26 +99,49 @@ export const PaymentSchema: GenMessage<Payment> = /*@__PURE__*/
   messageDesc(file_slipway_payment_v1_payment, 0);
 
 /**
- * @generated from message slipway.payment.v1.CreatePaymentRequest
+ * @generated from message slipway.payment.v1.AuthorizePaymentRequest
  */
-export type CreatePaymentRequest = Message<"slipway.payment.v1.CreatePaymentRequest"> & {
+export type AuthorizePaymentRequest = Message<"slipway.payment.v1.AuthorizePaymentRequest"> & {
   /**
-   * @generated from field: string name = 1;
+   * @generated from field: string order_id = 1;
    */
-  name: string;
+  orderId: string;
+
+  /**
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: slipway.money.v1.Money amount = 3;
+   */
+  amount?: Money | undefined;
+
+  /**
+   * payment_method is a token of the provider; empty is the sandbox's
+   * default card. The sandbox's test cards are in services/payment/README.md.
+   *
+   * @generated from field: string payment_method = 4;
+   */
+  paymentMethod: string;
+
+  /**
+   * @generated from field: string idempotency_key = 5;
+   */
+  idempotencyKey: string;
 };
 
 /**
- * Describes the message slipway.payment.v1.CreatePaymentRequest.
- * Use `create(CreatePaymentRequestSchema)` to create a new message.
+ * Describes the message slipway.payment.v1.AuthorizePaymentRequest.
+ * Use `create(AuthorizePaymentRequestSchema)` to create a new message.
  */
-export const CreatePaymentRequestSchema: GenMessage<CreatePaymentRequest> = /*@__PURE__*/
+export const AuthorizePaymentRequestSchema: GenMessage<AuthorizePaymentRequest> = /*@__PURE__*/
   messageDesc(file_slipway_payment_v1_payment, 1);
 
 /**
- * @generated from message slipway.payment.v1.CreatePaymentResponse
+ * @generated from message slipway.payment.v1.AuthorizePaymentResponse
  */
-export type CreatePaymentResponse = Message<"slipway.payment.v1.CreatePaymentResponse"> & {
+export type AuthorizePaymentResponse = Message<"slipway.payment.v1.AuthorizePaymentResponse"> & {
   /**
    * @generated from field: slipway.payment.v1.Payment payment = 1;
    */
@@ -80,11 +149,144 @@ export type CreatePaymentResponse = Message<"slipway.payment.v1.CreatePaymentRes
 };
 
 /**
- * Describes the message slipway.payment.v1.CreatePaymentResponse.
- * Use `create(CreatePaymentResponseSchema)` to create a new message.
+ * Describes the message slipway.payment.v1.AuthorizePaymentResponse.
+ * Use `create(AuthorizePaymentResponseSchema)` to create a new message.
  */
-export const CreatePaymentResponseSchema: GenMessage<CreatePaymentResponse> = /*@__PURE__*/
+export const AuthorizePaymentResponseSchema: GenMessage<AuthorizePaymentResponse> = /*@__PURE__*/
   messageDesc(file_slipway_payment_v1_payment, 2);
+
+/**
+ * @generated from message slipway.payment.v1.CapturePaymentRequest
+ */
+export type CapturePaymentRequest = Message<"slipway.payment.v1.CapturePaymentRequest"> & {
+  /**
+   * @generated from field: string order_id = 1;
+   */
+  orderId: string;
+
+  /**
+   * amount must equal the authorized amount: Slipway captures in full.
+   *
+   * @generated from field: slipway.money.v1.Money amount = 2;
+   */
+  amount?: Money | undefined;
+
+  /**
+   * @generated from field: string idempotency_key = 3;
+   */
+  idempotencyKey: string;
+};
+
+/**
+ * Describes the message slipway.payment.v1.CapturePaymentRequest.
+ * Use `create(CapturePaymentRequestSchema)` to create a new message.
+ */
+export const CapturePaymentRequestSchema: GenMessage<CapturePaymentRequest> = /*@__PURE__*/
+  messageDesc(file_slipway_payment_v1_payment, 3);
+
+/**
+ * @generated from message slipway.payment.v1.CapturePaymentResponse
+ */
+export type CapturePaymentResponse = Message<"slipway.payment.v1.CapturePaymentResponse"> & {
+  /**
+   * @generated from field: slipway.payment.v1.Payment payment = 1;
+   */
+  payment?: Payment | undefined;
+};
+
+/**
+ * Describes the message slipway.payment.v1.CapturePaymentResponse.
+ * Use `create(CapturePaymentResponseSchema)` to create a new message.
+ */
+export const CapturePaymentResponseSchema: GenMessage<CapturePaymentResponse> = /*@__PURE__*/
+  messageDesc(file_slipway_payment_v1_payment, 4);
+
+/**
+ * @generated from message slipway.payment.v1.VoidPaymentRequest
+ */
+export type VoidPaymentRequest = Message<"slipway.payment.v1.VoidPaymentRequest"> & {
+  /**
+   * @generated from field: string order_id = 1;
+   */
+  orderId: string;
+
+  /**
+   * @generated from field: string idempotency_key = 2;
+   */
+  idempotencyKey: string;
+};
+
+/**
+ * Describes the message slipway.payment.v1.VoidPaymentRequest.
+ * Use `create(VoidPaymentRequestSchema)` to create a new message.
+ */
+export const VoidPaymentRequestSchema: GenMessage<VoidPaymentRequest> = /*@__PURE__*/
+  messageDesc(file_slipway_payment_v1_payment, 5);
+
+/**
+ * @generated from message slipway.payment.v1.VoidPaymentResponse
+ */
+export type VoidPaymentResponse = Message<"slipway.payment.v1.VoidPaymentResponse"> & {
+  /**
+   * payment is unset when the order never had one.
+   *
+   * @generated from field: slipway.payment.v1.Payment payment = 1;
+   */
+  payment?: Payment | undefined;
+};
+
+/**
+ * Describes the message slipway.payment.v1.VoidPaymentResponse.
+ * Use `create(VoidPaymentResponseSchema)` to create a new message.
+ */
+export const VoidPaymentResponseSchema: GenMessage<VoidPaymentResponse> = /*@__PURE__*/
+  messageDesc(file_slipway_payment_v1_payment, 6);
+
+/**
+ * @generated from message slipway.payment.v1.RefundPaymentRequest
+ */
+export type RefundPaymentRequest = Message<"slipway.payment.v1.RefundPaymentRequest"> & {
+  /**
+   * @generated from field: string order_id = 1;
+   */
+  orderId: string;
+
+  /**
+   * amount must equal the captured amount: Slipway refunds in full.
+   *
+   * @generated from field: slipway.money.v1.Money amount = 2;
+   */
+  amount?: Money | undefined;
+
+  /**
+   * @generated from field: string idempotency_key = 3;
+   */
+  idempotencyKey: string;
+};
+
+/**
+ * Describes the message slipway.payment.v1.RefundPaymentRequest.
+ * Use `create(RefundPaymentRequestSchema)` to create a new message.
+ */
+export const RefundPaymentRequestSchema: GenMessage<RefundPaymentRequest> = /*@__PURE__*/
+  messageDesc(file_slipway_payment_v1_payment, 7);
+
+/**
+ * @generated from message slipway.payment.v1.RefundPaymentResponse
+ */
+export type RefundPaymentResponse = Message<"slipway.payment.v1.RefundPaymentResponse"> & {
+  /**
+   * @generated from field: slipway.payment.v1.Payment payment = 1;
+   */
+  payment?: Payment | undefined;
+};
+
+/**
+ * Describes the message slipway.payment.v1.RefundPaymentResponse.
+ * Use `create(RefundPaymentResponseSchema)` to create a new message.
+ */
+export const RefundPaymentResponseSchema: GenMessage<RefundPaymentResponse> = /*@__PURE__*/
+  messageDesc(file_slipway_payment_v1_payment, 8);
 
 /**
  * @generated from message slipway.payment.v1.GetPaymentRequest
@@ -101,7 +303,7 @@ export type GetPaymentRequest = Message<"slipway.payment.v1.GetPaymentRequest"> 
  * Use `create(GetPaymentRequestSchema)` to create a new message.
  */
 export const GetPaymentRequestSchema: GenMessage<GetPaymentRequest> = /*@__PURE__*/
-  messageDesc(file_slipway_payment_v1_payment, 3);
+  messageDesc(file_slipway_payment_v1_payment, 9);
 
 /**
  * @generated from message slipway.payment.v1.GetPaymentResponse
@@ -118,12 +320,12 @@ export type GetPaymentResponse = Message<"slipway.payment.v1.GetPaymentResponse"
  * Use `create(GetPaymentResponseSchema)` to create a new message.
  */
 export const GetPaymentResponseSchema: GenMessage<GetPaymentResponse> = /*@__PURE__*/
-  messageDesc(file_slipway_payment_v1_payment, 4);
+  messageDesc(file_slipway_payment_v1_payment, 10);
 
 /**
- * @generated from message slipway.payment.v1.ListPaymentsRequest
+ * @generated from message slipway.payment.v1.ListMyPaymentsRequest
  */
-export type ListPaymentsRequest = Message<"slipway.payment.v1.ListPaymentsRequest"> & {
+export type ListMyPaymentsRequest = Message<"slipway.payment.v1.ListMyPaymentsRequest"> & {
   /**
    * page_size defaults to 20 and is at most 100.
    *
@@ -140,16 +342,16 @@ export type ListPaymentsRequest = Message<"slipway.payment.v1.ListPaymentsReques
 };
 
 /**
- * Describes the message slipway.payment.v1.ListPaymentsRequest.
- * Use `create(ListPaymentsRequestSchema)` to create a new message.
+ * Describes the message slipway.payment.v1.ListMyPaymentsRequest.
+ * Use `create(ListMyPaymentsRequestSchema)` to create a new message.
  */
-export const ListPaymentsRequestSchema: GenMessage<ListPaymentsRequest> = /*@__PURE__*/
-  messageDesc(file_slipway_payment_v1_payment, 5);
+export const ListMyPaymentsRequestSchema: GenMessage<ListMyPaymentsRequest> = /*@__PURE__*/
+  messageDesc(file_slipway_payment_v1_payment, 11);
 
 /**
- * @generated from message slipway.payment.v1.ListPaymentsResponse
+ * @generated from message slipway.payment.v1.ListMyPaymentsResponse
  */
-export type ListPaymentsResponse = Message<"slipway.payment.v1.ListPaymentsResponse"> & {
+export type ListMyPaymentsResponse = Message<"slipway.payment.v1.ListMyPaymentsResponse"> & {
   /**
    * @generated from field: repeated slipway.payment.v1.Payment payments = 1;
    */
@@ -164,32 +366,128 @@ export type ListPaymentsResponse = Message<"slipway.payment.v1.ListPaymentsRespo
 };
 
 /**
- * Describes the message slipway.payment.v1.ListPaymentsResponse.
- * Use `create(ListPaymentsResponseSchema)` to create a new message.
+ * Describes the message slipway.payment.v1.ListMyPaymentsResponse.
+ * Use `create(ListMyPaymentsResponseSchema)` to create a new message.
  */
-export const ListPaymentsResponseSchema: GenMessage<ListPaymentsResponse> = /*@__PURE__*/
-  messageDesc(file_slipway_payment_v1_payment, 6);
+export const ListMyPaymentsResponseSchema: GenMessage<ListMyPaymentsResponse> = /*@__PURE__*/
+  messageDesc(file_slipway_payment_v1_payment, 12);
 
 /**
- * PaymentService keeps each user's payments. Every call acts for the
- * user of the bearer token: a user creates payments, and reads and lists
- * their own; another user's payment is NOT_FOUND.
+ * PaymentState is where a payment is in its life.
+ *
+ * @generated from enum slipway.payment.v1.PaymentState
+ */
+export enum PaymentState {
+  /**
+   * @generated from enum value: PAYMENT_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The provider holds the amount; nothing is charged yet.
+   *
+   * @generated from enum value: PAYMENT_STATE_AUTHORIZED = 1;
+   */
+  AUTHORIZED = 1,
+
+  /**
+   * @generated from enum value: PAYMENT_STATE_CAPTURED = 2;
+   */
+  CAPTURED = 2,
+
+  /**
+   * @generated from enum value: PAYMENT_STATE_VOIDED = 3;
+   */
+  VOIDED = 3,
+
+  /**
+   * @generated from enum value: PAYMENT_STATE_REFUNDED = 4;
+   */
+  REFUNDED = 4,
+
+  /**
+   * The provider declined the payment method; decline_code says why.
+   *
+   * @generated from enum value: PAYMENT_STATE_DECLINED = 5;
+   */
+  DECLINED = 5,
+
+  /**
+   * The authorization was asked for and its outcome is not known yet (a
+   * timeout or a crash): a retry with the same key settles it.
+   *
+   * @generated from enum value: PAYMENT_STATE_PENDING = 6;
+   */
+  PENDING = 6,
+}
+
+/**
+ * Describes the enum slipway.payment.v1.PaymentState.
+ */
+export const PaymentStateSchema: GenEnum<PaymentState> = /*@__PURE__*/
+  enumDesc(file_slipway_payment_v1_payment, 0);
+
+/**
+ * PaymentService charges for orders through a payment service provider (the
+ * built-in sandbox, or Stripe). The order service alone authorizes, captures,
+ * voids and refunds, each call idempotent by its idempotency_key (derived from
+ * the order and the step), so a retry never charges twice; a user reads their
+ * own payments.
  *
  * @generated from service slipway.payment.v1.PaymentService
  */
 export const PaymentService: GenService<{
   /**
-   * CreatePayment stores a new payment owned by the caller.
+   * AuthorizePayment holds the order's amount on the payment method. One
+   * payment per order: the same order with the same key and amount returns
+   * the stored payment; a decline is FAILED_PRECONDITION with reason
+   * PAYMENT_DECLINED and the provider's decline code; UNAVAILABLE or
+   * DEADLINE_EXCEEDED may be retried with the same key.
    *
-   * @generated from rpc slipway.payment.v1.PaymentService.CreatePayment
+   * @generated from rpc slipway.payment.v1.PaymentService.AuthorizePayment
    */
-  createPayment: {
+  authorizePayment: {
     methodKind: "unary";
-    input: typeof CreatePaymentRequestSchema;
-    output: typeof CreatePaymentResponseSchema;
+    input: typeof AuthorizePaymentRequestSchema;
+    output: typeof AuthorizePaymentResponseSchema;
   },
   /**
-   * GetPayment returns one of the caller's payments.
+   * CapturePayment takes the authorized amount. Capturing a captured
+   * payment again returns it unchanged: a payment is captured at most once.
+   *
+   * @generated from rpc slipway.payment.v1.PaymentService.CapturePayment
+   */
+  capturePayment: {
+    methodKind: "unary";
+    input: typeof CapturePaymentRequestSchema;
+    output: typeof CapturePaymentResponseSchema;
+  },
+  /**
+   * VoidPayment releases an authorization that was never captured. Voiding
+   * an order that has no payment, or a voided one, succeeds; a captured one
+   * is FAILED_PRECONDITION (refund it instead).
+   *
+   * @generated from rpc slipway.payment.v1.PaymentService.VoidPayment
+   */
+  voidPayment: {
+    methodKind: "unary";
+    input: typeof VoidPaymentRequestSchema;
+    output: typeof VoidPaymentResponseSchema;
+  },
+  /**
+   * RefundPayment gives a captured payment back in full. Refunding a
+   * refunded payment again returns it unchanged.
+   *
+   * @generated from rpc slipway.payment.v1.PaymentService.RefundPayment
+   */
+  refundPayment: {
+    methodKind: "unary";
+    input: typeof RefundPaymentRequestSchema;
+    output: typeof RefundPaymentResponseSchema;
+  },
+  /**
+   * GetPayment returns one of the caller's payments; another user's is
+   * NOT_FOUND.
    *
    * @generated from rpc slipway.payment.v1.PaymentService.GetPayment
    */
@@ -199,14 +497,14 @@ export const PaymentService: GenService<{
     output: typeof GetPaymentResponseSchema;
   },
   /**
-   * ListPayments pages through the caller's payments, oldest first.
+   * ListMyPayments pages through the caller's payments, newest first.
    *
-   * @generated from rpc slipway.payment.v1.PaymentService.ListPayments
+   * @generated from rpc slipway.payment.v1.PaymentService.ListMyPayments
    */
-  listPayments: {
+  listMyPayments: {
     methodKind: "unary";
-    input: typeof ListPaymentsRequestSchema;
-    output: typeof ListPaymentsResponseSchema;
+    input: typeof ListMyPaymentsRequestSchema;
+    output: typeof ListMyPaymentsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_slipway_payment_v1_payment, 0);
