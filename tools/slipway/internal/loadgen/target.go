@@ -35,6 +35,7 @@ import (
 	inventoryv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/inventory/v1"
 	_ "github.com/slipway-dev/slipway/api/gen/go/slipway/notification/v1"
 	_ "github.com/slipway-dev/slipway/api/gen/go/slipway/order/v1"
+	_ "github.com/slipway-dev/slipway/api/gen/go/slipway/payment/v1"
 	_ "github.com/slipway-dev/slipway/api/gen/go/slipway/user/v1"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
