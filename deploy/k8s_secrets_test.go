@@ -20,6 +20,10 @@ import (
 var optionalSecretEnv = map[string]string{
 	"ADMIN_PASSWORD":     "the admin account is optional (with admin_email)",
 	"NOTIFY_WEBHOOK_URL": "without it notifications are in-app only",
+	// payment_provider stripe refuses to start without it (config.Validate),
+	// and the sandbox needs none.
+	"STRIPE_API_KEY":        "only the stripe provider needs it, and refuses to start without it",
+	"STRIPE_WEBHOOK_SECRET": "without it POST /webhooks/stripe is off",
 }
 
 // The event signature keys: the producer's private seed and the consumers'

@@ -279,7 +279,7 @@ func (e npEdge) String() string { return e.src + " -> " + e.dst + ":" + e.port }
 // neededEdges are the connections the services make, from their declared
 // config and environment: DNS, the ingress controller and Prometheus to the
 // HTTP port, peers, the key set, NATS, each one's own database, the OTLP
-// collector, and notification's webhook.
+// collector, notification's webhook and payment's provider.
 func neededEdges(c *npCluster, r *k8sRender, f k8sFacts) (map[npEdge]bool, []string) {
 	need := map[npEdge]bool{}
 	var problems []string
@@ -359,6 +359,18 @@ func neededEdges(c *npCluster, r *k8sRender, f k8sFacts) (map[npEdge]bool, []str
 				if err == nil {
 					port, _ := strconv.Atoi(u.Port())
 					dial(self, key, u.Hostname(), port)
+				}
+			case key == "stripe_api_url": // a public HTTPS API, called only by the stripe provider
+				if declaredString(f.declared[name], "payment_provider") != "stripe" {
+					continue
+				}
+				if u, err := url.Parse(v); err != nil || u.Scheme != "https" || (u.Port() != "" && u.Port() != "443") {
+					problems = append(problems, fmt.Sprintf("%s: %s %s: the policy allows the internet on 443 only", name, key, v))
+					continue
+				}
+				for _, inet := range []string{"the internet", "the internet (IPv6)"} {
+					dst := c.endpoint(inet)
+					add(self, dst, dst.port("https"))
 				}
 			case key == "nats_url":
 				u, err := url.Parse(v)
@@ -481,6 +493,7 @@ func TestKubernetesNetworkPolicy(t *testing.T) {
 		{"pod order", "nats", "client", true},
 		{"pod inventory", "postgres of inventory", "postgres", true},
 		{"pod notification", "the internet", "https", true},
+		{"pod payment", "the internet", "https", true}, // Stripe's API
 		{"pod order", "kube-dns", "dns", true},
 
 		{"pod inventory", "pod user", "grpc", false},
@@ -503,6 +516,11 @@ func TestKubernetesNetworkPolicy(t *testing.T) {
 		{"pod notification", "a private address", "https", false},
 		{"pod notification", "an IPv6 private address", "https", false},
 		{"pod notification", "the internet", "smtp", false},
+		{"pod payment", "cloud metadata", "http", false},
+		{"pod payment", "a private address", "https", false},
+		{"pod payment", "an IPv6 private address", "https", false},
+		{"pod payment", "the internet", "http", false},
+		{"pod inventory", "the internet", "https", false},
 		{"pod order", "the internet", "https", false},
 		{"pod order", "redis", "redis", false},
 	} {
@@ -543,6 +561,15 @@ func TestKubernetesNetworkPolicy(t *testing.T) {
 			rule := &p.Spec.Egress[len(p.Spec.Egress)-1]
 			rule.To[0].IPBlock.Except = slices.DeleteFunc(rule.To[0].IPBlock.Except, func(s string) bool { return s == "192.168.0.0/16" })
 		}, "allowed but not needed: pod notification -> a private address:443/TCP"},
+		{"payment's provider may reach private addresses", func(r *k8sRender) {
+			p := policy(r, "payment")
+			rule := &p.Spec.Egress[len(p.Spec.Egress)-1]
+			rule.To[0].IPBlock.Except = slices.DeleteFunc(rule.To[0].IPBlock.Except, func(s string) bool { return s == "192.168.0.0/16" })
+		}, "allowed but not needed: pod payment -> a private address:443/TCP"},
+		{"payment cannot reach Stripe", func(r *k8sRender) {
+			p := policy(r, "payment")
+			p.Spec.Egress = p.Spec.Egress[:len(p.Spec.Egress)-1]
+		}, "needed but refused: pod payment -> the internet:443/TCP"},
 		{"no DNS", func(r *k8sRender) {
 			removePolicy(r, "dns")
 		}, "needed but refused: pod order -> kube-dns:53/UDP"},
