@@ -51,9 +51,9 @@ func Main(ctx context.Context, args []string, env *cli.Env) error {
 	var services string
 	fs.StringVar(&services, "services", "", "comma-separated `list` of services to run (default: every one that exists)")
 	fs.StringVar(&opts.Host, "host", "127.0.0.1", "`host` the services listen on")
-	fs.IntVar(&opts.GRPCBase, "grpc-port-base", workspace.DefaultGRPCBase, "gRPC `port` of user; order, inventory and notification use the next three")
+	fs.IntVar(&opts.GRPCBase, "grpc-port-base", workspace.DefaultGRPCBase, "gRPC `port` of user; every other service keeps its offset from user in the registry (order +1, ..., payment +4)")
 	fs.IntVar(&opts.NATSPort, "nats-port", 0, "`port` of the embedded NATS JetStream server (0 picks a free one; unused when NATS_URL is set)")
-	fs.IntVar(&opts.HTTPBase, "http-port-base", workspace.DefaultHTTPBase, "HTTP `port` of user; order, inventory and notification use the next three")
+	fs.IntVar(&opts.HTTPBase, "http-port-base", workspace.DefaultHTTPBase, "HTTP `port` of user; every other service keeps its offset from user in the registry (order +1, ..., payment +4)")
 	fs.IntVar(&opts.ConsolePort, "console-port", devloop.DefaultConsolePort, "`port` of the console on --host (0 turns the console off)")
 	fs.IntVar(&opts.ConsoleMaxTraces, "console-max-traces", devconsole.DefaultMaxTraces, "the console keeps at most this many `traces`, evicting the oldest")
 	fs.IntVar(&opts.ConsoleMaxSpans, "console-max-spans", devconsole.DefaultMaxSpans, "the console keeps at most this many `spans`, evicting the oldest traces")

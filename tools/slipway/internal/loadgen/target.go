@@ -30,7 +30,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
-	// The four services' generated API registers its descriptors, which
+	// Each service's generated API registers its descriptors, which
 	// methods reads, when linked.
 	inventoryv1 "github.com/slipway-dev/slipway/api/gen/go/slipway/inventory/v1"
 	_ "github.com/slipway-dev/slipway/api/gen/go/slipway/notification/v1"
