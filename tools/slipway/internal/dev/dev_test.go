@@ -2,9 +2,11 @@ package dev
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -63,7 +65,7 @@ func TestMainUsageErrors(t *testing.T) {
 	}{
 		{name: "services are trimmed, then checked", args: []string{"--services", " user , ,billing"}, want: `unknown service "billing" in --services`},
 		{name: "colour", args: []string{"--color", "rainbow"}, want: `--color "rainbow"`},
-		{name: "port base", args: []string{"--http-port-base", "0"}, want: "--http-port-base 0: need 1..65532"},
+		{name: "port base", args: []string{"--http-port-base", "0"}, want: fmt.Sprintf("--http-port-base 0: need 1..%d", 65535-(workspace.Known[len(workspace.Known)-1].HTTPPort-workspace.DefaultHTTPBase))},
 		{name: "negative timeout", args: []string{"--ready-timeout", "-1s"}, want: "timeouts must not be negative"},
 		{name: "stray argument", args: []string{"user"}, want: "unexpected arguments"},
 		{name: "unknown flag", args: []string{"--watch"}, want: "flag provided but not defined: -watch"},

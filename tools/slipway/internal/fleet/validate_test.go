@@ -1,6 +1,8 @@
 package fleet
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,10 +29,10 @@ func TestOptionsValidate(t *testing.T) {
 	}{
 		{name: "defaults", opts: Options{}},
 		{name: "known services", opts: Options{Services: []string{"user", "notification"}}},
-		{name: "unknown service", opts: Options{Services: []string{"user", "billing"}}, want: `unknown service "billing" in --services (known: user, order, inventory, notification)`},
-		{name: "gRPC base below 1", opts: Options{GRPCBase: -1}, want: "--grpc-port-base -1: need 1..65532"},
-		{name: "gRPC base too high for four services", opts: Options{GRPCBase: 65533}, want: "--grpc-port-base 65533: need 1..65532"},
-		{name: "highest gRPC base that fits", opts: Options{GRPCBase: 65532}},
+		{name: "unknown service", opts: Options{Services: []string{"user", "billing"}}, want: `unknown service "billing" in --services (known: ` + knownNames() + `)`},
+		{name: "gRPC base below 1", opts: Options{GRPCBase: -1}, want: fmt.Sprintf("--grpc-port-base -1: need 1..%d", maxBase)},
+		{name: "gRPC base too high for every service", opts: Options{GRPCBase: maxBase + 1}, want: fmt.Sprintf("--grpc-port-base %d: need 1..%d", maxBase+1, maxBase)},
+		{name: "highest gRPC base that fits", opts: Options{GRPCBase: maxBase}},
 		{name: "HTTP base too high", opts: Options{HTTPBase: 65534}, want: "--http-port-base 65534"},
 		{name: "colour", opts: Options{Color: "sometimes"}, want: `--color "sometimes": want auto, always or never`},
 		{name: "console port", opts: Options{ConsolePort: 65536}, want: "--console-port 65536: need 0..65535"},
@@ -81,4 +83,17 @@ func TestEndpoints(t *testing.T) {
 	withConsole := Endpoints(plan, Options{Host: "127.0.0.1", ConsolePort: 8080})
 	require.Len(t, withConsole, 5)
 	assert.Equal(t, workspace.Endpoint{Service: "console", Kind: "HTTP", Addr: "127.0.0.1:8080"}, withConsole[4])
+}
+
+// maxBase is the highest port base at which the registry's last service
+// still has a port.
+var maxBase = 65535 - (workspace.Known[len(workspace.Known)-1].GRPCPort - workspace.DefaultGRPCBase)
+
+// knownNames lists the registry's services as the error message does.
+func knownNames() string {
+	names := make([]string, len(workspace.Known))
+	for i, s := range workspace.Known {
+		names[i] = s.Name
+	}
+	return strings.Join(names, ", ")
 }
