@@ -1,4 +1,6 @@
-// Command payment serves the Slipway payment service: each user's payments.
+// Command payment serves the Slipway payment service: it charges for
+// orders through a payment service provider and shows each user their
+// payments.
 package main
 
 import (
