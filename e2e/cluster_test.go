@@ -27,8 +27,8 @@ import (
 )
 
 // services in start order: user signs tokens the others verify; order
-// calls inventory and user.
-var services = []string{"user", "inventory", "order", "notification"}
+// calls inventory, payment and user.
+var services = []string{"user", "inventory", "payment", "order", "notification"}
 
 // binDir holds the service binaries TestMain builds once.
 var binDir string
@@ -183,7 +183,7 @@ type cluster struct {
 	extra   []string // environment every service gets on top of baseEnv
 }
 
-// startCluster starts NATS, a trace receiver and the four services, each
+// startCluster starts NATS, a trace receiver and the five services, each
 // on port 0, and waits until every one is SERVING.
 func startCluster(t *testing.T, extraEnv ...string) *cluster {
 	t.Helper()
@@ -218,6 +218,9 @@ func (c *cluster) baseEnv(svc string) []string {
 	}
 	if inv, ok := c.procs["inventory"]; ok {
 		env = append(env, "INVENTORY_ADDR="+inv.grpcAddr)
+	}
+	if pay, ok := c.procs["payment"]; ok {
+		env = append(env, "PAYMENT_ADDR="+pay.grpcAddr)
 	}
 	switch svc {
 	case "user":
