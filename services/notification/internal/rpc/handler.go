@@ -72,6 +72,7 @@ func actor(ctx context.Context) domain.Actor {
 var kindProto = map[domain.Kind]notificationv1.NotificationKind{
 	domain.KindOrderPlaced:    notificationv1.NotificationKind_NOTIFICATION_KIND_ORDER_PLACED,
 	domain.KindOrderCancelled: notificationv1.NotificationKind_NOTIFICATION_KIND_ORDER_CANCELLED,
+	domain.KindOrderFailed:    notificationv1.NotificationKind_NOTIFICATION_KIND_ORDER_FAILED,
 }
 
 var deliveryProto = map[domain.DeliveryState]notificationv1.DeliveryState{

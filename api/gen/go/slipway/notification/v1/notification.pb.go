@@ -31,6 +31,7 @@ const (
 	NotificationKind_NOTIFICATION_KIND_UNSPECIFIED     NotificationKind = 0
 	NotificationKind_NOTIFICATION_KIND_ORDER_PLACED    NotificationKind = 1
 	NotificationKind_NOTIFICATION_KIND_ORDER_CANCELLED NotificationKind = 2
+	NotificationKind_NOTIFICATION_KIND_ORDER_FAILED    NotificationKind = 3
 )
 
 // Enum value maps for NotificationKind.
@@ -39,11 +40,13 @@ var (
 		0: "NOTIFICATION_KIND_UNSPECIFIED",
 		1: "NOTIFICATION_KIND_ORDER_PLACED",
 		2: "NOTIFICATION_KIND_ORDER_CANCELLED",
+		3: "NOTIFICATION_KIND_ORDER_FAILED",
 	}
 	NotificationKind_value = map[string]int32{
 		"NOTIFICATION_KIND_UNSPECIFIED":     0,
 		"NOTIFICATION_KIND_ORDER_PLACED":    1,
 		"NOTIFICATION_KIND_ORDER_CANCELLED": 2,
+		"NOTIFICATION_KIND_ORDER_FAILED":    3,
 	}
 )
 
@@ -375,11 +378,12 @@ const file_slipway_notification_v1_notification_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x92\x01\n" +
 	"\x1bListMyNotificationsResponse\x12K\n" +
 	"\rnotifications\x18\x01 \x03(\v2%.slipway.notification.v1.NotificationR\rnotifications\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x80\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xa4\x01\n" +
 	"\x10NotificationKind\x12!\n" +
 	"\x1dNOTIFICATION_KIND_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eNOTIFICATION_KIND_ORDER_PLACED\x10\x01\x12%\n" +
-	"!NOTIFICATION_KIND_ORDER_CANCELLED\x10\x02*\x9d\x01\n" +
+	"!NOTIFICATION_KIND_ORDER_CANCELLED\x10\x02\x12\"\n" +
+	"\x1eNOTIFICATION_KIND_ORDER_FAILED\x10\x03*\x9d\x01\n" +
 	"\rDeliveryState\x12\x1e\n" +
 	"\x1aDELIVERY_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13DELIVERY_STATE_NONE\x10\x01\x12\x1a\n" +
