@@ -329,6 +329,7 @@ func startEnviron(opts startupOptions, t startTarget, tr, dbURL string) []string
 		{Key: "SERVICE_ACCOUNT_PASSWORD", Value: t.secret},
 		{Key: "USER_ADDR", Value: "127.0.0.1:9"},
 		{Key: "INVENTORY_ADDR", Value: "127.0.0.1:9"},
+		{Key: "PAYMENT_ADDR", Value: "127.0.0.1:9"},
 	}
 	if tr == transportTLS {
 		env = append(env, t.certs.env(t.svc)...)
