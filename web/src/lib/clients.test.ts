@@ -22,7 +22,7 @@ function recorder() {
   return { seen, fetch };
 }
 
-const urls = { user: "http://u", inventory: "http://i", order: "http://o", notification: "http://n" };
+const urls = { user: "http://u", inventory: "http://i", order: "http://o", notification: "http://n", payment: "http://p" };
 
 afterEach(() => setSession(undefined));
 
@@ -32,9 +32,11 @@ describe("clients", () => {
     const c = makeClients((s) => urls[s], r.fetch);
     await c.inventory.listProducts({ pageSize: 3 });
     await c.notification.listMyNotifications({});
+    await c.payment.listMyPayments({});
     expect(r.seen.map((s) => s.url)).toEqual([
       "http://i/slipway.inventory.v1.InventoryService/ListProducts",
       "http://n/slipway.notification.v1.NotificationService/ListMyNotifications",
+      "http://p/slipway.payment.v1.PaymentService/ListMyPayments",
     ]);
     expect(r.seen[0].headers.get("content-type")).toBe("application/grpc-web+proto");
   });

@@ -5,6 +5,7 @@ import { cartCount, cartReducer, cartTotals, idempotencyKey, lineItems } from ".
 import { onCall, recentCalls, type Clients } from "../lib/clients";
 import { describeError, type ReadableError } from "../lib/errors";
 import { formatMoney } from "../lib/money";
+import { DEFAULT_CARD, paymentStateName, paymentTone, SANDBOX_CARDS, settling, statusName, statusTone } from "../lib/payment";
 import { setSession, type Session } from "../lib/session";
 import { newTraceparent } from "../lib/traceparent";
 import type { Product } from "../gen/slipway/inventory/v1/inventory_pb";
@@ -21,10 +22,6 @@ const orderTraces = new Map<string, string>();
 
 function when(ts: Timestamp | undefined): string {
   return ts ? timestampDate(ts).toLocaleString() : "—";
-}
-
-function statusName(s: OrderStatus): string {
-  return (OrderStatus[s] ?? "UNKNOWN").replace(/^ORDER_STATUS_/, "");
 }
 
 function kindName(k: NotificationKind): string {
@@ -144,7 +141,8 @@ export function Shop({ clients, session, tracing }: { clients: Clients; session?
   const [cart, dispatch] = useReducer(cartReducer, []);
   const [err, setErr] = useState<ReadableError>();
   const [busy, setBusy] = useState(false);
-  const [placed, setPlaced] = useState<{ id: string; traceId: string }>();
+  const [placed, setPlaced] = useState<{ id: string; traceId: string; status: OrderStatus }>();
+  const [card, setCard] = useState(DEFAULT_CARD);
 
   const loadProducts = async () => {
     try {
@@ -154,25 +152,27 @@ export function Shop({ clients, session, tracing }: { clients: Clients; session?
       setErr(describeError(e));
     }
   };
-  const loadMine = async (): Promise<{ orders: number; notes: number }> => {
-    if (!session) return { orders: 0, notes: 0 };
+  const loadMine = async (): Promise<{ notes: number; settling: boolean }> => {
+    if (!session) return { notes: 0, settling: false };
     const [o, n] = await Promise.all([
       clients.order.listMyOrders({ pageSize: 50 }),
       clients.notification.listMyNotifications({ pageSize: 50 }),
     ]);
     setOrders(o.orders);
     setNotes(n.notifications);
-    return { orders: o.orders.length, notes: n.notifications.length };
+    return { notes: n.notifications.length, settling: o.orders.some(settling) };
   };
   const refresh = () => loadMine().catch((e) => setErr(describeError(e)));
 
-  // Events reach notification asynchronously: after a change, poll a few
-  // times (bounded) until the notifications catch up.
-  const pollNotifications = async (want: number) => {
-    for (let i = 0; i < 10; i++) {
+  // Events reach notification asynchronously, and a pending order or an
+  // uncaptured payment settles in the background: after a change, poll a
+  // few times (bounded) until the notifications catch up and no order is
+  // still settling.
+  const pollMine = async (want: number) => {
+    for (let i = 0; i < 15; i++) {
       await new Promise((r) => setTimeout(r, 1000));
-      const got = await loadMine().catch(() => ({ notes: 0 }));
-      if (got.notes >= want) return;
+      const got = await loadMine().catch(() => ({ notes: 0, settling: true }));
+      if (got.notes >= want && !got.settling) return;
     }
   };
 
@@ -191,16 +191,16 @@ export function Shop({ clients, session, tracing }: { clients: Clients; session?
     const tp = newTraceparent();
     try {
       const r = await clients.order.createOrder(
-        { idempotencyKey: idempotencyKey(), items: lineItems(cart) },
+        { idempotencyKey: idempotencyKey(), items: lineItems(cart), paymentMethod: card },
         { headers: { traceparent: tp.header } },
       );
       const id = r.order?.id ?? "";
       orderTraces.set(id, tp.traceId);
-      setPlaced({ id, traceId: tp.traceId });
+      setPlaced({ id, traceId: tp.traceId, status: r.order?.status ?? OrderStatus.UNSPECIFIED });
       dispatch({ type: "clear" });
       await loadProducts();
       await refresh();
-      void pollNotifications(notes.length + 1);
+      void pollMine(notes.length + 1);
     } catch (e) {
       setErr(describeError(e));
     } finally {
@@ -214,13 +214,16 @@ export function Shop({ clients, session, tracing }: { clients: Clients; session?
       await clients.order.cancelOrder({ id, reason: "cancelled in the console" });
       await loadProducts();
       await refresh();
-      void pollNotifications(notes.length + 1);
+      void pollMine(notes.length + 1);
     } catch (e) {
       setErr(describeError(e));
     }
   };
 
   const totals = cartTotals(cart);
+  // The last order placed here, as the latest listing has it (a PENDING
+  // answer settles later).
+  const placedStatus = orders.find((o) => o.id === placed?.id)?.status ?? placed?.status ?? OrderStatus.UNSPECIFIED;
   return (
     <div class="shop">
       <div class="toolbar">
@@ -230,8 +233,13 @@ export function Shop({ clients, session, tracing }: { clients: Clients; session?
       {!session && <Auth clients={clients} />}
       <ErrorBox err={err} testid="shop-error" />
       {placed && (
-        <p class="ok-text" data-testid="order-placed" data-order-id={placed.id}>
-          Order <code>{placed.id}</code> placed.{" "}
+        <p
+          class={placedStatus === OrderStatus.FAILED ? "error-text" : "ok-text"}
+          data-testid="order-placed"
+          data-order-id={placed.id}
+          data-status={statusName(placedStatus)}
+        >
+          Order <code>{placed.id}</code>: <span class={`badge tone-${statusTone(placedStatus)}`}>{statusName(placedStatus)}</span>{" "}
           <a href={traceHref(placed.traceId, tracing)} data-testid="placed-trace">
             its trace
           </a>
@@ -308,6 +316,16 @@ export function Shop({ clients, session, tracing }: { clients: Clients; session?
           <p data-testid="cart-total">
             total: <strong>{totals.length ? totals.map(formatMoney).join(" + ") : "—"}</strong>
           </p>
+          <label class="card-choice">
+            payment: sandbox test card <span class="muted small">(the payment service's sandbox; no real card is charged)</span>
+            <select value={card} onChange={(e) => setCard(e.currentTarget.value)} data-testid="payment-card">
+              {SANDBOX_CARDS.map((c) => (
+                <option key={c.paymentMethod} value={c.paymentMethod}>
+                  {c.label} ({c.paymentMethod})
+                </option>
+              ))}
+            </select>
+          </label>
           <button
             class="primary"
             disabled={!session || cart.length === 0 || busy}
@@ -335,6 +353,7 @@ export function Shop({ clients, session, tracing }: { clients: Clients; session?
                 <tr>
                   <th>order</th>
                   <th>status</th>
+                  <th>payment</th>
                   <th>total</th>
                   <th>placed</th>
                   <th />
@@ -344,13 +363,31 @@ export function Shop({ clients, session, tracing }: { clients: Clients; session?
                 {orders.map((o) => {
                   const tid = orderTraces.get(o.id);
                   return (
-                    <tr key={o.id} data-testid="order-row" data-order-id={o.id} data-status={statusName(o.status)}>
+                    <tr
+                      key={o.id}
+                      data-testid="order-row"
+                      data-order-id={o.id}
+                      data-status={statusName(o.status)}
+                      data-payment={paymentStateName(o.paymentState)}
+                    >
                       <td>
                         <code title={o.id}>{o.id.slice(0, 8)}</code>
                         <div class="muted small">{o.items.map((i) => `${i.quantity}× ${i.name || i.productId}`).join(", ")}</div>
                       </td>
                       <td>
-                        <span class={`badge ${statusName(o.status)}`}>{statusName(o.status)}</span>
+                        <span class={`badge tone-${statusTone(o.status)}`} data-testid={`status-${o.id}`}>
+                          {statusName(o.status)}
+                        </span>
+                        {o.status === OrderStatus.FAILED && o.failureReason && (
+                          <div class="error-text small" data-testid={`failure-${o.id}`}>
+                            {o.failureReason}
+                          </div>
+                        )}
+                      </td>
+                      <td>
+                        <span class={`badge tone-${paymentTone(o.paymentState)}`} data-testid={`payment-${o.id}`}>
+                          {paymentStateName(o.paymentState)}
+                        </span>
                       </td>
                       <td>{formatMoney(o.total)}</td>
                       <td class="small">{when(o.createdAt)}</td>
