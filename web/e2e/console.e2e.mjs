@@ -1,12 +1,15 @@
 // End-to-end test of the console in headless Chromium against the real
 // system: starts `slipway dev` on ports of its own (console 18080, HTTP
-// 18181-18184, gRPC 51151-51154, NATS on a free port) with SQLite databases
-// of its own under .slipway/test, so a developer's `make run` is untouched;
-// waits until every service is SERVING (failing at once, with the end of its
-// log, if dev exits first), then drives the browser: service map, a
-// validation error, register, log in, place an order, see it and its
-// notification, open its trace and find spans of order, inventory and
-// notification, the API explorer with the session's token. Screenshots go to
+// 18181.., gRPC 51151.., one of each per service of the registry, NATS on a
+// free port) with SQLite databases of its own under .slipway/test, so a
+// developer's `make run` is untouched; waits until every service is SERVING
+// (failing at once, with the end of its log, if dev exits first), then
+// drives the browser: service map, a validation error, register, log in,
+// place an order paid with the sandbox's Visa test card (PLACED, payment
+// CAPTURED), see it and its notification, open its trace and find spans of
+// order, inventory and notification, the API explorer with the session's
+// token, an order paid with the declining test card (FAILED with its
+// reason, payment DECLINED, stock back). Screenshots go to
 // .slipway/test/console-*.png. Bounded in time; always stops what it started
 // (the dev process group, then waits until its ports are free).
 //
@@ -40,15 +43,21 @@ const outDir = join(root, ".slipway/test");
 // Not the defaults of `slipway dev` (8080, 8081.., 50051..): never a
 // developer's `make run`.
 const PORTS = { console: 18080, httpBase: 18181, grpcBase: 51151 };
-const SERVICES = ["user", "order", "inventory", "notification"];
-const ALL_PORTS = [PORTS.console, ...SERVICES.flatMap((_, i) => [PORTS.httpBase + i, PORTS.grpcBase + i])];
+// Every service of the registry (the one list dev starts), at its default
+// ports moved by the same offsets dev's port-base flags apply.
+const REGISTRY = JSON.parse(readFileSync(join(root, "tools/slipway/internal/workspace/services.json"), "utf8"));
+const SERVICES = REGISTRY.map((s) => s.name);
+const ALL_PORTS = [
+  PORTS.console,
+  ...REGISTRY.flatMap((s) => [PORTS.httpBase + s.httpPort - REGISTRY[0].httpPort, PORTS.grpcBase + s.grpcPort - REGISTRY[0].grpcPort]),
+];
 const reuse = process.env.E2E_REUSE === "1";
 const tls = process.env.E2E_TLS === "1";
 const caFile = join(root, ".slipway/tls/ca.pem"); // slipway dev --tls keeps its CA there
 const consoleURL = process.env.CONSOLE_URL || `${tls ? "https" : "http"}://localhost:${PORTS.console}`;
 const apiURL = consoleURL.replace("localhost", "127.0.0.1");
 const TOTAL_MS = Number(process.env.E2E_TIMEOUT_MS || 10 * 60_000);
-const START_MS = 6 * 60_000; // the first `go run` builds slipway and four services
+const START_MS = 6 * 60_000; // the first `go run` builds slipway and every service
 const t0 = Date.now();
 
 function log(msg) {
@@ -314,7 +323,7 @@ async function run() {
   // build error fails the run at once, with the end of dev's log.
   const list = await until("every service SERVING at /api/services", START_MS, async () => {
     const s = await services();
-    return s.length >= 4 && s.every((x) => x.state === "SERVING") && s;
+    return s.length >= SERVICES.length && s.every((x) => x.state === "SERVING") && s;
   }, 1000);
   log(`services SERVING: ${list.map((s) => s.name).join(", ")}`);
   if (tls) {
@@ -327,11 +336,11 @@ async function run() {
 
   // 1. The service map, live over SSE.
   await page.goto(`${consoleURL}/#/services`);
-  for (const name of ["user", "order", "inventory", "notification"]) {
+  for (const name of SERVICES) {
     await until(`${name} shows SERVING`, 30_000, async () => (await tid(`service-state-${name}`).textContent()) === "SERVING");
   }
   await until("the stream is live", 15_000, async () => (await tid("stream-state").textContent()) === "live");
-  log("service map: all four SERVING, stream live");
+  log(`service map: ${SERVICES.join(", ")} SERVING, stream live`);
   await shot(page, "services");
 
   // 2. The storefront: a validation error comes back with its fields.
@@ -364,30 +373,47 @@ async function run() {
   await tokenNotStored(page, token, "after logging in");
   log("the token is in memory only: no localStorage, sessionStorage or cookies");
 
-  // 4. A product into the cart, and the order.
+  // 4. A product into the cart, and the order, paid with the sandbox's
+  // Visa test card (the card chosen until the user picks another).
   await page.locator("[data-testid=product-row]").first().waitFor();
   const productId = (await page.locator("[data-testid=product-row]").evaluateAll((rows) => rows.map((r) => r.dataset.productId)))
     .sort((a, b) => (a === "espresso-blend-1kg" ? -1 : b === "espresso-blend-1kg" ? 1 : 0))[0];
   const stockBefore = Number(await tid(`stock-${productId}`).textContent());
+  const cards = await tid("payment-card").locator("option").evaluateAll((os) => os.map((o) => o.value));
+  assert.deepEqual(
+    cards,
+    ["pm_card_visa", "pm_card_chargeDeclined", "pm_card_chargeDeclinedInsufficientFunds", "pm_card_transient"],
+    "the sandbox test cards are offered",
+  );
+  assert.equal(await tid("payment-card").inputValue(), "pm_card_visa", "Visa is the card chosen at first");
+  assert.match((await page.locator("label", { has: tid("payment-card") }).textContent()) ?? "", /sandbox test card/, "the cards are labelled as sandbox test cards");
   await tid(`add-${productId}`).click();
   await tid(`add-${productId}`).click();
   await tid("place-order").click();
   await tid("order-placed").waitFor();
   const orderId = await tid("order-placed").getAttribute("data-order-id");
   assert.ok(orderId, "the placed order has an id");
-  log(`order ${orderId} placed (2 × ${productId})`);
+  log(`order ${orderId} placed (2 × ${productId}, pm_card_visa)`);
   await until(`stock of ${productId} down by 2`, 15_000, async () => Number(await tid(`stock-${productId}`).textContent()) === stockBefore - 2);
 
-  // 5. It is in my orders, and its notification arrives (events are async).
+  // 5. It is in my orders, PLACED with its payment CAPTURED, and its
+  // notification arrives (events are async).
   const orderRow = page.locator(`[data-testid=order-row][data-order-id="${orderId}"]`);
   await orderRow.waitFor();
   assert.equal(await orderRow.getAttribute("data-status"), "PLACED");
+  await until("the order's payment CAPTURED", 30_000, async () => {
+    if ((await tid(`payment-${orderId}`).textContent()) === "CAPTURED") return true;
+    await tid("refresh-mine").click();
+    return false;
+  }, 1000);
+  assert.equal(await tid(`status-${orderId}`).textContent(), "PLACED", "the paid order shows PLACED");
+  assert.equal(await tid(`failure-${orderId}`).count(), 0, "a placed order shows no failure reason");
   await until("the order's notification", 30_000, async () => {
     if (await page.locator(`[data-testid=notification-row][data-order-id="${orderId}"]`).count()) return true;
     await tid("refresh-mine").click();
     return false;
   }, 2000);
-  log("order listed as PLACED; its notification arrived");
+  log("order listed as PLACED, payment CAPTURED; its notification arrived");
   await shot(page, "storefront");
 
   // 6. The order's trace: spans from order, inventory and notification.
@@ -449,7 +475,39 @@ async function run() {
   await until(`stock of ${productId} back`, 15_000, async () => Number(await tid(`stock-${productId}`).textContent()) === stockBefore);
   log("order cancelled: status CANCELLED, stock back, cancellation notification arrived");
 
-  // 10. At the end, after the API explorer used it too: the token is still
+  // 10. An order paid with the declining test card: FAILED, with the
+  // decline as its reason, payment DECLINED, no stock kept, and the
+  // failed-order notification.
+  await tid(`add-${productId}`).click();
+  await tid("payment-card").selectOption("pm_card_chargeDeclined");
+  await tid("place-order").click();
+  await until("a second order answered", 15_000, async () => {
+    const id = await tid("order-placed").getAttribute("data-order-id");
+    return id && id !== orderId;
+  });
+  const declinedId = await tid("order-placed").getAttribute("data-order-id");
+  await until("the declined order answered FAILED", 15_000, async () => (await tid("order-placed").getAttribute("data-status")) === "FAILED");
+  const declinedRow = page.locator(`[data-testid=order-row][data-order-id="${declinedId}"]`);
+  await declinedRow.waitFor();
+  assert.equal(await declinedRow.getAttribute("data-status"), "FAILED");
+  assert.equal(await tid(`status-${declinedId}`).textContent(), "FAILED", "the declined order shows FAILED");
+  assert.equal(await tid(`payment-${declinedId}`).textContent(), "DECLINED", "its payment shows DECLINED");
+  const reason = (await tid(`failure-${declinedId}`).textContent()) ?? "";
+  assert.match(reason, /card_declined/, `the reason names the decline, got ${JSON.stringify(reason)}`);
+  await until(`stock of ${productId} back after the decline`, 30_000, async () => {
+    if (Number(await tid(`stock-${productId}`).textContent()) === stockBefore) return true;
+    await tid("refresh-mine").click(); // inventory releases it when it hears the order failed
+    return false;
+  }, 1000);
+  await until("the failed-order notification", 30_000, async () => {
+    if (await page.locator(`[data-testid=notification-row][data-order-id="${declinedId}"][data-kind=ORDER_FAILED]`).count()) return true;
+    await tid("refresh-mine").click();
+    return false;
+  }, 2000);
+  log(`order ${declinedId} with pm_card_chargeDeclined: FAILED (${reason}), payment DECLINED, stock back, notification arrived`);
+  await shot(page, "declined");
+
+  // 11. At the end, after the API explorer used it too: the token is still
   // in memory only, went only to the services' origins, and no request left
   // this machine (swagger-ui's validator is off).
   await tokenNotStored(page, token, "at the end, after the API explorer");

@@ -163,14 +163,18 @@ export function Shop({ clients, session, tracing }: { clients: Clients; session?
     return { notes: n.notifications.length, settling: o.orders.some(settling) };
   };
   const refresh = () => loadMine().catch((e) => setErr(describeError(e)));
+  // Stock moves with orders too: a failed order's stock is released when
+  // inventory hears of it.
+  const refreshAll = () => Promise.all([loadProducts(), refresh()]);
 
-  // Events reach notification asynchronously, and a pending order or an
-  // uncaptured payment settles in the background: after a change, poll a
-  // few times (bounded) until the notifications catch up and no order is
-  // still settling.
+  // Events reach notification and inventory asynchronously, and a pending
+  // order or an uncaptured payment settles in the background: after a
+  // change, poll a few times (bounded) until the notifications catch up and
+  // no order is still settling.
   const pollMine = async (want: number) => {
     for (let i = 0; i < 15; i++) {
       await new Promise((r) => setTimeout(r, 1000));
+      void loadProducts();
       const got = await loadMine().catch(() => ({ notes: 0, settling: true }));
       if (got.notes >= want && !got.settling) return;
     }
@@ -344,7 +348,7 @@ export function Shop({ clients, session, tracing }: { clients: Clients; session?
           <section class="card">
             <h3>
               My orders{" "}
-              <button class="link" onClick={refresh} data-testid="refresh-mine">
+              <button class="link" onClick={refreshAll} data-testid="refresh-mine">
                 refresh
               </button>
             </h3>
