@@ -395,7 +395,7 @@ func TestPaymentOutagesAreRetried(t *testing.T) {
 		inject func(f *fakePayments)
 	}{
 		{"unreachable twice", func(f *fakePayments) { f.unavailable(authorize, 2) }},
-		{"authorized twice with the answers lost", func(f *fakePayments) { f.loseAnswers(authorize, 2) }},
+		{"authorized, then the answer lost twice", func(f *fakePayments) { f.loseAnswers(authorize, 2) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := start(t, nil)
@@ -427,6 +427,15 @@ func TestCancelRefundsTheCapturedPayment(t *testing.T) {
 	id := resp.GetOrder().GetId()
 	require.Equal(t, orderv1.PaymentState_PAYMENT_STATE_CAPTURED, resp.GetOrder().GetPaymentState())
 	require.Equal(t, int64(99), s.inventory.stock("chemex-6-cup"))
+	var (
+		mu               sync.Mutex
+		paymentAtRelease []paymentv1.PaymentState
+	)
+	s.inventory.observeReleases(func(orderID string) {
+		mu.Lock()
+		defer mu.Unlock()
+		paymentAtRelease = append(paymentAtRelease, s.payments.state(orderID))
+	})
 
 	cancelled, err := s.client.CancelOrder(s.as(t, alice), &orderv1.CancelOrderRequest{Id: id, Reason: "changed my mind"})
 	require.NoError(t, err)
@@ -435,6 +444,10 @@ func TestCancelRefundsTheCapturedPayment(t *testing.T) {
 	assert.Equal(t, paymentCounts{Authorized: 1, Captured: 1, Refunded: 1}, s.payments.counts(), "refunded, not voided")
 	assert.Equal(t, paymentv1.PaymentState_PAYMENT_STATE_REFUNDED, s.payments.state(id))
 	assert.Equal(t, int64(100), s.inventory.stock("chemex-6-cup"), "the stock was released")
+	mu.Lock()
+	assert.Equal(t, []paymentv1.PaymentState{paymentv1.PaymentState_PAYMENT_STATE_REFUNDED}, paymentAtRelease,
+		"released once, after the refund")
+	mu.Unlock()
 
 	_, err = s.client.CancelOrder(s.as(t, alice), &orderv1.CancelOrderRequest{Id: id})
 	assert.Equal(t, codes.FailedPrecondition, status.Code(err), "only a PLACED order can be cancelled")

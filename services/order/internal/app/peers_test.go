@@ -52,6 +52,7 @@ type fakeInventory struct {
 	holds        int                     // reserves that took stock
 	returns      int                     // releases that gave stock back
 	onBehalfOf   []string                // the end user each Reserve named
+	onRelease    func(orderID string)    // when set, called with each Release (see observeReleases)
 }
 
 type reservation struct {
@@ -147,6 +148,12 @@ func (f *fakeInventory) Reserve(ctx context.Context, req *inventoryv1.ReserveReq
 
 func (f *fakeInventory) Release(_ context.Context, req *inventoryv1.ReleaseRequest) (*inventoryv1.ReleaseResponse, error) {
 	f.mu.Lock()
+	observe := f.onRelease
+	f.mu.Unlock()
+	if observe != nil {
+		observe(req.GetOrderId())
+	}
+	f.mu.Lock()
 	defer f.mu.Unlock()
 	r, ok := f.reservations[req.GetOrderId()]
 	switch {
@@ -160,6 +167,14 @@ func (f *fakeInventory) Release(_ context.Context, req *inventoryv1.ReleaseReque
 		f.returns++
 	}
 	return &inventoryv1.ReleaseResponse{}, nil
+}
+
+// observeReleases calls observe with the order id of each Release, before
+// it takes effect, so a test can check what had happened by then.
+func (f *fakeInventory) observeReleases(observe func(orderID string)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.onRelease = observe
 }
 
 // stock is the units of a product on hand.
