@@ -22,6 +22,10 @@ const (
 	invIdempotency   = "one order per idempotency key"
 	invAcknowledged  = "every acknowledged order exists"
 	invConservation  = "stock is conserved"
+	invCapturedOnce  = "never captured twice"
+	invCaptured      = "a captured order has its stock committed"
+	invGivenBack     = "failed and cancelled orders hold nothing"
+	invAmount        = "the payment amount is the order total"
 )
 
 // invariant is the outcome of one invariant.
@@ -51,7 +55,7 @@ func (i *invariant) settle() invariant {
 
 // stores are the databases the invariants read.
 type stores struct {
-	Order, Inventory, Notification *sql.DB
+	Order, Inventory, Notification, Payment *sql.DB
 }
 
 // openDB opens a service's database for reading.
@@ -65,7 +69,7 @@ func openDB(d database) (*sql.DB, error) {
 	return nil, fmt.Errorf("unknown dialect %q", d.Dialect)
 }
 
-// openStores opens the order, inventory and notification databases.
+// openStores opens the order, inventory, notification and payment databases.
 func openStores(dbs map[string]database) (stores, func(), error) {
 	var s stores
 	var opened []*sql.DB
@@ -77,7 +81,7 @@ func openStores(dbs map[string]database) (stores, func(), error) {
 	for _, t := range []struct {
 		svc string
 		db  **sql.DB
-	}{{"order", &s.Order}, {"inventory", &s.Inventory}, {"notification", &s.Notification}} {
+	}{{"order", &s.Order}, {"inventory", &s.Inventory}, {"notification", &s.Notification}, {"payment", &s.Payment}} {
 		d, ok := dbs[t.svc]
 		if !ok {
 			closeAll()
@@ -248,7 +252,11 @@ func checkStoreInvariants(ctx context.Context, s stores) ([]invariant, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", invIdempotency, err)
 	}
-	return []invariant{stock, res, notes, idem}, nil
+	pay, err := checkPaymentInvariants(ctx, s, orders)
+	if err != nil {
+		return nil, err
+	}
+	return append([]invariant{stock, res, notes, idem}, pay...), nil
 }
 
 // checkStock: no product has negative stock (the schema's CHECK backs this
@@ -274,14 +282,18 @@ func checkStock(ctx context.Context, db *sql.DB) (invariant, error) {
 	return inv.settle(), rows.Err()
 }
 
-// order is an order as the invariants see it.
+// order is an order (or a reservation) as the invariants see it.
 type order struct {
 	ID, Status string
 	Items      map[string]int64 // product id -> quantity
+	// The order's total and what it says of its payment (orders only).
+	Currency     string
+	TotalMinor   int64
+	PaymentState string
 }
 
 func readOrders(ctx context.Context, db *sql.DB) (map[string]*order, error) {
-	rows, err := db.QueryContext(ctx, `SELECT o.id, o.status, i.product_id, i.quantity
+	rows, err := db.QueryContext(ctx, `SELECT o.id, o.status, o.currency, o.total_minor, o.payment_state, i.product_id, i.quantity
 		FROM orders o LEFT JOIN order_items i ON i.order_id = o.id`)
 	if err != nil {
 		return nil, fmt.Errorf("read orders: %w", err)
@@ -289,15 +301,16 @@ func readOrders(ctx context.Context, db *sql.DB) (map[string]*order, error) {
 	defer rows.Close()
 	orders := map[string]*order{}
 	for rows.Next() {
-		var id, status string
+		var id, status, currency, paymentState string
+		var total int64
 		var product sql.NullString
 		var qty sql.NullInt64
-		if err := rows.Scan(&id, &status, &product, &qty); err != nil {
+		if err := rows.Scan(&id, &status, &currency, &total, &paymentState, &product, &qty); err != nil {
 			return nil, fmt.Errorf("read orders: %w", err)
 		}
 		o := orders[id]
 		if o == nil {
-			o = &order{ID: id, Status: status, Items: map[string]int64{}}
+			o = &order{ID: id, Status: status, Items: map[string]int64{}, Currency: currency, TotalMinor: total, PaymentState: paymentState}
 			orders[id] = o
 		}
 		if product.Valid {
@@ -307,19 +320,13 @@ func readOrders(ctx context.Context, db *sql.DB) (map[string]*order, error) {
 	return orders, rows.Err()
 }
 
-// checkReservations: every PLACED order holds a reservation (RESERVED, or
-// COMMITTED once inventory consumed OrderPlaced) of exactly its items; every
-// CANCELLED order's reservation is RELEASED; no COMMITTED reservation lacks
-// its order. A RESERVED reservation without an order is not a violation:
-// order's create failed after Reserve and its compensation did not get
-// through, and the reservation's expiry (RESERVATION_TTL) releases it. It is
-// counted in the note.
-func checkReservations(ctx context.Context, db *sql.DB, orders map[string]*order) (invariant, error) {
-	inv := invariant{Name: invReservations, Checked: int64(len(orders))}
+// readReservations reads inventory's reservations with their items, by
+// order id.
+func readReservations(ctx context.Context, db *sql.DB) (map[string]*order, error) {
 	rows, err := db.QueryContext(ctx, `SELECT r.order_id, r.status, ri.product_id, ri.quantity
 		FROM reservations r LEFT JOIN reservation_items ri ON ri.order_id = r.order_id`)
 	if err != nil {
-		return inv, err
+		return nil, err
 	}
 	defer rows.Close()
 	res := map[string]*order{}
@@ -328,7 +335,7 @@ func checkReservations(ctx context.Context, db *sql.DB, orders map[string]*order
 		var product sql.NullString
 		var qty sql.NullInt64
 		if err := rows.Scan(&id, &status, &product, &qty); err != nil {
-			return inv, err
+			return nil, err
 		}
 		r := res[id]
 		if r == nil {
@@ -339,7 +346,21 @@ func checkReservations(ctx context.Context, db *sql.DB, orders map[string]*order
 			r.Items[product.String] = qty.Int64
 		}
 	}
-	if err := rows.Err(); err != nil {
+	return res, rows.Err()
+}
+
+// checkReservations: every PLACED order holds a reservation (RESERVED, or
+// COMMITTED once inventory consumed OrderPlaced) of exactly its items, and
+// no COMMITTED reservation lacks its order. What a FAILED or CANCELLED
+// order must have given back is invGivenBack's; a PENDING order may hold
+// its reservation or not yet. A RESERVED reservation without an order is
+// not a violation: order's create failed after Reserve and its
+// compensation did not get through, and the reservation's expiry
+// (RESERVATION_TTL) releases it. It is counted in the note.
+func checkReservations(ctx context.Context, db *sql.DB, orders map[string]*order) (invariant, error) {
+	inv := invariant{Name: invReservations, Checked: int64(len(orders))}
+	res, err := readReservations(ctx, db)
+	if err != nil {
 		return inv, err
 	}
 
@@ -355,10 +376,7 @@ func checkReservations(ctx context.Context, db *sql.DB, orders map[string]*order
 			case !maps.Equal(o.Items, r.Items):
 				inv.violate("order %s is PLACED with items %s but reserves %s", id, items(o.Items), items(r.Items))
 			}
-		case "CANCELLED":
-			if r != nil && r.Status != "RELEASED" {
-				inv.violate("order %s is CANCELLED but its reservation is still %s", id, r.Status)
-			}
+		case "PENDING", "FAILED", "CANCELLED":
 		default:
 			inv.violate("order %s has unknown status %q", id, o.Status)
 		}
@@ -392,9 +410,11 @@ func items(items map[string]int64) string {
 	return "{" + strings.Join(parts, ", ") + "}"
 }
 
-// checkNotifications: every order has exactly one ORDER_PLACED notification,
-// a CANCELLED one also exactly one ORDER_CANCELLED (a PLACED one none), and
-// no notification names an order that does not exist.
+// checkNotifications: every PLACED or CANCELLED order has exactly one
+// ORDER_PLACED notification, a CANCELLED one also exactly one
+// ORDER_CANCELLED; a FAILED order (never placed) exactly one ORDER_FAILED
+// and no other; a PENDING one none yet; and no notification names an order
+// that does not exist.
 func checkNotifications(ctx context.Context, db *sql.DB, orders map[string]*order) (invariant, error) {
 	inv := invariant{Name: invNotifications, Checked: int64(len(orders))}
 	rows, err := db.QueryContext(ctx, "SELECT order_id, kind, count(*) FROM notifications GROUP BY order_id, kind")
@@ -420,11 +440,16 @@ func checkNotifications(ctx context.Context, db *sql.DB, orders map[string]*orde
 	missing, duplicated := 0, 0
 	for _, id := range slices.Sorted(maps.Keys(orders)) {
 		o, c := orders[id], counts[id]
-		want := map[string]int64{"ORDER_PLACED": 1}
-		if o.Status == "CANCELLED" {
-			want["ORDER_CANCELLED"] = 1
+		want := map[string]int64{}
+		switch o.Status {
+		case "PLACED":
+			want["ORDER_PLACED"] = 1
+		case "CANCELLED":
+			want["ORDER_PLACED"], want["ORDER_CANCELLED"] = 1, 1
+		case "FAILED":
+			want["ORDER_FAILED"] = 1
 		}
-		for _, kind := range []string{"ORDER_PLACED", "ORDER_CANCELLED"} {
+		for _, kind := range []string{"ORDER_PLACED", "ORDER_CANCELLED", "ORDER_FAILED"} {
 			got := c[kind]
 			if got == want[kind] {
 				continue
