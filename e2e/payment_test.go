@@ -174,7 +174,7 @@ func assertPaidFor(t *testing.T, s *shop, b *books, token string, o *orderv1.Ord
 		refunded += ch.refunded
 		assert.LessOrEqual(t, ch.captured, ch.authorized, "never captured more than authorized")
 		assert.Equal(t, o.GetTotal().GetAmountMinor(), ch.authorized, "the provider authorized the order's total")
-		assert.Equal(t, o.GetTotal().GetCurrency(), ch.currency)
+		assert.Equal(t, o.GetTotal().GetCurrency(), strings.ToUpper(ch.currency), "the provider writes currencies in lower case, as Stripe does")
 	}
 	if len(pays) == 1 {
 		p := pays[0]
