@@ -131,6 +131,10 @@ func (s *PaymentService) authorizeAgain(ctx context.Context, p Payment, r Author
 	case StateDeclined:
 		// The first answer, again: the same request is declined the same way.
 		return Payment{}, &DeclineError{Code: p.DeclineCode, Message: p.DeclineMessage}
+	case StateVoided:
+		// Voided (or abandoned) before this Authorize: it never holds again,
+		// so an order whose saga gave up cannot be placed on it.
+		return Payment{}, fmt.Errorf("order %s's payment is voided: %w", r.OrderID, ErrFailedPrecondition)
 	}
 	return p, nil
 }
@@ -243,9 +247,16 @@ func (s *PaymentService) Void(ctx context.Context, r VoidRequest) (p Payment, ok
 	if err := firstError(checkOrderID(r.OrderID), checkKey(r.IdempotencyKey)); err != nil {
 		return Payment{}, false, err
 	}
-	p, err = s.current(ctx, r.OrderID)
+	p, err = s.currentWithin(ctx, r.OrderID)
 	if errors.Is(err, ErrNotFound) {
 		return Payment{}, false, nil
+	}
+	if err != nil && (errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)) && ctx.Err() == nil {
+		// The authorization's outcome is still unknown (the provider never
+		// answered it): abandon it. The payment is VOIDED, so no later
+		// Authorize or Capture of it succeeds; an authorization that landed
+		// at the provider anyway is never captured and lapses there.
+		return s.abandon(ctx, r.OrderID)
 	}
 	if err != nil {
 		var decline *DeclineError
@@ -273,6 +284,29 @@ func (s *PaymentService) Void(ctx context.Context, r VoidRequest) (p Payment, ok
 	p.State, p.UpdatedAt = StateVoided, s.timestamp()
 	p, err = s.transition(ctx, p, StateAuthorized)
 	return p, err == nil, err
+}
+
+// abandon voids the order's PENDING payment without the provider, whose
+// answer to its authorization never came. A payment that settled meanwhile
+// is voided the normal way by the caller's retry.
+func (s *PaymentService) abandon(ctx context.Context, orderID string) (Payment, bool, error) {
+	p, err := s.store.GetByOrder(ctx, orderID)
+	if err != nil {
+		return Payment{}, false, fmt.Errorf("void order %s: %w", orderID, err)
+	}
+	if p.State != StatePending {
+		return Payment{}, false, fmt.Errorf("void order %s: its payment became %s meanwhile; retry: %w", orderID, p.State, ErrUnavailable)
+	}
+	next := p
+	next.State, next.UpdatedAt = StateVoided, s.timestamp()
+	next, err = s.transition(ctx, next, StatePending)
+	if err != nil {
+		return Payment{}, false, err
+	}
+	if next.State != StateVoided {
+		return Payment{}, false, fmt.Errorf("void order %s: its payment became %s meanwhile; retry: %w", orderID, next.State, ErrUnavailable)
+	}
+	return next, true, nil
 }
 
 // RefundRequest asks to give back the captured Amount of OrderID's payment.
@@ -321,6 +355,23 @@ func (s *PaymentService) current(ctx context.Context, orderID string) (Payment, 
 		return s.settle(ctx, p)
 	}
 	return p, nil
+}
+
+// settleShare is the part of a Void's time that settling a PENDING payment
+// may take, so that abandoning it still has time when the provider never
+// answers.
+const settleShare = 2
+
+// currentWithin is current, with a PENDING payment settled in at most half
+// of what is left of ctx.
+func (s *PaymentService) currentWithin(ctx context.Context, orderID string) (Payment, error) {
+	settleCtx := ctx
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		settleCtx, cancel = context.WithTimeout(ctx, time.Until(deadline)/settleShare)
+		defer cancel()
+	}
+	return s.current(settleCtx, orderID)
 }
 
 // afterRefusal answers a Capture, Void or Refund of p that the provider

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -404,15 +405,39 @@ func TestVoid(t *testing.T) {
 		require.True(t, ok)
 		assert.Equal(t, domain.StateDeclined, p.State)
 	})
-	t.Run("a PENDING payment the provider still cannot settle is Unavailable", func(t *testing.T) {
+	t.Run("a PENDING payment the provider still cannot settle is abandoned, and never authorizes again", func(t *testing.T) {
 		f := newFixture(t)
 		r := authorizeReq("o-1")
 		f.psp.EXPECT().Authorize(gomock.Any(), pspRequest(r)).Return(provider.Authorization{}, provider.ErrOutcomeUnknown).Times(2)
 		_, err := f.svc.Authorize(t.Context(), r)
 		require.ErrorIs(t, err, domain.ErrUnavailable)
-		_, _, err = f.svc.Void(t.Context(), voidReq("o-1"))
+		p, ok, err := f.svc.Void(t.Context(), voidReq("o-1"))
+		require.NoError(t, err)
+		require.True(t, ok)
+		assert.Equal(t, domain.StateVoided, p.State)
+		assert.Equal(t, domain.StateVoided, f.stored(t, "o-1").State)
+
+		_, err = f.svc.Authorize(t.Context(), r)
+		require.ErrorIs(t, err, domain.ErrFailedPrecondition, "the same Authorize again must not hold the amount")
+	})
+	t.Run("a provider that never answers the settle leaves the Void time to abandon", func(t *testing.T) {
+		f := newFixture(t)
+		r := authorizeReq("o-1")
+		f.psp.EXPECT().Authorize(gomock.Any(), pspRequest(r)).Return(provider.Authorization{}, provider.ErrOutcomeUnknown)
+		_, err := f.svc.Authorize(t.Context(), r)
 		require.ErrorIs(t, err, domain.ErrUnavailable)
-		assert.Equal(t, domain.StatePending, f.stored(t, "o-1").State)
+		// pm_card_timeout: the provider answers only when the call's context ends.
+		f.psp.EXPECT().Authorize(gomock.Any(), pspRequest(r)).DoAndReturn(
+			func(ctx context.Context, _ provider.AuthorizeRequest) (provider.Authorization, error) {
+				<-ctx.Done()
+				return provider.Authorization{}, provider.ErrOutcomeUnknown
+			})
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		p, ok, err := f.svc.Void(ctx, voidReq("o-1"))
+		require.NoError(t, err)
+		require.True(t, ok)
+		assert.Equal(t, domain.StateVoided, p.State)
 	})
 	t.Run("no idempotency key is refused", func(t *testing.T) {
 		f := newFixture(t)
