@@ -403,11 +403,15 @@ func runExperiment(ctx context.Context, o Options, root string, exp *experiment,
 		progress("CHECKPOINT before the load, so the restart flushes the load's writes only")
 	}
 	run := &run{exp: exp, fleet: fleet, progress: progress}
+	scrapes := run.scrapeGated(ctx)
 	figures, err := run.load(ctx, o)
 	if err != nil {
 		return nil, err
 	}
 	run.record(rep, figures, th)
+	rep.Services = run.serviceFigures(ctx, scrapes)
+	rep.Analysis = append(rep.Analysis, serviceChecks(th, rep.Services)...)
+	rep.Effects = append(rep.Effects, run.envEffects(rep.Services)...)
 
 	progress("load done; waiting up to %s for the outbox and the consumers to catch up", exp.Settle)
 	took, settleErr := run.settle(ctx, stores, exp.Settle.D())
@@ -417,9 +421,23 @@ func runExperiment(ctx context.Context, o Options, root string, exp *experiment,
 	} else {
 		rep.Settled = "caught up " + report.Seconds(took) + " after the load"
 	}
+	if n, ok := run.fleet.restarted("order"); ok && n > 0 {
+		// The sagas a crash left: what order's recovery worker resumed
+		// since its restart.
+		if resumed, ok := run.metric(ctx, "order", seriesSagaResumed, nil); ok {
+			run.event("order's recovery worker resumed %.0f saga(s) since its restart (%s)", resumed, seriesSagaResumed)
+		}
+	}
 	invs, err := checkInvariants(ctx, stores, runFacts{Stock: &baseline, Acked: run.acked})
 	if err != nil {
 		return nil, fmt.Errorf("check the invariants: %w", err)
+	}
+	if run.acked != nil {
+		orders, err := readOrders(ctx, stores.Order)
+		if err != nil {
+			return nil, fmt.Errorf("check the placed orders: %w", err)
+		}
+		rep.Analysis = append(rep.Analysis, placedCheck(th.placed(), run.acked, orders))
 	}
 	rep.Invariants = append(invs, run.checkResets(ctx)...)
 	for _, e := range fleet.Unexpected() {

@@ -116,6 +116,12 @@ type analysis struct {
 	// FaultSuccessRate gates the requests due in the fault window; unset,
 	// it is the success rate's threshold.
 	FaultSuccessRate *float64 `yaml:"fault_window_success_rate"`
+	// PlacedRate gates the share of acknowledged orders that ended PLACED
+	// once the sagas settled; unset, it is the success rate's threshold.
+	PlacedRate *float64 `yaml:"placed_rate"`
+	// ServiceSuccessRate gates a gated service's own RPCs (gatedServices,
+	// from its /metrics); unset, the SLO's success rate.
+	ServiceSuccessRate map[string]float64 `yaml:"service_success_rate"`
 	// Reason must explain a success rate or p99 looser than the SLO's.
 	Reason string `yaml:"reason"`
 }

@@ -39,6 +39,7 @@ type proxiedFleet struct {
 	procs map[string]*fleet.Process
 	// expected counts exits that chaos caused itself, per service.
 	expected map[string]int
+	restarts map[string]int // how often chaos started each service again
 
 	broker    *fleet.Broker
 	natsURL   string // the broker as chaos reaches it, not through the proxy
@@ -73,7 +74,7 @@ type fleetOptions struct {
 // On error everything started so far is stopped again.
 func startFleet(ctx context.Context, o fleetOptions) (_ *proxiedFleet, err error) {
 	f := &proxiedFleet{
-		dir: o.Dir, procs: map[string]*fleet.Process{}, expected: map[string]int{},
+		dir: o.Dir, procs: map[string]*fleet.Process{}, expected: map[string]int{}, restarts: map[string]int{},
 		proxies: map[string]*faultproxy.Proxy{}, databases: map[string]database{},
 	}
 	defer func() {
@@ -313,6 +314,7 @@ func (f *proxiedFleet) Restart(ctx context.Context, name string) error {
 	}
 	f.mu.Lock()
 	f.procs[name] = p
+	f.restarts[name]++
 	f.mu.Unlock()
 	readyCtx, cancel := context.WithTimeout(ctx, f.opts.ReadyTimeout)
 	defer cancel()
@@ -320,6 +322,14 @@ func (f *proxiedFleet) Restart(ctx context.Context, name string) error {
 		return fmt.Errorf("%s restarted but not SERVING within %s: %w", name, f.opts.ReadyTimeout, r.Err)
 	}
 	return nil
+}
+
+// restarted says how often chaos started the service again.
+func (f *proxiedFleet) restarted(name string) (int, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n, ok := f.restarts[name]
+	return n, ok
 }
 
 // Unexpected returns the exit of a service that chaos did not cause, if one

@@ -27,7 +27,21 @@ type thresholds struct {
 	// FaultSuccessRate is the least success rate in the fault window; nil
 	// is SuccessRate.
 	FaultSuccessRate *float64
-	Source           string // where they came from, for the report
+	// PlacedRate is the least share of acknowledged orders PLACED after
+	// settling; nil is SuccessRate.
+	PlacedRate *float64
+	// Services is the least success rate of each gated service's RPCs; a
+	// service missing is the SLO's success rate.
+	Services map[string]float64
+	Source   string // where they came from, for the report
+}
+
+// placed is the least share of acknowledged orders that must end PLACED.
+func (t thresholds) placed() float64 {
+	if t.PlacedRate != nil {
+		return *t.PlacedRate
+	}
+	return t.SuccessRate
 }
 
 // sloDefaults reads the default gate from deploy/slo.yaml: a success
@@ -58,6 +72,10 @@ func sloDefaults(spec slo.File) (thresholds, error) {
 // thresholds applies the experiment's analysis overrides to the defaults.
 func (e *experiment) thresholds(def thresholds) thresholds {
 	t := def
+	t.Services = map[string]float64{}
+	for _, svc := range gatedServices {
+		t.Services[svc] = def.SuccessRate
+	}
 	overridden := false
 	if r := e.Analysis.SuccessRate; r != nil {
 		t.SuccessRate, overridden = *r, true
@@ -72,6 +90,13 @@ func (e *experiment) thresholds(def thresholds) thresholds {
 	if p := e.Analysis.FaultP99; p != nil {
 		d := p.D()
 		t.FaultP99, overridden = &d, true
+	}
+	if r := e.Analysis.PlacedRate; r != nil {
+		v := *r
+		t.PlacedRate, overridden = &v, true
+	}
+	for svc, r := range e.Analysis.ServiceSuccessRate {
+		t.Services[svc], overridden = r, true
 	}
 	if overridden {
 		t.Source = e.File + " (analysis), else " + def.Source
@@ -172,13 +197,16 @@ type Report struct {
 	Timeline    []event             `json:"timeline"`
 	Load        loadFigures         `json:"load"`
 	FaultWindow *windowFigures      `json:"fault_window,omitempty"`
+	Services    []serviceFigures    `json:"services,omitempty"` // the gated services' own RPCs, from their /metrics
 	Thresholds  struct {
-		SuccessRate float64  `json:"success_rate"`
-		P99         string   `json:"p99"`
-		FaultP99    string   `json:"fault_window_p99,omitempty"`
-		FaultRate   *float64 `json:"fault_window_success_rate,omitempty"`
-		Source      string   `json:"source"`
-		Reason      string   `json:"reason,omitempty"`
+		SuccessRate float64            `json:"success_rate"`
+		P99         string             `json:"p99"`
+		FaultP99    string             `json:"fault_window_p99,omitempty"`
+		FaultRate   *float64           `json:"fault_window_success_rate,omitempty"`
+		PlacedRate  float64            `json:"placed_rate"`
+		Services    map[string]float64 `json:"service_success_rate,omitempty"`
+		Source      string             `json:"source"`
+		Reason      string             `json:"reason,omitempty"`
 	} `json:"thresholds"`
 	Analysis   []check     `json:"analysis"`
 	Effects    []effect    `json:"fault_effects"`
@@ -418,6 +446,10 @@ func newReport(o Options, exp *experiment, th thresholds) *Report {
 		}
 		rep.Faults = append(rep.Faults, fmt.Sprintf("at %s %s: %s", f.At, end, f.Describe()))
 	}
+	for _, f := range exp.envFaults() {
+		rep.Faults = append(rep.Faults, "for the whole run (env): "+f)
+	}
+	rep.Thresholds.PlacedRate, rep.Thresholds.Services = th.placed(), th.Services
 	rep.Thresholds.SuccessRate, rep.Thresholds.P99, rep.Thresholds.Source = th.SuccessRate, th.P99.String(), th.Source
 	rep.Thresholds.FaultRate = th.FaultSuccessRate
 	if th.FaultP99 != nil {

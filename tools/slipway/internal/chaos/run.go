@@ -281,8 +281,8 @@ func resetConsumer(ctx context.Context, natsURL, stream, consumer string) (reset
 // catch up before the invariants are checked.
 var consumers = []string{"notification", "inventory"}
 
-// settle waits, up to the experiment's settle bound, until order's outbox
-// has nothing pending and every consumer of ORDERS has nothing pending or
+// settle waits, up to the experiment's settle bound, until no order saga
+// has a step left, order's outbox has nothing pending and every consumer of ORDERS has nothing pending or
 // unacknowledged. It returns how long that took, or an error saying what
 // had not caught up.
 func (r *run) settle(ctx context.Context, stores stores, bound time.Duration) (time.Duration, error) {
@@ -311,6 +311,18 @@ func (r *run) settle(ctx context.Context, stores stores, bound time.Duration) (t
 
 // lagging says what has not caught up yet, or "" when everything has.
 func (r *run) lagging(ctx context.Context, stores stores, js jetstream.JetStream) string {
+	// First the sagas, whose last steps enqueue events: orders with a step
+	// left (the scan of order's recovery worker, which finishes them within
+	// its interval and grace, and the payment deadline).
+	var unfinished int64
+	if err := stores.Order.QueryRowContext(ctx, `SELECT count(*) FROM orders WHERE status = 'PENDING'
+		OR (status = 'PLACED' AND (payment_state = 'AUTHORIZED' OR cancel_requested))
+		OR (status = 'FAILED' AND NOT stock_released)`).Scan(&unfinished); err != nil {
+		return "order sagas: " + err.Error()
+	}
+	if unfinished > 0 {
+		return fmt.Sprintf("order has %d saga(s) with a step left (PENDING, authorized but not captured, a cancel begun, or failed with stock held)", unfinished)
+	}
 	var pending int64
 	if err := stores.Order.QueryRowContext(ctx, "SELECT count(*) FROM outbox WHERE sent_at IS NULL").Scan(&pending); err != nil {
 		return "order outbox: " + err.Error()

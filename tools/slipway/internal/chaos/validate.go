@@ -3,6 +3,7 @@ package chaos
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,8 +45,8 @@ func (e *experiment) validate() error {
 	if e.Settle.D() > maxSettle {
 		bad("settle", "%s: at most %s", e.Settle, maxSettle)
 	}
-	if len(e.Faults) == 0 {
-		bad("faults", "missing: at least one fault")
+	if len(e.Faults) == 0 && len(e.envFaults()) == 0 {
+		bad("faults", "missing: at least one fault (or an env variable that is one, for the whole run: %s)", strings.Join(envFaultNames(), ", "))
 	}
 	for i, f := range e.Faults {
 		e.validateFault(fmt.Sprintf("faults[%d]", i), f, bad)
@@ -57,6 +58,16 @@ func (e *experiment) validate() error {
 	}
 	if r := a.FaultSuccessRate; r != nil && !(*r >= 0 && *r <= 1) {
 		bad("analysis.fault_window_success_rate", "%v: want a fraction from 0 to 1 (0.995 is 99.5%%)", *r)
+	}
+	if r := a.PlacedRate; r != nil && !(*r >= 0 && *r <= 1) {
+		bad("analysis.placed_rate", "%v: want a fraction from 0 to 1 (0.995 is 99.5%%)", *r)
+	}
+	for svc, r := range a.ServiceSuccessRate {
+		if !slices.Contains(gatedServices, svc) {
+			bad("analysis.service_success_rate."+svc, "not a gated service (want %s)", strings.Join(gatedServices, ", "))
+		} else if !(r >= 0 && r <= 1) {
+			bad("analysis.service_success_rate."+svc, "%v: want a fraction from 0 to 1 (0.995 is 99.5%%)", r)
+		}
 	}
 	for svc, vars := range e.Env {
 		if _, ok := serviceAPI[svc]; !ok {
@@ -203,4 +214,15 @@ func validateNetwork(field string, f fault, bad func(field, format string, args 
 	if n.Bandwidth < 0 || (n.Bandwidth > 0 && n.Bandwidth < 128) {
 		bad(field+".network.bandwidth", "%d bytes per second: want at least 128", n.Bandwidth)
 	}
+}
+
+// envFaultNames are the env variables that are faults, as svc:KEY.
+func envFaultNames() []string {
+	var out []string
+	for _, svc := range gatedServices {
+		for _, key := range slices.Sorted(maps.Keys(envEvidence[svc])) {
+			out = append(out, svc+":"+key)
+		}
+	}
+	return out
 }
