@@ -97,10 +97,15 @@ const description = "Runs fault experiments against a fleet of its own: builds t
 	"bandwidth limit on a dependency, a consumer reset, a SIGKILL/SIGTERM and restart, or a\n" +
 	"restart of the local PostgreSQL server itself (pg_ctlcluster; it disturbs every user of it).\n\n" +
 	"Then the analysis (success rate and p99 against deploy/slo.yaml unless the experiment\n" +
-	"overrides them) and, once the outbox and consumers caught up, the invariants in the\n" +
-	"databases: no stock below zero, reservations match orders, one notification per order\n" +
-	"event, one order per idempotency key. A table on stdout (or --json), and JSON and\n" +
-	"Markdown reports under --out. Exits 1 when any check fails, naming it.\n\n" +
+	"overrides them; payment's own success rate from its /metrics) and, once the sagas, the\n" +
+	"outbox and the consumers caught up, the share of acknowledged orders PLACED and the\n" +
+	"invariants in the databases: no stock below zero, reservations match orders, one\n" +
+	"notification per order event, one order per idempotency key, never captured twice, a\n" +
+	"captured order's stock committed, failed and cancelled orders hold nothing, the payment\n" +
+	"is the order's total. A payment provider fault can be set for the whole run through\n" +
+	"the experiment's env (payment's SANDBOX_TRANSIENT_RATE, SANDBOX_LATENCY_P99). A table\n" +
+	"on stdout (or --json), and JSON and Markdown reports under --out. Exits 1 when any\n" +
+	"check fails, naming it.\n\n" +
 	"Traffic goes to 127.0.0.1 only, and every run stops by itself."
 
 // envFlag parses --env svc:KEY=VALUE into env.
