@@ -282,9 +282,9 @@ func resetConsumer(ctx context.Context, natsURL, stream, consumer string) (reset
 var consumers = []string{"notification", "inventory"}
 
 // settle waits, up to the experiment's settle bound, until no order saga
-// has a step left, order's outbox has nothing pending and every consumer of ORDERS has nothing pending or
-// unacknowledged. It returns how long that took, or an error saying what
-// had not caught up.
+// has a step left, order's outbox has nothing pending and every consumer
+// of ORDERS has nothing pending or unacknowledged. It returns how long
+// that took, or an error saying what had not caught up.
 func (r *run) settle(ctx context.Context, stores stores, bound time.Duration) (time.Duration, error) {
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, bound)
