@@ -4,7 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 )
+
+// recoverInFlight bounds how many claimed orders one Recover drives at once:
+// each may wait on a slow payment for up to its lease, and one such order
+// must not hold up the others behind it.
+const recoverInFlight = 8
 
 // Recover drives forward the orders whose saga has a step left and that
 // have rested for longer than SagaConfig.Grace: PENDING ones (a crash, or
@@ -20,26 +26,43 @@ func (s *OrderService) Recover(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("find unfinished orders: %w", err)
 	}
-	resumed := 0
-	var errs []error
+	var (
+		mu      sync.Mutex
+		errs    []error
+		wg      sync.WaitGroup
+		slots   = make(chan struct{}, recoverInFlight)
+		resumed int
+	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		errs = append(errs, err)
+	}
 	for _, o := range stuck {
 		if ctx.Err() != nil {
 			break
 		}
+		slots <- struct{}{}
 		at := s.timestamp()
 		claimed, err := s.orders.Claim(ctx, o.ID, at, at.Add(s.saga.Lease))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("claim order %s: %w", o.ID, err))
-			continue
-		}
-		if !claimed {
-			continue // another instance drives it
-		}
-		if err := s.resume(ctx, o.ID); err != nil {
-			errs = append(errs, err)
+		if err != nil || !claimed {
+			<-slots
+			if err != nil {
+				fail(fmt.Errorf("claim order %s: %w", o.ID, err))
+			}
+			continue // !claimed: another instance drives it
 		}
 		resumed++
+		wg.Add(1)
+		go func(id string) {
+			defer wg.Done()
+			defer func() { <-slots }()
+			if err := s.resume(ctx, id); err != nil {
+				fail(err)
+			}
+		}(o.ID)
 	}
+	wg.Wait()
 	return resumed, errors.Join(errs...)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -463,4 +464,59 @@ func TestAnOrderResumedPastItsDeadlineFails(t *testing.T) {
 	assert.Equal(t, 1, voided, "the authorization nobody heard of is voided")
 	assert.Equal(t, []string{"slipway.order.failed"}, e.outboxSubjects(t))
 	e.assertInvariants(t, failed)
+}
+
+// blockingPayments holds the Authorize of one order until released (a
+// provider that does not answer it), and passes every other call on.
+type blockingPayments struct {
+	domain.Payments
+	order   string
+	release chan struct{}
+}
+
+func (b blockingPayments) Authorize(ctx context.Context, r domain.PaymentRequest) (domain.PaymentResult, error) {
+	if r.OrderID == b.order {
+		select {
+		case <-b.release:
+		case <-ctx.Done():
+			return domain.PaymentResult{}, ctx.Err()
+		}
+	}
+	return b.Payments.Authorize(ctx, r)
+}
+
+// One order whose payment does not answer must not hold up the recovery of
+// the orders listed after it: Recover drives the orders it claims side by
+// side.
+func TestRecoveryIsNotHeldUpByOneSlowOrder(t *testing.T) {
+	saga := testSaga()
+	saga.SyncBudget = 100 * time.Millisecond
+	e := newEnvWith(t, saga)
+	e.stock.EXPECT().Reserve(gomock.Any(), gomock.Any(), beans).DoAndReturn(reservedAt).AnyTimes()
+	e.pay.fail("Authorize", 1000, errGone)
+	slow, err := e.svc.CreateOrder(t.Context(), alice, "slow-order-key", beans, "pm_card_visa")
+	require.NoError(t, err)
+	quick, err := e.svc.CreateOrder(t.Context(), alice, "quick-order-key", beans, "pm_card_visa")
+	require.NoError(t, err)
+	require.Equal(t, domain.StatusPending, slow.Status)
+	require.Equal(t, domain.StatusPending, quick.Status)
+
+	e.pay.mu.Lock()
+	e.pay.script = map[string][]scripted{} // the payment service is back, but slow for one order
+	e.pay.mu.Unlock()
+	blocked := blockingPayments{Payments: e.mocked, order: slow.ID, release: make(chan struct{})}
+	svc, err := domain.NewOrderService(e.real, e.stock, blocked, nil, e.saga, slog.New(slog.NewJSONHandler(e.logs, nil)))
+	require.NoError(t, err)
+	svc.SetClock(e.clock.now)
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := svc.Recover(t.Context())
+		done <- err
+	}()
+	require.Eventually(t, func() bool { return e.stored(t, quick.ID).Status == domain.StatusPlaced }, 5*time.Second, 10*time.Millisecond,
+		"the quick order waited behind the slow one")
+	close(blocked.release)
+	require.NoError(t, <-done)
+	assert.Equal(t, domain.StatusPlaced, e.stored(t, slow.ID).Status)
 }
