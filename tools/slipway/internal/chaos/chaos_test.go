@@ -274,7 +274,9 @@ func TestShippedExperimentsHoldTheirInvariants(t *testing.T) {
 			assert.Subset(t, names, []string{invAcknowledged, invConservation})
 			for _, inv := range rep.Invariants {
 				assert.True(t, inv.Passed, "%s: %v", inv.Name, inv.Examples)
-				assert.Positive(t, inv.Checked, "%s checked something", inv.Name)
+				if inv.Name != invGivenBack { // most runs fail or cancel no order
+					assert.Positive(t, inv.Checked, "%s checked something", inv.Name)
+				}
 			}
 		})
 	}

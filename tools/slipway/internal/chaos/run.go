@@ -83,6 +83,9 @@ func roundSec(d time.Duration) float64 { return float64(d.Milliseconds()) / 1000
 // later. It returns once every fault is off, or ctx ends (faults still on
 // are then switched off).
 func (r *run) schedule(ctx context.Context) {
+	for _, f := range r.exp.envFaults() {
+		r.event("fault on for the whole run (env): %s", f)
+	}
 	var wg sync.WaitGroup
 	for _, f := range r.exp.Faults {
 		wg.Go(func() {
