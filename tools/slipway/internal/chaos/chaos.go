@@ -426,7 +426,7 @@ func runExperiment(ctx context.Context, o Options, root string, exp *experiment,
 	} else {
 		rep.Settled = "caught up " + report.Seconds(took) + " after the load"
 	}
-	if n, ok := run.fleet.restarted("order"); ok && n > 0 {
+	if run.fleet.restarted("order") > 0 {
 		// The sagas a crash left: what order's recovery worker resumed
 		// since its restart.
 		if resumed, ok := run.metric(ctx, "order", seriesSagaResumed, nil); ok {

@@ -325,11 +325,10 @@ func (f *proxiedFleet) Restart(ctx context.Context, name string) error {
 }
 
 // restarted says how often chaos started the service again.
-func (f *proxiedFleet) restarted(name string) (int, bool) {
+func (f *proxiedFleet) restarted(name string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	n, ok := f.restarts[name]
-	return n, ok
+	return f.restarts[name]
 }
 
 // Unexpected returns the exit of a service that chaos did not cause, if one
