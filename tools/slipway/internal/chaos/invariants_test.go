@@ -428,3 +428,32 @@ func TestInvariantsReportUnreadableDatabase(t *testing.T) {
 	require.Error(t, err, "a database without the services' tables is an error, not a pass")
 	assert.Contains(t, err.Error(), "no such table")
 }
+
+// TestUnfinishedSagas: settling waits for exactly the orders whose saga has
+// a step left.
+func TestUnfinishedSagas(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate string
+		want   int64
+	}{
+		{"every saga finished", "", 0},
+		{"placed but not captured", "UPDATE orders SET payment_state = 'AUTHORIZED' WHERE id = 'o1'", 1},
+		{"a cancel begun", "UPDATE orders SET cancel_requested = TRUE WHERE id = 'o1'", 1},
+		{"failed with its stock held", "UPDATE orders SET stock_released = FALSE WHERE id = 'o3'", 1},
+		{"pending", "UPDATE orders SET status = 'PENDING', payment_state = 'NONE' WHERE id = 'o3'", 1},
+	}
+	for _, b := range invariantDialects(t) {
+		for _, tt := range tests {
+			t.Run(b.dialect+"/"+tt.name, func(t *testing.T) {
+				f := newInvariantFixture(t, b)
+				if tt.mutate != "" {
+					f.exec(t, f.order, tt.mutate)
+				}
+				n, err := unfinishedSagas(t.Context(), f.order)
+				require.NoError(t, err)
+				assert.Equal(t, tt.want, n)
+			})
+		}
+	}
+}

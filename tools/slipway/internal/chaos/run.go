@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -317,10 +318,8 @@ func (r *run) lagging(ctx context.Context, stores stores, js jetstream.JetStream
 	// First the sagas, whose last steps enqueue events: orders with a step
 	// left (the scan of order's recovery worker, which finishes them within
 	// its interval and grace, and the payment deadline).
-	var unfinished int64
-	if err := stores.Order.QueryRowContext(ctx, `SELECT count(*) FROM orders WHERE status = 'PENDING'
-		OR (status = 'PLACED' AND (payment_state = 'AUTHORIZED' OR cancel_requested))
-		OR (status = 'FAILED' AND NOT stock_released)`).Scan(&unfinished); err != nil {
+	unfinished, err := unfinishedSagas(ctx, stores.Order)
+	if err != nil {
 		return "order sagas: " + err.Error()
 	}
 	if unfinished > 0 {
@@ -347,6 +346,17 @@ func (r *run) lagging(ctx context.Context, stores stores, js jetstream.JetStream
 		}
 	}
 	return ""
+}
+
+// unfinishedSagas counts the orders whose saga has a step left: PENDING,
+// PLACED and authorized but not captured, PLACED with a cancel begun, or
+// FAILED with its stock still held (the scan of order's recovery worker).
+func unfinishedSagas(ctx context.Context, db *sql.DB) (int64, error) {
+	var n int64
+	err := db.QueryRowContext(ctx, `SELECT count(*) FROM orders WHERE status = 'PENDING'
+		OR (status = 'PLACED' AND (payment_state = 'AUTHORIZED' OR cancel_requested))
+		OR (status = 'FAILED' AND NOT stock_released)`).Scan(&n)
+	return n, err
 }
 
 // checkResets checks that each reset consumer was recreated and delivered
