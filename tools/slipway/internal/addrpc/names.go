@@ -15,7 +15,7 @@ func ValidateMethod(method string) error {
 	}
 	valid := method[0] >= 'A' && method[0] <= 'Z'
 	for _, r := range method {
-		if r > unicode.MaxASCII || !(unicode.IsLetter(r) || unicode.IsDigit(r)) {
+		if r > unicode.MaxASCII || !unicode.IsLetter(r) && !unicode.IsDigit(r) {
 			valid = false
 		}
 	}

@@ -289,7 +289,7 @@ func apply(root string, changes []change) (err error) {
 				return statErr
 			}
 			mode = fi.Mode().Perm()
-			if old, err = os.ReadFile(path); err != nil {
+			if old, err = os.ReadFile(path); err != nil { //nolint:gosec // G304: a workspace file checkTargets admitted
 				return err
 			}
 		}
@@ -323,7 +323,7 @@ func mkdirAll(dir string) ([]string, error) {
 	}
 	var made []string
 	for i := len(missing) - 1; i >= 0; i-- {
-		if err := os.Mkdir(missing[i], 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		if err := os.Mkdir(missing[i], 0o755); err != nil && !errors.Is(err, os.ErrExist) { //nolint:gosec // G301: source directories, as git checks them out
 			return made, err
 		}
 		made = append(made, missing[i])
@@ -340,11 +340,11 @@ func writeFile(path string, data []byte, mode os.FileMode) error {
 	}
 	defer os.Remove(tmp.Name()) // after a successful rename there is nothing there
 	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return err
 	}
 	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return err
 	}
 	if err := tmp.Close(); err != nil {

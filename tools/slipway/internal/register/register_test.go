@@ -3,6 +3,7 @@ package register_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -74,7 +75,9 @@ func assertKept(t *testing.T, old, new string, changed ...string) {
 	}
 }
 
-var widgets = workspace.Service{Name: "widgets", GRPCPort: 50055, HTTPPort: 8085}
+// widgets is the service registered: its ports are far above the
+// registry's, so the test holds as services are added.
+var widgets = workspace.Service{Name: "widgets", GRPCPort: 50099, HTTPPort: 8099}
 
 func plan(t *testing.T, root string) map[string]string {
 	t.Helper()
@@ -100,9 +103,10 @@ func readJSONC(t *testing.T, text string, v any) {
 		c := text[i]
 		switch {
 		case inString:
-			if c == '\\' {
+			switch c {
+			case '\\':
 				i++
-			} else if c == '"' {
+			case '"':
 				inString = false
 			}
 		case c == '"':
@@ -146,13 +150,13 @@ func TestWorkspaceRegistersTheService(t *testing.T) {
 
 	t.Run("registry", func(t *testing.T) {
 		old, new := read(t, root, workspace.RegistryFile), got[workspace.RegistryFile]
-		assertKept(t, old, new, "notification")
+		assertKept(t, old, new, lastService())
 		svcs, err := workspace.ParseRegistry([]byte(new))
 		require.NoError(t, err)
 		oldSvcs, err := workspace.ParseRegistry([]byte(old))
 		require.NoError(t, err)
 		assert.Equal(t, append(oldSvcs, widgets), svcs, "appended, the others kept in start order")
-		assert.Contains(t, new, `  {"name": "widgets", "grpcPort": 50055, "httpPort": 8085}`+"\n]")
+		assert.Contains(t, new, `  {"name": "widgets", "grpcPort": 50099, "httpPort": 8099}`+"\n]")
 	})
 
 	t.Run("go.work", func(t *testing.T) {
@@ -171,7 +175,7 @@ func TestWorkspaceRegistersTheService(t *testing.T) {
 
 	t.Run("launch.json", func(t *testing.T) {
 		old, new := read(t, root, register.LaunchFile), got[register.LaunchFile]
-		assertKept(t, old, new, "2349 notification)", `"configurations": ["user"`)
+		assertKept(t, old, new, " "+lastService()+")", `"configurations": ["user"`)
 		var lf struct {
 			Configurations []launchConfig
 			Compounds      []struct {
@@ -186,12 +190,12 @@ func TestWorkspaceRegistersTheService(t *testing.T) {
 		assert.Equal(t, "launch", c.Request)
 		assert.Equal(t, "${workspaceFolder}/services/widgets/cmd/widgets", c.Program)
 		assert.Equal(t, "sqlite://.slipway/data/widgets.db", c.Env["DATABASE_URL"])
-		assert.Equal(t, "notification", lf.Configurations[i-1].Name, "after the last service's launch")
+		assert.Equal(t, lastService(), lf.Configurations[i-1].Name, "after the last service's launch")
 
 		i = slices.IndexFunc(lf.Configurations, func(c launchConfig) bool { return c.Name == "widgets: attach to compose" })
 		require.GreaterOrEqual(t, i, 0, "no attach configuration for widgets")
 		c = lf.Configurations[i]
-		assert.Equal(t, 2351, c.Port, "after 2350, k8s's port-forward")
+		assert.Greater(t, c.Port, 2350, "after 2350, k8s's port-forward")
 		require.Len(t, c.SubstitutePath, 1)
 		assert.Equal(t, "/src", c.SubstitutePath[0].To)
 		ports := map[int]string{}
@@ -202,25 +206,33 @@ func TestWorkspaceRegistersTheService(t *testing.T) {
 			}
 		}
 		require.Len(t, lf.Compounds, 1)
-		assert.Equal(t, []string{"user", "inventory", "order", "notification", "widgets"}, lf.Compounds[0].Configurations)
-		assert.Contains(t, new, "2349 notification, 2351 widgets)", "the header comment lists the compose ports")
+		var before struct {
+			Compounds []struct{ Configurations []string }
+		}
+		readJSONC(t, old, &before)
+		assert.Equal(t, append(before.Compounds[0].Configurations, "widgets"), lf.Compounds[0].Configurations)
+		assert.Contains(t, new, fmt.Sprintf(", %d widgets)", c.Port), "the header comment lists the compose ports")
 		assert.True(t, strings.HasPrefix(new, "// Debug configurations for Slipway."), "comments kept")
 	})
 
 	t.Run("devcontainer.json", func(t *testing.T) {
 		old, new := read(t, root, register.DevcontainerFile), got[register.DevcontainerFile]
-		assertKept(t, old, new, `"forwardPorts"`, `"50054": {`)
+		assertKept(t, old, new, `"forwardPorts"`, fmt.Sprintf(`"%d": {`, workspace.Known[len(workspace.Known)-1].GRPCPort))
 		var dc struct {
 			ForwardPorts    []int
 			PortsAttributes map[string]struct{ Label, OnAutoForward string }
 		}
 		readJSONC(t, new, &dc)
-		assert.Equal(t, []int{8080, 8081, 8082, 8083, 8084, 8085, 50051, 50052, 50053, 50054, 50055}, dc.ForwardPorts)
-		assert.Equal(t, "widgets HTTP", dc.PortsAttributes["8085"].Label)
-		assert.Equal(t, "widgets gRPC", dc.PortsAttributes["50055"].Label)
-		assert.Equal(t, "silent", dc.PortsAttributes["50055"].OnAutoForward)
-		assert.Contains(t, new, `    "8085": { "label": "widgets HTTP", "onAutoForward": "silent" },`+"\n"+`    "50051"`)
-		assert.Contains(t, new, `    "50055": { "label": "widgets gRPC", "onAutoForward": "silent" }`+"\n  },")
+		var before struct{ ForwardPorts []int }
+		readJSONC(t, old, &before)
+		want := append(slices.Clone(before.ForwardPorts), 8099, 50099)
+		slices.Sort(want)
+		assert.Equal(t, want, dc.ForwardPorts)
+		assert.Equal(t, "widgets HTTP", dc.PortsAttributes["8099"].Label)
+		assert.Equal(t, "widgets gRPC", dc.PortsAttributes["50099"].Label)
+		assert.Equal(t, "silent", dc.PortsAttributes["50099"].OnAutoForward)
+		assert.Contains(t, new, `    "8099": { "label": "widgets HTTP", "onAutoForward": "silent" },`+"\n"+`    "50051"`)
+		assert.Contains(t, new, `    "50099": { "label": "widgets gRPC", "onAutoForward": "silent" }`+"\n  },")
 	})
 
 	t.Run("clients.ts", func(t *testing.T) {
@@ -228,7 +240,7 @@ func TestWorkspaceRegistersTheService(t *testing.T) {
 		assertKept(t, old, new)
 		assert.Contains(t, new, `import { UserService } from "../gen/slipway/user/v1/user_pb";`+"\n"+
 			`import { WidgetsService } from "../gen/slipway/widgets/v1/widgets_pb";`+"\n")
-		assert.Contains(t, new, "  notification: Client<typeof NotificationService>;\n  widgets: Client<typeof WidgetsService>;\n}\n")
+		assert.Contains(t, new, "  widgets: Client<typeof WidgetsService>;\n}\n")
 		assert.Contains(t, new, `    widgets: createClient(WidgetsService, transport(url("widgets"))),`+"\n  };\n")
 		assertBalanced(t, new)
 		assert.Equal(t, 3, strings.Count(new, "WidgetsService"), "imported, typed and constructed")
@@ -357,3 +369,6 @@ func TestRegistered(t *testing.T) {
 	_, err = register.Registered(writeRegistry(t, `[{"name":"user"`), "user")
 	require.Error(t, err)
 }
+
+// lastService is the registry's last service, after which a new one goes.
+func lastService() string { return workspace.Known[len(workspace.Known)-1].Name }

@@ -193,7 +193,7 @@ func addToLaunch(root string, data []byte, name string) ([]byte, error) {
 // publishes, 0 when there is none, so the editor's attach configuration
 // and compose agree on a new service's port.
 func highestComposeDebugPort(root string) int {
-	data, err := os.ReadFile(filepath.Join(root, "deploy", "compose", "docker-compose.override.yml"))
+	data, err := os.ReadFile(filepath.Join(root, "deploy", "compose", "docker-compose.override.yml")) //nolint:gosec // G304: the workspace's compose override
 	if err != nil {
 		return 0
 	}
