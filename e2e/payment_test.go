@@ -321,7 +321,7 @@ func TestPaymentFlows(t *testing.T) {
 			assert.Equal(t, "Order failed", notes[0].GetTitle())
 			assert.Contains(t, notes[0].GetBody(), "failed")
 			assert.Contains(t, strings.ToLower(notes[0].GetBody()), "declined", "the notification says why")
-			assert.NotEqual(t, notificationv1.NotificationKind_NOTIFICATION_KIND_ORDER_PLACED, notes[0].GetKind())
+			assert.Equal(t, notificationv1.NotificationKind_NOTIFICATION_KIND_ORDER_FAILED, notes[0].GetKind())
 			time.Sleep(500 * time.Millisecond)
 			assert.Len(t, notificationsFor(t, s, token, o.GetId(), 1), 1, "no \"Order placed\" for a declined order")
 
@@ -521,6 +521,7 @@ func TestPaymentSagaSurvivesAnOrderCrash(t *testing.T) {
 		awaitStock(t, s, product.GetId(), before, "the failed order's stock is back")
 		assert.True(t, resumedBy(restarted, o.GetId()), "the restarted instance finished the order")
 		notes := notificationsFor(t, s, token, o.GetId(), 1)
+		assert.Equal(t, notificationv1.NotificationKind_NOTIFICATION_KIND_ORDER_FAILED, notes[0].GetKind())
 		assert.Equal(t, "Order failed", notes[0].GetTitle())
 	})
 
