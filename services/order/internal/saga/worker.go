@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,15 +59,35 @@ func New(orders Recoverer, interval time.Duration, logger *slog.Logger, reg prom
 	return w, nil
 }
 
-// Run recovers at once and then every interval until ctx ends, and returns
-// nil then. A failed pass is logged and counted, never returned: the next
-// one retries, and a lost database already takes the instance out of
-// rotation through its readiness check.
+// MaxPasses is how many recovery passes may run at once. A pass drives
+// each order it claims for up to the order's lease, so a pass held up by an
+// order whose payment does not answer must not keep the orders that become
+// resumable meanwhile waiting for it: the next tick starts another pass,
+// which skips the orders the first one holds (their leases).
+const MaxPasses = 4
+
+// Run starts a pass at once and then every interval until ctx ends, with at
+// most MaxPasses running, and returns nil once the running passes have
+// ended. A failed pass is logged and counted, never returned: the next one
+// retries, and a lost database already takes the instance out of rotation
+// through its readiness check.
 func (w *Worker) Run(ctx context.Context) error {
 	t := time.NewTicker(w.interval)
 	defer t.Stop()
+	var passes sync.WaitGroup
+	defer passes.Wait()
+	slots := make(chan struct{}, MaxPasses)
 	for {
-		w.Recover(ctx)
+		select {
+		case slots <- struct{}{}:
+			passes.Add(1)
+			go func() {
+				defer passes.Done()
+				defer func() { <-slots }()
+				w.Recover(ctx)
+			}()
+		default: // MaxPasses are running: the next tick tries again
+		}
 		select {
 		case <-ctx.Done():
 			return nil

@@ -159,3 +159,49 @@ func TestNewRefusesAnIntervalThatIsNotPositive(t *testing.T) {
 	_, err := saga.New(recoverer{}, 0, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	assert.ErrorContains(t, err, "interval")
 }
+
+// stalling is a Recoverer whose first pass does not end until released
+// (an order whose payment does not answer), and which counts its passes.
+type stalling struct {
+	mu      sync.Mutex
+	passes  int
+	release chan struct{}
+}
+
+func (s *stalling) Recover(ctx context.Context) (int, error) {
+	s.mu.Lock()
+	s.passes++
+	first := s.passes == 1
+	s.mu.Unlock()
+	if first {
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+		}
+	}
+	return 0, nil
+}
+
+func (s *stalling) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.passes
+}
+
+// A pass held up by one order must not hold up the next passes: the orders
+// that become resumable meanwhile are taken up on the next tick. Run returns
+// only once every pass has ended.
+func TestAStalledPassDoesNotHoldUpTheNext(t *testing.T) {
+	r := &stalling{release: make(chan struct{})}
+	w, err := saga.New(r, 10*time.Millisecond, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+
+	require.Eventually(t, func() bool { return r.count() >= 3 }, 5*time.Second, 5*time.Millisecond,
+		"later passes ran while the first was stalled")
+	cancel()
+	require.NoError(t, <-done)
+	close(r.release)
+}
