@@ -546,10 +546,6 @@ func TestPaymentSagaSurvivesAnOrderCrash(t *testing.T) {
 	})
 
 	t.Run("one payment that never answers does not hold up the recovery of the others", func(t *testing.T) {
-		t.Skip("order defect: the saga-recovery worker starts its next pass only when every order of the last one is done " +
-			"(Recover waits for its goroutines), so an order on pm_card_timeout, driven for up to its deadline, holds up every " +
-			"order that became resumable meanwhile: the good card's order below is resumed past its deadline, voided and " +
-			"FAILED (\"payment not authorized before the order's deadline\"). Remove this skip once a pass no longer waits for the last.")
 		_, token := customer(t, s, "crash-both")
 		before := stockOf(t, s, product.GetId())
 		stalled, err := s.CreatePaidOrder(ctx, token, "crash-stalled-"+randomHex(t, 4), cardTimeout, line(3))
