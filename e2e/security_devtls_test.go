@@ -175,7 +175,7 @@ func devtlsStart(t *testing.T) *devtlsSystem {
 		for sc.Scan() {
 			line := sc.Text()
 			s.out.add(line)
-			if strings.Contains(line, "all 4 services SERVING") {
+			if strings.Contains(line, fmt.Sprintf("all %d services SERVING", len(services))) {
 				once.Do(func() { close(ready) })
 			}
 		}
