@@ -263,7 +263,7 @@ scaffold-check: ## in a throwaway clone of HEAD: slipway new service widgets, ma
 	tools/scaffold-check
 
 .PHONY: verify
-verify: ## the release pipeline locally: build, test, scan, system on PostgreSQL+NATS, 60 s load, ready gate, chaos (40 % inventory errors), analysis gate
+verify: ## the release pipeline locally: build, test, scan, system on PostgreSQL+NATS, 60 s load, ready gate, chaos (40 % inventory errors, a PostgreSQL restart, 40 % payment provider errors), analysis gate
 	tools/verify
 
 .PHONY: chaos
