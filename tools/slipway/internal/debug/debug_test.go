@@ -34,7 +34,7 @@ func TestDebugMainUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"unknown service", []string{"billing"}, `unknown service "billing" (known: user, order, inventory, notification)`},
+		{"unknown service", []string{"billing"}, `unknown service "billing" (known: ` + strings.Join(knownNames(), ", ") + `)`},
 		{"no service", nil, "name the service to debug"},
 		{"two services", []string{"user", "order"}, `debug runs one service, got ["user" "order"]`},
 		{"bad listen address", []string{"user", "--listen", "2345"}, "--listen: address \"2345\""},
@@ -392,4 +392,13 @@ func readDAPMessage(r *bufio.Reader) (string, error) {
 	body := make([]byte, length)
 	_, err := io.ReadFull(r, body)
 	return string(body), err
+}
+
+// knownNames are the registry's services, in its order.
+func knownNames() []string {
+	names := make([]string, len(workspace.Known))
+	for i, s := range workspace.Known {
+		names[i] = s.Name
+	}
+	return names
 }

@@ -63,7 +63,24 @@ func without(t *testing.T, path, s string, parts ...string) string {
 
 func TestDeployRegistersEveryList(t *testing.T) {
 	root := deployCopy(t)
-	edits, err := deployreg.Deploy(root, "widgets", 50055, 8085)
+	readme, err := os.ReadFile(filepath.Join(root, "deploy", "k8s", "README.md"))
+	require.NoError(t, err)
+	sum := regexp.MustCompile(`= (\d+) connections, under`).FindSubmatch(readme)
+	require.NotNil(t, sum, "the README's connection sum")
+	oldTotal, err := strconv.Atoi(string(sum[1]))
+	require.NoError(t, err)
+	override, err := os.ReadFile(filepath.Join(root, "deploy", "compose", "docker-compose.override.yml"))
+	require.NoError(t, err)
+	debugPort := 0
+	for _, m := range regexp.MustCompile(`"127\.0\.0\.1:(\d+):2345"`).FindAllSubmatch(override, -1) {
+		p, err := strconv.Atoi(string(m[1]))
+		require.NoError(t, err)
+		debugPort = max(debugPort, p+1)
+	}
+	if debugPort == 2350 { // kubectl port-forward's
+		debugPort++
+	}
+	edits, err := deployreg.Deploy(root, "widgets", 50099, 8099)
 	require.NoError(t, err)
 
 	byPath := map[string]deployreg.Edit{}
@@ -98,7 +115,7 @@ func TestDeployRegistersEveryList(t *testing.T) {
 		}
 	}
 	base := string(byPath["deploy/k8s/base/widgets.yaml"].Data)
-	for _, want := range []string{"name: widgets\n", "containerPort: 50055", "containerPort: 8085", "name: widgets-secrets",
+	for _, want := range []string{"name: widgets\n", "containerPort: 50099", "containerPort: 8099", "name: widgets-secrets",
 		"name: widgets-headless", "kind: PodDisruptionBudget", "kind: HorizontalPodAutoscaler", "readOnlyRootFilesystem: true"} {
 		assert.Contains(t, base, want)
 	}
@@ -110,16 +127,16 @@ func TestDeployRegistersEveryList(t *testing.T) {
 	// Replaced files: the entries are there, and taking them out again gives
 	// back the old file byte for byte.
 	inserted := map[string][]string{
-		"deploy/compose/docker-compose.yml": {"  widgets 50055/8085",
+		"deploy/compose/docker-compose.yml": {"  widgets 50099/8099",
 			"\n  widgets:\n    <<: *slipway-service\n", "      DATABASE_URL: postgres://slipway_widgets:slipway_widgets@postgres:5432/slipway_widgets?sslmode=disable\n",
-			"      - \"127.0.0.1:50055:50055\"\n      - \"127.0.0.1:8085:8085\"\n"},
+			"      - \"127.0.0.1:50099:50099\"\n      - \"127.0.0.1:8099:8099\"\n"},
 		// 2350 is .vscode's k8s port-forward: the next free one.
-		"deploy/compose/docker-compose.override.yml": {"    image: slipway/widgets:debug\n", "      - \"127.0.0.1:2351:2345\"\n"},
+		"deploy/compose/docker-compose.override.yml": {"    image: slipway/widgets:debug\n", fmt.Sprintf("      - \"127.0.0.1:%d:2345\"\n", debugPort)},
 		"deploy/compose/postgres/10-databases.sql": {"CREATE ROLE slipway_widgets LOGIN PASSWORD 'slipway_widgets';\n",
 			"CREATE DATABASE slipway_widgets OWNER slipway_widgets;\n", "REVOKE ALL ON DATABASE slipway_widgets FROM PUBLIC;\n"},
-		"deploy/prometheus/prometheus.yml": {"          - widgets:8085\n"},
+		"deploy/prometheus/prometheus.yml": {"          - widgets:8099\n"},
 		"deploy/docker/Dockerfile": {"COPY services/widgets/go.mod services/widgets/go.sum services/widgets/\n",
-			"FROM runtime-base AS svc-widgets\nENV GRPC_ADDR=:50055 HTTP_ADDR=:8085\nEXPOSE 50055 8085\n"},
+			"FROM runtime-base AS svc-widgets\nENV GRPC_ADDR=:50099 HTTP_ADDR=:8099\nEXPOSE 50099 8099\n"},
 		"deploy/k8s/base/kustomization.yaml":         {"  - widgets.yaml\n"},
 		"deploy/k8s/overlays/dev/kustomization.yaml": {"  - name: slipway/widgets\n    newTag: dev\n", "  - name: widgets-secrets\n    envs: [secrets/widgets.env]\n"},
 		"deploy/k8s/overlays/prod/kustomization.yaml": {"#   widgets-secrets       DATABASE_URL, CONFIG_FINGERPRINT_KEY\n",
@@ -128,7 +145,7 @@ func TestDeployRegistersEveryList(t *testing.T) {
 		"deploy/k8s/overlays/prod/networkpolicy.yaml": {", widgets", "  name: widgets\n", "              slipway.dev/database: widgets\n"},
 		"deploy/config/dev/kustomization.yaml":        {"  - name: widgets-config\n    files: [widgets.yaml]\n"},
 		"deploy/config/prod/kustomization.yaml":       {"  - name: widgets-config\n    files: [widgets.yaml]\n"},
-		"deploy/k8s/README.md":                        {"| widgets | 11 | 2 | 22 |\n", "+ widgets 11 × 2 = 198"},
+		"deploy/k8s/README.md":                        {"| widgets | 11 | 2 | 22 |\n", fmt.Sprintf("+ widgets 11 × 2 = %d", oldTotal+22)},
 	}
 	for path, parts := range inserted {
 		e, ok := byPath[path]
@@ -143,7 +160,7 @@ func TestDeployRegistersEveryList(t *testing.T) {
 		// inserted block, never a changed line of the old file.
 		rest := without(t, path, got, parts...)
 		if path == "deploy/k8s/README.md" {
-			old = strings.Replace(old, "= 176", "", 1) // the sum, rewritten
+			old = strings.Replace(old, fmt.Sprintf("= %d", oldTotal), "", 1) // the sum, rewritten
 		}
 		assert.True(t, isSubsequence(strings.Split(old, "\n"), strings.Split(rest, "\n")), "%s: an old line changed", path)
 	}
@@ -151,7 +168,7 @@ func TestDeployRegistersEveryList(t *testing.T) {
 
 	// Written out, a second run refuses: the service is there.
 	write(t, root, edits)
-	_, err = deployreg.Deploy(root, "widgets", 50055, 8085)
+	_, err = deployreg.Deploy(root, "widgets", 50099, 8099)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `service "widgets" is already registered`)
 }
@@ -175,10 +192,10 @@ func TestDeployRefuses(t *testing.T) {
 		wantPath     string
 		wantFragment string
 	}{
-		{"an existing service", "inventory", 50055, 8085, "deploy/k8s/base/inventory.yaml", `service "inventory" is already registered`},
-		{"a taken port", "widgets", 50053, 8085, "deploy/compose/docker-compose.yml", "port 50053 is already published"},
-		{"a name that is no role name", "wid-gets", 50055, 8085, "", "want lower-case letters and digits"},
-		{"equal ports", "widgets", 50055, 50055, "", "want two different ports"},
+		{"an existing service", "inventory", 50099, 8099, "deploy/k8s/base/inventory.yaml", `service "inventory" is already registered`},
+		{"a taken port", "widgets", 50053, 8099, "deploy/compose/docker-compose.yml", "port 50053 is already published"},
+		{"a name that is no role name", "wid-gets", 50099, 8099, "", "want lower-case letters and digits"},
+		{"equal ports", "widgets", 50099, 50099, "", "want two different ports"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			edits, err := deployreg.Deploy(root, tt.svc, tt.grpc, tt.http)
@@ -205,7 +222,7 @@ func TestDeployRefusesOverThePoolBudget(t *testing.T) {
 	tight := fmt.Sprintf("= %d connections, under %d.", total, total+22)
 	require.NoError(t, os.WriteFile(readme, bytes.Replace(data, m[0], []byte(tight), 1), 0o644))
 
-	edits, err := deployreg.Deploy(root, "widgets", 50055, 8085)
+	edits, err := deployreg.Deploy(root, "widgets", 50099, 8099)
 	require.NoError(t, err)
 	write(t, root, edits)
 	_, err = deployreg.Deploy(root, "gadgets", 50056, 8086)
@@ -230,7 +247,7 @@ func TestDeployNamesAMissingAnchor(t *testing.T) {
 			require.Contains(t, data, tt.cut)
 			require.NoError(t, os.WriteFile(file, []byte(strings.ReplaceAll(data, tt.cut, "")), 0o644))
 
-			_, err := deployreg.Deploy(root, "widgets", 50055, 8085)
+			_, err := deployreg.Deploy(root, "widgets", 50099, 8099)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.path+": anchor "+tt.anchor+" not found")
 		})
