@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
 
 func TestPorts(t *testing.T) {
@@ -72,7 +74,9 @@ func TestPortsHeldByConnections(t *testing.T) {
 }
 
 func TestPortRanges(t *testing.T) {
-	assert.Equal(t, "50051-50054, 8081-8084, 8080", portRanges(defaultPorts()))
+	last := workspace.Known[len(workspace.Known)-1]
+	assert.Equal(t, fmt.Sprintf("50051-%d, 8081-%d, 8080", last.GRPCPort, last.HTTPPort), portRanges(defaultPorts()),
+		"every registered service's two ports, then the console's")
 	assert.Equal(t, "1, 3-4", portRanges([]Port{{1, ""}, {3, ""}, {4, ""}}))
 	assert.Empty(t, portRanges(nil))
 }

@@ -1,6 +1,7 @@
 package promscrape
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/slo"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -223,12 +225,16 @@ func TestBucketQuantile(t *testing.T) {
 func TestParseTargets(t *testing.T) {
 	got, err := ParseTargets(DefaultTargets())
 	require.NoError(t, err)
+	require.Len(t, got, len(workspace.Known), "one target per registered service")
 	assert.Equal(t, []Target{
 		{"user", "http://127.0.0.1:8081/metrics"},
 		{"order", "http://127.0.0.1:8082/metrics"},
 		{"inventory", "http://127.0.0.1:8083/metrics"},
 		{"notification", "http://127.0.0.1:8084/metrics"},
-	}, got)
+	}, got[:4])
+	for i, s := range workspace.Known {
+		assert.Equal(t, Target{s.Name, fmt.Sprintf("http://127.0.0.1:%d/metrics", s.HTTPPort)}, got[i])
+	}
 
 	got, err = ParseTargets(" order=:9000 , user=https://user.internal:8443 ,inventory=http://10.0.0.3:8083/prom/metrics,")
 	require.NoError(t, err)
