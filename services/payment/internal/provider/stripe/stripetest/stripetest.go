@@ -56,7 +56,7 @@ var buildStripeMock = sync.OnceValues(func() (stripeMock, error) {
 // goIn runs the go command in dir, outside the workspace, and returns its
 // trimmed output.
 func goIn(ctx context.Context, dir string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd := exec.CommandContext(ctx, "go", args...) //nolint:gosec // G204: the go command, with fixed arguments and the tool's path
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOWORK=off")
 	var stderr bytes.Buffer
@@ -137,7 +137,7 @@ func StartMock(t *testing.T) string {
 // in status requires_capture and returns their path.
 func holdFixtures(t *testing.T, bundled string) string {
 	t.Helper()
-	raw, err := os.ReadFile(bundled)
+	raw, err := os.ReadFile(bundled) //nolint:gosec // G304: stripe-mock's own fixtures, in its module directory
 	require.NoError(t, err)
 	var fixtures struct {
 		Resources map[string]map[string]any `json:"resources"`
