@@ -2,6 +2,7 @@ package domain
 
 import (
 	"context"
+	"time"
 
 	"github.com/slipway-dev/slipway/services/payment/internal/provider"
 )
@@ -13,6 +14,11 @@ type PaymentStore interface {
 	// Create stores payment; an order that has a payment already is an
 	// error wrapping ErrAlreadyExists.
 	Create(ctx context.Context, payment Payment) error
+	// VoidUnpaid records that orderID's payment was voided before the
+	// order had one; recording it twice is no error.
+	VoidUnpaid(ctx context.Context, orderID string, at time.Time) error
+	// VoidedUnpaid reports whether VoidUnpaid recorded orderID.
+	VoidedUnpaid(ctx context.Context, orderID string) (bool, error)
 	// Get returns the payment id or an error wrapping ErrNotFound.
 	Get(ctx context.Context, id string) (Payment, error)
 	// GetByOrder returns the payment of orderID or an error wrapping

@@ -116,6 +116,23 @@ func (s *PaymentService) Authorize(ctx context.Context, r AuthorizeRequest) (Pay
 		}
 		return s.authorizeAgain(ctx, existing, r)
 	}
+	// A Void that found no payment, before this one was stored, means the
+	// order gave up: this payment is voided before the provider is asked.
+	// (Void records the order first and then looks for a payment; this
+	// stores the payment first and then looks for the record: one of the
+	// two always sees the other.)
+	voided, err := s.store.VoidedUnpaid(ctx, r.OrderID)
+	if err != nil {
+		return Payment{}, fmt.Errorf("authorize order %s: %w", r.OrderID, err)
+	}
+	if voided {
+		next := p
+		next.State, next.UpdatedAt = StateVoided, s.timestamp()
+		if _, err := s.transition(ctx, next, StatePending); err != nil {
+			return Payment{}, err
+		}
+		return Payment{}, fmt.Errorf("order %s's payment was voided before it was authorized: %w", r.OrderID, ErrFailedPrecondition)
+	}
 	return s.settle(ctx, p)
 }
 
@@ -249,7 +266,15 @@ func (s *PaymentService) Void(ctx context.Context, r VoidRequest) (p Payment, ok
 	}
 	p, err = s.currentWithin(ctx, r.OrderID)
 	if errors.Is(err, ErrNotFound) {
-		return Payment{}, false, nil
+		// No payment yet: record the void, so an Authorize still on its way
+		// voids its own payment; then look again, for one stored meanwhile.
+		if err := s.store.VoidUnpaid(ctx, r.OrderID, s.timestamp()); err != nil {
+			return Payment{}, false, fmt.Errorf("void order %s: %w", r.OrderID, err)
+		}
+		p, err = s.currentWithin(ctx, r.OrderID)
+		if errors.Is(err, ErrNotFound) {
+			return Payment{}, false, nil
+		}
 	}
 	if err != nil && (errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)) && ctx.Err() == nil {
 		// The authorization's outcome is still unknown (the provider never

@@ -242,6 +242,7 @@ func TestAuthorizeWithAScriptedStore(t *testing.T) {
 		gomock.InOrder(
 			st.EXPECT().GetByOrder(gomock.Any(), "o-1").Return(domain.Payment{}, domain.ErrNotFound),
 			st.EXPECT().Create(gomock.Any(), gomock.Any()).Return(nil),
+			st.EXPECT().VoidedUnpaid(gomock.Any(), "o-1").Return(false, nil),
 			psp.EXPECT().Authorize(gomock.Any(), gomock.Any()).Return(provider.Authorization{Ref: "pi_1", Status: provider.StatusAuthorized}, nil),
 			st.EXPECT().Transition(gomock.Any(), gomock.Any(), domain.StatePending).Return(domain.ErrConflict),
 			st.EXPECT().GetByOrder(gomock.Any(), "o-1").Return(winner, nil),
@@ -438,6 +439,17 @@ func TestVoid(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, ok)
 		assert.Equal(t, domain.StateVoided, p.State)
+	})
+	t.Run("a void before the payment exists stops the authorization still on its way", func(t *testing.T) {
+		f := newFixture(t)
+		_, ok, err := f.svc.Void(t.Context(), voidReq("o-late"))
+		require.NoError(t, err)
+		assert.False(t, ok, "no payment to void yet")
+		// The Authorize arrives after the void: the provider is never asked
+		// (the mock provider expects no Authorize call).
+		_, err = f.svc.Authorize(t.Context(), authorizeReq("o-late"))
+		require.ErrorIs(t, err, domain.ErrFailedPrecondition)
+		assert.Equal(t, domain.StateVoided, f.stored(t, "o-late").State)
 	})
 	t.Run("no idempotency key is refused", func(t *testing.T) {
 		f := newFixture(t)

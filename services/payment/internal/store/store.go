@@ -68,6 +68,26 @@ func (s *Payments) Create(ctx context.Context, p domain.Payment) error {
 	return nil
 }
 
+// VoidUnpaid implements domain.PaymentStore.
+func (s *Payments) VoidUnpaid(ctx context.Context, orderID string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO voided_orders (order_id, voided_at) VALUES ($1, $2)
+		ON CONFLICT (order_id) DO NOTHING`, orderID, at.UTC())
+	if err != nil {
+		return fmt.Errorf("record order %s voided unpaid: %w", orderID, err)
+	}
+	return nil
+}
+
+// VoidedUnpaid implements domain.PaymentStore.
+func (s *Payments) VoidedUnpaid(ctx context.Context, orderID string) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM voided_orders WHERE order_id = $1`, orderID).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("read whether order %s was voided unpaid: %w", orderID, err)
+	}
+	return n > 0, nil
+}
+
 // Get implements domain.PaymentStore.
 func (s *Payments) Get(ctx context.Context, id string) (domain.Payment, error) {
 	return s.one(ctx, "payment "+id, `SELECT `+columns+` FROM payments WHERE id = $1`, id)

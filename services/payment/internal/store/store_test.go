@@ -207,3 +207,27 @@ func ledger(t *testing.T, db *platformstore.DB) {
 		assert.Equal(t, provider.StatusCaptured, got.Status)
 	})
 }
+
+// TestVoidedUnpaid: an order voided before it had a payment is recorded
+// once, however often it is voided, on every dialect.
+func TestVoidedUnpaid(t *testing.T) {
+	for _, dialect := range storetest.Dialects() {
+		t.Run(string(dialect), func(t *testing.T) {
+			db := storetest.Open(t, dialect)
+			require.NoError(t, db.Migrate(t.Context(), store.Migrations()))
+			s := store.NewPayments(db)
+			voided, err := s.VoidedUnpaid(t.Context(), "o-1")
+			require.NoError(t, err)
+			assert.False(t, voided)
+			at := time.Date(2026, 12, 7, 18, 0, 0, 0, time.UTC)
+			require.NoError(t, s.VoidUnpaid(t.Context(), "o-1", at))
+			require.NoError(t, s.VoidUnpaid(t.Context(), "o-1", at.Add(time.Second)), "a second void is no error")
+			voided, err = s.VoidedUnpaid(t.Context(), "o-1")
+			require.NoError(t, err)
+			assert.True(t, voided)
+			voided, err = s.VoidedUnpaid(t.Context(), "o-2")
+			require.NoError(t, err)
+			assert.False(t, voided, "another order is not voided")
+		})
+	}
+}

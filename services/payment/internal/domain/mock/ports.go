@@ -12,6 +12,7 @@ package mock
 import (
 	context "context"
 	reflect "reflect"
+	time "time"
 
 	domain "github.com/slipway-dev/slipway/services/payment/internal/domain"
 	provider "github.com/slipway-dev/slipway/services/payment/internal/provider"
@@ -231,6 +232,83 @@ func (c *MockPaymentStoreTransitionCall) Do(f func(context.Context, domain.Payme
 
 // DoAndReturn rewrite *gomock.Call.DoAndReturn
 func (c *MockPaymentStoreTransitionCall) DoAndReturn(f func(context.Context, domain.Payment, domain.State) error) *MockPaymentStoreTransitionCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
+// VoidUnpaid mocks base method.
+func (m *MockPaymentStore) VoidUnpaid(ctx context.Context, orderID string, at time.Time) error {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "VoidUnpaid", ctx, orderID, at)
+	ret0, _ := ret[0].(error)
+	return ret0
+}
+
+// VoidUnpaid indicates an expected call of VoidUnpaid.
+func (mr *MockPaymentStoreMockRecorder) VoidUnpaid(ctx, orderID, at any) *MockPaymentStoreVoidUnpaidCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "VoidUnpaid", reflect.TypeOf((*MockPaymentStore)(nil).VoidUnpaid), ctx, orderID, at)
+	return &MockPaymentStoreVoidUnpaidCall{Call: call}
+}
+
+// MockPaymentStoreVoidUnpaidCall wrap *gomock.Call
+type MockPaymentStoreVoidUnpaidCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockPaymentStoreVoidUnpaidCall) Return(arg0 error) *MockPaymentStoreVoidUnpaidCall {
+	c.Call = c.Call.Return(arg0)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockPaymentStoreVoidUnpaidCall) Do(f func(context.Context, string, time.Time) error) *MockPaymentStoreVoidUnpaidCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockPaymentStoreVoidUnpaidCall) DoAndReturn(f func(context.Context, string, time.Time) error) *MockPaymentStoreVoidUnpaidCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
+// VoidedUnpaid mocks base method.
+func (m *MockPaymentStore) VoidedUnpaid(ctx context.Context, orderID string) (bool, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "VoidedUnpaid", ctx, orderID)
+	ret0, _ := ret[0].(bool)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// VoidedUnpaid indicates an expected call of VoidedUnpaid.
+func (mr *MockPaymentStoreMockRecorder) VoidedUnpaid(ctx, orderID any) *MockPaymentStoreVoidedUnpaidCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "VoidedUnpaid", reflect.TypeOf((*MockPaymentStore)(nil).VoidedUnpaid), ctx, orderID)
+	return &MockPaymentStoreVoidedUnpaidCall{Call: call}
+}
+
+// MockPaymentStoreVoidedUnpaidCall wrap *gomock.Call
+type MockPaymentStoreVoidedUnpaidCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockPaymentStoreVoidedUnpaidCall) Return(arg0 bool, arg1 error) *MockPaymentStoreVoidedUnpaidCall {
+	c.Call = c.Call.Return(arg0, arg1)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockPaymentStoreVoidedUnpaidCall) Do(f func(context.Context, string) (bool, error)) *MockPaymentStoreVoidedUnpaidCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockPaymentStoreVoidedUnpaidCall) DoAndReturn(f func(context.Context, string) (bool, error)) *MockPaymentStoreVoidedUnpaidCall {
 	c.Call = c.Call.DoAndReturn(f)
 	return c
 }
