@@ -63,7 +63,7 @@ func failedEnvelope(e domain.OrderFailed) (events.Envelope, error) {
 			OrderId:    e.Order.ID,
 			UserId:     e.Order.UserID,
 			Items:      itemsProto(e.Order.Items),
-			Total:      moneyProto(e.Order.Total),
+			Total:      totalProto(e.Order.Total),
 			Reason:     e.Reason,
 			OccurredAt: timestamppb.New(e.OccurredAt),
 		},
@@ -82,6 +82,16 @@ func itemsProto(items []domain.OrderItem) []*orderv1.OrderItem {
 		}
 	}
 	return out
+}
+
+// totalProto is a failed order's total, or nil when it failed before it
+// was priced: an empty total is no amount, and consumers refuse a money
+// value without a currency.
+func totalProto(m domain.Money) *moneyv1.Money {
+	if m == (domain.Money{}) {
+		return nil
+	}
+	return moneyProto(m)
 }
 
 func moneyProto(m domain.Money) *moneyv1.Money {

@@ -92,6 +92,7 @@ func TestFail(t *testing.T) {
 		assert.Equal(t, "u-1", payload.GetUserId())
 		assert.Equal(t, failed.FailureReason, payload.GetReason())
 		assert.Empty(t, payload.GetItems())
+		assert.Nil(t, payload.GetTotal(), "an order that failed unpriced has no total, not an empty one (which consumers refuse)")
 		assert.True(t, payload.GetOccurredAt().AsTime().Equal(t1))
 		assert.Equal(t, int64(1), e.commits.Load())
 
