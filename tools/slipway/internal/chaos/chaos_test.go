@@ -284,14 +284,13 @@ func TestShippedExperimentsHoldTheirInvariants(t *testing.T) {
 }
 
 // TestWeakenedInventoryErrorsFailsTheGate: order rides out 40% UNAVAILABLE
-// from inventory with two layers, its peer client's retries and the saga's
-// own retries inside PAYMENT_DEADLINE. With both off (one attempt per peer
-// call; the saga's first retry waits past the deadline) the orders whose
-// Reserve failed in the fault window end FAILED: CreateOrder still answers
-// OK (PENDING, once the sync budget runs out), so the load's success rate
-// cannot see it, and the gate that must fail is the share of acknowledged
-// orders that ended PLACED, while the invariants still hold (a failed order
-// leaves nothing behind: its stock released, nothing charged).
+// from inventory with three layers: its peer client's retries, the saga's
+// own retries inside PAYMENT_DEADLINE, and the recovery worker. With all
+// three off (one attempt per peer call; the saga's first retry waits past
+// the deadline, which has passed when recovery takes the order up) the orders whose
+// Reserve failed in the fault window end FAILED, and the gate must fail,
+// while the invariants still hold (a failed order leaves nothing behind:
+// its stock released, nothing charged).
 func TestWeakenedInventoryErrorsFailsTheGate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the services")
@@ -303,26 +302,34 @@ func TestWeakenedInventoryErrorsFailsTheGate(t *testing.T) {
 		"PEER_RETRY_ATTEMPTS":   "1",
 		"PAYMENT_RETRY_INITIAL": "10s",
 		"PAYMENT_RETRY_MAX":     "10s",
+		// and the recovery worker, which takes an order up after its grace
+		// (5 s), finds it past its deadline
+		"PAYMENT_DEADLINE":    "3s",
+		"PAYMENT_SYNC_BUDGET": "3s",
 	}
 	rep, runErr := runForTest(t, file, map[string]map[string]string{"order": weakened})
 	require.Error(t, runErr)
 	assert.Contains(t, runErr.Error(), "1 of 1 experiment(s) failed: inventory-errors")
 	assert.False(t, rep.Passed)
 	require.NotEmpty(t, rep.Analysis)
-	var placed *check
-	for i := range rep.Analysis {
-		if rep.Analysis[i].Metric == "acknowledged orders PLACED" {
-			placed = &rep.Analysis[i]
+	// Which gate sees the failed orders depends on when they fail: within
+	// the request, CreateOrder answers the error (success rate); after it,
+	// the order was acknowledged PENDING and ends FAILED (placed share).
+	failed := map[string]string{}
+	for _, c := range rep.Analysis {
+		if !c.Passed {
+			failed[c.Metric] = c.Observed
 		}
 	}
-	require.NotNil(t, placed, "the analysis gates the acknowledged orders that ended PLACED: %+v", rep.Analysis)
-	assert.False(t, placed.Passed, placed.Observed)
-	assert.Contains(t, placed.Observed, "FAILED", "the orders whose Reserve failed ended FAILED")
+	_, rate := failed["success rate"]
+	_, placed := failed["acknowledged orders PLACED"]
+	assert.True(t, rate || placed, "the success rate or the placed share must fail the gate: %+v", rep.Analysis)
 	for _, inv := range rep.Invariants {
 		assert.True(t, inv.Passed, "%s: %v", inv.Name, inv.Examples)
 	}
-	assert.True(t, slices.ContainsFunc(rep.Failures, func(f string) bool { return strings.Contains(f, "acknowledged orders PLACED") }),
-		"%q", rep.Failures)
+	assert.True(t, slices.ContainsFunc(rep.Failures, func(f string) bool {
+		return strings.Contains(f, "acknowledged orders PLACED") || strings.Contains(f, "analysis: success rate >= 99.50%")
+	}), "%q", rep.Failures)
 }
 
 func TestPutAdminFaults(t *testing.T) {
