@@ -152,6 +152,35 @@ func TestReadsRunAgainOnAFreshConnection(t *testing.T) {
 	require.NoError(t, query(t, ctx, db, "SELECT id FROM items"), "QueryContext skips the dead connections")
 }
 
+// A lost connection drops the pool's idle ones: what ended one session
+// ended the others, and each dead one drawn would cost an attempt and a
+// longer backoff. After every pooled session is terminated, one read
+// succeeds after exactly one retry, on a fresh connection.
+func TestALostConnectionDropsTheDeadIdleOnes(t *testing.T) {
+	ctx := context.Background()
+	reg := prometheus.NewRegistry()
+	db, _ := outageDB(t, reg) // a pool of four
+	admin := adminConn(t, db)
+	var conns []*sql.Conn
+	for range 3 {
+		c, err := db.Conn(ctx)
+		require.NoError(t, err)
+		require.NoError(t, c.PingContext(ctx)) // used just now: database/sql will not ping it again
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		require.NoError(t, c.Close())
+	}
+	require.Equal(t, 3, db.Stats().Idle)
+	require.Equal(t, 3, terminateOthers(t, admin))
+
+	before := retriesMetric(t, reg, "lost_connection")
+	var one int
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT 1").Scan(&one))
+	assert.Equal(t, 1.0, retriesMetric(t, reg, "lost_connection")-before,
+		"one dead connection drawn, then a fresh one: the other dead ones were dropped")
+}
+
 // query runs q through db.QueryContext and closes its rows at once, so the
 // connection is back in the pool before the test goes on.
 func query(t *testing.T, ctx context.Context, db *store.DB, q string) error {

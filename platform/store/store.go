@@ -45,6 +45,7 @@ type DB struct {
 	Dialect Dialect
 
 	unregister func() // removes the pool metrics; nil without a registry
+	maxIdle    int    // the pool's idle connections at most, restored by dropIdle
 
 	// Attempts run again, by cause (slipway_db_retries_total).
 	lostRetries, contentionRetries atomic.Int64
@@ -169,7 +170,7 @@ func openSQLite(rawURL string, pool config.DBPool) (*DB, error) {
 	// so they are kept: no lifetime or idle limit.
 	sqlDB.SetMaxOpenConns(maxConns)
 	sqlDB.SetMaxIdleConns(maxConns)
-	return &DB{DB: sqlDB, Dialect: SQLite}, nil
+	return &DB{DB: sqlDB, Dialect: SQLite, maxIdle: maxConns}, nil
 }
 
 // openPostgres keeps as many idle connections as it may open, so a burst
@@ -189,7 +190,7 @@ func openPostgres(rawURL string, pool config.DBPool) (*DB, error) {
 	sqlDB.SetMaxIdleConns(pool.MaxConns)
 	sqlDB.SetConnMaxIdleTime(pool.MaxConnIdleTime)
 	sqlDB.SetConnMaxLifetime(pool.MaxConnLifetime)
-	return &DB{DB: sqlDB, Dialect: Postgres}, nil
+	return &DB{DB: sqlDB, Dialect: Postgres, maxIdle: pool.MaxConns}, nil
 }
 
 // warm opens n connections at once and returns them to the pool idle.

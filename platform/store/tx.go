@@ -55,8 +55,8 @@ func Idempotent() TxOption { return func(o *txOptions) { o.idempotent = true } }
 //     from about 10 ms;
 //   - the connection was lost before COMMIT was sent (ConnectionLost: the
 //     server rolled the transaction back), or COMMIT never left: up to
-//     ten attempts on fresh connections, backoffs from about 25 ms to a
-//     second, which outlast a PostgreSQL restart;
+//     25 attempts on fresh connections, backoffs from about 25 ms to
+//     250 ms, which outlast a PostgreSQL restart;
 //   - the connection was lost during COMMIT, so the outcome is unknown:
 //     only with Idempotent, since the first attempt may have committed.
 //
@@ -85,6 +85,7 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error, opts ...TxOpt
 				return classify(ctx, fmt.Errorf("store: transaction gave up after %d attempts on fresh connections: %w", lost, err))
 			}
 			pause = connBackoff(lost)
+			db.dropIdle()
 			db.lostRetries.Add(1)
 		default:
 			return classify(ctx, err)

@@ -43,6 +43,26 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
+// TestConnBackoffOutlastsARestartAndAnswersSoonAfter pins the lost
+// connection schedule: its shortest total outlasts a PostgreSQL restart
+// that refuses connections for 2.8 s, and no wait is longer than 250 ms, so
+// a call waiting out the restart is answered soon after the server is back.
+func TestConnBackoffOutlastsARestartAndAnswersSoonAfter(t *testing.T) {
+	var shortest, longest time.Duration
+	for attempt := 1; attempt < connMaxAttempts; attempt++ {
+		want := min(connBaseBackoff<<(attempt-1), connMaxBackoff)
+		shortest += want / 2
+		longest += want
+		for range 20 {
+			got := connBackoff(attempt)
+			assert.GreaterOrEqual(t, got, want/2, "attempt %d", attempt)
+			assert.LessOrEqual(t, got, 250*time.Millisecond, "attempt %d", attempt)
+		}
+	}
+	assert.GreaterOrEqual(t, shortest, 2800*time.Millisecond, "the retries may give up before a restart ends")
+	assert.LessOrEqual(t, longest, 6*time.Second, "the retries hold a call far past any restart")
+}
+
 // TestInTxRetriesSQLiteBusy holds SQLite's write lock from one pool while
 // another pool, with no busy timeout, starts a transaction: BEGIN IMMEDIATE
 // fails with SQLITE_BUSY and InTx must retry until the lock is released.
