@@ -140,6 +140,7 @@ type pgRestart struct {
 	cluster pgCluster
 	dsn     string
 	began   time.Time
+	probe   *outageProbe
 }
 
 // pgDSN is a direct (not proxied) URL of a database on the fleet's server.
@@ -162,7 +163,7 @@ func (r *run) applyPGRestart(ctx context.Context, f fault) error {
 	if err != nil {
 		return err
 	}
-	pr := &pgRestart{cluster: c, dsn: dsn, began: time.Now()}
+	pr := &pgRestart{cluster: c, dsn: dsn, began: time.Now(), probe: startOutageProbe(ctx, dsn)}
 	r.mu.Lock()
 	r.pgRestart = pr
 	r.mu.Unlock()
@@ -181,6 +182,21 @@ func (r *run) applyPGRestart(ctx context.Context, f fault) error {
 	return nil
 }
 
+// recordOutage stops pr's probe and adds the outage it saw to the run's,
+// on the timeline.
+func (r *run) recordOutage(pr *pgRestart) {
+	from, to := pr.probe.stop()
+	if from.IsZero() {
+		r.event("PostgreSQL never refused a probe (every %s): no outage seen", outageProbeEvery)
+		return
+	}
+	r.mu.Lock()
+	r.outage += to.Sub(from)
+	r.mu.Unlock()
+	r.event("PostgreSQL refused connections for %s, from t+%s to t+%s (probed every %s)",
+		report.Seconds(to.Sub(from)), report.Seconds(from.Sub(r.start)), report.Seconds(to.Sub(r.start)), outageProbeEvery)
+}
+
 // revertPGRestart starts a stopped server, waits until it answers, and
 // records the evidence: the postmaster's start time moved.
 func (r *run) revertPGRestart(ctx context.Context, f fault) error {
@@ -196,6 +212,7 @@ func (r *run) revertPGRestart(ctx context.Context, f fault) error {
 		}
 	}
 	started, err := pgWaitUp(ctx, pr.dsn, 60*time.Second)
+	r.recordOutage(pr)
 	eff := effect{
 		Fault:    f.Describe(),
 		Evidence: "pg_postmaster_start_time() changed: the server really restarted",

@@ -24,6 +24,10 @@ type thresholds struct {
 	SuccessRate float64        // at least
 	P99         time.Duration  // at most, over the whole run
 	FaultP99    *time.Duration // at most, in the fault window; nil: reported only
+	// OverOutage, when set, makes P99 the measured outage plus this
+	// (record sets it once the outage is known); Outage is that outage.
+	OverOutage *time.Duration
+	Outage     time.Duration
 	// FaultSuccessRate is the least success rate in the fault window; nil
 	// is SuccessRate.
 	FaultSuccessRate *float64
@@ -82,6 +86,10 @@ func (e *experiment) thresholds(def thresholds) thresholds {
 	}
 	if p := e.Analysis.P99; p != nil {
 		t.P99, overridden = p.D(), true
+	}
+	if p := e.Analysis.P99OverOutage; p != nil {
+		d := p.D()
+		t.OverOutage, overridden = &d, true
 	}
 	if r := e.Analysis.FaultSuccessRate; r != nil {
 		v := *r
@@ -159,6 +167,9 @@ func analyse(t thresholds, all loadFigures, window *windowFigures) []check {
 		checks = append(checks, c)
 	}
 	c = check{Metric: "p99 latency", Condition: "<= " + t.P99.String()}
+	if t.OverOutage != nil {
+		c.Condition = fmt.Sprintf("<= %s (outage %s + %s)", t.P99, report.Seconds(t.Outage), t.OverOutage)
+	}
 	if all.Requests == 0 {
 		c.Observed = "no request completed"
 	} else {
@@ -202,6 +213,8 @@ type Report struct {
 		SuccessRate float64            `json:"success_rate"`
 		P99         string             `json:"p99"`
 		FaultP99    string             `json:"fault_window_p99,omitempty"`
+		OverOutage  string             `json:"p99_over_outage,omitempty"`
+		Outage      string             `json:"outage,omitempty"`
 		FaultRate   *float64           `json:"fault_window_success_rate,omitempty"`
 		PlacedRate  float64            `json:"placed_rate"`
 		Services    map[string]float64 `json:"service_success_rate,omitempty"`
@@ -455,6 +468,9 @@ func newReport(o Options, exp *experiment, th thresholds) *Report {
 	if th.FaultP99 != nil {
 		rep.Thresholds.FaultP99 = th.FaultP99.String()
 	}
+	if th.OverOutage != nil {
+		rep.Thresholds.OverOutage = th.OverOutage.String()
+	}
 	rep.Thresholds.Reason = exp.Analysis.Reason
 	return rep
 }
@@ -474,6 +490,13 @@ func (r *run) record(rep *Report, figures loadFigures, th thresholds) {
 		}
 		w := windowStats(r.samples, r.window[0], to)
 		rep.FaultWindow = &w
+	}
+	if th.OverOutage != nil {
+		r.mu.Lock()
+		th.Outage = r.outage
+		r.mu.Unlock()
+		th.P99 = th.Outage.Round(time.Millisecond) + *th.OverOutage
+		rep.Thresholds.P99, rep.Thresholds.Outage = th.P99.String(), th.Outage.Round(time.Millisecond).String()
 	}
 	rep.Analysis = analyse(th, rep.Load, rep.FaultWindow)
 }

@@ -49,7 +49,8 @@ type run struct {
 	latency []latencyMark          // latency faults, judged after the load
 	acked   map[string]string      // order id -> idempotency key of every acknowledged CreateOrder
 
-	pgRestart *pgRestart // the PostgreSQL restart in progress, if any
+	pgRestart *pgRestart    // the PostgreSQL restart in progress, if any
+	outage    time.Duration // how long PostgreSQL refused connections, summed over its restarts
 }
 
 // resetMark is what a consumer reset left to check: the stream held

@@ -62,6 +62,16 @@ func (e *experiment) validate() error {
 	if r := a.PlacedRate; r != nil && !(*r >= 0 && *r <= 1) {
 		bad("analysis.placed_rate", "%v: want a fraction from 0 to 1 (0.995 is 99.5%%)", *r)
 	}
+	if o := a.P99OverOutage; o != nil {
+		switch {
+		case o.D() <= 0:
+			bad("analysis.p99_over_outage", "%s: want more than 0", *o)
+		case a.P99 != nil:
+			bad("analysis.p99_over_outage", "set p99 or p99_over_outage, not both")
+		case !e.restartsPostgres():
+			bad("analysis.p99_over_outage", "needs a postgres_restart fault, whose outage it is measured from")
+		}
+	}
 	for svc, r := range a.ServiceSuccessRate {
 		if !slices.Contains(gatedServices, svc) {
 			bad("analysis.service_success_rate."+svc, "not a gated service (want %s)", strings.Join(gatedServices, ", "))
