@@ -298,7 +298,7 @@ func TestHostileInputGetsA4xx(t *testing.T) {
 	before := fuzzTakeSnapshot(t, c)
 
 	ops := fuzzOperations(t)
-	require.GreaterOrEqual(t, len(ops), 12, "every REST operation of the four documents")
+	require.GreaterOrEqual(t, len(ops), 12, "every REST operation of the services' documents")
 	var methods []struct {
 		svc fuzzService
 		m   protoreflect.MethodDescriptor

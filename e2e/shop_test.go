@@ -30,7 +30,7 @@ import (
 // protocols the shop is driven over.
 var protocols = []string{"grpc", "rest", "grpc-web"}
 
-// shop calls the four services over one protocol, as a client would.
+// shop calls the services over one protocol, as a client would.
 type shop struct {
 	t        *testing.T
 	protocol string
