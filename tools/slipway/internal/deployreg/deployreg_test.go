@@ -80,7 +80,7 @@ func TestDeployRegistersEveryList(t *testing.T) {
 	if debugPort == 2350 { // kubectl port-forward's
 		debugPort++
 	}
-	edits, err := deployreg.Deploy(root, "widgets", 50099, 8099)
+	edits, err := deployreg.Deploy(root, "gadgets", 50099, 8099)
 	require.NoError(t, err)
 
 	byPath := map[string]deployreg.Edit{}
@@ -91,10 +91,10 @@ func TestDeployRegistersEveryList(t *testing.T) {
 
 	// New files: rendered from the templates, valid YAML, naming the service.
 	for _, path := range []string{
-		"deploy/k8s/base/widgets.yaml",
-		"deploy/config/dev/widgets.yaml",
-		"deploy/config/prod/widgets.yaml",
-		"deploy/k8s/overlays/dev/secrets/widgets.env",
+		"deploy/k8s/base/gadgets.yaml",
+		"deploy/config/dev/gadgets.yaml",
+		"deploy/config/prod/gadgets.yaml",
+		"deploy/k8s/overlays/dev/secrets/gadgets.env",
 	} {
 		e, ok := byPath[path]
 		if !assert.True(t, ok, "no edit creates %s", path) {
@@ -114,38 +114,38 @@ func TestDeployRegistersEveryList(t *testing.T) {
 			}
 		}
 	}
-	base := string(byPath["deploy/k8s/base/widgets.yaml"].Data)
-	for _, want := range []string{"name: widgets\n", "containerPort: 50099", "containerPort: 8099", "name: widgets-secrets",
-		"name: widgets-headless", "kind: PodDisruptionBudget", "kind: HorizontalPodAutoscaler", "readOnlyRootFilesystem: true"} {
+	base := string(byPath["deploy/k8s/base/gadgets.yaml"].Data)
+	for _, want := range []string{"name: gadgets\n", "containerPort: 50099", "containerPort: 8099", "name: gadgets-secrets",
+		"name: gadgets-headless", "kind: PodDisruptionBudget", "kind: HorizontalPodAutoscaler", "readOnlyRootFilesystem: true"} {
 		assert.Contains(t, base, want)
 	}
 	assert.NotContains(t, base, "NATS_")
-	assert.Contains(t, string(byPath["deploy/config/prod/widgets.yaml"].Data), "tls_cert_file:")
-	assert.Contains(t, string(byPath["deploy/k8s/overlays/dev/secrets/widgets.env"].Data),
-		"DATABASE_URL=postgres://slipway_widgets:slipway_widgets@postgres:5432/slipway_widgets?sslmode=disable\n")
+	assert.Contains(t, string(byPath["deploy/config/prod/gadgets.yaml"].Data), "tls_cert_file:")
+	assert.Contains(t, string(byPath["deploy/k8s/overlays/dev/secrets/gadgets.env"].Data),
+		"DATABASE_URL=postgres://slipway_gadgets:slipway_gadgets@postgres:5432/slipway_gadgets?sslmode=disable\n")
 
 	// Replaced files: the entries are there, and taking them out again gives
 	// back the old file byte for byte.
 	inserted := map[string][]string{
-		"deploy/compose/docker-compose.yml": {"  widgets 50099/8099",
-			"\n  widgets:\n    <<: *slipway-service\n", "      DATABASE_URL: postgres://slipway_widgets:slipway_widgets@postgres:5432/slipway_widgets?sslmode=disable\n",
+		"deploy/compose/docker-compose.yml": {"  gadgets 50099/8099",
+			"\n  gadgets:\n    <<: *slipway-service\n", "      DATABASE_URL: postgres://slipway_gadgets:slipway_gadgets@postgres:5432/slipway_gadgets?sslmode=disable\n",
 			"      - \"127.0.0.1:50099:50099\"\n      - \"127.0.0.1:8099:8099\"\n"},
 		// 2350 is .vscode's k8s port-forward: the next free one.
-		"deploy/compose/docker-compose.override.yml": {"    image: slipway/widgets:debug\n", fmt.Sprintf("      - \"127.0.0.1:%d:2345\"\n", debugPort)},
-		"deploy/compose/postgres/10-databases.sql": {"CREATE ROLE slipway_widgets LOGIN PASSWORD 'slipway_widgets';\n",
-			"CREATE DATABASE slipway_widgets OWNER slipway_widgets;\n", "REVOKE ALL ON DATABASE slipway_widgets FROM PUBLIC;\n"},
-		"deploy/prometheus/prometheus.yml": {"          - widgets:8099\n"},
-		"deploy/docker/Dockerfile": {"COPY services/widgets/go.mod services/widgets/go.sum services/widgets/\n",
-			"FROM runtime-base AS svc-widgets\nENV GRPC_ADDR=:50099 HTTP_ADDR=:8099\nEXPOSE 50099 8099\n"},
-		"deploy/k8s/base/kustomization.yaml":         {"  - widgets.yaml\n"},
-		"deploy/k8s/overlays/dev/kustomization.yaml": {"  - name: slipway/widgets\n    newTag: dev\n", "  - name: widgets-secrets\n    envs: [secrets/widgets.env]\n"},
-		"deploy/k8s/overlays/prod/kustomization.yaml": {"#   widgets-secrets       DATABASE_URL, CONFIG_FINGERPRINT_KEY\n",
-			"  - name: slipway/widgets\n    newName: registry.example.com/slipway/widgets\n    digest: sha256:", "      name: widgets\n", "            secretName: widgets-tls\n"},
-		"deploy/k8s/overlays/prod/certificates.yaml":  {"  name: widgets-tls\n", "    - spiffe://slipway.local/widgets\n", "    - widgets-headless.slipway.svc.cluster.local\n"},
-		"deploy/k8s/overlays/prod/networkpolicy.yaml": {", widgets", "  name: widgets\n", "              slipway.dev/database: widgets\n"},
-		"deploy/config/dev/kustomization.yaml":        {"  - name: widgets-config\n    files: [widgets.yaml]\n"},
-		"deploy/config/prod/kustomization.yaml":       {"  - name: widgets-config\n    files: [widgets.yaml]\n"},
-		"deploy/k8s/README.md":                        {"| widgets | 11 | 2 | 22 |\n", fmt.Sprintf("+ widgets 11 × 2 = %d", oldTotal+22)},
+		"deploy/compose/docker-compose.override.yml": {"    image: slipway/gadgets:debug\n", fmt.Sprintf("      - \"127.0.0.1:%d:2345\"\n", debugPort)},
+		"deploy/compose/postgres/10-databases.sql": {"CREATE ROLE slipway_gadgets LOGIN PASSWORD 'slipway_gadgets';\n",
+			"CREATE DATABASE slipway_gadgets OWNER slipway_gadgets;\n", "REVOKE ALL ON DATABASE slipway_gadgets FROM PUBLIC;\n"},
+		"deploy/prometheus/prometheus.yml": {"          - gadgets:8099\n"},
+		"deploy/docker/Dockerfile": {"COPY services/gadgets/go.mod services/gadgets/go.sum services/gadgets/\n",
+			"FROM runtime-base AS svc-gadgets\nENV GRPC_ADDR=:50099 HTTP_ADDR=:8099\nEXPOSE 50099 8099\n"},
+		"deploy/k8s/base/kustomization.yaml":         {"  - gadgets.yaml\n"},
+		"deploy/k8s/overlays/dev/kustomization.yaml": {"  - name: slipway/gadgets\n    newTag: dev\n", "  - name: gadgets-secrets\n    envs: [secrets/gadgets.env]\n"},
+		"deploy/k8s/overlays/prod/kustomization.yaml": {"#   gadgets-secrets       DATABASE_URL, CONFIG_FINGERPRINT_KEY\n",
+			"  - name: slipway/gadgets\n    newName: registry.example.com/slipway/gadgets\n    digest: sha256:", "      name: gadgets\n", "            secretName: gadgets-tls\n"},
+		"deploy/k8s/overlays/prod/certificates.yaml":  {"  name: gadgets-tls\n", "    - spiffe://slipway.local/gadgets\n", "    - gadgets-headless.slipway.svc.cluster.local\n"},
+		"deploy/k8s/overlays/prod/networkpolicy.yaml": {", gadgets", "  name: gadgets\n", "              slipway.dev/database: gadgets\n"},
+		"deploy/config/dev/kustomization.yaml":        {"  - name: gadgets-config\n    files: [gadgets.yaml]\n"},
+		"deploy/config/prod/kustomization.yaml":       {"  - name: gadgets-config\n    files: [gadgets.yaml]\n"},
+		"deploy/k8s/README.md":                        {"| gadgets | 11 | 2 | 22 |\n", fmt.Sprintf("+ gadgets 11 × 2 = %d", oldTotal+22)},
 	}
 	for path, parts := range inserted {
 		e, ok := byPath[path]
@@ -168,9 +168,9 @@ func TestDeployRegistersEveryList(t *testing.T) {
 
 	// Written out, a second run refuses: the service is there.
 	write(t, root, edits)
-	_, err = deployreg.Deploy(root, "widgets", 50099, 8099)
+	_, err = deployreg.Deploy(root, "gadgets", 50099, 8099)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `service "widgets" is already registered`)
+	assert.Contains(t, err.Error(), `service "gadgets" is already registered`)
 }
 
 // isSubsequence reports whether every line of old is in got, in order.
@@ -193,9 +193,9 @@ func TestDeployRefuses(t *testing.T) {
 		wantFragment string
 	}{
 		{"an existing service", "inventory", 50099, 8099, "deploy/k8s/base/inventory.yaml", `service "inventory" is already registered`},
-		{"a taken port", "widgets", 50053, 8099, "deploy/compose/docker-compose.yml", "port 50053 is already published"},
+		{"a taken port", "gadgets", 50053, 8099, "deploy/compose/docker-compose.yml", "port 50053 is already published"},
 		{"a name that is no role name", "wid-gets", 50099, 8099, "", "want lower-case letters and digits"},
-		{"equal ports", "widgets", 50099, 50099, "", "want two different ports"},
+		{"equal ports", "gadgets", 50099, 50099, "", "want two different ports"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			edits, err := deployreg.Deploy(root, tt.svc, tt.grpc, tt.http)
@@ -222,12 +222,12 @@ func TestDeployRefusesOverThePoolBudget(t *testing.T) {
 	tight := fmt.Sprintf("= %d connections, under %d.", total, total+22)
 	require.NoError(t, os.WriteFile(readme, bytes.Replace(data, m[0], []byte(tight), 1), 0o644))
 
-	edits, err := deployreg.Deploy(root, "widgets", 50099, 8099)
+	edits, err := deployreg.Deploy(root, "gadgets", 50099, 8099)
 	require.NoError(t, err)
 	write(t, root, edits)
-	_, err = deployreg.Deploy(root, "gadgets", 50056, 8086)
+	_, err = deployreg.Deploy(root, "sprockets", 50098, 8098)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), fmt.Sprintf("deploy/k8s/README.md: gadgets's 22 connections take the prod pools to %d, over the budget of %d", total+44, total+22))
+	assert.Contains(t, err.Error(), fmt.Sprintf("deploy/k8s/README.md: sprockets's 22 connections take the prod pools to %d, over the budget of %d", total+44, total+22))
 }
 
 func TestDeployNamesAMissingAnchor(t *testing.T) {
@@ -247,7 +247,7 @@ func TestDeployNamesAMissingAnchor(t *testing.T) {
 			require.Contains(t, data, tt.cut)
 			require.NoError(t, os.WriteFile(file, []byte(strings.ReplaceAll(data, tt.cut, "")), 0o644))
 
-			_, err := deployreg.Deploy(root, "widgets", 50099, 8099)
+			_, err := deployreg.Deploy(root, "gadgets", 50099, 8099)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.path+": anchor "+tt.anchor+" not found")
 		})

@@ -15,12 +15,12 @@ func TestApplyWritesEveryChangeAndKeepsTheEditedFilesMode(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(root, "go.work"), []byte("old\n"), 0o600))
 
 	err := apply(root, []change{
-		{path: "services/widgets/cmd/widgets/main.go", data: []byte("package main\n"), created: true},
+		{path: "services/gadgets/cmd/gadgets/main.go", data: []byte("package main\n"), created: true},
 		{path: "go.work", data: []byte("new\n")},
 	})
 
 	require.NoError(t, err)
-	assertFile(t, root, "services/widgets/cmd/widgets/main.go", "package main\n")
+	assertFile(t, root, "services/gadgets/cmd/gadgets/main.go", "package main\n")
 	assertFile(t, root, "go.work", "new\n")
 	fi, err := os.Stat(filepath.Join(root, "go.work"))
 	require.NoError(t, err)
@@ -35,13 +35,13 @@ func TestApplyPutsEverythingBackWhenAWriteFails(t *testing.T) {
 
 	err := apply(root, []change{
 		{path: "go.work", data: []byte("new\n")},
-		{path: "services/widgets/README.md", data: []byte("# widgets\n"), created: true},
+		{path: "services/gadgets/README.md", data: []byte("# gadgets\n"), created: true},
 		{path: "blocker/x.go", data: []byte("package x\n"), created: true},
 	})
 
 	require.Error(t, err)
 	assertFile(t, root, "go.work", "old\n")
-	assert.NoFileExists(t, filepath.Join(root, "services", "widgets", "README.md"))
+	assert.NoFileExists(t, filepath.Join(root, "services", "gadgets", "README.md"))
 	assert.NoDirExists(t, filepath.Join(root, "services"), "the directories apply made are removed too")
 }
 

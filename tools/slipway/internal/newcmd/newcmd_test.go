@@ -30,20 +30,33 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
+// unregistered is a valid service name the workspace does not have yet: a
+// team that ran slipway new service widgets still gets a green make test.
+func unregistered(t *testing.T, root string) string {
+	t.Helper()
+	for _, name := range []string{"widgets", "sprockets", "gizmos", "doohickeys"} {
+		if _, err := os.Stat(filepath.Join(root, "services", name)); errors.Is(err, fs.ErrNotExist) {
+			return name
+		}
+	}
+	t.Fatal("every sample service name is taken")
+	return ""
+}
+
 func TestMainRefusesAMalformedCommandLine(t *testing.T) {
 	tests := map[string]struct {
 		args []string
 		want string
 	}{
 		"nothing":               {nil, "want service NAME or rpc SERVICE Method"},
-		"an unknown kind":       {[]string{"widget", "x"}, `want service or rpc, got "widget"`},
+		"an unknown kind":       {[]string{"gadget", "x"}, `want service or rpc, got "gadget"`},
 		"service without name":  {[]string{"service"}, "want service NAME, got 0 words"},
 		"service with two":      {[]string{"service", "a", "b"}, "want service NAME, got 2 words"},
 		"rpc without method":    {[]string{"rpc", "inventory"}, "want rpc SERVICE Method, got 1 words"},
 		"resource given to rpc": {[]string{"rpc", "inventory", "Archive", "--resource", "X"}, "--resource is for new service"},
 		"an invalid name":       {[]string{"service", "Bad-Name", "--dry-run"}, `service name "Bad-Name"`},
 		"an invalid method":     {[]string{"rpc", "inventory", "archive_product", "--dry-run"}, `method "archive_product"`},
-		"an invalid resource":   {[]string{"service", "gadgets", "--resource", "not-go", "--dry-run"}, `--resource "not-go"`},
+		"an invalid resource":   {[]string{"service", "sprockets", "--resource", "not-go", "--dry-run"}, `--resource "not-go"`},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -74,16 +87,17 @@ func TestNewServiceDryRunListsEveryFileAndWritesNothing(t *testing.T) {
 	before := treeDigest(t, root)
 	var out bytes.Buffer
 	// Flags after the name, as people type them.
-	err := newcmd.Main(context.Background(), []string{"service", "gadgets", "--dry-run"},
+	name := unregistered(t, root)
+	err := newcmd.Main(context.Background(), []string{"service", name, "--dry-run"},
 		&cli.Env{Stdout: &out, Stderr: &out})
 	require.NoError(t, err)
 
 	got := out.String()
 	for _, want := range []string{
-		"would create api/proto/slipway/gadgets/v1/gadgets.proto\n",
-		"would create services/gadgets/cmd/gadgets/main.go\n",
-		"would create services/gadgets/internal/store/migrations/postgres/0001_init.sql\n",
-		"would create deploy/k8s/base/gadgets.yaml\n",
+		"would create api/proto/slipway/" + name + "/v1/" + name + ".proto\n",
+		"would create services/" + name + "/cmd/" + name + "/main.go\n",
+		"would create services/" + name + "/internal/store/migrations/postgres/0001_init.sql\n",
+		"would create deploy/k8s/base/" + name + ".yaml\n",
 		"would edit   go.work\n",
 		"would edit   deploy/prometheus/prometheus.yml\n",
 		"dry run: nothing written\n",

@@ -75,13 +75,13 @@ func assertKept(t *testing.T, old, new string, changed ...string) {
 	}
 }
 
-// widgets is the service registered: its ports are far above the
+// gadgets is the service registered: its ports are far above the
 // registry's, so the test holds as services are added.
-var widgets = workspace.Service{Name: "widgets", GRPCPort: 50099, HTTPPort: 8099}
+var gadgets = workspace.Service{Name: "gadgets", GRPCPort: 50099, HTTPPort: 8099}
 
 func plan(t *testing.T, root string) map[string]string {
 	t.Helper()
-	edits, err := register.Workspace(root, widgets)
+	edits, err := register.Workspace(root, gadgets)
 	require.NoError(t, err)
 	got := map[string]string{}
 	for _, e := range edits {
@@ -155,8 +155,8 @@ func TestWorkspaceRegistersTheService(t *testing.T) {
 		require.NoError(t, err)
 		oldSvcs, err := workspace.ParseRegistry([]byte(old))
 		require.NoError(t, err)
-		assert.Equal(t, append(oldSvcs, widgets), svcs, "appended, the others kept in start order")
-		assert.Contains(t, new, `  {"name": "widgets", "grpcPort": 50099, "httpPort": 8099}`+"\n]")
+		assert.Equal(t, append(oldSvcs, gadgets), svcs, "appended, the others kept in start order")
+		assert.Contains(t, new, `  {"name": "gadgets", "grpcPort": 50099, "httpPort": 8099}`+"\n]")
 	})
 
 	t.Run("go.work", func(t *testing.T) {
@@ -168,9 +168,9 @@ func TestWorkspaceRegistersTheService(t *testing.T) {
 		for _, u := range wf.Use {
 			uses = append(uses, u.Path)
 		}
-		assert.Contains(t, uses, "./services/widgets")
+		assert.Contains(t, uses, "./services/gadgets")
 		assert.True(t, slices.IsSorted(uses), "use lines stay sorted: %q", uses)
-		assert.Equal(t, len(old)+len("\t./services/widgets\n"), len(new), "one line inserted")
+		assert.Equal(t, len(old)+len("\t./services/gadgets\n"), len(new), "one line inserted")
 	})
 
 	t.Run("launch.json", func(t *testing.T) {
@@ -184,16 +184,16 @@ func TestWorkspaceRegistersTheService(t *testing.T) {
 			}
 		}
 		readJSONC(t, new, &lf)
-		i := slices.IndexFunc(lf.Configurations, func(c launchConfig) bool { return c.Name == "widgets" })
-		require.GreaterOrEqual(t, i, 0, "no launch configuration for widgets")
+		i := slices.IndexFunc(lf.Configurations, func(c launchConfig) bool { return c.Name == "gadgets" })
+		require.GreaterOrEqual(t, i, 0, "no launch configuration for gadgets")
 		c := lf.Configurations[i]
 		assert.Equal(t, "launch", c.Request)
-		assert.Equal(t, "${workspaceFolder}/services/widgets/cmd/widgets", c.Program)
-		assert.Equal(t, "sqlite://.slipway/data/widgets.db", c.Env["DATABASE_URL"])
+		assert.Equal(t, "${workspaceFolder}/services/gadgets/cmd/gadgets", c.Program)
+		assert.Equal(t, "sqlite://.slipway/data/gadgets.db", c.Env["DATABASE_URL"])
 		assert.Equal(t, lastService(), lf.Configurations[i-1].Name, "after the last service's launch")
 
-		i = slices.IndexFunc(lf.Configurations, func(c launchConfig) bool { return c.Name == "widgets: attach to compose" })
-		require.GreaterOrEqual(t, i, 0, "no attach configuration for widgets")
+		i = slices.IndexFunc(lf.Configurations, func(c launchConfig) bool { return c.Name == "gadgets: attach to compose" })
+		require.GreaterOrEqual(t, i, 0, "no attach configuration for gadgets")
 		c = lf.Configurations[i]
 		assert.Greater(t, c.Port, 2350, "after 2350, k8s's port-forward")
 		require.Len(t, c.SubstitutePath, 1)
@@ -210,8 +210,8 @@ func TestWorkspaceRegistersTheService(t *testing.T) {
 			Compounds []struct{ Configurations []string }
 		}
 		readJSONC(t, old, &before)
-		assert.Equal(t, append(before.Compounds[0].Configurations, "widgets"), lf.Compounds[0].Configurations)
-		assert.Contains(t, new, fmt.Sprintf(", %d widgets)", c.Port), "the header comment lists the compose ports")
+		assert.Equal(t, append(before.Compounds[0].Configurations, "gadgets"), lf.Compounds[0].Configurations)
+		assert.Contains(t, new, fmt.Sprintf(", %d gadgets)", c.Port), "the header comment lists the compose ports")
 		assert.True(t, strings.HasPrefix(new, "// Debug configurations for Slipway."), "comments kept")
 	})
 
@@ -228,22 +228,22 @@ func TestWorkspaceRegistersTheService(t *testing.T) {
 		want := append(slices.Clone(before.ForwardPorts), 8099, 50099)
 		slices.Sort(want)
 		assert.Equal(t, want, dc.ForwardPorts)
-		assert.Equal(t, "widgets HTTP", dc.PortsAttributes["8099"].Label)
-		assert.Equal(t, "widgets gRPC", dc.PortsAttributes["50099"].Label)
+		assert.Equal(t, "gadgets HTTP", dc.PortsAttributes["8099"].Label)
+		assert.Equal(t, "gadgets gRPC", dc.PortsAttributes["50099"].Label)
 		assert.Equal(t, "silent", dc.PortsAttributes["50099"].OnAutoForward)
-		assert.Contains(t, new, `    "8099": { "label": "widgets HTTP", "onAutoForward": "silent" },`+"\n"+`    "50051"`)
-		assert.Contains(t, new, `    "50099": { "label": "widgets gRPC", "onAutoForward": "silent" }`+"\n  },")
+		assert.Contains(t, new, `    "8099": { "label": "gadgets HTTP", "onAutoForward": "silent" },`+"\n"+`    "50051"`)
+		assert.Contains(t, new, `    "50099": { "label": "gadgets gRPC", "onAutoForward": "silent" }`+"\n  },")
 	})
 
 	t.Run("clients.ts", func(t *testing.T) {
 		old, new := read(t, root, register.ClientsFile), got[register.ClientsFile]
 		assertKept(t, old, new)
-		assert.Contains(t, new, `import { UserService } from "../gen/slipway/user/v1/user_pb";`+"\n"+
-			`import { WidgetsService } from "../gen/slipway/widgets/v1/widgets_pb";`+"\n")
-		assert.Contains(t, new, "  widgets: Client<typeof WidgetsService>;\n}\n")
-		assert.Contains(t, new, `    widgets: createClient(WidgetsService, transport(url("widgets"))),`+"\n  };\n")
+		assert.Contains(t, new, `import { GadgetsService } from "../gen/slipway/gadgets/v1/gadgets_pb";`+"\n"+
+			`import { InventoryService } from "../gen/slipway/inventory/v1/inventory_pb";`+"\n", "in the imports' order")
+		assert.Contains(t, new, "  gadgets: Client<typeof GadgetsService>;\n}\n")
+		assert.Contains(t, new, `    gadgets: createClient(GadgetsService, transport(url("gadgets"))),`+"\n  };\n")
 		assertBalanced(t, new)
-		assert.Equal(t, 3, strings.Count(new, "WidgetsService"), "imported, typed and constructed")
+		assert.Equal(t, 3, strings.Count(new, "GadgetsService"), "imported, typed and constructed")
 	})
 }
 
@@ -284,9 +284,9 @@ func TestWorkspaceRefusesARegisteredName(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `service "order" is already registered`)
 
-	_, err = register.Workspace(root, workspace.Service{Name: "widgets", GRPCPort: 50052, HTTPPort: 8099})
+	_, err = register.Workspace(root, workspace.Service{Name: "gadgets", GRPCPort: 50052, HTTPPort: 8099})
 	require.Error(t, err, "a port in use")
-	assert.Contains(t, err.Error(), "port 50052 is used by both order and widgets")
+	assert.Contains(t, err.Error(), "port 50052 is used by both order and gadgets")
 }
 
 func TestWorkspaceNamesAMissingAnchor(t *testing.T) {
@@ -309,7 +309,7 @@ func TestWorkspaceNamesAMissingAnchor(t *testing.T) {
 				require.Contains(t, text, tc.old)
 				return strings.ReplaceAll(text, tc.old, tc.new)
 			})
-			_, err := register.Workspace(root, widgets)
+			_, err := register.Workspace(root, gadgets)
 			require.Error(t, err)
 			var anchor *register.AnchorError
 			assert.True(t, errors.As(err, &anchor), "%v is no AnchorError", err)
@@ -363,7 +363,7 @@ func TestRegistered(t *testing.T) {
 	ok, err := register.Registered(root, "user")
 	require.NoError(t, err)
 	assert.True(t, ok)
-	ok, err = register.Registered(root, "widgets")
+	ok, err = register.Registered(root, "gadgets")
 	require.NoError(t, err)
 	assert.False(t, ok)
 	_, err = register.Registered(writeRegistry(t, `[{"name":"user"`), "user")

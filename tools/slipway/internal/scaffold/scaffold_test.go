@@ -33,7 +33,7 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-var widgets = scaffold.Service{Name: "widgets", Resource: "Widget", GRPCPort: 50061, HTTPPort: 8091}
+var gadgets = scaffold.Service{Name: "gadgets", Resource: "Gadget", GRPCPort: 50061, HTTPPort: 8091}
 
 func serviceFiles(t *testing.T, s scaffold.Service) map[string][]byte {
 	t.Helper()
@@ -49,50 +49,50 @@ func serviceFiles(t *testing.T, s scaffold.Service) map[string][]byte {
 }
 
 func TestServiceFilesHaveTheServiceLayout(t *testing.T) {
-	files := serviceFiles(t, widgets)
+	files := serviceFiles(t, gadgets)
 	for _, p := range []string{
-		"api/proto/slipway/widgets/v1/widgets.proto",
-		"services/widgets/README.md",
-		"services/widgets/go.mod",
-		"services/widgets/go.sum",
-		"services/widgets/cmd/widgets/main.go",
-		"services/widgets/internal/app/run.go",
-		"services/widgets/internal/app/wire.go",
-		"services/widgets/internal/app/providers.go",
-		"services/widgets/internal/app/run_test.go",
-		"services/widgets/internal/app/protocols_test.go",
-		"services/widgets/internal/config/config.go",
-		"services/widgets/internal/config/help_test.go",
-		"services/widgets/internal/domain/ports.go",
-		"services/widgets/internal/domain/service.go",
-		"services/widgets/internal/domain/service_test.go",
-		"services/widgets/internal/domain/wire.go",
-		"services/widgets/internal/rpc/handler.go",
-		"services/widgets/internal/store/store.go",
-		"services/widgets/internal/store/store_test.go",
-		"services/widgets/internal/store/migrations/sqlite/0001_init.sql",
-		"services/widgets/internal/store/migrations/postgres/0001_init.sql",
+		"api/proto/slipway/gadgets/v1/gadgets.proto",
+		"services/gadgets/README.md",
+		"services/gadgets/go.mod",
+		"services/gadgets/go.sum",
+		"services/gadgets/cmd/gadgets/main.go",
+		"services/gadgets/internal/app/run.go",
+		"services/gadgets/internal/app/wire.go",
+		"services/gadgets/internal/app/providers.go",
+		"services/gadgets/internal/app/run_test.go",
+		"services/gadgets/internal/app/protocols_test.go",
+		"services/gadgets/internal/config/config.go",
+		"services/gadgets/internal/config/help_test.go",
+		"services/gadgets/internal/domain/ports.go",
+		"services/gadgets/internal/domain/service.go",
+		"services/gadgets/internal/domain/service_test.go",
+		"services/gadgets/internal/domain/wire.go",
+		"services/gadgets/internal/rpc/handler.go",
+		"services/gadgets/internal/store/store.go",
+		"services/gadgets/internal/store/store_test.go",
+		"services/gadgets/internal/store/migrations/sqlite/0001_init.sql",
+		"services/gadgets/internal/store/migrations/postgres/0001_init.sql",
 	} {
 		assert.Contains(t, files, p)
 	}
-	assert.NotContains(t, files, "services/widgets/internal/app/wire_gen.go", "make gen writes it")
+	assert.NotContains(t, files, "services/gadgets/internal/app/wire_gen.go", "make gen writes it")
 	for p := range files {
 		assert.False(t, strings.HasSuffix(p, ".tmpl"), "%s keeps its template suffix", p)
 		assert.NotContains(t, p, "NAME", "%s keeps the name placeholder", p)
 	}
-	assert.Equal(t, "package main\n", string(firstLine(files["services/widgets/cmd/widgets/main.go"], "package ")))
-	assert.Contains(t, string(files["services/widgets/cmd/widgets/main.go"]), `os.Exit(server.Command("widgets", app.Run))`)
-	assert.Contains(t, string(files["services/widgets/internal/app/wire.go"]), "//go:build wireinject")
-	assert.Contains(t, string(files["services/widgets/internal/app/providers.go"]), "openapi.Widgets")
-	assert.Contains(t, string(files["services/widgets/internal/domain/ports.go"]),
-		"//go:generate go tool mockgen -destination=mock/ports.go -package=mock -typed . WidgetStore")
-	config := string(files["services/widgets/internal/config/config.go"])
+	assert.Equal(t, "package main\n", string(firstLine(files["services/gadgets/cmd/gadgets/main.go"], "package ")))
+	assert.Contains(t, string(files["services/gadgets/cmd/gadgets/main.go"]), `os.Exit(server.Command("gadgets", app.Run))`)
+	assert.Contains(t, string(files["services/gadgets/internal/app/wire.go"]), "//go:build wireinject")
+	assert.Contains(t, string(files["services/gadgets/internal/app/providers.go"]), "openapi.Gadgets")
+	assert.Contains(t, string(files["services/gadgets/internal/domain/ports.go"]),
+		"//go:generate go tool mockgen -destination=mock/ports.go -package=mock -typed . GadgetStore")
+	config := string(files["services/gadgets/internal/config/config.go"])
 	assert.Contains(t, config, "DefaultGRPCPort = 50061")
 	assert.Contains(t, config, "DefaultHTTPPort = 8091")
 	for _, dialect := range []string{"sqlite", "postgres"} {
-		sql := string(files["services/widgets/internal/store/migrations/"+dialect+"/0001_init.sql"])
+		sql := string(files["services/gadgets/internal/store/migrations/"+dialect+"/0001_init.sql"])
 		assert.True(t, strings.HasPrefix(sql, "-- +goose Up\n"), dialect)
-		assert.Contains(t, sql, "CREATE TABLE widgets (")
+		assert.Contains(t, sql, "CREATE TABLE gadgets (")
 	}
 }
 
@@ -107,7 +107,7 @@ func firstLine(src []byte, prefix string) []byte {
 }
 
 func TestGoFilesParseAndAreGofmtClean(t *testing.T) {
-	for _, s := range []scaffold.Service{widgets, {Name: "billing", Resource: "PaymentMethod", GRPCPort: 50070, HTTPPort: 8100}} {
+	for _, s := range []scaffold.Service{gadgets, {Name: "billing", Resource: "PaymentMethod", GRPCPort: 50070, HTTPPort: 8100}} {
 		for p, src := range serviceFiles(t, s) {
 			if path.Ext(p) != ".go" {
 				continue
@@ -144,22 +144,22 @@ func TestGoFilesParseAndAreGofmtClean(t *testing.T) {
 }
 
 func TestProtoDeclaresTheServiceAndItsRPCs(t *testing.T) {
-	proto := string(serviceFiles(t, widgets)["api/proto/slipway/widgets/v1/widgets.proto"])
+	proto := string(serviceFiles(t, gadgets)["api/proto/slipway/gadgets/v1/gadgets.proto"])
 	for _, want := range []string{
-		"package slipway.widgets.v1;",
-		`option go_package = "github.com/slipway-dev/slipway/api/gen/go/slipway/widgets/v1;widgetsv1";`,
-		"service WidgetsService {",
-		"rpc CreateWidget(CreateWidgetRequest) returns (CreateWidgetResponse)",
-		`post: "/v1/widgets"`,
-		"rpc GetWidget(GetWidgetRequest) returns (GetWidgetResponse)",
-		`get: "/v1/widgets/{id}"`,
-		"rpc ListWidgets(ListWidgetsRequest) returns (ListWidgetsResponse)",
-		`get: "/v1/widgets"`,
-		"message Widget {",
+		"package slipway.gadgets.v1;",
+		`option go_package = "github.com/slipway-dev/slipway/api/gen/go/slipway/gadgets/v1;gadgetsv1";`,
+		"service GadgetsService {",
+		"rpc CreateGadget(CreateGadgetRequest) returns (CreateGadgetResponse)",
+		`post: "/v1/gadgets"`,
+		"rpc GetGadget(GetGadgetRequest) returns (GetGadgetResponse)",
+		`get: "/v1/gadgets/{id}"`,
+		"rpc ListGadgets(ListGadgetsRequest) returns (ListGadgetsResponse)",
+		`get: "/v1/gadgets"`,
+		"message Gadget {",
 		"int32 page_size = 1",
 		"string page_token = 2",
 		"(buf.validate.field).string.min_len = 1",
-		"repeated Widget widgets = 1;",
+		"repeated Gadget gadgets = 1;",
 	} {
 		assert.Contains(t, proto, want)
 	}
@@ -172,10 +172,10 @@ func TestProtoDeclaresTheServiceAndItsRPCs(t *testing.T) {
 
 func TestGoModRequiresWhatTheServicesUse(t *testing.T) {
 	root := repoRoot(t)
-	files := serviceFiles(t, widgets)
-	f, err := modfile.Parse("go.mod", files["services/widgets/go.mod"], nil)
+	files := serviceFiles(t, gadgets)
+	f, err := modfile.Parse("go.mod", files["services/gadgets/go.mod"], nil)
 	require.NoError(t, err)
-	assert.Equal(t, "github.com/slipway-dev/slipway/services/widgets", f.Module.Mod.Path)
+	assert.Equal(t, "github.com/slipway-dev/slipway/services/gadgets", f.Module.Mod.Path)
 
 	inventory, err := os.ReadFile(filepath.Join(root, "services", "inventory", "go.mod"))
 	require.NoError(t, err)
@@ -201,7 +201,7 @@ func TestGoModRequiresWhatTheServicesUse(t *testing.T) {
 		"github.com/slipway-dev/slipway/platform": "../../platform",
 	}, replaced)
 
-	sum := string(files["services/widgets/go.sum"])
+	sum := string(files["services/gadgets/go.sum"])
 	userSum, err := os.ReadFile(filepath.Join(root, "services", "user", "go.sum"))
 	require.NoError(t, err)
 	for line := range strings.Lines(string(userSum)) {
@@ -210,12 +210,12 @@ func TestGoModRequiresWhatTheServicesUse(t *testing.T) {
 }
 
 func TestServiceFilesOfTwoServicesAreDisjoint(t *testing.T) {
-	a := serviceFiles(t, widgets)
-	b := serviceFiles(t, scaffold.Service{Name: "gadgets", Resource: "Gadget", GRPCPort: 50062, HTTPPort: 8092})
+	a := serviceFiles(t, gadgets)
+	b := serviceFiles(t, scaffold.Service{Name: "sprockets", Resource: "Sprocket", GRPCPort: 50062, HTTPPort: 8092})
 	for _, files := range []struct {
 		name  string
 		files map[string][]byte
-	}{{"widgets", a}, {"gadgets", b}} {
+	}{{"gadgets", a}, {"sprockets", b}} {
 		for p := range files.files {
 			assert.True(t, strings.HasPrefix(p, "services/"+files.name+"/") || strings.HasPrefix(p, "api/proto/slipway/"+files.name+"/"),
 				"%s is outside the service's directories", p)
@@ -234,13 +234,13 @@ func TestServiceFilesRefuses(t *testing.T) {
 		wantErr string
 	}{
 		{"an existing service", scaffold.Service{Name: "inventory", Resource: "Product", GRPCPort: 1, HTTPPort: 2}, `services/inventory exists: service "inventory" is taken`},
-		{"a bad name", scaffold.Service{Name: "Widgets", Resource: "Widget", GRPCPort: 1, HTTPPort: 2}, "must start with a lower-case letter"},
-		{"a resource that is not exported", scaffold.Service{Name: "widgets", Resource: "widget", GRPCPort: 1, HTTPPort: 2}, "must start with an upper-case letter"},
-		{"a resource with a dash", scaffold.Service{Name: "widgets", Resource: "Wid-get", GRPCPort: 1, HTTPPort: 2}, `has '-'`},
-		{"a resource whose variable is a keyword", scaffold.Service{Name: "widgets", Resource: "Type", GRPCPort: 1, HTTPPort: 2}, `the Go variable "type"`},
-		{"a resource the code already uses", scaffold.Service{Name: "widgets", Resource: "Actor", GRPCPort: 1, HTTPPort: 2}, "collides"},
-		{"a port out of range", scaffold.Service{Name: "widgets", Resource: "Widget", GRPCPort: 70000, HTTPPort: 2}, "gRPC port 70000"},
-		{"one port twice", scaffold.Service{Name: "widgets", Resource: "Widget", GRPCPort: 8091, HTTPPort: 8091}, "both 8091"},
+		{"a bad name", scaffold.Service{Name: "Gadgets", Resource: "Gadget", GRPCPort: 1, HTTPPort: 2}, "must start with a lower-case letter"},
+		{"a resource that is not exported", scaffold.Service{Name: "gadgets", Resource: "gadget", GRPCPort: 1, HTTPPort: 2}, "must start with an upper-case letter"},
+		{"a resource with a dash", scaffold.Service{Name: "gadgets", Resource: "Wid-get", GRPCPort: 1, HTTPPort: 2}, `has '-'`},
+		{"a resource whose variable is a keyword", scaffold.Service{Name: "gadgets", Resource: "Type", GRPCPort: 1, HTTPPort: 2}, `the Go variable "type"`},
+		{"a resource the code already uses", scaffold.Service{Name: "gadgets", Resource: "Actor", GRPCPort: 1, HTTPPort: 2}, "collides"},
+		{"a port out of range", scaffold.Service{Name: "gadgets", Resource: "Gadget", GRPCPort: 70000, HTTPPort: 2}, "gRPC port 70000"},
+		{"one port twice", scaffold.Service{Name: "gadgets", Resource: "Gadget", GRPCPort: 8091, HTTPPort: 8091}, "both 8091"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -262,7 +262,7 @@ func TestValidateName(t *testing.T) {
 		{strings.Repeat("x", 20), ""},
 		{"", "service name is empty"},
 		{strings.Repeat("x", 21), "is 21 characters long: want at most 20"},
-		{"Widgets", `service name "Widgets" must start with a lower-case letter`},
+		{"Gadgets", `service name "Gadgets" must start with a lower-case letter`},
 		{"2fa", `service name "2fa" must start with a lower-case letter`},
 		{"my-service", `service name "my-service" has '-': want only lower-case letters and digits`},
 		{"my_service", `has '_'`},
@@ -281,6 +281,7 @@ func TestValidateName(t *testing.T) {
 		{"money", "is reserved by the repository"},
 		{"events", "is reserved by the repository"},
 		{"common", "is reserved by the repository"},
+		{"gadgets", `service name "gadgets" is reserved for the CLI's tests`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -296,7 +297,7 @@ func TestValidateName(t *testing.T) {
 
 func TestDefaultResource(t *testing.T) {
 	tests := map[string]string{
-		"widgets":  "Widget",
+		"gadgets":  "Gadget",
 		"payment":  "Payment",
 		"address":  "Address",
 		"payments": "Payment",
