@@ -147,6 +147,9 @@ func planService(root string, opts Options) ([]change, []string, error) {
 	if err := scaffold.ValidateName(name); err != nil {
 		return nil, nil, cli.UsageError{Err: fmt.Errorf("service name %q: %w", name, err)}
 	}
+	if name == scaffold.TestName {
+		return nil, nil, cli.UsageError{Err: fmt.Errorf("service name %q is reserved for the CLI's tests, which register it", name)}
+	}
 	resource := opts.Resource
 	if resource == "" {
 		resource = scaffold.DefaultResource(name)

@@ -57,6 +57,7 @@ func TestMainRefusesAMalformedCommandLine(t *testing.T) {
 		"an invalid name":       {[]string{"service", "Bad-Name", "--dry-run"}, `service name "Bad-Name"`},
 		"an invalid method":     {[]string{"rpc", "inventory", "archive_product", "--dry-run"}, `method "archive_product"`},
 		"an invalid resource":   {[]string{"service", "sprockets", "--resource", "not-go", "--dry-run"}, `--resource "not-go"`},
+		"the tests' name":       {[]string{"service", "gadgets", "--dry-run"}, `service name "gadgets" is reserved for the CLI's tests`},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -52,8 +52,9 @@ var reserved = []string{
 }
 
 // TestName is the service the CLI's own tests register, plan and
-// generate against the real tree; new refuses it, so that no service a
-// team adds (widgets, say) can collide with them and fail make test.
+// generate against the real tree; slipway new refuses it, so that no
+// service a team adds (widgets, say) can collide with them and fail make
+// test.
 const TestName = "gadgets"
 
 // ValidateName reports why name cannot name a new service, or nil.
@@ -78,8 +79,6 @@ func ValidateName(name string) error {
 		return fmt.Errorf("service name %q is a predeclared Go identifier", name)
 	case slices.Contains(reserved, name):
 		return fmt.Errorf("service name %q is reserved by the repository", name)
-	case name == TestName:
-		return fmt.Errorf("service name %q is reserved for the CLI's tests, which register it", name)
 	}
 	return nil
 }

@@ -281,7 +281,6 @@ func TestValidateName(t *testing.T) {
 		{"money", "is reserved by the repository"},
 		{"events", "is reserved by the repository"},
 		{"common", "is reserved by the repository"},
-		{"gadgets", `service name "gadgets" is reserved for the CLI's tests`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
