@@ -389,8 +389,8 @@ func TestFleetProxiesOnlyLocalDependencies(t *testing.T) {
 	assert.Equal(t, "postgres://postgres@"+f.proxies[depPostgres].Addr()+"/x?sslmode=disable", via)
 }
 
-// A fault that left no trace fails the experiment: latency that did not
-// slow anything down is no evidence.
+// A fault that left no trace fails the experiment: latency that held no
+// reply back is no evidence, however the p50s moved.
 func TestFaultEffects(t *testing.T) {
 	f := fault{At: duration(10 * time.Second), For: duration(10 * time.Second),
 		Network: &networkFault{Dependency: depPostgres, Latency: duration(5 * time.Millisecond)}}
@@ -406,19 +406,21 @@ func TestFaultEffects(t *testing.T) {
 		}
 		return s
 	}
-	mark := latencyMark{Fault: f, Proxied: "the proxy had accepted 3 connection(s)"}
-	eff := latencyEffect(mark, samples(80*time.Millisecond))
+	mark := latencyMark{Fault: f, Proxied: "the proxy had accepted 3 connection(s)", DelayedBefore: 4}
+	eff := latencyEffect(mark, samples(80*time.Millisecond), 24)
 	assert.True(t, eff.Seen, eff.Observed)
-	assert.Contains(t, eff.Observed, "p50 10.0ms before, 80.1ms during (10 and 10 requests)")
-	eff = latencyEffect(mark, samples(10*time.Millisecond))
-	assert.False(t, eff.Seen, "no slower during the fault: %s", eff.Observed)
+	assert.Contains(t, eff.Observed, "20 repl(ies) held back; CreateOrder p50 10.0ms before, 80.1ms during (10 and 10 requests)")
+	eff = latencyEffect(mark, samples(5*time.Millisecond), 9)
+	assert.True(t, eff.Seen, "held back, though the machine's noise hid it in the p50s: %s", eff.Observed)
+	eff = latencyEffect(mark, samples(80*time.Millisecond), 4)
+	assert.False(t, eff.Seen, "nothing held back while the fault was on: %s", eff.Observed)
 
 	r := &Report{Experiment: "x", Effects: []effect{eff}}
 	r.verdict()
 	assert.False(t, r.Passed)
 	require.Len(t, r.Failures, 1)
 	assert.Contains(t, r.Failures[0], "fault effect: postgres network: +5ms latency: no evidence that it did anything")
-	assert.Contains(t, markdown(r), "| postgres network: +5ms latency | CreateOrder's p50 in the fault window above the p50 before it |")
+	assert.Contains(t, markdown(r), "| postgres network: +5ms latency | the proxy held replies back by the added latency while the services' requests went through it |")
 }
 
 // An experiment that cannot run (here: no PostgreSQL where --database-url

@@ -479,7 +479,7 @@ func newReport(o Options, exp *experiment, th thresholds) *Report {
 // analysis against th to rep.
 func (r *run) record(rep *Report, figures loadFigures, th thresholds) {
 	for _, m := range r.latency {
-		r.effects = append(r.effects, latencyEffect(m, r.samples))
+		r.effects = append(r.effects, latencyEffect(m, r.samples, r.fleet.proxies[m.Fault.Network.Dependency].Stats().Delayed))
 	}
 	rep.Effects = r.effects
 	rep.Load = figures

@@ -44,6 +44,7 @@ type Stats struct {
 	Active   int64 // connections open now
 	Reset    int64 // connections reset by a partition in Reset mode
 	Bytes    int64 // bytes passed, both directions
+	Delayed  int64 // reads from upstream held back by added latency
 }
 
 // Proxy forwards every connection accepted on its listener to one upstream
@@ -61,8 +62,8 @@ type Proxy struct {
 	conns     map[*link]struct{}
 	closed    bool
 
-	accepted, reset, bytes atomic.Int64
-	wg                     sync.WaitGroup
+	accepted, reset, bytes, delayed atomic.Int64
+	wg                              sync.WaitGroup
 }
 
 // Start listens on listenAddr (host:0 picks a port) and forwards to upstream.
@@ -90,7 +91,7 @@ func (p *Proxy) Stats() Stats {
 	p.mu.Lock()
 	active := int64(len(p.conns))
 	p.mu.Unlock()
-	return Stats{Accepted: p.accepted.Load(), Active: active, Reset: p.reset.Load(), Bytes: p.bytes.Load()}
+	return Stats{Accepted: p.accepted.Load(), Active: active, Reset: p.reset.Load(), Bytes: p.bytes.Load(), Delayed: p.delayed.Load()}
 }
 
 // Partition cuts the link in the given mode until Heal.
@@ -288,6 +289,7 @@ func (p *Proxy) pipe(l *link, dst, src net.Conn, downstream bool) {
 
 // await blocks until pc may be written; false when the link closed first.
 func (p *Proxy) await(l *link, pc piece, downstream bool, budget *throttle) bool {
+	counted := false
 	for {
 		f := p.current()
 		if f.healed != nil {
@@ -301,6 +303,10 @@ func (p *Proxy) await(l *link, pc piece, downstream bool, budget *throttle) bool
 		var wait time.Duration
 		if downstream && f.latency > 0 {
 			wait = time.Until(pc.at.Add(f.latency))
+			if wait > 0 && !counted {
+				p.delayed.Add(1)
+				counted = true
+			}
 		}
 		wait = max(wait, budget.delay(f.bandwidth))
 		if wait <= 0 {

@@ -156,9 +156,11 @@ func TestLatencyDelaysEveryRoundTrip(t *testing.T) {
 		require.NoError(t, err)
 		assert.GreaterOrEqual(t, time.Since(start), latency, "each round trip waits at least the latency")
 	}
+	assert.Equal(t, int64(3), p.Stats().Delayed, "each reply held back is counted once")
 	p.Heal()
 	_, err := roundTrip(c, []byte("y"), generous)
 	require.NoError(t, err, "healing removes the latency and keeps the connection")
+	assert.Equal(t, int64(3), p.Stats().Delayed, "nothing held back once healed")
 }
 
 func TestBandwidthLimitsThroughput(t *testing.T) {
