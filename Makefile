@@ -259,7 +259,7 @@ build: ## build every service binary and slipway into .slipway/bin, with the rel
 	go build $(GO_BUILDFLAGS) -ldflags '$(GO_LDFLAGS)' -o .slipway/bin/slipway ./tools/slipway
 
 .PHONY: scaffold-check
-scaffold-check: ## in a throwaway clone of HEAD: slipway new service widgets, make gen, its tests, then serve it and call it over REST, gRPC and gRPC-Web
+scaffold-check: ## in a throwaway clone of HEAD: slipway new service widgets, make gen, its tests (SCAFFOLD_FULL=1: all of make test), then start every service as make run does and call widgets over REST, gRPC and gRPC-Web
 	tools/scaffold-check
 
 .PHONY: verify
