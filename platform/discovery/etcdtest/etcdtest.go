@@ -15,10 +15,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -26,6 +23,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/slipway-dev/slipway/platform/gentool"
 )
 
 // Timeouts: building the binary the first time, a member electing itself
@@ -172,41 +171,14 @@ func (s *Server) Client(t testing.TB) *clientv3.Client {
 // test process, and once per build cache) with go tool -n, which prints the
 // cached executable instead of running it.
 var binary = sync.OnceValues(func() (string, error) {
-	dir, err := toolsDir()
-	if err != nil {
-		return "", err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "tool", "-n", etcdTool)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOWORK=off")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	bin, err := gentool.Go(ctx, "tool", "-n", etcdTool)
 	if err != nil {
-		return "", fmt.Errorf("build etcd (go tool -n %s in %s): %w\n%s", etcdTool, dir, err, stderr.String())
+		return "", fmt.Errorf("build etcd: %w", err)
 	}
-	return strings.TrimSpace(string(out)), nil
+	return bin, nil
 })
-
-// toolsDir finds tools/gen, whose go.mod pins etcd, above the working
-// directory (a test runs in its package's directory).
-func toolsDir() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		candidate := filepath.Join(dir, "tools", "gen")
-		if _, err := os.Stat(filepath.Join(candidate, "go.mod")); err == nil {
-			return candidate, nil
-		}
-		if filepath.Dir(dir) == dir {
-			return "", fmt.Errorf("no tools/gen/go.mod above %s: etcd is pinned there", wd)
-		}
-	}
-}
 
 // freeAddr returns a 127.0.0.1 address whose port was free a moment ago.
 func freeAddr(t testing.TB) string {

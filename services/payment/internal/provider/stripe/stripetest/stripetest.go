@@ -7,7 +7,6 @@ package stripetest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,6 +20,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/slipway-dev/slipway/platform/gentool"
 )
 
 // stripeMockTool is the tool's package path in tools/gen/go.mod.
@@ -36,55 +37,18 @@ const (
 type stripeMock struct{ bin, moduleDir string }
 
 var buildStripeMock = sync.OnceValues(func() (stripeMock, error) {
-	dir, err := toolsDir()
-	if err != nil {
-		return stripeMock{}, err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), stripeMockBuildTimeout)
 	defer cancel()
-	bin, err := goIn(ctx, dir, "tool", "-n", stripeMockTool)
+	bin, err := gentool.Go(ctx, "tool", "-n", stripeMockTool)
 	if err != nil {
 		return stripeMock{}, err
 	}
-	mod, err := goIn(ctx, dir, "list", "-m", "-f", "{{.Dir}}", stripeMockTool)
+	mod, err := gentool.Go(ctx, "list", "-m", "-f", "{{.Dir}}", stripeMockTool)
 	if err != nil {
 		return stripeMock{}, err
 	}
 	return stripeMock{bin: bin, moduleDir: mod}, nil
 })
-
-// goIn runs the go command in dir, outside the workspace, and returns its
-// trimmed output.
-func goIn(ctx context.Context, dir string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "go", args...) //nolint:gosec // G204: the go command, with fixed arguments and the tool's path
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOWORK=off")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("go %s in %s: %w\n%s", strings.Join(args, " "), dir, err, stderr.String())
-	}
-	return strings.TrimSpace(string(out)), nil
-}
-
-// toolsDir finds tools/gen, whose go.mod pins stripe-mock, above the
-// working directory (a test runs in its package's directory).
-func toolsDir() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		candidate := filepath.Join(dir, "tools", "gen")
-		if _, err := os.Stat(filepath.Join(candidate, "go.mod")); err == nil {
-			return candidate, nil
-		}
-		if filepath.Dir(dir) == dir {
-			return "", fmt.Errorf("no tools/gen/go.mod above %s: stripe-mock is pinned there", wd)
-		}
-	}
-}
 
 // StartMock runs stripe-mock on a free 127.0.0.1 port until the test
 // ends and returns its base URL. Its PaymentIntent fixture is made a
