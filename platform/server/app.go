@@ -172,7 +172,7 @@ func New(base config.Base, cfg any, logger *slog.Logger, reg *prometheus.Registr
 		return nil, err
 	}
 	a.chain = c
-	tlsFiles, err := tlsconfig.Load(base.TLS, tlsconfig.WithLogger(logger))
+	tlsFiles, err := tlsconfig.LoadWithMetrics(base.TLS, reg, "server", tlsconfig.WithLogger(logger))
 	if err != nil {
 		return nil, err
 	}
