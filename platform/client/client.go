@@ -121,7 +121,10 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 }
 
 // Dial returns a client connection to target: a static "host:port" (or any
-// grpc target, such as "dns:///inventory:50053") or discovery.Target(service)
+// grpc target, such as "dns:///inventory:50053"), a comma-separated list of
+// host:port addresses (every instance of the peer: calls are spread round
+// robin over those that are up, and WithRetry's retry of an UNAVAILABLE
+// attempt goes to another instance), or discovery.Target(service)
 // together with WithDialOptions(discovery.Resolver(cli)). Like grpc.NewClient
 // it does not connect until the first call. Every call forwards the request
 // id of the request it is made in (x-request-id). Every unary attempt passes
@@ -183,8 +186,17 @@ func Dial(target string, opts ...Option) (*grpc.ClientConn, error) {
 			otelgrpc.WithPropagators(telemetry.Propagator()),
 		)))
 	}
+	dialTarget := target
+	if IsAddressList(target) {
+		t, resolve, err := listTarget(target)
+		if err != nil {
+			return nil, fmt.Errorf("client: dial %s: %w", target, err)
+		}
+		dialTarget = t
+		dialOptions = append(dialOptions, resolve)
+	}
 	dialOptions = append(dialOptions, o.dialOptions...)
-	conn, err := grpc.NewClient(target, dialOptions...)
+	conn, err := grpc.NewClient(dialTarget, dialOptions...)
 	if err != nil {
 		return nil, fmt.Errorf("client: dial %s: %w", target, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipway-dev/slipway/platform/client"
 	"github.com/slipway-dev/slipway/platform/config"
 	"github.com/slipway-dev/slipway/platform/events"
 	"github.com/slipway-dev/slipway/services/order/internal/domain"
@@ -47,7 +48,7 @@ type Config struct {
 	events.ProducerSettings `yaml:",inline"`
 	// InventoryAddr, PaymentAddr and UserAddr are the peers' gRPC addresses
 	// when DISCOVERY is static; with etcd the peers are found by service name.
-	InventoryAddr string `yaml:"inventory_addr" env:"INVENTORY_ADDR" help:"inventory's gRPC host:port when DISCOVERY is static"`
+	InventoryAddr string `yaml:"inventory_addr" env:"INVENTORY_ADDR" help:"inventory's gRPC host:port (or host:port,host:port for several instances) when DISCOVERY is static"`
 	PaymentAddr   string `yaml:"payment_addr" env:"PAYMENT_ADDR" help:"payment service's gRPC host:port when DISCOVERY is static"`
 	UserAddr      string `yaml:"user_addr" env:"USER_ADDR" help:"user service's gRPC host:port when DISCOVERY is static"`
 	// PeerTimeout is the deadline of each call to a peer that has none
@@ -206,10 +207,16 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	return c, nil
 }
 
-// isTarget accepts host:port or a URI-style gRPC target (scheme:///...).
+// isTarget accepts host:port, a comma-separated list of host:port (every
+// instance of the peer, balanced by client.Dial), or a URI-style gRPC
+// target (scheme:///...).
 func isTarget(s string) bool {
 	if s == "" || strings.ContainsAny(s, " \t\n") {
 		return false
+	}
+	if client.IsAddressList(s) {
+		_, err := client.ParseAddressList(s)
+		return err == nil
 	}
 	if strings.Contains(s, ":///") {
 		return true
