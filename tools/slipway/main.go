@@ -19,6 +19,7 @@ import (
 	"github.com/slipway-dev/slipway/tools/slipway/internal/chaos"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/completion"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/cost"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/debug"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/dev"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/doctor"
@@ -44,6 +45,7 @@ func verbs() []cli.Verb {
 		{Name: "ready", Summary: "SLO baseline gate: check deploy/slo.yaml over a window (scrape /metrics or --prometheus)", Main: ready.Main},
 		{Name: "chaos", Summary: "fault experiments (deploy/chaos/*.yaml) under load, with an analysis gate and invariants checked in the databases", Main: chaos.Main},
 		{Name: "load", Summary: "open-model load generator: fixed arrival rate, HDR latencies, JSON and HTML report", Main: load.Main},
+		{Name: "cost", Summary: "monthly cost of the k8s overlays per cloud, on-demand and spot, and per 1,000 orders from a load report or Prometheus", Main: cost.Main},
 		{Name: "new", Summary: "scaffold a service in the shape of Slipway's own and register it everywhere (new service NAME), or add a method (new rpc SERVICE Method)", Main: newcmd.Main},
 		{Name: "migrate", Summary: "list or apply every service's database migrations (status|up), through each binary's own migrate command", Main: migrate.Main},
 		{Name: "scan", Summary: "govulncheck every module against a local vulnerability database; CycloneDX SBOM per service", Main: scan.Main},
