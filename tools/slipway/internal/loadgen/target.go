@@ -45,9 +45,28 @@ import (
 // developer's own machine, never someone else's server.
 var ErrNotLoopback = errors.New("slipway load only sends traffic to loopback addresses (127.0.0.0/8 or [::1])")
 
-// LoopbackAddr checks that addr (host:port) is on loopback and returns
-// it ready to dial.
+// LoopbackAddr checks that addr (host:port, or a comma-separated list of
+// them: every instance of one service) is on loopback and returns it ready
+// to dial.
 func LoopbackAddr(what, addr string) (string, error) {
+	if !strings.Contains(addr, ",") {
+		return loopbackAddr(what, addr)
+	}
+	var out []string
+	for a := range strings.SplitSeq(addr, ",") {
+		a, err := loopbackAddr(what, strings.TrimSpace(a))
+		if err != nil {
+			return "", err
+		}
+		if slices.Contains(out, a) {
+			return "", fmt.Errorf("%s %q: %s is listed twice", what, addr, a)
+		}
+		out = append(out, a)
+	}
+	return strings.Join(out, ","), nil
+}
+
+func loopbackAddr(what, addr string) (string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", fmt.Errorf("%s %q: %w", what, addr, err)
@@ -130,18 +149,28 @@ var dialer = &net.Dialer{
 
 // DialGRPC opens a client connection to a loopback gRPC server, without
 // any proxy from the environment; over TLS (mTLS) when tlsConf is set.
+// addr may list several instances of one service (host:port,host:port):
+// the connection then balances round robin over those that are up and
+// retries retriedMethods on UNAVAILABLE (balance.go).
 func DialGRPC(addr string, tlsConf *tls.Config) (*grpc.ClientConn, error) {
 	creds := insecure.NewCredentials()
 	if tlsConf != nil {
 		creds = credentials.NewTLS(tlsConf)
 	}
-	conn, err := grpc.NewClient("passthrough:///"+addr,
+	target := "passthrough:///" + addr
+	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
 		grpc.WithNoProxy(),
 		grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
 			return dialer.DialContext(ctx, "tcp", a)
 		}),
-	)
+	}
+	if strings.Contains(addr, ",") {
+		var balanced []grpc.DialOption
+		target, balanced = instancesTarget(addr)
+		opts = append(opts, balanced...)
+	}
+	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
