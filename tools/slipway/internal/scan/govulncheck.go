@@ -164,6 +164,9 @@ func merge(f *Finding, fixed string, trace []frame, workspace []module) {
 		if site := callSite(trace[1:], workspace); site != "" {
 			f.CallSites = appendNew(f.CallSites, site)
 		}
+		if path := callPath(trace, workspace); len(f.CallPath) == 0 || len(path) < len(f.CallPath) {
+			f.CallPath = path
+		}
 	case vuln.Package != "":
 		reach = reachImported
 	}
@@ -208,6 +211,45 @@ func callSite(frames []frame, workspace []module) string {
 		return fmt.Sprintf("%s:%d", filepath.ToSlash(filepath.Join(workspace[i].Dir, fr.Position.Filename)), fr.Position.Line)
 	}
 	return ""
+}
+
+// callPath is a symbol finding's trace as a call stack read top down: the
+// workspace's entry function first, the vulnerable symbol last, each frame
+// as package.Function and where the call is made.
+func callPath(trace []frame, workspace []module) []string {
+	path := make([]string, 0, len(trace))
+	for i := len(trace) - 1; i >= 0; i-- {
+		fr := trace[i]
+		name := fr.Package + "." + fr.Function
+		if fr.Receiver != "" {
+			recv := fr.Receiver
+			if strings.HasPrefix(recv, "*") {
+				recv = "(" + recv + ")"
+			}
+			name = fr.Package + "." + recv + "." + fr.Function
+		}
+		if pos := framePosition(fr, workspace); pos != "" {
+			name += " at " + pos
+		}
+		path = append(path, name)
+	}
+	return path
+}
+
+// framePosition is where a frame's code is: file:line relative to the
+// workspace root for workspace code, module@version/file:line otherwise.
+func framePosition(fr frame, workspace []module) string {
+	if fr.Position == nil || fr.Position.Filename == "" {
+		return ""
+	}
+	if i := slices.IndexFunc(workspace, func(m module) bool { return m.Path == fr.Module }); i >= 0 {
+		return fmt.Sprintf("%s:%d", filepath.ToSlash(filepath.Join(workspace[i].Dir, fr.Position.Filename)), fr.Position.Line)
+	}
+	mod := fr.Module
+	if fr.Version != "" {
+		mod += "@" + fr.Version
+	}
+	return fmt.Sprintf("%s/%s:%d", mod, filepath.ToSlash(fr.Position.Filename), fr.Position.Line)
 }
 
 // fails reports whether any finding reaches failOn.

@@ -22,7 +22,10 @@ func render(w io.Writer, rep Report, root string) {
 	if len(rep.Findings) == 0 {
 		fmt.Fprintf(w, "no known vulnerabilities in %d module(s)\n", scanned)
 	} else {
-		renderFindings(w, rep.Findings, scanned)
+		renderFindings(w, rep.Findings, scanned, rep.Baseline != "")
+	}
+	if rep.Baseline != "" {
+		renderBaseline(w, rep)
 	}
 	db := rep.DB
 	if rep.DBModified != nil {
@@ -36,10 +39,14 @@ func render(w io.Writer, rep Report, root string) {
 	}
 
 	switch {
+	case rep.Failed && rep.Baseline != "":
+		fmt.Fprintf(w, "FAIL: new findings at or above --fail-on=%s\n", rep.FailOn)
 	case rep.Failed:
 		fmt.Fprintf(w, "FAIL: findings at or above --fail-on=%s\n", rep.FailOn)
 	case len(rep.Errors) > 0:
 		fmt.Fprintf(w, "FAIL: %s\n", strings.Join(rep.Errors, "; "))
+	case rep.Baseline != "":
+		fmt.Fprintf(w, "PASS: nothing new at or above --fail-on=%s\n", rep.FailOn)
 	default:
 		fmt.Fprintf(w, "PASS: nothing at or above --fail-on=%s\n", rep.FailOn)
 	}
@@ -47,9 +54,21 @@ func render(w io.Writer, rep Report, root string) {
 
 // renderFindings prints one row per finding, the advisories behind them and
 // the counts per reach.
-func renderFindings(w io.Writer, findings []Finding, scanned int) {
+func renderFindings(w io.Writer, findings []Finding, scanned int, baseline bool) {
 	counts := map[string]int{}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	status := func(f Finding) string {
+		if !baseline {
+			return ""
+		}
+		if f.BaselineReach != "" {
+			return f.Status + " (was " + f.BaselineReach + ")\t"
+		}
+		return f.Status + "\t"
+	}
+	if baseline {
+		fmt.Fprint(tw, "STATUS\t")
+	}
 	fmt.Fprintln(tw, "MODULE\tADVISORY\tAFFECTED\tFIXED\tREACH\tWHERE")
 	for _, f := range findings {
 		counts[f.Reach]++
@@ -57,7 +76,7 @@ func renderFindings(w io.Writer, findings []Finding, scanned int) {
 		if fixed == "" {
 			fixed = "none"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s@%s\t%s\t%s\t%s\n", f.Module, f.OSV, f.Affected, f.Version, fixed, f.Reach, where(f))
+		fmt.Fprintf(tw, "%s%s\t%s\t%s@%s\t%s\t%s\t%s\n", status(f), f.Module, f.OSV, f.Affected, f.Version, fixed, f.Reach, where(f))
 	}
 	_ = tw.Flush()
 
@@ -74,6 +93,28 @@ func renderFindings(w io.Writer, findings []Finding, scanned int) {
 	_ = tw.Flush()
 	fmt.Fprintf(w, "\n%d finding(s) in %d module(s): %d called, %d imported, %d required only\n",
 		len(findings), scanned, counts["called"], counts["imported"], counts["required"])
+}
+
+// renderBaseline prints the findings resolved since the baseline and the
+// counts against it.
+func renderBaseline(w io.Writer, rep Report) {
+	var fresh, known int
+	for _, f := range rep.Findings {
+		if f.Status == statusKnown {
+			known++
+		} else {
+			fresh++
+		}
+	}
+	if len(rep.Resolved) > 0 {
+		fmt.Fprintln(w, "\nresolved since the baseline:")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, e := range rep.Resolved {
+			fmt.Fprintf(tw, "  %s\t%s\t%s@%s\t%s\n", e.Module, e.OSV, e.Affected, e.Version, e.Summary)
+		}
+		_ = tw.Flush()
+	}
+	fmt.Fprintf(w, "\nagainst the baseline %s: %d new, %d known, %d resolved\n", rep.Baseline, fresh, known, len(rep.Resolved))
 }
 
 // where is the WHERE cell of a finding: the symbols called and the first

@@ -49,10 +49,18 @@ type Options struct {
 	SBOMDir  string   // "" is <root>/.slipway/sbom
 	NoSBOM   bool
 	FailOn   string // symbol (default), package or module
-	JSON     bool
-	Stdout   io.Writer
-	Progress io.Writer // module by module progress and timings; nil: nowhere
-	Environ  []string  // environment of the go commands; nil is os.Environ()
+	// Baseline is a file of accepted findings: only new ones at or above
+	// FailOn fail; known ones are listed, vanished ones reported resolved.
+	Baseline string
+	// WriteBaseline accepts this scan's findings: they are written to the
+	// file (keeping the entries of modules not scanned) and fail nothing.
+	WriteBaseline string
+	SARIF         string // write the findings as SARIF 2.1.0 to this file
+	IssuesDir     string // write one Markdown issue body per new finding here
+	JSON          bool
+	Stdout        io.Writer
+	Progress      io.Writer // module by module progress and timings; nil: nowhere
+	Environ       []string  // environment of the go commands; nil is os.Environ()
 }
 
 // Finding is one advisory found in one workspace module; the rows of the
@@ -73,7 +81,15 @@ type Finding struct {
 	// CallSites are where workspace code calls into the vulnerable code,
 	// as file:line relative to the workspace root.
 	CallSites []string `json:"call_sites,omitempty"`
-	reach     int
+	// CallPath is the shortest call stack govulncheck traced, from the
+	// workspace's entry function to the vulnerable symbol.
+	CallPath []string `json:"call_path,omitempty"`
+	// Status is new or known against --baseline; empty without one.
+	Status string `json:"status,omitempty"`
+	// BaselineReach is the reach the baseline knew a new finding at, when
+	// the finding is new because it now reaches further.
+	BaselineReach string `json:"baseline_reach,omitempty"`
+	reach         int
 }
 
 // ModuleScan is the outcome of govulncheck on one module.
@@ -105,14 +121,18 @@ type Report struct {
 	Failed     bool         `json:"failed"` // a finding at or above fail_on
 	Modules    []ModuleScan `json:"modules"`
 	Findings   []Finding    `json:"findings"`
-	SBOMs      []SBOM       `json:"sboms,omitempty"`
-	Errors     []string     `json:"errors,omitempty"`
-	Seconds    float64      `json:"seconds"`
+	// Baseline is the --baseline file; Resolved its findings in the scanned
+	// modules that this scan no longer finds.
+	Baseline string       `json:"baseline,omitempty"`
+	Resolved []KnownEntry `json:"resolved,omitempty"`
+	SBOMs    []SBOM       `json:"sboms,omitempty"`
+	Errors   []string     `json:"errors,omitempty"`
+	Seconds  float64      `json:"seconds"`
 }
 
 // Main parses the scan verb's flags and runs it.
 func Main(ctx context.Context, args []string, env *cli.Env) error {
-	fs := cli.NewFlagSet(env.Stderr, "scan", "--db file:///dir [--modules list] [--fail-on symbol|package|module] [--sbom dir | --no-sbom] [--json]",
+	fs := cli.NewFlagSet(env.Stderr, "scan", "--db file:///dir [--modules list] [--fail-on symbol|package|module] [--baseline file] [--write-baseline file] [--sarif file] [--issues dir] [--sbom dir | --no-sbom] [--json]",
 		"Runs govulncheck (pinned in tools/slipway/go.mod) over every module of go.work against a local\n"+
 			"copy of the Go vulnerability database and prints one row per module and advisory: the\n"+
 			"affected module@version, the fixed version, and whether a vulnerable symbol is called, a\n"+
@@ -120,18 +140,33 @@ func Main(ctx context.Context, args []string, env *cli.Env) error {
 			"symbol is called (--fail-on=package: also when imported; --fail-on=module: any finding).\n"+
 			"Then builds every service into a temporary directory and writes a CycloneDX SBOM of each\n"+
 			"binary to --sbom (cyclonedx-gomod bin, pinned in tools/gen/go.mod).\n\n"+
+			"Tracking: --baseline FILE compares the findings with accepted ones (module and advisory):\n"+
+			"each is new or known, accepted ones no longer found are listed as resolved, and only new\n"+
+			"findings at or above --fail-on fail (a known import that is now called is new).\n"+
+			"--write-baseline FILE accepts this scan's findings into FILE (entries of modules not\n"+
+			"scanned are kept). --sarif FILE writes SARIF 2.1.0 for GitHub code scanning; --issues DIR\n"+
+			"writes one Markdown issue body per new finding: advisory, aliases, affected and fixed\n"+
+			"versions, the call path govulncheck traced, and the go get that fixes it.\n\n"+
 			"The database is a directory in the format of https://go.dev/security/vuln/database\n"+
-			"(index/db.json, index/modules.json, index/vulns.json, ID/<id>.json). Refresh it where there\n"+
-			"is internet with the bulk download of vuln.go.dev, then scan offline:\n\n"+
-			"  curl -fsSL -o /tmp/vulndb.zip https://vuln.go.dev/vulndb.zip\n"+
-			"  rm -rf .slipway/vulndb && mkdir -p .slipway/vulndb && unzip -q /tmp/vulndb.zip -d .slipway/vulndb\n"+
+			"(index/db.json, index/modules.json, index/vulns.json, ID/<id>.json). `make vulndb` builds it\n"+
+			"offline into .slipway/vulndb from the golang.org/x/vulndb module pinned in tools/gen/go.mod\n"+
+			"(fetched through the Go module proxy); it prints the pin and its date. Refresh the\n"+
+			"advisories by bumping that pin, then run make vulndb again:\n\n"+
+			"  cd tools/gen && GOWORK=off go get -tool golang.org/x/vulndb/cmd/indexdb@latest && cd ../.. && make vulndb\n"+
 			"  export SLIPWAY_VULNDB=file://$PWD/.slipway/vulndb\n"+
-			"  slipway scan")
+			"  slipway scan\n\n"+
+			"Where there is internet, the bulk download of vuln.go.dev serves too:\n\n"+
+			"  curl -fsSL -o /tmp/vulndb.zip https://vuln.go.dev/vulndb.zip\n"+
+			"  rm -rf .slipway/vulndb && mkdir -p .slipway/vulndb && unzip -q /tmp/vulndb.zip -d .slipway/vulndb")
 	opts := Options{Stdout: env.Stdout, Progress: env.Stderr, Environ: env.Environ}
 	var modules, services string
 	fs.StringVar(&opts.DB, "db", "", "vulnerability database, a `file:///dir` URL or a directory (default $"+vulnDBEnv+")")
 	fs.StringVar(&modules, "modules", "", "comma-separated `list` of modules to scan, as directories (platform, services/order) or module paths (default: every module of go.work)")
 	fs.StringVar(&opts.FailOn, "fail-on", "symbol", "`level` that fails: symbol (a vulnerable symbol is called), package (also imported) or module (any finding)")
+	fs.StringVar(&opts.Baseline, "baseline", "", "JSON `file` of known findings: only new ones fail; resolved ones are listed")
+	fs.StringVar(&opts.WriteBaseline, "write-baseline", "", "write this scan's findings to `file` as the new baseline (and fail on none of them)")
+	fs.StringVar(&opts.SARIF, "sarif", "", "write the findings as SARIF 2.1.0, for GitHub code scanning, to `file`")
+	fs.StringVar(&opts.IssuesDir, "issues", "", "write one Markdown issue body per new finding into `dir`")
 	fs.StringVar(&opts.SBOMDir, "sbom", "", "write the SBOMs, <svc>.cdx.json, to this `dir` (default .slipway/sbom of the workspace)")
 	fs.BoolVar(&opts.NoSBOM, "no-sbom", false, "skip the service builds and the SBOMs")
 	fs.StringVar(&services, "services", "", "comma-separated `list` of services to write SBOMs for (default: every one that exists)")
@@ -171,18 +206,30 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return cli.UsageError{Err: err}
 	}
+	var base *Baseline
+	if opts.Baseline != "" {
+		if base, err = readBaseline(opts.Baseline); err != nil {
+			return cli.UsageError{Err: err}
+		}
+	}
 	opts.setDefaults()
 	s, err := prepare(ctx, opts)
 	if err != nil {
 		return err
 	}
 
-	rep := Report{DB: dbURL, FailOn: opts.FailOn, Findings: []Finding{}}
+	rep := Report{DB: dbURL, FailOn: opts.FailOn, Findings: []Finding{}, Baseline: opts.Baseline}
 	s.scanModules(ctx, dbURL, &rep)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("interrupted: %w", err)
 	}
-	rep.Failed = fails(rep.Findings, failOn)
+	if base != nil {
+		rep.Resolved = compareBaseline(rep.Findings, base, rep.scanned())
+	}
+	rep.Failed = opts.WriteBaseline == "" && fails(failing(rep.Findings), failOn)
+	if err := s.writeFindings(opts, base, &rep); err != nil {
+		return err
+	}
 	if len(s.services) > 0 {
 		if err := s.addSBOMs(ctx, &rep); err != nil {
 			return err
@@ -201,6 +248,60 @@ func Run(ctx context.Context, opts Options) error {
 		render(opts.Stdout, rep, s.root)
 	}
 	return verdict(rep, failOn)
+}
+
+// failing are the findings that may fail the scan: the new ones when
+// there is a baseline, else all.
+func failing(findings []Finding) []Finding {
+	var out []Finding
+	for _, f := range findings {
+		if f.Status != statusKnown {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// scanned are the modules whose scan completed.
+func (r Report) scanned() []string {
+	var dirs []string
+	for _, m := range r.Modules {
+		if m.Error == "" {
+			dirs = append(dirs, m.Dir)
+		}
+	}
+	return dirs
+}
+
+// writeFindings writes what the options ask for besides the report: the
+// new baseline, the SARIF log and the issue bodies.
+func (s *scan) writeFindings(opts Options, old *Baseline, rep *Report) error {
+	if opts.WriteBaseline != "" {
+		// A module that could not be scanned would lose its accepted
+		// findings, or keep stale ones: write nothing rather than that.
+		if len(rep.Errors) > 0 {
+			rep.Errors = append(rep.Errors, "--write-baseline: not written, since not every module was scanned")
+		} else {
+			if err := writeBaseline(opts.WriteBaseline, newBaseline(rep.Findings, old, rep.scanned())); err != nil {
+				return err
+			}
+			fmt.Fprintf(s.progress, "scan: wrote the baseline %s: %d finding(s) accepted\n", opts.WriteBaseline, len(rep.Findings))
+		}
+	}
+	if opts.SARIF != "" {
+		if err := writeSARIF(opts.SARIF, *rep, s.root); err != nil {
+			return err
+		}
+		fmt.Fprintf(s.progress, "scan: wrote SARIF %s: %d result(s)\n", opts.SARIF, len(rep.Findings))
+	}
+	if opts.IssuesDir != "" {
+		files, err := writeIssues(opts.IssuesDir, rep.Findings)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(s.progress, "scan: wrote %d issue(s) for new findings into %s\n", len(files), opts.IssuesDir)
+	}
+	return nil
 }
 
 // validate checks the options that need no workspace and returns the
@@ -326,7 +427,11 @@ func (s *scan) addSBOMs(ctx context.Context, rep *Report) error {
 func verdict(rep Report, failOn int) error {
 	var problems []string
 	if rep.Failed {
-		problems = append(problems, failure(rep.Findings, failOn))
+		msg := failure(failing(rep.Findings), failOn)
+		if rep.Baseline != "" {
+			msg = "new since the baseline: " + msg
+		}
+		problems = append(problems, msg)
 	}
 	problems = append(problems, rep.Errors...)
 	if len(problems) > 0 {

@@ -62,7 +62,8 @@ func TestHelpTellsHowToRefreshTheDatabase(t *testing.T) {
 	var stdout bytes.Buffer
 	err := Main(t.Context(), []string{"-h"}, &cli.Env{Stdout: io.Discard, Stderr: &stdout})
 	require.ErrorIs(t, err, flag.ErrHelp)
-	for _, want := range []string{"https://vuln.go.dev/vulndb.zip", "unzip", "SLIPWAY_VULNDB", "--fail-on", "--sbom"} {
+	for _, want := range []string{"make vulndb", "golang.org/x/vulndb/cmd/indexdb@latest", "https://vuln.go.dev/vulndb.zip", "SLIPWAY_VULNDB",
+		"--fail-on", "--sbom", "--baseline", "--write-baseline", "--sarif", "--issues", "resolved"} {
 		assert.Contains(t, stdout.String(), want)
 	}
 }
@@ -124,7 +125,12 @@ func TestDecodeMergesFindingsPerAdvisory(t *testing.T) {
 		Packages:  []string{"google.golang.org/grpc"},
 		Symbols:   []string{"grpc.Server.Serve"},
 		CallSites: []string{"platform/server/app.go:371", "services/order/internal/app/app.go:40"},
-		reach:     reachCalled,
+		// The shorter of the two traces, read from the caller down.
+		CallPath: []string{
+			"github.com/slipway-dev/slipway/services/order/internal/app.Run at services/order/internal/app/app.go:40",
+			"google.golang.org/grpc.(*Server).Serve",
+		},
+		reach: reachCalled,
 	}, called)
 	assert.Equal(t, "GO-2099-0002", imported.OSV)
 	assert.Equal(t, "imported", imported.Reach)
