@@ -143,8 +143,9 @@ func (b *Broker) URL() string { return b.url }
 // the broker has users and svc is one of them, and with the event signing
 // key when svc produces events (EVENTS_SIGNING_KEY) or its public key when
 // svc consumes them (EVENTS_PRODUCER_KEYS); any other service's secrets
-// never reach it.
+// never reach it. svc may name an instance (order-2): it gets its service's.
 func (b *Broker) Credentials(environ []string, svc string) []string {
+	svc = ServiceOf(svc) // every instance of a service is that service to the broker
 	a, ok := apievents.AccessOf(svc)
 	if !ok {
 		return environ

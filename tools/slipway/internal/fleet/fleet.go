@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,26 +30,27 @@ import (
 
 // Options are the inputs of runDev.
 type Options struct {
-	Root             string        // workspace root; "" walks up from Dir to go.work
-	Dir              string        // where that walk starts; "" is the working directory
-	Services         []string      // services to run; empty runs every one that exists
-	Host             string        // listen host
-	GRPCBase         int           // gRPC port of user; order, inventory, notification follow
-	HTTPBase         int           // HTTP port of user; the others follow
-	NATSPort         int           // embedded NATS port; 0 picks a free one
-	ConsolePort      int           // the console's port on Host; 0 runs no console
-	ConsoleMaxTraces int           // bound of the console's trace store in traces; 0 is the default
-	ConsoleMaxSpans  int           // and in spans
-	ConsoleMaxBytes  int64         // and in approximate bytes
-	NoBuild          bool          // run the binaries already in .slipway/bin
-	TLS              bool          // TLS and mTLS everywhere, with the dev CA under .slipway/tls
-	Postgres         string        // PostgreSQL server URL: each service runs on its own database there, created when missing
-	PostgresPrefix   string        // database name prefix under Postgres; "" is slipway_
-	ReadyTimeout     time.Duration // for every service to answer SERVING
-	StopTimeout      time.Duration // between SIGTERM and SIGKILL
-	Color            string        // auto, always or never
-	NoWatch          bool          // no hot reload (it is off with NoBuild as well)
-	Debounce         time.Duration // hot reload waits for the tree to be quiet this long
+	Root             string         // workspace root; "" walks up from Dir to go.work
+	Dir              string         // where that walk starts; "" is the working directory
+	Services         []string       // services to run; empty runs every one that exists
+	Replicas         map[string]int // instances of a service (missing: 1); see ParseReplicas
+	Host             string         // listen host
+	GRPCBase         int            // gRPC port of user; order, inventory, notification follow
+	HTTPBase         int            // HTTP port of user; the others follow
+	NATSPort         int            // embedded NATS port; 0 picks a free one
+	ConsolePort      int            // the console's port on Host; 0 runs no console
+	ConsoleMaxTraces int            // bound of the console's trace store in traces; 0 is the default
+	ConsoleMaxSpans  int            // and in spans
+	ConsoleMaxBytes  int64          // and in approximate bytes
+	NoBuild          bool           // run the binaries already in .slipway/bin
+	TLS              bool           // TLS and mTLS everywhere, with the dev CA under .slipway/tls
+	Postgres         string         // PostgreSQL server URL: each service runs on its own database there, created when missing
+	PostgresPrefix   string         // database name prefix under Postgres; "" is slipway_
+	ReadyTimeout     time.Duration  // for every service to answer SERVING
+	StopTimeout      time.Duration  // between SIGTERM and SIGKILL
+	Color            string         // auto, always or never
+	NoWatch          bool           // no hot reload (it is off with NoBuild as well)
+	Debounce         time.Duration  // hot reload waits for the tree to be quiet this long
 	Stdout           io.Writer
 	Environ          []string           // parent environment; nil is os.Environ()
 	Force            <-chan struct{}    // closed: stop waiting for graceful exits
@@ -92,9 +94,11 @@ func (o Options) WithDefaults() Options {
 	return o
 }
 
-// Service is one service as dev runs it.
+// Service is one instance of a service as dev runs it; a service runs as
+// one instance unless Options.Replicas says more.
 type Service struct {
-	Name      string
+	Name      string // the service, or with replicas the instance (order-1, order-2)
+	Of        string // the service Name is an instance of (Name itself without replicas)
 	GRPCAddr  string // listen address
 	HTTPAddr  string
 	GRPCDial  string // address a client dials (wildcard host replaced)
@@ -120,13 +124,23 @@ func Plan(root string, defs []workspace.Service, opts Options) ([]Service, error
 	}
 	// Peers are dialled by gRPC address whether or not they run in this dev
 	// session, so a service started alone still knows where the others live.
+	// A service with replicas is dialled at every instance (host:port,...).
+	selected := workspace.Names(defs)
 	peers := map[string]string{}
 	for _, d := range workspace.Known {
-		addr, err := workspace.DialAddr(net.JoinHostPort(opts.Host, strconv.Itoa(opts.GRPCBase+d.GRPCPort-workspace.DefaultGRPCBase)))
-		if err != nil {
-			return nil, err
+		n := 1
+		if slices.Contains(selected, d.Name) {
+			n = opts.instancesOf(d.Name)
 		}
-		peers[d.Name] = addr
+		var addrs []string
+		for k := range n {
+			addr, err := workspace.DialAddr(net.JoinHostPort(opts.Host, strconv.Itoa(instancePort(opts.GRPCBase, d.GRPCPort, workspace.DefaultGRPCBase, k))))
+			if err != nil {
+				return nil, err
+			}
+			addrs = append(addrs, addr)
+		}
+		peers[d.Name] = strings.Join(addrs, ",")
 	}
 	secret, err := Secret()
 	if err != nil {
@@ -138,37 +152,57 @@ func Plan(root string, defs []workspace.Service, opts Options) ([]Service, error
 	}
 	plan := make([]Service, 0, len(defs))
 	for _, d := range defs {
-		s := Service{
-			Name:     d.Name,
-			GRPCAddr: net.JoinHostPort(opts.Host, strconv.Itoa(opts.GRPCBase+d.GRPCPort-workspace.DefaultGRPCBase)),
-			HTTPAddr: net.JoinHostPort(opts.Host, strconv.Itoa(opts.HTTPBase+d.HTTPPort-workspace.DefaultHTTPBase)),
-			Binary:   workspace.BinaryPath(root, d.Name),
-			Scheme:   opts.HTTPScheme(),
-		}
-		if s.GRPCDial, err = workspace.DialAddr(s.GRPCAddr); err != nil {
-			return nil, err
-		}
-		if s.HTTPDial, err = workspace.DialAddr(s.HTTPAddr); err != nil {
-			return nil, err
-		}
-		defaults := append(devDefaults(root, d.Name, jwksHost, peers, secret), consoleDefaults...)
-		fixed := append([]envvar.Var{{Key: "GRPC_ADDR", Value: s.GRPCAddr}, {Key: "HTTP_ADDR", Value: s.HTTPAddr}}, consoleFixed...)
-		if opts.Postgres != "" {
-			db, err := ServiceDatabaseURL(opts.Postgres, opts.PostgresPrefix, d.Name)
+		n := opts.instancesOf(d.Name)
+		for k := range n {
+			s, err := planInstance(root, d, k, n, opts, jwksHost, peers, secret, consoleDefaults, consoleFixed)
 			if err != nil {
 				return nil, err
 			}
-			fixed = append(fixed, envvar.Var{Key: "DATABASE_URL", Value: db})
+			plan = append(plan, s)
 		}
-		if opts.TLS {
-			defaults = envvar.Replace(defaults, "AUTH_JWKS_URL", "https://"+jwksHost+"/.well-known/jwks.json")
-			fixed = append(fixed, tlsEnv(root, d.Name)...)
-		}
-		env := withConsoleOrigins(envvar.ForService(opts.Environ, d.Name, defaults, fixed), opts)
-		s.Env = OwnSecretsOnly(env, d.Name, opts.TLS)
-		plan = append(plan, s)
 	}
 	return plan, nil
+}
+
+// instancePort is the port of instance k (from 0) of a service whose port
+// is registered as registered under the registry's base, when dev's base is base.
+func instancePort(base, registered, registryBase, k int) int {
+	return base + registered - registryBase + k*ReplicaPortStride
+}
+
+// planInstance plans instance k (from 0) of n of the service d.
+func planInstance(root string, d workspace.Service, k, n int, opts Options, jwksHost string, peers map[string]string, secret string, consoleDefaults, consoleFixed []envvar.Var) (Service, error) {
+	s := Service{
+		Name:     InstanceName(d.Name, k+1, n),
+		Of:       d.Name,
+		GRPCAddr: net.JoinHostPort(opts.Host, strconv.Itoa(instancePort(opts.GRPCBase, d.GRPCPort, workspace.DefaultGRPCBase, k))),
+		HTTPAddr: net.JoinHostPort(opts.Host, strconv.Itoa(instancePort(opts.HTTPBase, d.HTTPPort, workspace.DefaultHTTPBase, k))),
+		Binary:   workspace.BinaryPath(root, d.Name),
+		Scheme:   opts.HTTPScheme(),
+	}
+	var err error
+	if s.GRPCDial, err = workspace.DialAddr(s.GRPCAddr); err != nil {
+		return Service{}, err
+	}
+	if s.HTTPDial, err = workspace.DialAddr(s.HTTPAddr); err != nil {
+		return Service{}, err
+	}
+	defaults := append(devDefaults(root, d.Name, jwksHost, peers, secret), consoleDefaults...)
+	fixed := append([]envvar.Var{{Key: "GRPC_ADDR", Value: s.GRPCAddr}, {Key: "HTTP_ADDR", Value: s.HTTPAddr}}, consoleFixed...)
+	if opts.Postgres != "" {
+		db, err := ServiceDatabaseURL(opts.Postgres, opts.PostgresPrefix, d.Name)
+		if err != nil {
+			return Service{}, err
+		}
+		fixed = append(fixed, envvar.Var{Key: "DATABASE_URL", Value: db})
+	}
+	if opts.TLS {
+		defaults = envvar.Replace(defaults, "AUTH_JWKS_URL", "https://"+jwksHost+"/.well-known/jwks.json")
+		fixed = append(fixed, tlsEnv(root, d.Name)...)
+	}
+	env := withConsoleOrigins(envvar.ForService(opts.Environ, d.Name, defaults, fixed), opts)
+	s.Env = OwnSecretsOnly(env, d.Name, opts.TLS)
+	return s, nil
 }
 
 // devDefaults are the embedded-default settings of one service, used when

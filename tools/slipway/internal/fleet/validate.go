@@ -20,7 +20,17 @@ func (o Options) Validate() error {
 			return fmt.Errorf("unknown service %q in --services (known: %s)", s, strings.Join(workspace.Names(workspace.Known), ", "))
 		}
 	}
+	running := o.Services
+	if len(running) == 0 {
+		running = workspace.Names(workspace.Known)
+	}
+	if err := CheckReplicas(o.Replicas, running); err != nil {
+		return fmt.Errorf("--replicas: %w", err)
+	}
 	last := workspace.Known[len(workspace.Known)-1].GRPCPort - workspace.DefaultGRPCBase
+	for _, n := range o.Replicas {
+		last = max(last, workspace.Known[len(workspace.Known)-1].GRPCPort-workspace.DefaultGRPCBase+(n-1)*ReplicaPortStride)
+	}
 	for flag, base := range map[string]int{"--grpc-port-base": o.GRPCBase, "--http-port-base": o.HTTPBase} {
 		if base < 1 || base+last > 65535 {
 			return fmt.Errorf("%s %d: need 1..%d", flag, base, 65535-last)
