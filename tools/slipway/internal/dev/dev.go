@@ -4,6 +4,7 @@ package dev
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
@@ -15,6 +16,15 @@ import (
 
 // Main is `slipway dev`: it parses the flags and runs a devloop session.
 func Main(ctx context.Context, args []string, env *cli.Env) error {
+	opts, err := parse(args, env)
+	if err != nil {
+		return err
+	}
+	return devloop.Run(ctx, opts)
+}
+
+// parse reads dev's flags into the session's options, checked.
+func parse(args []string, env *cli.Env) (fleet.Options, error) {
 	fs := cli.NewFlagSet(env.Stderr, "dev", "[flags]",
 		"Builds every service that exists (services/<svc>/cmd/<svc>) into .slipway/bin, runs them\n"+
 			"with embedded defaults (SQLite under .slipway/data, dev signing key under .slipway/keys),\n"+
@@ -46,10 +56,15 @@ func Main(ctx context.Context, args []string, env *cli.Env) error {
 			"console and CLI under .slipway/tls (crypto/x509, reissued when missing or expiring), gives\n"+
 			"each service TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE, and the gRPC ports then require\n"+
 			"client certificates (mTLS). The HTTP ports and the console serve https; dev prints how to\n"+
-			"trust the CA and how to call the services with curl and grpcurl.")
+			"trust the CA and how to call the services with curl and grpcurl.\n\n"+
+			"Replicas: --replicas order=2 runs order as two instances, order-1 and order-2 in the log\n"+
+			"prefix, on order's ports and those plus 100 (50152, 8182), on one database; every peer of\n"+
+			"order dials both (INVENTORY_ADDR-style settings take host:port,host:port) and balances\n"+
+			"over them, retrying on the other instance. Hot reload is off with replicas.")
 	opts := fleet.Options{Stdout: env.Stdout, Environ: env.Environ, Force: env.Force}
-	var services string
+	var services, replicas string
 	fs.StringVar(&services, "services", "", "comma-separated `list` of services to run (default: every one that exists)")
+	fs.StringVar(&replicas, "replicas", "", "run services as several instances: `SVC=N[,SVC=N]` (N from 1 to 9)")
 	fs.StringVar(&opts.Host, "host", "127.0.0.1", "`host` the services listen on")
 	fs.IntVar(&opts.GRPCBase, "grpc-port-base", workspace.DefaultGRPCBase, "gRPC `port` of user; every other service keeps its offset from user in the registry (order +1, ..., payment +4)")
 	fs.IntVar(&opts.NATSPort, "nats-port", 0, "`port` of the embedded NATS JetStream server (0 picks a free one; unused when NATS_URL is set)")
@@ -70,11 +85,31 @@ func Main(ctx context.Context, args []string, env *cli.Env) error {
 	fs.StringVar(&opts.Color, "color", "auto", "`when` to colour the prefixes: auto (only on a terminal, honours NO_COLOR), always or never")
 	fs.StringVar(&opts.Root, "root", "", "workspace `dir` (default: the nearest parent holding go.work)")
 	if err := cli.ParseFlags(fs, args); err != nil {
-		return err
+		return fleet.Options{}, err
 	}
 	opts.Services = cli.List(services)
-	if err := opts.Validate(); err != nil {
-		return cli.UsageError{Err: err}
+	var err error
+	if opts.Replicas, err = fleet.ParseReplicas(replicas); err != nil {
+		return fleet.Options{}, cli.UsageError{Err: err}
 	}
-	return devloop.Run(ctx, opts)
+	if err := opts.Validate(); err != nil {
+		return fleet.Options{}, cli.UsageError{Err: err}
+	}
+	if hasReplicas(opts.Replicas) && !opts.NoWatch {
+		// Hot reload replaces one process per service; it does not yet
+		// know a service's instances.
+		opts.NoWatch = true
+		fmt.Fprintln(env.Stderr, "dev: hot reload is off with --replicas")
+	}
+	return opts, nil
+}
+
+// hasReplicas reports whether some service runs as more than one instance.
+func hasReplicas(replicas map[string]int) bool {
+	for _, n := range replicas {
+		if n > 1 {
+			return true
+		}
+	}
+	return false
 }

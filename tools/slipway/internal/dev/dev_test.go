@@ -80,3 +80,33 @@ func TestMainUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestReplicasFlag(t *testing.T) {
+	var stderr bytes.Buffer
+	opts, err := parse([]string{"--replicas", "order=2,inventory=3"}, &cli.Env{Stderr: &stderr, Environ: []string{"PATH=/bin"}})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{"order": 2, "inventory": 3}, opts.Replicas)
+	assert.True(t, opts.NoWatch, "hot reload does not know instances yet")
+	assert.Contains(t, stderr.String(), "hot reload is off with --replicas")
+
+	opts, err = parse(nil, &cli.Env{Stderr: &stderr, Environ: []string{"PATH=/bin"}})
+	require.NoError(t, err)
+	assert.Empty(t, opts.Replicas, "one instance each by default")
+	assert.False(t, opts.NoWatch)
+
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--replicas", "order"}, `--replicas "order": "order" is not SVC=N`},
+		{[]string{"--replicas", "order=0"}, "order=0: want 1 to 9 instances"},
+		{[]string{"--replicas", "billing=2"}, `unknown service "billing"`},
+		{[]string{"--services", "user", "--replicas", "order=2"}, "--replicas: order does not run"},
+	} {
+		var stdout, stderr bytes.Buffer
+		err := Main(t.Context(), tt.args, &cli.Env{Stdout: &stdout, Stderr: &stderr, Environ: []string{"PATH=/bin"}})
+		assert.Equal(t, cli.ExitUsage, cli.ExitCode(&stderr, "dev", err), tt.args)
+		assert.Contains(t, stderr.String(), tt.want)
+		assert.Empty(t, stdout.String(), "nothing ran")
+	}
+}
