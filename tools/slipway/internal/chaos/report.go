@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
@@ -208,8 +209,13 @@ type Report struct {
 	Timeline    []event             `json:"timeline"`
 	Load        loadFigures         `json:"load"`
 	FaultWindow *windowFigures      `json:"fault_window,omitempty"`
-	Services    []serviceFigures    `json:"services,omitempty"` // the gated services' own RPCs, from their /metrics
-	Thresholds  struct {
+	// PerSecond is the load second by second of intended send time, and
+	// Outages the PostgreSQL outages a restart caused: the HTML report's
+	// charts.
+	PerSecond  []loadgen.TimelineSecond `json:"per_second,omitempty"`
+	Outages    []span                   `json:"postgres_outages,omitempty"`
+	Services   []serviceFigures         `json:"services,omitempty"` // the gated services' own RPCs, from their /metrics
+	Thresholds struct {
 		SuccessRate float64            `json:"success_rate"`
 		P99         string             `json:"p99"`
 		FaultP99    string             `json:"fault_window_p99,omitempty"`
@@ -231,6 +237,7 @@ type Report struct {
 	Files      struct {
 		JSON        string `json:"json"`
 		Markdown    string `json:"markdown"`
+		HTML        string `json:"html"`
 		ServicesLog string `json:"services_log"`
 	} `json:"files"`
 }
@@ -327,7 +334,7 @@ func printReport(w io.Writer, r *Report) {
 			fmt.Fprintf(w, "  - %s\n", f)
 		}
 	}
-	fmt.Fprintf(w, "report %s\n       %s\n", r.Files.JSON, r.Files.Markdown)
+	fmt.Fprintf(w, "report %s\n       %s\n       %s\n", r.Files.HTML, r.Files.JSON, r.Files.Markdown)
 }
 
 // markdown renders the report for a pull request or a wiki.
@@ -410,7 +417,7 @@ func markdown(r *Report) string {
 	return b.String()
 }
 
-// writeFiles writes the JSON and Markdown reports.
+// writeFiles writes the JSON, Markdown and HTML reports.
 func writeFiles(r *Report) error {
 	if err := os.MkdirAll(filepath.Dir(r.Files.JSON), 0o750); err != nil {
 		return err
@@ -422,7 +429,14 @@ func writeFiles(r *Report) error {
 	if err := os.WriteFile(r.Files.JSON, append(b, '\n'), 0o644); err != nil { //nolint:gosec // G306: a report, not a secret
 		return err
 	}
-	return os.WriteFile(r.Files.Markdown, []byte(markdown(r)), 0o644) //nolint:gosec // G306: as above
+	if err := os.WriteFile(r.Files.Markdown, []byte(markdown(r)), 0o644); err != nil { //nolint:gosec // G306: as above
+		return err
+	}
+	var page bytes.Buffer
+	if err := renderHTML(&page, r); err != nil {
+		return fmt.Errorf("render the HTML report: %w", err)
+	}
+	return os.WriteFile(r.Files.HTML, page.Bytes(), 0o644) //nolint:gosec // G306: as above
 }
 
 // newReport is the report of exp before it runs: what it does, where its
@@ -436,7 +450,7 @@ func newReport(o Options, exp *experiment, th thresholds) *Report {
 		Command: o.Command, Scale: o.Scale, StartedAt: time.Now().UTC(), Database: "SQLite", Broker: "embedded JetStream",
 		Redis: o.RedisURL != "",
 	}
-	rep.Files.JSON, rep.Files.Markdown = base+".json", base+".md"
+	rep.Files.JSON, rep.Files.Markdown, rep.Files.HTML = base+".json", base+".md", base+".html"
 	rep.Files.ServicesLog = filepath.Join(base, "services.log")
 	if o.DatabaseURL != "" {
 		rep.Database = "PostgreSQL"
@@ -483,6 +497,10 @@ func (r *run) record(rep *Report, figures loadFigures, th thresholds) {
 	}
 	rep.Effects = r.effects
 	rep.Load = figures
+	rep.PerSecond = perSecond(r.samples, r.exp.Load.Duration.D())
+	r.mu.Lock()
+	rep.Outages = outages(r.events)
+	r.mu.Unlock()
 	if r.window[0] > 0 || r.window[1] > 0 {
 		to := r.window[1]
 		if to == 0 || slices.ContainsFunc(r.exp.Faults, func(f fault) bool { return f.ConsumerReset != nil }) {

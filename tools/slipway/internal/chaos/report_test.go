@@ -155,3 +155,51 @@ func TestReportVerdictAndRendering(t *testing.T) {
 	assert.Contains(t, md, "| success rate | >= 99.50% | 80.00% (40 of 50) | FAIL |")
 	assert.Contains(t, md, "| Unavailable | 10 | injected fault |")
 }
+
+// record keeps the load second by second and the PostgreSQL outages of
+// the timeline, for the HTML report's charts.
+func TestRunRecordKeepsTheSecondsAndTheOutages(t *testing.T) {
+	exp, err := parseExperiment([]byte(minimalExperiment))
+	require.NoError(t, err)
+	r := &run{exp: exp, progress: func(string, ...any) {}, start: time.Now()}
+	for i := range 25 { // 10/s for 2.5 s; second 1 has 2 errors
+		s := sample{at: time.Duration(i) * 100 * time.Millisecond, latency: time.Duration(i+1) * time.Millisecond, code: loadgen.CodeOK}
+		if i == 12 || i == 17 {
+			s.code = "Unavailable"
+		}
+		r.samples = append(r.samples, s)
+	}
+	done := make(chan struct{})
+	close(done)
+	probe := &outageProbe{cancel: func() {}, done: done, from: r.start.Add(15020 * time.Millisecond), to: r.start.Add(15210 * time.Millisecond)}
+	r.recordOutage(&pgRestart{probe: probe})
+
+	rep := &Report{}
+	r.record(rep, loadFigures{}, thresholds{SuccessRate: 0.9, P99: time.Second})
+	require.Len(t, rep.PerSecond, 30, "the load's 30 s, though the samples stop at 2.5 s")
+	for i, want := range []loadgen.TimelineSecond{
+		{Second: 0, Count: 10, P50: 5, P99: 10, Max: 10},
+		{Second: 1, Count: 10, Errors: 2, P50: 15, P99: 20, Max: 20},
+	} {
+		got := rep.PerSecond[i]
+		assert.Equal(t, [3]int64{int64(want.Second), want.Count, want.Errors}, [3]int64{int64(got.Second), got.Count, got.Errors}, "second %d", i)
+		assert.InDelta(t, want.P50, got.P50, 0.05, "second %d: p50 (to the histogram's precision)", i)
+		assert.InDelta(t, want.P99, got.P99, 0.05, "second %d: p99", i)
+		assert.InDelta(t, want.Max, got.Max, 0.05, "second %d: max", i)
+	}
+	assert.Equal(t, int64(5), rep.PerSecond[2].Count)
+	assert.Equal(t, loadgen.TimelineSecond{Second: 29}, rep.PerSecond[29], "nothing due: an empty second")
+	assert.Equal(t, []span{{FromSec: 15.02, ToSec: 15.21}}, rep.Outages, "read back from the timeline's line")
+}
+
+func TestOutagesReadOnlyTheOutageLines(t *testing.T) {
+	events := []event{
+		{AtSec: 15, What: "fault on: PostgreSQL 17/main restarted (-m fast) in 2.40s"},
+		{AtSec: 15.3, What: "PostgreSQL refused connections for 0.19s, from t+15.02s to t+15.21s (probed every 20ms)"},
+		{AtSec: 20, What: "PostgreSQL never refused a probe (every 20ms): no outage seen"},
+		{AtSec: 30.1, What: "PostgreSQL refused connections for 1.58s, from t+28.50s to t+30.08s (probed every 20ms)"},
+	}
+	assert.Equal(t, []span{{15.02, 15.21}, {28.5, 30.08}}, outages(events))
+	assert.Empty(t, outages(events[:1]))
+	assert.Empty(t, outages(nil))
+}
