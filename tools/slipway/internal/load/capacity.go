@@ -283,7 +283,7 @@ func openMeter(ctx context.Context, spec string, opts Options) (*meter, string) 
 		return nil, ""
 	}
 	if err := m.check(ctx); err != nil {
-		fmt.Fprintf(opts.Stderr, "capacity: no per-service CPU and RSS: %v (--metrics none to skip reading them)\n", err)
+		fmt.Fprintf(opts.Stderr, "load: no per-service CPU and RSS: %v (--metrics none to skip reading them)\n", err)
 		return nil, err.Error()
 	}
 	return m, ""

@@ -219,7 +219,7 @@ func TestFindCapacityUsageErrors(t *testing.T) {
 		{[]string{"--find-capacity", "--rate", "10"}, "--rate is for a run at one rate"},
 		{[]string{"--find-capacity", "--duration", "10s"}, "--duration is for a run at one rate"},
 		{[]string{"--start-rate", "5"}, "--start-rate is for --find-capacity"},
-		{[]string{"--metrics", "none"}, "--metrics is for --find-capacity"},
+		{[]string{"--metrics", "user=10.1.2.3:8081"}, "only sends traffic to loopback"},
 		{[]string{"--find-capacity", "--start-rate", "0"}, "--start-rate 0"},
 		{[]string{"--find-capacity", "--start-rate", "20", "--max-rate", "10"}, "--max-rate 10"},
 		{[]string{"--find-capacity", "--max-rate", "6000"}, "--max-rate 6000"},

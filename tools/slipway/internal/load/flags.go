@@ -32,7 +32,10 @@ const description = "An open-model load generator: requests are due at a fixed r
 	"--start-rate, times --step-factor or plus --step-increment, to --max-rate) until a step's\n" +
 	"p99 passes --slo or its errors --max-error-rate (default 0.5%), and reports each step\n" +
 	"(achieved rate, p50/p99, errors, late starts, and each service's CPU ms per request and\n" +
-	"RSS from its /metrics, --metrics) and the knee: the last step that held."
+	"RSS from its /metrics, --metrics) and the knee: the last step that held.\n\n" +
+	"A run at one rate also reads each service's /metrics (--metrics) before and after, and\n" +
+	"records its CPU seconds and resident memory, and the orders placed, in the JSON result\n" +
+	"(usage): slipway cost --load RESULT.json prices 1,000 orders from it."
 
 // registerScenarioFlags declares the flags that say what to send, how fast
 // and for how long.
@@ -72,5 +75,5 @@ func registerCapacityFlags(fs *flag.FlagSet, capFlags *CapacityOptions, findCapa
 	fs.DurationVar(&capFlags.StepDuration, "step-duration", capStepDuration, "find-capacity: how long each step sends")
 	fs.Float64Var(&capFlags.MaxRate, "max-rate", capMaxRate, "find-capacity: no step above this `rate` per second")
 	fs.DurationVar(&capFlags.SLO, "slo", capSLO, "find-capacity: a step holds while its p99 is at or under this `latency` (deploy/slo.yaml's)")
-	fs.StringVar(&capFlags.Metrics, "metrics", promscrape.DefaultTargets(), "find-capacity: the `list` service=host:port,... whose /metrics give each service's CPU and RSS per step; none to skip")
+	fs.StringVar(&capFlags.Metrics, "metrics", promscrape.DefaultTargets(), "the `list` service=host:port,... whose /metrics give each service's CPU and RSS, over the run (for slipway cost) or per step; none to skip")
 }

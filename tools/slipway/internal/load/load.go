@@ -18,6 +18,7 @@ import (
 	"github.com/slipway-dev/slipway/tools/slipway/internal/cli"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/clienttls"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/loadgen"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/promscrape"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/report"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 )
@@ -32,6 +33,10 @@ type Options struct {
 	// Capacity, when set, runs --find-capacity: the scenario at rising
 	// rates instead of Rate for Duration.
 	Capacity *CapacityOptions
+
+	// Metrics is service=host:port,... of the /metrics whose CPU and memory
+	// a run at one rate records; "none" or "" reads none.
+	Metrics string
 
 	Out          string   // JSON result path; the HTML report goes beside it
 	MaxErrorRate *float64 // nil: no gate
@@ -86,6 +91,8 @@ func Main(ctx context.Context, args []string, env *cli.Env) error {
 			opts.MaxErrorRate = nil
 		}
 		opts.Capacity = &capFlags
+	} else {
+		opts.Metrics = capFlags.Metrics
 	}
 	opts.Command = commandLine(args)
 	return Run(ctx, opts)
@@ -117,7 +124,7 @@ func checkScenarioFlags(scenario string, set map[string]bool) error {
 }
 
 // capacityFlags belong to --find-capacity only.
-var capacityFlags = []string{"start-rate", "step-factor", "step-increment", "step-duration", "max-rate", "slo", "metrics"}
+var capacityFlags = []string{"start-rate", "step-factor", "step-increment", "step-duration", "max-rate", "slo"}
 
 func checkCapacityFlags(findCapacity bool, set map[string]bool) error {
 	if findCapacity {
@@ -190,6 +197,11 @@ func (o *Options) validate() error {
 	if _, err := loadgen.ParseHeaders(o.Headers); err != nil {
 		return err
 	}
+	if o.Metrics != "" && o.Metrics != "none" {
+		if err := metricsTargets(o.Metrics, o.TLS != nil); err != nil {
+			return err
+		}
+	}
 	if c := o.Capacity; c != nil {
 		if err := c.validate(); err != nil {
 			return err
@@ -244,9 +256,27 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 
+	m, metricsErr := openMeter(ctx, opts.Metrics, opts)
+	var before []promscrape.Snapshot
+	if m != nil {
+		before = m.read(ctx)
+	}
 	startedAt := time.Now()
 	sum, info := measure(ctx, opts, sched, built.Target, planned)
 	stopBG()
+	var usage *runUsage
+	if m != nil {
+		var skipped []string
+		usage, skipped = m.spend(before, m.read(ctx))
+		if len(skipped) > 0 {
+			metricsErr = "no CPU and memory of " + strings.Join(skipped, ", ") + " (unreadable, or restarted during the run)"
+			fmt.Fprintf(opts.Stderr, "load: %s\n", metricsErr)
+		}
+		if usage != nil && opts.Scenario == loadgen.ScenarioOrder {
+			orders := sum.Totals.OK
+			usage.Orders = &orders
+		}
+	}
 
 	res := result{
 		Scenario:    opts.Scenario,
@@ -263,6 +293,8 @@ func Run(ctx context.Context, opts Options) error {
 		HTTPStatus:  sum.HTTPStatus,
 		Timeline:    sum.Timeline,
 		Histogram:   sum.Histogram,
+		Usage:       usage,
+		Metrics:     metricsErr,
 		Report:      files{JSON: outJSON, HTML: outHTML},
 	}
 	var gateErr error

@@ -48,7 +48,9 @@ func runJSON(t *testing.T, args ...string) (int, result, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	out := filepath.Join(t.TempDir(), "result.json")
-	args = append([]string{"load", "--json", "--quiet", "--out", out}, args...)
+	// No /metrics unless a test gives --metrics: the dev ports may serve
+	// another checkout's services.
+	args = append([]string{"load", "--json", "--quiet", "--out", out, "--metrics", "none"}, args...)
 	code := runCLI(t.Context(), args, &cli.Env{Stdout: &stdout, Stderr: &stderr, Environ: []string{}})
 	var res result
 	if stdout.Len() > 0 {

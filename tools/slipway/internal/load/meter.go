@@ -33,7 +33,7 @@ type meter struct {
 // newMeter returns the meter of spec (service=host:port,...), or nil
 // for "none". spec was validated.
 func newMeter(spec string, tlsConf *tls.Config, timeout time.Duration) *meter {
-	if spec == "none" {
+	if spec == "none" || spec == "" {
 		return nil
 	}
 	targets, _ := promscrape.ParseTargets(spec)
@@ -124,3 +124,70 @@ func (m *meter) usage(before, after []promscrape.Snapshot, ok int64) []serviceUs
 }
 
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+// runUsage is what the services spent over a whole run: each one's CPU
+// seconds and resident memory, from its /metrics read before and after
+// (instances of one service add up), and the orders placed, so that
+// slipway cost can price 1,000 orders.
+type runUsage struct {
+	Seconds  float64      `json:"elapsed_s"`        // between the two reads
+	Orders   *int64       `json:"orders,omitempty"` // create-order: the CreateOrder calls that succeeded
+	Services []serviceRun `json:"services"`
+}
+
+// serviceRun is one service's share of a run.
+type serviceRun struct {
+	Service       string  `json:"service"`
+	CPUSeconds    float64 `json:"cpu_seconds"` // increase of process_cpu_seconds_total
+	CPUCores      float64 `json:"cpu_cores"`   // CPU seconds per second
+	RSSBytesStart float64 `json:"rss_bytes_start"`
+	RSSBytesEnd   float64 `json:"rss_bytes_end"`
+	RSSBytesAvg   float64 `json:"rss_bytes_avg"` // the mean of the two reads
+}
+
+// spend is each service's CPU and memory between the snapshots before and
+// after a run. A target unread at either end, or restarted in between
+// (its CPU went down), is left out and named in the second result.
+func (m *meter) spend(before, after []promscrape.Snapshot) (*runUsage, []string) {
+	u := &runUsage{}
+	var skipped []string
+	index := map[string]int{}
+	for i, t := range m.targets {
+		if i >= len(before) || i >= len(after) {
+			break
+		}
+		cpu0, ok0 := promscrape.GaugeSum(before[i], "process_cpu_seconds_total", nil)
+		cpu1, ok1 := promscrape.GaugeSum(after[i], "process_cpu_seconds_total", nil)
+		rss0, okR0 := promscrape.GaugeSum(before[i], "process_resident_memory_bytes", nil)
+		rss1, okR1 := promscrape.GaugeSum(after[i], "process_resident_memory_bytes", nil)
+		if !ok0 || !ok1 || !okR0 || !okR1 || cpu1 < cpu0 {
+			skipped = append(skipped, t.Service+" ("+t.URL+")")
+			continue
+		}
+		span := after[i].At.Sub(before[i].At).Seconds()
+		u.Seconds = max(u.Seconds, span)
+		k, seen := index[t.Service]
+		if !seen {
+			k = len(u.Services)
+			index[t.Service] = k
+			u.Services = append(u.Services, serviceRun{Service: t.Service})
+		}
+		s := &u.Services[k]
+		s.CPUSeconds += cpu1 - cpu0
+		if span > 0 {
+			s.CPUCores += (cpu1 - cpu0) / span
+		}
+		s.RSSBytesStart += rss0
+		s.RSSBytesEnd += rss1
+		s.RSSBytesAvg += (rss0 + rss1) / 2
+	}
+	u.Seconds = round3(u.Seconds)
+	for i := range u.Services {
+		u.Services[i].CPUSeconds = round3(u.Services[i].CPUSeconds)
+		u.Services[i].CPUCores = round3(u.Services[i].CPUCores)
+	}
+	if len(u.Services) == 0 {
+		return nil, skipped
+	}
+	return u, skipped
+}

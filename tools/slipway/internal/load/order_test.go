@@ -223,6 +223,59 @@ func TestRunCreateOrder(t *testing.T) {
 		assert.Contains(t, res.Config.Target, "/v1/orders (REST)")
 	})
 
+	t.Run("records the services' CPU, memory and orders for slipway cost", func(t *testing.T) {
+		shop, addr, _ := start(t, map[string]int64{"a": 1000})
+		// order's /metrics: 2 ms of CPU per order taken, 50 MiB plus 1 MiB a
+		// order; user's: unchanged. Two order instances add up.
+		orderMetrics := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			shop.mu.Lock()
+			n := len(shop.orders)
+			shop.mu.Unlock()
+			fmt.Fprintf(w, "process_cpu_seconds_total %g\nprocess_resident_memory_bytes %d\n", float64(n)*0.002, (50+n)<<20)
+		}))
+		t.Cleanup(orderMetrics.Close)
+		userMetrics := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			fmt.Fprint(w, "process_cpu_seconds_total 7\nprocess_resident_memory_bytes 1048576\n")
+		}))
+		t.Cleanup(userMetrics.Close)
+		host := func(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
+		code, res, stderr := runJSON(t, append(addrs(addr), "--users", "2", "--rate", "40", "--duration", "1s",
+			"--metrics", "order="+host(orderMetrics)+",order="+host(orderMetrics)+",user="+host(userMetrics))...)
+		require.Equal(t, cli.ExitOK, code, stderr)
+		require.Equal(t, int64(40), res.Totals.OK)
+		require.NotNil(t, res.Usage, res.Metrics)
+		assert.Empty(t, res.Metrics)
+		require.NotNil(t, res.Usage.Orders)
+		assert.Equal(t, int64(40), *res.Usage.Orders)
+		assert.Positive(t, res.Usage.Seconds)
+		require.Len(t, res.Usage.Services, 2)
+		o := res.Usage.Services[0]
+		assert.Equal(t, "order", o.Service)
+		assert.InDelta(t, 2*40*0.002, o.CPUSeconds, 1e-9, "two instances, 2 ms an order each")
+		assert.InDelta(t, 2*50<<20, o.RSSBytesStart, 1e-3)
+		assert.InDelta(t, 2*90<<20, o.RSSBytesEnd, 1e-3)
+		assert.InDelta(t, 2*70<<20, o.RSSBytesAvg, 1e-3)
+		u := res.Usage.Services[1]
+		assert.Equal(t, serviceRun{Service: "user", RSSBytesStart: 1 << 20, RSSBytesEnd: 1 << 20, RSSBytesAvg: 1 << 20}, u, "no CPU spent")
+	})
+
+	t.Run("a service whose /metrics fails is named, the others recorded", func(t *testing.T) {
+		_, addr, _ := start(t, map[string]int64{"a": 1000})
+		ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			fmt.Fprint(w, "process_cpu_seconds_total 1\nprocess_resident_memory_bytes 1048576\n")
+		}))
+		t.Cleanup(ok.Close)
+		broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			fmt.Fprint(w, "go_goroutines 3\n")
+		}))
+		t.Cleanup(broken.Close)
+		code, res, stderr := runJSON(t, append(addrs(addr), "--users", "2", "--rate", "20", "--duration", "500ms",
+			"--metrics", "user="+strings.TrimPrefix(ok.URL, "http://")+",order="+strings.TrimPrefix(broken.URL, "http://"))...)
+		require.Equal(t, cli.ExitOK, code, stderr)
+		assert.Nil(t, res.Usage, "the meter's check refuses a target without the process metrics")
+		assert.Contains(t, res.Metrics, "order at "+broken.URL+"/metrics has no process_cpu_seconds_total")
+	})
+
 	t.Run("nothing listening", func(t *testing.T) {
 		addr := "127.0.0.1:" + fmt.Sprint(clitest.FreePort(t))
 		code, _, stderr := runJSON(t, append(addrs(addr), "--rate", "1", "--duration", "1s")...)

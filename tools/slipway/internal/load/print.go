@@ -43,6 +43,19 @@ func printResult(w io.Writer, res result) {
 	l := res.Latency
 	fmt.Fprintf(tw, "latency ms\tp50 %s  p90 %s  p99 %s  p99.9 %s  max %s  mean %s\n",
 		loadgen.FormatMS(l.P50), loadgen.FormatMS(l.P90), loadgen.FormatMS(l.P99), loadgen.FormatMS(l.P999), loadgen.FormatMS(l.Max), loadgen.FormatMS(l.Mean))
+	if u := res.Usage; u != nil {
+		line := ""
+		for i, s := range u.Services {
+			if i > 0 {
+				line += ", "
+			}
+			line += fmt.Sprintf("%s %.2fs (%.3f cores) %.0f MiB", s.Service, s.CPUSeconds, s.CPUCores, s.RSSBytesAvg/(1<<20))
+		}
+		if u.Orders != nil {
+			line += fmt.Sprintf("; %d orders", *u.Orders)
+		}
+		fmt.Fprintf(tw, "services\t%s\n", line)
+	}
 	_ = tw.Flush()
 	if len(res.Errors) > 0 {
 		fmt.Fprintln(w)

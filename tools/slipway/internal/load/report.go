@@ -33,6 +33,8 @@ type result struct {
 	Timeline    []loadgen.TimelineSecond `json:"timeline"`
 	Histogram   []loadgen.HistogramBin   `json:"histogram"`
 	Gate        *gate                    `json:"gate,omitempty"`
+	Usage       *runUsage                `json:"usage,omitempty"`
+	Metrics     string                   `json:"metrics_error,omitempty"` // why usage is missing or partial
 	Report      files                    `json:"report"`
 }
 
@@ -111,7 +113,9 @@ type page struct {
 
 type namedValue struct{ Name, Value string }
 
-var reportTemplate = template.Must(template.New("report").Parse(`<!DOCTYPE html>
+var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
+	"mib": func(b float64) string { return fmt.Sprintf("%.1f", b/(1<<20)) },
+}).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8"/>
@@ -161,6 +165,14 @@ code { font-size: 12px; background: #f3f5f7; padding: .1rem .3rem; border-radius
 <h2>Latency histogram</h2>
 <p class="sub">Requests per latency bin (log scale, ten bins a decade), with p50, p99 and p99.9 marked.</p>
 {{.Histogram}}
+
+{{with .Usage}}<h2>Services' CPU and memory</h2>
+<p class="sub">From each service's /metrics before and after the run ({{printf "%.1f" .Seconds}} s apart){{with .Orders}}; {{.}} orders placed{{end}}. <code>slipway cost --load</code> prices them.</p>
+<table>
+<tr><th>service</th><th>CPU s</th><th>cores</th><th>RSS MiB at start</th><th>at end</th></tr>
+{{range .Services}}<tr><td>{{.Service}}</td><td class="num">{{printf "%.2f" .CPUSeconds}}</td><td class="num">{{printf "%.3f" .CPUCores}}</td><td class="num">{{mib .RSSBytesStart}}</td><td class="num">{{mib .RSSBytesEnd}}</td></tr>
+{{end}}</table>{{end}}
+{{with .Metrics}}<p class="bad">{{.}}</p>{{end}}
 
 <h2>Errors by code</h2>
 {{if .Errors}}<table>

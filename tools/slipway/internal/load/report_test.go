@@ -91,6 +91,19 @@ func TestHTMLReport(t *testing.T) {
 	assert.NotEmpty(t, bars)
 	require.Contains(t, svgs, "requests-per-second")
 	assert.Contains(t, doc, "&lt;b&gt;&#34;down&#34; &amp; out&lt;/b&gt;", "messages are escaped")
+	assert.NotContains(t, doc, "Services' CPU and memory", "no usage, no section")
+
+	t.Run("the services' CPU and memory", func(t *testing.T) {
+		orders := int64(60)
+		res := res
+		res.Usage = &runUsage{Seconds: 3, Orders: &orders, Services: []serviceRun{
+			{Service: "order", CPUSeconds: 1.5, CPUCores: 0.5, RSSBytesStart: 50 << 20, RSSBytesEnd: 70 << 20, RSSBytesAvg: 60 << 20},
+		}}
+		var page bytes.Buffer
+		require.NoError(t, renderHTML(&page, res))
+		assert.Contains(t, page.String(), "3.0 s apart); 60 orders placed")
+		assert.Contains(t, page.String(), `<td>order</td><td class="num">1.50</td><td class="num">0.500</td><td class="num">50.0</td><td class="num">70.0</td>`)
+	})
 }
 
 func attr(n *html.Node, key string) string {
