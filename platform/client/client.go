@@ -155,6 +155,7 @@ func Dial(target string, opts ...Option) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: dial %s: metrics: %w", target, err)
 	}
+	metrics.declare(target, methods)
 	retry := &retrier{
 		peer: target, methods: methods, attempts: o.attempts,
 		breaker: newBreaker(target, metrics.onCircuit(target)),

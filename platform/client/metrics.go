@@ -45,6 +45,26 @@ func newClientMetrics(reg prometheus.Registerer) (*clientMetrics, error) {
 	return m, nil
 }
 
+// retryCodes are the codes after which an attempt may be retried (see
+// retrier.delay).
+var retryCodes = []codes.Code{codes.Unavailable, codes.ResourceExhausted}
+
+// declare creates the series of a peer at zero, so that a dashboard shows
+// "no retries, circuit closed" from the first scrape instead of no data
+// until the first failure.
+func (m *clientMetrics) declare(peer string, retried map[string]bool) {
+	if m == nil {
+		return
+	}
+	m.circuit.WithLabelValues(peer) // a new gauge is 0: closed
+	m.rejects.WithLabelValues(peer)
+	for method := range retried {
+		for _, code := range retryCodes {
+			m.retries.WithLabelValues(peer, method, code.String())
+		}
+	}
+}
+
 func (m *clientMetrics) retried(peer, method string, code codes.Code) {
 	if m != nil {
 		m.retries.WithLabelValues(peer, method, code.String()).Inc()

@@ -196,6 +196,7 @@ func New(base config.Base, cfg any, logger *slog.Logger, reg *prometheus.Registr
 	var names []string
 	for _, s := range o.services {
 		a.grpc.RegisterService(s.Desc, s.Impl)
+		c.limiter.declare(s.Desc)
 		names = append(names, s.Desc.ServiceName)
 	}
 	a.health.Register(names...)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
 
 	"github.com/slipway-dev/slipway/platform/errkind"
 )
@@ -45,6 +46,22 @@ func newLimiter(reg prometheus.Registerer, service string, maxInflight int, queu
 		return nil, err
 	}
 	return l, nil
+}
+
+// declare creates the shed counter of every method of desc at zero, so a
+// dashboard shows "nothing shed" from the first scrape instead of no data
+// until the first overload.
+func (l *limiter) declare(desc *grpc.ServiceDesc) {
+	for _, m := range desc.Methods {
+		if name := "/" + desc.ServiceName + "/" + m.MethodName; !exemptFromShedding(name) {
+			l.shed.WithLabelValues(name)
+		}
+	}
+	for _, st := range desc.Streams {
+		if name := "/" + desc.ServiceName + "/" + st.StreamName; !exemptFromShedding(name) {
+			l.shed.WithLabelValues(name)
+		}
+	}
 }
 
 // acquire takes a slot for fullMethod (held: the caller must release it),
