@@ -93,8 +93,8 @@ func tiles(r *Report) []tile {
 		ts[3].Bad = l.P99 > p99
 	}
 	if fw := r.FaultWindow; fw != nil && fw.Requests > 0 {
-		ts = append(ts, tile{Name: "success in the fault window", Value: fmt.Sprintf("%.2f%%", 100*fw.SuccessRate)},
-			tile{Name: "p99 in the fault window", Value: loadgen.FormatMS(fw.P99) + " ms"})
+		ts = append(ts, tile{Name: "success, fault window", Value: fmt.Sprintf("%.2f%%", 100*fw.SuccessRate)},
+			tile{Name: "p99, fault window", Value: loadgen.FormatMS(fw.P99) + " ms"})
 	}
 	if r.Thresholds.Outage != "" {
 		ts = append(ts, tile{Name: "PostgreSQL outage", Value: r.Thresholds.Outage})

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/loadgen"
 )
@@ -23,18 +24,19 @@ const (
 
 // Colours, as `slipway load` draws its charts.
 const (
-	colorP50      = "#2f6fde"
-	colorP99      = "#e8590c"
-	colorSuccess  = "#1f7a4d"
-	colorGate     = "#b42318"
-	colorWindow   = "#f5b700"
-	colorOutage   = "#b42318"
-	colorGrid     = "#e3e7eb"
-	colorAxis     = "#8a949e"
-	colorMuted    = "#59636e"
-	colorText     = "#1d232a"
-	colorTick     = "#b8c0c8"
-	colorErrorDot = "#d92d20"
+	colorP50        = "#2f6fde"
+	colorP99        = "#e8590c"
+	colorSuccess    = "#1f7a4d"
+	colorGate       = "#b42318"
+	colorWindow     = "#f5b700"
+	colorWindowText = "#8a6500"
+	colorOutage     = "#b42318"
+	colorGrid       = "#e3e7eb"
+	colorAxis       = "#8a949e"
+	colorMuted      = "#59636e"
+	colorText       = "#1d232a"
+	colorTick       = "#b8c0c8"
+	colorErrorDot   = "#d92d20"
 )
 
 // chart is one SVG chart: a plot area with axes and grid, in which the
@@ -107,14 +109,30 @@ func (c *chart) band(class string, from, to float64, fill string, opacity float6
 		class, x0, c.plotTop(), round1(x1-x0), c.plotBottom()-c.plotTop(), fill, opacity, html.EscapeString(label))
 }
 
-// bandLabel writes label at x: above the plot for the first row, inside
-// it, under its top, for the next.
-func (c *chart) bandLabel(x float64, color, label string, row int) {
-	y := c.plotTop() - 6
-	if row > 0 {
-		y = c.plotTop() + 14*float64(row)
+// halo outlines a label in white, so that it reads over the lines it
+// crosses.
+const halo = ` stroke="#ffffff" stroke-width="3" stroke-linejoin="round" paint-order="stroke"`
+
+// textWidth estimates the width of label in the charts' 12px font: the
+// SVG is drawn without measuring text, so a label that would not fit is
+// moved by this estimate.
+func textWidth(label string) float64 { return 7 * float64(utf8.RuneCountInString(label)) }
+
+// bandLabels writes the labels of the shaded bands in one line above the
+// plot, from x, each in its colour; pulled left when it would run off.
+func (c *chart) bandLabels(x float64, labels ...[2]string) {
+	var width float64
+	var spans strings.Builder
+	for i, l := range labels {
+		text := l[0]
+		if i > 0 {
+			text = " · " + text
+		}
+		width += textWidth(text)
+		fmt.Fprintf(&spans, `<tspan fill="%s">%s</tspan>`, l[1], html.EscapeString(text))
 	}
-	fmt.Fprintf(&c.b, `<text x="%g" y="%g" fill="%s" font-weight="600">%s</text>`, x, y, color, html.EscapeString(label))
+	x = max(min(x, c.plotRight()-width), chartLeft)
+	fmt.Fprintf(&c.b, `<text class="band-labels" x="%g" y="%g" font-weight="600"%s>%s</text>`, x, c.plotTop()-8, halo, spans.String())
 }
 
 // gate draws a threshold at y across [from, to] seconds, dashed, with its
@@ -123,11 +141,14 @@ func (c *chart) gate(class string, y, from, to float64, label string) {
 	x0, x1, yy := c.X(from), c.X(to), c.Y(y)
 	fmt.Fprintf(&c.b, `<line class="%s" x1="%g" y1="%g" x2="%g" y2="%g" stroke="%s" stroke-width="1.5" stroke-dasharray="6 4"/>`,
 		class, x0, yy, x1, yy, colorGate)
-	ly := yy - 5
+	lx, ly, anchor := x1-4, yy-5, "end"
 	if yy-c.plotTop() < 16 { // no room above: under the line
 		ly = yy + 14
 	}
-	fmt.Fprintf(&c.b, `<text x="%g" y="%g" text-anchor="end" fill="%s">%s</text>`, x1-4, ly, colorGate, html.EscapeString(label))
+	if textWidth(label) > x1-x0 && x1+4+textWidth(label) <= c.plotRight() { // a short span: beside its end
+		lx, anchor = x1+4, "start"
+	}
+	fmt.Fprintf(&c.b, `<text x="%g" y="%g" text-anchor="%s" fill="%s"%s>%s</text>`, lx, ly, anchor, colorGate, halo, html.EscapeString(label))
 }
 
 // series draws one line through the seconds that had requests, with a gap
@@ -235,8 +256,13 @@ func successChart(r *Report) string {
 				c.X(float64(s.Second)+0.5), c.Y(1-float64(s.Errors)/float64(s.Count)), colorErrorDot, s.Second, s.Errors, s.Count)
 		}
 	}
-	c.gate("gate gate-success", r.Thresholds.SuccessRate, 0, xTop,
-		fmt.Sprintf("gate: whole run ≥ %s (observed %s)", percentLabel(r.Thresholds.SuccessRate), percentLabel(r.Load.SuccessRate)))
+	label := fmt.Sprintf("gate: whole run ≥ %s (observed %s)", percentLabel(r.Thresholds.SuccessRate), percentLabel(r.Load.SuccessRate))
+	if fw := r.FaultWindow; fw != nil && !haveFaultGate && (r.Thresholds.FaultRate == nil || *r.Thresholds.FaultRate > 0) {
+		// The window is gated too, at the run's rate.
+		label = fmt.Sprintf("gate: whole run and fault window ≥ %s (observed %s, %s)",
+			percentLabel(r.Thresholds.SuccessRate), percentLabel(r.Load.SuccessRate), percentLabel(fw.SuccessRate))
+	}
+	c.gate("gate gate-success", r.Thresholds.SuccessRate, 0, xTop, label)
 	if fw := r.FaultWindow; fw != nil && haveFaultGate {
 		c.gate("gate gate-fault-success", faultGate, fw.FromSec, fw.ToSec,
 			fmt.Sprintf("gate: fault window ≥ %s (observed %s)", percentLabel(faultGate), percentLabel(fw.SuccessRate)))
@@ -292,20 +318,23 @@ func latencyChart(r *Report) string {
 	return c.String()
 }
 
-// shadeFaults shades the fault window and the PostgreSQL outages.
+// shadeFaults shades the fault window and the PostgreSQL outages, and
+// names them above the plot.
 func (c *chart) shadeFaults(r *Report) {
-	row := 0
+	var labels [][2]string
+	from := math.Inf(1)
 	if fw := r.FaultWindow; fw != nil {
 		label := fmt.Sprintf("fault window %s–%s s", tickLabel(fw.FromSec), tickLabel(fw.ToSec))
 		c.band("fault-window", fw.FromSec, fw.ToSec, colorWindow, 0.18, label)
-		c.bandLabel(c.X(fw.FromSec), "#8a6500", label, row)
-		row++
+		labels, from = append(labels, [2]string{label, colorWindowText}), fw.FromSec
 	}
 	for _, o := range r.Outages {
 		label := fmt.Sprintf("PostgreSQL away %.2f s", o.ToSec-o.FromSec)
 		c.band("outage", o.FromSec, o.ToSec, colorOutage, 0.35, label)
-		c.bandLabel(c.X(o.ToSec)+4, colorOutage, label, row)
-		row++
+		labels, from = append(labels, [2]string{label, colorOutage}), min(from, o.FromSec)
+	}
+	if len(labels) > 0 {
+		c.bandLabels(c.X(from), labels...)
 	}
 }
 
