@@ -27,13 +27,30 @@ const (
 	overlaysDir   = "deploy/k8s/overlays"
 )
 
-// DefaultOverlays are the overlays priced when --overlay is not given.
-var DefaultOverlays = []string{"dev", "prod"}
+// overlayNames lists the overlays under deploy/k8s/overlays: every
+// directory with a kustomization.yaml, sorted.
+func overlayNames(root string) ([]string, error) {
+	dir := filepath.Join(root, overlaysDir)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("overlays: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if _, err := os.Stat(filepath.Join(dir, e.Name(), "kustomization.yaml")); e.IsDir() && err == nil {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no overlay (a directory with a kustomization.yaml) in %s", dir)
+	}
+	return names, nil
+}
 
 // Options are the inputs of Run.
 type Options struct {
 	Root     string   // workspace root; "" walks up from the working directory
-	Overlays []string // names under deploy/k8s/overlays, or directories
+	Overlays []string // names under deploy/k8s/overlays, or directories; nil: every overlay there
 	Clouds   []string // nil: every cloud of the table
 	Prices   string   // price table; "" is <Root>/deploy/cost/prices.yaml
 	JSON     bool
@@ -67,10 +84,10 @@ const description = "Prices the Kubernetes overlays (kustomize renders deploy/k8
 
 // Main parses the flags of slipway cost and runs it.
 func Main(ctx context.Context, args []string, env *cli.Env) error {
-	fs := cli.NewFlagSet(env.Stderr, "cost", "[--overlay dev,prod] [--cloud aws,gcp,azure] [--load REPORT.json | --prometheus URL] [flags]", description)
+	fs := cli.NewFlagSet(env.Stderr, "cost", "[--overlay prod] [--cloud aws,gcp,azure] [--load REPORT.json | --prometheus URL] [flags]", description)
 	opts := Options{Stdout: env.Stdout, Stderr: env.Stderr}
 	var overlays, clouds string
-	fs.StringVar(&overlays, "overlay", strings.Join(DefaultOverlays, ","), "`list` of overlays: names under deploy/k8s/overlays, or directories")
+	fs.StringVar(&overlays, "overlay", "", "`list` of overlays: names under deploy/k8s/overlays, or directories (default all of them: dev, prod)")
 	fs.StringVar(&clouds, "cloud", "", "`list` of clouds of the price table (default all)")
 	fs.StringVar(&opts.Prices, "prices", "", "price table `file` (default deploy/cost/prices.yaml)")
 	fs.BoolVar(&opts.JSON, "json", false, "print JSON instead of tables")
@@ -164,7 +181,9 @@ func Run(ctx context.Context, opts Options) error {
 
 	names := opts.Overlays
 	if len(names) == 0 {
-		names = DefaultOverlays
+		if names, err = overlayNames(root); err != nil {
+			return err
+		}
 	}
 	rendered := map[string]*Overlay{}
 	for _, name := range names {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,6 +42,22 @@ func TestRunPricesTheRealOverlays(t *testing.T) {
 		assert.Contains(t, out, want)
 	}
 	assert.NotContains(t, out, "COST PER 1,000 ORDERS", "no measurement, no headline")
+	assert.Less(t, strings.Index(out, "overlay dev"), strings.Index(out, "overlay prod"), "every overlay, sorted")
+}
+
+func TestOverlayNames(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"prod", "dev", "notes"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(root, overlaysDir, d), 0o750))
+	}
+	for _, d := range []string{"prod", "dev"} {
+		require.NoError(t, os.WriteFile(filepath.Join(root, overlaysDir, d, "kustomization.yaml"), nil, 0o600))
+	}
+	names, err := overlayNames(root)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"dev", "prod"}, names, "directories with a kustomization.yaml")
+	_, err = overlayNames(t.TempDir())
+	require.ErrorContains(t, err, "overlays: open")
 }
 
 func TestRunJSONWithTheTestPrices(t *testing.T) {
@@ -69,7 +86,7 @@ func TestRunCostPerThousandOrdersFromALoadReport(t *testing.T) {
 	require.GreaterOrEqual(t, headline, 0, out)
 	assert.Less(t, headline, overlay, "the cost of 1,000 orders leads")
 	// The figures TestAllocationsByHand works out.
-	assert.Regexp(t, `test\s+\$0\.0561\s+\$0\.0137\s+\$0\.0713\s+\$0\.0175`, out)
+	assert.Regexp(t, `test\s+\$0\.0561\s+\$0\.0137\s+\$0\.0713\s+\$0\.0175\s`, out)
 	assert.Contains(t, out, "measured: 2.5100 CPU-hours and 2.3500 GiB-hours")
 
 	out, _, err = run(t, append(args, "--json")...)
@@ -140,6 +157,14 @@ func TestRunErrors(t *testing.T) {
 			var uerr cli.UsageError
 			assert.Equal(t, tt.usage, errors.As(err, &uerr), "usage error (exit 2)")
 		})
+	}
+}
+
+func TestFigureKeepsThreeSignificantDigits(t *testing.T) {
+	for v, want := range map[float64]string{
+		0.0000586: "$0.0000586", 0.00194: "$0.00194", 0.0713: "$0.0713", 0.5: "$0.500", 12.345: "$12.35", 0: "$0.00",
+	} {
+		assert.Equal(t, want, figure(v), "%v", v)
 	}
 }
 

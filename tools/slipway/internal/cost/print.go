@@ -3,6 +3,8 @@ package cost
 import (
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 )
@@ -36,7 +38,7 @@ func renderPerOrders(w io.Writer, r *OrdersReport) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "CLOUD\tMEASURED ON-DEMAND\tMEASURED SPOT\t"+strings.ToUpper(r.CapacityOverlay)+" REQUESTS ON-DEMAND\t"+strings.ToUpper(r.CapacityOverlay)+" REQUESTS SPOT\t")
 	for _, c := range r.Clouds {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", c.Cloud, price(c.MeasuredOnDemand), price(c.MeasuredSpot), price(c.RequestsOnDemand), price(c.RequestsSpot))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", c.Cloud, figure(c.MeasuredOnDemand), figure(c.MeasuredSpot), figure(c.RequestsOnDemand), figure(c.RequestsSpot))
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "measured: %.4f CPU-hours and %.4f GiB-hours (each service's process_cpu_seconds_total and mean resident memory)\n",
@@ -113,6 +115,16 @@ func price(v float64) string {
 		return fmt.Sprintf("$%.2f", v)
 	}
 	return fmt.Sprintf("$%.4f", v)
+}
+
+// figure is an amount with three significant digits however small: the
+// cost of 1,000 orders on a test machine is a fraction of a cent.
+func figure(v float64) string {
+	if v <= 0 || v >= 1 {
+		return fmt.Sprintf("$%.2f", v)
+	}
+	decimals := max(2, 2-int(math.Floor(math.Log10(v))))
+	return "$" + strconv.FormatFloat(v, 'f', decimals, 64)
 }
 
 func cores(v float64) string {
