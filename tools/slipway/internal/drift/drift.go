@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -25,8 +26,11 @@ import (
 
 // Options are the inputs of Run.
 type Options struct {
-	Root      string            // workspace root; "" walks up from the working directory to go.work
-	Env       string            // environment: the declared files are deploy/config/<Env>/<svc>.yaml
+	Root string // workspace root; "" walks up from the working directory to go.work
+	// Env is the environment: the declared files are
+	// deploy/config/<Env>/<svc>.yaml. "" is local when the services run
+	// under this workspace's slipway dev, else dev.
+	Env       string
 	ConfigDir string            // directory of the declared files; "" is <Root>/deploy/config/<Env>
 	Services  []string          // services to check; empty is every service with a declared file
 	Targets   map[string]string // HTTP host:port (or URL) of a running service; others use the dev address
@@ -36,6 +40,12 @@ type Options struct {
 	Timeout   time.Duration // for each /debug/config request
 	JSON      bool
 	Stdout    io.Writer
+	Progress  io.Writer // where the metrics export reports; nil: nowhere
+	// PushGateway is a Pushgateway URL the result is pushed to as metrics;
+	// MetricsFile a file it is written to in the text format.
+	PushGateway, MetricsFile string
+	// Now is the clock of the last-success metric; nil is time.Now.
+	Now func() time.Time
 	// AdminToken is the bearer token /debug/config demands (the admin role).
 	// When empty, drift logs in as AdminEmail/AdminPassword at the user
 	// service (its target, or its dev address).
@@ -134,13 +144,13 @@ func Main(ctx context.Context, args []string, env *cli.Env) error {
 			"with --targets and no --services only the targeted services are checked.\n"+
 			"Exit codes: 0 no drift, 1 drift found or a source could not be read, 2 usage error.")
 	opts := Options{
-		Stdout: env.Stdout, Stdin: os.Stdin,
+		Stdout: env.Stdout, Stdin: os.Stdin, Progress: env.Stderr,
 		AdminToken:     env.Getenv("SLIPWAY_ADMIN_TOKEN"),
 		FingerprintKey: env.Getenv("CONFIG_FINGERPRINT_KEY"),
 	}
 	opts.AdminEmail, opts.AdminPassword = workspace.AdminCredentials(env.Environ)
 	var services, targets, keyFile string
-	fs.StringVar(&opts.Env, "env", "dev", "`environment` whose declared files are compared (deploy/config/<env>)")
+	fs.StringVar(&opts.Env, "env", "", "`environment` whose declared files are compared (deploy/config/<env>; default local for a slipway dev system, else dev)")
 	fs.StringVar(&services, "services", "", "comma-separated `list` of services (default: every service with a declared file)")
 	fs.StringVar(&targets, "targets", "", "comma-separated `svc=host:port` HTTP addresses of the running services")
 	fs.BoolVar(&opts.NoRunning, "no-running", false, "do not ask running services (compare with --k8s only)")
@@ -149,6 +159,8 @@ func Main(ctx context.Context, args []string, env *cli.Env) error {
 	fs.StringVar(&opts.Root, "root", "", "workspace `dir` (default: the nearest parent holding go.work)")
 	fs.DurationVar(&opts.Timeout, "timeout", 5*time.Second, "`duration` each running service has to answer")
 	fs.BoolVar(&opts.JSON, "json", false, "print the rows as JSON")
+	fs.StringVar(&opts.PushGateway, "pushgateway", "", "push the result as metrics to this Pushgateway `URL` ("+metricDifferingKeys+", "+metricLastSuccess+")")
+	fs.StringVar(&opts.MetricsFile, "metrics-file", "", "write the same metrics to `file` in the Prometheus text format (node_exporter's textfile collector)")
 	fs.StringVar(&keyFile, "fingerprint-key-file", "", "`file` holding the deployment's CONFIG_FINGERPRINT_KEY")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
@@ -189,7 +201,7 @@ func parseTargets(s string) (map[string]string, error) {
 }
 
 func (o Options) validate() error {
-	if !envName.MatchString(o.Env) {
+	if o.Env != "" && !envName.MatchString(o.Env) {
 		return fmt.Errorf("--env %q: want a name such as dev or prod", o.Env)
 	}
 	known := workspace.Names(workspace.Known)
@@ -212,6 +224,11 @@ func (o Options) validate() error {
 	if o.Timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
 	}
+	if o.PushGateway != "" {
+		if u, err := url.Parse(o.PushGateway); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--pushgateway %q: want an http(s) URL", o.PushGateway)
+		}
+	}
 	return nil
 }
 
@@ -226,7 +243,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err := opts.validate(); err != nil {
 		return cli.UsageError{Err: err}
 	}
-	root, configDir, err := opts.dirs()
+	root, err := opts.rootDir()
 	if err != nil {
 		return err
 	}
@@ -238,12 +255,31 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	d := newDrifter(root, opts)
+	var token string
+	if !opts.NoRunning {
+		if token, err = adminToken(ctx, opts); err != nil {
+			d.note("no admin token for /debug/config: %v", err)
+		}
+	}
+	if opts.Env == "" {
+		env, why := detectEnv(ctx, root, opts, token)
+		opts.Env = env
+		if why != "" {
+			d.note("%s", why)
+		}
+	}
+	d.report.Env = opts.Env
+	d.runnerPorts = opts.Env == localEnv
+	configDir, err := opts.configDir(root)
+	if err != nil {
+		return err
+	}
 	svcs, err := d.declare(ctx, configDir, opts)
 	if err != nil {
 		return err
 	}
 	if !opts.NoRunning {
-		d.askRunning(ctx, svcs, opts)
+		d.askRunning(ctx, svcs, opts, token)
 	}
 	for _, s := range svcs {
 		if s.running != nil {
@@ -268,6 +304,9 @@ func Run(ctx context.Context, opts Options) error {
 		render(opts.Stdout, rep)
 	}
 	var errs []error
+	if err := exportMetrics(ctx, rep, opts); err != nil {
+		errs = append(errs, err)
+	}
 	if len(drifted) > 0 {
 		errs = append(errs, fmt.Errorf("%w in %d key(s): %s", errFound, len(drifted), strings.Join(drifted, ", ")))
 	}
@@ -278,41 +317,47 @@ func Run(ctx context.Context, opts Options) error {
 }
 
 func (o *Options) setDefaults() {
-	if o.Env == "" {
-		o.Env = "dev"
-	}
 	if o.Timeout == 0 {
 		o.Timeout = 5 * time.Second
 	}
 	if o.Stdout == nil {
 		o.Stdout = os.Stdout
 	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
 }
 
-// dirs is the absolute workspace root (Root, or the nearest parent of the
-// working directory holding go.work) and directory of the declared files.
-func (o *Options) dirs() (root, configDir string, err error) {
-	root = o.Root
+func (o *Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
+}
+
+// rootDir is the absolute workspace root: Root, or the nearest parent of
+// the working directory holding go.work.
+func (o *Options) rootDir() (string, error) {
+	root := o.Root
 	if root == "" {
 		wd, err := os.Getwd()
 		if err != nil {
-			return "", "", err
+			return "", err
 		}
 		if root, err = workspace.FindRoot(wd); err != nil {
-			return "", "", err
+			return "", err
 		}
 	}
-	if root, err = filepath.Abs(root); err != nil {
-		return "", "", err
+	return filepath.Abs(root)
+}
+
+// configDir is the absolute directory of the declared files.
+func (o *Options) configDir(root string) (string, error) {
+	dir := o.ConfigDir
+	if dir == "" {
+		dir = filepath.Join(root, "deploy", "config", o.Env)
 	}
-	configDir = o.ConfigDir
-	if configDir == "" {
-		configDir = filepath.Join(root, "deploy", "config", o.Env)
-	}
-	if configDir, err = filepath.Abs(configDir); err != nil {
-		return "", "", err
-	}
-	return root, configDir, nil
+	return filepath.Abs(dir)
 }
 
 // problems names the rows that drifted ("svc key (source)") and the
@@ -354,6 +399,9 @@ type drifter struct {
 	// local fingerprints secrets that are compared on this side only
 	// (declared file against ConfigMap).
 	local redact.Fingerprinter
+	// runnerPorts: the environment is the local runner's, whose loopback
+	// ports are its own choice (sameButLoopbackPorts).
+	runnerPorts bool
 }
 
 // errNoKey says a secret could not be compared with a running service.

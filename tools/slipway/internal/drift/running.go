@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -48,24 +47,12 @@ func debugConfigURL(target string) (string, error) {
 }
 
 // askRunning fetches every service's /debug/config at once.
-func (d *drifter) askRunning(ctx context.Context, svcs []*subject, opts Options) {
+func (d *drifter) askRunning(ctx context.Context, svcs []*subject, opts Options, token string) {
 	var wg sync.WaitGroup
 	results := make([]*debugConfig, len(svcs))
 	errs := make([]error, len(svcs))
 	for _, s := range svcs {
-		target := opts.Targets[s.name]
-		if target == "" {
-			for _, k := range workspace.Known {
-				if k.Name == s.name {
-					target = "127.0.0.1:" + strconv.Itoa(k.HTTPPort)
-				}
-			}
-		}
-		s.info.Target = target
-	}
-	token, err := adminToken(ctx, opts)
-	if err != nil {
-		d.note("no admin token for /debug/config: %v", err)
+		s.info.Target = targetOf(s.name, opts)
 	}
 	for i, s := range svcs {
 		wg.Go(func() { results[i], errs[i] = fetchDebugConfig(ctx, s.info.Target, opts.Timeout, token) })
@@ -93,15 +80,7 @@ func adminToken(ctx context.Context, opts Options) (string, error) {
 	if opts.AdminToken != "" || opts.AdminEmail == "" {
 		return opts.AdminToken, nil
 	}
-	target := opts.Targets["user"]
-	if target == "" {
-		for _, k := range workspace.Known {
-			if k.Name == "user" {
-				target = "127.0.0.1:" + strconv.Itoa(k.HTTPPort)
-			}
-		}
-	}
-	u, err := debugConfigURL(target)
+	u, err := debugConfigURL(targetOf("user", opts))
 	if err != nil {
 		return "", err
 	}
@@ -228,6 +207,8 @@ func (d *drifter) compareRunning(s *subject) {
 			row.Status, row.Note = statusInvalid, err.Error()
 		case reflect.DeepEqual(want, got):
 			row.Status = statusSame
+		case d.runnerPorts && sameButLoopbackPorts(want, got):
+			row.Status, row.Note = statusSame, "loopback ports are the local runner's"
 		default:
 			row.Status = statusDiffers
 		}
