@@ -31,15 +31,27 @@ type driftMetrics struct {
 // were all read, how many keys drifted (0 included, so an alert resolves);
 // and, when every source was read, the time of this successful run. A
 // service that could not be read gets no count: 0 would be a claim.
-func newDriftMetrics(rep Report, now time.Time) driftMetrics {
+//
+// The metrics carry the environment label, except when pushed: the
+// Pushgateway adds it from the grouping key and refuses a metric that has
+// it already.
+func newDriftMetrics(rep Report, now time.Time, forPush bool) driftMetrics {
+	envLabel := []string{"environment"}
+	if forPush {
+		envLabel = nil
+	}
 	differing := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: metricDifferingKeys,
 		Help: "Config keys whose running, ConfigMap or Secret value differs from the declaration in git, per service, at the last slipway drift run.",
-	}, []string{"environment", "service"})
+	}, append(envLabel, "service"))
 	lastSuccess := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: metricLastSuccess,
 		Help: "Unix time of the last slipway drift run that read every source (drift found or not).",
-	}, []string{"environment"})
+	}, envLabel)
+	envValue := []string{rep.Env}
+	if forPush {
+		envValue = nil
+	}
 	counts := map[string]int{}
 	unread := map[string]bool{}
 	for _, r := range rep.Rows {
@@ -54,12 +66,12 @@ func newDriftMetrics(rep Report, now time.Time) driftMetrics {
 	m.reg.MustRegister(differing)
 	for _, s := range rep.Services {
 		if !unread[s.Service] {
-			differing.WithLabelValues(rep.Env, s.Service).Set(float64(counts[s.Service]))
+			differing.WithLabelValues(append(envValue, s.Service)...).Set(float64(counts[s.Service]))
 		}
 	}
 	if m.complete {
 		m.reg.MustRegister(lastSuccess)
-		lastSuccess.WithLabelValues(rep.Env).Set(float64(now.Unix()))
+		lastSuccess.WithLabelValues(envValue...).Set(float64(now.Unix()))
 	}
 	return m
 }
@@ -96,15 +108,15 @@ func exportMetrics(ctx context.Context, rep Report, opts Options) error {
 	if opts.PushGateway == "" && opts.MetricsFile == "" {
 		return nil
 	}
-	m := newDriftMetrics(rep, opts.now())
+	now := opts.now()
 	if opts.MetricsFile != "" {
-		if err := m.writeFile(opts.MetricsFile); err != nil {
+		if err := newDriftMetrics(rep, now, false).writeFile(opts.MetricsFile); err != nil {
 			return err
 		}
 		fmt.Fprintf(opts.Progress, "drift: wrote the metrics to %s\n", opts.MetricsFile)
 	}
 	if opts.PushGateway != "" {
-		if err := m.push(ctx, opts.PushGateway, rep.Env, opts.Timeout); err != nil {
+		if err := newDriftMetrics(rep, now, true).push(ctx, opts.PushGateway, rep.Env, opts.Timeout); err != nil {
 			return err
 		}
 		fmt.Fprintf(opts.Progress, "drift: pushed the metrics to %s (job %s, environment %s)\n", opts.PushGateway, pushJob, rep.Env)
