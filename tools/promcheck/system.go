@@ -90,7 +90,10 @@ func startSystem(ctx context.Context, o options, svcs []service, ruleFiles []str
 		case <-s.srv.Exited():
 			return s, fmt.Errorf("prometheus exited: %v; last lines of %s:\n%s", s.srv.Err(), filepath.Join(o.work, "prometheus.log"), tail(filepath.Join(o.work, "prometheus.log"), 30))
 		case <-ctx.Done():
-			return s, fmt.Errorf("the system was not up within %s: %w; see %s", o.readyTimeout, ctx.Err(), o.work)
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return s, fmt.Errorf("interrupted while waiting for the system: %w", ctx.Err())
+			}
+			return s, fmt.Errorf("the system was not up in time: %w; see %s", ctx.Err(), o.work)
 		case <-tick.C:
 		}
 	}
