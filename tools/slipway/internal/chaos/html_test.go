@@ -217,8 +217,10 @@ func TestHTMLReportEscapesWhatItShows(t *testing.T) {
 	r.Load.Codes = []loadgen.ErrorCount{{Code: "Unavailable", Count: 2, Example: `<iframe src="https://example.com">`}}
 	r.Failures = []string{`invariant "<marquee>moving</marquee>" & more`}
 	r.Invariants[0].Examples = []string{`order <o1> & "o2"`}
+	r.Env = map[string][]string{"order": {`A=<script>`, "PEER_RETRY_ATTEMPTS=1"}}
 	doc, root := render(t, r)
 
+	assert.Contains(t, doc, "<li>env of order: <code>A=&lt;script&gt; PEER_RETRY_ATTEMPTS=1</code></li>", "an env that changes the experiment is shown by its faults")
 	for _, tag := range []string{"script", "img", "iframe", "marquee"} {
 		assert.Empty(t, find(root, tag, ""), "no <%s> element: the text is escaped", tag)
 	}
