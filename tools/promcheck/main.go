@@ -240,8 +240,8 @@ func checkRules(ctx context.Context, p *Prom, rules []Rule, ran time.Duration, r
 		}
 		if r.Record != "" {
 			c.Kind, c.Name = MustHaveData, "record "+r.Record
-			lookback, err := Lookback(r.Expr)
-			c.Lookback = lookback
+			history, err := HistoryNeeded(r.Expr)
+			c.History = history
 			if c.Err == nil {
 				c.Err = err
 			}

@@ -63,26 +63,22 @@ func ReadRules(file string) ([]Rule, error) {
 	return rules, errors.Join(errs...)
 }
 
-// rangeOrOffset matches a range [5m], a subquery [1h:1m] and an offset.
-var rangeOrOffset = regexp.MustCompile(`\[\s*([0-9][0-9a-z]*)\s*(?::\s*[0-9a-z]*\s*)?\]|\boffset\s+([0-9][0-9a-z]*)`)
+// offsetPattern matches an offset modifier.
+var offsetPattern = regexp.MustCompile(`\boffset\s+(-?[0-9][0-9a-z]*)`)
 
-// Lookback is how far back expr reads: its longest range or subquery plus
-// its longest offset. A series that needs more history than the run has
-// can be empty without anything being wrong.
-func Lookback(expr string) (time.Duration, error) {
-	var longestRange, longestOffset time.Duration
-	for _, m := range rangeOrOffset.FindAllStringSubmatch(expr, -1) {
-		text, longest := m[1], &longestRange
-		if m[2] != "" {
-			text, longest = m[2], &longestOffset
-		}
-		d, err := model.ParseDuration(text)
+// HistoryNeeded is how old the newest data expr reads is: its longest
+// offset. Only that can leave a series empty in a short run; a range, even
+// [3d], has data from its second sample on.
+func HistoryNeeded(expr string) (time.Duration, error) {
+	var longest time.Duration
+	for _, m := range offsetPattern.FindAllStringSubmatch(expr, -1) {
+		d, err := model.ParseDuration(m[1])
 		if err != nil {
-			return 0, fmt.Errorf("duration %q in %q: %w", text, expr, err)
+			return 0, fmt.Errorf("offset %q in %q: %w", m[1], expr, err)
 		}
-		*longest = max(*longest, time.Duration(d))
+		longest = max(longest, time.Duration(d))
 	}
-	return longestRange + longestOffset, nil
+	return longest, nil
 }
 
 // durationMillis is a Prometheus duration such as "1m" in milliseconds,

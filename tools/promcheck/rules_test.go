@@ -52,22 +52,22 @@ func TestReadRulesRejectsMalformedRules(t *testing.T) {
 	}
 }
 
-func TestLookback(t *testing.T) {
+func TestHistoryNeeded(t *testing.T) {
 	tests := []struct {
 		expr    string
 		want    time.Duration
 		wantErr bool
 	}{
 		{"up", 0, false},
-		{"rate(x[5m]) / rate(x[1h])", time.Hour, false},
-		{"max_over_time(rate(x[1m])[3d:5m])", 72 * time.Hour, false},
+		{"rate(x[5m]) / rate(x[3d])", 0, false},
+		{"max_over_time(rate(x[1m])[3d:5m])", 0, false},
 		{"x offset 1d - x", 24 * time.Hour, false},
-		{"rate(x[5m] offset 1h)", time.Hour + 5*time.Minute, false},
-		{"rate(x[5q])", 0, true},
+		{"rate(x[5m] offset 1h) / rate(x[5m] offset 30m)", time.Hour, false},
+		{"rate(x[5m] offset 5q)", 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.expr, func(t *testing.T) {
-			got, err := Lookback(tt.expr)
+			got, err := HistoryNeeded(tt.expr)
 			if tt.wantErr {
 				require.Error(t, err)
 				return

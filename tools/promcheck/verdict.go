@@ -26,10 +26,11 @@ type Check struct {
 	Name   string // panel (refId) or rule
 	Expr   string // as sent to Prometheus
 	Kind   Kind
-	// Lookback is how far back the expression reads; with Kind
-	// MustHaveData, empty is accepted when it exceeds the run (Ran).
-	Lookback time.Duration
-	Ran      time.Duration
+	// History is how old the newest data the expression reads is (its
+	// offset); with Kind MustHaveData, empty is accepted when it exceeds
+	// the run (Ran).
+	History time.Duration
+	Ran     time.Duration
 
 	Series int   // series returned
 	Err    error // a parse, evaluation or rule-health error
@@ -38,8 +39,9 @@ type Check struct {
 // Status is the check's verdict.
 type Status string
 
-// The verdicts. EmptyOK is only ever given to an expression that reads
-// further back than the run lasted, and the table says so.
+// The verdicts. EmptyOK is only ever given to an expression whose newest
+// data is older than the run (an offset longer than it), and the table
+// says so.
 const (
 	OK      Status = "OK"
 	Fail    Status = "FAIL"
@@ -47,8 +49,8 @@ const (
 )
 
 // Verdict decides the check: an error fails it; no series fails an
-// expression that must have data, unless it needs more history than the run
-// could give.
+// expression that must have data, unless it reads only data older than the
+// run.
 func (c Check) Verdict() (Status, string) {
 	switch {
 	case c.Err != nil:
@@ -57,8 +59,8 @@ func (c Check) Verdict() (Status, string) {
 		return OK, ""
 	case c.Kind == MayBeEmpty:
 		return OK, "not firing"
-	case c.Lookback > c.Ran:
-		return EmptyOK, fmt.Sprintf("reads %s back, the run lasted %s", c.Lookback, c.Ran.Round(time.Second))
+	case c.History > c.Ran:
+		return EmptyOK, fmt.Sprintf("reads data at least %s old, the run lasted %s", c.History, c.Ran.Round(time.Second))
 	default:
 		return Fail, "no series: the panel would show no data"
 	}
@@ -85,7 +87,7 @@ func Report(w io.Writer, checks []Check) int {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", c.Source, c.Name, c.Series, status, line)
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(w, "\n%d checks: %d OK, %d FAIL, %d EMPTY-OK (window longer than the run)\n", len(checks), len(checks)-failed-emptyOK, failed, emptyOK)
+	fmt.Fprintf(w, "\n%d checks: %d OK, %d FAIL, %d EMPTY-OK (offset longer than the run)\n", len(checks), len(checks)-failed-emptyOK, failed, emptyOK)
 	return failed
 }
 

@@ -21,9 +21,9 @@ func TestVerdict(t *testing.T) {
 		{"an error fails even with series", Check{Kind: MustHaveData, Series: 1, Err: errors.New("parse error")}, Fail},
 		{"an alert not firing", Check{Kind: MayBeEmpty}, OK},
 		{"an alert that does not parse", Check{Kind: MayBeEmpty, Err: errors.New("parse error")}, Fail},
-		{"a recorded series reading further back than the run", Check{Kind: MustHaveData, Lookback: 72 * time.Hour, Ran: time.Minute}, EmptyOK},
-		{"a recorded series the run could fill", Check{Kind: MustHaveData, Lookback: 30 * time.Second, Ran: time.Minute}, Fail},
-		{"a long window does not excuse an error", Check{Kind: MustHaveData, Lookback: 72 * time.Hour, Ran: time.Minute, Err: errors.New("bad")}, Fail},
+		{"a recorded series offset further back than the run", Check{Kind: MustHaveData, History: 72 * time.Hour, Ran: time.Minute}, EmptyOK},
+		{"a recorded series the run could fill", Check{Kind: MustHaveData, History: 30 * time.Second, Ran: time.Minute}, Fail},
+		{"a long offset does not excuse an error", Check{Kind: MustHaveData, History: 72 * time.Hour, Ran: time.Minute, Err: errors.New("bad")}, Fail},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -38,13 +38,13 @@ func TestReportCountsFailures(t *testing.T) {
 	failed := Report(&out, []Check{
 		{Source: "slipway.json", Name: "Request rate (A)", Expr: "sum  by (service)\n(rate(x[1m]))", Series: 5},
 		{Source: "slipway.json", Name: "Renamed (A)", Expr: "rate(renamed_total[1m])"},
-		{Source: "rules/slo.yml", Name: "record slipway:x:rate3d", Lookback: 72 * time.Hour, Ran: time.Minute},
+		{Source: "rules/slo.yml", Name: "record slipway:x:rate5m_offset3d", History: 72 * time.Hour, Ran: time.Minute},
 	})
 	assert.Equal(t, 1, failed)
 	text := out.String()
 	assert.Contains(t, text, "sum by (service) (rate(x[1m]))", "an expression fits on one line")
 	assert.Contains(t, text, "no series: the panel would show no data")
-	assert.Contains(t, text, "reads 72h0m0s back, the run lasted 1m0s")
-	assert.Contains(t, text, "3 checks: 1 OK, 1 FAIL, 1 EMPTY-OK")
+	assert.Contains(t, text, "reads data at least 72h0m0s old, the run lasted 1m0s")
+	assert.Contains(t, text, "3 checks: 1 OK, 1 FAIL, 1 EMPTY-OK (offset longer than the run)")
 	assert.Len(t, strings.Split(strings.TrimSpace(text), "\n"), 6) // header, 3 rows, blank, summary
 }

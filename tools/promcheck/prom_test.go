@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fakePrometheus answers /api/v1/query from series (expression -> number of
+// series; a missing expression is a parse error) and /api/v1/rules from rules.
+func fakePrometheus(t *testing.T, series map[string]int, rules string) *Prom {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/v1/query", func(w http.ResponseWriter, r *http.Request) {
+		require.NoError(t, r.ParseForm())
+		n, ok := series[r.Form.Get("query")]
+		w.Header().Set("Content-Type", "application/json")
+		if !ok {
+			w.WriteHeader(http.StatusBadRequest)
+			require.NoError(t, json.NewEncoder(w).Encode(map[string]string{"status": "error", "errorType": "bad_data", "error": "parse error in " + r.Form.Get("query")}))
+			return
+		}
+		var result []map[string]any
+		for i := range n {
+			result = append(result, map[string]any{"metric": map[string]string{"i": fmt.Sprint(i)}, "value": []any{1, "1"}})
+		}
+		if result == nil {
+			result = []map[string]any{}
+		}
+		require.NoError(t, json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": map[string]any{"resultType": "vector", "result": result}}))
+	})
+	mux.HandleFunc("/api/v1/rules", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"status":"success","data":{"groups":%s}}`, rules)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	p, err := NewProm(srv.URL)
+	require.NoError(t, err)
+	p.at = time.Now()
+	return p
+}
+
+func TestCheckRules(t *testing.T) {
+	rules := []Rule{
+		{Group: "g", Record: "slipway:ok", Expr: "sum(rate(a[5m]))"},
+		{Group: "g", Record: "slipway:empty", Expr: "sum(rate(b[5m]))"},
+		{Group: "g", Record: "slipway:long", Expr: "sum(rate(c[5m] offset 3d))"},
+		{Group: "g", Record: "slipway:unhealthy", Expr: "d / on (x) e"},
+		{Group: "g", Alert: "Quiet", Expr: "slipway:ok > 1"},
+		{Group: "g", Alert: "Broken", Expr: "slipway:ok >"},
+	}
+	p := fakePrometheus(t, map[string]int{
+		"sum(rate(a[5m]))": 2, "slipway:ok": 2,
+		"sum(rate(b[5m]))": 0, "slipway:empty": 0,
+		"sum(rate(c[5m] offset 3d))": 0, "slipway:long": 0,
+		"d / on (x) e": 0, "slipway:unhealthy": 0,
+		"slipway:ok > 1": 0,
+	}, `[{"name":"g","file":"r.yml","rules":[
+		{"type":"recording","name":"slipway:ok","query":"","health":"ok"},
+		{"type":"recording","name":"slipway:empty","query":"","health":"ok"},
+		{"type":"recording","name":"slipway:long","query":"","health":"ok"},
+		{"type":"recording","name":"slipway:unhealthy","query":"","health":"err","lastError":"many-to-many matching not allowed"},
+		{"type":"alerting","name":"Quiet","query":"","health":"ok","state":"inactive","alerts":[]},
+		{"type":"alerting","name":"Broken","query":"","health":"ok","state":"inactive","alerts":[]}]}]`)
+
+	checks, err := checkRules(context.Background(), p, rules, time.Minute, "/")
+	require.NoError(t, err)
+	got := map[string]Status{}
+	notes := map[string]string{}
+	for _, c := range checks {
+		got[c.Name], notes[c.Name] = c.Verdict()
+	}
+	assert.Equal(t, map[string]Status{
+		"record slipway:ok":        OK,
+		"record slipway:empty":     Fail, // a 5m range has data from the second scrape on
+		"record slipway:long":      EmptyOK,
+		"record slipway:unhealthy": Fail,
+		"alert Quiet":              OK,
+		"alert Broken":             Fail,
+	}, got)
+	assert.Contains(t, notes["record slipway:unhealthy"], "many-to-many matching not allowed")
+	assert.Contains(t, notes["alert Broken"], "parse error")
+
+	t.Run("a rule Prometheus did not load", func(t *testing.T) {
+		_, err := checkRules(context.Background(), p, append(rules, Rule{Group: "g", Record: "slipway:extra", Expr: "up"}), time.Minute, "/")
+		require.ErrorContains(t, err, "prometheus loaded 6 rules, the files hold 7")
+	})
+}
+
+func TestCheckDashboardAgainstPrometheus(t *testing.T) {
+	f := writeDashboard(t, sampleDashboard)
+	p := fakePrometheus(t, map[string]int{
+		"up":                                    3,
+		`sum(rate(a_total{service=~".*"}[1m]))`: 2,
+		"b":                                     0, // renamed: the panel would be empty
+		`c{service=~"order"}`:                   1,
+		`c{service=~"payment"}`:                 1,
+	}, `[]`)
+	values := map[string][]string{"service": {"order", "payment"}}
+	checks := DashboardChecks(mustRead(t, f), "d.json", values, Builtins{RateInterval: "1m", Interval: "15s", RangeSeconds: 40})
+	failed := map[string]bool{}
+	for i := range checks {
+		checks[i].Series, checks[i].Err = p.Series(context.Background(), checks[i].Expr)
+		status, _ := checks[i].Verdict()
+		failed[checks[i].Name] = status == Fail
+	}
+	assert.Equal(t, map[string]bool{
+		"Top (A)": false, "Open row / In open row (A)": false, "Collapsed / Inside (A)": true,
+		"Per $service / Repeated (A) [service=order]": false, "Per $service / Repeated (A) [service=payment]": false,
+	}, failed)
+}
+
+func mustRead(t *testing.T, f string) Dashboard {
+	t.Helper()
+	d, err := ReadDashboard(f)
+	require.NoError(t, err)
+	return d
+}
