@@ -1,0 +1,319 @@
+package deploy
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	sigsjson "sigs.k8s.io/json"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+)
+
+// driftDir is the drift CronJob's kustomization.
+const driftDir = "deploy/k8s/drift"
+
+// driftKinds are the kinds deploy/k8s/drift may hold, each with the Go
+// type the API server decodes it into. A ClusterRole or ClusterRoleBinding
+// has no place there and fails the render.
+var driftKinds = map[string]func() any{
+	"batch/v1/CronJob":                         func() any { return new(batchv1.CronJob) },
+	"v1/ServiceAccount":                        func() any { return new(corev1.ServiceAccount) },
+	"rbac.authorization.k8s.io/v1/Role":        func() any { return new(rbacv1.Role) },
+	"rbac.authorization.k8s.io/v1/RoleBinding": func() any { return new(rbacv1.RoleBinding) },
+	"networking.k8s.io/v1/NetworkPolicy":       func() any { return new(networkingv1.NetworkPolicy) },
+}
+
+// driftObjects is deploy/k8s/drift rendered by kustomize.
+type driftObjects struct {
+	cronJob   *batchv1.CronJob
+	account   *corev1.ServiceAccount
+	roles     []*rbacv1.Role
+	bindings  []*rbacv1.RoleBinding
+	policies  []*networkingv1.NetworkPolicy
+	namespace map[string]string // kind/name -> namespace
+}
+
+// renderDrift renders deploy/k8s/drift as `kubectl apply -k` would and
+// decodes every object strictly (unknown and duplicate fields refused).
+func renderDrift(t *testing.T) driftObjects {
+	t.Helper()
+	opts := krusty.MakeDefaultOptions()
+	opts.LoadRestrictions = types.LoadRestrictionsRootOnly
+	m, err := krusty.MakeKustomizer(opts).Run(filesys.MakeFsOnDisk(), filepath.Join(repoRoot(t), driftDir))
+	require.NoError(t, err)
+	out := driftObjects{namespace: map[string]string{}}
+	var errs []error
+	for _, res := range m.Resources() {
+		data, err := res.MarshalJSON()
+		require.NoError(t, err)
+		mk, ok := driftKinds[res.GetApiVersion()+"/"+res.GetKind()]
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s %s %s: not a kind the drift job needs", res.GetApiVersion(), res.GetKind(), res.GetName()))
+			continue
+		}
+		v := mk()
+		strict, err := sigsjson.UnmarshalStrict(data, v, sigsjson.DisallowDuplicateFields, sigsjson.DisallowUnknownFields)
+		if err == nil {
+			err = errors.Join(strict...)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %w", res.GetKind(), res.GetName(), err))
+			continue
+		}
+		out.namespace[res.GetKind()+"/"+res.GetName()] = res.GetNamespace()
+		switch o := v.(type) {
+		case *batchv1.CronJob:
+			require.Nil(t, out.cronJob, "one CronJob")
+			out.cronJob = o
+		case *corev1.ServiceAccount:
+			require.Nil(t, out.account, "one ServiceAccount")
+			out.account = o
+		case *rbacv1.Role:
+			out.roles = append(out.roles, o)
+		case *rbacv1.RoleBinding:
+			out.bindings = append(out.bindings, o)
+		case *networkingv1.NetworkPolicy:
+			out.policies = append(out.policies, o)
+		}
+	}
+	require.NoError(t, errors.Join(errs...))
+	require.NotNil(t, out.cronJob)
+	require.NotNil(t, out.account)
+	return out
+}
+
+// roleProblems is what makes a rule of the drift Role more than get and
+// list of ConfigMaps in the core group.
+func roleProblems(role *rbacv1.Role) []string {
+	var problems []string
+	if len(role.Rules) == 0 {
+		problems = append(problems, "no rules")
+	}
+	for i, r := range role.Rules {
+		for _, v := range r.Verbs {
+			if v != "get" && v != "list" {
+				problems = append(problems, fmt.Sprintf("rule %d: verb %q (want get and list only)", i, v))
+			}
+		}
+		if !slices.Equal(r.APIGroups, []string{""}) {
+			problems = append(problems, fmt.Sprintf("rule %d: apiGroups %q (want the core group only)", i, r.APIGroups))
+		}
+		for _, res := range r.Resources {
+			if res != "configmaps" {
+				problems = append(problems, fmt.Sprintf("rule %d: resource %q (drift reads ConfigMaps only)", i, res))
+			}
+		}
+		if len(r.NonResourceURLs) > 0 {
+			problems = append(problems, fmt.Sprintf("rule %d: nonResourceURLs %q", i, r.NonResourceURLs))
+		}
+	}
+	return problems
+}
+
+// bindingProblems is what makes a RoleBinding grant more than the drift
+// Role to the drift ServiceAccount.
+func bindingProblems(b *rbacv1.RoleBinding, role, account, namespace string) []string {
+	var problems []string
+	if b.RoleRef.Kind != "Role" || b.RoleRef.Name != role {
+		problems = append(problems, fmt.Sprintf("roleRef %s/%s (want Role/%s: a ClusterRole grants cluster-wide rules)", b.RoleRef.Kind, b.RoleRef.Name, role))
+	}
+	want := rbacv1.Subject{Kind: "ServiceAccount", Name: account, Namespace: namespace}
+	if len(b.Subjects) != 1 || b.Subjects[0] != want {
+		problems = append(problems, fmt.Sprintf("subjects %+v (want only %+v)", b.Subjects, want))
+	}
+	return problems
+}
+
+func TestDriftCronJobRBACIsLeastPrivilege(t *testing.T) {
+	d := renderDrift(t)
+	for kind, ns := range d.namespace {
+		assert.Equal(t, "slipway", ns, "%s: every object in the slipway namespace", kind)
+	}
+	require.Len(t, d.roles, 1, "one Role")
+	role := d.roles[0]
+	assert.Empty(t, roleProblems(role))
+	assert.Equal(t, []string{"get", "list"}, role.Rules[0].Verbs)
+	require.Len(t, d.bindings, 1, "one RoleBinding")
+	assert.Empty(t, bindingProblems(d.bindings[0], role.Name, d.account.Name, "slipway"))
+
+	t.Run("the checks refuse more", func(t *testing.T) {
+		widen := map[string]func(r *rbacv1.Role){
+			"update":     func(r *rbacv1.Role) { r.Rules[0].Verbs = append(r.Rules[0].Verbs, "update") },
+			"any verb":   func(r *rbacv1.Role) { r.Rules[0].Verbs = []string{"*"} },
+			"watch":      func(r *rbacv1.Role) { r.Rules[0].Verbs = append(r.Rules[0].Verbs, "watch") },
+			"secrets":    func(r *rbacv1.Role) { r.Rules[0].Resources = append(r.Rules[0].Resources, "secrets") },
+			"any kind":   func(r *rbacv1.Role) { r.Rules[0].Resources = []string{"*"} },
+			"any group":  func(r *rbacv1.Role) { r.Rules[0].APIGroups = []string{"*"} },
+			"apps group": func(r *rbacv1.Role) { r.Rules[0].APIGroups = append(r.Rules[0].APIGroups, "apps") },
+			"second rule": func(r *rbacv1.Role) {
+				r.Rules = append(r.Rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"delete"}})
+			},
+			"no rules": func(r *rbacv1.Role) { r.Rules = nil },
+		}
+		for name, edit := range widen {
+			wider := role.DeepCopy()
+			edit(wider)
+			assert.NotEmpty(t, roleProblems(wider), name)
+		}
+		binding := d.bindings[0].DeepCopy()
+		binding.RoleRef.Kind = "ClusterRole"
+		assert.NotEmpty(t, bindingProblems(binding, role.Name, d.account.Name, "slipway"), "a ClusterRole")
+		binding = d.bindings[0].DeepCopy()
+		binding.Subjects = append(binding.Subjects, rbacv1.Subject{Kind: "Group", Name: "system:authenticated"})
+		assert.NotEmpty(t, bindingProblems(binding, role.Name, d.account.Name, "slipway"), "another subject")
+	})
+}
+
+// containerProblems is what makes a container run as more than a
+// non-root user with a read-only root and no privileges.
+func containerProblems(c corev1.Container) []string {
+	var problems []string
+	sc := c.SecurityContext
+	if sc == nil {
+		return []string{c.Name + ": no securityContext"}
+	}
+	if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+		problems = append(problems, c.Name+": root filesystem not read-only")
+	}
+	if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		problems = append(problems, c.Name+": privilege escalation allowed")
+	}
+	if sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
+		problems = append(problems, c.Name+": may run as root")
+	}
+	if sc.Privileged != nil && *sc.Privileged {
+		problems = append(problems, c.Name+": privileged")
+	}
+	if sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
+		problems = append(problems, c.Name+": capabilities not all dropped")
+	}
+	if c.Resources.Limits.Memory().IsZero() || c.Resources.Limits.Cpu().IsZero() {
+		problems = append(problems, c.Name+": no CPU or memory limit")
+	}
+	return problems
+}
+
+func TestDriftCronJob(t *testing.T) {
+	d := renderDrift(t)
+	cj := d.cronJob
+	fields := strings.Fields(cj.Spec.Schedule)
+	require.Len(t, fields, 5, "a five-field cron schedule")
+	assert.Equal(t, []string{"*", "*", "*"}, fields[2:], "daily: every day of every month")
+	assert.NotContains(t, fields[0]+fields[1], "*", "once a day, at a fixed minute and hour")
+	assert.Equal(t, batchv1.ForbidConcurrent, cj.Spec.ConcurrencyPolicy)
+
+	job := cj.Spec.JobTemplate.Spec
+	require.NotNil(t, job.BackoffLimit)
+	assert.Equal(t, int32(0), *job.BackoffLimit, "drift found (exit 1) is a result: no retry")
+	require.NotNil(t, job.ActiveDeadlineSeconds, "a hung run ends")
+
+	pod := job.Template.Spec
+	assert.Equal(t, d.account.Name, pod.ServiceAccountName)
+	require.NotNil(t, d.account.AutomountServiceAccountToken)
+	assert.False(t, *d.account.AutomountServiceAccountToken, "the ServiceAccount mounts no token by default")
+	require.NotNil(t, pod.AutomountServiceAccountToken)
+	assert.False(t, *pod.AutomountServiceAccountToken, "the pod mounts no token into every container")
+	require.NotNil(t, pod.SecurityContext)
+	require.NotNil(t, pod.SecurityContext.RunAsNonRoot)
+	assert.True(t, *pod.SecurityContext.RunAsNonRoot)
+	require.NotNil(t, pod.SecurityContext.RunAsUser)
+	assert.NotZero(t, *pod.SecurityContext.RunAsUser)
+	require.NotNil(t, pod.SecurityContext.SeccompProfile)
+	assert.Equal(t, corev1.SeccompProfileTypeRuntimeDefault, pod.SecurityContext.SeccompProfile.Type)
+	assert.False(t, pod.HostNetwork || pod.HostPID || pod.HostIPC)
+
+	// The API token: a projected, expiring one, in the container that runs
+	// kubectl and no other.
+	var tokenVolume string
+	for _, v := range pod.Volumes {
+		if v.Projected == nil {
+			continue
+		}
+		for _, s := range v.Projected.Sources {
+			if s.ServiceAccountToken != nil {
+				tokenVolume = v.Name
+				require.NotNil(t, s.ServiceAccountToken.ExpirationSeconds)
+				assert.LessOrEqual(t, *s.ServiceAccountToken.ExpirationSeconds, int64(3600))
+			}
+		}
+	}
+	require.NotEmpty(t, tokenVolume, "the token is a projected volume")
+	containers := append(slices.Clone(pod.InitContainers), pod.Containers...)
+	var withToken []string
+	for _, c := range containers {
+		assert.Empty(t, containerProblems(c))
+		for _, m := range c.VolumeMounts {
+			if m.Name == tokenVolume {
+				withToken = append(withToken, c.Name)
+				assert.True(t, m.ReadOnly)
+			}
+		}
+		assert.NotEmpty(t, c.Image, c.Name)
+	}
+	assert.Equal(t, []string{"cluster"}, withToken, "only the container that calls the API server has a token")
+
+	require.Len(t, pod.Containers, 1)
+	drift := pod.Containers[0]
+	args := strings.Join(append(slices.Clone(drift.Command), drift.Args...), " ")
+	assert.True(t, strings.HasPrefix(args, "drift "), args)
+	for _, want := range []string{"--env prod", "--k8s /work/k8s.json", "--no-running", "--pushgateway http://pushgateway."} {
+		assert.Contains(t, args, want)
+	}
+	var cluster corev1.Container
+	for _, c := range pod.InitContainers {
+		if c.Name == "cluster" {
+			cluster = c
+		}
+	}
+	kubectl := strings.Join(append(slices.Clone(cluster.Command), cluster.Args...), " ")
+	assert.Contains(t, kubectl, "kubectl get configmap ", "it reads what the Role allows")
+	assert.NotContains(t, kubectl, "secret", "the Role does not allow Secrets")
+	assert.Contains(t, kubectl, "> /work/k8s.json")
+
+	t.Run("the checks refuse a weaker container", func(t *testing.T) {
+		weaken := map[string]func(c *corev1.Container){
+			"writable root": func(c *corev1.Container) { f := false; c.SecurityContext.ReadOnlyRootFilesystem = &f },
+			"root allowed":  func(c *corev1.Container) { c.SecurityContext.RunAsNonRoot = nil },
+			"escalation":    func(c *corev1.Container) { c.SecurityContext.AllowPrivilegeEscalation = nil },
+			"privileged":    func(c *corev1.Container) { p := true; c.SecurityContext.Privileged = &p },
+			"a capability":  func(c *corev1.Container) { c.SecurityContext.Capabilities.Add = []corev1.Capability{"NET_ADMIN"} },
+			"no context":    func(c *corev1.Container) { c.SecurityContext = nil },
+			"no limits":     func(c *corev1.Container) { c.Resources.Limits = nil },
+		}
+		for name, edit := range weaken {
+			weaker := drift.DeepCopy()
+			edit(weaker)
+			assert.NotEmpty(t, containerProblems(*weaker), name)
+		}
+	})
+}
+
+func TestDriftCronJobEgress(t *testing.T) {
+	d := renderDrift(t)
+	require.Len(t, d.policies, 1)
+	p := d.policies[0]
+	assert.Equal(t, map[string]string{"app.kubernetes.io/name": "slipway-drift"}, p.Spec.PodSelector.MatchLabels)
+	assert.ElementsMatch(t, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}, p.Spec.PolicyTypes)
+	assert.Empty(t, p.Spec.Ingress, "nothing connects to the job")
+	labels := d.cronJob.Spec.JobTemplate.Spec.Template.Labels
+	assert.Equal(t, "slipway-drift", labels["app.kubernetes.io/name"], "the policy selects the job's pods")
+	assert.Equal(t, "slipway", labels["app.kubernetes.io/part-of"], "the namespace's dns policy covers them")
+	var ports []int32
+	for _, e := range p.Spec.Egress {
+		for _, port := range e.Ports {
+			ports = append(ports, port.Port.IntVal)
+		}
+	}
+	assert.ElementsMatch(t, []int32{443, 6443, 9091}, ports, "HTTPS (git, API server) and the Pushgateway only")
+}
