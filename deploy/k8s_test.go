@@ -17,8 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -39,6 +42,12 @@ const (
 	successRateQuery = "deploy/promql/success_rate.promql"
 	// successRateThreshold is the lowest success rate that passes.
 	successRateThreshold = "0.995"
+	// canaryHashArg is the analysis argument that carries the canary's
+	// pod-template hash, and canaryHashLabel the series label that holds a
+	// pod's (deploy/prometheus/prometheus-k8s.yml copies it from the pod
+	// label rollouts-pod-template-hash).
+	canaryHashArg   = "canary-hash"
+	canaryHashLabel = "rollouts_pod_template_hash"
 	// configMountDir is where each pod mounts its ConfigMap.
 	configMountDir = "/etc/slipway"
 )
@@ -94,9 +103,26 @@ type argoRolloutAnalysis struct {
 		ClusterScope bool   `json:"clusterScope,omitempty"`
 	} `json:"templates"`
 	Args []struct {
-		Name  string `json:"name"`
-		Value string `json:"value,omitempty"`
+		Name      string `json:"name"`
+		Value     string `json:"value,omitempty"`
+		ValueFrom *struct {
+			PodTemplateHashValue *string `json:"podTemplateHashValue,omitempty"`
+			FieldRef             *struct {
+				FieldPath string `json:"fieldPath"`
+			} `json:"fieldRef,omitempty"`
+		} `json:"valueFrom,omitempty"`
 	} `json:"args,omitempty"`
+}
+
+// passesCanaryHash reports whether the analysis gives the template the
+// canary's pod-template hash as canaryHashArg.
+func (a *argoRolloutAnalysis) passesCanaryHash() bool {
+	for _, arg := range a.Args {
+		if arg.Name == canaryHashArg && arg.ValueFrom != nil && deref(arg.ValueFrom.PodTemplateHashValue) == "Latest" {
+			return true
+		}
+	}
+	return false
 }
 
 // validate checks what the Rollout CRD requires and the strict decode
@@ -142,10 +168,7 @@ type argoAnalysisTemplate struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata"`
 	Spec              struct {
-		Args []struct {
-			Name  string  `json:"name"`
-			Value *string `json:"value,omitempty"`
-		} `json:"args,omitempty"`
+		Args    []argoTemplateArg `json:"args,omitempty"`
 		Metrics []struct {
 			Name                  string              `json:"name"`
 			Interval              string              `json:"interval,omitempty"`
@@ -165,6 +188,12 @@ type argoAnalysisTemplate struct {
 			} `json:"provider"`
 		} `json:"metrics"`
 	} `json:"spec"`
+}
+
+// argoTemplateArg is an argument an AnalysisTemplate declares.
+type argoTemplateArg struct {
+	Name  string  `json:"name"`
+	Value *string `json:"value,omitempty"`
 }
 
 func (a *argoAnalysisTemplate) validate() error {
@@ -971,7 +1000,8 @@ var successThreshold = regexp.MustCompile(`result\[0\]\s*>=\s*([0-9.]+)`)
 
 // checkRollouts checks each Rollout and the analyses it runs: the pod
 // template comes from a Deployment of the overlay, every step's analysis
-// template exists, and each uses the shared success-rate query and threshold.
+// template exists and is given the canary's pod-template hash, and each uses
+// the shared success-rate query, scoped to the canary, and threshold.
 func checkRollouts(r *k8sRender, f k8sFacts) []string {
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
@@ -991,13 +1021,19 @@ func checkRollouts(r *k8sRender, f k8sFacts) []string {
 			for _, tpl := range c.Analysis.Templates {
 				templates = append(templates, tpl.TemplateName)
 			}
+			if !c.Analysis.passesCanaryHash() {
+				bad("Rollout %s: the background analysis passes no %s (valueFrom.podTemplateHashValue: Latest): it would measure every pod", ro.Name, canaryHashArg)
+			}
 		}
 		gated := false
-		for _, st := range c.Steps {
+		for i, st := range c.Steps {
 			if st.Analysis != nil {
 				gated = true
 				for _, tpl := range st.Analysis.Templates {
 					templates = append(templates, tpl.TemplateName)
+				}
+				if !st.Analysis.passesCanaryHash() {
+					bad("Rollout %s: step %d's analysis passes no %s (valueFrom.podTemplateHashValue: Latest): it would measure every pod", ro.Name, i, canaryHashArg)
 				}
 			}
 		}
@@ -1010,9 +1046,22 @@ func checkRollouts(r *k8sRender, f k8sFacts) []string {
 				bad("Rollout %s: AnalysisTemplate %s is not in the overlay", ro.Name, name)
 				continue
 			}
+			if !slices.ContainsFunc(at.Spec.Args, func(a argoTemplateArg) bool { return a.Name == canaryHashArg }) {
+				bad("AnalysisTemplate %s declares no argument %s", name, canaryHashArg)
+			}
+			want, err := canaryQuery(f.query)
+			if err != nil {
+				bad("%s: %v", successRateQuery, err)
+				continue
+			}
 			for _, m := range at.Spec.Metrics {
-				if p := m.Provider.Prometheus; p != nil && strings.TrimSpace(p.Query) != f.query {
-					bad("AnalysisTemplate %s: metric %s's query is not %s:\n got %s\nwant %s", name, m.Name, successRateQuery, strings.TrimSpace(p.Query), f.query)
+				p := m.Provider.Prometheus
+				if p == nil {
+					continue
+				}
+				if got, err := normalizePromQL(p.Query); err != nil || got != want {
+					bad("AnalysisTemplate %s: metric %s's query is not %s with %s=\"{{args.%s}}\" on every selector (the canary's pods only):\n got %s\nwant %s",
+						name, m.Name, successRateQuery, canaryHashLabel, canaryHashArg, strings.TrimSpace(p.Query), want)
 				}
 				if mm := successThreshold.FindStringSubmatch(m.SuccessCondition); mm == nil || mm[1] != successRateThreshold {
 					bad("AnalysisTemplate %s: metric %s's successCondition %q does not require result[0] >= %s", name, m.Name, m.SuccessCondition, successRateThreshold)
@@ -1021,6 +1070,38 @@ func checkRollouts(r *k8sRender, f k8sFacts) []string {
 		}
 	}
 	return problems
+}
+
+// canaryQuery is the shared success-rate query with every selector narrowed
+// to the canary's pods, normalized as normalizePromQL does.
+func canaryQuery(shared string) (string, error) {
+	expr, err := parser.NewParser(parser.Options{}).ParseExpr(shared)
+	if err != nil {
+		return "", err
+	}
+	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+		if vs, ok := n.(*parser.VectorSelector); ok {
+			vs.LabelMatchers = append(vs.LabelMatchers, labels.MustNewMatcher(labels.MatchEqual, canaryHashLabel, "{{args."+canaryHashArg+"}}"))
+		}
+		return nil
+	})
+	return normalizePromQL(expr.String())
+}
+
+// normalizePromQL parses expr and prints it back with each selector's
+// matchers sorted, so two ways of writing one query compare equal.
+func normalizePromQL(expr string) (string, error) {
+	e, err := parser.NewParser(parser.Options{}).ParseExpr(strings.TrimSpace(expr))
+	if err != nil {
+		return "", err
+	}
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		if vs, ok := n.(*parser.VectorSelector); ok {
+			slices.SortFunc(vs.LabelMatchers, func(a, b *labels.Matcher) int { return strings.Compare(a.String(), b.String()) })
+		}
+		return nil
+	})
+	return e.String(), nil
 }
 
 func sortedPairs(m map[string]string) []string {
@@ -1083,8 +1164,8 @@ func TestKubernetesProdCanaryAndSecrets(t *testing.T) {
 }
 
 // The query file is one PromQL expression over metrics and labels that
-// platform declares, and the AnalysisTemplate in git holds it verbatim
-// (checkRollouts compares the rendered one).
+// platform declares, and the AnalysisTemplate in git holds it narrowed to
+// the canary (checkRollouts compares the rendered one).
 func TestSuccessRateQuery(t *testing.T) {
 	root := repoRoot(t)
 	data, err := os.ReadFile(filepath.Join(root, successRateQuery))
@@ -1104,7 +1185,24 @@ func TestSuccessRateQuery(t *testing.T) {
 
 	raw, err := os.ReadFile(filepath.Join(root, "deploy", "k8s", "rollouts", "analysis-template.yaml"))
 	require.NoError(t, err)
-	assert.Contains(t, string(raw), strings.TrimSpace(string(data)), "analysis-template.yaml does not hold the query verbatim")
+	var at struct {
+		Spec struct {
+			Metrics []struct {
+				Provider struct {
+					Prometheus struct {
+						Query string `yaml:"query"`
+					} `yaml:"prometheus"`
+				} `yaml:"provider"`
+			} `yaml:"metrics"`
+		} `yaml:"spec"`
+	}
+	require.NoError(t, yaml.Unmarshal(raw, &at))
+	require.NotEmpty(t, at.Spec.Metrics)
+	want, err := canaryQuery(strings.TrimSpace(string(data)))
+	require.NoError(t, err)
+	got, err := normalizePromQL(at.Spec.Metrics[0].Provider.Prometheus.Query)
+	require.NoError(t, err)
+	assert.Equal(t, want, got, "analysis-template.yaml does not hold the shared query narrowed to the canary")
 }
 
 // The base alone references ConfigMaps and Secrets it does not make, but it
@@ -1206,6 +1304,26 @@ func TestKubernetesChecksFindProblems(t *testing.T) {
 			at, _ := find[*argoAnalysisTemplate](r, "AnalysisTemplate", "order-success-rate")
 			at.Spec.Metrics[0].Provider.Prometheus.Query = `sum(rate(slipway_rpc_requests_total{code="OK"}[5m]))`
 		}, "query is not deploy/promql/success_rate.promql"},
+		{"analysis measures every order pod", "prod", func(r *k8sRender) {
+			at, _ := find[*argoAnalysisTemplate](r, "AnalysisTemplate", "order-success-rate")
+			q, err := os.ReadFile(filepath.Join(root, successRateQuery))
+			if err != nil {
+				panic(err)
+			}
+			at.Spec.Metrics[0].Provider.Prometheus.Query = string(q)
+		}, "the canary's pods only"},
+		{"analysis step passes no canary hash", "prod", func(r *k8sRender) {
+			ro, _ := find[*argoRollout](r, "Rollout", "order")
+			for _, st := range ro.Spec.Strategy.Canary.Steps {
+				if st.Analysis != nil {
+					st.Analysis.Args = nil
+				}
+			}
+		}, "passes no canary-hash"},
+		{"analysis template declares no canary hash", "prod", func(r *k8sRender) {
+			at, _ := find[*argoAnalysisTemplate](r, "AnalysisTemplate", "order-success-rate")
+			at.Spec.Args = nil
+		}, "declares no argument canary-hash"},
 		{"analysis threshold lowered", "prod", func(r *k8sRender) {
 			at, _ := find[*argoAnalysisTemplate](r, "AnalysisTemplate", "order-success-rate")
 			at.Spec.Metrics[0].SuccessCondition = "result[0] >= 0.9"
