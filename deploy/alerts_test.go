@@ -3,11 +3,14 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"maps"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -412,4 +415,140 @@ func TestRunbookLinksInRulesAndIndexResolve(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
+}
+
+// amAlert is an alert as Alertmanager's API v2 takes and returns it.
+type amAlert struct {
+	Labels    map[string]string `json:"labels"`
+	StartsAt  time.Time         `json:"startsAt,omitzero"`
+	EndsAt    time.Time         `json:"endsAt,omitzero"`
+	Status    *amStatus         `json:"status,omitempty"`
+	Receivers []struct {
+		Name string `json:"name"`
+	} `json:"receivers,omitempty"`
+}
+
+type amStatus struct {
+	State string `json:"state"`
+}
+
+// startAlertmanager runs the Alertmanager binary on alertmanager.yml, on a
+// free loopback port without clustering, and returns its URL once ready.
+func startAlertmanager(t *testing.T) string {
+	t.Helper()
+	bin := ""
+	for _, name := range []string{"prometheus-alertmanager", "alertmanager"} { // Debian's name, then upstream's
+		if p, err := exec.LookPath(name); err == nil {
+			bin = p
+			break
+		}
+	}
+	if bin == "" {
+		bin = requireTool(t, "alertmanager", "prometheus-alertmanager")
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := lis.Addr().String()
+	require.NoError(t, lis.Close())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "--config.file="+alertmanagerConfig(t), "--storage.path="+t.TempDir(),
+		"--web.listen-address="+addr, "--cluster.listen-address=")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("alertmanager log:\n%s", logs.String())
+		}
+	})
+	url := "http://" + addr
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(url + "/-/ready")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 20*time.Second, 100*time.Millisecond, "alertmanager at %s never became ready", url)
+	return url
+}
+
+// Inhibition runs the real Alertmanager on alertmanager.yml, fires alerts
+// as the rules would, and reads back which Alertmanager holds back and
+// where it routes the rest.
+func TestAlertmanagerInhibitsAndRoutes(t *testing.T) {
+	url := startAlertmanager(t)
+	type want struct {
+		labels   map[string]string
+		state    string // active or suppressed
+		receiver string
+	}
+	cases := map[string]want{
+		"slo page":                          {map[string]string{"alertname": "AvailabilityErrorBudgetBurn", "severity": "page", "service": "order"}, "active", "pager"},
+		"its own ticket":                    {map[string]string{"alertname": "AvailabilityErrorBudgetBurn", "severity": "ticket", "service": "order"}, "suppressed", "ticket"},
+		"the same ticket of a calm service": {map[string]string{"alertname": "AvailabilityErrorBudgetBurn", "severity": "ticket", "service": "user"}, "active", "ticket"},
+		"its latency ticket":                {map[string]string{"alertname": "LatencyErrorBudgetBurn", "severity": "ticket", "service": "order"}, "suppressed", "ticket"},
+		"its shedding ticket":               {map[string]string{"alertname": "LoadShedding", "severity": "ticket", "service": "order"}, "suppressed", "ticket"},
+		"a peer's open circuit (a cause)":   {map[string]string{"alertname": "CircuitBreakerOpen", "severity": "ticket", "service": "order", "instance": "order-1:8082", "peer": "inventory"}, "active", "ticket"},
+		"redis down":                        {map[string]string{"alertname": "RedisDown", "severity": "ticket", "service": "inventory", "instance": "inventory-1:8083", "client": "ratelimit-inventory"}, "active", "ticket"},
+		"the pool it loads":                 {map[string]string{"alertname": "DBPoolSaturated", "severity": "ticket", "service": "inventory", "instance": "inventory-1:8083"}, "suppressed", "ticket"},
+		"another service's pool":            {map[string]string{"alertname": "DBPoolSaturated", "severity": "ticket", "service": "payment", "instance": "payment-1:8085"}, "active", "ticket"},
+		"a stalled consumer":                {map[string]string{"alertname": "ConsumerStalled", "severity": "page", "service": "notification", "consumer": "notification"}, "active", "pager"},
+		"its lag":                           {map[string]string{"alertname": "ConsumerLag", "severity": "ticket", "service": "notification", "consumer": "notification"}, "suppressed", "ticket"},
+		"another consumer's lag":            {map[string]string{"alertname": "ConsumerLag", "severity": "ticket", "service": "inventory", "consumer": "inventory"}, "active", "ticket"},
+		"a certificate due tonight":         {map[string]string{"alertname": "TLSCertificateExpiry", "severity": "page", "service": "payment", "instance": "payment-1:8085"}, "active", "pager"},
+		"its ticket":                        {map[string]string{"alertname": "TLSCertificateExpiry", "severity": "ticket", "service": "payment", "instance": "payment-1:8085"}, "suppressed", "ticket"},
+		"another instance's ticket":         {map[string]string{"alertname": "TLSCertificateExpiry", "severity": "ticket", "service": "payment", "instance": "payment-2:8085"}, "active", "ticket"},
+	}
+	now := time.Now()
+	var post []amAlert
+	for name, c := range cases {
+		labels := maps.Clone(c.labels)
+		labels["case"] = name
+		post = append(post, amAlert{Labels: labels, StartsAt: now, EndsAt: now.Add(time.Hour)})
+	}
+	body, err := json.Marshal(post)
+	require.NoError(t, err)
+	resp, err := http.Post(url+"/api/v2/alerts", "application/json", bytes.NewReader(body))
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	// The inhibitor takes in new alerts asynchronously: read until every
+	// case is as wanted, or report the last answer.
+	var mismatches []string
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		mismatches = nil
+		resp, err := http.Get(url + "/api/v2/alerts")
+		require.NoError(t, err)
+		var got []amAlert
+		err = json.NewDecoder(resp.Body).Decode(&got)
+		_ = resp.Body.Close()
+		require.NoError(t, err)
+		byCase := map[string]amAlert{}
+		for _, a := range got {
+			byCase[a.Labels["case"]] = a
+		}
+		for _, name := range slices.Sorted(maps.Keys(cases)) {
+			c := cases[name]
+			a, ok := byCase[name]
+			switch {
+			case !ok:
+				mismatches = append(mismatches, name+": not in Alertmanager")
+			case a.Status == nil || a.Status.State != c.state:
+				mismatches = append(mismatches, fmt.Sprintf("%s: state %+v, want %s", name, a.Status, c.state))
+			case len(a.Receivers) != 1 || a.Receivers[0].Name != c.receiver:
+				mismatches = append(mismatches, fmt.Sprintf("%s: receivers %+v, want %s", name, a.Receivers, c.receiver))
+			}
+		}
+		if len(mismatches) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	assert.Empty(t, mismatches)
 }
