@@ -189,12 +189,12 @@ func Dial(target string, opts ...Option) (*grpc.ClientConn, error) {
 	}
 	dialTarget := target
 	if IsAddressList(target) {
-		t, resolve, err := listTarget(target)
+		t, list, err := listTarget(target)
 		if err != nil {
 			return nil, fmt.Errorf("client: dial %s: %w", target, err)
 		}
 		dialTarget = t
-		dialOptions = append(dialOptions, resolve)
+		dialOptions = append(dialOptions, list...)
 	}
 	dialOptions = append(dialOptions, o.dialOptions...)
 	conn, err := grpc.NewClient(dialTarget, dialOptions...)

@@ -26,7 +26,13 @@ type instance struct {
 
 func startInstance(t *testing.T) *instance {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	return startInstanceAt(t, "127.0.0.1:0")
+}
+
+// startInstanceAt serves an instance at addr: a restarted one on its old port.
+func startInstanceAt(t *testing.T, addr string) *instance {
+	t.Helper()
+	lis, err := net.Listen("tcp", addr)
 	require.NoError(t, err)
 	in := &instance{addr: lis.Addr().String(), srv: grpc.NewServer()}
 	healthpb.RegisterHealthServer(in.srv, &in.peer)
@@ -70,6 +76,27 @@ func TestAddressListBalancesAndSurvivesAnInstanceStopping(t *testing.T) {
 	failed, err := checkN(t, hc, 40)
 	assert.Zero(t, failed, "the second instance answers while the first is down: %v", err)
 	assert.GreaterOrEqual(t, b.checks.Load()-before, int32(40), "every call was served by the instance still up")
+}
+
+// A rolling restart: the first instance stops and comes back on its port,
+// and half a second later the second stops. The first must be back in the
+// rotation by then (reconnect backoff from 100 ms; gRPC's default waits
+// about a second), or every call fails while the second is down.
+func TestARestartedInstanceRejoinsBeforeTheNextStops(t *testing.T) {
+	a, b := startInstance(t), startInstance(t)
+	hc := dial(t, a.addr+","+b.addr, client.WithRetry(methodCheck))
+	bothConnected(t, hc, a, b)
+
+	a.srv.Stop()
+	failed, err := checkN(t, hc, 5) // served by b; the client notices a is gone
+	require.Zero(t, failed, "%v", err)
+	a2 := startInstanceAt(t, a.addr)
+	time.Sleep(500 * time.Millisecond)
+	b.srv.Stop()
+
+	failed, err = checkN(t, hc, 20)
+	assert.Zero(t, failed, "the restarted instance serves while the other is down: %v", err)
+	assert.GreaterOrEqual(t, a2.checks.Load(), int32(20))
 }
 
 func TestSingleAddressFailsWhileItsOnlyInstanceIsDown(t *testing.T) {

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 
@@ -85,5 +87,12 @@ func instancesTarget(list string) (string, []grpc.DialOption) {
 	return instancesScheme + ":///" + addrs[0], []grpc.DialOption{
 		grpc.WithResolvers(r),
 		grpc.WithDefaultServiceConfig(balancedServiceConfig()),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: instanceBackoff, MinConnectTimeout: 20 * time.Second}),
 	}
 }
+
+// instanceBackoff is how soon a connection to one instance is tried again
+// after it failed: from 100 ms, growing to 2 s at most, where gRPC's
+// default starts at 1 s and grows to 2 min. An instance that restarted
+// rejoins the rotation within a fraction of a second of serving again.
+var instanceBackoff = backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second}
