@@ -372,7 +372,7 @@ func runExperiment(ctx context.Context, o Options, root string, exp *experiment,
 	progress("experiment %s: %s", exp.Name, strings.Join(rep.Faults, "; "))
 	fleet, err := startFleet(ctx, fleetOptions{
 		Root: root, Dir: filepath.Dir(rep.Files.ServicesLog), Environ: o.Environ, DatabaseURL: o.DatabaseURL, NATSURL: o.NATSURL,
-		RedisURL: o.RedisURL, Env: exp.Env, ReadyTimeout: o.ReadyTimeout, StopTimeout: o.StopTimeout,
+		RedisURL: o.RedisURL, Env: exp.Env, Replicas: exp.Replicas, ReadyTimeout: o.ReadyTimeout, StopTimeout: o.StopTimeout,
 		Force: o.Force, Progress: progress,
 	})
 	if err != nil {

@@ -151,7 +151,7 @@ const testScale = 0.1
 
 // testScales are the exceptions: a restart of a service takes as long at
 // any scale, so at a tenth it would be a quarter of the run.
-var testScales = map[string]float64{"order-kill": 0.5, "order-kill-saga": 0.5, "inventory-term": 0.5, "postgres-restart": 0.5}
+var testScales = map[string]float64{"order-kill": 0.5, "order-kill-saga": 0.5, "inventory-term": 0.5, "postgres-restart": 0.5, "rolling-restart": 0.5}
 
 // restartsPostgres are the experiments that restart the PostgreSQL
 // server itself. Every other test using that server (go test runs packages

@@ -37,6 +37,10 @@ type experiment struct {
 	Faults      []fault                      `yaml:"faults"`
 	Analysis    analysis                     `yaml:"analysis"`
 	Env         map[string]map[string]string `yaml:"env"`
+	// Replicas runs a service as several instances (missing: one), as
+	// production runs it behind a PodDisruptionBudget: clients balance
+	// over them, and a process fault on the service hits its first.
+	Replicas map[string]int `yaml:"replicas"`
 	// Settle bounds the wait, after the load, for the outbox and the
 	// consumers to catch up before the invariants are checked.
 	Settle duration `yaml:"settle"`
@@ -75,6 +79,8 @@ type fault struct {
 	Process       *processFault  `yaml:"process"`
 	// PostgresRestart restarts the local PostgreSQL server (postgres.go).
 	PostgresRestart *postgresRestart `yaml:"postgres_restart"`
+	// RollingRestart restarts every instance of a service in turn (rolling.go).
+	RollingRestart *rollingRestart `yaml:"rolling_restart"`
 }
 
 // grpcFault is injected by the service itself through PUT /admin/faults.
@@ -145,6 +151,8 @@ func (f fault) Kind() string {
 		return "process"
 	case f.PostgresRestart != nil:
 		return "postgres_restart"
+	case f.RollingRestart != nil:
+		return "rolling_restart"
 	}
 	return ""
 }
@@ -184,6 +192,8 @@ func (f fault) Describe() string {
 			return fmt.Sprintf("PostgreSQL stopped (-m %s), started %s later", f.PostgresRestart.Mode, f.For)
 		}
 		return fmt.Sprintf("PostgreSQL restarted (-m %s)", f.PostgresRestart.Mode)
+	case f.RollingRestart != nil:
+		return fmt.Sprintf("rolling restart of %s: each instance SIGTERM, started again, SERVING for %s, then the next", f.RollingRestart.Service, f.RollingRestart.MinReady)
 	}
 	return "nothing"
 }

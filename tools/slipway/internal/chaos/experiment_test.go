@@ -77,6 +77,21 @@ env:
 	assert.Equal(t, "1", exp.Env["order"]["PEER_RETRY_ATTEMPTS"])
 }
 
+func TestParseExperimentReplicasAndRollingRestart(t *testing.T) {
+	exp, err := parseExperiment([]byte(`
+load: {rate: 5, duration: 60s}
+replicas: {order: 2, inventory: 3}
+faults:
+  - {at: 10s, rolling_restart: {service: order, min_ready: 2s}}
+  - {at: 30s, for: 2s, process: {service: inventory, signal: SIGKILL}}
+`))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{"order": 2, "inventory": 3}, exp.Replicas)
+	assert.Equal(t, "rolling_restart", exp.Faults[0].Kind())
+	assert.Equal(t, "rolling restart of order: each instance SIGTERM, started again, SERVING for 2s, then the next", exp.Faults[0].Describe())
+	assert.Equal(t, "process", exp.Faults[1].Kind())
+}
+
 func TestParseExperimentErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -92,7 +107,21 @@ func TestParseExperimentErrors(t *testing.T) {
 		{"rate too high", strings.Replace(minimalExperiment, "rate: 10", "rate: 100000", 1), "load.rate: 100000"},
 		{"fault outlasts the load", strings.Replace(minimalExperiment, "for: 10s", "for: 30s", 1), "faults[0].for: the fault ends at 35s, after the load"},
 		{"no faults", "load: {rate: 1, duration: 10s}\n", "faults: missing"},
-		{"two kinds in one fault", minimalExperiment + "    process: {service: order, signal: SIGKILL}\n", "faults[0]: want exactly one of grpc, network, consumer_reset, process or postgres_restart, found 2"},
+		{"two kinds in one fault", minimalExperiment + "    process: {service: order, signal: SIGKILL}\n", "faults[0]: want exactly one of grpc, network, consumer_reset, process, postgres_restart or rolling_restart, found 2"},
+		{"replicas of an unknown service", minimalExperiment + "replicas: {billing: 2}\n", "replicas.billing: unknown service"},
+		{"no replicas", minimalExperiment + "replicas: {order: 0}\n", "replicas.order: 0: want 1 to 9 instances"},
+		{"too many replicas", minimalExperiment + "replicas: {order: 10}\n", "replicas.order: 10: want 1 to 9 instances"},
+		{"replicas not a number", minimalExperiment + "replicas: {order: two}\n", "cannot unmarshal"},
+		{"rolling restart of one instance", "load: {rate: 1, duration: 10s}\nfaults: [{at: 1s, rolling_restart: {service: order}}]\n",
+			"faults[0].rolling_restart.service: order runs as 1 instance(s): a rolling restart needs replicas: {order: 2} or more"},
+		{"rolling restart of an unknown service", "load: {rate: 1, duration: 10s}\nreplicas: {order: 2}\nfaults: [{at: 1s, rolling_restart: {service: billing}}]\n",
+			`faults[0].rolling_restart.service: "billing"`},
+		{"rolling restart with for", "load: {rate: 1, duration: 10s}\nreplicas: {order: 2}\nfaults: [{at: 1s, for: 2s, rolling_restart: {service: order}}]\n",
+			"faults[0].for: a rolling restart lasts as long as its restarts take: leave out for"},
+		{"rolling restart with an unknown key", "load: {rate: 1, duration: 10s}\nreplicas: {order: 2}\nfaults: [{at: 1s, rolling_restart: {service: order, pause: 1s}}]\n",
+			`unknown field "pause"`},
+		{"rolling restart waiting too long", "load: {rate: 1, duration: 10s}\nreplicas: {order: 2}\nfaults: [{at: 1s, rolling_restart: {service: order, min_ready: 2m}}]\n",
+			"faults[0].rolling_restart.min_ready: 2m0s: at most 1m0s"},
 		{"unknown service", strings.Replace(minimalExperiment, "service: inventory", "service: billing", 1), `faults[0].grpc.service: "billing"`},
 		{"method of another service", strings.Replace(minimalExperiment, "code: UNAVAILABLE", "method: /slipway.order.v1.OrderService/\n      code: UNAVAILABLE", 1), "faults[0].grpc.method"},
 		{"unknown code", strings.Replace(minimalExperiment, "UNAVAILABLE", "SOMETIMES", 1), `faults[0].grpc.code: "SOMETIMES"`},

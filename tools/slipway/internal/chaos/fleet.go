@@ -64,6 +64,7 @@ type fleetOptions struct {
 	NATSURL      string   // "" embeds a broker
 	RedisURL     string   // "" leaves Redis out (in-memory cache and limiter)
 	Env          map[string]map[string]string
+	Replicas     map[string]int // instances of a service (missing: 1)
 	ReadyTimeout time.Duration
 	StopTimeout  time.Duration
 	Force        <-chan struct{}
@@ -123,16 +124,22 @@ func (f *proxiedFleet) planServices(o fleetOptions) ([]string, error) {
 	f.out = fleet.NewConsole(f.logFile, false, names...)
 	f.sup = fleet.NewSupervisor(f.out)
 
-	grpcBase, err := workspace.FreePortBlock(len(workspace.Known), nil)
+	// Instance k of a service listens ReplicaPortStride·(k-1) above the
+	// first: the block spans every instance's ports.
+	block := len(workspace.Known)
+	for _, n := range o.Replicas {
+		block = max(block, len(workspace.Known)+(n-1)*fleet.ReplicaPortStride)
+	}
+	grpcBase, err := workspace.FreePortBlock(block, nil)
 	if err != nil {
 		return nil, err
 	}
-	httpBase, err := workspace.FreePortBlock(len(workspace.Known), []int{grpcBase})
+	httpBase, err := workspace.FreePortBlock(block, []int{grpcBase})
 	if err != nil {
 		return nil, err
 	}
 	f.opts = fleet.Options{
-		Root: o.Root, Host: "127.0.0.1", GRPCBase: grpcBase, HTTPBase: httpBase,
+		Root: o.Root, Host: "127.0.0.1", GRPCBase: grpcBase, HTTPBase: httpBase, Replicas: o.Replicas,
 		ReadyTimeout: o.ReadyTimeout, StopTimeout: o.StopTimeout, Force: o.Force, Environ: o.Environ,
 	}.WithDefaults()
 	if f.plan, err = fleet.Plan(o.Root, defs, f.opts); err != nil {
@@ -178,26 +185,31 @@ func (f *proxiedFleet) proxyStores(o fleetOptions) (string, error) {
 }
 
 // wireServices gives every service a fresh database (behind the proxy on
-// PostgreSQL), the proxied broker and Redis, and the experiment's env.
+// PostgreSQL), which all its instances share, the proxied broker and
+// Redis, and the experiment's env.
 func (f *proxiedFleet) wireServices(ctx context.Context, o fleetOptions, natsProxied, redisProxied string) error {
+	dbURLs := map[string]string{}
 	for i := range f.plan {
 		s := &f.plan[i]
-		var dbURL string
-		if o.DatabaseURL != "" {
-			direct, drop, err := scratchdb.Create(ctx, o.DatabaseURL, "slipway_chaos_"+s.Name)
+		dbURL, ok := dbURLs[s.Of]
+		switch {
+		case ok:
+		case o.DatabaseURL != "":
+			direct, drop, err := scratchdb.Create(ctx, o.DatabaseURL, "slipway_chaos_"+s.Of)
 			if err != nil {
 				return fmt.Errorf("%s: %w", report.RedactURL(o.DatabaseURL), err)
 			}
 			f.cleanups = append(f.cleanups, drop)
-			f.databases[s.Name] = database{Dialect: "postgres", DSN: direct}
+			f.databases[s.Of] = database{Dialect: "postgres", DSN: direct}
 			if dbURL, err = viaProxy(direct, f.proxies[depPostgres].Addr()); err != nil {
 				return err
 			}
-		} else {
-			path := filepath.ToSlash(filepath.Join(o.Dir, "data", s.Name+".db"))
-			f.databases[s.Name] = database{Dialect: "sqlite", DSN: path}
+		default:
+			path := filepath.ToSlash(filepath.Join(o.Dir, "data", s.Of+".db"))
+			f.databases[s.Of] = database{Dialect: "sqlite", DSN: path}
 			dbURL = "sqlite://" + path
 		}
+		dbURLs[s.Of] = dbURL
 		s.Env = envvar.Set(s.Env, "DATABASE_URL", dbURL)
 		s.Env = envvar.Set(s.Env, "NATS_URL", natsProxied)
 		s.Env = envvar.Set(s.Env, "FAULTS_ENABLED", "true")
@@ -205,7 +217,7 @@ func (f *proxiedFleet) wireServices(ctx context.Context, o fleetOptions, natsPro
 		if redisProxied != "" {
 			s.Env = envvar.Set(s.Env, "REDIS_URL", redisProxied)
 		}
-		for k, v := range o.Env[s.Name] {
+		for k, v := range o.Env[s.Of] {
 			s.Env = envvar.Set(s.Env, k, v)
 		}
 	}
@@ -265,18 +277,47 @@ func (f *proxiedFleet) spec(s fleet.Service) fleet.ProcSpec {
 	return fleet.ProcSpec{Name: s.Name, Path: s.Binary, Dir: f.opts.Root, Env: s.Env}
 }
 
-// service returns the plan entry of name.
+// service returns the plan entry of name: an instance (order-2), or a
+// service, whose first instance it then is.
 func (f *proxiedFleet) service(name string) (fleet.Service, bool) {
 	i := slices.IndexFunc(f.plan, func(s fleet.Service) bool { return s.Name == name })
+	if i < 0 {
+		i = slices.IndexFunc(f.plan, func(s fleet.Service) bool { return s.Of == name })
+	}
 	if i < 0 {
 		return fleet.Service{}, false
 	}
 	return f.plan[i], true
 }
 
-// Signal sends sig (SIGKILL or SIGTERM) to a service and waits for it to
-// exit; the exit is expected, not a failure of the run.
+// instances returns every instance of the service svc, in order.
+func (f *proxiedFleet) instances(svc string) []fleet.Service {
+	var out []fleet.Service
+	for _, s := range f.plan {
+		if s.Of == svc {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// dial is the gRPC address of svc as a client dials it: every instance,
+// comma-separated (loadgen.DialGRPC balances over them).
+func (f *proxiedFleet) dial(svc string) string {
+	var addrs []string
+	for _, s := range f.instances(svc) {
+		addrs = append(addrs, s.GRPCDial)
+	}
+	return strings.Join(addrs, ",")
+}
+
+// Signal sends sig (SIGKILL or SIGTERM) to an instance (a service name
+// means its first) and waits for it to exit; the exit is expected, not a
+// failure of the run.
 func (f *proxiedFleet) Signal(name, sig string) (fleet.ProcExit, error) {
+	if s, ok := f.service(name); ok {
+		name = s.Name
+	}
 	f.mu.Lock()
 	p := f.procs[name]
 	f.expected[name]++
@@ -302,7 +343,8 @@ func (f *proxiedFleet) Signal(name, sig string) (fleet.ProcExit, error) {
 	return p.Exit(), nil
 }
 
-// Restart starts a service that chaos stopped and waits until it is SERVING.
+// Restart starts an instance (a service name means its first) that chaos
+// stopped and waits until it is SERVING.
 func (f *proxiedFleet) Restart(ctx context.Context, name string) error {
 	s, ok := f.service(name)
 	if !ok {
@@ -313,8 +355,8 @@ func (f *proxiedFleet) Restart(ctx context.Context, name string) error {
 		return err
 	}
 	f.mu.Lock()
-	f.procs[name] = p
-	f.restarts[name]++
+	f.procs[s.Name] = p
+	f.restarts[s.Of]++
 	f.mu.Unlock()
 	readyCtx, cancel := context.WithTimeout(ctx, f.opts.ReadyTimeout)
 	defer cancel()
@@ -324,7 +366,7 @@ func (f *proxiedFleet) Restart(ctx context.Context, name string) error {
 	return nil
 }
 
-// restarted says how often chaos started the service again.
+// restarted says how often chaos started an instance of the service again.
 func (f *proxiedFleet) restarted(name string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -352,8 +394,12 @@ func (f *proxiedFleet) Unexpected() []fleet.ProcExit {
 	}
 }
 
-// Tail returns the last lines a service wrote.
+// Tail returns the last lines an instance (a service name means its
+// first) wrote.
 func (f *proxiedFleet) Tail(name string) []string {
+	if s, ok := f.service(name); ok {
+		name = s.Name
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if p := f.procs[name]; p != nil {

@@ -80,16 +80,14 @@ func (r *run) load(ctx context.Context, o Options) (loadFigures, error) {
 // the admin the fleet seeded.
 func (r *run) loadOptions(stderr io.Writer) loadgen.Options {
 	exp := r.exp
-	user, _ := r.fleet.service("user")
 	order, _ := r.fleet.service("order")
-	inventory, _ := r.fleet.service("inventory")
-	notification, _ := r.fleet.service("notification")
 	email, password := r.fleet.adminCredentials()
 	return loadgen.Options{
 		Scenario: loadgen.ScenarioOrder, Rate: exp.Load.Rate, Duration: exp.Load.Duration.D(),
 		MaxInflight: exp.Load.MaxInflight, Timeout: exp.Load.Timeout.D(), Users: exp.Load.Users,
-		Protocol: "grpc", UserAddr: user.GRPCDial, OrderAddr: order.GRPCDial, InventoryAddr: inventory.GRPCDial,
-		NotificationAddr: notification.GRPCDial, OrderHTTPAddr: order.HTTPDial, Restock: true,
+		// A service with replicas is dialled at every instance, balanced.
+		Protocol: "grpc", UserAddr: r.fleet.dial("user"), OrderAddr: r.fleet.dial("order"), InventoryAddr: r.fleet.dial("inventory"),
+		NotificationAddr: r.fleet.dial("notification"), OrderHTTPAddr: order.HTTPDial, Restock: true,
 		Stderr: stderr, Environ: []string{"ADMIN_EMAIL=" + email, "ADMIN_PASSWORD=" + password},
 	}.WithDefaults()
 }

@@ -27,7 +27,7 @@ faults:
 
 	for _, tt := range []struct{ name, yaml, want string }{
 		{"smart mode", "load: {rate: 1, duration: 10s}\nfaults: [{at: 1s, postgres_restart: {mode: smart}}]\n", `faults[0].postgres_restart.mode: "smart": want fast or immediate`},
-		{"two kinds", "load: {rate: 1, duration: 10s}\nfaults: [{at: 1s, postgres_restart: {}, consumer_reset: {}}]\n", "want exactly one of grpc, network, consumer_reset, process or postgres_restart, found 2"},
+		{"two kinds", "load: {rate: 1, duration: 10s}\nfaults: [{at: 1s, postgres_restart: {}, consumer_reset: {}}]\n", "want exactly one of grpc, network, consumer_reset, process, postgres_restart or rolling_restart, found 2"},
 		{"overlaps a PostgreSQL network fault", "load: {rate: 1, duration: 30s}\nfaults:\n  - {at: 1s, for: 10s, network: {dependency: postgres, latency: 5ms}}\n  - {at: 5s, for: 2s, postgres_restart: {}}\n", "faults[1]: overlaps faults[0] (1s to 11s): one fault on PostgreSQL at a time"},
 		{"unknown key", "load: {rate: 1, duration: 10s}\nfaults: [{at: 1s, postgres_restart: {how: fast}}]\n", `unknown field "how"`},
 	} {

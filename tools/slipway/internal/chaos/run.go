@@ -175,10 +175,10 @@ func (r *run) apply(ctx context.Context, f fault) error {
 		if err != nil {
 			return err
 		}
-		r.event("fault on: %s sent to %s, which ended: %s; restart in %s", f.Process.Signal, f.Process.Service, e.Describe(), f.For)
+		r.event("fault on: %s sent to %s, which ended: %s; restart in %s", f.Process.Signal, e.Name, e.Describe(), f.For)
 		eff := effect{
 			Fault: f.Describe(), Evidence: "the process ended on the signal",
-			Observed: fmt.Sprintf("%s ended: %s", f.Process.Service, e.Describe()), Seen: true,
+			Observed: fmt.Sprintf("%s ended: %s", e.Name, e.Describe()), Seen: true,
 		}
 		if f.Process.Signal == "SIGTERM" {
 			// A graceful stop drains and exits 0 within the stop timeout;
@@ -189,6 +189,8 @@ func (r *run) apply(ctx context.Context, f fault) error {
 		r.addEffect(eff)
 	case f.PostgresRestart != nil:
 		return r.applyPGRestart(ctx, f)
+	case f.RollingRestart != nil:
+		return r.rollingRestart(ctx, f)
 	}
 	return nil
 }
@@ -209,7 +211,11 @@ func (r *run) revert(ctx context.Context, f fault) error {
 		if err := r.fleet.Restart(ctx, f.Process.Service); err != nil {
 			return err
 		}
-		r.event("fault off: %s restarted, SERVING after %s", f.Process.Service, report.Seconds(time.Since(began)))
+		name := f.Process.Service
+		if s, ok := r.fleet.service(name); ok {
+			name = s.Name // the instance, with replicas
+		}
+		r.event("fault off: %s restarted, SERVING after %s", name, report.Seconds(time.Since(began)))
 	case f.PostgresRestart != nil:
 		return r.revertPGRestart(ctx, f)
 	}
@@ -232,15 +238,21 @@ func (r *run) setGRPC(ctx context.Context, svc string, g grpcFault, on bool) err
 	active := append([]grpcFault(nil), r.rules[svc]...)
 	r.mu.Unlock()
 
-	s, ok := r.fleet.service(svc)
-	if !ok {
+	instances := r.fleet.instances(svc)
+	if len(instances) == 0 {
 		return fmt.Errorf("%s is not running", svc)
 	}
 	token, err := r.fleet.adminToken(ctx)
 	if err != nil {
 		return err
 	}
-	return putAdminFaults(ctx, s.HTTPDial, token, active)
+	// Every instance injects the fault, as a fault of the service.
+	for _, s := range instances {
+		if err := putAdminFaults(ctx, s.HTTPDial, token, active); err != nil {
+			return fmt.Errorf("%s: %w", s.Name, err)
+		}
+	}
+	return nil
 }
 
 func indexGRPC(list []grpcFault, g grpcFault) int {

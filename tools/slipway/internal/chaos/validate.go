@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/slipway-dev/slipway/tools/slipway/internal/faultproxy"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/fleet"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/loadgen"
 	"github.com/slipway-dev/slipway/tools/slipway/internal/workspace"
 	"google.golang.org/grpc/codes"
@@ -79,6 +80,13 @@ func (e *experiment) validate() error {
 			bad("analysis.service_success_rate."+svc, "%v: want a fraction from 0 to 1 (0.995 is 99.5%%)", r)
 		}
 	}
+	for _, svc := range slices.Sorted(maps.Keys(e.Replicas)) {
+		if _, ok := serviceAPI[svc]; !ok {
+			bad("replicas."+svc, "unknown service (want %s)", strings.Join(workspace.Names(workspace.Known), ", "))
+		} else if n := e.Replicas[svc]; n < 1 || n > fleet.MaxReplicas {
+			bad("replicas."+svc, "%d: want 1 to %d instances", n, fleet.MaxReplicas)
+		}
+	}
 	for svc, vars := range e.Env {
 		if _, ok := serviceAPI[svc]; !ok {
 			bad("env."+svc, "unknown service (want %s)", strings.Join(workspace.Names(workspace.Known), ", "))
@@ -125,13 +133,13 @@ func (e *experiment) validateOverlaps(bad func(field, format string, args ...any
 
 func (e *experiment) validateFault(field string, f fault, bad func(field, format string, args ...any)) {
 	kinds := 0
-	for _, set := range []bool{f.GRPC != nil, f.Network != nil, f.ConsumerReset != nil, f.Process != nil, f.PostgresRestart != nil} {
+	for _, set := range []bool{f.GRPC != nil, f.Network != nil, f.ConsumerReset != nil, f.Process != nil, f.PostgresRestart != nil, f.RollingRestart != nil} {
 		if set {
 			kinds++
 		}
 	}
 	if kinds != 1 {
-		bad(field, "want exactly one of grpc, network, consumer_reset, process or postgres_restart, found %d", kinds)
+		bad(field, "want exactly one of grpc, network, consumer_reset, process, postgres_restart or rolling_restart, found %d", kinds)
 		return
 	}
 	end := f.At + f.For
@@ -165,6 +173,8 @@ func (e *experiment) validateFault(field string, f fault, bad func(field, format
 		if !slices.Contains(pgModes, f.PostgresRestart.Mode) {
 			bad(field+".postgres_restart.mode", "%q: want fast or immediate", f.PostgresRestart.Mode)
 		}
+	case f.RollingRestart != nil:
+		e.validateRolling(field, f, bad)
 	}
 }
 
