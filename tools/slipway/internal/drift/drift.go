@@ -124,7 +124,7 @@ var envName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 // Main parses the drift verb's flags and runs the comparison.
 func Main(ctx context.Context, args []string, env *cli.Env) error {
 	fs := cli.NewFlagSet(env.Stderr, "drift",
-		"[--env dev] [--services user,order] [--targets user=127.0.0.1:8081,...] [--k8s FILE|-] [--json]",
+		"[--env local|dev|prod] [--services user,order] [--targets user=127.0.0.1:8081,...] [--k8s FILE|-] [--pushgateway URL] [--metrics-file FILE] [--json]",
 		"Compares the configuration declared in git (deploy/config/<env>/<svc>.yaml as committed at\n"+
 			"HEAD; uncommitted edits are drift too) with what each running service reports at\n"+
 			"/debug/config, and with Kubernetes ConfigMaps and Secrets given as the output of\n"+
@@ -140,7 +140,15 @@ func Main(ctx context.Context, args []string, env *cli.Env) error {
 			"data keys are environment variables, mapped to config keys through the env tags of the\n"+
 			"service's config struct; it belongs to the service of its app.kubernetes.io/name label\n"+
 			"or name prefix (<svc>-secrets), and otherwise to every service that reads the variable.\n\n"+
-			"Without --targets each service is asked at its `slipway dev` address (127.0.0.1:8081..8084);\n"+
+			"Without --env, a slipway dev system (its services carry the workspace's dev fingerprint key)\n"+
+			"is compared with deploy/config/local, what the local runner runs, so a fresh `make run`\n"+
+			"shows no drift; in that environment loopback ports are the runner's (--grpc-port-base,\n"+
+			"--http-port-base, --console-port, the embedded NATS port) and every other value counts.\n"+
+			"Anything else is compared with dev.\n\n"+
+			"--pushgateway URL and --metrics-file FILE export the result: "+metricDifferingKeys+"\n"+
+			"{environment, service} and "+metricLastSuccess+"{environment}, set only\n"+
+			"when every source was read.\n\n"+
+			"Without --targets each service is asked at its `slipway dev` address (127.0.0.1:8081..8085);\n"+
 			"with --targets and no --services only the targeted services are checked.\n"+
 			"Exit codes: 0 no drift, 1 drift found or a source could not be read, 2 usage error.")
 	opts := Options{
