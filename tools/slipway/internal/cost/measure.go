@@ -134,7 +134,7 @@ func QueryPrometheus(ctx context.Context, url string, window time.Duration, at t
 		m.Services[i].MemGiB = float64(s.Value) / gib
 	}
 	if len(m.Services) == 0 {
-		return Measurement{}, fmt.Errorf("Prometheus at %s has no process_cpu_seconds_total joined to slipway_config_info over %s: does it scrape the services?", url, w)
+		return Measurement{}, fmt.Errorf("no process_cpu_seconds_total in the Prometheus at %s joined to slipway_config_info over %s: does it scrape the services?", url, w)
 	}
 	slices.SortFunc(m.Services, func(a, b Usage) int { return strings.Compare(a.Service, b.Service) })
 	orders, err := query(ordersQ)
