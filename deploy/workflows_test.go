@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -532,6 +533,54 @@ func TestReleaseWorkflow(t *testing.T) {
 }
 
 var scanCall = regexp.MustCompile(`slipway scan\b[^\n]*`)
+
+// Every make target a workflow runs is one the Makefile has.
+func TestWorkflowMakeTargetsExist(t *testing.T) {
+	mk := readMakefile(t)
+	wfs := readWorkflows(t)
+	n := 0
+	for _, file := range sortedNames(wfs) {
+		for _, j := range wfs[file].Jobs {
+			for _, st := range j.Steps {
+				for _, target := range makeTargets(st.Run) {
+					n++
+					assert.True(t, mk.has(target), "%s runs make %s, which the Makefile does not have", file, target)
+				}
+			}
+		}
+	}
+	assert.NotZero(t, n, "no workflow runs make: the pattern is broken")
+	assert.False(t, mk.has("no-such-target"))
+}
+
+// scanBaseline is the layout of slipway scan's --baseline file.
+type scanBaseline struct {
+	Format   int `json:"format"`
+	Findings []struct {
+		Module   string   `json:"module"`
+		OSV      string   `json:"osv"`
+		Aliases  []string `json:"aliases"`
+		Summary  string   `json:"summary"`
+		Affected string   `json:"affected_module"`
+		Version  string   `json:"version"`
+		Fixed    string   `json:"fixed_version"`
+		Reach    string   `json:"reach"`
+	} `json:"findings"`
+}
+
+func TestScanWorkflowBaseline(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), ".github", "vuln-baseline.json"))
+	require.NoError(t, err, "scan.yml compares with .github/vuln-baseline.json")
+	var b scanBaseline
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	require.NoError(t, dec.Decode(&b), "not a slipway scan baseline")
+	assert.Equal(t, 1, b.Format, "the baseline format slipway scan reads")
+	for _, f := range b.Findings {
+		assert.NotEmpty(t, f.Module, "an accepted finding names its module")
+		assert.NotEmpty(t, f.OSV, "an accepted finding names its advisory")
+	}
+}
 
 func TestScanAndChaosWorkflows(t *testing.T) {
 	wfs := readWorkflows(t)
