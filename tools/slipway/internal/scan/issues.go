@@ -99,11 +99,12 @@ func issueBody(f Finding) string {
 
 // remediation is the command that upgrades the affected module to its
 // fixed version in the module it was found in; for Go itself, the
-// toolchain line of go.work.
+// toolchain line of go.work (the go command that builds and scans must
+// then be that version or newer, which GOTOOLCHAIN=auto sees to).
 func remediation(f Finding) string {
 	switch f.Affected {
 	case "stdlib", "toolchain":
-		return "go work edit -toolchain=go" + strings.TrimPrefix(f.Fixed, "v")
+		return "go work edit -toolchain=go" + strings.TrimPrefix(f.Fixed, "v") + "  # if go.work names an older one; then build and scan with it: go version"
 	}
 	return fmt.Sprintf("cd %s && go get %s@%s && go mod tidy", f.Module, f.Affected, f.Fixed)
 }

@@ -52,7 +52,7 @@ func TestIssuesForNewFindings(t *testing.T) {
 	assert.Contains(t, string(stdlib), "| Aliases | none |\n")
 	assert.Contains(t, string(stdlib), "| Affected module | `stdlib@v1.26.8` |\n")
 	assert.Contains(t, string(stdlib), "No vulnerable package is imported; the module is only required.\n")
-	assert.Contains(t, string(stdlib), "```sh\ngo work edit -toolchain=go1.26.99\n```", "Go itself is upgraded through the toolchain line")
+	assert.Contains(t, string(stdlib), "```sh\ngo work edit -toolchain=go1.26.99  # if go.work names an older one; then build and scan with it: go version\n```", "Go itself is upgraded through the toolchain line")
 }
 
 func TestIssueBody(t *testing.T) {
@@ -68,6 +68,10 @@ func TestIssueBody(t *testing.T) {
 	assert.Contains(t, body, "No fixed version is published yet.")
 	assert.NotContains(t, body, "go get", "there is nothing to upgrade to")
 	assert.Equal(t, "GO-9_services-order.md", issueFileName(imported))
+
+	many := Finding{Module: "api", OSV: "GO-8", Affected: "stdlib", Version: "v1.26.8", Fixed: "v1.26.9", Reach: "called", reach: reachCalled,
+		Symbols: []string{"a.A", "a.B", "a.C", "a.D", "a.E", "a.F", "a.G"}}
+	assert.Contains(t, issueBody(many), "| Reach | vulnerable symbol called: a.A, a.B, a.C, a.D, a.E (+2 more) |\n")
 
 	escalated := imported
 	escalated.BaselineReach, escalated.Reach, escalated.reach = "imported", "called", reachCalled

@@ -172,11 +172,21 @@ func findingMessage(f Finding) string {
 func reachText(f Finding) string {
 	switch f.reach {
 	case reachCalled:
-		return "vulnerable symbol called: " + strings.Join(f.Symbols, ", ")
+		return "vulnerable symbol called: " + firstFew(f.Symbols)
 	case reachImported:
-		return "vulnerable package imported: " + strings.Join(f.Packages, ", ")
+		return "vulnerable package imported: " + firstFew(f.Packages)
 	}
 	return "module required, no vulnerable package imported"
+}
+
+// firstFew joins up to five names and counts the rest: a standard library
+// advisory can name dozens of symbols.
+func firstFew(names []string) string {
+	const few = 5
+	if len(names) <= few {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s (+%d more)", strings.Join(names[:few], ", "), len(names)-few)
 }
 
 // findingLocation is where a finding is shown in the repository.
