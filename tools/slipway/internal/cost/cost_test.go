@@ -172,6 +172,6 @@ func TestRunRulesPrintsTheRecordingRules(t *testing.T) {
 	out, _, err := run(t, "--rules", "--prices", filepath.Join("testdata", "prices.yaml"))
 	require.NoError(t, err)
 	assert.Contains(t, out, "# from deploy/cost/prices.yaml (as_of 2026-01-01, USD)")
-	assert.Contains(t, out, "      - record: slipway:cost_price_vcpu_hour:usd\n        expr: vector(0.04)\n        labels: {cloud: test, pricing: on_demand}\n")
-	assert.Contains(t, out, "expr: slipway:cost_per_hour:usd * 730\n")
+	assert.Contains(t, out, "      - record: cloud_pricing:slipway_price_usd:per_vcpu_hour\n        expr: vector(0.04)\n        labels: {cloud: test, pricing: on_demand}\n")
+	assert.Contains(t, out, "expr: slipway_service_cloud_pricing:slipway_cost_usd:per_hour * 730\n")
 }

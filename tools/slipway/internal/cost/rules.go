@@ -9,14 +9,14 @@ import (
 
 // Names of the recording rules Rules writes; the cost dashboard reads them.
 const (
-	RulePriceCPU    = "slipway:cost_price_vcpu_hour:usd"
-	RulePriceMemory = "slipway:cost_price_gib_hour:usd"
-	RuleCPUCores    = "slipway:process_cpu_cores:rate2m"
-	RuleMemoryGiB   = "slipway:process_resident_memory:gib"
+	RulePriceCPU    = "cloud_pricing:slipway_price_usd:per_vcpu_hour"
+	RulePriceMemory = "cloud_pricing:slipway_price_usd:per_gib_hour"
+	RuleCPUCores    = "slipway_service:process_cpu_seconds:rate2m"
+	RuleMemory      = "slipway_service:process_resident_memory_bytes:sum"
 	RuleOrdersRate  = "slipway:orders_placed:rate2m"
-	RuleCostHour    = "slipway:cost_per_hour:usd"
-	RuleCostMonth   = "slipway:cost_per_month:usd"
-	RuleCost1k      = "slipway:cost_per_1k_orders:usd"
+	RuleCostHour    = "slipway_service_cloud_pricing:slipway_cost_usd:per_hour"
+	RuleCostMonth   = "slipway_service_cloud_pricing:slipway_cost_usd:per_month"
+	RuleCost1k      = "cloud_pricing:slipway_cost_usd:per_1k_orders"
 )
 
 // Rules writes deploy/prometheus/rules/cost.yml from the price table: the
@@ -56,16 +56,16 @@ func Rules(w io.Writer, p *Prices) error {
 	line("      # series carry no service label, slipway_config_info{service} gives it.")
 	line("      - record: %s", RuleCPUCores)
 	line("        expr: sum by (service) (rate(process_cpu_seconds_total[2m])%s)", joinService)
-	line("      - record: %s", RuleMemoryGiB)
-	line("        expr: sum by (service) (process_resident_memory_bytes%s) / %d", joinService, gib)
+	line("      - record: %s", RuleMemory)
+	line("        expr: sum by (service) (process_resident_memory_bytes%s)", joinService)
 	line("      - record: %s", RuleOrdersRate)
 	line("        expr: sum(rate(%s[2m]))", ordersSelector)
 	for _, name := range p.CloudNames() {
 		for _, pricing := range Pricings {
 			sel := fmt.Sprintf(`{cloud="%s",pricing="%s"}`, name, pricing)
 			line("      - record: %s", RuleCostHour)
-			line("        expr: %s * on () group_left () %s%s + %s * on () group_left () %s%s",
-				RuleCPUCores, RulePriceCPU, sel, RuleMemoryGiB, RulePriceMemory, sel)
+			line("        expr: %s * on () group_left () %s%s + %s / %d * on () group_left () %s%s",
+				RuleCPUCores, RulePriceCPU, sel, RuleMemory, gib, RulePriceMemory, sel)
 			line("        labels: {cloud: %s, pricing: %s}", name, pricing)
 		}
 	}
