@@ -96,13 +96,17 @@ type service struct {
 }
 
 func readServices(root string) ([]service, error) {
-	data, err := os.ReadFile(filepath.Join(root, "tools", "slipway", "internal", "workspace", "services.json"))
+	file := filepath.Join(root, "tools", "slipway", "internal", "workspace", "services.json")
+	data, err := os.ReadFile(file) //nolint:gosec // G304: the workspace's own registry
 	if err != nil {
 		return nil, fmt.Errorf("the service registry: %w", err)
 	}
 	var svcs []service
-	if err := json.Unmarshal(data, &svcs); err != nil || len(svcs) == 0 {
-		return nil, fmt.Errorf("the service registry: %v, %d services", err, len(svcs))
+	if err := json.Unmarshal(data, &svcs); err != nil {
+		return nil, fmt.Errorf("the service registry %s: %w", file, err)
+	}
+	if len(svcs) == 0 {
+		return nil, fmt.Errorf("the service registry %s lists no service", file)
 	}
 	return svcs, nil
 }
@@ -123,8 +127,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	dashboards, err := filepath.Glob(filepath.Join(o.root, "deploy", "grafana", "dashboards", "*.json"))
-	if err != nil || len(dashboards) == 0 {
-		return fmt.Errorf("no dashboard under deploy/grafana/dashboards (%v)", err)
+	if err != nil {
+		return err
+	}
+	if len(dashboards) == 0 {
+		return errors.New("no dashboard under deploy/grafana/dashboards")
 	}
 	ruleFiles, err := filepath.Glob(filepath.Join(o.root, "deploy", "prometheus", "rules", "*.yml"))
 	if err != nil {
@@ -258,8 +265,8 @@ func checkRules(ctx context.Context, p *Prom, rules []Rule, ran time.Duration, r
 }
 
 // freePort asks the kernel for a free loopback port.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(ctx context.Context) (int, error) {
+	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}

@@ -40,7 +40,7 @@ func startSystem(ctx context.Context, o options, svcs []service, ruleFiles []str
 		return s, err
 	}
 
-	promPort, err := freePort()
+	promPort, err := freePort(ctx)
 	if err != nil {
 		return s, err
 	}
@@ -86,9 +86,9 @@ func startSystem(ctx context.Context, o options, svcs []service, ruleFiles []str
 		}
 		select {
 		case <-s.dev.Exited():
-			return s, fmt.Errorf("slipway dev exited: %v; last lines of %s:\n%s", s.dev.Err(), filepath.Join(o.work, "dev.log"), tail(filepath.Join(o.work, "dev.log"), 30))
+			return s, fmt.Errorf("slipway dev exited (%w); last lines of %s:\n%s", exitErr(s.dev), filepath.Join(o.work, "dev.log"), tail(filepath.Join(o.work, "dev.log"), 30))
 		case <-s.srv.Exited():
-			return s, fmt.Errorf("prometheus exited: %v; last lines of %s:\n%s", s.srv.Err(), filepath.Join(o.work, "prometheus.log"), tail(filepath.Join(o.work, "prometheus.log"), 30))
+			return s, fmt.Errorf("prometheus exited (%w); last lines of %s:\n%s", exitErr(s.srv), filepath.Join(o.work, "prometheus.log"), tail(filepath.Join(o.work, "prometheus.log"), 30))
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.Canceled) {
 				return s, fmt.Errorf("interrupted while waiting for the system: %w", ctx.Err())
@@ -158,7 +158,7 @@ func (s *system) load(ctx context.Context, o options, svcs []service, progress f
 			progress("load finished after %s: %s", time.Since(t0).Round(time.Second), firstLine(logPath, "requests"))
 			return nil
 		case <-s.dev.Exited():
-			return fmt.Errorf("slipway dev exited during the load: %v; see %s", s.dev.Err(), filepath.Join(o.work, "dev.log"))
+			return fmt.Errorf("slipway dev exited during the load (%w); see %s", exitErr(s.dev), filepath.Join(o.work, "dev.log"))
 		case <-ctx.Done():
 			return fmt.Errorf("slipway load: %w", ctx.Err())
 		case <-tick.C:
@@ -178,9 +178,18 @@ func (s *system) stop(progress func(string, ...any)) {
 	}
 }
 
+// exitErr is why p exited, which is an error even when it exited 0: it
+// should have run until stopped.
+func exitErr(p *Process) error {
+	if err := p.Err(); err != nil {
+		return err
+	}
+	return errors.New("exit status 0")
+}
+
 // tail is the last n lines of the file at path.
 func tail(path string, n int) string {
-	data, err := os.ReadFile(path)
+	data, err := os.ReadFile(path) //nolint:gosec // G304: a log this run wrote
 	if err != nil {
 		return err.Error()
 	}
@@ -190,7 +199,7 @@ func tail(path string, n int) string {
 
 // firstLine is the first line of the file at path that starts with prefix.
 func firstLine(path, prefix string) string {
-	data, err := os.ReadFile(path)
+	data, err := os.ReadFile(path) //nolint:gosec // G304: a log this run wrote
 	if err != nil {
 		return err.Error()
 	}
