@@ -45,6 +45,17 @@ test-deploy: ## check the Dockerfile, compose, Prometheus/Grafana, .devcontainer
 	cd deploy && GOWORK=off go tool -modfile=$(CURDIR)/tools/slipway/go.mod gotestsum --format $(TEST_FORMAT) \
 	  --junitfile $(CURDIR)/.slipway/test/junit-deploy.xml -- -count=1 ./...
 
+.PHONY: rules-check
+rules-check: ## check and unit-test the Prometheus rules (promtool), the Alertmanager config (amtool) and the runbooks (also in make test-deploy)
+	promtool check rules deploy/prometheus/rules/*.yml
+	promtool test rules deploy/prometheus/tests/*_test.yml
+	amtool check-config deploy/alertmanager/alertmanager.yml
+	cd deploy && GOWORK=off go test -count=1 -run 'Alert|Rule|Runbook' ./...
+
+.PHONY: actionlint
+actionlint: ## lint the GitHub workflows with the actionlint pinned in tools/gen (and shellcheck when installed)
+	tools/actionlint
+
 # The gate is the level reached (make cover prints it); raise it as tests grow.
 COVER_MIN ?= 78
 .PHONY: cover
