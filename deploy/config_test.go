@@ -313,7 +313,7 @@ func orTopLevel(prefix string) string {
 // refuse to start), secrets, values that do not parse as their key's type,
 // missing required keys, loopback addresses and listen addresses that
 // disagree with the service's ports.
-func checkDeclaredConfig(svc service, keys map[string]configKey, data []byte) []string {
+func checkDeclaredConfig(svc service, keys map[string]configKey, data []byte, env string) []string {
 	leaves, err := flattenConfig(data, keys)
 	if err != nil {
 		return []string{err.Error()}
@@ -342,7 +342,7 @@ func checkDeclaredConfig(svc service, keys map[string]configKey, data []byte) []
 			continue
 		}
 		for _, v := range values {
-			if reason := checkSemantics(svc, ck, v); reason != "" {
+			if reason := checkSemantics(svc, ck, v, env); reason != "" {
 				bad(key, leaf.line, "%q: %s", v, reason)
 			}
 		}
@@ -403,8 +403,13 @@ func checkValue(ck configKey, n *yaml.Node) ([]string, error) {
 	return []string{s}, nil
 }
 
-// checkSemantics returns why a value cannot work in a cluster, or "".
-func checkSemantics(svc service, ck configKey, v string) string {
+// localEnv is deploy/config/local, what slipway dev runs on a workstation:
+// there the peers, the JWKS and NATS are processes on the same machine, so
+// a loopback address is right, not the pod itself.
+const localEnv = "local"
+
+// checkSemantics returns why a value cannot work in env, or "".
+func checkSemantics(svc service, ck configKey, v, env string) string {
 	switch {
 	case ck.Key == "log_level":
 		if !slices.Contains([]string{"debug", "info", "warn", "error"}, v) {
@@ -439,7 +444,7 @@ func checkSemantics(svc service, ck configKey, v string) string {
 		if _, hasPassword := u.User.Password(); hasPassword {
 			return "holds a password: move the key to the Secret"
 		}
-		if isLoopback(u.Hostname()) {
+		if isLoopback(u.Hostname()) && env != localEnv {
 			return "a loopback address is the pod itself"
 		}
 	case strings.HasSuffix(ck.Key, "_addr"):
@@ -447,7 +452,7 @@ func checkSemantics(svc service, ck configKey, v string) string {
 		if err != nil {
 			return "want host:port or dns:///host:port"
 		}
-		if isLoopback(host) {
+		if isLoopback(host) && env != localEnv {
 			return "a loopback address is the pod itself"
 		}
 	}
@@ -499,7 +504,7 @@ func TestDeclaredConfig(t *testing.T) {
 				t.Run(name, func(t *testing.T) {
 					data, err := os.ReadFile(filepath.Join(dir, name+".yaml"))
 					require.NoError(t, err, "every service needs a declared config per environment")
-					assert.Empty(t, checkDeclaredConfig(services[name], keys[name], data))
+					assert.Empty(t, checkDeclaredConfig(services[name], keys[name], data, env))
 				})
 			}
 		})
@@ -585,7 +590,7 @@ func TestDeclaredConfigChecksFindProblems(t *testing.T) {
 	}
 	good := "log_level: info\ndrain_delay: 5s\nshutdown_timeout: 20s\ndiscovery: static\n" +
 		"nats_url: nats://nats:4222\ninventory_addr: dns:///inventory-headless:50053\n"
-	require.Empty(t, checkDeclaredConfig(svc, keys, []byte(good)))
+	require.Empty(t, checkDeclaredConfig(svc, keys, []byte(good), "dev"))
 	tests := []struct {
 		name, yaml, want string
 	}{
@@ -607,7 +612,7 @@ func TestDeclaredConfigChecksFindProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			problems := checkDeclaredConfig(svc, keys, []byte(tt.yaml))
+			problems := checkDeclaredConfig(svc, keys, []byte(tt.yaml), "dev")
 			assert.True(t, slices.ContainsFunc(problems, func(s string) bool { return strings.Contains(s, tt.want) }),
 				"want a problem containing %q, got %q", tt.want, problems)
 		})
