@@ -44,6 +44,8 @@ test: ## run every test of every module (PostgreSQL suites skip when it is unrea
 test-deploy: ## check the Dockerfile, compose, Prometheus/Grafana, .devcontainer and .vscode files (module deploy, outside go.work)
 	cd deploy && GOWORK=off go tool -modfile=$(CURDIR)/tools/slipway/go.mod gotestsum --format $(TEST_FORMAT) \
 	  --junitfile $(CURDIR)/.slipway/test/junit-deploy.xml -- -count=1 ./...
+	cd tools/promcheck && GOWORK=off go tool -modfile=$(CURDIR)/tools/slipway/go.mod gotestsum --format $(TEST_FORMAT) \
+	  --junitfile $(CURDIR)/.slipway/test/junit-promcheck.xml -- -count=1 ./...
 
 .PHONY: rules-check
 rules-check: ## check and unit-test the Prometheus rules (promtool), the Alertmanager config (amtool) and the runbooks (also in make test-deploy)
@@ -55,6 +57,10 @@ rules-check: ## check and unit-test the Prometheus rules (promtool), the Alertma
 .PHONY: actionlint
 actionlint: ## lint the GitHub workflows with the actionlint pinned in tools/gen (and shellcheck when installed)
 	tools/actionlint
+
+.PHONY: promcheck
+promcheck: ## prove every Grafana panel and recorded series shows data: slipway dev (PostgreSQL, Redis), a real Prometheus with every deploy/prometheus/rules/*.yml, 40 s of load (PROMCHECK_PG, PROMCHECK_REDIS, PROMCHECK_ARGS)
+	tools/promcheck/run
 
 # The gate is the level reached (make cover prints it); raise it as tests grow.
 COVER_MIN ?= 78
@@ -240,7 +246,7 @@ e2e-web: web/node_modules/.package-lock.json ## the console in headless Chromium
 
 .PHONY: check-tidy
 check-tidy: ## fail when any go.mod or go.sum is not tidy
-	failed=0; for m in $(MODULES) tools/gen tools/lint deploy; do \
+	failed=0; for m in $(MODULES) tools/gen tools/lint tools/promcheck deploy; do \
 	  (cd $$m && GOWORK=off go mod tidy -diff >/dev/null) || { echo "go mod tidy needed in $$m"; failed=1; }; \
 	done; exit $$failed
 
@@ -255,13 +261,15 @@ $(LINT_BIN): tools/lint/go.mod tools/lint/go.sum
 
 .PHONY: lint
 lint: $(LINT_BIN) ## gofmt, go vet and golangci-lint over every module
-	@unformatted=$$(gofmt -l $(MODULES) deploy); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	@unformatted=$$(gofmt -l $(MODULES) deploy tools/promcheck); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	go vet $(PKGS)
 	cd deploy && GOWORK=off go vet ./...
+	cd tools/promcheck && GOWORK=off go vet ./...
 	failed=0; for m in $(MODULES); do \
 	  echo "golangci-lint $$m"; (cd $$m && $(CURDIR)/$(LINT_BIN) run --config $(CURDIR)/.golangci.yaml ./...) || failed=1; \
 	done; \
 	echo "golangci-lint deploy"; (cd deploy && GOWORK=off $(CURDIR)/$(LINT_BIN) run --config $(CURDIR)/.golangci.yaml ./...) || failed=1; \
+	echo "golangci-lint tools/promcheck"; (cd tools/promcheck && GOWORK=off $(CURDIR)/$(LINT_BIN) run --config $(CURDIR)/.golangci.yaml ./...) || failed=1; \
 	exit $$failed
 
 .PHONY: build
