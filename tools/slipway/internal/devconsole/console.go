@@ -6,6 +6,7 @@
 //
 //	GET  /api/services           the service map
 //	GET  /api/services/stream    the same, as Server-Sent Events "services"
+//	GET  /api/map                calls between services and dependencies in the last minute (?window=)
 //	GET  /api/openapi/{svc}      a service's OpenAPI document, servers set to it
 //	GET  /api/traces             recent traces, newest first (?service=, ?limit=)
 //	GET  /api/traces/{trace_id}  one trace's spans and log lines
@@ -81,6 +82,7 @@ type Console struct {
 	otlp    *otlpReceiver
 	client  *http.Client
 	handler http.Handler
+	now     func() time.Time // the end of the map's window
 }
 
 // New returns a console for opts.
@@ -108,6 +110,7 @@ func New(opts Options) *Console {
 		traces: NewTraceStore(opts.MaxTraces, opts.MaxSpans, opts.MaxBytes),
 		logs:   NewLogIndex(opts.MaxLogLines, opts.MaxLogBytes),
 		client: opts.Client,
+		now:    time.Now,
 	}
 	c.poller = newServicePoller(opts.Services, opts.Tracing, opts.Processes, opts.Client, time.Now)
 	c.poller.admin = newAdminSession(opts.Client, opts.Services, opts.AdminLoginURL, opts.AdminEmail, opts.AdminPassword)
@@ -133,6 +136,7 @@ func (c *Console) routes() http.Handler {
 	mux.HandleFunc("GET /api/services", c.serveServices)
 	mux.HandleFunc("GET /api/services/stream", c.streamServices)
 	mux.HandleFunc("GET /api/openapi/{svc}", c.serveOpenAPI)
+	mux.HandleFunc("GET /api/map", c.serveMap)
 	mux.HandleFunc("GET /api/traces", c.listTraces)
 	mux.HandleFunc("GET /api/traces/{trace_id}", c.getTrace)
 	mux.HandleFunc("GET /api/logs", c.traceLogs)
