@@ -14,9 +14,10 @@ import (
 // every call between two parties is an edge, measured over a recent window.
 // Which span stands for a call:
 //
-//   - a CLIENT span of an RPC (rpc.system) is a call from its service to the
+//   - a CLIENT span of an RPC (rpc.system.name or rpc.system) is a call from its service to the
 //     service of its child SERVER span, or, while that has not arrived, to
-//     the service its rpc.service names (server.address failing that);
+//     the service its rpc.method or rpc.service names (server.address
+//     failing that);
 //   - a SERVER span whose parent is not such a client span is a call from
 //     the service of its parent, or from "clients" when the parent is not
 //     stored (a browser, a script, curl);
@@ -47,7 +48,9 @@ const (
 	spanKindProducer  = "PRODUCER"
 	spanKindConsumer  = "CONSUMER"
 	attrRPCSystem     = "rpc.system"
+	attrRPCSystemName = "rpc.system.name"
 	attrRPCService    = "rpc.service"
+	attrRPCMethod     = "rpc.method"
 	attrServerAddress = "server.address"
 	attrPeerService   = "peer.service"
 	attrMessaging     = "messaging.system"
@@ -169,7 +172,7 @@ func (m *mapBuilder) call(sp *Span, byID map[string]*Span, children map[string][
 		switch {
 		case parent == nil:
 			return MapNode{ID: clientsNode, Label: clientsNode, Kind: nodeKindClient}, self, edgeKindCall, true
-		case parent.Kind == spanKindClient && parent.Attributes[attrRPCSystem] != "":
+		case parent.Kind == spanKindClient && isRPC(parent.Attributes):
 			return MapNode{}, MapNode{}, "", false // the client span is the call
 		case parent.Service == sp.Service:
 			return MapNode{}, MapNode{}, "", false
@@ -190,20 +193,40 @@ func (m *mapBuilder) call(sp *Span, byID map[string]*Span, children map[string][
 		if b := attrs[attrMessaging]; b != "" {
 			return self, dependency(b, nodeKindBroker), edgeKindPublish, true
 		}
-		if attrs[attrRPCSystem] != "" {
+		if isRPC(attrs) {
 			for _, c := range children[sp.SpanID] {
 				if c.Kind == spanKindServer {
 					return self, m.service(c.Service), edgeKindCall, true
 				}
 			}
-			if svc := m.knownIn(attrs[attrRPCService]); svc != "" {
+			if svc := m.knownIn(rpcService(attrs)); svc != "" {
 				return self, m.service(svc), edgeKindCall, true
 			}
 		}
-		peer := cmp.Or(attrs[attrPeerService], attrs[attrServerAddress], attrs[attrRPCService], sp.Name)
+		peer := cmp.Or(attrs[attrPeerService], rpcService(attrs), attrs[attrServerAddress], sp.Name)
 		return self, MapNode{ID: "external:" + peer, Label: peer, Kind: nodeKindExternal}, edgeKindCall, true
 	}
 	return MapNode{}, MapNode{}, "", false
+}
+
+// isRPC reports whether attrs are those of an RPC span, in the semantic
+// conventions before 1.38 (rpc.system, as platform/server sets) or after
+// (rpc.system.name, as otelgrpc's client handler sets).
+func isRPC(attrs map[string]string) bool {
+	return attrs[attrRPCSystem] != "" || attrs[attrRPCSystemName] != ""
+}
+
+// rpcService is the RPC service a span calls: rpc.service in the older
+// conventions, the part of rpc.method ("pkg.Service/Method") before the
+// slash in the newer ones.
+func rpcService(attrs map[string]string) string {
+	if s := attrs[attrRPCService]; s != "" {
+		return s
+	}
+	if svc, _, ok := strings.Cut(attrs[attrRPCMethod], "/"); ok {
+		return svc
+	}
+	return ""
 }
 
 func (m *mapBuilder) service(name string) MapNode {

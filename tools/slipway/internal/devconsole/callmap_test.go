@@ -24,7 +24,8 @@ func at(ctx context.Context, tp *sdktrace.TracerProvider, name string, start tim
 }
 
 // grpcServer and grpcClient are the attributes platform/server and
-// otelgrpc's client handler give a call's spans.
+// otelgrpc's client handler (v0.72, semantic conventions 1.43) give a
+// call's spans.
 func grpcServer(svc, method string) []attribute.KeyValue {
 	return []attribute.KeyValue{
 		attribute.String("rpc.system", "grpc"), attribute.String("rpc.service", svc),
@@ -34,7 +35,7 @@ func grpcServer(svc, method string) []attribute.KeyValue {
 
 func grpcClient(svc, method, port string) []attribute.KeyValue {
 	return []attribute.KeyValue{
-		attribute.String("rpc.system", "grpc"), attribute.String("rpc.service", svc), attribute.String("rpc.method", method),
+		attribute.String("rpc.system.name", "grpc"), attribute.String("rpc.method", svc+"/"+method),
 		attribute.String("server.address", "127.0.0.1"), attribute.String("server.port", port),
 	}
 }
@@ -211,18 +212,24 @@ func TestCallMapNamesPeersOfOtherSpans(t *testing.T) {
 		mk(3, 1, "user", spanKindClient, "POST", map[string]string{"server.address": "api.stripe.com"}),
 		mk(4, 1, "user", spanKindClient, "notification deliver", nil),
 		mk(5, 1, "user", "INTERNAL", "hash password", nil),
+		// A gRPC call in the older conventions whose callee exports nothing.
+		mk(7, 1, "user", spanKindClient, "slipway.payment.v1.PaymentService/GetPayment",
+			map[string]string{"rpc.system": "grpc", "rpc.service": "slipway.payment.v1.PaymentService", "server.address": "127.0.0.1"}),
+		// One to a service the console does not run.
+		mk(8, 1, "user", spanKindClient, "acme.Billing/Charge",
+			map[string]string{"rpc.system.name": "grpc", "rpc.method": "acme.Billing/Charge", "server.address": "10.0.0.9"}),
 		// A server span whose parent is a server span of another service
 		// (a caller without client instrumentation) is a call from it.
 		mk(6, 1, "audit", spanKindServer, "Record", nil),
 	})
-	m := s.Map(now, time.Minute, []string{"user"})
+	m := s.Map(now, time.Minute, []string{"user", "payment"})
 	var got []string
 	for _, e := range m.Edges {
 		got = append(got, fmt.Sprintf("%s -> %s", e.From, e.To))
 	}
 	assert.ElementsMatch(t, []string{
 		"clients -> user", "user -> database:redis", "user -> external:api.stripe.com",
-		"user -> external:notification deliver", "user -> audit",
+		"user -> external:notification deliver", "user -> audit", "user -> payment", "user -> external:acme.Billing",
 	}, got, "an internal span is no call")
 	assert.Contains(t, m.Nodes, MapNode{ID: "database:redis", Label: "Redis", Kind: nodeKindDatabase})
 }
