@@ -7,7 +7,8 @@
 // drives the browser: service map, a validation error, register, log in,
 // place an order paid with the sandbox's Visa test card (PLACED, payment
 // CAPTURED), see it and its notification, open its trace and find spans of
-// order, inventory and notification, the API explorer with the session's
+// order, inventory and notification, the live map with the order's calls as
+// edges (one of which lists the order's trace), the API explorer with the session's
 // token, an order paid with the declining test card (FAILED with its
 // reason, payment DECLINED, stock back). Screenshots go to
 // .slipway/test/console-*.png. Bounded in time; always stops what it started
@@ -439,6 +440,34 @@ async function run() {
   await page.goto(`${consoleURL}/#/logs`);
   await page.locator(`[data-testid=log-trace-link][href="#/traces/${traceId}"]`).first().waitFor();
   log("the trace's log lines are shown, and the Logs view links them to it");
+
+  // The live map: the order's calls are edges with a rate; an edge lists
+  // the traces through it, and each opens in the waterfall.
+  await page.goto(`${consoleURL}/#/services`);
+  await tid("call-map").waitFor();
+  const mapEdges = ["clients-order", "order-inventory", "order-payment"];
+  await until(`map edges ${mapEdges.join(", ")} with a rate`, 30_000, async () => {
+    for (const e of mapEdges) {
+      const edge = tid(`edge-${e}`);
+      if (!(await edge.count()) || !(Number(await edge.getAttribute("data-rate")) > 0)) return false;
+    }
+    return true;
+  }, 1000);
+  const drawn = await page.locator("[data-testid^=edge-][data-rate]").evaluateAll((els) =>
+    els.map((e) => `${e.dataset.testid.slice(5)} ${(Number(e.dataset.rate) * 60).toFixed(0)}/min`),
+  );
+  log(`map edges: ${drawn.join(", ")}`);
+  await shot(page, "map");
+  await tid("edge-order-inventory").click();
+  await tid("edge-detail").waitFor();
+  const edgeTraces = await page.locator("[data-testid=edge-trace]").evaluateAll((rows) => rows.map((r) => r.dataset.traceId));
+  assert.ok(edgeTraces.length > 0, "the order→inventory edge lists its traces");
+  assert.ok(edgeTraces.includes(traceId), `the order's trace ${traceId} is among those through order→inventory: ${edgeTraces}`);
+  await shot(page, "map-edge");
+  await page.locator(`[data-testid=edge-trace][data-trace-id="${traceId}"] [data-testid=edge-trace-link]`).click();
+  await tid("waterfall").waitFor();
+  assert.equal(page.url(), `${consoleURL}/#/traces/${traceId}`, "the edge's trace opens in the waterfall");
+  log(`edge order→inventory lists ${edgeTraces.length} traces; the order's opens in the waterfall`);
 
   // 7. The trace list shows it under CreateOrder, and the API explorer renders.
   await page.goto(`${consoleURL}/#/traces?service=order&operation=CreateOrder`);

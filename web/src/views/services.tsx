@@ -1,6 +1,7 @@
 import type { ServiceInfo } from "../lib/api";
 import { healthSummary, shortHash, type ServicesModel } from "../lib/services";
 import { tracesHref } from "../route";
+import { CallMapView } from "./callmap";
 
 function since(iso: string | undefined): string {
   if (!iso) return "—";
@@ -60,7 +61,7 @@ function Card({ s }: { s: ServiceInfo }) {
   );
 }
 
-/** ServiceMap shows every service with its live state. */
+/** ServiceMap shows the live map of calls, then every service's details. */
 export function ServiceMap({ model }: { model: ServicesModel }) {
   const { counts, allServing } = healthSummary(model.services);
   return (
@@ -86,6 +87,8 @@ export function ServiceMap({ model }: { model: ServicesModel }) {
           )}
         </span>
       </div>
+      <CallMapView services={model.services} tracing={model.tracing} />
+      <h3 class="section">Details</h3>
       <div class="grid" data-testid="service-map">
         {model.services.map((s) => (
           <Card key={s.name} s={s} />
