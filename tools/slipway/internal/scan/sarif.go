@@ -2,7 +2,7 @@ package scan
 
 import (
 	"bufio"
-	"encoding/json"
+	"bytes"
 	"fmt"
 	"os"
 	"path"
@@ -10,149 +10,69 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/owenrumney/go-sarif/v3/pkg/report/v210/sarif"
 )
 
-// SARIF 2.1.0 (https://docs.oasis-open.org/sarif/sarif/v2.1.0/), the part
-// GitHub code scanning reads. No SARIF library is in the module graph, so
-// these are the few types the report needs.
-const (
-	sarifVersion = "2.1.0"
-	sarifSchema  = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
-	// sarifSrcRoot is the base of every artifact URI: the workspace root,
-	// which is the repository's root for GitHub.
-	sarifSrcRoot = "%SRCROOT%"
-)
-
-type sarifLog struct {
-	Schema  string     `json:"$schema"`
-	Version string     `json:"version"`
-	Runs    []sarifRun `json:"runs"`
-}
-
-type sarifRun struct {
-	Tool    sarifTool     `json:"tool"`
-	Results []sarifResult `json:"results"`
-}
-
-type sarifTool struct {
-	Driver sarifDriver `json:"driver"`
-}
-
-type sarifDriver struct {
-	Name           string      `json:"name"`
-	Version        string      `json:"version,omitempty"`
-	InformationURI string      `json:"informationUri,omitempty"`
-	Rules          []sarifRule `json:"rules"`
-}
-
-// sarifRule is one advisory.
-type sarifRule struct {
-	ID               string         `json:"id"`
-	ShortDescription sarifMessage   `json:"shortDescription"`
-	FullDescription  *sarifMessage  `json:"fullDescription,omitempty"`
-	HelpURI          string         `json:"helpUri,omitempty"`
-	Help             *sarifMessage  `json:"help,omitempty"`
-	Properties       map[string]any `json:"properties,omitempty"`
-}
-
-type sarifMessage struct {
-	Text     string `json:"text"`
-	Markdown string `json:"markdown,omitempty"`
-}
-
-// sarifResult is one finding: an advisory in one workspace module.
-type sarifResult struct {
-	RuleID              string            `json:"ruleId"`
-	RuleIndex           int               `json:"ruleIndex"`
-	Level               string            `json:"level"`
-	Message             sarifMessage      `json:"message"`
-	Locations           []sarifLocation   `json:"locations"`
-	PartialFingerprints map[string]string `json:"partialFingerprints"`
-	BaselineState       string            `json:"baselineState,omitempty"`
-}
-
-type sarifLocation struct {
-	PhysicalLocation sarifPhysicalLocation `json:"physicalLocation"`
-}
-
-type sarifPhysicalLocation struct {
-	ArtifactLocation sarifArtifactLocation `json:"artifactLocation"`
-	Region           *sarifRegion          `json:"region,omitempty"`
-}
-
-type sarifArtifactLocation struct {
-	URI       string `json:"uri"`
-	URIBaseID string `json:"uriBaseId,omitempty"`
-}
-
-type sarifRegion struct {
-	StartLine int `json:"startLine"`
-}
+// sarifSrcRoot is the base of every artifact URI in the SARIF log: the
+// workspace root, which is the repository's root for GitHub.
+const sarifSrcRoot = "%SRCROOT%"
 
 // sarifLevels: a called symbol is an error, an imported package a warning,
 // a module that is only required a note.
-var sarifLevels = map[int]string{reachCalled: "error", reachImported: "warning", reachRequired: "note"}
+var sarifLevels = map[int]string{reachCalled: sarif.LevelError, reachImported: sarif.LevelWarning, reachRequired: sarif.LevelNote}
 
 // sarifBaselineStates maps a finding's status to SARIF's baselineState.
 var sarifBaselineStates = map[string]string{statusNew: "new", statusKnown: "unchanged"}
 
-// toSARIF turns a report into a SARIF log with one rule per advisory and
-// one result per finding. A called finding is located at its call site,
-// any other at the line of its module's go.mod that requires the affected
-// module (the go or toolchain line for the standard library).
-func toSARIF(rep Report, root string) sarifLog {
-	driver := sarifDriver{Name: "govulncheck", InformationURI: "https://go.dev/security/vuln", Rules: []sarifRule{}}
+// toSARIF turns a report into a SARIF 2.1.0 log, the part GitHub code
+// scanning reads: one run, one rule per advisory and one result per
+// finding. A called finding is located at its call site, any other at the
+// line of its module's go.mod that requires the affected module (the go or
+// toolchain line for the standard library).
+func toSARIF(rep Report, root string) *sarif.Report {
+	run := sarif.NewRunWithInformationURI("govulncheck", "https://go.dev/security/vuln")
 	if name, version, ok := strings.Cut(rep.Scanner, "@"); ok {
-		driver.Name, driver.Version = name, version
+		run.Tool.Driver.WithName(name).WithVersion(version)
 	}
-	results := []sarifResult{}
-	ruleIndex := map[string]int{}
 	for _, f := range rep.Findings {
-		i, ok := ruleIndex[f.OSV]
-		if !ok {
-			i = len(driver.Rules)
-			ruleIndex[f.OSV] = i
-			driver.Rules = append(driver.Rules, sarifRuleOf(f))
+		if run.GetRuleIndex(f.OSV) < 0 {
+			addSARIFRule(run, f)
 		}
-		results = append(results, sarifResult{
-			RuleID:    f.OSV,
-			RuleIndex: i,
-			Level:     sarifLevels[f.reach],
-			Message:   sarifMessage{Text: findingMessage(f)},
-			Locations: []sarifLocation{findingLocation(f, root)},
+		res := run.CreateResultForRule(f.OSV).
+			WithLevel(sarifLevels[f.reach]).
+			WithMessage(sarif.NewTextMessage(findingMessage(f))).
+			WithLocations([]*sarif.Location{findingLocation(f, root)}).
 			// Module and advisory identify a finding across scans, as in
 			// the baseline; the line it is reported at may move.
-			PartialFingerprints: map[string]string{"slipwayScanFinding/v1": f.Module + ":" + f.OSV},
-			BaselineState:       sarifBaselineStates[f.Status],
-		})
+			WithPartialFingerprints(map[string]string{"slipwayScanFinding/v1": f.Module + ":" + f.OSV})
+		if state, ok := sarifBaselineStates[f.Status]; ok {
+			res.WithBaselineState(state)
+		}
 	}
-	return sarifLog{
-		Schema:  sarifSchema,
-		Version: sarifVersion,
-		Runs:    []sarifRun{{Tool: sarifTool{Driver: driver}, Results: results}},
-	}
+	return sarif.NewReport().AddRun(run)
 }
 
-func sarifRuleOf(f Finding) sarifRule {
+// addSARIFRule adds the rule of f's advisory to run.
+func addSARIFRule(run *sarif.Run, f Finding) {
 	summary := f.Summary
 	if summary == "" {
 		summary = f.OSV
-	}
-	r := sarifRule{
-		ID:               f.OSV,
-		ShortDescription: sarifMessage{Text: summary},
-		HelpURI:          f.URL,
-		Properties:       map[string]any{"tags": append([]string{"security", "vulnerability", "go"}, f.Aliases...)},
-	}
-	if len(f.Aliases) > 0 {
-		r.FullDescription = &sarifMessage{Text: summary + " (" + strings.Join(f.Aliases, ", ") + ")"}
 	}
 	fix := "No fixed version is known."
 	if f.Fixed != "" {
 		fix = "Fixed in " + f.Affected + "@" + f.Fixed + ": " + remediation(f) + "."
 	}
-	r.Help = &sarifMessage{Text: summary + ". " + fix, Markdown: summary + ".\n\n" + fix}
-	return r
+	rule := run.AddRule(f.OSV).
+		WithDescription(summary).
+		WithHelp(sarif.NewMultiformatMessageString().WithText(summary + ". " + fix).WithMarkdown(summary + ".\n\n" + fix)).
+		WithProperties(sarif.NewPropertyBag().WithTags(append([]string{"security", "vulnerability", "go"}, f.Aliases...)))
+	if f.URL != "" {
+		rule.WithHelpURI(f.URL)
+	}
+	if len(f.Aliases) > 0 {
+		rule.WithFullDescription(sarif.NewMultiformatMessageString().WithText(summary + " (" + strings.Join(f.Aliases, ", ") + ")"))
+	}
 }
 
 // findingMessage is the text of a finding's result.
@@ -190,7 +110,7 @@ func firstFew(names []string) string {
 }
 
 // findingLocation is where a finding is shown in the repository.
-func findingLocation(f Finding, root string) sarifLocation {
+func findingLocation(f Finding, root string) *sarif.Location {
 	uri, line := path.Join(f.Module, "go.mod"), 0
 	if f.reach == reachCalled && len(f.CallSites) > 0 {
 		site := f.CallSites[0]
@@ -202,13 +122,11 @@ func findingLocation(f Finding, root string) sarifLocation {
 	} else {
 		line = goModLine(filepath.Join(root, filepath.FromSlash(uri)), f.Affected)
 	}
-	loc := sarifLocation{PhysicalLocation: sarifPhysicalLocation{
-		ArtifactLocation: sarifArtifactLocation{URI: uri, URIBaseID: sarifSrcRoot},
-	}}
+	loc := sarif.NewPhysicalLocation().WithArtifactLocation(sarif.NewSimpleArtifactLocation(uri).WithURIBaseID(sarifSrcRoot))
 	if line > 0 {
-		loc.PhysicalLocation.Region = &sarifRegion{StartLine: line}
+		loc.WithRegion(sarif.NewRegion().WithStartLine(line))
 	}
-	return loc
+	return sarif.NewLocationWithPhysicalLocation(loc)
 }
 
 // goModLine is the line of the go.mod at file that requires mod (for the
@@ -240,17 +158,31 @@ func goModLine(file, mod string) int {
 	return goLine
 }
 
-// writeSARIF writes the report's SARIF log to file.
+// writeSARIF writes the report's SARIF log to file, once it is valid
+// against the SARIF 2.1.0 schema.
 func writeSARIF(file string, rep Report, root string) error {
-	data, err := json.MarshalIndent(toSARIF(rep, root), "", "  ")
+	data, err := encodeSARIF(toSARIF(rep, root))
 	if err != nil {
-		return err
+		return fmt.Errorf("--sarif: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return fmt.Errorf("--sarif: %w", err)
 	}
-	if err := os.WriteFile(file, append(data, '\n'), 0o644); err != nil { //nolint:gosec // a report, not a secret
+	if err := os.WriteFile(file, data, 0o644); err != nil { //nolint:gosec // a report, not a secret
 		return fmt.Errorf("--sarif: %w", err)
 	}
 	return nil
+}
+
+// encodeSARIF checks log against the SARIF 2.1.0 schema and returns it as
+// indented JSON.
+func encodeSARIF(log *sarif.Report) ([]byte, error) {
+	if err := log.Validate(); err != nil {
+		return nil, fmt.Errorf("the SARIF log does not match the SARIF 2.1.0 schema: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := log.PrettyWrite(&buf); err != nil {
+		return nil, err
+	}
+	return append(buf.Bytes(), '\n'), nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/owenrumney/go-sarif/v3/pkg/report/v210/sarif"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -96,6 +97,7 @@ func sarifProblems(data []byte) []string {
 }
 
 func TestSARIFCheckerFindsBrokenDocuments(t *testing.T) {
+	sarifSchema := sarif.NewReport().Schema
 	good := `{"$schema": "` + sarifSchema + `", "version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x", "rules": [{"id": "GO-1"}]}},
 	  "results": [{"ruleId": "GO-1", "ruleIndex": 0, "level": "error", "message": {"text": "m"},
 	    "locations": [{"physicalLocation": {"artifactLocation": {"uri": "a/b.go"}, "region": {"startLine": 3}}}]}]}]}`
@@ -134,20 +136,21 @@ func TestSARIFOutput(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, sarifProblems(data), string(data))
 
-	var log sarifLog
-	require.NoError(t, json.Unmarshal(data, &log))
+	log, err := sarif.FromBytes(data, sarif.WithStrictValidation())
+	require.NoError(t, err)
+	require.NoError(t, log.Validate(), "the SARIF 2.1.0 schema")
 	require.Len(t, log.Runs, 1)
 	driver := log.Runs[0].Tool.Driver
-	assert.Equal(t, "govulncheck", driver.Name)
-	assert.Equal(t, "v1.9.0", driver.Version)
+	assert.Equal(t, "govulncheck", *driver.Name)
+	assert.Equal(t, "v1.9.0", *driver.Version)
 	var ruleIDs []string
 	for _, rule := range driver.Rules {
-		ruleIDs = append(ruleIDs, rule.ID)
+		ruleIDs = append(ruleIDs, *rule.ID)
 	}
 	assert.Equal(t, []string{"GO-2099-0001", "GO-2099-0002", "GO-2099-0003"}, ruleIDs)
-	assert.Equal(t, "https://pkg.go.dev/vuln/GO-2099-0001", driver.Rules[0].HelpURI)
-	assert.Contains(t, driver.Rules[0].Properties["tags"], "CVE-2099-0001")
-	assert.Contains(t, driver.Rules[0].Help.Text, "cd platform && go get google.golang.org/grpc@v1.99.0")
+	assert.Equal(t, "https://pkg.go.dev/vuln/GO-2099-0001", *driver.Rules[0].HelpURI)
+	assert.Contains(t, driver.Rules[0].Properties.Tags, "CVE-2099-0001")
+	assert.Contains(t, *driver.Rules[0].Help.Text, "cd platform && go get google.golang.org/grpc@v1.99.0")
 
 	type got struct {
 		rule, level, uri, state string
@@ -155,14 +158,15 @@ func TestSARIFOutput(t *testing.T) {
 	}
 	var results []got
 	for _, res := range log.Runs[0].Results {
+		require.Len(t, res.Locations, 1)
 		loc := res.Locations[0].PhysicalLocation
 		line := 0
 		if loc.Region != nil {
-			line = loc.Region.StartLine
+			line = *loc.Region.StartLine
 		}
-		results = append(results, got{res.RuleID, res.Level, loc.ArtifactLocation.URI, res.BaselineState, line})
-		assert.Equal(t, "%SRCROOT%", loc.ArtifactLocation.URIBaseID)
-		assert.Equal(t, "platform:"+res.RuleID, res.PartialFingerprints["slipwayScanFinding/v1"])
+		results = append(results, got{*res.RuleID, res.Level, *loc.ArtifactLocation.URI, *res.BaselineState, line})
+		assert.Equal(t, "%SRCROOT%", *loc.ArtifactLocation.URIBaseID)
+		assert.Equal(t, "platform:"+*res.RuleID, res.PartialFingerprints["slipwayScanFinding/v1"])
 	}
 	assert.Equal(t, []got{
 		// Called: at the first call site in workspace code.
@@ -172,13 +176,49 @@ func TestSARIFOutput(t *testing.T) {
 		// The standard library: at the toolchain line.
 		{"GO-2099-0003", "note", "platform/go.mod", "new", 5},
 	}, results)
-	assert.Contains(t, log.Runs[0].Results[0].Message.Text, "GO-2099-0001: google.golang.org/grpc@v1.85.0 in platform (fixed in v1.99.0), vulnerable symbol called: grpc.Server.Serve")
+	assert.Contains(t, *log.Runs[0].Results[0].Message.Text, "GO-2099-0001: google.golang.org/grpc@v1.85.0 in platform (fixed in v1.99.0), vulnerable symbol called: grpc.Server.Serve")
 
 	t.Run("no findings is an empty results array", func(t *testing.T) {
 		data, err := json.Marshal(toSARIF(Report{}, t.TempDir()))
 		require.NoError(t, err)
 		assert.Empty(t, sarifProblems(data))
 		assert.Contains(t, string(data), `"results":[]`)
+	})
+}
+
+func TestSARIFWriteErrors(t *testing.T) {
+	rep := Report{Scanner: "govulncheck@v1.9.0", Findings: []Finding{{
+		Module: "platform", OSV: "GO-2099-0001", Affected: "google.golang.org/grpc", Version: "v1.85.0",
+		reach: reachCalled, CallSites: []string{"platform/server/app.go:371"},
+	}}}
+	good := toSARIF(rep, t.TempDir())
+	_, err := encodeSARIF(good)
+	require.NoError(t, err)
+
+	broken := map[string]func(log *sarif.Report){
+		"a level SARIF does not have": func(log *sarif.Report) { log.Runs[0].Results[0].WithLevel("critical") },
+		"a line before the first": func(log *sarif.Report) {
+			log.Runs[0].Results[0].Locations[0].PhysicalLocation.Region.WithStartLine(0)
+		},
+		"a baseline state SARIF does not have": func(log *sarif.Report) { log.Runs[0].Results[0].WithBaselineState("known") },
+		"another version":                      func(log *sarif.Report) { log.Version = "2.0.0" },
+	}
+	for name, breakIt := range broken {
+		t.Run(name, func(t *testing.T) {
+			log := toSARIF(rep, t.TempDir())
+			breakIt(log)
+			_, err := encodeSARIF(log)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "does not match the SARIF 2.1.0 schema")
+		})
+	}
+
+	t.Run("a file where its directory should be", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "reports")
+		require.NoError(t, os.WriteFile(dir, nil, 0o644))
+		err := writeSARIF(filepath.Join(dir, "scan.sarif"), rep, t.TempDir())
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "--sarif: ")
 	})
 }
 
