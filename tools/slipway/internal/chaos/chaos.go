@@ -104,8 +104,8 @@ const description = "Runs fault experiments against a fleet of its own: builds t
 	"captured order's stock committed, failed and cancelled orders hold nothing, the payment\n" +
 	"is the order's total. A payment provider fault can be set for the whole run through\n" +
 	"the experiment's env (payment's SANDBOX_TRANSIENT_RATE, SANDBOX_LATENCY_P99). A table\n" +
-	"on stdout (or --json), and JSON and Markdown reports under --out. Exits 1 when any\n" +
-	"check fails, naming it.\n\n" +
+	"on stdout (or --json), and JSON, Markdown and HTML reports under --out. Exits 1 when\n" +
+	"any check fails, naming it.\n\n" +
 	"Traffic goes to 127.0.0.1 only, and every run stops by itself."
 
 // envFlag parses --env svc:KEY=VALUE into env.

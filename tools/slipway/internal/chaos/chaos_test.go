@@ -194,7 +194,7 @@ func runForTest(t *testing.T, file string, env map[string]map[string]string) (*R
 	require.NoError(t, json.Unmarshal([]byte(stdout.String()), &reports), "stdout: %s\nstderr: %s", stdout.String(), stderr.String())
 	require.Len(t, reports, 1)
 	rep := reports[0]
-	for _, f := range []string{rep.Files.JSON, rep.Files.Markdown, rep.Files.ServicesLog} {
+	for _, f := range []string{rep.Files.JSON, rep.Files.Markdown, rep.Files.HTML, rep.Files.ServicesLog} {
 		assert.FileExists(t, f)
 	}
 	if t.Failed() || (runErr != nil && rep.Passed) {

@@ -193,9 +193,24 @@ func (f fault) Describe() string {
 		}
 		return fmt.Sprintf("PostgreSQL restarted (-m %s)", f.PostgresRestart.Mode)
 	case f.RollingRestart != nil:
-		return fmt.Sprintf("rolling restart of %s: each instance SIGTERM, started again, SERVING for %s, then the next", f.RollingRestart.Service, f.RollingRestart.MinReady)
+		return fmt.Sprintf("rolling restart of %s, one instance at a time (SIGTERM, started again, SERVING, then min_ready %s before the next)",
+			f.RollingRestart.Service, f.RollingRestart.MinReady)
 	}
 	return "nothing"
+}
+
+// when says when f is on, from the start of the load: for its for, or as
+// long as what it does takes.
+func (e *experiment) when(f fault) string {
+	switch {
+	case f.For > 0:
+		return fmt.Sprintf("at %s for %s", f.At, f.For)
+	case f.RollingRestart != nil:
+		return fmt.Sprintf("at %s until each of its %d instances has restarted", f.At, max(e.Replicas[f.RollingRestart.Service], 1))
+	case f.PostgresRestart != nil:
+		return fmt.Sprintf("at %s until the server is back", f.At)
+	}
+	return fmt.Sprintf("at %s instantaneous", f.At)
 }
 
 // duration is a Go duration written as a string ("90s").

@@ -88,7 +88,7 @@ faults:
 	require.NoError(t, err)
 	assert.Equal(t, map[string]int{"order": 2, "inventory": 3}, exp.Replicas)
 	assert.Equal(t, "rolling_restart", exp.Faults[0].Kind())
-	assert.Equal(t, "rolling restart of order: each instance SIGTERM, started again, SERVING for 2s, then the next", exp.Faults[0].Describe())
+	assert.Equal(t, "rolling restart of order, one instance at a time (SIGTERM, started again, SERVING, then min_ready 2s before the next)", exp.Faults[0].Describe())
 	assert.Equal(t, "process", exp.Faults[1].Kind())
 }
 

@@ -467,11 +467,7 @@ func newReport(o Options, exp *experiment, th thresholds) *Report {
 		}
 	}
 	for _, f := range exp.Faults {
-		end := "instantaneous"
-		if f.For > 0 {
-			end = "for " + f.For.String()
-		}
-		rep.Faults = append(rep.Faults, fmt.Sprintf("at %s %s: %s", f.At, end, f.Describe()))
+		rep.Faults = append(rep.Faults, exp.when(f)+": "+f.Describe())
 	}
 	for _, f := range exp.envFaults() {
 		rep.Faults = append(rep.Faults, "for the whole run (env): "+f)

@@ -165,3 +165,27 @@ func TestOptionsFromEnvironment(t *testing.T) {
 	})
 	assert.Empty(t, sqlite.DatabaseURL, "only a PostgreSQL server is taken: SQLite databases are made per run")
 }
+
+// TestNewReportSaysHowLongEachFaultLasts: a fault with for lasts that
+// long; a rolling restart and a PostgreSQL restart last as long as they
+// take, and the report says so rather than calling them instantaneous.
+func TestNewReportSaysHowLongEachFaultLasts(t *testing.T) {
+	exp, err := parseExperiment([]byte(`
+load: {rate: 5, duration: 60s}
+replicas: {order: 2}
+faults:
+  - {at: 5s, for: 10s, process: {service: inventory, signal: SIGKILL}}
+  - {at: 10s, rolling_restart: {service: order, min_ready: 2s}}
+  - {at: 20s, postgres_restart: {}}
+  - {at: 40s, consumer_reset: {}}
+`))
+	require.NoError(t, err)
+	exp.Name = "timing"
+	rep := newReport(Options{Out: t.TempDir()}, exp, thresholds{SuccessRate: 0.995, P99: time.Second})
+	assert.Equal(t, []string{
+		"at 5s for 10s: SIGKILL inventory, restarted 10s later",
+		"at 10s until each of its 2 instances has restarted: rolling restart of order, one instance at a time (SIGTERM, started again, SERVING, then min_ready 2s before the next)",
+		"at 20s until the server is back: PostgreSQL restarted (-m fast)",
+		"at 40s instantaneous: reset consumer notification on stream ORDERS (redeliver from the start)",
+	}, rep.Faults)
+}
