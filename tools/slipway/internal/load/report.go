@@ -4,16 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/slipway-dev/slipway/tools/slipway/internal/loadgen"
 	"html"
 	"html/template"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/slipway-dev/slipway/tools/slipway/internal/loadgen"
+	"github.com/slipway-dev/slipway/tools/slipway/internal/svgchart"
 )
 
 // result is the JSON result of a run; the HTML report is drawn from it.
@@ -112,6 +112,14 @@ type page struct {
 }
 
 type namedValue struct{ Name, Value string }
+
+// The charts' colours, as `slipway chaos` draws its own.
+const (
+	colorP50      = "#2f6fde"
+	colorP99      = "#e8590c"
+	colorRequests = "#9fb3c8"
+	colorErrors   = "#d92d20"
+)
 
 var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"mib": func(b float64) string { return fmt.Sprintf("%.1f", b/(1<<20)) },
@@ -220,103 +228,12 @@ func renderHTML(w io.Writer, res result) error {
 	return reportTemplate.Execute(w, page)
 }
 
-// svg builds one chart: a plot area with axes, grid and labels, in
-// which callers draw with data coordinates through X and Y.
-type svg struct {
-	b                     strings.Builder
-	id                    string
-	w, h                  float64
-	left, right, top, bot float64
-	x0, x1, y0, y1        float64
-	logX                  bool
+// layout is the charts' geometry, in SVG user units.
+func layout(height float64, logX bool) svgchart.Layout {
+	return svgchart.Layout{Width: 900, Height: height, Left: 64, Right: 20, Top: 28, Bottom: 44, LegendTop: 8, LegendStep: 90, LogX: logX}
 }
 
-func newSVG(id, title string, height, x0, x1, y0, y1 float64, logX bool) *svg {
-	s := &svg{id: id, w: 900, h: height, left: 64, right: 20, top: 28, bot: 44, x0: x0, x1: x1, y0: y0, y1: y1, logX: logX}
-	if s.x1 <= s.x0 {
-		s.x1 = s.x0 + 1
-	}
-	if s.y1 <= s.y0 {
-		s.y1 = s.y0 + 1
-	}
-	fmt.Fprintf(&s.b, `<svg xmlns="http://www.w3.org/2000/svg" id="%s" role="img" viewBox="0 0 %g %g" width="%g" height="%g" font-family="system-ui, sans-serif" font-size="12">`,
-		html.EscapeString(id), s.w, s.h, s.w, s.h)
-	fmt.Fprintf(&s.b, `<title>%s</title>`, html.EscapeString(title))
-	fmt.Fprintf(&s.b, `<rect x="0" y="0" width="%g" height="%g" fill="#ffffff"/>`, s.w, s.h)
-	return s
-}
-
-// X and Y map data coordinates to the picture.
-func (s *svg) X(v float64) float64 {
-	f := (v - s.x0) / (s.x1 - s.x0)
-	if s.logX {
-		f = (math.Log10(v) - math.Log10(s.x0)) / (math.Log10(s.x1) - math.Log10(s.x0))
-	}
-	return round(s.left + f*(s.w-s.left-s.right))
-}
-
-func (s *svg) Y(v float64) float64 {
-	f := (v - s.y0) / (s.y1 - s.y0)
-	return round(s.h - s.bot - f*(s.h-s.top-s.bot))
-}
-
-func round(v float64) float64 { return math.Round(v*10) / 10 }
-
-// axes draws the grid, the ticks and the axis labels.
-func (s *svg) axes(xTicks []float64, xFmt func(float64) string, yTicks []float64, yFmt func(float64) string, xLabel, yLabel string) {
-	for _, t := range yTicks {
-		y := s.Y(t)
-		fmt.Fprintf(&s.b, `<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="#e3e7eb"/>`, s.left, y, s.w-s.right, y)
-		fmt.Fprintf(&s.b, `<text x="%g" y="%g" text-anchor="end" fill="#59636e">%s</text>`, s.left-6, y+4, html.EscapeString(yFmt(t)))
-	}
-	for _, t := range xTicks {
-		x := s.X(t)
-		fmt.Fprintf(&s.b, `<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="#b8c0c8"/>`, x, s.h-s.bot, x, s.h-s.bot+5)
-		fmt.Fprintf(&s.b, `<text x="%g" y="%g" text-anchor="middle" fill="#59636e">%s</text>`, x, s.h-s.bot+18, html.EscapeString(xFmt(t)))
-	}
-	fmt.Fprintf(&s.b, `<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="#8a949e"/>`, s.left, s.h-s.bot, s.w-s.right, s.h-s.bot)
-	fmt.Fprintf(&s.b, `<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="#8a949e"/>`, s.left, s.top, s.left, s.h-s.bot)
-	fmt.Fprintf(&s.b, `<text x="%g" y="%g" text-anchor="middle" fill="#59636e">%s</text>`, (s.left+s.w-s.right)/2, s.h-6, html.EscapeString(xLabel))
-	fmt.Fprintf(&s.b, `<text x="14" y="%g" text-anchor="middle" fill="#59636e" transform="rotate(-90 14 %g)">%s</text>`,
-		(s.top+s.h-s.bot)/2, (s.top+s.h-s.bot)/2, html.EscapeString(yLabel))
-}
-
-// legend draws coloured keys along the top right.
-func (s *svg) legend(items ...[2]string) {
-	x := s.w - s.right - float64(90*len(items))
-	for _, it := range items {
-		fmt.Fprintf(&s.b, `<rect x="%g" y="8" width="14" height="4" fill="%s"/>`, x, it[1])
-		fmt.Fprintf(&s.b, `<text x="%g" y="14" fill="#1d232a">%s</text>`, x+20, html.EscapeString(it[0]))
-		x += 90
-	}
-}
-
-func (s *svg) String() string { return s.b.String() + "</svg>" }
-
-// niceTicks returns about n round tick values from 0 to at least hi,
-// and the top of the axis.
-func niceTicks(hi float64, n int) ([]float64, float64) {
-	if hi <= 0 || math.IsNaN(hi) {
-		hi = 1
-	}
-	raw := hi / float64(n)
-	mag := math.Pow(10, math.Floor(math.Log10(raw)))
-	step := mag
-	for _, m := range []float64{1, 2, 2.5, 5, 10} {
-		if m*mag >= raw {
-			step = m * mag
-			break
-		}
-	}
-	top := math.Ceil(hi/step) * step
-	var ticks []float64
-	for v := 0.0; v <= top+step/2; v += step {
-		ticks = append(ticks, math.Round(v/step)*step)
-	}
-	return ticks, top
-}
-
-func tickLabel(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }
+const xAxisLabel = "seconds into the run (by intended send time)"
 
 // timelineSVG charts p50 and p99 per second of the schedule.
 func timelineSVG(tl []loadgen.TimelineSecond) string {
@@ -324,34 +241,27 @@ func timelineSVG(tl []loadgen.TimelineSecond) string {
 	for _, s := range tl {
 		hi = max(hi, s.P99)
 	}
-	yTicks, top := niceTicks(hi, 5)
-	xTicks, xTop := niceTicks(float64(len(tl)), 10)
-	s := newSVG("latency-over-time", "p50 and p99 latency per second", 320, 0, xTop, 0, top, false)
-	s.axes(xTicks, tickLabel, yTicks, tickLabel, "seconds into the run (by intended send time)", "latency (ms)")
-	for _, series := range []struct {
-		color string
-		value func(loadgen.TimelineSecond) float64
-	}{
-		{"#2f6fde", func(t loadgen.TimelineSecond) float64 { return t.P50 }},
-		{"#e8590c", func(t loadgen.TimelineSecond) float64 { return t.P99 }},
-	} {
-		var d strings.Builder
-		pen := "M"
-		for _, sec := range tl {
-			if sec.Count == 0 {
-				pen = "M" // a gap where nothing was due or answered
-				continue
-			}
-			fmt.Fprintf(&d, "%s%g %g ", pen, s.X(float64(sec.Second)+0.5), s.Y(series.value(sec)))
-			pen = "L"
-		}
-		if d.Len() > 0 {
-			fmt.Fprintf(&s.b, `<path class="series" d="%s" fill="none" stroke="%s" stroke-width="2" stroke-linejoin="round"/>`,
-				strings.TrimSpace(d.String()), series.color)
+	yTicks, top := svgchart.Ticks(hi, 5)
+	xTicks, xTop := svgchart.Ticks(float64(len(tl)), 10)
+	s := svgchart.New("latency-over-time", "p50 and p99 latency per second", layout(320, false), 0, xTop, 0, top)
+	s.Axes(xTicks, svgchart.TickLabel, yTicks, svgchart.TickLabel, xAxisLabel, "latency (ms)")
+	s.Line("series", colorP50, perSecond(tl, func(t loadgen.TimelineSecond) float64 { return t.P50 }))
+	s.Line("series", colorP99, perSecond(tl, func(t loadgen.TimelineSecond) float64 { return t.P99 }))
+	s.Legend(svgchart.Key{Label: "p50", Color: colorP50}, svgchart.Key{Label: "p99", Color: colorP99})
+	return s.String()
+}
+
+// perSecond is one point per second of the timeline, in its middle; a
+// gap where nothing was due or answered.
+func perSecond(tl []loadgen.TimelineSecond, value func(loadgen.TimelineSecond) float64) []svgchart.Point {
+	pts := make([]svgchart.Point, len(tl))
+	for i, sec := range tl {
+		pts[i] = svgchart.Point{X: float64(sec.Second) + 0.5, Y: math.NaN()}
+		if sec.Count > 0 {
+			pts[i].Y = value(sec)
 		}
 	}
-	s.legend([2]string{"p50", "#2f6fde"}, [2]string{"p99", "#e8590c"})
-	return s.String()
+	return pts
 }
 
 // trafficSVG charts the requests due in each second, with the errors
@@ -361,20 +271,20 @@ func trafficSVG(tl []loadgen.TimelineSecond) string {
 	for _, s := range tl {
 		hi = max(hi, float64(s.Count))
 	}
-	yTicks, top := niceTicks(hi, 4)
-	xTicks, xTop := niceTicks(float64(len(tl)), 10)
-	s := newSVG("requests-per-second", "requests and errors per second", 220, 0, xTop, 0, top, false)
-	s.axes(xTicks, tickLabel, yTicks, tickLabel, "seconds into the run (by intended send time)", "requests")
+	yTicks, top := svgchart.Ticks(hi, 4)
+	xTicks, xTop := svgchart.Ticks(float64(len(tl)), 10)
+	s := svgchart.New("requests-per-second", "requests and errors per second", layout(220, false), 0, xTop, 0, top)
+	s.Axes(xTicks, svgchart.TickLabel, yTicks, svgchart.TickLabel, xAxisLabel, "requests")
 	for _, sec := range tl {
 		x0, x1 := s.X(float64(sec.Second)+0.1), s.X(float64(sec.Second)+0.9)
 		if sec.Count > 0 {
-			fmt.Fprintf(&s.b, `<rect x="%g" y="%g" width="%g" height="%g" fill="#9fb3c8"/>`, x0, s.Y(float64(sec.Count)), x1-x0, s.Y(0)-s.Y(float64(sec.Count)))
+			s.Printf(`<rect x="%g" y="%g" width="%g" height="%g" fill="%s"/>`, x0, s.Y(float64(sec.Count)), x1-x0, s.Y(0)-s.Y(float64(sec.Count)), colorRequests)
 		}
 		if sec.Errors > 0 {
-			fmt.Fprintf(&s.b, `<rect x="%g" y="%g" width="%g" height="%g" fill="#d92d20"/>`, x0, s.Y(float64(sec.Errors)), x1-x0, s.Y(0)-s.Y(float64(sec.Errors)))
+			s.Printf(`<rect x="%g" y="%g" width="%g" height="%g" fill="%s"/>`, x0, s.Y(float64(sec.Errors)), x1-x0, s.Y(0)-s.Y(float64(sec.Errors)), colorErrors)
 		}
 	}
-	s.legend([2]string{"requests", "#9fb3c8"}, [2]string{"errors", "#d92d20"})
+	s.Legend(svgchart.Key{Label: "requests", Color: colorRequests}, svgchart.Key{Label: "errors", Color: colorErrors})
 	return s.String()
 }
 
@@ -382,8 +292,8 @@ func trafficSVG(tl []loadgen.TimelineSecond) string {
 // main percentiles marked.
 func histogramSVG(bins []loadgen.HistogramBin, l loadgen.Latency) string {
 	if len(bins) == 0 {
-		s := newSVG("latency-histogram", "latency histogram (no requests)", 320, 0.001, 1, 0, 1, true)
-		s.axes(nil, tickLabel, nil, tickLabel, "latency (ms, log scale)", "requests")
+		s := svgchart.New("latency-histogram", "latency histogram (no requests)", layout(320, true), 0.001, 1, 0, 1)
+		s.Axes(nil, svgchart.TickLabel, nil, svgchart.TickLabel, "latency (ms, log scale)", "requests")
 		return s.String()
 	}
 	var hi float64
@@ -392,17 +302,17 @@ func histogramSVG(bins []loadgen.HistogramBin, l loadgen.Latency) string {
 	}
 	lo, up := bins[0].From, bins[len(bins)-1].To
 	lo = max(lo, 0.001)
-	yTicks, top := niceTicks(hi, 5)
-	s := newSVG("latency-histogram", "latency histogram", 320, lo, up, 0, top, true)
-	s.axes(logTicks(lo, up), tickLabel, yTicks, tickLabel, "latency (ms, log scale)", "requests")
+	yTicks, top := svgchart.Ticks(hi, 5)
+	s := svgchart.New("latency-histogram", "latency histogram", layout(320, true), lo, up, 0, top)
+	s.Axes(svgchart.LogTicks(lo, up), svgchart.TickLabel, yTicks, svgchart.TickLabel, "latency (ms, log scale)", "requests")
 	for _, b := range bins {
 		if b.Count == 0 {
 			continue
 		}
 		x0, x1 := s.X(max(b.From, lo)), s.X(b.To)
-		fmt.Fprintf(&s.b, `<rect class="bin" x="%g" y="%g" width="%g" height="%g" fill="#2f6fde" fill-opacity="0.75"><title>%s–%s ms: %d</title></rect>`,
-			x0, s.Y(float64(b.Count)), max(x1-x0-1, 1), s.Y(0)-s.Y(float64(b.Count)),
-			tickLabel(b.From), tickLabel(b.To), b.Count)
+		s.Printf(`<rect class="bin" x="%g" y="%g" width="%g" height="%g" fill="%s" fill-opacity="0.75"><title>%s–%s ms: %d</title></rect>`,
+			x0, s.Y(float64(b.Count)), max(x1-x0-1, 1), s.Y(0)-s.Y(float64(b.Count)), colorP50,
+			svgchart.TickLabel(b.From), svgchart.TickLabel(b.To), b.Count)
 	}
 	for _, m := range []struct {
 		name  string
@@ -412,26 +322,8 @@ func histogramSVG(bins []loadgen.HistogramBin, l loadgen.Latency) string {
 			continue
 		}
 		x := s.X(m.value)
-		fmt.Fprintf(&s.b, `<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="#e8590c" stroke-dasharray="4 3"/>`, x, s.top, x, s.h-s.bot)
-		fmt.Fprintf(&s.b, `<text x="%g" y="%g" fill="#e8590c">%s</text>`, x+3, s.top+12, html.EscapeString(m.name))
+		s.Printf(`<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="%s" stroke-dasharray="4 3"/>`, x, s.PlotTop(), x, s.PlotBottom(), colorP99)
+		s.Printf(`<text x="%g" y="%g" fill="%s">%s</text>`, x+3, s.PlotTop()+12, colorP99, html.EscapeString(m.name))
 	}
 	return s.String()
-}
-
-// logTicks returns ticks at 1, 2 and 5 times each power of ten in
-// [lo, hi], only the powers when the range spans many decades.
-func logTicks(lo, hi float64) []float64 {
-	steps := []float64{1, 2, 5}
-	if math.Log10(hi/lo) > 3 {
-		steps = []float64{1}
-	}
-	var ticks []float64
-	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
-		for _, m := range steps {
-			if v := m * math.Pow(10, e); v >= lo && v <= hi {
-				ticks = append(ticks, v)
-			}
-		}
-	}
-	return ticks
 }
