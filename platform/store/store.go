@@ -6,6 +6,15 @@
 // embedded default) or postgres:// (pgx). Both take $1, $2 placeholders, so
 // a service writes its queries once; dialect differences stay in its
 // migrations and, rarely, in a switch on DB.Dialect.
+//
+// A call made for a traced request (a span in its context) is a client
+// span of the database, a child of that span, from the same tracer
+// provider: a statement of QueryContext, QueryRowContext or ExecContext is
+// named for its operation (SELECT, UPDATE...), and a whole InTx is one
+// TRANSACTION span, its retries events on it. Every span carries the
+// semantic conventions' db.system.name (postgresql or sqlite), db.namespace
+// and, for PostgreSQL, server.address and server.port. Without a span in
+// the context nothing is made.
 package store
 
 import (
@@ -23,6 +32,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/slipway-dev/slipway/platform/config"
@@ -46,6 +56,8 @@ type DB struct {
 
 	unregister func() // removes the pool metrics; nil without a registry
 	maxIdle    int    // the pool's idle connections at most, restored by dropIdle
+
+	spanAttrs []attribute.KeyValue // on every span: db.system.name, db.namespace, server.*
 
 	// Attempts run again, by cause (slipway_db_retries_total).
 	lostRetries, contentionRetries atomic.Int64
@@ -170,7 +182,7 @@ func openSQLite(rawURL string, pool config.DBPool) (*DB, error) {
 	// so they are kept: no lifetime or idle limit.
 	sqlDB.SetMaxOpenConns(maxConns)
 	sqlDB.SetMaxIdleConns(maxConns)
-	return &DB{DB: sqlDB, Dialect: SQLite, maxIdle: maxConns}, nil
+	return &DB{DB: sqlDB, Dialect: SQLite, maxIdle: maxConns, spanAttrs: spanAttributes(SQLite, path, "", 0)}, nil
 }
 
 // openPostgres keeps as many idle connections as it may open, so a burst
@@ -190,7 +202,8 @@ func openPostgres(rawURL string, pool config.DBPool) (*DB, error) {
 	sqlDB.SetMaxIdleConns(pool.MaxConns)
 	sqlDB.SetConnMaxIdleTime(pool.MaxConnIdleTime)
 	sqlDB.SetConnMaxLifetime(pool.MaxConnLifetime)
-	return &DB{DB: sqlDB, Dialect: Postgres, maxIdle: pool.MaxConns}, nil
+	return &DB{DB: sqlDB, Dialect: Postgres, maxIdle: pool.MaxConns,
+		spanAttrs: spanAttributes(Postgres, cfg.Database, cfg.Host, cfg.Port)}, nil
 }
 
 // warm opens n connections at once and returns them to the pool idle.
@@ -216,19 +229,24 @@ func (db *DB) warm(ctx context.Context, n int) error {
 // a read changes nothing, so repeating it is always safe. Statements that
 // write belong in InTx, or in ExecContext.
 func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx, _, end := db.startSpan(ctx, query)
 	rows, err := retryLost(ctx, db, ConnectionLost, func() (*sql.Rows, error) {
 		return db.DB.QueryContext(ctx, query, args...)
 	})
-	return rows, classify(ctx, err)
+	err = classify(ctx, err)
+	end(err)
+	return rows, err
 }
 
 // QueryRowContext is QueryContext for one row; its error, if any, is
 // reported by Scan as usual.
 func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	row, _ := retryLost(ctx, db, ConnectionLost, func() (*sql.Row, error) {
+	ctx, _, end := db.startSpan(ctx, query)
+	row, err := retryLost(ctx, db, ConnectionLost, func() (*sql.Row, error) {
 		r := db.DB.QueryRowContext(ctx, query, args...)
 		return r, r.Err()
 	})
+	end(err)
 	return row
 }
 
@@ -237,10 +255,13 @@ func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *s
 // connection leaves its outcome unknown, and repeating it could apply it
 // twice.
 func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx, _, end := db.startSpan(ctx, query)
 	res, err := retryLost(ctx, db, neverSent, func() (sql.Result, error) {
 		return db.DB.ExecContext(ctx, query, args...)
 	})
-	return res, classify(ctx, err)
+	err = classify(ctx, err)
+	end(err)
+	return res, err
 }
 
 // Ping checks that the database answers; readiness calls it.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -62,11 +64,18 @@ func Idempotent() TxOption { return func(o *txOptions) { o.idempotent = true } }
 //
 // Every wait stops early when ctx is done. fn may therefore run more than
 // once: it must do nothing outside tx that cannot be repeated.
-func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error, opts ...TxOption) error {
+//
+// Traced, the whole call is one TRANSACTION span, each retry an event on it
+// (slipway.db.retry.cause contention or lost_connection); fn's statements
+// make no spans of their own, so a transaction costs one span however many
+// statements and attempts it takes.
+func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error, opts ...TxOption) (err error) {
 	var o txOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
+	ctx, span, end := db.startSpan(ctx, "")
+	defer func() { end(err) }()
 	contention, lost := 0, 0
 	for {
 		err := db.runTx(ctx, fn)
@@ -80,6 +89,7 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error, opts ...TxOpt
 			}
 			pause = backoff(contention)
 			db.contentionRetries.Add(1)
+			span.AddEvent("retry", trace.WithAttributes(retryCause.String("contention")))
 		case db.lostSafely(err, o):
 			if lost++; lost == connMaxAttempts {
 				return classify(ctx, fmt.Errorf("store: transaction gave up after %d attempts on fresh connections: %w", lost, err))
@@ -87,6 +97,7 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error, opts ...TxOpt
 			pause = connBackoff(lost)
 			db.dropIdle()
 			db.lostRetries.Add(1)
+			span.AddEvent("retry", trace.WithAttributes(retryCause.String("lost_connection")))
 		default:
 			return classify(ctx, err)
 		}
@@ -95,6 +106,10 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error, opts ...TxOpt
 		}
 	}
 }
+
+// retryCause is the attribute of a transaction span's retry events, with
+// the values of slipway_db_retries_total's cause label.
+const retryCause = attribute.Key("slipway.db.retry.cause")
 
 // lostSafely reports whether err is a lost connection after which the
 // transaction can be run again without applying it twice.
