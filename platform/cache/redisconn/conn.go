@@ -8,6 +8,10 @@
 // transition to degraded is logged once (warn) and so is the recovery
 // (info); slipway_redis_up{client} is 1 while Redis answers and 0 while it
 // is skipped.
+//
+// A command sent for a traced request is a client span (redisotel) with
+// db.system.name redis and server.address, a child of the request's span;
+// the command's arguments stay out of it.
 package redisconn
 
 import (
@@ -92,6 +96,10 @@ func Open(url, name string, logger *slog.Logger, reg prometheus.Registerer, opts
 		opt(o, c)
 	}
 	c.client = redis.NewClient(o)
+	if err := instrument(c.client); err != nil {
+		_ = c.client.Close()
+		return nil, nil, fmt.Errorf("trace redis commands of %s: %w", name, err)
+	}
 	up := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name:        "slipway_redis_up",
 		Help:        "1 while Redis answers, 0 while it is skipped after a failure (callers degrade to the database or memory).",
