@@ -23,6 +23,7 @@
 package stripe
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,8 +32,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	stripego "github.com/stripe/stripe-go/v82"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/slipway-dev/slipway/services/payment/internal/provider"
 )
@@ -61,9 +65,13 @@ type options struct {
 // stripe-mock in tests.
 func WithURL(url string) Option { return func(o *options) { o.url = url } }
 
-// WithHTTPClient sets the HTTP client (stripe-go's default, with an 80 s
-// timeout, without it).
+// WithHTTPClient sets the HTTP client (one like stripe-go's default, with
+// an 80 s timeout, without it). Its transport is wrapped to trace the calls
+// either way.
 func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpClient = c } }
+
+// defaultTimeout is stripe-go's own HTTP timeout.
+const defaultTimeout = 80 * time.Second
 
 // WithNetworkRetries sets how many times stripe-go itself retries a request
 // that failed on the network or that Stripe asks to retry, with the same
@@ -84,7 +92,7 @@ func New(apiKey string, opts ...Option) (*Provider, error) {
 		opt(&o)
 	}
 	cfg := &stripego.BackendConfig{
-		HTTPClient:        o.httpClient,
+		HTTPClient:        traced(o.httpClient),
 		MaxNetworkRetries: o.retries,
 		LeveledLogger:     slogLogger{o.logger},
 		EnableTelemetry:   stripego.Bool(false),
@@ -95,6 +103,32 @@ func New(apiKey string, opts ...Option) (*Provider, error) {
 	b := stripego.GetBackendWithConfig(stripego.APIBackend, cfg)
 	client := stripego.NewClient(apiKey, stripego.WithBackends(&stripego.Backends{API: b, Connect: b, Uploads: b, MeterEvents: b}))
 	return &Provider{client: client}, nil
+}
+
+// traced is c, or a client like stripe-go's default, whose every request is
+// a client span (otelhttp) when its context carries a span: a child of it,
+// from its tracer provider, with server.address Stripe's host, so the
+// service map shows the call to Stripe. No trace context is sent to Stripe.
+func traced(c *http.Client) *http.Client {
+	if c == nil {
+		c = &http.Client{Timeout: defaultTimeout}
+	}
+	t := *c
+	t.Transport = otelhttp.NewTransport(cmp.Or[http.RoundTripper](c.Transport, http.DefaultTransport),
+		otelhttp.WithPropagators(propagation.NewCompositeTextMapPropagator()),
+		otelhttp.WithSpanNameFormatter(spanName))
+	return &t
+}
+
+// spanName is the request's method and route, the object's id left out:
+// Stripe's paths are /v1/<collection>/<id>/<action>, so
+// "POST /v1/payment_intents/{id}/capture".
+func spanName(_ string, r *http.Request) string {
+	parts := strings.Split(r.URL.Path, "/")
+	if len(parts) > 3 && parts[3] != "" {
+		parts[3] = "{id}"
+	}
+	return r.Method + " " + strings.Join(parts, "/")
 }
 
 // Name implements provider.Provider.
