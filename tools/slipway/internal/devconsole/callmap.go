@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -25,8 +26,9 @@ import (
 //     database, one with messaging.system a publish to that broker;
 //   - a PRODUCER span is a publish to its messaging.system, a CONSUMER span a
 //     delivery from it to the span's service;
-//   - any other CLIENT span is a call to server.address or peer.service, or,
-//     naming no peer, to an external node named after the span.
+//   - any other CLIENT span (an HTTP call, such as payment's to Stripe) is
+//     a call to peer.service or server.address (with server.port unless 80
+//     or 443), or, naming no peer, to an external node named after the span.
 
 // Defaults and bounds of the map's window and of the traces kept per edge.
 const (
@@ -52,6 +54,7 @@ const (
 	attrRPCService    = "rpc.service"
 	attrRPCMethod     = "rpc.method"
 	attrServerAddress = "server.address"
+	attrServerPort    = "server.port"
 	attrPeerService   = "peer.service"
 	attrMessaging     = "messaging.system"
 )
@@ -203,10 +206,21 @@ func (m *mapBuilder) call(sp *Span, byID map[string]*Span, children map[string][
 				return self, m.service(svc), edgeKindCall, true
 			}
 		}
-		peer := cmp.Or(attrs[attrPeerService], rpcService(attrs), attrs[attrServerAddress], sp.Name)
+		peer := cmp.Or(attrs[attrPeerService], rpcService(attrs), serverAddress(attrs), sp.Name)
 		return self, MapNode{ID: "external:" + peer, Label: peer, Kind: nodeKindExternal}, edgeKindCall, true
 	}
 	return MapNode{}, MapNode{}, "", false
+}
+
+// serverAddress is the server a span calls, host:port when the port is not
+// its scheme's default (stripe-mock on 127.0.0.1:12111, not just
+// 127.0.0.1), or "".
+func serverAddress(attrs map[string]string) string {
+	host, port := attrs[attrServerAddress], attrs[attrServerPort]
+	if host == "" || port == "" || port == "443" || port == "80" {
+		return host
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // isRPC reports whether attrs are those of an RPC span, in the semantic

@@ -209,7 +209,10 @@ func TestCallMapNamesPeersOfOtherSpans(t *testing.T) {
 	s.Add([]Span{
 		mk(1, 0, "user", spanKindServer, "POST /v1/sessions", nil),
 		mk(2, 1, "user", spanKindClient, "GET", map[string]string{"db.system": "redis", "server.address": "localhost"}),
-		mk(3, 1, "user", spanKindClient, "POST", map[string]string{"server.address": "api.stripe.com"}),
+		mk(3, 1, "user", spanKindClient, "POST", map[string]string{"server.address": "api.stripe.com", "server.port": "443"}),
+		// An HTTP call to a server on a port of its own is named with it.
+		mk(9, 1, "user", spanKindClient, "POST /v1/payment_intents",
+			map[string]string{"http.request.method": "POST", "server.address": "127.0.0.1", "server.port": "12111"}),
 		mk(4, 1, "user", spanKindClient, "notification deliver", nil),
 		mk(5, 1, "user", "INTERNAL", "hash password", nil),
 		// A gRPC call in the older conventions whose callee exports nothing.
@@ -230,6 +233,7 @@ func TestCallMapNamesPeersOfOtherSpans(t *testing.T) {
 	assert.ElementsMatch(t, []string{
 		"clients -> user", "user -> database:redis", "user -> external:api.stripe.com",
 		"user -> external:notification deliver", "user -> audit", "user -> payment", "user -> external:acme.Billing",
+		"user -> external:127.0.0.1:12111",
 	}, got, "an internal span is no call")
 	assert.Contains(t, m.Nodes, MapNode{ID: "database:redis", Label: "Redis", Kind: nodeKindDatabase})
 }
