@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -406,6 +407,36 @@ func checkKafkaUsers(m kafkaManifests, model kafkaModel) []string {
 	return problems
 }
 
+// checkKafkaPartitions: each topic has at least as many partitions as the
+// most replicas a consumer of it may run (maxReplicas by service, its
+// HorizontalPodAutoscaler's maximum), or the replicas beyond the
+// partitions sit idle in their group. The consumers are the users of
+// model with a group: each reads the topics it has Read on.
+func checkKafkaPartitions(m kafkaManifests, model kafkaModel, maxReplicas map[string]int32) []string {
+	var problems []string
+	partitions := map[string]int{}
+	for _, t := range m.topics {
+		partitions[kafkaTopicName(t)] = t.Spec.Partitions
+	}
+	for _, user := range sortedNames(model.ACLs) {
+		acls := model.ACLs[user]
+		if !slices.ContainsFunc(acls, func(a kafkaACL) bool { return a.ResourceType == "group" }) {
+			continue
+		}
+		for _, a := range acls {
+			if a.ResourceType != "topic" || a.Operation != "Read" {
+				continue
+			}
+			if n, ok := maxReplicas[user]; !ok {
+				problems = append(problems, fmt.Sprintf("consumer %s has no HorizontalPodAutoscaler to size %s by", user, a.Name))
+			} else if partitions[a.Name] < int(n) {
+				problems = append(problems, fmt.Sprintf("KafkaTopic %s: %d partitions for up to %d %s replicas in one group", a.Name, partitions[a.Name], n, user))
+			}
+		}
+	}
+	return problems
+}
+
 // TestKubernetesKafka: deploy/k8s/kafka, decoded strictly file by file and
 // rendered as an overlay includes it, is a KRaft cluster with replication
 // 3 and min.insync.replicas 2, api/events' topics with their .dlq twins,
@@ -431,13 +462,30 @@ func TestKubernetesKafka(t *testing.T) {
 		})
 	}
 
+	overlays := renderedOverlays(t)
 	t.Run("not in an overlay yet", func(t *testing.T) {
 		// The services cannot use it until platform/events has its Kafka backend.
-		for _, o := range renderedOverlays(t) {
+		for _, o := range overlays {
 			for _, obj := range o.objects {
 				assert.NotContains(t, obj.apiVersion, "kafka.strimzi.io", "overlay %s renders %s %s", o.env, obj.kind, obj.name)
 			}
 		}
+	})
+
+	t.Run("every consumer replica gets a partition", func(t *testing.T) {
+		maxReplicas := map[string]int32{}
+		for _, o := range overlays {
+			for _, hpa := range all[*autoscalingv2.HorizontalPodAutoscaler](o, "HorizontalPodAutoscaler") {
+				maxReplicas[hpa.Name] = max(maxReplicas[hpa.Name], hpa.Spec.MaxReplicas)
+			}
+		}
+		require.NotZero(t, maxReplicas["inventory"], "no inventory HorizontalPodAutoscaler rendered")
+		assert.Empty(t, checkKafkaPartitions(files, model, maxReplicas))
+
+		maxReplicas["notification"] = 13
+		assert.Contains(t, checkKafkaPartitions(files, model, maxReplicas), "KafkaTopic orders: 12 partitions for up to 13 notification replicas in one group")
+		delete(maxReplicas, "inventory")
+		assert.Contains(t, checkKafkaPartitions(files, model, maxReplicas), "consumer inventory has no HorizontalPodAutoscaler to size orders by")
 	})
 
 	t.Run("strict decoding", func(t *testing.T) {
