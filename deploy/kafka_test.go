@@ -305,9 +305,11 @@ func checkKafkaTopics(m kafkaManifests, model kafkaModel) []string {
 		clusterISR, _ = configInt(m.clusters[0].Spec.Kafka.Config, "min.insync.replicas")
 	}
 	var names []string
+	partitions := map[string]int{}
 	for _, t := range m.topics {
 		name := kafkaTopicName(t)
 		names = append(names, name)
+		partitions[name] = t.Spec.Partitions
 		if t.Labels[strimziCluster] != cluster {
 			bad("KafkaTopic %s belongs to %q, not Kafka %q", name, t.Labels[strimziCluster], cluster)
 		}
@@ -335,6 +337,8 @@ func checkKafkaTopics(m kafkaManifests, model kafkaModel) []string {
 			bad("KafkaTopic %s is the dead-letter twin of no topic", name)
 		case !isDLQ && !slices.Contains(names, name+dlqSuffix):
 			bad("KafkaTopic %s has no %s%s twin for its dead letters", name, name, dlqSuffix)
+		case isDLQ && partitions[name] != partitions[base]:
+			bad("KafkaTopic %s has %d partitions, its topic %s %d: EnsureTopics expects one count for both", name, partitions[name], base, partitions[base])
 		case !isDLQ && !slices.Contains(model.Topics, name):
 			bad("KafkaTopic %s is no stream of %s (streams as topics: %v)", name, apiEventsDir, model.Topics)
 		}
@@ -538,6 +542,9 @@ func TestKubernetesKafkaChecksFindProblems(t *testing.T) {
 			topic(m, "orders.dlq").Spec.Config["min.insync.replicas"] = float64(1)
 		}, "KafkaTopic orders.dlq: min.insync.replicas is 1"},
 		{"topic kept forever", func(m *kafkaManifests, _ *kafkaModel) { topic(m, "orders").Spec.Config["retention.ms"] = float64(-1) }, "want a bounded retention"},
+		{"dead-letter twin with its own partition count", func(m *kafkaManifests, _ *kafkaModel) {
+			topic(m, "orders.dlq").Spec.Partitions = 1
+		}, "KafkaTopic orders.dlq has 1 partitions, its topic orders 12"},
 		{"no dead-letter twin", func(m *kafkaManifests, _ *kafkaModel) { topic(m, "orders.dlq").Name = "orders-dead" }, "has no orders.dlq twin"},
 		{"renamed stream", func(_ *kafkaManifests, model *kafkaModel) { model.Topics = []string{"order_events"} }, "stream order_events of api/events has no KafkaTopic"},
 		{"topic of no stream", func(m *kafkaManifests, _ *kafkaModel) {
