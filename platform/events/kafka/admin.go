@@ -26,10 +26,11 @@ type TopicSpec struct {
 	// Partitions bounds a consumer group's parallelism; every record of one
 	// key stays on one of them.
 	Partitions int32
-	// ReplicationFactor is how many brokers keep each partition. Above 1 the
-	// topic gets min.insync.replicas = ReplicationFactor-1, so that an
-	// acks=all write survives the loss of any one broker and the topic
-	// still accepts writes while one is down.
+	// ReplicationFactor is how many brokers keep each partition, or -1 for
+	// the broker's default.replication.factor. Above 1 the topic gets
+	// min.insync.replicas = ReplicationFactor-1, so that an acks=all write
+	// survives the loss of any one broker and the topic still accepts
+	// writes while one is down.
 	ReplicationFactor int16
 }
 
@@ -40,8 +41,8 @@ func (s TopicSpec) validate() error {
 	if s.Partitions < 1 {
 		return fmt.Errorf("topic %s: partitions must be at least 1, not %d", s.Name, s.Partitions)
 	}
-	if s.ReplicationFactor < 1 {
-		return fmt.Errorf("topic %s: replication factor must be at least 1, not %d", s.Name, s.ReplicationFactor)
+	if s.ReplicationFactor < 1 && s.ReplicationFactor != brokerReplication {
+		return fmt.Errorf("topic %s: replication factor must be at least 1 (or -1, the broker's default), not %d", s.Name, s.ReplicationFactor)
 	}
 	return nil
 }

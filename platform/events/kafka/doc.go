@@ -72,8 +72,8 @@
 // Relay takes a Publisher instead of a jetstream.JetStream; Consumer keeps
 // its inbox transaction, schema and signature checks and metrics, and takes
 // a Subscriber. EVENTS_URL chooses the backend: nats://host:4222 or
-// kafka://broker1:9092,broker2:9092/?partitions=6&replication=3, the path's
-// query giving the TopicSpec of EnsureTopics. The outbox then needs the
+// kafka://broker1:9092,broker2:9092/?partitions=6&replication=3, which
+// ParseURL reads into the brokers and the TopicSpec of EnsureTopics. The outbox then needs the
 // ordering key beside the subject (an outbox column filled from a new
 // Envelope.Key), and the subject maps to its stream's topic.
 package kafka
