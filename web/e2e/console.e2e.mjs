@@ -8,9 +8,10 @@
 // place an order paid with the sandbox's Visa test card (PLACED, payment
 // CAPTURED), see it and its notification, open its trace and find spans of
 // order, inventory and notification, the live map with the order's calls as
-// edges (one of which lists the order's trace), the API explorer with the session's
-// token, an order paid with the declining test card (FAILED with its
-// reason, payment DECLINED, stock back). Screenshots go to
+// edges, its database's among them (one of which lists the order's trace),
+// the API explorer with the session's token, an order paid with the
+// declining test card (FAILED with its reason, payment DECLINED, stock
+// back). Screenshots go to
 // .slipway/test/console-*.png. Bounded in time; always stops what it started
 // (the dev process group, then waits until its ports are free).
 //
@@ -453,6 +454,16 @@ async function run() {
     }
     return true;
   }, 1000);
+  // The order's statements are client spans of its database (SQLite under
+  // slipway dev, PostgreSQL with its DATABASE_URL): an edge to it with a rate.
+  const dbEdge = await until("a map edge from order to its database with a rate", 30_000, async () => {
+    const edges = await page.locator('[data-testid^="edge-order-database:"]').evaluateAll((els) =>
+      els.map((e) => ({ to: e.dataset.testid.slice("edge-order-".length), rate: Number(e.dataset.rate) })),
+    );
+    return edges.find((e) => e.rate > 0);
+  }, 1000);
+  assert.equal(await tid(`map-node-${dbEdge.to}`).count(), 1, `the map draws the database node ${dbEdge.to}`);
+  log(`map edge order→${dbEdge.to} at ${(dbEdge.rate * 60).toFixed(0)}/min`);
   const drawn = await page.locator("[data-testid^=edge-][data-rate]").evaluateAll((els) =>
     els.map((e) => `${e.dataset.testid.slice(5)} ${(Number(e.dataset.rate) * 60).toFixed(0)}/min`),
   );
