@@ -2,6 +2,7 @@ package drift
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -126,15 +128,86 @@ func TestPushReplacesTheGroupOnlyWhenComplete(t *testing.T) {
 	assert.Contains(t, err.Error(), "--pushgateway")
 }
 
-// TestRealPushgateway pushes to the Pushgateway itself when it is
-// installed (Debian: prometheus-pushgateway) and reads what it keeps.
-func TestRealPushgateway(t *testing.T) {
-	bin, err := exec.LookPath("prometheus-pushgateway")
-	if err != nil {
-		if bin, err = exec.LookPath("pushgateway"); err != nil {
-			t.Skip("no Pushgateway installed (apt-get install prometheus-pushgateway)")
+// pushgatewayBinaries are the Pushgateway's names: Debian's package
+// installs prometheus-pushgateway, the upstream release pushgateway.
+var pushgatewayBinaries = []string{"prometheus-pushgateway", "pushgateway"}
+
+// findPushgateway returns the first of names on PATH, or an error that
+// says what to install.
+func findPushgateway(names ...string) (string, error) {
+	for _, name := range names {
+		if bin, err := exec.LookPath(name); err == nil {
+			return bin, nil
 		}
 	}
+	return "", fmt.Errorf("no Pushgateway installed (none of %v on PATH): apt-get install prometheus-pushgateway", names)
+}
+
+// requirePushgateway finds the Pushgateway, or skips the test when it is
+// not installed, except in CI (CI=true), where a missing Pushgateway fails
+// it: CI must run the push against the real thing.
+func requirePushgateway(t testing.TB, getenv func(string) string, names ...string) string {
+	t.Helper()
+	bin, err := findPushgateway(names...)
+	if err == nil {
+		return bin
+	}
+	if getenv("CI") == "true" {
+		t.Fatalf("%v; CI=true must run this test", err)
+	}
+	t.Skipf("%v; CI=true makes this a failure", err)
+	return ""
+}
+
+func TestRequirePushgatewayFailsInCI(t *testing.T) {
+	missing := []string{"slipway-no-such-pushgateway"}
+	for _, tt := range []struct {
+		ci                   string
+		wantFailed, wantSkip bool
+	}{
+		{ci: "true", wantFailed: true},
+		{ci: "", wantSkip: true},
+		{ci: "false", wantSkip: true},
+	} {
+		t.Run("CI="+tt.ci, func(t *testing.T) {
+			rec := &tbRecorder{TB: t}
+			done := make(chan struct{})
+			go func() { // Fatalf and Skipf end the goroutine, as in a test
+				defer close(done)
+				requirePushgateway(rec, func(string) string { return tt.ci }, missing...)
+			}()
+			<-done
+			assert.Equal(t, tt.wantFailed, rec.failed, "failed")
+			assert.Equal(t, tt.wantSkip, rec.skipped, "skipped")
+			assert.Contains(t, rec.msg, "apt-get install prometheus-pushgateway")
+		})
+	}
+}
+
+// tbRecorder records a Fatalf or Skipf instead of ending the real test.
+type tbRecorder struct {
+	testing.TB
+	failed, skipped bool
+	msg             string
+}
+
+func (r *tbRecorder) Helper() {}
+
+func (r *tbRecorder) Fatalf(format string, args ...any) {
+	r.failed, r.msg = true, fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func (r *tbRecorder) Skipf(format string, args ...any) {
+	r.skipped, r.msg = true, fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// TestRealPushgateway pushes to the Pushgateway itself (Debian:
+// prometheus-pushgateway) and reads what it keeps. It skips when none is
+// installed, and fails then under CI=true.
+func TestRealPushgateway(t *testing.T) {
+	bin := requirePushgateway(t, os.Getenv, pushgatewayBinaries...)
 	addr := "127.0.0.1:" + strconv.Itoa(clitest.FreePort(t))
 	cmd := exec.Command(bin, "--web.listen-address="+addr, "--persistence.interval=0") //nolint:gosec // the test's own binary
 	var logs clitest.SyncBuffer
