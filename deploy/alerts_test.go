@@ -227,9 +227,9 @@ func TestAlertRuleChecksFindProblems(t *testing.T) {
 	require.Empty(t, checkAlertRules(rules, books), "the baseline must pass")
 
 	tests := []struct {
-		name   string
-		break_ func(r *alertRule, books map[string]string)
-		want   string
+		name  string
+		spoil func(r *alertRule, books map[string]string)
+		want  string
 	}{
 		{"no severity", func(r *alertRule, _ map[string]string) { delete(r.Labels, "severity") }, `severity ""`},
 		{"an unrouted severity", func(r *alertRule, _ map[string]string) { r.Labels["severity"] = "critical" }, `severity "critical"`},
@@ -254,7 +254,7 @@ func TestAlertRuleChecksFindProblems(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rules, books := good()
-			tt.break_(&rules[0], books)
+			tt.spoil(&rules[0], books)
 			problems := checkAlertRules(rules, books)
 			require.Len(t, problems, 1, "%v", problems)
 			assert.Contains(t, problems[0], tt.want)

@@ -511,10 +511,9 @@ func checkLogging(r *loggingRender, config []byte, httpPort string) []string {
 	}
 	c := pod.Containers[0]
 	sc := c.SecurityContext
-	switch {
-	case sc == nil:
+	if sc == nil {
 		bad("container %s has no securityContext", c.Name)
-	default:
+	} else {
 		if isTrue(sc.Privileged) || !isFalse(sc.AllowPrivilegeEscalation) || !isTrue(sc.ReadOnlyRootFilesystem) {
 			bad("container %s: want privileged off, allowPrivilegeEscalation false, readOnlyRootFilesystem true", c.Name)
 		}

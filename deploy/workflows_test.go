@@ -109,7 +109,7 @@ func parseWorkflow(file string, data []byte) (*ghWorkflow, error) {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	if len(wf.On) == 0 || len(wf.Jobs) == 0 {
-		return nil, fmt.Errorf("%s: a workflow needs on: and jobs:", file)
+		return nil, fmt.Errorf("%s: a workflow needs both an on and a jobs key", file)
 	}
 	for name, j := range wf.Jobs {
 		if j == nil || j.RunsOn == "" || len(j.Steps) == 0 {
@@ -405,7 +405,7 @@ func TestWorkflowsDecodeStrictly(t *testing.T) {
 	for _, tt := range []struct{ name, yaml, want string }{
 		{"misspelt key", "on: {push: {}}\njobs:\n  a:\n    runs-on: x\n    step: []\n", "field step not found"},
 		{"uses and run", "on: {push: {}}\njobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: a/b@v1\n        run: echo\n", "exactly one of uses and run"},
-		{"no jobs", "on: {push: {}}\n", "needs on: and jobs:"},
+		{"no jobs", "on: {push: {}}\n", "needs both an on and a jobs key"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := parseWorkflow("x.yml", []byte(tt.yaml))

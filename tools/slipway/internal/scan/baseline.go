@@ -148,7 +148,7 @@ func writeBaseline(path string, b Baseline) error {
 		return err
 	}
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("--write-baseline: %w", err)
 	}
 	tmp, err := os.CreateTemp(dir, ".baseline-*.json")

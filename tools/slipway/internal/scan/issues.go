@@ -16,7 +16,7 @@ func issueFileName(f Finding) string {
 // writeIssues writes one Markdown issue body per new finding into dir
 // and returns the files written. Without a baseline every finding is new.
 func writeIssues(dir string, findings []Finding) ([]string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("--issues: %w", err)
 	}
 	var files []string

@@ -165,7 +165,7 @@ func writeSARIF(file string, rep Report, root string) error {
 	if err != nil {
 		return fmt.Errorf("--sarif: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(file), 0o750); err != nil {
 		return fmt.Errorf("--sarif: %w", err)
 	}
 	if err := os.WriteFile(file, data, 0o644); err != nil { //nolint:gosec // a report, not a secret
