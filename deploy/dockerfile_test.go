@@ -381,9 +381,57 @@ func hasStringVar(t testing.TB, dir, name string) bool {
 }
 
 func TestDockerfileNeedsService(t *testing.T) {
-	_, err := convertDockerfile(t, filepath.Join(repoRoot(t), dockerfile), "", nil)
-	require.Error(t, err, "a build without --build-arg SERVICE must fail, not build some service")
-	assert.Contains(t, err.Error(), "SERVICE")
+	// The default target and the two service targets; only cli needs none.
+	for _, target := range []string{"", "runtime", "debug"} {
+		_, err := convertDockerfile(t, filepath.Join(repoRoot(t), dockerfile), target, nil)
+		require.Error(t, err, "target %q: a build without --build-arg SERVICE must fail, not build some service", target)
+		assert.Contains(t, err.Error(), "SERVICE: is not allowed to be unset", "target %q", target)
+	}
+}
+
+// The cli target is the slipway CLI alone (the drift CronJob's image): it
+// builds without SERVICE, from the CLI's sources and no service's, with
+// the release flags, and runs the CLI as a non-root user.
+func TestDockerfileCLI(t *testing.T) {
+	root := repoRoot(t)
+	for _, args := range []map[string]string{
+		{"VERSION": "v0.0.0-test"},
+		// A SERVICE left in the environment changes nothing.
+		{"VERSION": "v0.0.0-test", "SERVICE": sortedNames(slipwayServices(t))[0]},
+	} {
+		t.Run(fmt.Sprintf("SERVICE=%q", args["SERVICE"]), func(t *testing.T) {
+			b, err := convertDockerfile(t, filepath.Join(root, dockerfile), "cli", args)
+			require.NoError(t, err, "BuildKit cannot convert the cli target")
+			assert.Empty(t, b.warnings, "docker build --check warnings")
+			assert.Empty(t, checkGoCaches(b))
+			assert.Empty(t, checkRuntimeUser(b))
+			assert.Empty(t, checkSources(root, b, dockerignore(t)))
+
+			cfg := b.image.Config
+			assert.Equal(t, []string{"/usr/local/bin/slipway"}, cfg.Entrypoint, "the arguments are the verb: drift ...")
+			assert.Nil(t, cfg.Healthcheck, "a job that runs to completion serves no health check")
+			assert.Empty(t, cfg.ExposedPorts)
+			assert.Equal(t, "slipway", cfg.Labels["org.opencontainers.image.title"])
+			assert.Equal(t, "v0.0.0-test", cfg.Labels["org.opencontainers.image.version"])
+			assert.Contains(t, b.sources, "tools/slipway")
+			for _, src := range b.sources {
+				if rest, ok := strings.CutPrefix(src, "services/"); ok {
+					assert.True(t, strings.HasSuffix(rest, "/go.mod") || strings.HasSuffix(rest, "/go.sum"),
+						"the CLI image copies %s: a service's sources would bust its cache", src)
+				}
+			}
+			var builds []string
+			for _, e := range b.execs {
+				if script := execScript(e); strings.Contains(script, "go build") {
+					builds = append(builds, script)
+					assert.Regexp(t, `\(flag GO_BUILDFLAGS\)`, script, "release flags")
+					assert.Regexp(t, `\(flag GO_LDFLAGS\)`, script, "the version stamped")
+				}
+			}
+			require.Len(t, builds, 1, "one go build")
+			assert.Contains(t, builds[0], "-o /out/slipway ./tools/slipway")
+		})
+	}
 }
 
 func TestDockerfileToolchains(t *testing.T) {
