@@ -219,7 +219,7 @@ func checkDashboard(ctx context.Context, p *Prom, file string, o options) ([]Che
 	b := Builtins{RateInterval: "1m", Interval: "15s", RangeSeconds: int(o.load.Seconds())}
 	for _, c := range DashboardChecks(d, source, values, b) {
 		if c.Err == nil {
-			c.Series, c.Err = p.Series(ctx, c.Expr)
+			c.Series, c.NaN, c.Err = p.Series(ctx, c.Expr)
 		}
 		checks = append(checks, c)
 	}
@@ -241,7 +241,7 @@ func checkRules(ctx context.Context, p *Prom, rules []Rule, ran time.Duration, r
 	for _, r := range rules {
 		source, _ := filepath.Rel(root, r.File)
 		c := Check{Source: source, Name: r.Name(), Expr: r.Expr, Kind: MayBeEmpty, Ran: ran}
-		c.Series, c.Err = p.Series(ctx, r.Expr)
+		c.Series, c.NaN, c.Err = p.Series(ctx, r.Expr)
 		if e, bad := ruleErrs[r.Group+"/"+r.Name()]; bad && c.Err == nil {
 			c.Err = errors.New(e)
 		}
@@ -254,7 +254,7 @@ func checkRules(ctx context.Context, p *Prom, rules []Rule, ran time.Duration, r
 			}
 			if c.Err == nil {
 				c.Expr = r.Record
-				c.Series, c.Err = p.Series(ctx, r.Record)
+				c.Series, c.NaN, c.Err = p.Series(ctx, r.Record)
 			}
 		} else {
 			c.Name = "alert " + r.Alert

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,23 +30,49 @@ func NewProm(addr string) (*Prom, error) {
 	return &Prom{api: v1.NewAPI(c)}, nil
 }
 
-// Series evaluates expr and counts the series (a scalar or string is one).
-func (p *Prom) Series(ctx context.Context, expr string) (int, error) {
+// Series evaluates expr and counts the series (a scalar or string is one),
+// and among them those whose every value is NaN (0/0, a quantile of no
+// observations): Grafana draws nothing for them.
+func (p *Prom) Series(ctx context.Context, expr string) (series, nan int, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	v, _, _, err := p.api.Query(ctx, expr, p.at)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	return countSeries(v)
+}
+
+// countSeries counts the series of a query result and those that hold
+// nothing but NaN.
+func countSeries(v model.Value) (series, nan int, err error) {
+	isNaN := func(f model.SampleValue) bool { return math.IsNaN(float64(f)) }
 	switch v := v.(type) {
 	case model.Vector:
-		return len(v), nil
+		for _, s := range v {
+			if isNaN(s.Value) {
+				nan++
+			}
+		}
+		return len(v), nan, nil
 	case model.Matrix:
-		return len(v), nil
-	case *model.Scalar, *model.String:
-		return 1, nil
+		for _, s := range v {
+			if len(s.Values) > 0 && !slices.ContainsFunc(s.Values, func(p model.SamplePair) bool { return !isNaN(p.Value) }) {
+				nan++
+			}
+		}
+		return len(v), nan, nil
+	case *model.Scalar:
+		if isNaN(v.Value) {
+			nan = 1
+		}
+		return 1, nan, nil
+	case *model.String:
+		return 1, 0, nil
+	case nil:
+		return 0, 0, errors.New("no result")
 	default:
-		return 0, fmt.Errorf("unexpected result type %s", v.Type())
+		return 0, 0, fmt.Errorf("unexpected result type %s", v.Type())
 	}
 }
 

@@ -4,23 +4,38 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 // fakePrometheus answers /api/v1/query from series (expression -> number of
-// series; a missing expression is a parse error) and /api/v1/rules from rules.
+// series, each of value 1; a missing expression is a parse error) and
+// /api/v1/rules from rules.
 func fakePrometheus(t *testing.T, series map[string]int, rules string) *Prom {
+	t.Helper()
+	values := make(map[string][]string, len(series))
+	for expr, n := range series {
+		values[expr] = slices.Repeat([]string{"1"}, n)
+	}
+	return fakePrometheusValues(t, values, rules)
+}
+
+// fakePrometheusValues answers each expression with one series per value
+// ("1", "NaN").
+func fakePrometheusValues(t *testing.T, series map[string][]string, rules string) *Prom {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/v1/query", func(w http.ResponseWriter, r *http.Request) {
 		require.NoError(t, r.ParseForm())
-		n, ok := series[r.Form.Get("query")]
+		vals, ok := series[r.Form.Get("query")]
 		w.Header().Set("Content-Type", "application/json")
 		if !ok {
 			w.WriteHeader(http.StatusBadRequest)
@@ -28,8 +43,8 @@ func fakePrometheus(t *testing.T, series map[string]int, rules string) *Prom {
 			return
 		}
 		var result []map[string]any
-		for i := range n {
-			result = append(result, map[string]any{"metric": map[string]string{"i": fmt.Sprint(i)}, "value": []any{1, "1"}})
+		for i, v := range vals {
+			result = append(result, map[string]any{"metric": map[string]string{"i": fmt.Sprint(i)}, "value": []any{1, v}})
 		}
 		if result == nil {
 			result = []map[string]any{}
@@ -108,7 +123,7 @@ func TestCheckDashboardAgainstPrometheus(t *testing.T) {
 	checks := DashboardChecks(mustRead(t, f), "d.json", values, Builtins{RateInterval: "1m", Interval: "15s", RangeSeconds: 40})
 	failed := map[string]bool{}
 	for i := range checks {
-		checks[i].Series, checks[i].Err = p.Series(context.Background(), checks[i].Expr)
+		checks[i].Series, checks[i].NaN, checks[i].Err = p.Series(context.Background(), checks[i].Expr)
 		status, _ := checks[i].Verdict()
 		failed[checks[i].Name] = status == Fail
 	}
@@ -123,4 +138,55 @@ func mustRead(t *testing.T, f string) Dashboard {
 	d, err := ReadDashboard(f)
 	require.NoError(t, err)
 	return d
+}
+
+func TestCheckDashboardFailsOnNaNOnly(t *testing.T) {
+	d := Dashboard{Panels: []Panel{
+		{Type: "timeseries", Title: "Idle ratio", Targets: []Target{{RefID: "A", Expr: "idle / open"}}},
+		{Type: "timeseries", Title: "Some idle", Targets: []Target{{RefID: "A", Expr: "idle / busy"}}},
+	}}
+	p := fakePrometheusValues(t, map[string][]string{
+		"idle / open": {"NaN", "NaN"}, // 0/0 on every instance: the panel draws nothing
+		"idle / busy": {"NaN", "0.5"},
+	}, `[]`)
+	verdicts := map[string]Status{}
+	notes := map[string]string{}
+	for _, c := range DashboardChecks(d, "d.json", nil, Builtins{RateInterval: "1m", Interval: "15s", RangeSeconds: 40}) {
+		c.Series, c.NaN, c.Err = p.Series(context.Background(), c.Expr)
+		verdicts[c.Name], notes[c.Name] = c.Verdict()
+	}
+	assert.Equal(t, map[string]Status{"Idle ratio (A)": Fail, "Some idle (A)": OK}, verdicts)
+	assert.Contains(t, notes["Idle ratio (A)"], "all 2 series only NaN")
+	assert.Contains(t, notes["Some idle (A)"], "1 of 2 series only NaN")
+}
+
+func TestCountSeries(t *testing.T) {
+	nan := model.SampleValue(math.NaN())
+	tests := []struct {
+		name        string
+		v           model.Value
+		series, nan int
+		wantErr     bool
+	}{
+		{"vector", model.Vector{{Value: 1}, {Value: nan}, {Value: 0}}, 3, 1, false},
+		{"empty vector", model.Vector{}, 0, 0, false},
+		{"matrix: a series with one number is drawn", model.Matrix{{Values: []model.SamplePair{{Value: nan}, {Value: 2}}}}, 1, 0, false},
+		{"matrix: a series of NaN is not", model.Matrix{{Values: []model.SamplePair{{Value: nan}, {Value: nan}}}, {Values: []model.SamplePair{{Value: 1}}}}, 2, 1, false},
+		{"NaN scalar", &model.Scalar{Value: nan}, 1, 1, false},
+		{"scalar", &model.Scalar{Value: 0}, 1, 0, false},
+		{"string", &model.String{Value: "x"}, 1, 0, false},
+		{"nil", nil, 0, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			series, n, err := countSeries(tt.v)
+			if tt.wantErr {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.series, series)
+			assert.Equal(t, tt.nan, n)
+		})
+	}
 }

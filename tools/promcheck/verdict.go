@@ -33,6 +33,7 @@ type Check struct {
 	Ran     time.Duration
 
 	Series int   // series returned
+	NaN    int   // of those, the ones holding only NaN
 	Err    error // a parse, evaluation or rule-health error
 }
 
@@ -48,19 +49,24 @@ const (
 	EmptyOK Status = "EMPTY-OK"
 )
 
-// Verdict decides the check: an error fails it; no series fails an
-// expression that must have data, unless it reads only data older than the
-// run.
+// Verdict decides the check: an error fails it; no series, or only series
+// of NaN (which a panel draws as nothing), fails an expression that must
+// have data, unless it reads only data older than the run.
 func (c Check) Verdict() (Status, string) {
 	switch {
 	case c.Err != nil:
 		return Fail, c.Err.Error()
-	case c.Series > 0:
+	case c.Series > 0 && (c.NaN < c.Series || c.Kind == MayBeEmpty):
+		if c.NaN > 0 {
+			return OK, fmt.Sprintf("%d of %d series only NaN", c.NaN, c.Series)
+		}
 		return OK, ""
 	case c.Kind == MayBeEmpty:
 		return OK, "not firing"
 	case c.History > c.Ran:
 		return EmptyOK, fmt.Sprintf("reads data at least %s old, the run lasted %s", c.History, c.Ran.Round(time.Second))
+	case c.Series > 0:
+		return Fail, fmt.Sprintf("all %d series only NaN: the panel would show no data", c.Series)
 	default:
 		return Fail, "no series: the panel would show no data"
 	}

@@ -23,6 +23,9 @@ func TestVerdict(t *testing.T) {
 		{"an alert that does not parse", Check{Kind: MayBeEmpty, Err: errors.New("parse error")}, Fail},
 		{"a recorded series offset further back than the run", Check{Kind: MustHaveData, History: 72 * time.Hour, Ran: time.Minute}, EmptyOK},
 		{"a recorded series the run could fill", Check{Kind: MustHaveData, History: 30 * time.Second, Ran: time.Minute}, Fail},
+		{"a panel of NaN alone fails", Check{Kind: MustHaveData, Series: 2, NaN: 2}, Fail},
+		{"a panel with one series of numbers", Check{Kind: MustHaveData, Series: 2, NaN: 1}, OK},
+		{"an alert returning NaN parses and evaluates", Check{Kind: MayBeEmpty, Series: 1, NaN: 1}, OK},
 		{"a long offset does not excuse an error", Check{Kind: MustHaveData, History: 72 * time.Hour, Ran: time.Minute, Err: errors.New("bad")}, Fail},
 	}
 	for _, tt := range tests {
