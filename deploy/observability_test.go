@@ -683,18 +683,23 @@ func TestGrafana(t *testing.T) {
 // SLO with its objectives drawn, the dependencies, and a row per service.
 func checkServiceDashboard(t *testing.T, d grafanaDashboard, catalog metricCatalog, datasourceUID string) {
 	queries, _ := checkDashboardQueries(d, catalog, datasourceUID)
-	uses := func(metric string) func(promQuery) bool {
-		return func(q promQuery) bool { _, ok := q.metrics[metric]; return ok }
+	// uses: the query reads one of metrics, raw or recorded.
+	uses := func(metrics ...string) func(promQuery) bool {
+		return func(q promQuery) bool {
+			return slices.ContainsFunc(metrics, func(m string) bool { _, ok := q.metrics[m]; return ok })
+		}
 	}
 	shows := []struct {
 		name string
 		ok   func(promQuery) bool
 	}{
 		{"request rate per service", func(q promQuery) bool {
-			return uses("slipway_rpc_requests_total")(q) && q.hasFunc["rate"] && q.byLabel["service"]
+			return uses("slipway_service:slipway_rpc_requests:rate5m")(q) ||
+				uses("slipway_rpc_requests_total")(q) && q.hasFunc["rate"] && q.byLabel["service"]
 		}},
 		{"errors per service", func(q promQuery) bool {
-			return uses("slipway_rpc_requests_total")(q) && q.matches["code"] && q.byLabel["service"]
+			return uses("slipway_service:slipway_rpc_errors:ratio_rate5m")(q) ||
+				uses("slipway_rpc_requests_total")(q) && q.matches["code"] && q.byLabel["service"]
 		}},
 		{"duration per service", func(q promQuery) bool {
 			return uses("slipway_rpc_duration_seconds_bucket")(q) && q.hasFunc["histogram_quantile"] && q.byLabel["service"] && q.byLabel["le"]
@@ -702,17 +707,15 @@ func checkServiceDashboard(t *testing.T, d grafanaDashboard, catalog metricCatal
 		{"the 30-day error budget", func(q promQuery) bool {
 			return uses("slipway_rpc_requests_total")(q) && strings.Contains(q.expr, "[30d]") && strings.Contains(q.expr, "0.005")
 		}},
-		{"CPU against GOMAXPROCS", func(q promQuery) bool {
-			return uses("process_cpu_seconds_total")(q) && uses("go_sched_gomaxprocs_threads")(q)
-		}},
-		{"the database pool", uses("slipway_db_connections")},
-		{"the outbox", uses("slipway_outbox_oldest_pending_age_seconds")},
-		{"consumer lag", uses("slipway_consumer_lag")},
+		{"CPU against GOMAXPROCS", uses("slipway_service:process_cpu_utilisation:max_ratio_rate5m")},
+		{"the database pool", uses("slipway_service:slipway_db_connections_idle:min_ratio_avg5m")},
+		{"the outbox", uses("slipway_service:slipway_outbox_oldest_pending_age_seconds:max")},
+		{"consumer lag", uses("slipway_service_consumer:slipway_consumer_lag:max")},
 		{"Redis", uses("slipway_redis_up")},
 		{"circuit breakers", uses("slipway_client_circuit_state")},
-		{"shed calls", uses("slipway_rpc_shed_total")},
-		{"the cache hit ratio", uses("slipway_cache_requests_total")},
-		{"client retries", uses("slipway_client_retries_total")},
+		{"shed calls", uses("slipway_service:slipway_rpc_shed:rate5m")},
+		{"the cache hit ratio", uses("slipway_service_cache:slipway_cache_requests_hit:ratio_rate5m")},
+		{"client retries", uses("slipway_service_peer:slipway_client_retries:rate5m")},
 		{"database retries", uses("slipway_db_retries_total")},
 		{"memory", uses("process_resident_memory_bytes")},
 	}
@@ -765,11 +768,180 @@ func checkServiceDashboard(t *testing.T, d grafanaDashboard, catalog metricCatal
 	}
 	rowPanels = append(rowPanels, d.Panels[repeated].Panels...)
 	sub, _ := checkDashboardQueries(grafanaDashboard{Panels: rowPanels}, catalog, datasourceUID)
-	for _, metric := range []string{"slipway_rpc_requests_total", "slipway_rpc_duration_seconds_bucket", "slipway_rpc_in_flight", "process_cpu_seconds_total", "process_resident_memory_bytes"} {
+	for _, metric := range []string{"slipway_rpc_requests_total", "slipway_service:slipway_rpc_errors:ratio_rate5m", "slipway_rpc_duration_seconds_bucket", "slipway_rpc_in_flight", "slipway_service:process_cpu_utilisation:max_ratio_rate5m", "process_resident_memory_bytes"} {
 		assert.True(t, slices.ContainsFunc(sub, func(q promQuery) bool {
 			_, ok := q.metrics[metric]
 			return ok && strings.Contains(q.expr, `service=~"$service"`)
 		}), "the per-service row has no panel on %s for $service", metric)
+	}
+}
+
+// sloRow is the title of the dashboard row that shows deploy/slo.yaml.
+const sloRow = "SLO overview (deploy/slo.yaml)"
+
+// panelSeries is what a panel must read: the recorded series of
+// deploy/prometheus/rules that compute what it shows, so the dashboard, the
+// alerts and the Argo analysis read one computation; raw says why a panel
+// may compute its figure itself (no rule records it).
+type panelSeries struct {
+	recorded []string
+	raw      string
+}
+
+// recordedPanels are the panels of slipway.json that show a figure a
+// recording rule records, by title. Every panel of the SLO row is listed.
+var recordedPanels = map[string]panelSeries{
+	"Error budget remaining (30 d, 99.5 %)": {raw: "no rule records the error ratio over 30 d"},
+	"Error budget burn rate":                {recorded: []string{"slipway_service:slipway_rpc_errors:ratio_rate1h", "slipway_service:slipway_rpc_errors:ratio_rate5m"}},
+	"CPU against 75 %":                      {recorded: []string{"slipway_service:process_cpu_utilisation:max_ratio_rate5m"}},
+	"p99 against 320 ms":                    {recorded: []string{"slipway_service:slipway_rpc_duration_seconds:p99_rate5m"}},
+	"DB pool idle ratio against 40 %":       {recorded: []string{"slipway_service:slipway_db_connections_idle:min_ratio_avg5m"}},
+	"Outbox oldest pending age":             {recorded: []string{"slipway_service:slipway_outbox_oldest_pending_age_seconds:max"}},
+	"Consumer lag":                          {recorded: []string{"slipway_service_consumer:slipway_consumer_lag:max"}},
+	"Shed calls":                            {recorded: []string{"slipway_service:slipway_rpc_shed:rate5m"}},
+	"Cache hit ratio":                       {recorded: []string{"slipway_service_cache:slipway_cache_requests_hit:ratio_rate5m"}},
+	"Client retries":                        {recorded: []string{"slipway_service_peer:slipway_client_retries:rate5m"}},
+	"Request rate":                          {recorded: []string{"slipway_service:slipway_rpc_requests:rate5m"}},
+	"In flight":                             {recorded: []string{"slipway_service:slipway_rpc_in_flight:sum"}},
+	"$service: error ratio":                 {recorded: []string{"slipway_service:slipway_rpc_errors:ratio_rate5m"}},
+	"$service: CPU":                         {recorded: []string{"slipway_service:process_cpu_utilisation:max_ratio_rate5m"}},
+}
+
+// isRecordedName says whether metric is named as a recording rule's series
+// (level:metric:operations); a scraped metric has no colon.
+func isRecordedName(metric string) bool { return strings.Contains(metric, ":") }
+
+// checkRecordedPanels: every panel of want reads its recorded series and no
+// scraped metric (a panel that went back to raw PromQL computes the figure
+// a second time), every panel of the SLO row is in want, and every series
+// named as recorded that any panel reads is recorded by some rule.
+func checkRecordedPanels(d grafanaDashboard, want map[string]panelSeries, recorded map[string]bool) []string {
+	var problems []string
+	seen := make(map[string]bool)
+	var row string
+	var walk func(panels []grafanaPanel, inRow string)
+	walk = func(panels []grafanaPanel, inRow string) {
+		for _, p := range panels {
+			if p.Type == "row" {
+				row = p.Title
+				walk(p.Panels, p.Title)
+				continue
+			}
+			current := inRow // a collapsed row's own panels
+			if current == "" {
+				current = row // an expanded row's panels follow it
+			}
+			reads := make(map[string]bool)
+			for _, target := range p.Targets {
+				q, err := parsePromQL(target.Expr)
+				if err != nil {
+					problems = append(problems, fmt.Sprintf("panel %q: %v", p.Title, err))
+					continue
+				}
+				for m := range q.metrics {
+					reads[m] = true
+					if isRecordedName(m) && !recorded[m] {
+						problems = append(problems, fmt.Sprintf("panel %q reads %s, which no deploy/prometheus/rules file records", p.Title, m))
+					}
+				}
+			}
+			w, listed := want[p.Title]
+			if !listed {
+				if current == sloRow {
+					problems = append(problems, fmt.Sprintf("panel %q of the SLO row says neither which recorded series it reads nor why it has none", p.Title))
+				}
+				continue
+			}
+			seen[p.Title] = true
+			for _, m := range w.recorded {
+				if !reads[m] {
+					problems = append(problems, fmt.Sprintf("panel %q does not read the recorded %s", p.Title, m))
+				}
+			}
+			if len(w.recorded) > 0 {
+				for _, m := range slices.Sorted(maps.Keys(reads)) {
+					if !isRecordedName(m) {
+						problems = append(problems, fmt.Sprintf("panel %q computes from the raw %s what %s records", p.Title, m, strings.Join(w.recorded, ", ")))
+					}
+				}
+			}
+		}
+	}
+	walk(d.Panels, "")
+	for _, title := range slices.Sorted(maps.Keys(want)) {
+		if !seen[title] {
+			problems = append(problems, fmt.Sprintf("no panel %q", title))
+		}
+	}
+	return problems
+}
+
+func TestDashboardReadsRecordedSeries(t *testing.T) {
+	recorded := recordedSeries(t)
+	for _, w := range recordedPanels {
+		for _, m := range w.recorded {
+			require.True(t, recorded[m], "the test wants %s, which no rule records", m)
+		}
+	}
+	files, err := filepath.Glob(filepath.Join(repoRoot(t), "deploy", "grafana", "dashboards", "*.json"))
+	require.NoError(t, err)
+	require.Contains(t, files, filepath.Join(repoRoot(t), "deploy", "grafana", "dashboards", "slipway.json"))
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			d, err := readDashboard(f)
+			require.NoError(t, err)
+			var want map[string]panelSeries // other dashboards: only that what they read is recorded
+			if filepath.Base(f) == "slipway.json" {
+				want = recordedPanels
+			}
+			assert.Empty(t, checkRecordedPanels(d, want, recorded))
+		})
+	}
+}
+
+func TestRecordedPanelChecksFindProblems(t *testing.T) {
+	recorded := map[string]bool{"slipway_service:slipway_rpc_errors:ratio_rate5m": true}
+	want := map[string]panelSeries{
+		"Errors": {recorded: []string{"slipway_service:slipway_rpc_errors:ratio_rate5m"}},
+		"Budget": {raw: "no rule"},
+	}
+	dashboard := func(errorsExpr string, extra ...grafanaPanel) grafanaDashboard {
+		return grafanaDashboard{Panels: append([]grafanaPanel{
+			{Type: "row", Title: sloRow},
+			{Type: "timeseries", Title: "Errors", Targets: []grafanaTarget{{Expr: errorsExpr}}},
+			{Type: "stat", Title: "Budget", Targets: []grafanaTarget{{Expr: `sum(rate(slipway_rpc_requests_total[30d]))`}}},
+		}, extra...)}
+	}
+	tests := []struct {
+		name string
+		d    grafanaDashboard
+		want string // "" means no problem
+	}{
+		{"the recorded series", dashboard(`slipway_service:slipway_rpc_errors:ratio_rate5m{service=~"$service"}`), ""},
+		{"back to raw PromQL", dashboard(`sum by (service) (rate(slipway_rpc_requests_total{code!="OK"}[5m])) / sum by (service) (rate(slipway_rpc_requests_total[5m]))`),
+			`does not read the recorded slipway_service:slipway_rpc_errors:ratio_rate5m`},
+		{"recorded and raw mixed", dashboard(`slipway_service:slipway_rpc_errors:ratio_rate5m * on (service) group_left () sum by (service) (rate(slipway_rpc_requests_total[5m]))`),
+			`computes from the raw slipway_rpc_requests_total`},
+		{"a series no rule records", dashboard(`slipway_service:slipway_rpc_errors:ratio_rate10m`), "slipway_service:slipway_rpc_errors:ratio_rate10m, which no deploy/prometheus/rules file records"},
+		{"an unlisted SLO panel", dashboard(`slipway_service:slipway_rpc_errors:ratio_rate5m`,
+			grafanaPanel{Type: "timeseries", Title: "New", Targets: []grafanaTarget{{Expr: `up`}}}), `panel "New" of the SLO row says neither`},
+		{"an unlisted panel of another row may be raw", dashboard(`slipway_service:slipway_rpc_errors:ratio_rate5m`,
+			grafanaPanel{Type: "row", Title: "Other"}, grafanaPanel{Type: "timeseries", Title: "New", Targets: []grafanaTarget{{Expr: `up`}}}), ""},
+		{"an unrecorded series in another row", dashboard(`slipway_service:slipway_rpc_errors:ratio_rate5m`,
+			grafanaPanel{Type: "row", Title: "Other", Collapsed: true, Panels: []grafanaPanel{{Type: "timeseries", Title: "Inside", Targets: []grafanaTarget{{Expr: `slipway_instance:cpu:ratio`}}}}}),
+			`panel "Inside" reads slipway_instance:cpu:ratio`},
+		{"a listed panel is missing", grafanaDashboard{Panels: []grafanaPanel{{Type: "row", Title: sloRow}}}, `no panel "Errors"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			problems := checkRecordedPanels(tt.d, want, recorded)
+			if tt.want == "" {
+				assert.Empty(t, problems)
+				return
+			}
+			assert.True(t, slices.ContainsFunc(problems, func(s string) bool { return strings.Contains(s, tt.want) }),
+				"want a problem containing %q, got %q", tt.want, problems)
+		})
 	}
 }
 
