@@ -149,8 +149,9 @@ func readWorkflows(t testing.TB) map[string]*ghWorkflow {
 // its reason, in review.
 var allowedWrites = map[string]map[string][]string{
 	"release.yml": {
-		"image":   {"packages", "id-token"}, // push to ghcr.io; cosign's OIDC token for Fulcio
-		"release": {"contents"},             // create the GitHub release with the SBOMs
+		"image":     {"packages", "id-token"}, // push to ghcr.io; cosign's OIDC token for Fulcio
+		"cli-image": {"packages", "id-token"}, // the same, for the slipway CLI image
+		"release":   {"contents"},             // create the GitHub release with the SBOMs
 	},
 	"scan.yml": {
 		"scan": {"security-events", "issues"}, // upload SARIF; open an issue per finding
@@ -528,6 +529,126 @@ func TestReleaseWorkflow(t *testing.T) {
 			j := wf.Jobs["image"]
 			tt.mutate(j.step("docker/build-push-action").With, j)
 			assert.Contains(t, strings.Join(checkRelease(wf, services), "\n"), tt.want)
+		})
+	}
+}
+
+// cliImageJob is the release job that builds the cli target of
+// deploy/docker/Dockerfile, and its name, or nil.
+func cliImageJob(wf *ghWorkflow) (string, *ghJob) {
+	for _, name := range sortedNames(wf.Jobs) {
+		if b := wf.Jobs[name].step("docker/build-push-action"); b != nil && b.With["target"] == "cli" {
+			return name, wf.Jobs[name]
+		}
+	}
+	return "", nil
+}
+
+// checkCLIRelease: on a tag, the slipway CLI image the drift CronJob runs
+// (deploy/k8s/drift's slipway/slipway) is built from the cli target, pushed
+// as ghcr.io/<owner>/slipway/slipway with a registry cache, an SBOM and
+// provenance, signed by cosign by digest, and the GitHub release waits for it.
+func checkCLIRelease(wf *ghWorkflow) []string {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	name, job := cliImageJob(wf)
+	if job == nil {
+		return []string{"release.yml: no job builds the cli target of deploy/docker/Dockerfile (the drift CronJob's slipway/slipway)"}
+	}
+	build := job.step("docker/build-push-action")
+	w := build.With
+	if w["push"] != "true" || w["file"] != "deploy/docker/Dockerfile" {
+		bad("release.yml: %s must push the cli target of deploy/docker/Dockerfile", name)
+	}
+	if strings.Contains(w["build-args"], "SERVICE=") {
+		bad("release.yml: %s passes SERVICE to the cli target, which builds no service", name)
+	}
+	if !strings.Contains(w["build-args"], "VERSION=${{ github.ref_name }}") {
+		bad("release.yml: %s does not stamp the tag as VERSION", name)
+	}
+	for _, key := range []string{"cache-from", "cache-to"} {
+		if !strings.HasPrefix(w[key], "type=registry,ref=") {
+			bad("release.yml: %s: %s %q is not a registry cache", name, key, w[key])
+		}
+	}
+	if w["sbom"] != "true" || w["provenance"] == "" || w["provenance"] == "false" {
+		bad("release.yml: %s attaches no SBOM or no provenance", name)
+	}
+	image := ""
+	if st := job.runs(regexp.MustCompile(`GITHUB_OUTPUT`)); len(st) > 0 {
+		image = st[0].Run
+	}
+	if !strings.Contains(image, `image=ghcr.io/${OWNER,,}/slipway/slipway"`) {
+		bad("release.yml: %s does not name its image ghcr.io/<owner>/slipway/slipway", name)
+	}
+	if job.Permissions["id-token"] != "write" || job.Permissions["packages"] != "write" {
+		bad("release.yml: %s needs id-token: write (keyless cosign) and packages: write (ghcr.io)", name)
+	}
+	installer := slices.IndexFunc(job.Steps, func(s ghStep) bool { return strings.HasPrefix(s.Uses, "sigstore/cosign-installer@") })
+	signs := job.runs(cosignSign)
+	if installer < 0 || len(signs) == 0 {
+		bad("release.yml: %s does not install cosign and run cosign sign --yes by digest", name)
+	}
+	for _, s := range signs {
+		if slices.IndexFunc(job.Steps, func(x ghStep) bool { return x.Run == s.Run }) < installer {
+			bad("release.yml: %s: %q runs before cosign is installed", name, s.Name)
+		}
+		m := digestOutput.FindStringSubmatch(s.Env["DIGEST"])
+		if m == nil || m[1] != build.ID {
+			bad("release.yml: %s: step %q signs DIGEST %q, not the digest build-push-action returned", name, s.Name, s.Env["DIGEST"])
+		}
+	}
+	if !slices.Contains(job.Needs, "sbom") {
+		bad("release.yml: %s does not wait for slipway scan, which gates every image", name)
+	}
+	if rel, ok := wf.Jobs["release"]; !ok || !slices.Contains(rel.Needs, name) {
+		bad("release.yml: the GitHub release does not wait for %s", name)
+	}
+	return problems
+}
+
+func TestReleaseWorkflowBuildsTheCLIImage(t *testing.T) {
+	wfs := readWorkflows(t)
+	assert.Empty(t, checkCLIRelease(wfs["release.yml"]))
+
+	// The image the release names is the one the drift CronJob runs.
+	cronJob, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "k8s", "drift", "cronjob.yaml"))
+	require.NoError(t, err)
+	assert.Contains(t, string(cronJob), "image: slipway/slipway\n", "the CronJob's image, which the release's kustomize edit pins")
+	assert.Contains(t, wfs["release.yml"].raw, "kustomize edit set image slipway/slipway=${IMAGE}@${DIGEST}")
+
+	for _, tt := range []struct {
+		name   string
+		mutate func(w map[string]string, j *ghJob, wf *ghWorkflow)
+		want   string
+	}{
+		{"no CLI job", func(w map[string]string, _ *ghJob, _ *ghWorkflow) { w["target"] = "runtime" }, "no job builds the cli target"},
+		{"a SERVICE", func(w map[string]string, _ *ghJob, _ *ghWorkflow) { w["build-args"] += "SERVICE=user\n" }, "passes SERVICE"},
+		{"not pushed", func(w map[string]string, _ *ghJob, _ *ghWorkflow) { w["push"] = "false" }, "must push the cli target"},
+		{"no provenance", func(w map[string]string, _ *ghJob, _ *ghWorkflow) { w["provenance"] = "false" }, "no SBOM or no provenance"},
+		{"a GitHub Actions cache", func(w map[string]string, _ *ghJob, _ *ghWorkflow) { w["cache-to"] = "type=gha" }, "is not a registry cache"},
+		{"no OIDC token", func(_ map[string]string, j *ghJob, _ *ghWorkflow) { delete(j.Permissions, "id-token") }, "needs id-token: write"},
+		{"signed by tag", func(_ map[string]string, j *ghJob, _ *ghWorkflow) {
+			for i := range j.Steps {
+				j.Steps[i].Run = strings.ReplaceAll(j.Steps[i].Run, "@${DIGEST}", ":latest")
+			}
+		}, "cosign sign --yes by digest"},
+		{"another image name", func(_ map[string]string, j *ghJob, _ *ghWorkflow) {
+			for i := range j.Steps {
+				j.Steps[i].Run = strings.ReplaceAll(j.Steps[i].Run, "/slipway/slipway", "/slipway/cli")
+			}
+		}, "ghcr.io/<owner>/slipway/slipway"},
+		{"released without it", func(_ map[string]string, _ *ghJob, wf *ghWorkflow) { wf.Jobs["release"].Needs = ghStrings{"image"} }, "does not wait for cli-image"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join(repoRoot(t), workflowsDir, "release.yml"))
+			require.NoError(t, err)
+			wf, err := parseWorkflow("release.yml", data)
+			require.NoError(t, err)
+			_, j := cliImageJob(wf)
+			require.NotNil(t, j)
+			tt.mutate(j.step("docker/build-push-action").With, j, wf)
+			assert.Contains(t, strings.Join(checkCLIRelease(wf), "\n"), tt.want)
 		})
 	}
 }
