@@ -3,6 +3,7 @@ package deploy
 import (
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -316,4 +317,140 @@ func TestDriftCronJobEgress(t *testing.T) {
 		}
 	}
 	assert.ElementsMatch(t, []int32{443, 6443, 9091}, ports, "HTTPS (git, API server) and the Pushgateway only")
+}
+
+// The CronJob's image is the Dockerfile's cli target: entrypoint slipway
+// (the container's args start at the verb), as the user the pod runs as.
+func TestDriftCronJobRunsTheCLIImage(t *testing.T) {
+	d := renderDrift(t)
+	pod := d.cronJob.Spec.JobTemplate.Spec.Template.Spec
+	require.Len(t, pod.Containers, 1)
+	drift := pod.Containers[0]
+	assert.Equal(t, "slipway/slipway", drift.Image, "the name release.yml's kustomize edit pins")
+	assert.Empty(t, drift.Command, "the image's entrypoint is the CLI")
+	require.NotEmpty(t, drift.Args)
+	assert.Equal(t, "drift", drift.Args[0])
+
+	b, err := convertDockerfile(t, filepath.Join(repoRoot(t), dockerfile), "cli", nil)
+	require.NoError(t, err, "the Dockerfile has no cli target, so nothing builds slipway/slipway")
+	assert.Equal(t, []string{"/usr/local/bin/slipway"}, b.image.Config.Entrypoint)
+	require.NotNil(t, pod.SecurityContext.RunAsUser)
+	assert.Equal(t, fmt.Sprintf("%d:%d", *pod.SecurityContext.RunAsUser, *pod.SecurityContext.RunAsGroup), b.image.Config.User,
+		"the pod runs as the image's own user, whose working directory it owns")
+}
+
+// promDriftConfig is what a Prometheus configuration needs for the drift
+// alerts to work: the rule files, the Alertmanagers, the static jobs.
+type promDriftConfig struct {
+	RuleFiles []string `yaml:"rule_files"`
+	Alerting  struct {
+		Alertmanagers []struct {
+			StaticConfigs []promStaticConfig `yaml:"static_configs"`
+		} `yaml:"alertmanagers"`
+	} `yaml:"alerting"`
+	ScrapeConfigs []struct {
+		JobName       string             `yaml:"job_name"`
+		HonorLabels   bool               `yaml:"honor_labels"`
+		MetricsPath   string             `yaml:"metrics_path"`
+		StaticConfigs []promStaticConfig `yaml:"static_configs"`
+	} `yaml:"scrape_configs"`
+}
+
+type promStaticConfig struct {
+	Targets []string `yaml:"targets"`
+}
+
+func readPromDriftConfig(t testing.TB, file string) promDriftConfig {
+	t.Helper()
+	var cfg promDriftConfig
+	readYAML(t, file, &cfg)
+	return cfg
+}
+
+// driftAlertProblems is what keeps the alerts of rules/drift.yml from
+// seeing what the drift job pushed to the Pushgateway at target, for the
+// Prometheus whose configuration cfg is in configDir: no job that scrapes
+// target at /metrics, one without honor_labels (the pushed job label would
+// become exported_job), drift.yml not among the rule files, no Alertmanager.
+func driftAlertProblems(cfg promDriftConfig, configDir, target, driftRules string) []string {
+	var problems []string
+	scraped := false
+	for _, sc := range cfg.ScrapeConfigs {
+		for _, st := range sc.StaticConfigs {
+			if !slices.Contains(st.Targets, target) {
+				continue
+			}
+			scraped = true
+			if !sc.HonorLabels {
+				problems = append(problems, fmt.Sprintf("job %s scrapes the Pushgateway %s without honor_labels: true", sc.JobName, target))
+			}
+			if sc.MetricsPath != "" && sc.MetricsPath != "/metrics" {
+				problems = append(problems, fmt.Sprintf("job %s scrapes the Pushgateway at %s, not /metrics", sc.JobName, sc.MetricsPath))
+			}
+		}
+	}
+	if !scraped {
+		problems = append(problems, fmt.Sprintf("no job scrapes the Pushgateway %s", target))
+	}
+	loaded := false
+	for _, pattern := range cfg.RuleFiles {
+		if !filepath.IsAbs(pattern) {
+			pattern = filepath.Join(configDir, pattern)
+		}
+		matches, _ := filepath.Glob(pattern)
+		loaded = loaded || slices.Contains(matches, driftRules)
+	}
+	if !loaded {
+		problems = append(problems, fmt.Sprintf("rule_files %q do not load %s", cfg.RuleFiles, driftRules))
+	}
+	var alertmanagers []string
+	for _, am := range cfg.Alerting.Alertmanagers {
+		for _, st := range am.StaticConfigs {
+			alertmanagers = append(alertmanagers, st.Targets...)
+		}
+	}
+	if len(alertmanagers) == 0 {
+		problems = append(problems, "no Alertmanager to send the alerts to")
+	}
+	return problems
+}
+
+// Compose's Prometheus scrapes compose's Pushgateway, where `slipway drift
+// --pushgateway http://127.0.0.1:9091` pushes from the host.
+func TestComposePrometheusScrapesThePushgateway(t *testing.T) {
+	root := repoRoot(t)
+	p := loadCompose(t, filepath.Join(root, composeDir), []string{composeFile}, nil)
+	pg, ok := p.Services["pushgateway"]
+	require.True(t, ok, "compose has no pushgateway service")
+	require.Len(t, pg.Ports, 1)
+	assert.Equal(t, "127.0.0.1", pg.Ports[0].HostIP, "published on loopback only: anyone who can push can forge the drift result")
+	assert.Equal(t, "9091", pg.Ports[0].Published)
+	target := net.JoinHostPort("pushgateway", fmt.Sprint(pg.Ports[0].Target))
+
+	file := filepath.Join(root, "deploy", "prometheus", "prometheus.yml")
+	rules := filepath.Join(root, "deploy", "prometheus", "rules", "drift.yml")
+	cfg := readPromDriftConfig(t, file)
+	assert.Empty(t, driftAlertProblems(cfg, filepath.Dir(file), target, rules))
+	assert.Equal(t, mountSource(t, p.Services["prometheus"], "/etc/prometheus/rules"), filepath.Dir(rules),
+		"compose mounts the rules beside the config, where rule_files finds them")
+
+	t.Run("the checks find a broken chain", func(t *testing.T) {
+		for name, tt := range map[string]struct {
+			edit func(c *promDriftConfig)
+			want string
+		}{
+			"no honor_labels": {func(c *promDriftConfig) {
+				for i := range c.ScrapeConfigs {
+					c.ScrapeConfigs[i].HonorLabels = false
+				}
+			}, "without honor_labels"},
+			"no job":          {func(c *promDriftConfig) { c.ScrapeConfigs = c.ScrapeConfigs[:1] }, "no job scrapes the Pushgateway"},
+			"no rules":        {func(c *promDriftConfig) { c.RuleFiles = []string{"rules/slo.yml"} }, "do not load"},
+			"no Alertmanager": {func(c *promDriftConfig) { c.Alerting.Alertmanagers = nil }, "no Alertmanager"},
+		} {
+			broken := readPromDriftConfig(t, file)
+			tt.edit(&broken)
+			assert.Contains(t, strings.Join(driftAlertProblems(broken, filepath.Dir(file), target, rules), "\n"), tt.want, name)
+		}
+	})
 }
