@@ -660,8 +660,22 @@ type promK8sConfig struct {
 		ScrapeInterval     string `yaml:"scrape_interval"`
 		EvaluationInterval string `yaml:"evaluation_interval"`
 	} `yaml:"global"`
+	// The rule files, the Alertmanager and the Pushgateway's job:
+	// deploy/drift_test.go checks them.
+	RuleFiles []string `yaml:"rule_files"`
+	Alerting  struct {
+		Alertmanagers []struct {
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+		} `yaml:"alertmanagers"`
+	} `yaml:"alerting"`
 	ScrapeConfigs []struct {
-		JobName   string `yaml:"job_name"`
+		JobName       string `yaml:"job_name"`
+		HonorLabels   bool   `yaml:"honor_labels"`
+		StaticConfigs []struct {
+			Targets []string `yaml:"targets"`
+		} `yaml:"static_configs"`
 		Scheme    string `yaml:"scheme"`
 		TLSConfig struct {
 			CAFile     string `yaml:"ca_file"`
@@ -715,6 +729,9 @@ func TestPrometheusK8sCarriesCanaryLabel(t *testing.T) {
 
 	var jobs []string
 	for _, sc := range cfg.ScrapeConfigs {
+		if len(sc.StaticConfigs) > 0 && len(sc.KubernetesSDConfigs) == 0 {
+			continue // not a pod: the Pushgateway (deploy/drift_test.go)
+		}
 		require.Len(t, sc.KubernetesSDConfigs, 1, sc.JobName)
 		sd := sc.KubernetesSDConfigs[0]
 		assert.Equal(t, "pod", sd.Role, sc.JobName)

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -453,4 +457,80 @@ func TestComposePrometheusScrapesThePushgateway(t *testing.T) {
 			assert.Contains(t, strings.Join(driftAlertProblems(broken, filepath.Dir(file), target, rules), "\n"), tt.want, name)
 		}
 	})
+}
+
+// driftPushgateway is the host:port the drift CronJob pushes to.
+func driftPushgateway(t testing.TB, d driftObjects) string {
+	t.Helper()
+	args := d.cronJob.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Args
+	i := slices.Index(args, "--pushgateway")
+	require.True(t, i >= 0 && i+1 < len(args), "the drift container has no --pushgateway URL")
+	u, err := url.Parse(args[i+1])
+	require.NoError(t, err)
+	require.NotEmpty(t, u.Port(), "--pushgateway %s: name the port Prometheus scrapes", args[i+1])
+	return u.Host
+}
+
+// The cluster's Prometheus scrapes the Pushgateway the drift CronJob pushes
+// to, with honor_labels, evaluates rules/drift.yml and sends the alerts to
+// an Alertmanager.
+func TestK8sPrometheusScrapesThePushgateway(t *testing.T) {
+	root := repoRoot(t)
+	target := driftPushgateway(t, renderDrift(t))
+	file := filepath.Join(root, "deploy", "prometheus", "prometheus-k8s.yml")
+	rules := filepath.Join(root, "deploy", "prometheus", "rules", "drift.yml")
+	cfg := readPromDriftConfig(t, file)
+	assert.Empty(t, driftAlertProblems(cfg, filepath.Dir(file), target, rules))
+	assert.Contains(t, strings.Join(driftAlertProblems(cfg, filepath.Dir(file), "pushgateway.elsewhere.svc:9091", rules), "\n"),
+		"no job scrapes the Pushgateway", "a CronJob pushing elsewhere is found")
+
+	// Debian's promtool has no Kubernetes discovery: it checks the file
+	// without the Kubernetes-discovered jobs (deploy/argo_test.go checks
+	// those), the rule files made absolute.
+	promtool := requireTool(t, "promtool", "prometheus")
+	data, err := os.ReadFile(file)
+	require.NoError(t, err)
+	var doc yaml.Node
+	require.NoError(t, yaml.Unmarshal(data, &doc))
+	top := doc.Content[0]
+	var kept, dropped int
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		key, value := top.Content[i].Value, top.Content[i+1]
+		switch key {
+		case "rule_files":
+			for _, f := range value.Content {
+				f.Value = filepath.Join(filepath.Dir(file), f.Value)
+			}
+		case "scrape_configs":
+			var static []*yaml.Node
+			for _, job := range value.Content {
+				if mappingHas(job, "kubernetes_sd_configs") {
+					dropped++
+					continue
+				}
+				static = append(static, job)
+			}
+			kept = len(static)
+			value.Content = static
+		}
+	}
+	require.Positive(t, dropped, "the Kubernetes-discovered jobs")
+	require.Positive(t, kept, "the Pushgateway's job")
+	out, err := yaml.Marshal(&doc)
+	require.NoError(t, err)
+	checked := filepath.Join(t.TempDir(), "prometheus-k8s.yml")
+	require.NoError(t, os.WriteFile(checked, out, 0o600))
+	res, err := exec.CommandContext(t.Context(), promtool, "check", "config", checked).CombinedOutput()
+	require.NoError(t, err, "promtool check config (prometheus-k8s.yml without its Kubernetes jobs):\n%s", res)
+	assert.Contains(t, string(res), "Checking "+rules+"\n  SUCCESS", "promtool loads and checks the drift rules:\n%s", res)
+}
+
+// mappingHas reports whether the YAML mapping n has the key.
+func mappingHas(n *yaml.Node, key string) bool {
+	for i := 0; n.Kind == yaml.MappingNode && i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
 }
