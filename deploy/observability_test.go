@@ -528,19 +528,7 @@ func descMetrics(t testing.TB, out map[string]map[string]bool) {
 				if !ok || fn.Body == nil {
 					continue
 				}
-				var constLabels []string
-				ast.Inspect(fn.Body, func(n ast.Node) bool {
-					if cl, ok := n.(*ast.CompositeLit); ok && isSelector(cl.Type, "prometheus", "Labels") {
-						for _, elt := range cl.Elts {
-							if kv, ok := elt.(*ast.KeyValueExpr); ok {
-								if k, ok := stringLit(kv.Key); ok {
-									constLabels = append(constLabels, k)
-								}
-							}
-						}
-					}
-					return true
-				})
+				constLabels := constLabelKeys(fn.Body)
 				ast.Inspect(fn.Body, func(n ast.Node) bool {
 					call, ok := n.(*ast.CallExpr)
 					if !ok || !isSelector(call.Fun, "prometheus", "NewDesc") || len(call.Args) != 4 {

@@ -359,20 +359,27 @@ func platformMetrics(t testing.TB) map[string]map[string]bool {
 	return out
 }
 
-func collectMetrics(body *ast.BlockStmt, out map[string]map[string]bool) {
-	constLabels := []string{}
+// constLabelKeys are the keys of every prometheus.Labels literal in body:
+// the constant labels a function gives the metrics it declares.
+func constLabelKeys(body ast.Node) []string {
+	keys := []string{}
 	ast.Inspect(body, func(n ast.Node) bool {
 		if cl, ok := n.(*ast.CompositeLit); ok && isSelector(cl.Type, "prometheus", "Labels") {
 			for _, elt := range cl.Elts {
 				if kv, ok := elt.(*ast.KeyValueExpr); ok {
 					if k, ok := stringLit(kv.Key); ok {
-						constLabels = append(constLabels, k)
+						keys = append(keys, k)
 					}
 				}
 			}
 		}
 		return true
 	})
+	return keys
+}
+
+func collectMetrics(body *ast.BlockStmt, out map[string]map[string]bool) {
+	constLabels := constLabelKeys(body)
 	ast.Inspect(body, func(n ast.Node) bool {
 		call, ok := n.(*ast.CallExpr)
 		if !ok || len(call.Args) == 0 {
