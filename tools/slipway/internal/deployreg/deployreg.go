@@ -105,6 +105,7 @@ func (p *planner) run() {
 		{"deploy/k8s/overlays/dev/secrets/" + n + ".env", "secrets-dev.env.tmpl"},
 		{"deploy/config/dev/" + n + ".yaml", "config-dev.yaml.tmpl"},
 		{"deploy/config/prod/" + n + ".yaml", "config-prod.yaml.tmpl"},
+		{"deploy/config/local/" + n + ".yaml", "config-local.yaml.tmpl"},
 	} {
 		p.create(f.path, f.tmpl)
 	}
@@ -127,7 +128,7 @@ func (p *planner) run() {
 	})
 	p.devOverlay()
 	p.prodOverlay()
-	for _, env := range []string{"dev", "prod"} {
+	for _, env := range []string{"dev", "prod", "local"} {
 		p.edit("deploy/config/"+env+"/kustomization.yaml", []string{"name: " + n + "-config"}, func(d *doc) error {
 			return d.appendToBlock(p.render("config-generator.yaml.tmpl"), "configMapGenerator:")
 		})

@@ -94,6 +94,7 @@ func TestDeployRegistersEveryList(t *testing.T) {
 		"deploy/k8s/base/gadgets.yaml",
 		"deploy/config/dev/gadgets.yaml",
 		"deploy/config/prod/gadgets.yaml",
+		"deploy/config/local/gadgets.yaml",
 		"deploy/k8s/overlays/dev/secrets/gadgets.env",
 	} {
 		e, ok := byPath[path]
@@ -121,6 +122,7 @@ func TestDeployRegistersEveryList(t *testing.T) {
 	}
 	assert.NotContains(t, base, "NATS_")
 	assert.Contains(t, string(byPath["deploy/config/prod/gadgets.yaml"].Data), "tls_cert_file:")
+	assert.Contains(t, string(byPath["deploy/config/local/gadgets.yaml"].Data), "jwks_url: http://127.0.0.1:8081/", "local: what slipway dev runs")
 	assert.Contains(t, string(byPath["deploy/k8s/overlays/dev/secrets/gadgets.env"].Data),
 		"DATABASE_URL=postgres://slipway_gadgets:slipway_gadgets@postgres:5432/slipway_gadgets?sslmode=disable\n")
 
@@ -145,6 +147,7 @@ func TestDeployRegistersEveryList(t *testing.T) {
 		"deploy/k8s/overlays/prod/networkpolicy.yaml": {", gadgets", "  name: gadgets\n", "              slipway.dev/database: gadgets\n"},
 		"deploy/config/dev/kustomization.yaml":        {"  - name: gadgets-config\n    files: [gadgets.yaml]\n"},
 		"deploy/config/prod/kustomization.yaml":       {"  - name: gadgets-config\n    files: [gadgets.yaml]\n"},
+		"deploy/config/local/kustomization.yaml":      {"  - name: gadgets-config\n    files: [gadgets.yaml]\n"},
 		"deploy/k8s/README.md":                        {"| gadgets | 11 | 2 | 22 |\n", fmt.Sprintf("+ gadgets 11 × 2 = %d", oldTotal+22)},
 	}
 	for path, parts := range inserted {
@@ -164,7 +167,7 @@ func TestDeployRegistersEveryList(t *testing.T) {
 		}
 		assert.True(t, isSubsequence(strings.Split(old, "\n"), strings.Split(rest, "\n")), "%s: an old line changed", path)
 	}
-	assert.Len(t, edits, len(inserted)+4, "one edit per file")
+	assert.Len(t, edits, len(inserted)+5, "one edit per file")
 
 	// Written out, a second run refuses: the service is there.
 	write(t, root, edits)
