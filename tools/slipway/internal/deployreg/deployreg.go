@@ -133,7 +133,30 @@ func (p *planner) run() {
 			return d.appendToBlock(p.render("config-generator.yaml.tmpl"), "configMapGenerator:")
 		})
 	}
+	p.pipeline()
 	p.readme()
+}
+
+// pipeline registers the service where the delivery pipeline lists every
+// service: the release workflow's image matrix, the Argo release template's
+// image builds, and the in-cluster Prometheus's scrape jobs.
+func (p *planner) pipeline() {
+	n := p.params.Name
+	p.edit(".github/workflows/release.yml", []string{", " + n + "]"}, func(d *doc) error {
+		return d.beforeInLine(", "+n, "        service: [", "]")
+	})
+	p.edit("deploy/argo/workflow-release.yaml", []string{" " + n + "; do"}, func(d *doc) error {
+		return d.beforeInLine(" "+n, "for svc in ", "; do")
+	})
+	p.edit("deploy/prometheus/prometheus-k8s.yml", []string{"job_name: slipway-" + n + "\n"}, func(d *doc) error {
+		const anchor = "\n  # What batch jobs pushed"
+		at := strings.Index(d.text, anchor)
+		if at < 0 {
+			return d.anchorError(strings.TrimSpace(anchor))
+		}
+		d.insertAt(at+1, p.render("prometheus-k8s-job.yml.tmpl"))
+		return nil
+	})
 }
 
 func (p *planner) compose() {

@@ -32,6 +32,7 @@ func deployCopy(t *testing.T) string {
 	}
 	root := t.TempDir()
 	require.NoError(t, os.CopyFS(filepath.Join(root, "deploy"), os.DirFS(filepath.Join(dir, "deploy"))))
+	require.NoError(t, os.CopyFS(filepath.Join(root, ".github"), os.DirFS(filepath.Join(dir, ".github"))))
 	return root
 }
 
@@ -123,6 +124,8 @@ func TestDeployRegistersEveryList(t *testing.T) {
 	assert.NotContains(t, base, "NATS_")
 	assert.Contains(t, string(byPath["deploy/config/prod/gadgets.yaml"].Data), "tls_cert_file:")
 	assert.Contains(t, string(byPath["deploy/config/local/gadgets.yaml"].Data), "jwks_url: http://127.0.0.1:8081/", "local: what slipway dev runs")
+	assert.Contains(t, string(byPath[".github/workflows/release.yml"].Data), "service: [inventory, notification, order, payment, user, gadgets]\n")
+	assert.Contains(t, string(byPath["deploy/argo/workflow-release.yaml"].Data), "for svc in inventory notification order payment user gadgets; do\n")
 	assert.Contains(t, string(byPath["deploy/k8s/overlays/dev/secrets/gadgets.env"].Data),
 		"DATABASE_URL=postgres://slipway_gadgets:slipway_gadgets@postgres:5432/slipway_gadgets?sslmode=disable\n")
 
@@ -148,6 +151,9 @@ func TestDeployRegistersEveryList(t *testing.T) {
 		"deploy/config/dev/kustomization.yaml":        {"  - name: gadgets-config\n    files: [gadgets.yaml]\n"},
 		"deploy/config/prod/kustomization.yaml":       {"  - name: gadgets-config\n    files: [gadgets.yaml]\n"},
 		"deploy/config/local/kustomization.yaml":      {"  - name: gadgets-config\n    files: [gadgets.yaml]\n"},
+		".github/workflows/release.yml":               {", gadgets"},
+		"deploy/argo/workflow-release.yaml":           {" gadgets"},
+		"deploy/prometheus/prometheus-k8s.yml":        {"  - job_name: slipway-gadgets\n", "            label: app.kubernetes.io/name=gadgets\n    relabel_configs: *slipway-pod\n"},
 		"deploy/k8s/README.md":                        {"| gadgets | 11 | 2 | 22 |\n", fmt.Sprintf("+ gadgets 11 × 2 = %d", oldTotal+22)},
 	}
 	for path, parts := range inserted {
